@@ -1,0 +1,92 @@
+"""The trainwatch command: the Typer app, its commands, and main(), where known errors become one line and a code."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from trainwatch.diagnostics import __version__
+from trainwatch.diagnostics.errors import EXIT_INTERNAL, EXIT_USAGE, TrainwatchError
+
+from . import run as run_cmd
+
+app = typer.Typer(
+    name="trainwatch",
+    help="A diagnostician for deep-learning training runs: runs your training and says why it stopped.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # never show locals: a training script's locals can hold credentials
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+app.command(
+    "run",
+    help=run_cmd.HELP,
+    no_args_is_help=True,
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": False},
+)(run_cmd.run_command)
+
+
+def _register_explain() -> None:
+    try:
+        from . import explain as explain_cmd
+    except ImportError:  # explain lands with the classifier
+        return
+    app.command("explain", help=getattr(explain_cmd, "HELP", None))(explain_cmd.explain_command)
+
+
+_register_explain()
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"trainwatch {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _global(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """A diagnostician for deep-learning training runs: runs your training and says why it stopped."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: parse, dispatch, and turn every known failure into one line on stderr and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = typer.main.get_command(app)
+    if args and args[0] == "run":
+        run = command.commands["run"]  # type: ignore[attr-defined]
+        value_options = {name for p in run.params if not getattr(p, "is_flag", True) for name in p.opts}
+        args = ["run"] + run_cmd.protect_child_args(args[1:], value_options)
+    try:
+        code = command.main(args=args, prog_name="trainwatch", standalone_mode=False)
+    except TrainwatchError as exc:
+        _fail(exc.message, exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:
+        if os.environ.get("TRAINWATCH_DEBUG") == "1":
+            raise
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # typer's (click's) usage errors
+            hint = ""
+            ctx = getattr(exc, "ctx", None)
+            if ctx is not None:
+                hint = f" (see {ctx.command_path} --help)"
+            _fail(exc.format_message() + hint, getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE)
+        _fail(f"internal error: {type(exc).__name__}: {exc} (set TRAINWATCH_DEBUG=1 for the traceback)",
+              EXIT_INTERNAL)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    from .terminal import print_error
+
+    print_error(message.splitlines()[0] if message else "failed")
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

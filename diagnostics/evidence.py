@@ -1,0 +1,147 @@
+"""The facts a diagnosis rests on: exit status, raised exceptions, log lines, and the bundle of all of them.
+
+Every stage after collection reads an `Evidence`; nothing downstream goes back to the process or the file.
+The facts of one source (the probe, the memory sampler, the log parser, the progress tracker) are defined in
+the module that collects them and gathered here, so that `run` and `explain` hand the classifier the same shape.
+"""
+
+from __future__ import annotations
+
+import signal as _signal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the collecting modules import this one; only type checkers need the reverse
+    from .logparse import LogFacts
+    from .monitor import MemoryFacts
+    from .probe.records import ProbeFacts
+    from .progress import ProgressFacts, StallFacts
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How the child ended, and the status trainwatch passes on."""
+
+    code: int | None  # the exit code when it exited on its own
+    signal: str | None  # the signal's name ("SIGKILL") when a signal ended it
+    status: int  # what trainwatch exits with: the code, or 128 + the signal number, as a shell reports it
+
+    @classmethod
+    def from_returncode(cls, returncode: int) -> ExitStatus:
+        """Build from `subprocess`'s convention, where -N means killed by signal N."""
+        if returncode < 0:
+            number = -returncode
+            return cls(code=None, signal=signal_name(number), status=128 + number)
+        return cls(code=returncode, signal=None, status=returncode)
+
+    @property
+    def signal_number(self) -> int | None:
+        if self.signal is None:
+            return None
+        try:
+            return int(getattr(_signal, self.signal))
+        except AttributeError:
+            return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "signal": self.signal, "status": self.status}
+
+
+def signal_name(number: int) -> str:
+    """`9` -> `"SIGKILL"`; a number with no name on this platform keeps its number (`"SIG64"`)."""
+    try:
+        return _signal.Signals(number).name
+    except ValueError:
+        return f"SIG{number}"
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One stack frame of a traceback."""
+
+    file: str
+    line: int
+    function: str
+    code: str | None  # the source line, stripped, when known
+    user: bool  # the user's own code, as opposed to a library's or the standard library's
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "function": self.function, "code": self.code,
+                "user": self.user}
+
+
+@dataclass(frozen=True)
+class RaisedException:
+    """One exception of a chain: its qualified type, message and frames (outermost call first)."""
+
+    type: str  # qualified: "PIL.UnidentifiedImageError", "torch.OutOfMemoryError", "RuntimeError"
+    message: str
+    frames: tuple[Frame, ...] = ()
+    # How the *next* exception in the chain relates to this one: "cause" ("The above exception was the direct
+    # cause ..."), "context" ("During handling of the above exception ..."), or None for the last one.
+    relation: str | None = None
+
+    @property
+    def short_type(self) -> str:
+        return self.type.rsplit(".", 1)[-1]
+
+    def deepest_user_frame(self) -> Frame | None:
+        for frame in reversed(self.frames):
+            if frame.user:
+                return frame
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "message": self.message, "relation": self.relation,
+                "frames": [f.to_dict() for f in self.frames]}
+
+
+@dataclass(frozen=True)
+class ExceptionChain:
+    """An uncaught exception with everything chained to it, first raised first, as Python prints them."""
+
+    exceptions: tuple[RaisedException, ...]
+    origin: str  # "probe" (recorded inside the process) or "log" (parsed from text)
+    pid: int | None = None
+    rank: int | None = None  # torchrun/DeepSpeed rank, when known
+    thread: str | None = None  # thread name when it was not the main thread
+    line: int | None = None  # 1-based line in the log where the traceback starts (log origin)
+
+    @property
+    def final(self) -> RaisedException:
+        """The exception that ended the process (printed last)."""
+        return self.exceptions[-1]
+
+    @property
+    def first(self) -> RaisedException:
+        """The exception raised first (printed first): usually the initiating one."""
+        return self.exceptions[0]
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of the child's output or of a saved log, with where it stands."""
+
+    number: int  # 1-based line number in the log, or in the captured output of a run
+    text: str  # without the line ending; ANSI colour codes removed
+    stream: str = "log"  # "stdout", "stderr", or "log" for a saved file
+
+    @property
+    def where(self) -> str:
+        return f"line {self.number}" if self.stream == "log" else f"{self.stream} line {self.number}"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything known about one run, from whichever sources were available."""
+
+    source: str  # "run" (a live run) or "log" (a saved log)
+    command: tuple[str, ...] = ()
+    exit: ExitStatus | None = None
+    log: LogFacts | None = None  # parsed output: the saved log, or the captured tail of a run
+    probe: ProbeFacts | None = None  # records from inside the Python processes (run only)
+    memory: MemoryFacts | None = None  # process-tree and GPU samples, limits, kill counters (run only)
+    progress: ProgressFacts | None = None  # where the loop was, and the losses seen
+    stall: StallFacts | None = None  # a run trainwatch stopped, or found stuck, for lack of progress
+    forwarded_signals: tuple[str, ...] = ()  # signals trainwatch received and relayed to the child
+    notes: tuple[str, ...] = field(default=())  # things the report should say about what could not be seen

@@ -1,0 +1,6 @@
+"""Prints its own argv as JSON on stdout."""
+
+import json
+import sys
+
+print(json.dumps(sys.argv[1:]))

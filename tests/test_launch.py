@@ -1,0 +1,335 @@
+"""`trainwatch run` as a faithful wrapper: output, exit status, signals, process lifetime, arguments, bad input."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import pty
+import random
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TRAINWATCH, read_report, trainwatch
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    env.pop("TRAINWATCH_DEBUG", None)
+    return env
+
+
+def _wait_for_line(stream, text: bytes, timeout: float = 30) -> bytes:
+    """Read from a pipe until `text` shows up; fail after `timeout` seconds."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    fd = stream.fileno()
+    while text not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"never saw {text!r}; got {seen[-500:]!r}"
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 65536)
+            assert chunk, f"stream closed before {text!r}; got {seen[-500:]!r}"
+            seen += chunk
+    return seen
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+# ---- output ------------------------------------------------------------------------------------------------
+
+
+def test_binary_output_passes_through_byte_for_byte(tmp_path, script):
+    rng = random.Random(7)
+    payload = bytes(rng.randrange(256) for _ in range(200_000))
+    # NULs, invalid UTF-8, carriage returns, and one 3 MB line with no newline at all
+    payload += b"\x00\xff\xfe\r progress 1/10\r progress 2/10\r\n" + b"x" * 3_000_000 + b"\xc3\x28"
+    source = tmp_path / "payload.bin"
+    source.write_bytes(payload)
+    result = trainwatch("run", "-q", "--no-probe", script("launch_bytes.py"), str(source))
+    assert result.returncode == 0
+    assert result.stdout == payload
+    stderr = result.stderr
+    report_at = stderr.rfind(b"trainwatch: ")
+    assert report_at > 0
+    assert stderr[:report_at] == payload[::-1]
+
+
+def test_output_is_live_not_buffered_until_exit():
+    code = "import time, sys; print('first', flush=True); time.sleep(30); print('second')"
+    proc = subprocess.Popen([TRAINWATCH, "run", "-q", "--", sys.executable, "-c", code],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    try:
+        started = time.monotonic()
+        assert b"first" in _wait_for_line(proc.stdout, b"first", timeout=20)
+        assert time.monotonic() - started < 20
+        assert proc.poll() is None  # the child still sleeps: the line came live
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+
+
+def test_log_file_gets_the_combined_output(tmp_path):
+    log = tmp_path / "out.log"
+    code = "import sys; sys.stdout.write('to out\\n'); sys.stdout.flush(); sys.stderr.write('to err\\n')"
+    result = trainwatch("run", "-q", "--log", str(log), "--", sys.executable, "-c", code)
+    assert result.returncode == 0
+    assert result.stdout == b"to out\n"
+    assert log.read_bytes() == b"to out\nto err\n"
+
+
+def test_memory_stays_bounded_whatever_the_child_prints():
+    code = "import os\nline = b'y' * 1023 + b'\\n'\nfor _ in range(200_000): os.write(1, line)"
+    proc = subprocess.Popen([TRAINWATCH, "run", "-q", "--no-probe", "--", sys.executable, "-c", code],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_env())
+    total = 0
+    while chunk := proc.stdout.read(1 << 20):
+        total += len(chunk)
+    assert proc.wait(timeout=120) == 0
+    assert total == 200_000 * 1024
+    # ru_maxrss of waited-for descendants, in KiB: trainwatch relayed 200 MB and kept only a bounded tail.
+    import resource
+
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 150 * 1024
+
+
+def test_child_sees_a_terminal_when_trainwatch_writes_to_one():
+    code = "import sys; print('isatty', sys.stdout.isatty(), sys.stderr.isatty())"
+    pid, fd = pty.fork()
+    if pid == 0:  # in the child: stdout and stderr are the pseudo-terminal
+        os.execve(TRAINWATCH, [TRAINWATCH, "run", "-q", "--no-probe", "--", sys.executable, "-c", code], _env())
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"isatty True True" in out
+
+
+# ---- exit status -------------------------------------------------------------------------------------------
+
+
+def test_every_exit_status_round_trips():
+    def run(code: int) -> tuple[int, int]:
+        proc = subprocess.run([TRAINWATCH, "run", "-q", "--no-probe", "--", "sh", "-c", f"exit {code}"],
+                              capture_output=True, env=_env(), timeout=60)
+        return code, proc.returncode
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = dict(pool.map(run, range(256)))
+    wrong = {code: got for code, got in results.items() if got != code}
+    assert wrong == {}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGSEGV, signal.SIGTERM, signal.SIGABRT])
+def test_death_by_signal_gives_128_plus_n(tmp_path, signum):
+    report = tmp_path / "r.json"
+    code = f"import os; os.kill(os.getpid(), {int(signum)})"
+    result = trainwatch("run", "--no-probe", "--json", str(report), "--", sys.executable, "-c", code)
+    assert result.returncode == 128 + signum
+    data = read_report(report)
+    assert data["exit"] == {"code": None, "signal": signal.Signals(signum).name, "status": 128 + signum}
+
+
+# ---- signals and lifetime ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"])
+def test_signals_sent_to_trainwatch_reach_the_child_once(tmp_path, script, signame):
+    record = tmp_path / "signals.txt"
+    report = tmp_path / "r.json"
+    proc = subprocess.Popen([TRAINWATCH, "run", "--json", str(report), script("launch_signal_target.py"), str(record)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    _wait_for_line(proc.stdout, b"ready")
+    signum = getattr(signal, signame)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    lines = record.read_text().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(signame), lines
+    assert proc.returncode == 100 + signum
+    data = read_report(report)  # the report was still written
+    assert data["exit"]["code"] == 100 + signum
+    assert b"trainwatch report" in err
+
+
+def test_ctrl_c_to_the_whole_group_reaches_the_child_once_and_the_report_follows(tmp_path, script):
+    record = tmp_path / "signals.txt"
+    report = tmp_path / "r.json"
+    # A new session makes trainwatch the leader of its own group, like a shell's foreground job.
+    proc = subprocess.Popen([TRAINWATCH, "run", "--json", str(report), script("launch_signal_target.py"), str(record)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), start_new_session=True)
+    _wait_for_line(proc.stdout, b"ready")
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does to the foreground group
+    _, err = proc.communicate(timeout=60)
+    assert record.read_text().count("SIGINT") == 1
+    assert proc.returncode == 100 + signal.SIGINT
+    assert read_report(report)["exit"]["status"] == 100 + signal.SIGINT
+    assert b"trainwatch report" in err
+
+
+def test_a_child_killed_by_sigint_is_reported_as_interrupted(tmp_path):
+    report = tmp_path / "r.json"
+    code = "import time; print('ready', flush=True); time.sleep(60)"
+    proc = subprocess.Popen([TRAINWATCH, "run", "--json", str(report), "--", sys.executable, "-c", code],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), start_new_session=True)
+    _wait_for_line(proc.stdout, b"ready")
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130  # Python re-raises an uncaught KeyboardInterrupt as death by SIGINT
+    assert read_report(report)["verdict"]["category"] == "interrupted"
+
+
+def test_no_orphans_when_trainwatch_is_sigkilled(tmp_path, script):
+    pids_file = tmp_path / "pids"
+    proc = subprocess.Popen([TRAINWATCH, "run", "--no-probe", script("launch_family.py"), str(pids_file)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    _wait_for_line(proc.stdout, b"ready")
+    child, grandchild = map(int, pids_file.read_text().split())
+    assert _alive(child) and _alive(grandchild)
+    proc.kill()
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while (_alive(child) or _alive(grandchild)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+    assert not _alive(grandchild)
+
+
+def test_descendants_left_running_after_the_child_exits_are_stopped(tmp_path):
+    pid_file = tmp_path / "pid"
+    code = (f"import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],"
+            f" stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); open({str(pid_file)!r}, 'w').write(str(p.pid))")
+    result = trainwatch("run", "-q", "--no-probe", "--", sys.executable, "-c", code)
+    assert result.returncode == 0
+    leftover = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(leftover) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(leftover)
+
+
+# ---- arguments ---------------------------------------------------------------------------------------------
+
+
+def test_arguments_after_the_script_reach_it_untouched(script):
+    result = trainwatch("run", "-q", script("launch_argv.py"), "--json", "x", "--help", "-m", "--", "-q")
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == ["--json", "x", "--help", "-m", "--", "-q"]
+
+
+def test_arguments_after_a_module_reach_it_untouched(tmp_path):
+    (tmp_path / "argvmod.py").write_text("import json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    result = trainwatch("run", "-q", "-m", "argvmod", "--json", "x", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == ["--json", "x", "--quiet"]
+
+
+def test_arguments_after_double_dash_reach_the_command_untouched():
+    code = "import json, sys; print(json.dumps(sys.argv[1:]))"
+    result = trainwatch("run", "-q", "--", sys.executable, "-c", code, "--json", "--help", "--")
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == ["--json", "--help", "--"]
+
+
+def test_a_script_runs_under_the_python3_first_on_path(tmp_path, script):
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    marker = tmp_path / "used"
+    fake = fake_bin / "python3"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" > {marker}\nexec {sys.executable} \"$@\"\n")
+    fake.chmod(0o755)
+    result = trainwatch("run", "-q", script("launch_argv.py"), "a",
+                        env={"PATH": f"{fake_bin}:{os.environ['PATH']}"})
+    assert result.returncode == 0
+    assert marker.read_text().split()[-1] == "a"
+
+
+def test_python_option_overrides_the_interpreter(tmp_path, script):
+    marker = tmp_path / "used"
+    fake = tmp_path / "mypython"
+    fake.write_text(f"#!/bin/sh\ntouch {marker}\nexec {sys.executable} \"$@\"\n")
+    fake.chmod(0o755)
+    result = trainwatch("run", "-q", "--python", str(fake), script("launch_argv.py"))
+    assert result.returncode == 0
+    assert marker.exists()
+
+
+# ---- bad input ---------------------------------------------------------------------------------------------
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess, code: int, *words: str) -> None:
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("trainwatch: error: ")
+    for word in words:
+        assert word in lines[0]
+    assert b"Traceback" not in result.stderr
+
+
+def test_missing_script(tmp_path):
+    _assert_one_line_error(trainwatch("run", str(tmp_path / "nope.py")), 2, "not found", "nope.py")
+
+
+def test_directory_as_script(tmp_path):
+    _assert_one_line_error(trainwatch("run", str(tmp_path)), 2, "directory")
+
+
+def test_command_not_found():
+    _assert_one_line_error(trainwatch("run", "--", "no-such-command-xyz"), 127, "no-such-command-xyz")
+
+
+def test_command_not_executable(tmp_path):
+    target = tmp_path / "tool.sh"
+    target.write_text("#!/bin/sh\ntouch launched\n")
+    target.chmod(0o644)
+    _assert_one_line_error(trainwatch("run", "--", str(target), cwd=tmp_path), 126, "not executable")
+    assert not (tmp_path / "launched").exists()
+
+
+def test_unwritable_json_path_launches_nothing(tmp_path):
+    marker = tmp_path / "launched"
+    code = f"open({str(marker)!r}, 'w')"
+    result = trainwatch("run", "--json", str(tmp_path / "missing-dir" / "r.json"), "--", sys.executable, "-c", code)
+    _assert_one_line_error(result, 2, "cannot write")
+    assert not marker.exists()
+
+
+def test_unknown_option_is_one_line():
+    _assert_one_line_error(trainwatch("run", "--no-such-option", "x.py"), 2, "--no-such-option")
+
+
+def test_nothing_to_run():
+    _assert_one_line_error(trainwatch("run", "--quiet"), 2, "nothing to run")
+
+
+def test_debug_env_shows_the_traceback(tmp_path):
+    result = trainwatch("run", str(tmp_path / "nope.py"), env={"TRAINWATCH_DEBUG": "1"})
+    assert result.returncode == 2  # a known error stays one line even in debug mode
+    assert b"script not found" in result.stderr
+
+
+def test_python_dash_m_entry_point_works():
+    result = subprocess.run([sys.executable, "-m", "trainwatch.cli", "--version"], capture_output=True, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout.startswith(b"trainwatch ")
