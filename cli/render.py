@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from rich.console import Group, RenderableType
 from rich.rule import Rule
-from rich.table import Table
 from rich.text import Text
 
 from trainwatch.diagnostics.verdict import REPORT_BANNER, Diagnosis
@@ -137,13 +136,10 @@ def _section(title: str, rows: list[Text]) -> Group:
     return Group(Text(title, style="bold underline"), *rows)
 
 
-def _cited(cited) -> Table:
-    grid = Table.grid(padding=(0, 1), expand=True)
-    grid.add_column(width=2)
-    grid.add_column(ratio=1, overflow="fold")
-    grid.add_column(justify="right", style="dim", no_wrap=True)
-    grid.add_row("•", Text(_clip(cited.text)), Text(f"{cited.kind} · {cited.source}"))
-    return grid
+def _cited(cited) -> Text:
+    text = Text(f"  • {_clip(cited.text)}")
+    text.append(f"  ({cited.kind} · {cited.source})", style="dim")
+    return text
 
 
 def _clip(text: str, limit: int = 300) -> str:

@@ -1,0 +1,31 @@
+# The two set-up commands of the README: `make demo` and `make test`. Both create (or update) .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test venv bench clean
+
+venv: $(VENV)/.installed
+
+# Re-install when the project's metadata changes. torch==2.13.0 is the CPU build this machine has on disk.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+# A real failing training run under trainwatch: a CNN whose DataLoader worker meets a corrupt image.
+# The demo's training fails on purpose, so its non-zero status is expected here.
+demo: venv
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/trainwatch run --json demo-report.json examples/train_cnn.py --epochs 2; \
+	status=$$?; echo "(the training failed on purpose, status $$status; JSON report in demo-report.json)"; \
+	test $$status -ne 0
+
+test: venv
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 -q
+
+bench: venv
+	$(BIN)/python bench/launch.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info demo-report.json
