@@ -1,0 +1,212 @@
+"""GPU memory through NVML: the only module that imports pynvml, and only from the sampler thread, on first use.
+
+No driver (NVMLError_LibraryNotFound, the normal case on CPU machines) or no device gives one note and nothing else.
+Any later NVML error is noted once and sampling goes on without it: the run must never break or wait because of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class GpuDevice:
+    """One device at one reading."""
+
+    index: int
+    name: str
+    used_bytes: int
+    total_bytes: int
+    utilization_pct: int | None  # percent of the last sample period a kernel ran (nvmlDeviceGetUtilizationRates)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "name": self.name, "used_bytes": self.used_bytes,
+                "total_bytes": self.total_bytes, "utilization_pct": self.utilization_pct}
+
+
+@dataclass(frozen=True)
+class GpuProcess:
+    """GPU memory one of our processes holds on one device."""
+
+    pid: int
+    device: int
+    used_bytes: int | None  # None where the driver does not say (some Windows/WDDM and MIG set-ups)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pid": self.pid, "device": self.device, "used_bytes": self.used_bytes}
+
+
+@dataclass(frozen=True)
+class GpuReading:
+    """All devices at one moment, and our processes on them."""
+
+    devices: tuple[GpuDevice, ...]
+    processes: tuple[GpuProcess, ...]  # only the run's own pids
+    matched: bool  # some process of the run was found in NVML's lists
+
+    @property
+    def used_bytes(self) -> int:
+        """What the run uses: its processes' memory when NVML names them, else every device's used memory."""
+        if self.matched:
+            return sum(p.used_bytes or 0 for p in self.processes)
+        return sum(d.used_bytes for d in self.devices)
+
+
+@dataclass(frozen=True)
+class GpuFacts:
+    """What the GPU sampling found over a run."""
+
+    devices: tuple[GpuDevice, ...] = ()  # at the last reading: used/total at the moment the run ended
+    peak_devices: tuple[GpuDevice, ...] = ()  # each device at its own highest used memory
+    processes: tuple[GpuProcess, ...] = ()  # each of our processes at its highest
+    peak_used_bytes: int | None = None
+    per_process: bool = False  # the figures are our processes' own (True) or whole devices' (False)
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"devices": [d.to_dict() for d in self.devices],
+                "peak_devices": [d.to_dict() for d in self.peak_devices],
+                "processes": [p.to_dict() for p in self.processes],
+                "peak_used_bytes": self.peak_used_bytes, "per_process": self.per_process,
+                "notes": list(self.notes)}
+
+
+class GpuSampler:
+    """Reads NVML on demand; `read()` returns None whenever there is nothing to say."""
+
+    def __init__(self) -> None:
+        self._nvml: Any = None
+        self._handles: list[Any] = []
+        self._names: list[str] = []
+        self._disabled = False
+        self._process_lists = True
+        self._notes: list[str] = []
+        self._last: GpuReading | None = None
+        self._peak_devices: dict[int, GpuDevice] = {}
+        self._peak_processes: dict[tuple[int, int], GpuProcess] = {}
+        self._peak_used: int | None = None
+        self._ever_matched = False
+        self._unmatched_seen = False
+
+    def _note(self, text: str) -> None:
+        if text not in self._notes:
+            self._notes.append(text)
+
+    def _start(self) -> bool:
+        try:
+            import pynvml  # noqa: PLC0415 - imported here so trainwatch's start-up never pays for it
+        except ImportError:
+            self._note("GPU: not sampled (nvidia-ml-py is not installed)")
+            return False
+        try:
+            pynvml.nvmlInit()
+        except pynvml.NVMLError as exc:
+            if type(exc).__name__ == "NVMLError_LibraryNotFound":
+                self._note("GPU: none seen (no NVIDIA driver on this machine)")
+            else:
+                self._note(f"GPU: not sampled (NVML: {exc})")
+            return False
+        try:
+            count = pynvml.nvmlDeviceGetCount()
+            self._handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+            self._names = [_text(pynvml.nvmlDeviceGetName(h)) for h in self._handles]
+        except pynvml.NVMLError as exc:
+            self._note(f"GPU: not sampled (NVML: {exc})")
+            _shutdown(pynvml)
+            return False
+        if not self._handles:
+            self._note("GPU: none seen (the NVIDIA driver reports no device)")
+            _shutdown(pynvml)
+            return False
+        self._nvml = pynvml
+        return True
+
+    def read(self, pids: Collection[int]) -> GpuReading | None:
+        """One reading of every device and of our `pids` on them; never raises."""
+        if self._disabled:
+            return None
+        if self._nvml is None and not self._start():
+            self._disabled = True
+            return None
+        try:
+            reading = self._read(pids)
+        except Exception as exc:  # noqa: BLE001 - a sampler error must never reach the run
+            self._note(f"GPU: sampling stopped after an NVML error ({type(exc).__name__}: {exc})")
+            self.close()
+            self._disabled = True
+            return None
+        self._remember(reading)
+        return reading
+
+    def _read(self, pids: Collection[int]) -> GpuReading:
+        nvml = self._nvml
+        devices, ours, listed_any = [], [], False
+        for index, handle in enumerate(self._handles):
+            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+            try:
+                utilization: int | None = int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+            except nvml.NVMLError:
+                utilization = None
+            devices.append(GpuDevice(index, self._names[index], int(memory.used), int(memory.total), utilization))
+            if not self._process_lists:
+                continue
+            try:
+                listed = list(nvml.nvmlDeviceGetComputeRunningProcesses(handle))
+            except nvml.NVMLError as exc:
+                self._note(f"GPU: per-process memory unavailable ({exc}); device figures used")
+                self._process_lists = False
+                continue
+            listed_any = listed_any or bool(listed)
+            for entry in listed:
+                if entry.pid in pids:
+                    used = entry.usedGpuMemory
+                    ours.append(GpuProcess(int(entry.pid), index, None if used is None else int(used)))
+        if listed_any and not ours:
+            self._unmatched_seen = True
+        return GpuReading(tuple(devices), tuple(ours), matched=bool(ours))
+
+    def _remember(self, reading: GpuReading) -> None:
+        self._last = reading
+        self._ever_matched = self._ever_matched or reading.matched
+        for device in reading.devices:
+            best = self._peak_devices.get(device.index)
+            if best is None or device.used_bytes > best.used_bytes:
+                self._peak_devices[device.index] = device
+        for process in reading.processes:
+            key = (process.pid, process.device)
+            best = self._peak_processes.get(key)
+            if best is None or (process.used_bytes or 0) > (best.used_bytes or 0):
+                self._peak_processes[key] = process
+        if self._peak_used is None or reading.used_bytes > self._peak_used:
+            self._peak_used = reading.used_bytes
+
+    def facts(self) -> GpuFacts | None:
+        """The summary for the report: None when NVML was never tried; notes only when there was no GPU."""
+        notes = list(self._notes)
+        if self._last is None:
+            return GpuFacts(notes=tuple(notes)) if notes else None
+        if self._unmatched_seen and not self._ever_matched:
+            notes.append("GPU: no process of the run appears in NVML's process list (inside a container NVML "
+                         "names host PIDs); the figures are whole devices', other users' memory included")
+        return GpuFacts(devices=self._last.devices,
+                        peak_devices=tuple(self._peak_devices[i] for i in sorted(self._peak_devices)),
+                        processes=tuple(self._peak_processes[k] for k in sorted(self._peak_processes)),
+                        peak_used_bytes=self._peak_used, per_process=self._ever_matched, notes=tuple(notes))
+
+    def close(self) -> None:
+        if self._nvml is not None:
+            _shutdown(self._nvml)
+            self._nvml = None
+
+
+def _shutdown(nvml: Any) -> None:
+    try:
+        nvml.nvmlShutdown()
+    except Exception:  # noqa: BLE001 - nothing useful to do about a failed shutdown
+        pass
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
