@@ -1,0 +1,269 @@
+"""Progress and loss tracking on real output formats, the wait classifier, and the quiet-stop verdicts."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tqdm import tqdm
+
+from trainwatch.diagnostics.evidence import Evidence, ExitStatus, Frame, LogLine
+from trainwatch.diagnostics.progress import LOSS_SAMPLES, ProgressTracker
+from trainwatch.diagnostics.quiet import judge_quiet
+from trainwatch.diagnostics.stall import classify_wait, wait_from_wchan
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+
+
+def track(text: str):
+    tracker = ProgressTracker()
+    for number, line in enumerate(text.split("\n"), 1):
+        tracker.feed(LogLine(number, line))
+    return tracker.finish()
+
+
+def tqdm_output(loops) -> str:
+    """What real tqdm writes (to a pipe: `\\r`-separated updates), for a list of (desc, total, stop_at)."""
+    out = io.StringIO()
+    for desc, total, stop in loops:
+        bar = tqdm(range(total), desc=desc, file=out, mininterval=0, ascii=False)
+        for i in bar:
+            if i == stop:
+                break
+        bar.close()
+    return out.getvalue()
+
+
+def corpus(case: str) -> str:
+    path = CORPUS / f"{case}.log"
+    if not path.exists():
+        pytest.skip("corpus not available")
+    return path.read_text(errors="replace")
+
+
+# ---- progress ----------------------------------------------------------------------------------------------
+
+
+def test_real_tqdm_break_at_37():
+    facts = track(tqdm_output([(None, 100, 37)]))
+    assert facts.stopped_at == "batch 37/100"
+    assert facts.finished is False
+    assert facts.position.step == 37 and facts.position.steps == 100
+
+
+def test_real_tqdm_bar_that_resets_every_epoch_is_finished():
+    facts = track(tqdm_output([(None, 16, None)] * 4))
+    assert facts.finished is True and facts.stopped_at == "batch 16/16"
+
+
+def test_real_tqdm_epoch_in_description():
+    done = track(tqdm_output([(f"Epoch {e}/3", 16, None) for e in (1, 2, 3)]))
+    assert done.stopped_at == "epoch 3/3, batch 16/16" and done.finished is True
+    broke = track(tqdm_output([("Epoch 1/10", 16, None), ("Epoch 2/10", 16, 9)]))
+    assert broke.stopped_at == "epoch 2/10, batch 9/16" and broke.finished is False
+
+
+def test_real_nested_bars_outer_unfinished_even_though_inner_completed():
+    out = io.StringIO()
+    for epoch in tqdm(range(10), desc="Epochs", file=out, mininterval=0):
+        for _ in tqdm(range(8), desc="train", file=out, mininterval=0, leave=False):
+            pass
+        if epoch == 2:
+            break
+    facts = track(out.getvalue())
+    assert facts.position.epoch == 2 and facts.position.epochs == 10
+    assert facts.finished is False
+
+
+def test_validation_bar_does_not_move_training_position():
+    facts = track(tqdm_output([("Epoch 1/2", 20, None), ("Validation", 5, 2)]))
+    assert facts.stopped_at == "epoch 1/2, batch 20/20"
+
+
+def test_keras_epochs_and_step_lines_from_a_real_log():
+    facts = track(corpus("B059"))  # tf.data ran out: Keras stopped at epoch 11/50
+    assert facts.position.epoch == 11 and facts.position.epochs == 50
+    assert facts.finished is False
+    assert facts.marker("input-exhausted") is not None
+    assert facts.losses and all(0.5 < v < 1.0 for _, v in facts.losses)
+
+
+def test_keras_glued_epoch_is_not_read_as_a_new_epoch():
+    facts = track(corpus("B027"))  # "... - loss: 0.2462Epoch 1/1000" glued after the bar
+    assert facts.position.epoch == 318 and facts.position.epochs == 1000
+    step, value, line = facts.first_nonfinite_loss
+    assert math.isnan(value) and "loss: nan" in line.text
+    assert facts.first_nonfinite_at == "epoch 309/1000, batch 99/100"
+    assert facts.marker("early-stopping") is not None
+
+
+def test_lightning_bar_and_fast_dev_run():
+    facts = track(corpus("A056"))
+    assert facts.stopped_at == "epoch 0, batch 2/2"
+    assert facts.marker("fast-dev-run") is not None
+    assert [v for _, v in facts.losses][-1] == pytest.approx(7.57)
+
+
+def test_step_and_iter_lines_and_zero_based_epochs():
+    facts = track("\n".join(f"epoch {e}/5 step {s} loss: {1 / (e + s + 1):.4f}" for e in range(5) for s in range(3)))
+    assert facts.finished is True  # 0-based: "epoch 4/5" is the last one
+    facts = track("\n".join(f"[epoch {e}][iter {i}/100] loss: 0.5" for e in (1, 2) for i in (0, 50)))
+    assert facts.stopped_at == "epoch 2, iter 50/100"
+
+
+def test_config_lines_are_not_progress():
+    facts = track("Number of epochs: 200\nbatch_size: 32\n$ python train.py --epochs 400\nClass items per Epoch:2975")
+    assert facts.stopped_at is None and facts.finished is None
+
+
+def test_hf_trainer_dicts_and_other_loss_formats():
+    facts = track("\n".join([
+        "{'loss': 1.25, 'learning_rate': 4.9e-05, 'epoch': 0.5}",
+        "step 10 train_loss: 0.75",
+        "Epoch 1 | Loss = 0.5 | val_loss: 9.0",
+        "loss=tensor(0.25, grad_fn=<MseLossBackward0>)",
+    ]))
+    assert [v for _, v in facts.losses] == [1.25, 0.75, 0.5, 0.25]  # the validation loss is not the curve
+    assert facts.first_nonfinite_loss is None
+
+
+@pytest.mark.parametrize("line", ["loss: nan", "train_loss: inf", "'loss': nan,", "loss=-inf", "Loss is NaN",
+                                  "loss = tensor(nan, grad_fn=<AddBackward0>)", "step 3 | loss NaN"])
+def test_non_finite_loss_formats(line):
+    facts = track(f"step 1 loss: 0.5\nstep 2 loss: 0.4\n{line}")
+    assert facts.first_nonfinite_loss is not None and not math.isfinite(facts.first_nonfinite_loss[1])
+
+
+def test_words_that_look_like_nan_or_inf_are_not_losses():
+    facts = track("INFO loss information follows\nloss scale: 65536.0 (infinite checks off)\nmaintenance done")
+    assert facts.first_nonfinite_loss is None and not facts.markers
+
+
+def test_divergence_and_legitimately_high_loss():
+    rising = track("\n".join(f"step {i} loss={2.0 * 10 ** (i / 2):.3f}" for i in range(8)) + "\nstep 8 loss=nan")
+    assert rising.diverged
+    high = track("\n".join(f"step {i} loss={1e7 / (i + 1):.1f}" for i in range(50)))
+    assert not high.diverged
+    tiny = track("\n".join(f"step {i} loss={v}" for i, v in enumerate([2.0, 0.01, 1e-6, 1e-3, 5e-3])))
+    assert not tiny.diverged  # 1000x its minimum, but far below where it started
+
+
+def test_losses_are_bounded_and_sparkline_is_short():
+    facts = track("\n".join(f"step {i} loss={1 + 1 / (i + 1):.5f}" for i in range(20000)))
+    assert facts.loss_count == 20000
+    assert len(facts.losses) < 2 * LOSS_SAMPLES
+    spark = facts.sparkline_values(40)
+    assert len(spark) == 40 and spark[0] > spark[-1]
+    assert json.dumps(facts.to_dict())
+
+
+def test_markers_tell_data_from_loss():
+    assert track("NaN encountered in data!").marker("nan-data") is not None
+    assert track("batch 12 contains NaN values").marker("nan-data") is not None
+    both = track("NaN loss in batch 5, stopping")
+    assert both.marker("nan-loss") is not None and both.marker("nan-data") is None
+    assert track("Batch 12: Invalid loss, terminating training").marker("keras-invalid-loss") is not None
+
+
+def test_last_progress_time_moves_only_with_progress():
+    tracker = ProgressTracker()
+    tracker.feed(LogLine(1, "step 1/10"))
+    first = tracker.last_progress_at
+    time.sleep(0.01)
+    tracker.feed(LogLine(2, "some other line"))
+    assert tracker.last_progress_at == first and tracker.last_output_at > first
+    tracker.feed(LogLine(3, "step 2/10"))
+    assert tracker.last_progress_at > first
+
+
+# ---- waits -------------------------------------------------------------------------------------------------
+
+
+def frame(file, function, code=None, user=False):
+    return Frame(file, 1, function, code, user)
+
+
+def test_classify_wait_prefers_the_dataloader_over_the_queue_it_blocks_in():
+    stack = [frame("train.py", "<module>", "for batch in loader:", True),
+             frame("/x/site-packages/torch/utils/data/dataloader.py", "_try_get_data"),
+             frame("/usr/lib/python3.11/multiprocessing/queues.py", "get"),
+             frame("/usr/lib/python3.11/selectors.py", "select")]
+    kind, where = classify_wait(stack)
+    assert kind == "dataloader" and "train.py" in where
+
+
+@pytest.mark.parametrize("frames, kind", [
+    ([frame("t.py", "f", "time.sleep(30)", True)], "sleep"),
+    ([frame("ds.py", "__getitem__", "with lock:", True)], "lock"),
+    ([frame("/usr/lib/python3.11/threading.py", "wait")], "lock"),
+    ([frame("/x/site-packages/torch/distributed/distributed_c10d.py", "all_reduce")], "collective"),
+    ([frame("/usr/lib/python3.11/threading.py", "join")], "join"),
+    ([frame("t.py", "f", "x = x + 1", True)], "unknown"),
+])
+def test_classify_wait_kinds(frames, kind):
+    assert classify_wait(frames)[0] == kind
+
+
+def test_wchan_of_a_sleeping_process():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(0.5)
+        found = wait_from_wchan(child.pid)
+        assert found is not None and found[0] == "sleep" and found[1].startswith("kernel: ")
+    finally:
+        child.kill()
+        child.wait()
+
+
+# ---- verdicts from saved logs ------------------------------------------------------------------------------
+
+
+def judge_log(case: str):
+    from trainwatch.diagnostics.logparse import LogParser
+    tracker, parser = ProgressTracker(), LogParser()
+    for number, text in enumerate(corpus(case).splitlines(), 1):
+        line = LogLine(number, text)
+        tracker.feed(line)
+        parser.feed(line)
+    return judge_quiet(Evidence(source="log", log=parser.finish(), progress=tracker.finish()))
+
+
+@pytest.mark.parametrize("case, category, subtype", [
+    ("A054", "hang", None), ("B055", "hang", None),  # Ctrl-C on processes blocked in queue/lock waits
+    ("A056", "early-exit", "early-exit/fast-dev-run"),
+    ("B059", "early-exit", "early-exit/input-exhausted"),
+    ("B027", "numerical", "numerical/nan-loss"),  # NaN, then early stopping ended it "normally"
+    ("A012", "numerical", None),
+])
+def test_quiet_verdicts_on_real_logs(case, category, subtype):
+    verdict = judge_log(case)
+    assert verdict is not None and verdict.category == category
+    assert subtype is None or verdict.subtype == subtype
+    assert verdict.evidence
+
+
+@pytest.mark.parametrize("case", ["A007", "B001", "A036", "B047", "A051"])
+def test_quiet_judge_stays_out_of_crashes(case):
+    assert judge_log(case) is None
+
+
+def test_exit_zero_unfinished_is_early_exit_and_finished_is_completed():
+    def judge(text):
+        return judge_quiet(Evidence(source="run", exit=ExitStatus.from_returncode(0), progress=track(text)))
+    assert judge("Epoch 3/10\n12/100 [==>....] - loss: 0.5").category == "early-exit"
+    assert judge("Epoch 10/10\n100/100 [==========] - loss: 0.5").category == "completed"
+    assert judge("hello") is None  # nothing to go on: the classifier's exit-status rule decides
+
+
+def test_markers_and_losses_cite_their_own_segment_of_a_bar_line():
+    bars = "".join(f"\r {i}%|#    | {i}/100 [00:00<00:00, 99it/s]" for i in range(60))
+    facts = track(bars + "NaN encountered in data!\r" + bars + " loss=nan")
+    assert facts.marker("nan-data").text.endswith("NaN encountered in data!")
+    assert len(facts.marker("nan-data").text) < 100
+    assert len(facts.first_nonfinite_loss[2].text) < 100
