@@ -1,0 +1,76 @@
+"""How fast `trainwatch explain` reads a big log: generates ~200 MB, explains it, prints MB/s and peak RSS.
+
+Usage: python bench/explain_speed.py [MEGABYTES]. Targets (issue 5): >= 100 MB/s, peak RSS <= 150 MB. The explain
+runs as a child process (the real CLI), so its RSS is measured alone, start-up included.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+TRACEBACK = """Traceback (most recent call last):
+  File "/home/user/project/train.py", line 212, in <module>
+    main()
+  File "/home/user/project/train.py", line 180, in main
+    loss = criterion(model(x), y)
+  File "/opt/venv/lib/python3.11/site-packages/torch/nn/modules/module.py", line 1511, in _call_impl
+    return forward_call(*args, **kwargs)
+torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.15 GiB
+"""
+
+
+def generate(path: str, megabytes: int, seed: int = 0) -> int:
+    """A realistic training log: tqdm bars, logging lines with losses, a warning now and then, one traceback."""
+    rng = random.Random(seed)
+    target = megabytes * 1_000_000
+    written = 0
+    step = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        while written < target:
+            block = []
+            for _ in range(2000):
+                step += 1
+                epoch, i = divmod(step, 5000)
+                loss = 2.5 / (1 + step / 20000) + rng.random() * 0.05
+                kind = step % 10
+                if kind < 6:
+                    block.append(f"Epoch {epoch}:  {i * 100 // 5000:3d}%|{'█' * (i * 20 // 5000):<20}| {i}/5000 "
+                                 f"[{i // 60:02d}:{i % 60:02d}<12:00, 7.{kind}1it/s, loss={loss:.4f}, v_num=3]")
+                elif kind < 9:
+                    block.append(f"2024-05-01 12:{step // 3600 % 60:02d}:{step % 60:02d},123 INFO trainer.py:412 "
+                                 f"step {step} loss {loss:.5f} lr {3e-4 * (1 - step / 1e7):.6f} "
+                                 f"grad_norm {rng.random() * 2:.3f} tokens/s {rng.randint(9000, 12000)}")
+                else:
+                    block.append(f"{{'loss': {loss:.4f}, 'learning_rate': 2.9e-05, 'epoch': {step / 5000:.2f}}}")
+            text = "\n".join(block) + "\n"
+            fh.write(text)
+            written += len(text.encode())
+        fh.write(TRACEBACK)
+    return os.path.getsize(path)
+
+
+def main() -> None:
+    megabytes = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "big.log")
+        size = generate(path, megabytes)
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "trainwatch.cli", "explain", path, "--json", "-", "-q"],
+                                capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if result.returncode != 0:
+        sys.exit(f"explain failed ({result.returncode}): {result.stderr.strip()[-500:]}")
+    print(result.stderr.strip().splitlines()[-1][:120])
+    print(f"size {size / 1e6:.0f} MB  time {elapsed:.2f} s  speed {size / 1e6 / elapsed:.0f} MB/s  "
+          f"peak RSS {peak_kib / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""The classifier: initiating failure over cascades, kill rules, progress rules, culprit, fallbacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trainwatch.diagnostics.classify import classify
+from trainwatch.diagnostics.evidence import Evidence, ExitStatus, LogLine
+from trainwatch.diagnostics.logparse import parse_text
+from trainwatch.diagnostics.progress import ProgressTracker
+from trainwatch.diagnostics.verdict import Cited
+
+
+def judge(text: str, exit: ExitStatus | None = None, memory=None, progress=None):
+    return classify(Evidence(source="log", log=parse_text(text), exit=exit, memory=memory, progress=progress))
+
+
+def test_cuda_oom_first_hand_is_confident_with_culprit():
+    v = judge('Traceback (most recent call last):\n  File "/home/u/train.py", line 42, in step\n    out = model(x)\n'
+              '  File "/opt/venv/lib/python3.11/site-packages/torch/nn/modules/module.py", line 1, in f\n'
+              "    return g()\ntorch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.\n")
+    assert (v.category, v.subtype, v.signature) == ("oom", "oom/gpu", "cuda-out-of-memory")
+    assert v.confidence >= 0.9
+    assert (v.culprit.file, v.culprit.line, v.culprit.code) == ("/home/u/train.py", 42, "out = model(x)")
+    assert v.evidence[0].kind == "exception" and "CUDA out of memory" in v.evidence[0].text
+
+
+def test_worker_exception_wins_over_dataloader_wrapper():
+    text = ("Traceback (most recent call last):\n  File \"train.py\", line 9, in <module>\n    for b in dl:\n"
+            "RuntimeError: Caught RuntimeError in DataLoader worker process 0.\n"
+            "Original Traceback (most recent call last):\n  File \"/home/u/ds.py\", line 5, in __getitem__\n"
+            "    return torch.stack(xs)\n"
+            "RuntimeError: stack expects each tensor to be equal size, but got [3, 4] at entry 0 and [3, 5] at "
+            "entry 1\n")
+    v = judge(text)
+    assert v.subtype == "data/shape-mismatch"
+    assert any("Caught RuntimeError" in c.text for c in v.cascade)
+    assert v.culprit.function == "__getitem__"
+
+
+def test_key_error_in_getitem_is_data_with_code_alternative():
+    v = judge('Traceback (most recent call last):\n  File "/home/u/train.py", line 3, in <module>\n    x = ds[0]\n'
+              '  File "/home/u/ds.py", line 12, in __getitem__\n    return self.rows[i]["label"]\n'
+              "KeyError: 'label'\n")
+    assert v.category == "data" and [a.category for a in v.alternatives][:1] == ["code"]
+    v = judge('Traceback (most recent call last):\n  File "/home/u/train.py", line 3, in main\n    x = y\n'
+              "NameError: name 'y' is not defined\n")
+    assert (v.category, v.subtype) == ("code", "code/python-error")
+
+
+def test_peer_cascade_loses_to_the_initiating_crash():
+    text = ("[rank1]: Traceback (most recent call last):\n[rank1]:   File \"train.py\", line 5, in <module>\n"
+            "[rank1]: RuntimeError: Expected all tensors to be on the same device, but found at least two devices\n"
+            "[rank0]: RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:598] Connection closed by "
+            "peer [10.0.0.2]:38317\n"
+            "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:\n")
+    v = judge(text)
+    assert v.subtype == "code/device-mismatch"
+    assert len(v.cascade) >= 1
+
+
+def test_label_out_of_range_subtype_from_device_assert():
+    v = judge("Loss.cu:242: nll_loss_forward_reduce_cuda_kernel_2d: block: [0,0,0], thread: [5,0,0] Assertion "
+              "`t >= 0 && t < n_classes` failed.\nTraceback (most recent call last):\n  File \"t.py\", line 1, in "
+              "<module>\nRuntimeError: CUDA error: device-side assert triggered\n")
+    assert v.subtype == "data/label-out-of-range"
+
+
+@dataclass(frozen=True)
+class Memory:
+    """The monitor's MemoryFacts as the classifier reads it: only `oom_corroboration()`."""
+
+    corroboration: tuple[Cited, ...] = ()
+
+    def oom_corroboration(self):
+        return self.corroboration
+
+    def to_dict(self):
+        return {}
+
+
+KILLED = ExitStatus.from_returncode(-9)
+
+
+def test_bare_killed_from_a_log_is_modest_oom():
+    v = judge("step 10 loss 0.3\nKilled\n")
+    assert (v.category, v.subtype) == ("oom", "oom/host") and 0.45 <= v.confidence <= 0.65
+
+
+def test_kernel_oom_line_is_confident():
+    v = judge("Killed\n[1234.5] Out of memory: Killed process 4242 (python) total-vm:3124kB\n")
+    assert v.category == "oom" and v.confidence >= 0.9
+
+
+def test_sigkill_with_live_evidence_but_no_corroboration_is_not_oom():
+    v = judge("step 10 loss 0.3\n", exit=KILLED, memory=Memory())
+    assert v.category == "unknown" and any(a.category == "oom" for a in v.alternatives)
+
+
+def test_sigkill_with_corroboration_is_confident_oom():
+    counter = Cited("cgroup", "oom_kill 0 -> 1", "memory.events")
+    v = judge("step 10 loss 0.3\n", exit=KILLED, memory=Memory((counter,)))
+    assert (v.category, v.subtype) == ("oom", "oom/host") and v.confidence >= 0.95 and counter in v.evidence
+
+
+def _progress(text: str):
+    tracker = ProgressTracker()
+    for i, line in enumerate(text.splitlines(), 1):
+        tracker.feed(LogLine(i, line))
+    return tracker.finish()
+
+
+def test_nan_loss_with_exit_zero_is_numerical():
+    text = "Epoch 1/3 loss: 0.5\nEpoch 2/3 loss: nan\nEpoch 3/3 loss: nan\n"
+    v = judge(text, exit=ExitStatus.from_returncode(0), progress=_progress(text))
+    assert v.category == "numerical" and v.evidence[0].kind == "loss"
+
+
+def test_exit_zero_before_the_loop_ends_is_early_exit():
+    text = "Epoch 1/10 loss: 0.5\nEpoch 2/10 loss: 0.4\n"
+    v = judge(text, exit=ExitStatus.from_returncode(0), progress=_progress(text))
+    assert v.category == "early-exit"
+    text = "Epoch 1/2 loss: 0.5\nEpoch 2/2 loss: 0.4\n"
+    assert judge(text, exit=ExitStatus.from_returncode(0), progress=_progress(text)).category == "completed"
+
+
+def test_fallbacks():
+    assert judge("hello\n").category == "unknown"
+    assert judge("hello\n", exit=ExitStatus.from_returncode(-15)).category == "interrupted"
+    v = judge("Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>\nFooBarError: odd\n")
+    assert v.category == "unknown" and "FooBarError" in v.summary and v.confidence <= 0.35

@@ -1,0 +1,208 @@
+"""The log parser: tracebacks of every shape, rank prefixes, system lines, bounds, and the two input paths."""
+
+from __future__ import annotations
+
+import io
+
+from trainwatch.diagnostics.logparse import TAIL_LINES, LogParser, is_user_file, parse_text
+from trainwatch.diagnostics.verdict import REPORT_BANNER
+
+CHAINED = """\
+Traceback (most recent call last):
+  File "/home/u/proj/data.py", line 12, in __getitem__
+    return self.rows[key]
+KeyError: 'label'
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "/home/u/proj/train.py", line 40, in <module>
+    main()
+  File "/opt/venv/lib/python3.11/site-packages/torch/utils/data/dataloader.py", line 631, in __next__
+    data = self._next_data()
+RuntimeError: bad sample 7
+"""
+
+
+def test_chained_traceback_with_frames_and_relation():
+    facts = parse_text(CHAINED)
+    assert len(facts.chains) == 1
+    first, final = facts.chains[0].exceptions
+    assert (first.type, first.message, first.relation) == ("KeyError", "'label'", "cause")
+    assert final.type == "RuntimeError" and final.message == "bad sample 7"
+    assert first.frames[0].function == "__getitem__" and first.frames[0].code == "return self.rows[key]"
+    assert [f.user for f in final.frames] == [True, False]
+    assert facts.chains[0].line == 1
+
+
+def test_during_handling_is_context():
+    text = CHAINED.replace("The above exception was the direct cause of the following exception",
+                           "During handling of the above exception, another exception occurred")
+    assert parse_text(text).chains[0].exceptions[0].relation == "context"
+
+
+DATALOADER = """\
+Traceback (most recent call last):
+  File "train.py", line 9, in <module>
+    for x in loader:
+PIL.UnidentifiedImageError: Caught UnidentifiedImageError in DataLoader worker process 2.
+Original Traceback (most recent call last):
+  File "/usr/lib/python3/dist-packages/torch/utils/data/_utils/worker.py", line 287, in _worker_loop
+    data = fetcher.fetch(index)
+  File "/home/u/ds.py", line 31, in __getitem__
+    img = Image.open(path)
+PIL.UnidentifiedImageError: cannot identify image file '/data/666.jpg'
+
+Epoch 1: 3%
+"""
+
+
+def test_dataloader_original_traceback_comes_first_in_the_chain():
+    chain = parse_text(DATALOADER).chains[0]
+    worker, wrapper = chain.exceptions
+    assert worker.message == "cannot identify image file '/data/666.jpg'" and worker.relation == "cause"
+    assert worker.deepest_user_frame().function == "__getitem__"
+    assert wrapper.message.startswith("Caught UnidentifiedImageError in DataLoader worker process 2")
+
+
+def test_rank_prefixes_keep_interleaved_tracebacks_apart():
+    text = "\n".join([
+        "[rank1]: Traceback (most recent call last):",
+        "[rank0]: Traceback (most recent call last):",
+        '[rank1]:   File "train.py", line 5, in <module>',
+        '[rank0]:   File "train.py", line 7, in <module>',
+        "[rank1]: ValueError: one",
+        "[rank0]: TypeError: zero",
+        "",
+    ])
+    chains = {c.rank: c for c in parse_text(text).chains}
+    assert chains[1].final.type == "ValueError" and chains[1].final.frames[0].line == 5
+    assert chains[0].final.type == "TypeError" and chains[0].final.frames[0].line == 7
+
+
+def test_child_failed_error_table():
+    text = """\
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+============================================================
+train.py FAILED
+------------------------------------------------------------
+Failures:
+  <NO_OTHER_FAILURES>
+------------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  time      : 2024-03-01_10:00:00
+  host      : node1
+  rank      : 3 (local_rank: 3)
+  exitcode  : -9 (pid: 4242)
+  error_file: <N/A>
+  traceback : Signal 9 (SIGKILL) received by PID 4242
+============================================================
+"""
+    facts = parse_text(text)
+    (failure,) = facts.child_failures
+    assert (failure.rank, failure.exitcode, failure.signal, failure.error_file) == (3, -9, "SIGKILL", None)
+    assert "SIGKILL" in facts.signals
+
+
+def test_ansi_colours_are_removed():
+    facts = parse_text("\x1b[31mTraceback (most recent call last):\x1b[0m\n  File \"a.py\", line 1, in <module>\n"
+                       "\x1b[1;31mValueError\x1b[0m: bad\n")
+    assert facts.chains[0].final.type == "ValueError" and facts.chains[0].final.message == "bad"
+
+
+def test_rich_boxed_traceback():
+    text = """\
+╭─────────────────────────────── Traceback (most recent call last) ────────────────────────────────╮
+│ /home/u/proj/train.py:12 in main                                                                 │
+│                                                                                                  │
+│ ❱ 12 │   loss = model(x).sum()                                                                   │
+│ /opt/venv/lib/python3.11/site-packages/torch/nn/modules/module.py:1511 in _call_impl             │
+╰──────────────────────────────────────────────────────────────────────────────────────────────────╯
+RuntimeError: mat1 and mat2 shapes cannot be multiplied (4x3 and 5x2)
+"""
+    exc = parse_text(text).chains[0].final
+    assert exc.type == "RuntimeError" and exc.message.startswith("mat1 and mat2")
+    frame = exc.deepest_user_frame()
+    assert (frame.file, frame.line, frame.function, frame.code) == ("/home/u/proj/train.py", 12, "main",
+                                                                    "loss = model(x).sum()")
+
+
+def test_ipython_traceback():
+    text = """\
+---------------------------------------------------------------------------
+RuntimeError                              Traceback (most recent call last)
+Cell In[4], line 2
+      1 x = torch.zeros(3)
+----> 2 y = x.view(5)
+
+RuntimeError: shape '[5]' is invalid for input of size 3
+"""
+    exc = parse_text(text).chains[0].final
+    assert exc.type == "RuntimeError" and "invalid for input of size 3" in exc.message
+    assert exc.frames[0].file == "Cell In[4]" and exc.frames[0].code == "y = x.view(5)" and exc.frames[0].user
+
+
+def test_faulthandler_dump():
+    text = """\
+Fatal Python error: Segmentation fault
+
+Current thread 0x00007f1e2a (most recent call first):
+  File "/opt/venv/lib/python3.11/site-packages/ext/core.py", line 40 in crash
+  File "/home/u/train.py", line 8 in step
+  File "/home/u/train.py", line 20 in <module>
+Segmentation fault (core dumped)
+"""
+    facts = parse_text(text)
+    (fatal,) = facts.fatal_errors
+    assert fatal.message == "Segmentation fault"
+    assert [f.line for f in fatal.frames] == [20, 8, 40]  # outermost first
+    assert "SIGSEGV" in facts.signals
+
+
+def test_system_lines_give_exit_hints():
+    facts = parse_text("Epoch 3/30\n 9728/54000 [====>...] - loss: 0.34Killed\n")
+    assert facts.signals == ("SIGKILL",)
+    facts = parse_text("/var/spool/slurm_script: line 28:  8156 Killed                  python3 main.py\n")
+    assert facts.signals == ("SIGKILL",)
+    facts = parse_text("worker exited with code 137\n")
+    assert facts.exit_hints[0].code == 137 and facts.signals == ("SIGKILL",)
+    assert parse_text("step 3 loss 0.1\nstep 4 loss 0.09\n").signals == ()
+
+
+def test_trainwatch_report_in_a_log_is_skipped():
+    text = (f"step 1\nTraceback (most recent call last):\n  File \"a.py\", line 1, in <module>\nValueError: x\n\n"
+            f"──────── {REPORT_BANNER} ────────\nRuntimeError: CUDA out of memory. Tried to allocate 1 GiB\n")
+    facts = parse_text(text)
+    assert facts.report_at == 6
+    assert [c.final.type for c in facts.chains] == ["ValueError"]
+    assert all("CUDA" not in line.text for line in facts.notable + facts.tail)
+
+
+def test_file_path_and_line_path_agree_and_tail_is_bounded():
+    lines = [f"epoch 1 step {i} loss 0.{i % 97:02d}" for i in range(5000)]
+    text = "\n".join(lines[:2500]) + "\n" + CHAINED + "\n".join(lines[2500:]) + "\nKilled\n"
+    fed = parse_text(text)
+    read = LogParser().parse_stream(io.BytesIO(text.encode()))
+    assert read.lines == fed.lines == text.count("\n")
+    assert [c.final.message for c in read.chains] == [c.final.message for c in fed.chains] == ["bad sample 7"]
+    assert read.chains[0].line == fed.chains[0].line == 2501
+    assert read.signals == fed.signals == ("SIGKILL",)
+    assert len(read.tail) == TAIL_LINES and read.tail[-1].text == "Killed"
+    assert [x.number for x in read.tail] == [x.number for x in fed.tail]
+
+
+def test_gigantic_line_and_invalid_utf8_are_bounded():
+    blob = b"x" * (5 << 20) + b"\xff\xfe\n" + b"ValueError: after the blob\n"
+    facts = LogParser().parse_stream(io.BytesIO(blob))
+    assert facts.lines == 2
+    assert all(len(line.text) <= 8192 for line in facts.tail)
+    assert facts.chains[0].final.message == "after the blob"
+
+
+def test_user_frames():
+    assert is_user_file("/home/u/proj/train.py") and is_user_file("train.py")
+    for path in ("/opt/conda/lib/python3.9/site-packages/torch/nn/modules/module.py",
+                 "/usr/lib/python3/dist-packages/numpy/core.py", "/usr/lib/python3.11/runpy.py",
+                 "<frozen runpy>"):
+        assert not is_user_file(path), path

@@ -1,0 +1,79 @@
+"""The knowledge base: every signature file loads, follows the schema, and its examples hold."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from trainwatch.diagnostics.logparse import LogParser
+from trainwatch.diagnostics.signatures import (BUILTIN_DIR, SignatureError, load_file, load_knowledge)
+from trainwatch.diagnostics.verdict import CATEGORIES, Cited
+
+KNOWLEDGE = load_knowledge(include_user=False)
+SIGNATURES = KNOWLEDGE.signatures
+
+
+def test_every_file_loads_and_ids_are_unique_kebab_case():
+    files = sorted(BUILTIN_DIR.glob("*.toml"))
+    assert files, "no signature files"
+    ids = [s.id for f in files for s in load_file(f)]
+    assert len(ids) == len(set(ids)), [i for i in ids if ids.count(i) > 1]
+    assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", i) for i in ids)
+    assert len(SIGNATURES) == len(ids)
+
+
+@pytest.mark.parametrize("sig", SIGNATURES, ids=lambda s: s.id)
+def test_schema(sig):
+    assert sig.category in CATEGORIES
+    assert sig.subtype is None or sig.subtype.startswith(sig.category + "/")
+    assert sig.role in ("root", "cascade")
+    assert sig.title and sig.explanation and sig.advice
+    assert 0 < sig.confidence <= 1
+    assert any(e.match for e in sig.examples), "needs an example that must match"
+    assert any(not e.match for e in sig.examples), "needs an example that must not match"
+
+
+@pytest.mark.parametrize("sig", SIGNATURES, ids=lambda s: s.id)
+def test_examples_through_the_whole_pipeline(sig):
+    for example in sig.examples:
+        parser = LogParser(KNOWLEDGE)
+        parser.feed_text(example.text)
+        facts = parser.finish()
+        signals = {s: Cited("log", s, "example") for s in facts.signals}
+        matched = {m.signature.id for m in KNOWLEDGE.match(facts.chains, facts.notable, signals)}
+        assert (sig.id in matched) == example.match, (
+            f"{sig.id}: example expected {'a match' if example.match else 'no match'}:\n{example.text}")
+
+
+def test_user_file_errors_name_file_and_key(tmp_path):
+    bad = tmp_path / "mine.toml"
+    bad.write_text('[[signature]]\nid = "Bad_Id"\ncategory = "oom"\n')
+    with pytest.raises(SignatureError, match=r"mine\.toml.*kebab-case"):
+        load_file(bad)
+    bad.write_text('[[signature]]\nid = "x"\ncategory = "oom"\ntitle = "t"\nexplanation = "e"\nline = ["("]\n')
+    with pytest.raises(SignatureError, match=r"not a valid regex"):
+        load_file(bad)
+    bad.write_text("[[signature]\n")
+    with pytest.raises(SignatureError, match="not valid TOML"):
+        load_file(bad)
+
+
+def test_user_file_adds_a_signature(tmp_path, monkeypatch):
+    mine = tmp_path / "team.toml"
+    mine.write_text('''[[signature]]
+id = "team-quota-exceeded"
+category = "library"
+subtype = "library/disk-full"
+title = "Team quota exceeded"
+explanation = "The shared team volume is full."
+advice = ["Clean /team/scratch."]
+line = ['TEAMFS: quota exceeded']
+''')
+    monkeypatch.setenv("TRAINWATCH_SIGNATURES", str(tmp_path))
+    knowledge = load_knowledge()
+    assert knowledge.get("team-quota-exceeded") is not None
+    parser = LogParser(knowledge)
+    parser.feed_text("step 3 loss 0.2\nTEAMFS: quota exceeded for /team\n")
+    facts = parser.finish()
+    assert any(m.signature.id == "team-quota-exceeded" for m in knowledge.match(facts.chains, facts.notable, {}))
