@@ -47,6 +47,12 @@ def run_command(
     interval: Annotated[float, typer.Option(help="Seconds between memory samples.", min=0.05)] = 0.5,
     signatures: Annotated[Optional[list[Path]], typer.Option("--signatures", help="An extra signature file (repeatable).",
                                                              show_default=False)] = None,
+    stall_timeout: Annotated[Optional[float], typer.Option(
+        help="Call the run stuck after this many seconds without output, progress or CPU use (off by default).",
+        min=0.1, show_default=False)] = None,
+    on_stall: Annotated[str, typer.Option(
+        help="What to do with a stuck run: auto (stop it when idle, only report a busy loop), kill, or report.")
+    ] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the one-line verdict.")] = False,
     as_command: Annotated[bool, typer.Option(COMMAND_MARK, hidden=True)] = False,
 ) -> None:
@@ -61,6 +67,8 @@ def run_command(
         target = targets.resolve_script(args[0], args[1:], python)
     else:
         raise UsageError("nothing to run: give a script, -m MODULE, or -- COMMAND (see trainwatch run --help)")
+    if on_stall not in ("auto", "kill", "report"):
+        raise UsageError(f"--on-stall must be auto, kill or report, not {on_stall!r}")
     json_out = _writable(json_path)
     log_path = _writable(log)
     request = RunRequest(
@@ -71,6 +79,8 @@ def run_command(
         keep_artifacts=keep_artifacts,
         sample_interval=interval,
         signature_files=tuple(str(p) for p in signatures or ()),
+        stall_timeout=stall_timeout,
+        on_stall=on_stall,
     )
     try:
         diagnosis = run_session(request, on_started=_import_renderer)

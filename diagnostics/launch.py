@@ -158,8 +158,9 @@ class Child:
         return self
 
     @property
-    def seconds_since_output(self) -> float:
-        return time.monotonic() - self._last_output
+    def last_output_at(self) -> float:
+        """`time.monotonic()` when the child last wrote anything (its start, before that)."""
+        return self._last_output
 
     def signal_group(self, signum: int) -> None:
         """Send a signal to the child's whole process group (it may already be gone)."""
