@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .evidence import Evidence, ExceptionChain, Frame, RaisedException
 from .logparse import signal_from_code
 from .signatures import Knowledge, Match, default_knowledge
@@ -38,6 +40,7 @@ def classify(evidence: Evidence, signatures: Knowledge | None = None) -> Verdict
     verdict = _from_match(roots[0], ranked, cascades, chains, evidence) if roots else None
     verdict = _apply_kill_rules(verdict, roots[0] if roots else None, evidence)
     verdict = _apply_progress(verdict, evidence)
+    verdict = _apply_quiet(verdict, evidence)
     if verdict is None and cascades:  # only consequences seen: name them, say the cause is elsewhere
         verdict = _from_match(cascades[0], ranked, cascades[1:], chains, evidence)
     if verdict is None:
@@ -45,6 +48,40 @@ def classify(evidence: Evidence, signatures: Knowledge | None = None) -> Verdict
     if exit_cited is not None and all(c.kind != "exit" for c in verdict.evidence):
         verdict = _replace(verdict, evidence=verdict.evidence + (exit_cited,))
     return verdict
+
+
+def _apply_quiet(verdict: Verdict | None, evidence: Evidence) -> Verdict | None:
+    """The quiet stops (diagnostics/quiet.py): a stall trainwatch saw, a NaN loss, a loop that ended early.
+
+    A stall wins over the SIGTERM that trainwatch's own stall watcher sent; otherwise the quiet verdict replaces
+    only a verdict that says nothing went wrong, or one it is surer than.
+    """
+    from .quiet import judge_quiet
+
+    quiet = judge_quiet(evidence)
+    if quiet is None:
+        return verdict
+    if (evidence.stall is not None or verdict is None
+            or verdict.category in ("completed", "early-exit", "unknown")
+            or (quiet.category == "hang" and verdict.category == "interrupted")
+            or quiet.confidence > verdict.confidence):
+        if verdict is not None and verdict.category != quiet.category and verdict.category != "completed":
+            other = Alternative(verdict.category, verdict.subtype, verdict.confidence, verdict.summary)
+            quiet = _replace(quiet, alternatives=(other,) + quiet.alternatives)
+        return quiet
+    return verdict
+
+
+WORKER_KILLED = re.compile(r"DataLoader worker \(pid\(?s?\)?:? ?(\d+)\)? (?:is|exited)")
+
+
+def _killed_worker_pids(evidence: Evidence) -> tuple[int, ...]:
+    """Pids of DataLoader workers an error says were killed: the kernel's OOM lines name them, not the run."""
+    texts = [line.text for line in (evidence.log.notable if evidence.log is not None else ())]
+    for chain in tuple(evidence.log.chains if evidence.log is not None else ()) + tuple(
+            getattr(evidence.probe, "chains", None) or ()):
+        texts.extend(e.message for e in chain.exceptions)
+    return tuple(sorted({int(m.group(1)) for text in texts for m in WORKER_KILLED.finditer(text)}))
 
 
 # ---- ranking -------------------------------------------------------------------------------------------------
@@ -126,7 +163,7 @@ def _apply_kill_rules(verdict: Verdict | None, best: Match | None, evidence: Evi
     memory = evidence.memory
     corroboration: tuple[Cited, ...] = ()
     if memory is not None and callable(getattr(memory, "oom_corroboration", None)):
-        corroboration = tuple(memory.oom_corroboration())
+        corroboration = tuple(memory.oom_corroboration(extra_pids=_killed_worker_pids(evidence)))
     killed = "SIGKILL" in _signals(evidence)
     if corroboration and killed and (verdict is None or verdict.category in ("unknown", "oom")
                                      or (best is not None and best.signature.needs_corroboration)):
@@ -261,6 +298,9 @@ def _culprit(best: Match, chains, evidence: Evidence) -> Culprit | None:
             frame = _deepest_user(best.chain.exceptions)
     elif chains:
         frame = _deepest_user(chains[-1].exceptions)
+    if frame is None:  # a fatal signal recorded by the probe: the user's line that made the native call
+        for fatal in getattr(evidence.probe, "fatal", None) or ():
+            frame = fatal.deepest_user_frame() or frame
     if frame is None and evidence.log is not None:
         for fatal in evidence.log.fatal_errors:
             frame = next((f for f in reversed(fatal.frames) if f.user), None) or frame

@@ -72,7 +72,7 @@ class Memory:
 
     corroboration: tuple[Cited, ...] = ()
 
-    def oom_corroboration(self):
+    def oom_corroboration(self, extra_pids=()):
         return self.corroboration
 
     def to_dict(self):
