@@ -189,7 +189,14 @@ def test_dataloader_worker_killed_for_memory(memory_cgroup):
     code, output, facts = _run_monitored([PYTHON, str(SCRIPTS / "monitor_worker_grow.py")], directory, timeout=120)
     assert code != 0
     match = re.search(r"DataLoader worker \(pid (\d+)\) is killed by signal: Killed", output)
-    assert match, output[-2000:]
+    if match is None:
+        # A worker killed in the middle of sending a batch surfaces in the main process as a reset connection
+        # instead of torch's message; the kernel's evidence must still be there and name a pid of the tree.
+        assert "ConnectionResetError" in output or "exited unexpectedly" in output, output[-2000:]
+        assert any(c.kind == "cgroup" for c in facts.oom_corroboration())
+        if facts.kernel_log == "/dev/kmsg":
+            assert any(k.pid in facts.seen_pids for k in facts.kernel_oom_kills)
+        return
     worker = int(match.group(1))
     cited = facts.oom_corroboration(extra_pids=(worker,))
     assert any(c.kind == "cgroup" for c in cited)
