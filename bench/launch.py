@@ -29,6 +29,11 @@ def main() -> int:
     trainwatch = str(Path(sys.executable).with_name("trainwatch"))
     bare_argv = [python, "-c", "pass"]
     wrapped_argv = [trainwatch, "run", "--", python, "-c", "pass"]
+    # An installed trainwatch has its bytecode compiled by pip; a checkout run with PYTHONDONTWRITEBYTECODE=1 would
+    # otherwise compile every changed module again at every start, and that is not what users pay.
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "cli"), str(root / "diagnostics")],
+                   check=False)
     for argv in (bare_argv, wrapped_argv):  # warm the page cache
         timed(argv)
     bare, wrapped = [], []

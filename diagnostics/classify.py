@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from .evidence import Evidence, ExceptionChain, Frame, RaisedException
-from .logparse import signal_from_code
-from .signatures import Knowledge, Match, default_knowledge
+
+if TYPE_CHECKING:  # imported where used: a run with nothing to match never loads the knowledge base
+    from .signatures import Knowledge, Match
 from .verdict import Alternative, Cited, Culprit, Verdict
 
 # Signals a person or a scheduler sends on purpose to stop a run.
@@ -22,12 +24,17 @@ GENERIC_CODE_SUBTYPE = "code/python-error"
 
 def classify(evidence: Evidence, signatures: Knowledge | None = None) -> Verdict:
     """Judge the evidence against the knowledge base; the strongest initiating failure wins."""
-    knowledge = signatures if signatures is not None else default_knowledge()
     log = evidence.log
     chains = tuple(log.chains if log is not None else ()) + tuple(getattr(evidence.probe, "chains", None) or ())
     lines = log.notable if log is not None else ()
     signals = _signals(evidence)
-    matches = knowledge.match(chains, lines, signals)
+    matches = []
+    if chains or lines or signals:
+        if signatures is None:
+            from .signatures import default_knowledge
+
+            signatures = default_knowledge()
+        matches = signatures.match(chains, lines, signals)
     ranked = sorted(matches, key=_rank, reverse=True)
     # A line saying training ended well (max_epochs reached, early stopping) does not explain a run that then
     # failed: with a known non-zero exit, such signatures step aside.
@@ -104,7 +111,11 @@ def _signals(evidence: Evidence) -> dict[str, Cited]:
     signals: dict[str, Cited] = {}
     status = evidence.exit
     if status is not None:
-        name = status.signal or (signal_from_code(status.code) if status.code is not None else None)
+        name = status.signal
+        if name is None and status.code not in (None, 0):
+            from .logparse import signal_from_code
+
+            name = signal_from_code(status.code)
         if name:
             signals[name] = Cited("exit", _describe_exit(status.code, status.signal), "waitpid")
     log = evidence.log

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -31,6 +32,8 @@ MAX_LINE_CHARS = 8192
 # After the child exits, how long to keep relaying output from descendants that still hold its streams.
 DRAIN_QUIET_S = 0.5
 DRAIN_MAX_S = 5.0
+# Longest pause between two checks for the child's exit (see Child._wait_for_exit).
+WAIT_POLL_S = 0.05
 # After the child exits, how long survivors of its process group get between SIGTERM and SIGKILL.
 REAP_GRACE_S = 2.0
 
@@ -174,7 +177,7 @@ class Child:
     def wait(self) -> LaunchResult:
         """Wait for the child, drain its output, stop what it left behind, and report how it ended."""
         assert self._proc is not None
-        returncode = self._proc.wait()  # signal handlers run between retries of waitpid (PEP 475)
+        returncode = self._wait_for_exit()
         duration = time.monotonic() - self._t0
         self._give_back_terminal()
         self._pump.join(DRAIN_MAX_S + 1)
@@ -188,6 +191,47 @@ class Child:
             pid=self.pid, exit=ExitStatus.from_returncode(returncode), started_at=self.started_at,
             duration_s=duration, tail=tuple(self._tail), bytes_relayed=dict(self._relayed),
             forwarded_signals=tuple(self.forwarded), reaped=reaped)
+
+    def _wait_for_exit(self) -> int:
+        """Wait for the child's exit in a way that a signal to trainwatch always interrupts.
+
+        A signal sent to trainwatch is delivered to whichever of its threads does not block it; Python then runs
+        the handler in the main thread at its next bytecode. A main thread blocked in waitpid would not wake (the
+        interrupted system call was in another thread), and the signal would not be relayed until the child
+        exited on its own. So the main thread waits in select() on a pidfd (readable when the child exits) and on
+        the signal wake-up fd (written by Python's C-level handler whichever thread caught the signal).
+        """
+        assert self._proc is not None
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # no pidfd (Linux < 5.3): poll, bounded by WAIT_POLL_S
+            return self._poll_for_exit()
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_read, False)
+        os.set_blocking(wake_write, False)
+        previous = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+        try:
+            while (returncode := self._proc.poll()) is None:
+                ready, _, _ = select.select([pidfd, wake_read], [], [])
+                if wake_read in ready:
+                    try:
+                        while os.read(wake_read, 512):
+                            pass
+                    except BlockingIOError:
+                        pass
+            return returncode
+        finally:
+            signal.set_wakeup_fd(previous)
+            for fd in (pidfd, wake_read, wake_write):
+                os.close(fd)
+
+    def _poll_for_exit(self) -> int:
+        assert self._proc is not None
+        delay = 0.001
+        while (returncode := self._proc.poll()) is None:
+            time.sleep(delay)
+            delay = min(delay * 2, WAIT_POLL_S)
+        return returncode
 
     # ---- output relay --------------------------------------------------------------------------------------
 
@@ -353,6 +397,10 @@ class Child:
 
     def _reap_group(self) -> tuple[int, ...]:
         """Stop what is left of the child's process group: trainwatch never leaves a process behind."""
+        try:
+            os.killpg(self.pid, 0)  # cheap test first: scanning /proc costs milliseconds per hundred processes
+        except (ProcessLookupError, PermissionError):
+            return ()
         survivors = _group_members(self.pid)
         if not survivors:
             return ()

@@ -190,10 +190,9 @@ class LogParser:
 
             knowledge = default_knowledge()
         self._line_patterns = knowledge.line_patterns
-        words = sorted(set(KEYWORDS) | set(knowledge.anchors))
-        self._prefilter = re.compile(_trie(words))  # the whole words, for lines fed one by one
-        self._words_bytes = re.compile(_trie([w.encode() for w in words]))  # the same, on raw chunks
-        self._prefilter_bytes = tuple(re.compile(_trie(group)) for group in _anchor_groups(words))
+        self._knowledge = knowledge
+        # The whole words, for lines fed one by one; the chunk filters of parse_stream are built when first used.
+        self._prefilter = _filter(knowledge, "words", lambda words: re.compile(_trie(words)))
         self._on_candidate = on_candidate
         self._lines = 0
         self._tail: deque[LogLine] = deque(maxlen=TAIL_LINES)
@@ -272,7 +271,10 @@ class LogParser:
         """Run the pre-filter over a block of whole lines; returns the line count and where reading stopped."""
         pos, n = 0, len(buf)
         # Every place a piece occurs, found by one literal-prefixed regex per first byte (see _anchor_groups).
-        hits = sorted({m.start() for pattern in self._prefilter_bytes for m in pattern.finditer(buf)})
+        anchors = _filter(self._knowledge, "anchors",
+                          lambda words: tuple(re.compile(_trie(group)) for group in _anchor_groups(words)))
+        words_bytes = _filter(self._knowledge, "words-bytes", lambda words: re.compile(_trie([w.encode() for w in words])))
+        hits = sorted({m.start() for pattern in anchors for m in pattern.finditer(buf)})
         while pos < n:
             if self._blocks:
                 end = buf.find(b"\n", pos)
@@ -289,7 +291,7 @@ class LogParser:
                 end = buf.find(b"\n", hit)
             if end < 0:
                 end = n
-            if not self._blocks and self._words_bytes.search(buf, start, end) is None:
+            if not self._blocks and words_bytes.search(buf, start, end) is None:
                 number += 1  # the piece matched, the whole word did not: an ordinary line
                 pos = end + 1
                 continue
@@ -661,6 +663,14 @@ def _decode(raw: bytes) -> str:
 # chunk pre-filter is a regex, and a regex costs an attempt at every position holding one of its first bytes.
 _COMMON = (b" 012s3:.o54,nrte7/lpi6=98a_|mc-huv][\'E<%gdykFINO{}fb\")w(*xTACRDPSGUBLjMz>\\WHqVXK$JY?!+#Z`;Q^~@&")
 _BYTE_RANK = {b: i for i, b in enumerate(_COMMON)}
+
+
+def _filter(knowledge, kind: str, build: Callable):
+    """A pre-filter built from the knowledge base's words, once per Knowledge (building one costs ~100 ms)."""
+    cache = knowledge.__dict__.setdefault("_logparse_filters", {})
+    if kind not in cache:
+        cache[kind] = build(sorted(set(KEYWORDS) | set(knowledge.anchors)))
+    return cache[kind]
 
 
 def _anchor_groups(words: Iterable[str]) -> list[list[bytes]]:

@@ -203,6 +203,10 @@ def _mib(value: int | None) -> str:
     return "?" if value is None else f"{value / 2**20:,.0f} MiB"
 
 
+# NVML costs ~50 ms to import and start: a run shorter than this has no GPU timeline worth that delay.
+GPU_FIRST_READ_S = 1.0
+
+
 class Monitor:
     """Samples a child's process tree every `interval` seconds until `stop()`."""
 
@@ -265,6 +269,7 @@ class Monitor:
                      cmdlines=cmdlines, root_cgroup=None, shm_peak=None, cpu=0.0, setup_cpu=0.0)
         _, state["memory_total"] = read_available(opts["proc"])
         gpu_every, count = 1, 0
+        begun = time.monotonic()
         while True:
             sample = sampler.sample()
             if sampler.root_ended:
@@ -287,7 +292,7 @@ class Monitor:
             if shm is not None and (state["shm_peak"] is None or shm.used_bytes > state["shm_peak"]):
                 state["shm_peak"] = shm.used_bytes
             gpu_used = None
-            if gpu is not None and count % gpu_every == 0:
+            if gpu is not None and count % gpu_every == 0 and time.monotonic() - begun >= GPU_FIRST_READ_S:
                 before = time.monotonic()
                 reading = gpu.read(set(sampler.seen) | set(sampler.tree_pids()))
                 # NVML calls can take milliseconds: never let them take more than a tenth of the interval.

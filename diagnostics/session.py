@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 import threading
@@ -9,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import __version__
-from .classify import classify
 from .evidence import Evidence, LogLine
 from .launch import Child, LaunchRequest
 from .verdict import Diagnosis
@@ -33,25 +33,89 @@ class RunRequest:
 class OutputObservers:
     """Hands each line of the child's output to the log parser and the progress tracker.
 
-    stdout and stderr get a log parser each: a program's buffered stdout can land in the middle of a traceback
-    that it writes to stderr, and a traceback read across the two streams would be cut in half.
+    The knowledge base and the parsers take a few hundred milliseconds to build, so they are built in a thread
+    once the child prints its first line (a silent run never pays for them); lines that arrive before they are
+    ready wait in a bounded queue. stdout and stderr get a log parser each: a program's buffered stdout can land
+    in the middle of a traceback that it writes to stderr, and a traceback read across the two streams would be
+    cut in half.
     """
 
-    def __init__(self, knowledge) -> None:
-        from .logparse import LogParser
-        from .progress import ProgressTracker
+    PENDING_LINES = 100_000  # lines kept while the parsers are being built; older ones are dropped
 
-        self.parsers = {"stdout": LogParser(knowledge), "stderr": LogParser(knowledge)}
-        self.progress = ProgressTracker()
-        self._lock = threading.Lock()
+    def __init__(self, signature_files: tuple[str, ...]) -> None:
+        self.lock = threading.Lock()  # the relay thread feeds, the stall watcher reads progress
+        self.signature_files = signature_files
+        self._pending: collections.deque[LogLine] = collections.deque(maxlen=self.PENDING_LINES)
+        self._ready = False
+        self._failure: BaseException | None = None
+        self._builder: threading.Thread | None = None
+        self._knowledge = None
 
     def __call__(self, line: LogLine) -> None:
+        with self.lock:
+            if self._ready:
+                self._feed(line)
+                return
+            self._pending.append(line)
+            if self._builder is None:
+                self._builder = threading.Thread(target=self._build, name="trainwatch-knowledge", daemon=True)
+                self._builder.start()
+
+    def _build(self) -> None:
+        try:
+            from .logparse import LogParser
+            from .progress import ProgressTracker
+
+            knowledge = self.knowledge()
+            parsers = {"stdout": LogParser(knowledge), "stderr": LogParser(knowledge)}
+            progress = ProgressTracker()
+            with self.lock:
+                self.parsers, self.progress = parsers, progress
+                while self._pending:
+                    self._feed(self._pending.popleft())
+                self._ready = True
+        except BaseException as exc:  # reported by finish()
+            self._failure = exc
+
+    def _feed(self, line: LogLine) -> None:
         self.parsers[line.stream].feed(line)
-        with self._lock:  # the stall watcher reads the tracker from its own thread
-            self.progress.feed(line)
+        self.progress.feed(line)
+
+    def knowledge(self):
+        """The knowledge base, loaded on first use (the built-in signatures, the user's, and --signatures)."""
+        if self._knowledge is None:
+            from .signatures import load_knowledge
+
+            self._knowledge = load_knowledge(extra_files=self.signature_files)
+        return self._knowledge
+
+    def finish(self) -> None:
+        """Wait until every line is parsed; raise what building the parsers raised."""
+        if self._builder is None:  # the child printed nothing: nothing to parse, nothing to wait for
+            return
+        self._builder.join()
+        if self._failure is not None:
+            raise self._failure
+
+    @property
+    def silent(self) -> bool:
+        return self._builder is None
+
+    def progress_facts(self):
+        """Where the loop was; None when the child printed nothing."""
+        if self.silent:
+            return None
+        with self.lock:
+            return self.progress.finish()
+
+    def current_position(self) -> str | None:
+        with self.lock:
+            return self.progress.finish().stopped_at if self._ready else None
 
     def log_facts(self):
         """The facts of both streams as one log: stderr's first, since that is where failures are written."""
+        if self.silent:
+            return None
         err, out = self.parsers["stderr"].finish(), self.parsers["stdout"].finish()
         merged = {}
         for f in dataclasses.fields(err):
@@ -71,10 +135,6 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
     `on_started` runs in a background thread once the child runs: the CLI uses it to import its report renderer
     while the child works rather than after it ends.
     """
-    from .signatures import load_knowledge
-
-    knowledge = load_knowledge(extra_files=request.signature_files)
-    observers = OutputObservers(knowledge)
     env = dict(request.env)
     probe = None
     if request.probe:
@@ -82,6 +142,7 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
 
         probe = ProbeSession.create(keep_artifacts=request.keep_artifacts, base_env=env)
         env.update(probe.env)
+    observers = OutputObservers(request.signature_files)
     child = Child(LaunchRequest(argv=request.argv, env=env, log_path=request.log_path), [observers])
     try:
         child.start()
@@ -110,8 +171,8 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
                          "the diagnosis rests on outside evidence")
     else:
         notes.append("the probe was off (--no-probe)")
-    with observers._lock:
-        progress = observers.progress.finish()
+    observers.finish()
+    progress = observers.progress_facts()
     evidence = Evidence(
         source="run",
         command=request.argv,
@@ -124,15 +185,27 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
         forwarded_signals=result.forwarded_signals,
         notes=tuple(notes) + tuple(getattr(memory, "notes", ()) or ()),
     )
+    from .classify import classify
+
     return Diagnosis(
         trainwatch_version=__version__,
         command=request.argv,
         started_at=_iso(result.started_at),
         duration_s=result.duration_s,
         exit=result.exit,
-        verdict=classify(evidence, knowledge),
+        verdict=classify(evidence, _knowledge_for(evidence, observers)),
         evidence=evidence,
     )
+
+
+def _knowledge_for(evidence: Evidence, observers: OutputObservers):
+    """The knowledge base, or None where there is nothing it could match: a silent run that exited 0 with no
+    exception recorded needs none, and loading it (~150 ms) would be most of trainwatch's cost on a short run."""
+    probe = evidence.probe
+    quiet_probe = probe is None or not (getattr(probe, "chains", ()) or getattr(probe, "fatal", ()))
+    if observers.silent and quiet_probe and evidence.exit is not None and evidence.exit.status == 0:
+        return None
+    return observers.knowledge()
 
 
 def _start_stall_watcher(request: RunRequest, child: Child, observers: OutputObservers, probe):
@@ -141,17 +214,13 @@ def _start_stall_watcher(request: RunRequest, child: Child, observers: OutputObs
         return None
     from .stall import StallWatcher
 
-    def position() -> str | None:
-        with observers._lock:
-            return observers.progress.finish().stopped_at
-
     return StallWatcher(
         child.pid, request.stall_timeout,
         activity=lambda: child.last_output_at,
         on_stall=request.on_stall,
         stacks=probe.request_stacks if probe is not None else None,
         stop=child.signal_group,
-        position=position,
+        position=observers.current_position,
     ).start()
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from trainwatch.diagnostics.monitor import Monitor
+from trainwatch.diagnostics.monitor import GPU_FIRST_READ_S, Monitor
 from trainwatch.diagnostics.sampling import Sample, Timeline, TreeSampler, resample
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -139,6 +139,14 @@ def test_rlimit_allocation_failure_is_an_exception_not_a_kill(mode, message):
     assert facts.oom_corroboration() == ()
 
 
+def test_a_short_run_never_pays_for_nvml():
+    proc = subprocess.Popen([PYTHON, "-c", "pass"])
+    monitor = Monitor.start(proc.pid, interval=0.05)
+    proc.wait()
+    facts = monitor.stop()
+    assert facts.gpu is None
+
+
 def test_without_gpu_there_is_one_clean_note():
     try:
         import pynvml
@@ -150,7 +158,8 @@ def test_without_gpu_there_is_one_clean_note():
         pass
     except Exception as exc:  # noqa: BLE001 - any NVML failure means no usable GPU here
         assert type(exc).__name__.startswith("NVMLError")
-    proc = subprocess.Popen([PYTHON, "-c", "import time; time.sleep(0.5)"])
+    # NVML is first tried once the run is GPU_FIRST_READ_S old: a shorter run gets no GPU section at all.
+    proc = subprocess.Popen([PYTHON, "-c", f"import time; time.sleep({GPU_FIRST_READ_S + 0.5})"])
     monitor = Monitor.start(proc.pid, interval=0.1)
     proc.wait()
     facts = monitor.stop()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import py_compile
 import shutil
 import signal
 import tempfile
@@ -22,8 +21,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from .records import ProbeFacts, ProbeProcess, ProcessStacks, process_from, read_lines, read_records
-from .tracebacks import parse_dump
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the readers are imported when first used: the run's start-up needs none of them
+    from .records import ProbeFacts, ProbeProcess, ProcessStacks
 
 CHILD_SOURCE = Path(__file__).with_name("sitecustomize.py")
 MARKER = "trainwatch-probe"  # the child skips a sitecustomize beside this file (a nested run's outer probe)
@@ -57,12 +58,9 @@ class ProbeSession:
         site_dir.mkdir(mode=0o700)
         records_dir.mkdir(mode=0o700)
         child = site_dir / "sitecustomize.py"
-        shutil.copyfile(CHILD_SOURCE, child)
+        shutil.copy2(CHILD_SOURCE, child)  # copy2 keeps the mtime, which the bytecode's header is checked against
         (site_dir / MARKER).write_text("trainwatch probe directory\n")
-        try:  # compiled now, so a child of our own Python version does not compile it at start-up
-            py_compile.compile(str(child), cfile=importlib.util.cache_from_source(str(child)), doraise=True)
-        except (py_compile.PyCompileError, OSError):
-            pass
+        _place_bytecode(child)
         base = os.environ if base_env is None else base_env
         user_path = base.get("PYTHONPATH", "")
         # An empty entry would mean the current directory: only join when the user had a PYTHONPATH.
@@ -74,6 +72,8 @@ class ProbeSession:
 
     def processes(self) -> tuple[ProbeProcess, ...]:
         """The handshakes so far: every process that has loaded the probe (alive or not)."""
+        from .records import process_from, read_lines
+
         found = []
         for path in sorted(self.records_dir.glob("*.jsonl")):
             for record in read_lines(path):
@@ -84,6 +84,9 @@ class ProbeSession:
 
     def request_stacks(self, timeout: float = 1.0) -> tuple[ProcessStacks, ...]:
         """Ask every live probed process for the stacks of all its threads; return what arrived within `timeout`."""
+        from .records import ProcessStacks
+        from .tracebacks import parse_dump
+
         targets = []
         for proc in self.processes():
             if not proc.stack_signal or not proc.traceback_file or not _answers(proc):
@@ -119,6 +122,8 @@ class ProbeSession:
 
     def collect(self) -> ProbeFacts:
         """Read everything the run's processes recorded (call after the child has ended)."""
+        from .records import read_records
+
         return read_records(self.records_dir, self._stacks)
 
     def cleanup(self) -> None:
@@ -131,6 +136,23 @@ class ProbeSession:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+def _place_bytecode(child: Path) -> None:
+    """Give a child of our own Python version the probe already compiled, so it does not compile it at start-up:
+    a copy of the bytecode pip compiled when it installed trainwatch, else compiled here (a checkout)."""
+    compiled = Path(importlib.util.cache_from_source(str(child)))
+    try:
+        compiled.parent.mkdir(mode=0o700, exist_ok=True)
+        shutil.copyfile(importlib.util.cache_from_source(str(CHILD_SOURCE)), compiled)
+        return
+    except OSError:
+        pass
+    
+    try:
+        py_compile.compile(str(child), cfile=str(compiled), doraise=True)
+    except (py_compile.PyCompileError, OSError):
+        pass
 
 
 def _answers(proc: ProbeProcess) -> bool:

@@ -1,0 +1,51 @@
+"""`trainwatch run`'s fast parser agrees with its typer command, and both keep the child's arguments intact."""
+
+from __future__ import annotations
+
+import typer
+
+from trainwatch.cli import run as run_cmd
+from trainwatch.cli.app import build_app
+
+
+def _run_params():
+    command = typer.main.get_command(build_app())
+    return command.commands["run"].params
+
+
+def test_fast_parser_knows_every_option_of_the_typer_command():
+    spelled = set(run_cmd.OPTION_SPELLINGS)
+    declared = set()
+    for param in _run_params():
+        if param.param_type_name != "option":
+            continue
+        declared.update(param.opts)
+        declared.update(param.secondary_opts)
+        for name in param.opts:
+            field, kind = run_cmd.OPTION_SPELLINGS[name]
+            assert field == param.name, name
+            assert (kind in ("flag", "off")) == param.is_flag, name
+            assert (kind == "values") == param.multiple, name
+    assert spelled == declared
+
+
+def test_fast_parser_reads_a_plain_command_line():
+    args = run_cmd.protect_child_args(
+        ["--json", "r.json", "--interval=0.2", "-q", "--signatures", "a.toml", "--signatures", "b.toml",
+         "train.py", "--json", "x", "--help"], run_cmd.VALUE_OPTIONS)
+    options = run_cmd.parse_fast(args)
+    assert options == run_cmd.RunOptions(program=("train.py", "--json", "x", "--help"), json_path="r.json",
+                                         interval=0.2, quiet=True, signatures=("a.toml", "b.toml"))
+
+
+def test_fast_parser_hands_help_and_mistakes_to_typer():
+    for args in (["--help", "train.py"], ["--interval", "0.001", "--", "x"], ["--interval", "nan", "--", "x"],
+                 ["--no-such-option", "--", "x"], ["--json"], ["-qm", "pkg"]):
+        assert run_cmd.parse_fast(args) is None, args
+
+
+def test_module_and_command_forms():
+    module = run_cmd.parse_fast(run_cmd.protect_child_args(["-m", "pkg.train", "--lr", "3"], run_cmd.VALUE_OPTIONS))
+    assert module == run_cmd.RunOptions(program=("--lr", "3"), module="pkg.train")
+    command = run_cmd.parse_fast(run_cmd.protect_child_args(["--", "torchrun", "-q"], run_cmd.VALUE_OPTIONS))
+    assert command == run_cmd.RunOptions(program=("torchrun", "-q"), as_command=True)
