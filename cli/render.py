@@ -127,6 +127,9 @@ def _context_lines(diagnosis: Diagnosis) -> list[Text]:
         if hasattr(memory, "timeline"):
             line.append(f"  {sparkline(memory.timeline(40))}")
         lines.append(line)
+        gpu_values = memory.gpu_timeline(40) if hasattr(memory, "gpu_timeline") else ()
+        if gpu_values:
+            lines.append(Text(f"  GPU memory peak {human_bytes(max(gpu_values))}  {sparkline(gpu_values)}"))
     if diagnosis.duration_s is not None:
         lines.append(Text(f"  ran {diagnosis.duration_s:.1f} s · {describe_exit(diagnosis)}", style="dim"))
     return lines

@@ -47,6 +47,13 @@ class GpuReading:
     matched: bool  # some process of the run was found in NVML's lists
 
     @property
+    def utilization_pct(self) -> int | None:
+        """The busiest device the run uses (every device when NVML does not name our processes)."""
+        ours = {p.device for p in self.processes} if self.matched else {d.index for d in self.devices}
+        rates = [d.utilization_pct for d in self.devices if d.index in ours and d.utilization_pct is not None]
+        return max(rates) if rates else None
+
+    @property
     def used_bytes(self) -> int:
         """What the run uses: its processes' memory when NVML names them, else every device's used memory."""
         if self.matched:

@@ -291,15 +291,17 @@ class Monitor:
             shm = cgroup.read_shm(opts["shm"])
             if shm is not None and (state["shm_peak"] is None or shm.used_bytes > state["shm_peak"]):
                 state["shm_peak"] = shm.used_bytes
-            gpu_used = None
+            gpu_used = gpu_busy = None
             if gpu is not None and count % gpu_every == 0 and time.monotonic() - begun >= GPU_FIRST_READ_S:
                 before = time.monotonic()
                 reading = gpu.read(set(sampler.seen) | set(sampler.tree_pids()))
                 # NVML calls can take milliseconds: never let them take more than a tenth of the interval.
                 gpu_every = max(1, min(20, int((time.monotonic() - before) * 10 / self.interval) + 1))
                 gpu_used = None if reading is None else reading.used_bytes
+                gpu_busy = None if reading is None else reading.utilization_pct
             sample = replace(sample, cgroup_usage_bytes=cgroup.read_usage(state["root_cgroup"]),
-                             shm_used_bytes=None if shm is None else shm.used_bytes, gpu_used_bytes=gpu_used)
+                             shm_used_bytes=None if shm is None else shm.used_bytes, gpu_used_bytes=gpu_used,
+                             gpu_utilization_pct=gpu_busy)
             kernel.drain()
             timeline.add(sample)
             self._latest = sample
@@ -342,6 +344,15 @@ class Monitor:
             counters.append(CgroupCounter(path, file, before, cgroup.read_oom_kills(place)))
         limit = cgroup.read_limit(root)
         peak = timeline.peak
+        peak_rss = 0 if peak is None else peak.tree_rss_bytes
+        kills = tuple(kernel.oom_kills())
+        seen = set(sampler.seen)
+        for kill in kills:
+            # A process that grows fast dies between two samples: the kernel's figure for it is the better peak.
+            if kill.pid in seen and kill.rss_bytes and kill.rss_bytes > peak_rss:
+                peak_rss = kill.rss_bytes
+                notes.append(f"peak memory from the kernel's OOM report of pid {kill.pid}: it grew past the last "
+                             f"sample before it was killed")
         top = None if peak is None else peak.top_process()
         gpu_facts = None
         if state["gpu"] is not None and finished:
@@ -355,12 +366,12 @@ class Monitor:
             notes.append("no memory cgroup found for the run; the limit is the machine's RAM")
         return MemoryFacts(
             interval_s=self.interval, sample_count=timeline.count, samples=timeline.samples(),
-            tail=tuple(timeline.tail), peak=peak, peak_rss_bytes=0 if peak is None else peak.tree_rss_bytes,
+            tail=tuple(timeline.tail), peak=peak, peak_rss_bytes=peak_rss,
             top_process=None if top is None else TopProcess(top.pid, top.name, state["cmdlines"].get(top.pid),
                                                             top.rss_bytes),
             limit_bytes=None if limit is None else limit.bytes, limit_source=None if limit is None else limit.source,
             memory_total_bytes=state["memory_total"], cgroup=None if root is None else root.path,
-            counters=tuple(counters), kernel_oom_kills=tuple(kernel.oom_kills()),
+            counters=tuple(counters), kernel_oom_kills=kills,
             kernel_log=kernel.note or kernel.path, shm=cgroup.read_shm(self._options["shm"]),
             shm_peak_used_bytes=state["shm_peak"], gpu=gpu_facts, seen_pids=tuple(sampler.seen),
             sampler_cpu_seconds=state["cpu"], setup_cpu_seconds=state["setup_cpu"], notes=tuple(notes))

@@ -48,6 +48,7 @@ class Sample:
     cgroup_usage_bytes: int | None = None  # the run's memory cgroup usage, page cache included (set by Monitor)
     shm_used_bytes: int | None = None  # /dev/shm in use (set by Monitor)
     gpu_used_bytes: int | None = None  # GPU memory used by our processes, or by the devices (set by Monitor)
+    gpu_utilization_pct: int | None = None  # busiest device the run uses, % of time a kernel ran (set by Monitor)
 
     def top_process(self) -> ProcessMemory | None:
         """The process holding the most RSS at this sample."""

@@ -220,3 +220,14 @@ def test_resample_keeps_spikes():
     assert resample(values, 10) == (1, 1, 1, 1, 1, 9, 1, 1, 1, 1)
     assert resample([3, 4], 10) == (3, 4)
     assert resample([], 5) == ()
+
+
+def test_gpu_utilisation_is_the_busiest_device_the_run_uses():
+    from trainwatch.diagnostics.gpu import GpuDevice, GpuProcess, GpuReading
+
+    devices = (GpuDevice(0, "A", 1, 10, 90), GpuDevice(1, "B", 1, 10, 3))
+    ours_on_1 = GpuReading(devices, (GpuProcess(7, 1, 100),), matched=True)
+    assert ours_on_1.utilization_pct == 3  # another job keeps device 0 busy; ours is idle
+    unmatched = GpuReading(devices, (), matched=False)
+    assert unmatched.utilization_pct == 90  # NVML names no process of ours: every device counts
+    assert GpuReading((GpuDevice(0, "A", 1, 10, None),), (), matched=False).utilization_pct is None
