@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import io
+import re
+from bisect import bisect_right
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trainwatch.diagnostics import logparse
 from trainwatch.diagnostics.logparse import TAIL_LINES, LogParser, is_user_file, parse_text
+from trainwatch.diagnostics.prefilter import anchor_patterns
 from trainwatch.diagnostics.verdict import REPORT_BANNER
 
 CHAINED = """\
@@ -206,3 +213,42 @@ def test_user_frames():
                  "/usr/lib/python3/dist-packages/numpy/core.py", "/usr/lib/python3.11/runpy.py",
                  "<frozen runpy>"):
         assert not is_user_file(path), path
+
+
+# ---- the chunk pre-filter ------------------------------------------------------------------------------------
+def test_a_piece_of_a_word_is_not_a_candidate_but_the_word_is():
+    # "arning" (of "Warning") sits inside "learning_rate": such lines must stay on the fast path.
+    lines = ["{'loss': 0.31, 'learning_rate': 2.9e-05, 'epoch': 1.0}"] * 50
+    lines += ["UserWarning: the learning rate scheduler was stepped before the optimizer"]
+    lines += ["step 9 lr 0.001 warn", "Epoch 3:  50%|#####     | 5/10 [00:01<00:01, loss=0.2]"]
+    seen: list = []
+    facts = LogParser(on_candidate=seen.append).parse_stream(io.BytesIO(("\n".join(lines) + "\n").encode()))
+    assert [line.number for line in seen] == [51]
+    assert facts.lines == 53
+
+
+WORDS = ("Warning", "Traceback", "Killed", "CUDA out of memory. Tried to allocate", "NaN", "\u256d", "OOM")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.one_of(st.sampled_from(WORDS), st.sampled_from(WORDS).map(lambda w: w[1:]),
+                                   st.sampled_from(WORDS).map(lambda w: w[:-1]), st.text("ab Wnr\u2500x", max_size=6)),
+                         max_size=6).map("".join), max_size=30))
+def test_chunk_filter_finds_exactly_the_lines_holding_a_word(lines):
+    patterns = [re.compile(p) for p in anchor_patterns(WORDS)]
+    data = "\n".join(lines).encode()
+    starts = [0] + [i + 1 for i, b in enumerate(data) if b == 0x0A]
+    hit_lines = {bisect_right(starts, m.start()) - 1 for p in patterns for m in p.finditer(data)}
+    assert hit_lines == {i for i, line in enumerate(lines) if any(w in line for w in WORDS)}
+
+
+def test_results_do_not_depend_on_the_chunk_size(monkeypatch):
+    text = ("step 1 loss 0.5 learning_rate 0.1\n" * 40 + CHAINED + "\n[rank1]: Warning: slow\nKilled\n") * 3
+    whole = LogParser().parse_stream(io.BytesIO(text.encode()))
+    for size in (1, 7, 64, 1000):
+        monkeypatch.setattr(logparse, "CHUNK_BYTES", size)
+        seen: list = []
+        facts = LogParser(on_candidate=seen.append).parse_stream(io.BytesIO(text.encode()))
+        assert facts == whole, size
+        assert [c.final.message for c in facts.chains] == ["bad sample 7"] * 3
+        assert {line.text for line in seen} >= {"Killed", "[rank1]: Warning: slow"}

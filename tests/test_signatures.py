@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -77,3 +78,23 @@ line = ['TEAMFS: quota exceeded']
     parser.feed_text("step 3 loss 0.2\nTEAMFS: quota exceeded for /team\n")
     facts = parser.finish()
     assert any(m.signature.id == "team-quota-exceeded" for m in knowledge.match(facts.chains, facts.notable, {}))
+
+
+@pytest.mark.parametrize("sig", SIGNATURES, ids=lambda s: s.id)
+def test_examples_read_as_a_saved_log_match_the_same(sig):
+    # The chunk pre-filter of `explain` must let through every line a signature needs.
+    for example in sig.examples:
+        fed = LogParser(KNOWLEDGE)
+        fed.feed_text(example.text)
+        lines_facts = fed.finish()
+        facts = LogParser(KNOWLEDGE).parse_stream(io.BytesIO(example.text.encode()))
+        assert facts.chains == lines_facts.chains
+        assert [x.text for x in facts.notable] == [x.text for x in lines_facts.notable]
+        assert facts.signals == lines_facts.signals
+
+
+def test_sigkill_advice_fits_a_report_from_run_and_from_explain():
+    sig = next(s for s in SIGNATURES if s.id == "sigkill-unconfirmed")
+    advice = " ".join(sig.advice)
+    assert "trainwatch run" in advice and "if it was not" in advice
+    assert not advice.lower().startswith("rerun under") and "Rerun under" not in advice
