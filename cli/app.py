@@ -42,6 +42,9 @@ def build_app():
         explain_cmd = None
     if explain_cmd is not None:
         app.command("explain", help=getattr(explain_cmd, "HELP", None))(explain_cmd.explain_command)
+    from . import merge as merge_cmd  # distributed (issue 7): per-node reports -> the job's verdict
+
+    app.command("merge", help=merge_cmd.HELP)(merge_cmd.merge_command)
 
     def version(value: bool) -> None:
         if value:

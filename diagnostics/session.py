@@ -15,6 +15,10 @@ from .launch import Child, LaunchRequest
 from .verdict import Diagnosis
 
 
+# A GPU this busy is computing: a run whose CPU is idle while it waits on the GPU is not stuck.
+GPU_BUSY_PCT = 5
+
+
 @dataclass(frozen=True)
 class RunRequest:
     """Everything `trainwatch run` was asked to do, parsed and resolved."""
@@ -142,6 +146,11 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
 
         probe = ProbeSession.create(keep_artifacts=request.keep_artifacts, base_env=env)
         env.update(probe.env)
+        # distributed (issue 7): torchrun leaves its error files in the probe's directory; imported for torchrun only
+        if any("torchrun" in a or "torch.distributed" in a for a in request.argv[:6]):
+            from .distributed import elastic_env
+
+            env.update(elastic_env(request.argv, env, probe.root))
     observers = OutputObservers(request.signature_files)
     child = Child(LaunchRequest(argv=request.argv, env=env, log_path=request.log_path), [observers])
     try:
@@ -155,16 +164,18 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
     from .monitor import Monitor
 
     monitor = Monitor.start(child.pid, request.sample_interval)
-    watcher = _start_stall_watcher(request, child, observers, probe)
+    watcher = _start_stall_watcher(request, child, monitor, observers, probe)
     try:
         result = child.wait()
     finally:
         memory = monitor.stop()
         stall = watcher.close() if watcher is not None else None
     probe_facts = None
+    elastic_errors = ()
     notes: list[str] = []
     if probe is not None:
         probe_facts = probe.collect()
+        elastic_errors = _elastic_errors(probe, env)  # distributed (issue 7): read before the directory goes
         probe.cleanup()
         if not probe_facts.loaded:
             notes.append("no Python process of the run loaded the probe (not Python, or run with -I/-E/-S); "
@@ -187,15 +198,44 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
     )
     from .classify import classify
 
+    knowledge = _knowledge_for(evidence, observers)
+    verdict = classify(evidence, knowledge)
+    # distributed (issue 7): each rank's outcome, and the root rank's failure as the job's verdict
+    ranks = None
+    if _distributed(evidence, request.env):
+        from .distributed import job_verdict, judge_ranks
+
+        ranks = judge_ranks(evidence, knowledge, request.env, elastic_errors)
+        verdict = job_verdict(verdict, ranks)
     return Diagnosis(
         trainwatch_version=__version__,
         command=request.argv,
         started_at=_iso(result.started_at),
         duration_s=result.duration_s,
         exit=result.exit,
-        verdict=classify(evidence, _knowledge_for(evidence, observers)),
+        verdict=verdict,
         evidence=evidence,
+        sections={} if ranks is None else {"distributed": ranks.to_dict()},
     )
+
+
+def _distributed(evidence: Evidence, env: dict[str, str]) -> bool:
+    """Does the run show ranks, torchrun's failure table, or a SLURM task? (diagnostics/distributed.py)"""
+    if any(getattr(p, "rank", None) is not None for p in getattr(evidence.probe, "processes", None) or ()):
+        return True
+    if evidence.log is not None and (evidence.log.child_failures or any(c.rank is not None
+                                                                         for c in evidence.log.chains)):
+        return True
+    return "SLURM_JOB_ID" in env or any("torchrun" in a or "torch.distributed" in a for a in evidence.command[:6])
+
+
+def _elastic_errors(probe, env: dict[str, str]) -> tuple:
+    """torchrun's error files of a torchrun run (diagnostics/distributed.py); () for any other run."""
+    if "PET_LOG_DIR" not in env and "TORCHELASTIC_ERROR_FILE" not in env:
+        return ()
+    from .distributed import read_elastic_errors
+
+    return read_elastic_errors(probe.root, env)
 
 
 def _knowledge_for(evidence: Evidence, observers: OutputObservers):
@@ -208,7 +248,15 @@ def _knowledge_for(evidence: Evidence, observers: OutputObservers):
     return observers.knowledge()
 
 
-def _start_stall_watcher(request: RunRequest, child: Child, observers: OutputObservers, probe):
+def _gpu_busy(monitor) -> bool | None:
+    """Whether the run's GPU was computing at the last sample; None where NVML gives no figure."""
+    sample = monitor.latest()
+    if sample is None or sample.gpu_utilization_pct is None:
+        return None
+    return sample.gpu_utilization_pct >= GPU_BUSY_PCT
+
+
+def _start_stall_watcher(request: RunRequest, child: Child, monitor, observers: OutputObservers, probe):
     """Watch for a run that stopped making progress, when asked to (`--stall-timeout`)."""
     if not request.stall_timeout:
         return None
@@ -221,6 +269,7 @@ def _start_stall_watcher(request: RunRequest, child: Child, observers: OutputObs
         stacks=probe.request_stacks if probe is not None else None,
         stop=child.signal_group,
         position=observers.current_position,
+        gpu_busy=lambda: _gpu_busy(monitor),
     ).start()
 
 
