@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -18,7 +17,8 @@ HELP = """Explain why a training run stopped, from its saved log.
   trainwatch explain rank0.log rank1.log     several logs of one run
   kubectl logs job/train | trainwatch explain -
 
-The report goes to stderr; --json writes the machine-readable report (- for stdout).
+The report goes to stderr; --json writes the machine-readable report (- for stdout), --junit and --html the
+CI and browser ones. trainwatch explain exits 0, or 3 when --fail-on names the verdict.
 """
 
 
@@ -31,28 +31,26 @@ def explain_command(
                                                              help="An extra signature file (repeatable).",
                                                              show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the one-line verdict.")] = False,
+    junit: Annotated[Optional[str], typer.Option("--junit", help="Also write a JUnit XML report here.",
+                                                 show_default=False)] = None,
+    html: Annotated[Optional[str], typer.Option("--html", help="Also write a self-contained HTML report here.",
+                                                show_default=False)] = None,
+    fail_on: Annotated[Optional[str], typer.Option(
+        "--fail-on", metavar="CATEGORY[,CATEGORY...]",
+        help="Exit 3 when the verdict is one of these categories (e.g. oom,numerical).", show_default=False)] = None,
 ) -> None:
     from trainwatch.diagnostics.postmortem import explain_logs
     from trainwatch.diagnostics.signatures import load_knowledge
 
+    from .ci import parse_fail_on
+    from .outputs import ReportTargets, deliver, writable
+
     if logs.count("-") > 1:
         raise UsageError("standard input (-) can be given only once")
+    targets = ReportTargets(json_path=writable(json_path), junit_path=writable(junit), html_path=writable(html),
+                            quiet=quiet, fail_on=parse_fail_on(fail_on))
     knowledge = load_knowledge(extra_files=tuple(signatures or ()))
     diagnosis = explain_logs(logs, knowledge, stdin=sys.stdin.buffer if "-" in logs else None)
-    from .terminal import print_report
-
-    print_report(diagnosis, quiet=quiet)
-    if json_path is not None:
-        _write_json(diagnosis, json_path)
-
-
-def _write_json(diagnosis, path: str) -> None:
-    text = json.dumps(diagnosis.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
-    if path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    status = deliver(diagnosis, targets)
+    if status:
+        raise typer.Exit(status)

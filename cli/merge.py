@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-
-from trainwatch.diagnostics.errors import UsageError
 
 HELP = """Merge the JSON reports of one job's nodes into the job's verdict: which node and rank failed first, and why.
 
@@ -31,21 +26,8 @@ def merge_command(
     from trainwatch.diagnostics.postmortem import merge_reports
     from trainwatch.diagnostics.signatures import load_knowledge
 
+    from .outputs import ReportTargets, deliver, writable
+
+    targets = ReportTargets(json_path=writable(json_path), quiet=quiet)
     diagnosis = merge_reports(reports, load_knowledge())
-    from .terminal import print_report
-
-    print_report(diagnosis, quiet=quiet)
-    if json_path is not None:
-        _write_json(diagnosis, json_path)
-
-
-def _write_json(diagnosis, path: str) -> None:
-    text = json.dumps(diagnosis.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
-    if path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    deliver(diagnosis, targets)  # the same writers as run and explain: redacted, one exit policy

@@ -2,10 +2,8 @@
 
 # No `from __future__ import annotations` here: typer reads the annotations of the command that
 # `typer_command()` defines, and they must be real objects there, where typer is imported.
-import json
 import math
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +44,9 @@ class RunOptions:
     stall_timeout: float | None = None
     on_stall: str = "auto"
     quiet: bool = False
+    junit: str | None = None
+    html: str | None = None
+    fail_on: str | None = None  # "numerical,early-exit": parsed by cli/ci.py once the options are read
     as_command: bool = False
 
 
@@ -63,6 +64,9 @@ OPTION_SPELLINGS = {
     "--stall-timeout": ("stall_timeout", "number"),
     "--on-stall": ("on_stall", "value"),
     "--quiet": ("quiet", "flag"), "-q": ("quiet", "flag"),
+    "--junit": ("junit", "value"),
+    "--html": ("html", "value"),
+    "--fail-on": ("fail_on", "value"),
     COMMAND_MARK: ("as_command", "flag"),
 }
 MINIMUMS = {"interval": 0.05, "stall_timeout": 0.1}
@@ -145,6 +149,14 @@ def typer_command():
             help="What to do with a stuck run: auto (stop it when idle, only report a busy loop), kill, or report.")
         ] = "auto",
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the one-line verdict.")] = False,
+        junit: Annotated[Optional[Path], typer.Option(
+            "--junit", help="Also write a JUnit XML report here (GitLab, Jenkins, ...).", show_default=False)] = None,
+        html: Annotated[Optional[Path], typer.Option(
+            "--html", help="Also write a self-contained HTML report with charts here.", show_default=False)] = None,
+        fail_on: Annotated[Optional[str], typer.Option(
+            "--fail-on", metavar="CATEGORY[,CATEGORY...]",
+            help="Exit 3 when the program exited 0 but the verdict is one of these categories (e.g. numerical).",
+            show_default=False)] = None,
         as_command: Annotated[bool, typer.Option(COMMAND_MARK, hidden=True)] = False,
     ) -> None:
         options = RunOptions(
@@ -152,7 +164,8 @@ def typer_command():
             json_path=None if json_path is None else str(json_path), log=None if log is None else str(log),
             no_probe=no_probe, keep_artifacts=keep_artifacts, interval=interval,
             signatures=tuple(str(p) for p in signatures or ()), stall_timeout=stall_timeout, on_stall=on_stall,
-            quiet=quiet, as_command=as_command)
+            quiet=quiet, junit=None if junit is None else str(junit), html=None if html is None else str(html),
+            fail_on=fail_on, as_command=as_command)
         raise typer.Exit(execute(options))
 
     return run_command
@@ -173,8 +186,16 @@ def execute(options: RunOptions) -> int:
         raise UsageError("nothing to run: give a script, -m MODULE, or -- COMMAND (see trainwatch run --help)")
     if options.on_stall not in ON_STALL:
         raise UsageError(f"--on-stall must be auto, kill or report, not {options.on_stall!r}")
-    json_out = _writable(options.json_path)
-    log_path = _writable(options.log)
+    from .outputs import ReportTargets, writable
+
+    fail_on: frozenset[str] = frozenset()
+    if options.fail_on:  # cli/ci.py (and its regexes) only when asked: this runs before the child starts
+        from .ci import parse_fail_on
+
+        fail_on = parse_fail_on(options.fail_on)
+    reports = ReportTargets(json_path=writable(options.json_path), junit_path=writable(options.junit),
+                            html_path=writable(options.html), quiet=options.quiet, fail_on=fail_on)
+    log_path = writable(options.log)
     request = RunRequest(
         argv=target.argv,
         env=dict(os.environ),
@@ -192,13 +213,9 @@ def execute(options: RunOptions) -> int:
         raise CommandNotExecutable(f"permission denied: {exc.filename or target.argv[0]}") from None
     except FileNotFoundError as exc:
         raise CommandNotFound(f"command not found: {exc.filename or target.argv[0]}") from None
-    _write_json(diagnosis, json_out)
-    from .terminal import print_report
+    from .outputs import deliver
 
-    print_report(diagnosis, quiet=options.quiet)
-    return diagnosis.exit.status if diagnosis.exit else 1
-
-
+    return deliver(diagnosis, reports)
 
 
 def _import_renderer() -> None:
@@ -231,35 +248,3 @@ def protect_child_args(args: list[str], value_options: set[str]) -> list[str]:
             continue
         i += 1
     return args
-
-
-def _writable(name: str | None) -> str | None:
-    """Check an output path before anything is launched: a report that cannot be written is a usage error."""
-    if name is None or name == "-":
-        return name
-    path = Path(name)
-    if path.is_dir():
-        raise UsageError(f"cannot write {path}: it is a directory")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"cannot write {path}: no directory {parent}")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"cannot write {path}: permission denied")
-    return str(path)
-
-
-def _write_json(diagnosis, path: str | None) -> None:
-    if path is None:
-        return
-    text = json.dumps(diagnosis.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    if path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    try:
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        print(f"trainwatch: error: cannot write the JSON report to {path}: {exc.strerror}", file=sys.stderr)

@@ -45,7 +45,8 @@ def test_a_rank_that_raises_is_the_root_and_its_peer_a_cascade(tmp_path):
     assert report["verdict"]["summary"].startswith("Rank 1 failed first")
     assert report["exception"]["type"] == "ValueError"
     assert rank_entry(report, 1)["category"] == "code" and rank_entry(report, 1)["pid"]
-    assert rank_entry(report, 0)["category"] == "distributed"  # it saw the closed connection
+    # Rank 0 either saw the closed connection, or torchrun's SIGTERM reached it first: a cascade either way.
+    assert rank_entry(report, 0)["category"] in ("distributed", "interrupted")
     assert any(c["kind"] == "rank" and c["text"].startswith("rank 0") for c in report["cascade"])
     assert dist["slurm"] == {"job_id": "4242", "procid": "0", "node": "gpu-node-7"}
 
@@ -56,7 +57,7 @@ def test_a_rank_out_of_memory_is_the_root_not_the_peer_that_lost_it(tmp_path):
     assert report["distributed"]["root_rank"] == 1
     assert report["verdict"]["category"] == "oom" and report["verdict"]["subtype"] == "oom/host"
     assert rank_entry(report, 1)["category"] == "oom"
-    assert rank_entry(report, 0)["category"] == "distributed"
+    assert rank_entry(report, 0)["category"] in ("distributed", "interrupted")
 
 
 @pytest.mark.slow

@@ -1,0 +1,258 @@
+"""The HTML report (`--html FILE`): one self-contained page (no script, no network) with inline SVG charts.
+
+The page holds the verdict, its evidence, the culprit with its source around it, the advice, the environment,
+a chart of memory (the process tree's RSS and GPU memory, against their limits) and one of the loss, and the last
+lines of output. A Content-Security-Policy forbids every fetch, so the page cannot reach out even by mistake.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from html import escape
+
+from trainwatch.diagnostics.redaction import redact_diagnosis, redact_text
+
+from .ci import failed, output_tail
+from .svgchart import Series, line_chart
+
+SOURCE_CONTEXT = 5  # lines shown on each side of the culprit's line
+TAIL_LINES = 80
+CHART_POINTS = 600  # at most this many points per series: the charts stay small in any run
+
+STYLE = """
+body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;background:#f6f7f9;color:#1d2329}
+main{max-width:1080px;margin:0 auto;padding:24px}
+header{border-radius:10px;padding:18px 22px;color:#fff;background:#b3261e}
+header.warn{background:#a15c00} header.ok{background:#1e7b34}
+header h1{margin:0 0 4px;font-size:24px} header .meta{opacity:.9}
+section{background:#fff;border:1px solid #dde1e6;border-radius:10px;padding:14px 20px;margin:16px 0}
+h2{font-size:17px;margin:0 0 10px}
+code,pre{font:13px/1.4 ui-monospace,'DejaVu Sans Mono',monospace}
+pre{background:#f1f3f5;padding:10px;border-radius:6px;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
+.src{background:#f1f3f5;border-radius:6px;padding:6px 0;overflow-x:auto}
+.src div{white-space:pre;font:13px/1.45 ui-monospace,'DejaVu Sans Mono',monospace;padding:0 10px}
+.src .hit{background:#ffd8d6;font-weight:bold}
+.src .no{color:#7a828a;display:inline-block;width:4.5em}
+.dim{color:#5f6a74} ul{padding-left:20px} li{margin:3px 0}
+table{border-collapse:collapse} td{padding:3px 14px 3px 0;vertical-align:top} td:first-child{color:#5f6a74}
+.charts{display:flex;flex-wrap:wrap;gap:16px} .charts figure{margin:0;flex:1 1 480px}
+figcaption{font-weight:600;margin-bottom:6px}
+"""
+
+
+def html_report(diagnosis, status: int) -> str:
+    """The whole page as a string."""
+    from .render import describe_exit
+
+    diagnosis = redact_diagnosis(diagnosis)
+    v = diagnosis.verdict
+    tone = "bad" if failed(diagnosis, status) else ("ok" if v.category == "completed" else "warn")
+    mark = "✓" if tone == "ok" else "✗"
+    meta = [f"{v.confidence:.0%} sure"]
+    if diagnosis.exit is not None:
+        meta.append(describe_exit(diagnosis))
+    if diagnosis.exit is not None and status != diagnosis.exit.status:
+        meta.append(f"trainwatch exits {status} (--fail-on)")
+    if diagnosis.duration_s is not None:
+        meta.append(f"ran {diagnosis.duration_s:.1f} s")
+    parts = [
+        f'<header class="{tone}" id="verdict"><h1>{mark} {escape(v.subtype or v.category)}</h1>'
+        f'<div class="summary">{escape(v.summary)}</div><div class="meta">{escape(" · ".join(meta))}</div></header>']
+    if v.evidence:
+        parts.append(_section("Evidence", _cited_list(v.evidence)))
+    if v.cascade:
+        parts.append(_section("Consequences (not the cause)", _cited_list(v.cascade)))
+    if v.culprit is not None:
+        parts.append(_section("Culprit", _culprit(v.culprit)))
+    charts = [c for c in (memory_chart(diagnosis.evidence.memory), loss_chart(diagnosis.evidence.progress)) if c]
+    if charts:
+        parts.append(_section("Over time", '<div class="charts">' + "".join(charts) + "</div>"))
+    if v.advice:
+        parts.append(_section("What to do", "<ol>" + "".join(f"<li>{escape(a)}</li>" for a in v.advice) + "</ol>"
+                              + (f'<p class="dim">See: {escape(v.doc_url)}</p>' if v.doc_url else "")))
+    if v.alternatives:
+        parts.append(_section("Also possible", "<ul>" + "".join(
+            f"<li><b>{escape(a.subtype or a.category)}</b> ({a.confidence:.0%}): {escape(a.summary)}</li>"
+            for a in v.alternatives) + "</ul>"))
+    parts.append(_section("Run and environment", _environment(diagnosis, status)))
+    tail = output_tail(diagnosis, TAIL_LINES)
+    if tail:
+        parts.append(_section("Last lines of output", f"<pre>{escape(tail)}</pre>"))
+    notes = list(diagnosis.evidence.notes)
+    if notes:
+        parts.append(_section("Notes", "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>"))
+    title = f"trainwatch: {v.subtype or v.category}"
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{escape(title)}</title><style>{STYLE}</style></head>\n<body><main>\n"
+            + "\n".join(parts)
+            + f'\n<p class="dim">trainwatch {escape(diagnosis.trainwatch_version)}</p></main></body></html>\n')
+
+
+def write_html(diagnosis, path: str, status: int) -> None:
+    """Write the page atomically; a failure to write is reported on stderr, never raised."""
+    text = html_report(diagnosis, status)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        from .terminal import print_error
+
+        print_error(f"cannot write the HTML report to {path}: {exc.strerror or exc}")
+
+
+def memory_chart(memory) -> str:
+    """The tree's RSS and the GPU memory over the run, with the memory limit and the GPUs' size; "" without data."""
+    if memory is None or len(memory.samples) < 2:
+        return ""
+    samples = memory.samples
+    if len(samples) <= CHART_POINTS:
+        xs = [s.elapsed for s in samples]
+        rss = [s.tree_rss_bytes for s in samples]
+        gpu = [s.gpu_used_bytes for s in samples]
+        has_gpu = any(g is not None for g in gpu)
+        gpu = [g or 0 for g in gpu]
+    else:  # each point the largest of its stretch (timeline()), so a spike before a kill stays on the chart
+        rss = list(memory.timeline(CHART_POINTS))
+        xs = [samples[i * len(samples) // len(rss)].elapsed for i in range(len(rss))]
+        gpu = list(memory.gpu_timeline(CHART_POINTS))
+        has_gpu = bool(gpu)
+    series = [Series("process tree RSS", "#1f6feb", list(zip(xs, rss)))]
+    if has_gpu:
+        series.append(Series("GPU memory used", "#8250df", list(zip(xs, gpu))))
+    peak = max(max(rss), max(gpu) if has_gpu else 0)
+    limits = []
+    if memory.limit_bytes:
+        limits.append(("memory limit", memory.limit_bytes, "#b3261e"))
+    gpu_total = _gpu_total(memory)
+    if has_gpu and gpu_total:
+        limits.append(("GPU size", gpu_total, "#a15c00"))
+    off_chart = []
+    for label, value, colour in limits:
+        # A limit far above the run's peak would flatten the lines to nothing: name it instead of drawing it.
+        if value <= 4 * max(peak, 1):
+            series.append(Series(f"{label} {_bytes(value)}", colour, [(xs[0], value), (xs[-1], value)], dashed=True))
+        else:
+            off_chart.append(f"{label} {_bytes(value)} (off the chart)")
+    svg = line_chart(series, x_label="seconds", y_format=_bytes, title="Memory over time")
+    caption = "Memory" + (f' <span class="dim">· {escape(", ".join(off_chart))}</span>' if off_chart else "")
+    return f"<figure><figcaption>{caption}</figcaption>{svg}</figure>"
+
+
+def loss_chart(progress) -> str:
+    """The training loss by step; NaN and infinite values are red marks along the top; "" without losses."""
+    if progress is None or not (progress.losses or progress.first_nonfinite_loss):
+        return ""
+    losses = list(progress.losses)
+    if len(losses) > CHART_POINTS:
+        step = len(losses) / CHART_POINTS
+        losses = [losses[int(i * step)] for i in range(CHART_POINTS)] + [losses[-1]]
+    finite = [(s, v) for s, v in losses if math.isfinite(v)]
+    bad = [s for s, v in losses if not math.isfinite(v)]
+    if progress.first_nonfinite_loss is not None and progress.first_nonfinite_loss[0] not in bad:
+        bad.insert(0, progress.first_nonfinite_loss[0])  # the tracker keeps NaN out of the series: mark where it began
+    positive = [v for _, v in finite if v > 0]
+    log_scale = len(positive) == len(finite) and len(finite) > 1 and max(positive) / min(positive) > 100
+    series = [Series("training loss", "#1e7b34", finite)] if finite else []
+    svg = line_chart(series, x_label="step", y_format=lambda y: f"{y:.3g}", title="Loss over time",
+                     log_y=log_scale, marks=bad, mark_label="NaN/Inf")
+    caption = "Loss" + (" (log scale)" if log_scale else "")
+    if bad:
+        caption += f' <span class="dim">· first non-finite value at step {bad[0]}</span>'
+    return f"<figure><figcaption>{caption}</figcaption>{svg}</figure>"
+
+
+def _gpu_total(memory) -> int | None:
+    gpu = memory.gpu
+    if gpu is None:
+        return None
+    devices = gpu.peak_devices or gpu.devices
+    return sum(d.total_bytes for d in devices) or None
+
+
+def _section(title: str, body: str) -> str:
+    return f"<section><h2>{escape(title)}</h2>{body}</section>"
+
+
+def _cited_list(items) -> str:
+    return "<ul>" + "".join(f'<li><code>{escape(c.text[:2000])}</code> <span class="dim">({escape(c.kind)} · '
+                            f"{escape(c.source)})</span></li>" for c in items) + "</ul>"
+
+
+def _culprit(culprit) -> str:
+    head = (f"<p><code>{escape(culprit.file)}:{culprit.line}</code> in <code>{escape(culprit.function)}</code></p>")
+    lines = _source_lines(culprit.file, culprit.line)
+    if lines:
+        rows = "".join(f'<div class="{"hit" if n == culprit.line else ""}"><span class="no">{n}</span>'
+                       f"{escape(text)}</div>" for n, text in lines)
+        return head + f'<div class="src">{rows}</div>'
+    if culprit.code:
+        return head + f"<pre>{escape(culprit.code)}</pre>"
+    return head
+
+
+def _source_lines(path: str, line: int) -> list[tuple[int, str]]:
+    """The culprit's line and its neighbours from the file, redacted; [] when the file cannot be read."""
+    try:
+        if os.path.getsize(path) > 5_000_000:
+            return []
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read().splitlines()
+    except (OSError, ValueError):
+        return []
+    if not 1 <= line <= len(text):
+        return []
+    lo, hi = max(1, line - SOURCE_CONTEXT), min(len(text), line + SOURCE_CONTEXT)
+    return [(n, redact_text(text[n - 1].rstrip())) for n in range(lo, hi + 1)]
+
+
+def _environment(diagnosis, status: int) -> str:
+    """What ran, where and with what: never the environment variables themselves."""
+    from .render import human_bytes
+
+    rows = []
+    if diagnosis.command:
+        rows.append(("command", " ".join(diagnosis.command)))
+    if diagnosis.sources:
+        rows.append(("logs", ", ".join(diagnosis.sources)))
+    if diagnosis.started_at:
+        rows.append(("started", diagnosis.started_at))
+    rows.append(("trainwatch exit status", str(status)))
+    facts = diagnosis.evidence
+    if facts.progress is not None and facts.progress.stopped_at:
+        rows.append(("stopped at", facts.progress.stopped_at))
+    probe = facts.probe
+    if probe is not None and probe.processes:
+        first = probe.processes[0]
+        rows.append(("python", f"{first.python} ({first.executable})"))
+        rows.append(("python processes", str(len(probe.processes))))
+    torch = probe.torch if probe is not None else None
+    if isinstance(torch, dict):
+        rows.append(("torch", " · ".join(f"{k} {torch[k]}" for k in ("version", "cuda", "cudnn", "hip")
+                                         if torch.get(k) is not None)))
+        if torch.get("devices"):
+            rows.append(("devices", ", ".join(map(str, torch["devices"]))))
+    memory = facts.memory
+    if memory is not None:
+        rows.append(("memory peak", f"{human_bytes(memory.peak_rss_bytes)} of {human_bytes(memory.limit_bytes)}"
+                     + (f" ({memory.limit_source})" if memory.limit_source else "")))
+        if memory.memory_total_bytes:
+            rows.append(("machine memory", human_bytes(memory.memory_total_bytes)))
+        if memory.gpu is not None:
+            for d in memory.gpu.peak_devices or memory.gpu.devices:
+                rows.append((f"GPU {d.index}", f"{d.name}: peak {human_bytes(d.used_bytes)} of "
+                                               f"{human_bytes(d.total_bytes)}"))
+    return "<table>" + "".join(f"<tr><td>{escape(k)}</td><td><code>{escape(val)}</code></td></tr>"
+                               for k, val in rows) + "</table>"
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
