@@ -25,7 +25,7 @@ GENERIC_CODE_SUBTYPE = "code/python-error"
 def classify(evidence: Evidence, signatures: Knowledge | None = None) -> Verdict:
     """Judge the evidence against the knowledge base; the strongest initiating failure wins."""
     log = evidence.log
-    chains = tuple(log.chains if log is not None else ()) + tuple(getattr(evidence.probe, "chains", None) or ())
+    chains = _probe_chains(evidence) + tuple(log.chains if log is not None else ())
     lines = log.notable if log is not None else ()
     signals = _signals(evidence)
     matches = []
@@ -55,6 +55,18 @@ def classify(evidence: Evidence, signatures: Knowledge | None = None) -> Verdict
     if exit_cited is not None and all(c.kind != "exit" for c in verdict.evidence):
         verdict = _replace(verdict, evidence=verdict.evidence + (exit_cited,))
     return verdict
+
+
+def _probe_chains(evidence: Evidence) -> tuple[ExceptionChain, ...]:
+    """The probe's exception chains, the one that explains the run first (a DataLoader worker's original
+    exception before the main process's re-raise of it): recorded inside the processes, they are first-hand
+    where the log is a copy, so they come before the log's."""
+    probe = evidence.probe
+    chains = tuple(getattr(probe, "chains", None) or ())
+    primary = probe.primary_chain() if probe is not None and hasattr(probe, "primary_chain") else None
+    if primary is None:
+        return chains
+    return (primary,) + tuple(c for c in chains if c is not primary)
 
 
 def _apply_quiet(verdict: Verdict | None, evidence: Evidence) -> Verdict | None:
@@ -284,7 +296,7 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...], exit_cited
         return Verdict(
             "unknown", None, 0.3,
             f"The run raised {exc.short_type}{where}, which no known signature explains.",
-            evidence=(Cited("exception", text, f"line {chain.line}" if chain.line else chain.origin),) + cited,
+            evidence=(Cited("exception", text, chain.where),) + cited,
             culprit=Culprit.from_frame(frame) if frame else None, exception=chain.first,
             exception_chain=chain.exceptions,
         )

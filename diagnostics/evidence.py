@@ -106,6 +106,19 @@ class ExceptionChain:
     rank: int | None = None  # torchrun/DeepSpeed rank, when known
     thread: str | None = None  # thread name when it was not the main thread
     line: int | None = None  # 1-based line in the log where the traceback starts (log origin)
+    stream: str = "log"  # where those lines are: "log" (a saved file), "stdout" or "stderr" (a live run)
+
+    @property
+    def where(self) -> str:
+        """Where the report says it was seen: `stderr line 40`, `line 812`, `probe pid 4242 (thread t1)`."""
+        if self.origin == "probe":
+            place = f"probe pid {self.pid}" if self.pid is not None else "probe"
+            place += f" (thread {self.thread})" if self.thread else ""
+        elif self.line:
+            place = f"line {self.line}" if self.stream == "log" else f"{self.stream} line {self.line}"
+        else:
+            place = self.origin
+        return place + (f" (rank {self.rank})" if self.rank is not None else "")
 
     @property
     def final(self) -> RaisedException:

@@ -108,7 +108,7 @@ def _judge_interrupted_wait(evidence: Evidence) -> Verdict | None:
             continue
         kind, where = classify_wait(chain.final.frames)
         if kind in _BLOCKING:
-            source = f"line {chain.line}" if chain.line else chain.origin
+            source = chain.where
             return Verdict("hang", f"hang/{kind}", 0.6,
                            f"The run was stopped by hand while it waited ({where}): most likely a hang.",
                            evidence=(Cited("exception", f"{chain.final.type} in {where}", source),),

@@ -359,7 +359,8 @@ class BlockReader:
             b.done.append(b.wrapper)
         if not b.done:
             return
-        chain = ExceptionChain(tuple(b.done), origin="log", rank=b.rank, line=b.start.number)
+        chain = ExceptionChain(tuple(b.done), origin="log", rank=b.rank, line=b.start.number,
+                               stream=b.start.stream)
         if len(self.chains_first) < CHAINS_FIRST:
             self.chains_first.append(chain)
         else:

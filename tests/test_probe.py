@@ -311,3 +311,22 @@ def test_parse_faulthandler_dump() -> None:
     threads = parse_dump(text, (), main_thread=0x7F0000000002)
     assert [(t.current, t.main, len(t.frames)) for t in threads] == [(False, False, 1), (True, True, 2)]
     assert [f.line for f in threads[1].frames] == [20, 9] and not threads[0].frames[0].user
+
+
+def test_probe_bytecode_is_compiled_when_no_installed_copy_exists(tmp_path, monkeypatch):
+    # A fresh checkout (or PYTHONDONTWRITEBYTECODE) has no __pycache__ beside the probe: it is compiled instead.
+    import importlib.util
+    import shutil
+
+    from trainwatch.diagnostics.probe import session as probe_session
+
+    source = tmp_path / "pkg" / "sitecustomize.py"
+    source.parent.mkdir()
+    shutil.copy2(probe_session.CHILD_SOURCE, source)
+    monkeypatch.setattr(probe_session, "CHILD_SOURCE", source)
+    session = probe_session.ProbeSession.create()
+    try:
+        child = session.root / "site" / "sitecustomize.py"
+        assert Path(importlib.util.cache_from_source(str(child))).is_file()
+    finally:
+        session.cleanup()

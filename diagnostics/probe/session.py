@@ -148,7 +148,8 @@ def _place_bytecode(child: Path) -> None:
         return
     except OSError:
         pass
-    
+    import py_compile
+
     try:
         py_compile.compile(str(child), cfile=str(compiled), doraise=True)
     except (py_compile.PyCompileError, OSError):

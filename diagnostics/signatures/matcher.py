@@ -76,9 +76,7 @@ def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Matc
                 continue
             if sig.message and not any(p.search(exc.message) for p in sig.message):
                 continue
-            source = f"line {chain.line}" if chain.line else chain.origin
-            if chain.rank is not None:
-                source += f" (rank {chain.rank})"
+            source = chain.where
             text = f"{exc.type}: {exc.message}" if exc.message else exc.type
             return Match(sig, "exception", (Cited("exception", _clip(text), source),), exc, chain, depth,
                          chain.line or 0)
