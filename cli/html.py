@@ -93,16 +93,9 @@ def html_report(diagnosis, status: int) -> str:
 
 def write_html(diagnosis, path: str, status: int) -> None:
     """Write the page atomically; a failure to write is reported on stderr, never raised."""
-    text = html_report(diagnosis, status)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        from .terminal import print_error
+    from .outputs import write_file
 
-        print_error(f"cannot write the HTML report to {path}: {exc.strerror or exc}")
+    write_file(path, html_report(diagnosis, status), "the HTML report")
 
 
 def memory_chart(memory) -> str:

@@ -55,16 +55,9 @@ def junit_xml(diagnosis, status: int) -> str:
 
 def write_junit(diagnosis, path: str, status: int) -> None:
     """Write the JUnit report atomically; a failure to write is reported on stderr, never raised."""
-    text = junit_xml(diagnosis, status)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        from .terminal import print_error
+    from .outputs import write_file
 
-        print_error(f"cannot write the JUnit report to {path}: {exc.strerror or exc}")
+    write_file(path, junit_xml(diagnosis, status), "the JUnit report")
 
 
 def _case_name(diagnosis) -> str:
@@ -95,7 +88,7 @@ def _body(diagnosis, status: int) -> str:
         lines += ["", "What to do:"] + [f"  {i}. {a}" for i, a in enumerate(v.advice, 1)]
     tail = output_tail(diagnosis, TAIL_LINES)
     if tail:
-        lines += ["", f"Last lines of output:", tail]
+        lines += ["", "Last lines of output:", tail]
     return "\n".join(lines)
 
 

@@ -82,6 +82,12 @@ def write_json(diagnosis, path: str | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    write_file(path, text, "the JSON report")
+
+
+def write_file(path: str, text: str, what: str) -> None:
+    """Write a report atomically (a reader never sees half of it); a failure is one line on stderr, never raised:
+    the run's own status matters more than a report that could not be saved."""
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         with open(tmp, "w", encoding="utf-8") as f:
@@ -90,4 +96,4 @@ def write_json(diagnosis, path: str | None) -> None:
     except OSError as exc:
         from .terminal import print_error
 
-        print_error(f"cannot write the JSON report to {path}: {exc.strerror or exc}")
+        print_error(f"cannot write {what} to {path}: {exc.strerror or exc}")

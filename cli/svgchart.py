@@ -73,7 +73,7 @@ def line_chart(series: Sequence[Series], *, x_label: str, y_format: Callable[[fl
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" '
            f'aria-label="{escape(title)}" style="background:#fff;max-width:{WIDTH * 1.6:.0f}px">',
            f"<title>{escape(title)}</title>",
-           f'<g font-family="system-ui,sans-serif" font-size="11" fill="#5f6a74">']
+           '<g font-family="system-ui,sans-serif" font-size="11" fill="#5f6a74">']
     for tick in nice_ticks(y_lo, y_hi):
         value = 10 ** tick if log_y else tick
         if log_y and abs(tick - round(tick)) > 1e-9:

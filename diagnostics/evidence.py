@@ -70,6 +70,14 @@ class Frame:
                 "user": self.user}
 
 
+def deepest_user_frame(frames: tuple[Frame, ...]) -> Frame | None:
+    """The innermost frame of the user's own code: where a failure points, never inside a library."""
+    for frame in reversed(frames):
+        if frame.user:
+            return frame
+    return None
+
+
 @dataclass(frozen=True)
 class RaisedException:
     """One exception of a chain: its qualified type, message and frames (outermost call first)."""
@@ -86,10 +94,7 @@ class RaisedException:
         return self.type.rsplit(".", 1)[-1]
 
     def deepest_user_frame(self) -> Frame | None:
-        for frame in reversed(self.frames):
-            if frame.user:
-                return frame
-        return None
+        return deepest_user_frame(self.frames)
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "message": self.message, "relation": self.relation,

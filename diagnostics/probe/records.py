@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..evidence import ExceptionChain, Frame, RaisedException
+from ..evidence import ExceptionChain, Frame, RaisedException, deepest_user_frame
 from .tracebacks import ThreadStack, fatal_signal_name, parse_dump, parse_worker_wrapper, split_fatal
 
 _TRIED = re.compile(r"Tried to allocate (\d+(?:\.\d+)? ?[KMGTP]?i?B)")
@@ -65,10 +65,7 @@ class FatalSignal:
 
     def deepest_user_frame(self) -> Frame | None:
         """The user's line that made the fatal call (the native crash itself has no Python frame)."""
-        for frame in reversed(self.frames):
-            if frame.user:
-                return frame
-        return None
+        return deepest_user_frame(self.frames)
 
     def to_dict(self) -> dict[str, Any]:
         return {"signal": self.signal, "pid": self.pid, "rank": self.rank,
