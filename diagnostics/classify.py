@@ -48,6 +48,7 @@ def classify(evidence: Evidence, signatures: Knowledge | None = None) -> Verdict
     verdict = _apply_kill_rules(verdict, roots[0] if roots else None, evidence)
     verdict = _apply_progress(verdict, evidence)
     verdict = _apply_quiet(verdict, evidence)
+    verdict = _apply_gpu_memory(verdict, evidence)
     if verdict is None and cascades:  # only consequences seen: name them, say the cause is elsewhere
         verdict = _from_match(cascades[0], ranked, cascades[1:], chains, evidence)
     if verdict is None:
@@ -55,6 +56,35 @@ def classify(evidence: Evidence, signatures: Knowledge | None = None) -> Verdict
     if exit_cited is not None and all(c.kind != "exit" for c in verdict.evidence):
         verdict = _replace(verdict, evidence=verdict.evidence + (exit_cited,))
     return verdict
+
+
+def _apply_gpu_memory(verdict: Verdict | None, evidence: Evidence) -> Verdict | None:
+    """A GPU out-of-memory verdict cites what the memory looked like: torch's allocator at the failure (from the
+    probe) and the device's used/total (from NVML), so the report tells a too-big batch from a leak or a
+    neighbour's process filling the card."""
+    if verdict is None or verdict.subtype != "oom/gpu":
+        return verdict
+    cited: list[Cited] = []
+    torch = getattr(evidence.probe, "torch", None) or {}
+    stats = torch.get("memory") if isinstance(torch, dict) else None
+    if isinstance(stats, dict) and stats.get("allocated") is not None:
+        parts = [f"{name.replace('_', ' ')} {_gib(stats.get(name))}" for name in ("allocated", "reserved",
+                                                                                 "max_allocated")
+                 if stats.get(name) is not None]
+        if stats.get("tried"):
+            parts.append(f"tried to allocate {stats['tried']}")
+        cited.append(Cited("probe", "torch's allocator at the failure: " + ", ".join(parts), "probe"))
+    gpu = getattr(evidence.memory, "gpu", None)
+    for device in getattr(gpu, "peak_devices", None) or ():
+        cited.append(Cited("gpu", f"GPU {device.index} ({device.name}): {_gib(device.used_bytes)} of "
+                                  f"{_gib(device.total_bytes)} used at its fullest", "NVML"))
+    if not cited:
+        return verdict
+    return _replace(verdict, evidence=verdict.evidence + tuple(cited))
+
+
+def _gib(value) -> str:
+    return f"{value / 2**30:.2f} GiB" if isinstance(value, (int, float)) else str(value)
 
 
 def _probe_chains(evidence: Evidence) -> tuple[ExceptionChain, ...]:

@@ -129,3 +129,27 @@ def test_fallbacks():
     assert judge("hello\n", exit=ExitStatus.from_returncode(-15)).category == "interrupted"
     v = judge("Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>\nFooBarError: odd\n")
     assert v.category == "unknown" and "FooBarError" in v.summary and v.confidence <= 0.35
+
+
+def test_gpu_oom_cites_the_allocator_and_the_device():
+    from trainwatch.diagnostics.gpu import GpuDevice, GpuFacts
+    from trainwatch.diagnostics.logparse import parse_text
+    from trainwatch.diagnostics.monitor import MemoryFacts
+    from trainwatch.diagnostics.probe.records import ProbeFacts
+
+    log = parse_text(
+        "Traceback (most recent call last):\n"
+        '  File "/home/user/train.py", line 40, in <module>\n'
+        "    out = model(x)\n"
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+        "79.10 GiB of which 1.02 GiB is free.\n")
+    probe = ProbeFacts(torch={"version": "2.13.0", "memory": {"allocated": 70 * 2**30, "reserved": 76 * 2**30,
+                                                               "max_allocated": 75 * 2**30, "tried": "2.00 GiB"}})
+    gpu = GpuFacts(peak_devices=(GpuDevice(0, "NVIDIA H100", 78 * 2**30, 80 * 2**30, 99),))
+    evidence = Evidence(source="run", exit=ExitStatus.from_returncode(1), log=log, probe=probe,
+                        memory=MemoryFacts(interval_s=0.5, gpu=gpu))
+    verdict = classify(evidence)
+    assert verdict.subtype == "oom/gpu"
+    texts = [c.text for c in verdict.evidence]
+    assert any("allocated 70.00 GiB" in t and "tried to allocate 2.00 GiB" in t for t in texts), texts
+    assert any("GPU 0 (NVIDIA H100): 78.00 GiB of 80.00 GiB" in t for t in texts), texts

@@ -18,6 +18,7 @@ CASES = {
     "missing-module": ("library", "import torchmetrics_not_installed"),
     "disk-full": ("library", "torch.save"),
     "segfault": (None, "ctypes.string_at(0)"),
+    "rlimit": ("oom", "torch.empty(8 << 30"),
 }
 
 

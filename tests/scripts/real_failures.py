@@ -58,7 +58,18 @@ def train():
         ctypes.string_at(0)
 
 
+def allocate_under_a_limit():
+    """A run under an address-space limit (ulimit -v, a batch system's) that asks for more than it allows."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+    activations = torch.empty(8 << 30, dtype=torch.uint8)  # 8 GiB under a 4 GiB limit
+    print(activations.shape)
+
+
 if __name__ == "__main__":
+    if MODE == "rlimit":
+        allocate_under_a_limit()
     if MODE == "missing-module":
         import torchmetrics_not_installed  # noqa: F401
     train()
