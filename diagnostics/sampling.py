@@ -177,8 +177,10 @@ class TreeSampler:
             if stat is None:
                 self.root_ended = self.root_ended or pid == self.root_pid
                 continue
-            if pid == self.root_pid and stat.state in ("Z", "X"):
-                self.root_ended = True  # exited: its zombie shows no memory, and the run is over
+            if pid == self.root_pid and (stat.state in ("Z", "X") or stat.exiting):
+                # Exited, or on its way out with its memory already released: either way it shows no memory,
+                # and a sample of it would draw a false drop to zero at the end of the timeline.
+                self.root_ended = True
             processes.append(ProcessMemory(pid, stat.ppid, stat.name, stat.rss_bytes, stat.cpu_seconds))
             if pid not in self.seen and len(self.seen) < SEEN_PIDS_LIMIT:
                 self.seen[pid] = stat.name
