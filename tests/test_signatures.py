@@ -35,12 +35,17 @@ def test_schema(sig):
     assert any(not e.match for e in sig.examples), "needs an example that must not match"
 
 
+def _fed_line_by_line(text: str):
+    """The log facts of an example, fed to the parser line by line as `trainwatch run` feeds live output."""
+    parser = LogParser(KNOWLEDGE)
+    parser.feed_text(text)
+    return parser.finish()
+
+
 @pytest.mark.parametrize("sig", SIGNATURES, ids=lambda s: s.id)
 def test_examples_through_the_whole_pipeline(sig):
     for example in sig.examples:
-        parser = LogParser(KNOWLEDGE)
-        parser.feed_text(example.text)
-        facts = parser.finish()
+        facts = _fed_line_by_line(example.text)
         signals = {s: Cited("log", s, "example") for s in facts.signals}
         matched = {m.signature.id for m in KNOWLEDGE.match(facts.chains, facts.notable, signals)}
         assert (sig.id in matched) == example.match, (
@@ -84,9 +89,7 @@ line = ['TEAMFS: quota exceeded']
 def test_examples_read_as_a_saved_log_match_the_same(sig):
     # The chunk pre-filter of `explain` must let through every line a signature needs.
     for example in sig.examples:
-        fed = LogParser(KNOWLEDGE)
-        fed.feed_text(example.text)
-        lines_facts = fed.finish()
+        lines_facts = _fed_line_by_line(example.text)
         facts = LogParser(KNOWLEDGE).parse_stream(io.BytesIO(example.text.encode()))
         assert facts.chains == lines_facts.chains
         assert [x.text for x in facts.notable] == [x.text for x in lines_facts.notable]
