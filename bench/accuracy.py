@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from trainwatch.diagnostics.postmortem import explain_logs
-from trainwatch.diagnostics.signatures import load_knowledge
+from trainwatch.diagnostics.knowledge import load_knowledge
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 

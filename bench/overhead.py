@@ -58,7 +58,7 @@ def run_bare(seconds: float) -> float:
 
 
 def run_monitored(seconds: float, interval: float) -> tuple[float, object]:
-    from trainwatch.diagnostics.monitor import Monitor
+    from trainwatch.diagnostics.watch.monitor import Monitor
 
     argv = [sys.executable, __file__, "--child", str(seconds), "--threads", str(THREADS)]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
@@ -89,7 +89,7 @@ def main() -> None:
     global THREADS
     THREADS = args.threads
 
-    from trainwatch.diagnostics.monitor import Monitor
+    from trainwatch.diagnostics.watch.monitor import Monitor
 
     use_cli = TRAINWATCH.exists() and (ROOT / "cli" / "run.py").exists()
     ratios_monitor, ratios_cli, per_sample = [], [], []

@@ -40,7 +40,7 @@ def explain_command(
         help="Exit 3 when the verdict is one of these categories (e.g. oom,numerical).", show_default=False)] = None,
 ) -> None:
     from trainwatch.diagnostics.postmortem import explain_logs
-    from trainwatch.diagnostics.signatures import load_knowledge
+    from trainwatch.diagnostics.knowledge import load_knowledge
 
     from .ci import parse_fail_on
     from .outputs import ReportTargets, deliver, writable

@@ -24,7 +24,7 @@ def merge_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the one-line verdict.")] = False,
 ) -> None:
     from trainwatch.diagnostics.postmortem import merge_reports
-    from trainwatch.diagnostics.signatures import load_knowledge
+    from trainwatch.diagnostics.knowledge import load_knowledge
 
     from .outputs import ReportTargets, deliver, writable
 

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainwatch.diagnostics import command as targets
+from trainwatch.diagnostics.watch import target as targets
 from trainwatch.diagnostics.errors import CommandNotExecutable, CommandNotFound, UsageError
 
 HELP = """Run a training program and say why it stopped.
@@ -173,7 +173,7 @@ def typer_command():
 
 def execute(options: RunOptions) -> int:
     """Run the program, print the report, and return the status trainwatch exits with."""
-    from trainwatch.diagnostics.session import RunRequest, run_session
+    from trainwatch.diagnostics.live import RunRequest, run_session
 
     args = options.program
     if options.module is not None:

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the collecting modules import this one; only type checkers need the reverse
-    from .logparse import LogFacts
-    from .monitor import MemoryFacts
-    from .probe.records import ProbeFacts
-    from .progress import ProgressFacts, StallFacts
+    from trainwatch.diagnostics.read.logparse import LogFacts
+    from trainwatch.diagnostics.watch.monitor import MemoryFacts
+    from trainwatch.diagnostics.watch.probe.records import ProbeFacts
+    from trainwatch.diagnostics.read.progress import ProgressFacts, StallFacts
 
 
 @dataclass(frozen=True)

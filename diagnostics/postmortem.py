@@ -12,12 +12,12 @@ import os
 from collections.abc import Iterable
 from typing import BinaryIO
 
-from . import __version__
-from .classify import classify
-from .errors import UsageError
-from .evidence import Evidence, LogLine
-from .logparse import LogFacts, LogParser
-from .verdict import Cited, Diagnosis
+from trainwatch.diagnostics import __version__
+from trainwatch.diagnostics.judge.classify import classify
+from trainwatch.diagnostics.errors import UsageError
+from trainwatch.diagnostics.evidence import Evidence, LogLine
+from trainwatch.diagnostics.read.logparse import LogFacts, LogParser
+from trainwatch.diagnostics.verdict import Cited, Diagnosis
 
 BINARY_SNIFF = 8192  # bytes looked at to tell a text log from binary data
 
@@ -65,7 +65,7 @@ def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None)
         notes.append(f"{facts.dropped_chains} tracebacks in the middle of the log were not kept")
     evidence = Evidence(source="log", log=facts, progress=progress, notes=tuple(notes))
     verdict = classify(evidence, knowledge)
-    from .distributed import job_verdict, judge_ranks
+    from trainwatch.diagnostics.judge.ranks import job_verdict, judge_ranks
 
     ranks = judge_ranks(evidence, knowledge, nodes=nodes)  # ranks from `[rankN]:` prefixes and torchrun's table
     if ranks is not None and ranks.root_rank is None and not ranks.ranks:
@@ -116,7 +116,7 @@ def _rank_nodes(paths: list[str], facts: list[LogFacts]) -> dict[int, str] | Non
 
 def _judge_files(paths, parts, verdict, knowledge):
     """Logs without rank prefixes, one per node: judge each, and let the most initiating failure speak for the job."""
-    from .distributed import strength_of
+    from trainwatch.diagnostics.judge.ranks import strength_of
 
     judged = []
     for index, (path, (facts, progress)) in enumerate(zip(paths, parts)):
@@ -181,7 +181,7 @@ def _merge(parts: list[tuple[LogFacts, object | None]]) -> tuple[LogFacts, objec
 
 def _progress_tracker():
     try:
-        from .progress import ProgressTracker
+        from trainwatch.diagnostics.read.progress import ProgressTracker
     except ImportError:  # progress tracking is optional: the verdict works without it
         return None
     return ProgressTracker()
@@ -194,8 +194,8 @@ def merge_reports(paths: Iterable[str], knowledge=None) -> Diagnosis:
     the job's, the other nodes' failures its cascade."""
     import json
 
-    from .distributed import strength_of
-    from .evidence import ExitStatus
+    from trainwatch.diagnostics.judge.ranks import strength_of
+    from trainwatch.diagnostics.evidence import ExitStatus
 
     paths = list(paths)
     if not paths:
@@ -244,7 +244,7 @@ def merge_reports(paths: Iterable[str], knowledge=None) -> Diagnosis:
 
 def verdict_from_dict(report: dict):
     """A report's verdict as a `Verdict` again (its evidence, cascade, culprit and advice included)."""
-    from .verdict import CATEGORIES, Alternative, Culprit, Verdict
+    from trainwatch.diagnostics.verdict import CATEGORIES, Alternative, Culprit, Verdict
 
     def cited(items) -> tuple[Cited, ...]:
         return tuple(Cited(str(c.get("kind", "")), str(c.get("text", "")), str(c.get("source", "")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .evidence import Evidence, ExitStatus, Frame, RaisedException
+from trainwatch.diagnostics.evidence import Evidence, ExitStatus, Frame, RaisedException
 
 SCHEMA = "trainwatch.report/1"
 

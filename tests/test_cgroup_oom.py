@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from trainwatch.diagnostics import cgroup
-from trainwatch.diagnostics.monitor import Monitor
+from trainwatch.diagnostics.watch import cgroup
+from trainwatch.diagnostics.watch.monitor import Monitor
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 PYTHON = sys.executable

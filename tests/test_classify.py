@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trainwatch.diagnostics.classify import classify
+from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus, LogLine
-from trainwatch.diagnostics.logparse import parse_text
-from trainwatch.diagnostics.progress import ProgressTracker
+from trainwatch.diagnostics.read.logparse import parse_text
+from trainwatch.diagnostics.read.progress import ProgressTracker
 from trainwatch.diagnostics.verdict import Cited
 
 
@@ -132,10 +132,10 @@ def test_fallbacks():
 
 
 def test_gpu_oom_cites_the_allocator_and_the_device():
-    from trainwatch.diagnostics.gpu import GpuDevice, GpuFacts
-    from trainwatch.diagnostics.logparse import parse_text
-    from trainwatch.diagnostics.monitor import MemoryFacts
-    from trainwatch.diagnostics.probe.records import ProbeFacts
+    from trainwatch.diagnostics.watch.gpu import GpuDevice, GpuFacts
+    from trainwatch.diagnostics.read.logparse import parse_text
+    from trainwatch.diagnostics.watch.monitor import MemoryFacts
+    from trainwatch.diagnostics.watch.probe.records import ProbeFacts
 
     log = parse_text(
         "Traceback (most recent call last):\n"

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trainwatch.diagnostics.postmortem import explain_logs
-from trainwatch.diagnostics.signatures import load_knowledge
+from trainwatch.diagnostics.knowledge import load_knowledge
 from trainwatch.diagnostics.verdict import CATEGORIES
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"

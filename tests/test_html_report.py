@@ -12,9 +12,9 @@ from conftest import SCRIPTS, trainwatch
 from trainwatch.cli.html import html_report, loss_chart, memory_chart
 from trainwatch.cli.svgchart import nice_ticks
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus
-from trainwatch.diagnostics.gpu import GpuDevice, GpuFacts
-from trainwatch.diagnostics.monitor import MemoryFacts
-from trainwatch.diagnostics.sampling import Sample
+from trainwatch.diagnostics.watch.gpu import GpuDevice, GpuFacts
+from trainwatch.diagnostics.watch.monitor import MemoryFacts
+from trainwatch.diagnostics.watch.sampling import Sample
 from trainwatch.diagnostics.verdict import Cited, Diagnosis, Verdict
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -82,7 +82,7 @@ def test_a_page_is_self_contained_and_escapes_what_it_shows():
 
 
 def test_loss_chart_and_ticks():
-    from trainwatch.diagnostics.progress import ProgressFacts, ProgressPosition
+    from trainwatch.diagnostics.read.progress import ProgressFacts, ProgressPosition
 
     progress = ProgressFacts(stopped_at=None, position=ProgressPosition(), finished=None,
                              losses=tuple((s, 10.0 ** -s) for s in range(6)))

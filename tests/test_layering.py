@@ -36,7 +36,7 @@ def test_nothing_imports_click_directly():
 
 
 def test_the_probe_imports_only_the_standard_library():
-    probe = ROOT / "diagnostics" / "probe" / "sitecustomize.py"
+    probe = ROOT / "diagnostics" / "watch" / "probe" / "sitecustomize.py"
     tops = {n.split(".")[0] for n in _imports(probe)}
     assert tops, "the probe imports something, surely"
     assert tops <= set(sys.stdlib_module_names), tops - set(sys.stdlib_module_names)

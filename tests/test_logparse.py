@@ -9,9 +9,9 @@ from bisect import bisect_right
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trainwatch.diagnostics import logparse
-from trainwatch.diagnostics.logparse import TAIL_LINES, LogParser, is_user_file, parse_text
-from trainwatch.diagnostics.prefilter import anchor_patterns
+from trainwatch.diagnostics.read import logparse
+from trainwatch.diagnostics.read.logparse import TAIL_LINES, LogParser, is_user_file, parse_text
+from trainwatch.diagnostics.read.prefilter import anchor_patterns
 from trainwatch.diagnostics.verdict import REPORT_BANNER
 
 CHAINED = """\

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from trainwatch.diagnostics.monitor import GPU_FIRST_READ_S, Monitor
-from trainwatch.diagnostics.sampling import Sample, Timeline, TreeSampler, resample
+from trainwatch.diagnostics.watch.monitor import GPU_FIRST_READ_S, Monitor
+from trainwatch.diagnostics.watch.sampling import Sample, Timeline, TreeSampler, resample
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 PYTHON = sys.executable
@@ -223,7 +223,7 @@ def test_resample_keeps_spikes():
 
 
 def test_gpu_utilisation_is_the_busiest_device_the_run_uses():
-    from trainwatch.diagnostics.gpu import GpuDevice, GpuProcess, GpuReading
+    from trainwatch.diagnostics.watch.gpu import GpuDevice, GpuProcess, GpuReading
 
     devices = (GpuDevice(0, "A", 1, 10, 90), GpuDevice(1, "B", 1, 10, 3))
     ours_on_1 = GpuReading(devices, (GpuProcess(7, 1, 100),), matched=True)

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from trainwatch.diagnostics.probe import ProbeFacts, ProbeSession
-from trainwatch.diagnostics.probe.records import read_records
-from trainwatch.diagnostics.probe.tracebacks import parse_dump, parse_traceback_text, parse_worker_wrapper
+from trainwatch.diagnostics.watch.probe import ProbeFacts, ProbeSession
+from trainwatch.diagnostics.watch.probe.records import read_records
+from trainwatch.diagnostics.watch.probe.dumps import parse_dump, parse_traceback_text, parse_worker_wrapper
 
 SCRIPTS = Path(__file__).parent / "scripts"
-PROBE_SOURCE = Path(__file__).parents[1] / "diagnostics" / "probe" / "sitecustomize.py"
+PROBE_SOURCE = Path(__file__).parents[1] / "diagnostics" / "watch" / "probe" / "sitecustomize.py"
 
 
 def plain_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -318,7 +318,7 @@ def test_probe_bytecode_is_compiled_when_no_installed_copy_exists(tmp_path, monk
     import importlib.util
     import shutil
 
-    from trainwatch.diagnostics.probe import session as probe_session
+    from trainwatch.diagnostics.watch.probe import parent as probe_session
 
     source = tmp_path / "pkg" / "sitecustomize.py"
     source.parent.mkdir()

@@ -14,9 +14,9 @@ import pytest
 from tqdm import tqdm
 
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus, Frame, LogLine
-from trainwatch.diagnostics.progress import LOSS_SAMPLES, ProgressTracker
-from trainwatch.diagnostics.quiet import judge_quiet
-from trainwatch.diagnostics.stall import classify_wait, wait_from_wchan
+from trainwatch.diagnostics.read.progress import LOSS_SAMPLES, ProgressTracker
+from trainwatch.diagnostics.judge.quiet import judge_quiet
+from trainwatch.diagnostics.watch.stall import classify_wait, wait_from_wchan
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 
@@ -225,7 +225,7 @@ def test_wchan_of_a_sleeping_process():
 
 
 def judge_log(case: str):
-    from trainwatch.diagnostics.logparse import LogParser
+    from trainwatch.diagnostics.read.logparse import LogParser
     tracker, parser = ProgressTracker(), LogParser()
     for number, text in enumerate(corpus(case).splitlines(), 1):
         line = LogLine(number, text)

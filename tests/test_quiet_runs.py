@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus, LogLine
-from trainwatch.diagnostics.probe.session import ProbeSession
-from trainwatch.diagnostics.progress import ProgressTracker
-from trainwatch.diagnostics.quiet import judge_quiet
-from trainwatch.diagnostics.stall import StallWatcher
+from trainwatch.diagnostics.watch.probe.parent import ProbeSession
+from trainwatch.diagnostics.read.progress import ProgressTracker
+from trainwatch.diagnostics.judge.quiet import judge_quiet
+from trainwatch.diagnostics.watch.stall import StallWatcher
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 

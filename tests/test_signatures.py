@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from trainwatch.diagnostics.logparse import LogParser
-from trainwatch.diagnostics.signatures import (BUILTIN_DIR, SignatureError, load_file, load_knowledge)
+from trainwatch.diagnostics.read.logparse import LogParser
+from trainwatch.diagnostics.knowledge import (BUILTIN_DIR, SignatureError, load_file, load_knowledge)
 from trainwatch.diagnostics.verdict import CATEGORIES, Cited
 
 KNOWLEDGE = load_knowledge(include_user=False)

@@ -1,0 +1,1 @@
+"""Judging: evidence and knowledge into a verdict (the root cause, its cascade, the quiet stops, the ranks)."""

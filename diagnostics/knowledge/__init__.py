@@ -1,0 +1,93 @@
+"""The knowledge base of failure signatures: TOML data files, their schema, and the loader."""
+
+from __future__ import annotations
+
+import functools
+import os
+import tomllib
+from pathlib import Path
+
+from trainwatch.diagnostics.knowledge.matcher import Match, match_all, required_literals, type_matches
+from trainwatch.diagnostics.knowledge.schema import Example, Signature, SignatureError, build_signature
+
+__all__ = ["Example", "Knowledge", "Match", "Signature", "SignatureError", "load_knowledge", "default_knowledge",
+           "user_signature_files", "type_matches"]
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "signatures"
+USER_DIR = Path("~/.config/trainwatch/signatures")
+ENV_VAR = "TRAINWATCH_SIGNATURES"  # extra files or folders, separated by os.pathsep
+
+
+class Knowledge:
+    """A loaded, validated set of signatures, with what the log parser needs to find their lines fast."""
+
+    def __init__(self, signatures: tuple[Signature, ...], files: tuple[str, ...] = ()) -> None:
+        self.signatures = signatures
+        self.files = files
+        self.line_patterns = tuple(p for s in signatures for p in s.line)
+        anchors: set[str] = set()
+        for pattern in self.line_patterns:
+            anchors.update(required_literals(pattern.pattern) or ())
+        # Literals the log parser's pre-filter must look for, beyond its own keywords.
+        self.anchors: tuple[str, ...] = tuple(sorted(anchors))
+
+    def __len__(self) -> int:
+        return len(self.signatures)
+
+    def get(self, sid: str) -> Signature | None:
+        return next((s for s in self.signatures if s.id == sid), None)
+
+    def match(self, chains, lines, signals) -> list[Match]:
+        """Every signature that fits the exception chains, the notable log lines and the exit signals."""
+        return match_all(self.signatures, tuple(chains), tuple(lines), dict(signals))
+
+
+def load_file(path: str | os.PathLike[str]) -> tuple[Signature, ...]:
+    """Read and validate one signature file; a bad file raises SignatureError naming it."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise SignatureError(f"cannot read signature file {p}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SignatureError(f"{p}: not valid TOML: {exc}") from None
+    tables = data.get("signature", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise SignatureError(f"{p}: expected [[signature]] tables")
+    return tuple(build_signature(t, str(p)) for t in tables)
+
+
+def user_signature_files() -> tuple[Path, ...]:
+    """`$TRAINWATCH_SIGNATURES` (files or folders) and `~/.config/trainwatch/signatures/*.toml`."""
+    found: list[Path] = []
+    for entry in filter(None, os.environ.get(ENV_VAR, "").split(os.pathsep)):
+        p = Path(entry).expanduser()
+        found.extend(sorted(p.glob("*.toml")) if p.is_dir() else [p])
+    user_dir = USER_DIR.expanduser()
+    if user_dir.is_dir():
+        found.extend(sorted(user_dir.glob("*.toml")))
+    return tuple(found)
+
+
+def load_knowledge(extra_files=(), include_user: bool = True, include_builtin: bool = True) -> Knowledge:
+    """The built-in files, then the user's, then `extra_files`; a later signature with an existing id replaces it."""
+    files: list[Path] = sorted(BUILTIN_DIR.glob("*.toml")) if include_builtin else []
+    if include_user:
+        files.extend(user_signature_files())
+    files.extend(Path(f) for f in extra_files)
+    by_id: dict[str, Signature] = {}
+    for path in files:
+        seen_here: set[str] = set()
+        for sig in load_file(path):
+            if sig.id in seen_here or (sig.id in by_id and path.parent == BUILTIN_DIR):
+                raise SignatureError(f"{path}: duplicate signature id {sig.id!r}")
+            seen_here.add(sig.id)
+            by_id[sig.id] = sig  # a user's signature may deliberately override a built-in one
+    return Knowledge(tuple(by_id.values()), tuple(str(f) for f in files))
+
+
+@functools.lru_cache(maxsize=1)
+def default_knowledge() -> Knowledge:
+    """The built-in and user signatures, loaded once per process."""
+    return load_knowledge()

@@ -1,0 +1,172 @@
+"""Matching signatures against evidence: exceptions, log lines and exit signals, each match citing what it saw."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from re import _parser as sre_parse  # the stdlib's own regex parser: the only way to read a pattern's literals
+
+from trainwatch.diagnostics.evidence import ExceptionChain, LogLine, RaisedException
+from trainwatch.diagnostics.verdict import Cited
+from trainwatch.diagnostics.knowledge.schema import Signature
+
+
+@dataclass(frozen=True)
+class Match:
+    """One signature that fits the evidence, and the evidence it fits."""
+
+    signature: Signature
+    via: str  # "exception" (first-hand), "line" (a log line), or "signal" (the exit signal alone)
+    cited: tuple[Cited, ...]
+    exception: RaisedException | None = None
+    chain: ExceptionChain | None = None
+    depth: int = 0  # the exception's index in its chain: 0 is the one raised first
+    order: int = 0  # where in the log the evidence stands (a line number), for "which came first"
+
+
+def type_matches(entry: str, qualified: str) -> bool:
+    """`exception` entries match by qualified name, by dotted suffix, or by short name."""
+    if entry == qualified or qualified.endswith("." + entry):
+        return True
+    short = qualified.rsplit(".", 1)[-1]
+    if "." not in entry:
+        return entry == short
+    # `torch.OutOfMemoryError` also matches `torch.cuda.OutOfMemoryError`: same package, same class name.
+    return entry.rsplit(".", 1)[-1] == short and entry.split(".", 1)[0] == qualified.split(".", 1)[0]
+
+
+def match_signature(
+    sig: Signature,
+    chains: tuple[ExceptionChain, ...],
+    lines: tuple[LogLine, ...],
+    signals: dict[str, Cited],
+) -> Match | None:
+    """The semantics of docs/signatures.md: any of the exception and line tests, and the signal test if given."""
+    found: Match | None = None
+    if sig.exception or sig.message:
+        found = _match_exception(sig, chains)
+    if found is None and sig.line:
+        found = _match_line(sig, lines)
+    if sig.exit_signal:
+        hit = next((signals[s] for s in sig.exit_signal if s in signals), None)
+        if hit is None:
+            return None
+        if found is None:
+            if sig.exception or sig.message or sig.line:
+                return None
+            return Match(sig, "signal", (hit,), order=_order(hit))
+        return Match(sig, found.via, found.cited + (hit,), found.exception, found.chain, found.depth, found.order)
+    return found
+
+
+def match_all(sigs, chains, lines, signals) -> list[Match]:
+    """Every signature that fits, in knowledge-base order."""
+    out = []
+    for sig in sigs:
+        m = match_signature(sig, chains, lines, signals)
+        if m is not None:
+            out.append(m)
+    return out
+
+
+def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Match | None:
+    for chain in chains:
+        for depth, exc in enumerate(chain.exceptions):
+            if sig.exception and not any(type_matches(e, exc.type) for e in sig.exception):
+                continue
+            if sig.message and not any(p.search(exc.message) for p in sig.message):
+                continue
+            source = chain.where
+            text = f"{exc.type}: {exc.message}" if exc.message else exc.type
+            return Match(sig, "exception", (Cited("exception", _clip(text), source),), exc, chain, depth,
+                         chain.line or 0)
+    return None
+
+
+def _match_line(sig: Signature, lines: tuple[LogLine, ...]) -> Match | None:
+    for line in lines:
+        if any(p.search(line.text) for p in sig.line):
+            return Match(sig, "line", (Cited("log", _clip(line.text.strip()), line.where),), order=line.number)
+    return None
+
+
+def _order(cited: Cited) -> int:
+    m = re.search(r"line (\d+)", cited.source)
+    return int(m.group(1)) if m else 1 << 30
+
+
+def _clip(text: str, limit: int = 400) -> str:
+    text = text.strip()
+    first = text.splitlines()[0] if text else text
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def required_literals(pattern: str) -> tuple[str, ...] | None:
+    """Strings one of which every match of `pattern` contains, or None when no such set of 3+ chars exists.
+
+    The log parser's pre-filter looks for these literally in big chunks of a log, so that a line a signature
+    could match is never skipped without running the regex per line.
+    """
+    try:
+        parsed = sre_parse.parse(pattern)
+    except re.error:
+        return None
+    if parsed.state.flags & re.IGNORECASE:
+        return None
+    found = _seq_literals(list(parsed))
+    return found if found and min(map(len, found)) >= 3 else None
+
+
+def _seq_literals(items) -> tuple[str, ...] | None:
+    """The best literal set of a sequence: runs of literals, multiplied out through small classes and branches."""
+    best: tuple[str, ...] | None = None
+    runs: list[str] = [""]
+
+    def consider(option):
+        nonlocal best
+        if option and all(option) and (best is None or min(map(len, option)) > min(map(len, best))):
+            best = tuple(option)
+
+    for op, arg in items:
+        if op is sre_parse.LITERAL:
+            runs = [r + chr(arg) for r in runs]
+            continue
+        if op is sre_parse.AT:  # zero-width (\b, ^, $): the literals on both sides still hold
+            continue
+        small = _small_alternatives(op, arg)
+        if small is not None and len(runs) * len(small) <= 16:
+            runs = [r + s for r in runs for s in small]
+            continue
+        consider(runs)
+        runs = [""]
+        if op is sre_parse.SUBPATTERN:
+            consider(_seq_literals(list(arg[3])))
+        elif op is sre_parse.BRANCH:
+            options = [_seq_literals(list(alt)) for alt in arg[1]]
+            if all(options):
+                consider(tuple(s for o in options for s in o))
+        elif op in (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT) and arg[0] >= 1:
+            consider(_seq_literals(list(arg[2])))
+    consider(runs)
+    return best
+
+
+def _small_alternatives(op, arg) -> list[str] | None:
+    """`[Ll]` -> ['L', 'l']; `(?:nan|NaN)` -> ['nan', 'NaN']: alternatives that are pure literals, or None."""
+    if op is sre_parse.IN and all(o is sre_parse.LITERAL for o, _ in arg) and len(arg) <= 4:
+        return [chr(a) for _, a in arg]
+    if op is sre_parse.SUBPATTERN and arg[1] == 0 and arg[2] == 0:
+        inner = list(arg[3])
+        if len(inner) == 1:
+            return _small_alternatives(*inner[0])
+        if all(o is sre_parse.LITERAL for o, _ in inner):
+            return ["".join(chr(a) for _, a in inner)]
+    if op is sre_parse.BRANCH:
+        out = []
+        for alt in arg[1]:
+            alt = list(alt)
+            if not all(o is sre_parse.LITERAL for o, _ in alt):
+                return None
+            out.append("".join(chr(a) for _, a in alt))
+        return out if len(out) <= 4 else None
+    return None

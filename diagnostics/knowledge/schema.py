@@ -1,0 +1,124 @@
+"""The signature schema: one `Signature` per `[[signature]]` table, validated with clear errors."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from trainwatch.diagnostics.errors import UsageError
+from trainwatch.diagnostics.verdict import CATEGORIES
+
+ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+ROLES = ("root", "cascade")
+KNOWN_KEYS = {
+    "id", "category", "subtype", "role", "frameworks", "title", "explanation", "advice", "doc", "confidence",
+    "exception", "message", "line", "exit_signal", "example", "needs_corroboration", "priority",
+}
+
+
+class SignatureError(UsageError):
+    """A signature file that cannot be used: names the file, the signature and the key."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """A log excerpt that must (or must not) produce a match of its signature."""
+
+    match: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One known failure: what it looks like, what it means, and what to do."""
+
+    id: str
+    category: str
+    subtype: str | None
+    role: str  # "root" or "cascade"
+    title: str
+    explanation: str
+    advice: tuple[str, ...] = ()
+    frameworks: tuple[str, ...] = ()
+    doc: str | None = None
+    confidence: float = 0.8
+    exception: tuple[str, ...] = ()
+    message: tuple[re.Pattern[str], ...] = ()
+    line: tuple[re.Pattern[str], ...] = ()
+    exit_signal: tuple[str, ...] = ()
+    examples: tuple[Example, ...] = ()
+    # Extensions (docs/signatures.md): a verdict from this signature alone is an OOM claim that live evidence
+    # must back (the kill rules); `priority` breaks ties between signatures of equal confidence.
+    needs_corroboration: bool = False
+    priority: int = 0
+    source: str = ""  # the file it came from
+
+
+def build_signature(table: dict[str, Any], source: str) -> Signature:
+    """Validate one `[[signature]]` table; raise SignatureError naming what is wrong."""
+    sid = table.get("id")
+    where = f"{source}: signature {sid!r}" if sid else f"{source}: a signature without an id"
+    if not isinstance(sid, str) or not ID_RE.match(sid):
+        raise SignatureError(f"{where}: `id` must be kebab-case (a-z, 0-9, single dashes)")
+    unknown = set(table) - KNOWN_KEYS
+    if unknown:
+        raise SignatureError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    category = table.get("category")
+    if category not in CATEGORIES:
+        raise SignatureError(f"{where}: `category` must be one of {', '.join(CATEGORIES)}")
+    subtype = table.get("subtype")
+    if subtype is not None and (not isinstance(subtype, str) or not subtype.startswith(f"{category}/")):
+        raise SignatureError(f"{where}: `subtype` must be written '{category}/<name>'")
+    role = table.get("role", "root")
+    if role not in ROLES:
+        raise SignatureError(f"{where}: `role` must be 'root' or 'cascade'")
+    for key in ("title", "explanation"):
+        if not isinstance(table.get(key), str) or not table[key].strip():
+            raise SignatureError(f"{where}: `{key}` is required (a non-empty string)")
+    confidence = table.get("confidence", 0.8)
+    if not isinstance(confidence, (int, float)) or not 0 < confidence <= 1:
+        raise SignatureError(f"{where}: `confidence` must be a number in (0, 1]")
+    exception = _strings(table, "exception", where)
+    message = _patterns(table, "message", where)
+    line = _patterns(table, "line", where)
+    exit_signal = tuple(s.upper() for s in _strings(table, "exit_signal", where))
+    if not (exception or message or line or exit_signal):
+        raise SignatureError(f"{where}: give at least one of `exception`, `message`, `line`, `exit_signal`")
+    examples = []
+    for raw in table.get("example", []):
+        if not isinstance(raw, dict) or not isinstance(raw.get("match"), bool) or not isinstance(raw.get("text"), str):
+            raise SignatureError(f"{where}: each [[signature.example]] needs `match` (true/false) and `text`")
+        examples.append(Example(raw["match"], raw["text"]))
+    doc = table.get("doc")
+    if doc is not None and not isinstance(doc, str):
+        raise SignatureError(f"{where}: `doc` must be a URL string")
+    priority = table.get("priority", 0)
+    if not isinstance(priority, int):
+        raise SignatureError(f"{where}: `priority` must be an integer")
+    return Signature(
+        id=sid, category=category, subtype=subtype, role=role, title=table["title"].strip(),
+        explanation=" ".join(table["explanation"].split()), advice=_strings(table, "advice", where),
+        frameworks=_strings(table, "frameworks", where), doc=doc, confidence=float(confidence),
+        exception=exception, message=message, line=line, exit_signal=exit_signal, examples=tuple(examples),
+        needs_corroboration=bool(table.get("needs_corroboration", False)), priority=priority, source=source,
+    )
+
+
+def _strings(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SignatureError(f"{where}: `{key}` must be a list of strings")
+    return tuple(value)
+
+
+def _patterns(table: dict[str, Any], key: str, where: str) -> tuple[re.Pattern[str], ...]:
+    compiled = []
+    for text in _strings(table, key, where):
+        try:
+            compiled.append(re.compile(text))
+        except re.error as exc:
+            raise SignatureError(f"{where}: `{key}` pattern {text!r} is not a valid regex: {exc}") from None
+    return tuple(compiled)

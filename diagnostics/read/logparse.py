@@ -1,0 +1,319 @@
+"""Text log -> `LogFacts`: tracebacks (chained, DataLoader, IPython, rich, faulthandler), ranks, system lines.
+
+Streaming and bounded: `LogParser.feed()` takes one line at a time (a live run), `parse_file()` reads big binary
+chunks and only hands the detailed parser the lines a cheap literal pre-filter finds (a saved log of any size).
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from trainwatch.diagnostics.evidence import ExceptionChain, LogLine
+from trainwatch.diagnostics.read.prefilter import chunk_filters, line_filter
+from trainwatch.diagnostics.read.tracebacks import NAMED_SIGNAL, BlockReader, ChildFailure, FatalError, is_user_file, signal_from_code
+
+from trainwatch.diagnostics.verdict import REPORT_BANNER
+
+__all__ = ["ChildFailure", "ExitHint", "FatalError", "LogFacts", "LogParser", "is_user_file", "parse_file",
+           "parse_lines", "parse_text", "signal_from_code"]
+
+TAIL_LINES = 2000  # the last lines kept verbatim
+NOTABLE_FIRST, NOTABLE_LAST = 200, 800
+HINTS_KEPT = 64
+MAX_LINE_CHARS = 8192  # a longer line is cut: nothing a signature needs sits that far in
+MAX_LINE_BYTES = 1 << 20  # one gigantic line is read up to here, the rest skipped until its newline
+CHUNK_BYTES = 1 << 20
+TAIL_BYTES = 4 << 20  # the tail is read from the last chunks, kept up to this size
+
+# Words one of which every line the detailed parser needs contains. Together with the literals of the signature
+# line patterns they form the pre-filter; everything else (progress bars, loss lines) is only counted.
+KEYWORDS = (
+    "Traceback", "Error", " error", "ERROR", "Exception", "exception", "Killed", "killed", "Fatal", "FATAL",
+    "fault", "Abort", "abort", "exit", "Exit", "CANCELLED", "Evicted", "OOM", "oom-kill", 'File "', "Cell In",
+    "---->", "\u256d", "FAILED", "Interrupt", "signal", "Signal", "preempt", "PREEMPT", "terminat", "NaN",
+    "Root Cause", "Failures:", "Warning", "WARNING", REPORT_BANNER,
+)
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][A-Za-z0-9]")
+# torchrun `--tee`/`--role` prefixes and rank-tagged lines: `[rank1]:`, `[default0]:`, `[1,0]<stderr>:` (mpirun).
+_RANK = re.compile(r"^\[(?:rank|default|trainer)?(\d+)\]:\s?|^\[(\d+),\d+\]<std(?:out|err)>:\s?")
+# How a run ended, as shells, launchers and schedulers print it.
+_SIGNAL_HINTS = (
+    (re.compile(r"(?:^|\s|\d)Killed(?:\s*$|\s{2,}\S)"), "SIGKILL"),
+    (re.compile(r"Segmentation fault"), "SIGSEGV"),
+    (re.compile(r"(?:^|\s)Bus error(?: \(core dumped\))?\s*$|(?:^|\s)Bus error\s{2,}\S"), "SIGBUS"),
+    (re.compile(r"(?:^|\s)Aborted(?: \(core dumped\))?(?:\s*$|\s{2,}\S)"), "SIGABRT"),
+    (re.compile(r"Floating point exception"), "SIGFPE"),
+)
+_EXIT_CODE = re.compile(r"\bexit(?:ed)?(?: with)? (?:code|status)[ :=]+(-?\d+)|\bexitcode\s*:\s*(-?\d+)|"
+                        r"non-zero exit status (-?\d+)|\bExit ?code:? (-?\d+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ExitHint:
+    """A line that says how the process (or one of its ranks) ended: `Killed`, `exit code 137`, `Segmentation ...`."""
+
+    signal: str | None
+    code: int | None
+    line: LogLine
+
+
+@dataclass(frozen=True)
+class LogFacts:
+    """What a log shows: its exceptions, the lines that matter, how it ended, and its last lines."""
+
+    lines: int  # lines read (up to trainwatch's own report, if the log holds one)
+    chains: tuple[ExceptionChain, ...] = ()  # in log order; the first and last ones when there were many
+    notable: tuple[LogLine, ...] = ()  # lines a signature or a system pattern matches (bounded, deduplicated)
+    tail: tuple[LogLine, ...] = ()
+    exit_hints: tuple[ExitHint, ...] = ()
+    child_failures: tuple[ChildFailure, ...] = ()
+    fatal_errors: tuple[FatalError, ...] = ()
+    dropped_chains: int = 0  # tracebacks seen but not kept (bounded memory)
+    report_at: int | None = None  # the line where a trainwatch report began; nothing after it was read
+
+    @property
+    def signals(self) -> tuple[str, ...]:
+        """Every signal a line says ended a process, in log order, without repeats."""
+        seen: dict[str, None] = {}
+        for hint in self.exit_hints:
+            if hint.signal:
+                seen.setdefault(hint.signal, None)
+        for failure in self.child_failures:
+            if failure.signal:
+                seen.setdefault(failure.signal, None)
+        return tuple(seen)
+
+
+class LogParser:
+    """Fed lines in order (`feed`) or a whole file (`parse_file`); `finish()` returns the facts so far."""
+
+    def __init__(self, knowledge=None, on_candidate: Callable[[LogLine], None] | None = None) -> None:
+        if knowledge is None:
+            from trainwatch.diagnostics.knowledge import default_knowledge
+
+            knowledge = default_knowledge()
+        self._line_patterns = knowledge.line_patterns
+        self._knowledge = knowledge
+        self._words = KEYWORDS + tuple(knowledge.anchors)
+        # The whole words, for lines fed one by one; the chunk filters of parse_stream are built when first used.
+        self._prefilter = line_filter(knowledge, self._words)
+        self._on_candidate = on_candidate
+        self._lines = 0
+        self._tail: deque[LogLine] = deque(maxlen=TAIL_LINES)
+        self._blocks = BlockReader(self._note, self._note_if_matches)
+        self._notable_first: list[LogLine] = []
+        self._notable_last: deque[LogLine] = deque(maxlen=NOTABLE_LAST)
+        self._notable_seen: set[str] = set()
+        self._hints: deque[ExitHint] = deque(maxlen=HINTS_KEPT)
+        self._report_at: int | None = None
+
+    # ---- input ---------------------------------------------------------------------------------------------
+    def feed(self, line: LogLine) -> None:
+        """Take the next line of output (its text without the line ending)."""
+        if self._report_at is not None:
+            return
+        if len(line.text) > MAX_LINE_CHARS:
+            line = LogLine(line.number, line.text[:MAX_LINE_CHARS], line.stream)
+        self._lines += 1
+        self._tail.append(line)
+        if self._blocks.open or self._prefilter.search(line.text):
+            self._detail(line)
+
+    def feed_text(self, text: str, stream: str = "log", first_number: int = 1) -> None:
+        for i, raw in enumerate(text.splitlines()):
+            self.feed(LogLine(first_number + i, raw, stream))
+
+    def parse_stream(self, fh: BinaryIO) -> LogFacts:
+        """Read a binary stream in big chunks; only lines the pre-filter picks go through the detailed parser."""
+        number = 0
+        carry = b""
+        skipping = False  # inside a gigantic line, dropping bytes until its newline
+        recent: deque[tuple[int, bytes, int]] = deque()  # the last chunks (first line, bytes, end) for the tail
+        while self._report_at is None:
+            data = fh.read(CHUNK_BYTES)
+            if not data:
+                break
+            if skipping:
+                nl = data.find(b"\n")
+                if nl < 0:
+                    continue
+                data, skipping = data[nl:], False
+            buf = carry + data if carry else data
+            cut = buf.rfind(b"\n")
+            if cut < 0:
+                if len(buf) > MAX_LINE_BYTES:
+                    carry, skipping = buf[:MAX_LINE_BYTES], True
+                else:
+                    carry = buf
+                continue
+            carry = buf[cut + 1:]
+            first = number + 1
+            number, stop = self._scan(buf, cut + 1, number)  # scanned in place: slicing would copy the chunk
+            recent.append((first, buf, stop))
+            _trim(recent, number)
+        if carry and self._report_at is None:
+            first = number + 1
+            carry += b"\n"
+            number, stop = self._scan(carry, len(carry), number)
+            recent.append((first, carry, stop - 1 if stop == len(carry) else stop))
+        self._lines = number
+        self._tail.clear()
+        for first, buf, stop in recent:
+            block = buf[:stop]
+            for i, raw in enumerate(block.split(b"\n")[: block.count(b"\n") or 1]):
+                if first + i <= number:
+                    self._tail.append(LogLine(first + i, _decode(raw), "log"))
+        return self.finish()
+
+    def parse_file(self, path) -> LogFacts:
+        with open(path, "rb") as fh:
+            return self.parse_stream(fh)
+
+    def _scan(self, buf: bytes, n: int, number: int) -> tuple[int, int]:
+        """Parse the lines the pre-filter picks in `buf[:n]` (whole lines); returns the line count and where
+        reading stopped."""
+        pos = 0
+        # Every place a word occurs, found by one literal-prefixed regex per anchor byte (see prefilter).
+        hits = sorted({m.start() for pattern in chunk_filters(self._knowledge, self._words)
+                       for m in pattern.finditer(buf, 0, n)})
+        i = 0
+        while pos < n:
+            if self._blocks.open:  # inside a traceback every line counts
+                start = pos
+                end = buf.find(b"\n", pos)
+            else:
+                i = bisect_left(hits, pos, i)
+                if i == len(hits):
+                    return number + buf.count(b"\n", pos, n), n
+                hit = hits[i]
+                start = max(buf.rfind(b"\n", pos, hit) + 1, pos)
+                number += buf.count(b"\n", pos, start)
+                end = buf.find(b"\n", hit)
+            if end < 0 or end > n:
+                end = n
+            line = LogLine(number + 1, _decode(buf[start:end]), "log")
+            self._detail(line)
+            if self._report_at is not None:
+                return number, start
+            if self._on_candidate is not None:
+                self._on_candidate(line)
+            number += 1
+            pos = end + 1
+        return number, n
+
+    # ---- the detailed parser -------------------------------------------------------------------------------
+    def _detail(self, line: LogLine) -> None:
+        text = line.text
+        if "\x1b" in text:
+            text = _ANSI.sub("", text)
+        if "\r" in text:
+            text = text.rstrip("\r")
+            text = next((seg for seg in reversed(text.split("\r")) if seg.strip()), "")
+        if REPORT_BANNER in text and ("\u2500" in text or text.strip() == REPORT_BANNER):
+            self._report_at = line.number
+            self._tail = deque((x for x in self._tail if x.number < line.number), maxlen=TAIL_LINES)
+            return
+        rank = None
+        m = _RANK.match(text)
+        if m and not self._blocks.in_table():  # `[0]:` opens an entry of the table
+            rank = int(m.group(1) or m.group(2))
+            text = text[m.end():]
+        clean = LogLine(line.number, text, line.stream)
+        if self._blocks.advance(clean, rank) or self._blocks.start(clean, rank):
+            return
+        self._system(clean)
+        self._blocks.start_bare(clean, rank)
+        self._note_if_matches(clean)
+
+    # ---- lines that matter ---------------------------------------------------------------------------------
+    def _system(self, line: LogLine) -> None:
+        text = line.text
+        hit = None
+        for pattern, sig in _SIGNAL_HINTS:
+            if pattern.search(text):
+                hit = ExitHint(sig, None, line)
+                break
+        if hit is None:
+            m = NAMED_SIGNAL.search(text)
+            if m:
+                hit = ExitHint(m.group(1) or m.group(2), None, line)
+        if hit is None:
+            m = _EXIT_CODE.search(text)
+            if m:
+                code = int(next(g for g in m.groups() if g is not None))
+                hit = ExitHint(signal_from_code(code), code, line)
+        if hit is not None:
+            self._hints.append(hit)
+            self._note(line)
+
+    def _note_if_matches(self, line: LogLine) -> None:
+        if any(p.search(line.text) for p in self._line_patterns):
+            self._note(line)
+
+    def _note(self, line: LogLine) -> None:
+        key = line.text.strip()[:300]
+        if key in self._notable_seen:
+            return
+        if len(self._notable_seen) < 8192:
+            self._notable_seen.add(key)
+        if len(self._notable_first) < NOTABLE_FIRST:
+            self._notable_first.append(line)
+        else:
+            self._notable_last.append(line)
+
+
+    def finish(self) -> LogFacts:
+        """The facts so far; open tracebacks are closed as they stand."""
+        blocks = self._blocks
+        blocks.close_all()
+        return LogFacts(
+            lines=self._lines,
+            chains=tuple(blocks.chains_first) + tuple(blocks.chains_last),
+            notable=tuple(self._notable_first) + tuple(self._notable_last),
+            tail=tuple(self._tail),
+            exit_hints=tuple(self._hints),
+            child_failures=tuple(blocks.children),
+            fatal_errors=tuple(blocks.fatals),
+            dropped_chains=blocks.dropped,
+            report_at=self._report_at,
+        )
+
+
+def parse_text(text: str, knowledge=None) -> LogFacts:
+    """Parse a whole log held in memory."""
+    parser = LogParser(knowledge)
+    parser.feed_text(text)
+    return parser.finish()
+
+
+def parse_lines(lines: Iterable[LogLine], knowledge=None) -> LogFacts:
+    parser = LogParser(knowledge)
+    for line in lines:
+        parser.feed(line)
+    return parser.finish()
+
+
+def parse_file(path, knowledge=None) -> LogFacts:
+    """Parse a saved log of any size in bounded memory."""
+    return LogParser(knowledge).parse_file(path)
+
+
+def _trim(recent: deque[tuple[int, bytes, int]], number: int) -> None:
+    """Drop the oldest chunks the tail no longer needs: the rest hold TAIL_LINES lines, or more than TAIL_BYTES."""
+    while len(recent) > 1 and (number - recent[1][0] + 1 >= TAIL_LINES
+                               or sum(len(buf) for _, buf, _ in recent) > TAIL_BYTES):
+        recent.popleft()
+
+
+def _decode(raw: bytes) -> str:
+    if len(raw) > MAX_LINE_CHARS * 4:
+        raw = raw[: MAX_LINE_CHARS * 4]
+    return raw.decode("utf-8", "replace")[:MAX_LINE_CHARS].rstrip("\r")
+
+

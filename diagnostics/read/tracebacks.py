@@ -1,0 +1,399 @@
+"""Traceback blocks: Python tracebacks (chained, DataLoader), IPython, rich, faulthandler dumps, torchrun tables.
+
+A block opens on its head line and is advanced line by line, one block per rank at a time; a closed block becomes
+an `ExceptionChain`, a `FatalError` or `ChildFailure`s. The log parser decides which lines reach it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from trainwatch.diagnostics.evidence import ExceptionChain, Frame, LogLine, RaisedException, signal_name
+
+CHAINS_FIRST, CHAINS_LAST = 8, 24  # tracebacks kept: the first ones (the initiating failure) and the last ones
+MAX_FRAMES = 150
+MAX_MESSAGE_LINES = 12
+
+_TB_HEAD = re.compile(r"Traceback \(most recent call last\):\s*$")
+_IPY_HEAD = re.compile(r"^([A-Za-z_][\w.]*)\s{2,}Traceback \(most recent call last\)")
+_RICH_HEAD = re.compile(r"^\s*\u256d.*Traceback")
+_ORIGINAL = re.compile(r"^\s*Original Traceback \(most recent call last\):")
+_FRAME = re.compile(r'^\s*File "(.+?)", line (\d+)(?:, in (.+?))?\s*$')
+_CAUSE = "The above exception was the direct cause of the following exception"
+_CONTEXT = "During handling of the above exception, another exception occurred"
+_EXC_IN_TB = re.compile(r"^([A-Za-z_][\w.]*)(?: \(see above for traceback\))?(?::\s?(.*))?$")
+_EXC_BARE = re.compile(r"^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exhausted|Failure|Interrupt|Exit))"
+                       r"(?: \(see above for traceback\))?: (.+)$")
+_NEW_RECORD = re.compile(r"^\[?\d{4}[-/]\d\d[-/]\d\d|^\d\d/\d\d/\d{4}|^[IWEF]\d{4} |\d+%\||^\s*\d+/\d+ \[|"
+                         r"^\s*(?:[Ee]poch|EPOCH|[Ss]tep|[Ii]ter)\b|\b[Ll]oss\b\W{0,3}[:=]?\s*[-\d.na]")
+_SKIP_IN_TB = re.compile(r"^\s*[\^~\s]+$|^\s*\[Previous line repeated|^\s*\.\.\.|^\s*\+[-=]|^\s*\|")
+# IPython/Jupyter.
+_IPY_CELL = re.compile(r"^Cell In ?\[(\d*)\], line (\d+)")
+_IPY_FILE = re.compile(r"^File (.+?):(\d+)(?:, in (.+?))?\s*$")
+_IPY_OLD = re.compile(r"^(<ipython-input-[^>]+>|\S+\.py) in (\S+?)(?:\(.*)?$")
+_IPY_ARROW = re.compile(r"^-*> ?(\d+)\s?(.*)$")
+# rich.traceback boxes.
+_RICH_FRAME = re.compile(r"^\s*\u2502\s*(.+?):(\d+) in (\S+?)\s*\u2502\s*$")
+_RICH_CODE = re.compile(r"\u2771\s*(\d+)\s*\u2502\s?(.*?)\s*\u2502\s*$")
+# faulthandler.
+_FATAL = re.compile(r"^Fatal Python error: (.+)$")
+_THREAD = re.compile(r"^(Current thread|Thread|Stack) ?(?:0x[0-9a-fA-F]+)?.*\(most recent call first\):")
+_FAULT_FRAME = re.compile(r'^\s+File "(.+?)", line (\d+) in (.+)$')
+# torch.distributed.elastic's ChildFailedError table.
+_CHILD_START = re.compile(r"^(?:Root Cause \(first observed failure\)|Failures):")
+_CHILD_ENTRY = re.compile(r"^\s*\[(\d+)\]:\s*$")
+_CHILD_FIELD = re.compile(r"^\s+(time|host|rank|exitcode|error_file|traceback)\s*:\s*(.*)$")
+NAMED_SIGNAL = re.compile(r"[Ss]ignal \d+ \((SIG[A-Z0-9]+)\)|<Signals\.(SIG[A-Z0-9]+): \d+>")
+_NOT_USER = re.compile(r"site-packages|dist-packages|[/\\]lib[/\\]python\d(?:\.\d+)?[/\\]|[/\\]Lib[/\\]|^<frozen|"
+                       r"^<string>|[/\\]torch[/\\](?:csrc|_C|lib)[/\\]|^\$PYTHON|^~?/?\.?local/lib/")
+
+
+def is_user_file(path: str) -> bool:
+    """A frame is the user's unless it lies in an installed package, the standard library, or frozen code."""
+    return _NOT_USER.search(path) is None
+
+
+def signal_from_code(code: int) -> str | None:
+    """A shell's `128+N` or Python's `-N` exit status as a signal name; None for a plain exit code."""
+    if code < 0:
+        return signal_name(-code)
+    if 128 < code < 160:
+        return signal_name(code - 128)
+    return None
+
+
+@dataclass(frozen=True)
+class ChildFailure:
+    """One entry of torchrun's ChildFailedError table."""
+
+    index: int
+    rank: int | None
+    exitcode: int | None
+    signal: str | None
+    error_file: str | None  # None when the table says `<N/A>`
+    traceback: str | None
+    line: LogLine
+
+
+@dataclass(frozen=True)
+class FatalError:
+    """A faulthandler dump: `Fatal Python error: ...` and the crashing thread's frames, outermost first."""
+
+    message: str
+    frames: tuple[Frame, ...]
+    line: LogLine
+
+
+@dataclass
+class _Exc:
+    type: str
+    lines: list[str]
+    frames: list[Frame]
+
+
+@dataclass
+class _Block:
+    """A traceback (or dump, or table) being read for one rank."""
+
+    kind: str  # "tb", "msg", "after", "ipy", "rich", "rich-end", "fault", "child"
+    start: LogLine
+    rank: int | None
+    frames: list[Frame] = field(default_factory=list)
+    done: list[RaisedException] = field(default_factory=list)  # finished exceptions of the chain
+    current: _Exc | None = None
+    relation: str | None = None  # how the next exception relates to the last finished one
+    wrapper: RaisedException | None = None  # a DataLoader wrapper waiting for its worker's exception
+    junk: int = 0
+    blanks: int = 0
+    ipy_type: str | None = None
+    fatal: str = ""
+    threads: list[tuple[bool, list[Frame]]] = field(default_factory=list)
+    children: list[dict] = field(default_factory=list)
+
+
+class BlockReader:
+    """The blocks open per rank, and what the closed ones yielded (bounded: the first and last chains)."""
+
+    def __init__(self, note: Callable[[LogLine], None], note_if_matches: Callable[[LogLine], None]) -> None:
+        self._note = note  # a line worth citing
+        self._note_if_matches = note_if_matches  # a line worth citing if a signature pattern matches it
+        self.open: dict[int | None, _Block] = {}
+        self.chains_first: list[ExceptionChain] = []
+        self.chains_last: deque[ExceptionChain] = deque(maxlen=CHAINS_LAST)
+        self.dropped = 0
+        self.children: list[ChildFailure] = []
+        self.fatals: list[FatalError] = []
+
+    def in_table(self) -> bool:
+        """A ChildFailedError table is open: its `[0]:` lines are entries, not rank prefixes."""
+        table = self.open.get(None)
+        return table is not None and table.kind == "child"
+
+    def advance(self, line: LogLine, rank: int | None) -> bool:
+        """Feed the line to the rank's open block; False when there is none or the line ends it unused."""
+        block = self.open.get(rank)
+        return block is not None and self._continue(block, line)
+
+    def start(self, line: LogLine, rank: int | None) -> bool:
+        """Open a block if the line is the head of one; True when it was."""
+        text = line.text
+        if _TB_HEAD.search(text) and not _ORIGINAL.match(text):
+            self.open[rank] = _Block("tb", line, rank)
+            return True
+        m = _IPY_HEAD.match(text)
+        if m:
+            self.open[rank] = _Block("ipy", line, rank, ipy_type=m.group(1))
+            return True
+        if _RICH_HEAD.match(text):
+            self.open[rank] = _Block("rich", line, rank)
+            return True
+        m = _FATAL.match(text)
+        if m:
+            self._note(line)
+            self.open[rank] = _Block("fault", line, rank, fatal=m.group(1).strip())
+            return True
+        if _CHILD_START.match(text):
+            self.open[rank] = _Block("child", line, rank)
+            return True
+        return False
+
+    def start_bare(self, line: LogLine, rank: int | None) -> None:
+        """A bare `SomeError: message` line (no traceback above it) opens a message-only block."""
+        m = _EXC_BARE.match(line.text)
+        if m:
+            block = _Block("msg", line, rank)
+            block.current = _Exc(m.group(1), [m.group(2)], [])
+            self.open[rank] = block
+
+    def close_all(self) -> None:
+        """Close the open blocks as they stand (the log ended)."""
+        for block in list(self.open.values()):
+            self._close(block)
+
+    def _continue(self, b: _Block, line: LogLine) -> bool:
+        """Advance the block with this line; False hands the line back to the idle parser."""
+        text = line.text
+        kind = b.kind
+        if kind == "tb":
+            m = _FRAME.match(text)
+            if m:
+                if len(b.frames) < MAX_FRAMES:
+                    b.frames.append(_frame(m.group(1), m.group(2), m.group(3) or "?"))
+                return True
+            if text.startswith((" ", "\t")) or not text:
+                if text.strip() and b.frames and b.frames[-1].code is None and not _SKIP_IN_TB.match(text):
+                    f = b.frames[-1]
+                    b.frames[-1] = Frame(f.file, f.line, f.function, text.strip()[:300], f.user)
+                return True
+            m = _EXC_IN_TB.match(text)
+            if m and not _TB_HEAD.search(text):
+                b.current = _Exc(m.group(1), [m.group(2) or ""], b.frames)
+                b.frames = []
+                b.kind = "msg"
+                self._note_if_matches(line)
+                return True
+            b.junk += 1
+            if b.junk > 20:
+                self._close(b)
+                return False
+            return True
+        if kind == "msg":
+            if _ORIGINAL.match(text):  # a DataLoader worker's own traceback inside the wrapper's message
+                b.wrapper = self._freeze(b.current, None)
+                b.current, b.frames, b.kind = None, [], "tb"
+                return True
+            if not text.strip():
+                self._end_exception(b)
+                b.kind, b.blanks = "after", 0
+                return True
+            if (_TB_HEAD.search(text) or _NEW_RECORD.search(text) or _IPY_HEAD.match(text)
+                    or len(b.current.lines) >= MAX_MESSAGE_LINES):
+                self._end_exception(b)
+                self._close(b)
+                return False
+            b.current.lines.append(text)
+            self._note_if_matches(line)
+            return True
+        if kind == "after":
+            if not text.strip():
+                b.blanks += 1
+                if b.blanks > 3:
+                    self._close(b)
+                return True
+            if _CAUSE in text or _CONTEXT in text:
+                if b.done:
+                    d = b.done[-1]
+                    b.done[-1] = RaisedException(d.type, d.message, d.frames, "cause" if _CAUSE in text else
+                                                 "context")
+                return True
+            if _TB_HEAD.search(text) and b.done and b.done[-1].relation is not None:
+                b.kind, b.frames, b.junk = "tb", [], 0
+                return True
+            self._close(b)
+            return False
+        if kind == "ipy":
+            return self._continue_ipy(b, line)
+        if kind in ("rich", "rich-end"):
+            return self._continue_rich(b, line)
+        if kind == "fault":
+            return self._continue_fault(b, line)
+        if kind == "child":
+            return self._continue_child(b, line)
+        return False
+
+    def _continue_ipy(self, b: _Block, line: LogLine) -> bool:
+        text = line.text
+        m = _IPY_CELL.match(text)
+        if m:
+            b.frames.append(Frame(f"Cell In[{m.group(1)}]", int(m.group(2)), "<cell>", None, True))
+            return True
+        m = _IPY_FILE.match(text)
+        if m:
+            b.frames.append(_frame(m.group(1), m.group(2), m.group(3) or "?"))
+            return True
+        m = _IPY_OLD.match(text)
+        if m:
+            b.frames.append(_frame(m.group(1), "0", m.group(2)))
+            return True
+        m = _IPY_ARROW.match(text)
+        if m and b.frames:
+            f = b.frames[-1]
+            b.frames[-1] = Frame(f.file, f.line or int(m.group(1)), f.function, m.group(2).strip()[:300], f.user)
+            return True
+        m = _EXC_IN_TB.match(text)
+        if m and not text.startswith(" ") and (m.group(2) is not None or m.group(1) == b.ipy_type):
+            b.current = _Exc(m.group(1), [m.group(2) or ""], b.frames)
+            b.frames, b.kind = [], "msg"
+            self._note_if_matches(line)
+            return True
+        return True
+
+    def _continue_rich(self, b: _Block, line: LogLine) -> bool:
+        text = line.text
+        if b.kind == "rich":
+            if text.lstrip().startswith("\u2570"):
+                b.kind = "rich-end"
+                return True
+            m = _RICH_FRAME.match(text)
+            if m:
+                b.frames.append(_frame(m.group(1), m.group(2), m.group(3)))
+                return True
+            m = _RICH_CODE.search(text)
+            if m and b.frames and b.frames[-1].code is None:
+                f = b.frames[-1]
+                b.frames[-1] = Frame(f.file, f.line, f.function, m.group(2).strip()[:300], f.user)
+            return True
+        if not text.strip():
+            return True
+        m = _EXC_IN_TB.match(text)
+        if m:
+            b.current = _Exc(m.group(1), [m.group(2) or ""], b.frames)
+            b.frames, b.kind = [], "msg"
+            self._note_if_matches(line)
+            return True
+        self._close(b)
+        return False
+
+    def _continue_fault(self, b: _Block, line: LogLine) -> bool:
+        text = line.text
+        m = _THREAD.match(text)
+        if m:
+            b.threads.append((m.group(1) == "Current thread", []))
+            return True
+        m = _FAULT_FRAME.match(text)
+        if m and b.threads:
+            if len(b.threads[-1][1]) < MAX_FRAMES:
+                b.threads[-1][1].append(_frame(m.group(1), m.group(2), m.group(3)))
+            return True
+        if not text.strip() or text.startswith(" "):
+            return True
+        self._close(b)
+        return False
+
+    def _continue_child(self, b: _Block, line: LogLine) -> bool:
+        text = line.text
+        m = _CHILD_ENTRY.match(text)
+        if m:
+            b.children.append({"index": int(m.group(1)), "line": line})
+            return True
+        m = _CHILD_FIELD.match(text)
+        if m and b.children:
+            b.children[-1][m.group(1)] = m.group(2).strip()
+            return True
+        if text.startswith("=") or len(b.children) > 64:
+            self._close(b)
+            return True
+        return True
+
+    # ---- closing blocks ------------------------------------------------------------------------------------
+    def _end_exception(self, b: _Block) -> None:
+        if b.current is None:
+            return
+        exc = self._freeze(b.current, b.relation)
+        b.current = None
+        if b.wrapper is not None:  # worker's exception first: it caused the wrapper's
+            b.done.append(RaisedException(exc.type, exc.message, exc.frames, "cause"))
+            b.done.append(b.wrapper)
+            b.wrapper = None
+        else:
+            b.done.append(exc)
+
+    def _close(self, b: _Block) -> None:
+        self.open.pop(b.rank, None)
+        if b.kind == "fault":
+            current = next((f for is_current, f in b.threads if is_current), None)
+            frames = current if current is not None else (b.threads[0][1] if b.threads else [])
+            self.fatals.append(FatalError(b.fatal, tuple(reversed(frames)), b.start))
+            del self.fatals[:-8]
+            return
+        if b.kind == "child":
+            for entry in b.children:
+                self.children.append(_child_failure(entry))
+            del self.children[:-64]
+            return
+        self._end_exception(b)
+        if b.wrapper is not None:
+            b.done.append(b.wrapper)
+        if not b.done:
+            return
+        chain = ExceptionChain(tuple(b.done), origin="log", rank=b.rank, line=b.start.number,
+                               stream=b.start.stream)
+        if len(self.chains_first) < CHAINS_FIRST:
+            self.chains_first.append(chain)
+        else:
+            if len(self.chains_last) == CHAINS_LAST:
+                self.dropped += 1
+            self.chains_last.append(chain)
+
+    def _freeze(self, exc: _Exc, relation: str | None) -> RaisedException:
+        message = "\n".join(exc.lines).strip()
+        frames = exc.frames if len(exc.frames) <= MAX_FRAMES else exc.frames[:10] + exc.frames[-(MAX_FRAMES - 10):]
+        return RaisedException(exc.type, message[:4000], tuple(frames), relation)
+
+
+def _frame(file: str, line: str, function: str) -> Frame:
+    file = file.strip()
+    return Frame(file, int(line), function.strip(), None, is_user_file(file))
+
+
+def _child_failure(entry: dict) -> ChildFailure:
+    exitcode = _int(entry.get("exitcode"))
+    rank = _int(entry.get("rank"))
+    error_file = entry.get("error_file")
+    if error_file in (None, "<N/A>", "N/A", ""):
+        error_file = None
+    tb = entry.get("traceback")
+    sig = signal_from_code(exitcode) if exitcode is not None else None
+    m = NAMED_SIGNAL.search(tb or "")
+    if m:
+        sig = m.group(1) or m.group(2)
+    return ChildFailure(entry["index"], rank, exitcode, sig, error_file, tb, entry["line"])
+
+
+def _int(text: str | None) -> int | None:
+    m = re.match(r"\s*(-?\d+)", text or "")
+    return int(m.group(1)) if m else None
+

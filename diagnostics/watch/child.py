@@ -1,0 +1,398 @@
+"""Starting the user's program as a child: its own process group, output relayed byte for byte, signals forwarded.
+
+The child runs in a process group of its own so that trainwatch can signal the whole tree (DataLoader workers,
+torchrun ranks) at once and so that a terminal's Ctrl-C reaches it exactly once. When trainwatch runs in the
+foreground of a terminal, the child's group is made the terminal's foreground group, as a job-control shell does:
+Ctrl-C, Ctrl-\\ and keyboard input (pdb) go straight to the child, and trainwatch stays alive to write its report.
+Each output stream is a pseudo-terminal in raw mode when trainwatch's own stream is a terminal (the child sees a
+terminal, as it would without trainwatch: colours, live tqdm bars, line-buffered prints) and a pipe otherwise.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import select
+import selectors
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from trainwatch.diagnostics.evidence import ExitStatus, signal_name
+from trainwatch.diagnostics.watch.observers import LineObserver, LineSplitter
+
+# Signals sent to trainwatch that it relays to the child's process group (issue 2, point 6).
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+READ_SIZE = 65536
+# After the child exits, how long to keep relaying output from descendants that still hold its streams.
+DRAIN_QUIET_S = 0.5
+DRAIN_MAX_S = 5.0
+# Longest pause between two checks for the child's exit (see Child._wait_for_exit).
+WAIT_POLL_S = 0.05
+# After the child exits, how long survivors of its process group get between SIGTERM and SIGKILL.
+REAP_GRACE_S = 2.0
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """What to start and how to relay it."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    log_path: str | None = None  # also save the combined output here
+    tail_bytes: int = 1 << 20  # how much of the combined output to keep for the report
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    """How the child ended and what it printed last."""
+
+    pid: int
+    exit: ExitStatus
+    started_at: float  # epoch seconds
+    duration_s: float
+    tail: tuple[tuple[str, bytes], ...]  # (stream, bytes) chunks in arrival order, at most tail_bytes in all
+    bytes_relayed: Mapping[str, int]
+    forwarded_signals: tuple[str, ...]
+    reaped: tuple[int, ...]  # pids of the child's group that outlived it and were stopped by trainwatch
+
+
+class Child:
+    """A running child: started by `start`, relayed by a pump thread, ended by `wait`."""
+
+    def __init__(self, request: LaunchRequest, observers: Sequence[LineObserver] = ()) -> None:
+        self.request = request
+        self.observers = tuple(observers)
+        self.forwarded: list[str] = []
+        self._tail: collections.deque[tuple[str, bytes]] = collections.deque()
+        self._tail_size = 0
+        self._relayed = {"stdout": 0, "stderr": 0}
+        self._log = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._terminal_fd: int | None = None
+        self._watchdog: tuple[int, int] | None = None  # (pid, write end of its pipe)
+        self._last_output = time.monotonic()
+
+    # ---- start ---------------------------------------------------------------------------------------------
+
+    def start(self) -> Child:
+        """Start the child and the relay. Raises OSError when the program cannot be executed."""
+        if self.request.log_path:
+            self._log = open(self.request.log_path, "wb", buffering=0)
+        streams = {name: _open_stream(fd) for name, fd in (("stdout", 1), ("stderr", 2))}
+        self.started_at = time.time()
+        self._t0 = time.monotonic()
+        try:
+            self._proc = subprocess.Popen(
+                list(self.request.argv),
+                env=dict(self.request.env),
+                stdout=streams["stdout"][1],
+                stderr=streams["stderr"][1],
+                process_group=0,
+                restore_signals=True,
+            )
+        finally:
+            for _, child_end in streams.values():
+                os.close(child_end)
+        self.pid = self._proc.pid
+        self._start_watchdog()
+        self._take_terminal()
+        self._install_forwarding()
+        self._pump = threading.Thread(
+            target=self._relay, args=({name: ends[0] for name, ends in streams.items()},),
+            name="trainwatch-relay", daemon=True)
+        self._pump.start()
+        return self
+
+    @property
+    def last_output_at(self) -> float:
+        """`time.monotonic()` when the child last wrote anything (its start, before that)."""
+        return self._last_output
+
+    def signal_group(self, signum: int) -> None:
+        """Send a signal to the child's whole process group (it may already be gone)."""
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    # ---- wait ----------------------------------------------------------------------------------------------
+
+    def wait(self) -> LaunchResult:
+        """Wait for the child, drain its output, stop what it left behind, and report how it ended."""
+        assert self._proc is not None
+        returncode = self._wait_for_exit()
+        duration = time.monotonic() - self._t0
+        self._give_back_terminal()
+        self._pump.join(DRAIN_MAX_S + 1)
+        reaped = self._reap_group()
+        self._pump.join(1.0)
+        self._restore_signals()
+        self._stop_watchdog()
+        if self._log is not None:
+            self._log.close()
+        return LaunchResult(
+            pid=self.pid, exit=ExitStatus.from_returncode(returncode), started_at=self.started_at,
+            duration_s=duration, tail=tuple(self._tail), bytes_relayed=dict(self._relayed),
+            forwarded_signals=tuple(self.forwarded), reaped=reaped)
+
+    def _wait_for_exit(self) -> int:
+        """Wait for the child's exit in a way that a signal to trainwatch always interrupts.
+
+        A signal sent to trainwatch is delivered to whichever of its threads does not block it; Python then runs
+        the handler in the main thread at its next bytecode. A main thread blocked in waitpid would not wake (the
+        interrupted system call was in another thread), and the signal would not be relayed until the child
+        exited on its own. So the main thread waits in select() on a pidfd (readable when the child exits) and on
+        the signal wake-up fd (written by Python's C-level handler whichever thread caught the signal).
+        """
+        assert self._proc is not None
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # no pidfd (Linux < 5.3): poll, bounded by WAIT_POLL_S
+            return self._poll_for_exit()
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_read, False)
+        os.set_blocking(wake_write, False)
+        previous = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+        try:
+            while (returncode := self._proc.poll()) is None:
+                ready, _, _ = select.select([pidfd, wake_read], [], [])
+                if wake_read in ready:
+                    try:
+                        while os.read(wake_read, 512):
+                            pass
+                    except BlockingIOError:
+                        pass
+            return returncode
+        finally:
+            signal.set_wakeup_fd(previous)
+            for fd in (pidfd, wake_read, wake_write):
+                os.close(fd)
+
+    def _poll_for_exit(self) -> int:
+        assert self._proc is not None
+        delay = 0.001
+        while (returncode := self._proc.poll()) is None:
+            time.sleep(delay)
+            delay = min(delay * 2, WAIT_POLL_S)
+        return returncode
+
+    # ---- output relay --------------------------------------------------------------------------------------
+
+    def _relay(self, read_fds: dict[str, int]) -> None:
+        selector = selectors.DefaultSelector()
+        splitters = {}
+        sinks = {"stdout": 1, "stderr": 2}
+        for name, fd in read_fds.items():
+            selector.register(fd, selectors.EVENT_READ, name)
+            splitters[name] = LineSplitter(name, self.observers)
+        open_fds = dict(read_fds)
+        exited_at: float | None = None
+        while open_fds:
+            if exited_at is None and self._proc is not None and self._proc.returncode is not None:
+                exited_at = time.monotonic()
+            timeout = 0.1 if exited_at is None else DRAIN_QUIET_S
+            events = selector.select(timeout)
+            if not events and exited_at is not None:
+                break  # the child is gone and nobody wrote for a while: a descendant holds the stream open
+            if exited_at is not None and time.monotonic() - exited_at > DRAIN_MAX_S:
+                break
+            for key, _ in events:
+                name = key.data
+                try:
+                    data = os.read(key.fd, READ_SIZE)
+                except OSError:  # EIO: every holder of a pseudo-terminal's other end has closed it
+                    data = b""
+                if not data:
+                    selector.unregister(key.fd)
+                    os.close(open_fds.pop(name))
+                    continue
+                self._last_output = time.monotonic()
+                if not self._write(sinks[name], data):
+                    # Our own reader went away (`trainwatch run ... | head`): close the child's end too, so the
+                    # child meets the same EPIPE/SIGPIPE it would have met without trainwatch in between.
+                    selector.unregister(key.fd)
+                    os.close(open_fds.pop(name))
+                    sinks[name] = -1
+                self._keep(name, data)
+                splitters[name].feed(data)
+        for fd in open_fds.values():
+            selector.unregister(fd)
+            os.close(fd)
+        for splitter in splitters.values():
+            splitter.close()
+
+    def _write(self, fd: int, data: bytes) -> bool:
+        if fd < 0:
+            return False
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(fd, view)
+            except BlockingIOError:
+                time.sleep(0.001)
+                continue
+            except BrokenPipeError:
+                return False
+            except OSError:
+                return False
+            view = view[written:]
+        return True
+
+    def _keep(self, name: str, data: bytes) -> None:
+        self._relayed[name] += len(data)
+        if self._log is not None:
+            try:
+                self._log.write(data)
+            except OSError:
+                self._log = None  # a full disk for the log must not stop the run
+        limit = self.request.tail_bytes
+        if len(data) > limit:
+            data = data[-limit:]
+        self._tail.append((name, data))
+        self._tail_size += len(data)
+        while self._tail_size > limit:
+            _, dropped = self._tail.popleft()
+            self._tail_size -= len(dropped)
+
+    # ---- signals and the terminal --------------------------------------------------------------------------
+
+    def _install_forwarding(self) -> None:
+        self._previous_handlers = {}
+
+        def forward(signum: int, _frame: object) -> None:
+            self.forwarded.append(signal_name(signum))
+            self.signal_group(signum)
+
+        for signum in FORWARDED_SIGNALS:
+            self._previous_handlers[signum] = signal.signal(signum, forward)
+        if self._terminal_fd is not None or any(os.isatty(fd) for fd in (1, 2)):
+            self._previous_handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, self._resize)
+
+    def _restore_signals(self) -> None:
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+
+    def _resize(self, signum: int, _frame: object) -> None:
+        self.signal_group(signum)
+
+    def _take_terminal(self) -> None:
+        """Make the child's group the terminal's foreground group when trainwatch holds the foreground."""
+        try:
+            fd = 0
+            if not os.isatty(fd) or os.tcgetpgrp(fd) != os.getpgrp():
+                return
+            # tcsetpgrp from a process that is about to be in the background raises SIGTTOU; ignore it meanwhile.
+            old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+            try:
+                os.tcsetpgrp(fd, self.pid)
+                # A child that touched the terminal before the hand-over was stopped by SIGTTIN/SIGTTOU.
+                self.signal_group(signal.SIGCONT)
+            finally:
+                signal.signal(signal.SIGTTOU, old)
+            self._terminal_fd = fd
+        except OSError:
+            self._terminal_fd = None
+
+    def _give_back_terminal(self) -> None:
+        if self._terminal_fd is None:
+            return
+        old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        try:
+            os.tcsetpgrp(self._terminal_fd, os.getpgrp())
+        except OSError:
+            pass
+        finally:
+            signal.signal(signal.SIGTTOU, old)
+
+    # ---- no child left behind ------------------------------------------------------------------------------
+
+    def _start_watchdog(self) -> None:
+        """Fork a tiny guard that kills the child's group if trainwatch dies without cleaning up (SIGKILL)."""
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the guard: no Python cleanup, no threads, only a blocking read
+            try:
+                for signum in FORWARDED_SIGNALS + (signal.SIGTSTP,):
+                    signal.signal(signum, signal.SIG_IGN)
+                os.closerange(3, read_end)
+                os.closerange(read_end + 1, 65536)
+                os.close(0), os.close(1), os.close(2)
+                message = os.read(read_end, 1)
+                if message != b"x":  # EOF: trainwatch is gone without saying goodbye
+                    os.killpg(self._proc.pid, signal.SIGKILL)
+            except BaseException:
+                pass
+            os._exit(0)
+        os.close(read_end)
+        self._watchdog = (pid, write_end)
+
+    def _stop_watchdog(self) -> None:
+        if self._watchdog is None:
+            return
+        pid, write_end = self._watchdog
+        try:
+            os.write(write_end, b"x")
+            os.close(write_end)
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+        self._watchdog = None
+
+    def _reap_group(self) -> tuple[int, ...]:
+        """Stop what is left of the child's process group: trainwatch never leaves a process behind."""
+        try:
+            os.killpg(self.pid, 0)  # cheap test first: scanning /proc costs milliseconds per hundred processes
+        except (ProcessLookupError, PermissionError):
+            return ()
+        survivors = _group_members(self.pid)
+        if not survivors:
+            return ()
+        self.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + REAP_GRACE_S
+        while time.monotonic() < deadline and _group_members(self.pid):
+            time.sleep(0.05)
+        if _group_members(self.pid):
+            self.signal_group(signal.SIGKILL)
+        return survivors
+
+
+def _open_stream(our_fd: int) -> tuple[int, int]:
+    """(our read end, the child's write end): a raw pseudo-terminal when our stream is a terminal, else a pipe."""
+    if os.isatty(our_fd):
+        import pty
+        import termios
+        import tty
+
+        leader, follower = pty.openpty()
+        tty.setraw(follower)  # no newline translation, no echo: the bytes arrive as the child wrote them
+        try:
+            import fcntl
+
+            size = fcntl.ioctl(our_fd, termios.TIOCGWINSZ, b"\0" * 8)
+            fcntl.ioctl(follower, termios.TIOCSWINSZ, size)
+        except OSError:
+            pass
+        return leader, follower
+    return os.pipe()
+
+
+def _group_members(pgid: int) -> tuple[int, ...]:
+    """Live (non-zombie) processes whose process group is `pgid`, read from /proc."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            members.append(int(entry))
+    return tuple(members)

@@ -1,0 +1,163 @@
+"""The child's output, read as it streams: bytes cut into lines, handed to the log parsers and the progress tracker."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+from collections.abc import Callable, Sequence
+
+from trainwatch.diagnostics.evidence import LogLine
+
+# A line longer than this is cut for diagnosis (never for pass-through): one gigantic line must not cost memory.
+MAX_LINE_CHARS = 8192
+
+LineObserver = Callable[[LogLine], None]
+
+
+class LineSplitter:
+    """Cuts a byte stream into lines for the observers; `\\r` ends a segment too, so progress bars are seen live."""
+
+    def __init__(self, stream: str, observers: Sequence[LineObserver]) -> None:
+        self.stream = stream
+        self.observers = observers
+        self.number = 0
+        self._pending = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        if not self.observers:
+            return
+        self._pending += data
+        start = 0
+        buf = self._pending
+        while True:
+            nl = buf.find(b"\n", start)
+            cr = buf.find(b"\r", start)
+            ends = [i for i in (nl, cr) if i >= 0]
+            if not ends:
+                break
+            end = min(ends)
+            self._emit(bytes(buf[start:end]), newline=(end == nl))
+            start = end + 1
+        del buf[:start]
+        if len(buf) > MAX_LINE_CHARS * 4:  # a gigantic line: keep its head for diagnosis, drop the rest
+            del buf[MAX_LINE_CHARS:]
+
+    def close(self) -> None:
+        if self._pending:
+            self._emit(bytes(self._pending), newline=True)
+            self._pending.clear()
+
+    def _emit(self, raw: bytes, newline: bool) -> None:
+        if not raw.strip():
+            if newline:
+                self.number += 1
+            return
+        if newline:
+            self.number += 1
+        text = raw[:MAX_LINE_CHARS].decode("utf-8", "replace")
+        line = LogLine(number=self.number + (0 if newline else 1), text=text, stream=self.stream)
+        for observe in self.observers:
+            try:
+                observe(line)
+            except Exception:  # an observer's bug must never stop the relay of the child's output
+                pass
+
+
+class OutputObservers:
+    """Hands each line of the child's output to the log parser and the progress tracker.
+
+    The knowledge base and the parsers take a few hundred milliseconds to build, so they are built in a thread
+    once the child prints its first line (a silent run never pays for them); lines that arrive before they are
+    ready wait in a bounded queue. stdout and stderr get a log parser each: a program's buffered stdout can land
+    in the middle of a traceback that it writes to stderr, and a traceback read across the two streams would be
+    cut in half.
+    """
+
+    PENDING_LINES = 100_000  # lines kept while the parsers are being built; older ones are dropped
+
+    def __init__(self, signature_files: tuple[str, ...]) -> None:
+        self.lock = threading.Lock()  # the relay thread feeds, the stall watcher reads progress
+        self.signature_files = signature_files
+        self._pending: collections.deque[LogLine] = collections.deque(maxlen=self.PENDING_LINES)
+        self._ready = False
+        self._failure: BaseException | None = None
+        self._builder: threading.Thread | None = None
+        self._knowledge = None
+
+    def __call__(self, line: LogLine) -> None:
+        with self.lock:
+            if self._ready:
+                self._feed(line)
+                return
+            self._pending.append(line)
+            if self._builder is None:
+                self._builder = threading.Thread(target=self._build, name="trainwatch-knowledge", daemon=True)
+                self._builder.start()
+
+    def _build(self) -> None:
+        try:
+            from trainwatch.diagnostics.read.logparse import LogParser
+            from trainwatch.diagnostics.read.progress import ProgressTracker
+
+            knowledge = self.knowledge()
+            parsers = {"stdout": LogParser(knowledge), "stderr": LogParser(knowledge)}
+            progress = ProgressTracker()
+            with self.lock:
+                self.parsers, self.progress = parsers, progress
+                while self._pending:
+                    self._feed(self._pending.popleft())
+                self._ready = True
+        except BaseException as exc:  # reported by finish()
+            self._failure = exc
+
+    def _feed(self, line: LogLine) -> None:
+        self.parsers[line.stream].feed(line)
+        self.progress.feed(line)
+
+    def knowledge(self):
+        """The knowledge base, loaded on first use (the built-in signatures, the user's, and --signatures)."""
+        if self._knowledge is None:
+            from trainwatch.diagnostics.knowledge import load_knowledge
+
+            self._knowledge = load_knowledge(extra_files=self.signature_files)
+        return self._knowledge
+
+    def finish(self) -> None:
+        """Wait until every line is parsed; raise what building the parsers raised."""
+        if self._builder is None:  # the child printed nothing: nothing to parse, nothing to wait for
+            return
+        self._builder.join()
+        if self._failure is not None:
+            raise self._failure
+
+    @property
+    def silent(self) -> bool:
+        return self._builder is None
+
+    def progress_facts(self):
+        """Where the loop was; None when the child printed nothing."""
+        if self.silent:
+            return None
+        with self.lock:
+            return self.progress.finish()
+
+    def current_position(self) -> str | None:
+        with self.lock:
+            return self.progress.finish().stopped_at if self._ready else None
+
+    def log_facts(self):
+        """The facts of both streams as one log: stderr's first, since that is where failures are written."""
+        if self.silent:
+            return None
+        err, out = self.parsers["stderr"].finish(), self.parsers["stdout"].finish()
+        merged = {}
+        for f in dataclasses.fields(err):
+            a, b = getattr(err, f.name), getattr(out, f.name)
+            if isinstance(a, tuple):
+                merged[f.name] = a + b
+            elif f.name == "lines" or f.name == "dropped_chains":
+                merged[f.name] = a + b
+            else:
+                merged[f.name] = a if a is not None else b
+        return dataclasses.replace(err, **merged)

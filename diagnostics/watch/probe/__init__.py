@@ -1,0 +1,22 @@
+"""The probe: evidence from inside the child's Python processes (parent side here, child side in sitecustomize.py).
+
+Names are loaded on first use (PEP 562): `trainwatch run` needs ProbeSession before the child starts, and the
+record readers only after it ends.
+"""
+
+import importlib
+
+_HOMES = {
+    "ProbeSession": ".parent",
+    "FatalSignal": ".records", "ProbeFacts": ".records", "ProbeProcess": ".records", "ProcessStacks": ".records",
+    "WorkerFailure": ".records",
+    "ThreadStack": ".dumps",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name], __name__), name)

@@ -1,0 +1,347 @@
+"""The stall detector: no output, no progress and next to no CPU for too long -> stacks, `StallFacts`, and a stop."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from trainwatch.diagnostics.evidence import Frame
+from trainwatch.diagnostics.watch.sampling import TreeSampler, read_cmdline, read_stat
+
+# Below this share of one core, averaged over the silent window, the tree counts as idle. A blocked Python process
+# still wakes now and then (the probe's poll thread, DataLoader's watchdog every 5 s): that stays far below 10%.
+IDLE_CPU_SHARE = 0.10
+STOP_GRACE_S = 3.0  # between SIGTERM and SIGKILL: the verdict must come within a few seconds of the timeout
+ON_STALL = ("auto", "report", "kill")  # auto: stop an idle stall, only report a busy one
+
+# Where a waiting thread sits, told from its innermost frames: (kind, file fragment, functions or None for any).
+_WAIT_FRAMES = (
+    ("dataloader", "torch/utils/data/dataloader.py", ("_try_get_data", "_get_data", "_next_data")),
+    ("collective", "torch/distributed/", None),
+    ("collective", "deepspeed/comm/", None),
+    ("collective", "horovod/", None),
+    ("queue", "multiprocessing/queues.py", ("get", "put")),
+    ("queue", "multiprocessing/connection.py", None),
+    ("queue", "/queue.py", ("get", "put", "join")),
+    ("lock", "multiprocessing/synchronize.py", None),
+    ("lock", "/threading.py", ("acquire", "wait", "__enter__", "_wait_for_tstate_lock")),
+    ("join", "/threading.py", ("join",)),
+    ("join", "multiprocessing/process.py", ("join",)),
+    ("join", "multiprocessing/popen_fork.py", ("wait", "poll")),
+    ("join", "/subprocess.py", ("wait", "communicate", "_wait", "_try_wait")),
+    ("io", "/selectors.py", ("select",)),
+    ("io", "/socket.py", None),
+    ("io", "/ssl.py", ("read", "recv", "recv_into")),
+)
+_HIGH_LEVEL = ("dataloader", "collective")
+_WAIT_CODE = (
+    ("sleep", re.compile(r"\bsleep\(")),
+    ("lock", re.compile(r"(?i)\.acquire\(|\bwith\b[^:]*lock|\.wait\(")),
+    ("queue", re.compile(r"\.get\(|\.recv\w*\(|\.read\(")),
+    ("join", re.compile(r"\.join\(|\.communicate\(")),
+)
+# The same from the kernel's side, for processes the probe cannot see (`/proc/<pid>/wchan`, proc(5)).
+_WCHAN = (
+    ("futex", "lock"), ("nanosleep", "sleep"), ("pipe_read", "queue"), ("pipe_write", "queue"),
+    ("unix_stream", "queue"), ("sk_wait", "io"), ("inet", "io"), ("tcp", "io"), ("poll", "io"), ("select", "io"),
+    ("do_wait", "join"), ("wait_woken", "io"),
+)
+_WAIT_WORDS = {
+    "dataloader": "waiting for a batch from the DataLoader's workers",
+    "collective": "inside a distributed collective (all-reduce, barrier, broadcast ...)",
+    "queue": "waiting on a queue or pipe",
+    "lock": "waiting to acquire a lock",
+    "join": "waiting for another thread or process to end",
+    "sleep": "sleeping (time.sleep)",
+    "io": "waiting on a socket or file descriptor",
+    "busy": "running (using CPU)",
+    "unknown": "state not known",
+}
+
+
+@dataclass(frozen=True)
+class ProcessWait:
+    """Where one thread of one process of the tree was waiting when the stall was declared."""
+
+    pid: int
+    command: str | None
+    thread: str | None  # "main", a thread id, or None when only the kernel's view was available
+    kind: str  # a key of _WAIT_WORDS
+    where: str  # "queue.py:171 in get, called from train.py:40 in <module>" or "kernel: futex_wait_queue"
+    frame: Frame | None = None  # the deepest frame of the user's own code on that stack
+    source: str = "probe"  # "probe" (Python stack) or "wchan" (the kernel's wait channel)
+
+    @property
+    def description(self) -> str:
+        return _WAIT_WORDS.get(self.kind, self.kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pid": self.pid, "command": self.command, "thread": self.thread, "kind": self.kind,
+                "description": self.description, "where": self.where, "source": self.source,
+                "frame": None if self.frame is None else self.frame.to_dict()}
+
+
+@dataclass(frozen=True)
+class StallFacts:
+    """A run that went silent: for how long, how much CPU it used meanwhile, where it waited, what was done."""
+
+    timeout_s: float
+    silent_s: float  # no output and no progress for this long when the stall was declared
+    cpu_seconds: float  # CPU time the whole tree used during that silence
+    busy: bool  # it used CPU all along: a possible busy loop, not a blocked wait
+    action: str  # "stopped" (SIGTERM sent), "reported" (left running)
+    escalated: bool = False  # SIGTERM was not enough: SIGKILL followed after the grace period
+    stopped_at: str | None = None  # the progress position when it went silent
+    waits: tuple[ProcessWait, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def main_wait(self) -> ProcessWait | None:
+        """The wait that best explains the stall: the root process's main thread when its wait is known (the
+        waits are sorted so), else the first known wait anywhere."""
+        known = [w for w in self.waits if w.kind not in ("unknown", "busy")]
+        return known[0] if known else (self.waits[0] if self.waits else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report's `stall` section."""
+        return {"timeout_s": self.timeout_s, "silent_s": round(self.silent_s, 1),
+                "cpu_seconds": round(self.cpu_seconds, 2), "busy": self.busy, "action": self.action,
+                "escalated": self.escalated, "stopped_at": self.stopped_at,
+                "waits": [w.to_dict() for w in self.waits], "notes": list(self.notes)}
+
+
+def classify_wait(frames: Sequence[Frame]) -> tuple[str, str]:
+    """(kind, where) for one stack, outermost call first: the innermost frame that names a known wait decides."""
+    if not frames:
+        return "unknown", "no Python frames"
+    # The DataLoader and collectives name the wait better than the queue or socket they block in, wherever they are.
+    for high in (True, False):
+        for frame in reversed(frames):
+            path = frame.file.replace("\\", "/")
+            for kind, fragment, functions in _WAIT_FRAMES:
+                if (kind in _HIGH_LEVEL) == high and fragment in path and (
+                        functions is None or frame.function in functions):
+                    return kind, _where(frame, frames)
+    innermost = frames[-1]
+    code = innermost.code or ""
+    # Blocking calls in C leave the innermost Python frame at the line that calls them.
+    for kind, pattern in _WAIT_CODE:
+        if pattern.search(code):
+            return kind, _where(innermost, frames)
+    return "unknown", _where(innermost, frames)
+
+
+def wait_from_wchan(pid: int, proc: str = "/proc") -> tuple[str, str] | None:
+    """(kind, "kernel: <wchan>") from the kernel's wait channel; None when running or unreadable."""
+    try:
+        with open(f"{proc}/{pid}/wchan") as handle:
+            wchan = handle.read().strip()
+    except OSError:
+        return None
+    if not wchan or wchan == "0":
+        return None
+    for fragment, kind in _WCHAN:
+        if fragment in wchan:
+            return kind, f"kernel: {wchan}"
+    return "unknown", f"kernel: {wchan}"
+
+
+def _where(frame: Frame, frames: Sequence[Frame]) -> str:
+    text = f"{_short(frame.file)}:{frame.line} in {frame.function}"
+    user = next((f for f in reversed(frames) if f.user), None)
+    if user is not None and user is not frame:
+        text += f", called from {_short(user.file)}:{user.line} in {user.function}"
+    return text
+
+
+def _short(path: str) -> str:
+    parts = path.replace("\\", "/").split("/")
+    return "/".join(parts[-2:]) if len(parts) > 1 else path
+
+
+StacksReader = Callable[[], Sequence[Any]]
+
+
+class StallWatcher:
+    """A daemon thread that declares a stall once output, progress and CPU have all been still for `timeout` s.
+
+    `activity()` returns the monotonic time of the last output or progress (the `ProgressTracker`'s
+    `last_output_at`/`last_progress_at`, or launch's relay); `stacks()` returns the probe's stacks (objects with
+    `pid` and `threads`, each thread with `frames` of `evidence.Frame`); `stop(signum)` signals the child's
+    process group (launch's `Child.signal_group`). Without `stop` it signals the process group of `pid` itself.
+    """
+
+    def __init__(self, pid: int, timeout: float, *, activity: Callable[[], float | None],
+                 on_stall: str = "auto", stacks: StacksReader | None = None,
+                 stop: Callable[[int], None] | None = None, position: Callable[[], str | None] | None = None,
+                 gpu_busy: Callable[[], bool | None] | None = None, grace: float = STOP_GRACE_S,
+                 interval: float | None = None) -> None:
+        if on_stall not in ON_STALL:
+            raise ValueError(f"on_stall must be one of {ON_STALL}, not {on_stall!r}")
+        self.pid, self.timeout, self.on_stall = pid, float(timeout), on_stall
+        self._activity, self._stacks, self._stop_child = activity, stacks, stop
+        self._position, self._gpu_busy, self._grace = position, gpu_busy, grace
+        self._interval = interval if interval is not None else max(0.05, min(1.0, self.timeout / 10))
+        self._sampler = TreeSampler(pid)
+        self._cpu: dict[int, float] = {}  # pid -> last CPU seconds seen, for per-process increments
+        self._history: list[tuple[float, float]] = []  # (monotonic time, CPU seconds used since start)
+        self._used = 0.0
+        self._facts: StallFacts | None = None
+        self._episode: float | None = None  # the activity time of the silence already reported
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="trainwatch-stall", daemon=True)
+        self._started = time.monotonic()
+
+    def start(self) -> StallWatcher:
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def close(self) -> StallFacts | None:
+        """Stop watching (the child has ended) and return the stall, if one was declared."""
+        self._done.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(self._grace + 2)
+        facts = self._facts
+        if facts is not None and facts.action == "reported" and (self._activity() or 0.0) > (self._episode or 0.0):
+            self._facts = None  # output came back after the silence was reported: it was slow, not stuck
+        return self._facts
+
+    @property
+    def facts(self) -> StallFacts | None:
+        return self._facts
+
+    def _run(self) -> None:
+        while not self._done.wait(self._interval):
+            try:
+                if self._check():
+                    return
+            except Exception:  # noqa: BLE001 - a failing detector must never take the run down with it
+                return
+
+    def _check(self) -> bool:
+        """One poll; True when the watcher has nothing more to do (it stopped the run)."""
+        now = time.monotonic()
+        self._sample_cpu(now)
+        last = max(self._started, self._activity() or 0.0)
+        silent = now - last
+        if silent < self.timeout:
+            if self._facts is not None and self._facts.action == "reported" and self._episode != last:
+                self._facts = None  # activity came back: the silence reported before was not a hang
+            return False
+        if self._episode == last:
+            return False  # this silence is already reported
+        used = self._used - self._cpu_at(now - self.timeout)
+        busy = used > IDLE_CPU_SHARE * self.timeout or bool(self._gpu_busy and self._gpu_busy())
+        stop = self.on_stall == "kill" or (self.on_stall == "auto" and not busy)
+        self._episode = last
+        self._facts = StallFacts(
+            timeout_s=self.timeout, silent_s=silent, cpu_seconds=max(used, 0.0), busy=busy,
+            action="stopped" if stop else "reported", stopped_at=self._position() if self._position else None,
+            waits=self._waits(busy), notes=self._notes(busy))
+        if stop:
+            self._stop()
+            return True
+        return False
+
+    def _sample_cpu(self, now: float) -> None:
+        try:
+            sample = self._sampler.sample()
+        except Exception:  # noqa: BLE001 - the tree may be gone between listing and reading
+            return
+        for process in sample.processes:
+            before = self._cpu.get(process.pid)
+            if before is not None and process.cpu_seconds > before:
+                self._used += process.cpu_seconds - before
+            self._cpu[process.pid] = process.cpu_seconds
+        self._history.append((now, self._used))
+        horizon = now - self.timeout - 2 * self._interval
+        while len(self._history) > 2 and self._history[1][0] < horizon:
+            self._history.pop(0)
+
+    def _cpu_at(self, moment: float) -> float:
+        """CPU used up to `moment`: the last sample taken at or before it (the earliest one if none)."""
+        value = self._history[0][1] if self._history else 0.0
+        for taken, used in self._history:
+            if taken > moment:
+                break
+            value = used
+        return value
+
+    def _waits(self, busy: bool) -> tuple[ProcessWait, ...]:
+        waits: list[ProcessWait] = []
+        seen: set[int] = set()
+        if self._stacks is not None:
+            try:
+                stacks = self._stacks() or ()
+            except Exception:  # noqa: BLE001 - no stacks is a note, not a failure
+                stacks = ()
+            for process in stacks:
+                pid = getattr(process, "pid", None)
+                for thread in getattr(process, "threads", ()) or ():
+                    frames = tuple(getattr(thread, "frames", ()) or ())
+                    kind, where = classify_wait(frames)
+                    if kind == "unknown" and busy:
+                        kind = "busy"
+                    user = next((f for f in reversed(frames) if f.user), None)
+                    name = "main" if getattr(thread, "main", False) else hex(getattr(thread, "thread_id", 0) or 0)
+                    waits.append(ProcessWait(pid or 0, read_cmdline(pid) if pid else None, name, kind, where,
+                                             user, "probe"))
+                if pid is not None:
+                    seen.add(pid)
+        for pid in self._sampler.tree_pids() or (self.pid,):
+            if pid in seen:
+                continue
+            stat = read_stat(pid)
+            if stat is None or stat.state == "Z":
+                continue
+            found = wait_from_wchan(pid)
+            kind, where = found if found else ("busy" if stat.state == "R" else "unknown", f"state {stat.state}")
+            waits.append(ProcessWait(pid, read_cmdline(pid), None, kind, where, None, "wchan"))
+        # The root process first, then the waits that name a known place.
+        waits.sort(key=lambda w: (w.pid != self.pid, w.thread not in ("main", None), w.kind in ("unknown", "busy")))
+        return tuple(waits[:32])
+
+    def _notes(self, busy: bool) -> tuple[str, ...]:
+        notes = []
+        if self._stacks is None:
+            notes.append("Python stacks were not available (probe not loaded); waits come from the kernel.")
+        if busy:
+            notes.append("The processes kept using CPU: a busy loop or a long computation that prints nothing.")
+        return tuple(notes)
+
+    def _stop(self) -> None:
+        """SIGTERM to the group, then SIGKILL if anything of it is still alive after the grace period."""
+        self._signal(signal.SIGTERM)
+        deadline = time.monotonic() + self._grace
+        while time.monotonic() < deadline:
+            if self._done.wait(0.1) or not _alive(self.pid):
+                return
+        if _alive(self.pid):
+            self._signal(signal.SIGKILL)
+            if self._facts is not None:
+                self._facts = replace(self._facts, escalated=True)
+
+    def _signal(self, signum: int) -> None:
+        if self._stop_child is not None:
+            self._stop_child(signum)
+            return
+        try:
+            group = os.getpgid(self.pid)
+            if group == os.getpgrp():  # never signal our own group: the child shares it, so only its tree
+                for pid in self._sampler.tree_pids() or (self.pid,):
+                    os.kill(pid, signum)
+            else:
+                os.killpg(group, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _alive(pid: int) -> bool:
+    stat = read_stat(pid)
+    return stat is not None and stat.state != "Z"

@@ -1,0 +1,68 @@
+"""Which program `trainwatch run` starts: a script, a module or a command, resolved as a shell would resolve it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+from trainwatch.diagnostics.errors import CommandNotExecutable, CommandNotFound, UsageError
+
+
+@dataclass(frozen=True)
+class Target:
+    """The argv to execute, and whether it is a Python program started by us (so the probe surely applies)."""
+
+    argv: tuple[str, ...]
+    python: bool
+
+
+def resolve_python(python: str | None) -> str:
+    """The interpreter a user gets by typing `python3` in this shell, or the one `--python` names."""
+    if python is None:
+        found = shutil.which("python3") or shutil.which("python")
+        if found is None:
+            raise CommandNotFound("no python3 on PATH; name an interpreter with --python")
+        return found
+    return resolve_executable(python)
+
+
+def resolve_script(script: str, args: tuple[str, ...], python: str | None) -> Target:
+    """`trainwatch run train.py ARGS`: the script under the user's Python."""
+    if not os.path.exists(script):
+        raise UsageError(f"script not found: {script}")
+    if os.path.isdir(script) and not os.path.exists(os.path.join(script, "__main__.py")):
+        raise UsageError(f"{script} is a directory, not a script (no __main__.py in it)")
+    if not os.access(script, os.R_OK):
+        raise UsageError(f"script not readable: {script}")
+    return Target((resolve_python(python), script, *args), python=True)
+
+
+def resolve_module(module: str, args: tuple[str, ...], python: str | None) -> Target:
+    """`trainwatch run -m pkg.train ARGS`."""
+    if not module or module.startswith("-"):
+        raise UsageError("-m needs a module name")
+    return Target((resolve_python(python), "-m", module, *args), python=True)
+
+
+def resolve_command(argv: tuple[str, ...]) -> Target:
+    """`trainwatch run -- CMD ARGS`: CMD looked up on PATH unless it contains a slash, as execvp does."""
+    if not argv:
+        raise UsageError("nothing to run after --")
+    resolve_executable(argv[0])  # fail early, with a shell's exit code; the child still gets argv[0] as typed
+    return Target(tuple(argv), python=os.path.basename(argv[0]).startswith("python"))
+
+
+def resolve_executable(program: str) -> str:
+    if "/" in program:
+        if not os.path.exists(program):
+            raise CommandNotFound(f"command not found: {program}")
+        if os.path.isdir(program):
+            raise CommandNotExecutable(f"{program} is a directory")
+        if not os.access(program, os.X_OK):
+            raise CommandNotExecutable(f"permission denied: {program} is not executable")
+        return program
+    found = shutil.which(program)
+    if found is None:
+        raise CommandNotFound(f"command not found: {program}")
+    return found
