@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test check lint venv bench clean
 
 venv: $(VENV)/.installed
 
@@ -21,8 +21,18 @@ demo: venv
 	status=$$?; echo "(the training failed on purpose, status $$status; JSON report in demo-report.json)"; \
 	test $$status -ne 0
 
+# Unit tests (no child process) and integration tests (real programs, real signals, real cgroups).
 test: venv
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 -q
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 -q tests/unit tests/integration
+
+# The unit tests alone: seconds, for the edit-test loop.
+check: venv
+	$(BIN)/python -m pytest -n 2 -q tests/unit
+
+# The formatter and the linter, as CI runs them.
+lint: venv
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 
 bench: venv
 	$(BIN)/python bench/launch.py

@@ -1,6 +1,7 @@
 """Score `trainwatch explain` on the corpus: overall, per category, and the confusion pairs.
 
-Usage: python bench/accuracy.py [CORPUS_DIR] [-v]. A case is right when the verdict's category is the case's
+Usage: python bench/accuracy.py [CORPUS_DIR] [-v]. A case is right when the verdict's category is
+the case's
 label or one of its `also` alternates (../shared/corpus/LABELS.md).
 """
 
@@ -11,21 +12,25 @@ import json
 import sys
 from pathlib import Path
 
-from trainwatch.diagnostics.postmortem import explain_logs
 from trainwatch.diagnostics.knowledge import load_knowledge
+from trainwatch.diagnostics.postmortem import explain_logs
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
 
 def score(corpus: Path, verbose: bool = False) -> dict:
     """Explain every case; returns the figures (also printed)."""
     knowledge = load_knowledge(include_user=False)
-    cases = [json.loads(line) for line in (corpus / "cases.jsonl").read_text().splitlines() if line.strip()]
+    cases = [
+        json.loads(line)
+        for line in (corpus / "cases.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     per = collections.defaultdict(lambda: [0, 0])
     confusion: collections.Counter = collections.Counter()
     right = 0
     for case in cases:
-        diagnosis = explain_logs([str(corpus / f"{case['id']}.log")], knowledge)
+        diagnosis = explain_logs([str(corpus / "logs" / f"{case['id']}.log")], knowledge)
         got = diagnosis.verdict.category
         ok = got == case["category"] or got in case.get("also", [])
         right += ok
@@ -35,8 +40,11 @@ def score(corpus: Path, verbose: bool = False) -> dict:
             confusion[(case["category"], got)] += 1
         if verbose or not ok:
             mark = "ok " if ok else "BAD"
-            print(f"{mark} {case['id']}: want {case['subtype']} got {diagnosis.verdict.subtype or got} "
-                  f"({diagnosis.verdict.confidence:.2f}, {diagnosis.verdict.signature})")
+            print(
+                f"{mark} {case['id']}: want {case['subtype']} got "
+                f"{diagnosis.verdict.subtype or got} "
+                f"({diagnosis.verdict.confidence:.2f}, {diagnosis.verdict.signature})"
+            )
     total = len(cases)
     print(f"\naccuracy {right}/{total} = {right / total:.1%}")
     for category, (ok, n) in sorted(per.items()):

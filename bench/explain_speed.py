@@ -1,8 +1,10 @@
-"""How fast `trainwatch explain` reads a big log: generates ~200 MB, explains it, prints MB/s and peak RSS.
+"""How fast `trainwatch explain` reads a big log: generates ~200 MB, explains it, prints MB/s and
+peak RSS.
 
-Usage: python bench/explain_speed.py [MEGABYTES] [RUNS]. Targets (issue 5): >= 100 MB/s, peak RSS <= 150 MB. The
-explain runs as a child process (the real CLI), so its RSS is measured alone, start-up included; it runs RUNS times
-(default 3) on the same file and the median speed is printed last (the machine may be shared).
+Usage: python bench/explain_speed.py [MEGABYTES] [RUNS]. Targets (issue 5): >= 100 MB/s, peak RSS
+<= 150 MB. The explain runs as a child process (the real CLI), so its RSS is measured alone,
+start-up included; it runs RUNS times (default 3) on the same file and the median speed is
+printed last (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ TRACEBACK = """Traceback (most recent call last):
     loss = criterion(model(x), y)
   File "/opt/venv/lib/python3.11/site-packages/torch/nn/modules/module.py", line 1511, in _call_impl
     return forward_call(*args, **kwargs)
-torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.15 GiB
+torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a \
+total capacity of 79.15 GiB
 """
 
 
 def generate(path: str, megabytes: int, seed: int = 0) -> int:
-    """A realistic training log: tqdm bars, logging lines with losses, a warning now and then, one traceback."""
+    """A realistic training log: tqdm bars, logging lines with losses, a warning now and then, one
+    traceback.
+    """
     rng = random.Random(seed)
     target = megabytes * 1_000_000
     written = 0
@@ -42,14 +47,24 @@ def generate(path: str, megabytes: int, seed: int = 0) -> int:
                 loss = 2.5 / (1 + step / 20000) + rng.random() * 0.05
                 kind = step % 10
                 if kind < 6:
-                    block.append(f"Epoch {epoch}:  {i * 100 // 5000:3d}%|{'█' * (i * 20 // 5000):<20}| {i}/5000 "
-                                 f"[{i // 60:02d}:{i % 60:02d}<12:00, 7.{kind}1it/s, loss={loss:.4f}, v_num=3]")
+                    block.append(
+                        f"Epoch {epoch}:  {i * 100 // 5000:3d}%|{'█' * (i * 20 // 5000):<20}| "
+                        f"{i}/5000 "
+                        f"[{i // 60:02d}:{i % 60:02d}<12:00, 7.{kind}1it/s, loss={loss:.4f}, "
+                        f"v_num=3]"
+                    )
                 elif kind < 9:
-                    block.append(f"2024-05-01 12:{step // 3600 % 60:02d}:{step % 60:02d},123 INFO trainer.py:412 "
-                                 f"step {step} loss {loss:.5f} lr {3e-4 * (1 - step / 1e7):.6f} "
-                                 f"grad_norm {rng.random() * 2:.3f} tokens/s {rng.randint(9000, 12000)}")
+                    block.append(
+                        f"2024-05-01 12:{step // 3600 % 60:02d}:{step % 60:02d},123 INFO "
+                        f"trainer.py:412 "
+                        f"step {step} loss {loss:.5f} lr {3e-4 * (1 - step / 1e7):.6f} "
+                        f"grad_norm {rng.random() * 2:.3f} tokens/s {rng.randint(9000, 12000)}"
+                    )
                 else:
-                    block.append(f"{{'loss': {loss:.4f}, 'learning_rate': 2.9e-05, 'epoch': {step / 5000:.2f}}}")
+                    block.append(
+                        f"{{'loss': {loss:.4f}, 'learning_rate': 2.9e-05, "
+                        f"'epoch': {step / 5000:.2f}}}"
+                    )
             text = "\n".join(block) + "\n"
             fh.write(text)
             written += len(text.encode())
@@ -66,8 +81,11 @@ def main() -> None:
         size = generate(path, megabytes)
         for _ in range(runs):
             start = time.perf_counter()
-            result = subprocess.run([sys.executable, "-m", "trainwatch.cli", "explain", path, "--json", "-", "-q"],
-                                    capture_output=True, text=True)
+            result = subprocess.run(
+                [sys.executable, "-m", "trainwatch.cli", "explain", path, "--json", "-", "-q"],
+                capture_output=True,
+                text=True,
+            )
             elapsed = time.perf_counter() - start
             if result.returncode != 0:
                 sys.exit(f"explain failed ({result.returncode}): {result.stderr.strip()[-500:]}")
@@ -75,7 +93,10 @@ def main() -> None:
             print(f"size {size / 1e6:.0f} MB  time {elapsed:.2f} s  speed {speeds[-1]:.0f} MB/s")
         peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest of the runs
     print(result.stderr.strip().splitlines()[-1][:120])
-    print(f"median speed {statistics.median(speeds):.0f} MB/s over {runs} runs  peak RSS {peak_kib / 1024:.0f} MB")
+    print(
+        f"median speed {statistics.median(speeds):.0f} MB/s over {runs} runs  peak RSS "
+        f"{peak_kib / 1024:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

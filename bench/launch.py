@@ -1,5 +1,6 @@
-"""What `trainwatch run` adds to a program's start and end: median of `trainwatch run -- python3 -c pass` minus
-the median of `python3 -c pass`, measured alternately in one run. Target: at most 150 ms (issue 2).
+"""What `trainwatch run` adds to a program's start and end: median of `trainwatch run -- python3 -c
+pass` minus the median of `python3 -c pass`, measured alternately in one run. Target: at most 150
+ms (issue 2).
 
     python bench/launch.py [--runs N]
 """
@@ -29,11 +30,14 @@ def main() -> int:
     trainwatch = str(Path(sys.executable).with_name("trainwatch"))
     bare_argv = [python, "-c", "pass"]
     wrapped_argv = [trainwatch, "run", "--", python, "-c", "pass"]
-    # An installed trainwatch has its bytecode compiled by pip; a checkout run with PYTHONDONTWRITEBYTECODE=1 would
-    # otherwise compile every changed module again at every start, and that is not what users pay.
+    # An installed trainwatch has its bytecode compiled by pip; a checkout run with
+    # PYTHONDONTWRITEBYTECODE=1 would otherwise compile every changed module again at every start,
+    # and that is not what users pay.
     root = Path(__file__).resolve().parent.parent
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "cli"), str(root / "diagnostics")],
-                   check=False)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(root / "cli"), str(root / "diagnostics")],
+        check=False,
+    )
     for argv in (bare_argv, wrapped_argv):  # warm the page cache
         timed(argv)
     bare, wrapped = [], []
@@ -42,9 +46,13 @@ def main() -> int:
         wrapped.append(timed(wrapped_argv))
     added_ms = (statistics.median(wrapped) - statistics.median(bare)) * 1000
     print(f"python3 -c pass:                     median {statistics.median(bare) * 1000:6.1f} ms")
-    print(f"trainwatch run -- python3 -c pass:   median {statistics.median(wrapped) * 1000:6.1f} ms")
-    print(f"added by trainwatch:                 {added_ms:6.1f} ms (target <= {TARGET_MS} ms)"
-          f"  {'OK' if added_ms <= TARGET_MS else 'OVER'}")
+    print(
+        f"trainwatch run -- python3 -c pass:   median {statistics.median(wrapped) * 1000:6.1f} ms"
+    )
+    print(
+        f"added by trainwatch:                 {added_ms:6.1f} ms (target <= {TARGET_MS} ms)"
+        f"  {'OK' if added_ms <= TARGET_MS else 'OVER'}"
+    )
     return 0
 
 

@@ -1,7 +1,9 @@
-"""The trainwatch command: the Typer app, its commands, and main(), where known errors become one line and a code.
+"""The trainwatch command: the Typer app, its commands, and main(), where known errors become one
+line and a code.
 
-typer is imported only when it is needed (help, other commands, a command line the fast parser declines): a
-plain `trainwatch run` should cost its user as little start-up time as possible (docs/architecture.md).
+typer is imported only when it is needed (help, other commands, a command line the fast parser
+declines): a plain `trainwatch run` should cost its user as little start-up time as possible
+(docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from collections.abc import Callable
 from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.errors import EXIT_INTERNAL, EXIT_USAGE, TrainwatchError
 
-HELP = "A diagnostician for deep-learning training runs: runs your training and says why it stopped."
+HELP = (
+    "A diagnostician for deep-learning training runs: runs your training and says why it stopped."
+)
 
 
 def build_app():
@@ -27,7 +31,8 @@ def build_app():
         help=HELP,
         add_completion=False,
         no_args_is_help=True,
-        pretty_exceptions_enable=False,  # never show locals: a training script's locals can hold credentials
+        # never show locals: a training script's locals can hold credentials
+        pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.command(
@@ -53,16 +58,21 @@ def build_app():
 
     @app.callback()
     def _global(
-        show_version: bool = typer.Option(False, "--version", callback=version, is_eager=True,
-                                          help="Print the version."),
+        show_version: bool = typer.Option(
+            False, "--version", callback=version, is_eager=True, help="Print the version."
+        ),
     ) -> None:
-        """A diagnostician for deep-learning training runs: runs your training and says why it stopped."""
+        """A diagnostician for deep-learning training runs: runs your training and says why it
+        stopped.
+        """
 
     return app
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: parse, dispatch, and turn every known failure into one line on stderr and an exit code."""
+    """Entry point: parse, dispatch, and turn every known failure into one line on stderr and an
+    exit code.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "run":
         from . import run as run_cmd
@@ -83,7 +93,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _exit_with(work: Callable[[], int]) -> None:
-    """Run `work` and exit with its status; a known failure becomes one line on stderr and its exit code."""
+    """Run `work` and exit with its status; a known failure becomes one line on stderr and its exit
+    code.
+    """
     try:
         code = work()
     except TrainwatchError as exc:
@@ -93,14 +105,19 @@ def _exit_with(work: Callable[[], int]) -> None:
     except Exception as exc:
         if os.environ.get("TRAINWATCH_DEBUG") == "1":
             raise
-        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # typer's (click's) usage errors
+        if hasattr(exc, "format_message") and hasattr(
+            exc, "exit_code"
+        ):  # typer's (click's) usage errors
             hint = ""
             ctx = getattr(exc, "ctx", None)
             if ctx is not None:
                 hint = f" (see {ctx.command_path} --help)"
             _fail(exc.format_message() + hint, getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE)
-        _fail(f"internal error: {type(exc).__name__}: {exc} (set TRAINWATCH_DEBUG=1 for the traceback)",
-              EXIT_INTERNAL)
+        _fail(
+            f"internal error: {type(exc).__name__}: {exc} (set TRAINWATCH_DEBUG=1 for the "
+            f"traceback)",
+            EXIT_INTERNAL,
+        )
     sys.exit(code)
 
 

@@ -1,8 +1,10 @@
-"""The HTML report (`--html FILE`): one self-contained page (no script, no network) with inline SVG charts.
+"""The HTML report (`--html FILE`): one self-contained page (no script, no network) with inline SVG
+charts.
 
-The page holds the verdict, its evidence, the culprit with its source around it, the advice, the environment,
-a chart of memory (the process tree's RSS and GPU memory, against their limits) and one of the loss, and the last
-lines of output. A Content-Security-Policy forbids every fetch, so the page cannot reach out even by mistake.
+The page holds the verdict, its evidence, the culprit with its source around it, the advice, the
+environment, a chart of memory (the process tree's RSS and GPU memory, against their limits) and
+one of the loss, and the last lines of output. A Content-Security-Policy forbids every fetch, so
+the page cannot reach out even by mistake.
 """
 
 from __future__ import annotations
@@ -58,37 +60,65 @@ def html_report(diagnosis, status: int) -> str:
         meta.append(f"ran {diagnosis.duration_s:.1f} s")
     parts = [
         f'<header class="{tone}" id="verdict"><h1>{mark} {escape(v.subtype or v.category)}</h1>'
-        f'<div class="summary">{escape(v.summary)}</div><div class="meta">{escape(" · ".join(meta))}</div></header>']
+        f'<div class="summary">{escape(v.summary)}</div><div '
+        f'class="meta">{escape(" · ".join(meta))}</div></header>'
+    ]
     if v.evidence:
         parts.append(_section("Evidence", _cited_list(v.evidence)))
     if v.cascade:
         parts.append(_section("Consequences (not the cause)", _cited_list(v.cascade)))
     if v.culprit is not None:
         parts.append(_section("Culprit", _culprit(v.culprit)))
-    charts = [c for c in (memory_chart(diagnosis.evidence.memory), loss_chart(diagnosis.evidence.progress)) if c]
+    charts = [
+        c
+        for c in (memory_chart(diagnosis.evidence.memory), loss_chart(diagnosis.evidence.progress))
+        if c
+    ]
     if charts:
         parts.append(_section("Over time", '<div class="charts">' + "".join(charts) + "</div>"))
     if v.advice:
-        parts.append(_section("What to do", "<ol>" + "".join(f"<li>{escape(a)}</li>" for a in v.advice) + "</ol>"
-                              + (f'<p class="dim">See: {escape(v.doc_url)}</p>' if v.doc_url else "")))
+        parts.append(
+            _section(
+                "What to do",
+                "<ol>"
+                + "".join(f"<li>{escape(a)}</li>" for a in v.advice)
+                + "</ol>"
+                + (f'<p class="dim">See: {escape(v.doc_url)}</p>' if v.doc_url else ""),
+            )
+        )
     if v.alternatives:
-        parts.append(_section("Also possible", "<ul>" + "".join(
-            f"<li><b>{escape(a.subtype or a.category)}</b> ({a.confidence:.0%}): {escape(a.summary)}</li>"
-            for a in v.alternatives) + "</ul>"))
+        parts.append(
+            _section(
+                "Also possible",
+                "<ul>"
+                + "".join(
+                    f"<li><b>{escape(a.subtype or a.category)}</b> ({a.confidence:.0%}): "
+                    f"{escape(a.summary)}</li>"
+                    for a in v.alternatives
+                )
+                + "</ul>",
+            )
+        )
     parts.append(_section("Run and environment", _environment(diagnosis, status)))
     tail = output_tail(diagnosis, TAIL_LINES)
     if tail:
         parts.append(_section("Last lines of output", f"<pre>{escape(tail)}</pre>"))
     notes = list(diagnosis.evidence.notes)
     if notes:
-        parts.append(_section("Notes", "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>"))
+        parts.append(
+            _section("Notes", "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
+        )
     title = f"trainwatch: {v.subtype or v.category}"
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{escape(title)}</title><style>{STYLE}</style></head>\n<body><main>\n"
-            + "\n".join(parts)
-            + f'\n<p class="dim">trainwatch {escape(diagnosis.trainwatch_version)}</p></main></body></html>\n')
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src '
+        "'unsafe-inline'\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head>\n<body><main>\n"
+        + "\n".join(parts)
+        + f'\n<p class="dim">trainwatch '
+        f"{escape(diagnosis.trainwatch_version)}</p></main></body></html>\n"
+    )
 
 
 def write_html(diagnosis, path: str, status: int) -> None:
@@ -99,7 +129,9 @@ def write_html(diagnosis, path: str, status: int) -> None:
 
 
 def memory_chart(memory) -> str:
-    """The tree's RSS and the GPU memory over the run, with the memory limit and the GPUs' size; "" without data."""
+    """The tree's RSS and the GPU memory over the run, with the memory limit and the GPUs' size; ""
+    without data.
+    """
     if memory is None or len(memory.samples) < 2:
         return ""
     samples = memory.samples
@@ -109,14 +141,16 @@ def memory_chart(memory) -> str:
         gpu = [s.gpu_used_bytes for s in samples]
         has_gpu = any(g is not None for g in gpu)
         gpu = [g or 0 for g in gpu]
-    else:  # each point the largest of its stretch (timeline()), so a spike before a kill stays on the chart
+    # each point the largest of its stretch (timeline()), so a spike before a kill stays on the
+    # chart
+    else:
         rss = list(memory.timeline(CHART_POINTS))
         xs = [samples[i * len(samples) // len(rss)].elapsed for i in range(len(rss))]
         gpu = list(memory.gpu_timeline(CHART_POINTS))
         has_gpu = bool(gpu)
-    series = [Series("process tree RSS", "#1f6feb", list(zip(xs, rss)))]
+    series = [Series("process tree RSS", "#1f6feb", list(zip(xs, rss, strict=False)))]
     if has_gpu:
-        series.append(Series("GPU memory used", "#8250df", list(zip(xs, gpu))))
+        series.append(Series("GPU memory used", "#8250df", list(zip(xs, gpu, strict=False))))
     peak = max(max(rss), max(gpu) if has_gpu else 0)
     limits = []
     if memory.limit_bytes:
@@ -126,18 +160,30 @@ def memory_chart(memory) -> str:
         limits.append(("GPU size", gpu_total, "#a15c00"))
     off_chart = []
     for label, value, colour in limits:
-        # A limit far above the run's peak would flatten the lines to nothing: name it instead of drawing it.
+        # A limit far above the run's peak would flatten the lines to nothing: name it instead of
+        # drawing it.
         if value <= 4 * max(peak, 1):
-            series.append(Series(f"{label} {_bytes(value)}", colour, [(xs[0], value), (xs[-1], value)], dashed=True))
+            series.append(
+                Series(
+                    f"{label} {_bytes(value)}",
+                    colour,
+                    [(xs[0], value), (xs[-1], value)],
+                    dashed=True,
+                )
+            )
         else:
             off_chart.append(f"{label} {_bytes(value)} (off the chart)")
     svg = line_chart(series, x_label="seconds", y_format=_bytes, title="Memory over time")
-    caption = "Memory" + (f' <span class="dim">· {escape(", ".join(off_chart))}</span>' if off_chart else "")
+    caption = "Memory" + (
+        f' <span class="dim">· {escape(", ".join(off_chart))}</span>' if off_chart else ""
+    )
     return f"<figure><figcaption>{caption}</figcaption>{svg}</figure>"
 
 
 def loss_chart(progress) -> str:
-    """The training loss by step; NaN and infinite values are red marks along the top; "" without losses."""
+    """The training loss by step; NaN and infinite values are red marks along the top; "" without
+    losses.
+    """
     if progress is None or not (progress.losses or progress.first_nonfinite_loss):
         return ""
     losses = list(progress.losses)
@@ -147,12 +193,23 @@ def loss_chart(progress) -> str:
     finite = [(s, v) for s, v in losses if math.isfinite(v)]
     bad = [s for s, v in losses if not math.isfinite(v)]
     if progress.first_nonfinite_loss is not None and progress.first_nonfinite_loss[0] not in bad:
-        bad.insert(0, progress.first_nonfinite_loss[0])  # the tracker keeps NaN out of the series: mark where it began
+        bad.insert(
+            0, progress.first_nonfinite_loss[0]
+        )  # the tracker keeps NaN out of the series: mark where it began
     positive = [v for _, v in finite if v > 0]
-    log_scale = len(positive) == len(finite) and len(finite) > 1 and max(positive) / min(positive) > 100
+    log_scale = (
+        len(positive) == len(finite) and len(finite) > 1 and max(positive) / min(positive) > 100
+    )
     series = [Series("training loss", "#1e7b34", finite)] if finite else []
-    svg = line_chart(series, x_label="step", y_format=lambda y: f"{y:.3g}", title="Loss over time",
-                     log_y=log_scale, marks=bad, mark_label="NaN/Inf")
+    svg = line_chart(
+        series,
+        x_label="step",
+        y_format=lambda y: f"{y:.3g}",
+        title="Loss over time",
+        log_y=log_scale,
+        marks=bad,
+        mark_label="NaN/Inf",
+    )
     caption = "Loss" + (" (log scale)" if log_scale else "")
     if bad:
         caption += f' <span class="dim">· first non-finite value at step {bad[0]}</span>'
@@ -172,16 +229,29 @@ def _section(title: str, body: str) -> str:
 
 
 def _cited_list(items) -> str:
-    return "<ul>" + "".join(f'<li><code>{escape(c.text[:2000])}</code> <span class="dim">({escape(c.kind)} · '
-                            f"{escape(c.source)})</span></li>" for c in items) + "</ul>"
+    return (
+        "<ul>"
+        + "".join(
+            f'<li><code>{escape(c.text[:2000])}</code> <span class="dim">({escape(c.kind)} · '
+            f"{escape(c.source)})</span></li>"
+            for c in items
+        )
+        + "</ul>"
+    )
 
 
 def _culprit(culprit) -> str:
-    head = (f"<p><code>{escape(culprit.file)}:{culprit.line}</code> in <code>{escape(culprit.function)}</code></p>")
+    head = (
+        f"<p><code>{escape(culprit.file)}:{culprit.line}</code> in "
+        f"<code>{escape(culprit.function)}</code></p>"
+    )
     lines = _source_lines(culprit.file, culprit.line)
     if lines:
-        rows = "".join(f'<div class="{"hit" if n == culprit.line else ""}"><span class="no">{n}</span>'
-                       f"{escape(text)}</div>" for n, text in lines)
+        rows = "".join(
+            f'<div class="{"hit" if n == culprit.line else ""}"><span class="no">{n}</span>'
+            f"{escape(text)}</div>"
+            for n, text in lines
+        )
         return head + f'<div class="src">{rows}</div>'
     if culprit.code:
         return head + f"<pre>{escape(culprit.code)}</pre>"
@@ -189,7 +259,9 @@ def _culprit(culprit) -> str:
 
 
 def _source_lines(path: str, line: int) -> list[tuple[int, str]]:
-    """The culprit's line and its neighbours from the file, redacted; [] when the file cannot be read."""
+    """The culprit's line and its neighbours from the file, redacted; [] when the file cannot be
+    read.
+    """
     try:
         if os.path.getsize(path) > 5_000_000:
             return []
@@ -225,22 +297,45 @@ def _environment(diagnosis, status: int) -> str:
         rows.append(("python processes", str(len(probe.processes))))
     torch = probe.torch if probe is not None else None
     if isinstance(torch, dict):
-        rows.append(("torch", " · ".join(f"{k} {torch[k]}" for k in ("version", "cuda", "cudnn", "hip")
-                                         if torch.get(k) is not None)))
+        rows.append(
+            (
+                "torch",
+                " · ".join(
+                    f"{k} {torch[k]}"
+                    for k in ("version", "cuda", "cudnn", "hip")
+                    if torch.get(k) is not None
+                ),
+            )
+        )
         if torch.get("devices"):
             rows.append(("devices", ", ".join(map(str, torch["devices"]))))
     memory = facts.memory
     if memory is not None:
-        rows.append(("memory peak", f"{human_bytes(memory.peak_rss_bytes)} of {human_bytes(memory.limit_bytes)}"
-                     + (f" ({memory.limit_source})" if memory.limit_source else "")))
+        rows.append(
+            (
+                "memory peak",
+                f"{human_bytes(memory.peak_rss_bytes)} of {human_bytes(memory.limit_bytes)}"
+                + (f" ({memory.limit_source})" if memory.limit_source else ""),
+            )
+        )
         if memory.memory_total_bytes:
             rows.append(("machine memory", human_bytes(memory.memory_total_bytes)))
         if memory.gpu is not None:
             for d in memory.gpu.peak_devices or memory.gpu.devices:
-                rows.append((f"GPU {d.index}", f"{d.name}: peak {human_bytes(d.used_bytes)} of "
-                                               f"{human_bytes(d.total_bytes)}"))
-    return "<table>" + "".join(f"<tr><td>{escape(k)}</td><td><code>{escape(val)}</code></td></tr>"
-                               for k, val in rows) + "</table>"
+                rows.append(
+                    (
+                        f"GPU {d.index}",
+                        f"{d.name}: peak {human_bytes(d.used_bytes)} of "
+                        f"{human_bytes(d.total_bytes)}",
+                    )
+                )
+    return (
+        "<table>"
+        + "".join(
+            f"<tr><td>{escape(k)}</td><td><code>{escape(val)}</code></td></tr>" for k, val in rows
+        )
+        + "</table>"
+    )
 
 
 def _bytes(n: float) -> str:

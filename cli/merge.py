@@ -1,4 +1,6 @@
-"""`trainwatch merge`: per-node JSON reports -> one job verdict (the root node and rank), printed as `run` prints."""
+"""`trainwatch merge`: per-node JSON reports -> one job verdict (the root node and rank), printed as
+`run` prints.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +19,28 @@ The report goes to stderr; --json writes the merged machine-readable report (- f
 
 
 def merge_command(
-    reports: Annotated[list[str], typer.Argument(help="JSON reports written by `trainwatch run --json`.",
-                                                 metavar="REPORT...", show_default=False)],
-    json_path: Annotated[Optional[str], typer.Option("--json", help="Also write the merged JSON report here "
-                                                     "(- for stdout).", show_default=False)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the one-line verdict.")] = False,
+    reports: Annotated[
+        list[str],
+        typer.Argument(
+            help="JSON reports written by `trainwatch run --json`.",
+            metavar="REPORT...",
+            show_default=False,
+        ),
+    ],
+    json_path: Annotated[
+        Optional[str],
+        typer.Option(
+            "--json",
+            help="Also write the merged JSON report here (- for stdout).",
+            show_default=False,
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the one-line verdict.")
+    ] = False,
 ) -> None:
-    from trainwatch.diagnostics.postmortem import merge_reports
     from trainwatch.diagnostics.knowledge import load_knowledge
+    from trainwatch.diagnostics.postmortem import merge_reports
 
     from .outputs import ReportTargets, deliver, writable
 

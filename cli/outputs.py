@@ -1,7 +1,8 @@
-"""Every report of one diagnosis, written once the run is over: files, the terminal report, then CI's outputs.
+"""Every report of one diagnosis, written once the run is over: files, the terminal report, then
+CI's outputs.
 
-All of them go through `redact_diagnosis()` (diagnostics/redaction.py) first, so no writer can leak what another
-one hides. `run` and `explain` both end here.
+All of them go through `redact_diagnosis()` (diagnostics/redaction.py) first, so no writer can
+leak what another one hides. `run` and `explain` both end here.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ class ReportTargets:
 
 
 def writable(name: str | None) -> str | None:
-    """Check an output path before anything runs: a report that cannot be written is a usage error."""
+    """Check an output path before anything runs: a report that cannot be written is a usage
+    error.
+    """
     if name is None or name == "-":
         return name
     path = Path(name)
@@ -62,7 +65,9 @@ def deliver(diagnosis, targets: ReportTargets) -> int:
     print_report(diagnosis, quiet=targets.quiet)
     if status == EXIT_FAIL_ON and (diagnosis.exit is None or diagnosis.exit.status == 0):
         v = diagnosis.verdict
-        sys.stderr.write(f"trainwatch: --fail-on: the verdict is {v.subtype or v.category}; exiting {status}\n")
+        sys.stderr.write(
+            f"trainwatch: --fail-on: the verdict is {v.subtype or v.category}; exiting {status}\n"
+        )
         sys.stderr.flush()
     publish_github(diagnosis, status)
     return status
@@ -86,8 +91,9 @@ def write_json(diagnosis, path: str | None) -> None:
 
 
 def write_file(path: str, text: str, what: str) -> None:
-    """Write a report atomically (a reader never sees half of it); a failure is one line on stderr, never raised:
-    the run's own status matters more than a report that could not be saved."""
+    """Write a report atomically (a reader never sees half of it); a failure is one line on stderr,
+    never raised: the run's own status matters more than a report that could not be saved.
+    """
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         with open(tmp, "w", encoding="utf-8") as f:

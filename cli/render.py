@@ -1,4 +1,6 @@
-"""The terminal report: pure functions from a Diagnosis to rich renderables; printing is the caller's."""
+"""The terminal report: pure functions from a Diagnosis to rich renderables; printing is the
+caller's.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from trainwatch.diagnostics.verdict import REPORT_BANNER, Diagnosis
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
-# A colour per category: red for what broke, yellow for what stopped it from outside, green for success.
+# A colour per category: red for what broke, yellow for what stopped it from outside, green for
+# success.
 CATEGORY_STYLES = {
     "completed": "bold green",
     "interrupted": "bold yellow",
@@ -40,11 +43,16 @@ def report(diagnosis: Diagnosis) -> RenderableType:
     if context:
         parts.append(_section("Run", context))
     if v.advice:
-        parts.append(_section("What to do", [Text(f"  {i}. {a}") for i, a in enumerate(v.advice, 1)]))
+        parts.append(
+            _section("What to do", [Text(f"  {i}. {a}") for i, a in enumerate(v.advice, 1)])
+        )
     if v.doc_url:
         parts.append(Text(f"  See: {v.doc_url}", style="dim"))
     if v.alternatives:
-        alts = [Text(f"  {a.subtype or a.category} ({a.confidence:.0%}): {a.summary}") for a in v.alternatives]
+        alts = [
+            Text(f"  {a.subtype or a.category} ({a.confidence:.0%}): {a.summary}")
+            for a in v.alternatives
+        ]
         parts.append(_section("Also possible", alts))
     for note in diagnosis.evidence.notes:
         parts.append(Text(f"  note: {note}", style="dim"))
@@ -94,7 +102,9 @@ def sparkline(values: tuple[float, ...] | list[float]) -> str:
         if v != v or v in (float("inf"), float("-inf")):
             out.append("!")  # a NaN or an infinity: the point worth seeing
         else:
-            out.append(SPARKS[min(len(SPARKS) - 1, int((v - low) / span * (len(SPARKS) - 1) + 0.5))])
+            out.append(
+                SPARKS[min(len(SPARKS) - 1, int((v - low) / span * (len(SPARKS) - 1) + 0.5))]
+            )
     return "".join(out)
 
 
@@ -129,9 +139,13 @@ def _context_lines(diagnosis: Diagnosis) -> list[Text]:
         lines.append(line)
         gpu_values = memory.gpu_timeline(40) if hasattr(memory, "gpu_timeline") else ()
         if gpu_values:
-            lines.append(Text(f"  GPU memory peak {human_bytes(max(gpu_values))}  {sparkline(gpu_values)}"))
+            lines.append(
+                Text(f"  GPU memory peak {human_bytes(max(gpu_values))}  {sparkline(gpu_values)}")
+            )
     if diagnosis.duration_s is not None:
-        lines.append(Text(f"  ran {diagnosis.duration_s:.1f} s · {describe_exit(diagnosis)}", style="dim"))
+        lines.append(
+            Text(f"  ran {diagnosis.duration_s:.1f} s · {describe_exit(diagnosis)}", style="dim")
+        )
     return lines
 
 

@@ -1,4 +1,6 @@
-"""`trainwatch run`: options -> a run request -> a live diagnosis -> the report; exits with the child's status."""
+"""`trainwatch run`: options -> a run request -> a live diagnosis -> the report; exits with the
+child's status.
+"""
 
 # No `from __future__ import annotations` here: typer reads the annotations of the command that
 # `typer_command()` defines, and they must be real objects there, where typer is imported.
@@ -7,8 +9,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainwatch.diagnostics.watch import target as targets
 from trainwatch.diagnostics.errors import CommandNotExecutable, CommandNotFound, UsageError
+from trainwatch.diagnostics.watch import target as targets
 
 HELP = """Run a training program and say why it stopped.
 
@@ -30,7 +32,9 @@ ON_STALL = ("auto", "kill", "report")
 
 @dataclass(frozen=True)
 class RunOptions:
-    """`trainwatch run`'s command line, parsed: the one configuration object the command works from."""
+    """`trainwatch run`'s command line, parsed: the one configuration object the command works
+    from.
+    """
 
     program: tuple[str, ...] = ()
     module: str | None = None
@@ -46,38 +50,47 @@ class RunOptions:
     quiet: bool = False
     junit: str | None = None
     html: str | None = None
-    fail_on: str | None = None  # "numerical,early-exit": parsed by cli/ci.py once the options are read
+    fail_on: str | None = (
+        None  # "numerical,early-exit": parsed by cli/ci.py once the options are read
+    )
     as_command: bool = False
 
 
-# How run's options are spelled, for the fast parser: field and kind ("flag", "off", "value", "values", "number").
-# tests/test_cli_parsing.py checks this table against the typer command, so the two cannot drift apart.
+# How run's options are spelled, for the fast parser: field and kind ("flag", "off", "value",
+# "values", "number"). tests/test_cli_parsing.py checks this table against the typer command, so the
+# two cannot drift apart.
 OPTION_SPELLINGS = {
-    "-m": ("module", "value"), "--module": ("module", "value"),
+    "-m": ("module", "value"),
+    "--module": ("module", "value"),
     "--python": ("python", "value"),
     "--json": ("json_path", "value"),
     "--log": ("log", "value"),
     "--no-probe": ("no_probe", "flag"),
-    "--keep-artifacts": ("keep_artifacts", "flag"), "--no-keep-artifacts": ("keep_artifacts", "off"),
+    "--keep-artifacts": ("keep_artifacts", "flag"),
+    "--no-keep-artifacts": ("keep_artifacts", "off"),
     "--interval": ("interval", "number"),
     "--signatures": ("signatures", "values"),
     "--stall-timeout": ("stall_timeout", "number"),
     "--on-stall": ("on_stall", "value"),
-    "--quiet": ("quiet", "flag"), "-q": ("quiet", "flag"),
+    "--quiet": ("quiet", "flag"),
+    "-q": ("quiet", "flag"),
     "--junit": ("junit", "value"),
     "--html": ("html", "value"),
     "--fail-on": ("fail_on", "value"),
     COMMAND_MARK: ("as_command", "flag"),
 }
 MINIMUMS = {"interval": 0.05, "stall_timeout": 0.1}
-VALUE_OPTIONS = frozenset(name for name, (_, kind) in OPTION_SPELLINGS.items() if kind in ("value", "values", "number"))
+VALUE_OPTIONS = frozenset(
+    name for name, (_, kind) in OPTION_SPELLINGS.items() if kind in ("value", "values", "number")
+)
 
 
 def parse_fast(args: list[str]) -> RunOptions | None:
-    """Parse run's arguments (after `protect_child_args`) without typer, which costs ~45 ms to import.
+    """Parse run's arguments (after `protect_child_args`) without typer, which costs ~45 ms to
+    import.
 
-    Returns None for anything but a plain, valid command line (help, an unknown option, a bad value): typer then
-    parses it again and says what is wrong, in its own words.
+    Returns None for anything but a plain, valid command line (help, an unknown option, a bad
+    value): typer then parses it again and says what is wrong, in its own words.
     """
     values: dict = {}
     program: list[str] = []
@@ -85,7 +98,7 @@ def parse_fast(args: list[str]) -> RunOptions | None:
     while i < len(args):
         token = args[i]
         if token == "--":
-            program = args[i + 1:]
+            program = args[i + 1 :]
             break
         name, eq, inline = token.partition("=") if token.startswith("--") else (token, "", "")
         spec = OPTION_SPELLINGS.get(name)
@@ -120,52 +133,123 @@ def parse_fast(args: list[str]) -> RunOptions | None:
 
 
 def typer_command():
-    """The typer command for `run`: its --help, and the parser of record for what `parse_fast` declines."""
+    """The typer command for `run`: its --help, and the parser of record for what `parse_fast`
+    declines.
+    """
     from typing import Annotated, Optional
 
     import typer
 
     def run_command(
-        program: Annotated[Optional[list[str]], typer.Argument(
-            help="The script and its arguments, or the command after --.", show_default=False)] = None,
-        module: Annotated[Optional[str], typer.Option(
-            "-m", "--module", help="Run a module, as `python -m MODULE`.", show_default=False)] = None,
-        python: Annotated[Optional[str], typer.Option(
-            help="Interpreter for a script or module [default: python3 on PATH].", show_default=False)] = None,
-        json_path: Annotated[Optional[Path], typer.Option(
-            "--json", help="Also write the JSON report here (- for stdout).", show_default=False)] = None,
-        log: Annotated[Optional[Path], typer.Option(
-            help="Also save the program's combined output here.", show_default=False)] = None,
-        no_probe: Annotated[bool, typer.Option(
-            "--no-probe", help="Do not load the probe into Python processes.")] = False,
-        keep_artifacts: Annotated[bool, typer.Option(help="Keep the probe's record files after the report.")] = False,
-        interval: Annotated[float, typer.Option(help="Seconds between memory samples.", min=0.05)] = 0.5,
-        signatures: Annotated[Optional[list[Path]], typer.Option(
-            "--signatures", help="An extra signature file (repeatable).", show_default=False)] = None,
-        stall_timeout: Annotated[Optional[float], typer.Option(
-            help="Call the run stuck after this many seconds without output, progress or CPU use (off by default).",
-            min=0.1, show_default=False)] = None,
-        on_stall: Annotated[str, typer.Option(
-            help="What to do with a stuck run: auto (stop it when idle, only report a busy loop), kill, or report.")
+        program: Annotated[
+            Optional[list[str]],
+            typer.Argument(
+                help="The script and its arguments, or the command after --.", show_default=False
+            ),
+        ] = None,
+        module: Annotated[
+            Optional[str],
+            typer.Option(
+                "-m", "--module", help="Run a module, as `python -m MODULE`.", show_default=False
+            ),
+        ] = None,
+        python: Annotated[
+            Optional[str],
+            typer.Option(
+                help="Interpreter for a script or module [default: python3 on PATH].",
+                show_default=False,
+            ),
+        ] = None,
+        json_path: Annotated[
+            Optional[Path],
+            typer.Option(
+                "--json", help="Also write the JSON report here (- for stdout).", show_default=False
+            ),
+        ] = None,
+        log: Annotated[
+            Optional[Path],
+            typer.Option(help="Also save the program's combined output here.", show_default=False),
+        ] = None,
+        no_probe: Annotated[
+            bool, typer.Option("--no-probe", help="Do not load the probe into Python processes.")
+        ] = False,
+        keep_artifacts: Annotated[
+            bool, typer.Option(help="Keep the probe's record files after the report.")
+        ] = False,
+        interval: Annotated[
+            float, typer.Option(help="Seconds between memory samples.", min=0.05)
+        ] = 0.5,
+        signatures: Annotated[
+            Optional[list[Path]],
+            typer.Option(
+                "--signatures", help="An extra signature file (repeatable).", show_default=False
+            ),
+        ] = None,
+        stall_timeout: Annotated[
+            Optional[float],
+            typer.Option(
+                help="Call the run stuck after this many seconds without output, progress or CPU "
+                "use (off by default).",
+                min=0.1,
+                show_default=False,
+            ),
+        ] = None,
+        on_stall: Annotated[
+            str,
+            typer.Option(
+                help="What to do with a stuck run: auto (stop it when idle, only report a busy "
+                "loop), kill, or report."
+            ),
         ] = "auto",
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the one-line verdict.")] = False,
-        junit: Annotated[Optional[Path], typer.Option(
-            "--junit", help="Also write a JUnit XML report here (GitLab, Jenkins, ...).", show_default=False)] = None,
-        html: Annotated[Optional[Path], typer.Option(
-            "--html", help="Also write a self-contained HTML report with charts here.", show_default=False)] = None,
-        fail_on: Annotated[Optional[str], typer.Option(
-            "--fail-on", metavar="CATEGORY[,CATEGORY...]",
-            help="Exit 3 when the program exited 0 but the verdict is one of these categories (e.g. numerical).",
-            show_default=False)] = None,
+        quiet: Annotated[
+            bool, typer.Option("--quiet", "-q", help="Print only the one-line verdict.")
+        ] = False,
+        junit: Annotated[
+            Optional[Path],
+            typer.Option(
+                "--junit",
+                help="Also write a JUnit XML report here (GitLab, Jenkins, ...).",
+                show_default=False,
+            ),
+        ] = None,
+        html: Annotated[
+            Optional[Path],
+            typer.Option(
+                "--html",
+                help="Also write a self-contained HTML report with charts here.",
+                show_default=False,
+            ),
+        ] = None,
+        fail_on: Annotated[
+            Optional[str],
+            typer.Option(
+                "--fail-on",
+                metavar="CATEGORY[,CATEGORY...]",
+                help="Exit 3 when the program exited 0 but the verdict is one of these categories "
+                "(e.g. numerical).",
+                show_default=False,
+            ),
+        ] = None,
         as_command: Annotated[bool, typer.Option(COMMAND_MARK, hidden=True)] = False,
     ) -> None:
         options = RunOptions(
-            program=tuple(program or ()), module=module, python=python,
-            json_path=None if json_path is None else str(json_path), log=None if log is None else str(log),
-            no_probe=no_probe, keep_artifacts=keep_artifacts, interval=interval,
-            signatures=tuple(str(p) for p in signatures or ()), stall_timeout=stall_timeout, on_stall=on_stall,
-            quiet=quiet, junit=None if junit is None else str(junit), html=None if html is None else str(html),
-            fail_on=fail_on, as_command=as_command)
+            program=tuple(program or ()),
+            module=module,
+            python=python,
+            json_path=None if json_path is None else str(json_path),
+            log=None if log is None else str(log),
+            no_probe=no_probe,
+            keep_artifacts=keep_artifacts,
+            interval=interval,
+            signatures=tuple(str(p) for p in signatures or ()),
+            stall_timeout=stall_timeout,
+            on_stall=on_stall,
+            quiet=quiet,
+            junit=None if junit is None else str(junit),
+            html=None if html is None else str(html),
+            fail_on=fail_on,
+            as_command=as_command,
+        )
         raise typer.Exit(execute(options))
 
     return run_command
@@ -183,18 +267,27 @@ def execute(options: RunOptions) -> int:
     elif args:
         target = targets.resolve_script(args[0], args[1:], options.python)
     else:
-        raise UsageError("nothing to run: give a script, -m MODULE, or -- COMMAND (see trainwatch run --help)")
+        raise UsageError(
+            "nothing to run: give a script, -m MODULE, or -- COMMAND (see trainwatch run --help)"
+        )
     if options.on_stall not in ON_STALL:
         raise UsageError(f"--on-stall must be auto, kill or report, not {options.on_stall!r}")
     from .outputs import ReportTargets, writable
 
     fail_on: frozenset[str] = frozenset()
-    if options.fail_on:  # cli/ci.py (and its regexes) only when asked: this runs before the child starts
+    if (
+        options.fail_on
+    ):  # cli/ci.py (and its regexes) only when asked: this runs before the child starts
         from .ci import parse_fail_on
 
         fail_on = parse_fail_on(options.fail_on)
-    reports = ReportTargets(json_path=writable(options.json_path), junit_path=writable(options.junit),
-                            html_path=writable(options.html), quiet=options.quiet, fail_on=fail_on)
+    reports = ReportTargets(
+        json_path=writable(options.json_path),
+        junit_path=writable(options.junit),
+        html_path=writable(options.html),
+        quiet=options.quiet,
+        fail_on=fail_on,
+    )
     log_path = writable(options.log)
     request = RunRequest(
         argv=target.argv,
@@ -219,16 +312,19 @@ def execute(options: RunOptions) -> int:
 
 
 def _import_renderer() -> None:
-    """Import the report's modules while the child runs: rich costs ~35 ms, not worth adding after it ends."""
+    """Import the report's modules while the child runs: rich costs ~35 ms, not worth adding after
+    it ends.
+    """
     from . import render, terminal  # noqa: F401
 
 
 def protect_child_args(args: list[str], value_options: set[str]) -> list[str]:
-    """Insert `--` where the child's arguments begin, so none of them is taken for one of trainwatch's options.
+    """Insert `--` where the child's arguments begin, so none of them is taken for one of
+    trainwatch's options.
 
-    `args` is the command line after `run`. `value_options` are trainwatch's options that take a value.
-    `train.py --json x --help` -> `-- train.py --json x --help`; `-m pkg --lr 3` -> `-m pkg -- --lr 3`;
-    `-- torchrun ...` -> `--as-command -- torchrun ...`.
+    `args` is the command line after `run`. `value_options` are trainwatch's options that take a
+    value. `train.py --json x --help` -> `-- train.py --json x --help`; `-m pkg --lr 3` -> `-m
+    pkg -- --lr 3`; `-- torchrun ...` -> `--as-command -- torchrun ...`.
     """
     i = 0
     while i < len(args):
@@ -236,11 +332,13 @@ def protect_child_args(args: list[str], value_options: set[str]) -> list[str]:
         if token == "--":
             return args[:i] + [COMMAND_MARK] + args[i:]
         if token in ("-m", "--module"):
-            return args[: i + 2] + ["--"] + args[i + 2:]
-        if token.startswith("-m") and not token.startswith("--") and len(token) > 2:  # `-mpkg.train`
-            return args[: i + 1] + ["--"] + args[i + 1:]
+            return args[: i + 2] + ["--"] + args[i + 2 :]
+        if (
+            token.startswith("-m") and not token.startswith("--") and len(token) > 2
+        ):  # `-mpkg.train`
+            return args[: i + 1] + ["--"] + args[i + 1 :]
         if token.startswith("--module="):
-            return args[: i + 1] + ["--"] + args[i + 1:]
+            return args[: i + 1] + ["--"] + args[i + 1 :]
         if not token.startswith("-") or token == "-":
             return args[:i] + ["--"] + args[i:]
         if token in value_options:

@@ -1,4 +1,6 @@
-"""Where trainwatch's own words go: the stderr console, its colour and width rules, and the report printer."""
+"""Where trainwatch's own words go: the stderr console, its colour and width rules, and the report
+printer.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +17,12 @@ CI_WIDTH = 100
 def console_settings(env: Mapping[str, str] | None = None, tty: bool | None = None) -> dict:
     """How the report is drawn, from the environment and whether stderr is a terminal.
 
-    - NO_COLOR (any non-empty value, no-color.org) turns every escape sequence off, and wins over FORCE_COLOR.
-    - FORCE_COLOR (non-empty, not "0") keeps colour off a terminal: CI log viewers (GitHub, GitLab) show ANSI colour.
-    - TERM=dumb, or stderr not a terminal without FORCE_COLOR: plain text, no colour, no cursor control.
+    - NO_COLOR (any non-empty value, no-color.org) turns every escape sequence off, and wins over
+      FORCE_COLOR.
+    - FORCE_COLOR (non-empty, not "0") keeps colour off a terminal: CI log viewers (GitHub,
+      GitLab) show ANSI colour.
+    - TERM=dumb, or stderr not a terminal without FORCE_COLOR: plain text, no colour, no cursor
+      control.
     - Width: COLUMNS when set; the terminal's own on a terminal; CI_WIDTH otherwise.
     """
     env = os.environ if env is None else env
@@ -32,8 +37,15 @@ def console_settings(env: Mapping[str, str] | None = None, tty: bool | None = No
         width = int(columns)
     elif not tty:
         width = CI_WIDTH
-    return {"force_terminal": styled, "no_color": not styled, "color_system": "auto" if styled else None,
-            "width": width, "highlight": False, "soft_wrap": False, "emoji": False}
+    return {
+        "force_terminal": styled,
+        "no_color": not styled,
+        "color_system": "auto" if styled else None,
+        "width": width,
+        "highlight": False,
+        "soft_wrap": False,
+        "emoji": False,
+    }
 
 
 def stderr_console() -> Console:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-# Exit codes of trainwatch's own failures, documented in docs/index.md. A child's status passes through unchanged.
+# Exit codes of trainwatch's own failures, documented in docs/index.md. A child's status passes
+# through unchanged.
 EXIT_USAGE = 2  # bad command line or bad input file, as argparse and click use
 EXIT_NOT_EXECUTABLE = 126  # the command exists but cannot be run, as a POSIX shell reports it
 EXIT_NOT_FOUND = 127  # the command was not found, as a POSIX shell reports it

@@ -1,8 +1,10 @@
-"""The facts a diagnosis rests on: exit status, raised exceptions, log lines, and the bundle of all of them.
+"""The facts a diagnosis rests on: exit status, raised exceptions, log lines, and the bundle of all
+of them.
 
-Every stage after collection reads an `Evidence`; nothing downstream goes back to the process or the file.
-The facts of one source (the probe, the memory sampler, the log parser, the progress tracker) are defined in
-the module that collects them and gathered here, so that `run` and `explain` hand the classifier the same shape.
+Every stage after collection reads an `Evidence`; nothing downstream goes back to the process or
+the file. The facts of one source (the probe, the memory sampler, the log parser, the progress
+tracker) are defined in the module that collects them and gathered here, so that `run` and
+`explain` hand the classifier the same shape.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the collecting modules import this one; only type checkers need the reverse
     from trainwatch.diagnostics.read.logparse import LogFacts
+    from trainwatch.diagnostics.read.progress import ProgressFacts, StallFacts
     from trainwatch.diagnostics.watch.monitor import MemoryFacts
     from trainwatch.diagnostics.watch.probe.records import ProbeFacts
-    from trainwatch.diagnostics.read.progress import ProgressFacts, StallFacts
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,8 @@ class ExitStatus:
 
     code: int | None  # the exit code when it exited on its own
     signal: str | None  # the signal's name ("SIGKILL") when a signal ended it
-    status: int  # what trainwatch exits with: the code, or 128 + the signal number, as a shell reports it
+    # what trainwatch exits with: the code, or 128 + the signal number, as a shell reports it
+    status: int
 
     @classmethod
     def from_returncode(cls, returncode: int) -> ExitStatus:
@@ -66,12 +69,19 @@ class Frame:
     user: bool  # the user's own code, as opposed to a library's or the standard library's
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "function": self.function, "code": self.code,
-                "user": self.user}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "function": self.function,
+            "code": self.code,
+            "user": self.user,
+        }
 
 
 def deepest_user_frame(frames: tuple[Frame, ...]) -> Frame | None:
-    """The innermost frame of the user's own code: where a failure points, never inside a library."""
+    """The innermost frame of the user's own code: where a failure points, never inside a
+    library.
+    """
     for frame in reversed(frames):
         if frame.user:
             return frame
@@ -85,8 +95,9 @@ class RaisedException:
     type: str  # qualified: "PIL.UnidentifiedImageError", "torch.OutOfMemoryError", "RuntimeError"
     message: str
     frames: tuple[Frame, ...] = ()
-    # How the *next* exception in the chain relates to this one: "cause" ("The above exception was the direct
-    # cause ..."), "context" ("During handling of the above exception ..."), or None for the last one.
+    # How the *next* exception in the chain relates to this one: "cause" ("The above exception was
+    # the direct cause ..."), "context" ("During handling of the above exception ..."), or None for
+    # the last one.
     relation: str | None = None
 
     @property
@@ -97,13 +108,19 @@ class RaisedException:
         return deepest_user_frame(self.frames)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "message": self.message, "relation": self.relation,
-                "frames": [f.to_dict() for f in self.frames]}
+        return {
+            "type": self.type,
+            "message": self.message,
+            "relation": self.relation,
+            "frames": [f.to_dict() for f in self.frames],
+        }
 
 
 @dataclass(frozen=True)
 class ExceptionChain:
-    """An uncaught exception with everything chained to it, first raised first, as Python prints them."""
+    """An uncaught exception with everything chained to it, first raised first, as Python prints
+    them.
+    """
 
     exceptions: tuple[RaisedException, ...]
     origin: str  # "probe" (recorded inside the process) or "log" (parsed from text)
@@ -111,16 +128,22 @@ class ExceptionChain:
     rank: int | None = None  # torchrun/DeepSpeed rank, when known
     thread: str | None = None  # thread name when it was not the main thread
     line: int | None = None  # 1-based line in the log where the traceback starts (log origin)
-    stream: str = "log"  # where those lines are: "log" (a saved file), "stdout" or "stderr" (a live run)
+    stream: str = (
+        "log"  # where those lines are: "log" (a saved file), "stdout" or "stderr" (a live run)
+    )
 
     @property
     def where(self) -> str:
-        """Where the report says it was seen: `stderr line 40`, `line 812`, `probe pid 4242 (thread t1)`."""
+        """Where the report says it was seen: `stderr line 40`, `line 812`, `probe pid 4242 (thread
+        t1)`.
+        """
         if self.origin == "probe":
             place = f"probe pid {self.pid}" if self.pid is not None else "probe"
             place += f" (thread {self.thread})" if self.thread else ""
         elif self.line:
-            place = f"line {self.line}" if self.stream == "log" else f"{self.stream} line {self.line}"
+            place = (
+                f"line {self.line}" if self.stream == "log" else f"{self.stream} line {self.line}"
+            )
         else:
             place = self.origin
         return place + (f" (rank {self.rank})" if self.rank is not None else "")
@@ -146,7 +169,9 @@ class LogLine:
 
     @property
     def where(self) -> str:
-        return f"line {self.number}" if self.stream == "log" else f"{self.stream} line {self.number}"
+        return (
+            f"line {self.number}" if self.stream == "log" else f"{self.stream} line {self.number}"
+        )
 
 
 @dataclass(frozen=True)
@@ -158,8 +183,14 @@ class Evidence:
     exit: ExitStatus | None = None
     log: LogFacts | None = None  # parsed output: the saved log, or the captured tail of a run
     probe: ProbeFacts | None = None  # records from inside the Python processes (run only)
-    memory: MemoryFacts | None = None  # process-tree and GPU samples, limits, kill counters (run only)
+    memory: MemoryFacts | None = (
+        None  # process-tree and GPU samples, limits, kill counters (run only)
+    )
     progress: ProgressFacts | None = None  # where the loop was, and the losses seen
-    stall: StallFacts | None = None  # a run trainwatch stopped, or found stuck, for lack of progress
+    stall: StallFacts | None = (
+        None  # a run trainwatch stopped, or found stuck, for lack of progress
+    )
     forwarded_signals: tuple[str, ...] = ()  # signals trainwatch received and relayed to the child
-    notes: tuple[str, ...] = field(default=())  # things the report should say about what could not be seen
+    notes: tuple[str, ...] = field(
+        default=()
+    )  # things the report should say about what could not be seen

@@ -1,4 +1,6 @@
-"""One live run from start to diagnosis: launch the child, collect evidence while it runs, judge it at the end."""
+"""One live run from start to diagnosis: launch the child, collect evidence while it runs, judge it
+at the end.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +11,9 @@ from dataclasses import dataclass
 
 from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.evidence import Evidence
+from trainwatch.diagnostics.verdict import Diagnosis
 from trainwatch.diagnostics.watch.child import Child, LaunchRequest
 from trainwatch.diagnostics.watch.observers import OutputObservers
-from trainwatch.diagnostics.verdict import Diagnosis
-
 
 # A GPU this busy is computing: a run whose CPU is idle while it waits on the GPU is not stuck.
 GPU_BUSY_PCT = 5
@@ -29,15 +30,18 @@ class RunRequest:
     keep_artifacts: bool = False
     sample_interval: float = 0.5
     signature_files: tuple[str, ...] = ()
-    stall_timeout: float | None = None  # seconds without output, progress or CPU before the run counts as stuck
-    on_stall: str = "auto"  # "auto": stop an idle stall, only report a busy one; "kill": stop both; "report": neither
+    stall_timeout: float | None = (
+        None  # seconds without output, progress or CPU before the run counts as stuck
+    )
+    # "auto": stop an idle stall, only report a busy one; "kill": stop both; "report": neither
+    on_stall: str = "auto"
 
 
 def run_session(request: RunRequest, on_started: Callable[[], None] | None = None) -> Diagnosis:
     """Run the child to its end and diagnose it. Raises OSError when it cannot be started.
 
-    `on_started` runs in a background thread once the child runs: the CLI uses it to import its report renderer
-    while the child works rather than after it ends.
+    `on_started` runs in a background thread once the child runs: the CLI uses it to import its
+    report renderer while the child works rather than after it ends.
     """
     env = dict(request.env)
     probe = None
@@ -46,7 +50,8 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
 
         probe = ProbeSession.create(keep_artifacts=request.keep_artifacts, base_env=env)
         env.update(probe.env)
-        # distributed (issue 7): torchrun leaves its error files in the probe's directory; imported for torchrun only
+        # distributed (issue 7): torchrun leaves its error files in the probe's directory; imported
+        # for torchrun only
         if any("torchrun" in a or "torch.distributed" in a for a in request.argv[:6]):
             from trainwatch.diagnostics.watch.torchrun import elastic_env
 
@@ -75,11 +80,15 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
     notes: list[str] = []
     if probe is not None:
         probe_facts = probe.collect()
-        elastic_errors = _elastic_errors(probe, env)  # distributed (issue 7): read before the directory goes
+        elastic_errors = _elastic_errors(
+            probe, env
+        )  # distributed (issue 7): read before the directory goes
         probe.cleanup()
         if not probe_facts.loaded:
-            notes.append("no Python process of the run loaded the probe (not Python, or run with -I/-E/-S); "
-                         "the diagnosis rests on outside evidence")
+            notes.append(
+                "no Python process of the run loaded the probe (not Python, or run with -I/-E/-S); "
+                "the diagnosis rests on outside evidence"
+            )
     else:
         notes.append("the probe was off (--no-probe)")
     observers.finish()
@@ -120,17 +129,27 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
 
 
 def _distributed(evidence: Evidence, env: dict[str, str]) -> bool:
-    """Does the run show ranks, torchrun's failure table, or a SLURM task? (diagnostics/distributed.py)"""
-    if any(getattr(p, "rank", None) is not None for p in getattr(evidence.probe, "processes", None) or ()):
+    """Does the run show ranks, torchrun's failure table, or a SLURM task?
+    (diagnostics/distributed.py)
+    """
+    if any(
+        getattr(p, "rank", None) is not None
+        for p in getattr(evidence.probe, "processes", None) or ()
+    ):
         return True
-    if evidence.log is not None and (evidence.log.child_failures or any(c.rank is not None
-                                                                         for c in evidence.log.chains)):
+    if evidence.log is not None and (
+        evidence.log.child_failures or any(c.rank is not None for c in evidence.log.chains)
+    ):
         return True
-    return "SLURM_JOB_ID" in env or any("torchrun" in a or "torch.distributed" in a for a in evidence.command[:6])
+    return "SLURM_JOB_ID" in env or any(
+        "torchrun" in a or "torch.distributed" in a for a in evidence.command[:6]
+    )
 
 
 def _elastic_errors(probe, env: dict[str, str]) -> tuple:
-    """torchrun's error files of a torchrun run (diagnostics/distributed.py); () for any other run."""
+    """torchrun's error files of a torchrun run (diagnostics/distributed.py); () for any other
+    run.
+    """
     if "PET_LOG_DIR" not in env and "TORCHELASTIC_ERROR_FILE" not in env:
         return ()
     from trainwatch.diagnostics.watch.torchrun import read_elastic_errors
@@ -139,8 +158,10 @@ def _elastic_errors(probe, env: dict[str, str]) -> tuple:
 
 
 def _knowledge_for(evidence: Evidence, observers: OutputObservers):
-    """The knowledge base, or None where there is nothing it could match: a silent run that exited 0 with no
-    exception recorded needs none, and loading it (~150 ms) would be most of trainwatch's cost on a short run."""
+    """The knowledge base, or None where there is nothing it could match: a silent run that exited 0
+    with no exception recorded needs none, and loading it (~150 ms) would be most of trainwatch's
+    cost on a short run.
+    """
     probe = evidence.probe
     quiet_probe = probe is None or not (getattr(probe, "chains", ()) or getattr(probe, "fatal", ()))
     if observers.silent and quiet_probe and evidence.exit is not None and evidence.exit.status == 0:
@@ -156,14 +177,17 @@ def _gpu_busy(monitor) -> bool | None:
     return sample.gpu_utilization_pct >= GPU_BUSY_PCT
 
 
-def _start_stall_watcher(request: RunRequest, child: Child, monitor, observers: OutputObservers, probe):
+def _start_stall_watcher(
+    request: RunRequest, child: Child, monitor, observers: OutputObservers, probe
+):
     """Watch for a run that stopped making progress, when asked to (`--stall-timeout`)."""
     if not request.stall_timeout:
         return None
     from trainwatch.diagnostics.watch.stall import StallWatcher
 
     return StallWatcher(
-        child.pid, request.stall_timeout,
+        child.pid,
+        request.stall_timeout,
         activity=lambda: child.last_output_at,
         on_stall=request.on_stall,
         stacks=probe.request_stacks if probe is not None else None,
@@ -174,4 +198,4 @@ def _start_stall_watcher(request: RunRequest, child: Child, monitor, observers: 
 
 
 def _iso(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).isoformat(timespec="seconds")

@@ -1,9 +1,10 @@
-"""Saved logs and reports -> `Diagnosis`: the library half of `trainwatch explain` and `trainwatch merge`.
+"""Saved logs and reports -> `Diagnosis`: the library half of `trainwatch explain` and `trainwatch
+merge`.
 
-Several logs are judged as one job: the ranks' and nodes' logs side by side (a directory stands for the log files
-in it), the root rank chosen as in a live run (diagnostics/distributed.py) and named with the file it came from.
-Per-node JSON reports (`srun trainwatch run --json report-%N.json`) are re-judged into one job verdict by
-`merge_reports`.
+Several logs are judged as one job: the ranks' and nodes' logs side by side (a directory stands
+for the log files in it), the root rank chosen as in a live run (diagnostics/distributed.py) and
+named with the file it came from. Per-node JSON reports (`srun trainwatch run --json
+report-%N.json`) are re-judged into one job verdict by `merge_reports`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections.abc import Iterable
 from typing import BinaryIO
 
 from trainwatch.diagnostics import __version__
-from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.evidence import Evidence, LogLine
+from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.read.logparse import LogFacts, LogParser
 from trainwatch.diagnostics.verdict import Cited, Diagnosis
 
@@ -23,7 +24,9 @@ BINARY_SNIFF = 8192  # bytes looked at to tell a text log from binary data
 
 
 def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, object | None]:
-    """Parse one binary stream; progress is followed on the lines the parser looks at and on the tail."""
+    """Parse one binary stream; progress is followed on the lines the parser looks at and on the
+    tail.
+    """
     tracker = _progress_tracker()
     fed = [0]
 
@@ -42,7 +45,9 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, object | None]:
 
 
 def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None) -> Diagnosis:
-    """Diagnose one or more saved logs of one run (`-` reads `stdin`); raises UsageError for unusable input."""
+    """Diagnose one or more saved logs of one run (`-` reads `stdin`); raises UsageError for
+    unusable input.
+    """
     paths = expand_paths(paths)
     verdict_facts: list[tuple[LogFacts, object | None]] = []
     for path in paths:
@@ -60,14 +65,19 @@ def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None)
     if facts.lines == 0:
         notes.append("the log is empty")
     if facts.report_at is not None:
-        notes.append(f"a trainwatch report starts at line {facts.report_at}; it and what follows were not read")
+        notes.append(
+            f"a trainwatch report starts at line {facts.report_at}; it and what follows were not "
+            f"read"
+        )
     if facts.dropped_chains:
         notes.append(f"{facts.dropped_chains} tracebacks in the middle of the log were not kept")
     evidence = Evidence(source="log", log=facts, progress=progress, notes=tuple(notes))
     verdict = classify(evidence, knowledge)
     from trainwatch.diagnostics.judge.ranks import job_verdict, judge_ranks
 
-    ranks = judge_ranks(evidence, knowledge, nodes=nodes)  # ranks from `[rankN]:` prefixes and torchrun's table
+    ranks = judge_ranks(
+        evidence, knowledge, nodes=nodes
+    )  # ranks from `[rankN]:` prefixes and torchrun's table
     if ranks is not None and ranks.root_rank is None and not ranks.ranks:
         ranks = None
     if ranks is None and len(paths) > 1:
@@ -75,9 +85,17 @@ def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None)
     else:
         section = None if ranks is None else ranks.to_dict()
         verdict = job_verdict(verdict, ranks)
-    return Diagnosis(trainwatch_version=__version__, command=(), started_at=None, duration_s=None, exit=None,
-                     verdict=verdict, evidence=evidence, sources=tuple(paths),
-                     sections={} if section is None else {"distributed": section})
+    return Diagnosis(
+        trainwatch_version=__version__,
+        command=(),
+        started_at=None,
+        duration_s=None,
+        exit=None,
+        verdict=verdict,
+        evidence=evidence,
+        sources=tuple(paths),
+        sections={} if section is None else {"distributed": section},
+    )
 
 
 LOG_SUFFIXES = (".log", ".txt", ".out", ".err", ".stdout", ".stderr")
@@ -88,10 +106,15 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
     out: list[str] = []
     for path in paths:
         if path != "-" and os.path.isdir(path):
-            found = sorted(os.path.join(path, n) for n in os.listdir(path)
-                           if n.endswith(LOG_SUFFIXES) and os.path.isfile(os.path.join(path, n)))
+            found = sorted(
+                os.path.join(path, n)
+                for n in os.listdir(path)
+                if n.endswith(LOG_SUFFIXES) and os.path.isfile(os.path.join(path, n))
+            )
             if not found:
-                raise UsageError(f"{path}: a directory with no log files (*.log, *.txt, *.out, *.err)")
+                raise UsageError(
+                    f"{path}: a directory with no log files (*.log, *.txt, *.out, *.err)"
+                )
             out.extend(found)
         else:
             out.append(path)
@@ -107,7 +130,7 @@ def _rank_nodes(paths: list[str], facts: list[LogFacts]) -> dict[int, str] | Non
     if len(paths) < 2:
         return None
     nodes: dict[int, str] = {}
-    for path, fact in zip(paths, facts):
+    for path, fact in zip(paths, facts, strict=True):
         for rank in [c.rank for c in fact.chains] + [f.rank for f in fact.child_failures]:
             if rank is not None:
                 nodes.setdefault(rank, _node_name(path))
@@ -115,11 +138,13 @@ def _rank_nodes(paths: list[str], facts: list[LogFacts]) -> dict[int, str] | Non
 
 
 def _judge_files(paths, parts, verdict, knowledge):
-    """Logs without rank prefixes, one per node: judge each, and let the most initiating failure speak for the job."""
+    """Logs without rank prefixes, one per node: judge each, and let the most initiating failure
+    speak for the job.
+    """
     from trainwatch.diagnostics.judge.ranks import strength_of
 
     judged = []
-    for index, (path, (facts, progress)) in enumerate(zip(paths, parts)):
+    for index, (path, (facts, progress)) in enumerate(zip(paths, parts, strict=True)):
         one = classify(Evidence(source="log", log=facts, progress=progress), knowledge)
         own = bool(facts.chains or facts.fatal_errors)
         judged.append((strength_of(one, None, knowledge, own), index, path, one))
@@ -128,12 +153,29 @@ def _judge_files(paths, parts, verdict, knowledge):
     if strength >= 2 and (one.category, one.subtype) != (verdict.category, verdict.subtype):
         verdict = one
     node = _node_name(path)
-    verdict = _replace(verdict, summary=f"On {node}: {verdict.summary}", cascade=(verdict.cascade + tuple(
-        Cited("node", f"{_node_name(p)}: {v.summary}"[:300], p) for s, _, p, v in judged
-        if p != path and s > 0))[:8])
-    section = {"launcher": None, "world_size": None, "root_rank": None, "root_node": node, "ranks": [],
-               "nodes": [{"node": _node_name(p), "source": p, "category": v.category, "summary": v.summary}
-                         for _, _, p, v in judged]}
+    verdict = _replace(
+        verdict,
+        summary=f"On {node}: {verdict.summary}",
+        cascade=(
+            verdict.cascade
+            + tuple(
+                Cited("node", f"{_node_name(p)}: {v.summary}"[:300], p)
+                for s, _, p, v in judged
+                if p != path and s > 0
+            )
+        )[:8],
+    )
+    section = {
+        "launcher": None,
+        "world_size": None,
+        "root_rank": None,
+        "root_node": node,
+        "ranks": [],
+        "nodes": [
+            {"node": _node_name(p), "source": p, "category": v.category, "summary": v.summary}
+            for _, _, p, v in judged
+        ],
+    }
     return verdict, section
 
 
@@ -158,7 +200,9 @@ def _check_readable(path: str) -> None:
 
 
 def _merge(parts: list[tuple[LogFacts, object | None]]) -> tuple[LogFacts, object | None]:
-    """Several logs of one run (ranks, stdout and stderr): their facts side by side, the first progress found."""
+    """Several logs of one run (ranks, stdout and stderr): their facts side by side, the first
+    progress found.
+    """
     if len(parts) == 1:
         return parts[0]
     from dataclasses import replace
@@ -187,15 +231,16 @@ def _progress_tracker():
     return ProgressTracker()
 
 
-# ---- per-node reports -> the job ---------------------------------------------------------------------------
+# ---- per-node reports -> the job -----------------------------------------------------------------
 def merge_reports(paths: Iterable[str], knowledge=None) -> Diagnosis:
-    """Re-judge per-node JSON reports (`trainwatch run --json`) into the job's verdict; raises UsageError for
-    unusable input. The root node is the one whose failure looks most initiating (as for ranks); its verdict is
-    the job's, the other nodes' failures its cascade."""
+    """Re-judge per-node JSON reports (`trainwatch run --json`) into the job's verdict; raises
+    UsageError for unusable input. The root node is the one whose failure looks most initiating
+    (as for ranks); its verdict is the job's, the other nodes' failures its cascade.
+    """
     import json
 
-    from trainwatch.diagnostics.judge.ranks import strength_of
     from trainwatch.diagnostics.evidence import ExitStatus
+    from trainwatch.diagnostics.judge.ranks import strength_of
 
     paths = list(paths)
     if not paths:
@@ -208,63 +253,139 @@ def merge_reports(paths: Iterable[str], knowledge=None) -> Diagnosis:
                 report = json.load(fh)
         except (OSError, ValueError) as exc:
             raise UsageError(f"{path}: not a trainwatch JSON report ({exc})") from None
-        if not isinstance(report, dict) or not str(report.get("schema", "")).startswith("trainwatch.report/"):
+        if not isinstance(report, dict) or not str(report.get("schema", "")).startswith(
+            "trainwatch.report/"
+        ):
             raise UsageError(f"{path}: not a trainwatch JSON report (no trainwatch.report schema)")
         verdict = verdict_from_dict(report)
         exit_dict = report.get("exit") if isinstance(report.get("exit"), dict) else None
-        exit = None if exit_dict is None else ExitStatus(exit_dict.get("code"), exit_dict.get("signal"),
-                                                         int(exit_dict.get("status") or 0))
+        exit = (
+            None
+            if exit_dict is None
+            else ExitStatus(
+                exit_dict.get("code"), exit_dict.get("signal"), int(exit_dict.get("status") or 0)
+            )
+        )
         own = report.get("exception") is not None
-        judged.append((strength_of(verdict, exit, knowledge, own), index, path, report, verdict, exit))
-    strength, _, path, root_report, verdict, exit = min(judged, key=lambda j: (-j[0], _failed_at(j[3]), j[1]))
+        judged.append(
+            (strength_of(verdict, exit, knowledge, own), index, path, report, verdict, exit)
+        )
+    strength, _, path, root_report, verdict, exit = min(
+        judged, key=lambda j: (-j[0], _failed_at(j[3]), j[1])
+    )
     node = _report_node(root_report, path)
-    dist = root_report.get("distributed") if isinstance(root_report.get("distributed"), dict) else {}
+    dist = (
+        root_report.get("distributed") if isinstance(root_report.get("distributed"), dict) else {}
+    )
     where = f"rank {dist['root_rank']} on {node}" if dist.get("root_rank") is not None else node
-    cascade = tuple(Cited("node", f"{_report_node(r, p)}: {v.category}, {v.summary}"[:300], p)
-                    for s, _, p, r, v, _ in judged if p != path and s > 0)
-    verdict = _replace(verdict, summary=verdict.summary if verdict.summary.startswith("On ")
-                       else f"On {where}: {verdict.summary}", cascade=(verdict.cascade + cascade)[:8])
+    cascade = tuple(
+        Cited("node", f"{_report_node(r, p)}: {v.category}, {v.summary}"[:300], p)
+        for s, _, p, r, v, _ in judged
+        if p != path and s > 0
+    )
+    verdict = _replace(
+        verdict,
+        summary=verdict.summary
+        if verdict.summary.startswith("On ")
+        else f"On {where}: {verdict.summary}",
+        cascade=(verdict.cascade + cascade)[:8],
+    )
     ranks, nodes = [], []
     for _, _, p, report, v, _ in judged:
         name = _report_node(report, p)
         section = report.get("distributed") if isinstance(report.get("distributed"), dict) else {}
-        ranks.extend({**r, "node": r.get("node") or name} for r in section.get("ranks") or () if isinstance(r, dict))
-        nodes.append({"node": name, "source": p, "category": v.category, "summary": v.summary,
-                      "slurm": section.get("slurm"), "root_rank": section.get("root_rank")})
-    sizes = [s.get("world_size") for s in (r.get("distributed") or {} for _, _, _, r, _, _ in judged)
-             if isinstance(s, dict) and isinstance(s.get("world_size"), int)]
-    section = {"launcher": dist.get("launcher"), "world_size": max(sizes) if sizes else None,
-               "root_rank": dist.get("root_rank"), "root_node": node, "ranks": ranks, "nodes": nodes}
+        ranks.extend(
+            {**r, "node": r.get("node") or name}
+            for r in section.get("ranks") or ()
+            if isinstance(r, dict)
+        )
+        nodes.append(
+            {
+                "node": name,
+                "source": p,
+                "category": v.category,
+                "summary": v.summary,
+                "slurm": section.get("slurm"),
+                "root_rank": section.get("root_rank"),
+            }
+        )
+    sizes = [
+        s.get("world_size")
+        for s in (r.get("distributed") or {} for _, _, _, r, _, _ in judged)
+        if isinstance(s, dict) and isinstance(s.get("world_size"), int)
+    ]
+    section = {
+        "launcher": dist.get("launcher"),
+        "world_size": max(sizes) if sizes else None,
+        "root_rank": dist.get("root_rank"),
+        "root_node": node,
+        "ranks": ranks,
+        "nodes": nodes,
+    }
     evidence = Evidence(source="reports", notes=(f"merged from {len(paths)} reports",))
-    return Diagnosis(trainwatch_version=__version__, command=tuple(root_report.get("command") or ()),
-                     started_at=root_report.get("started_at"), duration_s=root_report.get("duration_s"),
-                     exit=exit, verdict=verdict, evidence=evidence, sources=tuple(paths),
-                     sections={"distributed": section})
+    return Diagnosis(
+        trainwatch_version=__version__,
+        command=tuple(root_report.get("command") or ()),
+        started_at=root_report.get("started_at"),
+        duration_s=root_report.get("duration_s"),
+        exit=exit,
+        verdict=verdict,
+        evidence=evidence,
+        sources=tuple(paths),
+        sections={"distributed": section},
+    )
 
 
 def verdict_from_dict(report: dict):
-    """A report's verdict as a `Verdict` again (its evidence, cascade, culprit and advice included)."""
+    """A report's verdict as a `Verdict` again (its evidence, cascade, culprit and advice
+    included).
+    """
     from trainwatch.diagnostics.verdict import CATEGORIES, Alternative, Culprit, Verdict
 
     def cited(items) -> tuple[Cited, ...]:
-        return tuple(Cited(str(c.get("kind", "")), str(c.get("text", "")), str(c.get("source", "")))
-                     for c in items or () if isinstance(c, dict))
+        return tuple(
+            Cited(str(c.get("kind", "")), str(c.get("text", "")), str(c.get("source", "")))
+            for c in items or ()
+            if isinstance(c, dict)
+        )
 
     v = report.get("verdict") if isinstance(report.get("verdict"), dict) else {}
     culprit = report.get("culprit") if isinstance(report.get("culprit"), dict) else None
     category = v.get("category") if v.get("category") in CATEGORIES else "unknown"
-    subtype = v.get("subtype") if isinstance(v.get("subtype"), str) and \
-        v["subtype"].startswith(category + "/") else None
+    subtype = (
+        v.get("subtype")
+        if isinstance(v.get("subtype"), str) and v["subtype"].startswith(category + "/")
+        else None
+    )
     return Verdict(
-        category, subtype, float(v.get("confidence") or 0.0), str(v.get("summary") or ""),
+        category,
+        subtype,
+        float(v.get("confidence") or 0.0),
+        str(v.get("summary") or ""),
         signature=v.get("signature"),
-        alternatives=tuple(Alternative(a["category"], a.get("subtype"), float(a.get("confidence") or 0),
-                                       str(a.get("summary") or "")) for a in v.get("alternatives") or ()
-                           if isinstance(a, dict) and a.get("category") in CATEGORIES),
-        evidence=cited(report.get("evidence")), cascade=cited(report.get("cascade")),
-        culprit=None if culprit is None else Culprit(str(culprit.get("file")), int(culprit.get("line") or 0),
-                                                     str(culprit.get("function")), culprit.get("code")),
-        advice=tuple(str(a) for a in report.get("advice") or ()), doc_url=report.get("doc_url"))
+        alternatives=tuple(
+            Alternative(
+                a["category"],
+                a.get("subtype"),
+                float(a.get("confidence") or 0),
+                str(a.get("summary") or ""),
+            )
+            for a in v.get("alternatives") or ()
+            if isinstance(a, dict) and a.get("category") in CATEGORIES
+        ),
+        evidence=cited(report.get("evidence")),
+        cascade=cited(report.get("cascade")),
+        culprit=None
+        if culprit is None
+        else Culprit(
+            str(culprit.get("file")),
+            int(culprit.get("line") or 0),
+            str(culprit.get("function")),
+            culprit.get("code"),
+        ),
+        advice=tuple(str(a) for a in report.get("advice") or ()),
+        doc_url=report.get("doc_url"),
+    )
 
 
 def _report_node(report: dict, path: str) -> str:
@@ -275,7 +396,9 @@ def _report_node(report: dict, path: str) -> str:
 
 
 def _failed_at(report: dict) -> float:
-    """When the run ended (start + duration): between equally initiating failures, the earlier one."""
+    """When the run ended (start + duration): between equally initiating failures, the earlier
+    one.
+    """
     import datetime
 
     try:

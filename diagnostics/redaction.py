@@ -1,10 +1,12 @@
-"""Secret redaction: the one place that removes credentials from a Diagnosis before any report is written.
+"""Secret redaction: the one place that removes credentials from a Diagnosis before any report is
+written.
 
-Every writer (terminal, JSON, JUnit, HTML, the GitHub step summary and annotation) takes its Diagnosis through
-`redact_diagnosis()`; the JSON writer also passes the finished dict through `redact_report()`, since a section's
-`to_dict()` may assemble new strings. Redaction works on shapes (known token formats, `key=value` pairs whose key
-names a secret, `--token VALUE` on a command line, credentials in URLs, `Authorization:` headers) and on the
-values of the environment's secret-named variables (`HF_TOKEN`, `WANDB_API_KEY`, `AWS_SECRET_ACCESS_KEY`, ...),
+Every writer (terminal, JSON, JUnit, HTML, the GitHub step summary and annotation) takes its
+Diagnosis through `redact_diagnosis()`; the JSON writer also passes the finished dict through
+`redact_report()`, since a section's `to_dict()` may assemble new strings. Redaction works on
+shapes (known token formats, `key=value` pairs whose key names a secret, `--token VALUE` on a
+command line, credentials in URLs, `Authorization:` headers) and on the values of the
+environment's secret-named variables (`HF_TOKEN`, `WANDB_API_KEY`, `AWS_SECRET_ACCESS_KEY`, ...),
 wherever they appear. Reports never list the environment itself.
 """
 
@@ -22,7 +24,8 @@ MASK = "[REDACTED]"
 # Token formats recognisable on their own, anywhere in a line.
 _TOKEN_SHAPES = [
     r"\bhf_[A-Za-z0-9]{20,}",  # Hugging Face user access tokens
-    r"\bsk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_\-]{20,}",  # OpenAI, Anthropic, Stripe style secret keys
+    # OpenAI, Anthropic, Stripe style secret keys
+    r"\bsk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_\-]{20,}",
     r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b",  # AWS access key ids
     r"\bgh[pousr]_[A-Za-z0-9]{30,}",  # GitHub tokens
     r"\bgithub_pat_[A-Za-z0-9_]{22,}",
@@ -32,51 +35,99 @@ _TOKEN_SHAPES = [
 ]
 _TOKENS = re.compile("|".join(_TOKEN_SHAPES))
 
-# Names that say "this is a secret", as a key (`password=`, `"api_key": `) or an option (`--hf-token`).
-# `token` must end the name: `max_tokens=512` and `pad_token_id=0` are not secrets.
-_SECRET_NAME = (r"(?:password|passwd|passphrase|secret|token|api[_\-]?key|apikey|access[_\-]?key|"
-                r"secret[_\-]?key|private[_\-]?key|client[_\-]?secret|credentials?)")
-# Names whose values are secrets only when they look like one (long enough, not a number): `eos_token: </s>`.
+# Names that say "this is a secret", as a key (`password=`, `"api_key": `) or an option
+# (`--hf-token`). `token` must end the name: `max_tokens=512` and `pad_token_id=0` are not secrets.
+_SECRET_NAME = (
+    r"(?:password|passwd|passphrase|secret|token|api[_\-]?key|apikey|access[_\-]?key|"
+    r"secret[_\-]?key|private[_\-]?key|client[_\-]?secret|credentials?)"
+)
+# Names whose values are secrets only when they look like one (long enough, not a number):
+# `eos_token: </s>`.
 _WEAK_NAME = re.compile(r"(?i)(?:token|key)$")
 
-# A Python string prefix before the quote (`f"Bearer {token}"`) belongs to the separator, not the value.
+# A Python string prefix before the quote (`f"Bearer {token}"`) belongs to the separator, not the
+# value.
 _STRING_PREFIX = r"(?:[rbfuRBFU]{1,2}(?=[\"']))?"
 _KEY_VALUE = re.compile(
     r"(?i)(?<![A-Za-z0-9])(?P<key>[A-Za-z0-9_.\-]*" + _SECRET_NAME + r")(?![A-Za-z0-9])"
-    r"(?P<sep>[\"']?\s*[=:]\s*" + _STRING_PREFIX + r"[\"']?)(?P<value>[^\s\"',;&)}\]]+)")
-_OPTION_VALUE = re.compile(r"(?i)(?<!\S)(?P<key>--?[A-Za-z0-9_\-]*" + _SECRET_NAME + r")(?P<sep>\s+)"
-                           r"(?P<value>[^\s\-][^\s]*)")
-_AUTH_HEADER = re.compile(r"(?i)\b(?P<key>(?:proxy-)?authorization)"
-                          r"(?P<sep>[\"']?\s*[:=]\s*" + _STRING_PREFIX + r"[\"']?"
-                          r"(?:(?:bearer|basic|token|digest)\s+)?)(?P<value>[^\s\"',;]+)")
+    r"(?P<sep>[\"']?\s*[=:]\s*" + _STRING_PREFIX + r"[\"']?)(?P<value>[^\s\"',;&)}\]]+)"
+)
+_OPTION_VALUE = re.compile(
+    r"(?i)(?<!\S)(?P<key>--?[A-Za-z0-9_\-]*" + _SECRET_NAME + r")(?P<sep>\s+)"
+    r"(?P<value>[^\s\-][^\s]*)"
+)
+_AUTH_HEADER = re.compile(
+    r"(?i)\b(?P<key>(?:proxy-)?authorization)"
+    r"(?P<sep>[\"']?\s*[:=]\s*" + _STRING_PREFIX + r"[\"']?"
+    r"(?:(?:bearer|basic|token|digest)\s+)?)(?P<value>[^\s\"',;]+)"
+)
 _BEARER = re.compile(r"(?i)\b(?P<key>bearer)(?P<sep>\s+)(?P<value>[A-Za-z0-9._~+/\-]{8,}=*)")
-_URL_CREDENTIALS = re.compile(r"(?i)\b(?P<key>[a-z][a-z0-9+.\-]*://[^/\s:@]+)(?P<sep>:)(?P<value>[^/\s@]+)(?=@)")
+_URL_CREDENTIALS = re.compile(
+    r"(?i)\b(?P<key>[a-z][a-z0-9+.\-]*://[^/\s:@]+)(?P<sep>:)(?P<value>[^/\s@]+)(?=@)"
+)
 _ARG_NAME = re.compile(r"(?i)^--?[A-Za-z0-9_\-]*" + _SECRET_NAME + r"$")
 
-# Environment variables whose values are secrets, by name; values shorter than this are left alone ("1", "true").
-_SECRET_ENV_NAME = re.compile(r"(?i)(?:TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|"
-                              r"CREDENTIAL|AUTH(?![A-Z])|COOKIE|_PAT$|_KEY$)")
-# ... except those that name a place, not a secret (SSH_AUTH_SOCK, GOOGLE_APPLICATION_CREDENTIALS is a file's path).
+# Environment variables whose values are secrets, by name; values shorter than this are left alone
+# ("1", "true").
+_SECRET_ENV_NAME = re.compile(
+    r"(?i)(?:TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|"
+    r"CREDENTIAL|AUTH(?![A-Z])|COOKIE|_PAT$|_KEY$)"
+)
+# ... except those that name a place, not a secret (SSH_AUTH_SOCK, GOOGLE_APPLICATION_CREDENTIALS is
+# a file's path).
 _PLACE_ENV_NAME = re.compile(r"(?i)(?:_SOCK|_FILE|_PATH|_DIR|_HOME)$")
 _MIN_ENV_SECRET = 6
 
-# Every pattern above needs one of these in the line (lower-cased): plain substring tests let the ~all lines
-# without any pass untouched, so a run's 1 MiB output tail costs milliseconds (one regex alternation cost seconds).
-_TRIGGERS = ("hf_", "sk-", "akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa", "gh", "glpat", "xox",
-             "eyj", "pass", "secret", "token", "key", "credential", "auth", "bearer", "://")
+# Every pattern above needs one of these in the line (lower-cased): plain substring tests let the
+# ~all lines without any pass untouched, so a run's 1 MiB output tail costs milliseconds (one regex
+# alternation cost seconds).
+_TRIGGERS = (
+    "hf_",
+    "sk-",
+    "akia",
+    "asia",
+    "agpa",
+    "aida",
+    "aroa",
+    "anpa",
+    "anva",
+    "aipa",
+    "gh",
+    "glpat",
+    "xox",
+    "eyj",
+    "pass",
+    "secret",
+    "token",
+    "key",
+    "credential",
+    "auth",
+    "bearer",
+    "://",
+)
 
 
 def secret_env_values(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """The values of the environment's secret-named variables, longest first (so no value hides a longer one)."""
+    """The values of the environment's secret-named variables, longest first (so no value hides a
+    longer one).
+    """
     env = os.environ if env is None else env
-    values = {v for k, v in env.items()
-              if v and len(v) >= _MIN_ENV_SECRET and _SECRET_ENV_NAME.search(k) and not _PLACE_ENV_NAME.search(k)
-              and not v.startswith(("/", "~"))}
+    values = {
+        v
+        for k, v in env.items()
+        if v
+        and len(v) >= _MIN_ENV_SECRET
+        and _SECRET_ENV_NAME.search(k)
+        and not _PLACE_ENV_NAME.search(k)
+        and not v.startswith(("/", "~"))
+    }
     return tuple(sorted(values, key=len, reverse=True))
 
 
 class Redactor:
-    """Redacts strings, argument vectors and whole reports; built once per report from the environment."""
+    """Redacts strings, argument vectors and whole reports; built once per report from the
+    environment.
+    """
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         values = secret_env_values(env)
@@ -97,7 +148,9 @@ class Redactor:
         return text
 
     def argv(self, argv: Sequence[str]) -> tuple[str, ...]:
-        """A command line with the value after `--token`, `--password`, ... masked, and each word redacted."""
+        """A command line with the value after `--token`, `--password`, ... masked, and each word
+        redacted.
+        """
         out: list[str] = []
         mask_next = False
         for word in argv:
@@ -110,7 +163,9 @@ class Redactor:
         return tuple(out)
 
     def value(self, value: Any) -> Any:
-        """Any report value: strings, containers and frozen dataclasses, rebuilt only where something changed."""
+        """Any report value: strings, containers and frozen dataclasses, rebuilt only where
+        something changed.
+        """
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, tuple):
@@ -118,7 +173,7 @@ class Redactor:
                 new = self.argv(value)
             else:
                 new = tuple(self.value(v) for v in value)
-            return value if all(a is b for a, b in zip(new, value)) else new
+            return value if all(a is b for a, b in zip(new, value, strict=False)) else new
         if isinstance(value, list):
             if value and all(isinstance(v, str) for v in value):
                 return list(self.argv(value))
@@ -145,7 +200,9 @@ def _mask_value(match: re.Match) -> str:
     key, value = match.group("key"), match.group("value")
     if value.startswith(MASK[:-1]):  # already masked by an earlier pattern (`token=[REDACTED]`)
         return match.group(0)
-    if value.startswith(_PLACEHOLDERS):  # `Bearer {token}`, `password=$DB_PASS` in source lines: no secret there
+    if value.startswith(
+        _PLACEHOLDERS
+    ):  # `Bearer {token}`, `password=$DB_PASS` in source lines: no secret there
         return match.group(0)
     if _WEAK_NAME.search(key) and (len(value) < 8 or value.replace(".", "").isdigit()):
         return match.group(0)  # `eos_token=</s>`, `pad_token: 0`: vocabulary, not credentials
@@ -157,14 +214,19 @@ def redact_text(text: str, env: Mapping[str, str] | None = None) -> str:
     return Redactor(env).text(text)
 
 
-# The last diagnosis redacted and its result: every writer calls redact_diagnosis(), and the second call on the
-# same object (or on the redacted copy) should cost nothing.
+# The last diagnosis redacted and its result: every writer calls redact_diagnosis(), and the second
+# call on the same object (or on the redacted copy) should cost nothing.
 _last: list[Any] = [None, None]
 
 
 def redact_diagnosis(diagnosis, env: Mapping[str, str] | None = None):
-    """A copy of a Diagnosis with every string in it (verdict, evidence, command, output tail, sections) redacted."""
-    source, result = (_last[0]() if _last[0] is not None else None), (_last[1]() if _last[1] is not None else None)
+    """A copy of a Diagnosis with every string in it (verdict, evidence, command, output tail,
+    sections) redacted.
+    """
+    source, result = (
+        (_last[0]() if _last[0] is not None else None),
+        (_last[1]() if _last[1] is not None else None),
+    )
     if result is not None and (diagnosis is source or diagnosis is result):
         return result
     redacted = Redactor(env).value(diagnosis)
@@ -176,5 +238,7 @@ def redact_diagnosis(diagnosis, env: Mapping[str, str] | None = None):
 
 
 def redact_report(report: dict[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The JSON report's dict, redacted (a safety net over `redact_diagnosis()` for strings built by to_dict())."""
+    """The JSON report's dict, redacted (a safety net over `redact_diagnosis()` for strings built by
+    to_dict()).
+    """
     return Redactor(env).value(report)

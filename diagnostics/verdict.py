@@ -1,4 +1,6 @@
-"""The verdict and the diagnosis: what every renderer reads, and `to_dict()`, the versioned JSON report."""
+"""The verdict and the diagnosis: what every renderer reads, and `to_dict()`, the versioned JSON
+report.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +35,9 @@ REPORT_BANNER = "trainwatch report"
 class Cited:
     """One piece of evidence a verdict rests on, with where it came from."""
 
-    kind: str  # "exit", "exception", "log", "probe", "memory", "cgroup", "kernel", "progress", "loss", "signal", ...
+    # "exit", "exception", "log", "probe", "memory", "cgroup", "kernel", "progress", "loss",
+    # "signal", ...
+    kind: str
     text: str  # the line, record or counter, as seen
     source: str  # where: "line 812", "stderr line 40", "probe pid 4242", "memory.events", "waitpid"
 
@@ -51,8 +55,12 @@ class Alternative:
     summary: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"category": self.category, "subtype": self.subtype, "confidence": round(self.confidence, 2),
-                "summary": self.summary}
+        return {
+            "category": self.category,
+            "subtype": self.subtype,
+            "confidence": round(self.confidence, 2),
+            "summary": self.summary,
+        }
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,10 @@ class Verdict:
         return {
             "type": self.exception.type,
             "message": self.exception.message,
-            "chain": [{"type": e.type, "message": e.message, "relation": e.relation} for e in self.exception_chain],
+            "chain": [
+                {"type": e.type, "message": e.message, "relation": e.relation}
+                for e in self.exception_chain
+            ],
         }
 
 
@@ -118,7 +129,9 @@ class Diagnosis:
     verdict: Verdict
     evidence: Evidence
     sources: tuple[str, ...] = ()  # log files a verdict was drawn from (explain)
-    sections: dict[str, Any] = field(default_factory=dict)  # extra report sections: "probe", "distributed", ...
+    sections: dict[str, Any] = field(
+        default_factory=dict
+    )  # extra report sections: "probe", "distributed", ...
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable report, documented field by field in docs/report.md."""

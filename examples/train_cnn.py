@@ -1,9 +1,10 @@
-"""A small CNN trained on a folder of PNG images, one of which is corrupt: the failure the demo diagnoses.
+"""A small CNN trained on a folder of PNG images, one of which is corrupt: the failure the demo
+diagnoses.
 
-It makes its own data set (so it runs anywhere, offline): 96 random 32x32 images in 4 classes, written as PNG
-files, plus one file whose bytes are not an image at all, the way a partial download or a disk error leaves one.
-Training reads the files in DataLoader worker processes, as a real image pipeline does, and dies when a worker
-reaches the bad file.
+It makes its own data set (so it runs anywhere, offline): 96 random 32x32 images in 4 classes,
+written as PNG files, plus one file whose bytes are not an image at all, the way a partial
+download or a disk error leaves one. Training reads the files in DataLoader worker processes, as
+a real image pipeline does, and dies when a worker reaches the bad file.
 
     python examples/train_cnn.py [--epochs N] [--data DIR] [--clean]
 """
@@ -23,7 +24,9 @@ class ImageFolder(Dataset):
     """Images named `<class>_<n>.png` in one folder."""
 
     def __init__(self, root):
-        self.paths = sorted(os.path.join(root, name) for name in os.listdir(root) if name.endswith(".png"))
+        self.paths = sorted(
+            os.path.join(root, name) for name in os.listdir(root) if name.endswith(".png")
+        )
 
     def __len__(self):
         return len(self.paths)
@@ -50,9 +53,16 @@ def make_dataset(root, corrupt):
 
 def build_model():
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 8 * 8, 64), nn.ReLU(), nn.Linear(64, 4),
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 8 * 8, 64),
+        nn.ReLU(),
+        nn.Linear(64, 4),
     )
 
 
@@ -78,7 +88,10 @@ def main():
             loss = loss_fn(model(images), labels)
             loss.backward()
             optimizer.step()
-            print(f"epoch {epoch}/{args.epochs} step {step}/{batches} loss={loss.item():.4f}", flush=True)
+            print(
+                f"epoch {epoch}/{args.epochs} step {step}/{batches} loss={loss.item():.4f}",
+                flush=True,
+            )
     print("Training finished.")
 
 

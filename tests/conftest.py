@@ -12,19 +12,25 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = ROOT / "corpus"  # the labelled failure logs, kept in the repository (corpus/README.md)
+CORPUS_LOGS = CORPUS / "logs"
 TRAINWATCH = str(Path(sys.executable).with_name("trainwatch"))
 
 
-def trainwatch(*args: str, timeout: float = 120, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+def trainwatch(
+    *args: str, timeout: float = 120, env: dict | None = None, **kwargs
+) -> subprocess.CompletedProcess:
     """Run the installed `trainwatch` command to its end, capturing bytes."""
     full_env = dict(os.environ)
-    # The child scripts run under this venv's python, which has torch; trainwatch finds it as `python3` on PATH.
+    # The child scripts run under this venv's python, which has torch; trainwatch finds it as
+    # `python3` on PATH.
     full_env["PATH"] = f"{Path(sys.executable).parent}:{full_env.get('PATH', '')}"
     full_env.pop("TRAINWATCH_DEBUG", None)
     if env:
         full_env.update(env)
-    return subprocess.run([TRAINWATCH, *args], capture_output=True, timeout=timeout, env=full_env, **kwargs)
+    return subprocess.run(
+        [TRAINWATCH, *args], capture_output=True, timeout=timeout, env=full_env, **kwargs
+    )
 
 
 def read_report(path: Path) -> dict:

@@ -1,1 +1,3 @@
-"""Judging: evidence and knowledge into a verdict (the root cause, its cascade, the quiet stops, the ranks)."""
+"""Judging: evidence and knowledge into a verdict (the root cause, its cascade, the quiet stops, the
+ranks).
+"""

@@ -1,22 +1,26 @@
-"""Verdicts for the quiet stops: hangs, early exits, and losses that went NaN, judged from progress and stall facts."""
+"""Verdicts for the quiet stops: hangs, early exits, and losses that went NaN, judged from progress
+and stall facts.
+"""
 
 from __future__ import annotations
 
 from trainwatch.diagnostics.evidence import Evidence, ExceptionChain, LogLine
 from trainwatch.diagnostics.read.progress import ProgressFacts
-from trainwatch.diagnostics.watch.stall import StallFacts, classify_wait
 from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict
+from trainwatch.diagnostics.watch.stall import StallFacts, classify_wait
 
-# Waits that make an interrupted traceback a hang: the process was blocked there when someone pressed Ctrl-C.
+# Waits that make an interrupted traceback a hang: the process was blocked there when someone
+# pressed Ctrl-C.
 _BLOCKING = ("dataloader", "collective", "queue", "lock", "join")
 
 
 def judge_quiet(evidence: Evidence) -> Verdict | None:
-    """A verdict when the stop was a quiet one, or None to let the exception and signature rules decide.
+    """A verdict when the stop was a quiet one, or None to let the exception and signature rules
+    decide.
 
-    Order: a stall trainwatch saw (even though its own SIGTERM ended the run) > a NaN/Inf loss (crashed or not) >
-    an interrupted process whose stacks show a blocked wait > for a run with no crash: the lines that explain a
-    quiet stop, then whether the loop finished.
+    Order: a stall trainwatch saw (even though its own SIGTERM ended the run) > a NaN/Inf loss
+    (crashed or not) > an interrupted process whose stacks show a blocked wait > for a run with
+    no crash: the lines that explain a quiet stop, then whether the loop finished.
     """
     if evidence.stall is not None:
         return _judge_stall(evidence.stall, evidence.progress)
@@ -34,38 +38,77 @@ def judge_quiet(evidence: Evidence) -> Verdict | None:
 
 def _judge_stall(stall: StallFacts, progress: ProgressFacts | None) -> Verdict:
     wait = stall.main_wait()
-    cited = [Cited("stall", f"no output and no progress for {stall.silent_s:.0f} s, {stall.cpu_seconds:.2f} s of "
-                            f"CPU used meanwhile", "stall detector")]
-    cited += [Cited("stack", f"pid {w.pid} ({w.thread or 'process'}): {w.description} at {w.where}",
-                    w.source) for w in stall.waits[:6]]
+    cited = [
+        Cited(
+            "stall",
+            f"no output and no progress for {stall.silent_s:.0f} s, {stall.cpu_seconds:.2f} s of "
+            f"CPU used meanwhile",
+            "stall detector",
+        )
+    ]
+    cited += [
+        Cited(
+            "stack",
+            f"pid {w.pid} ({w.thread or 'process'}): {w.description} at {w.where}",
+            w.source,
+        )
+        for w in stall.waits[:6]
+    ]
     where = f" at {stall.stopped_at}" if stall.stopped_at else ""
     if stall.busy:
-        return Verdict("hang", "hang/busy-loop", 0.5,
-                       f"Possible hang{where}: no output or progress for {stall.silent_s:.0f} s while the processes "
-                       "kept using CPU (a busy loop, or a long computation that prints nothing).",
-                       evidence=tuple(cited), advice=(
-                           "Look at the stacks below: a loop that never ends, or a step far slower than the others.",
-                           "Raise --stall-timeout if this step is legitimately slow."),
-                       alternatives=(Alternative("completed", None, 0.2, "It may only be slow."),))
+        return Verdict(
+            "hang",
+            "hang/busy-loop",
+            0.5,
+            f"Possible hang{where}: no output or progress for {stall.silent_s:.0f} s while the "
+            f"processes "
+            "kept using CPU (a busy loop, or a long computation that prints nothing).",
+            evidence=tuple(cited),
+            advice=(
+                "Look at the stacks below: a loop that never ends, or a step far slower than the "
+                "others.",
+                "Raise --stall-timeout if this step is legitimately slow.",
+            ),
+            alternatives=(Alternative("completed", None, 0.2, "It may only be slow."),),
+        )
     kind = wait.kind if wait is not None and wait.kind not in ("unknown", "busy") else "no-progress"
-    detail = f"; {wait.description} ({wait.where})" if wait is not None and kind != "no-progress" else ""
+    detail = (
+        f"; {wait.description} ({wait.where})" if wait is not None and kind != "no-progress" else ""
+    )
     action = "trainwatch stopped it" if stall.action == "stopped" else "it was left running"
-    return Verdict("hang", f"hang/{kind}", 0.85 if kind != "no-progress" else 0.7,
-                   f"The run hung{where}: no output, no progress and almost no CPU for {stall.silent_s:.0f} s"
-                   f"{detail}; {action}.", evidence=tuple(cited), advice=_HANG_ADVICE.get(kind, _HANG_ADVICE["other"]))
+    return Verdict(
+        "hang",
+        f"hang/{kind}",
+        0.85 if kind != "no-progress" else 0.7,
+        f"The run hung{where}: no output, no progress and almost no CPU for {stall.silent_s:.0f} s"
+        f"{detail}; {action}.",
+        evidence=tuple(cited),
+        advice=_HANG_ADVICE.get(kind, _HANG_ADVICE["other"]),
+    )
 
 
 _HANG_ADVICE = {
-    "dataloader": ("A DataLoader worker is stuck (a lock or queue inside the Dataset, a deadlock after fork): rerun "
-                   "with num_workers=0 to see the blocking call in the main process.",
-                   "Avoid locks, threads and open connections created before the DataLoader forks; try "
-                   "multiprocessing_context='spawn'."),
-    "lock": ("A lock is never released: look for a lock taken before fork, or two locks taken in opposite orders.",),
-    "collective": ("A rank is missing from a collective: check that every rank runs the same collectives in the same "
-                   "order (no rank-dependent branches around all_reduce/barrier).",
-                   "Set NCCL_DEBUG=INFO and TORCH_DISTRIBUTED_DEBUG=DETAIL to see which rank is behind."),
-    "other": ("Look at where each process waits (below) to find what it waits for.",
-              "Raise --stall-timeout if a step can legitimately print nothing for that long."),
+    "dataloader": (
+        "A DataLoader worker is stuck (a lock or queue inside the Dataset, a deadlock after fork): "
+        "rerun "
+        "with num_workers=0 to see the blocking call in the main process.",
+        "Avoid locks, threads and open connections created before the DataLoader forks; try "
+        "multiprocessing_context='spawn'.",
+    ),
+    "lock": (
+        "A lock is never released: look for a lock taken before fork, or two locks taken in "
+        "opposite orders.",
+    ),
+    "collective": (
+        "A rank is missing from a collective: check that every rank runs the same collectives in "
+        "the same "
+        "order (no rank-dependent branches around all_reduce/barrier).",
+        "Set NCCL_DEBUG=INFO and TORCH_DISTRIBUTED_DEBUG=DETAIL to see which rank is behind.",
+    ),
+    "other": (
+        "Look at where each process waits (below) to find what it waits for.",
+        "Raise --stall-timeout if a step can legitimately print nothing for that long.",
+    ),
 }
 
 
@@ -87,34 +130,59 @@ def _judge_losses(progress: ProgressFacts, crashed: bool, exit_known: bool) -> V
     if progress.diverged:
         summary += ", after growing by orders of magnitude (divergence)"
     if not crashed and exit_known:
-        summary += "; the script carried on and exited normally" if progress.finished is not False else \
-            f"; the run then stopped early{_at(progress)} without an error"
+        summary += (
+            "; the script carried on and exited normally"
+            if progress.finished is not False
+            else f"; the run then stopped early{_at(progress)} without an error"
+        )
     subtype = "numerical/divergence" if progress.diverged else "numerical/nan-loss"
-    # After a crash the exception may be the real root (an OOM after a NaN): leave room for a first-hand match.
+    # After a crash the exception may be the real root (an OOM after a NaN): leave room for a
+    # first-hand match.
     confidence = (0.9 if nonfinite is not None else 0.8) - (0.15 if crashed else 0.0)
-    return Verdict("numerical", subtype, confidence, summary + ".",
-                   evidence=tuple(cited) + _progress_cited(progress), advice=(
-                       "Lower the learning rate (or add warm-up), and clip gradients "
-                       "(torch.nn.utils.clip_grad_norm_).",
-                       "Check the inputs of the first bad step for NaN/Inf, and the loss for log(0) or division "
-                       "by zero; torch.autograd.set_detect_anomaly(True) names the operation that made the NaN.",
-                       "With mixed precision, let GradScaler skip the overflowing steps instead of stopping."))
+    return Verdict(
+        "numerical",
+        subtype,
+        confidence,
+        summary + ".",
+        evidence=tuple(cited) + _progress_cited(progress),
+        advice=(
+            "Lower the learning rate (or add warm-up), and clip gradients "
+            "(torch.nn.utils.clip_grad_norm_).",
+            "Check the inputs of the first bad step for NaN/Inf, and the loss for log(0) or "
+            "division "
+            "by zero; torch.autograd.set_detect_anomaly(True) names the operation that made the "
+            "NaN.",
+            "With mixed precision, let GradScaler skip the overflowing steps instead of stopping.",
+        ),
+    )
 
 
 def _judge_interrupted_wait(evidence: Evidence) -> Verdict | None:
-    """A KeyboardInterrupt (or SIGTERM traceback) whose stacks sit in a blocking wait: a hang someone stopped."""
+    """A KeyboardInterrupt (or SIGTERM traceback) whose stacks sit in a blocking wait: a hang
+    someone stopped.
+    """
     for chain in _chains(evidence):
         if chain.final.short_type not in ("KeyboardInterrupt", "SystemExit"):
             continue
         kind, where = classify_wait(chain.final.frames)
         if kind in _BLOCKING:
             source = chain.where
-            return Verdict("hang", f"hang/{kind}", 0.6,
-                           f"The run was stopped by hand while it waited ({where}): most likely a hang.",
-                           evidence=(Cited("exception", f"{chain.final.type} in {where}", source),),
-                           alternatives=(Alternative("interrupted", "interrupted/user", 0.4,
-                                                     "Someone stopped a run that was only slow."),),
-                           advice=_HANG_ADVICE.get(kind, _HANG_ADVICE["other"]))
+            return Verdict(
+                "hang",
+                f"hang/{kind}",
+                0.6,
+                f"The run was stopped by hand while it waited ({where}): most likely a hang.",
+                evidence=(Cited("exception", f"{chain.final.type} in {where}", source),),
+                alternatives=(
+                    Alternative(
+                        "interrupted",
+                        "interrupted/user",
+                        0.4,
+                        "Someone stopped a run that was only slow.",
+                    ),
+                ),
+                advice=_HANG_ADVICE.get(kind, _HANG_ADVICE["other"]),
+            )
     return None
 
 
@@ -123,59 +191,116 @@ def _judge_clean_exit(progress: ProgressFacts, evidence: Evidence) -> Verdict | 
     cited = _progress_cited(progress)
     data = progress.marker("nan-data")
     if data is not None:
-        return Verdict("data", "data/nan-input", 0.8,
-                       f"The script found NaN/Inf values in its input data and stopped{_at(progress)}.",
-                       evidence=(_cite(data),) + cited, advice=(
-                           "Find the bad samples (check each file/row for NaN/Inf) and clean or drop them.",
-                           "Check the preprocessing: a division by a zero standard deviation, log of 0, or a "
-                           "missing value read as NaN."))
+        return Verdict(
+            "data",
+            "data/nan-input",
+            0.8,
+            f"The script found NaN/Inf values in its input data and stopped{_at(progress)}.",
+            evidence=(_cite(data),) + cited,
+            advice=(
+                "Find the bad samples (check each file/row for NaN/Inf) and clean or drop them.",
+                "Check the preprocessing: a division by a zero standard deviation, log of 0, or a "
+                "missing value read as NaN.",
+            ),
+        )
     if (line := progress.marker("fast-dev-run")) is not None:
-        return Verdict("early-exit", "early-exit/fast-dev-run", 0.85,
-                       "Lightning ran in fast_dev_run mode: one batch of each loop, then a normal exit.",
-                       evidence=(_cite(line),) + cited,
-                       advice=("Remove fast_dev_run from the Trainer arguments (or the command line) to train.",))
+        return Verdict(
+            "early-exit",
+            "early-exit/fast-dev-run",
+            0.85,
+            "Lightning ran in fast_dev_run mode: one batch of each loop, then a normal exit.",
+            evidence=(_cite(line),) + cited,
+            advice=(
+                "Remove fast_dev_run from the Trainer arguments (or the command line) to train.",
+            ),
+        )
     if (line := progress.marker("input-exhausted")) is not None:
-        return Verdict("early-exit", "early-exit/input-exhausted", 0.8,
-                       f"The input pipeline ran out of data, so Keras ended training early{_at(progress)}.",
-                       evidence=(_cite(line),) + cited,
-                       alternatives=(Alternative("data", None, 0.3, "The dataset is smaller than expected."),),
-                       advice=("Call .repeat() on the tf.data dataset, or make steps_per_epoch * epochs no larger "
-                               "than the batches the dataset yields.",))
+        return Verdict(
+            "early-exit",
+            "early-exit/input-exhausted",
+            0.8,
+            f"The input pipeline ran out of data, so Keras ended training early{_at(progress)}.",
+            evidence=(_cite(line),) + cited,
+            alternatives=(Alternative("data", None, 0.3, "The dataset is smaller than expected."),),
+            advice=(
+                "Call .repeat() on the tf.data dataset, or make steps_per_epoch * epochs no larger "
+                "than the batches the dataset yields.",
+            ),
+        )
     if progress.diverged:
-        return Verdict("numerical", "numerical/divergence", 0.6,
-                       "The loss grew by orders of magnitude during training (divergence), though it stayed finite.",
-                       evidence=cited, alternatives=(Alternative("completed", None, 0.3, "The run ended normally."),),
-                       advice=("Lower the learning rate, add warm-up, and clip gradients.",))
-    for kind, what in (("early-stopping", "early stopping ended it"), ("limit-reached", "it reached its limit")):
+        return Verdict(
+            "numerical",
+            "numerical/divergence",
+            0.6,
+            "The loss grew by orders of magnitude during training (divergence), though it stayed "
+            "finite.",
+            evidence=cited,
+            alternatives=(Alternative("completed", None, 0.3, "The run ended normally."),),
+            advice=("Lower the learning rate, add warm-up, and clip gradients.",),
+        )
+    for kind, what in (
+        ("early-stopping", "early stopping ended it"),
+        ("limit-reached", "it reached its limit"),
+    ):
         if (line := progress.marker(kind)) is not None:
-            return Verdict("completed", None, 0.85, f"The run finished normally: {what}{_at(progress)}.",
-                           evidence=(_cite(line),) + cited)
+            return Verdict(
+                "completed",
+                None,
+                0.85,
+                f"The run finished normally: {what}{_at(progress)}.",
+                evidence=(_cite(line),) + cited,
+            )
     if progress.finished is True:
-        return Verdict("completed", None, 0.9, f"The run finished normally{_at(progress)}.", evidence=cited)
+        return Verdict(
+            "completed", None, 0.9, f"The run finished normally{_at(progress)}.", evidence=cited
+        )
     if progress.finished is not False:
         return None
     status = evidence.exit
     if status is not None and status.code == 0:
-        return Verdict("early-exit", "early-exit/unfinished", 0.75,
-                       f"The run exited with status 0 before its loop finished: it stopped{_at(progress)}.",
-                       evidence=(Cited("exit", "exit status 0", "waitpid"),) + cited, advice=(
-                           "Look for a `break`, `return` or `sys.exit(0)` in the training loop, or a check that "
-                           "ends it (its message is usually the last line before the exit).",))
+        return Verdict(
+            "early-exit",
+            "early-exit/unfinished",
+            0.75,
+            f"The run exited with status 0 before its loop finished: it stopped{_at(progress)}.",
+            evidence=(Cited("exit", "exit status 0", "waitpid"),) + cited,
+            advice=(
+                "Look for a `break`, `return` or `sys.exit(0)` in the training loop, or a check "
+                "that "
+                "ends it (its message is usually the last line before the exit).",
+            ),
+        )
     log = evidence.log
-    if status is None and (progress.error_after_progress or getattr(log, "notable", ()) or
-                           getattr(log, "exit_hints", ())):
+    if status is None and (
+        progress.error_after_progress
+        or getattr(log, "notable", ())
+        or getattr(log, "exit_hints", ())
+    ):
         return None  # a saved log with other signs of trouble: the signatures judge it
     if status is None and progress.lines_after_progress <= 3:
-        # A saved log that just stops mid-loop: stuck, cut, or killed without a word: the text cannot tell.
-        return Verdict("hang", "hang/no-output", 0.4,
-                       f"The log ends mid-loop{_at(progress)} with no error: the run was stuck, or the log was cut.",
-                       evidence=cited, alternatives=(
-                           Alternative("interrupted", None, 0.3, "It was stopped without a message."),
-                           Alternative("early-exit", None, 0.25, "It ended early without a message.")))
+        # A saved log that just stops mid-loop: stuck, cut, or killed without a word: the text
+        # cannot tell.
+        return Verdict(
+            "hang",
+            "hang/no-output",
+            0.4,
+            f"The log ends mid-loop{_at(progress)} with no error: the run was stuck, or the log "
+            f"was cut.",
+            evidence=cited,
+            alternatives=(
+                Alternative("interrupted", None, 0.3, "It was stopped without a message."),
+                Alternative("early-exit", None, 0.25, "It ended early without a message."),
+            ),
+        )
     if status is None:
-        return Verdict("early-exit", "early-exit/unfinished", 0.5,
-                       f"The log shows the loop unfinished{_at(progress)} and the script going on to other "
-                       "output, with no error.", evidence=cited)
+        return Verdict(
+            "early-exit",
+            "early-exit/unfinished",
+            0.5,
+            f"The log shows the loop unfinished{_at(progress)} and the script going on to other "
+            "output, with no error.",
+            evidence=cited,
+        )
     return None
 
 
@@ -189,7 +314,9 @@ def _crashed(evidence: Evidence) -> bool:
 def _chains(evidence: Evidence) -> tuple[ExceptionChain, ...]:
     chains: list[ExceptionChain] = []
     for source in (evidence.probe, evidence.log):
-        chains.extend(c for c in (getattr(source, "chains", ()) or ()) if isinstance(c, ExceptionChain))
+        chains.extend(
+            c for c in (getattr(source, "chains", ()) or ()) if isinstance(c, ExceptionChain)
+        )
     return tuple(chains)
 
 
@@ -197,9 +324,20 @@ def _progress_cited(progress: ProgressFacts) -> tuple[Cited, ...]:
     line = progress.last_progress_line
     if line is None or progress.stopped_at is None:
         return ()
-    return (Cited("progress", f"last progress: {progress.stopped_at}" +
-                  ("" if progress.finished is None else " (finished)" if progress.finished else " (unfinished)"),
-                  line.where),)
+    return (
+        Cited(
+            "progress",
+            f"last progress: {progress.stopped_at}"
+            + (
+                ""
+                if progress.finished is None
+                else " (finished)"
+                if progress.finished
+                else " (unfinished)"
+            ),
+            line.where,
+        ),
+    )
 
 
 def _cite(line: LogLine) -> Cited:

@@ -1,11 +1,14 @@
-"""Distributed runs: each rank's outcome, the root rank (the initiating failure), and the report's `distributed` section.
+"""Distributed runs: each rank's outcome, the root rank (the initiating failure), and the report's
+`distributed` section.
 
-Ranks are known from the probe's handshakes (RANK/LOCAL_RANK/WORLD_SIZE in each process's environment), from the
-`[rankN]:` prefixes of a log, from torchrun's ChildFailedError table and from torchrun's per-rank error files. The
-root rank is the one whose failure started it all: a rank's own exception or fatal signal beats a SIGKILL without a
-message, which beats the cascade the other ranks see (a peer's "connection closed", a collective's timeout,
-torchrun's ChildFailedError), which beats the SIGTERM torchrun sends the survivors. Equals are ordered by time.
-For a run that hung, the root rank is the one that is *not* waiting in a collective: the others wait for it.
+Ranks are known from the probe's handshakes (RANK/LOCAL_RANK/WORLD_SIZE in each process's
+environment), from the `[rankN]:` prefixes of a log, from torchrun's ChildFailedError table and
+from torchrun's per-rank error files. The root rank is the one whose failure started it all: a
+rank's own exception or fatal signal beats a SIGKILL without a message, which beats the cascade
+the other ranks see (a peer's "connection closed", a collective's timeout, torchrun's
+ChildFailedError), which beats the SIGTERM torchrun sends the survivors. Equals are ordered by
+time. For a run that hung, the root rank is the one that is *not* waiting in a collective: the
+others wait for it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from trainwatch.diagnostics.watch.torchrun import ElasticError, launcher_of, slu
 
 # Categories that describe the job's reaction to a failure rather than a failure of its own.
 _ECHO_CATEGORIES = ("distributed", "interrupted", "hang", "completed", "early-exit")
-_LAUNCHER_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")  # what torchrun sends the survivors ("closing signal SIGTERM")
+_LAUNCHER_SIGNALS = (
+    "SIGTERM",
+    "SIGINT",
+    "SIGHUP",
+)  # what torchrun sends the survivors ("closing signal SIGTERM")
 
 
 @dataclass(frozen=True)
@@ -39,9 +46,17 @@ class RankOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         exit = None if self.exit is None else (self.exit.signal or f"exit {self.exit.code}")
-        return {"rank": self.rank, "pid": self.pid, "exit": exit, "category": self.verdict.category,
-                "subtype": self.verdict.subtype, "summary": self.verdict.summary, "local_rank": self.local_rank,
-                "node": self.node, "error_file": self.error_file}
+        return {
+            "rank": self.rank,
+            "pid": self.pid,
+            "exit": exit,
+            "category": self.verdict.category,
+            "subtype": self.verdict.subtype,
+            "summary": self.verdict.summary,
+            "local_rank": self.local_rank,
+            "node": self.node,
+            "error_file": self.error_file,
+        }
 
 
 @dataclass(frozen=True)
@@ -62,17 +77,26 @@ class DistributedFacts:
     def to_dict(self) -> dict[str, Any]:
         """The report's `distributed` section (docs/distributed.md)."""
         root = self.root
-        out = {"launcher": self.launcher, "world_size": self.world_size, "root_rank": self.root_rank,
-               "root_node": None if root is None else root.node,
-               "ranks": [r.to_dict() for r in self.ranks], "notes": list(self.notes)}
+        out = {
+            "launcher": self.launcher,
+            "world_size": self.world_size,
+            "root_rank": self.root_rank,
+            "root_node": None if root is None else root.node,
+            "ranks": [r.to_dict() for r in self.ranks],
+            "notes": list(self.notes),
+        }
         if self.slurm:
             out["slurm"] = dict(self.slurm)
         return out
 
 
-def judge_ranks(evidence: Evidence, knowledge, env: dict[str, str] | None = None,
-                errors: tuple[ElasticError, ...] = (), nodes: dict[int, str] | None = None,
-                ) -> DistributedFacts | None:
+def judge_ranks(
+    evidence: Evidence,
+    knowledge,
+    env: dict[str, str] | None = None,
+    errors: tuple[ElasticError, ...] = (),
+    nodes: dict[int, str] | None = None,
+) -> DistributedFacts | None:
     """Each rank's outcome and the root rank; None when the run shows no ranks at all.
 
     `nodes` names the node (or log file) each rank was seen on, for logs of several nodes.
@@ -80,17 +104,27 @@ def judge_ranks(evidence: Evidence, knowledge, env: dict[str, str] | None = None
     from trainwatch.diagnostics.judge.classify import classify
 
     probe, log = evidence.probe, evidence.log
-    processes = [p for p in (getattr(probe, "processes", None) or ()) if p.rank is not None and not p.forked]
+    processes = [
+        p for p in (getattr(probe, "processes", None) or ()) if p.rank is not None and not p.forked
+    ]
     rank_pid: dict[int, Any] = {}
-    for proc in sorted(processes, key=lambda p: p.started):  # the rank's own process: the first with that rank
+    for proc in sorted(
+        processes, key=lambda p: p.started
+    ):  # the rank's own process: the first with that rank
         rank_pid.setdefault(proc.rank, proc)
-    failures = {f.rank: f for f in (log.child_failures if log is not None else ()) if f.rank is not None}
+    failures = {
+        f.rank: f for f in (log.child_failures if log is not None else ()) if f.rank is not None
+    }
     log_chains = [c for c in (log.chains if log is not None else ()) if c.rank is not None]
     ranks = sorted(set(rank_pid) | set(failures) | {c.rank for c in log_chains})
     launcher = launcher_of(evidence.command) or ("torchrun" if failures else None)
     slurm = slurm_context(env or {})
     if not ranks:
-        return None if launcher is None and slurm is None else DistributedFacts(launcher, None, None, slurm=slurm)
+        return (
+            None
+            if launcher is None and slurm is None
+            else DistributedFacts(launcher, None, None, slurm=slurm)
+        )
     probe_chains = list(getattr(probe, "chains", None) or ())
     fatal = list(getattr(probe, "fatal", None) or ())
     by_local = {e.local_rank: e for e in errors if e.local_rank is not None}
@@ -99,7 +133,9 @@ def judge_ranks(evidence: Evidence, knowledge, env: dict[str, str] | None = None
         proc = rank_pid.get(rank)
         failure = failures.get(rank)
         pid = proc.pid if proc is not None else None
-        chains = tuple(c for c in probe_chains if c.rank == rank) or tuple(c for c in log_chains if c.rank == rank)
+        chains = tuple(c for c in probe_chains if c.rank == rank) or tuple(
+            c for c in log_chains if c.rank == rank
+        )
         error = by_local.get(proc.local_rank if proc is not None else rank)
         if not chains and error is not None and error.traceback:
             chains = _chains_from_text(error.traceback, rank)
@@ -109,22 +145,49 @@ def judge_ranks(evidence: Evidence, knowledge, env: dict[str, str] | None = None
         verdict = classify(rank_evidence, knowledge)
         strength = _strength(verdict, exit, knowledge, bool(chains or own_fatal))
         wait = _main_wait(evidence.stall, pid)
-        if wait is not None and strength == 0:  # a hung rank: where it waits says more than its (absent) exit
-            verdict = Verdict("hang", f"hang/{wait.kind}" if wait.kind not in ("unknown", "busy") else None, 0.7,
-                              f"Stuck {wait.description} at {wait.where}.",
-                              evidence=(Cited("stack", f"{wait.description} at {wait.where}", wait.source),))
+        if (
+            wait is not None and strength == 0
+        ):  # a hung rank: where it waits says more than its (absent) exit
+            verdict = Verdict(
+                "hang",
+                f"hang/{wait.kind}" if wait.kind not in ("unknown", "busy") else None,
+                0.7,
+                f"Stuck {wait.description} at {wait.where}.",
+                evidence=(Cited("stack", f"{wait.description} at {wait.where}", wait.source),),
+            )
         order = _order(chains, probe_chains, log_chains, failure)
-        outcomes.append(RankOutcome(rank, pid, exit, verdict, strength, order,
-                                    local_rank=proc.local_rank if proc is not None else None,
-                                    node=(nodes or {}).get(rank), error_file=error.path if error is not None else None))
+        outcomes.append(
+            RankOutcome(
+                rank,
+                pid,
+                exit,
+                verdict,
+                strength,
+                order,
+                local_rank=proc.local_rank if proc is not None else None,
+                node=(nodes or {}).get(rank),
+                error_file=error.path if error is not None else None,
+            )
+        )
     root = _choose_root(outcomes, evidence)
-    world = next((p.world_size for p in processes if p.world_size), None) or max(len(ranks), max(ranks) + 1)
+    world = next((p.world_size for p in processes if p.world_size), None) or max(
+        len(ranks), max(ranks) + 1
+    )
     notes = []
     if failures and any(f.error_file is None for f in failures.values()):
-        notes.append("torchrun's table says error_file: <N/A> (the script has no @record); each rank's outcome "
-                     "here comes from trainwatch's probe and the log")
-    return DistributedFacts(launcher or ("torchrun" if processes else None), world, root, tuple(outcomes),
-                            slurm=slurm, notes=tuple(notes))
+        notes.append(
+            "torchrun's table says error_file: <N/A> (the script has no @record); each rank's "
+            "outcome "
+            "here comes from trainwatch's probe and the log"
+        )
+    return DistributedFacts(
+        launcher or ("torchrun" if processes else None),
+        world,
+        root,
+        tuple(outcomes),
+        slurm=slurm,
+        notes=tuple(notes),
+    )
 
 
 def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
@@ -133,41 +196,77 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
         return verdict
     root = facts.root
     chosen = verdict
-    if root.strength >= 2 and (verdict.category != root.verdict.category or verdict.subtype != root.verdict.subtype):
-        # The whole-run verdict named an echo (or another rank's failure); the root rank's own failure wins.
-        chosen = dataclasses.replace(root.verdict, evidence=root.verdict.evidence + tuple(
-            c for c in verdict.evidence if c.kind == "exit" and c not in root.verdict.evidence))
-    cascade = tuple(Cited("rank", f"rank {r.rank}: {_exit_words(r.exit)}, {r.verdict.summary}"[:300],
-                         f"pid {r.pid}" if r.pid else "log")
-                   for r in facts.ranks if r.rank != root.rank and (r.strength > 0 or r.exit is not None))
+    if root.strength >= 2 and (
+        verdict.category != root.verdict.category or verdict.subtype != root.verdict.subtype
+    ):
+        # The whole-run verdict named an echo (or another rank's failure); the root rank's own
+        # failure wins.
+        chosen = dataclasses.replace(
+            root.verdict,
+            evidence=root.verdict.evidence
+            + tuple(
+                c for c in verdict.evidence if c.kind == "exit" and c not in root.verdict.evidence
+            ),
+        )
+    cascade = tuple(
+        Cited(
+            "rank",
+            f"rank {r.rank}: {_exit_words(r.exit)}, {r.verdict.summary}"[:300],
+            f"pid {r.pid}" if r.pid else "log",
+        )
+        for r in facts.ranks
+        if r.rank != root.rank and (r.strength > 0 or r.exit is not None)
+    )
     summary = chosen.summary
     if chosen.category == "hang" and root.verdict.category == "hang":
-        # The whole-run stall names the first process's wait (often torchrun's own); the root rank's says why.
-        waiting = [r.rank for r in facts.ranks if r.rank != root.rank and r.verdict.subtype == "hang/collective"]
+        # The whole-run stall names the first process's wait (often torchrun's own); the root rank's
+        # says why.
+        waiting = [
+            r.rank
+            for r in facts.ranks
+            if r.rank != root.rank and r.verdict.subtype == "hang/collective"
+        ]
         others = ""
         if waiting:
             names = ", ".join(map(str, waiting))
-            others = f"; rank {names} waits for it in a collective" if len(waiting) == 1 else \
-                f"; ranks {names} wait for it in a collective"
-        summary = f"The job hung: rank {root.rank} is {root.verdict.summary[len('Stuck '):].rstrip('.')}{others}."
+            others = (
+                f"; rank {names} waits for it in a collective"
+                if len(waiting) == 1
+                else f"; ranks {names} wait for it in a collective"
+            )
+        summary = (
+            f"The job hung: rank {root.rank} is "
+            f"{root.verdict.summary[len('Stuck ') :].rstrip('.')}{others}."
+        )
         chosen = dataclasses.replace(chosen, evidence=root.verdict.evidence + chosen.evidence)
     elif not summary.startswith("Rank "):
         summary = f"Rank {root.rank} failed first: {summary}"
     return dataclasses.replace(chosen, summary=summary, cascade=(chosen.cascade + cascade)[:8])
 
 
-# ---- per-rank evidence ---------------------------------------------------------------------------------------
+# ---- per-rank evidence ---------------------------------------------------------------------------
 def _rank_evidence(evidence: Evidence, exit: ExitStatus | None, chains, fatal, proc) -> Evidence:
     from trainwatch.diagnostics.read.logparse import LogFacts
 
     probe = evidence.probe
     if probe is not None:
-        probe = dataclasses.replace(probe, processes=(proc,) if proc is not None else (), chains=tuple(
-            c for c in chains if c.origin == "probe"), fatal=fatal, workers=tuple(
-            w for w in probe.workers if w.carrier in chains), stacks=())
+        probe = dataclasses.replace(
+            probe,
+            processes=(proc,) if proc is not None else (),
+            chains=tuple(c for c in chains if c.origin == "probe"),
+            fatal=fatal,
+            workers=tuple(w for w in probe.workers if w.carrier in chains),
+            stacks=(),
+        )
     log_chains = tuple(c for c in chains if c.origin != "probe")
-    return Evidence(source=evidence.source, command=evidence.command, exit=exit,
-                    log=LogFacts(lines=0, chains=log_chains), probe=probe, memory=evidence.memory)
+    return Evidence(
+        source=evidence.source,
+        command=evidence.command,
+        exit=exit,
+        log=LogFacts(lines=0, chains=log_chains),
+        probe=probe,
+        memory=evidence.memory,
+    )
 
 
 def _rank_exit(failure, proc, chains: tuple[ExceptionChain, ...], fatal) -> ExitStatus | None:
@@ -186,26 +285,33 @@ def _rank_exit(failure, proc, chains: tuple[ExceptionChain, ...], fatal) -> Exit
         except ValueError:
             return ExitStatus.from_returncode(1)
     if any(c.thread is None for c in chains):
-        return ExitStatus.from_returncode(1)  # an uncaught exception in the main thread: Python exits with 1
+        return ExitStatus.from_returncode(
+            1
+        )  # an uncaught exception in the main thread: Python exits with 1
     if proc is not None and proc.exited:
         return ExitStatus.from_returncode(0)
     return None
 
 
 def strength_of(verdict: Verdict, exit: ExitStatus | None, knowledge, own_evidence: bool) -> int:
-    """How much a failure looks initiating: 3 its own failure, 2 killed without a message, 1 a cascade (a peer's
-    closed connection, a timeout, ChildFailedError), 0 stopped from outside or no failure."""
+    """How much a failure looks initiating: 3 its own failure, 2 killed without a message, 1 a
+    cascade (a peer's closed connection, a timeout, ChildFailedError), 0 stopped from outside or
+    no failure.
+    """
     return _strength(verdict, exit, knowledge, own_evidence)
 
 
 def _strength(verdict: Verdict, exit: ExitStatus | None, knowledge, own_evidence: bool) -> int:
-    signature = knowledge.get(verdict.signature) if knowledge is not None and verdict.signature else None
+    signature = (
+        knowledge.get(verdict.signature) if knowledge is not None and verdict.signature else None
+    )
     if signature is not None and signature.role == "cascade":
         return 1
     if verdict.category in ("completed", "early-exit"):
         return 0
-    if verdict.category == "interrupted" or (exit is not None and exit.signal in _LAUNCHER_SIGNALS
-                                             and not own_evidence):
+    if verdict.category == "interrupted" or (
+        exit is not None and exit.signal in _LAUNCHER_SIGNALS and not own_evidence
+    ):
         return 0
     if verdict.category in _ECHO_CATEGORIES:
         return 1
@@ -217,7 +323,9 @@ def _strength(verdict: Verdict, exit: ExitStatus | None, knowledge, own_evidence
 
 
 def _order(chains, probe_chains, log_chains, failure) -> float:
-    """When the rank failed, relative to the others: the probe records in time order, the log in line order."""
+    """When the rank failed, relative to the others: the probe records in time order, the log in
+    line order.
+    """
     for chain in chains:
         if chain in probe_chains:
             return float(probe_chains.index(chain))
@@ -245,7 +353,10 @@ def _choose_root(outcomes: list[RankOutcome], evidence: Evidence) -> int | None:
     if stragglers:
         return stragglers[0]
     sites: dict[str, list[int]] = {}
-    for rank, wait in waits.items():  # every rank in a collective: the one at a call site the others are not at
+    for (
+        rank,
+        wait,
+    ) in waits.items():  # every rank in a collective: the one at a call site the others are not at
         sites.setdefault(wait.where, []).append(rank)
     if len(sites) > 1:
         return min(min(sites.values(), key=len))

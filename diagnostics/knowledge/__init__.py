@@ -7,11 +7,30 @@ import os
 import tomllib
 from pathlib import Path
 
-from trainwatch.diagnostics.knowledge.matcher import Match, match_all, required_literals, type_matches
-from trainwatch.diagnostics.knowledge.schema import Example, Signature, SignatureError, build_signature
+from trainwatch.diagnostics.knowledge.matcher import (
+    Match,
+    match_all,
+    required_literals,
+    type_matches,
+)
+from trainwatch.diagnostics.knowledge.schema import (
+    Example,
+    Signature,
+    SignatureError,
+    build_signature,
+)
 
-__all__ = ["Example", "Knowledge", "Match", "Signature", "SignatureError", "load_knowledge", "default_knowledge",
-           "user_signature_files", "type_matches"]
+__all__ = [
+    "Example",
+    "Knowledge",
+    "Match",
+    "Signature",
+    "SignatureError",
+    "load_knowledge",
+    "default_knowledge",
+    "user_signature_files",
+    "type_matches",
+]
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "signatures"
 USER_DIR = Path("~/.config/trainwatch/signatures")
@@ -19,7 +38,9 @@ ENV_VAR = "TRAINWATCH_SIGNATURES"  # extra files or folders, separated by os.pat
 
 
 class Knowledge:
-    """A loaded, validated set of signatures, with what the log parser needs to find their lines fast."""
+    """A loaded, validated set of signatures, with what the log parser needs to find their lines
+    fast.
+    """
 
     def __init__(self, signatures: tuple[Signature, ...], files: tuple[str, ...] = ()) -> None:
         self.signatures = signatures
@@ -38,7 +59,9 @@ class Knowledge:
         return next((s for s in self.signatures if s.id == sid), None)
 
     def match(self, chains, lines, signals) -> list[Match]:
-        """Every signature that fits the exception chains, the notable log lines and the exit signals."""
+        """Every signature that fits the exception chains, the notable log lines and the exit
+        signals.
+        """
         return match_all(self.signatures, tuple(chains), tuple(lines), dict(signals))
 
 
@@ -70,8 +93,12 @@ def user_signature_files() -> tuple[Path, ...]:
     return tuple(found)
 
 
-def load_knowledge(extra_files=(), include_user: bool = True, include_builtin: bool = True) -> Knowledge:
-    """The built-in files, then the user's, then `extra_files`; a later signature with an existing id replaces it."""
+def load_knowledge(
+    extra_files=(), include_user: bool = True, include_builtin: bool = True
+) -> Knowledge:
+    """The built-in files, then the user's, then `extra_files`; a later signature with an existing
+    id replaces it.
+    """
     files: list[Path] = sorted(BUILTIN_DIR.glob("*.toml")) if include_builtin else []
     if include_user:
         files.extend(user_signature_files())

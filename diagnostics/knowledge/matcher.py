@@ -1,14 +1,18 @@
-"""Matching signatures against evidence: exceptions, log lines and exit signals, each match citing what it saw."""
+"""Matching signatures against evidence: exceptions, log lines and exit signals, each match citing
+what it saw.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from re import _parser as sre_parse  # the stdlib's own regex parser: the only way to read a pattern's literals
+from re import (
+    _parser as sre_parse,
+)  # the stdlib's own regex parser: the only way to read a pattern's literals
 
 from trainwatch.diagnostics.evidence import ExceptionChain, LogLine, RaisedException
-from trainwatch.diagnostics.verdict import Cited
 from trainwatch.diagnostics.knowledge.schema import Signature
+from trainwatch.diagnostics.verdict import Cited
 
 
 @dataclass(frozen=True)
@@ -31,8 +35,11 @@ def type_matches(entry: str, qualified: str) -> bool:
     short = qualified.rsplit(".", 1)[-1]
     if "." not in entry:
         return entry == short
-    # `torch.OutOfMemoryError` also matches `torch.cuda.OutOfMemoryError`: same package, same class name.
-    return entry.rsplit(".", 1)[-1] == short and entry.split(".", 1)[0] == qualified.split(".", 1)[0]
+    # `torch.OutOfMemoryError` also matches `torch.cuda.OutOfMemoryError`: same package, same class
+    # name.
+    return (
+        entry.rsplit(".", 1)[-1] == short and entry.split(".", 1)[0] == qualified.split(".", 1)[0]
+    )
 
 
 def match_signature(
@@ -41,7 +48,9 @@ def match_signature(
     lines: tuple[LogLine, ...],
     signals: dict[str, Cited],
 ) -> Match | None:
-    """The semantics of docs/signatures.md: any of the exception and line tests, and the signal test if given."""
+    """The semantics of docs/signatures.md: any of the exception and line tests, and the signal test
+    if given.
+    """
     found: Match | None = None
     if sig.exception or sig.message:
         found = _match_exception(sig, chains)
@@ -55,7 +64,15 @@ def match_signature(
             if sig.exception or sig.message or sig.line:
                 return None
             return Match(sig, "signal", (hit,), order=_order(hit))
-        return Match(sig, found.via, found.cited + (hit,), found.exception, found.chain, found.depth, found.order)
+        return Match(
+            sig,
+            found.via,
+            found.cited + (hit,),
+            found.exception,
+            found.chain,
+            found.depth,
+            found.order,
+        )
     return found
 
 
@@ -78,15 +95,27 @@ def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Matc
                 continue
             source = chain.where
             text = f"{exc.type}: {exc.message}" if exc.message else exc.type
-            return Match(sig, "exception", (Cited("exception", _clip(text), source),), exc, chain, depth,
-                         chain.line or 0)
+            return Match(
+                sig,
+                "exception",
+                (Cited("exception", _clip(text), source),),
+                exc,
+                chain,
+                depth,
+                chain.line or 0,
+            )
     return None
 
 
 def _match_line(sig: Signature, lines: tuple[LogLine, ...]) -> Match | None:
     for line in lines:
         if any(p.search(line.text) for p in sig.line):
-            return Match(sig, "line", (Cited("log", _clip(line.text.strip()), line.where),), order=line.number)
+            return Match(
+                sig,
+                "line",
+                (Cited("log", _clip(line.text.strip()), line.where),),
+                order=line.number,
+            )
     return None
 
 
@@ -102,10 +131,11 @@ def _clip(text: str, limit: int = 400) -> str:
 
 
 def required_literals(pattern: str) -> tuple[str, ...] | None:
-    """Strings one of which every match of `pattern` contains, or None when no such set of 3+ chars exists.
+    """Strings one of which every match of `pattern` contains, or None when no such set of 3+ chars
+    exists.
 
-    The log parser's pre-filter looks for these literally in big chunks of a log, so that a line a signature
-    could match is never skipped without running the regex per line.
+    The log parser's pre-filter looks for these literally in big chunks of a log, so that a line
+    a signature could match is never skipped without running the regex per line.
     """
     try:
         parsed = sre_parse.parse(pattern)
@@ -118,7 +148,9 @@ def required_literals(pattern: str) -> tuple[str, ...] | None:
 
 
 def _seq_literals(items) -> tuple[str, ...] | None:
-    """The best literal set of a sequence: runs of literals, multiplied out through small classes and branches."""
+    """The best literal set of a sequence: runs of literals, multiplied out through small classes
+    and branches.
+    """
     best: tuple[str, ...] | None = None
     runs: list[str] = [""]
 
@@ -152,7 +184,9 @@ def _seq_literals(items) -> tuple[str, ...] | None:
 
 
 def _small_alternatives(op, arg) -> list[str] | None:
-    """`[Ll]` -> ['L', 'l']; `(?:nan|NaN)` -> ['nan', 'NaN']: alternatives that are pure literals, or None."""
+    """`[Ll]` -> ['L', 'l']; `(?:nan|NaN)` -> ['nan', 'NaN']: alternatives that are pure literals,
+    or None.
+    """
     if op is sre_parse.IN and all(o is sre_parse.LITERAL for o, _ in arg) and len(arg) <= 4:
         return [chr(a) for _, a in arg]
     if op is sre_parse.SUBPATTERN and arg[1] == 0 and arg[2] == 0:

@@ -12,8 +12,23 @@ from trainwatch.diagnostics.verdict import CATEGORIES
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ROLES = ("root", "cascade")
 KNOWN_KEYS = {
-    "id", "category", "subtype", "role", "frameworks", "title", "explanation", "advice", "doc", "confidence",
-    "exception", "message", "line", "exit_signal", "example", "needs_corroboration", "priority",
+    "id",
+    "category",
+    "subtype",
+    "role",
+    "frameworks",
+    "title",
+    "explanation",
+    "advice",
+    "doc",
+    "confidence",
+    "exception",
+    "message",
+    "line",
+    "exit_signal",
+    "example",
+    "needs_corroboration",
+    "priority",
 }
 
 
@@ -48,8 +63,9 @@ class Signature:
     line: tuple[re.Pattern[str], ...] = ()
     exit_signal: tuple[str, ...] = ()
     examples: tuple[Example, ...] = ()
-    # Extensions (docs/signatures.md): a verdict from this signature alone is an OOM claim that live evidence
-    # must back (the kill rules); `priority` breaks ties between signatures of equal confidence.
+    # Extensions (docs/signatures.md): a verdict from this signature alone is an OOM claim that live
+    # evidence must back (the kill rules); `priority` breaks ties between signatures of equal
+    # confidence.
     needs_corroboration: bool = False
     priority: int = 0
     source: str = ""  # the file it came from
@@ -68,7 +84,9 @@ def build_signature(table: dict[str, Any], source: str) -> Signature:
     if category not in CATEGORIES:
         raise SignatureError(f"{where}: `category` must be one of {', '.join(CATEGORIES)}")
     subtype = table.get("subtype")
-    if subtype is not None and (not isinstance(subtype, str) or not subtype.startswith(f"{category}/")):
+    if subtype is not None and (
+        not isinstance(subtype, str) or not subtype.startswith(f"{category}/")
+    ):
         raise SignatureError(f"{where}: `subtype` must be written '{category}/<name>'")
     role = table.get("role", "root")
     if role not in ROLES:
@@ -84,11 +102,19 @@ def build_signature(table: dict[str, Any], source: str) -> Signature:
     line = _patterns(table, "line", where)
     exit_signal = tuple(s.upper() for s in _strings(table, "exit_signal", where))
     if not (exception or message or line or exit_signal):
-        raise SignatureError(f"{where}: give at least one of `exception`, `message`, `line`, `exit_signal`")
+        raise SignatureError(
+            f"{where}: give at least one of `exception`, `message`, `line`, `exit_signal`"
+        )
     examples = []
     for raw in table.get("example", []):
-        if not isinstance(raw, dict) or not isinstance(raw.get("match"), bool) or not isinstance(raw.get("text"), str):
-            raise SignatureError(f"{where}: each [[signature.example]] needs `match` (true/false) and `text`")
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("match"), bool)
+            or not isinstance(raw.get("text"), str)
+        ):
+            raise SignatureError(
+                f"{where}: each [[signature.example]] needs `match` (true/false) and `text`"
+            )
         examples.append(Example(raw["match"], raw["text"]))
     doc = table.get("doc")
     if doc is not None and not isinstance(doc, str):
@@ -97,11 +123,24 @@ def build_signature(table: dict[str, Any], source: str) -> Signature:
     if not isinstance(priority, int):
         raise SignatureError(f"{where}: `priority` must be an integer")
     return Signature(
-        id=sid, category=category, subtype=subtype, role=role, title=table["title"].strip(),
-        explanation=" ".join(table["explanation"].split()), advice=_strings(table, "advice", where),
-        frameworks=_strings(table, "frameworks", where), doc=doc, confidence=float(confidence),
-        exception=exception, message=message, line=line, exit_signal=exit_signal, examples=tuple(examples),
-        needs_corroboration=bool(table.get("needs_corroboration", False)), priority=priority, source=source,
+        id=sid,
+        category=category,
+        subtype=subtype,
+        role=role,
+        title=table["title"].strip(),
+        explanation=" ".join(table["explanation"].split()),
+        advice=_strings(table, "advice", where),
+        frameworks=_strings(table, "frameworks", where),
+        doc=doc,
+        confidence=float(confidence),
+        exception=exception,
+        message=message,
+        line=line,
+        exit_signal=exit_signal,
+        examples=tuple(examples),
+        needs_corroboration=bool(table.get("needs_corroboration", False)),
+        priority=priority,
+        source=source,
     )
 
 
@@ -120,5 +159,7 @@ def _patterns(table: dict[str, Any], key: str, where: str) -> tuple[re.Pattern[s
         try:
             compiled.append(re.compile(text))
         except re.error as exc:
-            raise SignatureError(f"{where}: `{key}` pattern {text!r} is not a valid regex: {exc}") from None
+            raise SignatureError(
+                f"{where}: `{key}` pattern {text!r} is not a valid regex: {exc}"
+            ) from None
     return tuple(compiled)

@@ -1,1 +1,3 @@
-"""Reading text: a log (saved or streaming) into facts: tracebacks, system lines, progress and losses."""
+"""Reading text: a log (saved or streaming) into facts: tracebacks, system lines, progress and
+losses.
+"""

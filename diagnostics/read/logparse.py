@@ -1,7 +1,9 @@
-"""Text log -> `LogFacts`: tracebacks (chained, DataLoader, IPython, rich, faulthandler), ranks, system lines.
+"""Text log -> `LogFacts`: tracebacks (chained, DataLoader, IPython, rich, faulthandler), ranks,
+system lines.
 
-Streaming and bounded: `LogParser.feed()` takes one line at a time (a live run), `parse_file()` reads big binary
-chunks and only hands the detailed parser the lines a cheap literal pre-filter finds (a saved log of any size).
+Streaming and bounded: `LogParser.feed()` takes one line at a time (a live run), `parse_file()`
+reads big binary chunks and only hands the detailed parser the lines a cheap literal pre-filter
+finds (a saved log of any size).
 """
 
 from __future__ import annotations
@@ -15,12 +17,28 @@ from typing import BinaryIO
 
 from trainwatch.diagnostics.evidence import ExceptionChain, LogLine
 from trainwatch.diagnostics.read.prefilter import chunk_filters, line_filter
-from trainwatch.diagnostics.read.tracebacks import NAMED_SIGNAL, BlockReader, ChildFailure, FatalError, is_user_file, signal_from_code
-
+from trainwatch.diagnostics.read.tracebacks import (
+    NAMED_SIGNAL,
+    BlockReader,
+    ChildFailure,
+    FatalError,
+    is_user_file,
+    signal_from_code,
+)
 from trainwatch.diagnostics.verdict import REPORT_BANNER
 
-__all__ = ["ChildFailure", "ExitHint", "FatalError", "LogFacts", "LogParser", "is_user_file", "parse_file",
-           "parse_lines", "parse_text", "signal_from_code"]
+__all__ = [
+    "ChildFailure",
+    "ExitHint",
+    "FatalError",
+    "LogFacts",
+    "LogParser",
+    "is_user_file",
+    "parse_file",
+    "parse_lines",
+    "parse_text",
+    "signal_from_code",
+]
 
 TAIL_LINES = 2000  # the last lines kept verbatim
 NOTABLE_FIRST, NOTABLE_LAST = 200, 800
@@ -30,17 +48,53 @@ MAX_LINE_BYTES = 1 << 20  # one gigantic line is read up to here, the rest skipp
 CHUNK_BYTES = 1 << 20
 TAIL_BYTES = 4 << 20  # the tail is read from the last chunks, kept up to this size
 
-# Words one of which every line the detailed parser needs contains. Together with the literals of the signature
-# line patterns they form the pre-filter; everything else (progress bars, loss lines) is only counted.
+# Words one of which every line the detailed parser needs contains. Together with the literals of
+# the signature line patterns they form the pre-filter; everything else (progress bars, loss lines)
+# is only counted.
 KEYWORDS = (
-    "Traceback", "Error", " error", "ERROR", "Exception", "exception", "Killed", "killed", "Fatal", "FATAL",
-    "fault", "Abort", "abort", "exit", "Exit", "CANCELLED", "Evicted", "OOM", "oom-kill", 'File "', "Cell In",
-    "---->", "\u256d", "FAILED", "Interrupt", "signal", "Signal", "preempt", "PREEMPT", "terminat", "NaN",
-    "Root Cause", "Failures:", "Warning", "WARNING", REPORT_BANNER,
+    "Traceback",
+    "Error",
+    " error",
+    "ERROR",
+    "Exception",
+    "exception",
+    "Killed",
+    "killed",
+    "Fatal",
+    "FATAL",
+    "fault",
+    "Abort",
+    "abort",
+    "exit",
+    "Exit",
+    "CANCELLED",
+    "Evicted",
+    "OOM",
+    "oom-kill",
+    'File "',
+    "Cell In",
+    "---->",
+    "\u256d",
+    "FAILED",
+    "Interrupt",
+    "signal",
+    "Signal",
+    "preempt",
+    "PREEMPT",
+    "terminat",
+    "NaN",
+    "Root Cause",
+    "Failures:",
+    "Warning",
+    "WARNING",
+    REPORT_BANNER,
 )
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][A-Za-z0-9]")
-# torchrun `--tee`/`--role` prefixes and rank-tagged lines: `[rank1]:`, `[default0]:`, `[1,0]<stderr>:` (mpirun).
+_ANSI = re.compile(
+    r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][A-Za-z0-9]"
+)
+# torchrun `--tee`/`--role` prefixes and rank-tagged lines: `[rank1]:`, `[default0]:`,
+# `[1,0]<stderr>:` (mpirun).
 _RANK = re.compile(r"^\[(?:rank|default|trainer)?(\d+)\]:\s?|^\[(\d+),\d+\]<std(?:out|err)>:\s?")
 # How a run ended, as shells, launchers and schedulers print it.
 _SIGNAL_HINTS = (
@@ -50,13 +104,18 @@ _SIGNAL_HINTS = (
     (re.compile(r"(?:^|\s)Aborted(?: \(core dumped\))?(?:\s*$|\s{2,}\S)"), "SIGABRT"),
     (re.compile(r"Floating point exception"), "SIGFPE"),
 )
-_EXIT_CODE = re.compile(r"\bexit(?:ed)?(?: with)? (?:code|status)[ :=]+(-?\d+)|\bexitcode\s*:\s*(-?\d+)|"
-                        r"non-zero exit status (-?\d+)|\bExit ?code:? (-?\d+)", re.IGNORECASE)
+_EXIT_CODE = re.compile(
+    r"\bexit(?:ed)?(?: with)? (?:code|status)[ :=]+(-?\d+)|\bexitcode\s*:\s*(-?\d+)|"
+    r"non-zero exit status (-?\d+)|\bExit ?code:? (-?\d+)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
 class ExitHint:
-    """A line that says how the process (or one of its ranks) ended: `Killed`, `exit code 137`, `Segmentation ...`."""
+    """A line that says how the process (or one of its ranks) ended: `Killed`, `exit code 137`,
+    `Segmentation ...`.
+    """
 
     signal: str | None
     code: int | None
@@ -68,14 +127,20 @@ class LogFacts:
     """What a log shows: its exceptions, the lines that matter, how it ended, and its last lines."""
 
     lines: int  # lines read (up to trainwatch's own report, if the log holds one)
-    chains: tuple[ExceptionChain, ...] = ()  # in log order; the first and last ones when there were many
-    notable: tuple[LogLine, ...] = ()  # lines a signature or a system pattern matches (bounded, deduplicated)
+    chains: tuple[
+        ExceptionChain, ...
+    ] = ()  # in log order; the first and last ones when there were many
+    notable: tuple[
+        LogLine, ...
+    ] = ()  # lines a signature or a system pattern matches (bounded, deduplicated)
     tail: tuple[LogLine, ...] = ()
     exit_hints: tuple[ExitHint, ...] = ()
     child_failures: tuple[ChildFailure, ...] = ()
     fatal_errors: tuple[FatalError, ...] = ()
     dropped_chains: int = 0  # tracebacks seen but not kept (bounded memory)
-    report_at: int | None = None  # the line where a trainwatch report began; nothing after it was read
+    report_at: int | None = (
+        None  # the line where a trainwatch report began; nothing after it was read
+    )
 
     @property
     def signals(self) -> tuple[str, ...]:
@@ -91,9 +156,13 @@ class LogFacts:
 
 
 class LogParser:
-    """Fed lines in order (`feed`) or a whole file (`parse_file`); `finish()` returns the facts so far."""
+    """Fed lines in order (`feed`) or a whole file (`parse_file`); `finish()` returns the facts so
+    far.
+    """
 
-    def __init__(self, knowledge=None, on_candidate: Callable[[LogLine], None] | None = None) -> None:
+    def __init__(
+        self, knowledge=None, on_candidate: Callable[[LogLine], None] | None = None
+    ) -> None:
         if knowledge is None:
             from trainwatch.diagnostics.knowledge import default_knowledge
 
@@ -101,7 +170,8 @@ class LogParser:
         self._line_patterns = knowledge.line_patterns
         self._knowledge = knowledge
         self._words = KEYWORDS + tuple(knowledge.anchors)
-        # The whole words, for lines fed one by one; the chunk filters of parse_stream are built when first used.
+        # The whole words, for lines fed one by one; the chunk filters of parse_stream are built
+        # when first used.
         self._prefilter = line_filter(knowledge, self._words)
         self._on_candidate = on_candidate
         self._lines = 0
@@ -113,7 +183,7 @@ class LogParser:
         self._hints: deque[ExitHint] = deque(maxlen=HINTS_KEPT)
         self._report_at: int | None = None
 
-    # ---- input ---------------------------------------------------------------------------------------------
+    # ---- input -----------------------------------------------------------------------------------
     def feed(self, line: LogLine) -> None:
         """Take the next line of output (its text without the line ending)."""
         if self._report_at is not None:
@@ -130,11 +200,15 @@ class LogParser:
             self.feed(LogLine(first_number + i, raw, stream))
 
     def parse_stream(self, fh: BinaryIO) -> LogFacts:
-        """Read a binary stream in big chunks; only lines the pre-filter picks go through the detailed parser."""
+        """Read a binary stream in big chunks; only lines the pre-filter picks go through the
+        detailed parser.
+        """
         number = 0
         carry = b""
         skipping = False  # inside a gigantic line, dropping bytes until its newline
-        recent: deque[tuple[int, bytes, int]] = deque()  # the last chunks (first line, bytes, end) for the tail
+        recent: deque[tuple[int, bytes, int]] = (
+            deque()
+        )  # the last chunks (first line, bytes, end) for the tail
         while self._report_at is None:
             data = fh.read(CHUNK_BYTES)
             if not data:
@@ -152,9 +226,11 @@ class LogParser:
                 else:
                     carry = buf
                 continue
-            carry = buf[cut + 1:]
+            carry = buf[cut + 1 :]
             first = number + 1
-            number, stop = self._scan(buf, cut + 1, number)  # scanned in place: slicing would copy the chunk
+            number, stop = self._scan(
+                buf, cut + 1, number
+            )  # scanned in place: slicing would copy the chunk
             recent.append((first, buf, stop))
             _trim(recent, number)
         if carry and self._report_at is None:
@@ -176,12 +252,19 @@ class LogParser:
             return self.parse_stream(fh)
 
     def _scan(self, buf: bytes, n: int, number: int) -> tuple[int, int]:
-        """Parse the lines the pre-filter picks in `buf[:n]` (whole lines); returns the line count and where
-        reading stopped."""
+        """Parse the lines the pre-filter picks in `buf[:n]` (whole lines); returns the line count
+        and where reading stopped.
+        """
         pos = 0
-        # Every place a word occurs, found by one literal-prefixed regex per anchor byte (see prefilter).
-        hits = sorted({m.start() for pattern in chunk_filters(self._knowledge, self._words)
-                       for m in pattern.finditer(buf, 0, n)})
+        # Every place a word occurs, found by one literal-prefixed regex per anchor byte (see
+        # prefilter).
+        hits = sorted(
+            {
+                m.start()
+                for pattern in chunk_filters(self._knowledge, self._words)
+                for m in pattern.finditer(buf, 0, n)
+            }
+        )
         i = 0
         while pos < n:
             if self._blocks.open:  # inside a traceback every line counts
@@ -207,7 +290,7 @@ class LogParser:
             pos = end + 1
         return number, n
 
-    # ---- the detailed parser -------------------------------------------------------------------------------
+    # ---- the detailed parser ---------------------------------------------------------------------
     def _detail(self, line: LogLine) -> None:
         text = line.text
         if "\x1b" in text:
@@ -223,7 +306,7 @@ class LogParser:
         m = _RANK.match(text)
         if m and not self._blocks.in_table():  # `[0]:` opens an entry of the table
             rank = int(m.group(1) or m.group(2))
-            text = text[m.end():]
+            text = text[m.end() :]
         clean = LogLine(line.number, text, line.stream)
         if self._blocks.advance(clean, rank) or self._blocks.start(clean, rank):
             return
@@ -231,7 +314,7 @@ class LogParser:
         self._blocks.start_bare(clean, rank)
         self._note_if_matches(clean)
 
-    # ---- lines that matter ---------------------------------------------------------------------------------
+    # ---- lines that matter -----------------------------------------------------------------------
     def _system(self, line: LogLine) -> None:
         text = line.text
         hit = None
@@ -266,7 +349,6 @@ class LogParser:
             self._notable_first.append(line)
         else:
             self._notable_last.append(line)
-
 
     def finish(self) -> LogFacts:
         """The facts so far; open tracebacks are closed as they stand."""
@@ -305,9 +387,13 @@ def parse_file(path, knowledge=None) -> LogFacts:
 
 
 def _trim(recent: deque[tuple[int, bytes, int]], number: int) -> None:
-    """Drop the oldest chunks the tail no longer needs: the rest hold TAIL_LINES lines, or more than TAIL_BYTES."""
-    while len(recent) > 1 and (number - recent[1][0] + 1 >= TAIL_LINES
-                               or sum(len(buf) for _, buf, _ in recent) > TAIL_BYTES):
+    """Drop the oldest chunks the tail no longer needs: the rest hold TAIL_LINES lines, or more than
+    TAIL_BYTES.
+    """
+    while len(recent) > 1 and (
+        number - recent[1][0] + 1 >= TAIL_LINES
+        or sum(len(buf) for _, buf, _ in recent) > TAIL_BYTES
+    ):
         recent.popleft()
 
 
@@ -315,5 +401,3 @@ def _decode(raw: bytes) -> str:
     if len(raw) > MAX_LINE_CHARS * 4:
         raw = raw[: MAX_LINE_CHARS * 4]
     return raw.decode("utf-8", "replace")[:MAX_LINE_CHARS].rstrip("\r")
-
-

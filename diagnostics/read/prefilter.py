@@ -1,7 +1,9 @@
-"""The literal pre-filter: which lines of a log can hold a word the detailed parser needs, found at C speed.
+"""The literal pre-filter: which lines of a log can hold a word the detailed parser needs, found at
+C speed.
 
-The words are the parser's keywords plus the literals every signature line pattern requires. A line holding none
-of them is only counted; that is what lets `explain` read a big log at 100 MB/s and more.
+The words are the parser's keywords plus the literals every signature line pattern requires. A
+line holding none of them is only counted; that is what lets `explain` read a big log at 100 MB/s
+and more.
 """
 
 from __future__ import annotations
@@ -9,12 +11,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-# Printable bytes by how often they occur in training logs, most common first (measured on real logs). The
-# chunk pre-filter is a regex, and a regex costs an attempt at every position holding one of its first bytes.
-_COMMON = (b" 012s3:.o54,nrte7/lpi6=98a_|mc-huv][\'E<%gdykFINO{}fb\")w(*xTACRDPSGUBLjMz>\\WHqVXK$JY?!+#Z`;Q^~@&")
+# Printable bytes by how often they occur in training logs, most common first (measured on real
+# logs). The chunk pre-filter is a regex, and a regex costs an attempt at every position holding one
+# of its first bytes.
+_COMMON = (
+    b" 012s3:.o54,nrte7/lpi6=98a_|mc-huv]['E<%gdykFINO{}fb\")w(*xTACR"
+    b"DPSGUBLjMz>\\WHqVXK$JY?!+#Z`;Q^~@&"
+)
 _BYTE_RANK = {b: i for i, b in enumerate(_COMMON)}
-_LEAD_RANK = 30  # UTF-8 lead bytes: box drawing and block characters (tqdm bars, rich panels) start with 0xe2
-MIN_PIECE = 4  # the shortest tail of a word an anchor byte may start (a shorter one is tried too often)
+# UTF-8 lead bytes: box drawing and block characters (tqdm bars, rich panels) start with 0xe2
+_LEAD_RANK = 30
+MIN_PIECE = (
+    4  # the shortest tail of a word an anchor byte may start (a shorter one is tried too often)
+)
 
 
 def line_filter(knowledge, words: Iterable[str]) -> re.Pattern[str]:
@@ -23,8 +32,12 @@ def line_filter(knowledge, words: Iterable[str]) -> re.Pattern[str]:
 
 
 def chunk_filters(knowledge, words: Iterable[str]) -> tuple[re.Pattern[bytes], ...]:
-    """Regexes whose matches, over a block of raw bytes, are exactly the places one of the words occurs."""
-    return _cached(knowledge, "anchors", words, lambda w: tuple(re.compile(p) for p in anchor_patterns(w)))
+    """Regexes whose matches, over a block of raw bytes, are exactly the places one of the words
+    occurs.
+    """
+    return _cached(
+        knowledge, "anchors", words, lambda w: tuple(re.compile(p) for p in anchor_patterns(w))
+    )
 
 
 def _cached(knowledge, kind: str, words: Iterable[str], build: Callable):
@@ -37,22 +50,26 @@ def _cached(knowledge, kind: str, words: Iterable[str], build: Callable):
 
 def _rank(b: int) -> int:
     """How common a byte is: lower is more common."""
-    return _BYTE_RANK.get(b, _LEAD_RANK if b >= 0xc0 else 99)
+    return _BYTE_RANK.get(b, _LEAD_RANK if b >= 0xC0 else 99)
 
 
 def anchor_patterns(words: Iterable[str]) -> list[bytes]:
-    """Byte patterns, each starting with one literal byte, that together match every occurrence of every word.
+    """Byte patterns, each starting with one literal byte, that together match every occurrence of
+    every word.
 
-    Python's `re` scans fast for a pattern with a literal first byte (a tight loop over the buffer) and slowly
-    for one that starts with a set of bytes (a charset test at every position). So instead of one regex over all
-    words, the words are covered by a small set of anchor bytes, chosen greedily (the ones most words share,
-    the rarer on a tie), and each word is matched from its anchor byte on: the rest of the word, then a
-    lookbehind for the part before the anchor. A match is therefore a whole word: a common piece such as
-    "arning" (of "Warning") inside "learning_rate" fails in C, and no line needs a second check in Python.
+    Python's `re` scans fast for a pattern with a literal first byte (a tight loop over the
+    buffer) and slowly for one that starts with a set of bytes (a charset test at every
+    position). So instead of one regex over all words, the words are covered by a small set of
+    anchor bytes, chosen greedily (the ones most words share, the rarer on a tie), and each word
+    is matched from its anchor byte on: the rest of the word, then a lookbehind for the part
+    before the anchor. A match is therefore a whole word: a common piece such as "arning" (of
+    "Warning") inside "learning_rate" fails in C, and no line needs a second check in Python.
     """
     raw = sorted({w.encode() for w in words if w}, key=len)
     kept: list[bytes] = []
-    for word in raw:  # a line holding a longer word holds the shorter word inside it: the longer is not needed
+    for word in (
+        raw
+    ):  # a line holding a longer word holds the shorter word inside it: the longer is not needed
         if not any(k in word for k in kept):
             kept.append(word)
 
@@ -82,8 +99,9 @@ def anchor_patterns(words: Iterable[str]) -> list[bytes]:
 
 
 def _anchored_trie(entries: list[tuple[bytes, bytes]]) -> bytes:
-    """A trie over the words' tails; where a tail ends, a lookbehind checks the whole word (unless the tail is
-    the whole word)."""
+    """A trie over the words' tails; where a tail ends, a lookbehind checks the whole word (unless
+    the tail is the whole word).
+    """
     root: dict = {}
     for tail, word in entries:
         node = root
@@ -96,15 +114,19 @@ def _anchored_trie(entries: list[tuple[bytes, bytes]]) -> bytes:
         if b"" in ends:  # a whole word ends here: nothing longer needs trying
             return b""
         alts = [b"(?<=" + re.escape(w) + b")" for w in sorted(ends)]
-        alts += [re.escape(bytes([k])) + emit(v) for k, v in sorted((k, v) for k, v in node.items() if k is not None)]
+        alts += [
+            re.escape(bytes([k])) + emit(v)
+            for k, v in sorted((k, v) for k, v in node.items() if k is not None)
+        ]
         return alts[0] if len(alts) == 1 else b"(?:" + b"|".join(alts) + b")"
 
     return emit(root)
 
 
 def trie(words: list[str]) -> str:
-    """One regex for many literals, factored by their common prefixes: far faster than a flat alternation, which
-    `re` tries word by word at every position."""
+    """One regex for many literals, factored by their common prefixes: far faster than a flat
+    alternation, which `re` tries word by word at every position.
+    """
     root: dict = {}
     for w in words:
         node = root
@@ -113,7 +135,10 @@ def trie(words: list[str]) -> str:
         node[None] = {}
 
     def emit(node: dict) -> str:
-        alts = [re.escape(k) + emit(v) for k, v in sorted((k, v) for k, v in node.items() if k is not None)]
+        alts = [
+            re.escape(k) + emit(v)
+            for k, v in sorted((k, v) for k, v in node.items() if k is not None)
+        ]
         if not alts:
             return ""
         body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"

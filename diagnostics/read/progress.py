@@ -1,4 +1,6 @@
-"""Training progress and losses followed from the child's output: where the loop was, and whether it finished."""
+"""Training progress and losses followed from the child's output: where the loop was, and whether it
+finished.
+"""
 
 from __future__ import annotations
 
@@ -10,57 +12,88 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainwatch.diagnostics.evidence import LogLine
-from trainwatch.diagnostics.watch.stall import StallFacts  # noqa: F401 - evidence.py names it as progress.StallFacts
+from trainwatch.diagnostics.watch.stall import StallFacts
 
 __all__ = ["ProgressFacts", "ProgressPosition", "ProgressTracker", "StallFacts"]
 
-# How many loss samples are kept; beyond this the series is thinned to every other sample (bounded memory).
+# How many loss samples are kept; beyond this the series is thinned to every other sample (bounded
+# memory).
 LOSS_SAMPLES = 512
 
-# Plain substring tests (on the lowered line) decide which patterns a line goes through: most lines of a long log
-# fail them all, and `in` costs a fraction of what one regex search does.
+# Plain substring tests (on the lowered line) decide which patterns a line goes through: most lines
+# of a long log fail them all, and `in` costs a fraction of what one regex search does.
 _INF_WORD = re.compile(r"\binf\b")  # "inf" alone, not inside "info" (which most log lines hold)
 # tqdm (and Lightning's tqdm) bars: `desc: 37%|███▋ | 37/100 [00:01<00:02, 30.1it/s, loss=0.1]`.
-# Matched from just after the `%|` that every bar has; the description is what comes before the percentage.
+# Matched from just after the `%|` that every bar has; the description is what comes before the
+# percentage.
 _BAR_TAIL = re.compile(r"[^|]*\|\s*(?P<n>\d+(?:\.\d+)?[kMG]?)/(?P<total>\d+(?:\.\d+)?[kMG]?)")
 _BAR_DESC = re.compile(r"[\s:]*\d{1,3}$")
 # Keras 2 (`12/100 [====>...] - ETA`) and Keras 3 (`12/100 ━━━━━━━ 1s 3ms/step`) step lines.
 _KERAS_STEP = re.compile(r"^\s*(?P<n>\d+)/(?P<total>\d+) (?:\[[=>.]*\]|[━─]+)")
-# `Epoch 3/10`, `epoch: 3/10`, `[epoch 1/10]`, `Epoch [3/10]`, `Epoch 3 of 10`; never glued to a word or a number
-# before it (Keras sometimes glues `- loss: 0.24Epoch 1/1000` onto a line: that is not an epoch).
-_EPOCH = re.compile(r"(?<![\w.-])(?<!per )[Ee]poch\s*[:=]?\s*\[?\s*(?P<n>\d+)\s*(?:(?:/|\bof\b)\s*(?P<total>\d+))?",
-                    re.ASCII)
-_STEP = re.compile(r"(?<![\w.])(?P<kind>[Ss]tep|[Ii]ter(?:ation)?|[Bb]atch)(?:es|s)?\s*[:=#]?\s*\[?\s*(?P<n>\d+)"
-                   r"(?:\s*(?:/|\bof\b)\s*(?P<total>\d+))?", re.ASCII)
-# Loss values: `loss=0.12`, `loss: nan`, `train_loss: inf`, `'loss': 1.23`, `Loss 0.5`, `loss is nan`,
-# `loss = tensor(nan, grad_fn=...)`. The name keeps its prefix so validation losses can be told apart.
-_LOSS = re.compile(r"(?:[Ll]oss|LOSS)['\"]?"
-                   r"(?:\s*[:=]\s*|\s+(?:is|was|became|=)\s+|\s+)(?:tensor\()?"
-                   r"(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity|"
-                   r"\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))(?![\da-z_]|\.\d)")
+# `Epoch 3/10`, `epoch: 3/10`, `[epoch 1/10]`, `Epoch [3/10]`, `Epoch 3 of 10`; never glued to a
+# word or a number before it (Keras sometimes glues `- loss: 0.24Epoch 1/1000` onto a line: that is
+# not an epoch).
+_EPOCH = re.compile(
+    r"(?<![\w.-])(?<!per )[Ee]poch\s*[:=]?\s*\[?\s*(?P<n>\d+)\s*(?:(?:/|\bof\b)\s*(?P<total>\d+))?",
+    re.ASCII,
+)
+_STEP = re.compile(
+    r"(?<![\w.])(?P<kind>[Ss]tep|[Ii]ter(?:ation)?|[Bb]atch)(?:es|s)?\s*[:=#]?\s*\[?\s*(?P<n>\d+)"
+    r"(?:\s*(?:/|\bof\b)\s*(?P<total>\d+))?",
+    re.ASCII,
+)
+# Loss values: `loss=0.12`, `loss: nan`, `train_loss: inf`, `'loss': 1.23`, `Loss 0.5`, `loss is
+# nan`, `loss = tensor(nan, grad_fn=...)`. The name keeps its prefix so validation losses can be
+# told apart.
+_LOSS = re.compile(
+    r"(?:[Ll]oss|LOSS)['\"]?"
+    r"(?:\s*[:=]\s*|\s+(?:is|was|became|=)\s+|\s+)(?:tensor\()?"
+    r"(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity|"
+    r"\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))(?![\da-z_]|\.\d)"
+)
 _EVAL_NAME = re.compile(r"(?i)(?:^|[^a-z])(?:val|valid|validation|eval|test|dev)[_ /]?['\"]?$")
 _EVAL_DESC = re.compile(r"valid|\bval\b|eval|test|predict|sanity", re.I)
-_DATA_WORDS = r"\b(?:data|dataset|input|inputs|batch|batches|sample|samples|feature|features|labels?|targets?|images?)\b"
-# Lines that explain a quiet stop. Each is a (kind, pattern); the exact wording is the frameworks' own.
+_DATA_WORDS = (
+    r"\b(?:data|dataset|input|inputs|batch|batches|sample|samples|feature|features|labels?|"
+    r"targets?|images?)\b"
+)
+# Lines that explain a quiet stop. Each is a (kind, pattern); the exact wording is the frameworks'
+# own.
 _MARKERS = (
     # Keras TerminateOnNaN: "Batch 12: Invalid loss, terminating training"
     ("keras-invalid-loss", re.compile(r"Invalid loss, terminating training")),
     # Keras/TF: "Your input ran out of data; interrupting training."
     ("input-exhausted", re.compile(r"Your input ran out of data")),
-    # Keras EarlyStopping: "Epoch 00318: early stopping"; Lightning: "Monitored metric ... did not improve ...".
-    ("early-stopping", re.compile(r"\bearly stopping\b|Signaling Trainer to stop|did not improve in the last")),
-    # Lightning: "Running in fast_dev_run mode: will run ..." / "`Trainer(fast_dev_run=True)` was configured".
+    # Keras EarlyStopping: "Epoch 00318: early stopping"; Lightning: "Monitored metric ... did not
+    # improve ...".
+    (
+        "early-stopping",
+        re.compile(r"\bearly stopping\b|Signaling Trainer to stop|did not improve in the last"),
+    ),
+    # Lightning: "Running in fast_dev_run mode: will run ..." / "`Trainer(fast_dev_run=True)` was
+    # configured".
     ("fast-dev-run", re.compile(r"fast_dev_run")),
     # Lightning: "`Trainer.fit` stopped: `max_epochs=10` reached." (also max_steps).
     ("limit-reached", re.compile(r"stopped: `max_(?:epochs|steps)=\d+` reached")),
     # A user's own check on the inputs: "NaN encountered in data!", "nan values in the input batch",
-    # "batch 12 contains NaN". A NaN *loss* next to a batch number must not match, hence the linking words.
-    ("nan-data", re.compile(r"(?i)\b(?:nan|inf)s?\b[^.;:]{0,30}?\b(?:in|from|within)\s+(?:the\s+|this\s+|an?\s+)?"
-                            r"(?:\w+\s+)?" + _DATA_WORDS + r"|" + _DATA_WORDS + r"[^.;:]{0,20}?\b(?:contains?|has|"
-                            r"have|with)\s+(?:\w+\s+)?(?:nan|inf)")),
+    # "batch 12 contains NaN". A NaN *loss* next to a batch number must not match, hence the linking
+    # words.
+    (
+        "nan-data",
+        re.compile(
+            r"(?i)\b(?:nan|inf)s?\b[^.;:]{0,30}?\b(?:in|from|within)\s+(?:the\s+|this\s+|an?\s+)?"
+            r"(?:\w+\s+)?" + _DATA_WORDS + r"|" + _DATA_WORDS + r"[^.;:]{0,20}?\b(?:contains?|has|"
+            r"have|with)\s+(?:\w+\s+)?(?:nan|inf)"
+        ),
+    ),
     # A user's own check on the loss: "Loss is NaN, stopping", "NaN loss detected".
-    ("nan-loss", re.compile(r"(?i)\b(?:nan|inf)\s+(?:\w+\s+)?loss(?:es)?\b|\bloss\s+(?:\w+\s+)?(?:is|became|was|"
-                            r"went|turned|=)\s+(?:to\s+)?(?:nan|inf)\b")),
+    (
+        "nan-loss",
+        re.compile(
+            r"(?i)\b(?:nan|inf)\s+(?:\w+\s+)?loss(?:es)?\b|\bloss\s+(?:\w+\s+)?(?:is|became|was|"
+            r"went|turned|=)\s+(?:to\s+)?(?:nan|inf)\b"
+        ),
+    ),
 )
 _SCALE = {"k": 1e3, "M": 1e6, "G": 1e9}
 
@@ -84,25 +117,40 @@ class ProgressPosition:
         return ", ".join(parts) or None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "epochs": self.epochs, "step": self.step, "steps": self.steps,
-                "unit": self.unit}
+        return {
+            "epoch": self.epoch,
+            "epochs": self.epochs,
+            "step": self.step,
+            "steps": self.steps,
+            "unit": self.unit,
+        }
 
 
 @dataclass(frozen=True)
 class ProgressFacts:
-    """What the output showed of the training loop: position, completion, losses, and lines that explain a stop."""
+    """What the output showed of the training loop: position, completion, losses, and lines that
+    explain a stop.
+    """
 
     stopped_at: str | None  # "epoch 1/10, batch 9/16": where the run was when it stopped
     position: ProgressPosition
     finished: bool | None  # True when the outermost loop reached its total; None when unknown
-    losses: tuple[tuple[int, float], ...] = ()  # (global step, training loss), thinned to at most LOSS_SAMPLES
+    losses: tuple[
+        tuple[int, float], ...
+    ] = ()  # (global step, training loss), thinned to at most LOSS_SAMPLES
     first_nonfinite_loss: tuple[int, float, LogLine] | None = None  # step, value, the line
     first_nonfinite_at: str | None = None  # the position text when the loss first went NaN/Inf
-    diverged: bool = False  # a finite loss rose by orders of magnitude (>=100x its minimum, >=10x its start)
-    markers: tuple[tuple[str, LogLine], ...] = ()  # ("fast-dev-run", line): the first line of each kind
+    diverged: bool = (
+        False  # a finite loss rose by orders of magnitude (>=100x its minimum, >=10x its start)
+    )
+    markers: tuple[
+        tuple[str, LogLine], ...
+    ] = ()  # ("fast-dev-run", line): the first line of each kind
     last_progress_line: LogLine | None = None
     lines_after_progress: int = 0  # non-blank lines printed after the last progress change
-    error_after_progress: bool = False  # one of them spoke of an error, exception, traceback, kill or abort
+    error_after_progress: bool = (
+        False  # one of them spoke of an error, exception, traceback, kill or abort
+    )
     loss_count: int = 0  # loss values seen in all, before thinning
 
     def marker(self, kind: str) -> LogLine | None:
@@ -113,21 +161,33 @@ class ProgressFacts:
         return None
 
     def sparkline_values(self, points: int = 40) -> tuple[float, ...]:
-        """The loss series reduced to `points` values (the mean of each bucket), for a small chart."""
+        """The loss series reduced to `points` values (the mean of each bucket), for a small
+        chart.
+        """
         values = [v for _, v in self.losses]
         if len(values) <= points:
             return tuple(values)
         size = len(values) / points
-        return tuple(sum(chunk) / len(chunk) for chunk in
-                     (values[int(i * size):max(int((i + 1) * size), int(i * size) + 1)] for i in range(points)))
+        return tuple(
+            sum(chunk) / len(chunk)
+            for chunk in (
+                values[int(i * size) : max(int((i + 1) * size), int(i * size) + 1)]
+                for i in range(points)
+            )
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report's `progress` section."""
         nonfinite = None
         if self.first_nonfinite_loss is not None:
             step, value, line = self.first_nonfinite_loss
-            nonfinite = {"step": step, "value": str(value), "at": self.first_nonfinite_at,
-                         "line": line.text[:300], "source": line.where}
+            nonfinite = {
+                "step": step,
+                "value": str(value),
+                "at": self.first_nonfinite_at,
+                "line": line.text[:300],
+                "source": line.where,
+            }
         return {
             "stopped_at": self.stopped_at,
             "position": self.position.to_dict(),
@@ -135,15 +195,22 @@ class ProgressFacts:
             "first_nonfinite_loss": nonfinite,
             "diverged": self.diverged,
             "loss_count": self.loss_count,
-            "losses": [[s, v] for s, v in self.losses[-200:]],  # the JSON keeps the recent part only
+            "losses": [
+                [s, v] for s, v in self.losses[-200:]
+            ],  # the JSON keeps the recent part only
             "sparkline": [round(v, 6) for v in self.sparkline_values()],
-            "markers": [{"kind": k, "line": line.text[:300], "source": line.where} for k, line in self.markers],
+            "markers": [
+                {"kind": k, "line": line.text[:300], "source": line.where}
+                for k, line in self.markers
+            ],
         }
 
 
 @dataclass
 class _Counter:
-    """One progress counter (a bar or a numbered line) and what its history says about where it counts from."""
+    """One progress counter (a bar or a numbered line) and what its history says about where it
+    counts from.
+    """
 
     n: int
     total: int | None
@@ -162,14 +229,20 @@ class _State:
     epoch: _Counter | None = None
     step: _Counter | None = None
     unit: str = "batch"
-    bars: dict[str, _Counter] = field(default_factory=dict)  # every training bar by its key, last state
+    bars: dict[str, _Counter] = field(
+        default_factory=dict
+    )  # every training bar by its key, last state
 
 
 class ProgressTracker:
-    """Fed every line of output (and every `\\r` segment); follows counters and losses in bounded memory."""
+    """Fed every line of output (and every `\\r` segment); follows counters and losses in bounded
+    memory.
+    """
 
     def __init__(self) -> None:
-        self.last_progress_at: float | None = None  # monotonic time of the last progress change (stall detector)
+        self.last_progress_at: float | None = (
+            None  # monotonic time of the last progress change (stall detector)
+        )
         self.last_output_at: float | None = None  # monotonic time of the last line of any kind
         self._state = _State()
         self._losses: list[tuple[int, float]] = []
@@ -203,15 +276,30 @@ class ProgressTracker:
         moved = self._read_position(text, lower)
         if "loss" in lower:
             self._read_losses(text, line)
-        # An `or` chain of `in` tests costs half of `any()` over a tuple, and a third of one regex search.
-        if ("nan" in lower or "invalid loss" in lower or "ran out of data" in lower or "early stopping" in lower
-                or "signaling trainer" in lower or "did not improve" in lower or "fast_dev_run" in lower
-                or "` reached" in lower or (lower.count("inf") > lower.count("info") and _INF_WORD.search(lower))):
+        # An `or` chain of `in` tests costs half of `any()` over a tuple, and a third of one regex
+        # search.
+        if (
+            "nan" in lower
+            or "invalid loss" in lower
+            or "ran out of data" in lower
+            or "early stopping" in lower
+            or "signaling trainer" in lower
+            or "did not improve" in lower
+            or "fast_dev_run" in lower
+            or "` reached" in lower
+            or (lower.count("inf") > lower.count("info") and _INF_WORD.search(lower))
+        ):
             self._read_markers(text, line)
         if not moved:
             self._after_progress += 1
-            if ("error" in lower or "exception" in lower or "traceback" in lower or "killed" in lower
-                    or "abort" in lower or "fatal" in lower):
+            if (
+                "error" in lower
+                or "exception" in lower
+                or "traceback" in lower
+                or "killed" in lower
+                or "abort" in lower
+                or "fatal" in lower
+            ):
                 self._error_after_progress = True
             return
         key = self._key()
@@ -223,7 +311,9 @@ class ProgressTracker:
             self._error_after_progress = False
 
     def _read_position(self, text: str, lower: str) -> bool:
-        """Update counters from a bar, a Keras step line, or epoch/step words; True when the line had any."""
+        """Update counters from a bar, a Keras step line, or epoch/step words; True when the line
+        had any.
+        """
         state = self._state
         cut = text.find("%|")
         bar = None if cut < 0 else _BAR_TAIL.match(text, cut + 2)
@@ -244,7 +334,13 @@ class ProgressTracker:
                 self._set_epoch(epoch, epochs)
             state.step, state.unit = counter, "batch"
             return True
-        if not ("/" in text or "epoch" in lower or "step" in lower or "iter" in lower or "batch" in lower):
+        if not (
+            "/" in text
+            or "epoch" in lower
+            or "step" in lower
+            or "iter" in lower
+            or "batch" in lower
+        ):
             return False
         keras = _KERAS_STEP.match(text)
         if keras is not None:
@@ -257,7 +353,9 @@ class ProgressTracker:
         if epoch is not None:
             self._set_epoch(int(epoch.group("n")), epoch.group("total"))
             found = True
-        step = _STEP.search(text) if ("step" in lower or "iter" in lower or "batch" in lower) else None
+        step = (
+            _STEP.search(text) if ("step" in lower or "iter" in lower or "batch" in lower) else None
+        )
         if step is not None:
             kind = step.group("kind").lower()
             unit = "iter" if kind.startswith("iter") else kind
@@ -271,27 +369,41 @@ class ProgressTracker:
 
     def _set_epoch(self, n: int, total: str | None, tqdm_like: bool = False) -> None:
         previous = self._state.epoch
-        if previous is not None and previous.n == n and (total is None or str(previous.total) == total):
+        if (
+            previous is not None
+            and previous.n == n
+            and (total is None or str(previous.total) == total)
+        ):
             return  # the same epoch again: a bar refreshing
         if previous is not None and not tqdm_like:
             if n < previous.n and n > 1:
-                return  # "best accuracy at epoch 271" after epoch 399: a summary, not the loop going back
+                # "best accuracy at epoch 271" after epoch 399: a summary, not the loop going back
+                return
             if total is None and previous.total is not None and n <= previous.total:
-                total = str(previous.total)  # "Epoch 00318: early stopping" still counts towards /1000
+                total = str(
+                    previous.total
+                )  # "Epoch 00318: early stopping" still counts towards /1000
         zero = n == 0 and not tqdm_like or (previous is not None and previous.zero_based)
-        self._state.epoch = _Counter(n, int(total) if total else None, zero_based=zero, tqdm_like=tqdm_like)
+        self._state.epoch = _Counter(
+            n, int(total) if total else None, zero_based=zero, tqdm_like=tqdm_like
+        )
 
     def _key(self) -> tuple:
         s = self._state
-        return (None if s.epoch is None else (s.epoch.n, s.epoch.total),
-                None if s.step is None else (s.step.n, s.step.total))
+        return (
+            None if s.epoch is None else (s.epoch.n, s.epoch.total),
+            None if s.step is None else (s.step.n, s.step.total),
+        )
 
     def _position(self) -> ProgressPosition:
         s = self._state
         return ProgressPosition(
-            epoch=None if s.epoch is None else s.epoch.n, epochs=None if s.epoch is None else s.epoch.total,
-            step=None if s.step is None else s.step.n, steps=None if s.step is None else s.step.total,
-            unit=s.unit)
+            epoch=None if s.epoch is None else s.epoch.n,
+            epochs=None if s.epoch is None else s.epoch.total,
+            step=None if s.step is None else s.step.n,
+            steps=None if s.step is None else s.step.total,
+            unit=s.unit,
+        )
 
     def _global_step(self) -> int:
         s = self._state
@@ -304,7 +416,9 @@ class ProgressTracker:
 
     def _read_losses(self, text: str, line: LogLine) -> None:
         for match in _LOSS.finditer(text):
-            name = text[max(0, match.start() - 12):match.start()]  # "val_", "valid ", "eval/" before "loss"
+            name = text[
+                max(0, match.start() - 12) : match.start()
+            ]  # "val_", "valid ", "eval/" before "loss"
             value = _float(match.group("value"))
             if value is None:
                 continue
@@ -324,9 +438,14 @@ class ProgressTracker:
         if value > 0:
             if self._min_loss is None or value < self._min_loss:
                 self._min_loss = value
-            # Divergence: far above the best seen and well above the start; a loss that is merely high stays put.
-            elif (self._nonfinite is None and value >= 100 * self._min_loss
-                  and self._first_loss > 0 and value >= 10 * self._first_loss):
+            # Divergence: far above the best seen and well above the start; a loss that is merely
+            # high stays put.
+            elif (
+                self._nonfinite is None
+                and value >= 100 * self._min_loss
+                and self._first_loss > 0
+                and value >= 10 * self._first_loss
+            ):
                 self._diverged = True
         self._skipped += 1
         if self._skipped < self._stride:
@@ -348,15 +467,24 @@ class ProgressTracker:
         """The facts so far; the tracker may go on being fed afterwards."""
         position = self._position()
         return ProgressFacts(
-            stopped_at=position.describe(), position=position, finished=self._finished(),
-            losses=tuple(self._losses), first_nonfinite_loss=self._nonfinite, first_nonfinite_at=self._nonfinite_at,
-            diverged=self._diverged, markers=tuple(self._markers.items()),
-            last_progress_line=self._last_progress_line, lines_after_progress=self._after_progress,
+            stopped_at=position.describe(),
+            position=position,
+            finished=self._finished(),
+            losses=tuple(self._losses),
+            first_nonfinite_loss=self._nonfinite,
+            first_nonfinite_at=self._nonfinite_at,
+            diverged=self._diverged,
+            markers=tuple(self._markers.items()),
+            last_progress_line=self._last_progress_line,
+            lines_after_progress=self._after_progress,
             error_after_progress=self._error_after_progress,
-            loss_count=self._loss_count)
+            loss_count=self._loss_count,
+        )
 
     def _finished(self) -> bool | None:
-        """Whether the outermost counter reached its end, every training bar included (nested bars)."""
+        """Whether the outermost counter reached its end, every training bar included (nested
+        bars).
+        """
         s = self._state
         verdicts = [counter.done() for counter in s.bars.values()]
         if s.epoch is not None and s.epoch.total is not None:
@@ -370,7 +498,9 @@ class ProgressTracker:
 
 
 def _segment(line: LogLine, text: str) -> LogLine:
-    """The line as cited: only the `\r` segment that matched, not the hundreds of bar updates around it."""
+    """The line as cited: only the `\r` segment that matched, not the hundreds of bar updates around
+    it.
+    """
     return line if text is line.text else LogLine(line.number, text, line.stream)
 
 
@@ -390,15 +520,20 @@ def _float(text: str) -> float | None:
 
 @functools.lru_cache(maxsize=256)
 def _read_bar_description(head: str) -> tuple[str, int | None, str | None, str]:
-    """What a bar's text before `%|` says: ("eval"|"epochs"|"epoch"|"plain", epoch, epochs, key); cached, as a
-    run prints the same few descriptions millions of times."""
+    """What a bar's text before `%|` says: ("eval"|"epochs"|"epoch"|"plain", epoch, epochs, key);
+    cached, as a run prints the same few descriptions millions of times.
+    """
     desc = _BAR_DESC.sub("", head).strip()
-    key = re.sub(r"\d+", "#", desc)  # digits out: `Epoch 3/10` and `Epoch 4/10` are one bar that resets
+    key = re.sub(
+        r"\d+", "#", desc
+    )  # digits out: `Epoch 3/10` and `Epoch 4/10` are one bar that resets
     if _EVAL_DESC.search(desc):
         return "eval", None, None, key
     epoch = _EPOCH.search(desc)
     if epoch is not None:
         return "epoch", int(epoch.group("n")), epoch.group("total"), key
-    if re.search(r"(?i)epoch", desc):  # `Epochs` / `epoch` with no number names a bar that counts epochs
+    if re.search(
+        r"(?i)epoch", desc
+    ):  # `Epochs` / `epoch` with no number names a bar that counts epochs
         return "epochs", None, None, key
     return "plain", None, None, key

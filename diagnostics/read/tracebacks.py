@@ -1,7 +1,9 @@
-"""Traceback blocks: Python tracebacks (chained, DataLoader), IPython, rich, faulthandler dumps, torchrun tables.
+"""Traceback blocks: Python tracebacks (chained, DataLoader), IPython, rich, faulthandler dumps,
+torchrun tables.
 
-A block opens on its head line and is advanced line by line, one block per rank at a time; a closed block becomes
-an `ExceptionChain`, a `FatalError` or `ChildFailure`s. The log parser decides which lines reach it.
+A block opens on its head line and is advanced line by line, one block per rank at a time; a
+closed block becomes an `ExceptionChain`, a `FatalError` or `ChildFailure`s. The log parser
+decides which lines reach it.
 """
 
 from __future__ import annotations
@@ -11,9 +13,18 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from trainwatch.diagnostics.evidence import ExceptionChain, Frame, LogLine, RaisedException, signal_name
+from trainwatch.diagnostics.evidence import (
+    ExceptionChain,
+    Frame,
+    LogLine,
+    RaisedException,
+    signal_name,
+)
 
-CHAINS_FIRST, CHAINS_LAST = 8, 24  # tracebacks kept: the first ones (the initiating failure) and the last ones
+CHAINS_FIRST, CHAINS_LAST = (
+    8,
+    24,
+)  # tracebacks kept: the first ones (the initiating failure) and the last ones
 MAX_FRAMES = 150
 MAX_MESSAGE_LINES = 12
 
@@ -25,10 +36,14 @@ _FRAME = re.compile(r'^\s*File "(.+?)", line (\d+)(?:, in (.+?))?\s*$')
 _CAUSE = "The above exception was the direct cause of the following exception"
 _CONTEXT = "During handling of the above exception, another exception occurred"
 _EXC_IN_TB = re.compile(r"^([A-Za-z_][\w.]*)(?: \(see above for traceback\))?(?::\s?(.*))?$")
-_EXC_BARE = re.compile(r"^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exhausted|Failure|Interrupt|Exit))"
-                       r"(?: \(see above for traceback\))?: (.+)$")
-_NEW_RECORD = re.compile(r"^\[?\d{4}[-/]\d\d[-/]\d\d|^\d\d/\d\d/\d{4}|^[IWEF]\d{4} |\d+%\||^\s*\d+/\d+ \[|"
-                         r"^\s*(?:[Ee]poch|EPOCH|[Ss]tep|[Ii]ter)\b|\b[Ll]oss\b\W{0,3}[:=]?\s*[-\d.na]")
+_EXC_BARE = re.compile(
+    r"^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exhausted|Failure|Interrupt|Exit))"
+    r"(?: \(see above for traceback\))?: (.+)$"
+)
+_NEW_RECORD = re.compile(
+    r"^\[?\d{4}[-/]\d\d[-/]\d\d|^\d\d/\d\d/\d{4}|^[IWEF]\d{4} |\d+%\||^\s*\d+/\d+ \[|"
+    r"^\s*(?:[Ee]poch|EPOCH|[Ss]tep|[Ii]ter)\b|\b[Ll]oss\b\W{0,3}[:=]?\s*[-\d.na]"
+)
 _SKIP_IN_TB = re.compile(r"^\s*[\^~\s]+$|^\s*\[Previous line repeated|^\s*\.\.\.|^\s*\+[-=]|^\s*\|")
 # IPython/Jupyter.
 _IPY_CELL = re.compile(r"^Cell In ?\[(\d*)\], line (\d+)")
@@ -40,24 +55,32 @@ _RICH_FRAME = re.compile(r"^\s*\u2502\s*(.+?):(\d+) in (\S+?)\s*\u2502\s*$")
 _RICH_CODE = re.compile(r"\u2771\s*(\d+)\s*\u2502\s?(.*?)\s*\u2502\s*$")
 # faulthandler.
 _FATAL = re.compile(r"^Fatal Python error: (.+)$")
-_THREAD = re.compile(r"^(Current thread|Thread|Stack) ?(?:0x[0-9a-fA-F]+)?.*\(most recent call first\):")
+_THREAD = re.compile(
+    r"^(Current thread|Thread|Stack) ?(?:0x[0-9a-fA-F]+)?.*\(most recent call first\):"
+)
 _FAULT_FRAME = re.compile(r'^\s+File "(.+?)", line (\d+) in (.+)$')
 # torch.distributed.elastic's ChildFailedError table.
 _CHILD_START = re.compile(r"^(?:Root Cause \(first observed failure\)|Failures):")
 _CHILD_ENTRY = re.compile(r"^\s*\[(\d+)\]:\s*$")
 _CHILD_FIELD = re.compile(r"^\s+(time|host|rank|exitcode|error_file|traceback)\s*:\s*(.*)$")
 NAMED_SIGNAL = re.compile(r"[Ss]ignal \d+ \((SIG[A-Z0-9]+)\)|<Signals\.(SIG[A-Z0-9]+): \d+>")
-_NOT_USER = re.compile(r"site-packages|dist-packages|[/\\]lib[/\\]python\d(?:\.\d+)?[/\\]|[/\\]Lib[/\\]|^<frozen|"
-                       r"^<string>|[/\\]torch[/\\](?:csrc|_C|lib)[/\\]|^\$PYTHON|^~?/?\.?local/lib/")
+_NOT_USER = re.compile(
+    r"site-packages|dist-packages|[/\\]lib[/\\]python\d(?:\.\d+)?[/\\]|[/\\]Lib[/\\]|^<frozen|"
+    r"^<string>|[/\\]torch[/\\](?:csrc|_C|lib)[/\\]|^\$PYTHON|^~?/?\.?local/lib/"
+)
 
 
 def is_user_file(path: str) -> bool:
-    """A frame is the user's unless it lies in an installed package, the standard library, or frozen code."""
+    """A frame is the user's unless it lies in an installed package, the standard library, or frozen
+    code.
+    """
     return _NOT_USER.search(path) is None
 
 
 def signal_from_code(code: int) -> str | None:
-    """A shell's `128+N` or Python's `-N` exit status as a signal name; None for a plain exit code."""
+    """A shell's `128+N` or Python's `-N` exit status as a signal name; None for a plain exit
+    code.
+    """
     if code < 0:
         return signal_name(-code)
     if 128 < code < 160:
@@ -80,7 +103,9 @@ class ChildFailure:
 
 @dataclass(frozen=True)
 class FatalError:
-    """A faulthandler dump: `Fatal Python error: ...` and the crashing thread's frames, outermost first."""
+    """A faulthandler dump: `Fatal Python error: ...` and the crashing thread's frames, outermost
+    first.
+    """
 
     message: str
     frames: tuple[Frame, ...]
@@ -105,7 +130,9 @@ class _Block:
     done: list[RaisedException] = field(default_factory=list)  # finished exceptions of the chain
     current: _Exc | None = None
     relation: str | None = None  # how the next exception relates to the last finished one
-    wrapper: RaisedException | None = None  # a DataLoader wrapper waiting for its worker's exception
+    wrapper: RaisedException | None = (
+        None  # a DataLoader wrapper waiting for its worker's exception
+    )
     junk: int = 0
     blanks: int = 0
     ipy_type: str | None = None
@@ -115,11 +142,17 @@ class _Block:
 
 
 class BlockReader:
-    """The blocks open per rank, and what the closed ones yielded (bounded: the first and last chains)."""
+    """The blocks open per rank, and what the closed ones yielded (bounded: the first and last
+    chains).
+    """
 
-    def __init__(self, note: Callable[[LogLine], None], note_if_matches: Callable[[LogLine], None]) -> None:
+    def __init__(
+        self, note: Callable[[LogLine], None], note_if_matches: Callable[[LogLine], None]
+    ) -> None:
         self._note = note  # a line worth citing
-        self._note_if_matches = note_if_matches  # a line worth citing if a signature pattern matches it
+        self._note_if_matches = (
+            note_if_matches  # a line worth citing if a signature pattern matches it
+        )
         self.open: dict[int | None, _Block] = {}
         self.chains_first: list[ExceptionChain] = []
         self.chains_last: deque[ExceptionChain] = deque(maxlen=CHAINS_LAST)
@@ -133,7 +166,9 @@ class BlockReader:
         return table is not None and table.kind == "child"
 
     def advance(self, line: LogLine, rank: int | None) -> bool:
-        """Feed the line to the rank's open block; False when there is none or the line ends it unused."""
+        """Feed the line to the rank's open block; False when there is none or the line ends it
+        unused.
+        """
         block = self.open.get(rank)
         return block is not None and self._continue(block, line)
 
@@ -184,7 +219,12 @@ class BlockReader:
                     b.frames.append(_frame(m.group(1), m.group(2), m.group(3) or "?"))
                 return True
             if text.startswith((" ", "\t")) or not text:
-                if text.strip() and b.frames and b.frames[-1].code is None and not _SKIP_IN_TB.match(text):
+                if (
+                    text.strip()
+                    and b.frames
+                    and b.frames[-1].code is None
+                    and not _SKIP_IN_TB.match(text)
+                ):
                     f = b.frames[-1]
                     b.frames[-1] = Frame(f.file, f.line, f.function, text.strip()[:300], f.user)
                 return True
@@ -201,7 +241,9 @@ class BlockReader:
                 return False
             return True
         if kind == "msg":
-            if _ORIGINAL.match(text):  # a DataLoader worker's own traceback inside the wrapper's message
+            if _ORIGINAL.match(
+                text
+            ):  # a DataLoader worker's own traceback inside the wrapper's message
                 b.wrapper = self._freeze(b.current, None)
                 b.current, b.frames, b.kind = None, [], "tb"
                 return True
@@ -209,8 +251,12 @@ class BlockReader:
                 self._end_exception(b)
                 b.kind, b.blanks = "after", 0
                 return True
-            if (_TB_HEAD.search(text) or _NEW_RECORD.search(text) or _IPY_HEAD.match(text)
-                    or len(b.current.lines) >= MAX_MESSAGE_LINES):
+            if (
+                _TB_HEAD.search(text)
+                or _NEW_RECORD.search(text)
+                or _IPY_HEAD.match(text)
+                or len(b.current.lines) >= MAX_MESSAGE_LINES
+            ):
                 self._end_exception(b)
                 self._close(b)
                 return False
@@ -226,8 +272,9 @@ class BlockReader:
             if _CAUSE in text or _CONTEXT in text:
                 if b.done:
                     d = b.done[-1]
-                    b.done[-1] = RaisedException(d.type, d.message, d.frames, "cause" if _CAUSE in text else
-                                                 "context")
+                    b.done[-1] = RaisedException(
+                        d.type, d.message, d.frames, "cause" if _CAUSE in text else "context"
+                    )
                 return True
             if _TB_HEAD.search(text) and b.done and b.done[-1].relation is not None:
                 b.kind, b.frames, b.junk = "tb", [], 0
@@ -261,7 +308,9 @@ class BlockReader:
         m = _IPY_ARROW.match(text)
         if m and b.frames:
             f = b.frames[-1]
-            b.frames[-1] = Frame(f.file, f.line or int(m.group(1)), f.function, m.group(2).strip()[:300], f.user)
+            b.frames[-1] = Frame(
+                f.file, f.line or int(m.group(1)), f.function, m.group(2).strip()[:300], f.user
+            )
             return True
         m = _EXC_IN_TB.match(text)
         if m and not text.startswith(" ") and (m.group(2) is not None or m.group(1) == b.ipy_type):
@@ -328,7 +377,7 @@ class BlockReader:
             return True
         return True
 
-    # ---- closing blocks ------------------------------------------------------------------------------------
+    # ---- closing blocks --------------------------------------------------------------------------
     def _end_exception(self, b: _Block) -> None:
         if b.current is None:
             return
@@ -359,8 +408,9 @@ class BlockReader:
             b.done.append(b.wrapper)
         if not b.done:
             return
-        chain = ExceptionChain(tuple(b.done), origin="log", rank=b.rank, line=b.start.number,
-                               stream=b.start.stream)
+        chain = ExceptionChain(
+            tuple(b.done), origin="log", rank=b.rank, line=b.start.number, stream=b.start.stream
+        )
         if len(self.chains_first) < CHAINS_FIRST:
             self.chains_first.append(chain)
         else:
@@ -370,7 +420,11 @@ class BlockReader:
 
     def _freeze(self, exc: _Exc, relation: str | None) -> RaisedException:
         message = "\n".join(exc.lines).strip()
-        frames = exc.frames if len(exc.frames) <= MAX_FRAMES else exc.frames[:10] + exc.frames[-(MAX_FRAMES - 10):]
+        frames = (
+            exc.frames
+            if len(exc.frames) <= MAX_FRAMES
+            else exc.frames[:10] + exc.frames[-(MAX_FRAMES - 10) :]
+        )
         return RaisedException(exc.type, message[:4000], tuple(frames), relation)
 
 
@@ -396,4 +450,3 @@ def _child_failure(entry: dict) -> ChildFailure:
 def _int(text: str | None) -> int | None:
     m = re.match(r"\s*(-?\d+)", text or "")
     return int(m.group(1)) if m else None
-

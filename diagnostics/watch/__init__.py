@@ -1,1 +1,3 @@
-"""Watching a live run: the child and its output, the memory and GPU monitor, the stall watcher, the probe."""
+"""Watching a live run: the child and its output, the memory and GPU monitor, the stall watcher, the
+probe.
+"""

@@ -1,12 +1,15 @@
-"""What the kernel says about memory: the cgroup limit and OOM-kill counter, the kernel log's OOM kills, /dev/shm.
+"""What the kernel says about memory: the cgroup limit and OOM-kill counter, the kernel log's OOM
+kills, /dev/shm.
 
 Sources (all plain reads, none blocks):
-- `/proc/<pid>/cgroup` for the process's memory cgroup, `/proc/self/mountinfo` for where that hierarchy is mounted
-  (cgroups(7));
-- v1: `memory.limit_in_bytes`, `memory.usage_in_bytes`, `memory.oom_control` (`oom_kill N`);
-  v2: `memory.max`, `memory.current`, `memory.events` (`oom_kill N`) (Documentation/admin-guide/cgroup-v2.rst);
-- `/dev/kmsg`, opened non-blocking and read from its end, for "Killed process N (name)" (Documentation/ABI/testing/
-  dev-kmsg): records written while the run lasts, never the whole ring buffer.
+- `/proc/<pid>/cgroup` for the process's memory cgroup, `/proc/self/mountinfo` for where that
+  hierarchy is mounted (cgroups(7));
+- v1: `memory.limit_in_bytes`, `memory.usage_in_bytes`, `memory.oom_control` (`oom_kill N`); v2:
+  `memory.max`, `memory.current`, `memory.events` (`oom_kill N`)
+  (Documentation/admin-guide/cgroup-v2.rst);
+- `/dev/kmsg`, opened non-blocking and read from its end, for "Killed process N (name)"
+  (Documentation/ABI/testing/ dev-kmsg): records written while the run lasts, never the whole
+  ring buffer.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import os
 import re
 from dataclasses import dataclass
 
-# v1 reports "no limit" as the largest page-aligned signed 64-bit value (9223372036854771712); anything this big is
-# no limit at all.
+# v1 reports "no limit" as the largest page-aligned signed 64-bit value (9223372036854771712);
+# anything this big is no limit at all.
 UNLIMITED = 1 << 60
 
 
@@ -50,11 +53,18 @@ class KernelOomKill:
     name: str
     line: str  # the "Killed process ..." message as logged
     memcg: str | None = None  # the cgroup the victim was in, from the "oom-kill:" line before it
-    rss_bytes: int | None = None  # its RSS when killed (anon + file + shmem): the peak the sampler may have missed
+    rss_bytes: int | None = (
+        None  # its RSS when killed (anon + file + shmem): the peak the sampler may have missed
+    )
 
     def to_dict(self) -> dict[str, object]:
-        return {"pid": self.pid, "name": self.name, "line": self.line, "memcg": self.memcg,
-                "rss_bytes": self.rss_bytes}
+        return {
+            "pid": self.pid,
+            "name": self.name,
+            "line": self.line,
+            "memcg": self.memcg,
+            "rss_bytes": self.rss_bytes,
+        }
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,9 @@ class ShmUsage:
 
 
 def locate_cgroup(pid: int, proc: str = "/proc") -> CgroupPlace | None:
-    """The memory cgroup of `pid`, v1 memory controller first, else the v2 unified hierarchy; None if neither."""
+    """The memory cgroup of `pid`, v1 memory controller first, else the v2 unified hierarchy; None
+    if neither.
+    """
     try:
         with open(f"{proc}/{pid}/cgroup") as f:
             lines = f.read().splitlines()
@@ -95,15 +107,21 @@ def locate_cgroup(pid: int, proc: str = "/proc") -> CgroupPlace | None:
             continue
         root, point = mount
         directory = _join_under(point, root, path)
-        # A v2 hierarchy without the memory controller enabled (the empty `unified` mount beside v1) is no use.
-        if version == 2 and "memory" not in _read_text(os.path.join(point, "cgroup.controllers")).split():
+        # A v2 hierarchy without the memory controller enabled (the empty `unified` mount beside v1)
+        # is no use.
+        if (
+            version == 2
+            and "memory" not in _read_text(os.path.join(point, "cgroup.controllers")).split()
+        ):
             continue
         return CgroupPlace(version, path, directory, point)
     return None
 
 
 def _find_mount(mounts: list[str], version: int) -> tuple[str, str] | None:
-    """(root within the hierarchy, mount point) of the memory hierarchy, from mountinfo lines (proc(5))."""
+    """(root within the hierarchy, mount point) of the memory hierarchy, from mountinfo lines
+    (proc(5)).
+    """
     for line in mounts:
         left, sep, right = line.partition(" - ")
         if not sep:
@@ -113,7 +131,9 @@ def _find_mount(mounts: list[str], version: int) -> tuple[str, str] | None:
             continue
         fstype = extra[0]
         options = extra[2].split(",") if len(extra) > 2 else []
-        if (version == 1 and fstype == "cgroup" and "memory" in options) or (version == 2 and fstype == "cgroup2"):
+        if (version == 1 and fstype == "cgroup" and "memory" in options) or (
+            version == 2 and fstype == "cgroup2"
+        ):
             return _unescape(fields[3]), _unescape(fields[4])
     return None
 
@@ -126,9 +146,10 @@ def _unescape(field: str) -> str:
 def _join_under(point: str, root: str, path: str) -> str:
     """The directory of cgroup `path` in a hierarchy whose `root` is mounted at `point`."""
     if root != "/" and (path == root or path.startswith(root.rstrip("/") + "/")):
-        path = path[len(root):]
+        path = path[len(root) :]
     elif root != "/" and not os.path.isdir(os.path.join(point, path.lstrip("/"))):
-        path = "/"  # a cgroup namespace shows "/" for the container's own group, mounted at the point itself
+        # a cgroup namespace shows "/" for the container's own group, mounted at the point itself
+        path = "/"
     return os.path.normpath(os.path.join(point, path.lstrip("/")))
 
 
@@ -159,7 +180,9 @@ def physical_memory() -> int | None:
 
 
 def read_limit(place: CgroupPlace | None) -> MemoryLimit | None:
-    """The tightest memory limit from the cgroup up to its hierarchy's root, or physical RAM when lower or none."""
+    """The tightest memory limit from the cgroup up to its hierarchy's root, or physical RAM when
+    lower or none.
+    """
     best: MemoryLimit | None = None
     if place is not None:
         name = "memory.limit_in_bytes" if place.version == 1 else "memory.max"
@@ -167,8 +190,13 @@ def read_limit(place: CgroupPlace | None) -> MemoryLimit | None:
         while True:
             value = _read_int(os.path.join(directory, name))
             if value is not None and value < UNLIMITED and (best is None or value < best.bytes):
-                best = MemoryLimit(value, f"cgroup v{place.version} {os.path.join(directory, name)}")
-            if os.path.normpath(directory) == os.path.normpath(place.mount) or directory in ("/", ""):
+                best = MemoryLimit(
+                    value, f"cgroup v{place.version} {os.path.join(directory, name)}"
+                )
+            if os.path.normpath(directory) == os.path.normpath(place.mount) or directory in (
+                "/",
+                "",
+            ):
                 break
             directory = os.path.dirname(directory)
     ram = physical_memory()
@@ -196,7 +224,9 @@ def read_usage(place: CgroupPlace | None) -> int | None:
     """The cgroup's memory usage, page cache included."""
     if place is None:
         return None
-    return _read_int(place.file("memory.usage_in_bytes" if place.version == 1 else "memory.current"))
+    return _read_int(
+        place.file("memory.usage_in_bytes" if place.version == 1 else "memory.current")
+    )
 
 
 def read_shm(path: str = "/dev/shm") -> ShmUsage | None:
@@ -209,9 +239,9 @@ def read_shm(path: str = "/dev/shm") -> ShmUsage | None:
     return ShmUsage(path, (st.f_blocks - st.f_bfree) * st.f_frsize, total) if total else None
 
 
-# The kernel's words (mm/oom_kill.c): "Out of memory: Killed process 5748 (python3) total-vm:..." for the global
-# killer, "Memory cgroup out of memory: Killed process ..." for a cgroup's, and just before it
-# "oom-kill:constraint=CONSTRAINT_MEMCG,...,task_memcg=/a/b,task=python3,pid=5748,uid=0".
+# The kernel's words (mm/oom_kill.c): "Out of memory: Killed process 5748 (python3) total-vm:..."
+# for the global killer, "Memory cgroup out of memory: Killed process ..." for a cgroup's, and just
+# before it "oom-kill:constraint=CONSTRAINT_MEMCG,...,task_memcg=/a/b,task=python3,pid=5748,uid=0".
 KILLED_RE = re.compile(r"Killed process (\d+) \((.*?)\)")
 OOM_KILL_RE = re.compile(r"oom-kill:.*?task_memcg=([^,]*),task=(.*?),pid=(\d+)")
 RSS_RE = re.compile(r"\b(?:anon|file|shmem)-rss:(\d+)kB")
@@ -230,15 +260,22 @@ def parse_oom_kills(messages: list[str]) -> list[KernelOomKill]:
         if match and ("out of memory" in message.lower() or "oom" in message.lower()):
             pid = int(match.group(1))
             rss = [int(kb) * 1024 for kb in RSS_RE.findall(message)]
-            kills.append(KernelOomKill(pid, match.group(2), message.strip(), memcgs.get(pid),
-                                       sum(rss) if rss else None))
+            kills.append(
+                KernelOomKill(
+                    pid, match.group(2), message.strip(), memcgs.get(pid), sum(rss) if rss else None
+                )
+            )
     return kills
 
 
 class KernelLog:
-    """New kernel log records since `open()`, read from /dev/kmsg without blocking; keeps only OOM-kill lines."""
+    """New kernel log records since `open()`, read from /dev/kmsg without blocking; keeps only
+    OOM-kill lines.
+    """
 
-    MAX_RECORDS_PER_DRAIN = 5000  # bounds one drain; a kill writes ~100 records, a busy kernel a few per second
+    MAX_RECORDS_PER_DRAIN = (
+        5000  # bounds one drain; a kill writes ~100 records, a busy kernel a few per second
+    )
     MAX_KEPT = 200
 
     def __init__(self, path: str = "/dev/kmsg") -> None:
@@ -269,7 +306,9 @@ class KernelLog:
             except BlockingIOError:
                 return
             except OSError as exc:
-                if exc.errno == errno.EPIPE:  # overwritten under us: the next read resumes at the oldest kept
+                if (
+                    exc.errno == errno.EPIPE
+                ):  # overwritten under us: the next read resumes at the oldest kept
                     self.lost += 1
                     continue
                 if exc.errno == errno.EINTR:
@@ -282,7 +321,9 @@ class KernelLog:
             text = record.decode("utf-8", "replace")
             message = text.split(";", 1)[1] if ";" in text else text
             message = message.split("\n", 1)[0]
-            if ("Killed process" in message or "oom-kill:" in message) and len(self._messages) < self.MAX_KEPT:
+            if ("Killed process" in message or "oom-kill:" in message) and len(
+                self._messages
+            ) < self.MAX_KEPT:
                 self._messages.append(message)
 
     def oom_kills(self) -> list[KernelOomKill]:

@@ -1,11 +1,14 @@
-"""Starting the user's program as a child: its own process group, output relayed byte for byte, signals forwarded.
+"""Starting the user's program as a child: its own process group, output relayed byte for byte,
+signals forwarded.
 
-The child runs in a process group of its own so that trainwatch can signal the whole tree (DataLoader workers,
-torchrun ranks) at once and so that a terminal's Ctrl-C reaches it exactly once. When trainwatch runs in the
-foreground of a terminal, the child's group is made the terminal's foreground group, as a job-control shell does:
-Ctrl-C, Ctrl-\\ and keyboard input (pdb) go straight to the child, and trainwatch stays alive to write its report.
-Each output stream is a pseudo-terminal in raw mode when trainwatch's own stream is a terminal (the child sees a
-terminal, as it would without trainwatch: colours, live tqdm bars, line-buffered prints) and a pipe otherwise.
+The child runs in a process group of its own so that trainwatch can signal the whole tree
+(DataLoader workers, torchrun ranks) at once and so that a terminal's Ctrl-C reaches it exactly
+once. When trainwatch runs in the foreground of a terminal, the child's group is made the
+terminal's foreground group, as a job-control shell does: Ctrl-C, Ctrl-\\ and keyboard input
+(pdb) go straight to the child, and trainwatch stays alive to write its report. Each output
+stream is a pseudo-terminal in raw mode when trainwatch's own stream is a terminal (the child
+sees a terminal, as it would without trainwatch: colours, live tqdm bars, line-buffered prints)
+and a pipe otherwise.
 """
 
 from __future__ import annotations
@@ -25,10 +28,18 @@ from trainwatch.diagnostics.evidence import ExitStatus, signal_name
 from trainwatch.diagnostics.watch.observers import LineObserver, LineSplitter
 
 # Signals sent to trainwatch that it relays to the child's process group (issue 2, point 6).
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+FORWARDED_SIGNALS = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
 
 READ_SIZE = 65536
-# After the child exits, how long to keep relaying output from descendants that still hold its streams.
+# After the child exits, how long to keep relaying output from descendants that still hold its
+# streams.
 DRAIN_QUIET_S = 0.5
 DRAIN_MAX_S = 5.0
 # Longest pause between two checks for the child's exit (see Child._wait_for_exit).
@@ -55,10 +66,14 @@ class LaunchResult:
     exit: ExitStatus
     started_at: float  # epoch seconds
     duration_s: float
-    tail: tuple[tuple[str, bytes], ...]  # (stream, bytes) chunks in arrival order, at most tail_bytes in all
+    tail: tuple[
+        tuple[str, bytes], ...
+    ]  # (stream, bytes) chunks in arrival order, at most tail_bytes in all
     bytes_relayed: Mapping[str, int]
     forwarded_signals: tuple[str, ...]
-    reaped: tuple[int, ...]  # pids of the child's group that outlived it and were stopped by trainwatch
+    reaped: tuple[
+        int, ...
+    ]  # pids of the child's group that outlived it and were stopped by trainwatch
 
 
 class Child:
@@ -77,7 +92,7 @@ class Child:
         self._watchdog: tuple[int, int] | None = None  # (pid, write end of its pipe)
         self._last_output = time.monotonic()
 
-    # ---- start ---------------------------------------------------------------------------------------------
+    # ---- start -----------------------------------------------------------------------------------
 
     def start(self) -> Child:
         """Start the child and the relay. Raises OSError when the program cannot be executed."""
@@ -103,8 +118,11 @@ class Child:
         self._take_terminal()
         self._install_forwarding()
         self._pump = threading.Thread(
-            target=self._relay, args=({name: ends[0] for name, ends in streams.items()},),
-            name="trainwatch-relay", daemon=True)
+            target=self._relay,
+            args=({name: ends[0] for name, ends in streams.items()},),
+            name="trainwatch-relay",
+            daemon=True,
+        )
         self._pump.start()
         return self
 
@@ -120,10 +138,12 @@ class Child:
         except (ProcessLookupError, PermissionError):
             pass
 
-    # ---- wait ----------------------------------------------------------------------------------------------
+    # ---- wait ------------------------------------------------------------------------------------
 
     def wait(self) -> LaunchResult:
-        """Wait for the child, drain its output, stop what it left behind, and report how it ended."""
+        """Wait for the child, drain its output, stop what it left behind, and report how it
+        ended.
+        """
         assert self._proc is not None
         returncode = self._wait_for_exit()
         duration = time.monotonic() - self._t0
@@ -136,18 +156,25 @@ class Child:
         if self._log is not None:
             self._log.close()
         return LaunchResult(
-            pid=self.pid, exit=ExitStatus.from_returncode(returncode), started_at=self.started_at,
-            duration_s=duration, tail=tuple(self._tail), bytes_relayed=dict(self._relayed),
-            forwarded_signals=tuple(self.forwarded), reaped=reaped)
+            pid=self.pid,
+            exit=ExitStatus.from_returncode(returncode),
+            started_at=self.started_at,
+            duration_s=duration,
+            tail=tuple(self._tail),
+            bytes_relayed=dict(self._relayed),
+            forwarded_signals=tuple(self.forwarded),
+            reaped=reaped,
+        )
 
     def _wait_for_exit(self) -> int:
         """Wait for the child's exit in a way that a signal to trainwatch always interrupts.
 
-        A signal sent to trainwatch is delivered to whichever of its threads does not block it; Python then runs
-        the handler in the main thread at its next bytecode. A main thread blocked in waitpid would not wake (the
-        interrupted system call was in another thread), and the signal would not be relayed until the child
-        exited on its own. So the main thread waits in select() on a pidfd (readable when the child exits) and on
-        the signal wake-up fd (written by Python's C-level handler whichever thread caught the signal).
+        A signal sent to trainwatch is delivered to whichever of its threads does not block it;
+        Python then runs the handler in the main thread at its next bytecode. A main thread
+        blocked in waitpid would not wake (the interrupted system call was in another thread),
+        and the signal would not be relayed until the child exited on its own. So the main thread
+        waits in select() on a pidfd (readable when the child exits) and on the signal wake-up fd
+        (written by Python's C-level handler whichever thread caught the signal).
         """
         assert self._proc is not None
         try:
@@ -181,7 +208,7 @@ class Child:
             delay = min(delay * 2, WAIT_POLL_S)
         return returncode
 
-    # ---- output relay --------------------------------------------------------------------------------------
+    # ---- output relay ----------------------------------------------------------------------------
 
     def _relay(self, read_fds: dict[str, int]) -> None:
         selector = selectors.DefaultSelector()
@@ -198,7 +225,8 @@ class Child:
             timeout = 0.1 if exited_at is None else DRAIN_QUIET_S
             events = selector.select(timeout)
             if not events and exited_at is not None:
-                break  # the child is gone and nobody wrote for a while: a descendant holds the stream open
+                # the child is gone and nobody wrote for a while: a descendant holds the stream open
+                break
             if exited_at is not None and time.monotonic() - exited_at > DRAIN_MAX_S:
                 break
             for key, _ in events:
@@ -213,8 +241,9 @@ class Child:
                     continue
                 self._last_output = time.monotonic()
                 if not self._write(sinks[name], data):
-                    # Our own reader went away (`trainwatch run ... | head`): close the child's end too, so the
-                    # child meets the same EPIPE/SIGPIPE it would have met without trainwatch in between.
+                    # Our own reader went away (`trainwatch run ... | head`): close the child's end
+                    # too, so the child meets the same EPIPE/SIGPIPE it would have met without
+                    # trainwatch in between.
                     selector.unregister(key.fd)
                     os.close(open_fds.pop(name))
                     sinks[name] = -1
@@ -259,7 +288,7 @@ class Child:
             _, dropped = self._tail.popleft()
             self._tail_size -= len(dropped)
 
-    # ---- signals and the terminal --------------------------------------------------------------------------
+    # ---- signals and the terminal ----------------------------------------------------------------
 
     def _install_forwarding(self) -> None:
         self._previous_handlers = {}
@@ -281,16 +310,20 @@ class Child:
         self.signal_group(signum)
 
     def _take_terminal(self) -> None:
-        """Make the child's group the terminal's foreground group when trainwatch holds the foreground."""
+        """Make the child's group the terminal's foreground group when trainwatch holds the
+        foreground.
+        """
         try:
             fd = 0
             if not os.isatty(fd) or os.tcgetpgrp(fd) != os.getpgrp():
                 return
-            # tcsetpgrp from a process that is about to be in the background raises SIGTTOU; ignore it meanwhile.
+            # tcsetpgrp from a process that is about to be in the background raises SIGTTOU; ignore
+            # it meanwhile.
             old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
             try:
                 os.tcsetpgrp(fd, self.pid)
-                # A child that touched the terminal before the hand-over was stopped by SIGTTIN/SIGTTOU.
+                # A child that touched the terminal before the hand-over was stopped by
+                # SIGTTIN/SIGTTOU.
                 self.signal_group(signal.SIGCONT)
             finally:
                 signal.signal(signal.SIGTTOU, old)
@@ -309,10 +342,12 @@ class Child:
         finally:
             signal.signal(signal.SIGTTOU, old)
 
-    # ---- no child left behind ------------------------------------------------------------------------------
+    # ---- no child left behind --------------------------------------------------------------------
 
     def _start_watchdog(self) -> None:
-        """Fork a tiny guard that kills the child's group if trainwatch dies without cleaning up (SIGKILL)."""
+        """Fork a tiny guard that kills the child's group if trainwatch dies without cleaning up
+        (SIGKILL).
+        """
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # the guard: no Python cleanup, no threads, only a blocking read
@@ -344,9 +379,13 @@ class Child:
         self._watchdog = None
 
     def _reap_group(self) -> tuple[int, ...]:
-        """Stop what is left of the child's process group: trainwatch never leaves a process behind."""
+        """Stop what is left of the child's process group: trainwatch never leaves a process
+        behind.
+        """
         try:
-            os.killpg(self.pid, 0)  # cheap test first: scanning /proc costs milliseconds per hundred processes
+            os.killpg(
+                self.pid, 0
+            )  # cheap test first: scanning /proc costs milliseconds per hundred processes
         except (ProcessLookupError, PermissionError):
             return ()
         survivors = _group_members(self.pid)
@@ -362,14 +401,18 @@ class Child:
 
 
 def _open_stream(our_fd: int) -> tuple[int, int]:
-    """(our read end, the child's write end): a raw pseudo-terminal when our stream is a terminal, else a pipe."""
+    """(our read end, the child's write end): a raw pseudo-terminal when our stream is a terminal,
+    else a pipe.
+    """
     if os.isatty(our_fd):
         import pty
         import termios
         import tty
 
         leader, follower = pty.openpty()
-        tty.setraw(follower)  # no newline translation, no echo: the bytes arrive as the child wrote them
+        tty.setraw(
+            follower
+        )  # no newline translation, no echo: the bytes arrive as the child wrote them
         try:
             import fcntl
 
@@ -392,7 +435,7 @@ def _group_members(pgid: int) -> tuple[int, ...]:
                 stat = f.read()
         except OSError:
             continue
-        fields = stat[stat.rfind(b")") + 2:].split()
+        fields = stat[stat.rfind(b")") + 2 :].split()
         if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
             members.append(int(entry))
     return tuple(members)

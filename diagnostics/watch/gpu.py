@@ -1,7 +1,9 @@
-"""GPU memory through NVML: the only module that imports pynvml, and only from the sampler thread, on first use.
+"""GPU memory through NVML: the only module that imports pynvml, and only from the sampler thread,
+on first use.
 
-No driver (NVMLError_LibraryNotFound, the normal case on CPU machines) or no device gives one note and nothing else.
-Any later NVML error is noted once and sampling goes on without it: the run must never break or wait because of it.
+No driver (NVMLError_LibraryNotFound, the normal case on CPU machines) or no device gives one
+note and nothing else. Any later NVML error is noted once and sampling goes on without it: the
+run must never break or wait because of it.
 """
 
 from __future__ import annotations
@@ -19,11 +21,18 @@ class GpuDevice:
     name: str
     used_bytes: int
     total_bytes: int
-    utilization_pct: int | None  # percent of the last sample period a kernel ran (nvmlDeviceGetUtilizationRates)
+    utilization_pct: (
+        int | None
+    )  # percent of the last sample period a kernel ran (nvmlDeviceGetUtilizationRates)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "name": self.name, "used_bytes": self.used_bytes,
-                "total_bytes": self.total_bytes, "utilization_pct": self.utilization_pct}
+        return {
+            "index": self.index,
+            "name": self.name,
+            "used_bytes": self.used_bytes,
+            "total_bytes": self.total_bytes,
+            "utilization_pct": self.utilization_pct,
+        }
 
 
 @dataclass(frozen=True)
@@ -49,13 +58,21 @@ class GpuReading:
     @property
     def utilization_pct(self) -> int | None:
         """The busiest device the run uses (every device when NVML does not name our processes)."""
-        ours = {p.device for p in self.processes} if self.matched else {d.index for d in self.devices}
-        rates = [d.utilization_pct for d in self.devices if d.index in ours and d.utilization_pct is not None]
+        ours = (
+            {p.device for p in self.processes} if self.matched else {d.index for d in self.devices}
+        )
+        rates = [
+            d.utilization_pct
+            for d in self.devices
+            if d.index in ours and d.utilization_pct is not None
+        ]
         return max(rates) if rates else None
 
     @property
     def used_bytes(self) -> int:
-        """What the run uses: its processes' memory when NVML names them, else every device's used memory."""
+        """What the run uses: its processes' memory when NVML names them, else every device's used
+        memory.
+        """
         if self.matched:
             return sum(p.used_bytes or 0 for p in self.processes)
         return sum(d.used_bytes for d in self.devices)
@@ -65,7 +82,9 @@ class GpuReading:
 class GpuFacts:
     """What the GPU sampling found over a run."""
 
-    devices: tuple[GpuDevice, ...] = ()  # at the last reading: used/total at the moment the run ended
+    devices: tuple[
+        GpuDevice, ...
+    ] = ()  # at the last reading: used/total at the moment the run ended
     peak_devices: tuple[GpuDevice, ...] = ()  # each device at its own highest used memory
     processes: tuple[GpuProcess, ...] = ()  # each of our processes at its highest
     peak_used_bytes: int | None = None
@@ -73,11 +92,14 @@ class GpuFacts:
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"devices": [d.to_dict() for d in self.devices],
-                "peak_devices": [d.to_dict() for d in self.peak_devices],
-                "processes": [p.to_dict() for p in self.processes],
-                "peak_used_bytes": self.peak_used_bytes, "per_process": self.per_process,
-                "notes": list(self.notes)}
+        return {
+            "devices": [d.to_dict() for d in self.devices],
+            "peak_devices": [d.to_dict() for d in self.peak_devices],
+            "processes": [p.to_dict() for p in self.processes],
+            "peak_used_bytes": self.peak_used_bytes,
+            "per_process": self.per_process,
+            "notes": list(self.notes),
+        }
 
 
 class GpuSampler:
@@ -103,7 +125,7 @@ class GpuSampler:
 
     def _start(self) -> bool:
         try:
-            import pynvml  # noqa: PLC0415 - imported here so trainwatch's start-up never pays for it
+            import pynvml
         except ImportError:
             self._note("GPU: not sampled (nvidia-ml-py is not installed)")
             return False
@@ -139,7 +161,7 @@ class GpuSampler:
             return None
         try:
             reading = self._read(pids)
-        except Exception as exc:  # noqa: BLE001 - a sampler error must never reach the run
+        except Exception as exc:
             self._note(f"GPU: sampling stopped after an NVML error ({type(exc).__name__}: {exc})")
             self.close()
             self._disabled = True
@@ -156,7 +178,11 @@ class GpuSampler:
                 utilization: int | None = int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
             except nvml.NVMLError:
                 utilization = None
-            devices.append(GpuDevice(index, self._names[index], int(memory.used), int(memory.total), utilization))
+            devices.append(
+                GpuDevice(
+                    index, self._names[index], int(memory.used), int(memory.total), utilization
+                )
+            )
             if not self._process_lists:
                 continue
             try:
@@ -169,7 +195,9 @@ class GpuSampler:
             for entry in listed:
                 if entry.pid in pids:
                     used = entry.usedGpuMemory
-                    ours.append(GpuProcess(int(entry.pid), index, None if used is None else int(used)))
+                    ours.append(
+                        GpuProcess(int(entry.pid), index, None if used is None else int(used))
+                    )
         if listed_any and not ours:
             self._unmatched_seen = True
         return GpuReading(tuple(devices), tuple(ours), matched=bool(ours))
@@ -190,17 +218,26 @@ class GpuSampler:
             self._peak_used = reading.used_bytes
 
     def facts(self) -> GpuFacts | None:
-        """The summary for the report: None when NVML was never tried; notes only when there was no GPU."""
+        """The summary for the report: None when NVML was never tried; notes only when there was no
+        GPU.
+        """
         notes = list(self._notes)
         if self._last is None:
             return GpuFacts(notes=tuple(notes)) if notes else None
         if self._unmatched_seen and not self._ever_matched:
-            notes.append("GPU: no process of the run appears in NVML's process list (inside a container NVML "
-                         "names host PIDs); the figures are whole devices', other users' memory included")
-        return GpuFacts(devices=self._last.devices,
-                        peak_devices=tuple(self._peak_devices[i] for i in sorted(self._peak_devices)),
-                        processes=tuple(self._peak_processes[k] for k in sorted(self._peak_processes)),
-                        peak_used_bytes=self._peak_used, per_process=self._ever_matched, notes=tuple(notes))
+            notes.append(
+                "GPU: no process of the run appears in NVML's process list (inside a container "
+                "NVML "
+                "names host PIDs); the figures are whole devices', other users' memory included"
+            )
+        return GpuFacts(
+            devices=self._last.devices,
+            peak_devices=tuple(self._peak_devices[i] for i in sorted(self._peak_devices)),
+            processes=tuple(self._peak_processes[k] for k in sorted(self._peak_processes)),
+            peak_used_bytes=self._peak_used,
+            per_process=self._ever_matched,
+            notes=tuple(notes),
+        )
 
     def close(self) -> None:
         if self._nvml is not None:
@@ -211,7 +248,7 @@ class GpuSampler:
 def _shutdown(nvml: Any) -> None:
     try:
         nvml.nvmlShutdown()
-    except Exception:  # noqa: BLE001 - nothing useful to do about a failed shutdown
+    except Exception:
         pass
 
 

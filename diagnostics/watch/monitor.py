@@ -1,8 +1,10 @@
-"""The live memory monitor of a run: samples the child's tree in a daemon thread and sums it up as `MemoryFacts`.
+"""The live memory monitor of a run: samples the child's tree in a daemon thread and sums it up as
+`MemoryFacts`.
 
-`Monitor.start()` only creates the thread: the imports, the first /proc scan, the cgroup lookup and NVML all happen
-inside it, so starting costs the run nothing. `stop()` (after the child has ended) reads the OOM-kill counters and
-the kernel log once more. Nothing here ever raises into the run; what could not be seen becomes a note.
+`Monitor.start()` only creates the thread: the imports, the first /proc scan, the cgroup lookup
+and NVML all happen inside it, so starting costs the run nothing. `stop()` (after the child has
+ended) reads the OOM-kill counters and the kernel log once more. Nothing here ever raises into
+the run; what could not be seen becomes a note.
 """
 
 from __future__ import annotations
@@ -12,23 +14,28 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # imported for real in the sampler thread and in stop(), never at trainwatch start-up
+if (
+    TYPE_CHECKING
+):  # imported for real in the sampler thread and in stop(), never at trainwatch start-up
+    from trainwatch.diagnostics.verdict import Cited
     from trainwatch.diagnostics.watch.cgroup import CgroupPlace, KernelOomKill, ShmUsage
     from trainwatch.diagnostics.watch.gpu import GpuFacts
     from trainwatch.diagnostics.watch.sampling import Sample
-    from trainwatch.diagnostics.verdict import Cited
 
 # Memory counts as "at its limit" when a sample of the last few is within this fraction of it.
 AT_LIMIT_FRACTION = 0.95
 # How many of the last samples that check looks at (1.5 s at the default interval).
 AT_LIMIT_SAMPLES = 3
-# Re-read the root's cgroup during its first samples: a wrapper may move itself (`echo $$ > cgroup.procs; exec`).
+# Re-read the root's cgroup during its first samples: a wrapper may move itself (`echo $$ >
+# cgroup.procs; exec`).
 ROOT_CGROUP_RECHECKS = 10
 
 
 @dataclass(frozen=True)
 class CgroupCounter:
-    """The OOM-kill counter of one memory cgroup the run's processes were in, before and after the run."""
+    """The OOM-kill counter of one memory cgroup the run's processes were in, before and after the
+    run.
+    """
 
     path: str  # "/process_api/abc"
     file: str  # the file it was read from
@@ -37,11 +44,20 @@ class CgroupCounter:
 
     @property
     def delta(self) -> int:
-        return (self.after or 0) - (self.before or 0) if self.before is not None and self.after is not None else 0
+        return (
+            (self.after or 0) - (self.before or 0)
+            if self.before is not None and self.after is not None
+            else 0
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "file": self.file, "before": self.before, "after": self.after,
-                "delta": self.delta}
+        return {
+            "path": self.path,
+            "file": self.file,
+            "before": self.before,
+            "after": self.after,
+            "delta": self.delta,
+        }
 
 
 @dataclass(frozen=True)
@@ -54,7 +70,12 @@ class TopProcess:
     rss_bytes: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pid": self.pid, "name": self.name, "cmdline": self.cmdline, "rss_bytes": self.rss_bytes}
+        return {
+            "pid": self.pid,
+            "name": self.name,
+            "cmdline": self.cmdline,
+            "rss_bytes": self.rss_bytes,
+        }
 
 
 @dataclass(frozen=True)
@@ -64,23 +85,33 @@ class MemoryFacts:
     interval_s: float
     sample_count: int = 0
     samples: tuple[Sample, ...] = ()  # the bounded timeline, oldest first
-    tail: tuple[Sample, ...] = ()  # the last samples taken while the root was alive, exactly as read
+    tail: tuple[
+        Sample, ...
+    ] = ()  # the last samples taken while the root was alive, exactly as read
     peak: Sample | None = None  # the sample with the largest tree total
     peak_rss_bytes: int = 0
     top_process: TopProcess | None = None
     limit_bytes: int | None = None
-    limit_source: str | None = None  # "cgroup v1 /sys/fs/cgroup/memory/.../memory.limit_in_bytes", "physical RAM"
+    limit_source: str | None = (
+        None  # "cgroup v1 /sys/fs/cgroup/memory/.../memory.limit_in_bytes", "physical RAM"
+    )
     memory_total_bytes: int | None = None  # the machine's RAM
     cgroup: str | None = None  # the root process's memory cgroup
-    counters: tuple[CgroupCounter, ...] = ()  # the root's cgroup first, then any other the tree was in
-    kernel_oom_kills: tuple[KernelOomKill, ...] = ()  # every OOM kill the kernel logged during the run
+    counters: tuple[
+        CgroupCounter, ...
+    ] = ()  # the root's cgroup first, then any other the tree was in
+    kernel_oom_kills: tuple[
+        KernelOomKill, ...
+    ] = ()  # every OOM kill the kernel logged during the run
     kernel_log: str = "not read"  # "/dev/kmsg", or why it could not be read
     shm: ShmUsage | None = None  # at the end
     shm_peak_used_bytes: int | None = None
     gpu: GpuFacts | None = None
     seen_pids: tuple[int, ...] = ()  # every pid the tree had (bounded)
     sampler_cpu_seconds: float = 0.0  # the sampler thread's own CPU time, all samples together
-    setup_cpu_seconds: float = 0.0  # of which the start: imports, the first /proc scan, cgroup lookup, NVML start
+    setup_cpu_seconds: float = (
+        0.0  # of which the start: imports, the first /proc scan, cgroup lookup, NVML start
+    )
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -96,25 +127,40 @@ class MemoryFacts:
         """The kernel's OOM-kill lines that name one of the run's processes."""
         return tuple(k.line for k in self.our_kernel_kills())
 
-    def our_kernel_kills(self, extra_pids: tuple[int, ...] | list[int] = ()) -> tuple[KernelOomKill, ...]:
-        """Kernel OOM kills of the run's processes: pids the sampler saw, or `extra_pids` (from the log, e.g. a
-        DataLoader worker that lived too briefly to be sampled), or any victim in the run's own cgroup."""
+    def our_kernel_kills(
+        self, extra_pids: tuple[int, ...] | list[int] = ()
+    ) -> tuple[KernelOomKill, ...]:
+        """Kernel OOM kills of the run's processes: pids the sampler saw, or `extra_pids` (from the
+        log, e.g. a DataLoader worker that lived too briefly to be sampled), or any victim in the
+        run's own cgroup.
+        """
         pids = set(self.seen_pids) | set(extra_pids)
-        return tuple(k for k in self.kernel_oom_kills
-                     if k.pid in pids or (self.cgroup is not None and k.memcg == self.cgroup))
+        return tuple(
+            k
+            for k in self.kernel_oom_kills
+            if k.pid in pids or (self.cgroup is not None and k.memcg == self.cgroup)
+        )
 
     def oom_corroboration(self, extra_pids: tuple[int, ...] | list[int] = ()) -> tuple[Cited, ...]:
         """The evidence that memory ran out, strongest first; empty when there is none.
 
-        Counts: the OOM-kill counter of a cgroup of the run went up; the kernel logged an OOM kill of one of the
-        run's processes (or of `extra_pids`); the tree's RSS was within 5% of the limit in the last samples, or the
-        machine had under 5% of its memory available then. A SIGKILL with none of these is not called out-of-memory.
+        Counts: the OOM-kill counter of a cgroup of the run went up; the kernel logged an OOM
+        kill of one of the run's processes (or of `extra_pids`); the tree's RSS was within 5% of
+        the limit in the last samples, or the machine had under 5% of its memory available then.
+        A SIGKILL with none of these is not called out-of-memory.
         """
-        from trainwatch.diagnostics.verdict import Cited  # noqa: PLC0415 - verdict imports evidence, which refers back here
+        from trainwatch.diagnostics.verdict import Cited
 
-        cited = [Cited("cgroup", f"oom_kill {c.before} -> {c.after} in memory cgroup {c.path}: the kernel's OOM "
-                                 f"killer killed {c.delta} process(es) there during the run", c.file)
-                 for c in self.counters if c.delta > 0]
+        cited = [
+            Cited(
+                "cgroup",
+                f"oom_kill {c.before} -> {c.after} in memory cgroup {c.path}: the kernel's OOM "
+                f"killer killed {c.delta} process(es) there during the run",
+                c.file,
+            )
+            for c in self.counters
+            if c.delta > 0
+        ]
         pids = set(self.seen_pids) | set(extra_pids)
         for kill in self.our_kernel_kills(extra_pids):
             whose = "a process of the run" if kill.pid in pids else "a process in the run's cgroup"
@@ -123,7 +169,7 @@ class MemoryFacts:
         return tuple(cited)
 
     def _at_limit(self) -> list[Cited]:
-        from trainwatch.diagnostics.verdict import Cited  # noqa: PLC0415
+        from trainwatch.diagnostics.verdict import Cited
 
         last = self.tail[-AT_LIMIT_SAMPLES:]
         if not last:
@@ -132,33 +178,55 @@ class MemoryFacts:
         if self.limit_bytes:
             top = max(last, key=lambda s: s.tree_rss_bytes)
             if top.tree_rss_bytes >= AT_LIMIT_FRACTION * self.limit_bytes:
-                out.append(Cited("memory", f"tree RSS {_mib(top.tree_rss_bytes)} of a {_mib(self.limit_bytes)} "
-                                           f"limit ({top.tree_rss_bytes / self.limit_bytes:.0%}) at "
-                                           f"{top.elapsed:.1f} s, in the last samples", "memory sampler"))
+                out.append(
+                    Cited(
+                        "memory",
+                        f"tree RSS {_mib(top.tree_rss_bytes)} of a {_mib(self.limit_bytes)} "
+                        f"limit ({top.tree_rss_bytes / self.limit_bytes:.0%}) at "
+                        f"{top.elapsed:.1f} s, in the last samples",
+                        "memory sampler",
+                    )
+                )
         if self.memory_total_bytes:
-            low = min((s for s in last if s.available_bytes is not None), key=lambda s: s.available_bytes or 0,
-                      default=None)
-            if low is not None and low.available_bytes < (1 - AT_LIMIT_FRACTION) * self.memory_total_bytes:
-                out.append(Cited("memory", f"the machine had {_mib(low.available_bytes)} of "
-                                           f"{_mib(self.memory_total_bytes)} available at {low.elapsed:.1f} s, "
-                                           "in the last samples", "/proc/meminfo"))
+            low = min(
+                (s for s in last if s.available_bytes is not None),
+                key=lambda s: s.available_bytes or 0,
+                default=None,
+            )
+            if (
+                low is not None
+                and low.available_bytes < (1 - AT_LIMIT_FRACTION) * self.memory_total_bytes
+            ):
+                out.append(
+                    Cited(
+                        "memory",
+                        f"the machine had {_mib(low.available_bytes)} of "
+                        f"{_mib(self.memory_total_bytes)} available at {low.elapsed:.1f} s, "
+                        "in the last samples",
+                        "/proc/meminfo",
+                    )
+                )
         return out
 
     def cpu_ms_per_sample(self) -> float | None:
         """The sampler's steady-state CPU cost of one sample, start-up excluded."""
         if self.sample_count < 2:
             return None
-        return round(1000 * (self.sampler_cpu_seconds - self.setup_cpu_seconds) / (self.sample_count - 1), 4)
+        return round(
+            1000 * (self.sampler_cpu_seconds - self.setup_cpu_seconds) / (self.sample_count - 1), 4
+        )
 
     def timeline(self, points: int = 40) -> tuple[int, ...]:
-        """The tree's RSS over the run in at most `points` values (each the maximum of its stretch)."""
-        from trainwatch.diagnostics.watch.sampling import resample  # noqa: PLC0415
+        """The tree's RSS over the run in at most `points` values (each the maximum of its
+        stretch).
+        """
+        from trainwatch.diagnostics.watch.sampling import resample
 
         return resample([s.tree_rss_bytes for s in self.samples], points)
 
     def gpu_timeline(self, points: int = 40) -> tuple[int, ...]:
         """GPU memory used over the run, like `timeline()`; empty when no GPU was sampled."""
-        from trainwatch.diagnostics.watch.sampling import resample  # noqa: PLC0415
+        from trainwatch.diagnostics.watch.sampling import resample
 
         values = [s.gpu_used_bytes for s in self.samples]
         if not any(v is not None for v in values):
@@ -167,7 +235,7 @@ class MemoryFacts:
 
     def to_dict(self, max_samples: int = 200) -> dict[str, Any]:
         """The JSON report's `memory` section."""
-        from trainwatch.diagnostics.watch.sampling import resample  # noqa: PLC0415
+        from trainwatch.diagnostics.watch.sampling import resample
 
         samples = list(self.samples)
         if len(samples) > max_samples:  # keep the largest of each stretch, as the timeline does
@@ -180,20 +248,35 @@ class MemoryFacts:
             "memory_total_bytes": self.memory_total_bytes,
             "cgroup": self.cgroup,
             "top_process": None if self.top_process is None else self.top_process.to_dict(),
-            "peak": None if self.peak is None else {
-                "t": round(self.peak.elapsed, 3), "rss_bytes": self.peak.tree_rss_bytes,
-                "processes": [p.to_dict() for p in sorted(self.peak.processes, key=lambda p: -p.rss_bytes)[:16]]},
-            "oom_kill": {"before": self.oom_kill_before, "after": self.oom_kill_after,
-                         "delta": self.counters[0].delta if self.counters else None,
-                         "cgroups": [c.to_dict() for c in self.counters]},
+            "peak": None
+            if self.peak is None
+            else {
+                "t": round(self.peak.elapsed, 3),
+                "rss_bytes": self.peak.tree_rss_bytes,
+                "processes": [
+                    p.to_dict()
+                    for p in sorted(self.peak.processes, key=lambda p: -p.rss_bytes)[:16]
+                ],
+            },
+            "oom_kill": {
+                "before": self.oom_kill_before,
+                "after": self.oom_kill_after,
+                "delta": self.counters[0].delta if self.counters else None,
+                "cgroups": [c.to_dict() for c in self.counters],
+            },
             "kernel_oom_kills": [k.to_dict() for k in self.our_kernel_kills()],
             "kernel_log": self.kernel_log,
-            "shm": None if self.shm is None else {**self.shm.to_dict(), "peak_used_bytes": self.shm_peak_used_bytes},
+            "shm": None
+            if self.shm is None
+            else {**self.shm.to_dict(), "peak_used_bytes": self.shm_peak_used_bytes},
             "gpu": None if self.gpu is None else self.gpu.to_dict(),
-            "sampling": {"interval_s": self.interval_s, "count": self.sample_count,
-                         "sampler_cpu_seconds": round(self.sampler_cpu_seconds, 4),
-                         "setup_cpu_seconds": round(self.setup_cpu_seconds, 4),
-                         "cpu_ms_per_sample": self.cpu_ms_per_sample()},
+            "sampling": {
+                "interval_s": self.interval_s,
+                "count": self.sample_count,
+                "sampler_cpu_seconds": round(self.sampler_cpu_seconds, 4),
+                "setup_cpu_seconds": round(self.setup_cpu_seconds, 4),
+                "cpu_ms_per_sample": self.cpu_ms_per_sample(),
+            },
             "samples": [s.to_dict() for s in samples],
             "notes": list(self.notes),
         }
@@ -203,15 +286,25 @@ def _mib(value: int | None) -> str:
     return "?" if value is None else f"{value / 2**20:,.0f} MiB"
 
 
-# NVML costs ~50 ms to import and start: a run shorter than this has no GPU timeline worth that delay.
+# NVML costs ~50 ms to import and start: a run shorter than this has no GPU timeline worth that
+# delay.
 GPU_FIRST_READ_S = 1.0
 
 
 class Monitor:
     """Samples a child's process tree every `interval` seconds until `stop()`."""
 
-    def __init__(self, pid: int, interval: float = 0.5, *, gpu: bool = True, proc: str = "/proc",
-                 kmsg: str = "/dev/kmsg", shm: str = "/dev/shm", capacity: int = 512) -> None:
+    def __init__(
+        self,
+        pid: int,
+        interval: float = 0.5,
+        *,
+        gpu: bool = True,
+        proc: str = "/proc",
+        kmsg: str = "/dev/kmsg",
+        shm: str = "/dev/shm",
+        capacity: int = 512,
+    ) -> None:
         self.pid = pid
         self.interval = interval
         self._options = {"gpu": gpu, "proc": proc, "kmsg": kmsg, "shm": shm, "capacity": capacity}
@@ -239,21 +332,29 @@ class Monitor:
         return self._tree
 
     def wait_ready(self, timeout: float = 5.0) -> bool:
-        """Wait until the first sample and the "before" counters are in (tests use it; the run does not)."""
+        """Wait until the first sample and the "before" counters are in (tests use it; the run does
+        not).
+        """
         return self._ready.wait(timeout)
 
     def _run(self) -> None:
         try:
             self._sample_until_stopped()
-        except Exception as exc:  # noqa: BLE001 - a monitor failure must never reach the run
+        except Exception as exc:
             self._notes.append(f"memory sampling stopped early ({type(exc).__name__}: {exc})")
         finally:
             self._ready.set()
 
     def _sample_until_stopped(self) -> None:
-        from trainwatch.diagnostics.watch import cgroup  # noqa: PLC0415 - imports happen here, off the run's start-up path
-        from trainwatch.diagnostics.watch.gpu import GpuSampler  # noqa: PLC0415
-        from trainwatch.diagnostics.watch.sampling import Timeline, TreeSampler, read_available, read_cmdline, read_stat  # noqa: PLC0415
+        from trainwatch.diagnostics.watch import cgroup
+        from trainwatch.diagnostics.watch.gpu import GpuSampler
+        from trainwatch.diagnostics.watch.sampling import (
+            Timeline,
+            TreeSampler,
+            read_available,
+            read_cmdline,
+            read_stat,
+        )
 
         opts = self._options
         state = self._state
@@ -263,17 +364,30 @@ class Monitor:
         kernel.open()
         timeline = Timeline(opts["capacity"])
         gpu = GpuSampler() if opts["gpu"] else None
-        watched: dict[str, tuple[CgroupPlace, int | None]] = {}  # cgroup path -> (place, oom_kill before)
+        watched: dict[
+            str, tuple[CgroupPlace, int | None]
+        ] = {}  # cgroup path -> (place, oom_kill before)
         cmdlines: dict[int, str | None] = {}
-        state.update(sampler=sampler, kernel=kernel, timeline=timeline, gpu=gpu, watched=watched,
-                     cmdlines=cmdlines, root_cgroup=None, shm_peak=None, cpu=0.0, setup_cpu=0.0)
+        state.update(
+            sampler=sampler,
+            kernel=kernel,
+            timeline=timeline,
+            gpu=gpu,
+            watched=watched,
+            cmdlines=cmdlines,
+            root_cgroup=None,
+            shm_peak=None,
+            cpu=0.0,
+            setup_cpu=0.0,
+        )
         _, state["memory_total"] = read_available(opts["proc"])
         gpu_every, count = 1, 0
         begun = time.monotonic()
         while True:
             sample = sampler.sample()
             if sampler.root_ended:
-                break  # a zombie root holds no memory: that sample would only hide the end of the run
+                # a zombie root holds no memory: that sample would only hide the end of the run
+                break
             count += 1
             for pid in sampler.tree_pids():
                 recheck = pid == self.pid and count <= ROOT_CGROUP_RECHECKS
@@ -283,25 +397,40 @@ class Monitor:
                     place = cgroup.locate_cgroup(pid, opts["proc"])
                     stat = read_stat(pid, opts["proc"])
                     if stat is None or stat.exiting:
-                        continue  # a task on its way out shows the root cgroup (cgroup_exit): not where it ran
+                        # a task on its way out shows the root cgroup (cgroup_exit): not where it
+                        # ran
+                        continue
                     if place is not None and place.path not in watched:
                         watched[place.path] = (place, cgroup.read_oom_kills(place))
                     if pid == self.pid and place is not None:
                         state["root_cgroup"] = place
             shm = cgroup.read_shm(opts["shm"])
-            if shm is not None and (state["shm_peak"] is None or shm.used_bytes > state["shm_peak"]):
+            if shm is not None and (
+                state["shm_peak"] is None or shm.used_bytes > state["shm_peak"]
+            ):
                 state["shm_peak"] = shm.used_bytes
             gpu_used = gpu_busy = None
-            if gpu is not None and count % gpu_every == 0 and time.monotonic() - begun >= GPU_FIRST_READ_S:
+            if (
+                gpu is not None
+                and count % gpu_every == 0
+                and time.monotonic() - begun >= GPU_FIRST_READ_S
+            ):
                 before = time.monotonic()
                 reading = gpu.read(set(sampler.seen) | set(sampler.tree_pids()))
-                # NVML calls can take milliseconds: never let them take more than a tenth of the interval.
-                gpu_every = max(1, min(20, int((time.monotonic() - before) * 10 / self.interval) + 1))
+                # NVML calls can take milliseconds: never let them take more than a tenth of the
+                # interval.
+                gpu_every = max(
+                    1, min(20, int((time.monotonic() - before) * 10 / self.interval) + 1)
+                )
                 gpu_used = None if reading is None else reading.used_bytes
                 gpu_busy = None if reading is None else reading.utilization_pct
-            sample = replace(sample, cgroup_usage_bytes=cgroup.read_usage(state["root_cgroup"]),
-                             shm_used_bytes=None if shm is None else shm.used_bytes, gpu_used_bytes=gpu_used,
-                             gpu_utilization_pct=gpu_busy)
+            sample = replace(
+                sample,
+                cgroup_usage_bytes=cgroup.read_usage(state["root_cgroup"]),
+                shm_used_bytes=None if shm is None else shm.used_bytes,
+                gpu_used_bytes=gpu_used,
+                gpu_utilization_pct=gpu_busy,
+            )
             kernel.drain()
             timeline.add(sample)
             self._latest = sample
@@ -319,27 +448,33 @@ class Monitor:
         self._thread.join(timeout)
         try:
             return self._facts(finished=not self._thread.is_alive())
-        except Exception as exc:  # noqa: BLE001 - the report goes on without memory facts rather than fail
-            return MemoryFacts(interval_s=self.interval,
-                               notes=(f"memory facts unavailable ({type(exc).__name__}: {exc})",))
+        except Exception as exc:
+            return MemoryFacts(
+                interval_s=self.interval,
+                notes=(f"memory facts unavailable ({type(exc).__name__}: {exc})",),
+            )
 
     def _facts(self, finished: bool) -> MemoryFacts:
-        from trainwatch.diagnostics.watch import cgroup  # noqa: PLC0415
+        from trainwatch.diagnostics.watch import cgroup
 
         state = self._state
         notes = list(self._notes)
         if not finished:
             notes.append("the memory sampler did not stop in time; its last readings are used")
         if "timeline" not in state:
-            return MemoryFacts(interval_s=self.interval, notes=tuple(notes + ["memory was not sampled"]))
+            return MemoryFacts(
+                interval_s=self.interval, notes=tuple(notes + ["memory was not sampled"])
+            )
         timeline, kernel, sampler = state["timeline"], state["kernel"], state["sampler"]
         if finished:
-            kernel.drain()  # the kernel logs an OOM kill before the victim dies, so it is there by now
+            # the kernel logs an OOM kill before the victim dies, so it is there by now
+            kernel.drain()
             kernel.close()
         counters = []
         root = state["root_cgroup"]
-        for path, (place, before) in sorted(state["watched"].items(), key=lambda kv: root is None or
-                                            kv[0] != root.path):
+        for path, (place, before) in sorted(
+            state["watched"].items(), key=lambda kv: root is None or kv[0] != root.path
+        ):
             file = place.file("memory.oom_control" if place.version == 1 else "memory.events")
             counters.append(CgroupCounter(path, file, before, cgroup.read_oom_kills(place)))
         limit = cgroup.read_limit(root)
@@ -348,11 +483,15 @@ class Monitor:
         kills = tuple(kernel.oom_kills())
         seen = set(sampler.seen)
         for kill in kills:
-            # A process that grows fast dies between two samples: the kernel's figure for it is the better peak.
+            # A process that grows fast dies between two samples: the kernel's figure for it is the
+            # better peak.
             if kill.pid in seen and kill.rss_bytes and kill.rss_bytes > peak_rss:
                 peak_rss = kill.rss_bytes
-                notes.append(f"peak memory from the kernel's OOM report of pid {kill.pid}: it grew past the last "
-                             f"sample before it was killed")
+                notes.append(
+                    f"peak memory from the kernel's OOM report of pid {kill.pid}: it grew past the "
+                    f"last "
+                    f"sample before it was killed"
+                )
         top = None if peak is None else peak.top_process()
         gpu_facts = None
         if state["gpu"] is not None and finished:
@@ -365,13 +504,27 @@ class Monitor:
         if root is None:
             notes.append("no memory cgroup found for the run; the limit is the machine's RAM")
         return MemoryFacts(
-            interval_s=self.interval, sample_count=timeline.count, samples=timeline.samples(),
-            tail=tuple(timeline.tail), peak=peak, peak_rss_bytes=peak_rss,
-            top_process=None if top is None else TopProcess(top.pid, top.name, state["cmdlines"].get(top.pid),
-                                                            top.rss_bytes),
-            limit_bytes=None if limit is None else limit.bytes, limit_source=None if limit is None else limit.source,
-            memory_total_bytes=state["memory_total"], cgroup=None if root is None else root.path,
-            counters=tuple(counters), kernel_oom_kills=kills,
-            kernel_log=kernel.note or kernel.path, shm=cgroup.read_shm(self._options["shm"]),
-            shm_peak_used_bytes=state["shm_peak"], gpu=gpu_facts, seen_pids=tuple(sampler.seen),
-            sampler_cpu_seconds=state["cpu"], setup_cpu_seconds=state["setup_cpu"], notes=tuple(notes))
+            interval_s=self.interval,
+            sample_count=timeline.count,
+            samples=timeline.samples(),
+            tail=tuple(timeline.tail),
+            peak=peak,
+            peak_rss_bytes=peak_rss,
+            top_process=None
+            if top is None
+            else TopProcess(top.pid, top.name, state["cmdlines"].get(top.pid), top.rss_bytes),
+            limit_bytes=None if limit is None else limit.bytes,
+            limit_source=None if limit is None else limit.source,
+            memory_total_bytes=state["memory_total"],
+            cgroup=None if root is None else root.path,
+            counters=tuple(counters),
+            kernel_oom_kills=kills,
+            kernel_log=kernel.note or kernel.path,
+            shm=cgroup.read_shm(self._options["shm"]),
+            shm_peak_used_bytes=state["shm_peak"],
+            gpu=gpu_facts,
+            seen_pids=tuple(sampler.seen),
+            sampler_cpu_seconds=state["cpu"],
+            setup_cpu_seconds=state["setup_cpu"],
+            notes=tuple(notes),
+        )

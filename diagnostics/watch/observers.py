@@ -1,4 +1,6 @@
-"""The child's output, read as it streams: bytes cut into lines, handed to the log parsers and the progress tracker."""
+"""The child's output, read as it streams: bytes cut into lines, handed to the log parsers and the
+progress tracker.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +11,17 @@ from collections.abc import Callable, Sequence
 
 from trainwatch.diagnostics.evidence import LogLine
 
-# A line longer than this is cut for diagnosis (never for pass-through): one gigantic line must not cost memory.
+# A line longer than this is cut for diagnosis (never for pass-through): one gigantic line must not
+# cost memory.
 MAX_LINE_CHARS = 8192
 
 LineObserver = Callable[[LogLine], None]
 
 
 class LineSplitter:
-    """Cuts a byte stream into lines for the observers; `\\r` ends a segment too, so progress bars are seen live."""
+    """Cuts a byte stream into lines for the observers; `\\r` ends a segment too, so progress bars
+    are seen live.
+    """
 
     def __init__(self, stream: str, observers: Sequence[LineObserver]) -> None:
         self.stream = stream
@@ -40,7 +45,9 @@ class LineSplitter:
             self._emit(bytes(buf[start:end]), newline=(end == nl))
             start = end + 1
         del buf[:start]
-        if len(buf) > MAX_LINE_CHARS * 4:  # a gigantic line: keep its head for diagnosis, drop the rest
+        if (
+            len(buf) > MAX_LINE_CHARS * 4
+        ):  # a gigantic line: keep its head for diagnosis, drop the rest
             del buf[MAX_LINE_CHARS:]
 
     def close(self) -> None:
@@ -67,11 +74,11 @@ class LineSplitter:
 class OutputObservers:
     """Hands each line of the child's output to the log parser and the progress tracker.
 
-    The knowledge base and the parsers take a few hundred milliseconds to build, so they are built in a thread
-    once the child prints its first line (a silent run never pays for them); lines that arrive before they are
-    ready wait in a bounded queue. stdout and stderr get a log parser each: a program's buffered stdout can land
-    in the middle of a traceback that it writes to stderr, and a traceback read across the two streams would be
-    cut in half.
+    The knowledge base and the parsers take a few hundred milliseconds to build, so they are
+    built in a thread once the child prints its first line (a silent run never pays for them);
+    lines that arrive before they are ready wait in a bounded queue. stdout and stderr get a log
+    parser each: a program's buffered stdout can land in the middle of a traceback that it writes
+    to stderr, and a traceback read across the two streams would be cut in half.
     """
 
     PENDING_LINES = 100_000  # lines kept while the parsers are being built; older ones are dropped
@@ -92,7 +99,9 @@ class OutputObservers:
                 return
             self._pending.append(line)
             if self._builder is None:
-                self._builder = threading.Thread(target=self._build, name="trainwatch-knowledge", daemon=True)
+                self._builder = threading.Thread(
+                    target=self._build, name="trainwatch-knowledge", daemon=True
+                )
                 self._builder.start()
 
     def _build(self) -> None:
@@ -116,7 +125,9 @@ class OutputObservers:
         self.progress.feed(line)
 
     def knowledge(self):
-        """The knowledge base, loaded on first use (the built-in signatures, the user's, and --signatures)."""
+        """The knowledge base, loaded on first use (the built-in signatures, the user's, and
+        --signatures).
+        """
         if self._knowledge is None:
             from trainwatch.diagnostics.knowledge import load_knowledge
 
@@ -125,7 +136,9 @@ class OutputObservers:
 
     def finish(self) -> None:
         """Wait until every line is parsed; raise what building the parsers raised."""
-        if self._builder is None:  # the child printed nothing: nothing to parse, nothing to wait for
+        if (
+            self._builder is None
+        ):  # the child printed nothing: nothing to parse, nothing to wait for
             return
         self._builder.join()
         if self._failure is not None:
@@ -147,7 +160,9 @@ class OutputObservers:
             return self.progress.finish().stopped_at if self._ready else None
 
     def log_facts(self):
-        """The facts of both streams as one log: stderr's first, since that is where failures are written."""
+        """The facts of both streams as one log: stderr's first, since that is where failures are
+        written.
+        """
         if self.silent:
             return None
         err, out = self.parsers["stderr"].finish(), self.parsers["stdout"].finish()

@@ -1,11 +1,13 @@
-"""The process-tree memory sampler: plain frozen samples of the child's tree read from /proc, and their timeline.
+"""The process-tree memory sampler: plain frozen samples of the child's tree read from /proc, and
+their timeline.
 
-Why /proc by hand: psutil's recursive `children()` rebuilds the whole process table on every call (~2 ms a sample
-on a quiet machine). This kernel has no `/proc/<pid>/task/<tid>/children` (CONFIG_PROC_CHILDREN is optional), so
-the tree is found from a listing of /proc, reading `/proc/<pid>/stat` only for pids not seen before: a process
-stays in the tree from the moment its parent was in it until it disappears, so a grandchild orphaned by a shell
-wrapper (re-parented to init or a subreaper) keeps being counted. Each sample then reads one `stat` per process of
-the tree (ppid, utime/stime, cutime/cstime and RSS are all in it: proc(5)), plus `/proc/meminfo`.
+Why /proc by hand: psutil's recursive `children()` rebuilds the whole process table on every call
+(~2 ms a sample on a quiet machine). This kernel has no `/proc/<pid>/task/<tid>/children`
+(CONFIG_PROC_CHILDREN is optional), so the tree is found from a listing of /proc, reading
+`/proc/<pid>/stat` only for pids not seen before: a process stays in the tree from the moment its
+parent was in it until it disappears, so a grandchild orphaned by a shell wrapper (re-parented to
+init or a subreaper) keeps being counted. Each sample then reads one `stat` per process of the
+tree (ppid, utime/stime, cutime/cstime and RSS are all in it: proc(5)), plus `/proc/meminfo`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from dataclasses import dataclass
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-# How many pids the sampler remembers having seen in the tree, for matching the kernel's OOM lines to our processes.
+# How many pids the sampler remembers having seen in the tree, for matching the kernel's OOM lines
+# to our processes.
 SEEN_PIDS_LIMIT = 4096
 
 
@@ -42,13 +45,22 @@ class Sample:
     time: float  # wall clock, seconds since the epoch
     elapsed: float  # seconds since the sampler started (monotonic)
     processes: tuple[ProcessMemory, ...]  # every live process of the tree, the root first
-    tree_rss_bytes: int  # sum of their RSS: pages shared after fork count once per process, so it can overstate
-    cpu_seconds: float  # the tree's CPU time: for the hang detector, it rises while anything in the tree computes
+    tree_rss_bytes: (
+        int  # sum of their RSS: pages shared after fork count once per process, so it can overstate
+    )
+    # the tree's CPU time: for the hang detector, it rises while anything in the tree computes
+    cpu_seconds: float
     available_bytes: int | None  # the machine's MemAvailable
-    cgroup_usage_bytes: int | None = None  # the run's memory cgroup usage, page cache included (set by Monitor)
+    cgroup_usage_bytes: int | None = (
+        None  # the run's memory cgroup usage, page cache included (set by Monitor)
+    )
     shm_used_bytes: int | None = None  # /dev/shm in use (set by Monitor)
-    gpu_used_bytes: int | None = None  # GPU memory used by our processes, or by the devices (set by Monitor)
-    gpu_utilization_pct: int | None = None  # busiest device the run uses, % of time a kernel ran (set by Monitor)
+    gpu_used_bytes: int | None = (
+        None  # GPU memory used by our processes, or by the devices (set by Monitor)
+    )
+    gpu_utilization_pct: int | None = (
+        None  # busiest device the run uses, % of time a kernel ran (set by Monitor)
+    )
 
     def top_process(self) -> ProcessMemory | None:
         """The process holding the most RSS at this sample."""
@@ -56,11 +68,18 @@ class Sample:
 
     def to_dict(self) -> dict[str, object]:
         """The compact form the JSON report keeps for each point of the timeline."""
-        row: dict[str, object] = {"t": round(self.elapsed, 3), "rss_bytes": self.tree_rss_bytes,
-                                  "processes": len(self.processes), "cpu_seconds": round(self.cpu_seconds, 2),
-                                  "available_bytes": self.available_bytes}
-        for key, value in (("cgroup_usage_bytes", self.cgroup_usage_bytes), ("shm_used_bytes", self.shm_used_bytes),
-                           ("gpu_used_bytes", self.gpu_used_bytes)):
+        row: dict[str, object] = {
+            "t": round(self.elapsed, 3),
+            "rss_bytes": self.tree_rss_bytes,
+            "processes": len(self.processes),
+            "cpu_seconds": round(self.cpu_seconds, 2),
+            "available_bytes": self.available_bytes,
+        }
+        for key, value in (
+            ("cgroup_usage_bytes", self.cgroup_usage_bytes),
+            ("shm_used_bytes", self.shm_used_bytes),
+            ("gpu_used_bytes", self.gpu_used_bytes),
+        ):
             if value is not None:
                 row[key] = value
         return row
@@ -73,12 +92,16 @@ class _Stat:
     name: str
     rss_bytes: int
     cpu_seconds: float
-    starttime: int  # clock ticks after boot: tells a reused pid from the process first seen under it
+    starttime: (
+        int  # clock ticks after boot: tells a reused pid from the process first seen under it
+    )
     flags: int = 0  # the kernel's PF_* flags
 
     @property
     def exiting(self) -> bool:
-        """Exited or on its way out (PF_EXITING, set before the task leaves its cgroups: kernel/exit.c)."""
+        """Exited or on its way out (PF_EXITING, set before the task leaves its cgroups:
+        kernel/exit.c).
+        """
         return self.state in ("Z", "X") or bool(self.flags & 0x4)
 
 
@@ -96,8 +119,8 @@ def read_stat(pid: int, proc: str = "/proc") -> _Stat | None:
     close = raw.rfind(b")")
     if close < 0:
         return None
-    name = raw[raw.find(b"(") + 1:close].decode("utf-8", "replace")
-    fields = raw[close + 2:].split()
+    name = raw[raw.find(b"(") + 1 : close].decode("utf-8", "replace")
+    fields = raw[close + 2 :].split()
     try:
         # fields[0] is field 3 (state): ppid is field 4, utime..cstime 14..17, starttime 22, rss 24.
         state = fields[0].decode("ascii", "replace")
@@ -108,7 +131,9 @@ def read_stat(pid: int, proc: str = "/proc") -> _Stat | None:
         rss_pages = int(fields[21])
     except (IndexError, ValueError):
         return None
-    return _Stat(state, ppid, name, max(rss_pages, 0) * PAGE_SIZE, ticks / CLOCK_TICKS, starttime, flags)
+    return _Stat(
+        state, ppid, name, max(rss_pages, 0) * PAGE_SIZE, ticks / CLOCK_TICKS, starttime, flags
+    )
 
 
 def read_available(proc: str = "/proc") -> tuple[int | None, int | None]:
@@ -139,7 +164,8 @@ def read_cmdline(pid: int, proc: str = "/proc", limit: int = 300) -> str | None:
 
 
 class TreeSampler:
-    """Samples the memory of a process and of all its descendants; iterate it for one `Sample` per `next()`.
+    """Samples the memory of a process and of all its descendants; iterate it for one `Sample` per
+    `next()`.
 
     Iteration ends (StopIteration) once the root has exited. The caller paces the calls.
     """
@@ -151,7 +177,9 @@ class TreeSampler:
         self._known: dict[int, tuple[int, bool]] = {}  # pid -> (starttime, in our tree)
         self._tree: tuple[int, ...] = ()
         self._names: dict[int, str] = {}
-        self.seen: dict[int, str] = {}  # every pid seen in the tree (bounded), with its name: for OOM line matching
+        self.seen: dict[
+            int, str
+        ] = {}  # every pid seen in the tree (bounded), with its name: for OOM line matching
         self.root_ended = False  # the root process has exited (a zombie or gone) at the last sample
 
     def __iter__(self) -> TreeSampler:
@@ -178,16 +206,24 @@ class TreeSampler:
                 self.root_ended = self.root_ended or pid == self.root_pid
                 continue
             if pid == self.root_pid and (stat.state in ("Z", "X") or stat.exiting):
-                # Exited, or on its way out with its memory already released: either way it shows no memory,
-                # and a sample of it would draw a false drop to zero at the end of the timeline.
+                # Exited, or on its way out with its memory already released: either way it shows no
+                # memory, and a sample of it would draw a false drop to zero at the end of the
+                # timeline.
                 self.root_ended = True
-            processes.append(ProcessMemory(pid, stat.ppid, stat.name, stat.rss_bytes, stat.cpu_seconds))
+            processes.append(
+                ProcessMemory(pid, stat.ppid, stat.name, stat.rss_bytes, stat.cpu_seconds)
+            )
             if pid not in self.seen and len(self.seen) < SEEN_PIDS_LIMIT:
                 self.seen[pid] = stat.name
         available, _ = read_available(self.proc)
-        return Sample(time=time.time(), elapsed=time.monotonic() - self._started, processes=tuple(processes),
-                      tree_rss_bytes=sum(p.rss_bytes for p in processes),
-                      cpu_seconds=sum(p.cpu_seconds for p in processes), available_bytes=available)
+        return Sample(
+            time=time.time(),
+            elapsed=time.monotonic() - self._started,
+            processes=tuple(processes),
+            tree_rss_bytes=sum(p.rss_bytes for p in processes),
+            cpu_seconds=sum(p.cpu_seconds for p in processes),
+            available_bytes=available,
+        )
 
     def _refresh_tree(self) -> None:
         try:
@@ -202,9 +238,11 @@ class TreeSampler:
         ours = {pid for pid, (_, mine) in self._known.items() if mine}
         if self.root_pid in listing and self.root_pid not in ours:
             ours.add(self.root_pid)
-        # A new process is ours when its parent is; parents may themselves be new, so settle in rounds,
-        # oldest first (pids wrap, start times do not).
-        pending = sorted((pid for pid in new if stats[pid] is not None), key=lambda p: stats[p].starttime)
+        # A new process is ours when its parent is; parents may themselves be new, so settle in
+        # rounds, oldest first (pids wrap, start times do not).
+        pending = sorted(
+            (pid for pid in new if stats[pid] is not None), key=lambda p: stats[p].starttime
+        )
         changed = True
         while changed:
             changed = False
@@ -226,8 +264,10 @@ class TreeSampler:
 
 
 class Timeline:
-    """A bounded timeline of samples for runs of days: older samples are merged in pairs, each pair keeping its
-    larger tree total, so peaks survive; the overall peak and the last few samples are kept exactly."""
+    """A bounded timeline of samples for runs of days: older samples are merged in pairs, each pair
+    keeping its larger tree total, so peaks survive; the overall peak and the last few samples
+    are kept exactly.
+    """
 
     def __init__(self, capacity: int = 512, tail: int = 8) -> None:
         if capacity < 2:
@@ -252,12 +292,16 @@ class Timeline:
             self._points.append(self._bucket)
             self._bucket, self._bucket_count = None, 0
             if len(self._points) >= self.capacity:
-                self._points = [_larger(a, b) for a, b in zip(self._points[::2], self._points[1::2])] + (
-                    [self._points[-1]] if len(self._points) % 2 else [])
+                self._points = [
+                    _larger(a, b)
+                    for a, b in zip(self._points[::2], self._points[1::2], strict=False)
+                ] + ([self._points[-1]] if len(self._points) % 2 else [])
                 self._stride *= 2
 
     def samples(self) -> tuple[Sample, ...]:
-        """The kept points, oldest first, with the last raw sample appended so the end is always shown."""
+        """The kept points, oldest first, with the last raw sample appended so the end is always
+        shown.
+        """
         points = list(self._points)
         if self._bucket is not None:
             points.append(self._bucket)
@@ -271,7 +315,9 @@ def _larger(a: Sample | None, b: Sample) -> Sample:
 
 
 def resample(values: list[int], points: int) -> tuple[int, ...]:
-    """Reduce a series to at most `points` values, each the maximum of its stretch, so spikes stay visible."""
+    """Reduce a series to at most `points` values, each the maximum of its stretch, so spikes stay
+    visible.
+    """
     if points <= 0 or not values:
         return ()
     if len(values) <= points:

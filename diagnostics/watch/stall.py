@@ -1,4 +1,6 @@
-"""The stall detector: no output, no progress and next to no CPU for too long -> stacks, `StallFacts`, and a stop."""
+"""The stall detector: no output, no progress and next to no CPU for too long -> stacks,
+`StallFacts`, and a stop.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +16,17 @@ from typing import Any
 from trainwatch.diagnostics.evidence import Frame
 from trainwatch.diagnostics.watch.sampling import TreeSampler, read_cmdline, read_stat
 
-# Below this share of one core, averaged over the silent window, the tree counts as idle. A blocked Python process
-# still wakes now and then (the probe's poll thread, DataLoader's watchdog every 5 s): that stays far below 10%.
+# Below this share of one core, averaged over the silent window, the tree counts as idle. A blocked
+# Python process still wakes now and then (the probe's poll thread, DataLoader's watchdog every 5
+# s): that stays far below 10%.
 IDLE_CPU_SHARE = 0.10
-STOP_GRACE_S = 3.0  # between SIGTERM and SIGKILL: the verdict must come within a few seconds of the timeout
+STOP_GRACE_S = (
+    3.0  # between SIGTERM and SIGKILL: the verdict must come within a few seconds of the timeout
+)
 ON_STALL = ("auto", "report", "kill")  # auto: stop an idle stall, only report a busy one
 
-# Where a waiting thread sits, told from its innermost frames: (kind, file fragment, functions or None for any).
+# Where a waiting thread sits, told from its innermost frames: (kind, file fragment, functions or
+# None for any).
 _WAIT_FRAMES = (
     ("dataloader", "torch/utils/data/dataloader.py", ("_try_get_data", "_get_data", "_next_data")),
     ("collective", "torch/distributed/", None),
@@ -46,11 +52,21 @@ _WAIT_CODE = (
     ("queue", re.compile(r"\.get\(|\.recv\w*\(|\.read\(")),
     ("join", re.compile(r"\.join\(|\.communicate\(")),
 )
-# The same from the kernel's side, for processes the probe cannot see (`/proc/<pid>/wchan`, proc(5)).
+# The same from the kernel's side, for processes the probe cannot see (`/proc/<pid>/wchan`,
+# proc(5)).
 _WCHAN = (
-    ("futex", "lock"), ("nanosleep", "sleep"), ("pipe_read", "queue"), ("pipe_write", "queue"),
-    ("unix_stream", "queue"), ("sk_wait", "io"), ("inet", "io"), ("tcp", "io"), ("poll", "io"), ("select", "io"),
-    ("do_wait", "join"), ("wait_woken", "io"),
+    ("futex", "lock"),
+    ("nanosleep", "sleep"),
+    ("pipe_read", "queue"),
+    ("pipe_write", "queue"),
+    ("unix_stream", "queue"),
+    ("sk_wait", "io"),
+    ("inet", "io"),
+    ("tcp", "io"),
+    ("poll", "io"),
+    ("select", "io"),
+    ("do_wait", "join"),
+    ("wait_woken", "io"),
 )
 _WAIT_WORDS = {
     "dataloader": "waiting for a batch from the DataLoader's workers",
@@ -73,7 +89,8 @@ class ProcessWait:
     command: str | None
     thread: str | None  # "main", a thread id, or None when only the kernel's view was available
     kind: str  # a key of _WAIT_WORDS
-    where: str  # "queue.py:171 in get, called from train.py:40 in <module>" or "kernel: futex_wait_queue"
+    # "queue.py:171 in get, called from train.py:40 in <module>" or "kernel: futex_wait_queue"
+    where: str
     frame: Frame | None = None  # the deepest frame of the user's own code on that stack
     source: str = "probe"  # "probe" (Python stack) or "wchan" (the kernel's wait channel)
 
@@ -82,14 +99,23 @@ class ProcessWait:
         return _WAIT_WORDS.get(self.kind, self.kind)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pid": self.pid, "command": self.command, "thread": self.thread, "kind": self.kind,
-                "description": self.description, "where": self.where, "source": self.source,
-                "frame": None if self.frame is None else self.frame.to_dict()}
+        return {
+            "pid": self.pid,
+            "command": self.command,
+            "thread": self.thread,
+            "kind": self.kind,
+            "description": self.description,
+            "where": self.where,
+            "source": self.source,
+            "frame": None if self.frame is None else self.frame.to_dict(),
+        }
 
 
 @dataclass(frozen=True)
 class StallFacts:
-    """A run that went silent: for how long, how much CPU it used meanwhile, where it waited, what was done."""
+    """A run that went silent: for how long, how much CPU it used meanwhile, where it waited, what
+    was done.
+    """
 
     timeout_s: float
     silent_s: float  # no output and no progress for this long when the stall was declared
@@ -102,30 +128,44 @@ class StallFacts:
     notes: tuple[str, ...] = ()
 
     def main_wait(self) -> ProcessWait | None:
-        """The wait that best explains the stall: the root process's main thread when its wait is known (the
-        waits are sorted so), else the first known wait anywhere."""
+        """The wait that best explains the stall: the root process's main thread when its wait is
+        known (the waits are sorted so), else the first known wait anywhere.
+        """
         known = [w for w in self.waits if w.kind not in ("unknown", "busy")]
         return known[0] if known else (self.waits[0] if self.waits else None)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report's `stall` section."""
-        return {"timeout_s": self.timeout_s, "silent_s": round(self.silent_s, 1),
-                "cpu_seconds": round(self.cpu_seconds, 2), "busy": self.busy, "action": self.action,
-                "escalated": self.escalated, "stopped_at": self.stopped_at,
-                "waits": [w.to_dict() for w in self.waits], "notes": list(self.notes)}
+        return {
+            "timeout_s": self.timeout_s,
+            "silent_s": round(self.silent_s, 1),
+            "cpu_seconds": round(self.cpu_seconds, 2),
+            "busy": self.busy,
+            "action": self.action,
+            "escalated": self.escalated,
+            "stopped_at": self.stopped_at,
+            "waits": [w.to_dict() for w in self.waits],
+            "notes": list(self.notes),
+        }
 
 
 def classify_wait(frames: Sequence[Frame]) -> tuple[str, str]:
-    """(kind, where) for one stack, outermost call first: the innermost frame that names a known wait decides."""
+    """(kind, where) for one stack, outermost call first: the innermost frame that names a known
+    wait decides.
+    """
     if not frames:
         return "unknown", "no Python frames"
-    # The DataLoader and collectives name the wait better than the queue or socket they block in, wherever they are.
+    # The DataLoader and collectives name the wait better than the queue or socket they block in,
+    # wherever they are.
     for high in (True, False):
         for frame in reversed(frames):
             path = frame.file.replace("\\", "/")
             for kind, fragment, functions in _WAIT_FRAMES:
-                if (kind in _HIGH_LEVEL) == high and fragment in path and (
-                        functions is None or frame.function in functions):
+                if (
+                    (kind in _HIGH_LEVEL) == high
+                    and fragment in path
+                    and (functions is None or frame.function in functions)
+                ):
                     return kind, _where(frame, frames)
     innermost = frames[-1]
     code = innermost.code or ""
@@ -168,28 +208,43 @@ StacksReader = Callable[[], Sequence[Any]]
 
 
 class StallWatcher:
-    """A daemon thread that declares a stall once output, progress and CPU have all been still for `timeout` s.
+    """A daemon thread that declares a stall once output, progress and CPU have all been still for
+    `timeout` s.
 
-    `activity()` returns the monotonic time of the last output or progress (the `ProgressTracker`'s
-    `last_output_at`/`last_progress_at`, or launch's relay); `stacks()` returns the probe's stacks (objects with
-    `pid` and `threads`, each thread with `frames` of `evidence.Frame`); `stop(signum)` signals the child's
-    process group (launch's `Child.signal_group`). Without `stop` it signals the process group of `pid` itself.
+    `activity()` returns the monotonic time of the last output or progress (the
+    `ProgressTracker`'s `last_output_at`/`last_progress_at`, or launch's relay); `stacks()`
+    returns the probe's stacks (objects with `pid` and `threads`, each thread with `frames` of
+    `evidence.Frame`); `stop(signum)` signals the child's process group (launch's
+    `Child.signal_group`). Without `stop` it signals the process group of `pid` itself.
     """
 
-    def __init__(self, pid: int, timeout: float, *, activity: Callable[[], float | None],
-                 on_stall: str = "auto", stacks: StacksReader | None = None,
-                 stop: Callable[[int], None] | None = None, position: Callable[[], str | None] | None = None,
-                 gpu_busy: Callable[[], bool | None] | None = None, grace: float = STOP_GRACE_S,
-                 interval: float | None = None) -> None:
+    def __init__(
+        self,
+        pid: int,
+        timeout: float,
+        *,
+        activity: Callable[[], float | None],
+        on_stall: str = "auto",
+        stacks: StacksReader | None = None,
+        stop: Callable[[int], None] | None = None,
+        position: Callable[[], str | None] | None = None,
+        gpu_busy: Callable[[], bool | None] | None = None,
+        grace: float = STOP_GRACE_S,
+        interval: float | None = None,
+    ) -> None:
         if on_stall not in ON_STALL:
             raise ValueError(f"on_stall must be one of {ON_STALL}, not {on_stall!r}")
         self.pid, self.timeout, self.on_stall = pid, float(timeout), on_stall
         self._activity, self._stacks, self._stop_child = activity, stacks, stop
         self._position, self._gpu_busy, self._grace = position, gpu_busy, grace
-        self._interval = interval if interval is not None else max(0.05, min(1.0, self.timeout / 10))
+        self._interval = (
+            interval if interval is not None else max(0.05, min(1.0, self.timeout / 10))
+        )
         self._sampler = TreeSampler(pid)
         self._cpu: dict[int, float] = {}  # pid -> last CPU seconds seen, for per-process increments
-        self._history: list[tuple[float, float]] = []  # (monotonic time, CPU seconds used since start)
+        self._history: list[
+            tuple[float, float]
+        ] = []  # (monotonic time, CPU seconds used since start)
         self._used = 0.0
         self._facts: StallFacts | None = None
         self._episode: float | None = None  # the activity time of the silence already reported
@@ -208,8 +263,14 @@ class StallWatcher:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(self._grace + 2)
         facts = self._facts
-        if facts is not None and facts.action == "reported" and (self._activity() or 0.0) > (self._episode or 0.0):
-            self._facts = None  # output came back after the silence was reported: it was slow, not stuck
+        if (
+            facts is not None
+            and facts.action == "reported"
+            and (self._activity() or 0.0) > (self._episode or 0.0)
+        ):
+            self._facts = (
+                None  # output came back after the silence was reported: it was slow, not stuck
+            )
         return self._facts
 
     @property
@@ -221,7 +282,7 @@ class StallWatcher:
             try:
                 if self._check():
                     return
-            except Exception:  # noqa: BLE001 - a failing detector must never take the run down with it
+            except Exception:
                 return
 
     def _check(self) -> bool:
@@ -231,7 +292,11 @@ class StallWatcher:
         last = max(self._started, self._activity() or 0.0)
         silent = now - last
         if silent < self.timeout:
-            if self._facts is not None and self._facts.action == "reported" and self._episode != last:
+            if (
+                self._facts is not None
+                and self._facts.action == "reported"
+                and self._episode != last
+            ):
                 self._facts = None  # activity came back: the silence reported before was not a hang
             return False
         if self._episode == last:
@@ -241,9 +306,15 @@ class StallWatcher:
         stop = self.on_stall == "kill" or (self.on_stall == "auto" and not busy)
         self._episode = last
         self._facts = StallFacts(
-            timeout_s=self.timeout, silent_s=silent, cpu_seconds=max(used, 0.0), busy=busy,
-            action="stopped" if stop else "reported", stopped_at=self._position() if self._position else None,
-            waits=self._waits(busy), notes=self._notes(busy))
+            timeout_s=self.timeout,
+            silent_s=silent,
+            cpu_seconds=max(used, 0.0),
+            busy=busy,
+            action="stopped" if stop else "reported",
+            stopped_at=self._position() if self._position else None,
+            waits=self._waits(busy),
+            notes=self._notes(busy),
+        )
         if stop:
             self._stop()
             return True
@@ -252,7 +323,7 @@ class StallWatcher:
     def _sample_cpu(self, now: float) -> None:
         try:
             sample = self._sampler.sample()
-        except Exception:  # noqa: BLE001 - the tree may be gone between listing and reading
+        except Exception:
             return
         for process in sample.processes:
             before = self._cpu.get(process.pid)
@@ -265,7 +336,9 @@ class StallWatcher:
             self._history.pop(0)
 
     def _cpu_at(self, moment: float) -> float:
-        """CPU used up to `moment`: the last sample taken at or before it (the earliest one if none)."""
+        """CPU used up to `moment`: the last sample taken at or before it (the earliest one if
+        none).
+        """
         value = self._history[0][1] if self._history else 0.0
         for taken, used in self._history:
             if taken > moment:
@@ -279,7 +352,7 @@ class StallWatcher:
         if self._stacks is not None:
             try:
                 stacks = self._stacks() or ()
-            except Exception:  # noqa: BLE001 - no stacks is a note, not a failure
+            except Exception:
                 stacks = ()
             for process in stacks:
                 pid = getattr(process, "pid", None)
@@ -289,9 +362,22 @@ class StallWatcher:
                     if kind == "unknown" and busy:
                         kind = "busy"
                     user = next((f for f in reversed(frames) if f.user), None)
-                    name = "main" if getattr(thread, "main", False) else hex(getattr(thread, "thread_id", 0) or 0)
-                    waits.append(ProcessWait(pid or 0, read_cmdline(pid) if pid else None, name, kind, where,
-                                             user, "probe"))
+                    name = (
+                        "main"
+                        if getattr(thread, "main", False)
+                        else hex(getattr(thread, "thread_id", 0) or 0)
+                    )
+                    waits.append(
+                        ProcessWait(
+                            pid or 0,
+                            read_cmdline(pid) if pid else None,
+                            name,
+                            kind,
+                            where,
+                            user,
+                            "probe",
+                        )
+                    )
                 if pid is not None:
                     seen.add(pid)
         for pid in self._sampler.tree_pids() or (self.pid,):
@@ -301,22 +387,39 @@ class StallWatcher:
             if stat is None or stat.state == "Z":
                 continue
             found = wait_from_wchan(pid)
-            kind, where = found if found else ("busy" if stat.state == "R" else "unknown", f"state {stat.state}")
+            kind, where = (
+                found
+                if found
+                else ("busy" if stat.state == "R" else "unknown", f"state {stat.state}")
+            )
             waits.append(ProcessWait(pid, read_cmdline(pid), None, kind, where, None, "wchan"))
         # The root process first, then the waits that name a known place.
-        waits.sort(key=lambda w: (w.pid != self.pid, w.thread not in ("main", None), w.kind in ("unknown", "busy")))
+        waits.sort(
+            key=lambda w: (
+                w.pid != self.pid,
+                w.thread not in ("main", None),
+                w.kind in ("unknown", "busy"),
+            )
+        )
         return tuple(waits[:32])
 
     def _notes(self, busy: bool) -> tuple[str, ...]:
         notes = []
         if self._stacks is None:
-            notes.append("Python stacks were not available (probe not loaded); waits come from the kernel.")
+            notes.append(
+                "Python stacks were not available (probe not loaded); waits come from the kernel."
+            )
         if busy:
-            notes.append("The processes kept using CPU: a busy loop or a long computation that prints nothing.")
+            notes.append(
+                "The processes kept using CPU: a busy loop or a long computation that prints "
+                "nothing."
+            )
         return tuple(notes)
 
     def _stop(self) -> None:
-        """SIGTERM to the group, then SIGKILL if anything of it is still alive after the grace period."""
+        """SIGTERM to the group, then SIGKILL if anything of it is still alive after the grace
+        period.
+        """
         self._signal(signal.SIGTERM)
         deadline = time.monotonic() + self._grace
         while time.monotonic() < deadline:
@@ -333,7 +436,9 @@ class StallWatcher:
             return
         try:
             group = os.getpgid(self.pid)
-            if group == os.getpgrp():  # never signal our own group: the child shares it, so only its tree
+            if (
+                group == os.getpgrp()
+            ):  # never signal our own group: the child shares it, so only its tree
                 for pid in self._sampler.tree_pids() or (self.pid,):
                     os.kill(pid, signum)
             else:

@@ -1,4 +1,6 @@
-"""Which program `trainwatch run` starts: a script, a module or a command, resolved as a shell would resolve it."""
+"""Which program `trainwatch run` starts: a script, a module or a command, resolved as a shell would
+resolve it.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +13,18 @@ from trainwatch.diagnostics.errors import CommandNotExecutable, CommandNotFound,
 
 @dataclass(frozen=True)
 class Target:
-    """The argv to execute, and whether it is a Python program started by us (so the probe surely applies)."""
+    """The argv to execute, and whether it is a Python program started by us (so the probe surely
+    applies).
+    """
 
     argv: tuple[str, ...]
     python: bool
 
 
 def resolve_python(python: str | None) -> str:
-    """The interpreter a user gets by typing `python3` in this shell, or the one `--python` names."""
+    """The interpreter a user gets by typing `python3` in this shell, or the one `--python`
+    names.
+    """
     if python is None:
         found = shutil.which("python3") or shutil.which("python")
         if found is None:
@@ -46,10 +52,14 @@ def resolve_module(module: str, args: tuple[str, ...], python: str | None) -> Ta
 
 
 def resolve_command(argv: tuple[str, ...]) -> Target:
-    """`trainwatch run -- CMD ARGS`: CMD looked up on PATH unless it contains a slash, as execvp does."""
+    """`trainwatch run -- CMD ARGS`: CMD looked up on PATH unless it contains a slash, as execvp
+    does.
+    """
     if not argv:
         raise UsageError("nothing to run after --")
-    resolve_executable(argv[0])  # fail early, with a shell's exit code; the child still gets argv[0] as typed
+    resolve_executable(
+        argv[0]
+    )  # fail early, with a shell's exit code; the child still gets argv[0] as typed
     return Target(tuple(argv), python=os.path.basename(argv[0]).startswith("python"))
 
 

@@ -1,16 +1,20 @@
-"""A small stand-in training loop for the CI-report tests: grows its memory, prints losses, leaks planted secrets.
+"""A small stand-in training loop for the CI-report tests: grows its memory, prints losses, leaks
+planted secrets.
 
-Usage: ci_train.py MODE [--token VALUE] where MODE is `nan` (the loss turns NaN, the script still exits 0),
-`crash` (a user function raises, exit 1) or `ok` (finishes cleanly). It prints the token it was given, the value
-of $CI_TEST_API_TOKEN, a password and an AWS key, the way careless training scripts do.
+Usage: ci_train.py MODE [--token VALUE] where MODE is `nan` (the loss turns NaN, the script still
+exits 0), `crash` (a user function raises, exit 1) or `ok` (finishes cleanly). It prints the
+token it was given, the value of $CI_TEST_API_TOKEN, a password and an AWS key, the way careless
+training scripts do.
 """
+
 import os
 import sys
 import time
 
 mode = sys.argv[1]
 token = sys.argv[sys.argv.index("--token") + 1] if "--token" in sys.argv else "none"
-print(f"config: token={token} password=hunter2hunter2 wandb={os.environ.get('CI_TEST_API_TOKEN', '')}", flush=True)
+wandb = os.environ.get("CI_TEST_API_TOKEN", "")
+print(f"config: token={token} password=hunter2hunter2 wandb={wandb}", flush=True)
 print("aws: AKIAABCDEFGHIJKLMNOP", flush=True)
 held = []
 

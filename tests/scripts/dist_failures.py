@@ -1,4 +1,6 @@
-"""A two-rank gloo job on the CPU whose rank 1 fails in the way argv[1] names: raise, oom, kill, hang, ok."""
+"""A two-rank gloo job on the CPU whose rank 1 fails in the way argv[1] names: raise, oom, kill,
+hang, ok.
+"""
 
 import os
 import resource

@@ -1,4 +1,6 @@
-"""A two-rank gloo job whose main is wrapped in torchrun's @record: rank 1 raises, torchrun writes error files."""
+"""A two-rank gloo job whose main is wrapped in torchrun's @record: rank 1 raises, torchrun writes
+error files.
+"""
 
 import torch.distributed as dist
 from torch.distributed.elastic.multiprocessing.errors import record

@@ -1,4 +1,6 @@
-"""Starts a grandchild that sleeps, writes both pids to a file, then sleeps itself (for the no-orphan test)."""
+"""Starts a grandchild that sleeps, writes both pids to a file, then sleeps itself (for the
+no-orphan test).
+"""
 
 import subprocess
 import sys

@@ -1,4 +1,6 @@
-"""Records every signal it receives in a file, then exits with 100 + the signal number (for the forwarding tests)."""
+"""Records every signal it receives in a file, then exits with 100 + the signal number (for the
+forwarding tests).
+"""
 
 import os
 import signal

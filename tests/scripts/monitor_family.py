@@ -1,7 +1,7 @@
 """A small process family for the tree sampler: `monitor_family.py NAME SECONDS`.
 
-The main process renames itself NAME (through /proc/self/comm, so the kernel's comm field holds it), spins one busy
-child, and waits SECONDS.
+The main process renames itself NAME (through /proc/self/comm, so the kernel's comm field holds
+it), spins one busy child, and waits SECONDS.
 """
 
 import os

@@ -1,4 +1,6 @@
-"""Grow memory in touched chunks until killed or a cap: `monitor_grow.py [STEP_MB] [CAP_MB] [SLEEP_AT_CAP_S]`."""
+"""Grow memory in touched chunks until killed or a cap: `monitor_grow.py [STEP_MB] [CAP_MB]
+[SLEEP_AT_CAP_S]`.
+"""
 
 import sys
 import time
@@ -7,7 +9,9 @@ step_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 10
 cap_mb = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
 chunks = []
 while len(chunks) * step_mb < cap_mb:
-    chunk = bytearray(step_mb * 2**20)  # zero-filled by calloc: touch every page so it is really resident
+    chunk = bytearray(
+        step_mb * 2**20
+    )  # zero-filled by calloc: touch every page so it is really resident
     for offset in range(0, len(chunk), 4096):
         chunk[offset] = 1
     chunks.append(chunk)

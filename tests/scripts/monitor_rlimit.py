@@ -1,4 +1,6 @@
-"""Fail an allocation under RLIMIT_AS: `monitor_rlimit.py python` (MemoryError) or `monitor_rlimit.py torch`."""
+"""Fail an allocation under RLIMIT_AS: `monitor_rlimit.py python` (MemoryError) or
+`monitor_rlimit.py torch`.
+"""
 
 import resource
 import sys

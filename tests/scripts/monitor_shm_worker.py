@@ -1,4 +1,6 @@
-"""DataLoader workers that hand 16 MB samples to the main process through /dev/shm (for the oom/shm test)."""
+"""DataLoader workers that hand 16 MB samples to the main process through /dev/shm (for the oom/shm
+test).
+"""
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -9,7 +11,9 @@ class Big(Dataset):
         return 64
 
     def __getitem__(self, index):
-        return torch.ones(4 * 1024 * 1024)  # 16 MB: a worker passes it to the main process in shared memory
+        return torch.ones(
+            4 * 1024 * 1024
+        )  # 16 MB: a worker passes it to the main process in shared memory
 
 
 loader = DataLoader(Big(), batch_size=4, num_workers=2)

@@ -1,4 +1,6 @@
-"""A DataLoader whose one worker grows its memory on every item: under a memory limit the kernel kills the worker."""
+"""A DataLoader whose one worker grows its memory on every item: under a memory limit the kernel
+kills the worker.
+"""
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -19,9 +21,10 @@ class Growing(Dataset):
 
 
 def prefer_the_worker(_worker_id):
-    """Make the worker the OOM killer's first choice. The worker is the largest process anyway, but the main
-    process (torch's ~300 MB) is close enough early on that the kernel sometimes picks it, and the test is about a
-    killed worker."""
+    """Make the worker the OOM killer's first choice. The worker is the largest process anyway, but
+    the main process (torch's ~300 MB) is close enough early on that the kernel sometimes picks
+    it, and the test is about a killed worker.
+    """
     with open("/proc/self/oom_score_adj", "w") as f:
         f.write("1000")
 

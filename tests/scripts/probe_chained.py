@@ -1,4 +1,7 @@
-"""Raises a chained exception: KeyError, then (during handling) ValueError, then RuntimeError from it."""
+"""Raises a chained exception: KeyError, then (during handling) ValueError, then RuntimeError from
+it.
+"""
+
 import sys
 
 print("starting")

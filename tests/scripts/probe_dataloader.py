@@ -1,4 +1,5 @@
 """A real DataLoader (num_workers=2) whose Dataset hits an undecodable image in __getitem__."""
+
 import io
 import sys
 

@@ -1,4 +1,7 @@
-"""Exits with status 3: through sys.exit by default, through a bare `raise SystemExit(3)` with `raise`."""
+"""Exits with status 3: through sys.exit by default, through a bare `raise SystemExit(3)` with
+`raise`.
+"""
+
 import sys
 
 

@@ -1,4 +1,5 @@
 """Dies of SIGSEGV inside a native call made from the user's code."""
+
 import ctypes
 import sys
 

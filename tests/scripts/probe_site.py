@@ -1,4 +1,5 @@
 """Prints which `sitecustomize` module is loaded, and what the user's sitecustomize left behind."""
+
 import builtins
 import sys
 
@@ -8,6 +9,7 @@ print("user-site-ran", getattr(builtins, "USER_SITECUSTOMIZE_RAN", False))
 print("trainwatch-importable", end=" ")
 try:
     import trainwatch.diagnostics  # noqa: F401
+
     print(True)
 except ImportError:
     print(False)

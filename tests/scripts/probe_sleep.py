@@ -1,4 +1,7 @@
-"""Hangs: the main thread waits forever, a helper thread sleeps; with `fork`, a forked child waits too."""
+"""Hangs: the main thread waits forever, a helper thread sleeps; with `fork`, a forked child waits
+too.
+"""
+
 import os
 import sys
 import threading

@@ -1,4 +1,7 @@
-"""A thread dies of an exception; the main thread carries on and exits 0. With `many`, eight threads die at once."""
+"""A thread dies of an exception; the main thread carries on and exits 0. With `many`, eight threads
+die at once.
+"""
+
 import sys
 import threading
 

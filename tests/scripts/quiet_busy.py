@@ -1,4 +1,7 @@
-"""A loop that computes forever and prints nothing after its first step: a possible hang that uses CPU."""
+"""A loop that computes forever and prints nothing after its first step: a possible hang that uses
+CPU.
+"""
+
 import sys
 import time
 

@@ -1,11 +1,16 @@
-"""A run that completes: a tqdm bar that resets every epoch, a validation bar, and a loss that is high by nature."""
+"""A run that completes: a tqdm bar that resets every epoch, a validation bar, and a loss that is
+high by nature.
+"""
+
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
 torch.manual_seed(0)
 x = torch.randn(256, 4)
-y = (x @ torch.tensor([[3.0], [-2.0], [1.0], [0.5]])) * 1000 + 5000  # targets in the thousands: MSE ~ 1e7
+y = (
+    x @ torch.tensor([[3.0], [-2.0], [1.0], [0.5]])
+) * 1000 + 5000  # targets in the thousands: MSE ~ 1e7
 train = DataLoader(TensorDataset(x[:192], y[:192]), batch_size=16)
 val = DataLoader(TensorDataset(x[192:], y[192:]), batch_size=16)
 model = torch.nn.Linear(4, 1)
@@ -22,5 +27,8 @@ for epoch in range(epochs):
     with torch.no_grad():
         for batch, target in tqdm(val, desc="Validation", mininterval=0):
             val_loss = torch.nn.functional.mse_loss(model(batch), target)
-    print(f"epoch {epoch + 1}/{epochs} train_loss={loss.item():.1f} val_loss={val_loss.item():.1f}", flush=True)
+    print(
+        f"epoch {epoch + 1}/{epochs} train_loss={loss.item():.1f} val_loss={val_loss.item():.1f}",
+        flush=True,
+    )
 print("Training finished.")

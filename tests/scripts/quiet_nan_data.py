@@ -1,4 +1,7 @@
-"""The seed case: a batch with NaN in it, a check that prints and breaks, exit 0 (a data problem)."""
+"""The seed case: a batch with NaN in it, a check that prints and breaks, exit 0 (a data
+problem).
+"""
+
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm

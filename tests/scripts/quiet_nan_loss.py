@@ -1,4 +1,7 @@
-"""A regression with a far too high learning rate: the loss grows, overflows to inf, then turns NaN; the script exits 0."""
+"""A regression with a far too high learning rate: the loss grows, overflows to inf, then turns NaN;
+the script exits 0.
+"""
+
 import torch
 
 torch.manual_seed(0)

@@ -1,4 +1,6 @@
-"""Small real PyTorch training runs that fail in one named way each: `python real_failures.py MODE`."""
+"""Small real PyTorch training runs that fail in one named way each: `python real_failures.py
+MODE`.
+"""
 
 import ctypes
 import sys
@@ -59,7 +61,9 @@ def train():
 
 
 def allocate_under_a_limit():
-    """A run under an address-space limit (ulimit -v, a batch system's) that asks for more than it allows."""
+    """A run under an address-space limit (ulimit -v, a batch system's) that asks for more than it
+    allows.
+    """
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))

@@ -1,14 +1,18 @@
-"""The probe: evidence from inside the child's Python processes (parent side here, child side in sitecustomize.py).
+"""The probe: evidence from inside the child's Python processes (parent side here, child side in
+sitecustomize.py).
 
-Names are loaded on first use (PEP 562): `trainwatch run` needs ProbeSession before the child starts, and the
-record readers only after it ends.
+Names are loaded on first use (PEP 562): `trainwatch run` needs ProbeSession before the child
+starts, and the record readers only after it ends.
 """
 
 import importlib
 
 _HOMES = {
     "ProbeSession": ".parent",
-    "FatalSignal": ".records", "ProbeFacts": ".records", "ProbeProcess": ".records", "ProcessStacks": ".records",
+    "FatalSignal": ".records",
+    "ProbeFacts": ".records",
+    "ProbeProcess": ".records",
+    "ProcessStacks": ".records",
     "WorkerFailure": ".records",
     "ThreadStack": ".dumps",
 }

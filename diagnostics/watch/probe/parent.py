@@ -1,13 +1,16 @@
-"""The probe's parent side for one run: the private directory, the child's environment, stack requests, reading.
+"""The probe's parent side for one run: the private directory, the child's environment, stack
+requests, reading.
 
-Stack dumps on request use a real-time signal that the probe registers with `faulthandler.register` in every
-process (fresh interpreters and forks alike). The dump is written by faulthandler's C signal handler, which does
-not need the GIL, so it works in exactly the case a hang diagnosis needs most: a main thread stuck in native code
-that holds the GIL (a `.item()` waiting on a stuck collective), where a polling thread would never run. The
-parent signals only a process whose handshake it holds, whose start time (/proc/PID/stat) still matches, and
-whose caught-signal mask (/proc/PID/status SigCgt) shows the handler installed: a real-time signal's default
-action is to terminate, so a process that did not install it is never signalled. The signal interrupts blocking
-system calls, as any Python signal handler does; that is why it is sent only on request.
+Stack dumps on request use a real-time signal that the probe registers with
+`faulthandler.register` in every process (fresh interpreters and forks alike). The dump is
+written by faulthandler's C signal handler, which does not need the GIL, so it works in exactly
+the case a hang diagnosis needs most: a main thread stuck in native code that holds the GIL (a
+`.item()` waiting on a stuck collective), where a polling thread would never run. The parent
+signals only a process whose handshake it holds, whose start time (/proc/PID/stat) still matches,
+and whose caught-signal mask (/proc/PID/status SigCgt) shows the handler installed: a real-time
+signal's default action is to terminate, so a process that did not install it is never signalled.
+The signal interrupts blocking system calls, as any Python signal handler does; that is why it is
+sent only on request.
 """
 
 from __future__ import annotations
@@ -20,24 +23,30 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the readers are imported when first used: the run's start-up needs none of them
     from trainwatch.diagnostics.watch.probe.records import ProbeFacts, ProbeProcess, ProcessStacks
 
 CHILD_SOURCE = Path(__file__).with_name("sitecustomize.py")
-MARKER = "trainwatch-probe"  # the child skips a sitecustomize beside this file (a nested run's outer probe)
-# SIGRTMIN+7 (41 on Linux/glibc): real-time signals are rarely used by programs, and glibc keeps the ones below
-# SIGRTMIN for itself. None where the platform has no real-time signals: no stack dumps there.
+# the child skips a sitecustomize beside this file (a nested run's outer probe)
+MARKER = "trainwatch-probe"
+# SIGRTMIN+7 (41 on Linux/glibc): real-time signals are rarely used by programs, and glibc keeps the
+# ones below SIGRTMIN for itself. None where the platform has no real-time signals: no stack dumps
+# there.
 STACK_SIGNAL = signal.SIGRTMIN + 7 if hasattr(signal, "SIGRTMIN") else None
-_SETTLE_S = 0.03  # a dump whose size has not changed for this long is complete (faulthandler writes in microseconds)
+# a dump whose size has not changed for this long is complete (faulthandler writes in microseconds)
+_SETTLE_S = 0.03
 
 
 class ProbeSession:
-    """A private probe directory for one run, and the environment that makes the child's Pythons load the probe."""
+    """A private probe directory for one run, and the environment that makes the child's Pythons
+    load the probe.
+    """
 
-    def __init__(self, root: Path, keep_artifacts: bool, env: dict[str, str], stack_signal: int | None) -> None:
+    def __init__(
+        self, root: Path, keep_artifacts: bool, env: dict[str, str], stack_signal: int | None
+    ) -> None:
         self.root = root
         self.site_dir = root / "site"
         self.records_dir = root / "records"
@@ -47,18 +56,23 @@ class ProbeSession:
         self._stacks: tuple[ProcessStacks, ...] = ()
 
     @classmethod
-    def create(cls, keep_artifacts: bool = False, base_env: Mapping[str, str] | None = None) -> ProbeSession:
-        """Make the private directory (mode 0700) with a copy of the probe, and the child's extra environment.
+    def create(
+        cls, keep_artifacts: bool = False, base_env: Mapping[str, str] | None = None
+    ) -> ProbeSession:
+        """Make the private directory (mode 0700) with a copy of the probe, and the child's extra
+        environment.
 
-        `base_env` is the environment the child will otherwise get (default: ours); its PYTHONPATH follows the
-        probe's directory, so the user's own entries keep their order.
+        `base_env` is the environment the child will otherwise get (default: ours); its
+        PYTHONPATH follows the probe's directory, so the user's own entries keep their order.
         """
         root = Path(tempfile.mkdtemp(prefix="trainwatch-probe-"))  # mkdtemp: 0700, owned by us
         site_dir, records_dir = root / "site", root / "records"
         site_dir.mkdir(mode=0o700)
         records_dir.mkdir(mode=0o700)
         child = site_dir / "sitecustomize.py"
-        shutil.copy2(CHILD_SOURCE, child)  # copy2 keeps the mtime, which the bytecode's header is checked against
+        shutil.copy2(
+            CHILD_SOURCE, child
+        )  # copy2 keeps the mtime, which the bytecode's header is checked against
         (site_dir / MARKER).write_text("trainwatch probe directory\n")
         _place_bytecode(child)
         base = os.environ if base_env is None else base_env
@@ -83,9 +97,11 @@ class ProbeSession:
         return tuple(found)
 
     def request_stacks(self, timeout: float = 1.0) -> tuple[ProcessStacks, ...]:
-        """Ask every live probed process for the stacks of all its threads; return what arrived within `timeout`."""
-        from trainwatch.diagnostics.watch.probe.records import ProcessStacks
+        """Ask every live probed process for the stacks of all its threads; return what arrived
+        within `timeout`.
+        """
         from trainwatch.diagnostics.watch.probe.dumps import parse_dump
+        from trainwatch.diagnostics.watch.probe.records import ProcessStacks
 
         targets = []
         for proc in self.processes():
@@ -97,7 +113,15 @@ class ProbeSession:
                 os.kill(proc.pid, proc.stack_signal)
             except OSError:  # gone since, or not ours to signal
                 continue
-            targets.append({"proc": proc, "path": path, "start": start, "size": start, "since": time.monotonic()})
+            targets.append(
+                {
+                    "proc": proc,
+                    "path": path,
+                    "start": start,
+                    "size": start,
+                    "since": time.monotonic(),
+                }
+            )
         deadline = time.monotonic() + timeout
         pending = list(targets)
         while pending and time.monotonic() < deadline:
@@ -116,7 +140,9 @@ class ProbeSession:
             text = _read_from(target["path"], target["start"])
             threads = parse_dump(text, proc.library_dirs, proc.main_thread)
             if threads or target.get("done"):
-                stacks.append(ProcessStacks(proc.pid, proc.rank, threads, complete=bool(target.get("done"))))
+                stacks.append(
+                    ProcessStacks(proc.pid, proc.rank, threads, complete=bool(target.get("done")))
+                )
         self._stacks = tuple(stacks)
         return self._stacks
 
@@ -139,8 +165,10 @@ class ProbeSession:
 
 
 def _place_bytecode(child: Path) -> None:
-    """Give a child of our own Python version the probe already compiled, so it does not compile it at start-up:
-    a copy of the bytecode pip compiled when it installed trainwatch, else compiled here (a checkout)."""
+    """Give a child of our own Python version the probe already compiled, so it does not compile it
+    at start-up: a copy of the bytecode pip compiled when it installed trainwatch, else compiled
+    here (a checkout).
+    """
     compiled = Path(importlib.util.cache_from_source(str(child)))
     try:
         compiled.parent.mkdir(mode=0o700, exist_ok=True)
@@ -157,7 +185,9 @@ def _place_bytecode(child: Path) -> None:
 
 
 def _answers(proc: ProbeProcess) -> bool:
-    """Is this pid still the process that sent the handshake, alive, with the stack handler installed?"""
+    """Is this pid still the process that sent the handshake, alive, with the stack handler
+    installed?
+    """
     if proc.start_ticks is None or proc.stack_signal <= 0:
         return False
     try:

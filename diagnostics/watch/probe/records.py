@@ -1,8 +1,10 @@
-"""The probe's records, read back: handshakes, exception chains, fatal signals and torch context as `ProbeFacts`.
+"""The probe's records, read back: handshakes, exception chains, fatal signals and torch context as
+`ProbeFacts`.
 
-The child side (sitecustomize.py) writes one JSON-lines file per process, `<pid>-<nonce>.jsonl`, plus the
-faulthandler file named in its handshake. The format is in docs/probe.md. Reading never raises on a damaged or
-partial file: an incomplete last line (a process killed mid-write) is skipped.
+The child side (sitecustomize.py) writes one JSON-lines file per process, `<pid>-<nonce>.jsonl`,
+plus the faulthandler file named in its handshake. The format is in docs/probe.md. Reading never
+raises on a damaged or partial file: an incomplete last line (a process killed mid-write) is
+skipped.
 """
 
 from __future__ import annotations
@@ -13,11 +15,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainwatch.diagnostics.evidence import ExceptionChain, Frame, RaisedException, deepest_user_frame
-from trainwatch.diagnostics.watch.probe.dumps import ThreadStack, fatal_signal_name, parse_dump, parse_worker_wrapper, split_fatal
+from trainwatch.diagnostics.evidence import (
+    ExceptionChain,
+    Frame,
+    RaisedException,
+    deepest_user_frame,
+)
+from trainwatch.diagnostics.watch.probe.dumps import (
+    ThreadStack,
+    fatal_signal_name,
+    parse_dump,
+    parse_worker_wrapper,
+    split_fatal,
+)
 
 _TRIED = re.compile(r"Tried to allocate (\d+(?:\.\d+)? ?[KMGTP]?i?B)")
-_MAX_LISTED = 20  # processes listed in the report; a run that forks workers every epoch has hundreds
+_MAX_LISTED = (
+    20  # processes listed in the report; a run that forks workers every epoch has hundreds
+)
 
 
 @dataclass(frozen=True)
@@ -30,25 +45,38 @@ class ProbeProcess:
     executable: str
     python: str  # "3.11.7"
     started: float  # time.time() when the probe loaded
-    forked: bool = False  # a fork of a probed process (a DataLoader worker under fork), not a fresh interpreter
+    # a fork of a probed process (a DataLoader worker under fork), not a fresh interpreter
+    forked: bool = False
     rank: int | None = None
     local_rank: int | None = None
     world_size: int | None = None
     main_thread: int | None = None  # the main thread's id, as faulthandler prints it
-    start_ticks: int | None = None  # /proc/PID/stat start time: tells this process from a later one with its pid
+    start_ticks: int | None = (
+        None  # /proc/PID/stat start time: tells this process from a later one with its pid
+    )
     stack_signal: int = 0  # the signal that makes it dump its stacks; 0 when it cannot
-    library_dirs: tuple[str, ...] = ()  # its standard library and site-packages: code that is not the user's
+    library_dirs: tuple[
+        str, ...
+    ] = ()  # its standard library and site-packages: code that is not the user's
     traceback_file: str | None = None  # its faulthandler file, beside its record file
     exited: bool = False  # it reached normal interpreter shutdown (atexit ran)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pid": self.pid, "ppid": self.ppid, "rank": self.rank, "forked": self.forked,
-                "python": self.python, "argv": list(self.argv[:8])}
+        return {
+            "pid": self.pid,
+            "ppid": self.ppid,
+            "rank": self.rank,
+            "forked": self.forked,
+            "python": self.python,
+            "argv": list(self.argv[:8]),
+        }
 
 
 @dataclass(frozen=True)
 class FatalSignal:
-    """A fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGABRT, SIGILL) and the Python stacks faulthandler left."""
+    """A fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGABRT, SIGILL) and the Python stacks faulthandler
+    left.
+    """
 
     signal: str  # "SIGSEGV"; faulthandler's own words when it is not one of the five
     pid: int
@@ -64,12 +92,18 @@ class FatalSignal:
         return self.threads[0].frames if self.threads else ()
 
     def deepest_user_frame(self) -> Frame | None:
-        """The user's line that made the fatal call (the native crash itself has no Python frame)."""
+        """The user's line that made the fatal call (the native crash itself has no Python
+        frame).
+        """
         return deepest_user_frame(self.frames)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"signal": self.signal, "pid": self.pid, "rank": self.rank,
-                "frames": [f.to_dict() for f in self.frames[-8:]]}
+        return {
+            "signal": self.signal,
+            "pid": self.pid,
+            "rank": self.rank,
+            "frames": [f.to_dict() for f in self.frames[-8:]],
+        }
 
 
 @dataclass(frozen=True)
@@ -82,13 +116,19 @@ class ProcessStacks:
     complete: bool = True  # False: the dump had not settled when the request timed out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pid": self.pid, "rank": self.rank, "complete": self.complete,
-                "threads": [t.to_dict() for t in self.threads]}
+        return {
+            "pid": self.pid,
+            "rank": self.rank,
+            "complete": self.complete,
+            "threads": [t.to_dict() for t in self.threads],
+        }
 
 
 @dataclass(frozen=True)
 class WorkerFailure:
-    """A DataLoader worker's exception, recovered from the message of the exception torch raised in its place."""
+    """A DataLoader worker's exception, recovered from the message of the exception torch raised in
+    its place.
+    """
 
     worker: int  # the DataLoader worker number ("worker process 0")
     chain: ExceptionChain  # the worker's own chain: the original exception, frames in the Dataset
@@ -100,16 +140,22 @@ class ProbeFacts:
     """Everything the probe recorded in a run."""
 
     processes: tuple[ProbeProcess, ...] = ()
-    chains: tuple[ExceptionChain, ...] = ()  # uncaught exceptions and non-zero sys.exit calls, oldest first
+    chains: tuple[
+        ExceptionChain, ...
+    ] = ()  # uncaught exceptions and non-zero sys.exit calls, oldest first
     fatal: tuple[FatalSignal, ...] = ()
     workers: tuple[WorkerFailure, ...] = ()
-    torch: dict[str, Any] | None = None  # versions, devices, allocator statistics at the first crash
+    torch: dict[str, Any] | None = (
+        None  # versions, devices, allocator statistics at the first crash
+    )
     stacks: tuple[ProcessStacks, ...] = ()  # the last stack dump requested
     notes: tuple[str, ...] = field(default=())
 
     @property
     def loaded(self) -> bool:
-        """Did any process of the run load the probe? (Not under `python -I`, `-E`, `-S`, or no Python at all.)"""
+        """Did any process of the run load the probe? (Not under `python -I`, `-E`, `-S`, or no
+        Python at all.)
+        """
         return bool(self.processes)
 
     def process(self, pid: int | None) -> ProbeProcess | None:
@@ -119,9 +165,10 @@ class ProbeFacts:
         return None
 
     def primary_chain(self) -> ExceptionChain | None:
-        """The chain that explains the run: a DataLoader worker's original exception over torch's wrapper; an
-        exception ending a main thread (the earliest, across ranks) over one ending another thread; an uncaught
-        exception over a non-zero sys.exit."""
+        """The chain that explains the run: a DataLoader worker's original exception over torch's
+        wrapper; an exception ending a main thread (the earliest, across ranks) over one ending
+        another thread; an uncaught exception over a non-zero sys.exit.
+        """
         if self.workers:
             return self.workers[0].chain
         main = [c for c in self.chains if c.thread is None and c.final.type != "SystemExit"]
@@ -134,15 +181,21 @@ class ProbeFacts:
         return exits[0] if exits else None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON report's `probe` section: compact; the chain itself goes in the report's `exception`."""
+        """The JSON report's `probe` section: compact; the chain itself goes in the report's
+        `exception`.
+        """
         return {
             "loaded": self.loaded,
             "processes_total": len(self.processes),
             "processes": [p.to_dict() for p in self.processes[:_MAX_LISTED]],
-            "exceptions": [{"pid": c.pid, "rank": c.rank, "thread": c.thread, "type": c.final.type}
-                           for c in self.chains],
-            "dataloader_workers": [{"worker": w.worker, "type": w.chain.final.type, "pid": w.carrier.pid}
-                                   for w in self.workers],
+            "exceptions": [
+                {"pid": c.pid, "rank": c.rank, "thread": c.thread, "type": c.final.type}
+                for c in self.chains
+            ],
+            "dataloader_workers": [
+                {"worker": w.worker, "type": w.chain.final.type, "pid": w.carrier.pid}
+                for w in self.workers
+            ],
             "fatal_signals": [f.to_dict() for f in self.fatal],
             "torch": self.torch,
             "stacks": [s.to_dict() for s in self.stacks],
@@ -169,7 +222,9 @@ def read_records(directory: Path, stacks: tuple[ProcessStacks, ...] = ()) -> Pro
                 if chain is not None:
                     timed.append((_number(record.get("time")), chain))
                     if isinstance(record.get("torch"), dict):
-                        torch_contexts.append((_number(record.get("time")), _with_tried(record["torch"], chain)))
+                        torch_contexts.append(
+                            (_number(record.get("time")), _with_tried(record["torch"], chain))
+                        )
             elif record.get("kind") == "exit" and isinstance(record.get("sys_exit"), dict):
                 timed.append((_number(record.get("time")), exit_chain(record["sys_exit"], proc)))
         found = fatal_from(Path(directory), proc)
@@ -181,8 +236,13 @@ def read_records(directory: Path, stacks: tuple[ProcessStacks, ...] = ()) -> Pro
     torch_contexts.sort(key=lambda item: item[0])
     processes.sort(key=lambda p: p.started)
     return ProbeFacts(
-        processes=tuple(processes), chains=chains, fatal=tuple(f for _, f in sorted(fatal, key=lambda i: i[0])),
-        workers=workers, torch=torch_contexts[0][1] if torch_contexts else None, stacks=stacks)
+        processes=tuple(processes),
+        chains=chains,
+        fatal=tuple(f for _, f in sorted(fatal, key=lambda i: i[0])),
+        workers=workers,
+        torch=torch_contexts[0][1] if torch_contexts else None,
+        stacks=stacks,
+    )
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
@@ -205,25 +265,42 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
 def process_from(hello: dict[str, Any], exited: bool = False) -> ProbeProcess:
     """A `ProbeProcess` from its handshake record."""
     return ProbeProcess(
-        pid=int(hello.get("pid") or 0), ppid=int(hello.get("ppid") or 0),
-        argv=tuple(str(a) for a in hello.get("argv") or ()), executable=str(hello.get("executable") or ""),
-        python=str(hello.get("version") or ""), started=_number(hello.get("time")),
-        forked=bool(hello.get("forked")), rank=_int(hello.get("rank")), local_rank=_int(hello.get("local_rank")),
-        world_size=_int(hello.get("world_size")), main_thread=_int(hello.get("main_thread")),
-        start_ticks=_int(hello.get("start_ticks")), stack_signal=_int(hello.get("stack_signal")) or 0,
+        pid=int(hello.get("pid") or 0),
+        ppid=int(hello.get("ppid") or 0),
+        argv=tuple(str(a) for a in hello.get("argv") or ()),
+        executable=str(hello.get("executable") or ""),
+        python=str(hello.get("version") or ""),
+        started=_number(hello.get("time")),
+        forked=bool(hello.get("forked")),
+        rank=_int(hello.get("rank")),
+        local_rank=_int(hello.get("local_rank")),
+        world_size=_int(hello.get("world_size")),
+        main_thread=_int(hello.get("main_thread")),
+        start_ticks=_int(hello.get("start_ticks")),
+        stack_signal=_int(hello.get("stack_signal")) or 0,
         library_dirs=tuple(str(d) for d in hello.get("lib") or ()),
-        traceback_file=hello.get("traceback_file") if isinstance(hello.get("traceback_file"), str) else None,
-        exited=exited)
+        traceback_file=hello.get("traceback_file")
+        if isinstance(hello.get("traceback_file"), str)
+        else None,
+        exited=exited,
+    )
 
 
 def chain_from(record: dict[str, Any], proc: ProbeProcess) -> ExceptionChain | None:
     """An `ExceptionChain` (origin "probe") from an `exception` record."""
-    exceptions = tuple(_raised(item) for item in record.get("chain") or () if isinstance(item, dict))
+    exceptions = tuple(
+        _raised(item) for item in record.get("chain") or () if isinstance(item, dict)
+    )
     if not exceptions:
         return None
     thread = record.get("thread")
-    return ExceptionChain(exceptions=exceptions, origin="probe", pid=proc.pid, rank=proc.rank,
-                          thread=str(thread) if thread is not None else None)
+    return ExceptionChain(
+        exceptions=exceptions,
+        origin="probe",
+        pid=proc.pid,
+        rank=proc.rank,
+        thread=str(thread) if thread is not None else None,
+    )
 
 
 def exit_chain(sys_exit: dict[str, Any], proc: ProbeProcess) -> ExceptionChain:
@@ -234,7 +311,9 @@ def exit_chain(sys_exit: dict[str, Any], proc: ProbeProcess) -> ExceptionChain:
 
 
 def worker_failure(chain: ExceptionChain, processes: list[ProbeProcess]) -> WorkerFailure | None:
-    """The DataLoader worker's own chain when an exception of this chain is torch's re-raise of it."""
+    """The DataLoader worker's own chain when an exception of this chain is torch's re-raise of
+    it.
+    """
     lib = ()
     for proc in processes:
         if proc.pid == chain.pid:
@@ -243,8 +322,11 @@ def worker_failure(chain: ExceptionChain, processes: list[ProbeProcess]) -> Work
         parsed = parse_worker_wrapper(raised.message, lib)
         if parsed is not None:
             worker, exceptions = parsed
-            return WorkerFailure(worker, ExceptionChain(exceptions=exceptions, origin="probe", pid=None,
-                                                        rank=chain.rank), chain)
+            return WorkerFailure(
+                worker,
+                ExceptionChain(exceptions=exceptions, origin="probe", pid=None, rank=chain.rank),
+                chain,
+            )
     return None
 
 
@@ -264,7 +346,9 @@ def fatal_from(directory: Path, proc: ProbeProcess) -> FatalSignal | None:
 
 
 def _with_tried(context: dict[str, Any], chain: ExceptionChain) -> dict[str, Any]:
-    """Add the size the allocator failed to get ("Tried to allocate 2.00 GiB") to the memory statistics."""
+    """Add the size the allocator failed to get ("Tried to allocate 2.00 GiB") to the memory
+    statistics.
+    """
     found = _TRIED.search(chain.final.message)
     if found is None or not isinstance(context.get("memory"), dict):
         return context
@@ -274,13 +358,20 @@ def _with_tried(context: dict[str, Any], chain: ExceptionChain) -> dict[str, Any
 def _raised(item: dict[str, Any]) -> RaisedException:
     frames = tuple(_frame(f) for f in item.get("frames") or () if isinstance(f, dict))
     relation = item.get("relation") if item.get("relation") in ("cause", "context") else None
-    return RaisedException(str(item.get("type") or "<unknown>"), str(item.get("message") or ""), frames, relation)
+    return RaisedException(
+        str(item.get("type") or "<unknown>"), str(item.get("message") or ""), frames, relation
+    )
 
 
 def _frame(item: dict[str, Any]) -> Frame:
     code = item.get("code")
-    return Frame(str(item.get("file") or "?"), _int(item.get("line")) or 0, str(item.get("function") or "?"),
-                 str(code) if code else None, bool(item.get("user")))
+    return Frame(
+        str(item.get("file") or "?"),
+        _int(item.get("line")) or 0,
+        str(item.get("function") or "?"),
+        str(code) if code else None,
+        bool(item.get("user")),
+    )
 
 
 def _int(value: Any) -> int | None:

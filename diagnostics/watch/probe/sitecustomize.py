@@ -1,33 +1,55 @@
 """trainwatch's probe, the child side: records from inside one Python process of a watched run.
 
-trainwatch copies this file into a private directory and puts that directory first on the child's PYTHONPATH, so
-that every Python process of the run (the script, torchrun's ranks, spawned DataLoader workers) imports it at
-start-up as `sitecustomize`. It may run under another interpreter than trainwatch's own, so it imports nothing but
-the standard library (and nothing expensive at start-up), keeps to Python 3.8 syntax, never writes to the
-process's stdout or stderr, never raises, and never changes how the process exits. The record format is in
+trainwatch copies this file into a private directory and puts that directory first on the child's
+PYTHONPATH, so
+that every Python process of the run (the script, torchrun's ranks, spawned DataLoader workers)
+imports it at
+start-up as `sitecustomize`. It may run under another interpreter than trainwatch's own, so it
+imports nothing but
+the standard library (and nothing expensive at start-up), keeps to Python 3.8 syntax, never writes
+to the
+process's stdout or stderr, never raises, and never changes how the process exits. The record format
+is in
 docs/probe.md; the parent side that reads it is records.py beside this file.
 """
 
 import os
 import sys
 
-# The parent's settings. Without TRAINWATCH_PROBE_DIR (a copy left on a path by mistake) the probe only chains.
+# The parent's settings. Without TRAINWATCH_PROBE_DIR (a copy left on a path by mistake) the probe
+# only chains.
 _RECORDS_DIR = os.environ.get("TRAINWATCH_PROBE_DIR")
 _HERE = os.path.dirname(os.path.abspath(__file__))
-# A file by this name marks a directory as a trainwatch probe's, so a nested run's probe skips the outer one's copy.
+# A file by this name marks a directory as a trainwatch probe's, so a nested run's probe skips the
+# outer one's copy.
 _MARKER = "trainwatch-probe"
 _VERSION = 1
-_MAX_FRAMES = 100  # per exception: the outermost 20 and the innermost 80 (a RecursionError has ~1000)
-_MAX_MESSAGE = 100000  # characters; a DataLoader wrapper carries a whole worker traceback in its message
+_MAX_FRAMES = (
+    100  # per exception: the outermost 20 and the innermost 80 (a RecursionError has ~1000)
+)
+_MAX_MESSAGE = (
+    100000  # characters; a DataLoader wrapper carries a whole worker traceback in its message
+)
 _MAX_CHAIN = 16
 
-# fault: False until armed, True once faulthandler writes to our file, None when the user's own setting stands.
-_state = {"fd": -1, "tfd": -1, "pid": 0, "fault": False, "stack_signal": 0, "registered": False,
-          "exit": None, "recorded": None, "lib": ()}
+# fault: False until armed, True once faulthandler writes to our file, None when the user's own
+# setting stands.
+_state = {
+    "fd": -1,
+    "tfd": -1,
+    "pid": 0,
+    "fault": False,
+    "stack_signal": 0,
+    "registered": False,
+    "exit": None,
+    "recorded": None,
+    "lib": (),
+}
 
 
 def _load_shadowed():
-    """Run the `sitecustomize` this file hides (Debian's, a conda env's, the user's), as Python would have."""
+    """Run the `sitecustomize` this file hides (Debian's, a conda env's, the user's), as Python
+    would have."""
     from importlib.machinery import PathFinder
 
     rest = [p for p in sys.path if isinstance(p, str) and os.path.abspath(p or ".") != _HERE]
@@ -38,25 +60,29 @@ def _load_shadowed():
         where = os.path.dirname(spec.origin or "")
         if not os.path.exists(os.path.join(where, _MARKER)):
             break
-        rest = [p for p in rest if os.path.abspath(p or ".") != where]  # an outer trainwatch's probe
+        rest = [
+            p for p in rest if os.path.abspath(p or ".") != where
+        ]  # an outer trainwatch's probe
     try:
         from importlib._bootstrap import module_from_spec
     except ImportError:
         from importlib.util import module_from_spec
     module = module_from_spec(spec)
-    # Code that imports `sitecustomize` later must get the environment's module, as it would without us.
+    # Code that imports `sitecustomize` later must get the environment's module, as it would without
+    # us.
     sys.modules["sitecustomize"] = module
     spec.loader.exec_module(module)
     return module
 
 
-_ESCAPES = dict((i, "\\u%04x" % i) for i in range(32))
+_ESCAPES = {i: "\\u%04x" % i for i in range(32)}
 _ESCAPES[ord('"')] = '\\"'
 _ESCAPES[ord("\\")] = "\\\\"
 
 
 def _encode(value):
-    """JSON text for plain data; a tiny encoder because importing `json` would cost ~2 ms in every process."""
+    """JSON text for plain data; a tiny encoder because importing `json` would cost ~2 ms in every
+    process."""
     if value is None:
         return "null"
     if value is True:
@@ -66,7 +92,9 @@ def _encode(value):
     if isinstance(value, int):
         return str(int(value))
     if isinstance(value, float):
-        return repr(value) if value == value and value not in (float("inf"), float("-inf")) else "null"
+        return (
+            repr(value) if value == value and value not in (float("inf"), float("-inf")) else "null"
+        )
     if isinstance(value, str):
         if value.isprintable() and '"' not in value and "\\" not in value:
             return '"' + value + '"'  # the common case, without a per-character translate
@@ -91,7 +119,8 @@ def _write(record):
 
 
 def _start_time():
-    """This process's start time in clock ticks (/proc/PID/stat field 22): lets the parent detect a reused pid."""
+    """This process's start time in clock ticks (/proc/PID/stat field 22): lets the parent detect a
+    reused pid."""
     try:
         fd = os.open("/proc/self/stat", os.O_RDONLY)
         try:
@@ -103,7 +132,8 @@ def _start_time():
 
 
 def _library_dirs():
-    """Directories whose code is not the user's: the standard library and every site-/dist-packages on the path."""
+    """Directories whose code is not the user's: the standard library and every site-/dist-packages
+    on the path."""
     stdlib = os.path.dirname(getattr(os, "__file__", None) or "")
     dirs = [stdlib] if stdlib else []
     for entry in sys.path:
@@ -113,7 +143,8 @@ def _library_dirs():
 
 
 def _open_files(forked):
-    """Create this process's record file (atomically, complete with its handshake) and its faulthandler file."""
+    """Create this process's record file (atomically, complete with its handshake) and its
+    faulthandler file."""
     import time
 
     pid = os.getpid()
@@ -125,20 +156,35 @@ def _open_files(forked):
     _arm_faulthandler()
     try:
         import _thread
+
         thread = _thread.get_ident()
     except ImportError:
         thread = None
     env = os.environ
-    _write({
-        "kind": "hello", "v": _VERSION, "pid": pid, "ppid": os.getppid(), "time": time.time(),
-        "start_ticks": _start_time(), "forked": forked,
-        "argv": list(getattr(sys, "orig_argv", None) or sys.argv or ()), "executable": sys.executable,
-        "version": "%d.%d.%d" % sys.version_info[:3], "main_thread": thread,
-        "rank": env.get("RANK"), "local_rank": env.get("LOCAL_RANK"), "world_size": env.get("WORLD_SIZE"),
-        "lib": list(_state["lib"]), "traceback_file": os.path.basename(base + ".txt"),
-        "fault_handler": _state["fault"] is True, "stack_signal": _state["stack_signal"],
-    })
-    # The rename publishes the file with its handshake already in it: a reader never sees an empty record file.
+    _write(
+        {
+            "kind": "hello",
+            "v": _VERSION,
+            "pid": pid,
+            "ppid": os.getppid(),
+            "time": time.time(),
+            "start_ticks": _start_time(),
+            "forked": forked,
+            "argv": list(getattr(sys, "orig_argv", None) or sys.argv or ()),
+            "executable": sys.executable,
+            "version": "%d.%d.%d" % sys.version_info[:3],
+            "main_thread": thread,
+            "rank": env.get("RANK"),
+            "local_rank": env.get("LOCAL_RANK"),
+            "world_size": env.get("WORLD_SIZE"),
+            "lib": list(_state["lib"]),
+            "traceback_file": os.path.basename(base + ".txt"),
+            "fault_handler": _state["fault"] is True,
+            "stack_signal": _state["stack_signal"],
+        }
+    )
+    # The rename publishes the file with its handshake already in it: a reader never sees an empty
+    # record file.
     os.rename(base + ".tmp", base + ".jsonl")
 
 
@@ -147,12 +193,15 @@ def _arm_faulthandler():
     import faulthandler
 
     tfd = _state["tfd"]
-    if _state["fault"] is not None:  # None: the user enabled it (-X faulthandler); theirs goes where they asked
+    if (
+        _state["fault"] is not None
+    ):  # None: the user enabled it (-X faulthandler); theirs goes where they asked
         faulthandler.enable(file=tfd, all_threads=True)
         _state["fault"] = True
     sig = _state["stack_signal"]
     if sig > 0:
         import _signal
+
         # Only a signal the program does not handle: registering would replace its own handler.
         if _state.get("registered") or _signal.getsignal(sig) in (_signal.SIG_DFL, None):
             # chain=False: the default action of a real-time signal is to terminate the process.
@@ -163,7 +212,8 @@ def _arm_faulthandler():
 
 
 def _after_fork():
-    """A forked child (a DataLoader worker under fork) gets files of its own, so records never mix."""
+    """A forked child (a DataLoader worker under fork) gets files of its own, so records never
+    mix."""
     try:
         for key in ("fd", "tfd"):
             if _state[key] >= 0:
@@ -174,11 +224,14 @@ def _after_fork():
         _state["fd"] = -1
 
 
-def _source_line(name, line, cache={}):
+# The `cache` default is the per-process cache of source files, on purpose.
+def _source_line(name, line, cache={}):  # noqa: B006
     """One line of a source file, read without `linecache`.
 
-    The hooks must not import modules the program has not loaded: in CPython, importing a source module while an
-    uncaught KeyboardInterrupt is being reported clears the flag that makes Python die by SIGINT, and the exit
+    The hooks must not import modules the program has not loaded: in CPython, importing a source
+    module while an
+    uncaught KeyboardInterrupt is being reported clears the flag that makes Python die by SIGINT,
+    and the exit
     status would change from 130 to 1.
     """
     if not line or name.startswith("<"):
@@ -198,7 +251,8 @@ def _source_line(name, line, cache={}):
 
 
 def _frames(tb=None, frame=None):
-    """(file, line, function, source line, user?) of a traceback, or of a frame's stack, outermost first."""
+    """(file, line, function, source line, user?) of a traceback, or of a frame's stack, outermost
+    first."""
     raw = []
     while tb is not None:
         raw.append((tb.tb_frame.f_code, tb.tb_lineno))
@@ -211,7 +265,7 @@ def _frames(tb=None, frame=None):
     omitted = 0
     if len(raw) > _MAX_FRAMES:
         omitted = len(raw) - _MAX_FRAMES
-        raw = raw[:20] + raw[-(_MAX_FRAMES - 20):]
+        raw = raw[:20] + raw[-(_MAX_FRAMES - 20) :]
     frames = []
     for code, line in raw:
         name = code.co_filename
@@ -219,13 +273,21 @@ def _frames(tb=None, frame=None):
             source = _source_line(name, line)
         except Exception:
             source = None
-        frames.append({"file": name, "line": line, "function": code.co_name, "code": source,
-                       "user": _is_user(name)})
+        frames.append(
+            {
+                "file": name,
+                "line": line,
+                "function": code.co_name,
+                "code": source,
+                "user": _is_user(name),
+            }
+        )
     return frames, omitted
 
 
 def _is_user(filename):
-    """Is this the user's own code, rather than the standard library's, an installed package's, or ours?"""
+    """Is this the user's own code, rather than the standard library's, an installed package's, or
+    ours?"""
     if filename.startswith("<") and filename not in ("<string>", "<stdin>"):
         return False  # <frozen importlib._bootstrap>, ...
     path = os.path.abspath(filename) if not filename.startswith("<") else filename
@@ -238,7 +300,8 @@ def _is_user(filename):
 
 
 def _type_name(exc_type):
-    """The type as a traceback prints it: qualified unless it is a builtin or defined in __main__."""
+    """The type as a traceback prints it: qualified unless it is a builtin or defined in
+    __main__."""
     try:
         module = exc_type.__module__
         name = exc_type.__qualname__
@@ -258,7 +321,8 @@ def _message(value):
 
 
 def _chain(value):
-    """The exception and everything chained to it, first raised first, the way Python prints them."""
+    """The exception and everything chained to it, first raised first, the way Python prints
+    them."""
     chain = []
     seen = set()
     while value is not None and id(value) not in seen and len(chain) < _MAX_CHAIN:
@@ -275,7 +339,12 @@ def _chain(value):
         relation = None
         if i + 1 < len(chain):
             relation = "cause" if chain[i + 1].__cause__ is exc else "context"
-        item = {"type": _type_name(type(exc)), "message": _message(exc), "relation": relation, "frames": frames}
+        item = {
+            "type": _type_name(type(exc)),
+            "message": _message(exc),
+            "relation": relation,
+            "frames": frames,
+        }
         if omitted:
             item["frames_omitted"] = omitted
         out.append(item)
@@ -283,7 +352,8 @@ def _chain(value):
 
 
 def _torch_context(value):
-    """What a diagnosis needs from torch, when the program imported it; nothing is imported or initialised here."""
+    """What a diagnosis needs from torch, when the program imported it; nothing is imported or
+    initialised here."""
     modules = sys.modules
     torch = modules.get("torch")
     if torch is None:
@@ -301,32 +371,47 @@ def _torch_context(value):
         pass
     try:
         cuda = torch.cuda
-        # Asking for devices before CUDA is initialised would initialise it (slow, and fatal in a forked child).
+        # Asking for devices before CUDA is initialised would initialise it (slow, and fatal in a
+        # forked child).
         info["cuda_initialized"] = bool(cuda.is_initialized())
         if info["cuda_initialized"]:
             count = cuda.device_count()
             info["devices"] = [cuda.get_device_name(i) for i in range(count)]
             current = cuda.current_device()
             info["current_device"] = current
-            if "OutOfMemoryError" in type(value).__name__ or "out of memory" in _message(value)[:2000]:
-                info["memory"] = {"allocated": cuda.memory_allocated(current),
-                                  "reserved": cuda.memory_reserved(current),
-                                  "max_allocated": cuda.max_memory_allocated(current)}
+            if (
+                "OutOfMemoryError" in type(value).__name__
+                or "out of memory" in _message(value)[:2000]
+            ):
+                info["memory"] = {
+                    "allocated": cuda.memory_allocated(current),
+                    "reserved": cuda.memory_reserved(current),
+                    "max_allocated": cuda.max_memory_allocated(current),
+                }
     except Exception:
         pass
     return info
 
 
 def _record_exception(value, thread):
-    """Write an `exception` record: the chain, the thread it ended, and torch's state when loaded."""
+    """Write an `exception` record: the chain, the thread it ended, and torch's state when
+    loaded."""
     import time
 
     if value is None or value is _state["recorded"]:
         return
     if thread is None:
         _state["recorded"] = value
-    _write({"kind": "exception", "pid": os.getpid(), "time": time.time(), "thread": thread,
-            "chain": _chain(value), "torch": _torch_context(value)})
+    _write(
+        {
+            "kind": "exception",
+            "pid": os.getpid(),
+            "time": time.time(),
+            "thread": thread,
+            "chain": _chain(value),
+            "torch": _torch_context(value),
+        }
+    )
 
 
 def _make_excepthook(previous):
@@ -337,12 +422,14 @@ def _make_excepthook(previous):
         except BaseException:
             pass
         return previous(exc_type, value, tb)
+
     return excepthook
 
 
 def _make_thread_excepthook(previous):
     def thread_excepthook(args):
-        """Record an exception that ended a thread (SystemExit ends a thread silently), then print as usual."""
+        """Record an exception that ended a thread (SystemExit ends a thread silently), then print
+        as usual."""
         try:
             if args.exc_type is not SystemExit:
                 name = getattr(args.thread, "name", None) if args.thread is not None else None
@@ -350,6 +437,7 @@ def _make_thread_excepthook(previous):
         except BaseException:
             pass
         return previous(args)
+
     return thread_excepthook
 
 
@@ -361,7 +449,8 @@ def _install_thread_hook(threading):
 
 
 class _ThreadingWatcher:
-    """Hooks `threading.excepthook` when the program imports threading: importing it ourselves costs ~1 ms."""
+    """Hooks `threading.excepthook` when the program imports threading: importing it ourselves costs
+    ~1 ms."""
 
     def find_spec(self, name, path=None, target=None):
         if name != "threading":
@@ -379,7 +468,8 @@ class _ThreadingWatcher:
             return None
         loader = spec.loader
         if loader is None or isinstance(loader, type) or not hasattr(loader, "exec_module"):
-            return spec  # a class-level loader (frozen) cannot be patched per module: leave it unhooked
+            # a class-level loader (frozen) cannot be patched per module: leave it unhooked
+            return spec
         original = loader.exec_module
 
         def exec_module(module):
@@ -396,33 +486,43 @@ class _ThreadingWatcher:
 
 def _make_exit(original):
     def exit(*args):
-        """sys.exit, noting the code and the caller's stack; written at interpreter exit (it may yet be caught)."""
+        """sys.exit, noting the code and the caller's stack; written at interpreter exit (it may yet
+        be caught)."""
         try:
             code = args[0] if args else None
             if code is not None and code != 0:
                 frames, _ = _frames(frame=sys._getframe(1))
-                _state["exit"] = {"code": code if isinstance(code, int) else _message(code), "frames": frames}
+                _state["exit"] = {
+                    "code": code if isinstance(code, int) else _message(code),
+                    "frames": frames,
+                }
         except BaseException:
             pass
         return original(*args)
+
     exit.__doc__ = original.__doc__
     return exit
 
 
 def _at_exit():
-    """At normal interpreter shutdown: an uncaught exception a replaced excepthook hid, and how Python exited."""
+    """At normal interpreter shutdown: an uncaught exception a replaced excepthook hid, and how
+    Python exited."""
     try:
         last = getattr(sys, "last_value", None)
         if last is not None:
             _record_exception(last, None)
         import time
-        _write({"kind": "exit", "pid": os.getpid(), "time": time.time(), "sys_exit": _state["exit"]})
+
+        _write(
+            {"kind": "exit", "pid": os.getpid(), "time": time.time(), "sys_exit": _state["exit"]}
+        )
     except BaseException:
         pass
 
 
 def _install():
-    """Set the probe up in this process; any failure leaves the process exactly as it would be without us."""
+    """Set the probe up in this process; any failure leaves the process exactly as it would be
+    without us."""
     global _RECORDS_DIR
     _RECORDS_DIR = os.path.abspath(_RECORDS_DIR)
     try:
@@ -431,7 +531,9 @@ def _install():
         _state["stack_signal"] = 0
     _state["lib"] = _library_dirs()
     import faulthandler
-    # Already enabled (-X faulthandler, PYTHONFAULTHANDLER): the user's setting stands, tracebacks go where asked.
+
+    # Already enabled (-X faulthandler, PYTHONFAULTHANDLER): the user's setting stands, tracebacks
+    # go where asked.
     _state["fault"] = None if faulthandler.is_enabled() else False
     _open_files(forked=False)
     sys.excepthook = _make_excepthook(sys.excepthook)
@@ -442,6 +544,7 @@ def _install():
         sys.meta_path.insert(0, _ThreadingWatcher())
     sys.exit = _make_exit(sys.exit)
     import atexit
+
     atexit.register(_at_exit)
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork)
@@ -452,7 +555,9 @@ def _main():
     failure = None
     try:
         _load_shadowed()
-    except BaseException as exc:  # raised again below, so that `site` reports it exactly as without the probe
+    except (
+        BaseException
+    ) as exc:  # raised again below, so that `site` reports it exactly as without the probe
         failure = exc
     if _RECORDS_DIR:
         try:

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from trainwatch.diagnostics.knowledge import BUILTIN_DIR, SignatureError, load_file, load_knowledge
 from trainwatch.diagnostics.read.logparse import LogParser
-from trainwatch.diagnostics.knowledge import (BUILTIN_DIR, SignatureError, load_file, load_knowledge)
 from trainwatch.diagnostics.verdict import CATEGORIES, Cited
 
 KNOWLEDGE = load_knowledge(include_user=False)
@@ -36,7 +36,9 @@ def test_schema(sig):
 
 
 def _fed_line_by_line(text: str):
-    """The log facts of an example, fed to the parser line by line as `trainwatch run` feeds live output."""
+    """The log facts of an example, fed to the parser line by line as `trainwatch run` feeds live
+    output.
+    """
     parser = LogParser(KNOWLEDGE)
     parser.feed_text(text)
     return parser.finish()
@@ -49,7 +51,9 @@ def test_examples_through_the_whole_pipeline(sig):
         signals = {s: Cited("log", s, "example") for s in facts.signals}
         matched = {m.signature.id for m in KNOWLEDGE.match(facts.chains, facts.notable, signals)}
         assert (sig.id in matched) == example.match, (
-            f"{sig.id}: example expected {'a match' if example.match else 'no match'}:\n{example.text}")
+            f"{sig.id}: example expected "
+            f"{'a match' if example.match else 'no match'}:\n{example.text}"
+        )
 
 
 def test_user_file_errors_name_file_and_key(tmp_path):
@@ -57,7 +61,9 @@ def test_user_file_errors_name_file_and_key(tmp_path):
     bad.write_text('[[signature]]\nid = "Bad_Id"\ncategory = "oom"\n')
     with pytest.raises(SignatureError, match=r"mine\.toml.*kebab-case"):
         load_file(bad)
-    bad.write_text('[[signature]]\nid = "x"\ncategory = "oom"\ntitle = "t"\nexplanation = "e"\nline = ["("]\n')
+    bad.write_text(
+        '[[signature]]\nid = "x"\ncategory = "oom"\ntitle = "t"\nexplanation = "e"\nline = ["("]\n'
+    )
     with pytest.raises(SignatureError, match=r"not a valid regex"):
         load_file(bad)
     bad.write_text("[[signature]\n")
@@ -67,7 +73,7 @@ def test_user_file_errors_name_file_and_key(tmp_path):
 
 def test_user_file_adds_a_signature(tmp_path, monkeypatch):
     mine = tmp_path / "team.toml"
-    mine.write_text('''[[signature]]
+    mine.write_text("""[[signature]]
 id = "team-quota-exceeded"
 category = "library"
 subtype = "library/disk-full"
@@ -75,14 +81,17 @@ title = "Team quota exceeded"
 explanation = "The shared team volume is full."
 advice = ["Clean /team/scratch."]
 line = ['TEAMFS: quota exceeded']
-''')
+""")
     monkeypatch.setenv("TRAINWATCH_SIGNATURES", str(tmp_path))
     knowledge = load_knowledge()
     assert knowledge.get("team-quota-exceeded") is not None
     parser = LogParser(knowledge)
     parser.feed_text("step 3 loss 0.2\nTEAMFS: quota exceeded for /team\n")
     facts = parser.finish()
-    assert any(m.signature.id == "team-quota-exceeded" for m in knowledge.match(facts.chains, facts.notable, {}))
+    assert any(
+        m.signature.id == "team-quota-exceeded"
+        for m in knowledge.match(facts.chains, facts.notable, {})
+    )
 
 
 @pytest.mark.parametrize("sig", SIGNATURES, ids=lambda s: s.id)

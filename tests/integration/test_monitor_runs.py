@@ -1,4 +1,6 @@
-"""The process-tree sampler and the monitor on real children: trees, orphans, CPU time, kills, limits, no GPU."""
+"""The process-tree sampler and the monitor on real children: trees, orphans, CPU time, kills,
+limits, no GPU.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +15,23 @@ from pathlib import Path
 import pytest
 
 from trainwatch.diagnostics.watch.monitor import GPU_FIRST_READ_S, Monitor
-from trainwatch.diagnostics.watch.sampling import Sample, Timeline, TreeSampler, resample
+from trainwatch.diagnostics.watch.sampling import Sample, TreeSampler
 
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
+from conftest import SCRIPTS
+
 PYTHON = sys.executable
 MB = 2**20
 
 
 def _sample_at(elapsed: float, rss: int) -> Sample:
-    return Sample(time=elapsed, elapsed=elapsed, processes=(), tree_rss_bytes=rss, cpu_seconds=0.0,
-                  available_bytes=None)
+    return Sample(
+        time=elapsed,
+        elapsed=elapsed,
+        processes=(),
+        tree_rss_bytes=rss,
+        cpu_seconds=0.0,
+        available_bytes=None,
+    )
 
 
 def _read_line(proc: subprocess.Popen, prefix: str) -> str:
@@ -35,8 +44,12 @@ def _read_line(proc: subprocess.Popen, prefix: str) -> str:
 
 @pytest.fixture
 def family():
-    """monitor_family.py running, renamed "odd) na(me", with a busy child: (process, busy child pid)."""
-    proc = subprocess.Popen([PYTHON, str(SCRIPTS / "monitor_family.py"), "odd) na(me", "3"], stdout=subprocess.PIPE)
+    """monitor_family.py running, renamed "odd) na(me", with a busy child: (process, busy child
+    pid).
+    """
+    proc = subprocess.Popen(
+        [PYTHON, str(SCRIPTS / "monitor_family.py"), "odd) na(me", "3"], stdout=subprocess.PIPE
+    )
     busy = int(_read_line(proc, "busy").split()[1])
     yield proc, busy
     for pid in (busy, proc.pid):
@@ -47,33 +60,21 @@ def family():
     proc.wait()
 
 
-def test_tree_reads_odd_names_and_cpu_time(family):
-    proc, busy = family
-    sampler = TreeSampler(proc.pid)
-    first = sampler.sample()
-    by_pid = {p.pid: p for p in first.processes}
-    assert set(by_pid) == {proc.pid, busy}
-    assert by_pid[proc.pid].name == "odd) na(me"  # the comm field with ')' and spaces parsed whole
-    assert by_pid[busy].ppid == proc.pid
-    assert sampler.tree_pids()[0] == proc.pid
-    time.sleep(0.3)
-    second = sampler.sample()
-    assert second.cpu_seconds > first.cpu_seconds  # the busy child spins
-    assert second.tree_rss_bytes == sum(p.rss_bytes for p in second.processes)
-
-
 def test_orphan_stays_in_tree_once_seen():
-    # The child forks a grandchild, which is sampled, and then the child exits: the orphan is still ours.
-    code = ("import os, time, sys\n"
-            "pid = os.fork()\n"
-            "if pid == 0:\n"
-            "    if os.fork() == 0:\n"
-            "        b = bytearray(20 * 2**20)\n"
-            "        for i in range(0, len(b), 4096): b[i] = 1\n"
-            "        time.sleep(3); os._exit(0)\n"
-            "    sys.stdin.readline(); os._exit(0)\n"
-            "os.waitpid(pid, 0)\n"
-            "time.sleep(3)\n")
+    # The child forks a grandchild, which is sampled, and then the child exits: the orphan is still
+    # ours.
+    code = (
+        "import os, time, sys\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    if os.fork() == 0:\n"
+        "        b = bytearray(20 * 2**20)\n"
+        "        for i in range(0, len(b), 4096): b[i] = 1\n"
+        "        time.sleep(3); os._exit(0)\n"
+        "    sys.stdin.readline(); os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "time.sleep(3)\n"
+    )
     proc = subprocess.Popen([PYTHON, "-c", code], stdin=subprocess.PIPE)
     try:
         sampler = TreeSampler(proc.pid)
@@ -125,12 +126,17 @@ def test_kill_9_from_outside_is_not_corroborated():
     assert facts.limit_bytes and facts.limit_source
 
 
-@pytest.mark.parametrize("mode, message", [
-    ("python", "MemoryError"),
-    pytest.param("torch", "DefaultCPUAllocator: can't allocate memory", marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    "mode, message",
+    [
+        ("python", "MemoryError"),
+        pytest.param("torch", "DefaultCPUAllocator: can't allocate memory", marks=pytest.mark.slow),
+    ],
+)
 def test_rlimit_allocation_failure_is_an_exception_not_a_kill(mode, message):
-    proc = subprocess.Popen([PYTHON, str(SCRIPTS / "monitor_rlimit.py"), mode], stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [PYTHON, str(SCRIPTS / "monitor_rlimit.py"), mode], stderr=subprocess.PIPE
+    )
     monitor = Monitor.start(proc.pid, interval=0.1)
     stderr = proc.communicate(timeout=60)[1].decode()
     facts = monitor.stop()
@@ -156,9 +162,10 @@ def test_without_gpu_there_is_one_clean_note():
         pytest.skip("an NVIDIA driver is present on this machine")
     except ImportError:
         pass
-    except Exception as exc:  # noqa: BLE001 - any NVML failure means no usable GPU here
+    except Exception as exc:
         assert type(exc).__name__.startswith("NVMLError")
-    # NVML is first tried once the run is GPU_FIRST_READ_S old: a shorter run gets no GPU section at all.
+    # NVML is first tried once the run is GPU_FIRST_READ_S old: a shorter run gets no GPU section at
+    # all.
     proc = subprocess.Popen([PYTHON, "-c", f"import time; time.sleep({GPU_FIRST_READ_S + 0.5})"])
     monitor = Monitor.start(proc.pid, interval=0.1)
     proc.wait()
@@ -181,7 +188,9 @@ def test_monitor_of_a_process_that_is_already_gone():
 
 def test_report_is_bounded_and_json(tmp_path):
     shm_file = Path("/dev/shm") / f"trainwatch-test-{os.getpid()}"
-    proc = subprocess.Popen([PYTHON, str(SCRIPTS / "monitor_grow.py"), "5", "40", "0.5"], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [PYTHON, str(SCRIPTS / "monitor_grow.py"), "5", "40", "0.5"], stdout=subprocess.DEVNULL
+    )
     monitor = Monitor.start(proc.pid, interval=0.05, capacity=8)
     try:
         if shm_file.parent.is_dir():
@@ -193,41 +202,12 @@ def test_report_is_bounded_and_json(tmp_path):
         shm_file.unlink(missing_ok=True)
     assert facts.sample_count > len(facts.samples)
     assert len(facts.samples) <= 8 + 2
-    assert max(s.tree_rss_bytes for s in facts.samples) == facts.peak_rss_bytes  # the peak survives merging
+    assert (
+        max(s.tree_rss_bytes for s in facts.samples) == facts.peak_rss_bytes
+    )  # the peak survives merging
     report = json.loads(json.dumps(facts.to_dict(max_samples=4)))
     assert len(report["samples"]) <= 5
     assert report["peak_rss_bytes"] >= 40 * MB and report["top_process"]["pid"] == proc.pid
     assert report["sampling"]["count"] == facts.sample_count
     if shm_file.parent.is_dir():
         assert report["shm"]["peak_used_bytes"] >= 64 * MB
-
-
-def test_timeline_keeps_peaks_in_bounded_memory():
-    timeline = Timeline(capacity=16, tail=4)
-    for i in range(10_000):
-        timeline.add(_sample_at(i, 5_000 if i == 6_123 else i % 100))
-    kept = timeline.samples()
-    assert len(kept) <= 16 + 1
-    assert timeline.count == 10_000
-    assert timeline.peak.tree_rss_bytes == 5_000 and 5_000 in [s.tree_rss_bytes for s in kept]
-    assert [s.elapsed for s in kept] == sorted(s.elapsed for s in kept)
-    assert kept[-1].elapsed == 9_999 and [s.elapsed for s in timeline.tail] == [9_996, 9_997, 9_998, 9_999]
-
-
-def test_resample_keeps_spikes():
-    values = [1] * 100
-    values[57] = 9
-    assert resample(values, 10) == (1, 1, 1, 1, 1, 9, 1, 1, 1, 1)
-    assert resample([3, 4], 10) == (3, 4)
-    assert resample([], 5) == ()
-
-
-def test_gpu_utilisation_is_the_busiest_device_the_run_uses():
-    from trainwatch.diagnostics.watch.gpu import GpuDevice, GpuProcess, GpuReading
-
-    devices = (GpuDevice(0, "A", 1, 10, 90), GpuDevice(1, "B", 1, 10, 3))
-    ours_on_1 = GpuReading(devices, (GpuProcess(7, 1, 100),), matched=True)
-    assert ours_on_1.utilization_pct == 3  # another job keeps device 0 busy; ours is idle
-    unmatched = GpuReading(devices, (), matched=False)
-    assert unmatched.utilization_pct == 90  # NVML names no process of ours: every device counts
-    assert GpuReading((GpuDevice(0, "A", 1, 10, None),), (), matched=False).utilization_pct is None

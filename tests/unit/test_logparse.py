@@ -1,4 +1,6 @@
-"""The log parser: tracebacks of every shape, rank prefixes, system lines, bounds, and the two input paths."""
+"""The log parser: tracebacks of every shape, rank prefixes, system lines, bounds, and the two input
+paths.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ The above exception was the direct cause of the following exception:
 Traceback (most recent call last):
   File "/home/u/proj/train.py", line 40, in <module>
     main()
-  File "/opt/venv/lib/python3.11/site-packages/torch/utils/data/dataloader.py", line 631, in __next__
+  File "/venv/lib/site-packages/torch/utils/data/dataloader.py", line 631, in __next__
     data = self._next_data()
 RuntimeError: bad sample 7
 """
@@ -37,14 +39,19 @@ def test_chained_traceback_with_frames_and_relation():
     first, final = facts.chains[0].exceptions
     assert (first.type, first.message, first.relation) == ("KeyError", "'label'", "cause")
     assert final.type == "RuntimeError" and final.message == "bad sample 7"
-    assert first.frames[0].function == "__getitem__" and first.frames[0].code == "return self.rows[key]"
+    assert (
+        first.frames[0].function == "__getitem__"
+        and first.frames[0].code == "return self.rows[key]"
+    )
     assert [f.user for f in final.frames] == [True, False]
     assert facts.chains[0].line == 1
 
 
 def test_during_handling_is_context():
-    text = CHAINED.replace("The above exception was the direct cause of the following exception",
-                           "During handling of the above exception, another exception occurred")
+    text = CHAINED.replace(
+        "The above exception was the direct cause of the following exception",
+        "During handling of the above exception, another exception occurred",
+    )
     assert parse_text(text).chains[0].exceptions[0].relation == "context"
 
 
@@ -67,21 +74,28 @@ Epoch 1: 3%
 def test_dataloader_original_traceback_comes_first_in_the_chain():
     chain = parse_text(DATALOADER).chains[0]
     worker, wrapper = chain.exceptions
-    assert worker.message == "cannot identify image file '/data/666.jpg'" and worker.relation == "cause"
+    assert (
+        worker.message == "cannot identify image file '/data/666.jpg'"
+        and worker.relation == "cause"
+    )
     assert worker.deepest_user_frame().function == "__getitem__"
-    assert wrapper.message.startswith("Caught UnidentifiedImageError in DataLoader worker process 2")
+    assert wrapper.message.startswith(
+        "Caught UnidentifiedImageError in DataLoader worker process 2"
+    )
 
 
 def test_rank_prefixes_keep_interleaved_tracebacks_apart():
-    text = "\n".join([
-        "[rank1]: Traceback (most recent call last):",
-        "[rank0]: Traceback (most recent call last):",
-        '[rank1]:   File "train.py", line 5, in <module>',
-        '[rank0]:   File "train.py", line 7, in <module>',
-        "[rank1]: ValueError: one",
-        "[rank0]: TypeError: zero",
-        "",
-    ])
+    text = "\n".join(
+        [
+            "[rank1]: Traceback (most recent call last):",
+            "[rank0]: Traceback (most recent call last):",
+            '[rank1]:   File "train.py", line 5, in <module>',
+            '[rank0]:   File "train.py", line 7, in <module>',
+            "[rank1]: ValueError: one",
+            "[rank0]: TypeError: zero",
+            "",
+        ]
+    )
     chains = {c.rank: c for c in parse_text(text).chains}
     assert chains[1].final.type == "ValueError" and chains[1].final.frames[0].line == 5
     assert chains[0].final.type == "TypeError" and chains[0].final.frames[0].line == 7
@@ -108,13 +122,20 @@ Root Cause (first observed failure):
 """
     facts = parse_text(text)
     (failure,) = facts.child_failures
-    assert (failure.rank, failure.exitcode, failure.signal, failure.error_file) == (3, -9, "SIGKILL", None)
+    assert (failure.rank, failure.exitcode, failure.signal, failure.error_file) == (
+        3,
+        -9,
+        "SIGKILL",
+        None,
+    )
     assert "SIGKILL" in facts.signals
 
 
 def test_ansi_colours_are_removed():
-    facts = parse_text("\x1b[31mTraceback (most recent call last):\x1b[0m\n  File \"a.py\", line 1, in <module>\n"
-                       "\x1b[1;31mValueError\x1b[0m: bad\n")
+    facts = parse_text(
+        '\x1b[31mTraceback (most recent call last):\x1b[0m\n  File "a.py", line 1, in <module>\n'
+        "\x1b[1;31mValueError\x1b[0m: bad\n"
+    )
     assert facts.chains[0].final.type == "ValueError" and facts.chains[0].final.message == "bad"
 
 
@@ -131,8 +152,12 @@ RuntimeError: mat1 and mat2 shapes cannot be multiplied (4x3 and 5x2)
     exc = parse_text(text).chains[0].final
     assert exc.type == "RuntimeError" and exc.message.startswith("mat1 and mat2")
     frame = exc.deepest_user_frame()
-    assert (frame.file, frame.line, frame.function, frame.code) == ("/home/u/proj/train.py", 12, "main",
-                                                                    "loss = model(x).sum()")
+    assert (frame.file, frame.line, frame.function, frame.code) == (
+        "/home/u/proj/train.py",
+        12,
+        "main",
+        "loss = model(x).sum()",
+    )
 
 
 def test_ipython_traceback():
@@ -147,7 +172,11 @@ RuntimeError: shape '[5]' is invalid for input of size 3
 """
     exc = parse_text(text).chains[0].final
     assert exc.type == "RuntimeError" and "invalid for input of size 3" in exc.message
-    assert exc.frames[0].file == "Cell In[4]" and exc.frames[0].code == "y = x.view(5)" and exc.frames[0].user
+    assert (
+        exc.frames[0].file == "Cell In[4]"
+        and exc.frames[0].code == "y = x.view(5)"
+        and exc.frames[0].user
+    )
 
 
 def test_faulthandler_dump():
@@ -170,7 +199,9 @@ Segmentation fault (core dumped)
 def test_system_lines_give_exit_hints():
     facts = parse_text("Epoch 3/30\n 9728/54000 [====>...] - loss: 0.34Killed\n")
     assert facts.signals == ("SIGKILL",)
-    facts = parse_text("/var/spool/slurm_script: line 28:  8156 Killed                  python3 main.py\n")
+    facts = parse_text(
+        "/var/spool/slurm_script: line 28:  8156 Killed                  python3 main.py\n"
+    )
     assert facts.signals == ("SIGKILL",)
     facts = parse_text("worker exited with code 137\n")
     assert facts.exit_hints[0].code == 137 and facts.signals == ("SIGKILL",)
@@ -178,8 +209,12 @@ def test_system_lines_give_exit_hints():
 
 
 def test_trainwatch_report_in_a_log_is_skipped():
-    text = (f"step 1\nTraceback (most recent call last):\n  File \"a.py\", line 1, in <module>\nValueError: x\n\n"
-            f"──────── {REPORT_BANNER} ────────\nRuntimeError: CUDA out of memory. Tried to allocate 1 GiB\n")
+    text = (
+        f'step 1\nTraceback (most recent call last):\n  File "a.py", line 1, in '
+        f"<module>\nValueError: x\n\n"
+        f"──────── {REPORT_BANNER} ────────\nRuntimeError: CUDA out of memory. Tried to allocate 1 "
+        f"GiB\n"
+    )
     facts = parse_text(text)
     assert facts.report_at == 6
     assert [c.final.type for c in facts.chains] == ["ValueError"]
@@ -192,7 +227,11 @@ def test_file_path_and_line_path_agree_and_tail_is_bounded():
     fed = parse_text(text)
     read = LogParser().parse_stream(io.BytesIO(text.encode()))
     assert read.lines == fed.lines == text.count("\n")
-    assert [c.final.message for c in read.chains] == [c.final.message for c in fed.chains] == ["bad sample 7"]
+    assert (
+        [c.final.message for c in read.chains]
+        == [c.final.message for c in fed.chains]
+        == ["bad sample 7"]
+    )
     assert read.chains[0].line == fed.chains[0].line == 2501
     assert read.signals == fed.signals == ("SIGKILL",)
     assert len(read.tail) == TAIL_LINES and read.tail[-1].text == "Killed"
@@ -209,31 +248,55 @@ def test_gigantic_line_and_invalid_utf8_are_bounded():
 
 def test_user_frames():
     assert is_user_file("/home/u/proj/train.py") and is_user_file("train.py")
-    for path in ("/opt/conda/lib/python3.9/site-packages/torch/nn/modules/module.py",
-                 "/usr/lib/python3/dist-packages/numpy/core.py", "/usr/lib/python3.11/runpy.py",
-                 "<frozen runpy>"):
+    for path in (
+        "/opt/conda/lib/python3.9/site-packages/torch/nn/modules/module.py",
+        "/usr/lib/python3/dist-packages/numpy/core.py",
+        "/usr/lib/python3.11/runpy.py",
+        "<frozen runpy>",
+    ):
         assert not is_user_file(path), path
 
 
-# ---- the chunk pre-filter ------------------------------------------------------------------------------------
+# ---- the chunk pre-filter ------------------------------------------------------------------------
 def test_a_piece_of_a_word_is_not_a_candidate_but_the_word_is():
     # "arning" (of "Warning") sits inside "learning_rate": such lines must stay on the fast path.
     lines = ["{'loss': 0.31, 'learning_rate': 2.9e-05, 'epoch': 1.0}"] * 50
     lines += ["UserWarning: the learning rate scheduler was stepped before the optimizer"]
     lines += ["step 9 lr 0.001 warn", "Epoch 3:  50%|#####     | 5/10 [00:01<00:01, loss=0.2]"]
     seen: list = []
-    facts = LogParser(on_candidate=seen.append).parse_stream(io.BytesIO(("\n".join(lines) + "\n").encode()))
+    facts = LogParser(on_candidate=seen.append).parse_stream(
+        io.BytesIO(("\n".join(lines) + "\n").encode())
+    )
     assert [line.number for line in seen] == [51]
     assert facts.lines == 53
 
 
-WORDS = ("Warning", "Traceback", "Killed", "CUDA out of memory. Tried to allocate", "NaN", "\u256d", "OOM")
+WORDS = (
+    "Warning",
+    "Traceback",
+    "Killed",
+    "CUDA out of memory. Tried to allocate",
+    "NaN",
+    "\u256d",
+    "OOM",
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.lists(st.one_of(st.sampled_from(WORDS), st.sampled_from(WORDS).map(lambda w: w[1:]),
-                                   st.sampled_from(WORDS).map(lambda w: w[:-1]), st.text("ab Wnr\u2500x", max_size=6)),
-                         max_size=6).map("".join), max_size=30))
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(
+                st.sampled_from(WORDS),
+                st.sampled_from(WORDS).map(lambda w: w[1:]),
+                st.sampled_from(WORDS).map(lambda w: w[:-1]),
+                st.text("ab Wnr\u2500x", max_size=6),
+            ),
+            max_size=6,
+        ).map("".join),
+        max_size=30,
+    )
+)
 def test_chunk_filter_finds_exactly_the_lines_holding_a_word(lines):
     patterns = [re.compile(p) for p in anchor_patterns(WORDS)]
     data = "\n".join(lines).encode()
@@ -243,7 +306,9 @@ def test_chunk_filter_finds_exactly_the_lines_holding_a_word(lines):
 
 
 def test_results_do_not_depend_on_the_chunk_size(monkeypatch):
-    text = ("step 1 loss 0.5 learning_rate 0.1\n" * 40 + CHAINED + "\n[rank1]: Warning: slow\nKilled\n") * 3
+    text = (
+        "step 1 loss 0.5 learning_rate 0.1\n" * 40 + CHAINED + "\n[rank1]: Warning: slow\nKilled\n"
+    ) * 3
     whole = LogParser().parse_stream(io.BytesIO(text.encode()))
     for size in (1, 7, 64, 1000):
         monkeypatch.setattr(logparse, "CHUNK_BYTES", size)

@@ -1,4 +1,6 @@
-"""The built wheel holds every subpackage under `trainwatch.` and nothing importable as top-level cli/diagnostics."""
+"""The built wheel holds every subpackage under `trainwatch.` and nothing importable as top-level
+cli/diagnostics.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from conftest import ROOT
 
 
 def _code_packages() -> set[str]:
-    """Every folder with an __init__.py under cli/ and diagnostics/, as the dotted name it installs under."""
+    """Every folder with an __init__.py under cli/ and diagnostics/, as the dotted name it installs
+    under.
+    """
     names = set()
     for top, installed in (("cli", "trainwatch.cli"), ("diagnostics", "trainwatch.diagnostics")):
         for init in (ROOT / top).rglob("__init__.py"):
@@ -27,21 +31,45 @@ def test_pyproject_lists_every_subpackage():
 
 def test_runtime_dependencies_are_only_the_four():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    names = {dep.split(">")[0].split("<")[0].split("=")[0].strip() for dep in config["project"]["dependencies"]}
+    names = {
+        dep.split(">")[0].split("<")[0].split("=")[0].strip()
+        for dep in config["project"]["dependencies"]
+    }
     assert names == {"typer", "rich", "psutil", "nvidia-ml-py"}
 
 
 def test_wheel_holds_every_subpackage_and_no_top_level_cli_or_diagnostics(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     wheel = next(tmp_path.glob("trainwatch_cli-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for package in _code_packages():
         assert f"{package.replace('.', '/')}/__init__.py" in names, package
     assert "trainwatch/diagnostics/watch/probe/sitecustomize.py" in names
-    assert any(n.startswith("trainwatch/diagnostics/signatures/") and n.endswith(".toml") for n in names)
+    assert any(
+        n.startswith("trainwatch/diagnostics/signatures/") and n.endswith(".toml") for n in names
+    )
     tops = {n.split("/")[0] for n in names}
     assert "cli" not in tops and "diagnostics" not in tops
-    assert not any(n.startswith("trainwatch/__init__") for n in names)  # a namespace, with no folder of its own
+    assert not any(
+        n.startswith("trainwatch/__init__") for n in names
+    )  # a namespace, with no folder of its own
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "trainwatch = trainwatch.cli.app:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert (
+        "trainwatch = trainwatch.cli.app:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    )

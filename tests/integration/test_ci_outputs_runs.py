@@ -1,12 +1,16 @@
-"""trainwatch in CI: GitHub annotations and step summaries, JUnit XML, --fail-on exit codes, colour and width."""
+"""trainwatch in CI: GitHub annotations and step summaries, JUnit XML, --fail-on exit codes, colour
+and width.
+"""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
-from conftest import CORPUS, ROOT, SCRIPTS, trainwatch
-from trainwatch.cli.ci import EXIT_FAIL_ON, _data, _property, parse_fail_on, workspace_path
-from trainwatch.cli.terminal import CI_WIDTH, console_settings
+from trainwatch.cli.ci import EXIT_FAIL_ON, parse_fail_on
+from trainwatch.cli.terminal import CI_WIDTH
+
+from conftest import CORPUS_LOGS, ROOT, SCRIPTS, trainwatch
 
 CI_TRAIN = str(SCRIPTS / "ci_train.py")
 GITHUB = {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(ROOT)}
@@ -16,12 +20,18 @@ NO_CI = {"GITHUB_ACTIONS": "", "NO_COLOR": "", "FORCE_COLOR": "", "COLUMNS": ""}
 def test_github_annotation_points_at_the_culprit_and_the_summary_is_appended(tmp_path):
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
-    result = trainwatch("run", CI_TRAIN, "crash", env={**GITHUB, "GITHUB_STEP_SUMMARY": str(summary)})
+    result = trainwatch(
+        "run", CI_TRAIN, "crash", env={**GITHUB, "GITHUB_STEP_SUMMARY": str(summary)}
+    )
     assert result.returncode == 1
     lines = result.stderr.decode().splitlines()
     errors = [line for line in lines if line.startswith("::error ")]
     assert len(errors) == 1, lines
-    assert errors[0].startswith("::error file=tests/scripts/ci_train.py,line=20,title=trainwatch%3A ")
+    source = Path(CI_TRAIN).read_text().splitlines()
+    raise_line = next(i for i, line in enumerate(source, 1) if "raise RuntimeError" in line)
+    assert errors[0].startswith(
+        f"::error file=tests/scripts/ci_train.py,line={raise_line},title=trainwatch%3A "
+    )
     assert "RuntimeError" in errors[0].split("::", 2)[2]
     text = summary.read_text()
     assert text.startswith("earlier step\n### ❌ trainwatch: `")  # appended, not overwritten
@@ -31,7 +41,9 @@ def test_github_annotation_points_at_the_culprit_and_the_summary_is_appended(tmp
 
 def test_nothing_for_github_outside_github_actions(tmp_path):
     summary = tmp_path / "summary.md"
-    result = trainwatch("run", CI_TRAIN, "crash", env={**NO_CI, "GITHUB_STEP_SUMMARY": str(summary)})
+    result = trainwatch(
+        "run", CI_TRAIN, "crash", env={**NO_CI, "GITHUB_STEP_SUMMARY": str(summary)}
+    )
     assert result.returncode == 1
     assert b"::error" not in result.stderr and not summary.exists()
 
@@ -39,8 +51,14 @@ def test_nothing_for_github_outside_github_actions(tmp_path):
 def test_a_clean_run_gets_no_annotation_and_a_passing_test_case(tmp_path):
     junit = tmp_path / "r.xml"
     summary = tmp_path / "summary.md"
-    result = trainwatch("run", "--junit", str(junit), CI_TRAIN, "ok",
-                        env={**GITHUB, "GITHUB_STEP_SUMMARY": str(summary)})
+    result = trainwatch(
+        "run",
+        "--junit",
+        str(junit),
+        CI_TRAIN,
+        "ok",
+        env={**GITHUB, "GITHUB_STEP_SUMMARY": str(summary)},
+    )
     assert result.returncode == 0
     assert b"::error" not in result.stderr and b"::warning" not in result.stderr
     assert "✅ trainwatch: `completed`" in summary.read_text()
@@ -54,8 +72,17 @@ def test_fail_on_turns_a_quiet_nan_into_exit_3_and_junit_failure(tmp_path):
     plain = trainwatch("run", "-q", CI_TRAIN, "nan", env={**GITHUB, "GITHUB_STEP_SUMMARY": ""})
     assert plain.returncode == 0
     assert b"::warning " in plain.stderr  # not a failure without --fail-on, but worth a look
-    guarded = trainwatch("run", "-q", "--fail-on", "early-exit,numerical", "--junit", str(junit), CI_TRAIN, "nan",
-                         env=NO_CI)
+    guarded = trainwatch(
+        "run",
+        "-q",
+        "--fail-on",
+        "early-exit,numerical",
+        "--junit",
+        str(junit),
+        CI_TRAIN,
+        "nan",
+        env=NO_CI,
+    )
     assert guarded.returncode == EXIT_FAIL_ON
     assert b"--fail-on: the verdict is numerical/nan-loss; exiting 3" in guarded.stderr
     failure = ET.parse(junit).getroot().find(".//testcase/failure")
@@ -82,7 +109,7 @@ def test_a_bad_fail_on_is_a_usage_error_before_anything_runs(tmp_path):
 
 def test_explain_fail_on_and_junit_for_a_saved_log(tmp_path):
     junit = tmp_path / "e.xml"
-    log = str(CORPUS / "A040.log")
+    log = str(CORPUS_LOGS / "A040.log")
     assert trainwatch("explain", "-q", log, env=NO_CI).returncode == 0
     result = trainwatch("explain", "-q", "--fail-on", "data", "--junit", str(junit), log, env=NO_CI)
     assert result.returncode == EXIT_FAIL_ON
@@ -91,28 +118,8 @@ def test_explain_fail_on_and_junit_for_a_saved_log(tmp_path):
     assert case.find("failure").get("message").startswith("data/")
 
 
-def test_workflow_command_escaping_and_workspace_paths(tmp_path):
-    assert _data("50%\r\nnext") == "50%25%0D%0Anext"
-    assert _property("a: b, c") == "a%3A b%2C c"
-    inside = tmp_path / "src" / "train.py"
-    assert workspace_path(str(inside), str(tmp_path)) == "src/train.py"
-    assert workspace_path("/elsewhere/train.py", str(tmp_path)) is None
-    assert workspace_path("<string>", str(tmp_path)) is None
-
-
-def test_colour_and_width_rules():
-    assert console_settings({}, tty=False)["color_system"] is None
-    assert console_settings({}, tty=False)["width"] == CI_WIDTH
-    assert console_settings({}, tty=True)["color_system"] == "auto"
-    assert console_settings({"FORCE_COLOR": "1"}, tty=False)["color_system"] == "auto"
-    assert console_settings({"FORCE_COLOR": "0"}, tty=False)["color_system"] is None
-    assert console_settings({"NO_COLOR": "1", "FORCE_COLOR": "1"}, tty=True)["color_system"] is None
-    assert console_settings({"TERM": "dumb"}, tty=True)["color_system"] is None
-    assert console_settings({"COLUMNS": "72"}, tty=False)["width"] == 72
-
-
 def test_real_report_colour_follows_force_color_and_no_color():
-    log = str(CORPUS / "A040.log")
+    log = str(CORPUS_LOGS / "A040.log")
     plain = trainwatch("explain", log, env=NO_CI).stderr
     forced = trainwatch("explain", log, env={**NO_CI, "FORCE_COLOR": "1"}).stderr
     vetoed = trainwatch("explain", log, env={**NO_CI, "FORCE_COLOR": "1", "NO_COLOR": "1"}).stderr

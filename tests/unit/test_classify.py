@@ -1,37 +1,53 @@
-"""The classifier: initiating failure over cascades, kill rules, progress rules, culprit, fallbacks."""
+"""The classifier: initiating failure over cascades, kill rules, progress rules, culprit,
+fallbacks.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus, LogLine
+from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.read.logparse import parse_text
 from trainwatch.diagnostics.read.progress import ProgressTracker
 from trainwatch.diagnostics.verdict import Cited
 
 
 def judge(text: str, exit: ExitStatus | None = None, memory=None, progress=None):
-    return classify(Evidence(source="log", log=parse_text(text), exit=exit, memory=memory, progress=progress))
+    return classify(
+        Evidence(source="log", log=parse_text(text), exit=exit, memory=memory, progress=progress)
+    )
 
 
 def test_cuda_oom_first_hand_is_confident_with_culprit():
-    v = judge('Traceback (most recent call last):\n  File "/home/u/train.py", line 42, in step\n    out = model(x)\n'
-              '  File "/opt/venv/lib/python3.11/site-packages/torch/nn/modules/module.py", line 1, in f\n'
-              "    return g()\ntorch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.\n")
+    v = judge(
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 42, in step\n    out '
+        "= model(x)\n"
+        '  File "/opt/venv/lib/python3.11/site-packages/torch/nn/modules/module.py", line 1, in f\n'
+        "    return g()\ntorch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.\n"
+    )
     assert (v.category, v.subtype, v.signature) == ("oom", "oom/gpu", "cuda-out-of-memory")
     assert v.confidence >= 0.9
-    assert (v.culprit.file, v.culprit.line, v.culprit.code) == ("/home/u/train.py", 42, "out = model(x)")
+    assert (v.culprit.file, v.culprit.line, v.culprit.code) == (
+        "/home/u/train.py",
+        42,
+        "out = model(x)",
+    )
     assert v.evidence[0].kind == "exception" and "CUDA out of memory" in v.evidence[0].text
 
 
 def test_worker_exception_wins_over_dataloader_wrapper():
-    text = ("Traceback (most recent call last):\n  File \"train.py\", line 9, in <module>\n    for b in dl:\n"
-            "RuntimeError: Caught RuntimeError in DataLoader worker process 0.\n"
-            "Original Traceback (most recent call last):\n  File \"/home/u/ds.py\", line 5, in __getitem__\n"
-            "    return torch.stack(xs)\n"
-            "RuntimeError: stack expects each tensor to be equal size, but got [3, 4] at entry 0 and [3, 5] at "
-            "entry 1\n")
+    text = (
+        'Traceback (most recent call last):\n  File "train.py", line 9, in <module>\n    for b in '
+        "dl:\n"
+        "RuntimeError: Caught RuntimeError in DataLoader worker process 0.\n"
+        'Original Traceback (most recent call last):\n  File "/home/u/ds.py", line 5, in '
+        "__getitem__\n"
+        "    return torch.stack(xs)\n"
+        "RuntimeError: stack expects each tensor to be equal size, but got [3, 4] at entry 0 and "
+        "[3, 5] at "
+        "entry 1\n"
+    )
     v = judge(text)
     assert v.subtype == "data/shape-mismatch"
     assert any("Caught RuntimeError" in c.text for c in v.cascade)
@@ -39,30 +55,45 @@ def test_worker_exception_wins_over_dataloader_wrapper():
 
 
 def test_key_error_in_getitem_is_data_with_code_alternative():
-    v = judge('Traceback (most recent call last):\n  File "/home/u/train.py", line 3, in <module>\n    x = ds[0]\n'
-              '  File "/home/u/ds.py", line 12, in __getitem__\n    return self.rows[i]["label"]\n'
-              "KeyError: 'label'\n")
+    v = judge(
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 3, in <module>\n    x '
+        "= ds[0]\n"
+        '  File "/home/u/ds.py", line 12, in __getitem__\n    return self.rows[i]["label"]\n'
+        "KeyError: 'label'\n"
+    )
     assert v.category == "data" and [a.category for a in v.alternatives][:1] == ["code"]
-    v = judge('Traceback (most recent call last):\n  File "/home/u/train.py", line 3, in main\n    x = y\n'
-              "NameError: name 'y' is not defined\n")
+    v = judge(
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 3, in main\n    x = '
+        "y\n"
+        "NameError: name 'y' is not defined\n"
+    )
     assert (v.category, v.subtype) == ("code", "code/python-error")
 
 
 def test_peer_cascade_loses_to_the_initiating_crash():
-    text = ("[rank1]: Traceback (most recent call last):\n[rank1]:   File \"train.py\", line 5, in <module>\n"
-            "[rank1]: RuntimeError: Expected all tensors to be on the same device, but found at least two devices\n"
-            "[rank0]: RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:598] Connection closed by "
-            "peer [10.0.0.2]:38317\n"
-            "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:\n")
+    text = (
+        '[rank1]: Traceback (most recent call last):\n[rank1]:   File "train.py", line 5, in '
+        "<module>\n"
+        "[rank1]: RuntimeError: Expected all tensors to be on the same device, but found at least "
+        "two devices\n"
+        "[rank0]: RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:598] Connection "
+        "closed by "
+        "peer [10.0.0.2]:38317\n"
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:\n"
+    )
     v = judge(text)
     assert v.subtype == "code/device-mismatch"
     assert len(v.cascade) >= 1
 
 
 def test_label_out_of_range_subtype_from_device_assert():
-    v = judge("Loss.cu:242: nll_loss_forward_reduce_cuda_kernel_2d: block: [0,0,0], thread: [5,0,0] Assertion "
-              "`t >= 0 && t < n_classes` failed.\nTraceback (most recent call last):\n  File \"t.py\", line 1, in "
-              "<module>\nRuntimeError: CUDA error: device-side assert triggered\n")
+    v = judge(
+        "Loss.cu:242: nll_loss_forward_reduce_cuda_kernel_2d: block: [0,0,0], thread: [5,0,0] "
+        "Assertion "
+        '`t >= 0 && t < n_classes` failed.\nTraceback (most recent call last):\n  File "t.py", '
+        "line 1, in "
+        "<module>\nRuntimeError: CUDA error: device-side assert triggered\n"
+    )
     assert v.subtype == "data/label-out-of-range"
 
 
@@ -100,7 +131,11 @@ def test_sigkill_with_live_evidence_but_no_corroboration_is_not_oom():
 def test_sigkill_with_corroboration_is_confident_oom():
     counter = Cited("cgroup", "oom_kill 0 -> 1", "memory.events")
     v = judge("step 10 loss 0.3\n", exit=KILLED, memory=Memory((counter,)))
-    assert (v.category, v.subtype) == ("oom", "oom/host") and v.confidence >= 0.95 and counter in v.evidence
+    assert (
+        (v.category, v.subtype) == ("oom", "oom/host")
+        and v.confidence >= 0.95
+        and counter in v.evidence
+    )
 
 
 def _progress(text: str):
@@ -121,19 +156,24 @@ def test_exit_zero_before_the_loop_ends_is_early_exit():
     v = judge(text, exit=ExitStatus.from_returncode(0), progress=_progress(text))
     assert v.category == "early-exit"
     text = "Epoch 1/2 loss: 0.5\nEpoch 2/2 loss: 0.4\n"
-    assert judge(text, exit=ExitStatus.from_returncode(0), progress=_progress(text)).category == "completed"
+    assert (
+        judge(text, exit=ExitStatus.from_returncode(0), progress=_progress(text)).category
+        == "completed"
+    )
 
 
 def test_fallbacks():
     assert judge("hello\n").category == "unknown"
     assert judge("hello\n", exit=ExitStatus.from_returncode(-15)).category == "interrupted"
-    v = judge("Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>\nFooBarError: odd\n")
+    v = judge(
+        'Traceback (most recent call last):\n  File "a.py", line 1, in <module>\nFooBarError: odd\n'
+    )
     assert v.category == "unknown" and "FooBarError" in v.summary and v.confidence <= 0.35
 
 
 def test_gpu_oom_cites_the_allocator_and_the_device():
-    from trainwatch.diagnostics.watch.gpu import GpuDevice, GpuFacts
     from trainwatch.diagnostics.read.logparse import parse_text
+    from trainwatch.diagnostics.watch.gpu import GpuDevice, GpuFacts
     from trainwatch.diagnostics.watch.monitor import MemoryFacts
     from trainwatch.diagnostics.watch.probe.records import ProbeFacts
 
@@ -141,15 +181,33 @@ def test_gpu_oom_cites_the_allocator_and_the_device():
         "Traceback (most recent call last):\n"
         '  File "/home/user/train.py", line 40, in <module>\n'
         "    out = model(x)\n"
-        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
-        "79.10 GiB of which 1.02 GiB is free.\n")
-    probe = ProbeFacts(torch={"version": "2.13.0", "memory": {"allocated": 70 * 2**30, "reserved": 76 * 2**30,
-                                                               "max_allocated": 75 * 2**30, "tried": "2.00 GiB"}})
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total "
+        "capacity of "
+        "79.10 GiB of which 1.02 GiB is free.\n"
+    )
+    probe = ProbeFacts(
+        torch={
+            "version": "2.13.0",
+            "memory": {
+                "allocated": 70 * 2**30,
+                "reserved": 76 * 2**30,
+                "max_allocated": 75 * 2**30,
+                "tried": "2.00 GiB",
+            },
+        }
+    )
     gpu = GpuFacts(peak_devices=(GpuDevice(0, "NVIDIA H100", 78 * 2**30, 80 * 2**30, 99),))
-    evidence = Evidence(source="run", exit=ExitStatus.from_returncode(1), log=log, probe=probe,
-                        memory=MemoryFacts(interval_s=0.5, gpu=gpu))
+    evidence = Evidence(
+        source="run",
+        exit=ExitStatus.from_returncode(1),
+        log=log,
+        probe=probe,
+        memory=MemoryFacts(interval_s=0.5, gpu=gpu),
+    )
     verdict = classify(evidence)
     assert verdict.subtype == "oom/gpu"
     texts = [c.text for c in verdict.evidence]
-    assert any("allocated 70.00 GiB" in t and "tried to allocate 2.00 GiB" in t for t in texts), texts
+    assert any("allocated 70.00 GiB" in t and "tried to allocate 2.00 GiB" in t for t in texts), (
+        texts
+    )
     assert any("GPU 0 (NVIDIA H100): 78.00 GiB of 80.00 GiB" in t for t in texts), texts

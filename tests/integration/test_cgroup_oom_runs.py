@@ -1,7 +1,8 @@
-"""Real kernel OOM kills in a memory cgroup made for the test, and the limit, counter and kernel-log readers.
+"""Real kernel OOM kills in a memory cgroup made for the test, and the limit, counter and kernel-log
+readers.
 
-Needs root and a memory controller (cgroup v1 here and on CI); skips with the reason elsewhere. Every cgroup made is
-emptied and removed afterwards.
+Needs root and a memory controller (cgroup v1 here and on CI); skips with the reason elsewhere.
+Every cgroup made is emptied and removed afterwards.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import pytest
 from trainwatch.diagnostics.watch import cgroup
 from trainwatch.diagnostics.watch.monitor import Monitor
 
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
+from conftest import SCRIPTS
+
 PYTHON = sys.executable
 TRAINWATCH = str(Path(sys.executable).with_name("trainwatch"))
 MB = 2**20
@@ -36,7 +38,9 @@ def memory_cgroup():
     made: list[str] = []
 
     def make(limit_bytes: int | None, parent: str | None = None) -> str:
-        directory = os.path.join(parent or own.directory, f"trainwatch-test-{os.getpid()}-{len(made)}")
+        directory = os.path.join(
+            parent or own.directory, f"trainwatch-test-{os.getpid()}-{len(made)}"
+        )
         try:
             os.mkdir(directory)
         except OSError as exc:
@@ -47,8 +51,12 @@ def memory_cgroup():
             pytest.skip(f"the memory controller is not enabled in {directory}")
         if limit_bytes is not None:
             _write(os.path.join(directory, limit_file), limit_bytes)
-            # No swap here, but where there is, the kill would come later or never: cap memory+swap too.
-            for swap_file, value in (("memory.memsw.limit_in_bytes", limit_bytes), ("memory.swap.max", 0)):
+            # No swap here, but where there is, the kill would come later or never: cap memory+swap
+            # too.
+            for swap_file, value in (
+                ("memory.memsw.limit_in_bytes", limit_bytes),
+                ("memory.swap.max", 0),
+            ):
                 if os.path.exists(os.path.join(directory, swap_file)):
                     _write(os.path.join(directory, swap_file), value)
         return directory
@@ -87,22 +95,12 @@ def _enter(directory: str):
 
 
 def _run_monitored(argv: list[str], directory: str, timeout: float = 90) -> tuple[int, str, object]:
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_enter(directory))
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_enter(directory)
+    )
     monitor = Monitor.start(proc.pid, interval=0.1)
     output, _ = proc.communicate(timeout=timeout)
     return proc.returncode, output.decode("utf-8", "replace"), monitor.stop()
-
-
-def test_locate_cgroup_follows_proc_and_mountinfo():
-    place = cgroup.locate_cgroup(os.getpid())
-    if place is None:
-        pytest.skip("no memory cgroup controller is mounted")
-    with open("/proc/self/cgroup") as f:
-        assert place.path in f.read()
-    assert os.path.isdir(place.directory)
-    assert place.directory.startswith(place.mount)
-    assert cgroup.read_usage(place) > 0
-    assert cgroup.read_oom_kills(place) is not None
 
 
 def test_limit_walks_up_to_the_tightest_ancestor(memory_cgroup):
@@ -120,55 +118,38 @@ def test_limit_walks_up_to_the_tightest_ancestor(memory_cgroup):
         sleeper.wait()
 
 
-def test_mountinfo_parsing_finds_v1_and_v2_mounts():
-    lines = [
-        "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755",
-        "35 31 0:32 /kubepods/pod1 /sys/fs/cgroup/mem\\040ory rw,relatime - cgroup cgroup rw,memory",
-        "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw",
-    ]
-    assert cgroup._find_mount(lines, 1) == ("/kubepods/pod1", "/sys/fs/cgroup/mem ory")
-    assert cgroup._find_mount(lines, 2) == ("/", "/sys/fs/cgroup/unified")
-    assert cgroup._join_under("/sys/fs/cgroup/memory", "/kubepods/pod1", "/kubepods/pod1/ctr") == \
-        "/sys/fs/cgroup/memory/ctr"
-
-
-def test_parse_oom_kills_takes_the_kernels_wording():
-    # As this machine's kernel (6.18) logged a cgroup OOM kill.
-    messages = [
-        "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/a/t,"
-        "task_memcg=/a/t,task=python3,pid=5748,uid=0",
-        "Memory cgroup out of memory: Killed process 5748 (python3) total-vm:114244kB, anon-rss:97152kB, "
-        "file-rss:6488kB, shmem-rss:0kB, UID:0 pgtables:252kB oom_score_adj:0",
-        "Out of memory: Killed process 77 (pt_data_worker) total-vm:1kB",
-        "Killed process 12 (x) by the user",  # not the OOM killer's words
-    ]
-    kills = cgroup.parse_oom_kills(messages)
-    assert [(k.pid, k.name, k.memcg) for k in kills] == [(5748, "python3", "/a/t"), (77, "pt_data_worker", None)]
-    assert kills[0].rss_bytes == (97152 + 6488) * 1024 and kills[1].rss_bytes is None
-
-
 def test_oom_kill_in_cgroup_is_corroborated(memory_cgroup):
     directory = memory_cgroup(150 * MB)
-    code, output, facts = _run_monitored([PYTHON, str(SCRIPTS / "monitor_grow.py"), "10"], directory)
+    code, output, facts = _run_monitored(
+        [PYTHON, str(SCRIPTS / "monitor_grow.py"), "10"], directory
+    )
     assert code == -signal.SIGKILL, output
     assert "allocated" in output
-    assert facts.limit_bytes == 150 * MB and directory in facts.limit_source, (facts.cgroup, facts.counters)
+    assert facts.limit_bytes == 150 * MB and directory in facts.limit_source, (
+        facts.cgroup,
+        facts.counters,
+    )
     assert facts.counters[0].delta >= 1
     cited = facts.oom_corroboration()
     assert any(c.kind == "cgroup" and "oom_kill" in c.text for c in cited)
     pid_lines = [c for c in cited if c.kind == "kernel"]
     if facts.kernel_log == "/dev/kmsg":
         assert pid_lines and "Killed process" in pid_lines[0].text
-        assert facts.our_kernel_kills()[0].rss_bytes > 100 * MB  # near the 150 MB limit when it died
+        assert (
+            facts.our_kernel_kills()[0].rss_bytes > 100 * MB
+        )  # near the 150 MB limit when it died
     assert facts.peak_rss_bytes > 50 * MB
     assert facts.to_dict()["oom_kill"]["delta"] >= 1
 
 
 def test_shell_wrapper_whose_python_child_is_killed(memory_cgroup):
     directory = memory_cgroup(150 * MB)
-    # The shell moves itself into the cgroup (so the monitor must notice the move), then waits for python.
-    wrapper = (f"echo $$ > {directory}/cgroup.procs; {PYTHON} {SCRIPTS / 'monitor_grow.py'} 10; "
-               "status=$?; echo \"python exited with $status\"; exit $status")
+    # The shell moves itself into the cgroup (so the monitor must notice the move), then waits for
+    # python.
+    wrapper = (
+        f"echo $$ > {directory}/cgroup.procs; {PYTHON} {SCRIPTS / 'monitor_grow.py'} 10; "
+        'status=$?; echo "python exited with $status"; exit $status'
+    )
     proc = subprocess.Popen(["sh", "-c", wrapper], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     monitor = Monitor.start(proc.pid, interval=0.1)
     output = proc.communicate(timeout=90)[0].decode()
@@ -186,12 +167,15 @@ def test_shell_wrapper_whose_python_child_is_killed(memory_cgroup):
 @pytest.mark.slow
 def test_dataloader_worker_killed_for_memory(memory_cgroup):
     directory = memory_cgroup(700 * MB)
-    code, output, facts = _run_monitored([PYTHON, str(SCRIPTS / "monitor_worker_grow.py")], directory, timeout=120)
+    code, output, facts = _run_monitored(
+        [PYTHON, str(SCRIPTS / "monitor_worker_grow.py")], directory, timeout=120
+    )
     assert code != 0
     match = re.search(r"DataLoader worker \(pid (\d+)\) is killed by signal: Killed", output)
     if match is None:
-        # A worker killed in the middle of sending a batch surfaces in the main process as a reset connection
-        # instead of torch's message; the kernel's evidence must still be there and name a pid of the tree.
+        # A worker killed in the middle of sending a batch surfaces in the main process as a reset
+        # connection instead of torch's message; the kernel's evidence must still be there and name
+        # a pid of the tree.
         assert "ConnectionResetError" in output or "exited unexpectedly" in output, output[-2000:]
         assert any(c.kind == "cgroup" for c in facts.oom_corroboration())
         if facts.kernel_log == "/dev/kmsg":
@@ -212,8 +196,21 @@ def test_trainwatch_run_reports_memory_in_json(memory_cgroup, tmp_path):
         pytest.skip("the trainwatch command is not installed")
     directory = memory_cgroup(250 * MB)
     out = tmp_path / "out.json"
-    proc = subprocess.run([TRAINWATCH, "run", "--json", str(out), "--", PYTHON, str(SCRIPTS / "monitor_grow.py"),
-                           "10"], capture_output=True, timeout=120, preexec_fn=_enter(directory))
+    proc = subprocess.run(
+        [
+            TRAINWATCH,
+            "run",
+            "--json",
+            str(out),
+            "--",
+            PYTHON,
+            str(SCRIPTS / "monitor_grow.py"),
+            "10",
+        ],
+        capture_output=True,
+        timeout=120,
+        preexec_fn=_enter(directory),
+    )
     assert proc.returncode == 137, proc.stderr.decode()[-2000:]
     import json
 

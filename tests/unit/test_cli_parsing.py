@@ -1,4 +1,6 @@
-"""`trainwatch run`'s fast parser agrees with its typer command, and both keep the child's arguments intact."""
+"""`trainwatch run`'s fast parser agrees with its typer command, and both keep the child's arguments
+intact.
+"""
 
 from __future__ import annotations
 
@@ -31,21 +33,50 @@ def test_fast_parser_knows_every_option_of_the_typer_command():
 
 def test_fast_parser_reads_a_plain_command_line():
     args = run_cmd.protect_child_args(
-        ["--json", "r.json", "--interval=0.2", "-q", "--signatures", "a.toml", "--signatures", "b.toml",
-         "train.py", "--json", "x", "--help"], run_cmd.VALUE_OPTIONS)
+        [
+            "--json",
+            "r.json",
+            "--interval=0.2",
+            "-q",
+            "--signatures",
+            "a.toml",
+            "--signatures",
+            "b.toml",
+            "train.py",
+            "--json",
+            "x",
+            "--help",
+        ],
+        run_cmd.VALUE_OPTIONS,
+    )
     options = run_cmd.parse_fast(args)
-    assert options == run_cmd.RunOptions(program=("train.py", "--json", "x", "--help"), json_path="r.json",
-                                         interval=0.2, quiet=True, signatures=("a.toml", "b.toml"))
+    assert options == run_cmd.RunOptions(
+        program=("train.py", "--json", "x", "--help"),
+        json_path="r.json",
+        interval=0.2,
+        quiet=True,
+        signatures=("a.toml", "b.toml"),
+    )
 
 
 def test_fast_parser_hands_help_and_mistakes_to_typer():
-    for args in (["--help", "train.py"], ["--interval", "0.001", "--", "x"], ["--interval", "nan", "--", "x"],
-                 ["--no-such-option", "--", "x"], ["--json"], ["-qm", "pkg"]):
+    for args in (
+        ["--help", "train.py"],
+        ["--interval", "0.001", "--", "x"],
+        ["--interval", "nan", "--", "x"],
+        ["--no-such-option", "--", "x"],
+        ["--json"],
+        ["-qm", "pkg"],
+    ):
         assert run_cmd.parse_fast(args) is None, args
 
 
 def test_module_and_command_forms():
-    module = run_cmd.parse_fast(run_cmd.protect_child_args(["-m", "pkg.train", "--lr", "3"], run_cmd.VALUE_OPTIONS))
+    module = run_cmd.parse_fast(
+        run_cmd.protect_child_args(["-m", "pkg.train", "--lr", "3"], run_cmd.VALUE_OPTIONS)
+    )
     assert module == run_cmd.RunOptions(program=("--lr", "3"), module="pkg.train")
-    command = run_cmd.parse_fast(run_cmd.protect_child_args(["--", "torchrun", "-q"], run_cmd.VALUE_OPTIONS))
+    command = run_cmd.parse_fast(
+        run_cmd.protect_child_args(["--", "torchrun", "-q"], run_cmd.VALUE_OPTIONS)
+    )
     assert command == run_cmd.RunOptions(program=("torchrun", "-q"), as_command=True)

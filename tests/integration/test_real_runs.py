@@ -1,4 +1,6 @@
-"""Real failing PyTorch training runs under `trainwatch run`: the right category, and the user's culprit line."""
+"""Real failing PyTorch training runs under `trainwatch run`: the right category, and the user's
+culprit line.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import pytest
 from conftest import ROOT, read_report, trainwatch
 
 CASES = {
-    # mode: (category, words expected in the culprit's source line, or None when no user line applies)
+    # mode: (category, words expected in the culprit's source line, or None when no user line
+    # applies)
     "labels": ("data", "cross_entropy"),
     "collate": ("data", None),
     "keyerror": ("data", 'record["pixels"]'),
@@ -39,7 +42,9 @@ def test_real_failure_is_named(tmp_path, script, mode):
 
 def test_segfault_reports_the_signal(tmp_path, script):
     report = tmp_path / "r.json"
-    result = trainwatch("run", "--json", str(report), script("real_failures.py"), "segfault", timeout=180)
+    result = trainwatch(
+        "run", "--json", str(report), script("real_failures.py"), "segfault", timeout=180
+    )
     assert result.returncode == 128 + 11
     data = read_report(report)
     assert data["exit"]["signal"] == "SIGSEGV"
@@ -48,8 +53,17 @@ def test_segfault_reports_the_signal(tmp_path, script):
 
 def test_corrupt_image_in_a_dataloader_worker_is_data_with_the_getitem_culprit(tmp_path):
     report = tmp_path / "r.json"
-    result = trainwatch("run", "--json", str(report), str(ROOT / "examples" / "train_cnn.py"), "--epochs", "1",
-                        "--data", str(tmp_path / "images"), timeout=300)
+    result = trainwatch(
+        "run",
+        "--json",
+        str(report),
+        str(ROOT / "examples" / "train_cnn.py"),
+        "--epochs",
+        "1",
+        "--data",
+        str(tmp_path / "images"),
+        timeout=300,
+    )
     assert result.returncode == 1
     data = read_report(report)
     assert data["verdict"]["category"] == "data"
@@ -60,17 +74,33 @@ def test_corrupt_image_in_a_dataloader_worker_is_data_with_the_getitem_culprit(t
 
 def test_a_stuck_dataloader_is_a_hang_and_is_stopped(tmp_path, script):
     report = tmp_path / "r.json"
-    result = trainwatch("run", "--stall-timeout", "3", "--json", str(report), script("quiet_dataloader_lock.py"),
-                        timeout=120)
+    result = trainwatch(
+        "run",
+        "--stall-timeout",
+        "3",
+        "--json",
+        str(report),
+        script("quiet_dataloader_lock.py"),
+        timeout=120,
+    )
     data = read_report(report)
     assert data["verdict"]["category"] == "hang", data["verdict"]
     assert data["stall"]["action"] == "stopped"
     assert any(w["kind"] == "dataloader" for w in data["stall"]["waits"])
-    assert result.returncode == 128 + 15  # stopped by trainwatch's SIGTERM, and trainwatch passes that on
+    assert (
+        result.returncode == 128 + 15
+    )  # stopped by trainwatch's SIGTERM, and trainwatch passes that on
 
 
-@pytest.mark.parametrize("name, category", [("quiet_tqdm_break.py", "early-exit"), ("quiet_nan_data.py", "data"),
-                                            ("quiet_nan_loss.py", "numerical"), ("quiet_complete.py", "completed")])
+@pytest.mark.parametrize(
+    "name, category",
+    [
+        ("quiet_tqdm_break.py", "early-exit"),
+        ("quiet_nan_data.py", "data"),
+        ("quiet_nan_loss.py", "numerical"),
+        ("quiet_complete.py", "completed"),
+    ],
+)
 def test_quiet_endings_through_trainwatch_run(tmp_path, script, name, category):
     report = tmp_path / "r.json"
     result = trainwatch("run", "--json", str(report), script(name), timeout=120)

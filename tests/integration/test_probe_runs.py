@@ -1,8 +1,9 @@
-"""The probe: real Python children run with and without it; what it records and what it must leave unchanged."""
+"""The probe: real Python children run with and without it; what it records and what it must leave
+unchanged.
+"""
 
 from __future__ import annotations
 
-import ast
 import os
 import shutil
 import signal
@@ -14,25 +15,31 @@ from pathlib import Path
 import pytest
 
 from trainwatch.diagnostics.watch.probe import ProbeFacts, ProbeSession
-from trainwatch.diagnostics.watch.probe.records import read_records
-from trainwatch.diagnostics.watch.probe.dumps import parse_dump, parse_traceback_text, parse_worker_wrapper
 
-SCRIPTS = Path(__file__).parent / "scripts"
-PROBE_SOURCE = Path(__file__).parents[1] / "diagnostics" / "watch" / "probe" / "sitecustomize.py"
+from conftest import ROOT, SCRIPTS
+
+PROBE_SOURCE = ROOT / "diagnostics" / "watch" / "probe" / "sitecustomize.py"
 
 
 def plain_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINWATCH_PROBE") and k != "PYTHONPATH"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TRAINWATCH_PROBE") and k != "PYTHONPATH"
+    }
     env.update(extra or {})
     return env
 
 
-def run_probed(args: list[str], base_env: dict[str, str] | None = None, timeout: float = 120
-               ) -> tuple[subprocess.CompletedProcess[str], ProbeFacts]:
+def run_probed(
+    args: list[str], base_env: dict[str, str] | None = None, timeout: float = 120
+) -> tuple[subprocess.CompletedProcess[str], ProbeFacts]:
     env = plain_env(base_env)
     session = ProbeSession.create(base_env=env)
     try:
-        done = subprocess.run(args, env={**env, **session.env}, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            args, env={**env, **session.env}, capture_output=True, text=True, timeout=timeout
+        )
         return done, session.collect()
     finally:
         session.cleanup()
@@ -49,12 +56,21 @@ def test_chained_exception_with_cause_and_context() -> None:
     chain = facts.primary_chain()
     assert chain is not None and chain.origin == "probe" and chain.thread is None
     assert [(e.type, e.relation) for e in chain.exceptions] == [
-        ("KeyError", "context"), ("ValueError", "cause"), ("RuntimeError", None)]
+        ("KeyError", "context"),
+        ("ValueError", "cause"),
+        ("RuntimeError", None),
+    ]
     assert chain.final.message == "cannot start training"
     deepest = chain.first.deepest_user_frame()
-    assert deepest is not None and deepest.function == "load" and deepest.code == 'return table["weights"]'
+    assert (
+        deepest is not None
+        and deepest.function == "load"
+        and deepest.code == 'return table["weights"]'
+    )
     assert all(f.user for f in chain.first.frames)
-    assert "The above exception was the direct cause" in done.stderr  # the normal traceback still prints
+    assert (
+        "The above exception was the direct cause" in done.stderr
+    )  # the normal traceback still prints
 
 
 def test_suppressed_context_is_left_out() -> None:
@@ -65,11 +81,16 @@ def test_suppressed_context_is_left_out() -> None:
 
 
 def test_exception_recorded_when_the_program_replaced_excepthook() -> None:
-    code = "import sys\nsys.excepthook = lambda *a: print('custom hook', file=sys.stderr)\nraise TimeoutError('slow')"
+    code = (
+        "import sys\nsys.excepthook = lambda *a: print('custom hook', file=sys.stderr)\nraise "
+        "TimeoutError('slow')"
+    )
     done, facts = run_probed([sys.executable, "-c", code])
     assert done.returncode == 1 and done.stderr == "custom hook\n"
     chain = facts.primary_chain()
-    assert chain is not None and chain.final.type == "TimeoutError" and chain.final.message == "slow"
+    assert (
+        chain is not None and chain.final.type == "TimeoutError" and chain.final.message == "slow"
+    )
     assert len(facts.chains) == 1
 
 
@@ -93,12 +114,15 @@ def test_many_threads_failing_at_once_leave_complete_records() -> None:
 def test_system_exit_with_status_3(how: str) -> None:
     done, facts = run_probed(script("probe_exit.py", *(["raise"] if how == "raise" else [])))
     assert done.returncode == 3 and done.stdout == "config invalid\n" and done.stderr == ""
-    assert facts.processes[0].exited  # Python shut down normally: a SystemExit, not a signal or os._exit
+    assert facts.processes[
+        0
+    ].exited  # Python shut down normally: a SystemExit, not a signal or os._exit
     if how == "call":
         chain = facts.primary_chain()
         assert chain is not None and chain.final.type == "SystemExit" and chain.final.message == "3"
         assert chain.final.deepest_user_frame().code == "sys.exit(3)"
-    else:  # a bare raise SystemExit is seen only as a normal shutdown; the status comes from waitpid
+    # a bare raise SystemExit is seen only as a normal shutdown; the status comes from waitpid
+    else:
         assert facts.chains == ()
 
 
@@ -146,7 +170,8 @@ def test_users_own_sitecustomize_still_runs(tmp_path: Path) -> None:
     user_site = tmp_path / "usersite"
     user_site.mkdir()
     (user_site / "sitecustomize.py").write_text(
-        "import builtins\nbuiltins.USER_SITECUSTOMIZE_RAN = True\n")
+        "import builtins\nbuiltins.USER_SITECUSTOMIZE_RAN = True\n"
+    )
     done, facts = run_probed(script("probe_site.py"), base_env={"PYTHONPATH": str(user_site)})
     assert f"sitecustomize {user_site / 'sitecustomize.py'}" in done.stdout
     assert "user-site-ran True" in done.stdout
@@ -158,23 +183,37 @@ def test_failing_user_sitecustomize_is_reported_as_without_the_probe(tmp_path: P
     user_site.mkdir()
     (user_site / "sitecustomize.py").write_text("raise ArithmeticError('broken site')\n")
     args = [sys.executable, "-c", "print('still runs')"]
-    bare = subprocess.run(args, env=plain_env({"PYTHONPATH": str(user_site)}), capture_output=True, text=True)
+    bare = subprocess.run(
+        args, env=plain_env({"PYTHONPATH": str(user_site)}), capture_output=True, text=True
+    )
     done, facts = run_probed(args, base_env={"PYTHONPATH": str(user_site)})
     assert "Error in sitecustomize" in bare.stderr
-    assert (done.stdout, done.stderr, done.returncode) == (bare.stdout, bare.stderr, bare.returncode)
+    assert (done.stdout, done.stderr, done.returncode) == (
+        bare.stdout,
+        bare.stderr,
+        bare.returncode,
+    )
     assert facts.loaded
 
 
-@pytest.mark.skipif(not Path("/usr/lib/python3/dist-packages").is_dir(), reason="needs Debian's python3")
+@pytest.mark.skipif(
+    not Path("/usr/lib/python3/dist-packages").is_dir(), reason="needs Debian's python3"
+)
 def test_second_interpreter_in_a_venv_without_trainwatch(tmp_path: Path) -> None:
     system_python = shutil.which("python3", path="/usr/bin") or sys.executable
     venv = tmp_path / "othervenv"
-    subprocess.run([system_python, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [system_python, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
     python = str(venv / "bin" / "python")
-    bare = subprocess.run([python, str(SCRIPTS / "probe_site.py")], env=plain_env(), capture_output=True, text=True)
+    bare = subprocess.run(
+        [python, str(SCRIPTS / "probe_site.py")], env=plain_env(), capture_output=True, text=True
+    )
     done, facts = run_probed([python, str(SCRIPTS / "probe_site.py")])
     assert "trainwatch-importable False" in done.stdout
-    assert done.stdout.splitlines()[0] == bare.stdout.splitlines()[0]  # the same sitecustomize (Debian's) loaded
+    assert (
+        done.stdout.splitlines()[0] == bare.stdout.splitlines()[0]
+    )  # the same sitecustomize (Debian's) loaded
     if list(Path("/usr/lib").glob("python3.*/sitecustomize.py")):
         assert done.stdout.startswith("sitecustomize /usr/lib/python3.")
     assert (done.stderr, done.returncode) == (bare.stderr, bare.returncode)
@@ -186,8 +225,14 @@ def test_second_interpreter_in_a_venv_without_trainwatch(tmp_path: Path) -> None
 
 def test_stack_dump_on_request_from_a_sleeping_child_and_its_fork() -> None:
     session = ProbeSession.create(base_env=plain_env())
-    child = subprocess.Popen(script("probe_sleep.py", "fork"), env={**plain_env(), **session.env},
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    child = subprocess.Popen(
+        script("probe_sleep.py", "fork"),
+        env={**plain_env(), **session.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert child.stdout.readline() == "ready\n"
         deadline = time.monotonic() + 10
@@ -209,22 +254,38 @@ def test_stack_dump_on_request_from_a_sleeping_child_and_its_fork() -> None:
     assert child.returncode == -9  # the stack requests did not end it
 
 
-@pytest.mark.parametrize("name,args", [
-    ("probe_chained.py", []), ("probe_thread.py", []), ("probe_exit.py", []), ("probe_segfault.py", []),
-])
+@pytest.mark.parametrize(
+    "name,args",
+    [
+        ("probe_chained.py", []),
+        ("probe_thread.py", []),
+        ("probe_exit.py", []),
+        ("probe_segfault.py", []),
+    ],
+)
 def test_output_and_status_identical_with_and_without_probe(name: str, args: list[str]) -> None:
-    bare = subprocess.run(script(name, *args), env=plain_env(), capture_output=True, text=True, timeout=60)
+    bare = subprocess.run(
+        script(name, *args), env=plain_env(), capture_output=True, text=True, timeout=60
+    )
     done, facts = run_probed(script(name, *args))
     assert facts.loaded
-    assert (done.returncode, done.stdout, done.stderr) == (bare.returncode, bare.stdout, bare.stderr)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        bare.returncode,
+        bare.stdout,
+        bare.stderr,
+    )
 
 
 def test_nested_run_skips_the_outer_probe() -> None:
     outer = ProbeSession.create(base_env=plain_env())
     try:
-        done, facts = run_probed(script("probe_chained.py"), base_env={"PYTHONPATH": outer.env["PYTHONPATH"]})
+        done, facts = run_probed(
+            script("probe_chained.py"), base_env={"PYTHONPATH": outer.env["PYTHONPATH"]}
+        )
         assert done.returncode == 1
-        assert len(facts.processes) == 1 and len(facts.chains) == 1  # hooked once, by the inner probe
+        assert (
+            len(facts.processes) == 1 and len(facts.chains) == 1
+        )  # hooked once, by the inner probe
         assert not outer.collect().loaded
     finally:
         outer.cleanup()
@@ -234,9 +295,17 @@ def test_broken_probe_directory_changes_nothing(tmp_path: Path) -> None:
     session = ProbeSession.create()
     try:
         env = {**plain_env(), **session.env, "TRAINWATCH_PROBE_DIR": str(tmp_path / "missing")}
-        done = subprocess.run(script("probe_chained.py"), env=env, capture_output=True, text=True, timeout=60)
-        bare = subprocess.run(script("probe_chained.py"), env=plain_env(), capture_output=True, text=True)
-        assert (done.returncode, done.stdout, done.stderr) == (bare.returncode, bare.stdout, bare.stderr)
+        done = subprocess.run(
+            script("probe_chained.py"), env=env, capture_output=True, text=True, timeout=60
+        )
+        bare = subprocess.run(
+            script("probe_chained.py"), env=plain_env(), capture_output=True, text=True
+        )
+        assert (done.returncode, done.stdout, done.stderr) == (
+            bare.returncode,
+            bare.stdout,
+            bare.stderr,
+        )
     finally:
         session.cleanup()
 
@@ -246,87 +315,15 @@ def test_keep_artifacts_and_file_layout() -> None:
     try:
         assert (session.root.stat().st_mode & 0o777) == 0o700
         assert session.env["PYTHONPATH"].split(os.pathsep)[0] == str(session.site_dir)
-        subprocess.run([sys.executable, "-c", "pass"], env={**plain_env(), **session.env}, check=True)
+        subprocess.run(
+            [sys.executable, "-c", "pass"], env={**plain_env(), **session.env}, check=True
+        )
         names = sorted(p.suffix for p in session.records_dir.iterdir())
-        assert names == [".jsonl", ".txt"]  # one record file (no leftover .tmp) and one faulthandler file
+        assert names == [
+            ".jsonl",
+            ".txt",
+        ]  # one record file (no leftover .tmp) and one faulthandler file
         session.cleanup()
         assert session.root.exists()
     finally:
         shutil.rmtree(session.root, ignore_errors=True)
-
-
-def test_user_pythonpath_follows_the_probe() -> None:
-    session = ProbeSession.create(base_env={"PYTHONPATH": "/a:/b"})
-    try:
-        assert session.env["PYTHONPATH"] == f"{session.site_dir}:/a:/b"
-        assert ProbeSession.create.__doc__
-    finally:
-        session.cleanup()
-
-
-def test_partial_last_line_is_skipped(tmp_path: Path) -> None:
-    (tmp_path / "1-ab.jsonl").write_text('{"kind":"hello","pid":1,"ppid":0,"time":1}\n{"kind":"excep')
-    facts = read_records(tmp_path)
-    assert facts.loaded and facts.processes[0].pid == 1 and facts.chains == ()
-
-
-def test_child_side_imports_only_the_standard_library_in_python38_syntax() -> None:
-    tree = ast.parse(PROBE_SOURCE.read_text(), feature_version=(3, 8))
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0
-            names.add(node.module.split(".")[0])
-    assert names and names <= set(sys.stdlib_module_names)
-
-
-def test_parse_chained_traceback_text() -> None:
-    text = (
-        "Traceback (most recent call last):\n"
-        '  File "/home/u/train.py", line 3, in load\n'
-        "    x = table[key]\n"
-        "        ~~~~~^^^^^\n"
-        "KeyError: 'w'\n\n"
-        "During handling of the above exception, another exception occurred:\n\n"
-        "Traceback (most recent call last):\n"
-        '  File "/usr/lib/python3.11/json/decoder.py", line 9, in decode\n'
-        "    raise ValueError(msg)\n"
-        "ValueError: line one\nline two\n")
-    chain = parse_traceback_text(text, ["/usr/lib/python3.11"])
-    assert [(e.type, e.relation) for e in chain] == [("KeyError", "context"), ("ValueError", None)]
-    assert chain[0].frames[0].code == "x = table[key]" and chain[0].frames[0].user
-    assert not chain[1].frames[0].user and chain[1].message == "line one\nline two"
-    assert parse_worker_wrapper("Caught KeyError in DataLoader worker process 3.\nOriginal " + text)[0] == 3
-    assert parse_worker_wrapper("an ordinary message") is None
-
-
-def test_parse_faulthandler_dump() -> None:
-    text = ('Thread 0x00007f0000000001 (most recent call first):\n'
-            '  File "/site-packages/torch/x.py", line 7 in wait\n\n'
-            'Current thread 0x00007f0000000002 (most recent call first):\n'
-            '  File "/home/u/train.py", line 9 in step\n'
-            '  File "/home/u/train.py", line 20 in <module>\n')
-    threads = parse_dump(text, (), main_thread=0x7F0000000002)
-    assert [(t.current, t.main, len(t.frames)) for t in threads] == [(False, False, 1), (True, True, 2)]
-    assert [f.line for f in threads[1].frames] == [20, 9] and not threads[0].frames[0].user
-
-
-def test_probe_bytecode_is_compiled_when_no_installed_copy_exists(tmp_path, monkeypatch):
-    # A fresh checkout (or PYTHONDONTWRITEBYTECODE) has no __pycache__ beside the probe: it is compiled instead.
-    import importlib.util
-    import shutil
-
-    from trainwatch.diagnostics.watch.probe import parent as probe_session
-
-    source = tmp_path / "pkg" / "sitecustomize.py"
-    source.parent.mkdir()
-    shutil.copy2(probe_session.CHILD_SOURCE, source)
-    monkeypatch.setattr(probe_session, "CHILD_SOURCE", source)
-    session = probe_session.ProbeSession.create()
-    try:
-        child = session.root / "site" / "sitecustomize.py"
-        assert Path(importlib.util.cache_from_source(str(child))).is_file()
-    finally:
-        session.cleanup()

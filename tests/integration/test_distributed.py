@@ -1,4 +1,6 @@
-"""Distributed runs (issue 7): real torchrun jobs on the CPU (gloo), rank logs of several nodes, merged reports."""
+"""Distributed runs (issue 7): real torchrun jobs on the CPU (gloo), rank logs of several nodes,
+merged reports.
+"""
 
 from __future__ import annotations
 
@@ -21,12 +23,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def torchrun_job(tmp_path: Path, mode: str, *options: str, env: dict | None = None) -> tuple[dict, bytes]:
-    """Run tests/scripts/dist_failures.py MODE on 2 gloo ranks under `trainwatch run`; return its report."""
+def torchrun_job(
+    tmp_path: Path, mode: str, *options: str, env: dict | None = None
+) -> tuple[dict, bytes]:
+    """Run tests/scripts/dist_failures.py MODE on 2 gloo ranks under `trainwatch run`; return its
+    report.
+    """
     report = tmp_path / "report.json"
-    result = trainwatch("run", "--json", str(report), *options, "--", TORCHRUN, "--nproc_per_node", "2",
-                        "--master-port", str(free_port()), str(SCRIPTS / "dist_failures.py"), mode,
-                        env={"OMP_NUM_THREADS": "1", **(env or {})}, timeout=90)
+    result = trainwatch(
+        "run",
+        "--json",
+        str(report),
+        *options,
+        "--",
+        TORCHRUN,
+        "--nproc_per_node",
+        "2",
+        "--master-port",
+        str(free_port()),
+        str(SCRIPTS / "dist_failures.py"),
+        mode,
+        env={"OMP_NUM_THREADS": "1", **(env or {})},
+        timeout=90,
+    )
     assert report.exists(), result.stderr.decode(errors="replace")[-3000:]
     return read_report(report), result.stderr
 
@@ -37,15 +56,19 @@ def rank_entry(report: dict, rank: int) -> dict:
 
 @pytest.mark.slow
 def test_a_rank_that_raises_is_the_root_and_its_peer_a_cascade(tmp_path):
-    report, _ = torchrun_job(tmp_path, "raise", env={"SLURM_JOB_ID": "4242", "SLURM_PROCID": "0",
-                                                     "SLURMD_NODENAME": "gpu-node-7"})
+    report, _ = torchrun_job(
+        tmp_path,
+        "raise",
+        env={"SLURM_JOB_ID": "4242", "SLURM_PROCID": "0", "SLURMD_NODENAME": "gpu-node-7"},
+    )
     dist = report["distributed"]
     assert dist["launcher"] == "torchrun" and dist["world_size"] == 2 and dist["root_rank"] == 1
     assert report["verdict"]["category"] == "code"
     assert report["verdict"]["summary"].startswith("Rank 1 failed first")
     assert report["exception"]["type"] == "ValueError"
     assert rank_entry(report, 1)["category"] == "code" and rank_entry(report, 1)["pid"]
-    # Rank 0 either saw the closed connection, or torchrun's SIGTERM reached it first: a cascade either way.
+    # Rank 0 either saw the closed connection, or torchrun's SIGTERM reached it first: a cascade
+    # either way.
     assert rank_entry(report, 0)["category"] in ("distributed", "interrupted")
     assert any(c["kind"] == "rank" and c["text"].startswith("rank 0") for c in report["cascade"])
     assert dist["slurm"] == {"job_id": "4242", "procid": "0", "node": "gpu-node-7"}
@@ -65,7 +88,8 @@ def test_a_rank_killed_by_sigkill_is_the_root_and_not_called_oom_without_memory_
     report, _ = torchrun_job(tmp_path, "kill")
     assert report["distributed"]["root_rank"] == 1
     assert rank_entry(report, 1)["exit"] == "SIGKILL"
-    # Memory was far from its limit: the kill is not claimed as out-of-memory (DESIGN.md, the kill rules).
+    # Memory was far from its limit: the kill is not claimed as out-of-memory (DESIGN.md, the kill
+    # rules).
     assert report["verdict"]["category"] == "unknown"
     assert "SIGKILL" in report["verdict"]["summary"] and "Rank 1" in report["verdict"]["summary"]
     assert rank_entry(report, 0)["category"] == "distributed"
@@ -81,26 +105,31 @@ def test_a_rank_stuck_outside_the_collective_is_the_root_of_a_hang(tmp_path):
     assert rank_entry(report, 0)["subtype"] == "hang/collective"
 
 
-# ---- logs of several nodes, and merged reports ---------------------------------------------------------------
-GLOO_CLOSED = ("[rank{r}]: RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed by "
-               "peer [10.0.0.{r}]:4242")
-NODE0 = """\
+# ---- logs of several nodes, and merged reports ---------------------------------------------------
+GLOO_CLOSED = (
+    "[rank{r}]: RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection "
+    "closed by "
+    "peer [10.0.0.{r}]:4242"
+)
+NODE0 = f"""\
 [rank0]: Traceback (most recent call last):
 [rank0]:   File "/job/train.py", line 40, in <module>
 [rank0]:     dist.all_reduce(loss)
-[rank0]:   File "/opt/venv/lib/python3.11/site-packages/torch/distributed/distributed_c10d.py", line 2501, in all_reduce
+[rank0]:   File "/venv/site-packages/torch/distributed/distributed_c10d.py", line 2501, in all_reduce
 [rank0]:     work.wait()
-{closed}
-E1127 08:03:19.047000 17588 torch/distributed/elastic/multiprocessing/api.py:1002] failed (exitcode: 1) local_rank: 0 (pid: 17593) of binary: /opt/venv/bin/python3
-""".format(closed=GLOO_CLOSED.format(r=0))
+{GLOO_CLOSED.format(r=0)}
+E1127 08:03:19.047000 17588 torch/distributed/elastic/multiprocessing/api.py:1002] failed \
+(exitcode: 1) local_rank: 0 (pid: 17593) of binary: /opt/venv/bin/python3
+"""
 NODE1 = """\
 epoch 1 step 200 loss 2.31
 [rank1]: Traceback (most recent call last):
 [rank1]:   File "/job/train.py", line 37, in <module>
 [rank1]:     out = model(batch)
-[rank1]:   File "/opt/venv/lib/python3.11/site-packages/torch/nn/modules/module.py", line 1751, in _call_impl
+[rank1]:   File "/venv/lib/site-packages/torch/nn/modules/module.py", line 1751, in _call_impl
 [rank1]:     return forward_call(*args, **kwargs)
-[rank1]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.10 GiB of which 1.2 GiB is free.
+[rank1]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a \
+total capacity of 79.10 GiB of which 1.2 GiB is free.
 """
 
 
@@ -113,8 +142,10 @@ def explain_json(*paths: str) -> dict:
 def test_explain_over_node_logs_names_the_root_rank_and_its_node(tmp_path):
     (tmp_path / "node0.log").write_text(NODE0)
     (tmp_path / "node1.log").write_text(NODE1)
-    for report in (explain_json(str(tmp_path / "node0.log"), str(tmp_path / "node1.log")),
-                   explain_json(str(tmp_path))):  # a directory stands for its logs
+    for report in (
+        explain_json(str(tmp_path / "node0.log"), str(tmp_path / "node1.log")),
+        explain_json(str(tmp_path)),
+    ):  # a directory stands for its logs
         dist = report["distributed"]
         assert dist["root_rank"] == 1 and dist["root_node"] == "node1"
         assert report["verdict"]["category"] == "oom" and report["verdict"]["subtype"] == "oom/gpu"
@@ -125,35 +156,89 @@ def test_explain_over_unprefixed_node_logs_picks_the_node_with_its_own_failure(t
     (tmp_path / "a.log").write_text("step 10\n" + GLOO_CLOSED.format(r=0).split(": ", 1)[1] + "\n")
     (tmp_path / "b.log").write_text(
         'Traceback (most recent call last):\n  File "/job/train.py", line 3, in <module>\n'
-        "    x = batch['image']\nKeyError: 'image'\n")
+        "    x = batch['image']\nKeyError: 'image'\n"
+    )
     report = explain_json(str(tmp_path / "a.log"), str(tmp_path / "b.log"))
     assert report["distributed"]["root_node"] == "b"
-    assert report["verdict"]["category"] in ("code", "data") and report["verdict"]["summary"].startswith("On b:")
+    assert report["verdict"]["category"] in ("code", "data") and report["verdict"][
+        "summary"
+    ].startswith("On b:")
 
 
-def node_report(tmp_path: Path, name: str, category: str, subtype: str | None, summary: str, signature: str | None,
-                node: str, exception: dict | None = None, root_rank: int | None = None) -> str:
-    report = {"schema": "trainwatch.report/1", "command": ["torchrun", "train.py"], "started_at":
-              "2026-11-27T08:00:00+00:00", "duration_s": 30.0, "exit": {"code": 1, "signal": None, "status": 1},
-              "verdict": {"category": category, "subtype": subtype, "confidence": 0.9, "summary": summary,
-                          "signature": signature, "alternatives": []},
-              "evidence": [{"kind": "exception", "text": summary, "source": "probe"}], "cascade": [],
-              "culprit": None, "exception": exception, "advice": ["do something"], "doc_url": None,
-              "distributed": {"launcher": "torchrun", "world_size": 4, "root_rank": root_rank,
-                              "ranks": [{"rank": root_rank, "pid": 7, "exit": "exit 1", "category": category,
-                                         "summary": summary}],
-                              "slurm": {"job_id": "99", "node": node}}}
+def node_report(
+    tmp_path: Path,
+    name: str,
+    category: str,
+    subtype: str | None,
+    summary: str,
+    signature: str | None,
+    node: str,
+    exception: dict | None = None,
+    root_rank: int | None = None,
+) -> str:
+    report = {
+        "schema": "trainwatch.report/1",
+        "command": ["torchrun", "train.py"],
+        "started_at": "2026-11-27T08:00:00+00:00",
+        "duration_s": 30.0,
+        "exit": {"code": 1, "signal": None, "status": 1},
+        "verdict": {
+            "category": category,
+            "subtype": subtype,
+            "confidence": 0.9,
+            "summary": summary,
+            "signature": signature,
+            "alternatives": [],
+        },
+        "evidence": [{"kind": "exception", "text": summary, "source": "probe"}],
+        "cascade": [],
+        "culprit": None,
+        "exception": exception,
+        "advice": ["do something"],
+        "doc_url": None,
+        "distributed": {
+            "launcher": "torchrun",
+            "world_size": 4,
+            "root_rank": root_rank,
+            "ranks": [
+                {
+                    "rank": root_rank,
+                    "pid": 7,
+                    "exit": "exit 1",
+                    "category": category,
+                    "summary": summary,
+                }
+            ],
+            "slurm": {"job_id": "99", "node": node},
+        },
+    }
     path = tmp_path / f"report-{name}.json"
     path.write_text(json.dumps(report))
     return str(path)
 
 
 def test_merge_reports_gives_the_job_verdict_from_the_node_that_failed_first(tmp_path):
-    a = node_report(tmp_path, "a", "distributed", "distributed/peer-failed", "A peer rank went away.",
-                    "dist-peer-closed", "node-a", root_rank=0)
-    b = node_report(tmp_path, "b", "oom", "oom/gpu", "CUDA out of memory.", "cuda-out-of-memory", "node-b",
-                    exception={"type": "torch.OutOfMemoryError", "message": "CUDA out of memory", "chain": []},
-                    root_rank=3)
+    a = node_report(
+        tmp_path,
+        "a",
+        "distributed",
+        "distributed/peer-failed",
+        "A peer rank went away.",
+        "dist-peer-closed",
+        "node-a",
+        root_rank=0,
+    )
+    b = node_report(
+        tmp_path,
+        "b",
+        "oom",
+        "oom/gpu",
+        "CUDA out of memory.",
+        "cuda-out-of-memory",
+        "node-b",
+        exception={"type": "torch.OutOfMemoryError", "message": "CUDA out of memory", "chain": []},
+        root_rank=3,
+    )
     out = tmp_path / "job.json"
     result = trainwatch("merge", "--json", str(out), a, b)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
@@ -168,25 +253,48 @@ def test_merge_reports_gives_the_job_verdict_from_the_node_that_failed_first(tmp
 
 def test_merge_refuses_a_file_that_is_not_a_report(tmp_path):
     bad = tmp_path / "x.json"
-    bad.write_text("{\"hello\": 1}")
+    bad.write_text('{"hello": 1}')
     result = trainwatch("merge", str(bad))
     assert result.returncode == 2 and b"not a trainwatch JSON report" in result.stderr
 
 
 def test_slurm_environment_is_recorded_for_a_single_process_run(tmp_path):
     report = tmp_path / "r.json"
-    trainwatch("run", "--json", str(report), "--", sys.executable, "-c", "raise SystemExit(3)",
-               env={"SLURM_JOB_ID": "77", "SLURM_PROCID": "2", "SLURMD_NODENAME": "n12"})
+    trainwatch(
+        "run",
+        "--json",
+        str(report),
+        "--",
+        sys.executable,
+        "-c",
+        "raise SystemExit(3)",
+        env={"SLURM_JOB_ID": "77", "SLURM_PROCID": "2", "SLURMD_NODENAME": "n12"},
+    )
     dist = read_report(report)["distributed"]
-    assert dist["slurm"] == {"job_id": "77", "procid": "2", "node": "n12"} and dist["root_rank"] is None
+    assert (
+        dist["slurm"] == {"job_id": "77", "procid": "2", "node": "n12"}
+        and dist["root_rank"] is None
+    )
 
 
 @pytest.mark.slow
 def test_torchrun_error_files_are_written_where_trainwatch_reads_them(tmp_path):
     report = tmp_path / "report.json"
-    result = trainwatch("run", "--keep-artifacts", "--json", str(report), "--", TORCHRUN, "--nproc_per_node", "2",
-                        "--master-port", str(free_port()), str(SCRIPTS / "dist_record.py"),
-                        env={"OMP_NUM_THREADS": "1"}, timeout=90)
+    result = trainwatch(
+        "run",
+        "--keep-artifacts",
+        "--json",
+        str(report),
+        "--",
+        TORCHRUN,
+        "--nproc_per_node",
+        "2",
+        "--master-port",
+        str(free_port()),
+        str(SCRIPTS / "dist_record.py"),
+        env={"OMP_NUM_THREADS": "1"},
+        timeout=90,
+    )
     assert b"error_file: <N/A>" not in result.stderr  # torchrun's own table now points at the files
     data = read_report(report)
     root = rank_entry(data, 1)

@@ -23,15 +23,23 @@ def _imports(path: Path) -> set[str]:
 def test_diagnostics_never_imports_the_terminal_side():
     offenders = {}
     for path in (ROOT / "diagnostics").rglob("*.py"):
-        bad = {n for n in _imports(path) if n.split(".")[0] in ("typer", "rich", "click") or n.startswith("trainwatch.cli")}
+        bad = {
+            n
+            for n in _imports(path)
+            if n.split(".")[0] in ("typer", "rich", "click") or n.startswith("trainwatch.cli")
+        }
         if bad:
             offenders[str(path.relative_to(ROOT))] = bad
     assert offenders == {}
 
 
 def test_nothing_imports_click_directly():
-    offenders = [str(p.relative_to(ROOT)) for top in ("cli", "diagnostics") for p in (ROOT / top).rglob("*.py")
-                 if any(n.split(".")[0] == "click" for n in _imports(p))]
+    offenders = [
+        str(p.relative_to(ROOT))
+        for top in ("cli", "diagnostics")
+        for p in (ROOT / top).rglob("*.py")
+        if any(n.split(".")[0] == "click" for n in _imports(p))
+    ]
     assert offenders == []
 
 

@@ -1,17 +1,12 @@
-"""Accuracy of `explain` on the development corpus (../shared/corpus): at least 95%."""
+"""Accuracy of `explain` on the corpus kept in the repository (corpus/): at least 95%."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus"
+from conftest import CORPUS, ROOT
 
 
-@pytest.mark.skipif(not (CORPUS / "cases.jsonl").is_file(), reason="corpus not present")
 def test_corpus_accuracy(capsys):
     sys.path.insert(0, str(ROOT / "bench"))
     try:

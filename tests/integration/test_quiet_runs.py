@@ -1,4 +1,6 @@
-"""Real runs that stop quietly: a hang, early exits, NaN losses, and a clean run that must stay `completed`."""
+"""Real runs that stop quietly: a hang, early exits, NaN losses, and a clean run that must stay
+`completed`.
+"""
 
 from __future__ import annotations
 
@@ -7,34 +9,50 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus, LogLine
-from trainwatch.diagnostics.watch.probe.parent import ProbeSession
-from trainwatch.diagnostics.read.progress import ProgressTracker
 from trainwatch.diagnostics.judge.quiet import judge_quiet
+from trainwatch.diagnostics.read.progress import ProgressTracker
+from trainwatch.diagnostics.watch.probe.parent import ProbeSession
 from trainwatch.diagnostics.watch.stall import StallWatcher
 
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
+from conftest import SCRIPTS
 
 
-def run_watched(name: str, *args: str, stall_timeout: float | None = None, on_stall: str = "auto",
-                limit: float = 90):
-    """Run a script as trainwatch will: own process group, the probe loaded, every output line fed to a tracker,
-    a stall watcher when asked. Returns (verdict, evidence, seconds from start to exit)."""
+def run_watched(
+    name: str,
+    *args: str,
+    stall_timeout: float | None = None,
+    on_stall: str = "auto",
+    limit: float = 90,
+):
+    """Run a script as trainwatch will: own process group, the probe loaded, every output line fed
+    to a tracker, a stall watcher when asked. Returns (verdict, evidence, seconds from start to
+    exit).
+    """
     probe = ProbeSession.create()
     env = {**os.environ, **probe.env}
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, str(SCRIPTS / name), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env=env, process_group=0)
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / name), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        process_group=0,
+    )
     tracker = ProgressTracker()
     watcher = None
     if stall_timeout is not None:
-        watcher = StallWatcher(proc.pid, stall_timeout, activity=lambda: tracker.last_output_at,
-                               on_stall=on_stall, stacks=probe.request_stacks,
-                               position=lambda: tracker.finish().stopped_at).start()
+        watcher = StallWatcher(
+            proc.pid,
+            stall_timeout,
+            activity=lambda: tracker.last_output_at,
+            on_stall=on_stall,
+            stacks=probe.request_stacks,
+            position=lambda: tracker.finish().stopped_at,
+        ).start()
 
     def pump() -> None:
         assert proc.stdout is not None
@@ -52,8 +70,13 @@ def run_watched(name: str, *args: str, stall_timeout: float | None = None, on_st
     elapsed = time.monotonic() - started
     reader.join(5)
     stall = watcher.close() if watcher is not None else None
-    evidence = Evidence(source="run", exit=ExitStatus.from_returncode(returncode), progress=tracker.finish(),
-                        stall=stall, probe=probe.collect())
+    evidence = Evidence(
+        source="run",
+        exit=ExitStatus.from_returncode(returncode),
+        progress=tracker.finish(),
+        stall=stall,
+        probe=probe.collect(),
+    )
     probe.cleanup()
     return judge_quiet(evidence), evidence, elapsed
 
@@ -109,13 +132,16 @@ def test_dataloader_worker_blocked_on_a_lock_is_a_hang_stopped_soon_after_the_ti
     stall = evidence.stall
     assert stall is not None and stall.action == "stopped" and not stall.busy
     assert evidence.exit.signal in ("SIGTERM", "SIGKILL")
-    # import torch ~3 s + 3 s of silence + up to 1 s of polling, 1 s of stacks, then SIGTERM: well under 20 s.
+    # import torch ~3 s + 3 s of silence + up to 1 s of polling, 1 s of stacks, then SIGTERM: well
+    # under 20 s.
     assert elapsed < 20
     kinds = {w.kind for w in stall.waits}
     assert "dataloader" in kinds  # the main process, waiting for a batch
     assert "lock" in kinds  # a worker, in `with lock:`
     assert verdict.category == "hang" and verdict.subtype == "hang/dataloader"
-    assert stall.to_dict()["waits"][0]["pid"] == evidence.probe.processes[0].pid or stall.waits[0].kind
+    assert (
+        stall.to_dict()["waits"][0]["pid"] == evidence.probe.processes[0].pid or stall.waits[0].kind
+    )
 
 
 @pytest.mark.slow
@@ -123,14 +149,17 @@ def test_busy_loop_without_output_is_a_possible_hang_and_is_not_killed():
     verdict, evidence, elapsed = run_watched("quiet_busy.py", "5", stall_timeout=2)
     assert evidence.exit.code == 0  # it ran to its end: not stopped
     assert elapsed >= 5
-    # the silence ended when it printed again: the busy episode was withdrawn, the run judged on its progress
+    # the silence ended when it printed again: the busy episode was withdrawn, the run judged on its
+    # progress
     assert evidence.stall is None
     assert evidence.progress.stopped_at == "step 2/10"
 
 
 @pytest.mark.slow
 def test_busy_loop_is_reported_while_it_lasts_and_killed_when_asked():
-    verdict, evidence, elapsed = run_watched("quiet_busy.py", "60", stall_timeout=2, on_stall="kill")
+    verdict, evidence, elapsed = run_watched(
+        "quiet_busy.py", "60", stall_timeout=2, on_stall="kill"
+    )
     assert evidence.stall is not None and evidence.stall.busy and evidence.stall.action == "stopped"
     assert elapsed < 20
     assert (verdict.category, verdict.subtype) == ("hang", "hang/busy-loop")

