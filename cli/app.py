@@ -1,5 +1,5 @@
 """The trainwatch command: the Typer app, its commands, and main(), where known errors become one
-line and a code.
+line and an exit code.
 
 typer is imported only when it is needed (help, other commands, a command line the fast parser
 declines): a plain `trainwatch run` should cost its user as little start-up time as possible
@@ -18,22 +18,32 @@ from trainwatch.diagnostics.errors import EXIT_INTERNAL, EXIT_USAGE, TrainwatchE
 HELP = (
     "A diagnostician for deep-learning training runs: runs your training and says why it stopped."
 )
+# Help is laid out for this width when stdout is not a terminal (a pipe, a file, CI). Help is plain
+# text (no rich panels): rich's option table squeezed to a word a line at 80 columns.
+HELP_WIDTH = 100
 
 
 def build_app():
     """The Typer app with every command registered."""
     import typer
 
-    from . import run as run_cmd
+    from trainwatch.cli import explain as explain_cmd
+    from trainwatch.cli import merge as merge_cmd
+    from trainwatch.cli import run as run_cmd
 
     app = typer.Typer(
         name="trainwatch",
         help=HELP,
         add_completion=False,
         no_args_is_help=True,
-        # never show locals: a training script's locals can hold credentials
-        pretty_exceptions_enable=False,
-        context_settings={"help_option_names": ["-h", "--help"]},
+        rich_markup_mode=None,  # plain help: readable at any width, on a terminal or not
+        pretty_exceptions_enable=False,  # never show locals: a script's locals can hold credentials
+        context_settings={
+            "help_option_names": ["-h", "--help"],
+            "max_content_width": HELP_WIDTH,
+            # Off a terminal there is no width to ask for: lay help out at HELP_WIDTH, not 80.
+            **({} if sys.stdout.isatty() else {"terminal_width": HELP_WIDTH}),
+        },
     )
     app.command(
         "run",
@@ -41,14 +51,7 @@ def build_app():
         no_args_is_help=True,
         context_settings={"allow_interspersed_args": False, "ignore_unknown_options": False},
     )(run_cmd.typer_command())
-    try:
-        from . import explain as explain_cmd
-    except ImportError:  # explain lands with the classifier
-        explain_cmd = None
-    if explain_cmd is not None:
-        app.command("explain", help=getattr(explain_cmd, "HELP", None))(explain_cmd.explain_command)
-    from . import merge as merge_cmd  # distributed (issue 7): per-node reports -> the job's verdict
-
+    app.command("explain", help=explain_cmd.HELP)(explain_cmd.explain_command)
     app.command("merge", help=merge_cmd.HELP)(merge_cmd.merge_command)
 
     def version(value: bool) -> None:
@@ -63,19 +66,17 @@ def build_app():
         ),
     ) -> None:
         """A diagnostician for deep-learning training runs: runs your training and says why it
-        stopped.
-        """
+        stopped."""
 
     return app
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: parse, dispatch, and turn every known failure into one line on stderr and an
-    exit code.
-    """
+    exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "run":
-        from . import run as run_cmd
+        from trainwatch.cli import run as run_cmd
 
         args = ["run"] + run_cmd.protect_child_args(args[1:], run_cmd.VALUE_OPTIONS)
         options = run_cmd.parse_fast(args[1:])
@@ -86,6 +87,10 @@ def main(argv: list[str] | None = None) -> None:
         import typer
 
         command = typer.main.get_command(build_app())
+        if not args:  # bare `trainwatch`: the help, and success
+            with typer.Context(command, info_name="trainwatch", **command.context_settings) as ctx:
+                print(command.get_help(ctx))
+            return 0
         code = command.main(args=args, prog_name="trainwatch", standalone_mode=False)
         return code if isinstance(code, int) else 0
 
@@ -94,8 +99,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _exit_with(work: Callable[[], int]) -> None:
     """Run `work` and exit with its status; a known failure becomes one line on stderr and its exit
-    code.
-    """
+    code."""
     try:
         code = work()
     except TrainwatchError as exc:
@@ -105,24 +109,22 @@ def _exit_with(work: Callable[[], int]) -> None:
     except Exception as exc:
         if os.environ.get("TRAINWATCH_DEBUG") == "1":
             raise
-        if hasattr(exc, "format_message") and hasattr(
-            exc, "exit_code"
-        ):  # typer's (click's) usage errors
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # click's usage errors
             hint = ""
             ctx = getattr(exc, "ctx", None)
             if ctx is not None:
                 hint = f" (see {ctx.command_path} --help)"
-            _fail(exc.format_message() + hint, getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE)
+            message = exc.format_message() or "bad command line"
+            _fail(message + hint, getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE)
         _fail(
-            f"internal error: {type(exc).__name__}: {exc} (set TRAINWATCH_DEBUG=1 for the "
-            f"traceback)",
+            f"internal error: {type(exc).__name__}: {exc} (set TRAINWATCH_DEBUG=1 for the traceback)",
             EXIT_INTERNAL,
         )
     sys.exit(code)
 
 
 def _fail(message: str, code: int) -> None:
-    from .terminal import print_error
+    from trainwatch.cli.console import print_error
 
     print_error(message.splitlines()[0] if message else "failed")
     sys.exit(code)

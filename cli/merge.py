@@ -1,14 +1,17 @@
 """`trainwatch merge`: per-node JSON reports -> one job verdict (the root node and rank), printed as
-`run` prints.
-"""
+`run` prints."""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import inspect
+from typing import Annotated, Any
 
 import typer
 
-HELP = """Merge the JSON reports of one job's nodes into the job's verdict: which node and rank failed first, and why.
+from trainwatch.cli.options import MERGE_OPTIONS, typer_command
+
+HELP = """Merge the JSON reports of one job's nodes into the job's verdict: which node and rank
+failed first, and why.
 
 \b
   srun trainwatch run --json report-%N.json -- torchrun ... train.py
@@ -17,9 +20,10 @@ HELP = """Merge the JSON reports of one job's nodes into the job's verdict: whic
 The report goes to stderr; --json writes the merged machine-readable report (- for stdout).
 """
 
-
-def merge_command(
-    reports: Annotated[
+REPORTS = inspect.Parameter(
+    "reports",
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    annotation=Annotated[
         list[str],
         typer.Argument(
             help="JSON reports written by `trainwatch run --json`.",
@@ -27,23 +31,18 @@ def merge_command(
             show_default=False,
         ),
     ],
-    json_path: Annotated[
-        Optional[str],
-        typer.Option(
-            "--json",
-            help="Also write the merged JSON report here (- for stdout).",
-            show_default=False,
-        ),
-    ] = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Print only the one-line verdict.")
-    ] = False,
-) -> None:
+)
+
+
+def merge(reports: list[str], **values: Any) -> None:
+    from trainwatch.cli.reports import ReportTargets, deliver
+    from trainwatch.cli.reports.files import writable
     from trainwatch.diagnostics.knowledge import load_knowledge
     from trainwatch.diagnostics.postmortem import merge_reports
 
-    from .outputs import ReportTargets, deliver, writable
-
-    targets = ReportTargets(json_path=writable(json_path), quiet=quiet)
+    targets = ReportTargets(json_path=writable(values["json_path"]), quiet=values["quiet"])
     diagnosis = merge_reports(reports, load_knowledge())
     deliver(diagnosis, targets)  # the same writers as run and explain: redacted, one exit policy
+
+
+merge_command = typer_command(merge, MERGE_OPTIONS, (REPORTS,))

@@ -1,14 +1,19 @@
-"""`trainwatch run`: options -> a run request -> a live diagnosis -> the report; exits with the
+"""`trainwatch run`: options -> a run request -> a live diagnosis -> the reports; exits with the
 child's status.
+
+A plain command line is parsed here without typer (importing typer costs ~45 ms before the child
+can start); help, mistakes and anything unusual go to the typer command, built from the same
+option table (cli/options.py).
 """
 
-# No `from __future__ import annotations` here: typer reads the annotations of the command that
-# `typer_command()` defines, and they must be real objects there, where typer is imported.
-import math
-import os
-from dataclasses import dataclass
-from pathlib import Path
+from __future__ import annotations
 
+import dataclasses
+import inspect
+import os
+from typing import Any
+
+from trainwatch.cli.options import COMMAND_MARK, RUN_OPTIONS, check_value, spellings, value_flags
 from trainwatch.diagnostics.errors import CommandNotExecutable, CommandNotFound, UsageError
 from trainwatch.diagnostics.watch import target as targets
 
@@ -19,80 +24,30 @@ HELP = """Run a training program and say why it stopped.
   trainwatch run [OPTIONS] -m pkg.train [ARGS]...  a module
   trainwatch run [OPTIONS] -- COMMAND [ARGS]...    any command (torchrun, a shell script, ...)
 
-Everything after the script, the module or `--` goes to the program untouched. trainwatch's options come first.
-The program's output passes through byte for byte; the report goes to stderr when it ends, and trainwatch exits
-with the program's status (128+N when signal N killed it).
+Everything after the script, the module or `--` goes to the program untouched; trainwatch's own
+options come first. The program's output passes through byte for byte; the report goes to stderr
+when it ends, and trainwatch exits with the program's status (128+N when signal N killed it).
 """
 
-# Marks, for the callback, that the user wrote `--` (a command) rather than a script. Inserted by
-# `protect_child_args`; hidden from --help.
-COMMAND_MARK = "--as-command"
-ON_STALL = ("auto", "kill", "report")
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """`trainwatch run`'s command line, parsed: the one configuration object the command works
-    from.
-    """
-
-    program: tuple[str, ...] = ()
-    module: str | None = None
-    python: str | None = None
-    json_path: str | None = None
-    log: str | None = None
-    no_probe: bool = False
-    keep_artifacts: bool = False
-    interval: float = 0.5
-    signatures: tuple[str, ...] = ()
-    stall_timeout: float | None = None
-    on_stall: str = "auto"
-    quiet: bool = False
-    junit: str | None = None
-    html: str | None = None
-    fail_on: str | None = (
-        None  # "numerical,early-exit": parsed by cli/ci.py once the options are read
-    )
-    as_command: bool = False
-
-
-# How run's options are spelled, for the fast parser: field and kind ("flag", "off", "value",
-# "values", "number"). tests/test_cli_parsing.py checks this table against the typer command, so the
-# two cannot drift apart.
-OPTION_SPELLINGS = {
-    "-m": ("module", "value"),
-    "--module": ("module", "value"),
-    "--python": ("python", "value"),
-    "--json": ("json_path", "value"),
-    "--log": ("log", "value"),
-    "--no-probe": ("no_probe", "flag"),
-    "--keep-artifacts": ("keep_artifacts", "flag"),
-    "--no-keep-artifacts": ("keep_artifacts", "off"),
-    "--interval": ("interval", "number"),
-    "--signatures": ("signatures", "values"),
-    "--stall-timeout": ("stall_timeout", "number"),
-    "--on-stall": ("on_stall", "value"),
-    "--quiet": ("quiet", "flag"),
-    "-q": ("quiet", "flag"),
-    "--junit": ("junit", "value"),
-    "--html": ("html", "value"),
-    "--fail-on": ("fail_on", "value"),
-    COMMAND_MARK: ("as_command", "flag"),
-}
-MINIMUMS = {"interval": 0.05, "stall_timeout": 0.1}
-VALUE_OPTIONS = frozenset(
-    name for name, (_, kind) in OPTION_SPELLINGS.items() if kind in ("value", "values", "number")
+# The parsed command line: one field per option of the table, plus the program and its arguments.
+RunOptions = dataclasses.make_dataclass(
+    "RunOptions",
+    [("program", tuple[str, ...], dataclasses.field(default=()))]
+    + [(o.field, Any, dataclasses.field(default=o.default)) for o in RUN_OPTIONS],
+    frozen=True,
 )
+RunOptions.__doc__ = "`trainwatch run`'s command line, parsed: the one configuration it works from."
+SPELLINGS = spellings(RUN_OPTIONS)
+VALUE_OPTIONS = value_flags(RUN_OPTIONS)
 
 
-def parse_fast(args: list[str]) -> RunOptions | None:
-    """Parse run's arguments (after `protect_child_args`) without typer, which costs ~45 ms to
-    import.
+def parse_fast(args: list[str]):
+    """Parse run's arguments (after `protect_child_args`) without typer.
 
     Returns None for anything but a plain, valid command line (help, an unknown option, a bad
     value): typer then parses it again and says what is wrong, in its own words.
     """
-    values: dict = {}
+    values: dict[str, Any] = {}
     program: list[str] = []
     i = 0
     while i < len(args):
@@ -101,14 +56,14 @@ def parse_fast(args: list[str]) -> RunOptions | None:
             program = args[i + 1 :]
             break
         name, eq, inline = token.partition("=") if token.startswith("--") else (token, "", "")
-        spec = OPTION_SPELLINGS.get(name)
-        if spec is None:
+        known = SPELLINGS.get(name)
+        if known is None:
             return None
-        field, kind = spec
-        if kind in ("flag", "off"):
+        option, on = known
+        if not option.takes_value:
             if eq:
                 return None
-            values[field] = kind == "flag"
+            values[option.field] = on
             i += 1
             continue
         if eq:
@@ -117,146 +72,48 @@ def parse_fast(args: list[str]) -> RunOptions | None:
             value, i = args[i + 1], i + 2
         else:
             return None
-        if kind == "number":
-            try:
-                number = float(value)
-            except ValueError:
-                return None
-            if not math.isfinite(number) or number < MINIMUMS[field]:
-                return None
-            values[field] = number
-        elif kind == "values":
-            values[field] = values.get(field, ()) + (value,)
+        try:
+            checked = check_value(option, value)
+        except ValueError:
+            return None
+        if option.kind == "values":
+            values[option.field] = values.get(option.field, ()) + (checked,)
         else:
-            values[field] = value
+            values[option.field] = checked
     return RunOptions(program=tuple(program), **values)
 
 
 def typer_command():
     """The typer command for `run`: its --help, and the parser of record for what `parse_fast`
-    declines.
-    """
-    from typing import Annotated, Optional
+    declines."""
+    from typing import Annotated
 
     import typer
 
-    def run_command(
-        program: Annotated[
-            Optional[list[str]],
+    from trainwatch.cli.options import typer_command as build
+
+    program = inspect.Parameter(
+        "program",
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        default=None,
+        annotation=Annotated[
+            list[str] | None,
             typer.Argument(
                 help="The script and its arguments, or the command after --.", show_default=False
             ),
-        ] = None,
-        module: Annotated[
-            Optional[str],
-            typer.Option(
-                "-m", "--module", help="Run a module, as `python -m MODULE`.", show_default=False
-            ),
-        ] = None,
-        python: Annotated[
-            Optional[str],
-            typer.Option(
-                help="Interpreter for a script or module [default: python3 on PATH].",
-                show_default=False,
-            ),
-        ] = None,
-        json_path: Annotated[
-            Optional[Path],
-            typer.Option(
-                "--json", help="Also write the JSON report here (- for stdout).", show_default=False
-            ),
-        ] = None,
-        log: Annotated[
-            Optional[Path],
-            typer.Option(help="Also save the program's combined output here.", show_default=False),
-        ] = None,
-        no_probe: Annotated[
-            bool, typer.Option("--no-probe", help="Do not load the probe into Python processes.")
-        ] = False,
-        keep_artifacts: Annotated[
-            bool, typer.Option(help="Keep the probe's record files after the report.")
-        ] = False,
-        interval: Annotated[
-            float, typer.Option(help="Seconds between memory samples.", min=0.05)
-        ] = 0.5,
-        signatures: Annotated[
-            Optional[list[Path]],
-            typer.Option(
-                "--signatures", help="An extra signature file (repeatable).", show_default=False
-            ),
-        ] = None,
-        stall_timeout: Annotated[
-            Optional[float],
-            typer.Option(
-                help="Call the run stuck after this many seconds without output, progress or CPU "
-                "use (off by default).",
-                min=0.1,
-                show_default=False,
-            ),
-        ] = None,
-        on_stall: Annotated[
-            str,
-            typer.Option(
-                help="What to do with a stuck run: auto (stop it when idle, only report a busy "
-                "loop), kill, or report."
-            ),
-        ] = "auto",
-        quiet: Annotated[
-            bool, typer.Option("--quiet", "-q", help="Print only the one-line verdict.")
-        ] = False,
-        junit: Annotated[
-            Optional[Path],
-            typer.Option(
-                "--junit",
-                help="Also write a JUnit XML report here (GitLab, Jenkins, ...).",
-                show_default=False,
-            ),
-        ] = None,
-        html: Annotated[
-            Optional[Path],
-            typer.Option(
-                "--html",
-                help="Also write a self-contained HTML report with charts here.",
-                show_default=False,
-            ),
-        ] = None,
-        fail_on: Annotated[
-            Optional[str],
-            typer.Option(
-                "--fail-on",
-                metavar="CATEGORY[,CATEGORY...]",
-                help="Exit 3 when the program exited 0 but the verdict is one of these categories "
-                "(e.g. numerical).",
-                show_default=False,
-            ),
-        ] = None,
-        as_command: Annotated[bool, typer.Option(COMMAND_MARK, hidden=True)] = False,
-    ) -> None:
-        options = RunOptions(
-            program=tuple(program or ()),
-            module=module,
-            python=python,
-            json_path=None if json_path is None else str(json_path),
-            log=None if log is None else str(log),
-            no_probe=no_probe,
-            keep_artifacts=keep_artifacts,
-            interval=interval,
-            signatures=tuple(str(p) for p in signatures or ()),
-            stall_timeout=stall_timeout,
-            on_stall=on_stall,
-            quiet=quiet,
-            junit=None if junit is None else str(junit),
-            html=None if html is None else str(html),
-            fail_on=fail_on,
-            as_command=as_command,
-        )
-        raise typer.Exit(execute(options))
+        ],
+    )
 
-    return run_command
+    def run_command(program: list[str] | None = None, **values: Any) -> None:
+        raise typer.Exit(execute(RunOptions(program=tuple(program or ()), **values)))
+
+    return build(run_command, RUN_OPTIONS, (program,))
 
 
-def execute(options: RunOptions) -> int:
+def execute(options) -> int:
     """Run the program, print the report, and return the status trainwatch exits with."""
+    from trainwatch.cli.reports import ReportTargets
+    from trainwatch.cli.reports.files import writable
     from trainwatch.diagnostics.live import RunRequest, run_session
 
     args = options.program
@@ -270,15 +127,9 @@ def execute(options: RunOptions) -> int:
         raise UsageError(
             "nothing to run: give a script, -m MODULE, or -- COMMAND (see trainwatch run --help)"
         )
-    if options.on_stall not in ON_STALL:
-        raise UsageError(f"--on-stall must be auto, kill or report, not {options.on_stall!r}")
-    from .outputs import ReportTargets, writable
-
     fail_on: frozenset[str] = frozenset()
-    if (
-        options.fail_on
-    ):  # cli/ci.py (and its regexes) only when asked: this runs before the child starts
-        from .ci import parse_fail_on
+    if options.fail_on:
+        from trainwatch.cli.exitpolicy import parse_fail_on
 
         fail_on = parse_fail_on(options.fail_on)
     reports = ReportTargets(
@@ -288,37 +139,58 @@ def execute(options: RunOptions) -> int:
         quiet=options.quiet,
         fail_on=fail_on,
     )
-    log_path = writable(options.log)
     request = RunRequest(
         argv=target.argv,
         env=dict(os.environ),
-        log_path=log_path,
+        log_path=writable(options.log),
         probe=not options.no_probe,
         keep_artifacts=options.keep_artifacts,
         sample_interval=options.interval,
-        signature_files=options.signatures,
+        signature_files=_usable_signature_files(options.signatures),
         stall_timeout=options.stall_timeout,
         on_stall=options.on_stall,
     )
     try:
-        diagnosis = run_session(request, on_started=_import_renderer)
+        diagnosis = run_session(request, on_started=_import_reports)
     except PermissionError as exc:
         raise CommandNotExecutable(f"permission denied: {exc.filename or target.argv[0]}") from None
     except FileNotFoundError as exc:
         raise CommandNotFound(f"command not found: {exc.filename or target.argv[0]}") from None
-    from .outputs import deliver
+    from trainwatch.cli.reports import deliver
 
     return deliver(diagnosis, reports)
 
 
-def _import_renderer() -> None:
-    """Import the report's modules while the child runs: rich costs ~35 ms, not worth adding after
-    it ends.
-    """
-    from . import render, terminal  # noqa: F401
+def _usable_signature_files(extra: tuple[str, ...]) -> tuple[str, ...]:
+    """The user's signature files that load, checked before the program starts: a bad one is a
+    warning naming its file and line, and the run goes on with the built-in knowledge and the good
+    files."""
+    from trainwatch.diagnostics.knowledge import user_signature_files
+
+    files = [str(f) for f in user_signature_files()] + list(extra)
+    if not files:
+        return ()
+    from trainwatch.cli.console import print_warning
+    from trainwatch.diagnostics.knowledge import SignatureError, load_file
+
+    usable = []
+    for path in files:
+        try:
+            load_file(path)
+        except SignatureError as exc:
+            print_warning(f"{exc.message}; the run goes on without this file")
+            continue
+        usable.append(path)
+    return tuple(usable)
 
 
-def protect_child_args(args: list[str], value_options: set[str]) -> list[str]:
+def _import_reports() -> None:
+    """Import the report's modules while the child runs: rich and the formats cost tens of
+    milliseconds, not worth adding after it ends."""
+    from trainwatch.cli.reports import outline, terminal  # noqa: F401
+
+
+def protect_child_args(args: list[str], value_options: frozenset[str]) -> list[str]:
     """Insert `--` where the child's arguments begin, so none of them is taken for one of
     trainwatch's options.
 
@@ -333,10 +205,8 @@ def protect_child_args(args: list[str], value_options: set[str]) -> list[str]:
             return args[:i] + [COMMAND_MARK] + args[i:]
         if token in ("-m", "--module"):
             return args[: i + 2] + ["--"] + args[i + 2 :]
-        if (
-            token.startswith("-m") and not token.startswith("--") and len(token) > 2
-        ):  # `-mpkg.train`
-            return args[: i + 1] + ["--"] + args[i + 1 :]
+        if token.startswith("-m") and not token.startswith("--") and len(token) > 2:
+            return args[: i + 1] + ["--"] + args[i + 1 :]  # `-mpkg.train`
         if token.startswith("--module="):
             return args[: i + 1] + ["--"] + args[i + 1 :]
         if not token.startswith("-") or token == "-":

@@ -29,7 +29,7 @@ class RunRequest:
     probe: bool = True
     keep_artifacts: bool = False
     sample_interval: float = 0.5
-    signature_files: tuple[str, ...] = ()
+    signature_files: tuple[str, ...] = ()  # the user's signature files, already checked
     stall_timeout: float | None = (
         None  # seconds without output, progress or CPU before the run counts as stuck
     )

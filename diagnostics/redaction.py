@@ -1,9 +1,9 @@
 """Secret redaction: the one place that removes credentials from a Diagnosis before any report is
 written.
 
-Every writer (terminal, JSON, JUnit, HTML, the GitHub step summary and annotation) takes its
-Diagnosis through `redact_diagnosis()`; the JSON writer also passes the finished dict through
-`redact_report()`, since a section's `to_dict()` may assemble new strings. Redaction works on
+The reports package (cli/reports) redacts a Diagnosis once with `redact_diagnosis()`, before any
+format sees it; text read later for a report (the culprit's source lines) goes through
+`redact_text()`. Redaction works on
 shapes (known token formats, `key=value` pairs whose key names a secret, `--token VALUE` on a
 command line, credentials in URLs, `Authorization:` headers) and on the values of the
 environment's secret-named variables (`HF_TOKEN`, `WANDB_API_KEY`, `AWS_SECRET_ACCESS_KEY`, ...),
@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,8 +37,8 @@ _TOKENS = re.compile("|".join(_TOKEN_SHAPES))
 # Names that say "this is a secret", as a key (`password=`, `"api_key": `) or an option
 # (`--hf-token`). `token` must end the name: `max_tokens=512` and `pad_token_id=0` are not secrets.
 _SECRET_NAME = (
-    r"(?:password|passwd|passphrase|secret|token|api[_\-]?key|apikey|access[_\-]?key|"
-    r"secret[_\-]?key|private[_\-]?key|client[_\-]?secret|credentials?)"
+    r"(?:password|passwd|passphrase|(?<![A-Za-z0-9])pwd?|secret|token|api[_\-]?key|apikey|"
+    r"access[_\-]?key|secret[_\-]?key|private[_\-]?key|client[_\-]?secret|credentials?)"
 )
 # Names whose values are secrets only when they look like one (long enough, not a number):
 # `eos_token: </s>`.
@@ -97,6 +96,7 @@ _TRIGGERS = (
     "xox",
     "eyj",
     "pass",
+    "pw",
     "secret",
     "token",
     "key",
@@ -214,31 +214,7 @@ def redact_text(text: str, env: Mapping[str, str] | None = None) -> str:
     return Redactor(env).text(text)
 
 
-# The last diagnosis redacted and its result: every writer calls redact_diagnosis(), and the second
-# call on the same object (or on the redacted copy) should cost nothing.
-_last: list[Any] = [None, None]
-
-
 def redact_diagnosis(diagnosis, env: Mapping[str, str] | None = None):
     """A copy of a Diagnosis with every string in it (verdict, evidence, command, output tail,
-    sections) redacted.
-    """
-    source, result = (
-        (_last[0]() if _last[0] is not None else None),
-        (_last[1]() if _last[1] is not None else None),
-    )
-    if result is not None and (diagnosis is source or diagnosis is result):
-        return result
-    redacted = Redactor(env).value(diagnosis)
-    try:
-        _last[0], _last[1] = weakref.ref(diagnosis), weakref.ref(redacted)
-    except TypeError:  # not weak-referenceable: simply no cache
-        pass
-    return redacted
-
-
-def redact_report(report: dict[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The JSON report's dict, redacted (a safety net over `redact_diagnosis()` for strings built by
-    to_dict()).
-    """
-    return Redactor(env).value(report)
+    sections) redacted. Called once per report, before any writer sees the diagnosis."""
+    return Redactor(env).value(diagnosis)

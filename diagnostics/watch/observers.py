@@ -131,7 +131,9 @@ class OutputObservers:
         if self._knowledge is None:
             from trainwatch.diagnostics.knowledge import load_knowledge
 
-            self._knowledge = load_knowledge(extra_files=self.signature_files)
+            # The user's files were checked before the program started (cli/run.py): they are the
+            # extra files here, and the user folder is not read a second time.
+            self._knowledge = load_knowledge(extra_files=self.signature_files, include_user=False)
         return self._knowledge
 
     def finish(self) -> None:

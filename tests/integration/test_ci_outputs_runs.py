@@ -7,8 +7,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from trainwatch.cli.ci import EXIT_FAIL_ON, parse_fail_on
-from trainwatch.cli.terminal import CI_WIDTH
+from trainwatch.cli.console import CI_WIDTH
+from trainwatch.cli.exitpolicy import EXIT_FAIL_ON, parse_fail_on
 
 from conftest import CORPUS_LOGS, ROOT, SCRIPTS, trainwatch
 

@@ -10,8 +10,9 @@ import subprocess
 
 import pytest
 
-from trainwatch.cli.html import html_report, loss_chart, memory_chart
-from trainwatch.cli.svgchart import nice_ticks
+from trainwatch.cli.reports.html import html_report, loss_chart, memory_chart
+from trainwatch.cli.reports.outline import outline
+from trainwatch.cli.reports.svgchart import nice_ticks
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus
 from trainwatch.diagnostics.verdict import Cited, Diagnosis, Verdict
 from trainwatch.diagnostics.watch.gpu import GpuDevice, GpuFacts
@@ -131,7 +132,7 @@ def test_a_page_is_self_contained_and_escapes_what_it_shows():
         verdict=verdict,
         evidence=Evidence(source="run", memory=_memory(gpu=True)),
     )
-    page = html_report(diagnosis, 137)
+    page = html_report(diagnosis, outline(diagnosis, 137))
     assert (
         "<script>" not in page and "&lt;script&gt;" in page and "at the limit &amp; beyond" in page
     )

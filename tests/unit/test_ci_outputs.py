@@ -4,8 +4,8 @@ and width.
 
 from __future__ import annotations
 
-from trainwatch.cli.ci import _data, _property, workspace_path
-from trainwatch.cli.terminal import CI_WIDTH, console_settings
+from trainwatch.cli.console import CI_WIDTH, console_settings
+from trainwatch.cli.reports.github import _data, _property, workspace_path
 
 from conftest import ROOT, SCRIPTS
 

@@ -9,14 +9,16 @@ import typer
 from trainwatch.cli import run as run_cmd
 from trainwatch.cli.app import build_app
 
+from conftest import ROOT
+
 
 def _run_params():
     command = typer.main.get_command(build_app())
     return command.commands["run"].params
 
 
-def test_fast_parser_knows_every_option_of_the_typer_command():
-    spelled = set(run_cmd.OPTION_SPELLINGS)
+def test_the_typer_command_is_built_from_the_option_table():
+    spelled = set(run_cmd.SPELLINGS)
     declared = set()
     for param in _run_params():
         if param.param_type_name != "option":
@@ -24,11 +26,26 @@ def test_fast_parser_knows_every_option_of_the_typer_command():
         declared.update(param.opts)
         declared.update(param.secondary_opts)
         for name in param.opts:
-            field, kind = run_cmd.OPTION_SPELLINGS[name]
-            assert field == param.name, name
-            assert (kind in ("flag", "off")) == param.is_flag, name
-            assert (kind == "values") == param.multiple, name
+            option, _ = run_cmd.SPELLINGS[name]
+            assert option.field == param.name, name
+            assert (not option.takes_value) == param.is_flag, name
+            assert (option.kind == "values") == param.multiple, name
     assert spelled == declared
+
+
+def test_the_docs_hold_the_generated_option_tables():
+    from trainwatch.cli.options import DOC_TABLES, docs_block
+
+    text = (ROOT / "docs" / "index.md").read_text()
+    for command in DOC_TABLES:
+        assert docs_block(command) in text, (
+            f"python -m trainwatch.cli.options regenerates {command}"
+        )
+
+
+def test_numbers_must_be_finite_on_both_parsers():
+    assert run_cmd.parse_fast(["--stall-timeout", "nan", "--", "x"]) is None
+    assert run_cmd.parse_fast(["--stall-timeout", "inf", "--", "x"]) is None
 
 
 def test_fast_parser_reads_a_plain_command_line():

@@ -9,7 +9,6 @@ from trainwatch.diagnostics.redaction import (
     MASK,
     Redactor,
     redact_diagnosis,
-    redact_report,
     secret_env_values,
 )
 from trainwatch.diagnostics.verdict import Cited, Culprit, Diagnosis, Verdict
@@ -33,6 +32,8 @@ def test_shapes_are_masked_and_ordinary_text_is_not():
         "Namespace(api_key='0123456789abcdef', lr=0.1)": "Namespace(api_key='[REDACTED]', lr=0.1)",
         '{"password": "s3cr3t!"}': '{"password": "[REDACTED]"}',
         f"token={HF}": "token=[REDACTED]",
+        "db pw=hunter2 user=bob": "db pw=[REDACTED] user=bob",
+        "--db_pwd s3cretvalue": "--db_pwd [REDACTED]",
     }
     for text, expected in cases.items():
         assert r.text(text) == expected, text
@@ -105,5 +106,9 @@ def test_redacted_diagnosis_holds_no_secret_anywhere_and_the_original_is_untouch
         assert secret not in text, secret
     assert redacted.verdict.category == "code" and redacted.verdict.culprit.line == 3
     assert HF in original.verdict.summary  # a copy: the caller's object is not changed
-    assert redact_diagnosis(redacted) is redacted  # every writer calls it; the second call is free
-    assert "zzzzzzzzzz" not in json.dumps(redact_report({"a": ["--api-key", "zzzzzzzzzz"]}))
+    # No hidden cache: the same object redacted again with another environment is redacted for it
+    # (a cache once returned the copy made without the secret-bearing environment).
+    plain = redact_diagnosis(original, env={})
+    assert ENV_SECRET in json.dumps(plain.to_dict())
+    again = redact_diagnosis(original, env={"MY_SECRET": ENV_SECRET})
+    assert ENV_SECRET not in json.dumps(again.to_dict())

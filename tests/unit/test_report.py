@@ -8,7 +8,8 @@ import io
 
 from rich.console import Console
 
-from trainwatch.cli.render import one_line, report, sparkline
+from trainwatch.cli.reports.outline import outline, sparkline
+from trainwatch.cli.reports.terminal import one_line, report
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus
 from trainwatch.diagnostics.verdict import (
     CATEGORIES,
@@ -73,7 +74,7 @@ def _render(renderable) -> str:
 
 
 def test_terminal_report_shows_verdict_evidence_culprit_advice_and_alternatives():
-    text = _render(report(_diagnosis()))
+    text = _render(report(outline(_diagnosis(), 1)))
     lines = text.splitlines()
     assert "trainwatch report" in lines[0]
     assert lines[1].startswith("✗ oom/gpu · 93% sure · exit 1")
@@ -86,7 +87,7 @@ def test_terminal_report_shows_verdict_evidence_culprit_advice_and_alternatives(
 
 
 def test_quiet_line_is_one_line():
-    text = _render(one_line(_diagnosis()))
+    text = _render(one_line(outline(_diagnosis(), 1)))
     assert text.count("\n") == 1
     assert text.startswith("trainwatch: ✗ oom/gpu")
 

@@ -1,26 +1,25 @@
-"""Where trainwatch's own words go: the stderr console, its colour and width rules, and the report
-printer.
-"""
+"""Where trainwatch's own words go: the stderr console, its colour and width rules, error lines."""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Mapping
-
-from rich.console import Console
+from typing import Any
 
 # In CI logs a report wider than this wraps badly; on a terminal rich uses the real width.
 CI_WIDTH = 100
 
 
-def console_settings(env: Mapping[str, str] | None = None, tty: bool | None = None) -> dict:
+def console_settings(
+    env: Mapping[str, str] | None = None, tty: bool | None = None
+) -> dict[str, Any]:
     """How the report is drawn, from the environment and whether stderr is a terminal.
 
     - NO_COLOR (any non-empty value, no-color.org) turns every escape sequence off, and wins over
       FORCE_COLOR.
-    - FORCE_COLOR (non-empty, not "0") keeps colour off a terminal: CI log viewers (GitHub,
-      GitLab) show ANSI colour.
+    - FORCE_COLOR (non-empty, not "0") keeps colour off a terminal: CI log viewers (GitHub, GitLab)
+      show ANSI colour.
     - TERM=dumb, or stderr not a terminal without FORCE_COLOR: plain text, no colour, no cursor
       control.
     - Width: COLUMNS when set; the terminal's own on a terminal; CI_WIDTH otherwise.
@@ -48,23 +47,27 @@ def console_settings(env: Mapping[str, str] | None = None, tty: bool | None = No
     }
 
 
-def stderr_console() -> Console:
-    """A console on stderr, drawn as `console_settings()` says."""
+def stderr_console():
+    """A rich console on stderr, drawn as `console_settings()` says."""
+    from rich.console import Console
+
     return Console(stderr=True, **console_settings())
-
-
-def print_report(diagnosis, quiet: bool = False) -> None:
-    """The terminal report (or its one line), redacted like every other report."""
-    from trainwatch.diagnostics.redaction import redact_diagnosis
-
-    from .render import one_line, report
-
-    diagnosis = redact_diagnosis(diagnosis)
-    console = stderr_console()
-    console.print(one_line(diagnosis) if quiet else report(diagnosis))
 
 
 def print_error(message: str) -> None:
     """One line on stderr, recognisably trainwatch's own."""
-    sys.stderr.write(f"trainwatch: error: {message}\n")
-    sys.stderr.flush()
+    print_line(f"trainwatch: error: {message}")
+
+
+def print_warning(message: str) -> None:
+    """One line on stderr for something that went wrong beside the run, never with it."""
+    print_line(f"trainwatch: warning: {message}")
+
+
+def print_line(text: str) -> None:
+    """Write one of trainwatch's own lines to stderr; a closed stderr is not worth a traceback."""
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass

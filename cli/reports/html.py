@@ -13,102 +13,59 @@ import math
 import os
 from html import escape
 
-from trainwatch.diagnostics.redaction import redact_diagnosis, redact_text
-
-from .ci import failed, output_tail
-from .svgchart import Series, line_chart
+from trainwatch.cli.reports.github import output_tail
+from trainwatch.cli.reports.outline import Item, Outline, Section, human_bytes
+from trainwatch.cli.reports.svgchart import Series, line_chart
+from trainwatch.diagnostics.redaction import redact_text
+from trainwatch.diagnostics.verdict import Diagnosis
 
 SOURCE_CONTEXT = 5  # lines shown on each side of the culprit's line
 TAIL_LINES = 80
 CHART_POINTS = 600  # at most this many points per series: the charts stay small in any run
 
 STYLE = """
-body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;background:#f6f7f9;color:#1d2329}
+body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;
+  background:#f6f7f9;color:#1d2329}
 main{max-width:1080px;margin:0 auto;padding:24px}
 header{border-radius:10px;padding:18px 22px;color:#fff;background:#b3261e}
-header.warn{background:#a15c00} header.ok{background:#1e7b34}
+header.bad{background:#b3261e} header.warn{background:#a15c00} header.ok{background:#1e7b34}
 header h1{margin:0 0 4px;font-size:24px} header .meta{opacity:.9}
 section{background:#fff;border:1px solid #dde1e6;border-radius:10px;padding:14px 20px;margin:16px 0}
 h2{font-size:17px;margin:0 0 10px}
 code,pre{font:13px/1.4 ui-monospace,'DejaVu Sans Mono',monospace}
-pre{background:#f1f3f5;padding:10px;border-radius:6px;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
+pre{background:#f1f3f5;padding:10px;border-radius:6px;overflow-x:auto;white-space:pre-wrap;
+  word-break:break-all}
 .src{background:#f1f3f5;border-radius:6px;padding:6px 0;overflow-x:auto}
 .src div{white-space:pre;font:13px/1.45 ui-monospace,'DejaVu Sans Mono',monospace;padding:0 10px}
 .src .hit{background:#ffd8d6;font-weight:bold}
 .src .no{color:#7a828a;display:inline-block;width:4.5em}
 .dim{color:#5f6a74} ul{padding-left:20px} li{margin:3px 0}
-table{border-collapse:collapse} td{padding:3px 14px 3px 0;vertical-align:top} td:first-child{color:#5f6a74}
+table{border-collapse:collapse} td{padding:3px 14px 3px 0;vertical-align:top}
+td:first-child{color:#5f6a74}
 .charts{display:flex;flex-wrap:wrap;gap:16px} .charts figure{margin:0;flex:1 1 480px}
 figcaption{font-weight:600;margin-bottom:6px}
 """
 
 
-def html_report(diagnosis, status: int) -> str:
+def html_report(diagnosis: Diagnosis, view: Outline) -> str:
     """The whole page as a string."""
-    from .render import describe_exit
-
-    diagnosis = redact_diagnosis(diagnosis)
-    v = diagnosis.verdict
-    tone = "bad" if failed(diagnosis, status) else ("ok" if v.category == "completed" else "warn")
-    mark = "✓" if tone == "ok" else "✗"
-    meta = [f"{v.confidence:.0%} sure"]
-    if diagnosis.exit is not None:
-        meta.append(describe_exit(diagnosis))
-    if diagnosis.exit is not None and status != diagnosis.exit.status:
-        meta.append(f"trainwatch exits {status} (--fail-on)")
+    meta = [view.confidence] + ([view.exit] if view.exit else [])
+    if view.policy_note:
+        meta.append(view.policy_note)
     if diagnosis.duration_s is not None:
         meta.append(f"ran {diagnosis.duration_s:.1f} s")
     parts = [
-        f'<header class="{tone}" id="verdict"><h1>{mark} {escape(v.subtype or v.category)}</h1>'
-        f'<div class="summary">{escape(v.summary)}</div><div '
+        f'<header class="{view.tone}" id="verdict"><h1>{view.mark} {escape(view.label)}</h1>'
+        f'<div class="summary">{escape(view.summary)}</div><div '
         f'class="meta">{escape(" · ".join(meta))}</div></header>'
     ]
-    if v.evidence:
-        parts.append(_section("Evidence", _cited_list(v.evidence)))
-    if v.cascade:
-        parts.append(_section("Consequences (not the cause)", _cited_list(v.cascade)))
-    if v.culprit is not None:
-        parts.append(_section("Culprit", _culprit(v.culprit)))
-    charts = [
-        c
-        for c in (memory_chart(diagnosis.evidence.memory), loss_chart(diagnosis.evidence.progress))
-        if c
-    ]
-    if charts:
-        parts.append(_section("Over time", '<div class="charts">' + "".join(charts) + "</div>"))
-    if v.advice:
-        parts.append(
-            _section(
-                "What to do",
-                "<ol>"
-                + "".join(f"<li>{escape(a)}</li>" for a in v.advice)
-                + "</ol>"
-                + (f'<p class="dim">See: {escape(v.doc_url)}</p>' if v.doc_url else ""),
-            )
-        )
-    if v.alternatives:
-        parts.append(
-            _section(
-                "Also possible",
-                "<ul>"
-                + "".join(
-                    f"<li><b>{escape(a.subtype or a.category)}</b> ({a.confidence:.0%}): "
-                    f"{escape(a.summary)}</li>"
-                    for a in v.alternatives
-                )
-                + "</ul>",
-            )
-        )
-    parts.append(_section("Run and environment", _environment(diagnosis, status)))
+    for section in view.sections:
+        parts.append(_section(section.title, _body(section, diagnosis)))
+    parts.append(_section("Environment", _environment(diagnosis, view.status)))
     tail = output_tail(diagnosis, TAIL_LINES)
     if tail:
         parts.append(_section("Last lines of output", f"<pre>{escape(tail)}</pre>"))
-    notes = list(diagnosis.evidence.notes)
-    if notes:
-        parts.append(
-            _section("Notes", "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
-        )
-    title = f"trainwatch: {v.subtype or v.category}"
+    title = f"trainwatch: {view.label}"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src '
@@ -121,11 +78,32 @@ def html_report(diagnosis, status: int) -> str:
     )
 
 
-def write_html(diagnosis, path: str, status: int) -> None:
-    """Write the page atomically; a failure to write is reported on stderr, never raised."""
-    from .outputs import write_file
-
-    write_file(path, html_report(diagnosis, status), "the HTML report")
+def _body(section: Section, diagnosis: Diagnosis) -> str:
+    """One section of the outline as HTML: its rows, or for the run its charts and rows."""
+    if section.key == "culprit" and diagnosis.verdict.culprit is not None:
+        return _culprit(diagnosis.verdict.culprit)
+    rows = [item for item in section.items if item.chart is None]
+    html = ""
+    if section.key == "run":
+        charts = [
+            c
+            for c in (
+                memory_chart(diagnosis.evidence.memory),
+                loss_chart(diagnosis.evidence.progress),
+            )
+            if c
+        ]
+        if charts:
+            html += '<div class="charts">' + "".join(charts) + "</div>"
+    if section.key in ("evidence", "cascade"):
+        return html + _cited_list(rows)
+    tag = "ol" if section.numbered else "ul"
+    listed = [i for i in rows if not (section.numbered and i.style == "dim")]
+    after = [i for i in rows if section.numbered and i.style == "dim"]
+    if listed:
+        html += f"<{tag}>" + "".join(f"<li>{escape(i.text)}</li>" for i in listed) + f"</{tag}>"
+    html += "".join(f'<p class="dim">{escape(i.text)}</p>' for i in after)
+    return html
 
 
 def memory_chart(memory) -> str:
@@ -165,15 +143,15 @@ def memory_chart(memory) -> str:
         if value <= 4 * max(peak, 1):
             series.append(
                 Series(
-                    f"{label} {_bytes(value)}",
+                    f"{label} {human_bytes(value)}",
                     colour,
                     [(xs[0], value), (xs[-1], value)],
                     dashed=True,
                 )
             )
         else:
-            off_chart.append(f"{label} {_bytes(value)} (off the chart)")
-    svg = line_chart(series, x_label="seconds", y_format=_bytes, title="Memory over time")
+            off_chart.append(f"{label} {human_bytes(value)} (off the chart)")
+    svg = line_chart(series, x_label="seconds", y_format=human_bytes, title="Memory over time")
     caption = "Memory" + (
         f' <span class="dim">· {escape(", ".join(off_chart))}</span>' if off_chart else ""
     )
@@ -228,13 +206,14 @@ def _section(title: str, body: str) -> str:
     return f"<section><h2>{escape(title)}</h2>{body}</section>"
 
 
-def _cited_list(items) -> str:
+def _cited_list(items: list[Item]) -> str:
     return (
         "<ul>"
         + "".join(
-            f'<li><code>{escape(c.text[:2000])}</code> <span class="dim">({escape(c.kind)} · '
-            f"{escape(c.source)})</span></li>"
-            for c in items
+            f"<li><code>{escape(i.text[:2000])}</code>"
+            + (f' <span class="dim">({escape(i.source)})</span>' if i.source else "")
+            + "</li>"
+            for i in items
         )
         + "</ul>"
     )
@@ -277,8 +256,6 @@ def _source_lines(path: str, line: int) -> list[tuple[int, str]]:
 
 def _environment(diagnosis, status: int) -> str:
     """What ran, where and with what: never the environment variables themselves."""
-    from .render import human_bytes
-
     rows = []
     if diagnosis.command:
         rows.append(("command", " ".join(diagnosis.command)))
@@ -336,11 +313,3 @@ def _environment(diagnosis, status: int) -> str:
         )
         + "</table>"
     )
-
-
-def _bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"

@@ -1,0 +1,321 @@
+"""Every command-line option, declared once: its spellings, kind, default and help.
+
+Three readers use the same table: `run`'s fast parser (cli/run.py, which skips importing typer on a
+plain command line), the typer commands (their `--help` and the parser of record for anything
+unusual), and the documentation (docs/index.md's option tables are generated from here by
+`python -m trainwatch.cli.options`, and a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from trainwatch.diagnostics.verdict import CATEGORIES
+
+# Kinds: "flag" (a switch), "value" (one string), "values" (repeatable), "number" (a finite float
+# at least `minimum`), "choice" (one of `choices`).
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of one or more commands."""
+
+    field: str  # the attribute of the parsed options
+    flags: tuple[str, ...]  # "-q", "--quiet"
+    kind: str
+    help: str
+    default: Any = None
+    metavar: str | None = None
+    minimum: float | None = None
+    choices: tuple[str, ...] = ()
+    off: str | None = None  # the spelling that turns a flag off: "--no-keep-artifacts"
+    hidden: bool = False
+
+    @property
+    def takes_value(self) -> bool:
+        return self.kind != "flag"
+
+    def described(self) -> str:
+        """The help text with the values the option takes, as --help and the docs show it."""
+        text = self.help
+        if self.choices:
+            text += f" One of: {', '.join(self.choices)}."
+        if self.kind == "number" and self.default is not None:
+            text += f" Default: {self.default:g}."
+        return text
+
+
+# Marks, for the callback, that the user wrote `--` (a command) rather than a script. Inserted by
+# cli/run.py's `protect_child_args`; hidden from --help.
+COMMAND_MARK = "--as-command"
+FAIL_ON_METAVAR = "CATEGORY[,CATEGORY...]"
+FAIL_ON_HELP = (
+    "Exit 3 when the program exited 0 (or, for a saved log, always) but the verdict is one of "
+    f"these categories or category/subtypes. Categories: {', '.join(CATEGORIES)}."
+)
+
+# The options every command that writes reports shares.
+REPORT_OPTIONS = (
+    Option(
+        "json_path",
+        ("--json",),
+        "value",
+        "Also write the JSON report here (- for stdout).",
+        metavar="FILE",
+    ),
+    Option(
+        "junit",
+        ("--junit",),
+        "value",
+        "Also write a JUnit XML report here (GitLab, Jenkins, ...).",
+        metavar="FILE",
+    ),
+    Option(
+        "html",
+        ("--html",),
+        "value",
+        "Also write a self-contained HTML report with charts here.",
+        metavar="FILE",
+    ),
+    Option("quiet", ("-q", "--quiet"), "flag", "Print only the one-line verdict.", default=False),
+    Option("fail_on", ("--fail-on",), "value", FAIL_ON_HELP, metavar=FAIL_ON_METAVAR),
+)
+SIGNATURES = Option(
+    "signatures",
+    ("--signatures",),
+    "values",
+    "An extra signature file (repeatable).",
+    default=(),
+    metavar="FILE",
+)
+
+RUN_OPTIONS = (
+    Option(
+        "module",
+        ("-m", "--module"),
+        "value",
+        "Run a module, as `python -m MODULE`.",
+        metavar="MODULE",
+    ),
+    Option(
+        "python",
+        ("--python",),
+        "value",
+        "Interpreter for a script or module (default: the python3 first on PATH).",
+        metavar="PYTHON",
+    ),
+    *REPORT_OPTIONS,
+    Option(
+        "log", ("--log",), "value", "Also save the program's combined output here.", metavar="FILE"
+    ),
+    Option(
+        "no_probe",
+        ("--no-probe",),
+        "flag",
+        "Do not load the probe into the program's Python processes.",
+        default=False,
+    ),
+    Option(
+        "keep_artifacts",
+        ("--keep-artifacts",),
+        "flag",
+        "Keep the probe's record files after the report.",
+        default=False,
+        off="--no-keep-artifacts",
+    ),
+    Option(
+        "interval",
+        ("--interval",),
+        "number",
+        "Seconds between memory samples.",
+        default=0.5,
+        minimum=0.05,
+        metavar="SECONDS",
+    ),
+    SIGNATURES,
+    Option(
+        "stall_timeout",
+        ("--stall-timeout",),
+        "number",
+        "Call the run stuck after this many seconds without output, progress or CPU use "
+        "(off by default).",
+        minimum=0.1,
+        metavar="SECONDS",
+    ),
+    Option(
+        "on_stall",
+        ("--on-stall",),
+        "choice",
+        "What to do with a stuck run: auto stops it when idle and only reports a busy loop; "
+        "kill stops both; report stops neither.",
+        default="auto",
+        choices=("auto", "kill", "report"),
+        metavar="MODE",
+    ),
+    Option("as_command", (COMMAND_MARK,), "flag", "", default=False, hidden=True),
+)
+EXPLAIN_OPTIONS = (*REPORT_OPTIONS, SIGNATURES)
+MERGE_OPTIONS = (REPORT_OPTIONS[0], REPORT_OPTIONS[3])
+
+
+def spellings(options: tuple[Option, ...]) -> dict[str, tuple[Option, bool]]:
+    """Every spelling -> (its option, whether it turns the option on)."""
+    table: dict[str, tuple[Option, bool]] = {}
+    for option in options:
+        for flag in option.flags:
+            table[flag] = (option, True)
+        if option.off:
+            table[option.off] = (option, False)
+    return table
+
+
+def value_flags(options: tuple[Option, ...]) -> frozenset[str]:
+    """The spellings that take a value (the next word, or after `=`)."""
+    return frozenset(f for o in options if o.takes_value for f in o.flags)
+
+
+def check_value(option: Option, text: str) -> Any:
+    """A value as the option takes it; ValueError with a sentence when it does not fit."""
+    if option.kind == "number":
+        number = float(text)
+        if not math.isfinite(number):
+            raise ValueError(f"{option.flags[-1]} must be a finite number, not {text!r}")
+        if option.minimum is not None and number < option.minimum:
+            raise ValueError(f"{option.flags[-1]} must be at least {option.minimum:g}, not {text}")
+        return number
+    if option.kind == "choice" and text not in option.choices:
+        raise ValueError(
+            f"{option.flags[-1]} must be one of {', '.join(option.choices)}, not {text!r}"
+        )
+    return text
+
+
+def typer_parameters(options: tuple[Option, ...]) -> list[inspect.Parameter]:
+    """The options as keyword parameters annotated for typer (see `typer_command`)."""
+    from typing import Annotated
+
+    import typer
+
+    params = []
+    for option in options:
+        python_type: Any
+        extra: dict[str, Any] = {}
+        if option.kind == "flag":
+            python_type = bool
+            flags = option.flags if option.off is None else (f"{option.flags[0]}/{option.off}",)
+        else:
+            flags = option.flags
+            python_type = list[str] if option.kind == "values" else str
+            if option.kind in ("number", "choice"):
+                extra["callback"] = _validator(option)
+        info = typer.Option(
+            *flags,
+            help=option.described() or None,
+            metavar=option.metavar,
+            show_default=False,
+            hidden=option.hidden,
+            **extra,
+        )
+        default = option.default if option.kind == "flag" else None
+        hint = python_type if option.kind == "flag" else python_type | None
+        annotation = Annotated[hint, info]
+        params.append(
+            inspect.Parameter(
+                option.field, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+            )
+        )
+    return params
+
+
+def typer_command(
+    body: Callable[..., Any],
+    options: tuple[Option, ...],
+    arguments: tuple[inspect.Parameter, ...] = (),
+) -> Callable[..., Any]:
+    """A function typer can register whose parameters are `arguments` and the options' table:
+    `body(**values)` runs with numbers parsed and defaults filled in."""
+    params = list(arguments) + typer_parameters(options)
+    by_field = {o.field: o for o in options}
+
+    def command(**values: Any) -> Any:
+        for name, value in list(values.items()):
+            option = by_field.get(name)
+            if option is None:
+                continue
+            if value is None:
+                values[name] = option.default
+            elif option.kind == "number":
+                values[name] = float(value)
+            elif option.kind == "values":
+                values[name] = tuple(value)
+        return body(**values)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = body.__doc__
+    return command
+
+
+def _validator(option: Option) -> Callable[[Any], Any]:
+    import typer
+
+    def validate(value: Any) -> Any:
+        if value is None:
+            return value
+        try:
+            check_value(option, value)
+        except ValueError as exc:
+            message = (
+                str(exc)
+                if "must" in str(exc)
+                else f"{option.flags[-1]} needs a number, not {value!r}"
+            )
+            raise typer.BadParameter(message) from None
+        return value
+
+    return validate
+
+
+def markdown_table(options: tuple[Option, ...]) -> str:
+    """The options as the Markdown table docs/index.md shows."""
+    rows = ["| option | what it does |", "| --- | --- |"]
+    for option in options:
+        if option.hidden:
+            continue
+        spelled = ", ".join(f"`{f}`" for f in option.flags)
+        if option.off:
+            spelled += f" / `{option.off}`"
+        if option.metavar:
+            spelled += f" `{option.metavar}`"
+        described = option.described().replace("|", "\\|")
+        rows.append(f"| {spelled} | {described} |")
+    return "\n".join(rows)
+
+
+DOC_TABLES = {"run": RUN_OPTIONS, "explain": EXPLAIN_OPTIONS, "merge": MERGE_OPTIONS}
+
+
+def docs_block(command: str) -> str:
+    """The generated block of docs/index.md for one command, markers included."""
+    return (
+        f"<!-- options: {command} (generated by python -m trainwatch.cli.options; do not edit) -->\n"
+        + markdown_table(DOC_TABLES[command])
+        + f"\n<!-- end options: {command} -->"
+    )
+
+
+if __name__ == "__main__":  # regenerate the option tables of docs/index.md
+    import re
+    import sys
+    from pathlib import Path
+
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/index.md")
+    text = path.read_text(encoding="utf-8")
+    for name in DOC_TABLES:
+        pattern = re.compile(rf"<!-- options: {name} .*?-->.*?<!-- end options: {name} -->", re.S)
+        text = pattern.sub(lambda _m, n=name: docs_block(n), text)
+    path.write_text(text, encoding="utf-8")

@@ -1,0 +1,92 @@
+"""Every report of one diagnosis, in every format asked for, written once the run is over.
+
+The diagnosis is redacted once, here, before any format sees it (diagnostics/redaction.py); then
+one outline (outline.py) is built and each format draws it: the terminal (terminal.py), JSON
+(the report contract, `Diagnosis.to_dict()`), JUnit (junit.py), HTML (html.py), and GitHub
+Actions' annotation and step summary (github.py). `run`, `explain`, `merge` and `report` all end
+here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+
+from trainwatch.cli.exitpolicy import EXIT_FAIL_ON, final_status
+from trainwatch.cli.reports.files import write_report
+from trainwatch.diagnostics.verdict import Diagnosis
+
+
+@dataclass(frozen=True)
+class ReportTargets:
+    """Where the reports of one diagnosis go, and the exit policy."""
+
+    json_path: str | None = None  # "-" for stdout
+    junit_path: str | None = None
+    html_path: str | None = None
+    quiet: bool = False
+    fail_on: frozenset[str] = frozenset()
+    terminal: bool = True  # the report on stderr (off for `report --json -` alone, say)
+
+
+def deliver(diagnosis: Diagnosis, targets: ReportTargets) -> int:
+    """Write every report asked for and return the status trainwatch exits with."""
+    from trainwatch.cli.reports.outline import outline
+    from trainwatch.diagnostics.redaction import redact_diagnosis
+
+    diagnosis = redact_diagnosis(diagnosis)
+    status = final_status(diagnosis, targets.fail_on)
+    view = outline(diagnosis, status)
+    if targets.json_path:
+        write_json(diagnosis, targets.json_path)
+    if targets.junit_path:
+        from trainwatch.cli.reports.junit import junit_xml
+
+        write_report(targets.junit_path, junit_xml(diagnosis, view), "the JUnit report")
+    if targets.html_path:
+        from trainwatch.cli.reports.html import html_report
+
+        write_report(targets.html_path, html_report(diagnosis, view), "the HTML report")
+    if targets.terminal:
+        print_terminal(view, quiet=targets.quiet)
+    if status == EXIT_FAIL_ON and (diagnosis.exit is None or diagnosis.exit.status == 0):
+        from trainwatch.cli.console import print_line
+
+        print_line(f"trainwatch: --fail-on: the verdict is {view.label}; exiting {status}")
+    from trainwatch.cli.reports.github import publish_github
+
+    publish_github(diagnosis, view)
+    return status
+
+
+def print_terminal(view, quiet: bool = False) -> None:
+    """The terminal report on stderr, or its one line for `--quiet`."""
+    from trainwatch.cli.console import stderr_console
+    from trainwatch.cli.reports.terminal import one_line, report
+
+    console = stderr_console()
+    try:
+        if quiet:
+            console.print(one_line(view), soft_wrap=True)
+        else:
+            console.print(report(view))
+    except (OSError, ValueError):  # stderr closed under us: the exit status still stands
+        pass
+
+
+def write_json(diagnosis: Diagnosis, path: str) -> None:
+    """The JSON report (docs/report.md) to a file (see files.py), or to stdout for `-`."""
+    text = json.dumps(diagnosis.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
+    if path != "-":
+        write_report(path, text, "the JSON report")
+        return
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except (OSError, ValueError) as exc:  # a reader that went away: one line, never a new status
+        from trainwatch.cli.console import print_error
+
+        print_error(
+            f"cannot write the JSON report to stdout: {getattr(exc, 'strerror', None) or exc}"
+        )

@@ -1,0 +1,218 @@
+"""The one outline of every report: which sections, in which order, with which titles and units.
+
+Each format (terminal, JUnit, HTML, GitHub step summary) walks the same `Outline`, so a section added
+or renamed here appears everywhere at once; a format only decides how a section looks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from trainwatch.diagnostics.verdict import Diagnosis
+
+SPARKS = "▁▂▃▄▅▆▇█"
+SPARK_POINTS = 40
+
+
+@dataclass(frozen=True)
+class Item:
+    """One row of a section: a line of evidence, an advice, a fact about the run."""
+
+    text: str
+    source: str | None = None  # where the evidence was seen: "exception · line 40"
+    code: str | None = None  # a source line shown under the row (the culprit's)
+    style: str | None = None  # a hint for formats that style rows: "dim", "strong"
+    chart: str | None = None  # "loss", "memory", "gpu": a row that is a chart drawn in text
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled part of the report."""
+
+    key: str  # stable: "evidence", "culprit", "cascade", "run", "advice", "alternatives", "notes"
+    title: str
+    items: tuple[Item, ...]
+    numbered: bool = False  # advice is a list of steps
+
+
+@dataclass(frozen=True)
+class Outline:
+    """A report before it is drawn: the headline, then the sections, each only when it has rows."""
+
+    label: str  # "oom/gpu", or the category when there is no subtype
+    category: str
+    tone: str  # "bad" (it failed), "warn" (it ended but not as it should), "ok"
+    confidence: str  # "95% sure"
+    exit: str | None  # "exit 1", "killed by SIGKILL (status 137)"; None for a saved log
+    summary: str
+    status: int  # what trainwatch exits with
+    policy_note: str | None  # why trainwatch's status differs from the program's (--fail-on)
+    sections: tuple[Section, ...]
+
+    @property
+    def mark(self) -> str:
+        return "✓" if self.tone == "ok" else "✗"
+
+    @property
+    def headline(self) -> str:
+        """`✗ oom/gpu · 95% sure · exit 1`."""
+        parts = [f"{self.mark} {self.label}", self.confidence] + ([self.exit] if self.exit else [])
+        return " · ".join(parts)
+
+    def section(self, key: str) -> Section | None:
+        return next((s for s in self.sections if s.key == key), None)
+
+    def text(self) -> str:
+        """The report as plain text (JUnit bodies, notifications): no colour, no layout."""
+        lines = [self.headline, self.summary]
+        if self.policy_note:
+            lines.append(self.policy_note)
+        for section in self.sections:
+            lines += ["", f"{section.title}:"]
+            for number, item in enumerate(section.items, 1):
+                lead = f"  {number}. " if section.numbered and item.style != "dim" else "  - "
+                lines.append(lead + item.text + (f"  ({item.source})" if item.source else ""))
+                if item.code:
+                    lines.append(f"      {item.code}")
+        return "\n".join(lines)
+
+
+# Section titles, written once for every format.
+TITLES = {
+    "evidence": "Evidence",
+    "culprit": "Culprit",
+    "cascade": "Consequences (not the cause)",
+    "run": "Run",
+    "advice": "What to do",
+    "alternatives": "Also possible",
+    "notes": "Notes",
+}
+
+
+def outline(diagnosis: Diagnosis, status: int) -> Outline:
+    """The report of a (redacted) diagnosis, for trainwatch exiting with `status`."""
+    from trainwatch.cli.exitpolicy import failed
+
+    v = diagnosis.verdict
+    tone = "bad" if failed(diagnosis, status) else ("ok" if v.category == "completed" else "warn")
+    program = diagnosis.exit.status if diagnosis.exit is not None else None
+    policy = None
+    if program is not None and status != program:
+        policy = f"trainwatch exits {status}: --fail-on names this verdict"
+    sections = [
+        Section("evidence", TITLES["evidence"], tuple(_cited(c) for c in v.evidence)),
+        Section("culprit", TITLES["culprit"], _culprit(diagnosis)),
+        Section("cascade", TITLES["cascade"], tuple(_cited(c) for c in v.cascade)),
+        Section("run", TITLES["run"], _run(diagnosis)),
+        Section("advice", TITLES["advice"], _advice(diagnosis), numbered=True),
+        Section("alternatives", TITLES["alternatives"], _alternatives(diagnosis)),
+        Section(
+            "notes", TITLES["notes"], tuple(Item(n, style="dim") for n in diagnosis.evidence.notes)
+        ),
+    ]
+    return Outline(
+        label=v.subtype or v.category,
+        category=v.category,
+        tone=tone,
+        confidence=f"{v.confidence:.0%} sure",
+        exit=describe_exit(diagnosis) if diagnosis.exit is not None else None,
+        summary=v.summary,
+        status=status,
+        policy_note=policy,
+        sections=tuple(s for s in sections if s.items),
+    )
+
+
+def _cited(cited) -> Item:
+    return Item(cited.text, source=f"{cited.kind} · {cited.source}")
+
+
+def _culprit(diagnosis: Diagnosis) -> tuple[Item, ...]:
+    c = diagnosis.verdict.culprit
+    if c is None:
+        return ()
+    return (Item(f"{c.file}:{c.line} in {c.function}", code=c.code, style="strong"),)
+
+
+def _advice(diagnosis: Diagnosis) -> tuple[Item, ...]:
+    v = diagnosis.verdict
+    items = tuple(Item(a) for a in v.advice)
+    if v.doc_url:
+        items += (Item(f"See: {v.doc_url}", style="dim"),)
+    return items
+
+
+def _alternatives(diagnosis: Diagnosis) -> tuple[Item, ...]:
+    return tuple(
+        Item(f"{a.subtype or a.category} ({a.confidence:.0%}): {a.summary}")
+        for a in diagnosis.verdict.alternatives
+    )
+
+
+def _run(diagnosis: Diagnosis) -> tuple[Item, ...]:
+    """Where the run was, its losses, its memory, how long it ran: each row only when known."""
+    facts = diagnosis.evidence
+    items: list[Item] = []
+    progress = facts.progress
+    if progress is not None and progress.stopped_at:
+        items.append(Item(f"stopped at {progress.stopped_at}"))
+    if progress is not None:
+        values = progress.sparkline_values(SPARK_POINTS)
+        if values:
+            items.append(Item(f"loss   {sparkline(values)}  last {values[-1]:.4g}", chart="loss"))
+    memory = facts.memory
+    if memory is not None and memory.sample_count:
+        line = (
+            f"memory peak {human_bytes(memory.peak_rss_bytes)} of {human_bytes(memory.limit_bytes)}"
+        )
+        items.append(Item(f"{line}  {sparkline(memory.timeline(SPARK_POINTS))}", chart="memory"))
+        gpu_values = memory.gpu_timeline(SPARK_POINTS)
+        if gpu_values:
+            items.append(
+                Item(
+                    f"GPU memory peak {human_bytes(max(gpu_values))}  {sparkline(gpu_values)}",
+                    chart="gpu",
+                )
+            )
+    if diagnosis.duration_s is not None:
+        items.append(
+            Item(f"ran {diagnosis.duration_s:.1f} s · {describe_exit(diagnosis)}", style="dim")
+        )
+    return tuple(items)
+
+
+def describe_exit(diagnosis: Diagnosis) -> str:
+    """`exit 1`, `killed by SIGKILL (status 137)`, or `exit unknown`."""
+    status = diagnosis.exit
+    if status is None:
+        return "exit unknown"
+    if status.signal:
+        return f"killed by {status.signal} (status {status.status})"
+    return f"exit {status.code}"
+
+
+def sparkline(values) -> str:
+    """Values as a row of block characters between their min and max; `!` marks NaN and infinity."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return "!" * len(values)
+    low, high = min(finite), max(finite)
+    span = (high - low) or 1.0
+    return "".join(
+        SPARKS[min(len(SPARKS) - 1, int((v - low) / span * (len(SPARKS) - 1) + 0.5))]
+        if math.isfinite(v)
+        else "!"
+        for v in values
+    )
+
+
+def human_bytes(n: float | None) -> str:
+    """`1536` -> `1.5 KiB`; None -> `?`."""
+    if n is None:
+        return "?"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
