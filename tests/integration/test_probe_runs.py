@@ -327,3 +327,14 @@ def test_keep_artifacts_and_file_layout() -> None:
         assert session.root.exists()
     finally:
         shutil.rmtree(session.root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("mode", ["closerange", "close"])
+def test_a_program_that_closes_our_descriptors_keeps_its_files_byte_for_byte(tmp_path, mode):
+    done, facts = run_probed(script("probe_closes_fds.py", str(tmp_path), mode))
+    assert done.returncode == -11
+    assert (tmp_path / "checkpoint.bin").read_bytes() == b"\x00CHECKPOINT\x01" * 100
+    assert (tmp_path / "metrics.txt").read_text() == "step 1 loss 0.5\n"
+    # The probe's own records survived too: the crash was recorded in its file, not the program's.
+    assert facts.loaded and facts.fatal and facts.fatal[0].signal == "SIGSEGV"
+    assert any(f.function == "<module>" for f in facts.fatal[0].frames)

@@ -44,6 +44,10 @@ _state = {
     "exit": None,
     "recorded": None,
     "lib": (),
+    "fd_id": None,
+    "tfd_id": None,
+    "fd_path": "",
+    "tfd_path": "",
 }
 
 
@@ -108,14 +112,112 @@ def _encode(value):
 
 def _write(record):
     """Append one record as one complete line with a single write on an O_APPEND descriptor."""
-    fd = _state["fd"]
-    if fd < 0 or os.getpid() != _state["pid"]:
+    if os.getpid() != _state["pid"]:
+        return
+    fd = _own("fd")
+    if fd < 0:
         return
     # Lone surrogates (undecodable argv bytes) become \\udcXX, which is still valid JSON.
     data = (_encode(record) + "\n").encode("utf-8", "backslashreplace")
     while data:
         written = os.write(fd, data)
         data = data[written:]
+
+
+_os_close = os.close  # the real one: ours must not trigger the program-close guard
+
+
+def _identity(fd):
+    """(device, inode) of an open descriptor: what tells our file from another one at its number."""
+    st = os.fstat(fd)
+    return (st.st_dev, st.st_ino)
+
+
+def _own(key):
+    """Our descriptor `key` ("fd" for records, "tfd" for faulthandler), proven still ours.
+
+    A program may close every descriptor from 3 up (daemons, launchers and data libraries do) and
+    then open its own files, which the kernel gives the lowest free numbers: ours. Writing to the
+    old number would put our records into its checkpoint. So the number is trusted only while the
+    file behind it is the one we opened (same device and inode); otherwise our file is opened
+    again by its path, and faulthandler is pointed at the new descriptor.
+    """
+    fd = _state[key]
+    if fd < 0:
+        return -1
+    try:
+        if _identity(fd) == _state[key + "_id"]:
+            return fd
+    except OSError:
+        pass
+    return _reopen(key)
+
+
+def _reopen(key):
+    """Open our file `key` again by path (never creating it: only our own file will do)."""
+    _state[key] = -1
+    try:
+        fd = os.open(_state[key + "_path"], os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return -1
+    try:
+        if _identity(fd) != _state[key + "_id"]:
+            _close(fd)
+            return -1
+    except OSError:
+        _close(fd)
+        return -1
+    _state[key] = fd
+    if key == "tfd":
+        _arm_faulthandler()
+    return fd
+
+
+def _close(fd):
+    try:
+        _os_close(fd)
+    except OSError:
+        pass
+
+
+def _after_program_close(first, last):
+    """The program closed descriptors `first`..`last`: if ours were among them, open ours again at
+    once, before the program's next open can take our numbers (faulthandler writes to a number
+    from a signal handler, where nothing can be checked)."""
+    if os.getpid() != _state["pid"]:
+        return
+    for key in ("fd", "tfd"):
+        fd = _state[key]
+        if fd >= 0 and first <= fd <= last:
+            _reopen(key)
+
+
+def _make_close(original):
+    def close(fd):
+        try:
+            return original(fd)
+        finally:
+            try:
+                _after_program_close(fd, fd)
+            except BaseException:
+                pass
+
+    close.__doc__ = original.__doc__
+    return close
+
+
+def _make_closerange(original):
+    def closerange(fd_low, fd_high):
+        try:
+            return original(fd_low, fd_high)
+        finally:
+            try:
+                _after_program_close(fd_low, fd_high - 1)
+            except BaseException:
+                pass
+
+    closerange.__doc__ = original.__doc__
+    return closerange
 
 
 def _start_time():
@@ -152,7 +254,8 @@ def _open_files(forked):
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
     tfd = os.open(base + ".txt", flags, 0o600)
     fd = os.open(base + ".tmp", flags, 0o600)
-    _state.update(fd=fd, tfd=tfd, pid=pid)
+    _state.update(fd=fd, tfd=tfd, pid=pid, fd_path=base + ".jsonl", tfd_path=base + ".txt")
+    _state.update(fd_id=_identity(fd), tfd_id=_identity(tfd))
     _arm_faulthandler()
     try:
         import _thread
@@ -193,9 +296,8 @@ def _arm_faulthandler():
     import faulthandler
 
     tfd = _state["tfd"]
-    if (
-        _state["fault"] is not None
-    ):  # None: the user enabled it (-X faulthandler); theirs goes where they asked
+    # None: the user enabled it (-X faulthandler); theirs goes where they asked.
+    if _state["fault"] is not None:
         faulthandler.enable(file=tfd, all_threads=True)
         _state["fault"] = True
     sig = _state["stack_signal"]
@@ -217,7 +319,7 @@ def _after_fork():
     try:
         for key in ("fd", "tfd"):
             if _state[key] >= 0:
-                os.close(_state[key])
+                _close(_state[key])
         _state.update(fd=-1, tfd=-1, exit=None, recorded=None)
         _open_files(forked=True)
     except BaseException:
@@ -543,6 +645,8 @@ def _install():
     else:
         sys.meta_path.insert(0, _ThreadingWatcher())
     sys.exit = _make_exit(sys.exit)
+    os.close = _make_close(_os_close)
+    os.closerange = _make_closerange(os.closerange)
     import atexit
 
     atexit.register(_at_exit)
