@@ -1,0 +1,72 @@
+"""Capture formats: a log rewritten the way other tools write it (timestamps, rank and worker
+prefixes, CRLF, colour, fixed-width wrapping), for the metamorphic checks of the diagnosis.
+
+Each format is a function of (line number, line) -> the line as that tool would have written it;
+`rewrite(text, name)` applies one to a whole log. The wording of each prefix follows the tool's own
+output (Kubernetes `kubectl logs --prefix`, Ray's worker prefix, torchrun's `--tee`/rank prefix,
+`srun -l`, `mpirun --tag-output`, absl/glog, syslog, Docker Compose, Python logging).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def _clock(n: int) -> tuple[int, int, int]:
+    return (n // 3600) % 24, (n // 60) % 60, n % 60
+
+
+def _iso(n: int, s: str) -> str:
+    h, m, sec = _clock(n)
+    return f"2024-05-01T{h:02d}:{m:02d}:{sec:02d}.{n * 7919 % 10**6:06d}Z {s}"
+
+
+def _logging(n: int, s: str) -> str:
+    h, m, sec = _clock(n)
+    return f"2024-05-01 {h:02d}:{m:02d}:{sec:02d},{n % 1000:03d} - trainer - INFO - {s}"
+
+
+def _absl(n: int, s: str) -> str:
+    h, m, sec = _clock(n)
+    return f"I0501 {h:02d}:{m:02d}:{sec:02d}.{n:06d} 48213 train.py:{100 + n % 50}] {s}"
+
+
+def _syslog(n: int, s: str) -> str:
+    h, m, sec = _clock(n)
+    return f"May  1 {h:02d}:{m:02d}:{sec:02d} node01 python[48213]: {s}"
+
+
+FORMATS: dict[str, Callable[[int, str], str]] = {
+    "iso-timestamp": _iso,
+    "python-logging": _logging,
+    "kubectl-prefix": lambda n, s: "[pod/train-job-7f9c4-0/trainer] " + s,
+    "ray-worker": lambda n, s: "(RayTrainWorker pid=48213, ip=10.0.0.5) " + s,
+    "torchrun-rank": lambda n, s: "[rank0]: " + s,
+    "srun-label": lambda n, s: "0: " + s,
+    "mpirun-tag": lambda n, s: "[1,0]<stderr>:" + s,
+    "absl": _absl,
+    "syslog": _syslog,
+    "compose": lambda n, s: "trainer-1  | " + s,
+    "crlf": lambda n, s: s + "\r",
+    "ansi-colour": lambda n, s: "\x1b[2m" + s + "\x1b[0m" if s else s,
+}
+WRAP_WIDTH = 100
+
+
+def rewrite(text: str, name: str) -> str:
+    """The log as the named tool would have captured it."""
+    if name == "fixed-width-wrap":
+        lines = []
+        for line in text.split("\n"):
+            while len(line) > WRAP_WIDTH:
+                lines.append(line[:WRAP_WIDTH])
+                line = line[WRAP_WIDTH:]
+            lines.append(line)
+        return "\n".join(lines)
+    fmt = FORMATS[name]
+    lines = text.split("\n")
+    last = len(lines) - 1
+    return "\n".join(fmt(n, line) if n < last or line else line for n, line in enumerate(lines))
+
+
+NAMES = (*FORMATS, "fixed-width-wrap")
