@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the collecting modules import this one; only type checkers need the reverse
+    from trainwatch.diagnostics.read.capture import Capture
     from trainwatch.diagnostics.read.logparse import LogFacts
     from trainwatch.diagnostics.read.progress import ProgressFacts, StallFacts
     from trainwatch.diagnostics.watch.monitor import MemoryFacts
@@ -128,15 +129,14 @@ class ExceptionChain:
     rank: int | None = None  # torchrun/DeepSpeed rank, when known
     thread: str | None = None  # thread name when it was not the main thread
     line: int | None = None  # 1-based line in the log where the traceback starts (log origin)
-    stream: str = (
-        "log"  # where those lines are: "log" (a saved file), "stdout" or "stderr" (a live run)
-    )
+    # Where those lines are: "log" (a saved file), "stdout" or "stderr" (a live run).
+    stream: str = "log"
+    capture: Capture | None = None  # what the capturing tool wrote before its first line
 
     @property
     def where(self) -> str:
-        """Where the report says it was seen: `stderr line 40`, `line 812`, `probe pid 4242 (thread
-        t1)`.
-        """
+        """Where the report says it was seen: `stderr line 40`, `line 812 (rank 1, 12:00:03)`,
+        `probe pid 4242 (thread t1)`."""
         if self.origin == "probe":
             place = f"probe pid {self.pid}" if self.pid is not None else "probe"
             place += f" (thread {self.thread})" if self.thread else ""
@@ -146,7 +146,10 @@ class ExceptionChain:
             )
         else:
             place = self.origin
-        return place + (f" (rank {self.rank})" if self.rank is not None else "")
+        said = [f"rank {self.rank}"] if self.rank is not None else []
+        if self.capture is not None:
+            said += [p for p in self.capture.describe().split(", ") if p and p not in said]
+        return place + (f" ({', '.join(said)})" if said else "")
 
     @property
     def final(self) -> RaisedException:
@@ -164,14 +167,23 @@ class LogLine:
     """One line of the child's output or of a saved log, with where it stands."""
 
     number: int  # 1-based line number in the log, or in the captured output of a run
-    text: str  # without the line ending; ANSI colour codes removed
+    text: str  # without the line ending; once read: colour codes and the capture prefix taken off
     stream: str = "log"  # "stdout", "stderr", or "log" for a saved file
+    capture: Capture | None = None  # what the capturing tool wrote before it (rank, pid, time)
+
+    @property
+    def whole(self) -> str:
+        """The line as it was written, capture prefix included."""
+        return self.text if self.capture is None else self.capture.prefix + self.text
 
     @property
     def where(self) -> str:
-        return (
+        """`line 812`, `stderr line 40`, `line 812 (rank 1, 12:00:03)`."""
+        place = (
             f"line {self.number}" if self.stream == "log" else f"{self.stream} line {self.number}"
         )
+        said = self.capture.describe() if self.capture is not None else ""
+        return f"{place} ({said})" if said else place
 
 
 @dataclass(frozen=True)

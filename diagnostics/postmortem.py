@@ -40,7 +40,7 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, object | None]:
         return facts, None
     for line in facts.tail:  # the tail gives where the loop stood when the log ends
         if line.number > fed[0]:
-            tracker.feed(line)
+            tracker.feed(parser.normalize(line))
     return facts, tracker.finish()
 
 

@@ -192,12 +192,20 @@ def judge_ranks(
 
 def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
     """The job's verdict: the root rank's failure, with the other ranks' failures as its cascade."""
-    if facts is None or facts.root is None:
-        return verdict
+    if facts is None or facts.root is None or len(facts.ranks) < 2:
+        return verdict  # one rank is no job of several: its verdict is the run's
     root = facts.root
     chosen = verdict
-    if root.strength >= 2 and (
-        verdict.category != root.verdict.category or verdict.subtype != root.verdict.subtype
+    # The root rank's own exception says less than the whole log when nothing explains it and the
+    # lines around it name a failure of its own (an allocator's out-of-memory line); an echo (a
+    # peer's SIGTERM, a timeout) never outweighs the root rank.
+    informative = root.verdict.category != "unknown" or verdict.category in _ECHO_CATEGORIES + (
+        "unknown",
+    )
+    if (
+        root.strength >= 2
+        and informative
+        and (verdict.category != root.verdict.category or verdict.subtype != root.verdict.subtype)
     ):
         # The whole-run verdict named an echo (or another rank's failure); the root rank's own
         # failure wins.

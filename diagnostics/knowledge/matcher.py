@@ -109,7 +109,9 @@ def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Matc
 
 def _match_line(sig: Signature, lines: tuple[LogLine, ...]) -> Match | None:
     for line in lines:
-        if any(p.search(line.text) for p in sig.line):
+        if any(p.search(line.text) for p in sig.line) or (
+            line.capture is not None and any(p.search(line.whole) for p in sig.line)
+        ):
             return Match(
                 sig,
                 "line",

@@ -12,10 +12,11 @@ import re
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from trainwatch.diagnostics.evidence import ExceptionChain, LogLine
+from trainwatch.diagnostics.read.capture import Capture, CaptureReader, clean
 from trainwatch.diagnostics.read.prefilter import chunk_filters, line_filter
 from trainwatch.diagnostics.read.tracebacks import (
     NAMED_SIGNAL,
@@ -47,6 +48,8 @@ MAX_LINE_CHARS = 8192  # a longer line is cut: nothing a signature needs sits th
 MAX_LINE_BYTES = 1 << 20  # one gigantic line is read up to here, the rest skipped until its newline
 CHUNK_BYTES = 1 << 20
 TAIL_BYTES = 4 << 20  # the tail is read from the last chunks, kept up to this size
+PRIME_LINES = 200  # the first lines a log's capture prefixes are learned from
+WRAPPED_MAX_BYTES = 16 << 20  # a copy from a page is small; beyond this its rest is not read
 
 # Words one of which every line the detailed parser needs contains. Together with the literals of
 # the signature line patterns they form the pre-filter; everything else (progress bars, loss lines)
@@ -90,9 +93,6 @@ KEYWORDS = (
     REPORT_BANNER,
 )
 
-_ANSI = re.compile(
-    r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][A-Za-z0-9]"
-)
 # torchrun `--tee`/`--role` prefixes and rank-tagged lines: `[rank1]:`, `[default0]:`,
 # `[1,0]<stderr>:` (mpirun).
 _RANK = re.compile(r"^\[(?:rank|default|trainer)?(\d+)\]:\s?|^\[(\d+),\d+\]<std(?:out|err)>:\s?")
@@ -161,8 +161,13 @@ class LogParser:
     """
 
     def __init__(
-        self, knowledge=None, on_candidate: Callable[[LogLine], None] | None = None
+        self,
+        knowledge=None,
+        on_candidate: Callable[[LogLine], None] | None = None,
+        on_line: Callable[[LogLine], None] | None = None,
     ) -> None:
+        """`on_candidate` sees the lines a saved log's pre-filter picks, `on_line` every line fed
+        one by one; both get them normalized (read/capture.py)."""
         if knowledge is None:
             from trainwatch.diagnostics.knowledge import default_knowledge
 
@@ -174,6 +179,8 @@ class LogParser:
         # when first used.
         self._prefilter = line_filter(knowledge, self._words)
         self._on_candidate = on_candidate
+        self._on_line = on_line
+        self._capture = CaptureReader()
         self._lines = 0
         self._tail: deque[LogLine] = deque(maxlen=TAIL_LINES)
         self._blocks = BlockReader(self._note, self._note_if_matches)
@@ -192,12 +199,35 @@ class LogParser:
             line = LogLine(line.number, line.text[:MAX_LINE_CHARS], line.stream)
         self._lines += 1
         self._tail.append(line)
+        line = self._normalize(line)
+        if self._on_line is not None:
+            self._on_line(line)
         if self._blocks.open or self._prefilter.search(line.text):
             self._detail(line)
 
+    def normalize(self, line: LogLine) -> LogLine:
+        """A raw line as the parser reads it (colour, `\r` and the learned prefix taken off),
+        without learning from it."""
+        text = clean(line.text)
+        found = self._capture.match(text)
+        if found is None:
+            return LogLine(line.number, text, line.stream)
+        message, capture = found
+        return LogLine(line.number, message, line.stream, capture)
+
+    def _normalize(self, line: LogLine) -> LogLine:
+        text = clean(line.text)
+        if self._blocks.in_table():  # `[0]:` opens an entry of torchrun's table: not a prefix
+            return LogLine(line.number, text, line.stream)
+        message, capture = self._capture.split(text)
+        return LogLine(line.number, message, line.stream, capture)
+
     def feed_text(self, text: str, stream: str = "log", first_number: int = 1) -> None:
-        for i, raw in enumerate(text.splitlines()):
-            self.feed(LogLine(first_number + i, raw, stream))
+        """A whole text fed line by line, its capture learned from its first lines first."""
+        lines = text.splitlines()
+        self._capture.prime(lines[:PRIME_LINES])
+        for number, raw in unwrap(lines, self._capture.wrap_width, first_number):
+            self.feed(LogLine(number, raw, stream))
 
     def parse_stream(self, fh: BinaryIO) -> LogFacts:
         """Read a binary stream in big chunks; only lines the pre-filter picks go through the
@@ -227,6 +257,12 @@ class LogParser:
                     carry = buf
                 continue
             carry = buf[cut + 1 :]
+            if number == 0:  # the first chunk: learn the log's capture from its first lines
+                head = buf[: min(cut, 1 << 16)].split(b"\n")[:PRIME_LINES]
+                self._capture.prime([_decode(raw) for raw in head])
+                if self._capture.wrap_width:  # a page's fixed-width copy: join, then read it all
+                    rest = fh.read(WRAPPED_MAX_BYTES)
+                    return self._parse_wrapped(buf[: cut + 1] + carry + rest)
             first = number + 1
             number, stop = self._scan(
                 buf, cut + 1, number
@@ -234,6 +270,8 @@ class LogParser:
             recent.append((first, buf, stop))
             _trim(recent, number)
         if carry and self._report_at is None:
+            if number == 0:
+                self._capture.prime([_decode(carry)])
             first = number + 1
             carry += b"\n"
             number, stop = self._scan(carry, len(carry), number)
@@ -245,6 +283,16 @@ class LogParser:
             for i, raw in enumerate(block.split(b"\n")[: block.count(b"\n") or 1]):
                 if first + i <= number:
                     self._tail.append(LogLine(first + i, _decode(raw), "log"))
+        return self.finish()
+
+    def _parse_wrapped(self, data: bytes) -> LogFacts:
+        """A log copied from a page that wrapped every line at one width (small, by nature): its
+        lines joined again and read one by one."""
+        lines = data.decode("utf-8", "replace").splitlines()
+        for number, raw in unwrap(lines, self._capture.wrap_width, 1):
+            self.feed(LogLine(number, raw, "log"))
+            if self._report_at is not None:
+                break
         return self.finish()
 
     def parse_file(self, path) -> LogFacts:
@@ -280,7 +328,7 @@ class LogParser:
                 end = buf.find(b"\n", hit)
             if end < 0 or end > n:
                 end = n
-            line = LogLine(number + 1, _decode(buf[start:end]), "log")
+            line = self._normalize(LogLine(number + 1, _decode(buf[start:end]), "log"))
             self._detail(line)
             if self._report_at is not None:
                 return number, start
@@ -292,27 +340,24 @@ class LogParser:
 
     # ---- the detailed parser ---------------------------------------------------------------------
     def _detail(self, line: LogLine) -> None:
+        """Read one normalized line: a traceback's next line, a block's head, a system line."""
         text = line.text
-        if "\x1b" in text:
-            text = _ANSI.sub("", text)
-        if "\r" in text:
-            text = text.rstrip("\r")
-            text = next((seg for seg in reversed(text.split("\r")) if seg.strip()), "")
         if REPORT_BANNER in text and ("\u2500" in text or text.strip() == REPORT_BANNER):
             self._report_at = line.number
             self._tail = deque((x for x in self._tail if x.number < line.number), maxlen=TAIL_LINES)
             return
-        rank = None
+        source = line.capture.source if line.capture is not None else None
         m = _RANK.match(text)
         if m and not self._blocks.in_table():  # `[0]:` opens an entry of the table
             rank = int(m.group(1) or m.group(2))
-            text = text[m.end() :]
-        clean = LogLine(line.number, text, line.stream)
-        if self._blocks.advance(clean, rank) or self._blocks.start(clean, rank):
+            source = rank
+            capture = replace(line.capture or Capture(""), rank=rank)
+            line = LogLine(line.number, text[m.end() :], line.stream, capture)
+        if self._blocks.advance(line, source) or self._blocks.start(line, source):
             return
-        self._system(clean)
-        self._blocks.start_bare(clean, rank)
-        self._note_if_matches(clean)
+        self._system(line)
+        self._blocks.start_bare(line, source)
+        self._note_if_matches(line)
 
     # ---- lines that matter -----------------------------------------------------------------------
     def _system(self, line: LogLine) -> None:
@@ -336,7 +381,10 @@ class LogParser:
             self._note(line)
 
     def _note_if_matches(self, line: LogLine) -> None:
-        if any(p.search(line.text) for p in self._line_patterns):
+        # A pattern may need what a prefix took off (`[c10d]` after a glog tag): the whole line too.
+        if any(p.search(line.text) for p in self._line_patterns) or (
+            line.capture is not None and any(p.search(line.whole) for p in self._line_patterns)
+        ):
             self._note(line)
 
     def _note(self, line: LogLine) -> None:
@@ -395,6 +443,24 @@ def _trim(recent: deque[tuple[int, bytes, int]], number: int) -> None:
         or sum(len(buf) for _, buf, _ in recent) > TAIL_BYTES
     ):
         recent.popleft()
+
+
+def unwrap(lines: list[str], width: int | None, first_number: int):
+    """(number, line) with the pieces of lines a page wrapped at `width` joined again."""
+    if not width:
+        yield from enumerate(lines, first_number)
+        return
+    pending: list[str] = []
+    start = first_number
+    for number, line in enumerate(lines, first_number):
+        if not pending:
+            start = number
+        pending.append(line)
+        if len(line.rstrip("\r")) != width:
+            yield start, "".join(pending)
+            pending = []
+    if pending:
+        yield start, "".join(pending)
 
 
 def _decode(raw: bytes) -> str:

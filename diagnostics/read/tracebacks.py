@@ -125,7 +125,7 @@ class _Block:
 
     kind: str  # "tb", "msg", "after", "ipy", "rich", "rich-end", "fault", "child"
     start: LogLine
-    rank: int | None
+    rank: int | str | None  # the writer it belongs to: a rank, "pid N", or None
     frames: list[Frame] = field(default_factory=list)
     done: list[RaisedException] = field(default_factory=list)  # finished exceptions of the chain
     current: _Exc | None = None
@@ -165,14 +165,14 @@ class BlockReader:
         table = self.open.get(None)
         return table is not None and table.kind == "child"
 
-    def advance(self, line: LogLine, rank: int | None) -> bool:
+    def advance(self, line: LogLine, rank: int | str | None) -> bool:
         """Feed the line to the rank's open block; False when there is none or the line ends it
         unused.
         """
         block = self.open.get(rank)
         return block is not None and self._continue(block, line)
 
-    def start(self, line: LogLine, rank: int | None) -> bool:
+    def start(self, line: LogLine, rank: int | str | None) -> bool:
         """Open a block if the line is the head of one; True when it was."""
         text = line.text
         if _TB_HEAD.search(text) and not _ORIGINAL.match(text):
@@ -195,7 +195,7 @@ class BlockReader:
             return True
         return False
 
-    def start_bare(self, line: LogLine, rank: int | None) -> None:
+    def start_bare(self, line: LogLine, rank: int | str | None) -> None:
         """A bare `SomeError: message` line (no traceback above it) opens a message-only block."""
         m = _EXC_BARE.match(line.text)
         if m:
@@ -409,7 +409,12 @@ class BlockReader:
         if not b.done:
             return
         chain = ExceptionChain(
-            tuple(b.done), origin="log", rank=b.rank, line=b.start.number, stream=b.start.stream
+            tuple(b.done),
+            origin="log",
+            rank=b.rank if isinstance(b.rank, int) else None,  # a pid keeps blocks apart, no more
+            line=b.start.number,
+            stream=b.start.stream,
+            capture=b.start.capture,
         )
         if len(self.chains_first) < CHAINS_FIRST:
             self.chains_first.append(chain)

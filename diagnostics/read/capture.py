@@ -1,0 +1,280 @@
+"""How a log was captured: the prefix a tool writes before every line (a timestamp, a log level, a
+pod, a rank, a worker's pid), colour codes, `\\r` redraws, CRLF and fixed-width wrapping. They are
+taken off before anything matches and kept for citing (which rank, which process, when).
+
+The prefixes are learned from the log itself, not from a list of formats:
+- by frequency: the longest leading shape that most of the first lines share (every line of a
+  `kubectl logs`, Ray, syslog or Docker capture), and
+- by anchors: text that stands before a line Python or a framework writes at the start of a line
+  (`Traceback (most recent call last):`, a frame's `  File "...`, `SomeError: ...`), for logs
+  where only some lines carry a prefix, or too few lines to count.
+A shape is a line's leading tokens by kind: numbers, words, spaces and each other character, so
+`2024-05-01T12:00:03.118Z ` and `2024-05-01T12:00:04.207Z ` have one shape and `INFO`/`ERROR` fill
+the same slot. A shape counts as a prefix only when it looks like metadata (a time, a date, a
+bracketed or parenthesised tag, a `|` column, a `name:` label, `key=value`), so ordinary text such
+as `Epoch 3/10 ` is never taken off.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+ANSI = re.compile(
+    r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][A-Za-z0-9]"
+)
+_TOKEN = re.compile(r"\d+|\w+|[ \t]+|.")
+# Lines that a program writes at the start of a line: text before them on the same line was added
+# by whatever captured the output.
+_ANCHOR = re.compile(
+    r"Traceback \(most recent call last\):|(?<=  )File \"|During handling of the above exception|"
+    r"The above exception was the direct cause|\b[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)"
+    r"(?: \(see above for traceback\))?: |Fatal Python error: "
+)
+_BOUNDARY = " \t:]|)>"
+# What makes a shape metadata rather than text.
+_METADATA = (
+    re.compile(r"\d+:\d+"),  # a time
+    re.compile(r"\d+[-/]\d+[-/]\d+"),  # a date
+    re.compile(r"[\[(<].*[\])>]"),  # a bracketed or parenthesised tag
+    re.compile(r"\|"),  # a column
+    re.compile(r"^[\w.\-/]+:\s*$|^\w+:[\w.]+:\s*$"),  # a label: `0: `, `node01:`, `INFO:root:`
+    re.compile(r"\w=\S"),  # key=value
+)
+_EXCEPTION_LABEL = re.compile(r"(?:Error|Exception|Warning|Interrupt|Exit)\W*$")
+_RANK = (
+    re.compile(r"\brank\s*[=:]?\s*(\d+)", re.I),
+    re.compile(r"^\[(\d+),\d+\]<std"),  # mpirun --tag-output: [jobid,rank]<stdout>:
+    re.compile(r"^(\d+): $"),  # srun --label
+    re.compile(r"^\[(?:default|trainer)(\d+)\]:"),  # torchrun --tee with a role
+)
+_PID = re.compile(r"\bpid[=: ]\s*(\d+)")
+_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?Z?|\d\d:\d\d:\d\d(?:[.,]\d+)?")
+SAMPLE_POINTS = (20, 60, 200)  # lines after which the frequent shapes are learned again
+MAX_PREFIX = 120
+MAX_SHAPES = 6
+WRAP_MIN = 60  # a narrower fixed width is not a web page's wrapping
+
+
+@dataclass(frozen=True)
+class Capture:
+    """What the capturing tool wrote before one line: taken off for matching, kept for citing."""
+
+    prefix: str
+    rank: int | None = None
+    pid: int | None = None
+    time: str | None = None
+
+    @property
+    def source(self) -> int | str | None:
+        """Who wrote the line, to keep interleaved tracebacks apart: a rank, else a pid."""
+        if self.rank is not None:
+            return self.rank
+        return f"pid {self.pid}" if self.pid is not None else None
+
+    def describe(self) -> str:
+        """`rank 1, 12:00:03` for a citation; "" when the prefix says neither."""
+        parts = []
+        if self.rank is not None:
+            parts.append(f"rank {self.rank}")
+        elif self.pid is not None:
+            parts.append(f"pid {self.pid}")
+        if self.time:
+            parts.append(self.time)
+        return ", ".join(parts)
+
+
+def clean(text: str) -> str:
+    """A line without colour codes, CRLF, or the `\\r`-redrawn fragments before its last one."""
+    if "\x1b" in text:
+        text = ANSI.sub("", text)
+    if "\r" in text:
+        text = text.rstrip("\r")
+        if "\r" in text:
+            text = next((seg for seg in reversed(text.split("\r")) if seg.strip()), "")
+    return text
+
+
+def shape(text: str) -> tuple[str, ...]:
+    """The kinds of a text's tokens: `0` a number, `a` a word, ` ` spaces, else the character."""
+    out = []
+    for token in _TOKEN.findall(text):
+        if token[0].isdigit() and token.isdigit():
+            out.append("0")
+        elif token[0].isspace():
+            out.append(" ")
+        elif token[0] == "_" or token[0].isalnum():
+            out.append("a")
+        else:
+            out.append(token)
+    return tuple(out)
+
+
+def looks_like_metadata(prefix: str) -> bool:
+    """Does this leading text look like what a capturing tool writes, not like a message?"""
+    if _EXCEPTION_LABEL.search(prefix):
+        return False  # `RuntimeError: Traceback ...`: an exception's message, not a capture
+    return any(p.search(prefix) for p in _METADATA)
+
+
+def _pattern(prefix: str) -> re.Pattern[str]:
+    """A regex matching every prefix of this one's shape (the trailing spaces kept exactly, so a
+    message's own indentation is never eaten)."""
+    tokens = _TOKEN.findall(prefix)
+    parts = []
+    for i, token in enumerate(tokens):
+        last = i == len(tokens) - 1
+        if token.isdigit():
+            parts.append(r"\d+")
+        elif token[0].isspace():
+            parts.append(re.escape(token) if last else r"[ \t]+")
+        elif token[0] == "_" or token[0].isalnum():
+            parts.append(r"\w+")
+        else:
+            parts.append(re.escape(token))
+    return re.compile("".join(parts))
+
+
+class CaptureReader:
+    """Learns a log's capture prefixes as its lines arrive and takes them off each line."""
+
+    def __init__(self) -> None:
+        self._patterns: list[tuple[re.Pattern[str], re.Pattern[str]]] = []
+        self._sample: list[str] = []
+        self._rejected: set[tuple[str, ...]] = set()
+        self.wrap_width: int | None = None
+
+    def prime(self, lines: list[str]) -> None:
+        """Learn from the first lines of a log before reading it (a saved log)."""
+        for text in lines[: SAMPLE_POINTS[-1]]:
+            self._sample.append(clean(text))
+        self._learn_frequent()
+        self._learn_wrap()
+
+    def match(self, text: str) -> tuple[str, Capture] | None:
+        """(message, capture) by the prefixes learned so far, learning nothing from this line."""
+        found = self._match(text)
+        return None if found is None else (text[found:], describe(text[:found]))
+
+    def split(self, text: str) -> tuple[str, Capture | None]:
+        """(the message, what the capture added) for one cleaned line."""
+        if len(self._sample) < SAMPLE_POINTS[-1]:
+            self._sample.append(text)
+            if len(self._sample) in SAMPLE_POINTS:
+                self._learn_frequent()
+        found = self._match(text)
+        if found is None and _ANCHOR.search(text, 1) is not None:
+            self._learn_anchor(text)
+            found = self._match(text)
+        if found is None:
+            return text, None
+        prefix = text[:found]
+        return text[found:], describe(prefix)
+
+    def _match(self, text: str) -> int | None:
+        for pattern, bare in self._patterns:
+            m = pattern.match(text)
+            if m is not None:
+                return m.end()
+            if bare.match(text):  # the prefix alone: an empty line, its trailing space trimmed
+                return len(text)
+        return None
+
+    def _add(self, prefix: str) -> bool:
+        if len(self._patterns) >= MAX_SHAPES:
+            return False
+        pattern = _pattern(prefix)
+        if any(p.pattern == pattern.pattern for p, _ in self._patterns):
+            return False
+        bare = re.compile(_pattern(prefix.rstrip()).pattern + r"[ \t]*$")
+        self._patterns.append((pattern, bare))
+        self._patterns.sort(key=lambda pair: -len(pair[0].pattern))  # the longest shape first
+        return True
+
+    def _learn_frequent(self) -> None:
+        """The longest metadata-like leading shape that most sampled lines share."""
+        lines = [t for t in self._sample if t.strip()]
+        if len(lines) < 4:
+            return
+        counts: Counter[tuple[str, ...]] = Counter()
+        example: dict[tuple[str, ...], str] = {}
+        for text in lines:
+            for prefix in _candidates(text):
+                key = shape(prefix)
+                counts[key] += 1
+                example.setdefault(key, prefix)
+        needed = max(3, (len(lines) + 1) // 2)
+        frequent = [k for k, n in counts.items() if n >= needed and looks_like_metadata(example[k])]
+        if not frequent:
+            return
+        # The longest of the shapes nearly every line shares: a shape that also swallows the first
+        # words of the commonest message ("<time> Epoch 3/10 ") is shared by fewer lines.
+        top = max(counts[k] for k in frequent)
+        self._add(example[max((k for k in frequent if counts[k] >= 0.8 * top), key=len)])
+
+    def _learn_anchor(self, text: str) -> None:
+        """Text before a line that starts a traceback or an exception is a prefix when it looks
+        like metadata and other recent lines start with its shape."""
+        m = _ANCHOR.search(text, 1)
+        if m is None:
+            return
+        end = m.start()
+        if text[end - 2 : end] == "  " and m.group(0).startswith("File"):
+            end -= 2  # a frame's own two-space indentation belongs to the message
+        prefix = text[:end]
+        if not prefix.strip() or len(prefix) > MAX_PREFIX or prefix[-1] not in _BOUNDARY:
+            return
+        key = shape(prefix)
+        if key in self._rejected:
+            return
+        if looks_like_metadata(prefix):
+            self._add(prefix)
+        elif len(self._rejected) < 256:
+            self._rejected.add(key)
+
+    def _learn_wrap(self) -> None:
+        """A page that wrapped every line at one width leaves many lines of exactly that length,
+        none longer, and most of them followed by the shorter rest of their line (a run of
+        same-width lines one after another is a fixed format, such as a progress bar)."""
+        sample = self._sample
+        lengths = Counter(len(t) for t in sample if len(set(t)) > 4)  # not rules of dashes
+        if not lengths:
+            return
+        width = max(lengths)
+        if width < WRAP_MIN or width != max(len(t) for t in sample) or lengths[width] < 5:
+            return
+        cut = [i for i, t in enumerate(sample[:-1]) if len(t) == width]
+        rests = sum(1 for i in cut if len(sample[i + 1]) < width)
+        if rests >= 0.5 * len(cut):
+            self.wrap_width = width
+
+
+def _candidates(text: str) -> list[str]:
+    """The line's leading parts that end at a boundary (a space after a tag, a `:`, `]`, `|`)."""
+    out = []
+    length = 0
+    for token in _TOKEN.findall(text[: MAX_PREFIX + 1]):
+        length += len(token)
+        if length > MAX_PREFIX:
+            break
+        if token[0] in " \t":  # one separator: more spaces are the message's own indentation
+            out.append(text[: length - len(token) + 1])
+        elif token in (":", "]", "|", ">", ")"):
+            out.append(text[:length])
+    return out[:12]
+
+
+def describe(prefix: str) -> Capture:
+    """The rank, pid and time a prefix holds."""
+    rank = pid = None
+    for pattern in _RANK:
+        m = pattern.search(prefix)
+        if m:
+            rank = int(m.group(1))
+            break
+    m = _PID.search(prefix)
+    if m:
+        pid = int(m.group(1))
+    t = _TIME.search(prefix)
+    return Capture(prefix, rank, pid, t.group(0) if t else None)

@@ -1,0 +1,92 @@
+"""Capture formats: prefixes learned from the log itself, taken off for matching, kept for citing."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from trainwatch.diagnostics.read.capture import CaptureReader, clean, looks_like_metadata
+from trainwatch.diagnostics.read.logparse import parse_text
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+from captures import NAMES, rewrite
+
+LOG = """\
+Epoch 1/10
+step 10 loss 2.3012
+step 20 loss 2.1177
+Traceback (most recent call last):
+  File "/home/user/train.py", line 41, in <module>
+    main()
+  File "/home/user/train.py", line 37, in main
+    loss = model(batch)
+RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "/home/user/train.py", line 43, in <module>
+    save()
+OSError: [Errno 28] No space left on device: '/ckpt/last.pt'
+"""
+
+
+def _chains(text: str):
+    return [
+        [(e.type, e.message, e.relation) for e in c.exceptions] for c in parse_text(text).chains
+    ]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_capture_format_gives_the_same_chains(name):
+    assert _chains(rewrite(LOG, name)) == _chains(LOG)
+
+
+def test_a_prefix_is_kept_for_citing():
+    facts = parse_text(rewrite(LOG, "torchrun-rank"))
+    assert facts.chains[0].rank == 0
+    text = rewrite(
+        "step 1\nstep 2\nstep 3\nstep 4\nRuntimeError: CUDA out of memory. Tried to allocate 2 GiB\n",
+        "iso-timestamp",
+    )
+    facts = parse_text(text)
+    assert facts.notable and facts.notable[0].text.startswith("RuntimeError")
+    assert "(2024-05-01T00:00:04" in facts.notable[0].where
+    assert "(2024-05-01T00:00:04" in facts.chains[0].where
+
+
+def test_ordinary_text_is_never_taken_for_a_prefix():
+    reader = CaptureReader()
+    lines = [f"Epoch {i}/10 loss 0.{i}" for i in range(1, 10)] + ["RuntimeError: Traceback (x)"]
+    reader.prime(lines)
+    assert reader.split("Epoch 3/10 loss 0.3") == ("Epoch 3/10 loss 0.3", None)
+    assert not looks_like_metadata("RuntimeError: ")
+    assert not looks_like_metadata("Caught ")
+    assert not looks_like_metadata("{'loss': ")
+    assert looks_like_metadata("(pid=4242) ") and looks_like_metadata("0: ")
+
+
+def test_interleaved_workers_keep_their_tracebacks_apart():
+    text = (
+        "(pid=11) Traceback (most recent call last):\n"
+        "(pid=22) Traceback (most recent call last):\n"
+        '(pid=11)   File "a.py", line 1, in <module>\n'
+        '(pid=22)   File "b.py", line 2, in <module>\n'
+        "(pid=11) ValueError: first\n"
+        "(pid=22) KeyError: 'second'\n"
+    )
+    chains = parse_text(text).chains
+    assert sorted((c.final.type, c.final.frames[0].file) for c in chains) == [
+        ("KeyError", "b.py"),
+        ("ValueError", "a.py"),
+    ]
+
+
+def test_clean_takes_off_colour_crlf_and_redrawn_fragments():
+    assert clean("\x1b[31mError\x1b[0m\r") == "Error"
+    assert clean(" 50%|#####     |\r100%|##########|\rTraceback (most recent call last):") == (
+        "Traceback (most recent call last):"
+    )
