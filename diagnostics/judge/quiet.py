@@ -1,351 +1,326 @@
-"""Verdicts for the quiet stops: hangs, early exits, and losses that went NaN, judged from progress
-and stall facts.
+"""The one judge of quiet stops: hangs, early exits, finished loops, and values that went NaN.
+
+The rules and their advice are data (knowledge/quiet.toml); this module computes the facts the rules
+name from the evidence (a stall, the progress, the exit status, the log's last lines), renders the
+first rule that holds, and merges it with what the signatures found (`apply_quiet`).
 """
 
 from __future__ import annotations
 
-from trainwatch.diagnostics.evidence import Evidence, ExceptionChain, LogLine
+import functools
+import re
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from trainwatch.diagnostics.evidence import Evidence, ExceptionChain
 from trainwatch.diagnostics.read.progress import ProgressFacts
-from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict
+from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 from trainwatch.diagnostics.watch.stall import StallFacts, classify_wait
 
-# Waits that make an interrupted traceback a hang: the process was blocked there when someone
-# pressed Ctrl-C.
-_BLOCKING = ("dataloader", "collective", "queue", "lock", "join")
+RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "quiet.toml"
+# Waits that make an interrupted traceback a hang: the process was blocked there when stopped.
+BLOCKING = ("dataloader", "collective", "queue", "lock", "join")
+# The last line of a log that stops during start-up: initialisation, waiting, connecting, loading.
+STARTUP = re.compile(
+    r"(?i)\b(?:initiali[sz]|waiting|wait for|connect|using|loading|load(?:ed)? |start|launch|"
+    r"bootstrap|rendezvous|init\b|register|compil|build|download|setting up|creat|found \d+)"
+)
+STARTUP_MAX_LINES = 60
+QUIET_END_LINES = 3  # lines a saved log may print after its last progress and still "end" there
 
 
-def judge_quiet(evidence: Evidence) -> Verdict | None:
-    """A verdict when the stop was a quiet one, or None to let the exception and signature rules
-    decide.
+@dataclass(frozen=True)
+class Rule:
+    """One quiet-stop rule of knowledge/quiet.toml."""
 
-    Order: a stall trainwatch saw (even though its own SIGTERM ended the run) > a NaN/Inf loss
-    (crashed or not) > an interrupted process whose stacks show a blocked wait > for a run with
-    no crash: the lines that explain a quiet stop, then whether the loop finished.
-    """
-    if evidence.stall is not None:
-        return _judge_stall(evidence.stall, evidence.progress)
-    progress = evidence.progress
-    crashed = _crashed(evidence)
-    if progress is not None:
-        verdict = _judge_losses(progress, crashed, evidence.exit is not None)
-        if verdict is not None:
-            return verdict
-    verdict = _judge_interrupted_wait(evidence)
-    if verdict is not None or crashed or progress is None:
+    id: str
+    when: tuple[str, ...]
+    category: str
+    subtype: str | None
+    confidence: float
+    summary: str
+    advice: tuple[str, ...] | str = ()
+    advice_by_wait: bool = False
+    alternatives: tuple[tuple[str, str, float, str], ...] = ()
+
+
+@functools.lru_cache(maxsize=1)
+def rules() -> tuple[tuple[Rule, ...], dict[str, Any]]:
+    """The rules in file order, and the shared advice."""
+    with RULES_FILE.open("rb") as fh:
+        data = tomllib.load(fh)
+    out = []
+    for table in data["rule"]:
+        advice = table.get("advice", ())
+        out.append(
+            Rule(
+                id=table["id"],
+                when=tuple(table["when"]),
+                category=table["category"],
+                subtype=table.get("subtype"),
+                confidence=float(table["confidence"]),
+                summary=table["summary"],
+                advice=advice if isinstance(advice, str) else tuple(advice),
+                advice_by_wait=bool(table.get("advice_by_wait", False)),
+                alternatives=tuple(tuple(a) for a in table.get("alternatives", ())),
+            )
+        )
+    return tuple(out), data.get("advice", {})
+
+
+def judge_quiet(evidence: Evidence, quiet: bool = True) -> Verdict | None:
+    """The verdict of the first rule whose facts hold, or None. `quiet` says that no signature of a
+    failure matched (the facts "quiet" depends on it)."""
+    facts, values, cited, culprit = _facts(evidence, quiet)
+    rule_list, shared = rules()
+    for rule in rule_list:
+        if all(facts.get(name, False) for name in rule.when):
+            return _render(rule, values, cited, culprit, shared)
+    return None
+
+
+def apply_quiet(
+    verdict: Verdict | None, evidence: Evidence, generic: bool = False
+) -> Verdict | None:
+    """Merge the quiet verdict with the knowledge base's one: a stall trainwatch saw always wins
+    (its own stop signal is never an alternative); a non-finite value wins over anything but a
+    confident failure of another kind (which then keeps it as an alternative); a hang wins over the
+    Ctrl-C that ended it; a generic phrase of a good ending (`generic`) gives way to a surer reading
+    of the loop; otherwise the quiet verdict decides only when nothing, or nothing explained, was
+    found, and its reading of the loop joins the evidence."""
+    failing = verdict is not None and verdict.category not in ("completed", "early-exit", "unknown")
+    quiet = judge_quiet(evidence, quiet=not failing)
+    if quiet is None:
         return verdict
-    return _judge_clean_exit(progress, evidence)
+    if evidence.stall is not None:
+        return _with_previous(quiet, verdict, drop_own_stop=evidence.stall.action == "stopped")
+    if quiet.category == "numerical":
+        if verdict is not None and verdict.category == "numerical":
+            return verdict
+        if verdict is not None and failing and verdict.confidence >= 0.75:
+            alt = Alternative(
+                "numerical", quiet.subtype, min(0.5, verdict.confidence - 0.05), quiet.summary
+            )
+            return replace(verdict, alternatives=verdict.alternatives + (alt,))
+        return _with_previous(quiet, verdict)
+    if quiet.category == "hang" and (
+        verdict is None or verdict.category in ("interrupted", "unknown")
+    ):
+        return _with_previous(quiet, verdict)
+    if verdict is None or verdict.category == "unknown":
+        return _with_previous(quiet, verdict)
+    if generic and not failing and quiet.confidence > verdict.confidence:
+        return replace(quiet, evidence=quiet.evidence + verdict.evidence)
+    context = tuple(c for c in quiet.evidence if c.kind in ("progress", "stall"))
+    return replace(verdict, evidence=verdict.evidence + context)
 
 
-def _judge_stall(stall: StallFacts, progress: ProgressFacts | None) -> Verdict:
-    wait = stall.main_wait()
-    cited = [
-        Cited(
-            "stall",
-            f"no output and no progress for {stall.silent_s:.0f} s, {stall.cpu_seconds:.2f} s of "
-            f"CPU used meanwhile",
-            "stall detector",
-        )
-    ]
-    cited += [
-        Cited(
-            "stack",
-            f"pid {w.pid} ({w.thread or 'process'}): {w.description} at {w.where}",
-            w.source,
-        )
-        for w in stall.waits[:6]
-    ]
-    where = f" at {stall.stopped_at}" if stall.stopped_at else ""
-    if stall.busy:
-        return Verdict(
-            "hang",
-            "hang/busy-loop",
-            0.5,
-            f"Possible hang{where}: no output or progress for {stall.silent_s:.0f} s while the "
-            f"processes "
-            "kept using CPU (a busy loop, or a long computation that prints nothing).",
-            evidence=tuple(cited),
-            advice=(
-                "Look at the stacks below: a loop that never ends, or a step far slower than the "
-                "others.",
-                "Raise --stall-timeout if this step is legitimately slow.",
-            ),
-            alternatives=(Alternative("completed", None, 0.2, "It may only be slow."),),
-        )
-    kind = wait.kind if wait is not None and wait.kind not in ("unknown", "busy") else "no-progress"
-    detail = (
-        f"; {wait.description} ({wait.where})" if wait is not None and kind != "no-progress" else ""
+def _with_previous(
+    quiet: Verdict, previous: Verdict | None, drop_own_stop: bool = False
+) -> Verdict:
+    """The quiet verdict, the signatures' one kept as an alternative when it said something else."""
+    if previous is None or previous.category in ("completed", "unknown", quiet.category):
+        return quiet
+    if drop_own_stop and previous.category == "interrupted":
+        return quiet  # trainwatch sent that signal itself
+    other = Alternative(
+        previous.category,
+        previous.subtype,
+        min(previous.confidence, quiet.confidence - 0.05),
+        previous.summary,
     )
-    action = "trainwatch stopped it" if stall.action == "stopped" else "it was left running"
-    return Verdict(
-        "hang",
-        f"hang/{kind}",
-        0.85 if kind != "no-progress" else 0.7,
-        f"The run hung{where}: no output, no progress and almost no CPU for {stall.silent_s:.0f} s"
-        f"{detail}; {action}.",
-        evidence=tuple(cited),
-        advice=_HANG_ADVICE.get(kind, _HANG_ADVICE["other"]),
+    return replace(
+        quiet, alternatives=(other,) + quiet.alternatives, culprit=quiet.culprit or previous.culprit
     )
 
 
-_HANG_ADVICE = {
-    "dataloader": (
-        "A DataLoader worker is stuck (a lock or queue inside the Dataset, a deadlock after fork): "
-        "rerun "
-        "with num_workers=0 to see the blocking call in the main process.",
-        "Avoid locks, threads and open connections created before the DataLoader forks; try "
-        "multiprocessing_context='spawn'.",
-    ),
-    "lock": (
-        "A lock is never released: look for a lock taken before fork, or two locks taken in "
-        "opposite orders.",
-    ),
-    "collective": (
-        "A rank is missing from a collective: check that every rank runs the same collectives in "
-        "the same "
-        "order (no rank-dependent branches around all_reduce/barrier).",
-        "Set NCCL_DEBUG=INFO and TORCH_DISTRIBUTED_DEBUG=DETAIL to see which rank is behind.",
-    ),
-    "other": (
-        "Look at where each process waits (below) to find what it waits for.",
-        "Raise --stall-timeout if a step can legitimately print nothing for that long.",
-    ),
-}
-
-
-def _judge_losses(progress: ProgressFacts, crashed: bool, exit_known: bool) -> Verdict | None:
-    nonfinite = progress.first_nonfinite_loss
-    message = progress.marker("keras-invalid-loss") or progress.marker("nan-loss")
-    if nonfinite is None and message is None:
-        return None
-    cited = []
-    if nonfinite is not None:
-        step, value, line = nonfinite
-        at = progress.first_nonfinite_at or f"step {step}"
-        cited.append(Cited("loss", line.text.strip()[:300], line.where))
-        summary = f"The loss became {_name(value)} at {at}"
+# ---- facts ---------------------------------------------------------------------------------------
+def _facts(evidence: Evidence, quiet: bool):
+    progress = evidence.progress
+    stall = evidence.stall
+    status = evidence.exit
+    chains = _chains(evidence)
+    log = evidence.log
+    crashed = bool(
+        (status is not None and (status.signal is not None or status.code not in (0, None)))
+        or chains
+        or (log is not None and log.fatal_errors)
+    )
+    facts: dict[str, bool] = {
+        "crashed": crashed,
+        "exit-zero": status is not None and status.code == 0,
+        "saved-log": status is None,
+        "quiet": quiet and not crashed and not (log is not None and log.exit_hints),
+    }
+    values: dict[str, str] = {"at": "", "first": "", "ending": "", "action": ""}
+    cited: list[Cited] = []
+    culprit: Culprit | None = None
+    if progress is not None:
+        _progress_facts(progress, evidence, facts, values, cited)
     else:
-        assert message is not None
-        cited.append(Cited("log", message.text.strip()[:300], message.where))
-        summary = "The training reported an invalid (NaN/Inf) loss"
-    if progress.diverged:
-        summary += ", after growing by orders of magnitude (divergence)"
-    if not crashed and exit_known:
-        summary += (
+        facts["no-progress"] = True
+    if stall is not None:
+        culprit = _stall_facts(stall, facts, values, cited)
+    blocked = _blocked_interrupt(chains)
+    if blocked is not None:
+        kind, where, chain = blocked
+        facts["blocked-interrupt"] = True
+        values.update(wait_kind=kind, where=where)
+        cited.insert(0, Cited("exception", f"{chain.final.type} in {where}", chain.where))
+    if (
+        status is None
+        and progress is None
+        or (progress is not None and progress.stopped_at is None)
+    ):
+        _startup_facts(evidence, facts, values, cited)
+    return facts, values, tuple(cited), culprit
+
+
+def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, cited) -> None:
+    status = evidence.exit
+    facts["finished"] = progress.finished is True
+    facts["unfinished"] = progress.finished is False
+    facts["no-progress"] = progress.stopped_at is None
+    facts["diverged"] = progress.diverged
+    if progress.stopped_at:
+        values["at"] = f" at {progress.stopped_at}"
+    if progress.first_nonfinite_loss is not None:
+        step, value, line = progress.first_nonfinite_loss
+        facts["nonfinite-loss"] = True
+        values["value"] = _name(value)
+        where = progress.first_nonfinite_at or f"step {step}"
+        values["first"] = f" (first seen at {where})"
+        cited.append(Cited("loss", line.text.strip()[:300], line.where))
+    elif progress.first_nonfinite_metric is not None:
+        name, value, line = progress.first_nonfinite_metric
+        facts["nonfinite-metric"] = True
+        values.update(metric=name, value=_name(value))
+        cited.append(Cited("log", line.text.strip()[:300], line.where))
+    if status is not None and not facts.get("crashed"):
+        values["ending"] = (
             "; the script carried on and exited normally"
             if progress.finished is not False
-            else f"; the run then stopped early{_at(progress)} without an error"
+            else f"; the run then stopped early{values['at']} without an error"
         )
-    subtype = "numerical/divergence" if progress.diverged else "numerical/nan-loss"
-    # After a crash the exception may be the real root (an OOM after a NaN): leave room for a
-    # first-hand match.
-    confidence = (0.9 if nonfinite is not None else 0.8) - (0.15 if crashed else 0.0)
-    return Verdict(
-        "numerical",
-        subtype,
-        confidence,
-        summary + ".",
-        evidence=tuple(cited) + _progress_cited(progress),
-        advice=(
-            "Lower the learning rate (or add warm-up), and clip gradients "
-            "(torch.nn.utils.clip_grad_norm_).",
-            "Check the inputs of the first bad step for NaN/Inf, and the loss for log(0) or "
-            "division "
-            "by zero; torch.autograd.set_detect_anomaly(True) names the operation that made the "
-            "NaN.",
-            "With mixed precision, let GradScaler skip the overflowing steps instead of stopping.",
+    line = progress.last_progress_line
+    if line is not None and progress.stopped_at is not None:
+        state = {None: "", True: " (finished)", False: " (unfinished)"}[progress.finished]
+        cited.append(Cited("progress", f"last progress: {progress.stopped_at}{state}", line.where))
+    if status is None and progress.finished is False:
+        ended = progress.lines_after_progress <= QUIET_END_LINES
+        facts["ends-mid-loop"] = ended and not progress.error_after_progress
+        facts["went-on"] = not ended and not progress.error_after_progress
+
+
+def _stall_facts(stall: StallFacts, facts, values, cited) -> Culprit | None:
+    facts["stall"] = True
+    facts["busy"] = stall.busy
+    facts["idle"] = not stall.busy
+    wait = stall.main_wait()
+    values["silent"] = f"{stall.silent_s:.0f} s"
+    values["cpu"] = f"{stall.cpu_seconds:.2f} s"
+    values["action"] = (
+        "trainwatch stopped it" if stall.action == "stopped" else "it was left running"
+    )
+    if stall.stopped_at:
+        values["at"] = f" at {stall.stopped_at}"
+    if wait is not None and wait.kind not in ("unknown", "busy"):
+        facts["wait-known"] = True
+        values["wait_kind"] = wait.kind
+        values["wait"] = f"; {wait.description} ({wait.where})"
+    cited.insert(
+        0,
+        Cited(
+            "stall",
+            f"no output and no progress for {stall.silent_s:.0f} s, {stall.cpu_seconds:.2f} s of CPU "
+            "used meanwhile",
+            "stall detector",
         ),
     )
+    # The main process's wait first: it is the culprit's; then the other processes'.
+    for w in stall.waits[:6]:
+        cited.insert(
+            1 if w is wait else len(cited),
+            Cited(
+                "stack",
+                f"pid {w.pid} ({w.thread or 'process'}): {w.description} at {w.where}",
+                w.source,
+            ),
+        )
+    frame = wait.frame if wait is not None else None
+    return Culprit.from_frame(frame) if frame is not None else None
 
 
-def _judge_interrupted_wait(evidence: Evidence) -> Verdict | None:
-    """A KeyboardInterrupt (or SIGTERM traceback) whose stacks sit in a blocking wait: a hang
-    someone stopped.
-    """
-    for chain in _chains(evidence):
+def _startup_facts(evidence: Evidence, facts, values, cited) -> None:
+    """A saved log of start-up lines that stops: no progress, no error, short, ending on a line
+    that initialises, waits or connects."""
+    log = evidence.log
+    if log is None or evidence.exit is not None or log.lines > STARTUP_MAX_LINES:
+        return
+    if log.chains or log.fatal_errors or log.child_failures:
+        return
+    last = next((line for line in reversed(log.tail) if line.text.strip()), None)
+    if last is None or not STARTUP.search(last.text):
+        return
+    facts["startup-only"] = True
+    values["last"] = last.text.strip()[:120]
+    cited.append(Cited("log", last.text.strip()[:300], last.where))
+
+
+def _blocked_interrupt(chains: tuple[ExceptionChain, ...]):
+    for chain in chains:
         if chain.final.short_type not in ("KeyboardInterrupt", "SystemExit"):
             continue
         kind, where = classify_wait(chain.final.frames)
-        if kind in _BLOCKING:
-            source = chain.where
-            return Verdict(
-                "hang",
-                f"hang/{kind}",
-                0.6,
-                f"The run was stopped by hand while it waited ({where}): most likely a hang.",
-                evidence=(Cited("exception", f"{chain.final.type} in {where}", source),),
-                alternatives=(
-                    Alternative(
-                        "interrupted",
-                        "interrupted/user",
-                        0.4,
-                        "Someone stopped a run that was only slow.",
-                    ),
-                ),
-                advice=_HANG_ADVICE.get(kind, _HANG_ADVICE["other"]),
-            )
+        if kind in BLOCKING:
+            return kind, where, chain
     return None
-
-
-def _judge_clean_exit(progress: ProgressFacts, evidence: Evidence) -> Verdict | None:
-    """No crash: the markers that explain a quiet stop, then the loop's completion."""
-    cited = _progress_cited(progress)
-    data = progress.marker("nan-data")
-    if data is not None:
-        return Verdict(
-            "data",
-            "data/nan-input",
-            0.8,
-            f"The script found NaN/Inf values in its input data and stopped{_at(progress)}.",
-            evidence=(_cite(data),) + cited,
-            advice=(
-                "Find the bad samples (check each file/row for NaN/Inf) and clean or drop them.",
-                "Check the preprocessing: a division by a zero standard deviation, log of 0, or a "
-                "missing value read as NaN.",
-            ),
-        )
-    if (line := progress.marker("fast-dev-run")) is not None:
-        return Verdict(
-            "early-exit",
-            "early-exit/fast-dev-run",
-            0.85,
-            "Lightning ran in fast_dev_run mode: one batch of each loop, then a normal exit.",
-            evidence=(_cite(line),) + cited,
-            advice=(
-                "Remove fast_dev_run from the Trainer arguments (or the command line) to train.",
-            ),
-        )
-    if (line := progress.marker("input-exhausted")) is not None:
-        return Verdict(
-            "early-exit",
-            "early-exit/input-exhausted",
-            0.8,
-            f"The input pipeline ran out of data, so Keras ended training early{_at(progress)}.",
-            evidence=(_cite(line),) + cited,
-            alternatives=(Alternative("data", None, 0.3, "The dataset is smaller than expected."),),
-            advice=(
-                "Call .repeat() on the tf.data dataset, or make steps_per_epoch * epochs no larger "
-                "than the batches the dataset yields.",
-            ),
-        )
-    if progress.diverged:
-        return Verdict(
-            "numerical",
-            "numerical/divergence",
-            0.6,
-            "The loss grew by orders of magnitude during training (divergence), though it stayed "
-            "finite.",
-            evidence=cited,
-            alternatives=(Alternative("completed", None, 0.3, "The run ended normally."),),
-            advice=("Lower the learning rate, add warm-up, and clip gradients.",),
-        )
-    for kind, what in (
-        ("early-stopping", "early stopping ended it"),
-        ("limit-reached", "it reached its limit"),
-    ):
-        if (line := progress.marker(kind)) is not None:
-            return Verdict(
-                "completed",
-                None,
-                0.85,
-                f"The run finished normally: {what}{_at(progress)}.",
-                evidence=(_cite(line),) + cited,
-            )
-    if progress.finished is True:
-        return Verdict(
-            "completed", None, 0.9, f"The run finished normally{_at(progress)}.", evidence=cited
-        )
-    if progress.finished is not False:
-        return None
-    status = evidence.exit
-    if status is not None and status.code == 0:
-        return Verdict(
-            "early-exit",
-            "early-exit/unfinished",
-            0.75,
-            f"The run exited with status 0 before its loop finished: it stopped{_at(progress)}.",
-            evidence=(Cited("exit", "exit status 0", "waitpid"),) + cited,
-            advice=(
-                "Look for a `break`, `return` or `sys.exit(0)` in the training loop, or a check "
-                "that "
-                "ends it (its message is usually the last line before the exit).",
-            ),
-        )
-    log = evidence.log
-    if status is None and (
-        progress.error_after_progress
-        or getattr(log, "notable", ())
-        or getattr(log, "exit_hints", ())
-    ):
-        return None  # a saved log with other signs of trouble: the signatures judge it
-    if status is None and progress.lines_after_progress <= 3:
-        # A saved log that just stops mid-loop: stuck, cut, or killed without a word: the text
-        # cannot tell.
-        return Verdict(
-            "hang",
-            "hang/no-output",
-            0.4,
-            f"The log ends mid-loop{_at(progress)} with no error: the run was stuck, or the log "
-            f"was cut.",
-            evidence=cited,
-            alternatives=(
-                Alternative("interrupted", None, 0.3, "It was stopped without a message."),
-                Alternative("early-exit", None, 0.25, "It ended early without a message."),
-            ),
-        )
-    if status is None:
-        return Verdict(
-            "early-exit",
-            "early-exit/unfinished",
-            0.5,
-            f"The log shows the loop unfinished{_at(progress)} and the script going on to other "
-            "output, with no error.",
-            evidence=cited,
-        )
-    return None
-
-
-def _crashed(evidence: Evidence) -> bool:
-    status = evidence.exit
-    if status is not None and (status.signal is not None or status.code not in (0, None)):
-        return True
-    return bool(_chains(evidence)) or bool(getattr(evidence.log, "fatal_errors", ()))
 
 
 def _chains(evidence: Evidence) -> tuple[ExceptionChain, ...]:
     chains: list[ExceptionChain] = []
-    for source in (evidence.probe, evidence.log):
-        chains.extend(
-            c for c in (getattr(source, "chains", ()) or ()) if isinstance(c, ExceptionChain)
-        )
+    if evidence.probe is not None:
+        chains.extend(evidence.probe.chains)
+    if evidence.log is not None:
+        chains.extend(evidence.log.chains)
     return tuple(chains)
 
 
-def _progress_cited(progress: ProgressFacts) -> tuple[Cited, ...]:
-    line = progress.last_progress_line
-    if line is None or progress.stopped_at is None:
-        return ()
-    return (
-        Cited(
-            "progress",
-            f"last progress: {progress.stopped_at}"
-            + (
-                ""
-                if progress.finished is None
-                else " (finished)"
-                if progress.finished
-                else " (unfinished)"
-            ),
-            line.where,
+# ---- the verdict ---------------------------------------------------------------------------------
+def _render(rule: Rule, values, cited, culprit, shared) -> Verdict:
+    fill = _Fill(values)
+    subtype = rule.subtype.format_map(fill) if rule.subtype else None
+    if subtype is not None and subtype.endswith("/"):
+        subtype = None
+    if rule.advice_by_wait:
+        waits = shared.get("wait", {})
+        advice = tuple(waits.get(values.get("wait_kind", ""), waits.get("other", ())))
+    elif isinstance(rule.advice, str):
+        advice = tuple(shared.get(rule.advice, ()))
+    else:
+        advice = rule.advice
+    return Verdict(
+        rule.category,
+        subtype,
+        rule.confidence,
+        rule.summary.format_map(fill),
+        signature=f"quiet:{rule.id}",
+        alternatives=tuple(
+            Alternative(c, s or None, conf, text) for c, s, conf, text in rule.alternatives
         ),
+        evidence=tuple(cited),
+        culprit=culprit,
+        advice=advice,
     )
 
 
-def _cite(line: LogLine) -> Cited:
-    return Cited("log", line.text.strip()[:300], line.where)
+class _Fill(dict):
+    """Template values; a name the facts did not set reads as empty."""
 
-
-def _at(progress: ProgressFacts) -> str:
-    return f" at {progress.stopped_at}" if progress.stopped_at else ""
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 def _name(value: float) -> str:

@@ -1,4 +1,12 @@
-"""The knowledge base of failure signatures: TOML data files, their schema, and the loader."""
+"""The knowledge base: failure signatures and, under them, generic phrase families, as TOML data;
+their schema, the loader and the matcher.
+
+Two layers. `signatures/` name a specific cause with specific advice (a CUDA out-of-memory, a corrupt
+JPEG). `phrases/` hold families of wordings per category (out-of-memory in any framework's words,
+NaN in any metric, a signal, an errno, a scheduler's state), each with a lower confidence and
+category-level advice; they answer where no signature does. Both are checked by the same schema and
+their examples run through the real parser (tests/unit/test_signatures.py).
+"""
 
 from __future__ import annotations
 
@@ -33,6 +41,7 @@ __all__ = [
 ]
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "signatures"
+PHRASES_DIR = Path(__file__).resolve().parent / "phrases"
 USER_DIR = Path("~/.config/trainwatch/signatures")
 ENV_VAR = "TRAINWATCH_SIGNATURES"  # extra files or folders, separated by os.pathsep
 
@@ -45,9 +54,12 @@ class Knowledge:
     def __init__(self, signatures: tuple[Signature, ...], files: tuple[str, ...] = ()) -> None:
         self.signatures = signatures
         self.files = files
-        self.line_patterns = tuple(p for s in signatures for p in s.line)
+        # The lines the parser notes; closing words (`at_end`) are read from the log's last lines.
+        self.line_patterns = tuple(p for s in signatures if not s.at_end for p in s.line)
+        from trainwatch.diagnostics.knowledge.signals import phrases
+
         anchors: set[str] = set()
-        for pattern in self.line_patterns:
+        for pattern in self.line_patterns + phrases():
             anchors.update(required_literals(pattern.pattern) or ())
         # Literals the log parser's pre-filter must look for, beyond its own keywords.
         self.anchors: tuple[str, ...] = tuple(sorted(anchors))
@@ -58,11 +70,12 @@ class Knowledge:
     def get(self, sid: str) -> Signature | None:
         return next((s for s in self.signatures if s.id == sid), None)
 
-    def match(self, chains, lines, signals) -> list[Match]:
-        """Every signature that fits the exception chains, the notable log lines and the exit
-        signals.
-        """
-        return match_all(self.signatures, tuple(chains), tuple(lines), dict(signals))
+    def match(self, chains, log, signals) -> list[Match]:
+        """Every signature and phrase family that fits the exception chains, the log's notable
+        lines (and, for `at_end` ones, its last lines) and the exit signals."""
+        notable = log.notable if log is not None else ()
+        ending = log.ending if log is not None else ()
+        return match_all(self.signatures, tuple(chains), notable, ending, dict(signals))
 
 
 def load_file(path: str | os.PathLike[str]) -> tuple[Signature, ...]:
@@ -78,7 +91,30 @@ def load_file(path: str | os.PathLike[str]) -> tuple[Signature, ...]:
     tables = data.get("signature", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise SignatureError(f"{p}: expected [[signature]] tables")
-    return tuple(build_signature(t, str(p)) for t in tables)
+    layer = "phrase" if p.parent == PHRASES_DIR else "signature"
+    out = []
+    for table in tables:
+        try:
+            out.append(build_signature(table, str(p), layer))
+        except SignatureError as exc:  # name the line, so a user finds the table at once
+            raise SignatureError(f"{exc.message} (line {_line_of(p, table.get('id'))})") from None
+    return tuple(out)
+
+
+def _line_of(path: Path, sid: object) -> int | str:
+    """The line of a file where signature `sid` is defined ("?" when it cannot be found)."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return "?"
+    wanted = f'id = "{sid}"' if isinstance(sid, str) else None
+    for number, line in enumerate(lines, 1):
+        if wanted is not None and line.strip() == wanted:
+            return number
+    for number, line in enumerate(lines, 1):  # no id: the first table
+        if line.strip() == "[[signature]]":
+            return number
+    return "?"
 
 
 def user_signature_files() -> tuple[Path, ...]:
@@ -99,7 +135,9 @@ def load_knowledge(
     """The built-in files, then the user's, then `extra_files`; a later signature with an existing
     id replaces it.
     """
-    files: list[Path] = sorted(BUILTIN_DIR.glob("*.toml")) if include_builtin else []
+    files: list[Path] = []
+    if include_builtin:
+        files = sorted(BUILTIN_DIR.glob("*.toml")) + sorted(PHRASES_DIR.glob("*.toml"))
     if include_user:
         files.extend(user_signature_files())
     files.extend(Path(f) for f in extra_files)
@@ -107,7 +145,8 @@ def load_knowledge(
     for path in files:
         seen_here: set[str] = set()
         for sig in load_file(path):
-            if sig.id in seen_here or (sig.id in by_id and path.parent == BUILTIN_DIR):
+            builtin = path.parent in (BUILTIN_DIR, PHRASES_DIR)
+            if sig.id in seen_here or (sig.id in by_id and builtin):
                 raise SignatureError(f"{path}: duplicate signature id {sig.id!r}")
             seen_here.add(sig.id)
             by_id[sig.id] = sig  # a user's signature may deliberately override a built-in one

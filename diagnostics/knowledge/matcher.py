@@ -47,15 +47,16 @@ def match_signature(
     chains: tuple[ExceptionChain, ...],
     lines: tuple[LogLine, ...],
     signals: dict[str, Cited],
+    ending: tuple[LogLine, ...] = (),
 ) -> Match | None:
     """The semantics of docs/signatures.md: any of the exception and line tests, and the signal test
-    if given.
+    if given. An `at_end` signature's lines are looked for among `ending`, the log's last lines.
     """
     found: Match | None = None
     if sig.exception or sig.message:
         found = _match_exception(sig, chains)
     if found is None and sig.line:
-        found = _match_line(sig, lines)
+        found = _match_line(sig, ending if sig.at_end else lines)
     if sig.exit_signal:
         hit = next((signals[s] for s in sig.exit_signal if s in signals), None)
         if hit is None:
@@ -76,11 +77,11 @@ def match_signature(
     return found
 
 
-def match_all(sigs, chains, lines, signals) -> list[Match]:
+def match_all(sigs, chains, lines, ending, signals) -> list[Match]:
     """Every signature that fits, in knowledge-base order."""
     out = []
     for sig in sigs:
-        m = match_signature(sig, chains, lines, signals)
+        m = match_signature(sig, chains, lines, signals, ending)
         if m is not None:
             out.append(m)
     return out

@@ -29,6 +29,7 @@ KNOWN_KEYS = {
     "example",
     "needs_corroboration",
     "priority",
+    "at_end",
 }
 
 
@@ -65,13 +66,20 @@ class Signature:
     examples: tuple[Example, ...] = ()
     # Extensions (docs/signatures.md): a verdict from this signature alone is an OOM claim that live
     # evidence must back (the kill rules); `priority` breaks ties between signatures of equal
-    # confidence.
+    # confidence; `at_end`: its lines count only among the log's last lines, after its last
+    # traceback (a run's closing words, "Training completed").
     needs_corroboration: bool = False
     priority: int = 0
+    at_end: bool = False
+    layer: str = "signature"  # "signature" (specific) or "phrase" (a generic family under them)
     source: str = ""  # the file it came from
 
 
-def build_signature(table: dict[str, Any], source: str) -> Signature:
+# A phrase family answers where no signature does, and says so by being less sure.
+PHRASE_MAX_CONFIDENCE = 0.8
+
+
+def build_signature(table: dict[str, Any], source: str, layer: str = "signature") -> Signature:
     """Validate one `[[signature]]` table; raise SignatureError naming what is wrong."""
     sid = table.get("id")
     where = f"{source}: signature {sid!r}" if sid else f"{source}: a signature without an id"
@@ -122,6 +130,13 @@ def build_signature(table: dict[str, Any], source: str) -> Signature:
     priority = table.get("priority", 0)
     if not isinstance(priority, int):
         raise SignatureError(f"{where}: `priority` must be an integer")
+    if layer == "phrase" and confidence > PHRASE_MAX_CONFIDENCE:
+        raise SignatureError(
+            f"{where}: a phrase family's `confidence` is at most {PHRASE_MAX_CONFIDENCE}"
+        )
+    at_end = table.get("at_end", False)
+    if not isinstance(at_end, bool) or (at_end and not table.get("line")):
+        raise SignatureError(f"{where}: `at_end` is true or false, and needs `line` patterns")
     return Signature(
         id=sid,
         category=category,
@@ -140,6 +155,8 @@ def build_signature(table: dict[str, Any], source: str) -> Signature:
         examples=tuple(examples),
         needs_corroboration=bool(table.get("needs_corroboration", False)),
         priority=priority,
+        at_end=at_end,
+        layer=layer,
         source=source,
     )
 

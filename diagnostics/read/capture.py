@@ -38,7 +38,7 @@ _METADATA = (
     re.compile(r"\d+:\d+"),  # a time
     re.compile(r"\d+[-/]\d+[-/]\d+"),  # a date
     re.compile(r"[\[(<].*[\])>]"),  # a bracketed or parenthesised tag
-    re.compile(r"\|"),  # a column
+    re.compile(r"\s\|(?:\s|$)"),  # a column (`trainer-1  | `), not a progress bar's `42%|`
     re.compile(r"^[\w.\-/]+:\s*$|^\w+:[\w.]+:\s*$"),  # a label: `0: `, `node01:`, `INFO:root:`
     re.compile(r"\w=\S"),  # key=value
 )

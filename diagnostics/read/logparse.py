@@ -16,15 +16,14 @@ from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from trainwatch.diagnostics.evidence import ExceptionChain, LogLine
+from trainwatch.diagnostics.knowledge.signals import read_exit
 from trainwatch.diagnostics.read.capture import Capture, CaptureReader, clean
 from trainwatch.diagnostics.read.prefilter import chunk_filters, line_filter
 from trainwatch.diagnostics.read.tracebacks import (
-    NAMED_SIGNAL,
     BlockReader,
     ChildFailure,
     FatalError,
     is_user_file,
-    signal_from_code,
 )
 from trainwatch.diagnostics.verdict import REPORT_BANNER
 
@@ -38,7 +37,6 @@ __all__ = [
     "parse_file",
     "parse_lines",
     "parse_text",
-    "signal_from_code",
 ]
 
 TAIL_LINES = 2000  # the last lines kept verbatim
@@ -49,6 +47,7 @@ MAX_LINE_BYTES = 1 << 20  # one gigantic line is read up to here, the rest skipp
 CHUNK_BYTES = 1 << 20
 TAIL_BYTES = 4 << 20  # the tail is read from the last chunks, kept up to this size
 PRIME_LINES = 200  # the first lines a log's capture prefixes are learned from
+ENDING_LINES = 12  # the last lines a run's closing words are looked for in
 WRAPPED_MAX_BYTES = 16 << 20  # a copy from a page is small; beyond this its rest is not read
 
 # Words one of which every line the detailed parser needs contains. Together with the literals of
@@ -96,21 +95,9 @@ KEYWORDS = (
 # torchrun `--tee`/`--role` prefixes and rank-tagged lines: `[rank1]:`, `[default0]:`,
 # `[1,0]<stderr>:` (mpirun).
 _RANK = re.compile(r"^\[(?:rank|default|trainer)?(\d+)\]:\s?|^\[(\d+),\d+\]<std(?:out|err)>:\s?")
+
+
 # How a run ended, as shells, launchers and schedulers print it.
-_SIGNAL_HINTS = (
-    (re.compile(r"(?:^|\s|\d)Killed(?:\s*$|\s{2,}\S)"), "SIGKILL"),
-    (re.compile(r"Segmentation fault"), "SIGSEGV"),
-    (re.compile(r"(?:^|\s)Bus error(?: \(core dumped\))?\s*$|(?:^|\s)Bus error\s{2,}\S"), "SIGBUS"),
-    (re.compile(r"(?:^|\s)Aborted(?: \(core dumped\))?(?:\s*$|\s{2,}\S)"), "SIGABRT"),
-    (re.compile(r"Floating point exception"), "SIGFPE"),
-)
-_EXIT_CODE = re.compile(
-    r"\bexit(?:ed)?(?: with)? (?:code|status)[ :=]+(-?\d+)|\bexitcode\s*:\s*(-?\d+)|"
-    r"non-zero exit status (-?\d+)|\bExit ?code:? (-?\d+)",
-    re.IGNORECASE,
-)
-
-
 @dataclass(frozen=True)
 class ExitHint:
     """A line that says how the process (or one of its ranks) ended: `Killed`, `exit code 137`,
@@ -127,20 +114,20 @@ class LogFacts:
     """What a log shows: its exceptions, the lines that matter, how it ended, and its last lines."""
 
     lines: int  # lines read (up to trainwatch's own report, if the log holds one)
-    chains: tuple[
-        ExceptionChain, ...
-    ] = ()  # in log order; the first and last ones when there were many
-    notable: tuple[
-        LogLine, ...
-    ] = ()  # lines a signature or a system pattern matches (bounded, deduplicated)
-    tail: tuple[LogLine, ...] = ()
+    # In log order; the first and last ones when there were many.
+    chains: tuple[ExceptionChain, ...] = ()
+    # Lines a signature or a system pattern matches (bounded, deduplicated).
+    notable: tuple[LogLine, ...] = ()
+    tail: tuple[LogLine, ...] = ()  # the last lines as written
+    # The last non-blank lines, read as the parser reads (prefixes off), after the last traceback:
+    # how the run's own output ended.
+    ending: tuple[LogLine, ...] = ()
     exit_hints: tuple[ExitHint, ...] = ()
     child_failures: tuple[ChildFailure, ...] = ()
     fatal_errors: tuple[FatalError, ...] = ()
     dropped_chains: int = 0  # tracebacks seen but not kept (bounded memory)
-    report_at: int | None = (
-        None  # the line where a trainwatch report began; nothing after it was read
-    )
+    # The line where a trainwatch report began; nothing after it was read.
+    report_at: int | None = None
 
     @property
     def signals(self) -> tuple[str, ...]:
@@ -361,23 +348,10 @@ class LogParser:
 
     # ---- lines that matter -----------------------------------------------------------------------
     def _system(self, line: LogLine) -> None:
-        text = line.text
-        hit = None
-        for pattern, sig in _SIGNAL_HINTS:
-            if pattern.search(text):
-                hit = ExitHint(sig, None, line)
-                break
-        if hit is None:
-            m = NAMED_SIGNAL.search(text)
-            if m:
-                hit = ExitHint(m.group(1) or m.group(2), None, line)
-        if hit is None:
-            m = _EXIT_CODE.search(text)
-            if m:
-                code = int(next(g for g in m.groups() if g is not None))
-                hit = ExitHint(signal_from_code(code), code, line)
-        if hit is not None:
-            self._hints.append(hit)
+        """A line that says how a process ended (knowledge/signals.toml) is an exit hint."""
+        said = read_exit(line.text)
+        if said is not None:
+            self._hints.append(ExitHint(said.signal, said.code, line))
             self._note(line)
 
     def _note_if_matches(self, line: LogLine) -> None:
@@ -402,17 +376,29 @@ class LogParser:
         """The facts so far; open tracebacks are closed as they stand."""
         blocks = self._blocks
         blocks.close_all()
+        chains = tuple(blocks.chains_first) + tuple(blocks.chains_last)
         return LogFacts(
             lines=self._lines,
-            chains=tuple(blocks.chains_first) + tuple(blocks.chains_last),
+            chains=chains,
             notable=tuple(self._notable_first) + tuple(self._notable_last),
             tail=tuple(self._tail),
+            ending=self._ending(chains),
             exit_hints=tuple(self._hints),
             child_failures=tuple(blocks.children),
             fatal_errors=tuple(blocks.fatals),
             dropped_chains=blocks.dropped,
             report_at=self._report_at,
         )
+
+    def _ending(self, chains: tuple[ExceptionChain, ...]) -> tuple[LogLine, ...]:
+        after = max((c.line or 0 for c in chains), default=0)
+        lines: list[LogLine] = []
+        for line in reversed(self._tail):
+            if line.number <= after or len(lines) == ENDING_LINES:
+                break
+            if line.text.strip():
+                lines.append(self.normalize(line))
+        return tuple(reversed(lines))
 
 
 def parse_text(text: str, knowledge=None) -> LogFacts:

@@ -38,63 +38,32 @@ _EPOCH = re.compile(
     re.ASCII,
 )
 _STEP = re.compile(
-    r"(?<![\w.])(?P<kind>[Ss]tep|[Ii]ter(?:ation)?|[Bb]atch)(?:es|s)?\s*[:=#]?\s*\[?\s*(?P<n>\d+)"
+    r"(?<![\w./])(?P<kind>[Ss]tep|[Ii]ter(?:ation)?|[Bb]atch)(?:es|s)?\s*[:=#]?\s*\[?\s*(?P<n>\d+)"
     r"(?:\s*(?:/|\bof\b)\s*(?P<total>\d+))?",
     re.ASCII,
 )
-# Loss values: `loss=0.12`, `loss: nan`, `train_loss: inf`, `'loss': 1.23`, `Loss 0.5`, `loss is
-# nan`, `loss = tensor(nan, grad_fn=...)`. The name keeps its prefix so validation losses can be
-# told apart.
-_LOSS = re.compile(
-    r"(?:[Ll]oss|LOSS)['\"]?"
-    r"(?:\s*[:=]\s*|\s+(?:is|was|became|=)\s+|\s+)(?:tensor\()?"
+# Values of metrics: `loss=0.12`, `loss: nan`, `train_loss_step=nan`, `'loss': 1.23`, `Loss 0.5`,
+# `loss is nan`, `loss = tensor(nan, grad_fn=...)`, `val/acc: nan`, `eval-rmse:nan`. The name is
+# read whole, so validation and per-epoch losses can be told apart from the training loss.
+_VALUE = (
+    r"(?:\s*[:=]\s*|\s+(?:is|was|became|=)\s+|\s+)(?:tensor\()?['\"]?"
     r"(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity|"
     r"\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))(?![\da-z_]|\.\d)"
 )
-_EVAL_NAME = re.compile(r"(?i)(?:^|[^a-z])(?:val|valid|validation|eval|test|dev)[_ /]?['\"]?$")
+_LOSS = re.compile(r"(?P<name>[\w./\-]*(?:[Ll]oss|LOSS)[\w./\-]*)['\"]?" + _VALUE)
+# Any metric's non-finite value: `val/acc: nan`, `eval-rmse:nan`, `grad_norm': nan`.
+_NONFINITE = re.compile(
+    r"(?P<name>[A-Za-z_][\w./\-]*)['\"]?(?:\s*[:=]\s*|\s+(?:is|was|became)\s+)['\"]?"
+    r"(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity))(?![\da-z_.])"
+)
+_EVAL_NAME = re.compile(r"(?i)(?:^|[^a-z])(?:val|valid|validation|eval|test|dev)[_ /\-]")
+_EPOCH_NAME = re.compile(r"(?i)epoch|avg|mean|average")  # a per-epoch summary, not a step's loss
+_AVERAGE_BEFORE = re.compile(
+    r"(?i)\b(?:average|avg|mean)\W+(?:\w+\W+)?$"
+)  # "Average Training loss"
 _EVAL_DESC = re.compile(r"valid|\bval\b|eval|test|predict|sanity", re.I)
-_DATA_WORDS = (
-    r"\b(?:data|dataset|input|inputs|batch|batches|sample|samples|feature|features|labels?|"
-    r"targets?|images?)\b"
-)
-# Lines that explain a quiet stop. Each is a (kind, pattern); the exact wording is the frameworks'
-# own.
-_MARKERS = (
-    # Keras TerminateOnNaN: "Batch 12: Invalid loss, terminating training"
-    ("keras-invalid-loss", re.compile(r"Invalid loss, terminating training")),
-    # Keras/TF: "Your input ran out of data; interrupting training."
-    ("input-exhausted", re.compile(r"Your input ran out of data")),
-    # Keras EarlyStopping: "Epoch 00318: early stopping"; Lightning: "Monitored metric ... did not
-    # improve ...".
-    (
-        "early-stopping",
-        re.compile(r"\bearly stopping\b|Signaling Trainer to stop|did not improve in the last"),
-    ),
-    # Lightning: "Running in fast_dev_run mode: will run ..." / "`Trainer(fast_dev_run=True)` was
-    # configured".
-    ("fast-dev-run", re.compile(r"fast_dev_run")),
-    # Lightning: "`Trainer.fit` stopped: `max_epochs=10` reached." (also max_steps).
-    ("limit-reached", re.compile(r"stopped: `max_(?:epochs|steps)=\d+` reached")),
-    # A user's own check on the inputs: "NaN encountered in data!", "nan values in the input batch",
-    # "batch 12 contains NaN". A NaN *loss* next to a batch number must not match, hence the linking
-    # words.
-    (
-        "nan-data",
-        re.compile(
-            r"(?i)\b(?:nan|inf)s?\b[^.;:]{0,30}?\b(?:in|from|within)\s+(?:the\s+|this\s+|an?\s+)?"
-            r"(?:\w+\s+)?" + _DATA_WORDS + r"|" + _DATA_WORDS + r"[^.;:]{0,20}?\b(?:contains?|has|"
-            r"have|with)\s+(?:\w+\s+)?(?:nan|inf)"
-        ),
-    ),
-    # A user's own check on the loss: "Loss is NaN, stopping", "NaN loss detected".
-    (
-        "nan-loss",
-        re.compile(
-            r"(?i)\b(?:nan|inf)\s+(?:\w+\s+)?loss(?:es)?\b|\bloss\s+(?:\w+\s+)?(?:is|became|was|"
-            r"went|turned|=)\s+(?:to\s+)?(?:nan|inf)\b"
-        ),
-    ),
-)
+# rich progress bars (and Lightning's RichProgressBar): `Epoch 1/9 ━━━━━━━━━━ 32/40 0:00:05 ...`.
+_RICH_BAR = re.compile(r"[━╸╺─]+\s+(?P<n>\d+)/(?P<total>\d+)\b")
 _SCALE = {"k": 1e3, "M": 1e6, "G": 1e9}
 
 
@@ -128,37 +97,30 @@ class ProgressPosition:
 
 @dataclass(frozen=True)
 class ProgressFacts:
-    """What the output showed of the training loop: position, completion, losses, and lines that
-    explain a stop.
+    """What the output showed of the training loop: where it was, whether it finished, the values
+    it printed. Counts and values only: what a framework's sentence means is the knowledge base's.
     """
 
     stopped_at: str | None  # "epoch 1/10, batch 9/16": where the run was when it stopped
     position: ProgressPosition
     finished: bool | None  # True when the outermost loop reached its total; None when unknown
-    losses: tuple[
-        tuple[int, float], ...
-    ] = ()  # (global step, training loss), thinned to at most LOSS_SAMPLES
-    first_nonfinite_loss: tuple[int, float, LogLine] | None = None  # step, value, the line
-    first_nonfinite_at: str | None = None  # the position text when the loss first went NaN/Inf
-    diverged: bool = (
-        False  # a finite loss rose by orders of magnitude (>=100x its minimum, >=10x its start)
-    )
-    markers: tuple[
-        tuple[str, LogLine], ...
-    ] = ()  # ("fast-dev-run", line): the first line of each kind
+    # (global step, training loss) per step, thinned to at most LOSS_SAMPLES; finite values only.
+    losses: tuple[tuple[int, float], ...] = ()
+    # Per-epoch summaries (`train_loss_epoch`, "Average Training loss"), apart from the steps.
+    epoch_losses: tuple[tuple[int, float], ...] = ()
+    last_loss: float | None = None  # the last training loss printed, NaN included
+    # The first training loss printed as NaN/Inf: (step, value, line), and where the loop was then.
+    first_nonfinite_loss: tuple[int, float, LogLine] | None = None
+    first_nonfinite_at: str | None = None
+    # The first other metric printed as NaN/Inf: (name, value, line).
+    first_nonfinite_metric: tuple[str, float, LogLine] | None = None
+    # A finite loss rose by orders of magnitude (>= 100x its minimum, >= 10x its start).
+    diverged: bool = False
     last_progress_line: LogLine | None = None
     lines_after_progress: int = 0  # non-blank lines printed after the last progress change
-    error_after_progress: bool = (
-        False  # one of them spoke of an error, exception, traceback, kill or abort
-    )
+    # One of those lines spoke of an error, an exception, a traceback, a kill or an abort.
+    error_after_progress: bool = False
     loss_count: int = 0  # loss values seen in all, before thinning
-
-    def marker(self, kind: str) -> LogLine | None:
-        """The first line of a marker kind, or None."""
-        for name, line in self.markers:
-            if name == kind:
-                return line
-        return None
 
     def sparkline_values(self, points: int = 40) -> tuple[float, ...]:
         """The loss series reduced to `points` values (the mean of each bucket), for a small
@@ -188,22 +150,34 @@ class ProgressFacts:
                 "line": line.text[:300],
                 "source": line.where,
             }
+        metric = None
+        if self.first_nonfinite_metric is not None:
+            name, value, line = self.first_nonfinite_metric
+            metric = {
+                "name": name,
+                "value": str(value),
+                "line": line.text[:300],
+                "source": line.where,
+            }
         return {
             "stopped_at": self.stopped_at,
             "position": self.position.to_dict(),
             "finished": self.finished,
             "first_nonfinite_loss": nonfinite,
+            "first_nonfinite_metric": metric,
             "diverged": self.diverged,
             "loss_count": self.loss_count,
-            "losses": [
-                [s, v] for s, v in self.losses[-200:]
-            ],  # the JSON keeps the recent part only
+            "last_loss": None if self.last_loss is None else _json_number(self.last_loss),
+            # The JSON keeps the recent part only.
+            "losses": [[s, v] for s, v in self.losses[-200:]],
+            "epoch_losses": [[s, v] for s, v in self.epoch_losses[-200:]],
             "sparkline": [round(v, 6) for v in self.sparkline_values()],
-            "markers": [
-                {"kind": k, "line": line.text[:300], "source": line.where}
-                for k, line in self.markers
-            ],
         }
+
+
+def _json_number(value: float) -> float | str:
+    """JSON has no NaN: a non-finite value is written as its name."""
+    return value if math.isfinite(value) else str(value)
 
 
 @dataclass
@@ -240,12 +214,13 @@ class ProgressTracker:
     """
 
     def __init__(self) -> None:
-        self.last_progress_at: float | None = (
-            None  # monotonic time of the last progress change (stall detector)
-        )
+        # monotonic time of the last progress change (the stall detector reads it)
+        self.last_progress_at: float | None = None
         self.last_output_at: float | None = None  # monotonic time of the last line of any kind
         self._state = _State()
         self._losses: list[tuple[int, float]] = []
+        self._epoch_losses: list[tuple[int, float]] = []
+        self._last_loss: float | None = None
         self._stride = 1  # keep one loss sample in `_stride` after thinning
         self._skipped = 0
         self._loss_count = 0
@@ -254,7 +229,7 @@ class ProgressTracker:
         self._diverged = False
         self._nonfinite: tuple[int, float, LogLine] | None = None
         self._nonfinite_at: str | None = None
-        self._markers: dict[str, LogLine] = {}
+        self._nonfinite_metric: tuple[str, float, LogLine] | None = None
         self._last_progress_line: LogLine | None = None
         self._after_progress = 0
         self._error_after_progress = False
@@ -276,20 +251,11 @@ class ProgressTracker:
         moved = self._read_position(text, lower)
         if "loss" in lower:
             self._read_losses(text, line)
-        # An `or` chain of `in` tests costs half of `any()` over a tuple, and a third of one regex
-        # search.
-        if (
-            "nan" in lower
-            or "invalid loss" in lower
-            or "ran out of data" in lower
-            or "early stopping" in lower
-            or "signaling trainer" in lower
-            or "did not improve" in lower
-            or "fast_dev_run" in lower
-            or "` reached" in lower
-            or (lower.count("inf") > lower.count("info") and _INF_WORD.search(lower))
+        # An `or` of `in` tests costs a fraction of one regex search, and most lines fail both.
+        if self._nonfinite_metric is None and (
+            "nan" in lower or (lower.count("inf") > lower.count("info") and _INF_WORD.search(lower))
         ):
-            self._read_markers(text, line)
+            self._read_nonfinite_metric(text, line)
         if not moved:
             self._after_progress += 1
             if (
@@ -342,10 +308,24 @@ class ProgressTracker:
             or "batch" in lower
         ):
             return False
+        if 'File "' in text:
+            return False  # a traceback's frame: `batch16/train.py` is a path, not a position
         keras = _KERAS_STEP.match(text)
         if keras is not None:
             counter = _Counter(int(keras.group("n")), int(keras.group("total")), tqdm_like=True)
             state.bars[f"keras|{counter.total}"] = counter
+            state.step, state.unit = counter, "batch"
+            return True
+        rich = _RICH_BAR.search(text) if "━" in text or "─" in text else None
+        if rich is not None:
+            desc = text[: rich.start()]
+            if _EVAL_DESC.search(desc):
+                return True  # a validation bar: progress of a side loop, not of training
+            epoch = _EPOCH.search(desc)
+            if epoch is not None:
+                self._set_epoch(int(epoch.group("n")), epoch.group("total"))
+            counter = _Counter(int(rich.group("n")), int(rich.group("total")), tqdm_like=True)
+            state.bars[f"rich|{counter.total}"] = counter
             state.step, state.unit = counter, "batch"
             return True
         found = False
@@ -416,20 +396,33 @@ class ProgressTracker:
 
     def _read_losses(self, text: str, line: LogLine) -> None:
         for match in _LOSS.finditer(text):
-            name = text[
-                max(0, match.start() - 12) : match.start()
-            ]  # "val_", "valid ", "eval/" before "loss"
+            name = match.group("name")
             value = _float(match.group("value"))
-            if value is None:
+            if value is None or _EVAL_NAME.search(f" {name}"):
+                continue  # validation losses do not make the training curve
+            if _EPOCH_NAME.search(name) or _AVERAGE_BEFORE.search(text, 0, match.start()):
+                if math.isfinite(value):
+                    self._epoch_losses.append((self._global_step(), value))
+                    del self._epoch_losses[:-LOSS_SAMPLES]
                 continue
+            self._last_loss = value
             if not math.isfinite(value):
                 if self._nonfinite is None:
                     self._nonfinite = (self._global_step(), value, _segment(line, text))
                     self._nonfinite_at = self._position().describe()
                 continue
-            if _EVAL_NAME.search(name):
-                continue  # validation losses do not make the training curve
             self._add_loss(value)
+
+    def _read_nonfinite_metric(self, text: str, line: LogLine) -> None:
+        """The first metric other than the training loss printed as NaN/Inf (`val/acc: nan`)."""
+        for match in _NONFINITE.finditer(text):
+            name = match.group("name")
+            if "loss" in name.lower() and not _EVAL_NAME.search(f" {name}"):
+                continue  # the training loss is read above
+            value = _float(match.group("value"))
+            if value is not None:
+                self._nonfinite_metric = (name, value, _segment(line, text))
+                return
 
     def _add_loss(self, value: float) -> None:
         self._loss_count += 1
@@ -456,13 +449,6 @@ class ProgressTracker:
             self._losses = self._losses[::2]
             self._stride *= 2
 
-    def _read_markers(self, text: str, line: LogLine) -> None:
-        kinds = [kind for kind, pattern in _MARKERS if pattern.search(text)]
-        if "nan-loss" in kinds and "nan-data" in kinds:
-            kinds.remove("nan-data")  # "NaN loss in batch 5" is about the loss, not the input
-        for kind in kinds:
-            self._markers.setdefault(kind, _segment(line, text))
-
     def finish(self) -> ProgressFacts:
         """The facts so far; the tracker may go on being fed afterwards."""
         position = self._position()
@@ -471,10 +457,12 @@ class ProgressTracker:
             position=position,
             finished=self._finished(),
             losses=tuple(self._losses),
+            epoch_losses=tuple(self._epoch_losses),
+            last_loss=self._last_loss,
             first_nonfinite_loss=self._nonfinite,
             first_nonfinite_at=self._nonfinite_at,
             diverged=self._diverged,
-            markers=tuple(self._markers.items()),
+            first_nonfinite_metric=self._nonfinite_metric,
             last_progress_line=self._last_progress_line,
             lines_after_progress=self._after_progress,
             error_after_progress=self._error_after_progress,

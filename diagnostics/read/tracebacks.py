@@ -13,18 +13,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from trainwatch.diagnostics.evidence import (
-    ExceptionChain,
-    Frame,
-    LogLine,
-    RaisedException,
-    signal_name,
-)
+from trainwatch.diagnostics.evidence import ExceptionChain, Frame, LogLine, RaisedException
+from trainwatch.diagnostics.knowledge.signals import read_exit, signal_from_code
 
-CHAINS_FIRST, CHAINS_LAST = (
-    8,
-    24,
-)  # tracebacks kept: the first ones (the initiating failure) and the last ones
+# Tracebacks kept: the first ones (the initiating failure) and the last ones.
+CHAINS_FIRST, CHAINS_LAST = 8, 24
 MAX_FRAMES = 150
 MAX_MESSAGE_LINES = 12
 
@@ -63,7 +56,6 @@ _FAULT_FRAME = re.compile(r'^\s+File "(.+?)", line (\d+) in (.+)$')
 _CHILD_START = re.compile(r"^(?:Root Cause \(first observed failure\)|Failures):")
 _CHILD_ENTRY = re.compile(r"^\s*\[(\d+)\]:\s*$")
 _CHILD_FIELD = re.compile(r"^\s+(time|host|rank|exitcode|error_file|traceback)\s*:\s*(.*)$")
-NAMED_SIGNAL = re.compile(r"[Ss]ignal \d+ \((SIG[A-Z0-9]+)\)|<Signals\.(SIG[A-Z0-9]+): \d+>")
 _NOT_USER = re.compile(
     r"site-packages|dist-packages|[/\\]lib[/\\]python\d(?:\.\d+)?[/\\]|[/\\]Lib[/\\]|^<frozen|"
     r"^<string>|[/\\]torch[/\\](?:csrc|_C|lib)[/\\]|^\$PYTHON|^~?/?\.?local/lib/"
@@ -75,17 +67,6 @@ def is_user_file(path: str) -> bool:
     code.
     """
     return _NOT_USER.search(path) is None
-
-
-def signal_from_code(code: int) -> str | None:
-    """A shell's `128+N` or Python's `-N` exit status as a signal name; None for a plain exit
-    code.
-    """
-    if code < 0:
-        return signal_name(-code)
-    if 128 < code < 160:
-        return signal_name(code - 128)
-    return None
 
 
 @dataclass(frozen=True)
@@ -446,9 +427,9 @@ def _child_failure(entry: dict) -> ChildFailure:
         error_file = None
     tb = entry.get("traceback")
     sig = signal_from_code(exitcode) if exitcode is not None else None
-    m = NAMED_SIGNAL.search(tb or "")
-    if m:
-        sig = m.group(1) or m.group(2)
+    said = read_exit(tb or "")  # `Signal 9 (SIGKILL) received by PID 4242`
+    if said is not None and said.signal:
+        sig = said.signal
     return ChildFailure(entry["index"], rank, exitcode, sig, error_file, tb, entry["line"])
 
 

@@ -110,8 +110,12 @@ class OutputObservers:
             from trainwatch.diagnostics.read.progress import ProgressTracker
 
             knowledge = self.knowledge()
-            parsers = {"stdout": LogParser(knowledge), "stderr": LogParser(knowledge)}
             progress = ProgressTracker()
+            # Each parser hands the tracker its lines as it reads them: prefixes and colour off.
+            parsers = {
+                "stdout": LogParser(knowledge, on_line=progress.feed),
+                "stderr": LogParser(knowledge, on_line=progress.feed),
+            }
             with self.lock:
                 self.parsers, self.progress = parsers, progress
                 while self._pending:
@@ -122,7 +126,6 @@ class OutputObservers:
 
     def _feed(self, line: LogLine) -> None:
         self.parsers[line.stream].feed(line)
-        self.progress.feed(line)
 
     def knowledge(self):
         """The knowledge base, loaded on first use (the built-in signatures, the user's, and

@@ -87,7 +87,7 @@ def test_fail_on_turns_a_quiet_nan_into_exit_3_and_junit_failure(tmp_path):
     assert b"--fail-on: the verdict is numerical/nan-loss; exiting 3" in guarded.stderr
     failure = ET.parse(junit).getroot().find(".//testcase/failure")
     assert failure.get("type") == "numerical"
-    assert failure.get("message").startswith("numerical/nan-loss: The loss became NaN")
+    assert failure.get("message").startswith("numerical/nan-loss: The loss was printed as NaN")
     assert "Evidence:" in failure.text and "loss=nan" in failure.text  # evidence and output tail
     assert "Last lines of output:" in failure.text and "Training finished." in failure.text
     other = trainwatch("run", "-q", "--fail-on", "oom", CI_TRAIN, "nan", env=NO_CI)

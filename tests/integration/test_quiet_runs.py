@@ -13,7 +13,8 @@ import time
 import pytest
 
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus, LogLine
-from trainwatch.diagnostics.judge.quiet import judge_quiet
+from trainwatch.diagnostics.judge.classify import classify
+from trainwatch.diagnostics.read.logparse import LogParser
 from trainwatch.diagnostics.read.progress import ProgressTracker
 from trainwatch.diagnostics.watch.probe.parent import ProbeSession
 from trainwatch.diagnostics.watch.stall import StallWatcher
@@ -29,8 +30,8 @@ def run_watched(
     limit: float = 90,
 ):
     """Run a script as trainwatch will: own process group, the probe loaded, every output line fed
-    to a tracker, a stall watcher when asked. Returns (verdict, evidence, seconds from start to
-    exit).
+    to the log parser and the progress tracker, a stall watcher when asked. Returns (verdict,
+    evidence, seconds from start to exit).
     """
     probe = ProbeSession.create()
     env = {**os.environ, **probe.env}
@@ -43,6 +44,7 @@ def run_watched(
         process_group=0,
     )
     tracker = ProgressTracker()
+    parser = LogParser(on_line=tracker.feed)
     watcher = None
     if stall_timeout is not None:
         watcher = StallWatcher(
@@ -57,7 +59,7 @@ def run_watched(
     def pump() -> None:
         assert proc.stdout is not None
         for number, raw in enumerate(proc.stdout, 1):
-            tracker.feed(LogLine(number, raw.decode("utf-8", "replace").rstrip("\n"), "stdout"))
+            parser.feed(LogLine(number, raw.decode("utf-8", "replace").rstrip("\n"), "stdout"))
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
@@ -73,12 +75,13 @@ def run_watched(
     evidence = Evidence(
         source="run",
         exit=ExitStatus.from_returncode(returncode),
+        log=parser.finish(),
         progress=tracker.finish(),
         stall=stall,
         probe=probe.collect(),
     )
     probe.cleanup()
-    return judge_quiet(evidence), evidence, elapsed
+    return classify(evidence), evidence, elapsed
 
 
 def test_tqdm_loop_that_breaks_at_37_is_an_early_exit():

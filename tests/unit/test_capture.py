@@ -67,6 +67,7 @@ def test_ordinary_text_is_never_taken_for_a_prefix():
     assert not looks_like_metadata("Caught ")
     assert not looks_like_metadata("{'loss': ")
     assert looks_like_metadata("(pid=4242) ") and looks_like_metadata("0: ")
+    assert not looks_like_metadata("Epoch 3/3:  42%|")  # a tqdm bar's description
 
 
 def test_interleaved_workers_keep_their_tracebacks_apart():

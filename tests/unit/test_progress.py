@@ -13,7 +13,9 @@ import pytest
 from tqdm import tqdm
 
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus, Frame, LogLine
+from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.judge.quiet import judge_quiet
+from trainwatch.diagnostics.read.logparse import parse_text
 from trainwatch.diagnostics.read.progress import LOSS_SAMPLES, ProgressTracker
 from trainwatch.diagnostics.watch.stall import classify_wait
 
@@ -88,7 +90,6 @@ def test_keras_epochs_and_step_lines_from_a_real_log():
     facts = track(corpus("B059"))  # tf.data ran out: Keras stopped at epoch 11/50
     assert facts.position.epoch == 11 and facts.position.epochs == 50
     assert facts.finished is False
-    assert facts.marker("input-exhausted") is not None
     assert facts.losses and all(0.5 < v < 1.0 for _, v in facts.losses)
 
 
@@ -98,13 +99,11 @@ def test_keras_glued_epoch_is_not_read_as_a_new_epoch():
     step, value, line = facts.first_nonfinite_loss
     assert math.isnan(value) and "loss: nan" in line.text
     assert facts.first_nonfinite_at == "epoch 309/1000, batch 99/100"
-    assert facts.marker("early-stopping") is not None
 
 
 def test_lightning_bar_and_fast_dev_run():
     facts = track(corpus("A056"))
     assert facts.stopped_at == "epoch 0, batch 2/2"
-    assert facts.marker("fast-dev-run") is not None
     assert [v for _, v in facts.losses][-1] == pytest.approx(7.57)
 
 
@@ -172,7 +171,7 @@ def test_words_that_look_like_nan_or_inf_are_not_losses():
     facts = track(
         "INFO loss information follows\nloss scale: 65536.0 (infinite checks off)\nmaintenance done"
     )
-    assert facts.first_nonfinite_loss is None and not facts.markers
+    assert facts.first_nonfinite_loss is None and facts.first_nonfinite_metric is None
 
 
 def test_divergence_and_legitimately_high_loss():
@@ -198,15 +197,28 @@ def test_losses_are_bounded_and_sparkline_is_short():
     assert json.dumps(facts.to_dict())
 
 
-def test_markers_tell_data_from_loss():
-    assert track("NaN encountered in data!").marker("nan-data") is not None
-    assert track("batch 12 contains NaN values").marker("nan-data") is not None
-    both = track("NaN loss in batch 5, stopping")
-    assert both.marker("nan-loss") is not None and both.marker("nan-data") is None
-    assert (
-        track("Batch 12: Invalid loss, terminating training").marker("keras-invalid-loss")
-        is not None
-    )
+def test_any_metric_printed_as_nan_is_seen_and_the_last_loss_is_the_last_printed():
+    facts = track("epoch 1 loss 0.5 val/acc: 0.71\nepoch 2 loss 0.4 val/acc: nan")
+    name, value, _ = facts.first_nonfinite_metric
+    assert name == "val/acc" and math.isnan(value)
+    facts = track("[10]\teval-rmse:0.51\ttrain-rmse:0.49\n[11]\teval-rmse:nan\ttrain-rmse:nan")
+    assert facts.first_nonfinite_metric[0] == "eval-rmse"
+    facts = track("step 1 train_loss_step=0.52\nstep 2 train_loss_step=nan train_loss_epoch=0.6")
+    assert math.isnan(facts.first_nonfinite_loss[1]) and math.isnan(facts.last_loss)
+    assert facts.epoch_losses and facts.epoch_losses[-1][1] == pytest.approx(0.6)
+    assert [v for _, v in facts.losses] == [0.52]  # the epoch mean is not a step of the curve
+
+
+def test_rich_progress_bars_are_read():
+    facts = track("Epoch 9/9  ━━━━━━━━━━━━━━━━━━━━━━━━ 40/40 0:00:05 • 0:00:00 7.12it/s v_num: 0")
+    assert facts.position.step == 40 and facts.position.steps == 40 and facts.finished is True
+    facts = track("Epoch 3/9  ━━━━━━━━━━━━╸━━━━━━━━━━━ 32/40 0:00:04 • 0:00:01 7.31it/s")
+    assert facts.stopped_at == "epoch 3/9, batch 32/40" and facts.finished is False
+
+
+def test_a_path_in_a_traceback_is_not_a_position():
+    facts = track('step 3/10\n  File "/home/user/batch16/train.py", line 40, in <module>')
+    assert facts.stopped_at == "step 3/10"
 
 
 def test_last_progress_time_moves_only_with_progress():
@@ -256,7 +268,7 @@ def test_classify_wait_kinds(frames, kind):
     assert classify_wait(frames)[0] == kind
 
 
-def judge_log(case: str):
+def facts_of(case: str) -> Evidence:
     from trainwatch.diagnostics.read.logparse import LogParser
 
     tracker, parser = ProgressTracker(), LogParser()
@@ -264,7 +276,7 @@ def judge_log(case: str):
         line = LogLine(number, text)
         tracker.feed(line)
         parser.feed(line)
-    return judge_quiet(Evidence(source="log", log=parser.finish(), progress=tracker.finish()))
+    return Evidence(source="log", log=parser.finish(), progress=tracker.finish())
 
 
 @pytest.mark.parametrize(
@@ -278,32 +290,41 @@ def judge_log(case: str):
         ("A012", "numerical", None),
     ],
 )
-def test_quiet_verdicts_on_real_logs(case, category, subtype):
-    verdict = judge_log(case)
-    assert verdict is not None and verdict.category == category
+def test_quiet_stops_of_real_logs_are_judged_by_their_kind(case, category, subtype):
+    verdict = classify(facts_of(case))
+    assert verdict.category == category
     assert subtype is None or verdict.subtype == subtype
     assert verdict.evidence
 
 
 @pytest.mark.parametrize("case", ["A007", "B001", "A036", "B047", "A051"])
 def test_quiet_judge_stays_out_of_crashes(case):
-    assert judge_log(case) is None
+    assert judge_quiet(facts_of(case)) is None
 
 
-def test_exit_zero_unfinished_is_early_exit_and_finished_is_completed():
+def test_exit_zero_unfinished_is_early_exit_and_finished_is_near_certain_completed():
     def judge(text):
         return judge_quiet(
             Evidence(source="run", exit=ExitStatus.from_returncode(0), progress=track(text))
         )
 
     assert judge("Epoch 3/10\n12/100 [==>....] - loss: 0.5").category == "early-exit"
-    assert judge("Epoch 10/10\n100/100 [==========] - loss: 0.5").category == "completed"
+    done = judge("Epoch 10/10\n100/100 [==========] - loss: 0.5")
+    assert done.category == "completed" and done.confidence >= 0.95
     assert judge("hello") is None  # nothing to go on: the classifier's exit-status rule decides
 
 
-def test_markers_and_losses_cite_their_own_segment_of_a_bar_line():
+def test_messages_tell_data_from_loss():
+    def category(text: str) -> str:
+        return classify(Evidence(source="log", log=parse_text(text), progress=track(text))).category
+
+    assert category("NaN encountered in data!") == "data"
+    assert category("batch 12 contains NaN values") == "data"
+    assert category("NaN loss in batch 5, stopping") == "numerical"
+    assert category("Batch 12: Invalid loss, terminating training") == "numerical"
+
+
+def test_losses_cite_their_own_segment_of_a_bar_line():
     bars = "".join(f"\r {i}%|#    | {i}/100 [00:00<00:00, 99it/s]" for i in range(60))
     facts = track(bars + "NaN encountered in data!\r" + bars + " loss=nan")
-    assert facts.marker("nan-data").text.endswith("NaN encountered in data!")
-    assert len(facts.marker("nan-data").text) < 100
     assert len(facts.first_nonfinite_loss[2].text) < 100

@@ -7,7 +7,13 @@ import re
 
 import pytest
 
-from trainwatch.diagnostics.knowledge import BUILTIN_DIR, SignatureError, load_file, load_knowledge
+from trainwatch.diagnostics.knowledge import (
+    BUILTIN_DIR,
+    PHRASES_DIR,
+    SignatureError,
+    load_file,
+    load_knowledge,
+)
 from trainwatch.diagnostics.read.logparse import LogParser
 from trainwatch.diagnostics.verdict import CATEGORIES, Cited
 
@@ -16,7 +22,7 @@ SIGNATURES = KNOWLEDGE.signatures
 
 
 def test_every_file_loads_and_ids_are_unique_kebab_case():
-    files = sorted(BUILTIN_DIR.glob("*.toml"))
+    files = sorted(BUILTIN_DIR.glob("*.toml")) + sorted(PHRASES_DIR.glob("*.toml"))
     assert files, "no signature files"
     ids = [s.id for f in files for s in load_file(f)]
     assert len(ids) == len(set(ids)), [i for i in ids if ids.count(i) > 1]
@@ -49,7 +55,7 @@ def test_examples_through_the_whole_pipeline(sig):
     for example in sig.examples:
         facts = _fed_line_by_line(example.text)
         signals = {s: Cited("log", s, "example") for s in facts.signals}
-        matched = {m.signature.id for m in KNOWLEDGE.match(facts.chains, facts.notable, signals)}
+        matched = {m.signature.id for m in KNOWLEDGE.match(facts.chains, facts, signals)}
         assert (sig.id in matched) == example.match, (
             f"{sig.id}: example expected "
             f"{'a match' if example.match else 'no match'}:\n{example.text}"
@@ -89,8 +95,7 @@ line = ['TEAMFS: quota exceeded']
     parser.feed_text("step 3 loss 0.2\nTEAMFS: quota exceeded for /team\n")
     facts = parser.finish()
     assert any(
-        m.signature.id == "team-quota-exceeded"
-        for m in knowledge.match(facts.chains, facts.notable, {})
+        m.signature.id == "team-quota-exceeded" for m in knowledge.match(facts.chains, facts, {})
     )
 
 

@@ -1,0 +1,71 @@
+"""Signals and exit statuses: the phrasings of knowledge/signals.toml, and the status arithmetic
+shells and Python use (128+N, -N)."""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainwatch.diagnostics.evidence import signal_name
+
+SIGNALS_FILE = Path(__file__).resolve().parent / "signals.toml"
+
+
+@dataclass(frozen=True)
+class ExitSaid:
+    """What one line says about how a process ended."""
+
+    signal: str | None  # "SIGKILL"
+    code: int | None  # the exit status, when the line gave one
+
+
+def signal_from_code(code: int) -> str | None:
+    """A shell's `128+N` or Python's `-N` exit status as a signal name; None for a plain code."""
+    if code < 0:
+        return signal_name(-code)
+    if 128 < code < 160:
+        return signal_name(code - 128)
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> tuple[tuple[re.Pattern[str], ...], dict[str, str]]:
+    with SIGNALS_FILE.open("rb") as fh:
+        data = tomllib.load(fh)
+    return tuple(re.compile(p["regex"]) for p in data["phrase"]), dict(data["words"])
+
+
+def phrases() -> tuple[re.Pattern[str], ...]:
+    """The compiled phrasings (their literals join the log parser's pre-filter)."""
+    return _table()[0]
+
+
+def examples() -> tuple[str, ...]:
+    """Each phrasing's example line (tests read them)."""
+    with SIGNALS_FILE.open("rb") as fh:
+        return tuple(p["example"] for p in tomllib.load(fh)["phrase"])
+
+
+def read_exit(text: str) -> ExitSaid | None:
+    """How a line says a process ended, or None when it says nothing of it."""
+    patterns, words = _table()
+    for pattern in patterns:
+        m = pattern.search(text)
+        if m is None:
+            continue
+        for key, value in m.groupdict().items():
+            if value is None:
+                continue
+            if key.startswith("name"):
+                return ExitSaid(value.removeprefix("Signals."), None)
+            if key.startswith("number"):
+                return ExitSaid(signal_name(int(value)), None)
+            if key.startswith("words"):
+                return ExitSaid(words.get(value), None) if value in words else None
+            if key.startswith("code"):
+                code = int(value)
+                return ExitSaid(signal_from_code(code), code)
+    return None
