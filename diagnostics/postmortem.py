@@ -48,6 +48,8 @@ def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None)
     """Diagnose one or more saved logs of one run (`-` reads `stdin`); raises UsageError for
     unusable input.
     """
+    paths = list(paths)
+    folders = tuple(p for p in paths if p != "-" and os.path.isdir(p))  # may hold flight recorders
     paths = expand_paths(paths)
     verdict_facts: list[tuple[LogFacts, object | None]] = []
     for path in paths:
@@ -75,9 +77,8 @@ def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None)
     verdict = classify(evidence, knowledge)
     from trainwatch.diagnostics.judge.ranks import job_verdict, judge_ranks
 
-    ranks = judge_ranks(
-        evidence, knowledge, nodes=nodes
-    )  # ranks from `[rankN]:` prefixes and torchrun's table
+    # ranks from `[rankN]:` prefixes, torchrun's table, and the collectives' watchdog lines
+    ranks = judge_ranks(evidence, knowledge, nodes=nodes, dump_dirs=folders)
     if ranks is not None and ranks.root_rank is None and not ranks.ranks:
         ranks = None
     if ranks is None and len(paths) > 1:
@@ -218,6 +219,7 @@ def _merge(parts: list[tuple[LogFacts, object | None]]) -> tuple[LogFacts, objec
         child_failures=tuple(c for f, _ in parts for c in f.child_failures),
         fatal_errors=tuple(e for f, _ in parts for e in f.fatal_errors),
         dropped_chains=sum(f.dropped_chains for f, _ in parts),
+        collective_lines=tuple(c for f, _ in parts for c in f.collective_lines),
     )
     progress = next((p for _, p in parts if p is not None), None)
     return merged, progress

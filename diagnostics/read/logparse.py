@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from trainwatch.diagnostics.evidence import ExceptionChain, LogLine
+from trainwatch.diagnostics.judge.collectives import COLLECTIVE_WORDS
 from trainwatch.diagnostics.read.prefilter import chunk_filters, line_filter
 from trainwatch.diagnostics.read.tracebacks import (
     NAMED_SIGNAL,
@@ -43,6 +44,7 @@ __all__ = [
 TAIL_LINES = 2000  # the last lines kept verbatim
 NOTABLE_FIRST, NOTABLE_LAST = 200, 800
 HINTS_KEPT = 64
+COLLECTIVE_LINES_KEPT = 1024  # watchdog lines of every rank: the last ones say where each stood
 MAX_LINE_CHARS = 8192  # a longer line is cut: nothing a signature needs sits that far in
 MAX_LINE_BYTES = 1 << 20  # one gigantic line is read up to here, the rest skipped until its newline
 CHUNK_BYTES = 1 << 20
@@ -88,6 +90,7 @@ KEYWORDS = (
     "Warning",
     "WARNING",
     REPORT_BANNER,
+    *COLLECTIVE_WORDS,
 )
 
 _ANSI = re.compile(
@@ -141,6 +144,9 @@ class LogFacts:
     report_at: int | None = (
         None  # the line where a trainwatch report began; nothing after it was read
     )
+    # lines about collectives (NCCL/c10d watchdog, monitoredBarrier, flight-recorder dumps), each
+    # with the rank of its `[rankN]:` prefix: read by diagnostics/judge/collectives.py
+    collective_lines: tuple[tuple[int | None, LogLine], ...] = ()
 
     @property
     def signals(self) -> tuple[str, ...]:
@@ -181,6 +187,7 @@ class LogParser:
         self._notable_last: deque[LogLine] = deque(maxlen=NOTABLE_LAST)
         self._notable_seen: set[str] = set()
         self._hints: deque[ExitHint] = deque(maxlen=HINTS_KEPT)
+        self._collective: deque[tuple[int | None, LogLine]] = deque(maxlen=COLLECTIVE_LINES_KEPT)
         self._report_at: int | None = None
 
     # ---- input -----------------------------------------------------------------------------------
@@ -308,6 +315,8 @@ class LogParser:
             rank = int(m.group(1) or m.group(2))
             text = text[m.end() :]
         clean = LogLine(line.number, text, line.stream)
+        if any(word in text for word in COLLECTIVE_WORDS):
+            self._collective.append((rank, clean))
         if self._blocks.advance(clean, rank) or self._blocks.start(clean, rank):
             return
         self._system(clean)
@@ -364,6 +373,7 @@ class LogParser:
             fatal_errors=tuple(blocks.fatals),
             dropped_chains=blocks.dropped,
             report_at=self._report_at,
+            collective_lines=tuple(self._collective),
         )
 
 
