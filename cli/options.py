@@ -156,6 +156,16 @@ RUN_OPTIONS = (
         choices=("auto", "kill", "report"),
         metavar="MODE",
     ),
+    Option(
+        "attach_to",
+        ("--attach-to",),
+        "choice",
+        "After the run, attach the verdict to the run the program logged: W&B (summary fields, a "
+        "tag and the report file, on the same run id; offline when the run was) or TensorBoard (a "
+        "text summary in its log directory).",
+        choices=("wandb", "tensorboard"),
+        metavar="TRACKER",
+    ),
     Option("as_command", (COMMAND_MARK,), "flag", "", default=False, hidden=True),
 )
 EXPLAIN_OPTIONS = (*REPORT_OPTIONS, SIGNATURES)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import time
 from typing import Any
 
 from trainwatch.cli.options import COMMAND_MARK, RUN_OPTIONS, check_value, spellings, value_flags
@@ -150,6 +151,7 @@ def execute(options) -> int:
         stall_timeout=options.stall_timeout,
         on_stall=options.on_stall,
     )
+    started = time.time()
     try:
         diagnosis = run_session(request, on_started=_import_reports)
     except PermissionError as exc:
@@ -158,7 +160,27 @@ def execute(options) -> int:
         raise CommandNotFound(f"command not found: {exc.filename or target.argv[0]}") from None
     from trainwatch.cli.reports import deliver
 
-    return deliver(diagnosis, reports)
+    status = deliver(diagnosis, reports)
+    if options.attach_to:
+        _attach(diagnosis, options.attach_to, request.env, started)
+    return status
+
+
+def _attach(diagnosis, target: str, env: dict[str, str], started: float) -> None:
+    """Attach the verdict to the program's W&B or TensorBoard run; a failure is one warning line,
+    never a different exit status."""
+    from trainwatch.cli.console import print_line, print_warning
+    from trainwatch.integrations.attach import AttachError, attach
+
+    try:
+        where = attach(diagnosis, target, os.getcwd(), env, started)
+    except AttachError as exc:
+        print_warning(f"--attach-to {target}: {exc}")
+        return
+    except Exception as exc:  # the tracker's own failure: the report already stands
+        print_warning(f"--attach-to {target}: {type(exc).__name__}: {exc}")
+        return
+    print_line(f"trainwatch: verdict attached to {where}")
 
 
 def _usable_signature_files(extra: tuple[str, ...]) -> tuple[str, ...]:

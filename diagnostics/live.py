@@ -114,7 +114,9 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
     if _distributed(evidence, request.env):
         from trainwatch.diagnostics.judge.ranks import job_verdict, judge_ranks
 
-        ranks = judge_ranks(evidence, knowledge, request.env, elastic_errors)
+        ranks = judge_ranks(
+            evidence, knowledge, request.env, elastic_errors, since=result.started_at
+        )
         verdict = job_verdict(verdict, ranks)
     return Diagnosis(
         trainwatch_version=__version__,
@@ -138,7 +140,9 @@ def _distributed(evidence: Evidence, env: dict[str, str]) -> bool:
     ):
         return True
     if evidence.log is not None and (
-        evidence.log.child_failures or any(c.rank is not None for c in evidence.log.chains)
+        evidence.log.child_failures
+        or evidence.log.collective_lines
+        or any(c.rank is not None for c in evidence.log.chains)
     ):
         return True
     return "SLURM_JOB_ID" in env or any(

@@ -18,7 +18,7 @@ from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.evidence import Evidence, LogLine
 from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.read.logparse import LogFacts, LogParser
-from trainwatch.diagnostics.verdict import Cited, Diagnosis
+from trainwatch.diagnostics.verdict import Cited, Diagnosis, Verdict
 
 BINARY_SNIFF = 8192  # bytes looked at to tell a text log from binary data
 
@@ -48,6 +48,8 @@ def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None)
     """Diagnose one or more saved logs of one run (`-` reads `stdin`); raises UsageError for
     unusable input.
     """
+    paths = list(paths)
+    folders = tuple(p for p in paths if p != "-" and os.path.isdir(p))  # may hold flight recorders
     paths = expand_paths(paths)
     verdict_facts: list[tuple[LogFacts, object | None]] = []
     for path in paths:
@@ -75,9 +77,8 @@ def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None)
     verdict = classify(evidence, knowledge)
     from trainwatch.diagnostics.judge.ranks import job_verdict, judge_ranks
 
-    ranks = judge_ranks(
-        evidence, knowledge, nodes=nodes
-    )  # ranks from `[rankN]:` prefixes and torchrun's table
+    # ranks from `[rankN]:` prefixes, torchrun's table, and the collectives' watchdog lines
+    ranks = judge_ranks(evidence, knowledge, nodes=nodes, dump_dirs=folders)
     if ranks is not None and ranks.root_rank is None and not ranks.ranks:
         ranks = None
     if ranks is None and len(paths) > 1:
@@ -218,6 +219,7 @@ def _merge(parts: list[tuple[LogFacts, object | None]]) -> tuple[LogFacts, objec
         child_failures=tuple(c for f, _ in parts for c in f.child_failures),
         fatal_errors=tuple(e for f, _ in parts for e in f.fatal_errors),
         dropped_chains=sum(f.dropped_chains for f, _ in parts),
+        collective_lines=tuple(c for f, _ in parts for c in f.collective_lines),
     )
     progress = next((p for _, p in parts if p is not None), None)
     return merged, progress
@@ -257,7 +259,7 @@ def merge_reports(paths: Iterable[str], knowledge=None) -> Diagnosis:
             "trainwatch.report/"
         ):
             raise UsageError(f"{path}: not a trainwatch JSON report (no trainwatch.report schema)")
-        verdict = verdict_from_dict(report)
+        verdict = Verdict.from_report(report)
         exit_dict = report.get("exit") if isinstance(report.get("exit"), dict) else None
         exit = (
             None
@@ -333,58 +335,6 @@ def merge_reports(paths: Iterable[str], knowledge=None) -> Diagnosis:
         evidence=evidence,
         sources=tuple(paths),
         sections={"distributed": section},
-    )
-
-
-def verdict_from_dict(report: dict):
-    """A report's verdict as a `Verdict` again (its evidence, cascade, culprit and advice
-    included).
-    """
-    from trainwatch.diagnostics.verdict import CATEGORIES, Alternative, Culprit, Verdict
-
-    def cited(items) -> tuple[Cited, ...]:
-        return tuple(
-            Cited(str(c.get("kind", "")), str(c.get("text", "")), str(c.get("source", "")))
-            for c in items or ()
-            if isinstance(c, dict)
-        )
-
-    v = report.get("verdict") if isinstance(report.get("verdict"), dict) else {}
-    culprit = report.get("culprit") if isinstance(report.get("culprit"), dict) else None
-    category = v.get("category") if v.get("category") in CATEGORIES else "unknown"
-    subtype = (
-        v.get("subtype")
-        if isinstance(v.get("subtype"), str) and v["subtype"].startswith(category + "/")
-        else None
-    )
-    return Verdict(
-        category,
-        subtype,
-        float(v.get("confidence") or 0.0),
-        str(v.get("summary") or ""),
-        signature=v.get("signature"),
-        alternatives=tuple(
-            Alternative(
-                a["category"],
-                a.get("subtype"),
-                float(a.get("confidence") or 0),
-                str(a.get("summary") or ""),
-            )
-            for a in v.get("alternatives") or ()
-            if isinstance(a, dict) and a.get("category") in CATEGORIES
-        ),
-        evidence=cited(report.get("evidence")),
-        cascade=cited(report.get("cascade")),
-        culprit=None
-        if culprit is None
-        else Culprit(
-            str(culprit.get("file")),
-            int(culprit.get("line") or 0),
-            str(culprit.get("function")),
-            culprit.get("code"),
-        ),
-        advice=tuple(str(a) for a in report.get("advice") or ()),
-        doc_url=report.get("doc_url"),
     )
 
 

@@ -104,6 +104,50 @@ class Verdict:
         if self.subtype is not None and not self.subtype.startswith(self.category + "/"):
             raise ValueError(f"subtype {self.subtype!r} is not under {self.category!r}")
 
+    @classmethod
+    def from_report(cls, report: dict[str, Any]) -> Verdict:
+        """A JSON report's verdict as a `Verdict` again: its evidence, cascade, culprit, exception
+        and advice included. A field of the wrong shape is read as absent, and an unknown
+        category as "unknown", so that any report (an older one, one edited by hand) reads."""
+        v = _mapping(report.get("verdict"))
+        culprit = _mapping(report.get("culprit"))
+        category = v.get("category") if v.get("category") in CATEGORIES else "unknown"
+        subtype = v.get("subtype")
+        if not (isinstance(subtype, str) and subtype.startswith(category + "/")):
+            subtype = None
+        exception = _mapping(report.get("exception"))
+        return cls(
+            category,
+            subtype,
+            _float(v.get("confidence")),
+            str(v.get("summary") or ""),
+            signature=v.get("signature") if isinstance(v.get("signature"), str) else None,
+            alternatives=tuple(
+                Alternative(
+                    a["category"],
+                    a.get("subtype") if isinstance(a.get("subtype"), str) else None,
+                    _float(a.get("confidence")),
+                    str(a.get("summary") or ""),
+                )
+                for a in _items(v.get("alternatives"))
+                if a.get("category") in CATEGORIES
+            ),
+            evidence=_cited(report.get("evidence")),
+            cascade=_cited(report.get("cascade")),
+            culprit=None
+            if not culprit
+            else Culprit(
+                str(culprit.get("file")),
+                int(_float(culprit.get("line"))),
+                str(culprit.get("function")),
+                culprit.get("code") if isinstance(culprit.get("code"), str) else None,
+            ),
+            exception=None if not exception else _raised(exception),
+            exception_chain=tuple(_raised(e) for e in _items(exception.get("chain"))),
+            advice=tuple(str(a) for a in report.get("advice") or () if a is not None),
+            doc_url=report.get("doc_url") if isinstance(report.get("doc_url"), str) else None,
+        )
+
     def exception_dict(self) -> dict[str, Any] | None:
         if self.exception is None:
             return None
@@ -132,6 +176,43 @@ class Diagnosis:
     sections: dict[str, Any] = field(
         default_factory=dict
     )  # extra report sections: "probe", "distributed", ...
+
+    @classmethod
+    def from_dict(cls, report: dict[str, Any]) -> Diagnosis:
+        """A diagnosis again from its JSON report (`to_dict()`), so that `from_dict(r).to_dict()`
+        is `r`. The verdict, exit status, run and notes are rebuilt as objects; the sections whose
+        raw facts the report does not keep (memory samples, progress, probe, stall, distributed,
+        ...) are kept as the report has them, in `sections`."""
+        exit = _mapping(report.get("exit"))
+        evidence = Evidence(
+            source="report",
+            command=tuple(str(a) for a in report.get("command") or ()),
+            notes=tuple(str(n) for n in report.get("notes") or ()),
+        )
+        duration = report.get("duration_s")
+        return cls(
+            trainwatch_version=str(report.get("trainwatch_version") or ""),
+            command=evidence.command,
+            started_at=report.get("started_at")
+            if isinstance(report.get("started_at"), str)
+            else None,
+            duration_s=None if not isinstance(duration, (int, float)) else float(duration),
+            exit=None
+            if not exit
+            else ExitStatus(
+                exit.get("code") if isinstance(exit.get("code"), int) else None,
+                exit.get("signal") if isinstance(exit.get("signal"), str) else None,
+                int(_float(exit.get("status"))),
+            ),
+            verdict=Verdict.from_report(report),
+            evidence=evidence,
+            sources=tuple(str(s) for s in report.get("sources") or ()),
+            sections={
+                k: v
+                for k, v in report.items()
+                if k not in _REBUILT and not (k in _FACT_SECTIONS and v is None)
+            },
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable report, documented field by field in docs/report.md."""
@@ -169,3 +250,56 @@ class Diagnosis:
             report["stall"] = facts.stall.to_dict()
         report.update(self.sections)
         return report
+
+
+# The report's fields that `Diagnosis.from_dict` rebuilds as objects; every other one is kept as is.
+_REBUILT = frozenset(
+    (
+        "schema",
+        "trainwatch_version",
+        "command",
+        "sources",
+        "started_at",
+        "duration_s",
+        "exit",
+        "verdict",
+        "evidence",
+        "cascade",
+        "culprit",
+        "exception",
+        "advice",
+        "doc_url",
+        "notes",
+    )
+)
+# Sections drawn from the evidence's facts; `to_dict()` writes null for those a run did not have.
+_FACT_SECTIONS = frozenset(("memory", "progress"))
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _cited(items: Any) -> tuple[Cited, ...]:
+    return tuple(
+        Cited(str(c.get("kind", "")), str(c.get("text", "")), str(c.get("source", "")))
+        for c in _items(items)
+    )
+
+
+def _raised(item: dict[str, Any]) -> RaisedException:
+    relation = item.get("relation") if item.get("relation") in ("cause", "context") else None
+    return RaisedException(
+        str(item.get("type") or "<unknown>"), str(item.get("message") or ""), relation=relation
+    )

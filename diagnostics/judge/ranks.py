@@ -18,9 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainwatch.diagnostics.evidence import Evidence, ExceptionChain, ExitStatus
+from trainwatch.diagnostics.judge.collectives import (
+    CollectiveFacts,
+    dump_paths,
+    judge_collectives,
+)
 from trainwatch.diagnostics.verdict import Cited, Verdict
 from trainwatch.diagnostics.watch.torchrun import ElasticError, launcher_of, slurm_context
 
+COLLECTIVE_TIMEOUT = "distributed/collective-timeout"
 # Categories that describe the job's reaction to a failure rather than a failure of its own.
 _ECHO_CATEGORIES = ("distributed", "interrupted", "hang", "completed", "early-exit")
 _LAUNCHER_SIGNALS = (
@@ -69,6 +75,7 @@ class DistributedFacts:
     ranks: tuple[RankOutcome, ...] = ()
     slurm: dict[str, str] | None = None
     notes: tuple[str, ...] = field(default=())
+    collectives: CollectiveFacts | None = None  # each rank's last collective, who fell behind
 
     @property
     def root(self) -> RankOutcome | None:
@@ -87,6 +94,8 @@ class DistributedFacts:
         }
         if self.slurm:
             out["slurm"] = dict(self.slurm)
+        if self.collectives is not None:
+            out["collectives"] = self.collectives.to_dict()
         return out
 
 
@@ -96,98 +105,174 @@ def judge_ranks(
     env: dict[str, str] | None = None,
     errors: tuple[ElasticError, ...] = (),
     nodes: dict[int, str] | None = None,
+    dump_dirs: tuple[str, ...] = (),
+    since: float | None = None,
 ) -> DistributedFacts | None:
     """Each rank's outcome and the root rank; None when the run shows no ranks at all.
 
     `nodes` names the node (or log file) each rank was seen on, for logs of several nodes.
+    Flight-recorder dumps are looked for where the log says they were written, at the prefix `env`
+    names (written after `since`), and in `dump_dirs` (diagnostics/judge/collectives.py).
     """
-    from trainwatch.diagnostics.judge.classify import classify
-
-    probe, log = evidence.probe, evidence.log
-    processes = [
-        p for p in (getattr(probe, "processes", None) or ()) if p.rank is not None and not p.forked
-    ]
-    rank_pid: dict[int, Any] = {}
-    for proc in sorted(
-        processes, key=lambda p: p.started
-    ):  # the rank's own process: the first with that rank
-        rank_pid.setdefault(proc.rank, proc)
-    failures = {
-        f.rank: f for f in (log.child_failures if log is not None else ()) if f.rank is not None
-    }
-    log_chains = [c for c in (log.chains if log is not None else ()) if c.rank is not None]
-    ranks = sorted(set(rank_pid) | set(failures) | {c.rank for c in log_chains})
-    launcher = launcher_of(evidence.command) or ("torchrun" if failures else None)
+    seen = RanksSeen.of(evidence, errors)
+    launcher = launcher_of(evidence.command) or ("torchrun" if seen.failures else None)
     slurm = slurm_context(env or {})
+    collectives = _collectives(evidence, seen.ranks, env, dump_dirs, since)
+    ranks = sorted(set(seen.ranks) | {p.rank for p in getattr(collectives, "positions", ())})
     if not ranks:
-        return (
-            None
-            if launcher is None and slurm is None
-            else DistributedFacts(launcher, None, None, slurm=slurm)
-        )
-    probe_chains = list(getattr(probe, "chains", None) or ())
-    fatal = list(getattr(probe, "fatal", None) or ())
-    by_local = {e.local_rank: e for e in errors if e.local_rank is not None}
-    outcomes = []
-    for rank in ranks:
-        proc = rank_pid.get(rank)
-        failure = failures.get(rank)
-        pid = proc.pid if proc is not None else None
-        chains = tuple(c for c in probe_chains if c.rank == rank) or tuple(
-            c for c in log_chains if c.rank == rank
-        )
-        error = by_local.get(proc.local_rank if proc is not None else rank)
-        if not chains and error is not None and error.traceback:
-            chains = _chains_from_text(error.traceback, rank)
-        own_fatal = tuple(f for f in fatal if f.rank == rank)
-        exit = _rank_exit(failure, proc, chains, own_fatal)
-        rank_evidence = _rank_evidence(evidence, exit, chains, own_fatal, proc)
-        verdict = classify(rank_evidence, knowledge)
-        strength = _strength(verdict, exit, knowledge, bool(chains or own_fatal))
-        wait = _main_wait(evidence.stall, pid)
-        if (
-            wait is not None and strength == 0
-        ):  # a hung rank: where it waits says more than its (absent) exit
-            verdict = Verdict(
-                "hang",
-                f"hang/{wait.kind}" if wait.kind not in ("unknown", "busy") else None,
-                0.7,
-                f"Stuck {wait.description} at {wait.where}.",
-                evidence=(Cited("stack", f"{wait.description} at {wait.where}", wait.source),),
-            )
-        order = _order(chains, probe_chains, log_chains, failure)
-        outcomes.append(
-            RankOutcome(
-                rank,
-                pid,
-                exit,
-                verdict,
-                strength,
-                order,
-                local_rank=proc.local_rank if proc is not None else None,
-                node=(nodes or {}).get(rank),
-                error_file=error.path if error is not None else None,
-            )
-        )
-    root = _choose_root(outcomes, evidence)
-    world = next((p.world_size for p in processes if p.world_size), None) or max(
-        len(ranks), max(ranks) + 1
-    )
-    notes = []
-    if failures and any(f.error_file is None for f in failures.values()):
-        notes.append(
-            "torchrun's table says error_file: <N/A> (the script has no @record); each rank's "
-            "outcome "
-            "here comes from trainwatch's probe and the log"
-        )
+        if launcher is None and slurm is None:
+            return None
+        return DistributedFacts(launcher, None, None, slurm=slurm)
+    outcomes = [_judge_rank(rank, seen, evidence, knowledge, nodes) for rank in ranks]
     return DistributedFacts(
-        launcher or ("torchrun" if processes else None),
-        world,
-        root,
+        launcher or ("torchrun" if seen.processes else None),
+        seen.world_size(ranks),
+        _straggler(collectives, outcomes) or _choose_root(outcomes, evidence),
         tuple(outcomes),
         slurm=slurm,
-        notes=tuple(notes),
+        notes=seen.notes(),
+        collectives=collectives,
     )
+
+
+@dataclass(frozen=True)
+class RanksSeen:
+    """What the evidence says rank by rank: processes, torchrun's table, tracebacks, error files."""
+
+    processes: tuple[Any, ...]  # the probe's processes that have a rank (forks excluded)
+    by_rank: dict[int, Any]  # each rank's own process: the first started with that rank
+    failures: dict[int, Any]  # torchrun's failure table, by rank
+    log_chains: tuple[ExceptionChain, ...]  # the log's tracebacks that carry a rank
+    probe_chains: tuple[ExceptionChain, ...]
+    fatal: tuple[Any, ...]  # the probe's fatal signals
+    errors_by_local: dict[int, ElasticError]  # torchrun's error files, by local rank
+
+    @classmethod
+    def of(cls, evidence: Evidence, errors: tuple[ElasticError, ...]) -> RanksSeen:
+        probe, log = evidence.probe, evidence.log
+        processes = tuple(
+            p
+            for p in (getattr(probe, "processes", None) or ())
+            if p.rank is not None and not p.forked
+        )
+        by_rank: dict[int, Any] = {}
+        for proc in sorted(processes, key=lambda p: p.started):
+            by_rank.setdefault(proc.rank, proc)
+        failures = {
+            f.rank: f for f in (log.child_failures if log is not None else ()) if f.rank is not None
+        }
+        return cls(
+            processes=processes,
+            by_rank=by_rank,
+            failures=failures,
+            log_chains=tuple(
+                c for c in (log.chains if log is not None else ()) if c.rank is not None
+            ),
+            probe_chains=tuple(getattr(probe, "chains", None) or ()),
+            fatal=tuple(getattr(probe, "fatal", None) or ()),
+            errors_by_local={e.local_rank: e for e in errors if e.local_rank is not None},
+        )
+
+    @property
+    def ranks(self) -> list[int]:
+        return sorted(set(self.by_rank) | set(self.failures) | {c.rank for c in self.log_chains})
+
+    def chains_of(self, rank: int) -> tuple[ExceptionChain, ...]:
+        """The rank's own exceptions: the probe's records, else the log's tracebacks, else the
+        traceback in its torchrun error file."""
+        chains = tuple(c for c in self.probe_chains if c.rank == rank) or tuple(
+            c for c in self.log_chains if c.rank == rank
+        )
+        error = self.error_of(rank)
+        if not chains and error is not None and error.traceback:
+            chains = _chains_from_text(error.traceback, rank)
+        return chains
+
+    def error_of(self, rank: int) -> ElasticError | None:
+        proc = self.by_rank.get(rank)
+        return self.errors_by_local.get(proc.local_rank if proc is not None else rank)
+
+    def world_size(self, ranks: list[int]) -> int:
+        declared = next((p.world_size for p in self.processes if p.world_size), None)
+        return declared or max(len(ranks), max(ranks) + 1)
+
+    def notes(self) -> tuple[str, ...]:
+        if self.failures and any(f.error_file is None for f in self.failures.values()):
+            return (
+                "torchrun's table says error_file: <N/A> (the script has no @record); each rank's "
+                "outcome here comes from trainwatch's probe and the log",
+            )
+        return ()
+
+
+def _judge_rank(
+    rank: int, seen: RanksSeen, evidence: Evidence, knowledge, nodes: dict[int, str] | None
+) -> RankOutcome:
+    """One rank's outcome, from its own evidence only."""
+    from trainwatch.diagnostics.judge.classify import classify
+
+    proc = seen.by_rank.get(rank)
+    failure = seen.failures.get(rank)
+    pid = proc.pid if proc is not None else None
+    chains = seen.chains_of(rank)
+    own_fatal = tuple(f for f in seen.fatal if f.rank == rank)
+    exit = _rank_exit(failure, proc, chains, own_fatal)
+    verdict = classify(_rank_evidence(evidence, exit, chains, own_fatal, proc), knowledge)
+    strength = _strength(verdict, exit, knowledge, bool(chains or own_fatal))
+    wait = _main_wait(evidence.stall, pid)
+    if wait is not None and strength == 0:
+        verdict = _hang_verdict(wait)  # a hung rank: where it waits says more than its exit
+    error = seen.error_of(rank)
+    return RankOutcome(
+        rank,
+        pid,
+        exit,
+        verdict,
+        strength,
+        _order(chains, list(seen.probe_chains), list(seen.log_chains), failure),
+        local_rank=proc.local_rank if proc is not None else None,
+        node=(nodes or {}).get(rank),
+        error_file=error.path if error is not None else None,
+    )
+
+
+def _straggler(collectives: CollectiveFacts | None, outcomes: list[RankOutcome]) -> int | None:
+    """The rank the others waited for in a collective, unless another rank failed on its own (a
+    crash or a kill would be the cause, and the timeouts its cascade). A rank that reported
+    waiting in the collective and then died is no such rank: NCCL's watchdog aborts (SIGABRT) the
+    process whose collective timed out."""
+    if collectives is None or not collectives.suspects:
+        return None
+    waiting = set(collectives.waiting)
+    suspects = set(collectives.suspects)
+    if any(o.strength >= 2 and o.rank not in waiting | suspects for o in outcomes):
+        return None
+    return collectives.suspects[0]
+
+
+def _hang_verdict(wait) -> Verdict:
+    return Verdict(
+        "hang",
+        f"hang/{wait.kind}" if wait.kind not in ("unknown", "busy") else None,
+        0.7,
+        f"Stuck {wait.description} at {wait.where}.",
+        evidence=(Cited("stack", f"{wait.description} at {wait.where}", wait.source),),
+    )
+
+
+def _collectives(
+    evidence: Evidence,
+    ranks: list[int],
+    env: dict[str, str] | None,
+    dump_dirs: tuple[str, ...],
+    since: float | None,
+) -> CollectiveFacts | None:
+    """Each rank's last collective, from the watchdog lines and the flight-recorder dumps."""
+    lines = evidence.log.collective_lines if evidence.log is not None else ()
+    dumps = dump_paths(lines, env, ranks, dump_dirs, since)
+    if not lines and not dumps:
+        return None
+    return judge_collectives(lines, dumps, world=ranks)
 
 
 def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
@@ -226,7 +311,16 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
         if r.rank != root.rank and (r.strength > 0 or r.exit is not None)
     )
     summary = chosen.summary
-    if chosen.category == "hang" and root.verdict.category == "hang":
+    collectives = facts.collectives
+    told = None if collectives is None else collectives.summary()
+    if told and root.strength < 2 and root.rank in collectives.suspects:
+        # Every rank's failure is a timeout or a stop from outside: the one the others waited for
+        # in a collective is the cause, and what it was doing is the clue.
+        if chosen.subtype != COLLECTIVE_TIMEOUT:
+            chosen = Verdict("distributed", COLLECTIVE_TIMEOUT, 0.75, "", advice=chosen.advice)
+        chosen = dataclasses.replace(chosen, evidence=collectives.cited() + chosen.evidence)
+        summary = f"Collective timeout: {told}"
+    elif chosen.category == "hang" and root.verdict.category == "hang":
         # The whole-run stall names the first process's wait (often torchrun's own); the root rank's
         # says why.
         waiting = [
@@ -249,6 +343,8 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
         chosen = dataclasses.replace(chosen, evidence=root.verdict.evidence + chosen.evidence)
     elif not summary.startswith("Rank "):
         summary = f"Rank {root.rank} failed first: {summary}"
+        if told:
+            chosen = dataclasses.replace(chosen, evidence=chosen.evidence + collectives.cited())
     return dataclasses.replace(chosen, summary=summary, cascade=(chosen.cascade + cascade)[:8])
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from trainwatch.diagnostics.evidence import ExceptionChain, LogLine
+from trainwatch.diagnostics.judge.collectives import COLLECTIVE_WORDS
 from trainwatch.diagnostics.knowledge.signals import read_exit
 from trainwatch.diagnostics.read.capture import Capture, CaptureReader, clean
 from trainwatch.diagnostics.read.prefilter import chunk_filters, line_filter
@@ -42,6 +43,7 @@ __all__ = [
 TAIL_LINES = 2000  # the last lines kept verbatim
 NOTABLE_FIRST, NOTABLE_LAST = 200, 800
 HINTS_KEPT = 64
+COLLECTIVE_LINES_KEPT = 1024  # watchdog lines of every rank: the last ones say where each stood
 MAX_LINE_CHARS = 8192  # a longer line is cut: nothing a signature needs sits that far in
 MAX_LINE_BYTES = 1 << 20  # one gigantic line is read up to here, the rest skipped until its newline
 CHUNK_BYTES = 1 << 20
@@ -90,6 +92,7 @@ KEYWORDS = (
     "Warning",
     "WARNING",
     REPORT_BANNER,
+    *COLLECTIVE_WORDS,
 )
 
 # torchrun `--tee`/`--role` prefixes and rank-tagged lines: `[rank1]:`, `[default0]:`,
@@ -128,6 +131,9 @@ class LogFacts:
     dropped_chains: int = 0  # tracebacks seen but not kept (bounded memory)
     # The line where a trainwatch report began; nothing after it was read.
     report_at: int | None = None
+    # Lines about collectives (NCCL/c10d watchdog, monitoredBarrier, flight-recorder dumps), each
+    # with the rank of its capture prefix: read by diagnostics/judge/collectives.py.
+    collective_lines: tuple[tuple[int | None, LogLine], ...] = ()
 
     @property
     def signals(self) -> tuple[str, ...]:
@@ -175,6 +181,7 @@ class LogParser:
         self._notable_last: deque[LogLine] = deque(maxlen=NOTABLE_LAST)
         self._notable_seen: set[str] = set()
         self._hints: deque[ExitHint] = deque(maxlen=HINTS_KEPT)
+        self._collective: deque[tuple[int | None, LogLine]] = deque(maxlen=COLLECTIVE_LINES_KEPT)
         self._report_at: int | None = None
 
     # ---- input -----------------------------------------------------------------------------------
@@ -340,6 +347,8 @@ class LogParser:
             source = rank
             capture = replace(line.capture or Capture(""), rank=rank)
             line = LogLine(line.number, text[m.end() :], line.stream, capture)
+        if any(word in line.text for word in COLLECTIVE_WORDS):
+            self._collective.append((line.capture.rank if line.capture else None, line))
         if self._blocks.advance(line, source) or self._blocks.start(line, source):
             return
         self._system(line)
@@ -388,6 +397,7 @@ class LogParser:
             fatal_errors=tuple(blocks.fatals),
             dropped_chains=blocks.dropped,
             report_at=self._report_at,
+            collective_lines=tuple(self._collective),
         )
 
     def _ending(self, chains: tuple[ExceptionChain, ...]) -> tuple[LogLine, ...]:

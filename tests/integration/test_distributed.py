@@ -24,11 +24,13 @@ def free_port() -> int:
 
 
 def torchrun_job(
-    tmp_path: Path, mode: str, *options: str, env: dict | None = None
+    tmp_path: Path,
+    mode: str,
+    *options: str,
+    env: dict | None = None,
+    script: str = "dist_failures.py",
 ) -> tuple[dict, bytes]:
-    """Run tests/scripts/dist_failures.py MODE on 2 gloo ranks under `trainwatch run`; return its
-    report.
-    """
+    """Run tests/scripts/SCRIPT MODE on 2 gloo ranks under `trainwatch run`; return its report."""
     report = tmp_path / "report.json"
     result = trainwatch(
         "run",
@@ -41,8 +43,8 @@ def torchrun_job(
         "2",
         "--master-port",
         str(free_port()),
-        str(SCRIPTS / "dist_failures.py"),
-        mode,
+        str(SCRIPTS / script),
+        *([mode] if mode else []),
         env={"OMP_NUM_THREADS": "1", **(env or {})},
         timeout=90,
     )
@@ -303,3 +305,28 @@ def test_torchrun_error_files_are_written_where_trainwatch_reads_them(tmp_path):
         assert "KeyError" in json.loads(Path(root["error_file"]).read_text())["message"]["message"]
     finally:  # --keep-artifacts kept the probe's directory: remove it
         shutil.rmtree(root["error_file"].split("/torchelastic/")[0], ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_the_rank_that_stopped_calling_collectives_is_named_from_the_flight_recorder(tmp_path):
+    prefix = tmp_path / "fr_rank_"
+    env = {"TORCH_FR_BUFFER_SIZE": "64", "TORCH_FR_DUMP_TEMP_FILE": str(prefix)}
+    report, stderr = torchrun_job(tmp_path, "", env=env, script="dist_straggler.py")
+    dist = report["distributed"]
+    collectives = dist["collectives"]
+    assert collectives["flight_recorder"] == [f"{prefix}0", f"{prefix}1"]
+    assert collectives["behind"] == [1] and dist["root_rank"] == 1
+    ranks = {r["rank"]: r for r in collectives["ranks"]}
+    assert ranks[0]["seq"] == 3 and ranks[1]["seq"] == 2  # rank 1 never called the third
+    assert ranks[0]["op"] == "gloo:all_reduce" and "dist_straggler.py:" in ranks[1]["where"]
+    assert report["verdict"]["subtype"] == "distributed/collective-timeout"
+    assert report["verdict"]["summary"].startswith("Collective timeout: Rank 1 fell behind")
+    assert b"Rank 1 fell behind" in stderr
+
+
+@pytest.mark.slow
+def test_without_a_flight_recorder_the_timeout_is_reported_as_it_stands(tmp_path):
+    report, _ = torchrun_job(tmp_path, "", script="dist_straggler.py")
+    assert "collectives" not in report["distributed"]
+    assert report["verdict"]["subtype"] == "distributed/collective-timeout"
+    assert report["distributed"]["root_rank"] == 0  # nothing says more than rank 0's own timeout

@@ -1,5 +1,5 @@
-"""The built wheel holds every subpackage under `trainwatch.` and nothing importable as top-level
-cli/diagnostics.
+"""The built wheel holds every subpackage under `trainwatch.` (the API, api/, is `trainwatch`
+itself) and nothing importable as top-level api/cli/diagnostics.
 """
 
 from __future__ import annotations
@@ -13,11 +13,16 @@ from conftest import ROOT
 
 
 def _code_packages() -> set[str]:
-    """Every folder with an __init__.py under cli/ and diagnostics/, as the dotted name it installs
-    under.
+    """Every folder with an __init__.py under api/, cli/ and diagnostics/, as the dotted name it
+    installs under.
     """
     names = set()
-    for top, installed in (("cli", "trainwatch.cli"), ("diagnostics", "trainwatch.diagnostics")):
+    tops = (
+        ("api", "trainwatch"),
+        ("cli", "trainwatch.cli"),
+        ("diagnostics", "trainwatch.diagnostics"),
+    )
+    for top, installed in tops:
         for init in (ROOT / top).rglob("__init__.py"):
             rel = init.parent.relative_to(ROOT / top)
             names.add(".".join([installed, *rel.parts]))
@@ -64,10 +69,9 @@ def test_wheel_holds_every_subpackage_and_no_top_level_cli_or_diagnostics(tmp_pa
     for data in ("signatures/pytorch.toml", "phrases/memory.toml", "quiet.toml", "signals.toml"):
         assert f"trainwatch/diagnostics/knowledge/{data}" in names, data
     tops = {n.split("/")[0] for n in names}
-    assert "cli" not in tops and "diagnostics" not in tops
-    assert not any(
-        n.startswith("trainwatch/__init__") for n in names
-    )  # a namespace, with no folder of its own
+    assert "cli" not in tops and "diagnostics" not in tops and "api" not in tops
+    assert "trainwatch/__init__.py" in names  # the API is the package itself
+    assert "trainwatch/watching.py" in names and "trainwatch/integrations/__init__.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert (
         "trainwatch = trainwatch.cli.app:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

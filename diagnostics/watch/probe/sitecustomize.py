@@ -247,8 +247,6 @@ def _library_dirs():
 def _open_files(forked):
     """Create this process's record file (atomically, complete with its handshake) and its
     faulthandler file."""
-    import time
-
     pid = os.getpid()
     base = os.path.join(_RECORDS_DIR, "%d-%s" % (pid, os.urandom(4).hex()))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
@@ -263,32 +261,45 @@ def _open_files(forked):
         thread = _thread.get_ident()
     except ImportError:
         thread = None
-    env = os.environ
-    _write(
+    hello = process_record()
+    hello.update(
         {
-            "kind": "hello",
-            "v": _VERSION,
-            "pid": pid,
-            "ppid": os.getppid(),
-            "time": time.time(),
-            "start_ticks": _start_time(),
             "forked": forked,
-            "argv": list(getattr(sys, "orig_argv", None) or sys.argv or ()),
-            "executable": sys.executable,
-            "version": "%d.%d.%d" % sys.version_info[:3],
             "main_thread": thread,
-            "rank": env.get("RANK"),
-            "local_rank": env.get("LOCAL_RANK"),
-            "world_size": env.get("WORLD_SIZE"),
-            "lib": list(_state["lib"]),
             "traceback_file": os.path.basename(base + ".txt"),
             "fault_handler": _state["fault"] is True,
             "stack_signal": _state["stack_signal"],
         }
     )
+    _write(hello)
     # The rename publishes the file with its handshake already in it: a reader never sees an empty
     # record file.
     os.rename(base + ".tmp", base + ".jsonl")
+
+
+def process_record():
+    """The handshake's facts about this process: who it is, its Python, its rank, and which
+    directories hold code that is not the user's (the Python API reads its own process with it)."""
+    import time
+
+    if not _state["lib"]:
+        _state["lib"] = _library_dirs()
+    env = os.environ
+    return {
+        "kind": "hello",
+        "v": _VERSION,
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "time": time.time(),
+        "start_ticks": _start_time(),
+        "argv": list(getattr(sys, "orig_argv", None) or sys.argv or ()),
+        "executable": sys.executable,
+        "version": "%d.%d.%d" % sys.version_info[:3],
+        "rank": env.get("RANK"),
+        "local_rank": env.get("LOCAL_RANK"),
+        "world_size": env.get("WORLD_SIZE"),
+        "lib": list(_state["lib"]),
+    }
 
 
 def _arm_faulthandler():
@@ -495,25 +506,34 @@ def _torch_context(value):
     return info
 
 
+def exception_record(value, thread=None):
+    """The `exception` record of an exception: its chain, the thread it ended, and torch's state.
+
+    Also what trainwatch's Python API (`trainwatch.diagnose`) records for an exception of its own
+    process, so that an exception is read one way wherever it is seen.
+    """
+    import time
+
+    if not _state["lib"]:
+        _state["lib"] = _library_dirs()
+    return {
+        "kind": "exception",
+        "pid": os.getpid(),
+        "time": time.time(),
+        "thread": thread,
+        "chain": _chain(value),
+        "torch": _torch_context(value),
+    }
+
+
 def _record_exception(value, thread):
     """Write an `exception` record: the chain, the thread it ended, and torch's state when
     loaded."""
-    import time
-
     if value is None or value is _state["recorded"]:
         return
     if thread is None:
         _state["recorded"] = value
-    _write(
-        {
-            "kind": "exception",
-            "pid": os.getpid(),
-            "time": time.time(),
-            "thread": thread,
-            "chain": _chain(value),
-            "torch": _torch_context(value),
-        }
-    )
+    _write(exception_record(value, thread))
 
 
 def _make_excepthook(previous):
@@ -674,4 +694,7 @@ def _main():
         raise failure
 
 
-_main()
+# Imported by its package name (the Python API reading an exception of its own process), the file
+# is a library: only as `sitecustomize` in a watched child does it set itself up.
+if __name__ != "trainwatch.diagnostics.watch.probe.sitecustomize":
+    _main()
