@@ -77,7 +77,9 @@ def classify(evidence: Evidence, signatures: Knowledge | None = None) -> Verdict
         verdict = _fallback(evidence, chains, exit_cited)
     if exit_cited is not None and all(c.kind != "exit" for c in verdict.evidence):
         verdict = _replace(verdict, evidence=verdict.evidence + (exit_cited,))
-    return verdict
+    from trainwatch.diagnostics.judge.recovery import with_resume_advice, with_sample
+
+    return with_resume_advice(with_sample(verdict, evidence), evidence)
 
 
 def _apply_gpu_memory(verdict: Verdict | None, evidence: Evidence) -> Verdict | None:
