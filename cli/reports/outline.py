@@ -147,15 +147,16 @@ def _sample(diagnosis: Diagnosis) -> tuple[Item, ...]:
     where = f"probe pid {sample.pid}"
     if sample.worker is not None:
         where += f" · DataLoader worker {sample.worker}"
-    items = [Item(sample.describe(), source=where, style="strong")]
+    items = [Item(sample.describe(), source=where, style="strong")] if sample.identified else []
     call = sample.item_call() or next((c for c in reversed(sample.calls) if c.arguments), None)
     if call is not None:
         items.append(Item(f"in {call.describe()}", source=f"{call.file}:{call.line}"))
     if sample.batch is not None and sample.index is not None:
         items.append(Item(f"in the batch of samples {sample.batch}", style="dim"))
-    if sample.labels is not None:
-        items.append(Item(sample.labels.describe()))
-    items.extend(Item(rows.describe()) for rows in sample.nonfinite)
+    rows = [sample.labels.describe()] if sample.labels is not None else []
+    rows += [r.describe() for r in sample.nonfinite]
+    for text in rows:
+        items.append(Item(text, source=None if items else where, style=None if items else "strong"))
     return tuple(items)
 
 

@@ -5,10 +5,12 @@ into the verdict (its `sample`, its summary and its advice).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
 from trainwatch.diagnostics.evidence import Evidence
-from trainwatch.diagnostics.verdict import Verdict
+from trainwatch.diagnostics.judge.classify import GENERIC_CODE_SUBTYPE
+from trainwatch.diagnostics.verdict import Alternative, Verdict
 
 # Verdicts of a run stopped from outside or stuck, which resuming from a checkpoint answers.
 RESUMABLE = ("interrupted", "hang", "oom")
@@ -25,14 +27,43 @@ def with_sample(verdict: Verdict, evidence: Evidence) -> Verdict:
         types.add(verdict.exception.short_type)
     if sample.exception.rsplit(".", 1)[-1] not in types:
         return verdict
+    verdict = _nonfinite_inputs(verdict, sample)
     summary = verdict.summary
-    if sample.index is not None or sample.file or sample.batch is not None:
+    if sample.identified or sample.labels is not None:
         summary = f"{summary.rstrip()} It failed on {sample.describe()}."
     advice = verdict.advice
     command = sample.reload_command()
     if command:
         advice = (f"Load that one sample again, to see the error in seconds: {command}",) + advice
     return replace(verdict, sample=sample, summary=summary, advice=advice)
+
+
+def _nonfinite_inputs(verdict: Verdict, sample) -> Verdict:
+    """A plain error about NaN/Inf (the program's own check) raised while the user's tensors held
+    NaN/Inf is a data problem, not a bug: say so, with the rows."""
+    rows = [r for r in sample.nonfinite if r.user]
+    if not rows or verdict.subtype not in (GENERIC_CODE_SUBTYPE, None):
+        return verdict
+    if verdict.category not in ("code", "unknown"):
+        return verdict
+    smallest = min(rows, key=lambda r: math.prod(r.shape))  # the batch, rather than the dataset
+    other = Alternative(verdict.category, verdict.subtype, verdict.confidence, verdict.summary)
+    return replace(
+        verdict,
+        category="data",
+        subtype="data/nan-input",
+        confidence=0.8,
+        summary=f"The input data holds NaN or Inf values: {smallest.describe()}.",
+        alternatives=(other,) + verdict.alternatives,
+        signature=None,
+        advice=(
+            "Check those rows' source samples for missing or infinite values, and the "
+            "preprocessing for a division by zero (a normalisation by a zero std) or log(0).",
+            "Drop or repair such samples when the dataset is built: torch.isfinite(x).all() "
+            "per sample finds them.",
+        ),
+        doc_url=None,
+    )
 
 
 def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:

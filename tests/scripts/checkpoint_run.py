@@ -29,7 +29,7 @@ def step(model, optimizer) -> float:
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-    return float(loss)
+    return loss.item()
 
 
 def main() -> None:

@@ -74,11 +74,12 @@ class BadLabels:
     count: int  # positions in all
 
     def describe(self) -> str:
-        where = _listed(self.positions, self.count)
+        """`labels 7, 5 at rows 2, 5 of the batch (the model has 5 classes: 0..4)`."""
         values = ", ".join(str(v) for v in self.values)
         return (
-            f"batch position{'s' if self.count != 1 else ''} {where}: label "
-            f"{values} (the model has {self.classes} classes, 0..{self.classes - 1})"
+            f"label{'s' if len(self.values) != 1 else ''} {values} at "
+            f"{_rows_text(self.positions, self.count)} of the batch (the model has "
+            f"{self.classes} classes: 0..{self.classes - 1})"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,10 +103,11 @@ class NonFiniteRows:
     count: int
 
     def describe(self) -> str:
+        """`NaN/Inf in `batch` (8×6, in main): row 3`."""
         shape = "×".join(str(n) for n in self.shape)
         return (
-            f"NaN/Inf in `{self.name}` ({shape}, in {self.function}) at batch "
-            f"position{'s' if self.count != 1 else ''} {_listed(self.positions, self.count)}"
+            f"NaN/Inf in `{self.name}` ({shape}, in {self.function}): "
+            f"{_rows_text(self.positions, self.count)}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,6 +157,11 @@ class FailedSample:
     def file(self) -> str | None:
         return self.files[0] if self.files else None
 
+    @property
+    def identified(self) -> bool:
+        """Is the sample itself known (its index, its batch or its file), not only its rows?"""
+        return self.index is not None or self.batch is not None or self.file is not None
+
     def describe(self) -> str:
         """`sample 517: /data/train/x_0517.png`, or what is known of it."""
         head = None
@@ -162,12 +169,16 @@ class FailedSample:
             head = f"sample {self.index}"
         elif self.batch is not None:
             head = f"batch {self.batch}"
-        else:
+        elif not self.file:
             call = next((c for c in reversed(self.calls) if c.arguments), None)
             head = call.describe() if call is not None else None
         if head and self.file:
             return f"{head}: {self.file}"
-        return head or (f"file {self.file}" if self.file else "the batch that failed")
+        if head or self.file:
+            return head or f"file {self.file}"
+        if self.labels is not None:
+            return self.labels.describe()
+        return self.nonfinite[0].describe() if self.nonfinite else "the batch that failed"
 
     def reload_command(self) -> str | None:
         """A one-line shell command that loads this one sample again, or None.
@@ -290,9 +301,11 @@ def _guards_main(source: str) -> bool:
     return '__name__ == "__main__"' in text or "__name__ == '__main__'" in text
 
 
-def _listed(values: tuple[int, ...], count: int) -> str:
-    text = ", ".join(str(v) for v in values)
-    return text + (f" (and {count - len(values)} more)" if count > len(values) else "")
+def _rows_text(rows: tuple[int, ...], count: int) -> str:
+    """`row 3`, `rows 2, 5`, `rows 0, 1, ... (and 40 more)`."""
+    text = ", ".join(str(v) for v in rows)
+    more = f" (and {count - len(rows)} more)" if count > len(rows) else ""
+    return f"row{'s' if count != 1 else ''} {text}{more}"
 
 
 def _call(item: dict[str, Any]) -> SampleCall:
