@@ -146,3 +146,43 @@ def test_a_run_that_wrote_no_checkpoint_says_so(tmp_path: Path) -> None:
     assert checkpoints["lost_s"] == pytest.approx(report["duration_s"], abs=0.01)
     assert "no checkpoint written: all" in done.stderr.decode()
     assert report["advice"][0].startswith("The run wrote no checkpoint")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("framework", "module", "last", "resume"),
+    [
+        ("lightning", "pytorch_lightning", "epoch=2-step=12.ckpt", "trainer.fit(model, ckpt_path="),
+        ("transformers", "transformers", "checkpoint-6", "trainer.train(resume_from_checkpoint="),
+        ("safetensors", "safetensors", "model-15.safetensors", "safetensors.torch.load_file("),
+    ],
+)
+def test_framework_checkpoints_are_recorded_once_each(
+    tmp_path: Path, framework: str, module: str, last: str, resume: str
+) -> None:
+    pytest.importorskip(module)
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    done, report = run_report(
+        tmp_path, str(SCRIPTS / "checkpoint_frameworks.py"), str(out), framework
+    )
+    assert done.returncode == 137, done.stderr.decode()[-2000:]
+    checkpoints = report["checkpoints"]
+    # a framework's own torch.save and safetensors calls inside its save are part of that save
+    assert checkpoints["total"] == 3
+    assert {s["api"] for s in checkpoints["saves"]} == {framework}
+    point = checkpoints["resume_from"]
+    assert point["path"] == str(out / last) and point["size"] == point["size_now"] > 0
+    assert report["advice"][0].startswith(f"Resume from {out / last}")
+    assert f'{resume}"{out / last}"' in report["advice"][0]
+    if framework == "lightning":
+        assert (point["epoch"], point["step"]) == (2, 12)
+    if framework == "transformers":
+        assert point["step"] == 6
+        # save_total_limit=2 rotated the first checkpoint away
+        states = {Path(s["path"]).name: s["state"] for s in checkpoints["saves"]}
+        assert states == {
+            "checkpoint-2": "removed",
+            "checkpoint-4": "complete",
+            "checkpoint-6": "complete",
+        }
