@@ -149,8 +149,8 @@ class FailedSample:
     def batch(self) -> str | None:
         """The batch of dataset indices torch's fetcher was building, when it was on the stack."""
         for call in self.calls:
-            if call.function == "fetch" and call.arguments:
-                return call.arguments[0][1]
+            if call.function == "fetch" and call.arguments and call.arguments[0][1] != "None":
+                return call.arguments[0][1]  # None: an iterable dataset's fetcher, unbatched
         return None
 
     @property
