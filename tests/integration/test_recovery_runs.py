@@ -186,3 +186,30 @@ def test_framework_checkpoints_are_recorded_once_each(
             "checkpoint-4": "complete",
             "checkpoint-6": "complete",
         }
+
+
+@pytest.mark.slow
+def test_a_hung_run_is_told_where_to_resume(tmp_path: Path) -> None:
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    report_path = tmp_path / "report.json"
+    done = trainwatch(
+        "run",
+        "--stall-timeout",
+        "2",
+        "--json",
+        str(report_path),
+        "--",
+        sys.executable,
+        str(SCRIPTS / "checkpoint_run.py"),
+        str(out),
+        "hang",
+        env={"COLUMNS": "400"},
+    )
+    report = read_report(report_path)
+    assert done.returncode in (143, 137) and report["verdict"]["category"] == "hang"
+    third = out / "ckpt_step30.pt"
+    assert report["checkpoints"]["resume_from"]["path"] == str(third)
+    assert report["advice"][0].startswith(f"Resume from {third} (epoch 1, step 30), written")
+    # the hang lasted the stall timeout at least: that time is lost too
+    assert report["checkpoints"]["lost_s"] >= 2

@@ -1,15 +1,17 @@
 """A training loop that saves a checkpoint every 10 steps with torch.save, then is killed.
 
-    python checkpoint_run.py DIR {killed,mid-save,none}
+    python checkpoint_run.py DIR {killed,mid-save,none,hang}
 
 killed:   saves at steps 10, 20 and 30, trains on for at least 0.5 s, then is killed (SIGKILL).
 mid-save: saves at steps 10 and 20; the save at step 30 is killed while it writes its file.
 none:     saves nothing, and is killed after step 30.
+hang:     saves at steps 10, 20 and 30, then waits forever on a lock it holds.
 """
 
 import os
 import signal
 import sys
+import threading
 import time
 
 import torch
@@ -46,6 +48,10 @@ def main() -> None:
             if mode == "mid-save" and n == 30:
                 state["cut"] = KilledWhilePickled()
             torch.save(state, os.path.join(out, f"ckpt_step{n}.pt"))
+    if mode == "hang":
+        lock = threading.Lock()
+        lock.acquire()
+        lock.acquire()
     deadline = time.monotonic() + 0.5
     while time.monotonic() < deadline:  # work that no checkpoint holds
         step(model, optimizer)
