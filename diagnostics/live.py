@@ -79,7 +79,10 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
     elastic_errors = ()
     notes: list[str] = []
     if probe is not None:
-        probe_facts = probe.collect()
+        # the span measures the work lost since the last checkpoint
+        probe_facts = probe.collect().with_span(
+            result.started_at, result.started_at + result.duration_s
+        )
         elastic_errors = _elastic_errors(
             probe, env
         )  # distributed (issue 7): read before the directory goes

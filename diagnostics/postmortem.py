@@ -334,7 +334,11 @@ def merge_reports(paths: Iterable[str], knowledge=None) -> Diagnosis:
         verdict=verdict,
         evidence=evidence,
         sources=tuple(paths),
-        sections={"distributed": section},
+        # the failing node's sample and checkpoints, as its own report gave them
+        sections={
+            "distributed": section,
+            **{k: root_report[k] for k in ("sample", "checkpoints") if root_report.get(k)},
+        },
     )
 
 

@@ -5,9 +5,12 @@ report.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus, Frame, RaisedException
+
+if TYPE_CHECKING:  # the probe's readers are imported only by a run that has records
+    from trainwatch.diagnostics.watch.probe.samples import FailedSample
 
 SCHEMA = "trainwatch.report/1"
 
@@ -97,6 +100,7 @@ class Verdict:
     exception_chain: tuple[RaisedException, ...] = ()  # its whole chain, first raised first
     advice: tuple[str, ...] = ()
     doc_url: str | None = None
+    sample: FailedSample | None = None  # what the failing code was loading (the probe saw it)
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -238,6 +242,7 @@ class Diagnosis:
             "cascade": [c.to_dict() for c in v.cascade],
             "culprit": None if v.culprit is None else v.culprit.to_dict(),
             "exception": v.exception_dict(),
+            "sample": None if v.sample is None else v.sample.to_dict(),
             "memory": None if facts.memory is None else facts.memory.to_dict(),
             "progress": None if facts.progress is None else facts.progress.to_dict(),
             "advice": list(v.advice),
@@ -246,6 +251,8 @@ class Diagnosis:
         }
         if facts.probe is not None:
             report["probe"] = facts.probe.to_dict()
+            if facts.probe.loaded:
+                report["checkpoints"] = facts.probe.checkpoints.to_dict()
         if facts.stall is not None:
             report["stall"] = facts.stall.to_dict()
         report.update(self.sections)

@@ -82,8 +82,10 @@ class Outline:
 TITLES = {
     "evidence": "Evidence",
     "culprit": "Culprit",
+    "sample": "Sample that failed",
     "cascade": "Consequences (not the cause)",
     "run": "Run",
+    "checkpoints": "Work lost",
     "advice": "What to do",
     "alternatives": "Also possible",
     "notes": "Notes",
@@ -103,8 +105,10 @@ def outline(diagnosis: Diagnosis, status: int) -> Outline:
     sections = [
         Section("evidence", TITLES["evidence"], tuple(_cited(c) for c in v.evidence)),
         Section("culprit", TITLES["culprit"], _culprit(diagnosis)),
+        Section("sample", TITLES["sample"], _sample(diagnosis)),
         Section("cascade", TITLES["cascade"], tuple(_cited(c) for c in v.cascade)),
         Section("run", TITLES["run"], _run(diagnosis)),
+        Section("checkpoints", TITLES["checkpoints"], _checkpoints(diagnosis)),
         Section("advice", TITLES["advice"], _advice(diagnosis), numbered=True),
         Section("alternatives", TITLES["alternatives"], _alternatives(diagnosis)),
         Section(
@@ -133,6 +137,58 @@ def _culprit(diagnosis: Diagnosis) -> tuple[Item, ...]:
     if c is None:
         return ()
     return (Item(f"{c.file}:{c.line} in {c.function}", code=c.code, style="strong"),)
+
+
+def _sample(diagnosis: Diagnosis) -> tuple[Item, ...]:
+    """What the failing code was loading: the sample, the call that asked for it, bad rows."""
+    sample = diagnosis.verdict.sample
+    if sample is None:
+        return ()
+    where = f"probe pid {sample.pid}"
+    if sample.worker is not None:
+        where += f" · DataLoader worker {sample.worker}"
+    items = [Item(sample.describe(), source=where, style="strong")] if sample.identified else []
+    call = sample.item_call() or next((c for c in reversed(sample.calls) if c.arguments), None)
+    if call is not None:
+        items.append(Item(f"in {call.describe()}", source=f"{call.file}:{call.line}"))
+    if sample.batch is not None and sample.index is not None:
+        items.append(Item(f"in the batch of samples {sample.batch}", style="dim"))
+    rows = [sample.labels.describe()] if sample.labels is not None else []
+    rows += [r.describe() for r in sample.nonfinite]
+    for text in rows:
+        items.append(Item(text, source=None if items else where, style=None if items else "strong"))
+    return tuple(items)
+
+
+def _checkpoints(diagnosis: Diagnosis) -> tuple[Item, ...]:
+    """For a run that did not complete: the last checkpoint, when and where it was, the training
+    time lost since, and the saves that cannot be resumed from."""
+    probe = diagnosis.evidence.probe
+    if probe is None or not probe.loaded or diagnosis.verdict.category == "completed":
+        return ()
+    from trainwatch.diagnostics.watch.probe.checkpoints import STATES, describe_duration
+
+    facts = probe.checkpoints
+    lost = facts.lost_s()
+    point = facts.resume_point()
+    if point is None:
+        said = "no checkpoint written" if not facts.total else "no complete checkpoint left"
+        tail = f": all {describe_duration(lost)} of training lost" if lost is not None else ""
+        items = [Item(said + tail, style="strong")]
+    else:
+        progress = f" ({point.progress})" if point.progress else ""
+        when = ""
+        if facts.run_started is not None and point.ended is not None:
+            when = f", written {describe_duration(point.ended - facts.run_started)} into the run"
+        items = [Item(f"last complete checkpoint: {point.path}{progress}{when}")]
+        if lost is not None:
+            items.append(Item(f"{describe_duration(lost)} of training lost since", style="strong"))
+    items.extend(
+        Item(f"{save.path}: {STATES[save.state]}", style="strong") for save in facts.unusable()
+    )
+    if facts.total > 1:
+        items.append(Item(f"{facts.total} checkpoint saves in all", style="dim"))
+    return tuple(items)
 
 
 def _advice(diagnosis: Diagnosis) -> tuple[Item, ...]:

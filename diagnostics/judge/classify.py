@@ -90,7 +90,9 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     exit_cited = _exit_cited(evidence)
     if exit_cited is not None and all(c.kind != "exit" for c in verdict.evidence):
         verdict = replace(verdict, evidence=verdict.evidence + (exit_cited,))
-    return tidy(verdict)
+    from trainwatch.diagnostics.judge.recovery import with_resume_advice, with_sample
+
+    return tidy(with_resume_advice(with_sample(verdict, evidence), evidence))
 
 
 def tidy(verdict: Verdict) -> Verdict:

@@ -241,6 +241,11 @@ def test_merge_reports_gives_the_job_verdict_from_the_node_that_failed_first(tmp
         exception={"type": "torch.OutOfMemoryError", "message": "CUDA out of memory", "chain": []},
         root_rank=3,
     )
+    with open(b) as handle:
+        report_b = json.load(handle)
+    report_b["checkpoints"] = {"total": 2, "resume_from": {"path": "/ckpt/step-200.pt"}}
+    with open(b, "w") as handle:
+        json.dump(report_b, handle)
     out = tmp_path / "job.json"
     result = trainwatch("merge", "--json", str(out), a, b)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
@@ -251,6 +256,7 @@ def test_merge_reports_gives_the_job_verdict_from_the_node_that_failed_first(tmp
     assert [c["text"].split(":")[0] for c in job["cascade"]] == ["node-a"]
     assert {r["node"] for r in job["distributed"]["ranks"]} == {"node-a", "node-b"}
     assert b"oom/gpu" in result.stderr
+    assert job["checkpoints"] == report_b["checkpoints"]  # the failing node's
 
 
 def test_merge_refuses_a_file_that_is_not_a_report(tmp_path):

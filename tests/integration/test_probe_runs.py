@@ -338,3 +338,56 @@ def test_a_program_that_closes_our_descriptors_keeps_its_files_byte_for_byte(tmp
     # The probe's own records survived too: the crash was recorded in its file, not the program's.
     assert facts.loaded and facts.fatal and facts.fatal[0].signal == "SIGSEGV"
     assert any(f.function == "<module>" for f in facts.fatal[0].frames)
+
+
+def test_sample_arguments_are_short_and_never_secret_or_tensor_contents() -> None:
+    done, facts = run_probed(script("sample_args.py", "key"))
+    assert done.returncode == 1
+    sample = facts.sample
+    assert sample is not None and sample.exception == "KeyError" and sample.worker is None
+    call = sample.item_call()
+    assert call is not None and call.owner == "__main__.Records" and call.owner_required == 0
+    # the token's parameter is left out by its name; the tensor is described by its shape only
+    assert dict(call.arguments) == {"key": "'cat/12'", "weights": "<Tensor [3, 2] torch.float32>"}
+    assert sample.describe() == "sample 'cat/12'"
+
+
+def test_an_iterable_datasets_position_is_recorded_from_its_generator() -> None:
+    done, facts = run_probed(script("sample_args.py", "stream"))
+    assert done.returncode == 1
+    sample = facts.sample
+    assert sample is not None and sample.index is None
+    (call,) = [c for c in sample.calls if c.function == "__iter__"]
+    assert dict(call.arguments) == {"shard": "'shard-1.txt'", "line_no": "2"}
+    assert sample.describe() == "Shards.__iter__(shard='shard-1.txt', line_no=2)"
+
+
+def test_a_collate_failure_names_the_batch_of_indices() -> None:
+    done, facts = run_probed(script("sample_args.py", "collate"))
+    assert done.returncode == 1
+    sample = facts.sample
+    assert sample is not None and sample.batch == "[0, 1, 2, 3]"
+    assert [c.function for c in sample.calls] == ["fetch", "collate"]
+    assert sample.describe() == "batch [0, 1, 2, 3]"
+
+
+def test_output_and_status_identical_with_and_without_the_save_hooks(tmp_path: Path) -> None:
+    bare_dir, probed_dir = tmp_path / "bare", tmp_path / "probed"
+    bare_dir.mkdir()
+    probed_dir.mkdir()
+    bare = subprocess.run(
+        script("checkpoint_run.py", str(bare_dir), "killed"),
+        env=plain_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    done, facts = run_probed(script("checkpoint_run.py", str(probed_dir), "killed"))
+    assert facts.checkpoints.total == 3
+    assert (done.returncode, done.stdout, done.stderr) == (
+        bare.returncode,
+        bare.stdout,
+        bare.stderr,
+    )
+    for name in ("ckpt_step10.pt", "ckpt_step20.pt", "ckpt_step30.pt"):
+        assert (probed_dir / name).stat().st_size == (bare_dir / name).stat().st_size

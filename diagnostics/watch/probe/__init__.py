@@ -9,6 +9,9 @@ import importlib
 
 _HOMES = {
     "ProbeSession": ".parent",
+    "CheckpointFacts": ".checkpoints",
+    "CheckpointSave": ".checkpoints",
+    "FailedSample": ".samples",
     "FatalSignal": ".records",
     "ProbeFacts": ".records",
     "ProbeProcess": ".records",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from trainwatch.diagnostics.evidence import (
     RaisedException,
     deepest_user_frame,
 )
+from trainwatch.diagnostics.watch.probe.checkpoints import CheckpointFacts, read_checkpoints
 from trainwatch.diagnostics.watch.probe.dumps import (
     ThreadStack,
     fatal_signal_name,
@@ -28,6 +29,7 @@ from trainwatch.diagnostics.watch.probe.dumps import (
     parse_worker_wrapper,
     split_fatal,
 )
+from trainwatch.diagnostics.watch.probe.samples import FailedSample, pick_sample, sample_from
 
 _TRIED = re.compile(r"Tried to allocate (\d+(?:\.\d+)? ?[KMGTP]?i?B)")
 _MAX_LISTED = (
@@ -150,6 +152,8 @@ class ProbeFacts:
     )
     stacks: tuple[ProcessStacks, ...] = ()  # the last stack dump requested
     notes: tuple[str, ...] = field(default=())
+    sample: FailedSample | None = None  # what the failure that explains the run was loading
+    checkpoints: CheckpointFacts = field(default_factory=CheckpointFacts)
 
     @property
     def loaded(self) -> bool:
@@ -202,6 +206,10 @@ class ProbeFacts:
             "notes": list(self.notes),
         }
 
+    def with_span(self, started: float, ended: float) -> ProbeFacts:
+        """The facts with the run's start and end times, which the lost work is measured by."""
+        return replace(self, checkpoints=self.checkpoints.with_span(started, ended))
+
 
 def read_records(directory: Path, stacks: tuple[ProcessStacks, ...] = ()) -> ProbeFacts:
     """Read every process's records in the probe directory into `ProbeFacts`."""
@@ -209,6 +217,8 @@ def read_records(directory: Path, stacks: tuple[ProcessStacks, ...] = ()) -> Pro
     timed: list[tuple[float, ExceptionChain]] = []
     fatal: list[tuple[float, FatalSignal]] = []
     torch_contexts: list[tuple[float, dict[str, Any]]] = []
+    samples: list[tuple[float, FailedSample]] = []
+    saves: list[dict[str, Any]] = []
     for path in sorted(Path(directory).glob("*.jsonl")):
         records = read_lines(path)
         hello = next((r for r in records if r.get("kind") == "hello"), None)
@@ -227,6 +237,12 @@ def read_records(directory: Path, stacks: tuple[ProcessStacks, ...] = ()) -> Pro
                         )
             elif record.get("kind") == "exit" and isinstance(record.get("sys_exit"), dict):
                 timed.append((_number(record.get("time")), exit_chain(record["sys_exit"], proc)))
+            elif record.get("kind") == "sample":
+                sample = sample_from(record)
+                if sample is not None:
+                    samples.append((_number(record.get("time")), sample))
+            elif record.get("kind") == "checkpoint":
+                saves.append(record)
         found = fatal_from(Path(directory), proc)
         if found is not None:
             fatal.append((proc.started, found))
@@ -235,14 +251,38 @@ def read_records(directory: Path, stacks: tuple[ProcessStacks, ...] = ()) -> Pro
     workers = tuple(w for w in (worker_failure(c, processes) for c in chains) if w is not None)
     torch_contexts.sort(key=lambda item: item[0])
     processes.sort(key=lambda p: p.started)
-    return ProbeFacts(
+    facts = ProbeFacts(
         processes=tuple(processes),
         chains=chains,
         fatal=tuple(f for _, f in sorted(fatal, key=lambda i: i[0])),
         workers=workers,
         torch=torch_contexts[0][1] if torch_contexts else None,
         stacks=stacks,
+        checkpoints=read_checkpoints(saves),
     )
+    sample = _primary_sample(facts, samples, {id(chain): time for time, chain in timed})
+    return facts if sample is None else replace(facts, sample=sample)
+
+
+def _primary_sample(
+    facts: ProbeFacts, samples: list[tuple[float, FailedSample]], times: dict[int, float]
+) -> FailedSample | None:
+    """The sample of the failure that explains the run: a DataLoader worker's own record, paired
+    with the main process's re-raise by worker number and type; else the failing process's."""
+    if not samples:
+        return None
+    if facts.workers:
+        worker = facts.workers[0]
+        return pick_sample(
+            samples,
+            worker.chain.final.type,
+            worker=worker.worker,
+            before=times.get(id(worker.carrier)),
+        )
+    chain = facts.primary_chain()
+    if chain is None:
+        return None
+    return pick_sample(samples, chain.final.type, pid=chain.pid, before=times.get(id(chain)))
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:

@@ -48,6 +48,8 @@ _state = {
     "tfd_id": None,
     "fd_path": "",
     "tfd_path": "",
+    "saving": {},  # thread id -> saves in progress on it (a save inside a save is part of it)
+    "seq": 0,  # checkpoint saves recorded by this process
 }
 
 
@@ -331,7 +333,7 @@ def _after_fork():
         for key in ("fd", "tfd"):
             if _state[key] >= 0:
                 _close(_state[key])
-        _state.update(fd=-1, tfd=-1, exit=None, recorded=None)
+        _state.update(fd=-1, tfd=-1, exit=None, recorded=None, saving={})
         _open_files(forked=True)
     except BaseException:
         _state["fd"] = -1
@@ -433,7 +435,7 @@ def _message(value):
     return text[:_MAX_MESSAGE]
 
 
-def _chain(value):
+def _exceptions(value):
     """The exception and everything chained to it, first raised first, the way Python prints
     them."""
     chain = []
@@ -446,6 +448,12 @@ def _chain(value):
             cause = getattr(value, "__context__", None)
         value = cause
     chain.reverse()
+    return chain
+
+
+def _chain(value):
+    """The chain of `value` as records: type, message, relation and frames of each exception."""
+    chain = _exceptions(value)
     out = []
     for i, exc in enumerate(chain):
         frames, omitted = _frames(tb=getattr(exc, "__traceback__", None))
@@ -534,6 +542,320 @@ def _record_exception(value, thread):
     if thread is None:
         _state["recorded"] = value
     _write(exception_record(value, thread))
+    _record_sample(value, None)
+
+
+# ---- the sample a failure was loading ------------------------------------------------------------
+# Functions that load, batch or transform samples (the same list as DATA_FUNCTIONS in
+# judge/classify.py, which this file cannot import).
+_DATA_FUNCTIONS = frozenset(
+    (
+        "__getitem__",
+        "__getitems__",
+        "__next__",
+        "__iter__",
+        "collate_fn",
+        "collate",
+        "default_collate",
+        "load_sample",
+        "load_image",
+        "_load_image",
+        "read_image",
+        "parse_example",
+    )
+)
+_MAX_CALLS = 6  # the innermost data functions of a stack
+_MAX_ARGS = 8  # arguments kept per call
+_MAX_LOCALS = 64  # locals looked at per call for file paths
+_MAX_FILES = 4
+_SHORT = 160  # characters of a string argument
+_MAX_TENSOR = 50000000  # elements: a bigger tensor is not scanned at crash time
+_SECRET_NAMES = ("pass", "secret", "token", "credential", "auth", "apikey", "api_key", "private")
+_NONFINITE_WORDS = frozenset(("nan", "nans", "inf", "infs", "infinity", "finite", "nonfinite"))
+
+
+def _is_data_code(code):
+    """Does this code load, batch or transform a sample (a Dataset, a collate function, a
+    transform, torch's fetcher)? torch's DataLoader iterator holds no sample: it is left out."""
+    name = code.co_name
+    file = code.co_filename
+    if name in _DATA_FUNCTIONS:
+        return not file.endswith("dataloader.py") or "torch" not in file
+    if name == "fetch":
+        return file.endswith("fetch.py") and "torch" in file
+    if "transform" in name.lower():
+        return True
+    return name in ("__call__", "forward") and "transform" in file.lower()
+
+
+def _short(value):
+    """A short description of one argument: the value of a number, a short string or a path, only
+    the type and shape of anything else (never a tensor's contents)."""
+    kind = type(value)
+    if value is None or kind is bool or kind is int or kind is float:
+        return repr(value)
+    if kind is str:
+        return repr(value[:_SHORT]) + ("..." if len(value) > _SHORT else "")
+    module = getattr(kind, "__module__", "") or ""
+    if module.startswith("pathlib"):
+        return repr(str(value)[:_SHORT])
+    if module == "numpy" and kind.__name__.startswith(("int", "uint")):
+        return repr(int(value))
+    if kind is range:
+        return repr(value)
+    if kind in (list, tuple):
+        head = list(value[:16])
+        if all(type(v) is int for v in head):
+            text = repr(head)
+            if len(value) > len(head):
+                text = text[:-1] + ", ...] (%d items)" % len(value)
+            return text
+        return "<%s of %d>" % (kind.__name__, len(value))
+    if kind is dict:
+        keys = [repr(k[:40]) for k in list(value)[:8] if type(k) is str]
+        return "<dict: %s>" % ", ".join(keys) if keys else "<dict of %d>" % len(value)
+    shape = getattr(value, "shape", None)
+    if shape is not None and hasattr(value, "dtype"):
+        try:
+            return "<%s %s %s>" % (kind.__name__, list(shape), value.dtype)
+        except Exception:
+            pass
+    return "<%s>" % _type_name(kind)
+
+
+def _file_path(value):
+    """The absolute path, when a str or pathlib argument or local names an existing file."""
+    if type(value) is str:
+        text = value
+    elif (getattr(type(value), "__module__", "") or "").startswith("pathlib"):
+        text = str(value)
+    else:
+        return None
+    if not text or len(text) > 4096 or "\n" in text or "\x00" in text:
+        return None
+    if os.sep not in text and "." not in text:
+        return None  # a bare word is a key, not a file: no stat for it
+    try:
+        if os.path.isfile(text):
+            return os.path.abspath(text)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _secret_name(name):
+    low = name.lower()
+    return any(word in low for word in _SECRET_NAMES) or low.endswith("_key")
+
+
+def _owner(obj):
+    """The class of a data function's `self` (the Dataset), and how many arguments it needs."""
+    kind = type(obj)
+    owner = {"class": getattr(kind, "__qualname__", "?"), "module": kind.__module__}
+    init = getattr(kind, "__init__", None)
+    code = getattr(init, "__code__", None)
+    if code is not None:
+        owner["file"] = code.co_filename
+        required = code.co_argcount - 1 - len(getattr(init, "__defaults__", None) or ())
+        required += code.co_kwonlyargcount - len(getattr(init, "__kwdefaults__", None) or {})
+        owner["required"] = max(required, 0)
+    elif init is object.__init__:
+        owner["required"] = 0
+    return owner
+
+
+def _call(frame, line, files):
+    """One data function on the stack: its arguments (short descriptions) and, for a generator,
+    the simple locals that hold its position; existing file paths among its locals go to
+    `files`."""
+    code = frame.f_code
+    local = frame.f_locals
+    count = code.co_argcount + code.co_kwonlyargcount
+    count += bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)  # *args, **kwargs
+    names = [n for n in code.co_varnames[:count] if n not in ("self", "cls")]
+    if code.co_flags & 0x20:  # a generator (an IterableDataset's __iter__): its state is in locals
+        names += [n for n in local if n not in names and type(local[n]) in (int, str)]
+    args = {}
+    for name in names:
+        if name in local and not _secret_name(name) and len(args) < _MAX_ARGS:
+            args[name] = _short(local[name])
+    for name in list(local)[:_MAX_LOCALS]:
+        if len(files) >= _MAX_FILES or _secret_name(name):
+            continue
+        path = _file_path(local[name])
+        if path is not None and path not in files:
+            files.append(path)
+    call = {
+        "function": code.co_name,
+        "file": code.co_filename,
+        "line": line,
+        "user": _is_user(code.co_filename),
+        "args": args,
+    }
+    if "self" in local:
+        call["owner"] = _owner(local["self"])
+    return call
+
+
+def _calls(exceptions):
+    """The data functions on the stack of the first exception that has any, outermost first."""
+    for exc in exceptions:
+        calls = []
+        files = []
+        tb = getattr(exc, "__traceback__", None)
+        while tb is not None:
+            if _is_data_code(tb.tb_frame.f_code):
+                calls.append((tb.tb_frame, tb.tb_lineno))
+            tb = tb.tb_next
+        if calls:
+            calls = calls[-_MAX_CALLS:]
+            out = [_call(frame, line, files) for frame, line in reversed(calls)]
+            out.reverse()
+            return out, files
+    return [], []
+
+
+def _cpu_tensor(value):
+    """A torch tensor in host memory, small enough to scan (nothing is copied off a device)."""
+    device = getattr(value, "device", None)
+    return (
+        getattr(device, "type", None) == "cpu"
+        and hasattr(value, "dim")
+        and (getattr(type(value), "__module__", "") or "").startswith("torch")
+        and value.numel() <= _MAX_TENSOR
+    )
+
+
+def _rows(mask):
+    """Positions along the batch dimension where a boolean mask holds anywhere."""
+    rows = mask.reshape(mask.shape[0], -1).any(1) if mask.dim() > 1 else mask
+    return rows.nonzero().flatten()[:16].tolist(), int(rows.sum())
+
+
+def _bad_labels(exceptions):
+    """For a class index out of range: which positions of the batch hold it, and the values."""
+    for exc in exceptions:
+        message = _message(exc)[:300]
+        if "out of bounds" not in message and "out of range" not in message:
+            continue
+        frames = []
+        tb = getattr(exc, "__traceback__", None)
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        for frame in reversed(frames):
+            local = frame.f_locals
+            target, scores = local.get("target"), local.get("input")
+            if not (_cpu_tensor(target) and _cpu_tensor(scores)) or target.dim() < 1:
+                continue
+            if target.is_floating_point():
+                return None  # class probabilities, not indices
+            classes = int(scores.shape[1] if scores.dim() >= 2 else scores.shape[0])
+            ignore = local.get("ignore_index", -100)
+            bad = ((target < 0) | (target >= classes)) & (target != ignore)
+            positions, count = _rows(bad)
+            return {
+                "tensor": "target",
+                "classes": classes,
+                "positions": positions,
+                "count": count,
+                "values": target[bad].flatten()[:8].tolist(),
+            }
+    return None
+
+
+def _nonfinite(exceptions):
+    """For an error that speaks of NaN or Inf: the tensors on its stack that hold some, and at
+    which positions of their first (batch) dimension."""
+    final = exceptions[-1] if exceptions else None
+    text = "".join(c if c.isalnum() else " " for c in _message(final)[:2000].lower())
+    if not _NONFINITE_WORDS.intersection(text.split()):
+        return []
+    found = []
+    seen = set()
+    for exc in exceptions:
+        frames = []
+        tb = getattr(exc, "__traceback__", None)
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        for frame in reversed(frames):
+            for name, value in list(frame.f_locals.items())[:_MAX_LOCALS]:
+                if id(value) in seen or len(found) >= 4 or not _cpu_tensor(value):
+                    continue
+                seen.add(id(value))
+                if value.dim() < 1 or not value.is_floating_point():
+                    continue
+                bad = ~value.isfinite()
+                positions, count = _rows(bad)
+                if count:
+                    found.append(
+                        {
+                            "name": name,
+                            "function": frame.f_code.co_name,
+                            "user": _is_user(frame.f_code.co_filename),
+                            "shape": list(value.shape),
+                            "positions": positions,
+                            "count": count,
+                        }
+                    )
+    return found
+
+
+def _record_sample(value, where):
+    """Write a `sample` record when the failing stack was loading data: the data functions'
+    arguments, the files they named, and the batch positions of bad labels or NaN/Inf inputs.
+    `where` is torch's ExceptionWrapper's ("in DataLoader worker process 2"), or None."""
+    try:
+        import time
+
+        exceptions = _exceptions(value)
+        calls, files = _calls(exceptions)
+        labels = _bad_labels(exceptions)
+        nonfinite = _nonfinite(exceptions)
+        if not (calls or labels or nonfinite):
+            return
+        try:
+            cwd = os.getcwd()
+        except OSError:
+            cwd = None
+        _write(
+            {
+                "kind": "sample",
+                "pid": os.getpid(),
+                "time": time.time(),
+                "where": where,
+                "type": _type_name(type(value)),
+                "message": _message(value)[:500],
+                "cwd": cwd,
+                "calls": calls,
+                "files": files,
+                "labels": labels,
+                "nonfinite": nonfinite,
+            }
+        )
+    except BaseException:
+        pass
+
+
+def _make_wrapper_init(original):
+    def __init__(self, *args, **kwargs):
+        """torch's ExceptionWrapper, built where a DataLoader worker (or the pin-memory thread)
+        caught an exception: the exception reaches the main process only as text, so its sample
+        is recorded here, while its frames are still alive."""
+        original(self, *args, **kwargs)
+        try:
+            exc_info = args[0] if args else kwargs.get("exc_info")
+            where = args[1] if len(args) > 1 else kwargs.get("where")
+            value = (exc_info or sys.exc_info())[1]
+            if value is not None:
+                _record_sample(value, None if where is None else str(where))
+        except BaseException:
+            pass
+
+    __init__.__doc__ = original.__doc__
+    __init__._trainwatch = True
+    return __init__
 
 
 def _make_excepthook(previous):
@@ -570,19 +892,281 @@ def _install_thread_hook(threading):
         pass
 
 
-class _ThreadingWatcher:
-    """Hooks `threading.excepthook` when the program imports threading: importing it ourselves costs
-    ~1 ms."""
+# ---- checkpoints ---------------------------------------------------------------------------------
+# Keys of a saved dict that say where training was ("epoch", "global_step"), as the record names
+# them; the first one found of each name wins.
+_PROGRESS_KEYS = (
+    ("epoch", "epoch"),
+    ("global_step", "step"),
+    ("step", "step"),
+    ("iteration", "step"),
+    ("iter", "step"),
+)
+_MAX_SIZE_ENTRIES = 2000  # files summed for a checkpoint directory's size
+
+
+def _number(value):
+    return value if type(value) in (int, float) else None
+
+
+def _path_of(target):
+    """The absolute path a save writes to: a str or path-like, or an open file's name; None for an
+    in-memory buffer (then the save is not a checkpoint on disk)."""
+    if isinstance(target, (str, bytes)) or hasattr(target, "__fspath__"):
+        path = os.fspath(target)
+    else:
+        path = getattr(target, "name", None)
+    if isinstance(path, bytes):
+        path = path.decode("utf-8", "surrogateescape")
+    if not isinstance(path, str) or not path:
+        return None
+    return os.path.abspath(path)
+
+
+def _progress_of(obj):
+    """Epoch and step from the top-level keys of a saved dict (what most training loops save)."""
+    progress = {}
+    if isinstance(obj, dict):
+        for key, name in _PROGRESS_KEYS:
+            value = _number(obj.get(key))
+            if value is not None and name not in progress:
+                progress[name] = value
+    return progress
+
+
+def _size(path):
+    """Bytes at `path` now: a file's size, or the sum of the files in a directory (two levels)."""
+    try:
+        if not os.path.isdir(path):
+            return os.stat(path).st_size
+        total, count, pending = 0, 0, [(path, 0)]
+        while pending and count < _MAX_SIZE_ENTRIES:
+            where, depth = pending.pop()
+            for entry in os.scandir(where):
+                count += 1
+                if entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+                elif depth < 1 and entry.is_dir(follow_symlinks=False):
+                    pending.append((entry.path, depth + 1))
+        return total
+    except OSError:
+        return None
+
+
+def _save_begin(api, target):
+    """Note a save starting; write its `begin` record unless it runs inside another save (Lightning
+    saves through torch.save to a buffer). Returns the record, or None."""
+    import _thread
+    import time
+
+    thread = _thread.get_ident()
+    depth = _state["saving"].get(thread, 0)
+    _state["saving"][thread] = depth + 1
+    if depth:
+        return None
+    path, progress = target()
+    if path is None:
+        return None
+    _state["seq"] += 1
+    record = {
+        "kind": "checkpoint",
+        "pid": os.getpid(),
+        "seq": _state["seq"],
+        "state": "begin",
+        "time": time.time(),
+        "api": api,
+        "path": path,
+    }
+    record.update(progress)
+    _write(record)
+    return record
+
+
+def _save_end(record, error):
+    """Note a save ending; write its `end` record (with the size on disk) or its `failed` one."""
+    import _thread
+    import time
+
+    thread = _thread.get_ident()
+    depth = _state["saving"].get(thread, 1) - 1
+    if depth > 0:
+        _state["saving"][thread] = depth
+    else:
+        _state["saving"].pop(thread, None)
+    if record is None:
+        return
+    record = dict(record, time=time.time())
+    if error is None:
+        size = None if record.get("open_file") else _size(record["path"])
+        record.update(state="end", size=size)
+    else:
+        record.update(state="failed", error=_type_name(type(error)))
+    _write(record)
+
+
+def _make_save(original, api, target_of):
+    """Wrap a save function; `target_of(args, kwargs)` gives (path or None, progress) of a call."""
+
+    def save(*args, **kwargs):
+        record = None
+        try:
+            record = _save_begin(api, lambda: target_of(args, kwargs))
+        except BaseException:
+            pass
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as exc:
+            try:
+                _save_end(record, exc)
+            except BaseException:
+                pass
+            raise
+        try:
+            _save_end(record, None)
+        except BaseException:
+            pass
+        return result
+
+    for name in ("__name__", "__qualname__", "__doc__", "__module__"):
+        try:
+            setattr(save, name, getattr(original, name))
+        except (AttributeError, TypeError):
+            pass
+    save.__wrapped__ = original
+    save._trainwatch = True
+    return save
+
+
+def _argument(args, kwargs, index, name):
+    return args[index] if len(args) > index else kwargs.get(name)
+
+
+def _torch_save_target(args, kwargs):
+    target = _argument(args, kwargs, 1, "f")
+    progress = _progress_of(_argument(args, kwargs, 0, "obj"))
+    if not (isinstance(target, (str, bytes)) or hasattr(target, "__fspath__")):
+        progress["open_file"] = True  # the program's own file object: flushed when it says so
+    return _path_of(target), progress
+
+
+def _safetensors_target(args, kwargs):
+    return _path_of(_argument(args, kwargs, 1, "filename")), {}
+
+
+def _lightning_target(args, kwargs):
+    trainer = args[0]
+    progress = {
+        "epoch": _number(getattr(trainer, "current_epoch", None)),
+        "step": _number(getattr(trainer, "global_step", None)),
+    }
+    path = _path_of(_argument(args, kwargs, 1, "filepath"))
+    return path, {k: v for k, v in progress.items() if v is not None}
+
+
+def _hf_progress(trainer):
+    state = getattr(trainer, "state", None)
+    progress = {
+        "epoch": _number(getattr(state, "epoch", None)),
+        "step": _number(getattr(state, "global_step", None)),
+    }
+    return {k: v for k, v in progress.items() if v is not None}
+
+
+def _hf_checkpoint_target(args, kwargs):
+    """transformers' Trainer._save_checkpoint(model, trial): `<output_dir>/checkpoint-<step>`."""
+    trainer = args[0]
+    trial = _argument(args, kwargs, 2, "trial")
+    progress = _hf_progress(trainer)
+    try:
+        run_dir = trainer._get_output_dir(trial=trial)
+    except Exception:
+        run_dir = getattr(getattr(trainer, "args", None), "output_dir", None)
+    if not isinstance(run_dir, str) or "step" not in progress:
+        return None, progress
+    return _path_of(os.path.join(run_dir, "checkpoint-%d" % progress["step"])), progress
+
+
+def _hf_save_model_target(args, kwargs):
+    trainer = args[0]
+    output = _argument(args, kwargs, 1, "output_dir")
+    if output is None:
+        output = getattr(getattr(trainer, "args", None), "output_dir", None)
+    return _path_of(output) if output is not None else None, _hf_progress(trainer)
+
+
+def _pretrained_target(args, kwargs):
+    return _path_of(_argument(args, kwargs, 1, "save_directory")), {}
+
+
+def _wrap(owner, name, api, target_of):
+    """Replace `owner.name` (a module's function or a class's method) by a recording save."""
+    original = getattr(owner, name, None)
+    if original is not None and not getattr(original, "_trainwatch", False):
+        setattr(owner, name, _make_save(original, api, target_of))
+
+
+def _hook_torch(torch):
+    """torch.save, and torch's ExceptionWrapper (a DataLoader worker's failing sample)."""
+    original = getattr(torch, "save", None)
+    _wrap(torch, "save", "torch.save", _torch_save_target)
+    serialization = getattr(torch, "serialization", None)
+    if serialization is not None and getattr(serialization, "save", None) is original:
+        serialization.save = torch.save
+    wrapper = getattr(getattr(torch, "_utils", None), "ExceptionWrapper", None)
+    init = getattr(wrapper, "__init__", None)
+    if init is not None and not getattr(init, "_trainwatch", False):
+        wrapper.__init__ = _make_wrapper_init(init)
+
+
+def _hook_safetensors(module):
+    _wrap(module, "save_file", "safetensors", _safetensors_target)
+    _wrap(module, "save_model", "safetensors", _safetensors_target)
+
+
+def _hook_lightning(module):
+    _wrap(getattr(module, "Trainer", None), "save_checkpoint", "lightning", _lightning_target)
+
+
+def _hook_hf_trainer(module):
+    trainer = getattr(module, "Trainer", None)
+    _wrap(trainer, "_save_checkpoint", "transformers", _hf_checkpoint_target)
+    _wrap(trainer, "save_model", "transformers", _hf_save_model_target)
+
+
+def _hook_hf_model(module):
+    model = getattr(module, "PreTrainedModel", None)
+    _wrap(model, "save_pretrained", "transformers", _pretrained_target)
+
+
+# Modules hooked when the program imports them (never imported by the probe: importing threading
+# costs ~1 ms, torch seconds).
+_HOOKS = {
+    "threading": _install_thread_hook,
+    "torch": _hook_torch,
+    "safetensors.torch": _hook_safetensors,
+    "pytorch_lightning.trainer.trainer": _hook_lightning,
+    "lightning.pytorch.trainer.trainer": _hook_lightning,
+    "transformers.trainer": _hook_hf_trainer,
+    "transformers.modeling_utils": _hook_hf_model,
+}
+
+
+def _hook(name, module):
+    try:
+        _HOOKS[name](module)
+    except BaseException:
+        pass
+
+
+class _ImportWatcher:
+    """Hooks a module of `_HOOKS` right after the program imports it: the finder lends another
+    finder's spec, with the loader's `exec_module` wrapped once."""
 
     def find_spec(self, name, path=None, target=None):
-        if name != "threading":
+        if name not in _HOOKS:
             return None
-        try:
-            sys.meta_path.remove(self)
-        except ValueError:
-            pass
         for finder in sys.meta_path:
-            find = getattr(finder, "find_spec", None)
+            find = getattr(finder, "find_spec", None) if finder is not self else None
             spec = find(name, path, target) if find is not None else None
             if spec is not None:
                 break
@@ -600,7 +1184,7 @@ class _ThreadingWatcher:
             except AttributeError:
                 pass
             original(module)
-            _install_thread_hook(module)
+            _hook(name, module)
 
         loader.exec_module = exec_module
         return spec
@@ -659,11 +1243,10 @@ def _install():
     _state["fault"] = None if faulthandler.is_enabled() else False
     _open_files(forked=False)
     sys.excepthook = _make_excepthook(sys.excepthook)
-    threading = sys.modules.get("threading")
-    if threading is not None:
-        _install_thread_hook(threading)
-    else:
-        sys.meta_path.insert(0, _ThreadingWatcher())
+    for name in _HOOKS:
+        if name in sys.modules:
+            _hook(name, sys.modules[name])
+    sys.meta_path.insert(0, _ImportWatcher())
     sys.exit = _make_exit(sys.exit)
     os.close = _make_close(_os_close)
     os.closerange = _make_closerange(os.closerange)

@@ -1,0 +1,106 @@
+"""The morning after: the sample the failure was loading, and the checkpoint to resume from, put
+into the verdict (its `sample`, its summary and its advice).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+from trainwatch.diagnostics.evidence import Evidence
+from trainwatch.diagnostics.judge.classify import GENERIC_CODE_SUBTYPE
+from trainwatch.diagnostics.verdict import Alternative, Verdict
+
+# Verdicts of a run stopped from outside or stuck, which resuming from a checkpoint answers.
+RESUMABLE = ("interrupted", "hang", "oom")
+
+
+def with_sample(verdict: Verdict, evidence: Evidence) -> Verdict:
+    """Attach the probe's sample when it belongs to the verdict's exception: named in the summary,
+    shown in the report, and a command to load it again in the advice."""
+    sample = getattr(evidence.probe, "sample", None)
+    if sample is None:
+        return verdict
+    types = {e.type.rsplit(".", 1)[-1] for e in verdict.exception_chain}
+    if verdict.exception is not None:
+        types.add(verdict.exception.short_type)
+    if sample.exception.rsplit(".", 1)[-1] not in types:
+        return verdict
+    verdict = _nonfinite_inputs(verdict, sample)
+    summary = verdict.summary
+    if sample.identified or sample.labels is not None:
+        summary = f"{summary.rstrip()} It failed on {sample.describe()}."
+    advice = verdict.advice
+    command = sample.reload_command()
+    if command:
+        advice = (f"Load that one sample again, to see the error in seconds: {command}",) + advice
+    return replace(verdict, sample=sample, summary=summary, advice=advice)
+
+
+def _nonfinite_inputs(verdict: Verdict, sample) -> Verdict:
+    """A plain error about NaN/Inf (the program's own check) raised while the user's tensors held
+    NaN/Inf is a data problem, not a bug: say so, with the rows."""
+    rows = [r for r in sample.nonfinite if r.user]
+    if not rows or verdict.subtype not in (GENERIC_CODE_SUBTYPE, None):
+        return verdict
+    if verdict.category not in ("code", "unknown"):
+        return verdict
+    smallest = min(rows, key=lambda r: math.prod(r.shape))  # the batch, rather than the dataset
+    other = Alternative(verdict.category, verdict.subtype, verdict.confidence, verdict.summary)
+    return replace(
+        verdict,
+        category="data",
+        subtype="data/nan-input",
+        confidence=0.8,
+        summary=f"The input data holds NaN or Inf values: {smallest.describe()}.",
+        alternatives=(other,) + verdict.alternatives,
+        signature=None,
+        advice=(
+            "Check those rows' source samples for missing or infinite values, and the "
+            "preprocessing for a division by zero (a normalisation by a zero std) or log(0).",
+            "Drop or repair such samples when the dataset is built: torch.isfinite(x).all() "
+            "per sample finds them.",
+        ),
+        doc_url=None,
+    )
+
+
+def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
+    """For a run interrupted, preempted, killed or hung: the checkpoint to resume from (the latest
+    written completely), the ones not to (partial, changed), or that there is none."""
+    probe = evidence.probe
+    if probe is None or not getattr(probe, "loaded", False):
+        return verdict
+    killed = evidence.exit is not None and evidence.exit.signal is not None
+    if verdict.category not in RESUMABLE and not killed:
+        return verdict
+    from trainwatch.diagnostics.watch.probe.checkpoints import (
+        STATES,
+        describe_duration,
+        resume_code,
+    )
+
+    facts = probe.checkpoints
+    point = facts.resume_point()
+    lines = []
+    for save in facts.unusable()[-2:]:
+        lines.append(f"Do not resume from {save.path}: {STATES[save.state]}.")
+    if point is not None:
+        progress = f" ({point.progress})" if point.progress else ""
+        lost = facts.lost_s()
+        since = f", {describe_duration(lost)} before the run ended" if lost is not None else ""
+        lines.append(
+            f"Resume from {point.path}{progress}, written completely{since}: "
+            f"{resume_code(point.api, json.dumps(point.path))}"
+        )
+    elif facts.total:
+        lines.append(
+            "No complete checkpoint is left to resume from: the run starts again from scratch."
+        )
+    else:
+        lines.append(
+            "The run wrote no checkpoint, so a restart begins from scratch: save one every "
+            "few minutes of training (torch.save, ModelCheckpoint, save_steps)."
+        )
+    return replace(verdict, advice=tuple(lines) + verdict.advice)

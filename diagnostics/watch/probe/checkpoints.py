@@ -1,0 +1,237 @@
+"""The checkpoints a run wrote, read back from the probe's `checkpoint` records: `CheckpointFacts`.
+
+The probe writes a `begin` record when a save starts (torch.save, Lightning's and Hugging Face's
+checkpoint saves, safetensors) and an `end` record, with the size it left on disk, when it returns
+(`failed` when it raised); docs/probe.md. Read after the run, each save is checked against the
+disk: a save that began and never ended is partial (the run was killed while writing it), one whose
+size has changed since is suspect, one that a later save wrote over or that was deleted since
+(checkpoint rotation) cannot be resumed from. The latest complete one is where to resume.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Any
+
+MAX_SAVES = 50  # saves kept in the facts: the first and the latest (a run may save thousands)
+_MAX_SIZE_ENTRIES = 2000  # as the probe: files summed for a checkpoint directory's size
+
+# What a save's state means, in the report's words.
+STATES = {
+    "complete": "written completely",
+    "partial": "partial (the run ended while writing it)",
+    "failed": "failed (the save raised an error)",
+    "changed": "changed since (its size on disk differs from what was written)",
+    "removed": "removed since (checkpoint rotation, or by hand)",
+    "overwritten": "overwritten by a later save to the same path",
+}
+# How each library resumes from its checkpoint, with {path} for the path.
+_RESUME = {
+    "lightning": "trainer.fit(model, ckpt_path={path})",
+    "transformers": "trainer.train(resume_from_checkpoint={path})",
+    "torch.save": "checkpoint = torch.load({path}), then load its state into the model and "
+    "optimizer",
+    "safetensors": "model.load_state_dict(safetensors.torch.load_file({path}))",
+}
+
+
+@dataclass(frozen=True)
+class CheckpointSave:
+    """One checkpoint save the program made, and what is on disk of it now."""
+
+    path: str
+    api: str  # "torch.save", "lightning", "transformers", "safetensors"
+    pid: int
+    began: float  # time.time() when the save started
+    ended: float | None  # when it returned; None when it never did
+    size: int | None  # bytes on disk when it returned (None for a file object the program owns)
+    size_now: int | None  # bytes on disk when the run was read; None when the path is gone
+    state: str  # a key of STATES
+    epoch: float | None = None
+    step: int | None = None
+    error: str | None = None  # the exception type of a failed save
+
+    @property
+    def progress(self) -> str | None:
+        """`epoch 2, step 30`, when the probe saw either."""
+        parts = []
+        if self.epoch is not None:
+            parts.append(f"epoch {self.epoch:g}")
+        if self.step is not None:
+            parts.append(f"step {self.step}")
+        return ", ".join(parts) or None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "api": self.api,
+            "state": self.state,
+            "began": self.began,
+            "ended": self.ended,
+            "size": self.size,
+            "size_now": self.size_now,
+            "epoch": self.epoch,
+            "step": self.step,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class CheckpointFacts:
+    """Every checkpoint save of a run (the probe loaded), and the span of the run."""
+
+    saves: tuple[CheckpointSave, ...] = ()  # oldest first; the first and the latest MAX_SAVES
+    total: int = 0  # saves in all
+    run_started: float | None = None
+    run_ended: float | None = None
+
+    @property
+    def last(self) -> CheckpointSave | None:
+        """The latest save begun, whatever became of it."""
+        return self.saves[-1] if self.saves else None
+
+    def resume_point(self) -> CheckpointSave | None:
+        """The latest save that is on disk as it was written: where to resume."""
+        for save in reversed(self.saves):
+            if save.state == "complete":
+                return save
+        return None
+
+    def unusable(self) -> tuple[CheckpointSave, ...]:
+        """Saves after the resume point that cannot be resumed from (partial, failed, changed)."""
+        point = self.resume_point()
+        return tuple(
+            s
+            for s in self.saves
+            if s.state in ("partial", "failed", "changed")
+            and (point is None or s.began > point.began)
+        )
+
+    def lost_s(self) -> float | None:
+        """Training time since the resume point (since the start when there is none)."""
+        if self.run_ended is None:
+            return None
+        point = self.resume_point()
+        since = point.ended if point is not None else self.run_started
+        return None if since is None else max(0.0, self.run_ended - since)
+
+    def with_span(self, started: float, ended: float) -> CheckpointFacts:
+        return replace(self, run_started=started, run_ended=ended)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report's `checkpoints` section (docs/report.md)."""
+        point = self.resume_point()
+        lost = self.lost_s()
+        return {
+            "total": self.total,
+            "last": None if self.last is None else self.last.to_dict(),
+            "resume_from": None if point is None else point.to_dict(),
+            "unusable": [s.to_dict() for s in self.unusable()],
+            "lost_s": None if lost is None else round(lost, 3),
+            "saves": [s.to_dict() for s in self.saves[-20:]],
+        }
+
+
+def resume_code(api: str, path: str) -> str:
+    """The call that resumes from a checkpoint written by `api`; `path` is already quoted."""
+    return _RESUME.get(api, _RESUME["torch.save"]).format(path=path)
+
+
+def describe_duration(seconds: float) -> str:
+    """`0.4 s`, `12 s`, `4 min 12 s`, `3 h 05 min`."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def read_checkpoints(records: list[dict[str, Any]]) -> CheckpointFacts:
+    """`CheckpointFacts` from the `checkpoint` records of every process, checked against the disk."""
+    begun: dict[tuple[int, int], dict[str, Any]] = {}
+    done: dict[tuple[int, int], dict[str, Any]] = {}
+    for record in records:
+        key = (_int(record.get("pid")) or 0, _int(record.get("seq")) or 0)
+        if not isinstance(record.get("path"), str):
+            continue
+        if record.get("state") == "begin":
+            begun[key] = record
+        elif record.get("state") in ("end", "failed"):
+            done[key] = record
+    saves = sorted(
+        (_save(begin, done.get(key)) for key, begin in begun.items()), key=lambda s: s.began
+    )
+    latest = {s.path: s for s in saves}  # the last save to each path is what the path holds
+    checked = [
+        _checked(s) if latest[s.path] is s else replace(s, state="overwritten") for s in saves
+    ]
+    kept = checked if len(checked) <= MAX_SAVES else checked[:5] + checked[-(MAX_SAVES - 5) :]
+    return CheckpointFacts(saves=tuple(kept), total=len(checked))
+
+
+def size_on_disk(path: str) -> int | None:
+    """Bytes at `path`: a file's size, or the files of a directory summed (two levels, as the
+    probe counts them); None when nothing is there."""
+    try:
+        if not os.path.isdir(path):
+            return os.stat(path).st_size
+        total, count, pending = 0, 0, [(path, 0)]
+        while pending and count < _MAX_SIZE_ENTRIES:
+            where, depth = pending.pop()
+            for entry in os.scandir(where):
+                count += 1
+                if entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+                elif depth < 1 and entry.is_dir(follow_symlinks=False):
+                    pending.append((entry.path, depth + 1))
+        return total
+    except OSError:
+        return None
+
+
+def _save(begin: dict[str, Any], end: dict[str, Any] | None) -> CheckpointSave:
+    state = "partial" if end is None else ("failed" if end.get("state") == "failed" else "end")
+    step = _number(begin.get("step"))
+    return CheckpointSave(
+        path=begin["path"],
+        api=str(begin.get("api") or "?"),
+        pid=_int(begin.get("pid")) or 0,
+        began=_number(begin.get("time")) or 0.0,
+        ended=None if end is None else _number(end.get("time")),
+        size=None if end is None else _int(end.get("size")),
+        size_now=None,
+        state=state,
+        epoch=_number(begin.get("epoch")),
+        step=None if step is None else int(step),
+        error=None if end is None else end.get("error"),
+    )
+
+
+def _checked(save: CheckpointSave) -> CheckpointSave:
+    """The save's state once its path is looked at now."""
+    now = size_on_disk(save.path)
+    state = save.state
+    if state == "end":
+        if now is None:
+            state = "removed"
+        elif save.size is not None and now != save.size:
+            state = "changed"
+        else:
+            state = "complete"
+    return replace(save, size_now=now, state=state)
+
+
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

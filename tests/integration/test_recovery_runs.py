@@ -1,0 +1,215 @@
+"""The morning after, from real runs: the sample that broke the run, the work lost, where to resume."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SCRIPTS, read_report, trainwatch
+
+
+def run_report(tmp_path: Path, *argv: str) -> tuple[subprocess.CompletedProcess, dict]:
+    report = tmp_path / "report.json"
+    # a wide terminal: the report's rows are checked whole, not as rich folds them
+    done = trainwatch(
+        "run", "--json", str(report), "--", sys.executable, *argv, env={"COLUMNS": "400"}
+    )
+    return done, read_report(report)
+
+
+def shell(command: str) -> subprocess.CompletedProcess:
+    """A command from the advice, run as a user would paste it (this venv's python first)."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["main", "fork", "spawn"])
+def test_the_failing_sample_is_named_with_its_file(tmp_path: Path, method: str) -> None:
+    images = tmp_path / "images"
+    done, report = run_report(
+        tmp_path, str(SCRIPTS / "sample_worker.py"), str(images), "17", method
+    )
+    assert done.returncode == 1
+    bad = str(images / "x_0017.png")
+    sample = report["sample"]
+    assert sample["index"] == "17" and sample["file"] == bad
+    assert sample["batch"] == "[16, 17, 18, 19]"
+    assert (sample["worker"] is None) == (method == "main")
+    assert sample["exception"] == "PIL.UnidentifiedImageError"
+    assert sample["calls"][-1]["owner"] == (
+        "__main__.ImageFolder" if method != "spawn" else "__mp_main__.ImageFolder"
+    )
+    assert sample["calls"][-1]["arguments"] == {"index": "17"}
+    assert f"It failed on sample 17: {bad}." in report["verdict"]["summary"]
+    terminal = done.stderr.decode()
+    assert "Sample that failed" in terminal and f"sample 17: {bad}" in terminal
+    # ImageFolder needs its root: the command loads the file through its own loader instead
+    reload = sample["reload"]
+    assert report["advice"][0].endswith(reload) and bad in reload
+    again = shell(reload)
+    assert again.returncode == 1 and "UnidentifiedImageError" in again.stderr
+
+
+@pytest.mark.slow
+def test_the_reload_command_rebuilds_the_dataset_when_it_needs_no_arguments(
+    tmp_path: Path,
+) -> None:
+    done, report = run_report(tmp_path, str(SCRIPTS / "probe_dataloader.py"), "fork")
+    assert done.returncode == 1
+    sample = report["sample"]
+    assert sample["index"] == "5" and sample["worker"] is not None and sample["file"] is None
+    assert sample["reload"] == (
+        f"cd {SCRIPTS} && python -c 'from probe_dataloader import ImageFiles; "
+        "print(ImageFiles()[5])'"
+    )
+    again = shell(sample["reload"])
+    assert again.returncode == 1
+    assert "UnidentifiedImageError: cannot identify image file" in again.stderr
+
+
+def test_labels_out_of_range_are_named_by_their_rows_in_the_batch(tmp_path: Path) -> None:
+    done, report = run_report(tmp_path, str(SCRIPTS / "sample_labels.py"), "labels")
+    assert done.returncode == 1
+    assert report["verdict"]["subtype"] == "data/label-out-of-range"
+    labels = report["sample"]["labels"]
+    assert labels == {"classes": 5, "positions": [2, 5], "values": [7, 5], "count": 2}
+    assert "labels 7, 5 at rows 2, 5 of the batch (the model has 5 classes: 0..4)" in (
+        done.stderr.decode()
+    )
+
+
+def test_nan_inputs_are_named_by_their_rows(tmp_path: Path) -> None:
+    done, report = run_report(tmp_path, str(SCRIPTS / "sample_labels.py"), "nan")
+    assert done.returncode == 1
+    assert report["verdict"]["subtype"] == "data/nan-input"
+    rows = {r["name"]: r for r in report["sample"]["nonfinite"]}
+    assert rows["batch"]["positions"] == [3] and rows["batch"]["shape"] == [8, 6]
+    assert rows["inputs"]["positions"] == [27]  # the whole dataset's tensor: the sample's row
+    assert "NaN/Inf in `batch` (8×6, in main): row 3" in report["verdict"]["summary"]
+
+
+def test_three_checkpoints_then_killed(tmp_path: Path) -> None:
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    done, report = run_report(tmp_path, str(SCRIPTS / "checkpoint_run.py"), str(out), "killed")
+    assert done.returncode == 137
+    checkpoints = report["checkpoints"]
+    third = str(out / "ckpt_step30.pt")
+    assert checkpoints["total"] == 3 and checkpoints["unusable"] == []
+    point = checkpoints["resume_from"]
+    assert point["path"] == third and point["step"] == 30 and point["epoch"] == 1
+    assert point["state"] == "complete" and point["size"] == (out / "ckpt_step30.pt").stat().st_size
+    # the script trains on for at least 0.5 s after its last save, within a run of duration_s
+    assert 0.5 <= checkpoints["lost_s"] < report["duration_s"]
+    assert report["advice"][0].startswith(f"Resume from {third} (epoch 1, step 30), written")
+    terminal = done.stderr.decode()
+    assert f"last complete checkpoint: {third} (epoch 1, step 30)" in terminal
+    assert "of training lost since" in terminal and "3 checkpoint saves in all" in terminal
+
+
+def test_a_checkpoint_cut_off_by_a_kill_is_flagged_and_the_one_before_named(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    done, report = run_report(tmp_path, str(SCRIPTS / "checkpoint_run.py"), str(out), "mid-save")
+    assert done.returncode == 137
+    checkpoints = report["checkpoints"]
+    partial = str(out / "ckpt_step30.pt")
+    assert checkpoints["last"]["path"] == partial and checkpoints["last"]["state"] == "partial"
+    assert [s["path"] for s in checkpoints["unusable"]] == [partial]
+    assert checkpoints["resume_from"]["path"] == str(out / "ckpt_step20.pt")
+    assert report["advice"][0] == (
+        f"Do not resume from {partial}: partial (the run ended while writing it)."
+    )
+    assert report["advice"][1].startswith(
+        f"Resume from {out / 'ckpt_step20.pt'} (epoch 1, step 20)"
+    )
+    assert f"{partial}: partial (the run ended while writing it)" in done.stderr.decode()
+
+
+def test_a_run_that_wrote_no_checkpoint_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    done, report = run_report(tmp_path, str(SCRIPTS / "checkpoint_run.py"), str(out), "none")
+    assert done.returncode == 137
+    checkpoints = report["checkpoints"]
+    assert checkpoints["total"] == 0 and checkpoints["resume_from"] is None
+    assert checkpoints["lost_s"] == pytest.approx(report["duration_s"], abs=0.01)
+    assert "no checkpoint written: all" in done.stderr.decode()
+    assert report["advice"][0].startswith("The run wrote no checkpoint")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("framework", "module", "last", "resume"),
+    [
+        ("lightning", "lightning", "epoch=2-step=12.ckpt", "trainer.fit(model, ckpt_path="),
+        ("transformers", "transformers", "checkpoint-6", "trainer.train(resume_from_checkpoint="),
+        ("safetensors", "safetensors", "model-15.safetensors", "safetensors.torch.load_file("),
+    ],
+)
+def test_framework_checkpoints_are_recorded_once_each(
+    tmp_path: Path, framework: str, module: str, last: str, resume: str
+) -> None:
+    pytest.importorskip(module)
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    done, report = run_report(
+        tmp_path, str(SCRIPTS / "checkpoint_frameworks.py"), str(out), framework
+    )
+    assert done.returncode == 137, done.stderr.decode()[-2000:]
+    checkpoints = report["checkpoints"]
+    # a framework's own torch.save and safetensors calls inside its save are part of that save
+    assert checkpoints["total"] == 3
+    assert {s["api"] for s in checkpoints["saves"]} == {framework}
+    point = checkpoints["resume_from"]
+    assert point["path"] == str(out / last) and point["size"] == point["size_now"] > 0
+    assert report["advice"][0].startswith(f"Resume from {out / last}")
+    assert f'{resume}"{out / last}"' in report["advice"][0]
+    if framework == "lightning":
+        assert (point["epoch"], point["step"]) == (2, 12)
+    if framework == "transformers":
+        assert point["step"] == 6
+        # save_total_limit=2 rotated the first checkpoint away
+        states = {Path(s["path"]).name: s["state"] for s in checkpoints["saves"]}
+        assert states == {
+            "checkpoint-2": "removed",
+            "checkpoint-4": "complete",
+            "checkpoint-6": "complete",
+        }
+
+
+@pytest.mark.slow
+def test_a_hung_run_is_told_where_to_resume(tmp_path: Path) -> None:
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    report_path = tmp_path / "report.json"
+    done = trainwatch(
+        "run",
+        "--stall-timeout",
+        "2",
+        "--json",
+        str(report_path),
+        "--",
+        sys.executable,
+        str(SCRIPTS / "checkpoint_run.py"),
+        str(out),
+        "hang",
+        env={"COLUMNS": "400"},
+    )
+    report = read_report(report_path)
+    assert done.returncode in (143, 137) and report["verdict"]["category"] == "hang"
+    third = out / "ckpt_step30.pt"
+    assert report["checkpoints"]["resume_from"]["path"] == str(third)
+    assert report["advice"][0].startswith(f"Resume from {third} (epoch 1, step 30), written")
+    # the hang lasted the stall timeout at least: that time is lost too
+    assert report["checkpoints"]["lost_s"] >= 2

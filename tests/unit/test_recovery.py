@@ -1,0 +1,227 @@
+"""The sample and the checkpoints, read from records and judged: states on disk, pairing, wording,
+the resume advice, and the report sections every format shows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from trainwatch.cli.reports.junit import junit_xml
+from trainwatch.cli.reports.outline import outline
+from trainwatch.diagnostics.evidence import Evidence, ExitStatus, RaisedException
+from trainwatch.diagnostics.judge.recovery import with_resume_advice, with_sample
+from trainwatch.diagnostics.verdict import Diagnosis, Verdict
+from trainwatch.diagnostics.watch.probe.checkpoints import describe_duration, read_checkpoints
+from trainwatch.diagnostics.watch.probe.records import ProbeFacts, ProbeProcess, read_records
+from trainwatch.diagnostics.watch.probe.samples import FailedSample, SampleCall, pick_sample
+
+
+def save(pid: int, seq: int, path: Path, began: float, ended: float | None, **extra) -> list:
+    begin = {"kind": "checkpoint", "pid": pid, "seq": seq, "state": "begin", "time": began}
+    begin.update(path=str(path), api="torch.save", **extra)
+    if ended is None:
+        return [begin]
+    size = path.stat().st_size if path.exists() else 0
+    return [begin, {**begin, "state": "end", "time": ended, "size": size}]
+
+
+def test_each_save_is_checked_against_the_disk(tmp_path: Path) -> None:
+    for name in ("a.pt", "b.pt", "c.pt", "d.pt"):
+        (tmp_path / name).write_bytes(b"x" * 10)
+    records = (
+        save(1, 1, tmp_path / "a.pt", 1.0, 1.5, step=10)  # complete
+        + save(1, 2, tmp_path / "b.pt", 2.0, 2.5, step=20)  # written over by seq 4
+        + save(1, 3, tmp_path / "c.pt", 3.0, 3.5, step=30)  # grows after the save
+        + save(1, 4, tmp_path / "b.pt", 4.0, 4.5, step=40)  # then deleted
+        + save(1, 5, tmp_path / "d.pt", 5.0, None, epoch=2)  # never finished
+    )
+    (tmp_path / "c.pt").write_bytes(b"x" * 11)
+    (tmp_path / "b.pt").unlink()
+    facts = read_checkpoints(records).with_span(0.0, 6.0)
+    assert [(Path(s.path).name, s.state) for s in facts.saves] == [
+        ("a.pt", "complete"),
+        ("b.pt", "overwritten"),
+        ("c.pt", "changed"),
+        ("b.pt", "removed"),
+        ("d.pt", "partial"),
+    ]
+    point = facts.resume_point()
+    assert point is not None and point.step == 10 and point.progress == "step 10"
+    assert [Path(s.path).name for s in facts.unusable()] == ["c.pt", "d.pt"]
+    assert facts.lost_s() == pytest.approx(4.5)
+    assert facts.last is not None and facts.last.progress == "epoch 2"
+    summary = facts.to_dict()
+    assert summary["resume_from"]["path"] == str(tmp_path / "a.pt") and summary["total"] == 5
+
+
+def test_no_save_loses_the_whole_run() -> None:
+    facts = read_checkpoints([]).with_span(100.0, 160.0)
+    assert facts.total == 0 and facts.resume_point() is None and facts.lost_s() == 60.0
+
+
+def test_a_failed_save_is_not_resumed_from(tmp_path: Path) -> None:
+    records = save(1, 1, tmp_path / "a.pt", 1.0, None)
+    records.append({**records[0], "state": "failed", "time": 1.2, "error": "OSError"})
+    facts = read_checkpoints(records)
+    assert facts.saves[0].state == "failed" and facts.saves[0].error == "OSError"
+    assert facts.resume_point() is None
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.42, "0.4 s"), (12.4, "12 s"), (252, "4 min 12 s"), (3 * 3600 + 5 * 60, "3 h 05 min")],
+)
+def test_durations_read_as_a_person_says_them(seconds: float, text: str) -> None:
+    assert describe_duration(seconds) == text
+
+
+def _record(path: Path, *lines: dict) -> None:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_a_workers_sample_is_paired_with_the_main_processs_reraise(tmp_path: Path) -> None:
+    wrapped = (
+        "Caught ValueError in DataLoader worker process 1.\nOriginal Traceback (most recent "
+        'call last):\n  File "/u/train.py", line 9, in __getitem__\n    raise ValueError(i)\n'
+        "ValueError: 517\n"
+    )
+    _record(
+        tmp_path / "1-aa.jsonl",
+        {"kind": "hello", "pid": 1, "ppid": 0, "time": 1},
+        {
+            "kind": "exception",
+            "pid": 1,
+            "time": 9,
+            "chain": [{"type": "ValueError", "message": wrapped, "frames": []}],
+        },
+    )
+    for pid, worker, index in ((2, 0, "12"), (3, 1, "517")):
+        call = {"function": "__getitem__", "file": "/u/train.py", "line": 9, "user": True}
+        _record(
+            tmp_path / f"{pid}-bb.jsonl",
+            {"kind": "hello", "pid": pid, "ppid": 1, "time": 2},
+            {
+                "kind": "sample",
+                "pid": pid,
+                "time": 8,
+                "where": f"in DataLoader worker process {worker}",
+                "type": "ValueError",
+                "calls": [{**call, "args": {"i": index}}],
+                "files": [f"/data/x_{index}.png"],
+            },
+        )
+    facts = read_records(tmp_path)
+    assert facts.sample is not None and facts.sample.worker == 1
+    assert facts.sample.describe() == "sample 517: /data/x_517.png"
+
+
+def test_pick_sample_wants_the_same_type_and_not_a_later_one() -> None:
+    call = SampleCall("__getitem__", "/u/t.py", 3, True, (("i", "4"),))
+    early = FailedSample(pid=7, worker=None, exception="KeyError", calls=(call,))
+    other = FailedSample(pid=7, worker=None, exception="ValueError", calls=(call,))
+    samples = [(1.0, early), (2.0, other), (50.0, early)]
+    assert pick_sample(samples, "builtins.KeyError", pid=7, before=10.0) is early
+    assert pick_sample(samples, "IndexError", pid=7) is None
+    assert pick_sample(samples, "KeyError", pid=8) is None
+
+
+def test_reload_command_by_dataset_or_by_file(tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text('class Images: ...\nif __name__ == "__main__":\n    pass\n')
+    call = SampleCall(
+        "__getitem__", str(script), 3, True, (("index", "517"),), "__main__.Images", str(script), 0
+    )
+    sample = FailedSample(pid=1, worker=0, exception="OSError", calls=(call,))
+    assert sample.reload_command() == (
+        f"cd {tmp_path} && python -c 'from train import Images; print(Images()[517])'"
+    )
+    # needs arguments: the file's own loader is the runnable command
+    needs = replace(call, owner_required=2)
+    with_file = FailedSample(1, 0, "OSError", (needs,), ("/d/it's.png",))
+    assert with_file.reload_command() == (
+        "python -c 'from PIL import Image; Image.open(\"/d/it'\"'\"'s.png\").load()'"
+    )
+    # no guard against import: importing the script would train again
+    script.write_text("class Images: ...\ntrain()\n")
+    assert sample.reload_command() is None
+
+
+def _verdict(category: str, subtype: str | None, exception: str | None = None) -> Verdict:
+    raised = RaisedException(exception, "boom") if exception else None
+    return Verdict(
+        category,
+        subtype,
+        0.9,
+        "It stopped.",
+        exception=raised,
+        exception_chain=(raised,) if raised else (),
+        advice=("Do the usual.",),
+    )
+
+
+def _probe(checkpoints, sample=None) -> ProbeFacts:
+    """What the probe of one process recorded."""
+    process = ProbeProcess(7, 1, ("python", "t.py"), "/usr/bin/python3", "3.11.7", 0.0)
+    return ProbeFacts(processes=(process,), checkpoints=checkpoints, sample=sample)
+
+
+def test_resume_advice_only_for_stopped_killed_or_hung_runs(tmp_path: Path) -> None:
+    (tmp_path / "a.pt").write_bytes(b"x")
+    facts = read_checkpoints(save(1, 1, tmp_path / "a.pt", 1.0, 1.5, step=10)).with_span(0, 4)
+    probe = _probe(facts)
+    term = Evidence("run", exit=ExitStatus.from_returncode(-15), probe=probe)
+    advised = with_resume_advice(_verdict("interrupted", "interrupted/sigterm"), term)
+    assert advised.advice[0] == (
+        f"Resume from {tmp_path / 'a.pt'} (step 10), written completely, 2.5 s before the run "
+        f'ended: checkpoint = torch.load("{tmp_path / "a.pt"}"), then load its state into the '
+        "model and optimizer"
+    )
+    hung = Evidence("run", exit=ExitStatus.from_returncode(0), probe=probe)
+    assert with_resume_advice(_verdict("hang", "hang/lock"), hung).advice[0].startswith("Resume")
+    crashed = Evidence("run", exit=ExitStatus.from_returncode(1), probe=probe)
+    assert with_resume_advice(_verdict("data", None), crashed).advice == ("Do the usual.",)
+
+
+def test_the_sample_joins_only_the_verdict_of_its_own_exception() -> None:
+    call = SampleCall("__getitem__", "/u/t.py", 3, True, (("i", "4"),))
+    sample = FailedSample(7, None, "PIL.UnidentifiedImageError", (call,), ("/d/x.png",))
+    evidence = Evidence("run", probe=_probe(read_checkpoints([]), sample))
+    joined = with_sample(_verdict("data", None, "PIL.UnidentifiedImageError"), evidence)
+    assert joined.sample is sample
+    assert joined.summary == "It stopped. It failed on sample 4: /d/x.png."
+    assert joined.advice[0].startswith("Load that one sample again, to see the error in seconds:")
+    other = with_sample(_verdict("code", None, "NameError"), evidence)
+    assert other.sample is None and other.summary == "It stopped."
+
+
+def test_every_format_shows_the_sample_and_the_work_lost(tmp_path: Path) -> None:
+    (tmp_path / "a.pt").write_bytes(b"x")
+    facts = read_checkpoints(
+        save(1, 1, tmp_path / "a.pt", 10.0, 11.0, epoch=1, step=30)
+        + save(1, 2, tmp_path / "b.pt", 12.0, None)
+    ).with_span(0.0, 71.0)
+    call = SampleCall("__getitem__", "/u/t.py", 3, True, (("i", "517"),), "t.Images")
+    sample = FailedSample(7, 1, "OSError", (call,), ("/d/x.png",))
+    verdict = _verdict("data", None, "OSError")
+    evidence = Evidence("run", exit=ExitStatus.from_returncode(1), probe=_probe(facts, sample))
+    verdict = with_sample(verdict, evidence)
+    diagnosis = Diagnosis("0.1.0", ("python", "t.py"), None, 71.0, evidence.exit, verdict, evidence)
+    text = outline(diagnosis, 1).text()
+    assert "Sample that failed:\n  - sample 517: /d/x.png  (probe pid 7 · DataLoader worker 1)" in (
+        text
+    )
+    assert "  - in Images.__getitem__(i=517)  (/u/t.py:3)" in text
+    assert f"Work lost:\n  - last complete checkpoint: {tmp_path / 'a.pt'} (epoch 1, step 30)" in (
+        text
+    )
+    assert "  - 1 min 0 s of training lost since" in text
+    assert f"  - {tmp_path / 'b.pt'}: partial (the run ended while writing it)" in text
+    assert "sample 517: /d/x.png" in junit_xml(diagnosis, outline(diagnosis, 1))
+    report = diagnosis.to_dict()
+    assert report["sample"]["summary"] == "sample 517: /d/x.png"
+    assert report["checkpoints"]["lost_s"] == 60.0
+    done = Diagnosis("0.1.0", (), None, 71.0, evidence.exit, _verdict("completed", None), evidence)
+    assert outline(done, 0).section("checkpoints") is None
