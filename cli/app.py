@@ -27,6 +27,7 @@ def build_app():
     """The Typer app with every command registered."""
     import typer
 
+    from trainwatch.cli import doctor as doctor_cmd
     from trainwatch.cli import explain as explain_cmd
     from trainwatch.cli import merge as merge_cmd
     from trainwatch.cli import run as run_cmd
@@ -53,6 +54,7 @@ def build_app():
     )(run_cmd.typer_command())
     app.command("explain", help=explain_cmd.HELP)(explain_cmd.explain_command)
     app.command("merge", help=merge_cmd.HELP)(merge_cmd.merge_command)
+    app.command("doctor", help=doctor_cmd.HELP)(doctor_cmd.doctor_command)
 
     def version(value: bool) -> None:
         if value:

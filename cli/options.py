@@ -17,7 +17,7 @@ from typing import Any
 from trainwatch.diagnostics.verdict import CATEGORIES
 
 # Kinds: "flag" (a switch), "value" (one string), "values" (repeatable), "number" (a finite float
-# at least `minimum`), "choice" (one of `choices`).
+# at least `minimum`), "integer" (a whole number at least `minimum`), "choice" (one of `choices`).
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,36 @@ RUN_OPTIONS = (
 )
 EXPLAIN_OPTIONS = (*REPORT_OPTIONS, SIGNATURES)
 MERGE_OPTIONS = (REPORT_OPTIONS[0], REPORT_OPTIONS[3])
+# `--json` for the commands whose whole output is for scripts (doctor, ps, dump): a switch, stdout.
+JSON_FLAG = Option(
+    "json_output", ("--json",), "flag", "Print JSON on stdout instead of text.", default=False
+)
+DOCTOR_OPTIONS = (
+    Option(
+        "python",
+        ("--python",),
+        "value",
+        "The Python to check (default: the python3 first on PATH, which trainwatch run uses).",
+        metavar="PYTHON",
+    ),
+    Option(
+        "output_dir",
+        ("--output-dir",),
+        "value",
+        "Where the run will write checkpoints and logs: its free space is checked (default: the "
+        "current directory).",
+        metavar="DIR",
+    ),
+    Option(
+        "workers",
+        ("--workers",),
+        "integer",
+        "DataLoader workers per process the run will use: /dev/shm is checked for them.",
+        minimum=0,
+        metavar="N",
+    ),
+    JSON_FLAG,
+)
 
 
 def spellings(options: tuple[Option, ...]) -> dict[str, tuple[Option, bool]]:
@@ -180,6 +210,11 @@ def value_flags(options: tuple[Option, ...]) -> frozenset[str]:
 
 def check_value(option: Option, text: str) -> Any:
     """A value as the option takes it; ValueError with a sentence when it does not fit."""
+    if option.kind == "integer":
+        whole = int(text)
+        if option.minimum is not None and whole < option.minimum:
+            raise ValueError(f"{option.flags[-1]} must be at least {option.minimum:g}, not {text}")
+        return whole
     if option.kind == "number":
         number = float(text)
         if not math.isfinite(number):
@@ -210,7 +245,7 @@ def typer_parameters(options: tuple[Option, ...]) -> list[inspect.Parameter]:
         else:
             flags = option.flags
             python_type = list[str] if option.kind == "values" else str
-            if option.kind in ("number", "choice"):
+            if option.kind in ("number", "integer", "choice"):
                 extra["callback"] = _validator(option)
         info = typer.Option(
             *flags,
@@ -250,6 +285,8 @@ def typer_command(
                 values[name] = option.default
             elif option.kind == "number":
                 values[name] = float(value)
+            elif option.kind == "integer":
+                values[name] = int(value)
             elif option.kind == "values":
                 values[name] = tuple(value)
         return body(**values)
@@ -269,10 +306,11 @@ def _validator(option: Option) -> Callable[[Any], Any]:
         try:
             check_value(option, value)
         except ValueError as exc:
+            kind = "a whole number" if option.kind == "integer" else "a number"
             message = (
                 str(exc)
                 if "must" in str(exc)
-                else f"{option.flags[-1]} needs a number, not {value!r}"
+                else f"{option.flags[-1]} needs {kind}, not {value!r}"
             )
             raise typer.BadParameter(message) from None
         return value
@@ -296,7 +334,12 @@ def markdown_table(options: tuple[Option, ...]) -> str:
     return "\n".join(rows)
 
 
-DOC_TABLES = {"run": RUN_OPTIONS, "explain": EXPLAIN_OPTIONS, "merge": MERGE_OPTIONS}
+DOC_TABLES = {
+    "run": RUN_OPTIONS,
+    "explain": EXPLAIN_OPTIONS,
+    "merge": MERGE_OPTIONS,
+    "doctor": DOCTOR_OPTIONS,
+}
 
 
 def docs_block(command: str) -> str:

@@ -10,6 +10,9 @@ import math
 from dataclasses import dataclass
 
 from trainwatch.diagnostics.verdict import Diagnosis
+from trainwatch.diagnostics.watch.sampling import human_bytes
+
+__all__ = ["Item", "Outline", "Section", "describe_exit", "human_bytes", "outline", "sparkline"]
 
 SPARKS = "▁▂▃▄▅▆▇█"
 SPARK_POINTS = 40
@@ -205,14 +208,3 @@ def sparkline(values) -> str:
         else "!"
         for v in values
     )
-
-
-def human_bytes(n: float | None) -> str:
-    """`1536` -> `1.5 KiB`; None -> `?`."""
-    if n is None:
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
