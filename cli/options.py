@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,21 @@ FAIL_ON_HELP = (
     "Exit 3 when the program exited 0 (or, for a saved log, always) but the verdict is one of "
     f"these categories or category/subtypes. Categories: {', '.join(CATEGORIES)}."
 )
+
+# Where option values come from besides the command line (docs/live.md): notification URLs from
+# the environment, and the user's configuration file (under $XDG_CONFIG_HOME, else ~/.config).
+NOTIFY_ENV = "TRAINWATCH_NOTIFY"
+CONFIG_FILE = os.path.join("trainwatch", "config.toml")
+CONFIG_FILE_SHOWN = "~/.config/trainwatch/config.toml"
+NOTIFY_FORMATS = ("auto", "slack", "discord", "teams", "plain")
+NOTIFY_EVENTS = ("stall", "nan")
+
+
+def config_file(env: Mapping[str, str]) -> str:
+    """The user's configuration file (it may not exist)."""
+    base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, CONFIG_FILE)
+
 
 # The options every command that writes reports shares.
 REPORT_OPTIONS = (
@@ -155,6 +171,39 @@ RUN_OPTIONS = (
         default="auto",
         choices=("auto", "kill", "report"),
         metavar="MODE",
+    ),
+    Option(
+        "notify",
+        ("--notify",),
+        "values",
+        "Post a message to this webhook when the run ends: Slack, Discord, Teams, or any URL that "
+        f"takes JSON (repeatable; also ${NOTIFY_ENV} and {CONFIG_FILE_SHOWN}).",
+        default=(),
+        metavar="URL",
+    ),
+    Option(
+        "notify_format",
+        ("--notify-format",),
+        "choice",
+        "The webhook's message format (default: told from the URL, else plain JSON).",
+        choices=NOTIFY_FORMATS,
+        metavar="FORMAT",
+    ),
+    Option(
+        "notify_on",
+        ("--notify-on",),
+        "value",
+        "Also notify when the run stalls (see --stall-timeout) or its loss first turns NaN/Inf: "
+        "stall, nan, or stall,nan. The end is always notified.",
+        metavar="EVENTS",
+    ),
+    Option(
+        "on_exit",
+        ("--on-exit",),
+        "value",
+        "Run this shell command once the run has ended and its reports are written, with the "
+        "JSON report's path in $TRAINWATCH_REPORT; its failure changes no exit status.",
+        metavar="CMD",
     ),
     Option("as_command", (COMMAND_MARK,), "flag", "", default=False, hidden=True),
 )

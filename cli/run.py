@@ -13,7 +13,15 @@ import inspect
 import os
 from typing import Any
 
-from trainwatch.cli.options import COMMAND_MARK, RUN_OPTIONS, check_value, spellings, value_flags
+from trainwatch.cli.options import (
+    COMMAND_MARK,
+    NOTIFY_ENV,
+    RUN_OPTIONS,
+    check_value,
+    config_file,
+    spellings,
+    value_flags,
+)
 from trainwatch.diagnostics.errors import CommandNotExecutable, CommandNotFound, UsageError
 from trainwatch.diagnostics.watch import target as targets
 
@@ -139,9 +147,13 @@ def execute(options) -> int:
         quiet=options.quiet,
         fail_on=fail_on,
     )
+    env = dict(os.environ)
+    notifier = listener = None
+    if _notify_asked(options, env):
+        notifier, listener = _notifier(options, env, target.argv)
     request = RunRequest(
         argv=target.argv,
-        env=dict(os.environ),
+        env=env,
         log_path=writable(options.log),
         probe=not options.no_probe,
         keep_artifacts=options.keep_artifacts,
@@ -149,6 +161,7 @@ def execute(options) -> int:
         signature_files=_usable_signature_files(options.signatures),
         stall_timeout=options.stall_timeout,
         on_stall=options.on_stall,
+        on_event=listener,
     )
     try:
         diagnosis = run_session(request, on_started=_import_reports)
@@ -156,9 +169,56 @@ def execute(options) -> int:
         raise CommandNotExecutable(f"permission denied: {exc.filename or target.argv[0]}") from None
     except FileNotFoundError as exc:
         raise CommandNotFound(f"command not found: {exc.filename or target.argv[0]}") from None
-    from trainwatch.cli.reports import deliver
+    from trainwatch.cli.reports import deliver_reports
 
-    return deliver(diagnosis, reports)
+    delivered = deliver_reports(diagnosis, reports)
+    if notifier is not None:
+        _tell(notifier, delivered, reports.json_path)
+    return delivered.status
+
+
+def _notify_asked(options, env: dict[str, str]) -> bool:
+    """Is any notification or exit command wanted? One stat of the config file and no import:
+    a plain run pays nothing for notifications."""
+    return bool(
+        options.notify
+        or options.on_exit
+        or options.notify_on
+        or options.notify_format
+        or env.get(NOTIFY_ENV)
+        or os.path.isfile(config_file(env))
+    )
+
+
+def _notifier(options, env: dict[str, str], argv: tuple[str, ...]):
+    """(the notifier, the run's live-event listener), or (None, None) when the settings ask for
+    nothing; the command line's mistakes are usage errors, the rest warnings."""
+    from trainwatch.cli.console import print_warning
+    from trainwatch.cli.notify.config import load_settings
+
+    settings = load_settings(options, env, print_warning)
+    if not settings.active:
+        return None, None
+    if "stall" in settings.events and not options.stall_timeout and options.notify_on:
+        print_warning("--notify-on stall needs --stall-timeout to see a stall; none will be sent")
+    from trainwatch.cli.notify.sender import LiveListener, Notifier
+
+    notifier = Notifier(settings, argv, env, print_warning)
+    return notifier, LiveListener(notifier, None, print_warning)
+
+
+def _tell(notifier, delivered, json_path: str | None) -> None:
+    """The end's notifications and the --on-exit command, after the reports; neither changes the
+    exit status."""
+    from trainwatch.cli.console import print_warning
+
+    report = os.path.abspath(json_path) if json_path and json_path != "-" else None
+    notifier.post_end(delivered, report)
+    if notifier.settings.on_exit:
+        from trainwatch.cli.notify.onexit import run_on_exit
+
+        run_on_exit(notifier.settings.on_exit, delivered, report, print_warning)
+    notifier.wait()
 
 
 def _usable_signature_files(extra: tuple[str, ...]) -> tuple[str, ...]:

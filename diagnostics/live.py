@@ -8,12 +8,16 @@ import datetime
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.evidence import Evidence
 from trainwatch.diagnostics.verdict import Diagnosis
 from trainwatch.diagnostics.watch.child import Child, LaunchRequest
 from trainwatch.diagnostics.watch.observers import OutputObservers
+
+if TYPE_CHECKING:  # imported for real only when the run asked for live events
+    from trainwatch.diagnostics.watch.alerts import LiveAlerts, LiveEvent
 
 # A GPU this busy is computing: a run whose CPU is idle while it waits on the GPU is not stuck.
 GPU_BUSY_PCT = 5
@@ -35,6 +39,8 @@ class RunRequest:
     )
     # "auto": stop an idle stall, only report a busy one; "kill": stop both; "report": neither
     on_stall: str = "auto"
+    # told of a stall and of the first non-finite loss as they happen (diagnostics/watch/alerts.py)
+    on_event: Callable[[LiveEvent], None] | None = None
 
 
 def run_session(request: RunRequest, on_started: Callable[[], None] | None = None) -> Diagnosis:
@@ -56,7 +62,14 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
             from trainwatch.diagnostics.watch.torchrun import elastic_env
 
             env.update(elastic_env(request.argv, env, probe.root))
-    observers = OutputObservers(request.signature_files)
+    alerts = None
+    if request.on_event is not None:
+        from trainwatch.diagnostics.watch.alerts import LiveAlerts
+
+        alerts = LiveAlerts(request.on_event)
+    observers = OutputObservers(
+        request.signature_files, on_nonfinite=None if alerts is None else alerts.nonfinite
+    )
     child = Child(LaunchRequest(argv=request.argv, env=env, log_path=request.log_path), [observers])
     try:
         child.start()
@@ -69,7 +82,7 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
     from trainwatch.diagnostics.watch.monitor import Monitor
 
     monitor = Monitor.start(child.pid, request.sample_interval)
-    watcher = _start_stall_watcher(request, child, monitor, observers, probe)
+    watcher = _start_stall_watcher(request, child, monitor, observers, probe, alerts)
     try:
         result = child.wait()
     finally:
@@ -178,7 +191,12 @@ def _gpu_busy(monitor) -> bool | None:
 
 
 def _start_stall_watcher(
-    request: RunRequest, child: Child, monitor, observers: OutputObservers, probe
+    request: RunRequest,
+    child: Child,
+    monitor,
+    observers: OutputObservers,
+    probe,
+    alerts: LiveAlerts | None,
 ):
     """Watch for a run that stopped making progress, when asked to (`--stall-timeout`)."""
     if not request.stall_timeout:
@@ -194,6 +212,7 @@ def _start_stall_watcher(
         stop=child.signal_group,
         position=observers.current_position,
         gpu_busy=lambda: _gpu_busy(monitor),
+        on_declared=None if alerts is None else alerts.stall,
     ).start()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from trainwatch.cli.exitpolicy import EXIT_FAIL_ON, final_status
 from trainwatch.cli.reports.files import write_report
@@ -30,8 +31,22 @@ class ReportTargets:
     terminal: bool = True  # the report on stderr (off for `report --json -` alone, say)
 
 
+@dataclass(frozen=True)
+class Delivered:
+    """What the reports were made from, for what comes after them (notifications, --on-exit)."""
+
+    diagnosis: Diagnosis  # redacted
+    outline: Any  # outline.Outline
+    status: int  # what trainwatch exits with
+
+
 def deliver(diagnosis: Diagnosis, targets: ReportTargets) -> int:
     """Write every report asked for and return the status trainwatch exits with."""
+    return deliver_reports(diagnosis, targets).status
+
+
+def deliver_reports(diagnosis: Diagnosis, targets: ReportTargets) -> Delivered:
+    """Write every report asked for; return the redacted diagnosis, its outline and the status."""
     from trainwatch.cli.reports.outline import outline
     from trainwatch.diagnostics.redaction import redact_diagnosis
 
@@ -57,7 +72,7 @@ def deliver(diagnosis: Diagnosis, targets: ReportTargets) -> int:
     from trainwatch.cli.reports.github import publish_github
 
     publish_github(diagnosis, view)
-    return status
+    return Delivered(diagnosis, view, status)
 
 
 def print_terminal(view, quiet: bool = False) -> None:

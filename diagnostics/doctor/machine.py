@@ -10,8 +10,8 @@ import os
 import shutil
 
 from trainwatch.diagnostics.doctor import Check
+from trainwatch.diagnostics.units import human_bytes
 from trainwatch.diagnostics.watch.cgroup import ShmUsage
-from trainwatch.diagnostics.watch.sampling import human_bytes
 
 GIB = 1 << 30
 MIB = 1 << 20

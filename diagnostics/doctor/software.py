@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainwatch.diagnostics.doctor import Check
+from trainwatch.diagnostics.units import human_bytes
 from trainwatch.diagnostics.watch.gpu import NO_DRIVER, DriverFacts
-from trainwatch.diagnostics.watch.sampling import human_bytes
 
 # Importing torch from a network filesystem can take tens of seconds; longer than this is a hang.
 INSPECT_TIMEOUT_S = 120.0

@@ -5,7 +5,7 @@ and stall facts.
 from __future__ import annotations
 
 from trainwatch.diagnostics.evidence import Evidence, ExceptionChain, LogLine
-from trainwatch.diagnostics.read.progress import ProgressFacts
+from trainwatch.diagnostics.read.progress import ProgressFacts, nonfinite_name
 from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict
 from trainwatch.diagnostics.watch.stall import StallFacts, classify_wait
 
@@ -122,7 +122,7 @@ def _judge_losses(progress: ProgressFacts, crashed: bool, exit_known: bool) -> V
         step, value, line = nonfinite
         at = progress.first_nonfinite_at or f"step {step}"
         cited.append(Cited("loss", line.text.strip()[:300], line.where))
-        summary = f"The loss became {_name(value)} at {at}"
+        summary = f"The loss became {nonfinite_name(value)} at {at}"
     else:
         assert message is not None
         cited.append(Cited("log", message.text.strip()[:300], message.where))
@@ -346,7 +346,3 @@ def _cite(line: LogLine) -> Cited:
 
 def _at(progress: ProgressFacts) -> str:
     return f" at {progress.stopped_at}" if progress.stopped_at else ""
-
-
-def _name(value: float) -> str:
-    return "NaN" if value != value else ("+Inf" if value > 0 else "-Inf")

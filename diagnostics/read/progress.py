@@ -8,13 +8,20 @@ import functools
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from trainwatch.diagnostics.evidence import LogLine
 from trainwatch.diagnostics.watch.stall import StallFacts
 
-__all__ = ["ProgressFacts", "ProgressPosition", "ProgressTracker", "StallFacts"]
+__all__ = [
+    "ProgressFacts",
+    "ProgressPosition",
+    "ProgressTracker",
+    "StallFacts",
+    "nonfinite_name",
+]
 
 # How many loss samples are kept; beyond this the series is thinned to every other sample (bounded
 # memory).
@@ -96,6 +103,8 @@ _MARKERS = (
     ),
 )
 _SCALE = {"k": 1e3, "M": 1e6, "G": 1e9}
+# (count so far, global step, value, the line, position text) for each non-finite loss.
+NonFiniteObserver = Callable[[int, int, float, LogLine, str | None], None]
 
 
 @dataclass(frozen=True)
@@ -152,6 +161,7 @@ class ProgressFacts:
         False  # one of them spoke of an error, exception, traceback, kill or abort
     )
     loss_count: int = 0  # loss values seen in all, before thinning
+    nonfinite_count: int = 0  # non-finite losses seen, once per step and line
 
     def marker(self, kind: str) -> LogLine | None:
         """The first line of a marker kind, or None."""
@@ -193,6 +203,7 @@ class ProgressFacts:
             "position": self.position.to_dict(),
             "finished": self.finished,
             "first_nonfinite_loss": nonfinite,
+            "nonfinite_count": self.nonfinite_count,
             "diverged": self.diverged,
             "loss_count": self.loss_count,
             "losses": [
@@ -239,11 +250,17 @@ class ProgressTracker:
     memory.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_nonfinite: NonFiniteObserver | None = None) -> None:
         self.last_progress_at: float | None = (
             None  # monotonic time of the last progress change (stall detector)
         )
         self.last_output_at: float | None = None  # monotonic time of the last line of any kind
+        self.last_loss: float | None = None  # the last loss value read, NaN included (`ps`)
+        # Told of each non-finite loss as it is read (--on-nan, notifications): count, step,
+        # value, the line, the position text.
+        self._on_nonfinite = on_nonfinite
+        self._nonfinite_count = 0
+        self._nonfinite_key: tuple[int, int] | None = None
         self._state = _State()
         self._losses: list[tuple[int, float]] = []
         self._stride = 1  # keep one loss sample in `_stride` after thinning
@@ -423,13 +440,32 @@ class ProgressTracker:
             if value is None:
                 continue
             if not math.isfinite(value):
-                if self._nonfinite is None:
-                    self._nonfinite = (self._global_step(), value, _segment(line, text))
-                    self._nonfinite_at = self._position().describe()
+                self._add_nonfinite(value, _segment(line, text))
                 continue
             if _EVAL_NAME.search(name):
                 continue  # validation losses do not make the training curve
+            self.last_loss = value
             self._add_loss(value)
+
+    def _add_nonfinite(self, value: float, line: LogLine) -> None:
+        """Count a non-finite loss once per step and line: a tqdm bar redraws the same `loss=nan`
+        many times in one line (one line number for all its `\r` segments) at the same step."""
+        self.last_loss = value
+        step = self._global_step()
+        if self._nonfinite is None:
+            self._nonfinite = (step, value, line)
+            self._nonfinite_at = self._position().describe()
+        if (step, line.number) == self._nonfinite_key:
+            return
+        self._nonfinite_key = (step, line.number)
+        self._nonfinite_count += 1
+        if self._on_nonfinite is not None:
+            try:
+                self._on_nonfinite(
+                    self._nonfinite_count, step, value, line, self._position().describe()
+                )
+            except Exception:  # an observer's bug must not stop the reading of the output
+                pass
 
     def _add_loss(self, value: float) -> None:
         self._loss_count += 1
@@ -479,6 +515,7 @@ class ProgressTracker:
             lines_after_progress=self._after_progress,
             error_after_progress=self._error_after_progress,
             loss_count=self._loss_count,
+            nonfinite_count=self._nonfinite_count,
         )
 
     def _finished(self) -> bool | None:
@@ -495,6 +532,11 @@ class ProgressTracker:
             return s.step.done()
         known = [v for v in verdicts if v is not None]
         return all(known) if known else None
+
+
+def nonfinite_name(value: float) -> str:
+    """`nan` -> "NaN", `inf` -> "+Inf": how reports name a loss that is not a number."""
+    return "NaN" if value != value else ("+Inf" if value > 0 else "-Inf")
 
 
 def _segment(line: LogLine, text: str) -> LogLine:

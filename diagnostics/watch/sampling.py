@@ -328,14 +328,3 @@ def resample(values: list[int], points: int) -> tuple[int, ...]:
         hi = max((i + 1) * len(values) // points, lo + 1)
         out.append(max(values[lo:hi]))
     return tuple(out)
-
-
-def human_bytes(n: float | None) -> str:
-    """`1536` -> `1.5 KiB`; None -> `?`."""
-    if n is None:
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"

@@ -216,6 +216,7 @@ class StallWatcher:
     returns the probe's stacks (objects with `pid` and `threads`, each thread with `frames` of
     `evidence.Frame`); `stop(signum)` signals the child's process group (launch's
     `Child.signal_group`). Without `stop` it signals the process group of `pid` itself.
+    `on_declared(facts)` hears of each stall as it is declared, before the run is stopped.
     """
 
     def __init__(
@@ -229,6 +230,7 @@ class StallWatcher:
         stop: Callable[[int], None] | None = None,
         position: Callable[[], str | None] | None = None,
         gpu_busy: Callable[[], bool | None] | None = None,
+        on_declared: Callable[[StallFacts], None] | None = None,
         grace: float = STOP_GRACE_S,
         interval: float | None = None,
     ) -> None:
@@ -237,6 +239,7 @@ class StallWatcher:
         self.pid, self.timeout, self.on_stall = pid, float(timeout), on_stall
         self._activity, self._stacks, self._stop_child = activity, stacks, stop
         self._position, self._gpu_busy, self._grace = position, gpu_busy, grace
+        self._on_declared = on_declared  # told of each stall as it is declared (notifications)
         self._interval = (
             interval if interval is not None else max(0.05, min(1.0, self.timeout / 10))
         )
@@ -315,6 +318,11 @@ class StallWatcher:
             waits=self._waits(busy),
             notes=self._notes(busy),
         )
+        if self._on_declared is not None:
+            try:
+                self._on_declared(self._facts)
+            except Exception:
+                pass
         if stop:
             self._stop()
             return True
