@@ -173,6 +173,24 @@ RUN_OPTIONS = (
         metavar="MODE",
     ),
     Option(
+        "on_nan",
+        ("--on-nan",),
+        "value",
+        "When the loss turns NaN/Inf: stop interrupts the run (SIGINT, which frameworks catch to "
+        "save a checkpoint), then terminates it after --nan-grace; stop:N waits for N non-finite "
+        "losses; warn only warns (and notifies).",
+        metavar="stop[:N]|warn",
+    ),
+    Option(
+        "nan_grace",
+        ("--nan-grace",),
+        "number",
+        "Seconds between --on-nan stop's interrupt and its terminate.",
+        default=30.0,
+        minimum=0.0,
+        metavar="SECONDS",
+    ),
+    Option(
         "notify",
         ("--notify",),
         "values",

@@ -148,9 +148,15 @@ def execute(options) -> int:
         fail_on=fail_on,
     )
     env = dict(os.environ)
+    on_nan, stop_after = _on_nan(options.on_nan)
     notifier = listener = None
     if _notify_asked(options, env):
-        notifier, listener = _notifier(options, env, target.argv)
+        notifier, listener = _notifier(options, env, target.argv, on_nan)
+    if listener is None and on_nan is not None:
+        from trainwatch.cli.console import print_line, print_warning
+        from trainwatch.cli.notify.sender import LiveListener
+
+        listener = LiveListener(None, on_nan, print_warning, print_line, options.nan_grace)
     request = RunRequest(
         argv=target.argv,
         env=env,
@@ -162,6 +168,8 @@ def execute(options) -> int:
         stall_timeout=options.stall_timeout,
         on_stall=options.on_stall,
         on_event=listener,
+        nan_stop_after=stop_after,
+        nan_grace=options.nan_grace,
     )
     try:
         diagnosis = run_session(request, on_started=_import_reports)
@@ -190,10 +198,22 @@ def _notify_asked(options, env: dict[str, str]) -> bool:
     )
 
 
-def _notifier(options, env: dict[str, str], argv: tuple[str, ...]):
+def _on_nan(text: str | None) -> tuple[str | None, int | None]:
+    """`--on-nan` -> ("stop", N) or ("warn", None); (None, None) when not given."""
+    if text is None:
+        return None, None
+    from trainwatch.diagnostics.watch.alerts import parse_on_nan
+
+    try:
+        return parse_on_nan(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _notifier(options, env: dict[str, str], argv: tuple[str, ...], on_nan: str | None):
     """(the notifier, the run's live-event listener), or (None, None) when the settings ask for
     nothing; the command line's mistakes are usage errors, the rest warnings."""
-    from trainwatch.cli.console import print_warning
+    from trainwatch.cli.console import print_line, print_warning
     from trainwatch.cli.notify.config import load_settings
 
     settings = load_settings(options, env, print_warning)
@@ -204,7 +224,7 @@ def _notifier(options, env: dict[str, str], argv: tuple[str, ...]):
     from trainwatch.cli.notify.sender import LiveListener, Notifier
 
     notifier = Notifier(settings, argv, env, print_warning)
-    return notifier, LiveListener(notifier, None, print_warning)
+    return notifier, LiveListener(notifier, on_nan, print_warning, print_line, options.nan_grace)
 
 
 def _tell(notifier, delivered, json_path: str | None) -> None:

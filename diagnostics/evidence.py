@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the collecting modules import this one; only type checkers need the reverse
     from trainwatch.diagnostics.read.logparse import LogFacts
     from trainwatch.diagnostics.read.progress import ProgressFacts, StallFacts
+    from trainwatch.diagnostics.watch.alerts import NanStop
     from trainwatch.diagnostics.watch.monitor import MemoryFacts
     from trainwatch.diagnostics.watch.probe.records import ProbeFacts
 
@@ -190,6 +191,7 @@ class Evidence:
     stall: StallFacts | None = (
         None  # a run trainwatch stopped, or found stuck, for lack of progress
     )
+    nan_stop: NanStop | None = None  # trainwatch stopped the run for a non-finite loss (--on-nan)
     forwarded_signals: tuple[str, ...] = ()  # signals trainwatch received and relayed to the child
     notes: tuple[str, ...] = field(
         default=()

@@ -41,6 +41,8 @@ class RunRequest:
     on_stall: str = "auto"
     # told of a stall and of the first non-finite loss as they happen (diagnostics/watch/alerts.py)
     on_event: Callable[[LiveEvent], None] | None = None
+    nan_stop_after: int | None = None  # --on-nan stop:N: stop the run at the Nth non-finite loss
+    nan_grace: float = 30.0  # seconds between that stop's interrupt and its terminate
 
 
 def run_session(request: RunRequest, on_started: Callable[[], None] | None = None) -> Diagnosis:
@@ -62,15 +64,16 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
             from trainwatch.diagnostics.watch.torchrun import elastic_env
 
             env.update(elastic_env(request.argv, env, probe.root))
+    observers = OutputObservers(request.signature_files)
+    child = Child(LaunchRequest(argv=request.argv, env=env, log_path=request.log_path), [observers])
     alerts = None
-    if request.on_event is not None:
+    if request.on_event is not None or request.nan_stop_after is not None:
         from trainwatch.diagnostics.watch.alerts import LiveAlerts
 
-        alerts = LiveAlerts(request.on_event)
-    observers = OutputObservers(
-        request.signature_files, on_nonfinite=None if alerts is None else alerts.nonfinite
-    )
-    child = Child(LaunchRequest(argv=request.argv, env=env, log_path=request.log_path), [observers])
+        alerts = LiveAlerts(
+            request.on_event, request.nan_stop_after, child.signal_group, request.nan_grace
+        )
+        observers.on_nonfinite = alerts.nonfinite
     try:
         child.start()
     except BaseException:
@@ -88,6 +91,7 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
     finally:
         memory = monitor.stop()
         stall = watcher.close() if watcher is not None else None
+        nan_stop = alerts.close() if alerts is not None else None
     probe_facts = None
     elastic_errors = ()
     notes: list[str] = []
@@ -115,6 +119,7 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
         memory=memory,
         progress=progress,
         stall=stall,
+        nan_stop=nan_stop,
         forwarded_signals=result.forwarded_signals,
         notes=tuple(notes) + tuple(getattr(memory, "notes", ()) or ()),
     )

@@ -187,20 +187,42 @@ class Notifier:
 
 
 class LiveListener:
-    """The run's `on_event`: `--on-nan warn` prints a warning, the notifier posts what was asked."""
+    """The run's `on_event`: says on stderr what `--on-nan` does about a loss gone NaN, and hands
+    every event to the notifier, which posts those asked for."""
 
-    def __init__(self, notifier: Notifier | None, on_nan: str | None, warn: Warn) -> None:
+    def __init__(
+        self,
+        notifier: Notifier | None,
+        on_nan: str | None,
+        warn: Warn,
+        say: Warn,
+        grace: float,
+    ) -> None:
         self.notifier = notifier
         self.on_nan = on_nan
         self.warn = warn
-        self._redactor = notifier.redactor if notifier is not None else None
+        self.say = say
+        self.grace = grace
+        self.redactor = notifier.redactor if notifier is not None else Redactor()
 
     def __call__(self, event: Any) -> None:
-        if event.kind == "nan" and self.on_nan == "warn":
-            redactor = self._redactor or Redactor()
-            self.warn(f"{redactor.text(event.summary)} The run goes on (--on-nan warn).")
-            if self.notifier is not None and self.notifier.settings.urls:
-                if "nan" not in self.notifier.settings.events:  # warn notifies on its own
-                    self.notifier.post(self.notifier.live_message(event))
-        if self.notifier is not None:
-            self.notifier.on_event(event)
+        summary = self.redactor.text(event.summary)
+        if event.kind == "nan" and event.stopping:
+            self.say(
+                f"trainwatch: --on-nan stop: {summary} Interrupting the run (SIGINT); it is "
+                f"terminated if it has not ended in {self.grace:g} s."
+            )
+        elif event.kind == "nan" and self.on_nan == "warn":
+            self.warn(f"{summary} The run goes on (--on-nan warn).")
+        notifier = self.notifier
+        if notifier is None:
+            return
+        if (
+            event.kind == "nan"
+            and self.on_nan is not None
+            and "nan" not in notifier.settings.events
+        ):
+            if notifier.settings.urls:  # --on-nan notifies of what it sees on its own
+                notifier.post(notifier.live_message(event))
+            return
+        notifier.on_event(event)

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from trainwatch.cli.exitpolicy import EXIT_FAIL_ON, final_status
+from trainwatch.cli.exitpolicy import EXIT_FAIL_ON, final_status, stopped_for_nan
 from trainwatch.cli.reports.files import write_report
 from trainwatch.diagnostics.verdict import Diagnosis
 
@@ -68,7 +68,8 @@ def deliver_reports(diagnosis: Diagnosis, targets: ReportTargets) -> Delivered:
     if status == EXIT_FAIL_ON and (diagnosis.exit is None or diagnosis.exit.status == 0):
         from trainwatch.cli.console import print_line
 
-        print_line(f"trainwatch: --fail-on: the verdict is {view.label}; exiting {status}")
+        why = "--on-nan stop: the run was stopped" if stopped_for_nan(diagnosis) else "--fail-on"
+        print_line(f"trainwatch: {why}: the verdict is {view.label}; exiting {status}")
     from trainwatch.cli.reports.github import publish_github
 
     publish_github(diagnosis, view)

@@ -110,14 +110,11 @@ TITLES = {
 
 def outline(diagnosis: Diagnosis, status: int) -> Outline:
     """The report of a (redacted) diagnosis, for trainwatch exiting with `status`."""
-    from trainwatch.cli.exitpolicy import failed
+    from trainwatch.cli.exitpolicy import failed, policy_note
 
     v = diagnosis.verdict
     tone = "bad" if failed(diagnosis, status) else ("ok" if v.category == "completed" else "warn")
-    program = diagnosis.exit.status if diagnosis.exit is not None else None
-    policy = None
-    if program is not None and status != program:
-        policy = f"trainwatch exits {status}: --fail-on names this verdict"
+    policy = policy_note(diagnosis, status)
     sections = [
         Section("evidence", TITLES["evidence"], tuple(_cited(c) for c in v.evidence)),
         Section("culprit", TITLES["culprit"], _culprit(diagnosis)),

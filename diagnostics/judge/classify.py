@@ -147,6 +147,8 @@ def _apply_quiet(verdict: Verdict | None, evidence: Evidence) -> Verdict | None:
     quiet = judge_quiet(evidence)
     if quiet is None:
         return verdict
+    if evidence.nan_stop is not None:  # trainwatch stopped it: its own interrupt is no cause
+        return quiet
     if (
         evidence.stall is not None
         or verdict is None

@@ -18,10 +18,13 @@ def judge_quiet(evidence: Evidence) -> Verdict | None:
     """A verdict when the stop was a quiet one, or None to let the exception and signature rules
     decide.
 
-    Order: a stall trainwatch saw (even though its own SIGTERM ended the run) > a NaN/Inf loss
-    (crashed or not) > an interrupted process whose stacks show a blocked wait > for a run with
-    no crash: the lines that explain a quiet stop, then whether the loop finished.
+    Order: a run trainwatch stopped for its NaN loss (`--on-nan stop`) > a stall trainwatch saw
+    (even though its own SIGTERM ended the run) > a NaN/Inf loss (crashed or not) > an
+    interrupted process whose stacks show a blocked wait > for a run with no crash: the lines
+    that explain a quiet stop, then whether the loop finished.
     """
+    if evidence.nan_stop is not None:
+        return _judge_nan_stop(evidence)
     if evidence.stall is not None:
         return _judge_stall(evidence.stall, evidence.progress)
     progress = evidence.progress
@@ -155,6 +158,56 @@ def _judge_losses(progress: ProgressFacts, crashed: bool, exit_known: bool) -> V
             "With mixed precision, let GradScaler skip the overflowing steps instead of stopping.",
         ),
     )
+
+
+def _judge_nan_stop(evidence: Evidence) -> Verdict:
+    """trainwatch stopped the run itself: the loss is the cause, and the interrupt it sent (and
+    the KeyboardInterrupt or SIGTERM that followed) are consequences."""
+    stop = evidence.nan_stop
+    assert stop is not None
+    first = stop.first_at or f"step {stop.first_step}"
+    how = f"trainwatch interrupted the run (SIGINT to its process group) {stop.elapsed_s:.1f} s in"
+    if "SIGTERM" in stop.signals:
+        how += f", terminated it (SIGTERM) {stop.grace_s:g} s later"
+    if "SIGKILL" in stop.signals:
+        how += ", and killed it (SIGKILL) when that did not end it"
+    counted = "one non-finite loss" if stop.after == 1 else f"{stop.after} non-finite losses"
+    where = f" at {stop.stopped_at}" if stop.stopped_at and stop.after > 1 else ""
+    progress = evidence.progress
+    diverged = progress is not None and progress.diverged
+    cascade = [
+        Cited("exception", f"{c.final.type}: raised by trainwatch's interrupt", c.where)
+        for c in _chains(evidence)
+        if c.final.short_type in ("KeyboardInterrupt", "SystemExit")
+    ][:1]  # the probe's record, else the printed traceback: one is enough
+    if evidence.exit is not None and evidence.exit.signal in stop.signals:
+        cascade.append(Cited("exit", f"ended by {evidence.exit.signal}, trainwatch's", "waitpid"))
+    return Verdict(
+        "numerical",
+        "numerical/divergence" if diverged else "numerical/nan-loss",
+        0.95,
+        f"The loss became {nonfinite_name(_first_value(evidence))} at {first}"
+        + (", after growing by orders of magnitude" if diverged else "")
+        + f"; trainwatch stopped the run after {counted}{where} (--on-nan stop).",
+        evidence=(
+            Cited("loss", stop.first_line.text.strip()[:300], stop.first_line.where),
+            Cited("signal", how, "--on-nan stop"),
+        )
+        + (_progress_cited(progress) if progress is not None else ()),
+        cascade=tuple(cascade),
+        advice=(
+            "Resume from the last checkpoint saved before the first non-finite step with a lower "
+            "learning rate (or warm-up), and clip gradients (torch.nn.utils.clip_grad_norm_).",
+            "Check the inputs of the first bad step for NaN/Inf, and the loss for log(0) or "
+            "division by zero; torch.autograd.set_detect_anomaly(True) names the operation.",
+            "With mixed precision, let GradScaler skip overflowing steps, or use bf16.",
+        ),
+    )
+
+
+def _first_value(evidence: Evidence) -> float:
+    first = evidence.progress.first_nonfinite_loss if evidence.progress is not None else None
+    return first[1] if first is not None else float("nan")
 
 
 def _judge_interrupted_wait(evidence: Evidence) -> Verdict | None:

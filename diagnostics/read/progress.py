@@ -50,12 +50,12 @@ _STEP = re.compile(
     re.ASCII,
 )
 # Loss values: `loss=0.12`, `loss: nan`, `train_loss: inf`, `'loss': 1.23`, `Loss 0.5`, `loss is
-# nan`, `loss = tensor(nan, grad_fn=...)`. The name keeps its prefix so validation losses can be
-# told apart.
+# nan`, `loss = tensor(nan, grad_fn=...)`, Lightning's padded `loss=nan.0`. The name keeps its
+# prefix so validation losses can be told apart.
 _LOSS = re.compile(
     r"(?:[Ll]oss|LOSS)['\"]?"
     r"(?:\s*[:=]\s*|\s+(?:is|was|became|=)\s+|\s+)(?:tensor\()?"
-    r"(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity|"
+    r"(?P<value>[-+]?(?:(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity)(?:\.0+)?|"
     r"\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))(?![\da-z_]|\.\d)"
 )
 _EVAL_NAME = re.compile(r"(?i)(?:^|[^a-z])(?:val|valid|validation|eval|test|dev)[_ /]?['\"]?$")
@@ -554,6 +554,8 @@ def _count(text: str) -> int:
 
 
 def _float(text: str) -> float | None:
+    if text[-1] == "0" and text.lstrip("+-")[:1].isalpha():
+        text = text[: text.index(".")]  # Lightning's bar pads `nan` to `nan.0` (tqdm.py format_num)
     try:
         return float(text)
     except ValueError:

@@ -48,3 +48,11 @@ def test_notifications_read_their_settings_but_post_from_threads(tmp_path):
     )
     assert "trainwatch.cli.notify.config" in modules
     assert "urllib.request" not in modules and "http.client" not in modules
+
+
+def test_on_nan_brings_its_watcher_but_no_network_code(tmp_path):
+    modules = modules_at_child_start(
+        tmp_path, "--on-nan", "stop:2", "--", sys.executable, "-c", "pass"
+    )
+    assert "trainwatch.diagnostics.watch.alerts" in modules
+    assert "urllib.request" not in modules and "http.client" not in modules

@@ -223,7 +223,17 @@ def test_on_nan_warn_warns_and_notifies_even_without_notify_on():
     warned, sent = [], []
     notifier = _notifier()
     notifier.post = sent.append
-    listener = LiveListener(notifier, "warn", warned.append)
+    listener = LiveListener(notifier, "warn", warned.append, warned.append, 30.0)
     listener(LiveEvent("nan", "The loss became NaN at step 3.", 1.0))
     assert warned == ["The loss became NaN at step 3. The run goes on (--on-nan warn)."]
     assert [m.event for m in sent] == ["nan"]
+
+
+def test_on_nan_stop_says_so_on_stderr_without_a_notifier():
+    said: list[str] = []
+    listener = LiveListener(None, "stop", said.append, said.append, 30.0)
+    listener(LiveEvent("nan", "The loss became NaN at step 3.", 1.0, stopping=True))
+    assert said == [
+        "trainwatch: --on-nan stop: The loss became NaN at step 3. Interrupting the run "
+        "(SIGINT); it is terminated if it has not ended in 30 s."
+    ]
