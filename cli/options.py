@@ -401,11 +401,27 @@ def markdown_table(options: tuple[Option, ...]) -> str:
     return "\n".join(rows)
 
 
+PS_OPTIONS = (JSON_FLAG,)
+DUMP_OPTIONS = (
+    Option(
+        "timeout",
+        ("--timeout",),
+        "number",
+        "Seconds the run's processes get to answer with their stacks.",
+        default=2.0,
+        minimum=0.1,
+        metavar="SECONDS",
+    ),
+    JSON_FLAG,
+)
+
 DOC_TABLES = {
     "run": RUN_OPTIONS,
     "explain": EXPLAIN_OPTIONS,
     "merge": MERGE_OPTIONS,
     "doctor": DOCTOR_OPTIONS,
+    "ps": PS_OPTIONS,
+    "dump": DUMP_OPTIONS,
 }
 
 

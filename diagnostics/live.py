@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -86,9 +87,11 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
 
     monitor = Monitor.start(child.pid, request.sample_interval)
     watcher = _start_stall_watcher(request, child, monitor, observers, probe, alerts)
+    registered = _Registered(request, child, probe, monitor, observers, watcher, alerts)
     try:
         result = child.wait()
     finally:
+        registered.close()
         memory = monitor.stop()
         stall = watcher.close() if watcher is not None else None
         nan_stop = alerts.close() if alerts is not None else None
@@ -219,6 +222,69 @@ def _start_stall_watcher(
         gpu_busy=lambda: _gpu_busy(monitor),
         on_declared=None if alerts is None else alerts.stall,
     ).start()
+
+
+class _Registered:
+    """The run's entry in the per-user registry (`trainwatch ps`, `dump`), kept by a thread of its
+    own from just after the child starts until `close()` (diagnostics/watch/registry.py)."""
+
+    def __init__(
+        self, request: RunRequest, child: Child, probe, monitor, observers, watcher, alerts
+    ):
+        self.ended = threading.Event()
+        self._sources = (request, child, probe, monitor, observers, watcher, alerts)
+        self._thread = threading.Thread(target=self._serve, name="trainwatch-registry")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _serve(self) -> None:
+        from trainwatch.diagnostics.redaction import Redactor
+        from trainwatch.diagnostics.watch.registry import (
+            Registration,
+            RegistryUnavailable,
+            open_registry,
+        )
+
+        request, child, probe, *_ = self._sources
+        try:
+            directory = open_registry(request.env)
+        except RegistryUnavailable:
+            return  # `ps` will not list this run; the run itself is none the worse
+        Registration(
+            directory,
+            child.pid,
+            Redactor(request.env).argv(request.argv),
+            None if probe is None else str(probe.records_dir),
+            self.status,
+            self.ended,
+        ).serve()
+
+    def status(self) -> dict:
+        """What `trainwatch ps` shows of the run now."""
+        request, child, _, monitor, observers, watcher, alerts = self._sources
+        progress = observers.live_progress()
+        sample = monitor.latest()
+        stall = watcher.facts if watcher is not None else None
+        nonfinite = progress is not None and progress.first_nonfinite_loss is not None
+        return {
+            "position": None if progress is None else progress.stopped_at,
+            "last_loss": observers.last_loss(),
+            "first_nonfinite_at": progress.first_nonfinite_at if nonfinite else None,
+            "nonfinite_count": 0 if progress is None else progress.nonfinite_count,
+            "rss_bytes": None if sample is None else sample.tree_rss_bytes,
+            "gpu_bytes": None if sample is None else sample.gpu_used_bytes,
+            "processes": len(monitor.tree_pids()),
+            "silent_s": round(time.monotonic() - child.last_output_at, 1),
+            "stall_timeout_s": request.stall_timeout,
+            "stall": None
+            if stall is None
+            else {"silent_s": round(stall.silent_s, 1), "busy": stall.busy, "action": stall.action},
+            "stopping_for_nan": alerts is not None and alerts.stopping,
+        }
+
+    def close(self) -> None:
+        self.ended.set()
+        self._thread.join(3.0)
 
 
 def _iso(epoch: float) -> str:

@@ -158,6 +158,11 @@ class OutputObservers:
         with self.lock:
             return self.progress.finish()
 
+    def live_progress(self):
+        """The progress facts so far, while the run goes on; None before the parsers are built."""
+        with self.lock:
+            return self.progress.finish() if self._ready else None
+
     def current_position(self) -> str | None:
         with self.lock:
             return self.progress.finish().stopped_at if self._ready else None

@@ -96,7 +96,7 @@ class ProcessWait:
 
     @property
     def description(self) -> str:
-        return _WAIT_WORDS.get(self.kind, self.kind)
+        return describe_wait(self.kind)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,6 +174,11 @@ def classify_wait(frames: Sequence[Frame]) -> tuple[str, str]:
         if pattern.search(code):
             return kind, _where(innermost, frames)
     return "unknown", _where(innermost, frames)
+
+
+def describe_wait(kind: str) -> str:
+    """A wait's kind in words: "dataloader" -> "waiting for a batch from the DataLoader's ..."."""
+    return _WAIT_WORDS.get(kind, kind)
 
 
 def wait_from_wchan(pid: int, proc: str = "/proc") -> tuple[str, str] | None:

@@ -12,6 +12,7 @@ from conftest import SCRIPTS
 LIVE_MODULES = (
     "trainwatch.cli.notify",
     "trainwatch.diagnostics.watch.alerts",
+    "trainwatch.diagnostics.watch.registry",
     "urllib.request",
     "http.client",
 )
