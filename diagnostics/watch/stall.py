@@ -46,6 +46,13 @@ _WAIT_FRAMES = (
     ("io", "/ssl.py", ("read", "recv", "recv_into")),
 )
 _HIGH_LEVEL = ("dataloader", "collective")
+# torchrun's own code lives under torch/distributed too: its agent watching the ranks is in no
+# collective.
+_LAUNCHER_FRAMES = (
+    "torch/distributed/elastic/",
+    "torch/distributed/launcher/",
+    "distributed/run.py",
+)
 _WAIT_CODE = (
     ("sleep", re.compile(r"\bsleep\(")),
     ("lock", re.compile(r"(?i)\.acquire\(|\bwith\b[^:]*lock|\.wait\(")),
@@ -165,6 +172,7 @@ def classify_wait(frames: Sequence[Frame]) -> tuple[str, str]:
                     (kind in _HIGH_LEVEL) == high
                     and fragment in path
                     and (functions is None or frame.function in functions)
+                    and not (kind == "collective" and any(f in path for f in _LAUNCHER_FRAMES))
                 ):
                     return kind, _where(frame, frames)
     innermost = frames[-1]

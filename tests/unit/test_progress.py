@@ -337,3 +337,21 @@ def test_non_finite_losses_are_counted_once_per_step_and_line():
     assert [step for _, step, _ in seen] == [2, 2, 3]
     assert tracker.finish().nonfinite_count == 3
     assert math.isnan(tracker.last_loss)
+
+
+def test_torchruns_agent_sleeping_between_checks_is_not_in_a_collective():
+    site = "/env/lib/python3.11/site-packages/torch/distributed"
+    frames = (
+        Frame(f"{site}/run.py", 892, "main", "run(args)", False),
+        Frame(f"{site}/launcher/api.py", 374, "launch_agent", "result = agent.run()", False),
+        Frame(
+            f"{site}/elastic/agent/server/api.py",
+            923,
+            "_invoke_run",
+            "time.sleep(monitor_interval)",
+            False,
+        ),
+    )
+    assert classify_wait(frames)[0] == "sleep"
+    rank = (Frame(f"{site}/distributed_c10d.py", 4800, "barrier", "work.wait()", False),)
+    assert classify_wait(rank)[0] == "collective"
