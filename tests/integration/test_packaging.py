@@ -62,7 +62,8 @@ def test_wheel_holds_every_subpackage_and_no_top_level_cli_or_diagnostics(tmp_pa
         assert f"{package.replace('.', '/')}/__init__.py" in names, package
     assert "trainwatch/diagnostics/watch/probe/sitecustomize.py" in names
     assert any(
-        n.startswith("trainwatch/diagnostics/signatures/") and n.endswith(".toml") for n in names
+        n.startswith("trainwatch/diagnostics/knowledge/signatures/") and n.endswith(".toml")
+        for n in names
     )
     tops = {n.split("/")[0] for n in names}
     assert "cli" not in tops and "diagnostics" not in tops
