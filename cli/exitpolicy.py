@@ -39,9 +39,29 @@ def final_status(diagnosis: Diagnosis, fail_on: frozenset[str] = frozenset()) ->
         status = diagnosis.exit.status
     else:
         status = 0 if not diagnosis.command else 1
+    if status == 0 and stopped_for_nan(diagnosis):
+        return EXIT_FAIL_ON  # it caught trainwatch's interrupt and exited 0: still no success
     if status == 0 and fail_on and fails_policy(diagnosis, fail_on):
         return EXIT_FAIL_ON
     return status
+
+
+def stopped_for_nan(diagnosis: Diagnosis) -> bool:
+    """Did trainwatch stop the run for a non-finite loss (`--on-nan stop`)?"""
+    return getattr(diagnosis.evidence, "nan_stop", None) is not None
+
+
+def policy_note(diagnosis: Diagnosis, status: int) -> str | None:
+    """Why trainwatch exits with another status than the program's, in words; None when not."""
+    program = diagnosis.exit.status if diagnosis.exit is not None else None
+    if program is None or status == program:
+        return None
+    if stopped_for_nan(diagnosis):
+        return (
+            f"trainwatch exits {status}: it stopped the run for a non-finite loss (--on-nan stop) "
+            "and the program then exited 0"
+        )
+    return f"trainwatch exits {status}: --fail-on names this verdict"
 
 
 def failed(diagnosis: Diagnosis, status: int) -> bool:

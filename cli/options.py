@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from trainwatch.diagnostics.verdict import CATEGORIES
 
 # Kinds: "flag" (a switch), "value" (one string), "values" (repeatable), "number" (a finite float
-# at least `minimum`), "choice" (one of `choices`).
+# at least `minimum`), "integer" (a whole number at least `minimum`), "choice" (one of `choices`).
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,21 @@ FAIL_ON_HELP = (
     "Exit 3 when the program exited 0 (or, for a saved log, always) but the verdict is one of "
     f"these categories or category/subtypes. Categories: {', '.join(CATEGORIES)}."
 )
+
+# Where option values come from besides the command line (docs/live.md): notification URLs from
+# the environment, and the user's configuration file (under $XDG_CONFIG_HOME, else ~/.config).
+NOTIFY_ENV = "TRAINWATCH_NOTIFY"
+CONFIG_FILE = os.path.join("trainwatch", "config.toml")
+CONFIG_FILE_SHOWN = "~/.config/trainwatch/config.toml"
+NOTIFY_FORMATS = ("auto", "slack", "discord", "teams", "plain")
+NOTIFY_EVENTS = ("stall", "nan")
+
+
+def config_file(env: Mapping[str, str]) -> str:
+    """The user's configuration file (it may not exist)."""
+    base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, CONFIG_FILE)
+
 
 # The options every command that writes reports shares.
 REPORT_OPTIONS = (
@@ -166,10 +182,91 @@ RUN_OPTIONS = (
         choices=("wandb", "tensorboard"),
         metavar="TRACKER",
     ),
+    Option(
+        "on_nan",
+        ("--on-nan",),
+        "value",
+        "When the loss turns NaN/Inf: stop interrupts the run (SIGINT, which frameworks catch to "
+        "save a checkpoint), then terminates it after --nan-grace; stop:N waits for N non-finite "
+        "losses; warn only warns (and notifies).",
+        metavar="stop[:N]|warn",
+    ),
+    Option(
+        "nan_grace",
+        ("--nan-grace",),
+        "number",
+        "Seconds between --on-nan stop's interrupt and its terminate.",
+        default=30.0,
+        minimum=0.0,
+        metavar="SECONDS",
+    ),
+    Option(
+        "notify",
+        ("--notify",),
+        "values",
+        "Post a message to this webhook when the run ends: Slack, Discord, Teams, or any URL that "
+        f"takes JSON (repeatable; also ${NOTIFY_ENV} and {CONFIG_FILE_SHOWN}).",
+        default=(),
+        metavar="URL",
+    ),
+    Option(
+        "notify_format",
+        ("--notify-format",),
+        "choice",
+        "The webhook's message format (default: told from the URL, else plain JSON).",
+        choices=NOTIFY_FORMATS,
+        metavar="FORMAT",
+    ),
+    Option(
+        "notify_on",
+        ("--notify-on",),
+        "value",
+        "Also notify when the run stalls (see --stall-timeout) or its loss first turns NaN/Inf: "
+        "stall, nan, or stall,nan. The end is always notified.",
+        metavar="EVENTS",
+    ),
+    Option(
+        "on_exit",
+        ("--on-exit",),
+        "value",
+        "Run this shell command once the run has ended and its reports are written, with the "
+        "JSON report's path in $TRAINWATCH_REPORT; its failure changes no exit status.",
+        metavar="CMD",
+    ),
     Option("as_command", (COMMAND_MARK,), "flag", "", default=False, hidden=True),
 )
 EXPLAIN_OPTIONS = (*REPORT_OPTIONS, SIGNATURES)
 MERGE_OPTIONS = (REPORT_OPTIONS[0], REPORT_OPTIONS[3])
+# `--json` for the commands whose whole output is for scripts (doctor, ps, dump): a switch, stdout.
+JSON_FLAG = Option(
+    "json_output", ("--json",), "flag", "Print JSON on stdout instead of text.", default=False
+)
+DOCTOR_OPTIONS = (
+    Option(
+        "python",
+        ("--python",),
+        "value",
+        "The Python to check (default: the python3 first on PATH, which trainwatch run uses).",
+        metavar="PYTHON",
+    ),
+    Option(
+        "output_dir",
+        ("--output-dir",),
+        "value",
+        "Where the run will write checkpoints and logs: its free space is checked (default: the "
+        "current directory).",
+        metavar="DIR",
+    ),
+    Option(
+        "workers",
+        ("--workers",),
+        "integer",
+        "DataLoader workers per process the run will use: /dev/shm is checked for them.",
+        minimum=0,
+        metavar="N",
+    ),
+    JSON_FLAG,
+)
 
 
 def spellings(options: tuple[Option, ...]) -> dict[str, tuple[Option, bool]]:
@@ -190,6 +287,11 @@ def value_flags(options: tuple[Option, ...]) -> frozenset[str]:
 
 def check_value(option: Option, text: str) -> Any:
     """A value as the option takes it; ValueError with a sentence when it does not fit."""
+    if option.kind == "integer":
+        whole = int(text)
+        if option.minimum is not None and whole < option.minimum:
+            raise ValueError(f"{option.flags[-1]} must be at least {option.minimum:g}, not {text}")
+        return whole
     if option.kind == "number":
         number = float(text)
         if not math.isfinite(number):
@@ -220,7 +322,7 @@ def typer_parameters(options: tuple[Option, ...]) -> list[inspect.Parameter]:
         else:
             flags = option.flags
             python_type = list[str] if option.kind == "values" else str
-            if option.kind in ("number", "choice"):
+            if option.kind in ("number", "integer", "choice"):
                 extra["callback"] = _validator(option)
         info = typer.Option(
             *flags,
@@ -260,6 +362,8 @@ def typer_command(
                 values[name] = option.default
             elif option.kind == "number":
                 values[name] = float(value)
+            elif option.kind == "integer":
+                values[name] = int(value)
             elif option.kind == "values":
                 values[name] = tuple(value)
         return body(**values)
@@ -279,10 +383,11 @@ def _validator(option: Option) -> Callable[[Any], Any]:
         try:
             check_value(option, value)
         except ValueError as exc:
+            kind = "a whole number" if option.kind == "integer" else "a number"
             message = (
                 str(exc)
                 if "must" in str(exc)
-                else f"{option.flags[-1]} needs a number, not {value!r}"
+                else f"{option.flags[-1]} needs {kind}, not {value!r}"
             )
             raise typer.BadParameter(message) from None
         return value
@@ -306,7 +411,28 @@ def markdown_table(options: tuple[Option, ...]) -> str:
     return "\n".join(rows)
 
 
-DOC_TABLES = {"run": RUN_OPTIONS, "explain": EXPLAIN_OPTIONS, "merge": MERGE_OPTIONS}
+PS_OPTIONS = (JSON_FLAG,)
+DUMP_OPTIONS = (
+    Option(
+        "timeout",
+        ("--timeout",),
+        "number",
+        "Seconds the run's processes get to answer with their stacks.",
+        default=2.0,
+        minimum=0.1,
+        metavar="SECONDS",
+    ),
+    JSON_FLAG,
+)
+
+DOC_TABLES = {
+    "run": RUN_OPTIONS,
+    "explain": EXPLAIN_OPTIONS,
+    "merge": MERGE_OPTIONS,
+    "doctor": DOCTOR_OPTIONS,
+    "ps": PS_OPTIONS,
+    "dump": DUMP_OPTIONS,
+}
 
 
 def docs_block(command: str) -> str:

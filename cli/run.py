@@ -14,7 +14,15 @@ import os
 import time
 from typing import Any
 
-from trainwatch.cli.options import COMMAND_MARK, RUN_OPTIONS, check_value, spellings, value_flags
+from trainwatch.cli.options import (
+    COMMAND_MARK,
+    NOTIFY_ENV,
+    RUN_OPTIONS,
+    check_value,
+    config_file,
+    spellings,
+    value_flags,
+)
 from trainwatch.diagnostics.errors import CommandNotExecutable, CommandNotFound, UsageError
 from trainwatch.diagnostics.watch import target as targets
 
@@ -140,9 +148,19 @@ def execute(options) -> int:
         quiet=options.quiet,
         fail_on=fail_on,
     )
+    env = dict(os.environ)
+    on_nan, stop_after = _on_nan(options.on_nan)
+    notifier = listener = None
+    if _notify_asked(options, env):
+        notifier, listener = _notifier(options, env, target.argv, on_nan)
+    if listener is None and on_nan is not None:
+        from trainwatch.cli.console import print_line, print_warning
+        from trainwatch.cli.notify.sender import LiveListener
+
+        listener = LiveListener(None, on_nan, print_warning, print_line, options.nan_grace)
     request = RunRequest(
         argv=target.argv,
-        env=dict(os.environ),
+        env=env,
         log_path=writable(options.log),
         probe=not options.no_probe,
         keep_artifacts=options.keep_artifacts,
@@ -150,6 +168,9 @@ def execute(options) -> int:
         signature_files=_usable_signature_files(options.signatures),
         stall_timeout=options.stall_timeout,
         on_stall=options.on_stall,
+        on_event=listener,
+        nan_stop_after=stop_after,
+        nan_grace=options.nan_grace,
     )
     started = time.time()
     try:
@@ -158,12 +179,14 @@ def execute(options) -> int:
         raise CommandNotExecutable(f"permission denied: {exc.filename or target.argv[0]}") from None
     except FileNotFoundError as exc:
         raise CommandNotFound(f"command not found: {exc.filename or target.argv[0]}") from None
-    from trainwatch.cli.reports import deliver
+    from trainwatch.cli.reports import deliver_reports
 
-    status = deliver(diagnosis, reports)
+    delivered = deliver_reports(diagnosis, reports)
+    if notifier is not None:
+        _tell(notifier, delivered, reports.json_path)
     if options.attach_to:
         _attach(diagnosis, options.attach_to, request.env, started)
-    return status
+    return delivered.status
 
 
 def _attach(diagnosis, target: str, env: dict[str, str], started: float) -> None:
@@ -181,6 +204,62 @@ def _attach(diagnosis, target: str, env: dict[str, str], started: float) -> None
         print_warning(f"--attach-to {target}: {type(exc).__name__}: {exc}")
         return
     print_line(f"trainwatch: verdict attached to {where}")
+
+
+def _notify_asked(options, env: dict[str, str]) -> bool:
+    """Is any notification or exit command wanted? One stat of the config file and no import:
+    a plain run pays nothing for notifications."""
+    return bool(
+        options.notify
+        or options.on_exit
+        or options.notify_on
+        or options.notify_format
+        or env.get(NOTIFY_ENV)
+        or os.path.isfile(config_file(env))
+    )
+
+
+def _on_nan(text: str | None) -> tuple[str | None, int | None]:
+    """`--on-nan` -> ("stop", N) or ("warn", None); (None, None) when not given."""
+    if text is None:
+        return None, None
+    from trainwatch.diagnostics.watch.alerts import parse_on_nan
+
+    try:
+        return parse_on_nan(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _notifier(options, env: dict[str, str], argv: tuple[str, ...], on_nan: str | None):
+    """(the notifier, the run's live-event listener), or (None, None) when the settings ask for
+    nothing; the command line's mistakes are usage errors, the rest warnings."""
+    from trainwatch.cli.console import print_line, print_warning
+    from trainwatch.cli.notify.config import load_settings
+
+    settings = load_settings(options, env, print_warning)
+    if not settings.active:
+        return None, None
+    if "stall" in settings.events and not options.stall_timeout and options.notify_on:
+        print_warning("--notify-on stall needs --stall-timeout to see a stall; none will be sent")
+    from trainwatch.cli.notify.sender import LiveListener, Notifier
+
+    notifier = Notifier(settings, argv, env, print_warning)
+    return notifier, LiveListener(notifier, on_nan, print_warning, print_line, options.nan_grace)
+
+
+def _tell(notifier, delivered, json_path: str | None) -> None:
+    """The end's notifications and the --on-exit command, after the reports; neither changes the
+    exit status."""
+    from trainwatch.cli.console import print_warning
+
+    report = os.path.abspath(json_path) if json_path and json_path != "-" else None
+    notifier.post_end(delivered, report)
+    if notifier.settings.on_exit:
+        from trainwatch.cli.notify.onexit import run_on_exit
+
+        run_on_exit(notifier.settings.on_exit, delivered, report, print_warning)
+    notifier.wait()
 
 
 def _usable_signature_files(extra: tuple[str, ...]) -> tuple[str, ...]:

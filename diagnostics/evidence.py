@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the collecting modules import this one; only type checkers 
     from trainwatch.diagnostics.read.capture import Capture
     from trainwatch.diagnostics.read.logparse import LogFacts
     from trainwatch.diagnostics.read.progress import ProgressFacts, StallFacts
+    from trainwatch.diagnostics.watch.alerts import NanStop
     from trainwatch.diagnostics.watch.monitor import MemoryFacts
     from trainwatch.diagnostics.watch.probe.records import ProbeFacts
 
@@ -202,6 +203,7 @@ class Evidence:
     stall: StallFacts | None = (
         None  # a run trainwatch stopped, or found stuck, for lack of progress
     )
+    nan_stop: NanStop | None = None  # trainwatch stopped the run for a non-finite loss (--on-nan)
     forwarded_signals: tuple[str, ...] = ()  # signals trainwatch received and relayed to the child
     notes: tuple[str, ...] = field(
         default=()

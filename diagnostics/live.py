@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import datetime
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.evidence import Evidence
 from trainwatch.diagnostics.verdict import Diagnosis
 from trainwatch.diagnostics.watch.child import Child, LaunchRequest
 from trainwatch.diagnostics.watch.observers import OutputObservers
+
+if TYPE_CHECKING:  # imported for real only when the run asked for live events
+    from trainwatch.diagnostics.watch.alerts import LiveAlerts, LiveEvent
 
 # A GPU this busy is computing: a run whose CPU is idle while it waits on the GPU is not stuck.
 GPU_BUSY_PCT = 5
@@ -35,6 +40,10 @@ class RunRequest:
     )
     # "auto": stop an idle stall, only report a busy one; "kill": stop both; "report": neither
     on_stall: str = "auto"
+    # told of a stall and of the first non-finite loss as they happen (diagnostics/watch/alerts.py)
+    on_event: Callable[[LiveEvent], None] | None = None
+    nan_stop_after: int | None = None  # --on-nan stop:N: stop the run at the Nth non-finite loss
+    nan_grace: float = 30.0  # seconds between that stop's interrupt and its terminate
 
 
 def run_session(request: RunRequest, on_started: Callable[[], None] | None = None) -> Diagnosis:
@@ -58,6 +67,14 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
             env.update(elastic_env(request.argv, env, probe.root))
     observers = OutputObservers(request.signature_files)
     child = Child(LaunchRequest(argv=request.argv, env=env, log_path=request.log_path), [observers])
+    alerts = None
+    if request.on_event is not None or request.nan_stop_after is not None:
+        from trainwatch.diagnostics.watch.alerts import LiveAlerts
+
+        alerts = LiveAlerts(
+            request.on_event, request.nan_stop_after, child.signal_group, request.nan_grace
+        )
+        observers.on_nonfinite = alerts.nonfinite
     try:
         child.start()
     except BaseException:
@@ -69,12 +86,15 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
     from trainwatch.diagnostics.watch.monitor import Monitor
 
     monitor = Monitor.start(child.pid, request.sample_interval)
-    watcher = _start_stall_watcher(request, child, monitor, observers, probe)
+    watcher = _start_stall_watcher(request, child, monitor, observers, probe, alerts)
+    registered = _Registered(request, child, probe, monitor, observers, watcher, alerts)
     try:
         result = child.wait()
     finally:
+        registered.close()
         memory = monitor.stop()
         stall = watcher.close() if watcher is not None else None
+        nan_stop = alerts.close() if alerts is not None else None
     probe_facts = None
     elastic_errors = ()
     notes: list[str] = []
@@ -105,6 +125,7 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
         memory=memory,
         progress=progress,
         stall=stall,
+        nan_stop=nan_stop,
         forwarded_signals=result.forwarded_signals,
         notes=tuple(notes) + tuple(getattr(memory, "notes", ()) or ()),
     )
@@ -185,7 +206,12 @@ def _gpu_busy(monitor) -> bool | None:
 
 
 def _start_stall_watcher(
-    request: RunRequest, child: Child, monitor, observers: OutputObservers, probe
+    request: RunRequest,
+    child: Child,
+    monitor,
+    observers: OutputObservers,
+    probe,
+    alerts: LiveAlerts | None,
 ):
     """Watch for a run that stopped making progress, when asked to (`--stall-timeout`)."""
     if not request.stall_timeout:
@@ -201,7 +227,71 @@ def _start_stall_watcher(
         stop=child.signal_group,
         position=observers.current_position,
         gpu_busy=lambda: _gpu_busy(monitor),
+        on_declared=None if alerts is None else alerts.stall,
     ).start()
+
+
+class _Registered:
+    """The run's entry in the per-user registry (`trainwatch ps`, `dump`), kept by a thread of its
+    own from just after the child starts until `close()` (diagnostics/watch/registry.py)."""
+
+    def __init__(
+        self, request: RunRequest, child: Child, probe, monitor, observers, watcher, alerts
+    ):
+        self.ended = threading.Event()
+        self._sources = (request, child, probe, monitor, observers, watcher, alerts)
+        self._thread = threading.Thread(target=self._serve, name="trainwatch-registry")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _serve(self) -> None:
+        from trainwatch.diagnostics.redaction import Redactor
+        from trainwatch.diagnostics.watch.registry import (
+            Registration,
+            RegistryUnavailable,
+            open_registry,
+        )
+
+        request, child, probe, *_ = self._sources
+        try:
+            directory = open_registry(request.env)
+        except RegistryUnavailable:
+            return  # `ps` will not list this run; the run itself is none the worse
+        Registration(
+            directory,
+            child.pid,
+            Redactor(request.env).argv(request.argv),
+            None if probe is None else str(probe.records_dir),
+            self.status,
+            self.ended,
+        ).serve()
+
+    def status(self) -> dict:
+        """What `trainwatch ps` shows of the run now."""
+        request, child, _, monitor, observers, watcher, alerts = self._sources
+        progress = observers.live_progress()
+        sample = monitor.latest()
+        stall = watcher.facts if watcher is not None else None
+        nonfinite = progress is not None and progress.first_nonfinite_loss is not None
+        return {
+            "position": None if progress is None else progress.stopped_at,
+            "last_loss": observers.last_loss(),
+            "first_nonfinite_at": progress.first_nonfinite_at if nonfinite else None,
+            "nonfinite_count": 0 if progress is None else progress.nonfinite_count,
+            "rss_bytes": None if sample is None else sample.tree_rss_bytes,
+            "gpu_bytes": None if sample is None else sample.gpu_used_bytes,
+            "processes": len(monitor.tree_pids()),
+            "silent_s": round(time.monotonic() - child.last_output_at, 1),
+            "stall_timeout_s": request.stall_timeout,
+            "stall": None
+            if stall is None
+            else {"silent_s": round(stall.silent_s, 1), "busy": stall.busy, "action": stall.action},
+            "stopping_for_nan": alerts is not None and alerts.stopping,
+        }
+
+    def close(self) -> None:
+        self.ended.set()
+        self._thread.join(3.0)
 
 
 def _iso(epoch: float) -> str:

@@ -255,6 +255,8 @@ class Diagnosis:
                 report["checkpoints"] = facts.probe.checkpoints.to_dict()
         if facts.stall is not None:
             report["stall"] = facts.stall.to_dict()
+        if facts.nan_stop is not None:
+            report["nan_stop"] = facts.nan_stop.to_dict()
         report.update(self.sections)
         return report
 

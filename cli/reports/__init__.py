@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from typing import Any
 
-from trainwatch.cli.exitpolicy import EXIT_FAIL_ON, final_status
+from trainwatch.cli.exitpolicy import EXIT_FAIL_ON, final_status, stopped_for_nan
 from trainwatch.cli.reports.files import write_report
 from trainwatch.diagnostics.verdict import Diagnosis
 
@@ -30,8 +31,22 @@ class ReportTargets:
     terminal: bool = True  # the report on stderr (off for `report --json -` alone, say)
 
 
+@dataclass(frozen=True)
+class Delivered:
+    """What the reports were made from, for what comes after them (notifications, --on-exit)."""
+
+    diagnosis: Diagnosis  # redacted
+    outline: Any  # outline.Outline
+    status: int  # what trainwatch exits with
+
+
 def deliver(diagnosis: Diagnosis, targets: ReportTargets) -> int:
     """Write every report asked for and return the status trainwatch exits with."""
+    return deliver_reports(diagnosis, targets).status
+
+
+def deliver_reports(diagnosis: Diagnosis, targets: ReportTargets) -> Delivered:
+    """Write every report asked for; return the redacted diagnosis, its outline and the status."""
     from trainwatch.cli.reports.outline import outline
     from trainwatch.diagnostics.redaction import redact_diagnosis
 
@@ -53,11 +68,12 @@ def deliver(diagnosis: Diagnosis, targets: ReportTargets) -> int:
     if status == EXIT_FAIL_ON and (diagnosis.exit is None or diagnosis.exit.status == 0):
         from trainwatch.cli.console import print_line
 
-        print_line(f"trainwatch: --fail-on: the verdict is {view.label}; exiting {status}")
+        why = "--on-nan stop: the run was stopped" if stopped_for_nan(diagnosis) else "--fail-on"
+        print_line(f"trainwatch: {why}: the verdict is {view.label}; exiting {status}")
     from trainwatch.cli.reports.github import publish_github
 
     publish_github(diagnosis, view)
-    return status
+    return Delivered(diagnosis, view, status)
 
 
 def print_terminal(view, quiet: bool = False) -> None:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from trainwatch.diagnostics.units import human_bytes
 from trainwatch.diagnostics.verdict import Diagnosis
+
+__all__ = ["Item", "Outline", "Section", "describe_exit", "human_bytes", "outline", "sparkline"]
 
 SPARKS = "▁▂▃▄▅▆▇█"
 SPARK_POINTS = 40
@@ -24,6 +27,7 @@ class Item:
     code: str | None = None  # a source line shown under the row (the culprit's)
     style: str | None = None  # a hint for formats that style rows: "dim", "strong"
     chart: str | None = None  # "loss", "memory", "gpu": a row that is a chart drawn in text
+    link: bool = False  # the row is a link (the advice's documentation): left out of notifications
 
 
 @dataclass(frozen=True)
@@ -63,14 +67,28 @@ class Outline:
     def section(self, key: str) -> Section | None:
         return next((s for s in self.sections if s.key == key), None)
 
-    def text(self) -> str:
-        """The report as plain text (JUnit bodies, notifications): no colour, no layout."""
-        lines = [self.headline, self.summary]
+    def text(
+        self,
+        sections: tuple[str, ...] | None = None,
+        per_section: int | None = None,
+        headline: bool = True,
+    ) -> str:
+        """The report as plain text (JUnit bodies, notifications): no colour, no layout.
+
+        `sections` keeps only those keys (in the outline's order), `per_section` the first rows
+        of each; a notification asks for both, and gets no links (the advice's "See:" row). A
+        notification shows the headline as its title, so it leaves it out here."""
+        lines = ([self.headline] if headline else []) + [self.summary]
         if self.policy_note:
             lines.append(self.policy_note)
         for section in self.sections:
+            if sections is not None and section.key not in sections:
+                continue
+            items = section.items
+            if sections is not None:
+                items = tuple(i for i in items if not i.link)
             lines += ["", f"{section.title}:"]
-            for number, item in enumerate(section.items, 1):
+            for number, item in enumerate(items[:per_section], 1):
                 lead = f"  {number}. " if section.numbered and item.style != "dim" else "  - "
                 lines.append(lead + item.text + (f"  ({item.source})" if item.source else ""))
                 if item.code:
@@ -94,14 +112,11 @@ TITLES = {
 
 def outline(diagnosis: Diagnosis, status: int) -> Outline:
     """The report of a (redacted) diagnosis, for trainwatch exiting with `status`."""
-    from trainwatch.cli.exitpolicy import failed
+    from trainwatch.cli.exitpolicy import failed, policy_note
 
     v = diagnosis.verdict
     tone = "bad" if failed(diagnosis, status) else ("ok" if v.category == "completed" else "warn")
-    program = diagnosis.exit.status if diagnosis.exit is not None else None
-    policy = None
-    if program is not None and status != program:
-        policy = f"trainwatch exits {status}: --fail-on names this verdict"
+    policy = policy_note(diagnosis, status)
     sections = [
         Section("evidence", TITLES["evidence"], tuple(_cited(c) for c in v.evidence)),
         Section("culprit", TITLES["culprit"], _culprit(diagnosis)),
@@ -195,7 +210,7 @@ def _advice(diagnosis: Diagnosis) -> tuple[Item, ...]:
     v = diagnosis.verdict
     items = tuple(Item(a) for a in v.advice)
     if v.doc_url:
-        items += (Item(f"See: {v.doc_url}", style="dim"),)
+        items += (Item(f"See: {v.doc_url}", style="dim", link=True),)
     return items
 
 
@@ -261,14 +276,3 @@ def sparkline(values) -> str:
         else "!"
         for v in values
     )
-
-
-def human_bytes(n: float | None) -> str:
-    """`1536` -> `1.5 KiB`; None -> `?`."""
-    if n is None:
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"

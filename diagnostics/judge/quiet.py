@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from trainwatch.diagnostics.evidence import Evidence, ExceptionChain
-from trainwatch.diagnostics.read.progress import ProgressFacts
+from trainwatch.diagnostics.read.progress import ProgressFacts, nonfinite_name
 from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 from trainwatch.diagnostics.watch.stall import StallFacts, classify_wait
 
@@ -77,7 +77,7 @@ def judge_quiet(evidence: Evidence, quiet: bool = True) -> Verdict | None:
     rule_list, shared = rules()
     for rule in rule_list:
         if all(facts.get(name, False) for name in rule.when):
-            return _render(rule, values, cited, culprit, shared)
+            return _render(rule, values, cited, culprit, shared, _cascade(evidence, facts))
     return None
 
 
@@ -94,6 +94,8 @@ def apply_quiet(
     quiet = judge_quiet(evidence, quiet=not failing)
     if quiet is None:
         return verdict
+    if evidence.nan_stop is not None:  # trainwatch stopped it: its own interrupt is no cause
+        return quiet
     if evidence.stall is not None:
         return _with_previous(quiet, verdict, drop_own_stop=evidence.stall.action == "stopped")
     if quiet.category == "numerical":
@@ -163,6 +165,8 @@ def _facts(evidence: Evidence, quiet: bool):
         facts["no-progress"] = True
     if stall is not None:
         culprit = _stall_facts(stall, facts, values, cited)
+    if evidence.nan_stop is not None:
+        _nan_stop_facts(evidence, facts, values, cited)
     blocked = _blocked_interrupt(chains)
     if blocked is not None:
         kind, where, chain = blocked
@@ -189,14 +193,14 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
     if progress.first_nonfinite_loss is not None:
         step, value, line = progress.first_nonfinite_loss
         facts["nonfinite-loss"] = True
-        values["value"] = _name(value)
+        values["value"] = nonfinite_name(value)
         where = progress.first_nonfinite_at or f"step {step}"
         values["first"] = f" (first seen at {where})"
         cited.append(Cited("loss", line.text.strip()[:300], line.where))
     elif progress.first_nonfinite_metric is not None:
         name, value, line = progress.first_nonfinite_metric
         facts["nonfinite-metric"] = True
-        values.update(metric=name, value=_name(value))
+        values.update(metric=name, value=nonfinite_name(value))
         cited.append(Cited("log", line.text.strip()[:300], line.where))
     if status is not None and not facts.get("crashed"):
         values["ending"] = (
@@ -253,6 +257,49 @@ def _stall_facts(stall: StallFacts, facts, values, cited) -> Culprit | None:
     return Culprit.from_frame(frame) if frame is not None else None
 
 
+def _nan_stop_facts(evidence: Evidence, facts, values, cited) -> None:
+    """trainwatch stopped the run for its non-finite loss (`--on-nan stop`)."""
+    stop = evidence.nan_stop
+    assert stop is not None
+    progress = evidence.progress
+    diverged = progress is not None and progress.diverged
+    first = progress.first_nonfinite_loss if progress is not None else None
+    facts["nan-stop"] = True
+    how = f"trainwatch interrupted the run (SIGINT to its process group) {stop.elapsed_s:.1f} s in"
+    if "SIGTERM" in stop.signals:
+        how += f", terminated it (SIGTERM) {stop.grace_s:g} s later"
+    if "SIGKILL" in stop.signals:
+        how += ", and killed it (SIGKILL) when that did not end it"
+    values.update(
+        nan_kind="divergence" if diverged else "nan-loss",
+        value=nonfinite_name(first[1] if first is not None else float("nan")),
+        first=stop.first_at or f"step {stop.first_step}",
+        grew=", after growing by orders of magnitude" if diverged else "",
+        counted="one non-finite loss" if stop.after == 1 else f"{stop.after} non-finite losses",
+        stopped=f" at {stop.stopped_at}" if stop.stopped_at and stop.after > 1 else "",
+    )
+    cited[:] = [
+        Cited("loss", stop.first_line.text.strip()[:300], stop.first_line.where),
+        Cited("signal", how, "--on-nan stop"),
+    ] + [c for c in cited if c.kind == "progress"]
+
+
+def _cascade(evidence: Evidence, facts: dict[str, bool]) -> tuple[Cited, ...]:
+    """What trainwatch's own stop caused: the KeyboardInterrupt it raised, the signal that ended
+    the run. Consequences, never the cause."""
+    if not facts.get("nan-stop") or evidence.nan_stop is None:
+        return ()
+    cascade = [
+        Cited("exception", f"{c.final.type}: raised by trainwatch's interrupt", c.where)
+        for c in _chains(evidence)
+        if c.final.short_type in ("KeyboardInterrupt", "SystemExit")
+    ][:1]  # the probe's record, else the printed traceback: one is enough
+    status = evidence.exit
+    if status is not None and status.signal in evidence.nan_stop.signals:
+        cascade.append(Cited("exit", f"ended by {status.signal}, trainwatch's", "waitpid"))
+    return tuple(cascade)
+
+
 def _startup_facts(evidence: Evidence, facts, values, cited) -> None:
     """A saved log of start-up lines that stops: no progress, no error, short, ending on a line
     that initialises, waits or connects."""
@@ -289,7 +336,7 @@ def _chains(evidence: Evidence) -> tuple[ExceptionChain, ...]:
 
 
 # ---- the verdict ---------------------------------------------------------------------------------
-def _render(rule: Rule, values, cited, culprit, shared) -> Verdict:
+def _render(rule: Rule, values, cited, culprit, shared, cascade=()) -> Verdict:
     fill = _Fill(values)
     subtype = rule.subtype.format_map(fill) if rule.subtype else None
     if subtype is not None and subtype.endswith("/"):
@@ -311,6 +358,7 @@ def _render(rule: Rule, values, cited, culprit, shared) -> Verdict:
             Alternative(c, s or None, conf, text) for c, s, conf, text in rule.alternatives
         ),
         evidence=tuple(cited),
+        cascade=tuple(cascade),
         culprit=culprit,
         advice=advice,
     )
@@ -321,7 +369,3 @@ class _Fill(dict):
 
     def __missing__(self, key: str) -> str:
         return ""
-
-
-def _name(value: float) -> str:
-    return "NaN" if value != value else ("+Inf" if value > 0 else "-Inf")

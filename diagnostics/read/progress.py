@@ -8,13 +8,14 @@ import functools
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from trainwatch.diagnostics.evidence import LogLine
 from trainwatch.diagnostics.watch.stall import StallFacts
 
-__all__ = ["ProgressFacts", "ProgressPosition", "ProgressTracker", "StallFacts"]
+__all__ = ["ProgressFacts", "ProgressPosition", "ProgressTracker", "StallFacts", "nonfinite_name"]
 
 # How many loss samples are kept; beyond this the series is thinned to every other sample (bounded
 # memory).
@@ -43,11 +44,12 @@ _STEP = re.compile(
     re.ASCII,
 )
 # Values of metrics: `loss=0.12`, `loss: nan`, `train_loss_step=nan`, `'loss': 1.23`, `Loss 0.5`,
-# `loss is nan`, `loss = tensor(nan, grad_fn=...)`, `val/acc: nan`, `eval-rmse:nan`. The name is
-# read whole, so validation and per-epoch losses can be told apart from the training loss.
+# `loss is nan`, `loss = tensor(nan, grad_fn=...)`, `val/acc: nan`, `eval-rmse:nan`, Lightning's
+# padded `loss=nan.0`. The name is read whole, so validation and per-epoch losses can be told apart
+# from the training loss.
 _VALUE = (
     r"(?:\s*[:=]\s*|\s+(?:is|was|became|=)\s+|\s+)(?:tensor\()?['\"]?"
-    r"(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity|"
+    r"(?P<value>[-+]?(?:(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity)(?:\.0+)?|"
     r"\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))(?![\da-z_]|\.\d)"
 )
 _LOSS = re.compile(r"(?P<name>[\w./\-]*(?:[Ll]oss|LOSS)[\w./\-]*)['\"]?" + _VALUE)
@@ -65,6 +67,8 @@ _EVAL_DESC = re.compile(r"valid|\bval\b|eval|test|predict|sanity", re.I)
 # rich progress bars (and Lightning's RichProgressBar): `Epoch 1/9 ━━━━━━━━━━ 32/40 0:00:05 ...`.
 _RICH_BAR = re.compile(r"[━╸╺─]+\s+(?P<n>\d+)/(?P<total>\d+)\b")
 _SCALE = {"k": 1e3, "M": 1e6, "G": 1e9}
+# (count so far, global step, value, the line, position text) for each non-finite loss.
+NonFiniteObserver = Callable[[int, int, float, LogLine, str | None], None]
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ class ProgressFacts:
     # One of those lines spoke of an error, an exception, a traceback, a kill or an abort.
     error_after_progress: bool = False
     loss_count: int = 0  # loss values seen in all, before thinning
+    nonfinite_count: int = 0  # non-finite losses seen, once per step and line
 
     def sparkline_values(self, points: int = 40) -> tuple[float, ...]:
         """The loss series reduced to `points` values (the mean of each bucket), for a small
@@ -167,6 +172,7 @@ class ProgressFacts:
             "first_nonfinite_metric": metric,
             "diverged": self.diverged,
             "loss_count": self.loss_count,
+            "nonfinite_count": self.nonfinite_count,
             "last_loss": None if self.last_loss is None else _json_number(self.last_loss),
             # The JSON keeps the recent part only.
             "losses": [[s, v] for s, v in self.losses[-200:]],
@@ -213,7 +219,12 @@ class ProgressTracker:
     memory.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_nonfinite: NonFiniteObserver | None = None) -> None:
+        # Told of each non-finite loss as it is read (--on-nan, notifications): count, step,
+        # value, the line, the position text.
+        self._on_nonfinite = on_nonfinite
+        self._nonfinite_count = 0
+        self._nonfinite_key: tuple[int, int] | None = None
         # monotonic time of the last progress change (the stall detector reads it)
         self.last_progress_at: float | None = None
         self.last_output_at: float | None = None  # monotonic time of the last line of any kind
@@ -407,11 +418,33 @@ class ProgressTracker:
                 continue
             self._last_loss = value
             if not math.isfinite(value):
-                if self._nonfinite is None:
-                    self._nonfinite = (self._global_step(), value, _segment(line, text))
-                    self._nonfinite_at = self._position().describe()
+                self._add_nonfinite(value, _segment(line, text))
                 continue
             self._add_loss(value)
+
+    @property
+    def last_loss(self) -> float | None:
+        """The last training loss read, NaN included (`trainwatch ps` shows it live)."""
+        return self._last_loss
+
+    def _add_nonfinite(self, value: float, line: LogLine) -> None:
+        """Count a non-finite loss once per step and line: a tqdm bar redraws the same `loss=nan`
+        many times in one line (one line number for all its `\r` segments) at the same step."""
+        step = self._global_step()
+        if self._nonfinite is None:
+            self._nonfinite = (step, value, line)
+            self._nonfinite_at = self._position().describe()
+        if (step, line.number) == self._nonfinite_key:
+            return
+        self._nonfinite_key = (step, line.number)
+        self._nonfinite_count += 1
+        if self._on_nonfinite is not None:
+            try:
+                self._on_nonfinite(
+                    self._nonfinite_count, step, value, line, self._position().describe()
+                )
+            except Exception:  # an observer's bug must not stop the reading of the output
+                pass
 
     def _read_nonfinite_metric(self, text: str, line: LogLine) -> None:
         """The first metric other than the training loss printed as NaN/Inf (`val/acc: nan`)."""
@@ -467,6 +500,7 @@ class ProgressTracker:
             lines_after_progress=self._after_progress,
             error_after_progress=self._error_after_progress,
             loss_count=self._loss_count,
+            nonfinite_count=self._nonfinite_count,
         )
 
     def _finished(self) -> bool | None:
@@ -499,7 +533,14 @@ def _count(text: str) -> int:
     return int(float(text))
 
 
+def nonfinite_name(value: float) -> str:
+    """`nan` -> "NaN", `inf` -> "+Inf": how reports name a value that is not a number."""
+    return "NaN" if value != value else ("+Inf" if value > 0 else "-Inf")
+
+
 def _float(text: str) -> float | None:
+    if text[-1] == "0" and text.lstrip("+-")[:1].isalpha():
+        text = text[: text.index(".")]  # Lightning's bar pads `nan` to `nan.0` (tqdm format_num)
     try:
         return float(text)
     except ValueError:

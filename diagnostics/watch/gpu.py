@@ -102,6 +102,115 @@ class GpuFacts:
         }
 
 
+NO_DRIVER = "no NVIDIA driver on this machine"
+
+
+@dataclass(frozen=True)
+class InstalledGpu:
+    """One device as `trainwatch doctor` sees it before a run: its memory, and who already uses it."""
+
+    index: int
+    name: str
+    uuid: str  # "GPU-5e6f...": CUDA_VISIBLE_DEVICES may name devices by it
+    total_bytes: int
+    used_bytes: int
+    processes: tuple[tuple[int, int | None], ...] = ()  # (pid, bytes) of each process on it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "name": self.name,
+            "uuid": self.uuid,
+            "total_bytes": self.total_bytes,
+            "used_bytes": self.used_bytes,
+            "processes": [{"pid": p, "used_bytes": b} for p, b in self.processes],
+        }
+
+
+@dataclass(frozen=True)
+class DriverFacts:
+    """The NVIDIA driver and its devices, read once; `note` says why a part is unknown."""
+
+    driver_version: str | None = None  # "550.54.14"
+    cuda_version: tuple[int, int] | None = None  # the newest CUDA the driver supports: (12, 4)
+    devices: tuple[InstalledGpu, ...] = ()
+    note: str | None = None  # "no NVIDIA driver on this machine", ...
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "driver_version": self.driver_version,
+            "cuda_version": None
+            if self.cuda_version is None
+            else ".".join(map(str, self.cuda_version)),
+            "devices": [d.to_dict() for d in self.devices],
+            "note": self.note,
+        }
+
+
+def read_driver(version_file: str = "/proc/driver/nvidia/version") -> DriverFacts:
+    """The driver, the CUDA version it supports, and every device with its memory in use and the
+    processes holding it (NVML); never raises. Without NVML's library, the kernel module's version
+    file still names the driver."""
+    try:
+        import pynvml
+    except ImportError:
+        return _driver_from_file(version_file, "nvidia-ml-py is not installed")
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:
+        if type(exc).__name__ == "NVMLError_LibraryNotFound":
+            return _driver_from_file(version_file, "NVML's library (libnvidia-ml.so) was not found")
+        return _driver_from_file(version_file, f"NVML: {exc}")
+    try:
+        version = _text(pynvml.nvmlSystemGetDriverVersion())
+        cuda = int(pynvml.nvmlSystemGetCudaDriverVersion_v2())
+        devices = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            processes: dict[int, int | None] = {}
+            for lister in (
+                pynvml.nvmlDeviceGetComputeRunningProcesses,
+                pynvml.nvmlDeviceGetGraphicsRunningProcesses,
+            ):
+                try:
+                    for entry in lister(handle):
+                        used = entry.usedGpuMemory
+                        processes[int(entry.pid)] = None if used is None else int(used)
+                except pynvml.NVMLError:
+                    pass
+            devices.append(
+                InstalledGpu(
+                    index,
+                    _text(pynvml.nvmlDeviceGetName(handle)),
+                    _text(pynvml.nvmlDeviceGetUUID(handle)),
+                    int(memory.total),
+                    int(memory.used),
+                    tuple(sorted(processes.items())),
+                )
+            )
+        return DriverFacts(version, (cuda // 1000, cuda % 1000 // 10), tuple(devices))
+    except pynvml.NVMLError as exc:
+        return DriverFacts(note=f"NVML: {exc}")
+    finally:
+        _shutdown(pynvml)
+
+
+def _driver_from_file(path: str, problem: str) -> DriverFacts:
+    """When NVML cannot be used: the driver's version from its kernel module's file ("NVRM
+    version: NVIDIA UNIX x86_64 Kernel Module  550.54.14  ..."), or no driver at all."""
+    try:
+        with open(path) as handle:
+            first = handle.readline()
+    except OSError:
+        return DriverFacts(note=NO_DRIVER)
+    words = first.split("Kernel Module", 1)[-1].split()
+    version = words[0] if words and words[0][:1].isdigit() else None
+    return DriverFacts(
+        driver_version=version, note=f"{problem}, though the driver's kernel module is loaded"
+    )
+
+
 class GpuSampler:
     """Reads NVML on demand; `read()` returns None whenever there is nothing to say."""
 

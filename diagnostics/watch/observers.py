@@ -83,9 +83,10 @@ class OutputObservers:
 
     PENDING_LINES = 100_000  # lines kept while the parsers are being built; older ones are dropped
 
-    def __init__(self, signature_files: tuple[str, ...]) -> None:
+    def __init__(self, signature_files: tuple[str, ...], on_nonfinite=None) -> None:
         self.lock = threading.Lock()  # the relay thread feeds, the stall watcher reads progress
         self.signature_files = signature_files
+        self.on_nonfinite = on_nonfinite  # the progress tracker's NonFiniteObserver
         self._pending: collections.deque[LogLine] = collections.deque(maxlen=self.PENDING_LINES)
         self._ready = False
         self._failure: BaseException | None = None
@@ -110,7 +111,7 @@ class OutputObservers:
             from trainwatch.diagnostics.read.progress import ProgressTracker
 
             knowledge = self.knowledge()
-            progress = ProgressTracker()
+            progress = ProgressTracker(self.on_nonfinite)
             # Each parser hands the tracker its lines as it reads them: prefixes and colour off.
             parsers = {
                 "stdout": LogParser(knowledge, on_line=progress.feed),
@@ -160,9 +161,18 @@ class OutputObservers:
         with self.lock:
             return self.progress.finish()
 
+    def live_progress(self):
+        """The progress facts so far, while the run goes on; None before the parsers are built."""
+        with self.lock:
+            return self.progress.finish() if self._ready else None
+
     def current_position(self) -> str | None:
         with self.lock:
             return self.progress.finish().stopped_at if self._ready else None
+
+    def last_loss(self) -> float | None:
+        """The last loss value the output showed (NaN included); None before any."""
+        return self.progress.last_loss if self._ready else None
 
     def log_facts(self):
         """The facts of both streams as one log: stderr's first, since that is where failures are

@@ -46,6 +46,13 @@ _WAIT_FRAMES = (
     ("io", "/ssl.py", ("read", "recv", "recv_into")),
 )
 _HIGH_LEVEL = ("dataloader", "collective")
+# torchrun's own code lives under torch/distributed too: its agent watching the ranks is in no
+# collective.
+_LAUNCHER_FRAMES = (
+    "torch/distributed/elastic/",
+    "torch/distributed/launcher/",
+    "distributed/run.py",
+)
 _WAIT_CODE = (
     ("sleep", re.compile(r"\bsleep\(")),
     ("lock", re.compile(r"(?i)\.acquire\(|\bwith\b[^:]*lock|\.wait\(")),
@@ -96,7 +103,7 @@ class ProcessWait:
 
     @property
     def description(self) -> str:
-        return _WAIT_WORDS.get(self.kind, self.kind)
+        return describe_wait(self.kind)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -165,6 +172,7 @@ def classify_wait(frames: Sequence[Frame]) -> tuple[str, str]:
                     (kind in _HIGH_LEVEL) == high
                     and fragment in path
                     and (functions is None or frame.function in functions)
+                    and not (kind == "collective" and any(f in path for f in _LAUNCHER_FRAMES))
                 ):
                     return kind, _where(frame, frames)
     innermost = frames[-1]
@@ -174,6 +182,11 @@ def classify_wait(frames: Sequence[Frame]) -> tuple[str, str]:
         if pattern.search(code):
             return kind, _where(innermost, frames)
     return "unknown", _where(innermost, frames)
+
+
+def describe_wait(kind: str) -> str:
+    """A wait's kind in words: "dataloader" -> "waiting for a batch from the DataLoader's ..."."""
+    return _WAIT_WORDS.get(kind, kind)
 
 
 def wait_from_wchan(pid: int, proc: str = "/proc") -> tuple[str, str] | None:
@@ -216,6 +229,7 @@ class StallWatcher:
     returns the probe's stacks (objects with `pid` and `threads`, each thread with `frames` of
     `evidence.Frame`); `stop(signum)` signals the child's process group (launch's
     `Child.signal_group`). Without `stop` it signals the process group of `pid` itself.
+    `on_declared(facts)` hears of each stall as it is declared, before the run is stopped.
     """
 
     def __init__(
@@ -229,6 +243,7 @@ class StallWatcher:
         stop: Callable[[int], None] | None = None,
         position: Callable[[], str | None] | None = None,
         gpu_busy: Callable[[], bool | None] | None = None,
+        on_declared: Callable[[StallFacts], None] | None = None,
         grace: float = STOP_GRACE_S,
         interval: float | None = None,
     ) -> None:
@@ -237,6 +252,7 @@ class StallWatcher:
         self.pid, self.timeout, self.on_stall = pid, float(timeout), on_stall
         self._activity, self._stacks, self._stop_child = activity, stacks, stop
         self._position, self._gpu_busy, self._grace = position, gpu_busy, grace
+        self._on_declared = on_declared  # told of each stall as it is declared (notifications)
         self._interval = (
             interval if interval is not None else max(0.05, min(1.0, self.timeout / 10))
         )
@@ -315,6 +331,11 @@ class StallWatcher:
             waits=self._waits(busy),
             notes=self._notes(busy),
         )
+        if self._on_declared is not None:
+            try:
+                self._on_declared(self._facts)
+            except Exception:
+                pass
         if stop:
             self._stop()
             return True

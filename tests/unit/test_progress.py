@@ -328,3 +328,51 @@ def test_losses_cite_their_own_segment_of_a_bar_line():
     bars = "".join(f"\r {i}%|#    | {i}/100 [00:00<00:00, 99it/s]" for i in range(60))
     facts = track(bars + "NaN encountered in data!\r" + bars + " loss=nan")
     assert len(facts.first_nonfinite_loss[2].text) < 100
+
+
+def test_lightning_pads_a_non_finite_loss_on_its_bar():
+    # Lightning's TQDMProgressBar pads every float to a fixed width: `nan` is shown as `nan.0`.
+    bar = (
+        "Epoch 4:  12%|█▎        | 1/8 [00:00<00:00, 74.92it/s, loss=inf.0]\r"
+        "Epoch 4:  25%|██▌       | 2/8 [00:00<00:00, 74.74it/s, loss=nan.000]"
+    )
+    facts = track(bar)
+    step, value, line = facts.first_nonfinite_loss
+    assert value == float("inf") and "1/8" in line.text
+    assert facts.first_nonfinite_at == "epoch 4, batch 1/8"
+    assert facts.nonfinite_count == 2
+
+
+def test_non_finite_losses_are_counted_once_per_step_and_line():
+    seen = []
+    tracker = ProgressTracker(lambda *args: seen.append(args[:3]))
+    lines = [
+        "step 1/9 loss=0.5",
+        "step 2/9 loss=nan",
+        "step 2/9 loss=nan\rstep 2/9 loss=nan",  # a bar redrawn at the same step
+        "step 3/9 loss=nan",
+    ]
+    for number, text in enumerate(lines, 1):
+        tracker.feed(LogLine(number, text))
+    assert [count for count, _, _ in seen] == [1, 2, 3]
+    assert [step for _, step, _ in seen] == [2, 2, 3]
+    assert tracker.finish().nonfinite_count == 3
+    assert math.isnan(tracker.last_loss)
+
+
+def test_torchruns_agent_sleeping_between_checks_is_not_in_a_collective():
+    site = "/env/lib/python3.11/site-packages/torch/distributed"
+    frames = (
+        Frame(f"{site}/run.py", 892, "main", "run(args)", False),
+        Frame(f"{site}/launcher/api.py", 374, "launch_agent", "result = agent.run()", False),
+        Frame(
+            f"{site}/elastic/agent/server/api.py",
+            923,
+            "_invoke_run",
+            "time.sleep(monitor_interval)",
+            False,
+        ),
+    )
+    assert classify_wait(frames)[0] == "sleep"
+    rank = (Frame(f"{site}/distributed_c10d.py", 4800, "barrier", "work.wait()", False),)
+    assert classify_wait(rank)[0] == "collective"

@@ -84,6 +84,12 @@ class ProbeSession:
             env["TRAINWATCH_PROBE_SIGNAL"] = str(int(STACK_SIGNAL))
         return cls(root, keep_artifacts, env, None if STACK_SIGNAL is None else int(STACK_SIGNAL))
 
+    @classmethod
+    def attach(cls, records_dir: Path) -> ProbeSession:
+        """The probe directory of a run that another trainwatch watches (`trainwatch dump`): to
+        read its handshakes and ask its processes for stacks; never removed from here."""
+        return cls(records_dir.parent, keep_artifacts=True, env={}, stack_signal=None)
+
     def processes(self) -> tuple[ProbeProcess, ...]:
         """The handshakes so far: every process that has loaded the probe (alive or not)."""
         from trainwatch.diagnostics.watch.probe.records import process_from, read_lines

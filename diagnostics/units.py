@@ -1,0 +1,31 @@
+"""How trainwatch writes sizes and durations for people: one spelling in every report and listing."""
+
+from __future__ import annotations
+
+
+def human_bytes(n: float | None) -> str:
+    """`1536` -> `1.5 KiB`; None -> `?`."""
+    if n is None:
+        return "?"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def human_duration(seconds: float | None) -> str:
+    """`42.3` -> `42 s`; `725` -> `12 min 5 s`; `7993` -> `2 h 13 min`; None -> `?`."""
+    if seconds is None:
+        return "?"
+    whole = int(round(seconds))
+    if whole < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"

@@ -1,0 +1,142 @@
+"""Live alerts without a child: events from the progress tracker and the stall watcher, the
+`--on-nan stop` sequence against a recording signaller, and the verdict and exit status of a run
+trainwatch stopped."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import pytest
+
+from trainwatch.cli.exitpolicy import EXIT_FAIL_ON, final_status, policy_note
+from trainwatch.diagnostics.evidence import (
+    Evidence,
+    ExceptionChain,
+    ExitStatus,
+    LogLine,
+    RaisedException,
+)
+from trainwatch.diagnostics.judge.classify import classify
+from trainwatch.diagnostics.read.progress import ProgressTracker
+from trainwatch.diagnostics.verdict import Diagnosis
+from trainwatch.diagnostics.watch.alerts import LiveAlerts, parse_on_nan
+
+
+def test_on_nan_values():
+    assert parse_on_nan("warn") == ("warn", None)
+    assert parse_on_nan("stop") == ("stop", 1)
+    assert parse_on_nan("stop:5") == ("stop", 5)
+    for bad in ("stop:0", "stop:x", "warn:2", "kill", ""):
+        with pytest.raises(ValueError, match="--on-nan must be"):
+            parse_on_nan(bad)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+        self.changed = threading.Condition()
+
+    def __call__(self, signum: int) -> None:
+        with self.changed:
+            self.signals.append(signum)
+            self.changed.notify_all()
+
+    def wait_for(self, count: int) -> None:
+        with self.changed:
+            self.changed.wait_for(lambda: len(self.signals) >= count, timeout=10)
+
+
+def _feed(tracker: ProgressTracker, lines: list[str]) -> None:
+    for number, text in enumerate(lines, 1):
+        tracker.feed(LogLine(number, text))
+
+
+def test_the_first_non_finite_loss_is_one_event_and_no_stop_without_the_option():
+    events, recorder = [], Recorder()
+    alerts = LiveAlerts(events.append, None, recorder)
+    tracker = ProgressTracker(alerts.nonfinite)
+    _feed(tracker, ["epoch 1/5 step 1/4 loss=0.3", "epoch 1/5 step 2/4 loss=nan"] * 3)
+    assert [(e.kind, e.stopping) for e in events] == [("nan", False)]
+    assert events[0].summary == "The loss became NaN at epoch 1/5, step 2/4."
+    assert alerts.close() is None and recorder.signals == []
+
+
+def test_stop_after_two_interrupts_at_the_second_and_says_where_it_began():
+    events, recorder = [], Recorder()
+    alerts = LiveAlerts(events.append, 2, recorder, grace=30)
+    tracker = ProgressTracker(alerts.nonfinite)
+    _feed(tracker, ["step 1/9 loss=1.0", "step 2/9 loss=inf", "step 3/9 loss=nan"])
+    assert recorder.signals == [signal.SIGINT]
+    assert [e.stopping for e in events] == [False, True]
+    assert events[1].summary == "The loss was not finite 2 times since step 2/9 (now at step 3/9)."
+    stop = alerts.close()
+    assert (stop.after, stop.first_step, stop.first_at, stop.stopped_at) == (
+        2,
+        2,
+        "step 2/9",
+        "step 3/9",
+    )
+    assert stop.signals == ("SIGINT",) and stop.first_line.text == "step 2/9 loss=inf"
+
+
+def test_a_run_that_does_not_end_is_terminated_after_the_grace():
+    recorder = Recorder()
+    alerts = LiveAlerts(None, 1, recorder, grace=0.05)
+    alerts.nonfinite(1, 7, float("nan"), LogLine(3, "loss: nan"), None)
+    recorder.wait_for(2)
+    stop = alerts.close()
+    assert recorder.signals[:2] == [signal.SIGINT, signal.SIGTERM]
+    assert stop.signals[:2] == ("SIGINT", "SIGTERM")
+    assert stop.to_dict()["grace_s"] == 0.05
+
+
+def _stopped_evidence(exit_code: int | None, signal_name: str | None = None) -> Evidence:
+    recorder = Recorder()
+    alerts = LiveAlerts(None, 1, recorder)
+    tracker = ProgressTracker(alerts.nonfinite)
+    _feed(tracker, ["epoch 1/9 loss=0.5", "epoch 2/9 loss=nan"])
+    interrupt = ExceptionChain(
+        (RaisedException("KeyboardInterrupt", "", ()),), origin="probe", pid=42
+    )
+    status = (
+        ExitStatus.from_returncode(-signal.SIGINT)
+        if signal_name
+        else ExitStatus.from_returncode(exit_code)
+    )
+    from trainwatch.diagnostics.watch.probe.records import ProbeFacts
+
+    return Evidence(
+        source="run",
+        exit=status,
+        progress=tracker.finish(),
+        probe=ProbeFacts(chains=(interrupt,)),
+        nan_stop=alerts.close(),
+    )
+
+
+def test_a_run_trainwatch_stopped_is_numerical_and_its_interrupt_a_consequence():
+    evidence = _stopped_evidence(None, "SIGINT")
+    verdict = classify(evidence)
+    assert (verdict.category, verdict.subtype) == ("numerical", "numerical/nan-loss")
+    assert verdict.confidence == 0.95
+    assert verdict.summary.startswith(
+        "The loss was printed as NaN (first seen at epoch 2/9); trainwatch stopped the run"
+    )
+    assert [c.kind for c in verdict.evidence][:2] == ["loss", "signal"]
+    cascade = [c.text for c in verdict.cascade]
+    assert "KeyboardInterrupt: raised by trainwatch's interrupt" in cascade
+    assert "ended by SIGINT, trainwatch's" in cascade
+    assert not any(a.category == "interrupted" for a in verdict.alternatives)
+
+
+def test_a_stopped_run_whose_program_exited_0_makes_trainwatch_exit_3():
+    evidence = _stopped_evidence(0)
+    diagnosis = Diagnosis("0", ("python3",), None, 1.0, evidence.exit, classify(evidence), evidence)
+    assert final_status(diagnosis) == EXIT_FAIL_ON
+    assert policy_note(diagnosis, EXIT_FAIL_ON).startswith("trainwatch exits 3: it stopped the run")
+    interrupted = _stopped_evidence(None, "SIGINT")
+    diagnosis = Diagnosis(
+        "0", ("python3",), None, 1.0, interrupted.exit, classify(interrupted), interrupted
+    )
+    assert final_status(diagnosis) == 130 and policy_note(diagnosis, 130) is None
