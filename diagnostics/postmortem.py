@@ -11,37 +11,57 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import BinaryIO
 
 from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.errors import UsageError
-from trainwatch.diagnostics.evidence import Evidence, LogLine
+from trainwatch.diagnostics.evidence import Evidence
 from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.read.logparse import LogFacts, LogParser
+from trainwatch.diagnostics.read.progress import ProgressFacts, ProgressTracker
 from trainwatch.diagnostics.verdict import Cited, Diagnosis, Verdict
 
 BINARY_SNIFF = 8192  # bytes looked at to tell a text log from binary data
 
 
-def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, object | None]:
-    """Parse one binary stream; progress is followed on the lines the parser looks at and on the
-    tail.
+def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
+    """Parse one binary stream and follow its progress.
+
+    Every line of the tail (the last 2000) is read in order, so where the loop stood when the log
+    ends is exact; before the tail, only the lines the parser's pre-filter picks are seen (a big
+    log is read at C speed), which is where a first NaN or the losses of a long run come from.
     """
-    tracker = _progress_tracker()
-    fed = [0]
-
-    def follow(line: LogLine) -> None:
-        tracker.feed(line)
-        fed[0] = line.number
-
-    parser = LogParser(knowledge, on_candidate=follow if tracker is not None else None)
+    early = ProgressTracker()
+    parser = LogParser(knowledge, on_candidate=early.feed)
     facts = parser.parse_stream(stream)
-    if tracker is None:
-        return facts, None
-    for line in facts.tail:  # the tail gives where the loop stood when the log ends
-        if line.number > fed[0]:
-            tracker.feed(parser.normalize(line))
-    return facts, tracker.finish()
+    late = ProgressTracker()
+    for line in facts.tail:
+        late.feed(parser.normalize(line))
+    start = facts.tail[0].number if facts.tail else 1
+    return facts, _joined(early.finish(), late.finish(), start)
+
+
+def _joined(early: ProgressFacts, late: ProgressFacts, start: int) -> ProgressFacts:
+    """The tail's reading of the loop, with what the lines before the tail showed first."""
+    if start <= 1:
+        return late  # the tail is the whole log
+
+    def before(found):
+        return found is not None and found[-1].number < start
+
+    first_loss = early.first_nonfinite_loss if before(early.first_nonfinite_loss) else None
+    first_metric = early.first_nonfinite_metric if before(early.first_nonfinite_metric) else None
+    return replace(
+        late,
+        losses=tuple(p for p in early.losses if p[0] < (late.losses[0][0] if late.losses else 0))
+        + late.losses,
+        first_nonfinite_loss=first_loss or late.first_nonfinite_loss,
+        first_nonfinite_at=early.first_nonfinite_at if first_loss else late.first_nonfinite_at,
+        first_nonfinite_metric=first_metric or late.first_nonfinite_metric,
+        diverged=early.diverged or late.diverged,
+        loss_count=early.loss_count + late.loss_count,
+    )
 
 
 def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None) -> Diagnosis:
@@ -51,7 +71,7 @@ def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None)
     paths = list(paths)
     folders = tuple(p for p in paths if p != "-" and os.path.isdir(p))  # may hold flight recorders
     paths = expand_paths(paths)
-    verdict_facts: list[tuple[LogFacts, object | None]] = []
+    verdict_facts: list[tuple[LogFacts, ProgressFacts | None]] = []
     for path in paths:
         if path == "-":
             if stdin is None:
@@ -200,7 +220,9 @@ def _check_readable(path: str) -> None:
         raise UsageError(f"{path}: looks like binary data, not a text log")
 
 
-def _merge(parts: list[tuple[LogFacts, object | None]]) -> tuple[LogFacts, object | None]:
+def _merge(
+    parts: list[tuple[LogFacts, ProgressFacts | None]],
+) -> tuple[LogFacts, ProgressFacts | None]:
     """Several logs of one run (ranks, stdout and stderr): their facts side by side, the first
     progress found.
     """
@@ -223,14 +245,6 @@ def _merge(parts: list[tuple[LogFacts, object | None]]) -> tuple[LogFacts, objec
     )
     progress = next((p for _, p in parts if p is not None), None)
     return merged, progress
-
-
-def _progress_tracker():
-    try:
-        from trainwatch.diagnostics.read.progress import ProgressTracker
-    except ImportError:  # progress tracking is optional: the verdict works without it
-        return None
-    return ProgressTracker()
 
 
 # ---- per-node reports -> the job -----------------------------------------------------------------

@@ -28,6 +28,7 @@ STARTUP = re.compile(
     r"bootstrap|rendezvous|init\b|register|compil|build|download|setting up|creat|found \d+)"
 )
 STARTUP_MAX_LINES = 60
+SILENT_MIN_LINES = 3
 QUIET_END_LINES = 3  # lines a saved log may print after its last progress and still "end" there
 
 
@@ -212,10 +213,13 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
     if line is not None and progress.stopped_at is not None:
         state = {None: "", True: " (finished)", False: " (unfinished)"}[progress.finished]
         cited.append(Cited("progress", f"last progress: {progress.stopped_at}{state}", line.where))
-    if status is None and progress.finished is False:
+    if status is None and progress.finished is not True and progress.stopped_at is not None:
         ended = progress.lines_after_progress <= QUIET_END_LINES
-        facts["ends-mid-loop"] = ended and not progress.error_after_progress
-        facts["went-on"] = not ended and not progress.error_after_progress
+        clean = not progress.error_after_progress
+        # A loop with no total printed cannot be called unfinished: it only ends there.
+        facts["ends-mid-loop"] = ended and clean and progress.finished is False
+        facts["ends-in-loop"] = ended and clean and progress.finished is None
+        facts["went-on"] = not ended and clean and progress.finished is False
 
 
 def _stall_facts(stall: StallFacts, facts, values, cited) -> Culprit | None:
@@ -304,16 +308,19 @@ def _startup_facts(evidence: Evidence, facts, values, cited) -> None:
     """A saved log of start-up lines that stops: no progress, no error, short, ending on a line
     that initialises, waits or connects."""
     log = evidence.log
-    if log is None or evidence.exit is not None or log.lines > STARTUP_MAX_LINES:
+    if log is None or evidence.exit is not None:
         return
     if log.chains or log.fatal_errors or log.child_failures:
         return
     last = next((line for line in reversed(log.tail) if line.text.strip()), None)
-    if last is None or not STARTUP.search(last.text):
+    if last is None:
         return
-    facts["startup-only"] = True
     values["last"] = last.text.strip()[:120]
     cited.append(Cited("log", last.text.strip()[:300], last.where))
+    # A few lines at least: one line that says nothing is no evidence of anything.
+    written = sum(1 for line in log.tail if line.text.strip())
+    facts["silent-log"] = not log.notable and written >= SILENT_MIN_LINES
+    facts["startup-only"] = bool(STARTUP.search(last.text)) and log.lines <= STARTUP_MAX_LINES
 
 
 def _blocked_interrupt(chains: tuple[ExceptionChain, ...]):

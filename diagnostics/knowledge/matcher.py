@@ -150,6 +150,17 @@ def required_literals(pattern: str) -> tuple[str, ...] | None:
     return found if found and min(map(len, found)) >= 3 else None
 
 
+# Words on nearly every line of a training log: a literal holding one would make the pre-filter pass
+# every progress line to the detailed parser, so a pattern's other literals are preferred.
+COMMON_WORDS = ("loss", "Loss", "step", "Step", "epoch", "Epoch", "iter", "batch", "INFO", "train")
+
+
+def _worth(option) -> tuple[bool, int]:
+    """How good a literal set is for the pre-filter: no common word first, then the longest."""
+    common = any(word in literal for literal in option for word in COMMON_WORDS)
+    return (not common, min(map(len, option)))
+
+
 def _seq_literals(items) -> tuple[str, ...] | None:
     """The best literal set of a sequence: runs of literals, multiplied out through small classes
     and branches.
@@ -159,7 +170,7 @@ def _seq_literals(items) -> tuple[str, ...] | None:
 
     def consider(option):
         nonlocal best
-        if option and all(option) and (best is None or min(map(len, option)) > min(map(len, best))):
+        if option and all(option) and (best is None or _worth(option) > _worth(best)):
             best = tuple(option)
 
     for op, arg in items:

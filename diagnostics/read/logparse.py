@@ -49,7 +49,7 @@ MAX_LINE_BYTES = 1 << 20  # one gigantic line is read up to here, the rest skipp
 CHUNK_BYTES = 1 << 20
 TAIL_BYTES = 4 << 20  # the tail is read from the last chunks, kept up to this size
 PRIME_LINES = 200  # the first lines a log's capture prefixes are learned from
-ENDING_LINES = 12  # the last lines a run's closing words are looked for in
+ENDING_LINES = 25  # the last lines a run's closing words are looked for in
 WRAPPED_MAX_BYTES = 16 << 20  # a copy from a page is small; beyond this its rest is not read
 
 # Words one of which every line the detailed parser needs contains. Together with the literals of

@@ -39,7 +39,7 @@ _EPOCH = re.compile(
     re.ASCII,
 )
 _STEP = re.compile(
-    r"(?<![\w./])(?P<kind>[Ss]tep|[Ii]ter(?:ation)?|[Bb]atch)(?:es|s)?\s*[:=#]?\s*\[?\s*(?P<n>\d+)"
+    r"(?<![\w./])(?P<kind>[Ss]tep|[Ii]ter(?:ation)?|[Bb]atch)(?:es|s)?['\"]?\s*[:=#]?\s*\[?\s*(?P<n>\d+)"
     r"(?:\s*(?:/|\bof\b)\s*(?P<total>\d+))?",
     re.ASCII,
 )
@@ -64,6 +64,12 @@ _AVERAGE_BEFORE = re.compile(
     r"(?i)\b(?:average|avg|mean)\W+(?:\w+\W+)?$"
 )  # "Average Training loss"
 _EVAL_DESC = re.compile(r"valid|\bval\b|eval|test|predict|sanity", re.I)
+# What a metric's name holds: a quality measure, or the split it was measured on.
+_METRIC_NAME = re.compile(
+    r"(?i)acc|auc|rmse|mse|mae|mape|f1|precision|recall|ppl|perplexity|score|metric|error|"
+    r"logloss|nll|bleu|rouge|iou|dice|map\b|grad_?norm|gnorm|reward|kl|entropy|^(?:val|valid|eval|"
+    r"test|train|dev)[_/\-]"
+)
 # rich progress bars (and Lightning's RichProgressBar): `Epoch 1/9 ━━━━━━━━━━ 32/40 0:00:05 ...`.
 _RICH_BAR = re.compile(r"[━╸╺─]+\s+(?P<n>\d+)/(?P<total>\d+)\b")
 _SCALE = {"k": 1e3, "M": 1e6, "G": 1e9}
@@ -452,6 +458,8 @@ class ProgressTracker:
             name = match.group("name")
             if "loss" in name.lower() and not _EVAL_NAME.search(f" {name}"):
                 continue  # the training loss is read above
+            if not _METRIC_NAME.search(name):
+                continue  # `best gain = -inf` (LightGBM) or `max_norm=inf`: a setting, not a metric
             value = _float(match.group("value"))
             if value is not None:
                 self._nonfinite_metric = (name, value, _segment(line, text))
