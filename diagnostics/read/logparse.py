@@ -24,7 +24,6 @@ from trainwatch.diagnostics.read.tracebacks import (
     BlockReader,
     ChildFailure,
     FatalError,
-    is_user_file,
 )
 from trainwatch.diagnostics.verdict import REPORT_BANNER
 
@@ -34,7 +33,6 @@ __all__ = [
     "FatalError",
     "LogFacts",
     "LogParser",
-    "is_user_file",
     "parse_file",
     "parse_lines",
     "parse_text",

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from trainwatch.diagnostics.evidence import ExceptionChain, Frame, LogLine, RaisedException
 from trainwatch.diagnostics.knowledge.signals import read_exit, signal_from_code
+from trainwatch.diagnostics.read.frames import make_frame
 
 # Tracebacks kept: the first ones (the initiating failure) and the last ones.
 CHAINS_FIRST, CHAINS_LAST = 8, 24
@@ -49,24 +50,13 @@ _RICH_CODE = re.compile(r"\u2771\s*(\d+)\s*\u2502\s?(.*?)\s*\u2502\s*$")
 # faulthandler.
 _FATAL = re.compile(r"^Fatal Python error: (.+)$")
 _THREAD = re.compile(
-    r"^(Current thread|Thread|Stack) ?(?:0x[0-9a-fA-F]+)?.*\(most recent call first\):"
+    r"^(Current thread|Thread|Stack) ?(0x[0-9a-fA-F]+)?.*\(most recent call first\):"
 )
-_FAULT_FRAME = re.compile(r'^\s+File "(.+?)", line (\d+) in (.+)$')
+_FAULT_FRAME = re.compile(r'^\s+File "(.+?)", line (\d+|\?+) in (.+)$')
 # torch.distributed.elastic's ChildFailedError table.
 _CHILD_START = re.compile(r"^(?:Root Cause \(first observed failure\)|Failures):")
 _CHILD_ENTRY = re.compile(r"^\s*\[(\d+)\]:\s*$")
 _CHILD_FIELD = re.compile(r"^\s+(time|host|rank|exitcode|error_file|traceback)\s*:\s*(.*)$")
-_NOT_USER = re.compile(
-    r"site-packages|dist-packages|[/\\]lib[/\\]python\d(?:\.\d+)?[/\\]|[/\\]Lib[/\\]|^<frozen|"
-    r"^<string>|[/\\]torch[/\\](?:csrc|_C|lib)[/\\]|^\$PYTHON|^~?/?\.?local/lib/"
-)
-
-
-def is_user_file(path: str) -> bool:
-    """A frame is the user's unless it lies in an installed package, the standard library, or frozen
-    code.
-    """
-    return _NOT_USER.search(path) is None
 
 
 @dataclass(frozen=True)
@@ -118,7 +108,8 @@ class _Block:
     blanks: int = 0
     ipy_type: str | None = None
     fatal: str = ""
-    threads: list[tuple[bool, list[Frame]]] = field(default_factory=list)
+    # (the crashing/current thread?, its id, its frames innermost first), as faulthandler wrote them
+    threads: list[tuple[bool, int, list[Frame]]] = field(default_factory=list)
     children: list[dict] = field(default_factory=list)
 
 
@@ -128,18 +119,26 @@ class BlockReader:
     """
 
     def __init__(
-        self, note: Callable[[LogLine], None], note_if_matches: Callable[[LogLine], None]
+        self,
+        note: Callable[[LogLine], None] = lambda line: None,
+        note_if_matches: Callable[[LogLine], None] = lambda line: None,
+        library_dirs: Sequence[str] = (),
     ) -> None:
         self._note = note  # a line worth citing
-        self._note_if_matches = (
-            note_if_matches  # a line worth citing if a signature pattern matches it
-        )
+        self._note_if_matches = note_if_matches  # a line worth citing if a signature matches it
+        self.library_dirs = library_dirs  # a process's own library directories (the probe's)
+        # Every faulthandler dump closed: (its fatal error or "", its threads).
+        self.dumps: list[tuple[str, list[tuple[bool, int, list[Frame]]]]] = []
         self.open: dict[int | None, _Block] = {}
         self.chains_first: list[ExceptionChain] = []
         self.chains_last: deque[ExceptionChain] = deque(maxlen=CHAINS_LAST)
         self.dropped = 0
         self.children: list[ChildFailure] = []
         self.fatals: list[FatalError] = []
+
+    def _frame(self, file: str, line: str, function: str) -> Frame:
+        number = int(line) if line.isdigit() else 0  # faulthandler writes `???` when it cannot tell
+        return make_frame(file, number, function, self.library_dirs)
 
     def in_table(self) -> bool:
         """A ChildFailedError table is open: its `[0]:` lines are entries, not rank prefixes."""
@@ -171,6 +170,10 @@ class BlockReader:
             self._note(line)
             self.open[rank] = _Block("fault", line, rank, fatal=m.group(1).strip())
             return True
+        m = _THREAD.match(text)
+        if m:  # a stack dump asked for (a signal, faulthandler.dump_traceback): no fatal error
+            self.open[rank] = _Block("fault", line, rank)
+            return self._continue_fault(self.open[rank], line)
         if _CHILD_START.match(text):
             self.open[rank] = _Block("child", line, rank)
             return True
@@ -197,7 +200,7 @@ class BlockReader:
             m = _FRAME.match(text)
             if m:
                 if len(b.frames) < MAX_FRAMES:
-                    b.frames.append(_frame(m.group(1), m.group(2), m.group(3) or "?"))
+                    b.frames.append(self._frame(m.group(1), m.group(2), m.group(3) or "?"))
                 return True
             if text.startswith((" ", "\t")) or not text:
                 if (
@@ -280,11 +283,11 @@ class BlockReader:
             return True
         m = _IPY_FILE.match(text)
         if m:
-            b.frames.append(_frame(m.group(1), m.group(2), m.group(3) or "?"))
+            b.frames.append(self._frame(m.group(1), m.group(2), m.group(3) or "?"))
             return True
         m = _IPY_OLD.match(text)
         if m:
-            b.frames.append(_frame(m.group(1), "0", m.group(2)))
+            b.frames.append(self._frame(m.group(1), "0", m.group(2)))
             return True
         m = _IPY_ARROW.match(text)
         if m and b.frames:
@@ -309,7 +312,7 @@ class BlockReader:
                 return True
             m = _RICH_FRAME.match(text)
             if m:
-                b.frames.append(_frame(m.group(1), m.group(2), m.group(3)))
+                b.frames.append(self._frame(m.group(1), m.group(2), m.group(3)))
                 return True
             m = _RICH_CODE.search(text)
             if m and b.frames and b.frames[-1].code is None:
@@ -331,12 +334,12 @@ class BlockReader:
         text = line.text
         m = _THREAD.match(text)
         if m:
-            b.threads.append((m.group(1) == "Current thread", []))
+            b.threads.append((m.group(1) == "Current thread", int(m.group(2) or "0", 16), []))
             return True
         m = _FAULT_FRAME.match(text)
         if m and b.threads:
-            if len(b.threads[-1][1]) < MAX_FRAMES:
-                b.threads[-1][1].append(_frame(m.group(1), m.group(2), m.group(3)))
+            if len(b.threads[-1][2]) < MAX_FRAMES:
+                b.threads[-1][2].append(self._frame(m.group(1), m.group(2), m.group(3)))
             return True
         if not text.strip() or text.startswith(" "):
             return True
@@ -374,8 +377,12 @@ class BlockReader:
     def _close(self, b: _Block) -> None:
         self.open.pop(b.rank, None)
         if b.kind == "fault":
-            current = next((f for is_current, f in b.threads if is_current), None)
-            frames = current if current is not None else (b.threads[0][1] if b.threads else [])
+            self.dumps.append((b.fatal, b.threads))
+            del self.dumps[:-8]
+            if not b.fatal:
+                return  # a requested dump: stacks, not a failure
+            current = next((f for is_current, _, f in b.threads if is_current), None)
+            frames = current if current is not None else (b.threads[0][2] if b.threads else [])
             self.fatals.append(FatalError(b.fatal, tuple(reversed(frames)), b.start))
             del self.fatals[:-8]
             return
@@ -412,11 +419,6 @@ class BlockReader:
             else exc.frames[:10] + exc.frames[-(MAX_FRAMES - 10) :]
         )
         return RaisedException(exc.type, message[:4000], tuple(frames), relation)
-
-
-def _frame(file: str, line: str, function: str) -> Frame:
-    file = file.strip()
-    return Frame(file, int(line), function.strip(), None, is_user_file(file))
 
 
 def _child_failure(entry: dict) -> ChildFailure:

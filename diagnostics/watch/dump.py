@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainwatch.diagnostics.watch.probe.dumps import ThreadStack
+from trainwatch.diagnostics.read.frames import ThreadStack
 from trainwatch.diagnostics.watch.sampling import TreeSampler, read_cmdline, read_stat
 from trainwatch.diagnostics.watch.stall import classify_wait, describe_wait, wait_from_wchan
 

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trainwatch.diagnostics.read import logparse
-from trainwatch.diagnostics.read.logparse import TAIL_LINES, LogParser, is_user_file, parse_text
+from trainwatch.diagnostics.read.frames import is_user_file
+from trainwatch.diagnostics.read.logparse import TAIL_LINES, LogParser, parse_text
 from trainwatch.diagnostics.read.prefilter import anchor_patterns
 from trainwatch.diagnostics.verdict import REPORT_BANNER
 

@@ -11,12 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from trainwatch.diagnostics.watch.probe import ProbeFacts, ProbeSession
-from trainwatch.diagnostics.watch.probe.dumps import (
+from trainwatch.diagnostics.read.dumps import (
     parse_dump,
     parse_traceback_text,
     parse_worker_wrapper,
 )
+from trainwatch.diagnostics.watch.probe import ProbeFacts, ProbeSession
 from trainwatch.diagnostics.watch.probe.records import read_records
 
 from conftest import ROOT, SCRIPTS

@@ -14,8 +14,8 @@ from trainwatch.cli.dump import render as render_dump
 from trainwatch.cli.ps import COLUMNS, state
 from trainwatch.cli.ps import render as render_ps
 from trainwatch.diagnostics.evidence import Frame
+from trainwatch.diagnostics.read.frames import ThreadStack
 from trainwatch.diagnostics.watch.dump import ProcessDump
-from trainwatch.diagnostics.watch.probe.dumps import ThreadStack
 from trainwatch.diagnostics.watch.registry import (
     Registration,
     RegistryUnavailable,

@@ -17,7 +17,8 @@ _HOMES = {
     "ProbeProcess": ".records",
     "ProcessStacks": ".records",
     "WorkerFailure": ".records",
-    "ThreadStack": ".dumps",
+    # ThreadStack lives with the frames every stack reader shares (read/frames.py)
+    "ThreadStack": "trainwatch.diagnostics.read.frames",
 }
 
 __all__ = sorted(_HOMES)
@@ -26,4 +27,6 @@ __all__ = sorted(_HOMES)
 def __getattr__(name: str):
     if name not in _HOMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOMES[name], __name__), name)
+    home = _HOMES[name]
+    module = importlib.import_module(home, __name__ if home.startswith(".") else None)
+    return getattr(module, name)

@@ -106,7 +106,7 @@ class ProbeSession:
         """Ask every live probed process for the stacks of all its threads; return what arrived
         within `timeout`.
         """
-        from trainwatch.diagnostics.watch.probe.dumps import parse_dump
+        from trainwatch.diagnostics.read.dumps import parse_dump
         from trainwatch.diagnostics.watch.probe.records import ProcessStacks
 
         targets = []

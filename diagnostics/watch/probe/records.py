@@ -21,14 +21,14 @@ from trainwatch.diagnostics.evidence import (
     RaisedException,
     deepest_user_frame,
 )
-from trainwatch.diagnostics.watch.probe.checkpoints import CheckpointFacts, read_checkpoints
-from trainwatch.diagnostics.watch.probe.dumps import (
-    ThreadStack,
+from trainwatch.diagnostics.read.dumps import (
     fatal_signal_name,
     parse_dump,
     parse_worker_wrapper,
     split_fatal,
 )
+from trainwatch.diagnostics.read.frames import ThreadStack
+from trainwatch.diagnostics.watch.probe.checkpoints import CheckpointFacts, read_checkpoints
 from trainwatch.diagnostics.watch.probe.samples import FailedSample, pick_sample, sample_from
 
 _TRIED = re.compile(r"Tried to allocate (\d+(?:\.\d+)? ?[KMGTP]?i?B)")

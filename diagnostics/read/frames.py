@@ -1,0 +1,77 @@
+"""Frames as tracebacks print them, and the one notion of the user's own code.
+
+A frame is the user's unless its file lies in an installed package (site-packages, dist-packages),
+the standard library, frozen bootstrap code, torch's internals, trainwatch's own probe, or a
+directory the process reported as a library one (the probe's handshake lists them). Code given on
+the command line (`python -c`, piped to `python -`) is the user's at its top level; `exec`'d strings
+inside libraries (six's `raise_from`) are not.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from trainwatch.diagnostics.evidence import Frame
+
+_NOT_USER = re.compile(
+    r"site-packages|dist-packages|[/\\]lib[/\\]python\d(?:\.\d+)?[/\\]|[/\\]Lib[/\\]|^<frozen|"
+    r"[/\\]torch[/\\](?:csrc|_C|lib)[/\\]|^\$PYTHON|^~?/?\.?local/lib/|"
+    r"trainwatch-probe-[^/\\]*[/\\]site[/\\]sitecustomize\.py$"
+)
+
+
+def is_user_file(path: str, function: str = "<module>", library_dirs: Sequence[str] = ()) -> bool:
+    """Is this frame the user's own code (see the module's docstring)?"""
+    if path.startswith("<"):
+        return path in ("<string>", "<stdin>") and function == "<module>"
+    if _NOT_USER.search(path):
+        return False
+    if library_dirs:
+        normal = os.path.normpath(path)
+        for lib in library_dirs:
+            lib = os.path.normpath(lib)
+            if normal == lib or normal.startswith(lib + os.sep):
+                return False
+    return True
+
+
+def make_frame(
+    file: str, line: int, function: str, library_dirs: Sequence[str] = (), code: str | None = None
+) -> Frame:
+    """A frame as a traceback printed it, judged the user's or not."""
+    file, function = file.strip(), function.strip()
+    return Frame(file, line, function, code, is_user_file(file, function, library_dirs))
+
+
+def source_line(path: str, line: int) -> str | None:
+    """A frame's source line read from its file (faulthandler prints none: it cannot read files
+    from a signal handler)."""
+    if line <= 0 or path.startswith("<"):
+        return None
+    try:
+        return linecache.getline(path, line).strip() or None
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class ThreadStack:
+    """One thread's stack as faulthandler dumped it, outermost call first."""
+
+    thread_id: int
+    current: bool  # the thread that ran the signal handler: the crashing one, for a fatal signal
+    main: bool  # the process's main thread (known from the handshake)
+    frames: tuple[Frame, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "thread_id": hex(self.thread_id),
+            "current": self.current,
+            "main": self.main,
+            "frames": [f.to_dict() for f in self.frames],
+        }
