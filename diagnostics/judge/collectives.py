@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trainwatch.diagnostics.evidence import LogLine
+from trainwatch.diagnostics.read.frames import is_user_file
 from trainwatch.diagnostics.verdict import Cited
 
 # Literal words the log parser's pre-filter looks for: a line with none of them says nothing here.
@@ -425,7 +426,7 @@ def _user_frame(frames: Any) -> str | None:
         if not isinstance(frame, dict):
             continue
         name = str(frame.get("filename") or "")
-        if name and not any(part in name for part in ("site-packages", "dist-packages", "/torch/")):
+        if name and is_user_file(name, str(frame.get("name") or "<module>")):
             return f"{name}:{frame.get('line')} in {frame.get('name')}"
     return None
 

@@ -1,8 +1,9 @@
 """Frames as tracebacks print them, and the one notion of the user's own code.
 
 A frame is the user's unless its file lies in an installed package (site-packages, dist-packages),
-the standard library, frozen bootstrap code, torch's internals, trainwatch's own probe, or a
-directory the process reported as a library one (the probe's handshake lists them). Code given on
+the standard library, frozen bootstrap code, torch's internals, native code (C/C++/CUDA sources,
+shared libraries, unresolved `??` frames in a flight-recorder or gdb stack), trainwatch's own probe,
+or a directory the process reported as a library one (the probe's handshake lists them). Code given on
 the command line (`python -c`, piped to `python -`) is the user's at its top level; `exec`'d strings
 inside libraries (six's `raise_from`) are not.
 """
@@ -20,7 +21,8 @@ from trainwatch.diagnostics.evidence import Frame
 
 _NOT_USER = re.compile(
     r"site-packages|dist-packages|[/\\]lib[/\\]python\d(?:\.\d+)?[/\\]|[/\\]Lib[/\\]|^<frozen|"
-    r"[/\\]torch[/\\](?:csrc|_C|lib)[/\\]|^\$PYTHON|^~?/?\.?local/lib/|"
+    r"(?:^|[/\\])torch[/\\](?:csrc|_C|lib)[/\\]|^\$PYTHON|^~?/?\.?local/lib/|^\?\?$|"
+    r"\.(?:c|cc|cpp|cxx|cu|cuh|h|hpp)$|\.so(?:\.\d+)*$|"
     r"trainwatch-probe-[^/\\]*[/\\]site[/\\]sitecustomize\.py$"
 )
 
