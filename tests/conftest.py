@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 CORPUS = ROOT / "corpus"  # the labelled failure logs, kept in the repository (corpus/README.md)
 CORPUS_LOGS = CORPUS / "logs"
+# real logs the tests read by name, apart from the corpus (fixtures/logs/README.md names sources)
+FIXTURE_LOGS = Path(__file__).resolve().parent / "fixtures" / "logs"
 TRAINWATCH = str(Path(sys.executable).with_name("trainwatch"))
 
 

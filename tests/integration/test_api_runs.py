@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import CORPUS_LOGS, SCRIPTS
+from conftest import FIXTURE_LOGS, SCRIPTS
 
 HEAVY = ("torch", "typer", "rich", "click", "numpy", "IPython")
 
@@ -25,7 +25,9 @@ def test_import_trainwatch_loads_nothing_heavy():
         "before = sorted(m for m in sys.modules if m.split('.')[0] in {!r})\n"
         "trainwatch.explain({!r})\n"
         "after = sorted(m for m in sys.modules if m.split('.')[0] in {!r})\n"
-        "print(before, after)".format(HEAVY, str(CORPUS_LOGS / "A040.log"), HEAVY)
+        "print(before, after)".format(
+            HEAVY, str(FIXTURE_LOGS / "collate_shape_mismatch.log"), HEAVY
+        )
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[] []"  # nor does explain(): the library needs no terminal

@@ -19,7 +19,6 @@ def _run(tmp_path, tracker: str, *options: str):
     )
 
 
-@pytest.mark.slow
 def test_the_verdict_joins_the_same_wandb_run(tmp_path):
     pytest.importorskip("wandb")
     done = _run(tmp_path, "wandb")
@@ -35,7 +34,6 @@ def test_the_verdict_joins_the_same_wandb_run(tmp_path):
     assert "trainwatch-report.json" in os.listdir(tmp_path / "wandb" / "latest-run" / "files")
 
 
-@pytest.mark.slow
 def test_the_verdict_is_a_text_summary_beside_the_program_s_events(tmp_path):
     pytest.importorskip("tensorboard")
     done = _run(tmp_path, "tensorboard")

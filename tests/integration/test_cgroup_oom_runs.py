@@ -164,7 +164,6 @@ def test_shell_wrapper_whose_python_child_is_killed(memory_cgroup):
         assert killed, facts.kernel_oom_kills
 
 
-@pytest.mark.slow
 def test_dataloader_worker_killed_for_memory(memory_cgroup):
     directory = memory_cgroup(700 * MB)
     code, output, facts = _run_monitored(
@@ -190,7 +189,6 @@ def test_dataloader_worker_killed_for_memory(memory_cgroup):
     assert worker in facts.seen_pids  # the sampler saw the worker in the tree before it died
 
 
-@pytest.mark.slow
 def test_trainwatch_run_reports_memory_in_json(memory_cgroup, tmp_path):
     if not Path(TRAINWATCH).exists():
         pytest.skip("the trainwatch command is not installed")

@@ -10,7 +10,7 @@ from pathlib import Path
 from trainwatch.cli.console import CI_WIDTH
 from trainwatch.cli.exitpolicy import EXIT_FAIL_ON, parse_fail_on
 
-from conftest import CORPUS_LOGS, ROOT, SCRIPTS, trainwatch
+from conftest import FIXTURE_LOGS, ROOT, SCRIPTS, trainwatch
 
 CI_TRAIN = str(SCRIPTS / "ci_train.py")
 GITHUB = {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(ROOT)}
@@ -109,7 +109,7 @@ def test_a_bad_fail_on_is_a_usage_error_before_anything_runs(tmp_path):
 
 def test_explain_fail_on_and_junit_for_a_saved_log(tmp_path):
     junit = tmp_path / "e.xml"
-    log = str(CORPUS_LOGS / "A040.log")
+    log = str(FIXTURE_LOGS / "collate_shape_mismatch.log")
     assert trainwatch("explain", "-q", log, env=NO_CI).returncode == 0
     result = trainwatch("explain", "-q", "--fail-on", "data", "--junit", str(junit), log, env=NO_CI)
     assert result.returncode == EXIT_FAIL_ON
@@ -119,7 +119,7 @@ def test_explain_fail_on_and_junit_for_a_saved_log(tmp_path):
 
 
 def test_real_report_colour_follows_force_color_and_no_color():
-    log = str(CORPUS_LOGS / "A040.log")
+    log = str(FIXTURE_LOGS / "collate_shape_mismatch.log")
     plain = trainwatch("explain", log, env=NO_CI).stderr
     forced = trainwatch("explain", log, env={**NO_CI, "FORCE_COLOR": "1"}).stderr
     vetoed = trainwatch("explain", log, env={**NO_CI, "FORCE_COLOR": "1", "NO_COLOR": "1"}).stderr

@@ -10,8 +10,6 @@ import socket
 import sys
 from pathlib import Path
 
-import pytest
-
 from conftest import SCRIPTS, read_report, trainwatch
 
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
@@ -56,7 +54,6 @@ def rank_entry(report: dict, rank: int) -> dict:
     return next(r for r in report["distributed"]["ranks"] if r["rank"] == rank)
 
 
-@pytest.mark.slow
 def test_a_rank_that_raises_is_the_root_and_its_peer_a_cascade(tmp_path):
     report, _ = torchrun_job(
         tmp_path,
@@ -76,7 +73,6 @@ def test_a_rank_that_raises_is_the_root_and_its_peer_a_cascade(tmp_path):
     assert dist["slurm"] == {"job_id": "4242", "procid": "0", "node": "gpu-node-7"}
 
 
-@pytest.mark.slow
 def test_a_rank_out_of_memory_is_the_root_not_the_peer_that_lost_it(tmp_path):
     report, _ = torchrun_job(tmp_path, "oom")
     assert report["distributed"]["root_rank"] == 1
@@ -85,7 +81,6 @@ def test_a_rank_out_of_memory_is_the_root_not_the_peer_that_lost_it(tmp_path):
     assert rank_entry(report, 0)["category"] in ("distributed", "interrupted")
 
 
-@pytest.mark.slow
 def test_a_rank_killed_by_sigkill_is_the_root_and_not_called_oom_without_memory_pressure(tmp_path):
     report, _ = torchrun_job(tmp_path, "kill")
     assert report["distributed"]["root_rank"] == 1
@@ -97,7 +92,6 @@ def test_a_rank_killed_by_sigkill_is_the_root_and_not_called_oom_without_memory_
     assert rank_entry(report, 0)["category"] == "distributed"
 
 
-@pytest.mark.slow
 def test_a_rank_stuck_outside_the_collective_is_the_root_of_a_hang(tmp_path):
     report, _ = torchrun_job(tmp_path, "hang", "--stall-timeout", "8")
     assert report["verdict"]["category"] == "hang"
@@ -285,7 +279,6 @@ def test_slurm_environment_is_recorded_for_a_single_process_run(tmp_path):
     )
 
 
-@pytest.mark.slow
 def test_torchrun_error_files_are_written_where_trainwatch_reads_them(tmp_path):
     report = tmp_path / "report.json"
     result = trainwatch(
@@ -313,7 +306,6 @@ def test_torchrun_error_files_are_written_where_trainwatch_reads_them(tmp_path):
         shutil.rmtree(root["error_file"].split("/torchelastic/")[0], ignore_errors=True)
 
 
-@pytest.mark.slow
 def test_the_rank_that_stopped_calling_collectives_is_named_from_the_flight_recorder(tmp_path):
     prefix = tmp_path / "fr_rank_"
     env = {"TORCH_FR_BUFFER_SIZE": "64", "TORCH_FR_DUMP_TEMP_FILE": str(prefix)}
@@ -330,7 +322,6 @@ def test_the_rank_that_stopped_calling_collectives_is_named_from_the_flight_reco
     assert b"Rank 1 fell behind" in stderr
 
 
-@pytest.mark.slow
 def test_without_a_flight_recorder_the_timeout_is_reported_as_it_stands(tmp_path):
     report, _ = torchrun_job(tmp_path, "", script="dist_straggler.py")
     assert "collectives" not in report["distributed"]

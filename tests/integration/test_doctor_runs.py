@@ -29,7 +29,6 @@ CHECKS = [
 ]
 
 
-@pytest.mark.slow
 def test_doctor_checks_this_machine_and_fails_only_on_failures(tmp_path):
     result = trainwatch(
         "doctor",
@@ -57,7 +56,6 @@ def test_doctor_checks_this_machine_and_fails_only_on_failures(tmp_path):
     )
 
 
-@pytest.mark.slow
 def test_a_broken_torch_and_a_bad_port_fail_with_what_to_do(tmp_path):
     fake = tmp_path / "site" / "torch"
     fake.mkdir(parents=True)
@@ -101,7 +99,6 @@ def _can_mount_private_shm() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.slow
 def test_a_container_sized_dev_shm_fails_the_shm_check():
     if not _can_mount_private_shm():
         pytest.skip("needs root and mount namespaces (unshare -m) to give doctor a small /dev/shm")

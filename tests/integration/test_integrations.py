@@ -28,7 +28,6 @@ def run_script(name: str, out: Path, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.slow
 def test_lightning_callback_stops_at_a_nan_and_tells_both_loggers(tmp_path):
     pytest.importorskip("lightning")
     pytest.importorskip("wandb")
@@ -49,7 +48,6 @@ def test_lightning_callback_stops_at_a_nan_and_tells_both_loggers(tmp_path):
     assert "trainwatch-report.json" in files
 
 
-@pytest.mark.slow
 def test_hugging_face_callback_judges_the_uncaught_exception(tmp_path):
     pytest.importorskip("transformers")
     pytest.importorskip("accelerate")
@@ -66,7 +64,6 @@ def test_hugging_face_callback_judges_the_uncaught_exception(tmp_path):
     assert summary["trainwatch/category"] == '"code"' and "trainwatch/code" in tags
 
 
-@pytest.mark.slow
 def test_keras_callback_on_the_torch_backend(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "torch")  # Keras 3 would otherwise import TensorFlow
     pytest.importorskip("keras")

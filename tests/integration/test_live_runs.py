@@ -82,7 +82,6 @@ def _threads(process: dict) -> str:
     return json.dumps(process["threads"])
 
 
-@pytest.mark.slow
 def test_a_torchrun_job_lists_once_and_dumps_every_rank(tmp_path):
     stop = tmp_path / "stop"
     run = LiveRun(
@@ -132,7 +131,6 @@ def test_a_torchrun_job_lists_once_and_dumps_every_rank(tmp_path):
     assert list((run.runtime / "trainwatch").iterdir()) == []  # removed at exit
 
 
-@pytest.mark.slow
 def test_a_dataloader_run_dumps_its_workers_and_its_entry_goes_stale_when_killed(tmp_path):
     run = LiveRun(tmp_path, str(SCRIPTS / "quiet_dataloader_lock.py"))
     try:
@@ -163,7 +161,6 @@ def test_a_dataloader_run_dumps_its_workers_and_its_entry_goes_stale_when_killed
             run.proc.kill()
 
 
-@pytest.mark.slow
 def test_a_python_process_outside_trainwatch_goes_to_py_spy_or_gets_the_hint(tmp_path):
     sleeper = subprocess.Popen(
         [sys.executable, "-c", "import time\ndef napping():\n    time.sleep(60)\nnapping()"]

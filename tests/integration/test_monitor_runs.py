@@ -130,7 +130,7 @@ def test_kill_9_from_outside_is_not_corroborated():
     "mode, message",
     [
         ("python", "MemoryError"),
-        pytest.param("torch", "DefaultCPUAllocator: can't allocate memory", marks=pytest.mark.slow),
+        pytest.param("torch", "DefaultCPUAllocator: can't allocate memory"),
     ],
 )
 def test_rlimit_allocation_failure_is_an_exception_not_a_kill(mode, message):

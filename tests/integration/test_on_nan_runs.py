@@ -23,7 +23,6 @@ def _epoch(position: str) -> int:
     return int(position.split()[1].split("/")[0].rstrip(","))
 
 
-@pytest.mark.slow
 def test_a_plain_loop_is_interrupted_at_its_first_non_finite_loss(tmp_path):
     result, report = stopped_run(tmp_path, "--on-nan", "stop")
     stop = report["nan_stop"]
@@ -42,7 +41,6 @@ def test_a_plain_loop_is_interrupted_at_its_first_non_finite_loss(tmp_path):
     assert f"trainwatch: --on-nan stop: The loss became +Inf at {first['at']}." in stderr
 
 
-@pytest.mark.slow
 def test_a_loop_that_saves_a_checkpoint_on_the_interrupt_keeps_it_and_exits_3(tmp_path):
     checkpoint = tmp_path / "interrupted.pt"
     result, report = stopped_run(tmp_path, "--on-nan", "stop", program=("--catch", str(checkpoint)))
@@ -54,7 +52,6 @@ def test_a_loop_that_saves_a_checkpoint_on_the_interrupt_keeps_it_and_exits_3(tm
     assert "exits 3: it stopped the run for a non-finite loss" in stderr
 
 
-@pytest.mark.slow
 def test_a_loop_that_ignores_the_interrupt_is_terminated_after_the_grace(tmp_path):
     result, report = stopped_run(
         tmp_path, "--on-nan", "stop", "--nan-grace", "1", program=("--ignore-sigint",)
@@ -64,7 +61,6 @@ def test_a_loop_that_ignores_the_interrupt_is_terminated_after_the_grace(tmp_pat
     assert report["verdict"]["category"] == "numerical"
 
 
-@pytest.mark.slow
 def test_stop_after_three_waits_for_three_non_finite_steps(tmp_path):
     _, report = stopped_run(tmp_path, "--on-nan", "stop:3")
     stop = report["nan_stop"]
@@ -76,7 +72,6 @@ def test_stop_after_three_waits_for_three_non_finite_steps(tmp_path):
     assert report["progress"]["nonfinite_count"] >= 3
 
 
-@pytest.mark.slow
 def test_warn_only_warns_and_the_run_goes_on(tmp_path):
     report = tmp_path / "r.json"
     result = trainwatch(
@@ -90,7 +85,6 @@ def test_warn_only_warns_and_the_run_goes_on(tmp_path):
     assert "nan_stop" not in data and data["verdict"]["category"] == "numerical"
 
 
-@pytest.mark.slow
 def test_a_lightning_run_is_interrupted_and_saves_its_checkpoint(tmp_path):
     pytest.importorskip("lightning")
     checkpoints = tmp_path / "checkpoints"

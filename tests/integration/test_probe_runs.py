@@ -126,7 +126,6 @@ def test_system_exit_with_status_3(how: str) -> None:
         assert facts.chains == ()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_dataloader_worker_exception(method: str) -> None:
     done, facts = run_probed(script("probe_dataloader.py", method))

@@ -10,8 +10,6 @@ import sys
 import threading
 import time
 
-import pytest
-
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus, LogLine
 from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.read.logparse import LogParser
@@ -93,7 +91,6 @@ def test_tqdm_loop_that_breaks_at_37_is_an_early_exit():
     assert "37/100" in verdict.summary
 
 
-@pytest.mark.slow
 def test_nan_in_data_then_break_is_data_with_the_early_exit_as_evidence():
     verdict, evidence, _ = run_watched("quiet_nan_data.py")
     assert evidence.exit.code == 0
@@ -104,7 +101,6 @@ def test_nan_in_data_then_break_is_data_with_the_early_exit_as_evidence():
     assert any(c.kind == "progress" and "unfinished" in c.text for c in verdict.evidence)
 
 
-@pytest.mark.slow
 def test_loss_that_goes_nan_with_exit_0_is_numerical_with_the_first_step():
     verdict, evidence, _ = run_watched("quiet_nan_loss.py")
     assert evidence.exit.code == 0
@@ -117,7 +113,6 @@ def test_loss_that_goes_nan_with_exit_0_is_numerical_with_the_first_step():
     assert evidence.progress.to_dict()["first_nonfinite_loss"]["step"] == step
 
 
-@pytest.mark.slow
 def test_clean_run_with_resetting_bar_and_high_loss_stays_completed():
     verdict, evidence, _ = run_watched("quiet_complete.py")
     progress = evidence.progress
@@ -129,7 +124,6 @@ def test_clean_run_with_resetting_bar_and_high_loss_stays_completed():
     assert verdict.category == "completed"
 
 
-@pytest.mark.slow
 def test_dataloader_worker_blocked_on_a_lock_is_a_hang_stopped_soon_after_the_timeout():
     verdict, evidence, elapsed = run_watched("quiet_dataloader_lock.py", stall_timeout=3, limit=60)
     stall = evidence.stall
@@ -147,7 +141,6 @@ def test_dataloader_worker_blocked_on_a_lock_is_a_hang_stopped_soon_after_the_ti
     )
 
 
-@pytest.mark.slow
 def test_busy_loop_without_output_is_a_possible_hang_and_is_not_killed():
     verdict, evidence, elapsed = run_watched("quiet_busy.py", "5", stall_timeout=2)
     assert evidence.exit.code == 0  # it ran to its end: not stopped
@@ -158,7 +151,6 @@ def test_busy_loop_without_output_is_a_possible_hang_and_is_not_killed():
     assert evidence.progress.stopped_at == "step 2/10"
 
 
-@pytest.mark.slow
 def test_busy_loop_is_reported_while_it_lasts_and_killed_when_asked():
     verdict, evidence, elapsed = run_watched(
         "quiet_busy.py", "60", stall_timeout=2, on_stall="kill"

@@ -30,7 +30,6 @@ def shell(command: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("method", ["main", "fork", "spawn"])
 def test_the_failing_sample_is_named_with_its_file(tmp_path: Path, method: str) -> None:
     images = tmp_path / "images"
@@ -58,7 +57,6 @@ def test_the_failing_sample_is_named_with_its_file(tmp_path: Path, method: str) 
     assert again.returncode == 1 and "UnidentifiedImageError" in again.stderr
 
 
-@pytest.mark.slow
 def test_the_reload_command_rebuilds_the_dataset_when_it_needs_no_arguments(
     tmp_path: Path,
 ) -> None:
@@ -148,7 +146,6 @@ def test_a_run_that_wrote_no_checkpoint_says_so(tmp_path: Path) -> None:
     assert report["advice"][0].startswith("The run wrote no checkpoint")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("framework", "module", "last", "resume"),
     [
@@ -188,7 +185,6 @@ def test_framework_checkpoints_are_recorded_once_each(
         }
 
 
-@pytest.mark.slow
 def test_a_hung_run_is_told_where_to_resume(tmp_path: Path) -> None:
     out = tmp_path / "ckpt"
     out.mkdir()

@@ -26,7 +26,6 @@ def _can_mount_private_shm() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.slow
 def test_dataloader_out_of_shared_memory_is_oom_shm(tmp_path):
     if not _can_mount_private_shm():
         pytest.skip("needs root and mount namespaces (unshare -m) to give the run a small /dev/shm")

@@ -13,7 +13,7 @@ from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.knowledge import load_knowledge
 from trainwatch.diagnostics.postmortem import explain_logs
 
-from conftest import CORPUS_LOGS
+from conftest import CORPUS_LOGS, FIXTURE_LOGS
 
 KNOWLEDGE = load_knowledge(include_user=False)
 ALL_LOGS = sorted(CORPUS_LOGS.glob("*.log"))
@@ -26,7 +26,7 @@ def _json(report: dict) -> dict:
 
 # ---- explain ------------------------------------------------------------------------------------
 def test_explain_a_path_and_its_text_give_the_command_s_verdict():
-    path = CORPUS_LOGS / "A040.log"
+    path = FIXTURE_LOGS / "collate_shape_mismatch.log"
     by_command = explain_logs([str(path)], KNOWLEDGE).to_dict()
     by_path = trainwatch.explain(path).to_dict()
     by_text = trainwatch.explain(path.read_text(encoding="utf-8", errors="replace")).to_dict()

@@ -16,7 +16,7 @@ from trainwatch.diagnostics.knowledge import load_knowledge
 from trainwatch.diagnostics.postmortem import explain_logs
 from trainwatch.diagnostics.verdict import CATEGORIES
 
-from conftest import CORPUS_LOGS
+from conftest import FIXTURE_LOGS
 
 KNOWLEDGE = load_knowledge(include_user=False)
 
@@ -32,13 +32,13 @@ def explain(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProce
 
 def test_corpus_log_report_and_json(tmp_path):
     out = tmp_path / "r.json"
-    result = explain(str(CORPUS_LOGS / "A040.log"), "--json", str(out))
+    result = explain(str(FIXTURE_LOGS / "collate_shape_mismatch.log"), "--json", str(out))
     assert result.returncode == 0, result.stderr
     err = result.stderr.decode()
     assert "trainwatch report" in err and "data/shape-mismatch" in err and "stack expects" in err
     report = json.loads(out.read_text())
     assert report["verdict"]["category"] == "data" and report["sources"] == [
-        str(CORPUS_LOGS / "A040.log")
+        str(FIXTURE_LOGS / "collate_shape_mismatch.log")
     ]
     assert report["evidence"] and report["evidence"][0]["source"].startswith("line ")
 

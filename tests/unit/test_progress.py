@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import sys
 import time
 
 import pytest
@@ -19,7 +20,12 @@ from trainwatch.diagnostics.read.logparse import parse_text
 from trainwatch.diagnostics.read.progress import LOSS_SAMPLES, ProgressTracker
 from trainwatch.diagnostics.watch.stall import classify_wait
 
-from conftest import CORPUS_LOGS
+from conftest import CORPUS, FIXTURE_LOGS, ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+from accuracy import load_cases
+
+QUIET_CATEGORIES = ("hang", "early-exit", "completed")
 
 
 def track(text: str):
@@ -43,8 +49,8 @@ def tqdm_output(loops) -> str:
     return out.getvalue()
 
 
-def corpus(case: str) -> str:
-    return (CORPUS_LOGS / f"{case}.log").read_text(errors="replace")
+def fixture(name: str) -> str:
+    return (FIXTURE_LOGS / name).read_text(errors="replace")
 
 
 # ---- progress ------------------------------------------------------------------------------------
@@ -87,14 +93,14 @@ def test_validation_bar_does_not_move_training_position():
 
 
 def test_keras_epochs_and_step_lines_from_a_real_log():
-    facts = track(corpus("B059"))  # tf.data ran out: Keras stopped at epoch 11/50
+    facts = track(fixture("keras_input_exhausted.log"))  # Keras stopped at epoch 11/50
     assert facts.position.epoch == 11 and facts.position.epochs == 50
     assert facts.finished is False
     assert facts.losses and all(0.5 < v < 1.0 for _, v in facts.losses)
 
 
 def test_keras_glued_epoch_is_not_read_as_a_new_epoch():
-    facts = track(corpus("B027"))  # "... - loss: 0.2462Epoch 1/1000" glued after the bar
+    facts = track(fixture("keras_glued_epoch_then_nan.log"))  # "loss: 0.2462Epoch 1/1000"
     assert facts.position.epoch == 318 and facts.position.epochs == 1000
     step, value, line = facts.first_nonfinite_loss
     assert math.isnan(value) and "loss: nan" in line.text
@@ -102,7 +108,7 @@ def test_keras_glued_epoch_is_not_read_as_a_new_epoch():
 
 
 def test_lightning_bar_and_fast_dev_run():
-    facts = track(corpus("A056"))
+    facts = track(fixture("lightning_fast_dev_run.log"))
     assert facts.stopped_at == "epoch 0, batch 2/2"
     assert [v for _, v in facts.losses][-1] == pytest.approx(7.57)
 
@@ -268,38 +274,60 @@ def test_classify_wait_kinds(frames, kind):
     assert classify_wait(frames)[0] == kind
 
 
-def facts_of(case: str) -> Evidence:
+def facts_of(text: str) -> Evidence:
     from trainwatch.diagnostics.read.logparse import LogParser
 
     tracker, parser = ProgressTracker(), LogParser()
-    for number, text in enumerate(corpus(case).splitlines(), 1):
-        line = LogLine(number, text)
+    for number, line_text in enumerate(text.splitlines(), 1):
+        line = LogLine(number, line_text)
         tracker.feed(line)
         parser.feed(line)
     return Evidence(source="log", log=parser.finish(), progress=tracker.finish())
 
 
+# The corpus's development part, chosen by label rather than by id: its validation part is never
+# read by a test that could be tuned to it (corpus/README.md).
+DEV_CASES = [case for case in load_cases(CORPUS) if case["part"] == "dev"]
+
+
+def corpus_evidence(case: dict) -> Evidence:
+    return facts_of((CORPUS / "logs" / f"{case['id']}.log").read_text(errors="replace"))
+
+
 @pytest.mark.parametrize(
-    "case, category, subtype",
+    "name, category, subtype",
     [
-        ("A054", "hang", None),
-        ("B055", "hang", None),  # Ctrl-C on processes blocked in queue/lock waits
-        ("A056", "early-exit", "early-exit/fast-dev-run"),
-        ("B059", "early-exit", "early-exit/input-exhausted"),
-        ("B027", "numerical", "numerical/nan-loss"),  # NaN, then early stopping ended it "normally"
-        ("A012", "numerical", None),
+        ("lightning_fast_dev_run.log", "early-exit", "early-exit/fast-dev-run"),
+        ("keras_input_exhausted.log", "early-exit", "early-exit/input-exhausted"),
+        # NaN, then early stopping ended it "normally": the NaN is the cause
+        ("keras_glued_epoch_then_nan.log", "numerical", "numerical/nan-loss"),
     ],
 )
-def test_quiet_stops_of_real_logs_are_judged_by_their_kind(case, category, subtype):
-    verdict = classify(facts_of(case))
-    assert verdict.category == category
-    assert subtype is None or verdict.subtype == subtype
+def test_quiet_stops_of_real_logs_are_judged_by_their_kind(name, category, subtype):
+    verdict = classify(facts_of(fixture(name)))
+    assert (verdict.category, verdict.subtype) == (category, subtype)
     assert verdict.evidence
 
 
-@pytest.mark.parametrize("case", ["A007", "B001", "A036", "B047", "A051"])
-def test_quiet_judge_stays_out_of_crashes(case):
-    assert judge_quiet(facts_of(case)) is None
+def test_most_quiet_stops_of_the_corpus_are_judged_by_their_kind():
+    quiet = [c for c in DEV_CASES if c["category"] in QUIET_CATEGORIES]
+    assert len(quiet) >= 20
+    wrong = {
+        c["id"]: got
+        for c in quiet
+        if (got := classify(corpus_evidence(c)).category) != c["category"]
+    }
+    # a log alone cannot always tell a hang from a run stopped on purpose (docs/quiet-failures.md)
+    assert len(wrong) <= 0.15 * len(quiet), wrong
+
+
+def test_quiet_judge_stays_out_of_every_crash_of_the_corpus():
+    crashes = [c for c in DEV_CASES if c["category"] not in (*QUIET_CATEGORIES, "numerical")]
+    judged = {c["id"]: corpus_evidence(c) for c in crashes}
+    with_traceback = {case: e for case, e in judged.items() if e.log.chains}
+    assert len(with_traceback) >= 50
+    intruded = {case: v.category for case, e in with_traceback.items() if (v := judge_quiet(e))}
+    assert intruded == {}
 
 
 def test_exit_zero_unfinished_is_early_exit_and_finished_is_near_certain_completed():

@@ -1,0 +1,45 @@
+"""The exit policy: every status a program can end with passes through unchanged, and only
+`--fail-on` or `--on-nan stop` turn a 0 into 3."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from trainwatch.cli.exitpolicy import EXIT_FAIL_ON, final_status, parse_fail_on, policy_note
+from trainwatch.diagnostics.errors import UsageError
+from trainwatch.diagnostics.evidence import Evidence, ExitStatus
+from trainwatch.diagnostics.judge.classify import classify
+from trainwatch.diagnostics.verdict import Diagnosis
+
+
+def _diagnosis(returncode: int) -> Diagnosis:
+    exit = ExitStatus.from_returncode(returncode)
+    evidence = Evidence(source="run", command=("prog",), exit=exit)
+    return Diagnosis("0", ("prog",), None, 1.0, exit, classify(evidence), evidence)
+
+
+def test_every_exit_code_passes_through():
+    wrong = {code: final_status(_diagnosis(code)) for code in range(256)}
+    assert {code: got for code, got in wrong.items() if got != code} == {}
+
+
+def test_every_signal_becomes_128_plus_its_number():
+    for number in sorted({int(s) for s in signal.Signals}):
+        diagnosis = _diagnosis(-number)
+        assert final_status(diagnosis) == 128 + number, number
+        assert policy_note(diagnosis, 128 + number) is None
+
+
+def test_fail_on_turns_only_a_zero_into_3():
+    clean = _diagnosis(0)
+    category = clean.verdict.category
+    assert final_status(clean, parse_fail_on(category)) == EXIT_FAIL_ON
+    assert final_status(clean, parse_fail_on("hang" if category != "hang" else "data")) == 0
+    assert final_status(_diagnosis(1), parse_fail_on(category)) == 1
+
+
+def test_fail_on_rejects_an_unknown_category():
+    with pytest.raises(UsageError, match="unknown category 'nope'"):
+        parse_fail_on("data,nope")
