@@ -73,7 +73,9 @@ def write_png(path, pixels):
     """32x32 RGB bytes as a PNG file (each row unfiltered)."""
 
     def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     rows = b"".join(b"\x00" + pixels[r * 3 * SIZE : (r + 1) * 3 * SIZE] for r in range(SIZE))
     header = struct.pack(">IIBBBBB", SIZE, SIZE, 8, 2, 0, 0, 0)
@@ -91,7 +93,9 @@ def make_dataset(root, corrupt):
     for n in range(96):
         label = n % 4
         pixels = bytearray(rng.randrange(256) for _ in range(SIZE * SIZE * 3))
-        for i in range(label % 3, len(pixels), 3):  # a faint colour cue per class: something to learn
+        for i in range(
+            label % 3, len(pixels), 3
+        ):  # a faint colour cue per class: something to learn
             pixels[i] //= 2
         write_png(os.path.join(root, f"{label}_{n:03d}.png"), bytes(pixels))
     if corrupt:
