@@ -57,12 +57,27 @@ def read_virtual_bytes(pid: int, proc: str = "/proc") -> int | None:
         return None
 
 
-class AddressLimits:
-    """Follows the address-space limits of a process tree, sample by sample."""
+INHERITED = "inherited: trainwatch's own limit (ulimit -v) when it started the run"
 
-    def __init__(self, root: int, proc: str = "/proc") -> None:
+
+def own_address_limit() -> int | None:
+    """trainwatch's own soft RLIMIT_AS, which the run inherits; None when unlimited."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+class AddressLimits:
+    """Follows the address-space limits of a process tree, sample by sample.
+
+    A run that fails before the first sample still had the limit it inherited from trainwatch
+    (`ulimit -v` in the job script): that one stands for the root when it was never read."""
+
+    def __init__(self, root: int, proc: str = "/proc", inherited: int | None = None) -> None:
         self.root = root
         self._proc = proc
+        self._inherited = inherited
         self._limits: dict[int, int | None] = {}  # pid -> its limit when last read
         self._peaks: dict[int, int] = {}
 
@@ -81,8 +96,11 @@ class AddressLimits:
 
     def facts(self) -> tuple[AddressLimit, ...]:
         """Every process seen with a finite limit, the root first."""
-        return tuple(
+        found = tuple(
             AddressLimit(pid, limit, self._peaks.get(pid), f"{self._proc}/{pid}/limits")
             for pid, limit in sorted(self._limits.items(), key=lambda kv: kv[0] != self.root)
             if limit is not None
         )
+        if self.root not in self._limits and self._inherited is not None:
+            found = (AddressLimit(self.root, self._inherited, None, INHERITED),) + found
+        return found

@@ -352,7 +352,7 @@ class Monitor:
     def _sample_until_stopped(self) -> None:
         from trainwatch.diagnostics.watch import cgroup
         from trainwatch.diagnostics.watch.gpu import GpuSampler
-        from trainwatch.diagnostics.watch.limits import AddressLimits
+        from trainwatch.diagnostics.watch.limits import AddressLimits, own_address_limit
         from trainwatch.diagnostics.watch.sampling import (
             Timeline,
             TreeSampler,
@@ -369,7 +369,7 @@ class Monitor:
         kernel.open()
         timeline = Timeline(opts["capacity"])
         gpu = GpuSampler() if opts["gpu"] else None
-        limits = AddressLimits(self.pid, opts["proc"])
+        limits = AddressLimits(self.pid, opts["proc"], inherited=own_address_limit())
         watched: dict[
             str, tuple[CgroupPlace, int | None]
         ] = {}  # cgroup path -> (place, oom_kill before)

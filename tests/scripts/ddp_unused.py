@@ -19,6 +19,7 @@ class TwoHeads(torch.nn.Module):
         return self.body(x)
 
 
+torch.manual_seed(0)
 store = os.path.join(tempfile.mkdtemp(), "store")
 dist.init_process_group("gloo", init_method=f"file://{store}", rank=0, world_size=1)
 model = DistributedDataParallel(TwoHeads())
