@@ -210,3 +210,20 @@ def test_the_demo_runs_from_the_package_and_fails_as_it_should(tmp_path):
     no_torch.chmod(0o755)
     refused = trainwatch("demo", "--python", str(no_torch))
     assert refused.returncode == 2 and b"PyTorch" in refused.stderr
+
+
+def test_first_use_help_reads_at_any_width_and_bare_trainwatch_succeeds():
+    bare = trainwatch()
+    assert bare.returncode == 0 and b"error" not in bare.stderr
+    for command in ("run", "explain", "report", "demo"):
+        assert f"\n  {command} ".encode() in bare.stdout
+    for env in ({}, {"COLUMNS": "40"}):  # off a terminal: laid out at 100 columns, never squeezed
+        text = trainwatch("run", "--help", env=env).stdout.decode()
+        lines = text.splitlines()
+        assert max(len(line) for line in lines) <= 100
+        for flag in ("--stall-timeout", "--on-stall", "--fail-on", "--notify-format"):
+            assert re.search(rf"^\s+{flag}\b", text, re.M), flag  # an option's name is never cut
+        assert sum(1 for line in lines if len(line.split()) == 1) < 10  # no word-a-line column
+        # every option says its values: --fail-on its categories, a choice its choices
+        assert "Categories: data, oom, numerical" in " ".join(text.split())
+        assert "One of: auto, kill, report." in " ".join(text.split())

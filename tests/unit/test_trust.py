@@ -206,3 +206,33 @@ def test_the_gpu_sampler_says_nothing_on_a_machine_without_a_driver():
     sampler = GpuSampler()
     assert sampler.read({1}) is None
     assert sampler.facts() is None  # no GPU facts, and no note to say so
+
+
+# ---- words that add up --------------------------------------------------------------------------
+def test_no_report_lists_an_alternative_twice_or_at_the_verdicts_own_confidence():
+    from trainwatch.diagnostics.knowledge import load_knowledge
+    from trainwatch.diagnostics.postmortem import explain_logs
+
+    from conftest import CORPUS_LOGS
+
+    knowledge = load_knowledge(include_user=False)
+    logs = sorted(CORPUS_LOGS.glob("*.log"))
+    assert len(logs) > 50
+    with_alternatives = 0
+    for log in logs:
+        v = explain_logs([str(log)], knowledge).verdict
+        categories = [a.category for a in v.alternatives]
+        assert len(categories) == len(set(categories)), (log.name, categories)
+        assert v.category not in categories, log.name
+        assert all(a.confidence < v.confidence for a in v.alternatives), log.name
+        with_alternatives += bool(categories)
+    assert with_alternatives > 10  # the check saw alternatives at all
+
+
+def test_memory_peak_is_shown_only_when_memory_was_sampled():
+    verdict = Verdict("completed", None, 0.97, "Done.")
+    unsampled = {"peak_rss_bytes": 0, "limit_bytes": 2**34, "samples": []}
+    diagnosis = Diagnosis("0", ("t.py",), None, 0.1, ExitStatus(0, None, 0), verdict,
+                          Evidence(source="run"), sections={"memory": unsampled})  # fmt: skip
+    rows = [i.text for i in outline(diagnosis, 0).section("run").items]
+    assert rows == ["ran 0.1 s · exit 0"]
