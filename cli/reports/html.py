@@ -263,7 +263,8 @@ def _environment(diagnosis, saved: dict, status: int) -> str:
     processes = [p for p in probe.get("processes") or () if isinstance(p, dict)]
     if processes:
         first = processes[0]
-        rows.append(("python", f"{first.get('python')} ({first.get('executable')})"))
+        where = f" ({first['executable']})" if first.get("executable") else ""
+        rows.append(("python", f"{first.get('python')}{where}"))
         rows.append(("python processes", str(len(processes))))
     torch = probe.get("torch")
     if isinstance(torch, dict):
