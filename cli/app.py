@@ -27,11 +27,13 @@ def build_app():
     """The Typer app with every command registered."""
     import typer
 
+    from trainwatch.cli import demo as demo_cmd
     from trainwatch.cli import doctor as doctor_cmd
     from trainwatch.cli import dump as dump_cmd
     from trainwatch.cli import explain as explain_cmd
     from trainwatch.cli import merge as merge_cmd
     from trainwatch.cli import ps as ps_cmd
+    from trainwatch.cli import report as report_cmd
     from trainwatch.cli import run as run_cmd
 
     app = typer.Typer(
@@ -55,7 +57,9 @@ def build_app():
         context_settings={"allow_interspersed_args": False, "ignore_unknown_options": False},
     )(run_cmd.typer_command())
     app.command("explain", help=explain_cmd.HELP)(explain_cmd.explain_command)
+    app.command("report", help=report_cmd.HELP)(report_cmd.report_command)
     app.command("merge", help=merge_cmd.HELP)(merge_cmd.merge_command)
+    app.command("demo", help=demo_cmd.HELP)(demo_cmd.demo_command)
     app.command("doctor", help=doctor_cmd.HELP)(doctor_cmd.doctor_command)
     app.command("ps", help=ps_cmd.HELP)(ps_cmd.ps_command)
     app.command("dump", help=dump_cmd.HELP)(dump_cmd.dump_command)

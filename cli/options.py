@@ -236,7 +236,35 @@ RUN_OPTIONS = (
     Option("as_command", (COMMAND_MARK,), "flag", "", default=False, hidden=True),
 )
 EXPLAIN_OPTIONS = (*REPORT_OPTIONS, SIGNATURES)
+REPORT_COMMAND_OPTIONS = (
+    *REPORT_OPTIONS,
+    Option(
+        "github_summary",
+        ("--github-summary",),
+        "value",
+        "Also write the GitHub Actions step summary (Markdown) here (- for stdout).",
+        metavar="FILE",
+    ),
+)
 MERGE_OPTIONS = (REPORT_OPTIONS[0], REPORT_OPTIONS[3])
+DEMO_OPTIONS = (
+    Option(
+        "python",
+        ("--python",),
+        "value",
+        "The Python to train with; it needs torch (default: the python3 first on PATH).",
+        metavar="PYTHON",
+    ),
+    REPORT_OPTIONS[0],
+    REPORT_OPTIONS[2],
+    Option(
+        "data",
+        ("--data",),
+        "value",
+        "Where to write the demo's images (default: a new temporary folder).",
+        metavar="DIR",
+    ),
+)
 # `--json` for the commands whose whole output is for scripts (doctor, ps, dump): a switch, stdout.
 JSON_FLAG = Option(
     "json_output", ("--json",), "flag", "Print JSON on stdout instead of text.", default=False
@@ -428,7 +456,9 @@ DUMP_OPTIONS = (
 DOC_TABLES = {
     "run": RUN_OPTIONS,
     "explain": EXPLAIN_OPTIONS,
+    "report": REPORT_COMMAND_OPTIONS,
     "merge": MERGE_OPTIONS,
+    "demo": DEMO_OPTIONS,
     "doctor": DOCTOR_OPTIONS,
     "ps": PS_OPTIONS,
     "dump": DUMP_OPTIONS,

@@ -68,19 +68,45 @@ class Alternative:
 
 @dataclass(frozen=True)
 class Culprit:
-    """The user's own frame that the failure points at."""
+    """The frame that the failure points at: the user's own when there is one."""
 
     file: str
     line: int
     function: str
     code: str | None
+    # What a reader must know about this frame: "where the error surfaced, not where it began".
+    note: str | None = None
+    process: str | None = None  # whose frame, when several processes are named: "pids 41, 42"
 
     @classmethod
-    def from_frame(cls, frame: Frame) -> Culprit:
-        return cls(file=frame.file, line=frame.line, function=frame.function, code=frame.code)
+    def from_frame(
+        cls, frame: Frame, note: str | None = None, process: str | None = None
+    ) -> Culprit:
+        return cls(frame.file, frame.line, frame.function, frame.code, note, process)
+
+    @classmethod
+    def from_dict(cls, item: dict[str, Any]) -> Culprit:
+        def text(key: str) -> str | None:
+            return item.get(key) if isinstance(item.get(key), str) else None
+
+        return cls(
+            str(item.get("file")),
+            int(_float(item.get("line"))),
+            str(item.get("function")),
+            text("code"),
+            text("note"),
+            text("process"),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "function": self.function, "code": self.code}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "function": self.function,
+            "code": self.code,
+            "note": self.note,
+            "process": self.process,
+        }
 
 
 @dataclass(frozen=True)
@@ -96,11 +122,18 @@ class Verdict:
     evidence: tuple[Cited, ...] = ()  # what the verdict rests on, strongest first
     cascade: tuple[Cited, ...] = ()  # failures recognised as consequences of the root cause
     culprit: Culprit | None = None
+    # Further culprits, after `culprit`: the blocking frame of every other stuck process of a hang.
+    other_culprits: tuple[Culprit, ...] = ()
     exception: RaisedException | None = None  # the initiating exception
     exception_chain: tuple[RaisedException, ...] = ()  # its whole chain, first raised first
     advice: tuple[str, ...] = ()
     doc_url: str | None = None
     sample: FailedSample | None = None  # what the failing code was loading (the probe saw it)
+
+    @property
+    def culprits(self) -> tuple[Culprit, ...]:
+        """Every culprit, the main one first."""
+        return (() if self.culprit is None else (self.culprit,)) + self.other_culprits
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -138,14 +171,10 @@ class Verdict:
             ),
             evidence=_cited(report.get("evidence")),
             cascade=_cited(report.get("cascade")),
-            culprit=None
-            if not culprit
-            else Culprit(
-                str(culprit.get("file")),
-                int(_float(culprit.get("line"))),
-                str(culprit.get("function")),
-                culprit.get("code") if isinstance(culprit.get("code"), str) else None,
-            ),
+            culprit=Culprit.from_dict(culprit) if culprit else None,
+            other_culprits=tuple(Culprit.from_dict(c) for c in _items(report.get("culprits"))[1:])
+            if culprit
+            else (),
             exception=None if not exception else _raised(exception),
             exception_chain=tuple(_raised(e) for e in _items(exception.get("chain"))),
             advice=tuple(str(a) for a in report.get("advice") or () if a is not None),
@@ -241,6 +270,7 @@ class Diagnosis:
             "evidence": [c.to_dict() for c in v.evidence],
             "cascade": [c.to_dict() for c in v.cascade],
             "culprit": None if v.culprit is None else v.culprit.to_dict(),
+            "culprits": [c.to_dict() for c in v.culprits],
             "exception": v.exception_dict(),
             "sample": None if v.sample is None else v.sample.to_dict(),
             "memory": None if facts.memory is None else facts.memory.to_dict(),
@@ -275,6 +305,7 @@ _REBUILT = frozenset(
         "evidence",
         "cascade",
         "culprit",
+        "culprits",
         "exception",
         "advice",
         "doc_url",

@@ -29,6 +29,7 @@ class ReportTargets:
     quiet: bool = False
     fail_on: frozenset[str] = frozenset()
     terminal: bool = True  # the report on stderr (off for `report --json -` alone, say)
+    github_summary_path: str | None = None  # the GitHub step summary's Markdown ("-" for stdout)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,10 @@ def deliver_reports(diagnosis: Diagnosis, targets: ReportTargets) -> Delivered:
         from trainwatch.cli.reports.html import html_report
 
         write_report(targets.html_path, html_report(diagnosis, view), "the HTML report")
+    if targets.github_summary_path:
+        from trainwatch.cli.reports.github import step_summary
+
+        write_text(step_summary(diagnosis, view), targets.github_summary_path, "the step summary")
     if targets.terminal:
         print_terminal(view, quiet=targets.quiet)
     if status == EXIT_FAIL_ON and (diagnosis.exit is None or diagnosis.exit.status == 0):
@@ -94,8 +99,13 @@ def print_terminal(view, quiet: bool = False) -> None:
 def write_json(diagnosis: Diagnosis, path: str) -> None:
     """The JSON report (docs/report.md) to a file (see files.py), or to stdout for `-`."""
     text = json.dumps(diagnosis.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
+    write_text(text, path, "the JSON report")
+
+
+def write_text(text: str, path: str, what: str) -> None:
+    """A report to a file (see files.py), or to stdout for `-`."""
     if path != "-":
-        write_report(path, text, "the JSON report")
+        write_report(path, text, what)
         return
     try:
         sys.stdout.write(text)
@@ -103,6 +113,4 @@ def write_json(diagnosis: Diagnosis, path: str) -> None:
     except (OSError, ValueError) as exc:  # a reader that went away: one line, never a new status
         from trainwatch.cli.console import print_error
 
-        print_error(
-            f"cannot write the JSON report to stdout: {getattr(exc, 'strerror', None) or exc}"
-        )
+        print_error(f"cannot write {what} to stdout: {getattr(exc, 'strerror', None) or exc}")

@@ -59,9 +59,10 @@ def html_report(diagnosis: Diagnosis, view: Outline) -> str:
         f'<div class="summary">{escape(view.summary)}</div><div '
         f'class="meta">{escape(" · ".join(meta))}</div></header>'
     ]
+    saved = diagnosis.to_dict()  # the facts as the report keeps them: a saved report draws the same
     for section in view.sections:
-        parts.append(_section(section.title, _body(section, diagnosis)))
-    parts.append(_section("Environment", _environment(diagnosis, view.status)))
+        parts.append(_section(section.title, _body(section, diagnosis, saved)))
+    parts.append(_section("Environment", _environment(diagnosis, saved, view.status)))
     tail = output_tail(diagnosis, TAIL_LINES)
     if tail:
         parts.append(_section("Last lines of output", f"<pre>{escape(tail)}</pre>"))
@@ -78,20 +79,15 @@ def html_report(diagnosis: Diagnosis, view: Outline) -> str:
     )
 
 
-def _body(section: Section, diagnosis: Diagnosis) -> str:
+def _body(section: Section, diagnosis: Diagnosis, saved: dict) -> str:
     """One section of the outline as HTML: its rows, or for the run its charts and rows."""
-    if section.key == "culprit" and diagnosis.verdict.culprit is not None:
-        return _culprit(diagnosis.verdict.culprit)
+    if section.key == "culprit" and diagnosis.verdict.culprits:
+        return "".join(_culprit(c) for c in diagnosis.verdict.culprits)
     rows = [item for item in section.items if item.chart is None]
     html = ""
     if section.key == "run":
         charts = [
-            c
-            for c in (
-                memory_chart(diagnosis.evidence.memory),
-                loss_chart(diagnosis.evidence.progress),
-            )
-            if c
+            c for c in (memory_chart(saved.get("memory")), loss_chart(saved.get("progress"))) if c
         ]
         if charts:
             html += '<div class="charts">' + "".join(charts) + "</div>"
@@ -106,33 +102,24 @@ def _body(section: Section, diagnosis: Diagnosis) -> str:
     return html
 
 
-def memory_chart(memory) -> str:
-    """The tree's RSS and the GPU memory over the run, with the memory limit and the GPUs' size; ""
-    without data.
-    """
-    if memory is None or len(memory.samples) < 2:
+def memory_chart(memory: dict | None) -> str:
+    """The tree's RSS and the GPU memory over the run (the report's `memory`), with the memory
+    limit and the GPUs' size; "" without data."""
+    samples = [m for m in (memory or {}).get("samples") or () if isinstance(m, dict)]
+    if memory is None or len(samples) < 2:
         return ""
-    samples = memory.samples
-    if len(samples) <= CHART_POINTS:
-        xs = [s.elapsed for s in samples]
-        rss = [s.tree_rss_bytes for s in samples]
-        gpu = [s.gpu_used_bytes for s in samples]
-        has_gpu = any(g is not None for g in gpu)
-        gpu = [g or 0 for g in gpu]
-    # each point the largest of its stretch (timeline()), so a spike before a kill stays on the
-    # chart
-    else:
-        rss = list(memory.timeline(CHART_POINTS))
-        xs = [samples[i * len(samples) // len(rss)].elapsed for i in range(len(rss))]
-        gpu = list(memory.gpu_timeline(CHART_POINTS))
-        has_gpu = bool(gpu)
+    xs = [float(m.get("t") or 0) for m in samples]
+    rss = [int(m.get("rss_bytes") or 0) for m in samples]
+    gpu = [m.get("gpu_used_bytes") for m in samples]
+    has_gpu = any(g is not None for g in gpu)
+    gpu = [int(g or 0) for g in gpu]
     series = [Series("process tree RSS", "#1f6feb", list(zip(xs, rss, strict=False)))]
     if has_gpu:
         series.append(Series("GPU memory used", "#8250df", list(zip(xs, gpu, strict=False))))
     peak = max(max(rss), max(gpu) if has_gpu else 0)
     limits = []
-    if memory.limit_bytes:
-        limits.append(("memory limit", memory.limit_bytes, "#b3261e"))
+    if memory.get("limit_bytes"):
+        limits.append(("memory limit", memory["limit_bytes"], "#b3261e"))
     gpu_total = _gpu_total(memory)
     if has_gpu and gpu_total:
         limits.append(("GPU size", gpu_total, "#a15c00"))
@@ -158,22 +145,23 @@ def memory_chart(memory) -> str:
     return f"<figure><figcaption>{caption}</figcaption>{svg}</figure>"
 
 
-def loss_chart(progress) -> str:
-    """The training loss by step; NaN and infinite values are red marks along the top; "" without
-    losses.
-    """
-    if progress is None or not (progress.losses or progress.first_nonfinite_loss):
+def loss_chart(progress: dict | None) -> str:
+    """The training loss by step (the report's `progress`); NaN and infinite values are red marks
+    along the top; "" without losses."""
+    if not progress:
         return ""
-    losses = list(progress.losses)
+    first = progress.get("first_nonfinite_loss")
+    first = first if isinstance(first, dict) else None
+    losses = [(int(s), float(v)) for s, v in progress.get("losses") or ()]
+    if not (losses or first):
+        return ""
     if len(losses) > CHART_POINTS:
         step = len(losses) / CHART_POINTS
         losses = [losses[int(i * step)] for i in range(CHART_POINTS)] + [losses[-1]]
     finite = [(s, v) for s, v in losses if math.isfinite(v)]
     bad = [s for s, v in losses if not math.isfinite(v)]
-    if progress.first_nonfinite_loss is not None and progress.first_nonfinite_loss[0] not in bad:
-        bad.insert(
-            0, progress.first_nonfinite_loss[0]
-        )  # the tracker keeps NaN out of the series: mark where it began
+    if first is not None and first.get("step") not in bad:
+        bad.insert(0, first.get("step"))  # the tracker keeps NaN out of the series: where it began
     positive = [v for _, v in finite if v > 0]
     log_scale = (
         len(positive) == len(finite) and len(finite) > 1 and max(positive) / min(positive) > 100
@@ -194,12 +182,12 @@ def loss_chart(progress) -> str:
     return f"<figure><figcaption>{caption}</figcaption>{svg}</figure>"
 
 
-def _gpu_total(memory) -> int | None:
-    gpu = memory.gpu
-    if gpu is None:
+def _gpu_total(memory: dict) -> int | None:
+    gpu = memory.get("gpu")
+    if not isinstance(gpu, dict):
         return None
-    devices = gpu.peak_devices or gpu.devices
-    return sum(d.total_bytes for d in devices) or None
+    devices = gpu.get("peak_devices") or gpu.get("devices") or ()
+    return sum(int(d.get("total_bytes") or 0) for d in devices if isinstance(d, dict)) or None
 
 
 def _section(title: str, body: str) -> str:
@@ -220,9 +208,12 @@ def _cited_list(items: list[Item]) -> str:
 
 
 def _culprit(culprit) -> str:
+    said = "; ".join(part for part in (culprit.process, culprit.note) if part)
     head = (
         f"<p><code>{escape(culprit.file)}:{culprit.line}</code> in "
-        f"<code>{escape(culprit.function)}</code></p>"
+        f"<code>{escape(culprit.function)}</code>"
+        + (f' <span class="dim">({escape(said)})</span>' if said else "")
+        + "</p>"
     )
     lines = _source_lines(culprit.file, culprit.line)
     if lines:
@@ -254,8 +245,9 @@ def _source_lines(path: str, line: int) -> list[tuple[int, str]]:
     return [(n, redact_text(text[n - 1].rstrip())) for n in range(lo, hi + 1)]
 
 
-def _environment(diagnosis, status: int) -> str:
-    """What ran, where and with what: never the environment variables themselves."""
+def _environment(diagnosis, saved: dict, status: int) -> str:
+    """What ran, where and with what (from the report's sections): never the environment
+    variables themselves."""
     rows = []
     if diagnosis.command:
         rows.append(("command", " ".join(diagnosis.command)))
@@ -264,15 +256,17 @@ def _environment(diagnosis, status: int) -> str:
     if diagnosis.started_at:
         rows.append(("started", diagnosis.started_at))
     rows.append(("trainwatch exit status", str(status)))
-    facts = diagnosis.evidence
-    if facts.progress is not None and facts.progress.stopped_at:
-        rows.append(("stopped at", facts.progress.stopped_at))
-    probe = facts.probe
-    if probe is not None and probe.processes:
-        first = probe.processes[0]
-        rows.append(("python", f"{first.python} ({first.executable})"))
-        rows.append(("python processes", str(len(probe.processes))))
-    torch = probe.torch if probe is not None else None
+    progress = saved.get("progress") if isinstance(saved.get("progress"), dict) else {}
+    if progress.get("stopped_at"):
+        rows.append(("stopped at", str(progress["stopped_at"])))
+    probe = saved.get("probe") if isinstance(saved.get("probe"), dict) else {}
+    processes = [p for p in probe.get("processes") or () if isinstance(p, dict)]
+    if processes:
+        first = processes[0]
+        where = f" ({first['executable']})" if first.get("executable") else ""
+        rows.append(("python", f"{first.get('python')}{where}"))
+        rows.append(("python processes", str(len(processes))))
+    torch = probe.get("torch")
     if isinstance(torch, dict):
         rows.append(
             (
@@ -286,26 +280,27 @@ def _environment(diagnosis, status: int) -> str:
         )
         if torch.get("devices"):
             rows.append(("devices", ", ".join(map(str, torch["devices"]))))
-    memory = facts.memory
+    memory = saved.get("memory") if isinstance(saved.get("memory"), dict) else None
     if memory is not None:
         rows.append(
             (
                 "memory peak",
-                f"{human_bytes(memory.peak_rss_bytes)} of {human_bytes(memory.limit_bytes)}"
-                + (f" ({memory.limit_source})" if memory.limit_source else ""),
+                f"{human_bytes(memory.get('peak_rss_bytes'))} of "
+                f"{human_bytes(memory.get('limit_bytes'))}"
+                + (f" ({memory['limit_source']})" if memory.get("limit_source") else ""),
             )
         )
-        if memory.memory_total_bytes:
-            rows.append(("machine memory", human_bytes(memory.memory_total_bytes)))
-        if memory.gpu is not None:
-            for d in memory.gpu.peak_devices or memory.gpu.devices:
-                rows.append(
-                    (
-                        f"GPU {d.index}",
-                        f"{d.name}: peak {human_bytes(d.used_bytes)} of "
-                        f"{human_bytes(d.total_bytes)}",
-                    )
+        if memory.get("memory_total_bytes"):
+            rows.append(("machine memory", human_bytes(memory["memory_total_bytes"])))
+        gpu = memory.get("gpu") if isinstance(memory.get("gpu"), dict) else {}
+        for d in gpu.get("peak_devices") or gpu.get("devices") or ():
+            rows.append(
+                (
+                    f"GPU {d.get('index')}",
+                    f"{d.get('name')}: peak {human_bytes(d.get('used_bytes'))} of "
+                    f"{human_bytes(d.get('total_bytes'))}",
                 )
+            )
     return (
         "<table>"
         + "".join(

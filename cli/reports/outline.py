@@ -15,6 +15,7 @@ from trainwatch.diagnostics.verdict import Diagnosis
 __all__ = ["Item", "Outline", "Section", "describe_exit", "human_bytes", "outline", "sparkline"]
 
 SPARKS = "▁▂▃▄▅▆▇█"
+ITEM_FUNCTIONS = ("__getitem__", "__getitems__")  # the call that names the sample
 SPARK_POINTS = 40
 
 
@@ -117,13 +118,16 @@ def outline(diagnosis: Diagnosis, status: int) -> Outline:
     v = diagnosis.verdict
     tone = "bad" if failed(diagnosis, status) else ("ok" if v.category == "completed" else "warn")
     policy = policy_note(diagnosis, status)
+    # The facts sections are read from the JSON report, so that a saved report (`trainwatch
+    # report`) draws exactly what the run drew.
+    saved = diagnosis.to_dict()
     sections = [
         Section("evidence", TITLES["evidence"], tuple(_cited(c) for c in v.evidence)),
         Section("culprit", TITLES["culprit"], _culprit(diagnosis)),
-        Section("sample", TITLES["sample"], _sample(diagnosis)),
+        Section("sample", TITLES["sample"], _sample(saved.get("sample"))),
         Section("cascade", TITLES["cascade"], tuple(_cited(c) for c in v.cascade)),
-        Section("run", TITLES["run"], _run(diagnosis)),
-        Section("checkpoints", TITLES["checkpoints"], _checkpoints(diagnosis)),
+        Section("run", TITLES["run"], _run(diagnosis, saved)),
+        Section("checkpoints", TITLES["checkpoints"], _checkpoints(diagnosis, saved)),
         Section("advice", TITLES["advice"], _advice(diagnosis), numbered=True),
         Section("alternatives", TITLES["alternatives"], _alternatives(diagnosis)),
         Section(
@@ -148,62 +152,109 @@ def _cited(cited) -> Item:
 
 
 def _culprit(diagnosis: Diagnosis) -> tuple[Item, ...]:
-    c = diagnosis.verdict.culprit
-    if c is None:
-        return ()
-    return (Item(f"{c.file}:{c.line} in {c.function}", code=c.code, style="strong"),)
+    """Each culprit frame, the main one first; whose it is and what to know of it beside it."""
+    items = []
+    for c in diagnosis.verdict.culprits:
+        said = "; ".join(part for part in (c.process, c.note) if part)
+        items.append(
+            Item(
+                f"{c.file}:{c.line} in {c.function}",
+                source=said or None,
+                code=c.code,
+                style="strong",
+            )
+        )
+    return tuple(items)
 
 
-def _sample(diagnosis: Diagnosis) -> tuple[Item, ...]:
-    """What the failing code was loading: the sample, the call that asked for it, bad rows."""
-    sample = diagnosis.verdict.sample
-    if sample is None:
+def _sample(sample: dict | None) -> tuple[Item, ...]:
+    """What the failing code was loading (the report's `sample`): the sample, the call that asked
+    for it, bad rows."""
+    if not isinstance(sample, dict):
         return ()
-    where = f"probe pid {sample.pid}"
-    if sample.worker is not None:
-        where += f" · DataLoader worker {sample.worker}"
-    items = [Item(sample.describe(), source=where, style="strong")] if sample.identified else []
-    call = sample.item_call() or next((c for c in reversed(sample.calls) if c.arguments), None)
+    where = f"probe pid {sample.get('pid')}"
+    if sample.get("worker") is not None:
+        where += f" · DataLoader worker {sample['worker']}"
+    identified = any(sample.get(k) is not None for k in ("index", "batch", "file"))
+    items = [Item(str(sample.get("summary")), source=where, style="strong")] if identified else []
+    calls = [c for c in sample.get("calls") or () if isinstance(c, dict)]
+    call = _item_call(calls) or next((c for c in reversed(calls) if c.get("arguments")), None)
     if call is not None:
-        items.append(Item(f"in {call.describe()}", source=f"{call.file}:{call.line}"))
-    if sample.batch is not None and sample.index is not None:
-        items.append(Item(f"in the batch of samples {sample.batch}", style="dim"))
-    rows = [sample.labels.describe()] if sample.labels is not None else []
-    rows += [r.describe() for r in sample.nonfinite]
+        items.append(Item(f"in {_describe_call(call)}", source=f"{call['file']}:{call['line']}"))
+    if sample.get("batch") is not None and sample.get("index") is not None:
+        items.append(Item(f"in the batch of samples {sample['batch']}", style="dim"))
+    from trainwatch.diagnostics.watch.probe.samples import BadLabels, NonFiniteRows
+
+    rows = []
+    if isinstance(sample.get("labels"), dict):
+        rows.append(BadLabels.from_dict(sample["labels"]).describe())
+    rows += [NonFiniteRows.from_dict(n).describe() for n in sample.get("nonfinite") or ()]
     for text in rows:
         items.append(Item(text, source=None if items else where, style=None if items else "strong"))
     return tuple(items)
 
 
-def _checkpoints(diagnosis: Diagnosis) -> tuple[Item, ...]:
+def _item_call(calls: list[dict]) -> dict | None:
+    """The innermost `__getitem__`/`__getitems__` with arguments, the user's own first."""
+    items = [c for c in calls if c.get("function") in ITEM_FUNCTIONS and c.get("arguments")]
+    users = [c for c in items if c.get("user")]
+    return (users or items or [None])[-1]
+
+
+def _describe_call(call: dict) -> str:
+    """`ImageFiles.__getitem__(index=517)`."""
+    name = str(call.get("function"))
+    if call.get("owner"):
+        name = f"{str(call['owner']).rsplit('.', 1)[-1]}.{name}"
+    arguments = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
+    return f"{name}({', '.join(f'{k}={v}' for k, v in arguments.items())})"
+
+
+def _checkpoints(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
     """For a run that did not complete: the last checkpoint, when and where it was, the training
-    time lost since, and the saves that cannot be resumed from."""
-    probe = diagnosis.evidence.probe
-    if probe is None or not probe.loaded or diagnosis.verdict.category == "completed":
+    time lost since, and the saves that cannot be resumed from (the report's `checkpoints`)."""
+    facts = saved.get("checkpoints")
+    if not isinstance(facts, dict) or diagnosis.verdict.category == "completed":
         return ()
     from trainwatch.diagnostics.watch.probe.checkpoints import STATES, describe_duration
 
-    facts = probe.checkpoints
-    lost = facts.lost_s()
-    point = facts.resume_point()
-    if point is None:
-        said = "no checkpoint written" if not facts.total else "no complete checkpoint left"
+    lost = facts.get("lost_s")
+    point = facts.get("resume_from")
+    if not isinstance(point, dict):
+        said = "no checkpoint written" if not facts.get("total") else "no complete checkpoint left"
         tail = f": all {describe_duration(lost)} of training lost" if lost is not None else ""
         items = [Item(said + tail, style="strong")]
     else:
-        progress = f" ({point.progress})" if point.progress else ""
+        progress = _save_progress(point)
+        progress = f" ({progress})" if progress else ""
         when = ""
-        if facts.run_started is not None and point.ended is not None:
-            when = f", written {describe_duration(point.ended - facts.run_started)} into the run"
-        items = [Item(f"last complete checkpoint: {point.path}{progress}{when}")]
+        started = facts.get("run_started")
+        if started is not None and point.get("ended") is not None:
+            when = f", written {describe_duration(point['ended'] - started)} into the run"
+        items = [Item(f"last complete checkpoint: {point.get('path')}{progress}{when}")]
         if lost is not None:
             items.append(Item(f"{describe_duration(lost)} of training lost since", style="strong"))
     items.extend(
-        Item(f"{save.path}: {STATES[save.state]}", style="strong") for save in facts.unusable()
+        Item(
+            f"{save.get('path')}: {STATES.get(save.get('state'), save.get('state'))}",
+            style="strong",
+        )
+        for save in facts.get("unusable") or ()
+        if isinstance(save, dict)
     )
-    if facts.total > 1:
-        items.append(Item(f"{facts.total} checkpoint saves in all", style="dim"))
+    if (facts.get("total") or 0) > 1:
+        items.append(Item(f"{facts['total']} checkpoint saves in all", style="dim"))
     return tuple(items)
+
+
+def _save_progress(save: dict) -> str | None:
+    """`epoch 2, step 30`, when the probe saw either."""
+    parts = []
+    if save.get("epoch") is not None:
+        parts.append(f"epoch {save['epoch']:g}")
+    if save.get("step") is not None:
+        parts.append(f"step {save['step']}")
+    return ", ".join(parts) or None
 
 
 def _advice(diagnosis: Diagnosis) -> tuple[Item, ...]:
@@ -221,25 +272,35 @@ def _alternatives(diagnosis: Diagnosis) -> tuple[Item, ...]:
     )
 
 
-def _run(diagnosis: Diagnosis) -> tuple[Item, ...]:
-    """Where the run was, its losses, its memory, how long it ran: each row only when known."""
-    facts = diagnosis.evidence
+def _run(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
+    """Where the run was, its losses, its memory, how long it ran: each row only when known (read
+    from the report's `progress` and `memory`)."""
     items: list[Item] = []
-    progress = facts.progress
-    if progress is not None and progress.stopped_at:
-        items.append(Item(f"stopped at {progress.stopped_at}"))
-    if progress is not None:
-        values = progress.sparkline_values(SPARK_POINTS)
-        if values:
-            items.append(Item(f"loss   {sparkline(values)}  last {values[-1]:.4g}", chart="loss"))
-    memory = facts.memory
-    if memory is not None and memory.sample_count:
-        line = (
-            f"memory peak {human_bytes(memory.peak_rss_bytes)} of {human_bytes(memory.limit_bytes)}"
-        )
-        items.append(Item(f"{line}  {sparkline(memory.timeline(SPARK_POINTS))}", chart="memory"))
-        gpu_values = memory.gpu_timeline(SPARK_POINTS)
-        if gpu_values:
+    progress = saved.get("progress") if isinstance(saved.get("progress"), dict) else {}
+    if progress.get("stopped_at"):
+        items.append(Item(f"stopped at {progress['stopped_at']}"))
+    values = [float(v) for v in progress.get("sparkline") or ()]
+    last = _number(progress.get("last_loss"))
+    if last is not None and not math.isfinite(last):
+        values.append(last)  # the last loss printed was NaN/Inf: the chart ends on its mark
+    if values:
+        shown = f"{last:.4g}" if last is not None and math.isfinite(last) else None
+        if last is not None and not math.isfinite(last):
+            shown = "NaN" if last != last else ("+Inf" if last > 0 else "-Inf")
+        shown = shown or f"{values[-1]:.4g}"
+        items.append(Item(f"loss   {sparkline(values)}  last {shown}", chart="loss"))
+    memory = saved.get("memory") if isinstance(saved.get("memory"), dict) else {}
+    samples = [m for m in memory.get("samples") or () if isinstance(m, dict)]
+    if samples:
+        from trainwatch.diagnostics.watch.sampling import resample
+
+        peak, limit = memory.get("peak_rss_bytes"), memory.get("limit_bytes")
+        line = f"memory peak {human_bytes(peak)} of {human_bytes(limit)}"
+        timeline = resample([int(m.get("rss_bytes") or 0) for m in samples], SPARK_POINTS)
+        items.append(Item(f"{line}  {sparkline(timeline)}", chart="memory"))
+        gpu = [m.get("gpu_used_bytes") for m in samples]
+        if any(g is not None for g in gpu):
+            gpu_values = resample([int(g or 0) for g in gpu], SPARK_POINTS)
             items.append(
                 Item(
                     f"GPU memory peak {human_bytes(max(gpu_values))}  {sparkline(gpu_values)}",
@@ -251,6 +312,16 @@ def _run(diagnosis: Diagnosis) -> tuple[Item, ...]:
             Item(f"ran {diagnosis.duration_s:.1f} s · {describe_exit(diagnosis)}", style="dim")
         )
     return tuple(items)
+
+
+def _number(value) -> float | None:
+    """A number of the JSON report: a float, or a non-finite one written as its name ("nan")."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def describe_exit(diagnosis: Diagnosis) -> str:

@@ -87,11 +87,16 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     if verdict is None:
         verdict = _fallback(evidence, chains)
     verdict = _cite_gpu_memory(verdict, evidence)
+    from trainwatch.diagnostics.judge.memory import with_memory_facts
+
+    verdict = with_memory_facts(verdict, evidence)
     exit_cited = _exit_cited(evidence)
-    if exit_cited is not None and all(c.kind != "exit" for c in verdict.evidence):
+    if exit_cited is not None and all(c.kind != "exit" for c in verdict.evidence + verdict.cascade):
         verdict = replace(verdict, evidence=verdict.evidence + (exit_cited,))
+    from trainwatch.diagnostics.judge.culprits import annotate_culprit
     from trainwatch.diagnostics.judge.recovery import with_resume_advice, with_sample
 
+    verdict = annotate_culprit(verdict)
     return tidy(with_resume_advice(with_sample(verdict, evidence), evidence))
 
 
@@ -351,6 +356,10 @@ def _in_data_code(best: Match, culprit: Culprit | None) -> bool:
     chain = best.chain
     if chain is None:
         return False
+    from trainwatch.diagnostics.judge.culprits import collate_frame
+
+    if collate_frame(chain.exceptions) is not None:
+        return True  # raised inside a collate function: the framework's own, under the user's call
     # The error was raised inside a DataLoader worker (its wrapper says so).
     return any("DataLoader worker" in e.message for e in chain.exceptions)
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from trainwatch.diagnostics.evidence import Evidence, ExceptionChain
+from trainwatch.diagnostics.judge.stalls import stall_facts
 from trainwatch.diagnostics.read.progress import ProgressFacts, nonfinite_name
 from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
-from trainwatch.diagnostics.watch.stall import StallFacts, classify_wait
+from trainwatch.diagnostics.watch.stall import classify_wait
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "quiet.toml"
 # Waits that make an interrupted traceback a hang: the process was blocked there when stopped.
@@ -74,11 +75,11 @@ def rules() -> tuple[tuple[Rule, ...], dict[str, Any]]:
 def judge_quiet(evidence: Evidence, quiet: bool = True) -> Verdict | None:
     """The verdict of the first rule whose facts hold, or None. `quiet` says that no signature of a
     failure matched (the facts "quiet" depends on it)."""
-    facts, values, cited, culprit = _facts(evidence, quiet)
+    facts, values, cited, culprits = _facts(evidence, quiet)
     rule_list, shared = rules()
     for rule in rule_list:
         if all(facts.get(name, False) for name in rule.when):
-            return _render(rule, values, cited, culprit, shared, _cascade(evidence, facts))
+            return _render(rule, values, cited, culprits, shared, _cascade(evidence, facts))
     return None
 
 
@@ -116,6 +117,15 @@ def apply_quiet(
         return _with_previous(quiet, verdict)
     if generic and not failing and quiet.confidence > verdict.confidence:
         return replace(quiet, evidence=quiet.evidence + verdict.evidence)
+    if quiet.category == "completed" == verdict.category and quiet.confidence > verdict.confidence:
+        # A closing line ("`max_epochs` reached") and the loop's end seen with exit 0 say the
+        # same: as sure as the surer of the two, the closing line's words kept.
+        return replace(
+            verdict,
+            confidence=quiet.confidence,
+            evidence=verdict.evidence
+            + tuple(c for c in quiet.evidence if c not in verdict.evidence),
+        )
     context = tuple(c for c in quiet.evidence if c.kind in ("progress", "stall"))
     return replace(verdict, evidence=verdict.evidence + context)
 
@@ -159,13 +169,13 @@ def _facts(evidence: Evidence, quiet: bool):
     }
     values: dict[str, str] = {"at": "", "first": "", "ending": "", "action": ""}
     cited: list[Cited] = []
-    culprit: Culprit | None = None
+    culprits: tuple[Culprit, ...] = ()
     if progress is not None:
         _progress_facts(progress, evidence, facts, values, cited)
     else:
         facts["no-progress"] = True
     if stall is not None:
-        culprit = _stall_facts(stall, facts, values, cited)
+        culprits = stall_facts(stall, facts, values, cited)
     if evidence.nan_stop is not None:
         _nan_stop_facts(evidence, facts, values, cited)
     blocked = _blocked_interrupt(chains)
@@ -180,7 +190,7 @@ def _facts(evidence: Evidence, quiet: bool):
         or (progress is not None and progress.stopped_at is None)
     ):
         _startup_facts(evidence, facts, values, cited)
-    return facts, values, tuple(cited), culprit
+    return facts, values, tuple(cited), culprits
 
 
 def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, cited) -> None:
@@ -222,45 +232,6 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
         facts["went-on"] = not ended and clean and progress.finished is False
 
 
-def _stall_facts(stall: StallFacts, facts, values, cited) -> Culprit | None:
-    facts["stall"] = True
-    facts["busy"] = stall.busy
-    facts["idle"] = not stall.busy
-    wait = stall.main_wait()
-    values["silent"] = f"{stall.silent_s:.0f} s"
-    values["cpu"] = f"{stall.cpu_seconds:.2f} s"
-    values["action"] = (
-        "trainwatch stopped it" if stall.action == "stopped" else "it was left running"
-    )
-    if stall.stopped_at:
-        values["at"] = f" at {stall.stopped_at}"
-    if wait is not None and wait.kind not in ("unknown", "busy"):
-        facts["wait-known"] = True
-        values["wait_kind"] = wait.kind
-        values["wait"] = f"; {wait.description} ({wait.where})"
-    cited.insert(
-        0,
-        Cited(
-            "stall",
-            f"no output and no progress for {stall.silent_s:.0f} s, {stall.cpu_seconds:.2f} s of CPU "
-            "used meanwhile",
-            "stall detector",
-        ),
-    )
-    # The main process's wait first: it is the culprit's; then the other processes'.
-    for w in stall.waits[:6]:
-        cited.insert(
-            1 if w is wait else len(cited),
-            Cited(
-                "stack",
-                f"pid {w.pid} ({w.thread or 'process'}): {w.description} at {w.where}",
-                w.source,
-            ),
-        )
-    frame = wait.frame if wait is not None else None
-    return Culprit.from_frame(frame) if frame is not None else None
-
-
 def _nan_stop_facts(evidence: Evidence, facts, values, cited) -> None:
     """trainwatch stopped the run for its non-finite loss (`--on-nan stop`)."""
     stop = evidence.nan_stop
@@ -289,8 +260,18 @@ def _nan_stop_facts(evidence: Evidence, facts, values, cited) -> None:
 
 
 def _cascade(evidence: Evidence, facts: dict[str, bool]) -> tuple[Cited, ...]:
-    """What trainwatch's own stop caused: the KeyboardInterrupt it raised, the signal that ended
-    the run. Consequences, never the cause."""
+    """What trainwatch's own stop caused (at a stall, or at a NaN with --on-nan stop): the
+    KeyboardInterrupt it raised, the signal that ended the run. Consequences, never the cause."""
+    status = evidence.exit
+    stall = evidence.stall
+    if stall is not None and stall.action == "stopped":
+        if status is not None and status.signal in ("SIGTERM", "SIGKILL"):
+            return (
+                Cited(
+                    "exit", f"ended by {status.signal}, trainwatch's stop at the stall", "waitpid"
+                ),
+            )
+        return ()
     if not facts.get("nan-stop") or evidence.nan_stop is None:
         return ()
     cascade = [
@@ -298,7 +279,6 @@ def _cascade(evidence: Evidence, facts: dict[str, bool]) -> tuple[Cited, ...]:
         for c in _chains(evidence)
         if c.final.short_type in ("KeyboardInterrupt", "SystemExit")
     ][:1]  # the probe's record, else the printed traceback: one is enough
-    status = evidence.exit
     if status is not None and status.signal in evidence.nan_stop.signals:
         cascade.append(Cited("exit", f"ended by {status.signal}, trainwatch's", "waitpid"))
     return tuple(cascade)
@@ -343,7 +323,7 @@ def _chains(evidence: Evidence) -> tuple[ExceptionChain, ...]:
 
 
 # ---- the verdict ---------------------------------------------------------------------------------
-def _render(rule: Rule, values, cited, culprit, shared, cascade=()) -> Verdict:
+def _render(rule: Rule, values, cited, culprits, shared, cascade=()) -> Verdict:
     fill = _Fill(values)
     subtype = rule.subtype.format_map(fill) if rule.subtype else None
     if subtype is not None and subtype.endswith("/"):
@@ -366,7 +346,8 @@ def _render(rule: Rule, values, cited, culprit, shared, cascade=()) -> Verdict:
         ),
         evidence=tuple(cited),
         cascade=tuple(cascade),
-        culprit=culprit,
+        culprit=culprits[0] if culprits else None,
+        other_culprits=tuple(culprits[1:]),
         advice=advice,
     )
 

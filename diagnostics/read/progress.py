@@ -72,6 +72,15 @@ _METRIC_NAME = re.compile(
 )
 # rich progress bars (and Lightning's RichProgressBar): `Epoch 1/9 ━━━━━━━━━━ 32/40 0:00:05 ...`.
 _RICH_BAR = re.compile(r"[━╸╺─]+\s+(?P<n>\d+)/(?P<total>\d+)\b")
+# A word that holds a path separator or ends in a file extension: `exp-batch16/train.py`,
+# `run-step3.py`. Counters inside it are a file's name, not the loop's position.
+_PATH_WORD = re.compile(
+    r"(?<!\d)[/\\]|[/\\](?!\d)|\.(?:py|pyc|sh|log|txt|json|ya?ml|toml|cfg|ckpt|pt|pth|bin)$"
+)
+# rich lays out a bar's metrics as a table column off a terminal (Lightning's RichProgressBar at 80
+# columns): a name may end one line (`train_loss_step:`) and its value start the next (`nan`).
+_DANGLING_NAME = re.compile(r"(?P<name>[A-Za-z_][\w./\-]*):\s*$")
+_WRAPPED_VALUE = re.compile(r"^\s*(?P<value>\S+)\s*$")
 _SCALE = {"k": 1e3, "M": 1e6, "G": 1e9}
 # (count so far, global step, value, the line, position text) for each non-finite loss.
 NonFiniteObserver = Callable[[int, int, float, LogLine, str | None], None]
@@ -180,8 +189,9 @@ class ProgressFacts:
             "loss_count": self.loss_count,
             "nonfinite_count": self.nonfinite_count,
             "last_loss": None if self.last_loss is None else _json_number(self.last_loss),
-            # The JSON keeps the recent part only.
-            "losses": [[s, v] for s, v in self.losses[-200:]],
+            # Every sample kept (the tracker thins them to under 2 * LOSS_SAMPLES): the HTML chart
+            # of a saved report draws the whole run from it.
+            "losses": [[s, v] for s, v in self.losses],
             "epoch_losses": [[s, v] for s, v in self.epoch_losses[-200:]],
             "sparkline": [round(v, 6) for v in self.sparkline_values()],
         }
@@ -251,6 +261,7 @@ class ProgressTracker:
         self._after_progress = 0
         self._error_after_progress = False
         self._position_key: tuple | None = None
+        self._dangling: str | None = None  # a metric's name that ended the last line
 
     def feed(self, line: LogLine) -> None:
         """Take one line; lines holding `\\r`-updated bars are split into their segments."""
@@ -265,6 +276,12 @@ class ProgressTracker:
 
     def _feed_text(self, text: str, line: LogLine) -> None:
         lower = text.lower()
+        if self._dangling is not None:
+            self._read_wrapped_value(self._dangling, text, line)
+        self._dangling = None
+        if text.rstrip().endswith(":"):
+            dangling = _DANGLING_NAME.search(text)
+            self._dangling = None if dangling is None else dangling.group("name")
         moved = self._read_position(text, lower)
         if "loss" in lower:
             self._read_losses(text, line)
@@ -292,6 +309,18 @@ class ProgressTracker:
             self._last_progress_line = line
             self._after_progress = 0
             self._error_after_progress = False
+
+    def _read_wrapped_value(self, name: str, text: str, line: LogLine) -> None:
+        """A metric whose name ended the line before and whose value is this line (rich's wrapped
+        metrics column): read as `name: value`."""
+        value = _WRAPPED_VALUE.match(text)
+        if value is None or _float(value.group("value")) is None:
+            return
+        joined = f"{name}: {value.group('value')}"
+        if "loss" in name.lower():
+            self._read_losses(joined, line)
+        if self._nonfinite_metric is None:
+            self._read_nonfinite_metric(joined, line)
 
     def _read_position(self, text: str, lower: str) -> bool:
         """Update counters from a bar, a Keras step line, or epoch/step words; True when the line
@@ -346,12 +375,14 @@ class ProgressTracker:
             state.step, state.unit = counter, "batch"
             return True
         found = False
-        epoch = _EPOCH.search(text) if "epoch" in lower else None
+        epoch = _outside_paths(_EPOCH, text) if "epoch" in lower else None
         if epoch is not None:
             self._set_epoch(int(epoch.group("n")), epoch.group("total"))
             found = True
         step = (
-            _STEP.search(text) if ("step" in lower or "iter" in lower or "batch" in lower) else None
+            _outside_paths(_STEP, text)
+            if ("step" in lower or "iter" in lower or "batch" in lower)
+            else None
         )
         if step is not None:
             kind = step.group("kind").lower()
@@ -525,6 +556,20 @@ class ProgressTracker:
             return s.step.done()
         known = [v for v in verdicts if v is not None]
         return all(known) if known else None
+
+
+def _outside_paths(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """The first match of `pattern` whose word (from the word before it to the next space) is not
+    a file's path or name: `exp-batch16/train.py`, `run-step3.py`, `epoch=3-step=100.ckpt`."""
+    for match in pattern.finditer(text):
+        start = end = match.start()
+        while start > 0 and not text[start - 1].isspace() and text[start - 1] not in "'\"(":
+            start -= 1
+        while end < len(text) and not text[end].isspace() and text[end] not in "'\")":
+            end += 1
+        if not _PATH_WORD.search(text[start:end].rstrip(",:;")):
+            return match
+    return None
 
 
 def _segment(line: LogLine, text: str) -> LogLine:

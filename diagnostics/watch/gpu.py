@@ -241,9 +241,8 @@ class GpuSampler:
         try:
             pynvml.nvmlInit()
         except pynvml.NVMLError as exc:
-            if type(exc).__name__ == "NVMLError_LibraryNotFound":
-                self._note("GPU: none seen (no NVIDIA driver on this machine)")
-            else:
+            # No driver: a CPU machine, where a note on every report would say nothing new.
+            if type(exc).__name__ != "NVMLError_LibraryNotFound":
                 self._note(f"GPU: not sampled (NVML: {exc})")
             return False
         try:

@@ -20,6 +20,7 @@ if (
     from trainwatch.diagnostics.verdict import Cited
     from trainwatch.diagnostics.watch.cgroup import CgroupPlace, KernelOomKill, ShmUsage
     from trainwatch.diagnostics.watch.gpu import GpuFacts
+    from trainwatch.diagnostics.watch.limits import AddressLimit
     from trainwatch.diagnostics.watch.sampling import Sample
 
 # Memory counts as "at its limit" when a sample of the last few is within this fraction of it.
@@ -107,6 +108,8 @@ class MemoryFacts:
     shm: ShmUsage | None = None  # at the end
     shm_peak_used_bytes: int | None = None
     gpu: GpuFacts | None = None
+    # The run's processes that had a finite address-space limit (RLIMIT_AS, `ulimit -v`).
+    address_limits: tuple[AddressLimit, ...] = ()
     seen_pids: tuple[int, ...] = ()  # every pid the tree had (bounded)
     sampler_cpu_seconds: float = 0.0  # the sampler thread's own CPU time, all samples together
     setup_cpu_seconds: float = (
@@ -270,6 +273,7 @@ class MemoryFacts:
             if self.shm is None
             else {**self.shm.to_dict(), "peak_used_bytes": self.shm_peak_used_bytes},
             "gpu": None if self.gpu is None else self.gpu.to_dict(),
+            "address_limits": [a.to_dict() for a in self.address_limits],
             "sampling": {
                 "interval_s": self.interval_s,
                 "count": self.sample_count,
@@ -348,6 +352,7 @@ class Monitor:
     def _sample_until_stopped(self) -> None:
         from trainwatch.diagnostics.watch import cgroup
         from trainwatch.diagnostics.watch.gpu import GpuSampler
+        from trainwatch.diagnostics.watch.limits import AddressLimits, own_address_limit
         from trainwatch.diagnostics.watch.sampling import (
             Timeline,
             TreeSampler,
@@ -364,6 +369,7 @@ class Monitor:
         kernel.open()
         timeline = Timeline(opts["capacity"])
         gpu = GpuSampler() if opts["gpu"] else None
+        limits = AddressLimits(self.pid, opts["proc"], inherited=own_address_limit())
         watched: dict[
             str, tuple[CgroupPlace, int | None]
         ] = {}  # cgroup path -> (place, oom_kill before)
@@ -375,6 +381,7 @@ class Monitor:
             gpu=gpu,
             watched=watched,
             cmdlines=cmdlines,
+            limits=limits,
             root_cgroup=None,
             shm_peak=None,
             cpu=0.0,
@@ -432,6 +439,7 @@ class Monitor:
                 gpu_utilization_pct=gpu_busy,
             )
             kernel.drain()
+            limits.update(sampler.tree_pids())
             timeline.add(sample)
             self._latest = sample
             self._tree = sampler.tree_pids()
@@ -523,6 +531,7 @@ class Monitor:
             shm=cgroup.read_shm(self._options["shm"]),
             shm_peak_used_bytes=state["shm_peak"],
             gpu=gpu_facts,
+            address_limits=state["limits"].facts(),
             seen_pids=tuple(sampler.seen),
             sampler_cpu_seconds=state["cpu"],
             setup_cpu_seconds=state["setup_cpu"],

@@ -98,7 +98,9 @@ class ProcessWait:
     kind: str  # a key of _WAIT_WORDS
     # "queue.py:171 in get, called from train.py:40 in <module>" or "kernel: futex_wait_queue"
     where: str
-    frame: Frame | None = None  # the deepest frame of the user's own code on that stack
+    # Where it blocks: the deepest frame of the user's own code on that stack, else the innermost
+    # (a library's) frame.
+    frame: Frame | None = None
     source: str = "probe"  # "probe" (Python stack) or "wchan" (the kernel's wait channel)
 
     @property
@@ -205,14 +207,15 @@ def wait_from_wchan(pid: int, proc: str = "/proc") -> tuple[str, str] | None:
 
 
 def _where(frame: Frame, frames: Sequence[Frame]) -> str:
-    text = f"{_short(frame.file)}:{frame.line} in {frame.function}"
+    text = f"{short_path(frame.file)}:{frame.line} in {frame.function}"
     user = next((f for f in reversed(frames) if f.user), None)
     if user is not None and user is not frame:
-        text += f", called from {_short(user.file)}:{user.line} in {user.function}"
+        text += f", called from {short_path(user.file)}:{user.line} in {user.function}"
     return text
 
 
-def _short(path: str) -> str:
+def short_path(path: str) -> str:
+    """A path's last two parts: `data/dataloader.py`."""
     parts = path.replace("\\", "/").split("/")
     return "/".join(parts[-2:]) if len(parts) > 1 else path
 
@@ -380,14 +383,19 @@ class StallWatcher:
                 for thread in getattr(process, "threads", ()) or ():
                     frames = tuple(getattr(thread, "frames", ()) or ())
                     kind, where = classify_wait(frames)
+                    main = bool(getattr(thread, "main", False))
                     if kind == "unknown" and busy:
                         kind = "busy"
-                    user = next((f for f in reversed(frames) if f.user), None)
-                    name = (
-                        "main"
-                        if getattr(thread, "main", False)
-                        else hex(getattr(thread, "thread_id", 0) or 0)
-                    )
+                    elif kind == "unknown" and main and pid:
+                        # A blocking call in C leaves no Python frame to tell it by: the kernel's
+                        # wait channel still says what the main thread waits on (a futex: a lock).
+                        found = wait_from_wchan(pid)
+                        if found is not None and found[0] != "unknown":
+                            kind = found[0]
+                    frame = next((f for f in reversed(frames) if f.user), None)
+                    if frame is None and frames:
+                        frame = frames[-1]
+                    name = "main" if main else hex(getattr(thread, "thread_id", 0) or 0)
                     waits.append(
                         ProcessWait(
                             pid or 0,
@@ -395,7 +403,7 @@ class StallWatcher:
                             name,
                             kind,
                             where,
-                            user,
+                            frame,
                             "probe",
                         )
                     )

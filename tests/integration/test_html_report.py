@@ -103,14 +103,14 @@ def _memory(gpu: bool) -> MemoryFacts:
 
 
 def test_memory_chart_draws_rss_gpu_and_their_limits():
-    svg = memory_chart(_memory(gpu=True))
+    svg = memory_chart(_memory(gpu=True).to_dict())
     assert svg.count('class="series"') == 4  # RSS, GPU, the memory limit, the GPU's size
     assert (
         "memory limit 4.0 GiB" in svg
         and "GPU size 16.0 GiB" in svg
         and 'stroke-dasharray="6 4"' in svg
     )
-    only_rss = memory_chart(_memory(gpu=False))
+    only_rss = memory_chart(_memory(gpu=False).to_dict())
     assert only_rss.count('class="series"') == 2 and "GPU" not in only_rss
     assert memory_chart(None) == ""
 
@@ -151,7 +151,7 @@ def test_loss_chart_and_ticks():
         finished=None,
         losses=tuple((s, 10.0**-s) for s in range(6)),
     )
-    svg = loss_chart(progress)
+    svg = loss_chart(progress.to_dict())
     assert 'class="series"' in svg and "(log scale)" in svg  # five decades: a log axis
     assert loss_chart(None) == ""
     assert nice_ticks(0, 10) == [0, 2.5, 5, 7.5, 10]

@@ -153,25 +153,24 @@ def test_a_short_run_never_pays_for_nvml():
     assert facts.gpu is None
 
 
-def test_without_gpu_there_is_one_clean_note():
-    try:
-        import pynvml
+def test_without_a_gpu_driver_there_is_no_gpu_section_and_no_note():
+    import pynvml
 
+    try:
         pynvml.nvmlInit()
         pynvml.nvmlShutdown()
         pytest.skip("an NVIDIA driver is present on this machine")
-    except ImportError:
-        pass
     except Exception as exc:
-        assert type(exc).__name__.startswith("NVMLError")
+        if type(exc).__name__ != "NVMLError_LibraryNotFound":
+            pytest.skip(f"NVML answers otherwise here: {exc}")
     # NVML is first tried once the run is GPU_FIRST_READ_S old: a shorter run gets no GPU section at
-    # all.
+    # all. Without a driver a longer one gets none either: a note on every CPU report says nothing.
     proc = subprocess.Popen([PYTHON, "-c", f"import time; time.sleep({GPU_FIRST_READ_S + 0.5})"])
     monitor = Monitor.start(proc.pid, interval=0.1)
     proc.wait()
     facts = monitor.stop()
-    assert facts.gpu is not None and not facts.gpu.devices
-    assert len(facts.gpu.notes) == 1 and facts.gpu.notes[0].startswith("GPU: ")
+    assert facts.gpu is None
+    assert not any(note.startswith("GPU") for note in facts.notes)
     assert facts.gpu_timeline() == ()
     assert all(s.gpu_used_bytes is None for s in facts.samples)
     assert json.dumps(facts.to_dict())

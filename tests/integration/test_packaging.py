@@ -66,6 +66,7 @@ def test_wheel_holds_every_subpackage_and_no_top_level_cli_or_diagnostics(tmp_pa
     for package in _code_packages():
         assert f"{package.replace('.', '/')}/__init__.py" in names, package
     assert "trainwatch/diagnostics/watch/probe/sitecustomize.py" in names
+    assert "trainwatch/demo/train_cnn.py" in names  # `trainwatch demo` needs no source tree
     for data in ("signatures/pytorch.toml", "phrases/memory.toml", "quiet.toml", "signals.toml"):
         assert f"trainwatch/diagnostics/knowledge/{data}" in names, data
     tops = {n.split("/")[0] for n in names}

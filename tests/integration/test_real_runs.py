@@ -57,7 +57,7 @@ def test_corrupt_image_in_a_dataloader_worker_is_data_with_the_getitem_culprit(t
         "run",
         "--json",
         str(report),
-        str(ROOT / "examples" / "train_cnn.py"),
+        str(ROOT / "api" / "demo" / "train_cnn.py"),
         "--epochs",
         "1",
         "--data",

@@ -15,9 +15,8 @@ class LockedDataset(Dataset):
         return 64
 
     def __getitem__(self, index):
-        with (
-            lock
-        ):  # each forked worker has its own copy of the lock, taken, and nobody to release it
+        # each forked worker has its own copy of the lock, taken, and nobody to release it
+        with lock:
             return torch.tensor([float(index)])
 
 

@@ -129,6 +129,7 @@ class CheckpointFacts:
             "resume_from": None if point is None else point.to_dict(),
             "unusable": [s.to_dict() for s in self.unusable()],
             "lost_s": None if lost is None else round(lost, 3),
+            "run_started": self.run_started,
             "saves": [s.to_dict() for s in self.saves[-20:]],
         }
 

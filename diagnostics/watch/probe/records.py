@@ -70,6 +70,7 @@ class ProbeProcess:
             "rank": self.rank,
             "forked": self.forked,
             "python": self.python,
+            "executable": self.executable,
             "argv": list(self.argv[:8]),
         }
 

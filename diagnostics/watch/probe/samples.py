@@ -73,6 +73,11 @@ class BadLabels:
     values: tuple[int, ...]  # the offending labels (first 8)
     count: int  # positions in all
 
+    @classmethod
+    def from_dict(cls, item: dict[str, Any]) -> BadLabels:
+        """From a record, or from the report's `sample.labels`."""
+        return _labels(item)
+
     def describe(self) -> str:
         """`labels 7, 5 at rows 2, 5 of the batch (the model has 5 classes: 0..4)`."""
         values = ", ".join(str(v) for v in self.values)
@@ -101,6 +106,11 @@ class NonFiniteRows:
     shape: tuple[int, ...]
     positions: tuple[int, ...]  # along the first dimension (first 16)
     count: int
+
+    @classmethod
+    def from_dict(cls, item: dict[str, Any]) -> NonFiniteRows:
+        """From a record, or from the report's `sample.nonfinite`."""
+        return _rows(item)
 
     def describe(self) -> str:
         """`NaN/Inf in `batch` (8×6, in main): row 3`."""

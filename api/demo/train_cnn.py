@@ -6,18 +6,31 @@ written as PNG files, plus one file whose bytes are not an image at all, the way
 download or a disk error leaves one. Training reads the files in DataLoader worker processes, as
 a real image pipeline does, and dies when a worker reaches the bad file.
 
-    python examples/train_cnn.py [--epochs N] [--data DIR] [--clean]
+It needs PyTorch; it reads the images with Pillow when Pillow is installed, else with the few
+lines of PNG decoding below (the standard library's zlib), so `trainwatch demo` runs wherever
+torch does.
+
+    python train_cnn.py [--epochs N] [--data DIR] [--clean]
 """
 
 import argparse
 import os
+import random
+import struct
 import tempfile
+import zlib
 
-import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+
+try:
+    from PIL import Image
+except ImportError:  # the standard library's PNG reading below does
+    Image = None
+
+SIZE = 32
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class ImageFolder(Dataset):
@@ -33,19 +46,58 @@ class ImageFolder(Dataset):
 
     def __getitem__(self, index):
         path = self.paths[index]
-        image = Image.open(path).convert("RGB")
-        pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        pixels = Image.open(path).convert("RGB").tobytes() if Image else read_png(path)
+        image = torch.frombuffer(bytearray(pixels), dtype=torch.uint8).float() / 255.0
         label = int(os.path.basename(path).split("_")[0])
-        return pixels, label
+        return image.view(SIZE, SIZE, 3).permute(2, 0, 1), label
+
+
+def read_png(path):
+    """The RGB bytes of a PNG written by `write_png` (8-bit RGB, no filter): enough for the demo."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if not data.startswith(PNG_SIGNATURE):
+        raise ValueError(f"cannot identify image file {path!r}: not a PNG image")
+    chunks, pos = [], len(PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if kind == b"IDAT":
+            chunks.append(data[pos + 8 : pos + 8 + length])
+        pos += 12 + length
+    raw = zlib.decompress(b"".join(chunks))
+    stride = 1 + 3 * SIZE
+    return b"".join(raw[row * stride + 1 : (row + 1) * stride] for row in range(SIZE))
+
+
+def write_png(path, pixels):
+    """32x32 RGB bytes as a PNG file (each row unfiltered)."""
+
+    def chunk(kind, body):
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    rows = b"".join(b"\x00" + pixels[r * 3 * SIZE : (r + 1) * 3 * SIZE] for r in range(SIZE))
+    header = struct.pack(">IIBBBBB", SIZE, SIZE, 8, 2, 0, 0, 0)
+    with open(path, "wb") as handle:
+        handle.write(
+            PNG_SIGNATURE
+            + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b"")
+        )
 
 
 def make_dataset(root, corrupt):
-    rng = np.random.default_rng(0)
+    rng = random.Random(0)
     for n in range(96):
         label = n % 4
-        pixels = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
-        pixels[..., label % 3] //= 2  # a faint colour cue per class, so there is something to learn
-        Image.fromarray(pixels).save(os.path.join(root, f"{label}_{n:03d}.png"))
+        pixels = bytearray(rng.randrange(256) for _ in range(SIZE * SIZE * 3))
+        for i in range(
+            label % 3, len(pixels), 3
+        ):  # a faint colour cue per class: something to learn
+            pixels[i] //= 2
+        write_png(os.path.join(root, f"{label}_{n:03d}.png"), bytes(pixels))
     if corrupt:
         with open(os.path.join(root, "2_077.png"), "wb") as f:
             f.write(b"<html><body>503 Service Unavailable</body></html>\n")

@@ -1,0 +1,64 @@
+"""What a reader must know about a verdict's culprit frame: that a CUDA error only surfaced there,
+or that the error was raised inside the data collator the culprit line ran.
+
+The culprit is the user's deepest frame on the failing stack (judge/classify.py). Two failures
+make that line mislead without a word beside it: CUDA reports a kernel's error at a later call
+(`loss.item()`), not at the kernel; and a collator raises inside the framework, far below the
+user's `trainer.train()`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from trainwatch.diagnostics.evidence import Frame, RaisedException
+from trainwatch.diagnostics.verdict import Verdict
+from trainwatch.diagnostics.watch.stall import short_path
+
+# An error that CUDA reported asynchronously: the kernel at fault ran before the line it surfaced at
+# (PyTorch's own message says so: "CUDA kernel errors might be asynchronously reported at some
+# other API call"). An out-of-memory error is raised at the allocation itself.
+ASYNC_CUDA = re.compile(
+    r"asynchronously reported|device-side assert|illegal memory access|misaligned address|"
+    r"CUDA error: (?!out of memory)|CUBLAS_STATUS_(?!ALLOC)|CUDNN_STATUS_(?!ALLOC)|"
+    r"unspecified launch failure"
+)
+ASYNC_NOTE = (
+    "where the error surfaced: CUDA reports a kernel's error at a later call, so the kernel at "
+    "fault may have run on an earlier line (rerun with CUDA_LAUNCH_BLOCKING=1 to stop at it)"
+)
+# A collate function, by its name: torch's default_collate, a Dataset's collate_fn, Hugging Face's
+# data collators (`torch_default_data_collator`, `DataCollatorWithPadding.__call__`).
+COLLATE_FUNCTION = re.compile(r"(?i)collat")
+COLLATE_FILE = re.compile(r"(?i)collat")
+
+
+def annotate_culprit(verdict: Verdict) -> Verdict:
+    """The verdict with a note on its culprit where the culprit line alone would mislead."""
+    culprit = verdict.culprit
+    if culprit is None or culprit.note is not None:
+        return verdict
+    chain = verdict.exception_chain or ((verdict.exception,) if verdict.exception else ())
+    note = None
+    if any(ASYNC_CUDA.search(e.message) for e in chain):
+        note = ASYNC_NOTE
+    else:
+        frame = collate_frame(chain)
+        if frame is not None and not frame.user and frame.function != culprit.function:
+            note = (
+                f"the error was raised inside the data collator this line ran "
+                f"({short_path(frame.file)}:{frame.line} in {frame.function})"
+            )
+    return replace(verdict, culprit=replace(culprit, note=note)) if note else verdict
+
+
+def collate_frame(chain: tuple[RaisedException, ...]) -> Frame | None:
+    """The innermost frame of a collate function on the failing stack, if any."""
+    for exc in chain:  # the first raised is the initiating one
+        for frame in reversed(exc.frames):
+            if COLLATE_FUNCTION.search(frame.function) or (
+                frame.function == "__call__" and COLLATE_FILE.search(frame.file)
+            ):
+                return frame
+    return None

@@ -1,0 +1,238 @@
+"""What a report says must be what happened: culprit notes, culprits of a hang, the last loss as
+printed, memory limits and leaks, positions never read from paths, section references that match
+the layout."""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import trainwatch
+from trainwatch.cli.reports.outline import outline
+from trainwatch.diagnostics.evidence import Evidence, ExitStatus, Frame, LogLine
+from trainwatch.diagnostics.judge.classify import classify
+from trainwatch.diagnostics.judge.memory import steady_growth
+from trainwatch.diagnostics.read.progress import ProgressTracker
+from trainwatch.diagnostics.verdict import Culprit, Diagnosis, Verdict
+from trainwatch.diagnostics.watch.limits import AddressLimits, read_address_limit
+from trainwatch.diagnostics.watch.stall import ProcessWait, StallFacts
+
+from conftest import ROOT
+
+KNOWLEDGE = ROOT / "diagnostics" / "knowledge"
+SURFACED = """Traceback (most recent call last):
+  File "/home/user/project/train.py", line 88, in <module>
+    print(f"loss {loss.item():.3f}")
+RuntimeError: CUDA error: device-side assert triggered
+CUDA kernel errors might be asynchronously reported at some other API call, so the stacktrace below might be incorrect.
+For debugging consider passing CUDA_LAUNCH_BLOCKING=1.
+"""
+CUDA_OOM = """Traceback (most recent call last):
+  File "/home/user/project/train.py", line 60, in <module>
+    out = model(batch)
+torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 15.77 GiB of which 1.2 GiB is free.
+"""
+IN_COLLATOR = """Traceback (most recent call last):
+  File "/home/user/project/train.py", line 30, in <module>
+    for batch in loader:
+  File "/usr/lib/python3/dist-packages/torch/utils/data/dataloader.py", line 631, in __next__
+    data = self._next_data()
+  File "/usr/lib/python3/dist-packages/torch/utils/data/_utils/fetch.py", line 57, in fetch
+    return self.collate_fn(data)
+  File "/usr/lib/python3/dist-packages/torch/utils/data/_utils/collate.py", line 171, in default_collate
+    return {key: default_collate([d[key] for d in batch]) for key in elem}
+KeyError: 'label'
+"""
+
+
+def track(*lines: str):
+    tracker = ProgressTracker()
+    for number, text in enumerate(lines, 1):
+        tracker.feed(LogLine(number, text))
+    return tracker.finish()
+
+
+# ---- culprits ------------------------------------------------------------------------------------
+def test_an_asynchronous_cuda_errors_culprit_is_flagged_as_where_it_surfaced():
+    culprit = trainwatch.explain(SURFACED).verdict.culprit
+    assert culprit.code.startswith("print(") and culprit.note.startswith("where the error surfaced")
+    assert "CUDA_LAUNCH_BLOCKING=1" in culprit.note
+    assert trainwatch.explain(CUDA_OOM).verdict.culprit.note is None  # raised where it happened
+
+
+def test_a_plain_error_raised_inside_a_collate_function_is_about_the_data():
+    verdict = trainwatch.explain(IN_COLLATOR).verdict
+    assert verdict.category == "data" and "default_collate" in verdict.culprit.note
+
+
+def test_every_culprit_is_drawn_with_whose_it_is_and_what_to_know():
+    verdict = Verdict(
+        "hang",
+        "hang/dataloader",
+        0.85,
+        "The run hung.",
+        culprit=Culprit("d.py", 18, "__getitem__", "with lock:", "waiting on a lock", "pids 7, 8"),
+        other_culprits=(Culprit("t.py", 30, "<module>", "for b in loader:", None, "pid 6"),),
+    )
+    diagnosis = Diagnosis("0", ("t.py",), None, 1.0, ExitStatus(None, "SIGTERM", 143), verdict,
+                          Evidence(source="run"))  # fmt: skip
+    rows = outline(diagnosis, 143).section("culprit").items
+    assert [r.text for r in rows] == ["d.py:18 in __getitem__", "t.py:30 in <module>"]
+    assert rows[0].source == "pids 7, 8; waiting on a lock" and rows[1].source == "pid 6"
+    again = Diagnosis.from_dict(diagnosis.to_dict())
+    assert again.verdict.culprits == verdict.culprits and again.to_dict() == diagnosis.to_dict()
+
+
+def test_a_hang_blames_where_the_workers_block_first_and_keeps_its_own_stop_out():
+    from trainwatch.diagnostics.judge.quiet import judge_quiet
+
+    main_frame = Frame("/w/train.py", 30, "<module>", "for b in loader:", True)
+    worker_frame = Frame("/w/train.py", 18, "__getitem__", "with lock:", True)
+    waits = (
+        ProcessWait(6, None, "main", "dataloader", "dataloader.py:1291", main_frame),
+        ProcessWait(7, None, "main", "lock", "train.py:18 in __getitem__", worker_frame),
+        ProcessWait(8, None, "main", "lock", "train.py:18 in __getitem__", worker_frame),
+    )
+    stall = StallFacts(3.0, 3.2, 0.01, False, "stopped", waits=waits)
+    evidence = Evidence(source="run", exit=ExitStatus(None, "SIGTERM", 143), stall=stall)
+    verdict = judge_quiet(evidence)
+    assert [c.function for c in verdict.culprits] == ["__getitem__", "<module>"]
+    assert verdict.culprit.process == "pids 7, 8" and verdict.other_culprits[0].process == "pid 6"
+    assert verdict.evidence[0].text.startswith("pid 7 (main): waiting to acquire a lock")
+    assert "while pid 7 is waiting to acquire a lock" in verdict.summary
+    assert classify(evidence).alternatives == ()
+
+
+def test_report_sections_are_never_pointed_at_with_above_or_below():
+    """The report's layout is an outline every format draws in its own order: a knowledge text
+    names the section ("under Culprit", "in the evidence"), never where it lies."""
+    pointing = re.compile(r"(?i)\b(?:culprit|stacks?|frames?)\b[^.]{0,30}\b(?:below|above)\b")
+    texts = []
+    for path in KNOWLEDGE.rglob("*.toml"):
+        data = tomllib.loads(path.read_text())
+        for table in data.get("signature", []) + data.get("rule", []):
+            texts += [table.get("explanation", ""), table.get("summary", "")]
+            texts += list(table.get("advice", [])) if isinstance(table.get("advice"), list) else []
+        for advice in (data.get("advice") or {}).values():
+            texts += advice if isinstance(advice, list) else sum(advice.values(), [])
+    assert len(texts) > 300
+    assert [t for t in texts if pointing.search(t)] == []
+
+
+# ---- progress and losses -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/tmp/x/exp-batch16/train.py:12: UserWarning: the scheduler stepped first",
+        "Traceback: /home/u/run-batch16.py",
+        "saving checkpoint to /ckpt/epoch=3-step=100.ckpt",
+    ],
+)
+def test_a_counter_in_a_files_path_is_not_a_position(line):
+    assert track("epoch 1/2 step 3/10", line).stopped_at == "epoch 1/2, step 3/10"
+
+
+def test_counters_that_are_not_paths_are_still_read():
+    assert track("step=12/100 loss=1").stopped_at == "step 12/100"
+    assert track(
+        "Epoch 3, global step 100: saving model to /x/epoch=3-step=100.ckpt"
+    ).stopped_at == ("epoch 3, step 100")
+
+
+def test_a_metric_wrapped_by_rich_onto_the_next_line_is_read():
+    facts = track(
+        "Epoch 5/5  ━━━━━━━━━━━━━━━━━ 8/8 0:00:00 • 0:00:00 583.21it/s train_loss_step:  ",
+        "                                                              nan               ",
+        "                                                              train_loss_epoch: ",
+        "                                                              nan               ",
+    )
+    assert facts.stopped_at == "epoch 5/5, batch 8/8" and facts.finished is True
+    assert (
+        math.isnan(facts.last_loss) and facts.first_nonfinite_loss[2].text == "train_loss_step: nan"
+    )
+    assert track("Epoch 1:", "3").stopped_at == "epoch 1"  # a heading then a number: no metric
+
+
+def test_the_run_section_shows_the_last_loss_printed_nan_included():
+    facts = track(*[f"step {i}/9 loss={1 / i:.3f}" for i in range(1, 6)], "step 6/9 loss=nan")
+    verdict = Verdict("numerical", "numerical/nan-loss", 0.9, "NaN.")
+    diagnosis = Diagnosis(
+        "0", (), None, None, None, verdict, Evidence(source="log", progress=facts)
+    )
+    (row,) = [i for i in outline(diagnosis, 0).section("run").items if i.chart == "loss"]
+    assert row.text.endswith("!  last NaN")
+    again = outline(Diagnosis.from_dict(diagnosis.to_dict()), 0).section("run").items
+    assert [i.text for i in again] == [i.text for i in outline(diagnosis, 0).section("run").items]
+
+
+# ---- memory --------------------------------------------------------------------------------------
+def test_steady_growth_is_a_leak_and_a_plateau_or_a_spike_is_not():
+    mib = 2**20
+    rising = [50 * mib] * 2 + [(60 + 12 * i) * mib for i in range(18)]
+    assert steady_growth(rising) is not None
+    assert steady_growth([300 * mib] * 20) is None
+    assert steady_growth([50 * mib] * 18 + [900 * mib, 900 * mib]) is None
+    after_the_failure = rising[:-1] + [55 * mib]  # a sample after the failure freed it
+    assert steady_growth(after_the_failure) is not None
+
+
+def test_address_limits_are_read_from_proc_limits(tmp_path):
+    for pid, soft in ((10, "1073741824"), (11, "unlimited")):
+        folder = tmp_path / str(pid)
+        folder.mkdir()
+        (folder / "limits").write_text(
+            "Limit                     Soft Limit           Hard Limit           Units     \n"
+            f"Max address space         {soft}           unlimited            bytes     \n"
+        )
+        (folder / "statm").write_text("1000 200 100 1 0 300 0\n")
+    assert read_address_limit(10, str(tmp_path)) == 2**30
+    assert read_address_limit(11, str(tmp_path)) is None
+    limits = AddressLimits(10, str(tmp_path))
+    limits.update((10, 11))
+    (found,) = limits.facts()
+    assert found.pid == 10 and found.limit_bytes == 2**30 and found.peak_virtual_bytes > 0
+    assert found.source == f"{tmp_path}/10/limits"
+
+
+def test_the_gpu_sampler_says_nothing_on_a_machine_without_a_driver():
+    from trainwatch.diagnostics.watch.gpu import GpuSampler
+
+    if Path("/proc/driver/nvidia").exists():
+        pytest.skip("this machine has an NVIDIA driver")
+    sampler = GpuSampler()
+    assert sampler.read({1}) is None
+    assert sampler.facts() is None  # no GPU facts, and no note to say so
+
+
+# ---- words that add up --------------------------------------------------------------------------
+def test_no_report_lists_an_alternative_twice_or_at_the_verdicts_own_confidence():
+    from trainwatch.diagnostics.knowledge import load_knowledge
+    from trainwatch.diagnostics.postmortem import explain_logs
+
+    from conftest import CORPUS_LOGS
+
+    knowledge = load_knowledge(include_user=False)
+    logs = sorted(CORPUS_LOGS.glob("*.log"))
+    assert len(logs) > 50
+    with_alternatives = 0
+    for log in logs:
+        v = explain_logs([str(log)], knowledge).verdict
+        categories = [a.category for a in v.alternatives]
+        assert len(categories) == len(set(categories)), (log.name, categories)
+        assert v.category not in categories, log.name
+        assert all(a.confidence < v.confidence for a in v.alternatives), log.name
+        with_alternatives += bool(categories)
+    assert with_alternatives > 10  # the check saw alternatives at all
+
+
+def test_memory_peak_is_shown_only_when_memory_was_sampled():
+    verdict = Verdict("completed", None, 0.97, "Done.")
+    unsampled = {"peak_rss_bytes": 0, "limit_bytes": 2**34, "samples": []}
+    diagnosis = Diagnosis("0", ("t.py",), None, 0.1, ExitStatus(0, None, 0), verdict,
+                          Evidence(source="run"), sections={"memory": unsampled})  # fmt: skip
+    rows = [i.text for i in outline(diagnosis, 0).section("run").items]
+    assert rows == ["ran 0.1 s · exit 0"]
