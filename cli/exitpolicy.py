@@ -48,7 +48,7 @@ def final_status(diagnosis: Diagnosis, fail_on: frozenset[str] = frozenset()) ->
 
 def stopped_for_nan(diagnosis: Diagnosis) -> bool:
     """Did trainwatch stop the run for a non-finite loss (`--on-nan stop`)?"""
-    return getattr(diagnosis.evidence, "nan_stop", None) is not None
+    return diagnosis.evidence.nan_stop is not None
 
 
 def policy_note(diagnosis: Diagnosis, status: int) -> str | None:

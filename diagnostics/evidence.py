@@ -196,15 +196,12 @@ class Evidence:
     exit: ExitStatus | None = None
     log: LogFacts | None = None  # parsed output: the saved log, or the captured tail of a run
     probe: ProbeFacts | None = None  # records from inside the Python processes (run only)
-    memory: MemoryFacts | None = (
-        None  # process-tree and GPU samples, limits, kill counters (run only)
-    )
+    # process-tree and GPU samples, limits, kill counters (run only)
+    memory: MemoryFacts | None = None
     progress: ProgressFacts | None = None  # where the loop was, and the losses seen
-    stall: StallFacts | None = (
-        None  # a run trainwatch stopped, or found stuck, for lack of progress
-    )
+    # a run trainwatch stopped, or found stuck, for lack of progress
+    stall: StallFacts | None = None
     nan_stop: NanStop | None = None  # trainwatch stopped the run for a non-finite loss (--on-nan)
     forwarded_signals: tuple[str, ...] = ()  # signals trainwatch received and relayed to the child
-    notes: tuple[str, ...] = field(
-        default=()
-    )  # things the report should say about what could not be seen
+    # things the report should say about what could not be seen
+    notes: tuple[str, ...] = field(default=())

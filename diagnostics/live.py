@@ -35,9 +35,8 @@ class RunRequest:
     keep_artifacts: bool = False
     sample_interval: float = 0.5
     signature_files: tuple[str, ...] = ()  # the user's signature files, already checked
-    stall_timeout: float | None = (
-        None  # seconds without output, progress or CPU before the run counts as stuck
-    )
+    # seconds without output, progress or CPU before the run counts as stuck
+    stall_timeout: float | None = None
     # "auto": stop an idle stall, only report a busy one; "kill": stop both; "report": neither
     on_stall: str = "auto"
     # told of a stall and of the first non-finite loss as they happen (diagnostics/watch/alerts.py)
@@ -103,9 +102,8 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
         probe_facts = probe.collect().with_span(
             result.started_at, result.started_at + result.duration_s
         )
-        elastic_errors = _elastic_errors(
-            probe, env
-        )  # distributed (issue 7): read before the directory goes
+        # distributed (issue 7): read before the directory goes
+        elastic_errors = _elastic_errors(probe, env)
         probe.cleanup()
         if not probe_facts.loaded:
             notes.append(

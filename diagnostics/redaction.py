@@ -200,9 +200,8 @@ def _mask_value(match: re.Match) -> str:
     key, value = match.group("key"), match.group("value")
     if value.startswith(MASK[:-1]):  # already masked by an earlier pattern (`token=[REDACTED]`)
         return match.group(0)
-    if value.startswith(
-        _PLACEHOLDERS
-    ):  # `Bearer {token}`, `password=$DB_PASS` in source lines: no secret there
+    # `Bearer {token}`, `password=$DB_PASS` in source lines: no secret there
+    if value.startswith(_PLACEHOLDERS):
         return match.group(0)
     if _WEAK_NAME.search(key) and (len(value) < 8 or value.replace(".", "").isdigit()):
         return match.group(0)  # `eos_token=</s>`, `pad_token: 0`: vocabulary, not credentials

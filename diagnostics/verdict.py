@@ -206,9 +206,8 @@ class Diagnosis:
     verdict: Verdict
     evidence: Evidence
     sources: tuple[str, ...] = ()  # log files a verdict was drawn from (explain)
-    sections: dict[str, Any] = field(
-        default_factory=dict
-    )  # extra report sections: "probe", "distributed", ...
+    # extra report sections: "probe", "distributed", ...
+    sections: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, report: dict[str, Any]) -> Diagnosis:

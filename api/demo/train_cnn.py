@@ -93,9 +93,8 @@ def make_dataset(root, corrupt):
     for n in range(96):
         label = n % 4
         pixels = bytearray(rng.randrange(256) for _ in range(SIZE * SIZE * 3))
-        for i in range(
-            label % 3, len(pixels), 3
-        ):  # a faint colour cue per class: something to learn
+        # a faint colour cue per class: something to learn
+        for i in range(label % 3, len(pixels), 3):
             pixels[i] //= 2
         write_png(os.path.join(root, f"{label}_{n:03d}.png"), bytes(pixels))
     if corrupt:

@@ -80,9 +80,8 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     verdict = apply_quiet(
         verdict, evidence, generic=best is not None and best.signature.layer == "phrase"
     )
-    if (
-        verdict is None and cascades
-    ):  # only consequences seen: name them, say the cause is elsewhere
+    # only consequences seen: name them, say the cause is elsewhere
+    if verdict is None and cascades:
         verdict = _from_match(cascades[0], ranked, cascades[1:], chains, evidence)
     if verdict is None:
         verdict = _fallback(evidence, chains)

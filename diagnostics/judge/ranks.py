@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainwatch.diagnostics.evidence import Evidence, ExceptionChain, ExitStatus
 from trainwatch.diagnostics.judge.collectives import (
@@ -25,6 +25,10 @@ from trainwatch.diagnostics.judge.collectives import (
 )
 from trainwatch.diagnostics.verdict import Cited, Verdict
 from trainwatch.diagnostics.watch.torchrun import ElasticError, launcher_of, slurm_context
+
+if TYPE_CHECKING:
+    from trainwatch.diagnostics.read.tracebacks import ChildFailure
+    from trainwatch.diagnostics.watch.probe.records import FatalSignal, ProbeProcess
 
 COLLECTIVE_TIMEOUT = "distributed/collective-timeout"
 # Categories that describe the job's reaction to a failure rather than a failure of its own.
@@ -118,7 +122,9 @@ def judge_ranks(
     launcher = launcher_of(evidence.command) or ("torchrun" if seen.failures else None)
     slurm = slurm_context(env or {})
     collectives = _collectives(evidence, seen.ranks, env, dump_dirs, since)
-    ranks = sorted(set(seen.ranks) | {p.rank for p in getattr(collectives, "positions", ())})
+    ranks = sorted(
+        set(seen.ranks) | {p.rank for p in (collectives.positions if collectives else ())}
+    )
     if not ranks:
         if launcher is None and slurm is None:
             return None
@@ -139,12 +145,12 @@ def judge_ranks(
 class RanksSeen:
     """What the evidence says rank by rank: processes, torchrun's table, tracebacks, error files."""
 
-    processes: tuple[Any, ...]  # the probe's processes that have a rank (forks excluded)
-    by_rank: dict[int, Any]  # each rank's own process: the first started with that rank
-    failures: dict[int, Any]  # torchrun's failure table, by rank
+    processes: tuple[ProbeProcess, ...]  # the probe's processes that have a rank (forks excluded)
+    by_rank: dict[int, ProbeProcess]  # each rank's own process: the first started with that rank
+    failures: dict[int, ChildFailure]  # torchrun's failure table, by rank
     log_chains: tuple[ExceptionChain, ...]  # the log's tracebacks that carry a rank
     probe_chains: tuple[ExceptionChain, ...]
-    fatal: tuple[Any, ...]  # the probe's fatal signals
+    fatal: tuple[FatalSignal, ...]  # the probe's fatal signals
     errors_by_local: dict[int, ElasticError]  # torchrun's error files, by local rank
 
     @classmethod
@@ -152,10 +158,10 @@ class RanksSeen:
         probe, log = evidence.probe, evidence.log
         processes = tuple(
             p
-            for p in (getattr(probe, "processes", None) or ())
+            for p in (probe.processes if probe is not None else ())
             if p.rank is not None and not p.forked
         )
-        by_rank: dict[int, Any] = {}
+        by_rank: dict[int, ProbeProcess] = {}
         for proc in sorted(processes, key=lambda p: p.started):
             by_rank.setdefault(proc.rank, proc)
         failures = {
@@ -168,8 +174,8 @@ class RanksSeen:
             log_chains=tuple(
                 c for c in (log.chains if log is not None else ()) if c.rank is not None
             ),
-            probe_chains=tuple(getattr(probe, "chains", None) or ()),
-            fatal=tuple(getattr(probe, "fatal", None) or ()),
+            probe_chains=probe.chains if probe is not None else (),
+            fatal=probe.fatal if probe is not None else (),
             errors_by_local={e.local_rank: e for e in errors if e.local_rank is not None},
         )
 
@@ -389,9 +395,8 @@ def _rank_exit(failure, proc, chains: tuple[ExceptionChain, ...], fatal) -> Exit
         except ValueError:
             return ExitStatus.from_returncode(1)
     if any(c.thread is None for c in chains):
-        return ExitStatus.from_returncode(
-            1
-        )  # an uncaught exception in the main thread: Python exits with 1
+        # an uncaught exception in the main thread: Python exits with 1
+        return ExitStatus.from_returncode(1)
     if proc is not None and proc.exited:
         return ExitStatus.from_returncode(0)
     return None

@@ -19,7 +19,7 @@ RESUMABLE = ("interrupted", "hang", "oom")
 def with_sample(verdict: Verdict, evidence: Evidence) -> Verdict:
     """Attach the probe's sample when it belongs to the verdict's exception: named in the summary,
     shown in the report, and a command to load it again in the advice."""
-    sample = getattr(evidence.probe, "sample", None)
+    sample = evidence.probe.sample if evidence.probe is not None else None
     if sample is None:
         return verdict
     types = {e.type.rsplit(".", 1)[-1] for e in verdict.exception_chain}
@@ -70,7 +70,7 @@ def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
     """For a run interrupted, preempted, killed or hung: the checkpoint to resume from (the latest
     written completely), the ones not to (partial, changed), or that there is none."""
     probe = evidence.probe
-    if probe is None or not getattr(probe, "loaded", False):
+    if probe is None or not probe.loaded:
         return verdict
     killed = evidence.exit is not None and evidence.exit.signal is not None
     if verdict.category not in RESUMABLE and not killed:

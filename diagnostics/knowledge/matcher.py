@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+# the stdlib's own regex parser: the only way to read a pattern's literals
 from re import (
     _parser as sre_parse,
-)  # the stdlib's own regex parser: the only way to read a pattern's literals
+)
 
 from trainwatch.diagnostics.evidence import ExceptionChain, LogLine, RaisedException
 from trainwatch.diagnostics.knowledge.schema import Signature

@@ -228,9 +228,8 @@ class LogParser:
         number = 0
         carry = b""
         skipping = False  # inside a gigantic line, dropping bytes until its newline
-        recent: deque[tuple[int, bytes, int]] = (
-            deque()
-        )  # the last chunks (first line, bytes, end) for the tail
+        # the last chunks (first line, bytes, end) for the tail
+        recent: deque[tuple[int, bytes, int]] = deque()
         while self._report_at is None:
             data = fh.read(CHUNK_BYTES)
             if not data:
@@ -256,9 +255,8 @@ class LogParser:
                     rest = fh.read(WRAPPED_MAX_BYTES)
                     return self._parse_wrapped(buf[: cut + 1] + carry + rest)
             first = number + 1
-            number, stop = self._scan(
-                buf, cut + 1, number
-            )  # scanned in place: slicing would copy the chunk
+            # scanned in place: slicing would copy the chunk
+            number, stop = self._scan(buf, cut + 1, number)
             recent.append((first, buf, stop))
             _trim(recent, number)
         if carry and self._report_at is None:

@@ -21,9 +21,8 @@ _COMMON = (
 _BYTE_RANK = {b: i for i, b in enumerate(_COMMON)}
 # UTF-8 lead bytes: box drawing and block characters (tqdm bars, rich panels) start with 0xe2
 _LEAD_RANK = 30
-MIN_PIECE = (
-    4  # the shortest tail of a word an anchor byte may start (a shorter one is tried too often)
-)
+# the shortest tail of a word an anchor byte may start (a shorter one is tried too often)
+MIN_PIECE = 4
 
 
 def line_filter(knowledge, words: Iterable[str]) -> re.Pattern[str]:
@@ -67,9 +66,8 @@ def anchor_patterns(words: Iterable[str]) -> list[bytes]:
     """
     raw = sorted({w.encode() for w in words if w}, key=len)
     kept: list[bytes] = []
-    for word in (
-        raw
-    ):  # a line holding a longer word holds the shorter word inside it: the longer is not needed
+    # a line holding a longer word holds the shorter word inside it: the longer is not needed
+    for word in raw:
         if not any(k in word for k in kept):
             kept.append(word)
 

@@ -60,9 +60,8 @@ _NONFINITE = re.compile(
 )
 _EVAL_NAME = re.compile(r"(?i)(?:^|[^a-z])(?:val|valid|validation|eval|test|dev)[_ /\-]")
 _EPOCH_NAME = re.compile(r"(?i)epoch|avg|mean|average")  # a per-epoch summary, not a step's loss
-_AVERAGE_BEFORE = re.compile(
-    r"(?i)\b(?:average|avg|mean)\W+(?:\w+\W+)?$"
-)  # "Average Training loss"
+# "Average Training loss"
+_AVERAGE_BEFORE = re.compile(r"(?i)\b(?:average|avg|mean)\W+(?:\w+\W+)?$")
 _EVAL_DESC = re.compile(r"valid|\bval\b|eval|test|predict|sanity", re.I)
 # What a metric's name holds: a quality measure, or the split it was measured on.
 _METRIC_NAME = re.compile(
@@ -225,9 +224,8 @@ class _State:
     epoch: _Counter | None = None
     step: _Counter | None = None
     unit: str = "batch"
-    bars: dict[str, _Counter] = field(
-        default_factory=dict
-    )  # every training bar by its key, last state
+    # every training bar by its key, last state
+    bars: dict[str, _Counter] = field(default_factory=dict)
 
 
 class ProgressTracker:
@@ -408,9 +406,8 @@ class ProgressTracker:
                 # "best accuracy at epoch 271" after epoch 399: a summary, not the loop going back
                 return
             if total is None and previous.total is not None and n <= previous.total:
-                total = str(
-                    previous.total
-                )  # "Epoch 00318: early stopping" still counts towards /1000
+                # "Epoch 00318: early stopping" still counts towards /1000
+                total = str(previous.total)
         zero = n == 0 and not tqdm_like or (previous is not None and previous.zero_based)
         self._state.epoch = _Counter(
             n, int(total) if total else None, zero_based=zero, tqdm_like=tqdm_like
@@ -614,8 +611,7 @@ def _read_bar_description(head: str) -> tuple[str, int | None, str | None, str]:
     epoch = _EPOCH.search(desc)
     if epoch is not None:
         return "epoch", int(epoch.group("n")), epoch.group("total"), key
-    if re.search(
-        r"(?i)epoch", desc
-    ):  # `Epochs` / `epoch` with no number names a bar that counts epochs
+    # `Epochs` / `epoch` with no number names a bar that counts epochs
+    if re.search(r"(?i)epoch", desc):
         return "epochs", None, None, key
     return "plain", None, None, key

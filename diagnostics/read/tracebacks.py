@@ -101,9 +101,8 @@ class _Block:
     done: list[RaisedException] = field(default_factory=list)  # finished exceptions of the chain
     current: _Exc | None = None
     relation: str | None = None  # how the next exception relates to the last finished one
-    wrapper: RaisedException | None = (
-        None  # a DataLoader wrapper waiting for its worker's exception
-    )
+    # a DataLoader wrapper waiting for its worker's exception
+    wrapper: RaisedException | None = None
     junk: int = 0
     blanks: int = 0
     ipy_type: str | None = None
@@ -225,9 +224,8 @@ class BlockReader:
                 return False
             return True
         if kind == "msg":
-            if _ORIGINAL.match(
-                text
-            ):  # a DataLoader worker's own traceback inside the wrapper's message
+            # a DataLoader worker's own traceback inside the wrapper's message
+            if _ORIGINAL.match(text):
                 b.wrapper = self._freeze(b.current, None)
                 b.current, b.frames, b.kind = None, [], "tb"
                 return True

@@ -53,9 +53,8 @@ class KernelOomKill:
     name: str
     line: str  # the "Killed process ..." message as logged
     memcg: str | None = None  # the cgroup the victim was in, from the "oom-kill:" line before it
-    rss_bytes: int | None = (
-        None  # its RSS when killed (anon + file + shmem): the peak the sampler may have missed
-    )
+    # its RSS when killed (anon + file + shmem): the peak the sampler may have missed
+    rss_bytes: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -273,9 +272,8 @@ class KernelLog:
     OOM-kill lines.
     """
 
-    MAX_RECORDS_PER_DRAIN = (
-        5000  # bounds one drain; a kill writes ~100 records, a busy kernel a few per second
-    )
+    # bounds one drain; a kill writes ~100 records, a busy kernel a few per second
+    MAX_RECORDS_PER_DRAIN = 5000
     MAX_KEPT = 200
 
     def __init__(self, path: str = "/dev/kmsg") -> None:
@@ -306,9 +304,8 @@ class KernelLog:
             except BlockingIOError:
                 return
             except OSError as exc:
-                if (
-                    exc.errno == errno.EPIPE
-                ):  # overwritten under us: the next read resumes at the oldest kept
+                # overwritten under us: the next read resumes at the oldest kept
+                if exc.errno == errno.EPIPE:
                     self.lost += 1
                     continue
                 if exc.errno == errno.EINTR:

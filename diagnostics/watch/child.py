@@ -66,14 +66,12 @@ class LaunchResult:
     exit: ExitStatus
     started_at: float  # epoch seconds
     duration_s: float
-    tail: tuple[
-        tuple[str, bytes], ...
-    ]  # (stream, bytes) chunks in arrival order, at most tail_bytes in all
+    # (stream, bytes) chunks in arrival order, at most tail_bytes in all
+    tail: tuple[tuple[str, bytes], ...]
     bytes_relayed: Mapping[str, int]
     forwarded_signals: tuple[str, ...]
-    reaped: tuple[
-        int, ...
-    ]  # pids of the child's group that outlived it and were stopped by trainwatch
+    # pids of the child's group that outlived it and were stopped by trainwatch
+    reaped: tuple[int, ...]
 
 
 class Child:
@@ -383,9 +381,8 @@ class Child:
         behind.
         """
         try:
-            os.killpg(
-                self.pid, 0
-            )  # cheap test first: scanning /proc costs milliseconds per hundred processes
+            # cheap test first: scanning /proc costs milliseconds per hundred processes
+            os.killpg(self.pid, 0)
         except (ProcessLookupError, PermissionError):
             return ()
         survivors = _group_members(self.pid)
@@ -410,9 +407,8 @@ def _open_stream(our_fd: int) -> tuple[int, int]:
         import tty
 
         leader, follower = pty.openpty()
-        tty.setraw(
-            follower
-        )  # no newline translation, no echo: the bytes arrive as the child wrote them
+        # no newline translation, no echo: the bytes arrive as the child wrote them
+        tty.setraw(follower)
         try:
             import fcntl
 

@@ -21,9 +21,8 @@ class GpuDevice:
     name: str
     used_bytes: int
     total_bytes: int
-    utilization_pct: (
-        int | None
-    )  # percent of the last sample period a kernel ran (nvmlDeviceGetUtilizationRates)
+    # percent of the last sample period a kernel ran (nvmlDeviceGetUtilizationRates)
+    utilization_pct: int | None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,9 +81,8 @@ class GpuReading:
 class GpuFacts:
     """What the GPU sampling found over a run."""
 
-    devices: tuple[
-        GpuDevice, ...
-    ] = ()  # at the last reading: used/total at the moment the run ended
+    # at the last reading: used/total at the moment the run ended
+    devices: tuple[GpuDevice, ...] = ()
     peak_devices: tuple[GpuDevice, ...] = ()  # each device at its own highest used memory
     processes: tuple[GpuProcess, ...] = ()  # each of our processes at its highest
     peak_used_bytes: int | None = None

@@ -14,9 +14,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-if (
-    TYPE_CHECKING
-):  # imported for real in the sampler thread and in stop(), never at trainwatch start-up
+# imported for real in the sampler thread and in stop(), never at trainwatch start-up
+if TYPE_CHECKING:
     from trainwatch.diagnostics.verdict import Cited
     from trainwatch.diagnostics.watch.cgroup import CgroupPlace, KernelOomKill, ShmUsage
     from trainwatch.diagnostics.watch.gpu import GpuFacts
@@ -86,24 +85,20 @@ class MemoryFacts:
     interval_s: float
     sample_count: int = 0
     samples: tuple[Sample, ...] = ()  # the bounded timeline, oldest first
-    tail: tuple[
-        Sample, ...
-    ] = ()  # the last samples taken while the root was alive, exactly as read
+    # the last samples taken while the root was alive, exactly as read
+    tail: tuple[Sample, ...] = ()
     peak: Sample | None = None  # the sample with the largest tree total
     peak_rss_bytes: int = 0
     top_process: TopProcess | None = None
     limit_bytes: int | None = None
-    limit_source: str | None = (
-        None  # "cgroup v1 /sys/fs/cgroup/memory/.../memory.limit_in_bytes", "physical RAM"
-    )
+    # "cgroup v1 /sys/fs/cgroup/memory/.../memory.limit_in_bytes", "physical RAM"
+    limit_source: str | None = None
     memory_total_bytes: int | None = None  # the machine's RAM
     cgroup: str | None = None  # the root process's memory cgroup
-    counters: tuple[
-        CgroupCounter, ...
-    ] = ()  # the root's cgroup first, then any other the tree was in
-    kernel_oom_kills: tuple[
-        KernelOomKill, ...
-    ] = ()  # every OOM kill the kernel logged during the run
+    # the root's cgroup first, then any other the tree was in
+    counters: tuple[CgroupCounter, ...] = ()
+    # every OOM kill the kernel logged during the run
+    kernel_oom_kills: tuple[KernelOomKill, ...] = ()
     kernel_log: str = "not read"  # "/dev/kmsg", or why it could not be read
     shm: ShmUsage | None = None  # at the end
     shm_peak_used_bytes: int | None = None
@@ -112,9 +107,8 @@ class MemoryFacts:
     address_limits: tuple[AddressLimit, ...] = ()
     seen_pids: tuple[int, ...] = ()  # every pid the tree had (bounded)
     sampler_cpu_seconds: float = 0.0  # the sampler thread's own CPU time, all samples together
-    setup_cpu_seconds: float = (
-        0.0  # of which the start: imports, the first /proc scan, cgroup lookup, NVML start
-    )
+    # of which the start: imports, the first /proc scan, cgroup lookup, NVML start
+    setup_cpu_seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -370,9 +364,8 @@ class Monitor:
         timeline = Timeline(opts["capacity"])
         gpu = GpuSampler() if opts["gpu"] else None
         limits = AddressLimits(self.pid, opts["proc"], inherited=own_address_limit())
-        watched: dict[
-            str, tuple[CgroupPlace, int | None]
-        ] = {}  # cgroup path -> (place, oom_kill before)
+        # cgroup path -> (place, oom_kill before)
+        watched: dict[str, tuple[CgroupPlace, int | None]] = {}
         cmdlines: dict[int, str | None] = {}
         state.update(
             sampler=sampler,

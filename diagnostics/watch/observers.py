@@ -45,9 +45,8 @@ class LineSplitter:
             self._emit(bytes(buf[start:end]), newline=(end == nl))
             start = end + 1
         del buf[:start]
-        if (
-            len(buf) > MAX_LINE_CHARS * 4
-        ):  # a gigantic line: keep its head for diagnosis, drop the rest
+        # a gigantic line: keep its head for diagnosis, drop the rest
+        if len(buf) > MAX_LINE_CHARS * 4:
             del buf[MAX_LINE_CHARS:]
 
     def close(self) -> None:
@@ -142,9 +141,8 @@ class OutputObservers:
 
     def finish(self) -> None:
         """Wait until every line is parsed; raise what building the parsers raised."""
-        if (
-            self._builder is None
-        ):  # the child printed nothing: nothing to parse, nothing to wait for
+        # the child printed nothing: nothing to parse, nothing to wait for
+        if self._builder is None:
             return
         self._builder.join()
         if self._failure is not None:

@@ -51,16 +51,13 @@ class Sample:
     # the tree's CPU time: for the hang detector, it rises while anything in the tree computes
     cpu_seconds: float
     available_bytes: int | None  # the machine's MemAvailable
-    cgroup_usage_bytes: int | None = (
-        None  # the run's memory cgroup usage, page cache included (set by Monitor)
-    )
+    # the run's memory cgroup usage, page cache included (set by Monitor)
+    cgroup_usage_bytes: int | None = None
     shm_used_bytes: int | None = None  # /dev/shm in use (set by Monitor)
-    gpu_used_bytes: int | None = (
-        None  # GPU memory used by our processes, or by the devices (set by Monitor)
-    )
-    gpu_utilization_pct: int | None = (
-        None  # busiest device the run uses, % of time a kernel ran (set by Monitor)
-    )
+    # GPU memory used by our processes, or by the devices (set by Monitor)
+    gpu_used_bytes: int | None = None
+    # busiest device the run uses, % of time a kernel ran (set by Monitor)
+    gpu_utilization_pct: int | None = None
 
     def top_process(self) -> ProcessMemory | None:
         """The process holding the most RSS at this sample."""
@@ -177,9 +174,8 @@ class TreeSampler:
         self._known: dict[int, tuple[int, bool]] = {}  # pid -> (starttime, in our tree)
         self._tree: tuple[int, ...] = ()
         self._names: dict[int, str] = {}
-        self.seen: dict[
-            int, str
-        ] = {}  # every pid seen in the tree (bounded), with its name: for OOM line matching
+        # every pid seen in the tree (bounded), with its name: for OOM line matching
+        self.seen: dict[int, str] = {}
         self.root_ended = False  # the root process has exited (a zombie or gone) at the last sample
 
     def __iter__(self) -> TreeSampler:

@@ -11,18 +11,20 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainwatch.diagnostics.evidence import Frame
 from trainwatch.diagnostics.watch.sampling import TreeSampler, read_cmdline, read_stat
+
+if TYPE_CHECKING:  # the records module is the probe's; a stall watcher without it imports nothing
+    from trainwatch.diagnostics.watch.probe.records import ProcessStacks
 
 # Below this share of one core, averaged over the silent window, the tree counts as idle. A blocked
 # Python process still wakes now and then (the probe's poll thread, DataLoader's watchdog every 5
 # s): that stays far below 10%.
 IDLE_CPU_SHARE = 0.10
-STOP_GRACE_S = (
-    3.0  # between SIGTERM and SIGKILL: the verdict must come within a few seconds of the timeout
-)
+# between SIGTERM and SIGKILL: the verdict must come within a few seconds of the timeout
+STOP_GRACE_S = 3.0
 ON_STALL = ("auto", "report", "kill")  # auto: stop an idle stall, only report a busy one
 
 # Where a waiting thread sits, told from its innermost frames: (kind, file fragment, functions or
@@ -220,7 +222,7 @@ def short_path(path: str) -> str:
     return "/".join(parts[-2:]) if len(parts) > 1 else path
 
 
-StacksReader = Callable[[], Sequence[Any]]
+StacksReader = Callable[[], Sequence["ProcessStacks"]]
 
 
 class StallWatcher:
@@ -261,9 +263,8 @@ class StallWatcher:
         )
         self._sampler = TreeSampler(pid)
         self._cpu: dict[int, float] = {}  # pid -> last CPU seconds seen, for per-process increments
-        self._history: list[
-            tuple[float, float]
-        ] = []  # (monotonic time, CPU seconds used since start)
+        # (monotonic time, CPU seconds used since start)
+        self._history: list[tuple[float, float]] = []
         self._used = 0.0
         self._facts: StallFacts | None = None
         self._episode: float | None = None  # the activity time of the silence already reported
@@ -287,9 +288,8 @@ class StallWatcher:
             and facts.action == "reported"
             and (self._activity() or 0.0) > (self._episode or 0.0)
         ):
-            self._facts = (
-                None  # output came back after the silence was reported: it was slow, not stuck
-            )
+            # output came back after the silence was reported: it was slow, not stuck
+            self._facts = None
         return self._facts
 
     @property
@@ -379,11 +379,11 @@ class StallWatcher:
             except Exception:
                 stacks = ()
             for process in stacks:
-                pid = getattr(process, "pid", None)
-                for thread in getattr(process, "threads", ()) or ():
-                    frames = tuple(getattr(thread, "frames", ()) or ())
+                pid = process.pid
+                for thread in process.threads:
+                    frames = thread.frames
                     kind, where = classify_wait(frames)
-                    main = bool(getattr(thread, "main", False))
+                    main = thread.main
                     if kind == "unknown" and busy:
                         kind = "busy"
                     elif kind == "unknown" and main and pid:
@@ -395,11 +395,11 @@ class StallWatcher:
                     frame = next((f for f in reversed(frames) if f.user), None)
                     if frame is None and frames:
                         frame = frames[-1]
-                    name = "main" if main else hex(getattr(thread, "thread_id", 0) or 0)
+                    name = "main" if main else hex(thread.thread_id)
                     waits.append(
                         ProcessWait(
-                            pid or 0,
-                            read_cmdline(pid) if pid else None,
+                            pid,
+                            read_cmdline(pid),
                             name,
                             kind,
                             where,
@@ -407,8 +407,7 @@ class StallWatcher:
                             "probe",
                         )
                     )
-                if pid is not None:
-                    seen.add(pid)
+                seen.add(pid)
         for pid in self._sampler.tree_pids() or (self.pid,):
             if pid in seen:
                 continue
@@ -465,9 +464,8 @@ class StallWatcher:
             return
         try:
             group = os.getpgid(self.pid)
-            if (
-                group == os.getpgrp()
-            ):  # never signal our own group: the child shares it, so only its tree
+            # never signal our own group: the child shares it, so only its tree
+            if group == os.getpgrp():
                 for pid in self._sampler.tree_pids() or (self.pid,):
                     os.kill(pid, signum)
             else:

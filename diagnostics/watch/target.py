@@ -57,9 +57,8 @@ def resolve_command(argv: tuple[str, ...]) -> Target:
     """
     if not argv:
         raise UsageError("nothing to run after --")
-    resolve_executable(
-        argv[0]
-    )  # fail early, with a shell's exit code; the child still gets argv[0] as typed
+    # fail early, with a shell's exit code; the child still gets argv[0] as typed
+    resolve_executable(argv[0])
     return Target(tuple(argv), python=os.path.basename(argv[0]).startswith("python"))
 
 

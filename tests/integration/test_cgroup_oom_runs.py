@@ -135,9 +135,8 @@ def test_oom_kill_in_cgroup_is_corroborated(memory_cgroup):
     pid_lines = [c for c in cited if c.kind == "kernel"]
     if facts.kernel_log == "/dev/kmsg":
         assert pid_lines and "Killed process" in pid_lines[0].text
-        assert (
-            facts.our_kernel_kills()[0].rss_bytes > 100 * MB
-        )  # near the 150 MB limit when it died
+        # near the 150 MB limit when it died
+        assert facts.our_kernel_kills()[0].rss_bytes > 100 * MB
     assert facts.peak_rss_bytes > 50 * MB
     assert facts.to_dict()["oom_kill"]["delta"] >= 1
 

@@ -63,9 +63,8 @@ def test_a_real_runs_page_renders_in_chromium_with_verdict_and_charts(tmp_path):
     assert "The loss became NaN" in dom
     charts = re.findall(r'<svg [^>]*aria-label="([^"]+)"', dom)
     assert charts == ["Memory over time", "Loss over time"]
-    assert (
-        dom.count('class="series"') >= 2 and 'class="mark"' in dom
-    )  # the RSS and loss lines, the NaN mark
+    # the RSS and loss lines, the NaN mark
+    assert dom.count('class="series"') >= 2 and 'class="mark"' in dom
     _chromium(tmp_path, page, "--screenshot=shot.png")
     shot = tmp_path / "shot.png"
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

@@ -34,9 +34,8 @@ def test_lightning_callback_stops_at_a_nan_and_tells_both_loggers(tmp_path):
     pytest.importorskip("tensorboard")
     done = run_script("integration_lightning.py", tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert (
-        "stopped after step 7 verdict numerical/nan-loss" in done.stdout
-    )  # 4 + 3: stopped at the NaN
+    # 4 + 3: stopped at the NaN
+    assert "stopped after step 7 verdict numerical/nan-loss" in done.stdout
     assert "numerical/nan-loss" in done.stderr  # a quiet failure is shown
     text = tensorboard_texts(tmp_path / "tb")["trainwatch/report/text_summary"]
     assert text.startswith("**✗ numerical/nan-loss") and "epoch 2/3, step 3/4" in text

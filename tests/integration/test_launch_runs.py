@@ -234,9 +234,8 @@ def test_a_child_killed_by_sigint_is_reported_as_interrupted(tmp_path):
     _wait_for_line(proc.stdout, b"ready")
     os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=60)
-    assert (
-        proc.returncode == 130
-    )  # Python re-raises an uncaught KeyboardInterrupt as death by SIGINT
+    # Python re-raises an uncaught KeyboardInterrupt as death by SIGINT
+    assert proc.returncode == 130
     assert read_report(report)["verdict"]["category"] == "interrupted"
 
 

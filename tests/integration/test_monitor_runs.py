@@ -201,9 +201,8 @@ def test_report_is_bounded_and_json(tmp_path):
         shm_file.unlink(missing_ok=True)
     assert facts.sample_count > len(facts.samples)
     assert len(facts.samples) <= 8 + 2
-    assert (
-        max(s.tree_rss_bytes for s in facts.samples) == facts.peak_rss_bytes
-    )  # the peak survives merging
+    # the peak survives merging
+    assert max(s.tree_rss_bytes for s in facts.samples) == facts.peak_rss_bytes
     report = json.loads(json.dumps(facts.to_dict(max_samples=4)))
     assert len(report["samples"]) <= 5
     assert report["peak_rss_bytes"] >= 40 * MB and report["top_process"]["pid"] == proc.pid

@@ -68,9 +68,8 @@ def test_chained_exception_with_cause_and_context() -> None:
         and deepest.code == 'return table["weights"]'
     )
     assert all(f.user for f in chain.first.frames)
-    assert (
-        "The above exception was the direct cause" in done.stderr
-    )  # the normal traceback still prints
+    # the normal traceback still prints
+    assert "The above exception was the direct cause" in done.stderr
 
 
 def test_suppressed_context_is_left_out() -> None:
@@ -114,9 +113,8 @@ def test_many_threads_failing_at_once_leave_complete_records() -> None:
 def test_system_exit_with_status_3(how: str) -> None:
     done, facts = run_probed(script("probe_exit.py", *(["raise"] if how == "raise" else [])))
     assert done.returncode == 3 and done.stdout == "config invalid\n" and done.stderr == ""
-    assert facts.processes[
-        0
-    ].exited  # Python shut down normally: a SystemExit, not a signal or os._exit
+    # Python shut down normally: a SystemExit, not a signal or os._exit
+    assert facts.processes[0].exited
     if how == "call":
         chain = facts.primary_chain()
         assert chain is not None and chain.final.type == "SystemExit" and chain.final.message == "3"
@@ -210,9 +208,8 @@ def test_second_interpreter_in_a_venv_without_trainwatch(tmp_path: Path) -> None
     )
     done, facts = run_probed([python, str(SCRIPTS / "probe_site.py")])
     assert "trainwatch-importable False" in done.stdout
-    assert (
-        done.stdout.splitlines()[0] == bare.stdout.splitlines()[0]
-    )  # the same sitecustomize (Debian's) loaded
+    # the same sitecustomize (Debian's) loaded
+    assert done.stdout.splitlines()[0] == bare.stdout.splitlines()[0]
     if list(Path("/usr/lib").glob("python3.*/sitecustomize.py")):
         assert done.stdout.startswith("sitecustomize /usr/lib/python3.")
     assert (done.stderr, done.returncode) == (bare.stderr, bare.returncode)
@@ -282,9 +279,8 @@ def test_nested_run_skips_the_outer_probe() -> None:
             script("probe_chained.py"), base_env={"PYTHONPATH": outer.env["PYTHONPATH"]}
         )
         assert done.returncode == 1
-        assert (
-            len(facts.processes) == 1 and len(facts.chains) == 1
-        )  # hooked once, by the inner probe
+        # hooked once, by the inner probe
+        assert len(facts.processes) == 1 and len(facts.chains) == 1
         assert not outer.collect().loaded
     finally:
         outer.cleanup()

@@ -87,9 +87,8 @@ def test_a_stuck_dataloader_is_a_hang_and_is_stopped(tmp_path, script):
     assert data["verdict"]["category"] == "hang", data["verdict"]
     assert data["stall"]["action"] == "stopped"
     assert any(w["kind"] == "dataloader" for w in data["stall"]["waits"])
-    assert (
-        result.returncode == 128 + 15
-    )  # stopped by trainwatch's SIGTERM, and trainwatch passes that on
+    # stopped by trainwatch's SIGTERM, and trainwatch passes that on
+    assert result.returncode == 128 + 15
 
 
 @pytest.mark.parametrize(

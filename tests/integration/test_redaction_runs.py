@@ -62,9 +62,8 @@ def test_no_report_of_a_real_run_holds_a_planted_secret(tmp_path):
     )
     assert result.returncode == 1
     stdout, stderr = result.stdout.decode(), result.stderr.decode()
-    assert (
-        HF in stdout and ENV_SECRET in stdout
-    )  # the program's own output passes through untouched
+    # the program's own output passes through untouched
+    assert HF in stdout and ENV_SECRET in stdout
     report_text = stderr[stderr.index("trainwatch report") :]
     assert "::error " in report_text and "RuntimeError" in report_text
     for path in (*outputs.values(), summary):

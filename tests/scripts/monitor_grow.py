@@ -9,9 +9,8 @@ step_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 10
 cap_mb = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
 chunks = []
 while len(chunks) * step_mb < cap_mb:
-    chunk = bytearray(
-        step_mb * 2**20
-    )  # zero-filled by calloc: touch every page so it is really resident
+    # zero-filled by calloc: touch every page so it is really resident
+    chunk = bytearray(step_mb * 2**20)
     for offset in range(0, len(chunk), 4096):
         chunk[offset] = 1
     chunks.append(chunk)

@@ -11,9 +11,8 @@ class Big(Dataset):
         return 64
 
     def __getitem__(self, index):
-        return torch.ones(
-            4 * 1024 * 1024
-        )  # 16 MB: a worker passes it to the main process in shared memory
+        # 16 MB: a worker passes it to the main process in shared memory
+        return torch.ones(4 * 1024 * 1024)
 
 
 loader = DataLoader(Big(), batch_size=4, num_workers=2)

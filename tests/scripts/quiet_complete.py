@@ -8,9 +8,8 @@ from tqdm import tqdm
 
 torch.manual_seed(0)
 x = torch.randn(256, 4)
-y = (
-    x @ torch.tensor([[3.0], [-2.0], [1.0], [0.5]])
-) * 1000 + 5000  # targets in the thousands: MSE ~ 1e7
+# targets in the thousands: MSE ~ 1e7
+y = (x @ torch.tensor([[3.0], [-2.0], [1.0], [0.5]])) * 1000 + 5000
 train = DataLoader(TensorDataset(x[:192], y[:192]), batch_size=16)
 val = DataLoader(TensorDataset(x[192:], y[192:]), batch_size=16)
 model = torch.nn.Linear(4, 1)

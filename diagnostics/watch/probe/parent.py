@@ -70,9 +70,8 @@ class ProbeSession:
         site_dir.mkdir(mode=0o700)
         records_dir.mkdir(mode=0o700)
         child = site_dir / "sitecustomize.py"
-        shutil.copy2(
-            CHILD_SOURCE, child
-        )  # copy2 keeps the mtime, which the bytecode's header is checked against
+        # copy2 keeps the mtime, which the bytecode's header is checked against
+        shutil.copy2(CHILD_SOURCE, child)
         (site_dir / MARKER).write_text("trainwatch probe directory\n")
         _place_bytecode(child)
         base = os.environ if base_env is None else base_env

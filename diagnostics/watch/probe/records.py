@@ -32,9 +32,8 @@ from trainwatch.diagnostics.watch.probe.checkpoints import CheckpointFacts, read
 from trainwatch.diagnostics.watch.probe.samples import FailedSample, pick_sample, sample_from
 
 _TRIED = re.compile(r"Tried to allocate (\d+(?:\.\d+)? ?[KMGTP]?i?B)")
-_MAX_LISTED = (
-    20  # processes listed in the report; a run that forks workers every epoch has hundreds
-)
+# processes listed in the report; a run that forks workers every epoch has hundreds
+_MAX_LISTED = 20
 
 
 @dataclass(frozen=True)
@@ -53,13 +52,11 @@ class ProbeProcess:
     local_rank: int | None = None
     world_size: int | None = None
     main_thread: int | None = None  # the main thread's id, as faulthandler prints it
-    start_ticks: int | None = (
-        None  # /proc/PID/stat start time: tells this process from a later one with its pid
-    )
+    # /proc/PID/stat start time: tells this process from a later one with its pid
+    start_ticks: int | None = None
     stack_signal: int = 0  # the signal that makes it dump its stacks; 0 when it cannot
-    library_dirs: tuple[
-        str, ...
-    ] = ()  # its standard library and site-packages: code that is not the user's
+    # its standard library and site-packages: code that is not the user's
+    library_dirs: tuple[str, ...] = ()
     traceback_file: str | None = None  # its faulthandler file, beside its record file
     exited: bool = False  # it reached normal interpreter shutdown (atexit ran)
 
@@ -143,14 +140,12 @@ class ProbeFacts:
     """Everything the probe recorded in a run."""
 
     processes: tuple[ProbeProcess, ...] = ()
-    chains: tuple[
-        ExceptionChain, ...
-    ] = ()  # uncaught exceptions and non-zero sys.exit calls, oldest first
+    # uncaught exceptions and non-zero sys.exit calls, oldest first
+    chains: tuple[ExceptionChain, ...] = ()
     fatal: tuple[FatalSignal, ...] = ()
     workers: tuple[WorkerFailure, ...] = ()
-    torch: dict[str, Any] | None = (
-        None  # versions, devices, allocator statistics at the first crash
-    )
+    # versions, devices, allocator statistics at the first crash
+    torch: dict[str, Any] | None = None
     stacks: tuple[ProcessStacks, ...] = ()  # the last stack dump requested
     notes: tuple[str, ...] = field(default=())
     sample: FailedSample | None = None  # what the failure that explains the run was loading

@@ -24,12 +24,10 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 # outer one's copy.
 _MARKER = "trainwatch-probe"
 _VERSION = 1
-_MAX_FRAMES = (
-    100  # per exception: the outermost 20 and the innermost 80 (a RecursionError has ~1000)
-)
-_MAX_MESSAGE = (
-    100000  # characters; a DataLoader wrapper carries a whole worker traceback in its message
-)
+# per exception: the outermost 20 and the innermost 80 (a RecursionError has ~1000)
+_MAX_FRAMES = 100
+# characters; a DataLoader wrapper carries a whole worker traceback in its message
+_MAX_MESSAGE = 100000
 _MAX_CHAIN = 16
 
 # fault: False until armed, True once faulthandler writes to our file, None when the user's own
@@ -66,9 +64,8 @@ def _load_shadowed():
         where = os.path.dirname(spec.origin or "")
         if not os.path.exists(os.path.join(where, _MARKER)):
             break
-        rest = [
-            p for p in rest if os.path.abspath(p or ".") != where
-        ]  # an outer trainwatch's probe
+        # an outer trainwatch's probe
+        rest = [p for p in rest if os.path.abspath(p or ".") != where]
     try:
         from importlib._bootstrap import module_from_spec
     except ImportError:
@@ -1262,9 +1259,8 @@ def _main():
     failure = None
     try:
         _load_shadowed()
-    except (
-        BaseException
-    ) as exc:  # raised again below, so that `site` reports it exactly as without the probe
+    # raised again below, so that `site` reports it exactly as without the probe
+    except BaseException as exc:
         failure = exc
     if _RECORDS_DIR:
         try:
