@@ -19,7 +19,7 @@ from trainwatch.diagnostics.evidence import ExceptionChain, LogLine
 from trainwatch.diagnostics.judge.collectives import COLLECTIVE_WORDS
 from trainwatch.diagnostics.knowledge.signals import read_exit
 from trainwatch.diagnostics.read.capture import Capture, CaptureReader, clean
-from trainwatch.diagnostics.read.prefilter import chunk_filters, line_filter
+from trainwatch.diagnostics.read.prefilter import chunk_filters, line_filter, word_places
 from trainwatch.diagnostics.read.tracebacks import (
     BlockReader,
     ChildFailure,
@@ -296,13 +296,7 @@ class LogParser:
         pos = 0
         # Every place a word occurs, found by one literal-prefixed regex per anchor byte (see
         # prefilter).
-        hits = sorted(
-            {
-                m.start()
-                for pattern in chunk_filters(self._knowledge, self._words)
-                for m in pattern.finditer(buf, 0, n)
-            }
-        )
+        hits = word_places(buf, n, chunk_filters(self._knowledge, self._words))
         i = 0
         while pos < n:
             if self._blocks.open:  # inside a traceback every line counts

@@ -23,6 +23,13 @@ _BYTE_RANK = {b: i for i, b in enumerate(_COMMON)}
 _LEAD_RANK = 30
 # the shortest tail of a word an anchor byte may start (a shorter one is tried too often)
 MIN_PIECE = 4
+# Bytes from this rank on are rare in training logs: a chunk usually holds none or a few, which
+# `bytes.find` (memchr, ~40 times faster than a regex's scan) finds; a common byte is in every
+# chunk and costs its regex's whole scan. The anchors are chosen to be rare where a word allows.
+RARE_FROM = 58
+RARE_COST = 0.5  # what a rare anchor costs next to a common one
+# Occurrences of an anchor tried one by one (find, then match) before its regex scans the rest.
+FIND_LIMIT = 64
 
 
 def line_filter(knowledge, words: Iterable[str]) -> re.Pattern[str]:
@@ -30,13 +37,41 @@ def line_filter(knowledge, words: Iterable[str]) -> re.Pattern[str]:
     return _cached(knowledge, "words", words, lambda w: re.compile(trie(w)))
 
 
-def chunk_filters(knowledge, words: Iterable[str]) -> tuple[re.Pattern[bytes], ...]:
-    """Regexes whose matches, over a block of raw bytes, are exactly the places one of the words
-    occurs.
-    """
+def chunk_filters(knowledge, words: Iterable[str]) -> tuple[tuple[bytes, re.Pattern[bytes]], ...]:
+    """(anchor byte, regex) pairs whose matches, over a block of raw bytes, are exactly the places
+    one of the words occurs (`word_places`)."""
     return _cached(
-        knowledge, "anchors", words, lambda w: tuple(re.compile(p) for p in anchor_patterns(w))
+        knowledge,
+        "anchors",
+        words,
+        lambda w: tuple((anchor, re.compile(p)) for anchor, p in anchor_patterns(w)),
     )
+
+
+def word_places(
+    buf: bytes,
+    n: int,
+    filters: tuple[tuple[bytes, re.Pattern[bytes]], ...],
+    find_limit: int = FIND_LIMIT,
+) -> list[int]:
+    """Every place in `buf[:n]` where one of the words starts, sorted.
+
+    An anchor byte absent from the chunk costs one `find`; a rare one is tried where `find` puts
+    it; only an anchor met more than `find_limit` times has its regex scan the rest of the chunk.
+    """
+    places: set[int] = set()
+    for anchor, pattern in filters:
+        at = buf.find(anchor, 0, n)
+        tried = 0
+        while at >= 0 and tried < find_limit:
+            found = pattern.match(buf, at, n)
+            if found is not None:
+                places.add(at)
+            tried += 1
+            at = buf.find(anchor, at + 1, n)
+        if at >= 0:
+            places.update(m.start() for m in pattern.finditer(buf, at, n))
+    return sorted(places)
 
 
 def _cached(knowledge, kind: str, words: Iterable[str], build: Callable):
@@ -52,14 +87,20 @@ def _rank(b: int) -> int:
     return _BYTE_RANK.get(b, _LEAD_RANK if b >= 0xC0 else 99)
 
 
-def anchor_patterns(words: Iterable[str]) -> list[bytes]:
-    """Byte patterns, each starting with one literal byte, that together match every occurrence of
-    every word.
+def _cost(b: int) -> float:
+    """What an anchor byte costs a chunk: a common one its regex's whole scan, a rare one little."""
+    return 1.0 if _rank(b) < RARE_FROM else RARE_COST
+
+
+def anchor_patterns(words: Iterable[str]) -> list[tuple[bytes, bytes]]:
+    """(anchor byte, byte pattern) pairs, each pattern starting with its anchor byte, that together
+    match every occurrence of every word.
 
     Python's `re` scans fast for a pattern with a literal first byte (a tight loop over the
     buffer) and slowly for one that starts with a set of bytes (a charset test at every
     position). So instead of one regex over all words, the words are covered by a small set of
-    anchor bytes, chosen greedily (the ones most words share, the rarer on a tie), and each word
+    anchor bytes, chosen greedily (the ones most words share, weighed by what they cost: a rare byte
+    is found by memchr, see `word_places`), and each word
     is matched from its anchor byte on: the rest of the word, then a lookbehind for the part
     before the anchor. A match is therefore a whole word: a common piece such as "arning" (of
     "Warning") inside "learning_rate" fails in C, and no line needs a second check in Python.
@@ -85,7 +126,7 @@ def anchor_patterns(words: Iterable[str]) -> list[bytes]:
         for word in uncovered:
             for b in starts(word):
                 counts[b] = counts.get(b, 0) + 1
-        best = max(counts, key=lambda b: (counts[b], _rank(b)))
+        best = max(counts, key=lambda b: (counts[b] / _cost(b), _rank(b)))
         chosen.add(best)
         uncovered = {w for w in uncovered if best not in starts(w)}
     groups: dict[int, list[tuple[bytes, bytes]]] = {}
@@ -93,7 +134,7 @@ def anchor_patterns(words: Iterable[str]) -> list[bytes]:
         anchor = max((b for b in starts(word) if b in chosen), key=_rank)
         i = starts(word)[anchor]
         groups.setdefault(anchor, []).append((word[i:], word))
-    return [_anchored_trie(entries) for _, entries in sorted(groups.items())]
+    return [(bytes([b]), _anchored_trie(entries)) for b, entries in sorted(groups.items())]
 
 
 def _anchored_trie(entries: list[tuple[bytes, bytes]]) -> bytes:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from trainwatch.diagnostics.read import logparse
 from trainwatch.diagnostics.read.frames import is_user_file
 from trainwatch.diagnostics.read.logparse import TAIL_LINES, LogParser, parse_text
-from trainwatch.diagnostics.read.prefilter import anchor_patterns
+from trainwatch.diagnostics.read.prefilter import anchor_patterns, word_places
 from trainwatch.diagnostics.verdict import REPORT_BANNER
 
 CHAINED = """\
@@ -303,11 +303,14 @@ WORDS = (
     )
 )
 def test_chunk_filter_finds_exactly_the_lines_holding_a_word(lines):
-    patterns = [re.compile(p) for p in anchor_patterns(WORDS)]
+    filters = tuple((anchor, re.compile(p)) for anchor, p in anchor_patterns(WORDS))
     data = "\n".join(lines).encode()
     starts = [0] + [i + 1 for i, b in enumerate(data) if b == 0x0A]
-    hit_lines = {bisect_right(starts, m.start()) - 1 for p in patterns for m in p.finditer(data)}
-    assert hit_lines == {i for i, line in enumerate(lines) if any(w in line for w in WORDS)}
+    holding = {i for i, line in enumerate(lines) if any(w in line for w in WORDS)}
+    # every anchor found by memchr alone, by its regex alone, and by both in turn
+    for find_limit in (0, 2, 10_000):
+        places = word_places(data, len(data), filters, find_limit)
+        assert {bisect_right(starts, at) - 1 for at in places} == holding, find_limit
 
 
 def test_results_do_not_depend_on_the_chunk_size(monkeypatch):
