@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime
 import os
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -47,21 +46,22 @@ class Watch:
         self.interval = interval
         self.signatures = tuple(os.fspath(s) for s in signatures)
         self.diagnosis: Diagnosis | None = None
-        self._lock = threading.Lock()
         self._tees: list[_Tee] = []
         self._started = 0.0
         self._monitor: Any = None
         self._observers: Any = None
-        self._splitters: dict[str, Any] = {}
+        self._output: Any = None  # the OutputFeed the block's output goes through to the parsers
 
     def __enter__(self) -> Watch:
         from trainwatch.diagnostics.knowledge import user_signature_files
+        from trainwatch.diagnostics.watch.feed import OutputFeed
         from trainwatch.diagnostics.watch.monitor import Monitor
-        from trainwatch.diagnostics.watch.observers import LineSplitter, OutputObservers
+        from trainwatch.diagnostics.watch.observers import OutputObservers
 
         files = tuple(str(f) for f in user_signature_files()) + self.signatures
         self._observers = OutputObservers(files)
-        self._splitters = {s: LineSplitter(s, [self._observers]) for s in ("stdout", "stderr")}
+        # parsed in a thread of its own: a print in the block never waits for the parsers
+        self._output = OutputFeed([self._observers])
         if self.capture_output:
             self._tees = [_Tee("stdout", self), _Tee("stderr", self)]
             sys.stdout, sys.stderr = self._tees
@@ -95,11 +95,8 @@ class Watch:
 
     def _feed(self, stream: str, text: str) -> None:
         """Hand text the block wrote to `stream` ("stdout" or "stderr") to the parsers."""
-        splitter = self._splitters.get(stream)
-        if splitter is None:
-            return
-        with self._lock:
-            splitter.feed(text.encode("utf-8", "replace"))
+        if self._output is not None and stream in ("stdout", "stderr"):
+            self._output.put(stream, text.encode("utf-8", "replace"))
 
     def __exit__(
         self,
@@ -125,9 +122,7 @@ class Watch:
         from trainwatch.diagnostics.judge.classify import classify
 
         memory = self._monitor.stop()
-        with self._lock:
-            for splitter in self._splitters.values():
-                splitter.close()
+        self._output.wait()
         observers = self._observers
         observers.finish()
         exit, exception = _ending(exc)
@@ -137,7 +132,8 @@ class Watch:
             log=observers.log_facts(),
             memory=memory,
             progress=observers.progress_facts(),
-            notes=tuple(getattr(memory, "notes", ()) or ()),
+            notes=tuple(getattr(memory, "notes", ()) or ())
+            + ((self._output.note(),) if self._output.note() else ()),
         )
         verdict = classify(evidence, observers.knowledge())
         started = datetime.datetime.fromtimestamp(self._started, datetime.UTC)

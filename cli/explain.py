@@ -47,14 +47,6 @@ def explain(logs: list[str], **values: Any) -> None:
 
     if logs.count("-") > 1:
         raise UsageError("standard input (-) can be given only once")
-    from trainwatch.cli.report import looks_like_report
-
-    for log in logs:
-        if log != "-" and looks_like_report(log):
-            raise UsageError(
-                f"{log} is a trainwatch JSON report, not a log: show it with `trainwatch report "
-                f"{log}`"
-            )
     targets = ReportTargets(
         json_path=writable(values["json_path"]),
         junit_path=writable(values["junit"]),

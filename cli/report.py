@@ -12,6 +12,7 @@ import typer
 
 from trainwatch.cli.options import REPORT_COMMAND_OPTIONS, typer_command
 from trainwatch.diagnostics.errors import UsageError
+from trainwatch.diagnostics.verdict import SCHEMA, is_report
 
 HELP = """Show a saved JSON report again: on the terminal, or as HTML, JUnit or a GitHub step
 summary.
@@ -27,7 +28,6 @@ the step summary have no "last lines of output". trainwatch report exits 0, or 3
 names the verdict.
 """
 
-SCHEMA_PREFIX = "trainwatch.report/"
 MAX_REPORT_BYTES = 64 * 2**20  # a report holds bounded series: anything larger is not one
 
 REPORT = inspect.Parameter(
@@ -88,29 +88,8 @@ def load_report(path: str) -> dict[str, Any]:
             f"`trainwatch explain {path}`"
         ) from None
     if not is_report(data):
-        raise UsageError(f"{path} is JSON but not a trainwatch report (no {SCHEMA_PREFIX}1 schema)")
+        raise UsageError(f"{path} is JSON but not a trainwatch report (no {SCHEMA} schema)")
     return data
-
-
-def is_report(data: Any) -> bool:
-    """Is this parsed JSON a trainwatch report?"""
-    return isinstance(data, dict) and str(data.get("schema", "")).startswith(SCHEMA_PREFIX)
-
-
-def looks_like_report(path: str) -> bool:
-    """Is the file at `path` a trainwatch JSON report (for `explain`, which reads logs)? Reads only
-    a file that starts like a JSON object."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096)
-            if not head.lstrip().startswith(b"{") or b'"schema"' not in head:
-                return False
-            if len(head) == 4096 and Path(path).stat().st_size > MAX_REPORT_BYTES:
-                return False
-            data = json.loads(head + handle.read())
-    except (OSError, ValueError):
-        return False
-    return is_report(data)
 
 
 report_command = typer_command(report, REPORT_COMMAND_OPTIONS, (REPORT,))

@@ -171,10 +171,11 @@ def execute(options) -> int:
         on_event=listener,
         nan_stop_after=stop_after,
         nan_grace=options.nan_grace,
+        on_warning=_warn,
     )
     started = time.time()
     try:
-        diagnosis = run_session(request, on_started=_import_reports)
+        diagnosis = run_session(request, on_started=_import_reports, on_ended=_new_line)
     except PermissionError as exc:
         raise CommandNotExecutable(f"permission denied: {exc.filename or target.argv[0]}") from None
     except FileNotFoundError as exc:
@@ -283,6 +284,21 @@ def _usable_signature_files(extra: tuple[str, ...]) -> tuple[str, ...]:
             continue
         usable.append(path)
     return tuple(usable)
+
+
+def _warn(message: str) -> None:
+    from trainwatch.cli.console import print_warning
+
+    print_warning(message)
+
+
+def _new_line(result) -> None:
+    """The program's output ended in the middle of a line: the report starts on a line of its
+    own."""
+    if result.ends_mid_line:
+        from trainwatch.cli.console import print_line
+
+        print_line("")
 
 
 def _import_reports() -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.evidence import Evidence
 from trainwatch.diagnostics.verdict import Diagnosis
-from trainwatch.diagnostics.watch.child import Child, LaunchRequest
+from trainwatch.diagnostics.watch.child import Child, LaunchRequest, LaunchResult
 from trainwatch.diagnostics.watch.observers import OutputObservers
 
 if TYPE_CHECKING:  # imported for real only when the run asked for live events
@@ -43,13 +43,19 @@ class RunRequest:
     on_event: Callable[[LiveEvent], None] | None = None
     nan_stop_after: int | None = None  # --on-nan stop:N: stop the run at the Nth non-finite loss
     nan_grace: float = 30.0  # seconds between that stop's interrupt and its terminate
+    on_warning: Callable[[str], None] | None = None  # told of trouble beside the run (the log)
 
 
-def run_session(request: RunRequest, on_started: Callable[[], None] | None = None) -> Diagnosis:
+def run_session(
+    request: RunRequest,
+    on_started: Callable[[], None] | None = None,
+    on_ended: Callable[[LaunchResult], None] | None = None,
+) -> Diagnosis:
     """Run the child to its end and diagnose it. Raises OSError when it cannot be started.
 
     `on_started` runs in a background thread once the child runs: the CLI uses it to import its
-    report renderer while the child works rather than after it ends.
+    report renderer while the child works rather than after it ends. `on_ended` is told how the
+    child ended as soon as its output is drained (the CLI starts a new line when it ended mid-line).
     """
     env = dict(request.env)
     probe = None
@@ -65,7 +71,14 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
 
             env.update(elastic_env(request.argv, env, probe.root))
     observers = OutputObservers(request.signature_files)
-    child = Child(LaunchRequest(argv=request.argv, env=env, log_path=request.log_path), [observers])
+    launch = LaunchRequest(
+        argv=request.argv,
+        env=env,
+        log_path=request.log_path,
+        cleanup_paths=() if probe is None or probe.keep_artifacts else (str(probe.root),),
+        on_warning=request.on_warning,
+    )
+    child = Child(launch, [observers])
     alerts = None
     if request.on_event is not None or request.nan_stop_after is not None:
         from trainwatch.diagnostics.watch.alerts import LiveAlerts
@@ -94,9 +107,11 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
         memory = monitor.stop()
         stall = watcher.close() if watcher is not None else None
         nan_stop = alerts.close() if alerts is not None else None
+    if on_ended is not None:
+        on_ended(result)
     probe_facts = None
     elastic_errors = ()
-    notes: list[str] = []
+    notes: list[str] = list(result.notes)
     if probe is not None:
         # the span measures the work lost since the last checkpoint
         probe_facts = probe.collect().with_span(
@@ -140,6 +155,9 @@ def run_session(request: RunRequest, on_started: Callable[[], None] | None = Non
             evidence, knowledge, request.env, elastic_errors, since=result.started_at
         )
         verdict = job_verdict(verdict, ranks)
+        from trainwatch.diagnostics.judge.consistency import make_consistent
+
+        verdict = make_consistent(verdict, evidence)  # the job's verdict holds to the facts too
     return Diagnosis(
         trainwatch_version=__version__,
         command=request.argv,

@@ -9,8 +9,9 @@ report-%N.json`) are re-judged into one job verdict by `merge_reports`.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import BinaryIO
 
@@ -20,7 +21,13 @@ from trainwatch.diagnostics.evidence import Evidence
 from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.read.logparse import LogFacts, LogParser
 from trainwatch.diagnostics.read.progress import ProgressFacts, ProgressTracker
-from trainwatch.diagnostics.verdict import Cited, Diagnosis, Verdict
+from trainwatch.diagnostics.verdict import (
+    Cited,
+    Diagnosis,
+    Verdict,
+    is_report,
+    starts_like_report,
+)
 
 BINARY_SNIFF = 8192  # bytes looked at to tell a text log from binary data
 
@@ -76,10 +83,9 @@ def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None)
         if path == "-":
             if stdin is None:
                 raise UsageError("no standard input to read")
-            verdict_facts.append(read_log(stdin, knowledge))
+            verdict_facts.append(read_log(sniffed(stdin, "standard input"), knowledge))
             continue
-        _check_readable(path)
-        with open(path, "rb") as fh:
+        with open_log(path) as fh:
             verdict_facts.append(read_log(fh, knowledge))
     nodes = _rank_nodes(paths, [f for f, _ in verdict_facts])
     facts, progress = _merge(verdict_facts)
@@ -206,18 +212,56 @@ def _replace(verdict, **changes):
     return replace(verdict, **changes)
 
 
-def _check_readable(path: str) -> None:
-    if not os.path.exists(path):
-        raise UsageError(f"{path}: no such file")
+@contextlib.contextmanager
+def open_log(path: str, logs_only: bool = True) -> Iterator[BinaryIO]:
+    """Open a log once and read it once: a pipe (`explain <(kubectl logs ...)`) or a FIFO cannot be
+    read twice, so the bytes sniffed to tell text from binary (or, with `logs_only`, a log from a
+    JSON report) are served again from memory rather than by reopening. Raises UsageError for what
+    cannot be read, with the system's reason (a symbolic link loop is not "no such file")."""
     if os.path.isdir(path):
         raise UsageError(f"{path}: is a directory, not a log file")
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(BINARY_SNIFF)
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    with handle:
+        yield sniffed(handle, path, logs_only)
+
+
+def sniffed(stream: BinaryIO, name: str, logs_only: bool = True) -> BinaryIO:
+    """The stream, its first bytes checked: binary data, or (`logs_only`) a trainwatch JSON report
+    given where a log is expected, is a UsageError; the bytes read are served again first."""
+    try:
+        head = stream.read(BINARY_SNIFF)
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot read: {exc.strerror or exc}") from None
     if b"\x00" in head and head.count(b"\x00") > len(head) // 100:
-        raise UsageError(f"{path}: looks like binary data, not a text log")
+        raise UsageError(f"{name}: looks like binary data, not a text log")
+    if logs_only and starts_like_report(head):
+        shown = name if name != "standard input" else "FILE.json"
+        raise UsageError(
+            f"{name} is a trainwatch JSON report, not a log: show it with `trainwatch report {shown}`"
+        )
+    return _HeadFirst(head, stream)
+
+
+class _HeadFirst:
+    """A binary stream whose first bytes were read already: those first, then the rest."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._rest.read(size)
+        if size is None or size < 0:
+            data, self._head = self._head + self._rest.read(), b""
+            return data
+        data, self._head = self._head[:size], self._head[size:]
+        return data
 
 
 def _merge(
@@ -263,15 +307,12 @@ def merge_reports(paths: Iterable[str], knowledge=None) -> Diagnosis:
         raise UsageError("no reports to merge")
     judged = []
     for index, path in enumerate(paths):
-        _check_readable(path)
         try:
-            with open(path, encoding="utf-8") as fh:
-                report = json.load(fh)
+            with open_log(path, logs_only=False) as fh:
+                report = json.loads(fh.read().decode("utf-8"))
         except (OSError, ValueError) as exc:
             raise UsageError(f"{path}: not a trainwatch JSON report ({exc})") from None
-        if not isinstance(report, dict) or not str(report.get("schema", "")).startswith(
-            "trainwatch.report/"
-        ):
+        if not is_report(report):
             raise UsageError(f"{path}: not a trainwatch JSON report (no trainwatch.report schema)")
         verdict = Verdict.from_report(report)
         exit_dict = report.get("exit") if isinstance(report.get("exit"), dict) else None

@@ -12,7 +12,19 @@ from trainwatch.diagnostics.evidence import Evidence, ExitStatus, Frame, RaisedE
 if TYPE_CHECKING:  # the probe's readers are imported only by a run that has records
     from trainwatch.diagnostics.watch.probe.samples import FailedSample
 
-SCHEMA = "trainwatch.report/1"
+SCHEMA_FAMILY = "trainwatch.report/"  # every version of the JSON report's schema starts so
+SCHEMA = SCHEMA_FAMILY + "1"
+
+
+def is_report(data: Any) -> bool:
+    """Is this parsed JSON a trainwatch report (of any version)?"""
+    return isinstance(data, dict) and str(data.get("schema", "")).startswith(SCHEMA_FAMILY)
+
+
+def starts_like_report(head: bytes) -> bool:
+    """Do these first bytes of a file begin a trainwatch JSON report (its schema comes first)?"""
+    return head.lstrip().startswith(b"{") and SCHEMA_FAMILY.encode() in head
+
 
 # The failure categories of ../shared/corpus/LABELS.md, in its order. Reports use exactly these ids.
 CATEGORIES = (

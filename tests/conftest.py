@@ -38,7 +38,19 @@ def trainwatch(
 
 
 def read_report(path: Path) -> dict:
-    return json.loads(path.read_text())
+    """A JSON report trainwatch wrote, held to the consistency rule on the way."""
+    return assert_consistent(json.loads(path.read_text()))
+
+
+def assert_consistent(report: dict) -> dict:
+    """Fail when the report's verdict says anything its own facts deny (an OOM-kill counter that
+    moved, the kernel's line naming a process of the run, memory at its limit): the rule of
+    diagnostics/judge/consistency.py, which every real run's report is held to."""
+    from trainwatch.diagnostics.judge.consistency import report_contradictions
+
+    found = report_contradictions(report)
+    assert not found, f"the report contradicts itself: {found}"
+    return report
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 The order of judgement: the knowledge base's best initiating match (signatures first, then the
 generic phrase families under them); the kill rules (judge/kills.py); the quiet stops
-(judge/quiet.py); what is left falls back on the exception or the exit status. Every verdict keeps
+(judge/quiet.py); what is left falls back on the exception or the exit status; last, the
+consistency rule (judge/consistency.py): nothing the verdict says contradicts the facts. Every verdict keeps
 the evidence it rests on, and its alternatives are other categories at a lower confidence.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from trainwatch.diagnostics.evidence import Evidence, ExceptionChain, Frame, RaisedException
+from trainwatch.diagnostics.judge.consistency import make_consistent
 from trainwatch.diagnostics.judge.kills import apply_kill_rules
 from trainwatch.diagnostics.judge.quiet import apply_quiet
 from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
@@ -96,7 +98,8 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     from trainwatch.diagnostics.judge.recovery import with_resume_advice, with_sample
 
     verdict = annotate_culprit(verdict)
-    return tidy(with_resume_advice(with_sample(verdict, evidence), evidence))
+    verdict = tidy(with_resume_advice(with_sample(verdict, evidence), evidence))
+    return make_consistent(verdict, evidence)  # last: nothing said may contradict the facts
 
 
 def tidy(verdict: Verdict) -> Verdict:

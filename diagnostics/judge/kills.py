@@ -50,9 +50,9 @@ def apply_kill_rules(
         and (killed or needs_proof)
         and (verdict is None or needs_proof or verdict.category in ("oom",) + ECHOES)
     ):
-        return _confirmed(verdict, proof)
+        return oom_confirmed(verdict, proof)
     if kill_proof and (verdict is None or verdict.category in ECHOES):
-        return _confirmed(verdict, proof)  # the kernel killed part of the run: that is the cause
+        return oom_confirmed(verdict, proof)  # the kernel killed part of the run: that is the cause
     if kill_proof and verdict is not None and verdict.category != "oom":
         # Another failure was named first-hand, but the run also lost a process to the OOM killer:
         # say so, with the proof, rather than leave it out.
@@ -73,7 +73,9 @@ def apply_kill_rules(
     return verdict
 
 
-def _confirmed(verdict: Verdict | None, proof: tuple[Cited, ...]) -> Verdict:
+def oom_confirmed(verdict: Verdict | None, proof: tuple[Cited, ...]) -> Verdict:
+    """The out-of-memory verdict the proof makes, keeping what `verdict` knew of the failure (its
+    exception, culprit and cascade; its subtype and advice when it already said out-of-memory)."""
     base = verdict if verdict is not None and verdict.category == "oom" else None
     return Verdict(
         "oom",
@@ -82,7 +84,7 @@ def _confirmed(verdict: Verdict | None, proof: tuple[Cited, ...]) -> Verdict:
         "The run was killed for lack of memory: the memory evidence confirms an out-of-memory "
         "kill.",
         signature=verdict.signature if verdict is not None else None,
-        evidence=proof + (verdict.evidence if verdict is not None else ()),
+        evidence=proof + tuple(c for c in (verdict.evidence if verdict else ()) if c not in proof),
         cascade=verdict.cascade if verdict is not None else (),
         culprit=verdict.culprit if verdict is not None else None,
         exception=verdict.exception if verdict is not None else None,

@@ -19,13 +19,21 @@ import select
 import selectors
 import signal
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from trainwatch.diagnostics.evidence import ExitStatus, signal_name
-from trainwatch.diagnostics.watch.observers import LineObserver, LineSplitter
+from trainwatch.diagnostics.watch.feed import OutputFeed
+from trainwatch.diagnostics.watch.guard import Guard, reap_group
+from trainwatch.diagnostics.watch.observers import LineObserver
+from trainwatch.diagnostics.watch.streams import (
+    inherited_descriptors,
+    open_stream,
+    same_destination,
+)
 
 # Signals sent to trainwatch that it relays to the child's process group (issue 2, point 6).
 FORWARDED_SIGNALS = (
@@ -37,7 +45,13 @@ FORWARDED_SIGNALS = (
     signal.SIGUSR2,
 )
 
-READ_SIZE = 65536
+# One read takes what the pipe holds, up to this; the pipes are widened to it where the kernel
+# lets us (F_SETPIPE_SZ, at most /proc/sys/fs/pipe-max-size, 1 MiB by default), so a burst of output
+# waits in the pipe rather than stopping the program while the relay is busy.
+READ_SIZE = 1 << 20
+# While the relay runs, how long another thread of trainwatch (the parsers) may hold the GIL before
+# handing it over: the relay needs it back after every read and write (the default is 5 ms).
+SWITCH_INTERVAL_S = 0.0001
 # After the child exits, how long to keep relaying output from descendants that still hold its
 # streams.
 DRAIN_QUIET_S = 0.5
@@ -46,6 +60,9 @@ DRAIN_MAX_S = 5.0
 WAIT_POLL_S = 0.05
 # After the child exits, how long survivors of its process group get between SIGTERM and SIGKILL.
 REAP_GRACE_S = 2.0
+# The most the report waits for the parsers (they keep about a second of work at the end; a parser
+# stuck on some line must not keep trainwatch from reporting and exiting).
+FEED_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,10 @@ class LaunchRequest:
     env: Mapping[str, str]
     log_path: str | None = None  # also save the combined output here
     tail_bytes: int = 1 << 20  # how much of the combined output to keep for the report
+    # directories the guard removes if trainwatch itself is killed (the probe's, holding the
+    # unredacted command line): trainwatch removes them itself when it lives to the end
+    cleanup_paths: tuple[str, ...] = ()
+    on_warning: Callable[[str], None] | None = None  # told at once when the log cannot be written
 
 
 @dataclass(frozen=True)
@@ -72,6 +93,10 @@ class LaunchResult:
     forwarded_signals: tuple[str, ...]
     # pids of the child's group that outlived it and were stopped by trainwatch
     reaped: tuple[int, ...]
+    # the output on trainwatch's stderr ends in the middle of a line: what trainwatch prints next
+    # must start a new one
+    ends_mid_line: bool = False
+    notes: tuple[str, ...] = ()  # for the report: output not parsed, a log that stopped
 
 
 class Child:
@@ -80,15 +105,20 @@ class Child:
     def __init__(self, request: LaunchRequest, observers: Sequence[LineObserver] = ()) -> None:
         self.request = request
         self.observers = tuple(observers)
+        self.feed = OutputFeed(self.observers)
         self.forwarded: list[str] = []
         self._tail: collections.deque[tuple[str, bytes]] = collections.deque()
         self._tail_size = 0
         self._relayed = {"stdout": 0, "stderr": 0}
         self._log = None
+        self._logged = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._terminal_fd: int | None = None
-        self._watchdog: tuple[int, int] | None = None  # (pid, write end of its pipe)
+        self._watchdog: Guard | None = None
         self._last_output = time.monotonic()
+        self._last_byte: dict[int, int] = {}  # sink fd -> the last byte written to it
+        self._last_sink = 0  # the sink written to last
+        self._notes: list[str] = []
 
     # ---- start -----------------------------------------------------------------------------------
 
@@ -96,7 +126,7 @@ class Child:
         """Start the child and the relay. Raises OSError when the program cannot be executed."""
         if self.request.log_path:
             self._log = open(self.request.log_path, "wb", buffering=0)
-        streams = {name: _open_stream(fd) for name, fd in (("stdout", 1), ("stderr", 2))}
+        streams = {name: open_stream(fd, READ_SIZE) for name, fd in (("stdout", 1), ("stderr", 2))}
         self.started_at = time.time()
         self._t0 = time.monotonic()
         try:
@@ -105,6 +135,7 @@ class Child:
                 env=dict(self.request.env),
                 stdout=streams["stdout"][1],
                 stderr=streams["stderr"][1],
+                pass_fds=inherited_descriptors(),
                 process_group=0,
                 restore_signals=True,
             )
@@ -115,6 +146,8 @@ class Child:
         self._start_watchdog()
         self._take_terminal()
         self._install_forwarding()
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL_S))
         self._pump = threading.Thread(
             target=self._relay,
             args=({name: ends[0] for name, ends in streams.items()},),
@@ -149,10 +182,13 @@ class Child:
         self._pump.join(DRAIN_MAX_S + 1)
         reaped = self._reap_group()
         self._pump.join(1.0)
+        sys.setswitchinterval(self._switch_interval)
         self._restore_signals()
         self._stop_watchdog()
         if self._log is not None:
             self._log.close()
+        self.feed.wait(FEED_WAIT_S)
+        skipped = self.feed.note()
         return LaunchResult(
             pid=self.pid,
             exit=ExitStatus.from_returncode(returncode),
@@ -162,6 +198,8 @@ class Child:
             bytes_relayed=dict(self._relayed),
             forwarded_signals=tuple(self.forwarded),
             reaped=reaped,
+            ends_mid_line=self._ends_mid_line(),
+            notes=tuple(self._notes) + ((skipped,) if skipped else ()),
         )
 
     def _wait_for_exit(self) -> int:
@@ -209,12 +247,12 @@ class Child:
     # ---- output relay ----------------------------------------------------------------------------
 
     def _relay(self, read_fds: dict[str, int]) -> None:
+        """Move the child's output to our streams as it comes: write first, then keep and queue it
+        for the parsers (watch/feed.py), which never make the relay wait."""
         selector = selectors.DefaultSelector()
-        splitters = {}
         sinks = {"stdout": 1, "stderr": 2}
         for name, fd in read_fds.items():
             selector.register(fd, selectors.EVENT_READ, name)
-            splitters[name] = LineSplitter(name, self.observers)
         open_fds = dict(read_fds)
         exited_at: float | None = None
         while open_fds:
@@ -246,12 +284,11 @@ class Child:
                     os.close(open_fds.pop(name))
                     sinks[name] = -1
                 self._keep(name, data)
-                splitters[name].feed(data)
+                self.feed.put(name, data)
         for fd in open_fds.values():
             selector.unregister(fd)
             os.close(fd)
-        for splitter in splitters.values():
-            splitter.close()
+        self.feed.close()
 
     def _write(self, fd: int, data: bytes) -> bool:
         if fd < 0:
@@ -268,15 +305,25 @@ class Child:
             except OSError:
                 return False
             view = view[written:]
+        self._last_byte[fd] = data[-1]
+        self._last_sink = fd
         return True
+
+    def _ends_mid_line(self) -> bool:
+        """Does the output on our stderr end without a newline? When stdout goes to the same place
+        (one terminal, one file), whichever stream was written last decides."""
+        sink = self._last_sink if same_destination(1, 2) else 2
+        last = self._last_byte.get(sink)
+        return last is not None and last not in b"\n"
 
     def _keep(self, name: str, data: bytes) -> None:
         self._relayed[name] += len(data)
         if self._log is not None:
             try:
                 self._log.write(data)
-            except OSError:
-                self._log = None  # a full disk for the log must not stop the run
+                self._logged += len(data)
+            except OSError as exc:  # a full disk for the log must not stop the run
+                self._log_failed(exc)
         limit = self.request.tail_bytes
         if len(data) > limit:
             data = data[-limit:]
@@ -285,6 +332,21 @@ class Child:
         while self._tail_size > limit:
             _, dropped = self._tail.popleft()
             self._tail_size -= len(dropped)
+
+    def _log_failed(self, exc: OSError) -> None:
+        """Stop writing the log, say so once now and once in the report; the run goes on."""
+        log, self._log = self._log, None
+        try:
+            log.close()
+        except OSError:
+            pass
+        message = (
+            f"cannot write the log {self.request.log_path}: {exc.strerror or exc}; it stops after "
+            f"{self._logged:,} bytes (the run goes on)"
+        )
+        self._notes.append(message)
+        if self.request.on_warning is not None:
+            self.request.on_warning(message)
 
     # ---- signals and the terminal ----------------------------------------------------------------
 
@@ -343,95 +405,14 @@ class Child:
     # ---- no child left behind --------------------------------------------------------------------
 
     def _start_watchdog(self) -> None:
-        """Fork a tiny guard that kills the child's group if trainwatch dies without cleaning up
-        (SIGKILL).
-        """
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the guard: no Python cleanup, no threads, only a blocking read
-            try:
-                for signum in FORWARDED_SIGNALS + (signal.SIGTSTP,):
-                    signal.signal(signum, signal.SIG_IGN)
-                os.closerange(3, read_end)
-                os.closerange(read_end + 1, 65536)
-                os.close(0), os.close(1), os.close(2)
-                message = os.read(read_end, 1)
-                if message != b"x":  # EOF: trainwatch is gone without saying goodbye
-                    os.killpg(self._proc.pid, signal.SIGKILL)
-            except BaseException:
-                pass
-            os._exit(0)
-        os.close(read_end)
-        self._watchdog = (pid, write_end)
+        self._watchdog = Guard.start(
+            self.pid, self.request.cleanup_paths, FORWARDED_SIGNALS + (signal.SIGTSTP,)
+        )
 
     def _stop_watchdog(self) -> None:
-        if self._watchdog is None:
-            return
-        pid, write_end = self._watchdog
-        try:
-            os.write(write_end, b"x")
-            os.close(write_end)
-            os.waitpid(pid, 0)
-        except OSError:
-            pass
-        self._watchdog = None
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
 
     def _reap_group(self) -> tuple[int, ...]:
-        """Stop what is left of the child's process group: trainwatch never leaves a process
-        behind.
-        """
-        try:
-            # cheap test first: scanning /proc costs milliseconds per hundred processes
-            os.killpg(self.pid, 0)
-        except (ProcessLookupError, PermissionError):
-            return ()
-        survivors = _group_members(self.pid)
-        if not survivors:
-            return ()
-        self.signal_group(signal.SIGTERM)
-        deadline = time.monotonic() + REAP_GRACE_S
-        while time.monotonic() < deadline and _group_members(self.pid):
-            time.sleep(0.05)
-        if _group_members(self.pid):
-            self.signal_group(signal.SIGKILL)
-        return survivors
-
-
-def _open_stream(our_fd: int) -> tuple[int, int]:
-    """(our read end, the child's write end): a raw pseudo-terminal when our stream is a terminal,
-    else a pipe.
-    """
-    if os.isatty(our_fd):
-        import pty
-        import termios
-        import tty
-
-        leader, follower = pty.openpty()
-        # no newline translation, no echo: the bytes arrive as the child wrote them
-        tty.setraw(follower)
-        try:
-            import fcntl
-
-            size = fcntl.ioctl(our_fd, termios.TIOCGWINSZ, b"\0" * 8)
-            fcntl.ioctl(follower, termios.TIOCSWINSZ, size)
-        except OSError:
-            pass
-        return leader, follower
-    return os.pipe()
-
-
-def _group_members(pgid: int) -> tuple[int, ...]:
-    """Live (non-zombie) processes whose process group is `pgid`, read from /proc."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            members.append(int(entry))
-    return tuple(members)
+        return reap_group(self.pid, REAP_GRACE_S)

@@ -26,9 +26,11 @@ if TYPE_CHECKING:
 AT_LIMIT_FRACTION = 0.95
 # How many of the last samples that check looks at (1.5 s at the default interval).
 AT_LIMIT_SAMPLES = 3
-# Re-read the root's cgroup during its first samples: a wrapper may move itself (`echo $$ >
-# cgroup.procs; exec`).
+# Re-read a process's cgroup during its first samples: a wrapper may move itself (`echo $$ >
+# cgroup.procs; exec`), a worker may confine itself to a smaller limit right after it starts.
 ROOT_CGROUP_RECHECKS = 10
+CGROUP_RECHECKS = 3
+PIDS_TRACKED = 4096  # pids whose command line and cgroup checks are remembered
 
 
 @dataclass(frozen=True)
@@ -142,9 +144,10 @@ class MemoryFacts:
         """The evidence that memory ran out, strongest first; empty when there is none.
 
         Counts: the OOM-kill counter of a cgroup of the run went up; the kernel logged an OOM
-        kill of one of the run's processes (or of `extra_pids`); the tree's RSS was within 5% of
-        the limit in the last samples, or the machine had under 5% of its memory available then.
-        A SIGKILL with none of these is not called out-of-memory.
+        kill of one of the run's processes (or of `extra_pids`); the tree's real use (its summed
+        PSS, or a lone process's RSS: `last_use`) was within 5% of the limit in the last samples,
+        or the machine had under 5% of its memory available then. A SIGKILL with none of these
+        is not called out-of-memory.
         """
         from trainwatch.diagnostics.verdict import Cited
 
@@ -172,16 +175,17 @@ class MemoryFacts:
         if not last:
             return []
         out = []
-        if self.limit_bytes:
-            top = max(last, key=lambda s: s.tree_rss_bytes)
-            if top.tree_rss_bytes >= AT_LIMIT_FRACTION * self.limit_bytes:
+        top = self.last_use()
+        if self.limit_bytes and top is not None:
+            use, measure, sample = top
+            if use >= AT_LIMIT_FRACTION * self.limit_bytes:
                 out.append(
                     Cited(
                         "memory",
-                        f"tree RSS {_mib(top.tree_rss_bytes)} of a {_mib(self.limit_bytes)} "
-                        f"limit ({top.tree_rss_bytes / self.limit_bytes:.0%}) at "
-                        f"{top.elapsed:.1f} s, in the last samples",
-                        "memory sampler",
+                        f"tree {measure} {_mib(use)} of a {_mib(self.limit_bytes)} limit "
+                        f"({use / self.limit_bytes:.0%}) at {sample.elapsed:.1f} s, in the last "
+                        "samples",
+                        f"memory sampler ({MEASURES[measure]})",
                     )
                 )
         if self.memory_total_bytes:
@@ -204,6 +208,28 @@ class MemoryFacts:
                     )
                 )
         return out
+
+    def last_use(self) -> tuple[int, str, Sample] | None:
+        """The most the tree really held in the last samples: (bytes, measure, sample), the measure
+        "PSS" or a lone process's "RSS" (Sample.real_use); None when none of them can say."""
+        found = [
+            (use[0], use[1], s)
+            for s in self.tail[-AT_LIMIT_SAMPLES:]
+            if (use := s.real_use()) is not None
+        ]
+        return max(found, key=lambda f: f[0], default=None)
+
+    def limit_check(self) -> dict[str, Any]:
+        """How "memory at its limit" was judged, for the JSON report: the measure and its value."""
+        top = self.last_use()
+        return {
+            "measure": None if top is None else top[1],
+            "bytes": None if top is None else top[0],
+            "limit_bytes": self.limit_bytes,
+            "about": "the tree's real use in the last samples: its summed PSS (read when the "
+            "summed RSS nears the limit), or the RSS of a lone process; the summed RSS of several "
+            "processes counts shared pages once per process and is never used",
+        }
 
     def cpu_ms_per_sample(self) -> float | None:
         """The sampler's steady-state CPU cost of one sample, start-up excluded."""
@@ -261,6 +287,7 @@ class MemoryFacts:
                 "delta": self.counters[0].delta if self.counters else None,
                 "cgroups": [c.to_dict() for c in self.counters],
             },
+            "limit_check": self.limit_check(),
             "kernel_oom_kills": [k.to_dict() for k in self.our_kernel_kills()],
             "kernel_log": self.kernel_log,
             "shm": None
@@ -278,6 +305,12 @@ class MemoryFacts:
             "samples": [s.to_dict() for s in samples],
             "notes": list(self.notes),
         }
+
+
+MEASURES = {
+    "PSS": "PSS from /proc/PID/smaps_rollup, summed over the tree",
+    "RSS": "the RSS of the run's only process",
+}
 
 
 def _mib(value: int | None) -> str:
@@ -353,6 +386,7 @@ class Monitor:
             read_available,
             read_cmdline,
             read_stat,
+            tree_pss,
         )
 
         opts = self._options
@@ -367,6 +401,7 @@ class Monitor:
         # cgroup path -> (place, oom_kill before)
         watched: dict[str, tuple[CgroupPlace, int | None]] = {}
         cmdlines: dict[int, str | None] = {}
+        checks: dict[int, int] = {}  # pid -> samples its cgroup was read at
         state.update(
             sampler=sampler,
             kernel=kernel,
@@ -376,6 +411,7 @@ class Monitor:
             cmdlines=cmdlines,
             limits=limits,
             root_cgroup=None,
+            limit=cgroup.read_limit(None),
             shm_peak=None,
             cpu=0.0,
             setup_cpu=0.0,
@@ -390,9 +426,12 @@ class Monitor:
                 break
             count += 1
             for pid in sampler.tree_pids():
-                recheck = pid == self.pid and count <= ROOT_CGROUP_RECHECKS
-                if pid not in cmdlines or recheck:
-                    if pid not in cmdlines and len(cmdlines) < 4096:
+                done = checks.get(pid, 0)
+                if done < (ROOT_CGROUP_RECHECKS if pid == self.pid else CGROUP_RECHECKS):
+                    if len(checks) >= PIDS_TRACKED and pid not in checks:
+                        continue
+                    checks[pid] = done + 1
+                    if pid not in cmdlines:
                         cmdlines[pid] = read_cmdline(pid, opts["proc"])
                     place = cgroup.locate_cgroup(pid, opts["proc"])
                     stat = read_stat(pid, opts["proc"])
@@ -402,8 +441,9 @@ class Monitor:
                         continue
                     if place is not None and place.path not in watched:
                         watched[place.path] = (place, cgroup.read_oom_kills(place))
-                    if pid == self.pid and place is not None:
+                    if pid == self.pid and place is not None and place != state["root_cgroup"]:
                         state["root_cgroup"] = place
+                        state["limit"] = cgroup.read_limit(place)
             shm = cgroup.read_shm(opts["shm"])
             if shm is not None and (
                 state["shm_peak"] is None or shm.used_bytes > state["shm_peak"]
@@ -424,8 +464,19 @@ class Monitor:
                 )
                 gpu_used = None if reading is None else reading.used_bytes
                 gpu_busy = None if reading is None else reading.utilization_pct
+            limit = state["limit"]
+            pss = None
+            if (
+                limit is not None
+                and len(sample.processes) > 1
+                and sample.tree_rss_bytes >= AT_LIMIT_FRACTION * limit.bytes
+            ):
+                # the RSS sum says "at the limit", but it counts shared pages once per process:
+                # their PSS says what the tree really holds (PSS <= RSS, so below, it never can)
+                pss = tree_pss(sample.processes, opts["proc"])
             sample = replace(
                 sample,
+                tree_pss_bytes=pss,
                 cgroup_usage_bytes=cgroup.read_usage(state["root_cgroup"]),
                 shm_used_bytes=None if shm is None else shm.used_bytes,
                 gpu_used_bytes=gpu_used,

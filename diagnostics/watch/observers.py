@@ -4,7 +4,6 @@ progress tracker.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import threading
 from collections.abc import Callable, Sequence
@@ -29,9 +28,23 @@ class LineSplitter:
         self.number = 0
         self._pending = bytearray()
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes, skipped_lines: int | None = None) -> None:
+        """Take the next bytes of the stream. `skipped_lines` (watch/feed.py): bytes holding that
+        many newlines were dropped just before these, so the partial line held and the first
+        fragment of `data` belong to lines whose other part is gone: both are dropped, and the
+        line count moves on by what was skipped."""
         if not self.observers:
             return
+        if skipped_lines is not None:
+            self._pending.clear()
+            self.number += skipped_lines
+            ends = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
+            if not ends:
+                return
+            end = min(ends)
+            if data[end] == 10:  # b"\n"
+                self.number += 1
+            data = data[end + 1 :]
         self._pending += data
         start = 0
         buf = self._pending
@@ -73,36 +86,32 @@ class LineSplitter:
 class OutputObservers:
     """Hands each line of the child's output to the log parser and the progress tracker.
 
-    The knowledge base and the parsers take a few hundred milliseconds to build, so they are
-    built in a thread once the child prints its first line (a silent run never pays for them);
-    lines that arrive before they are ready wait in a bounded queue. stdout and stderr get a log
+    Lines arrive in the parsing thread of watch/feed.py, never in the relay's: the knowledge base
+    and the parsers (a few hundred milliseconds to build) are built there at the first line (a
+    silent run never pays for them) while the output keeps flowing. stdout and stderr get a log
     parser each: a program's buffered stdout can land in the middle of a traceback that it writes
     to stderr, and a traceback read across the two streams would be cut in half.
     """
 
-    PENDING_LINES = 100_000  # lines kept while the parsers are being built; older ones are dropped
-
     def __init__(self, signature_files: tuple[str, ...], on_nonfinite=None) -> None:
-        self.lock = threading.Lock()  # the relay thread feeds, the stall watcher reads progress
+        self.lock = threading.Lock()  # the parsing thread feeds, the stall watcher reads progress
         self.signature_files = signature_files
         self.on_nonfinite = on_nonfinite  # the progress tracker's NonFiniteObserver
-        self._pending: collections.deque[LogLine] = collections.deque(maxlen=self.PENDING_LINES)
+        self._seen = False
         self._ready = False
         self._failure: BaseException | None = None
-        self._builder: threading.Thread | None = None
         self._knowledge = None
 
     def __call__(self, line: LogLine) -> None:
-        with self.lock:
-            if self._ready:
-                self._feed(line)
+        if not self._ready:
+            self._seen = True
+            if self._failure is not None:
                 return
-            self._pending.append(line)
-            if self._builder is None:
-                self._builder = threading.Thread(
-                    target=self._build, name="trainwatch-knowledge", daemon=True
-                )
-                self._builder.start()
+            self._build()
+            if not self._ready:
+                return
+        with self.lock:
+            self.parsers[line.stream].feed(line)
 
     def _build(self) -> None:
         try:
@@ -118,14 +127,9 @@ class OutputObservers:
             }
             with self.lock:
                 self.parsers, self.progress = parsers, progress
-                while self._pending:
-                    self._feed(self._pending.popleft())
                 self._ready = True
         except BaseException as exc:  # reported by finish()
             self._failure = exc
-
-    def _feed(self, line: LogLine) -> None:
-        self.parsers[line.stream].feed(line)
 
     def knowledge(self):
         """The knowledge base, loaded on first use (the built-in signatures, the user's, and
@@ -140,17 +144,14 @@ class OutputObservers:
         return self._knowledge
 
     def finish(self) -> None:
-        """Wait until every line is parsed; raise what building the parsers raised."""
-        # the child printed nothing: nothing to parse, nothing to wait for
-        if self._builder is None:
-            return
-        self._builder.join()
+        """Raise what building the parsers raised (call once the feed has been waited for)."""
         if self._failure is not None:
             raise self._failure
 
     @property
     def silent(self) -> bool:
-        return self._builder is None
+        """The child printed no line at all."""
+        return not self._seen
 
     def progress_facts(self):
         """Where the loop was; None when the child printed nothing."""

@@ -58,6 +58,20 @@ class Sample:
     gpu_used_bytes: int | None = None
     # busiest device the run uses, % of time a kernel ran (set by Monitor)
     gpu_utilization_pct: int | None = None
+    # The tree's real use: the sum of its processes' PSS (each shared page divided among those
+    # that map it), read by Monitor when the sum of RSS nears the limit; None when not read.
+    tree_pss_bytes: int | None = None
+
+    def real_use(self) -> tuple[int, str] | None:
+        """(bytes, measure): what the tree really holds, or None where this sample cannot say.
+        Several processes' RSS summed counts each page they share once per process (a forked
+        worker sharing its parent's dataset counts it again), so it is never used for that: only
+        their summed PSS is, or the RSS of a lone process."""
+        if self.tree_pss_bytes is not None:
+            return self.tree_pss_bytes, "PSS"
+        if len(self.processes) == 1:
+            return self.tree_rss_bytes, "RSS"
+        return None
 
     def top_process(self) -> ProcessMemory | None:
         """The process holding the most RSS at this sample."""
@@ -73,6 +87,7 @@ class Sample:
             "available_bytes": self.available_bytes,
         }
         for key, value in (
+            ("pss_bytes", self.tree_pss_bytes),
             ("cgroup_usage_bytes", self.cgroup_usage_bytes),
             ("shm_used_bytes", self.shm_used_bytes),
             ("gpu_used_bytes", self.gpu_used_bytes),
@@ -147,6 +162,29 @@ def read_available(proc: str = "/proc") -> tuple[int | None, int | None]:
     except (OSError, ValueError, IndexError):
         pass
     return available, total
+
+
+def read_pss(pid: int, proc: str = "/proc") -> int | None:
+    """The process's proportional set size, from `/proc/<pid>/smaps_rollup` (Linux 4.14): what it
+    holds alone plus its share of what it shares. The kernel walks the page tables to answer, so it
+    costs a millisecond or more for a large process: read only when it matters."""
+    try:
+        with open(f"{proc}/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def tree_pss(processes: tuple[ProcessMemory, ...], proc: str = "/proc") -> int | None:
+    """The summed PSS of `processes`; a process gone since holds nothing. None when no process's
+    PSS could be read (no smaps_rollup: an old kernel, or not ours to read)."""
+    values = [read_pss(p.pid, proc) for p in processes]
+    if all(v is None for v in values):
+        return None
+    return sum(v for v in values if v is not None)
 
 
 def read_cmdline(pid: int, proc: str = "/proc", limit: int = 300) -> str | None:

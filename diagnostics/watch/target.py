@@ -4,6 +4,7 @@ resolve it.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from dataclasses import dataclass
@@ -35,8 +36,13 @@ def resolve_python(python: str | None) -> str:
 
 def resolve_script(script: str, args: tuple[str, ...], python: str | None) -> Target:
     """`trainwatch run train.py ARGS`: the script under the user's Python."""
-    if not os.path.exists(script):
-        raise UsageError(f"script not found: {script}")
+    missing = _unusable(script)
+    if missing is not None:
+        raise UsageError(
+            f"script not found: {script}"
+            if missing.errno == errno.ENOENT
+            else f"cannot use the script {script}: {missing.strerror}"
+        )
     if os.path.isdir(script) and not os.path.exists(os.path.join(script, "__main__.py")):
         raise UsageError(f"{script} is a directory, not a script (no __main__.py in it)")
     if not os.access(script, os.R_OK):
@@ -64,8 +70,11 @@ def resolve_command(argv: tuple[str, ...]) -> Target:
 
 def resolve_executable(program: str) -> str:
     if "/" in program:
-        if not os.path.exists(program):
+        missing = _unusable(program)
+        if missing is not None and missing.errno == errno.ENOENT:
             raise CommandNotFound(f"command not found: {program}")
+        if missing is not None:  # a loop of symbolic links, a parent we may not search: as a shell
+            raise CommandNotExecutable(f"{program}: {missing.strerror}")
         if os.path.isdir(program):
             raise CommandNotExecutable(f"{program} is a directory")
         if not os.access(program, os.X_OK):
@@ -75,3 +84,13 @@ def resolve_executable(program: str) -> str:
     if found is None:
         raise CommandNotFound(f"command not found: {program}")
     return found
+
+
+def _unusable(path: str) -> OSError | None:
+    """Why `path` cannot be reached (its OSError: no such file, a symbolic link loop, a directory
+    we may not search), or None when it can: `os.path.exists` says False to all of them alike."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc
+    return None

@@ -20,7 +20,7 @@ import pytest
 from trainwatch.diagnostics.watch import cgroup
 from trainwatch.diagnostics.watch.monitor import Monitor
 
-from conftest import SCRIPTS
+from conftest import SCRIPTS, read_report
 
 PYTHON = sys.executable
 TRAINWATCH = str(Path(sys.executable).with_name("trainwatch"))
@@ -94,9 +94,15 @@ def _enter(directory: str):
     return lambda: _write(procs, os.getpid())
 
 
-def _run_monitored(argv: list[str], directory: str, timeout: float = 90) -> tuple[int, str, object]:
+def _run_monitored(
+    argv: list[str], directory: str, timeout: float = 90, env: dict | None = None
+) -> tuple[int, str, object]:
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_enter(directory)
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_enter(directory),
+        env={**os.environ, **(env or {})},
     )
     monitor = Monitor.start(proc.pid, interval=0.1)
     output, _ = proc.communicate(timeout=timeout)
@@ -164,9 +170,13 @@ def test_shell_wrapper_whose_python_child_is_killed(memory_cgroup):
 
 
 def test_dataloader_worker_killed_for_memory(memory_cgroup):
-    directory = memory_cgroup(700 * MB)
+    directory = memory_cgroup(None)
+    confined = memory_cgroup(500 * MB, parent=directory)  # the worker's alone (see below)
     code, output, facts = _run_monitored(
-        [PYTHON, str(SCRIPTS / "monitor_worker_grow.py")], directory, timeout=120
+        [PYTHON, str(SCRIPTS / "monitor_worker_grow.py")],
+        directory,
+        timeout=120,
+        env={"WORKER_CGROUP": confined},
     )
     assert code != 0
     match = re.search(r"DataLoader worker \(pid (\d+)\) is killed by signal: Killed", output)
@@ -209,9 +219,7 @@ def test_trainwatch_run_reports_memory_in_json(memory_cgroup, tmp_path):
         preexec_fn=_enter(directory),
     )
     assert proc.returncode == 137, proc.stderr.decode()[-2000:]
-    import json
-
-    report = json.loads(out.read_text())
+    report = read_report(out)
     memory = report["memory"]
     assert memory["limit_bytes"] == 250 * MB
     assert memory["oom_kill"]["delta"] >= 1
@@ -221,3 +229,68 @@ def test_trainwatch_run_reports_memory_in_json(memory_cgroup, tmp_path):
     # The peak is never below what the kernel says the victim held when it was killed.
     victims = [k for k in memory.get("kernel_oom_kills", []) if k.get("rss_bytes")]
     assert all(memory["peak_rss_bytes"] >= k["rss_bytes"] for k in victims)
+
+
+def _trainwatch_in(
+    directory: str, tmp_path: Path, *program: str, env: dict | None = None
+) -> tuple[int, dict, str]:
+    if not Path(TRAINWATCH).exists():
+        pytest.skip("the trainwatch command is not installed")
+    out = tmp_path / "report.json"
+    proc = subprocess.run(
+        [TRAINWATCH, "run", "--interval", "0.1", "--json", str(out), "--", PYTHON, *program],
+        capture_output=True,
+        timeout=180,
+        preexec_fn=_enter(directory),
+        env={**os.environ, **(env or {})},
+    )
+    return proc.returncode, read_report(out), proc.stderr.decode(errors="replace")
+
+
+def test_a_worker_killed_for_memory_under_a_surviving_main_process(memory_cgroup, tmp_path):
+    """The issue's case: the cgroup's OOM killer kills the DataLoader worker that hoards memory;
+    the main process survives, raises torch's worker error and exits 1. The report holds the moved
+    counter and the kernel's line: the verdict is out-of-memory and contradicts none of it (the
+    consistency rule, checked by read_report)."""
+    # trainwatch and the main process in a cgroup of their own, the worker in a 500 MB one below
+    # it: the kernel cannot pick the main process (on a shared cgroup it sometimes did, when the
+    # main process allocated in the moment between the worker's kill and its memory's release)
+    directory = memory_cgroup(None)
+    confined = memory_cgroup(500 * MB, parent=directory)
+    code, report, stderr = _trainwatch_in(
+        directory,
+        tmp_path,
+        str(SCRIPTS / "monitor_worker_grow.py"),
+        env={"WORKER_CGROUP": confined},
+    )
+    assert code == 1, stderr[-3000:]  # the main process's own exit: it was not the one killed
+    assert "DataLoader worker" in stderr, stderr[-4000:]
+    memory = report["memory"]
+    moved = [c for c in memory["oom_kill"]["cgroups"] if c["delta"] >= 1]
+    assert moved and moved[0]["path"].endswith(os.path.basename(confined)), memory["oom_kill"]
+    assert report["verdict"]["category"] == "oom", report["verdict"]
+    kinds = {c["kind"] for c in report["evidence"]}
+    assert "cgroup" in kinds
+    if memory["kernel_log"] == "/dev/kmsg":
+        assert "kernel" in kinds
+        assert all(k["name"] == "pt_data_worker" for k in memory["kernel_oom_kills"])
+    assert "not at its limit" not in report["verdict"]["summary"]
+
+
+def test_children_sharing_an_array_then_kill_9_is_not_out_of_memory(memory_cgroup, tmp_path):
+    """Eight processes map one 100 MB array (forked, never written): their RSS sums to 800 MB
+    against a 600 MB limit, their real use is about 150 MB. A `kill -9` then is not an
+    out-of-memory kill, and the report says which measure it judged by."""
+    directory = memory_cgroup(600 * MB)
+    code, report, stderr = _trainwatch_in(
+        directory, tmp_path, str(SCRIPTS / "monitor_shared_fork.py"), "100", "7", "1.5"
+    )
+    assert code == 137, stderr[-3000:]
+    memory = report["memory"]
+    assert memory["oom_kill"]["delta"] == 0
+    tops = [s for s in memory["samples"] if s["processes"] == 8]
+    assert tops and max(s["rss_bytes"] for s in tops) >= 0.95 * 600 * MB  # RSS says "full"
+    assert memory["limit_check"]["measure"] == "PSS"
+    assert memory["limit_check"]["bytes"] < 300 * MB  # PSS says what is really held
+    assert report["verdict"]["category"] != "oom", report["verdict"]
+    assert all(c["kind"] != "memory" for c in report["evidence"])

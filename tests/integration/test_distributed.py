@@ -10,7 +10,7 @@ import socket
 import sys
 from pathlib import Path
 
-from conftest import SCRIPTS, read_report, trainwatch
+from conftest import SCRIPTS, assert_consistent, read_report, trainwatch
 
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 
@@ -132,7 +132,7 @@ total capacity of 79.10 GiB of which 1.2 GiB is free.
 def explain_json(*paths: str) -> dict:
     result = trainwatch("explain", "--json", "-", *paths)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
-    return json.loads(result.stdout)
+    return assert_consistent(json.loads(result.stdout))
 
 
 def test_explain_over_node_logs_names_the_root_rank_and_its_node(tmp_path):

@@ -5,12 +5,15 @@ traceback).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 from trainwatch.diagnostics.knowledge import load_knowledge
+
+from conftest import assert_consistent
 
 KNOWLEDGE = load_knowledge(include_user=False)
 
@@ -32,7 +35,7 @@ def test_stdin_and_json_to_stdout():
     )
     result = explain("-", "--json", "-", stdin=log)
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    report = assert_consistent(json.loads(result.stdout))
     assert report["verdict"]["subtype"] == "library/missing-package"
     assert report["culprit"]["file"] == "/home/u/train.py" and report["culprit"]["line"] == 3
 
@@ -56,7 +59,7 @@ def test_odd_text_gives_a_valid_unknown_report(tmp_path, content):
     target.write_bytes(content)
     result = explain(str(target), "--json", "-")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["verdict"]["category"] == "unknown"
+    assert assert_consistent(json.loads(result.stdout))["verdict"]["category"] == "unknown"
     assert b"Traceback" not in result.stderr
 
 
@@ -71,3 +74,50 @@ def test_user_signature_file_option_and_bad_file(tmp_path):
         and b"bad.toml" in result.stderr
         and b"Traceback" not in result.stderr
     )
+
+
+# A traceback in the first 8 KiB, then 40 KB of progress lines: a reader that sniffs the head and
+# then reopens a pipe loses the traceback.
+HEAD_FAILURE_LOG = (
+    "Traceback (most recent call last):\n"
+    '  File "/home/u/train.py", line 3, in <module>\n'
+    "    import timm\n"
+    "ModuleNotFoundError: No module named 'timm'\n"
+) + "".join(f"epoch 0 step {i} loss 0.5\n" for i in range(2000))
+
+
+def test_a_process_substitution_is_read_once_from_its_first_byte(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text(HEAD_FAILURE_LOG)
+    result = subprocess.run(
+        ["bash", "-c", f'{sys.executable} -m trainwatch.cli explain --json - <(cat "{log}")'],
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    report = assert_consistent(json.loads(result.stdout))
+    assert report["verdict"]["subtype"] == "library/missing-package", report["verdict"]
+
+
+def test_a_fifo_is_read_once_and_does_not_hang(tmp_path):
+    fifo = tmp_path / "log.fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainwatch.cli", "explain", "--json", "-", str(fifo)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    with open(fifo, "w") as writer:  # one writer, once, as `mkfifo p; cmd > p &` gives
+        writer.write(HEAD_FAILURE_LOG)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["verdict"]["subtype"] == "library/missing-package"
+
+
+def test_a_symbolic_link_loop_is_named_as_such(tmp_path):
+    (tmp_path / "a.log").symlink_to(tmp_path / "b.log")
+    (tmp_path / "b.log").symlink_to(tmp_path / "a.log")
+    result = explain(str(tmp_path / "a.log"))
+    err = result.stderr.decode()
+    assert result.returncode == 2 and err.count("\n") == 1
+    assert "symbolic links" in err and "no such file" not in err

@@ -69,6 +69,8 @@ def scrubber(tmp: Path):
         (r"\b\d+ h \d+ min\b|\b\d+ min \d+ s\b|\b\d+(?:\.\d+)? s\b", "<TIME>"),
         (r"\d+(?:\.\d+)?(?:it/s|s/it)", "<RATE>"),
         (r"\b\d\d:\d\d(?::\d\d)?\b", "<CLOCK>"),
+        # which of two streams' lines the parsers read last depends on how the pipes interleave
+        (r"\b(?:stdout|stderr) line \d+", "<STREAM> line <N>"),
     ]
     compiled = [(re.compile(pattern), to) for pattern, to in replacements]
 

@@ -67,7 +67,8 @@ def test_binary_output_passes_through_byte_for_byte(tmp_path, script):
     stderr = result.stderr
     report_at = stderr.rfind(b"trainwatch: ")
     assert report_at > 0
-    assert stderr[:report_at] == payload[::-1]
+    # the program's stderr ends mid-line: the report starts on a line of its own
+    assert stderr[:report_at] == payload[::-1] + b"\n"
 
 
 def test_output_is_live_not_buffered_until_exit():
@@ -340,6 +341,15 @@ def _assert_one_line_error(result: subprocess.CompletedProcess, code: int, *word
 
 def test_missing_script(tmp_path):
     _assert_one_line_error(trainwatch("run", str(tmp_path / "nope.py")), 2, "not found", "nope.py")
+
+
+def test_a_symbolic_link_loop_is_named_as_such(tmp_path):
+    (tmp_path / "a.py").symlink_to(tmp_path / "b.py")
+    (tmp_path / "b.py").symlink_to(tmp_path / "a.py")
+    for args, code in (((str(tmp_path / "a.py"),), 2), (("--", str(tmp_path / "a.py")), 126)):
+        result = trainwatch("run", *args)
+        _assert_one_line_error(result, code, "symbolic links")
+        assert b"not found" not in result.stderr
 
 
 def test_directory_as_script(tmp_path):

@@ -208,7 +208,7 @@ def test_on_exit_gets_the_report_and_the_verdict(tmp_path):
     )
     result = _run("--on-exit", command, STEPS, "0", "fail", tmp_path=tmp_path)
     assert result.returncode == 1
-    report = json.loads((tmp_path / "seen.json").read_text())
+    report = read_report(tmp_path / "seen.json")
     assert report["verdict"]["category"] == "code"
     label = report["verdict"]["subtype"] or "code"
     assert (tmp_path / "seen.txt").read_text() == f"{label} 1\n"

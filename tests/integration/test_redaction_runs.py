@@ -8,7 +8,7 @@ from trainwatch.diagnostics.redaction import (
 )
 from trainwatch.diagnostics.verdict import Cited, Culprit, Diagnosis, Verdict
 
-from conftest import SCRIPTS, trainwatch
+from conftest import SCRIPTS, read_report, trainwatch
 
 HF = "hf_PLANTEDabcdefghijklmnopqrstuv"
 ENV_SECRET = "wandbsecret0123456789"
@@ -74,3 +74,4 @@ def test_no_report_of_a_real_run_holds_a_planted_secret(tmp_path):
     for secret in SECRETS:
         assert secret not in report_text, secret
     assert MASK in outputs["r.json"].read_text()
+    read_report(outputs["r.json"])  # and it holds to the consistency rule

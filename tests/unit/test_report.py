@@ -92,6 +92,26 @@ def test_quiet_line_is_one_line():
     assert text.startswith("trainwatch: ✗ oom/gpu")
 
 
+def test_no_control_character_from_the_program_reaches_the_terminal():
+    """The program's words are shown, never obeyed: ESC, CSI (U+009B, a C1 control), NUL and DEL
+    are dropped from every row, the summary and the quiet line; tabs and text stay."""
+    from dataclasses import replace
+
+    hostile = "boom\x9b2J\x1b]0;owned\x07 \x00\x7fend\x85"
+    base = _diagnosis()
+    verdict = replace(
+        base.verdict,
+        summary=f"Summary {hostile}",
+        evidence=(Cited("exception", f"RuntimeError: {hostile}", f"line 4 {hostile}"),),
+        culprit=Culprit("train.py", 42, "step", f"x = {hostile}"),
+    )
+    view = outline(replace(base, verdict=verdict), 1)
+    for text in (_render(report(view)), _render(one_line(view))):
+        assert not any(0x80 <= ord(c) < 0xA0 or (ord(c) < 0x20 and c not in "\n") for c in text)
+        assert "\x7f" not in text
+        assert "boom2J]0;owned end" in text
+
+
 def test_sparkline_marks_non_finite_values():
     assert sparkline([1, 2, 3, float("nan")]) == "▁▅█!"
     assert sparkline([]) == ""

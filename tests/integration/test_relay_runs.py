@@ -1,0 +1,164 @@
+"""The relay under pressure and at its edges (issue 12): it never waits for the parsers, the
+caller's descriptors reach the program, a log that cannot be written is one warning, the report
+starts on a line of its own, and a killed trainwatch leaves no probe directory behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from trainwatch.diagnostics.watch.child import Child, LaunchRequest
+
+from conftest import SCRIPTS, TRAINWATCH, read_report, trainwatch
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    env.pop("TRAINWATCH_DEBUG", None)
+    return env
+
+
+def test_the_relay_never_waits_for_the_parsers(tmp_path, capfdbinary):
+    """The parsers are stuck (an observer that blocks) while the program writes 8 MB: the program
+    still finishes writing, every byte reaches stdout, and the result says what was not parsed."""
+    marker = tmp_path / "done"
+    finished_while_stuck = threading.Event()
+    waited = threading.Event()
+
+    def stuck_parser(line) -> None:
+        if waited.is_set():
+            return
+        waited.set()  # stuck once, on the first line, for as long as the program writes
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if marker.exists():  # the program wrote everything while we sat here
+                finished_while_stuck.set()
+                return
+            time.sleep(0.02)
+
+    argv = (sys.executable, str(SCRIPTS / "relay_chatty.py"), "8", str(marker))
+    child = Child(LaunchRequest(argv=argv, env=_env()), [stuck_parser]).start()
+    result = child.wait()
+    captured = capfdbinary.readouterr().out
+    assert finished_while_stuck.is_set()
+    assert result.exit.status == 0
+    assert len(captured) == result.bytes_relayed["stdout"] >= 8 * 2**20
+    assert captured.startswith(b"step 0 loss 0.25 lr 0.001\nstep 1 loss")
+    assert captured.endswith(b"lr 0.001\n") and captured.count(b"\n") % 1000 == 0
+    assert any("not parsed" in note for note in result.notes), result.notes
+
+
+def test_a_chatty_run_is_reported_with_its_end_and_a_note(tmp_path):
+    report = tmp_path / "r.json"
+    code = (
+        "import sys\n"
+        "for i in range(300000): print(f'step {i} loss 0.5')\n"
+        "raise ValueError('the end of a chatty run')\n"
+    )
+    # no probe: the verdict can only come from the output the parsers read
+    result = trainwatch(
+        "run", "--no-probe", "--json", str(report), "--", sys.executable, "-c", code
+    )
+    assert result.returncode == 1
+    assert result.stdout.count(b"\n") == 300000  # every line relayed
+    data = read_report(report)
+    # the end is always parsed: the exception that ends the output is the verdict's evidence
+    assert data["verdict"]["signature"] == "python-error"
+    assert "ValueError: the end of a chatty run" in json.dumps(data["evidence"])
+
+
+def test_descriptors_the_caller_passed_reach_the_program(tmp_path):
+    target = tmp_path / "passed"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.set_inheritable(fd, True)  # as a shell's `7>file` is
+    code = f"import os; os.write({fd}, b'passed on')"
+    try:
+        result = subprocess.run(
+            [TRAINWATCH, "run", "-q", "--", sys.executable, "-c", code],
+            capture_output=True,
+            env=_env(),
+            pass_fds=(fd,),
+            timeout=60,
+        )
+    finally:
+        os.close(fd)
+    assert result.returncode == 0, result.stderr
+    assert target.read_text() == "passed on"
+
+
+def test_a_log_on_a_full_disk_is_one_warning_and_a_note(tmp_path):
+    report = tmp_path / "r.json"
+    code = "import sys\nfor i in range(2000): print('x' * 100)\nsys.exit(3)"
+    result = trainwatch(
+        "run", "--log", "/dev/full", "--json", str(report), "--", sys.executable, "-c", code
+    )
+    assert result.returncode == 3  # the program's status, untouched
+    assert result.stdout.count(b"\n") == 2000
+    warnings = [
+        line
+        for line in result.stderr.splitlines()
+        if line.startswith(b"trainwatch: warning:") and b"cannot write the log" in line
+    ]
+    assert len(warnings) == 1, result.stderr[-2000:]
+    assert b"trainwatch: warning:" in warnings[0] and b"No space left on device" in warnings[0]
+    assert any("cannot write the log /dev/full" in n for n in read_report(report)["notes"])
+
+
+def test_the_report_starts_on_a_new_line_after_an_unterminated_line():
+    code = "import sys; sys.stderr.write('no newline at the end'); sys.exit(2)"
+    result = trainwatch("run", "--", sys.executable, "-c", code)
+    assert result.returncode == 2
+    assert b"no newline at the end\n" in result.stderr
+    after = result.stderr.split(b"no newline at the end", 1)[1]
+    assert after.startswith(b"\n") and not after.startswith(b"\n\n")
+
+
+def test_a_killed_trainwatch_leaves_no_probe_directory(tmp_path):
+    where = tmp_path / "probe-dir"
+    code = (
+        "import os, time\n"
+        f"open({str(where)!r}, 'w').write(os.environ['TRAINWATCH_PROBE_DIR'])\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [TRAINWATCH, "run", "--", sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=_env(),
+    )
+    assert proc.stdout.readline() == b"ready\n"
+    records = Path(where.read_text())
+    assert records.is_dir()
+    proc.kill()
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while records.parent.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not records.parent.exists()  # the whole private directory, not only its records
+
+
+def test_a_closed_stdout_reader_is_not_a_dead_peer_rank(tmp_path):
+    """`trainwatch run ... | head -1`: the program's next print fails with EPIPE. That is the reader
+    going away, not a distributed job's peer."""
+    report = tmp_path / "r.json"
+    code = "import itertools\nfor i in itertools.count(): print(i)"
+    proc = subprocess.Popen(
+        [TRAINWATCH, "run", "--json", str(report), "--", sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+    )
+    assert proc.stdout.readline() == b"0\n"
+    proc.stdout.close()  # as head does once it has its line
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err[-2000:]  # Python's own status for an uncaught BrokenPipeError
+    verdict = read_report(report)["verdict"]
+    assert verdict["category"] != "distributed", verdict
+    assert verdict["subtype"] == "interrupted/output-closed", verdict

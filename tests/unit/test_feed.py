@@ -1,0 +1,118 @@
+"""The output's backlog on its way to the parsers (diagnostics/watch/feed.py): putting never waits,
+a backlog over its capacity keeps its start, a sample of its middle and its end, and line numbers
+stay right across what was dropped."""
+
+from __future__ import annotations
+
+import threading
+
+from trainwatch.diagnostics.watch import feed as feed_module
+from trainwatch.diagnostics.watch.feed import OutputFeed
+from trainwatch.diagnostics.watch.observers import LineSplitter
+
+
+class Recorder:
+    """An observer that keeps every line, and can be made to block (a parser far behind)."""
+
+    def __init__(self, blocked: bool = False) -> None:
+        self.lines = []
+        self.entered = threading.Event()  # the parser has reached its first line
+        self.gate = threading.Event()
+        if not blocked:
+            self.gate.set()
+
+    def __call__(self, line) -> None:
+        self.entered.set()
+        self.gate.wait(30)
+        self.lines.append(line)
+
+
+def _numbered(first: int, count: int, stream: str = "stdout") -> bytes:
+    return b"".join(f"{stream} line {n}\n".encode() for n in range(first, first + count))
+
+
+def test_everything_is_parsed_when_the_parsers_keep_up():
+    seen = Recorder()
+    feed = OutputFeed([seen])
+    for start in range(1, 1001, 100):
+        feed.put("stdout", _numbered(start, 100))
+    feed.wait(30)
+    assert [line.number for line in seen.lines] == list(range(1, 1001))
+    assert feed.skipped_bytes == 0 and feed.note() is None
+
+
+def test_a_blocked_parser_never_blocks_put_and_the_end_is_kept():
+    seen = Recorder(blocked=True)
+    feed = OutputFeed([seen], capacity=64 << 10)
+    chunk_lines = 200  # "stdout line N\n" is 14-19 bytes: ~3.6 KB a chunk
+    chunks = 400
+    feed.put("stdout", _numbered(1, chunk_lines))
+    assert seen.entered.wait(30)  # the parser took the first chunk, and is stuck in it
+    for i in range(1, chunks):  # ~1.4 MB into a 64 KB backlog while the parser is stuck
+        feed.put("stdout", _numbered(i * chunk_lines + 1, chunk_lines))
+    assert feed.skipped_bytes > 0  # put returned every time: it dropped instead of waiting
+    seen.gate.set()
+    feed.wait(30)
+    numbers = [line.number for line in seen.lines]
+    total = chunks * chunk_lines
+    # each line is told with its own number, across every gap
+    assert all(line.text == f"stdout line {line.number}" for line in seen.lines)
+    assert numbers == sorted(numbers)
+    assert numbers[-1] == total  # the end is always read
+    assert numbers[:chunk_lines] == list(range(1, chunk_lines + 1))  # the start too
+    # a sample of the middle: some lines far from both ends were read
+    assert any(total * 0.1 < n < total * 0.7 for n in numbers)
+    assert 0 < feed.sampled_bytes < feed.skipped_bytes
+    note = feed.note()
+    assert note is not None and "not parsed" in note and "never held up" in note
+
+
+def test_gaps_are_told_to_the_right_stream():
+    seen = Recorder(blocked=True)
+    feed = OutputFeed([seen], capacity=8 << 10)
+    errors = 0
+    for i in range(60):
+        feed.put("stdout", _numbered(i * 50 + 1, 50, "stdout"))
+        if i % 10 == 0 or i == 59:
+            feed.put("stderr", _numbered(errors + 1, 3, "stderr"))
+            errors += 3
+    seen.gate.set()
+    feed.wait(30)
+    for stream in ("stdout", "stderr"):
+        lines = [line for line in seen.lines if line.stream == stream]
+        assert lines, stream
+        assert all(line.text == f"{stream} line {line.number}" for line in lines)
+    assert max(line.number for line in seen.lines if line.stream == "stdout") == 3000
+    assert max(line.number for line in seen.lines if line.stream == "stderr") == errors
+
+
+def test_the_backlog_left_at_the_end_is_cut_to_what_the_parsers_read_in_a_second(monkeypatch):
+    monkeypatch.setattr(feed_module, "END_MIN_BYTES", 1024)
+    seen = Recorder(blocked=True)
+    feed = OutputFeed([seen], capacity=1 << 20)
+    for i in range(100):
+        feed.put("stdout", _numbered(i * 100 + 1, 100))
+    feed.close()  # nothing was parsed yet: no measured rate, so only END_MIN_BYTES stay
+    seen.gate.set()
+    feed.wait(30)
+    numbers = [line.number for line in seen.lines]
+    assert numbers[-1] == 10_000
+    assert len(numbers) < 300  # the first line, then only the last few hundred bytes' lines
+    assert feed.note() is not None
+
+
+def test_the_splitter_drops_the_fragments_around_a_gap():
+    seen = Recorder()
+    splitter = LineSplitter("stdout", [seen])
+    splitter.feed(b"line 1\nline 2\nhalf of li")
+    # dropped: "ne 3\nline 4\nline 5\nline 6 begins" -> 3 newlines
+    splitter.feed(b" and ends\nline 7\r50%\rline 7 done\n", skipped_lines=3)
+    splitter.close()
+    # a `\r` segment is numbered as the line it belongs to
+    assert [(line.number, line.text) for line in seen.lines] == [
+        (1, "line 1"),
+        (2, "line 2"),
+        (7, "line 7"),
+        (7, "50%"),
+        (7, "line 7 done"),
+    ]

@@ -1,0 +1,165 @@
+"""The GPU paths of a report on a machine without a GPU: the sampler run against a stand-in for
+NVML's library (this machine has none), its real dataclasses through the monitor's facts, the
+classifier and the JSON report, and the same checks tests/integration/test_gpu.py makes on real
+CUDA runs (tests/gpu_checks.py)."""
+
+from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from trainwatch.diagnostics.evidence import Evidence, ExitStatus
+from trainwatch.diagnostics.judge.classify import classify
+from trainwatch.diagnostics.read.logparse import LogParser, parse_text
+from trainwatch.diagnostics.read.progress import ProgressTracker
+from trainwatch.diagnostics.verdict import Diagnosis
+from trainwatch.diagnostics.watch.gpu import GpuSampler
+from trainwatch.diagnostics.watch.monitor import MemoryFacts
+from trainwatch.diagnostics.watch.probe.records import ProbeFacts
+from trainwatch.diagnostics.watch.sampling import ProcessMemory, Sample
+
+from gpu_checks import GIB, check_allocator_figures, check_gpu_oom, check_nvml_sampling
+
+PID = 4242
+TOTAL = 80 * GIB
+
+
+class StandInNvml:
+    """The few NVML calls GpuSampler makes, answering as one 80 GiB device on which `PID` holds
+    `held` bytes (nvidia-ml-py's names and shapes)."""
+
+    class NVMLError(Exception):
+        pass
+
+    def __init__(self, held: int, list_pids: bool = True) -> None:
+        self.held = held
+        self.list_pids = list_pids
+
+    def nvmlInit(self):
+        pass
+
+    def nvmlShutdown(self):
+        pass
+
+    def nvmlDeviceGetCount(self):
+        return 1
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        return index
+
+    def nvmlDeviceGetName(self, handle):
+        return b"NVIDIA H200"
+
+    def nvmlDeviceGetMemoryInfo(self, handle):
+        return SimpleNamespace(used=self.held + 600 * 2**20, total=TOTAL)
+
+    def nvmlDeviceGetUtilizationRates(self, handle):
+        return SimpleNamespace(gpu=97)
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle):
+        pid = PID if self.list_pids else 1  # a container: NVML names the host's pid
+        return [SimpleNamespace(pid=pid, usedGpuMemory=self.held)]
+
+
+def _gpu_facts(monkeypatch, held: int, list_pids: bool = True):
+    monkeypatch.setitem(sys.modules, "pynvml", StandInNvml(held, list_pids))
+    sampler = GpuSampler()
+    readings = [sampler.read({PID}) for _ in range(3)]
+    sampler.close()
+    return sampler.facts(), readings
+
+
+def _memory(gpu, readings) -> MemoryFacts:
+    process = ProcessMemory(PID, 1, "python", 2 * GIB, 1.0)
+    samples = tuple(
+        Sample(
+            float(i),
+            float(i),
+            (process,),
+            process.rss_bytes,
+            1.0,
+            None,
+            gpu_used_bytes=reading.used_bytes,
+            gpu_utilization_pct=reading.utilization_pct,
+        )
+        for i, reading in enumerate(readings)
+    )
+    return MemoryFacts(interval_s=0.5, samples=samples, tail=samples, gpu=gpu, seen_pids=(PID,))
+
+
+def _report(evidence: Evidence) -> dict:
+    verdict = classify(evidence)
+    return Diagnosis(
+        "t", ("python3", "t.py"), None, 3.0, evidence.exit, verdict, evidence
+    ).to_dict()
+
+
+@pytest.mark.parametrize("list_pids", [True, False])
+def test_nvml_sampling_and_per_process_memory(monkeypatch, list_pids):
+    gpu, readings = _gpu_facts(monkeypatch, GIB, list_pids)
+    assert gpu.per_process is list_pids
+    assert readings[0].utilization_pct == 97
+    evidence = Evidence(
+        source="run", exit=ExitStatus.from_returncode(0), memory=_memory(gpu, readings)
+    )
+    check_nvml_sampling(_report(evidence), at_least=GIB)
+
+
+def test_a_cuda_out_of_memory_cites_the_allocator_and_the_device(monkeypatch):
+    gpu, readings = _gpu_facts(monkeypatch, 79 * GIB)
+    log = parse_text(
+        "Traceback (most recent call last):\n"
+        '  File "/w/gpu_failures.py", line 27, in <module>\n'
+        "    more = torch.empty(2 * total, dtype=torch.uint8, device=device)\n"
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 282.00 GiB. GPU 0 has a "
+        "total capacity of 139.72 GiB of which 138.1 GiB is free.\n"
+    )
+    probe = ProbeFacts(
+        torch={
+            "version": "2.13.0",
+            "cuda_initialized": True,
+            "memory": {"allocated": GIB, "reserved": 2 * GIB, "max_allocated": GIB},
+        }
+    )
+    evidence = Evidence(
+        source="run",
+        exit=ExitStatus.from_returncode(1),
+        log=log,
+        probe=probe,
+        memory=_memory(gpu, readings),
+    )
+    report = _report(evidence)
+    check_gpu_oom(report)
+    check_allocator_figures(report)
+    check_nvml_sampling(report, at_least=GIB)
+
+
+def test_a_nan_under_autocast_is_numerical():
+    tracker = ProgressTracker()
+    parser = LogParser(on_line=tracker.feed)
+    values = ["41235.5000", "inf", "nan", "nan"]
+    parser.feed_text("".join(f"step {i} loss {v}\n" for i, v in enumerate(values)))
+    evidence = Evidence(
+        source="run",
+        exit=ExitStatus.from_returncode(0),
+        log=parser.finish(),
+        progress=tracker.finish(),
+    )
+    report = _report(evidence)
+    assert report["verdict"]["category"] == "numerical", report["verdict"]
+    assert report["progress"]["first_nonfinite_loss"] is not None
+
+
+def test_a_device_side_assert_is_a_label_out_of_range():
+    log = parse_text(
+        "/pytorch/aten/src/ATen/native/cuda/Loss.cu:250: nll_loss_forward_reduce_cuda_kernel_2d: "
+        "block: [0,0,0], thread: [0,0,0] Assertion `t >= 0 && t < n_classes` failed.\n"
+        "Traceback (most recent call last):\n"
+        '  File "/w/gpu_failures.py", line 44, in <module>\n'
+        '    print(f"loss {loss.item()}", flush=True)\n'
+        "RuntimeError: CUDA error: device-side assert triggered\n"
+    )
+    evidence = Evidence(source="run", exit=ExitStatus.from_returncode(1), log=log)
+    assert _report(evidence)["verdict"]["subtype"] == "data/label-out-of-range"
