@@ -8,14 +8,16 @@ unusual), and the documentation (docs/index.md's option tables are generated fro
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trainwatch.diagnostics.verdict import CATEGORIES
+if TYPE_CHECKING:  # inspect is for the typer command only, which a plain run never builds
+    import inspect
+
+from trainwatch.diagnostics.categories import CATEGORIES
 
 # Kinds: "flag" (a switch), "value" (one string), "values" (repeatable), "number" (a finite float
 # at least `minimum`), "integer" (a whole number at least `minimum`), "choice" (one of `choices`).
@@ -336,6 +338,7 @@ def check_value(option: Option, text: str) -> Any:
 
 def typer_parameters(options: tuple[Option, ...]) -> list[inspect.Parameter]:
     """The options as keyword parameters annotated for typer (see `typer_command`)."""
+    import inspect
     from typing import Annotated
 
     import typer
@@ -395,6 +398,8 @@ def typer_command(
             elif option.kind == "values":
                 values[name] = tuple(value)
         return body(**values)
+
+    import inspect
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}

@@ -9,7 +9,6 @@ option table (cli/options.py).
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import os
 import time
 from typing import Any
@@ -95,6 +94,7 @@ def parse_fast(args: list[str]):
 def typer_command():
     """The typer command for `run`: its --help, and the parser of record for what `parse_fast`
     declines."""
+    import inspect
     from typing import Annotated
 
     import typer

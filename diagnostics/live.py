@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.evidence import Evidence
-from trainwatch.diagnostics.verdict import Diagnosis
 from trainwatch.diagnostics.watch.child import Child, LaunchRequest, LaunchResult
 from trainwatch.diagnostics.watch.observers import OutputObservers
 
-if TYPE_CHECKING:  # imported for real only when the run asked for live events
+if TYPE_CHECKING:  # imported for real only when the run asked for live events / once it ended
+    from trainwatch.diagnostics.verdict import Diagnosis
     from trainwatch.diagnostics.watch.alerts import LiveAlerts, LiveEvent
 
 # A GPU this busy is computing: a run whose CPU is idle while it waits on the GPU is not stuck.
@@ -158,6 +158,8 @@ def run_session(
         from trainwatch.diagnostics.judge.consistency import make_consistent
 
         verdict = make_consistent(verdict, evidence)  # the job's verdict holds to the facts too
+    from trainwatch.diagnostics.verdict import Diagnosis
+
     return Diagnosis(
         trainwatch_version=__version__,
         command=request.argv,

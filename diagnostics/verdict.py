@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from trainwatch.diagnostics.categories import CATEGORIES
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus, Frame, RaisedException
 
 if TYPE_CHECKING:  # the probe's readers are imported only by a run that has records
@@ -25,22 +26,6 @@ def starts_like_report(head: bytes) -> bool:
     """Do these first bytes of a file begin a trainwatch JSON report (its schema comes first)?"""
     return head.lstrip().startswith(b"{") and SCHEMA_FAMILY.encode() in head
 
-
-# The failure categories of ../shared/corpus/LABELS.md, in its order. Reports use exactly these ids.
-CATEGORIES = (
-    "data",
-    "oom",
-    "numerical",
-    "code",
-    "library",
-    "distributed",
-    "hardware",
-    "interrupted",
-    "hang",
-    "early-exit",
-    "completed",
-    "unknown",
-)
 
 # The first line of every terminal report: lets the log parser skip a report saved inside a log.
 REPORT_BANNER = "trainwatch report"

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trainwatch.cli.exitpolicy import EXIT_FAIL_ON, final_status, stopped_for_nan
 from trainwatch.cli.reports.files import write_report
-from trainwatch.diagnostics.verdict import Diagnosis
+
+if TYPE_CHECKING:  # `run` builds its targets before the program starts; the rest comes after
+    from trainwatch.diagnostics.verdict import Diagnosis
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ def deliver(diagnosis: Diagnosis, targets: ReportTargets) -> int:
 
 def deliver_reports(diagnosis: Diagnosis, targets: ReportTargets) -> Delivered:
     """Write every report asked for; return the redacted diagnosis, its outline and the status."""
+    from trainwatch.cli.exitpolicy import EXIT_FAIL_ON, final_status, stopped_for_nan
     from trainwatch.cli.reports.outline import outline
     from trainwatch.diagnostics.redaction import redact_diagnosis
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import secrets
 import stat
 from pathlib import Path
 
@@ -102,7 +101,7 @@ def _write_in_place(target: str, data: bytes) -> None:
 def _replace(target: str, data: bytes, info: os.stat_result | None) -> None:
     directory, name = os.path.split(target)
     for _ in range(16):  # a name taken by chance (or by someone guessing) is retried, never opened
-        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
+        tmp = os.path.join(directory, f".{name}.{os.urandom(8).hex()}.tmp")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
             fd = os.open(tmp, flags, 0o666)  # the umask applies, as for any new file

@@ -11,22 +11,14 @@ their examples run through the real parser (tests/unit/test_signatures.py).
 from __future__ import annotations
 
 import functools
+import importlib
 import os
-import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from trainwatch.diagnostics.knowledge.matcher import (
-    Match,
-    match_all,
-    required_literals,
-    type_matches,
-)
-from trainwatch.diagnostics.knowledge.schema import (
-    Example,
-    Signature,
-    SignatureError,
-    build_signature,
-)
+if TYPE_CHECKING:
+    from trainwatch.diagnostics.knowledge.matcher import Match
+    from trainwatch.diagnostics.knowledge.schema import Signature
 
 __all__ = [
     "Example",
@@ -45,6 +37,22 @@ PHRASES_DIR = Path(__file__).resolve().parent / "phrases"
 USER_DIR = Path("~/.config/trainwatch/signatures")
 ENV_VAR = "TRAINWATCH_SIGNATURES"  # extra files or folders, separated by os.pathsep
 
+# The schema and the matcher are loaded on first use (PEP 562): `trainwatch run` asks for the user's
+# signature files before the program starts, and the ~400 regexes are compiled only once it prints.
+_LAZY = {
+    "Example": "schema",
+    "Signature": "schema",
+    "SignatureError": "schema",
+    "Match": "matcher",
+    "type_matches": "matcher",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+
 
 class Knowledge:
     """A loaded, validated set of signatures, with what the log parser needs to find their lines
@@ -56,6 +64,7 @@ class Knowledge:
         self.files = files
         # The lines the parser notes; closing words (`at_end`) are read from the log's last lines.
         self.line_patterns = tuple(p for s in signatures if not s.at_end for p in s.line)
+        from trainwatch.diagnostics.knowledge.matcher import required_literals
         from trainwatch.diagnostics.knowledge.signals import phrases
 
         anchors: set[str] = set()
@@ -73,6 +82,8 @@ class Knowledge:
     def match(self, chains, log, signals) -> list[Match]:
         """Every signature and phrase family that fits the exception chains, the log's notable
         lines (and, for `at_end` ones, its last lines) and the exit signals."""
+        from trainwatch.diagnostics.knowledge.matcher import match_all
+
         notable = log.notable if log is not None else ()
         ending = log.ending if log is not None else ()
         return match_all(self.signatures, tuple(chains), notable, ending, dict(signals))
@@ -80,6 +91,10 @@ class Knowledge:
 
 def load_file(path: str | os.PathLike[str]) -> tuple[Signature, ...]:
     """Read and validate one signature file; a bad file raises SignatureError naming it."""
+    import tomllib
+
+    from trainwatch.diagnostics.knowledge.schema import SignatureError, build_signature
+
     p = Path(path)
     try:
         with p.open("rb") as fh:
@@ -141,6 +156,8 @@ def load_knowledge(
     if include_user:
         files.extend(user_signature_files())
     files.extend(Path(f) for f in extra_files)
+    from trainwatch.diagnostics.knowledge.schema import SignatureError
+
     by_id: dict[str, Signature] = {}
     for path in files:
         seen_here: set[str] = set()
