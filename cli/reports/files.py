@@ -98,10 +98,15 @@ def _write_in_place(target: str, data: bytes) -> None:
         os.close(fd)
 
 
+def random_suffix() -> str:
+    """The random part of a temporary file's name: 64 bits, not guessable by another user."""
+    return os.urandom(8).hex()
+
+
 def _replace(target: str, data: bytes, info: os.stat_result | None) -> None:
     directory, name = os.path.split(target)
     for _ in range(16):  # a name taken by chance (or by someone guessing) is retried, never opened
-        tmp = os.path.join(directory, f".{name}.{os.urandom(8).hex()}.tmp")
+        tmp = os.path.join(directory, f".{name}.{random_suffix()}.tmp")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
             fd = os.open(tmp, flags, 0o666)  # the umask applies, as for any new file

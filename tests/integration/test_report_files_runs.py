@@ -127,7 +127,7 @@ def test_a_link_planted_at_the_temporary_name_is_never_followed(tmp_path, monkey
     victim.write_text("precious")
     target = tmp_path / "report.json"
     drawn = iter(["planted", "fresh"])
-    monkeypatch.setattr(files.secrets, "token_hex", lambda n: next(drawn))
+    monkeypatch.setattr(files, "random_suffix", lambda: next(drawn))
     (tmp_path / ".report.json.planted.tmp").symlink_to(victim)
     assert files.write_report(str(target), '{"ok": true}\n', "the JSON report")
     assert victim.read_text() == "precious"
