@@ -132,7 +132,7 @@ class Watch:
             log=observers.log_facts(),
             memory=memory,
             progress=observers.progress_facts(),
-            notes=tuple(getattr(memory, "notes", ()) or ())
+            notes=(memory.notes if memory is not None else ())
             + ((self._output.note(),) if self._output.note() else ()),
         )
         verdict = classify(evidence, observers.knowledge())

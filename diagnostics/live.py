@@ -140,7 +140,7 @@ def run_session(
         stall=stall,
         nan_stop=nan_stop,
         forwarded_signals=result.forwarded_signals,
-        notes=tuple(notes) + tuple(getattr(memory, "notes", ()) or ()),
+        notes=tuple(notes) + (memory.notes if memory is not None else ()),
     )
     from trainwatch.diagnostics.judge.classify import classify
 
@@ -176,10 +176,7 @@ def _distributed(evidence: Evidence, env: dict[str, str]) -> bool:
     """Does the run show ranks, torchrun's failure table, or a SLURM task?
     (diagnostics/distributed.py)
     """
-    if any(
-        getattr(p, "rank", None) is not None
-        for p in getattr(evidence.probe, "processes", None) or ()
-    ):
+    if any(p.rank is not None for p in (evidence.probe.processes if evidence.probe else ())):
         return True
     if evidence.log is not None and (
         evidence.log.child_failures
@@ -209,7 +206,7 @@ def _knowledge_for(evidence: Evidence, observers: OutputObservers):
     cost on a short run.
     """
     probe = evidence.probe
-    quiet_probe = probe is None or not (getattr(probe, "chains", ()) or getattr(probe, "fatal", ()))
+    quiet_probe = probe is None or not (probe.chains or probe.fatal)
     if observers.silent and quiet_probe and evidence.exit is not None and evidence.exit.status == 0:
         return None
     return observers.knowledge()
