@@ -13,7 +13,7 @@ import pytest
 
 from trainwatch.diagnostics.knowledge import load_knowledge
 
-from conftest import assert_consistent
+from conftest import FIXTURE_LOGS, assert_consistent
 
 KNOWLEDGE = load_knowledge(include_user=False)
 
@@ -121,3 +121,16 @@ def test_a_symbolic_link_loop_is_named_as_such(tmp_path):
     err = result.stderr.decode()
     assert result.returncode == 2 and err.count("\n") == 1
     assert "symbolic links" in err and "no such file" not in err
+
+
+def test_corpus_log_report_and_json(tmp_path):
+    out = tmp_path / "r.json"
+    result = explain(str(FIXTURE_LOGS / "collate_shape_mismatch.log"), "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    err = result.stderr.decode()
+    assert "trainwatch report" in err and "data/shape-mismatch" in err and "stack expects" in err
+    report = json.loads(out.read_text())
+    assert report["verdict"]["category"] == "data" and report["sources"] == [
+        str(FIXTURE_LOGS / "collate_shape_mismatch.log")
+    ]
+    assert report["evidence"] and report["evidence"][0]["source"].startswith("line ")

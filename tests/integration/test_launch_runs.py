@@ -7,6 +7,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import pty
 import random
 import select
 import signal
@@ -402,3 +403,26 @@ def test_python_dash_m_entry_point_works():
     )
     assert result.returncode == 0
     assert result.stdout.startswith(b"trainwatch ")
+
+
+def test_child_sees_a_terminal_when_trainwatch_writes_to_one():
+    code = "import sys; print('isatty', sys.stdout.isatty(), sys.stderr.isatty())"
+    pid, fd = pty.fork()
+    if pid == 0:  # in the child: stdout and stderr are the pseudo-terminal
+        os.execve(
+            TRAINWATCH,
+            [TRAINWATCH, "run", "-q", "--no-probe", "--", sys.executable, "-c", code],
+            _env(),
+        )
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"isatty True True" in out

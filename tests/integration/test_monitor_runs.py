@@ -15,23 +15,12 @@ from pathlib import Path
 import pytest
 
 from trainwatch.diagnostics.watch.monitor import GPU_FIRST_READ_S, Monitor
-from trainwatch.diagnostics.watch.sampling import Sample, TreeSampler
+from trainwatch.diagnostics.watch.sampling import TreeSampler
 
 from conftest import SCRIPTS
 
 PYTHON = sys.executable
 MB = 2**20
-
-
-def _sample_at(elapsed: float, rss: int) -> Sample:
-    return Sample(
-        time=elapsed,
-        elapsed=elapsed,
-        processes=(),
-        tree_rss_bytes=rss,
-        cpu_seconds=0.0,
-        available_bytes=None,
-    )
 
 
 def _read_line(proc: subprocess.Popen, prefix: str) -> str:
@@ -209,3 +198,18 @@ def test_report_is_bounded_and_json(tmp_path):
     assert report["sampling"]["count"] == facts.sample_count
     if shm_file.parent.is_dir():
         assert report["shm"]["peak_used_bytes"] >= 64 * MB
+
+
+def test_tree_reads_odd_names_and_cpu_time(family):
+    proc, busy = family
+    sampler = TreeSampler(proc.pid)
+    first = sampler.sample()
+    by_pid = {p.pid: p for p in first.processes}
+    assert set(by_pid) == {proc.pid, busy}
+    assert by_pid[proc.pid].name == "odd) na(me"  # the comm field with ')' and spaces parsed whole
+    assert by_pid[busy].ppid == proc.pid
+    assert sampler.tree_pids()[0] == proc.pid
+    time.sleep(0.3)
+    second = sampler.sample()
+    assert second.cpu_seconds > first.cpu_seconds  # the busy child spins
+    assert second.tree_rss_bytes == sum(p.rss_bytes for p in second.processes)

@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-from trainwatch.diagnostics.evidence import Evidence, ExitStatus
 from trainwatch.diagnostics.redaction import (
     MASK,
 )
-from trainwatch.diagnostics.verdict import Cited, Culprit, Diagnosis, Verdict
 
 from conftest import SCRIPTS, read_report, trainwatch
 
 HF = "hf_PLANTEDabcdefghijklmnopqrstuv"
 ENV_SECRET = "wandbsecret0123456789"
 SECRETS = (HF, ENV_SECRET, "hunter2hunter2", "AKIAABCDEFGHIJKLMNOP")
-
-
-def _diagnosis() -> Diagnosis:
-    verdict = Verdict(
-        category="code",
-        subtype=None,
-        confidence=0.8,
-        summary=f"failed with key {HF}",
-        evidence=(Cited("exception", "RuntimeError: password=hunter2hunter2", "probe pid 1"),),
-        culprit=Culprit("train.py", 3, "main", f"login('{ENV_SECRET}')"),
-        advice=("rotate",),
-    )
-    return Diagnosis(
-        trainwatch_version="0",
-        command=("python3", "train.py", "--token", "plain-token-value"),
-        started_at=None,
-        duration_s=1.0,
-        exit=ExitStatus(1, None, 1),
-        verdict=verdict,
-        evidence=Evidence(source="run", notes=(f"seen {ENV_SECRET}",)),
-        sections={"extra": {"argv": ["--api-key", "zzzzzzzzzz"]}},
-    )
 
 
 def test_no_report_of_a_real_run_holds_a_planted_secret(tmp_path):

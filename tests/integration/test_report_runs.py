@@ -4,19 +4,10 @@ fixed width.
 
 from __future__ import annotations
 
-import io
 import sys
 
-from rich.console import Console
-
-from trainwatch.diagnostics.evidence import Evidence, ExitStatus
 from trainwatch.diagnostics.verdict import (
     SCHEMA,
-    Alternative,
-    Cited,
-    Culprit,
-    Diagnosis,
-    Verdict,
 )
 
 from conftest import read_report, trainwatch
@@ -68,40 +59,3 @@ def test_json_to_stdout_comes_after_the_childs_output():
     text = result.stdout.decode()
     assert text.startswith("child line\n")
     assert '"schema": "trainwatch.report/1"' in text[len("child line\n") :]
-
-
-def _diagnosis() -> Diagnosis:
-    verdict = Verdict(
-        "oom",
-        "oom/gpu",
-        0.93,
-        "CUDA ran out of memory allocating 2.00 GiB.",
-        signature="cuda-out-of-memory",
-        alternatives=(
-            Alternative("code", None, 0.2, "A leak of graph references could grow memory."),
-        ),
-        evidence=(
-            Cited(
-                "exception",
-                "torch.OutOfMemoryError: CUDA out of memory. [x] Tried 2.00 GiB",
-                "line 40",
-            ),
-        ),
-        culprit=Culprit("train.py", 42, "step", "loss = model(x)"),
-        advice=("Halve the batch size.",),
-    )
-    return Diagnosis(
-        "0.1.0",
-        ("python3", "train.py"),
-        None,
-        12.5,
-        ExitStatus.from_returncode(1),
-        verdict,
-        Evidence(source="run"),
-    )
-
-
-def _render(renderable) -> str:
-    console = Console(file=io.StringIO(), width=100, color_system=None, force_terminal=False)
-    console.print(renderable)
-    return console.file.getvalue()

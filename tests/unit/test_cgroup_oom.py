@@ -1,103 +1,19 @@
-"""Real kernel OOM kills in a memory cgroup made for the test, and the limit, counter and kernel-log
-readers.
-
-Needs root and a memory controller (cgroup v1 here and on CI); skips with the reason elsewhere.
-Every cgroup made is emptied and removed afterwards.
-"""
+"""The cgroup and kernel-log readers on sample files: where a process's cgroup is, mount tables of
+cgroup v1 and v2, and the kernel's OOM-kill wording (the real kills are in the integration tests)."""
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from trainwatch.diagnostics.watch import cgroup
-from trainwatch.diagnostics.watch.monitor import Monitor
 
 PYTHON = sys.executable
 TRAINWATCH = str(Path(sys.executable).with_name("trainwatch"))
 MB = 2**20
-
-
-@pytest.fixture
-def memory_cgroup():
-    """Make memory cgroups under our own: `make(limit_bytes, parent=None) -> directory`."""
-    if os.geteuid() != 0:
-        pytest.skip("creating memory cgroups needs root")
-    own = cgroup.locate_cgroup(os.getpid())
-    if own is None:
-        pytest.skip("no memory cgroup controller is mounted")
-    made: list[str] = []
-
-    def make(limit_bytes: int | None, parent: str | None = None) -> str:
-        directory = os.path.join(
-            parent or own.directory, f"trainwatch-test-{os.getpid()}-{len(made)}"
-        )
-        try:
-            os.mkdir(directory)
-        except OSError as exc:
-            pytest.skip(f"cannot create a memory cgroup under {own.directory}: {exc.strerror}")
-        made.append(directory)
-        limit_file = "memory.limit_in_bytes" if own.version == 1 else "memory.max"
-        if not os.path.exists(os.path.join(directory, limit_file)):
-            pytest.skip(f"the memory controller is not enabled in {directory}")
-        if limit_bytes is not None:
-            _write(os.path.join(directory, limit_file), limit_bytes)
-            # No swap here, but where there is, the kill would come later or never: cap memory+swap
-            # too.
-            for swap_file, value in (
-                ("memory.memsw.limit_in_bytes", limit_bytes),
-                ("memory.swap.max", 0),
-            ):
-                if os.path.exists(os.path.join(directory, swap_file)):
-                    _write(os.path.join(directory, swap_file), value)
-        return directory
-
-    yield make
-    for directory in reversed(made):
-        _remove(directory)
-
-
-def _write(path: str, value: object) -> None:
-    with open(path, "w") as f:
-        f.write(str(value))
-
-
-def _remove(directory: str) -> None:
-    for _ in range(50):
-        try:
-            with open(os.path.join(directory, "cgroup.procs")) as f:
-                for pid in f.read().split():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-            os.rmdir(directory)
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            time.sleep(0.1)
-
-
-def _enter(directory: str):
-    """A preexec_fn that moves the new process into the cgroup before it execs."""
-    procs = os.path.join(directory, "cgroup.procs")
-    return lambda: _write(procs, os.getpid())
-
-
-def _run_monitored(argv: list[str], directory: str, timeout: float = 90) -> tuple[int, str, object]:
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_enter(directory)
-    )
-    monitor = Monitor.start(proc.pid, interval=0.1)
-    output, _ = proc.communicate(timeout=timeout)
-    return proc.returncode, output.decode("utf-8", "replace"), monitor.stop()
 
 
 def test_locate_cgroup_follows_proc_and_mountinfo():

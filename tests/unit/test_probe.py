@@ -1,13 +1,11 @@
-"""The probe: real Python children run with and without it; what it records and what it must leave
-unchanged.
-"""
+"""The probe without running it: its environment, its records read back, its child side's Python 3.8
+standard-library-only source, and the traceback texts it sends."""
 
 from __future__ import annotations
 
 import ast
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,10 +14,10 @@ from trainwatch.diagnostics.read.dumps import (
     parse_traceback_text,
     parse_worker_wrapper,
 )
-from trainwatch.diagnostics.watch.probe import ProbeFacts, ProbeSession
+from trainwatch.diagnostics.watch.probe import ProbeSession
 from trainwatch.diagnostics.watch.probe.records import read_records
 
-from conftest import ROOT, SCRIPTS
+from conftest import ROOT
 
 PROBE_SOURCE = ROOT / "diagnostics" / "watch" / "probe" / "sitecustomize.py"
 
@@ -32,24 +30,6 @@ def plain_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     }
     env.update(extra or {})
     return env
-
-
-def run_probed(
-    args: list[str], base_env: dict[str, str] | None = None, timeout: float = 120
-) -> tuple[subprocess.CompletedProcess[str], ProbeFacts]:
-    env = plain_env(base_env)
-    session = ProbeSession.create(base_env=env)
-    try:
-        done = subprocess.run(
-            args, env={**env, **session.env}, capture_output=True, text=True, timeout=timeout
-        )
-        return done, session.collect()
-    finally:
-        session.cleanup()
-
-
-def script(name: str, *args: str) -> list[str]:
-    return [sys.executable, str(SCRIPTS / name), *args]
 
 
 def test_user_pythonpath_follows_the_probe() -> None:
