@@ -60,7 +60,9 @@ def test_a_real_runs_page_renders_in_chromium_with_verdict_and_charts(tmp_path):
     dom = _chromium(tmp_path, page, "--dump-dom").stdout.decode()
     verdict = re.search(r'<header class="warn" id="verdict"><h1>✗ ([^<]+)</h1>', dom)
     assert verdict and verdict.group(1) == "numerical/nan-loss"
-    assert "The loss became NaN" in dom
+    # the summary the terminal printed is the page's summary too
+    summary = result.stderr.decode().rsplit(" · ", 1)[-1].strip()
+    assert summary.startswith("The loss") and summary in dom
     charts = re.findall(r'<svg [^>]*aria-label="([^"]+)"', dom)
     assert charts == ["Memory over time", "Loss over time"]
     # the RSS and loss lines, the NaN mark
