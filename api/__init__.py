@@ -1,4 +1,4 @@
-"""trainwatch's Python API: the engine of the `trainwatch` command, from inside a script or notebook.
+"""trainwatch's Python API: the engine of the `trainwatch` command, inside a script or notebook.
 
     import trainwatch
 

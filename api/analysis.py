@@ -1,5 +1,5 @@
-"""`trainwatch.explain` and `trainwatch.diagnose`: a saved log, or an exception of this process, to a
-`Diagnosis` through the engine the command uses.
+"""`trainwatch.explain` and `trainwatch.diagnose`: a saved log, or an exception of this process,
+to a `Diagnosis` through the engine the command uses.
 
 `explain` is `trainwatch explain` (diagnostics/postmortem.py). `diagnose` reads the exception the
 way the probe reads an uncaught one inside a watched child (diagnostics/watch/probe): the same

@@ -1,5 +1,5 @@
-"""`with trainwatch.watch(): ...`: a block of a script or notebook watched as `trainwatch run` watches
-a program, and its report shown when the block fails.
+"""`with trainwatch.watch(): ...`: a block of a script or notebook watched as `trainwatch run`
+watches a program, and its report shown when the block fails.
 
 What the block prints is read as it is written (sys.stdout and sys.stderr are teed, never
 replaced: every byte still reaches them) by the same parsers and progress tracker a live run

@@ -127,7 +127,8 @@ def _exit_with(work: Callable[[], int]) -> None:
             message = exc.format_message() or "bad command line"
             _fail(message + hint, getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE)
         _fail(
-            f"internal error: {type(exc).__name__}: {exc} (set TRAINWATCH_DEBUG=1 for the traceback)",
+            f"internal error: {type(exc).__name__}: {exc} "
+            "(set TRAINWATCH_DEBUG=1 for the traceback)",
             EXIT_INTERNAL,
         )
     sys.exit(code)

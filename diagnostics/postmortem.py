@@ -242,7 +242,8 @@ def sniffed(stream: BinaryIO, name: str, logs_only: bool = True) -> BinaryIO:
     if logs_only and starts_like_report(head):
         shown = name if name != "standard input" else "FILE.json"
         raise UsageError(
-            f"{name} is a trainwatch JSON report, not a log: show it with `trainwatch report {shown}`"
+            f"{name} is a trainwatch JSON report, not a log: "
+            f"show it with `trainwatch report {shown}`"
         )
     return _HeadFirst(head, stream)
 

@@ -1,4 +1,4 @@
-"""How trainwatch writes sizes and durations for people: one spelling in every report and listing."""
+"""How trainwatch writes sizes and durations for people: one spelling in every report and list."""
 
 from __future__ import annotations
 

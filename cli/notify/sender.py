@@ -1,4 +1,4 @@
-"""Posting notifications: the `Notifier` (one thread per post, bounded) and the run's `LiveListener`.
+"""Posting notifications: the `Notifier` (a thread per post, bounded) and the run's `LiveListener`.
 
 urllib.request is imported in the posting threads: building a notifier before the child starts
 costs the run nothing measurable.

@@ -58,7 +58,8 @@ def writable(name: str | None) -> str | None:
 
 
 def own_descriptor(name: str) -> int | None:
-    """The descriptor a path names when it is one of trainwatch's own (`/dev/stdout`, `/dev/fd/3`)."""
+    """The descriptor a path names when it is one of trainwatch's own (`/dev/stdout`,
+    `/dev/fd/3`)."""
     if name in _STD_NAMES:
         return _STD_NAMES[name]
     found = _OWN_FD.match(name)

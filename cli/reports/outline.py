@@ -1,7 +1,7 @@
 """The one outline of every report: which sections, in which order, with which titles and units.
 
-Each format (terminal, JUnit, HTML, GitHub step summary) walks the same `Outline`, so a section added
-or renamed here appears everywhere at once; a format only decides how a section looks.
+Each format (terminal, JUnit, HTML, GitHub step summary) walks the same `Outline`, so a section
+added or renamed here appears everywhere at once; a format only decides how a section looks.
 """
 
 from __future__ import annotations

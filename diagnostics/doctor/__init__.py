@@ -44,7 +44,7 @@ class Check:
 
 @dataclass(frozen=True)
 class DoctorRequest:
-    """What to check: the Python a run would use, where it will write, how many DataLoader workers."""
+    """What to check: the Python a run would use, where it writes, how many DataLoader workers."""
 
     python: str
     output_dir: str = "."

@@ -260,7 +260,8 @@ def judge_memory(
         return Check(
             "memory",
             "warn",
-            f"{found}; only {human_bytes(available)} of {human_bytes(total)} available on the machine",
+            f"{found}; only {human_bytes(available)} of {human_bytes(total)} "
+            "available on the machine",
             "Other processes use most of the machine's memory: the run may be OOM-killed.",
             facts,
         )

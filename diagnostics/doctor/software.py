@@ -221,7 +221,10 @@ def check_cuda(facts: PythonFacts, driver: DriverFacts) -> Check:
             data,
         )
     supported = driver.cuda_version
-    found = f"torch built for CUDA {_dotted(build)}; driver {driver.driver_version} supports CUDA up to {_dotted(supported)}"
+    found = (
+        f"torch built for CUDA {_dotted(build)}; driver {driver.driver_version} supports CUDA up "
+        f"to {_dotted(supported)}"
+    )
     warnings = [w for w in facts.report.get("warnings") or () if "driver" in w.lower()]
     if supported is not None and build[0] > supported[0]:
         return Check(

@@ -3,8 +3,9 @@
 The order of judgement: the knowledge base's best initiating match (signatures first, then the
 generic phrase families under them); the kill rules (judge/kills.py); the quiet stops
 (judge/quiet.py); what is left falls back on the exception or the exit status; last, the
-consistency rule (judge/consistency.py): nothing the verdict says contradicts the facts. Every verdict keeps
-the evidence it rests on, and its alternatives are other categories at a lower confidence.
+consistency rule (judge/consistency.py): nothing the verdict says contradicts the facts. Every
+verdict keeps the evidence it rests on, and its alternatives are other categories at a lower
+confidence.
 """
 
 from __future__ import annotations

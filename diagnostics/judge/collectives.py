@@ -53,7 +53,8 @@ DEFAULT_DUMP_PREFIX = "/tmp/nccl_trace_rank_"
 DUMP_ENV = ("TORCH_FR_DUMP_TEMP_FILE", "TORCH_NCCL_DEBUG_INFO_TEMP_FILE")
 MAX_DUMP_BYTES = 64 << 20  # a dump holds at most the trace buffer (a few thousand entries)
 
-# `[Rank 1]`, `[PG 0 Rank 1]`, `[PG 0 (default_pg) Rank 1]`, `[PG ID 0 PG GUID 0(default_pg) Rank 1]`
+# `[Rank 1]`, `[PG 0 Rank 1]`, `[PG 0 (default_pg) Rank 1]`,
+# `[PG ID 0 PG GUID 0(default_pg) Rank 1]`
 _PREFIX = re.compile(r"\[(?:PG (?:ID )?(?P<pg>\d+)[^\]\[]*? )?Rank (?P<rank>\d+)\]")
 _WORK = re.compile(r"WorkNCCL\((?:SeqNum=(?P<seq>\d+), )?OpType=(?P<op>\w+)")
 _RAN_FOR = re.compile(r"ran for (?P<ms>\d+) milliseconds before timing out")

@@ -95,7 +95,8 @@ def _with_leak(verdict: Verdict, evidence: Evidence) -> Verdict:
     seconds = memory.samples[-1].elapsed
     cited = Cited(
         "memory",
-        f"{what} grew steadily from {human_bytes(start)} to {human_bytes(end)} over {seconds:.0f} s "
+        f"{what} grew steadily from {human_bytes(start)} to {human_bytes(end)} "
+        f"over {seconds:.0f} s "
         f"(higher in {rising} of {stretches} stretches of the run), up to the failure",
         "memory sampler",
     )

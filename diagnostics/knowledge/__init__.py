@@ -1,11 +1,11 @@
 """The knowledge base: failure signatures and, under them, generic phrase families, as TOML data;
 their schema, the loader and the matcher.
 
-Two layers. `signatures/` name a specific cause with specific advice (a CUDA out-of-memory, a corrupt
-JPEG). `phrases/` hold families of wordings per category (out-of-memory in any framework's words,
-NaN in any metric, a signal, an errno, a scheduler's state), each with a lower confidence and
-category-level advice; they answer where no signature does. Both are checked by the same schema and
-their examples run through the real parser (tests/unit/test_signatures.py).
+Two layers. `signatures/` name a specific cause with specific advice (a CUDA out-of-memory, a
+corrupt JPEG). `phrases/` hold families of wordings per category (out-of-memory in any
+framework's words, NaN in any metric, a signal, an errno, a scheduler's state), each with a lower
+confidence and category-level advice; they answer where no signature does. Both are checked by
+the same schema and their examples run through the real parser (tests/unit/test_signatures.py).
 """
 
 from __future__ import annotations

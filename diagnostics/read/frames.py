@@ -3,9 +3,9 @@
 A frame is the user's unless its file lies in an installed package (site-packages, dist-packages),
 the standard library, frozen bootstrap code, torch's internals, native code (C/C++/CUDA sources,
 shared libraries, unresolved `??` frames in a flight-recorder or gdb stack), trainwatch's own probe,
-or a directory the process reported as a library one (the probe's handshake lists them). Code given on
-the command line (`python -c`, piped to `python -`) is the user's at its top level; `exec`'d strings
-inside libraries (six's `raise_from`) are not.
+or a directory the process reported as a library one (the probe's handshake lists them). Code given
+on the command line (`python -c`, piped to `python -`) is the user's at its top level; `exec`'d
+strings inside libraries (six's `raise_from`) are not.
 """
 
 from __future__ import annotations

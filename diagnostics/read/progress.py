@@ -39,7 +39,8 @@ _EPOCH = re.compile(
     re.ASCII,
 )
 _STEP = re.compile(
-    r"(?<![\w./])(?P<kind>[Ss]tep|[Ii]ter(?:ation)?|[Bb]atch)(?:es|s)?['\"]?\s*[:=#]?\s*\[?\s*(?P<n>\d+)"
+    r"(?<![\w./])(?P<kind>[Ss]tep|[Ii]ter(?:ation)?|[Bb]atch)(?:es|s)?"
+    r"['\"]?\s*[:=#]?\s*\[?\s*(?P<n>\d+)"
     r"(?:\s*(?:/|\bof\b)\s*(?P<total>\d+))?",
     re.ASCII,
 )

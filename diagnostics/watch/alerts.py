@@ -125,7 +125,8 @@ class LiveAlerts:
             )
             if stopping and count > 1:
                 summary = (
-                    f"The loss was not finite {count} times since {first_at or f'step {first_step}'}"
+                    f"The loss was not finite {count} times "
+                    f"since {first_at or f'step {first_step}'}"
                     f" (now at {at or f'step {step}'})."
                 )
             self.emit(

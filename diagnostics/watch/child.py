@@ -13,7 +13,6 @@ and a pipe otherwise.
 
 from __future__ import annotations
 
-import collections
 import os
 import select
 import selectors
@@ -72,7 +71,6 @@ class LaunchRequest:
     argv: tuple[str, ...]
     env: Mapping[str, str]
     log_path: str | None = None  # also save the combined output here
-    tail_bytes: int = 1 << 20  # how much of the combined output to keep for the report
     # directories the guard removes if trainwatch itself is killed (the probe's, holding the
     # unredacted command line): trainwatch removes them itself when it lives to the end
     cleanup_paths: tuple[str, ...] = ()
@@ -81,14 +79,12 @@ class LaunchRequest:
 
 @dataclass(frozen=True)
 class LaunchResult:
-    """How the child ended and what it printed last."""
+    """How the child ended."""
 
     pid: int
     exit: ExitStatus
     started_at: float  # epoch seconds
     duration_s: float
-    # (stream, bytes) chunks in arrival order, at most tail_bytes in all
-    tail: tuple[tuple[str, bytes], ...]
     bytes_relayed: Mapping[str, int]
     forwarded_signals: tuple[str, ...]
     # pids of the child's group that outlived it and were stopped by trainwatch
@@ -107,8 +103,6 @@ class Child:
         self.observers = tuple(observers)
         self.feed = OutputFeed(self.observers)
         self.forwarded: list[str] = []
-        self._tail: collections.deque[tuple[str, bytes]] = collections.deque()
-        self._tail_size = 0
         self._relayed = {"stdout": 0, "stderr": 0}
         self._log = None
         self._logged = 0
@@ -119,6 +113,7 @@ class Child:
         self._last_byte: dict[int, int] = {}  # sink fd -> the last byte written to it
         self._last_sink = 0  # the sink written to last
         self._notes: list[str] = []
+        self._pending_signals: list[int] = []  # forwarded before the child had started
 
     # ---- start -----------------------------------------------------------------------------------
 
@@ -129,6 +124,9 @@ class Child:
         streams = {name: open_stream(fd, READ_SIZE) for name, fd in (("stdout", 1), ("stderr", 2))}
         self.started_at = time.time()
         self._t0 = time.monotonic()
+        # Forwarding is in place before the child exists: a Ctrl-C or a scheduler's SIGTERM that
+        # comes while the child starts waits for it instead of being lost.
+        self._install_forwarding()
         try:
             self._proc = subprocess.Popen(
                 list(self.request.argv),
@@ -139,13 +137,17 @@ class Child:
                 process_group=0,
                 restore_signals=True,
             )
+        except BaseException:
+            self._restore_signals()
+            raise
         finally:
             for _, child_end in streams.values():
                 os.close(child_end)
         self.pid = self._proc.pid
+        for signum in self._pending_signals:
+            self.signal_group(signum)
         self._start_watchdog()
         self._take_terminal()
-        self._install_forwarding()
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL_S))
         self._pump = threading.Thread(
@@ -164,8 +166,10 @@ class Child:
 
     def signal_group(self, signum: int) -> None:
         """Send a signal to the child's whole process group (it may already be gone)."""
+        if self._proc is None:
+            return
         try:
-            os.killpg(self.pid, signum)
+            os.killpg(self._proc.pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
 
@@ -194,7 +198,6 @@ class Child:
             exit=ExitStatus.from_returncode(returncode),
             started_at=self.started_at,
             duration_s=duration,
-            tail=tuple(self._tail),
             bytes_relayed=dict(self._relayed),
             forwarded_signals=tuple(self.forwarded),
             reaped=reaped,
@@ -247,8 +250,8 @@ class Child:
     # ---- output relay ----------------------------------------------------------------------------
 
     def _relay(self, read_fds: dict[str, int]) -> None:
-        """Move the child's output to our streams as it comes: write first, then keep and queue it
-        for the parsers (watch/feed.py), which never make the relay wait."""
+        """Move the child's output to our streams as it comes: write first, then count, log and
+        queue it for the parsers (watch/feed.py), which never make the relay wait."""
         selector = selectors.DefaultSelector()
         sinks = {"stdout": 1, "stderr": 2}
         for name, fd in read_fds.items():
@@ -283,7 +286,7 @@ class Child:
                     selector.unregister(key.fd)
                     os.close(open_fds.pop(name))
                     sinks[name] = -1
-                self._keep(name, data)
+                self._count_and_log(name, data)
                 self.feed.put(name, data)
         for fd in open_fds.values():
             selector.unregister(fd)
@@ -316,7 +319,7 @@ class Child:
         last = self._last_byte.get(sink)
         return last is not None and last not in b"\n"
 
-    def _keep(self, name: str, data: bytes) -> None:
+    def _count_and_log(self, name: str, data: bytes) -> None:
         self._relayed[name] += len(data)
         if self._log is not None:
             try:
@@ -324,14 +327,6 @@ class Child:
                 self._logged += len(data)
             except OSError as exc:  # a full disk for the log must not stop the run
                 self._log_failed(exc)
-        limit = self.request.tail_bytes
-        if len(data) > limit:
-            data = data[-limit:]
-        self._tail.append((name, data))
-        self._tail_size += len(data)
-        while self._tail_size > limit:
-            _, dropped = self._tail.popleft()
-            self._tail_size -= len(dropped)
 
     def _log_failed(self, exc: OSError) -> None:
         """Stop writing the log, say so once now and once in the report; the run goes on."""
@@ -355,11 +350,14 @@ class Child:
 
         def forward(signum: int, _frame: object) -> None:
             self.forwarded.append(signal_name(signum))
-            self.signal_group(signum)
+            if self._proc is None:  # the child is being started: it gets the signal once it is
+                self._pending_signals.append(signum)
+            else:
+                self.signal_group(signum)
 
         for signum in FORWARDED_SIGNALS:
             self._previous_handlers[signum] = signal.signal(signum, forward)
-        if self._terminal_fd is not None or any(os.isatty(fd) for fd in (1, 2)):
+        if any(os.isatty(fd) for fd in (0, 1, 2)):
             self._previous_handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, self._resize)
 
     def _restore_signals(self) -> None:

@@ -122,7 +122,7 @@ class OutputFeed:
             "its start, a sample of its middle and its end); parsing never held up its output"
         )
 
-    # ---- dropping ---------------------------------------------------------------------------------
+    # ---- dropping --------------------------------------------------------------------------------
     def _thin(self, target: int, sample: bool) -> None:
         """Drop the oldest chunks until about `target` bytes wait (the newest chunk always stays);
         with `sample`, one dropped chunk in `_sample_every` is kept instead. When the sample

@@ -105,7 +105,7 @@ NO_DRIVER = "no NVIDIA driver on this machine"
 
 @dataclass(frozen=True)
 class InstalledGpu:
-    """One device as `trainwatch doctor` sees it before a run: its memory, and who already uses it."""
+    """One device as `trainwatch doctor` sees it before a run: its memory, and who uses it now."""
 
     index: int
     name: str

@@ -1,4 +1,5 @@
-"""The morning after, from real runs: the sample that broke the run, the work lost, where to resume."""
+"""The morning after, from real runs: the sample that broke the run, the work lost, where to
+resume."""
 
 from __future__ import annotations
 

@@ -162,9 +162,10 @@ RuntimeError: all fine
 
 
 def test_bad_signature_files_are_warnings_and_the_run_is_unchanged(tmp_path):
-    """A bad file in each place trainwatch reads them from (the user's folder, TRAINWATCH_SIGNATURES,
-    --signatures) is found before the program starts: one warning naming the file and the line,
-    and the run's report and status are what they would have been; the good file still works."""
+    """A bad file in each place trainwatch reads them from (the user's folder,
+    TRAINWATCH_SIGNATURES, --signatures) is found before the program starts: one warning naming
+    the file and the line, and the run's report and status are what they would have been; the
+    good file still works."""
     home = tmp_path / "home"
     folder = home / ".config" / "trainwatch" / "signatures"
     folder.mkdir(parents=True)

@@ -39,7 +39,8 @@ trainer = L.Trainer(
     enable_model_summary=False,
     callbacks=[
         OnExceptionCheckpoint(dirpath=sys.argv[1], filename="interrupted"),
-        # tqdm redraws its bar live into a pipe too (rich's bar draws off a terminal only at the end)
+        # tqdm redraws its bar live into a pipe too (rich's bar draws off a terminal only at the
+        # end)
         TQDMProgressBar(refresh_rate=1),
     ],
 )

@@ -1,5 +1,6 @@
 """A daemon-style program: closes every descriptor from 3 up, opens two files of its own, writes
-them, then crashes with SIGSEGV. `python probe_closes_fds.py DIR MODE` (MODE: closerange or close)."""
+them, then crashes with SIGSEGV.
+`python probe_closes_fds.py DIR MODE` (MODE: closerange or close)."""
 
 import ctypes
 import os

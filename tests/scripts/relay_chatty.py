@@ -1,5 +1,5 @@
-"""Writes MEGABYTES of numbered lines to stdout as fast as it can, then creates MARKER: a program far
-chattier than any parser keeps up with."""
+"""Writes MEGABYTES of numbered lines to stdout as fast as it can, then creates MARKER: a program
+far chattier than any parser keeps up with."""
 
 import sys
 

@@ -1,4 +1,5 @@
-"""Capture formats: prefixes learned from the log itself, taken off for matching, kept for citing."""
+"""Capture formats: prefixes learned from the log itself, taken off for matching, kept for
+citing."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def test_a_prefix_is_kept_for_citing():
     facts = parse_text(rewrite(LOG, "torchrun-rank"))
     assert facts.chains[0].rank == 0
     text = rewrite(
-        "step 1\nstep 2\nstep 3\nstep 4\nRuntimeError: CUDA out of memory. Tried to allocate 2 GiB\n",
+        "step 1\nstep 2\nstep 3\nstep 4\n"
+        "RuntimeError: CUDA out of memory. Tried to allocate 2 GiB\n",
         "iso-timestamp",
     )
     facts = parse_text(text)

@@ -1,5 +1,6 @@
 """The cgroup and kernel-log readers on sample files: where a process's cgroup is, mount tables of
-cgroup v1 and v2, and the kernel's OOM-kill wording (the real kills are in the integration tests)."""
+cgroup v1 and v2, and the kernel's OOM-kill wording (the real kills are in the integration
+tests)."""
 
 from __future__ import annotations
 

@@ -153,7 +153,7 @@ def describe_duration(seconds: float) -> str:
 
 
 def read_checkpoints(records: list[dict[str, Any]]) -> CheckpointFacts:
-    """`CheckpointFacts` from the `checkpoint` records of every process, checked against the disk."""
+    """`CheckpointFacts` from every process's `checkpoint` records, checked against the disk."""
     begun: dict[tuple[int, int], dict[str, Any]] = {}
     done: dict[tuple[int, int], dict[str, Any]] = {}
     for record in records:
