@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import json
 import os
+import resource
 import struct
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -51,6 +54,87 @@ def assert_consistent(report: dict) -> dict:
     found = report_contradictions(report)
     assert not found, f"the report contradicts itself: {found}"
     return report
+
+
+# ---- real runs shared by the tests that read them ------------------------------------------------
+DEMO = ROOT / "api" / "demo" / "train_cnn.py"
+# The runs several test files judge (the golden outputs, the verdicts, the hang's culprits): each
+# runs once per test session, not once per test. name -> (trainwatch's options, the program and its
+# arguments; {tmp} is the run's own folder).
+SHARED_RUNS = {
+    "corrupt-image": ((), (str(DEMO), "--epochs", "1", "--data", "{tmp}/images")),
+    "completed": ((), (str(SCRIPTS / "quiet_complete.py"),)),
+    "nan-loss": ((), (str(SCRIPTS / "quiet_nan_loss.py"),)),
+    "early-exit": ((), (str(SCRIPTS / "quiet_tqdm_break.py"),)),
+    "dataloader-hang": (("--stall-timeout", "3"), (str(SCRIPTS / "quiet_dataloader_lock.py"),)),
+    "no-padding-collator": ((), (str(SCRIPTS / "hf_collate.py"), "{tmp}/out")),
+    "ddp-unused-parameters": ((), (str(SCRIPTS / "ddp_unused.py"),)),
+    "address-space-limit": ((), (str(SCRIPTS / "big_alloc.py"),)),
+}
+# Each run's own resource limits; the address-space one as a job script's `ulimit -v` sets it.
+SHARED_RUN_LIMITS = {"address-space-limit": 2 * 2**30}
+# The terminal the shared runs report to: a fixed width, no colour, not a CI job.
+SHARED_RUN_ENV = {"COLUMNS": "100", "NO_COLOR": "1", "GITHUB_ACTIONS": ""}
+
+
+@dataclass(frozen=True)
+class SharedRun:
+    """One finished `trainwatch run --json` of a SHARED_RUNS scenario."""
+
+    folder: Path  # the run's own folder ({tmp}), where its report is
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def report(self) -> dict:
+        return read_report(self.folder / "report.json")
+
+
+@pytest.fixture(scope="session")
+def shared_run(tmp_path_factory):
+    """`shared_run(name)`: the scenario's run, started by whichever test asks first. The folder is
+    the session's, above each xdist worker's, and a lock file per scenario makes the other worker
+    wait for that run rather than start its own."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+
+    def run(name: str) -> SharedRun:
+        folder = base / f"shared-{name}"
+        with open(base / f"shared-{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (folder / "returncode").exists():
+                _start_shared_run(name, folder)
+        return SharedRun(
+            folder,
+            int((folder / "returncode").read_text()),
+            (folder / "stdout").read_bytes(),
+            (folder / "stderr").read_bytes(),
+        )
+
+    return run
+
+
+def _start_shared_run(name: str, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    options, program = SHARED_RUNS[name]
+    limit = SHARED_RUN_LIMITS.get(name)
+    result = trainwatch(
+        "run",
+        "--json",
+        str(folder / "report.json"),
+        *options,
+        *(arg.replace("{tmp}", str(folder)) for arg in program),
+        env=SHARED_RUN_ENV,
+        timeout=180,
+        preexec_fn=None
+        if limit is None
+        else lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY)),
+    )
+    (folder / "stdout").write_bytes(result.stdout)
+    (folder / "stderr").write_bytes(result.stderr)
+    (folder / "returncode").write_text(str(result.returncode))  # last: the run is complete
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 fixed width, the JSON report, the HTML page's structure), kept under tests/golden/ so that any
 change to it is deliberate.
 
-Each scenario runs once, for real, under `trainwatch run`; its outputs are scrubbed of what
+Each scenario runs once, for real, under `trainwatch run` (conftest.SHARED_RUNS: other tests read
+the same runs); its outputs are scrubbed of what
 changes from run to run (pids, paths, times, sizes, memory charts) and compared with the files.
 To accept a change on purpose, regenerate them and read the diff (tests/golden/README.md):
 
@@ -14,33 +15,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import resource
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SCRIPTS, trainwatch
+from conftest import ROOT, SHARED_RUN_ENV, SHARED_RUNS, trainwatch
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 UPDATE = os.environ.get("TRAINWATCH_GOLDEN") == "update"
-WIDTH = "100"
-DEMO = ROOT / "api" / "demo" / "train_cnn.py"
+WIDTH = SHARED_RUN_ENV["COLUMNS"]
 
-# name -> (trainwatch's options, the program and its arguments; {tmp} is the test's folder)
-SCENARIOS = {
-    "corrupt-image": ((), (str(DEMO), "--epochs", "1", "--data", "{tmp}/images")),
-    "completed": ((), (str(SCRIPTS / "quiet_complete.py"),)),
-    "nan-loss": ((), (str(SCRIPTS / "quiet_nan_loss.py"),)),
-    "early-exit": ((), (str(SCRIPTS / "quiet_tqdm_break.py"),)),
-    "dataloader-hang": (("--stall-timeout", "3"), (str(SCRIPTS / "quiet_dataloader_lock.py"),)),
-    "no-padding-collator": ((), (str(SCRIPTS / "hf_collate.py"), "{tmp}/out")),
-    "ddp-unused-parameters": ((), (str(SCRIPTS / "ddp_unused.py"),)),
-    "address-space-limit": ((), (str(SCRIPTS / "big_alloc.py"),)),
-}
-# Each run's own resource limits; the address-space one as a job script's `ulimit -v` sets it.
-LIMITS = {"address-space-limit": 2 * 2**30}
 LAYOUTS = ("terminal.txt", "report.json", "page.txt")
 
 
@@ -221,26 +207,11 @@ def drawn_layouts(report: dict, scrub, tmp: Path) -> tuple[str, str]:
 
 
 # ---- the test ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_golden_outputs(name, tmp_path):
-    options, program = SCENARIOS[name]
-    program = tuple(arg.replace("{tmp}", str(tmp_path)) for arg in program)
-    report = tmp_path / "report.json"
-    limit = LIMITS.get(name)
-    trainwatch(
-        "run",
-        "--json",
-        str(report),
-        *options,
-        *program,
-        env={"COLUMNS": WIDTH, "NO_COLOR": "1", "GITHUB_ACTIONS": ""},
-        timeout=180,
-        preexec_fn=None
-        if limit is None
-        else lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY)),
-    )
-    scrub = scrubber(tmp_path)
-    saved = json.loads(report.read_text())
+@pytest.mark.parametrize("name", sorted(SHARED_RUNS))
+def test_golden_outputs(name, tmp_path, shared_run):
+    run = shared_run(name)
+    scrub = scrubber(run.folder)
+    saved = run.report
     terminal, page = drawn_layouts(saved, scrub, tmp_path)
     outputs = {"terminal.txt": terminal, "report.json": json_layout(saved, scrub), "page.txt": page}
     folder = GOLDEN / name
@@ -259,6 +230,6 @@ def test_golden_outputs(name, tmp_path):
 
 def test_every_scenario_has_its_golden_files():
     kept = {p.name for p in GOLDEN.iterdir() if p.is_dir()}
-    assert kept == set(SCENARIOS)
-    for name in SCENARIOS:
+    assert kept == set(SHARED_RUNS)
+    for name in SHARED_RUNS:
         assert {p.name for p in (GOLDEN / name).iterdir()} == set(LAYOUTS)

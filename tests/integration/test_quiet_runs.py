@@ -1,5 +1,7 @@
 """Real runs that stop quietly: a hang, early exits, NaN losses, and a clean run that must stay
-`completed`.
+`completed`. Some are watched here as trainwatch watches them (the probe, the parsers and the stall
+watcher, in this process); the rest are read from the shared `trainwatch run`s
+(conftest.SHARED_RUNS).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from trainwatch.diagnostics.read.progress import ProgressTracker
 from trainwatch.diagnostics.watch.probe.parent import ProbeSession
 from trainwatch.diagnostics.watch.stall import StallWatcher
 
-from conftest import SCRIPTS
+from conftest import SCRIPTS, read_report, trainwatch
 
 
 def run_watched(
@@ -82,63 +84,67 @@ def run_watched(
     return classify(evidence), evidence, elapsed
 
 
-def test_tqdm_loop_that_breaks_at_37_is_an_early_exit():
-    verdict, evidence, _ = run_watched("quiet_tqdm_break.py")
-    assert evidence.exit.code == 0
-    assert evidence.progress.stopped_at == "batch 37/100"
-    assert evidence.progress.finished is False
-    assert verdict.category == "early-exit"
-    assert "37/100" in verdict.summary
+def test_tqdm_loop_that_breaks_at_37_is_an_early_exit(shared_run):
+    report = shared_run("early-exit").report
+    progress = report["progress"]
+    assert report["exit"]["code"] == 0
+    assert progress["stopped_at"] == "batch 37/100"
+    assert progress["finished"] is False
+    assert report["verdict"]["category"] == "early-exit"
+    assert "37/100" in report["verdict"]["summary"]
 
 
-def test_nan_in_data_then_break_is_data_with_the_early_exit_as_evidence():
-    verdict, evidence, _ = run_watched("quiet_nan_data.py")
-    assert evidence.exit.code == 0
-    assert evidence.progress.finished is False
-    assert (verdict.category, verdict.subtype) == ("data", "data/nan-input")
-    texts = [c.text for c in verdict.evidence]
-    assert any("NaN encountered in data!" in t for t in texts)
-    assert any(c.kind == "progress" and "unfinished" in c.text for c in verdict.evidence)
+def test_nan_in_data_then_break_is_data_with_the_early_exit_as_evidence(tmp_path):
+    path = tmp_path / "r.json"
+    result = trainwatch("run", "--json", str(path), str(SCRIPTS / "quiet_nan_data.py"))
+    report = read_report(path)
+    assert result.returncode == report["exit"]["code"] == 0
+    assert report["progress"]["finished"] is False
+    verdict = report["verdict"]
+    assert (verdict["category"], verdict["subtype"]) == ("data", "data/nan-input")
+    assert any("NaN encountered in data!" in c["text"] for c in report["evidence"])
+    assert any(c["kind"] == "progress" and "unfinished" in c["text"] for c in report["evidence"])
 
 
-def test_loss_that_goes_nan_with_exit_0_is_numerical_with_the_first_step():
-    verdict, evidence, _ = run_watched("quiet_nan_loss.py")
-    assert evidence.exit.code == 0
-    step, value, line = evidence.progress.first_nonfinite_loss
-    assert value != value or value in (float("inf"), float("-inf"))
-    assert "loss=" in line.text and step > 0
-    assert evidence.progress.diverged  # it grew by orders of magnitude before overflowing
-    assert verdict.category == "numerical"
-    assert evidence.progress.first_nonfinite_at in verdict.summary
-    assert evidence.progress.to_dict()["first_nonfinite_loss"]["step"] == step
+def test_loss_that_goes_nan_with_exit_0_is_numerical_with_the_first_step(shared_run):
+    report = shared_run("nan-loss").report
+    progress = report["progress"]
+    assert report["exit"]["code"] == 0
+    first = progress["first_nonfinite_loss"]
+    assert first["value"] in ("nan", "inf", "-inf")
+    assert "loss=" in first["line"] and first["step"] > 0
+    assert progress["diverged"]  # it grew by orders of magnitude before overflowing
+    assert report["verdict"]["category"] == "numerical"
+    assert first["at"] in report["verdict"]["summary"]
 
 
-def test_clean_run_with_resetting_bar_and_high_loss_stays_completed():
-    verdict, evidence, _ = run_watched("quiet_complete.py")
-    progress = evidence.progress
-    assert evidence.exit.code == 0
-    assert progress.finished is True
-    assert progress.stopped_at == "epoch 3/3, batch 12/12"  # the validation bar does not count
-    assert progress.first_nonfinite_loss is None and not progress.diverged
-    assert min(v for _, v in progress.losses) > 1e5  # legitimately high
-    assert verdict.category == "completed"
+def test_clean_run_with_resetting_bar_and_high_loss_stays_completed(shared_run):
+    report = shared_run("completed").report
+    progress = report["progress"]
+    assert report["exit"]["code"] == 0
+    assert progress["finished"] is True
+    assert progress["stopped_at"] == "epoch 3/3, batch 12/12"  # the validation bar does not count
+    assert progress["first_nonfinite_loss"] is None and not progress["diverged"]
+    assert min(value for _, value in progress["losses"]) > 1e5  # legitimately high
+    assert report["verdict"]["category"] == "completed"
 
 
-def test_dataloader_worker_blocked_on_a_lock_is_a_hang_stopped_soon_after_the_timeout():
-    verdict, evidence, elapsed = run_watched("quiet_dataloader_lock.py", stall_timeout=3, limit=60)
-    stall = evidence.stall
-    assert stall is not None and stall.action == "stopped" and not stall.busy
-    assert evidence.exit.signal in ("SIGTERM", "SIGKILL")
+def test_dataloader_worker_blocked_on_a_lock_is_a_hang_stopped_soon_after_the_timeout(shared_run):
+    report = shared_run("dataloader-hang").report
+    stall = report["stall"]
+    assert stall["action"] == "stopped" and not stall["busy"]
+    assert report["exit"]["signal"] in ("SIGTERM", "SIGKILL")
     # import torch ~3 s + 3 s of silence + up to 1 s of polling, 1 s of stacks, then SIGTERM: well
     # under 20 s.
-    assert elapsed < 20
-    kinds = {w.kind for w in stall.waits}
+    assert report["duration_s"] < 20
+    kinds = {w["kind"] for w in stall["waits"]}
     assert "dataloader" in kinds  # the main process, waiting for a batch
     assert "lock" in kinds  # a worker, in `with lock:`
-    assert verdict.category == "hang" and verdict.subtype == "hang/dataloader"
-    assert (
-        stall.to_dict()["waits"][0]["pid"] == evidence.probe.processes[0].pid or stall.waits[0].kind
+    assert (report["verdict"]["category"], report["verdict"]["subtype"]) == (
+        "hang",
+        "hang/dataloader",
     )
+    assert stall["waits"][0]["pid"] == report["probe"]["processes"][0]["pid"]
 
 
 def test_busy_loop_without_output_is_a_possible_hang_and_is_not_killed():

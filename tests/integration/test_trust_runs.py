@@ -19,13 +19,10 @@ def report_text(stderr: bytes) -> str:
     return text[text.rfind("\n", 0, text.rindex(BANNER)) + 1 :]
 
 
-def test_a_trainer_without_a_padding_collator_is_data_raised_in_the_collator(tmp_path):
-    report = tmp_path / "r.json"
-    result = trainwatch(
-        "run", "--json", str(report), str(SCRIPTS / "hf_collate.py"), str(tmp_path / "out")
-    )
-    assert result.returncode == 1
-    data = read_report(report)
+def test_a_trainer_without_a_padding_collator_is_data_raised_in_the_collator(shared_run):
+    run = shared_run("no-padding-collator")
+    assert run.returncode == 1
+    data = run.report
     assert data["verdict"]["category"] == "data", data["verdict"]
     assert data["verdict"]["subtype"] == "data/shape-mismatch"
     assert any("DataCollatorWithPadding" in a for a in data["advice"])
@@ -72,11 +69,10 @@ def test_lightning_rich_bar_wrapped_off_a_terminal_is_read(tmp_path):
     assert data["progress"]["last_loss"] == "nan"
 
 
-def test_ddp_unused_parameters_in_plain_torch_words_is_known(tmp_path):
-    report = tmp_path / "r.json"
-    result = trainwatch("run", "--json", str(report), str(SCRIPTS / "ddp_unused.py"))
-    assert result.returncode == 1
-    data = read_report(report)
+def test_ddp_unused_parameters_in_plain_torch_words_is_known(shared_run):
+    run = shared_run("ddp-unused-parameters")
+    assert run.returncode == 1
+    data = run.report
     assert data["verdict"]["signature"] == "ddp-unused-parameters", data["verdict"]
     assert data["verdict"]["subtype"] == "code/unused-parameters"
     assert any("find_unused_parameters=True" in a for a in data["advice"])
@@ -101,18 +97,10 @@ def test_a_counter_in_the_scripts_path_is_not_the_position(tmp_path):
     assert "batch 16" not in report_text(result.stderr)
 
 
-def test_a_hang_names_where_every_stuck_process_blocks_and_not_its_own_stop(tmp_path):
-    report = tmp_path / "r.json"
-    result = trainwatch(
-        "run",
-        "--stall-timeout",
-        "3",
-        "--json",
-        str(report),
-        str(SCRIPTS / "quiet_dataloader_lock.py"),
-    )
+def test_a_hang_names_where_every_stuck_process_blocks_and_not_its_own_stop(shared_run):
+    result = shared_run("dataloader-hang")
     assert result.returncode == 128 + 15
-    data = read_report(report)
+    data = result.report
     assert data["verdict"]["category"] == "hang"
     culprits = data["culprits"]
     # the workers' blocking line first, every worker named; then where the main process waits
@@ -130,11 +118,10 @@ def test_a_hang_names_where_every_stuck_process_blocks_and_not_its_own_stop(tmp_
     assert "culprit frame below" not in text and "stacks below" not in text
 
 
-def test_a_clean_cpu_run_is_near_certain_with_no_gpu_note_and_quiet_is_one_line(tmp_path):
-    report = tmp_path / "r.json"
-    result = trainwatch("run", "--json", str(report), str(SCRIPTS / "quiet_complete.py"))
+def test_a_clean_cpu_run_is_near_certain_with_no_gpu_note_and_quiet_is_one_line(shared_run):
+    result = shared_run("completed")
     assert result.returncode == 0
-    data = read_report(report)
+    data = result.report
     assert data["verdict"]["category"] == "completed" and data["verdict"]["confidence"] >= 0.95
     assert not any(n.startswith("GPU") for n in data["notes"])
     text = report_text(result.stderr)

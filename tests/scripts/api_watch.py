@@ -9,10 +9,12 @@ from tqdm import tqdm
 
 import trainwatch
 
+from plain_sgd import SGD
+
 torch.manual_seed(0)
 data = TensorDataset(torch.randn(64, 8), torch.randn(64, 1))
 model = torch.nn.Linear(8, 1)
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
+opt = SGD(model.parameters(), lr=0.1)
 with trainwatch.watch(interval=0.05) as w:
     for epoch in range(1, 3):
         loader = DataLoader(data, batch_size=8, num_workers=2)

@@ -16,6 +16,8 @@ import time
 
 import torch
 
+from plain_sgd import SGD
+
 
 class KilledWhilePickled:
     """Pickling this kills the process: a save cut off midway, as by a preemption or an OOM kill."""
@@ -38,7 +40,7 @@ def main() -> None:
     out, mode = sys.argv[1], sys.argv[2]
     torch.manual_seed(0)
     model = torch.nn.Linear(8, 2)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer = SGD(model.parameters(), lr=0.1)
     for n in range(1, 31):
         loss = step(model, optimizer)
         print(f"epoch 1/3 step {n}/100 loss {loss:.4f}", flush=True)

@@ -8,6 +8,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from plain_sgd import SGD
+
 
 class TwoHeads(torch.nn.Module):
     def __init__(self):
@@ -23,7 +25,7 @@ torch.manual_seed(0)
 store = os.path.join(tempfile.mkdtemp(), "store")
 dist.init_process_group("gloo", init_method=f"file://{store}", rank=0, world_size=1)
 model = DistributedDataParallel(TwoHeads())
-optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+optimizer = SGD(model.parameters(), lr=0.1)
 for step in range(3):
     loss = model(torch.randn(8, 4)).pow(2).mean()
     optimizer.zero_grad()

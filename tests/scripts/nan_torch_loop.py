@@ -13,6 +13,8 @@ import time
 
 import torch
 
+from plain_sgd import SGD
+
 parser = argparse.ArgumentParser()
 parser.add_argument("--catch", metavar="CHECKPOINT")
 parser.add_argument("--ignore-sigint", action="store_true")
@@ -24,7 +26,7 @@ torch.manual_seed(0)
 x = torch.randn(256, 8) * 10
 y = x @ torch.randn(8, 1) * 10
 model = torch.nn.Linear(8, 1)
-optimizer = torch.optim.SGD(model.parameters(), lr=0.02)
+optimizer = SGD(model.parameters(), lr=0.02)
 epochs = 200
 try:
     for epoch in range(epochs):

@@ -6,6 +6,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
+from plain_sgd import SGD
+
 torch.manual_seed(0)
 x = torch.randn(256, 4)
 # targets in the thousands: MSE ~ 1e7
@@ -13,7 +15,7 @@ y = (x @ torch.tensor([[3.0], [-2.0], [1.0], [0.5]])) * 1000 + 5000
 train = DataLoader(TensorDataset(x[:192], y[:192]), batch_size=16)
 val = DataLoader(TensorDataset(x[192:], y[192:]), batch_size=16)
 model = torch.nn.Linear(4, 1)
-optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+optimizer = SGD(model.parameters(), lr=1e-3)
 epochs = 3
 for epoch in range(epochs):
     bar = tqdm(train, desc=f"Epoch {epoch + 1}/{epochs}", mininterval=0)

@@ -6,12 +6,14 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
+from plain_sgd import SGD
+
 torch.manual_seed(0)
 inputs = torch.randn(160, 4)
 inputs[90, 2] = float("nan")  # one bad sample, in the 6th batch of 16
 dataset = TensorDataset(inputs, inputs.sum(dim=1, keepdim=True))
 model = torch.nn.Linear(4, 1)
-optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+optimizer = SGD(model.parameters(), lr=0.01)
 for epoch in range(3):
     print(f"Epoch {epoch + 1}/3", flush=True)
     for batch, target in tqdm(DataLoader(dataset, batch_size=16), mininterval=0):

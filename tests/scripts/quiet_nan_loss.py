@@ -4,11 +4,13 @@ the script exits 0.
 
 import torch
 
+from plain_sgd import SGD
+
 torch.manual_seed(0)
 x = torch.randn(256, 8) * 10
 y = x @ torch.randn(8, 1) * 10
 model = torch.nn.Linear(8, 1)
-optimizer = torch.optim.SGD(model.parameters(), lr=0.02)
+optimizer = SGD(model.parameters(), lr=0.02)
 epochs = 20
 for epoch in range(epochs):
     for step in range(8):

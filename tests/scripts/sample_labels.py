@@ -9,6 +9,8 @@ import sys
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from plain_sgd import SGD
+
 
 def main() -> None:
     mode = sys.argv[1]
@@ -20,7 +22,7 @@ def main() -> None:
     else:
         inputs[24 + 3, 1] = float("nan")
     model = torch.nn.Linear(6, 5)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer = SGD(model.parameters(), lr=0.1)
     loader = DataLoader(TensorDataset(inputs, labels), batch_size=8)
     for step, (batch, target) in enumerate(loader):
         if torch.isnan(batch).any():
