@@ -23,11 +23,6 @@ from trainwatch.diagnostics.watch.stall import classify_wait
 RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "quiet.toml"
 # Waits that make an interrupted traceback a hang: the process was blocked there when stopped.
 BLOCKING = ("dataloader", "collective", "queue", "lock", "join")
-# The last line of a log that stops during start-up: initialisation, waiting, connecting, loading.
-STARTUP = re.compile(
-    r"(?i)\b(?:initiali[sz]|waiting|wait for|connect|using|loading|load(?:ed)? |start|launch|"
-    r"bootstrap|rendezvous|init\b|register|compil|build|download|setting up|creat|found \d+)"
-)
 STARTUP_MAX_LINES = 60
 SILENT_MIN_LINES = 3
 QUIET_END_LINES = 3  # lines a saved log may print after its last progress and still "end" there
@@ -49,10 +44,21 @@ class Rule:
 
 
 @functools.lru_cache(maxsize=1)
+def _rules_file() -> dict[str, Any]:
+    with RULES_FILE.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@functools.lru_cache(maxsize=1)
+def line_kinds() -> dict[str, re.Pattern[str]]:
+    """The kinds of last line a saved log can stop on (`[lines]` of knowledge/quiet.toml)."""
+    return {name: re.compile(pattern) for name, pattern in _rules_file()["lines"].items()}
+
+
+@functools.lru_cache(maxsize=1)
 def rules() -> tuple[tuple[Rule, ...], dict[str, Any]]:
     """The rules in file order, and the shared advice."""
-    with RULES_FILE.open("rb") as fh:
-        data = tomllib.load(fh)
+    data = _rules_file()
     out = []
     for table in data["rule"]:
         advice = table.get("advice", ())
@@ -190,6 +196,8 @@ def _facts(evidence: Evidence, quiet: bool):
         or (progress is not None and progress.stopped_at is None)
     ):
         _startup_facts(evidence, facts, values, cited)
+    if status is None and log is not None and not (log.chains or log.fatal_errors):
+        facts["resumed-last"] = _resumed_last(evidence, line_kinds()["resumed"], values, cited)
     return facts, values, tuple(cited), culprits
 
 
@@ -300,7 +308,29 @@ def _startup_facts(evidence: Evidence, facts, values, cited) -> None:
     # A few lines at least: one line that says nothing is no evidence of anything.
     written = sum(1 for line in log.tail if line.text.strip())
     facts["silent-log"] = not log.notable and written >= SILENT_MIN_LINES
-    facts["startup-only"] = bool(STARTUP.search(last.text)) and log.lines <= STARTUP_MAX_LINES
+    kinds = line_kinds()
+    facts["startup-only"] = (
+        bool(kinds["startup"].search(last.text)) and log.lines <= STARTUP_MAX_LINES
+    )
+
+
+def _resumed_last(evidence: Evidence, resumed: re.Pattern[str], values, cited) -> bool:
+    """A saved log whose last words say it resumed from a checkpoint (or from a step or epoch past
+    the first), with no training step printed after them."""
+    log = evidence.log
+    assert log is not None
+    tail = [line for line in log.tail if line.text.strip()][-QUIET_END_LINES:]
+    found = next((line for line in reversed(tail) if resumed.search(line.text)), None)
+    if found is None:
+        return False
+    progress = evidence.progress
+    last_step = progress.last_progress_line if progress is not None else None
+    if last_step is not None and last_step.number > found.number:
+        return False
+    values["resumed"] = found.text.strip()[:120]
+    if not any(c.source == found.where for c in cited):
+        cited.insert(0, Cited("log", found.text.strip()[:300], found.where))
+    return True
 
 
 def _blocked_interrupt(chains: tuple[ExceptionChain, ...]):

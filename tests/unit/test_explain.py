@@ -29,3 +29,31 @@ def test_garbage_never_crashes(data):
         return
     assert diagnosis.verdict.category in CATEGORIES
     json.dumps(diagnosis.to_dict(), default=str)
+
+
+def _verdict(text: str):
+    return explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(text.encode())).verdict
+
+
+def test_a_log_that_resumes_and_then_says_nothing_is_an_early_exit_past_the_end():
+    text = (
+        "Model Initialized, iter:  600000\n"
+        "Model moved to cuda\n"
+        "Starting training from iteration:600000\n"
+    )
+    verdict = _verdict(text)
+    assert (verdict.category, verdict.subtype) == ("early-exit", "early-exit/resumed-past-end")
+    assert verdict.confidence < 0.5  # a saved log: the exit status is not known
+    assert verdict.evidence[0].text == "Starting training from iteration:600000"
+    assert [a.category for a in verdict.alternatives] == ["hang"]
+    restored = "Restored all states from the checkpoint at /ckpt/last.ckpt\n"
+    assert _verdict("Using 1 GPU\n" + restored).category == "early-exit"
+
+
+def test_a_resume_followed_by_steps_or_a_model_load_is_not_a_resume_past_the_end():
+    steps = "Resuming from checkpoint /ckpt/epoch=3.ckpt\nepoch 4/10 step 1/50 loss 0.52\n"
+    assert _verdict(steps).subtype != "early-exit/resumed-past-end"
+    shards = "Loading tokenizer\nLoading model\nLoading checkpoint shards:  50%|#####     | 1/2\n"
+    assert _verdict(shards).subtype != "early-exit/resumed-past-end"
+    first = "Using 1 GPU\nBuilding model\nStarting training from epoch 0\n"
+    assert _verdict(first).subtype != "early-exit/resumed-past-end"
