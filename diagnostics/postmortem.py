@@ -261,7 +261,12 @@ class _HeadFirst:
         if size is None or size < 0:
             data, self._head = self._head + self._rest.read(), b""
             return data
-        data, self._head = self._head[:size], self._head[size:]
+        if size <= len(self._head):
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        # a whole chunk, as a plain file gives: the reader learns the log's capture from its first
+        # chunk, and a few lines of head alone are too few to learn it from
+        data, self._head = self._head + self._rest.read(size - len(self._head)), b""
         return data
 
 

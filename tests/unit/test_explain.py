@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.knowledge import load_knowledge
-from trainwatch.diagnostics.postmortem import explain_logs
+from trainwatch.diagnostics.postmortem import explain_logs, open_log
 from trainwatch.diagnostics.verdict import CATEGORIES
+
+from conftest import ROOT
 
 KNOWLEDGE = load_knowledge(include_user=False)
 
@@ -57,3 +60,18 @@ def test_a_resume_followed_by_steps_or_a_model_load_is_not_a_resume_past_the_end
     assert _verdict(shards).subtype != "early-exit/resumed-past-end"
     first = "Using 1 GPU\nBuilding model\nStarting training from epoch 0\n"
     assert _verdict(first).subtype != "early-exit/resumed-past-end"
+
+
+def test_a_file_is_read_in_whole_chunks_after_its_sniffed_head(tmp_path):
+    # The capture (prefixes, a page's fixed-width wrapping) is learned from the first chunk; the
+    # 8 KiB sniffed to tell text from binary are too few lines to learn it from: this log's first
+    # 8 KiB alone look wrapped at one width, and read as wrapped its traceback went unseen.
+    sys.path.insert(0, str(ROOT / "bench"))
+    from explain_speed import generate
+
+    path = tmp_path / "big.log"
+    generate(str(path), 2)
+    verdict = explain_logs([str(path)], KNOWLEDGE).verdict
+    assert (verdict.category, verdict.subtype) == ("oom", "oom/gpu")
+    with open_log(str(path)) as stream:
+        assert stream.read(1 << 20) == path.read_bytes()[: 1 << 20]
