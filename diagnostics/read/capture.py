@@ -55,6 +55,7 @@ SAMPLE_POINTS = (20, 60, 200)  # lines after which the frequent shapes are learn
 MAX_PREFIX = 120
 MAX_SHAPES = 6
 WRAP_MIN = 60  # a narrower fixed width is not a web page's wrapping
+SAME_START = 8  # leading characters two lines of one format share (a timestamp's date, a tag)
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,13 @@ class CaptureReader:
         if width < WRAP_MIN or width != max(len(t) for t in sample) or lengths[width] < 5:
             return
         cut = [i for i, t in enumerate(sample[:-1]) if len(t) == width]
-        rests = sum(1 for i in cut if len(sample[i + 1]) < width)
+        # the rest of a wrapped line starts mid-text; a next line that starts as this one does is a
+        # line of its own (a timestamped record a character shorter than the last)
+        rests = sum(
+            1
+            for i in cut
+            if len(sample[i + 1]) < width and sample[i + 1][:SAME_START] != sample[i][:SAME_START]
+        )
         if rests >= 0.5 * len(cut):
             self.wrap_width = width
 

@@ -93,3 +93,22 @@ def test_clean_takes_off_colour_crlf_and_redrawn_fragments():
     assert clean(" 50%|#####     |\r100%|##########|\rTraceback (most recent call last):") == (
         "Traceback (most recent call last):"
     )
+
+
+def test_fixed_width_wrapping_is_learned_from_the_rests_of_cut_lines():
+    lines = [
+        f"step {i}: RuntimeError: " + " ".join(f"word{j}" for j in range(12 + i)) for i in range(9)
+    ]
+    wrapped = [piece for line in lines for piece in (line[:80], line[80:])]
+    reader = CaptureReader()
+    reader.prime(wrapped)
+    assert reader.wrap_width == 80
+    # records of one format, the longest followed by one a character shorter: not a page's wrapping
+    records = [
+        f"2024-05-01 12:00:{s:02d},123 INFO trainer.py:412 step {s} loss 2.5 tokens/s "
+        f"{9000 + 997 * s % 3000}"
+        for s in range(10, 60)
+    ]
+    reader = CaptureReader()
+    reader.prime(records)
+    assert reader.wrap_width is None
