@@ -195,12 +195,13 @@ class OutputFeed:
             for start in range(0, len(chunk.data), SLICE_BYTES):
                 piece = chunk.data[start : start + SLICE_BYTES]
                 began = time.monotonic()
-                splitter.feed(piece, skipped_lines=skipped)
+                behind = began - self._dropped_at < BEHIND_S
+                splitter.feed(piece, skipped_lines=skipped, behind=behind)
                 skipped = None
                 took = time.monotonic() - began
                 self._parse_seconds += took
                 self._parsed_bytes += len(piece)
-                if began - self._dropped_at < BEHIND_S:
+                if behind:
                     self._ending.wait(took * (1 - BEHIND_DUTY) / BEHIND_DUTY)
         for splitter in splitters.values():
             splitter.close()

@@ -5,6 +5,7 @@ progress tracker.
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 from collections.abc import Callable, Sequence
 
@@ -15,6 +16,8 @@ from trainwatch.diagnostics.evidence import LogLine
 MAX_LINE_CHARS = 8192
 
 LineObserver = Callable[[LogLine], None]
+_LINE_END = re.compile(rb"[\r\n]")
+_NONFINITE = re.compile(rb"(?i)nan|inf")
 
 
 class LineSplitter:
@@ -28,11 +31,13 @@ class LineSplitter:
         self.number = 0
         self._pending = bytearray()
 
-    def feed(self, data: bytes, skipped_lines: int | None = None) -> None:
+    def feed(self, data: bytes, skipped_lines: int | None = None, behind: bool = False) -> None:
         """Take the next bytes of the stream. `skipped_lines` (watch/feed.py): bytes holding that
         many newlines were dropped just before these, so the partial line held and the first
         fragment of `data` belong to lines whose other part is gone: both are dropped, and the
-        line count moves on by what was skipped."""
+        line count moves on by what was skipped. `behind`: the parsers are behind the program
+        (watch/feed.py is dropping output), and a `\r` redraw that the next one, already here,
+        covers is skipped unless it holds a non-finite number."""
         if not self.observers:
             return
         if skipped_lines is not None:
@@ -48,15 +53,26 @@ class LineSplitter:
         self._pending += data
         start = 0
         buf = self._pending
-        while True:
-            nl = buf.find(b"\n", start)
-            cr = buf.find(b"\r", start)
-            ends = [i for i in (nl, cr) if i >= 0]
-            if not ends:
-                break
-            end = min(ends)
-            self._emit(bytes(buf[start:end]), newline=(end == nl))
+        found = _LINE_END.search(buf)
+        while found is not None:
+            end = found.start()
+            after = _LINE_END.search(buf, end + 1)
+            newline = buf[end] == 10  # b"\n"
+            # A redraw that the next one, already here, covers is one the terminal hardly showed:
+            # when behind, it is read only if it holds a non-finite number (a NaN loss on a bar
+            # still counts once per redraw). tqdm at full speed writes a few hundred thousand of
+            # them a minute; reading each, the parsers fell further behind.
+            overwritten = (
+                behind
+                and not newline
+                and after is not None
+                and buf[end + 1 : after.start()].strip()
+                and _NONFINITE.search(buf, start, end) is None
+            )
+            if not overwritten:
+                self._emit(bytes(buf[start:end]), newline=newline)
             start = end + 1
+            found = after
         del buf[:start]
         # a gigantic line: keep its head for diagnosis, drop the rest
         if len(buf) > MAX_LINE_CHARS * 4:

@@ -116,3 +116,31 @@ def test_the_splitter_drops_the_fragments_around_a_gap():
         (7, "50%"),
         (7, "line 7 done"),
     ]
+
+
+def test_behind_a_bar_is_read_as_the_terminal_shows_it_and_every_non_finite_redraw_counts():
+    seen = Recorder()
+    splitter = LineSplitter("stdout", [seen])
+    bar = b"step 1\r 10%|#  | 1/10 loss=0.9\r 20%|## | 2/10 loss=nan\r 30%|###| 3/10"
+    splitter.feed(bar, behind=True)
+    # covered redraws are skipped, but not one with a non-finite number; the last waits for its end
+    assert [line.text for line in seen.lines] == [" 20%|## | 2/10 loss=nan"]
+    splitter.feed(b" loss=inf\r\r 40%\r", behind=True)
+    # the newest complete redraw is read at once (a live bar), even with nothing after it yet
+    assert [line.text for line in seen.lines][1:] == [" 30%|###| 3/10 loss=inf", " 40%"]
+    splitter.feed(b"\n", behind=True)
+    splitter.close()
+    assert len(seen.lines) == 3
+    # not behind: every redraw is read
+    every = Recorder()
+    LineSplitter("stdout", [every]).feed(bar + b"\n")
+    assert len(every.lines) == 4
+    assert all(line.number == 1 for line in seen.lines)
+    # a line ended by CRLF is read once, whole
+    crlf = Recorder()
+    splitter = LineSplitter("stdout", [crlf])
+    splitter.feed(b"epoch 1 loss 0.5\r\nepoch 2 loss 0.4\r\n", behind=True)
+    assert [(line.number, line.text) for line in crlf.lines] == [
+        (1, "epoch 1 loss 0.5"),
+        (2, "epoch 2 loss 0.4"),
+    ]
