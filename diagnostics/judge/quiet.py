@@ -16,6 +16,7 @@ from typing import Any
 
 from trainwatch.diagnostics.evidence import Evidence, ExceptionChain
 from trainwatch.diagnostics.judge.stalls import stall_facts
+from trainwatch.diagnostics.read.logparse import LogFacts
 from trainwatch.diagnostics.read.progress import ProgressFacts, nonfinite_name
 from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 from trainwatch.diagnostics.watch.stall import classify_wait
@@ -197,7 +198,7 @@ def _facts(evidence: Evidence, quiet: bool):
     ):
         _startup_facts(evidence, facts, values, cited)
     if status is None and log is not None and not (log.chains or log.fatal_errors):
-        facts["resumed-last"] = _resumed_last(evidence, line_kinds()["resumed"], values, cited)
+        facts["resumed-last"] = _resumed_last(evidence, log, values, cited)
     return facts, values, tuple(cited), culprits
 
 
@@ -314,11 +315,10 @@ def _startup_facts(evidence: Evidence, facts, values, cited) -> None:
     )
 
 
-def _resumed_last(evidence: Evidence, resumed: re.Pattern[str], values, cited) -> bool:
+def _resumed_last(evidence: Evidence, log: LogFacts, values, cited) -> bool:
     """A saved log whose last words say it resumed from a checkpoint (or from a step or epoch past
     the first), with no training step printed after them."""
-    log = evidence.log
-    assert log is not None
+    resumed = line_kinds()["resumed"]
     tail = [line for line in log.tail if line.text.strip()][-QUIET_END_LINES:]
     found = next((line for line in reversed(tail) if resumed.search(line.text)), None)
     if found is None:
