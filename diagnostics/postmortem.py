@@ -19,6 +19,7 @@ from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.evidence import Evidence
 from trainwatch.diagnostics.judge.classify import classify
+from trainwatch.diagnostics.read.capture import WRAP_MIN
 from trainwatch.diagnostics.read.logparse import LogFacts, LogParser
 from trainwatch.diagnostics.read.progress import ProgressFacts, ProgressTracker
 from trainwatch.diagnostics.verdict import (
@@ -42,11 +43,35 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
     early = ProgressTracker()
     parser = LogParser(knowledge, on_candidate=early.feed)
     facts = parser.parse_stream(stream)
+    width = _cut_width(facts)
+    if width is not None:  # read it again with its longest lines joined to the next
+        text = "\n".join(line.text for line in facts.tail)
+        early = ProgressTracker()
+        again = LogParser(knowledge, on_candidate=early.feed)
+        again.feed_text(text, wrap_width=width)
+        rejoined = again.finish()
+        if rejoined.chains or rejoined.notable:
+            parser, facts = again, rejoined
     late = ProgressTracker()
     for line in facts.tail:
         late.feed(parser.normalize(line))
     start = facts.tail[0].number if facts.tail else 1
     return facts, _joined(early.finish(), late.finish(), start)
+
+
+def _cut_width(facts: LogFacts) -> int | None:
+    """The width a short log's lines may have been cut at by the page it was copied from, when
+    nothing in it was understood as it stands: the length of its longest lines, if one of them is
+    followed by more text. (A long log tells its wrapping by the numbers, read/capture.py; a log of
+    a few lines cannot, and a message cut in two matches nothing.)"""
+    if facts.chains or facts.notable or facts.lines > len(facts.tail) or facts.lines < 2:
+        return None
+    lengths = [len(line.text) for line in facts.tail]
+    width = max(lengths)
+    if width < WRAP_MIN:
+        return None
+    cut = any(n == width and lengths[i + 1] > 0 for i, n in enumerate(lengths[:-1]))
+    return width if cut else None
 
 
 def _joined(early: ProgressFacts, late: ProgressFacts, start: int) -> ProgressFacts:

@@ -64,12 +64,15 @@ class Knowledge:
         self.files = files
         # The lines the parser notes; closing words (`at_end`) are read from the log's last lines.
         self.line_patterns = tuple(p for s in signatures if not s.at_end for p in s.line)
+        from trainwatch.diagnostics.knowledge.derived import remembered
         from trainwatch.diagnostics.knowledge.matcher import required_literals
         from trainwatch.diagnostics.knowledge.signals import phrases
 
         anchors: set[str] = set()
         for pattern in self.line_patterns + phrases():
-            anchors.update(required_literals(pattern.pattern) or ())
+            text = pattern.pattern
+            needed = remembered("literals", text, functools.partial(required_literals, text))
+            anchors.update(needed or ())
         # Literals the log parser's pre-filter must look for, beyond its own keywords.
         self.anchors: tuple[str, ...] = tuple(sorted(anchors))
 
@@ -91,17 +94,19 @@ class Knowledge:
 
 def load_file(path: str | os.PathLike[str]) -> tuple[Signature, ...]:
     """Read and validate one signature file; a bad file raises SignatureError naming it."""
-    import tomllib
-
+    from trainwatch.diagnostics.knowledge.derived import remembered
     from trainwatch.diagnostics.knowledge.schema import SignatureError, build_signature
 
     p = Path(path)
+    builtin = p.parent in (BUILTIN_DIR, PHRASES_DIR)
     try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
+        if builtin:  # the cache is named by these files' bytes: their tables can be kept in it
+            data = remembered("tables", f"{p.parent.name}/{p.name}", lambda: _parse_toml(p))
+        else:
+            data = _parse_toml(p)
     except OSError as exc:
         raise SignatureError(f"cannot read signature file {p}: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # tomllib.TOMLDecodeError, UnicodeDecodeError
         raise SignatureError(f"{p}: not valid TOML: {exc}") from None
     tables = data.get("signature", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
@@ -114,6 +119,13 @@ def load_file(path: str | os.PathLike[str]) -> tuple[Signature, ...]:
         except SignatureError as exc:  # name the line, so a user finds the table at once
             raise SignatureError(f"{exc.message} (line {_line_of(p, table.get('id'))})") from None
     return tuple(out)
+
+
+def _parse_toml(path: Path) -> dict:
+    import tomllib
+
+    with path.open("rb") as fh:
+        return tomllib.load(fh)
 
 
 def _line_of(path: Path, sid: object) -> int | str:
@@ -167,7 +179,11 @@ def load_knowledge(
                 raise SignatureError(f"{path}: duplicate signature id {sig.id!r}")
             seen_here.add(sig.id)
             by_id[sig.id] = sig  # a user's signature may deliberately override a built-in one
-    return Knowledge(tuple(by_id.values()), tuple(str(f) for f in files))
+    knowledge = Knowledge(tuple(by_id.values()), tuple(str(f) for f in files))
+    from trainwatch.diagnostics.knowledge.derived import flush
+
+    flush()
+    return knowledge
 
 
 @functools.lru_cache(maxsize=1)

@@ -214,11 +214,15 @@ class LogParser:
         message, capture = self._capture.split(text)
         return LogLine(line.number, message, line.stream, capture)
 
-    def feed_text(self, text: str, stream: str = "log", first_number: int = 1) -> None:
-        """A whole text fed line by line, its capture learned from its first lines first."""
+    def feed_text(
+        self, text: str, stream: str = "log", first_number: int = 1, wrap_width: int | None = None
+    ) -> None:
+        """A whole text fed line by line, its capture learned from its first lines first (a
+        `wrap_width` given: its lines are taken as cut at that width)."""
         lines = text.splitlines()
         self._capture.prime(lines[:PRIME_LINES])
-        for number, raw in unwrap(lines, self._capture.wrap_width, first_number):
+        width = wrap_width or self._capture.wrap_width
+        for number, raw in unwrap(lines, width, first_number):
             self.feed(LogLine(number, raw, stream))
 
     def parse_stream(self, fh: BinaryIO) -> LogFacts:

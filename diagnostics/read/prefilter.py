@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 # Printable bytes by how often they occur in training logs, most common first (measured on real
 # logs). The chunk pre-filter is a regex, and a regex costs an attempt at every position holding one
@@ -34,18 +35,35 @@ FIND_LIMIT = 64
 
 def line_filter(knowledge, words: Iterable[str]) -> re.Pattern[str]:
     """One regex that finds any of the words in a decoded line (for lines fed one by one)."""
-    return _cached(knowledge, "words", words, lambda w: re.compile(trie(w)))
+    return _cached(knowledge, "words", words, lambda w: re.compile(_source("trie", w, trie)))
 
 
 def chunk_filters(knowledge, words: Iterable[str]) -> tuple[tuple[bytes, re.Pattern[bytes]], ...]:
     """(anchor byte, regex) pairs whose matches, over a block of raw bytes, are exactly the places
     one of the words occurs (`word_places`)."""
+
+    def sources(w: list[str]) -> list[list[str]]:  # JSON-able: bytes as latin-1 text
+        return [[a.decode("latin-1"), p.decode("latin-1")] for a, p in anchor_patterns(w)]
+
     return _cached(
         knowledge,
         "anchors",
         words,
-        lambda w: tuple((anchor, re.compile(p)) for anchor, p in anchor_patterns(w)),
+        lambda w: tuple(
+            (a.encode("latin-1"), re.compile(p.encode("latin-1")))
+            for a, p in _source("anchors", w, sources)
+        ),
     )
+
+
+def _source(kind: str, words: list[str], build: Callable[[list[str]], Any]) -> Any:
+    """A filter's regex source, from the knowledge cache when it holds it (building one costs tens
+    of ms; knowledge/derived.py)."""
+    from trainwatch.diagnostics.knowledge.derived import flush, remembered, words_key
+
+    source = remembered(f"prefilter-{kind}", words_key(words), lambda: build(words))
+    flush()
+    return source
 
 
 def word_places(

@@ -75,3 +75,16 @@ def test_a_file_is_read_in_whole_chunks_after_its_sniffed_head(tmp_path):
     assert (verdict.category, verdict.subtype) == ("oom", "oom/gpu")
     with open_log(str(path)) as stream:
         assert stream.read(1 << 20) == path.read_bytes()[: 1 << 20]
+
+
+def test_a_short_log_cut_at_one_width_is_read_again_with_its_pieces_joined():
+    # A few lines copied from a page that wraps: too few to tell the wrapping by their lengths, and
+    # the message cut in two matches nothing until the pieces are joined.
+    line = (
+        "2024-05-01 12:00:00,123 ERROR trainer.py:88 step 7 of epoch 3 failed with: CUDA out of "
+        "memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity)"
+    )
+    width = line.index("out of memory") + len("out of m")
+    cut = "\n".join(line[i : i + width] for i in range(0, len(line), width)) + "\n"
+    assert cut.count("\n") == 2
+    assert _verdict(cut).signature == _verdict(line + "\n").signature == "cuda-out-of-memory"
