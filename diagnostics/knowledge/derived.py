@@ -24,6 +24,10 @@ from typing import Any
 from trainwatch import __version__
 
 CACHE_ENV = "TRAINWATCH_CACHE"  # a folder to keep it in instead, or "off"
+# Entries a section keeps, the oldest dropped first: a user who edits their signature files now and
+# then adds a word set (and a pre-filter's sources, ~100 kB) each time.
+SECTION_LIMITS = {"prefilter-trie": 4, "prefilter-anchors": 4}
+SECTION_LIMIT = 4096
 _MISSING = object()
 
 
@@ -49,6 +53,9 @@ class _Store:
             value = compute()
             table[key] = value
             self.added = True
+            extra = len(table) - SECTION_LIMITS.get(section, SECTION_LIMIT)
+            for old in list(table)[: max(0, extra)]:
+                del table[old]
         return value
 
     def flush(self) -> None:

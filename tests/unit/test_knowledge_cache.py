@@ -65,3 +65,14 @@ def test_an_unwritable_cache_only_costs_time(tmp_path, cache_in):
     blocked.write_text("")
     cache_in(str(blocked / "cache"))  # a folder under a regular file cannot be made
     assert len(load_knowledge(include_user=False)) > 100
+
+
+def test_each_section_keeps_its_newest_entries_only(tmp_path, cache_in, monkeypatch):
+    cache_in(str(tmp_path))
+    monkeypatch.setitem(derived.SECTION_LIMITS, "prefilter-trie", 2)
+    for words in (["alpha"], ["beta"], ["gamma"]):
+        derived.remembered("prefilter-trie", derived.words_key(words), lambda w=words: w[0])
+    derived.flush()
+    (written,) = tmp_path.glob("knowledge-*.json")
+    kept = json.loads(written.read_text())["prefilter-trie"]
+    assert list(kept.values()) == ["beta", "gamma"]
