@@ -150,7 +150,10 @@ def user_signature_files() -> tuple[Path, ...]:
     for entry in filter(None, os.environ.get(ENV_VAR, "").split(os.pathsep)):
         p = Path(entry).expanduser()
         found.extend(sorted(p.glob("*.toml")) if p.is_dir() else [p])
-    user_dir = USER_DIR.expanduser()
+    try:
+        user_dir = USER_DIR.expanduser()
+    except RuntimeError:  # no home directory (a bare container user): no folder of one's own
+        return tuple(found)
     if user_dir.is_dir():
         found.extend(sorted(user_dir.glob("*.toml")))
     return tuple(found)

@@ -79,10 +79,13 @@ def _folder() -> Path | None:
     chosen = os.environ.get(CACHE_ENV)
     if chosen == "off":
         return None
-    if chosen:
-        return Path(chosen).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
-    return Path(base).expanduser() / "trainwatch"
+    try:
+        if chosen:
+            return Path(chosen).expanduser()
+        base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+        return Path(base).expanduser() / "trainwatch"
+    except RuntimeError:  # no home directory to expand `~` to (a bare container user): no cache
+        return None
 
 
 @functools.lru_cache(maxsize=1)

@@ -76,3 +76,15 @@ def test_each_section_keeps_its_newest_entries_only(tmp_path, cache_in, monkeypa
     (written,) = tmp_path.glob("knowledge-*.json")
     kept = json.loads(written.read_text())["prefilter-trie"]
     assert list(kept.values()) == ["beta", "gamma"]
+
+
+def test_no_home_directory_means_no_cache(cache_in, monkeypatch):
+    cache_in("")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(derived.Path, "expanduser", _no_home)
+    assert derived.store().path is None
+    assert len(load_knowledge()) > 100  # the user's own folder, under `~`, is skipped too
+
+
+def _no_home(self):
+    raise RuntimeError("Could not determine home directory.")
