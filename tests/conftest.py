@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import resource
+import shutil
 import struct
 import subprocess
 import sys
@@ -24,20 +25,39 @@ FIXTURE_LOGS = Path(__file__).resolve().parent / "fixtures" / "logs"
 TRAINWATCH = str(Path(sys.executable).with_name("trainwatch"))
 
 
+def trainwatch_env(**extra: str) -> dict[str, str]:
+    """The environment the tests start `trainwatch` in: the child scripts run under this venv's
+    python, which has torch (trainwatch finds it as `python3` on PATH), and no debug tracebacks."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    env.pop("TRAINWATCH_DEBUG", None)
+    env.update(extra)
+    return env
+
+
 def trainwatch(
     *args: str, timeout: float = 120, env: dict | None = None, **kwargs
 ) -> subprocess.CompletedProcess:
     """Run the installed `trainwatch` command to its end, capturing bytes."""
-    full_env = dict(os.environ)
-    # The child scripts run under this venv's python, which has torch; trainwatch finds it as
-    # `python3` on PATH.
-    full_env["PATH"] = f"{Path(sys.executable).parent}:{full_env.get('PATH', '')}"
-    full_env.pop("TRAINWATCH_DEBUG", None)
-    if env:
-        full_env.update(env)
     return subprocess.run(
-        [TRAINWATCH, *args], capture_output=True, timeout=timeout, env=full_env, **kwargs
+        [TRAINWATCH, *args],
+        capture_output=True,
+        timeout=timeout,
+        env=trainwatch_env(**(env or {})),
+        **kwargs,
     )
+
+
+def can_mount_private_shm() -> bool:
+    """Whether a test may mount a tmpfs of its own on /dev/shm here (root, `unshare -m`)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"],
+        capture_output=True,
+        timeout=30,
+    )
+    return probe.returncode == 0
 
 
 def read_report(path: Path) -> dict:

@@ -4,15 +4,13 @@ environment, and a container-sized /dev/shm."""
 from __future__ import annotations
 
 import json
-import os
 import platform
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from conftest import TRAINWATCH, trainwatch
+from conftest import TRAINWATCH, can_mount_private_shm, trainwatch
 
 CHECKS = [
     "python",
@@ -88,19 +86,8 @@ def test_a_python_that_does_not_exist_is_a_failed_check_not_a_crash(tmp_path):
     assert checks["torch"]["status"] == "skip"
 
 
-def _can_mount_private_shm() -> bool:
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"],
-        capture_output=True,
-        timeout=30,
-    )
-    return probe.returncode == 0
-
-
 def test_a_container_sized_dev_shm_fails_the_shm_check():
-    if not _can_mount_private_shm():
+    if not can_mount_private_shm():
         pytest.skip("needs root and mount namespaces (unshare -m) to give doctor a small /dev/shm")
     command = (
         "mount -t tmpfs -o size=64m tmpfs /dev/shm && "

@@ -14,18 +14,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import TRAINWATCH, read_report, trainwatch
-
-
-def _env() -> dict:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
-    env.pop("TRAINWATCH_DEBUG", None)
-    return env
+from conftest import TRAINWATCH, read_report, trainwatch, trainwatch_env
 
 
 def _wait_for_line(stream, text: bytes, timeout: float = 30) -> bytes:
@@ -78,7 +70,7 @@ def test_output_is_live_not_buffered_until_exit():
         [TRAINWATCH, "run", "-q", "--", sys.executable, "-c", code],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=_env(),
+        env=trainwatch_env(),
     )
     try:
         started = time.monotonic()
@@ -128,7 +120,7 @@ def test_memory_stays_bounded_whatever_the_child_prints():
             code,
         ],
         capture_output=True,
-        env=_env(),
+        env=trainwatch_env(),
         timeout=300,
     )
     status, total, peak_kib = map(int, result.stdout.split())
@@ -149,7 +141,7 @@ def test_exit_statuses_round_trip_through_a_real_child():
         proc = subprocess.run(
             [TRAINWATCH, "run", "-q", "--no-probe", "--", "sh", "-c", f"exit {code}"],
             capture_output=True,
-            env=_env(),
+            env=trainwatch_env(),
             timeout=60,
         )
         return code, proc.returncode
@@ -189,7 +181,7 @@ def test_signals_sent_to_trainwatch_reach_the_child_once(tmp_path, script, signa
         [TRAINWATCH, "run", "--json", str(report), script("launch_signal_target.py"), str(record)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=_env(),
+        env=trainwatch_env(),
     )
     _wait_for_line(proc.stdout, b"ready")
     signum = getattr(signal, signame)
@@ -211,7 +203,7 @@ def test_ctrl_c_to_the_whole_group_reaches_the_child_once_and_the_report_follows
         [TRAINWATCH, "run", "--json", str(report), script("launch_signal_target.py"), str(record)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=_env(),
+        env=trainwatch_env(),
         start_new_session=True,
     )
     _wait_for_line(proc.stdout, b"ready")
@@ -230,7 +222,7 @@ def test_a_child_killed_by_sigint_is_reported_as_interrupted(tmp_path):
         [TRAINWATCH, "run", "--json", str(report), "--", sys.executable, "-c", code],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=_env(),
+        env=trainwatch_env(),
         start_new_session=True,
     )
     _wait_for_line(proc.stdout, b"ready")
@@ -247,7 +239,7 @@ def test_no_orphans_when_trainwatch_is_sigkilled(tmp_path, script):
         [TRAINWATCH, "run", "--no-probe", script("launch_family.py"), str(pids_file)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=_env(),
+        env=trainwatch_env(),
     )
     _wait_for_line(proc.stdout, b"ready")
     child, grandchild = map(int, pids_file.read_text().split())
@@ -412,7 +404,7 @@ def test_child_sees_a_terminal_when_trainwatch_writes_to_one():
         os.execve(
             TRAINWATCH,
             [TRAINWATCH, "run", "-q", "--no-probe", "--", sys.executable, "-c", code],
-            _env(),
+            trainwatch_env(),
         )
     out = b""
     while True:

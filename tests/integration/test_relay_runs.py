@@ -14,14 +14,7 @@ from pathlib import Path
 
 from trainwatch.diagnostics.watch.child import Child, LaunchRequest
 
-from conftest import SCRIPTS, TRAINWATCH, read_report, trainwatch
-
-
-def _env() -> dict:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
-    env.pop("TRAINWATCH_DEBUG", None)
-    return env
+from conftest import SCRIPTS, TRAINWATCH, read_report, trainwatch, trainwatch_env
 
 
 def test_the_relay_never_waits_for_the_parsers(tmp_path, capfdbinary):
@@ -43,7 +36,7 @@ def test_the_relay_never_waits_for_the_parsers(tmp_path, capfdbinary):
             time.sleep(0.02)
 
     argv = (sys.executable, str(SCRIPTS / "relay_chatty.py"), "8", str(marker))
-    child = Child(LaunchRequest(argv=argv, env=_env()), [stuck_parser]).start()
+    child = Child(LaunchRequest(argv=argv, env=trainwatch_env()), [stuck_parser]).start()
     result = child.wait()
     captured = capfdbinary.readouterr().out
     assert finished_while_stuck.is_set()
@@ -82,7 +75,7 @@ def test_descriptors_the_caller_passed_reach_the_program(tmp_path):
         result = subprocess.run(
             [TRAINWATCH, "run", "-q", "--", sys.executable, "-c", code],
             capture_output=True,
-            env=_env(),
+            env=trainwatch_env(),
             pass_fds=(fd,),
             timeout=60,
         )
@@ -131,7 +124,7 @@ def test_a_killed_trainwatch_leaves_no_probe_directory(tmp_path):
         [TRAINWATCH, "run", "--", sys.executable, "-c", code],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        env=_env(),
+        env=trainwatch_env(),
     )
     assert proc.stdout.readline() == b"ready\n"
     records = Path(where.read_text())
@@ -153,7 +146,7 @@ def test_a_closed_stdout_reader_is_not_a_dead_peer_rank(tmp_path):
         [TRAINWATCH, "run", "--json", str(report), "--", sys.executable, "-c", code],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=_env(),
+        env=trainwatch_env(),
     )
     assert proc.stdout.readline() == b"0\n"
     proc.stdout.close()  # as head does once it has its line

@@ -5,29 +5,17 @@ namespace.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import SCRIPTS, TRAINWATCH, read_report
-
-
-def _can_mount_private_shm() -> bool:
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"],
-        capture_output=True,
-        timeout=30,
-    )
-    return probe.returncode == 0
+from conftest import SCRIPTS, TRAINWATCH, can_mount_private_shm, read_report
 
 
 def test_dataloader_out_of_shared_memory_is_oom_shm(tmp_path):
-    if not _can_mount_private_shm():
+    if not can_mount_private_shm():
         pytest.skip("needs root and mount namespaces (unshare -m) to give the run a small /dev/shm")
     report = tmp_path / "r.json"
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
