@@ -8,6 +8,7 @@ finds (a saved log of any size).
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_left
 from collections import deque
@@ -166,9 +167,6 @@ class LogParser:
         self._line_patterns = knowledge.line_patterns
         self._knowledge = knowledge
         self._words = KEYWORDS + tuple(knowledge.anchors)
-        # The whole words, for lines fed one by one; the chunk filters of parse_stream are built
-        # when first used.
-        self._prefilter = line_filter(knowledge, self._words)
         self._on_candidate = on_candidate
         self._on_line = on_line
         self._capture = CaptureReader()
@@ -181,6 +179,12 @@ class LogParser:
         self._hints: deque[ExitHint] = deque(maxlen=HINTS_KEPT)
         self._collective: deque[tuple[int | None, LogLine]] = deque(maxlen=COLLECTIVE_LINES_KEPT)
         self._report_at: int | None = None
+
+    @functools.cached_property
+    def _prefilter(self) -> re.Pattern[str]:
+        """The whole words, for lines fed one by one; built when first used, as the chunk filters
+        of parse_stream are (a saved log read in chunks never needs it)."""
+        return line_filter(self._knowledge, self._words)
 
     # ---- input -----------------------------------------------------------------------------------
     def feed(self, line: LogLine) -> None:
