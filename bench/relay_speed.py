@@ -4,14 +4,16 @@ run`, for three kinds of output, and trainwatch's own peak memory (issue 12, poi
     .venv/bin/python bench/relay_speed.py [--megabytes 24] [--pairs 3] [--kinds lines,chunks,bars]
 
 Kinds: `lines` (many short `print` lines), `chunks` (1 MiB writes), `bars` (a `\\r` progress bar
-redrawn in place, as tqdm does). Both runs write to a pipe drained by `cat` (what a terminal, a
-log collector or `| tee` does); the program times its own writing (interpreter start-up left out),
-so the ratio wrapped/bare is how much slower trainwatch makes the program (target: <= 1.1 on all
-three). The end-to-end ratio (start to exit, trainwatch's start-up, parsing backlog and report
-included) is printed beside it. Pairs alternate bare and wrapped so that drift in the machine's
-load hits both alike; the median of each is shown. trainwatch's peak RSS is its VmHWM
-(/proc/PID/status), read every 20 ms while it runs; the report's notes say when the parser fell
-behind and sampled.
+redrawn in place, as tqdm does). All runs write to a pipe drained by `cat` (what a terminal, a log
+collector or `| tee` does); the program times its own writing (interpreter start-up left out), so
+the ratio wrapped/bare is how much slower trainwatch makes the program (target: <= 1.1 on all
+three). Beside it, the same ratio for a plain relay (a loop that copies the program's pipe to ours
+and does nothing else; `--plain-relay`): what any wrapper that sees the output costs on this
+machine, the floor for trainwatch. The end-to-end ratio (start to exit, trainwatch's start-up,
+parsing backlog and report included) is printed beside it. Rounds alternate bare, plain and wrapped
+so that drift in the machine's load hits all alike; the median of each is shown. trainwatch's peak
+RSS is its VmHWM (/proc/PID/status), read every 20 ms while it runs; the report's notes say when
+the parser fell behind and sampled.
 """
 
 from __future__ import annotations
@@ -65,6 +67,25 @@ def child(kind: str, megabytes: float, timing_file: str) -> None:
     Path(timing_file).write_text(str(time.perf_counter() - start))
 
 
+def plain_relay(argv: list[str]) -> int:
+    """The reference: the least a relay can do. Start `argv` with its stdout on a pipe widened as
+    trainwatch widens its own, copy what comes to our stdout, nothing else."""
+    import fcntl
+
+    read_end, write_end = os.pipe()
+    try:
+        fcntl.fcntl(read_end, fcntl.F_SETPIPE_SZ, 1 << 20)
+    except OSError:
+        pass
+    proc = subprocess.Popen(argv, stdout=write_end)
+    os.close(write_end)
+    while data := os.read(read_end, 1 << 20):
+        view = memoryview(data)
+        while view:
+            view = view[os.write(1, view) :]
+    return proc.wait()
+
+
 def _peak_rss(pid: int, stop: threading.Event, found: list[int]) -> None:
     while not stop.is_set():
         try:
@@ -76,14 +97,17 @@ def _peak_rss(pid: int, stop: threading.Event, found: list[int]) -> None:
         stop.wait(0.02)
 
 
-def run_once(kind: str, megabytes: float, wrapped: bool, report: str) -> dict:
-    """One run of the program, piped into cat: its own writing time, the wall time, trainwatch's
-    peak RSS."""
+def run_once(kind: str, megabytes: float, way: str, report: str) -> dict:
+    """One run of the program, piped into cat, `way` "bare", under a "plain" relay or "wrapped" by
+    trainwatch: its own writing time, the wall time, trainwatch's peak RSS."""
+    wrapped = way == "wrapped"
     with tempfile.NamedTemporaryFile("r", suffix=".time") as timing:
         program = [sys.executable, __file__, "--child", kind, str(megabytes), timing.name]
         argv = program
         if wrapped:
             argv = [str(TRAINWATCH), "run", "--quiet", "--json", report, "--", *program]
+        elif way == "plain":
+            argv = [sys.executable, __file__, "--plain-relay", *program]
         cat = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
         # prints block-buffered, as a program's stdout into a pipe is unless told otherwise (an
         # unbuffered one makes a system call per print, and is slow enough to hide any relay)
@@ -111,10 +135,13 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--plain-relay", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], float(args.child[1]), args.child[2])
         return 0
+    if args.plain_relay:
+        return plain_relay(args.plain_relay)
     if not TRAINWATCH.exists() or shutil.which("cat") is None:
         print("needs the trainwatch command (an installed checkout) and cat", file=sys.stderr)
         return 2
@@ -122,14 +149,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         report = os.path.join(folder, "report.json")
         for kind in args.kinds.split(","):
-            bare, wrapped = [], []
+            bare, plain, wrapped = [], [], []
             for _ in range(args.pairs):
-                bare.append(run_once(kind, args.megabytes, False, report))
-                wrapped.append(run_once(kind, args.megabytes, True, report))
+                bare.append(run_once(kind, args.megabytes, "bare", report))
+                plain.append(run_once(kind, args.megabytes, "plain", report))
+                wrapped.append(run_once(kind, args.megabytes, "wrapped", report))
             notes = json.loads(Path(report).read_text()).get("notes", [])
-            own = statistics.median(w["own"] for w in wrapped) / statistics.median(
-                b["own"] for b in bare
-            )
+            bare_own = statistics.median(b["own"] for b in bare)
+            own = statistics.median(w["own"] for w in wrapped) / bare_own
+            reference = statistics.median(p["own"] for p in plain) / bare_own
             wall = statistics.median(w["wall"] for w in wrapped) / statistics.median(
                 b["wall"] for b in bare
             )
@@ -139,8 +167,9 @@ def main() -> int:
                 f"{kind:6} {args.megabytes:.0f} MB: program's own time bare "
                 f"{statistics.median(b['own'] for b in bare):6.2f} s, wrapped "
                 f"{statistics.median(w['own'] for w in wrapped):6.2f} s, ratio {own:5.2f}x "
-                f"(target <= {TARGET}x {'OK' if own <= TARGET else 'OVER'}); end to end "
-                f"{wall:5.2f}x; trainwatch peak RSS {rss / 2**20:.0f} MiB",
+                f"(target <= {TARGET}x {'OK' if own <= TARGET else 'OVER'}); a plain relay "
+                f"{reference:5.2f}x; end to end {wall:5.2f}x; trainwatch peak RSS "
+                f"{rss / 2**20:.0f} MiB",
                 flush=True,
             )
             for note in notes:

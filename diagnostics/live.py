@@ -22,6 +22,10 @@ if TYPE_CHECKING:  # imported for real only when the run asked for live events /
 
 # A GPU this busy is computing: a run whose CPU is idle while it waits on the GPU is not stuck.
 GPU_BUSY_PCT = 5
+# Work beside the run that can wait (the CLI's warm-up importing the report's modules, the entry
+# in the registry) waits for a pause in the program's output, at most this long: during a burst of
+# output it would take a core and the GIL from the relay.
+BACKGROUND_WAITS_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,12 @@ def run_session(
             probe.cleanup()
         raise
     if on_started is not None:
-        threading.Thread(target=on_started, name="trainwatch-warmup", daemon=True).start()
+
+        def warm_up() -> None:
+            child.feed.wait_for_a_pause(time.monotonic() + BACKGROUND_WAITS_S)
+            on_started()
+
+        threading.Thread(target=warm_up, name="trainwatch-warmup", daemon=True).start()
     from trainwatch.diagnostics.watch.monitor import Monitor
 
     monitor = Monitor.start(child.pid, request.sample_interval)
@@ -260,6 +269,8 @@ class _Registered:
         self._thread.start()
 
     def _serve(self) -> None:
+        child = self._sources[1]
+        child.feed.wait_for_a_pause(time.monotonic() + BACKGROUND_WAITS_S)
         from trainwatch.diagnostics.redaction import Redactor
         from trainwatch.diagnostics.watch.registry import (
             Registration,

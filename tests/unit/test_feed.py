@@ -5,6 +5,7 @@ stay right across what was dropped."""
 from __future__ import annotations
 
 import threading
+import time
 
 from trainwatch.diagnostics.watch import feed as feed_module
 from trainwatch.diagnostics.watch.feed import OutputFeed
@@ -99,6 +100,41 @@ def test_the_backlog_left_at_the_end_is_cut_to_what_the_parsers_read_in_a_second
     assert numbers[-1] == 10_000
     assert len(numbers) < 300  # the first line, then only the last few hundred bytes' lines
     assert feed.note() is not None
+
+
+class SlowRecorder:
+    """An observer that takes a millisecond a line (a parser slower than the output) and notes
+    when it read each."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def __call__(self, line) -> None:
+        time.sleep(0.001)
+        self.times.append(time.monotonic())
+
+
+def test_while_output_pours_out_the_parsers_wait_for_a_pause_but_still_sample_it():
+    seen = SlowRecorder()
+    feed = OutputFeed([seen], capacity=8 << 10)
+    lines_a_chunk, burst_s = 20, 1.5
+    began = time.monotonic()
+    chunks = 0
+    while time.monotonic() - began < burst_s:  # a chunk every 2 ms, no pause of QUIET_S
+        feed.put("stdout", _numbered(chunks * lines_a_chunk + 1, lines_a_chunk))
+        chunks += 1
+        time.sleep(0.002)
+    ended = time.monotonic()
+    feed.wait(30)
+    during = [t for t in seen.times if t < ended]
+    # Left to read as fast as it can, this parser reads a line a millisecond: ~1,500 in the burst.
+    # Waiting for a pause, it reads about one chunk each BURST_SLICE_EVERY_S (a chunk is smaller
+    # than a slice) once the backlog has overflowed, plus what it read before.
+    slices = burst_s / feed_module.BURST_SLICE_EVERY_S + 3
+    assert len(during) <= slices * lines_a_chunk
+    # ... but a program that never pauses is still sampled while it runs, not only at its end
+    assert any(began + burst_s / 2 < t < ended for t in during)
+    assert seen.times[-1] > ended  # and the end is read once the output stops
 
 
 def test_the_splitter_drops_the_fragments_around_a_gap():
