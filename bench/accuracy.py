@@ -37,7 +37,8 @@ def split_part(source: str) -> str:
     """The part a new case belongs to: decided by its repository, so one project's reports never
     sit on both sides (corpus/README.md). The seed cases (A/B ids) are all `dev`."""
     found = re.match(r"^([\w.-]+/[\w.-]+)#\d+$", source) or re.match(
-        r"^https://github\.com/([\w.-]+/[\w.-]+)/", source  # a file of a repository
+        r"^https://github\.com/([\w.-]+/[\w.-]+)/",
+        source,  # a file of a repository
     )
     repo = found.group(1) if found else re.sub(r"^https?://(www\.)?", "", source).split("?")[0]
     digest = hashlib.sha256(f"{SPLIT_SALT}:{repo.lower()}".encode()).hexdigest()

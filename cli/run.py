@@ -304,7 +304,8 @@ def _new_line(result) -> None:
 def _import_reports() -> None:
     """Import the report's modules while the child runs: rich and the formats cost tens of
     milliseconds, not worth adding after it ends."""
-    from trainwatch.cli.reports import outline, terminal  # noqa: F401
+    from trainwatch.cli import console, exitpolicy  # noqa: F401
+    from trainwatch.cli.reports import github, outline, terminal  # noqa: F401
 
 
 def protect_child_args(args: list[str], value_options: frozenset[str]) -> list[str]:

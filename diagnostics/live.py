@@ -57,9 +57,10 @@ def run_session(
 ) -> Diagnosis:
     """Run the child to its end and diagnose it. Raises OSError when it cannot be started.
 
-    `on_started` runs in a background thread once the child runs: the CLI uses it to import its
-    report renderer while the child works rather than after it ends. `on_ended` is told how the
-    child ended as soon as its output is drained (the CLI starts a new line when it ended mid-line).
+    `on_started` runs in a background thread once the child runs (after the judges' own imports):
+    the CLI uses it to import its report renderer while the child works rather than after it ends.
+    `on_ended` is told how the child ended as soon as its output is drained (the CLI starts a new
+    line when it ended mid-line).
     """
     env = dict(request.env)
     probe = None
@@ -97,13 +98,14 @@ def run_session(
         if probe is not None:
             probe.cleanup()
         raise
-    if on_started is not None:
 
-        def warm_up() -> None:
-            child.feed.wait_for_a_pause(time.monotonic() + BACKGROUND_WAITS_S)
+    def warm_up() -> None:
+        child.feed.wait_for_a_pause(time.monotonic() + BACKGROUND_WAITS_S)
+        _import_judges()
+        if on_started is not None:
             on_started()
 
-        threading.Thread(target=warm_up, name="trainwatch-warmup", daemon=True).start()
+    threading.Thread(target=warm_up, name="trainwatch-warmup", daemon=True).start()
     from trainwatch.diagnostics.watch.monitor import Monitor
 
     monitor = Monitor.start(child.pid, request.sample_interval)
@@ -227,6 +229,14 @@ def _gpu_busy(monitor) -> bool | None:
     if sample is None or sample.gpu_utilization_pct is None:
         return None
     return sample.gpu_utilization_pct >= GPU_BUSY_PCT
+
+
+def _import_judges() -> None:
+    """Import what judging the run needs while the run works: the judges and the probe's record
+    readers cost tens of milliseconds, not worth adding after it ends."""
+    from trainwatch.diagnostics.judge import classify, culprits, memory, recovery  # noqa: F401
+    from trainwatch.diagnostics.read import dumps  # noqa: F401
+    from trainwatch.diagnostics.watch.probe import checkpoints, records, samples  # noqa: F401
 
 
 def _start_stall_watcher(

@@ -78,7 +78,7 @@ class OutputFeed:
     # ---- the writer's side -----------------------------------------------------------------------
     def put(self, stream: str, data: bytes) -> None:
         """Queue a chunk for the parsers; returns at once, whatever the backlog."""
-        if os.environ.get("TWX") or not self.observers or not data:
+        if not self.observers or not data:
             return
         with self._cond:
             if self._closed:
@@ -223,13 +223,19 @@ class OutputFeed:
         self.wait_for_a_pause(self._sliced_at + BURST_SLICE_EVERY_S)
 
     def wait_for_a_pause(self, deadline: float) -> None:
-        """Wait until the program's output pauses for QUIET_S (it may not have started), or until
+        """Wait until the program has written something and then paused for QUIET_S, or until
         time.monotonic() reaches `deadline`, or until the output ends. Background work that can
-        wait calls this first, so that it runs between bursts of output, not during them."""
+        wait calls this first, so that it runs after the program's first line has gone out and
+        between bursts of output, not during them."""
         while not self._ending.is_set():
             now = time.monotonic()
+            if now >= deadline:
+                return
+            if not self._put_at:  # nothing written yet
+                self._ending.wait(min(QUIET_S, deadline - now))
+                continue
             quiet_for = now - self._put_at
-            if quiet_for >= QUIET_S or now >= deadline:
+            if quiet_for >= QUIET_S:
                 return
             self._ending.wait(min(QUIET_S - quiet_for, deadline - now))
 
