@@ -301,7 +301,9 @@ def _startup_facts(evidence: Evidence, facts, values, cited) -> None:
         return
     if log.chains or log.fatal_errors or log.child_failures:
         return
-    last = next((line for line in reversed(log.tail) if line.text.strip()), None)
+    # the closing lines as the parser reads them (colour, `\r` and the capture's prefix taken off):
+    # `log.tail` holds them as written
+    last = log.ending[-1] if log.ending else None
     if last is None:
         return
     values["last"] = last.text.strip()[:120]
@@ -319,7 +321,7 @@ def _resumed_last(evidence: Evidence, log: LogFacts, values, cited) -> bool:
     """A saved log whose last words say it resumed from a checkpoint (or from a step or epoch past
     the first), with no training step printed after them."""
     resumed = line_kinds()["resumed"]
-    tail = [line for line in log.tail if line.text.strip()][-QUIET_END_LINES:]
+    tail = list(log.ending[-QUIET_END_LINES:])
     found = next((line for line in reversed(tail) if resumed.search(line.text)), None)
     if found is None:
         return False

@@ -53,6 +53,20 @@ def test_a_log_that_resumes_and_then_says_nothing_is_an_early_exit_past_the_end(
     assert _verdict("Using 1 GPU\n" + restored).category == "early-exit"
 
 
+def test_quiet_endings_are_read_without_colour_codes_or_capture_prefixes():
+    lines = ["Model Initialized, iter:  600000", "Starting training from iteration:600000"]
+    coloured = "".join(f"\x1b[2m{line}\x1b[0m\n" for line in lines)
+    stamped = "".join(f"2024-05-01T10:00:0{n}.000Z {line}\n" for n, line in enumerate(lines))
+    for text in (coloured, stamped):
+        verdict = _verdict(text)
+        assert verdict.subtype == "early-exit/resumed-past-end", text
+        assert verdict.evidence[0].text.endswith("Starting training from iteration:600000")
+        assert "\x1b" not in verdict.evidence[0].text
+    # a last line that says the run is still starting, in colour
+    start = "".join(f"\x1b[32m{line}\x1b[0m\n" for line in ("Using 4 GPUs", "Initializing model"))
+    assert _verdict(start).category == "hang"
+
+
 def test_a_resume_followed_by_steps_or_a_model_load_is_not_a_resume_past_the_end():
     steps = "Resuming from checkpoint /ckpt/epoch=3.ckpt\nepoch 4/10 step 1/50 loss 0.52\n"
     assert _verdict(steps).subtype != "early-exit/resumed-past-end"
