@@ -154,19 +154,9 @@ def _signals(evidence: Evidence) -> dict[str, Cited]:
             name = signal_from_code(status.code)
         if name:
             signals[name] = Cited("exit", _describe_exit(status.code, status.signal), "waitpid")
-    log = evidence.log
-    if log is not None:
-        for hint in log.exit_hints:
-            if hint.signal:
-                signals.setdefault(
-                    hint.signal, Cited("log", hint.line.text.strip()[:300], hint.line.where)
-                )
-        for failure in log.child_failures:
-            if failure.signal:
-                said = f"rank {failure.rank} exitcode {failure.exitcode}: {failure.traceback or ''}"
-                signals.setdefault(
-                    failure.signal, Cited("log", said.strip(": "), failure.line.where)
-                )
+    if evidence.log is not None:
+        for signal, said, where in evidence.log.signal_lines():
+            signals.setdefault(signal, Cited("log", said, where))
     return signals
 
 

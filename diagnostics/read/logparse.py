@@ -20,6 +20,7 @@ from trainwatch.diagnostics.evidence import ExceptionChain, LogLine
 from trainwatch.diagnostics.judge.collectives import COLLECTIVE_WORDS
 from trainwatch.diagnostics.knowledge.signals import read_exit
 from trainwatch.diagnostics.read.capture import Capture, CaptureReader, clean
+from trainwatch.diagnostics.read.dumps import fatal_signal_name
 from trainwatch.diagnostics.read.prefilter import chunk_filters, line_filter, word_places
 from trainwatch.diagnostics.read.tracebacks import (
     BlockReader,
@@ -137,14 +138,29 @@ class LogFacts:
     @property
     def signals(self) -> tuple[str, ...]:
         """Every signal a line says ended a process, in log order, without repeats."""
-        seen: dict[str, None] = {}
-        for hint in self.exit_hints:
-            if hint.signal:
-                seen.setdefault(hint.signal, None)
+        return tuple(dict.fromkeys(signal for signal, _, _ in self.signal_lines()))
+
+    def signal_lines(self) -> tuple[tuple[str, str, str], ...]:
+        """(signal, the words that say so, where) for each line that says a signal ended a
+        process: the shell's or a launcher's line (`Segmentation fault (core dumped)`, `exit code
+        137`) and a faulthandler dump's first line (`Fatal Python error: Segmentation fault`) in
+        log order, then torchrun's failure table."""
+        said: list[tuple[int, str, LogLine]] = [
+            (h.line.number, h.signal, h.line) for h in self.exit_hints if h.signal
+        ]
+        for fatal in self.fatal_errors:
+            signal = fatal_signal_name(fatal.message)
+            if signal.startswith("SIG"):
+                said.append((fatal.line.number, signal, fatal.line))
+        found = [
+            (signal, line.text.strip()[:300], line.where)
+            for _, signal, line in sorted(said, key=lambda item: item[0])
+        ]
         for failure in self.child_failures:
             if failure.signal:
-                seen.setdefault(failure.signal, None)
-        return tuple(seen)
+                text = f"rank {failure.rank} exitcode {failure.exitcode}: {failure.traceback or ''}"
+                found.append((failure.signal, text.strip(": "), failure.line.where))
+        return tuple(found)
 
 
 class LogParser:

@@ -197,6 +197,27 @@ Segmentation fault (core dumped)
     assert "SIGSEGV" in facts.signals
 
 
+def test_a_faulthandler_dump_alone_names_its_signal():
+    # no shell line after it (a log cut there, a launcher that swallowed the shell's words)
+    text = """Fatal Python error: Segmentation fault
+Current thread (most recent call first):
+  Garbage-collecting
+  File ".../torch/utils/data/dataloader.py", line 732 in __next__
+"""
+    facts = parse_text(text)
+    assert facts.signals == ("SIGSEGV",)
+    assert facts.signal_lines() == (
+        ("SIGSEGV", "Fatal Python error: Segmentation fault", "line 1"),
+    )
+    aborted = parse_text("Fatal Python error: Aborted\n\nThread 0x0001 (most recent call first):\n")
+    assert aborted.signals == ("SIGABRT",)
+    # faulthandler's other fatal errors are no signal
+    assert (
+        parse_text("Fatal Python error: init_fs_encoding: failed to get the Python codec\n").signals
+        == ()
+    )
+
+
 def test_system_lines_give_exit_hints():
     facts = parse_text("Epoch 3/30\n 9728/54000 [====>...] - loss: 0.34Killed\n")
     assert facts.signals == ("SIGKILL",)
