@@ -33,6 +33,7 @@ _ANCHOR = re.compile(
     r"(?: \(see above for traceback\))?: |Fatal Python error: "
 )
 _BOUNDARY = " \t:]|)>"
+_BOUNDARY_TOKENS = (":", "]", "|", ">", ")")  # characters that end a tag
 # What makes a shape metadata rather than text.
 _METADATA = (
     re.compile(r"\d+:\d+"),  # a time
@@ -52,8 +53,11 @@ _RANK = (
 _PID = re.compile(r"\bpid[=: ]\s*(\d+)")
 _TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?Z?|\d\d:\d\d:\d\d(?:[.,]\d+)?")
 SAMPLE_POINTS = (20, 60, 200)  # lines after which the frequent shapes are learned again
-MAX_PREFIX = 120
+MAX_PREFIX = (
+    200  # two stacked prefixes (a collector's timestamp over a job's tag and uuid) reach 150
+)
 MAX_SHAPES = 6
+MAX_CANDIDATES = 24  # leading parts tried per line: a stacked prefix has a dozen boundaries
 WRAP_MIN = 60  # a narrower fixed width is not a web page's wrapping
 SAME_START = 8  # leading characters two lines of one format share (a timestamp's date, a tag)
 
@@ -261,15 +265,23 @@ def _candidates(text: str) -> list[str]:
     """The line's leading parts that end at a boundary (a space after a tag, a `:`, `]`, `|`)."""
     out = []
     length = 0
-    for token in _TOKEN.findall(text[: MAX_PREFIX + 1]):
+    tokens = _TOKEN.findall(text[: MAX_PREFIX + 1])
+    for i, token in enumerate(tokens):
         length += len(token)
         if length > MAX_PREFIX:
             break
         if token[0] in " \t":  # one separator: more spaces are the message's own indentation
             out.append(text[: length - len(token) + 1])
-        elif token in (":", "]", "|", ">", ")"):
+            following = tokens[i + 1 : i + 3]
+            if len(token) > 1 and len(following) == 2 and following[0][0].isalpha():
+                if following[1][0] in " \t":
+                    # an indented message (a traceback's `  File "...`) has begun: a prefix that
+                    # ran on into it would have the shape of `<time> Epoch ` and eat `File`
+                    # (padding inside a tag goes on: `May  1 `, `INFO     root:`, `x  | `)
+                    break
+        elif token in _BOUNDARY_TOKENS:
             out.append(text[:length])
-    return out[:12]
+    return out[:MAX_CANDIDATES]
 
 
 def describe(prefix: str) -> Capture:

@@ -60,6 +60,26 @@ def test_a_prefix_is_kept_for_citing():
     assert "(2024-05-01T00:00:04" in facts.chains[0].where
 
 
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in ("crlf", "fixed-width-wrap")])
+def test_a_prefix_over_a_long_prefix_is_learned_whole(name):
+    # a collector's prefix over a job system's own (a task path, a pid, a run uuid): ~150 columns
+    job = "2024-02-11 14:22:05.310 [42/train/9 (pid 5150)] [7f3e2a10-9c4b-4d2e-8a6f-0b1c2d3e4f50] "
+    logged = "".join(job + line + "\n" for line in LOG.splitlines())
+    assert _chains(rewrite(logged, name)) == _chains(LOG)
+
+
+def test_an_indented_traceback_gives_no_word_to_the_prefix():
+    # Most lines of a short faulthandler dump are indented frames: `<time>   File ` must not be
+    # learned as `<time> <word> `, which would eat `Fatal` and `Current` from the other lines.
+    dump = (
+        "Fatal Python error: Segmentation fault\nCurrent thread (most recent call first):\n"
+        + "".join(f'  File "/home/user/train.py", line {n} in step\n' for n in (3, 5, 8, 13))
+    )
+    facts = parse_text(rewrite(dump, "iso-timestamp"))
+    assert facts.notable[0].text == "Fatal Python error: Segmentation fault"
+    assert facts.signals == ("SIGSEGV",)
+
+
 def test_ordinary_text_is_never_taken_for_a_prefix():
     reader = CaptureReader()
     lines = [f"Epoch {i}/10 loss 0.{i}" for i in range(1, 10)] + ["RuntimeError: Traceback (x)"]
