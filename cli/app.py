@@ -58,7 +58,7 @@ def build_app():
         no_args_is_help=True,
         context_settings={"allow_interspersed_args": False, "ignore_unknown_options": False},
     )(run_cmd.typer_command())
-    app.command("explain", help=explain_cmd.HELP)(explain_cmd.explain_command)
+    app.command("explain", help=explain_cmd.HELP)(explain_cmd.typer_command())
     app.command("report", help=report_cmd.HELP)(report_cmd.report_command)
     app.command("merge", help=merge_cmd.HELP)(merge_cmd.merge_command)
     app.command("demo", help=demo_cmd.HELP)(demo_cmd.demo_command)
@@ -94,6 +94,12 @@ def main(argv: list[str] | None = None) -> None:
         options = run_cmd.parse_fast(args[1:])
         if options is not None:
             _exit_with(lambda: run_cmd.execute(options))
+    if args and args[0] == "explain":
+        from trainwatch.cli import explain as explain_cmd
+
+        parsed = explain_cmd.parse_fast(args[1:])
+        if parsed is not None:
+            _exit_with(lambda: explain_cmd.execute(*parsed))
 
     def through_typer() -> int:
         import typer

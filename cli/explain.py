@@ -1,15 +1,16 @@
 """`trainwatch explain`: read saved logs -> diagnostics -> the same report `run` prints (and its
-JSON)."""
+JSON).
+
+A plain command line is parsed without typer, as `run`'s is (cli/options.py); help, mistakes and
+anything unusual go to the typer command, built from the same option table.
+"""
 
 from __future__ import annotations
 
-import inspect
 import sys
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from trainwatch.cli.options import EXPLAIN_OPTIONS, typer_command
+from trainwatch.cli.options import EXPLAIN_OPTIONS, parse_plain
 from trainwatch.diagnostics.errors import UsageError
 
 HELP = """Explain why a training run stopped, from its saved log.
@@ -24,21 +25,18 @@ The report goes to stderr; --json writes the machine-readable report (- for stdo
 trainwatch explain exits 0, or 3 when --fail-on names the verdict.
 """
 
-LOGS = inspect.Parameter(
-    "logs",
-    inspect.Parameter.POSITIONAL_OR_KEYWORD,
-    annotation=Annotated[
-        list[str],
-        typer.Argument(
-            help="Log files of one run, a folder of them, or - for standard input.",
-            metavar="LOG...",
-            show_default=False,
-        ),
-    ],
-)
+
+def parse_fast(args: list[str]) -> tuple[list[str], dict[str, Any]] | None:
+    """(the logs, the options' values) of a plain command line, or None (typer parses it then)."""
+    parsed = parse_plain(args, EXPLAIN_OPTIONS, words_anywhere=True)
+    if parsed is None or not parsed[1]:
+        return None
+    values, logs = parsed
+    return logs, values
 
 
-def explain(logs: list[str], **values: Any) -> None:
+def execute(logs: list[str], values: dict[str, Any]) -> int:
+    """Explain the logs, deliver the reports, and return the status trainwatch exits with."""
     from trainwatch.cli.exitpolicy import parse_fail_on
     from trainwatch.cli.reports import ReportTargets, deliver
     from trainwatch.cli.reports.files import writable
@@ -56,9 +54,24 @@ def explain(logs: list[str], **values: Any) -> None:
     )
     knowledge = load_knowledge(extra_files=values["signatures"])
     diagnosis = explain_logs(logs, knowledge, stdin=sys.stdin.buffer if "-" in logs else None)
-    status = deliver(diagnosis, targets)
-    if status:
-        raise typer.Exit(status)
+    return deliver(diagnosis, targets)
 
 
-explain_command = typer_command(explain, EXPLAIN_OPTIONS, (LOGS,))
+def typer_command():
+    """The typer command for `explain`: its --help, and the parser of record for what `parse_fast`
+    declines."""
+    import typer
+
+    from trainwatch.cli.options import typer_command as build
+    from trainwatch.cli.options import typer_words
+
+    logs = typer_words(
+        "logs", "Log files of one run, a folder of them, or - for standard input.", "LOG..."
+    )
+
+    def explain(logs: list[str], **values: Any) -> None:
+        status = execute(logs, values)
+        if status:
+            raise typer.Exit(status)
+
+    return build(explain, EXPLAIN_OPTIONS, (logs,))

@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import inspect
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from trainwatch.cli.options import MERGE_OPTIONS, typer_command
+from trainwatch.cli.options import MERGE_OPTIONS, typer_command, typer_words
 
 HELP = """Merge the JSON reports of one job's nodes into the job's verdict: which node and rank
 failed first, and why.
@@ -20,18 +17,7 @@ failed first, and why.
 The report goes to stderr; --json writes the merged machine-readable report (- for stdout).
 """
 
-REPORTS = inspect.Parameter(
-    "reports",
-    inspect.Parameter.POSITIONAL_OR_KEYWORD,
-    annotation=Annotated[
-        list[str],
-        typer.Argument(
-            help="JSON reports written by `trainwatch run --json`.",
-            metavar="REPORT...",
-            show_default=False,
-        ),
-    ],
-)
+REPORTS = typer_words("reports", "JSON reports written by `trainwatch run --json`.", "REPORT...")
 
 
 def merge(reports: list[str], **values: Any) -> None:

@@ -315,6 +315,55 @@ def value_flags(options: tuple[Option, ...]) -> frozenset[str]:
     return frozenset(f for o in options if o.takes_value for f in o.flags)
 
 
+def parse_plain(
+    args: list[str], options: tuple[Option, ...], words_anywhere: bool
+) -> tuple[dict[str, Any], list[str]] | None:
+    """A plain command line of `options`, parsed without typer (importing it and building the app
+    costs ~60 ms): (every option's value by field, defaults filled in; the other words). The other
+    words come after `--`, or, with `words_anywhere`, also between the options (`explain a.log -q
+    b.log`; `-` alone is a word). None for anything unusual (help, an unknown option, a bad value,
+    a flag given a value): typer then parses it again and says what is wrong, in its own words."""
+    table = spellings(options)
+    values: dict[str, Any] = {o.field: o.default for o in options}
+    words: list[str] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            words.extend(args[i + 1 :])
+            break
+        if words_anywhere and (token == "-" or not token.startswith("-")):
+            words.append(token)
+            i += 1
+            continue
+        name, eq, inline = token.partition("=") if token.startswith("--") else (token, "", "")
+        known = table.get(name)
+        if known is None:
+            return None
+        option, on = known
+        if not option.takes_value:
+            if eq:
+                return None
+            values[option.field] = on
+            i += 1
+            continue
+        if eq:
+            value, i = inline, i + 1
+        elif i + 1 < len(args):
+            value, i = args[i + 1], i + 2
+        else:
+            return None
+        try:
+            checked = check_value(option, value)
+        except ValueError:
+            return None
+        if option.kind == "values":
+            values[option.field] = tuple(values[option.field] or ()) + (checked,)
+        else:
+            values[option.field] = checked
+    return values, words
+
+
 def check_value(option: Option, text: str) -> Any:
     """A value as the option takes it; ValueError with a sentence when it does not fit."""
     if option.kind == "integer":
@@ -372,6 +421,19 @@ def typer_parameters(options: tuple[Option, ...]) -> list[inspect.Parameter]:
             )
         )
     return params
+
+
+def typer_words(name: str, help: str, metavar: str) -> inspect.Parameter:
+    """A command's positional words (`LOG...`, `REPORT...`) as a parameter for `typer_command`."""
+    import inspect
+    from typing import Annotated
+
+    import typer
+
+    argument = typer.Argument(help=help, metavar=metavar, show_default=False)
+    return inspect.Parameter(
+        name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[list[str], argument]
+    )
 
 
 def typer_command(

@@ -17,8 +17,8 @@ from trainwatch.cli.options import (
     COMMAND_MARK,
     NOTIFY_ENV,
     RUN_OPTIONS,
-    check_value,
     config_file,
+    parse_plain,
     spellings,
     value_flags,
 )
@@ -50,44 +50,12 @@ VALUE_OPTIONS = value_flags(RUN_OPTIONS)
 
 
 def parse_fast(args: list[str]):
-    """Parse run's arguments (after `protect_child_args`) without typer.
-
-    Returns None for anything but a plain, valid command line (help, an unknown option, a bad
-    value): typer then parses it again and says what is wrong, in its own words.
-    """
-    values: dict[str, Any] = {}
-    program: list[str] = []
-    i = 0
-    while i < len(args):
-        token = args[i]
-        if token == "--":
-            program = args[i + 1 :]
-            break
-        name, eq, inline = token.partition("=") if token.startswith("--") else (token, "", "")
-        known = SPELLINGS.get(name)
-        if known is None:
-            return None
-        option, on = known
-        if not option.takes_value:
-            if eq:
-                return None
-            values[option.field] = on
-            i += 1
-            continue
-        if eq:
-            value, i = inline, i + 1
-        elif i + 1 < len(args):
-            value, i = args[i + 1], i + 2
-        else:
-            return None
-        try:
-            checked = check_value(option, value)
-        except ValueError:
-            return None
-        if option.kind == "values":
-            values[option.field] = values.get(option.field, ()) + (checked,)
-        else:
-            values[option.field] = checked
+    """Run's arguments (after `protect_child_args`) parsed without typer: RunOptions, or None for
+    anything but a plain, valid command line (typer then says what is wrong)."""
+    parsed = parse_plain(args, RUN_OPTIONS, words_anywhere=False)
+    if parsed is None:
+        return None
+    values, program = parsed
     return RunOptions(program=tuple(program), **values)
 
 

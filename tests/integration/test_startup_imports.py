@@ -57,3 +57,21 @@ def test_on_nan_brings_its_watcher_but_no_network_code(tmp_path):
     )
     assert "trainwatch.diagnostics.watch.alerts" in modules
     assert "urllib.request" not in modules and "http.client" not in modules
+
+
+def test_a_plain_explain_imports_neither_typer_nor_click(tmp_path):
+    log = tmp_path / "x.log"
+    log.write_text("epoch 1 loss 0.52\nepoch 2 loss 0.47\n")
+    out = tmp_path / "modules.txt"
+    # trainwatch leaves with os._exit after the exit functions: one of them records the modules
+    code = (
+        "import atexit, sys\n"
+        "from trainwatch.cli.app import main\n"
+        f"atexit.register(lambda: open({str(out)!r}, 'w').write(chr(10).join(sys.modules)))\n"
+        f"main(['explain', '-q', {str(log)!r}])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert result.returncode == 0 and result.stderr.startswith(b"trainwatch: "), result.stderr
+    modules = set(out.read_text().split())
+    assert "trainwatch.diagnostics.postmortem" in modules  # the recording works
+    assert "typer" not in modules and "click" not in modules

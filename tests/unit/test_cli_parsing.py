@@ -97,3 +97,31 @@ def test_module_and_command_forms():
         run_cmd.protect_child_args(["--", "torchrun", "-q"], run_cmd.VALUE_OPTIONS)
     )
     assert command == run_cmd.RunOptions(program=("torchrun", "-q"), as_command=True)
+
+
+def test_explain_reads_a_plain_command_line_without_typer():
+    from trainwatch.cli import explain as explain_cmd
+
+    logs, values = explain_cmd.parse_fast(
+        ["rank0.log", "-q", "--json=r.json", "rank1.log", "--signatures", "a.toml", "-"]
+    )
+    assert logs == ["rank0.log", "rank1.log", "-"]
+    assert values["quiet"] is True and values["json_path"] == "r.json"
+    assert values["signatures"] == ("a.toml",) and values["html"] is None
+    logs, _ = explain_cmd.parse_fast(["--", "-q.log"])
+    assert logs == ["-q.log"]  # after `--` a word is a log, even one that starts with a dash
+    # help, a mistake, or no log at all: typer parses it and says what is wrong
+    for args in (["--help"], ["x.log", "--no-such-option"], ["-q"], ["x.log", "--json"]):
+        assert explain_cmd.parse_fast(args) is None, args
+
+
+def test_the_explain_command_is_built_from_the_option_table():
+    from trainwatch.cli.options import EXPLAIN_OPTIONS, spellings
+
+    command = typer.main.get_command(build_app())
+    declared = set()
+    for param in command.commands["explain"].params:
+        if param.param_type_name == "option":
+            declared.update(param.opts)
+            declared.update(param.secondary_opts)
+    assert set(spellings(EXPLAIN_OPTIONS)) == declared
