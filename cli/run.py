@@ -19,7 +19,6 @@ from trainwatch.cli.options import (
     RUN_OPTIONS,
     config_file,
     parse_plain,
-    spellings,
     value_flags,
 )
 from trainwatch.diagnostics.errors import CommandNotExecutable, CommandNotFound, UsageError
@@ -45,7 +44,6 @@ RunOptions = dataclasses.make_dataclass(
     frozen=True,
 )
 RunOptions.__doc__ = "`trainwatch run`'s command line, parsed: the one configuration it works from."
-SPELLINGS = spellings(RUN_OPTIONS)
 VALUE_OPTIONS = value_flags(RUN_OPTIONS)
 
 

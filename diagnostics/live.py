@@ -279,7 +279,7 @@ class _Registered:
         self._thread.start()
 
     def _serve(self) -> None:
-        child = self._sources[1]
+        request, child, probe, *_ = self._sources
         child.feed.wait_for_a_pause(time.monotonic() + BACKGROUND_WAITS_S)
         from trainwatch.diagnostics.redaction import Redactor
         from trainwatch.diagnostics.watch.registry import (
@@ -288,7 +288,6 @@ class _Registered:
             open_registry,
         )
 
-        request, child, probe, *_ = self._sources
         try:
             directory = open_registry(request.env)
         except RegistryUnavailable:

@@ -45,10 +45,9 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
     facts = parser.parse_stream(stream)
     width = _cut_width(facts)
     if width is not None:  # read it again with its longest lines joined to the next
-        text = "\n".join(line.text for line in facts.tail)
-        early = ProgressTracker()
-        again = LogParser(knowledge, on_candidate=early.feed)
-        again.feed_text(text, wrap_width=width)
+        # (the whole log is in its tail then, so the progress is read from the tail below alone)
+        again = LogParser(knowledge)
+        again.feed_text("\n".join(line.text for line in facts.tail), wrap_width=width)
         rejoined = again.finish()
         if rejoined.chains or rejoined.notable:
             parser, facts = again, rejoined

@@ -53,9 +53,8 @@ _RANK = (
 _PID = re.compile(r"\bpid[=: ]\s*(\d+)")
 _TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?Z?|\d\d:\d\d:\d\d(?:[.,]\d+)?")
 SAMPLE_POINTS = (20, 60, 200)  # lines after which the frequent shapes are learned again
-MAX_PREFIX = (
-    200  # two stacked prefixes (a collector's timestamp over a job's tag and uuid) reach 150
-)
+# Two stacked prefixes (a collector's timestamp over a job's tag and uuid) reach 150 columns.
+MAX_PREFIX = 200
 MAX_SHAPES = 6
 MAX_CANDIDATES = 24  # leading parts tried per line: a stacked prefix has a dozen boundaries
 WRAP_MIN = 60  # a narrower fixed width is not a web page's wrapping

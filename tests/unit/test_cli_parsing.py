@@ -8,6 +8,7 @@ import typer
 
 from trainwatch.cli import run as run_cmd
 from trainwatch.cli.app import build_app
+from trainwatch.cli.options import RUN_OPTIONS, spellings
 
 from conftest import ROOT
 
@@ -18,7 +19,8 @@ def _run_params():
 
 
 def test_the_typer_command_is_built_from_the_option_table():
-    spelled = set(run_cmd.SPELLINGS)
+    table = spellings(RUN_OPTIONS)
+    spelled = set(table)
     declared = set()
     for param in _run_params():
         if param.param_type_name != "option":
@@ -26,7 +28,7 @@ def test_the_typer_command_is_built_from_the_option_table():
         declared.update(param.opts)
         declared.update(param.secondary_opts)
         for name in param.opts:
-            option, _ = run_cmd.SPELLINGS[name]
+            option, _ = table[name]
             assert option.field == param.name, name
             assert (not option.takes_value) == param.is_flag, name
             assert (option.kind == "values") == param.multiple, name
@@ -116,7 +118,7 @@ def test_explain_reads_a_plain_command_line_without_typer():
 
 
 def test_the_explain_command_is_built_from_the_option_table():
-    from trainwatch.cli.options import EXPLAIN_OPTIONS, spellings
+    from trainwatch.cli.options import EXPLAIN_OPTIONS
 
     command = typer.main.get_command(build_app())
     declared = set()
