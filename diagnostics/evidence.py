@@ -125,7 +125,9 @@ class ExceptionChain:
     """
 
     exceptions: tuple[RaisedException, ...]
-    origin: str  # "probe" (recorded inside the process) or "log" (parsed from text)
+    # "probe" (recorded inside the process), "log" (a traceback parsed from text), or "error-line"
+    # (a log without a traceback ending on its program's own error line: read/tracebacks.py)
+    origin: str
     pid: int | None = None
     rank: int | None = None  # torchrun/DeepSpeed rank, when known
     thread: str | None = None  # thread name when it was not the main thread
@@ -205,3 +207,14 @@ class Evidence:
     forwarded_signals: tuple[str, ...] = ()  # signals trainwatch received and relayed to the child
     # things the report should say about what could not be seen
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def log_chains(self) -> tuple[ExceptionChain, ...]:
+        """The log's tracebacks; in a log with none, the error line it ends on, unless the run is
+        known to have exited 0 (a program may print an error it recovered from)."""
+        log = self.log
+        if log is None:
+            return ()
+        if log.closing_error is None or (self.exit is not None and self.exit.code == 0):
+            return log.chains
+        return log.chains + (log.closing_error,)

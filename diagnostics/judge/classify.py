@@ -52,7 +52,7 @@ MAX_ALTERNATIVES = 3
 def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     """Judge the evidence against the knowledge base; the strongest initiating failure wins."""
     log = evidence.log
-    chains = _probe_chains(evidence) + (log.chains if log is not None else ())
+    chains = _probe_chains(evidence) + evidence.log_chains
     signals = _signals(evidence)
     matches: list[Match] = []
     if chains or signals or (log is not None and (log.notable or log.tail)):
@@ -121,7 +121,7 @@ def tidy(verdict: Verdict) -> Verdict:
 # ---- ranking -------------------------------------------------------------------------------------
 def _score(m: Match) -> float:
     score = m.signature.confidence
-    if m.via == "line":
+    if m.via == "line" or (m.chain is not None and m.chain.origin == "error-line"):
         score *= LINE_WEIGHT
     if m.signature.role == "cascade":
         score *= CASCADE_WEIGHT
@@ -236,12 +236,20 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
         exc = chain.final
         frame = exc.deepest_user_frame() or _deepest_user(chain.exceptions)
         where = f" at {frame.file}:{frame.line}" if frame else ""
-        text = f"{exc.type}: {exc.message}".strip(": ").splitlines()[0][:300]
+        from trainwatch.diagnostics.knowledge.matcher import exc_text
+
+        text = exc_text(exc, chain).splitlines()[0][:300]
+        said = (
+            f"The log ends on an error in its program's own words ({exc.type}), which no known "
+            "signature explains."
+            if chain.origin == "error-line"
+            else f"The run raised {exc.short_type}{where}, which no known signature explains."
+        )
         return Verdict(
             "unknown",
             None,
             0.3,
-            f"The run raised {exc.short_type}{where}, which no known signature explains.",
+            said,
             evidence=(Cited("exception", text, chain.where),),
             culprit=Culprit.from_frame(frame) if frame else None,
             exception=chain.first,

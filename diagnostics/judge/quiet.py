@@ -349,8 +349,7 @@ def _chains(evidence: Evidence) -> tuple[ExceptionChain, ...]:
     chains: list[ExceptionChain] = []
     if evidence.probe is not None:
         chains.extend(evidence.probe.chains)
-    if evidence.log is not None:
-        chains.extend(evidence.log.chains)
+    chains.extend(evidence.log_chains)
     return tuple(chains)
 
 

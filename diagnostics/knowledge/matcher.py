@@ -97,7 +97,7 @@ def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Matc
             if sig.message and not any(p.search(exc.message) for p in sig.message):
                 continue
             source = chain.where
-            text = f"{exc.type}: {exc.message}" if exc.message else exc.type
+            text = exc_text(exc, chain)
             return Match(
                 sig,
                 "exception",
@@ -108,6 +108,13 @@ def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Matc
                 chain.line or 0,
             )
     return None
+
+
+def exc_text(exc: RaisedException, chain: ExceptionChain) -> str:
+    """An exception as a citation quotes it: `Type: message`; an error line as it was written."""
+    if chain.origin == "error-line" or not exc.message:
+        return exc.message or exc.type
+    return f"{exc.type}: {exc.message}"
 
 
 def _match_line(sig: Signature, lines: tuple[LogLine, ...]) -> Match | None:

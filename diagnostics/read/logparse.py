@@ -26,6 +26,7 @@ from trainwatch.diagnostics.read.tracebacks import (
     BlockReader,
     ChildFailure,
     FatalError,
+    closing_error,
 )
 from trainwatch.diagnostics.verdict import REPORT_BANNER
 
@@ -126,6 +127,9 @@ class LogFacts:
     # how the run's own output ended.
     ending: tuple[LogLine, ...] = ()
     exit_hints: tuple[ExitHint, ...] = ()
+    # A log without a traceback: the error line it ends on, in its program's own words
+    # (read/tracebacks.py `closing_error`). Evidence.log_chains adds it where it counts.
+    closing_error: ExceptionChain | None = None
     child_failures: tuple[ChildFailure, ...] = ()
     fatal_errors: tuple[FatalError, ...] = ()
     dropped_chains: int = 0  # tracebacks seen but not kept (bounded memory)
@@ -223,9 +227,9 @@ class LogParser:
         text = clean(line.text)
         found = self._capture.match(text)
         if found is None:
-            return LogLine(line.number, text, line.stream)
+            return _without_rank(LogLine(line.number, text, line.stream))
         message, capture = found
-        return LogLine(line.number, message, line.stream, capture)
+        return _without_rank(LogLine(line.number, message, line.stream, capture))
 
     def _normalize(self, line: LogLine) -> LogLine:
         text = clean(line.text)
@@ -355,12 +359,10 @@ class LogParser:
             self._tail = deque((x for x in self._tail if x.number < line.number), maxlen=TAIL_LINES)
             return
         source = line.capture.source if line.capture is not None else None
-        m = _RANK.match(text)
-        if m and not self._blocks.in_table():  # `[0]:` opens an entry of the table
-            rank = int(m.group(1) or m.group(2))
-            source = rank
-            capture = replace(line.capture or Capture(""), rank=rank)
-            line = LogLine(line.number, text[m.end() :], line.stream, capture)
+        if not self._blocks.in_table():  # `[0]:` opens an entry of the table
+            line = _without_rank(line)
+            if line.capture is not None and line.capture.rank is not None:
+                source = line.capture.rank
         if any(word in line.text for word in COLLECTIVE_WORDS):
             self._collective.append((line.capture.rank if line.capture else None, line))
         if self._blocks.advance(line, source) or self._blocks.start(line, source):
@@ -400,13 +402,16 @@ class LogParser:
         blocks = self._blocks
         blocks.close_all()
         chains = tuple(blocks.chains_first) + tuple(blocks.chains_last)
+        ending = self._ending(chains)
+        plain = not (chains or blocks.fatals or blocks.children)
         return LogFacts(
             lines=self._lines,
             chains=chains,
             notable=tuple(self._notable_first) + tuple(self._notable_last),
             tail=tuple(self._tail),
-            ending=self._ending(chains),
+            ending=ending,
             exit_hints=tuple(self._hints),
+            closing_error=closing_error(ending) if plain else None,
             child_failures=tuple(blocks.children),
             fatal_errors=tuple(blocks.fatals),
             dropped_chains=blocks.dropped,
@@ -423,6 +428,16 @@ class LogParser:
             if line.text.strip():
                 lines.append(self.normalize(line))
         return tuple(reversed(lines))
+
+
+def _without_rank(line: LogLine) -> LogLine:
+    """The line with a launcher's rank tag (`[rank1]:`, `[1,0]<stderr>:`) taken off into its
+    capture."""
+    m = _RANK.match(line.text)
+    if m is None:
+        return line
+    capture = replace(line.capture or Capture(""), rank=int(m.group(1) or m.group(2)))
+    return LogLine(line.number, line.text[m.end() :], line.stream, capture)
 
 
 def parse_text(text: str, knowledge=None) -> LogFacts:

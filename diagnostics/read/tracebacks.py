@@ -17,6 +17,27 @@ from trainwatch.diagnostics.evidence import ExceptionChain, Frame, LogLine, Rais
 from trainwatch.diagnostics.knowledge.signals import read_exit, signal_from_code
 from trainwatch.diagnostics.read.frames import make_frame
 
+# A framework's or tool's own error line, not a Python exception (`Error: ...`, `CUDA Error: ...`,
+# `FATAL: ...`, `fatal error: ...`, glog's `Check failed: ...`, C++'s `terminate called after
+# throwing an instance of 'T'` and its `what():`, `ninja: build stopped: subcommand failed.`): how
+# a log that holds no traceback ends when its program failed. Looked for in its last lines only.
+_ERROR_LINE = re.compile(
+    # a tag and the program's or logger's names first: `(scheduler +1m) `, `ninja: `, `INFO:tf:`
+    r"\s*(?:\([^()]{1,40}\)\s*)?(?:[\w.\-/]+: ?){0,3}"
+    r"(?:\[(?P<tag>ERROR|FATAL|CRITICAL|E|F)\]\s*(?P<tagged>.*[A-Za-z]{2}.*)"
+    r"|(?P<kind>(?:[A-Za-z]\w*\s){0,2}(?:Error|ERROR|FATAL ERROR|FATAL|Fatal error|CRITICAL|PANIC)"
+    r"|(?:fatal )?error)(?:\s[^:]{0,40})?:\s*(?P<message>.*[A-Za-z]{2}.*)"
+    r"|(?P<failed>.{0,100}\b(?:failed|FAILED)[.!]?)\s*)$"
+)
+_CHECK_FAILED = re.compile(r"\b(Check failed): ")
+_CPP_THROW = re.compile(r"terminate called after throwing an instance of '([^']+)'")
+_CPP_WHAT = re.compile(r"\bwhat\(\):\s*(.+)$")
+# What a capture may have written before a short log's lines, where too few lines repeated it to
+# be learned (read/capture.py): a time, a level tag, a rank; it holds a digit or a bracket.
+_PREFIX_LIKE = re.compile(r"[\d\[\]()<>|]")
+_CLASS_REPR = re.compile(r"^<class '([\w.]+)'>,?\s*")
+CLOSING_LINES = 5  # the last lines a log's closing error is looked for in
+
 # Tracebacks kept: the first ones (the initiating failure) and the last ones.
 CHAINS_FIRST, CHAINS_LAST = 8, 24
 MAX_FRAMES = 150
@@ -33,6 +54,8 @@ _EXC_IN_TB = re.compile(r"^([A-Za-z_][\w.]*)(?: \(see above for traceback\))?(?:
 _EXC_BARE = re.compile(
     r"^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exhausted|Failure|Interrupt|Exit))"
     r"(?: \(see above for traceback\))?: (.+)$"
+    # a traceback cut above its last line: `KeyboardInterrupt` says it all without a message
+    r"|^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Interrupt|Exit)):?\s*$"
 )
 _NEW_RECORD = re.compile(
     r"^\[?\d{4}[-/]\d\d[-/]\d\d|^\d\d/\d\d/\d{4}|^[IWEF]\d{4} |\d+%\||^\s*\d+/\d+ \[|"
@@ -42,7 +65,15 @@ _SKIP_IN_TB = re.compile(r"^\s*[\^~\s]+$|^\s*\[Previous line repeated|^\s*\.\.\.
 # IPython/Jupyter.
 _IPY_CELL = re.compile(r"^Cell In ?\[(\d*)\], line (\d+)")
 _IPY_FILE = re.compile(r"^File (.+?):(\d+)(?:, in (.+?))?\s*$")
-_IPY_OLD = re.compile(r"^(<ipython-input-[^>]+>|\S+\.py) in (\S+?)(?:\(.*)?$")
+# Colab links each file: `[/usr/lib/python3/x.py](https://localhost:8080/#) in f(a, b)`.
+_IPY_OLD = re.compile(
+    r"^\[?(<ipython-input-[^>]+>|[^\s\]]+\.py)(?:\]\(\S*\))? in (<[^>]+>|\S+?)(?:\(.*)?$"
+)
+# VS Code's notebooks copy an error as JSON: `"name": "ValueError",`, `"message": "...`, then
+# `"stack": "` and the IPython traceback (or the start of it).
+_JSON_NAME = re.compile(r'^\s*"name": "([A-Za-z_][\w.]*)",\s*$')
+_JSON_MESSAGE = re.compile(r'^\s*"message": "(.*?)(?:",)?\s*$')
+_JSON_STACK = re.compile(r'^\s*"stack": "')
 _IPY_ARROW = re.compile(r"^-*> ?(\d+)\s?(.*)$")
 # rich.traceback boxes.
 _RICH_FRAME = re.compile(r"^\s*\u2502\s*(.+?):(\d+) in (\S+?)\s*\u2502\s*$")
@@ -176,6 +207,10 @@ class BlockReader:
         if _CHILD_START.match(text):
             self.open[rank] = _Block("child", line, rank)
             return True
+        m = _JSON_NAME.match(text)
+        if m:
+            self.open[rank] = _Block("json", line, rank, ipy_type=m.group(1))
+            return True
         return False
 
     def start_bare(self, line: LogLine, rank: int | str | None) -> None:
@@ -183,7 +218,7 @@ class BlockReader:
         m = _EXC_BARE.match(line.text)
         if m:
             block = _Block("msg", line, rank)
-            block.current = _Exc(m.group(1), [m.group(2)], [])
+            block.current = _Exc(m.group(1) or m.group(3), [m.group(2) or ""], [])
             self.open[rank] = block
 
     def close_all(self) -> None:
@@ -261,10 +296,16 @@ class BlockReader:
             if _TB_HEAD.search(text) and b.done and b.done[-1].relation is not None:
                 b.kind, b.frames, b.junk = "tb", [], 0
                 return True
+            m = _IPY_HEAD.match(text)
+            if m and b.done and b.done[-1].relation is not None:
+                b.kind, b.frames, b.ipy_type = "ipy", [], m.group(1)
+                return True
             self._close(b)
             return False
         if kind == "ipy":
             return self._continue_ipy(b, line)
+        if kind == "json":
+            return self._continue_json(b, line)
         if kind in ("rich", "rich-end"):
             return self._continue_rich(b, line)
         if kind == "fault":
@@ -300,6 +341,24 @@ class BlockReader:
             b.frames, b.kind = [], "msg"
             self._note_if_matches(line)
             return True
+        return True
+
+    def _continue_json(self, b: _Block, line: LogLine) -> bool:
+        """VS Code's copy of an error: the message, then the stack as IPython printed it."""
+        text = line.text
+        if _JSON_STACK.match(text):
+            b.kind = "ipy"  # the traceback's own last line, when it is there, replaces the message
+            return True
+        if b.current is None:
+            m = _JSON_MESSAGE.match(text)
+            if m is None:
+                self._close(b)
+                return False
+            b.current = _Exc(b.ipy_type or "Exception", [m.group(1)], [])
+            self._note_if_matches(line)
+            return True
+        if len(b.current.lines) < MAX_MESSAGE_LINES:
+            b.current.lines.append(text.removesuffix('",'))
         return True
 
     def _continue_rich(self, b: _Block, line: LogLine) -> bool:
@@ -389,6 +448,12 @@ class BlockReader:
                 self.children.append(_child_failure(entry))
             del self.children[:-64]
             return
+        if b.kind == "ipy" and b.ipy_type:
+            # cut before its last line (a pasted top, a truncated cell): the head named the type
+            if b.current is None:
+                b.current = _Exc(b.ipy_type, [""], b.frames)
+            elif not b.current.frames:
+                b.current.frames = b.frames
         self._end_exception(b)
         if b.wrapper is not None:
             b.done.append(b.wrapper)
@@ -436,3 +501,64 @@ def _child_failure(entry: dict) -> ChildFailure:
 def _int(text: str | None) -> int | None:
     m = re.match(r"\s*(-?\d+)", text or "")
     return int(m.group(1)) if m else None
+
+
+def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
+    """The error a log without a traceback ends on, in its program's own words, as a one-exception
+    chain (origin "error-line") whose message is the line as written: the last error line of the
+    closing lines first, the earlier ones after it, so that what matches messages reads them
+    all."""
+    found: list[tuple[str, str, LogLine]] = []
+    thrown: str | None = None
+    for line in ending[-CLOSING_LINES:]:
+        text = line.text
+        m = _CPP_THROW.search(text)
+        if m:
+            thrown = m.group(1)
+            continue
+        m = _CPP_WHAT.search(text)
+        if m and thrown:
+            found.append((thrown, m.group(1).strip(), line))
+            continue
+        m = _CHECK_FAILED.search(text)
+        if m:
+            found.append((m.group(1), text.strip(), line))
+            continue
+        m = _error_line(text)
+        if m is None:
+            continue
+        if m.group("failed"):
+            found.append(("failure", text.strip(), line))
+            continue
+        kind = (m.group("kind") or m.group("tag")).strip()
+        said = _CLASS_REPR.match((m.group("message") or "").strip())
+        if said:  # `Error reported to Coordinator: <class 'X'>, ...`: the exception's own type
+            kind = said.group(1)
+        # the whole line: what matches messages knows them as `CUDA error: ...`, not `...`
+        found.append((kind, text.strip(), line))
+    if not found:
+        return None
+    kind, message, last = found[-1]
+    message = "\n".join([message] + [m for _, m, _ in found[:-1] if m != message])
+    return ExceptionChain(
+        (RaisedException(kind, message[:4000]),),
+        origin="error-line",
+        rank=last.capture.rank if last.capture is not None else None,
+        line=last.number,
+        stream=last.stream,
+        capture=last.capture,
+    )
+
+
+def _error_line(text: str) -> re.Match[str] | None:
+    """`_ERROR_LINE` at the line's start, or after words a capture wrote before it."""
+    m = _ERROR_LINE.match(text)
+    if m is not None:
+        return m
+    for found in re.finditer(r"\s+", text[:120]):
+        skipped = text[: found.end()]
+        if _PREFIX_LIKE.search(skipped):
+            m = _ERROR_LINE.match(text, found.end())
+            if m is not None:
+                return m
+    return None

@@ -51,6 +51,11 @@ def test_a_log_that_resumes_and_then_says_nothing_is_an_early_exit_past_the_end(
     assert [a.category for a in verdict.alternatives] == ["hang"]
     restored = "Restored all states from the checkpoint at /ckpt/last.ckpt\n"
     assert _verdict("Using 1 GPU\n" + restored).category == "early-exit"
+    numbered = "Building model\nLoaded weights from runs/exp/model_epoch12.pth\n"
+    assert _verdict(numbered).subtype == "early-exit/resumed-past-end"
+    # a pretrained backbone's name holds digits too, but no step, epoch or iteration number
+    backbone = "Building model\nLoaded weights from resnet50.pth\n"
+    assert _verdict(backbone).subtype != "early-exit/resumed-past-end"
 
 
 def test_quiet_endings_are_read_without_colour_codes_or_capture_prefixes():

@@ -180,6 +180,86 @@ RuntimeError: shape '[5]' is invalid for input of size 3
     )
 
 
+def test_an_ipython_traceback_cut_before_its_last_line_keeps_the_type_its_head_named():
+    # Colab links each file; the pasted output stops inside the second traceback
+    text = """\
+[/usr/lib/python3/dist-packages/torch/utils/data/fetch.py](https://localhost:8080/#) in next(self)
+--> 630                 data = self._next_data()
+
+KeyboardInterrupt
+
+During handling of the above exception, another exception occurred:
+
+AttributeError                            Traceback (most recent call last)
+[<ipython-input-3-5d1c0e2b9a41>](https://localhost:8080/#) in <cell line: 12>()
+     11 import sys
+---> 12 trainer.fit(model)
+"""
+    (chain,) = parse_text(text).chains
+    first, final = chain.exceptions
+    assert (first.type, first.relation) == ("KeyboardInterrupt", "context")
+    assert final.type == "AttributeError" and final.message == ""
+    assert (
+        final.frames[0].function == "<cell line: 12>"
+        and final.frames[0].code == "trainer.fit(model)"
+    )
+
+
+def test_vs_code_copies_a_notebook_error_as_json():
+    text = """\
+{
+\t"name": "KeyError",
+\t"message": "'image_path'",
+\t"stack": "---------------------------------------------------------------------------
+KeyError                                  Traceback (most recent call last)
+Cell In[7], line 3
+      1 ds = load_rows(csv)
+----> 3 batch = ds[0]
+"""
+    exc = parse_text(text).chains[0].final
+    assert (exc.type, exc.message) == ("KeyError", "'image_path'")
+    assert exc.frames[0].code == "batch = ds[0]"
+
+
+def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
+    bad_alloc = "terminate called after throwing an instance of 'std::bad_alloc'"
+    closing = {  # log: (the type it is read as, the line the message starts with)
+        "epoch 1\nepoch 2\nFATAL: unable to open shard 17 of the dataset\n": ("FATAL", None),
+        "step 10\nnvcc: fatal error: cannot find cuda.h\nBuild aborted\n": (
+            "fatal error",
+            "nvcc: fatal error: cannot find cuda.h",
+        ),
+        "loading\n[18:00:01] src/learner.cc:42: Check failed: n > 0\n": ("Check failed", None),
+        f"step 3\n{bad_alloc}\n  what():  std::bad_alloc\nAborted\n": (
+            "std::bad_alloc",
+            "std::bad_alloc",
+        ),
+        "step 3\nINFO:root:Error reported to Coordinator: <class 'ValueError'>, bad row\n": (
+            "ValueError",
+            None,
+        ),
+        "compiling\n[3/5] c++ -c ops.cpp\nmake: build stopped: subcommand failed.\n": (
+            "failure",
+            None,
+        ),
+    }
+    for text, (kind, first) in closing.items():
+        found = parse_text(text).closing_error
+        assert found is not None and found.origin == "error-line", text
+        assert found.final.type == kind, text
+        said = first or text.strip().splitlines()[-1]
+        assert found.final.message.splitlines()[0] == said, text
+    # words about errors that are not the program failing: a metric, advice, a count
+    for text in (
+        "epoch 9\nValidation Error: 0.0123\n",
+        "If error occurs - run again with: --verbose\n",
+        "epoch 3\n0 errors, 2 warnings\n",
+        'Traceback (most recent call last):\n  File "t.py", line 1\nValueError: x\n'
+        "Error: see above\n",  # a traceback explains the run: no second reading of its end
+    ):
+        assert parse_text(text).closing_error is None, text
+
+
 def test_faulthandler_dump():
     text = """\
 Fatal Python error: Segmentation fault
