@@ -4,7 +4,6 @@ at the end.
 
 from __future__ import annotations
 
-import datetime
 import threading
 import time
 from collections.abc import Callable
@@ -330,4 +329,6 @@ class _Registered:
 
 
 def _iso(epoch: float) -> str:
+    import datetime  # the report's time, not the start's
+
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).isoformat(timespec="seconds")

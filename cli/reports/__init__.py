@@ -9,7 +9,6 @@ here.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -100,6 +99,8 @@ def print_terminal(view, quiet: bool = False) -> None:
 
 def write_json(diagnosis: Diagnosis, path: str) -> None:
     """The JSON report (docs/report.md) to a file (see files.py), or to stdout for `-`."""
+    import json  # the report's time, not the start's
+
     text = json.dumps(diagnosis.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
     write_text(text, path, "the JSON report")
 

@@ -102,17 +102,17 @@ def clean(text: str) -> str:
 
 def shape(text: str) -> tuple[str, ...]:
     """The kinds of a text's tokens: `0` a number, `a` a word, ` ` spaces, else the character."""
-    out = []
-    for token in _TOKEN.findall(text):
-        if token[0].isdigit() and token.isdigit():
-            out.append("0")
-        elif token[0].isspace():
-            out.append(" ")
-        elif token[0] == "_" or token[0].isalnum():
-            out.append("a")
-        else:
-            out.append(token)
-    return tuple(out)
+    return tuple(map(_kind, _TOKEN.findall(text)))
+
+
+def _kind(token: str) -> str:
+    if token[0].isdigit() and token.isdigit():
+        return "0"
+    if token[0].isspace():
+        return " "
+    if token[0] == "_" or token[0].isalnum():
+        return "a"
+    return token
 
 
 def looks_like_metadata(prefix: str) -> bool:
@@ -146,6 +146,9 @@ class CaptureReader:
     def __init__(self) -> None:
         self._patterns: list[tuple[re.Pattern[str], re.Pattern[str]]] = []
         self._sample: list[str] = []
+        # each sampled line's candidate prefixes with their shapes, computed once: the frequent
+        # shapes are learned again at each of SAMPLE_POINTS
+        self._candidates: list[list[tuple[str, tuple[str, ...]]]] = []
         self._rejected: set[tuple[str, ...]] = set()
         self.wrap_width: int | None = None
 
@@ -198,14 +201,15 @@ class CaptureReader:
 
     def _learn_frequent(self) -> None:
         """The longest metadata-like leading shape that most sampled lines share."""
+        for text in self._sample[len(self._candidates) :]:
+            self._candidates.append(_candidates(text) if text.strip() else [])
         lines = [t for t in self._sample if t.strip()]
         if len(lines) < 4:
             return
         counts: Counter[tuple[str, ...]] = Counter()
         example: dict[tuple[str, ...], str] = {}
-        for text in lines:
-            for prefix in _candidates(text):
-                key = shape(prefix)
+        for candidates in self._candidates:
+            for prefix, key in candidates:
                 counts[key] += 1
                 example.setdefault(key, prefix)
         needed = max(3, (len(lines) + 1) // 2)
@@ -260,17 +264,19 @@ class CaptureReader:
             self.wrap_width = width
 
 
-def _candidates(text: str) -> list[str]:
-    """The line's leading parts that end at a boundary (a space after a tag, a `:`, `]`, `|`)."""
+def _candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The line's leading parts that end at a boundary (a space after a tag, a `:`, `]`, `|`),
+    each with its shape."""
     out = []
     length = 0
     tokens = _TOKEN.findall(text[: MAX_PREFIX + 1])
+    kinds = tuple(map(_kind, tokens))
     for i, token in enumerate(tokens):
         length += len(token)
         if length > MAX_PREFIX:
             break
         if token[0] in " \t":  # one separator: more spaces are the message's own indentation
-            out.append(text[: length - len(token) + 1])
+            out.append((text[: length - len(token) + 1], kinds[: i + 1]))
             following = tokens[i + 1 : i + 3]
             if len(token) > 1 and len(following) == 2 and following[0][0].isalpha():
                 if following[1][0] in " \t":
@@ -279,7 +285,7 @@ def _candidates(text: str) -> list[str]:
                     # (padding inside a tag goes on: `May  1 `, `INFO     root:`, `x  | `)
                     break
         elif token in _BOUNDARY_TOKENS:
-            out.append(text[:length])
+            out.append((text[:length], kinds[: i + 1]))
     return out[:MAX_CANDIDATES]
 
 

@@ -4,7 +4,6 @@ the child left in its process group when it ends."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 from collections.abc import Iterable
@@ -59,6 +58,8 @@ def _remove_dirs(paths: tuple[str, ...], pgid: int) -> None:
     mid-write can still create a file in them)."""
     for _ in range(2):
         for path in paths:
+            import shutil  # here, not at start-up: it loads bz2 and lzma (docs/architecture.md)
+
             shutil.rmtree(path, ignore_errors=True)
         for _ in range(20):
             try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 from dataclasses import dataclass
 
 from trainwatch.diagnostics.errors import CommandNotExecutable, CommandNotFound, UsageError
@@ -27,7 +26,7 @@ def resolve_python(python: str | None) -> str:
     names.
     """
     if python is None:
-        found = shutil.which("python3") or shutil.which("python")
+        found = on_path("python3") or on_path("python")
         if found is None:
             raise CommandNotFound("no python3 on PATH; name an interpreter with --python")
         return found
@@ -80,10 +79,35 @@ def resolve_executable(program: str) -> str:
         if not os.access(program, os.X_OK):
             raise CommandNotExecutable(f"permission denied: {program} is not executable")
         return program
-    found = shutil.which(program)
+    found = on_path(program)
     if found is None:
         raise CommandNotFound(f"command not found: {program}")
     return found
+
+
+def on_path(program: str) -> str | None:
+    """The first executable file named `program` in PATH's directories, as shutil.which finds it:
+    importing shutil loads the compression modules (bz2, lzma), milliseconds of start-up before
+    the program runs (docs/architecture.md)."""
+    path = os.environ.get("PATH")
+    if path is None:
+        try:
+            path = os.confstr("CS_PATH") or os.defpath
+        except (AttributeError, ValueError):
+            path = os.defpath
+    seen = set()
+    for directory in path.split(os.pathsep):
+        if directory in seen:
+            continue
+        seen.add(directory)
+        candidate = os.path.join(directory, program)
+        if (
+            os.path.exists(candidate)
+            and os.access(candidate, os.X_OK)
+            and not os.path.isdir(candidate)
+        ):
+            return candidate
+    return None
 
 
 def _unusable(path: str) -> OSError | None:

@@ -15,11 +15,9 @@ sent only on request.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shutil
 import signal
-import tempfile
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,13 +63,15 @@ class ProbeSession:
         `base_env` is the environment the child will otherwise get (default: ours); its
         PYTHONPATH follows the probe's directory, so the user's own entries keep their order.
         """
-        root = Path(tempfile.mkdtemp(prefix="trainwatch-probe-"))  # mkdtemp: 0700, owned by us
+        root = _private_directory()
         site_dir, records_dir = root / "site", root / "records"
         site_dir.mkdir(mode=0o700)
         records_dir.mkdir(mode=0o700)
         child = site_dir / "sitecustomize.py"
-        # copy2 keeps the mtime, which the bytecode's header is checked against
-        shutil.copy2(CHILD_SOURCE, child)
+        child.write_bytes(CHILD_SOURCE.read_bytes())
+        # the source's mtime, which the bytecode's header is checked against
+        source = CHILD_SOURCE.stat()
+        os.utime(child, ns=(source.st_atime_ns, source.st_mtime_ns))
         (site_dir / MARKER).write_text("trainwatch probe directory\n")
         _place_bytecode(child)
         base = os.environ if base_env is None else base_env
@@ -160,6 +160,8 @@ class ProbeSession:
     def cleanup(self) -> None:
         """Remove the directory, unless the artifacts are to be kept (`--keep-artifacts`)."""
         if not self.keep_artifacts:
+            import shutil  # not at start-up: it loads bz2 and lzma (docs/architecture.md)
+
             shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> ProbeSession:
@@ -169,15 +171,45 @@ class ProbeSession:
         self.cleanup()
 
 
+def _private_directory() -> Path:
+    """A new directory of mode 0700, ours alone, under the temporary directory: what
+    tempfile.mkdtemp makes, without importing tempfile (and shutil, random, hashlib with it)
+    before the program starts; mkdtemp itself where none of the usual places will do."""
+    for base in (os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")):
+        if base:
+            break
+    else:
+        base = "/tmp"
+    for _ in range(8):
+        path = Path(base) / f"trainwatch-probe-{os.urandom(6).hex()}"
+        try:
+            path.mkdir(mode=0o700)  # fails on anything already there: a planted link included
+            return path
+        except FileExistsError:
+            continue
+        except OSError:
+            break
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="trainwatch-probe-"))
+
+
+def _bytecode_path(source: Path) -> Path:
+    """Where Python looks for the bytecode of `source` (importlib.util.cache_from_source)."""
+    return source.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc"
+
+
 def _place_bytecode(child: Path) -> None:
     """Give a child of our own Python version the probe already compiled, so it does not compile it
     at start-up: a copy of the bytecode pip compiled when it installed trainwatch, else compiled
     here (a checkout).
     """
-    compiled = Path(importlib.util.cache_from_source(str(child)))
+    if sys.implementation.cache_tag is None:
+        return  # this Python writes no bytecode
+    compiled = _bytecode_path(child)
     try:
         compiled.parent.mkdir(mode=0o700, exist_ok=True)
-        shutil.copyfile(importlib.util.cache_from_source(str(CHILD_SOURCE)), compiled)
+        compiled.write_bytes(_bytecode_path(CHILD_SOURCE).read_bytes())
         return
     except OSError:
         pass
