@@ -43,6 +43,15 @@ def test_a_plain_run_imports_no_live_feature(tmp_path):
     assert not [m for m in modules if m.startswith(LIVE_MODULES)]
 
 
+def test_nothing_heavy_of_the_standard_library_is_loaded_before_the_program_starts(tmp_path):
+    # shutil loads the compression modules, tempfile shutil and random; the report's modules wait
+    # for the program to run (docs/architecture.md, start-up)
+    modules = modules_at_child_start(tmp_path, "--", sys.executable, "-c", "pass")
+    assert "trainwatch.diagnostics.watch.probe.parent" in modules  # the probe's directory is made
+    heavy = {"shutil", "tempfile", "random", "json", "datetime", "bz2", "lzma", "rich", "typer"}
+    assert not heavy & modules
+
+
 def test_notifications_read_their_settings_but_post_from_threads(tmp_path):
     modules = modules_at_child_start(
         tmp_path, "--notify", "http://127.0.0.1:9/x", "--", sys.executable, "-c", "pass"
