@@ -19,7 +19,7 @@ from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.evidence import Evidence
 from trainwatch.diagnostics.judge.classify import classify
-from trainwatch.diagnostics.read.capture import WRAP_MIN
+from trainwatch.diagnostics.read.capture import SAME_START, WRAP_MIN
 from trainwatch.diagnostics.read.logparse import LogFacts, LogParser
 from trainwatch.diagnostics.read.progress import ProgressFacts, ProgressTracker
 from trainwatch.diagnostics.verdict import (
@@ -43,13 +43,13 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
     early = ProgressTracker()
     parser = LogParser(knowledge, on_candidate=early.feed)
     facts = parser.parse_stream(stream)
-    width = _cut_width(facts)
+    width, sure = _cut_width(facts)
     if width is not None:  # read it again with its longest lines joined to the next
         # (the whole log is in its tail then, so the progress is read from the tail below alone)
         again = LogParser(knowledge)
         again.feed_text("\n".join(line.text for line in facts.tail), wrap_width=width)
         rejoined = again.finish()
-        if rejoined.chains or rejoined.notable:
+        if _better_joined(facts, rejoined, sure, knowledge):
             parser, facts = again, rejoined
     late = ProgressTracker()
     for line in facts.tail:
@@ -58,19 +58,46 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
     return facts, _joined(early.finish(), late.finish(), start)
 
 
-def _cut_width(facts: LogFacts) -> int | None:
-    """The width a short log's lines may have been cut at by the page it was copied from, when
-    nothing in it was understood as it stands: the length of its longest lines, if one of them is
-    followed by more text. (A long log tells its wrapping by the numbers, read/capture.py; a log of
-    a few lines cannot, and a message cut in two matches nothing.)"""
-    if facts.chains or facts.notable or facts.lines > len(facts.tail) or facts.lines < 2:
-        return None
-    lengths = [len(line.text) for line in facts.tail]
+def _better_joined(facts: LogFacts, joined: LogFacts, sure: bool, knowledge) -> bool:
+    """Is the reading with the cut lines joined the one to keep? It must have found something;
+    then it wins when the cutting is sure, when the log as it stands showed nothing, or when more
+    of the knowledge base matches it (a message cut in two matches nothing)."""
+    if not (joined.chains or joined.notable or joined.closing_error):
+        return False
+    if sure or not (facts.chains or facts.notable or facts.closing_error):
+        return True
+    if knowledge is None:
+        from trainwatch.diagnostics.knowledge import default_knowledge
+
+        knowledge = default_knowledge()
+
+    def matches(read: LogFacts) -> int:
+        closing = (read.closing_error,) if read.closing_error is not None else ()
+        return len(knowledge.match(read.chains + closing, read, {}))
+
+    return matches(joined) > matches(facts)
+
+
+def _cut_width(facts: LogFacts) -> tuple[int | None, bool]:
+    """The width a short log's lines may have been cut at by the page it was copied from, and
+    whether that is sure. (A long log tells its wrapping by the numbers, read/capture.py; a log of a
+    few lines cannot, and a message cut in two matches nothing.) The width is the length of its
+    longest lines when one of them is followed by more text; it is sure when two or more are, each
+    followed by a line that does not start as it does (lines of one format start alike: a progress
+    bar's redraws, a table's rows, one logger's records); unsure, the joined reading is taken only
+    where nothing in the log was understood as it stands."""
+    if facts.lines > len(facts.tail) or facts.lines < 2:
+        return None, False
+    texts = [line.text for line in facts.tail]
+    lengths = [len(text) for text in texts]
     width = max(lengths)
     if width < WRAP_MIN:
-        return None
-    cut = any(n == width and lengths[i + 1] > 0 for i, n in enumerate(lengths[:-1]))
-    return width if cut else None
+        return None, False
+    cut = [i for i, n in enumerate(lengths[:-1]) if n == width and lengths[i + 1] > 0]
+    if not cut:
+        return None, False
+    rests = [i for i in cut if texts[i + 1][:SAME_START] != texts[i][:SAME_START]]
+    return width, len(rests) >= 2
 
 
 def _joined(early: ProgressFacts, late: ProgressFacts, start: int) -> ProgressFacts:

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.knowledge import load_knowledge
-from trainwatch.diagnostics.postmortem import explain_logs, open_log
+from trainwatch.diagnostics.postmortem import _cut_width, explain_logs, open_log
+from trainwatch.diagnostics.read.logparse import parse_text
 from trainwatch.diagnostics.verdict import CATEGORIES
 
 from conftest import ROOT
@@ -107,3 +108,29 @@ def test_a_short_log_cut_at_one_width_is_read_again_with_its_pieces_joined():
     cut = "\n".join(line[i : i + width] for i in range(0, len(line), width)) + "\n"
     assert cut.count("\n") == 2
     assert _verdict(cut).signature == _verdict(line + "\n").signature == "cuda-out-of-memory"
+
+
+def test_an_exception_cut_at_one_width_is_read_with_its_pieces_joined():
+    # The exception is understood as it stands (a bare ValueError), but its message, cut in the
+    # middle of a word, matches nothing that the whole message matches.
+    message = (
+        "ValueError: Expected input batch_size (64) to match target batch_size (32). Check the "
+        "shape of the labels your Dataset returns against the model's output."
+    )
+    whole = _verdict(message + "\n").signature
+    assert whole != "python-error"
+    # cut twice, each rest starting mid-text: sure, the joined reading is taken
+    twice = "\n".join(message[i : i + 70] for i in range(0, len(message), 70)) + "\n"
+    assert _cut_width(parse_text(twice)) == (70, True)
+    assert _verdict(twice).signature == whole
+    # cut once: unsure, the joined reading is taken because more of the knowledge matches it
+    once = message[:100] + "\n" + message[100:] + "\n"
+    assert _cut_width(parse_text(once)) == (100, False)
+    assert _verdict(once).signature == whole
+    # equal-width lines that start alike are a format (a bar's redraws), not a page's wrapping
+    bars = "".join(
+        f"Epoch 1: {p:3d}%|{'#' * (p // 10):<10}| {p} of 100 samples done, loss 0.5{p}, lr 0.001\n"
+        for p in (10, 20, 30)
+    )
+    assert len({len(line) for line in bars.splitlines()}) == 1 and len(bars.splitlines()[0]) >= 60
+    assert _cut_width(parse_text(bars + "done\n")) == (len(bars.splitlines()[0]), False)
