@@ -403,6 +403,8 @@ class LogParser:
         blocks.close_all()
         chains = tuple(blocks.chains_first) + tuple(blocks.chains_last)
         ending = self._ending(chains)
+        for line in ending:  # read whole: a closing `^C` holds no word the pre-filter looks for
+            self._note_if_matches(line)
         plain = not (chains or blocks.fatals or blocks.children)
         return LogFacts(
             lines=self._lines,
