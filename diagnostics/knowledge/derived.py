@@ -97,7 +97,12 @@ def store() -> _Store:
     if folder is None:
         return _Store(None)
     digest = hashlib.sha256(f"{__version__} {sys.version_info[:2]}".encode())
-    for path in sorted(BUILTIN_DIR.glob("*.toml")) + sorted(PHRASES_DIR.glob("*.toml")):
+    # the files, and the code that derives from them (a changed pre-filter derives other sources)
+    derivers = [
+        Path(__file__).parents[1] / "read" / "prefilter.py",
+        Path(__file__).with_name("matcher.py"),
+    ]
+    for path in sorted(BUILTIN_DIR.glob("*.toml")) + sorted(PHRASES_DIR.glob("*.toml")) + derivers:
         try:
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
         except OSError:

@@ -131,9 +131,10 @@ def anchor_patterns(words: Iterable[str]) -> list[tuple[bytes, bytes]]:
             kept.append(word)
 
     def starts(word: bytes) -> dict[int, int]:  # anchor byte -> where it starts a long enough tail
+        # a rare byte may start any tail: memchr finds it, and it is tried only where it stands
         out: dict[int, int] = {}
         for i in range(len(word)):
-            if len(word) < MIN_PIECE or len(word) - i >= MIN_PIECE:
+            if len(word) < MIN_PIECE or len(word) - i >= MIN_PIECE or _rank(word[i]) >= RARE_FROM:
                 out.setdefault(word[i], i)
         return out
 
@@ -147,10 +148,23 @@ def anchor_patterns(words: Iterable[str]) -> list[tuple[bytes, bytes]]:
         best = max(counts, key=lambda b: (counts[b] / _cost(b), _rank(b)))
         chosen.add(best)
         uncovered = {w for w in uncovered if best not in starts(w)}
+
+    def options(word: bytes, anchors: set[int]) -> dict[int, int]:
+        found = {b: i for b, i in starts(word).items() if b in anchors}
+        # else any chosen common byte of the word: that byte's scan is paid anyway, and a short
+        # tail is only one more branch tried where the byte stands
+        return found or {b: word.index(b) for b in set(word) if b in anchors and _cost(b) == 1.0}
+
+    # The greedy choice keeps common anchors that a few words alone need: drop each one whose
+    # words can all start at another chosen byte, the one with the fewest words first.
+    for b in sorted(chosen, key=lambda b: sum(b in starts(w) for w in kept)):
+        if _cost(b) == 1.0 and all(options(w, chosen - {b}) for w in kept):
+            chosen.discard(b)
     groups: dict[int, list[tuple[bytes, bytes]]] = {}
     for word in kept:
-        anchor = max((b for b in starts(word) if b in chosen), key=_rank)
-        i = starts(word)[anchor]
+        where = options(word, chosen)
+        anchor = max(where, key=_rank)
+        i = where[anchor]
         groups.setdefault(anchor, []).append((word[i:], word))
     return [(bytes([b]), _anchored_trie(entries)) for b, entries in sorted(groups.items())]
 
