@@ -35,6 +35,9 @@ _CPP_WHAT = re.compile(r"\bwhat\(\):\s*(.+)$")
 # What a capture may have written before a short log's lines, where too few lines repeated it to
 # be learned (read/capture.py): a time, a level tag, a rank; it holds a digit or a bracket.
 _PREFIX_LIKE = re.compile(r"[\d\[\]()<>|]")
+# R (reticulate, the keras and tensorflow packages) reports a Python exception under its own head:
+# `Error in py_call_impl(callable, dots$args, dots$keywords) :`, the exception indented below it.
+_R_HEAD = re.compile(r"^\s*Error in .+ :\s*$")
 _CLASS_REPR = re.compile(r"^<class '([\w.]+)'>,?\s*")
 CLOSING_LINES = 5  # the last lines a log's closing error is looked for in
 
@@ -165,6 +168,7 @@ class BlockReader:
         self.dropped = 0
         self.children: list[ChildFailure] = []
         self.fatals: list[FatalError] = []
+        self._r_heads: dict[int | str | None, int] = {}  # rank -> the line of R's `Error in ... :`
 
     def _frame(self, file: str, line: str, function: str) -> Frame:
         number = int(line) if line.isdigit() else 0  # faulthandler writes `???` when it cannot tell
@@ -215,11 +219,16 @@ class BlockReader:
 
     def start_bare(self, line: LogLine, rank: int | str | None) -> None:
         """A bare `SomeError: message` line (no traceback above it) opens a message-only block."""
-        m = _EXC_BARE.match(line.text)
+        text = line.text
+        if self._r_heads.pop(rank, None) == line.number - 1:
+            text = text.strip()  # the exception R's reticulate indents under its own head
+        m = _EXC_BARE.match(text)
         if m:
             block = _Block("msg", line, rank)
             block.current = _Exc(m.group(1) or m.group(3), [m.group(2) or ""], [])
             self.open[rank] = block
+        elif _R_HEAD.match(text):
+            self._r_heads[rank] = line.number
 
     def close_all(self) -> None:
         """Close the open blocks as they stand (the log ended)."""

@@ -221,6 +221,21 @@ Cell In[7], line 3
     assert exc.frames[0].code == "batch = ds[0]"
 
 
+def test_r_reports_a_python_exception_indented_under_its_own_head():
+    text = """\
+Epoch 2/10
+Error in py_call_impl(callable, call_args$unnamed, call_args$named) :
+  ValueError: Shapes (None, 1) and (None, 10) are incompatible
+"""
+    exc = parse_text(text).chains[0].final
+    assert (exc.type, exc.message) == (
+        "ValueError",
+        "Shapes (None, 1) and (None, 10) are incompatible",
+    )
+    # an indented line elsewhere is a message's own, not an exception
+    assert not parse_text("Epoch 2/10\n  ValueError: x\n").chains
+
+
 def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
     bad_alloc = "terminate called after throwing an instance of 'std::bad_alloc'"
     closing = {  # log: (the type it is read as, the line the message starts with)
