@@ -4,7 +4,8 @@ prefixes, CRLF, colour, fixed-width wrapping), for the metamorphic checks of the
 Each format is a function of (line number, line) -> the line as that tool would have written it;
 `rewrite(text, name)` applies one to a whole log. The wording of each prefix follows the tool's own
 output (Kubernetes `kubectl logs --prefix`, Ray's worker prefix, torchrun's `--tee`/rank prefix,
-`srun -l`, `mpirun --tag-output`, absl/glog, syslog, Docker Compose, Python logging).
+`srun -l`, `mpirun --tag-output`, absl/glog, syslog, Docker Compose, Python logging, Docker's
+json-file driver).
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ def _syslog(n: int, s: str) -> str:
     return f"May  1 {h:02d}:{m:02d}:{sec:02d} node01 python[48213]: {s}"
 
 
+def _docker_json(n: int, s: str) -> str:
+    # Docker's json-file logging driver: one JSON object per line, the line in `log`
+    import json
+
+    h, m, sec = _clock(n)
+    time = f"2024-05-01T{h:02d}:{m:02d}:{sec:02d}.{n * 7919 % 10**9:09d}Z"
+    return json.dumps({"log": s + "\n", "stream": "stderr", "time": time}, ensure_ascii=False)
+
+
 FORMATS: dict[str, Callable[[int, str], str]] = {
     "iso-timestamp": _iso,
     "python-logging": _logging,
@@ -49,6 +59,7 @@ FORMATS: dict[str, Callable[[int, str], str]] = {
     "compose": lambda n, s: "trainer-1  | " + s,
     "crlf": lambda n, s: s + "\r",
     "ansi-colour": lambda n, s: "\x1b[2m" + s + "\x1b[0m" if s else s,
+    "docker-json": _docker_json,
 }
 WRAP_WIDTH = 100
 

@@ -100,6 +100,59 @@ def clean(text: str) -> str:
     return text
 
 
+# Log collectors that keep each line as a JSON object (Docker's json-file driver: `{"log": "...\n",
+# "stream": "stderr", "time": ...}`; Kubernetes and cloud loggers' exports, Kaggle's log files) put
+# the program's words in one string field, under one of these names.
+JSON_TEXT_KEYS = ("log", "message", "msg", "data", "textPayload", "text", "line")
+JSON_SHARE = 0.8  # of a log's first lines that must be such objects
+
+
+def json_text_key(lines: list[str]) -> str | None:
+    """The field that holds the program's words when the log's first lines are JSON objects that
+    all have it (a collector's capture), else None."""
+    import json
+
+    objects = [t for t in (line.strip().lstrip("[,") for line in lines) if t]
+    if not objects or not all(t.startswith("{") for t in objects[:2]):
+        return None
+    keys: Counter[str] = Counter()
+    for text in objects:
+        try:
+            record = json.loads(text.rstrip(",]"))
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            keys.update(k for k in JSON_TEXT_KEYS if isinstance(record.get(k), str))
+    best = max(JSON_TEXT_KEYS, key=lambda k: keys[k])
+    return best if keys[best] >= JSON_SHARE * len(objects) else None
+
+
+def json_text(line: str | bytes, key: str) -> str | None:
+    """The text a collector's JSON record holds under `key`, its line end taken off; None when the
+    line is not such a record."""
+    import json
+
+    record = line.strip().lstrip("[," if isinstance(line, str) else b"[,")
+    record = record.rstrip(",]" if isinstance(line, str) else b",]")
+    if record[:1] not in ("{", b"{"):
+        return None
+    try:
+        value = json.loads(record).get(key)
+    except (ValueError, AttributeError):
+        return None
+    return value.removesuffix("\n") if isinstance(value, str) else None
+
+
+def from_json_lines(block: bytes, key: str) -> bytes:
+    """Whole JSON lines -> the text each holds under `key`, one line each (a record holding several
+    lines gives them all); a line that is not such a record stays as it is."""
+    out = []
+    for raw in block.split(b"\n")[:-1]:
+        text = json_text(raw, key)
+        out.append(raw if text is None else text.encode("utf-8", "surrogatepass"))
+    return b"\n".join(out) + b"\n" if out else b""
+
+
 def shape(text: str) -> tuple[str, ...]:
     """The kinds of a text's tokens: `0` a number, `a` a word, ` ` spaces, else the character."""
     return tuple(map(_kind, _TOKEN.findall(text)))

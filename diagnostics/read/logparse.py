@@ -19,7 +19,14 @@ from typing import BinaryIO
 from trainwatch.diagnostics.evidence import ExceptionChain, LogLine
 from trainwatch.diagnostics.judge.collectives import COLLECTIVE_WORDS
 from trainwatch.diagnostics.knowledge.signals import read_exit
-from trainwatch.diagnostics.read.capture import Capture, CaptureReader, clean
+from trainwatch.diagnostics.read.capture import (
+    Capture,
+    CaptureReader,
+    clean,
+    from_json_lines,
+    json_text,
+    json_text_key,
+)
 from trainwatch.diagnostics.read.dumps import fatal_signal_name
 from trainwatch.diagnostics.read.prefilter import chunk_filters, line_filter, word_places
 from trainwatch.diagnostics.read.tracebacks import (
@@ -244,6 +251,10 @@ class LogParser:
         """A whole text fed line by line, its capture learned from its first lines first (a
         `wrap_width` given: its lines are taken as cut at that width)."""
         lines = text.splitlines()
+        json_key = json_text_key(lines[:PRIME_LINES])
+        if json_key is not None:  # a collector's JSON records: the text they hold
+            texts = ((json_text(line, json_key), line) for line in lines)
+            lines = "\n".join(line if text is None else text for text, line in texts).splitlines()
         self._capture.prime(lines[:PRIME_LINES])
         width = wrap_width or self._capture.wrap_width
         for number, raw in unwrap(lines, width, first_number):
@@ -255,6 +266,7 @@ class LogParser:
         """
         number = 0
         carry = b""
+        json_key: str | None = None  # the field of a collector's JSON records holding the text
         skipping = False  # inside a gigantic line, dropping bytes until its newline
         # the last chunks (first line, bytes, end) for the tail
         recent: deque[tuple[int, bytes, int]] = deque()
@@ -277,21 +289,32 @@ class LogParser:
                 continue
             carry = buf[cut + 1 :]
             if number == 0:  # the first chunk: learn the log's capture from its first lines
-                head = buf[: min(cut, 1 << 16)].split(b"\n")[:PRIME_LINES]
-                self._capture.prime([_decode(raw) for raw in head])
+                head = [_decode(raw) for raw in buf[: min(cut, 1 << 16)].split(b"\n")[:PRIME_LINES]]
+                json_key = json_text_key(head)
+                if json_key is not None:  # a collector's JSON records: the text they hold
+                    head = from_json_lines(buf[: cut + 1], json_key).decode("utf-8", "replace")
+                    head = head.split("\n")[:PRIME_LINES]
+                self._capture.prime(head)
                 if self._capture.wrap_width:  # a page's fixed-width copy: join, then read it all
                     rest = fh.read(WRAPPED_MAX_BYTES)
                     return self._parse_wrapped(buf[: cut + 1] + carry + rest)
+            if json_key is not None:
+                buf = from_json_lines(buf[: cut + 1], json_key)
+                cut = len(buf) - 1
             first = number + 1
             # scanned in place: slicing would copy the chunk
             number, stop = self._scan(buf, cut + 1, number)
             recent.append((first, buf, stop))
             _trim(recent, number)
         if carry and self._report_at is None:
-            if number == 0:
-                self._capture.prime([_decode(carry)])
-            first = number + 1
             carry += b"\n"
+            if number == 0:
+                json_key = json_text_key([_decode(carry[:-1])])
+            if json_key is not None:
+                carry = from_json_lines(carry, json_key)
+            if number == 0:
+                self._capture.prime(_decode(carry[:-1]).split("\n"))
+            first = number + 1
             number, stop = self._scan(carry, len(carry), number)
             recent.append((first, carry, stop - 1 if stop == len(carry) else stop))
         self._lines = number

@@ -1,4 +1,4 @@
-"""Metamorphic: every corpus log re-captured in 13 formats (bench/captures.py) gets the verdict
+"""Metamorphic: every corpus log re-captured in 14 formats (bench/captures.py) gets the verdict
 its original gets (issue 11: at least 98% of all pairs; a format that loses more than 5% of the
 corpus is a regression of its own)."""
 

@@ -3,12 +3,15 @@ citing."""
 
 from __future__ import annotations
 
+import io
+import json
 import sys
 
 import pytest
 
+from trainwatch.diagnostics.read import capture
 from trainwatch.diagnostics.read.capture import CaptureReader, clean, looks_like_metadata
-from trainwatch.diagnostics.read.logparse import parse_text
+from trainwatch.diagnostics.read.logparse import LogParser, parse_text
 
 from conftest import ROOT
 
@@ -132,3 +135,25 @@ def test_fixed_width_wrapping_is_learned_from_the_rests_of_cut_lines():
     reader = CaptureReader()
     reader.prime(records)
     assert reader.wrap_width is None
+
+
+def test_a_kaggle_log_file_is_read_as_the_text_its_records_hold():
+    # Kaggle writes a JSON array, one record a line, the text in `data`
+    records = [
+        ("stdout", "Epoch 1/3\n"),
+        ("stderr", "Traceback (most recent call last):\n"),
+        ("stderr", '  File "/kaggle/working/train.py", line 12, in <module>\n'),
+        ("stderr", "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB\n"),
+    ]
+    lines = [
+        json.dumps({"stream_name": stream, "time": 1.5 + n, "data": data})
+        for n, (stream, data) in enumerate(records)
+    ]
+    text = "[" + "\n,".join(lines) + "]\n"
+    for facts in (parse_text(text), LogParser().parse_stream(io.BytesIO(text.encode()))):
+        (chain,) = facts.chains
+        assert chain.final.type == "RuntimeError" and chain.final.frames[0].line == 12
+    # a log that only prints a JSON line or two is read as it stands
+    plain = 'Epoch 1/3\n{"message": "checkpoint saved", "step": 100}\nValueError: bad row 7\n'
+    assert capture.json_text_key(plain.splitlines()) is None
+    assert parse_text(plain).chains[0].final.message == "bad row 7"
