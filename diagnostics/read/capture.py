@@ -104,6 +104,9 @@ def clean(text: str) -> str:
 # "stream": "stderr", "time": ...}`; Kubernetes and cloud loggers' exports, Kaggle's log files) put
 # the program's words in one string field, under one of these names.
 JSON_TEXT_KEYS = ("log", "message", "msg", "data", "textPayload", "text", "line")
+# Where JSON formatters of Python's logging (python-json-logger, structlog, cloud agents) put the
+# traceback of `logger.exception(...)`: printed after the message, as logging's own formatter does.
+JSON_TRACEBACK_KEYS = ("exc_info", "exception", "exc_text", "stack_trace", "traceback")
 JSON_SHARE = 0.8  # of a log's first lines that must be such objects
 
 
@@ -137,10 +140,14 @@ def json_text(line: str | bytes, key: str) -> str | None:
     if record[:1] not in ("{", b"{"):
         return None
     try:
-        value = json.loads(record).get(key)
+        fields = json.loads(record)
+        value = fields.get(key)
     except (ValueError, AttributeError):
         return None
-    return value.removesuffix("\n") if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    extra = [fields[k] for k in JSON_TRACEBACK_KEYS if isinstance(fields.get(k), str) and fields[k]]
+    return "\n".join([value.removesuffix("\n")] + [t.removesuffix("\n") for t in extra])
 
 
 def from_json_lines(block: bytes, key: str) -> bytes:

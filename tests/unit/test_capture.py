@@ -157,3 +157,17 @@ def test_a_kaggle_log_file_is_read_as_the_text_its_records_hold():
     plain = 'Epoch 1/3\n{"message": "checkpoint saved", "step": 100}\nValueError: bad row 7\n'
     assert capture.json_text_key(plain.splitlines()) is None
     assert parse_text(plain).chains[0].final.message == "bad row 7"
+
+
+def test_a_json_formatter_s_traceback_field_is_read_after_its_message():
+    tb = (
+        "Traceback (most recent call last):\n"
+        '  File "train.py", line 8, in <module>\n'
+        "KeyError: 'label'"
+    )
+    lines = [
+        json.dumps({"levelname": "INFO", "message": "epoch 1 done"}),
+        json.dumps({"levelname": "ERROR", "message": "training failed", "exc_info": tb}),
+    ]
+    (chain,) = parse_text("\n".join(lines) + "\n").chains
+    assert (chain.final.type, chain.final.message) == ("KeyError", "'label'")
