@@ -74,7 +74,10 @@ _IPY_OLD = re.compile(
 )
 # VS Code's notebooks copy an error as JSON: `"name": "ValueError",`, `"message": "...`, then
 # `"stack": "` and the IPython traceback (or the start of it).
-_JSON_NAME = re.compile(r'^\s*"name": "([A-Za-z_][\w.]*)",\s*$')
+_JSON_NAME = re.compile(
+    r'^\s*"name": "((?:[A-Za-z_]\w*\.)*\w*'
+    r'(?:Error|Exception|Interrupt|Exit|Exhausted|Failure))",\s*$'
+)
 _JSON_MESSAGE = re.compile(r'^\s*"message": "(.*?)(?:",)?\s*$')
 _JSON_STACK = re.compile(r'^\s*"stack": "')
 _IPY_ARROW = re.compile(r"^-*> ?(\d+)\s?(.*)$")
