@@ -1,9 +1,10 @@
 """Score `trainwatch explain` on the corpus (corpus/): both parts, per framework, confusion,
 calibration, confident-and-wrong, and agreement under re-captured formats (bench/captures.py).
 
-Usage: python bench/accuracy.py [CORPUS_DIR] [-v] [--no-captures]. A case is right when the
-verdict's category is the case's label or one of its `also` alternates (corpus/LABELS.md). The
-validation part is the one no signature or phrase was written from (corpus/README.md).
+Usage: python bench/accuracy.py [CORPUS_DIR] [-v] [--no-captures] [--stacked] (`--stacked`: also
+ten pairs of formats, one tool over another). A case is right when the verdict's category is the
+case's label or one of its `also` alternates (corpus/LABELS.md). The validation part is the one no
+signature or phrase was written from (corpus/README.md).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from trainwatch.diagnostics.knowledge import load_knowledge
 from trainwatch.diagnostics.postmortem import explain_logs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from captures import NAMES, rewrite
+from captures import NAMES, STACKED, rewrite
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 CONFIDENT = 0.7
@@ -94,6 +95,8 @@ def score(corpus: Path = DEFAULT_CORPUS, verbose: bool = False, captures: bool =
     _calibration(results)
     if captures:
         figures["agreement"] = _agreement(results, knowledge)
+    if "--stacked" in sys.argv:
+        figures["stacked"] = _agreement(results, knowledge, STACKED, "pairs of stacked formats")
     return figures
 
 
@@ -124,13 +127,13 @@ def _calibration(results) -> None:
             print(f"  {low:.2f}-{min(high, 1.0):.2f}  {len(inside):>3} answers  {share:6.1%} right")
 
 
-def _agreement(results, knowledge) -> float:
+def _agreement(results, knowledge, names=NAMES, what="capture formats") -> float:
     """The share of (case, format) pairs whose category is the original log's."""
     same = total = 0
     per_format = collections.Counter()
     for case, v, _, raw in results:
         text = raw.decode("utf-8", "replace")
-        for name in NAMES:
+        for name in names:
             got = verdict_of(rewrite(text, name).encode(), knowledge)
             total += 1
             if got.category == v.category:
@@ -140,11 +143,11 @@ def _agreement(results, knowledge) -> float:
                 print(f"  {case['id']} {name}: {v.category} -> {got.category}")
     share = same / total if total else 0.0
     print(
-        f"\nagreement under {len(NAMES)} capture formats: {same}/{total} = {share:.1%} "
+        f"\nagreement under {len(names)} {what}: {same}/{total} = {share:.1%} "
         f"(target {TARGETS['agreement']:.0%})"
     )
-    for name in NAMES:
-        print(f"  {name:<18} {per_format[name]}/{len(results)}")
+    for name in names:
+        print(f"  {name:<30} {per_format[name]}/{len(results)}")
     return share
 
 

@@ -65,7 +65,11 @@ WRAP_WIDTH = 100
 
 
 def rewrite(text: str, name: str) -> str:
-    """The log as the named tool would have captured it."""
+    """The log as the named tool would have captured it; `a+b`: captured by `a`, then by `b`."""
+    if "+" in name:
+        for part in name.split("+"):
+            text = rewrite(text, part)
+        return text
     if name == "fixed-width-wrap":
         lines = []
         for line in text.split("\n"):
@@ -81,3 +85,17 @@ def rewrite(text: str, name: str) -> str:
 
 
 NAMES = (*FORMATS, "fixed-width-wrap")
+# Two tools, one over the other (a collector's timestamp over a coloured console, Ray's prefix over
+# colour, a logging format under a pod prefix...): `python bench/accuracy.py --stacked`.
+STACKED = (
+    "iso-timestamp+ansi-colour",
+    "ansi-colour+iso-timestamp",
+    "iso-timestamp+crlf",
+    "ray-worker+ansi-colour",
+    "python-logging+kubectl-prefix",
+    "torchrun-rank+iso-timestamp",
+    "compose+ansi-colour",
+    "syslog+crlf",
+    "iso-timestamp+docker-json",
+    "srun-label+python-logging",
+)
