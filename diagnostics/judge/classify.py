@@ -236,7 +236,7 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
         exc = chain.final
         frame = exc.deepest_user_frame() or _deepest_user(chain.exceptions)
         where = f" at {frame.file}:{frame.line}" if frame else ""
-        from trainwatch.diagnostics.knowledge.matcher import exc_text
+        from trainwatch.diagnostics.knowledge.matcher import cited_kind, exc_text
 
         text = exc_text(exc, chain).splitlines()[0][:300]
         said = (
@@ -250,7 +250,7 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
             None,
             0.3,
             said,
-            evidence=(Cited("exception", text, chain.where),),
+            evidence=(Cited(cited_kind(chain), text, chain.where),),
             culprit=Culprit.from_frame(frame) if frame else None,
             exception=chain.first,
             exception_chain=chain.exceptions,

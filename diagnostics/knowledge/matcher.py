@@ -101,13 +101,18 @@ def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Matc
             return Match(
                 sig,
                 "exception",
-                (Cited("exception", _clip(text), source),),
+                (Cited(cited_kind(chain), _clip(text), source),),
                 exc,
                 chain,
                 depth,
                 chain.line or 0,
             )
     return None
+
+
+def cited_kind(chain: ExceptionChain) -> str:
+    """What a citation of the chain is: an exception, or a line of the log (an error line)."""
+    return "log" if chain.origin == "error-line" else "exception"
 
 
 def exc_text(exc: RaisedException, chain: ExceptionChain) -> str:

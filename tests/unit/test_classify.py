@@ -176,6 +176,7 @@ def test_the_error_line_a_log_ends_on_counts_unless_the_run_exited_0():
     saved = judge(text)
     assert saved.category == "unknown" and "ends on an error" in saved.summary
     assert saved.evidence[0].text == "FATAL: cannot open shard 17 of the dataset"
+    assert saved.evidence[0].kind == "log"  # a line of the log, not an exception raised
     failed = judge(text, exit=ExitStatus.from_returncode(1))
     assert "ends on an error" in failed.summary
     # a program that printed an error and went on to exit 0: it recovered from it
