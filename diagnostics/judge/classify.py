@@ -172,7 +172,9 @@ def _from_match(
     category, subtype = sig.category, sig.subtype
     confidence = _score(best)
     chain = best.chain
-    exception = best.exception or (chain.first if chain else None)
+    if chain is not None and chain.origin == "error-line":
+        chain = None  # a line of the log, cited as such: no exception was raised that we saw
+    exception = (best.exception or chain.first) if chain is not None else None
     culprit = _culprit(best, chains, evidence)
     alternatives: list[Alternative] = []
     summary = _summary(sig.title, sig.explanation)
@@ -252,8 +254,8 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
             said,
             evidence=(Cited(cited_kind(chain), text, chain.where),),
             culprit=Culprit.from_frame(frame) if frame else None,
-            exception=chain.first,
-            exception_chain=chain.exceptions,
+            exception=None if chain.origin == "error-line" else chain.first,
+            exception_chain=() if chain.origin == "error-line" else chain.exceptions,
         )
     if status is None:
         return Verdict(

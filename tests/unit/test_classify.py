@@ -177,6 +177,7 @@ def test_the_error_line_a_log_ends_on_counts_unless_the_run_exited_0():
     assert saved.category == "unknown" and "ends on an error" in saved.summary
     assert saved.evidence[0].text == "FATAL: cannot open shard 17 of the dataset"
     assert saved.evidence[0].kind == "log"  # a line of the log, not an exception raised
+    assert saved.exception is None and saved.exception_chain == ()
     failed = judge(text, exit=ExitStatus.from_returncode(1))
     assert "ends on an error" in failed.summary
     # a program that printed an error and went on to exit 0: it recovered from it
@@ -184,7 +185,7 @@ def test_the_error_line_a_log_ends_on_counts_unless_the_run_exited_0():
     assert ok.category == "completed" and "ends on an error" not in ok.summary
     # matched by what reads messages, it is second-hand: a line's weight, never an exception's
     oom = judge("step 1\nstep 2\nCUDA error: out of memory\n")
-    assert oom.category == "oom" and oom.confidence < 0.95
+    assert oom.category == "oom" and oom.confidence < 0.95 and oom.exception is None
 
 
 def test_gpu_oom_cites_the_allocator_and_the_device():
