@@ -164,3 +164,22 @@ def test_busy_loop_is_reported_while_it_lasts_and_killed_when_asked():
     assert evidence.stall is not None and evidence.stall.busy and evidence.stall.action == "stopped"
     assert elapsed < 20
     assert (verdict.category, verdict.subtype) == ("hang", "hang/busy-loop")
+
+
+def test_a_program_that_ends_on_its_own_error_line_is_judged_by_it(tmp_path):
+    # no Python, no traceback: the last words on stderr are the program's own error line
+    script = 'echo "step 1"; echo "step 2"; echo "FATAL: cannot open shard 17 of the dataset" >&2'
+    path = tmp_path / "r.json"
+    failed = trainwatch("run", "--json", str(path), "--", "bash", "-c", script + "; exit 3")
+    assert failed.returncode == 3
+    report = read_report(path)
+    assert report["verdict"]["category"] == "unknown"
+    assert report["evidence"][0] == {
+        "kind": "log",
+        "text": "FATAL: cannot open shard 17 of the dataset",
+        "source": "stderr line 1",
+    }
+    # the same words, then exit 0: the program went on from them
+    ok = trainwatch("run", "--json", str(path), "--", "bash", "-c", script + "; exit 0")
+    assert ok.returncode == 0
+    assert read_report(path)["verdict"]["category"] == "completed"
