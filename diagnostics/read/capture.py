@@ -51,6 +51,7 @@ _RANK = (
     re.compile(r"^\[(?:default|trainer)(\d+)\]:"),  # torchrun --tee with a role
 )
 _PID = re.compile(r"\bpid[=: ]\s*(\d+)")
+_ERROR_LEVEL = re.compile(r"\b(ERROR|FATAL|CRITICAL)\b|^([EF])\d{4} ")
 _TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?Z?|\d\d:\d\d:\d\d(?:[.,]\d+)?")
 SAMPLE_POINTS = (20, 60, 200)  # lines after which the frequent shapes are learned again
 # Two stacked prefixes (a collector's timestamp over a job's tag and uuid) reach 150 columns.
@@ -69,6 +70,9 @@ class Capture:
     rank: int | None = None
     pid: int | None = None
     time: str | None = None
+    # an error's level the prefix gave the line (`ERROR`, `FATAL`, `CRITICAL`, glog's `E`/`F`): the
+    # line is an error in its program's own words, though its text no longer says so
+    level: str | None = None
 
     @property
     def source(self) -> int | str | None:
@@ -361,4 +365,7 @@ def describe(prefix: str) -> Capture:
     if m:
         pid = int(m.group(1))
     t = _TIME.search(prefix)
-    return Capture(prefix, rank, pid, t.group(0) if t else None)
+    level = _ERROR_LEVEL.search(prefix)
+    return Capture(
+        prefix, rank, pid, t.group(0) if t else None, level and (level.group(1) or level.group(2))
+    )

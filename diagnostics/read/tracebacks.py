@@ -26,7 +26,7 @@ _ERROR_LINE = re.compile(
     r"\s*(?:\([^()]{1,40}\)\s*)?(?:[\w.\-/]+: ?){0,3}"
     r"(?:\[(?P<tag>ERROR|FATAL|CRITICAL|E|F)\]\s*(?P<tagged>.*[A-Za-z]{2}.*)"
     r"|(?P<kind>(?:[A-Za-z]\w*\s){0,2}(?:Error|ERROR|FATAL ERROR|FATAL|Fatal error|CRITICAL|PANIC)"
-    r"|(?:fatal )?error)(?:\s[^:]{0,40})?:\s*(?P<message>.*[A-Za-z]{2}.*)"
+    r"|(?:fatal )?error)(?:(?:\s[^:]{0,40})?:|\s+[-|]\s)\s*(?P<message>.*[A-Za-z]{2}.*)"
     r"|(?P<failed>.{0,100}\b(?:failed|FAILED)[.!]?)\s*)$"
 )
 _CHECK_FAILED = re.compile(r"\b(Check failed): ")
@@ -535,6 +535,9 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
         m = _CHECK_FAILED.search(text)
         if m:
             found.append((m.group(1), text.strip(), line))
+            continue
+        if line.capture is not None and line.capture.level and text.strip():
+            found.append((line.capture.level, text.strip(), line))  # an ERROR-level record
             continue
         m = _error_line(text)
         if m is None:

@@ -221,6 +221,29 @@ Cell In[7], line 3
     assert exc.frames[0].code == "batch = ds[0]"
 
 
+def test_an_error_level_taken_off_with_a_learned_prefix_still_makes_an_error_line():
+    messages = [
+        "loading the dataset",
+        "12.3M parameters",
+        "epoch=1 loss=0.52",
+        "saving a checkpoint to /ckpt/1.pt",
+        "{'epoch': 2, 'loss': 0.47}",
+        "Could not open shard 17 of the dataset",
+    ]
+    levels = ["INFO"] * 5 + ["ERROR"]
+    text = "".join(
+        f"2024-05-01 10:00:0{n},123 {level:<8} [train.py:{40 + n}] {message}\n"
+        for n, (level, message) in enumerate(zip(levels, messages, strict=True))
+    )
+    facts = parse_text(text)
+    last = facts.ending[-1]
+    assert last.text == "Could not open shard 17 of the dataset"  # the prefix was learned
+    assert last.capture.level == "ERROR"
+    assert facts.closing_error.final.type == "ERROR"
+    # the same log with the error's level as INFO ends on no error
+    assert parse_text(text.replace("ERROR   ", "INFO    ")).closing_error is None
+
+
 def test_r_reports_a_python_exception_indented_under_its_own_head():
     text = """\
 Epoch 2/10
@@ -264,6 +287,9 @@ def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
         assert found.final.type == kind, text
         said = first or text.strip().splitlines()[-1]
         assert found.final.message.splitlines()[0] == said, text
+    # logging's `%(levelname)s - %(message)s`: the level, then a dash
+    dashed = "epoch 1\n2024-05-01 10:00:07,123 - trainer - ERROR - Could not open shard 17\n"
+    assert parse_text(dashed).closing_error.final.type == "ERROR"
     # words about errors that are not the program failing: a metric, advice, a count
     for text in (
         "epoch 9\nValidation Error: 0.0123\n",
