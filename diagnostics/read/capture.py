@@ -43,6 +43,23 @@ _METADATA = (
     re.compile(r"^[\w.\-/]+:\s*$|^\w+:[\w.]+:\s*$"),  # a label: `0: `, `node01:`, `INFO:root:`
     re.compile(r"\w=\S"),  # key=value
 )
+# Words a capture writes after its last tag: log levels (as Python's logging, glog, log4j and loguru
+# write them) and the stream a container runtime names.
+_CAPTURE_WORDS = frozenset(
+    word
+    for level in (
+        "TRACE",
+        "DEBUG",
+        "INFO",
+        "NOTICE",
+        "WARN",
+        "WARNING",
+        "ERROR",
+        "CRITICAL",
+        "FATAL",
+    )
+    for word in (level, level.lower(), level.capitalize())
+) | {"stdout", "stderr"}
 _EXCEPTION_LABEL = re.compile(r"(?:Error|Exception|Warning|Interrupt|Exit)\W*$")
 _RANK = (
     re.compile(r"\brank\s*[=:]?\s*(\d+)", re.I),
@@ -186,6 +203,26 @@ def looks_like_metadata(prefix: str) -> bool:
     return any(p.search(prefix) for p in _METADATA)
 
 
+def runs_into_message(prefix: str) -> bool:
+    """Does this leading text go on past the capture into the message's first words? After its
+    last tag (`]`, `:`, `|`, `>`, `)`), a capture writes only a level, a stream, a one-letter flag,
+    numbers, or names it sets apart with punctuation (`- trainer - INFO - `); any other word there
+    (`<time> train: Epoch 3 loss `) is the message's: a log whose messages start alike must not
+    lose their first words (a traceback's `Traceback` among them)."""
+    tokens = _TOKEN.findall(prefix)
+    last = max((i for i, t in enumerate(tokens) if t in _BOUNDARY_TOKENS), default=-1)
+    tail = tokens[last + 1 :]
+    for i, token in enumerate(tail):
+        if not (token[0].isalpha() or token[0] == "_") or any(c.isdigit() for c in token):
+            continue
+        if token in _CAPTURE_WORDS or (len(token) == 1 and token.isupper()):
+            continue
+        following = next((t for t in tail[i + 1 :] if not t.isspace()), None)
+        if following is None or following[0].isalnum() or following[0] == "_":
+            return True
+    return False
+
+
 def _pattern(prefix: str) -> re.Pattern[str]:
     """A regex matching every prefix of this one's shape (the trailing spaces kept exactly, so a
     message's own indentation is never eaten)."""
@@ -277,7 +314,11 @@ class CaptureReader:
                 counts[key] += 1
                 example.setdefault(key, prefix)
         needed = max(3, (len(lines) + 1) // 2)
-        frequent = [k for k, n in counts.items() if n >= needed and looks_like_metadata(example[k])]
+        frequent = [
+            k
+            for k, n in counts.items()
+            if n >= needed and looks_like_metadata(example[k]) and not runs_into_message(example[k])
+        ]
         if not frequent:
             return
         # The longest of the shapes nearly every line shares: a shape that also swallows the first

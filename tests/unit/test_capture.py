@@ -171,3 +171,31 @@ def test_a_json_formatter_s_traceback_field_is_read_after_its_message():
     ]
     (chain,) = parse_text("\n".join(lines) + "\n").chains
     assert (chain.final.type, chain.final.message) == ("KeyError", "'label'")
+
+
+@pytest.mark.parametrize("lines", [8, 12, 20])
+def test_messages_that_start_alike_keep_their_first_words(lines):
+    # Every progress line's message starts `Epoch N loss`: a prefix shape that ran on into those
+    # words would be shared by nearly every line, and would eat `Traceback` from the traceback's
+    # head.
+    progress = [
+        f"2024-05-01 10:00:{n:02d},123 INFO train: Epoch {n} loss 0.{50 - n}" for n in range(lines)
+    ]
+    tb = [
+        "Traceback (most recent call last):",
+        '  File "train.py", line 9, in <module>',
+        "    loss.backward()",
+        "RuntimeError: CUDA out of memory. Tried to allocate 2 GiB",
+    ]
+    text = "\n".join(progress + [f"2024-05-01 10:00:30,123 ERROR train: {t}" for t in tb]) + "\n"
+    facts = parse_text(text)
+    (chain,) = facts.chains
+    assert chain.final.type == "RuntimeError" and chain.final.frames[0].line == 9
+    assert facts.tail[0].text.endswith("Epoch 0 loss 0.50")
+    parser = LogParser()
+    parser.feed_text(text)
+    assert parser.normalize(facts.tail[0]).text == "Epoch 0 loss 0.50"
+    # a capture's own words after its last tag stay a prefix: a level, a stream, a flag
+    assert not capture.runs_into_message("2024-05-01T10:00:00.123456789Z stderr F ")
+    assert not capture.runs_into_message("2024-05-01 10:00:00,000 - trainer - INFO - ")
+    assert capture.runs_into_message("2024-05-01 10:00:03,123 INFO train: Epoch ")
