@@ -1,10 +1,10 @@
 """Score `trainwatch explain` on the corpus (corpus/): both parts, per framework, confusion,
 calibration, confident-and-wrong, and agreement under re-captured formats (bench/captures.py).
 
-Usage: python bench/accuracy.py [CORPUS_DIR] [-v] [--no-captures] [--stacked] (`--stacked`: also
-ten pairs of formats, one tool over another). A case is right when the verdict's category is the
-case's label or one of its `also` alternates (corpus/LABELS.md). The validation part is the one no
-signature or phrase was written from (corpus/README.md).
+Usage: python bench/accuracy.py [CORPUS_DIR] [-v] [--no-captures] [--more] (`--more`: also five
+more formats and ten pairs of formats, one tool over another). A case is right when the verdict's
+category is the case's label or one of its `also` alternates (corpus/LABELS.md). The validation part
+is the one no signature or phrase was written from (corpus/README.md).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from trainwatch.diagnostics.knowledge import load_knowledge
 from trainwatch.diagnostics.postmortem import explain_logs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from captures import NAMES, STACKED, rewrite
+from captures import MORE_FORMATS, NAMES, STACKED, rewrite
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 CONFIDENT = 0.7
@@ -95,8 +95,9 @@ def score(corpus: Path = DEFAULT_CORPUS, verbose: bool = False, captures: bool =
     _calibration(results)
     if captures:
         figures["agreement"] = _agreement(results, knowledge)
-    if "--stacked" in sys.argv:
-        figures["stacked"] = _agreement(results, knowledge, STACKED, "pairs of stacked formats")
+    if "--more" in sys.argv:
+        more = (*MORE_FORMATS, *STACKED)
+        figures["more"] = _agreement(results, knowledge, more, "more formats and stacked pairs")
     return figures
 
 
