@@ -118,6 +118,11 @@ class RaisedException:
         }
 
 
+# The origin of a one-exception chain made of the error line a log without a traceback ends on
+# (read/tracebacks.py `closing_error`): cited as a line, weighed as one, never reported as raised.
+ERROR_LINE = "error-line"
+
+
 @dataclass(frozen=True)
 class ExceptionChain:
     """An uncaught exception with everything chained to it, first raised first, as Python prints
@@ -125,8 +130,7 @@ class ExceptionChain:
     """
 
     exceptions: tuple[RaisedException, ...]
-    # "probe" (recorded inside the process), "log" (a traceback parsed from text), or "error-line"
-    # (a log without a traceback ending on its program's own error line: read/tracebacks.py)
+    # "probe" (recorded inside the process), "log" (a traceback parsed from text), or ERROR_LINE
     origin: str
     pid: int | None = None
     rank: int | None = None  # torchrun/DeepSpeed rank, when known
@@ -135,6 +139,11 @@ class ExceptionChain:
     # Where those lines are: "log" (a saved file), "stdout" or "stderr" (a live run).
     stream: str = "log"
     capture: Capture | None = None  # what the capturing tool wrote before its first line
+
+    @property
+    def is_error_line(self) -> bool:
+        """A log's closing error line in its program's own words, not an exception raised."""
+        return self.origin == ERROR_LINE
 
     @property
     def where(self) -> str:
@@ -215,6 +224,4 @@ class Evidence:
         log = self.log
         if log is None:
             return ()
-        if log.closing_error is None or (self.exit is not None and self.exit.code == 0):
-            return log.chains
-        return log.chains + (log.closing_error,)
+        return log.chains if self.exit is not None and self.exit.code == 0 else log.all_chains

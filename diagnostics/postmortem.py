@@ -62,9 +62,9 @@ def _better_joined(facts: LogFacts, joined: LogFacts, sure: bool, knowledge) -> 
     """Is the reading with the cut lines joined the one to keep? It must have found something;
     then it wins when the cutting is sure, when the log as it stands showed nothing, or when more
     of the knowledge base matches it (a message cut in two matches nothing)."""
-    if not (joined.chains or joined.notable or joined.closing_error):
+    if not (joined.all_chains or joined.notable):
         return False
-    if sure or not (facts.chains or facts.notable or facts.closing_error):
+    if sure or not (facts.all_chains or facts.notable):
         return True
     if knowledge is None:
         from trainwatch.diagnostics.knowledge import default_knowledge
@@ -72,8 +72,7 @@ def _better_joined(facts: LogFacts, joined: LogFacts, sure: bool, knowledge) -> 
         knowledge = default_knowledge()
 
     def matches(read: LogFacts) -> int:
-        closing = (read.closing_error,) if read.closing_error is not None else ()
-        return len(knowledge.match(read.chains + closing, read, {}))
+        return len(knowledge.match(read.all_chains, read, {}))
 
     return matches(joined) > matches(facts)
 

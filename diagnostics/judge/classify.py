@@ -121,7 +121,7 @@ def tidy(verdict: Verdict) -> Verdict:
 # ---- ranking -------------------------------------------------------------------------------------
 def _score(m: Match) -> float:
     score = m.signature.confidence
-    if m.via == "line" or (m.chain is not None and m.chain.origin == "error-line"):
+    if m.via == "line" or (m.chain is not None and m.chain.is_error_line):
         score *= LINE_WEIGHT
     if m.signature.role == "cascade":
         score *= CASCADE_WEIGHT
@@ -172,7 +172,7 @@ def _from_match(
     category, subtype = sig.category, sig.subtype
     confidence = _score(best)
     chain = best.chain
-    if chain is not None and chain.origin == "error-line":
+    if chain is not None and chain.is_error_line:
         chain = None  # a line of the log, cited as such: no exception was raised that we saw
     exception = (best.exception or chain.first) if chain is not None else None
     culprit = _culprit(best, chains, evidence)
@@ -244,7 +244,7 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
         said = (
             f"The log ends on an error in its program's own words ({exc.type}), which no known "
             "signature explains."
-            if chain.origin == "error-line"
+            if chain.is_error_line
             else f"The run raised {exc.short_type}{where}, which no known signature explains."
         )
         return Verdict(
@@ -254,8 +254,8 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
             said,
             evidence=(Cited(cited_kind(chain), text, chain.where),),
             culprit=Culprit.from_frame(frame) if frame else None,
-            exception=None if chain.origin == "error-line" else chain.first,
-            exception_chain=() if chain.origin == "error-line" else chain.exceptions,
+            exception=None if chain.is_error_line else chain.first,
+            exception_chain=() if chain.is_error_line else chain.exceptions,
         )
     if status is None:
         return Verdict(

@@ -112,12 +112,12 @@ def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Matc
 
 def cited_kind(chain: ExceptionChain) -> str:
     """What a citation of the chain is: an exception, or a line of the log (an error line)."""
-    return "log" if chain.origin == "error-line" else "exception"
+    return "log" if chain.is_error_line else "exception"
 
 
 def exc_text(exc: RaisedException, chain: ExceptionChain) -> str:
     """An exception as a citation quotes it: `Type: message`; an error line as it was written."""
-    if chain.origin == "error-line" or not exc.message:
+    if chain.is_error_line or not exc.message:
         return exc.message or exc.type
     return f"{exc.type}: {exc.message}"
 

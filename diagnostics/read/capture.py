@@ -134,41 +134,27 @@ JSON_SHARE = 0.8  # of a log's first lines that must be such objects
 def json_text_key(lines: list[str]) -> str | None:
     """The field that holds the program's words when the log's first lines are JSON objects that
     all have it (a collector's capture), else None."""
-    import json
-
-    objects = [t for t in (line.strip().lstrip("[,") for line in lines) if t]
-    if not objects or not all(t.startswith("{") for t in objects[:2]):
+    objects = [line for line in lines if line.strip().lstrip("[,")]
+    if not objects or not all(line.strip().lstrip("[,").startswith("{") for line in objects[:2]):
         return None
     keys: Counter[str] = Counter()
-    for text in objects:
-        try:
-            record = json.loads(text.rstrip(",]"))
-        except ValueError:
-            continue
-        if isinstance(record, dict):
+    for line in objects:
+        record = _json_record(line)
+        if record is not None:
             keys.update(k for k in JSON_TEXT_KEYS if isinstance(record.get(k), str))
     best = max(JSON_TEXT_KEYS, key=lambda k: keys[k])
     return best if keys[best] >= JSON_SHARE * len(objects) else None
 
 
-def json_text(line: str | bytes, key: str) -> str | None:
-    """The text a collector's JSON record holds under `key`, its line end taken off; None when the
-    line is not such a record."""
-    import json
-
-    record = line.strip().lstrip("[," if isinstance(line, str) else b"[,")
-    record = record.rstrip(",]" if isinstance(line, str) else b",]")
-    if record[:1] not in ("{", b"{"):
-        return None
-    try:
-        fields = json.loads(record)
-        value = fields.get(key)
-    except (ValueError, AttributeError):
-        return None
+def json_text(line: str, key: str) -> str | None:
+    """The text a collector's JSON record holds under `key`, its line end taken off, and the
+    traceback a logging formatter kept beside it; None when the line is not such a record."""
+    record = _json_record(line)
+    value = record.get(key) if record is not None else None
     if not isinstance(value, str):
         return None
-    extra = [fields[k] for k in JSON_TRACEBACK_KEYS if isinstance(fields.get(k), str) and fields[k]]
-    return "\n".join([value.removesuffix("\n")] + [t.removesuffix("\n") for t in extra])
+    extra = [record[k] for k in JSON_TRACEBACK_KEYS if isinstance(record.get(k), str) and record[k]]
+    return "\n".join(text.removesuffix("\n") for text in (value, *extra))
 
 
 def from_json_lines(block: bytes, key: str) -> bytes:
@@ -176,9 +162,24 @@ def from_json_lines(block: bytes, key: str) -> bytes:
     lines gives them all); a line that is not such a record stays as it is."""
     out = []
     for raw in block.split(b"\n")[:-1]:
-        text = json_text(raw, key)
+        text = json_text(raw.decode("utf-8", "replace"), key)
         out.append(raw if text is None else text.encode("utf-8", "surrogatepass"))
     return b"\n".join(out) + b"\n" if out else b""
+
+
+def _json_record(line: str) -> dict | None:
+    """One line as a JSON object: a record alone on its line, or one of a JSON array written a
+    record a line (`[{...}`, `,{...}`, `{...}]`)."""
+    import json  # only for a log that looks like JSON records
+
+    text = line.strip().lstrip("[,").rstrip(",]")
+    if not text.startswith("{"):
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def shape(text: str) -> tuple[str, ...]:

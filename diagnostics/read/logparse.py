@@ -147,6 +147,11 @@ class LogFacts:
     collective_lines: tuple[tuple[int | None, LogLine], ...] = ()
 
     @property
+    def all_chains(self) -> tuple[ExceptionChain, ...]:
+        """The tracebacks, and the closing error line of a log that has none."""
+        return self.chains if self.closing_error is None else (*self.chains, self.closing_error)
+
+    @property
     def signals(self) -> tuple[str, ...]:
         """Every signal a line says ended a process, in log order, without repeats."""
         return tuple(dict.fromkeys(signal for signal, _, _ in self.signal_lines()))
@@ -291,16 +296,17 @@ class LogParser:
             if number == 0:  # the first chunk: learn the log's capture from its first lines
                 head = [_decode(raw) for raw in buf[: min(cut, 1 << 16)].split(b"\n")[:PRIME_LINES]]
                 json_key = json_text_key(head)
-                if json_key is not None:  # a collector's JSON records: the text they hold
-                    head = from_json_lines(buf[: cut + 1], json_key).decode("utf-8", "replace")
-                    head = head.split("\n")[:PRIME_LINES]
+            # a collector's JSON records: read as the text they hold
+            text = from_json_lines(buf[: cut + 1], json_key) if json_key is not None else None
+            if number == 0:
+                if text is not None:
+                    head = text.decode("utf-8", "replace").split("\n")[:PRIME_LINES]
                 self._capture.prime(head)
                 if self._capture.wrap_width:  # a page's fixed-width copy: join, then read it all
                     rest = fh.read(WRAPPED_MAX_BYTES)
                     return self._parse_wrapped(buf[: cut + 1] + carry + rest)
-            if json_key is not None:
-                buf = from_json_lines(buf[: cut + 1], json_key)
-                cut = len(buf) - 1
+            if text is not None:
+                buf, cut = text, len(text) - 1
             first = number + 1
             # scanned in place: slicing would copy the chunk
             number, stop = self._scan(buf, cut + 1, number)

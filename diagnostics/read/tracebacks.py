@@ -13,7 +13,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from trainwatch.diagnostics.evidence import ExceptionChain, Frame, LogLine, RaisedException
+from trainwatch.diagnostics.evidence import (
+    ERROR_LINE,
+    ExceptionChain,
+    Frame,
+    LogLine,
+    RaisedException,
+)
 from trainwatch.diagnostics.knowledge.signals import read_exit, signal_from_code
 from trainwatch.diagnostics.read.frames import make_frame
 
@@ -517,7 +523,7 @@ def _int(text: str | None) -> int | None:
 
 def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
     """The error a log without a traceback ends on, in its program's own words, as a one-exception
-    chain (origin "error-line") whose message is the line as written: the last error line of the
+    chain (origin ERROR_LINE) whose message is the line as written: the last error line of the
     closing lines first, the earlier ones after it, so that what matches messages reads them
     all."""
     found: list[tuple[str, str, LogLine]] = []
@@ -557,7 +563,7 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
     message = "\n".join([message] + [m for _, m, _ in found[:-1] if m != message])
     return ExceptionChain(
         (RaisedException(kind, message[:4000]),),
-        origin="error-line",
+        origin=ERROR_LINE,
         rank=last.capture.rank if last.capture is not None else None,
         line=last.number,
         stream=last.stream,
