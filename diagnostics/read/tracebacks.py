@@ -560,7 +560,7 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
     if not found:
         return None
     kind, message, last = found[-1]
-    message = "\n".join([message] + [m for _, m, _ in found[:-1] if m != message])
+    message = "\n".join([message] + [said for _, said, _ in found[:-1] if said != message])
     return ExceptionChain(
         (RaisedException(kind, message[:4000]),),
         origin=ERROR_LINE,
