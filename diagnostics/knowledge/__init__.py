@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import re
+
     from trainwatch.diagnostics.knowledge.matcher import Match
     from trainwatch.diagnostics.knowledge.schema import Signature
 
@@ -62,19 +64,27 @@ class Knowledge:
     def __init__(self, signatures: tuple[Signature, ...], files: tuple[str, ...] = ()) -> None:
         self.signatures = signatures
         self.files = files
-        # The lines the parser notes; closing words (`at_end`) are read from the log's last lines.
-        self.line_patterns = tuple(p for s in signatures if not s.at_end for p in s.line)
         from trainwatch.diagnostics.knowledge.derived import remembered
-        from trainwatch.diagnostics.knowledge.matcher import required_literals
+        from trainwatch.diagnostics.knowledge.matcher import LiteralIndex, required_literals
         from trainwatch.diagnostics.knowledge.signals import phrases
 
-        anchors: set[str] = set()
-        for pattern in self.line_patterns + phrases():
+        def literals(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
             text = pattern.pattern
-            needed = remembered("literals", text, functools.partial(required_literals, text))
-            anchors.update(needed or ())
+            return remembered("literals", text, functools.partial(required_literals, text))
+
+        # The lines the parser notes; closing words (`at_end`) are read from the log's last lines.
+        self._noted = LiteralIndex(
+            (p for s in signatures if not s.at_end for p in s.line), literals
+        )
+        anchors = set(self._noted.literals)
+        for pattern in phrases():
+            anchors.update(literals(pattern) or ())
         # Literals the log parser's pre-filter must look for, beyond its own keywords.
         self.anchors: tuple[str, ...] = tuple(sorted(anchors))
+
+    def notes(self, text: str) -> bool:
+        """Does any signature's line pattern (at-end ones aside) match this line?"""
+        return self._noted.any(text)
 
     def __len__(self) -> int:
         return len(self.signatures)

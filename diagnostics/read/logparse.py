@@ -196,7 +196,6 @@ class LogParser:
             from trainwatch.diagnostics.knowledge import default_knowledge
 
             knowledge = default_knowledge()
-        self._line_patterns = knowledge.line_patterns
         self._knowledge = knowledge
         self._words = KEYWORDS + tuple(knowledge.anchors)
         self._on_candidate = on_candidate
@@ -410,9 +409,8 @@ class LogParser:
 
     def _note_if_matches(self, line: LogLine) -> None:
         # A pattern may need what a prefix took off (`[c10d]` after a glog tag): the whole line too.
-        if any(p.search(line.text) for p in self._line_patterns) or (
-            line.capture is not None and any(p.search(line.whole) for p in self._line_patterns)
-        ):
+        notes = self._knowledge.notes
+        if notes(line.text) or (line.capture is not None and notes(line.whole)):
             self._note(line)
 
     def _note(self, line: LogLine) -> None:
