@@ -42,11 +42,19 @@ def _nonfinite_inputs(verdict: Verdict, sample) -> Verdict:
     """A plain error about NaN/Inf (the program's own check) raised while the user's tensors held
     NaN/Inf is a data problem, not a bug: say so, with the rows."""
     rows = [r for r in sample.nonfinite if r.user]
-    if not rows or verdict.subtype not in (GENERIC_CODE_SUBTYPE, None):
+    if not rows:
+        return verdict
+    smallest = min(rows, key=lambda r: math.prod(r.shape))  # the batch, rather than the dataset
+    if verdict.subtype == "data/nan-input":  # the log said so already; the probe saw the rows
+        return replace(
+            verdict,
+            confidence=max(verdict.confidence, 0.8),
+            summary=f"{verdict.summary.rstrip()} {smallest.describe()}.",
+        )
+    if verdict.subtype not in (GENERIC_CODE_SUBTYPE, None):
         return verdict
     if verdict.category not in ("code", "unknown"):
         return verdict
-    smallest = min(rows, key=lambda r: math.prod(r.shape))  # the batch, rather than the dataset
     other = Alternative(verdict.category, verdict.subtype, verdict.confidence, verdict.summary)
     return replace(
         verdict,
