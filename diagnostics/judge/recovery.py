@@ -14,6 +14,7 @@ from trainwatch.diagnostics.verdict import Alternative, Verdict
 
 # Verdicts of a run stopped from outside or stuck, which resuming from a checkpoint answers.
 RESUMABLE = ("interrupted", "hang", "oom")
+NAN_INPUT_SUBTYPE = "data/nan-input"
 
 
 def with_sample(verdict: Verdict, evidence: Evidence) -> Verdict:
@@ -45,7 +46,7 @@ def _nonfinite_inputs(verdict: Verdict, sample) -> Verdict:
     if not rows:
         return verdict
     smallest = min(rows, key=lambda r: math.prod(r.shape))  # the batch, rather than the dataset
-    if verdict.subtype == "data/nan-input":  # the log said so already; the probe saw the rows
+    if verdict.subtype == NAN_INPUT_SUBTYPE:  # the log said so already; the probe saw the rows
         return replace(
             verdict,
             confidence=max(verdict.confidence, 0.8),
@@ -59,7 +60,7 @@ def _nonfinite_inputs(verdict: Verdict, sample) -> Verdict:
     return replace(
         verdict,
         category="data",
-        subtype="data/nan-input",
+        subtype=NAN_INPUT_SUBTYPE,
         confidence=0.8,
         summary=f"The input data holds NaN or Inf values: {smallest.describe()}.",
         alternatives=(other,) + verdict.alternatives,

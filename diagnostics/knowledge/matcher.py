@@ -5,7 +5,7 @@ what it saw.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 # the stdlib's own regex parser: the only way to read a pattern's literals
@@ -52,7 +52,11 @@ class LiteralIndex:
     line.
     """
 
-    def __init__(self, patterns: Iterable[re.Pattern[str]], literals) -> None:
+    def __init__(
+        self,
+        patterns: Iterable[re.Pattern[str]],
+        literals: Callable[[re.Pattern[str]], tuple[str, ...] | None],
+    ) -> None:
         by_literal: dict[str, list[re.Pattern[str]]] = {}
         unanchored: list[re.Pattern[str]] = []
         for pattern in dict.fromkeys(patterns):

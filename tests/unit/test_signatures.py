@@ -57,6 +57,22 @@ def test_every_line_pattern_gives_the_pre_filter_a_literal():
     assert blind == {r"^\^C$"}
 
 
+def test_the_literal_index_notes_what_trying_every_pattern_notes():
+    # Knowledge.notes tries a line only against the patterns whose required literal it holds: it
+    # must answer as trying every line pattern would, on every line of the corpus and the examples.
+    from conftest import CORPUS_LOGS
+
+    patterns = [p for s in SIGNATURES if not s.at_end for p in s.line]
+    lines = [line for s in SIGNATURES for e in s.examples for line in e.text.splitlines()]
+    for log in sorted(CORPUS_LOGS.glob("*.log")):
+        lines += log.read_text(errors="replace").splitlines()
+    differ = [
+        line for line in lines if KNOWLEDGE.notes(line) != any(p.search(line) for p in patterns)
+    ]
+    noted = sum(map(KNOWLEDGE.notes, lines))
+    assert noted > 500 and differ == []
+
+
 def _fed_line_by_line(text: str):
     """The log facts of an example, fed to the parser line by line as `trainwatch run` feeds live
     output.
