@@ -12,10 +12,13 @@ import atexit
 import os
 import sys
 from collections.abc import Callable
-from typing import NoReturn
 
 from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.errors import EXIT_INTERNAL, EXIT_USAGE, TrainwatchError
+
+TYPE_CHECKING = False  # not typing's: this module starts every command (diagnostics/startup.py)
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 HELP = (
     "A diagnostician for deep-learning training runs: runs your training and says why it stopped."

@@ -11,19 +11,20 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # inspect is for the typer command only, which a plain run never builds
-    import inspect
 
 from trainwatch.diagnostics.categories import CATEGORIES
+from trainwatch.diagnostics.startup import startup_record
+
+TYPE_CHECKING = False  # not typing's: a plain run reads this table before the program starts
+if TYPE_CHECKING:  # inspect is for the typer command only, which a plain run never builds
+    import inspect
+    from typing import Any
 
 # Kinds: "flag" (a switch), "value" (one string), "values" (repeatable), "number" (a finite float
 # at least `minimum`), "integer" (a whole number at least `minimum`), "choice" (one of `choices`).
 
 
-@dataclass(frozen=True)
+@startup_record  # read before `run` starts the program (diagnostics/startup.py)
 class Option:
     """One option of one or more commands."""
 
@@ -472,7 +473,8 @@ def typer_command(
 def _validator(option: Option) -> Callable[[Any], Any]:
     import typer
 
-    def validate(value: Any) -> Any:
+    # typer evaluates this signature: `Any` is not in the module's names at run time
+    def validate(value: object) -> object:
         if value is None:
             return value
         try:

@@ -8,10 +8,9 @@ option table (cli/options.py).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
-from typing import Any
+from collections import namedtuple
 
 from trainwatch.cli.options import (
     COMMAND_MARK,
@@ -23,6 +22,10 @@ from trainwatch.cli.options import (
 )
 from trainwatch.diagnostics.errors import CommandNotExecutable, CommandNotFound, UsageError
 from trainwatch.diagnostics.watch import target as targets
+
+TYPE_CHECKING = False  # not typing's (diagnostics/startup.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 HELP = """Run a training program and say why it stopped.
 
@@ -37,11 +40,11 @@ when it ends, and trainwatch exits with the program's status (128+N when signal 
 """
 
 # The parsed command line: one field per option of the table, plus the program and its arguments.
-RunOptions = dataclasses.make_dataclass(
+# A named tuple: it is made before the program starts (diagnostics/startup.py).
+RunOptions = namedtuple(
     "RunOptions",
-    [("program", tuple[str, ...], dataclasses.field(default=()))]
-    + [(o.field, Any, dataclasses.field(default=o.default)) for o in RUN_OPTIONS],
-    frozen=True,
+    ["program"] + [o.field for o in RUN_OPTIONS],
+    defaults=[()] + [o.default for o in RUN_OPTIONS],
 )
 RunOptions.__doc__ = "`trainwatch run`'s command line, parsed: the one configuration it works from."
 VALUE_OPTIONS = value_flags(RUN_OPTIONS)

@@ -7,15 +7,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from trainwatch.diagnostics import __version__
-from trainwatch.diagnostics.evidence import Evidence
+from trainwatch.diagnostics.startup import startup_record
 from trainwatch.diagnostics.watch.child import Child, LaunchRequest, LaunchResult
 from trainwatch.diagnostics.watch.observers import OutputObservers
 
+TYPE_CHECKING = False  # not typing's: imported before the program starts (diagnostics/startup.py)
 if TYPE_CHECKING:  # imported for real only when the run asked for live events / once it ended
+    from trainwatch.diagnostics.evidence import Evidence
     from trainwatch.diagnostics.verdict import Diagnosis
     from trainwatch.diagnostics.watch.alerts import LiveAlerts, LiveEvent
 
@@ -27,7 +27,7 @@ GPU_BUSY_PCT = 5
 BACKGROUND_WAITS_S = 1.0
 
 
-@dataclass(frozen=True)
+@startup_record  # made before the program starts (diagnostics/startup.py)
 class RunRequest:
     """Everything `trainwatch run` was asked to do, parsed and resolved."""
 
@@ -139,6 +139,8 @@ def run_session(
         notes.append("the probe was off (--no-probe)")
     observers.finish()
     progress = observers.progress_facts()
+    from trainwatch.diagnostics.evidence import Evidence
+
     evidence = Evidence(
         source="run",
         command=request.argv,

@@ -10,16 +10,18 @@ here.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from trainwatch.cli.reports.files import write_report
+from trainwatch.diagnostics.startup import startup_record
 
-if TYPE_CHECKING:  # `run` builds its targets before the program starts; the rest comes after
+TYPE_CHECKING = False  # not typing's: `run` builds its targets before the program starts
+if TYPE_CHECKING:  # the rest comes after
+    from typing import Any
+
     from trainwatch.diagnostics.verdict import Diagnosis
 
 
-@dataclass(frozen=True)
+@startup_record  # made before `run` starts the program (diagnostics/startup.py)
 class ReportTargets:
     """Where the reports of one diagnosis go, and the exit policy."""
 
@@ -32,7 +34,7 @@ class ReportTargets:
     github_summary_path: str | None = None  # the GitHub step summary's Markdown ("-" for stdout)
 
 
-@dataclass(frozen=True)
+@startup_record  # defined in a module imported before the start (diagnostics/startup.py)
 class Delivered:
     """What the reports were made from, for what comes after them (notifications, --on-exit)."""
 

@@ -14,8 +14,8 @@ import functools
 import importlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not typing's: imported before the program starts (diagnostics/startup.py)
 if TYPE_CHECKING:
     import re
 

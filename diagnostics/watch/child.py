@@ -22,9 +22,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
-from trainwatch.diagnostics.evidence import ExitStatus, signal_name
+from trainwatch.diagnostics.startup import startup_record
 from trainwatch.diagnostics.watch.feed import OutputFeed
 from trainwatch.diagnostics.watch.guard import Guard, reap_group
 from trainwatch.diagnostics.watch.observers import LineObserver
@@ -33,6 +32,10 @@ from trainwatch.diagnostics.watch.streams import (
     open_stream,
     same_destination,
 )
+
+TYPE_CHECKING = False  # not typing's: imported before the program starts (diagnostics/startup.py)
+if TYPE_CHECKING:  # the evidence's records are imported once the child has ended
+    from trainwatch.diagnostics.evidence import ExitStatus
 
 # Signals sent to trainwatch that it relays to the child's process group (issue 2, point 6).
 FORWARDED_SIGNALS = (
@@ -64,7 +67,7 @@ REAP_GRACE_S = 2.0
 FEED_WAIT_S = 60.0
 
 
-@dataclass(frozen=True)
+@startup_record  # made before the program starts (diagnostics/startup.py)
 class LaunchRequest:
     """What to start and how to relay it."""
 
@@ -77,7 +80,7 @@ class LaunchRequest:
     on_warning: Callable[[str], None] | None = None  # told at once when the log cannot be written
 
 
-@dataclass(frozen=True)
+@startup_record  # defined in a module imported before the start (diagnostics/startup.py)
 class LaunchResult:
     """How the child ended."""
 
@@ -102,7 +105,7 @@ class Child:
         self.request = request
         self.observers = tuple(observers)
         self.feed = OutputFeed(self.observers)
-        self.forwarded: list[str] = []
+        self.forwarded: list[int] = []  # signal numbers, named in the result
         self._relayed = {"stdout": 0, "stderr": 0}
         self._log = None
         self._logged = 0
@@ -193,13 +196,15 @@ class Child:
             self._log.close()
         self.feed.wait(FEED_WAIT_S)
         skipped = self.feed.note()
+        from trainwatch.diagnostics.evidence import ExitStatus, signal_name
+
         return LaunchResult(
             pid=self.pid,
             exit=ExitStatus.from_returncode(returncode),
             started_at=self.started_at,
             duration_s=duration,
             bytes_relayed=dict(self._relayed),
-            forwarded_signals=tuple(self.forwarded),
+            forwarded_signals=tuple(signal_name(s) for s in self.forwarded),
             reaped=reaped,
             ends_mid_line=self._ends_mid_line(),
             notes=tuple(self._notes) + ((skipped,) if skipped else ()),
@@ -349,7 +354,7 @@ class Child:
         self._previous_handlers = {}
 
         def forward(signum: int, _frame: object) -> None:
-            self.forwarded.append(signal_name(signum))
+            self.forwarded.append(signum)
             if self._proc is None:  # the child is being started: it gets the signal once it is
                 self._pending_signals.append(signum)
             else:

@@ -4,18 +4,19 @@ progress tracker.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
 from collections.abc import Callable, Sequence
 
-from trainwatch.diagnostics.evidence import LogLine
+TYPE_CHECKING = False  # not typing's: imported before the program starts (diagnostics/startup.py)
+if TYPE_CHECKING:  # the relay starts before the evidence's records exist; lines come after
+    from trainwatch.diagnostics.evidence import LogLine
 
 # A line longer than this is cut for diagnosis (never for pass-through): one gigantic line must not
 # cost memory.
 MAX_LINE_CHARS = 8192
 
-LineObserver = Callable[[LogLine], None]
+LineObserver = Callable[["LogLine"], None]
 _LINE_END = re.compile(rb"[\r\n]")
 _NONFINITE = re.compile(rb"(?i)nan|inf")
 
@@ -26,6 +27,11 @@ class LineSplitter:
     """
 
     def __init__(self, stream: str, observers: Sequence[LineObserver]) -> None:
+        # Made in the parsing thread at the stream's first output (watch/feed.py), so the
+        # evidence's records are imported there, once the program runs, and not before it starts.
+        from trainwatch.diagnostics.evidence import LogLine
+
+        self._line = LogLine
         self.stream = stream
         self.observers = observers
         self.number = 0
@@ -91,7 +97,7 @@ class LineSplitter:
         if newline:
             self.number += 1
         text = raw[:MAX_LINE_CHARS].decode("utf-8", "replace")
-        line = LogLine(number=self.number + (0 if newline else 1), text=text, stream=self.stream)
+        line = self._line(number=self.number + (0 if newline else 1), text=text, stream=self.stream)
         for observe in self.observers:
             try:
                 observe(line)
@@ -195,6 +201,8 @@ class OutputObservers:
         """
         if self.silent:
             return None
+        import dataclasses
+
         err, out = self.parsers["stderr"].finish(), self.parsers["stdout"].finish()
         merged = {}
         for f in dataclasses.fields(err):

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
 
 from trainwatch.diagnostics.errors import CommandNotExecutable, CommandNotFound, UsageError
+from trainwatch.diagnostics.startup import startup_record
 
 
-@dataclass(frozen=True)
+@startup_record  # made before the program starts (diagnostics/startup.py)
 class Target:
     """The argv to execute, and whether it is a Python program started by us (so the probe surely
     applies).

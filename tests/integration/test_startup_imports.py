@@ -45,10 +45,12 @@ def test_a_plain_run_imports_no_live_feature(tmp_path):
 
 def test_nothing_heavy_of_the_standard_library_is_loaded_before_the_program_starts(tmp_path):
     # shutil loads the compression modules, tempfile shutil and random; the report's modules wait
-    # for the program to run (docs/architecture.md, start-up)
+    # for the program to run; records made before the start are named tuples, not dataclasses
+    # (inspect with them), and typing stays out (docs/architecture.md, start-up)
     modules = modules_at_child_start(tmp_path, "--", sys.executable, "-c", "pass")
     assert "trainwatch.diagnostics.watch.probe.parent" in modules  # the probe's directory is made
     heavy = {"shutil", "tempfile", "random", "json", "datetime", "bz2", "lzma", "rich", "typer"}
+    heavy |= {"dataclasses", "inspect", "typing", "trainwatch.diagnostics.evidence"}
     assert not heavy & modules
 
 

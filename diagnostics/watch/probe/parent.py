@@ -21,8 +21,8 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not typing's: imported before the program starts (diagnostics/startup.py)
 if TYPE_CHECKING:  # the readers are imported when first used: the run's start-up needs none of them
     from trainwatch.diagnostics.watch.probe.records import ProbeFacts, ProbeProcess, ProcessStacks
 
