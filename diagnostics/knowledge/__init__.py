@@ -125,7 +125,7 @@ def load_file(path: str | os.PathLike[str]) -> tuple[Signature, ...]:
     out = []
     for table in tables:
         try:
-            out.append(build_signature(table, str(p), layer))
+            out.append(build_signature(table, str(p), layer, compile_now=not builtin))
         except SignatureError as exc:  # name the line, so a user finds the table at once
             raise SignatureError(f"{exc.message} (line {_line_of(p, table.get('id'))})") from None
     return tuple(out)

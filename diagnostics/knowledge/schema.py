@@ -37,6 +37,54 @@ class SignatureError(UsageError):
     """A signature file that cannot be used: names the file, the signature and the key."""
 
 
+class SignaturePattern:
+    """A signature's `message` or `line` regex, compiled the first time a text holding one of its
+    required literals is searched.
+
+    Compiling all ~700 patterns of the built-in files took ~0.15 s of every process that loads the
+    knowledge, more than half of what `trainwatch explain` takes on a small log; a log gets only a
+    few of them past their literals. The literals are those of `matcher.required_literals`, kept
+    in the knowledge cache (knowledge/derived.py); a text without any of them cannot match, so the
+    answer is the compiled regex's answer. A user's file is compiled when it is loaded, so that a
+    bad pattern is named before the run starts.
+    """
+
+    __slots__ = ("pattern", "_literals", "_regex")
+
+    def __init__(self, pattern: str, regex: re.Pattern[str] | None = None) -> None:
+        self.pattern = pattern
+        self._regex = regex
+        self._literals: tuple[str, ...] | None | bool = False  # False: not yet looked up
+
+    @property
+    def literals(self) -> tuple[str, ...] | None:
+        """Strings one of which every match holds, or None when there is no such set."""
+        if self._literals is False:
+            from trainwatch.diagnostics.knowledge.derived import remembered
+            from trainwatch.diagnostics.knowledge.matcher import required_literals
+
+            found = remembered("literals", self.pattern, lambda: required_literals(self.pattern))
+            self._literals = tuple(found) if found is not None else None
+        return self._literals  # type: ignore[return-value]
+
+    def search(self, text: str) -> re.Match[str] | None:
+        literals = self.literals
+        if literals is not None and not any(literal in text for literal in literals):
+            return None
+        if self._regex is None:
+            self._regex = re.compile(self.pattern)
+        return self._regex.search(text)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SignaturePattern) and other.pattern == self.pattern
+
+    def __hash__(self) -> int:
+        return hash(self.pattern)
+
+    def __repr__(self) -> str:
+        return f"SignaturePattern({self.pattern!r})"
+
+
 @dataclass(frozen=True)
 class Example:
     """A log excerpt that must (or must not) produce a match of its signature."""
@@ -60,8 +108,8 @@ class Signature:
     doc: str | None = None
     confidence: float = 0.8
     exception: tuple[str, ...] = ()
-    message: tuple[re.Pattern[str], ...] = ()
-    line: tuple[re.Pattern[str], ...] = ()
+    message: tuple[SignaturePattern, ...] = ()
+    line: tuple[SignaturePattern, ...] = ()
     exit_signal: tuple[str, ...] = ()
     examples: tuple[Example, ...] = ()
     # Extensions (docs/signatures.md): a verdict from this signature alone is an OOM claim that live
@@ -79,8 +127,12 @@ class Signature:
 PHRASE_MAX_CONFIDENCE = 0.8
 
 
-def build_signature(table: dict[str, Any], source: str, layer: str = "signature") -> Signature:
-    """Validate one `[[signature]]` table; raise SignatureError naming what is wrong."""
+def build_signature(
+    table: dict[str, Any], source: str, layer: str = "signature", compile_now: bool = True
+) -> Signature:
+    """Validate one `[[signature]]` table; raise SignatureError naming what is wrong.
+    `compile_now=False` leaves the patterns to be compiled at their first use (the built-in files,
+    whose every pattern the tests compile)."""
     sid = table.get("id")
     where = f"{source}: signature {sid!r}" if sid else f"{source}: a signature without an id"
     if not isinstance(sid, str) or not ID_RE.match(sid):
@@ -106,8 +158,8 @@ def build_signature(table: dict[str, Any], source: str, layer: str = "signature"
     if not isinstance(confidence, (int, float)) or not 0 < confidence <= 1:
         raise SignatureError(f"{where}: `confidence` must be a number in (0, 1]")
     exception = _strings(table, "exception", where)
-    message = _patterns(table, "message", where)
-    line = _patterns(table, "line", where)
+    message = _patterns(table, "message", where, compile_now)
+    line = _patterns(table, "line", where, compile_now)
     exit_signal = tuple(s.upper() for s in _strings(table, "exit_signal", where))
     if not (exception or message or line or exit_signal):
         raise SignatureError(
@@ -170,13 +222,15 @@ def _strings(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _patterns(table: dict[str, Any], key: str, where: str) -> tuple[re.Pattern[str], ...]:
-    compiled = []
+def _patterns(
+    table: dict[str, Any], key: str, where: str, compile_now: bool
+) -> tuple[SignaturePattern, ...]:
+    patterns = []
     for text in _strings(table, key, where):
         try:
-            compiled.append(re.compile(text))
+            patterns.append(SignaturePattern(text, re.compile(text) if compile_now else None))
         except re.error as exc:
             raise SignatureError(
                 f"{where}: `{key}` pattern {text!r} is not a valid regex: {exc}"
             ) from None
-    return tuple(compiled)
+    return tuple(patterns)
