@@ -60,6 +60,10 @@ _CAPTURE_WORDS = frozenset(
     )
     for word in (level, level.lower(), level.capitalize())
 ) | {"stdout", "stderr"}
+# A field the training loop prints (`epoch: 0`, `loss=`): no capture writes one.
+_PROGRESS_FIELD = re.compile(
+    r"(?i)\b(?:loss|epoch|iter|iteration|step|batch|lr|acc|accuracy)\s*[:=]"
+)
 _EXCEPTION_LABEL = re.compile(r"(?:Error|Exception|Warning|Interrupt|Exit)\W*$")
 _RANK = (
     re.compile(r"\brank\s*[=:]?\s*(\d+)", re.I),
@@ -73,6 +77,9 @@ _TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?Z?|\d\d:\d\d:\
 SAMPLE_POINTS = (20, 60, 200)  # lines after which the frequent shapes are learned again
 # Two stacked prefixes (a collector's timestamp over a job's tag and uuid) reach 150 columns.
 MAX_PREFIX = 200
+# A leading part that ends in a name and `:`/`=` (and a space), and the value that follows it.
+_METRIC_NAMED = re.compile(r".*[A-Za-z_]\w*\s*[:=]\s*$", re.DOTALL)
+_VALUE_NEXT = re.compile(r"\s*[-+]?(?:\d|(?i:nan|inf)(?![a-z]))")
 MAX_SHAPES = 6
 MAX_CANDIDATES = 24  # leading parts tried per line: a stacked prefix has a dozen boundaries
 WRAP_MIN = 60  # a narrower fixed width is not a web page's wrapping
@@ -201,6 +208,8 @@ def looks_like_metadata(prefix: str) -> bool:
     """Does this leading text look like what a capturing tool writes, not like a message?"""
     if _EXCEPTION_LABEL.search(prefix):
         return False  # `RuntimeError: Traceback ...`: an exception's message, not a capture
+    if _PROGRESS_FIELD.search(prefix):
+        return False  # `<time> Total iter: 30, epoch: 0, loss: [`: the training loop's own words
     return any(p.search(prefix) for p in _METADATA)
 
 
@@ -372,7 +381,9 @@ class CaptureReader:
 
 def _candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:
     """The line's leading parts that end at a boundary (a space after a tag, a `:`, `]`, `|`),
-    each with its shape."""
+    each with its shape. A part that ends in a name and `:` or `=` with a value after it
+    (`[2]  valid_0's l1: nan`, `train-logloss:-nan`) is a metric, not a capture: lines of metrics
+    share their shape, and a prefix learned from them would take the names off their values."""
     out = []
     length = 0
     tokens = _TOKEN.findall(text[: MAX_PREFIX + 1])
@@ -381,6 +392,8 @@ def _candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:
         length += len(token)
         if length > MAX_PREFIX:
             break
+        if _METRIC_NAMED.match(text, 0, length) and _VALUE_NEXT.match(text, length):
+            continue
         if token[0] in " \t":  # one separator: more spaces are the message's own indentation
             out.append((text[: length - len(token) + 1], kinds[: i + 1]))
             following = tokens[i + 1 : i + 3]

@@ -46,10 +46,10 @@ _STEP = re.compile(
 )
 # Values of metrics: `loss=0.12`, `loss: nan`, `train_loss_step=nan`, `'loss': 1.23`, `Loss 0.5`,
 # `loss is nan`, `loss = tensor(nan, grad_fn=...)`, `val/acc: nan`, `eval-rmse:nan`, Lightning's
-# padded `loss=nan.0`. The name is read whole, so validation and per-epoch losses can be told apart
-# from the training loss.
+# padded `loss=nan.0`, PaddlePaddle's `loss: [nan]`. The name is read whole, so validation and
+# per-epoch losses can be told apart from the training loss.
 _VALUE = (
-    r"(?:\s*[:=]\s*|\s+(?:is|was|became|=)\s+|\s+)(?:tensor\()?['\"]?"
+    r"(?:\s*[:=]\s*|\s+(?:is|was|became|=)\s+|\s+)(?:tensor\(|\[)?['\"]?"
     r"(?P<value>[-+]?(?:(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity)(?:\.0+)?|"
     r"\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))(?![\da-z_]|\.\d)"
 )
@@ -68,7 +68,7 @@ _EVAL_DESC = re.compile(r"valid|\bval\b|eval|test|predict|sanity", re.I)
 _METRIC_NAME = re.compile(
     r"(?i)acc|auc|rmse|mse|mae|mape|f1|precision|recall|ppl|perplexity|score|metric|error|"
     r"logloss|nll|bleu|rouge|iou|dice|map\b|grad_?norm|gnorm|reward|kl|entropy|^(?:val|valid|eval|"
-    r"test|train|dev)[_/\-]"
+    r"test|train|dev)[_/\-]|l[12]$|huber|ndcg"
 )
 # rich progress bars (and Lightning's RichProgressBar): `Epoch 1/9 ━━━━━━━━━━ 32/40 0:00:05 ...`.
 _RICH_BAR = re.compile(r"[━╸╺─]+\s+(?P<n>\d+)/(?P<total>\d+)\b")

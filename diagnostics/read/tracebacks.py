@@ -65,6 +65,9 @@ _EXC_BARE = re.compile(
     r"(?: \(see above for traceback\))?: (.+)$"
     # a traceback cut above its last line: `KeyboardInterrupt` says it all without a message
     r"|^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Interrupt|Exit)):?\s*$"
+    # `ImportError:` alone, its message on the lines below (transformers' and bitsandbytes'
+    # multi-line messages start on a line of their own)
+    r"|^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception)):\s*$"
 )
 _NEW_RECORD = re.compile(
     r"^\[?\d{4}[-/]\d\d[-/]\d\d|^\d\d/\d\d/\d{4}|^[IWEF]\d{4} |\d+%\||^\s*\d+/\d+ \[|"
@@ -153,6 +156,9 @@ class _Block:
     # (the crashing/current thread?, its id, its frames innermost first), as faulthandler wrote them
     threads: list[tuple[bool, int, list[Frame]]] = field(default_factory=list)
     children: list[dict] = field(default_factory=list)
+    # a bare `Name:` line opened it, its message below: a torchrun table there is a table (inside a
+    # traceback, the table stays the ChildFailedError's message, as the rank judges read it)
+    message_below: bool = False
 
 
 class BlockReader:
@@ -233,8 +239,8 @@ class BlockReader:
             text = text.strip()  # the exception R's reticulate indents under its own head
         m = _EXC_BARE.match(text)
         if m:
-            block = _Block("msg", line, rank)
-            block.current = _Exc(m.group(1) or m.group(3), [m.group(2) or ""], [])
+            block = _Block("msg", line, rank, message_below=m.group(4) is not None)
+            block.current = _Exc(m.group(1) or m.group(3) or m.group(4), [m.group(2) or ""], [])
             self.open[rank] = block
         elif _R_HEAD.match(text):
             self._r_heads[rank] = line.number
@@ -290,6 +296,7 @@ class BlockReader:
                 _TB_HEAD.search(text)
                 or _NEW_RECORD.search(text)
                 or _IPY_HEAD.match(text)
+                or (b.message_below and _CHILD_START.match(text))
                 or len(b.current.lines) >= MAX_MESSAGE_LINES
             ):
                 self._end_exception(b)

@@ -199,3 +199,21 @@ def test_messages_that_start_alike_keep_their_first_words(lines):
     assert not capture.runs_into_message("2024-05-01T10:00:00.123456789Z stderr F ")
     assert not capture.runs_into_message("2024-05-01 10:00:00,000 - trainer - INFO - ")
     assert capture.runs_into_message("2024-05-01 10:00:03,123 INFO train: Epoch ")
+
+
+def test_lines_of_metrics_keep_their_names():
+    # Evaluation lines share their shape up to the value: a prefix learned from them would take the
+    # metric's name off its value (LightGBM's, as a user posted them), while a logger's own prefix
+    # before a training loop's fields is still learned (PaddlePaddle's).
+    lightgbm = [f"[{i}]     valid_0's l1: {v}" for i, v in enumerate(["inf"] + ["nan"] * 5, 1)]
+    reader = CaptureReader()
+    reader.prime(lightgbm)
+    assert all("l1: " in reader.split(line)[0] for line in lightgbm)
+    paddle = [
+        f"2022-12-08 17:57:{32 + i}.672-INFO: Total iter: {n}, epoch: 0, batch: {n}, loss: [nan]"
+        for i, n in enumerate((10, 20, 30, 40, 50))
+    ]
+    reader = CaptureReader()
+    reader.prime(paddle)
+    message, found = reader.split(paddle[-1])
+    assert message.startswith("Total iter: 50") and found is not None

@@ -467,3 +467,18 @@ def test_results_do_not_depend_on_the_chunk_size(monkeypatch):
         assert facts == whole, size
         assert [c.final.message for c in facts.chains] == ["bad sample 7"] * 3
         assert {line.text for line in seen} >= {"Killed", "[rank1]: Warning: slow"}
+
+
+def test_an_exception_name_alone_takes_its_message_from_the_lines_below():
+    # transformers and bitsandbytes print `ImportError:` / `RuntimeError:` on a line of its own
+    text = (
+        "ImportError:\n"
+        "LlamaTokenizer requires the SentencePiece library but it was not found in your "
+        "environment. Checkout the instructions on the\n"
+        "\n"
+        "Error:\n"
+        "not an exception's name\n"
+    )
+    (chain,) = parse_text(text).chains
+    assert chain.final.type == "ImportError"
+    assert chain.final.message.startswith("LlamaTokenizer requires the SentencePiece library")

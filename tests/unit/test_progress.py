@@ -404,3 +404,33 @@ def test_torchruns_agent_sleeping_between_checks_is_not_in_a_collective():
     assert classify_wait(frames)[0] == "sleep"
     rank = (Frame(f"{site}/distributed_c10d.py", 4800, "barrier", "work.wait()", False),)
     assert classify_wait(rank)[0] == "collective"
+
+
+@pytest.mark.parametrize(
+    ("lines", "nonfinite", "metric"),
+    [
+        # PaddlePaddle prints a loss as a one-element list
+        (["Total iter: 10, epoch: 0, batch: 10, loss: [nan]"], 1, None),
+        # glibc prints a negative NaN as -nan (cxxnet's evaluation)
+        (
+            ["round        1:[    2466] 23366 sec elapsed[2]  train-logloss:-nan\ttrain-rmse:5.79"],
+            1,
+            None,
+        ),
+        # GluonCV's and LightGBM's metric names
+        (
+            ["[Epoch 0] Training cost: 548.135802, CrossEntropy=12.186622, SmoothL1=nan"],
+            0,
+            "SmoothL1",
+        ),
+        (["[2]     valid_0's l1: nan"], 0, "l1"),
+    ],
+)
+def test_non_finite_losses_and_metrics_in_other_frameworks_words(lines, nonfinite, metric):
+    tracker = ProgressTracker()
+    for n, text in enumerate(lines, 1):
+        tracker.feed(LogLine(number=n, text=text, stream="stdout"))
+    facts = tracker.finish()
+    assert facts.nonfinite_count == nonfinite
+    found = facts.first_nonfinite_metric
+    assert (found[0] if found else None) == metric
