@@ -130,11 +130,12 @@ def judge_ranks(
             return None
         return DistributedFacts(launcher, None, None, slurm=slurm)
     outcomes = [_judge_rank(rank, seen, evidence, knowledge, nodes) for rank in ranks]
+    root = _straggler(collectives, outcomes) or _choose_root(outcomes, evidence)
     return DistributedFacts(
         launcher or ("torchrun" if seen.processes else None),
         seen.world_size(ranks),
-        _straggler(collectives, outcomes) or _choose_root(outcomes, evidence),
-        tuple(outcomes),
+        root,
+        tuple(_stopped_for(o, root, outcomes) for o in outcomes),
         slurm=slurm,
         notes=seen.notes(),
         collectives=collectives,
@@ -240,6 +241,34 @@ def _judge_rank(
         node=(nodes or {}).get(rank),
         error_file=error.path if error is not None else None,
     )
+
+
+def _stopped_for(
+    outcome: RankOutcome, root: int | None, outcomes: list[RankOutcome]
+) -> RankOutcome:
+    """A rank that shows nothing of its own, or only the launcher's SIGTERM, while another rank
+    failed first (its own error, or killed), was stopped because of that failure: whether it had
+    time to print its peer's lost connection before torchrun's SIGTERM is a race, and its outcome
+    must not depend on it."""
+    failed = next((o for o in outcomes if o.rank == root), None)
+    if (
+        failed is None
+        or outcome.rank == root
+        or failed.strength < 2
+        or outcome.strength > 0
+        or outcome.verdict.category not in ("unknown", "interrupted")
+        or (outcome.exit is not None and outcome.exit.signal not in _LAUNCHER_SIGNALS)
+    ):
+        return outcome
+    verdict = Verdict(
+        "distributed",
+        "distributed/peer-failed",
+        0.6,
+        f"Stopped after rank {root} failed: the launcher ends the other ranks when one fails.",
+        evidence=outcome.verdict.evidence,
+        advice=(f"Look at rank {root}: its failure is the cause.",),
+    )
+    return dataclasses.replace(outcome, verdict=verdict, strength=1)
 
 
 def _straggler(collectives: CollectiveFacts | None, outcomes: list[RankOutcome]) -> int | None:
