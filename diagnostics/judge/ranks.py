@@ -131,11 +131,12 @@ def judge_ranks(
         return DistributedFacts(launcher, None, None, slurm=slurm)
     outcomes = [_judge_rank(rank, seen, evidence, knowledge, nodes) for rank in ranks]
     root = _straggler(collectives, outcomes) or _choose_root(outcomes, evidence)
+    failed = next((o for o in outcomes if o.rank == root), None)
     return DistributedFacts(
         launcher or ("torchrun" if seen.processes else None),
         seen.world_size(ranks),
         root,
-        tuple(_stopped_for(o, root, outcomes) for o in outcomes),
+        tuple(_stopped_for(o, failed) for o in outcomes),
         slurm=slurm,
         notes=seen.notes(),
         collectives=collectives,
@@ -243,17 +244,14 @@ def _judge_rank(
     )
 
 
-def _stopped_for(
-    outcome: RankOutcome, root: int | None, outcomes: list[RankOutcome]
-) -> RankOutcome:
+def _stopped_for(outcome: RankOutcome, failed: RankOutcome | None) -> RankOutcome:
     """A rank that shows nothing of its own, or only the launcher's SIGTERM, while another rank
     failed first (its own error, or killed), was stopped because of that failure: whether it had
     time to print its peer's lost connection before torchrun's SIGTERM is a race, and its outcome
-    must not depend on it."""
-    failed = next((o for o in outcomes if o.rank == root), None)
+    must not depend on it. `failed` is the root rank's outcome."""
     if (
         failed is None
-        or outcome.rank == root
+        or outcome.rank == failed.rank
         or failed.strength < 2
         or outcome.strength > 0
         or outcome.verdict.category not in ("unknown", "interrupted")
@@ -264,9 +262,10 @@ def _stopped_for(
         "distributed",
         "distributed/peer-failed",
         0.6,
-        f"Stopped after rank {root} failed: the launcher ends the other ranks when one fails.",
+        f"Stopped after rank {failed.rank} failed: the launcher ends the other ranks when one "
+        "fails.",
         evidence=outcome.verdict.evidence,
-        advice=(f"Look at rank {root}: its failure is the cause.",),
+        advice=(f"Look at rank {failed.rank}: its failure is the cause.",),
     )
     return dataclasses.replace(outcome, verdict=verdict, strength=1)
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import re
 
     from trainwatch.diagnostics.knowledge.matcher import Match
-    from trainwatch.diagnostics.knowledge.schema import Signature
+    from trainwatch.diagnostics.knowledge.schema import Signature, SignaturePattern
 
 __all__ = [
     "Example",
@@ -64,13 +64,11 @@ class Knowledge:
     def __init__(self, signatures: tuple[Signature, ...], files: tuple[str, ...] = ()) -> None:
         self.signatures = signatures
         self.files = files
-        from trainwatch.diagnostics.knowledge.derived import remembered
-        from trainwatch.diagnostics.knowledge.matcher import LiteralIndex, required_literals
+        from trainwatch.diagnostics.knowledge.matcher import LiteralIndex, cached_literals
         from trainwatch.diagnostics.knowledge.signals import phrases
 
-        def literals(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
-            text = pattern.pattern
-            return remembered("literals", text, functools.partial(required_literals, text))
+        def literals(pattern: re.Pattern[str] | SignaturePattern) -> tuple[str, ...] | None:
+            return cached_literals(pattern.pattern)
 
         # The lines the parser notes; closing words (`at_end`) are read from the log's last lines.
         self._noted = LiteralIndex(

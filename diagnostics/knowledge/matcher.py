@@ -197,6 +197,14 @@ def _clip(text: str, limit: int = 400) -> str:
     return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
+def cached_literals(pattern: str) -> tuple[str, ...] | None:
+    """`required_literals`, kept in the knowledge cache between runs (knowledge/derived.py)."""
+    from trainwatch.diagnostics.knowledge.derived import remembered
+
+    found = remembered("literals", pattern, lambda: required_literals(pattern))
+    return None if found is None else tuple(found)  # the cache holds JSON lists
+
+
 def required_literals(pattern: str) -> tuple[str, ...] | None:
     """Strings one of which every match of `pattern` contains, or None when no such set of 3+ chars
     exists.

@@ -37,6 +37,9 @@ class SignatureError(UsageError):
     """A signature file that cannot be used: names the file, the signature and the key."""
 
 
+_NOT_LOOKED_UP = object()  # a pattern's literals before the cache was asked
+
+
 class SignaturePattern:
     """A signature's `message` or `line` regex, compiled the first time a text holding one of its
     required literals is searched.
@@ -54,17 +57,15 @@ class SignaturePattern:
     def __init__(self, pattern: str, regex: re.Pattern[str] | None = None) -> None:
         self.pattern = pattern
         self._regex = regex
-        self._literals: tuple[str, ...] | None | bool = False  # False: not yet looked up
+        self._literals: object = _NOT_LOOKED_UP
 
     @property
     def literals(self) -> tuple[str, ...] | None:
         """Strings one of which every match holds, or None when there is no such set."""
-        if self._literals is False:
-            from trainwatch.diagnostics.knowledge.derived import remembered
-            from trainwatch.diagnostics.knowledge.matcher import required_literals
+        if self._literals is _NOT_LOOKED_UP:
+            from trainwatch.diagnostics.knowledge.matcher import cached_literals
 
-            found = remembered("literals", self.pattern, lambda: required_literals(self.pattern))
-            self._literals = tuple(found) if found is not None else None
+            self._literals = cached_literals(self.pattern)
         return self._literals  # type: ignore[return-value]
 
     def search(self, text: str) -> re.Match[str] | None:

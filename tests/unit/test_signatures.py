@@ -109,6 +109,18 @@ def test_examples_through_the_whole_pipeline(sig):
         )
 
 
+def test_every_signal_phrasing_reads_its_own_example():
+    # knowledge/signals.toml: each phrasing's example line is read by that phrasing, to a signal
+    from trainwatch.diagnostics.knowledge.signals import examples, phrases, read_exit
+
+    pairs = list(zip(phrases(), examples(), strict=True))
+    assert len(pairs) >= 8
+    for pattern, example in pairs:
+        assert pattern.search(example), (pattern.pattern, example)
+        said = read_exit(example)
+        assert said is not None and said.signal is not None and said.signal.startswith("SIG")
+
+
 def test_user_file_errors_name_file_and_key(tmp_path):
     bad = tmp_path / "mine.toml"
     bad.write_text('[[signature]]\nid = "Bad_Id"\ncategory = "oom"\n')
