@@ -48,6 +48,17 @@ def trainwatch(
     )
 
 
+def needs(*modules: str) -> None:
+    """Skip the test where a module its program imports is not installed. Unlike
+    `pytest.importorskip` it does not import the module into the test process (Lightning alone
+    takes ~5 s of CPU there, for a program that imports it again)."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)}")
+
+
 def can_mount_private_shm() -> bool:
     """Whether a test may mount a tmpfs of its own on /dev/shm here (root, `unshare -m`)."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:

@@ -19,7 +19,7 @@ TYPE_CHECKING = False  # not typing's: imported before the program starts (diagn
 if TYPE_CHECKING:
     import re
 
-    from trainwatch.diagnostics.knowledge.matcher import Match
+    from trainwatch.diagnostics.knowledge.matcher import Match, SignatureGates
     from trainwatch.diagnostics.knowledge.schema import Signature, SignaturePattern
 
 __all__ = [
@@ -79,6 +79,7 @@ class Knowledge:
             anchors.update(literals(pattern) or ())
         # Literals the log parser's pre-filter must look for, beyond its own keywords.
         self.anchors: tuple[str, ...] = tuple(sorted(anchors))
+        self._gates: SignatureGates | None = None
 
     def notes(self, text: str) -> bool:
         """Does any signature's line pattern (at-end ones aside) match this line?"""
@@ -93,11 +94,15 @@ class Knowledge:
     def match(self, chains, log, signals) -> list[Match]:
         """Every signature and phrase family that fits the exception chains, the log's notable
         lines (and, for `at_end` ones, its last lines) and the exit signals."""
-        from trainwatch.diagnostics.knowledge.matcher import match_all
+        from trainwatch.diagnostics.knowledge.matcher import SignatureGates, match_all
 
         notable = log.notable if log is not None else ()
         ending = log.ending if log is not None else ()
-        return match_all(self.signatures, tuple(chains), notable, ending, dict(signals))
+        if self._gates is None:  # built at the first match: a run's knowledge may never match
+            self._gates = SignatureGates(self.signatures)
+        return match_all(
+            self.signatures, tuple(chains), notable, ending, dict(signals), self._gates
+        )
 
 
 def load_file(path: str | os.PathLike[str]) -> tuple[Signature, ...]:

@@ -47,9 +47,9 @@ def type_matches(entry: str, qualified: str) -> bool:
 
 class LiteralIndex:
     """Line patterns filed under the literals one of which their every match holds
-    (`required_literals`): a line is tried only against the patterns whose literal it contains, a
-    third of the time of trying all of them; a pattern without such a literal is tried on every
-    line.
+    (`required_literals`), and those literals under a rare piece of each (`rare_piece`): a line is
+    tried only against the patterns whose literal it contains, found from the pieces it holds; a
+    pattern without such a literal is tried on every line.
     """
 
     def __init__(
@@ -61,19 +61,37 @@ class LiteralIndex:
         unanchored: list[re.Pattern[str]] = []
         for pattern in dict.fromkeys(patterns):
             needed = literals(pattern)
-            if needed is None:
+            if not _pieced(needed):
                 unanchored.append(pattern)
-            for literal in needed or ():
+                continue
+            for literal in needed:
                 by_literal.setdefault(literal, []).append(pattern)
         self.literals = tuple(by_literal)
         self._filed = tuple((literal, tuple(ps)) for literal, ps in by_literal.items())
         self._unanchored = tuple(unanchored)
+        self._by_piece: dict[str, list[tuple[str, tuple[re.Pattern[str], ...]]]] | None = None
 
     def any(self, text: str) -> bool:
         """Does any pattern match `text`?"""
         if any(p.search(text) for p in self._unanchored):
             return True
-        return any(p.search(text) for literal, ps in self._filed if literal in text for p in ps)
+        return any(p.search(text) for literal, ps in self._held(text) for p in ps)
+
+    def _held(self, text: str):
+        """The (literal, patterns) pairs whose literal `text` holds."""
+        if len(text) >= LONG_TEXT:
+            return ((literal, ps) for literal, ps in self._filed if literal in text)
+        if self._by_piece is None:  # built at the first line: most lines never get here
+            self._by_piece = {}
+            for literal, ps in self._filed:
+                self._by_piece.setdefault(rare_piece(literal), []).append((literal, ps))
+        by_piece = self._by_piece
+        return (
+            (literal, ps)
+            for piece in by_piece.keys() & grams(text)
+            for literal, ps in by_piece[piece]
+            if literal in text
+        )
 
 
 def match_signature(
@@ -113,14 +131,109 @@ def match_signature(
     return found
 
 
-def match_all(sigs, chains, lines, ending, signals) -> list[Match]:
-    """Every signature that fits, in knowledge-base order."""
+def match_all(
+    sigs, chains, lines, ending, signals, gates: SignatureGates | None = None
+) -> list[Match]:
+    """Every signature that fits, in knowledge-base order. `gates` (built once for `sigs`) passes
+    over the signatures that cannot match this evidence without trying them."""
+    if gates is not None:
+        sigs = gates.candidates(chains, lines, ending)
     out = []
     for sig in sigs:
         m = match_signature(sig, chains, lines, signals, ending)
         if m is not None:
             out.append(m)
     return out
+
+
+GRAM = 3  # required literals are 3+ characters long (required_literals); a shorter one is not used
+# A text this long is not cut into grams (a set of them would cost more than it saves).
+LONG_TEXT = 1 << 16
+
+
+def grams(text: str) -> set[str]:
+    """Every GRAM-character piece of `text`: a literal is in it only if each of its pieces is."""
+    return {text[i : i + GRAM] for i in range(len(text) - GRAM + 1)}
+
+
+class SignatureGates:
+    """A piece of each of the literals one of which each signature's every match needs, in
+    its exception messages or its lines: a signature none of whose pieces is in the evidence's
+    text cannot match, and is passed over at the cost of one set test (trying each signature on
+    each line took most of a small log's reading). Joining the texts can only add pieces, so a
+    signature that matches is never passed over."""
+
+    def __init__(self, sigs) -> None:
+        self.sigs = tuple(sigs)
+        self._gates = tuple(_gate(sig) for sig in self.sigs)
+
+    def candidates(self, chains, lines, ending) -> list[Signature]:
+        texts = {
+            "message": lambda: "\n".join(e.message for c in chains for e in c.exceptions),
+            "line": lambda: _said(lines),
+            "at_end": lambda: _said(ending),
+        }
+        found: dict[str, set[str] | None] = {}
+
+        def pieces(where: str) -> set[str] | None:  # None: too long to cut, so anything may match
+            if where not in found:
+                text = texts[where]()
+                found[where] = grams(text) if len(text) < LONG_TEXT else None
+            return found[where]
+
+        return [
+            sig
+            for sig, gate in zip(self.sigs, self._gates, strict=True)
+            if gate is None
+            or any(
+                (got := pieces(where)) is None or not keys.isdisjoint(got) for where, keys in gate
+            )
+        ]
+
+
+def _said(lines: tuple[LogLine, ...]) -> str:
+    """The lines' texts as `_match_line` tries them: cleaned, and whole where a capture was cut."""
+    return "\n".join(
+        t
+        for line in lines
+        for t in ((line.text, line.whole) if line.capture is not None else (line.text,))
+    )
+
+
+def _gate(sig: Signature) -> tuple[tuple[str, frozenset[str]], ...] | None:
+    """Where (`message`, `line`, `at_end`) and by which pieces the signature can match; None
+    when nothing rules it out (an exit signal alone, an exception's type alone, a pattern without
+    required literals)."""
+    if not (sig.exception or sig.message or sig.line):
+        return None
+    if sig.exception and not sig.message:
+        return None
+    sides = []
+    for where, patterns in (
+        ("message", sig.message),
+        ("at_end" if sig.at_end else "line", sig.line),
+    ):
+        if not patterns:
+            continue
+        if not all(_pieced(p.literals) for p in patterns):
+            return None
+        sides.append((where, frozenset(rare_piece(lit) for p in patterns for lit in p.literals)))
+    return tuple(sides)
+
+
+def _pieced(literals: tuple[str, ...] | None) -> bool:
+    """Can these literals be looked for by their pieces?"""
+    return literals is not None and min(map(len, literals)) >= GRAM
+
+
+def rare_piece(literal: str) -> str:
+    """The literal's GRAM characters least common in training logs (every piece of a literal is in
+    a text that holds it; a rare one rules out most texts that do not)."""
+    from trainwatch.diagnostics.read.prefilter import rarity
+
+    starts = range(len(literal) - GRAM + 1)
+    best = max(starts, key=lambda i: sum(map(rarity, literal[i : i + GRAM])))
+    return literal[best : best + GRAM]
 
 
 def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Match | None:

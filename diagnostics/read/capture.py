@@ -80,6 +80,7 @@ MAX_PREFIX = 200
 # A leading part that ends in a name and `:`/`=` (and a space), and the value that follows it.
 _METRIC_NAMED = re.compile(r".*[A-Za-z_]\w*\s*[:=]\s*$", re.DOTALL)
 _VALUE_NEXT = re.compile(r"\s*[-+]?(?:\d|(?i:nan|inf)(?![a-z]))")
+_METRIC_MARKS = (":", "=")  # what a part that names a metric ends in (_METRIC_NAMED)
 MAX_SHAPES = 6
 MAX_CANDIDATES = 24  # leading parts tried per line: a stacked prefix has a dozen boundaries
 WRAP_MIN = 60  # a narrower fixed width is not a web page's wrapping
@@ -388,11 +389,19 @@ def _candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:
     length = 0
     tokens = _TOKEN.findall(text[: MAX_PREFIX + 1])
     kinds = tuple(map(_kind, tokens))
+    last_visible = ""
     for i, token in enumerate(tokens):
         length += len(token)
         if length > MAX_PREFIX:
             break
-        if _METRIC_NAMED.match(text, 0, length) and _VALUE_NEXT.match(text, length):
+        if not token.isspace():
+            last_visible = token
+        # the metric's regexes only where the part ends in `:`/`=` (they cost a scan of the part)
+        if (
+            last_visible in _METRIC_MARKS
+            and _VALUE_NEXT.match(text, length)
+            and _METRIC_NAMED.match(text, 0, length)
+        ):
             continue
         if token[0] in " \t":  # one separator: more spaces are the message's own indentation
             out.append((text[: length - len(token) + 1], kinds[: i + 1]))

@@ -105,6 +105,11 @@ def _rank(b: int) -> int:
     return _BYTE_RANK.get(b, _LEAD_RANK if b >= 0xC0 else 99)
 
 
+def rarity(char: str) -> int:
+    """How rare a character is in training logs: higher is rarer."""
+    return _rank(ord(char)) if ord(char) < 0x80 else _LEAD_RANK
+
+
 def _cost(b: int) -> float:
     """What an anchor byte costs a chunk: a common one its regex's whole scan, a rare one little."""
     return 1.0 if _rank(b) < RARE_FROM else RARE_COST

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import FIXTURE_LOGS, SCRIPTS
+from conftest import FIXTURE_LOGS, SCRIPTS, needs
 
 HEAVY = ("torch", "typer", "rich", "click", "numpy", "IPython")
 
@@ -56,7 +56,7 @@ def test_a_watched_training_loop_that_fails(tmp_path):
 def test_the_report_is_html_in_a_jupyter_kernel():
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
+    needs("ipykernel")
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
         nbformat.v4.new_code_cell(

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
-from conftest import SCRIPTS, tensorboard_texts, trainwatch, wandb_summary_and_tags
+from conftest import SCRIPTS, needs, tensorboard_texts, trainwatch, wandb_summary_and_tags
 
 SCRIPT = str(SCRIPTS / "attach_tracked.py")
 
@@ -20,7 +18,7 @@ def _run(tmp_path, tracker: str, *options: str):
 
 
 def test_the_verdict_joins_the_same_wandb_run(tmp_path):
-    pytest.importorskip("wandb")
+    needs("wandb")
     done = _run(tmp_path, "wandb")
     assert done.returncode == 1  # the program's status, whatever the attaching did
     err = done.stderr.decode()
@@ -35,7 +33,7 @@ def test_the_verdict_joins_the_same_wandb_run(tmp_path):
 
 
 def test_the_verdict_is_a_text_summary_beside_the_program_s_events(tmp_path):
-    pytest.importorskip("tensorboard")
+    needs("tensorboard")
     done = _run(tmp_path, "tensorboard")
     assert done.returncode == 1
     err = done.stderr.decode()

@@ -10,9 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from conftest import SCRIPTS, tensorboard_texts, wandb_summary_and_tags
+from conftest import SCRIPTS, needs, tensorboard_texts, wandb_summary_and_tags
 
 
 def run_script(name: str, out: Path, **env: str) -> subprocess.CompletedProcess:
@@ -29,9 +27,7 @@ def run_script(name: str, out: Path, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_lightning_callback_stops_at_a_nan_and_tells_both_loggers(tmp_path):
-    pytest.importorskip("lightning")
-    pytest.importorskip("wandb")
-    pytest.importorskip("tensorboard")
+    needs("lightning", "wandb", "tensorboard")
     done = run_script("integration_lightning.py", tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     # 4 + 3: stopped at the NaN
@@ -48,10 +44,7 @@ def test_lightning_callback_stops_at_a_nan_and_tells_both_loggers(tmp_path):
 
 
 def test_hugging_face_callback_judges_the_uncaught_exception(tmp_path):
-    pytest.importorskip("transformers")
-    pytest.importorskip("accelerate")
-    pytest.importorskip("wandb")
-    pytest.importorskip("tensorboard")
+    needs("transformers", "accelerate", "wandb", "tensorboard")
     done = run_script("integration_huggingface.py", tmp_path)
     assert done.returncode == 1  # the exception still ends the program, as without trainwatch
     report, _, traceback = done.stderr.partition("Traceback (most recent call last)")
@@ -65,8 +58,7 @@ def test_hugging_face_callback_judges_the_uncaught_exception(tmp_path):
 
 def test_keras_callback_on_the_torch_backend(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "torch")  # Keras 3 would otherwise import TensorFlow
-    pytest.importorskip("keras")
-    pytest.importorskip("tensorboard")
+    needs("keras", "tensorboard")
     done = run_script("integration_keras.py", tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "verdict completed" in done.stdout

@@ -4,9 +4,7 @@ and a checkpoint saved on the interrupt survives; `warn` only warns."""
 
 from __future__ import annotations
 
-import pytest
-
-from conftest import SCRIPTS, read_report, trainwatch
+from conftest import SCRIPTS, needs, read_report, trainwatch
 
 LOOP = str(SCRIPTS / "nan_torch_loop.py")
 
@@ -86,7 +84,7 @@ def test_warn_only_warns_and_the_run_goes_on(tmp_path):
 
 
 def test_a_lightning_run_is_interrupted_and_saves_its_checkpoint(tmp_path):
-    pytest.importorskip("lightning")
+    needs("lightning")
     checkpoints = tmp_path / "checkpoints"
     report_path = tmp_path / "l.json"
     result = trainwatch(

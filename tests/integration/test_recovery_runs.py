@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SCRIPTS, read_report, trainwatch
+from conftest import SCRIPTS, needs, read_report, trainwatch
 
 
 def run_report(tmp_path: Path, *argv: str) -> tuple[subprocess.CompletedProcess, dict]:
@@ -158,7 +158,7 @@ def test_a_run_that_wrote_no_checkpoint_says_so(tmp_path: Path) -> None:
 def test_framework_checkpoints_are_recorded_once_each(
     tmp_path: Path, framework: str, module: str, last: str, resume: str
 ) -> None:
-    pytest.importorskip(module)
+    needs(module)
     out = tmp_path / "ckpt"
     out.mkdir()
     done, report = run_report(

@@ -74,6 +74,27 @@ def test_the_literal_index_notes_what_trying_every_pattern_notes():
     assert noted > 500 and differ == []
 
 
+def test_the_gates_pass_over_only_signatures_that_cannot_match():
+    # Knowledge.match tries only the signatures whose literals' pieces the evidence holds
+    # (matcher.SignatureGates): it must find what trying every signature finds, on every corpus
+    # log and every example.
+    from conftest import CORPUS_LOGS
+
+    from trainwatch.diagnostics.knowledge.matcher import match_all
+
+    texts = [e.text for s in SIGNATURES for e in s.examples]
+    texts += [log.read_text(errors="replace") for log in sorted(CORPUS_LOGS.glob("*.log"))]
+    found = 0
+    for text in texts:
+        facts = LogParser(KNOWLEDGE).parse_stream(io.BytesIO(text.encode()))
+        signals = {s: Cited("log", s, "example") for s in facts.signals}
+        gated = KNOWLEDGE.match(facts.all_chains, facts, signals)
+        every = match_all(SIGNATURES, facts.all_chains, facts.notable, facts.ending, signals)
+        assert [m.signature.id for m in gated] == [m.signature.id for m in every], text[:300]
+        found += len(gated)
+    assert found > 1000
+
+
 def test_every_built_in_pattern_compiles_and_answers_as_its_regex():
     # The built-in files' patterns are compiled at their first candidate text, not when loaded
     # (knowledge/schema.py SignaturePattern): a bad one must fail here, not in a user's run.
