@@ -68,7 +68,7 @@ _EVAL_DESC = re.compile(r"valid|\bval\b|eval|test|predict|sanity", re.I)
 _METRIC_NAME = re.compile(
     r"(?i)acc|auc|rmse|mse|mae|mape|f1|precision|recall|ppl|perplexity|score|metric|error|"
     r"logloss|nll|bleu|rouge|iou|dice|map\b|grad_?norm|gnorm|reward|kl|entropy|^(?:val|valid|eval|"
-    r"test|train|dev)[_/\-]|l[12]$|huber|ndcg"
+    r"test|train|dev)[_/\-]|l[12]$|huber|ndcg|^(?:learn|test)$"  # `learn`, `test`: CatBoost's
 )
 # rich progress bars (and Lightning's RichProgressBar): `Epoch 1/9 ━━━━━━━━━━ 32/40 0:00:05 ...`.
 _RICH_BAR = re.compile(r"[━╸╺─]+\s+(?P<n>\d+)/(?P<total>\d+)\b")

@@ -68,6 +68,14 @@ _EXC_BARE = re.compile(
     # `ImportError:` alone, its message on the lines below (transformers' and bitsandbytes'
     # multi-line messages start on a line of their own)
     r"|^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception)):\s*$"
+    # the VS Code debugger's `Exception has occurred: XlaRuntimeError`, the message below it
+    r"|^Exception has occurred: ((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)\s*$"
+)
+# A frame's `raise ValueError("...")`: a traceback pasted up to its last frame names its exception
+# there (and its message, when the statement holds it as one plain string).
+_RAISE = re.compile(
+    r"^raise\s+(?P<type>(?:[A-Za-z_]\w*\.)*[A-Z]\w*)"
+    r"(?:\(\s*(?P<q>['\"])(?P<message>[^'\"\\{}]*)(?P=q)\s*\))?"
 )
 _NEW_RECORD = re.compile(
     r"^\[?\d{4}[-/]\d\d[-/]\d\d|^\d\d/\d\d/\d{4}|^[IWEF]\d{4} |\d+%\||^\s*\d+/\d+ \[|"
@@ -239,8 +247,9 @@ class BlockReader:
             text = text.strip()  # the exception R's reticulate indents under its own head
         m = _EXC_BARE.match(text)
         if m:
-            block = _Block("msg", line, rank, message_below=m.group(4) is not None)
-            block.current = _Exc(m.group(1) or m.group(3) or m.group(4), [m.group(2) or ""], [])
+            below = m.group(4) or m.group(5)
+            block = _Block("msg", line, rank, message_below=below is not None)
+            block.current = _Exc(m.group(1) or m.group(3) or below, [m.group(2) or ""], [])
             self.open[rank] = block
         elif _R_HEAD.match(text):
             self._r_heads[rank] = line.number
@@ -473,6 +482,10 @@ class BlockReader:
                 self.children.append(_child_failure(entry))
             del self.children[:-64]
             return
+        if b.kind == "tb" and b.current is None and b.frames:
+            raised = _RAISE.match(b.frames[-1].code or "")
+            if raised is not None:  # cut after its last frame: the `raise` names the exception
+                b.current = _Exc(raised.group("type"), [raised.group("message") or ""], b.frames)
         if b.kind == "ipy" and b.ipy_type:
             # cut before its last line (a pasted top, a truncated cell): the head named the type
             if b.current is None:

@@ -482,3 +482,30 @@ def test_an_exception_name_alone_takes_its_message_from_the_lines_below():
     (chain,) = parse_text(text).chains
     assert chain.final.type == "ImportError"
     assert chain.final.message.startswith("LlamaTokenizer requires the SentencePiece library")
+
+
+def test_a_traceback_pasted_up_to_its_raise_takes_the_exception_the_raise_names():
+    # a paste that stops at the last frame: its `raise` statement names the exception
+    text = """\
+Traceback (most recent call last):
+  File "/usr/lib/python3/dist-packages/torch/cuda/amp/grad_scaler.py", line 212, in _unscale_grads_
+    raise ValueError("Attempting to unscale FP16 gradients.")
+"""
+    (chain,) = parse_text(text).chains
+    assert (chain.final.type, chain.final.message) == (
+        "ValueError",
+        "Attempting to unscale FP16 gradients.",
+    )
+    assert chain.final.frames[-1].function == "_unscale_grads_"
+    # a message built at run time is not guessed; a re-raise of a variable names nothing
+    built = text.replace('"Attempting to unscale FP16 gradients."', 'f"bad {x}"')
+    assert parse_text(built).chains[0].final.message == ""
+    reraised = text.replace('ValueError("Attempting to unscale FP16 gradients.")', "exc")
+    assert parse_text(reraised).chains == ()
+
+
+def test_the_vs_code_debugger_s_exception_takes_its_message_from_the_line_below():
+    text = "Exception has occurred: XlaRuntimeError\nINTERNAL: the library was not initialized\n"
+    (chain,) = parse_text(text).chains
+    assert chain.final.type == "XlaRuntimeError"
+    assert chain.final.message == "INTERNAL: the library was not initialized"

@@ -78,9 +78,9 @@ def test_the_gates_pass_over_only_signatures_that_cannot_match():
     # Knowledge.match tries only the signatures whose literals' pieces the evidence holds
     # (matcher.SignatureGates): it must find what trying every signature finds, on every corpus
     # log and every example.
-    from conftest import CORPUS_LOGS
-
     from trainwatch.diagnostics.knowledge.matcher import match_all
+
+    from conftest import CORPUS_LOGS
 
     texts = [e.text for s in SIGNATURES for e in s.examples]
     texts += [log.read_text(errors="replace") for log in sorted(CORPUS_LOGS.glob("*.log"))]
