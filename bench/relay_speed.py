@@ -1,25 +1,27 @@
 """What relaying a chatty program's output costs it: the same program bare and under `trainwatch
 run`, for three kinds of output, and trainwatch's own peak memory (issue 12, point 3).
 
-    .venv/bin/python bench/relay_speed.py [--megabytes 24] [--pairs 3] [--kinds lines,chunks,bars]
+    .venv/bin/python bench/relay_speed.py [--megabytes 24] [--pairs 5] [--kinds lines,chunks,bars]
 
 Kinds: `lines` (many short `print` lines), `chunks` (1 MiB writes), `bars` (a `\\r` progress bar
-redrawn in place, as tqdm does). All runs write to a pipe drained by `cat` (what a terminal, a log
-collector or `| tee` does); the program times its own writing (interpreter start-up left out), so
-the ratio wrapped/bare is how much slower trainwatch makes the program (target: <= 1.1 on all
-three). Beside it, the same ratio for a plain relay (a loop that copies the program's pipe to ours
-and does nothing else; `--plain-relay`): what any wrapper that sees the output costs on this
-machine, the floor for trainwatch. The end-to-end ratio (start to exit, trainwatch's start-up,
-parsing backlog and report included) is printed beside it. Rounds alternate bare, plain and wrapped
-so that drift in the machine's load hits all alike; the median of each is shown. trainwatch's peak
-RSS is its VmHWM (/proc/PID/status), read every 20 ms while it runs; the report's notes say when
-the parser fell behind and sampled.
+redrawn in place, as tqdm does), each at least --megabytes and grown until the bare program writes
+for MIN_SECONDS (24 MB of 1 MiB chunks take ~30 ms, too short to time). All runs write to a pipe
+drained by `cat` (what a terminal, a log collector or `| tee` does); the program times its own
+writing (interpreter start-up left out), so the ratio wrapped/bare is how much slower trainwatch
+makes the program (target: <= 1.1 on all three). Beside it, the same ratio for a plain relay (a
+loop that copies the program's pipe to ours and does nothing else; `--plain-relay`): what any
+wrapper that sees the output costs on this machine, the floor for trainwatch. The end-to-end ratio
+(start to exit, trainwatch's start-up, parsing backlog and report included) is printed beside it.
+Rounds alternate bare, plain and wrapped so that drift in the machine's load hits all alike; the
+median of each is shown. trainwatch's peak RSS is its VmHWM (/proc/PID/status), read every 20 ms
+while it runs; the report's notes say when the parser fell behind and sampled.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -31,6 +33,11 @@ import time
 from pathlib import Path
 
 TARGET = 1.1
+# A program that writes for less than this is timed by the scheduler's noise rather than the relay
+# (24 MB of 1 MiB chunks take ~30 ms): each kind's output is grown until the bare program writes
+# for this long (never below --megabytes, never above MAX_MEGABYTES).
+MIN_SECONDS = 1.0
+MAX_MEGABYTES = 2048.0
 TRAINWATCH = Path(sys.executable).with_name("trainwatch")
 KINDS = ("lines", "chunks", "bars")
 
@@ -129,10 +136,18 @@ def run_once(kind: str, megabytes: float, way: str, report: str) -> dict:
     return {"own": own, "wall": wall, "rss": peak[0]}
 
 
+def sized(kind: str, megabytes: float, report: str) -> float:
+    """The output size at which the bare program writes for at least MIN_SECONDS."""
+    own = run_once(kind, megabytes, "bare", report)["own"]
+    if own >= MIN_SECONDS:
+        return megabytes
+    return min(MAX_MEGABYTES, megabytes * math.ceil(MIN_SECONDS / max(own, 1e-3)))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--megabytes", type=float, default=24.0, help="output per run (>= 20)")
-    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--plain-relay", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -150,10 +165,11 @@ def main() -> int:
         report = os.path.join(folder, "report.json")
         for kind in args.kinds.split(","):
             bare, plain, wrapped = [], [], []
+            megabytes = sized(kind, args.megabytes, report)
             for _ in range(args.pairs):
-                bare.append(run_once(kind, args.megabytes, "bare", report))
-                plain.append(run_once(kind, args.megabytes, "plain", report))
-                wrapped.append(run_once(kind, args.megabytes, "wrapped", report))
+                bare.append(run_once(kind, megabytes, "bare", report))
+                plain.append(run_once(kind, megabytes, "plain", report))
+                wrapped.append(run_once(kind, megabytes, "wrapped", report))
             notes = json.loads(Path(report).read_text()).get("notes", [])
             bare_own = statistics.median(b["own"] for b in bare)
             own = statistics.median(w["own"] for w in wrapped) / bare_own
@@ -164,7 +180,7 @@ def main() -> int:
             rss = max(w["rss"] for w in wrapped)
             worst = max(worst, own)
             print(
-                f"{kind:6} {args.megabytes:.0f} MB: program's own time bare "
+                f"{kind:6} {megabytes:.0f} MB: program's own time bare "
                 f"{statistics.median(b['own'] for b in bare):6.2f} s, wrapped "
                 f"{statistics.median(w['own'] for w in wrapped):6.2f} s, ratio {own:5.2f}x "
                 f"(target <= {TARGET}x {'OK' if own <= TARGET else 'OVER'}); a plain relay "
