@@ -326,8 +326,13 @@ def test_quiet_judge_stays_out_of_every_crash_of_the_corpus():
     judged = {c["id"]: corpus_evidence(c) for c in crashes}
     with_traceback = {case: e for case, e in judged.items() if e.log.chains}
     assert len(with_traceback) >= 50
-    intruded = {case: v.category for case, e in with_traceback.items() if (v := judge_quiet(e))}
-    assert intruded == {}
+    said = {case: v.category for case, e in with_traceback.items() if (v := judge_quiet(e))}
+    # a NaN the loop printed before the crash is the quiet judge's to name (a run may crash of its
+    # NaN); the crash's own signature must still decide (apply_quiet keeps the NaN as evidence)
+    labels = {c["id"]: c["category"] for c in crashes}
+    nan_then_crash = [case for case, category in said.items() if category == "numerical"]
+    assert all(classify(judged[case]).category == labels[case] for case in nan_then_crash)
+    assert {case: c for case, c in said.items() if c != "numerical"} == {}
 
 
 def test_exit_zero_unfinished_is_early_exit_and_finished_is_near_certain_completed():
