@@ -35,7 +35,9 @@ def signal_from_code(code: int) -> str | None:
 def _table() -> tuple[tuple[re.Pattern[str], ...], dict[str, str]]:
     with SIGNALS_FILE.open("rb") as fh:
         data = tomllib.load(fh)
-    return tuple(re.compile(p["regex"]) for p in data["phrase"]), dict(data["words"])
+    # the words whatever their case: bash writes strsignal's "Killed", zsh its own "killed"
+    words = {word.casefold(): name for word, name in data["words"].items()}
+    return tuple(re.compile(p["regex"]) for p in data["phrase"]), words
 
 
 def phrases() -> tuple[re.Pattern[str], ...]:
@@ -64,7 +66,8 @@ def read_exit(text: str) -> ExitSaid | None:
             if key.startswith("number"):
                 return ExitSaid(signal_name(int(value)), None)
             if key.startswith("words"):
-                return ExitSaid(words.get(value), None) if value in words else None
+                name = words.get(value.casefold())
+                return ExitSaid(name, None) if name is not None else None
             if key.startswith("code"):
                 code = int(value)
                 return ExitSaid(signal_from_code(code), code)
