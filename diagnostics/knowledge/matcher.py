@@ -164,8 +164,11 @@ class SignatureGates:
     signature that matches is never passed over."""
 
     def __init__(self, sigs) -> None:
+        from trainwatch.diagnostics.knowledge.derived import flush
+
         self.sigs = tuple(sigs)
         self._gates = tuple(_gate(sig) for sig in self.sigs)
+        flush()  # the pieces found here are kept for the next process
 
     def candidates(self, chains, lines, ending) -> list[Signature]:
         texts = {
@@ -215,10 +218,24 @@ def _gate(sig: Signature) -> tuple[tuple[str, frozenset[str]], ...] | None:
     ):
         if not patterns:
             continue
-        if not all(_pieced(p.literals) for p in patterns):
+        pieces = [cached_pieces(p.pattern) for p in patterns]
+        if any(found is None for found in pieces):
             return None
-        sides.append((where, frozenset(rare_piece(lit) for p in patterns for lit in p.literals)))
+        sides.append((where, frozenset(piece for found in pieces for piece in found)))
     return tuple(sides)
+
+
+def cached_pieces(pattern: str) -> tuple[str, ...] | None:
+    """The rare piece of each of the pattern's required literals, or None when it has none to
+    look for by its pieces; kept in the knowledge cache (knowledge/derived.py)."""
+    from trainwatch.diagnostics.knowledge.derived import remembered
+
+    def pieces() -> list[str] | None:
+        literals = cached_literals(pattern)
+        return [rare_piece(lit) for lit in literals] if _pieced(literals) else None
+
+    found = remembered("pieces", pattern, pieces)
+    return None if found is None else tuple(found)
 
 
 def _pieced(literals: tuple[str, ...] | None) -> bool:
@@ -229,11 +246,16 @@ def _pieced(literals: tuple[str, ...] | None) -> bool:
 def rare_piece(literal: str) -> str:
     """The literal's GRAM characters least common in training logs (every piece of a literal is in
     a text that holds it; a rare one rules out most texts that do not)."""
-    from trainwatch.diagnostics.read.prefilter import rarity
+    from trainwatch.diagnostics.read.prefilter import rarities
 
-    starts = range(len(literal) - GRAM + 1)
-    best = max(starts, key=lambda i: sum(map(rarity, literal[i : i + GRAM])))
-    return literal[best : best + GRAM]
+    ranks = rarities(literal)
+    window = sum(ranks[:GRAM])
+    best, at = window, 0
+    for i in range(1, len(literal) - GRAM + 1):
+        window += ranks[i + GRAM - 1] - ranks[i - 1]
+        if window > best:
+            best, at = window, i
+    return literal[at : at + GRAM]
 
 
 def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Match | None:

@@ -105,9 +105,13 @@ def _rank(b: int) -> int:
     return _BYTE_RANK.get(b, _LEAD_RANK if b >= 0xC0 else 99)
 
 
-def rarity(char: str) -> int:
-    """How rare a character is in training logs: higher is rarer."""
-    return _rank(ord(char)) if ord(char) < 0x80 else _LEAD_RANK
+_CHAR_RANK = {chr(b): _rank(b) for b in range(0x80)}  # a character outside ASCII: _LEAD_RANK
+
+
+def rarities(text: str) -> list[int]:
+    """How rare each character of `text` is in training logs: higher is rarer."""
+    table = _CHAR_RANK
+    return [table.get(char, _LEAD_RANK) for char in text]
 
 
 def _cost(b: int) -> float:
