@@ -239,6 +239,18 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
         facts["ends-mid-loop"] = ended and clean and progress.finished is False
         facts["ends-in-loop"] = ended and clean and progress.finished is None
         facts["went-on"] = not ended and clean and progress.finished is False
+        # the loop stopped where an epoch had been trained and validated, the next never begun:
+        # the log's last line completes the epoch's steps and reports a validation metric
+        position = progress.position
+        log = evidence.log
+        last = log.ending[-1] if log is not None and log.ending else None
+        facts["ends-after-validation"] = (
+            facts["ends-mid-loop"]
+            and position.step is not None
+            and position.step == position.steps
+            and last is not None
+            and bool(line_kinds()["evaluated"].search(last.text))
+        )
 
 
 def _nan_stop_facts(evidence: Evidence, facts, values, cited) -> None:

@@ -441,3 +441,20 @@ def test_non_finite_losses_and_metrics_in_other_frameworks_words(lines, nonfinit
     assert facts.nonfinite_count == nonfinite
     found = facts.first_nonfinite_metric
     assert (found[0] if found else None) == metric
+
+
+def test_a_log_that_ends_on_a_validated_epoch_was_most_often_stopped_early_on_purpose():
+    # Keras' EarlyStopping without `verbose` ends fit() after an epoch's validation, silently
+    epochs = "".join(
+        f"Epoch {n}/200\n"
+        f"450/450 [==============================] - 0s 813us/step - loss: 0.75{n} - acc: 0.54"
+        f" - val_loss: 0.80{n} - val_acc: 0.44\n"
+        for n in range(1, 9)
+    )
+    verdict = classify(facts_of(epochs))
+    assert (verdict.category, verdict.subtype) == ("completed", "completed/early-stopping")
+    assert "epoch 8/200" in verdict.summary
+    # the next epoch begun, or an epoch's bar cut before its end: the loop was still running
+    begun = classify(facts_of(epochs + "Epoch 9/200\n"))
+    cut = classify(facts_of(epochs.replace("450/450 [=====", "448/450 [=====")))
+    assert begun.category == cut.category == "hang"
