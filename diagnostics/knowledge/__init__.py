@@ -98,11 +98,11 @@ class Knowledge:
 
         notable = log.notable if log is not None else ()
         ending = log.ending if log is not None else ()
+        chains = tuple(chains)
         if self._gates is None:  # built at the first match: a run's knowledge may never match
             self._gates = SignatureGates(self.signatures)
-        return match_all(
-            self.signatures, tuple(chains), notable, ending, dict(signals), self._gates
-        )
+        candidates = self._gates.candidates(chains, notable, ending)
+        return match_all(candidates, chains, notable, ending, dict(signals))
 
 
 def load_file(path: str | os.PathLike[str]) -> tuple[Signature, ...]:

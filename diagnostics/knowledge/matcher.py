@@ -131,13 +131,8 @@ def match_signature(
     return found
 
 
-def match_all(
-    sigs, chains, lines, ending, signals, gates: SignatureGates | None = None
-) -> list[Match]:
-    """Every signature that fits, in knowledge-base order. `gates` (built once for `sigs`) passes
-    over the signatures that cannot match this evidence without trying them."""
-    if gates is not None:
-        sigs = gates.candidates(chains, lines, ending)
+def match_all(sigs, chains, lines, ending, signals) -> list[Match]:
+    """Every signature that fits, in knowledge-base order."""
     out = []
     for sig in sigs:
         m = match_signature(sig, chains, lines, signals, ending)
@@ -171,6 +166,7 @@ class SignatureGates:
         flush()  # the pieces found here are kept for the next process
 
     def candidates(self, chains, lines, ending) -> list[Signature]:
+        """The signatures, in order, that this evidence does not rule out."""
         texts = {
             "message": lambda: "\n".join(e.message for c in chains for e in c.exceptions),
             "line": lambda: _said(lines),
@@ -195,12 +191,14 @@ class SignatureGates:
 
 
 def _said(lines: tuple[LogLine, ...]) -> str:
-    """The lines' texts as `_match_line` tries them: cleaned, and whole where a capture was cut."""
-    return "\n".join(
-        t
-        for line in lines
-        for t in ((line.text, line.whole) if line.capture is not None else (line.text,))
-    )
+    """The lines' texts as `_match_line` tries them."""
+    return "\n".join(text for line in lines for text in _tried(line))
+
+
+def _tried(line: LogLine) -> tuple[str, ...]:
+    """The texts of a line a line pattern is tried on: as cleaned, and whole where a capture's
+    prefix was taken off."""
+    return (line.text, line.whole) if line.capture is not None else (line.text,)
 
 
 def _gate(sig: Signature) -> tuple[tuple[str, frozenset[str]], ...] | None:
@@ -293,9 +291,7 @@ def exc_text(exc: RaisedException, chain: ExceptionChain) -> str:
 
 def _match_line(sig: Signature, lines: tuple[LogLine, ...]) -> Match | None:
     for line in lines:
-        if any(p.search(line.text) for p in sig.line) or (
-            line.capture is not None and any(p.search(line.whole) for p in sig.line)
-        ):
+        if any(p.search(text) for text in _tried(line) for p in sig.line):
             return Match(
                 sig,
                 "line",
