@@ -13,6 +13,7 @@ import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from itertools import pairwise
 from typing import BinaryIO
 
 from trainwatch.diagnostics import __version__
@@ -46,9 +47,7 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
     width, sure = _cut_width(facts)
     if width is not None:  # read it again with its longest lines joined to the next
         # (the whole log is in its tail then, so the progress is read from the tail below alone)
-        again = LogParser(knowledge)
-        again.feed_text("\n".join(line.text for line in facts.tail), wrap_width=width)
-        rejoined = again.finish()
+        again, rejoined = _rejoined(facts, width, knowledge)
         if _better_joined(facts, rejoined, sure, knowledge):
             parser, facts = again, rejoined
     late = ProgressTracker()
@@ -56,6 +55,37 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
         late.feed(parser.normalize(line))
     start = facts.tail[0].number if facts.tail else 1
     return facts, _joined(early.finish(), late.finish(), start)
+
+
+def _rejoined(facts: LogFacts, width: int, knowledge) -> tuple[LogParser, LogFacts]:
+    """The log read with its lines of `width` joined to the next. A page that cut at the width
+    joins as it is; a paste wrapped at word breaks dropped the space at each break, and no break
+    then shows a space: where none does, the reading with a space put back is taken when more of
+    the knowledge base matches it."""
+    text = "\n".join(line.text for line in facts.tail)
+    readings = []
+    breaks = [
+        (line.text, after.text) for line, after in pairwise(facts.tail) if len(line.text) == width
+    ]
+    spaced = any(a[-1:].isspace() or b[:1].isspace() for a, b in breaks)
+    for joiner in ("",) if spaced else ("", " "):
+        parser = LogParser(knowledge)
+        parser.feed_text(text, wrap_width=width, wrap_joiner=joiner)
+        readings.append((parser, parser.finish()))
+    if len(readings) == 2 and _matches(readings[1][1], knowledge) > _matches(
+        readings[0][1], knowledge
+    ):
+        return readings[1]
+    return readings[0]
+
+
+def _matches(read: LogFacts, knowledge) -> int:
+    """How many signatures and phrases a reading of a log matches."""
+    if knowledge is None:
+        from trainwatch.diagnostics.knowledge import default_knowledge
+
+        knowledge = default_knowledge()
+    return len(knowledge.match(read.all_chains, read, {}))
 
 
 def _better_joined(facts: LogFacts, joined: LogFacts, sure: bool, knowledge) -> bool:
@@ -66,15 +96,7 @@ def _better_joined(facts: LogFacts, joined: LogFacts, sure: bool, knowledge) -> 
         return False
     if sure or not (facts.all_chains or facts.notable):
         return True
-    if knowledge is None:
-        from trainwatch.diagnostics.knowledge import default_knowledge
-
-        knowledge = default_knowledge()
-
-    def matches(read: LogFacts) -> int:
-        return len(knowledge.match(read.all_chains, read, {}))
-
-    return matches(joined) > matches(facts)
+    return _matches(joined, knowledge) > _matches(facts, knowledge)
 
 
 def _cut_width(facts: LogFacts) -> tuple[int | None, bool]:

@@ -250,10 +250,15 @@ class LogParser:
         return LogLine(line.number, message, line.stream, capture)
 
     def feed_text(
-        self, text: str, stream: str = "log", first_number: int = 1, wrap_width: int | None = None
+        self,
+        text: str,
+        stream: str = "log",
+        first_number: int = 1,
+        wrap_width: int | None = None,
+        wrap_joiner: str = "",
     ) -> None:
         """A whole text fed line by line, its capture learned from its first lines first (a
-        `wrap_width` given: its lines are taken as cut at that width)."""
+        `wrap_width` given: its lines are taken as cut at that width, joined by `wrap_joiner`)."""
         lines = text.splitlines()
         json_key = json_text_key(lines[:PRIME_LINES])
         if json_key is not None:  # a collector's JSON records: the text they hold
@@ -261,7 +266,7 @@ class LogParser:
             lines = "\n".join(line if text is None else text for text, line in texts).splitlines()
         self._capture.prime(lines[:PRIME_LINES])
         width = wrap_width or self._capture.wrap_width
-        for number, raw in unwrap(lines, width, first_number):
+        for number, raw in unwrap(lines, width, first_number, wrap_joiner):
             self.feed(LogLine(number, raw, stream))
 
     def parse_stream(self, fh: BinaryIO) -> LogFacts:
@@ -499,8 +504,9 @@ def _trim(recent: deque[tuple[int, bytes, int]], number: int) -> None:
         recent.popleft()
 
 
-def unwrap(lines: list[str], width: int | None, first_number: int):
-    """(number, line) with the pieces of lines a page wrapped at `width` joined again."""
+def unwrap(lines: list[str], width: int | None, first_number: int, joiner: str = ""):
+    """(number, line) with the pieces of lines a page wrapped at `width` joined again (by
+    `joiner`: nothing where the page cut mid-word, a space where it broke at one and dropped it)."""
     if not width:
         yield from enumerate(lines, first_number)
         return
@@ -511,10 +517,10 @@ def unwrap(lines: list[str], width: int | None, first_number: int):
             start = number
         pending.append(line)
         if len(line.rstrip("\r")) != width:
-            yield start, "".join(pending)
+            yield start, joiner.join(pending)
             pending = []
     if pending:
-        yield start, "".join(pending)
+        yield start, joiner.join(pending)
 
 
 def _decode(raw: bytes) -> str:

@@ -41,9 +41,13 @@ _CPP_WHAT = re.compile(r"\bwhat\(\):\s*(.+)$")
 # What a capture may have written before a short log's lines, where too few lines repeated it to
 # be learned (read/capture.py): a time, a level tag, a rank; it holds a digit or a bracket.
 _PREFIX_LIKE = re.compile(r"[\d\[\]()<>|]")
+PREFIX_SKIP = 120  # how far into a line such words are looked past
 # R (reticulate, the keras and tensorflow packages) reports a Python exception under its own head:
 # `Error in py_call_impl(callable, dots$args, dots$keywords) :`, the exception indented below it.
 _R_HEAD = re.compile(r"^\s*Error in .+ :\s*$")
+# ... or on the head's own line: `Error in py_call_impl(...) : StopIteration: image file is ...`
+# (after what a capture wrote before it, in a log too short to learn that from)
+_R_INLINE_HEAD = re.compile(r"(?:^|\s)Error in [^:]+? : (?=\S)")
 _CLASS_REPR = re.compile(r"^<class '([\w.]+)'>,?\s*")
 CLOSING_LINES = 5  # the last lines a log's closing error is looked for in
 
@@ -61,8 +65,8 @@ _CAUSE = "The above exception was the direct cause of the following exception"
 _CONTEXT = "During handling of the above exception, another exception occurred"
 _EXC_IN_TB = re.compile(r"^([A-Za-z_][\w.]*)(?: \(see above for traceback\))?(?::\s?(.*))?$")
 _EXC_BARE = re.compile(
-    r"^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exhausted|Failure|Interrupt|Exit))"
-    r"(?: \(see above for traceback\))?: (.+)$"
+    r"^((?:[A-Za-z_]\w*\.)*(?:[A-Za-z_]\w*(?:Error|Exception|Exhausted|Failure|Interrupt|Exit)"
+    r"|Stop(?:Async)?Iteration))(?: \(see above for traceback\))?: (.+)$"
     # a traceback cut above its last line: `KeyboardInterrupt` says it all without a message
     r"|^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Interrupt|Exit)):?\s*$"
     # `ImportError:` alone, its message on the lines below (transformers' and bitsandbytes'
@@ -245,7 +249,10 @@ class BlockReader:
         text = line.text
         if self._r_heads.pop(rank, None) == line.number - 1:
             text = text.strip()  # the exception R's reticulate indents under its own head
-        m = _EXC_BARE.match(text)
+        inline = _R_INLINE_HEAD.search(text)
+        if inline and inline.start() and not _prefix_like(text[: inline.start() + 1]):
+            inline = None
+        m = _EXC_BARE.match(text[inline.end() :] if inline else text)
         if m:
             below = m.group(4) or m.group(5)
             block = _Block("msg", line, rank, message_below=below is not None)
@@ -596,10 +603,15 @@ def _error_line(text: str) -> re.Match[str] | None:
     m = _ERROR_LINE.match(text)
     if m is not None:
         return m
-    for found in re.finditer(r"\s+", text[:120]):
+    for found in re.finditer(r"\s+", text[:PREFIX_SKIP]):
         skipped = text[: found.end()]
-        if _PREFIX_LIKE.search(skipped):
+        if _prefix_like(skipped):
             m = _ERROR_LINE.match(text, found.end())
             if m is not None:
                 return m
     return None
+
+
+def _prefix_like(skipped: str) -> bool:
+    """Could these words starting a line be what a capture wrote (see _PREFIX_LIKE)?"""
+    return len(skipped) <= PREFIX_SKIP and _PREFIX_LIKE.search(skipped) is not None

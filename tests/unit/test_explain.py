@@ -110,6 +110,27 @@ def test_a_short_log_cut_at_one_width_is_read_again_with_its_pieces_joined():
     assert _verdict(cut).signature == _verdict(line + "\n").signature == "cuda-out-of-memory"
 
 
+def test_a_message_wrapped_at_word_breaks_is_joined_with_its_spaces():
+    # A paste wrapped at word breaks drops the space at each break: joined as a page's cut it reads
+    # "sharedmemory", which matches nothing; with the space put back it is the message again.
+    message = (
+        "RuntimeError: DataLoader worker (pid 47) is killed by signal: Bus error. It is possible "
+        "that dataloader's workers are out of shared memory. Please try to raise your shared "
+        "memory limit."
+    )
+    whole = _verdict(message + "\n").signature
+    assert whole not in (None, "python-error")
+    first = message.index(" error.")
+    second = message.index(" memory.")
+    wrapped = f"{message[:first]}\n{message[first + 1 : second]}\n{message[second + 1 :]}\n"
+    lengths = [len(line) for line in wrapped.splitlines()]
+    assert lengths[0] == lengths[1] > lengths[2]  # two breaks at one width: the cutting is sure
+    assert _verdict(wrapped).signature == whole
+    # a break that kept its space at the joint is a page's cut: joined as it is, still read
+    kept = f"{message[: first + 1]}\n{message[first + 1 :]}\n"
+    assert _verdict(kept).signature == whole
+
+
 def test_an_exception_cut_at_one_width_is_read_with_its_pieces_joined():
     # The exception is understood as it stands (a bare ValueError), but its message, cut in the
     # middle of a word, matches nothing that the whole message matches.

@@ -257,6 +257,19 @@ Error in py_call_impl(callable, call_args$unnamed, call_args$named) :
     )
     # an indented line elsewhere is a message's own, not an exception
     assert not parse_text("Epoch 2/10\n  ValueError: x\n").chains
+    # the head and the exception on one line; StopIteration is how a generator's end reaches R
+    one_line = (
+        "Error in py_call_impl(callable, dots$args, dots$keywords) : StopIteration: image file is "
+        "truncated (49 bytes not processed)\n"
+    )
+    exc = parse_text(one_line).chains[0].final
+    assert (exc.type, exc.message) == (
+        "StopIteration",
+        "image file is truncated (49 bytes not processed)",
+    )
+    assert parse_text("[2024-05-01 12:00:00] " + one_line).chains[0].final.type == "StopIteration"
+    assert not parse_text("Error in fit : the loss went up\n").chains
+    assert not parse_text("the notes say Error in fit : ValueError: x\n").chains
 
 
 def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
