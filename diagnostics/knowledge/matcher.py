@@ -263,6 +263,8 @@ def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Matc
                 continue
             if sig.message and not any(p.search(exc.message) for p in sig.message):
                 continue
+            if sig.raised_at and not _raised_at(sig, exc):
+                continue
             source = chain.where
             text = exc_text(exc, chain)
             return Match(
@@ -275,6 +277,12 @@ def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Matc
                 chain.line or 0,
             )
     return None
+
+
+def _raised_at(sig: Signature, exc: RaisedException) -> bool:
+    """Does the source line of the innermost frame that shows one match `raised_at`?"""
+    code = next((f.code for f in reversed(exc.frames) if f.code), None)
+    return code is not None and any(p.search(code) for p in sig.raised_at)
 
 
 def cited_kind(chain: ExceptionChain) -> str:

@@ -30,6 +30,7 @@ KNOWN_KEYS = {
     "needs_corroboration",
     "priority",
     "at_end",
+    "raised_at",
 }
 
 
@@ -120,6 +121,10 @@ class Signature:
     needs_corroboration: bool = False
     priority: int = 0
     at_end: bool = False
+    # patterns one of which the source line of the frame the exception was raised in must match
+    # (an unpacking assignment `a, b = f(...)`): what was being done there, where the message is
+    # the same for a bug and for a changed API
+    raised_at: tuple[SignaturePattern, ...] = ()
     layer: str = "signature"  # "signature" (specific) or "phrase" (a generic family under them)
     source: str = ""  # the file it came from
 
@@ -190,6 +195,9 @@ def build_signature(
     at_end = table.get("at_end", False)
     if not isinstance(at_end, bool) or (at_end and not table.get("line")):
         raise SignatureError(f"{where}: `at_end` is true or false, and needs `line` patterns")
+    raised_at = _patterns(table, "raised_at", where, compile_now)
+    if raised_at and not (exception or message):
+        raise SignatureError(f"{where}: `raised_at` needs `exception` or `message`")
     return Signature(
         id=sid,
         category=category,
@@ -209,6 +217,7 @@ def build_signature(
         needs_corroboration=bool(table.get("needs_corroboration", False)),
         priority=priority,
         at_end=at_end,
+        raised_at=raised_at,
         layer=layer,
         source=source,
     )

@@ -101,7 +101,7 @@ def test_every_built_in_pattern_compiles_and_answers_as_its_regex():
     checked = 0
     for sig in SIGNATURES:
         texts = [line for e in sig.examples for line in e.text.splitlines()]
-        for pattern in (*sig.message, *sig.line):
+        for pattern in (*sig.message, *sig.line, *sig.raised_at):
             regex = re.compile(pattern.pattern)
             for text in texts:
                 assert bool(pattern.search(text)) == bool(regex.search(text)), (sig.id, text)
@@ -154,6 +154,12 @@ def test_user_file_errors_name_file_and_key(tmp_path):
         load_file(bad)
     bad.write_text("[[signature]\n")
     with pytest.raises(SignatureError, match="not valid TOML"):
+        load_file(bad)
+    bad.write_text(
+        '[[signature]]\nid = "x"\ncategory = "oom"\ntitle = "t"\nexplanation = "e"\n'
+        'line = ["x"]\nraised_at = ["y"]\n'
+    )
+    with pytest.raises(SignatureError, match=r"mine\.toml.*`raised_at` needs"):
         load_file(bad)
 
 
