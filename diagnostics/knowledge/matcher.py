@@ -280,8 +280,11 @@ def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Matc
 
 
 def _raised_at(sig: Signature, exc: RaisedException) -> bool:
-    """Does the source line of the innermost frame that shows one match `raised_at`?"""
-    code = next((f.code for f in reversed(exc.frames) if f.code), None)
+    """Does the source line of the innermost frame that shows one match `raised_at`? A `raise`
+    statement says nothing of what failed (a mapping's `raise KeyError(key)`): its caller's does."""
+    code = next(
+        (f.code for f in reversed(exc.frames) if f.code and not f.code.startswith("raise")), None
+    )
     return code is not None and any(p.search(code) for p in sig.raised_at)
 
 
