@@ -242,6 +242,10 @@ class BlockReader:
         if m:
             self.open[rank] = _Block("json", line, rank, ipy_type=m.group(1))
             return True
+        m = _FRAME.match(text)
+        if m and m.group(3):  # a traceback pasted without its head line: it starts at a frame
+            self.open[rank] = _Block("tb", line, rank)
+            return self._continue(self.open[rank], line)
         return False
 
     def start_bare(self, line: LogLine, rank: int | str | None) -> None:

@@ -85,6 +85,19 @@ def test_dataloader_original_traceback_comes_first_in_the_chain():
     )
 
 
+def test_a_traceback_pasted_from_its_first_frame_keeps_its_frames():
+    # Users often copy a traceback without its `Traceback (most recent call last):` line; a
+    # script's own SyntaxError (no `in` function) opens no traceback.
+    facts = parse_text(CHAINED.split("\n", 1)[1].split("\n\n")[0] + "\n")
+    (exc,) = facts.chains[0].exceptions
+    assert (exc.type, exc.message) == ("KeyError", "'label'")
+    assert [(f.function, f.code) for f in exc.frames] == [("__getitem__", "return self.rows[key]")]
+    syntax = parse_text(
+        '  File "/home/u/proj/train.py", line 3\n    print "x"\n\nSyntaxError: bad\n'
+    )
+    assert [(e.type, e.frames) for e in syntax.chains[0].exceptions] == [("SyntaxError", ())]
+
+
 def test_rank_prefixes_keep_interleaved_tracebacks_apart():
     text = "\n".join(
         [
