@@ -559,8 +559,16 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
     all."""
     found: list[tuple[str, str, LogLine]] = []
     thrown: str | None = None
+    r_head = False
     for line in ending[-CLOSING_LINES:]:
         text = line.text
+        if r_head and text.strip():  # R's `Error in f(...) :` head, its message on the next line
+            r_head = False
+            found.append(("Error", text.strip(), line))
+            continue
+        if _R_HEAD.match(text):
+            r_head = True
+            continue
         m = _CPP_THROW.search(text)
         if m:
             thrown = m.group(1)
