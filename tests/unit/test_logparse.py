@@ -306,6 +306,11 @@ def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
             "failure",
             None,
         ),
+        # R's head, the message on the line below it
+        'fitting\nError in lgb.call("LGBM_BoosterCreate_R", ret = handle) : \n  api error: bad\n': (
+            "Error",
+            "api error: bad",
+        ),
     }
     for text, (kind, first) in closing.items():
         found = parse_text(text).closing_error
