@@ -569,6 +569,10 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
         if _R_HEAD.match(text):
             r_head = True
             continue
+        m = _RAISE.match(text.strip())
+        if m and m.group("message"):  # a traceback pasted down to its `raise X("...")` alone
+            found.append((m.group("type"), m.group("message"), line))
+            continue
         m = _CPP_THROW.search(text)
         if m:
             thrown = m.group(1)

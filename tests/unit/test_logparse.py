@@ -306,6 +306,11 @@ def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
             "failure",
             None,
         ),
+        # the `raise` statement of a traceback pasted without its frames
+        'step 9\n    raise ValueError("Sampling rate is expected to be 8kHz!")\n': (
+            "ValueError",
+            "Sampling rate is expected to be 8kHz!",
+        ),
         # R's head, the message on the line below it
         'fitting\nError in lgb.call("LGBM_BoosterCreate_R", ret = handle) : \n  api error: bad\n': (
             "Error",
