@@ -59,6 +59,12 @@ _NONFINITE = re.compile(
     r"(?P<name>[A-Za-z_][\w./\-]*)['\"]?(?:\s*[:=]\s*|\s+(?:is|was|became)\s+)['\"]?"
     r"(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity))(?![\da-z_.])"
 )
+# A row of a step and one value, nothing else: `76970 2.6265104`, `120, nan`.
+_BARE_ROW = re.compile(
+    r"^\d+[\s,:|]+(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|\d+\.\d*(?:[eE][-+]?\d+)?))\s*$"
+)
+BARE_ROW_MAX = 60  # longer lines are not such rows: not worth a regex
+BARE_ROWS_BEFORE = 3  # finite rows that make a series before a non-finite one counts
 _EVAL_NAME = re.compile(r"(?i)(?:^|[^a-z])(?:val|valid|validation|eval|test|dev)[_ /\-]")
 _EPOCH_NAME = re.compile(r"(?i)epoch|avg|mean|average")  # a per-epoch summary, not a step's loss
 # "Average Training loss"
@@ -256,6 +262,7 @@ class ProgressTracker:
         self._nonfinite: tuple[int, float, LogLine] | None = None
         self._nonfinite_at: str | None = None
         self._nonfinite_metric: tuple[str, float, LogLine] | None = None
+        self._bare_rows = 0  # rows of bare numbers seen so far (`76970 2.6265104`)
         self._last_progress_line: LogLine | None = None
         self._after_progress = 0
         self._error_after_progress = False
@@ -289,6 +296,8 @@ class ProgressTracker:
             "nan" in lower or (lower.count("inf") > lower.count("info") and _INF_WORD.search(lower))
         ):
             self._read_nonfinite_metric(text, line)
+        if text[:1].isdigit() and len(text) <= BARE_ROW_MAX:
+            self._read_bare_row(text, line)
         if not moved:
             self._after_progress += 1
             if (
@@ -450,7 +459,8 @@ class ProgressTracker:
                 if math.isfinite(value):
                     self._epoch_losses.append((self._global_step(), value))
                     del self._epoch_losses[:-LOSS_SAMPLES]
-                continue
+                    continue
+                # an average that is NaN or Inf had one among its steps: the loss went non-finite
             self._last_loss = value
             if not math.isfinite(value):
                 self._add_nonfinite(value, _segment(line, text))
@@ -493,6 +503,20 @@ class ProgressTracker:
             if value is not None:
                 self._nonfinite_metric = (name, value, _segment(line, text))
                 return
+
+    def _read_bare_row(self, text: str, line: LogLine) -> None:
+        """A step and a value and nothing else (`76980 nan`), as research code prints its loss:
+        after rows of finite values, a non-finite one is a metric gone non-finite."""
+        row = _BARE_ROW.match(text)
+        if row is None:
+            return
+        value = _float(row.group("value"))
+        if value is None:
+            return
+        if math.isfinite(value):
+            self._bare_rows += 1
+        elif self._bare_rows >= BARE_ROWS_BEFORE and self._nonfinite_metric is None:
+            self._nonfinite_metric = ("value", value, _segment(line, text))
 
     def _add_loss(self, value: float) -> None:
         self._loss_count += 1

@@ -431,6 +431,11 @@ def test_torchruns_agent_sleeping_between_checks_is_not_in_a_collective():
             "SmoothL1",
         ),
         (["[2]     valid_0's l1: nan"], 0, "l1"),
+        # an epoch's average: NaN there was NaN in its steps
+        (["Epoch 0 complete! Average Training loss: nan"], 1, None),
+        # rows of a step and a value, nothing else: a series that goes NaN (one row alone is not)
+        (["100 2.64", "110 2.59", "120 2.73", "130 nan"], 0, "value"),
+        (["4 files", "130 nan"], 0, None),
     ],
 )
 def test_non_finite_losses_and_metrics_in_other_frameworks_words(lines, nonfinite, metric):
