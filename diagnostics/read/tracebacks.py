@@ -36,8 +36,13 @@ _ERROR_LINE = re.compile(
     r"|(?P<failed>.{0,100}\b(?:failed|FAILED)[.!]?)\s*)$"
 )
 _CHECK_FAILED = re.compile(r"\b(Check failed): ")
-_CPP_THROW = re.compile(r"terminate called after throwing an instance of '([^']+)'")
-_CPP_WHAT = re.compile(r"\bwhat\(\):\s*(.+)$")
+# A C++ exception that reached the top: `terminate called after throwing an instance of 'X'` and
+# `  what():  message`; or as some libraries print it (CatBoost): `uncaught exception:`, then
+# `what() -> "message"` and `type -> X`.
+_CPP_THROW = re.compile(
+    r"terminate called after throwing an instance of '([^']+)'|^\s*(uncaught exception):\s*$"
+)
+_CPP_WHAT = re.compile(r"\bwhat\(\)(?::|\s*->)\s*(.+)$")
 # What a capture may have written before a short log's lines, where too few lines repeated it to
 # be learned (read/capture.py): a time, a level tag, a rank; it holds a digit or a bracket.
 _PREFIX_LIKE = re.compile(r"[\d\[\]()<>|]")
@@ -256,7 +261,7 @@ class BlockReader:
         inline = _R_INLINE_HEAD.search(text)
         if inline and inline.start() and not _prefix_like(text[: inline.start() + 1]):
             inline = None
-        m = _EXC_BARE.match(text[inline.end() :] if inline else text)
+        m = _EXC_BARE.match(text[inline.end() :]) if inline else _after_prefix(_EXC_BARE, text)
         if m:
             below = m.group(4) or m.group(5)
             block = _Block("msg", line, rank, message_below=below is not None)
@@ -569,13 +574,13 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
         if _R_HEAD.match(text):
             r_head = True
             continue
-        m = _RAISE.match(text.strip())
+        m = _after_prefix(_RAISE, text.strip())
         if m and m.group("message"):  # a traceback pasted down to its `raise X("...")` alone
             found.append((m.group("type"), m.group("message"), line))
             continue
         m = _CPP_THROW.search(text)
         if m:
-            thrown = m.group(1)
+            thrown = m.group(1) or m.group(2)
             continue
         m = _CPP_WHAT.search(text)
         if m and thrown:
@@ -616,13 +621,19 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
 
 def _error_line(text: str) -> re.Match[str] | None:
     """`_ERROR_LINE` at the line's start, or after words a capture wrote before it."""
-    m = _ERROR_LINE.match(text)
+    return _after_prefix(_ERROR_LINE, text)
+
+
+def _after_prefix(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """`pattern` at the line's start, or after words a capture wrote before it (a log too short
+    to learn its prefix from keeps it on every line)."""
+    m = pattern.match(text)
     if m is not None:
         return m
     for found in re.finditer(r"\s+", text[:PREFIX_SKIP]):
         skipped = text[: found.end()]
         if _prefix_like(skipped):
-            m = _ERROR_LINE.match(text, found.end())
+            m = pattern.match(text[found.end() :])  # a slice: `^` in the pattern holds there
             if m is not None:
                 return m
     return None

@@ -306,6 +306,11 @@ def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
             "failure",
             None,
         ),
+        # a C++ exception as CatBoost prints it
+        'fit\nuncaught exception:\n    address -> 0x1070\n    what() -> "options.cpp:39: bad"\n': (
+            "uncaught exception",
+            '"options.cpp:39: bad"',
+        ),
         # the `raise` statement of a traceback pasted without its frames
         'step 9\n    raise ValueError("Sampling rate is expected to be 8kHz!")\n': (
             "ValueError",
