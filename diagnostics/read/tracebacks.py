@@ -84,7 +84,8 @@ _EXC_BARE = re.compile(
 # there (and its message, when the statement holds it as one plain string).
 _RAISE = re.compile(
     r"^raise\s+(?P<type>(?:[A-Za-z_]\w*\.)*[A-Z]\w*)"
-    r"(?:\(\s*(?P<q>['\"])(?P<message>[^'\"\\{}]*)(?P=q)\s*\))?"
+    # the call may go on past the line (`raise ValueError('...',` or a message split in two)
+    r"(?:\(\s*(?P<q>['\"])(?P<message>[^'\"\\{}]*)(?P=q)\s*(?:\)|,|$))?"
 )
 _NEW_RECORD = re.compile(
     r"^\[?\d{4}[-/]\d\d[-/]\d\d|^\d\d/\d\d/\d{4}|^[IWEF]\d{4} |\d+%\||^\s*\d+/\d+ \[|"

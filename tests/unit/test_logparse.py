@@ -306,6 +306,11 @@ def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
             "failure",
             None,
         ),
+        # ... whose call goes on past the line
+        "step 9\n     67         raise ValueError('Dimensions must match!'\n": (
+            "ValueError",
+            "Dimensions must match!",
+        ),
         # a C++ exception as CatBoost prints it
         'fit\nuncaught exception:\n    address -> 0x1070\n    what() -> "options.cpp:39: bad"\n': (
             "uncaught exception",
