@@ -98,6 +98,17 @@ def test_a_traceback_pasted_from_its_first_frame_keeps_its_frames():
     assert [(e.type, e.frames) for e in syntax.chains[0].exceptions] == [("SyntaxError", ())]
 
 
+def test_a_log_too_short_to_teach_its_prefix_is_read_after_it():
+    # Two lines cannot teach the capture learner a timestamp: what starts a line (an exception's
+    # name, a `raise`) is looked for after words that look like a capture's.
+    stamp = "2024-05-01T00:00:0{}.000000Z "
+    vs_code = f"{stamp.format(0)}Exception has occurred: AttributeError\n{stamp.format(1)}bad\n"
+    assert parse_text(vs_code).chains[0].final.type == "AttributeError"
+    raised = f'{stamp.format(0)}    raise ValueError("Sampling rate is expected to be 8kHz!")\n'
+    assert parse_text(raised).closing_error.final.type == "ValueError"
+    assert not parse_text("the notes say Exception has occurred: ValueError\n").chains
+
+
 def test_rank_prefixes_keep_interleaved_tracebacks_apart():
     text = "\n".join(
         [
