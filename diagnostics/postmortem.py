@@ -32,6 +32,20 @@ from trainwatch.diagnostics.verdict import (
 )
 
 BINARY_SNIFF = 8192  # bytes looked at to tell a text log from binary data
+# Words of an error's own lines and of its traceback's frames: a cut through such a line may hide
+# the message a signature reads, or the function a frame names.
+ERROR_WORDS = (
+    "Error",
+    "error",
+    "ERROR",
+    "Exception",
+    "Fatal",
+    "FATAL",
+    "Traceback",
+    "failed",
+    "FAILED",
+    'File "',
+)
 
 
 def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
@@ -45,7 +59,8 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
     parser = LogParser(knowledge, on_candidate=early.feed)
     facts = parser.parse_stream(stream)
     width, sure = _cut_width(facts)
-    if width is not None:  # read it again with its longest lines joined to the next
+    if width is not None and (sure or _cut_may_matter(facts, width)):
+        # read it again with its longest lines joined to the next
         # (the whole log is in its tail then, so the progress is read from the tail below alone)
         again, rejoined = _rejoined(facts, width, knowledge)
         if _better_joined(facts, rejoined, sure, knowledge):
@@ -77,6 +92,24 @@ def _rejoined(facts: LogFacts, width: int, knowledge) -> tuple[LogParser, LogFac
     ):
         return readings[1]
     return readings[0]
+
+
+def _cut_may_matter(facts: LogFacts, width: int) -> bool:
+    """Could joining an unsure cut change what the log says? Where the log as it stands showed
+    nothing, the joined reading is taken if it finds anything; where it showed something, only a
+    cut through an error's own lines (a message cut in two matches nothing, a frame cut in its
+    function's name names another) can make more of the knowledge match. A second reading was
+    most of the cost of reading a small log, and the longest line of most logs (a progress line,
+    a config dump) is not cut at all."""
+    if not (facts.all_chains or facts.notable):
+        return True
+    texts = [line.text for line in facts.tail]
+    return any(
+        any(word in text for word in ERROR_WORDS)
+        for cut, after in pairwise(texts)
+        if len(cut) == width
+        for text in (cut, after)
+    )
 
 
 def _matches(read: LogFacts, knowledge) -> int:
