@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from itertools import pairwise
 from typing import BinaryIO
@@ -62,8 +62,15 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
     if width is not None and (sure or _cut_may_matter(facts, width)):
         # read it again with its longest lines joined to the next
         # (the whole log is in its tail then, so the progress is read from the tail below alone)
-        again, rejoined = _rejoined(facts, width, knowledge)
-        if _better_joined(facts, rejoined, sure, knowledge):
+        counted: dict[int, int] = {}  # a reading (by id) -> how much of the knowledge it matches
+
+        def matches(read: LogFacts) -> int:
+            if id(read) not in counted:
+                counted[id(read)] = _matches(read, knowledge)
+            return counted[id(read)]
+
+        again, rejoined = _rejoined(facts, width, knowledge, matches)
+        if _better_joined(facts, rejoined, sure, matches):
             parser, facts = again, rejoined
     late = ProgressTracker()
     for line in facts.tail:
@@ -72,7 +79,9 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
     return facts, _joined(early.finish(), late.finish(), start)
 
 
-def _rejoined(facts: LogFacts, width: int, knowledge) -> tuple[LogParser, LogFacts]:
+def _rejoined(
+    facts: LogFacts, width: int, knowledge, matches: Callable[[LogFacts], int]
+) -> tuple[LogParser, LogFacts]:
     """The log read with its lines of `width` joined to the next. A page that cut at the width
     joins as it is; a paste wrapped at word breaks dropped the space at each break, and no break
     then shows a space: where none does, the reading with a space put back is taken when more of
@@ -87,9 +96,7 @@ def _rejoined(facts: LogFacts, width: int, knowledge) -> tuple[LogParser, LogFac
         parser = LogParser(knowledge)
         parser.feed_text(text, wrap_width=width, wrap_joiner=joiner)
         readings.append((parser, parser.finish()))
-    if len(readings) == 2 and _matches(readings[1][1], knowledge) > _matches(
-        readings[0][1], knowledge
-    ):
+    if len(readings) == 2 and matches(readings[1][1]) > matches(readings[0][1]):
         return readings[1]
     return readings[0]
 
@@ -121,7 +128,9 @@ def _matches(read: LogFacts, knowledge) -> int:
     return len(knowledge.match(read.all_chains, read, {}))
 
 
-def _better_joined(facts: LogFacts, joined: LogFacts, sure: bool, knowledge) -> bool:
+def _better_joined(
+    facts: LogFacts, joined: LogFacts, sure: bool, matches: Callable[[LogFacts], int]
+) -> bool:
     """Is the reading with the cut lines joined the one to keep? It must have found something;
     then it wins when the cutting is sure, when the log as it stands showed nothing, or when more
     of the knowledge base matches it (a message cut in two matches nothing)."""
@@ -129,7 +138,7 @@ def _better_joined(facts: LogFacts, joined: LogFacts, sure: bool, knowledge) -> 
         return False
     if sure or not (facts.all_chains or facts.notable):
         return True
-    return _matches(joined, knowledge) > _matches(facts, knowledge)
+    return matches(joined) > matches(facts)
 
 
 def _cut_width(facts: LogFacts) -> tuple[int | None, bool]:
