@@ -162,8 +162,16 @@ class SignatureGates:
         from trainwatch.diagnostics.knowledge.derived import flush
 
         self.sigs = tuple(sigs)
-        self._gates = tuple(_gate(sig) for sig in self.sigs)
+        gates = tuple(_gate(sig) for sig in self.sigs)
         flush()  # the pieces found here are kept for the next process
+        # Inverted: for each place, which signatures each piece lets through (a piece of the
+        # evidence's text is looked up once, instead of every signature testing its own pieces).
+        self._always = frozenset(i for i, gate in enumerate(gates) if gate is None)
+        self._by_piece: dict[str, dict[str, list[int]]] = {}
+        for i, gate in enumerate(gates):
+            for where, keys in gate or ():
+                for key in keys:
+                    self._by_piece.setdefault(where, {}).setdefault(key, []).append(i)
 
     def candidates(self, chains, lines, ending) -> list[Signature]:
         """The signatures, in order, that this evidence does not rule out."""
@@ -172,22 +180,15 @@ class SignatureGates:
             "line": lambda: _said(lines),
             "at_end": lambda: _said(ending),
         }
-        found: dict[str, set[str] | None] = {}
-
-        def pieces(where: str) -> set[str] | None:  # None: too long to cut, so anything may match
-            if where not in found:
-                text = texts[where]()
-                found[where] = grams(text) if len(text) < LONG_TEXT else None
-            return found[where]
-
-        return [
-            sig
-            for sig, gate in zip(self.sigs, self._gates, strict=True)
-            if gate is None
-            or any(
-                (got := pieces(where)) is None or not keys.isdisjoint(got) for where, keys in gate
-            )
-        ]
+        chosen = set(self._always)
+        for where, by_piece in self._by_piece.items():
+            text = texts[where]()
+            if len(text) >= LONG_TEXT:  # too long to cut: anything gated here may match
+                chosen.update(i for found in by_piece.values() for i in found)
+                continue
+            for piece in by_piece.keys() & grams(text):
+                chosen.update(by_piece[piece])
+        return [self.sigs[i] for i in sorted(chosen)]
 
 
 def _said(lines: tuple[LogLine, ...]) -> str:
