@@ -68,10 +68,11 @@ _ORIGINAL = re.compile(r"^\s*Original Traceback \(most recent call last\):")
 _FRAME = re.compile(r'^\s*File "(.+?)", line (\d+)(?:, in (.+?))?\s*$')
 _CAUSE = "The above exception was the direct cause of the following exception"
 _CONTEXT = "During handling of the above exception, another exception occurred"
-_EXC_IN_TB = re.compile(r"^([A-Za-z_][\w.]*)(?: \(see above for traceback\))?(?::\s?(.*))?$")
+# `Type: message`; some pastes and reformatters write `Type : message`
+_EXC_IN_TB = re.compile(r"^([A-Za-z_][\w.]*)(?: \(see above for traceback\))?(?: ?:\s*(.*))?$")
 _EXC_BARE = re.compile(
     r"^((?:[A-Za-z_]\w*\.)*(?:[A-Za-z_]\w*(?:Error|Exception|Exhausted|Failure|Interrupt|Exit)"
-    r"|Stop(?:Async)?Iteration))(?: \(see above for traceback\))?: (.+)$"
+    r"|Stop(?:Async)?Iteration))(?: \(see above for traceback\))? ?: +(.+)$"
     # a traceback cut above its last line: `KeyboardInterrupt` says it all without a message
     r"|^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Interrupt|Exit)):?\s*$"
     # `ImportError:` alone, its message on the lines below (transformers' and bitsandbytes'

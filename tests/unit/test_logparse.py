@@ -109,6 +109,15 @@ def test_a_log_too_short_to_teach_its_prefix_is_read_after_it():
     assert not parse_text("the notes say Exception has occurred: ValueError\n").chains
 
 
+def test_an_exception_written_with_a_space_before_its_colon_is_read():
+    # `Type : message`, as some pastes and reformatters write it, in a traceback and alone
+    in_tb = CHAINED.split("\n\n")[0].replace("KeyError: 'label'", "KeyError :  'label'") + "\n"
+    assert parse_text(in_tb).chains[0].final.message == "'label'"
+    bare = parse_text("TypeError : unsupported operand type(s) for +\n").chains[0].final
+    assert (bare.type, bare.message) == ("TypeError", "unsupported operand type(s) for +")
+    assert not parse_text("Error : 0.25\n").chains  # a metric named Error is no exception
+
+
 def test_rank_prefixes_keep_interleaved_tracebacks_apart():
     text = "\n".join(
         [
