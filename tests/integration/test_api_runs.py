@@ -33,6 +33,23 @@ def test_import_trainwatch_loads_nothing_heavy():
     assert done.stdout.strip() == "[] []"  # nor does explain(): the library needs no terminal
 
 
+def test_diagnose_a_shape_error_from_torch():
+    # a real torch exception, in an interpreter of its own (importing torch costs the unit tests
+    # seconds they do not have)
+    needs("torch")
+    done = _python(
+        "import torch, trainwatch\n"
+        "try:\n"
+        "    torch.zeros(2, 3) @ torch.zeros(4, 5)\n"
+        "except RuntimeError as exc:\n"
+        "    diagnosis = trainwatch.diagnose(exc)\n"
+        "print(diagnosis.verdict.subtype, diagnosis.to_dict()['exception']['type'])"
+    )
+    assert done.returncode == 0, done.stderr
+    subtype, kind = done.stdout.split()
+    assert "shape" in subtype and kind == "RuntimeError", done.stdout
+
+
 def test_a_watched_training_loop_that_fails(tmp_path):
     done = subprocess.run(
         [sys.executable, str(SCRIPTS / "api_watch.py")],

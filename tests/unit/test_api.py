@@ -70,17 +70,6 @@ def test_diagnose_reads_the_whole_chain_and_the_user_s_frame():
     assert diagnosis.evidence.probe is not None and diagnosis.evidence.probe.loaded
 
 
-def test_diagnose_a_shape_error_from_torch():
-    torch = pytest.importorskip("torch")
-    try:
-        torch.zeros(2, 3) @ torch.zeros(4, 5)
-    except RuntimeError as exc:
-        diagnosis = trainwatch.diagnose(exc)
-    assert diagnosis.verdict.subtype is not None
-    assert "shape" in diagnosis.verdict.subtype, diagnosis.verdict.subtype
-    assert diagnosis.to_dict()["exception"]["type"] == "RuntimeError"
-
-
 def test_import_of_the_package_is_lazy():
     assert set(trainwatch.__all__) <= set(dir(trainwatch))
     with pytest.raises(AttributeError):
