@@ -88,10 +88,7 @@ def _rejoined(
     the knowledge base matches it."""
     text = "\n".join(line.text for line in facts.tail)
     readings = []
-    breaks = [
-        (line.text, after.text) for line, after in pairwise(facts.tail) if len(line.text) == width
-    ]
-    spaced = any(a[-1:].isspace() or b[:1].isspace() for a, b in breaks)
+    spaced = any(a[-1:].isspace() or b[:1].isspace() for a, b in _breaks(facts, width))
     for joiner in ("",) if spaced else ("", " "):
         parser = LogParser(knowledge)
         parser.feed_text(text, wrap_width=width, wrap_joiner=joiner)
@@ -108,15 +105,23 @@ def _cut_may_matter(facts: LogFacts, width: int) -> bool:
     function's name names another) can make more of the knowledge match. A second reading was
     most of the cost of reading a small log, and the longest line of most logs (a progress line,
     a config dump) is not cut at all."""
-    if not (facts.all_chains or facts.notable):
+    if _showed_nothing(facts):
         return True
-    texts = [line.text for line in facts.tail]
     return any(
-        any(word in text for word in ERROR_WORDS)
-        for cut, after in pairwise(texts)
-        if len(cut) == width
-        for text in (cut, after)
+        word in text for pair in _breaks(facts, width) for text in pair for word in ERROR_WORDS
     )
+
+
+def _breaks(facts: LogFacts, width: int) -> list[tuple[str, str]]:
+    """Each line of `width` with the line after it: where the log may have been cut."""
+    return [
+        (line.text, after.text) for line, after in pairwise(facts.tail) if len(line.text) == width
+    ]
+
+
+def _showed_nothing(facts: LogFacts) -> bool:
+    """Did a reading understand nothing: no exception, no notable line?"""
+    return not (facts.all_chains or facts.notable)
 
 
 def _matches(read: LogFacts, knowledge) -> int:
@@ -134,9 +139,9 @@ def _better_joined(
     """Is the reading with the cut lines joined the one to keep? It must have found something;
     then it wins when the cutting is sure, when the log as it stands showed nothing, or when more
     of the knowledge base matches it (a message cut in two matches nothing)."""
-    if not (joined.all_chains or joined.notable):
+    if _showed_nothing(joined):
         return False
-    if sure or not (facts.all_chains or facts.notable):
+    if sure or _showed_nothing(facts):
         return True
     return matches(joined) > matches(facts)
 
