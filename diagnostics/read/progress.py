@@ -70,6 +70,10 @@ _EPOCH_NAME = re.compile(r"(?i)epoch|avg|mean|average")  # a per-epoch summary, 
 # "Average Training loss"
 _AVERAGE_BEFORE = re.compile(r"(?i)\b(?:average|avg|mean)\W+(?:\w+\W+)?$")
 _EVAL_DESC = re.compile(r"valid|\bval\b|eval|test|predict|sanity", re.I)
+# A status table's rows: `| name | value |` (Ray Tune, tabulate, markdown) or rich's box lines.
+_TABLE_RULES = ("|", "\u2502", "\u2503")
+_TABLE_CELL = re.compile(r"\s*[|\u2502\u2503]\s*")
+_TABLE_NAME = re.compile(r"[A-Za-z_][\w ./()\-]*$")  # a header's cell: a name, not a rule
 # What a metric's name holds: a quality measure, or the split it was measured on.
 _METRIC_NAME = re.compile(
     r"(?i)acc|auc|rmse|mse|mae|mape|f1|precision|recall|ppl|perplexity|score|metric|error|"
@@ -268,6 +272,7 @@ class ProgressTracker:
         self._error_after_progress = False
         self._position_key: tuple | None = None
         self._dangling: str | None = None  # a metric's name that ended the last line
+        self._table_header: list[str] | None = None  # the names of a status table's columns
 
     def feed(self, line: LogLine) -> None:
         """Take one line; lines holding `\\r`-updated bars are split into their segments."""
@@ -298,6 +303,8 @@ class ProgressTracker:
             self._read_nonfinite_metric(text, line)
         if text[:1].isdigit() and len(text) <= BARE_ROW_MAX:
             self._read_bare_row(text, line)
+        if text.lstrip()[:1] in _TABLE_RULES:
+            self._read_table_row(text, line)
         if not moved:
             self._after_progress += 1
             if (
@@ -518,6 +525,35 @@ class ProgressTracker:
         elif self._bare_rows >= BARE_ROWS_BEFORE and self._nonfinite_metric is None:
             self._nonfinite_metric = ("value", value, _segment(line, text))
 
+    def _read_table_row(self, text: str, line: LogLine) -> None:
+        """A row of a status table (Ray Tune's trials, `tabulate`, markdown): the cells are read
+        under the names of the last header row, as `name: value`."""
+        cells = [c.strip() for c in _TABLE_CELL.split(text.strip().strip("".join(_TABLE_RULES)))]
+        if len(cells) < 2:
+            return
+        values = [_float(c) for c in cells]
+        if all(v is None for v in values):
+            if all(_TABLE_NAME.match(c) for c in cells):
+                self._table_header = cells
+            return
+        if self._table_header is None or len(self._table_header) != len(cells):
+            return
+        loss_before, metric_before = self._nonfinite, self._nonfinite_metric
+        for name, cell, value in zip(self._table_header, cells, values, strict=True):
+            if value is None:
+                continue
+            named = f"{name.replace(' ', '_')}: {cell}"
+            if "loss" in name.lower():
+                self._read_losses(named, line)
+            elif not math.isfinite(value) and self._nonfinite_metric is None:
+                self._read_nonfinite_metric(named, line)
+        # cite the row as the log holds it, not the `name: value` it was read as
+        row = _segment(line, text)
+        if self._nonfinite is not loss_before and self._nonfinite is not None:
+            self._nonfinite = (*self._nonfinite[:2], row)
+        if self._nonfinite_metric is not metric_before and self._nonfinite_metric is not None:
+            self._nonfinite_metric = (*self._nonfinite_metric[:2], row)
+
     def _add_loss(self, value: float) -> None:
         self._loss_count += 1
         if self._first_loss is None:
@@ -614,7 +650,7 @@ def nonfinite_name(value: float) -> str:
 
 
 def _float(text: str) -> float | None:
-    if text[-1] == "0" and text.lstrip("+-")[:1].isalpha():
+    if text[-1:] == "0" and text.lstrip("+-")[:1].isalpha() and "." in text:
         text = text[: text.index(".")]  # Lightning's bar pads `nan` to `nan.0` (tqdm format_num)
     try:
         return float(text)

@@ -72,7 +72,11 @@ _CONTEXT = "During handling of the above exception, another exception occurred"
 _EXC_IN_TB = re.compile(r"^([A-Za-z_][\w.]*)(?: \(see above for traceback\))?(?: ?:\s*(.*))?$")
 _EXC_BARE = re.compile(
     r"^((?:[A-Za-z_]\w*\.)*(?:[A-Za-z_]\w*(?:Error|Exception|Exhausted|Failure|Interrupt|Exit)"
-    r"|Stop(?:Async)?Iteration))(?: \(see above for traceback\))? ?: +(.+)$"
+    r"|Stop(?:Async)?Iteration)"
+    # any class of a package's errors module (`neptune.exceptions.MissingApiToken`,
+    # `gym.error.NameNotFound`): its name need not end in Error
+    r"|(?:[A-Za-z_]\w*\.)+(?:errors?|exceptions?|errors_impl)\.[A-Z]\w*)"
+    r"(?: \(see above for traceback\))? ?: +(.+)$"
     # a traceback cut above its last line: `KeyboardInterrupt` says it all without a message
     r"|^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Interrupt|Exit)):?\s*$"
     # `ImportError:` alone, its message on the lines below (transformers' and bitsandbytes'

@@ -118,6 +118,20 @@ def test_an_exception_written_with_a_space_before_its_colon_is_read():
     assert not parse_text("Error : 0.25\n").chains  # a metric named Error is no exception
 
 
+def test_a_class_of_a_package_s_errors_module_is_an_exception_whatever_its_name():
+    # `gym.error.NameNotFound`, `neptune.exceptions.MissingApiToken`: no Error suffix, but the
+    # module they live in says what they are
+    for line in (
+        "neptune.exceptions.MissingApiToken: Missing API token.",
+        "gym.error.NameNotFound: Environment Foo doesn't exist.",
+    ):
+        final = parse_text(line + "\n").chains[0].final
+        assert final.type == line.split(":")[0]
+    # a dotted name elsewhere, or a lower-case one, is still prose
+    assert not parse_text("config.model.Name: resnet50\n").chains
+    assert not parse_text("pkg.errors.count: 3\n").chains
+
+
 def test_rank_prefixes_keep_interleaved_tracebacks_apart():
     text = "\n".join(
         [

@@ -215,6 +215,25 @@ def test_any_metric_printed_as_nan_is_seen_and_the_last_loss_is_the_last_printed
     assert [v for _, v in facts.losses] == [0.52]  # the epoch mean is not a step of the curve
 
 
+def test_a_status_table_s_cells_are_read_under_their_column_names():
+    header = "| Trial name | status | iter | total time (s) | loss | episode_reward_mean |"
+    rule = "|------------+--------+------+----------------+------+---------------------|"
+    rows = [
+        "| trial_0001 | RUNNING | 1 | 0.18 | 0.7 | 12.5 |",
+        "| trial_0001 | RUNNING | 2 | 0.3 | 0.6 | nan |",
+    ]
+    facts = track("\n".join([header, rule, *rows]))
+    name, value, cited = facts.first_nonfinite_metric
+    assert name == "episode_reward_mean" and math.isnan(value)
+    assert cited.text == rows[1]  # the row as the log holds it
+    assert [v for _, v in facts.losses] == [0.7, 0.6]
+    facts = track("\n".join([header, rule, "| trial_0001 | RUNNING | 2 | 0.3 | nan | 3.0 |"]))
+    assert math.isnan(facts.first_nonfinite_loss[1]) and facts.first_nonfinite_metric is None
+    # a row whose cells do not line up with the header, or with no header above it, names nothing
+    assert track("| a | nan |").first_nonfinite_metric is None
+    assert track(header + "\n| trial_0001 | nan |").first_nonfinite_metric is None
+
+
 def test_rich_progress_bars_are_read():
     facts = track("Epoch 9/9  ━━━━━━━━━━━━━━━━━━━━━━━━ 40/40 0:00:05 • 0:00:00 7.12it/s v_num: 0")
     assert facts.position.step == 40 and facts.position.steps == 40 and facts.finished is True
