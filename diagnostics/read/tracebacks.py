@@ -182,6 +182,7 @@ class _Block:
     # a bare `Name:` line opened it, its message below: a torchrun table there is a table (inside a
     # traceback, the table stays the ChildFailedError's message, as the rank judges read it)
     message_below: bool = False
+    frame_indent: int = 0  # how far the last `File "..."` line was indented
 
 
 class BlockReader:
@@ -290,8 +291,14 @@ class BlockReader:
             if m:
                 if len(b.frames) < MAX_FRAMES:
                     b.frames.append(self._frame(m.group(1), m.group(2), m.group(3) or "?"))
+                b.frame_indent = len(text) - len(text.lstrip())
                 return True
-            if text.startswith((" ", "\t")) or not text:
+            indent = len(text) - len(text.lstrip())
+            if indent and indent <= b.frame_indent and _EXC_BARE.match(text.lstrip()):
+                # a code line is indented deeper than its frame: a traceback pasted indented
+                # (quoted in an issue, nested in a list) has its exception at the frames' depth
+                text = text.lstrip()
+            elif text.startswith((" ", "\t")) or not text:
                 if (
                     text.strip()
                     and b.frames

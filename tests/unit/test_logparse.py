@@ -132,6 +132,23 @@ def test_a_class_of_a_package_s_errors_module_is_an_exception_whatever_its_name(
     assert not parse_text("pkg.errors.count: 3\n").chains
 
 
+def test_a_traceback_pasted_indented_ends_at_an_exception_as_deep_as_its_frames():
+    # code lines sit deeper than their frame; a line at the frames' depth is the exception
+    pasted = (
+        '      File "/srv/train.py", line 9, in main\n'
+        "        trainer.train()\n"
+        '      File "/srv/trainer.py", line 20, in train\n'
+        "      ValueError: no checkpoint at ./out/checkpoint-10\n"
+    )
+    chain = parse_text(pasted).chains[0]
+    assert chain.final.type == "ValueError"
+    assert [f.code for f in chain.final.frames] == ["trainer.train()", None]
+    # a deeper line under a frame is its code, even when it reads like an exception
+    deeper = '  File "/srv/t.py", line 3, in f\n    KeyError: x\nKeyError: y\n'
+    final = parse_text(deeper).chains[0].final
+    assert (final.message, final.frames[0].code) == ("y", "KeyError: x")
+
+
 def test_rank_prefixes_keep_interleaved_tracebacks_apart():
     text = "\n".join(
         [
