@@ -10,6 +10,7 @@ confidence.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,14 @@ DATA_FUNCTIONS = (
     "__next__",
     "__iter__",
 )
+# The innermost frames of a plain Python error, named for reading data: a function that loads or
+# generates the dataset (`load_dataset`, `data_generator`, `_get_gold_labels`) or a dataset module.
+# Errors there are more often about what was read (an empty file list, a sample longer than the
+# buffer, a label of another type) than about the program (docs/explain.md).
+DATA_READING_NAMES = re.compile(
+    r"(?i)dataset|data_?loader|data_?gen|(?:load|read|prepare|parse)_?data|_labels?$|annotation"
+)
+DATA_READING_DEPTH = 3
 GENERIC_CODE_SUBTYPE = "code/python-error"
 GOOD_ENDINGS = ("completed", "early-exit")
 MAX_ALTERNATIVES = 3
@@ -364,7 +373,18 @@ def _in_data_code(best: Match, culprit: Culprit | None) -> bool:
     if collate_frame(chain.exceptions) is not None:
         return True  # raised inside a collate function: the framework's own, under the user's call
     # The error was raised inside a DataLoader worker (its wrapper says so).
-    return any("DataLoader worker" in e.message for e in chain.exceptions)
+    if any("DataLoader worker" in e.message for e in chain.exceptions):
+        return True
+    frames = chain.exceptions[-1].frames[-DATA_READING_DEPTH:]
+    return any(
+        DATA_READING_NAMES.search(f.function) or DATA_READING_NAMES.search(_module_name(f.file))
+        for f in frames
+    )
+
+
+def _module_name(path: str) -> str:
+    """`/srv/proj/training/dataset.py` -> `dataset`."""
+    return path.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".py")
 
 
 def _summary(title: str, explanation: str) -> str:

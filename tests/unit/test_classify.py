@@ -70,6 +70,25 @@ def test_key_error_in_getitem_is_data_with_code_alternative():
     assert (v.category, v.subtype) == ("code", "code/python-error")
 
 
+def test_a_plain_error_in_a_function_that_reads_the_data_is_data_first():
+    v = judge(
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 30, in <module>\n'
+        "    ds = load_dataset(args.path)\n"
+        '  File "/home/u/util.py", line 12, in load_dataset\n'
+        "    assert all(s == shapes[0] for s in shapes)\n"
+        "AssertionError\n"
+    )
+    assert (v.category, v.subtype) == ("data", "data/sample-error")
+    assert [a.category for a in v.alternatives][:1] == ["code"]
+    v = judge(  # the frames of the program's model code are not the data's
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 30, in <module>\n'
+        "    model = build_model(cfg)\n"
+        '  File "/home/u/model.py", line 12, in build_model\n    return MODELS[cfg.name]\n'
+        "KeyError: 'resnet'\n"
+    )
+    assert (v.category, v.subtype) == ("code", "code/python-error")
+
+
 def test_peer_cascade_loses_to_the_initiating_crash():
     text = (
         '[rank1]: Traceback (most recent call last):\n[rank1]:   File "train.py", line 5, in '
