@@ -577,9 +577,17 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
     all."""
     found: list[tuple[str, str, LogLine]] = []
     thrown: str | None = None
+    raised: str | None = None  # the type of the `raise X(...)` line just above
     r_head = False
     for line in ending[-CLOSING_LINES:]:
         text = line.text
+        if raised and text.strip().startswith(raised + ":"):
+            # `raise Exception(f"...")`, then `Exception: ...`: a bare name that alone would be
+            # prose is the exception the line above raised
+            found.append((raised, text.strip()[len(raised) + 1 :].strip(), line))
+            raised = None
+            continue
+        raised = None
         if r_head and text.strip():  # R's `Error in f(...) :` head, its message on the next line
             r_head = False
             found.append(("Error", text.strip(), line))
@@ -590,6 +598,9 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
         m = _after_prefix(_RAISE, text.strip())
         if m and m.group("message"):  # a traceback pasted down to its `raise X("...")` alone
             found.append((m.group("type"), m.group("message"), line))
+            continue
+        if m:
+            raised = m.group("type")
             continue
         m = _CPP_THROW.search(text)
         if m:

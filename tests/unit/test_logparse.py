@@ -149,6 +149,16 @@ def test_a_traceback_pasted_indented_ends_at_an_exception_as_deep_as_its_frames(
     assert (final.message, final.frames[0].code) == ("y", "KeyError: x")
 
 
+def test_a_bare_exception_name_is_read_under_the_raise_that_names_it():
+    # `Exception: ...` alone could be prose; under `raise Exception(f"...")` it is what was raised
+    pasted = "    raise Exception(f'Sample {i} is empty')\nException: Sample 12 is empty\n"
+    final = parse_text(pasted).closing_error.final
+    assert (final.type, final.message) == ("Exception", "Sample 12 is empty")
+    assert parse_text("Exception: Sample 12 is empty\n").closing_error is None
+    other = parse_text("    raise ValueError(f'bad {x}')\nException: Sample 12 is empty\n")
+    assert other.closing_error is None or other.closing_error.final.type != "Exception"
+
+
 def test_rank_prefixes_keep_interleaved_tracebacks_apart():
     text = "\n".join(
         [
