@@ -1,7 +1,7 @@
 """Score `trainwatch explain` on the corpus (corpus/): both parts, per framework, confusion,
 calibration, confident-and-wrong, and agreement under re-captured formats (bench/captures.py).
 
-Usage: python bench/accuracy.py [CORPUS_DIR] [-v] [--no-captures] [--more] (`--more`: also five
+Usage: python bench/accuracy.py [CORPUS_DIR] [-v] [--no-captures] [--more] (`--more`: also seven
 more formats and ten pairs of formats, one tool over another). A case is right when the verdict's
 category is the case's label or one of its `also` alternates (corpus/LABELS.md). The validation part
 is the one no signature or phrase was written from (corpus/README.md).

@@ -103,6 +103,9 @@ MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
     "logging-basic": lambda n, s: (
         f"2024-05-01 10:{n // 60 % 60:02d}:{n % 60:02d},{n % 1000:03d} INFO {s}"
     ),
+    # a log pasted into a Markdown list item or a quote (an issue, a forum post, a chat message)
+    "indented": lambda n, s: "    " + s if s else s,
+    "markdown-quote": lambda n, s: "> " + s,
 }
 # Two tools, one over the other (a collector's timestamp over a coloured console, Ray's prefix over
 # colour, a logging format under a pod prefix...): `python bench/accuracy.py --more` too.

@@ -42,6 +42,7 @@ _METADATA = (
     re.compile(r"\s\|(?:\s|$)"),  # a column (`trainer-1  | `), not a progress bar's `42%|`
     re.compile(r"^[\w.\-/]+:\s*$|^\w+:[\w.]+:\s*$"),  # a label: `0: `, `node01:`, `INFO:root:`
     re.compile(r"\w=\S"),  # key=value
+    re.compile(r"^(?:> ?)+$"),  # a quote's marker: a log pasted into an e-mail or a Markdown quote
 )
 # Words a capture writes after its last tag: log levels (as Python's logging, glog, log4j and loguru
 # write them) and the stream a container runtime names.
@@ -60,9 +61,11 @@ _CAPTURE_WORDS = frozenset(
     )
     for word in (level, level.lower(), level.capitalize())
 ) | {"stdout", "stderr"}
-# A field the training loop prints (`epoch: 0`, `loss=`): no capture writes one.
+# A field the training loop prints (`epoch: 0`, `loss=`, `Epoch 0/1 | Batch 100/500 | Loss nan |`):
+# no capture writes one.
 _PROGRESS_FIELD = re.compile(
-    r"(?i)\b(?:loss|epoch|iter|iteration|step|batch|lr|acc|accuracy)\s*[:=]"
+    r"(?i)\b(?:loss|epoch|iter|iteration|step|batch|lr|acc|accuracy)"
+    r"(?:\s*[:=]|\s+(?:[-+]?\d|nan\b|inf\b))"
 )
 _EXCEPTION_LABEL = re.compile(r"(?:Error|Exception|Warning|Interrupt|Exit)\W*$")
 _RANK = (
@@ -84,6 +87,7 @@ _METRIC_MARKS = (":", "=")  # what a part that names a metric ends in (_METRIC_N
 MAX_SHAPES = 6
 MAX_CANDIDATES = 24  # leading parts tried per line: a stacked prefix has a dozen boundaries
 WRAP_MIN = 60  # a narrower fixed width is not a web page's wrapping
+MIN_INDENT = 2  # a single leading space is too often a program's own alignment
 SAME_START = 8  # leading characters two lines of one format share (a timestamp's date, a tag)
 
 
@@ -263,6 +267,9 @@ class CaptureReader:
         self._candidates: list[list[tuple[str, tuple[str, ...]]]] = []
         self._rejected: set[tuple[str, ...]] = set()
         self.wrap_width: int | None = None
+        # the indentation every sampled line starts with: a log pasted into a Markdown list or
+        # code block (no tool writes one, so no shape above learns it)
+        self._indent: str | None = None
 
     def prime(self, lines: list[str]) -> None:
         """Learn from the first lines of a log before reading it (a saved log)."""
@@ -283,22 +290,31 @@ class CaptureReader:
             if len(self._sample) in SAMPLE_POINTS:
                 self._learn_frequent()
         found = self._match(text)
-        if found is None and _ANCHOR.search(text, 1) is not None:
-            self._learn_anchor(text)
+        start = self._indented(text)
+        if (found is None or found == start) and _ANCHOR.search(text, start + 1) is not None:
+            self._learn_anchor(text[start:])
             found = self._match(text)
         if found is None:
             return text, None
         prefix = text[:found]
         return text[found:], describe(prefix)
 
+    def _indented(self, text: str) -> int:
+        """How much of the line is the whole log's indentation (see _common_indent)."""
+        indent = self._indent
+        return len(indent) if indent is not None and text.startswith(indent) else 0
+
     def _match(self, text: str) -> int | None:
+        start = self._indented(text)
         for pattern, bare in self._patterns:
-            m = pattern.match(text)
+            m = pattern.match(text, start)
             if m is not None:
                 return m.end()
-            if bare.match(text):  # the prefix alone: an empty line, its trailing space trimmed
+            if bare.match(
+                text, start
+            ):  # the prefix alone: an empty line, its trailing space trimmed
                 return len(text)
-        return None
+        return start or None
 
     def _add(self, prefix: str) -> bool:
         if len(self._patterns) >= MAX_SHAPES:
@@ -316,6 +332,7 @@ class CaptureReader:
         for text in self._sample[len(self._candidates) :]:
             self._candidates.append(_candidates(text) if text.strip() else [])
         lines = [t for t in self._sample if t.strip()]
+        self._indent = _common_indent(lines) if lines else None
         if len(lines) < 4:
             return
         counts: Counter[tuple[str, ...]] = Counter()
@@ -378,6 +395,18 @@ class CaptureReader:
         )
         if rests >= 0.5 * len(cut):
             self.wrap_width = width
+
+
+def _common_indent(lines: list[str]) -> str | None:
+    """The whitespace that starts every one of these lines, when it is at least MIN_INDENT wide: a
+    log whose every line is indented was indented as a whole (one line at the margin says not)."""
+    common = lines[0][: len(lines[0]) - len(lines[0].lstrip())]
+    for line in lines[1:]:
+        while common and not line.startswith(common):
+            common = common[:-1]
+        if len(common) < MIN_INDENT:
+            return None
+    return common if len(common) >= MIN_INDENT else None
 
 
 def _candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:

@@ -581,13 +581,13 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
     r_head = False
     for line in ending[-CLOSING_LINES:]:
         text = line.text
-        if raised and text.strip().startswith(raised + ":"):
-            # `raise Exception(f"...")`, then `Exception: ...`: a bare name that alone would be
-            # prose is the exception the line above raised
-            found.append((raised, text.strip()[len(raised) + 1 :].strip(), line))
-            raised = None
+        kind, raised = raised, None
+        # `raise Exception(f"...")`, then `Exception: ...`: a bare name that alone would be prose
+        # is the exception the line above raised
+        said = kind and _after_prefix(re.compile(re.escape(kind) + r":\s*(.*)"), text.strip())
+        if said:
+            found.append((kind, said.group(1), line))
             continue
-        raised = None
         if r_head and text.strip():  # R's `Error in f(...) :` head, its message on the next line
             r_head = False
             found.append(("Error", text.strip(), line))

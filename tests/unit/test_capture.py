@@ -95,6 +95,27 @@ def test_ordinary_text_is_never_taken_for_a_prefix():
     assert not looks_like_metadata("Epoch 3/3:  42%|")  # a tqdm bar's description
 
 
+def test_a_training_loop_s_columns_are_never_a_prefix():
+    # `|` columns look like a capture's, but `Epoch 0/1`, `Batch 100/500`, `Loss nan` are the
+    # loop's own fields: taking them off would hide the loss
+    lines = [f"Epoch 0/1 | Batch {n}/500 | Train Loss nan | Learning Rate 0.1" for n in range(9)]
+    reader = CaptureReader()
+    reader.prime(lines)
+    assert reader.split(lines[3]) == (lines[3], None)
+    assert not looks_like_metadata("Epoch 0/1 | Batch 0/500 | ")
+    assert looks_like_metadata("trainer-1  | ")
+
+
+def test_a_log_indented_or_quoted_as_a_whole_is_read_as_written():
+    # pasted into a Markdown list, a code block or a quote: the indentation or the `> ` every line
+    # carries is taken off, a traceback's own indentation is kept
+    for name in ("indented", "markdown-quote"):
+        assert _chains(rewrite(LOG, name)) == _chains(LOG), name
+    reader = CaptureReader()
+    reader.prime(["    step 1", "      detail", "step 2", "    step 3"])  # one line at the margin
+    assert reader.split("    step 3") == ("    step 3", None)
+
+
 def test_interleaved_workers_keep_their_tracebacks_apart():
     text = (
         "(pid=11) Traceback (most recent call last):\n"
