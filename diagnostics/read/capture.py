@@ -61,11 +61,11 @@ _CAPTURE_WORDS = frozenset(
     )
     for word in (level, level.lower(), level.capitalize())
 ) | {"stdout", "stderr"}
-# A field the training loop prints (`epoch: 0`, `loss=`, `Epoch 0/1 | Batch 100/500 | Loss nan |`):
-# no capture writes one.
+# A field the training loop prints (`epoch: 0`, `loss=`, a dict's `{'loss': `, `Epoch 0/1 | Batch
+# 100/500 | Loss nan |`): no capture writes one.
 _PROGRESS_FIELD = re.compile(
     r"(?i)\b(?:loss|epoch|iter|iteration|step|batch|lr|acc|accuracy)"
-    r"(?:\s*[:=]|\s+(?:[-+]?\d|nan\b|inf\b))"
+    r"(?:['\"]?\s*[:=]|\s+(?:[-+]?\d|nan\b|inf\b))"
 )
 _EXCEPTION_LABEL = re.compile(r"(?:Error|Exception|Warning|Interrupt|Exit)\W*$")
 _RANK = (
