@@ -99,6 +99,11 @@ KEYWORDS = (
     "Failures:",
     "Warning",
     "WARNING",
+    # exception classes whose names do not say so (tracebacks.py reads them): Paddle's
+    # EnforceNotMet, pyarrow's ArrowInvalid, the classes of torch._dynamo.exc
+    "NotMet",
+    "ArrowInvalid",
+    ".exc.",
     REPORT_BANNER,
     *COLLECTIVE_WORDS,
 )

@@ -72,10 +72,11 @@ _CONTEXT = "During handling of the above exception, another exception occurred"
 _EXC_IN_TB = re.compile(r"^([A-Za-z_][\w.]*)(?: \(see above for traceback\))?(?: ?:\s*(.*))?$")
 _EXC_BARE = re.compile(
     r"^((?:[A-Za-z_]\w*\.)*(?:[A-Za-z_]\w*(?:Error|Exception|Exhausted|Failure|Interrupt|Exit)"
-    r"|Stop(?:Async)?Iteration)"
+    # exception classes whose names do not say so: Python's, Paddle's, pyarrow's
+    r"|Stop(?:Async)?Iteration|EnforceNotMet|ArrowInvalid)"
     # any class of a package's errors module (`neptune.exceptions.MissingApiToken`,
-    # `gym.error.NameNotFound`): its name need not end in Error
-    r"|(?:[A-Za-z_]\w*\.)+(?:errors?|exceptions?|errors_impl)\.[A-Z]\w*)"
+    # `gym.error.NameNotFound`, `torch._dynamo.exc.Unsupported`): its name need not end in Error
+    r"|(?:[A-Za-z_]\w*\.)+(?:errors?|exceptions?|errors_impl|exc)\.[A-Z]\w*)"
     r"(?: \(see above for traceback\))? ?: +(.+)$"
     # a traceback cut above its last line: `KeyboardInterrupt` says it all without a message
     r"|^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Interrupt|Exit)):?\s*$"

@@ -124,6 +124,9 @@ def test_a_class_of_a_package_s_errors_module_is_an_exception_whatever_its_name(
     for line in (
         "neptune.exceptions.MissingApiToken: Missing API token.",
         "gym.error.NameNotFound: Environment Foo doesn't exist.",
+        "torch._dynamo.exc.Unsupported: call_function BuiltinVariable(open)",
+        "paddle.fluid.core_avx.EnforceNotMet: Cannot load cudnn shared library.",
+        "pyarrow.lib.ArrowInvalid: JSON parse error: Invalid value. in row 0",
     ):
         final = parse_text(line + "\n").chains[0].final
         assert final.type == line.split(":")[0]
