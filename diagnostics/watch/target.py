@@ -34,8 +34,12 @@ def resolve_python(python: str | None) -> str:
 
 
 def resolve_script(script: str, args: tuple[str, ...], python: str | None) -> Target:
-    """`trainwatch run train.py ARGS`: the script under the user's Python."""
+    """`trainwatch run train.py ARGS`: the script under the user's Python. A name that is no file
+    here but a command on PATH (`trainwatch run python train.py`, `trainwatch run torchrun ...`,
+    as people type it) is run as that command, as `--` would."""
     missing = _unusable(script)
+    if missing is not None and missing.errno == errno.ENOENT and _a_command(script):
+        return resolve_command((script, *args))
     if missing is not None:
         raise UsageError(
             f"script not found: {script}"
@@ -47,6 +51,11 @@ def resolve_script(script: str, args: tuple[str, ...], python: str | None) -> Ta
     if not os.access(script, os.R_OK):
         raise UsageError(f"script not readable: {script}")
     return Target((resolve_python(python), script, *args), python=True)
+
+
+def _a_command(name: str) -> bool:
+    """A bare name (no slash, not a `.py` file's) that PATH finds."""
+    return "/" not in name and not name.endswith(".py") and on_path(name) is not None
 
 
 def resolve_module(module: str, args: tuple[str, ...], python: str | None) -> Target:

@@ -379,6 +379,18 @@ def test_unknown_option_is_one_line():
     _assert_one_line_error(trainwatch("run", "--no-such-option", "x.py"), 2, "--no-such-option")
 
 
+def test_a_command_named_where_a_script_goes_is_run_as_that_command(tmp_path):
+    # `trainwatch run python train.py`, as people type it: no file `python` here, a command on PATH
+    script = tmp_path / "hello.py"
+    script.write_text("import sys; print('hello', sys.argv[1:]); sys.exit(3)\n")
+    python = os.path.basename(sys.executable)
+    result = trainwatch("run", "--quiet", python, str(script), "a", cwd=tmp_path)
+    assert result.returncode == 3
+    assert result.stdout == b"hello ['a']\n"
+    # a `.py` name that is no file stays an error, whatever PATH holds
+    _assert_one_line_error(trainwatch("run", "nope.py", cwd=tmp_path), 2, "script not found")
+
+
 def test_nothing_to_run():
     _assert_one_line_error(trainwatch("run", "--quiet"), 2, "nothing to run")
 
