@@ -23,7 +23,11 @@ class ExitSaid:
 
 
 def signal_from_code(code: int) -> str | None:
-    """A shell's `128+N` or Python's `-N` exit status as a signal name; None for a plain code."""
+    """A shell's `128+N` or Python's `-N` exit status as a signal name, or a Windows crash status as
+    the signal it stands for (signals.toml's [windows]); None for a plain code."""
+    crash = _table()[2].get(code & 0xFFFFFFFF)
+    if crash is not None:
+        return crash
     if code < 0:
         return signal_name(-code)
     if 128 < code < 160:
@@ -32,12 +36,13 @@ def signal_from_code(code: int) -> str | None:
 
 
 @functools.lru_cache(maxsize=1)
-def _table() -> tuple[tuple[re.Pattern[str], ...], dict[str, str]]:
+def _table() -> tuple[tuple[re.Pattern[str], ...], dict[str, str], dict[int, str]]:
     with SIGNALS_FILE.open("rb") as fh:
         data = tomllib.load(fh)
     # the words whatever their case: bash writes strsignal's "Killed", zsh its own "killed"
     words = {word.casefold(): name for word, name in data["words"].items()}
-    return tuple(re.compile(p["regex"]) for p in data["phrase"]), words
+    windows = {int(status, 16): name for status, name in data["windows"].items()}
+    return tuple(re.compile(p["regex"]) for p in data["phrase"]), words, windows
 
 
 def phrases() -> tuple[re.Pattern[str], ...]:
@@ -53,7 +58,7 @@ def examples() -> tuple[str, ...]:
 
 def read_exit(text: str) -> ExitSaid | None:
     """How a line says a process ended, or None when it says nothing of it."""
-    patterns, words = _table()
+    patterns, words, _ = _table()
     for pattern in patterns:
         m = pattern.search(text)
         if m is None:

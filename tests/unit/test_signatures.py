@@ -142,6 +142,22 @@ def test_every_signal_phrasing_reads_its_own_example():
         assert said is not None and said.signal is not None and said.signal.startswith("SIG")
 
 
+def test_exit_statuses_name_their_signal_posix_and_windows():
+    from trainwatch.diagnostics.knowledge.signals import read_exit, signal_from_code
+
+    assert [signal_from_code(c) for c in (137, -9, 143, 1, 0)] == [
+        "SIGKILL",
+        "SIGKILL",
+        "SIGTERM",
+        None,
+        None,
+    ]
+    # a Windows crash status, signed as PyCharm prints it or unsigned as cmd does
+    assert signal_from_code(-1073741819) == signal_from_code(3221225477) == "SIGSEGV"
+    said = read_exit("Process finished with exit code -1073741819 (0xC0000005)")
+    assert said is not None and (said.signal, said.code) == ("SIGSEGV", -1073741819)
+
+
 def test_user_file_errors_name_file_and_key(tmp_path):
     bad = tmp_path / "mine.toml"
     bad.write_text('[[signature]]\nid = "Bad_Id"\ncategory = "oom"\n')
