@@ -310,9 +310,8 @@ class CaptureReader:
             m = pattern.match(text, start)
             if m is not None:
                 return m.end()
-            if bare.match(
-                text, start
-            ):  # the prefix alone: an empty line, its trailing space trimmed
+            # the prefix alone: an empty line, its trailing space trimmed
+            if bare.match(text, start):
                 return len(text)
         return start or None
 

@@ -71,8 +71,8 @@ _EPOCH_NAME = re.compile(r"(?i)epoch|avg|mean|average")  # a per-epoch summary, 
 _AVERAGE_BEFORE = re.compile(r"(?i)\b(?:average|avg|mean)\W+(?:\w+\W+)?$")
 _EVAL_DESC = re.compile(r"valid|\bval\b|eval|test|predict|sanity", re.I)
 # A status table's rows: `| name | value |` (Ray Tune, tabulate, markdown) or rich's box lines.
-_TABLE_RULES = ("|", "\u2502", "\u2503")
-_TABLE_CELL = re.compile(r"\s*[|\u2502\u2503]\s*")
+_TABLE_RULES = "|\u2502\u2503"
+_TABLE_CELL = re.compile(rf"\s*[{re.escape(_TABLE_RULES)}]\s*")
 _TABLE_NAME = re.compile(r"[A-Za-z_][\w ./()\-]*$")  # a header's cell: a name, not a rule
 # What a metric's name holds: a quality measure, or the split it was measured on.
 _METRIC_NAME = re.compile(
@@ -303,7 +303,7 @@ class ProgressTracker:
             self._read_nonfinite_metric(text, line)
         if text[:1].isdigit() and len(text) <= BARE_ROW_MAX:
             self._read_bare_row(text, line)
-        if text.lstrip()[:1] in _TABLE_RULES:
+        if (lead := text.lstrip()[:1]) and lead in _TABLE_RULES:
             self._read_table_row(text, line)
         if not moved:
             self._after_progress += 1
@@ -528,7 +528,7 @@ class ProgressTracker:
     def _read_table_row(self, text: str, line: LogLine) -> None:
         """A row of a status table (Ray Tune's trials, `tabulate`, markdown): the cells are read
         under the names of the last header row, as `name: value`."""
-        cells = [c.strip() for c in _TABLE_CELL.split(text.strip().strip("".join(_TABLE_RULES)))]
+        cells = [c.strip() for c in _TABLE_CELL.split(text.strip().strip(_TABLE_RULES))]
         if len(cells) < 2:
             return
         values = [_float(c) for c in cells]
