@@ -94,15 +94,16 @@ class Knowledge:
     def match(self, chains, log, signals) -> list[Match]:
         """Every signature and phrase family that fits the exception chains, the log's notable
         lines (and, for `at_end` ones, its last lines) and the exit signals."""
-        from trainwatch.diagnostics.knowledge.matcher import SignatureGates, match_all
+        from trainwatch.diagnostics.knowledge.matcher import SaidLines, SignatureGates, match_all
 
         notable = log.notable if log is not None else ()
         ending = log.ending if log is not None else ()
         chains = tuple(chains)
         if self._gates is None:  # built at the first match: a run's knowledge may never match
             self._gates = SignatureGates(self.signatures)
-        candidates = self._gates.candidates(chains, notable, ending)
-        return match_all(candidates, chains, notable, ending, dict(signals))
+        said = SaidLines(notable, ending)
+        candidates = self._gates.candidates(chains, said)
+        return match_all(candidates, chains, notable, ending, dict(signals), said)
 
 
 def load_file(path: str | os.PathLike[str]) -> tuple[Signature, ...]:

@@ -94,12 +94,37 @@ class LiteralIndex:
         )
 
 
+class SaidLines:
+    """The texts of the lines (and of the last lines) as one string each, made once per log: a
+    line pattern none of whose required literals is anywhere in them cannot match any line, and
+    is passed over without trying it line by line (that was most of matching a small log)."""
+
+    def __init__(self, lines: tuple[LogLine, ...], ending: tuple[LogLine, ...]) -> None:
+        self._lines = {False: lines, True: ending}
+        self._said: dict[bool, str] = {}
+
+    def text(self, at_end: bool) -> str:
+        if at_end not in self._said:
+            self._said[at_end] = _said(self._lines[at_end])
+        return self._said[at_end]
+
+    def live(self, patterns, at_end: bool) -> tuple:
+        """The patterns that may match one of the lines."""
+        said = self.text(at_end)
+        return tuple(
+            p
+            for p in patterns
+            if p.literals is None or any(literal in said for literal in p.literals)
+        )
+
+
 def match_signature(
     sig: Signature,
     chains: tuple[ExceptionChain, ...],
     lines: tuple[LogLine, ...],
     signals: dict[str, Cited],
     ending: tuple[LogLine, ...] = (),
+    said: SaidLines | None = None,
 ) -> Match | None:
     """The semantics of docs/signatures.md: any of the exception and line tests, and the signal test
     if given. An `at_end` signature's lines are looked for among `ending`, the log's last lines.
@@ -108,7 +133,9 @@ def match_signature(
     if sig.exception or sig.message:
         found = _match_exception(sig, chains)
     if found is None and sig.line:
-        found = _match_line(sig, ending if sig.at_end else lines)
+        patterns = sig.line if said is None else said.live(sig.line, sig.at_end)
+        if patterns:
+            found = _match_line(sig, patterns, ending if sig.at_end else lines)
         if found is not None:
             found = _with_raised(found, chains)
     if sig.exit_signal:
@@ -131,11 +158,12 @@ def match_signature(
     return found
 
 
-def match_all(sigs, chains, lines, ending, signals) -> list[Match]:
+def match_all(sigs, chains, lines, ending, signals, said: SaidLines | None = None) -> list[Match]:
     """Every signature that fits, in knowledge-base order."""
     out = []
+    said = said or SaidLines(lines, ending)
     for sig in sigs:
-        m = match_signature(sig, chains, lines, signals, ending)
+        m = match_signature(sig, chains, lines, signals, ending, said)
         if m is not None:
             out.append(m)
     return out
@@ -173,12 +201,12 @@ class SignatureGates:
                 for key in keys:
                     self._by_piece.setdefault(where, {}).setdefault(key, []).append(i)
 
-    def candidates(self, chains, lines, ending) -> list[Signature]:
+    def candidates(self, chains, said: SaidLines) -> list[Signature]:
         """The signatures, in order, that this evidence does not rule out."""
         texts = {
             "message": lambda: "\n".join(e.message for c in chains for e in c.exceptions),
-            "line": lambda: _said(lines),
-            "at_end": lambda: _said(ending),
+            "line": lambda: said.text(False),
+            "at_end": lambda: said.text(True),
         }
         chosen = set(self._always)
         for where, by_piece in self._by_piece.items():
@@ -301,9 +329,9 @@ def exc_text(exc: RaisedException, chain: ExceptionChain) -> str:
     return f"{exc.type}: {exc.message}"
 
 
-def _match_line(sig: Signature, lines: tuple[LogLine, ...]) -> Match | None:
+def _match_line(sig: Signature, patterns, lines: tuple[LogLine, ...]) -> Match | None:
     for line in lines:
-        if any(p.search(text) for text in _tried(line) for p in sig.line):
+        if any(p.search(text) for text in _tried(line) for p in patterns):
             return Match(
                 sig,
                 "line",
