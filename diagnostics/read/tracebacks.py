@@ -55,6 +55,40 @@ _R_HEAD = re.compile(r"^\s*Error in .+ :\s*$")
 _R_INLINE_HEAD = re.compile(r"(?:^|\s)Error in [^:]+? : (?=\S)")
 _CLASS_REPR = re.compile(r"^<class '([\w.]+)'>,?\s*")
 CLOSING_LINES = 5  # the last lines a log's closing error is looked for in
+# TensorFlow's (and XLA's) status codes, as its report of several errors lists them under
+# `N root error(s) found.` (`  (0) Invalid argument: ...`) and as absl prints a status
+# (`RESOURCE_EXHAUSTED: ...`): the exception class each one is raised as in Python.
+TF_STATUS_CLASSES = {
+    "Cancelled": "CancelledError",
+    "Unknown": "UnknownError",
+    "Invalid argument": "InvalidArgumentError",
+    "Deadline exceeded": "DeadlineExceededError",
+    "Not found": "NotFoundError",
+    "Already exists": "AlreadyExistsError",
+    "Permission denied": "PermissionDeniedError",
+    "Resource exhausted": "ResourceExhaustedError",
+    "Failed precondition": "FailedPreconditionError",
+    "Aborted": "AbortedError",
+    "Out of range": "OutOfRangeError",
+    "Unimplemented": "UnimplementedError",
+    "Internal": "InternalError",
+    "Unavailable": "UnavailableError",
+    "Data loss": "DataLossError",
+    "Unauthenticated": "UnauthenticatedError",
+}
+_TF_STATUS_UPPER = {name.upper().replace(" ", "_"): cls for name, cls in TF_STATUS_CLASSES.items()}
+# a mixed-case status name only after its report's `(N)` (as a line's first word it may be prose);
+# absl's upper-case one alone
+_TF_STATUS_LINE = re.compile(
+    r"\s*(?:\(\d+\)\s+(?P<named>"
+    + "|".join(map(re.escape, TF_STATUS_CLASSES))
+    + r")|(?P<upper>"
+    + "|".join(_TF_STATUS_UPPER)
+    + r")):\s*(?P<message>\S.*)$"
+)
+# the graph nodes TensorFlow lists under an error (`\t [[{{node IteratorGetNext}}]]`): the error's
+# own lines, not the log going on after it
+_TF_NODE_LINE = re.compile(r"^\s*\[\[.*\]\]\s*$")
 
 # Tracebacks kept: the first ones (the initiating failure) and the last ones.
 CHAINS_FIRST, CHAINS_LAST = 8, 24
@@ -580,8 +614,21 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
     thrown: str | None = None
     raised: str | None = None  # the type of the `raise X(...)` line just above
     r_head = False
-    for line in ending[-CLOSING_LINES:]:
+    nodes = 0  # the node lines TensorFlow wrote under its error do not count as closing lines
+    while nodes < len(ending) and _TF_NODE_LINE.match(ending[-1 - nodes].text):
+        nodes += 1
+    for line in ending[-CLOSING_LINES - nodes :]:
         text = line.text
+        if found and _TF_NODE_LINE.match(text):
+            kind, said, at = found[-1]
+            found[-1] = (kind, f"{said}\n{text.strip()}", at)
+            continue
+        status = _after_prefix(_TF_STATUS_LINE, text)
+        if status:
+            name = status.group("named")
+            kind = TF_STATUS_CLASSES[name] if name else _TF_STATUS_UPPER[status.group("upper")]
+            found.append((kind, status.group("message").strip(), line))
+            continue
         kind, raised = raised, None
         # `raise Exception(f"...")`, then `Exception: ...`: a bare name that alone would be prose
         # is the exception the line above raised

@@ -390,6 +390,19 @@ def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
             "Error",
             "api error: bad",
         ),
+        # TensorFlow's report of several errors, and the graph nodes it lists under one (more
+        # than the closing lines: they are the error's own)
+        "".join(f"step {i}\n" for i in range(8))
+        + "  (0) Invalid argument: bad shape\n"
+        + "".join(f"\t [[{{{{node parser/Gather_{i}}}}}]]\n" for i in range(5)): (
+            "InvalidArgumentError",
+            "bad shape",
+        ),
+        # absl's status, as XLA prints it
+        "compiling\nRESOURCE_EXHAUSTED: Out of memory allocating 4.00G\n": (
+            "ResourceExhaustedError",
+            "Out of memory allocating 4.00G",
+        ),
     }
     for text, (kind, first) in closing.items():
         found = parse_text(text).closing_error
@@ -405,6 +418,7 @@ def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
         "epoch 9\nValidation Error: 0.0123\n",
         "If error occurs - run again with: --verbose\n",
         "epoch 3\n0 errors, 2 warnings\n",
+        "Internal: the loop saves every epoch\n",  # a status name as prose: only after its `(N)`
         'Traceback (most recent call last):\n  File "t.py", line 1\nValueError: x\n'
         "Error: see above\n",  # a traceback explains the run: no second reading of its end
     ):
