@@ -29,11 +29,11 @@ bytecode: venv
 
 # Unit tests (no child process) and integration tests (real programs, real signals, real cgroups).
 test: bytecode
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 -q tests/unit tests/integration
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --dist loadgroup -q tests/unit tests/integration
 
 # The unit tests alone: seconds, for the edit-test loop.
 check: bytecode
-	$(BIN)/python -m pytest -n 2 -q tests/unit
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q tests/unit
 
 # The formatter and the linter, as CI runs them.
 lint: venv

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import glob
 import json
 import os
@@ -22,6 +23,26 @@ CORPUS = ROOT / "corpus"  # the labelled failure logs, kept in the repository (c
 CORPUS_LOGS = CORPUS / "logs"
 # real logs the tests read by name, apart from the corpus (fixtures/logs/README.md names sources)
 FIXTURE_LOGS = Path(__file__).resolve().parent / "fixtures" / "logs"
+# The unit tests that read every corpus log's report run in this xdist group, on one worker, so that
+# each log is explained once (`corpus_diagnosis`); `make` passes `--dist loadgroup`.
+ON_EVERY_CORPUS_LOG = pytest.mark.xdist_group("corpus")
+
+
+@functools.cache
+def corpus_diagnosis(path: Path):
+    """`trainwatch explain` of one corpus log with the built-in knowledge, once per test process."""
+    from trainwatch.diagnostics.postmortem import explain_logs
+
+    return explain_logs([str(path)], _builtin_knowledge())
+
+
+@functools.cache
+def _builtin_knowledge():
+    from trainwatch.diagnostics.knowledge import load_knowledge
+
+    return load_knowledge(include_user=False)
+
+
 TRAINWATCH = str(Path(sys.executable).with_name("trainwatch"))
 
 

@@ -13,7 +13,7 @@ from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.knowledge import load_knowledge
 from trainwatch.diagnostics.postmortem import explain_logs
 
-from conftest import CORPUS_LOGS, FIXTURE_LOGS
+from conftest import CORPUS_LOGS, FIXTURE_LOGS, ON_EVERY_CORPUS_LOG, corpus_diagnosis
 
 KNOWLEDGE = load_knowledge(include_user=False)
 ALL_LOGS = sorted(CORPUS_LOGS.glob("*.log"))
@@ -77,9 +77,10 @@ def test_import_of_the_package_is_lazy():
 
 
 # ---- from_dict ----------------------------------------------------------------------------------
+@ON_EVERY_CORPUS_LOG
 @pytest.mark.parametrize("path", ALL_LOGS, ids=lambda p: p.stem)
 def test_every_corpus_report_round_trips(path):
-    report = _json(explain_logs([str(path)], KNOWLEDGE).to_dict())
+    report = _json(corpus_diagnosis(path).to_dict())
     again = trainwatch.Diagnosis.from_dict(report)
     assert _json(again.to_dict()) == report
     assert again.verdict.category == report["verdict"]["category"]

@@ -11,7 +11,7 @@ from trainwatch.diagnostics.knowledge import load_knowledge
 from trainwatch.diagnostics.read.logparse import parse_text
 from trainwatch.diagnostics.verdict import CATEGORIES
 
-from conftest import CORPUS, ROOT
+from conftest import CORPUS, ON_EVERY_CORPUS_LOG, ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
 from accuracy import load_cases, score, split_part
@@ -76,6 +76,7 @@ def test_no_signature_or_phrase_was_written_from_a_validation_log():
     assert leaks == []
 
 
+@ON_EVERY_CORPUS_LOG
 @pytest.mark.parametrize("part, floor", [("dev", 0.6), ("validation", 0.45)])
 def test_accuracy_does_not_fall_below_its_floor(capsys, part, floor):
     figures = _figures()

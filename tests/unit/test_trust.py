@@ -21,7 +21,7 @@ from trainwatch.diagnostics.verdict import Culprit, Diagnosis, Verdict
 from trainwatch.diagnostics.watch.limits import AddressLimits, read_address_limit
 from trainwatch.diagnostics.watch.stall import ProcessWait, StallFacts
 
-from conftest import ROOT
+from conftest import ON_EVERY_CORPUS_LOG, ROOT
 
 KNOWLEDGE = ROOT / "diagnostics" / "knowledge"
 SURFACED = """Traceback (most recent call last):
@@ -209,18 +209,15 @@ def test_the_gpu_sampler_says_nothing_on_a_machine_without_a_driver():
 
 
 # ---- words that add up --------------------------------------------------------------------------
+@ON_EVERY_CORPUS_LOG
 def test_no_report_lists_an_alternative_twice_or_at_the_verdicts_own_confidence():
-    from trainwatch.diagnostics.knowledge import load_knowledge
-    from trainwatch.diagnostics.postmortem import explain_logs
+    from conftest import CORPUS_LOGS, corpus_diagnosis
 
-    from conftest import CORPUS_LOGS
-
-    knowledge = load_knowledge(include_user=False)
     logs = sorted(CORPUS_LOGS.glob("*.log"))
     assert len(logs) > 50
     with_alternatives = 0
     for log in logs:
-        v = explain_logs([str(log)], knowledge).verdict
+        v = corpus_diagnosis(log).verdict
         categories = [a.category for a in v.alternatives]
         assert len(categories) == len(set(categories)), (log.name, categories)
         assert v.category not in categories, log.name
