@@ -294,6 +294,8 @@ def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Matc
                 continue
             if sig.raised_at and not _raised_at(sig, exc):
                 continue
+            if sig.raised_in and not _raised_in(sig, exc):
+                continue
             source = chain.where
             text = exc_text(exc, chain)
             return Match(
@@ -315,6 +317,11 @@ def _raised_at(sig: Signature, exc: RaisedException) -> bool:
         (f.code for f in reversed(exc.frames) if f.code and not f.code.startswith("raise")), None
     )
     return code is not None and any(p.search(code) for p in sig.raised_at)
+
+
+def _raised_in(sig: Signature, exc: RaisedException) -> bool:
+    """Is the file of the exception's innermost frame one that `raised_in` matches?"""
+    return bool(exc.frames) and any(p.search(exc.frames[-1].file) for p in sig.raised_in)
 
 
 def cited_kind(chain: ExceptionChain) -> str:

@@ -31,6 +31,7 @@ KNOWN_KEYS = {
     "priority",
     "at_end",
     "raised_at",
+    "raised_in",
 }
 
 
@@ -125,6 +126,7 @@ class Signature:
     # (an unpacking assignment `a, b = f(...)`): what was being done there, where the message is
     # the same for a bug and for a changed API
     raised_at: tuple[SignaturePattern, ...] = ()
+    raised_in: tuple[SignaturePattern, ...] = ()
     layer: str = "signature"  # "signature" (specific) or "phrase" (a generic family under them)
     source: str = ""  # the file it came from
 
@@ -196,8 +198,10 @@ def build_signature(
     if not isinstance(at_end, bool) or (at_end and not table.get("line")):
         raise SignatureError(f"{where}: `at_end` is true or false, and needs `line` patterns")
     raised_at = _patterns(table, "raised_at", where, compile_now)
-    if raised_at and not (exception or message):
-        raise SignatureError(f"{where}: `raised_at` needs `exception` or `message`")
+    raised_in = _patterns(table, "raised_in", where, compile_now)
+    for key, given in (("raised_at", raised_at), ("raised_in", raised_in)):
+        if given and not (exception or message):
+            raise SignatureError(f"{where}: `{key}` needs `exception` or `message`")
     return Signature(
         id=sid,
         category=category,
@@ -218,6 +222,7 @@ def build_signature(
         priority=priority,
         at_end=at_end,
         raised_at=raised_at,
+        raised_in=raised_in,
         layer=layer,
         source=source,
     )

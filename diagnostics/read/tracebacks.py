@@ -127,6 +127,7 @@ _RAISE = re.compile(
     # the call may go on past the line (`raise ValueError('...',` or a message split in two)
     r"(?:\(\s*(?P<q>['\"])(?P<message>[^'\"\\{}]*)(?P=q)\s*(?:\)|,|$))?"
 )
+_ASSERT = re.compile(r"^\s*assert\s+\S")
 _NEW_RECORD = re.compile(
     r"^\[?\d{4}[-/]\d\d[-/]\d\d|^\d\d/\d\d/\d{4}|^[IWEF]\d{4} |\d+%\||^\s*\d+/\d+ \[|"
     r"^\s*(?:[Ee]poch|EPOCH|[Ss]tep|[Ii]ter)\b|\b[Ll]oss\b\W{0,3}[:=]?\s*[-\d.na]"
@@ -612,7 +613,8 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
     all."""
     found: list[tuple[str, str, LogLine]] = []
     thrown: str | None = None
-    raised: str | None = None  # the type of the `raise X(...)` line just above
+    raised: str | None = None  # the type of the `raise X(...)` (or `assert ...`) line just above
+    statement = ""  # that line, the message of a bare exception line under an `assert`
     r_head = False
     nodes = 0  # the node lines TensorFlow wrote under its error do not count as closing lines
     while nodes < len(ending) and _TF_NODE_LINE.match(ending[-1 - nodes].text):
@@ -630,11 +632,16 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
             found.append((kind, status.group("message").strip(), line))
             continue
         kind, raised = raised, None
-        # `raise Exception(f"...")`, then `Exception: ...`: a bare name that alone would be prose
-        # is the exception the line above raised
-        said = kind and _after_prefix(re.compile(re.escape(kind) + r":\s*(.*)"), text.strip())
+        # `raise Exception(f"...")`, then `Exception: ...`; `assert a == b`, then a bare
+        # `AssertionError`: a name that alone would be prose is the exception the line above raised
+        said = kind and _after_prefix(
+            re.compile(re.escape(kind) + r"(?::\s*(.*)|\s*$)"), text.strip()
+        )
         if said:
-            found.append((kind, said.group(1), line))
+            found.append((kind, said.group(1) or statement, line))
+            continue
+        if _ASSERT.match(text):
+            raised, statement = "AssertionError", text.strip()
             continue
         if r_head and text.strip():  # R's `Error in f(...) :` head, its message on the next line
             r_head = False
@@ -648,7 +655,7 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
             found.append((m.group("type"), m.group("message"), line))
             continue
         if m:
-            raised = m.group("type")
+            raised, statement = m.group("type"), text.strip()
             continue
         m = _CPP_THROW.search(text)
         if m:
@@ -677,6 +684,8 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
             kind = said.group(1)
         # the whole line: what matches messages knows them as `CUDA error: ...`, not `...`
         found.append((kind, text.strip(), line))
+    if raised and ending:  # a traceback pasted down to its `raise`/`assert` line, and no further
+        found.append((raised, statement, ending[-1]))
     if not found:
         return None
     kind, message, last = found[-1]

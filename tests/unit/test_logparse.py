@@ -398,6 +398,16 @@ def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
             "InvalidArgumentError",
             "bad shape",
         ),
+        # an `assert` statement, then the bare exception it raised: the statement says what failed
+        "epoch 2\n    assert cfg.rate == cfg.loss_rate\nAssertionError\n": (
+            "AssertionError",
+            "assert cfg.rate == cfg.loss_rate",
+        ),
+        # a traceback pasted down to its `assert` statement, and no further
+        'x\n  File "utils.py", line 136, in _check_head\n    assert len(a) == len(b), \\\n': (
+            "AssertionError",
+            "assert len(a) == len(b), \\",
+        ),
         # absl's status, as XLA prints it
         "compiling\nRESOURCE_EXHAUSTED: Out of memory allocating 4.00G\n": (
             "ResourceExhaustedError",
