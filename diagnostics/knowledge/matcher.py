@@ -320,8 +320,12 @@ def _raised_at(sig: Signature, exc: RaisedException) -> bool:
 
 
 def _raised_in(sig: Signature, exc: RaisedException) -> bool:
-    """Is the file of the exception's innermost frame one that `raised_in` matches?"""
-    return bool(exc.frames) and any(p.search(exc.frames[-1].file) for p in sig.raised_in)
+    """Does `raised_in` match the exception's innermost frame, written `<file>, in <function>` as a
+    traceback names it?"""
+    if not exc.frames:
+        return False
+    place = f"{exc.frames[-1].file}, in {exc.frames[-1].function}"
+    return any(p.search(place) for p in sig.raised_in)
 
 
 def cited_kind(chain: ExceptionChain) -> str:

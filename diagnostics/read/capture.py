@@ -277,6 +277,18 @@ class CaptureReader:
             self._sample.append(clean(text))
         self._learn_frequent()
         self._learn_wrap()
+        # a traceback's or an exception's line further down may show the prefix (split learns it
+        # there): learnt now, it is taken off the lines above it too (a short log's first frames)
+        for text in self._sample:
+            self._anchored(text)
+
+    def _anchored(self, text: str) -> None:
+        """Learn the prefix before a traceback's or an exception's start in this line, if no prefix
+        learnt so far takes the line apart."""
+        start = self._indented(text)
+        found = self._match(text)
+        if (found is None or found == start) and _ANCHOR.search(text, start + 1) is not None:
+            self._learn_anchor(text[start:])
 
     def match(self, text: str) -> tuple[str, Capture] | None:
         """(message, capture) by the prefixes learned so far, learning nothing from this line."""
@@ -290,9 +302,8 @@ class CaptureReader:
             if len(self._sample) in SAMPLE_POINTS:
                 self._learn_frequent()
         found = self._match(text)
-        start = self._indented(text)
-        if (found is None or found == start) and _ANCHOR.search(text, start + 1) is not None:
-            self._learn_anchor(text[start:])
+        if found is None or found == self._indented(text):
+            self._anchored(text)
             found = self._match(text)
         if found is None:
             return text, None

@@ -640,8 +640,9 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
         if said:
             found.append((kind, said.group(1) or statement, line))
             continue
-        if _ASSERT.match(text):
-            raised, statement = "AssertionError", text.strip()
+        assertion = _after_prefix(_ASSERT, text.strip())
+        if assertion:
+            raised, statement = "AssertionError", assertion.string.strip()
             continue
         if r_head and text.strip():  # R's `Error in f(...) :` head, its message on the next line
             r_head = False
