@@ -23,6 +23,7 @@ from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.read.capture import SAME_START, WRAP_MIN
 from trainwatch.diagnostics.read.logparse import LogFacts, LogParser
 from trainwatch.diagnostics.read.progress import ProgressFacts, ProgressTracker
+from trainwatch.diagnostics.read.tracebacks import is_whole_frame
 from trainwatch.diagnostics.verdict import (
     Cited,
     Diagnosis,
@@ -58,7 +59,7 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
     early = ProgressTracker()
     parser = LogParser(knowledge, on_candidate=early.feed)
     facts = parser.parse_stream(stream)
-    width, sure = _cut_width(facts)
+    width, sure = _cut_width(facts, parser.starts_a_record)
     if width is not None and (sure or _cut_may_matter(facts, width)):
         # read it again with its longest lines joined to the next
         # (the whole log is in its tail then, so the progress is read from the tail below alone)
@@ -146,14 +147,18 @@ def _better_joined(
     return matches(joined) > matches(facts)
 
 
-def _cut_width(facts: LogFacts) -> tuple[int | None, bool]:
+def _cut_width(
+    facts: LogFacts, starts_a_record: Callable[[str], bool] = lambda text: False
+) -> tuple[int | None, bool]:
     """The width a short log's lines may have been cut at by the page it was copied from, and
     whether that is sure. (A long log tells its wrapping by the numbers, read/capture.py; a log of a
     few lines cannot, and a message cut in two matches nothing.) The width is the length of its
     longest lines when one of them is followed by more text; it is sure when two or more are, each
     followed by a line that does not start as it does (lines of one format start alike: a progress
     bar's redraws, a table's rows, one logger's records); unsure, the joined reading is taken only
-    where nothing in the log was understood as it stands."""
+    where nothing in the log was understood as it stands. A line that starts with the prefix the
+    log's capture writes on its records is a record of its own, never the rest of a cut one; nor
+    was a traceback's frame line that ends in a function's name and has its indented code below."""
     if facts.lines > len(facts.tail) or facts.lines < 2:
         return None, False
     texts = [line.text for line in facts.tail]
@@ -161,7 +166,14 @@ def _cut_width(facts: LogFacts) -> tuple[int | None, bool]:
     width = max(lengths)
     if width < WRAP_MIN:
         return None, False
-    cut = [i for i, n in enumerate(lengths[:-1]) if n == width and lengths[i + 1] > 0]
+    cut = [
+        i
+        for i, n in enumerate(lengths[:-1])
+        if n == width
+        and lengths[i + 1] > 0
+        and not starts_a_record(texts[i + 1])
+        and not (is_whole_frame(texts[i]) and texts[i + 1][:1].isspace())
+    ]
     if not cut:
         return None, False
     rests = [i for i in cut if texts[i + 1][:SAME_START] != texts[i][:SAME_START]]

@@ -310,6 +310,11 @@ class CaptureReader:
         prefix = text[:found]
         return text[found:], describe(prefix)
 
+    def prefixed(self, text: str) -> bool:
+        """Does one of the prefixes learnt so far start this line?"""
+        start = self._indented(text)
+        return any(pattern.match(text, start) for pattern, _ in self._patterns)
+
     def _indented(self, text: str) -> int:
         """How much of the line is the whole log's indentation (see _common_indent)."""
         indent = self._indent

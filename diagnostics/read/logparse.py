@@ -237,6 +237,10 @@ class LogParser:
         if self._blocks.open or self._prefilter.search(line.text):
             self._detail(line)
 
+    def starts_a_record(self, text: str) -> bool:
+        """Does the line start with a prefix learnt from this log's capture (a new record)?"""
+        return self._capture.prefixed(text)
+
     def normalize(self, line: LogLine) -> LogLine:
         """A raw line as the parser reads it (colour, `\r` and the learned prefix taken off),
         without learning from it."""

@@ -606,6 +606,12 @@ def _int(text: str | None) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def is_whole_frame(text: str) -> bool:
+    """Is the line a traceback frame's whole line, its function's name and all?"""
+    m = _FRAME.match(text)
+    return m is not None and m.group(3) is not None
+
+
 def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
     """The error a log without a traceback ends on, in its program's own words, as a one-exception
     chain (origin ERROR_LINE) whose message is the line as written: the last error line of the

@@ -155,3 +155,26 @@ def test_an_exception_cut_at_one_width_is_read_with_its_pieces_joined():
     )
     assert len({len(line) for line in bars.splitlines()}) == 1 and len(bars.splitlines()[0]) >= 60
     assert _cut_width(parse_text(bars + "done\n")) == (len(bars.splitlines()[0]), False)
+
+
+def test_a_record_or_a_whole_frame_is_not_the_rest_of_a_cut_line():
+    from trainwatch.diagnostics.read.logparse import LogParser
+
+    def width(text: str):
+        parser = LogParser(load_knowledge(include_user=False))
+        facts = parser.parse_stream(io.BytesIO(text.encode()))
+        return _cut_width(facts, parser.starts_a_record)[0]
+
+    # the longest frame line, its code indented below it: a traceback, not a page's wrapping
+    frame = (
+        '  File "/usr/lib/python3.10/site-packages/ignite/engine/engine.py", line 1, in run_once'
+    )
+    tb = f"Traceback (most recent call last):\n{frame}\n    self._handle(e)\nValueError: bad\n"
+    assert width(tb) is None
+    # the same line cut in its function's name: the rest starts at the margin
+    assert width(tb.replace("run_once\n", "run\n_once\n")) is not None
+    # every record starts with the capture's timestamp: the line after the longest is a record
+    records = "".join(
+        f"2024-05-01T10:00:0{i}Z step {i} {'x' * (40 + 10 * (i == 3))}\n" for i in range(6)
+    )
+    assert width(records) is None
