@@ -28,7 +28,9 @@ def test_a_plain_loop_is_interrupted_at_its_first_non_finite_loss(tmp_path):
     assert stop["signals"] == ["SIGINT"] and stop["after"] == 1
     assert stop["first_at"] == first["at"] == stop["stopped_at"]
     assert first["line"].endswith("loss=inf")
-    assert _epoch(report["progress"]["stopped_at"]) < 10  # of 200: stopped, not finished
+    # of 200 (the first inf comes at epoch 4): stopped, not finished; a loaded machine may let a
+    # few epochs pass before the interrupt lands
+    assert _epoch(report["progress"]["stopped_at"]) < 50
     assert report["verdict"]["category"] == "numerical"
     assert first["at"] in report["verdict"]["summary"]
     assert "(--on-nan stop)" in report["verdict"]["summary"]
