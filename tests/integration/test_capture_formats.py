@@ -16,7 +16,7 @@ import pytest
 from trainwatch.diagnostics.knowledge import load_knowledge
 from trainwatch.diagnostics.postmortem import explain_logs
 
-from conftest import CORPUS, ROOT
+from conftest import CORPUS, CORPUS_LOGS, ROOT, corpus_diagnosis
 
 sys.path.insert(0, str(ROOT / "bench"))
 from accuracy import load_cases
@@ -34,11 +34,13 @@ def _category(text: str) -> str:
 
 @functools.cache
 def _originals() -> tuple[tuple[str, str, str], ...]:
-    """Each case's id, log text and verdict as it was captured."""
+    """Each case's id, log text and verdict as it was captured (the unit tests' reading, where
+    this worker made it)."""
     out = []
     for case in load_cases(CORPUS):
-        text = (CORPUS / "logs" / f"{case['id']}.log").read_text(errors="replace")
-        out.append((case["id"], text, _category(text)))
+        path = CORPUS_LOGS / f"{case['id']}.log"
+        text = path.read_text(errors="replace")
+        out.append((case["id"], text, corpus_diagnosis(path).verdict.category))
     return tuple(out)
 
 
