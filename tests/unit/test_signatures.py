@@ -156,6 +156,11 @@ def test_exit_statuses_name_their_signal_posix_and_windows():
     assert signal_from_code(-1073741819) == signal_from_code(3221225477) == "SIGSEGV"
     said = read_exit("Process finished with exit code -1073741819 (0xC0000005)")
     assert said is not None and (said.signal, said.code) == ("SIGSEGV", -1073741819)
+    # the shell's word on a progress bar that ends in its own fields; YARN's "Exit code is"
+    said = read_exit("Epoch 3:  45%|####5     | 450/1000 [05:12<06:20,  1.45it/s, loss=0.23]Killed")
+    assert said is not None and said.signal == "SIGKILL"
+    said = read_exit("Container killed on request. Exit code is 137")
+    assert said is not None and (said.signal, said.code) == ("SIGKILL", 137)
 
 
 def test_user_file_errors_name_file_and_key(tmp_path):
