@@ -589,6 +589,28 @@ def test_chunk_filter_finds_exactly_the_lines_holding_a_word(lines):
         assert {bisect_right(starts, at) - 1 for at in places} == holding, find_limit
 
 
+def test_no_word_of_the_pre_filter_is_in_an_ordinary_training_line():
+    # explain reads a big log at C speed because the parser sees only the lines holding one of the
+    # pre-filter's words (its keywords and the knowledge's required literals); a word found in
+    # every progress or metrics line (a rate such as `it/s`, a `loss=`) would send it every line
+    from trainwatch.diagnostics.knowledge import load_knowledge
+
+    knowledge = load_knowledge(include_user=False)
+    words = logparse.KEYWORDS + tuple(knowledge.anchors)
+    ordinary = [
+        "Epoch 3:  45%|####5     | 450/1000 [05:12<06:20,  1.45it/s, loss=0.2311, v_num=3]",
+        " 12%|#2        | 120/1000 [00:31<03:48,  3.85s/it]",
+        "2024-05-01 12:00:01,123 INFO trainer.py:412 step 1200 loss 2.50000 lr 0.000300 "
+        "grad_norm 1.234 tokens/s 10342",
+        "{'loss': 0.6132, 'grad_norm': 1.52, 'learning_rate': 2.9e-05, 'epoch': 0.42}",
+        "100/100 [==============================] - 5s 50ms/step - loss: 0.3012 - accuracy: 0.91",
+        "[99]\tvalidation_0-logloss:0.12338",
+        "iter 4200: loss 2.8123, time 41.23ms, mfu 38.12%",
+    ]
+    held = [(line, w) for line in ordinary for w in words if w in line]
+    assert held == []
+
+
 def test_results_do_not_depend_on_the_chunk_size(monkeypatch):
     text = (
         "step 1 loss 0.5 learning_rate 0.1\n" * 40 + CHAINED + "\n[rank1]: Warning: slow\nKilled\n"
