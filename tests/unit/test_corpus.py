@@ -11,7 +11,7 @@ from trainwatch.diagnostics.knowledge import load_knowledge
 from trainwatch.diagnostics.read.logparse import parse_text
 from trainwatch.diagnostics.verdict import CATEGORIES
 
-from conftest import CORPUS, ON_EVERY_CORPUS_LOG, ROOT
+from conftest import CORPUS, ON_EVERY_CORPUS_LOG, ROOT, corpus_diagnosis
 
 sys.path.insert(0, str(ROOT / "bench"))
 from accuracy import load_cases, score, split_part
@@ -88,5 +88,7 @@ _cache: dict = {}
 
 def _figures() -> dict:
     if "figures" not in _cache:
-        _cache["figures"] = score(CORPUS, captures=False)
+        _cache["figures"] = score(
+            CORPUS, captures=False, explained=lambda path: corpus_diagnosis(path).verdict
+        )
     return _cache["figures"]
