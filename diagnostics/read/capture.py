@@ -80,9 +80,11 @@ _TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?Z?|\d\d:\d\d:\
 SAMPLE_POINTS = (20, 60, 200)  # lines after which the frequent shapes are learned again
 # Two stacked prefixes (a collector's timestamp over a job's tag and uuid) reach 150 columns.
 MAX_PREFIX = 200
-# A leading part that ends in a name and `:`/`=` (and a space), and the value that follows it.
+# A leading part that ends in a name and `:`/`=` (and a space), and the value that follows it (a
+# metric's value is at most two spaces away: `loss: 0.5`; a notebook listing's line numbers under a
+# logger's `Name: ` are further, `Driver:       1 print(x)`).
 _METRIC_NAMED = re.compile(r".*[A-Za-z_]\w*\s*[:=]\s*$", re.DOTALL)
-_VALUE_NEXT = re.compile(r"\s*[-+]?(?:\d|(?i:nan|inf)(?![a-z]))")
+_VALUE_NEXT = re.compile(r"[ \t]{0,2}[-+]?(?:\d|(?i:nan|inf)(?![a-z]))")
 _METRIC_MARKS = (":", "=")  # what a part that names a metric ends in (_METRIC_NAMED)
 MAX_SHAPES = 6
 MAX_CANDIDATES = 24  # leading parts tried per line: a stacked prefix has a dozen boundaries
@@ -434,17 +436,18 @@ def _candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:
     tokens = _TOKEN.findall(text[: MAX_PREFIX + 1])
     kinds = tuple(map(_kind, tokens))
     last_visible = ""
+    visible_end = 0  # where the last visible token ends: a metric's value is read from there
     for i, token in enumerate(tokens):
         length += len(token)
         if length > MAX_PREFIX:
             break
         if not token.isspace():
-            last_visible = token
+            last_visible, visible_end = token, length
         # the metric's regexes only where the part ends in `:`/`=` (they cost a scan of the part)
         if (
             last_visible in _METRIC_MARKS
-            and _VALUE_NEXT.match(text, length)
-            and _METRIC_NAMED.match(text, 0, length)
+            and _VALUE_NEXT.match(text, visible_end)
+            and _METRIC_NAMED.match(text, 0, visible_end)
         ):
             continue
         if token[0] in " \t":  # one separator: more spaces are the message's own indentation

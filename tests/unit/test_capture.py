@@ -243,3 +243,13 @@ def test_lines_of_metrics_keep_their_names():
     reader.prime(paddle)
     message, found = reader.split(paddle[-1])
     assert message.startswith("Total iter: 50") and found is not None
+    # a notebook's listing under a logger's name: its line numbers are not the name's values
+    listing = ["Traceback (most recent call last)", "Cell In[8], line 5"]
+    listing += [f"      {n} x = f({n})" for n in range(1, 6)] + [
+        "----> 6 fit(x)",
+        "ValueError: bad",
+    ]
+    driver = [f"24/05/01 10:00:{i:02d} INFO Driver: {line}" for i, line in enumerate(listing)]
+    reader = CaptureReader()
+    reader.prime(driver)
+    assert [reader.split(line)[0] for line in driver] == listing
