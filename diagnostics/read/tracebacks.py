@@ -627,6 +627,9 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
         nodes += 1
     for line in ending[-CLOSING_LINES - nodes :]:
         text = line.text
+        # the `raise`/`assert` of the line just above: this line's only (a status line or a node
+        # line between them ends it too)
+        pending, raised = raised, None
         if found and _TF_NODE_LINE.match(text):
             kind, said, at = found[-1]
             found[-1] = (kind, f"{said}\n{text.strip()}", at)
@@ -637,14 +640,13 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
             kind = TF_STATUS_CLASSES[name] if name else _TF_STATUS_UPPER[status.group("upper")]
             found.append((kind, status.group("message").strip(), line))
             continue
-        kind, raised = raised, None
         # `raise Exception(f"...")`, then `Exception: ...`; `assert a == b`, then a bare
         # `AssertionError`: a name that alone would be prose is the exception the line above raised
-        said = kind and _after_prefix(
-            re.compile(re.escape(kind) + r"(?::\s*(.*)|\s*$)"), text.strip()
+        said = pending and _after_prefix(
+            re.compile(re.escape(pending) + r"(?::\s*(.*)|\s*$)"), text.strip()
         )
         if said:
-            found.append((kind, said.group(1) or statement, line))
+            found.append((pending, said.group(1) or statement, line))
             continue
         assertion = _after_prefix(_ASSERT, text.strip())
         if assertion:

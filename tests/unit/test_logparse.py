@@ -408,6 +408,11 @@ def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
             "AssertionError",
             "assert len(a) == len(b), \\",
         ),
+        # a status line ends what the `raise` above it was waiting for: the error is the status
+        "step 3\n    raise ValueError(msg)\n  (0) Invalid argument: bad shape\n": (
+            "InvalidArgumentError",
+            "bad shape",
+        ),
         # absl's status, as XLA prints it
         "compiling\nRESOURCE_EXHAUSTED: Out of memory allocating 4.00G\n": (
             "ResourceExhaustedError",
