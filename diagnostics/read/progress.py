@@ -59,11 +59,16 @@ _NONFINITE = re.compile(
     r"(?P<name>[A-Za-z_][\w./\-]*)['\"]?(?:\s*[:=]\s*|\s+(?:is|was|became)\s+)['\"]?"
     r"(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity))(?![\da-z_.])"
 )
-# A row of a step and one value, nothing else: `76970 2.6265104`, `120, nan`.
+# A row of a step (bare, or after a counter's word) and unnamed values, nothing else: `76970
+# 2.6265104`, `120, nan`, `batch: 387 nan 0.6595617 0.72703314`.
+_BARE_NUMBER = r"[-+]?(?:nan|NaN|NAN|inf|Inf|INF|\d+\.\d*(?:[eE][-+]?\d+)?)"
 _BARE_ROW = re.compile(
-    r"^\d+[\s,:|]+(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|\d+\.\d*(?:[eE][-+]?\d+)?))\s*$"
+    rf"^(?:(?:step|iter|iteration|batch|epoch)\s*[:=#]?\s*)?\d+(?P<values>(?:[\s,:|]+{_BARE_NUMBER})+)\s*$",
+    re.IGNORECASE,
 )
-BARE_ROW_MAX = 60  # longer lines are not such rows: not worth a regex
+_BARE_VALUE = re.compile(_BARE_NUMBER)
+_BARE_ROW_WORDS = ("step", "iter", "batch", "epoch")  # a row that starts with a word starts so
+BARE_ROW_MAX = 80  # longer lines are not such rows: not worth a regex
 BARE_ROWS_BEFORE = 3  # finite rows that make a series before a non-finite one counts
 _EVAL_NAME = re.compile(r"(?i)(?:^|[^a-z])(?:val|valid|validation|eval|test|dev)[_ /\-]")
 _EPOCH_NAME = re.compile(r"(?i)epoch|avg|mean|average")  # a per-epoch summary, not a step's loss
@@ -301,7 +306,7 @@ class ProgressTracker:
             "nan" in lower or (lower.count("inf") > lower.count("info") and _INF_WORD.search(lower))
         ):
             self._read_nonfinite_metric(text, line)
-        if text[:1].isdigit() and len(text) <= BARE_ROW_MAX:
+        if len(text) <= BARE_ROW_MAX and (text[:1].isdigit() or lower.startswith(_BARE_ROW_WORDS)):
             self._read_bare_row(text, line)
         if (lead := text.lstrip()[:1]) and lead in _TABLE_RULES:
             self._read_table_row(text, line)
@@ -512,18 +517,20 @@ class ProgressTracker:
                 return
 
     def _read_bare_row(self, text: str, line: LogLine) -> None:
-        """A step and a value and nothing else (`76980 nan`), as research code prints its loss:
-        after rows of finite values, a non-finite one is a metric gone non-finite."""
+        """A step and unnamed values and nothing else (`76980 nan`, `batch: 387 nan 0.66`), as
+        research code prints its losses: after rows of finite values, a non-finite one is a metric
+        gone non-finite."""
         row = _BARE_ROW.match(text)
         if row is None:
             return
-        value = _float(row.group("value"))
-        if value is None:
+        values = [_float(v) for v in _BARE_VALUE.findall(row.group("values"))]
+        if any(v is None for v in values):
             return
-        if math.isfinite(value):
+        if all(math.isfinite(v) for v in values):
             self._bare_rows += 1
         elif self._bare_rows >= BARE_ROWS_BEFORE and self._nonfinite_metric is None:
-            self._nonfinite_metric = ("value", value, _segment(line, text))
+            first = next(v for v in values if not math.isfinite(v))
+            self._nonfinite_metric = ("value", first, _segment(line, text))
 
     def _read_table_row(self, text: str, line: LogLine) -> None:
         """A row of a status table (Ray Tune's trials, `tabulate`, markdown): the cells are read

@@ -455,6 +455,10 @@ def test_torchruns_agent_sleeping_between_checks_is_not_in_a_collective():
         # rows of a step and a value, nothing else: a series that goes NaN (one row alone is not)
         (["100 2.64", "110 2.59", "120 2.73", "130 nan"], 0, "value"),
         (["4 files", "130 nan"], 0, None),
+        # several unnamed columns after a counter's word: one of them goes NaN
+        ([f"batch: {n} 0.64 0.62 0.72" for n in range(3)] + ["batch: 3 nan 0.65 0.72"], 0, "value"),
+        # a finite row after a word that is not a counter is no series
+        ([f"lr {n} 0.1 0.2" for n in range(3)] + ["lr 3 nan 0.2"], 0, None),
     ],
 )
 def test_non_finite_losses_and_metrics_in_other_frameworks_words(lines, nonfinite, metric):
