@@ -111,7 +111,8 @@ _EXC_BARE = re.compile(
     # any class of a package's errors module (`neptune.exceptions.MissingApiToken`,
     # `gym.error.NameNotFound`, `torch._dynamo.exc.Unsupported`): its name need not end in Error
     r"|(?:[A-Za-z_]\w*\.)+(?:errors?|exceptions?|errors_impl|exc)\.[A-Z]\w*)"
-    r"(?: \(see above for traceback\))? ?: +(.+)$"
+    # a paste that lost the space after the colon still opens its message with a quote
+    r"(?: \(see above for traceback\))? ?:(?: +|(?=['\"]))(.+)$"
     # a traceback cut above its last line: `KeyboardInterrupt` says it all without a message
     r"|^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Interrupt|Exit)):?\s*$"
     # `ImportError:` alone, its message on the lines below (transformers' and bitsandbytes'

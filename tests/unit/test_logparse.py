@@ -116,6 +116,13 @@ def test_an_exception_written_with_a_space_before_its_colon_is_read():
     bare = parse_text("TypeError : unsupported operand type(s) for +\n").chains[0].final
     assert (bare.type, bare.message) == ("TypeError", "unsupported operand type(s) for +")
     assert not parse_text("Error : 0.25\n").chains  # a metric named Error is no exception
+    # and one that lost the space after its colon, its message opening with a quote
+    glued = parse_text("AttributeError:'Wrapper' object has no attribute'cache'\n").chains[0]
+    assert (glued.final.type, glued.final.message) == (
+        "AttributeError",
+        "'Wrapper' object has no attribute'cache'",
+    )
+    assert not parse_text("ValueError:nan\n").chains  # glued to a word: a metric, not a message
 
 
 def test_a_class_of_a_package_s_errors_module_is_an_exception_whatever_its_name():
