@@ -121,6 +121,9 @@ _EXC_BARE = re.compile(
     # the VS Code debugger's `Exception has occurred: XlaRuntimeError`, the message below it
     r"|^Exception has occurred: ((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)\s*$"
 )
+# What a runtime writes before an exception that nothing caught: .NET's `Unhandled exception. ` (and
+# the .NET Framework's `Unhandled Exception: `), the JVM's `Exception in thread "main" `.
+_RUNTIME_HEAD = re.compile(r'^(?:Unhandled [Ee]xception[.:] +|Exception in thread "[^"]*" +)')
 # A frame's `raise ValueError("...")`: a traceback pasted up to its last frame names its exception
 # there (and its message, when the statement holds it as one plain string).
 _RAISE = re.compile(
@@ -305,7 +308,11 @@ class BlockReader:
         inline = _R_INLINE_HEAD.search(text)
         if inline and inline.start() and not _prefix_like(text[: inline.start() + 1]):
             inline = None
-        m = _EXC_BARE.match(text[inline.end() :]) if inline else _after_prefix(_EXC_BARE, text)
+        head = None if inline else _RUNTIME_HEAD.match(text)
+        if inline or head:
+            m = _EXC_BARE.match(text[(inline or head).end() :])
+        else:
+            m = _after_prefix(_EXC_BARE, text)
         if m:
             below = m.group(4) or m.group(5)
             block = _Block("msg", line, rank, message_below=below is not None)

@@ -677,3 +677,14 @@ def test_the_vs_code_debugger_s_exception_takes_its_message_from_the_line_below(
     (chain,) = parse_text(text).chains
     assert chain.final.type == "XlaRuntimeError"
     assert chain.final.message == "INTERNAL: the library was not initialized"
+
+
+def test_an_exception_nothing_caught_is_read_after_the_runtime_s_own_words():
+    # .NET's `Unhandled exception. ` and the JVM's `Exception in thread "main" ` before the class
+    dotnet = (
+        "Unhandled exception. System.InvalidOperationException: Sequence contains no elements\n"
+    )
+    java = 'Exception in thread "main" java.lang.OutOfMemoryError: Java heap space\n'
+    assert parse_text(dotnet).chains[0].final.type == "System.InvalidOperationException"
+    assert parse_text(java).chains[0].final.message == "Java heap space"
+    assert not parse_text("Unhandled exception. See the log above.\n").chains
