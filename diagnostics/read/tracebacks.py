@@ -131,7 +131,8 @@ _RAISE = re.compile(
     # the call may go on past the line (`raise ValueError('...',` or a message split in two)
     r"(?:\(\s*(?P<q>['\"])(?P<message>[^'\"\\{}]*)(?P=q)\s*(?:\)|,|$))?"
 )
-_ASSERT = re.compile(r"^\s*assert\s+\S")
+# not CUDA's `device-side assert triggered` seen past a prefix: words, not a Python expression
+_ASSERT = re.compile(r"^\s*assert\s+(?!triggered\b|failed\b)\S")
 _NEW_RECORD = re.compile(
     r"^\[?\d{4}[-/]\d\d[-/]\d\d|^\d\d/\d\d/\d{4}|^[IWEF]\d{4} |\d+%\||^\s*\d+/\d+ \[|"
     r"^\s*(?:[Ee]poch|EPOCH|[Ss]tep|[Ii]ter)\b|\b[Ll]oss\b\W{0,3}[:=]?\s*[-\d.na]"
@@ -656,6 +657,15 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
         if said:
             found.append((pending, said.group(1) or statement, line))
             continue
+        # before the `assert` test: a C++ message may hold the word (`device-side assert triggered`)
+        m = _CPP_THROW.search(text)
+        if m:
+            thrown = m.group(1) or m.group(2)
+            continue
+        m = _CPP_WHAT.search(text)
+        if m and thrown:
+            found.append((thrown, m.group(1).strip(), line))
+            continue
         assertion = _after_prefix(_ASSERT, text.strip())
         if assertion:
             raised, statement = "AssertionError", assertion.string.strip()
@@ -673,14 +683,6 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
             continue
         if m:
             raised, statement = m.group("type"), text.strip()
-            continue
-        m = _CPP_THROW.search(text)
-        if m:
-            thrown = m.group(1) or m.group(2)
-            continue
-        m = _CPP_WHAT.search(text)
-        if m and thrown:
-            found.append((thrown, m.group(1).strip(), line))
             continue
         m = _CHECK_FAILED.search(text)
         if m:

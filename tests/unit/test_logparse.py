@@ -688,3 +688,13 @@ def test_an_exception_nothing_caught_is_read_after_the_runtime_s_own_words():
     assert parse_text(dotnet).chains[0].final.type == "System.InvalidOperationException"
     assert parse_text(java).chains[0].final.message == "Java heap space"
     assert not parse_text("Unhandled exception. See the log above.\n").chains
+
+
+def test_a_cpp_message_that_says_assert_is_the_cpp_exception_not_an_assert_statement():
+    cpp = (
+        "terminate called after throwing an instance of 'c10::Error'\n"
+        "  what():  CUDA error: device-side assert triggered\n"
+        "frame #0: c10::Error::Error(c10::SourceLocation, std::string const&) + 0x33\n"
+    )
+    error = parse_text(cpp).closing_error.final
+    assert (error.type, error.message) == ("c10::Error", "CUDA error: device-side assert triggered")
