@@ -17,6 +17,8 @@ from trainwatch.diagnostics.knowledge import (
 from trainwatch.diagnostics.read.logparse import LogParser
 from trainwatch.diagnostics.verdict import CATEGORIES, Cited
 
+from conftest import ON_EVERY_CORPUS_LOG
+
 KNOWLEDGE = load_knowledge(include_user=False)
 SIGNATURES = KNOWLEDGE.signatures
 
@@ -74,23 +76,29 @@ def test_the_literal_index_notes_what_trying_every_pattern_notes():
     assert noted > 500 and differ == []
 
 
+@ON_EVERY_CORPUS_LOG
 def test_the_gates_pass_over_only_signatures_that_cannot_match():
     # Knowledge.match tries only the signatures whose literals' pieces the evidence holds
     # (matcher.SignatureGates): it must find what trying every signature finds, on every corpus
-    # log and every example.
+    # log (read once for all the corpus tests) and every example.
     from trainwatch.diagnostics.knowledge.matcher import match_all
 
-    from conftest import CORPUS_LOGS
+    from conftest import CORPUS_LOGS, corpus_diagnosis
 
-    texts = [e.text for s in SIGNATURES for e in s.examples]
-    texts += [log.read_text(errors="replace") for log in sorted(CORPUS_LOGS.glob("*.log"))]
+    read = [
+        (e.text, LogParser(KNOWLEDGE).parse_stream(io.BytesIO(e.text.encode())))
+        for s in SIGNATURES
+        for e in s.examples
+    ]
+    read += [
+        (log.name, corpus_diagnosis(log).evidence.log) for log in sorted(CORPUS_LOGS.glob("*.log"))
+    ]
     found = 0
-    for text in texts:
-        facts = LogParser(KNOWLEDGE).parse_stream(io.BytesIO(text.encode()))
+    for what, facts in read:
         signals = {s: Cited("log", s, "example") for s in facts.signals}
         gated = KNOWLEDGE.match(facts.all_chains, facts, signals)
         every = match_all(SIGNATURES, facts.all_chains, facts.notable, facts.ending, signals)
-        assert [m.signature.id for m in gated] == [m.signature.id for m in every], text[:300]
+        assert [m.signature.id for m in gated] == [m.signature.id for m in every], what[:300]
         found += len(gated)
     assert found > 1000
 
