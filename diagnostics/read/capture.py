@@ -124,8 +124,17 @@ class Capture:
         return ", ".join(parts)
 
 
+# A log pasted through a forum, a blog or a word processor gets typographic quotes: Python's
+# `'NBMasterBar'` becomes `‘NBMasterBar’`, and what reads exception lines and matches messages knows
+# only the plain ones.
+_TYPOGRAPHIC_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
 def clean(text: str) -> str:
-    """A line without colour codes, CRLF, or the `\\r`-redrawn fragments before its last one."""
+    """A line without colour codes, CRLF, the `\\r`-redrawn fragments before its last one, or
+    typographic quotes."""
+    if not text.isascii():
+        text = text.translate(_TYPOGRAPHIC_QUOTES)
     if "\x1b" in text:
         text = ANSI.sub("", text)
     if "\r" in text:

@@ -142,6 +142,9 @@ def test_clean_takes_off_colour_crlf_and_redrawn_fragments():
     assert clean(" 50%|#####     |\r100%|##########|\rTraceback (most recent call last):") == (
         "Traceback (most recent call last):"
     )
+    # a forum's typographic quotes become the ones Python printed; other characters stay
+    pasted = "AttributeError: \u2018Bar\u2019 object has no attribute \u201cout\u201d \u2588"
+    assert clean(pasted) == "AttributeError: 'Bar' object has no attribute \"out\" \u2588"
 
 
 def test_fixed_width_wrapping_is_learned_from_the_rests_of_cut_lines():
