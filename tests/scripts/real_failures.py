@@ -5,13 +5,16 @@ MODE`.
 import ctypes
 import sys
 
-import torch
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
-
-from plain_sgd import SGD
-
 MODE = sys.argv[1]
+if MODE == "missing-module":  # a script's first imports, before torch: it fails at once
+    import torchmetrics_not_installed  # noqa: F401
+
+# (after it on purpose)
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.utils.data import DataLoader, Dataset  # noqa: E402
+
+from plain_sgd import SGD  # noqa: E402
 
 
 class Samples(Dataset):
@@ -76,6 +79,4 @@ def allocate_under_a_limit():
 if __name__ == "__main__":
     if MODE == "rlimit":
         allocate_under_a_limit()
-    if MODE == "missing-module":
-        import torchmetrics_not_installed  # noqa: F401
     train()
