@@ -63,7 +63,8 @@ _NONFINITE = re.compile(
 # 2.6265104`, `120, nan`, `batch: 387 nan 0.6595617 0.72703314`.
 _BARE_NUMBER = r"[-+]?(?:nan|NaN|NAN|inf|Inf|INF|\d+\.\d*(?:[eE][-+]?\d+)?)"
 _BARE_ROW = re.compile(
-    rf"^(?:(?:step|iter|iteration|batch|epoch)\s*[:=#]?\s*)?\d+(?P<values>(?:[\s,:|]+{_BARE_NUMBER})+)\s*$",
+    r"^(?:(?:step|iter|iteration|batch|epoch)\s*[:=#]?\s*)?\d+"
+    rf"(?P<values>(?:[\s,:|]+{_BARE_NUMBER})+)\s*$",
     re.IGNORECASE,
 )
 _BARE_VALUE = re.compile(_BARE_NUMBER)
