@@ -147,9 +147,7 @@ def _better_joined(
     return matches(joined) > matches(facts)
 
 
-def _cut_width(
-    facts: LogFacts, starts_a_record: Callable[[str], bool] = lambda text: False
-) -> tuple[int | None, bool]:
+def _cut_width(facts: LogFacts, starts_a_record: Callable[[str], bool]) -> tuple[int | None, bool]:
     """The width a short log's lines may have been cut at by the page it was copied from, and
     whether that is sure. (A long log tells its wrapping by the numbers, read/capture.py; a log of a
     few lines cannot, and a message cut in two matches nothing.) The width is the length of its

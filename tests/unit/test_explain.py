@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.knowledge import load_knowledge
 from trainwatch.diagnostics.postmortem import _cut_width, explain_logs, open_log
-from trainwatch.diagnostics.read.logparse import parse_text
+from trainwatch.diagnostics.read.logparse import LogParser
 from trainwatch.diagnostics.verdict import CATEGORIES
 
 from conftest import ROOT
@@ -131,6 +131,13 @@ def test_a_message_wrapped_at_word_breaks_is_joined_with_its_spaces():
     assert _verdict(kept).signature == whole
 
 
+def _cut_width_of(text: str) -> tuple[int | None, bool]:
+    """The cut width read_log finds in a saved log of this text."""
+    parser = LogParser(load_knowledge(include_user=False))
+    facts = parser.parse_stream(io.BytesIO(text.encode()))
+    return _cut_width(facts, parser.starts_a_record)
+
+
 def test_an_exception_cut_at_one_width_is_read_with_its_pieces_joined():
     # The exception is understood as it stands (a bare ValueError), but its message, cut in the
     # middle of a word, matches nothing that the whole message matches.
@@ -142,11 +149,11 @@ def test_an_exception_cut_at_one_width_is_read_with_its_pieces_joined():
     assert whole != "python-error"
     # cut twice, each rest starting mid-text: sure, the joined reading is taken
     twice = "\n".join(message[i : i + 70] for i in range(0, len(message), 70)) + "\n"
-    assert _cut_width(parse_text(twice)) == (70, True)
+    assert _cut_width_of(twice) == (70, True)
     assert _verdict(twice).signature == whole
     # cut once: unsure, the joined reading is taken because more of the knowledge matches it
     once = message[:100] + "\n" + message[100:] + "\n"
-    assert _cut_width(parse_text(once)) == (100, False)
+    assert _cut_width_of(once) == (100, False)
     assert _verdict(once).signature == whole
     # equal-width lines that start alike are a format (a bar's redraws), not a page's wrapping
     bars = "".join(
@@ -154,16 +161,12 @@ def test_an_exception_cut_at_one_width_is_read_with_its_pieces_joined():
         for p in (10, 20, 30)
     )
     assert len({len(line) for line in bars.splitlines()}) == 1 and len(bars.splitlines()[0]) >= 60
-    assert _cut_width(parse_text(bars + "done\n")) == (len(bars.splitlines()[0]), False)
+    assert _cut_width_of(bars + "done\n") == (len(bars.splitlines()[0]), False)
 
 
 def test_a_record_or_a_whole_frame_is_not_the_rest_of_a_cut_line():
-    from trainwatch.diagnostics.read.logparse import LogParser
-
     def width(text: str):
-        parser = LogParser(load_knowledge(include_user=False))
-        facts = parser.parse_stream(io.BytesIO(text.encode()))
-        return _cut_width(facts, parser.starts_a_record)[0]
+        return _cut_width_of(text)[0]
 
     # the longest frame line, its code indented below it: a traceback, not a page's wrapping
     frame = (
