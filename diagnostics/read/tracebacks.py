@@ -335,7 +335,15 @@ class BlockReader:
             m = _FRAME.match(text)
             if m:
                 if len(b.frames) < MAX_FRAMES:
-                    b.frames.append(self._frame(m.group(1), m.group(2), m.group(3) or "?"))
+                    # a paste that lost its line breaks glues the source line to its frame:
+                    # a function's name has no space (`<module>`, `forward`), so one ends there
+                    function, _, code = (m.group(3) or "?").partition(" ")
+                    frame = self._frame(m.group(1), m.group(2), function)
+                    if code.strip():
+                        frame = Frame(
+                            frame.file, frame.line, function, code.strip()[:300], frame.user
+                        )
+                    b.frames.append(frame)
                 b.frame_indent = len(text) - len(text.lstrip())
                 return True
             indent = len(text) - len(text.lstrip())

@@ -98,6 +98,19 @@ def test_a_traceback_pasted_from_its_first_frame_keeps_its_frames():
     assert [(e.type, e.frames) for e in syntax.chains[0].exceptions] == [("SyntaxError", ())]
 
 
+def test_a_frame_glued_to_its_source_line_keeps_its_function_and_code():
+    # a paste that lost its line breaks writes `in train n_epochs = ...` on the frame's line
+    glued = (
+        "Traceback (most recent call last):\n"
+        '  File "/work/train.py", line 158, in train n_epochs = STEPS // len(loader) + 1\n'
+        "ZeroDivisionError: integer division or modulo by zero\n"
+    )
+    (frame,) = parse_text(glued).chains[0].final.frames
+    assert (frame.function, frame.code) == ("train", "n_epochs = STEPS // len(loader) + 1")
+    whole = parse_text(glued.replace(" n_epochs = STEPS // len(loader) + 1", ""))
+    assert [(f.function, f.code) for f in whole.chains[0].final.frames] == [("train", None)]
+
+
 def test_a_log_too_short_to_teach_its_prefix_is_read_after_it():
     # Two lines cannot teach the capture learner a timestamp: what starts a line (an exception's
     # name, a `raise`) is looked for after words that look like a capture's.
