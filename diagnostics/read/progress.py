@@ -76,6 +76,9 @@ _EPOCH_NAME = re.compile(r"(?i)epoch|avg|mean|average")  # a per-epoch summary, 
 # "Average Training loss"
 _AVERAGE_BEFORE = re.compile(r"(?i)\b(?:average|avg|mean)\W+(?:\w+\W+)?$")
 _EVAL_DESC = re.compile(r"valid|\bval\b|eval|test|predict|sanity", re.I)
+# A program's options printed at start (argparse's `Namespace(epoch=200, ...)`, a dataclass of
+# arguments or a config): its counters are settings, not where the loop stands.
+_OPTIONS_REPR = re.compile(r"^\s*(?:Namespace|\w*(?:Arguments|Args|Config|Options))\(\w+=")
 # A status table's rows: `| name | value |` (Ray Tune, tabulate, markdown) or rich's box lines.
 _TABLE_RULES = "|\u2502\u2503"
 _TABLE_CELL = re.compile(rf"\s*[{re.escape(_TABLE_RULES)}]\s*")
@@ -292,6 +295,8 @@ class ProgressTracker:
             self._feed_text(text, line)
 
     def _feed_text(self, text: str, line: LogLine) -> None:
+        if _OPTIONS_REPR.match(text):
+            return
         lower = text.lower()
         if self._dangling is not None:
             self._read_wrapped_value(self._dangling, text, line)

@@ -132,6 +132,13 @@ def test_config_lines_are_not_progress():
         "Epoch:2975"
     )
     assert facts.stopped_at is None and facts.finished is None
+    # a program's options as argparse or a dataclass prints them: settings, not a position
+    options = track(
+        "Namespace(name='gan', epoch=200, batch_size=5, n_epochs=100, step=3)\n"
+        "TrainingArguments(output_dir='out', num_train_epochs=3, logging_steps=10)"
+    )
+    assert options.stopped_at is None and options.finished is None
+    assert track("epoch=2 step=40 loss=0.5").stopped_at is not None  # a loop's own line still is
 
 
 def test_hf_trainer_dicts_and_other_loss_formats():
