@@ -17,7 +17,7 @@ from trainwatch.diagnostics.knowledge import (
 from trainwatch.diagnostics.read.logparse import LogParser
 from trainwatch.diagnostics.verdict import CATEGORIES, Cited
 
-from conftest import ON_EVERY_CORPUS_LOG
+from conftest import ON_EVERY_CORPUS_LOG_APART
 
 KNOWLEDGE = load_knowledge(include_user=False)
 SIGNATURES = KNOWLEDGE.signatures
@@ -76,7 +76,7 @@ def test_the_literal_index_notes_what_trying_every_pattern_notes():
     assert noted > 500 and differ == []
 
 
-@ON_EVERY_CORPUS_LOG
+@ON_EVERY_CORPUS_LOG_APART
 def test_the_gates_pass_over_only_signatures_that_cannot_match():
     # Knowledge.match tries only the signatures whose literals' pieces the evidence holds
     # (matcher.SignatureGates): it must find what trying every signature finds, on every corpus
