@@ -398,6 +398,14 @@ class _HeadFirst:
         data, self._head = self._head + self._rest.read(size - len(self._head)), b""
         return data
 
+    # A plain file's descriptor and position, for the reader that scans a big file's second half
+    # ahead (read/prefilter.py); a pipe raises here as it would unwrapped.
+    def fileno(self) -> int:
+        return self._rest.fileno()
+
+    def tell(self) -> int:
+        return self._rest.tell() - len(self._head)
+
 
 def _merge(
     parts: list[tuple[LogFacts, ProgressFacts | None]],

@@ -28,7 +28,13 @@ from trainwatch.diagnostics.read.capture import (
     json_text_key,
 )
 from trainwatch.diagnostics.read.dumps import fatal_signal_name
-from trainwatch.diagnostics.read.prefilter import chunk_filters, line_filter, word_places
+from trainwatch.diagnostics.read.prefilter import (
+    AHEAD_MIN_BYTES,
+    SecondHalf,
+    chunk_filters,
+    line_filter,
+    word_places,
+)
 from trainwatch.diagnostics.read.tracebacks import (
     BlockReader,
     ChildFailure,
@@ -215,6 +221,8 @@ class LogParser:
         self._hints: deque[ExitHint] = deque(maxlen=HINTS_KEPT)
         self._collective: deque[tuple[int | None, LogLine]] = deque(maxlen=COLLECTIVE_LINES_KEPT)
         self._report_at: int | None = None
+        self._ahead: SecondHalf | None = None
+        self.ahead_from = AHEAD_MIN_BYTES  # a file this big has its second half scanned ahead
 
     @functools.cached_property
     def _prefilter(self) -> re.Pattern[str]:
@@ -282,7 +290,17 @@ class LogParser:
         """Read a binary stream in big chunks; only lines the pre-filter picks go through the
         detailed parser.
         """
+        try:
+            return self._parse_stream(fh)
+        finally:
+            if self._ahead is not None:
+                self._ahead.close()
+                self._ahead = None
+
+    def _parse_stream(self, fh: BinaryIO) -> LogFacts:
         number = 0
+        consumed = 0  # bytes read: a chunk's bytes end there in the file (until a line is skipped)
+        origin = 0  # where in the file reading began (known where the second half is read ahead)
         carry = b""
         json_key: str | None = None  # the field of a collector's JSON records holding the text
         skipping = False  # inside a gigantic line, dropping bytes until its newline
@@ -292,7 +310,9 @@ class LogParser:
             data = fh.read(CHUNK_BYTES)
             if not data:
                 break
+            consumed += len(data)
             if skipping:
+                self._stop_ahead()  # the chunks no longer lie where `consumed` says
                 nl = data.find(b"\n")
                 if nl < 0:
                     continue
@@ -320,9 +340,14 @@ class LogParser:
                     return self._parse_wrapped(buf[: cut + 1] + carry + rest)
             if text is not None:
                 buf, cut = text, len(text) - 1
+            elif number == 0:
+                self._ahead = SecondHalf.start(fh, self._filters(), CHUNK_BYTES, self.ahead_from)
+                if self._ahead is not None:
+                    origin = fh.tell() - consumed
             first = number + 1
             # scanned in place: slicing would copy the chunk
-            number, stop = self._scan(buf, cut + 1, number)
+            base = None if text is not None else origin + consumed - len(buf)
+            number, stop = self._scan(buf, cut + 1, number, base)
             recent.append((first, buf, stop))
             _trim(recent, number)
         if carry and self._report_at is None:
@@ -334,7 +359,7 @@ class LogParser:
             if number == 0:
                 self._capture.prime(_decode(carry[:-1]).split("\n"))
             first = number + 1
-            number, stop = self._scan(carry, len(carry), number)
+            number, stop = self._scan(carry, len(carry), number, origin + consumed - len(carry) + 1)
             recent.append((first, carry, stop - 1 if stop == len(carry) else stop))
         self._lines = number
         self._tail.clear()
@@ -359,14 +384,26 @@ class LogParser:
         with open(path, "rb") as fh:
             return self.parse_stream(fh)
 
-    def _scan(self, buf: bytes, n: int, number: int) -> tuple[int, int]:
-        """Parse the lines the pre-filter picks in `buf[:n]` (whole lines); returns the line count
-        and where reading stopped.
+    def _filters(self):
+        return chunk_filters(self._knowledge, self._words)
+
+    def _stop_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead = None
+
+    def _scan(self, buf: bytes, n: int, number: int, base: int | None = None) -> tuple[int, int]:
+        """Parse the lines the pre-filter picks in `buf[:n]` (whole lines, at file offset `base`
+        when known); returns the line count and where reading stopped.
         """
         pos = 0
         # Every place a word occurs, found by one literal-prefixed regex per anchor byte (see
-        # prefilter).
-        hits = word_places(buf, n, chunk_filters(self._knowledge, self._words))
+        # prefilter), or by the helper that read the file's second half ahead.
+        hits = None
+        if base is not None and self._ahead is not None:
+            hits = self._ahead.places(base, n)
+        if hits is None:
+            hits = word_places(buf, n, self._filters())
         i = 0
         while pos < n:
             if self._blocks.open:  # inside a traceback every line counts

@@ -8,7 +8,14 @@ and more.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import stat
+import tempfile
+import threading
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -225,3 +232,123 @@ def trie(words: list[str]) -> str:
         return "(?:" + body + ")?" if None in node else body
 
     return emit(root)
+
+
+# A saved log this big has the word places of its second half found by a forked process while the
+# parser reads the first half: the regex scans hold the GIL, so a thread would not run beside it,
+# and on a machine with two cores or more they were two thirds of reading a big log.
+AHEAD_MIN_BYTES = 64 << 20
+
+
+class SecondHalf:
+    """The word places (absolute file offsets) of a regular file's second half, from its first
+    line boundary past the middle to its end, found by a forked child (`start`) and read back when
+    the parser gets there (`places`). Every failure falls back to the parser's own scan."""
+
+    def __init__(self, fd: int, size: int, filters, chunk_bytes: int) -> None:
+        self._fd = fd
+        self._size = size
+        self._filters = filters
+        self._chunk = chunk_bytes
+        self.middle = size  # where the child's places begin (the end until it is started)
+        self._pid: int | None = None
+        self._out = None
+        self._found: array | None = None
+
+    @classmethod
+    def start(cls, fh, filters, chunk_bytes: int, min_bytes: int = AHEAD_MIN_BYTES):
+        """The helper for `fh`, started; None where it would not pay or is not safe: not a big
+        regular file, one core, or threads in this process (forking copies none of them)."""
+        try:
+            fd = fh.fileno()
+            info = os.fstat(fd)
+        except (AttributeError, OSError, ValueError):
+            return None
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_size < min_bytes
+            or not hasattr(os, "fork")
+            or (os.cpu_count() or 1) < 2
+            or threading.active_count() > 1
+        ):
+            return None
+        ahead = cls(fd, info.st_size, filters, chunk_bytes)
+        return ahead if ahead._fork() else None
+
+    def _fork(self) -> bool:
+        half = self._size // 2
+        nl = os.pread(self._fd, self._chunk, half).find(b"\n")
+        if nl < 0:
+            return False
+        try:
+            self._out = tempfile.TemporaryFile()
+            pid = os.fork()
+        except OSError:  # no temporary folder to write to, or no process to spare: read it alone
+            if self._out is not None:
+                self._out.close()
+                self._out = None
+            return False
+        self.middle = half + nl + 1
+        if pid == 0:  # the child: scan, write the places, and leave without Python's clean-up
+            code = 1
+            try:
+                self._scan_into(self._out)
+                code = 0
+            finally:
+                os._exit(code)
+        self._pid = pid
+        return True
+
+    def _scan_into(self, out) -> None:
+        found = array("q")
+        at, carry = self.middle, b""
+        while at < self._size:
+            data = os.pread(self._fd, self._chunk, at)
+            if not data:
+                break
+            base = at - len(carry)
+            buf = carry + data if carry else data
+            at += len(data)
+            cut = buf.rfind(b"\n") + 1 if at < self._size else len(buf)
+            found.extend(base + p for p in word_places(buf, cut, self._filters))
+            carry = buf[cut:]
+        out.write(found.tobytes())
+        out.flush()
+
+    def places(self, base: int, n: int) -> list[int] | None:
+        """The places in the file's bytes `[base, base + n)`, as offsets from `base`; None when
+        that range starts before the middle (the parser scans it) or the helper failed."""
+        if base < self.middle:
+            return None
+        if self._found is None and not self._collect():
+            self.middle = self._size  # the parser reads on without it
+            return None
+        found = self._found
+        lo = bisect_left(found, base)
+        hi = bisect_left(found, base + n, lo)
+        return [p - base for p in found[lo:hi]]
+
+    def _collect(self) -> bool:
+        pid, self._pid = self._pid, None
+        if pid is None:
+            return False
+        _, status = os.waitpid(pid, 0)
+        if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+            return False
+        self._out.seek(0)
+        self._found = array("q")
+        self._found.frombytes(self._out.read())
+        return True
+
+    def close(self) -> None:
+        """Stop the child if it still runs (the parser stopped early) and reap it."""
+        if self._pid is not None:
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self._pid, 0)
+            self._pid = None
+        if self._out is not None:
+            self._out.close()
+            self._out = None

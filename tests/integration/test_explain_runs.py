@@ -134,3 +134,72 @@ def test_corpus_log_report_and_json(tmp_path):
         str(FIXTURE_LOGS / "collate_shape_mismatch.log")
     ]
     assert report["evidence"] and report["evidence"][0]["source"].startswith("line ")
+
+
+# ---- a big log's second half, scanned ahead by a forked helper -----------------------------------
+def _big_log(path, lines: int, banner_at: int | None = None) -> None:
+    with open(path, "w") as fh:
+        for i in range(lines):
+            if i == banner_at:
+                fh.write("─" * 20 + " trainwatch report " + "─" * 20 + "\n")
+            if i % 997 == 0:
+                fh.write(f"WARNING: step {i} grad norm clipped (Error budget {i})\n")
+            elif i % 4999 == 0:
+                fh.write(f'Traceback (most recent call last):\n  File "t.py", line {i}\n')
+                fh.write(f"ValueError: bad value at {i}\n")
+            else:
+                fh.write(f"epoch 1 step {i}/90000 loss {1 / (1 + i):.5f} lr 0.0003\n")
+        fh.write("Killed\n")
+
+
+def _read(path, ahead_from: int):
+    from trainwatch.diagnostics.read.logparse import LogParser
+
+    parser = LogParser(KNOWLEDGE)
+    parser.ahead_from = ahead_from
+    with open(path, "rb") as fh:
+        facts = parser.parse_stream(fh)
+    return (
+        facts.lines,
+        [(n.number, n.text) for n in facts.notable],
+        [(c.final.type, c.final.message) for c in facts.all_chains],
+        [(t.number, t.text) for t in facts.tail],
+        facts.exit_hints,
+    )
+
+
+def test_a_big_log_read_with_its_second_half_scanned_ahead_gives_the_same_facts(tmp_path):
+    import psutil
+
+    from trainwatch.diagnostics.read.logparse import CHUNK_BYTES, LogParser
+    from trainwatch.diagnostics.read.prefilter import SecondHalf, word_places
+
+    path = tmp_path / "big.log"
+    _big_log(path, 90_000)  # about 4 MB: four chunks, the helper takes the last two
+    assert path.stat().st_size > 3 * CHUNK_BYTES
+    alone = _read(path, ahead_from=1 << 40)
+    assert _read(path, ahead_from=1 << 20) == alone
+    assert len(alone[2]) > 10 and alone[4]  # tracebacks in both halves, and the kill at the end
+    # the helper's places are the scan's own, in absolute offsets
+    filters = LogParser(KNOWLEDGE)._filters()
+    data = path.read_bytes()
+    with open(path, "rb") as fh:
+        ahead = SecondHalf.start(fh, filters, CHUNK_BYTES, min_bytes=1 << 20)
+        assert ahead is not None and 0 < ahead.middle < len(data)
+        try:
+            rest = data[ahead.middle :]
+            assert ahead.places(ahead.middle, len(rest)) == word_places(rest, len(rest), filters)
+            assert ahead.places(0, 10) is None  # the first half is the parser's
+        finally:
+            ahead.close()
+    assert psutil.Process().children() == []
+
+
+def test_a_big_log_that_stops_at_a_report_in_its_first_half_leaves_no_helper_behind(tmp_path):
+    import psutil
+
+    path = tmp_path / "big.log"
+    _big_log(path, 90_000, banner_at=20_000)
+    lines, *_ = _read(path, ahead_from=1 << 20)
+    assert lines < 21_000  # it stopped at the report trainwatch had printed
+    assert psutil.Process().children() == []
