@@ -311,12 +311,15 @@ def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Matc
 
 
 def _raised_at(sig: Signature, exc: RaisedException) -> bool:
-    """Does the source line of the innermost frame that shows one match `raised_at`? A `raise`
-    statement says nothing of what failed (a mapping's `raise KeyError(key)`): its caller's does."""
-    code = next(
+    """Does the source line of the innermost frame that shows one, or of the program's own deepest
+    frame, match `raised_at`? A `raise` statement says nothing of what failed (a mapping's `raise
+    KeyError(key)`): its caller's does; and where a library raised inside itself (json's decoder),
+    the program's own call says what it was doing."""
+    innermost = next(
         (f.code for f in reversed(exc.frames) if f.code and not f.code.startswith("raise")), None
     )
-    return code is not None and any(p.search(code) for p in sig.raised_at)
+    own = next((f.code for f in reversed(exc.frames) if f.user and f.code), None)
+    return any(code and p.search(code) for code in (innermost, own) for p in sig.raised_at)
 
 
 def _raised_in(sig: Signature, exc: RaisedException) -> bool:

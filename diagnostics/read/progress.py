@@ -54,6 +54,12 @@ _VALUE = (
     r"\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))(?![\da-z_]|\.\d)"
 )
 _LOSS = re.compile(r"(?P<name>[\w./\-]*(?:[Ll]oss|LOSS)[\w./\-]*)['\"]?" + _VALUE)
+# A group of a loss's terms, each a name and its value: `[Losses: x 0.31, y 0.28, cls nan, total
+# nan]` (older YOLO ports and other hand-written loops). The group's `total` is the loss; a term
+# that is not finite makes the total so too.
+_TERM = r"[A-Za-z_]\w*\s+[-+]?(?:nan|NaN|inf|Inf|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\b"
+_LOSS_TERMS = re.compile(rf"\b(?:[Ll]osses|LOSSES)\s*:\s*\[?(?P<terms>{_TERM}(?:\s*,\s*{_TERM})+)")
+_LOSS_TERM = re.compile(r"(?P<name>[A-Za-z_]\w*)\s+(?P<value>\S+?)(?:,|$)")
 # Any metric's non-finite value: `val/acc: nan`, `eval-rmse:nan`, `grad_norm': nan`.
 _NONFINITE = re.compile(
     r"(?P<name>[A-Za-z_][\w./\-]*)['\"]?(?:\s*[:=]\s*|\s+(?:is|was|became)\s+)['\"]?"
@@ -468,6 +474,10 @@ class ProgressTracker:
         return s.step.n
 
     def _read_losses(self, text: str, line: LogLine) -> None:
+        terms = _LOSS_TERMS.search(text)
+        if terms is not None:
+            self._read_loss_terms(terms.group("terms"), line, text)
+            return
         for match in _LOSS.finditer(text):
             name = match.group("name")
             value = _float(match.group("value"))
@@ -484,6 +494,24 @@ class ProgressTracker:
                 self._add_nonfinite(value, _segment(line, text))
                 continue
             self._add_loss(value)
+
+    def _read_loss_terms(self, terms: str, line: LogLine, text: str) -> None:
+        values = {
+            m.group("name").lower(): _float(m.group("value"))
+            for m in _LOSS_TERM.finditer(terms.replace(", ", ","))
+        }
+        if any(v is None for v in values.values()):
+            return
+        total = values.get("total", values.get("loss"))
+        if total is None or any(not math.isfinite(v) for v in values.values()):
+            total = next((v for v in values.values() if not math.isfinite(v)), total)
+        if total is None:
+            return
+        self._last_loss = total
+        if math.isfinite(total):
+            self._add_loss(total)
+        else:
+            self._add_nonfinite(total, _segment(line, text))
 
     @property
     def last_loss(self) -> float | None:

@@ -159,6 +159,14 @@ def test_hf_trainer_dicts_and_other_loss_formats():
         0.25,
     ]  # the validation loss is not the curve
     assert facts.first_nonfinite_loss is None
+    # a loss's terms and their total, as older YOLO ports print them: the total is the curve
+    terms = track(
+        "\n".join(
+            f"[Epoch 0/3, Batch {i}/9] [Losses: x 0.{i}, y 0.3, cls 0.2, total {i}.5]"
+            for i in (1, 2, 3)
+        )
+    )
+    assert [v for _, v in terms.losses] == [1.5, 2.5, 3.5] and terms.last_loss == 3.5
 
 
 @pytest.mark.parametrize(
@@ -171,6 +179,7 @@ def test_hf_trainer_dicts_and_other_loss_formats():
         "Loss is NaN",
         "loss = tensor(nan, grad_fn=<AddBackward0>)",
         "step 3 | loss NaN",
+        "[Epoch 0/30, Batch 3/90] [Losses: x nan, y 0.31, conf 0.75, cls nan, total nan]",
     ],
 )
 def test_non_finite_loss_formats(line):
