@@ -193,7 +193,9 @@ def test_fallbacks():
 def test_the_error_line_a_log_ends_on_counts_unless_the_run_exited_0():
     text = "step 1\nstep 2\nFATAL: cannot open shard 17 of the dataset\n"
     saved = judge(text)
-    assert saved.category == "unknown" and "ends on an error" in saved.summary
+    # no signature knows it: unknown, or the category its words lean to (knowledge/words.py)
+    assert saved.subtype in (None, f"{saved.category}/error-words"), saved
+    assert "ends on an error" in saved.summary and saved.confidence <= 0.5
     assert saved.evidence[0].text == "FATAL: cannot open shard 17 of the dataset"
     assert saved.evidence[0].kind == "log"  # a line of the log, not an exception raised
     assert saved.exception is None and saved.exception_chain == ()
