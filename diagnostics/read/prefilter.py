@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import stat
-import tempfile
-import threading
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
@@ -259,6 +255,9 @@ class SecondHalf:
     def start(cls, fh, filters, chunk_bytes: int, min_bytes: int = AHEAD_MIN_BYTES):
         """The helper for `fh`, started; None where it would not pay or is not safe: not a big
         regular file, one core, or threads in this process (forking copies none of them)."""
+        import stat
+        import threading
+
         try:
             fd = fh.fileno()
             info = os.fstat(fd)
@@ -280,6 +279,8 @@ class SecondHalf:
         nl = os.pread(self._fd, self._chunk, half).find(b"\n")
         if nl < 0:
             return False
+        import tempfile  # here: a live run never reads a big file, and tempfile costs 10 ms
+
         try:
             self._out = tempfile.TemporaryFile()
             pid = os.fork()
@@ -343,6 +344,8 @@ class SecondHalf:
     def close(self) -> None:
         """Stop the child if it still runs (the parser stopped early) and reap it."""
         if self._pid is not None:
+            import signal
+
             try:
                 os.kill(self._pid, signal.SIGKILL)
             except ProcessLookupError:
