@@ -318,8 +318,9 @@ class SecondHalf:
 
     def places(self, base: int, n: int) -> list[int] | None:
         """The places in the file's bytes `[base, base + n)`, as offsets from `base`; None when
-        that range starts before the middle (the parser scans it) or the helper failed."""
-        if base < self.middle:
+        that range starts before the middle or runs past the end the helper read to (a log still
+        being written grows: the parser scans those itself), or the helper failed."""
+        if base < self.middle or base + n > self._size:
             return None
         if self._found is None and not self._collect():
             self.middle = self._size  # the parser reads on without it

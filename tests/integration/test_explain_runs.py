@@ -197,6 +197,8 @@ with open(path, "rb") as fh:
         rest = data[helper.middle :]
         assert helper.places(helper.middle, len(rest)) == word_places(rest, len(rest), filters)
         assert helper.places(0, 10) is None  # the first half is the parser's
+        # past the end it read to (a log still being written): the parser's too
+        assert helper.places(len(data) - 10, 20) is None
     finally:
         helper.close()
 assert psutil.Process().children() == []
