@@ -431,8 +431,9 @@ class Monitor:
                     if len(checks) >= PIDS_TRACKED and pid not in checks:
                         continue
                     checks[pid] = done + 1
-                    if pid not in cmdlines:
-                        cmdlines[pid] = read_cmdline(pid, opts["proc"])
+                    # read again during the same first samples: a child caught between fork and
+                    # exec shows its parent's command line, or none while exec runs
+                    cmdlines[pid] = read_cmdline(pid, opts["proc"]) or cmdlines.get(pid)
                     place = cgroup.locate_cgroup(pid, opts["proc"])
                     stat = read_stat(pid, opts["proc"])
                     if stat is None or stat.exiting:
