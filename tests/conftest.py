@@ -17,12 +17,6 @@ from pathlib import Path
 
 import pytest
 
-# The real training scripts the tests start run on the CPU, two test workers on two cores: with
-# OpenMP's default (a thread per core in every torch process) their threads spin against each
-# other's. One thread each does the same small work; the whole suite took 293 CPU-s instead of 362
-# (193 s instead of 228 s). A value the caller set is kept.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 CORPUS = ROOT / "corpus"  # the labelled failure logs, kept in the repository (corpus/README.md)
