@@ -293,9 +293,7 @@ class LogParser:
         try:
             return self._parse_stream(fh)
         finally:
-            if self._ahead is not None:
-                self._ahead.close()
-                self._ahead = None
+            self._stop_ahead()  # a helper still reading the second half is stopped and reaped
 
     def _parse_stream(self, fh: BinaryIO) -> LogFacts:
         number = 0
@@ -385,6 +383,7 @@ class LogParser:
             return self.parse_stream(fh)
 
     def _filters(self):
+        """The pre-filter's anchored regexes for this parser's words (built once per knowledge)."""
         return chunk_filters(self._knowledge, self._words)
 
     def _stop_ahead(self) -> None:
