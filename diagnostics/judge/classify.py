@@ -18,7 +18,7 @@ from trainwatch.diagnostics.evidence import Evidence, ExceptionChain, Frame, Rai
 from trainwatch.diagnostics.judge.consistency import make_consistent
 from trainwatch.diagnostics.judge.kills import apply_kill_rules
 from trainwatch.diagnostics.judge.quiet import apply_quiet
-from trainwatch.diagnostics.knowledge.words import error_line
+from trainwatch.diagnostics.knowledge.words import ADVICE, error_line, model
 from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 
 if TYPE_CHECKING:  # imported where used: a run with nothing to match never loads the knowledge base
@@ -246,8 +246,6 @@ def chains_of(evidence: Evidence) -> tuple[ExceptionChain, ...]:
 def _by_its_words(unknown: Verdict, line: str | None) -> Verdict | None:
     """The third layer: an error no signature or phrase knows, judged by the category its words
     lean to in the development corpus (knowledge/words.py), at a confidence under the phrases'."""
-    from trainwatch.diagnostics.knowledge.words import ADVICE, model
-
     words = model()
     leaning = words.lean(line) if words is not None and line else None
     if leaning is None:
@@ -282,9 +280,9 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
         exc = chain.final
         frame = exc.deepest_user_frame() or _deepest_user(chain.exceptions)
         where = f" at {frame.file}:{frame.line}" if frame else ""
-        from trainwatch.diagnostics.knowledge.matcher import cited_kind, exc_text
+        from trainwatch.diagnostics.knowledge.matcher import cited_kind
 
-        text = exc_text(exc, chain).splitlines()[0][:300]
+        text = error_line(chains) or exc.type  # the line cited, and what the word layer reads
         said = (
             f"The log ends on an error in its program's own words ({exc.type}), which no known "
             "signature explains."
@@ -301,7 +299,7 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
             exception=None if chain.is_error_line else chain.first,
             exception_chain=() if chain.is_error_line else chain.exceptions,
         )
-        return _by_its_words(unknown, error_line(chains)) or unknown
+        return _by_its_words(unknown, text) or unknown
     if status is None:
         return Verdict(
             "unknown", None, 0.2, "The log shows no error and does not say how the run ended."

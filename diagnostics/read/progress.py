@@ -57,9 +57,11 @@ _LOSS = re.compile(r"(?P<name>[\w./\-]*(?:[Ll]oss|LOSS)[\w./\-]*)['\"]?" + _VALU
 # A group of a loss's terms, each a name and its value: `[Losses: x 0.31, y 0.28, cls nan, total
 # nan]` (older YOLO ports and other hand-written loops). The group's `total` is the loss; a term
 # that is not finite makes the total so too.
-_TERM = r"[A-Za-z_]\w*\s+[-+]?(?:nan|NaN|inf|Inf|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\b"
+_TERM_NAME = r"[A-Za-z_]\w*"
+_TERM_VALUE = r"[-+]?(?:nan|NaN|inf|Inf|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\b"
+_TERM = rf"{_TERM_NAME}\s+{_TERM_VALUE}"
 _LOSS_TERMS = re.compile(rf"\b(?:[Ll]osses|LOSSES)\s*:\s*\[?(?P<terms>{_TERM}(?:\s*,\s*{_TERM})+)")
-_LOSS_TERM = re.compile(r"(?P<name>[A-Za-z_]\w*)\s+(?P<value>\S+?)(?:,|$)")
+_LOSS_TERM = re.compile(rf"(?P<name>{_TERM_NAME})\s+(?P<value>{_TERM_VALUE})")
 # Any metric's non-finite value: `val/acc: nan`, `eval-rmse:nan`, `grad_norm': nan`.
 _NONFINITE = re.compile(
     r"(?P<name>[A-Za-z_][\w./\-]*)['\"]?(?:\s*[:=]\s*|\s+(?:is|was|became)\s+)['\"]?"
@@ -497,14 +499,10 @@ class ProgressTracker:
 
     def _read_loss_terms(self, terms: str, line: LogLine, text: str) -> None:
         values = {
-            m.group("name").lower(): _float(m.group("value"))
-            for m in _LOSS_TERM.finditer(terms.replace(", ", ","))
+            m.group("name").lower(): float(m.group("value")) for m in _LOSS_TERM.finditer(terms)
         }
-        if any(v is None for v in values.values()):
-            return
-        total = values.get("total", values.get("loss"))
-        if total is None or any(not math.isfinite(v) for v in values.values()):
-            total = next((v for v in values.values() if not math.isfinite(v)), total)
+        nonfinite = next((v for v in values.values() if not math.isfinite(v)), None)
+        total = nonfinite if nonfinite is not None else values.get("total", values.get("loss"))
         if total is None:
             return
         self._last_loss = total

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from trainwatch.diagnostics.evidence import (
     ERROR_LINE,
@@ -340,9 +340,7 @@ class BlockReader:
                     function, _, code = (m.group(3) or "?").partition(" ")
                     frame = self._frame(m.group(1), m.group(2), function)
                     if code.strip():
-                        frame = Frame(
-                            frame.file, frame.line, function, code.strip()[:300], frame.user
-                        )
+                        frame = replace(frame, code=code.strip()[:300])
                     b.frames.append(frame)
                 b.frame_indent = len(text) - len(text.lstrip())
                 return True
@@ -359,7 +357,7 @@ class BlockReader:
                     and not _SKIP_IN_TB.match(text)
                 ):
                     f = b.frames[-1]
-                    b.frames[-1] = Frame(f.file, f.line, f.function, text.strip()[:300], f.user)
+                    b.frames[-1] = replace(f, code=text.strip()[:300])
                 return True
             m = _EXC_IN_TB.match(text)
             if m and not _TB_HEAD.search(text):
@@ -490,7 +488,7 @@ class BlockReader:
             m = _RICH_CODE.search(text)
             if m and b.frames and b.frames[-1].code is None:
                 f = b.frames[-1]
-                b.frames[-1] = Frame(f.file, f.line, f.function, m.group(2).strip()[:300], f.user)
+                b.frames[-1] = replace(f, code=m.group(2).strip()[:300])
             return True
         if not text.strip():
             return True
