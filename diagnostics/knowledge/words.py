@@ -104,9 +104,26 @@ class WordModel:
 
     def __init__(self, cases: dict[str, int], holding: dict[str, dict[str, int]]) -> None:
         self._cases = cases
-        self._holding = holding
         self._total = sum(cases.values())
         self._vocabulary = frozenset(w for counts in holding.values() for w in counts)
+        # A line's score for a category is the score of a line with none of the vocabulary, plus,
+        # for each word it holds, log(p) - log(1 - p): worked out once here, so that a line costs
+        # its own words rather than the whole vocabulary.
+        self._absent: dict[str, float] = {}
+        self._present: dict[str, dict[str, float]] = {}
+        self._turn: dict[str, dict[str, float]] = {}
+        for category, n in cases.items():
+            counts = holding.get(category, {})
+            absent = math.log(n / self._total) if self._total else 0.0
+            present, turn = {}, {}
+            for word in self._vocabulary:
+                p = (counts.get(word, 0) + SMOOTHING) / (n + 2 * SMOOTHING)
+                absent += math.log(1 - p)
+                present[word] = math.log(p)
+                turn[word] = math.log(p) - math.log(1 - p)
+            self._absent[category] = absent
+            self._present[category] = present
+            self._turn[category] = turn
 
     @classmethod
     def from_table(cls, table: dict) -> WordModel:
@@ -118,19 +135,11 @@ class WordModel:
         present = tokens(text) & self._vocabulary
         if len(present - _NOT_SHOWN) < MIN_WORDS or not self._total:
             return None
-        scores: dict[str, float] = {}
-        weights: dict[str, dict[str, float]] = {}
-        for category, n in self._cases.items():
-            holding = self._holding.get(category, {})
-            score = math.log(n / self._total)
-            weight = {}
-            for word in self._vocabulary:
-                p = (holding.get(word, 0) + SMOOTHING) / (n + 2 * SMOOTHING)
-                score += math.log(p) if word in present else math.log(1 - p)
-                if word in present:
-                    weight[word] = math.log(p)
-            scores[category] = score
-            weights[category] = weight
+        scores = {
+            category: absent + sum(self._turn[category][w] for w in present)
+            for category, absent in self._absent.items()
+        }
+        weights = self._present
         best = max(scores, key=lambda c: scores[c])
         top = scores[best]
         share = 1 / sum(math.exp(s - top) for s in scores.values())
@@ -143,7 +152,8 @@ class WordModel:
             return weights[best][word] - sum(weights[c][word] for c in others) / len(others)
 
         shown = [w for w in present if w not in _NOT_SHOWN] or list(present)
-        said = tuple(sorted(shown, key=lift, reverse=True)[:3])
+        # ties broken by the word itself: a set's order changes from one process to the next
+        said = tuple(sorted(shown, key=lambda w: (-lift(w), w))[:3])
         return Leaning(best, share, said)
 
 
