@@ -43,6 +43,12 @@ _CPP_THROW = re.compile(
     r"terminate called after throwing an instance of '([^']+)'|^\s*(uncaught exception):\s*$"
 )
 _CPP_WHAT = re.compile(r"\bwhat\(\)(?::|\s*->)\s*(.+)$")
+# ... or as LLVM's libc++ (macOS) prints it, on one line: `libc++abi: terminating due to uncaught
+# exception of type std::runtime_error: message` (`libc++abi.dylib: terminating with ...` before).
+_LIBCXX_THROW = re.compile(
+    r"libc\+\+abi(?:\.dylib)?: terminating (?:due to|with) uncaught exception of type "
+    r"([^\s:]+(?:::[^\s:]+)*):\s*(.*\S)"
+)
 # What a capture may have written before a short log's lines, where too few lines repeated it to
 # be learned (read/capture.py): a time, a level tag, a rank; it holds a digit or a bracket.
 _PREFIX_LIKE = re.compile(r"[\d\[\]()<>|]")
@@ -664,6 +670,10 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
             found.append((pending, said.group(1) or statement, line))
             continue
         # before the `assert` test: a C++ message may hold the word (`device-side assert triggered`)
+        m = _LIBCXX_THROW.search(text)
+        if m:
+            found.append((m.group(1), m.group(2), line))
+            continue
         m = _CPP_THROW.search(text)
         if m:
             thrown = m.group(1) or m.group(2)

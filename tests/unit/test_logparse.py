@@ -395,6 +395,12 @@ def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
             "ValueError",
             "Dimensions must match!",
         ),
+        # ... and as macOS's libc++ prints it, on one line
+        "Training\nlibc++abi: terminating due to uncaught exception of type std::runtime_error: "
+        "[malloc_or_wait] Unable to allocate 12 bytes.\n": (
+            "std::runtime_error",
+            "[malloc_or_wait] Unable to allocate 12 bytes.",
+        ),
         # a C++ exception as CatBoost prints it
         'fit\nuncaught exception:\n    address -> 0x1070\n    what() -> "options.cpp:39: bad"\n': (
             "uncaught exception",
