@@ -21,6 +21,7 @@ from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.evidence import Evidence
 from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.read.capture import SAME_START, WRAP_MIN
+from trainwatch.diagnostics.read.encodings import UTF8_BOM, Utf16AsUtf8, utf16_codec
 from trainwatch.diagnostics.read.logparse import LogFacts, LogParser
 from trainwatch.diagnostics.read.progress import ProgressFacts, ProgressTracker
 from trainwatch.diagnostics.read.tracebacks import is_whole_frame
@@ -361,11 +362,18 @@ def open_log(path: str, logs_only: bool = True) -> Iterator[BinaryIO]:
 
 def sniffed(stream: BinaryIO, name: str, logs_only: bool = True) -> BinaryIO:
     """The stream, its first bytes checked: binary data, or (`logs_only`) a trainwatch JSON report
-    given where a log is expected, is a UsageError; the bytes read are served again first."""
+    given where a log is expected, is a UsageError; the bytes read are served again first, as UTF-8
+    (read/encodings.py)."""
     try:
         head = stream.read(BINARY_SNIFF)
+        codec = utf16_codec(head)
+        if codec is not None:  # a Windows tool's UTF-16: read as the text it holds
+            stream = Utf16AsUtf8(_HeadFirst(head, stream), codec)
+            head = stream.read(BINARY_SNIFF)
     except OSError as exc:
         raise UsageError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    # Notepad's and PowerShell's UTF-8 mark: the first line's words start after it
+    head = head.removeprefix(UTF8_BOM)
     if b"\x00" in head and head.count(b"\x00") > len(head) // 100:
         raise UsageError(f"{name}: looks like binary data, not a text log")
     if logs_only and starts_like_report(head):

@@ -3,6 +3,7 @@ crash (the command as a user runs it is in the integration tests)."""
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import sys
@@ -95,6 +96,39 @@ def test_a_file_is_read_in_whole_chunks_after_its_sniffed_head(tmp_path):
     assert (verdict.category, verdict.subtype) == ("oom", "oom/gpu")
     with open_log(str(path)) as stream:
         assert stream.read(1 << 20) == path.read_bytes()[: 1 << 20]
+
+
+def test_a_log_saved_by_windows_tools_is_read_as_its_text(tmp_path):
+    # Notepad and PowerShell's `Out-File -Encoding UTF8` start the file with a UTF-8 mark; Windows
+    # PowerShell 5's `>` writes UTF-16 with a mark. The same words, the same verdict and exception.
+    text = (
+        "step 10 loss 2.31\r\n"
+        "Traceback (most recent call last):\r\n"
+        '  File "C:\\Users\\user\\train.py", line 40, in <module>\r\n'
+        "    out = model(batch)\r\n"
+        "RuntimeError: mat1 and mat2 shapes cannot be multiplied (64x512 and 256x10)\r\n"
+    )
+    plain = explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(text.encode()))
+    assert plain.verdict.signature == "shape-mismatch"
+    for data in (
+        codecs.BOM_UTF8 + text.encode(),
+        text.encode("utf-16"),  # with its mark, as PowerShell writes it
+        text.encode("utf-16-le"),
+        text.encode("utf-16-be"),
+    ):
+        read = explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(data))
+        assert read.verdict == plain.verdict
+        assert read.evidence.log.chains == plain.evidence.log.chains
+    # a file bigger than one chunk, read through to its last traceback
+    sys.path.insert(0, str(ROOT / "bench"))
+    from explain_speed import generate
+
+    path = tmp_path / "big.log"
+    generate(str(path), 2)
+    wide = tmp_path / "wide.log"
+    wide.write_bytes(path.read_text().encode("utf-16"))
+    verdict = explain_logs([str(wide)], KNOWLEDGE).verdict
+    assert (verdict.category, verdict.subtype) == ("oom", "oom/gpu")
 
 
 def test_a_short_log_cut_at_one_width_is_read_again_with_its_pieces_joined():
