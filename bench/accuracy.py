@@ -23,7 +23,7 @@ from trainwatch.diagnostics.postmortem import explain_logs
 from trainwatch.diagnostics.verdict import Verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from captures import MORE_FORMATS, NAMES, STACKED, rewrite
+from captures import MORE_FORMATS, NAMES, SAVED_AS, STACKED, saved
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 CONFIDENT = 0.7
@@ -105,8 +105,9 @@ def score(
     if captures:
         figures["agreement"] = _agreement(results, knowledge)
     if "--more" in sys.argv:
-        more = (*MORE_FORMATS, *STACKED)
-        figures["more"] = _agreement(results, knowledge, more, "more formats and stacked pairs")
+        more = (*MORE_FORMATS, *STACKED, *SAVED_AS)
+        what = "more formats, stacked pairs and Windows encodings"
+        figures["more"] = _agreement(results, knowledge, more, what)
     return figures
 
 
@@ -144,7 +145,7 @@ def _agreement(results, knowledge, names=NAMES, what="capture formats") -> float
     for case, v, _, raw in results:
         text = raw.decode("utf-8", "replace")
         for name in names:
-            got = verdict_of(rewrite(text, name).encode(), knowledge)
+            got = verdict_of(saved(text, name), knowledge)
             total += 1
             if got.category == v.category:
                 same += 1

@@ -10,6 +10,7 @@ json-file driver).
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable
 
 
@@ -62,6 +63,22 @@ FORMATS: dict[str, Callable[[int, str], str]] = {
     "docker-json": _docker_json,
 }
 WRAP_WIDTH = 100
+
+
+# How Windows tools save a log's text (`--more` too): the same text, other bytes. Notepad's and
+# PowerShell's `Out-File -Encoding UTF8` start with a UTF-8 mark; Windows PowerShell 5's `>` writes
+# UTF-16 with a mark.
+SAVED_AS: dict[str, Callable[[str], bytes]] = {
+    "utf8-bom": lambda text: codecs.BOM_UTF8 + text.encode(),
+    "powershell-utf16": lambda text: text.encode("utf-16"),
+}
+
+
+def saved(text: str, name: str) -> bytes:
+    """The bytes of the log as the named tool would have saved it."""
+    if name in SAVED_AS:
+        return SAVED_AS[name](text)
+    return rewrite(text, name).encode()
 
 
 def rewrite(text: str, name: str) -> str:
