@@ -122,6 +122,7 @@ MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
     ),
     # a log pasted into a Markdown list item or a quote (an issue, a forum post, a chat message)
     "indented": lambda n, s: "    " + s if s else s,
+    "tab-indented": lambda n, s: "\t" + s if s else s,
     "markdown-quote": lambda n, s: "> " + s,
 }
 # Two tools, one over the other (a collector's timestamp over a coloured console, Ray's prefix over

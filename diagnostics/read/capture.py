@@ -89,7 +89,9 @@ _METRIC_MARKS = (":", "=")  # what a part that names a metric ends in (_METRIC_N
 MAX_SHAPES = 6
 MAX_CANDIDATES = 24  # leading parts tried per line: a stacked prefix has a dozen boundaries
 WRAP_MIN = 60  # a narrower fixed width is not a web page's wrapping
-MIN_INDENT = 2  # a single leading space is too often a program's own alignment
+# A single leading space is too often a program's own alignment; a tab is a whole indentation (a
+# log pasted into a Markdown list, or indented by a tool), and counts as wide enough.
+MIN_INDENT = 2
 SAME_START = 8  # leading characters two lines of one format share (a timestamp's date, a tag)
 
 
@@ -430,9 +432,13 @@ def _common_indent(lines: list[str]) -> str | None:
     for line in lines[1:]:
         while common and not line.startswith(common):
             common = common[:-1]
-        if len(common) < MIN_INDENT:
+        if _width(common) < MIN_INDENT:
             return None
-    return common if len(common) >= MIN_INDENT else None
+    return common if _width(common) >= MIN_INDENT else None
+
+
+def _width(indent: str) -> int:
+    return len(indent.expandtabs(MIN_INDENT))
 
 
 def _candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:

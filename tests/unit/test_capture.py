@@ -114,7 +114,7 @@ def test_a_training_loop_s_columns_are_never_a_prefix():
 def test_a_log_indented_or_quoted_as_a_whole_is_read_as_written():
     # pasted into a Markdown list, a code block or a quote: the indentation or the `> ` every line
     # carries is taken off, a traceback's own indentation is kept
-    for name in ("indented", "markdown-quote"):
+    for name in ("indented", "tab-indented", "markdown-quote"):
         assert _chains(rewrite(LOG, name)) == _chains(LOG), name
     reader = CaptureReader()
     reader.prime(["    step 1", "      detail", "step 2", "    step 3"])  # one line at the margin

@@ -131,6 +131,23 @@ def test_a_log_saved_by_windows_tools_is_read_as_its_text(tmp_path):
     assert (verdict.category, verdict.subtype) == ("oom", "oom/gpu")
 
 
+def test_a_log_indented_by_one_tab_is_read_as_written():
+    # One tab before every line is a whole log's indentation, though one character wide: its
+    # error line at the top was unseen behind it, and the log read as one that stopped silently.
+    text = (
+        "RuntimeError: cuda runtime error (10) : invalid device ordinal at /pytorch/Module.cpp:33\n"
+        "THCudaCheck FAIL file=/pytorch/Module.cpp line=33 error=10 : invalid device ordinal\n"
+        "Traceback (most recent call last):\n"
+        '  File "tools/train.py", line 98, in main\n'
+        "    torch.cuda.set_device(args.local_rank)\n"
+        '  File "/opt/venv/lib/python3.6/site-packages/torch/cuda/__init__.py", line 265, in f\n'
+        "    torch._C._cuda_setDevice(device)\n"
+    )
+    tabbed = "".join("\t" + line for line in text.splitlines(True))
+    assert _verdict(tabbed) == _verdict(text)
+    assert _verdict(text).category == "code"
+
+
 def test_a_short_log_cut_at_one_width_is_read_again_with_its_pieces_joined():
     # A few lines copied from a page that wraps: too few to tell the wrapping by their lengths, and
     # the message cut in two matches nothing until the pieces are joined.
