@@ -11,27 +11,30 @@ import zipfile
 
 from conftest import ROOT
 
+# The source folders and the names they install under.
+TOPS = (("api", "trainwatch"), ("cli", "trainwatch.cli"), ("diagnostics", "trainwatch.diagnostics"))
 
-def _code_packages() -> set[str]:
-    """Every folder with an __init__.py under api/, cli/ and diagnostics/, as the dotted name it
-    installs under.
+
+def _installed_folders() -> set[str]:
+    """Every folder under api/, cli/ and diagnostics/ with an __init__.py, or with data files only
+    (the knowledge base's signatures/ and phrases/), as the dotted name it installs under.
     """
     names = set()
-    tops = (
-        ("api", "trainwatch"),
-        ("cli", "trainwatch.cli"),
-        ("diagnostics", "trainwatch.diagnostics"),
-    )
-    for top, installed in tops:
-        for init in (ROOT / top).rglob("__init__.py"):
-            rel = init.parent.relative_to(ROOT / top)
-            names.add(".".join([installed, *rel.parts]))
+    for top, installed in TOPS:
+        for folder in (ROOT / top, *(ROOT / top).rglob("*")):
+            if not folder.is_dir() or folder.name == "__pycache__":
+                continue
+            if (folder / "__init__.py").exists() or any(folder.glob("*.toml")):
+                rel = folder.relative_to(ROOT / top)
+                names.add(".".join([installed, *rel.parts]))
     return names
 
 
 def test_pyproject_lists_every_subpackage():
+    # a folder left out is left out of the wheel; a data folder left out also makes setuptools warn
+    # on every install
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert set(config["tool"]["setuptools"]["packages"]) == _code_packages()
+    assert set(config["tool"]["setuptools"]["packages"]) == _installed_folders()
 
 
 def test_runtime_dependencies_are_only_the_four():
@@ -44,7 +47,7 @@ def test_runtime_dependencies_are_only_the_four():
 
 
 def test_wheel_holds_every_subpackage_and_no_top_level_cli_or_diagnostics(tmp_path):
-    subprocess.run(
+    built = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -61,10 +64,15 @@ def test_wheel_holds_every_subpackage_and_no_top_level_cli_or_diagnostics(tmp_pa
         capture_output=True,
         timeout=300,
     )
+    # setuptools warns of a folder under a package that `packages` does not list
+    assert b"absent from setuptools' `packages` configuration" not in built.stdout + built.stderr
     wheel = next(tmp_path.glob("trainwatch_cli-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for package in _code_packages():
-        assert f"{package.replace('.', '/')}/__init__.py" in names, package
+    for top, installed in TOPS:
+        for path in (ROOT / top).rglob("*"):
+            if path.suffix in (".py", ".toml", ".json") and "__pycache__" not in path.parts:
+                rel = path.relative_to(ROOT / top).as_posix()
+                assert f"{installed.replace('.', '/')}/{rel}" in names, rel
     assert "trainwatch/diagnostics/watch/probe/sitecustomize.py" in names
     assert "trainwatch/demo/train_cnn.py" in names  # `trainwatch demo` needs no source tree
     for data in ("signatures/pytorch.toml", "phrases/memory.toml", "quiet.toml", "signals.toml"):
