@@ -103,7 +103,6 @@ class WordModel:
     its cases there were and how many of them held each word."""
 
     def __init__(self, cases: dict[str, int], holding: dict[str, dict[str, int]]) -> None:
-        self._cases = cases
         self._total = sum(cases.values())
         self._vocabulary = frozenset(w for counts in holding.values() for w in counts)
         # A line's score for a category is the score of a line with none of the vocabulary, plus,
@@ -139,7 +138,6 @@ class WordModel:
             category: absent + sum(self._turn[category][w] for w in present)
             for category, absent in self._absent.items()
         }
-        weights = self._present
         best = max(scores, key=lambda c: scores[c])
         top = scores[best]
         share = 1 / sum(math.exp(s - top) for s in scores.values())
@@ -149,7 +147,8 @@ class WordModel:
         others = [c for c in scores if c != best]
 
         def lift(word: str) -> float:
-            return weights[best][word] - sum(weights[c][word] for c in others) / len(others)
+            present = self._present
+            return present[best][word] - sum(present[c][word] for c in others) / len(others)
 
         shown = [w for w in present if w not in _NOT_SHOWN] or list(present)
         # ties broken by the word itself: a set's order changes from one process to the next

@@ -83,15 +83,21 @@ def test_a_resume_followed_by_steps_or_a_model_load_is_not_a_resume_past_the_end
     assert _verdict(first).subtype != "early-exit/resumed-past-end"
 
 
-def test_a_file_is_read_in_whole_chunks_after_its_sniffed_head(tmp_path):
-    # The capture (prefixes, a page's fixed-width wrapping) is learned from the first chunk; the
-    # 8 KiB sniffed to tell text from binary are too few lines to learn it from: this log's first
-    # 8 KiB alone look wrapped at one width, and read as wrapped its traceback went unseen.
+def _big_log(tmp_path):
+    """A 2 MB training log ending in a CUDA out-of-memory traceback (bench/explain_speed.py's)."""
     sys.path.insert(0, str(ROOT / "bench"))
     from explain_speed import generate
 
     path = tmp_path / "big.log"
     generate(str(path), 2)
+    return path
+
+
+def test_a_file_is_read_in_whole_chunks_after_its_sniffed_head(tmp_path):
+    # The capture (prefixes, a page's fixed-width wrapping) is learned from the first chunk; the
+    # 8 KiB sniffed to tell text from binary are too few lines to learn it from: this log's first
+    # 8 KiB alone look wrapped at one width, and read as wrapped its traceback went unseen.
+    path = _big_log(tmp_path)
     verdict = explain_logs([str(path)], KNOWLEDGE).verdict
     assert (verdict.category, verdict.subtype) == ("oom", "oom/gpu")
     with open_log(str(path)) as stream:
@@ -120,13 +126,8 @@ def test_a_log_saved_by_windows_tools_is_read_as_its_text(tmp_path):
         assert read.verdict == plain.verdict
         assert read.evidence.log.chains == plain.evidence.log.chains
     # a file bigger than one chunk, read through to its last traceback
-    sys.path.insert(0, str(ROOT / "bench"))
-    from explain_speed import generate
-
-    path = tmp_path / "big.log"
-    generate(str(path), 2)
     wide = tmp_path / "wide.log"
-    wide.write_bytes(path.read_text().encode("utf-16"))
+    wide.write_bytes(_big_log(tmp_path).read_text().encode("utf-16"))
     verdict = explain_logs([str(wide)], KNOWLEDGE).verdict
     assert (verdict.category, verdict.subtype) == ("oom", "oom/gpu")
 
