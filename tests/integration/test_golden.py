@@ -96,6 +96,16 @@ def run_notes(notes: list[str]) -> list[str]:
     return [n for n in notes if "cgroup" not in n]
 
 
+def _progress_value(key: str, value):
+    if key in ("losses", "sparkline"):
+        return "<measured>"
+    if key == "last_loss" and isinstance(value, float):
+        # to four figures: a float32 sum rounds differently with another CPU's vector width
+        # (24523684 on one machine, 24523682 on another)
+        return float(f"{value:.4g}")
+    return value
+
+
 def json_layout(report: dict, scrub) -> str:
     """The JSON report with its judgement exact (scrubbed of paths and pids) and its
     measurements as their shape."""
@@ -106,9 +116,7 @@ def json_layout(report: dict, scrub) -> str:
         elif key == "notes":
             out[key] = run_notes(value)
         elif key == "progress" and isinstance(value, dict):
-            out[key] = {
-                k: ("<measured>" if k in ("losses", "sparkline") else v) for k, v in value.items()
-            }
+            out[key] = {k: _progress_value(k, v) for k, v in value.items()}
         else:
             out[key] = value
     text = json.dumps(out, indent=2, ensure_ascii=False, sort_keys=False)
