@@ -4,8 +4,9 @@ A frame is the user's unless its file lies in an installed package (site-package
 the standard library, frozen bootstrap code, torch's internals, native code (C/C++/CUDA sources,
 shared libraries, unresolved `??` frames in a flight-recorder or gdb stack), trainwatch's own probe,
 or a directory the process reported as a library one (the probe's handshake lists them). Code given
-on the command line (`python -c`, piped to `python -`) is the user's at its top level; `exec`'d
-strings inside libraries (six's `raise_from`) are not.
+on the command line (`python -c`, piped to `python -`) is the user's at its top level, and so is a
+notebook cell (`<ipython-input-3-...>`); `exec`'d strings inside libraries (six's `raise_from`) are
+not.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ _NOT_USER = re.compile(
 def is_user_file(path: str, function: str = "<module>", library_dirs: Sequence[str] = ()) -> bool:
     """Is this frame the user's own code (see the module's docstring)?"""
     if path.startswith("<"):
-        return path in ("<string>", "<stdin>") and function == "<module>"
+        # a notebook cell is the user's own code, as IPython's newer `Cell In[n]` frames are
+        return path.startswith("<ipython-input-") or (
+            path in ("<string>", "<stdin>") and function == "<module>"
+        )
     if _NOT_USER.search(path):
         return False
     if library_dirs:

@@ -300,6 +300,7 @@ AttributeError                            Traceback (most recent call last)
         final.frames[0].function == "<cell line: 12>"
         and final.frames[0].code == "trainer.fit(model)"
     )
+    assert final.frames[0].user  # a notebook's cell is the user's own code
 
 
 def test_vs_code_copies_a_notebook_error_as_json():
