@@ -146,6 +146,30 @@ def clean(text: str) -> str:
     return text
 
 
+def unmarked(text: str) -> str:
+    """A line pasted into Markdown without the marks around it: `` `ValueError: x` ``,
+    `**ValueError: x**`, or the opening backtick of inline code that runs over several lines. A
+    backtick that quotes a word inside the line (`` `np.inf` is ... ``) stays."""
+    if "`" not in text and "**" not in text:
+        return text
+    body = text.lstrip()
+    for mark in ("**", "`"):
+        if not body.startswith(mark) or len(body) == len(mark):
+            continue
+        after = body[len(mark)]
+        if not (after.isalpha() or after == "_"):
+            return text  # a fence (```), a list item, a rule
+        inner = body[len(mark) :].rstrip()
+        if inner.endswith(mark):
+            inner = inner[: -len(mark)]
+        elif mark == "**":
+            return text
+        if inner.count("`") % 2:
+            return text  # the backtick opened a quoted word, not the line
+        return text[: len(text) - len(body)] + inner
+    return text
+
+
 # Log collectors that keep each line as a JSON object (Docker's json-file driver: `{"log": "...\n",
 # "stream": "stderr", "time": ...}`; Kubernetes and cloud loggers' exports, Kaggle's log files) put
 # the program's words in one string field, under one of these names.

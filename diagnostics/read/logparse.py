@@ -26,6 +26,7 @@ from trainwatch.diagnostics.read.capture import (
     from_json_lines,
     json_text,
     json_text_key,
+    unmarked,
 )
 from trainwatch.diagnostics.read.dumps import fatal_signal_name
 from trainwatch.diagnostics.read.prefilter import (
@@ -255,16 +256,16 @@ class LogParser:
         text = clean(line.text)
         found = self._capture.match(text)
         if found is None:
-            return _without_rank(LogLine(line.number, text, line.stream))
+            return _without_rank(LogLine(line.number, unmarked(text), line.stream))
         message, capture = found
-        return _without_rank(LogLine(line.number, message, line.stream, capture))
+        return _without_rank(LogLine(line.number, unmarked(message), line.stream, capture))
 
     def _normalize(self, line: LogLine) -> LogLine:
         text = clean(line.text)
         if self._blocks.in_table():  # `[0]:` opens an entry of torchrun's table: not a prefix
             return LogLine(line.number, text, line.stream)
         message, capture = self._capture.split(text)
-        return LogLine(line.number, message, line.stream, capture)
+        return LogLine(line.number, unmarked(message), line.stream, capture)
 
     def feed_text(
         self,

@@ -147,6 +147,29 @@ def test_clean_takes_off_colour_crlf_and_redrawn_fragments():
     assert clean(pasted) == "AttributeError: 'Bar' object has no attribute \"out\" \u2588"
 
 
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "`ValueError: too many values to unpack (expected 2)`",
+        "**ValueError: too many values to unpack (expected 2)**",
+        "`ValueError: too many values to unpack (expected 2)",  # inline code over several lines
+    ],
+)
+def test_a_line_pasted_in_markdown_marks_is_read_without_them(pasted):
+    (chain,) = parse_text(f"Epoch 1/3\n{pasted}\n").chains
+    assert (chain.final.type, chain.final.message) == (
+        "ValueError",
+        "too many values to unpack (expected 2)",
+    )
+
+
+@pytest.mark.parametrize(
+    "line", ["`np.inf` is the name to use now", "```python", "** Epoch 3 **", "- `--lr` 0.1"]
+)
+def test_markdown_marks_inside_a_line_stay(line):
+    assert capture.unmarked(line) == line
+
+
 def test_fixed_width_wrapping_is_learned_from_the_rests_of_cut_lines():
     lines = [
         f"step {i}: RuntimeError: " + " ".join(f"word{j}" for j in range(12 + i)) for i in range(9)
