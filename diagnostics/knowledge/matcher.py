@@ -136,6 +136,8 @@ def match_signature(
         patterns = sig.line if said is None else said.live(sig.line, sig.at_end)
         if patterns:
             found = _match_line(sig, patterns, ending if sig.at_end else lines)
+        if found is not None and sig.exception and _raised_other(sig, found, chains):
+            found = None
         if found is not None:
             found = _with_raised(found, chains)
     if sig.exit_signal:
@@ -353,6 +355,19 @@ def _match_line(sig: Signature, patterns, lines: tuple[LogLine, ...]) -> Match |
                 order=line.number,
             )
     return None
+
+
+def _raised_other(sig: Signature, found: Match, chains: tuple[ExceptionChain, ...]) -> bool:
+    """Is the matched line a traceback's source line whose chain raised none of the signature's
+    exception types? An `assert` line that raised a CUDA error surfaced another failure there."""
+    said = found.cited[0].text
+    for chain in chains:
+        if any(f.code == said for exc in chain.exceptions for f in exc.frames):
+            if not any(
+                type_matches(t, exc.type) for exc in chain.exceptions for t in sig.exception
+            ):
+                return True
+    return False
 
 
 def _with_raised(found: Match, chains: tuple[ExceptionChain, ...]) -> Match:

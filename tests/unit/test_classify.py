@@ -116,6 +116,19 @@ def test_label_out_of_range_subtype_from_device_assert():
     assert v.subtype == "data/label-out-of-range"
 
 
+def test_an_assert_line_that_raised_a_cuda_error_is_not_read_as_the_assert():
+    # DETR's box check reads the GPU's result, so a kernel's earlier device-side assert surfaces
+    # there: the signature of the AssertionError itself (diverged boxes) must not answer for it
+    v = judge(
+        "Traceback (most recent call last):\n"
+        '  File "/home/u/detr/util/box_ops.py", line 51, in generalized_box_iou\n'
+        "    assert (boxes1[:, 2:] >= boxes1[:, :2]).all()\n"
+        "RuntimeError: CUDA error: device-side assert triggered\n"
+    )
+    assert v.signature == "cuda-device-side-assert" and v.category == "data"
+    assert all(a.category != "numerical" for a in v.alternatives)
+
+
 @dataclass(frozen=True)
 class Memory:
     """The monitor's MemoryFacts as the classifier reads it: only `oom_corroboration()`."""
