@@ -66,9 +66,9 @@ def test_the_literal_index_notes_what_trying_every_pattern_notes():
 
     # (the regexes themselves, compiled here: a signature's own patterns skip by literal too)
     patterns = [re.compile(p.pattern) for s in SIGNATURES if not s.at_end for p in s.line]
-    lines = [line for s in SIGNATURES for e in s.examples for line in e.text.splitlines()]
+    lines = {line for s in SIGNATURES for e in s.examples for line in e.text.splitlines()}
     for log in sorted(CORPUS_LOGS.glob("*.log")):
-        lines += log.read_text(errors="replace").splitlines()
+        lines.update(log.read_text(errors="replace").splitlines())  # each distinct line once
     differ = [
         line for line in lines if KNOWLEDGE.notes(line) != any(p.search(line) for p in patterns)
     ]
