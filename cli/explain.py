@@ -18,6 +18,7 @@ HELP = """Explain why a training run stopped, from its saved log.
 \b
   trainwatch explain crash.log
   trainwatch explain rank0.log rank1.log     several logs of one run (or a folder of them)
+  trainwatch explain train.ipynb             a saved notebook: what its cells printed
   kubectl logs job/train | trainwatch explain -
 
 The report goes to stderr; --json writes the machine-readable report (- for stdout), --junit and

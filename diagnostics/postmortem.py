@@ -10,6 +10,7 @@ report-%N.json`) are re-judged into one job verdict by `merge_reports`.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -20,9 +21,10 @@ from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.evidence import Evidence
 from trainwatch.diagnostics.judge.classify import classify
-from trainwatch.diagnostics.read.capture import SAME_START, WRAP_MIN
+from trainwatch.diagnostics.read.capture import SAME_START, WRAP_MIN, clean
 from trainwatch.diagnostics.read.encodings import UTF8_BOM, Utf16AsUtf8, utf16_codec
 from trainwatch.diagnostics.read.logparse import LogFacts, LogParser
+from trainwatch.diagnostics.read.notebooks import looks_like_notebook, notebook_output
 from trainwatch.diagnostics.read.progress import ProgressFacts, ProgressTracker
 from trainwatch.diagnostics.read.tracebacks import is_whole_frame
 from trainwatch.diagnostics.verdict import (
@@ -172,11 +174,20 @@ def _cut_width(facts: LogFacts, starts_a_record: Callable[[str], bool]) -> tuple
         and lengths[i + 1] > 0
         and not starts_a_record(texts[i + 1])
         and not (is_whole_frame(texts[i]) and texts[i + 1][:1].isspace())
+        and not _drawn_whole(texts[i])
     ]
     if not cut:
         return None, False
     rests = [i for i in cut if texts[i + 1][:SAME_START] != texts[i][:SAME_START]]
     return width, len(rests) >= 2
+
+
+def _drawn_whole(text: str) -> bool:
+    """A line a program drew at its own width, never text cut by a page: a rule (IPython opens a
+    traceback with 75 dashes) or IPython's traceback head (`ValueError   Traceback (most recent call
+    last)`, padded to the same 75 columns)."""
+    text = clean(text).strip()  # a notebook's copy keeps the colour codes
+    return len(set(text)) <= 2 or text.endswith("Traceback (most recent call last)")
 
 
 def _joined(early: ProgressFacts, late: ProgressFacts, start: int) -> ProgressFacts:
@@ -376,6 +387,13 @@ def sniffed(stream: BinaryIO, name: str, logs_only: bool = True) -> BinaryIO:
     head = head.removeprefix(UTF8_BOM)
     if b"\x00" in head and head.count(b"\x00") > len(head) // 100:
         raise UsageError(f"{name}: looks like binary data, not a text log")
+    if looks_like_notebook(head):  # one JSON document: read whole, its cells' output is the log
+        try:
+            whole = head + stream.read()
+        except OSError as exc:
+            raise UsageError(f"{name}: cannot read: {exc.strerror or exc}") from None
+        printed = notebook_output(whole)
+        return io.BytesIO(printed) if printed is not None else _HeadFirst(whole, io.BytesIO())
     if logs_only and starts_like_report(head):
         shown = name if name != "standard input" else "FILE.json"
         raise UsageError(

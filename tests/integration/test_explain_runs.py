@@ -13,7 +13,7 @@ import pytest
 
 from trainwatch.diagnostics.knowledge import load_knowledge
 
-from conftest import FIXTURE_LOGS, assert_consistent
+from conftest import FIXTURE_LOGS, assert_consistent, needs
 
 KNOWLEDGE = load_knowledge(include_user=False)
 
@@ -229,3 +229,35 @@ def test_a_big_log_that_stops_at_a_report_in_its_first_half_leaves_no_helper_beh
     path = tmp_path / "big.log"
     _big_log(path, 90_000, banner_at=20_000)
     assert _check_ahead(path, "banner").startswith("stopped 2")
+
+
+def test_a_notebook_saved_after_its_run_died_is_explained_from_its_cells(tmp_path):
+    # a real kernel runs the cells and draws the traceback, as Jupyter saves it for the user
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    needs("ipykernel")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# Training"),
+        nbformat.v4.new_code_cell(
+            "rows = [{'image': f'img_{i}.png', 'label': i % 3} for i in range(8)]"
+        ),
+        nbformat.v4.new_code_cell(
+            "def load(row):\n"
+            "    return row['image'], row['lable']\n"
+            "for epoch in range(1, 4):\n"
+            "    print(f'epoch {epoch}/3 loss {2.5 / epoch:.3f}')\n"
+            "for row in rows:\n"
+            "    load(row)"
+        ),
+    ]
+    client = nbclient.NotebookClient(notebook, timeout=60, kernel_name="python3", allow_errors=True)
+    client.execute()
+    saved = tmp_path / "train.ipynb"
+    nbformat.write(notebook, saved)
+    result = explain(str(saved), "--json", "-")
+    assert result.returncode == 0, result.stderr
+    report = assert_consistent(json.loads(result.stdout))
+    assert report["exception"]["type"] == "KeyError" and report["exception"]["message"] == "'lable'"
+    assert report["culprit"]["code"] == "return row['image'], row['lable']"
+    assert report["progress"]["last_loss"] == 0.833

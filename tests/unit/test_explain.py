@@ -233,3 +233,64 @@ def test_a_record_or_a_whole_frame_is_not_the_rest_of_a_cut_line():
         f"2024-05-01T10:00:0{i}Z step {i} {'x' * (40 + 10 * (i == 3))}\n" for i in range(6)
     )
     assert width(records) is None
+
+
+IPYTHON_TRACEBACK = (
+    "-" * 75 + "\n"
+    "OutOfMemoryError                          Traceback (most recent call last)\n"
+    "Cell In[3], line 5\n"
+    "      3 for batch in loader:\n"
+    "----> 5     out = model(batch)\n"
+    "\n"
+    "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+)
+
+
+def test_ipython_s_rule_and_head_are_drawn_at_their_width_not_cut():
+    # both are 75 columns wide, the log's longest lines: a page's wrapping would join them to the
+    # next and lose the cell's frame
+    text = "epoch 1 loss 2.31\n" + IPYTHON_TRACEBACK
+    assert _cut_width_of(text)[0] is None
+    culprit = _verdict(text).culprit
+    assert (culprit.file, culprit.line, culprit.code) == ("Cell In[3]", 5, "out = model(batch)")
+
+
+def _notebook(outputs: list[dict]) -> bytes:
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": ["# Training"]},
+        {
+            "cell_type": "code",
+            "execution_count": 3,
+            "metadata": {},
+            "outputs": outputs,
+            "source": ["for batch in loader:\n", "    out = model(batch)"],
+        },
+    ]
+    notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(notebook, indent=1).encode()
+
+
+def test_a_saved_notebook_is_read_as_the_output_of_its_cells():
+    drawn = [f"\x1b[0;31m{line}\x1b[0m" for line in IPYTHON_TRACEBACK.rstrip("\n").split("\n")]
+    outputs = [
+        {"name": "stdout", "output_type": "stream", "text": ["epoch 1 loss 2.31\n", "epoch 2 "]},
+        {"name": "stdout", "output_type": "stream", "text": "loss 2.05\n"},
+        {"output_type": "error", "ename": "OutOfMemoryError", "evalue": "-", "traceback": drawn},
+    ]
+    diagnosis = explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(_notebook(outputs)))
+    verdict = diagnosis.verdict
+    assert verdict.subtype == "oom/gpu" and verdict.culprit.file == "Cell In[3]"
+    assert diagnosis.evidence.progress.last_loss == 2.05  # the stream's pieces, joined
+
+
+def test_a_notebook_error_without_its_drawing_is_read_from_its_name_and_value():
+    outputs = [{"output_type": "error", "ename": "ModuleNotFoundError", "evalue": "No module "}]
+    outputs[0]["evalue"] += "named 'timm'"
+    verdict = explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(_notebook(outputs))).verdict
+    assert verdict.subtype == "library/missing-package"
+    assert verdict.exception.type == "ModuleNotFoundError"  # raised, not a line of JSON
+
+
+def test_json_that_only_starts_like_a_notebook_is_read_as_text():
+    cut = _notebook([])[:40] + b"\nRuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+    assert explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(cut)).verdict.category == "oom"
