@@ -26,10 +26,6 @@ FIXTURE_LOGS = Path(__file__).resolve().parent / "fixtures" / "logs"
 # The unit tests that read every corpus log's report run in this xdist group, on one worker, so that
 # each log is explained once (`corpus_diagnosis`); `make` passes `--dist loadgroup`.
 ON_EVERY_CORPUS_LOG = pytest.mark.xdist_group("corpus")
-# The gates test matches every log twice over (gated, and every signature): with the rest of the
-# group it was half of `make check` on one worker. In a group of its own it explains the logs again
-# (about 3 s) on the other worker, and the two halves end together.
-ON_EVERY_CORPUS_LOG_APART = pytest.mark.xdist_group("corpus-apart")
 
 
 @functools.cache

@@ -53,7 +53,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, make):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("content", [b"", b"\xff\xfe\xfa not utf-8 \xc3\x28\n", b"y" * (3 << 20)])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\xff\xfe\xfa not utf-8 \xc3\x28\n", b"y" * (3 << 20)],
+    # short ids: pytest < 9.2 names a bytes parameter by its whole value, and the test's name
+    # (PYTEST_CURRENT_TEST) goes into the environment of the command the test runs
+    ids=["empty", "invalid-utf8", "one-3-MiB-line"],
+)
 def test_odd_text_gives_a_valid_unknown_report(tmp_path, content):
     target = tmp_path / "odd.log"
     target.write_bytes(content)
