@@ -31,11 +31,26 @@ def notebook_output(data: bytes) -> bytes | None:
         return None
     printed: list[str] = []
     for cell in cells:
-        if isinstance(cell, dict) and cell.get("cell_type") == "code":
-            for output in cell.get("outputs") or ():
-                text = _output_text(output) if isinstance(output, dict) else None
-                if text:
-                    printed.append(text if text.endswith("\n") else text + "\n")
+        if not (isinstance(cell, dict) and cell.get("cell_type") == "code"):
+            continue
+        # A stream's text comes in pieces (a `print(..., end="")`, a bar's redraws): a piece goes on
+        # with the last one of its stream in its cell; anything else starts on a line of its own.
+        going_on = None
+        for output in cell.get("outputs") or ():
+            text = _output_text(output) if isinstance(output, dict) else None
+            if not text:
+                continue
+            stream = output.get("name") if output.get("output_type") == "stream" else None
+            if (
+                printed
+                and not printed[-1].endswith("\n")
+                and (stream is None or stream != going_on)
+            ):
+                printed.append("\n")
+            printed.append(text)
+            going_on = stream
+    if printed and not printed[-1].endswith("\n"):
+        printed.append("\n")
     return "".join(printed).encode("utf-8", errors="replace")
 
 

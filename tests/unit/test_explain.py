@@ -280,12 +280,14 @@ def test_a_saved_notebook_is_read_as_the_output_of_its_cells():
     diagnosis = explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(_notebook(outputs)))
     verdict = diagnosis.verdict
     assert verdict.subtype == "oom/gpu" and verdict.culprit.file == "Cell In[3]"
-    assert diagnosis.evidence.progress.last_loss == 2.05  # the stream's pieces, joined
+    lines = [line.text for line in diagnosis.evidence.log.tail]
+    assert "epoch 2 loss 2.05" in lines  # the stream's pieces, joined
+    assert diagnosis.evidence.progress.last_loss == 2.05
 
 
 def test_a_notebook_error_without_its_drawing_is_read_from_its_name_and_value():
-    outputs = [{"output_type": "error", "ename": "ModuleNotFoundError", "evalue": "No module "}]
-    outputs[0]["evalue"] += "named 'timm'"
+    error = {"ename": "ModuleNotFoundError", "evalue": "No module named 'timm'"}
+    outputs = [{"output_type": "error", **error}]
     verdict = explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(_notebook(outputs))).verdict
     assert verdict.subtype == "library/missing-package"
     assert verdict.exception.type == "ModuleNotFoundError"  # raised, not a line of JSON
