@@ -366,9 +366,14 @@ def open_log(path: str, logs_only: bool = True) -> Iterator[BinaryIO]:
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise _unreadable(path, exc) from None
     with handle:
         yield sniffed(handle, path, logs_only)
+
+
+def _unreadable(name: str, exc: OSError) -> UsageError:
+    """The error for a log the system would not let us read, with its reason."""
+    return UsageError(f"{name}: cannot read: {exc.strerror or exc}")
 
 
 def sniffed(stream: BinaryIO, name: str, logs_only: bool = True) -> BinaryIO:
@@ -382,7 +387,7 @@ def sniffed(stream: BinaryIO, name: str, logs_only: bool = True) -> BinaryIO:
             stream = Utf16AsUtf8(_HeadFirst(head, stream), codec)
             head = stream.read(BINARY_SNIFF)
     except OSError as exc:
-        raise UsageError(f"{name}: cannot read: {exc.strerror or exc}") from None
+        raise _unreadable(name, exc) from None
     # Notepad's and PowerShell's UTF-8 mark: the first line's words start after it
     head = head.removeprefix(UTF8_BOM)
     if b"\x00" in head and head.count(b"\x00") > len(head) // 100:
@@ -391,7 +396,7 @@ def sniffed(stream: BinaryIO, name: str, logs_only: bool = True) -> BinaryIO:
         try:
             whole = head + stream.read()
         except OSError as exc:
-            raise UsageError(f"{name}: cannot read: {exc.strerror or exc}") from None
+            raise _unreadable(name, exc) from None
         printed = notebook_output(whole)
         return io.BytesIO(printed) if printed is not None else _HeadFirst(whole, io.BytesIO())
     if logs_only and starts_like_report(head):

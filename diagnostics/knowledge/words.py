@@ -147,8 +147,8 @@ class WordModel:
         others = [c for c in scores if c != best]
 
         def lift(word: str) -> float:
-            present = self._present
-            return present[best][word] - sum(present[c][word] for c in others) / len(others)
+            weights = self._present  # each word's log-share per category (not the line's words)
+            return weights[best][word] - sum(weights[c][word] for c in others) / len(others)
 
         shown = [w for w in present if w not in _NOT_SHOWN] or list(present)
         # ties broken by the word itself: a set's order changes from one process to the next
