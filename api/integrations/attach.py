@@ -111,6 +111,8 @@ def _to_tensorboard(diagnosis: Diagnosis, cwd: str, env: Mapping[str, str], sinc
 
     try:
         to_tensorboard(diagnosis, log_dir=log_dir)
-    except ImportError as exc:
-        raise AttachError(f"cannot write TensorBoard events here ({exc})") from None
+    except OSError as exc:
+        raise AttachError(
+            f"cannot write TensorBoard events in {log_dir} ({exc.strerror})"
+        ) from None
     return f"TensorBoard {log_dir}"

@@ -2,8 +2,9 @@
 as a file of the run) and TensorBoard (a text summary in the run's log directory).
 
 W&B is used only when the program already imported it (a run the user or the framework started);
-TensorBoard is written through torch's SummaryWriter, which needs the `tensorboard` package.
-Neither is imported by `import trainwatch`.
+TensorBoard gets the program's own SummaryWriter when it has one, else an event file of its own
+(integrations/tfevents.py: no torch, no tensorboard package). Neither tracker is imported by
+`import trainwatch`.
 """
 
 from __future__ import annotations
@@ -80,8 +81,7 @@ def to_tensorboard(
         if hasattr(writer, "flush"):
             writer.flush()
         return True
-    from torch.utils.tensorboard import SummaryWriter
+    from trainwatch.integrations.tfevents import write_text_event_file
 
-    with SummaryWriter(log_dir=log_dir, filename_suffix=".trainwatch") as own:
-        own.add_text(TEXT_TAG, text, global_step=step)
+    write_text_event_file(log_dir, TEXT_TAG, text, step=step or 0)
     return True

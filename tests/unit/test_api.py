@@ -166,3 +166,27 @@ def test_render_text_and_html_are_redacted(monkeypatch):
     assert trainwatch.render(diagnosis, "html").startswith("<!DOCTYPE html>")
     with pytest.raises(ValueError):
         trainwatch.render(diagnosis, "pdf")
+
+
+def test_a_tensorboard_event_file_of_its_own_is_read_by_tensorboard_without_torch(tmp_path):
+    """`--attach-to tensorboard` writes in trainwatch's own process, which never imports torch: the
+    event file is framed and encoded by trainwatch, and TensorBoard's own loader (which checks each
+    record's CRC) reads it back."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    from trainwatch.integrations.trackers import TEXT_TAG, report_markdown, to_tensorboard
+
+    torch_before = "torch" in sys.modules
+    diagnosis = corpus_diagnosis(CORPUS_LOGS / "T001.log")
+    assert to_tensorboard(diagnosis, log_dir=str(tmp_path / "tb"), step=7)
+    if not torch_before:
+        assert "torch" not in sys.modules
+    (path,) = (tmp_path / "tb").iterdir()
+    assert path.name.startswith("events.out.tfevents.")
+    events = list(EventFileLoader(str(path)).Load())
+    assert events[0].file_version == "brain.Event:2"
+    (value,) = events[1].summary.value
+    assert (value.tag, events[1].step) == (TEXT_TAG + "/text_summary", 7)
+    assert value.metadata.plugin_data.plugin_name == "text"
+    assert value.tensor.string_val[0].decode() == report_markdown(diagnosis)
