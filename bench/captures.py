@@ -104,7 +104,8 @@ def rewrite(text: str, name: str) -> str:
 NAMES = (*FORMATS, "fixed-width-wrap")
 # More of the formats users' tools write, checked by `python bench/accuracy.py --more` (not by the
 # test suite, to keep it short): a container runtime's own log files (CRI), GitHub Actions'
-# timestamps, loguru's default format, Jenkins' timestamper, logging.basicConfig with a time.
+# timestamps, loguru's default format, Jenkins' timestamper, logging.basicConfig with a time,
+# Markdown indentation and quotes, Hydra's and Hugging Face's logging, rank tags, journald.
 MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
     "cri": lambda n, s: (
         f"2024-05-01T10:{n // 60 % 60:02d}:{n % 60:02d}.{n * 7919 % 10**9:09d}Z stderr F {s}"
@@ -124,6 +125,20 @@ MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
     "indented": lambda n, s: "    " + s if s else s,
     "tab-indented": lambda n, s: "\t" + s if s else s,
     "markdown-quote": lambda n, s: "> " + s,
+    # Hydra's default job logging, and the logging format of Hugging Face's example scripts
+    "hydra": lambda n, s: (
+        f"[2024-05-01 10:{n // 60 % 60:02d}:{n % 60:02d},{n % 1000:03d}][__main__][INFO] - {s}"
+    ),
+    "hf-examples": lambda n, s: (
+        f"05/01/2024 10:{n // 60 % 60:02d}:{n % 60:02d} - INFO - __main__ - {s}"
+    ),
+    # torchrun --tee with its default role; SageMaker's MPI launcher (rank and host in the tag)
+    "torchrun-tee": lambda n, s: "[default0]:" + s,
+    "sagemaker-mpi": lambda n, s: "[1,mpirank:0,algo-1]<stderr>:" + s,
+    # journalctl -o short-iso (a systemd service's output)
+    "journald": lambda n, s: (
+        f"2024-05-01T10:{n // 60 % 60:02d}:{n % 60:02d}+0000 node01 python[48213]: {s}"
+    ),
 }
 # Two tools, one over the other (a collector's timestamp over a coloured console, Ray's prefix over
 # colour, a logging format under a pod prefix...): `python bench/accuracy.py --more` too.

@@ -70,7 +70,8 @@ _PROGRESS_FIELD = re.compile(
 _EXCEPTION_LABEL = re.compile(r"(?:Error|Exception|Warning|Interrupt|Exit)\W*$")
 _RANK = (
     re.compile(r"\brank\s*[=:]?\s*(\d+)", re.I),
-    re.compile(r"^\[(\d+),\d+\]<std"),  # mpirun --tag-output: [jobid,rank]<stdout>:
+    # mpirun --tag-output: [jobid,rank]<stdout>:, SageMaker's [1,mpirank:0,algo-1]<stderr>:
+    re.compile(r"^\[\d+,(?:mpirank:)?(\d+)(?:,[\w.-]+)?\]<std"),
     re.compile(r"^(\d+): $"),  # srun --label
     re.compile(r"^\[(?:default|trainer)(\d+)\]:"),  # torchrun --tee with a role
 )

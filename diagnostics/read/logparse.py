@@ -116,8 +116,12 @@ KEYWORDS = (
 )
 
 # torchrun `--tee`/`--role` prefixes and rank-tagged lines: `[rank1]:`, `[default0]:`,
-# `[1,0]<stderr>:` (mpirun).
-_RANK = re.compile(r"^\[(?:rank|default|trainer)?(\d+)\]:\s?|^\[(\d+),\d+\]<std(?:out|err)>:\s?")
+# `[1,0]<stderr>:` (mpirun's `--tag-output`: the job's number, then the rank),
+# `[1,mpirank:0,algo-1]<stderr>:` (SageMaker's MPI runs name the rank and the host).
+_RANK = re.compile(
+    r"^\[(?:rank|default|trainer)?(\d+)\]:\s?|^\[\d+,(\d+)\]<std(?:out|err)>:\s?"
+    r"|^\[\d+,mpirank:(\d+),[\w.-]+\]<std(?:out|err)>:\s?"
+)
 
 
 # How a run ended, as shells, launchers and schedulers print it.
@@ -516,7 +520,9 @@ def _without_rank(line: LogLine) -> LogLine:
     m = _RANK.match(line.text)
     if m is None:
         return line
-    capture = replace(line.capture or Capture(""), rank=int(m.group(1) or m.group(2)))
+    capture = replace(
+        line.capture or Capture(""), rank=int(next(g for g in m.groups() if g is not None))
+    )
     return LogLine(line.number, line.text[m.end() :], line.stream, capture)
 
 

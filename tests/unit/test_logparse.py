@@ -8,6 +8,7 @@ import io
 import re
 from bisect import bisect_right
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -182,15 +183,20 @@ def test_a_bare_exception_name_is_read_under_the_raise_that_names_it():
     assert other.closing_error is None or other.closing_error.final.type != "Exception"
 
 
-def test_rank_prefixes_keep_interleaved_tracebacks_apart():
+@pytest.mark.parametrize(
+    "tag",
+    ["[rank{}]: ", "[default{}]:", "[1,{}]<stderr>:", "[1,mpirank:{},algo-1]<stderr>:"],
+    ids=["torchrun", "torchrun-tee", "mpirun", "sagemaker-mpi"],
+)
+def test_rank_prefixes_keep_interleaved_tracebacks_apart(tag):
     text = "\n".join(
         [
-            "[rank1]: Traceback (most recent call last):",
-            "[rank0]: Traceback (most recent call last):",
-            '[rank1]:   File "train.py", line 5, in <module>',
-            '[rank0]:   File "train.py", line 7, in <module>',
-            "[rank1]: ValueError: one",
-            "[rank0]: TypeError: zero",
+            tag.format(1) + "Traceback (most recent call last):",
+            tag.format(0) + "Traceback (most recent call last):",
+            tag.format(1) + '  File "train.py", line 5, in <module>',
+            tag.format(0) + '  File "train.py", line 7, in <module>',
+            tag.format(1) + "ValueError: one",
+            tag.format(0) + "TypeError: zero",
             "",
         ]
     )
