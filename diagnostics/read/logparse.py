@@ -509,8 +509,9 @@ class LogParser:
         for line in reversed(self._tail):
             if line.number <= after or len(lines) == ENDING_LINES:
                 break
-            if line.text.strip():
-                lines.append(self.normalize(line))
+            line = self.normalize(line)
+            if line.text.strip():  # blank once its prefix is off: a rank tag alone holds no line
+                lines.append(line)
         return tuple(reversed(lines))
 
 

@@ -724,3 +724,20 @@ def test_a_cpp_message_that_says_assert_is_the_cpp_exception_not_an_assert_state
     )
     error = parse_text(cpp).closing_error.final
     assert (error.type, error.message) == ("c10::Error", "CUDA error: device-side assert triggered")
+
+
+def test_lines_blank_but_for_a_rank_tag_do_not_push_the_closing_error_out():
+    # Hydra's report under torchrun --tee: its blank lines keep the tag, and are blank all the same
+    closing = [
+        "Error executing job with overrides: ['trainer.devices=2']",
+        "Error in call to target 'model.Net':",
+        "",
+        "full_key: model",
+        "",
+        "",
+        "Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace.",
+    ]
+    text = "".join(f"[default0]:{line}\n" for line in ["epoch 1 done"] * 5 + closing)
+    facts = parse_text(text)
+    assert "" not in {line.text.strip() for line in facts.ending}
+    assert facts.closing_error.final.type == "Error"
