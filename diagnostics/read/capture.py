@@ -287,6 +287,10 @@ def _pattern(prefix: str) -> re.Pattern[str]:
             parts.append(r"\d+")
         elif token[0].isspace():
             parts.append(re.escape(token) if last else r"[ \t]+")
+        elif any(c.isdigit() for c in token):
+            # a word with figures in it (glog's `I0213`, `node01`, a run's hash): a plain word at
+            # that place is a message's first (`Floating point exception` under glog's lines)
+            parts.append(r"\w*\d\w*")
         elif token[0] == "_" or token[0].isalnum():
             parts.append(r"\w+")
         else:

@@ -741,3 +741,19 @@ def test_lines_blank_but_for_a_rank_tag_do_not_push_the_closing_error_out():
     facts = parse_text(text)
     assert "" not in {line.text.strip() for line in facts.ending}
     assert facts.closing_error.final.type == "Error"
+
+
+def test_a_learned_prefix_with_figures_in_a_word_does_not_eat_a_message_s_first_word():
+    # glog's `I0213` under a rank tag: learned as `[\w+]:\w+ `, it took `Floating` off the shell's
+    # line, and the signal it names was lost
+    glog = [
+        "I0213 04:00:44.575316 17258 net.cpp:242] This network produces output softmax",
+        "I0213 04:00:44.575346 17258 net.cpp:255] Network initialization done.",
+        "I0213 04:00:44.575435 17258 solver.cpp:56] Solver scaffolding done.",
+        "[416, 416]",  # the program's own print: the glog shape is no longer on most lines
+        "I0213 04:00:44.581261 17258 solver.cpp:330] Iteration 0, Testing net (#0)",
+        "Floating point exception (core dumped)",
+    ]
+    facts = parse_text("".join(f"[default0]:{line}\n" for line in glog))
+    assert [hint.signal for hint in facts.exit_hints] == ["SIGFPE"]
+    assert facts.ending[-1].text == "Floating point exception (core dumped)"
