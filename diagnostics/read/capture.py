@@ -45,22 +45,44 @@ _METADATA = (
     re.compile(r"^(?:> ?)+$"),  # a quote's marker: a log pasted into an e-mail or a Markdown quote
 )
 # Words a capture writes after its last tag: log levels (as Python's logging, glog, log4j and loguru
-# write them) and the stream a container runtime names.
-_CAPTURE_WORDS = frozenset(
-    word
-    for level in (
-        "TRACE",
-        "DEBUG",
-        "INFO",
-        "NOTICE",
-        "WARN",
-        "WARNING",
-        "ERROR",
-        "CRITICAL",
-        "FATAL",
+# write them), the stream a container runtime names, and a time's zone.
+_CAPTURE_WORDS = (
+    frozenset(
+        word
+        for level in (
+            "TRACE",
+            "DEBUG",
+            "INFO",
+            "NOTICE",
+            "WARN",
+            "WARNING",
+            "ERROR",
+            "CRITICAL",
+            "FATAL",
+        )
+        for word in (level, level.lower(), level.capitalize())
     )
-    for word in (level, level.lower(), level.capitalize())
-) | {"stdout", "stderr"}
+    | {"stdout", "stderr"}
+    | {
+        # a time's zone, as `%Z` writes it after the time
+        "UTC",
+        "GMT",
+        "CET",
+        "CEST",
+        "EET",
+        "BST",
+        "EST",
+        "EDT",
+        "CST",
+        "CDT",
+        "PST",
+        "PDT",
+        "IST",
+        "JST",
+        "KST",
+        "AEST",
+    }
+)
 # A field the training loop prints (`epoch: 0`, `loss=`, a dict's `{'loss': `, `Epoch 0/1 | Batch
 # 100/500 | Loss nan |`): no capture writes one.
 _PROGRESS_FIELD = re.compile(

@@ -16,7 +16,7 @@ from trainwatch.diagnostics.read.logparse import LogParser, parse_text
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
-from captures import NAMES, rewrite
+from captures import MORE_FORMATS, NAMES, rewrite
 
 LOG = """\
 Epoch 1/10
@@ -44,7 +44,7 @@ def _chains(text: str):
     ]
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [*NAMES, *MORE_FORMATS])
 def test_every_capture_format_gives_the_same_chains(name):
     assert _chains(rewrite(LOG, name)) == _chains(LOG)
 
