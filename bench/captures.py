@@ -105,8 +105,8 @@ NAMES = (*FORMATS, "fixed-width-wrap")
 # More of the formats users' tools write, checked by `python bench/accuracy.py --more` (not by the
 # test suite, to keep it short): a container runtime's own log files (CRI), GitHub Actions'
 # timestamps, loguru's default format, Jenkins' timestamper, logging.basicConfig with a time,
-# Markdown indentation and quotes, Hydra's and Hugging Face's logging, rank tags, a time's zone,
-# journald.
+# Markdown indentation and quotes, Hydra's, Hugging Face's and rich's logging, rank tags, a time's
+# zone, journald.
 MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
     "cri": lambda n, s: (
         f"2024-05-01T10:{n // 60 % 60:02d}:{n % 60:02d}.{n * 7919 % 10**9:09d}Z stderr F {s}"
@@ -136,6 +136,8 @@ MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
     # torchrun --tee with its default role; SageMaker's MPI launcher (rank and host in the tag)
     "torchrun-tee": lambda n, s: "[default0]:" + s,
     "sagemaker-mpi": lambda n, s: "[1,mpirank:0,algo-1]<stderr>:" + s,
+    # rich's logging handler (and `%(levelname)-8s`): the level padded to its column
+    "rich-logging": lambda n, s: f"[05/01/24 10:{n // 60 % 60:02d}:{n % 60:02d}] INFO     {s}",
     # a time with its zone, as `%Z` writes it (Python's logging with a datefmt, `date`)
     "time-zone": lambda n, s: f"2024-05-01 10:{n // 60 % 60:02d}:{n % 60:02d} UTC {s}",
     # journalctl -o short-iso (a systemd service's output)

@@ -44,24 +44,26 @@ _METADATA = (
     re.compile(r"\w=\S"),  # key=value
     re.compile(r"^(?:> ?)+$"),  # a quote's marker: a log pasted into an e-mail or a Markdown quote
 )
-# Words a capture writes after its last tag: log levels (as Python's logging, glog, log4j and loguru
-# write them), the stream a container runtime names, and a time's zone.
-_CAPTURE_WORDS = (
-    frozenset(
-        word
-        for level in (
-            "TRACE",
-            "DEBUG",
-            "INFO",
-            "NOTICE",
-            "WARN",
-            "WARNING",
-            "ERROR",
-            "CRITICAL",
-            "FATAL",
-        )
-        for word in (level, level.lower(), level.capitalize())
+# A record's level as Python's logging, glog, log4j, loguru and rich write it.
+_LEVELS = frozenset(
+    word
+    for level in (
+        "TRACE",
+        "DEBUG",
+        "INFO",
+        "NOTICE",
+        "WARN",
+        "WARNING",
+        "ERROR",
+        "CRITICAL",
+        "FATAL",
     )
+    for word in (level, level.lower(), level.capitalize())
+)
+# Words a capture writes after its last tag: a level, the stream a container runtime names, and a
+# time's zone.
+_CAPTURE_WORDS = (
+    _LEVELS
     | {"stdout", "stderr"}
     | {
         # a time's zone, as `%Z` writes it after the time
@@ -109,6 +111,9 @@ MAX_PREFIX = 200
 _METRIC_NAMED = re.compile(r".*[A-Za-z_]\w*\s*[:=]\s*$", re.DOTALL)
 _VALUE_NEXT = re.compile(r"[ \t]{0,2}[-+]?(?:\d|(?i:nan|inf)(?![a-z]))")
 _METRIC_MARKS = (":", "=")  # what a part that names a metric ends in (_METRIC_NAMED)
+# Where a level padded to its column ends: `%(levelname)-8s` and rich's handler pad it to eight
+# characters, and one space follows.
+LEVEL_COLUMN = 9
 MAX_SHAPES = 6
 MAX_CANDIDATES = 24  # leading parts tried per line: a stacked prefix has a dozen boundaries
 WRAP_MIN = 60  # a narrower fixed width is not a web page's wrapping
@@ -305,6 +310,14 @@ def _pattern(prefix: str) -> re.Pattern[str]:
     parts = []
     for i, token in enumerate(tokens):
         last = i == len(tokens) - 1
+        if last and len(token) > 1 and token.isspace() and i > 0 and tokens[i - 1] in _LEVELS:
+            # a level padded to its column: the same width whichever level (`INFO     `,
+            # `WARNING  `), and a message's own indentation after it stays the message's
+            width = len(tokens[i - 1]) + len(token)
+            parts[-1] = (
+                "(?:" + "|".join(f"[A-Za-z]{{{n}}} {{{width - n}}}" for n in range(1, width)) + ")"
+            )
+            break
         if token.isdigit():
             parts.append(r"\d+")
         elif token[0].isspace():
@@ -516,8 +529,14 @@ def _candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:
             and _METRIC_NAMED.match(text, 0, visible_end)
         ):
             continue
-        if token[0] in " \t":  # one separator: more spaces are the message's own indentation
-            out.append((text[: length - len(token) + 1], kinds[: i + 1]))
+        if token[0] in " \t":
+            # one separator: more spaces are the message's own indentation, but for a level padded
+            # to its column (`%(levelname)-8s`, rich's handler: `INFO     Epoch 1`)
+            keep = 1
+            if len(token) > 1 and i > 0 and tokens[i - 1] in _LEVELS:
+                # up to the column's end: spaces past it are a message's own (a frame's `  File`)
+                keep = min(len(token), max(1, LEVEL_COLUMN - len(tokens[i - 1])))
+            out.append((text[: length - len(token) + keep], kinds[: i + 1]))
             following = tokens[i + 1 : i + 3]
             if len(token) > 1 and len(following) == 2 and following[0][0].isalpha():
                 if following[1][0] in " \t":

@@ -279,3 +279,17 @@ def test_lines_of_metrics_keep_their_names():
     reader = CaptureReader()
     reader.prime(driver)
     assert [reader.split(line)[0] for line in driver] == listing
+
+
+def test_a_level_padded_to_its_column_is_the_capture_s_and_indentation_after_it_the_message_s():
+    # rich's handler and `%(levelname)-8s` pad the level to eight characters: the padding was left
+    # on every message as indentation (`    Epoch 1`), and hid a notebook's error from the reader
+    lines = ["Epoch 1/10", '  File "/home/user/train.py", line 41, in <module>', "ValueError: bad"]
+    levels = ["INFO", "WARNING", "ERROR"]
+    text = "".join(
+        f"[05/01/24 10:00:0{n}] {level:<8} {line}\n"
+        for n, (level, line) in enumerate(zip(levels * 2, lines * 2, strict=True))
+    )
+    reader = CaptureReader()
+    reader.prime(text.splitlines())
+    assert [reader.split(line)[0] for line in text.splitlines()] == lines * 2
