@@ -188,6 +188,14 @@ class LogFacts:
             (signal, line.text.strip()[:300], line.where)
             for _, signal, line in sorted(said, key=lambda item: item[0])
         ]
+        # an exception whose message says a process it ran ended by a signal: a launcher's
+        # CalledProcessError (`died with <Signals.SIGKILL: 9>`), torchrun's SignalException
+        for chain in self.chains:
+            for exc in chain.exceptions:
+                said = exc.message.partition("\n")[0]
+                ended = read_exit(said)
+                if ended is not None and ended.signal:
+                    found.append((ended.signal, f"{exc.type}: {said}"[:300], chain.where))
         for failure in self.child_failures:
             if failure.signal:
                 text = f"rank {failure.rank} exitcode {failure.exitcode}: {failure.traceback or ''}"

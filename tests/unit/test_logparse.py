@@ -757,3 +757,21 @@ def test_a_learned_prefix_with_figures_in_a_word_does_not_eat_a_message_s_first_
     facts = parse_text("".join(f"[default0]:{line}\n" for line in glog))
     assert [hint.signal for hint in facts.exit_hints] == ["SIGFPE"]
     assert facts.ending[-1].text == "Floating point exception (core dumped)"
+
+
+def test_a_signal_named_by_an_exception_s_message_is_how_a_process_ended():
+    # a launcher's CalledProcessError is the only line that says its training process was killed
+    traceback = (
+        "Traceback (most recent call last):\n"
+        '  File "/usr/local/bin/accelerate", line 8, in <module>\n'
+        "    sys.exit(main())\n"
+        "subprocess.CalledProcessError: Command '['/usr/bin/python3', 'train.py']' died with "
+        "<Signals.SIGKILL: 9>.\n"
+    )
+    facts = parse_text(traceback)
+    assert facts.signals == ("SIGKILL",)
+    ((signal, said, _),) = facts.signal_lines()
+    assert said.startswith("subprocess.CalledProcessError: Command")
+    assert (
+        parse_text(traceback.replace("died with <Signals.SIGKILL: 9>", "returned 1")).signals == ()
+    )
