@@ -106,7 +106,7 @@ NAMES = (*FORMATS, "fixed-width-wrap")
 # test suite, to keep it short): a container runtime's own log files (CRI), GitHub Actions'
 # timestamps, loguru's default format, Jenkins' timestamper, logging.basicConfig with a time,
 # Markdown indentation and quotes, Hydra's, Hugging Face's and rich's logging, rank tags, a time's
-# zone, journald.
+# zone, screen's padding, journald.
 MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
     "cri": lambda n, s: (
         f"2024-05-01T10:{n // 60 % 60:02d}:{n % 60:02d}.{n * 7919 % 10**9:09d}Z stderr F {s}"
@@ -140,6 +140,8 @@ MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
     "rich-logging": lambda n, s: f"[05/01/24 10:{n // 60 % 60:02d}:{n % 60:02d}] INFO     {s}",
     # a time with its zone, as `%Z` writes it (Python's logging with a datefmt, `date`)
     "time-zone": lambda n, s: f"2024-05-01 10:{n // 60 % 60:02d}:{n % 60:02d} UTC {s}",
+    # GNU screen's hardcopy: every line padded with spaces to the terminal's width
+    "screen-padded": lambda n, s: s.ljust(120),
     # journalctl -o short-iso (a systemd service's output)
     "journald": lambda n, s: (
         f"2024-05-01T10:{n // 60 % 60:02d}:{n % 60:02d}+0000 node01 python[48213]: {s}"

@@ -171,6 +171,10 @@ def clean(text: str) -> str:
         text = text.rstrip("\r")
         if "\r" in text:
             text = next((seg for seg in reversed(text.split("\r")) if seg.strip()), "")
+    if text.endswith("  "):
+        # a screen's width of padding (GNU screen's hardcopy, a terminal's copy): one trailing
+        # space is kept, as a page cut at a fixed width may have cut just after it
+        text = text.rstrip(" ")
     return text
 
 

@@ -293,3 +293,18 @@ def test_a_level_padded_to_its_column_is_the_capture_s_and_indentation_after_it_
     reader = CaptureReader()
     reader.prime(text.splitlines())
     assert [reader.split(line)[0] for line in text.splitlines()] == lines * 2
+
+
+def test_a_screen_s_padding_after_each_line_is_no_part_of_it():
+    # GNU screen's hardcopy pads every line to the terminal's width: `KeyboardInterrupt` and a
+    # bare exception name were no longer lines of their own
+    interrupted = (
+        "Traceback (most recent call last):\n"
+        '  File "/home/user/train.py", line 314, in <module>\n'
+        "    batch = next(loader)\n"
+        "KeyboardInterrupt\n"
+    )
+    padded = "".join(line.ljust(120) + "\n" for line in interrupted.splitlines())
+    (chain,) = parse_text(padded).chains
+    assert chain.final.type == "KeyboardInterrupt"
+    assert clean("Epoch 1 " + " " * 40) == "Epoch 1" and clean("cut at a word ") == "cut at a word "
