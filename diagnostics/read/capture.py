@@ -92,10 +92,13 @@ _PROGRESS_FIELD = re.compile(
     r"(?:['\"]?\s*[:=]|\s+(?:[-+]?\d|nan\b|inf\b))"
 )
 _EXCEPTION_LABEL = re.compile(r"(?:Error|Exception|Warning|Interrupt|Exit)\W*$")
+# An MPI launcher's tag: mpirun's `--tag-output` `[1,0]<stderr>` (the job's number, then the rank)
+# and SageMaker's `[1,mpirank:0,algo-1]<stderr>` (the rank and the host). logparse reads it, with
+# its colon, on lines where no prefix could be learned.
+MPI_RANK_TAG = r"^\[\d+,(?:(\d+)|mpirank:(\d+),[\w.-]+)\]<std(?:out|err)>"
 _RANK = (
     re.compile(r"\brank\s*[=:]?\s*(\d+)", re.I),
-    # mpirun --tag-output: [jobid,rank]<stdout>:, SageMaker's [1,mpirank:0,algo-1]<stderr>:
-    re.compile(r"^\[\d+,(?:mpirank:)?(\d+)(?:,[\w.-]+)?\]<std"),
+    re.compile(MPI_RANK_TAG),
     re.compile(r"^(\d+): $"),  # srun --label
     re.compile(r"^\[(?:default|trainer)(\d+)\]:"),  # torchrun --tee with a role
 )
@@ -553,13 +556,18 @@ def _candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:
     return out[:MAX_CANDIDATES]
 
 
+def rank_of(tag: re.Match[str]) -> int:
+    """The rank a matched rank tag names: the one of its groups that took part."""
+    return int(next(group for group in tag.groups() if group is not None))
+
+
 def describe(prefix: str) -> Capture:
     """The rank, pid and time a prefix holds."""
     rank = pid = None
     for pattern in _RANK:
         m = pattern.search(prefix)
         if m:
-            rank = int(m.group(1))
+            rank = rank_of(m)
             break
     m = _PID.search(prefix)
     if m:

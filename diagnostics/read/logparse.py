@@ -20,12 +20,14 @@ from trainwatch.diagnostics.evidence import ExceptionChain, LogLine
 from trainwatch.diagnostics.judge.collectives import COLLECTIVE_WORDS
 from trainwatch.diagnostics.knowledge.signals import read_exit
 from trainwatch.diagnostics.read.capture import (
+    MPI_RANK_TAG,
     Capture,
     CaptureReader,
     clean,
     from_json_lines,
     json_text,
     json_text_key,
+    rank_of,
     unmarked,
 )
 from trainwatch.diagnostics.read.dumps import fatal_signal_name
@@ -115,13 +117,9 @@ KEYWORDS = (
     *COLLECTIVE_WORDS,
 )
 
-# torchrun `--tee`/`--role` prefixes and rank-tagged lines: `[rank1]:`, `[default0]:`,
-# `[1,0]<stderr>:` (mpirun's `--tag-output`: the job's number, then the rank),
-# `[1,mpirank:0,algo-1]<stderr>:` (SageMaker's MPI runs name the rank and the host).
-_RANK = re.compile(
-    r"^\[(?:rank|default|trainer)?(\d+)\]:\s?|^\[\d+,(\d+)\]<std(?:out|err)>:\s?"
-    r"|^\[\d+,mpirank:(\d+),[\w.-]+\]<std(?:out|err)>:\s?"
-)
+# torchrun `--tee`/`--role` prefixes and rank-tagged lines: `[rank1]:`, `[default0]:`, and an MPI
+# launcher's (capture.MPI_RANK_TAG) with its colon: `[1,0]<stderr>:`.
+_RANK = re.compile(rf"^\[(?:rank|default|trainer)?(\d+)\]:\s?|{MPI_RANK_TAG}:\s?")
 
 
 # How a run ended, as shells, launchers and schedulers print it.
@@ -192,10 +190,10 @@ class LogFacts:
         # CalledProcessError (`died with <Signals.SIGKILL: 9>`), torchrun's SignalException
         for chain in self.chains:
             for exc in chain.exceptions:
-                said = exc.message.partition("\n")[0]
-                ended = read_exit(said)
+                first_line = exc.message.partition("\n")[0]
+                ended = read_exit(first_line)
                 if ended is not None and ended.signal:
-                    found.append((ended.signal, f"{exc.type}: {said}"[:300], chain.where))
+                    found.append((ended.signal, f"{exc.type}: {first_line}"[:300], chain.where))
         for failure in self.child_failures:
             if failure.signal:
                 text = f"rank {failure.rank} exitcode {failure.exitcode}: {failure.traceback or ''}"
@@ -529,9 +527,7 @@ def _without_rank(line: LogLine) -> LogLine:
     m = _RANK.match(line.text)
     if m is None:
         return line
-    capture = replace(
-        line.capture or Capture(""), rank=int(next(g for g in m.groups() if g is not None))
-    )
+    capture = replace(line.capture or Capture(""), rank=rank_of(m))
     return LogLine(line.number, line.text[m.end() :], line.stream, capture)
 
 
