@@ -199,7 +199,7 @@ def unmarked(text: str) -> str:
             inner = inner[: -len(mark)]
         elif mark == "**":
             return text
-        if inner.count("`") % 2:
+        if mark == "`" and inner.count("`") % 2:
             return text  # the backtick opened a quoted word, not the line
         return text[: len(text) - len(body)] + inner
     return text

@@ -163,6 +163,15 @@ def test_a_line_pasted_in_markdown_marks_is_read_without_them(pasted):
     )
 
 
+def test_bold_marks_come_off_a_line_that_quotes_c_style():
+    # glibc's assert quotes its expression `like this', an odd count of backticks: the line's
+    # closing `**` is what says the marks wrap it
+    line = (
+        "darknet: ./src/parser.c:351: parse_region: Assertion `l.outputs == params.inputs' failed."
+    )
+    assert capture.unmarked(f"**{line}**") == line
+
+
 @pytest.mark.parametrize(
     "line", ["`np.inf` is the name to use now", "```python", "** Epoch 3 **", "- `--lr` 0.1"]
 )
