@@ -183,8 +183,8 @@ def clean(text: str) -> str:
 
 def unmarked(text: str) -> str:
     """A line pasted into Markdown without the marks around it: `` `ValueError: x` ``,
-    `**ValueError: x**`, or the opening backtick of inline code that runs over several lines. A
-    backtick that quotes a word inside the line (`` `np.inf` is ... ``) stays."""
+    `**ValueError: x**`, or the opening or closing backtick of inline code that runs over several
+    lines. A backtick that quotes a word inside the line (`` `np.inf` is ... ``) stays."""
     if "`" not in text and "**" not in text:
         return text
     body = text.lstrip()
@@ -202,6 +202,9 @@ def unmarked(text: str) -> str:
         if mark == "`" and inner.count("`") % 2:
             return text  # the backtick opened a quoted word, not the line
         return text[: len(text) - len(body)] + inner
+    trimmed = text.rstrip()
+    if trimmed.endswith("`") and not trimmed.endswith("``") and trimmed.count("`") % 2:
+        return trimmed[:-1]  # the close of inline code opened lines above (`KeyError: 'x'` + "`")
     return text
 
 

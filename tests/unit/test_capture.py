@@ -153,6 +153,7 @@ def test_clean_takes_off_colour_crlf_and_redrawn_fragments():
         "`ValueError: too many values to unpack (expected 2)`",
         "**ValueError: too many values to unpack (expected 2)**",
         "`ValueError: too many values to unpack (expected 2)",  # inline code over several lines
+        "ValueError: too many values to unpack (expected 2)`",  # and its last line
     ],
 )
 def test_a_line_pasted_in_markdown_marks_is_read_without_them(pasted):
@@ -173,7 +174,15 @@ def test_bold_marks_come_off_a_line_that_quotes_c_style():
 
 
 @pytest.mark.parametrize(
-    "line", ["`np.inf` is the name to use now", "```python", "** Epoch 3 **", "- `--lr` 0.1"]
+    "line",
+    [
+        "`np.inf` is the name to use now",
+        "```python",
+        "** Epoch 3 **",
+        "- `--lr` 0.1",
+        "use `--lr`",
+        "```",
+    ],
 )
 def test_markdown_marks_inside_a_line_stay(line):
     assert capture.unmarked(line) == line
