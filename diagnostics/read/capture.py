@@ -465,6 +465,10 @@ class CaptureReader:
         end = m.start()
         if text[end - 2 : end] == "  " and m.group(0).startswith("File"):
             end -= 2  # a frame's own two-space indentation belongs to the message
+        for mark in ("**", "`"):  # Markdown around the error belongs to it (unmarked)
+            if text.endswith(mark, 0, end):
+                end -= len(mark)
+                break
         prefix = text[:end]
         if not prefix.strip() or len(prefix) > MAX_PREFIX or prefix[-1] not in _BOUNDARY:
             return

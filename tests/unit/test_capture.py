@@ -164,6 +164,20 @@ def test_a_line_pasted_in_markdown_marks_is_read_without_them(pasted):
     )
 
 
+@pytest.mark.parametrize("mark", ["`", "**"])
+def test_markdown_marks_after_a_capture_prefix_stay_with_the_error(mark):
+    # one line, so no prefix is learnt from repetition: the error's own start finds it, and the
+    # mark that opens the pasted error is the error's, not the prefix's
+    line = (
+        f"2024-05-01T12:00:03.118Z {mark}ValueError: too many values to unpack (expected 2){mark}"
+    )
+    (chain,) = parse_text(line + "\n").chains
+    assert (chain.final.type, chain.final.message) == (
+        "ValueError",
+        "too many values to unpack (expected 2)",
+    )
+
+
 def test_bold_marks_come_off_a_line_that_quotes_c_style():
     # glibc's assert quotes its expression `like this', an odd count of backticks: the line's
     # closing `**` is what says the marks wrap it
