@@ -450,6 +450,8 @@ class CaptureReader:
             if n >= needed and looks_like_metadata(example[k]) and not runs_into_message(example[k])
         ]
         if not frequent:
+            if (named := _pod_and_container(lines)) is not None:
+                self._add(named)
             return
         # The longest of the shapes nearly every line shares: a shape that also swallows the first
         # words of the commonest message ("<time> Epoch 3/10 ") is shared by fewer lines.
@@ -501,6 +503,37 @@ class CaptureReader:
         )
         if rests >= 0.5 * len(cut):
             self.wrap_width = width
+
+
+# stern (and tailers like it) writes `<pod> <container> ` before each line of a Kubernetes job:
+# two bare names, no tag to tell them from a message's first words. What does tell them: the same
+# two names on nearly every line, the first a generated pod name (words joined by hyphens, with
+# figures: `train-job-7f9c4-0`), the second a container's (a DNS label).
+_POD_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+")
+_CONTAINER_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+POD_LINES_SHARE = 0.9  # of the sampled lines that start with the same pod and container
+POD_LINES_MIN = 4
+
+
+def _pod_and_container(lines: list[str]) -> str | None:
+    """`<pod> <container> ` when nearly every line starts with the same two such names."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for line in lines:
+        words = line.split(" ", 2)
+        if len(words) == 3:
+            counts[(words[0], words[1])] += 1
+    if not counts:
+        return None
+    (pod, container), n = counts.most_common(1)[0]
+    if n < max(POD_LINES_MIN, POD_LINES_SHARE * len(lines)):
+        return None
+    if not (
+        _POD_NAME.fullmatch(pod)
+        and any(c.isdigit() for c in pod)
+        and _CONTAINER_NAME.fullmatch(container)
+    ):
+        return None
+    return f"{pod} {container} "
 
 
 def _common_indent(lines: list[str]) -> str | None:

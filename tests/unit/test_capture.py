@@ -202,6 +202,25 @@ def test_markdown_marks_inside_a_line_stay(line):
     assert capture.unmarked(line) == line
 
 
+def test_a_pod_and_container_name_on_every_line_is_a_prefix():
+    # stern: two bare names, told apart from a message's first words by being the same on nearly
+    # every line, and by the generated pod name first
+    log = [
+        "Epoch 1/3",
+        "step 10 loss 0.52",
+        "Traceback (most recent call last):",
+        '  File "train.py", line 9, in <module>',
+        "    loss = model(x)",
+        "RuntimeError: mat1 and mat2 shapes cannot be multiplied (4x8 and 16x2)",
+    ]
+    facts = parse_text("".join(f"train-job-7f9c4-0 trainer {line}\n" for line in log))
+    (chain,) = facts.chains
+    assert chain.final.type == "RuntimeError" and chain.final.frames[0].file == "train.py"
+    # the same two words on every line, but no generated pod name: a message's own words
+    plain = parse_text("".join(f"Epoch done {i}: loss 0.5\n" for i in range(8)))
+    assert all(line.text.startswith("Epoch done") for line in plain.tail)
+
+
 def test_fixed_width_wrapping_is_learned_from_the_rests_of_cut_lines():
     lines = [
         f"step {i}: RuntimeError: " + " ".join(f"word{j}" for j in range(12 + i)) for i in range(9)
