@@ -106,7 +106,7 @@ NAMES = (*FORMATS, "fixed-width-wrap")
 # test suite, to keep it short): a container runtime's own log files (CRI), GitHub Actions'
 # timestamps, loguru's default format, Jenkins' timestamper, logging.basicConfig with a time,
 # Markdown indentation and quotes, Hydra's, Hugging Face's and rich's logging, rank tags, a time's
-# zone, screen's padding, journald, stern.
+# zone, screen's padding, journald, stern, a Unix time.
 MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
     "cri": lambda n, s: (
         f"2024-05-01T10:{n // 60 % 60:02d}:{n % 60:02d}.{n * 7919 % 10**9:09d}Z stderr F {s}"
@@ -148,6 +148,8 @@ MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
     ),
     # stern's default template over a Kubernetes job: the pod's and the container's names
     "stern": lambda n, s: f"train-job-7f9c4-0 trainer {s}",
+    # logging's `%(created)f %(message)s`: the Unix time alone
+    "logging-created": lambda n, s: f"{1714557600 + n}.{n * 7919 % 10**6:06d} {s}",
 }
 # Two tools, one over the other (a collector's timestamp over a coloured console, Ray's prefix over
 # colour, a logging format under a pod prefix...): `python bench/accuracy.py --more` too.

@@ -43,6 +43,9 @@ _METADATA = (
     re.compile(r"^[\w.\-/]+:\s*$|^\w+:[\w.]+:\s*$"),  # a label: `0: `, `node01:`, `INFO:root:`
     re.compile(r"\w=\S"),  # key=value
     re.compile(r"^(?:> ?)+$"),  # a quote's marker: a log pasted into an e-mail or a Markdown quote
+    # a Unix time alone, in seconds (logging's `%(created)f`) or milliseconds (log exporters): ten
+    # figures from 2017 to 2033, so a step's counter or a metric's value is not one
+    re.compile(r"^1[5-9]\d{8}(?:\d{3}|\.\d+)?\s*$"),
 )
 # A record's level as Python's logging, glog, log4j, loguru and rich write it.
 _LEVELS = frozenset(

@@ -218,7 +218,14 @@ def test_a_pod_and_container_name_on_every_line_is_a_prefix():
     assert chain.final.type == "RuntimeError" and chain.final.frames[0].file == "train.py"
     # the same two words on every line, but no generated pod name: a message's own words
     plain = parse_text("".join(f"Epoch done {i}: loss 0.5\n" for i in range(8)))
-    assert all(line.text.startswith("Epoch done") for line in plain.tail)
+    assert all(line.text.startswith("Epoch done") for line in plain.ending)
+
+
+def test_a_unix_time_alone_is_a_prefix_and_a_counter_is_not():
+    timed = parse_text("".join(f"{1714557600 + i}.250000 step {i} loss 0.5\n" for i in range(6)))
+    assert all(line.text.startswith("step ") for line in timed.ending)
+    counted = parse_text("".join(f"{1000000 + i} samples seen, loss 0.5\n" for i in range(6)))
+    assert all(line.text[0].isdigit() for line in counted.ending)
 
 
 def test_fixed_width_wrapping_is_learned_from_the_rests_of_cut_lines():
