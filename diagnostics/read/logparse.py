@@ -93,6 +93,7 @@ KEYWORDS = (
     "OOM",
     "oom-kill",
     'File "',
+    '", line ',  # a frame whose `File "` a copy cut off (tracebacks._CUT_FRAME)
     "Cell In",
     "---->",
     "\u256d",

@@ -106,6 +106,9 @@ _IPY_HEAD = re.compile(r"^([A-Za-z_][\w.]*)\s{2,}Traceback \(most recent call la
 _RICH_HEAD = re.compile(r"^\s*\u256d.*Traceback")
 _ORIGINAL = re.compile(r"^\s*Original Traceback \(most recent call last\):")
 _FRAME = re.compile(r'^\s*File "(.+?)", line (\d+)(?:, in (.+?))?\s*$')
+# A traceback copied from a selection that began inside its first frame's path: `nerV2.py", line
+# 431, in run_training` (the `  File "` and the path's start left behind).
+_CUT_FRAME = re.compile(r'^(\S+\.pyx?)", line (\d+), in (\S+)\s*$')
 _CAUSE = "The above exception was the direct cause of the following exception"
 _CONTEXT = "During handling of the above exception, another exception occurred"
 # `Type: message`; some pastes and reformatters write `Type : message`
@@ -305,6 +308,11 @@ class BlockReader:
         if m and m.group(3):  # a traceback pasted without its head line: it starts at a frame
             self.open[rank] = _Block("tb", line, rank)
             return self._continue(self.open[rank], line)
+        m = _CUT_FRAME.match(text)
+        if m:
+            block = self.open[rank] = _Block("tb", line, rank)
+            block.frames.append(self._frame(m.group(1), m.group(2), m.group(3)))
+            return True
         return False
 
     def start_bare(self, line: LogLine, rank: int | str | None) -> None:

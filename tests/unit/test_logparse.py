@@ -775,3 +775,18 @@ def test_a_signal_named_by_an_exception_s_message_is_how_a_process_ended():
     assert (
         parse_text(traceback.replace("died with <Signals.SIGKILL: 9>", "returned 1")).signals == ()
     )
+
+
+def test_a_traceback_copied_from_inside_its_first_frames_path_keeps_that_frame():
+    # the selection began inside the first frame's path: `  File "/home/.../traine` left behind
+    text = (
+        'nerV2.py", line 431, in run_training\n'
+        "    ret = super().run_training()\n"
+        '  File "/usr/lib/python3/site-packages/nnunet/network_trainer.py", line 446, in run\n'
+        "    l = self.run_iteration(self.tr_gen, True)\n"
+        "AttributeError: 'NoneType' object has no attribute 'scale'\n"
+    )
+    (chain,) = parse_text(text).chains
+    frames = chain.final.frames
+    assert [(f.file, f.line, f.function) for f in frames][0] == ("nerV2.py", 431, "run_training")
+    assert len(frames) == 2 and frames[0].code == "ret = super().run_training()"
