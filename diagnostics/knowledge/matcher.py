@@ -326,11 +326,18 @@ def _raised_at(sig: Signature, exc: RaisedException) -> bool:
 
 def _raised_in(sig: Signature, exc: RaisedException) -> bool:
     """Does `raised_in` match the exception's innermost frame, written `<file>, in <function>` as a
-    traceback names it?"""
+    traceback names it? A `__getattr__` raises for whoever asked it (torch's Module, pandas'
+    DataFrame): there its caller's frame is where the error was raised."""
     if not exc.frames:
         return False
-    place = f"{exc.frames[-1].file}, in {exc.frames[-1].function}"
+    frame = exc.frames[-1]
+    if frame.function in _ASKED_FOR and len(exc.frames) > 1:
+        frame = exc.frames[-2]
+    place = f"{frame.file}, in {frame.function}"
     return any(p.search(place) for p in sig.raised_in)
+
+
+_ASKED_FOR = {"__getattr__", "__getattribute__"}
 
 
 def cited_kind(chain: ExceptionChain) -> str:

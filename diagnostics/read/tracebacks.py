@@ -95,6 +95,11 @@ _TF_STATUS_LINE = re.compile(
 # the graph nodes TensorFlow lists under an error (`\t [[{{node IteratorGetNext}}]]`): the error's
 # own lines, not the log going on after it
 _TF_NODE_LINE = re.compile(r"^\s*\[\[.*\]\]\s*$")
+# TensorFlow's Estimator (and TPUEstimator) logs its loop's failure as `Error recorded from
+# training_loop: ...`, then `training_loop marked as finished` and `Reraising captured error`
+# before the exception is raised again: the lines after the error, like its node lines, are no
+# closing lines of their own. The words after what a capture wrote (glog's `W0702 ... ] `).
+_TF_AFTER_ERROR = re.compile(r"(?:^|\s)(?:\w+ marked as finished|Reraising captured error)\s*$")
 
 # Tracebacks kept: the first ones (the initiating failure) and the last ones.
 CHAINS_FIRST, CHAINS_LAST = 8, 24
@@ -651,8 +656,11 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
     raised: str | None = None  # the type of the `raise X(...)` (or `assert ...`) line just above
     statement = ""  # that line, the message of a bare exception line under an `assert`
     r_head = False
-    nodes = 0  # the node lines TensorFlow wrote under its error do not count as closing lines
-    while nodes < len(ending) and _TF_NODE_LINE.match(ending[-1 - nodes].text):
+    nodes = 0  # the lines TensorFlow wrote under its error do not count as closing lines
+    while nodes < len(ending) and (
+        _TF_NODE_LINE.match(ending[-1 - nodes].text)
+        or _TF_AFTER_ERROR.search(ending[-1 - nodes].text)
+    ):
         nodes += 1
     for line in ending[-CLOSING_LINES - nodes :]:
         text = line.text

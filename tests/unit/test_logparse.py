@@ -451,6 +451,18 @@ def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
             "ResourceExhaustedError",
             "Out of memory allocating 4.00G",
         ),
+        # TensorFlow's Estimator records its loop's error, then says more lines than the closing
+        # ones before it raises it again: those lines are the error's own, like its node lines
+        "step 40\nERROR:tensorflow:Error recorded from training_loop: shard 7 is unreadable\n"
+        "\t [[{{node IteratorGetNext}}]]\n"
+        + (
+            "INFO:tensorflow:training_loop marked as finished\n"
+            "WARNING:tensorflow:Reraising captured error\n"
+        )
+        * 3: (
+            "ERROR",
+            "Error recorded from training_loop: shard 7 is unreadable",
+        ),
     }
     for text, (kind, first) in closing.items():
         found = parse_text(text).closing_error
