@@ -89,6 +89,24 @@ def test_a_plain_error_in_a_function_that_reads_the_data_is_data_first():
     assert (v.category, v.subtype) == ("code", "code/python-error")
 
 
+def test_a_plain_error_with_no_frame_of_the_program_is_the_package_first():
+    raised_inside = (
+        '  File "/opt/venv/lib/python3.10/site-packages/tool/agent.py", line 9, in run\n'
+        "    args = build(command)\n"
+        '  File "/opt/venv/lib/python3.10/site-packages/tool/agent.py", line 40, in build\n'
+        '    value = command["args"][key]["value"]\n'
+        "KeyError: 'value'\n"
+    )
+    v = judge("Traceback (most recent call last):\n" + raised_inside)
+    assert (v.category, v.subtype) == ("library", "library/package-error")
+    assert [a.category for a in v.alternatives][:1] == ["code"] and v.confidence <= 0.6
+    v = judge(  # a frame of the program's own on the way: its call may be the fault
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 3, in <module>\n'
+        "    agent.run(cmd)\n" + raised_inside
+    )
+    assert (v.category, v.subtype) == ("code", "code/python-error")
+
+
 def test_peer_cascade_loses_to_the_initiating_crash():
     text = (
         '[rank1]: Traceback (most recent call last):\n[rank1]:   File "train.py", line 5, in '
