@@ -19,6 +19,7 @@ from trainwatch.diagnostics.judge.consistency import make_consistent
 from trainwatch.diagnostics.judge.kills import apply_kill_rules
 from trainwatch.diagnostics.judge.quiet import apply_quiet
 from trainwatch.diagnostics.knowledge.words import ADVICE, error_line, model
+from trainwatch.diagnostics.read.frames import in_installed_package
 from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 
 if TYPE_CHECKING:  # imported where used: a run with nothing to match never loads the knowledge base
@@ -212,9 +213,8 @@ def _from_match(
         # the dev corpus 5 such logs of 7 were library, 1 code, 1 data).
         alternatives.append(Alternative("code", subtype, confidence * 0.8, summary))
         category, subtype = "library", "library/package-error"
-        what = exception.short_type if exception else "An error"
         summary = (
-            f"{what} raised inside an installed package, with none of the program's own frames "
+            f"{exception.short_type} raised inside an installed package, with none of the program's own frames "
             "on the way: most likely a bug or a version mismatch of that package, possibly a "
             "value the program gave it."
         )
@@ -434,13 +434,8 @@ def _package_only(exception: RaisedException) -> bool:
     its traceback?"""
     frames = exception.frames
     return (
-        bool(frames)
-        and not any(f.user for f in frames)
-        and _INSTALLED.search(frames[-1].file) is not None
+        bool(frames) and not any(f.user for f in frames) and in_installed_package(frames[-1].file)
     )
-
-
-_INSTALLED = re.compile(r"[/\\](?:site|dist)-packages[/\\]")
 
 
 def _module_name(path: str) -> str:

@@ -28,6 +28,14 @@ _NOT_USER = re.compile(
 )
 
 
+_INSTALLED = re.compile(r"[/\\](?:site|dist)-packages[/\\]")
+
+
+def in_installed_package(path: str) -> bool:
+    """Does this file lie in an installed package (site-packages, dist-packages)?"""
+    return _INSTALLED.search(path) is not None
+
+
 def is_user_file(path: str, function: str = "<module>", library_dirs: Sequence[str] = ()) -> bool:
     """Is this frame the user's own code (see the module's docstring)?"""
     if path.startswith("<"):
