@@ -214,9 +214,9 @@ def _from_match(
         alternatives.append(Alternative("code", subtype, confidence * 0.8, summary))
         category, subtype = "library", "library/package-error"
         summary = (
-            f"{exception.short_type} raised inside an installed package, with none of the program's own frames "
-            "on the way: most likely a bug or a version mismatch of that package, possibly a "
-            "value the program gave it."
+            f"{exception.short_type} raised inside an installed package, with none of the "
+            "program's own frames on the way: most likely a bug or a version mismatch of that "
+            "package, possibly a value the program gave it."
         )
         confidence = min(confidence, 0.6)
     evidence_cited = list(best.cited)
