@@ -14,6 +14,15 @@ def human_bytes(n: float | None) -> str:
     return f"{n:.1f} TiB"
 
 
+_UNITS = {"bytes": 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+SIZE_PATTERN = r"(\d+(?:\.\d+)?) ?(bytes|B|[KMGT]iB)"  # a size as torch prints it: `2.00 GiB`
+
+
+def parse_bytes(number: str, unit: str) -> int:
+    """The two groups of SIZE_PATTERN as bytes: `("2.00", "GiB")` -> 2147483648."""
+    return int(float(number) * _UNITS[unit])
+
+
 def human_duration(seconds: float | None) -> str:
     """`42.3` -> `42 s`; `725` -> `12 min 5 s`; `7993` -> `2 h 13 min`; None -> `?`."""
     if seconds is None:

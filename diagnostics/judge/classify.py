@@ -105,7 +105,6 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
         verdict = _from_match(cascades[0], ranked, cascades[1:], chains, evidence)
     if verdict is None:
         verdict = _fallback(evidence, chains)
-    verdict = _cite_gpu_memory(verdict, evidence)
     from trainwatch.diagnostics.judge.memory import with_memory_facts
 
     verdict = with_memory_facts(verdict, evidence)
@@ -330,43 +329,6 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
     return Verdict(
         "unknown", None, 0.3, f"Exited with status {status.code}; cause not established."
     )
-
-
-def _cite_gpu_memory(verdict: Verdict, evidence: Evidence) -> Verdict:
-    """A GPU out-of-memory verdict cites what the memory looked like: torch's allocator at the
-    failure (from the probe) and the device's used/total (from NVML), so the report tells a
-    too-big batch from a leak or a neighbour's process filling the card."""
-    if verdict.subtype != "oom/gpu":
-        return verdict
-    cited: list[Cited] = []
-    torch = evidence.probe.torch if evidence.probe is not None else None
-    stats = torch.get("memory") if torch else None
-    if isinstance(stats, dict) and stats.get("allocated") is not None:
-        parts = [
-            f"{name.replace('_', ' ')} {_gib(stats[name])}"
-            for name in ("allocated", "reserved", "max_allocated")
-            if stats.get(name) is not None
-        ]
-        if stats.get("tried"):
-            parts.append(f"tried to allocate {stats['tried']}")
-        cited.append(
-            Cited("probe", "torch's allocator at the failure: " + ", ".join(parts), "probe")
-        )
-    gpu = evidence.memory.gpu if evidence.memory is not None else None
-    for device in gpu.peak_devices if gpu is not None else ():
-        cited.append(
-            Cited(
-                "gpu",
-                f"GPU {device.index} ({device.name}): {_gib(device.used_bytes)} of "
-                f"{_gib(device.total_bytes)} used at its fullest",
-                "NVML",
-            )
-        )
-    return replace(verdict, evidence=verdict.evidence + tuple(cited)) if cited else verdict
-
-
-def _gib(value: float) -> str:
-    return f"{value / 2**30:.2f} GiB"
 
 
 def _probe_chains(evidence: Evidence) -> tuple[ExceptionChain, ...]:

@@ -1,5 +1,11 @@
-"""What the memory monitor adds to an out-of-memory verdict: the process's own address-space limit
-when that is what it hit, and memory that grew steadily to the end, which is a leak.
+"""What the memory figures add to an out-of-memory verdict: the GPU's budget as torch's message and
+the samplers give it, the process's own address-space limit when that is what it hit, and memory
+that grew steadily to the end, which is a leak.
+
+A CUDA out-of-memory is three different failures with one message: an allocation larger than the
+whole device (a size computed wrong: no tuning helps), a device mostly held by other processes (a
+stale run or a neighbour: the batch is not the problem), and a run that filled the device itself
+(the signature's advice). torch's message carries the figures that tell them apart.
 
 An allocation that fails under RLIMIT_AS (`ulimit -v`) while the machine and the cgroup still have
 room is not "the machine ran out": the report names the limit, its value and the pid it bound.
@@ -9,10 +15,11 @@ calls it a leak and says where leaks come from.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from trainwatch.diagnostics.evidence import Evidence
-from trainwatch.diagnostics.units import human_bytes
+from trainwatch.diagnostics.units import SIZE_PATTERN, human_bytes, parse_bytes
 from trainwatch.diagnostics.verdict import Cited, Verdict
 
 # The timeline is read in this many stretches (each the largest sample of its stretch); the first
@@ -35,13 +42,143 @@ LIMIT_ADVICE = (
 )
 
 
+# torch's CUDA out-of-memory message in its two wordings, torch >= 2.1 first:
+#   Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 15.77 GiB of which 1.02 GiB is free.
+#   Including non-PyTorch memory, this process has 14.74 GiB memory in use. Of the allocated memory
+#   13.18 GiB is allocated by PyTorch, and 438.51 MiB is reserved by PyTorch but unallocated.
+#   Tried to allocate 20.00 MiB (GPU 0; 7.79 GiB total capacity; 6.74 GiB already allocated;
+#   12.56 MiB free; 6.82 GiB reserved in total by PyTorch)
+# torch 2.1 printed "total capacty". Who else holds the device is read from the newer wording only:
+# the older one's figures leave gigabytes unaccounted for on a card that nothing else used. Its
+# "Process N has X memory in use" is not read: inside a container torch cannot tell its own pid
+# from the host's, so that process may be this one.
+_TRIED = re.compile(r"Tried to allocate " + SIZE_PATTERN)
+_TOTAL = re.compile(r"total capac\w* of " + SIZE_PATTERN + "|" + SIZE_PATTERN + " total capacity")
+_FREE = re.compile(r"of which " + SIZE_PATTERN + " is free")
+_OWN = re.compile(r"this process has " + SIZE_PATTERN + " memory in use")
+_TORCH_HELD = re.compile(
+    SIZE_PATTERN + " is allocated by PyTorch|" + SIZE_PATTERN + " is reserved by PyTorch but "
+)
+# Other processes count as the cause when they hold at least this share of the device, and more
+# than the failed request.
+OCCUPIED_SHARE = 0.25
+# Where torch names only its allocator's figures, the process's own CUDA context and libraries
+# (cuBLAS, cuDNN, NCCL) come on top: up to about this much.
+CONTEXT_ALLOWANCE = 2**30
+BIGGER_THAN_DEVICE_ADVICE = (
+    "Look at the shape of the tensor made at the culprit line: one allocation of {tried} is more "
+    "than the whole GPU ({total}). A dimension multiplied where it should not be, a whole dataset "
+    "or an unbatched input sent at once, or a sequence length far past what was meant are the "
+    "usual causes; if the size is right, only a smaller batch or sequence, or splitting the work, "
+    "makes it fit."
+)
+OCCUPIED_ADVICE = (
+    "Find what else holds this GPU (`nvidia-smi`, or `fuser -v /dev/nvidia*` inside a container): "
+    "a stale run or a notebook kernel still alive, or another user's job. Stop it, or run on a "
+    "free GPU (CUDA_VISIBLE_DEVICES); lowering the batch only hides it."
+)
+
+
 def with_memory_facts(verdict: Verdict, evidence: Evidence) -> Verdict:
-    """An out-of-memory verdict with the address-space limit it hit and a leak named, when the
-    samples show them; any other verdict as it is."""
-    if verdict.category != "oom" or evidence.memory is None:
+    """An out-of-memory verdict with the GPU's budget read, the address-space limit it hit and a
+    leak named, when the message and the samples show them; any other verdict as it is."""
+    if verdict.category != "oom":
+        return verdict
+    verdict = _with_gpu_budget(_cite_gpu_memory(verdict, evidence))
+    if evidence.memory is None:
         return verdict
     verdict = _with_address_limit(verdict, evidence)
     return _with_leak(verdict, evidence)
+
+
+def _cite_gpu_memory(verdict: Verdict, evidence: Evidence) -> Verdict:
+    """A GPU out-of-memory verdict cites what the memory looked like: torch's allocator at the
+    failure (from the probe) and the device's used/total (from NVML), so the report tells a
+    too-big batch from a leak or a neighbour's process filling the card."""
+    if verdict.subtype != "oom/gpu":
+        return verdict
+    cited: list[Cited] = []
+    torch = evidence.probe.torch if evidence.probe is not None else None
+    stats = torch.get("memory") if torch else None
+    if isinstance(stats, dict) and stats.get("allocated") is not None:
+        parts = [
+            f"{name.replace('_', ' ')} {_gib(stats[name])}"
+            for name in ("allocated", "reserved", "max_allocated")
+            if stats.get(name) is not None
+        ]
+        if stats.get("tried"):
+            parts.append(f"tried to allocate {stats['tried']}")
+        cited.append(
+            Cited("probe", "torch's allocator at the failure: " + ", ".join(parts), "probe")
+        )
+    gpu = evidence.memory.gpu if evidence.memory is not None else None
+    for device in gpu.peak_devices if gpu is not None else ():
+        cited.append(
+            Cited(
+                "gpu",
+                f"GPU {device.index} ({device.name}): {_gib(device.used_bytes)} of "
+                f"{_gib(device.total_bytes)} used at its fullest",
+                "NVML",
+            )
+        )
+    return replace(verdict, evidence=verdict.evidence + tuple(cited)) if cited else verdict
+
+
+def _gib(value: float) -> str:
+    return f"{value / 2**30:.2f} GiB"
+
+
+def _with_gpu_budget(verdict: Verdict) -> Verdict:
+    """A CUDA out-of-memory whose own message shows one allocation larger than the whole device,
+    or a device mostly held by other processes, says so and leads with the advice that fits."""
+    if verdict.subtype != "oom/gpu":
+        return verdict
+    message = verdict.exception.message if verdict.exception is not None else ""
+    if not message and verdict.evidence:
+        message = verdict.evidence[0].text  # a log that ends on the error line alone
+    tried, total, free = _size(_TRIED, message), _size(_TOTAL, message), _size(_FREE, message)
+    if tried is None or total is None:
+        return verdict
+    shown = {"tried": human_bytes(tried), "total": human_bytes(total)}
+    if tried > total:
+        return replace(
+            verdict,
+            summary=f"CUDA out of memory: one allocation of {shown['tried']} asked for more than "
+            f"the whole GPU ({shown['total']}), so no batch of memory freed or defragmented can "
+            "hold it: the tensor is far larger than the run can use.",
+            advice=(BIGGER_THAN_DEVICE_ADVICE.format(**shown),)
+            + tuple(a for a in verdict.advice if "nvidia-smi" not in a and "fragment" not in a),
+        )
+    own, whose = _size(_OWN, message), "this process had"
+    others = None if own is None or free is None else total - free - own
+    held = [parse_bytes(*_groups(m)) for m in _TORCH_HELD.finditer(message)]
+    if others is None and held and free is not None:
+        own, whose = sum(held), "torch's allocator in this process held"
+        others = total - free - own - CONTEXT_ALLOWANCE
+    if others is None or own is None or free is None:
+        return verdict
+    if others < max(OCCUPIED_SHARE * total, tried):
+        return verdict
+    return replace(
+        verdict,
+        subtype="oom/gpu-occupied",
+        summary=f"CUDA out of memory on a GPU mostly held by other processes: of its "
+        f"{shown['total']}, {whose} {human_bytes(own)}, {human_bytes(free)} was free, "
+        f"and about {human_bytes(others)} was in other hands when it asked for {shown['tried']}.",
+        advice=(OCCUPIED_ADVICE,)
+        + tuple(a for a in verdict.advice if "nvidia-smi" not in a and "batch size" not in a),
+    )
+
+
+def _size(pattern: re.Pattern[str], text: str) -> int | None:
+    found = pattern.search(text)
+    return parse_bytes(*_groups(found)) if found else None
+
+
+def _groups(found: re.Match[str]) -> tuple[str, str]:
+    """The number and unit of whichever alternative of a pattern matched."""
+    number, unit = (g for g in found.groups() if g is not None)
+    return number, unit
 
 
 def _with_address_limit(verdict: Verdict, evidence: Evidence) -> Verdict:

@@ -418,6 +418,9 @@ class Monitor:
         )
         _, state["memory_total"] = read_available(opts["proc"])
         gpu_every, count = 1, 0
+        # NVML is read every `gpu_every` samples; the samples between carry the last reading, so
+        # that `ps` and the timeline never show the GPU empty between two readings.
+        gpu_used = gpu_busy = None
         begun = time.monotonic()
         while True:
             sample = sampler.sample()
@@ -450,7 +453,6 @@ class Monitor:
                 state["shm_peak"] is None or shm.used_bytes > state["shm_peak"]
             ):
                 state["shm_peak"] = shm.used_bytes
-            gpu_used = gpu_busy = None
             if (
                 gpu is not None
                 and count % gpu_every == 0

@@ -1,4 +1,5 @@
-"""Real failures on a CUDA device under `trainwatch run`: an out-of-memory, a NaN under autocast,
+"""Real failures on a CUDA device under `trainwatch run`: an out-of-memory (an allocation larger
+than the device, and one on a device another process holds), a NaN under autocast,
 a device-side assert, and NVML's sampling, per-process memory and the probe's allocator figures
 in the report (issue 12, point 8).
 
@@ -68,6 +69,26 @@ def test_a_real_cuda_out_of_memory(tmp_path):
     check_gpu_oom(report)
     check_allocator_figures(report)
     check_nvml_sampling(report, at_least=GIB)
+    # it asked for twice the device: a size to look at, not a budget to tune
+    assert any(a.startswith("Look at the shape") for a in report["advice"]), report["advice"]
+
+
+def test_a_gpu_held_by_another_process(tmp_path):
+    hog = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "gpu_failures.py"), "hog"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert hog.stdout.readline().startswith("holding"), "the other process took no memory"
+        result, report = _run(tmp_path, "ask")
+    finally:
+        hog.stdin.close()
+        hog.wait(timeout=60)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert report["verdict"]["subtype"] == "oom/gpu-occupied", report["verdict"]
+    assert any("nvidia-smi" in a for a in report["advice"]), report["advice"]
 
 
 def test_a_nan_under_autocast(tmp_path):

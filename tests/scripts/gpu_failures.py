@@ -4,6 +4,8 @@ hold    hold 1 GiB on the device for 3 s, then exit 0 (NVML sampling, per-proces
 oom     hold 1 GiB for 2 s (sampled), then ask for twice the device: torch.OutOfMemoryError
 nan     a loop under autocast (float16) whose loss overflows to inf, then NaN, printed each step
 assert  a cross-entropy whose label is out of range: a device-side assert
+hog     hold all but 4 GiB of the device's free memory until stdin closes (another process)
+ask     ask for 8 GiB at once: torch.OutOfMemoryError while `hog` holds the device
 """
 
 import sys
@@ -41,5 +43,13 @@ elif mode == "assert":
     labels = torch.full((8,), 12, dtype=torch.long, device=device)  # 10 classes: 12 is no class
     loss = torch.nn.functional.cross_entropy(logits, labels)
     print(f"loss {loss.item()}", flush=True)  # the assert surfaces at the first synchronisation
+elif mode == "hog":
+    free, _ = torch.cuda.mem_get_info(device)
+    held = torch.empty(free - 4 * GIB, dtype=torch.uint8, device=device)
+    torch.cuda.synchronize()
+    print(f"holding {held.numel() / GIB:.1f} GiB", flush=True)
+    sys.stdin.read()
+elif mode == "ask":
+    more = torch.empty(8 * GIB, dtype=torch.uint8, device=device)
 else:
     sys.exit(f"unknown mode {mode}")

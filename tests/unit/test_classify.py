@@ -280,3 +280,59 @@ def test_gpu_oom_cites_the_allocator_and_the_device():
         texts
     )
     assert any("GPU 0 (NVIDIA H100): 78.00 GiB of 80.00 GiB" in t for t in texts), texts
+
+
+def _cuda_oom(message: str):
+    return judge(
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 9, in <module>\n'
+        "    out = model(x)\ntorch.OutOfMemoryError: CUDA out of memory. " + message + "\n"
+    )
+
+
+def test_an_allocation_larger_than_the_whole_gpu_is_a_size_not_a_budget():
+    # as a real H200 printed it (tests/scripts/gpu_failures.py oom)
+    v = _cuda_oom(
+        "Tried to allocate 279.60 GiB. GPU 0 has a total capacity of 139.80 GiB of which 138.20 GiB"
+        " is free. Including non-PyTorch memory, this process has 1.60 GiB memory in use."
+    )
+    assert v.subtype == "oom/gpu" and "279.6 GiB" in v.summary and "139.8 GiB" in v.summary
+    assert v.advice[0].startswith("Look at the shape"), v.advice
+    assert not any("nvidia-smi" in a for a in v.advice), v.advice
+    old = _cuda_oom("Tried to allocate 57.83 GiB (GPU 0; 8.00 GiB total capacity; 1.2 GiB free)")
+    assert old.advice[0].startswith("Look at the shape"), old.advice
+
+
+def test_a_gpu_mostly_held_by_other_processes_is_named():
+    v = _cuda_oom(
+        "Tried to allocate 290.00 MiB. GPU 0 has a total capacity of 93.00 GiB of which 134.94 MiB "
+        "is free. Process 118636 has 71.62 GiB memory in use. Including non-PyTorch memory, this "
+        "process has 21.24 GiB memory in use."
+    )
+    assert (v.category, v.subtype) == ("oom", "oom/gpu-occupied")
+    assert "21.2 GiB" in v.summary and "71.6 GiB" in v.summary, v.summary
+    assert "nvidia-smi" in v.advice[0] and not any("batch size" in a for a in v.advice)
+    # only the allocator's figures: the process's own CUDA context is allowed for
+    v = _cuda_oom(
+        "Tried to allocate 148.00 MiB. GPU 0 has a total capacity of 31.60 GiB of which 87.44 MiB "
+        "is free. Of the allocated memory 594.01 MiB is allocated by PyTorch, and 5.99 MiB is "
+        "reserved by PyTorch but unallocated."
+    )
+    assert v.subtype == "oom/gpu-occupied", v.summary
+
+
+def test_a_gpu_the_run_filled_itself_keeps_the_batch_advice():
+    for message in (
+        # the run holds nearly all of it
+        "Tried to allocate 1.16 GiB. GPU 0 has a total capacity of 15.77 GiB of which 1012.69 MiB "
+        "is free. Including non-PyTorch memory, this process has 14.33 GiB memory in use.",
+        # its own context beyond the allocator's figures (3.3 GiB card, 0.9 GiB unaccounted)
+        "Tried to allocate 20.00 MiB. GPU 0 has a total capacity of 3.30 GiB of which 1.00 MiB is "
+        "free. Of the allocated memory 2.30 GiB is allocated by PyTorch, and 100.00 MiB is "
+        "reserved by PyTorch but unallocated.",
+        # the older wording leaves memory unaccounted for: never read as other processes
+        "Tried to allocate 36.00 MiB (GPU 0; 4.00 GiB total capacity; 2.88 GiB already "
+        "allocated; 627.20 KiB free; 2.95 GiB reserved in total by PyTorch)",
+    ):
+        v = _cuda_oom(message)
+        assert v.subtype == "oom/gpu", (message, v.summary)
+        assert v.advice[0].startswith("Lower the batch size"), v.advice

@@ -6,6 +6,7 @@ CUDA runs (tests/gpu_checks.py)."""
 from __future__ import annotations
 
 import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -163,3 +164,27 @@ def test_a_device_side_assert_is_a_label_out_of_range():
     )
     evidence = Evidence(source="run", exit=ExitStatus.from_returncode(1), log=log)
     assert _report(evidence)["verdict"]["subtype"] == "data/label-out-of-range"
+
+
+def test_samples_between_two_slow_nvml_readings_carry_the_last_one(monkeypatch):
+    """NVML slower than a tenth of the interval is read every few samples (an H200 VM showed
+    `ps` flickering to "-" between readings): every sample after the first reading has a figure."""
+    import subprocess
+
+    from trainwatch.diagnostics.watch.monitor import Monitor
+
+    class SlowNvml(StandInNvml):
+        def nvmlDeviceGetMemoryInfo(self, handle):
+            time.sleep(0.03)  # > a tenth of the 0.1 s interval: read every 4th sample or so
+            return super().nvmlDeviceGetMemoryInfo(handle)
+
+    monkeypatch.setitem(sys.modules, "pynvml", SlowNvml(GIB))
+    child = subprocess.Popen(["sleep", "1.5"])
+    monkeypatch.setattr("trainwatch.diagnostics.watch.monitor.GPU_FIRST_READ_S", 0.2, raising=True)
+    monitor = Monitor.start(child.pid, interval=0.1)
+    child.wait()
+    facts = monitor.stop()
+    values = [s.gpu_used_bytes for s in facts.samples]
+    first = next(i for i, v in enumerate(values) if v is not None)
+    assert len(values) - first >= 5, values
+    assert all(v is not None for v in values[first:]), values
