@@ -63,6 +63,7 @@ _LEVELS = frozenset(
     )
     for word in (level, level.lower(), level.capitalize())
 )
+_LEVEL_PATTERN = "(?:" + "|".join(sorted(_LEVELS, key=len, reverse=True)) + ")"
 # Words a capture writes after its last tag: a level, the stream a container runtime names, and a
 # time's zone.
 _CAPTURE_WORDS = (
@@ -331,7 +332,11 @@ def _pattern(prefix: str) -> re.Pattern[str]:
                 "(?:" + "|".join(f"[A-Za-z]{{{n}}} {{{width - n}}}" for n in range(1, width)) + ")"
             )
             break
-        if token.isdigit():
+        if token in _LEVELS:
+            # a level matches a level only: after `WARNING:root:` lines, a learnt `\w+:` must not
+            # take `UnboundLocalError:` off the exception line the log ends on
+            parts.append(_LEVEL_PATTERN)
+        elif token.isdigit():
             parts.append(r"\d+")
         elif token[0].isspace():
             parts.append(re.escape(token) if last else r"[ \t]+")

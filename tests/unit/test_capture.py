@@ -366,3 +366,18 @@ def test_a_screen_s_padding_after_each_line_is_no_part_of_it():
     (chain,) = parse_text(padded).chains
     assert chain.final.type == "KeyboardInterrupt"
     assert clean("Epoch 1 " + " " * 40) == "Epoch 1" and clean("cut at a word ") == "cut at a word "
+
+
+def test_a_level_learnt_in_a_prefix_never_takes_an_exception_s_name():
+    # Python logging's default `LEVEL:logger:` on every line, then the exception the log ends on
+    lines = [
+        "WARNING:root:Loading failed (id=2); Retry 0 with exception: Cannot sample 8 frames",
+        "WARNING:root:Loading failed (id=1); Retry 1 with exception: Cannot sample 8 frames",
+        "WARNING:root:Loading failed (id=0); Retry 2 with exception: Cannot sample 8 frames",
+        "",
+        "UnboundLocalError: cannot access local variable 'frames' where it is not associated",
+    ]
+    reader = CaptureReader()
+    reader.prime(lines)
+    assert reader.split(clean(lines[0]))[0].startswith("root:Loading failed")
+    assert reader.split(clean(lines[-1]))[0] == lines[-1]
