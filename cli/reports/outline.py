@@ -301,9 +301,14 @@ def _run(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
         gpu = [m.get("gpu_used_bytes") for m in samples]
         if any(g is not None for g in gpu):
             gpu_values = resample([int(g or 0) for g in gpu], SPARK_POINTS)
+            facts = memory.get("gpu") if isinstance(memory.get("gpu"), dict) else {}
+            # NVML names the run's own processes, or (in a container) only whole devices: the
+            # device figure among the evidence includes the driver's share and other users'
+            whose = "the run's processes" if facts.get("per_process") else "whole GPUs"
             items.append(
                 Item(
-                    f"GPU memory peak {human_bytes(max(gpu_values))}  {sparkline(gpu_values)}",
+                    f"GPU memory peak {human_bytes(max(gpu_values))} ({whose})  "
+                    f"{sparkline(gpu_values)}",
                     chart="gpu",
                 )
             )

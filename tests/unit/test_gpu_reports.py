@@ -106,6 +106,16 @@ def test_nvml_sampling_and_per_process_memory(monkeypatch, list_pids):
         source="run", exit=ExitStatus.from_returncode(0), memory=_memory(gpu, readings)
     )
     check_nvml_sampling(_report(evidence), at_least=GIB)
+    # the Run section says whose memory its GPU line counts
+    from trainwatch.cli.reports.outline import outline
+
+    verdict = classify(evidence)
+    view = outline(
+        Diagnosis("t", ("python3", "t.py"), None, 3.0, evidence.exit, verdict, evidence), 0
+    )
+    lines = [i.text for section in view.sections for i in section.items]
+    whose = "(the run's processes)" if list_pids else "(whole GPUs)"
+    assert any(t.startswith("GPU memory peak") and whose in t for t in lines), lines
 
 
 def test_a_cuda_out_of_memory_cites_the_allocator_and_the_device(monkeypatch):
