@@ -84,7 +84,7 @@ def with_memory_facts(verdict: Verdict, evidence: Evidence) -> Verdict:
     leak named, when the message and the samples show them; any other verdict as it is."""
     if verdict.category != "oom":
         return verdict
-    verdict = _with_gpu_budget(_cite_gpu_memory(verdict, evidence))
+    verdict = _with_gpu_budget(_cite_gpu_memory(verdict, evidence), evidence)
     if evidence.memory is None:
         return verdict
     verdict = _with_address_limit(verdict, evidence)
@@ -121,6 +121,19 @@ def _cite_gpu_memory(verdict: Verdict, evidence: Evidence) -> Verdict:
                 "NVML",
             )
         )
+    others = sorted(gpu.other_processes if gpu else (), key=lambda p: -(p.used_bytes or 0))
+    if others:
+        held = "; ".join(
+            f"pid {p.pid} {human_bytes(p.used_bytes)} on GPU {p.device}" for p in others[:3]
+        )
+        more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+        cited.append(
+            Cited(
+                "gpu",
+                f"processes outside the run on its GPUs, at their fullest: {held}{more}",
+                "NVML",
+            )
+        )
     return replace(verdict, evidence=verdict.evidence + tuple(cited)) if cited else verdict
 
 
@@ -128,19 +141,18 @@ def _gib(value: float) -> str:
     return f"{value / 2**30:.2f} GiB"
 
 
-def _with_gpu_budget(verdict: Verdict) -> Verdict:
+def _with_gpu_budget(verdict: Verdict, evidence: Evidence) -> Verdict:
     """A CUDA out-of-memory whose own message shows one allocation larger than the whole device,
-    or a device mostly held by other processes, says so and leads with the advice that fits."""
+    or a device mostly held by other processes (by the message's figures, else by NVML's list of
+    the processes on the run's GPUs), says so and leads with the advice that fits."""
     if verdict.subtype != "oom/gpu":
         return verdict
     message = verdict.exception.message if verdict.exception is not None else ""
     if not message and verdict.evidence:
         message = verdict.evidence[0].text  # a log that ends on the error line alone
     tried, total, free = _size(_TRIED, message), _size(_TOTAL, message), _size(_FREE, message)
-    if tried is None or total is None:
-        return verdict
-    shown = {"tried": human_bytes(tried), "total": human_bytes(total)}
-    if tried > total:
+    if tried is not None and total is not None and tried > total:
+        shown = {"tried": human_bytes(tried), "total": human_bytes(total)}
         return replace(
             verdict,
             summary=f"CUDA out of memory: one allocation of {shown['tried']} asked for more than "
@@ -149,25 +161,62 @@ def _with_gpu_budget(verdict: Verdict) -> Verdict:
             advice=(BIGGER_THAN_DEVICE_ADVICE.format(**shown),)
             + tuple(a for a in verdict.advice if "nvidia-smi" not in a and "fragment" not in a),
         )
-    own, whose = _size(_OWN, message), "this process had"
-    others = None if own is None or free is None else total - free - own
-    held = [parse_bytes(*_groups(m)) for m in _TORCH_HELD.finditer(message)]
-    if others is None and held and free is not None:
-        own, whose = sum(held), "torch's allocator in this process held"
-        others = total - free - own - CONTEXT_ALLOWANCE
-    if others is None or own is None or free is None:
-        return verdict
-    if others < max(OCCUPIED_SHARE * total, tried):
+    said = _occupied_by_message(message, tried, total, free)
+    if said is None:
+        said = _occupied_by_nvml(evidence)
+    if said is None:
         return verdict
     return replace(
         verdict,
         subtype="oom/gpu-occupied",
-        summary=f"CUDA out of memory on a GPU mostly held by other processes: of its "
-        f"{shown['total']}, {whose} {human_bytes(own)}, {human_bytes(free)} was free, "
-        f"and about {human_bytes(others)} was in other hands when it asked for {shown['tried']}.",
+        summary=f"CUDA out of memory on a GPU mostly held by other processes: {said}.",
         advice=(OCCUPIED_ADVICE,)
         + tuple(a for a in verdict.advice if "nvidia-smi" not in a and "batch size" not in a),
     )
+
+
+def _occupied_by_message(
+    message: str, tried: int | None, total: int | None, free: int | None
+) -> str | None:
+    """How much other processes held, in the words of torch's figures; None unless they held
+    at least OCCUPIED_SHARE of the device and more than the failed request."""
+    if tried is None or total is None or free is None:
+        return None
+    own, whose = _size(_OWN, message), "this process had"
+    if own is None:
+        held = [parse_bytes(*_groups(m)) for m in _TORCH_HELD.finditer(message)]
+        if not held:
+            return None
+        own, whose = sum(held), "torch's allocator in this process held"
+        others = total - free - own - CONTEXT_ALLOWANCE
+    else:
+        others = total - free - own
+    if others < max(OCCUPIED_SHARE * total, tried):
+        return None
+    return (
+        f"of its {human_bytes(total)}, {whose} {human_bytes(own)}, {human_bytes(free)} was free, "
+        f"and about {human_bytes(others)} was in other hands when it asked for "
+        f"{human_bytes(tried)}"
+    )
+
+
+def _occupied_by_nvml(evidence: Evidence) -> str | None:
+    """The same from NVML's process lists during a run: processes outside the run holding at
+    least OCCUPIED_SHARE of a device the run used."""
+    gpu = evidence.memory.gpu if evidence.memory is not None else None
+    if gpu is None or not gpu.other_processes:
+        return None
+    ours = {p.device for p in gpu.processes}
+    for device in gpu.peak_devices:
+        if device.index not in ours:
+            continue
+        others = sum(p.used_bytes or 0 for p in gpu.other_processes if p.device == device.index)
+        if others >= OCCUPIED_SHARE * device.total_bytes:
+            return (
+                f"NVML saw processes outside the run holding {human_bytes(others)} of GPU "
+                f"{device.index}'s {human_bytes(device.total_bytes)}"
+            )
+    return None
 
 
 def _size(pattern: re.Pattern[str], text: str) -> int | None:

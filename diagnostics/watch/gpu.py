@@ -36,7 +36,7 @@ class GpuDevice:
 
 @dataclass(frozen=True)
 class GpuProcess:
-    """GPU memory one of our processes holds on one device."""
+    """GPU memory one process holds on one device."""
 
     pid: int
     device: int
@@ -53,6 +53,7 @@ class GpuReading:
     devices: tuple[GpuDevice, ...]
     processes: tuple[GpuProcess, ...]  # only the run's own pids
     matched: bool  # some process of the run was found in NVML's lists
+    others: tuple[GpuProcess, ...] = ()  # every other process NVML lists on the devices
 
     @property
     def utilization_pct(self) -> int | None:
@@ -88,12 +89,16 @@ class GpuFacts:
     peak_used_bytes: int | None = None
     per_process: bool = False  # the figures are our processes' own (True) or whole devices' (False)
     notes: tuple[str, ...] = ()
+    # Processes outside the run on the same devices, each at its highest: only where NVML named
+    # the run's own (elsewhere, in a container, the run's processes would be among them).
+    other_processes: tuple[GpuProcess, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "devices": [d.to_dict() for d in self.devices],
             "peak_devices": [d.to_dict() for d in self.peak_devices],
             "processes": [p.to_dict() for p in self.processes],
+            "other_processes": [p.to_dict() for p in self.other_processes],
             "peak_used_bytes": self.peak_used_bytes,
             "per_process": self.per_process,
             "notes": list(self.notes),
@@ -222,6 +227,7 @@ class GpuSampler:
         self._last: GpuReading | None = None
         self._peak_devices: dict[int, GpuDevice] = {}
         self._peak_processes: dict[tuple[int, int], GpuProcess] = {}
+        self._peak_others: dict[tuple[int, int], GpuProcess] = {}
         self._peak_used: int | None = None
         self._ever_matched = False
         self._unmatched_seen = False
@@ -277,7 +283,7 @@ class GpuSampler:
 
     def _read(self, pids: Collection[int]) -> GpuReading:
         nvml = self._nvml
-        devices, ours, listed_any = [], [], False
+        devices, ours, others, listed_any = [], [], [], False
         for index, handle in enumerate(self._handles):
             memory = nvml.nvmlDeviceGetMemoryInfo(handle)
             try:
@@ -299,14 +305,12 @@ class GpuSampler:
                 continue
             listed_any = listed_any or bool(listed)
             for entry in listed:
-                if entry.pid in pids:
-                    used = entry.usedGpuMemory
-                    ours.append(
-                        GpuProcess(int(entry.pid), index, None if used is None else int(used))
-                    )
+                used = entry.usedGpuMemory
+                process = GpuProcess(int(entry.pid), index, None if used is None else int(used))
+                (ours if entry.pid in pids else others).append(process)
         if listed_any and not ours:
             self._unmatched_seen = True
-        return GpuReading(tuple(devices), tuple(ours), matched=bool(ours))
+        return GpuReading(tuple(devices), tuple(ours), matched=bool(ours), others=tuple(others))
 
     def _remember(self, reading: GpuReading) -> None:
         self._last = reading
@@ -315,11 +319,15 @@ class GpuSampler:
             best = self._peak_devices.get(device.index)
             if best is None or device.used_bytes > best.used_bytes:
                 self._peak_devices[device.index] = device
-        for process in reading.processes:
-            key = (process.pid, process.device)
-            best = self._peak_processes.get(key)
-            if best is None or (process.used_bytes or 0) > (best.used_bytes or 0):
-                self._peak_processes[key] = process
+        for peaks, processes in (
+            (self._peak_processes, reading.processes),
+            (self._peak_others, reading.others if reading.matched else ()),
+        ):
+            for process in processes:
+                key = (process.pid, process.device)
+                best = peaks.get(key)
+                if best is None or (process.used_bytes or 0) > (best.used_bytes or 0):
+                    peaks[key] = process
         if self._peak_used is None or reading.used_bytes > self._peak_used:
             self._peak_used = reading.used_bytes
 
@@ -330,6 +338,8 @@ class GpuSampler:
         notes = list(self._notes)
         if self._last is None:
             return GpuFacts(notes=tuple(notes)) if notes else None
+        # a pid of the run read before the sampler knew it was the run's is not another's
+        ours = {pid for pid, _ in self._peak_processes}
         if self._unmatched_seen and not self._ever_matched:
             notes.append(
                 "GPU: no process of the run appears in NVML's process list (inside a container "
@@ -343,6 +353,11 @@ class GpuSampler:
             peak_used_bytes=self._peak_used,
             per_process=self._ever_matched,
             notes=tuple(notes),
+            other_processes=tuple(
+                self._peak_others[k] for k in sorted(self._peak_others) if k[0] not in ours
+            )
+            if self._ever_matched
+            else (),
         )
 
     def close(self) -> None:

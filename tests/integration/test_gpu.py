@@ -89,6 +89,8 @@ def test_a_gpu_held_by_another_process(tmp_path):
     assert result.returncode == 1, result.stderr[-3000:]
     assert report["verdict"]["subtype"] == "oom/gpu-occupied", report["verdict"]
     assert any("nvidia-smi" in a for a in report["advice"]), report["advice"]
+    if report["memory"]["gpu"]["per_process"]:  # NVML named the run's processes: it names the hog
+        assert any(f"pid {hog.pid} " in c["text"] for c in report["evidence"]), report["evidence"]
 
 
 def test_a_nan_under_autocast(tmp_path):

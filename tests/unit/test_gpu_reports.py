@@ -147,6 +147,45 @@ def test_a_cuda_out_of_memory_cites_the_allocator_and_the_device(monkeypatch):
     check_nvml_sampling(report, at_least=GIB)
 
 
+def test_other_processes_on_the_run_s_gpu_are_named_and_make_the_oom_occupied(monkeypatch):
+    class SharedGpu(StandInNvml):
+        def nvmlDeviceGetComputeRunningProcesses(self, handle):
+            # the run's process, and a stale run holding 70 GiB of the 80
+            return [
+                SimpleNamespace(pid=PID, usedGpuMemory=self.held),
+                SimpleNamespace(pid=999, usedGpuMemory=70 * GIB),
+            ]
+
+        def nvmlDeviceGetMemoryInfo(self, handle):
+            return SimpleNamespace(used=self.held + 70 * GIB, total=TOTAL)
+
+    monkeypatch.setitem(sys.modules, "pynvml", SharedGpu(9 * GIB))
+    sampler = GpuSampler()
+    readings = [sampler.read({PID}) for _ in range(3)]
+    sampler.close()
+    gpu = sampler.facts()
+    assert [(p.pid, p.used_bytes) for p in gpu.other_processes] == [(999, 70 * GIB)]
+    assert gpu.to_dict()["other_processes"] == [{"pid": 999, "device": 0, "used_bytes": 70 * GIB}]
+    # torch's older wording has no figures to tell: NVML's list does
+    log = parse_text(
+        "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.15 GiB total "
+        "capacity; 8.10 GiB already allocated; 1.02 GiB free; 8.50 GiB reserved in total by "
+        "PyTorch)\n"
+    )
+    evidence = Evidence(
+        source="run", exit=ExitStatus.from_returncode(1), log=log, memory=_memory(gpu, readings)
+    )
+    verdict = classify(evidence)
+    assert verdict.subtype == "oom/gpu-occupied", verdict.summary
+    assert any("pid 999 70.0 GiB on GPU 0" in c.text for c in verdict.evidence), verdict.evidence
+    # where NVML cannot name the run's own processes, nobody is called another's
+    monkeypatch.setitem(sys.modules, "pynvml", SharedGpu(9 * GIB))
+    blind = GpuSampler()
+    blind.read({12345})
+    blind.close()
+    assert blind.facts().other_processes == ()
+
+
 def test_a_nan_under_autocast_is_numerical():
     tracker = ProgressTracker()
     parser = LogParser(on_line=tracker.feed)
