@@ -117,7 +117,7 @@ class SlowRecorder:
 def test_while_output_pours_out_the_parsers_wait_for_a_pause_but_still_sample_it():
     seen = SlowRecorder()
     feed = OutputFeed([seen], capacity=8 << 10)
-    lines_a_chunk, burst_s = 20, 1.5
+    lines_a_chunk, burst_s = 20, 1.0
     began = time.monotonic()
     chunks = 0
     while time.monotonic() - began < burst_s:  # a chunk every 2 ms, no pause of QUIET_S

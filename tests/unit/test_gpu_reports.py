@@ -228,8 +228,8 @@ def test_samples_between_two_slow_nvml_readings_carry_the_last_one(monkeypatch):
             return super().nvmlDeviceGetMemoryInfo(handle)
 
     monkeypatch.setitem(sys.modules, "pynvml", SlowNvml(GIB))
-    child = subprocess.Popen(["sleep", "1.5"])
-    monkeypatch.setattr("trainwatch.diagnostics.watch.monitor.GPU_FIRST_READ_S", 0.2, raising=True)
+    child = subprocess.Popen(["sleep", "1.0"])
+    monkeypatch.setattr("trainwatch.diagnostics.watch.monitor.GPU_FIRST_READ_S", 0.1, raising=True)
     monitor = Monitor.start(child.pid, interval=0.1)
     child.wait()
     facts = monitor.stop()
