@@ -84,6 +84,14 @@ _EPOCH_NAME = re.compile(r"(?i)epoch|avg|mean|average")  # a per-epoch summary, 
 # "Average Training loss"
 _AVERAGE_BEFORE = re.compile(r"(?i)\b(?:average|avg|mean)\W+(?:\w+\W+)?$")
 _EVAL_DESC = re.compile(r"valid|\bval\b|eval|test|predict|sanity", re.I)
+# A bar of the work before training: datasets' `Map`/`Filter`, a cache or label scan (YOLO's
+# `train: Scanning ... images and labels`), a download, checkpoint shards loading. Its end is not
+# the end of the training loop.
+_SETUP_DESC = re.compile(
+    r"\b(?:Scanning|Caching|Downloading|Extracting|Unpacking|Fetching|Resolving data files|"
+    r"Computing checksums|Generating \w+ split|Map|Filter|Tokeniz\w*|Preprocess\w*|"
+    r"Loading checkpoint shards)\b"
+)
 # A program's options printed at start (argparse's `Namespace(epoch=200, ...)`, a dataclass of
 # arguments or a config): its counters are settings, not where the loop stands.
 _OPTIONS_REPR = re.compile(r"^\s*(?:Namespace|\w*(?:Arguments|Args|Config|Options))\(\w+=")
@@ -365,8 +373,8 @@ class ProgressTracker:
         bar = None if cut < 0 else _BAR_TAIL.match(text, cut + 2)
         if bar is not None:
             role, epoch, epochs, key = _read_bar_description(text[:cut])
-            if role == "eval":
-                return True  # a validation bar: progress of a side loop, not of training
+            if role in ("eval", "setup"):
+                return True  # a validation or preparation bar: not the training loop's progress
             n, total = _count(bar.group("n")), _count(bar.group("total"))
             key = f"{key}|{total}"
             counter = state.bars.get(key)
@@ -699,8 +707,9 @@ def _float(text: str) -> float | None:
 
 @functools.lru_cache(maxsize=256)
 def _read_bar_description(head: str) -> tuple[str, int | None, str | None, str]:
-    """What a bar's text before `%|` says: ("eval"|"epochs"|"epoch"|"plain", epoch, epochs, key);
-    cached, as a run prints the same few descriptions millions of times.
+    """What a bar's text before `%|` says: (role, epoch, epochs, key), the role one of "eval",
+    "setup", "epochs", "epoch" and "plain"; cached, as a run prints the same few descriptions
+    millions of times.
     """
     desc = _BAR_DESC.sub("", head).strip()
     key = re.sub(
@@ -708,6 +717,8 @@ def _read_bar_description(head: str) -> tuple[str, int | None, str | None, str]:
     )  # digits out: `Epoch 3/10` and `Epoch 4/10` are one bar that resets
     if _EVAL_DESC.search(desc):
         return "eval", None, None, key
+    if _SETUP_DESC.search(desc):
+        return "setup", None, None, key
     epoch = _EPOCH.search(desc)
     if epoch is not None:
         return "epoch", int(epoch.group("n")), epoch.group("total"), key

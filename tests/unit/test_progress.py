@@ -75,6 +75,24 @@ def test_real_tqdm_epoch_in_description():
     assert broke.stopped_at == "epoch 2/10, batch 9/16" and broke.finished is False
 
 
+def test_bars_of_the_work_before_training_are_not_the_training_loop():
+    # a label scan, a dataset map and checkpoint shards, each run to its end by real tqdm: the
+    # training loop has not started, so nothing has finished
+    before = track(
+        tqdm_output(
+            [
+                ("train: Scanning 'data/train/labels' images and labels", 30, None),
+                ("Map (num_proc=4)", 50, None),
+                ("Loading checkpoint shards", 3, None),
+            ]
+        )
+    )
+    assert before.finished is not True and before.stopped_at is None, before
+    # ... and the training bar after them is read as ever
+    after = track(tqdm_output([("Map", 50, None), ("Epoch 1/2", 16, 9)]))
+    assert after.stopped_at == "epoch 1/2, batch 9/16" and after.finished is False
+
+
 def test_real_nested_bars_outer_unfinished_even_though_inner_completed():
     out = io.StringIO()
     for epoch in tqdm(range(10), desc="Epochs", file=out, mininterval=0):
