@@ -709,6 +709,10 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
         if _R_HEAD.match(text):
             r_head = True
             continue
+        inline = _R_INLINE_HEAD.search(text)
+        if inline and not _EXC_BARE.match(text, inline.end()):  # R's own error, on its head's line
+            found.append(("Error", text[inline.end() :].strip(), line))
+            continue
         m = _after_prefix(_RAISE, text.strip())
         if m and m.group("message"):  # a traceback pasted down to its `raise X("...")` alone
             found.append((m.group("type"), m.group("message"), line))

@@ -423,6 +423,9 @@ def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
             "Error",
             "api error: bad",
         ),
+        # ... and R's own error on its head's line, R's note on the warnings after it
+        "fitting\nError in train.default(x, y, weights = w, ...) : Stopping\nIn addition: There "
+        "were 26 warnings (use warnings() to see them)\n": ("Error", "Stopping"),
         # TensorFlow's report of several errors, and the graph nodes it lists under one (more
         # than the closing lines: they are the error's own)
         "".join(f"step {i}\n" for i in range(8))
