@@ -156,8 +156,8 @@ def _with_gpu_budget(verdict: Verdict, evidence: Evidence) -> Verdict:
         return replace(
             verdict,
             summary=f"CUDA out of memory: one allocation of {shown['tried']} asked for more than "
-            f"the whole GPU ({shown['total']}), so no batch of memory freed or defragmented can "
-            "hold it: the tensor is far larger than the run can use.",
+            f"the whole GPU ({shown['total']}): no memory freed or defragmented can hold it, the "
+            "tensor is far larger than this GPU can take.",
             advice=(BIGGER_THAN_DEVICE_ADVICE.format(**shown),)
             + tuple(a for a in verdict.advice if "nvidia-smi" not in a and "fragment" not in a),
         )
