@@ -325,9 +325,7 @@ class BlockReader:
         text = line.text
         if self._r_heads.pop(rank, None) == line.number - 1:
             text = text.strip()  # the exception R's reticulate indents under its own head
-        inline = _R_INLINE_HEAD.search(text)
-        if inline and inline.start() and not _prefix_like(text[: inline.start() + 1]):
-            inline = None
+        inline = _r_inline_head(text)
         head = None if inline else _RUNTIME_HEAD.match(text)
         if inline or head:
             m = _EXC_BARE.match(text[(inline or head).end() :])
@@ -709,7 +707,7 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
         if _R_HEAD.match(text):
             r_head = True
             continue
-        inline = _R_INLINE_HEAD.search(text)
+        inline = _r_inline_head(text)
         if inline and not _EXC_BARE.match(text, inline.end()):  # R's own error, on its head's line
             found.append(("Error", text[inline.end() :].strip(), line))
             continue
@@ -773,6 +771,15 @@ def _after_prefix(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
             if m is not None:
                 return m
     return None
+
+
+def _r_inline_head(text: str) -> re.Match[str] | None:
+    """R's `Error in f(...) : ` with its message on the same line, at the line's start or after
+    what a capture wrote; the words in a sentence of prose are not R's head."""
+    inline = _R_INLINE_HEAD.search(text)
+    if inline and inline.start() and not _prefix_like(text[: inline.start() + 1]):
+        return None
+    return inline
 
 
 def _prefix_like(skipped: str) -> bool:

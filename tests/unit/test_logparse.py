@@ -482,6 +482,7 @@ def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
         "If error occurs - run again with: --verbose\n",
         "epoch 3\n0 errors, 2 warnings\n",
         "Internal: the loop saves every epoch\n",  # a status name as prose: only after its `(N)`
+        "epoch 2\nthe notes say Error in fit : the loss went up\n",  # R's head words in prose
         'Traceback (most recent call last):\n  File "t.py", line 1\nValueError: x\n'
         "Error: see above\n",  # a traceback explains the run: no second reading of its end
     ):
