@@ -16,8 +16,8 @@ python3 -c 'import pynvml as n; n.nvmlInit(); h = n.nvmlDeviceGetHandleByIndex(0
 
 section install
 python3 -m pip install -q --no-index --no-deps --no-compile "$wheel" || exit 3
-tw=$(dirname "$(readlink -f "$(command -v python3)")")/trainwatch
-[ -x "$tw" ] || tw=$(python3 -c 'import sys, pathlib; print(pathlib.Path(sys.executable).with_name("trainwatch"))')
+# beside the interpreter pip installed into (a venv's python3 is a link: not resolved)
+tw=$(python3 -c 'import sys, pathlib; print(pathlib.Path(sys.executable).with_name("trainwatch"))')
 echo "trainwatch at $tw"; "$tw" --version
 
 section "pytest: tests/integration/test_gpu.py and tests/unit/test_gpu_reports.py"
