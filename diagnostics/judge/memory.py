@@ -30,6 +30,10 @@ STARTUP_STRETCHES = 2
 RISING_SHARE = 0.7
 GROWTH_FACTOR = 1.5
 MIN_GROWTH_BYTES = 64 * 2**20
+# Memory kept from step to step is a leak; a program still starting (imports, its CUDA context,
+# the model's creation) grows the same way on the timeline. Without a training step seen, only a
+# run at least this long has grown past its start.
+UNTRAINED_LEAK_SECONDS = 60.0
 LEAK_ADVICE = (
     "Memory grew steadily through the run: look for what is kept from step to step (losses or "
     "outputs appended to a list while still attached to the graph: keep loss.item() or "
@@ -268,7 +272,14 @@ def _with_leak(verdict: Verdict, evidence: Evidence) -> Verdict:
     memory = evidence.memory
     if not hasattr(memory, "timeline") or not getattr(memory, "samples", ()):
         return verdict
-    if verdict.subtype == "oom/gpu":
+    seconds = memory.samples[-1].elapsed
+    progress = evidence.progress
+    trained = progress is not None and (
+        progress.loss_count > 1 or progress.last_progress_line is not None
+    )
+    if not trained and seconds < UNTRAINED_LEAK_SECONDS:
+        return verdict
+    if (verdict.subtype or "").startswith("oom/gpu"):
         values = list(memory.gpu_timeline(STRETCHES))
         what = "GPU memory"
     else:
@@ -278,7 +289,6 @@ def _with_leak(verdict: Verdict, evidence: Evidence) -> Verdict:
     if growth is None:
         return verdict
     start, end, rising, stretches = growth
-    seconds = memory.samples[-1].elapsed
     cited = Cited(
         "memory",
         f"{what} grew steadily from {human_bytes(start)} to {human_bytes(end)} "

@@ -74,8 +74,13 @@ class GpuReading:
         memory.
         """
         if self.matched:
-            return sum(p.used_bytes or 0 for p in self.processes)
+            return self.own_bytes
         return sum(d.used_bytes for d in self.devices)
+
+    @property
+    def own_bytes(self) -> int:
+        """The run's processes' memory alone: 0 before any of them has made its CUDA context."""
+        return sum(p.used_bytes or 0 for p in self.processes)
 
 
 @dataclass(frozen=True)
@@ -229,6 +234,7 @@ class GpuSampler:
         self._peak_processes: dict[tuple[int, int], GpuProcess] = {}
         self._peak_others: dict[tuple[int, int], GpuProcess] = {}
         self._peak_used: int | None = None
+        self._peak_own = 0
         self._ever_matched = False
         self._unmatched_seen = False
 
@@ -330,6 +336,7 @@ class GpuSampler:
                     peaks[key] = process
         if self._peak_used is None or reading.used_bytes > self._peak_used:
             self._peak_used = reading.used_bytes
+        self._peak_own = max(self._peak_own, reading.own_bytes)
 
     def facts(self) -> GpuFacts | None:
         """The summary for the report: None when NVML was never tried; notes only when there was no
@@ -350,7 +357,9 @@ class GpuSampler:
             devices=self._last.devices,
             peak_devices=tuple(self._peak_devices[i] for i in sorted(self._peak_devices)),
             processes=tuple(self._peak_processes[k] for k in sorted(self._peak_processes)),
-            peak_used_bytes=self._peak_used,
+            # once NVML named the run's processes, the readings before (whole devices, taken
+            # while the run had no CUDA context yet) are not the run's
+            peak_used_bytes=self._peak_own if self._ever_matched else self._peak_used,
             per_process=self._ever_matched,
             notes=tuple(notes),
             other_processes=tuple(

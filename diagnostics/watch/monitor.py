@@ -420,7 +420,7 @@ class Monitor:
         gpu_every, count = 1, 0
         # NVML is read every `gpu_every` samples; the samples between carry the last reading, so
         # that `ps` and the timeline never show the GPU empty between two readings.
-        gpu_used = gpu_busy = None
+        gpu_used = gpu_own = gpu_busy = None
         begun = time.monotonic()
         while True:
             sample = sampler.sample()
@@ -467,6 +467,7 @@ class Monitor:
                 )
                 gpu_used = None if reading is None else reading.used_bytes
                 gpu_busy = None if reading is None else reading.utilization_pct
+                gpu_own = None if reading is None else reading.own_bytes
             limit = state["limit"]
             pss = None
             if (
@@ -483,6 +484,7 @@ class Monitor:
                 cgroup_usage_bytes=cgroup.read_usage(state["root_cgroup"]),
                 shm_used_bytes=None if shm is None else shm.used_bytes,
                 gpu_used_bytes=gpu_used,
+                gpu_own_bytes=gpu_own,
                 gpu_utilization_pct=gpu_busy,
             )
             kernel.drain()
@@ -558,11 +560,19 @@ class Monitor:
             notes.append(kernel.note)
         if root is None:
             notes.append("no memory cgroup found for the run; the limit is the machine's RAM")
+        samples, tail = timeline.samples(), tuple(timeline.tail)
+        if gpu_facts is not None and gpu_facts.per_process:
+            # NVML named the run's processes: the readings taken before they had a CUDA context
+            # were whole devices' (another user's memory included), and the run held none of it
+            samples, tail = (
+                tuple(replace(s, gpu_used_bytes=s.gpu_own_bytes) for s in points)
+                for points in (samples, tail)
+            )
         return MemoryFacts(
             interval_s=self.interval,
             sample_count=timeline.count,
-            samples=timeline.samples(),
-            tail=tuple(timeline.tail),
+            samples=samples,
+            tail=tail,
             peak=peak,
             peak_rss_bytes=peak_rss,
             top_process=None

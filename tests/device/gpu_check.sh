@@ -29,6 +29,13 @@ timeout 120 "$tw" run --interval 0.2 --json "$out/oom.json" \
     python3 tests/scripts/gpu_failures.py oom > "$out/oom-stdout.txt" 2> "$out/oom-stderr.txt"
 echo "exit $?"; tail -c 6000 "$out/oom-stderr.txt"
 
+section "an OOM on a GPU another process holds, as a user sees it"
+coproc HOG { python3 tests/scripts/gpu_failures.py hog; }
+read -r line <&"${HOG[0]}"; echo "other process: $line (pid $HOG_PID)"
+timeout 120 "$tw" run --interval 0.2 --json "$out/occupied.json" \
+    python3 tests/scripts/gpu_failures.py ask > /dev/null 2> "$out/occupied-stderr.txt"
+echo "exit $?"; exec {HOG[1]}>&-; wait "$HOG_PID"; tail -c 5000 "$out/occupied-stderr.txt"
+
 section "trainwatch ps during a run that holds 1 GiB"
 "$tw" run --interval 0.2 python3 tests/scripts/gpu_failures.py hold > /dev/null 2>&1 &
 for _ in 1 2 3 4 5 6; do sleep 1; "$tw" ps; done; wait

@@ -89,8 +89,13 @@ def test_a_gpu_held_by_another_process(tmp_path):
     assert result.returncode == 1, result.stderr[-3000:]
     assert report["verdict"]["subtype"] == "oom/gpu-occupied", report["verdict"]
     assert any("nvidia-smi" in a for a in report["advice"]), report["advice"]
+    # three seconds of start-up, no training step: its growth is no leak
+    assert "leak" not in report["verdict"]["summary"], report["verdict"]
     if report["memory"]["gpu"]["per_process"]:  # NVML named the run's processes: it names the hog
         assert any(f"pid {hog.pid} " in c["text"] for c in report["evidence"]), report["evidence"]
+        # and the run's GPU figures are its own, never the hog's whole-device share
+        assert report["memory"]["gpu"]["peak_used_bytes"] < 8 * GIB, report["memory"]["gpu"]
+        assert max(s.get("gpu_used_bytes", 0) for s in report["memory"]["samples"]) < 8 * GIB
 
 
 def test_a_nan_under_autocast(tmp_path):

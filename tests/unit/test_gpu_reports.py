@@ -237,3 +237,36 @@ def test_samples_between_two_slow_nvml_readings_carry_the_last_one(monkeypatch):
     first = next(i for i, v in enumerate(values) if v is not None)
     assert len(values) - first >= 5, values
     assert all(v is not None for v in values[first:]), values
+
+
+def test_whole_device_readings_before_the_run_s_cuda_context_are_not_the_run_s(monkeypatch):
+    """On an H200 a run that met another process's 136 GiB showed "GPU memory peak 136.4 GiB (the
+    run's processes)": NVML lists a process only once it has a CUDA context, and the readings
+    before were whole devices'. Once NVML named the run's processes, the report keeps their own."""
+    import subprocess
+
+    from trainwatch.diagnostics.watch.monitor import Monitor
+
+    child = subprocess.Popen(["sleep", "1.0"])
+
+    class LateContext(StandInNvml):
+        calls = 0
+
+        def nvmlDeviceGetComputeRunningProcesses(self, handle):
+            self.calls += 1
+            other = [SimpleNamespace(pid=999, usedGpuMemory=70 * GIB)]
+            late = [SimpleNamespace(pid=child.pid, usedGpuMemory=self.held)]
+            return other + (late if self.calls > 3 else [])
+
+        def nvmlDeviceGetMemoryInfo(self, handle):
+            return SimpleNamespace(used=71 * GIB, total=TOTAL)
+
+    monkeypatch.setitem(sys.modules, "pynvml", LateContext(GIB))
+    monkeypatch.setattr("trainwatch.diagnostics.watch.monitor.GPU_FIRST_READ_S", 0.1, raising=True)
+    monitor = Monitor.start(child.pid, interval=0.1)
+    child.wait()
+    facts = monitor.stop()
+    values = [s.gpu_used_bytes for s in facts.samples if s.gpu_used_bytes is not None]
+    assert facts.gpu.per_process and facts.gpu.peak_used_bytes == GIB, facts.gpu
+    assert 0 in values and max(values) == GIB, values
+    assert max(s.gpu_used_bytes or 0 for s in facts.tail) <= GIB

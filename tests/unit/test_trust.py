@@ -233,3 +233,31 @@ def test_memory_peak_is_shown_only_when_memory_was_sampled():
                           Evidence(source="run"), sections={"memory": unsampled})  # fmt: skip
     rows = [i.text for i in outline(diagnosis, 0).section("run").items]
     assert rows == ["ran 0.1 s · exit 0"]
+
+
+def test_growth_while_a_program_starts_is_no_leak_and_growth_while_it_trains_is():
+    """An H200 run that asked for 8 GiB three seconds after it started was called "most likely a
+    leak": its memory had grown from 352 to 627 MiB while torch imported and made its context."""
+    from trainwatch.diagnostics.judge.memory import with_memory_facts
+    from trainwatch.diagnostics.watch.monitor import MemoryFacts
+    from trainwatch.diagnostics.watch.sampling import ProcessMemory, Sample
+
+    def grown(seconds: float) -> MemoryFacts:
+        samples = []
+        for i in range(20):
+            rss = (300 + 20 * i) * 2**20
+            process = ProcessMemory(7, 1, "python", rss, 1.0)
+            at = seconds * i / 19
+            samples.append(Sample(at, at, (process,), rss, 1.0, None))
+        return MemoryFacts(interval_s=0.2, samples=tuple(samples), tail=tuple(samples[-8:]))
+
+    trained = track(*[f"step {step} loss={1 / step:.4f}" for step in range(1, 30)])
+    oom = Verdict("oom", "oom/host", 0.9, "Out of memory.")
+
+    def leak(seconds: float, progress) -> bool:
+        evidence = Evidence(source="run", memory=grown(seconds), progress=progress)
+        return "leak" in with_memory_facts(oom, evidence).summary
+
+    assert not leak(3.0, None)
+    assert leak(3.0, trained)
+    assert leak(90.0, None)
