@@ -100,6 +100,16 @@ _TF_NODE_LINE = re.compile(r"^\s*\[\[.*\]\]\s*$")
 # before the exception is raised again: the lines after the error, like its node lines, are no
 # closing lines of their own. The words after what a capture wrote (glog's `W0702 ... ] `).
 _TF_AFTER_ERROR = re.compile(r"(?:^|\s)(?:\w+ marked as finished|Reraising captured error)\s*$")
+# A native stack trace printed under a C++ error (glog's `*** Check failure stack trace: ***` and
+# its `@ 0x7f... caffe::Net<>::Init()` frames, dmlc's `Stack trace:` and `[bt] (0) ...`, c10's
+# `frame #0: ...`, glibc's `libc.so.6(+0x21b97)[0x7f...]`, gdb's `#0 0x... in f ()`): the error's
+# own lines, however many, never closing lines of their own.
+_NATIVE_FRAME = re.compile(
+    r"^\s*(?:@\s+(?:0x[0-9a-f]+|\(nil\))\s|\[bt\]\s*\(\d+\)|frame #\d+:|#\d+\s+0x[0-9a-f]+\s"
+    r"|\S+\.so[.\d]*\([^)]*\)\s*\[0x[0-9a-f]+\]\s*$"
+    r"|\*\*\* Check failure stack trace: \*\*\*|Stack trace(?: returned \d+ entries)?:\s*$)",
+    re.IGNORECASE,
+)
 
 # Tracebacks kept: the first ones (the initiating failure) and the last ones.
 CHAINS_FIRST, CHAINS_LAST = 8, 24
@@ -654,10 +664,12 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
     raised: str | None = None  # the type of the `raise X(...)` (or `assert ...`) line just above
     statement = ""  # that line, the message of a bare exception line under an `assert`
     r_head = False
-    nodes = 0  # the lines TensorFlow wrote under its error do not count as closing lines
+    # the lines TensorFlow wrote under its error, and a native stack trace, are no closing lines
+    nodes = 0
     while nodes < len(ending) and (
         _TF_NODE_LINE.match(ending[-1 - nodes].text)
         or _TF_AFTER_ERROR.search(ending[-1 - nodes].text)
+        or _NATIVE_FRAME.match(ending[-1 - nodes].text)
     ):
         nodes += 1
     for line in ending[-CLOSING_LINES - nodes :]:

@@ -806,3 +806,35 @@ def test_a_traceback_copied_from_inside_its_first_frames_path_keeps_that_frame()
     frames = chain.final.frames
     assert [(f.file, f.line, f.function) for f in frames][0] == ("nerV2.py", 431, "run_training")
     assert len(frames) == 2 and frames[0].code == "ret = super().run_training()"
+
+
+def test_a_native_stack_trace_under_a_cpp_error_does_not_push_it_out_of_the_closing_lines():
+    # Caffe's glog fatal line, then its 18-frame stack trace (corpus MK002): read as a silent hang
+    symbols = ["(unknown)"] * 4 + [
+        "caffe::db::LMDB::Open()",
+        "caffe::DataLayer<>::DataLayerSetUp()",
+        "caffe::BasePrefetchingDataLayer<>::LayerSetUp()",
+        "caffe::Net<>::Init()",
+        "caffe::Net<>::Net()",
+        "caffe::Solver<>::InitTestNets()",
+        "caffe::Solver<>::Init()",
+        "caffe::Solver<>::Solver()",
+        "caffe::GetSolver<>()",
+        "train()",
+        "main",
+        "(unknown)",
+    ]
+    frames = [f"    @     0x7f906f{7 * i + 0xB6B:06x}  {s}" for i, s in enumerate(symbols)]
+    glog = "\n".join(
+        [
+            "F0706 11:00:31.485407  8842 db_lmdb.hpp:13] Check failed: mdb_status == 0 (2 vs. 0) "
+            "No such file or directory",
+            "*** Check failure stack trace: ***",
+            *frames,
+            "    @              (nil)  (unknown)",
+        ]
+    )
+    error = parse_text(glog + "\n").closing_error.final
+    assert error.type == "Check failed" and "No such file" in error.message
+    # the frames alone, under prose that is no error, still close on nothing
+    assert parse_text("Training started\n" + "\n".join(frames) + "\n").closing_error is None
