@@ -120,7 +120,15 @@ _TB_HEAD = re.compile(r"Traceback \(most recent call last\):\s*$")
 _IPY_HEAD = re.compile(r"^([A-Za-z_][\w.]*)\s{2,}Traceback \(most recent call last\)")
 _RICH_HEAD = re.compile(r"^\s*\u256d.*Traceback")
 _ORIGINAL = re.compile(r"^\s*Original Traceback \(most recent call last\):")
-_FRAME = re.compile(r'^\s*File "(.+?)", line (\d+)(?:, in (.+?))?\s*$')
+# (a line wrapped at a fixed width may end after `line N,`: its function on the next line)
+_FRAME = re.compile(r'^\s*File "(.+?)", line (\d+)(?:,(?:\s*in (.+?))?)?\s*$')
+# A frame line wrapped at a fixed width (a web UI's log view, a terminal's copy): cut anywhere,
+# `  File "/home/user/lib/site-packages/mlagents/trainers/trainer_con` or `...gan.py", li`, the
+# rest on the next line; or after `line 175,`, with `in _create_trainer` on the next line.
+_FRAME_CUT = re.compile(
+    r'^\s*File "(?:[^"]*|[^"]+"(?:,(?: (?:l(?:i(?:n(?:e)?)?)?|line \d+, i(?:n)?))?)?)$'
+)
+_FUNCTION_BELOW = re.compile(r"^\s*in (\S+)\s*$")
 # A traceback copied from a selection that began inside its first frame's path: `nerV2.py", line
 # 431, in run_training` (the `  File "` and the path's start left behind).
 _CUT_FRAME = re.compile(r'^(\S+\.pyx?)", line (\d+), in (\S+)\s*$')
@@ -248,6 +256,7 @@ class _Block:
     # traceback, the table stays the ChildFailedError's message, as the rank judges read it)
     message_below: bool = False
     frame_indent: int = 0  # how far the last `File "..."` line was indented
+    cut_frame: str | None = None  # a frame line cut inside its path, waiting for its rest
 
 
 class BlockReader:
@@ -320,9 +329,14 @@ class BlockReader:
             self.open[rank] = _Block("json", line, rank, ipy_type=m.group(1))
             return True
         m = _FRAME.match(text)
-        if m and m.group(3):  # a traceback pasted without its head line: it starts at a frame
+        # a traceback pasted without its head line: it starts at a frame (its function maybe
+        # wrapped onto the next line)
+        if m and (m.group(3) or text.rstrip().endswith(",")):
             self.open[rank] = _Block("tb", line, rank)
             return self._continue(self.open[rank], line)
+        if _FRAME_CUT.match(text):  # a pasted traceback's first frame, wrapped: its rest below
+            self.open[rank] = _Block("tb", line, rank, cut_frame=text)
+            return True
         m = _CUT_FRAME.match(text)
         if m:
             block = self.open[rank] = _Block("tb", line, rank)
@@ -359,6 +373,21 @@ class BlockReader:
         text = line.text
         kind = b.kind
         if kind == "tb":
+            if b.cut_frame is not None:
+                joined, b.cut_frame = b.cut_frame + text, None
+                if _FRAME.match(joined):
+                    text = joined
+                elif not b.frames and b.start.text == joined[: len(b.start.text)]:
+                    self._close(b)  # opened on a line that only looked like a cut frame
+                    return False
+            elif _FRAME_CUT.match(text):
+                b.cut_frame = text
+                return True
+            m = _FUNCTION_BELOW.match(text)
+            if m and b.frames and b.frames[-1].function == "?":
+                f = b.frames[-1]
+                b.frames[-1] = replace(self._frame(f.file, str(f.line), m.group(1)), code=f.code)
+                return True
             m = _FRAME.match(text)
             if m:
                 if len(b.frames) < MAX_FRAMES:

@@ -838,3 +838,40 @@ def test_a_native_stack_trace_under_a_cpp_error_does_not_push_it_out_of_the_clos
     assert error.type == "Check failed" and "No such file" in error.message
     # the frames alone, under prose that is no error, still close on nothing
     assert parse_text("Training started\n" + "\n".join(frames) + "\n").closing_error is None
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        # inside the path, inside `line`, inside `in`, after `line N,`: wherever a width fell
+        (
+            '  File "/env/site-packages/mlagents/trainers/trainer_con',
+            'troller.py", line 175, in _create',
+        ),
+        (
+            '  File "/env/site-packages/mlagents/trainers/trainer_controller.py", li',
+            "ne 175, in _create",
+        ),
+        (
+            '  File "/env/site-packages/mlagents/trainers/trainer_controller.py", line 175, i',
+            "n _create",
+        ),
+        (
+            '  File "/env/site-packages/mlagents/trainers/trainer_controller.py", line 175, ',
+            "in _create",
+        ),
+    ],
+)
+@pytest.mark.parametrize("head", ["Traceback (most recent call last):\n", ""])
+def test_a_frame_line_wrapped_at_a_fixed_width_is_read_whole(cut, head):
+    text = head + "\n".join([*cut, "    trainer = self.trainers[brain_name]", "KeyError: '3DBall'"])
+    (chain,) = parse_text(text + "\n").all_chains
+    (frame,) = chain.final.frames
+    assert frame.file.endswith("trainer_controller.py") and frame.line == 175
+    assert frame.function == "_create" and frame.code == "trainer = self.trainers[brain_name]"
+    assert not frame.user  # site-packages: a library's frame, as unwrapped
+
+
+def test_a_line_that_only_looks_like_a_cut_frame_does_not_swallow_the_error_below():
+    facts = parse_text('File "/data/train/labels.csv\nFileNotFoundError: [Errno 2] No such file\n')
+    assert facts.all_chains[-1].final.type == "FileNotFoundError"
