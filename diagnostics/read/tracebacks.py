@@ -102,10 +102,13 @@ _TF_NODE_LINE = re.compile(r"^\s*\[\[.*\]\]\s*$")
 _TF_AFTER_ERROR = re.compile(r"(?:^|\s)(?:\w+ marked as finished|Reraising captured error)\s*$")
 # A native stack trace printed under a C++ error (glog's `*** Check failure stack trace: ***` and
 # its `@ 0x7f... caffe::Net<>::Init()` frames, dmlc's `Stack trace:` and `[bt] (0) ...`, c10's
-# `frame #0: ...`, glibc's `libc.so.6(+0x21b97)[0x7f...]`, gdb's `#0 0x... in f ()`): the error's
-# own lines, however many, never closing lines of their own.
+# `frame #0: ...`, glibc's `libc.so.6(+0x21b97)[0x7f...]`, gdb's `#0 0x... in f ()`), and a JVM's
+# or .NET's stack under its exception (`\tat org.apache.spark.ml.Predictor.fit(Predictor.scala:96)`,
+# `... 48 more`, `   at Microsoft.ML.Data.EstimatorChain`1.Fit(IDataView input)`): the error's own
+# lines, however many, never closing lines of their own.
 _NATIVE_FRAME = re.compile(
     r"^\s*(?:@\s+(?:0x[0-9a-f]+|\(nil\))\s|\[bt\]\s*\(\d+\)|frame #\d+:|#\d+\s+0x[0-9a-f]+\s"
+    r"|at [\w.$`<>\[\],]+\(.*\)(?:\s+in\s+\S.*)?\s*$|\.\.\. \d+ more\s*$"
     r"|\S+\.so[.\d]*\([^)]*\)\s*\[0x[0-9a-f]+\]\s*$"
     r"|\*\*\* Check failure stack trace: \*\*\*|Stack trace(?: returned \d+ entries)?:\s*$)",
     re.IGNORECASE,
@@ -256,7 +259,7 @@ class _Block:
     # traceback, the table stays the ChildFailedError's message, as the rank judges read it)
     message_below: bool = False
     frame_indent: int = 0  # how far the last `File "..."` line was indented
-    cut_frame: str | None = None  # a frame line cut inside its path, waiting for its rest
+    cut_frame: str | None = None  # a frame line a wrap cut in two, waiting for its rest
 
 
 class BlockReader:

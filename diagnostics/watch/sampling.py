@@ -56,8 +56,8 @@ class Sample:
     shm_used_bytes: int | None = None  # /dev/shm in use (set by Monitor)
     # GPU memory used by our processes, or by the devices (set by Monitor)
     gpu_used_bytes: int | None = None
-    # the run's own processes' GPU memory (0 before they have a CUDA context); None when NVML
-    # lists no processes. The report keeps it, not gpu_used_bytes, once NVML named the run's.
+    # the run's own processes' GPU memory (0 before they have a CUDA context); None before the
+    # first GPU reading. The report keeps it, not gpu_used_bytes, once NVML named the run's.
     gpu_own_bytes: int | None = None
     # busiest device the run uses, % of time a kernel ran (set by Monitor)
     gpu_utilization_pct: int | None = None

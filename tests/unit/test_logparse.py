@@ -875,3 +875,12 @@ def test_a_frame_line_wrapped_at_a_fixed_width_is_read_whole(cut, head):
 def test_a_line_that_only_looks_like_a_cut_frame_does_not_swallow_the_error_below():
     facts = parse_text('File "/data/train/labels.csv\nFileNotFoundError: [Errno 2] No such file\n')
     assert facts.all_chains[-1].final.type == "FileNotFoundError"
+
+
+def test_a_jvm_or_dotnet_stack_under_an_error_line_does_not_push_it_out_of_the_closing_lines():
+    frames = [f"   at Microsoft.ML.Data.EstimatorChain`1.Fit{i}(IDataView input)" for i in range(8)]
+    error = parse_text("\n".join(["ERROR: Schema mismatch for label column", *frames]) + "\n")
+    assert "Schema mismatch" in error.closing_error.final.message
+    spark = [f"\tat org.apache.spark.ml.Predictor.fit{i}(Predictor.scala:96)" for i in range(8)]
+    error = parse_text("\n".join(["ERROR: label column must be numeric", *spark, "\t... 48 more"]))
+    assert "must be numeric" in error.closing_error.final.message
