@@ -17,6 +17,8 @@ from trainwatch.diagnostics.knowledge import (
 from trainwatch.diagnostics.read.logparse import LogParser
 from trainwatch.diagnostics.verdict import CATEGORIES, Cited
 
+from conftest import ON_EVERY_CORPUS_LOG
+
 KNOWLEDGE = load_knowledge(include_user=False)
 SIGNATURES = KNOWLEDGE.signatures
 
@@ -77,22 +79,24 @@ def test_the_literal_index_notes_what_trying_every_pattern_notes():
 GATE_SLICES = 4
 
 
+@ON_EVERY_CORPUS_LOG
 @pytest.mark.parametrize("part", range(GATE_SLICES))
 def test_the_gates_pass_over_only_signatures_that_cannot_match(part):
     # Knowledge.match tries only the signatures whose literals' pieces the evidence holds
     # (matcher.SignatureGates): it must find what trying every signature finds, on the facts read
-    # from every corpus log and every example (read here, not judged; in slices that the test
-    # workers share out, as trying every signature on all of them is the longest unit test).
+    # from every example and every corpus log (the facts `explain` read from it, once for every
+    # test of the corpus group; in slices, as trying every signature on all of them is the longest
+    # unit test).
     from trainwatch.diagnostics.knowledge.matcher import match_all
 
-    from conftest import CORPUS_LOGS
+    from conftest import CORPUS_LOGS, corpus_diagnosis
 
-    texts = [(e.text, e.text.encode()) for s in SIGNATURES for e in s.examples]
-    texts += [(log.name, log.read_bytes()) for log in sorted(CORPUS_LOGS.glob("*.log"))]
+    examples = [e.text for s in SIGNATURES for e in s.examples]
+    logs = sorted(CORPUS_LOGS.glob("*.log"))
     read = [
-        (what, LogParser(KNOWLEDGE).parse_stream(io.BytesIO(data)))
-        for what, data in texts[part::GATE_SLICES]
-    ]
+        (text, LogParser(KNOWLEDGE).parse_stream(io.BytesIO(text.encode())))
+        for text in examples[part::GATE_SLICES]
+    ] + [(log.name, corpus_diagnosis(log).evidence.log) for log in logs[part::GATE_SLICES]]
     found = 0
     for what, facts in read:
         signals = {s: Cited("log", s, "example") for s in facts.signals}
