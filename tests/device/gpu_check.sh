@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The GPU checks, run once on a lent GPU machine (never by CI): the four real CUDA tests of
-# tests/integration/test_gpu.py, then what a user sees there (the terminal report of a real CUDA
-# OOM, `trainwatch doctor`, `trainwatch ps` during a run that holds GPU memory).
+# The GPU checks, run once on a lent GPU machine (never by CI): the real CUDA tests of
+# tests/integration/test_gpu.py and tests/unit/test_gpu_reports.py, then what a user sees there
+# (the terminal reports of a real CUDA OOM and of one on a GPU another process holds, `trainwatch
+# ps` during a run that holds GPU memory, `trainwatch doctor`).
 # Usage there: bash tests/device/gpu_check.sh WHEEL OUTDIR   (WHEEL: trainwatch's wheel, built here)
 set -u
 wheel=$1 out=$2
