@@ -142,10 +142,12 @@ def _better_joined(
 ) -> bool:
     """Is the reading with the cut lines joined the one to keep? It must have found something;
     then it wins when the cutting is sure, when the log as it stands showed nothing, or when more
-    of the knowledge base matches it (a message cut in two matches nothing)."""
-    if _showed_nothing(joined):
+    of the knowledge base matches it (a message cut in two matches nothing). "Found" counts what
+    the knowledge matched too: a closing words' phrase (`at_end`) reads the last lines whole, and
+    one line wrapped in two is neither an exception nor a notable line."""
+    if _showed_nothing(joined) and not matches(joined):
         return False
-    if sure or _showed_nothing(facts):
+    if sure or (_showed_nothing(facts) and not matches(facts)):
         return True
     return matches(joined) > matches(facts)
 

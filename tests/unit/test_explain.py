@@ -162,6 +162,19 @@ def test_a_short_log_cut_at_one_width_is_read_again_with_its_pieces_joined():
     assert _verdict(cut).signature == _verdict(line + "\n").signature == "cuda-out-of-memory"
 
 
+def test_a_closing_error_line_cut_in_two_is_read_again_with_its_pieces_joined():
+    # A closing-words phrase reads the last lines whole (`at_end`): cut in two, the line is neither
+    # an exception nor a notable line, and the joined reading is kept because the knowledge
+    # matches it (corpus MP002 at a page's 100 columns had been `unknown`).
+    line = (
+        "[Errno 2] No such file or directory: '/data/ckpts/qwen-14b-hf-to-megatron-tp2-pp1/"
+        "release/mp_rank_00/model_optim_rng.pt'"
+    )
+    cut = line[:100] + "\n" + line[100:] + "\n"
+    assert _verdict(line + "\n").signature == "errno-no-such-file"
+    assert _verdict(cut).signature == "errno-no-such-file"
+
+
 def test_a_message_wrapped_at_word_breaks_is_joined_with_its_spaces():
     # A paste wrapped at word breaks drops the space at each break: joined as a page's cut it reads
     # "sharedmemory", which matches nothing; with the space put back it is the message again.
