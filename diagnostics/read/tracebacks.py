@@ -128,7 +128,7 @@ _FRAME = re.compile(r'^\s*File "(.+?)", line (\d+)(?:,(?:\s*in (.+?))?)?\s*$')
 # A frame line wrapped at a fixed width (a web UI's log view, a terminal's copy): cut anywhere,
 # `  File "/home/user/lib/site-packages/mlagents/trainers/trainer_con` or `...gan.py", li`, the
 # rest on the next line; or after `line 175,`, with `in _create_trainer` on the next line.
-_FRAME_CUT = re.compile(
+_WRAPPED_FRAME = re.compile(
     r'^\s*File "(?:[^"]*|[^"]+"(?:,(?: (?:l(?:i(?:n(?:e)?)?)?|line \d+, i(?:n)?))?)?)$'
 )
 _FUNCTION_BELOW = re.compile(r"^\s*in (\S+)\s*$")
@@ -337,7 +337,7 @@ class BlockReader:
         if m and (m.group(3) or text.rstrip().endswith(",")):
             self.open[rank] = _Block("tb", line, rank)
             return self._continue(self.open[rank], line)
-        if _FRAME_CUT.match(text):  # a pasted traceback's first frame, wrapped: its rest below
+        if _WRAPPED_FRAME.match(text):  # a pasted traceback's first frame, wrapped: its rest below
             self.open[rank] = _Block("tb", line, rank, cut_frame=text)
             return True
         m = _CUT_FRAME.match(text)
@@ -380,10 +380,10 @@ class BlockReader:
                 joined, b.cut_frame = b.cut_frame + text, None
                 if _FRAME.match(joined):
                     text = joined
-                elif not b.frames and b.start.text == joined[: len(b.start.text)]:
+                elif not b.frames and joined.startswith(b.start.text):
                     self._close(b)  # opened on a line that only looked like a cut frame
                     return False
-            elif _FRAME_CUT.match(text):
+            elif _WRAPPED_FRAME.match(text):
                 b.cut_frame = text
                 return True
             m = _FUNCTION_BELOW.match(text)
