@@ -55,6 +55,9 @@ DATA_READING_NAMES = re.compile(
     r"(?i)dataset|data_?loader|data_?gen|(?:load|read|prepare|parse)_?data|_labels?$|annotation"
 )
 DATA_READING_DEPTH = 3
+# A folder of the program's own that holds its data code (`pcdet/datasets/augmentor/`,
+# `ssd.pytorch/data/voc0712.py`): projects keep their dataset classes and their augmentation there.
+DATA_PACKAGE = re.compile(r"/(?:datasets?|data|dataloaders?)/")
 GENERIC_CODE_SUBTYPE = "code/python-error"
 GOOD_ENDINGS = ("completed", "early-exit")
 MAX_ALTERNATIVES = 3
@@ -386,7 +389,11 @@ def _in_data_code(best: Match, culprit: Culprit | None) -> bool:
         return True
     frames = chain.exceptions[-1].frames[-DATA_READING_DEPTH:]
     return any(
-        DATA_READING_NAMES.search(f.function) or DATA_READING_NAMES.search(_module_name(f.file))
+        DATA_READING_NAMES.search(f.function)
+        or DATA_READING_NAMES.search(_module_name(f.file))
+        # the program's own sample loading a call or two above (`__getitem__` -> `pull_item`)
+        or (f.user and f.function in DATA_FUNCTIONS)
+        or (f.user and DATA_PACKAGE.search(f.file.replace("\\", "/")))
         for f in frames
     )
 

@@ -116,6 +116,8 @@ _PATH_WORD = re.compile(
 # columns): a name may end one line (`train_loss_step:`) and its value start the next (`nan`).
 _DANGLING_NAME = re.compile(r"(?P<name>[A-Za-z_][\w./\-]*):\s*$")
 _WRAPPED_VALUE = re.compile(r"^\s*(?P<value>\S+)\s*$")
+# The last part of a loss group's path that names the loss itself: `losses/total`.
+_LOSS_TOTALS = frozenset(("total", "sum", "all", "overall"))
 _SCALE = {"k": 1e3, "M": 1e6, "G": 1e9}
 # (count so far, global step, value, the line, position text) for each non-finite loss.
 NonFiniteObserver = Callable[[int, int, float, LogLine, str | None], None]
@@ -493,6 +495,8 @@ class ProgressTracker:
             value = _float(match.group("value"))
             if value is None or _EVAL_NAME.search(f" {name}"):
                 continue  # validation losses do not make the training curve
+            if not _names_a_loss(name):
+                continue  # `fastrcnn_losses/num_fg_label`: a count filed under the losses' group
             if _EPOCH_NAME.search(name) or _AVERAGE_BEFORE.search(text, 0, match.start()):
                 if math.isfinite(value):
                     self._epoch_losses.append((self._global_step(), value))
@@ -547,7 +551,7 @@ class ProgressTracker:
         """The first metric other than the training loss printed as NaN/Inf (`val/acc: nan`)."""
         for match in _NONFINITE.finditer(text):
             name = match.group("name")
-            if "loss" in name.lower() and not _EVAL_NAME.search(f" {name}"):
+            if "loss" in name.lower() and _names_a_loss(name) and not _EVAL_NAME.search(f" {name}"):
                 continue  # the training loss is read above
             if not _METRIC_NAME.search(name):
                 continue  # `best gain = -inf` (LightGBM) or `max_norm=inf`: a setting, not a metric
@@ -694,6 +698,14 @@ def _count(text: str) -> int:
 def nonfinite_name(value: float) -> str:
     """`nan` -> "NaN", `inf` -> "+Inf": how reports name a value that is not a number."""
     return "NaN" if value != value else ("+Inf" if value > 0 else "-Inf")
+
+
+def _names_a_loss(name: str) -> bool:
+    """Does a name that holds `loss` name a loss? A summary's path files metrics under a group
+    (tensorpack's and TensorBoard's `fastrcnn_losses/label_metrics/accuracy`): its last part says
+    what the value is (`losses/box_loss`, `loss/total` are losses)."""
+    group, _, last = name.rpartition("/")
+    return not group or "loss" in last.lower() or last.lower() in _LOSS_TOTALS
 
 
 def _float(text: str) -> float | None:

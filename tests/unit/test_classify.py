@@ -89,6 +89,35 @@ def test_a_plain_error_in_a_function_that_reads_the_data_is_data_first():
     assert (v.category, v.subtype) == ("code", "code/python-error")
 
 
+def test_a_plain_error_under_the_programs_sample_loading_or_data_folder_is_data_first():
+    # `__getitem__` a call above the frame that raised (ssd.pytorch's `pull_item`)
+    v = judge(
+        'Traceback (most recent call last):\n  File "/home/u/proj/voc.py", line 112, in '
+        "__getitem__\n    im, gt = self.pull_item(index)\n"
+        '  File "/home/u/proj/voc.py", line 131, in pull_item\n'
+        "    img, boxes = self.transform(img, target[:, :4])\n"
+        "IndexError: too many indices for array\n"
+    )
+    assert (v.category, v.subtype) == ("data", "data/sample-error")
+    # raised in a module of the program's `datasets/` folder (an augmentation reading a sample)
+    v = judge(
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 9, in <module>\n'
+        "    main()\n"
+        '  File "/home/u/pcdet/datasets/augmentor/sampler.py", line 123, in add_boxes\n'
+        "    planes = data_dict['road_plane']\n"
+        "KeyError: 'road_plane'\n"
+    )
+    assert (v.category, v.subtype) == ("data", "data/sample-error")
+    v = judge(  # a module of the program's own elsewhere stays its code
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 9, in <module>\n'
+        "    main()\n"
+        '  File "/home/u/pcdet/models/head.py", line 123, in forward\n'
+        "    planes = batch['road_plane']\n"
+        "KeyError: 'road_plane'\n"
+    )
+    assert (v.category, v.subtype) == ("code", "code/python-error")
+
+
 def test_a_plain_error_with_no_frame_of_the_program_is_the_package_first():
     raised_inside = (
         '  File "/opt/venv/lib/python3.10/site-packages/tool/agent.py", line 9, in run\n'

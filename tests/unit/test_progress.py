@@ -249,6 +249,21 @@ def test_any_metric_printed_as_nan_is_seen_and_the_last_loss_is_the_last_printed
     assert [v for _, v in facts.losses] == [0.52]  # the epoch mean is not a step of the curve
 
 
+def test_a_metric_filed_under_a_loss_group_is_not_a_loss():
+    # tensorpack's monitor prints every scalar of a summary group; only the group's losses are
+    # losses (a count of 33 after losses of 0.1 read as a loss had been called a divergence)
+    facts = track(
+        "[0119 15:39:22 @monitor.py:474] fastrcnn_losses/box_loss: 0.12002\n"
+        "[0119 15:39:22 @monitor.py:474] fastrcnn_losses/label_metrics/accuracy: 0.95489\n"
+        "[0119 15:39:22 @monitor.py:474] fastrcnn_losses/num_fg_label: 33.171\n"
+        "[0119 15:39:22 @monitor.py:474] losses/total: 0.31"
+    )
+    assert [v for _, v in facts.losses] == [0.12002, 0.31]
+    facts = track("fastrcnn_losses/label_metrics/accuracy: nan")
+    assert facts.first_nonfinite_loss is None
+    assert facts.first_nonfinite_metric[0] == "fastrcnn_losses/label_metrics/accuracy"
+
+
 def test_a_status_table_s_cells_are_read_under_their_column_names():
     header = "| Trial name | status | iter | total time (s) | loss | episode_reward_mean |"
     rule = "|------------+--------+------+----------------+------+---------------------|"
