@@ -324,8 +324,10 @@ def _startup_facts(evidence: Evidence, facts, values, cited) -> None:
     written = sum(1 for line in log.tail if line.text.strip())
     facts["silent-log"] = not log.notable and written >= SILENT_MIN_LINES
     kinds = line_kinds()
+    # read whole: a prefix learnt from a few alike lines may hold the words that say start-up
+    # (DeepSpeed's `[utils.py:13:_initialize_parameter_parallel_groups]`)
     facts["startup-only"] = (
-        bool(kinds["startup"].search(last.text)) and log.lines <= STARTUP_MAX_LINES
+        bool(kinds["startup"].search(last.whole)) and log.lines <= STARTUP_MAX_LINES
     )
 
 

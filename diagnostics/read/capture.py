@@ -122,6 +122,7 @@ _METRIC_MARKS = (":", "=")  # what a part that names a metric ends in (_METRIC_N
 # characters, and one space follows.
 LEVEL_COLUMN = 9
 MAX_SHAPES = 6
+SHORT_LOG_MIN = 2  # lines a log needs before a prefix they share is learned from them
 MAX_CANDIDATES = 24  # leading parts tried per line: a stacked prefix has a dozen boundaries
 WRAP_MIN = 60  # a narrower fixed width is not a web page's wrapping
 # A single leading space is too often a program's own alignment; a tab is a whole indentation (a
@@ -443,7 +444,7 @@ class CaptureReader:
             self._candidates.append(_candidates(text) if text.strip() else [])
         lines = [t for t in self._sample if t.strip()]
         self._indent = _common_indent(lines) if lines else None
-        if len(lines) < 4:
+        if len(lines) < SHORT_LOG_MIN:
             return
         counts: Counter[tuple[str, ...]] = Counter()
         example: dict[tuple[str, ...], str] = {}
@@ -451,7 +452,9 @@ class CaptureReader:
             for prefix, key in candidates:
                 counts[key] += 1
                 example.setdefault(key, prefix)
-        needed = max(3, (len(lines) + 1) // 2)
+        # a log of a few lines (a one-line error under its two start-up lines) learns a shape every
+        # one of its lines starts with; a longer one, one that most of its lines start with
+        needed = len(lines) if len(lines) < 4 else max(3, (len(lines) + 1) // 2)
         frequent = [
             k
             for k, n in counts.items()

@@ -381,3 +381,28 @@ def test_a_level_learnt_in_a_prefix_never_takes_an_exception_s_name():
     reader.prime(lines)
     assert reader.split(clean(lines[0]))[0].startswith("root:Loading failed")
     assert reader.split(clean(lines[-1]))[0] == lines[-1]
+
+
+def test_a_log_of_a_few_lines_learns_the_prefix_every_line_has():
+    # an error under a start-up line, each behind an uptime counter: a shape that every line
+    # starts with is the capture's (four lines had been needed before any was learnt)
+    lines = ["[    3.137000] Train Epoch 6:  81%", "[    3.274000] ERROR: InterruptException:"]
+    reader = CaptureReader()
+    reader.prime(lines)
+    message, found = reader.split(lines[1])
+    assert message == "ERROR: InterruptException:" and found.prefix == "[    3.274000] "
+    reader = CaptureReader()
+    reader.prime(lines[:1])  # one line alone says nothing of a capture
+    assert reader.split(lines[0]) == (lines[0], None)
+
+
+def test_start_up_words_a_few_lines_shared_still_say_start_up():
+    # two alike lines share their words too: read whole, the last one still says start-up
+    from trainwatch.diagnostics.knowledge import load_knowledge
+    from trainwatch.diagnostics.postmortem import explain_logs
+
+    text = "| distributed init (rank 0): env://\n| distributed init (rank 1): env://\n"
+    verdict = explain_logs(
+        ["-"], load_knowledge(include_user=False), stdin=io.BytesIO(text.encode())
+    ).verdict
+    assert verdict.subtype == "hang/at-start"
