@@ -30,8 +30,13 @@ _TOKEN = re.compile(r"\d+|\w+|[ \t]+|.")
 _ANCHOR = re.compile(
     r"Traceback \(most recent call last\):|(?<=  )File \"|During handling of the above exception|"
     r"The above exception was the direct cause|\b[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)"
-    r"(?: \(see above for traceback\))?: |Fatal Python error: "
+    r"(?: \(see above for traceback\))?: |Fatal Python error: |"
+    # an OS error printed without its type (`print(e)`): its words also end a message (`python:
+    # can't open file '...': [Errno 2]`), so what is before them is a prefix only where it quotes
+    # nothing (_BARE_ERRORS)
+    r"\[Errno \d+\] "
 )
+_BARE_ERRORS = ("[Errno",)
 _BOUNDARY = " \t:]|)>"
 _BOUNDARY_TOKENS = (":", "]", "|", ">", ")")  # characters that end a tag
 # What makes a shape metadata rather than text.
@@ -64,6 +69,7 @@ _LEVELS = frozenset(
     for word in (level, level.lower(), level.capitalize())
 )
 _LEVEL_PATTERN = "(?:" + "|".join(sorted(_LEVELS, key=len, reverse=True)) + ")"
+_LEVEL_NEXT = re.compile(_LEVEL_PATTERN + r":?[ \t]+(?=\S)")  # a level, then a message
 # Words a capture writes after its last tag: a level, the stream a container runtime names, and a
 # time's zone.
 _CAPTURE_WORDS = (
@@ -383,6 +389,10 @@ class CaptureReader:
         learnt so far takes the line apart."""
         start = self._indented(text)
         found = self._match(text)
+        if found is not None and found != start and _LEVEL_NEXT.match(text, found):
+            # a learnt time, then a level the log's few lines did not all show (a level alone on
+            # an empty message's line loses its padding): the prefix runs on to the error
+            found = None
         if (found is None or found == start) and _ANCHOR.search(text, start + 1) is not None:
             self._learn_anchor(text[start:])
 
@@ -485,6 +495,8 @@ class CaptureReader:
         prefix = text[:end]
         if not prefix.strip() or len(prefix) > MAX_PREFIX or prefix[-1] not in _BOUNDARY:
             return
+        if m.group(0).startswith(_BARE_ERRORS) and ("'" in prefix or '"' in prefix):
+            return
         key = shape(prefix)
         if key in self._rejected:
             return
@@ -536,7 +548,8 @@ def _pod_and_container(lines: list[str]) -> str | None:
     if not counts:
         return None
     (pod, container), n = counts.most_common(1)[0]
-    if n < max(POD_LINES_MIN, POD_LINES_SHARE * len(lines)):
+    # a log of fewer lines than POD_LINES_MIN: every one of them
+    if n < min(POD_LINES_MIN, len(lines)) or n < POD_LINES_SHARE * len(lines):
         return None
     if not (
         _POD_NAME.fullmatch(pod)

@@ -219,6 +219,10 @@ def test_a_pod_and_container_name_on_every_line_is_a_prefix():
     # the same two words on every line, but no generated pod name: a message's own words
     plain = parse_text("".join(f"Epoch done {i}: loss 0.5\n" for i in range(8)))
     assert all(line.text.startswith("Epoch done") for line in plain.ending)
+    # a log of three lines: the names on every one of them
+    reader = CaptureReader()
+    reader.prime([f"train-job-7f9c4-0 trainer {line}" for line in log[3:]])
+    assert reader.split(f"train-job-7f9c4-0 trainer {log[-1]}")[0] == log[-1]
 
 
 def test_a_unix_time_alone_is_a_prefix_and_a_counter_is_not():
@@ -406,3 +410,37 @@ def test_start_up_words_a_few_lines_shared_still_say_start_up():
         ["-"], load_knowledge(include_user=False), stdin=io.BytesIO(text.encode())
     ).verdict
     assert verdict.subtype == "hang/at-start"
+
+
+def test_a_level_column_after_a_learnt_time_is_the_prefix_s_where_an_error_follows():
+    # rich's handler over a few lines: the level padded to its column, one message empty (its
+    # line trimmed to `INFO`), so the time alone is what every line shares; the error's line
+    # shows the whole prefix, and the error is read without `INFO` before it
+    text = (
+        "[05/01/24 10:00:00] INFO     ValueError: You can't train a model that has been loaded "
+        "in 8-bit precision on multiple devices\n"
+        "[05/01/24 10:00:01] INFO     \n"
+        "[05/01/24 10:00:02] INFO     Loading the model\n"
+    )
+    facts = parse_text(text)
+    assert [(e.type, e.message[:20]) for c in facts.chains for e in c.exceptions] == [
+        ("ValueError", "You can't train a mo")
+    ]
+
+
+def test_an_os_error_printed_bare_shows_the_prefix_before_it():
+    # `print(e)` of an OSError behind a logging format: one line is enough
+    for message in ("[Errno 2] No such file or directory: './train_data/train_rec_gt.txt'",):
+        line = f"2024-05-01 00:00:00,000 - trainer - INFO - {message}"
+        reader = CaptureReader()
+        reader.prime([line])
+        assert reader.split(line)[0] == message
+    # the same words ending a message that quotes a path: the quoted text is no capture's
+    line = (
+        "[1,0]<stderr>:python: can't open file '/var/mnist.py': [Errno 2] No such file or directory"
+    )
+    reader = CaptureReader()
+    reader.prime([line])
+    assert reader.split(line)[0].endswith(
+        "python: can't open file '/var/mnist.py': [Errno 2] No such file or directory"
+    )
