@@ -57,7 +57,9 @@ DATA_READING_NAMES = re.compile(
 DATA_READING_DEPTH = 3
 # A folder of the program's own that holds its data code (`pcdet/datasets/augmentor/`,
 # `ssd.pytorch/data/voc0712.py`): projects keep their dataset classes and their augmentation there.
-DATA_PACKAGE = re.compile(r"/(?:datasets?|data|dataloaders?)/")
+# Only the file's own folder or the one above it: a mount point named `data` (`/media/user/data/`)
+# holds whole projects.
+DATA_PACKAGE = re.compile(r"/(?:datasets?|data|dataloaders?)/(?:[^/]+/)?[^/]+$")
 GENERIC_CODE_SUBTYPE = "code/python-error"
 GOOD_ENDINGS = ("completed", "early-exit")
 MAX_ALTERNATIVES = 3

@@ -108,6 +108,14 @@ def test_a_plain_error_under_the_programs_sample_loading_or_data_folder_is_data_
         "KeyError: 'road_plane'\n"
     )
     assert (v.category, v.subtype) == ("data", "data/sample-error")
+    v = judge(  # a disk mounted as `data` holds whole projects: its name says nothing of the code
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 9, in <module>\n'
+        "    main()\n"
+        '  File "/media/u/data/TTS/wavegan/models/gan.py", line 145, in forward\n'
+        "    assert c.size(-1) == x.size(-1)\n"
+        "AssertionError\n"
+    )
+    assert (v.category, v.subtype) == ("code", "code/python-error")
     v = judge(  # a module of the program's own elsewhere stays its code
         'Traceback (most recent call last):\n  File "/home/u/train.py", line 9, in <module>\n'
         "    main()\n"
