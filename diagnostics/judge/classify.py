@@ -393,9 +393,12 @@ def _in_data_code(best: Match, culprit: Culprit | None) -> bool:
     return any(
         DATA_READING_NAMES.search(f.function)
         or DATA_READING_NAMES.search(_module_name(f.file))
-        # the program's own sample loading a call or two above (`__getitem__` -> `pull_item`)
-        or (f.user and f.function in DATA_FUNCTIONS)
-        or (f.user and DATA_PACKAGE.search(f.file.replace("\\", "/")))
+        # the program's own sample loading a call or two above (`__getitem__` -> `pull_item`), or a
+        # module of its own data folder
+        or (
+            f.user
+            and (f.function in DATA_FUNCTIONS or DATA_PACKAGE.search(f.file.replace("\\", "/")))
+        )
         for f in frames
     )
 

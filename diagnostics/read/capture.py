@@ -25,18 +25,16 @@ ANSI = re.compile(
     r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][A-Za-z0-9]"
 )
 _TOKEN = re.compile(r"\d+|\w+|[ \t]+|.")
+# An OS error printed without its type (`print(e)`): its words also end a message (`python: can't
+# open file '...': [Errno 2]`), so what is before them is a prefix only where it quotes nothing.
+_BARE_ERROR = re.compile(r"\[Errno \d+\] ")
 # Lines that a program writes at the start of a line: text before them on the same line was added
 # by whatever captured the output.
 _ANCHOR = re.compile(
     r"Traceback \(most recent call last\):|(?<=  )File \"|During handling of the above exception|"
     r"The above exception was the direct cause|\b[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)"
-    r"(?: \(see above for traceback\))?: |Fatal Python error: |"
-    # an OS error printed without its type (`print(e)`): its words also end a message (`python:
-    # can't open file '...': [Errno 2]`), so what is before them is a prefix only where it quotes
-    # nothing (_BARE_ERRORS)
-    r"\[Errno \d+\] "
+    r"(?: \(see above for traceback\))?: |Fatal Python error: |" + _BARE_ERROR.pattern
 )
-_BARE_ERRORS = ("[Errno",)
 _BOUNDARY = " \t:]|)>"
 _BOUNDARY_TOKENS = (":", "]", "|", ">", ")")  # characters that end a tag
 # What makes a shape metadata rather than text.
@@ -129,6 +127,7 @@ _METRIC_MARKS = (":", "=")  # what a part that names a metric ends in (_METRIC_N
 LEVEL_COLUMN = 9
 MAX_SHAPES = 6
 SHORT_LOG_MIN = 2  # lines a log needs before a prefix they share is learned from them
+FEW_LINES = 4  # a log of fewer lines learns only a prefix that every one of them starts with
 MAX_CANDIDATES = 24  # leading parts tried per line: a stacked prefix has a dozen boundaries
 WRAP_MIN = 60  # a narrower fixed width is not a web page's wrapping
 # A single leading space is too often a program's own alignment; a tab is a whole indentation (a
@@ -464,7 +463,7 @@ class CaptureReader:
                 example.setdefault(key, prefix)
         # a log of a few lines (a one-line error under its two start-up lines) learns a shape every
         # one of its lines starts with; a longer one, one that most of its lines start with
-        needed = len(lines) if len(lines) < 4 else max(3, (len(lines) + 1) // 2)
+        needed = len(lines) if len(lines) < FEW_LINES else max(3, (len(lines) + 1) // 2)
         frequent = [
             k
             for k, n in counts.items()
@@ -495,7 +494,7 @@ class CaptureReader:
         prefix = text[:end]
         if not prefix.strip() or len(prefix) > MAX_PREFIX or prefix[-1] not in _BOUNDARY:
             return
-        if m.group(0).startswith(_BARE_ERRORS) and ("'" in prefix or '"' in prefix):
+        if _BARE_ERROR.match(m.group(0)) and ("'" in prefix or '"' in prefix):
             return
         key = shape(prefix)
         if key in self._rejected:
