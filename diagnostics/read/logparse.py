@@ -95,6 +95,9 @@ KEYWORDS = (
     'File "',
     '", line ',  # a frame whose `File "` a copy cut off (tracebacks._CUT_FRAME)
     "Cell In",
+    # an IPython traceback pasted without its head line starts at a frame (tracebacks.py)
+    ".py in ",
+    "File /",
     "---->",
     "\u256d",
     "FAILED",

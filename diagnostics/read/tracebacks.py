@@ -189,6 +189,8 @@ _JSON_NAME = re.compile(
 _JSON_MESSAGE = re.compile(r'^\s*"message": "(.*?)(?:",)?\s*$')
 _JSON_STACK = re.compile(r'^\s*"stack": "')
 _IPY_ARROW = re.compile(r"^-*> ?(\d+)\s?(.*)$")
+# A line of the source IPython shows under a frame: its number (after an arrow on the failing one).
+_IPY_SOURCE = re.compile(r"^\s*(?:-*>\s*)?\d+(?:\s|$)")
 # rich.traceback boxes.
 _RICH_FRAME = re.compile(r"^\s*\u2502\s*(.+?):(\d+) in (\S+?)\s*\u2502\s*$")
 _RICH_CODE = re.compile(r"\u2771\s*(\d+)\s*\u2502\s?(.*?)\s*\u2502\s*$")
@@ -260,6 +262,7 @@ class _Block:
     message_below: bool = False
     frame_indent: int = 0  # how far the last `File "..."` line was indented
     cut_frame: str | None = None  # a frame line a wrap cut in two, waiting for its rest
+    headless: bool = False  # an IPython traceback pasted from its first frame on
 
 
 class BlockReader:
@@ -345,6 +348,11 @@ class BlockReader:
             block = self.open[rank] = _Block("tb", line, rank)
             block.frames.append(self._frame(m.group(1), m.group(2), m.group(3)))
             return True
+        if _headless_ipython(text):
+            # an IPython traceback pasted without its head line: it starts at a frame, and is
+            # one only if the next line is the frame's source
+            self.open[rank] = _Block("ipy", line, rank, headless=True)
+            return self._continue_ipy(self.open[rank], line)
         return False
 
     def start_bare(self, line: LogLine, rank: int | str | None) -> None:
@@ -489,6 +497,12 @@ class BlockReader:
 
     def _continue_ipy(self, b: _Block, line: LogLine) -> bool:
         text = line.text
+        if b.headless and len(b.frames) == 1 and b.frames[0].code is None:
+            if not text.strip():
+                return True
+            if not _IPY_SOURCE.match(text):  # a path-like line that was no frame after all
+                del self.open[b.rank]
+                return False
         m = _IPY_CELL.match(text)
         if m:
             b.frames.append(Frame(f"Cell In[{m.group(1)}]", int(m.group(2)), "<cell>", None, True))
@@ -829,3 +843,15 @@ def _r_inline_head(text: str) -> re.Match[str] | None:
 def _prefix_like(skipped: str) -> bool:
     """Could these words starting a line be what a capture wrote (see _PREFIX_LIKE)?"""
     return len(skipped) <= PREFIX_SKIP and _PREFIX_LIKE.search(skipped) is not None
+
+
+def _headless_ipython(text: str) -> bool:
+    """Is the line the first frame of an IPython traceback whose head line was not pasted: a cell
+    (`Cell In[3], line 5`), a file (`File /x/y.py:12, in f(a)`), or the older `/x/y.py in f(a)`
+    with a path that has a folder in it?"""
+    if _IPY_CELL.match(text) or _IPY_FILE.match(text):
+        return True
+    m = _IPY_OLD.match(text)
+    return m is not None and (
+        m.group(1).startswith("<ipython-input-") or "/" in m.group(1) or "\\" in m.group(1)
+    )

@@ -309,6 +309,33 @@ AttributeError                            Traceback (most recent call last)
     assert final.frames[0].user  # a notebook's cell is the user's own code
 
 
+def test_an_ipython_traceback_pasted_from_its_first_frame_has_its_frames():
+    # no `Traceback (most recent call last)` head: the paste starts at a library's frame
+    text = """\
+/usr/local/lib/python3.10/dist-packages/somelib/trainer.py in fit(self, model, epochs)
+    120         for epoch in range(epochs):
+--> 121             self.callback.on_epoch_begin(epoch)
+    122
+
+AttributeError: 'Callback' object has no attribute 'on_epoch_begin'
+"""
+    (chain,) = parse_text(text).chains
+    (frame,) = chain.final.frames
+    assert chain.final.type == "AttributeError"
+    assert frame.file.endswith("somelib/trainer.py") and frame.function == "fit"
+    assert frame.code == "self.callback.on_epoch_begin(epoch)" and not frame.user
+
+
+def test_a_path_line_not_followed_by_source_opens_no_traceback():
+    text = """\
+/home/u/run/model.py in place
+epoch 3 loss 0.41
+ValueError: bad value
+"""
+    (chain,) = parse_text(text).chains
+    assert chain.final.type == "ValueError" and chain.final.frames == ()
+
+
 def test_vs_code_copies_a_notebook_error_as_json():
     text = """\
 {
