@@ -327,9 +327,10 @@ def _raised_at(sig: Signature, exc: RaisedException) -> bool:
 def _raised_in(sig: Signature, exc: RaisedException) -> bool:
     """Does `raised_in` match the exception's innermost frame, written `<file>, in <function>` as a
     traceback names it? A `__getattr__` raises for whoever asked it (torch's Module, pandas'
-    DataFrame): there its caller's frame is where the error was raised."""
+    DataFrame): there its caller's frame is where the error was raised. An exception shown
+    without its traceback has the empty place: `^$` matches it."""
     if not exc.frames:
-        return False
+        return any(p.search("") for p in sig.raised_in)
     frame = exc.frames[-1]
     if frame.function in _ASKED_FOR and len(exc.frames) > 1:
         frame = exc.frames[-2]
