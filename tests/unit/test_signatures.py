@@ -173,6 +173,10 @@ def test_exit_statuses_name_their_signal_posix_and_windows():
     assert said is not None and said.signal == "SIGKILL"
     said = read_exit("Container killed on request. Exit code is 137")
     assert said is not None and (said.signal, said.code) == ("SIGKILL", 137)
+    # a process that caught SIGTERM did; TensorBoard's server catching it says nothing of the run
+    said = read_exit("Trainer caught SIGTERM, saving a checkpoint")
+    assert said is not None and said.signal == "SIGTERM"
+    assert read_exit("TensorBoard caught SIGTERM; exiting...") is None
 
 
 def test_user_file_errors_name_file_and_key(tmp_path):
