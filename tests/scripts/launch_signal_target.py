@@ -20,5 +20,10 @@ def on_signal(signum, _frame):
 for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"):
     signal.signal(getattr(signal, name), on_signal)
 print("ready", flush=True)
-time.sleep(60)
+# Short sleeps, not one long one: a signal whose C-level handler runs after the interpreter's last
+# check and before the sleep's system call does not interrupt that sleep, so Python would run the
+# handler only when a 60 s sleep ended (about one run in 300 on a loaded machine lost its signal).
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    time.sleep(0.05)
 sys.exit(1)
