@@ -2,8 +2,8 @@
 the verdict its original gets (issue 11: at least eight formats a log, 98% of all pairs). The
 formats a log gets turn with its place in the corpus, so each format meets 8/14 of the logs;
 `bench/accuracy.py` re-captures every log in all 14 (and `--more`: 15 more). Each format is held to
-98% on its own, which holds the whole to it too, and lets the formats run on separate test
-workers."""
+98% on its own, which holds the whole to it too. The originals' verdicts are the unit tests'
+reading of every corpus log: in their xdist group, on one worker, each log is explained once."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from trainwatch.diagnostics.knowledge import load_knowledge
 from trainwatch.diagnostics.postmortem import explain_logs
 
-from conftest import CORPUS, CORPUS_LOGS, ROOT, corpus_diagnosis
+from conftest import CORPUS, CORPUS_LOGS, ON_EVERY_CORPUS_LOG, ROOT, corpus_diagnosis
 
 sys.path.insert(0, str(ROOT / "bench"))
 from accuracy import load_cases
@@ -53,6 +53,7 @@ def _meets(log_index: int, format_index: int) -> bool:
     return (format_index - log_index) % len(NAMES) < FORMATS_PER_LOG
 
 
+@ON_EVERY_CORPUS_LOG
 def test_every_log_gets_eight_formats_and_every_format_its_share_of_the_logs():
     count = len(_originals())
     for i in range(count):
@@ -61,6 +62,7 @@ def test_every_log_gets_eight_formats_and_every_format_its_share_of_the_logs():
         assert sum(_meets(i, f) for i in range(count)) >= count // len(NAMES) * FORMATS_PER_LOG
 
 
+@ON_EVERY_CORPUS_LOG
 @pytest.mark.parametrize("name", NAMES)
 def test_every_corpus_log_keeps_its_verdict_in_this_capture_format(name):
     place = NAMES.index(name)
