@@ -94,7 +94,7 @@ def test_a_rank_killed_by_sigkill_is_the_root_and_not_called_oom_without_memory_
 
 
 def test_a_rank_stuck_outside_the_collective_is_the_root_of_a_hang(tmp_path):
-    report, _ = torchrun_job(tmp_path, "hang", "--stall-timeout", "8")
+    report, _ = torchrun_job(tmp_path, "hang", "--stall-timeout", "4")
     assert report["verdict"]["category"] == "hang"
     assert report["distributed"]["root_rank"] == 1
     assert report["verdict"]["summary"].startswith("The job hung: rank 1 is waiting")
