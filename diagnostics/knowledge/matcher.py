@@ -292,7 +292,10 @@ def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Matc
         for depth, exc in enumerate(chain.exceptions):
             if sig.exception and not any(type_matches(e, exc.type) for e in sig.exception):
                 continue
-            if sig.message and not any(p.search(exc.message) for p in sig.message):
+            said = next((m for p in sig.message if (m := p.search(exc.message))), None)
+            if sig.message and said is None:
+                continue
+            if sig.module_is_own_file and not _names_own_file(said, exc):
                 continue
             if sig.raised_at and not _raised_at(sig, exc):
                 continue
@@ -339,6 +342,27 @@ def _raised_in(sig: Signature, exc: RaisedException) -> bool:
 
 
 _ASKED_FOR = {"__getattr__", "__getattribute__"}
+
+
+def _names_own_file(said: re.Match[str] | None, exc: RaisedException) -> bool:
+    """Is the top-level module the message names (its `module` group) a single file of the
+    program's own: a frame of the traceback in `<name>.py`, or the path the message gives
+    (`cannot import name 'x' from 'y' (/proj/y.py)`) outside the installed packages and the
+    standard library? A package of the program's own (`llava.model`) is not asked: its
+    `__init__` often hides a failed import of its own behind the missing name."""
+    name = said.group("module") if said is not None else None
+    if not name or "." in name:
+        return False
+    own = f"/{name}.py"
+    if any(f.user and f.file.replace("\\", "/").endswith(own) for f in exc.frames):
+        return True
+    from trainwatch.diagnostics.read.frames import is_user_file
+
+    path = re.search(r"\(([^()]+)\)\s*$", exc.message)
+    return path is not None and (
+        ("/" + path.group(1).replace("\\", "/").lstrip("/")).endswith(own)
+        and is_user_file(path.group(1))
+    )
 
 
 def cited_kind(chain: ExceptionChain) -> str:

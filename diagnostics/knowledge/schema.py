@@ -32,6 +32,7 @@ KNOWN_KEYS = {
     "at_end",
     "raised_at",
     "raised_in",
+    "module_is_own_file",
 }
 
 
@@ -127,6 +128,9 @@ class Signature:
     # the same for a bug and for a changed API
     raised_at: tuple[SignaturePattern, ...] = ()
     raised_in: tuple[SignaturePattern, ...] = ()
+    # the module a `message` pattern's `module` group names is a file of the program's own (one of
+    # the traceback's frames is in it, or the message's path is): a script named like a package
+    module_is_own_file: bool = False
     layer: str = "signature"  # "signature" (specific) or "phrase" (a generic family under them)
     source: str = ""  # the file it came from
 
@@ -202,6 +206,14 @@ def build_signature(
     for key, given in (("raised_at", raised_at), ("raised_in", raised_in)):
         if given and not (exception or message):
             raise SignatureError(f"{where}: `{key}` needs `exception` or `message`")
+    module_is_own_file = table.get("module_is_own_file", False)
+    if not isinstance(module_is_own_file, bool) or (
+        module_is_own_file and not (message and all("(?P<module>" in p.pattern for p in message))
+    ):
+        raise SignatureError(
+            f"{where}: `module_is_own_file` is true or false, and needs `message` patterns that "
+            "each name a `(?P<module>...)` group"
+        )
     return Signature(
         id=sid,
         category=category,
@@ -223,6 +235,7 @@ def build_signature(
         at_end=at_end,
         raised_at=raised_at,
         raised_in=raised_in,
+        module_is_own_file=module_is_own_file,
         layer=layer,
         source=source,
     )

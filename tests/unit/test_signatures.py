@@ -189,6 +189,14 @@ def test_user_file_errors_name_file_and_key(tmp_path):
     )
     with pytest.raises(SignatureError, match=r"not a valid regex"):
         load_file(bad)
+    # module_is_own_file compares the module a message names with the traceback's files: the
+    # messages must name it
+    bad.write_text(
+        '[[signature]]\nid = "x"\ncategory = "code"\ntitle = "t"\nexplanation = "e"\n'
+        'exception = ["ImportError"]\nmessage = ["no group"]\nmodule_is_own_file = true\n'
+    )
+    with pytest.raises(SignatureError, match=r"module_is_own_file.*\(\?P<module>"):
+        load_file(bad)
     bad.write_text("[[signature]\n")
     with pytest.raises(SignatureError, match="not valid TOML"):
         load_file(bad)
