@@ -501,7 +501,7 @@ class BlockReader:
             if not text.strip():
                 return True
             if not _IPY_SOURCE.match(text):  # a path-like line that was no frame after all
-                del self.open[b.rank]
+                self._close(b)
                 return False
         m = _IPY_CELL.match(text)
         if m:
