@@ -19,7 +19,7 @@ from trainwatch.diagnostics.judge.consistency import make_consistent
 from trainwatch.diagnostics.judge.kills import apply_kill_rules
 from trainwatch.diagnostics.judge.quiet import apply_quiet
 from trainwatch.diagnostics.knowledge.words import ADVICE, error_line, model
-from trainwatch.diagnostics.read.frames import in_installed_package
+from trainwatch.diagnostics.read.frames import forward_slashes, in_installed_package
 from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 
 if TYPE_CHECKING:  # imported where used: a run with nothing to match never loads the knowledge base
@@ -397,7 +397,7 @@ def _in_data_code(best: Match, culprit: Culprit | None) -> bool:
         # module of its own data folder
         or (
             f.user
-            and (f.function in DATA_FUNCTIONS or DATA_PACKAGE.search(f.file.replace("\\", "/")))
+            and (f.function in DATA_FUNCTIONS or DATA_PACKAGE.search(forward_slashes(f.file)))
         )
         for f in frames
     )
@@ -414,7 +414,7 @@ def _package_only(exception: RaisedException) -> bool:
 
 def _module_name(path: str) -> str:
     """`/srv/proj/training/dataset.py` -> `dataset`."""
-    return path.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".py")
+    return forward_slashes(path).rsplit("/", 1)[-1].removesuffix(".py")
 
 
 def _summary(title: str, explanation: str) -> str:

@@ -353,14 +353,15 @@ def _names_own_file(said: re.Match[str] | None, exc: RaisedException) -> bool:
     name = said.group("module") if said is not None else None
     if not name or "." in name:
         return False
+    from trainwatch.diagnostics.read.frames import forward_slashes, is_user_file
+
     own = f"/{name}.py"
-    if any(f.user and f.file.replace("\\", "/").endswith(own) for f in exc.frames):
+    if any(f.user and forward_slashes(f.file).endswith(own) for f in exc.frames):
         return True
-    from trainwatch.diagnostics.read.frames import is_user_file
 
     path = re.search(r"\(([^()]+)\)\s*$", exc.message)
     return path is not None and (
-        ("/" + path.group(1).replace("\\", "/").lstrip("/")).endswith(own)
+        ("/" + forward_slashes(path.group(1)).lstrip("/")).endswith(own)
         and is_user_file(path.group(1))
     )
 

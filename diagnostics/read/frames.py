@@ -31,6 +31,11 @@ _NOT_USER = re.compile(
 _INSTALLED = re.compile(r"[/\\](?:site|dist)-packages[/\\]")
 
 
+def forward_slashes(path: str) -> str:
+    """The path with Windows' separators written as `/`: the one spelling path rules compare."""
+    return path.replace("\\", "/")
+
+
 def in_installed_package(path: str) -> bool:
     """Does this file lie in an installed package (site-packages, dist-packages)?"""
     return _INSTALLED.search(path) is not None

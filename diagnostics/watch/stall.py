@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from trainwatch.diagnostics.evidence import Frame
+from trainwatch.diagnostics.read.frames import forward_slashes
 from trainwatch.diagnostics.watch.sampling import TreeSampler, read_cmdline, read_stat
 
 if TYPE_CHECKING:  # the records module is the probe's; a stall watcher without it imports nothing
@@ -170,7 +171,7 @@ def classify_wait(frames: Sequence[Frame]) -> tuple[str, str]:
     # wherever they are.
     for high in (True, False):
         for frame in reversed(frames):
-            path = frame.file.replace("\\", "/")
+            path = forward_slashes(frame.file)
             for kind, fragment, functions in _WAIT_FRAMES:
                 if (
                     (kind in _HIGH_LEVEL) == high
@@ -218,7 +219,7 @@ def _where(frame: Frame, frames: Sequence[Frame]) -> str:
 
 def short_path(path: str) -> str:
     """A path's last two parts: `data/dataloader.py`."""
-    parts = path.replace("\\", "/").split("/")
+    parts = forward_slashes(path).split("/")
     return "/".join(parts[-2:]) if len(parts) > 1 else path
 
 
