@@ -139,6 +139,9 @@ _CAUSE = "The above exception was the direct cause of the following exception"
 _CONTEXT = "During handling of the above exception, another exception occurred"
 # `Type: message`; some pastes and reformatters write `Type : message`
 _EXC_IN_TB = re.compile(r"^([A-Za-z_][\w.]*)(?: \(see above for traceback\))?(?: ?:\s*(.*))?$")
+# A line that starts with a lower-case, undotted name, alone or before `: `: in a traceback it is
+# source (`alg: PPO = make(`, `raise`), never an exception's line (`cv2.error` is dotted).
+_LOWER_NAME_FIRST = re.compile(r"^[a-z_][a-z0-9_]*(?::\s|$)")
 _EXC_BARE = re.compile(
     r"^((?:[A-Za-z_]\w*\.)*(?:[A-Za-z_]\w*(?:Error|Exception|Exhausted|Failure|Interrupt|Exit)"
     # exception classes whose names do not say so: Python's, Paddle's, pyarrow's
@@ -425,6 +428,17 @@ class BlockReader:
                 ):
                     f = b.frames[-1]
                     b.frames[-1] = replace(f, code=text.strip()[:300])
+                return True
+            if (
+                b.frame_indent == 0
+                and b.frames
+                and b.frames[-1].code is None
+                and _LOWER_NAME_FIRST.match(text)
+            ):
+                # a traceback pasted without its indentation: the frame's source line, which an
+                # annotated assignment (`alg: PPO = make(`) or a bare `raise` would pass for the
+                # exception's line; no exception class has a name in lower case alone
+                b.frames[-1] = replace(b.frames[-1], code=text.strip()[:300])
                 return True
             m = _EXC_IN_TB.match(text)
             if m and not _TB_HEAD.search(text):

@@ -173,6 +173,24 @@ def test_a_traceback_pasted_indented_ends_at_an_exception_as_deep_as_its_frames(
     assert (final.message, final.frames[0].code) == ("y", "KeyError: x")
 
 
+def test_a_traceback_pasted_without_indentation_keeps_source_that_reads_like_an_exception():
+    # at the margin, an annotated assignment and a bare `raise` look like `Type: message`
+    pasted = (
+        "Traceback (most recent call last):\n"
+        'File "/srv/runner.py", line 40, in build\n'
+        "alg: PPO = alg_class(\n"
+        'File "/srv/train.py", line 12, in main\n'
+        "raise\n"
+        "TypeError: PPO.__init__() got an unexpected keyword argument 'optimizer'\n"
+    )
+    final = parse_text(pasted).chains[0].final
+    assert final.type == "TypeError"
+    assert [f.code for f in final.frames] == ["alg: PPO = alg_class(", "raise"]
+    # a dotted name in lower case still names an exception: `cv2.error`
+    cv2 = 'Traceback (most recent call last):\nFile "/srv/t.py", line 3, in f\ncv2.error: bad\n'
+    assert parse_text(cv2).chains[0].final.type == "cv2.error"
+
+
 def test_a_bare_exception_name_is_read_under_the_raise_that_names_it():
     # `Exception: ...` alone could be prose; under `raise Exception(f"...")` it is what was raised
     pasted = "    raise Exception(f'Sample {i} is empty')\nException: Sample 12 is empty\n"
