@@ -43,6 +43,7 @@ from trainwatch.diagnostics.read.tracebacks import (
     ChildFailure,
     FatalError,
     closing_error,
+    is_frame_line,
 )
 from trainwatch.diagnostics.verdict import REPORT_BANNER
 
@@ -514,12 +515,18 @@ class LogParser:
         )
 
     def _ending(self, chains: tuple[ExceptionChain, ...]) -> tuple[LogLine, ...]:
+        """The log's last lines after its last traceback: after where that traceback starts, and
+        after its last frame line (a traceback pasted without its head starts at a frame, and
+        its frames' source lines, `use_best_model=...`, are no closing words). The last frame's
+        own source line stays: a log cut there is judged by where it was cut."""
         after = max((c.line or 0 for c in chains), default=0)
         lines: list[LogLine] = []
         for line in reversed(self._tail):
             if line.number <= after or len(lines) == ENDING_LINES:
                 break
             line = self.normalize(line)
+            if is_frame_line(line.text):
+                break
             if line.text.strip():  # blank once its prefix is off: a rank tag alone holds no line
                 lines.append(line)
         return tuple(reversed(lines))

@@ -191,6 +191,24 @@ def test_a_traceback_pasted_without_indentation_keeps_source_that_reads_like_an_
     assert parse_text(cv2).chains[0].final.type == "cv2.error"
 
 
+def test_the_closing_lines_start_after_a_headless_traceback_s_last_frame():
+    # pasted from its first frame on: the traceback starts at a frame, and its source lines
+    # (`use_best_model`) are not the run's closing words
+    pasted = (
+        'File "/srv/core.py", line 1456, in fit\n'
+        "    self._fit(X, y, use_best_model, eval_set)\n"
+        '  File "/srv/core.py", line 654, in _fit\n'
+        "    self._train(X, params)\n"
+        "pkg.TrainError: key not found\n"
+        "Saving final model\n"
+    )
+    assert [line.text for line in parse_text(pasted).ending] == [
+        "    self._train(X, params)",
+        "pkg.TrainError: key not found",
+        "Saving final model",
+    ]
+
+
 def test_a_bare_exception_name_is_read_under_the_raise_that_names_it():
     # `Exception: ...` alone could be prose; under `raise Exception(f"...")` it is what was raised
     pasted = "    raise Exception(f'Sample {i} is empty')\nException: Sample 12 is empty\n"
