@@ -1,8 +1,9 @@
 """Score `trainwatch explain` on the corpus (corpus/): both parts, per framework, confusion,
 calibration, confident-and-wrong, and agreement under re-captured formats (bench/captures.py).
 
-Usage: python bench/accuracy.py [CORPUS_DIR] [-v] [--no-captures] [--more] (`--more`: also seven
-more formats and ten pairs of formats, one tool over another). A case is right when the verdict's
+Usage: python bench/accuracy.py [CORPUS_DIR] [-v] [--no-captures] [--more] (`--more`: also the
+more formats of bench/captures.py, its pairs of formats, one tool over another, and the encodings
+Windows tools save in). A case is right when the verdict's
 category is the case's label or one of its `also` alternates (corpus/LABELS.md). The validation part
 is the one no signature or phrase was written from (corpus/README.md).
 """

@@ -106,7 +106,8 @@ NAMES = (*FORMATS, "fixed-width-wrap")
 # test suite, to keep it short): a container runtime's own log files (CRI), GitHub Actions'
 # timestamps, loguru's default format, Jenkins' timestamper, logging.basicConfig with a time,
 # Markdown indentation and quotes, Hydra's, Hugging Face's and rich's logging, rank tags, a time's
-# zone, screen's padding, journald, stern, a Unix time.
+# zone, screen's padding, journald, stern, a Unix time, Determined's trial logs, pdsh's host tag,
+# and the JSON records of a Kaggle notebook's log and of a cloud logging export.
 MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
     "cri": lambda n, s: (
         f"2024-05-01T10:{n // 60 % 60:02d}:{n % 60:02d}.{n * 7919 % 10**9:09d}Z stderr F {s}"
@@ -150,7 +151,30 @@ MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
     "stern": lambda n, s: f"train-job-7f9c4-0 trainer {s}",
     # logging's `%(created)f %(message)s`: the Unix time alone
     "logging-created": lambda n, s: f"{1714557600 + n}.{n * 7919 % 10**6:06d} {s}",
+    # Determined's trial logs: the time, the container's id, the rank, then `|| `
+    "determined": lambda n, s: (
+        f"[2024-05-01T10:{n // 60 % 60:02d}:{n % 60:02d}.{n * 7919 % 10**6:06d}Z] 7f2c9a1e "
+        f"[rank=0] || {s}"
+    ),
+    # pdsh (DeepSpeed's multi-node launcher) tags each line with the host it came from
+    "pdsh-host": lambda n, s: f"worker-1: {s}",
+    # a Kaggle notebook's saved log and a cloud logging export: one JSON record per line, the
+    # line under `data` or `textPayload`
+    "kaggle-json": lambda n, s: _record(
+        {"stream_name": "stderr", "time": round(1.5 + n * 0.01, 3), "data": s + "\n"}
+    ),
+    "cloud-logging-json": lambda n, s: _record(
+        {"textPayload": s, "severity": "ERROR", "timestamp": f"2024-05-01T10:00:{n % 60:02d}Z"}
+    ),
 }
+
+
+def _record(fields: dict) -> str:
+    import json
+
+    return json.dumps(fields, ensure_ascii=False) + ","
+
+
 # Two tools, one over the other (a collector's timestamp over a coloured console, Ray's prefix over
 # colour, a logging format under a pod prefix...): `python bench/accuracy.py --more` too.
 STACKED = (
