@@ -80,6 +80,14 @@ def test_a_plain_error_in_a_function_that_reads_the_data_is_data_first():
     )
     assert (v.category, v.subtype) == ("data", "data/sample-error")
     assert [a.category for a in v.alternatives][:1] == ["code"]
+    v = judge(  # a detector's targets are built from the labels: a box off the grid is theirs
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 30, in <module>\n'
+        "    loss = compute_loss(pred, targets)\n"
+        '  File "/home/u/utils/loss.py", line 88, in build_targets\n'
+        "    tconf[b, a, gj, gi] = 1\n"
+        "IndexError: index 3810 is out of bounds for dimension 2 with size 15\n"
+    )
+    assert (v.category, v.subtype) == ("data", "data/sample-error")
     v = judge(  # the frames of the program's model code are not the data's
         'Traceback (most recent call last):\n  File "/home/u/train.py", line 30, in <module>\n'
         "    model = build_model(cfg)\n"
