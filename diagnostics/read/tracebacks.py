@@ -125,7 +125,6 @@ _RICH_HEAD = re.compile(r"^\s*\u256d.*Traceback")
 _ORIGINAL = re.compile(r"^\s*Original Traceback \(most recent call last\):")
 # (a line wrapped at a fixed width may end after `line N,`: its function on the next line)
 _FRAME = re.compile(r'^\s*File "(.+?)", line (\d+)(?:,(?:\s*in (.+?))?)?\s*$')
-_FRAME_ALONE = re.compile(r'^\s*File "[^"]+", line \d+(?:, in \S+)?\s*$')
 # A frame line wrapped at a fixed width (a web UI's log view, a terminal's copy): cut anywhere,
 # `  File "/home/user/lib/site-packages/mlagents/trainers/trainer_con` or `...gan.py", li`, the
 # rest on the next line; or after `line 175,`, with `in _create_trainer` on the next line.
@@ -717,8 +716,9 @@ def is_whole_frame(text: str) -> bool:
 
 def is_frame_line(text: str) -> bool:
     """Is this a traceback's frame line alone (`  File "x.py", line 3, in f`), not one that a
-    paste glued to the rest of its traceback?"""
-    return _FRAME_ALONE.match(text) is not None
+    paste glued to the rest of its traceback (a function's name has no space)?"""
+    m = _FRAME.match(text)
+    return m is not None and " " not in (m.group(3) or "")
 
 
 def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
