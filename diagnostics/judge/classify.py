@@ -209,9 +209,9 @@ def _from_match(
         category, subtype = "data", "data/sample-error"
         what = exception.short_type if exception else "An error"
         summary = (
-            f"{what} raised while loading a sample (in "
+            f"{what} raised in the code that reads the data (in "
             f"{culprit.function if culprit else 'the dataset'}): most likely a bad or unexpected "
-            "sample, possibly a bug in the dataset code."
+            "sample or label, possibly a bug in that code."
         )
         confidence = min(confidence, 0.7)
     elif subtype == GENERIC_CODE_SUBTYPE and exception is not None and _package_only(exception):
