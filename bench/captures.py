@@ -11,6 +11,7 @@ json-file driver).
 from __future__ import annotations
 
 import codecs
+import json
 from collections.abc import Callable
 
 
@@ -38,13 +39,16 @@ def _syslog(n: int, s: str) -> str:
     return f"May  1 {h:02d}:{m:02d}:{sec:02d} node01 python[48213]: {s}"
 
 
+def _record(fields: dict, after: str = "") -> str:
+    """One JSON record on its line, as log collectors write them (text as it is, not escaped)."""
+    return json.dumps(fields, ensure_ascii=False) + after
+
+
 def _docker_json(n: int, s: str) -> str:
     # Docker's json-file logging driver: one JSON object per line, the line in `log`
-    import json
-
     h, m, sec = _clock(n)
     time = f"2024-05-01T{h:02d}:{m:02d}:{sec:02d}.{n * 7919 % 10**9:09d}Z"
-    return json.dumps({"log": s + "\n", "stream": "stderr", "time": time}, ensure_ascii=False)
+    return _record({"log": s + "\n", "stream": "stderr", "time": time})
 
 
 FORMATS: dict[str, Callable[[int, str], str]] = {
@@ -158,21 +162,16 @@ MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
     ),
     # pdsh (DeepSpeed's multi-node launcher) tags each line with the host it came from
     "pdsh-host": lambda n, s: f"worker-1: {s}",
-    # a Kaggle notebook's saved log and a cloud logging export: one JSON record per line, the
-    # line under `data` or `textPayload`
+    # a Kaggle notebook's saved log and a cloud logging export: JSON records, one per line, each
+    # followed by the comma of the array they are in, the line under `data` or `textPayload`
     "kaggle-json": lambda n, s: _record(
-        {"stream_name": "stderr", "time": round(1.5 + n * 0.01, 3), "data": s + "\n"}
+        {"stream_name": "stderr", "time": round(1.5 + n * 0.01, 3), "data": s + "\n"}, ","
     ),
     "cloud-logging-json": lambda n, s: _record(
-        {"textPayload": s, "severity": "ERROR", "timestamp": f"2024-05-01T10:00:{n % 60:02d}Z"}
+        {"textPayload": s, "severity": "ERROR", "timestamp": f"2024-05-01T10:00:{n % 60:02d}Z"},
+        ",",
     ),
 }
-
-
-def _record(fields: dict) -> str:
-    import json
-
-    return json.dumps(fields, ensure_ascii=False) + ","
 
 
 # Two tools, one over the other (a collector's timestamp over a coloured console, Ray's prefix over
