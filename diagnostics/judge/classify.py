@@ -54,7 +54,8 @@ DATA_FUNCTIONS = (
 # more often about what was read (an empty file list, a sample longer than the buffer, a label of
 # another type, a box off the grid) than about the program (docs/explain.md).
 DATA_READING_NAMES = re.compile(
-    r"(?i)dataset|data_?loader|data_?gen|(?:load|read|prepare|parse)_?data|_labels?$|annotation"
+    r"(?i)dataset|data_?loader|data_?gen|data_?module|(?:load|read|prepare|parse)_?data|_labels?$|annotation"
+    r"|(?:load|read|decode)_?(?:image|img|audio|wav)"
     r"|^build_targets$"
 )
 DATA_READING_DEPTH = 3
@@ -202,9 +203,9 @@ def _from_match(
     culprit = _culprit(best, chains, evidence)
     alternatives: list[Alternative] = []
     summary = _summary(sig.title, sig.explanation)
-    if subtype == GENERIC_CODE_SUBTYPE and _in_data_code(best, culprit):
-        # A plain Python error while loading a sample: usually the sample (a missing key, a bad
-        # row).
+    if _generic_code(best) and _in_data_code(best, culprit):
+        # A plain Python error (or shapes that do not fit) while loading a sample: usually the
+        # sample (a missing key, a bad row, an image of another size).
         alternatives.append(Alternative("code", subtype, confidence * 0.8, summary))
         category, subtype = "data", "data/sample-error"
         what = exception.short_type if exception else "An error"
@@ -377,6 +378,13 @@ def _deepest_user(exceptions: tuple[RaisedException, ...]) -> Frame | None:
         if frame is not None:
             return frame
     return None
+
+
+def _generic_code(best: Match) -> bool:
+    """Does the verdict rest on a plain Python error or on a code phrase family (shapes that do not
+    fit, in any framework's words), not on a signature that names the code's own mistake?"""
+    sig = best.signature
+    return sig.subtype == GENERIC_CODE_SUBTYPE or (sig.layer == "phrase" and sig.category == "code")
 
 
 def _in_data_code(best: Match, culprit: Culprit | None) -> bool:

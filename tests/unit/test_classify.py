@@ -97,6 +97,35 @@ def test_a_plain_error_in_a_function_that_reads_the_data_is_data_first():
     assert (v.category, v.subtype) == ("code", "code/python-error")
 
 
+def test_shapes_that_do_not_fit_while_reading_images_or_in_a_data_module_are_data_first():
+    # a code phrase family is as generic as a plain error: where the data is read, a size that
+    # does not fit is the sample's first (an image of another size than the others)
+    v = judge(
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 30, in <module>\n'
+        "    x = read_images(folder)\n"
+        '  File "/home/u/io.py", line 12, in read_images\n'
+        "    out.append(img.reshape(1, W * H))\n"
+        "ValueError: cannot reshape array of size 30000 into shape (1,40000)\n"
+    )
+    assert (v.category, v.subtype) == ("data", "data/sample-error")
+    v = judge(  # Lightning's name for the code that prepares the data
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 30, in <module>\n'
+        "    dm = make_data_module(cfg)\n"
+        '  File "/home/u/train.py", line 12, in make_data_module\n'
+        "    text = rows[0]['text']\n"
+        "KeyError: 'text'\n"
+    )
+    assert (v.category, v.subtype) == ("data", "data/sample-error")
+    v = judge(  # the same size error in the model's own code stays the code's
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 30, in <module>\n'
+        "    y = model(x)\n"
+        '  File "/home/u/model.py", line 12, in forward\n'
+        "    return h.reshape(1, W * H)\n"
+        "ValueError: cannot reshape array of size 30000 into shape (1,40000)\n"
+    )
+    assert v.category == "code"
+
+
 def test_a_plain_error_under_the_programs_sample_loading_or_data_folder_is_data_first():
     # `__getitem__` a call above the frame that raised (ssd.pytorch's `pull_item`)
     v = judge(
