@@ -53,9 +53,11 @@ _LIBCXX_THROW = re.compile(
 # be learned (read/capture.py): a time, a level tag, a rank; it holds a digit or a bracket.
 _PREFIX_LIKE = re.compile(r"[\d\[\]()<>|]")
 PREFIX_SKIP = 120  # how far into a line such words are looked past
-# R (reticulate, the keras and tensorflow packages) reports a Python exception under its own head:
-# `Error in py_call_impl(callable, dots$args, dots$keywords) :`, the exception indented below it.
-_R_HEAD = re.compile(r"^\s*Error in .+ :\s*$")
+# A head alone on its line, the error's message on the next: R's (reticulate, the keras and
+# tensorflow packages) `Error in py_call_impl(callable, dots$args, dots$keywords) :`, a Python
+# exception indented below it; LightGBM's command-line program's `Met Exceptions:` (its main.cpp
+# prints it, then the exception's `what()`).
+_HEAD_ALONE = re.compile(r"^\s*(?:Error in .+ :|Met Exceptions:)\s*$")
 # ... or on the head's own line: `Error in py_call_impl(...) : StopIteration: image file is ...`
 # (after what a capture wrote before it, in a log too short to learn that from)
 _R_INLINE_HEAD = re.compile(r"(?:^|\s)Error in [^:]+? : (?=\S)")
@@ -290,7 +292,8 @@ class BlockReader:
         self.dropped = 0
         self.children: list[ChildFailure] = []
         self.fatals: list[FatalError] = []
-        self._r_heads: dict[int | str | None, int] = {}  # rank -> the line of R's `Error in ... :`
+        # rank -> the line of a head alone (R's `Error in ... :`)
+        self._heads_alone: dict[int | str | None, int] = {}
 
     def _frame(self, file: str, line: str, function: str) -> Frame:
         number = int(line) if line.isdigit() else 0  # faulthandler writes `???` when it cannot tell
@@ -361,7 +364,7 @@ class BlockReader:
     def start_bare(self, line: LogLine, rank: int | str | None) -> None:
         """A bare `SomeError: message` line (no traceback above it) opens a message-only block."""
         text = line.text
-        if self._r_heads.pop(rank, None) == line.number - 1:
+        if self._heads_alone.pop(rank, None) == line.number - 1:
             text = text.strip()  # the exception R's reticulate indents under its own head
         inline = _r_inline_head(text)
         head = None if inline else _RUNTIME_HEAD.match(text)
@@ -374,8 +377,8 @@ class BlockReader:
             block = _Block("msg", line, rank, message_below=below is not None)
             block.current = _Exc(m.group(1) or m.group(3) or below, [m.group(2) or ""], [])
             self.open[rank] = block
-        elif _R_HEAD.match(text):
-            self._r_heads[rank] = line.number
+        elif _HEAD_ALONE.match(text):
+            self._heads_alone[rank] = line.number
 
     def close_all(self) -> None:
         """Close the open blocks as they stand (the log ended)."""
@@ -730,7 +733,7 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
     thrown: str | None = None
     raised: str | None = None  # the type of the `raise X(...)` (or `assert ...`) line just above
     statement = ""  # that line, the message of a bare exception line under an `assert`
-    r_head = False
+    head_alone = False
     # the lines TensorFlow wrote under its error, and a native stack trace, are no closing lines
     nodes = 0
     while nodes < len(ending) and (
@@ -779,12 +782,12 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
         if assertion:
             raised, statement = "AssertionError", assertion.string.strip()
             continue
-        if r_head and text.strip():  # R's `Error in f(...) :` head, its message on the next line
-            r_head = False
+        if head_alone and text.strip():  # R's `Error in f(...) :`, its message on the next line
+            head_alone = False
             found.append(("Error", text.strip(), line))
             continue
-        if _R_HEAD.match(text):
-            r_head = True
+        if _HEAD_ALONE.match(text):
+            head_alone = True
             continue
         inline = _r_inline_head(text)
         if inline and not _EXC_BARE.match(text, inline.end()):  # R's own error, on its head's line

@@ -439,6 +439,14 @@ Error in py_call_impl(callable, call_args$unnamed, call_args$named) :
     assert not parse_text("the notes say Error in fit : ValueError: x\n").chains
 
 
+def test_lightgbm_s_command_line_tool_says_met_exceptions_then_the_error():
+    text = "[LightGBM] [Info] Total Bins 255\nMet Exceptions:\nCould not open data/train.svm\n"
+    error = parse_text(text).closing_error.final
+    assert error.message == "Could not open data/train.svm"
+    # the head's line alone is not the error: the log may end on it
+    assert parse_text("[LightGBM] [Info] Total Bins 255\nMet Exceptions:\n").closing_error is None
+
+
 def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
     bad_alloc = "terminate called after throwing an instance of 'std::bad_alloc'"
     closing = {  # log: (the type it is read as, the line the message starts with)
