@@ -100,6 +100,10 @@ _PROGRESS_FIELD = re.compile(
     r"(?:['\"]?\s*[:=]|\s+(?:[-+]?\d|nan\b|inf\b))"
 )
 _EXCEPTION_LABEL = re.compile(r"(?:Error|Exception|Warning|Interrupt|Exit)\W*$")
+# A progress bar's body: Keras's `1875/1875 [==============================] - ` (every epoch's last
+# line in a log written to a file, so half of a Keras log's lines start with it), rich's `━━━`,
+# tqdm's blocks. Brackets and figures as a capture's are, but the loop's own output.
+_PROGRESS_BAR = re.compile(r"\[[=>.\- ]{5,}\]|━{3,}|[█▏▎▍▌▋▊▉]{3,}")
 # An MPI launcher's tag: mpirun's `--tag-output` `[1,0]<stderr>` (the job's number, then the rank)
 # and SageMaker's `[1,mpirank:0,algo-1]<stderr>` (the rank and the host). logparse reads it, with
 # its colon, on lines where no prefix could be learned.
@@ -300,6 +304,8 @@ def looks_like_metadata(prefix: str) -> bool:
         return False  # `RuntimeError: Traceback ...`: an exception's message, not a capture
     if _PROGRESS_FIELD.search(prefix):
         return False  # `<time> Total iter: 30, epoch: 0, loss: [`: the training loop's own words
+    if _PROGRESS_BAR.search(prefix):
+        return False
     return any(p.search(prefix) for p in _METADATA)
 
 
@@ -509,13 +515,16 @@ class CaptureReader:
         none longer, and most of them followed by the shorter rest of their line (a run of
         same-width lines one after another is a fixed format, such as a progress bar)."""
         sample = self._sample
-        lengths = Counter(len(t) for t in sample if len(set(t)) > 4)  # not rules of dashes
+        # not rules of dashes, nor progress bars: Keras's epoch lines, written to a file, are all
+        # one length and each is followed by a shorter `Epoch N/M`
+        own = [len(set(t)) > 4 and not _PROGRESS_BAR.search(t) for t in sample]
+        lengths = Counter(len(t) for t, counts in zip(sample, own, strict=True) if counts)
         if not lengths:
             return
         width = max(lengths)
         if width < WRAP_MIN or width != max(len(t) for t in sample) or lengths[width] < 5:
             return
-        cut = [i for i, t in enumerate(sample[:-1]) if len(t) == width]
+        cut = [i for i, t in enumerate(sample[:-1]) if len(t) == width and own[i]]
         # the rest of a wrapped line starts mid-text; a next line that starts as this one does is a
         # line of its own (a timestamped record a character shorter than the last)
         rests = sum(

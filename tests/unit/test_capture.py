@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from trainwatch.diagnostics.knowledge import load_knowledge
+from trainwatch.diagnostics.postmortem import explain_logs
 from trainwatch.diagnostics.read import capture
 from trainwatch.diagnostics.read.capture import CaptureReader, clean, looks_like_metadata
 from trainwatch.diagnostics.read.logparse import LogParser, parse_text
@@ -109,6 +111,21 @@ def test_a_training_loop_s_columns_are_never_a_prefix():
     reader.prime(dicts)
     assert reader.split(dicts[2])[0] == "{'loss': 5.2, 'epoch': 0.09}"
     assert looks_like_metadata("trainer-1  | ")
+
+
+def test_keras_epoch_lines_written_to_a_file_are_neither_a_prefix_nor_wrapped_lines():
+    # Keras writes each epoch's bar once when its output is not a terminal: every other line, all
+    # of one length, each followed by a shorter `Epoch N/M`
+    bar = "1875/1875 [==============================] - 4s 2ms/step - loss: 0.2961 - accuracy: 0.91"
+    lines = [line for n in range(1, 11) for line in (f"Epoch {n}/10", bar)]
+    reader = CaptureReader()
+    reader.prime(lines)
+    assert reader.split(bar) == (bar, None)
+    assert reader.wrap_width is None
+    assert not looks_like_metadata("1875/1875 [==============================] - ")
+    log = io.BytesIO(("\n".join(lines) + "\n").encode())
+    progress = explain_logs(["-"], load_knowledge(include_user=False), stdin=log).evidence.progress
+    assert progress.stopped_at == "epoch 10/10, batch 1875/1875" and progress.finished is True
 
 
 def test_a_log_indented_or_quoted_as_a_whole_is_read_as_written():
