@@ -264,6 +264,9 @@ class _State:
     unit: str = "batch"
     # every training bar by its key, last state
     bars: dict[str, _Counter] = field(default_factory=dict)
+    # the epoch was last moved by a header alone on its line (Keras's `Epoch 10/10`, printed as
+    # the epoch starts), and no bar or step has counted since: it began, nothing says it ended
+    epoch_only_opened: bool = False
 
 
 class ProgressTracker:
@@ -383,6 +386,7 @@ class ProgressTracker:
             if counter is None:
                 counter = state.bars[key] = _Counter(n, total, tqdm_like=True)
             counter.n = n
+            state.epoch_only_opened = False
             if role == "epochs":  # `Epochs: 30%|... | 3/10`: the bar counts epochs itself
                 self._set_epoch(n, str(total), tqdm_like=True)
                 return True
@@ -405,6 +409,7 @@ class ProgressTracker:
             counter = _Counter(int(keras.group("n")), int(keras.group("total")), tqdm_like=True)
             state.bars[f"keras|{counter.total}"] = counter
             state.step, state.unit = counter, "batch"
+            state.epoch_only_opened = False
             return True
         rich = _RICH_BAR.search(text) if "━" in text or "─" in text else None
         if rich is not None:
@@ -417,11 +422,16 @@ class ProgressTracker:
             counter = _Counter(int(rich.group("n")), int(rich.group("total")), tqdm_like=True)
             state.bars[f"rich|{counter.total}"] = counter
             state.step, state.unit = counter, "batch"
+            state.epoch_only_opened = False
             return True
         found = False
         epoch = _outside_paths(_EPOCH, text) if "epoch" in lower else None
         if epoch is not None:
+            before = state.epoch
             self._set_epoch(int(epoch.group("n")), epoch.group("total"))
+            rest = text[: epoch.start()] + text[epoch.end() :]
+            if state.epoch is not before:
+                state.epoch_only_opened = not any(c.isalnum() for c in rest)
             found = True
         step = (
             _outside_paths(_STEP, text)
@@ -429,6 +439,7 @@ class ProgressTracker:
             else None
         )
         if step is not None:
+            state.epoch_only_opened = False
             kind = step.group("kind").lower()
             unit = "iter" if kind.startswith("iter") else kind
             n = int(step.group("n"))
@@ -660,6 +671,8 @@ class ProgressTracker:
         if s.epoch is not None and s.epoch.total is not None:
             if not s.epoch.done():
                 return False
+            if s.epoch_only_opened and not s.epoch.tqdm_like:
+                return None  # the last epoch's header, and nothing counted in it
             return all(v is not False for v in verdicts)
         if s.step is not None and s.step.total is not None and not s.step.tqdm_like:
             return s.step.done()

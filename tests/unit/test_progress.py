@@ -56,6 +56,17 @@ def fixture(name: str) -> str:
 # ---- progress ------------------------------------------------------------------------------------
 
 
+def test_the_last_epoch_s_header_alone_does_not_say_the_loop_ended():
+    # Keras prints `Epoch 3/3` as the epoch starts: with nothing counted after it, the run may have
+    # died in it; its bar at 100/100 says it ended
+    bar = "100/100 [==============================] - 5s 50ms/step - loss: 0.4"
+    started = "Epoch 1/3\n" + bar + "\nEpoch 2/3\n" + bar + "\nEpoch 3/3\n"
+    assert track(started).finished is None
+    assert track(started + bar + "\n").finished is True
+    # a line that says more than the epoch (its loss) is the epoch's own report
+    assert track("Epoch 1/3, loss 0.5\nEpoch 2/3, loss 0.4\nEpoch 3/3, loss 0.3\n").finished
+
+
 def test_real_tqdm_break_at_37():
     facts = track(tqdm_output([(None, 100, 37)]))
     assert facts.stopped_at == "batch 37/100"
