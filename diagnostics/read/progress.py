@@ -29,8 +29,10 @@ _INF_WORD = re.compile(r"\binf\b")  # "inf" alone, not inside "info" (which most
 # percentage.
 _BAR_TAIL = re.compile(r"[^|]*\|\s*(?P<n>\d+(?:\.\d+)?[kMG]?)/(?P<total>\d+(?:\.\d+)?[kMG]?)")
 _BAR_DESC = re.compile(r"[\s:]*\d{1,3}$")
-# Keras 2 (`12/100 [====>...] - ETA`) and Keras 3 (`12/100 ━━━━━━━ 1s 3ms/step`) step lines.
-_KERAS_STEP = re.compile(r"^\s*(?P<n>\d+)/(?P<total>\d+) (?:\[[=>.]*\]|[━─]+)")
+# Keras 2 (`12/100 [====>...] - ETA`) and Keras 3 (`12/100 ━━━━━━━ 1s 3ms/step`) step lines, and
+# the one line an epoch ends with under `verbose=2` (`100/100 - 4s - loss: 0.29`, Keras 3's
+# `100/100 - 4s - 2ms/step - loss: 0.29`).
+_KERAS_STEP = re.compile(r"^\s*(?P<n>\d+)/(?P<total>\d+) (?:\[[=>.]*\]|[━─]+|- \d+m?s\b)")
 # `Epoch 3/10`, `epoch: 3/10`, `[epoch 1/10]`, `Epoch [3/10]`, `Epoch 3 of 10`; never glued to a
 # word or a number before it (Keras sometimes glues `- loss: 0.24Epoch 1/1000` onto a line: that is
 # not an epoch).
@@ -267,6 +269,14 @@ class _State:
     # the epoch was last moved by a header alone on its line (Keras's `Epoch 10/10`, printed as
     # the epoch starts), and no bar or step has counted since: it began, nothing says it ended
     epoch_only_opened: bool = False
+    # an earlier header alone was followed by counting: headers open their epochs in this log
+    headers_open_epochs: bool = False
+
+    def counted(self) -> None:
+        """A bar or a step counted: the epoch a header opened is under way."""
+        if self.epoch_only_opened:
+            self.headers_open_epochs = True
+            self.epoch_only_opened = False
 
 
 class ProgressTracker:
@@ -386,7 +396,7 @@ class ProgressTracker:
             if counter is None:
                 counter = state.bars[key] = _Counter(n, total, tqdm_like=True)
             counter.n = n
-            state.epoch_only_opened = False
+            state.counted()
             if role == "epochs":  # `Epochs: 30%|... | 3/10`: the bar counts epochs itself
                 self._set_epoch(n, str(total), tqdm_like=True)
                 return True
@@ -409,7 +419,7 @@ class ProgressTracker:
             counter = _Counter(int(keras.group("n")), int(keras.group("total")), tqdm_like=True)
             state.bars[f"keras|{counter.total}"] = counter
             state.step, state.unit = counter, "batch"
-            state.epoch_only_opened = False
+            state.counted()
             return True
         rich = _RICH_BAR.search(text) if "━" in text or "─" in text else None
         if rich is not None:
@@ -422,7 +432,7 @@ class ProgressTracker:
             counter = _Counter(int(rich.group("n")), int(rich.group("total")), tqdm_like=True)
             state.bars[f"rich|{counter.total}"] = counter
             state.step, state.unit = counter, "batch"
-            state.epoch_only_opened = False
+            state.counted()
             return True
         found = False
         epoch = _outside_paths(_EPOCH, text) if "epoch" in lower else None
@@ -439,7 +449,7 @@ class ProgressTracker:
             else None
         )
         if step is not None:
-            state.epoch_only_opened = False
+            state.counted()
             kind = step.group("kind").lower()
             unit = "iter" if kind.startswith("iter") else kind
             n = int(step.group("n"))
@@ -672,7 +682,9 @@ class ProgressTracker:
             if not s.epoch.done():
                 return False
             if s.epoch_only_opened and not s.epoch.tqdm_like:
-                return None  # the last epoch's header, and nothing counted in it
+                # the last epoch's header and nothing counted in it: where the earlier epochs
+                # counted after theirs, this one did not run; else a header may close its epoch
+                return False if s.headers_open_epochs else None
             return all(v is not False for v in verdicts)
         if s.step is not None and s.step.total is not None and not s.step.tqdm_like:
             return s.step.done()

@@ -19,7 +19,7 @@ from trainwatch.diagnostics.read.progress import ProgressTracker
 from trainwatch.diagnostics.watch.probe.parent import ProbeSession
 from trainwatch.diagnostics.watch.stall import StallWatcher
 
-from conftest import SCRIPTS, read_report, trainwatch
+from conftest import SCRIPTS, needs, read_report, trainwatch
 
 
 def run_watched(
@@ -92,6 +92,18 @@ def test_tqdm_loop_that_breaks_at_37_is_an_early_exit(shared_run):
     assert progress["finished"] is False
     assert report["verdict"]["category"] == "early-exit"
     assert "37/100" in report["verdict"]["summary"]
+
+
+def test_a_keras_run_that_leaves_as_its_last_epoch_begins_is_an_early_exit(tmp_path):
+    # Keras prints `Epoch 3/3` as the last epoch starts; the process leaves there with status 0
+    needs("keras")
+    path = tmp_path / "r.json"
+    left = trainwatch("run", "--json", str(path), str(SCRIPTS / "quiet_keras_last_epoch.py"))
+    report = read_report(path)
+    assert left.returncode == report["exit"]["code"] == 0
+    assert left.stdout.rstrip().endswith(b"Epoch 3/3")
+    assert report["progress"]["finished"] is False
+    assert report["verdict"]["category"] == "early-exit"
 
 
 def test_nan_in_data_then_break_is_data_with_the_early_exit_as_evidence(tmp_path):

@@ -57,12 +57,16 @@ def fixture(name: str) -> str:
 
 
 def test_the_last_epoch_s_header_alone_does_not_say_the_loop_ended():
-    # Keras prints `Epoch 3/3` as the epoch starts: with nothing counted after it, the run may have
-    # died in it; its bar at 100/100 says it ended
+    # Keras prints `Epoch 3/3` as the epoch starts: where the earlier epochs counted after their
+    # headers and this one did not, it never ran; its bar at 100/100 says it ended
     bar = "100/100 [==============================] - 5s 50ms/step - loss: 0.4"
     started = "Epoch 1/3\n" + bar + "\nEpoch 2/3\n" + bar + "\nEpoch 3/3\n"
-    assert track(started).finished is None
+    assert track(started).finished is False
     assert track(started + bar + "\n").finished is True
+    # Keras's one line an epoch ends with under verbose=2 counts the epoch too
+    assert track(started + "100/100 - 4s - 2ms/step - loss: 0.3\n").finished is True
+    # headers alone all along: a header may as well close its epoch
+    assert track("Epoch 1/3\nEpoch 2/3\nEpoch 3/3\n").finished is None
     # a line that says more than the epoch (its loss) is the epoch's own report
     assert track("Epoch 1/3, loss 0.5\nEpoch 2/3, loss 0.4\nEpoch 3/3, loss 0.3\n").finished
 
