@@ -271,9 +271,14 @@ class _State:
     epoch_only_opened: bool = False
     # an earlier header alone was followed by counting: headers open their epochs in this log
     headers_open_epochs: bool = False
+    # steps were counted before the first epoch was named: a loop that names each epoch as it
+    # ends, whose last header closes the loop
+    counted_before_epochs: bool = False
 
     def counted(self) -> None:
         """A bar or a step counted: the epoch a header opened is under way."""
+        if self.epoch is None:
+            self.counted_before_epochs = True
         if self.epoch_only_opened:
             self.headers_open_epochs = True
             self.epoch_only_opened = False
@@ -681,7 +686,7 @@ class ProgressTracker:
         if s.epoch is not None and s.epoch.total is not None:
             if not s.epoch.done():
                 return False
-            if s.epoch_only_opened and not s.epoch.tqdm_like:
+            if s.epoch_only_opened and not (s.epoch.tqdm_like or s.counted_before_epochs):
                 # the last epoch's header and nothing counted in it: where the earlier epochs
                 # counted after theirs, this one did not run; else a header may close its epoch
                 return False if s.headers_open_epochs else None

@@ -67,6 +67,10 @@ def test_the_last_epoch_s_header_alone_does_not_say_the_loop_ended():
     assert track(started + "100/100 - 4s - 2ms/step - loss: 0.3\n").finished is True
     # headers alone all along: a header may as well close its epoch
     assert track("Epoch 1/3\nEpoch 2/3\nEpoch 3/3\n").finished is None
+    # steps counted before the first header: a loop that names each epoch as it ends
+    steps = "".join(f"step {n}/2\n" for n in (1, 2))
+    ended = steps + "Epoch 1/3\n" + steps + "Epoch 2/3\n" + steps + "Epoch 3/3\n"
+    assert track(ended).finished is True
     # a line that says more than the epoch (its loss) is the epoch's own report
     assert track("Epoch 1/3, loss 0.5\nEpoch 2/3, loss 0.4\nEpoch 3/3, loss 0.3\n").finished
 
