@@ -444,8 +444,8 @@ class ProgressTracker:
         if epoch is not None:
             before = state.epoch
             self._set_epoch(int(epoch.group("n")), epoch.group("total"))
-            rest = text[: epoch.start()] + text[epoch.end() :]
-            if state.epoch is not before:
+            if state.epoch is not before:  # a new epoch: is its header alone on the line?
+                rest = text[: epoch.start()] + text[epoch.end() :]
                 state.epoch_only_opened = not any(c.isalnum() for c in rest)
             found = True
         step = (
