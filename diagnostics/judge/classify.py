@@ -67,6 +67,15 @@ DATA_READING_DEPTH = 3
 # holds whole projects.
 DATA_PACKAGE = re.compile(r"/(?:datasets?|data|dataloaders?)/(?:[^/]+/)?[^/]+$")
 GENERIC_CODE_SUBTYPE = "code/python-error"
+# A size of 0 in the error of a code verdict (`the existing size (0)`, `Tensor sizes: [100, 0]`,
+# `array of size 0`, `axis 0 with size 0`): the tensor or array was empty, which a sample that
+# holds nothing makes far more often than the program does (a clip too short for one frame, an image
+# that decoded to nothing, a file of no rows). In the dev corpus every such error was the data's
+# (D019, IH001, AO001, QJ002).
+EMPTY_SIZE = re.compile(
+    r"\bsize \(?0\)?(?![.\d])|\bsizes?: \[(?:\d+, )*0(?:, \d+)*\]|\bshape[=: ]*\((?:\d+, )*0[,)]"
+    r"|\barray of size 0\b|\bwith size 0\b"
+)
 GOOD_ENDINGS = ("completed", "early-exit")
 MAX_ALTERNATIVES = 3
 # The word layer's confidence (knowledge/words.py): under every phrase family's, so any of those
@@ -205,30 +214,12 @@ def _from_match(
     culprit = _culprit(best, chains, evidence)
     alternatives: list[Alternative] = []
     summary = _summary(sig.title, sig.explanation)
-    if _generic_code(best) and _in_data_code(best, culprit):
-        # A plain Python error (or shapes that do not fit) while loading a sample: usually the
-        # sample (a missing key, a bad row, an image of another size).
-        alternatives.append(Alternative("code", subtype, confidence * 0.8, summary))
-        category, subtype = "data", "data/sample-error"
-        what = exception.short_type if exception else "An error"
-        summary = (
-            f"{what} raised in the code that reads the data (in "
-            f"{culprit.function if culprit else 'the dataset'}): most likely a bad or unexpected "
-            "sample or label, possibly a bug in that code."
-        )
-        confidence = min(confidence, 0.7)
-    elif subtype == GENERIC_CODE_SUBTYPE and exception is not None and _package_only(exception):
-        # Not one frame of the program's own, raised inside an installed package: the package's
-        # (or its command-line tool's) code failed, more often its release than the program (in
-        # the dev corpus 5 such logs of 7 were library, 1 code, 1 data).
-        alternatives.append(Alternative("code", subtype, confidence * 0.8, summary))
-        category, subtype = "library", "library/package-error"
-        summary = (
-            f"{exception.short_type} raised inside an installed package, with none of the "
-            "program's own frames on the way: most likely a bug or a version mismatch of that "
-            "package, possibly a value the program gave it."
-        )
-        confidence = min(confidence, 0.6)
+    recast = _recast_code_verdict(best, exception, culprit)
+    if recast is not None:
+        alternatives.append(Alternative(category, subtype, confidence * 0.8, summary))
+        subtype, summary, ceiling = recast
+        category = subtype.split("/", 1)[0]
+        confidence = min(confidence, ceiling)
     evidence_cited = list(best.cited)
     for m in ranked:  # corroborating matches of the same category strengthen and are shown
         if m is not best and m.signature.category == category and m.signature.role == "root":
@@ -259,6 +250,48 @@ def _from_match(
         advice=sig.advice,
         doc_url=sig.doc,
     )
+
+
+def _recast_code_verdict(
+    best: Match, exception: RaisedException | None, culprit: Culprit | None
+) -> tuple[str, str, float] | None:
+    """A code verdict that the place or the words of its error make another category's first: its
+    subtype, summary and highest confidence (the code reading stays as the alternative)."""
+    if best.signature.category != "code":
+        return None
+    if _generic_code(best) and _in_data_code(best, culprit):
+        # A plain Python error (or shapes that do not fit) while loading a sample: usually the
+        # sample (a missing key, a bad row, an image of another size).
+        what = exception.short_type if exception else "An error"
+        where = culprit.function if culprit else "the dataset"
+        return (
+            "data/sample-error",
+            f"{what} raised in the code that reads the data (in {where}): most likely a bad or "
+            "unexpected sample or label, possibly a bug in that code.",
+            0.7,
+        )
+    if exception is None:
+        return None
+    if EMPTY_SIZE.search(exception.message):
+        return (
+            "data/empty-sample",
+            f"{exception.short_type} about a tensor or array of size 0: most likely an empty "
+            "sample (a clip too short for one frame, an image that decoded to nothing, a file of "
+            "no rows), possibly code that cut it empty.",
+            0.7,
+        )
+    if best.signature.subtype == GENERIC_CODE_SUBTYPE and _package_only(exception):
+        # Not one frame of the program's own, raised inside an installed package: the package's
+        # (or its command-line tool's) code failed, more often its release than the program (in
+        # the dev corpus 5 such logs of 7 were library, 1 code, 1 data).
+        return (
+            "library/package-error",
+            f"{exception.short_type} raised inside an installed package, with none of the "
+            "program's own frames on the way: most likely a bug or a version mismatch of that "
+            "package, possibly a value the program gave it.",
+            0.6,
+        )
+    return None
 
 
 def chains_of(evidence: Evidence) -> tuple[ExceptionChain, ...]:

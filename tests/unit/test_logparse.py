@@ -608,6 +608,10 @@ def test_system_lines_give_exit_hints():
     facts = parse_text("worker exited with code 137\n")
     assert facts.exit_hints[0].code == 137 and facts.signals == ("SIGKILL",)
     assert parse_text("step 3 loss 0.1\nstep 4 loss 0.09\n").signals == ()
+    # macOS's shells: strsignal(3)'s words with the signal's number
+    assert parse_text("processed 5642208802 words\nKilled: 9\n").signals == ("SIGKILL",)
+    assert parse_text("Abort trap: 6\n").signals == ("SIGABRT",)
+    assert parse_text("Segmentation fault: 11 (core dumped)\n").signals == ("SIGSEGV",)
 
 
 def test_trainwatch_report_in_a_log_is_skipped():
