@@ -177,6 +177,9 @@ _NEW_RECORD = re.compile(
     r"^\[?\d{4}[-/]\d\d[-/]\d\d|^\d\d/\d\d/\d{4}|^[IWEF]\d{4} |\d+%\||^\s*\d+/\d+ \[|"
     r"^\s*(?:[Ee]poch|EPOCH|[Ss]tep|[Ii]ter)\b|\b[Ll]oss\b\W{0,3}[:=]?\s*[-\d.na]"
 )
+# What a tool writes under an uncaught exception, which is not the message's: PyCharm's debugger
+# writes `python-BaseException` below every exception it lets through.
+_TOOL_AFTER_EXCEPTION = re.compile(r"^python-BaseException\s*$")
 _SKIP_IN_TB = re.compile(r"^\s*[\^~\s]+$|^\s*\[Previous line repeated|^\s*\.\.\.|^\s*\+[-=]|^\s*\|")
 # IPython/Jupyter.
 _IPY_CELL = re.compile(r"^Cell In ?\[(\d*)\], line (\d+)")
@@ -461,7 +464,7 @@ class BlockReader:
                 b.wrapper = self._freeze(b.current, None)
                 b.current, b.frames, b.kind = None, [], "tb"
                 return True
-            if not text.strip():
+            if not text.strip() or _TOOL_AFTER_EXCEPTION.match(text):
                 self._end_exception(b)
                 b.kind, b.blanks = "after", 0
                 return True

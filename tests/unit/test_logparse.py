@@ -796,6 +796,26 @@ def test_the_vs_code_debugger_s_exception_takes_its_message_from_the_line_below(
     assert chain.final.message == "INTERNAL: the library was not initialized"
 
 
+def test_the_pycharm_debugger_s_line_under_an_exception_is_not_its_message():
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "C:\\py\\lib\\multiprocessing\\reduction.py", line 60, in dump\n'
+        "    ForkingPickler(file, protocol).dump(obj)\n"
+        "TypeError: can't pickle generator objects\n"
+        "python-BaseException\n"
+        "Traceback (most recent call last):\n"
+        '  File "C:\\py\\lib\\multiprocessing\\spawn.py", line 115, in _main\n'
+        "    self = reduction.pickle.load(from_parent)\n"
+        "EOFError: Ran out of input\n"
+        "python-BaseException\n"
+    )
+    chains = parse_text(text).chains
+    assert [(c.final.type, c.final.message) for c in chains] == [
+        ("TypeError", "can't pickle generator objects"),
+        ("EOFError", "Ran out of input"),
+    ]
+
+
 def test_an_exception_nothing_caught_is_read_after_the_runtime_s_own_words():
     # .NET's `Unhandled exception. ` and the JVM's `Exception in thread "main" ` before the class
     dotnet = (
