@@ -67,14 +67,20 @@ DATA_READING_DEPTH = 3
 # holds whole projects.
 DATA_PACKAGE = re.compile(r"/(?:datasets?|data|dataloaders?)/(?:[^/]+/)?[^/]+$")
 GENERIC_CODE_SUBTYPE = "code/python-error"
-# A size of 0 in the error of a code verdict (`the existing size (0)`, `Tensor sizes: [100, 0]`,
-# `array of size 0`, `axis 0 with size 0`): the tensor or array was empty, which a sample that
-# holds nothing makes far more often than the program does (a clip too short for one frame, an image
-# that decoded to nothing, a file of no rows). In the dev corpus every such error was the data's
-# (D019, IH001, AO001, QJ002).
+# A size of 0 in the error of a code verdict, or of an error nothing else explains (`the existing
+# size (0)`, `Tensor sizes: [100, 0]`, `array of size 0`, `axis 0 with size 0`, `input.numel() ==
+# 0`, numpy's `zero-size array to reduction operation`): the tensor or array was empty, which a
+# sample that holds nothing makes far more often than the program does (a clip too short for one
+# frame, an image that decoded to nothing, a file of no rows). In the dev corpus every such error
+# was the data's (D019, IH001, AO001, QJ002, RV001).
 EMPTY_SIZE = re.compile(
     r"\bsize \(?0\)?(?![.\d])|\bsizes?: \[(?:\d+, )*0(?:, \d+)*\]|\bshape[=: ]*\((?:\d+, )*0[,)]"
-    r"|\barray of size 0\b|\bwith size 0\b"
+    r"|\barray of size 0\b|\bwith size 0\b|\bnumel\(\) == 0\b|\bzero-size array\b"
+)
+EMPTY_SAMPLE_MEANS = (
+    "most likely an empty sample or an empty selection of one (a clip too short for one frame, "
+    "an image that decoded to nothing, every label of a mask ignored, a file of no rows), possibly "
+    "code that cut it empty."
 )
 GOOD_ENDINGS = ("completed", "early-exit")
 MAX_ALTERNATIVES = 3
@@ -275,9 +281,7 @@ def _recast_code_verdict(
     if EMPTY_SIZE.search(exception.message):
         return (
             "data/empty-sample",
-            f"{exception.short_type} about a tensor or array of size 0: most likely an empty "
-            "sample (a clip too short for one frame, an image that decoded to nothing, a file of "
-            "no rows), possibly code that cut it empty.",
+            f"{exception.short_type} about a tensor or array of size 0: {EMPTY_SAMPLE_MEANS}",
             0.7,
         )
     if best.signature.subtype == GENERIC_CODE_SUBTYPE and _package_only(exception):
@@ -297,6 +301,23 @@ def _recast_code_verdict(
 def chains_of(evidence: Evidence) -> tuple[ExceptionChain, ...]:
     """The exception chains a verdict is judged on: the probe's first, then the log's."""
     return _probe_chains(evidence) + evidence.log_chains
+
+
+def _by_empty_size(unknown: Verdict, line: str) -> Verdict | None:
+    """An error no signature knows that names an empty tensor or array (EMPTY_SIZE): the sample's
+    first, at the word layer's confident level (a fact of the message, not a leaning of words)."""
+    if not EMPTY_SIZE.search(line):
+        return None
+    return replace(
+        unknown,
+        category="data",
+        subtype="data/empty-sample",
+        confidence=WORDS_CONFIDENT,
+        summary=(
+            f"{unknown.summary} It is about a tensor or array of size 0: {EMPTY_SAMPLE_MEANS}"
+        ),
+        advice=ADVICE.get("data", ()),
+    )
 
 
 def _by_its_words(unknown: Verdict, line: str | None) -> Verdict | None:
@@ -355,7 +376,7 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
             exception=None if chain.is_error_line else chain.first,
             exception_chain=() if chain.is_error_line else chain.exceptions,
         )
-        return _by_its_words(unknown, text) or unknown
+        return _by_empty_size(unknown, text) or _by_its_words(unknown, text) or unknown
     if status is None:
         return Verdict(
             "unknown", None, 0.2, "The log shows no error and does not say how the run ended."

@@ -149,6 +149,16 @@ def test_a_code_error_about_an_empty_tensor_is_data_first():
     assert v.category == "code"
 
 
+def test_an_unexplained_error_about_an_empty_tensor_is_data_at_the_word_layer_s_level():
+    v = judge(  # no signature knows the reduction's words: the size of 0 still says empty
+        'Traceback (most recent call last):\n  File "/home/u/losses.py", line 124, in bce\n'
+        "    assert label[label != ignore_index].max() <= 1\n"
+        "RuntimeError: max(): Expected reduction dim to be specified for input.numel() == 0. "
+        "Specify the reduction dim with the 'dim' argument.\n"
+    )
+    assert (v.category, v.subtype, v.confidence) == ("data", "data/empty-sample", 0.5)
+
+
 def test_a_plain_error_under_the_programs_sample_loading_or_data_folder_is_data_first():
     # `__getitem__` a call above the frame that raised (ssd.pytorch's `pull_item`)
     v = judge(
