@@ -558,3 +558,29 @@ def test_a_log_that_ends_on_a_validated_epoch_was_most_often_stopped_early_on_pu
     begun = classify(facts_of(epochs + "Epoch 9/200\n"))
     cut = classify(facts_of(epochs.replace("450/450 [=====", "448/450 [=====")))
     assert begun.category == cut.category == "hang"
+
+
+def test_a_log_cut_inside_a_traceback_says_so_unless_its_frames_wait():
+    cut = (
+        "Epoch 1/10\n"
+        "Traceback (most recent call last):\n"
+        '  File "/home/u/train.py", line 30, in <module>\n'
+        "    trainer.fit(model)\n"
+        '  File "/opt/venv/lib/python3.11/site-packages/lightning/trainer.py", line 624, in fit\n'
+        "    self._run(model)\n"
+    )
+    verdict = classify(facts_of(cut))
+    assert (verdict.category, verdict.confidence) == ("unknown", 0.3)
+    assert "before the exception's own line" in verdict.summary
+    assert any(c.text.startswith('File "/opt/venv/lib/python3.11/') for c in verdict.evidence)
+    # a stuck run stopped by hand and pasted short: its innermost frame waits on a queue
+    waiting = (
+        "^CTraceback (most recent call last):\n"
+        '  File "train.py", line 225, in test\n'
+        "    for i, data in enumerate(dataloader, 0):\n"
+        '  File "/opt/lib/python2.7/multiprocessing/queues.py", line 378, in get\n'
+        "    return recv()\n"
+        '  File "/opt/lib/site-packages/torch/multiprocessing/queue.py", line 21, in recv\n'
+        "    buf = self.recv_bytes()\n"
+    )
+    assert classify(facts_of(waiting)).category == "hang"
