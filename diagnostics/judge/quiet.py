@@ -18,7 +18,6 @@ from trainwatch.diagnostics.evidence import Evidence, ExceptionChain
 from trainwatch.diagnostics.judge.stalls import stall_facts
 from trainwatch.diagnostics.read.logparse import LogFacts
 from trainwatch.diagnostics.read.progress import ProgressFacts, nonfinite_name
-from trainwatch.diagnostics.read.tracebacks import cut_traceback, is_frame_line
 from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 from trainwatch.diagnostics.watch.stall import classify_wait
 
@@ -312,15 +311,13 @@ def _cut_traceback_facts(log: LogFacts, facts, values, cited) -> None:
     """A saved log that ends inside a traceback, before the exception's line: the run raised, and
     the output was cut. Not where the innermost frames wait (a queue, a lock, a collective): a
     stuck run stopped by hand and pasted short ends so too."""
-    frames = cut_traceback(log.tail)
-    if not frames or classify_wait(frames)[0] in BLOCKING:
+    frames, at = log.cut_frames, log.cut_at
+    if not frames or at is None or classify_wait(frames)[0] in BLOCKING:
         return
     innermost = frames[-1]
     facts["cut-traceback"] = True
     values["cut_at"] = f"{innermost.file}:{innermost.line}, in {innermost.function}"
-    # the innermost frame's own line (the last line, its source, is cited as the log's last)
-    frame_line = next(line for line in reversed(log.tail) if is_frame_line(line.text))
-    cited.append(Cited("log", frame_line.text.strip()[:300], frame_line.where))
+    cited.append(Cited("log", at.text.strip()[:300], at.where))
 
 
 def _startup_facts(evidence: Evidence, facts, values, cited) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
-from trainwatch.diagnostics.evidence import ExceptionChain, LogLine
+from trainwatch.diagnostics.evidence import ExceptionChain, Frame, LogLine
 from trainwatch.diagnostics.judge.collectives import COLLECTIVE_WORDS
 from trainwatch.diagnostics.knowledge.signals import read_exit
 from trainwatch.diagnostics.read.capture import (
@@ -43,6 +43,7 @@ from trainwatch.diagnostics.read.tracebacks import (
     ChildFailure,
     FatalError,
     closing_error,
+    cut_traceback,
     is_frame_line,
 )
 from trainwatch.diagnostics.verdict import REPORT_BANNER
@@ -156,6 +157,10 @@ class LogFacts:
     # A log without a traceback: the error line it ends on, in its program's own words
     # (read/tracebacks.py `closing_error`). Evidence.log_chains adds it where it counts.
     closing_error: ExceptionChain | None = None
+    # A log without an exception that ends inside a traceback, cut before its exception's line:
+    # that traceback's frames, and the innermost frame's line (read/tracebacks.py `cut_traceback`).
+    cut_frames: tuple[Frame, ...] = ()
+    cut_at: LogLine | None = None
     child_failures: tuple[ChildFailure, ...] = ()
     fatal_errors: tuple[FatalError, ...] = ()
     dropped_chains: int = 0  # tracebacks seen but not kept (bounded memory)
@@ -499,6 +504,9 @@ class LogParser:
         for line in ending:  # read whole: a closing `^C` holds no word the pre-filter looks for
             self._note_if_matches(line)
         plain = not (chains or blocks.fatals or blocks.children)
+        cut_frames, cut_at = (
+            cut_traceback([self.normalize(line) for line in self._tail]) if plain else ((), None)
+        )
         return LogFacts(
             lines=self._lines,
             chains=chains,
@@ -507,6 +515,8 @@ class LogParser:
             ending=ending,
             exit_hints=tuple(self._hints),
             closing_error=closing_error(ending) if plain else None,
+            cut_frames=cut_frames,
+            cut_at=cut_at,
             child_failures=tuple(blocks.children),
             fatal_errors=tuple(blocks.fatals),
             dropped_chains=blocks.dropped,

@@ -727,28 +727,38 @@ def is_frame_line(text: str) -> bool:
     return m is not None and " " not in (m.group(3) or "")
 
 
-def cut_traceback(tail: Sequence[LogLine]) -> tuple[Frame, ...]:
-    """The frames a log ends on, each with its source line, with no exception line after them: a
-    traceback cut short (a paste, a tail, a buffer never flushed), outermost first; () when the log
-    does not end so (two frames at least, or one under its `Traceback` head)."""
-    lines = [line.text for line in tail if line.text.strip()]
+def cut_traceback(tail: Sequence[LogLine]) -> tuple[tuple[Frame, ...], LogLine | None]:
+    """The frames a log ends on, each with its source line, with no exception line after them (a
+    traceback cut short: a paste, a tail, a buffer never flushed), outermost first, and the
+    innermost frame's line; ((), None) when the log does not end so (two frames at least, or one
+    under its `Traceback` head). `tail` is read as the parser reads (prefixes off)."""
+    lines = [line for line in tail if line.text.strip()]
     start = len(lines)
     while start > 0:
-        if is_frame_line(lines[start - 1]):
+        if is_frame_line(lines[start - 1].text):
             start -= 1
-        elif start >= 2 and is_frame_line(lines[start - 2]) and lines[start - 1][:1].isspace():
+        elif (
+            start >= 2
+            and is_frame_line(lines[start - 2].text)
+            # indented, but for the last line (a capture's prefix may take its indentation off)
+            and (lines[start - 1].text[:1].isspace() or start == len(lines))
+        ):
             start -= 2  # a frame and its source line
         else:
             break
     frames: list[Frame] = []
-    for text in lines[start:]:
-        m = _FRAME.match(text)
+    innermost: LogLine | None = None
+    for line in lines[start:]:
+        m = _FRAME.match(line.text)
         if m:
             frames.append(make_frame(m.group(1), int(m.group(2)), m.group(3) or "?"))
+            innermost = line
         else:
-            frames[-1] = replace(frames[-1], code=text.strip()[:300])
-    headed = start > 0 and bool(_TB_HEAD.search(lines[start - 1]))
-    return tuple(frames) if len(frames) >= 2 or (frames and headed) else ()
+            frames[-1] = replace(frames[-1], code=line.text.strip()[:300])
+    headed = start > 0 and bool(_TB_HEAD.search(lines[start - 1].text))
+    if len(frames) >= 2 or (frames and headed):
+        return tuple(frames), innermost
+    return (), None
 
 
 def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:

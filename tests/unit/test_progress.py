@@ -573,6 +573,14 @@ def test_a_log_cut_inside_a_traceback_says_so_unless_its_frames_wait():
     assert (verdict.category, verdict.confidence) == ("unknown", 0.3)
     assert "before the exception's own line" in verdict.summary
     assert any(c.text.startswith('File "/opt/venv/lib/python3.11/') for c in verdict.evidence)
+    # the same under a capture's prefix, which takes the last source line's indentation with it
+    stamped = "".join(
+        f"2024-05-01T00:00:0{i}Z {line.strip() if i == 5 else line}\n"
+        for i, line in enumerate(cut.splitlines())
+    )
+    stamped_verdict = classify(facts_of(stamped))
+    assert stamped_verdict.category == "unknown"
+    assert "before the exception's own line" in stamped_verdict.summary
     # a stuck run stopped by hand and pasted short: its innermost frame waits on a queue
     waiting = (
         "^CTraceback (most recent call last):\n"
