@@ -504,8 +504,13 @@ class LogParser:
         for line in ending:  # read whole: a closing `^C` holds no word the pre-filter looks for
             self._note_if_matches(line)
         plain = not (chains or blocks.fatals or blocks.children)
+        # read with the prefix off only where a frame is among the last lines as written (the
+        # tail's lines are normalised one by one: most logs end otherwise)
+        last = [line.text for line in self._tail if line.text.strip()][-2:]
         cut_frames, cut_at = (
-            cut_traceback([self.normalize(line) for line in self._tail]) if plain else ((), None)
+            cut_traceback([self.normalize(line) for line in self._tail])
+            if plain and any('File "' in text for text in last)
+            else ((), None)
         )
         return LogFacts(
             lines=self._lines,
