@@ -127,26 +127,23 @@ def test_shapes_that_do_not_fit_while_reading_images_or_in_a_data_module_are_dat
 
 
 def test_a_code_error_about_an_empty_tensor_is_data_first():
+    def slicing_mel_of(frames: int):
+        return judge(
+            'Traceback (most recent call last):\n  File "/home/u/train.py", line 30, in <module>\n'
+            "    loss = model.compute_loss(x, mel)\n"
+            '  File "/home/u/model.py", line 82, in compute_loss\n'
+            "    ret[i] = mel[i, :, start:end]\n"
+            "RuntimeError: The expanded size of the tensor (200) must match the existing size "
+            f"({frames}) at non-singleton dimension 1.  Target sizes: [100, 200].  Tensor sizes: "
+            f"[100, {frames}]\n"
+        )
+
     # a size of 0 in a shape error: the sample held nothing (an audio clip shorter than a frame)
-    v = judge(
-        'Traceback (most recent call last):\n  File "/home/u/train.py", line 30, in <module>\n'
-        "    loss = model.compute_loss(x, mel)\n"
-        '  File "/home/u/model.py", line 82, in compute_loss\n'
-        "    ret[i] = mel[i, :, start:end]\n"
-        "RuntimeError: The expanded size of the tensor (200) must match the existing size (0) at "
-        "non-singleton dimension 1.  Target sizes: [100, 200].  Tensor sizes: [100, 0]\n"
-    )
+    v = slicing_mel_of(0)
     assert (v.category, v.subtype) == ("data", "data/empty-sample")
     assert [a.category for a in v.alternatives][:1] == ["code"]
-    v = judge(  # the same error between sizes that are not empty stays the code's
-        'Traceback (most recent call last):\n  File "/home/u/train.py", line 30, in <module>\n'
-        "    loss = model.compute_loss(x, mel)\n"
-        '  File "/home/u/model.py", line 82, in compute_loss\n'
-        "    ret[i] = mel[i, :, start:end]\n"
-        "RuntimeError: The expanded size of the tensor (200) must match the existing size (10) at "
-        "non-singleton dimension 1.  Target sizes: [100, 200].  Tensor sizes: [100, 10]\n"
-    )
-    assert v.category == "code"
+    # the same error between sizes that are not empty stays the code's
+    assert slicing_mel_of(10).category == "code"
 
 
 def test_an_unexplained_error_about_an_empty_tensor_is_data_at_the_word_layer_s_level():
