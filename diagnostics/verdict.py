@@ -206,6 +206,13 @@ class Diagnosis:
     # extra report sections: "probe", "distributed", ...
     sections: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # The duration is kept to the millisecond, as the JSON report keeps it, so that every
+        # renderer of this run and `trainwatch report` of its saved JSON print the same "ran N s"
+        # (1.1501 s reads 1.2 s, and 1.15 reads 1.1 s).
+        if self.duration_s is not None:
+            object.__setattr__(self, "duration_s", round(self.duration_s, 3))
+
     @classmethod
     def from_dict(cls, report: dict[str, Any]) -> Diagnosis:
         """A diagnosis again from its JSON report (`to_dict()`), so that `from_dict(r).to_dict()`
@@ -253,7 +260,7 @@ class Diagnosis:
             "command": list(self.command),
             "sources": list(self.sources),
             "started_at": self.started_at,
-            "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
+            "duration_s": self.duration_s,
             "exit": None if self.exit is None else self.exit.to_dict(),
             "verdict": {
                 "category": v.category,

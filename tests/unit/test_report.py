@@ -112,6 +112,18 @@ def test_no_control_character_from_the_program_reaches_the_terminal():
         assert "boom2J]0;owned end" in text
 
 
+def test_a_saved_report_renders_the_duration_the_run_printed():
+    """A run of 1.1501 s printed "ran 1.2 s" while its JSON kept 1.15 (which reads 1.1 s), so
+    `trainwatch report` of the saved JSON told another time; the duration is now kept as saved."""
+    from dataclasses import replace
+
+    ran = replace(_diagnosis(), duration_s=1.1501)
+    saved = Diagnosis.from_dict(ran.to_dict())
+    assert saved.duration_s == ran.duration_s
+    assert "ran 1.1 s" in _render(report(outline(saved, 1)))
+    assert _render(report(outline(saved, 1))) == _render(report(outline(ran, 1)))
+
+
 def test_sparkline_marks_non_finite_values():
     assert sparkline([1, 2, 3, float("nan")]) == "▁▅█!"
     assert sparkline([]) == ""
