@@ -69,7 +69,9 @@ class LiteralIndex:
         self.literals = tuple(by_literal)
         self._filed = tuple((literal, tuple(ps)) for literal, ps in by_literal.items())
         self._unanchored = tuple(unanchored)
-        self._by_piece: dict[str, list[tuple[str, tuple[re.Pattern[str], ...]]]] | None = None
+        self._by_piece: (
+            dict[tuple[str, ...], list[tuple[str, tuple[re.Pattern[str], ...]]]] | None
+        ) = None
 
     def any(self, text: str) -> bool:
         """Does any pattern match `text`?"""
@@ -84,7 +86,7 @@ class LiteralIndex:
         if self._by_piece is None:  # built at the first line: most lines never get here
             self._by_piece = {}
             for literal, ps in self._filed:
-                self._by_piece.setdefault(rare_piece(literal), []).append((literal, ps))
+                self._by_piece.setdefault(tuple(rare_piece(literal)), []).append((literal, ps))
         by_piece = self._by_piece
         return (
             (literal, ps)
@@ -176,9 +178,11 @@ GRAM = 3  # required literals are 3+ characters long (required_literals); a shor
 LONG_TEXT = 1 << 16
 
 
-def grams(text: str) -> set[str]:
-    """Every GRAM-character piece of `text`: a literal is in it only if each of its pieces is."""
-    return {text[i : i + GRAM] for i in range(len(text) - GRAM + 1)}
+def grams(text: str) -> set[tuple[str, ...]]:
+    """Every GRAM-character piece of `text`, as a tuple of its characters (zipping the text with
+    itself cuts a small log's pieces in half the time slicing takes): a literal is in it only if
+    each of its pieces is."""
+    return set(zip(*(text[i:] for i in range(GRAM)), strict=False))  # the shorter tails end it
 
 
 class SignatureGates:
@@ -197,11 +201,11 @@ class SignatureGates:
         # Inverted: for each place, which signatures each piece lets through (a piece of the
         # evidence's text is looked up once, instead of every signature testing its own pieces).
         self._always = frozenset(i for i, gate in enumerate(gates) if gate is None)
-        self._by_piece: dict[str, dict[str, list[int]]] = {}
+        self._by_piece: dict[str, dict[tuple[str, ...], list[int]]] = {}
         for i, gate in enumerate(gates):
             for where, keys in gate or ():
                 for key in keys:
-                    self._by_piece.setdefault(where, {}).setdefault(key, []).append(i)
+                    self._by_piece.setdefault(where, {}).setdefault(tuple(key), []).append(i)
 
     def candidates(self, chains, said: SaidLines) -> list[Signature]:
         """The signatures, in order, that this evidence does not rule out."""

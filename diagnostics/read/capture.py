@@ -589,16 +589,17 @@ def _candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:
     each with its shape. A part that ends in a name and `:` or `=` with a value after it
     (`[2]  valid_0's l1: nan`, `train-logloss:-nan`) is a metric, not a capture: lines of metrics
     share their shape, and a prefix learned from them would take the names off their values."""
-    out = []
+    out: list[tuple[str, tuple[str, ...]]] = []
     length = 0
     tokens = _TOKEN.findall(text[: MAX_PREFIX + 1])
-    kinds = tuple(map(_kind, tokens))
+    kinds: list[str] = []  # the shape so far, a token's kind at a time (every line of a log is cut)
     last_visible = ""
     visible_end = 0  # where the last visible token ends: a metric's value is read from there
     for i, token in enumerate(tokens):
         length += len(token)
-        if length > MAX_PREFIX:
+        if length > MAX_PREFIX or len(out) == MAX_CANDIDATES:
             break
+        kinds.append(_kind(token))
         if not token.isspace():
             last_visible, visible_end = token, length
         # the metric's regexes only where the part ends in `:`/`=` (they cost a scan of the part)
@@ -615,7 +616,7 @@ def _candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:
             if len(token) > 1 and i > 0 and tokens[i - 1] in _LEVELS:
                 # up to the column's end: spaces past it are a message's own (a frame's `  File`)
                 keep = min(len(token), max(1, LEVEL_COLUMN - len(tokens[i - 1])))
-            out.append((text[: length - len(token) + keep], kinds[: i + 1]))
+            out.append((text[: length - len(token) + keep], tuple(kinds)))
             following = tokens[i + 1 : i + 3]
             if len(token) > 1 and len(following) == 2 and following[0][0].isalpha():
                 if following[1][0] in " \t":
@@ -624,8 +625,8 @@ def _candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:
                     # (padding inside a tag goes on: `May  1 `, `INFO     root:`, `x  | `)
                     break
         elif token in _BOUNDARY_TOKENS:
-            out.append((text[:length], kinds[: i + 1]))
-    return out[:MAX_CANDIDATES]
+            out.append((text[:length], tuple(kinds)))
+    return out
 
 
 def rank_of(tag: re.Match[str]) -> int:
