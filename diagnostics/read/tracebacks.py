@@ -171,6 +171,17 @@ _RAISE = re.compile(
     # the call may go on past the line (`raise ValueError('...',` or a message split in two)
     r"(?:\(\s*(?P<q>['\"])(?P<message>[^'\"\\{}]*)(?P=q)\s*(?:\)|,|$))?"
 )
+# An exception written into another's message as Python's repr() writes it, on the line after the
+# message's first: Hydra raises `InstantiationException(f"Error in call to target '...':\n{e!r}")`
+# from the error of the call it made (a Trainer given an argument the installed release no longer
+# takes). Only there: deeper in a message, such a line may belong to what the message quotes (a
+# source listing, a log), next to an exception whose own type says more.
+_QUOTED_EXCEPTION = re.compile(
+    r"[^\n]*\n(?P<type>(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception))"
+    r"\((?P<q>['\"])(?P<message>.*)(?P=q)\)$",
+    re.MULTILINE,
+)
+_REPR_ESCAPES = re.compile(r"\\([\\'\"nt])")
 # not CUDA's `device-side assert triggered` seen past a prefix: words, not a Python expression
 _ASSERT = re.compile(r"^\s*assert\s+(?!triggered\b|failed\b)\S")
 _NEW_RECORD = re.compile(
@@ -631,6 +642,9 @@ class BlockReader:
             return
         exc = self._freeze(b.current, b.relation)
         b.current = None
+        quoted = _quoted_exception(exc.message)
+        if quoted is not None:  # the error it quotes came first, and caused it
+            b.done.append(quoted)
         if b.wrapper is not None:  # worker's exception first: it caused the wrapper's
             b.done.append(RaisedException(exc.type, exc.message, exc.frames, "cause"))
             b.done.append(b.wrapper)
@@ -693,6 +707,16 @@ class BlockReader:
             else exc.frames[:10] + exc.frames[-(MAX_FRAMES - 10) :]
         )
         return RaisedException(exc.type, message[:4000], tuple(frames), relation)
+
+
+def _quoted_exception(message: str) -> RaisedException | None:
+    """The exception a message quotes as its repr on its second line, as one raised before it."""
+    m = _QUOTED_EXCEPTION.match(message)
+    if m is None:
+        return None
+    escapes = {"n": "\n", "t": "\t"}
+    said = _REPR_ESCAPES.sub(lambda e: escapes.get(e.group(1), e.group(1)), m.group("message"))
+    return RaisedException(m.group("type"), said, (), "cause")
 
 
 def _child_failure(entry: dict) -> ChildFailure:

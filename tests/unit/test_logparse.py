@@ -86,6 +86,32 @@ def test_dataloader_original_traceback_comes_first_in_the_chain():
     )
 
 
+def test_an_exception_quoted_in_another_s_message_is_read_as_its_cause():
+    """Hydra's InstantiationException quotes the call's error as repr() writes it, escapes and all;
+    a repr that is the message's own first line is the message, not a quote."""
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/venv/lib/site-packages/hydra/_internal/instantiate/_instantiate2.py", line 92,'
+        " in _call_target\n"
+        "    raise InstantiationException(msg) from e\n"
+        "hydra.errors.InstantiationException: Error in call to target 'proj.data.Loader':\n"
+        "ValueError(\"can't read 'x.csv':\\nno such column\")\n"
+        "full_key: data\n"
+    )
+    (chain,) = parse_text(text).chains
+    assert [e.type for e in chain.exceptions] == [
+        "ValueError",
+        "hydra.errors.InstantiationException",
+    ]
+    assert chain.exceptions[0].message == "can't read 'x.csv':\nno such column"
+    assert chain.exceptions[0].relation == "cause"
+    alone = parse_text(
+        'Traceback (most recent call last):\n  File "a.py", line 1, in <module>\n'
+        "RuntimeError: KeyError('label')\n"
+    )
+    assert [e.type for e in alone.chains[0].exceptions] == ["RuntimeError"]
+
+
 def test_a_traceback_pasted_from_its_first_frame_keeps_its_frames():
     # Users often copy a traceback without its `Traceback (most recent call last):` line; a
     # script's own SyntaxError (no `in` function) opens no traceback.
