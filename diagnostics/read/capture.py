@@ -138,6 +138,16 @@ WRAP_MIN = 60  # a narrower fixed width is not a web page's wrapping
 # log pasted into a Markdown list, or indented by a tool), and counts as wide enough.
 MIN_INDENT = 2
 SAME_START = 8  # leading characters two lines of one format share (a timestamp's date, a tag)
+# pytest writes the exception of a failed test with `E` and three spaces before each of its lines
+# (its own frames apart, above them), the message's own indentation kept after them: a training
+# run's traceback caught in a test's output (a CI job's) reads as one only with them taken off. A
+# first marked line must start an exception or a traceback (spaCy's training table heads its epoch
+# column `E`); after it, every marked line is taken off.
+PYTEST_FAIL_MARK = "E   "
+_PYTEST_FAILED = re.compile(
+    r"E   \s*(?:Traceback \(most recent call last\):|(?:[A-Za-z_]\w*\.)*[A-Z]\w*"
+    r"(?:Error|Exception|Interrupt|Exit)\b)"
+)
 
 
 @dataclass(frozen=True)
@@ -377,6 +387,8 @@ class CaptureReader:
         # the indentation every sampled line starts with: a log pasted into a Markdown list or
         # code block (no tool writes one, so no shape above learns it)
         self._indent: str | None = None
+        # pytest's fail marks seen before an exception: the marked lines after it are taken off too
+        self._pytest_marks = False
 
     def prime(self, lines: list[str]) -> None:
         """Learn from the first lines of a log before reading it (a saved log)."""
@@ -408,6 +420,17 @@ class CaptureReader:
 
     def split(self, text: str) -> tuple[str, Capture | None]:
         """(the message, what the capture added) for one cleaned line."""
+        message, capture = self._split_learned(text)
+        if message.startswith(PYTEST_FAIL_MARK) and (
+            self._pytest_marks or _PYTEST_FAILED.match(message)
+        ):
+            self._pytest_marks = True
+            prefix = (capture.prefix if capture is not None else "") + PYTEST_FAIL_MARK
+            return message[len(PYTEST_FAIL_MARK) :], describe(prefix)
+        return message, capture
+
+    def _split_learned(self, text: str) -> tuple[str, Capture | None]:
+        """(the message, what the capture added) by the prefixes learned."""
         if len(self._sample) < SAMPLE_POINTS[-1]:
             self._sample.append(text)
             if len(self._sample) in SAMPLE_POINTS:

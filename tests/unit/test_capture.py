@@ -445,6 +445,24 @@ def test_a_level_column_after_a_learnt_time_is_the_prefix_s_where_an_error_follo
     ]
 
 
+def test_pytest_s_fail_marks_come_off_an_exception_and_the_lines_after_it():
+    """pytest writes a failed test's exception with `E   ` before each line; a traceback caught in
+    a test's output reads as one. spaCy's `E    #` table head, with no exception, keeps its E."""
+    marked = (
+        "E   Traceback (most recent call last):\n"
+        'E     File "/venv/lib/python3.11/site-packages/pkg/reader.py", line 9, in read\n'
+        "E       meta = piece.get_metadata(fs.open)\n"
+        "E   TypeError: get_metadata() takes 1 positional argument but 2 were given\n"
+    )
+    (chain,) = parse_text(marked).chains
+    (error,) = chain.exceptions
+    assert error.type == "TypeError" and error.message.startswith("get_metadata() takes 1")
+    assert [f.function for f in error.frames] == ["read"]
+    table = "E    #       LOSS TOK2VEC  LOSS TAGGER  SCORE\n---  ------  ------------  -----\n"
+    reader = CaptureReader()
+    assert [reader.split(line) for line in table.splitlines()][0] == (table.splitlines()[0], None)
+
+
 def test_an_os_error_printed_bare_shows_the_prefix_before_it():
     # `print(e)` of an OSError behind a logging format: one line is enough
     for message in ("[Errno 2] No such file or directory: './train_data/train_rec_gt.txt'",):
