@@ -416,7 +416,10 @@ class CaptureReader:
     def match(self, text: str) -> tuple[str, Capture] | None:
         """(message, capture) by the prefixes learned so far, learning nothing from this line."""
         found = self._match(text)
-        return None if found is None else (text[found:], describe(text[:found]))
+        message, capture = (text, None) if found is None else (text[found:], describe(text[:found]))
+        if self._pytest_marks and message.startswith(PYTEST_FAIL_MARK):
+            return self._without_pytest_mark(message, capture)
+        return None if capture is None else (message, capture)
 
     def split(self, text: str) -> tuple[str, Capture | None]:
         """(the message, what the capture added) for one cleaned line."""
@@ -425,9 +428,14 @@ class CaptureReader:
             self._pytest_marks or _PYTEST_FAILED.match(message)
         ):
             self._pytest_marks = True
-            prefix = (capture.prefix if capture is not None else "") + PYTEST_FAIL_MARK
-            return message[len(PYTEST_FAIL_MARK) :], describe(prefix)
+            return self._without_pytest_mark(message, capture)
         return message, capture
+
+    @staticmethod
+    def _without_pytest_mark(message: str, capture: Capture | None) -> tuple[str, Capture]:
+        """The message with pytest's fail mark taken off into the capture's prefix."""
+        prefix = (capture.prefix if capture is not None else "") + PYTEST_FAIL_MARK
+        return message[len(PYTEST_FAIL_MARK) :], describe(prefix)
 
     def _split_learned(self, text: str) -> tuple[str, Capture | None]:
         """(the message, what the capture added) by the prefixes learned."""

@@ -461,6 +461,12 @@ def test_pytest_s_fail_marks_come_off_an_exception_and_the_lines_after_it():
     table = "E    #       LOSS TOK2VEC  LOSS TAGGER  SCORE\n---  ------  ------------  -----\n"
     reader = CaptureReader()
     assert [reader.split(line) for line in table.splitlines()][0] == (table.splitlines()[0], None)
+    # the reading that learns nothing (a log's last lines, read again for its progress) agrees
+    reader = CaptureReader()
+    assert reader.match("E   x = 1") is None
+    reader.split("E   Traceback (most recent call last):")
+    message, capture = reader.match('E     File "a.py", line 1, in <module>')
+    assert message == '  File "a.py", line 1, in <module>' and capture.prefix == "E   "
 
 
 def test_an_os_error_printed_bare_shows_the_prefix_before_it():
