@@ -286,14 +286,16 @@ def _recast_code_verdict(
         )
     if best.signature.subtype == GENERIC_CODE_SUBTYPE and _package_only(exception):
         # Raised inside an installed package, the program's own frames (if any) doing no more
-        # than importing one: the package's (or its command-line tool's) code failed, more often
-        # its release than the program (in the dev corpus 5 such logs of 7 without an own frame
-        # were library, 1 code, 1 data).
+        # than importing one or loading a pretrained model with it: the package's (or its
+        # command-line tool's) code failed, more often its release or the files it was given
+        # than the program (in the dev corpus 5 such logs of 7 without an own frame were
+        # library, 1 code, 1 data).
         return (
             "library/package-error",
             f"{exception.short_type} raised inside an installed package, where the program's "
-            "own code did no more than start or import it: most likely a bug or a version "
-            "mismatch of that package, possibly a value the program gave it.",
+            "own code did no more than start, import or load files with it: most likely a bug, "
+            "a version mismatch of that package or files it cannot read (an incomplete model "
+            "download), possibly a value the program gave it.",
             0.6,
         )
     return None
@@ -473,17 +475,21 @@ def _in_data_code(best: Match, culprit: Culprit | None) -> bool:
 
 def _package_only(exception: RaisedException) -> bool:
     """Was the exception raised in an installed package, with no frame of the program's own in
-    its traceback, or with the program's deepest frame an `import` statement (its code had done
-    nothing but import the package)?"""
+    its traceback, or with the program's deepest frame an `import` statement or a pretrained
+    model's loading (its code had done nothing but import the package, or hand it files to
+    read)?"""
     frames = exception.frames
     if not frames or not in_installed_package(frames[-1].file):
         return False
     own = next((f for f in reversed(frames) if f.user), None)
-    return own is None or bool(own.code and IMPORT_STATEMENT.match(own.code))
+    return own is None or bool(own.code and PACKAGE_ONLY_STARTED.match(own.code))
 
 
-# `import x`, `import x as y`, `from x import y` (a frame's source line, as a traceback shows it)
-IMPORT_STATEMENT = re.compile(r"(?:from\s+[\w.]+\s+)?import\s+[\w*(]")
+# `import x`, `import x as y`, `from x import y`, and `X.from_pretrained(...)` (a frame's source
+# line, as a traceback shows it)
+PACKAGE_ONLY_STARTED = re.compile(
+    r"(?:from\s+[\w.]+\s+)?import\s+[\w*(]|(?:[\w.]+\s*=\s*)?[\w.]+\.from_pretrained\("
+)
 
 
 def _module_name(path: str) -> str:

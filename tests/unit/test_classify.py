@@ -209,8 +209,12 @@ def test_a_plain_error_with_no_frame_of_the_program_is_the_package_first():
         "    agent.run(cmd)\n" + raised_inside
     )
     assert (v.category, v.subtype) == ("code", "code/python-error")
-    for statement in ("from tool.agent import *", "import tool.agent as agent"):
-        v = judge(  # the program's own frame only imported the package: the package's first
+    for statement in (
+        "from tool.agent import *",
+        "import tool.agent as agent",
+        "agent = tool.Agent.from_pretrained(args.base_model,",
+    ):
+        v = judge(  # the program's own frame only imported it or loaded files: the package's
             'Traceback (most recent call last):\n  File "/home/u/train.py", line 3, in <module>\n'
             f"    {statement}\n" + raised_inside
         )
