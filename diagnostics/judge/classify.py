@@ -284,7 +284,7 @@ def _recast_code_verdict(
             f"{exception.short_type} about a tensor or array of size 0: {EMPTY_SAMPLE_MEANS}",
             0.7,
         )
-    if best.signature.subtype == GENERIC_CODE_SUBTYPE and _package_only(exception):
+    if best.signature.subtype == GENERIC_CODE_SUBTYPE and _package_failed_on_its_own(exception):
         # Raised inside an installed package, the program's own frames (if any) doing no more
         # than importing one or loading a pretrained model with it: the package's (or its
         # command-line tool's) code failed, more often its release or the files it was given
@@ -473,7 +473,7 @@ def _in_data_code(best: Match, culprit: Culprit | None) -> bool:
     )
 
 
-def _package_only(exception: RaisedException) -> bool:
+def _package_failed_on_its_own(exception: RaisedException) -> bool:
     """Was the exception raised in an installed package, with no frame of the program's own in
     its traceback, or with the program's deepest frame an `import` statement or a pretrained
     model's loading (its code had done nothing but import the package, or hand it files to
@@ -482,12 +482,12 @@ def _package_only(exception: RaisedException) -> bool:
     if not frames or not in_installed_package(frames[-1].file):
         return False
     own = next((f for f in reversed(frames) if f.user), None)
-    return own is None or bool(own.code and PACKAGE_ONLY_STARTED.match(own.code))
+    return own is None or bool(own.code and IMPORT_OR_PRETRAINED_LOAD.match(own.code))
 
 
 # `import x`, `import x as y`, `from x import y`, and `X.from_pretrained(...)` (a frame's source
 # line, as a traceback shows it)
-PACKAGE_ONLY_STARTED = re.compile(
+IMPORT_OR_PRETRAINED_LOAD = re.compile(
     r"(?:from\s+[\w.]+\s+)?import\s+[\w*(]|(?:[\w.]+\s*=\s*)?[\w.]+\.from_pretrained\("
 )
 
