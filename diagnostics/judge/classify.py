@@ -14,7 +14,13 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from trainwatch.diagnostics.evidence import Evidence, ExceptionChain, Frame, RaisedException
+from trainwatch.diagnostics.evidence import (
+    Evidence,
+    ExceptionChain,
+    Frame,
+    RaisedException,
+    deepest_user_frame,
+)
 from trainwatch.diagnostics.judge.consistency import make_consistent
 from trainwatch.diagnostics.judge.kills import apply_kill_rules
 from trainwatch.diagnostics.judge.quiet import apply_quiet
@@ -427,7 +433,7 @@ def _culprit(best: Match, chains: tuple[ExceptionChain, ...], evidence: Evidence
             frame = fatal.deepest_user_frame() or frame
     if frame is None and evidence.log is not None:
         for fatal in evidence.log.fatal_errors:
-            frame = next((f for f in reversed(fatal.frames) if f.user), None) or frame
+            frame = deepest_user_frame(fatal.frames) or frame
     return Culprit.from_frame(frame) if frame else None
 
 
@@ -481,7 +487,7 @@ def _package_failed_on_its_own(exception: RaisedException) -> bool:
     frames = exception.frames
     if not frames or not in_installed_package(frames[-1].file):
         return False
-    own = next((f for f in reversed(frames) if f.user), None)
+    own = exception.deepest_user_frame()
     return own is None or bool(own.code and IMPORT_OR_PRETRAINED_LOAD.match(own.code))
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from trainwatch.diagnostics.evidence import Frame
+from trainwatch.diagnostics.evidence import Frame, deepest_user_frame
 from trainwatch.diagnostics.read.frames import forward_slashes
 from trainwatch.diagnostics.watch.sampling import TreeSampler, read_cmdline, read_stat
 
@@ -211,7 +211,7 @@ def wait_from_wchan(pid: int, proc: str = "/proc") -> tuple[str, str] | None:
 
 def _where(frame: Frame, frames: Sequence[Frame]) -> str:
     text = f"{short_path(frame.file)}:{frame.line} in {frame.function}"
-    user = next((f for f in reversed(frames) if f.user), None)
+    user = deepest_user_frame(frames)
     if user is not None and user is not frame:
         text += f", called from {short_path(user.file)}:{user.line} in {user.function}"
     return text
@@ -393,7 +393,7 @@ class StallWatcher:
                         found = wait_from_wchan(pid)
                         if found is not None and found[0] != "unknown":
                             kind = found[0]
-                    frame = next((f for f in reversed(frames) if f.user), None)
+                    frame = deepest_user_frame(frames)
                     if frame is None and frames:
                         frame = frames[-1]
                     name = "main" if main else hex(thread.thread_id)
