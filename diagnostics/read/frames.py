@@ -2,7 +2,8 @@
 
 A frame is the user's unless its file lies in an installed package (site-packages, dist-packages),
 the standard library, frozen bootstrap code, torch's internals, native code (C/C++/CUDA sources,
-shared libraries, unresolved `??` frames in a flight-recorder or gdb stack), trainwatch's own probe,
+shared libraries, Cython sources compiled into an extension module (`File "gold.pyx"`),
+unresolved `??` frames in a flight-recorder or gdb stack), trainwatch's own probe,
 or a directory the process reported as a library one (the probe's handshake lists them). Code given
 on the command line (`python -c`, piped to `python -`) is the user's at its top level, and so is a
 notebook cell (`<ipython-input-3-...>`); `exec`'d strings inside libraries (six's `raise_from`) are
@@ -23,12 +24,14 @@ from trainwatch.diagnostics.evidence import Frame
 _NOT_USER = re.compile(
     r"site-packages|dist-packages|[/\\]lib[/\\]python\d(?:\.\d+)?[/\\]|[/\\]Lib[/\\]|^<frozen|"
     r"(?:^|[/\\])torch[/\\](?:csrc|_C|lib)[/\\]|^\$PYTHON|^~?/?\.?local/lib/|^\?\?$|"
-    r"\.(?:c|cc|cpp|cxx|cu|cuh|h|hpp)$|\.so(?:\.\d+)*$|"
+    r"\.(?:c|cc|cpp|cxx|cu|cuh|h|hpp|pyx|pxd|pxi)$|\.so(?:\.\d+)*$|"
     r"trainwatch-probe-[^/\\]*[/\\]site[/\\]sitecustomize\.py$"
 )
 
 
-_INSTALLED = re.compile(r"[/\\](?:site|dist)-packages[/\\]")
+# A Cython source (`File "gold.pyx", line 112, in spacy.gold.GoldCorpus.__init__`) is printed only
+# when an extension module compiled from it raised: a package's, installed as a binary.
+_INSTALLED = re.compile(r"[/\\](?:site|dist)-packages[/\\]|\.(?:pyx|pxd|pxi)$")
 
 
 def forward_slashes(path: str) -> str:
@@ -37,7 +40,8 @@ def forward_slashes(path: str) -> str:
 
 
 def in_installed_package(path: str) -> bool:
-    """Does this file lie in an installed package (site-packages, dist-packages)?"""
+    """Does this file lie in an installed package (site-packages, dist-packages, or a compiled
+    extension's Cython source)?"""
     return _INSTALLED.search(path) is not None
 
 

@@ -219,6 +219,12 @@ def test_a_plain_error_with_no_frame_of_the_program_is_the_package_first():
             f"    {statement}\n" + raised_inside
         )
         assert (v.category, v.subtype) == ("library", "library/package-error"), statement
+    v = judge(  # raised in a compiled extension (its Cython source) is raised in the package
+        "    corpus = GoldCorpus(train_path, dev_path, limit=n_examples)\n"
+        '  File "gold.pyx", line 112, in spacy.gold.GoldCorpus.__init__\n'
+        "KeyError: 1\n"
+    )
+    assert (v.category, v.subtype) == ("library", "library/package-error")
 
 
 def test_peer_cascade_loses_to_the_initiating_crash():
