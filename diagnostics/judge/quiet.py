@@ -201,6 +201,7 @@ def _facts(evidence: Evidence, quiet: bool):
         _startup_facts(evidence, facts, values, cited)
     if status is None and log is not None and not (log.chains or log.fatal_errors):
         facts["resumed-last"] = _resumed_last(evidence, log, values, cited)
+        facts["ends-on-save"] = _saved_last(log, values, cited)
     return facts, values, tuple(cited), culprits
 
 
@@ -361,6 +362,17 @@ def _resumed_last(evidence: Evidence, log: LogFacts, values, cited) -> bool:
     values["resumed"] = found.text.strip()[:120]
     if not any(c.source == found.where for c in cited):
         cited.insert(0, Cited("log", found.text.strip()[:300], found.where))
+    return True
+
+
+def _saved_last(log: LogFacts, values, cited) -> bool:
+    """A saved log whose last line says the run saved its model, weights or a checkpoint."""
+    last = log.ending[-1] if log.ending else None
+    if last is None or not line_kinds()["saved"].search(last.text):
+        return False
+    values["saved"] = last.text.strip()[:120]
+    if not any(c.source == last.where for c in cited):
+        cited.insert(0, Cited("log", last.text.strip()[:300], last.where))
     return True
 
 

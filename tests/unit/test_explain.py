@@ -83,6 +83,22 @@ def test_a_resume_followed_by_steps_or_a_model_load_is_not_a_resume_past_the_end
     assert _verdict(first).subtype != "early-exit/resumed-past-end"
 
 
+def test_a_log_that_ends_on_a_save_is_an_early_exit_not_a_hang():
+    epochs = "".join(f"Epoch {n}/50\n100/100 - loss: 0.{9 - n}1\n" for n in range(1, 9))
+    text = epochs + "Epoch 00008: saving model to runs/snapshots/model_08.h5\n"
+    verdict = _verdict(text)
+    assert (verdict.category, verdict.subtype) == ("early-exit", "early-exit/after-save")
+    assert verdict.confidence < 0.5  # a saved log: the exit status is not known
+    assert verdict.evidence[0].text == "Epoch 00008: saving model to runs/snapshots/model_08.h5"
+    assert [a.category for a in verdict.alternatives] == ["completed", "hang"]
+    # a save earlier in the log, then more training that stops: not this rule
+    assert _verdict(text + "Epoch 9/50\n").subtype != "early-exit/after-save"
+    # the last line loads a model, it saves nothing
+    assert _verdict(epochs + "Loading model from runs/model_08.h5\n").subtype != (
+        "early-exit/after-save"
+    )
+
+
 def _big_log(tmp_path):
     """A 2 MB training log ending in a CUDA out-of-memory traceback (bench/explain_speed.py's)."""
     sys.path.insert(0, str(ROOT / "bench"))
