@@ -96,6 +96,10 @@ MAX_ALTERNATIVES = 3
 WORDS_CONFIDENCE = 0.4
 WORDS_CONFIDENT = 0.5
 WORDS_SURE_FROM = 0.9
+# Under WORDS_LEAN_FROM of the model's belief (down to words.LEANS_FROM) a leaning is a guess,
+# right about a third of the time (five-fold on the development part): said, at unknown's level.
+WORDS_GUESS = 0.3
+WORDS_LEAN_FROM = 0.6
 
 
 def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
@@ -340,7 +344,7 @@ def _by_its_words(unknown: Verdict, line: str | None) -> Verdict | None:
         unknown,
         category=leaning.category,
         subtype=f"{leaning.category}/error-words",
-        confidence=WORDS_CONFIDENT if leaning.share >= WORDS_SURE_FROM else WORDS_CONFIDENCE,
+        confidence=words_confidence(leaning.share),
         summary=(
             f"{unknown.summary} Its words ({', '.join(leaning.words)}) lean to "
             f"{leaning.category}: in the failure reports trainwatch learnt from, errors with "
@@ -348,6 +352,13 @@ def _by_its_words(unknown: Verdict, line: str | None) -> Verdict | None:
         ),
         advice=ADVICE.get(leaning.category, ()),
     )
+
+
+def words_confidence(share: float) -> float:
+    """The confidence of a word-layer verdict whose category holds this share of the belief."""
+    if share >= WORDS_SURE_FROM:
+        return WORDS_CONFIDENT
+    return WORDS_CONFIDENCE if share >= WORDS_LEAN_FROM else WORDS_GUESS
 
 
 def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict:

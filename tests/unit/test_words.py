@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+from trainwatch.diagnostics.judge.classify import WORDS_LEAN_FROM, words_confidence
 from trainwatch.diagnostics.knowledge import load_knowledge
 from trainwatch.diagnostics.knowledge.words import LEANS_FROM, WordModel, count, model, tokens
 from trainwatch.diagnostics.postmortem import explain_logs
@@ -45,3 +46,13 @@ def test_an_error_no_signature_knows_is_judged_by_its_words_under_the_phrases_co
     assert verdict.subtype == f"{verdict.category}/error-words" and verdict.category == "oom"
     assert 0.3 < verdict.confidence <= 0.5 and verdict.advice
     assert "QuuxError" in verdict.evidence[0].text
+
+
+def test_a_weak_leaning_is_said_as_a_guess_at_the_level_of_unknown():
+    # "same words": 3 data cases, 4 code (one of them also "other thing"), 2 library
+    lines = [("same words", "data")] * 3 + [("same words", "code")] * 4
+    lines += [("other thing", "code"), ("other thing", "library"), ("other thing", "library")]
+    leaning = WordModel.from_table(count(lines)).lean("same words")
+    assert leaning is not None and LEANS_FROM <= leaning.share < WORDS_LEAN_FROM
+    assert words_confidence(leaning.share) == 0.3
+    assert words_confidence(WORDS_LEAN_FROM) == 0.4 and words_confidence(0.95) == 0.5
