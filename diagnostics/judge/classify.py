@@ -96,8 +96,8 @@ MAX_ALTERNATIVES = 3
 WORDS_CONFIDENCE = 0.4
 WORDS_CONFIDENT = 0.5
 WORDS_SURE_FROM = 0.9
-# Under WORDS_LEAN_FROM of the model's belief (down to words.LEANS_FROM) a leaning is a guess,
-# right about a third of the time (five-fold on the development part): said, at unknown's level.
+# Under WORDS_LEAN_FROM of the model's belief (down to words.LEANS_FROM, whose note has the
+# measure) a leaning is a guess: said, at unknown's level.
 WORDS_GUESS = 0.3
 WORDS_LEAN_FROM = 0.6
 

@@ -21,17 +21,18 @@ from typing import Any
 
 from trainwatch.diagnostics.evidence import Frame
 
+# A Cython source (`File "gold.pyx", line 112, in spacy.gold.GoldCorpus.__init__`) is printed only
+# when an extension module compiled from it raised: a package's, installed as a binary.
+_CYTHON_SOURCE = r"\.(?:pyx|pxd|pxi)$"
 _NOT_USER = re.compile(
     r"site-packages|dist-packages|[/\\]lib[/\\]python\d(?:\.\d+)?[/\\]|[/\\]Lib[/\\]|^<frozen|"
     r"(?:^|[/\\])torch[/\\](?:csrc|_C|lib)[/\\]|^\$PYTHON|^~?/?\.?local/lib/|^\?\?$|"
-    r"\.(?:c|cc|cpp|cxx|cu|cuh|h|hpp|pyx|pxd|pxi)$|\.so(?:\.\d+)*$|"
+    r"\.(?:c|cc|cpp|cxx|cu|cuh|h|hpp)$|\.so(?:\.\d+)*$|" + _CYTHON_SOURCE + "|"
     r"trainwatch-probe-[^/\\]*[/\\]site[/\\]sitecustomize\.py$"
 )
 
 
-# A Cython source (`File "gold.pyx", line 112, in spacy.gold.GoldCorpus.__init__`) is printed only
-# when an extension module compiled from it raised: a package's, installed as a binary.
-_INSTALLED = re.compile(r"[/\\](?:site|dist)-packages[/\\]|\.(?:pyx|pxd|pxi)$")
+_INSTALLED = re.compile(r"[/\\](?:site|dist)-packages[/\\]|" + _CYTHON_SOURCE)
 
 
 def forward_slashes(path: str) -> str:
