@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from trainwatch.diagnostics.evidence import Evidence, ExceptionChain
+from trainwatch.diagnostics.evidence import Evidence, ExceptionChain, LogLine
 from trainwatch.diagnostics.judge.stalls import stall_facts
 from trainwatch.diagnostics.read.logparse import LogFacts
 from trainwatch.diagnostics.read.progress import ProgressFacts, nonfinite_name
@@ -219,12 +219,12 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
         values["value"] = nonfinite_name(value)
         where = progress.first_nonfinite_at or f"step {step}"
         values["first"] = f" (first seen at {where})"
-        cited.append(Cited("loss", line.text.strip()[:300], line.where))
+        cited.append(_cite_line(line, "loss"))
     elif progress.first_nonfinite_metric is not None:
         name, value, line = progress.first_nonfinite_metric
         facts["nonfinite-metric"] = True
         values.update(metric=name, value=nonfinite_name(value))
-        cited.append(Cited("log", line.text.strip()[:300], line.where))
+        cited.append(_cite_line(line))
     if status is not None and not facts.get("crashed"):
         values["ending"] = (
             "; the script carried on and exited normally"
@@ -318,7 +318,7 @@ def _cut_traceback_facts(log: LogFacts, facts, values, cited) -> None:
     innermost = frames[-1]
     facts["cut-traceback"] = True
     values["cut_at"] = f"{innermost.file}:{innermost.line}, in {innermost.function}"
-    cited.append(Cited("log", at.text.strip()[:300], at.where))
+    cited.append(_cite_line(at))
 
 
 def _startup_facts(evidence: Evidence, facts, values, cited) -> None:
@@ -335,7 +335,7 @@ def _startup_facts(evidence: Evidence, facts, values, cited) -> None:
     if last is None:
         return
     values["last"] = last.text.strip()[:120]
-    cited.append(Cited("log", last.text.strip()[:300], last.where))
+    cited.append(_cite_line(last))
     # A few lines at least: one line that says nothing is no evidence of anything.
     written = sum(1 for line in log.tail if line.text.strip())
     facts["silent-log"] = not log.notable and written >= SILENT_MIN_LINES
@@ -360,8 +360,7 @@ def _resumed_last(evidence: Evidence, log: LogFacts, values, cited) -> bool:
     if last_step is not None and last_step.number > found.number:
         return False
     values["resumed"] = found.text.strip()[:120]
-    if not any(c.source == found.where for c in cited):
-        cited.insert(0, Cited("log", found.text.strip()[:300], found.where))
+    _cite_first(cited, found)
     return True
 
 
@@ -371,9 +370,19 @@ def _saved_last(log: LogFacts, values, cited) -> bool:
     if last is None or not line_kinds()["saved"].search(last.text):
         return False
     values["saved"] = last.text.strip()[:120]
-    if not any(c.source == last.where for c in cited):
-        cited.insert(0, Cited("log", last.text.strip()[:300], last.where))
+    _cite_first(cited, last)
     return True
+
+
+def _cite_line(line: LogLine, kind: str = "log") -> Cited:
+    """A log line as evidence, as written (up to 300 characters), where it stands in the log."""
+    return Cited(kind, line.text.strip()[:300], line.where)
+
+
+def _cite_first(cited: list[Cited], line: LogLine) -> None:
+    """Put this line first among the evidence, unless it is cited already."""
+    if not any(c.source == line.where for c in cited):
+        cited.insert(0, _cite_line(line))
 
 
 def _blocked_interrupt(chains: tuple[ExceptionChain, ...]):
