@@ -279,11 +279,10 @@ def _recast_code_verdict(
         # A plain Python error (or shapes that do not fit) while loading a sample: usually the
         # sample (a missing key, a bad row, an image of another size).
         what = exception.short_type if exception else "An error"
-        where = culprit.function if culprit else "the dataset"
         return (
             "data/sample-error",
-            f"{what} raised in the code that reads the data (in {where}): most likely a bad or "
-            "unexpected sample or label, possibly a bug in that code.",
+            f"{what} raised in the code that reads the data (in {_reading_place(best, culprit)}): "
+            "most likely a bad or unexpected sample or label, possibly a bug in that code.",
             0.7,
         )
     if exception is None:
@@ -461,6 +460,22 @@ def _generic_code(best: Match) -> bool:
     fit, in any framework's words), not on a signature that names the code's own mistake?"""
     sig = best.signature
     return sig.subtype == GENERIC_CODE_SUBTYPE or (sig.layer == "phrase" and sig.category == "code")
+
+
+def _reading_place(best: Match, culprit: Culprit | None) -> str:
+    """Where in the reading of the data the error was raised, as a summary names it: the collate
+    function that puts the samples of a batch together (a sample of another kind than the others,
+    `None` among them), else the culprit's function. A script's top level (`<module>`) is the loop
+    that asked for the batch, not the reading: then "the dataset"."""
+    from trainwatch.diagnostics.judge.culprits import collate_frame
+
+    in_own_reader = culprit is not None and culprit.function in DATA_FUNCTIONS
+    frame = collate_frame(best.chain.exceptions) if best.chain is not None else None
+    if frame is not None and not in_own_reader:
+        return f"{frame.function}, which puts a batch's samples together"
+    if culprit is not None and culprit.function != "<module>":
+        return culprit.function
+    return "the dataset"
 
 
 def _in_data_code(best: Match, culprit: Culprit | None) -> bool:

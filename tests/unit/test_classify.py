@@ -97,6 +97,21 @@ def test_a_plain_error_in_a_function_that_reads_the_data_is_data_first():
     assert (v.category, v.subtype) == ("code", "code/python-error")
 
 
+def test_an_error_in_the_collate_function_names_the_collation_not_the_script_s_top_level():
+    # torch's default_collate meeting a sample the dataset returned as None, under the script's
+    # own loop: the summary says where the data was being read, never "in <module>"
+    v = judge(
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 9, in <module>\n'
+        "    for step, (x, y) in enumerate(loader):\n"
+        '  File "/env/site-packages/torch/utils/data/_utils/collate.py", line 207, in collate\n'
+        "    if not all(len(elem) == elem_size for elem in it):\n"
+        "TypeError: object of type 'NoneType' has no len()\n"
+    )
+    assert (v.category, v.subtype) == ("data", "data/sample-error")
+    assert "(in collate, which puts a batch's samples together)" in v.summary
+    assert "<module>" not in v.summary
+
+
 def test_shapes_that_do_not_fit_while_reading_images_or_in_a_data_module_are_data_first():
     # a code phrase family is as generic as a plain error: where the data is read, a size that
     # does not fit is the sample's first (an image of another size than the others)
