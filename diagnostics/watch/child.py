@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from trainwatch.diagnostics.startup import startup_record
 from trainwatch.diagnostics.watch.feed import OutputFeed
-from trainwatch.diagnostics.watch.guard import Guard, reap_group
+from trainwatch.diagnostics.watch.guard import Guard, adopt_orphans, reap_adopted, reap_group
 from trainwatch.diagnostics.watch.observers import LineObserver
 from trainwatch.diagnostics.watch.streams import (
     inherited_descriptors,
@@ -97,7 +97,7 @@ class LaunchResult:
     duration_s: float
     bytes_relayed: Mapping[str, int]
     forwarded_signals: tuple[str, ...]
-    # pids of the child's group that outlived it and were stopped by trainwatch
+    # pids that outlived the child and were stopped by trainwatch: of its group, or adopted
     reaped: tuple[int, ...]
     # the output on trainwatch's stderr ends in the middle of a line: what trainwatch prints next
     # must start a new one
@@ -154,6 +154,7 @@ class Child:
             for _, child_end in streams.values():
                 os.close(child_end)
         self.pid = self._proc.pid
+        adopt_orphans()
         for signum in self._pending_signals:
             self.signal_group(signum)
         self._start_watchdog()
@@ -214,7 +215,9 @@ class Child:
             forwarded_signals=tuple(signal_name(s) for s in self.forwarded),
             reaped=reaped,
             ends_mid_line=self._ends_mid_line(),
-            notes=tuple(self._notes) + ((skipped,) if skipped else ()),
+            notes=tuple(self._notes)
+            + ((skipped,) if skipped else ())
+            + ((_left_running(reaped),) if reaped else ()),
         )
 
     def _wait_for_exit(self) -> int:
@@ -432,4 +435,12 @@ class Child:
             self._watchdog = None
 
     def _reap_group(self) -> tuple[int, ...]:
-        return reap_group(self.pid, REAP_GRACE_S)
+        guard = () if self._watchdog is None else (self._watchdog.pid,)
+        return reap_group(self.pid, REAP_GRACE_S) + reap_adopted(REAP_GRACE_S, keep=guard)
+
+
+def _left_running(pids: tuple[int, ...]) -> str:
+    """The report's note on the processes the program left running, which trainwatch stopped."""
+    shown = ", ".join(map(str, pids[:5])) + (", ..." if len(pids) > 5 else "")
+    what = "process" if len(pids) == 1 else "processes"
+    return f"stopped {len(pids)} {what} the program left running when it ended (pid {shown})"

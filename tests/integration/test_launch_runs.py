@@ -270,6 +270,40 @@ def test_descendants_left_running_after_the_child_exits_are_stopped(tmp_path):
     assert not _alive(leftover)
 
 
+def test_daemons_that_left_the_process_group_are_stopped_and_named_in_the_report(tmp_path):
+    # A daemon started in a session of its own (with a child of its own), and one made by a double
+    # fork and setsid: outside the child's process group, re-parented to trainwatch (subreaper).
+    pid_file, report = tmp_path / "pids", tmp_path / "report.json"
+    sleeper = "import time; time.sleep(120)"
+    code = f"""
+import os, subprocess, sys
+daemon = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
+    "subprocess.Popen([sys.executable, '-c', {sleeper!r}]); time.sleep(120)"],
+    start_new_session=True)
+read, write = os.pipe()
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.write(write, str(os.getpid()).encode())
+        {sleeper}
+    os._exit(0)
+double_forked = os.read(read, 20).decode()
+while len(subprocess.run(["pgrep", "-P", str(daemon.pid)], capture_output=True).stdout.split()) < 1:
+    pass
+grandchild = subprocess.run(["pgrep", "-P", str(daemon.pid)], capture_output=True).stdout.split()[0]
+open({str(pid_file)!r}, "w").write(f"{{daemon.pid}} {{grandchild.decode()}} {{double_forked}}")
+"""
+    result = trainwatch(
+        "run", "-q", "--no-probe", "--json", str(report), "--", sys.executable, "-c", code
+    )
+    assert result.returncode == 0, result.stderr
+    pids = [int(p) for p in pid_file.read_text().split()]
+    assert len(pids) == 3
+    assert not [pid for pid in pids if _alive(pid)]  # stopped before trainwatch exited
+    notes = read_report(report)["notes"]
+    assert any("stopped 3 processes the program left running" in n for n in notes), notes
+
+
 # ---- arguments -----------------------------------------------------------------------------------
 
 
