@@ -25,7 +25,13 @@ from collections.abc import Callable, Mapping, Sequence
 
 from trainwatch.diagnostics.startup import startup_record
 from trainwatch.diagnostics.watch.feed import OutputFeed
-from trainwatch.diagnostics.watch.guard import Guard, adopt_orphans, reap_adopted, reap_group
+from trainwatch.diagnostics.watch.guard import (
+    Guard,
+    adopt_orphans,
+    reap_adopted,
+    reap_group,
+    wait_for_ended_adoptees,
+)
 from trainwatch.diagnostics.watch.observers import LineObserver
 from trainwatch.diagnostics.watch.streams import (
     inherited_descriptors,
@@ -239,17 +245,20 @@ class Child:
         os.set_blocking(wake_read, False)
         os.set_blocking(wake_write, False)
         previous = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+        # An adopted orphan (guard.adopt_orphans) that ends is trainwatch's zombie until waited
+        # for: a program that starts background jobs through a shell (`cmd &`) all run long would
+        # fill the process table. SIGCHLD (only for trainwatch's own children, rare) wakes this
+        # loop through the wake-up fd, which a handler of Python's own is needed for.
+        previous_sigchld = signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
+        keep = (self.pid,) + (() if self._watchdog is None else (self._watchdog.pid,))
         try:
             while (returncode := self._proc.poll()) is None:
                 ready, _, _ = select.select([pidfd, wake_read], [], [])
-                if wake_read in ready:
-                    try:
-                        while os.read(wake_read, 512):
-                            pass
-                    except BlockingIOError:
-                        pass
+                if wake_read in ready and signal.SIGCHLD in _drained(wake_read):
+                    wait_for_ended_adoptees(keep)
             return returncode
         finally:
+            signal.signal(signal.SIGCHLD, previous_sigchld)
             signal.set_wakeup_fd(previous)
             for fd in (pidfd, wake_read, wake_write):
                 os.close(fd)
@@ -437,6 +446,17 @@ class Child:
     def _reap_group(self) -> tuple[int, ...]:
         guard = () if self._watchdog is None else (self._watchdog.pid,)
         return reap_group(self.pid, REAP_GRACE_S) + reap_adopted(REAP_GRACE_S, keep=guard)
+
+
+def _drained(fd: int) -> bytes:
+    """Everything waiting in a non-blocking pipe (the signal wake-up fd: one byte a signal)."""
+    got = b""
+    try:
+        while chunk := os.read(fd, 512):
+            got += chunk
+    except BlockingIOError:
+        pass
+    return got
 
 
 def _left_running(pids: tuple[int, ...]) -> str:

@@ -150,6 +150,15 @@ def reap_adopted(grace_s: float, keep: Iterable[int]) -> tuple[int, ...]:
     return tuple(stopped)
 
 
+def wait_for_ended_adoptees(keep: Iterable[int]) -> None:
+    """Wait for the adopted processes that have ended while the run goes on (zombies until then).
+    `keep`: the child, whose status subprocess waits for, and the guard."""
+    keep = frozenset(keep)
+    for pid, alive in _children():
+        if not alive and pid not in keep:
+            _ended(pid)
+
+
 def _children() -> list[tuple[int, bool]]:
     """trainwatch's child processes, each with whether it is still running (not a zombie)."""
     me = os.getpid()

@@ -304,6 +304,28 @@ open({str(pid_file)!r}, "w").write(f"{{daemon.pid}} {{grandchild.decode()}} {{do
     assert any("stopped 3 processes the program left running" in n for n in notes), notes
 
 
+def test_background_jobs_that_end_during_the_run_leave_no_zombies_behind():
+    # `cmd &` through a shell: the shell ends at once and its job is adopted by trainwatch; when
+    # the job ends, trainwatch waits for it while the run goes on (it would be a zombie otherwise)
+    code = """
+import os, subprocess, time
+for _ in range(20):
+    subprocess.run("sleep 0.1 &", shell=True)
+time.sleep(1.5)
+me, zombies = os.getppid(), 0
+for entry in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        stat = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    zombies += int(stat[1]) == me and stat[0] == "Z"
+print("zombies of trainwatch:", zombies)
+"""
+    result = trainwatch("run", "-q", "--no-probe", "--", sys.executable, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert b"zombies of trainwatch: 0" in result.stdout, result.stdout
+
+
 # ---- arguments -----------------------------------------------------------------------------------
 
 
