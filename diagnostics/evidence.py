@@ -60,6 +60,11 @@ def signal_name(number: int) -> str:
         return f"SIG{number}"
 
 
+# A frame's function when its traceback does not name one: the place a SyntaxError names (`File
+# "x.py", line 2`, no function), a frame cut short
+UNKNOWN_FUNCTION = "?"
+
+
 @dataclass(frozen=True)
 class Frame:
     """One stack frame of a traceback."""

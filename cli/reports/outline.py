@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from trainwatch.diagnostics.evidence import UNKNOWN_FUNCTION
 from trainwatch.diagnostics.units import human_bytes
 from trainwatch.diagnostics.verdict import Diagnosis
 
@@ -158,7 +159,8 @@ def _culprit(diagnosis: Diagnosis) -> tuple[Item, ...]:
         said = "; ".join(part for part in (c.process, c.note) if part)
         items.append(
             Item(
-                f"{c.file}:{c.line} in {c.function}",
+                f"{c.file}:{c.line}"
+                + ("" if c.function == UNKNOWN_FUNCTION else f" in {c.function}"),
                 source=said or None,
                 code=c.code,
                 style="strong",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from trainwatch.diagnostics.evidence import (
     ERROR_LINE,
+    UNKNOWN_FUNCTION,
     ExceptionChain,
     Frame,
     LogLine,
@@ -125,6 +126,9 @@ _TB_HEAD = re.compile(r"Traceback \(most recent call last\):\s*$")
 _IPY_HEAD = re.compile(r"^([A-Za-z_][\w.]*)\s{2,}Traceback \(most recent call last\)")
 _RICH_HEAD = re.compile(r"^\s*\u256d.*Traceback")
 _ORIGINAL = re.compile(r"^\s*Original Traceback \(most recent call last\):")
+# The errors Python raises when it cannot compile a file: their place is printed as a frame with no
+# function, and no head line above it when it is the script itself
+_COMPILE_ERRORS = frozenset(("SyntaxError", "IndentationError", "TabError"))
 # (a line wrapped at a fixed width may end after `line N,`: its function on the next line)
 _FRAME = re.compile(r'^\s*File "(.+?)", line (\d+)(?:,(?:\s*in (.+?))?)?\s*$')
 # A frame line wrapped at a fixed width (a web UI's log view, a terminal's copy): cut anywhere,
@@ -282,6 +286,9 @@ class _Block:
     frame_indent: int = 0  # how far the last `File "..."` line was indented
     cut_frame: str | None = None  # a frame line a wrap cut in two, waiting for its rest
     headless: bool = False  # an IPython traceback pasted from its first frame on
+    # opened on a frame line with no function: the place a SyntaxError names, which Python prints
+    # with no head line above it when the script itself does not compile
+    compile_site: bool = False
 
 
 class BlockReader:
@@ -360,6 +367,9 @@ class BlockReader:
         if m and (m.group(3) or text.rstrip().endswith(",")):
             self.open[rank] = _Block("tb", line, rank)
             return self._continue(self.open[rank], line)
+        if m:
+            self.open[rank] = _Block("tb", line, rank, compile_site=True)
+            return self._continue(self.open[rank], line)
         if _WRAPPED_FRAME.match(text):  # a pasted traceback's first frame, wrapped: its rest below
             self.open[rank] = _Block("tb", line, rank, cut_frame=text)
             return True
@@ -424,7 +434,7 @@ class BlockReader:
                 if len(b.frames) < MAX_FRAMES:
                     # a paste that lost its line breaks glues the source line to its frame:
                     # a function's name has no space (`<module>`, `forward`), so one ends there
-                    function, _, code = (m.group(3) or "?").partition(" ")
+                    function, _, code = (m.group(3) or UNKNOWN_FUNCTION).partition(" ")
                     frame = self._frame(m.group(1), m.group(2), function)
                     if code.strip():
                         frame = replace(frame, code=code.strip()[:300])
@@ -458,6 +468,11 @@ class BlockReader:
                 b.frames[-1] = replace(b.frames[-1], code=text.strip()[:300])
                 return True
             m = _EXC_IN_TB.match(text)
+            if b.compile_site and not (m and m.group(1) in _COMPILE_ERRORS):
+                # not the error its place promised: the first line only looked like a frame
+                b.frames.clear()
+                self._close(b)
+                return False
             if m and not _TB_HEAD.search(text):
                 b.current = _Exc(m.group(1), [m.group(2) or ""], b.frames)
                 b.frames = []

@@ -79,3 +79,19 @@ def test_quiet_endings_through_trainwatch_run(shared_run, name, category):
     run = shared_run(name)
     assert run.returncode == 0
     assert run.report["verdict"]["category"] == category
+
+
+def test_a_module_that_does_not_compile_is_code_with_its_own_line_as_the_culprit(tmp_path):
+    # The probe records the place a SyntaxError names (Python's traceback prints it as a frame with
+    # no function): the culprit is the broken file's line, not the `import` that compiled it.
+    (tmp_path / "model_defs.py").write_text("import math\ndef forward(x:\n    return x\n")
+    train = tmp_path / "train.py"
+    train.write_text("print('loading the model')\nimport model_defs\nmodel_defs.forward(1)\n")
+    report = tmp_path / "r.json"
+    result = trainwatch("run", "--json", str(report), str(train))
+    assert result.returncode == 1
+    data = read_report(report)
+    assert data["verdict"]["subtype"] == "code/syntax-error", data["verdict"]
+    culprit = data["culprit"]
+    assert culprit["file"].endswith("model_defs.py") and culprit["line"] == 2, culprit
+    assert culprit["code"] == "def forward(x:"

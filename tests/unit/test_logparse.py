@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trainwatch.diagnostics.evidence import UNKNOWN_FUNCTION
 from trainwatch.diagnostics.read import logparse
 from trainwatch.diagnostics.read.frames import is_user_file
 from trainwatch.diagnostics.read.logparse import TAIL_LINES, LogParser, parse_text
@@ -113,16 +114,27 @@ def test_an_exception_quoted_in_another_s_message_is_read_as_its_cause():
 
 
 def test_a_traceback_pasted_from_its_first_frame_keeps_its_frames():
-    # Users often copy a traceback without its `Traceback (most recent call last):` line; a
-    # script's own SyntaxError (no `in` function) opens no traceback.
+    # Users often copy a traceback without its `Traceback (most recent call last):` line.
     facts = parse_text(CHAINED.split("\n", 1)[1].split("\n\n")[0] + "\n")
     (exc,) = facts.chains[0].exceptions
     assert (exc.type, exc.message) == ("KeyError", "'label'")
     assert [(f.function, f.code) for f in exc.frames] == [("__getitem__", "return self.rows[key]")]
+
+
+def test_the_place_a_script_s_syntax_error_names_is_its_frame_and_a_lone_frame_line_is_not():
+    # Python prints a script's own SyntaxError with no head line: its `File ..., line N` (no
+    # function) is where the program is to be mended
     syntax = parse_text(
-        '  File "/home/u/proj/train.py", line 3\n    print "x"\n\nSyntaxError: bad\n'
+        '  File "/home/u/proj/train.py", line 3\n    print "x"\n          ^\nSyntaxError: bad\n'
     )
-    assert [(e.type, e.frames) for e in syntax.chains[0].exceptions] == [("SyntaxError", ())]
+    (exc,) = syntax.chains[0].exceptions
+    assert exc.type == "SyntaxError"
+    assert [(f.file, f.line, f.function, f.code) for f in exc.frames] == [
+        ("/home/u/proj/train.py", 3, UNKNOWN_FUNCTION, 'print "x"')
+    ]
+    # the same line with no exception under it opens nothing, and the lines after it are read
+    alone = parse_text('  File "/home/u/proj/train.py", line 3\nKilled\n')
+    assert alone.chains == () and any("Killed" in line.text for line in alone.notable)
 
 
 def test_a_frame_glued_to_its_source_line_keeps_its_function_and_code():

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trainwatch.diagnostics.evidence import (
+    UNKNOWN_FUNCTION,
     ExceptionChain,
     Frame,
     RaisedException,
@@ -404,7 +405,7 @@ def _frame(item: dict[str, Any]) -> Frame:
     return Frame(
         str(item.get("file") or "?"),
         _int(item.get("line")) or 0,
-        str(item.get("function") or "?"),
+        str(item.get("function") or UNKNOWN_FUNCTION),
         str(code) if code else None,
         bool(item.get("user")),
     )

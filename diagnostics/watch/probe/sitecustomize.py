@@ -397,6 +397,21 @@ def _frames(tb=None, frame=None):
     return frames, omitted
 
 
+def _compiled_at(exc):
+    """The place a SyntaxError names, as a last frame: Python's own traceback prints it so (`File
+    "x.py", line 2` with no function), and it is where the program is to be mended, not the
+    `import` that compiled it."""
+    text = exc.text.strip() if isinstance(exc.text, str) else None
+    name = exc.filename
+    return {
+        "file": name,
+        "line": exc.lineno,
+        "function": None,
+        "code": text,
+        "user": _is_user(name),
+    }
+
+
 def _is_user(filename):
     """Is this the user's own code, rather than the standard library's, an installed package's, or
     ours?"""
@@ -454,6 +469,8 @@ def _chain(value):
     out = []
     for i, exc in enumerate(chain):
         frames, omitted = _frames(tb=getattr(exc, "__traceback__", None))
+        if isinstance(exc, SyntaxError) and isinstance(exc.filename, str) and exc.lineno:
+            frames.append(_compiled_at(exc))
         relation = None
         if i + 1 < len(chain):
             relation = "cause" if chain[i + 1].__cause__ is exc else "context"
