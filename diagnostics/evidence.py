@@ -60,6 +60,10 @@ def signal_name(number: int) -> str:
         return f"SIG{number}"
 
 
+# The longest text of a log line or a source line kept as evidence: a report cites it whole, and a
+# line of megabytes (a progress bar never ended, a dumped tensor) would bury the report
+CITED_CHARS = 300
+
 # A frame's function when its traceback does not name one: the place a SyntaxError names (`File
 # "x.py", line 2`, no function), a frame cut short
 UNKNOWN_FUNCTION = "?"

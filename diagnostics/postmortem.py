@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.errors import UsageError
-from trainwatch.diagnostics.evidence import Evidence
+from trainwatch.diagnostics.evidence import CITED_CHARS, Evidence
 from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.read.capture import SAME_START, WRAP_MIN, clean
 from trainwatch.diagnostics.read.encodings import UTF8_BOM, Utf16AsUtf8, utf16_codec
@@ -329,7 +329,7 @@ def _judge_files(paths, parts, verdict, knowledge):
         cascade=(
             verdict.cascade
             + tuple(
-                Cited("node", f"{_node_name(p)}: {v.summary}"[:300], p)
+                Cited("node", f"{_node_name(p)}: {v.summary}"[:CITED_CHARS], p)
                 for s, _, p, v in judged
                 if p != path and s > 0
             )
@@ -512,7 +512,7 @@ def merge_reports(paths: Iterable[str], knowledge=None) -> Diagnosis:
     )
     where = f"rank {dist['root_rank']} on {node}" if dist.get("root_rank") is not None else node
     cascade = tuple(
-        Cited("node", f"{_report_node(r, p)}: {v.category}, {v.summary}"[:300], p)
+        Cited("node", f"{_report_node(r, p)}: {v.category}, {v.summary}"[:CITED_CHARS], p)
         for s, _, p, r, v, _ in judged
         if p != path and s > 0
     )

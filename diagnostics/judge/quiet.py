@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from trainwatch.diagnostics.evidence import Evidence, ExceptionChain, LogLine
+from trainwatch.diagnostics.evidence import CITED_CHARS, Evidence, ExceptionChain, LogLine
 from trainwatch.diagnostics.judge.stalls import stall_facts
 from trainwatch.diagnostics.read.logparse import LogFacts
 from trainwatch.diagnostics.read.progress import ProgressFacts, nonfinite_name
@@ -278,7 +278,7 @@ def _nan_stop_facts(evidence: Evidence, facts, values, cited) -> None:
         stopped=f" at {stop.stopped_at}" if stop.stopped_at and stop.after > 1 else "",
     )
     cited[:] = [
-        Cited("loss", stop.first_line.text.strip()[:300], stop.first_line.where),
+        Cited("loss", stop.first_line.text.strip()[:CITED_CHARS], stop.first_line.where),
         Cited("signal", how, "--on-nan stop"),
     ] + [c for c in cited if c.kind == "progress"]
 
@@ -376,7 +376,7 @@ def _saved_last(log: LogFacts, values, cited) -> bool:
 
 def _cite_line(line: LogLine, kind: str = "log") -> Cited:
     """A log line as evidence, as written (up to 300 characters), where it stands in the log."""
-    return Cited(kind, line.text.strip()[:300], line.where)
+    return Cited(kind, line.text.strip()[:CITED_CHARS], line.where)
 
 
 def _cite_first(cited: list[Cited], line: LogLine) -> None:

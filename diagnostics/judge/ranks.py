@@ -17,7 +17,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from trainwatch.diagnostics.evidence import Evidence, ExceptionChain, ExitStatus
+from trainwatch.diagnostics.evidence import CITED_CHARS, Evidence, ExceptionChain, ExitStatus
 from trainwatch.diagnostics.judge.collectives import (
     CollectiveFacts,
     dump_paths,
@@ -338,7 +338,7 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
     cascade = tuple(
         Cited(
             "rank",
-            f"rank {r.rank}: {_exit_words(r.exit)}, {r.verdict.summary}"[:300],
+            f"rank {r.rank}: {_exit_words(r.exit)}, {r.verdict.summary}"[:CITED_CHARS],
             f"pid {r.pid}" if r.pid else "log",
         )
         for r in facts.ranks

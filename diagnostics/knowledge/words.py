@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainwatch.diagnostics.evidence import ExceptionChain
+from trainwatch.diagnostics.evidence import CITED_CHARS, ExceptionChain
 
 TABLE = Path(__file__).with_name("words.json")
 # A word of one report alone is that report's, not its category's.
@@ -59,7 +59,7 @@ def error_line(chains: tuple[ExceptionChain, ...]) -> str | None:
 
     chain = chains[-1]
     lines = exc_text(chain.final, chain).splitlines()
-    return lines[0][:300] if lines else None
+    return lines[0][:CITED_CHARS] if lines else None
 
 
 # What to do when only the words of the error point somewhere: a category's first checks.

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
-from trainwatch.diagnostics.evidence import ExceptionChain, Frame, LogLine
+from trainwatch.diagnostics.evidence import CITED_CHARS, ExceptionChain, Frame, LogLine
 from trainwatch.diagnostics.judge.collectives import COLLECTIVE_WORDS
 from trainwatch.diagnostics.knowledge.signals import read_exit
 from trainwatch.diagnostics.read.capture import (
@@ -193,7 +193,7 @@ class LogFacts:
             if signal.startswith("SIG"):
                 said.append((fatal.line.number, signal, fatal.line))
         found = [
-            (signal, line.text.strip()[:300], line.where)
+            (signal, line.text.strip()[:CITED_CHARS], line.where)
             for _, signal, line in sorted(said, key=lambda item: item[0])
         ]
         # an exception whose message says a process it ran ended by a signal: a launcher's
@@ -203,7 +203,9 @@ class LogFacts:
                 first_line = exc.message.partition("\n")[0]
                 ended = read_exit(first_line)
                 if ended is not None and ended.signal:
-                    found.append((ended.signal, f"{exc.type}: {first_line}"[:300], chain.where))
+                    found.append(
+                        (ended.signal, f"{exc.type}: {first_line}"[:CITED_CHARS], chain.where)
+                    )
         for failure in self.child_failures:
             if failure.signal:
                 text = f"rank {failure.rank} exitcode {failure.exitcode}: {failure.traceback or ''}"
@@ -485,7 +487,7 @@ class LogParser:
             self._note(line)
 
     def _note(self, line: LogLine) -> None:
-        key = line.text.strip()[:300]
+        key = line.text.strip()[:CITED_CHARS]
         if key in self._notable_seen:
             return
         if len(self._notable_seen) < 8192:

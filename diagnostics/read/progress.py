@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from trainwatch.diagnostics.evidence import LogLine
+from trainwatch.diagnostics.evidence import CITED_CHARS, LogLine
 from trainwatch.diagnostics.watch.stall import StallFacts
 
 __all__ = ["ProgressFacts", "ProgressPosition", "ProgressTracker", "StallFacts", "nonfinite_name"]
@@ -206,7 +206,7 @@ class ProgressFacts:
                 "step": step,
                 "value": str(value),
                 "at": self.first_nonfinite_at,
-                "line": line.text[:300],
+                "line": line.text[:CITED_CHARS],
                 "source": line.where,
             }
         metric = None
@@ -215,7 +215,7 @@ class ProgressFacts:
             metric = {
                 "name": name,
                 "value": str(value),
-                "line": line.text[:300],
+                "line": line.text[:CITED_CHARS],
                 "source": line.where,
             }
         return {

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from trainwatch.diagnostics.evidence import (
+    CITED_CHARS,
     ERROR_LINE,
     UNKNOWN_FUNCTION,
     ExceptionChain,
@@ -437,7 +438,7 @@ class BlockReader:
                     function, _, code = (m.group(3) or UNKNOWN_FUNCTION).partition(" ")
                     frame = self._frame(m.group(1), m.group(2), function)
                     if code.strip():
-                        frame = replace(frame, code=code.strip()[:300])
+                        frame = replace(frame, code=code.strip()[:CITED_CHARS])
                     b.frames.append(frame)
                 b.frame_indent = len(text) - len(text.lstrip())
                 return True
@@ -454,7 +455,7 @@ class BlockReader:
                     and not _SKIP_IN_TB.match(text)
                 ):
                     f = b.frames[-1]
-                    b.frames[-1] = replace(f, code=text.strip()[:300])
+                    b.frames[-1] = replace(f, code=text.strip()[:CITED_CHARS])
                 return True
             if (
                 b.frame_indent == 0
@@ -465,7 +466,7 @@ class BlockReader:
                 # a traceback pasted without its indentation: the frame's source line, which an
                 # annotated assignment (`alg: PPO = make(`) or a bare `raise` would pass for the
                 # exception's line; no exception class has a name in lower case alone
-                b.frames[-1] = replace(b.frames[-1], code=text.strip()[:300])
+                b.frames[-1] = replace(b.frames[-1], code=text.strip()[:CITED_CHARS])
                 return True
             m = _EXC_IN_TB.match(text)
             if b.compile_site and not (m and m.group(1) in _COMPILE_ERRORS):
@@ -565,7 +566,11 @@ class BlockReader:
         if m and b.frames:
             f = b.frames[-1]
             b.frames[-1] = Frame(
-                f.file, f.line or int(m.group(1)), f.function, m.group(2).strip()[:300], f.user
+                f.file,
+                f.line or int(m.group(1)),
+                f.function,
+                m.group(2).strip()[:CITED_CHARS],
+                f.user,
             )
             return True
         m = _EXC_IN_TB.match(text)
@@ -607,7 +612,7 @@ class BlockReader:
             m = _RICH_CODE.search(text)
             if m and b.frames and b.frames[-1].code is None:
                 f = b.frames[-1]
-                b.frames[-1] = replace(f, code=m.group(2).strip()[:300])
+                b.frames[-1] = replace(f, code=m.group(2).strip()[:CITED_CHARS])
             return True
         if not text.strip():
             return True
@@ -793,7 +798,7 @@ def cut_traceback(tail: Sequence[LogLine]) -> tuple[tuple[Frame, ...], LogLine |
             frames.append(make_frame(m.group(1), int(m.group(2)), m.group(3) or "?"))
             innermost = line
         else:
-            frames[-1] = replace(frames[-1], code=line.text.strip()[:300])
+            frames[-1] = replace(frames[-1], code=line.text.strip()[:CITED_CHARS])
     headed = start > 0 and bool(_TB_HEAD.search(lines[start - 1].text))
     if len(frames) >= 2 or (frames and headed):
         return tuple(frames), innermost

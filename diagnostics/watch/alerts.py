@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from trainwatch.diagnostics.evidence import LogLine, signal_name
+from trainwatch.diagnostics.evidence import CITED_CHARS, LogLine, signal_name
 from trainwatch.diagnostics.read.progress import nonfinite_name
 
 NAN_GRACE_S = 30.0  # between the interrupt and the terminate (--nan-grace)
@@ -66,7 +66,7 @@ class NanStop:
             "after": self.after,
             "first_step": self.first_step,
             "first_at": self.first_at,
-            "first_line": self.first_line.text[:300],
+            "first_line": self.first_line.text[:CITED_CHARS],
             "first_source": self.first_line.where,
             "stopped_at": self.stopped_at,
             "elapsed_s": round(self.elapsed_s, 1),
@@ -135,7 +135,7 @@ class LiveAlerts:
                     summary,
                     time.monotonic() - self.started,
                     at,
-                    line.text.strip()[:300],
+                    line.text.strip()[:CITED_CHARS],
                     stopping=stopping,
                 )
             )
