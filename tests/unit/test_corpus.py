@@ -76,12 +76,14 @@ def test_no_signature_or_phrase_was_written_from_a_validation_log():
     # A line a development log holds too (an interpreter's or a framework's fixed sentence, such
     # as `ValueError: __len__() should return >= 0`) may have been written from that log: it is
     # no leak. Only a line no development log holds betrays the validation part.
-    dev_text = "\n".join(
-        (CORPUS / "logs" / f"{case['id']}.log").read_text(errors="replace")
-        for case in CASES
-        if case["part"] == "dev"
-    )
-    assert [(case_id, line) for case_id, line in leaks if line not in dev_text] == []
+    if leaks:  # (the dev logs are read only then)
+        dev_text = "\n".join(
+            (CORPUS / "logs" / f"{case['id']}.log").read_text(errors="replace")
+            for case in CASES
+            if case["part"] == "dev"
+        )
+        leaks = [(case_id, line) for case_id, line in leaks if line not in dev_text]
+    assert leaks == []
 
 
 @ON_EVERY_CORPUS_LOG
