@@ -64,6 +64,10 @@ def signal_name(number: int) -> str:
 # line of megabytes (a progress bar never ended, a dumped tensor) would bury the report
 CITED_CHARS = 300
 
+# The type multiprocessing.pool and concurrent.futures give a worker process's exception when they
+# re-raise it in the parent: no frames of its own, the worker's traceback as its message
+REMOTE_TRACEBACK = "RemoteTraceback"
+
 # A frame's function when its traceback does not name one: the place a SyntaxError names (`File
 # "x.py", line 2`, no function), a frame cut short
 UNKNOWN_FUNCTION = "?"

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from trainwatch.diagnostics.evidence import (
+    REMOTE_TRACEBACK,
     Evidence,
     ExceptionChain,
     Frame,
@@ -430,13 +431,7 @@ def _probe_chains(evidence: Evidence) -> tuple[ExceptionChain, ...]:
 
 # ---- helpers -------------------------------------------------------------------------------------
 def _culprit(best: Match, chains: tuple[ExceptionChain, ...], evidence: Evidence) -> Culprit | None:
-    frame = None
-    if best.exception is not None:
-        frame = best.exception.deepest_user_frame()
-        if frame is None and best.chain is not None:
-            frame = _deepest_user(best.chain.exceptions)
-    elif chains:
-        frame = _deepest_user(chains[-1].exceptions)
+    frame = _remote_failure(best.chain) or _raised_in_own_code(best, chains)
     if frame is None and evidence.probe is not None:
         # A fatal signal recorded by the probe: the user's line that made the native call.
         for fatal in evidence.probe.fatal:
@@ -445,6 +440,29 @@ def _culprit(best: Match, chains: tuple[ExceptionChain, ...], evidence: Evidence
         for fatal in evidence.log.fatal_errors:
             frame = deepest_user_frame(fatal.frames) or frame
     return Culprit.from_frame(frame) if frame else None
+
+
+def _raised_in_own_code(best: Match, chains: tuple[ExceptionChain, ...]) -> Frame | None:
+    """The program's own innermost frame under the matched exception (or its chain, or the last
+    chain when the match was a line)."""
+    if best.exception is not None:
+        frame = best.exception.deepest_user_frame()
+        if frame is None and best.chain is not None:
+            frame = _deepest_user(best.chain.exceptions)
+        return frame
+    return _deepest_user(chains[-1].exceptions) if chains else None
+
+
+def _remote_failure(chain: ExceptionChain | None) -> Frame | None:
+    """The line of the program's own code where a worker process failed, when the exception came
+    back from one (a multiprocessing pool's or a process pool executor's RemoteTraceback): the
+    parent's frames show only the call that waited for the result (`pool.map(...)`)."""
+    if chain is None:
+        return None
+    for exc in chain.exceptions:
+        if exc.type.endswith(REMOTE_TRACEBACK) and (frame := exc.deepest_user_frame()):
+            return frame
+    return None
 
 
 def _deepest_user(exceptions: tuple[RaisedException, ...]) -> Frame | None:

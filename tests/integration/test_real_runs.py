@@ -95,3 +95,29 @@ def test_a_module_that_does_not_compile_is_code_with_its_own_line_as_the_culprit
     culprit = data["culprit"]
     assert culprit["file"].endswith("model_defs.py") and culprit["line"] == 2, culprit
     assert culprit["code"] == "def forward(x:"
+
+
+@pytest.mark.parametrize("pool", ["multiprocessing.Pool(2)", "ProcessPoolExecutor(2)"])
+def test_a_worker_process_s_failure_is_pointed_at_in_the_worker_s_code(tmp_path, pool):
+    # A process pool re-raises a worker's exception in the parent with the worker's traceback as
+    # the text of a RemoteTraceback: the culprit is the worker's line, not `pool.map(...)`.
+    train = tmp_path / "prepare.py"
+    train.write_text(
+        "import multiprocessing\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "def load(i):\n"
+        "    shards = {0: [1, 2], 1: [3, 4]}\n"
+        "    return sum(shards[i])\n"
+        "if __name__ == '__main__':\n"
+        f"    with {pool} as workers:\n"
+        "        print(list(workers.map(load, [0, 1, 2])))\n"
+    )
+    report = tmp_path / "r.json"
+    result = trainwatch("run", "--json", str(report), str(train))
+    assert result.returncode == 1
+    culprit = read_report(report)["culprit"]
+    assert (culprit["function"], culprit["line"], culprit["code"]) == (
+        "load",
+        5,
+        "return sum(shards[i])",
+    ), culprit

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trainwatch.diagnostics.evidence import (
+    REMOTE_TRACEBACK,
     UNKNOWN_FUNCTION,
     ExceptionChain,
     Frame,
@@ -395,9 +396,19 @@ def _with_tried(context: dict[str, Any], chain: ExceptionChain) -> dict[str, Any
 def _raised(item: dict[str, Any]) -> RaisedException:
     frames = tuple(_frame(f) for f in item.get("frames") or () if isinstance(f, dict))
     relation = item.get("relation") if item.get("relation") in ("cause", "context") else None
-    return RaisedException(
-        str(item.get("type") or "<unknown>"), str(item.get("message") or ""), frames, relation
-    )
+    kind, message = str(item.get("type") or "<unknown>"), str(item.get("message") or "")
+    if not frames and kind.endswith(REMOTE_TRACEBACK):
+        frames = _remote_frames(message)
+    return RaisedException(kind, message, frames, relation)
+
+
+def _remote_frames(message: str) -> tuple[Frame, ...]:
+    """The frames of the worker's traceback a RemoteTraceback carries as text: where the worker's
+    code failed, which the main process's frames (`pool.map(...)`) do not show."""
+    from trainwatch.diagnostics.read.logparse import parse_text
+
+    chains = parse_text(message).chains
+    return chains[-1].final.frames if chains else ()
 
 
 def _frame(item: dict[str, Any]) -> Frame:
