@@ -130,6 +130,7 @@ def run_session(
         # distributed (issue 7): read before the directory goes
         elastic_errors = _elastic_errors(probe, env)
         probe.cleanup()
+        notes.extend(_thread_deaths(probe_facts.chains))
         if not probe_facts.loaded:
             notes.append(
                 "no Python process of the run loaded the probe (not Python, or run with -I/-E/-S); "
@@ -334,3 +335,26 @@ def _iso(epoch: float) -> str:
     import datetime  # the report's time, not the start's
 
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).isoformat(timespec="seconds")
+
+
+MAX_THREAD_NOTES = 3
+
+
+def _thread_deaths(chains) -> list[str]:
+    """A note for each thread the probe saw end on an uncaught exception. It ends the thread, not
+    the process: the run may go on, or even end well, without what the thread did (a checkpoint
+    uploader, a prefetcher, a metrics logger), and nothing else in the report would say so."""
+    from trainwatch.diagnostics.evidence import CITED_CHARS
+
+    notes = []
+    for chain in chains:
+        if chain.thread is None:
+            continue
+        exc = chain.final
+        said = f"{exc.short_type}: {exc.message.splitlines()[0]}" if exc.message else exc.short_type
+        where = f" of pid {chain.pid}" if chain.pid is not None else ""
+        notes.append(
+            f"thread {chain.thread!r}{where} ended on an uncaught {said}"[:CITED_CHARS]
+            + "; the process went on without it"
+        )
+    return notes[:MAX_THREAD_NOTES]

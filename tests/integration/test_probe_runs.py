@@ -16,7 +16,7 @@ import pytest
 
 from trainwatch.diagnostics.watch.probe import ProbeFacts, ProbeSession
 
-from conftest import ROOT, SCRIPTS
+from conftest import ROOT, SCRIPTS, read_report, trainwatch
 
 PROBE_SOURCE = ROOT / "diagnostics" / "watch" / "probe" / "sitecustomize.py"
 
@@ -101,6 +101,22 @@ def test_exception_in_a_thread() -> None:
     assert chain is not None and chain.thread == "loader-thread"
     assert chain.final.type == "ZeroDivisionError"
     assert chain.final.deepest_user_frame().code == "return 1 / n"
+
+
+def test_a_thread_that_died_while_the_run_went_on_is_a_note_of_the_report(tmp_path) -> None:
+    # the run ends well (exit 0): nothing but the note says that a thread of it died
+    report = tmp_path / "r.json"
+    done = trainwatch("run", "--json", str(report), "--", *script("probe_thread.py"))
+    assert done.returncode == 0
+    notes = read_report(report)["notes"]
+    said = [n for n in notes if n.startswith("thread 'loader-thread' of pid ")]
+    assert said and said[0].endswith(
+        "ended on an uncaught ZeroDivisionError: division by zero; the process went on without it"
+    ), notes
+    report_many = tmp_path / "many.json"
+    trainwatch("run", "--json", str(report_many), "--", *script("probe_thread.py", "many"))
+    crashed = [n for n in read_report(report_many)["notes"] if n.startswith("thread 'crasher-")]
+    assert len(crashed) == 3  # the first three: a note each, not a page of them
 
 
 def test_many_threads_failing_at_once_leave_complete_records() -> None:
