@@ -36,7 +36,8 @@ HELP = """Run a training program and say why it stopped.
 
 Everything after the script, the module or `--` goes to the program untouched; trainwatch's own
 options come first. A first word that is no file but a command on PATH (`trainwatch run python
-train.py`) is run as that command, as after `--`. The program's output passes through byte for
+train.py`), or an executable file that is no `.py` (`./train.sh`), is run as that command, as
+after `--`. The program's output passes through byte for
 byte; the report goes to stderr when it ends, and trainwatch exits with the program's status
 (128+N when signal N killed it).
 """

@@ -36,9 +36,12 @@ def resolve_python(python: str | None) -> str:
 def resolve_script(script: str, args: tuple[str, ...], python: str | None) -> Target:
     """`trainwatch run train.py ARGS`: the script under the user's Python. A name that is no file
     here but a command on PATH (`trainwatch run python train.py`, `trainwatch run torchrun ...`,
-    as people type it) is run as that command, as `--` would."""
+    as people type it) is run as that command, as `--` would; so is a file the system runs by
+    itself (`trainwatch run ./train.sh`, `trainwatch run ~/env/bin/python train.py`)."""
     missing = _unusable(script)
     if missing is not None and missing.errno == errno.ENOENT and _a_command(script):
+        return resolve_command((script, *args))
+    if missing is None and _runs_by_itself(script):
         return resolve_command((script, *args))
     if missing is not None:
         raise UsageError(
@@ -51,6 +54,24 @@ def resolve_script(script: str, args: tuple[str, ...], python: str | None) -> Ta
     if not os.access(script, os.R_OK):
         raise UsageError(f"script not readable: {script}")
     return Target((resolve_python(python), script, *args), python=True)
+
+
+# What starts a file the kernel executes: a compiled program (ELF), or a script naming its
+# interpreter (`#!`)
+_EXECUTABLE_STARTS = (b"\x7fELF", b"#!")
+
+
+def _runs_by_itself(path: str) -> bool:
+    """An executable file, not a `.py` one, that the kernel runs by itself: a program or a script
+    with its own interpreter line. Handed to Python, a binary fails to compile and a shell script
+    is read as Python."""
+    if path.endswith(".py") or os.path.isdir(path) or not os.access(path, os.X_OK):
+        return False
+    try:
+        with open(path, "rb") as f:
+            return f.read(4).startswith(_EXECUTABLE_STARTS)
+    except OSError:
+        return False
 
 
 def _a_command(name: str) -> bool:

@@ -447,6 +447,21 @@ def test_a_command_named_where_a_script_goes_is_run_as_that_command(tmp_path):
     _assert_one_line_error(trainwatch("run", "nope.py", cwd=tmp_path), 2, "script not found")
 
 
+def test_an_executable_file_that_is_no_python_script_is_run_as_a_command(tmp_path):
+    # `trainwatch run ./train.sh` and `trainwatch run ~/env/bin/python train.py`: the system runs
+    # them by themselves; handed to Python, the shell script would be read as Python source and
+    # the interpreter's binary would not compile
+    shell = tmp_path / "train.sh"
+    shell.write_text('#!/bin/sh\necho "from sh: $1"\nexit 4\n')
+    shell.chmod(0o755)
+    result = trainwatch("run", "--quiet", str(shell), "a")
+    assert (result.returncode, result.stdout) == (4, b"from sh: a\n")
+    script = tmp_path / "hello.py"
+    script.write_text("import sys; print('hello', sys.argv[1:])\n")
+    result = trainwatch("run", "--quiet", sys.executable, str(script), "b")
+    assert (result.returncode, result.stdout) == (0, b"hello ['b']\n")
+
+
 def test_nothing_to_run():
     _assert_one_line_error(trainwatch("run", "--quiet"), 2, "nothing to run")
 
