@@ -210,6 +210,14 @@ def _signals(evidence: Evidence) -> dict[str, Cited]:
     if evidence.log is not None:
         for signal, said, where in evidence.log.signal_lines():
             signals.setdefault(signal, Cited("log", said, where))
+    if evidence.probe is not None and (status is None or status.code != 0):
+        # A process of a run that failed died of a fatal signal (a forked worker's segfault, which
+        # its parent only saw as a lost child): the probe's faulthandler recorded it.
+        for fatal in evidence.probe.fatal:
+            where = f"probe pid {fatal.pid}"
+            signals.setdefault(
+                fatal.signal, Cited("probe", f"{fatal.signal} in pid {fatal.pid}", where)
+            )
     return signals
 
 
@@ -431,15 +439,25 @@ def _probe_chains(evidence: Evidence) -> tuple[ExceptionChain, ...]:
 
 # ---- helpers -------------------------------------------------------------------------------------
 def _culprit(best: Match, chains: tuple[ExceptionChain, ...], evidence: Evidence) -> Culprit | None:
-    frame = _remote_failure(best.chain) or _raised_in_own_code(best, chains)
-    if frame is None and evidence.probe is not None:
-        # A fatal signal recorded by the probe: the user's line that made the native call.
+    if best.via == "signal":  # a fatal signal's verdict: where the native call was made first
+        frame = _fatal_frame(evidence) or _raised_in_own_code(best, chains)
+    else:
+        frame = _remote_failure(best.chain) or _raised_in_own_code(best, chains)
+        frame = frame or _fatal_frame(evidence)
+    return Culprit.from_frame(frame) if frame else None
+
+
+def _fatal_frame(evidence: Evidence) -> Frame | None:
+    """The user's line that made the native call a fatal signal struck: recorded by the probe's
+    faulthandler, or printed in the log (the last of them)."""
+    frame = None
+    if evidence.probe is not None:
         for fatal in evidence.probe.fatal:
             frame = fatal.deepest_user_frame() or frame
     if frame is None and evidence.log is not None:
         for fatal in evidence.log.fatal_errors:
             frame = deepest_user_frame(fatal.frames) or frame
-    return Culprit.from_frame(frame) if frame else None
+    return frame
 
 
 def _raised_in_own_code(best: Match, chains: tuple[ExceptionChain, ...]) -> Frame | None:

@@ -121,3 +121,26 @@ def test_a_worker_process_s_failure_is_pointed_at_in_the_worker_s_code(tmp_path,
         5,
         "return sum(shards[i])",
     ), culprit
+
+
+def test_a_forked_worker_s_segfault_is_the_native_crash_its_parent_only_saw_as_a_lost_child(
+    tmp_path,
+):
+    # The parent learns only a status from waitpid and exits 1 with its own words; the probe's
+    # faulthandler in the child recorded the SIGSEGV and where it happened.
+    train = tmp_path / "train.py"
+    train.write_text(
+        "import os, signal, sys\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os.kill(os.getpid(), signal.SIGSEGV)\n"
+        "os.waitpid(pid, 0)\n"
+        "sys.exit('a worker crashed')\n"
+    )
+    report = tmp_path / "r.json"
+    result = trainwatch("run", "--json", str(report), str(train))
+    assert result.returncode == 1
+    data = read_report(report)
+    assert data["verdict"]["subtype"] == "library/native-crash", data["verdict"]
+    assert any(e["text"].startswith("SIGSEGV in pid ") for e in data["evidence"]), data["evidence"]
+    assert data["culprit"]["line"] == 4
