@@ -81,16 +81,23 @@ def test_quiet_endings_through_trainwatch_run(shared_run, name, category):
     assert run.report["verdict"]["category"] == category
 
 
+def _run_written(tmp_path, source: str) -> tuple[int, dict]:
+    """`trainwatch run` of a program written for the test (train.py in tmp_path): its exit status
+    and its JSON report."""
+    train, report = tmp_path / "train.py", tmp_path / "r.json"
+    train.write_text(source)
+    result = trainwatch("run", "--json", str(report), str(train))
+    return result.returncode, read_report(report)
+
+
 def test_a_module_that_does_not_compile_is_code_with_its_own_line_as_the_culprit(tmp_path):
     # The probe records the place a SyntaxError names (Python's traceback prints it as a frame with
     # no function): the culprit is the broken file's line, not the `import` that compiled it.
     (tmp_path / "model_defs.py").write_text("import math\ndef forward(x:\n    return x\n")
-    train = tmp_path / "train.py"
-    train.write_text("print('loading the model')\nimport model_defs\nmodel_defs.forward(1)\n")
-    report = tmp_path / "r.json"
-    result = trainwatch("run", "--json", str(report), str(train))
-    assert result.returncode == 1
-    data = read_report(report)
+    status, data = _run_written(
+        tmp_path, "print('loading the model')\nimport model_defs\nmodel_defs.forward(1)\n"
+    )
+    assert status == 1
     assert data["verdict"]["subtype"] == "code/syntax-error", data["verdict"]
     culprit = data["culprit"]
     assert culprit["file"].endswith("model_defs.py") and culprit["line"] == 2, culprit
@@ -101,8 +108,8 @@ def test_a_module_that_does_not_compile_is_code_with_its_own_line_as_the_culprit
 def test_a_worker_process_s_failure_is_pointed_at_in_the_worker_s_code(tmp_path, pool):
     # A process pool re-raises a worker's exception in the parent with the worker's traceback as
     # the text of a RemoteTraceback: the culprit is the worker's line, not `pool.map(...)`.
-    train = tmp_path / "prepare.py"
-    train.write_text(
+    status, data = _run_written(
+        tmp_path,
         "import multiprocessing\n"
         "from concurrent.futures import ProcessPoolExecutor\n"
         "def load(i):\n"
@@ -110,12 +117,10 @@ def test_a_worker_process_s_failure_is_pointed_at_in_the_worker_s_code(tmp_path,
         "    return sum(shards[i])\n"
         "if __name__ == '__main__':\n"
         f"    with {pool} as workers:\n"
-        "        print(list(workers.map(load, [0, 1, 2])))\n"
+        "        print(list(workers.map(load, [0, 1, 2])))\n",
     )
-    report = tmp_path / "r.json"
-    result = trainwatch("run", "--json", str(report), str(train))
-    assert result.returncode == 1
-    culprit = read_report(report)["culprit"]
+    assert status == 1
+    culprit = data["culprit"]
     assert (culprit["function"], culprit["line"], culprit["code"]) == (
         "load",
         5,
@@ -128,19 +133,16 @@ def test_a_forked_worker_s_segfault_is_the_native_crash_its_parent_only_saw_as_a
 ):
     # The parent learns only a status from waitpid and exits 1 with its own words; the probe's
     # faulthandler in the child recorded the SIGSEGV and where it happened.
-    train = tmp_path / "train.py"
-    train.write_text(
+    status, data = _run_written(
+        tmp_path,
         "import os, signal, sys\n"
         "pid = os.fork()\n"
         "if pid == 0:\n"
         "    os.kill(os.getpid(), signal.SIGSEGV)\n"
         "os.waitpid(pid, 0)\n"
-        "sys.exit('a worker crashed')\n"
+        "sys.exit('a worker crashed')\n",
     )
-    report = tmp_path / "r.json"
-    result = trainwatch("run", "--json", str(report), str(train))
-    assert result.returncode == 1
-    data = read_report(report)
+    assert status == 1
     assert data["verdict"]["subtype"] == "library/native-crash", data["verdict"]
     assert any(e["text"].startswith("SIGSEGV in pid ") for e in data["evidence"]), data["evidence"]
     assert data["culprit"]["line"] == 4
