@@ -152,7 +152,9 @@ def reap_adopted(grace_s: float, keep: Iterable[int]) -> tuple[int, ...]:
 
 def wait_for_ended_adoptees(keep: Iterable[int]) -> None:
     """Wait for the adopted processes that have ended while the run goes on (zombies until then).
-    `keep`: the child, whose status subprocess waits for, and the guard."""
+    `keep`: the child, whose status subprocess waits for, and the guard. Any other child of
+    trainwatch is taken for an adopted one: trainwatch starts no process of its own while the run
+    goes on (a `subprocess.run` in a thread would lose its status here)."""
     keep = frozenset(keep)
     for pid, alive in _children():
         if not alive and pid not in keep:
