@@ -390,6 +390,9 @@ def sniffed(stream: BinaryIO, name: str, logs_only: bool = True) -> BinaryIO:
             head = stream.read(BINARY_SNIFF)
     except OSError as exc:
         raise _unreadable(name, exc) from None
+    unpack = _decompressor(head)
+    if unpack is not None:  # a rotated or archived log (`train.log.1.gz`): read what it holds
+        return sniffed(_Decompressed(unpack(_HeadFirst(head, stream)), name), name, logs_only)
     # Notepad's and PowerShell's UTF-8 mark: the first line's words start after it
     head = head.removeprefix(UTF8_BOM)
     if b"\x00" in head and head.count(b"\x00") > len(head) // 100:
@@ -408,6 +411,50 @@ def sniffed(stream: BinaryIO, name: str, logs_only: bool = True) -> BinaryIO:
             f"show it with `trainwatch report {shown}`"
         )
     return _HeadFirst(head, stream)
+
+
+# The magic numbers of the compressed files the standard library reads: gzip, bzip2, xz
+_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "lzma"))
+
+
+def _decompressor(head: bytes) -> Callable[[BinaryIO], BinaryIO] | None:
+    """What opens a compressed stream that starts with `head`, or None for one that is not."""
+    for magic, module in _COMPRESSED:
+        if head.startswith(magic):
+            if module == "gzip":
+                import gzip
+
+                return lambda raw: gzip.GzipFile(fileobj=raw)
+            if module == "bz2":
+                import bz2
+
+                return bz2.BZ2File
+            import lzma
+
+            return lzma.LZMAFile
+    return None
+
+
+class _Decompressed:
+    """A compressed log's text. A file cut short (still being written, a copy interrupted) ends
+    where its data ends, as a plain log cut short would; data that does not decompress is a
+    UsageError. It has no descriptor of its own: the reader that scans a big plain file's second
+    half from its descriptor (read/prefilter.py) must not read the compressed bytes."""
+
+    def __init__(self, stream: BinaryIO, name: str) -> None:
+        self._stream = stream
+        self._name = name
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except EOFError:
+            return b""
+        except Exception as exc:  # zlib's, bz2's and lzma's errors share no base but Exception
+            raise UsageError(f"{self._name}: cannot decompress: {exc}") from None
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("a decompressed stream has no descriptor")
 
 
 class _HeadFirst:

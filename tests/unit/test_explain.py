@@ -8,6 +8,7 @@ import io
 import json
 import sys
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -118,6 +119,39 @@ def test_a_file_is_read_in_whole_chunks_after_its_sniffed_head(tmp_path):
     assert (verdict.category, verdict.subtype) == ("oom", "oom/gpu")
     with open_log(str(path)) as stream:
         assert stream.read(1 << 20) == path.read_bytes()[: 1 << 20]
+
+
+def test_a_compressed_log_is_read_as_the_text_it_holds(tmp_path):
+    # rotated and archived logs (`train.log.1.gz`): gzip, bzip2 and xz, by their first bytes
+    import bz2
+    import gzip
+    import lzma
+
+    text = (
+        b"epoch 3/10 step 120 loss 0.52\n"
+        b"Traceback (most recent call last):\n"
+        b'  File "/home/user/train.py", line 40, in <module>\n'
+        b"    out = model(batch)\n"
+        b"RuntimeError: mat1 and mat2 shapes cannot be multiplied (64x512 and 256x10)\n"
+    )
+    for name, data in (
+        ("a.log.gz", gzip.compress(text)),
+        ("a.log.bz2", bz2.compress(text)),
+        ("a.xz", lzma.compress(text)),
+    ):
+        path = tmp_path / name
+        path.write_bytes(data)
+        diagnosis = explain_logs([str(path)], KNOWLEDGE)
+        assert diagnosis.verdict.signature == "shape-mismatch", name
+        assert diagnosis.evidence.progress.stopped_at == "epoch 3/10, step 120", name
+    # one cut short is read as far as it goes; one that is no such data is a one-line error
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(gzip.compress(text * 50)[:200])
+    assert explain_logs([str(cut)], KNOWLEDGE).verdict is not None
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(b"\x1f\x8b" + b"not gzip data at all" * 10)
+    with pytest.raises(UsageError, match="bad.gz: cannot decompress"):
+        explain_logs([str(bad)], KNOWLEDGE)
 
 
 def test_a_log_saved_by_windows_tools_is_read_as_its_text(tmp_path):
