@@ -15,7 +15,7 @@ from trainwatch.diagnostics.watch.observers import OutputObservers
 
 TYPE_CHECKING = False  # not typing's: imported before the program starts (diagnostics/startup.py)
 if TYPE_CHECKING:  # imported for real only when the run asked for live events / once it ended
-    from trainwatch.diagnostics.evidence import Evidence
+    from trainwatch.diagnostics.evidence import Evidence, ExceptionChain
     from trainwatch.diagnostics.verdict import Diagnosis
     from trainwatch.diagnostics.watch.alerts import LiveAlerts, LiveEvent
 
@@ -25,6 +25,8 @@ GPU_BUSY_PCT = 5
 # in the registry) waits for a pause in the program's output, at most this long: during a burst of
 # output it would take a core and the GIL from the relay.
 BACKGROUND_WAITS_S = 1.0
+# Threads that died while their process went on, each a note of the report: the first this many
+MAX_THREAD_NOTES = 3
 
 
 @startup_record  # made before the program starts (diagnostics/startup.py)
@@ -337,10 +339,7 @@ def _iso(epoch: float) -> str:
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).isoformat(timespec="seconds")
 
 
-MAX_THREAD_NOTES = 3
-
-
-def _thread_deaths(chains) -> list[str]:
+def _thread_deaths(chains: tuple[ExceptionChain, ...]) -> list[str]:
     """A note for each thread the probe saw end on an uncaught exception. It ends the thread, not
     the process: the run may go on, or even end well, without what the thread did (a checkpoint
     uploader, a prefetcher, a metrics logger), and nothing else in the report would say so."""
