@@ -278,7 +278,7 @@ def _nan_stop_facts(evidence: Evidence, facts, values, cited) -> None:
         stopped=f" at {stop.stopped_at}" if stop.stopped_at and stop.after > 1 else "",
     )
     cited[:] = [
-        Cited("loss", stop.first_line.text.strip()[:CITED_CHARS], stop.first_line.where),
+        _cite_line(stop.first_line, "loss"),
         Cited("signal", how, "--on-nan stop"),
     ] + [c for c in cited if c.kind == "progress"]
 
@@ -375,7 +375,7 @@ def _saved_last(log: LogFacts, values, cited) -> bool:
 
 
 def _cite_line(line: LogLine, kind: str = "log") -> Cited:
-    """A log line as evidence, as written (up to 300 characters), where it stands in the log."""
+    """A log line as evidence, as written (up to CITED_CHARS), where it stands in the log."""
     return Cited(kind, line.text.strip()[:CITED_CHARS], line.where)
 
 
