@@ -413,25 +413,22 @@ def sniffed(stream: BinaryIO, name: str, logs_only: bool = True) -> BinaryIO:
     return _HeadFirst(head, stream)
 
 
-# The magic numbers of the compressed files the standard library reads: gzip, bzip2, xz
-_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "lzma"))
-
-
 def _decompressor(head: bytes) -> Callable[[BinaryIO], BinaryIO] | None:
-    """What opens a compressed stream that starts with `head`, or None for one that is not."""
-    for magic, module in _COMPRESSED:
-        if head.startswith(magic):
-            if module == "gzip":
-                import gzip
+    """What opens a compressed stream that starts with `head` (gzip, bzip2 or xz, the ones the
+    standard library reads, by their magic numbers), or None for one that is not."""
+    if head.startswith(b"\x1f\x8b"):
+        import gzip
 
-                return lambda raw: gzip.GzipFile(fileobj=raw)
-            if module == "bz2":
-                import bz2
+        return lambda raw: gzip.GzipFile(fileobj=raw)
+    # `BZh`, the block size's digit, then the first block's own magic: a text log may start `BZh`
+    if head[:3] == b"BZh" and head[3:4].isdigit() and head[4:10] == b"1AY&SY":
+        import bz2
 
-                return bz2.BZ2File
-            import lzma
+        return bz2.BZ2File
+    if head.startswith(b"\xfd7zXZ\x00"):
+        import lzma
 
-            return lzma.LZMAFile
+        return lzma.LZMAFile
     return None
 
 

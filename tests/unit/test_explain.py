@@ -148,6 +148,10 @@ def test_a_compressed_log_is_read_as_the_text_it_holds(tmp_path):
     cut = tmp_path / "cut.gz"
     cut.write_bytes(gzip.compress(text * 50)[:200])
     assert explain_logs([str(cut)], KNOWLEDGE).verdict is not None
+    # a text log that only starts with bzip2's letters is text
+    plain = tmp_path / "plain.log"
+    plain.write_bytes(b"BZh " + text)
+    assert explain_logs([str(plain)], KNOWLEDGE).verdict.signature == "shape-mismatch"
     bad = tmp_path / "bad.gz"
     bad.write_bytes(b"\x1f\x8b" + b"not gzip data at all" * 10)
     with pytest.raises(UsageError, match="bad.gz: cannot decompress"):
