@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from itertools import pairwise
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.errors import UsageError
@@ -392,7 +392,7 @@ def sniffed(stream: BinaryIO, name: str, logs_only: bool = True) -> BinaryIO:
         raise _unreadable(name, exc) from None
     unpack = _decompressor(head)
     if unpack is not None:  # a rotated or archived log (`train.log.1.gz`): read what it holds
-        return sniffed(_Decompressed(unpack(_HeadFirst(head, stream)), name), name, logs_only)
+        return sniffed(_Decompressed(_HeadFirst(head, stream), unpack, name), name, logs_only)
     # Notepad's and PowerShell's UTF-8 mark: the first line's words start after it
     head = head.removeprefix(UTF8_BOM)
     if b"\x00" in head and head.count(b"\x00") > len(head) // 100:
@@ -413,42 +413,66 @@ def sniffed(stream: BinaryIO, name: str, logs_only: bool = True) -> BinaryIO:
     return _HeadFirst(head, stream)
 
 
-def _decompressor(head: bytes) -> Callable[[BinaryIO], BinaryIO] | None:
-    """What opens a compressed stream that starts with `head` (gzip, bzip2 or xz, the ones the
-    standard library reads, by their magic numbers), or None for one that is not."""
+def _decompressor(head: bytes) -> Callable[[], Any] | None:
+    """What makes a decompressor for a stream that starts with `head` (gzip, bzip2 or xz, the ones
+    the standard library reads, by their magic numbers), or None for one that is not compressed."""
     if head.startswith(b"\x1f\x8b"):
-        import gzip
+        import zlib
 
-        return lambda raw: gzip.GzipFile(fileobj=raw)
+        return lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)  # with gzip's header and trailer
     # `BZh`, the block size's digit, then the first block's own magic: a text log may start `BZh`
     if head[:3] == b"BZh" and head[3:4].isdigit() and head[4:10] == b"1AY&SY":
         import bz2
 
-        return bz2.BZ2File
+        return bz2.BZ2Decompressor
     if head.startswith(b"\xfd7zXZ\x00"):
         import lzma
 
-        return lzma.LZMAFile
+        return lzma.LZMADecompressor
     return None
 
 
 class _Decompressed:
-    """A compressed log's text. A file cut short (still being written, a copy interrupted) ends
-    where its data ends, as a plain log cut short would; data that does not decompress is a
-    UsageError. It has no descriptor of its own: the reader that scans a big plain file's second
-    half from its descriptor (read/prefilter.py) must not read the compressed bytes."""
+    """A compressed log's text, decompressed as it is read. A file cut short (still being written,
+    a copy interrupted) ends where its data ends, every line decompressed before the cut kept, as a
+    plain log cut short would (the gzip, bz2 and lzma file readers raise EOFError there and give
+    nothing of their last read); files written one after the other into one (`gzip -c >>`) are
+    read on; data that does not decompress is a UsageError. It has no descriptor of its own: the
+    reader that scans a big plain file's second half from its descriptor (read/prefilter.py) must
+    not read the compressed bytes."""
 
-    def __init__(self, stream: BinaryIO, name: str) -> None:
-        self._stream = stream
+    def __init__(self, raw: BinaryIO, new: Callable[[], Any], name: str) -> None:
+        self._raw = raw
+        self._new = new
+        self._unpacker = new()
         self._name = name
+        self._out = bytearray()  # decompressed, not read yet (grown in place: a log is big)
+        self._ended = False
 
     def read(self, size: int = -1) -> bytes:
+        while not self._ended and (size is None or size < 0 or len(self._out) < size):
+            data = self._raw.read(io.DEFAULT_BUFFER_SIZE * 8)
+            if not data:
+                self._ended = True
+                break
+            self._out += self._unpacked(data)
+        if size is None or size < 0 or size >= len(self._out):
+            out = bytes(self._out)
+            self._out.clear()
+            return out
+        out = bytes(self._out[:size])
+        del self._out[:size]
+        return out
+
+    def _unpacked(self, data: bytes) -> bytes:
         try:
-            return self._stream.read(size)
-        except EOFError:
-            return b""
+            out = self._unpacker.decompress(data)
+            while self._unpacker.eof and self._unpacker.unused_data:  # the next file's start
+                rest, self._unpacker = self._unpacker.unused_data, self._new()
+                out += self._unpacker.decompress(rest)
         except Exception as exc:  # zlib's, bz2's and lzma's errors share no base but Exception
             raise UsageError(f"{self._name}: cannot decompress: {exc}") from None
+        return out
 
     def fileno(self) -> int:
         raise io.UnsupportedOperation("a decompressed stream has no descriptor")

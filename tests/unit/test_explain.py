@@ -147,7 +147,14 @@ def test_a_compressed_log_is_read_as_the_text_it_holds(tmp_path):
     # one cut short is read as far as it goes; one that is no such data is a one-line error
     cut = tmp_path / "cut.gz"
     cut.write_bytes(gzip.compress(text * 50)[:200])
-    assert explain_logs([str(cut)], KNOWLEDGE).verdict is not None
+    read = explain_logs([str(cut)], KNOWLEDGE)
+    assert read.verdict.signature == "shape-mismatch"  # the lines before the cut are all there
+    assert read.evidence.progress.stopped_at == "epoch 3/10, step 120"
+    # files compressed one after the other into one (`gzip -c >> train.log.gz`) are read on
+    appended = tmp_path / "appended.gz"
+    appended.write_bytes(gzip.compress(b"epoch 1/10 step 5 loss 0.9\n") + gzip.compress(text))
+    with open_log(str(appended)) as stream:
+        assert stream.read() == b"epoch 1/10 step 5 loss 0.9\n" + text
     # a text log that only starts with bzip2's letters is text
     plain = tmp_path / "plain.log"
     plain.write_bytes(b"BZh " + text)
