@@ -1269,21 +1269,6 @@ def _install():
     atexit.register(_at_exit)
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork)
-    _line_buffered_stdout()
-
-
-def _line_buffered_stdout():
-    """Write stdout a line at a time off a terminal too, as Python does on one. Into a pipe it
-    would hold up to 8 KiB: the lines a SIGKILL (the kernel's OOM killer) or a native crash cuts
-    off would be lost to the user and to the diagnosis (where the loop stood), and the live
-    features (--on-nan, notifications, `trainwatch ps`) would see a line only when the buffer
-    fills. Costs ~2.5 us a printed line (a million lines: 3.3 s against 0.8 s)."""
-    out = sys.stdout
-    try:
-        if out is not None and not out.line_buffering and not out.isatty():
-            out.reconfigure(line_buffering=True)
-    except Exception:
-        pass
 
 
 def _main():
