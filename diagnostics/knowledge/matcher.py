@@ -201,6 +201,11 @@ class SignatureGates:
         # Inverted: for each place, which signatures each piece lets through (a piece of the
         # evidence's text is looked up once, instead of every signature testing its own pieces).
         self._always = frozenset(i for i, gate in enumerate(gates) if gate is None)
+        # A signature that can match only a raised exception (no line pattern) needs one of its
+        # class names among the evidence's: one none of whose names was raised is passed over too.
+        self._raised_only = frozenset(
+            i for i, sig in enumerate(self.sigs) if sig.exception and not sig.line
+        )
         self._by_piece: dict[str, dict[tuple[str, ...], list[int]]] = {}
         for i, gate in enumerate(gates):
             for where, keys in gate or ():
@@ -222,7 +227,12 @@ class SignatureGates:
                 continue
             for piece in by_piece.keys() & grams(text):
                 chosen.update(by_piece[piece])
-        return [self.sigs[i] for i in sorted(chosen)]
+        raised = {e.short_type for c in chains for e in c.exceptions}
+        return [
+            self.sigs[i]
+            for i in sorted(chosen)
+            if i not in self._raised_only or not self.sigs[i].raised_names.isdisjoint(raised)
+        ]
 
 
 def _said(lines: tuple[LogLine, ...]) -> str:
@@ -292,9 +302,13 @@ def rare_piece(literal: str) -> str:
 
 
 def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Match | None:
+    names = sig.raised_names
     for chain in chains:
         for depth, exc in enumerate(chain.exceptions):
-            if sig.exception and not any(type_matches(e, exc.type) for e in sig.exception):
+            if names and (
+                exc.short_type not in names
+                or not any(type_matches(e, exc.type) for e in sig.exception)
+            ):
                 continue
             said = next((m for p in sig.message if (m := p.search(exc.message))), None)
             if sig.message and said is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from trainwatch.diagnostics.errors import UsageError
@@ -133,6 +133,13 @@ class Signature:
     module_is_own_file: bool = False
     layer: str = "signature"  # "signature" (specific) or "phrase" (a generic family under them)
     source: str = ""  # the file it came from
+    # the class names of the `exception` entries: an entry matches only an exception of its class
+    # name (matcher.type_matches), so a set test passes over the others at once
+    raised_names: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = frozenset(entry.rsplit(".", 1)[-1] for entry in self.exception)
+        object.__setattr__(self, "raised_names", names)
 
 
 # A phrase family answers where no signature does, and says so by being less sure.
