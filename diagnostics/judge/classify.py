@@ -105,6 +105,15 @@ WORDS_LEAN_FROM = 0.6
 
 def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     """Judge the evidence against the knowledge base; the strongest initiating failure wins."""
+    without = _without_thread_deaths(evidence)
+    if without is not None:
+        ended_well = classify(without, knowledge)
+        if ended_well.category == "completed":
+            return replace(
+                ended_well,
+                summary=f"{ended_well.summary} A thread of it ended on an uncaught exception "
+                "(the notes say which); the process went on without that thread.",
+            )
     log = evidence.log
     chains = chains_of(evidence)
     signals = _signals(evidence)
@@ -410,18 +419,51 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
             "unknown", None, 0.2, "The log shows no error and does not say how the run ended."
         )
     if status.code == 0:
+        progress = evidence.progress
+        seen = (
+            f"its loop was last seen at {progress.stopped_at}, with no total to tell its end by"
+            if progress is not None and progress.stopped_at
+            else "it printed no progress, so the end of its loop was not seen"
+        )
         return Verdict(
             "completed",
             None,
             0.8,
-            "The run exited with status 0 and reported no error (it printed no progress, so the "
-            "end of its loop was not seen).",
+            f"The run exited with status 0 and no error stopped it ({seen}).",
         )
     if status.signal is not None:
         return Verdict("unknown", None, 0.3, f"Killed by {status.signal}; cause not established.")
     return Verdict(
         "unknown", None, 0.3, f"Exited with status {status.code}; cause not established."
     )
+
+
+def _without_thread_deaths(evidence: Evidence) -> Evidence | None:
+    """The evidence of a run that exited 0 without the exceptions that ended only a thread (the
+    probe saw each, and the log holds Python's copy of it): None where there are none. An uncaught
+    exception ends its thread, not the process; a run that then went on to end well completed, and
+    the report's notes say what the thread was doing when it died (live._thread_deaths)."""
+    probe = evidence.probe
+    if probe is None or evidence.exit is None or evidence.exit.code != 0:
+        return None
+    deaths = {_said_first(c) for c in probe.chains if c.thread is not None}
+    if not deaths:
+        return None
+    log = evidence.log
+    if log is not None:
+        log = replace(log, chains=tuple(c for c in log.chains if _said_first(c) not in deaths))
+    probe = replace(probe, chains=tuple(c for c in probe.chains if c.thread is None))
+    return replace(evidence, probe=probe, log=log)
+
+
+SAID_FIRST = 80  # characters of a message's first line that tell one exception from another
+
+
+def _said_first(chain: ExceptionChain) -> tuple[str, str]:
+    """An exception by its type and the start of its message: the log's copy of one the probe
+    recorded (threads dying at once interleave their lines, and a long message is cut)."""
+    message = chain.final.message
+    return chain.final.short_type, message.splitlines()[0][:SAID_FIRST] if message else ""
 
 
 def _probe_chains(evidence: Evidence) -> tuple[ExceptionChain, ...]:

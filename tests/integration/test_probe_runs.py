@@ -104,10 +104,12 @@ def test_exception_in_a_thread() -> None:
 
 
 def test_a_thread_that_died_while_the_run_went_on_is_a_note_of_the_report(tmp_path) -> None:
-    # the run ends well (exit 0): nothing but the note says that a thread of it died
+    # the run ends well (exit 0): it completed, and the note says which thread of it died
     report = tmp_path / "r.json"
     done = trainwatch("run", "--json", str(report), "--", *script("probe_thread.py"))
     assert done.returncode == 0
+    verdict = read_report(report)["verdict"]
+    assert verdict["category"] == "completed" and "A thread of it ended" in verdict["summary"]
     notes = read_report(report)["notes"]
     said = [n for n in notes if n.startswith("thread 'loader-thread' of pid ")]
     assert said and said[0].endswith(
@@ -115,6 +117,7 @@ def test_a_thread_that_died_while_the_run_went_on_is_a_note_of_the_report(tmp_pa
     ), notes
     report_many = tmp_path / "many.json"
     trainwatch("run", "--json", str(report_many), "--", *script("probe_thread.py", "many"))
+    assert read_report(report_many)["verdict"]["category"] == "completed"
     crashed = [n for n in read_report(report_many)["notes"] if n.startswith("thread 'crasher-")]
     assert len(crashed) == 3  # the first three: a note each, not a page of them
 
