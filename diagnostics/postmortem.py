@@ -395,7 +395,7 @@ def sniffed(stream: BinaryIO, name: str, logs_only: bool = True) -> BinaryIO:
         return sniffed(_Decompressed(_HeadFirst(head, stream), unpack, name), name, logs_only)
     # Notepad's and PowerShell's UTF-8 mark: the first line's words start after it
     head = head.removeprefix(UTF8_BOM)
-    if b"\x00" in head and head.count(b"\x00") > len(head) // 100:
+    if _looks_binary(head):
         raise UsageError(f"{name}: looks like binary data, not a text log")
     if looks_like_notebook(head):  # one JSON document: read whole, its cells' output is the log
         try:
@@ -411,6 +411,24 @@ def sniffed(stream: BinaryIO, name: str, logs_only: bool = True) -> BinaryIO:
             f"show it with `trainwatch report {shown}`"
         )
     return _HeadFirst(head, stream)
+
+
+# The control bytes text never holds (a log's tabs, line ends, escape sequences and backspaces
+# aside); NUL is not among them (below).
+_BINARY_BYTES = bytes(b for b in range(1, 32) if b not in b"\t\n\r\x1b\x08\x0b\x0c")
+BINARY_SHARE = 0.05  # of the head's bytes: random or packed data has about 11% of them, text none
+
+
+def _looks_binary(head: bytes) -> bool:
+    """Is this the start of binary data (a checkpoint, a pickle, an executable), not of a text log?
+    By its control bytes, not by its NULs: a log the machine crashed while writing often ends in a
+    block of NULs (its length was written to disk, its last data was not), and it is the log a user
+    most needs read."""
+    text = head.replace(b"\x00", b"")
+    if not text:
+        return False
+    binary = len(text) - len(text.translate(None, _BINARY_BYTES))
+    return binary > BINARY_SHARE * len(text)
 
 
 def _decompressor(head: bytes) -> Callable[[], Any] | None:
