@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # imported where used: a run with nothing to match never load
 
 # Signals a person or a scheduler sends on purpose to stop a run.
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGXCPU")
+# Commands that run a program under a time limit, and the exit status each gives when it stopped
+# the program for it: coreutils' timeout(1) exits 124 then (without --preserve-status).
+TIME_LIMIT_EXITS = {"timeout": 124}
 # A line is second-hand next to the exception object itself; a cascade points elsewhere by
 # definition.
 LINE_WEIGHT = 0.92
@@ -389,6 +392,19 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
             f"The run was stopped by {status.signal}: a person, a scheduler or a container stop "
             "sent it.",
         )
+    limiter = _time_limiter(evidence)
+    if limiter is not None:
+        return Verdict(
+            "interrupted",
+            "interrupted/time-limit",
+            0.85,
+            f"The run was started under `{limiter}`, which stopped it when its time limit ran "
+            f"out: `{limiter}` exits with status {status.code} when it had to stop the command.",
+            evidence=(Cited("exit", f"{limiter} exit status {status.code}", "waitpid"),),
+            advice=(
+                f"Give `{limiter}` a longer limit, or resume the run from its last checkpoint.",
+            ),
+        )
     if chains:
         chain = chains[-1]
         exc = chain.final
@@ -457,6 +473,16 @@ def _without_thread_deaths(evidence: Evidence) -> Evidence | None:
 
 
 SAID_FIRST = 80  # characters of a message's first line that tell one exception from another
+
+
+def _time_limiter(evidence: Evidence) -> str | None:
+    """The command the run was started under that stopped it for its time limit, by the exit
+    status that command gives for it (TIME_LIMIT_EXITS)."""
+    status, command = evidence.exit, evidence.command
+    if status is None or not command:
+        return None
+    name = forward_slashes(command[0]).rsplit("/", 1)[-1]
+    return name if TIME_LIMIT_EXITS.get(name) == status.code else None
 
 
 def _said_first(chain: ExceptionChain) -> tuple[str, str]:

@@ -81,6 +81,18 @@ def test_quiet_endings_through_trainwatch_run(shared_run, name, category):
     assert run.report["verdict"]["category"] == category
 
 
+def test_a_run_stopped_by_timeout_is_interrupted_at_its_time_limit(tmp_path):
+    # coreutils' timeout stops the program with SIGTERM and exits 124: the only trace it leaves
+    report = tmp_path / "r.json"
+    program = "import time\nprint('epoch 1/5', flush=True)\ntime.sleep(60)\n"
+    result = trainwatch(
+        "run", "--json", str(report), "--", "timeout", "0.5", "python3", "-c", program
+    )
+    assert result.returncode == 124 and b"epoch 1/5" in result.stdout
+    verdict = read_report(report)["verdict"]
+    assert (verdict["category"], verdict["subtype"]) == ("interrupted", "interrupted/time-limit")
+
+
 def _run_written(tmp_path, source: str) -> tuple[int, dict]:
     """`trainwatch run` of a program written for the test (train.py in tmp_path): its exit status
     and its JSON report."""
