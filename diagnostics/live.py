@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # imported for real only when the run asked for live events /
     from trainwatch.diagnostics.evidence import Evidence, ExceptionChain
     from trainwatch.diagnostics.verdict import Diagnosis
     from trainwatch.diagnostics.watch.alerts import LiveAlerts, LiveEvent
+    from trainwatch.diagnostics.watch.probe.records import LoaderPasses
 
 # A GPU this busy is computing: a run whose CPU is idle while it waits on the GPU is not stuck.
 GPU_BUSY_PCT = 5
@@ -133,6 +134,7 @@ def run_session(
         elastic_errors = _elastic_errors(probe, env)
         probe.cleanup()
         notes.extend(_thread_deaths(probe_facts.chains))
+        notes.extend(_empty_passes(probe_facts.loaders, result.exit.code == 0))
         if not probe_facts.loaded:
             notes.append(
                 "no Python process of the run loaded the probe (not Python, or run with -I/-E/-S); "
@@ -337,6 +339,20 @@ def _iso(epoch: float) -> str:
     import datetime  # the report's time, not the start's
 
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).isoformat(timespec="seconds")
+
+
+def _empty_passes(passes: LoaderPasses | None, exited_0: bool) -> list[str]:
+    """A note on the DataLoader passes that gave no batch, where the verdict does not say it (it
+    does for a run that exited 0 with no batch at all: judge/quiet.py): some of the passes (an
+    empty validation split), or all of them in a run that then failed (an average over zero
+    batches raises ZeroDivisionError)."""
+    if passes is None or not passes.empty or (exited_0 and not passes.batches):
+        return []
+    shape = passes.describe()
+    return [
+        f"a DataLoader gave no batch in {passes.empty} of its {passes.ended} passes that ended"
+        + (f" ({shape})" if shape else "")
+    ]
 
 
 def _thread_deaths(chains: tuple[ExceptionChain, ...]) -> list[str]:

@@ -12,7 +12,7 @@ import re
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainwatch.diagnostics.evidence import CITED_CHARS, Evidence, ExceptionChain, LogLine
 from trainwatch.diagnostics.judge.stalls import stall_facts
@@ -20,6 +20,9 @@ from trainwatch.diagnostics.read.logparse import LogFacts
 from trainwatch.diagnostics.read.progress import ProgressFacts, nonfinite_name
 from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 from trainwatch.diagnostics.watch.stall import classify_wait
+
+if TYPE_CHECKING:
+    from trainwatch.diagnostics.watch.probe.records import LoaderPasses
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "quiet.toml"
 # Waits that make an interrupted traceback a hang: the process was blocked there when stopped.
@@ -122,6 +125,10 @@ def apply_quiet(
         return _with_previous(quiet, verdict)
     if verdict is None or verdict.category == "unknown":
         return _with_previous(quiet, verdict)
+    if not failing and any(c.kind == "probe" for c in quiet.evidence):
+        # seen from inside the program (the probe), not read from its words: a closing line
+        # saying training finished does not outweigh a loop that got no batch
+        return _with_previous(quiet, verdict)
     if generic and not failing and quiet.confidence > verdict.confidence:
         return replace(quiet, evidence=quiet.evidence + verdict.evidence)
     if quiet.category == "completed" == verdict.category and quiet.confidence > verdict.confidence:
@@ -183,6 +190,8 @@ def _facts(evidence: Evidence, quiet: bool):
         facts["no-progress"] = True
     if stall is not None:
         culprits = stall_facts(stall, facts, values, cited)
+    if evidence.probe is not None and evidence.probe.loaders is not None:
+        _loader_facts(evidence.probe.loaders, facts, values, cited)
     if evidence.nan_stop is not None:
         _nan_stop_facts(evidence, facts, values, cited)
     blocked = _blocked_interrupt(chains)
@@ -254,6 +263,16 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
             and last is not None
             and bool(line_kinds()["evaluated"].search(last.text))
         )
+
+
+def _loader_facts(passes: LoaderPasses, facts, values, cited) -> None:
+    """The probe counted the DataLoader's passes: did any of them give a batch?"""
+    facts["no-batches"] = passes.batches == 0
+    if facts["no-batches"]:
+        shape = passes.describe()
+        values.update(passes=str(passes.ended), read=f" ({shape})" if shape else "")
+        said = f"{passes.ended} DataLoader pass{'es' if passes.ended > 1 else ''}, 0 batches"
+        cited.insert(0, Cited("probe", said + values["read"], "probe"))
 
 
 def _nan_stop_facts(evidence: Evidence, facts, values, cited) -> None:

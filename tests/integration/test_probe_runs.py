@@ -379,6 +379,12 @@ def test_an_iterable_datasets_position_is_recorded_from_its_generator() -> None:
 def test_a_collate_failure_names_the_batch_of_indices() -> None:
     done, facts = run_probed(script("sample_args.py", "collate"))
     assert done.returncode == 1
+    # the error passed through the probe's wrapper of the DataLoader's `__next__`: its traceback
+    # prints as it does without the probe
+    bare = subprocess.run(
+        script("sample_args.py", "collate"), env=plain_env(), capture_output=True, text=True
+    )
+    assert "in __next__" in bare.stderr and done.stderr == bare.stderr
     sample = facts.sample
     assert sample is not None and sample.batch == "[0, 1, 2, 3]"
     assert [c.function for c in sample.calls] == ["fetch", "collate"]

@@ -197,3 +197,28 @@ def test_a_program_that_ends_on_its_own_error_line_is_judged_by_it(tmp_path):
     ok = trainwatch("run", "--json", str(path), "--", "bash", "-c", script + "; exit 0")
     assert ok.returncode == 0
     assert read_report(path)["verdict"]["category"] == "completed"
+
+
+def test_a_loop_whose_dataloader_gives_no_batch_is_an_early_exit_counted_by_the_probe(tmp_path):
+    # it prints its epochs and "Training finished" and exits 0: only the probe's count of the
+    # DataLoader's passes shows that it trained on nothing
+    path = tmp_path / "r.json"
+    done = trainwatch("run", "--json", str(path), str(SCRIPTS / "empty_loader.py"))
+    assert done.returncode == 0 and b"Training finished" in done.stdout
+    report = read_report(path)
+    verdict = report["verdict"]
+    assert verdict["subtype"] == "early-exit/no-training-batches", verdict
+    assert "no batch in any of its 3 passes" in verdict["summary"]
+    assert "TensorDataset: 3 samples, batch size 8, drop_last=True" in verdict["summary"]
+    assert report["probe"]["dataloader_passes"] == {
+        "ended": 3,
+        "batches": 0,
+        "empty": 3,
+        "first_empty": {"dataset": "TensorDataset", "size": 3, "batch_size": 8, "drop_last": True},
+    }
+    # averaged over the loader's length, the same loop fails: the note says why it was zero
+    failed = trainwatch("run", "--json", str(path), str(SCRIPTS / "empty_loader.py"), "average")
+    assert failed.returncode == 1
+    report = read_report(path)
+    assert report["verdict"]["category"] != "early-exit"
+    assert "a DataLoader gave no batch in 1 of its 1 passes that ended" in " ".join(report["notes"])

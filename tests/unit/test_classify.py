@@ -355,6 +355,27 @@ def test_exit_zero_says_where_the_loop_was_last_seen_when_it_printed_no_total():
     assert v.category == "completed" and "printed no progress" in v.summary
 
 
+def test_a_loop_whose_dataloader_gave_no_batch_outweighs_its_closing_words():
+    from trainwatch.diagnostics.watch.probe.records import LoaderPasses, ProbeFacts
+
+    text = "Epoch 1/2\nEpoch 2/2\nTraining finished\n"
+    said = judge(text, exit=ExitStatus.from_returncode(0), progress=_progress(text))
+    assert said.category == "completed"  # the words alone
+    for batches, category in ((0, "early-exit"), (12, "completed")):
+        passes = LoaderPasses(ended=2, batches=batches, empty=2 if not batches else 0)
+        v = classify(
+            Evidence(
+                source="run",
+                log=parse_text(text),
+                exit=ExitStatus.from_returncode(0),
+                progress=_progress(text),
+                probe=ProbeFacts(loaders=passes),
+            )
+        )
+        assert v.category == category, v
+    assert v.subtype != "early-exit/no-training-batches"
+
+
 def test_fallbacks():
     assert judge("hello\n").category == "unknown"
     assert judge("hello\n", exit=ExitStatus.from_returncode(-15)).category == "interrupted"

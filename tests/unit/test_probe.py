@@ -4,6 +4,7 @@ standard-library-only source, and the traceback texts it sends."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import sys
@@ -47,6 +48,23 @@ def test_partial_last_line_is_skipped(tmp_path: Path) -> None:
     )
     facts = read_records(tmp_path)
     assert facts.loaded and facts.processes[0].pid == 1 and facts.chains == ()
+
+
+def test_dataloader_passes_add_up_across_processes_and_survive_odd_values(tmp_path: Path) -> None:
+    empty = {"dataset": "Frames", "size": 0, "batch_size": 4, "drop_last": False}
+    for pid, record in (
+        (1, {"ended": 2, "batches": 0, "empty": 2, "first_empty": empty}),
+        (2, {"ended": 3, "batches": 30, "empty": True, "first_empty": "odd"}),
+    ):
+        (tmp_path / f"{pid}-ab.jsonl").write_text(
+            f'{{"kind":"hello","pid":{pid},"ppid":0,"time":{pid}}}\n'
+            + json.dumps({"kind": "loader", "pid": pid, **record})
+            + "\n"
+        )
+    passes = read_records(tmp_path).loaders
+    assert passes is not None and (passes.ended, passes.batches, passes.empty) == (5, 30, 2)
+    assert passes.describe() == "Frames: 0 samples, batch size 4"
+    assert read_records(tmp_path / "none").loaders is None
 
 
 def test_child_side_imports_only_the_standard_library_in_python38_syntax() -> None:

@@ -138,6 +138,57 @@ class WorkerFailure:
 
 
 @dataclass(frozen=True)
+class LoaderPasses:
+    """The passes over DataLoaders that ended in the run's processes, and the batches they gave."""
+
+    ended: int
+    batches: int
+    empty: int  # passes that gave no batch at all
+    # the first empty pass's dataset: its class name, length (None when it has none), the batch
+    # size and drop_last
+    first_empty: dict[str, Any] | None = None
+
+    def describe(self) -> str:
+        """`TensorDataset: 3 samples, batch size 8, drop_last=True`, or '' when not known."""
+        shape = self.first_empty or {}
+        parts = [
+            f"{shape['size']} samples" if isinstance(shape.get("size"), int) else "",
+            f"batch size {shape['batch_size']}" if shape.get("batch_size") else "",
+            "drop_last=True" if shape.get("drop_last") else "",
+        ]
+        said = ", ".join(p for p in parts if p)
+        name = shape.get("dataset")
+        return f"{name}: {said}" if name and said else said or (name or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ended": self.ended,
+            "batches": self.batches,
+            "empty": self.empty,
+            "first_empty": self.first_empty,
+        }
+
+
+def _loader_passes(records: list[dict[str, Any]]) -> LoaderPasses | None:
+    """The `loader` records of every process, added up."""
+    if not records:
+        return None
+    first = next(
+        (r["first_empty"] for r in records if isinstance(r.get("first_empty"), dict)), None
+    )
+    return LoaderPasses(
+        ended=sum(_count(r.get("ended")) for r in records),
+        batches=sum(_count(r.get("batches")) for r in records),
+        empty=sum(_count(r.get("empty")) for r in records),
+        first_empty=first,
+    )
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+@dataclass(frozen=True)
 class ProbeFacts:
     """Everything the probe recorded in a run."""
 
@@ -152,6 +203,7 @@ class ProbeFacts:
     notes: tuple[str, ...] = field(default=())
     sample: FailedSample | None = None  # what the failure that explains the run was loading
     checkpoints: CheckpointFacts = field(default_factory=CheckpointFacts)
+    loaders: LoaderPasses | None = None  # the DataLoader passes that ended (torch programs)
 
     @property
     def loaded(self) -> bool:
@@ -202,6 +254,7 @@ class ProbeFacts:
             "torch": self.torch,
             "stacks": [s.to_dict() for s in self.stacks],
             "notes": list(self.notes),
+            "dataloader_passes": None if self.loaders is None else self.loaders.to_dict(),
         }
 
     def with_span(self, started: float, ended: float) -> ProbeFacts:
@@ -217,6 +270,7 @@ def read_records(directory: Path, stacks: tuple[ProcessStacks, ...] = ()) -> Pro
     torch_contexts: list[tuple[float, dict[str, Any]]] = []
     samples: list[tuple[float, FailedSample]] = []
     saves: list[dict[str, Any]] = []
+    passes: list[dict[str, Any]] = []
     for path in sorted(Path(directory).glob("*.jsonl")):
         records = read_lines(path)
         hello = next((r for r in records if r.get("kind") == "hello"), None)
@@ -241,6 +295,8 @@ def read_records(directory: Path, stacks: tuple[ProcessStacks, ...] = ()) -> Pro
                     samples.append((_number(record.get("time")), sample))
             elif record.get("kind") == "checkpoint":
                 saves.append(record)
+            elif record.get("kind") == "loader":
+                passes.append(record)
         found = fatal_from(Path(directory), proc)
         if found is not None:
             fatal.append((proc.started, found))
@@ -257,6 +313,7 @@ def read_records(directory: Path, stacks: tuple[ProcessStacks, ...] = ()) -> Pro
         torch=torch_contexts[0][1] if torch_contexts else None,
         stacks=stacks,
         checkpoints=read_checkpoints(saves),
+        loaders=_loader_passes(passes),
     )
     sample = _primary_sample(facts, samples, {id(chain): time for time, chain in timed})
     return facts if sample is None else replace(facts, sample=sample)

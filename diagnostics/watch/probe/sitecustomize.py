@@ -20,6 +20,7 @@ import sys
 # only chains.
 _RECORDS_DIR = os.environ.get("TRAINWATCH_PROBE_DIR")
 _HERE = os.path.dirname(os.path.abspath(__file__))
+_OWN_FILE = __file__  # the code of the probe's wrappers, as a traceback names it
 # A file by this name marks a directory as a trainwatch probe's, so a nested run's probe skips the
 # outer one's copy.
 _MARKER = "trainwatch-probe"
@@ -593,6 +594,8 @@ def _is_data_code(code):
     transform, torch's fetcher)? torch's DataLoader iterator holds no sample: it is left out."""
     name = code.co_name
     file = code.co_filename
+    if file == _OWN_FILE:  # the probe's own wrapper of the DataLoader's `__next__`
+        return False
     if name in _DATA_FUNCTIONS:
         return not file.endswith("dataloader.py") or "torch" not in file
     if name == "fetch":
@@ -872,9 +875,37 @@ def _make_wrapper_init(original):
     return __init__
 
 
+def _without_own_frames(value):
+    """Take the probe's own wrappers (a save's, the DataLoader's `__next__`) out of the traceback
+    of an exception and of those chained to it, so that it prints and records as it would have
+    without the probe: an exception passing through a wrapper gains the wrapper's frame."""
+    import types
+
+    seen = set()
+    while value is not None and id(value) not in seen:
+        seen.add(id(value))
+        entries = []
+        tb = value.__traceback__
+        while tb is not None:
+            entries.append(tb)
+            tb = tb.tb_next
+        if any(e.tb_frame.f_code.co_filename == _OWN_FILE for e in entries):
+            rebuilt = None
+            for e in reversed(entries):
+                if e.tb_frame.f_code.co_filename != _OWN_FILE:
+                    rebuilt = types.TracebackType(rebuilt, e.tb_frame, e.tb_lasti, e.tb_lineno)
+            value.__traceback__ = rebuilt
+        value = value.__cause__ or value.__context__
+
+
 def _make_excepthook(previous):
     def excepthook(exc_type, value, tb):
         """Record an uncaught exception, then let the previous hook print it as usual."""
+        try:
+            _without_own_frames(value)
+            tb = value.__traceback__
+        except BaseException:
+            pass
         try:
             _record_exception(value, None)
         except BaseException:
@@ -888,6 +919,15 @@ def _make_thread_excepthook(previous):
     def thread_excepthook(args):
         """Record an exception that ended a thread (SystemExit ends a thread silently), then print
         as usual."""
+        try:
+            if args.exc_value is not None:
+                _without_own_frames(args.exc_value)
+                # the same type (the default hook takes no other): a structseq from a sequence
+                args = type(args)(
+                    (args.exc_type, args.exc_value, args.exc_value.__traceback__, args.thread)
+                )
+        except BaseException:
+            pass
         try:
             if args.exc_type is not SystemExit:
                 name = getattr(args.thread, "name", None) if args.thread is not None else None
@@ -1120,7 +1160,8 @@ def _wrap(owner, name, api, target_of):
 
 
 def _hook_torch(torch):
-    """torch.save, and torch's ExceptionWrapper (a DataLoader worker's failing sample)."""
+    """torch.save, torch's ExceptionWrapper (a DataLoader worker's failing sample), and the
+    DataLoader's passes."""
     original = getattr(torch, "save", None)
     _wrap(torch, "save", "torch.save", _torch_save_target)
     serialization = getattr(torch, "serialization", None)
@@ -1130,6 +1171,64 @@ def _hook_torch(torch):
     init = getattr(wrapper, "__init__", None)
     if init is not None and not getattr(init, "_trainwatch", False):
         wrapper.__init__ = _make_wrapper_init(init)
+    _hook_dataloader(torch)
+
+
+# The DataLoader's passes that ended, the batches they gave, and the first that gave none: a
+# dataset smaller than one batch with drop_last, or an empty one, trains on nothing without a word.
+_passes = {"ended": 0, "batches": 0, "empty": 0, "first_empty": None}
+
+
+def _hook_dataloader(torch):
+    """Count the passes over a DataLoader as they end (its iterator's StopIteration), with the
+    batches each gave (torch's own count, `_num_yielded`, which a new pass resets)."""
+    data = getattr(getattr(torch, "utils", None), "data", None)
+    base = getattr(getattr(data, "dataloader", None), "_BaseDataLoaderIter", None)
+    original = getattr(base, "__next__", None)
+    if original is None or getattr(original, "_trainwatch", False):
+        return
+
+    def __next__(self):
+        try:
+            return original(self)
+        except StopIteration:
+            _pass_ended(self)
+            raise
+
+    __next__._trainwatch = True
+    base.__next__ = __next__
+
+
+def _pass_ended(iterator):
+    try:
+        pass_ = getattr(iterator, "_sampler_iter", None)
+        if getattr(iterator, "_trainwatch_counted", None) is pass_:
+            return  # next() again on a pass already ended
+        iterator._trainwatch_counted = pass_
+        yielded = int(getattr(iterator, "_num_yielded", 0))
+        _passes["ended"] += 1
+        _passes["batches"] += yielded
+        if yielded == 0:
+            _passes["empty"] += 1
+            if _passes["first_empty"] is None:
+                _passes["first_empty"] = _loader_shape(iterator)
+    except BaseException:
+        pass
+
+
+def _loader_shape(iterator):
+    """What an empty pass read: the dataset's class and length, the batch size, drop_last."""
+    dataset = getattr(iterator, "_dataset", None)
+    try:
+        size = len(dataset)
+    except BaseException:
+        size = None
+    return {
+        "dataset": type(dataset).__name__,
+        "size": size if isinstance(size, int) else None,
+        "batch_size": getattr(getattr(iterator, "_index_sampler", None), "batch_size", None),
+        "drop_last": bool(getattr(iterator, "_drop_last", False)),
+    }
 
 
 def _hook_safetensors(module):
@@ -1233,6 +1332,8 @@ def _at_exit():
             _record_exception(last, None)
         import time
 
+        if _passes["ended"]:
+            _write(dict(_passes, kind="loader", pid=os.getpid()))
         _write(
             {"kind": "exit", "pid": os.getpid(), "time": time.time(), "sys_exit": _state["exit"]}
         )

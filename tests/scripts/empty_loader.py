@@ -1,0 +1,29 @@
+"""A training loop over a DataLoader that gives no batch: three samples, batches of eight,
+drop_last. It prints its epochs and says it finished, exit 0; with `average`, it then divides by
+the loader's length, zero, and fails as such scripts do.
+"""
+
+import sys
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from plain_sgd import SGD
+
+loader = DataLoader(
+    TensorDataset(torch.randn(3, 4), torch.randn(3, 1)), batch_size=8, drop_last=True
+)
+model = torch.nn.Linear(4, 1)
+optimizer = SGD(model.parameters(), lr=0.1)
+for epoch in range(3):
+    print(f"Epoch {epoch + 1}/3", flush=True)
+    total = 0.0
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+        total += loss.item()
+    if len(sys.argv) > 1 and sys.argv[1] == "average":
+        print(f"mean loss {total / len(loader):.4f}")
+print("Training finished")
