@@ -24,7 +24,7 @@ from trainwatch.diagnostics.postmortem import explain_logs
 from trainwatch.diagnostics.verdict import Verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from captures import MORE_FORMATS, NAMES, SAVED_AS, STACKED, saved
+from captures import MORE_FORMATS, NAMES, SAVED_AS, STACKED, WHOLE, saved
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 CONFIDENT = 0.7
@@ -106,7 +106,7 @@ def score(
     if captures:
         figures["agreement"] = _agreement(results, knowledge)
     if "--more" in sys.argv:
-        more = (*MORE_FORMATS, *STACKED, *SAVED_AS)
+        more = (*MORE_FORMATS, *WHOLE, *STACKED, *SAVED_AS)
         what = "more formats, stacked pairs and Windows encodings"
         figures["more"] = _agreement(results, knowledge, more, what)
     return figures

@@ -91,6 +91,8 @@ def rewrite(text: str, name: str) -> str:
         for part in name.split("+"):
             text = rewrite(text, part)
         return text
+    if name == "newest-first":  # a log viewer's page, copied: the last line first
+        return "\n".join(reversed(text.rstrip("\n").split("\n"))) + "\n"
     if name == "fixed-width-wrap":
         lines = []
         for line in text.split("\n"):
@@ -187,4 +189,7 @@ STACKED = (
     "syslog+crlf",
     "iso-timestamp+docker-json",
     "srun-label+python-logging",
+    "iso-timestamp+newest-first",
 )
+# Whole-text rewrites beside the line formats (`--more`): a log viewer's newest-first order.
+WHOLE = ("newest-first",)

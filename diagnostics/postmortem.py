@@ -21,6 +21,7 @@ from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.evidence import CITED_CHARS, Evidence
 from trainwatch.diagnostics.judge.classify import classify
+from trainwatch.diagnostics.read import order
 from trainwatch.diagnostics.read.capture import SAME_START, WRAP_MIN, clean
 from trainwatch.diagnostics.read.encodings import UTF8_BOM, Utf16AsUtf8, utf16_codec
 from trainwatch.diagnostics.read.logparse import LogFacts, LogParser
@@ -59,9 +60,12 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
     ends is exact; before the tail, only the lines the parser's pre-filter picks are seen (a big
     log is read at C speed), which is where a first NaN or the losses of a long run come from.
     """
+    stream, reordered = _oldest_first(stream)
     early = ProgressTracker()
     parser = LogParser(knowledge, on_candidate=early.feed)
     facts = parser.parse_stream(stream)
+    if reordered:
+        facts = replace(facts, newest_first=True)
     width, sure = _cut_width(facts, parser.starts_a_record)
     if width is not None and (sure or _cut_may_matter(facts, width)):
         # read it again with its longest lines joined to the next
@@ -81,6 +85,16 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
         late.feed(parser.normalize(line))
     start = facts.tail[0].number if facts.tail else 1
     return facts, _joined(early.finish(), late.finish(), start)
+
+
+def _oldest_first(stream: BinaryIO) -> tuple[BinaryIO, bool]:
+    """The stream in the order its lines were written (read/order.py), and whether it had to be
+    turned: a page's copy is small, so a log longer than `order.MAX_BYTES` is read as it stands."""
+    head = stream.read(order.MAX_BYTES + 1)
+    turned = order.oldest_first(head)
+    if turned is None:
+        return _HeadFirst(head, stream), False
+    return io.BytesIO(turned), True
 
 
 def _rejoined(
@@ -242,6 +256,11 @@ def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None)
         )
     if facts.dropped_chains:
         notes.append(f"{facts.dropped_chains} tracebacks in the middle of the log were not kept")
+    if facts.newest_first:
+        notes.append(
+            "the log lists its lines newest first (as a log viewer shows them): it was read in "
+            "the order they were written, so the line numbers here count from its last line"
+        )
     evidence = Evidence(source="log", log=facts, progress=progress, notes=tuple(notes))
     verdict = classify(evidence, knowledge)
     from trainwatch.diagnostics.judge.ranks import job_verdict, judge_ranks
@@ -547,6 +566,7 @@ def _merge(
         child_failures=tuple(c for f, _ in parts for c in f.child_failures),
         fatal_errors=tuple(e for f, _ in parts for e in f.fatal_errors),
         dropped_chains=sum(f.dropped_chains for f, _ in parts),
+        newest_first=any(f.newest_first for f, _ in parts),
         collective_lines=tuple(c for f, _ in parts for c in f.collective_lines),
     )
     progress = next((p for _, p in parts if p is not None), None)

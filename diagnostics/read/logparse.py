@@ -164,6 +164,7 @@ class LogFacts:
     child_failures: tuple[ChildFailure, ...] = ()
     fatal_errors: tuple[FatalError, ...] = ()
     dropped_chains: int = 0  # tracebacks seen but not kept (bounded memory)
+    newest_first: bool = False  # the log listed its lines newest first, and was read turned back
     # The line where a trainwatch report began; nothing after it was read.
     report_at: int | None = None
     # Lines about collectives (NCCL/c10d watchdog, monitoredBarrier, flight-recorder dumps), each

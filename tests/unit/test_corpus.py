@@ -115,3 +115,21 @@ def test_the_word_model_is_the_one_the_dev_part_gives_and_never_read_validation(
     pairs = training_lines(CORPUS, diagnose=corpus_diagnosis)
     assert len(dev_lines(CORPUS, diagnose=corpus_diagnosis)) > 300 and len(pairs) > 600
     assert TABLE.read_text(encoding="utf-8") == table_text(count(pairs)), "run bench/words.py"
+
+
+def test_no_corpus_log_reads_as_newest_first_and_most_turned_over_do():
+    # every corpus log was pasted in the order it was written: none may be turned; turned over
+    # (a log viewer's page), nearly all whose tracebacks show a head line over a frame are told
+    from trainwatch.diagnostics.read.order import TRACEBACK_HEAD, newest_first
+
+    from conftest import CORPUS_LOGS
+
+    turned = told = 0
+    for path in sorted(CORPUS_LOGS.glob("*.log")):
+        lines = path.read_text(errors="replace").splitlines()
+        assert not newest_first(lines), path.name
+        heads = [i for i, line in enumerate(lines[:-1]) if line.rstrip().endswith(TRACEBACK_HEAD)]
+        if any(lines[i + 1].lstrip().startswith('File "') for i in heads):
+            turned += 1
+            told += newest_first(lines[::-1])
+    assert turned > 300 and told >= 0.97 * turned, (told, turned)

@@ -54,6 +54,28 @@ def test_a_log_that_ends_in_nuls_is_read_and_binary_data_is_refused():
             explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(data))
 
 
+def test_a_log_copied_newest_first_is_read_in_the_order_it_was_written():
+    log = (
+        "epoch 3/10 loss 0.41\n"
+        "Traceback (most recent call last):\n"
+        '  File "/home/user/train.py", line 40, in <module>\n'
+        "    loss.backward()\n"
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+    )
+    turned = "\n".join(reversed(log.splitlines())) + "\n"
+    for text, newest_first in ((log, False), (turned, True)):
+        diagnosis = explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(text.encode()))
+        assert diagnosis.verdict.subtype == "oom/gpu" and diagnosis.verdict.confidence > 0.9
+        notes = " ".join(diagnosis.evidence.notes)
+        assert ("newest first" in notes) == newest_first
+    # no traceback: timestamps going back in time tell it (a viewer's page of a killed run)
+    stamped = [f"2024-05-01T10:00:0{n}Z epoch {n}/9 loss 0.{9 - n}" for n in range(6)]
+    killed = "\n".join(["2024-05-01T10:00:06Z Killed", *reversed(stamped)]) + "\n"
+    diagnosis = explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(killed.encode()))
+    assert "newest first" in " ".join(diagnosis.evidence.notes)
+    assert diagnosis.verdict.category == "oom" and "epoch 5/9" in str(diagnosis.evidence.progress)
+
+
 def _verdict(text: str):
     return explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(text.encode())).verdict
 
