@@ -11,6 +11,8 @@ json-file driver).
 from __future__ import annotations
 
 import codecs
+import csv
+import io
 import json
 from collections.abc import Callable
 
@@ -93,6 +95,13 @@ def rewrite(text: str, name: str) -> str:
         return text
     if name == "newest-first":  # a log viewer's page, copied: the last line first
         return "\n".join(reversed(text.rstrip("\n").split("\n"))) + "\n"
+    if name == "csv-download":  # a log explorer's CSV download: a header, then a row a line
+        out = io.StringIO()
+        rows = csv.writer(out, lineterminator="\n")
+        rows.writerow(["@timestamp", "@message"])
+        for n, line in enumerate(text.rstrip("\n").split("\n")):
+            rows.writerow([_iso(n, "").strip(), line])
+        return out.getvalue()
     if name == "fixed-width-wrap":
         lines = []
         for line in text.split("\n"):
@@ -191,5 +200,6 @@ STACKED = (
     "srun-label+python-logging",
     "iso-timestamp+newest-first",
 )
-# Whole-text rewrites beside the line formats (`--more`): a log viewer's newest-first order.
-WHOLE = ("newest-first",)
+# Whole-text rewrites beside the line formats (`--more`): a log viewer's newest-first order, a log
+# explorer's CSV download.
+WHOLE = ("newest-first", "csv-download")

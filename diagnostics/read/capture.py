@@ -232,67 +232,6 @@ def unmarked(text: str) -> str:
     return text
 
 
-# Log collectors that keep each line as a JSON object (Docker's json-file driver: `{"log": "...\n",
-# "stream": "stderr", "time": ...}`; Kubernetes and cloud loggers' exports, Kaggle's log files) put
-# the program's words in one string field, under one of these names.
-JSON_TEXT_KEYS = ("log", "message", "msg", "data", "textPayload", "text", "line")
-# Where JSON formatters of Python's logging (python-json-logger, structlog, cloud agents) put the
-# traceback of `logger.exception(...)`: printed after the message, as logging's own formatter does.
-JSON_TRACEBACK_KEYS = ("exc_info", "exception", "exc_text", "stack_trace", "traceback")
-JSON_SHARE = 0.8  # of a log's first lines that must be such objects
-
-
-def json_text_key(lines: list[str]) -> str | None:
-    """The field that holds the program's words when the log's first lines are JSON objects that
-    all have it (a collector's capture), else None."""
-    objects = [line for line in lines if line.strip().lstrip("[,")]
-    if not objects or not all(line.strip().lstrip("[,").startswith("{") for line in objects[:2]):
-        return None
-    keys: Counter[str] = Counter()
-    for line in objects:
-        record = _json_record(line)
-        if record is not None:
-            keys.update(k for k in JSON_TEXT_KEYS if isinstance(record.get(k), str))
-    best = max(JSON_TEXT_KEYS, key=lambda k: keys[k])
-    return best if keys[best] >= JSON_SHARE * len(objects) else None
-
-
-def json_text(line: str, key: str) -> str | None:
-    """The text a collector's JSON record holds under `key`, its line end taken off, and the
-    traceback a logging formatter kept beside it; None when the line is not such a record."""
-    record = _json_record(line)
-    value = record.get(key) if record is not None else None
-    if not isinstance(value, str):
-        return None
-    extra = [record[k] for k in JSON_TRACEBACK_KEYS if isinstance(record.get(k), str) and record[k]]
-    return "\n".join(text.removesuffix("\n") for text in (value, *extra))
-
-
-def from_json_lines(block: bytes, key: str) -> bytes:
-    """Whole JSON lines -> the text each holds under `key`, one line each (a record holding several
-    lines gives them all); a line that is not such a record stays as it is."""
-    out = []
-    for raw in block.split(b"\n")[:-1]:
-        text = json_text(raw.decode("utf-8", "replace"), key)
-        out.append(raw if text is None else text.encode("utf-8", "surrogatepass"))
-    return b"\n".join(out) + b"\n" if out else b""
-
-
-def _json_record(line: str) -> dict | None:
-    """One line as a JSON object: a record alone on its line, or one of a JSON array written a
-    record a line (`[{...}`, `,{...}`, `{...}]`)."""
-    import json  # only for a log that looks like JSON records
-
-    text = line.strip().lstrip("[,").rstrip(",]")
-    if not text.startswith("{"):
-        return None
-    try:
-        record = json.loads(text)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
-
-
 def shape(text: str) -> tuple[str, ...]:
     """The kinds of a text's tokens: `0` a number, `a` a word, ` ` spaces, else the character."""
     return tuple(map(_kind, _TOKEN.findall(text)))
@@ -389,11 +328,15 @@ class CaptureReader:
         self._indent: str | None = None
         # pytest's fail marks seen before an exception: the marked lines after it are taken off too
         self._pytest_marks = False
+        # primed with the log's first lines: the lines read after are those same lines, and must
+        # not be sampled twice (a short log's first lines counted again tipped its shapes' counts)
+        self._sampled_all = False
 
     def prime(self, lines: list[str]) -> None:
         """Learn from the first lines of a log before reading it (a saved log)."""
         for text in lines[: SAMPLE_POINTS[-1]]:
             self._sample.append(clean(text))
+        self._sampled_all = True
         self._learn_frequent()
         self._learn_wrap()
         # a traceback's or an exception's line further down may show the prefix (split learns it
@@ -439,7 +382,7 @@ class CaptureReader:
 
     def _split_learned(self, text: str) -> tuple[str, Capture | None]:
         """(the message, what the capture added) by the prefixes learned."""
-        if len(self._sample) < SAMPLE_POINTS[-1]:
+        if not self._sampled_all and len(self._sample) < SAMPLE_POINTS[-1]:
             self._sample.append(text)
             if len(self._sample) in SAMPLE_POINTS:
                 self._learn_frequent()

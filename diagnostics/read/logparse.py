@@ -24,12 +24,10 @@ from trainwatch.diagnostics.read.capture import (
     Capture,
     CaptureReader,
     clean,
-    from_json_lines,
-    json_text,
-    json_text_key,
     rank_of,
     unmarked,
 )
+from trainwatch.diagnostics.read.collectors import Collected, collected
 from trainwatch.diagnostics.read.dumps import fatal_signal_name
 from trainwatch.diagnostics.read.prefilter import (
     AHEAD_MIN_BYTES,
@@ -301,9 +299,9 @@ class LogParser:
         """A whole text fed line by line, its capture learned from its first lines first (a
         `wrap_width` given: its lines are taken as cut at that width, joined by `wrap_joiner`)."""
         lines = text.splitlines()
-        json_key = json_text_key(lines[:PRIME_LINES])
-        if json_key is not None:  # a collector's JSON records: the text they hold
-            texts = ((json_text(line, json_key), line) for line in lines)
+        records = collected(lines[:PRIME_LINES])
+        if records is not None:  # a collector's records: the text they hold
+            texts = ((records.text(line), line) for line in lines)
             lines = "\n".join(line if text is None else text for text, line in texts).splitlines()
         self._capture.prime(lines[:PRIME_LINES])
         width = wrap_width or self._capture.wrap_width
@@ -324,7 +322,7 @@ class LogParser:
         consumed = 0  # bytes read: a chunk's bytes end there in the file (until a line is skipped)
         origin = 0  # where in the file reading began (known where the second half is read ahead)
         carry = b""
-        json_key: str | None = None  # the field of a collector's JSON records holding the text
+        records: Collected | None = None  # where a collector's records hold the text
         skipping = False  # inside a gigantic line, dropping bytes until its newline
         # the last chunks (first line, bytes, end) for the tail
         recent: deque[tuple[int, bytes, int]] = deque()
@@ -350,9 +348,9 @@ class LogParser:
             carry = buf[cut + 1 :]
             if number == 0:  # the first chunk: learn the log's capture from its first lines
                 head = [_decode(raw) for raw in buf[: min(cut, 1 << 16)].split(b"\n")[:PRIME_LINES]]
-                json_key = json_text_key(head)
-            # a collector's JSON records: read as the text they hold
-            text = from_json_lines(buf[: cut + 1], json_key) if json_key is not None else None
+                records = collected(head)
+            # a collector's records: read as the text they hold
+            text = records.block(buf[: cut + 1]) if records is not None else None
             if number == 0:
                 if text is not None:
                     head = text.decode("utf-8", "replace").split("\n")[:PRIME_LINES]
@@ -375,9 +373,9 @@ class LogParser:
         if carry and self._report_at is None:
             carry += b"\n"
             if number == 0:
-                json_key = json_text_key([_decode(carry[:-1])])
-            if json_key is not None:
-                carry = from_json_lines(carry, json_key)
+                records = collected([_decode(carry[:-1])])
+            if records is not None:
+                carry = records.block(carry)
             if number == 0:
                 self._capture.prime(_decode(carry[:-1]).split("\n"))
             first = number + 1

@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from itertools import pairwise
 
+from trainwatch.diagnostics.read.collectors import csv_text_column
+
 # Kibana, Grafana's Loki, CloudWatch Logs Insights and Datadog list a job's lines newest first; a
 # user who copies them from the page pastes a traceback upside down: its exception first, its
 # `Traceback (most recent call last):` last. Read as it stands, 1 in 8 corpus logs of four lines or
 # more got another verdict.
 TRACEBACK_HEAD = "Traceback (most recent call last):"
-_FRAME = re.compile(r'File "[^"]+", line \d+')
+_FRAME = re.compile(r'File ""?[^"]+""?, line \d+')  # a CSV download doubles the quotes
 # the exception line that ends a traceback: `ValueError: ...`, `torch.OutOfMemoryError: ...`
 _RAISED = re.compile(r"(?:^|\s)[\w.]*(?:Error|Exception|Interrupt|Exit)\b:? ")
 # a date and time at a line's start (after a capture's bracket or a level at most): sortable as text
@@ -25,6 +27,7 @@ HEAD_VOTES = 2
 TRACEBACK_VOTES = 2
 # steps going back (in time, or in the loop's count), at least, and three times as many as forward
 STEPS_MIN = 4
+PRIME_LINES = 50  # lines a CSV header's columns are checked against
 # A log longer than this is a file a program wrote, never a page's copy: read as it stands.
 MAX_BYTES = 4 << 20
 
@@ -88,4 +91,7 @@ def oldest_first(data: bytes) -> bytes | None:
     lines = text.splitlines()
     if not newest_first(lines):
         return None
-    return "\n".join(reversed(lines)).encode("utf-8", "surrogateescape") + b"\n"
+    # a CSV download's header names the columns of the rows below it: it stays first
+    first = lines[:1] if csv_text_column(lines[:PRIME_LINES]) is not None else []
+    turned = first + lines[len(first) :][::-1]
+    return "\n".join(turned).encode("utf-8", "surrogateescape") + b"\n"

@@ -11,7 +11,7 @@ import pytest
 
 from trainwatch.diagnostics.knowledge import load_knowledge
 from trainwatch.diagnostics.postmortem import explain_logs
-from trainwatch.diagnostics.read import capture
+from trainwatch.diagnostics.read import capture, collectors
 from trainwatch.diagnostics.read.capture import CaptureReader, clean, looks_like_metadata
 from trainwatch.diagnostics.read.logparse import LogParser, parse_text
 
@@ -286,8 +286,50 @@ def test_a_kaggle_log_file_is_read_as_the_text_its_records_hold():
         assert chain.final.type == "RuntimeError" and chain.final.frames[0].line == 12
     # a log that only prints a JSON line or two is read as it stands
     plain = 'Epoch 1/3\n{"message": "checkpoint saved", "step": 100}\nValueError: bad row 7\n'
-    assert capture.json_text_key(plain.splitlines()) is None
+    assert collectors.json_text_key(plain.splitlines()) is None
     assert parse_text(plain).chains[0].final.message == "bad row 7"
+
+
+def test_a_log_explorer_s_csv_download_is_read_as_the_words_of_its_message_column():
+    import csv
+
+    log = [
+        "epoch 3, step 120: loss=0.41",
+        "Traceback (most recent call last):",
+        '  File "/home/user/train.py", line 12, in <module>',
+        '    batch = next(it)  # "prefetch", 2 workers',
+        "RuntimeError: DataLoader worker (pid 4242) is killed by signal: Killed.",
+    ]
+    out = io.StringIO()
+    rows = csv.writer(out, lineterminator="\n")
+    rows.writerow(["@timestamp", "@message"])
+    rows.writerows([f"2024-05-01 10:00:0{n}.000", line] for n, line in enumerate(log))
+    download = out.getvalue()
+    assert '""prefetch""' in download  # the quotes doubled, the commas inside quotes
+    for facts in (parse_text(download), LogParser().parse_stream(io.BytesIO(download.encode()))):
+        (chain,) = facts.chains
+        assert chain.final.type == "RuntimeError" and chain.final.frames[0].line == 12
+        assert chain.line == 3  # the header is line 1, read as an empty line
+    # newest first, as Logs Insights sorts it by default: the header stays first
+    lines = download.splitlines()
+    turned = "\n".join([lines[0], *lines[:0:-1]]) + "\n"
+    diagnosis = explain_logs(
+        ["-"], load_knowledge(include_user=False), stdin=io.BytesIO(turned.encode())
+    )
+    assert diagnosis.verdict.category == "oom"
+    # a program that prints a table of its metrics as CSV is not a download: no words column
+    metrics = "epoch,loss,accuracy\n1,0.9,0.51\n2,0.7,0.63\n3,0.6,0.70\n"
+    assert collectors.collected(metrics.splitlines()) is None
+    assert parse_text(metrics).tail[0].text == "epoch,loss,accuracy"
+
+
+def test_a_short_log_s_first_lines_are_sampled_once():
+    # primed with its first lines, a short log fed line by line sampled them again: its `INFO:`
+    # lines, and a `D:` path, counted twice made `\w+:` a capture prefix, and the exception line
+    # lost its type to it (a corpus log, read through a CSV download or the wrapped re-reading)
+    facts = parse_text((ROOT / "corpus" / "logs" / "ER009.log").read_text())
+    (chain,) = facts.chains
+    assert chain.final.type == "AttributeError"
 
 
 def test_a_json_formatter_s_traceback_field_is_read_after_its_message():
