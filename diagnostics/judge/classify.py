@@ -462,17 +462,17 @@ def _without_thread_deaths(evidence: Evidence) -> Evidence | None:
     probe = evidence.probe
     if probe is None or evidence.exit is None or evidence.exit.code != 0:
         return None
-    deaths = {_said_first(c) for c in probe.chains if c.thread is not None}
+    # the log's copy is known by its type alone: threads dying at once interleave their lines, a
+    # message may begin with another thread's frame (and in a run that exited 0, an exception of
+    # that type the program printed and went on from explains its end no better)
+    deaths = {c.final.short_type for c in probe.chains if c.thread is not None}
     if not deaths:
         return None
     log = evidence.log
     if log is not None:
-        log = replace(log, chains=tuple(c for c in log.chains if _said_first(c) not in deaths))
+        log = replace(log, chains=tuple(c for c in log.chains if c.final.short_type not in deaths))
     probe = replace(probe, chains=tuple(c for c in probe.chains if c.thread is None))
     return replace(evidence, probe=probe, log=log)
-
-
-SAID_FIRST = 80  # characters of a message's first line that tell one exception from another
 
 
 def _time_limiter(evidence: Evidence) -> str | None:
@@ -483,13 +483,6 @@ def _time_limiter(evidence: Evidence) -> str | None:
         return None
     name = forward_slashes(command[0]).rsplit("/", 1)[-1]
     return name if TIME_LIMIT_EXITS.get(name) == status.code else None
-
-
-def _said_first(chain: ExceptionChain) -> tuple[str, str]:
-    """An exception by its type and the start of its message: the log's copy of one the probe
-    recorded (threads dying at once interleave their lines, and a long message is cut)."""
-    message = chain.final.message
-    return chain.final.short_type, message.splitlines()[0][:SAID_FIRST] if message else ""
 
 
 def _probe_chains(evidence: Evidence) -> tuple[ExceptionChain, ...]:
