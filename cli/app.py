@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 
 from trainwatch.diagnostics import __version__
-from trainwatch.diagnostics.errors import EXIT_INTERNAL, EXIT_USAGE, TrainwatchError
+from trainwatch.diagnostics.errors import EXIT_INTERNAL, EXIT_USAGE, TrainwatchError, internal_error
 
 TYPE_CHECKING = False  # not typing's: this module starts every command (diagnostics/startup.py)
 if TYPE_CHECKING:
@@ -137,11 +137,7 @@ def _exit_with(work: Callable[[], int]) -> None:
                 hint = f" (see {ctx.command_path} --help)"
             message = exc.format_message() or "bad command line"
             _fail(message + hint, getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE)
-        _fail(
-            f"internal error: {type(exc).__name__}: {exc} "
-            "(set TRAINWATCH_DEBUG=1 for the traceback)",
-            EXIT_INTERNAL,
-        )
+        _fail(internal_error(exc), EXIT_INTERNAL)
     _leave(code)
 
 

@@ -20,7 +20,13 @@ from trainwatch.cli.options import (
     parse_plain,
     value_flags,
 )
-from trainwatch.diagnostics.errors import CommandNotExecutable, CommandNotFound, UsageError
+from trainwatch.diagnostics.errors import (
+    CommandNotExecutable,
+    CommandNotFound,
+    TrainwatchError,
+    UsageError,
+    internal_error,
+)
 from trainwatch.diagnostics.watch import target as targets
 
 TYPE_CHECKING = False  # not typing's (diagnostics/startup.py)
@@ -145,21 +151,47 @@ def execute(options) -> int:
         nan_grace=options.nan_grace,
         on_warning=_warn,
     )
+    ended: list[int] = []  # the status the program ended with, once it has
+
+    def on_ended(result) -> None:
+        ended.append(result.exit.status)
+        _new_line(result)
+
     started = time.time()
     try:
-        diagnosis = run_session(request, on_started=_import_reports, on_ended=_new_line)
+        diagnosis = run_session(request, on_started=_import_reports, on_ended=on_ended)
+        from trainwatch.cli.reports import deliver_reports
+
+        delivered = deliver_reports(diagnosis, reports)
     except PermissionError as exc:
+        if ended:
+            raise _judging_failed(exc, ended[0]) from None
         raise CommandNotExecutable(f"permission denied: {exc.filename or target.argv[0]}") from None
     except FileNotFoundError as exc:
+        if ended:
+            raise _judging_failed(exc, ended[0]) from None
         raise CommandNotFound(f"command not found: {exc.filename or target.argv[0]}") from None
-    from trainwatch.cli.reports import deliver_reports
-
-    delivered = deliver_reports(diagnosis, reports)
+    except Exception as exc:
+        if (
+            not ended
+            or isinstance(exc, TrainwatchError)
+            or os.environ.get("TRAINWATCH_DEBUG") == "1"
+        ):
+            raise
+        raise _judging_failed(exc, ended[0]) from None
     if notifier is not None:
         _tell(notifier, delivered, reports.json_path)
     if options.attach_to:
         _attach(diagnosis, options.attach_to, request.env, started)
     return delivered.status
+
+
+def _judging_failed(exc: Exception, status: int) -> TrainwatchError:
+    """A bug of trainwatch's own after the program ended: one line, and the program's own exit
+    status, never another (a pipeline acts on it)."""
+    return TrainwatchError(
+        f"{internal_error(exc)}; the run's own exit status {status} is kept", status
+    )
 
 
 def _attach(diagnosis, target: str, env: dict[str, str], started: float) -> None:

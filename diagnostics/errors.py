@@ -41,3 +41,8 @@ class CommandNotExecutable(TrainwatchError):
     """The program exists but is a directory or lacks execute permission."""
 
     exit_code = EXIT_NOT_EXECUTABLE
+
+
+def internal_error(exc: BaseException) -> str:
+    """The one line a bug of trainwatch's own is shown as."""
+    return f"internal error: {type(exc).__name__}: {exc} (set TRAINWATCH_DEBUG=1 for the traceback)"

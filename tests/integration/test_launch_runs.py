@@ -501,3 +501,37 @@ def test_child_sees_a_terminal_when_trainwatch_writes_to_one():
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert b"isatty True True" in out
+
+
+# trainwatch's real command line in a process of its own, with a bug put into its judge: what a
+# bug of trainwatch's own does once the program has ended
+_WITH_A_BROKEN_JUDGE = """
+import sys
+from trainwatch.diagnostics.judge import classify
+
+
+def broken(*args, **kwargs):
+    raise RuntimeError("a bug in the judge")
+
+
+classify.classify = broken
+from trainwatch.cli.app import main
+
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("status", [0, 4])
+def test_a_bug_of_trainwatch_s_own_after_the_run_keeps_the_run_s_exit_status(status):
+    done = subprocess.run(
+        [sys.executable, "-c", _WITH_A_BROKEN_JUDGE, "run", "--no-probe", "--"]
+        + [sys.executable, "-c", f"print('trained'); raise SystemExit({status})"],
+        capture_output=True,
+        timeout=60,
+        env=trainwatch_env(),
+    )
+    assert done.returncode == status and done.stdout == b"trained\n"
+    assert done.stderr.decode().splitlines() == [
+        "trainwatch: error: internal error: RuntimeError: a bug in the judge (set "
+        f"TRAINWATCH_DEBUG=1 for the traceback); the run's own exit status {status} is kept"
+    ]
