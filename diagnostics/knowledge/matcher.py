@@ -113,11 +113,17 @@ class SaidLines:
     def live(self, patterns, at_end: bool) -> tuple:
         """The patterns that may match one of the lines."""
         said = self.text(at_end)
-        return tuple(
-            p
-            for p in patterns
-            if p.literals is None or any(literal in said for literal in p.literals)
-        )
+        live = []
+        for pattern in patterns:  # a plain loop: this runs for every signature of every log
+            literals = pattern.literals
+            if literals is None:
+                live.append(pattern)
+                continue
+            for literal in literals:
+                if literal in said:
+                    live.append(pattern)
+                    break
+        return tuple(live)
 
 
 def match_signature(
@@ -310,7 +316,7 @@ def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Matc
                 or not any(type_matches(e, exc.type) for e in sig.exception)
             ):
                 continue
-            said = next((m for p in sig.message if (m := p.search(exc.message))), None)
+            said = _first_match(sig.message, exc.message) if sig.message else None
             if sig.message and said is None:
                 continue
             if sig.module_is_own_file and not _names_own_file(said, exc):
@@ -330,6 +336,16 @@ def _match_exception(sig: Signature, chains: tuple[ExceptionChain, ...]) -> Matc
                 depth,
                 chain.line or 0,
             )
+    return None
+
+
+def _first_match(patterns, message: str) -> re.Match[str] | None:
+    """The first of the patterns' matches in the message (a plain loop: this runs for every
+    signature with messages on every exception)."""
+    for pattern in patterns:
+        found = pattern.search(message)
+        if found is not None:
+            return found
     return None
 
 

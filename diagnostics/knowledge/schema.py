@@ -73,8 +73,12 @@ class SignaturePattern:
 
     def search(self, text: str) -> re.Match[str] | None:
         literals = self.literals
-        if literals is not None and not any(literal in text for literal in literals):
-            return None
+        if literals is not None:
+            for literal in literals:  # a plain loop: every signature's patterns pass here
+                if literal in text:
+                    break
+            else:
+                return None
         if self._regex is None:
             self._regex = re.compile(self.pattern)
         return self._regex.search(text)
