@@ -270,7 +270,8 @@ def _loader_facts(passes: LoaderPasses, facts, values, cited) -> None:
     facts["no-batches"] = passes.batches == 0
     if facts["no-batches"]:
         shape = passes.describe()
-        values.update(passes=str(passes.ended), read=f" ({shape})" if shape else "")
+        counted = "its one pass" if passes.ended == 1 else f"any of its {passes.ended} passes"
+        values.update(passes=counted, read=f" ({shape})" if shape else "")
         said = f"{passes.ended} DataLoader pass{'es' if passes.ended > 1 else ''}, 0 batches"
         cited.insert(0, Cited("probe", said + values["read"], "probe"))
 

@@ -332,6 +332,8 @@ def _after_fork():
             if _state[key] >= 0:
                 _close(_state[key])
         _state.update(fd=-1, tfd=-1, exit=None, recorded=None, saving={})
+        # the parent's DataLoader passes are the parent's: the child counts its own
+        _passes.update(ended=0, batches=0, empty=0, first_empty=None)
         _open_files(forked=True)
     except BaseException:
         _state["fd"] = -1
@@ -1204,8 +1206,10 @@ def _pass_ended(iterator):
         pass_ = getattr(iterator, "_sampler_iter", None)
         if getattr(iterator, "_trainwatch_counted", None) is pass_:
             return  # next() again on a pass already ended
+        yielded = getattr(iterator, "_num_yielded", None)
+        if not isinstance(yielded, int):
+            return  # an iterator that does not count its batches as torch's do
         iterator._trainwatch_counted = pass_
-        yielded = int(getattr(iterator, "_num_yielded", 0))
         _passes["ended"] += 1
         _passes["batches"] += yielded
         if yielded == 0:
