@@ -68,9 +68,9 @@ _COLUMN_NAME = re.compile(r"[@_]?[A-Za-z][\w. -]{0,40}")
 _CSV_TEXT_NAMES = {k.lower() for k in JSON_TEXT_KEYS} | {"content", "body"}
 
 
-def csv_text_column(lines: list[str]) -> tuple[int, int] | None:
-    """(the column holding the program's words, the number of columns) when the log's first line is
-    a CSV header naming such a column and most rows after it have its columns, else None."""
+def csv_text_column(lines: list[str]) -> tuple[int, tuple[str, ...]] | None:
+    """(the column holding the program's words, the header) when the log's first line is a CSV
+    header naming such a column and most rows after it have its columns, else None."""
     said = [line for line in lines if line.strip()]
     if len(said) < 2 or "," not in said[0]:
         return None
@@ -83,7 +83,7 @@ def csv_text_column(lines: list[str]) -> tuple[int, int] | None:
         return None
     rows = [_row(line) for line in said[1:]]
     fitting = sum(1 for row in rows if row is not None and len(row) == len(header))
-    return (column, len(header)) if fitting >= CSV_SHARE * len(rows) else None
+    return (column, tuple(header)) if fitting >= CSV_SHARE * len(rows) else None
 
 
 def _row(line: str) -> list[str] | None:
@@ -99,7 +99,7 @@ class Collected:
     header line reads as an empty line, so that the lines keep their numbers)."""
 
     key: str | None = None  # the JSON field
-    column: tuple[int, int] | None = None  # the CSV column and the number of columns
+    column: tuple[int, tuple[str, ...]] | None = None  # the CSV column, and the header's names
 
     def text(self, line: str) -> str | None:
         """The words one record holds; None when the line is not such a record."""
@@ -107,14 +107,11 @@ class Collected:
             return json_text(line, self.key)
         assert self.column is not None
         row = _row(line)
-        column, width = self.column
-        if row is None or len(row) != width:
+        column, header = self.column
+        if row is None or len(row) != len(header):
             return None
-        if (
-            _COLUMN_NAME.fullmatch(row[column])
-            and row[column].lstrip("@_").lower() in _CSV_TEXT_NAMES
-        ):
-            return ""  # the header
+        if tuple(row) == header:
+            return ""
         return row[column].removesuffix("\n")
 
     def block(self, data: bytes) -> bytes:

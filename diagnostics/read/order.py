@@ -36,9 +36,8 @@ def newest_first(lines: list[str]) -> bool:
     """Were these lines written newest first? Tracebacks vote first: each head line by what stands
     next to it (its first frame comes after it, as Python prints it, or before it, upside down),
     each exception line by where its last frame is (above it, with its source line between, or
-    below it). Without a traceback, the
-    timestamps at the lines' starts decide, then the epoch, step or iteration numbers, where most
-    go back."""
+    below it). Without a traceback, the timestamps at the lines' starts decide, then the epoch,
+    step or iteration numbers, where most go back."""
     said = [line for line in lines if line.strip()]
     votes = 0
     for i, line in enumerate(said):

@@ -294,6 +294,7 @@ def test_a_log_explorer_s_csv_download_is_read_as_the_words_of_its_message_colum
     import csv
 
     log = [
+        "message",  # a line of the program's that reads like the header's column: kept
         "epoch 3, step 120: loss=0.41",
         "Traceback (most recent call last):",
         '  File "/home/user/train.py", line 12, in <module>',
@@ -309,7 +310,8 @@ def test_a_log_explorer_s_csv_download_is_read_as_the_words_of_its_message_colum
     for facts in (parse_text(download), LogParser().parse_stream(io.BytesIO(download.encode()))):
         (chain,) = facts.chains
         assert chain.final.type == "RuntimeError" and chain.final.frames[0].line == 12
-        assert chain.line == 3  # the header is line 1, read as an empty line
+        assert chain.line == 4  # the header is line 1, read as an empty line
+        assert facts.tail[1].text == "message"
     # newest first, as Logs Insights sorts it by default: the header stays first
     lines = download.splitlines()
     turned = "\n".join([lines[0], *lines[:0:-1]]) + "\n"
