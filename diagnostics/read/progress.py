@@ -29,6 +29,9 @@ _INF_WORD = re.compile(r"\binf\b")  # "inf" alone, not inside "info" (which most
 # percentage.
 _BAR_TAIL = re.compile(r"[^|]*\|\s*(?P<n>\d+(?:\.\d+)?[kMG]?)/(?P<total>\d+(?:\.\d+)?[kMG]?)")
 _BAR_DESC = re.compile(r"[\s:]*\d{1,3}$")
+# The values a bar shows after its rate, as the program chose them (`21.7it/s, DF=nan, G=nan]`): a
+# NaN there is a value gone NaN whatever its name (an infinity may be a `best=inf` not yet set).
+_BAR_POSTFIX = re.compile(r"%\|.*?(?:it/s|s/it)\s*,")
 # Keras 2 (`12/100 [====>...] - ETA`) and Keras 3 (`12/100 ━━━━━━━ 1s 3ms/step`) step lines, and
 # the one line an epoch ends with under `verbose=2` (`100/100 - 4s - loss: 0.29`, Keras 3's
 # `100/100 - 4s - 2ms/step - loss: 0.29`).
@@ -575,11 +578,17 @@ class ProgressTracker:
 
     def _read_nonfinite_metric(self, text: str, line: LogLine) -> None:
         """The first metric other than the training loss printed as NaN/Inf (`val/acc: nan`)."""
+        postfix = _BAR_POSTFIX.search(text) if "%|" in text else None
         for match in _NONFINITE.finditer(text):
             name = match.group("name")
             if "loss" in name.lower() and _names_a_loss(name) and not _EVAL_NAME.search(f" {name}"):
                 continue  # the training loss is read above
-            if not _METRIC_NAME.search(name):
+            shown = (  # a NaN among the values a tqdm bar shows, whatever their names
+                postfix is not None
+                and match.start() >= postfix.end()
+                and "nan" in match.group("value").lower()
+            )
+            if not shown and not _METRIC_NAME.search(name):
                 continue  # `best gain = -inf` (LightGBM) or `max_norm=inf`: a setting, not a metric
             value = _float(match.group("value"))
             if value is not None:

@@ -256,6 +256,16 @@ def test_losses_are_bounded_and_sparkline_is_short():
     assert json.dumps(facts.to_dict())
 
 
+def test_a_nan_among_a_tqdm_bar_s_values_is_seen_whatever_its_name():
+    bar = "Epoch 41/250: 100%|█████| 9375/9375 [07:11<00:00, 21.73it/s, DR=713, DF={}, G=0.4]"
+    name, value, _ = track(bar.format("nan")).first_nonfinite_metric
+    assert name == "DF" and math.isnan(value)
+    assert track(bar.format("0.2")).first_nonfinite_metric is None
+    # an infinity there may be a best value not yet set; before the rate, a name is the bar's own
+    assert track(bar.replace("DR=713", "best=inf").format("0.2")).first_nonfinite_metric is None
+    assert track("G=nan 37%|███▋ | 37/100 [00:01<00:02, 30.1it/s]").first_nonfinite_metric is None
+
+
 def test_any_metric_printed_as_nan_is_seen_and_the_last_loss_is_the_last_printed():
     facts = track("epoch 1 loss 0.5 val/acc: 0.71\nepoch 2 loss 0.4 val/acc: nan")
     name, value, _ = facts.first_nonfinite_metric
