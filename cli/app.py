@@ -14,7 +14,13 @@ import sys
 from collections.abc import Callable
 
 from trainwatch.diagnostics import __version__
-from trainwatch.diagnostics.errors import EXIT_INTERNAL, EXIT_USAGE, TrainwatchError, internal_error
+from trainwatch.diagnostics.errors import (
+    EXIT_INTERNAL,
+    EXIT_USAGE,
+    TrainwatchError,
+    debugging,
+    internal_error,
+)
 
 TYPE_CHECKING = False  # not typing's: this module starts every command (diagnostics/startup.py)
 if TYPE_CHECKING:
@@ -128,7 +134,7 @@ def _exit_with(work: Callable[[], int]) -> None:
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except Exception as exc:
-        if os.environ.get("TRAINWATCH_DEBUG") == "1":
+        if debugging():
             raise
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # click's usage errors
             hint = ""

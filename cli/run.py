@@ -25,6 +25,7 @@ from trainwatch.diagnostics.errors import (
     CommandNotFound,
     TrainwatchError,
     UsageError,
+    debugging,
     internal_error,
 )
 from trainwatch.diagnostics.watch import target as targets
@@ -163,22 +164,16 @@ def execute(options) -> int:
         from trainwatch.cli.reports import deliver_reports
 
         delivered = deliver_reports(diagnosis, reports)
-    except PermissionError as exc:
-        if ended:
-            raise _judging_failed(exc, ended[0]) from None
-        raise CommandNotExecutable(f"permission denied: {exc.filename or target.argv[0]}") from None
-    except FileNotFoundError as exc:
-        if ended:
-            raise _judging_failed(exc, ended[0]) from None
-        raise CommandNotFound(f"command not found: {exc.filename or target.argv[0]}") from None
     except Exception as exc:
-        if (
-            not ended
-            or isinstance(exc, TrainwatchError)
-            or os.environ.get("TRAINWATCH_DEBUG") == "1"
-        ):
-            raise
-        raise _judging_failed(exc, ended[0]) from None
+        if ended and not isinstance(exc, TrainwatchError) and not debugging():
+            raise _judging_failed(exc, ended[0]) from None
+        if not ended and isinstance(exc, PermissionError):
+            raise CommandNotExecutable(
+                f"permission denied: {exc.filename or target.argv[0]}"
+            ) from None
+        if not ended and isinstance(exc, FileNotFoundError):
+            raise CommandNotFound(f"command not found: {exc.filename or target.argv[0]}") from None
+        raise
     if notifier is not None:
         _tell(notifier, delivered, reports.json_path)
     if options.attach_to:

@@ -43,6 +43,13 @@ class CommandNotExecutable(TrainwatchError):
     exit_code = EXIT_NOT_EXECUTABLE
 
 
+def debugging() -> bool:
+    """TRAINWATCH_DEBUG=1: a bug of trainwatch's own is shown with its traceback."""
+    import os
+
+    return os.environ.get("TRAINWATCH_DEBUG") == "1"
+
+
 def internal_error(exc: BaseException) -> str:
     """The one line a bug of trainwatch's own is shown as."""
     return f"internal error: {type(exc).__name__}: {exc} (set TRAINWATCH_DEBUG=1 for the traceback)"

@@ -7,12 +7,12 @@ import re
 from itertools import pairwise
 
 from trainwatch.diagnostics.read.collectors import csv_text_column
+from trainwatch.diagnostics.read.tracebacks import TRACEBACK_HEAD
 
 # Kibana, Grafana's Loki, CloudWatch Logs Insights and Datadog list a job's lines newest first; a
 # user who copies them from the page pastes a traceback upside down: its exception first, its
 # `Traceback (most recent call last):` last. Read as it stands, 1 in 8 corpus logs of four lines or
 # more got another verdict.
-TRACEBACK_HEAD = "Traceback (most recent call last):"
 _FRAME = re.compile(r'File ""?[^"]+""?, line \d+')  # a CSV download doubles the quotes
 # the exception line that ends a traceback: `ValueError: ...`, `torch.OutOfMemoryError: ...`
 _RAISED = re.compile(r"(?:^|\s)[\w.]*(?:Error|Exception|Interrupt|Exit)\b:? ")

@@ -123,7 +123,8 @@ CHAINS_FIRST, CHAINS_LAST = 8, 24
 MAX_FRAMES = 150
 MAX_MESSAGE_LINES = 12
 
-_TB_HEAD = re.compile(r"Traceback \(most recent call last\):\s*$")
+TRACEBACK_HEAD = "Traceback (most recent call last):"  # the line Python opens a traceback with
+_TB_HEAD = re.compile(re.escape(TRACEBACK_HEAD) + r"\s*$")
 _IPY_HEAD = re.compile(r"^([A-Za-z_][\w.]*)\s{2,}Traceback \(most recent call last\)")
 _RICH_HEAD = re.compile(r"^\s*\u256d.*Traceback")
 _ORIGINAL = re.compile(r"^\s*Original Traceback \(most recent call last\):")
@@ -556,7 +557,7 @@ class BlockReader:
             return True
         m = _IPY_FILE.match(text)
         if m:
-            b.frames.append(self._frame(m.group(1), m.group(2), m.group(3) or "?"))
+            b.frames.append(self._frame(m.group(1), m.group(2), m.group(3) or UNKNOWN_FUNCTION))
             return True
         m = _IPY_OLD.match(text)
         if m:
@@ -795,7 +796,7 @@ def cut_traceback(tail: Sequence[LogLine]) -> tuple[tuple[Frame, ...], LogLine |
     for line in lines[start:]:
         m = _FRAME.match(line.text)
         if m:
-            frames.append(make_frame(m.group(1), int(m.group(2)), m.group(3) or "?"))
+            frames.append(make_frame(m.group(1), int(m.group(2)), m.group(3) or UNKNOWN_FUNCTION))
             innermost = line
         else:
             frames[-1] = replace(frames[-1], code=line.text.strip()[:CITED_CHARS])

@@ -120,7 +120,8 @@ def test_the_word_model_is_the_one_the_dev_part_gives_and_never_read_validation(
 def test_no_corpus_log_reads_as_newest_first_and_most_turned_over_do():
     # every corpus log was pasted in the order it was written: none may be turned; turned over
     # (a log viewer's page), nearly all whose tracebacks show a head line over a frame are told
-    from trainwatch.diagnostics.read.order import TRACEBACK_HEAD, newest_first
+    from trainwatch.diagnostics.read.order import newest_first
+    from trainwatch.diagnostics.read.tracebacks import TRACEBACK_HEAD
 
     from conftest import CORPUS_LOGS
 
