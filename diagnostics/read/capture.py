@@ -232,19 +232,34 @@ def unmarked(text: str) -> str:
     return text
 
 
-def shape(text: str) -> tuple[str, ...]:
-    """The kinds of a text's tokens: `0` a number, `a` a word, ` ` spaces, else the character."""
-    return tuple(map(_kind, _TOKEN.findall(text)))
+def shape(text: str) -> str:
+    """The kinds of a text's tokens, one character a token: `0` a number, `a` a word, ` ` spaces,
+    else the character itself (every other token is one character long)."""
+    return "".join(map(_kind, _TOKEN.findall(text)))
+
+
+# Tokens seen and their kinds: a log's prefixes repeat the same few tokens on every line, and the
+# shapes of its first lines' every leading part are read (_candidates). Bounded by a clear.
+_KINDS: dict[str, str] = {}
+_KINDS_KEPT = 4096
 
 
 def _kind(token: str) -> str:
+    kind = _KINDS.get(token)
+    if kind is not None:
+        return kind
     if token[0].isdigit() and token.isdigit():
-        return "0"
-    if token[0].isspace():
-        return " "
-    if token[0] == "_" or token[0].isalnum():
-        return "a"
-    return token
+        kind = "0"
+    elif token[0].isspace():
+        kind = " "
+    elif token[0] == "_" or token[0].isalnum():
+        kind = "a"
+    else:
+        kind = token
+    if len(_KINDS) >= _KINDS_KEPT:
+        _KINDS.clear()
+    _KINDS[token] = kind
+    return kind
 
 
 def looks_like_metadata(prefix: str) -> bool:
@@ -320,8 +335,8 @@ class CaptureReader:
         self._sample: list[str] = []
         # each sampled line's candidate prefixes with their shapes, computed once: the frequent
         # shapes are learned again at each of SAMPLE_POINTS
-        self._candidates: list[list[tuple[str, tuple[str, ...]]]] = []
-        self._rejected: set[tuple[str, ...]] = set()
+        self._candidates: list[list[tuple[str, str]]] = []
+        self._rejected: set[str] = set()
         self.wrap_width: int | None = None
         # the indentation every sampled line starts with: a log pasted into a Markdown list or
         # code block (no tool writes one, so no shape above learns it)
@@ -435,8 +450,8 @@ class CaptureReader:
         self._indent = _common_indent(lines) if lines else None
         if len(lines) < SHORT_LOG_MIN:
             return
-        counts: Counter[tuple[str, ...]] = Counter()
-        example: dict[tuple[str, ...], str] = {}
+        counts: Counter[str] = Counter()
+        example: dict[str, str] = {}
         for candidates in self._candidates:
             for prefix, key in candidates:
                 counts[key] += 1
@@ -558,23 +573,25 @@ def _width(indent: str) -> int:
     return len(indent.expandtabs(MIN_INDENT))
 
 
-def _candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:
+def _candidates(text: str) -> list[tuple[str, str]]:
     """The line's leading parts that end at a boundary (a space after a tag, a `:`, `]`, `|`),
     each with its shape. A part that ends in a name and `:` or `=` with a value after it
     (`[2]  valid_0's l1: nan`, `train-logloss:-nan`) is a metric, not a capture: lines of metrics
     share their shape, and a prefix learned from them would take the names off their values."""
-    out: list[tuple[str, tuple[str, ...]]] = []
+    out: list[tuple[str, str]] = []
     length = 0
     tokens = _TOKEN.findall(text[: MAX_PREFIX + 1])
-    kinds: list[str] = []  # the shape so far, a token's kind at a time (every line of a log is cut)
+    kinds = ""  # the shape so far, a token's kind at a time (every line of a log is cut)
     last_visible = ""
     visible_end = 0  # where the last visible token ends: a metric's value is read from there
+    known_kind = _KINDS.get  # (every line of a log's head is cut here: locals, and no call a token)
     for i, token in enumerate(tokens):
         length += len(token)
-        if length > MAX_PREFIX or len(out) == MAX_CANDIDATES:
+        if length > MAX_PREFIX:
             break
-        kinds.append(_kind(token))
-        if not token.isspace():
+        kind = known_kind(token) or _kind(token)
+        kinds += kind
+        if kind != " ":
             last_visible, visible_end = token, length
         # the metric's regexes only where the part ends in `:`/`=` (they cost a scan of the part)
         if (
@@ -583,14 +600,18 @@ def _candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:
             and _METRIC_NAMED.match(text, 0, visible_end)
         ):
             continue
-        if token[0] in " \t":
+        if kind == " ":
+            if token[0] not in " \t":
+                continue  # another space (a no-break space) is no separator
             # one separator: more spaces are the message's own indentation, but for a level padded
             # to its column (`%(levelname)-8s`, rich's handler: `INFO     Epoch 1`)
             keep = 1
             if len(token) > 1 and i > 0 and tokens[i - 1] in _LEVELS:
                 # up to the column's end: spaces past it are a message's own (a frame's `  File`)
                 keep = min(len(token), max(1, LEVEL_COLUMN - len(tokens[i - 1])))
-            out.append((text[: length - len(token) + keep], tuple(kinds)))
+            out.append((text[: length - len(token) + keep], kinds))
+            if len(out) == MAX_CANDIDATES:
+                break
             following = tokens[i + 1 : i + 3]
             if len(token) > 1 and len(following) == 2 and following[0][0].isalpha():
                 if following[1][0] in " \t":
@@ -599,7 +620,9 @@ def _candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:
                     # (padding inside a tag goes on: `May  1 `, `INFO     root:`, `x  | `)
                     break
         elif token in _BOUNDARY_TOKENS:
-            out.append((text[:length], tuple(kinds)))
+            out.append((text[:length], kinds))
+            if len(out) == MAX_CANDIDATES:
+                break
     return out
 
 
