@@ -260,7 +260,10 @@ def _from_match(
     evidence_cited = list(best.cited)
     for m in ranked:  # corroborating matches of the same category strengthen and are shown
         if m is not best and m.signature.category == category and m.signature.role == "root":
-            evidence_cited.extend(c for c in m.cited if c not in evidence_cited)
+            # once a text: an exception's line cited by a line pattern where it stands and by an
+            # exception pattern where its traceback starts is one fact
+            said = {c.text for c in evidence_cited}
+            evidence_cited.extend(c for c in m.cited if c.text not in said)
             confidence = min(0.98, confidence + 0.03)
     for m in ranked:
         if m.signature.role == "root" and m.signature.category != category:
