@@ -409,3 +409,23 @@ def test_a_notebook_error_without_its_drawing_is_read_from_its_name_and_value():
 def test_json_that_only_starts_like_a_notebook_is_read_as_text():
     cut = _notebook([])[:40] + b"\nRuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
     assert explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(cut)).verdict.category == "oom"
+
+
+def test_one_text_is_cited_once_when_two_signatures_read_it():
+    # a real run's DataLoader worker killed by SIGKILL: a line pattern cites the exception's line
+    # where it stands, the exception pattern where its traceback starts; one fact, one citation
+    log = "\n".join(
+        [
+            "batch 2",
+            "Traceback (most recent call last):",
+            '  File "/home/user/project/train.py", line 9, in <module>',
+            "    for i, b in enumerate(DataLoader(D(), batch_size=4, num_workers=2)):",
+            '  File "/usr/lib/python3/dist-packages/torch/utils/data/_utils/signal_handling.py",'
+            " line 73, in handler",
+            "    _error_if_any_worker_fails()",
+            "RuntimeError: DataLoader worker (pid 25852) is killed by signal: Killed. ",
+        ]
+    )
+    verdict = explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(log.encode())).verdict
+    texts = [c.text for c in verdict.evidence]
+    assert verdict.category == "oom" and len(texts) == len(set(texts)), verdict.evidence
