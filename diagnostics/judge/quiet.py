@@ -188,6 +188,7 @@ def _facts(evidence: Evidence, quiet: bool):
         _progress_facts(progress, evidence, facts, values, cited)
     else:
         facts["no-progress"] = True
+    facts["no-loss"] = progress is None or progress.loss_count == 0
     if stall is not None:
         culprits = stall_facts(stall, facts, values, cited)
     if evidence.probe is not None and evidence.probe.loaders is not None:
@@ -266,8 +267,14 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
 
 
 def _loader_facts(passes: LoaderPasses, facts, values, cited) -> None:
-    """The probe counted the DataLoader's passes: did any of them give a batch?"""
-    facts["no-batches"] = passes.batches == 0
+    """The probe counted the DataLoader's passes: did any of them give a batch? And was any batch
+    taken at all from the DataLoaders the run built?"""
+    if passes.built and not passes.taken and not passes.ended:
+        facts["loaders-unused"] = True
+        built = "a DataLoader" if passes.built == 1 else f"{passes.built} DataLoaders"
+        values.update(built=built, them="it" if passes.built == 1 else "any of them")
+        cited.insert(0, Cited("probe", f"{built} built, 0 batches taken", "probe"))
+    facts["no-batches"] = passes.ended > 0 and passes.batches == 0
     if facts["no-batches"]:
         shape = passes.describe()
         counted = "its one pass" if passes.ended == 1 else f"any of its {passes.ended} passes"

@@ -215,6 +215,8 @@ def test_a_loop_whose_dataloader_gives_no_batch_is_an_early_exit_counted_by_the_
         "batches": 0,
         "empty": 3,
         "first_empty": {"dataset": "TensorDataset", "size": 3, "batch_size": 8, "drop_last": True},
+        "built": 1,
+        "taken": 0,
     }
     # averaged over the loader's length, the same loop fails: the note says why it was zero
     failed = trainwatch("run", "--json", str(path), str(SCRIPTS / "empty_loader.py"), "average")
@@ -222,3 +224,11 @@ def test_a_loop_whose_dataloader_gives_no_batch_is_an_early_exit_counted_by_the_
     report = read_report(path)
     assert report["verdict"]["category"] != "early-exit"
     assert "a DataLoader gave no batch in 1 of its 1 passes that ended" in " ".join(report["notes"])
+    # resumed at its end, the loop never starts: no pass ended, and no batch was taken at all
+    resumed = trainwatch("run", "--json", str(path), str(SCRIPTS / "empty_loader.py"), "resumed")
+    assert resumed.returncode == 0 and b"Training finished" in resumed.stdout
+    report = read_report(path)
+    verdict = report["verdict"]
+    assert verdict["subtype"] == "early-exit/no-training-batches", verdict
+    assert "having built a DataLoader and taken no batch from it" in verdict["summary"]
+    assert report["probe"]["dataloader_passes"]["ended"] == 0

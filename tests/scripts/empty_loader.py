@@ -1,6 +1,7 @@
 """A training loop over a DataLoader that gives no batch: three samples, batches of eight,
 drop_last. It prints its epochs and says it finished, exit 0; with `average`, it then divides by
-the loader's length, zero, and fails as such scripts do.
+the loader's length, zero, and fails as such scripts do; with `resumed`, it resumes at its last
+epoch's end and its loop never starts (no pass over the loader at all).
 """
 
 import sys
@@ -15,7 +16,11 @@ loader = DataLoader(
 )
 model = torch.nn.Linear(4, 1)
 optimizer = SGD(model.parameters(), lr=0.1)
-for epoch in range(3):
+mode = sys.argv[1] if len(sys.argv) > 1 else ""
+start = 3 if mode == "resumed" else 0
+if start:
+    print(f"=> resumed from checkpoint (epoch {start})", flush=True)
+for epoch in range(start, 3):
     print(f"Epoch {epoch + 1}/3", flush=True)
     total = 0.0
     for x, y in loader:
@@ -24,6 +29,6 @@ for epoch in range(3):
         loss.backward()
         optimizer.step()
         total += loss.item()
-    if len(sys.argv) > 1 and sys.argv[1] == "average":
+    if mode == "average":
         print(f"mean loss {total / len(loader):.4f}")
 print("Training finished")

@@ -376,6 +376,39 @@ def test_a_loop_whose_dataloader_gave_no_batch_outweighs_its_closing_words():
     assert v.subtype != "early-exit/no-training-batches"
 
 
+def test_dataloaders_built_and_never_used_are_a_loop_that_never_started_unless_a_loss_was_printed():
+    from trainwatch.diagnostics.watch.probe.records import LoaderPasses, ProbeFacts
+
+    unused = ProbeFacts(loaders=LoaderPasses(ended=0, batches=0, empty=0, built=2, taken=0))
+    for text, category in (
+        ("=> resumed from checkpoint (epoch 12)\nTraining complete.\n", "early-exit"),
+        # a loss printed: the loop trained without the loaders (on tensors, a loader for later)
+        ("epoch 1 loss 0.52\nepoch 2 loss 0.41\nTraining complete.\n", "completed"),
+    ):
+        v = classify(
+            Evidence(
+                source="run",
+                log=parse_text(text),
+                exit=ExitStatus.from_returncode(0),
+                progress=_progress(text),
+                probe=ProbeFacts(loaders=unused.loaders),
+            )
+        )
+        assert v.category == category, v
+    assert (
+        "built 2 DataLoaders and taken no batch from any of them"
+        in classify(
+            Evidence(
+                source="run",
+                log=parse_text("starting\n"),
+                exit=ExitStatus.from_returncode(0),
+                progress=_progress("starting\n"),
+                probe=unused,
+            )
+        ).summary
+    )
+
+
 def test_fallbacks():
     assert judge("hello\n").category == "unknown"
     assert judge("hello\n", exit=ExitStatus.from_returncode(-15)).category == "interrupted"

@@ -147,6 +147,8 @@ class LoaderPasses:
     # the first empty pass's dataset: its class name, length (None when it has none), the batch
     # size and drop_last
     first_empty: dict[str, Any] | None = None
+    built: int = 0  # DataLoaders built
+    taken: int = 0  # batches taken from any of them, in passes that ended or not
 
     def describe(self) -> str:
         """`TensorDataset: 3 samples, batch size 8, drop_last=True`, or '' when not known."""
@@ -166,6 +168,8 @@ class LoaderPasses:
             "batches": self.batches,
             "empty": self.empty,
             "first_empty": self.first_empty,
+            "built": self.built,
+            "taken": self.taken,
         }
 
 
@@ -181,6 +185,8 @@ def _loader_passes(records: list[dict[str, Any]]) -> LoaderPasses | None:
         batches=sum(_count(r.get("batches")) for r in records),
         empty=sum(_count(r.get("empty")) for r in records),
         first_empty=first,
+        built=sum(_count(r.get("built")) for r in records),
+        taken=sum(_count(r.get("taken")) for r in records),
     )
 
 

@@ -333,7 +333,7 @@ def _after_fork():
                 _close(_state[key])
         _state.update(fd=-1, tfd=-1, exit=None, recorded=None, saving={})
         # the parent's DataLoader passes are the parent's: the child counts its own
-        _passes.update(ended=0, batches=0, empty=0, first_empty=None)
+        _passes.update(_PASSES_AT_START)
         _open_files(forked=True)
     except BaseException:
         _state["fd"] = -1
@@ -1083,14 +1083,20 @@ def _make_save(original, api, target_of):
             pass
         return result
 
+    return _dressed_as(original, save)
+
+
+def _dressed_as(original, wrapper):
+    """The wrapper, named as the original and marked as the probe's (`inspect.signature` follows
+    `__wrapped__`: Lightning reads a DataLoader's arguments from its `__init__`'s)."""
     for name in ("__name__", "__qualname__", "__doc__", "__module__"):
         try:
-            setattr(save, name, getattr(original, name))
+            setattr(wrapper, name, getattr(original, name))
         except (AttributeError, TypeError):
             pass
-    save.__wrapped__ = original
-    save._trainwatch = True
-    return save
+    wrapper.__wrapped__ = original
+    wrapper._trainwatch = True
+    return wrapper
 
 
 def _argument(args, kwargs, index, name):
@@ -1178,13 +1184,33 @@ def _hook_torch(torch):
 
 # The DataLoader's passes that ended, the batches they gave, and the first that gave none: a
 # dataset smaller than one batch with drop_last, or an empty one, trains on nothing without a word.
-_passes = {"ended": 0, "batches": 0, "empty": 0, "first_empty": None}
+# And the DataLoaders built, and the batches taken from any of them, ended passes or not: a loop
+# that never started (its epochs already done on resume, `max_epochs=0`) takes none at all.
+_PASSES_AT_START = {
+    "ended": 0,
+    "batches": 0,
+    "empty": 0,
+    "first_empty": None,
+    "built": 0,
+    "taken": 0,
+}
+_passes = dict(_PASSES_AT_START)
 
 
 def _hook_dataloader(torch):
-    """Count the passes over a DataLoader as they end (its iterator's StopIteration), with the
-    batches each gave (torch's own count, `_num_yielded`, which a new pass resets)."""
+    """Count the DataLoaders built, the batches taken, and the passes over a DataLoader as they
+    end (its iterator's StopIteration), with the batches each gave (torch's own count,
+    `_num_yielded`, which a new pass resets)."""
     data = getattr(getattr(torch, "utils", None), "data", None)
+    loader = getattr(data, "DataLoader", None)
+    init = getattr(loader, "__init__", None)
+    if init is not None and not getattr(init, "_trainwatch", False):
+
+        def __init__(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            _passes["built"] += 1
+
+        loader.__init__ = _dressed_as(init, __init__)
     base = getattr(getattr(data, "dataloader", None), "_BaseDataLoaderIter", None)
     original = getattr(base, "__next__", None)
     if original is None or getattr(original, "_trainwatch", False):
@@ -1192,10 +1218,12 @@ def _hook_dataloader(torch):
 
     def __next__(self):
         try:
-            return original(self)
+            batch = original(self)
         except StopIteration:
             _pass_ended(self)
             raise
+        _passes["taken"] += 1
+        return batch
 
     __next__._trainwatch = True
     base.__next__ = __next__
@@ -1336,7 +1364,7 @@ def _at_exit():
             _record_exception(last, None)
         import time
 
-        if _passes["ended"]:
+        if _passes["ended"] or _passes["built"]:
             _write(dict(_passes, kind="loader", pid=os.getpid()))
         _write(
             {"kind": "exit", "pid": os.getpid(), "time": time.time(), "sys_exit": _state["exit"]}
