@@ -355,58 +355,47 @@ def test_exit_zero_says_where_the_loop_was_last_seen_when_it_printed_no_total():
     assert v.category == "completed" and "printed no progress" in v.summary
 
 
+def _exited_0_with_loaders(text: str, passes):
+    """The verdict of a run that printed `text`, exited 0, and whose probe counted `passes`."""
+    from trainwatch.diagnostics.watch.probe.records import ProbeFacts
+
+    return classify(
+        Evidence(
+            source="run",
+            log=parse_text(text),
+            exit=ExitStatus.from_returncode(0),
+            progress=_progress(text),
+            probe=ProbeFacts(loaders=passes),
+        )
+    )
+
+
 def test_a_loop_whose_dataloader_gave_no_batch_outweighs_its_closing_words():
-    from trainwatch.diagnostics.watch.probe.records import LoaderPasses, ProbeFacts
+    from trainwatch.diagnostics.watch.probe.records import LoaderPasses
 
     text = "Epoch 1/2\nEpoch 2/2\nTraining finished\n"
     said = judge(text, exit=ExitStatus.from_returncode(0), progress=_progress(text))
     assert said.category == "completed"  # the words alone
     for batches, category in ((0, "early-exit"), (12, "completed")):
         passes = LoaderPasses(ended=2, batches=batches, empty=2 if not batches else 0)
-        v = classify(
-            Evidence(
-                source="run",
-                log=parse_text(text),
-                exit=ExitStatus.from_returncode(0),
-                progress=_progress(text),
-                probe=ProbeFacts(loaders=passes),
-            )
-        )
+        v = _exited_0_with_loaders(text, passes)
         assert v.category == category, v
     assert v.subtype != "early-exit/no-training-batches"
 
 
 def test_dataloaders_built_and_never_used_are_a_loop_that_never_started_unless_a_loss_was_printed():
-    from trainwatch.diagnostics.watch.probe.records import LoaderPasses, ProbeFacts
+    from trainwatch.diagnostics.watch.probe.records import LoaderPasses
 
-    unused = ProbeFacts(loaders=LoaderPasses(ended=0, batches=0, empty=0, built=2, taken=0))
+    unused = LoaderPasses(ended=0, batches=0, empty=0, built=2, taken=0)
     for text, category in (
         ("=> resumed from checkpoint (epoch 12)\nTraining complete.\n", "early-exit"),
         # a loss printed: the loop trained without the loaders (on tensors, a loader for later)
         ("epoch 1 loss 0.52\nepoch 2 loss 0.41\nTraining complete.\n", "completed"),
     ):
-        v = classify(
-            Evidence(
-                source="run",
-                log=parse_text(text),
-                exit=ExitStatus.from_returncode(0),
-                progress=_progress(text),
-                probe=ProbeFacts(loaders=unused.loaders),
-            )
-        )
+        v = _exited_0_with_loaders(text, unused)
         assert v.category == category, v
-    assert (
-        "built 2 DataLoaders and taken no batch from any of them"
-        in classify(
-            Evidence(
-                source="run",
-                log=parse_text("starting\n"),
-                exit=ExitStatus.from_returncode(0),
-                progress=_progress("starting\n"),
-                probe=unused,
-            )
-        ).summary
-    )
+    summary = _exited_0_with_loaders("starting\n", unused).summary
+    assert "built 2 DataLoaders and taken no batch from any of them" in summary
 
 
 def test_fallbacks():
