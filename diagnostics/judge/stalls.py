@@ -73,21 +73,33 @@ def _stuck_waits(stall: StallFacts) -> list[ProcessWait]:
     return list(by_pid.values())
 
 
+# What a process waits on when it waits for another process of the run: a batch from the
+# DataLoader's workers, a queue, a child, its peers in a collective.
+_WAITS_FOR_OTHERS = ("dataloader", "queue", "join", "collective")
+
+
 def _blocker(wait: ProcessWait | None, stuck: list[ProcessWait]) -> ProcessWait | None:
     """The wait that holds the run up: the main one, unless it only waits for other processes of
-    the tree (a batch from the DataLoader's workers, a queue, a child) and one of them is stuck
-    in the user's own code."""
-    if wait is None or wait.kind not in ("dataloader", "queue", "join"):
+    the tree (a batch from the DataLoader's workers, a queue, a child), or waits outside the
+    user's code (a launcher's loop: torchrun's agent sleeps between looks at its ranks), and one
+    of them is stuck in the user's own code."""
+    if wait is None:
+        return wait
+    outside = wait.frame is not None and not wait.frame.user
+    if wait.kind not in _WAITS_FOR_OTHERS and not outside:
         return wait
     others = [w for w in stuck if w.pid != wait.pid and w.frame is not None and w.frame.user]
+    # one that waits for no other process (sleeping, busy, reading a file) before one that waits
+    # for its peers in a collective or for its workers
+    others.sort(key=lambda w: w.kind in _WAITS_FOR_OTHERS)
     return others[0] if others else wait
 
 
 def _culprits(first: ProcessWait | None, stuck: list[ProcessWait]) -> tuple[Culprit, ...]:
     """Where every stuck process blocks, the same frame named once for all the pids there."""
-    order = ([first] if first is not None and first.frame is not None else []) + [
-        w for w in stuck if w is not first
-    ]
+    # the blocker first, then the waits in the user's code, then the others (a launcher's loop)
+    others = sorted((w for w in stuck if w is not first), key=lambda w: not w.frame.user)
+    order = ([first] if first is not None and first.frame is not None else []) + others
     groups: dict[tuple[str, int, str], list[ProcessWait]] = {}
     for w in order:
         assert w.frame is not None

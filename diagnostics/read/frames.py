@@ -1,13 +1,13 @@
 """Frames as tracebacks print them, and the one notion of the user's own code.
 
 A frame is the user's unless its file lies in an installed package (site-packages, dist-packages),
-the standard library, frozen bootstrap code, torch's internals, native code (C/C++/CUDA sources,
-shared libraries, Cython sources compiled into an extension module (`File "gold.pyx"`),
-unresolved `??` frames in a flight-recorder or gdb stack), trainwatch's own probe,
-or a directory the process reported as a library one (the probe's handshake lists them). Code given
-on the command line (`python -c`, piped to `python -`) is the user's at its top level, and so is a
-notebook cell (`<ipython-input-3-...>`); `exec`'d strings inside libraries (six's `raise_from`) are
-not.
+a package's command-line entry point (`bin/torchrun`), the standard library, frozen bootstrap code,
+torch's internals, native code (C/C++/CUDA sources, shared libraries, Cython sources compiled into
+an extension module (`File "gold.pyx"`), unresolved `??` frames in a flight-recorder or gdb stack),
+trainwatch's own probe, or a directory the process reported as a library one (the probe's handshake
+lists them). Code given on the command line (`python -c`, piped to `python -`) is the user's at its
+top level, and so is a notebook cell (`<ipython-input-3-...>`); `exec`'d strings inside libraries
+(six's `raise_from`) are not.
 """
 
 from __future__ import annotations
@@ -24,11 +24,15 @@ from trainwatch.diagnostics.evidence import Frame
 # A Cython source (`File "gold.pyx", line 112, in spacy.gold.GoldCorpus.__init__`) is printed only
 # when an extension module compiled from it raised: a package's, installed as a binary.
 _CYTHON_SOURCE = r"\.(?:pyx|pxd|pxi)$"
+# A package's command-line entry point as pip writes it (`bin/torchrun`, `bin/accelerate`: a name
+# without a dot; on Windows the `Scripts\torchrun.exe\__main__.py` of its launcher): two lines that
+# import the package's `main` and call it, never the program's own code.
+_CONSOLE_SCRIPT = r"[/\\]bin[/\\][^/\\.]+$|[/\\]Scripts[/\\][^/\\]+\.exe[/\\]__main__\.py$"
 _NOT_USER = re.compile(
     r"site-packages|dist-packages|[/\\]lib[/\\]python\d(?:\.\d+)?[/\\]|[/\\]Lib[/\\]|^<frozen|"
     r"(?:^|[/\\])torch[/\\](?:csrc|_C|lib)[/\\]|^\$PYTHON|^~?/?\.?local/lib/|^\?\?$|"
     r"\.(?:c|cc|cpp|cxx|cu|cuh|h|hpp)$|\.so(?:\.\d+)*$|" + _CYTHON_SOURCE + "|"
-    r"trainwatch-probe-[^/\\]*[/\\]site[/\\]sitecustomize\.py$"
+    r"trainwatch-probe-[^/\\]*[/\\]site[/\\]sitecustomize\.py$|" + _CONSOLE_SCRIPT
 )
 
 

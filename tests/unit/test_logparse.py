@@ -692,6 +692,7 @@ def test_gigantic_line_and_invalid_utf8_are_bounded():
 
 def test_user_frames():
     assert is_user_file("/home/u/proj/train.py") and is_user_file("train.py")
+    assert is_user_file("/home/u/proj/bin/train.py")  # a script of one's own in a bin folder
     for path in (
         "/opt/conda/lib/python3.9/site-packages/torch/nn/modules/module.py",
         "/usr/lib/python3/dist-packages/numpy/core.py",
@@ -703,6 +704,9 @@ def test_user_frames():
         "??",
         # a compiled extension's Cython source, as its traceback names it
         "gold.pyx",
+        # a package's command-line entry point as pip writes it (Linux, Windows)
+        "/opt/conda/bin/torchrun",
+        "C:\\Users\\u\\venv\\Scripts\\accelerate.exe\\__main__.py",
     ):
         assert not is_user_file(path), path
 

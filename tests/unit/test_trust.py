@@ -87,24 +87,50 @@ def test_every_culprit_is_drawn_with_whose_it_is_and_what_to_know():
     assert again.verdict.culprits == verdict.culprits and again.to_dict() == diagnosis.to_dict()
 
 
-def test_a_hang_blames_where_the_workers_block_first_and_keeps_its_own_stop_out():
+def _stopped_hang(waits, exit: ExitStatus) -> tuple[Evidence, Verdict]:
+    """The evidence of a run trainwatch stopped as stuck with these waits (pid, kind, where,
+    frame: each process's main thread), and its verdict."""
     from trainwatch.diagnostics.judge.quiet import judge_quiet
 
-    main_frame = Frame("/w/train.py", 30, "<module>", "for b in loader:", True)
-    worker_frame = Frame("/w/train.py", 18, "__getitem__", "with lock:", True)
-    waits = (
-        ProcessWait(6, None, "main", "dataloader", "dataloader.py:1291", main_frame),
-        ProcessWait(7, None, "main", "lock", "train.py:18 in __getitem__", worker_frame),
-        ProcessWait(8, None, "main", "lock", "train.py:18 in __getitem__", worker_frame),
+    waits = tuple(
+        ProcessWait(pid, None, "main", kind, where, frame) for pid, kind, where, frame in waits
     )
     stall = StallFacts(3.0, 3.2, 0.01, False, "stopped", waits=waits)
-    evidence = Evidence(source="run", exit=ExitStatus(None, "SIGTERM", 143), stall=stall)
-    verdict = judge_quiet(evidence)
+    evidence = Evidence(source="run", exit=exit, stall=stall)
+    return evidence, judge_quiet(evidence)
+
+
+def test_a_hang_blames_where_the_workers_block_first_and_keeps_its_own_stop_out():
+    main_frame = Frame("/w/train.py", 30, "<module>", "for b in loader:", True)
+    worker_frame = Frame("/w/train.py", 18, "__getitem__", "with lock:", True)
+    waits = [
+        (6, "dataloader", "dataloader.py:1291", main_frame),
+        (7, "lock", "train.py:18 in __getitem__", worker_frame),
+        (8, "lock", "train.py:18 in __getitem__", worker_frame),
+    ]
+    evidence, verdict = _stopped_hang(waits, ExitStatus(None, "SIGTERM", 143))
     assert [c.function for c in verdict.culprits] == ["__getitem__", "<module>"]
     assert verdict.culprit.process == "pids 7, 8" and verdict.other_culprits[0].process == "pid 6"
     assert verdict.evidence[0].text.startswith("pid 7 (main): waiting to acquire a lock")
     assert "while pid 7 is waiting to acquire a lock" in verdict.summary
     assert classify(evidence).alternatives == ()
+
+
+def test_a_launcher_s_loop_is_not_the_blocker_of_its_ranks_hang():
+    # torchrun's agent (the root) sleeps between looks at its ranks; rank 0 waits in a collective
+    # for rank 1, which sleeps in the user's code: rank 1 holds the job up (a real run's stacks)
+    agent = Frame("/venv/lib/site-packages/torch/distributed/elastic/agent/server/api.py", 923,
+                  "_invoke_run", "time.sleep(monitor_interval)", False)  # fmt: skip
+    waiting = Frame("/w/train.py", 10, "<module>", "dist.all_reduce(t)", True)
+    sleeping = Frame("/w/train.py", 9, "<module>", "time.sleep(1)", True)
+    waits = [
+        (5, "sleep", "server/api.py:923 in _invoke_run", agent),
+        (6, "collective", "distributed_c10d.py:3252", waiting),
+        (7, "sleep", "train.py:9 in <module>", sleeping),
+    ]
+    _, verdict = _stopped_hang(waits, ExitStatus(1, None, 1))
+    assert [c.line for c in verdict.culprits] == [9, 10, 923], verdict.culprits
+    assert verdict.culprit.process == "pid 7"
 
 
 def test_report_sections_are_never_pointed_at_with_above_or_below():
