@@ -238,28 +238,14 @@ def shape(text: str) -> str:
     return "".join(map(_kind, _TOKEN.findall(text)))
 
 
-# Tokens seen and their kinds: a log's prefixes repeat the same few tokens on every line, and the
-# shapes of its first lines' every leading part are read (_candidates). Bounded by a clear.
-_KINDS: dict[str, str] = {}
-_KINDS_KEPT = 4096
-
-
 def _kind(token: str) -> str:
-    kind = _KINDS.get(token)
-    if kind is not None:
-        return kind
     if token[0].isdigit() and token.isdigit():
-        kind = "0"
-    elif token[0].isspace():
-        kind = " "
-    elif token[0] == "_" or token[0].isalnum():
-        kind = "a"
-    else:
-        kind = token
-    if len(_KINDS) >= _KINDS_KEPT:
-        _KINDS.clear()
-    _KINDS[token] = kind
-    return kind
+        return "0"
+    if token[0].isspace():
+        return " "
+    if token[0] == "_" or token[0].isalnum():
+        return "a"
+    return token
 
 
 def looks_like_metadata(prefix: str) -> bool:
@@ -584,12 +570,11 @@ def _candidates(text: str) -> list[tuple[str, str]]:
     kinds = ""  # the shape so far, a token's kind at a time (every line of a log is cut)
     last_visible = ""
     visible_end = 0  # where the last visible token ends: a metric's value is read from there
-    known_kind = _KINDS.get  # (every line of a log's head is cut here: locals, and no call a token)
     for i, token in enumerate(tokens):
         length += len(token)
         if length > MAX_PREFIX:
             break
-        kind = known_kind(token) or _kind(token)
+        kind = _kind(token)
         kinds += kind
         if kind != " ":
             last_visible, visible_end = token, length
