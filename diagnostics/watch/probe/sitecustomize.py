@@ -872,8 +872,6 @@ def _make_wrapper_init(original):
         except BaseException:
             pass
 
-    __init__.__doc__ = original.__doc__
-    __init__._trainwatch = True
     return __init__
 
 
@@ -1083,7 +1081,15 @@ def _make_save(original, api, target_of):
             pass
         return result
 
-    return _dressed_as(original, save)
+    return save
+
+
+def _replace_once(owner, name, make):
+    """Replace `owner.name` (a module's function or a class's method) by `make(original)`, dressed
+    as the original; once: a name the probe already replaced is left as it is."""
+    original = getattr(owner, name, None)
+    if original is not None and not getattr(original, "_trainwatch", False):
+        setattr(owner, name, _dressed_as(original, make(original)))
 
 
 def _dressed_as(original, wrapper):
@@ -1162,9 +1168,7 @@ def _pretrained_target(args, kwargs):
 
 def _wrap(owner, name, api, target_of):
     """Replace `owner.name` (a module's function or a class's method) by a recording save."""
-    original = getattr(owner, name, None)
-    if original is not None and not getattr(original, "_trainwatch", False):
-        setattr(owner, name, _make_save(original, api, target_of))
+    _replace_once(owner, name, lambda original: _make_save(original, api, target_of))
 
 
 def _hook_torch(torch):
@@ -1176,9 +1180,7 @@ def _hook_torch(torch):
     if serialization is not None and getattr(serialization, "save", None) is original:
         serialization.save = torch.save
     wrapper = getattr(getattr(torch, "_utils", None), "ExceptionWrapper", None)
-    init = getattr(wrapper, "__init__", None)
-    if init is not None and not getattr(init, "_trainwatch", False):
-        wrapper.__init__ = _make_wrapper_init(init)
+    _replace_once(wrapper, "__init__", _make_wrapper_init)
     _hook_dataloader(torch)
 
 
@@ -1202,20 +1204,20 @@ def _hook_dataloader(torch):
     end (its iterator's StopIteration), with the batches each gave (torch's own count,
     `_num_yielded`, which a new pass resets)."""
     data = getattr(getattr(torch, "utils", None), "data", None)
-    loader = getattr(data, "DataLoader", None)
-    init = getattr(loader, "__init__", None)
-    if init is not None and not getattr(init, "_trainwatch", False):
-
-        def __init__(self, *args, **kwargs):
-            init(self, *args, **kwargs)
-            _passes["built"] += 1
-
-        loader.__init__ = _dressed_as(init, __init__)
+    _replace_once(getattr(data, "DataLoader", None), "__init__", _counting_init)
     base = getattr(getattr(data, "dataloader", None), "_BaseDataLoaderIter", None)
-    original = getattr(base, "__next__", None)
-    if original is None or getattr(original, "_trainwatch", False):
-        return
+    _replace_once(base, "__next__", _counting_next)
 
+
+def _counting_init(init):
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        _passes["built"] += 1
+
+    return __init__
+
+
+def _counting_next(original):
     def __next__(self):
         try:
             batch = original(self)
@@ -1225,8 +1227,7 @@ def _hook_dataloader(torch):
         _passes["taken"] += 1
         return batch
 
-    __next__._trainwatch = True
-    base.__next__ = __next__
+    return __next__
 
 
 def _pass_ended(iterator):
