@@ -465,17 +465,34 @@ def _without_thread_deaths(evidence: Evidence) -> Evidence | None:
     probe = evidence.probe
     if probe is None or evidence.exit is None or evidence.exit.code != 0:
         return None
-    # the log's copy is known by its type alone: threads dying at once interleave their lines, a
-    # message may begin with another thread's frame (and in a run that exited 0, an exception of
-    # that type the program printed and went on from explains its end no better)
-    deaths = {c.final.short_type for c in probe.chains if c.thread is not None}
-    if not deaths:
+    # The log's copy is known by its type or by its message's start: threads dying at once
+    # interleave their lines, and either may be garbled (a message that begins with another
+    # thread's frame, a type glued to another's, `OSErrorOSError`). In a run that exited 0, an
+    # exception of that type the program printed and went on from explains its end no better.
+    died = [c.final for c in probe.chains if c.thread is not None]
+    if not died:
         return None
+    types = {e.short_type for e in died}
+    starts = {_message_start(e.message) for e in died} - {""}
     log = evidence.log
     if log is not None:
-        log = replace(log, chains=tuple(c for c in log.chains if c.final.short_type not in deaths))
+        log = replace(
+            log,
+            chains=tuple(
+                c
+                for c in log.chains
+                if c.final.short_type not in types and _message_start(c.final.message) not in starts
+            ),
+        )
     probe = replace(probe, chains=tuple(c for c in probe.chains if c.thread is None))
     return replace(evidence, probe=probe, log=log)
+
+
+MESSAGE_START = 40  # characters of a message's first line that tell one exception from another
+
+
+def _message_start(message: str) -> str:
+    return message.splitlines()[0][:MESSAGE_START] if message else ""
 
 
 def _time_limiter(evidence: Evidence) -> str | None:

@@ -398,6 +398,37 @@ def test_dataloaders_built_and_never_used_are_a_loop_that_never_started_unless_a
     assert "built 2 DataLoaders and taken no batch from any of them" in summary
 
 
+def test_threads_dying_at_once_are_known_in_the_log_by_type_or_by_message():
+    # eight threads failing at once interleave their tracebacks on stderr; in 1 run of 12 Python's
+    # copy of one came out as `OSErrorOSError: worker 7 failed`, a type the probe never saw: its
+    # message still names the death, and the run that exited 0 completed
+    from dataclasses import replace
+
+    from trainwatch.diagnostics.watch.probe.records import ProbeFacts
+
+    frame = '  File "/w/probe_thread.py", line 18, in crash\n    raise OSError("worker")\n'
+    text = (
+        f"Traceback (most recent call last):\n{frame}OSError: worker 3 failed xxxx\n"
+        f"Traceback (most recent call last):\n{frame}OSErrorOSError: worker 7 failed xxxx\n"
+        "main thread finished\n"
+    )
+    log = parse_text(text)
+    assert {c.final.short_type for c in log.chains} == {"OSError", "OSErrorOSError"}
+    seen = log.chains[0]
+    died = tuple(
+        replace(
+            seen,
+            thread=f"crasher-{i}",
+            exceptions=(replace(seen.final, message=f"worker {i} failed xxxx"),),
+        )
+        for i in (3, 7)
+    )
+    run = Evidence(
+        source="run", log=log, exit=ExitStatus.from_returncode(0), probe=ProbeFacts(chains=died)
+    )
+    assert classify(run).category == "completed"
+
+
 def test_fallbacks():
     assert judge("hello\n").category == "unknown"
     assert judge("hello\n", exit=ExitStatus.from_returncode(-15)).category == "interrupted"
