@@ -444,9 +444,15 @@ class BlockReader:
                 b.frame_indent = len(text) - len(text.lstrip())
                 return True
             indent = len(text) - len(text.lstrip())
-            if indent and indent <= b.frame_indent and _EXC_BARE.match(text.lstrip()):
+            if (
+                indent
+                and (indent <= b.frame_indent or (b.frames and b.frames[-1].code is not None))
+                and _EXC_BARE.match(text.lstrip())
+            ):
                 # a code line is indented deeper than its frame: a traceback pasted indented
-                # (quoted in an issue, nested in a list) has its exception at the frames' depth
+                # (quoted in an issue, nested in a list) has its exception at the frames' depth;
+                # one pasted with its last line indented as source has it under a frame that
+                # already shows its source line (a frame shows one)
                 text = text.lstrip()
             elif text.startswith((" ", "\t")) or not text:
                 if (

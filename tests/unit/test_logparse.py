@@ -211,6 +211,20 @@ def test_a_traceback_pasted_indented_ends_at_an_exception_as_deep_as_its_frames(
     assert (final.message, final.frames[0].code) == ("y", "KeyError: x")
 
 
+def test_an_exception_pasted_as_deep_as_source_under_a_frame_with_its_source_is_the_exception():
+    # a frame shows one source line: a second line at that depth that reads as an exception is
+    # the traceback's last line, indented with the source when it was pasted (UM006)
+    pasted = (
+        '  File "/usr/lib/python3.10/site-packages/transformers/tokenization_utils_fast.py", '
+        "line 818, in train_new_from_iterator\n"
+        '    or tokenizer_json["pre_tokenizer"]["type"] == "Sequence"\n'
+        "    TypeError: 'NoneType' object is not subscriptable\n"
+    )
+    final = parse_text(pasted).chains[0].final
+    assert (final.type, final.message) == ("TypeError", "'NoneType' object is not subscriptable")
+    assert final.frames[0].code == 'or tokenizer_json["pre_tokenizer"]["type"] == "Sequence"'
+
+
 def test_a_traceback_pasted_without_indentation_keeps_source_that_reads_like_an_exception():
     # at the margin, an annotated assignment and a bare `raise` look like `Type: message`
     pasted = (
