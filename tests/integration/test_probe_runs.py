@@ -411,3 +411,25 @@ def test_output_and_status_identical_with_and_without_the_save_hooks(tmp_path: P
     )
     for name in ("ckpt_step10.pt", "ckpt_step20.pt", "ckpt_step30.pt"):
         assert (probed_dir / name).stat().st_size == (bare_dir / name).stat().st_size
+
+
+def test_a_librarys_key_lookup_is_no_sample_and_a_cython_frame_is_not_the_programs() -> None:
+    # a mapping's `__getitem__` in a library takes a key (pandas' DataFrame a column), not a
+    # sample; a frame of a Cython source (printed with its relative path) is an installed package's
+    code = (
+        "from collections import UserDict\n"
+        "source = 'def get_item(d, k):\\n    return d[k]\\n'\n"
+        "exec(compile(source, 'pkg/_libs/helper.pxi', 'exec'))\n"
+        "get_item(UserDict(lr=0.1), 'batch_size')\n"
+    )
+    done, facts = run_probed([sys.executable, "-c", code])
+    assert done.returncode == 1
+    assert facts.sample is None
+    chain = facts.primary_chain()
+    assert chain is not None and chain.final.type == "KeyError"
+    frames = chain.final.frames
+    assert [(f.function, f.user) for f in frames] == [
+        ("<module>", True),
+        ("get_item", False),
+        ("__getitem__", False),
+    ]

@@ -29,7 +29,7 @@ from trainwatch.diagnostics.read.dumps import (
     parse_worker_wrapper,
     split_fatal,
 )
-from trainwatch.diagnostics.read.frames import ThreadStack
+from trainwatch.diagnostics.read.frames import ThreadStack, is_user_file
 from trainwatch.diagnostics.watch.probe.checkpoints import CheckpointFacts, read_checkpoints
 from trainwatch.diagnostics.watch.probe.samples import FailedSample, pick_sample, sample_from
 
@@ -476,12 +476,17 @@ def _remote_frames(message: str) -> tuple[Frame, ...]:
 
 def _frame(item: dict[str, Any]) -> Frame:
     code = item.get("code")
+    file = str(item.get("file") or "?")
+    function = str(item.get("function") or UNKNOWN_FUNCTION)
     return Frame(
-        str(item.get("file") or "?"),
+        file,
         _int(item.get("line")) or 0,
-        str(item.get("function") or UNKNOWN_FUNCTION),
+        function,
         str(code) if code else None,
-        bool(item.get("user")),
+        # the probe knows the process's library folders and its working directory; the one notion
+        # of the user's code (read/frames.py) knows the rest: a Cython source's relative path
+        # (`pandas/_libs/hashtable_class_helper.pxi`), which the probe takes for the program's
+        bool(item.get("user")) and is_user_file(file, function),
     )
 
 

@@ -607,6 +607,21 @@ def _is_data_code(code):
     return name in ("__call__", "forward") and "transform" in file.lower()
 
 
+def _loads_samples(frame):
+    """An item lookup in a library's code loads a sample only on a dataset (torchvision's
+    ImageFolder, a Hugging Face Dataset: a class named `...Dataset` among its bases); pandas'
+    `DataFrame.__getitem__` takes a column by its name, a dict's subclass a key. The program's own
+    `__getitem__` is its dataset's, whatever it derives from."""
+    code = frame.f_code
+    if code.co_name not in ("__getitem__", "__getitems__") or _is_user(code.co_filename):
+        return True
+    try:
+        bases = type(frame.f_locals.get("self")).__mro__
+        return any(base.__name__.endswith("Dataset") for base in bases)
+    except Exception:
+        return True
+
+
 def _short(value):
     """A short description of one argument: the value of a number, a short string or a path, only
     the type and shape of anything else (never a tensor's contents)."""
@@ -723,7 +738,7 @@ def _calls(exceptions):
         files = []
         tb = getattr(exc, "__traceback__", None)
         while tb is not None:
-            if _is_data_code(tb.tb_frame.f_code):
+            if _is_data_code(tb.tb_frame.f_code) and _loads_samples(tb.tb_frame):
                 calls.append((tb.tb_frame, tb.tb_lineno))
             tb = tb.tb_next
         if calls:
