@@ -82,10 +82,14 @@ def rules() -> tuple[tuple[Rule, ...], dict[str, Any]]:
     return tuple(out), data.get("advice", {})
 
 
-def judge_quiet(evidence: Evidence, quiet: bool = True) -> Verdict | None:
+def judge_quiet(
+    evidence: Evidence, quiet: bool = True, said_finished: bool = False
+) -> Verdict | None:
     """The verdict of the first rule whose facts hold, or None. `quiet` says that no signature of a
-    failure matched (the facts "quiet" depends on it)."""
+    failure matched (the facts "quiet" depends on it); `said_finished`, that a phrase of a good
+    ending did."""
     facts, values, cited, culprits = _facts(evidence, quiet)
+    facts["said-finished"] = said_finished
     rule_list, shared = rules()
     for rule in rule_list:
         if all(facts.get(name, False) for name in rule.when):
@@ -103,7 +107,9 @@ def apply_quiet(
     of the loop; otherwise the quiet verdict decides only when nothing, or nothing explained, was
     found, and its reading of the loop joins the evidence."""
     failing = verdict is not None and verdict.category not in ("completed", "early-exit", "unknown")
-    quiet = judge_quiet(evidence, quiet=not failing)
+    # the plain words of an end (an early-stopping rule's words mean to stop short of the total)
+    said_finished = generic and verdict is not None and verdict.subtype == "completed/finished"
+    quiet = judge_quiet(evidence, quiet=not failing, said_finished=said_finished)
     if quiet is None:
         return verdict
     if evidence.nan_stop is not None:  # trainwatch stopped it: its own interrupt is no cause

@@ -450,6 +450,21 @@ def test_exit_zero_unfinished_is_early_exit_and_finished_is_near_certain_complet
     assert judge("hello") is None  # nothing to go on: the classifier's exit-status rule decides
 
 
+def test_a_saved_log_that_says_finished_after_its_loop_stopped_short_is_an_early_exit():
+    # the closing line ran after the loop, so the loop was left early (a real run's `break`);
+    # an early-stopping rule's words stop short of the total on purpose
+    def verdict(text):
+        return classify(Evidence(source="log", log=parse_text(text), progress=track(text)))
+
+    epochs = "".join(f"Epoch {e}/10 - loss: 1.{e}\n" for e in (1, 2, 3))
+    left = verdict(epochs + "Training complete.\n")
+    assert (left.category, left.subtype) == ("early-exit", "early-exit/unfinished")
+    stopped = verdict(epochs + "Epoch 3: early stopping\n")
+    assert (stopped.category, stopped.subtype) == ("completed", "completed/early-stopping")
+    whole = "".join(f"Epoch {e}/3 - loss: 1.{e}\n" for e in (1, 2, 3)) + "Training complete.\n"
+    assert verdict(whole).category == "completed"
+
+
 def test_messages_tell_data_from_loss():
     def category(text: str) -> str:
         return classify(Evidence(source="log", log=parse_text(text), progress=track(text))).category
