@@ -434,6 +434,16 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
         )
         return _by_empty_size(unknown, text) or _by_its_words(unknown, text) or unknown
     if status is None:
+        if evidence.log is not None and evidence.log.lines == 0:
+            # a job's output file that was never written to, or the wrong file: say so, rather
+            # than "no error" of a log that holds nothing
+            return Verdict(
+                "unknown",
+                None,
+                0.2,
+                "The log is empty: it holds no line to read (an output file the job never wrote "
+                "to, another file than the run's, or a capture that failed).",
+            )
         return Verdict(
             "unknown", None, 0.2, "The log shows no error and does not say how the run ended."
         )

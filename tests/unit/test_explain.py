@@ -38,6 +38,14 @@ def test_garbage_never_crashes(data):
     json.dumps(diagnosis.to_dict(), default=str)
 
 
+def test_an_empty_log_is_said_to_be_empty():
+    empty = explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(b"")).verdict
+    assert empty.category == "unknown" and empty.summary.startswith("The log is empty")
+    # a line that says nothing is not an empty log
+    said = explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(b"hello\n")).verdict
+    assert said.category == "unknown" and not said.summary.startswith("The log is empty")
+
+
 def test_a_log_that_ends_in_nuls_is_read_and_binary_data_is_refused():
     import pickle
     import random
