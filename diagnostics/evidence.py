@@ -212,6 +212,16 @@ class LogLine:
 
 
 @dataclass(frozen=True)
+class OwnModule:
+    """A module the run could not import that the program has as its own file or package (read at
+    the end of a live run: watch/own_modules.py)."""
+
+    name: str  # "utils"
+    path: str  # where the program has it: "/proj/utils"
+    importer: str  # the folder of the file that imported it: "/proj/tools"
+
+
+@dataclass(frozen=True)
 class Evidence:
     """Everything known about one run, from whichever sources were available."""
 
@@ -227,6 +237,8 @@ class Evidence:
     stall: StallFacts | None = None
     nan_stop: NanStop | None = None  # trainwatch stopped the run for a non-finite loss (--on-nan)
     forwarded_signals: tuple[str, ...] = ()  # signals trainwatch received and relayed to the child
+    # modules the run could not import that the program has itself (run only)
+    own_modules: tuple[OwnModule, ...] = ()
     # things the report should say about what could not be seen
     notes: tuple[str, ...] = field(default=())
 

@@ -144,7 +144,10 @@ def run_session(
         notes.append("the probe was off (--no-probe)")
     observers.finish()
     progress = observers.progress_facts()
+    from pathlib import Path
+
     from trainwatch.diagnostics.evidence import Evidence
+    from trainwatch.diagnostics.watch.own_modules import own_modules
 
     evidence = Evidence(
         source="run",
@@ -157,6 +160,7 @@ def run_session(
         stall=stall,
         nan_stop=nan_stop,
         forwarded_signals=result.forwarded_signals,
+        own_modules=own_modules(probe_facts.chains, Path.cwd()) if probe_facts else (),
         notes=tuple(notes) + (memory.notes if memory is not None else ()),
     )
     from trainwatch.diagnostics.judge.classify import classify

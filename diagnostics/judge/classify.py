@@ -23,6 +23,7 @@ from trainwatch.diagnostics.evidence import (
     deepest_user_frame,
 )
 from trainwatch.diagnostics.judge.consistency import make_consistent
+from trainwatch.diagnostics.judge.imports import own_module_off_the_path
 from trainwatch.diagnostics.judge.kills import apply_kill_rules
 from trainwatch.diagnostics.judge.quiet import apply_quiet
 from trainwatch.diagnostics.knowledge.words import ADVICE, error_line, model
@@ -140,6 +141,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     best = roots[0] if roots else None
 
     verdict = _from_match(best, ranked, cascades, chains, evidence) if best is not None else None
+    verdict = own_module_off_the_path(verdict, evidence)
     verdict = apply_kill_rules(
         verdict,
         needs_proof=best is not None and best.signature.needs_corroboration,

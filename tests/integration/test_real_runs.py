@@ -158,3 +158,24 @@ def test_a_forked_worker_s_segfault_is_the_native_crash_its_parent_only_saw_as_a
     assert data["verdict"]["subtype"] == "library/native-crash", data["verdict"]
     assert any(e["text"].startswith("SIGSEGV in pid ") for e in data["evidence"]), data["evidence"]
     assert data["culprit"]["line"] == 4
+
+
+def test_a_module_the_project_has_but_the_script_cannot_import_is_the_path_not_a_package(
+    tmp_path,
+):
+    # `python tools/train.py` from the project's root: Python looks for imports in tools/, so the
+    # root's own utils/ is not found, and installing a `utils` package would be the wrong advice
+    (tmp_path / "utils").mkdir()
+    (tmp_path / "utils" / "__init__.py").write_text("def seed():\n    return 0\n")
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "train.py").write_text("from utils import seed\nprint(seed())\n")
+    report = tmp_path / "r.json"
+    result = trainwatch("run", "--json", str(report), "tools/train.py", cwd=tmp_path)
+    assert result.returncode == 1
+    verdict = read_report(report)["verdict"]
+    assert verdict["subtype"] == "code/missing-local-module", verdict
+    assert str(tmp_path / "utils") in verdict["summary"]
+    # a module that is nowhere in the project stays a package to install
+    (tmp_path / "tools" / "train.py").write_text("import utils_nowhere_xyz\n")
+    trainwatch("run", "--json", str(report), "tools/train.py", cwd=tmp_path)
+    assert read_report(report)["verdict"]["subtype"] == "library/missing-package"

@@ -1,0 +1,47 @@
+"""A module the program could not import that it has itself: the import path, not the install.
+
+`No module named 'utils'` reads as a package to install, and from a log alone nothing tells it
+apart. In a live run the reader (watch/own_modules.py) looked for the program's own file of that
+name: Python looks for a script's imports from the script's own folder, so a project module in the
+working directory or a folder above the script (`python tools/train.py` importing the root's
+`models/`) is not found there, and installing a package of that name would be wrong advice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from trainwatch.diagnostics.evidence import Evidence
+from trainwatch.diagnostics.verdict import Verdict
+from trainwatch.diagnostics.watch.own_modules import MISSING_MODULE
+
+
+def own_module_off_the_path(verdict: Verdict | None, evidence: Evidence) -> Verdict | None:
+    """The verdict, or, for a missing module the program has as its own file or package, a code
+    verdict that says where it is."""
+    if verdict is None or verdict.category != "library" or verdict.exception is None:
+        return verdict
+    missing = MISSING_MODULE.match(verdict.exception.message)
+    own = next((m for m in evidence.own_modules if missing and m.name == missing.group(1)), None)
+    if own is None:
+        return verdict
+    return replace(
+        verdict,
+        category="code",
+        subtype="code/missing-local-module",
+        confidence=0.85,
+        signature=None,
+        summary=(
+            f"The program could not import `{own.name}`, which it has itself ({own.path}): Python "
+            f"looks for a script's imports from the script's folder ({own.importer}), so the "
+            "project's own module is not on the import path when the script is started so."
+        ),
+        advice=(
+            "Start it from the project's root as a module (`python -m tools.train` for "
+            "`tools/train.py`), or put the root on the path "
+            "(`PYTHONPATH=. python tools/train.py`).",
+            "Or install the project in the environment (`pip install -e .`); do not install a "
+            f"package named `{own.name}` from PyPI: it is another project.",
+        ),
+        doc_url=None,
+    )
