@@ -68,6 +68,14 @@ def is_user_file(path: str, function: str = "<module>", library_dirs: Sequence[s
     return True
 
 
+def probe_said_user(file: str, function: str, said: bool) -> bool:
+    """Is a frame the probe recorded the user's? Where the probe said so (it knew the process's
+    library folders and working directory) and this module's notion agrees: the probe makes a
+    relative path absolute against the working directory, and a Cython source's
+    (`pandas/_libs/hashtable_class_helper.pxi`) then passes for the program's own file."""
+    return said and is_user_file(file, function)
+
+
 def make_frame(
     file: str, line: int, function: str, library_dirs: Sequence[str] = (), code: str | None = None
 ) -> Frame:

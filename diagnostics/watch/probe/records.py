@@ -29,7 +29,7 @@ from trainwatch.diagnostics.read.dumps import (
     parse_worker_wrapper,
     split_fatal,
 )
-from trainwatch.diagnostics.read.frames import ThreadStack, is_user_file
+from trainwatch.diagnostics.read.frames import ThreadStack, probe_said_user
 from trainwatch.diagnostics.watch.probe.checkpoints import CheckpointFacts, read_checkpoints
 from trainwatch.diagnostics.watch.probe.samples import FailedSample, pick_sample, sample_from
 
@@ -483,10 +483,7 @@ def _frame(item: dict[str, Any]) -> Frame:
         _int(item.get("line")) or 0,
         function,
         str(code) if code else None,
-        # the probe knows the process's library folders and its working directory; the one notion
-        # of the user's code (read/frames.py) knows the rest: a Cython source's relative path
-        # (`pandas/_libs/hashtable_class_helper.pxi`), which the probe takes for the program's
-        bool(item.get("user")) and is_user_file(file, function),
+        probe_said_user(file, function, bool(item.get("user"))),
     )
 
 

@@ -16,6 +16,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from trainwatch.diagnostics.read.frames import probe_said_user
+
 _ITEM_FUNCTIONS = ("__getitem__", "__getitems__")
 _WORKER_WHERE = "in DataLoader worker process "
 # How to load a file of a known kind on its own, for when the Dataset cannot be rebuilt in one line.
@@ -323,11 +325,12 @@ def _call(item: dict[str, Any]) -> SampleCall:
     name = owner.get("class")
     module = owner.get("module")
     args = item.get("args") if isinstance(item.get("args"), dict) else {}
+    function, file = str(item.get("function") or "?"), str(item.get("file") or "?")
     return SampleCall(
-        function=str(item.get("function") or "?"),
-        file=str(item.get("file") or "?"),
+        function=function,
+        file=file,
         line=_int(item.get("line")) or 0,
-        user=bool(item.get("user")),
+        user=probe_said_user(file, function, bool(item.get("user"))),
         arguments=tuple((str(k), str(v)) for k, v in args.items()),
         owner=f"{module}.{name}" if name and module else (str(name) if name else None),
         owner_file=owner.get("file") if isinstance(owner.get("file"), str) else None,
