@@ -59,15 +59,16 @@ DATA_FUNCTIONS = (
     "__iter__",
 )
 # The innermost frames of a plain Python error, named for reading data: a function that loads or
-# generates the dataset (`load_dataset`, `data_generator`, `_get_gold_labels`), a dataset module or
-# a Lightning-style data module, one that reads images or audio (`readImageSet`, `load_wav`), or a
+# generates the dataset (`load_dataset`, `data_generator`, `_get_gold_labels`), a dataset module,
+# a Lightning-style data module or a `data_utils` one (VITS and Tacotron 2 keep their dataset and
+# collate classes there), one that reads images or audio (`readImageSet`, `load_wav`), or a
 # detector's `build_targets`, which indexes the prediction grid with the labels' boxes and classes
 # (a box not normalised to 0-1, a class past the model's: FL003, FL004). Errors there are more
 # often about what was read (an empty file list, a sample longer than the buffer, a label of
 # another type, a box off the grid, an image of another size) than about the program
 # (docs/explain.md).
 DATA_READING_NAMES = re.compile(
-    r"(?i)dataset|data_?loader|data_?gen|data_?module|(?:load|read|prepare|parse)_?data"
+    r"(?i)dataset|data_?loader|data_?gen|data_?module|data_?utils|(?:load|read|prepare|parse)_?data"
     r"|_labels?$|annotation|(?:load|read|decode)_?(?:image|img|audio|wav)"
     r"|^build_targets$"
 )

@@ -37,12 +37,14 @@ from trainwatch.diagnostics.read.prefilter import (
     word_places,
 )
 from trainwatch.diagnostics.read.tracebacks import (
+    TRACEBACK_HEAD,
     BlockReader,
     ChildFailure,
     FatalError,
     closing_error,
     cut_traceback,
     is_frame_line,
+    unflattened,
 )
 from trainwatch.diagnostics.verdict import REPORT_BANNER
 
@@ -457,6 +459,10 @@ class LogParser:
         if REPORT_BANNER in text and ("\u2500" in text or text.strip() == REPORT_BANNER):
             self._report_at = line.number
             self._tail = deque((x for x in self._tail if x.number < line.number), maxlen=TAIL_LINES)
+            return
+        if TRACEBACK_HEAD in text and (folded := unflattened(text)) is not None:
+            for piece in folded:  # a traceback folded into one line: read as Python wrote it
+                self._detail(LogLine(line.number, piece, line.stream, line.capture))
             return
         source = line.capture.source if line.capture is not None else None
         if not self._blocks.in_table():  # `[0]:` opens an entry of the table

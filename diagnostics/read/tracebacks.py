@@ -967,3 +967,48 @@ def _headless_ipython(text: str) -> bool:
     return m is not None and (
         m.group(1).startswith("<ipython-input-") or "/" in m.group(1) or "\\" in m.group(1)
     )
+
+
+# A traceback whose line breaks were lost: pasted into a page that folds a paragraph's lines into
+# one (an issue written without a code block), or logged as one record by a tool that replaces them.
+# Its frames still read `File "...", line N, in f` one after another, each followed by its source.
+_FLAT_FRAME_START = re.compile(r'\s*(?=(?<![\w"])File "[^"\n]*", line \d+)')
+_FLAT_FRAME = re.compile(r'(File "[^"\n]*", line \d+(?:, in \S+)?)\s*(.*)$')
+_FLAT_CHAIN = re.compile(rf"\s*(?=(?:{re.escape(_CAUSE)}|{re.escape(_CONTEXT)}):)")
+# The exception after the last frame's source: a name Python's exceptions have, then `:` or the
+# end (a `raise ValueError(` in the source is followed by neither)
+_FLAT_EXCEPTION = re.compile(
+    r"(?<![\w.])(?:[A-Za-z_]\w*\.)*(?:[A-Za-z_]\w*(?:Error|Exception|Interrupt|Exit|Failure)"
+    r"|Stop(?:Async)?Iteration)(?=:(?:\s|$)|\s*$)"
+)
+
+
+def unflattened(text: str) -> list[str] | None:
+    """The lines of a traceback folded into this one line, as Python wrote them; None when the
+    line holds no head with a frame after it on the same line."""
+    head = text.find(TRACEBACK_HEAD)
+    if head < 0 or _FLAT_FRAME_START.search(text, head) is None:
+        return None
+    lines = [text[:head].rstrip()] if text[:head].strip() else []
+    for part in text[head:].split(TRACEBACK_HEAD)[1:]:
+        lines.append(TRACEBACK_HEAD)
+        for piece in _FLAT_CHAIN.split(part):
+            if piece.startswith((_CAUSE, _CONTEXT)):
+                lines += ["", piece.strip(), ""]  # set apart by empty lines, as Python writes it
+                continue
+            frames = [f for f in _FLAT_FRAME_START.split(piece) if f.strip()]
+            for i, frame in enumerate(frames):
+                m = _FLAT_FRAME.match(frame)
+                if m is None:  # words before the first frame
+                    lines.append(frame.strip())
+                    continue
+                lines.append("  " + m.group(1))
+                source = m.group(2).strip()
+                error = _FLAT_EXCEPTION.search(source) if i == len(frames) - 1 else None
+                if error is not None:
+                    if source[: error.start()].strip():
+                        lines.append("    " + source[: error.start()].strip())
+                    lines.append(source[error.start() :].strip())
+                elif source:
+                    lines.append("    " + source)
+    return lines

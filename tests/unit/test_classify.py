@@ -88,6 +88,14 @@ def test_a_plain_error_in_a_function_that_reads_the_data_is_data_first():
         "IndexError: index 3810 is out of bounds for dimension 2 with size 15\n"
     )
     assert (v.category, v.subtype) == ("data", "data/sample-error")
+    v = judge(  # a `data_utils` module holds a project's dataset and collate classes (VITS)
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 30, in <module>\n'
+        "    for x, y in loader:\n"
+        '  File "/home/u/data_utils.py", line 125, in <listcomp>\n'
+        "    torch.LongTensor([x[1].size(1) for x in batch]),\n"
+        "IndexError: Dimension out of range (expected to be in range of [-1, 0], but got 1)\n"
+    )
+    assert (v.category, v.subtype) == ("data", "data/sample-error")
     v = judge(  # the frames of the program's model code are not the data's
         'Traceback (most recent call last):\n  File "/home/u/train.py", line 30, in <module>\n'
         "    model = build_model(cfg)\n"

@@ -150,6 +150,31 @@ def test_a_frame_glued_to_its_source_line_keeps_its_function_and_code():
     assert [(f.function, f.code) for f in whole.chains[0].final.frames] == [("train", None)]
 
 
+def test_a_traceback_folded_into_one_line_is_read_as_python_wrote_it():
+    # a paste into a page that folds a paragraph's lines (an issue without a code block), chained
+    folded = (
+        "warning before it. Traceback (most recent call last):   File \"/w/feed.py\", line 105,"
+        " in _next     meta = self._metadata[self._offset] IndexError: list index out of range"
+        "  During handling of the above exception, another exception occurred:  Traceback (most"
+        ' recent call last):   File "train.py", line 9, in <module>     raise ValueError("no'
+        ' rows") ValueError: no rows'
+    )
+    (chain,) = parse_text(folded + "\n").chains
+    first, final = chain.exceptions
+    assert (first.type, first.message, first.relation) == (
+        "IndexError",
+        "list index out of range",
+        "context",
+    )
+    assert [(f.function, f.code) for f in first.frames] == [
+        ("_next", "meta = self._metadata[self._offset]")
+    ]
+    assert (final.type, final.message) == ("ValueError", "no rows")
+    assert [f.code for f in final.frames] == ['raise ValueError("no rows")']
+    # a head alone, or one with no frame after it on its line, is no folded traceback
+    assert parse_text("Traceback (most recent call last): see below\n").chains == ()
+
+
 def test_a_log_too_short_to_teach_its_prefix_is_read_after_it():
     # Two lines cannot teach the capture learner a timestamp: what starts a line (an exception's
     # name, a `raise`) is looked for after words that look like a capture's.
