@@ -983,11 +983,30 @@ _FLAT_EXCEPTION = re.compile(
 )
 
 
+# A traceback kept as one escaped string: a service's error message (`message: "...\nTraceback (most
+# recent call last):\n  File \"...`), a logger's or a tracker's field printed as it is stored. Its
+# line breaks are `\n`; it ends at its string's closing quote.
+_ESCAPED_HEAD = TRACEBACK_HEAD + "\\n"
+_CLOSING_QUOTE = re.compile(r'(?<!\\)"')
+_ESCAPE = re.compile(r"\\([\\nt\"'])")
+_ESCAPED_END = re.compile(r"(?:\\n|\s)+$")
+_UNESCAPED = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
+
+
 def unflattened(text: str) -> list[str] | None:
-    """The lines of a traceback folded into this one line, as Python wrote them; None when the
-    line holds no head with a frame after it on the same line."""
+    """The lines of a traceback folded into this one line (its breaks lost, or escaped as `\\n`), as
+    Python wrote them; None when the line holds no head with a frame after it on the same line."""
     head = text.find(TRACEBACK_HEAD)
-    if head < 0 or _FLAT_FRAME_START.search(text, head) is None:
+    if head < 0:
+        return None
+    if text.startswith(_ESCAPED_HEAD, head):
+        closing = _CLOSING_QUOTE.search(text, head)
+        body = text[head : closing.start() if closing is not None else len(text)]
+        before = _ESCAPED_END.sub("", text[:head])
+        return ([before] if before else []) + _ESCAPE.sub(
+            lambda m: _UNESCAPED[m.group(1)], body
+        ).split("\n")
+    if _FLAT_FRAME_START.search(text, head) is None:
         return None
     lines = [text[:head].rstrip()] if text[:head].strip() else []
     for part in text[head:].split(TRACEBACK_HEAD)[1:]:

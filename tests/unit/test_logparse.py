@@ -153,7 +153,7 @@ def test_a_frame_glued_to_its_source_line_keeps_its_function_and_code():
 def test_a_traceback_folded_into_one_line_is_read_as_python_wrote_it():
     # a paste into a page that folds a paragraph's lines (an issue without a code block), chained
     folded = (
-        "warning before it. Traceback (most recent call last):   File \"/w/feed.py\", line 105,"
+        'warning before it. Traceback (most recent call last):   File "/w/feed.py", line 105,'
         " in _next     meta = self._metadata[self._offset] IndexError: list index out of range"
         "  During handling of the above exception, another exception occurred:  Traceback (most"
         ' recent call last):   File "train.py", line 9, in <module>     raise ValueError("no'
@@ -173,6 +173,31 @@ def test_a_traceback_folded_into_one_line_is_read_as_python_wrote_it():
     assert [f.code for f in final.frames] == ['raise ValueError("no rows")']
     # a head alone, or one with no frame after it on its line, is no folded traceback
     assert parse_text("Traceback (most recent call last): see below\n").chains == ()
+
+
+def test_a_traceback_kept_as_one_escaped_string_is_read_as_python_wrote_it():
+    # a service's error message holding the job's traceback as it stores it: `\n` between lines
+    escaped = (
+        'RuntimeError: Training failed with: message: "The replica exited with status 1. '
+        r"\nTraceback (most recent call last):\n  File \"/opt/task.py\", line 36, in <module>\n"
+        r"    import db_dtypes\nModuleNotFoundError: No module named \'db_dtypes\'\n\nThe above "
+        r"exception was the direct cause of the following exception:\n\nTraceback (most recent "
+        r"call last):\n  File \"/opt/task.py\", line 143, in load\n    df = rows.to_dataframe()"
+        r'\nValueError: Please install the db-dtypes package" code: 3'
+    )
+    message, chain = parse_text(escaped + "\n").chains
+    assert (
+        message.final.message == 'Training failed with: message: "The replica exited with status 1.'
+    )
+    cause, final = chain.exceptions
+    assert (cause.type, cause.message, cause.relation) == (
+        "ModuleNotFoundError",
+        "No module named 'db_dtypes'",
+        "cause",
+    )
+    assert [(f.file, f.code) for f in cause.frames] == [("/opt/task.py", "import db_dtypes")]
+    # the string ends at its closing quote: what follows it is not the message's
+    assert (final.type, final.message) == ("ValueError", "Please install the db-dtypes package")
 
 
 def test_a_log_too_short_to_teach_its_prefix_is_read_after_it():
