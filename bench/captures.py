@@ -102,6 +102,8 @@ def rewrite(text: str, name: str) -> str:
         for n, line in enumerate(text.rstrip("\n").split("\n")):
             rows.writerow([_iso(n, "").strip(), line])
         return out.getvalue()
+    if name in ("folded-tracebacks", "escaped-tracebacks"):
+        return _tracebacks_as_one_line(text, escaped=name == "escaped-tracebacks")
     if name == "fixed-width-wrap":
         lines = []
         for line in text.split("\n"):
@@ -114,6 +116,35 @@ def rewrite(text: str, name: str) -> str:
     lines = text.split("\n")
     last = len(lines) - 1
     return "\n".join(fmt(n, line) if n < last or line else line for n, line in enumerate(lines))
+
+
+def _tracebacks_as_one_line(text: str, escaped: bool) -> str:
+    """Each traceback of the log (its head, its frames and its exception's line) on one line: its
+    breaks folded into spaces, as a page shows a paste made without a code block; or kept as
+    `\\n` in one quoted string, as a service's error message or a structured logger holds it."""
+    lines = text.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() != "Traceback (most recent call last):":
+            out.append(lines[i])
+            i += 1
+            continue
+        end = i + 1  # the frames and their source, indented, then the exception's line
+        while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
+            end += 1
+        block = lines[i : end + 1]
+        if len(block) < 3 or end >= len(lines):  # no frame, or no exception's line after them
+            out.append(lines[i])
+            i += 1
+            continue
+        if escaped:
+            body = "\\n".join(b.replace("\\", "\\\\").replace('"', '\\"') for b in block)
+            out.append(f'ERROR job failed: message: "{body}"')
+        else:
+            out.append(" ".join(b.strip() for b in block if b.strip()))
+        i = end + 1
+    return "\n".join(out)
 
 
 NAMES = (*FORMATS, "fixed-width-wrap")
@@ -201,5 +232,5 @@ STACKED = (
     "iso-timestamp+newest-first",
 )
 # Whole-text rewrites beside the line formats (`--more`): a log viewer's newest-first order, a log
-# explorer's CSV download.
-WHOLE = ("newest-first", "csv-download")
+# explorer's CSV download, tracebacks folded onto one line or kept as one escaped string.
+WHOLE = ("newest-first", "csv-download", "folded-tracebacks", "escaped-tracebacks")

@@ -100,6 +100,9 @@ _PROGRESS_FIELD = re.compile(
     r"(?:['\"]?\s*[:=]|\s+(?:[-+]?\d|nan\b|inf\b))"
 )
 _EXCEPTION_LABEL = re.compile(r"(?:Error|Exception|Warning|Interrupt|Exit)\W*$")
+# A traceback's own words: tracebacks folded onto one line each and repeated (every worker's the
+# same) start alike line after line, and are no capture's.
+_TRACEBACK_WORDS = re.compile(r'Traceback \(most recent call last\)|\bFile "')
 # A progress bar's body: Keras's `1875/1875 [==============================] - ` (every epoch's last
 # line in a log written to a file, so half of a Keras log's lines start with it), rich's `━━━`,
 # tqdm's blocks. Brackets and figures as a capture's are, but the loop's own output.
@@ -250,7 +253,7 @@ def _kind(token: str) -> str:
 
 def looks_like_metadata(prefix: str) -> bool:
     """Does this leading text look like what a capturing tool writes, not like a message?"""
-    if _EXCEPTION_LABEL.search(prefix):
+    if _EXCEPTION_LABEL.search(prefix) or _TRACEBACK_WORDS.search(prefix):
         return False  # `RuntimeError: Traceback ...`: an exception's message, not a capture
     if _PROGRESS_FIELD.search(prefix):
         return False  # `<time> Total iter: 30, epoch: 0, loss: [`: the training loop's own words

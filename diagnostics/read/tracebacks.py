@@ -150,13 +150,17 @@ _EXC_IN_TB = re.compile(r"^([A-Za-z_][\w.]*)(?: \(see above for traceback\))?(?:
 # A line that starts with a lower-case, undotted name, alone or before `: `: in a traceback it is
 # source (`alg: PPO = make(`, `raise`), never an exception's line (`cv2.error` is dotted).
 _LOWER_NAME_FIRST = re.compile(r"^[a-z_][a-z0-9_]*(?::\s|$)")
-_EXC_BARE = re.compile(
-    r"^((?:[A-Za-z_]\w*\.)*(?:[A-Za-z_]\w*(?:Error|Exception|Exhausted|Failure|Interrupt|Exit)"
+# The name of an exception's class, as a traceback's last line starts with it.
+_EXCEPTION_NAME = (
+    r"(?:[A-Za-z_]\w*\.)*(?:[A-Za-z_]\w*(?:Error|Exception|Exhausted|Failure|Interrupt|Exit)"
     # exception classes whose names do not say so: Python's, Paddle's, pyarrow's
     r"|Stop(?:Async)?Iteration|EnforceNotMet|ArrowInvalid)"
     # any class of a package's errors module (`neptune.exceptions.MissingApiToken`,
     # `gym.error.NameNotFound`, `torch._dynamo.exc.Unsupported`): its name need not end in Error
-    r"|(?:[A-Za-z_]\w*\.)+(?:errors?|exceptions?|errors_impl|exc)\.[A-Z]\w*)"
+    r"|(?:[A-Za-z_]\w*\.)+(?:errors?|exceptions?|errors_impl|exc)\.[A-Z]\w*"
+)
+_EXC_BARE = re.compile(
+    rf"^({_EXCEPTION_NAME})"
     # a paste that lost the space after the colon still opens its message with a quote
     r"(?: \(see above for traceback\))? ?:(?: +|(?=['\"]))(.+)$"
     # a traceback cut above its last line: `KeyboardInterrupt` says it all without a message
@@ -977,10 +981,7 @@ _FLAT_FRAME = re.compile(r'(File "[^"\n]*", line \d+(?:, in \S+)?)\s*(.*)$')
 _FLAT_CHAIN = re.compile(rf"\s*(?=(?:{re.escape(_CAUSE)}|{re.escape(_CONTEXT)}):)")
 # The exception after the last frame's source: a name Python's exceptions have, then `:` or the
 # end (a `raise ValueError(` in the source is followed by neither)
-_FLAT_EXCEPTION = re.compile(
-    r"(?<![\w.])(?:[A-Za-z_]\w*\.)*(?:[A-Za-z_]\w*(?:Error|Exception|Interrupt|Exit|Failure)"
-    r"|Stop(?:Async)?Iteration)(?=:(?:\s|$)|\s*$)"
-)
+_FLAT_EXCEPTION = re.compile(rf"(?<![\w.])(?:{_EXCEPTION_NAME}|Exception)(?=:(?:\s|$)|\s*$)")
 
 
 # A traceback kept as one escaped string: a service's error message (`message: "...\nTraceback (most
