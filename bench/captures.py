@@ -118,6 +118,18 @@ def rewrite(text: str, name: str) -> str:
     return "\n".join(fmt(n, line) if n < last or line else line for n, line in enumerate(lines))
 
 
+_CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+
+
+def _traceback_end(lines: list[str], head: int) -> int:
+    """The index of the exception's line of the traceback whose head is at `head`: the frames and
+    their source are indented, the exception's line is not."""
+    end = head + 1
+    while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
+        end += 1
+    return end
+
+
 def _tracebacks_as_one_line(text: str, escaped: bool) -> str:
     """Each traceback of the log (its head, its frames and its exception's line) on one line: its
     breaks folded into spaces, as a page shows a paste made without a code block; or kept as
@@ -130,9 +142,12 @@ def _tracebacks_as_one_line(text: str, escaped: bool) -> str:
             out.append(lines[i])
             i += 1
             continue
-        end = i + 1  # the frames and their source, indented, then the exception's line
-        while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
-            end += 1
+        end = _traceback_end(lines, i)
+        # one string holds the whole chain (the causes' tracebacks and the words between them)
+        while escaped and end + 4 < len(lines) and lines[end + 2].startswith(_CHAINED):
+            if lines[end + 4].strip() != "Traceback (most recent call last):":
+                break
+            end = _traceback_end(lines, end + 4)
         block = lines[i : end + 1]
         if len(block) < 3 or end >= len(lines):  # no frame, or no exception's line after them
             out.append(lines[i])
@@ -153,7 +168,7 @@ NAMES = (*FORMATS, "fixed-width-wrap")
 # timestamps, loguru's default format, Jenkins' timestamper, logging.basicConfig with a time,
 # Markdown indentation and quotes, Hydra's, Hugging Face's and rich's logging, rank tags, a time's
 # zone, screen's padding, journald, stern, a Unix time, Determined's trial logs, pdsh's host tag,
-# and the JSON records of a Kaggle notebook's log and of a cloud logging export.
+# the JSON records of a Kaggle notebook's log and of a cloud logging export, and line numbers.
 MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
     "cri": lambda n, s: (
         f"2024-05-01T10:{n // 60 % 60:02d}:{n % 60:02d}.{n * 7919 % 10**9:09d}Z stderr F {s}"
@@ -213,6 +228,10 @@ MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
         {"textPayload": s, "severity": "ERROR", "timestamp": f"2024-05-01T10:00:{n % 60:02d}Z"},
         ",",
     ),
+    # copies that number their lines: `cat -n`, `grep -n`, a log viewer's gutter
+    "cat-n": lambda n, s: f"{n + 1:6d}\t{s}",
+    "grep-n": lambda n, s: f"{n + 1}:{s}",
+    "viewer-gutter": lambda n, s: f"{n + 1} | {s}",
 }
 
 

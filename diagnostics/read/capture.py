@@ -335,6 +335,8 @@ class CaptureReader:
         # primed with the log's first lines: the lines read after are those same lines, and must
         # not be sampled twice (a short log's first lines counted again tipped its shapes' counts)
         self._sampled_all = False
+        # every line starts with its number (`cat -n`, `grep -n`, a viewer's gutter): learnt once
+        self._numbered = False
 
     def prime(self, lines: list[str]) -> None:
         """Learn from the first lines of a log before reading it (a saved log)."""
@@ -435,6 +437,10 @@ class CaptureReader:
         """The longest metadata-like leading shape that most sampled lines share."""
         for text in self._sample[len(self._candidates) :]:
             self._candidates.append(_candidates(text) if text.strip() else [])
+        if not self._numbered and (numbered := _line_numbers(self._sample)) is not None:
+            self._numbered = True
+            self._patterns.append((numbered, re.compile(numbered.pattern + r"[ \t]*$")))
+            return
         lines = [t for t in self._sample if t.strip()]
         self._indent = _common_indent(lines) if lines else None
         if len(lines) < SHORT_LOG_MIN:
@@ -544,6 +550,40 @@ def _pod_and_container(lines: list[str]) -> str | None:
     ):
         return None
     return f"{pod} {container} "
+
+
+# A copy that numbers its lines: `cat -n` and `nl` (the number right-aligned, then a tab), `grep -n`
+# (`12:` on a matching line, `13-` on a line of its context), a log viewer's gutter (`12 | `), an
+# editor's (`  12  `). Each separator is taken exactly: a message's own indentation follows it.
+_LINE_NUMBER = re.compile(
+    r"[ \t]*(\d+)(?:(\t|:|-| \| |\| | {2})|[ \t:|-]*$)"
+)  # an empty line: its number
+NUMBERED_LINES_MIN = 3
+
+
+def _line_numbers(lines: list[str]) -> re.Pattern[str] | None:
+    """The prefix of a copy whose every line starts with its number, one separator throughout (a
+    grep's `:` and `-` go together): the numbers climb, nearly always by one. A program's own
+    numbered lines (`12: loss 0.5`) leave lines without a number among them, or climb otherwise."""
+    if len(lines) < NUMBERED_LINES_MIN:
+        return None
+    numbers, separators = [], set()
+    for text in lines:
+        m = _LINE_NUMBER.match(text)
+        if m is None:
+            if text == "--":  # grep's line between two groups of context
+                continue
+            return None
+        numbers.append(int(m.group(1)))
+        if m.group(2) is not None:
+            separators.add(m.group(2))
+    steps = [b - a for a, b in zip(numbers, numbers[1:], strict=False)]
+    if any(step <= 0 for step in steps) or steps.count(1) < 0.8 * len(steps):
+        return None
+    if not separators or len(separators) > 1 and separators != {":", "-"}:
+        return None
+    separator = "[:-]" if len(separators) > 1 else re.escape(separators.pop())
+    return re.compile(rf"[ \t]*\d+{separator}")
 
 
 def _common_indent(lines: list[str]) -> str | None:

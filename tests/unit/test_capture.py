@@ -242,6 +242,22 @@ def test_a_pod_and_container_name_on_every_line_is_a_prefix():
     assert reader.split(f"train-job-7f9c4-0 trainer {log[-1]}")[0] == log[-1]
 
 
+@pytest.mark.parametrize("name", ["folded-tracebacks", "escaped-tracebacks"])
+def test_tracebacks_on_one_line_give_the_same_chains(name):
+    assert _chains(rewrite(LOG, name)) == _chains(LOG)
+
+
+def test_a_copy_numbers_every_line_and_a_program_s_own_numbers_are_not_its():
+    numbered = capture._line_numbers(["     7\tstep 1", "     8\t", "     9\tTraceback"])
+    assert numbered is not None and numbered.match("    10\t  File").end() == 7
+    # grep -n: `:` on a matching line, `-` on its context, `--` between groups
+    grep = ["12:Error", "13-  File", "14-    x()", "15-KeyError", "--", "40:Error", "41-  File"]
+    assert capture._line_numbers([*grep, "42-    x()", "43-KeyError"])
+    # a program's own: a line without a number among them, or numbers that climb by more than one
+    assert capture._line_numbers(["starting", "1: loss 0.5", "2: loss 0.4", "3: loss 0.3"]) is None
+    assert capture._line_numbers(["10:  loss 0.5", "20:  loss 0.4", "30:  loss 0.3"]) is None
+
+
 def test_a_unix_time_alone_is_a_prefix_and_a_counter_is_not():
     timed = parse_text("".join(f"{1714557600 + i}.250000 step {i} loss 0.5\n" for i in range(6)))
     assert all(line.text.startswith("step ") for line in timed.ending)
