@@ -14,6 +14,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 
 
@@ -118,6 +119,16 @@ def rewrite(text: str, name: str) -> str:
     return "\n".join(fmt(n, line) if n < last or line else line for n, line in enumerate(lines))
 
 
+_DOUBLE_QUOTED = re.compile(r'"([^"]*)"')
+_SINGLE_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _typographic(line: str) -> str:
+    """The line's paired quotes as a typographer sets them: \u201c...\u201d and \u2018...\u2019."""
+    line = _DOUBLE_QUOTED.sub("\u201c\\1\u201d", line)
+    return _SINGLE_QUOTED.sub("\u2018\\1\u2019", line)
+
+
 _CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
 
 
@@ -168,7 +179,8 @@ NAMES = (*FORMATS, "fixed-width-wrap")
 # timestamps, loguru's default format, Jenkins' timestamper, logging.basicConfig with a time,
 # Markdown indentation and quotes, Hydra's, Hugging Face's and rich's logging, rank tags, a time's
 # zone, screen's padding, journald, stern, a Unix time, Determined's trial logs, pdsh's host tag,
-# the JSON records of a Kaggle notebook's log and of a cloud logging export, and line numbers.
+# the JSON records of a Kaggle notebook's log and of a cloud logging export, typographic quotes,
+# and line numbers.
 MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
     "cri": lambda n, s: (
         f"2024-05-01T10:{n // 60 % 60:02d}:{n % 60:02d}.{n * 7919 % 10**9:09d}Z stderr F {s}"
@@ -228,6 +240,8 @@ MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
         {"textPayload": s, "severity": "ERROR", "timestamp": f"2024-05-01T10:00:{n % 60:02d}Z"},
         ",",
     ),
+    # a forum's or an editor's typographic quotes (a paste outside a code block)
+    "typographic-quotes": lambda n, s: _typographic(s),
     # copies that number their lines: `cat -n`, `grep -n`, a log viewer's gutter
     "cat-n": lambda n, s: f"{n + 1:6d}\t{s}",
     "grep-n": lambda n, s: f"{n + 1}:{s}",

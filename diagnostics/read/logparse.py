@@ -96,6 +96,9 @@ KEYWORDS = (
     "oom-kill",
     'File "',
     '", line ',  # a frame whose `File "` a copy cut off (tracebacks._CUT_FRAME)
+    # the same with a forum's or an editor's typographic quotes (capture.clean puts back plain ones)
+    "File \u201c",
+    "\u201d, line ",
     "Cell In",
     # an IPython traceback pasted without its head line starts at a frame (tracebacks.py)
     ".py in ",
@@ -516,7 +519,7 @@ class LogParser:
         last = [line.text for line in self._tail if line.text.strip()][-2:]
         cut_frames, cut_at = (
             cut_traceback([self.normalize(line) for line in self._tail])
-            if plain and any('File "' in text for text in last)
+            if plain and any('File "' in clean(text) for text in last)
             else ((), None)
         )
         return LogFacts(

@@ -3,6 +3,7 @@ citing."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import sys
@@ -38,6 +39,11 @@ Traceback (most recent call last):
     save()
 OSError: [Errno 28] No space left on device: '/ckpt/last.pt'
 """
+
+
+@functools.cache
+def _knowledge():
+    return load_knowledge(include_user=False)
 
 
 def _chains(text: str):
@@ -240,6 +246,20 @@ def test_a_pod_and_container_name_on_every_line_is_a_prefix():
     reader = CaptureReader()
     reader.prime([f"train-job-7f9c4-0 trainer {line}" for line in log[3:]])
     assert reader.split(f"train-job-7f9c4-0 trainer {log[-1]}")[0] == log[-1]
+
+
+@pytest.mark.parametrize("name", [*NAMES, *MORE_FORMATS])
+def test_every_capture_format_gives_the_same_chains_read_as_a_saved_log(name):
+    # read in chunks, where a pre-filter picks the lines worth parsing (typographic quotes once
+    # hid every frame's `File "` from it)
+    def chains(text: str):
+        facts = LogParser(_knowledge()).parse_stream(io.BytesIO(text.encode()))
+        return [[(e.type, e.message, len(e.frames)) for e in c.exceptions] for c in facts.chains]
+
+    # and pasted from its first frame, without the head that opens a traceback for every line
+    headless = LOG.split("Traceback (most recent call last):\n", 1)[1]
+    for text in (LOG, headless):
+        assert chains(rewrite(text, name)) == chains(text)
 
 
 @pytest.mark.parametrize("name", ["folded-tracebacks", "escaped-tracebacks"])
