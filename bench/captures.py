@@ -179,8 +179,8 @@ NAMES = (*FORMATS, "fixed-width-wrap")
 # timestamps, loguru's default format, Jenkins' timestamper, logging.basicConfig with a time,
 # Markdown indentation and quotes, Hydra's, Hugging Face's and rich's logging, rank tags, a time's
 # zone, screen's padding, journald, stern, a Unix time, Determined's trial logs, pdsh's host tag,
-# the JSON records of a Kaggle notebook's log and of a cloud logging export, typographic quotes,
-# and line numbers.
+# the JSON records of a Kaggle notebook's log and of a cloud logging export, a page's copy
+# (indentation trimmed or as no-break spaces), typographic quotes, and line numbers.
 MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
     "cri": lambda n, s: (
         f"2024-05-01T10:{n // 60 % 60:02d}:{n % 60:02d}.{n * 7919 % 10**9:09d}Z stderr F {s}"
@@ -240,6 +240,9 @@ MORE_FORMATS: dict[str, Callable[[int, str], str]] = {
         {"textPayload": s, "severity": "ERROR", "timestamp": f"2024-05-01T10:00:{n % 60:02d}Z"},
         ",",
     ),
+    # a page's copy: every line's indentation trimmed, or written as no-break spaces
+    "trimmed": lambda n, s: s.lstrip(),
+    "nbsp-indent": lambda n, s: "\u00a0" * (len(s) - len(s.lstrip(" "))) + s.lstrip(" "),
     # a forum's or an editor's typographic quotes (a paste outside a code block)
     "typographic-quotes": lambda n, s: _typographic(s),
     # copies that number their lines: `cat -n`, `grep -n`, a log viewer's gutter

@@ -191,10 +191,14 @@ _TYPOGRAPHIC_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"'
 
 
 def clean(text: str) -> str:
-    """A line without colour codes, CRLF, the `\\r`-redrawn fragments before its last one, or
-    typographic quotes."""
+    """A line without colour codes, CRLF, the `\\r`-redrawn fragments before its last one,
+    typographic quotes, or no-break spaces in its indentation."""
     if not text.isascii():
         text = text.translate(_TYPOGRAPHIC_QUOTES)
+        if text.startswith(("\xa0", " \xa0", "\t\xa0")):
+            # indentation copied from a page as no-break spaces: a traceback's frames are indented
+            body = text.lstrip(" \t\xa0")
+            text = text[: len(text) - len(body)].replace("\xa0", " ") + body
     if "\x1b" in text:
         text = ANSI.sub("", text)
     if "\r" in text:

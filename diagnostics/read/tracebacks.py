@@ -491,6 +491,11 @@ class BlockReader:
                 b.kind = "msg"
                 self._note_if_matches(line)
                 return True
+            if b.frame_indent == 0 and b.frames and b.frames[-1].code is None and text.strip():
+                # without its indentation, whatever follows a frame and is no exception's line is
+                # that frame's source (`MODEL_CLASSES = list(MAPPING.keys())`)
+                b.frames[-1] = replace(b.frames[-1], code=text.strip()[:CITED_CHARS])
+                return True
             b.junk += 1
             if b.junk > 20:
                 self._close(b)

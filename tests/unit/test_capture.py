@@ -168,6 +168,11 @@ def test_clean_takes_off_colour_crlf_and_redrawn_fragments():
     # a forum's typographic quotes become the ones Python printed; other characters stay
     pasted = "AttributeError: \u2018Bar\u2019 object has no attribute \u201cout\u201d \u2588"
     assert clean(pasted) == "AttributeError: 'Bar' object has no attribute \"out\" \u2588"
+    # a page's indentation as no-break spaces is indentation; one inside the line stays
+    assert (
+        clean('\u00a0\u00a0File "t.py", line 3, in f\u00a0x')
+        == '  File "t.py", line 3, in f\u00a0x'
+    )
 
 
 @pytest.mark.parametrize(

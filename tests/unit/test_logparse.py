@@ -288,6 +288,11 @@ def test_a_traceback_pasted_without_indentation_keeps_source_that_reads_like_an_
     final = parse_text(pasted).chains[0].final
     assert final.type == "TypeError"
     assert [f.code for f in final.frames] == ["alg: PPO = alg_class(", "raise"]
+    # and any other line after a frame that is no exception's: the frame's source
+    constants = pasted.replace("raise\n", "MODEL_CLASSES = list(MAPPING.keys())\n")
+    assert parse_text(constants).chains[0].final.frames[-1].code == (
+        "MODEL_CLASSES = list(MAPPING.keys())"
+    )
     # a dotted name in lower case still names an exception: `cv2.error`
     cv2 = 'Traceback (most recent call last):\nFile "/srv/t.py", line 3, in f\ncv2.error: bad\n'
     assert parse_text(cv2).chains[0].final.type == "cv2.error"
