@@ -103,8 +103,8 @@ def rewrite(text: str, name: str) -> str:
         for n, line in enumerate(text.rstrip("\n").split("\n")):
             rows.writerow([_iso(n, "").strip(), line])
         return out.getvalue()
-    if name in ("folded-tracebacks", "escaped-tracebacks"):
-        return _tracebacks_as_one_line(text, escaped=name == "escaped-tracebacks")
+    if name in _ONE_LINE:
+        return _tracebacks_as_one_line(text, name)
     if name == "fixed-width-wrap":
         lines = []
         for line in text.split("\n"):
@@ -141,10 +141,16 @@ def _traceback_end(lines: list[str], head: int) -> int:
     return end
 
 
-def _tracebacks_as_one_line(text: str, escaped: bool) -> str:
-    """Each traceback of the log (its head, its frames and its exception's line) on one line: its
-    breaks folded into spaces, as a page shows a paste made without a code block; or kept as
-    `\\n` in one quoted string, as a service's error message or a structured logger holds it."""
+# Tracebacks on one line each: folded into spaces (a page shows a paste made without a code
+# block so), kept as `\n` in one quoted string (a service's error message, a structured logger's
+# field), or as rsyslog's `#012` after a syslog prefix (Python's SysLogHandler through rsyslog).
+_ONE_LINE = ("folded-tracebacks", "escaped-tracebacks", "rsyslog-tracebacks")
+
+
+def _tracebacks_as_one_line(text: str, name: str) -> str:
+    """Each traceback of the log (its head, its frames and its exception's line) on one line, as
+    the named format writes it (see _ONE_LINE)."""
+    escaped = name != "folded-tracebacks"
     lines = text.split("\n")
     out: list[str] = []
     i = 0
@@ -164,7 +170,9 @@ def _tracebacks_as_one_line(text: str, escaped: bool) -> str:
             out.append(lines[i])
             i += 1
             continue
-        if escaped:
+        if name == "rsyslog-tracebacks":
+            out.append(_syslog(i, "ERROR training failed#012" + "#012".join(block)))
+        elif escaped:
             body = "\\n".join(b.replace("\\", "\\\\").replace('"', '\\"') for b in block)
             out.append(f'ERROR job failed: message: "{body}"')
         else:
@@ -268,5 +276,5 @@ STACKED = (
     "iso-timestamp+newest-first",
 )
 # Whole-text rewrites beside the line formats (`--more`): a log viewer's newest-first order, a log
-# explorer's CSV download, tracebacks folded onto one line or kept as one escaped string.
-WHOLE = ("newest-first", "csv-download", "folded-tracebacks", "escaped-tracebacks")
+# explorer's CSV download, tracebacks on one line (_ONE_LINE).
+WHOLE = ("newest-first", "csv-download", *_ONE_LINE)

@@ -993,6 +993,7 @@ _FLAT_EXCEPTION = re.compile(rf"(?<![\w.])(?:{_EXCEPTION_NAME}|Exception)(?=:(?:
 # recent call last):\n  File \"...`), a logger's or a tracker's field printed as it is stored. Its
 # line breaks are `\n`; it ends at its string's closing quote.
 _ESCAPED_HEAD = TRACEBACK_HEAD + "\\n"
+_RSYSLOG_HEAD = TRACEBACK_HEAD + "#012"  # rsyslog's escape of a line feed (octal 012)
 _CLOSING_QUOTE = re.compile(r'(?<!\\)"')
 _ESCAPE = re.compile(r"\\([\\nt\"'])")
 _ESCAPED_END = re.compile(r"(?:\\n|\s)+$")
@@ -1000,11 +1001,16 @@ _UNESCAPED = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
 
 
 def unflattened(text: str) -> list[str] | None:
-    """The lines of a traceback folded into this one line (its breaks lost, or escaped as `\\n`), as
-    Python wrote them; None when the line holds no head with a frame after it on the same line."""
+    """The lines of a traceback folded into this one line (its breaks lost, escaped as `\\n`, or as
+    rsyslog's `#012`), as Python wrote them; None when the line holds no head with a frame after it
+    on the same line."""
     head = text.find(TRACEBACK_HEAD)
     if head < 0:
         return None
+    if text.startswith(_RSYSLOG_HEAD, head):
+        # rsyslog writes a message's line breaks as `#012`: the rest of the line is the traceback
+        before = text[:head].removesuffix("#012").rstrip()
+        return ([before] if before else []) + text[head:].split("#012")
     if text.startswith(_ESCAPED_HEAD, head):
         closing = _CLOSING_QUOTE.search(text, head)
         body = text[head : closing.start() if closing is not None else len(text)]

@@ -267,7 +267,7 @@ def test_every_capture_format_gives_the_same_chains_read_as_a_saved_log(name):
         assert chains(rewrite(text, name)) == chains(text)
 
 
-@pytest.mark.parametrize("name", ["folded-tracebacks", "escaped-tracebacks"])
+@pytest.mark.parametrize("name", ["folded-tracebacks", "escaped-tracebacks", "rsyslog-tracebacks"])
 def test_tracebacks_on_one_line_give_the_same_chains(name):
     assert _chains(rewrite(LOG, name)) == _chains(LOG)
 
