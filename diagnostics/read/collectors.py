@@ -41,7 +41,29 @@ def json_text(line: str, key: str) -> str | None:
     if not isinstance(value, str):
         return None
     extra = [record[k] for k in JSON_TRACEBACK_KEYS if isinstance(record.get(k), str) and record[k]]
+    ecs = _ecs_error(record)
+    if ecs is not None:
+        extra.append(ecs)
     return "\n".join(text.removesuffix("\n") for text in (value, *extra))
+
+
+def _ecs_error(record: dict) -> str | None:
+    """The traceback of an Elastic Common Schema record (ecs-logging's formatters): `error` holds
+    the frames (`stack_trace`, as traceback.format_tb writes them), the exception's `type` and its
+    `message`, nested or in dotted keys (`error.stack_trace`)."""
+    error = record.get("error")
+    fields = error if isinstance(error, dict) else {}
+    stack, kind, message = (
+        fields.get(name, record.get(f"error.{name}")) for name in ("stack_trace", "type", "message")
+    )
+    if not isinstance(stack, str) or not stack.strip():
+        return None
+    lines = [stack.removesuffix("\n")]
+    if not stack.lstrip().startswith("Traceback"):
+        lines.insert(0, "Traceback (most recent call last):")
+    if isinstance(kind, str) and kind and kind not in stack:
+        lines.append(f"{kind}: {message}" if isinstance(message, str) else kind)
+    return "\n".join(lines)
 
 
 def _json_record(line: str) -> dict | None:

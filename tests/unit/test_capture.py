@@ -387,6 +387,16 @@ def test_a_json_formatter_s_traceback_field_is_read_after_its_message():
     ]
     (chain,) = parse_text("\n".join(lines) + "\n").chains
     assert (chain.final.type, chain.final.message) == ("KeyError", "'label'")
+    # Elastic's schema (ecs-logging): the frames alone in `error.stack_trace`, the type and the
+    # message beside them, nested or in dotted keys
+    frames = '  File "train.py", line 8, in <module>\n    y = row["label"]\n'
+    error = {"type": "KeyError", "message": "'label'", "stack_trace": frames}
+    dotted = {f"error.{k}": v for k, v in error.items()}
+    for record in ({"error": error}, dotted):
+        ecs = json.dumps({"log.level": "error", "message": "training failed", **record})
+        (chain,) = parse_text("\n".join([lines[0], lines[0], ecs]) + "\n").chains
+        assert (chain.final.type, chain.final.message) == ("KeyError", "'label'")
+        assert [f.code for f in chain.final.frames] == ['y = row["label"]']
 
 
 @pytest.mark.parametrize("lines", [8, 12, 20])
