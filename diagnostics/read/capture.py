@@ -559,9 +559,8 @@ def _pod_and_container(lines: list[str]) -> str | None:
 # A copy that numbers its lines: `cat -n` and `nl` (the number right-aligned, then a tab), `grep -n`
 # (`12:` on a matching line, `13-` on a line of its context), a log viewer's gutter (`12 | `), an
 # editor's (`  12  `). Each separator is taken exactly: a message's own indentation follows it.
-_LINE_NUMBER = re.compile(
-    r"[ \t]*(\d+)(?:(\t|:|-| \| |\| | {2})|[ \t:|-]*$)"
-)  # an empty line: its number
+# An empty line keeps its number, its separator trimmed with the line's trailing space.
+_LINE_NUMBER = re.compile(r"[ \t]*(\d+)(?:(\t|:|-| \| |\| | {2})|[ \t:|-]*$)")
 NUMBERED_LINES_MIN = 3
 
 
