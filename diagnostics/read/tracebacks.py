@@ -801,7 +801,12 @@ def cut_traceback(tail: Sequence[LogLine]) -> tuple[tuple[Frame, ...], LogLine |
             start >= 2
             and is_frame_line(lines[start - 2].text)
             # indented, but for the last line (a capture's prefix may take its indentation off)
-            and (lines[start - 1].text[:1].isspace() or start == len(lines))
+            # and a line between two frames (a page's copy that trimmed every line)
+            and (
+                lines[start - 1].text[:1].isspace()
+                or start == len(lines)
+                or is_frame_line(lines[start].text)
+            )
         ):
             start -= 2  # a frame and its source line
         else:

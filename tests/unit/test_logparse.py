@@ -200,6 +200,24 @@ def test_a_traceback_kept_as_one_escaped_string_is_read_as_python_wrote_it():
     assert (final.type, final.message) == ("ValueError", "Please install the db-dtypes package")
 
 
+def test_a_log_cut_inside_a_traceback_keeps_its_frames_indented_or_trimmed():
+    cut = (
+        "epoch 3 step 120\n"
+        "Traceback (most recent call last):\n"
+        '  File "train.py", line 40, in <module>\n'
+        "    main()\n"
+        '  File "/srv/fairseq/data.py", line 229, in batches_by_size\n'
+        '    "size {} / {}.".format(idx, src.sizes[idx], dst.sizes[idx]))\n'
+    )
+    trimmed = "\n".join(line.lstrip() for line in cut.split("\n"))
+    for text in (cut, trimmed):
+        frames = parse_text(text).cut_frames
+        assert [(f.function, f.code) for f in frames] == [
+            ("<module>", "main()"),
+            ("batches_by_size", '"size {} / {}.".format(idx, src.sizes[idx], dst.sizes[idx]))'),
+        ], text
+
+
 def test_a_log_too_short_to_teach_its_prefix_is_read_after_it():
     # Two lines cannot teach the capture learner a timestamp: what starts a line (an exception's
     # name, a `raise`) is looked for after words that look like a capture's.
