@@ -129,6 +129,7 @@ def _typographic(line: str) -> str:
     return _SINGLE_QUOTED.sub("\u2018\\1\u2019", line)
 
 
+_HEAD = "Traceback (most recent call last):"  # the line Python opens a traceback with
 _CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
 
 
@@ -155,14 +156,14 @@ def _tracebacks_as_one_line(text: str, name: str) -> str:
     out: list[str] = []
     i = 0
     while i < len(lines):
-        if lines[i].strip() != "Traceback (most recent call last):":
+        if lines[i].strip() != _HEAD:
             out.append(lines[i])
             i += 1
             continue
         end = _traceback_end(lines, i)
         # one string holds the whole chain (the causes' tracebacks and the words between them)
         while escaped and end + 4 < len(lines) and lines[end + 2].startswith(_CHAINED):
-            if lines[end + 4].strip() != "Traceback (most recent call last):":
+            if lines[end + 4].strip() != _HEAD:
                 break
             end = _traceback_end(lines, end + 4)
         block = lines[i : end + 1]

@@ -191,7 +191,9 @@ _QUOTED_EXCEPTION = re.compile(
     r"\((?P<q>['\"])(?P<message>.*)(?P=q)\)$",
     re.MULTILINE,
 )
+# Python's escapes in a string as repr() writes it, or as a field stores it: `\n`, `\\`, `\"`
 _REPR_ESCAPES = re.compile(r"\\([\\'\"nt])")
+_ESCAPED_CHARACTERS = {"n": "\n", "t": "\t"}  # the others stand for themselves
 # not CUDA's `device-side assert triggered` seen past a prefix: words, not a Python expression
 _ASSERT = re.compile(r"^\s*assert\s+(?!triggered\b|failed\b)\S")
 _NEW_RECORD = re.compile(
@@ -750,9 +752,12 @@ def _quoted_exception(message: str) -> RaisedException | None:
     m = _QUOTED_EXCEPTION.match(message)
     if m is None:
         return None
-    escapes = {"n": "\n", "t": "\t"}
-    said = _REPR_ESCAPES.sub(lambda e: escapes.get(e.group(1), e.group(1)), m.group("message"))
-    return RaisedException(m.group("type"), said, (), "cause")
+    return RaisedException(m.group("type"), _unescaped(m.group("message")), (), "cause")
+
+
+def _unescaped(text: str) -> str:
+    """The text an escaped string holds (see _REPR_ESCAPES)."""
+    return _REPR_ESCAPES.sub(lambda e: _ESCAPED_CHARACTERS.get(e.group(1), e.group(1)), text)
 
 
 def _child_failure(entry: dict) -> ChildFailure:
@@ -1000,9 +1005,7 @@ _FLAT_EXCEPTION = re.compile(rf"(?<![\w.])(?:{_EXCEPTION_NAME}|Exception)(?=:(?:
 _ESCAPED_HEAD = TRACEBACK_HEAD + "\\n"
 _RSYSLOG_HEAD = TRACEBACK_HEAD + "#012"  # rsyslog's escape of a line feed (octal 012)
 _CLOSING_QUOTE = re.compile(r'(?<!\\)"')
-_ESCAPE = re.compile(r"\\([\\nt\"'])")
 _ESCAPED_END = re.compile(r"(?:\\n|\s)+$")
-_UNESCAPED = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
 
 
 def unflattened(text: str) -> list[str] | None:
@@ -1020,9 +1023,7 @@ def unflattened(text: str) -> list[str] | None:
         closing = _CLOSING_QUOTE.search(text, head)
         body = text[head : closing.start() if closing is not None else len(text)]
         before = _ESCAPED_END.sub("", text[:head])
-        return ([before] if before else []) + _ESCAPE.sub(
-            lambda m: _UNESCAPED[m.group(1)], body
-        ).split("\n")
+        return ([before] if before else []) + _unescaped(body).split("\n")
     if _FLAT_FRAME_START.search(text, head) is None:
         return None
     lines = [text[:head].rstrip()] if text[:head].strip() else []

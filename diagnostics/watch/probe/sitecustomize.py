@@ -565,10 +565,10 @@ def _record_exception(value, thread):
 # ---- the sample a failure was loading ------------------------------------------------------------
 # Functions that load, batch or transform samples (the same list as DATA_FUNCTIONS in
 # judge/classify.py, which this file cannot import).
+_ITEM_FUNCTIONS = ("__getitem__", "__getitems__")  # a dataset's item lookup
 _DATA_FUNCTIONS = frozenset(
     (
-        "__getitem__",
-        "__getitems__",
+        *_ITEM_FUNCTIONS,
         "__next__",
         "__iter__",
         "collate_fn",
@@ -613,7 +613,7 @@ def _loads_samples(frame):
     `DataFrame.__getitem__` takes a column by its name, a dict's subclass a key. The program's own
     `__getitem__` is its dataset's, whatever it derives from."""
     code = frame.f_code
-    if code.co_name not in ("__getitem__", "__getitems__") or _is_user(code.co_filename):
+    if code.co_name not in _ITEM_FUNCTIONS or _is_user(code.co_filename):
         return True
     try:
         bases = type(frame.f_locals.get("self")).__mro__
