@@ -164,10 +164,14 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     if exit_cited is not None and all(c.kind != "exit" for c in verdict.evidence + verdict.cascade):
         verdict = replace(verdict, evidence=verdict.evidence + (exit_cited,))
     from trainwatch.diagnostics.judge.culprits import annotate_culprit
-    from trainwatch.diagnostics.judge.recovery import with_resume_advice, with_sample
+    from trainwatch.diagnostics.judge.recovery import (
+        with_nonfinite_inputs,
+        with_resume_advice,
+        with_sample,
+    )
 
-    verdict = annotate_culprit(verdict)
-    verdict = tidy(with_resume_advice(with_sample(verdict, evidence), evidence))
+    verdict = with_nonfinite_inputs(with_sample(annotate_culprit(verdict), evidence), evidence)
+    verdict = tidy(with_resume_advice(verdict, evidence))
     return make_consistent(verdict, evidence)  # last: nothing said may contradict the facts
 
 

@@ -5,7 +5,6 @@ into the verdict (its `sample`, its summary and its advice).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import replace
 
 from trainwatch.diagnostics.evidence import Evidence
@@ -45,24 +44,47 @@ def _nonfinite_inputs(verdict: Verdict, sample) -> Verdict:
     rows = [r for r in sample.nonfinite if r.user]
     if not rows:
         return verdict
-    smallest = min(rows, key=lambda r: math.prod(r.shape))  # the batch, rather than the dataset
+    batch = _batch(rows)
     if verdict.subtype == NAN_INPUT_SUBTYPE:  # the log said so already; the probe saw the rows
         return replace(
             verdict,
             confidence=max(verdict.confidence, 0.8),
-            summary=f"{verdict.summary.rstrip()} {smallest.describe()}.",
+            summary=f"{verdict.summary.rstrip()} {batch}.",
         )
     if verdict.subtype not in (GENERIC_CODE_SUBTYPE, None):
         return verdict
     if verdict.category not in ("code", "unknown"):
         return verdict
+    return _nan_input(verdict, f"The input data holds NaN or Inf values: {batch}.")
+
+
+def with_nonfinite_inputs(verdict: Verdict, evidence: Evidence) -> Verdict:
+    """A loss gone NaN or Inf on a batch that already held NaN or Inf (the probe searched the
+    stack of the first such loss's `backward`): the data is the cause, not the arithmetic."""
+    rows = evidence.probe.nonfinite_inputs if evidence.probe is not None else ()
+    if not rows or verdict.category != "numerical":
+        return verdict
+    return _nan_input(
+        verdict,
+        f"The loss turned non-finite on a batch that already held NaN or Inf: {_batch(rows)}.",
+    )
+
+
+def _batch(rows) -> str:
+    """Of the tensors holding NaN/Inf, the batch's (the shortest first dimension, rather than the
+    dataset's): "NaN/Inf in `x` (8×4, in main): row 5; NaN/Inf in `y` (8×1, in main): row 5"."""
+    size = min(r.shape[0] for r in rows)
+    return "; ".join(r.describe() for r in rows if r.shape[0] == size)
+
+
+def _nan_input(verdict: Verdict, summary: str) -> Verdict:
     other = Alternative(verdict.category, verdict.subtype, verdict.confidence, verdict.summary)
     return replace(
         verdict,
         category="data",
         subtype=NAN_INPUT_SUBTYPE,
         confidence=0.8,
-        summary=f"The input data holds NaN or Inf values: {smallest.describe()}.",
+        summary=summary,
         alternatives=(other,) + verdict.alternatives,
         signature=None,
         advice=(

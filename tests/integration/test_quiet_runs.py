@@ -118,6 +118,19 @@ def test_nan_in_data_then_break_is_data_with_the_early_exit_as_evidence(tmp_path
     assert any(c["kind"] == "progress" and "unfinished" in c["text"] for c in report["evidence"])
 
 
+def test_a_loss_gone_nan_on_nan_inputs_is_data_named_by_the_batch_rows(tmp_path):
+    path = tmp_path / "r.json"
+    result = trainwatch("run", "--json", str(path), str(SCRIPTS / "nan_inputs_loop.py"))
+    report = read_report(path)
+    assert result.returncode == report["exit"]["code"] == 0
+    verdict = report["verdict"]
+    assert (verdict["category"], verdict["subtype"]) == ("data", "data/nan-input")
+    # the batch of the first NaN loss (the 6th, row 5), found on the stack of its backward()
+    assert "NaN/Inf in `x` (8×4, in <module>): row 5" in verdict["summary"]
+    assert {r["name"] for r in report["probe"]["nonfinite_inputs"]} == {"features", "x", "y"}
+    assert verdict["alternatives"][0]["category"] == "numerical"
+
+
 def test_loss_that_goes_nan_with_exit_0_is_numerical_with_the_first_step(shared_run):
     report = shared_run("nan-loss").report
     progress = report["progress"]
@@ -127,6 +140,7 @@ def test_loss_that_goes_nan_with_exit_0_is_numerical_with_the_first_step(shared_
     assert "loss=" in first["line"] and first["step"] > 0
     assert progress["diverged"]  # it grew by orders of magnitude before overflowing
     assert report["verdict"]["category"] == "numerical"
+    assert report["probe"]["nonfinite_inputs"] == []  # its inputs were finite
     assert first["at"] in report["verdict"]["summary"]
 
 

@@ -12,7 +12,11 @@ import pytest
 from trainwatch.cli.reports.junit import junit_xml
 from trainwatch.cli.reports.outline import outline
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus, RaisedException
-from trainwatch.diagnostics.judge.recovery import with_resume_advice, with_sample
+from trainwatch.diagnostics.judge.recovery import (
+    with_nonfinite_inputs,
+    with_resume_advice,
+    with_sample,
+)
 from trainwatch.diagnostics.verdict import Diagnosis, Verdict
 from trainwatch.diagnostics.watch.probe.checkpoints import describe_duration, read_checkpoints
 from trainwatch.diagnostics.watch.probe.records import ProbeFacts, ProbeProcess, read_records
@@ -195,6 +199,41 @@ def test_the_sample_joins_only_the_verdict_of_its_own_exception() -> None:
     assert joined.advice[0].startswith("Load that one sample again, to see the error in seconds:")
     other = with_sample(_verdict("code", None, "NameError"), evidence)
     assert other.sample is None and other.summary == "It stopped."
+
+
+def test_a_loss_gone_nan_on_a_batch_holding_nan_is_the_data(tmp_path: Path) -> None:
+    rows = [
+        {
+            "name": "features",
+            "function": "<module>",
+            "shape": [96, 4],
+            "positions": [45],
+            "count": 1,
+        },
+        {"name": "x", "function": "<module>", "shape": [8, 4], "positions": [5], "count": 1},
+    ]
+    _record(
+        tmp_path / "7-aa.jsonl",
+        {"kind": "hello", "pid": 7, "ppid": 1, "time": 1},
+        {"kind": "nonfinite", "pid": 7, "time": 5, "loss": "nan", "nonfinite": rows[1:]},
+        {"kind": "nonfinite", "pid": 7, "time": 3, "loss": "inf", "nonfinite": rows},
+    )
+    facts = read_records(tmp_path)
+    assert [r.name for r in facts.nonfinite_inputs] == ["features", "x"]  # the earliest record
+    assert facts.to_dict()["nonfinite_inputs"][1]["positions"] == [5]
+    evidence = Evidence("run", exit=ExitStatus.from_returncode(0), probe=facts)
+    judged = with_nonfinite_inputs(_verdict("numerical", "numerical/nan-loss"), evidence)
+    assert (judged.category, judged.subtype) == ("data", "data/nan-input")
+    assert judged.summary == (
+        "The loss turned non-finite on a batch that already held NaN or Inf: "
+        "NaN/Inf in `x` (8×4, in <module>): row 5."
+    )
+    assert judged.alternatives[0].category == "numerical"
+    # only a numerical verdict: a crash of its own keeps its cause
+    assert with_nonfinite_inputs(_verdict("code", None, "NameError"), evidence).category == "code"
+    # a loss that diverged on finite inputs wrote no record
+    plain = Evidence("run", probe=_probe(read_checkpoints([])))
+    assert with_nonfinite_inputs(_verdict("numerical", None), plain).category == "numerical"
 
 
 def test_every_format_shows_the_sample_and_the_work_lost(tmp_path: Path) -> None:

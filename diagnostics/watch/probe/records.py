@@ -31,7 +31,13 @@ from trainwatch.diagnostics.read.dumps import (
 )
 from trainwatch.diagnostics.read.frames import ThreadStack, probe_said_user
 from trainwatch.diagnostics.watch.probe.checkpoints import CheckpointFacts, read_checkpoints
-from trainwatch.diagnostics.watch.probe.samples import FailedSample, pick_sample, sample_from
+from trainwatch.diagnostics.watch.probe.samples import (
+    FailedSample,
+    NonFiniteRows,
+    pick_sample,
+    rows_from,
+    sample_from,
+)
 
 _TRIED = re.compile(r"Tried to allocate (\d+(?:\.\d+)? ?[KMGTP]?i?B)")
 # processes listed in the report; a run that forks workers every epoch has hundreds
@@ -210,6 +216,8 @@ class ProbeFacts:
     sample: FailedSample | None = None  # what the failure that explains the run was loading
     checkpoints: CheckpointFacts = field(default_factory=CheckpointFacts)
     loaders: LoaderPasses | None = None  # the DataLoader passes that ended (torch programs)
+    # input tensors holding NaN/Inf on the stack of the first non-finite loss's `backward`
+    nonfinite_inputs: tuple[NonFiniteRows, ...] = ()
 
     @property
     def loaded(self) -> bool:
@@ -261,6 +269,7 @@ class ProbeFacts:
             "stacks": [s.to_dict() for s in self.stacks],
             "notes": list(self.notes),
             "dataloader_passes": None if self.loaders is None else self.loaders.to_dict(),
+            "nonfinite_inputs": [r.to_dict() for r in self.nonfinite_inputs],
         }
 
     def with_span(self, started: float, ended: float) -> ProbeFacts:
@@ -277,6 +286,7 @@ def read_records(directory: Path, stacks: tuple[ProcessStacks, ...] = ()) -> Pro
     samples: list[tuple[float, FailedSample]] = []
     saves: list[dict[str, Any]] = []
     passes: list[dict[str, Any]] = []
+    nonfinite: list[tuple[float, tuple[NonFiniteRows, ...]]] = []
     for path in sorted(Path(directory).glob("*.jsonl")):
         records = read_lines(path)
         hello = next((r for r in records if r.get("kind") == "hello"), None)
@@ -303,6 +313,10 @@ def read_records(directory: Path, stacks: tuple[ProcessStacks, ...] = ()) -> Pro
                 saves.append(record)
             elif record.get("kind") == "loader":
                 passes.append(record)
+            elif record.get("kind") == "nonfinite":
+                rows = rows_from(record.get("nonfinite"))
+                if rows:
+                    nonfinite.append((_number(record.get("time")), rows))
         found = fatal_from(Path(directory), proc)
         if found is not None:
             fatal.append((proc.started, found))
@@ -320,6 +334,7 @@ def read_records(directory: Path, stacks: tuple[ProcessStacks, ...] = ()) -> Pro
         stacks=stacks,
         checkpoints=read_checkpoints(saves),
         loaders=_loader_passes(passes),
+        nonfinite_inputs=min(nonfinite, key=lambda item: item[0])[1] if nonfinite else (),
     )
     sample = _primary_sample(facts, samples, {id(chain): time for time, chain in timed})
     return facts if sample is None else replace(facts, sample=sample)

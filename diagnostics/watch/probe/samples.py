@@ -264,7 +264,7 @@ def sample_from(record: dict[str, Any]) -> FailedSample | None:
         files=tuple(str(f) for f in record.get("files") or () if isinstance(f, str)),
         cwd=record.get("cwd") if isinstance(record.get("cwd"), str) else None,
         labels=_labels(labels) if isinstance(labels, dict) else None,
-        nonfinite=tuple(_rows(n) for n in record.get("nonfinite") or () if isinstance(n, dict)),
+        nonfinite=rows_from(record.get("nonfinite")),
     )
     if not (sample.calls or sample.files or sample.labels or sample.nonfinite):
         return None
@@ -345,6 +345,11 @@ def _labels(item: dict[str, Any]) -> BadLabels:
         values=_ints(item.get("values")),
         count=_int(item.get("count")) or 0,
     )
+
+
+def rows_from(items: Any) -> tuple[NonFiniteRows, ...]:
+    """The `nonfinite` list of a record (a `sample`'s, or a `nonfinite` loss's)."""
+    return tuple(_rows(n) for n in items or () if isinstance(n, dict))
 
 
 def _rows(item: dict[str, Any]) -> NonFiniteRows:

@@ -13,6 +13,7 @@ is in
 docs/probe.md; the parent side that reads it is records.py beside this file.
 """
 
+import _collections_abc  # loaded by `os` before any sitecustomize: importing it costs nothing
 import os
 import sys
 
@@ -49,6 +50,7 @@ _state = {
     "tfd_path": "",
     "saving": {},  # thread id -> saves in progress on it (a save inside a save is part of it)
     "seq": 0,  # checkpoint saves recorded by this process
+    "loss_scans": 0,  # non-finite losses whose stack was searched for NaN inputs
 }
 
 
@@ -799,41 +801,66 @@ def _bad_labels(exceptions):
 
 
 def _nonfinite(exceptions):
-    """For an error that speaks of NaN or Inf: the tensors on its stack that hold some, and at
-    which positions of their first (batch) dimension."""
+    """For an error that speaks of NaN or Inf: the input tensors on its stack that hold some."""
     final = exceptions[-1] if exceptions else None
     text = "".join(c if c.isalnum() else " " for c in _message(final)[:2000].lower())
     if not _NONFINITE_WORDS.intersection(text.split()):
         return []
-    found = []
-    seen = set()
+    frames = []
     for exc in exceptions:
-        frames = []
         tb = getattr(exc, "__traceback__", None)
         while tb is not None:
             frames.append(tb.tb_frame)
             tb = tb.tb_next
-        for frame in reversed(frames):
-            for name, value in list(frame.f_locals.items())[:_MAX_LOCALS]:
-                if id(value) in seen or len(found) >= 4 or not _cpu_tensor(value):
+    return _nonfinite_inputs(reversed(frames))
+
+
+def _nonfinite_inputs(frames):
+    """The floating-point tensors in host memory that the frames' locals hold (directly, or in a
+    list, tuple or dict of a batch) with NaN or Inf in them, at most four, and at which positions of
+    their first (batch) dimension. Only inputs: a tensor an autograd operation made (`grad_fn`) or
+    a parameter (`requires_grad`) is the model's, whose NaN says nothing of the data."""
+    found = []
+    seen = set()
+    for frame in frames:
+        for name, value in list(frame.f_locals.items())[:_MAX_LOCALS]:
+            for label, tensor in _tensors_in(name, value):
+                if id(tensor) in seen or len(found) >= 4 or not _cpu_tensor(tensor):
                     continue
-                seen.add(id(value))
-                if value.dim() < 1 or not value.is_floating_point():
+                seen.add(id(tensor))
+                if tensor.dim() < 1 or not tensor.is_floating_point():
                     continue
-                bad = ~value.isfinite()
-                positions, count = _rows(bad)
+                if tensor.requires_grad or tensor.grad_fn is not None:
+                    continue
+                positions, count = _rows(~tensor.isfinite())
                 if count:
                     found.append(
                         {
-                            "name": name,
+                            "name": label,
                             "function": frame.f_code.co_name,
                             "user": _is_user(frame.f_code.co_filename),
-                            "shape": list(value.shape),
+                            "shape": list(tensor.shape),
                             "positions": positions,
                             "count": count,
                         }
                     )
     return found
+
+
+def _tensors_in(name, value):
+    """(name, value) for a local, else its items one level down when it is a batch held as a
+    list, tuple or dict (`batch[0]`, `inputs['pixel_values']`), at most 16 of them."""
+    if isinstance(value, (list, tuple)):
+        return [(f"{name}[{i}]", item) for i, item in enumerate(value[:16])]
+    if isinstance(value, _collections_abc.Mapping):  # a dict, a BatchEncoding
+        found = []
+        for key, item in value.items():
+            if len(found) == 16:
+                break
+            if isinstance(key, (str, int)):
+                found.append((f"{name}[{key!r}]", item))
+        return found
+    return [(name, value)]
 
 
 def _record_sample(value, where):
@@ -1197,6 +1224,61 @@ def _hook_torch(torch):
     wrapper = getattr(getattr(torch, "_utils", None), "ExceptionWrapper", None)
     _replace_once(wrapper, "__init__", _make_wrapper_init)
     _hook_dataloader(torch)
+    _replace_once(getattr(torch, "Tensor", None), "backward", _make_backward(torch))
+
+
+# A loss that turns NaN or Inf: the batch it was computed from may hold NaN already (a data problem,
+# not a numerical one). At the first such losses (a few: a mixed-precision run's scaled loss is Inf
+# now and then, by design) the stack that called `backward` is searched for input tensors holding
+# NaN/Inf; the first find is recorded.
+_MAX_LOSS_SCANS = 8
+
+
+def _make_backward(torch):
+    compiler = getattr(torch, "compiler", None)
+    compiling = getattr(compiler, "is_compiling", None) or (lambda: False)
+
+    def make(original):
+        def backward(self, *args, **kwargs):
+            if _state["loss_scans"] < _MAX_LOSS_SCANS and not compiling():
+                _check_loss(self, sys._getframe(1))
+            return original(self, *args, **kwargs)
+
+        return backward
+
+    return make
+
+
+def _check_loss(loss, caller):
+    """Only a one-element loss in host memory is read: reading one on a GPU would wait for the
+    device at every step."""
+    try:
+        if not (loss.is_cpu and loss.numel() == 1 and loss.is_floating_point()):
+            return
+        value = loss.item()
+        if value - value == 0:  # finite (Inf - Inf and NaN - NaN are NaN): ~0.6 µs a step
+            return
+        _state["loss_scans"] += 1
+        frames = []
+        while caller is not None and len(frames) < _MAX_FRAMES:
+            frames.append(caller)
+            caller = caller.f_back
+        found = _nonfinite_inputs(frames)
+        if found:
+            import time
+
+            _state["loss_scans"] = _MAX_LOSS_SCANS
+            _write(
+                {
+                    "kind": "nonfinite",
+                    "pid": os.getpid(),
+                    "time": time.time(),
+                    "loss": repr(value),
+                    "nonfinite": found,
+                }
+            )
+    except BaseException:
+        pass
 
 
 # The DataLoader's passes that ended, the batches they gave, and the first that gave none: a
