@@ -1250,8 +1250,9 @@ def _make_backward(torch):
 
 
 def _check_loss(loss, caller):
-    """Only a one-element loss in host memory is read: reading one on a GPU would wait for the
-    device at every step."""
+    """At a loss that is not finite, search the stack that called `backward` for input tensors
+    holding NaN/Inf and record them (`nonfinite`). Only a one-element loss in host memory is read:
+    reading one on a GPU would wait for the device at every step."""
     try:
         if not (loss.is_cpu and loss.numel() == 1 and loss.is_floating_point()):
             return
