@@ -60,6 +60,9 @@ PREFIX_SKIP = 120  # how far into a line such words are looked past
 # exception indented below it; LightGBM's command-line program's `Met Exceptions:` (its main.cpp
 # prints it, then the exception's `what()`).
 _HEAD_ALONE = re.compile(r"^\s*(?:Error in .+ :|Met Exceptions:)\s*$")
+# Lua's standalone interpreter (Torch7's `luajit`, by its path or name) reports an error that
+# nothing caught as `<interpreter>: <message>`, its stack traceback below (`_NATIVE_FRAME`).
+_LUA_ERROR = re.compile(r"^\s*(?:\S*/)?(?:lua|luajit)(?:\d[\d.]*)?(?:\.exe)?: (?P<message>\S.*)$")
 # ... or on the head's own line: `Error in py_call_impl(...) : StopIteration: image file is ...`
 # (after what a capture wrote before it, in a log too short to learn that from)
 _R_INLINE_HEAD = re.compile(r"(?:^|\s)Error in [^:]+? : (?=\S)")
@@ -112,6 +115,9 @@ _TF_AFTER_ERROR = re.compile(r"(?:^|\s)(?:\w+ marked as finished|Reraising captu
 # lines, however many, never closing lines of their own.
 _NATIVE_FRAME = re.compile(
     r"^\s*(?:@\s+(?:0x[0-9a-f]+|\(nil\))\s|\[bt\]\s*\(\d+\)|frame #\d+:|#\d+\s+0x[0-9a-f]+\s"
+    # Lua's (Torch7's luajit): `stack traceback:`, then `\t[C]: in function 'v'`, `\t[C]: at
+    # 0x7fa5...`, `\ttrain.lua:55: in main chunk`, `\t.../nn/THNN.lua:110: in function 'f'`
+    r"|stack traceback:\s*$|(?:\[C\]|\S*\.lua):(?:\d+:)? (?:in |at 0x)"
     r"|at [\w.$`<>\[\],]+\(.*\)(?:\s+in\s+\S.*)?\s*$|\.\.\. \d+ more\s*$"
     r"|\S+\.so[.\d]*\([^)]*\)\s*\[0x[0-9a-f]+\]\s*$"
     r"|\*\*\* Check failure stack trace: \*\*\*|Stack trace(?: returned \d+ entries)?:\s*$)",
@@ -910,6 +916,10 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
         m = _CHECK_FAILED.search(text)
         if m:
             found.append((m.group(1), text.strip(), line))
+            continue
+        m = _after_prefix(_LUA_ERROR, text)
+        if m:
+            found.append(("Error", m.group("message").strip(), line))
             continue
         if line.capture is not None and line.capture.level and text.strip():
             found.append((line.capture.level, text.strip(), line))  # an ERROR-level record

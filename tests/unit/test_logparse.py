@@ -572,6 +572,25 @@ def test_lightgbm_s_command_line_tool_says_met_exceptions_then_the_error():
     assert parse_text("[LightGBM] [Info] Total Bins 255\nMet Exceptions:\n").closing_error is None
 
 
+def test_lua_s_interpreter_reports_its_error_above_a_stack_traceback():
+    # Torch7 (OT001): `luajit: <message>`, then Lua's stack traceback, the log's last lines
+    lua = "/home/user/torch/install/share/lua/5.1/nn"
+    text = (
+        f"/home/user/torch/install/bin/luajit: {lua}/THNN.lua:110: bad argument #3 to 'v' "
+        "(cannot convert 'struct THCudaLongTensor *' to 'struct THCudaTensor *')\n"
+        "stack traceback:\n"
+        "\t[C]: in function 'v'\n"
+        f"\t{lua}/THNN.lua:110: in function 'ClassNLLCriterion_updateOutput'\n"
+        "\t...xx/torch/install/share/lua/5.1/nn/ClassNLLCriterion.lua:41: in function 'forward'\n"
+        "\ttrain.lua:337: in main chunk\n"
+        "\t[C]: at 0x00406670\n"
+    )
+    error = parse_text(text).closing_error.final
+    assert error.message.startswith(f"{lua}/THNN.lua:110: bad argument #3 to 'v'")
+    # a line that names a Lua file is no interpreter's error
+    assert parse_text("loading model.lua: 3 layers\n").closing_error is None
+
+
 def test_a_log_without_a_traceback_ends_on_its_programs_own_error_line():
     bad_alloc = "terminate called after throwing an instance of 'std::bad_alloc'"
     closing = {  # log: (the type it is read as, the line the message starts with)
