@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from trainwatch.diagnostics.evidence import Evidence
 from trainwatch.diagnostics.judge.classify import GENERIC_CODE_SUBTYPE
-from trainwatch.diagnostics.verdict import Alternative, Verdict
+from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict
 
 # Verdicts of a run stopped from outside or stuck, which resuming from a checkpoint answers.
 RESUMABLE = ("interrupted", "hang", "oom")
@@ -64,10 +64,12 @@ def with_nonfinite_inputs(verdict: Verdict, evidence: Evidence) -> Verdict:
     rows = evidence.probe.nonfinite_inputs if evidence.probe is not None else ()
     if not rows or verdict.category != "numerical":
         return verdict
-    return _nan_input(
-        verdict,
-        f"The loss turned non-finite on a batch that already held NaN or Inf: {_batch(rows)}.",
+    batch = _batch(rows)
+    judged = _nan_input(
+        verdict, f"The loss turned non-finite on a batch that already held NaN or Inf: {batch}."
     )
+    seen = Cited("probe", f"at the first non-finite loss's backward(): {batch}", "Tensor.backward")
+    return replace(judged, evidence=(seen,) + judged.evidence)
 
 
 def _batch(rows) -> str:

@@ -229,6 +229,9 @@ def test_a_loss_gone_nan_on_a_batch_holding_nan_is_the_data(tmp_path: Path) -> N
         "NaN/Inf in `x` (8×4, in <module>): row 5."
     )
     assert judged.alternatives[0].category == "numerical"
+    assert judged.evidence[0].text == (
+        "at the first non-finite loss's backward(): NaN/Inf in `x` (8×4, in <module>): row 5"
+    )
     # only a numerical verdict: a crash of its own keeps its cause
     assert with_nonfinite_inputs(_verdict("code", None, "NameError"), evidence).category == "code"
     # a loss that diverged on finite inputs wrote no record
