@@ -774,12 +774,7 @@ def _bad_labels(exceptions):
         message = _message(exc)[:300]
         if "out of bounds" not in message and "out of range" not in message:
             continue
-        frames = []
-        tb = getattr(exc, "__traceback__", None)
-        while tb is not None:
-            frames.append(tb.tb_frame)
-            tb = tb.tb_next
-        for frame in reversed(frames):
+        for frame in _innermost_first(exc):
             local = frame.f_locals
             target, scores = local.get("target"), local.get("input")
             if not (_cpu_tensor(target) and _cpu_tensor(scores)) or target.dim() < 1:
@@ -806,13 +801,17 @@ def _nonfinite(exceptions):
     text = "".join(c if c.isalnum() else " " for c in _message(final)[:2000].lower())
     if not _NONFINITE_WORDS.intersection(text.split()):
         return []
+    return _nonfinite_inputs(frame for exc in exceptions for frame in _innermost_first(exc))
+
+
+def _innermost_first(exc):
+    """The frames of an exception's traceback, the one that raised it first."""
     frames = []
-    for exc in exceptions:
-        tb = getattr(exc, "__traceback__", None)
-        while tb is not None:
-            frames.append(tb.tb_frame)
-            tb = tb.tb_next
-    return _nonfinite_inputs(reversed(frames))
+    tb = getattr(exc, "__traceback__", None)
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    return reversed(frames)
 
 
 def _nonfinite_inputs(frames):
