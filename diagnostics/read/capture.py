@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 ANSI = re.compile(
@@ -451,17 +452,23 @@ class CaptureReader:
             return
         counts: Counter[str] = Counter()
         example: dict[str, str] = {}
+        numbers: dict[str, list[str]] = {}  # a lone number's prefixes: their numbers, line by line
         for candidates in self._candidates:
             for prefix, key in candidates:
                 counts[key] += 1
                 example.setdefault(key, prefix)
+                if key.count("0") == 1 and "a" not in key:
+                    numbers.setdefault(key, []).append(_DIGITS.search(prefix).group(0))
         # a log of a few lines (a one-line error under its two start-up lines) learns a shape every
         # one of its lines starts with; a longer one, one that most of its lines start with
         needed = len(lines) if len(lines) < FEW_LINES else max(3, (len(lines) + 1) // 2)
         frequent = [
             k
             for k, n in counts.items()
-            if n >= needed and looks_like_metadata(example[k]) and not runs_into_message(example[k])
+            if n >= needed
+            and looks_like_metadata(example[k])
+            and not runs_into_message(example[k])
+            and not _counts(numbers.get(k, ()))
         ]
         if not frequent:
             if (named := _pod_and_container(lines)) is not None:
@@ -587,6 +594,20 @@ def _line_numbers(lines: list[str]) -> re.Pattern[str] | None:
         return None
     separator = "[:-]" if len(separators) > 1 else re.escape(separators.pop())
     return re.compile(rf"[ \t]*\d+{separator}")
+
+
+_DIGITS = re.compile(r"\d+")
+COUNT_DIGITS_MAX = 8  # a longer number is a time (seconds since 1970 have 10 figures), not a count
+
+
+def _counts(numbers: Sequence[str]) -> bool:
+    """Is a number that starts line after line a count (a step, an iteration: another on every
+    line), not a tag (a task's rank under `srun --label` repeats on every line it writes)?"""
+    return (
+        len(numbers) >= NUMBERED_LINES_MIN
+        and len(set(numbers)) == len(numbers)
+        and all(len(n) <= COUNT_DIGITS_MAX for n in numbers)
+    )
 
 
 def _common_indent(lines: list[str]) -> str | None:

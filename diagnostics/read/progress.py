@@ -81,6 +81,7 @@ _BARE_ROW = re.compile(
     re.IGNORECASE,
 )
 _BARE_VALUE = re.compile(_BARE_NUMBER)
+_LEADING_STEP = re.compile(r"\d+")  # a bare row's step: its first number
 _BARE_ROW_WORDS = ("step", "iter", "batch", "epoch")  # a row that starts with a word starts so
 BARE_ROW_MAX = 80  # longer lines are not such rows: not worth a regex
 BARE_ROWS_BEFORE = 3  # finite rows that make a series before a non-finite one counts
@@ -315,6 +316,8 @@ class ProgressTracker:
         self._nonfinite_at: str | None = None
         self._nonfinite_metric: tuple[str, float, LogLine] | None = None
         self._bare_rows = 0  # rows of bare numbers seen so far (`76970 2.6265104`)
+        # (step, first non-finite value, row) of the non-finite bare rows since the last finite one
+        self._nonfinite_rows: list[tuple[int, float, LogLine]] = []
         self._last_progress_line: LogLine | None = None
         self._after_progress = 0
         self._error_after_progress = False
@@ -603,13 +606,25 @@ class ProgressTracker:
         if row is None:
             return
         values = [_float(v) for v in _BARE_VALUE.findall(row.group("values"))]
-        if any(v is None for v in values):
+        if any(v is None for v in values) or self._nonfinite_metric is not None:
             return
         if all(math.isfinite(v) for v in values):
             self._bare_rows += 1
-        elif self._bare_rows >= BARE_ROWS_BEFORE and self._nonfinite_metric is None:
-            first = next(v for v in values if not math.isfinite(v))
+            self._nonfinite_rows = []
+            return
+        first = next(v for v in values if not math.isfinite(v))
+        if self._bare_rows >= BARE_ROWS_BEFORE:
             self._nonfinite_metric = ("value", first, _segment(line, text))
+            return
+        # Non-finite from the first row on (a loss that was NaN at step 0): a series of them, each
+        # at a later step, is the series itself gone non-finite; one such row alone may be anything.
+        step = int(_LEADING_STEP.search(text).group(0))
+        if self._nonfinite_rows and step <= self._nonfinite_rows[-1][0]:
+            self._nonfinite_rows = []
+        self._nonfinite_rows.append((step, first, _segment(line, text)))
+        if len(self._nonfinite_rows) > BARE_ROWS_BEFORE:
+            _, value, cited = self._nonfinite_rows[0]
+            self._nonfinite_metric = ("value", value, cited)
 
     def _read_table_row(self, text: str, line: LogLine) -> None:
         """A row of a status table (Ray Tune's trials, `tabulate`, markdown): the cells are read

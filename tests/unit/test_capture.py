@@ -290,6 +290,16 @@ def test_a_unix_time_alone_is_a_prefix_and_a_counter_is_not():
     assert all(line.text[0].isdigit() for line in counted.ending)
 
 
+def test_a_step_that_starts_every_line_is_the_message_s_not_a_task_s_label():
+    steps = parse_text("".join(f"{10 * i}: nan    nan\n" for i in range(6)))
+    assert [line.text for line in steps.ending][:2] == ["0: nan    nan", "10: nan    nan"]
+    # srun --label: the task's number repeats on every line it writes
+    labelled = parse_text("".join(f"{i % 2}: step {i} loss 0.5\n" for i in range(6)))
+    assert all(line.text.startswith("step ") for line in labelled.ending)
+    whole_seconds = parse_text("".join(f"{1714557600 + i} step {i} loss 0.5\n" for i in range(6)))
+    assert all(line.text.startswith("step ") for line in whole_seconds.ending)
+
+
 def test_fixed_width_wrapping_is_learned_from_the_rests_of_cut_lines():
     lines = [
         f"step {i}: RuntimeError: " + " ".join(f"word{j}" for j in range(12 + i)) for i in range(9)

@@ -552,6 +552,10 @@ def test_torchruns_agent_sleeping_between_checks_is_not_in_a_collective():
         # rows of a step and a value, nothing else: a series that goes NaN (one row alone is not)
         (["100 2.64", "110 2.59", "120 2.73", "130 nan"], 0, "value"),
         (["4 files", "130 nan"], 0, None),
+        # non-finite from the first row on: a series of them, each at a later step
+        (["0: inf  nan", "10: nan nan", "20: nan nan", "30: nan nan"], 0, "value"),
+        (["0: nan", "10: nan", "20: nan"], 0, None),
+        (["7 nan", "3 nan", "5 nan", "1 nan"], 0, None),
         # several unnamed columns after a counter's word: one of them goes NaN
         ([f"batch: {n} 0.64 0.62 0.72" for n in range(3)] + ["batch: 3 nan 0.65 0.72"], 0, "value"),
         # a finite row after a word that is not a counter is no series
