@@ -203,9 +203,26 @@ def _mask_value(match: re.Match) -> str:
     # `Bearer {token}`, `password=$DB_PASS` in source lines: no secret there
     if value.startswith(_PLACEHOLDERS):
         return match.group(0)
-    if _WEAK_NAME.search(key) and (len(value) < 8 or value.replace(".", "").isdigit()):
-        return match.group(0)  # `eos_token=</s>`, `pad_token: 0`: vocabulary, not credentials
+    if _WEAK_NAME.search(key) and not _looks_generated(value):
+        # `eos_token=</s>`, `pad_token: 0`: vocabulary; `pad_token = tokenizer.eos_token`: code;
+        # `no pad token: Decoder-only tokenizers`: words (a message, or trainwatch's own advice)
+        return match.group(0)
     return key + match.group("sep") + MASK
+
+
+# a dotted name (`tokenizer.eos_token`, `cfg.model.key`): an expression in code, not a credential
+_DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
+GENERATED_MIN = 20  # a credential without a figure in it is at least this long
+
+
+def _looks_generated(value: str) -> bool:
+    """Could this value after a name ending in `token` or `key` be a credential? Keys and tokens
+    are generated: long, and with figures among their letters (a word or two of prose is not one,
+    nor a number alone, nor a dotted name)."""
+    value = value.strip("`")  # Markdown's code marks around an expression
+    if len(value) < 8 or value.replace(".", "").isdigit() or _DOTTED_NAME.fullmatch(value):
+        return False
+    return any(c.isdigit() for c in value) or len(value) >= GENERATED_MIN
 
 
 def redact_text(text: str, env: Mapping[str, str] | None = None) -> str:

@@ -44,6 +44,9 @@ def test_shapes_are_masked_and_ordinary_text_is_not():
         "RuntimeError: CUDA out of memory. Tried to allocate 2 GiB",
         'headers = {"Authorization": f"Bearer {token}"}',
         "login(token=os.environ['HF_TOKEN'])",
+        # a message's words, and trainwatch's own advice, about tokenizers
+        "the tokenizer has no pad token: Decoder-only tokenizers",
+        "Set one before tokenising: `tokenizer.pad_token = tokenizer.eos_token`",
     ):
         assert r.text(harmless) == harmless
 
@@ -112,3 +115,17 @@ def test_redacted_diagnosis_holds_no_secret_anywhere_and_the_original_is_untouch
     assert ENV_SECRET in json.dumps(plain.to_dict())
     again = redact_diagnosis(original, env={"MY_SECRET": ENV_SECRET})
     assert ENV_SECRET not in json.dumps(again.to_dict())
+
+
+def test_trainwatch_s_own_words_are_never_masked():
+    # the knowledge base's titles, explanations and advice go into every report, redacted with it
+    from trainwatch.diagnostics.knowledge import load_knowledge
+
+    r = Redactor({})
+    own = [
+        text
+        for s in load_knowledge(include_user=False).signatures
+        for text in (s.title, s.explanation, *s.advice)
+    ]
+    assert len(own) > 1000
+    assert [text for text in own if r.text(text) != text] == []
