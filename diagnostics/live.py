@@ -28,6 +28,11 @@ GPU_BUSY_PCT = 5
 BACKGROUND_WAITS_S = 1.0
 # Threads that died while their process went on, each a note of the report: the first this many
 MAX_THREAD_NOTES = 3
+# Without --stall-timeout a stall watcher still looks on, acting on nothing and telling no one: a
+# run that a signal then ends, after this long without output, progress or CPU, was stuck when it
+# was stopped (a user's Ctrl-C at a frozen screen, a scheduler's time limit), and the stacks taken
+# then say where. Any other ending forgets the silence (a quiet final save is no hang).
+QUIET_END_S = 30.0
 
 
 @startup_record  # made before the program starts (diagnostics/startup.py)
@@ -45,6 +50,8 @@ class RunRequest:
     stall_timeout: float | None = None
     # "auto": stop an idle stall, only report a busy one; "kill": stop both; "report": neither
     on_stall: str = "auto"
+    # without stall_timeout: the silence before a signal's ending that makes it a hang
+    quiet_end_s: float = QUIET_END_S
     # told of a stall and of the first non-finite loss as they happen (diagnostics/watch/alerts.py)
     on_event: Callable[[LiveEvent], None] | None = None
     nan_stop_after: int | None = None  # --on-nan stop:N: stop the run at the Nth non-finite loss
@@ -120,6 +127,8 @@ def run_session(
         memory = monitor.stop()
         stall = watcher.close() if watcher is not None else None
         nan_stop = alerts.close() if alerts is not None else None
+    if not request.stall_timeout and not _stopped_while_stuck(stall, result):
+        stall = None
     if on_ended is not None:
         on_ended(result)
     probe_facts = None
@@ -257,22 +266,31 @@ def _start_stall_watcher(
     probe,
     alerts: LiveAlerts | None,
 ):
-    """Watch for a run that stopped making progress, when asked to (`--stall-timeout`)."""
-    if not request.stall_timeout:
-        return None
+    """Watch for a run that stopped making progress: as asked (`--stall-timeout`), else only
+    looking on (QUIET_END_S)."""
     from trainwatch.diagnostics.watch.stall import StallWatcher
 
+    asked = bool(request.stall_timeout)
     return StallWatcher(
         child.pid,
-        request.stall_timeout,
+        request.stall_timeout if asked else request.quiet_end_s,
         activity=lambda: child.last_output_at,
-        on_stall=request.on_stall,
+        on_stall=request.on_stall if asked else "report",
         stacks=probe.request_stacks if probe is not None else None,
         stop=child.signal_group,
         position=observers.current_position,
         gpu_busy=lambda: _gpu_busy(monitor),
-        on_declared=None if alerts is None else alerts.stall,
+        on_declared=None if alerts is None or not asked else alerts.stall,
     ).start()
+
+
+def _stopped_while_stuck(stall, result: LaunchResult) -> bool:
+    """Was a silence the watcher saw on its own (no --stall-timeout) still going when a signal
+    ended the run: the run was killed by one, or trainwatch relayed one to it? A busy silence is
+    work without output, no hang."""
+    if stall is None or stall.busy:
+        return False
+    return result.exit.signal is not None or bool(result.forwarded_signals)
 
 
 class _Registered:

@@ -196,7 +196,10 @@ def _facts(evidence: Evidence, quiet: bool):
         facts["no-progress"] = True
     facts["no-loss"] = progress is None or progress.loss_count == 0
     if stall is not None:
-        culprits = stall_facts(stall, facts, values, cited)
+        signalled = status is not None and status.signal is not None
+        culprits = stall_facts(
+            stall, facts, values, cited, signalled or bool(evidence.forwarded_signals)
+        )
     if evidence.probe is not None and evidence.probe.loaders is not None:
         _loader_facts(evidence.probe.loaders, facts, values, cited)
     if evidence.nan_stop is not None:

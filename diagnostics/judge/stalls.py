@@ -14,9 +14,11 @@ from trainwatch.diagnostics.verdict import Cited, Culprit
 from trainwatch.diagnostics.watch.stall import ProcessWait, StallFacts, short_path
 
 
-def stall_facts(stall: StallFacts, facts, values, cited) -> tuple[Culprit, ...]:
+def stall_facts(
+    stall: StallFacts, facts, values, cited, signalled: bool = False
+) -> tuple[Culprit, ...]:
     """The stall's facts; its culprits (where each stuck process blocks, the one that holds the
-    others up first); its evidence, that wait first."""
+    others up first); its evidence, that wait first. `signalled`: a signal ended the run."""
     facts["stall"] = True
     facts["busy"] = stall.busy
     facts["idle"] = not stall.busy
@@ -25,9 +27,12 @@ def stall_facts(stall: StallFacts, facts, values, cited) -> tuple[Culprit, ...]:
     first = _blocker(wait, stuck)
     values["silent"] = f"{stall.silent_s:.0f} s"
     values["cpu"] = f"{stall.cpu_seconds:.2f} s"
-    values["action"] = (
-        "trainwatch stopped it" if stall.action == "stopped" else "it was left running"
-    )
+    if stall.action == "stopped":
+        values["action"] = "trainwatch stopped it"
+    elif signalled:
+        values["action"] = "a signal ended it later"
+    else:
+        values["action"] = "it was left running"
     if stall.stopped_at:
         values["at"] = f" at {stall.stopped_at}"
     if wait is not None and wait.kind not in ("unknown", "busy"):

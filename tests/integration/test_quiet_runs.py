@@ -246,3 +246,22 @@ def test_a_loop_whose_dataloader_gives_no_batch_is_an_early_exit_counted_by_the_
     assert verdict["subtype"] == "early-exit/no-training-batches", verdict
     assert "having built a DataLoader and taken no batch from it" in verdict["summary"]
     assert report["probe"]["dataloader_passes"]["ended"] == 0
+
+
+def test_a_run_terminated_after_a_silence_without_cpu_is_a_hang_and_says_where_it_waited(capfd):
+    # no --stall-timeout: the watcher only looks on, and the silence counts because a signal
+    # ended the run while it lasted
+    from trainwatch.diagnostics.live import RunRequest, run_session
+
+    script = SCRIPTS / "lock_then_terminated.py"
+    stuck = run_session(
+        RunRequest(argv=(sys.executable, str(script), "4"), env=dict(os.environ), quiet_end_s=1.5)
+    )
+    assert stuck.exit.signal == "SIGTERM"
+    assert stuck.verdict.category == "hang", stuck.verdict
+    assert "a signal ended it later" in stuck.verdict.summary
+    assert stuck.verdict.culprit is not None and stuck.verdict.culprit.line == 17
+    # the same run with the silence shorter than the watcher's window: stopped from outside
+    short = run_session(RunRequest(argv=(sys.executable, str(script), "1"), env=dict(os.environ)))
+    assert short.verdict.category == "interrupted", short.verdict
+    assert "epoch 2/3" in capfd.readouterr().out
