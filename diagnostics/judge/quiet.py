@@ -186,8 +186,13 @@ def _facts(evidence: Evidence, quiet: bool):
         "exit-zero": status is not None and status.code == 0,
         "saved-log": status is None,
         "quiet": quiet and not crashed and not (log is not None and log.exit_hints),
+        # trainwatch relayed a stop to the run (a Ctrl-C, a scheduler's SIGTERM to the job)
+        "relayed-interrupt": "SIGINT" in evidence.forwarded_signals,
+        "relayed-stop": bool(set(evidence.forwarded_signals) - {"SIGINT"}),
     }
     values: dict[str, str] = {"at": "", "first": "", "ending": "", "action": ""}
+    if evidence.forwarded_signals:
+        values["signal"] = evidence.forwarded_signals[0]
     cited: list[Cited] = []
     culprits: tuple[Culprit, ...] = ()
     if progress is not None:

@@ -450,6 +450,24 @@ def test_exit_zero_unfinished_is_early_exit_and_finished_is_near_certain_complet
     assert judge("hello") is None  # nothing to go on: the classifier's exit-status rule decides
 
 
+def test_a_run_that_stops_cleanly_on_a_relayed_signal_is_interrupted_not_an_early_exit():
+    def judge(*relayed):
+        evidence = Evidence(
+            source="run",
+            exit=ExitStatus.from_returncode(0),
+            progress=track("epoch 3/300 loss 0.5\ngraceful stop at epoch 3, checkpoint saved"),
+            forwarded_signals=relayed,
+        )
+        return judge_quiet(evidence)
+
+    assert judge().category == "early-exit"
+    interrupted = judge("SIGINT")
+    assert (interrupted.category, interrupted.subtype) == ("interrupted", "interrupted/user")
+    stopped = judge("SIGTERM")
+    assert (stopped.category, stopped.subtype) == ("interrupted", "interrupted/sigterm")
+    assert "SIGTERM" in stopped.summary and "epoch 3/300" in stopped.summary
+
+
 def test_a_saved_log_that_says_finished_after_its_loop_stopped_short_is_an_early_exit():
     # the closing line ran after the loop, so the loop was left early (a real run's `break`);
     # an early-stopping rule's words stop short of the total on purpose
