@@ -175,6 +175,18 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     return make_consistent(verdict, evidence)  # last: nothing said may contradict the facts
 
 
+def _left_without_shutdown(evidence: Evidence) -> bool:
+    """Did the run's main Python process (the last one started fresh by the command, not forked
+    from another) end without Python's normal shutdown, where the probe records its exit? Forked
+    workers leave through `os._exit` by design; the main process only when something cut it short."""
+    probe = evidence.probe
+    if probe is None or not probe.loaded:
+        return False
+    pids = {p.pid for p in probe.processes}
+    roots = [p for p in probe.processes if not p.forked and p.ppid not in pids]
+    return bool(roots) and not max(roots, key=lambda p: p.started).exited
+
+
 def tidy(verdict: Verdict) -> Verdict:
     """Alternatives a reader can trust: each category once, never the verdict's own, and each below
     the verdict's confidence."""
@@ -461,12 +473,28 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
             if progress is not None and progress.stopped_at
             else "it printed no progress, so the end of its loop was not seen"
         )
-        return Verdict(
+        ended_well = Verdict(
             "completed",
             None,
             0.8,
             f"The run exited with status 0 and no error stopped it ({seen}).",
         )
+        if _left_without_shutdown(evidence):
+            return Verdict(
+                "early-exit",
+                "early-exit/skipped-shutdown",
+                0.5,
+                "The run exited with status 0, but its main Python process never reached "
+                "Python's normal shutdown: something ended it at once (`os._exit(0)`, a library "
+                "that exits from C), so its at-exit handlers did not run and output it had not "
+                f"flushed was lost ({seen}).",
+                alternatives=(Alternative("completed", None, 0.45, ended_well.summary),),
+                advice=(
+                    "Look for `os._exit` (or a library's exit) in the code the run took; with "
+                    "`python -u` (or PYTHONUNBUFFERED=1) its output up to that point is kept.",
+                ),
+            )
+        return ended_well
     if status.signal is not None:
         return Verdict("unknown", None, 0.3, f"Killed by {status.signal}; cause not established.")
     return Verdict(

@@ -265,3 +265,16 @@ def test_a_run_terminated_after_a_silence_without_cpu_is_a_hang_and_says_where_i
     short = run_session(RunRequest(argv=(sys.executable, str(script), "1"), env=dict(os.environ)))
     assert short.verdict.category == "interrupted", short.verdict
     assert "epoch 2/3" in capfd.readouterr().out
+
+
+def test_an_exit_0_that_skipped_python_s_shutdown_is_not_called_completed(tmp_path):
+    # os._exit(0): no at-exit handler ran, and what the program had not flushed is gone
+    verdicts = {}
+    for name, code in (("cut", "import os; os._exit(0)"), ("whole", "import os")):
+        report = tmp_path / f"{name}.json"
+        result = trainwatch("run", "--json", str(report), "--", sys.executable, "-c", code)
+        assert result.returncode == 0
+        verdicts[name] = read_report(report)["verdict"]
+    assert verdicts["cut"]["subtype"] == "early-exit/skipped-shutdown"
+    assert verdicts["cut"]["alternatives"][0]["category"] == "completed"
+    assert verdicts["whole"]["category"] == "completed"
