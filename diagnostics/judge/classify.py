@@ -178,7 +178,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
 def _left_without_shutdown(evidence: Evidence) -> bool:
     """Did the run's main Python process (the last one started fresh by the command, not forked
     from another) end without Python's normal shutdown, where the probe records its exit? Forked
-    workers leave through `os._exit` by design; the main process only when something cut it short."""
+    workers leave through `os._exit` by design; the main process only when cut short."""
     probe = evidence.probe
     if probe is None or not probe.loaded:
         return False
