@@ -114,10 +114,14 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     if without is not None:
         ended_well = classify(without, knowledge)
         if ended_well.category == "completed":
-            return replace(
-                ended_well,
-                summary=f"{ended_well.summary} A thread of it ended on an uncaught exception "
-                "(the notes say which); the process went on without that thread.",
+            return _with_thread_failure(
+                replace(
+                    ended_well,
+                    summary=f"{ended_well.summary} A thread of it ended on an uncaught exception "
+                    "(the notes say which); the process went on without that thread.",
+                ),
+                evidence,
+                knowledge,
             )
     log = evidence.log
     chains = chains_of(evidence)
@@ -499,6 +503,42 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
         return Verdict("unknown", None, 0.3, f"Killed by {status.signal}; cause not established.")
     return Verdict(
         "unknown", None, 0.3, f"Exited with status {status.code}; cause not established."
+    )
+
+
+# A completed run whose thread died of a failure outside the program's code (a checkpoint thread
+# on a full disk, an uploader out of memory): the work that thread did is lost, so the run is less
+# surely well, and that failure is the alternative.
+THREAD_FAILURE_COMPLETED = 0.75
+THREAD_FAILURE_ALTERNATIVE = 0.7
+
+
+def _with_thread_failure(
+    completed: Verdict, evidence: Evidence, knowledge: Knowledge | None
+) -> Verdict:
+    """The completed verdict, with the failure a dead thread's exception names by a signature
+    (not the program's own mistake) as its alternative."""
+    probe = evidence.probe
+    threads = tuple(c for c in probe.chains if c.thread is not None) if probe else ()
+    if knowledge is None:
+        from trainwatch.diagnostics.knowledge import default_knowledge
+
+        knowledge = default_knowledge()
+    roots = sorted(
+        (m for m in knowledge.match(threads, None, {}) if m.signature.role == "root"),
+        key=_rank,
+        reverse=True,
+    )
+    if not roots or roots[0].signature.category in ("code", *GOOD_ENDINGS):
+        return completed
+    sig = roots[0].signature
+    alt = Alternative(
+        sig.category, sig.subtype, THREAD_FAILURE_ALTERNATIVE, f"In a thread: {sig.title}."
+    )
+    return replace(
+        completed,
+        confidence=min(completed.confidence, THREAD_FAILURE_COMPLETED),
+        alternatives=(alt,) + completed.alternatives,
     )
 
 

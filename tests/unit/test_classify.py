@@ -437,6 +437,43 @@ def test_threads_dying_at_once_are_known_in_the_log_by_type_or_by_message():
     assert classify(run).category == "completed"
 
 
+def test_a_thread_that_died_of_a_full_disk_leaves_a_completed_run_less_sure():
+    from dataclasses import replace
+
+    from trainwatch.diagnostics.watch.probe.records import ProbeFacts
+
+    def finished_with_a_dead_thread(error: str):
+        text = (
+            'Traceback (most recent call last):\n  File "/w/train.py", line 9, in saver\n'
+            f"    torch.save(state, path)\n{error}\n"
+            + "".join(f"epoch {e}/3 loss 0.{e}\n" for e in (1, 2, 3))
+        )
+        log = parse_text(text)
+        died = tuple(replace(c, thread="ckpt-writer") for c in log.chains)
+        evidence = Evidence(
+            source="run",
+            log=log,
+            exit=ExitStatus.from_returncode(0),
+            probe=ProbeFacts(chains=died),
+            progress=_progress(text),
+        )
+        return classify(evidence)
+
+    # torch.save's own words when the disk filled under it (a real run's, writing to /dev/full)
+    full = finished_with_a_dead_thread(
+        "RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598"
+    )
+    assert full.category == "completed" and full.confidence <= 0.75
+    assert (full.alternatives[0].category, full.alternatives[0].subtype) == (
+        "library",
+        "library/disk-full",
+    )
+    # the program's own mistake in the thread: the run's end stands as it was
+    own = finished_with_a_dead_thread("NameError: name 'stat' is not defined")
+    assert own.category == "completed" and own.confidence > 0.9
+    assert all(a.category != "code" for a in own.alternatives)
+
+
 def test_fallbacks():
     assert judge("hello\n").category == "unknown"
     assert judge("hello\n", exit=ExitStatus.from_returncode(-15)).category == "interrupted"
