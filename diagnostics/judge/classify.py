@@ -179,6 +179,26 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     return make_consistent(verdict, evidence)  # last: nothing said may contradict the facts
 
 
+def _exited_itself(exc: RaisedException, frame: Frame | None, where: str) -> Verdict:
+    """The program ended itself with `sys.exit(N)` (the probe saw the call and where it was made)
+    and printed nothing a signature knows: its own check chose to stop, for a reason it did not
+    say. No category is known; the line that decided is."""
+    code = exc.message
+    return Verdict(
+        "unknown",
+        None,
+        0.35,
+        f"The program ended itself with `sys.exit({code})`{where} and printed no error: a check "
+        "of its own decided to stop there, for a reason it did not say.",
+        evidence=(Cited("exception", f"sys.exit({code})", "probe"),),
+        culprit=Culprit.from_frame(frame) if frame else None,
+        advice=(
+            "Read the condition just before that `sys.exit` call (a patience or threshold check, a "
+            "missing input, a flag), and print why it exits.",
+        ),
+    )
+
+
 def _left_without_shutdown(evidence: Evidence) -> bool:
     """Did the run's main Python process (the last one started fresh by the command, not forked
     from another) end without Python's normal shutdown, where the probe records its exit? Forked
@@ -439,6 +459,8 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
         from trainwatch.diagnostics.knowledge.matcher import cited_kind
 
         text = error_line(chains) or exc.type  # the line cited, and what the word layer reads
+        if exc.short_type == "SystemExit" and exc.message.lstrip("-").isdigit():
+            return _exited_itself(exc, frame, where)
         said = (
             f"The log ends on an error in its program's own words ({exc.type}), which no known "
             "signature explains."

@@ -278,3 +278,13 @@ def test_an_exit_0_that_skipped_python_s_shutdown_is_not_called_completed(tmp_pa
     assert verdicts["cut"]["subtype"] == "early-exit/skipped-shutdown"
     assert verdicts["cut"]["alternatives"][0]["category"] == "completed"
     assert verdicts["whole"]["category"] == "completed"
+
+
+def test_a_program_that_exits_itself_with_a_status_names_the_line_and_no_category(tmp_path):
+    report = tmp_path / "r.json"
+    code = "import sys\nfor e in (1, 2):\n    print(f'epoch {e}/5', flush=True)\nsys.exit(3)\n"
+    result = trainwatch("run", "--json", str(report), "--", sys.executable, "-c", code)
+    assert result.returncode == 3
+    data = read_report(report)
+    assert data["verdict"]["category"] == "unknown" and "sys.exit(3)" in data["verdict"]["summary"]
+    assert data["culprit"]["line"] == 4
