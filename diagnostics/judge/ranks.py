@@ -23,7 +23,7 @@ from trainwatch.diagnostics.judge.collectives import (
     dump_paths,
     judge_collectives,
 )
-from trainwatch.diagnostics.verdict import Cited, Verdict
+from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict
 from trainwatch.diagnostics.watch.torchrun import ElasticError, launcher_of, slurm_context
 
 if TYPE_CHECKING:
@@ -344,6 +344,9 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
         for r in facts.ranks
         if r.rank != root.rank and (r.strength > 0 or r.exit is not None)
     )
+    left = _left_early(root, facts.ranks)
+    if left:
+        return _uneven_work(chosen, root, left, cascade)
     summary = chosen.summary
     collectives = facts.collectives
     told = None if collectives is None else collectives.summary()
@@ -380,6 +383,57 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
         if told:
             chosen = dataclasses.replace(chosen, evidence=chosen.evidence + collectives.cited())
     return dataclasses.replace(chosen, summary=summary, cascade=(chosen.cascade + cascade)[:8])
+
+
+# The root rank's failures that say only that a peer stopped answering: lost, closed, timed out.
+_PEER_GONE = (
+    "distributed/peer-failed",
+    "distributed/connection-lost",
+    "distributed/barrier-timeout",
+    COLLECTIVE_TIMEOUT,
+)
+
+
+def _left_early(root: RankOutcome, ranks: tuple[RankOutcome, ...]) -> tuple[int, ...]:
+    """The ranks that ended well (status 0, nothing of their own) while the root rank lost its
+    peers: they left the collectives the root still waited in."""
+    if root.verdict.subtype not in _PEER_GONE:
+        return ()
+    return tuple(
+        r.rank
+        for r in ranks
+        if r.rank != root.rank and r.exit is not None and r.exit.code == 0 and r.strength == 0
+    )
+
+
+def _uneven_work(
+    chosen: Verdict, root: RankOutcome, left: tuple[int, ...], cascade: tuple[Cited, ...]
+) -> Verdict:
+    """The job's verdict when ranks that finished cleanly left the others waiting for them."""
+    names = ", ".join(map(str, left))
+    rank_words = f"Rank {names}" if len(left) == 1 else f"Ranks {names}"
+    return Verdict(
+        "distributed",
+        "distributed/uneven-work",
+        0.7,
+        f"{rank_words} finished its work and exited with status 0 while rank {root.rank} still "
+        "expected it in a collective, which then failed: the ranks had unequal work (an uneven "
+        "split of the data, a loop bound or an early stop that differs between ranks).",
+        evidence=chosen.evidence,
+        culprit=chosen.culprit,
+        exception=chosen.exception,
+        exception_chain=chosen.exception_chain,
+        alternatives=(Alternative(chosen.category, chosen.subtype, 0.4, chosen.summary),),
+        advice=(
+            "Give every rank the same number of steps: a DistributedSampler (it pads the last "
+            "shard; or drop_last=True), a fixed max_steps, or an early stop decided together "
+            "(all-reduce the stop flag).",
+            "For inputs that are uneven by nature, wrap the loop in "
+            "`torch.distributed.algorithms.Join` (DDP's `join()`), which lets the ranks that "
+            "finish first shadow the others' collectives.",
+        ),
+        cascade=(chosen.cascade + cascade)[:8],
+    )
 
 
 # ---- per-rank evidence ---------------------------------------------------------------------------

@@ -102,6 +102,14 @@ def test_a_rank_stuck_outside_the_collective_is_the_root_of_a_hang(tmp_path):
     assert rank_entry(report, 0)["subtype"] == "hang/collective"
 
 
+def test_a_rank_that_ends_cleanly_before_its_peer_is_uneven_work_not_a_crash(tmp_path):
+    report, _ = torchrun_job(tmp_path, "leave")
+    assert rank_entry(report, 1)["exit"] == "exit 0"
+    assert report["verdict"]["subtype"] == "distributed/uneven-work", report["verdict"]
+    assert report["verdict"]["summary"].startswith("Rank 1 finished its work")
+    assert any("DistributedSampler" in a for a in report["advice"])
+
+
 # ---- logs of several nodes, and merged reports ---------------------------------------------------
 GLOO_CLOSED = (
     "[rank{r}]: RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection "

@@ -1,5 +1,5 @@
 """A two-rank gloo job on the CPU whose rank 1 fails in the way argv[1] names: raise, oom, kill,
-hang, ok.
+hang, leave (it ends cleanly a step before rank 0), ok.
 """
 
 import os
@@ -31,6 +31,9 @@ if rank == 1:
         os.kill(os.getpid(), 9)
     if mode == "hang":
         threading.Event().wait()  # stuck outside any collective: rank 0 waits for it in all_reduce
+    if mode == "leave":
+        print("rank 1: out of batches, done", flush=True)
+        sys.exit(0)  # uneven work: rank 0 all-reduces once more, alone
 dist.all_reduce(t)
 print(f"rank {rank}: step 2 all-reduced {t[0].item():.0f}", flush=True)
 dist.destroy_process_group()
