@@ -255,12 +255,17 @@ class _Counter:
     total: int | None
     zero_based: bool = False  # saw 0 printed while items were still being processed (`epoch 0/10`)
     tqdm_like: bool = False  # n counts completed items, so n == total means done
+    gap: int = 0  # how far n moved from the line before
+    # the gap, once two lines in a row moved by it: a loop that prints every 8th step
+    stride: int = 1
 
     def done(self) -> bool | None:
         if self.total is None:
             return None
         last = self.total if self.tqdm_like or not self.zero_based else self.total - 1
-        return self.n >= last
+        # a loop that prints every `stride` steps never prints its last when the next print would
+        # fall past it (`step 392/400` every 8 from 0): it reached the end all the same
+        return self.n >= last or self.n + self.stride > last
 
 
 @dataclass
@@ -467,7 +472,11 @@ class ProgressTracker:
             total = int(step.group("total")) if step.group("total") else None
             previous = state.step if state.unit == unit else None
             zero = n == 0 or (previous is not None and previous.zero_based)
-            state.step, state.unit = _Counter(n, total, zero_based=zero), unit
+            counter = _Counter(n, total, zero_based=zero)
+            if previous is not None and previous.total == total and n > previous.n:
+                counter.gap = n - previous.n
+                counter.stride = counter.gap if counter.gap == previous.gap else 1
+            state.step, state.unit = counter, unit
             found = True
         return found
 

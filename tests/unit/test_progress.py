@@ -639,3 +639,13 @@ def test_a_log_cut_inside_a_traceback_says_so_unless_its_frames_wait():
         "    buf = self.recv_bytes()\n"
     )
     assert classify(facts_of(waiting)).category == "hang"
+
+
+def test_a_loop_that_prints_every_nth_step_finished_when_its_next_print_would_fall_past_the_end():
+    def finished(steps):
+        return track("".join(f"step {n}/400 loss 0.5\n" for n in steps)).finished
+
+    assert finished(range(0, 400, 8))  # 0 .. 392: steps 0-399, the next print would be 400
+    assert not finished(range(8, 400, 8))  # 8 .. 392 counted from 1: step 400 was still to print
+    assert not finished([0, 8, 16, 24, 380, 392])  # no steady stride: it stopped short
+    assert not finished(range(0, 390, 8))  # 0 .. 384 is a print short
