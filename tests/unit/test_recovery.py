@@ -132,6 +132,24 @@ def test_pick_sample_wants_the_same_type_and_not_a_later_one() -> None:
     assert pick_sample(samples, "KeyError", pid=8) is None
 
 
+def test_a_worker_s_later_failure_does_not_hide_the_one_the_main_process_raised() -> None:
+    # a DataLoader worker goes on to its next batch after one fails, and may fail there too
+    # before the main process re-raises the first (a real run: entries 5 and 2 of two batches)
+    def failed(batch: str, entry: int) -> FailedSample:
+        call = SampleCall("collate", "/t/collate.py", 155, False, (("batch", batch),))
+        message = (
+            "stack expects each tensor to be equal size, but got [3, 32, 32] at entry 0 and "
+            f"[3, 48, 40] at entry {entry}"
+        )
+        return FailedSample(9, 0, "RuntimeError", (call,), message=message)
+
+    first, later = failed("[32..39]", 5), failed("[48..55]", 2)
+    samples = [(1.0, first), (1.2, later)]
+    raised = first.message + "\n"
+    assert pick_sample(samples, "RuntimeError", worker=0, message=raised) is first
+    assert pick_sample(samples, "RuntimeError", worker=0) is later  # no message: the latest
+
+
 def test_reload_command_by_dataset_or_by_file(tmp_path: Path) -> None:
     script = tmp_path / "train.py"
     script.write_text('class Images: ...\nif __name__ == "__main__":\n    pass\n')

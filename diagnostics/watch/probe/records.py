@@ -354,6 +354,7 @@ def _primary_sample(
             worker.chain.final.type,
             worker=worker.worker,
             before=times.get(id(worker.carrier)),
+            message=worker.chain.final.message,
         )
     chain = facts.primary_chain()
     if chain is None:

@@ -144,6 +144,7 @@ class FailedSample:
     cwd: str | None = None  # the process's working directory
     labels: BadLabels | None = None
     nonfinite: tuple[NonFiniteRows, ...] = ()
+    message: str = ""  # the start of the exception's message (the record keeps 500 characters)
 
     def item_call(self) -> SampleCall | None:
         """The innermost `__getitem__`/`__getitems__`, the user's own first (a Subset's is not)."""
@@ -265,6 +266,7 @@ def sample_from(record: dict[str, Any]) -> FailedSample | None:
         cwd=record.get("cwd") if isinstance(record.get("cwd"), str) else None,
         labels=_labels(labels) if isinstance(labels, dict) else None,
         nonfinite=rows_from(record.get("nonfinite")),
+        message=record.get("message") if isinstance(record.get("message"), str) else "",
     )
     if not (sample.calls or sample.files or sample.labels or sample.nonfinite):
         return None
@@ -277,11 +279,15 @@ def pick_sample(
     pid: int | None = None,
     worker: int | None = None,
     before: float | None = None,
+    message: str | None = None,
 ) -> FailedSample | None:
     """The sample recorded for one failure: a worker's by its number, else the process's own, with
-    the same exception type, the latest one not after `before` (workers restart every epoch)."""
+    the same exception type, the latest one not after `before` (workers restart every epoch). Where
+    the failure's `message` is known, the latest with that message: a worker goes on to the batches
+    it was given after one fails, and may fail on a later one before the main process re-raises
+    the first."""
     short = (exception or "").rsplit(".", 1)[-1]
-    found = None
+    found = said = None
     for time, sample in sorted(samples, key=lambda item: item[0]):
         if before is not None and time > before + 1:
             continue
@@ -292,7 +298,17 @@ def pick_sample(
         if short and sample.exception.rsplit(".", 1)[-1] != short:
             continue
         found = sample
-    return found
+        if message and sample.message and _same_message(sample.message, message):
+            said = sample
+    return said or found
+
+
+MESSAGE_COMPARED = 200  # characters of a message's first line that tell one failure from another
+
+
+def _same_message(recorded: str, raised: str) -> bool:
+    first = recorded.strip().splitlines()[0][:MESSAGE_COMPARED] if recorded.strip() else ""
+    return bool(first) and first == raised.strip().splitlines()[0][:MESSAGE_COMPARED]
 
 
 def _file_command(path: str) -> str | None:
