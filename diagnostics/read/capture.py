@@ -119,7 +119,9 @@ _RANK = (
     re.compile(r"^\[(?:default|trainer)(\d+)\]:"),  # torchrun --tee with a role
 )
 _PID = re.compile(r"\bpid[=: ]\s*(\d+)")
-_ERROR_LEVEL = re.compile(r"\b(ERROR|FATAL|CRITICAL)\b|^([EF])\d{4} ")
+# an error's level as a capture writes it: upper case, glog's `E0213 `, or a bracketed tag in title
+# case (Omniverse's and Carbonite's `[Error]`)
+_ERROR_LEVEL = re.compile(r"\b(ERROR|FATAL|CRITICAL)\b|^([EF])\d{4} |\[(Error|Fatal|Critical)\]")
 _TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?Z?|\d\d:\d\d:\d\d(?:[.,]\d+)?")
 SAMPLE_POINTS = (20, 60, 200)  # lines after which the frequent shapes are learned again
 # Two stacked prefixes (a collector's timestamp over a job's tag and uuid) reach 150 columns.
@@ -697,5 +699,9 @@ def describe(prefix: str) -> Capture:
     t = _TIME.search(prefix)
     level = _ERROR_LEVEL.search(prefix)
     return Capture(
-        prefix, rank, pid, t.group(0) if t else None, level and (level.group(1) or level.group(2))
+        prefix,
+        rank,
+        pid,
+        t.group(0) if t else None,
+        level and (level.group(1) or level.group(2) or level.group(3)),
     )

@@ -536,6 +536,20 @@ def test_an_error_level_taken_off_with_a_learned_prefix_still_makes_an_error_lin
     assert parse_text(text.replace("ERROR   ", "INFO    ")).closing_error is None
 
 
+def test_a_bracketed_error_tag_in_title_case_makes_an_error_line():
+    # Omniverse's (Isaac Sim's) log: `[Info]`, `[Warning]`, `[Error]`, each record followed by the
+    # line of the source file it came from
+    records = [("Info", "[omni.kit] starting"), ("Warning", "[omni.physx] slow step")] * 2
+    records.append(("Error", "[omni.physx.plugin] GPU kernel fail to launch!!"))
+    text = "".join(
+        f"2025-07-03 08:02:3{n} [{25 + n},844ms] [{level}] {message}\n, FILE /src/x.cpp, LINE 9\n"
+        for n, (level, message) in enumerate(records)
+    )
+    closing = parse_text(text).closing_error
+    assert closing is not None and "fail to launch" in closing.final.message
+    assert parse_text(text.replace("[Error]", "[Info]")).closing_error is None
+
+
 def test_r_reports_a_python_exception_indented_under_its_own_head():
     text = """\
 Epoch 2/10
