@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 COLLECTIVE_TIMEOUT = "distributed/collective-timeout"
 # Categories that describe the job's reaction to a failure rather than a failure of its own.
 _ECHO_CATEGORIES = ("distributed", "interrupted", "hang", "completed", "early-exit")
+# distributed failures that are the job's own cause, not what a rank saw of another's failure
+_DISTRIBUTED_CAUSES = ("distributed/collective-mismatch",)
 _LAUNCHER_SIGNALS = (
     "SIGTERM",
     "SIGINT",
@@ -321,9 +323,15 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
     informative = root.verdict.category != "unknown" or verdict.category in _ECHO_CATEGORIES + (
         "unknown",
     )
+    # A mistake of the job's own that a rank's crash only shows (gloo aborts the rank that received
+    # a collective of another size): the whole log names it, the rank's signal does not.
+    names_cause = (
+        verdict.subtype in _DISTRIBUTED_CAUSES and verdict.confidence > root.verdict.confidence
+    )
     if (
         root.strength >= 2
         and informative
+        and not names_cause
         and (verdict.category != root.verdict.category or verdict.subtype != root.verdict.subtype)
     ):
         # The whole-run verdict named an echo (or another rank's failure); the root rank's own

@@ -110,6 +110,12 @@ def test_a_rank_that_ends_cleanly_before_its_peer_is_uneven_work_not_a_crash(tmp
     assert any("DistributedSampler" in a for a in report["advice"])
 
 
+def test_ranks_that_reduce_tensors_of_different_sizes_are_a_collective_mismatch(tmp_path):
+    # gloo aborts a rank on the uncaught C++ exception: its SIGABRT alone would read as a crash
+    report, _ = torchrun_job(tmp_path, "mismatch")
+    assert report["verdict"]["subtype"] == "distributed/collective-mismatch", report["verdict"]
+
+
 # ---- logs of several nodes, and merged reports ---------------------------------------------------
 GLOO_CLOSED = (
     "[rank{r}]: RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection "

@@ -1,5 +1,6 @@
 """A two-rank gloo job on the CPU whose rank 1 fails in the way argv[1] names: raise, oom, kill,
-hang, leave (it ends cleanly a step before rank 0), ok.
+hang, leave (it ends cleanly a step before rank 0), mismatch (its all-reduce is of another
+size), ok.
 """
 
 import os
@@ -31,6 +32,8 @@ if rank == 1:
         os.kill(os.getpid(), 9)
     if mode == "hang":
         threading.Event().wait()  # stuck outside any collective: rank 0 waits for it in all_reduce
+    if mode == "mismatch":
+        t = torch.ones(145)  # rank 0 reduces 4 values: gloo receives a message of another size
     if mode == "leave":
         print("rank 1: out of batches, done", flush=True)
         sys.exit(0)  # uneven work: rank 0 all-reduces once more, alone
