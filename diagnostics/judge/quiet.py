@@ -135,7 +135,10 @@ def apply_quiet(
         # seen from inside the program (the probe), not read from its words: a closing line
         # saying training finished does not outweigh a loop that got no batch
         return _with_previous(quiet, verdict)
-    if generic and not failing and quiet.confidence > verdict.confidence:
+    # an early-stopping rule's words mean to stop short of the total: a loop left unfinished is
+    # what they said, not a surer reading against them
+    on_purpose = verdict.subtype == "completed/early-stopping" and quiet.category == "early-exit"
+    if generic and not failing and quiet.confidence > verdict.confidence and not on_purpose:
         return replace(quiet, evidence=quiet.evidence + verdict.evidence)
     if quiet.category == "completed" == verdict.category and quiet.confidence > verdict.confidence:
         # A closing line ("`max_epochs` reached") and the loop's end seen with exit 0 say the

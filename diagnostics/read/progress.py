@@ -39,8 +39,10 @@ _KERAS_STEP = re.compile(r"^\s*(?P<n>\d+)/(?P<total>\d+) (?:\[[=>.]*\]|[━─]+
 # `Epoch 3/10`, `epoch: 3/10`, `[epoch 1/10]`, `Epoch [3/10]`, `Epoch 3 of 10`; never glued to a
 # word or a number before it (Keras sometimes glues `- loss: 0.24Epoch 1/1000` onto a line: that is
 # not an epoch).
+# (`the best epoch: 1`, Keras' EarlyStopping restoring its weights, is a summary: no epoch begun)
 _EPOCH = re.compile(
-    r"(?<![\w.-])(?<!per )[Ee]poch\s*[:=]?\s*\[?\s*(?P<n>\d+)\s*(?:(?:/|\bof\b)\s*(?P<total>\d+))?",
+    r"(?<![\w.-])(?<!per )(?<![Bb]est )[Ee]poch\s*[:=]?\s*\[?\s*(?P<n>\d+)"
+    r"\s*(?:(?:/|\bof\b)\s*(?P<total>\d+))?",
     re.ASCII,
 )
 _STEP = re.compile(

@@ -9,6 +9,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 from tqdm import tqdm
@@ -649,3 +650,19 @@ def test_a_loop_that_prints_every_nth_step_finished_when_its_next_print_would_fa
     assert not finished(range(8, 400, 8))  # 8 .. 392 counted from 1: step 400 was still to print
     assert not finished([0, 8, 16, 24, 380, 392])  # no steady stride: it stopped short
     assert not finished(range(0, 390, 8))  # 0 .. 384 is a print short
+
+
+def test_keras_early_stopping_in_a_run_that_exited_0_is_completed_not_an_early_exit():
+    epochs = "".join(
+        f"Epoch {n}/100\n15/15 - 1s - 37ms/step - loss: 0.4{n} - val_loss: 0.4{9 - n}\n"
+        for n in (1, 2, 3, 4)
+    )
+    text = (
+        epochs
+        + "Epoch 4: early stopping\nRestoring model weights from the end of the best epoch: 1.\n"
+    )
+    facts = facts_of(text)
+    assert facts.progress.stopped_at.startswith("epoch 4/100")  # the best epoch is no position
+    run = replace(facts, source="run", exit=ExitStatus.from_returncode(0))
+    verdict = classify(run)
+    assert (verdict.category, verdict.subtype) == ("completed", "completed/early-stopping")
