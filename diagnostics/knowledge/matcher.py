@@ -458,9 +458,21 @@ def _order(cited: Cited) -> int:
     return int(m.group(1)) if m else 1 << 30
 
 
+# A message whose first line announces what follows (`Error(s) in loading state_dict for M:`) or
+# stops mid-sentence (`... requires the save and eval strategy to match, but found`) says it on the
+# lines after: the evidence keeps that many of them.
+ANNOUNCED_LINES = 3
+
+
 def _clip(text: str, limit: int = 400) -> str:
     text = text.strip()
-    first = text.splitlines()[0] if text else text
+    lines = text.splitlines() or [text]
+    first = lines[0]
+    end = first.rstrip()[-1:]
+    if end == ":" or end.isalnum():
+        first = " ".join(
+            [first.rstrip()] + [line.strip() for line in lines[1 : 1 + ANNOUNCED_LINES]]
+        ).strip()
     return first if len(first) <= limit else first[: limit - 1] + "…"
 
 

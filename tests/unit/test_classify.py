@@ -598,3 +598,17 @@ def test_a_gpu_the_run_filled_itself_keeps_the_batch_advice():
         v = _cuda_oom(message)
         assert v.subtype == "oom/gpu", (message, v.summary)
         assert v.advice[0].startswith("Lower the batch size"), v.advice
+
+
+def test_the_evidence_keeps_the_lines_a_message_s_first_line_announces():
+    head = 'Traceback (most recent call last):\n  File "/w/t.py", line 3, in <module>\n    fit()\n'
+    announced = judge(
+        head + "RuntimeError: Error(s) in loading state_dict for M:\n"
+        "\tsize mismatch for net.0.weight: copying a param with shape torch.Size([32, 20]) from "
+        "checkpoint, the shape in current model is torch.Size([64, 20]).\n"
+    )
+    assert "size mismatch for net.0.weight" in announced.evidence[0].text
+    cut = judge(head + "ValueError: the strategies must match, but found\n- Save strategy: epoch\n")
+    assert cut.evidence[0].text.endswith("but found - Save strategy: epoch")
+    whole = judge(head + "ValueError: a sentence that ends.\nOriginal Traceback follows\n")
+    assert whole.evidence[0].text == "ValueError: a sentence that ends."
