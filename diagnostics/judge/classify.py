@@ -609,7 +609,9 @@ def _time_limiter(evidence: Evidence) -> str | None:
     if status is None or not command:
         return None
     name = forward_slashes(command[0]).rsplit("/", 1)[-1]
-    return name if TIME_LIMIT_EXITS.get(name) == status.code else None
+    # (a death by a signal has no exit code, nor has a command without a time limit: no match)
+    limit = TIME_LIMIT_EXITS.get(name)
+    return name if limit is not None and limit == status.code else None
 
 
 def _probe_chains(evidence: Evidence) -> tuple[ExceptionChain, ...]:

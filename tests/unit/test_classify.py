@@ -612,3 +612,18 @@ def test_the_evidence_keeps_the_lines_a_message_s_first_line_announces():
     assert cut.evidence[0].text.endswith("but found - Save strategy: epoch")
     whole = judge(head + "ValueError: a sentence that ends.\nOriginal Traceback follows\n")
     assert whole.evidence[0].text == "ValueError: a sentence that ends."
+
+
+def test_a_death_by_another_signal_is_no_time_limit_of_the_command_it_ran_under():
+    def killed(signum: int, command=("seq", "1", "100")):
+        exit = ExitStatus.from_returncode(-signum)
+        return classify(Evidence(source="run", command=command, exit=exit))
+
+    piped = killed(13)  # SIGPIPE: `trainwatch run -- seq ... | head`
+    assert (piped.category, piped.subtype) == ("interrupted", "interrupted/output-closed")
+    assert killed(14).subtype != "interrupted/time-limit"  # SIGALRM
+    assert killed(25).subtype == "library/file-size-limit"  # SIGXFSZ
+    timed = classify(
+        Evidence(source="run", command=("timeout", "5", "x"), exit=ExitStatus.from_returncode(124))
+    )
+    assert timed.subtype == "interrupted/time-limit"
