@@ -380,7 +380,10 @@ class Child:
         self._previous_handlers = {}
 
         def forward(signum: int, _frame: object) -> None:
-            self.forwarded.append(signum)
+            # a signal that came after the child had ended (a Ctrl-C while its last output drains)
+            # is relayed to what is left of its group, but stopped nothing: it is not recorded
+            if self._proc is None or self._proc.returncode is None:
+                self.forwarded.append(signum)
             if self._proc is None:  # the child is being started: it gets the signal once it is
                 self._pending_signals.append(signum)
             else:

@@ -535,3 +535,23 @@ def test_a_bug_of_trainwatch_s_own_after_the_run_keeps_the_run_s_exit_status(sta
         "trainwatch: error: internal error: RuntimeError: a bug in the judge (set "
         f"TRAINWATCH_DEBUG=1 for the traceback); the run's own exit status {status} is kept"
     ]
+
+
+def test_a_ctrl_c_after_the_program_ended_does_not_make_it_interrupted(tmp_path):
+    # the program exits 0 at once; a job it left goes on printing, so trainwatch is still
+    # relaying its output when the Ctrl-C comes
+    report = tmp_path / "r.json"
+    job = "(for i in $(seq 30); do echo tick; sleep 0.1; done) & echo done"
+    proc = subprocess.Popen(
+        [TRAINWATCH, "run", "--json", str(report), "--", "sh", "-c", job],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=trainwatch_env(),
+    )
+    time.sleep(1.0)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and out.startswith(b"done")
+    verdict = read_report(report)["verdict"]
+    assert verdict["category"] == "completed", verdict
