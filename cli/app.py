@@ -95,6 +95,7 @@ def build_app():
 def main(argv: list[str] | None = None) -> None:
     """Entry point: parse, dispatch, and turn every known failure into one line on stderr and an
     exit code."""
+    _open_standard_outputs()
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "run":
         from trainwatch.cli import run as run_cmd
@@ -122,6 +123,23 @@ def main(argv: list[str] | None = None) -> None:
         return code if isinstance(code, int) else 0
 
     _exit_with(through_typer)
+
+
+def _open_standard_outputs() -> None:
+    """Started with stdout or stderr closed (`>&-`, a launcher that closes them): point the closed
+    one at /dev/null, so that the reports and the relay of the program's output write nowhere
+    rather than fail, and the program's exit status still comes back."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        null = os.open(os.devnull, os.O_WRONLY)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+        setattr(sys, name, open(fd, "w", closefd=False))
 
 
 def _exit_with(work: Callable[[], int]) -> None:

@@ -46,12 +46,15 @@ def execute(logs: list[str], values: dict[str, Any]) -> int:
 
     if logs.count("-") > 1:
         raise UsageError("standard input (-) can be given only once")
+    if "-" in logs and sys.stdin is None:
+        raise UsageError("standard input is closed: pipe a log into `explain -`, or name a file")
     targets = ReportTargets(
         json_path=writable(values["json_path"]),
         junit_path=writable(values["junit"]),
         html_path=writable(values["html"]),
         quiet=values["quiet"],
         fail_on=parse_fail_on(values["fail_on"]),
+        failed_write_is_usage_error=True,
     )
     knowledge = load_knowledge(extra_files=values["signatures"])
     diagnosis = explain_logs(logs, knowledge, stdin=sys.stdin.buffer if "-" in logs else None)

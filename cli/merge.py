@@ -26,7 +26,11 @@ def merge(reports: list[str], **values: Any) -> None:
     from trainwatch.diagnostics.knowledge import load_knowledge
     from trainwatch.diagnostics.postmortem import merge_reports
 
-    targets = ReportTargets(json_path=writable(values["json_path"]), quiet=values["quiet"])
+    targets = ReportTargets(
+        json_path=writable(values["json_path"]),
+        quiet=values["quiet"],
+        failed_write_is_usage_error=True,
+    )
     diagnosis = merge_reports(reports, load_knowledge())
     deliver(diagnosis, targets)  # the same writers as run and explain: redacted, one exit policy
 

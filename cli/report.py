@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from trainwatch.cli.options import REPORT_COMMAND_OPTIONS, typer_command
-from trainwatch.diagnostics.errors import UsageError
+from trainwatch.diagnostics.errors import EXIT_USAGE, UsageError
 from trainwatch.diagnostics.verdict import SCHEMA, is_report
 
 HELP = """Show a saved JSON report again: on the terminal, or as HTML, JUnit or a GitHub step
@@ -46,7 +46,7 @@ REPORT = inspect.Parameter(
 
 def report(report: str, **values: Any) -> None:
     from trainwatch.cli.exitpolicy import EXIT_FAIL_ON, fails_policy, parse_fail_on
-    from trainwatch.cli.reports import ReportTargets, deliver
+    from trainwatch.cli.reports import ReportTargets, deliver_reports
     from trainwatch.cli.reports.files import writable
     from trainwatch.diagnostics.verdict import Diagnosis
 
@@ -60,9 +60,11 @@ def report(report: str, **values: Any) -> None:
         quiet=values["quiet"],
         fail_on=fail_on,
         terminal="-" not in outputs,  # stdout is for the report asked for: keep stderr quiet too
+        failed_write_is_usage_error=True,
     )
     diagnosis = Diagnosis.from_dict(load_report(report))
-    deliver(diagnosis, targets)
+    if not deliver_reports(diagnosis, targets).written:
+        raise typer.Exit(EXIT_USAGE)
     if fail_on and fails_policy(diagnosis, fail_on):
         raise typer.Exit(EXIT_FAIL_ON)
 

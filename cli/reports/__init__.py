@@ -32,6 +32,9 @@ class ReportTargets:
     fail_on: frozenset[str] = frozenset()
     terminal: bool = True  # the report on stderr (off for `report --json -` alone, say)
     github_summary_path: str | None = None  # the GitHub step summary's Markdown ("-" for stdout)
+    # a report that could not be written makes the status 2 (a usage error's: `explain`, `report`,
+    # `merge`, whose reports are their work); `run` passes the program's status on whatever happens
+    failed_write_is_usage_error: bool = False
 
 
 @startup_record  # defined in a module imported before the start (diagnostics/startup.py)
@@ -41,6 +44,7 @@ class Delivered:
     diagnosis: Diagnosis  # redacted
     outline: Any  # outline.Outline
     status: int  # what trainwatch exits with
+    written: bool = True  # every report file asked for was written
 
 
 def deliver(diagnosis: Diagnosis, targets: ReportTargets) -> int:
@@ -52,25 +56,30 @@ def deliver_reports(diagnosis: Diagnosis, targets: ReportTargets) -> Delivered:
     """Write every report asked for; return the redacted diagnosis, its outline and the status."""
     from trainwatch.cli.exitpolicy import EXIT_FAIL_ON, final_status, stopped_for_nan
     from trainwatch.cli.reports.outline import outline
+    from trainwatch.diagnostics.errors import EXIT_USAGE
     from trainwatch.diagnostics.redaction import redact_diagnosis
 
     diagnosis = redact_diagnosis(diagnosis)
     status = final_status(diagnosis, targets.fail_on)
     view = outline(diagnosis, status)
+    written = True
     if targets.json_path:
-        write_json(diagnosis, targets.json_path)
+        written &= write_json(diagnosis, targets.json_path)
     if targets.junit_path:
         from trainwatch.cli.reports.junit import junit_xml
 
-        write_report(targets.junit_path, junit_xml(diagnosis, view), "the JUnit report")
+        written &= write_report(targets.junit_path, junit_xml(diagnosis, view), "the JUnit report")
     if targets.html_path:
         from trainwatch.cli.reports.html import html_report
 
-        write_report(targets.html_path, html_report(diagnosis, view), "the HTML report")
+        written &= write_report(targets.html_path, html_report(diagnosis, view), "the HTML report")
     if targets.github_summary_path:
         from trainwatch.cli.reports.github import step_summary
 
-        write_text(step_summary(diagnosis, view), targets.github_summary_path, "the step summary")
+        summary = step_summary(diagnosis, view)
+        written &= write_text(summary, targets.github_summary_path, "the step summary")
+    if not written and targets.failed_write_is_usage_error and status == 0:
+        status = EXIT_USAGE
     if targets.terminal:
         print_terminal(view, quiet=targets.quiet)
     if status == EXIT_FAIL_ON and (diagnosis.exit is None or diagnosis.exit.status == 0):
@@ -81,7 +90,7 @@ def deliver_reports(diagnosis: Diagnosis, targets: ReportTargets) -> Delivered:
     from trainwatch.cli.reports.github import publish_github
 
     publish_github(diagnosis, view)
-    return Delivered(diagnosis, view, status)
+    return Delivered(diagnosis, view, status, written)
 
 
 def print_terminal(view, quiet: bool = False) -> None:
@@ -99,23 +108,25 @@ def print_terminal(view, quiet: bool = False) -> None:
         pass
 
 
-def write_json(diagnosis: Diagnosis, path: str) -> None:
-    """The JSON report (docs/report.md) to a file (see files.py), or to stdout for `-`."""
+def write_json(diagnosis: Diagnosis, path: str) -> bool:
+    """The JSON report (docs/report.md) to a file (see files.py), or to stdout for `-`; True when
+    it was written."""
     import json  # the report's time, not the start's
 
     text = json.dumps(diagnosis.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
-    write_text(text, path, "the JSON report")
+    return write_text(text, path, "the JSON report")
 
 
-def write_text(text: str, path: str, what: str) -> None:
-    """A report to a file (see files.py), or to stdout for `-`."""
+def write_text(text: str, path: str, what: str) -> bool:
+    """A report to a file (see files.py), or to stdout for `-`; True when it was written."""
     if path != "-":
-        write_report(path, text, what)
-        return
+        return write_report(path, text, what)
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
-    except (OSError, ValueError) as exc:  # a reader that went away: one line, never a new status
+    except (OSError, ValueError) as exc:  # a reader that went away: one line
         from trainwatch.cli.console import print_error
 
         print_error(f"cannot write {what} to stdout: {getattr(exc, 'strerror', None) or exc}")
+        return False
+    return True

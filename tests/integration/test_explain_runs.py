@@ -13,7 +13,7 @@ import pytest
 
 from trainwatch.diagnostics.knowledge import load_knowledge
 
-from conftest import FIXTURE_LOGS, assert_consistent, needs
+from conftest import FIXTURE_LOGS, TRAINWATCH, assert_consistent, needs, trainwatch
 
 KNOWLEDGE = load_knowledge(include_user=False)
 
@@ -267,3 +267,12 @@ def test_a_notebook_saved_after_its_run_died_is_explained_from_its_cells(tmp_pat
     assert report["exception"]["type"] == "KeyError" and report["exception"]["message"] == "'lable'"
     assert report["culprit"]["code"] == "return row['image'], row['lable']"
     assert report["progress"]["last_loss"] == 0.833
+
+
+def test_explain_says_so_when_it_cannot_read_stdin_or_write_its_report(tmp_path):
+    closed = subprocess.run(
+        [TRAINWATCH, "explain", "-"], preexec_fn=lambda: os.close(0), capture_output=True
+    )
+    assert closed.returncode == 2 and b"standard input is closed" in closed.stderr
+    full = trainwatch("explain", "-q", "--json", "/dev/full", "-", input=b"Killed\n")
+    assert full.returncode == 2 and b"cannot write the JSON report" in full.stderr

@@ -555,3 +555,21 @@ def test_a_ctrl_c_after_the_program_ended_does_not_make_it_interrupted(tmp_path)
     assert proc.returncode == 0 and out.startswith(b"done")
     verdict = read_report(report)["verdict"]
     assert verdict["category"] == "completed", verdict
+
+
+@pytest.mark.parametrize("closed", [(1,), (2,), (1, 2)])
+def test_the_program_s_status_comes_back_with_trainwatch_s_own_outputs_closed(closed):
+    def close() -> None:
+        for fd in closed:
+            os.close(fd)
+
+    result = subprocess.run(
+        [TRAINWATCH, "run", "--", "sh", "-c", "echo out; echo err >&2; exit 3"],
+        preexec_fn=close,
+        env=trainwatch_env(),
+        stderr=subprocess.PIPE if 2 not in closed else None,
+        timeout=60,
+    )
+    assert result.returncode == 3
+    if 2 not in closed:
+        assert b"Traceback" not in result.stderr and b"internal error" not in result.stderr
