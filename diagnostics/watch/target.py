@@ -42,7 +42,14 @@ def resolve_script(script: str, args: tuple[str, ...], python: str | None) -> Ta
     if missing is not None and missing.errno == errno.ENOENT and _a_command(script):
         return resolve_command((script, *args))
     if missing is None and _runs_by_itself(script):
-        return resolve_command((script, *args))
+        # a file here, named bare (`trainwatch run train.sh`): the file, not a command on PATH
+        return resolve_command((script if "/" in script else f"./{script}", *args))
+    interpreter = None if missing is not None else _foreign_interpreter(script)
+    if interpreter is not None:
+        raise CommandNotExecutable(
+            f"{script} is not executable and is no Python script (its first line names "
+            f"{interpreter}): `chmod +x {script}`, or `trainwatch run -- {interpreter} {script}`"
+        )
     if missing is not None:
         raise UsageError(
             f"script not found: {script}"
@@ -72,6 +79,27 @@ def _runs_by_itself(path: str) -> bool:
             return f.read(4).startswith(_EXECUTABLE_STARTS)
     except OSError:
         return False
+
+
+def _foreign_interpreter(path: str) -> str | None:
+    """The interpreter a script's `#!` line names when it is not Python (`#!/bin/bash` ->
+    `bash`): such a file handed to Python is read as Python, and fails as a syntax error."""
+    if path.endswith(".py") or os.path.isdir(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(200)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].decode("utf-8", "replace").split()
+    if not words:
+        return None
+    name = os.path.basename(
+        words[1] if os.path.basename(words[0]) == "env" and len(words) > 1 else words[0]
+    )
+    return None if name.startswith("python") else name
 
 
 def _a_command(name: str) -> bool:

@@ -573,3 +573,14 @@ def test_the_program_s_status_comes_back_with_trainwatch_s_own_outputs_closed(cl
     assert result.returncode == 3
     if 2 not in closed:
         assert b"Traceback" not in result.stderr and b"internal error" not in result.stderr
+
+
+def test_a_shell_script_is_run_as_itself_or_refused_never_read_as_python(tmp_path):
+    script = tmp_path / "train.sh"
+    script.write_text("#!/bin/sh\necho hi\nexit 4\n")
+    refused = trainwatch("run", str(script))
+    assert refused.returncode == 126 and b"chmod +x" in refused.stderr
+    assert b"syntax" not in refused.stderr
+    script.chmod(0o755)
+    here = trainwatch("run", "-q", "train.sh", cwd=tmp_path)  # a file here, named bare
+    assert here.returncode == 4 and here.stdout == b"hi\n"
