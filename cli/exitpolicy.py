@@ -3,6 +3,8 @@ run that exited 0, and what counts as a failure for CI reports."""
 
 from __future__ import annotations
 
+import re
+
 from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.verdict import CATEGORIES, Diagnosis
 
@@ -14,15 +16,26 @@ EXIT_FAIL_ON = 3
 
 def parse_fail_on(text: str | None) -> frozenset[str]:
     """`"numerical,early-exit"` -> the categories (or `category/subtype`s) that fail a run."""
-    if not text:
+    if text is None:
         return frozenset()
     names = frozenset(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise UsageError(f"--fail-on: no category given (one or more of: {', '.join(CATEGORIES)})")
     for name in names:
-        if name.split("/", 1)[0] not in CATEGORIES:
+        category, _, subtype = name.partition("/")
+        if category not in CATEGORIES:
             raise UsageError(
                 f"--fail-on: unknown category {name!r} (one of: {', '.join(CATEGORIES)})"
             )
+        if "/" in name and not _SUBTYPE_NAME.fullmatch(subtype):
+            raise UsageError(
+                f"--fail-on: {name!r} is no subtype (written category/name, as the reports show "
+                "it: `numerical/nan-loss`)"
+            )
     return names
+
+
+_SUBTYPE_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 def fails_policy(diagnosis: Diagnosis, fail_on: frozenset[str]) -> bool:

@@ -116,7 +116,7 @@ def execute(options) -> int:
             "nothing to run: give a script, -m MODULE, or -- COMMAND (see trainwatch run --help)"
         )
     fail_on: frozenset[str] = frozenset()
-    if options.fail_on:
+    if options.fail_on is not None:
         from trainwatch.cli.exitpolicy import parse_fail_on
 
         fail_on = parse_fail_on(options.fail_on)

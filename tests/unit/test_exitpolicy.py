@@ -43,3 +43,14 @@ def test_fail_on_turns_only_a_zero_into_3():
 def test_fail_on_rejects_an_unknown_category():
     with pytest.raises(UsageError, match="unknown category 'nope'"):
         parse_fail_on("data,nope")
+
+
+def test_fail_on_refuses_an_empty_list_and_a_subtype_not_written_as_reports_write_it():
+    import pytest
+
+    from trainwatch.diagnostics.errors import UsageError
+
+    assert parse_fail_on("numerical/nan-loss, hang") == {"numerical/nan-loss", "hang"}
+    for bad in ("", " , ", "numerical/NaN loss", "numerical/", "nonsense"):
+        with pytest.raises(UsageError):
+            parse_fail_on(bad)
