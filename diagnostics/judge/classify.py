@@ -180,17 +180,24 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
 
 
 def _exited_itself(exc: RaisedException, frame: Frame | None, where: str) -> Verdict:
-    """The program ended itself with `sys.exit(N)` (the probe saw the call and where it was made)
-    and printed nothing a signature knows: its own check chose to stop, for a reason it did not
-    say. No category is known; the line that decided is."""
+    """The program ended itself with `sys.exit(...)` (the probe saw the call and where it was
+    made) and nothing a signature knows explains it: its own check chose to stop, for a reason it
+    said in its own words or not at all. No category is known (the words `SystemExit` lean
+    nowhere); the line that decided is."""
     code = exc.message
+    said = code.lstrip("-").isdigit()
+    call = f"sys.exit({code})" if said else f"sys.exit({code!r})"
+    reason = (
+        "and printed no error: a check of its own decided to stop there, for a reason it did not say"
+        if said
+        else "with that message: a check of its own decided to stop there"
+    )
     return Verdict(
         "unknown",
         None,
         0.35,
-        f"The program ended itself with `sys.exit({code})`{where} and printed no error: a check "
-        "of its own decided to stop there, for a reason it did not say.",
-        evidence=(Cited("exception", f"sys.exit({code})", "probe"),),
+        f"The program ended itself with `{call}`{where} {reason}.",
+        evidence=(Cited("exception", call, "probe"),),
         culprit=Culprit.from_frame(frame) if frame else None,
         advice=(
             "Read the condition just before that `sys.exit` call (a patience or threshold check, a "
@@ -459,7 +466,7 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
         from trainwatch.diagnostics.knowledge.matcher import cited_kind
 
         text = error_line(chains) or exc.type  # the line cited, and what the word layer reads
-        if exc.short_type == "SystemExit" and exc.message.lstrip("-").isdigit():
+        if exc.short_type == "SystemExit" and not chain.is_error_line:
             return _exited_itself(exc, frame, where)
         said = (
             f"The log ends on an error in its program's own words ({exc.type}), which no known "
