@@ -188,7 +188,8 @@ def _exited_itself(exc: RaisedException, frame: Frame | None, where: str) -> Ver
     said = code.lstrip("-").isdigit()
     call = f"sys.exit({code})" if said else f"sys.exit({code!r})"
     reason = (
-        "and printed no error: a check of its own decided to stop there, for a reason it did not say"
+        "and printed no error: a check of its own decided to stop there, for a reason it did "
+        "not say"
         if said
         else "with that message: a check of its own decided to stop there"
     )
