@@ -9,6 +9,7 @@ option table (cli/options.py).
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections import namedtuple
 
@@ -156,6 +157,10 @@ def execute(options) -> int:
 
     def on_ended(result) -> None:
         ended.append(result.exit.status)
+        # The program has ended: a Ctrl-C from now on would only cost its report and its status
+        # (a pipeline acts on it). Ignored by trainwatch; a handler of Python's, not SIG_IGN, so
+        # that an --on-exit command started now still stops at a Ctrl-C.
+        signal.signal(signal.SIGINT, lambda _signum, _frame: None)
         _new_line(result)
 
     started = time.time()

@@ -63,6 +63,7 @@ def run_on_exit(
     except OSError as exc:
         warn(f"--on-exit: cannot run the command: {exc.strerror or exc}")
         return None
+    previous = _stop_on_ctrl_c(proc)
     try:
         status = proc.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -70,12 +71,31 @@ def run_on_exit(
         warn(f"--on-exit: the command ran past {timeout:.0f} s and was stopped")
         return None
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     if status != 0:
         how = f"was killed by signal {-status}" if status < 0 else f"exited {status}"
         warn(f"--on-exit: the command {how}; trainwatch's exit status is the run's")
     return status
+
+
+def _stop_on_ctrl_c(proc: subprocess.Popen):
+    """A Ctrl-C while the command runs stops it (it runs in a session of its own, which the
+    terminal's Ctrl-C does not reach), and trainwatch goes on to exit with the run's status. The
+    handler it replaces, or None where handlers cannot be set (not the main thread)."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    try:
+        return signal.signal(signal.SIGINT, interrupt)
+    except ValueError:
+        return None
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import signal
+import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import SCRIPTS, read_report, trainwatch
+from conftest import SCRIPTS, TRAINWATCH, read_report, trainwatch, trainwatch_env
 
 STEPS = str(SCRIPTS / "notify_steps.py")
 
@@ -234,3 +238,20 @@ def test_on_exit_from_the_config_file_sees_the_json_report_asked_for(tmp_path):
     result = _run("--json", str(report), STEPS, tmp_path=tmp_path)
     assert result.returncode == 0
     assert (tmp_path / "path").read_text().strip() == str(report)
+
+
+def test_a_ctrl_c_during_the_exit_command_stops_it_and_keeps_the_run_s_status(tmp_path):
+    # the terminal's Ctrl-C reaches trainwatch's process group; the command runs in its own session
+    proc = subprocess.Popen(
+        [TRAINWATCH, "run", "-q", "--on-exit", "sleep 30", "--", "sh", "-c", "exit 3"],
+        env=trainwatch_env(),
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    time.sleep(2.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    started = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 3, err
+    assert time.monotonic() - started < 10
+    assert b"--on-exit: the command was killed" in err
