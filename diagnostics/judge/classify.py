@@ -467,7 +467,7 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
         from trainwatch.diagnostics.knowledge.matcher import cited_kind
 
         text = error_line(chains) or exc.type  # the line cited, and what the word layer reads
-        if exc.short_type == "SystemExit" and not chain.is_error_line:
+        if exc.short_type == "SystemExit" and chain.origin == "probe":
             return _exited_itself(exc, frame, where)
         said = (
             f"The log ends on an error in its program's own words ({exc.type}), which no known "

@@ -250,6 +250,8 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
     elif progress.first_nonfinite_metric is not None:
         name, value, line = progress.first_nonfinite_metric
         facts["nonfinite-metric"] = True
+        # every loss the run printed stayed finite: the metric's own arithmetic went undefined
+        facts["finite-losses"] = progress.loss_count > 0 and not progress.diverged
         values.update(metric=name, value=nonfinite_name(value))
         cited.append(_cite_line(line))
     if status is not None and not facts.get("crashed"):

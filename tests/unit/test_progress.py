@@ -666,3 +666,19 @@ def test_keras_early_stopping_in_a_run_that_exited_0_is_completed_not_an_early_e
     run = replace(facts, source="run", exit=ExitStatus.from_returncode(0))
     verdict = classify(run)
     assert (verdict.category, verdict.subtype) == ("completed", "completed/early-stopping")
+
+
+def test_a_metric_gone_nan_beside_finite_losses_is_the_metric_s_own_division():
+    def judge(text):
+        return judge_quiet(
+            Evidence(source="run", exit=ExitStatus.from_returncode(0), progress=track(text))
+        )
+
+    healthy = "".join(
+        f"Epoch {e}/3 - train_loss: 0.4{e} - val_loss: 0.5{e} - val_f1: nan\n" for e in (1, 2, 3)
+    )
+    metric = judge(healthy)
+    assert metric.subtype == "numerical/nan-metric" and "stayed finite" in metric.summary
+    assert not any("learning rate" in a for a in metric.advice)
+    diverging = healthy.replace("train_loss: 0.43", "train_loss: nan")
+    assert judge(diverging).subtype == "numerical/nan-loss"
