@@ -290,16 +290,18 @@ def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None)
 LOG_SUFFIXES = (".log", ".txt", ".out", ".err", ".stdout", ".stderr")
 
 
+# How deep a folder's log files are looked for: torchrun's `--log-dir` keeps each rank's output at
+# `<dir>/<run id>/attempt_<n>/<rank>/stderr.log`, three folders down.
+FOLDER_DEPTH = 4
+
+
 def expand_paths(paths: Iterable[str]) -> list[str]:
-    """A directory stands for its log files (`*.log`, `*.txt`, `*.out`, `*.err`), in name order."""
+    """A directory stands for its log files (`*.log`, `*.txt`, `*.out`, `*.err`), in its folders
+    too (FOLDER_DEPTH), in path order."""
     out: list[str] = []
     for path in paths:
         if path != "-" and os.path.isdir(path):
-            found = sorted(
-                os.path.join(path, n)
-                for n in os.listdir(path)
-                if n.endswith(LOG_SUFFIXES) and os.path.isfile(os.path.join(path, n))
-            )
+            found = sorted(_log_files(path))
             if not found:
                 raise UsageError(
                     f"{path}: a directory with no log files (*.log, *.txt, *.out, *.err)"
@@ -310,8 +312,27 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
     return out
 
 
+def _log_files(folder: str) -> Iterable[str]:
+    base = folder.rstrip(os.sep).count(os.sep)
+    for root, dirs, files in os.walk(folder):
+        if root.rstrip(os.sep).count(os.sep) - base >= FOLDER_DEPTH:
+            dirs.clear()
+        for name in files:
+            if name.endswith(LOG_SUFFIXES) and os.path.isfile(os.path.join(root, name)):
+                yield os.path.join(root, name)
+
+
+# the names launchers give every rank's file alike: the folder above names the rank
+_STREAM_FILES = ("stdout", "stderr", "out", "err", "log")
+
+
 def _node_name(path: str) -> str:
-    return "stdin" if path == "-" else os.path.splitext(os.path.basename(path))[0]
+    if path == "-":
+        return "stdin"
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if stem in _STREAM_FILES:
+        return f"{os.path.basename(os.path.dirname(path))}/{stem}"
+    return stem
 
 
 def _rank_nodes(paths: list[str], facts: list[LogFacts]) -> dict[int, str] | None:

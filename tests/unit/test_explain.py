@@ -437,3 +437,20 @@ def test_one_text_is_cited_once_when_two_signatures_read_it():
     verdict = explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(log.encode())).verdict
     texts = [c.text for c in verdict.evidence]
     assert verdict.category == "oom" and len(texts) == len(set(texts)), verdict.evidence
+
+
+def test_a_torchrun_log_dir_is_read_down_to_each_rank_s_files(tmp_path):
+    # torchrun --log-dir D --redirects 3: D/<run id>/attempt_0/<rank>/{stdout,stderr}.log
+    ranks = tmp_path / "logs" / "none_x1y2" / "attempt_0"
+    for rank in (0, 1):
+        (ranks / str(rank)).mkdir(parents=True)
+        (ranks / str(rank) / "stdout.log").write_text("step 0/100 loss 0.7\n")
+    (ranks / "0" / "stderr.log").write_text(
+        'Traceback (most recent call last):\n  File "/w/train.py", line 9, in <module>\n'
+        "    y = model(x)\nRuntimeError: [enforce fail at alloc_cpu.cpp:127] data. "
+        "DefaultCPUAllocator: can't allocate memory: you tried to allocate 4294967296 bytes.\n"
+    )
+    (ranks / "1" / "stderr.log").write_text("")
+    verdict = explain_logs([str(tmp_path / "logs")], load_knowledge(include_user=False)).verdict
+    assert verdict.category == "oom", verdict
+    assert verdict.summary.startswith("On 0/stderr")
