@@ -87,6 +87,7 @@ _WAIT_WORDS = {
     "sleep": "sleeping (time.sleep)",
     "io": "waiting on a socket or file descriptor",
     "busy": "running (using CPU)",
+    "import": "importing a module (running its code)",
     "unknown": "state not known",
 }
 
@@ -167,6 +168,10 @@ def classify_wait(frames: Sequence[Frame]) -> tuple[str, str]:
     """
     if not frames:
         return "unknown", "no Python frames"
+    if any(frame.file.startswith("<frozen importlib") for frame in frames):
+        # a module being imported runs its body: the path of a file under torch/distributed/ that
+        # `import torch` loads is no collective it waits in
+        return "import", _where(frames[-1], frames)
     # The DataLoader and collectives name the wait better than the queue or socket they block in,
     # wherever they are.
     for high in (True, False):

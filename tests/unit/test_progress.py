@@ -366,6 +366,17 @@ def test_classify_wait_prefers_the_dataloader_over_the_queue_it_blocks_in():
         ),
         ([frame("/usr/lib/python3.11/threading.py", "join")], "join"),
         ([frame("t.py", "f", "x = x + 1", True)], "unknown"),
+        # `import torch` interrupted while it loads a module under torch/distributed/
+        (
+            [
+                frame("t.py", "<module>", "import torch", True),
+                frame("<frozen importlib._bootstrap>", "_find_and_load"),
+                frame(
+                    "/x/site-packages/torch/distributed/tensor/_ops/_pointwise_ops.py", "<module>"
+                ),
+            ],
+            "import",
+        ),
     ],
 )
 def test_classify_wait_kinds(frames, kind):
