@@ -8,7 +8,7 @@ terminal's foreground group, as a job-control shell does: Ctrl-C, Ctrl-\\ and ke
 (pdb) go straight to the child, and trainwatch stays alive to write its report. Each output
 stream is a pseudo-terminal in raw mode when trainwatch's own stream is a terminal (the child
 sees a terminal, as it would without trainwatch: colours, live tqdm bars, line-buffered prints)
-and a pipe otherwise.
+and a pipe otherwise; one for both streams when trainwatch's own two go to one place.
 """
 
 from __future__ import annotations
@@ -137,7 +137,14 @@ class Child:
         """Start the child and the relay. Raises OSError when the program cannot be executed."""
         if self.request.log_path:
             self._log = open(self.request.log_path, "wb", buffering=0)
-        streams = {name: open_stream(fd, READ_SIZE) for name, fd in (("stdout", 1), ("stderr", 2))}
+        if same_destination(1, 2):
+            # one place for both (a terminal, `> log 2>&1`): one stream, as the program would have
+            # without trainwatch; two, read apart, would lose the order of its lines across them
+            streams = {"stdout": open_stream(1, READ_SIZE)}
+        else:
+            streams = {
+                name: open_stream(fd, READ_SIZE) for name, fd in (("stdout", 1), ("stderr", 2))
+            }
         self.started_at = time.time()
         self._t0 = time.monotonic()
         # Forwarding is in place before the child exists: a Ctrl-C or a scheduler's SIGTERM that
@@ -148,7 +155,7 @@ class Child:
                 list(self.request.argv),
                 env=dict(self.request.env),
                 stdout=streams["stdout"][1],
-                stderr=streams["stderr"][1],
+                stderr=streams.get("stderr", streams["stdout"])[1],
                 pass_fds=inherited_descriptors(),
                 process_group=0,
                 restore_signals=True,

@@ -584,3 +584,28 @@ def test_a_shell_script_is_run_as_itself_or_refused_never_read_as_python(tmp_pat
     script.chmod(0o755)
     here = trainwatch("run", "-q", "train.sh", cwd=tmp_path)  # a file here, named bare
     assert here.returncode == 4 and here.stdout == b"hi\n"
+
+
+def test_stdout_and_stderr_to_one_file_keep_their_order(tmp_path):
+    # `> log 2>&1`: the program writes both streams to one place, and so it does under trainwatch
+    code = (
+        "import sys\n"
+        "for i in range(2000):\n"
+        "    (sys.stdout if i % 2 else sys.stderr).write(f'line {i}\\n')\n"
+    )
+    argv = [sys.executable, "-u", "-c", code]
+    bare, wrapped = tmp_path / "bare.txt", tmp_path / "wrapped.txt"
+    with bare.open("wb") as out:
+        subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=True)
+    with wrapped.open("wb") as out:
+        subprocess.run(
+            [TRAINWATCH, "run", "--no-probe", "-q", "--", *argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=trainwatch_env(),
+            check=True,
+        )
+    lines = [
+        line for line in wrapped.read_bytes().splitlines() if not line.startswith(b"trainwatch")
+    ]
+    assert lines == bare.read_bytes().splitlines()
