@@ -136,9 +136,8 @@ def run_session(
     notes: list[str] = list(result.notes)
     if probe is not None:
         # the span measures the work lost since the last checkpoint
-        probe_facts = probe.collect().with_span(
-            result.started_at, result.started_at + result.duration_s
-        )
+        ended_at = result.started_at + result.duration_s
+        probe_facts = probe.collect(ended_at).with_span(result.started_at, ended_at)
         # distributed (issue 7): read before the directory goes
         elastic_errors = _elastic_errors(probe, env)
         probe.cleanup()

@@ -285,3 +285,19 @@ def test_every_format_shows_the_sample_and_the_work_lost(tmp_path: Path) -> None
     assert report["checkpoints"]["lost_s"] == 60.0
     done = Diagnosis("0.1.0", (), None, 71.0, evidence.exit, _verdict("completed", None), evidence)
     assert outline(done, 0).section("checkpoints") is None
+
+
+def test_an_exception_raised_well_after_the_program_ended_is_left_out(tmp_path: Path) -> None:
+    # a daemon the program left behind hit a closed output pipe seconds after the program ended
+    def raised(time: float) -> dict:
+        return {
+            "kind": "exception",
+            "pid": 2,
+            "time": time,
+            "chain": [{"type": "BrokenPipeError", "message": "[Errno 32] Broken pipe"}],
+        }
+
+    _record(tmp_path / "2-aa.jsonl", {"kind": "hello", "pid": 2, "ppid": 1, "time": 1}, raised(106))
+    assert read_records(tmp_path, ended_at=100.0).chains == ()
+    assert len(read_records(tmp_path, ended_at=105.5).chains) == 1  # as it died: it counts
+    assert len(read_records(tmp_path).chains) == 1

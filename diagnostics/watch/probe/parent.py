@@ -151,11 +151,12 @@ class ProbeSession:
         self._stacks = tuple(stacks)
         return self._stacks
 
-    def collect(self) -> ProbeFacts:
-        """Read everything the run's processes recorded (call after the child has ended)."""
+    def collect(self, ended_at: float | None = None) -> ProbeFacts:
+        """Read everything the run's processes recorded (call after the child has ended, at
+        `ended_at`, wall time: exceptions raised after it are left out)."""
         from trainwatch.diagnostics.watch.probe.records import read_records
 
-        return read_records(self.records_dir, self._stacks)
+        return read_records(self.records_dir, self._stacks, ended_at=ended_at)
 
     def cleanup(self) -> None:
         """Remove the directory, unless the artifacts are to be kept (`--keep-artifacts`)."""

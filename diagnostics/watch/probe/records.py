@@ -277,8 +277,16 @@ class ProbeFacts:
         return replace(self, checkpoints=self.checkpoints.with_span(started, ended))
 
 
-def read_records(directory: Path, stacks: tuple[ProcessStacks, ...] = ()) -> ProbeFacts:
-    """Read every process's records in the probe directory into `ProbeFacts`."""
+# Exceptions recorded this long after the program ended still count (a record written as it died)
+AFTER_END_S = 1.0
+
+
+def read_records(
+    directory: Path, stacks: tuple[ProcessStacks, ...] = (), ended_at: float | None = None
+) -> ProbeFacts:
+    """Read every process's records in the probe directory into `ProbeFacts`. `ended_at` (wall
+    time): an exception raised later, in a process the program left behind (a daemon whose output
+    pipe closed after the run), did not end the run and is left out."""
     processes: list[ProbeProcess] = []
     timed: list[tuple[float, ExceptionChain]] = []
     fatal: list[tuple[float, FatalSignal]] = []
@@ -297,7 +305,8 @@ def read_records(directory: Path, stacks: tuple[ProcessStacks, ...] = ()) -> Pro
         for record in records:
             if record.get("kind") == "exception":
                 chain = chain_from(record, proc)
-                if chain is not None:
+                late = ended_at is not None and _number(record.get("time")) > ended_at + AFTER_END_S
+                if chain is not None and not late:
                     timed.append((_number(record.get("time")), chain))
                     if isinstance(record.get("torch"), dict):
                         torch_contexts.append(
