@@ -13,7 +13,8 @@ import re
 from dataclasses import replace
 
 from trainwatch.diagnostics.evidence import Frame, RaisedException
-from trainwatch.diagnostics.verdict import Verdict
+from trainwatch.diagnostics.read.frames import is_user_file
+from trainwatch.diagnostics.verdict import Culprit, Verdict
 from trainwatch.diagnostics.watch.stall import short_path
 
 # An error that CUDA reported asynchronously: the kernel at fault ran before the line it surfaced at
@@ -28,6 +29,40 @@ ASYNC_NOTE = (
     "where the error surfaced: CUDA reports a kernel's error at a later call, so the kernel at "
     "fault may have run on an earlier line (rerun with CUDA_LAUNCH_BLOCKING=1 to stop at it)"
 )
+# Anomaly mode (`torch.autograd.set_detect_anomaly(True)`, Lightning's `detect_anomaly`) warns with
+# the forward call whose backward made the NaN, above the traceback that `backward()` raised:
+# `UserWarning: Error detected in PowBackward0. Traceback of forward call that caused the error:`
+# and that call's frames. The line to fix is the forward one.
+FORWARD_TRACEBACK = "Traceback of forward call that caused the error:"
+_FRAME_LINE = re.compile(r'^\s*File "(.+?)", line (\d+), in (.+?)\s*$')
+FORWARD_NOTE = "the forward line whose backward made the NaN (anomaly mode's trace)"
+
+
+def with_forward_culprit(verdict: Verdict, lines) -> Verdict:
+    """An anomaly-mode verdict with the forward line it names as its culprit: `backward()`, where
+    the error was raised, only says that some gradient went wrong. `lines`: the log's lines."""
+    if not (verdict.subtype or "").startswith("numerical/anomaly"):
+        return verdict
+    texts = [line.text for line in lines]
+    start = next((i for i, t in enumerate(texts) if FORWARD_TRACEBACK in t), None)
+    if start is None:
+        return verdict
+    found = None
+    for i in range(start + 1, min(start + 1 + FORWARD_FRAMES_MAX, len(texts))):
+        m = _FRAME_LINE.match(texts[i])
+        if m is None:
+            if texts[i].startswith("    "):
+                continue  # a frame's code line
+            break
+        if is_user_file(m.group(1), m.group(3)):
+            code = texts[i + 1].strip() if i + 1 < len(texts) else None
+            found = Culprit(m.group(1), int(m.group(2)), m.group(3), code, note=FORWARD_NOTE)
+    return verdict if found is None else replace(verdict, culprit=found)
+
+
+FORWARD_FRAMES_MAX = 80  # lines of the forward trace read: its frames and their code
+
+
 # A collate function, by its name: torch's default_collate, a Dataset's collate_fn, Hugging Face's
 # data collators (`torch_default_data_collator`, `DataCollatorWithPadding.__call__`).
 COLLATE_FUNCTION = re.compile(r"(?i)collat")

@@ -627,3 +627,25 @@ def test_a_death_by_another_signal_is_no_time_limit_of_the_command_it_ran_under(
         Evidence(source="run", command=("timeout", "5", "x"), exit=ExitStatus.from_returncode(124))
     )
     assert timed.subtype == "interrupted/time-limit"
+
+
+def test_anomaly_mode_s_forward_line_is_the_culprit_not_the_backward_call():
+    text = (
+        "/v/torch/autograd/graph.py:979: UserWarning: Error detected in PowBackward0. Traceback of"
+        " forward call that caused the error:\n"
+        '  File "/w/train.py", line 8, in <module>\n'
+        "    d = torch.sqrt(((a - b) ** 2).sum(1))\n"
+        '  File "/v/site-packages/torch/_tensor.py", line 39, in wrapped\n'
+        "    return f(self, *args, **kwargs)\n"
+        " (Triggered internally at /pytorch/torch/csrc/autograd/python_anomaly_mode.cpp:122.)\n"
+        "Traceback (most recent call last):\n"
+        '  File "/w/train.py", line 10, in <module>\n'
+        "    loss.backward()\n"
+        "RuntimeError: Function 'PowBackward0' returned nan values in its 0th output.\n"
+    )
+    verdict = judge(text)
+    assert verdict.subtype == "numerical/anomaly-nan-grad"
+    assert (verdict.culprit.line, verdict.culprit.code) == (
+        8,
+        "d = torch.sqrt(((a - b) ** 2).sum(1))",
+    )
