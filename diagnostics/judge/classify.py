@@ -176,9 +176,9 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
 
     verdict = with_nonfinite_inputs(with_sample(annotate_culprit(verdict), evidence), evidence)
     if evidence.log is not None:
-        from trainwatch.diagnostics.judge.culprits import with_forward_culprit
+        from trainwatch.diagnostics.judge.culprits import with_named_culprit
 
-        verdict = with_forward_culprit(verdict, evidence.log.tail)
+        verdict = with_named_culprit(verdict, evidence.log.tail)
     verdict = tidy(with_resume_advice(verdict, evidence))
     return make_consistent(verdict, evidence)  # last: nothing said may contradict the facts
 

@@ -29,38 +29,52 @@ ASYNC_NOTE = (
     "where the error surfaced: CUDA reports a kernel's error at a later call, so the kernel at "
     "fault may have run on an earlier line (rerun with CUDA_LAUNCH_BLOCKING=1 to stop at it)"
 )
-# Anomaly mode (`torch.autograd.set_detect_anomaly(True)`, Lightning's `detect_anomaly`) warns with
-# the forward call whose backward made the NaN, above the traceback that `backward()` raised:
-# `UserWarning: Error detected in PowBackward0. Traceback of forward call that caused the error:`
-# and that call's frames. The line to fix is the forward one.
-FORWARD_TRACEBACK = "Traceback of forward call that caused the error:"
+# Frames a framework prints to name the user's line that matters, apart from the traceback of the
+# call that raised (by the verdict's subtype): anomaly mode (`set_detect_anomaly(True)`, Lightning's
+# `detect_anomaly`) names the forward call whose backward made the NaN (`UserWarning: Error detected
+# in PowBackward0. Traceback of forward call that caused the error:`), above the traceback that
+# `backward()` raised; Dynamo names the line it could not trace after `from user code:`, under the
+# exception its compiled call raised.
+NAMED_FRAMES = (
+    (
+        "numerical/anomaly",
+        "Traceback of forward call that caused the error:",
+        "the forward line whose backward made the NaN (anomaly mode's trace)",
+    ),
+    (
+        "code/graph-break",
+        "from user code:",
+        "the line torch.compile could not trace (Dynamo's `from user code:`)",
+    ),
+)
 _FRAME_LINE = re.compile(r'^\s*File "(.+?)", line (\d+), in (.+?)\s*$')
-FORWARD_NOTE = "the forward line whose backward made the NaN (anomaly mode's trace)"
+NAMED_FRAMES_MAX = 80  # lines read after the heading: the frames and their code
 
 
-def with_forward_culprit(verdict: Verdict, lines) -> Verdict:
-    """An anomaly-mode verdict with the forward line it names as its culprit: `backward()`, where
-    the error was raised, only says that some gradient went wrong. `lines`: the log's lines."""
-    if not (verdict.subtype or "").startswith("numerical/anomaly"):
+def with_named_culprit(verdict: Verdict, lines) -> Verdict:
+    """The verdict with the user's line the framework named for it (NAMED_FRAMES) as its culprit:
+    where the error was raised (`backward()`, the compiled model's call) says less. `lines`: the
+    log's lines."""
+    subtype = verdict.subtype or ""
+    named = next((n for n in NAMED_FRAMES if subtype.startswith(n[0])), None)
+    if named is None:
         return verdict
+    _, heading, note = named
     texts = [line.text for line in lines]
-    start = next((i for i, t in enumerate(texts) if FORWARD_TRACEBACK in t), None)
+    start = next((i for i, t in enumerate(texts) if heading in t), None)
     if start is None:
         return verdict
     found = None
-    for i in range(start + 1, min(start + 1 + FORWARD_FRAMES_MAX, len(texts))):
+    for i in range(start + 1, min(start + 1 + NAMED_FRAMES_MAX, len(texts))):
         m = _FRAME_LINE.match(texts[i])
         if m is None:
-            if texts[i].startswith("    "):
-                continue  # a frame's code line
+            if texts[i].startswith("    ") or not texts[i].strip():
+                continue  # a frame's code line, or its carets
             break
         if is_user_file(m.group(1), m.group(3)):
             code = texts[i + 1].strip() if i + 1 < len(texts) else None
-            found = Culprit(m.group(1), int(m.group(2)), m.group(3), code, note=FORWARD_NOTE)
+            found = Culprit(m.group(1), int(m.group(2)), m.group(3), code, note=note)
     return verdict if found is None else replace(verdict, culprit=found)
-
-
-FORWARD_FRAMES_MAX = 80  # lines of the forward trace read: its frames and their code
 
 
 # A collate function, by its name: torch's default_collate, a Dataset's collate_fn, Hugging Face's

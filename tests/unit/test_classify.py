@@ -649,3 +649,19 @@ def test_anomaly_mode_s_forward_line_is_the_culprit_not_the_backward_call():
         8,
         "d = torch.sqrt(((a - b) ** 2).sum(1))",
     )
+
+
+def test_dynamo_s_user_line_is_the_culprit_of_a_graph_break():
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/w/train.py", line 14, in <module>\n'
+        "    loss = loss_fn(cm(x), y)\n"
+        "torch._dynamo.exc.Unsupported: Tensor.tolist() with non-integer tensor\n"
+        "\n"
+        "from user code:\n"
+        '   File "/w/train.py", line 8, in forward\n'
+        "    SCORES.extend(out.detach().squeeze(1).tolist())\n"
+    )
+    verdict = judge(text)
+    assert verdict.subtype == "code/graph-break"
+    assert (verdict.culprit.line, verdict.culprit.function) == (8, "forward")
