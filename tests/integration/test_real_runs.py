@@ -16,7 +16,10 @@ CASES = {
     "keyerror": ("data", 'record["pixels"]'),
     "shape": ("code", "model(x)"),
     "inplace": ("code", "loss.backward()"),
-    "anomaly": ("numerical", "bad.backward()"),
+    "anomaly": (
+        "numerical",
+        "bad = torch.sqrt(out - 100.0)",
+    ),  # the forward line anomaly mode names
     "inf-loss": ("numerical", "raise RuntimeError"),
     "missing-module": ("library", "import torchmetrics_not_installed"),
     "disk-full": ("library", "torch.save"),
