@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from trainwatch.diagnostics.evidence import Frame, RaisedException
-from trainwatch.diagnostics.read.frames import is_user_file
+from trainwatch.diagnostics.evidence import Frame, RaisedException, deepest_user_frame
+from trainwatch.diagnostics.read.tracebacks import frames_under
 from trainwatch.diagnostics.verdict import Culprit, Verdict
 from trainwatch.diagnostics.watch.stall import short_path
 
@@ -47,7 +47,6 @@ NAMED_FRAMES = (
         "the line torch.compile could not trace (Dynamo's `from user code:`)",
     ),
 )
-_FRAME_LINE = re.compile(r'^\s*File "(.+?)", line (\d+), in (.+?)\s*$')
 NAMED_FRAMES_MAX = 80  # lines read after the heading: the frames and their code
 
 
@@ -60,21 +59,8 @@ def with_named_culprit(verdict: Verdict, lines) -> Verdict:
     if named is None:
         return verdict
     _, heading, note = named
-    texts = [line.text for line in lines]
-    start = next((i for i, t in enumerate(texts) if heading in t), None)
-    if start is None:
-        return verdict
-    found = None
-    for i in range(start + 1, min(start + 1 + NAMED_FRAMES_MAX, len(texts))):
-        m = _FRAME_LINE.match(texts[i])
-        if m is None:
-            if texts[i].startswith("    ") or not texts[i].strip():
-                continue  # a frame's code line, or its carets
-            break
-        if is_user_file(m.group(1), m.group(3)):
-            code = texts[i + 1].strip() if i + 1 < len(texts) else None
-            found = Culprit(m.group(1), int(m.group(2)), m.group(3), code, note=note)
-    return verdict if found is None else replace(verdict, culprit=found)
+    frame = deepest_user_frame(frames_under(lines, heading, NAMED_FRAMES_MAX))
+    return verdict if frame is None else replace(verdict, culprit=Culprit.from_frame(frame, note))
 
 
 # A collate function, by its name: torch's default_collate, a Dataset's collate_fn, Hugging Face's

@@ -822,19 +822,37 @@ def cut_traceback(tail: Sequence[LogLine]) -> tuple[tuple[Frame, ...], LogLine |
             start -= 2  # a frame and its source line
         else:
             break
-    frames: list[Frame] = []
-    innermost: LogLine | None = None
-    for line in lines[start:]:
-        m = _FRAME.match(line.text)
-        if m:
-            frames.append(make_frame(m.group(1), int(m.group(2)), m.group(3) or UNKNOWN_FUNCTION))
-            innermost = line
-        else:
-            frames[-1] = replace(frames[-1], code=line.text.strip()[:CITED_CHARS])
+    frames = _frames_from([line.text for line in lines[start:]])
+    innermost = next((line for line in reversed(lines[start:]) if _FRAME.match(line.text)), None)
     headed = start > 0 and bool(_TB_HEAD.search(lines[start - 1].text))
     if len(frames) >= 2 or (frames and headed):
-        return tuple(frames), innermost
+        return frames, innermost
     return (), None
+
+
+def frames_under(lines: Sequence[LogLine], heading: str, limit: int) -> tuple[Frame, ...]:
+    """The frames, each with its source line, that a framework prints under a heading of its own
+    (anomaly mode's `Traceback of forward call that caused the error:`, Dynamo's `from user
+    code:`), outermost first; () when the lines hold no such heading. `limit`: lines read after
+    it."""
+    texts = [line.text for line in lines]
+    start = next((i for i, text in enumerate(texts) if heading in text), None)
+    return () if start is None else _frames_from(texts[start + 1 : start + 1 + limit])
+
+
+def _frames_from(texts: Sequence[str]) -> tuple[Frame, ...]:
+    """Frame lines and the source line under each, until a line that is neither: a caret line or
+    a blank one under a frame's source is passed over, and the first other line ends them."""
+    frames: list[Frame] = []
+    for text in texts:
+        m = _FRAME.match(text)
+        if m:
+            frames.append(make_frame(m.group(1), int(m.group(2)), m.group(3) or UNKNOWN_FUNCTION))
+        elif frames and frames[-1].code is None:
+            frames[-1] = replace(frames[-1], code=text.strip()[:CITED_CHARS])
+        elif text.strip() and not text.startswith("    "):
+            break
+    return tuple(frames)
 
 
 def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
