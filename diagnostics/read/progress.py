@@ -78,12 +78,11 @@ _NONFINITE = re.compile(
 # 2.6265104`, `120, nan`, `batch: 387 nan 0.6595617 0.72703314`.
 _BARE_NUMBER = r"[-+]?(?:nan|NaN|NAN|inf|Inf|INF|\d+\.\d*(?:[eE][-+]?\d+)?)"
 _BARE_ROW = re.compile(
-    r"^(?:(?:step|iter|iteration|batch|epoch)\s*[:=#]?\s*)?\d+"
+    r"^(?:(?:step|iter|iteration|batch|epoch)\s*[:=#]?\s*)?(?P<step>\d+)"
     rf"(?P<values>(?:[\s,:|]+{_BARE_NUMBER})+)\s*$",
     re.IGNORECASE,
 )
 _BARE_VALUE = re.compile(_BARE_NUMBER)
-_LEADING_STEP = re.compile(r"\d+")  # a bare row's step: its first number
 _BARE_ROW_WORDS = ("step", "iter", "batch", "epoch")  # a row that starts with a word starts so
 BARE_ROW_MAX = 80  # longer lines are not such rows: not worth a regex
 BARE_ROWS_BEFORE = 3  # finite rows that make a series before a non-finite one counts
@@ -629,7 +628,7 @@ class ProgressTracker:
             return
         # Non-finite from the first row on (a loss that was NaN at step 0): a series of them, each
         # at a later step, is the series itself gone non-finite; one such row alone may be anything.
-        step = int(_LEADING_STEP.search(text).group(0))
+        step = int(row.group("step"))
         if self._nonfinite_rows and step <= self._nonfinite_rows[-1][0]:
             self._nonfinite_rows = []
         self._nonfinite_rows.append((step, first, _segment(line, text)))
