@@ -72,25 +72,24 @@ def _runs_by_itself(path: str) -> bool:
     """An executable file, not a `.py` one, that the kernel runs by itself: a program or a script
     with its own interpreter line. Handed to Python, a binary fails to compile and a shell script
     is read as Python."""
-    if path.endswith(".py") or os.path.isdir(path) or not os.access(path, os.X_OK):
-        return False
+    return os.access(path, os.X_OK) and _first_line(path).startswith(_EXECUTABLE_STARTS)
+
+
+def _first_line(path: str) -> bytes:
+    """The start of a file that is no `.py` one nor a directory (b"" for those, or unreadable)."""
+    if path.endswith(".py") or os.path.isdir(path):
+        return b""
     try:
         with open(path, "rb") as f:
-            return f.read(4).startswith(_EXECUTABLE_STARTS)
+            return f.readline(200)
     except OSError:
-        return False
+        return b""
 
 
 def _foreign_interpreter(path: str) -> str | None:
     """The interpreter a script's `#!` line names when it is not Python (`#!/bin/bash` ->
     `bash`): such a file handed to Python is read as Python, and fails as a syntax error."""
-    if path.endswith(".py") or os.path.isdir(path):
-        return None
-    try:
-        with open(path, "rb") as f:
-            first = f.readline(200)
-    except OSError:
-        return None
+    first = _first_line(path)
     if not first.startswith(b"#!"):
         return None
     words = first[2:].decode("utf-8", "replace").split()
