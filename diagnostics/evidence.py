@@ -10,6 +10,7 @@ tracker) are defined in the module that collects them and gathered here, so that
 from __future__ import annotations
 
 import signal as _signal
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,12 @@ class ExitStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "signal": self.signal, "status": self.status}
+
+
+def ended_by_signal(exit: ExitStatus | None, forwarded: Sequence[str]) -> bool:
+    """Did a signal end the run: it was killed by one, or trainwatch relayed one to it while it
+    ran (`forwarded`, their names)?"""
+    return (exit is not None and exit.signal is not None) or bool(forwarded)
 
 
 def signal_name(number: int) -> str:

@@ -289,7 +289,9 @@ def _stopped_while_stuck(stall, result: LaunchResult) -> bool:
     work without output, no hang."""
     if stall is None or stall.busy:
         return False
-    return result.exit.signal is not None or bool(result.forwarded_signals)
+    from trainwatch.diagnostics.evidence import ended_by_signal
+
+    return ended_by_signal(result.exit, result.forwarded_signals)
 
 
 class _Registered:

@@ -14,7 +14,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainwatch.diagnostics.evidence import CITED_CHARS, Evidence, ExceptionChain, LogLine
+from trainwatch.diagnostics.evidence import (
+    CITED_CHARS,
+    Evidence,
+    ExceptionChain,
+    LogLine,
+    ended_by_signal,
+)
 from trainwatch.diagnostics.judge.stalls import stall_facts
 from trainwatch.diagnostics.read.logparse import LogFacts
 from trainwatch.diagnostics.read.progress import ProgressFacts, nonfinite_name
@@ -204,10 +210,8 @@ def _facts(evidence: Evidence, quiet: bool):
         facts["no-progress"] = True
     facts["no-loss"] = progress is None or progress.loss_count == 0
     if stall is not None:
-        signalled = status is not None and status.signal is not None
-        culprits = stall_facts(
-            stall, facts, values, cited, signalled or bool(evidence.forwarded_signals)
-        )
+        signalled = ended_by_signal(status, evidence.forwarded_signals)
+        culprits = stall_facts(stall, facts, values, cited, signalled)
     if evidence.probe is not None and evidence.probe.loaders is not None:
         _loader_facts(evidence.probe.loaders, facts, values, cited)
     if evidence.nan_stop is not None:
