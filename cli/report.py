@@ -60,7 +60,6 @@ def report(report: str, **values: Any) -> None:
         quiet=values["quiet"],
         fail_on=fail_on,
         terminal="-" not in outputs,  # stdout is for the report asked for: keep stderr quiet too
-        failed_write_is_usage_error=True,
     )
     diagnosis = Diagnosis.from_dict(load_report(report))
     if not deliver_reports(diagnosis, targets).written:

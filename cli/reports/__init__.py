@@ -32,8 +32,9 @@ class ReportTargets:
     fail_on: frozenset[str] = frozenset()
     terminal: bool = True  # the report on stderr (off for `report --json -` alone, say)
     github_summary_path: str | None = None  # the GitHub step summary's Markdown ("-" for stdout)
-    # a report that could not be written makes the status 2 (a usage error's: `explain`, `report`,
-    # `merge`, whose reports are their work); `run` passes the program's status on whatever happens
+    # a report that could not be written makes the status 2 (a usage error's: `explain` and
+    # `merge`, whose reports are their work; `report`, whose status is its own, reads `written`);
+    # `run` passes the program's status on whatever happens
     failed_write_is_usage_error: bool = False
 
 

@@ -558,14 +558,14 @@ def _with_thread_failure(
         from trainwatch.diagnostics.knowledge import default_knowledge
 
         knowledge = default_knowledge()
-    roots = sorted(
+    best = max(
         (m for m in knowledge.match(threads, None, {}) if m.signature.role == "root"),
         key=_rank,
-        reverse=True,
+        default=None,
     )
-    if not roots or roots[0].signature.category in ("code", *GOOD_ENDINGS):
+    if best is None or best.signature.category in ("code", *GOOD_ENDINGS):
         return completed
-    sig = roots[0].signature
+    sig = best.signature
     alt = Alternative(
         sig.category, sig.subtype, THREAD_FAILURE_ALTERNATIVE, f"In a thread: {sig.title}."
     )
