@@ -87,6 +87,13 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
     return facts, _joined(early.finish(), late.finish(), start)
 
 
+def _reports_note(reports: tuple[tuple[int, int | None], ...]) -> str:
+    """What the report says of the trainwatch reports the log held (passed over, not read)."""
+    spans = ", ".join(f"{a}-{b}" if b is not None else f"{a} to the log's end" for a, b in reports)
+    what = "a trainwatch report" if len(reports) == 1 else f"{len(reports)} trainwatch reports"
+    return f"{what} (lines {spans}) passed over: a report quotes the run, and is not its output"
+
+
 def _oldest_first(stream: BinaryIO) -> tuple[BinaryIO, bool]:
     """The stream in the order its lines were written (read/order.py), and whether it had to be
     turned: a page's copy is small, so a log longer than `order.MAX_BYTES` is read as it stands."""
@@ -249,11 +256,8 @@ def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None)
     notes = []
     if facts.lines == 0:
         notes.append("the log is empty")
-    if facts.report_at is not None:
-        notes.append(
-            f"a trainwatch report starts at line {facts.report_at}; it and what follows were not "
-            f"read"
-        )
+    if facts.reports:
+        notes.append(_reports_note(facts.reports))
     if facts.dropped_chains:
         notes.append(f"{facts.dropped_chains} tracebacks in the middle of the log were not kept")
     if facts.newest_first:

@@ -64,6 +64,14 @@ NOTABLE_FIRST, NOTABLE_LAST = 200, 800
 HINTS_KEPT = 64
 COLLECTIVE_LINES_KEPT = 1024  # watchdog lines of every rank: the last ones say where each stood
 MAX_LINE_CHARS = 8192  # a longer line is cut: nothing a signature needs sits that far in
+
+# trainwatch's terminal report opens with a rule holding REPORT_BANNER and closes with a bare rule
+# (cli/reports/terminal.py). One in a log is passed over, not read: it quotes the run (its error,
+# its losses). The program's own (`trainwatch.watch()`, a framework callback) stands in the middle
+# of its output, so reading goes on after the closing rule.
+REPORT_RULE = "\u2500"
+_REPORT_CLOSE = re.compile(REPORT_RULE + r"{10,}[ \t\r]*$")
+_REPORT_CLOSE_BYTES = re.compile(rb"(?:" + REPORT_RULE.encode() + rb"){10,}[ \t\r]*(?:\n|\Z)")
 MAX_LINE_BYTES = 1 << 20  # one gigantic line is read up to here, the rest skipped until its newline
 CHUNK_BYTES = 1 << 20
 TAIL_BYTES = 4 << 20  # the tail is read from the last chunks, kept up to this size
@@ -168,8 +176,9 @@ class LogFacts:
     fatal_errors: tuple[FatalError, ...] = ()
     dropped_chains: int = 0  # tracebacks seen but not kept (bounded memory)
     newest_first: bool = False  # the log listed its lines newest first, and was read turned back
-    # The line where a trainwatch report began; nothing after it was read.
-    report_at: int | None = None
+    # trainwatch's own reports in the output, each passed over: (its first line, its last line,
+    # or None where the log ends inside it).
+    reports: tuple[tuple[int, int | None], ...] = ()
     # Lines about collectives (NCCL/c10d watchdog, monitoredBarrier, flight-recorder dumps), each
     # with the rank of its capture prefix: read by diagnostics/judge/collectives.py.
     collective_lines: tuple[tuple[int | None, LogLine], ...] = ()
@@ -247,7 +256,7 @@ class LogParser:
         self._notable_seen: set[str] = set()
         self._hints: deque[ExitHint] = deque(maxlen=HINTS_KEPT)
         self._collective: deque[tuple[int | None, LogLine]] = deque(maxlen=COLLECTIVE_LINES_KEPT)
-        self._report_at: int | None = None
+        self._reports: list[tuple[int, int | None]] = []  # see LogFacts.reports
         self._ahead: SecondHalf | None = None
         self.ahead_from = AHEAD_MIN_BYTES  # a file this big has its second half scanned ahead
 
@@ -258,9 +267,27 @@ class LogParser:
         return line_filter(self._knowledge, self._words)
 
     # ---- input -----------------------------------------------------------------------------------
+    @property
+    def _in_report(self) -> bool:
+        return bool(self._reports) and self._reports[-1][1] is None
+
+    def _open_report(self, number: int) -> None:
+        self._reports.append((number, None))
+        self._tail = deque((x for x in self._tail if x.number < number), maxlen=TAIL_LINES)
+
+    def _close_report(self, number: int) -> None:
+        self._reports[-1] = (self._reports[-1][0], number)
+
+    def _passed_over(self, number: int) -> bool:
+        """Is this line part of a trainwatch report?"""
+        return any(a <= number and (b is None or number <= b) for a, b in self._reports)
+
     def feed(self, line: LogLine) -> None:
         """Take the next line of output (its text without the line ending)."""
-        if self._report_at is not None:
+        if self._in_report:
+            self._lines += 1
+            if _REPORT_CLOSE.search(clean(line.text)):
+                self._close_report(line.number)
             return
         if len(line.text) > MAX_LINE_CHARS:
             line = LogLine(line.number, line.text[:MAX_LINE_CHARS], line.stream)
@@ -331,7 +358,7 @@ class LogParser:
         skipping = False  # inside a gigantic line, dropping bytes until its newline
         # the last chunks (first line, bytes, end) for the tail
         recent: deque[tuple[int, bytes, int]] = deque()
-        while self._report_at is None:
+        while True:
             data = fh.read(CHUNK_BYTES)
             if not data:
                 break
@@ -375,7 +402,7 @@ class LogParser:
             number, stop = self._scan(buf, cut + 1, number, base)
             recent.append((first, buf, stop))
             _trim(recent, number)
-        if carry and self._report_at is None:
+        if carry:
             carry += b"\n"
             if number == 0:
                 records = collected([_decode(carry[:-1])])
@@ -391,7 +418,7 @@ class LogParser:
         for first, buf, stop in recent:
             block = buf[:stop]
             for i, raw in enumerate(block.split(b"\n")[: block.count(b"\n") or 1]):
-                if first + i <= number:
+                if first + i <= number and not self._passed_over(first + i):
                     self._tail.append(LogLine(first + i, _decode(raw), "log"))
         return self.finish()
 
@@ -401,8 +428,6 @@ class LogParser:
         lines = data.decode("utf-8", "replace").splitlines()
         for number, raw in unwrap(lines, self._capture.wrap_width, 1):
             self.feed(LogLine(number, raw, "log"))
-            if self._report_at is not None:
-                break
         return self.finish()
 
     def parse_file(self, path) -> LogFacts:
@@ -432,6 +457,9 @@ class LogParser:
             hits = word_places(buf, n, self._filters())
         i = 0
         while pos < n:
+            if self._in_report:
+                number, pos = self._past_report(buf, pos, n, number)
+                continue
             if self._blocks.open:  # inside a traceback every line counts
                 start = pos
                 end = buf.find(b"\n", pos)
@@ -447,21 +475,34 @@ class LogParser:
                 end = n
             line = self._normalize(LogLine(number + 1, _decode(buf[start:end]), "log"))
             self._detail(line)
-            if self._report_at is not None:
-                return number, start
+            if self._in_report:
+                number += 1
+                pos = end + 1
+                continue
             if self._on_candidate is not None:
                 self._on_candidate(line)
             number += 1
             pos = end + 1
         return number, n
 
+    def _past_report(self, buf: bytes, pos: int, n: int, number: int) -> tuple[int, int]:
+        """Pass over the rest of a report from `pos`: to just after its closing rule, or to the
+        chunk's end where the rule is further on (the report stays open)."""
+        close = _REPORT_CLOSE_BYTES.search(buf, pos, n)
+        if close is None:
+            return number + buf.count(b"\n", pos, n), n
+        end = buf.find(b"\n", close.end() - 1, n)
+        end = n if end < 0 else end + 1
+        number += buf.count(b"\n", pos, end)
+        self._close_report(number)
+        return number, end
+
     # ---- the detailed parser ---------------------------------------------------------------------
     def _detail(self, line: LogLine) -> None:
         """Read one normalized line: a traceback's next line, a block's head, a system line."""
         text = line.text
-        if REPORT_BANNER in text and ("\u2500" in text or text.strip() == REPORT_BANNER):
-            self._report_at = line.number
-            self._tail = deque((x for x in self._tail if x.number < line.number), maxlen=TAIL_LINES)
+        if REPORT_BANNER in text and (REPORT_RULE in text or text.strip() == REPORT_BANNER):
+            self._open_report(line.number)
             return
         if TRACEBACK_HEAD in text and (folded := unflattened(text)) is not None:
             for piece in folded:  # a traceback folded into one line: read as Python wrote it
@@ -535,7 +576,7 @@ class LogParser:
             child_failures=tuple(blocks.children),
             fatal_errors=tuple(blocks.fatals),
             dropped_chains=blocks.dropped,
-            report_at=self._report_at,
+            reports=tuple(self._reports),
             collective_lines=tuple(self._collective),
         )
 

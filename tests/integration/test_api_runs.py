@@ -68,6 +68,13 @@ def test_a_watched_training_loop_that_fails(tmp_path):
     assert f"api_watch.py:{culprit}" in report  # the culprit: the user's line, not torch's
     assert "loss" in report and "memory peak" in report
     assert "not reached" not in err
+    # the output saved and explained: the program's own report is passed over, the traceback
+    # after it read (it was taken for the output's end, and the run for a silent hang)
+    import trainwatch
+
+    saved = trainwatch.explain(err)
+    assert (saved.verdict.category, saved.verdict.subtype) == ("code", "code/shape-mismatch")
+    assert any("passed over" in note for note in saved.evidence.notes)
 
 
 def test_the_report_is_html_in_a_jupyter_kernel():

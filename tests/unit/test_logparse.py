@@ -780,9 +780,46 @@ def test_trainwatch_report_in_a_log_is_skipped():
         f"GiB\n"
     )
     facts = parse_text(text)
-    assert facts.report_at == 6
+    assert facts.reports == ((6, None),)  # a report cut short: nothing after its start is read
     assert [c.final.type for c in facts.chains] == ["ValueError"]
     assert all("CUDA" not in line.text for line in facts.notable + facts.tail)
+
+
+# A report the program printed itself (trainwatch.watch(), a framework callback), as rich writes
+# it: a rule with the banner, the report's lines, a bare rule; the program's output goes on after.
+IN_PROGRAM_REPORT = (
+    f"{'─' * 30} {REPORT_BANNER} {'─' * 30}\n"
+    "✗ oom/host · 96% sure\n"
+    "Evidence\n"
+    "  • MemoryError: Unable to allocate 4.00 PiB  (exception · probe pid 3651)\n"
+    "  loss   ▄▂▃▁█  last 1.471\n"
+    "  stopped at epoch 1/3, step 8/8\n"
+    f"{'─' * 75}\n"
+)
+
+
+def test_a_report_in_the_middle_of_the_output_is_passed_over_and_reading_goes_on(monkeypatch):
+    text = (
+        "epoch 1/3 step 8/8 loss 1.4712\n"
+        + IN_PROGRAM_REPORT
+        + "epoch 2/3 step 1/8 loss nan\n"
+        + 'Traceback (most recent call last):\n  File "train.py", line 14, in <module>\n'
+        + "    out = head(h)\n"
+        + "RuntimeError: mat1 and mat2 shapes cannot be multiplied (32x32 and 24x4)\n"
+    )
+    lines = text.splitlines()
+    facts = parse_text(text)
+    assert facts.reports == ((2, 8),)
+    assert [c.final.type for c in facts.chains] == ["RuntimeError"]
+    assert [line.text for line in facts.tail] == lines[:1] + lines[8:]
+    assert all("MemoryError" not in line.text for line in facts.notable)
+    fed = LogParser()
+    for number, line in enumerate(lines, 1):
+        fed.feed(logparse.LogLine(number, line, "stdout"))
+    assert fed.finish().reports == facts.reports
+    for size in (1, 7, 64):  # the closing rule in another chunk than the banner
+        monkeypatch.setattr(logparse, "CHUNK_BYTES", size)
+        assert LogParser().parse_stream(io.BytesIO(text.encode())) == facts, size
 
 
 def test_file_path_and_line_path_agree_and_tail_is_bounded():
