@@ -217,7 +217,10 @@ def _facts(evidence: Evidence, quiet: bool):
     if evidence.nan_stop is not None:
         _nan_stop_facts(evidence, facts, values, cited)
     blocked = _blocked_interrupt(chains)
-    if blocked is not None:
+    # A live run's stall watcher looks on all the time: where it saw no silence before the stop,
+    # the wait the interrupt broke was the run at work (a main process spends most of its time
+    # waiting on its DataLoader's workers), not a hang. A saved log has no clock to tell.
+    if blocked is not None and (evidence.source != "run" or stall is not None):
         kind, where, chain = blocked
         facts["blocked-interrupt"] = True
         values.update(wait_kind=kind, where=where)
@@ -251,6 +254,11 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
         where = progress.first_nonfinite_at or f"step {step}"
         values["first"] = f" (first seen at {where})"
         cited.append(_cite_line(line, "loss"))
+    elif progress.nonfinite_grad_norm is not None:
+        value, line = progress.nonfinite_grad_norm
+        facts["nonfinite-grad"] = True
+        values["value"] = nonfinite_name(value)
+        cited.append(_cite_line(line))
     elif progress.first_nonfinite_metric is not None:
         name, value, line = progress.first_nonfinite_metric
         facts["nonfinite-metric"] = True

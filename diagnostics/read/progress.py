@@ -74,6 +74,14 @@ _NONFINITE = re.compile(
     r"(?P<name>[A-Za-z_][\w./\-]*)['\"]?(?:\s*[:=]\s*|\s+(?:is|was|became)\s+)['\"]?"
     r"(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity))(?![\da-z_.])"
 )
+# The gradients' norm as trainers print it (`'grad_norm': 'inf'`, `gnorm=nan`, `total_norm: 3.1`).
+_GRAD_NORM = re.compile(
+    r"(?i)(?<![\w])(?:grad(?:ient)?[_ /\-]?norm|gnorm|total_norm)['\"]?\s*[:=]\s*['\"]?"
+    r"(?P<value>[-+]?(?:nan|inf(?:inity)?|\d+(?:\.\d*)?(?:e[-+]?\d+)?))(?![\w.])"
+)
+# Non-finite gradient norms in a row, the last ones printed, that say the gradients stayed so: a
+# mixed-precision run's loss scaler skips a step or a few with an overflowing norm and goes on.
+NONFINITE_NORMS_AT_END = 2
 # A row of a step (bare, or after a counter's word) and unnamed values, nothing else: `76970
 # 2.6265104`, `120, nan`, `batch: 387 nan 0.6595617 0.72703314`.
 _BARE_NUMBER = r"[-+]?(?:nan|NaN|NAN|inf|Inf|INF|\d+\.\d*(?:[eE][-+]?\d+)?)"
@@ -177,6 +185,9 @@ class ProgressFacts:
     first_nonfinite_at: str | None = None
     # The first other metric printed as NaN/Inf: (name, value, line).
     first_nonfinite_metric: tuple[str, float, LogLine] | None = None
+    # The gradient norms printed last were non-finite, NONFINITE_NORMS_AT_END of them or more in a
+    # row: (the first of those, its line).
+    nonfinite_grad_norm: tuple[float, LogLine] | None = None
     # A finite loss rose by orders of magnitude (>= 100x its minimum, >= 10x its start).
     diverged: bool = False
     last_progress_line: LogLine | None = None
@@ -321,6 +332,8 @@ class ProgressTracker:
         self._nonfinite: tuple[int, float, LogLine] | None = None
         self._nonfinite_at: str | None = None
         self._nonfinite_metric: tuple[str, float, LogLine] | None = None
+        # the gradient norms printed non-finite since the last finite one: (count, first, line)
+        self._nonfinite_norms: tuple[int, float, LogLine] | None = None
         self._bare_rows = 0  # rows of bare numbers seen so far (`76970 2.6265104`)
         # (step, first non-finite value, row) of the non-finite bare rows since the last finite one
         self._nonfinite_rows: list[tuple[int, float, LogLine]] = []
@@ -355,6 +368,8 @@ class ProgressTracker:
         moved = self._read_position(text, lower)
         if "loss" in lower:
             self._read_losses(text, line)
+        if "norm" in lower:
+            self._read_grad_norm(text, line)
         # An `or` of `in` tests costs a fraction of one regex search, and most lines fail both.
         if self._nonfinite_metric is None and (
             "nan" in lower or (lower.count("inf") > lower.count("info") and _INF_WORD.search(lower))
@@ -608,6 +623,22 @@ class ProgressTracker:
                 self._nonfinite_metric = (name, value, _segment(line, text))
                 return
 
+    def _read_grad_norm(self, text: str, line: LogLine) -> None:
+        """The gradients' norm: where it stays non-finite to the end, the training did, whatever
+        the loss printed says (Hugging Face's Trainer logs a non-finite loss as the mean of the
+        finite ones before it, `logging_nan_inf_filter`)."""
+        for match in _GRAD_NORM.finditer(text):
+            value = _float(match.group("value"))
+            if value is None:
+                continue
+            if math.isfinite(value):
+                self._nonfinite_norms = None
+            elif self._nonfinite_norms is None:
+                self._nonfinite_norms = (1, value, _segment(line, text))
+            else:
+                count, first, cited = self._nonfinite_norms
+                self._nonfinite_norms = (count + 1, first, cited)
+
     def _read_bare_row(self, text: str, line: LogLine) -> None:
         """A step and unnamed values and nothing else (`76980 nan`, `batch: 387 nan 0.66`), as
         research code prints its losses: after rows of finite values, a non-finite one is a metric
@@ -704,6 +735,12 @@ class ProgressTracker:
             first_nonfinite_at=self._nonfinite_at,
             diverged=self._diverged,
             first_nonfinite_metric=self._nonfinite_metric,
+            nonfinite_grad_norm=(
+                self._nonfinite_norms[1:]
+                if self._nonfinite_norms is not None
+                and self._nonfinite_norms[0] >= NONFINITE_NORMS_AT_END
+                else None
+            ),
             last_progress_line=self._last_progress_line,
             lines_after_progress=self._after_progress,
             error_after_progress=self._error_after_progress,

@@ -651,6 +651,12 @@ def test_a_log_cut_inside_a_traceback_says_so_unless_its_frames_wait():
         "    buf = self.recv_bytes()\n"
     )
     assert classify(facts_of(waiting)).category == "hang"
+    # the same stop in a live run whose stall watcher saw no silence: a Ctrl-C at a working run
+    # (its main process waits on the DataLoader's workers most of the time), not a hang
+    stopped = waiting + "KeyboardInterrupt\n"
+    assert classify(facts_of(stopped)).category == "hang"  # a saved log: no clock to tell
+    live = replace(facts_of(stopped), source="run", exit=ExitStatus.from_returncode(-2))
+    assert classify(live).category == "interrupted"
 
 
 def test_a_loop_that_prints_every_nth_step_finished_when_its_next_print_would_fall_past_the_end():
@@ -693,3 +699,26 @@ def test_a_metric_gone_nan_beside_finite_losses_is_the_metric_s_own_division():
     assert not any("learning rate" in a for a in metric.advice)
     diverging = healthy.replace("train_loss: 0.43", "train_loss: nan")
     assert judge(diverging).subtype == "numerical/nan-loss"
+
+
+def test_gradient_norms_non_finite_to_the_end_are_a_numerical_failure_whatever_the_loss_says():
+    # Hugging Face's Trainer logs a non-finite loss as the mean of the finite ones before it
+    # (logging_nan_inf_filter): here as '0', while the gradient norm tells the truth
+    def hf(norms):
+        rows = "".join(
+            f"{{'loss': '{'2.3' if n == '3.1' else '0'}', 'grad_norm': '{n}', "
+            f"'learning_rate': '5e-05', 'epoch': '{i / 8}'}}\n"
+            for i, n in enumerate(norms, 1)
+        )
+        return judge_quiet(
+            Evidence(source="run", exit=ExitStatus.from_returncode(0), progress=track(rows))
+        )
+
+    blown = hf(["3.1", "3.1", "inf", "nan", "nan", "nan"])
+    assert blown.subtype == "numerical/nan-grad" and "logging_nan_inf_filter" in blown.summary
+    assert "'grad_norm': 'inf'" in blown.evidence[0].text  # where they first went non-finite
+    # a mixed-precision loss scaler skipping a few overflowing steps, then going on: the norms
+    # did not stay non-finite (what the first one printed means is the metric rule's to say)
+    assert hf(["inf", "inf", "3.1", "3.1", "3.1"]).subtype != "numerical/nan-grad"
+    assert track("step 9 gnorm=nan\nstep 10 gnorm=nan\n").nonfinite_grad_norm is not None
+    assert track("step 9 gnorm=nan\n").nonfinite_grad_norm is None  # one alone: a skipped step
