@@ -36,8 +36,11 @@ if TYPE_CHECKING:  # imported where used: a run with nothing to match never load
 # Signals a person or a scheduler sends on purpose to stop a run.
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGXCPU")
 # Commands that run a program under a time limit, and the exit status each gives when it stopped
-# the program for it: coreutils' timeout(1) exits 124 then (without --preserve-status).
+# the program for it: coreutils' timeout(1) exits 124 then (without --preserve-status), and 128+9
+# when it stopped it with SIGKILL (`-s KILL`, or `-k` after the first signal went unheeded).
 TIME_LIMIT_EXITS = {"timeout": 124}
+TIME_LIMIT_KILLS = {"timeout": (("-s", "--signal"), ("-k", "--kill-after"))}
+KILL_NAMES = ("KILL", "SIGKILL", "9")
 # A line is second-hand next to the exception object itself; a cascade points elsewhere by
 # definition.
 LINE_WEIGHT = 0.92
@@ -156,6 +159,9 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     verdict = apply_quiet(
         verdict, evidence, generic=best is not None and best.signature.layer == "phrase"
     )
+    if verdict is not None and verdict.category == "unknown":
+        # a kill that no memory evidence explains, under a time limiter that kills: its limit
+        verdict = _time_limited(evidence) or verdict
     # only consequences seen: name them, say the cause is elsewhere
     if verdict is None and cascades:
         verdict = _from_match(cascades[0], ranked, cascades[1:], chains, evidence)
@@ -450,19 +456,9 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
             f"The run was stopped by {status.signal}: a person, a scheduler or a container stop "
             "sent it.",
         )
-    limiter = _time_limiter(evidence)
-    if limiter is not None:
-        return Verdict(
-            "interrupted",
-            "interrupted/time-limit",
-            0.85,
-            f"The run was started under `{limiter}`, which stopped it when its time limit ran "
-            f"out: `{limiter}` exits with status {status.code} when it had to stop the command.",
-            evidence=(Cited("exit", f"{limiter} exit status {status.code}", "waitpid"),),
-            advice=(
-                f"Give `{limiter}` a longer limit, or resume the run from its last checkpoint.",
-            ),
-        )
+    limited = _time_limited(evidence)
+    if limited is not None:
+        return limited
     if chains:
         chain = chains[-1]
         exc = chain.final
@@ -614,16 +610,57 @@ def _message_start(message: str) -> str:
     return message.splitlines()[0][:MESSAGE_START] if message else ""
 
 
+def _time_limited(evidence: Evidence) -> Verdict | None:
+    """The verdict for a run its time limiter stopped (`_time_limiter`)."""
+    limiter = _time_limiter(evidence)
+    if limiter is None:
+        return None
+    status = evidence.exit.status
+    return Verdict(
+        "interrupted",
+        "interrupted/time-limit",
+        0.85,
+        f"The run was started under `{limiter}`, which stopped it when its time limit ran "
+        f"out: `{limiter}` exits with status {status} when it had to stop the command.",
+        evidence=(Cited("exit", f"{limiter} exit status {status}", "waitpid"),),
+        advice=(f"Give `{limiter}` a longer limit, or resume the run from its last checkpoint.",),
+    )
+
+
 def _time_limiter(evidence: Evidence) -> str | None:
     """The command the run was started under that stopped it for its time limit, by the exit
-    status that command gives for it (TIME_LIMIT_EXITS)."""
+    status that command gives for it (TIME_LIMIT_EXITS, TIME_LIMIT_KILLS)."""
     status, command = evidence.exit, evidence.command
     if status is None or not command:
         return None
     name = forward_slashes(command[0]).rsplit("/", 1)[-1]
     # (a death by a signal has no exit code, nor has a command without a time limit: no match)
     limit = TIME_LIMIT_EXITS.get(name)
-    return name if limit is not None and limit == status.code else None
+    if limit is not None and limit == status.code:
+        return name
+    if name in TIME_LIMIT_KILLS and status.status == 128 + 9 and _kills(command, name):
+        return name
+    return None
+
+
+def _kills(command: tuple[str, ...], name: str) -> bool:
+    """Do the limiter's options (those before its duration) have it end with SIGKILL?"""
+    signal_options, kill_options = TIME_LIMIT_KILLS[name]
+    args = list(command[1:])
+    while args and args[0].startswith("-") and args[0] != "--":
+        option = args.pop(0)
+        flag, _, attached = option.partition("=")
+        if flag in kill_options or any(option.startswith(o) for o in kill_options if len(o) == 2):
+            return True
+        if flag in signal_options:
+            value = attached or (args.pop(0) if args else "")
+        elif option[:2] in signal_options and len(option) > 2:
+            value = option[2:]  # `-sKILL`
+        else:
+            continue
+        if value.upper() in KILL_NAMES:
+            return True
+    return False
 
 
 def _probe_chains(evidence: Evidence) -> tuple[ExceptionChain, ...]:

@@ -1,5 +1,5 @@
 """Exits with status 3: through sys.exit by default, through a bare `raise SystemExit(3)` with
-`raise`.
+`raise`, through sys.exit in the `except` block of a caught MemoryError with `handled`.
 """
 
 import sys
@@ -9,6 +9,11 @@ def check_config():
     print("config invalid")
     if len(sys.argv) > 1 and sys.argv[1] == "raise":
         raise SystemExit(3)
+    if len(sys.argv) > 1 and sys.argv[1] == "handled":
+        try:
+            raise MemoryError("Unable to allocate 4.00 PiB for an array")
+        except MemoryError:
+            sys.exit(3)
     sys.exit(3)
 
 

@@ -430,10 +430,16 @@ def chain_from(record: dict[str, Any], proc: ProbeProcess) -> ExceptionChain | N
 
 
 def exit_chain(sys_exit: dict[str, Any], proc: ProbeProcess) -> ExceptionChain:
-    """A non-zero `sys.exit(code)`, as a one-exception chain whose frames lead to the call."""
+    """A non-zero `sys.exit(code)`, as a chain whose last exception's frames lead to the call;
+    made in an `except` block, the exception it handled comes first, as its context."""
     frames = tuple(_frame(f) for f in sys_exit.get("frames") or () if isinstance(f, dict))
     raised = RaisedException("SystemExit", str(sys_exit.get("code")), frames, None)
-    return ExceptionChain(exceptions=(raised,), origin="probe", pid=proc.pid, rank=proc.rank)
+    during = [_raised(item) for item in sys_exit.get("during") or () if isinstance(item, dict)]
+    if during:
+        during[-1] = replace(during[-1], relation="context")
+    return ExceptionChain(
+        exceptions=(*during, raised), origin="probe", pid=proc.pid, rank=proc.rank
+    )
 
 
 def worker_failure(chain: ExceptionChain, processes: list[ProbeProcess]) -> WorkerFailure | None:

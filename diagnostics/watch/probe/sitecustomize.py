@@ -1441,9 +1441,14 @@ def _make_exit(original):
             code = args[0] if args else None
             if code is not None and code != 0:
                 frames, _ = _frames(frame=sys._getframe(1))
+                # called in an `except` block: the exception it handled is the exit's context,
+                # as Python's own "During handling of the above exception" (an out-of-memory
+                # error caught, printed and turned into `sys.exit(1)`)
+                handled = sys.exc_info()[1]
                 _state["exit"] = {
                     "code": code if isinstance(code, int) else _message(code),
                     "frames": frames,
+                    "during": _chain(handled) if handled is not None else [],
                 }
         except BaseException:
             pass
