@@ -244,6 +244,8 @@ class Evidence:
     stall: StallFacts | None = None
     nan_stop: NanStop | None = None  # trainwatch stopped the run for a non-finite loss (--on-nan)
     forwarded_signals: tuple[str, ...] = ()  # signals trainwatch received and relayed to the child
+    # processes that outlived the command, which trainwatch stopped when it ended (run only)
+    left_running: tuple[int, ...] = ()
     # modules the run could not import that the program has itself (run only)
     own_modules: tuple[OwnModule, ...] = ()
     # things the report should say about what could not be seen

@@ -168,6 +168,7 @@ def run_session(
         stall=stall,
         nan_stop=nan_stop,
         forwarded_signals=result.forwarded_signals,
+        left_running=result.reaped,
         own_modules=own_modules(probe_facts.chains, Path.cwd()) if probe_facts else (),
         notes=tuple(notes) + (memory.notes if memory is not None else ()),
     )

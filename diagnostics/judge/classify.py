@@ -32,6 +32,7 @@ from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 
 if TYPE_CHECKING:  # imported where used: a run with nothing to match never loads the knowledge base
     from trainwatch.diagnostics.knowledge import Knowledge, Match
+    from trainwatch.diagnostics.watch.probe.records import ProbeProcess
 
 # Signals a person or a scheduler sends on purpose to stop a run.
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGXCPU")
@@ -220,13 +221,43 @@ def _exited_itself(exc: RaisedException, frame: Frame | None, where: str) -> Ver
 def _left_without_shutdown(evidence: Evidence) -> bool:
     """Did the run's main Python process (the last one started fresh by the command, not forked
     from another) end without Python's normal shutdown, where the probe records its exit? Forked
-    workers leave through `os._exit` by design; the main process only when cut short."""
+    workers leave through `os._exit` by design; the main process only when cut short. One that
+    outlived the command was stopped by trainwatch (`_backgrounded`)."""
     probe = evidence.probe
     if probe is None or not probe.loaded:
         return False
     pids = {p.pid for p in probe.processes}
-    roots = [p for p in probe.processes if not p.forked and p.ppid not in pids]
+    roots = [
+        p
+        for p in probe.processes
+        if not p.forked and p.ppid not in pids and p.pid not in evidence.left_running
+    ]
     return bool(roots) and not max(roots, key=lambda p: p.started).exited
+
+
+def _backgrounded(evidence: Evidence) -> ProbeProcess | None:
+    """The Python program the command started and left running when it exited (`nohup python
+    train.py &` in a script), which trainwatch then stopped: the first started of them."""
+    probe, progress = evidence.probe, evidence.progress
+    if probe is None or not evidence.left_running:
+        return None
+    if progress is not None and progress.stopped_at is not None:
+        return None  # a loop ran in the foreground: what it left is a helper (a TensorBoard server)
+    left = [
+        p for p in probe.processes if p.pid in evidence.left_running and not p.forked and p.argv
+    ]
+    return min(left, key=lambda p: p.started, default=None)
+
+
+def _shown_argv(argv: tuple[str, ...]) -> str:
+    """A process's command line, short enough for a sentence: its interpreter and scripts by
+    their file names (`python train.py --lr 3`)."""
+    words = [
+        forward_slashes(w).rsplit("/", 1)[-1] if i == 0 or w.endswith(".py") else w
+        for i, w in enumerate(argv)
+    ]
+    text = " ".join(words)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def tidy(verdict: Verdict) -> Verdict:
@@ -513,6 +544,23 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
             0.8,
             f"The run exited with status 0 and no error stopped it ({seen}).",
         )
+        backgrounded = _backgrounded(evidence)
+        if backgrounded is not None:
+            return Verdict(
+                "early-exit",
+                "early-exit/backgrounded",
+                0.8,
+                "The command exited with status 0 while a program it had started in the "
+                f"background was still running (pid {backgrounded.pid}: "
+                f"`{_shown_argv(backgrounded.argv)}`): the command's end is the run's end, and "
+                "trainwatch stopped what it left behind, so that program did not run to its end.",
+                alternatives=(Alternative("completed", None, 0.3, ended_well.summary),),
+                advice=(
+                    "Run the training in the command's foreground (drop the `&` and `nohup`), or "
+                    "end the script with `wait`, so that the command lasts as long as its "
+                    "training.",
+                ),
+            )
         if _left_without_shutdown(evidence):
             return Verdict(
                 "early-exit",

@@ -107,6 +107,9 @@ _SETUP_DESC = re.compile(
     r"Computing checksums|Generating \w+ split|Map|Filter|Tokeniz\w*|Preprocess\w*|"
     r"Loading checkpoint shards)\b"
 )
+# A traceback's frame line: the source line under it is code (`fit(model, steps=5000)`), whose
+# counters are arguments, not where the loop stood.
+_FRAME_LINE = re.compile(r'(?:^|\s)File "[^"]*", line \d+')
 # A program's options printed at start (argparse's `Namespace(epoch=200, ...)`, a dataclass of
 # arguments or a config): its counters are settings, not where the loop stands.
 _OPTIONS_REPR = re.compile(r"^\s*(?:Namespace|\w*(?:Arguments|Args|Config|Options))\(\w+=")
@@ -342,6 +345,7 @@ class ProgressTracker:
         self._error_after_progress = False
         self._position_key: tuple | None = None
         self._dangling: str | None = None  # a metric's name that ended the last line
+        self._after_frame = False  # the last line was a traceback's frame: this one is its code
         self._table_header: list[str] | None = None  # the names of a status table's columns
 
     def feed(self, line: LogLine) -> None:
@@ -356,7 +360,11 @@ class ProgressTracker:
             self._feed_text(text, line)
 
     def _feed_text(self, text: str, line: LogLine) -> None:
-        if _OPTIONS_REPR.match(text):
+        after_frame, self._after_frame = self._after_frame, False
+        if 'File "' in text and _FRAME_LINE.search(text):
+            self._after_frame = True
+            return
+        if after_frame or _OPTIONS_REPR.match(text):
             return
         lower = text.lower()
         if self._dangling is not None:

@@ -270,6 +270,25 @@ def test_descendants_left_running_after_the_child_exits_are_stopped(tmp_path):
     assert not _alive(leftover)
 
 
+def test_a_script_that_puts_its_training_in_the_background_is_an_early_exit(tmp_path):
+    # `nohup python train.py &` in the wrapped script: the script ends at once, its training is
+    # left running and stopped with it (the script waits only until the program has started)
+    report, ready = tmp_path / "report.json", tmp_path / "ready"
+    train = tmp_path / "train.py"
+    train.write_text(f"import time\nopen({str(ready)!r}, 'w').write('1')\ntime.sleep(120)\n")
+    script = tmp_path / "train.sh"
+    script.write_text(
+        f"nohup {sys.executable} {train} > {tmp_path / 'nohup.out'} 2>&1 &\n"
+        f"while [ ! -s {ready} ]; do sleep 0.05; done\necho started\n"
+    )
+    result = trainwatch("run", "-q", "--json", str(report), "--", "bash", str(script))
+    assert result.returncode == 0, result.stderr
+    saved = read_report(report)
+    verdict = saved["verdict"]
+    assert verdict["subtype"] == "early-exit/backgrounded", verdict
+    assert "train.py" in verdict["summary"] and "`wait`" in saved["advice"][0]
+
+
 def test_daemons_that_left_the_process_group_are_stopped_and_named_in_the_report(tmp_path):
     # A daemon started in a session of its own (with a child of its own), and one made by a double
     # fork and setsid: outside the child's process group, re-parented to trainwatch (subreaper).

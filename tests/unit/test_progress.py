@@ -722,3 +722,19 @@ def test_gradient_norms_non_finite_to_the_end_are_a_numerical_failure_whatever_t
     assert hf(["inf", "inf", "3.1", "3.1", "3.1"]).subtype != "numerical/nan-grad"
     assert track("step 9 gnorm=nan\nstep 10 gnorm=nan\n").nonfinite_grad_norm is not None
     assert track("step 9 gnorm=nan\n").nonfinite_grad_norm is None  # one alone: a skipped step
+
+
+def test_a_traceback_s_source_lines_are_code_not_the_loop_s_position():
+    text = (
+        "step 10 loss 0.61\nstep 20 loss 0.52\n"
+        "Traceback (most recent call last):\n"
+        '  File "train.py", line 10, in <module>\n'
+        "    fit(model, steps=5000)\n"
+        '  File "train.py", line 6, in fit\n'
+        "    for epoch in range(epochs): run_epoch(step=3)\n"
+        "RuntimeError: mat1 and mat2 shapes cannot be multiplied (32x8 and 16x32)\n"
+    )
+    assert track(text).stopped_at == "step 20"
+    # prefixed as torchrun tees it, the same
+    ranked = "".join(f"[rank0]: {line}\n" for line in text.splitlines())
+    assert facts_of(ranked).progress.stopped_at == "step 20"
