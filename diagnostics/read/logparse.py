@@ -62,6 +62,10 @@ __all__ = [
 TAIL_LINES = 2000  # the last lines kept verbatim
 NOTABLE_FIRST, NOTABLE_LAST = 200, 800
 HINTS_KEPT = 64
+# torchrun stopping the survivors of a failure: `Sending process 4242 closing signal SIGTERM`
+_LAUNCHER_CLOSES = re.compile(r"Sending process (?P<pid>\d+) closing signal (?P<signal>SIG[A-Z]+)")
+_PID_NAMED = re.compile(r"\(pid: (\d+)\)|received by PID (\d+)")
+CLOSED_KEPT = 1024
 COLLECTIVE_LINES_KEPT = 1024  # watchdog lines of every rank: the last ones say where each stood
 MAX_LINE_CHARS = 8192  # a longer line is cut: nothing a signature needs sits that far in
 
@@ -179,6 +183,9 @@ class LogFacts:
     # trainwatch's own reports in the output, each passed over: (its first line, its last line,
     # or None where the log ends inside it).
     reports: tuple[tuple[int, int | None], ...] = ()
+    # (pid, signal) of each process torchrun stopped as a survivor of another's failure ("Sending
+    # process 4242 closing signal SIGTERM"): how those ended is the launcher's doing, not a cause.
+    closed_by_launcher: tuple[tuple[int, str], ...] = ()
     # Lines about collectives (NCCL/c10d watchdog, monitoredBarrier, flight-recorder dumps), each
     # with the rank of its capture prefix: read by diagnostics/judge/collectives.py.
     collective_lines: tuple[tuple[int | None, LogLine], ...] = ()
@@ -220,7 +227,7 @@ class LogFacts:
                         (ended.signal, f"{exc.type}: {first_line}"[:CITED_CHARS], chain.where)
                     )
         for failure in self.child_failures:
-            if failure.signal:
+            if failure.signal and (failure.pid, failure.signal) not in self.closed_by_launcher:
                 text = f"rank {failure.rank} exitcode {failure.exitcode}: {failure.traceback or ''}"
                 found.append((failure.signal, text.strip(": "), failure.line.where))
         return tuple(found)
@@ -257,6 +264,7 @@ class LogParser:
         self._hints: deque[ExitHint] = deque(maxlen=HINTS_KEPT)
         self._collective: deque[tuple[int | None, LogLine]] = deque(maxlen=COLLECTIVE_LINES_KEPT)
         self._reports: list[tuple[int, int | None]] = []  # see LogFacts.reports
+        self._closed: dict[tuple[int, str], None] = {}  # see LogFacts.closed_by_launcher
         self._ahead: SecondHalf | None = None
         self.ahead_from = AHEAD_MIN_BYTES  # a file this big has its second half scanned ahead
 
@@ -525,9 +533,22 @@ class LogParser:
     def _system(self, line: LogLine) -> None:
         """A line that says how a process ended (knowledge/signals.toml) is an exit hint."""
         said = read_exit(line.text)
-        if said is not None:
+        if said is not None and not self._closed_by_launcher(said.signal, line.text):
             self._hints.append(ExitHint(said.signal, said.code, line))
             self._note(line)
+        if "closing signal" in line.text and len(self._closed) < CLOSED_KEPT:
+            closed = _LAUNCHER_CLOSES.search(line.text)
+            if closed is not None:
+                self._closed[(int(closed.group("pid")), closed.group("signal"))] = None
+
+    def _closed_by_launcher(self, signal: str | None, text: str) -> bool:
+        """Does the line tell how a process ended that torchrun had itself stopped with that signal
+        (its failure table's `exitcode : -15 (pid: 4242)`, `Signal 15 (SIGTERM) received by PID
+        4242`)?"""
+        if signal is None or not self._closed:
+            return False
+        pid = _PID_NAMED.search(text)
+        return pid is not None and (int(pid.group(1) or pid.group(2)), signal) in self._closed
 
     def _note_if_matches(self, line: LogLine) -> None:
         # A pattern may need what a prefix took off (`[c10d]` after a glog tag): the whole line too.
@@ -577,6 +598,7 @@ class LogParser:
             fatal_errors=tuple(blocks.fatals),
             dropped_chains=blocks.dropped,
             reports=tuple(self._reports),
+            closed_by_launcher=tuple(self._closed),
             collective_lines=tuple(self._collective),
         )
 

@@ -254,6 +254,7 @@ class ChildFailure:
     error_file: str | None  # None when the table says `<N/A>`
     traceback: str | None
     line: LogLine
+    pid: int | None = None  # `exitcode  : -15 (pid: 4242)`
 
 
 @dataclass(frozen=True)
@@ -777,7 +778,17 @@ def _child_failure(entry: dict) -> ChildFailure:
     said = read_exit(tb or "")  # `Signal 9 (SIGKILL) received by PID 4242`
     if said is not None and said.signal:
         sig = said.signal
-    return ChildFailure(entry["index"], rank, exitcode, sig, error_file, tb, entry["line"])
+    pid = re.search(r"\(pid: (\d+)\)", entry.get("exitcode") or "")
+    return ChildFailure(
+        entry["index"],
+        rank,
+        exitcode,
+        sig,
+        error_file,
+        tb,
+        entry["line"],
+        pid=int(pid.group(1)) if pid else None,
+    )
 
 
 def _int(text: str | None) -> int | None:

@@ -1180,3 +1180,39 @@ def test_a_jvm_or_dotnet_stack_under_an_error_line_does_not_push_it_out_of_the_c
     spark = [f"\tat org.apache.spark.ml.Predictor.fit{i}(Predictor.scala:96)" for i in range(8)]
     error = parse_text("\n".join(["ERROR: label column must be numeric", *spark, "\t... 48 more"]))
     assert "must be numeric" in error.closing_error.final.message
+
+
+def test_the_survivors_torchrun_stopped_itself_are_no_signal_the_run_ended_by():
+    # torchrun sends SIGTERM to the ranks still running after one failed, then lists them under
+    # Failures: that SIGTERM is its own cleanup, not a stop from outside (a scheduler, a person)
+    table = (
+        "W1206 04:50:24.165000 13823 torch/distributed/elastic/multiprocessing/api.py:1028] "
+        "Sending process {closed} closing signal SIGTERM\n"
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \n"
+        "============================================================\n"
+        "train.py FAILED\n"
+        "------------------------------------------------------------\n"
+        "Failures:\n"
+        "[1]:\n"
+        "  time      : 2026-12-06_04:50:24\n"
+        "  host      : localhost\n"
+        "  rank      : 0 (local_rank: 0)\n"
+        "  exitcode  : -15 (pid: 13833)  (SIGTERM)\n"
+        "  error_file: <N/A>\n"
+        "  traceback : Signal 15 (SIGTERM) received by PID 13833\n"
+        "------------------------------------------------------------\n"
+        "Root Cause (first observed failure):\n"
+        "[0]:\n"
+        "  time      : 2026-12-06_04:50:24\n"
+        "  host      : localhost\n"
+        "  rank      : 1 (local_rank: 1)\n"
+        "  exitcode  : 1 (pid: 13834)\n"
+        "  error_file: <N/A>\n"
+        "  traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html\n"
+        "============================================================\n"
+    )
+    cleaned = parse_text(table.format(closed=13833))
+    assert cleaned.closed_by_launcher == ((13833, "SIGTERM"),)
+    assert "SIGTERM" not in cleaned.signals
+    # a SIGTERM torchrun did not send (another process was closed): how that rank ended
+    assert "SIGTERM" in parse_text(table.format(closed=13999)).signals
