@@ -93,6 +93,7 @@ def run_session(
         on_warning=request.on_warning,
     )
     child = Child(launch, [observers])
+    observers.clock = lambda: child.feed.arrived_at or time.time()
     alerts = None
     if request.on_event is not None or request.nan_stop_after is not None:
         from trainwatch.diagnostics.watch.alerts import LiveAlerts
@@ -152,6 +153,9 @@ def run_session(
         notes.append("the probe was off (--no-probe)")
     observers.finish()
     progress = observers.progress_facts()
+    if probe_facts is not None and progress is not None and progress.first_nonfinite_read_at:
+        # a checkpoint saved after the loss went non-finite is no point to resume from
+        probe_facts = probe_facts.with_nonfinite_since(progress.first_nonfinite_read_at)
     from pathlib import Path
 
     from trainwatch.diagnostics.evidence import Evidence

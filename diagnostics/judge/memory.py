@@ -31,9 +31,11 @@ RISING_SHARE = 0.7
 GROWTH_FACTOR = 1.5
 MIN_GROWTH_BYTES = 64 * 2**20
 # Memory kept from step to step is a leak; a program still starting (imports, its CUDA context,
-# the model's creation) grows the same way on the timeline. Without a training step seen, only a
-# run at least this long has grown past its start.
+# the model's creation) grows the same way on the timeline. Without this many training losses
+# seen (torchrun's ranks importing torch side by side while one prints its first two), only a run
+# at least this long has grown past its start.
 UNTRAINED_LEAK_SECONDS = 60.0
+LEAK_MIN_LOSSES = 5
 LEAK_ADVICE = (
     "Memory grew steadily through the run: look for what is kept from step to step (losses or "
     "outputs appended to a list while still attached to the graph: keep loss.item() or "
@@ -274,9 +276,7 @@ def _with_leak(verdict: Verdict, evidence: Evidence) -> Verdict:
         return verdict
     seconds = memory.samples[-1].elapsed
     progress = evidence.progress
-    trained = progress is not None and (
-        progress.loss_count > 1 or progress.last_progress_line is not None
-    )
+    trained = progress is not None and progress.loss_count >= LEAK_MIN_LOSSES
     if not trained and seconds < UNTRAINED_LEAK_SECONDS:
         return verdict
     if (verdict.subtype or "").startswith("oom/gpu"):

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "quiet.toml"
 # Waits that make an interrupted traceback a hang: the process was blocked there when stopped.
-BLOCKING = ("dataloader", "collective", "queue", "lock", "join")
+BLOCKING = ("dataloader", "collective", "pool", "queue", "lock", "join")
 STARTUP_MAX_LINES = 60
 SILENT_MIN_LINES = 3
 QUIET_END_LINES = 3  # lines a saved log may print after its last progress and still "end" there

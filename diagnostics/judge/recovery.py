@@ -106,7 +106,9 @@ def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
     if probe is None or not probe.loaded:
         return verdict
     killed = evidence.exit is not None and evidence.exit.signal is not None
-    if verdict.category not in RESUMABLE and not killed:
+    # a run gone non-finite resumes from before it: said where the checkpoints tell which
+    numerical = verdict.category == "numerical"
+    if verdict.category not in RESUMABLE and not killed and not numerical:
         return verdict
     from trainwatch.diagnostics.watch.probe.checkpoints import (
         STATES,
@@ -116,6 +118,8 @@ def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
 
     facts = probe.checkpoints
     point = facts.resume_point()
+    if numerical and not killed and point is None and not facts.unusable():
+        return verdict  # no checkpoint to name: the category's advice says what to do
     lines = []
     for save in facts.unusable()[-2:]:
         lines.append(f"Do not resume from {save.path}: {STATES[save.state]}.")

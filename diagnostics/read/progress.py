@@ -186,6 +186,9 @@ class ProgressFacts:
     # The first training loss printed as NaN/Inf: (step, value, line), and where the loop was then.
     first_nonfinite_loss: tuple[int, float, LogLine] | None = None
     first_nonfinite_at: str | None = None
+    # When the output holding that loss came (time.time()): in a live run, as the program printed
+    # it (a checkpoint saved after it may hold non-finite weights); in a saved log, when read.
+    first_nonfinite_read_at: float | None = None
     # The first other metric printed as NaN/Inf: (name, value, line).
     first_nonfinite_metric: tuple[str, float, LogLine] | None = None
     # The gradient norms printed last were non-finite, NONFINITE_NORMS_AT_END of them or more in a
@@ -313,7 +316,11 @@ class ProgressTracker:
     memory.
     """
 
-    def __init__(self, on_nonfinite: NonFiniteObserver | None = None) -> None:
+    def __init__(
+        self,
+        on_nonfinite: NonFiniteObserver | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         # Told of each non-finite loss as it is read (--on-nan, notifications): count, step,
         # value, the line, the position text.
         self._on_nonfinite = on_nonfinite
@@ -334,6 +341,9 @@ class ProgressTracker:
         self._diverged = False
         self._nonfinite: tuple[int, float, LogLine] | None = None
         self._nonfinite_at: str | None = None
+        # when the output holding it came (`clock`: a live run's feed says when each chunk came)
+        self._nonfinite_read_at: float | None = None
+        self._clock = clock
         self._nonfinite_metric: tuple[str, float, LogLine] | None = None
         # the gradient norms printed non-finite since the last finite one: (count, first, line)
         self._nonfinite_norms: tuple[int, float, LogLine] | None = None
@@ -600,6 +610,7 @@ class ProgressTracker:
         if self._nonfinite is None:
             self._nonfinite = (step, value, line)
             self._nonfinite_at = self._position().describe()
+            self._nonfinite_read_at = self._clock()
         if (step, line.number) == self._nonfinite_key:
             return
         self._nonfinite_key = (step, line.number)
@@ -741,6 +752,7 @@ class ProgressTracker:
             last_loss=self._last_loss,
             first_nonfinite_loss=self._nonfinite,
             first_nonfinite_at=self._nonfinite_at,
+            first_nonfinite_read_at=self._nonfinite_read_at,
             diverged=self._diverged,
             first_nonfinite_metric=self._nonfinite_metric,
             nonfinite_grad_norm=(

@@ -41,11 +41,12 @@ BURST_SLICE_EVERY_S = 0.25
 
 
 class _Chunk:
-    __slots__ = ("stream", "data", "skipped_lines", "sampled")
+    __slots__ = ("stream", "data", "skipped_lines", "sampled", "arrived")
 
     def __init__(self, stream: str, data: bytes) -> None:
         self.stream = stream
         self.data = data
+        self.arrived = time.time()
         # None, or how many lines were dropped just before this chunk of its stream
         self.skipped_lines: int | None = None
         self.sampled = False  # kept from a stretch that was otherwise dropped
@@ -74,6 +75,9 @@ class OutputFeed:
         self._ending = threading.Event()  # set by close(): the parsers stop pausing
         self._put_at = 0.0  # time.monotonic() of the last chunk put
         self._sliced_at = 0.0  # ... and of the end of the last slice read
+        # time.time() when the chunk being read came: the parsers run behind the output, and
+        # what they read happened then (a checkpoint saved after a NaN loss was printed)
+        self.arrived_at: float | None = None
 
     # ---- the writer's side -----------------------------------------------------------------------
     def put(self, stream: str, data: bytes) -> None:
@@ -209,6 +213,7 @@ class OutputFeed:
                 if behind:
                     self._wait_for_a_pause()
                 began = time.monotonic()
+                self.arrived_at = chunk.arrived
                 splitter.feed(piece, skipped_lines=skipped, behind=behind)
                 skipped = None
                 self._parse_seconds += time.monotonic() - began

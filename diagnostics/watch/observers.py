@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 TYPE_CHECKING = False  # not typing's: imported before the program starts (diagnostics/startup.py)
@@ -119,6 +120,7 @@ class OutputObservers:
         self.lock = threading.Lock()  # the parsing thread feeds, the stall watcher reads progress
         self.signature_files = signature_files
         self.on_nonfinite = on_nonfinite  # the progress tracker's NonFiniteObserver
+        self.clock: Callable[[], float] = time.time  # when the line being read was printed
         self._seen = False
         self._ready = False
         self._failure: BaseException | None = None
@@ -141,7 +143,7 @@ class OutputObservers:
             from trainwatch.diagnostics.read.progress import ProgressTracker
 
             knowledge = self.knowledge()
-            progress = ProgressTracker(self.on_nonfinite)
+            progress = ProgressTracker(self.on_nonfinite, clock=self.clock)
             # Each parser hands the tracker its lines as it reads them: prefixes and colour off.
             parsers = {
                 "stdout": LogParser(knowledge, on_line=progress.feed),

@@ -35,6 +35,11 @@ _WAIT_FRAMES = (
     ("collective", "torch/distributed/", None),
     ("collective", "deepspeed/comm/", None),
     ("collective", "horovod/", None),
+    (
+        "pool",
+        "multiprocessing/pool.py",
+        ("map", "starmap", "get", "wait", "next", "__next__", "join", "apply"),
+    ),
     ("queue", "multiprocessing/queues.py", ("get", "put")),
     ("queue", "multiprocessing/connection.py", None),
     ("queue", "/queue.py", ("get", "put", "join")),
@@ -48,7 +53,7 @@ _WAIT_FRAMES = (
     ("io", "/socket.py", None),
     ("io", "/ssl.py", ("read", "recv", "recv_into")),
 )
-_HIGH_LEVEL = ("dataloader", "collective")
+_HIGH_LEVEL = ("dataloader", "collective", "pool")
 # torchrun's own code lives under torch/distributed too: its agent watching the ranks is in no
 # collective.
 _LAUNCHER_FRAMES = (
@@ -81,6 +86,7 @@ _WCHAN = (
 _WAIT_WORDS = {
     "dataloader": "waiting for a batch from the DataLoader's workers",
     "collective": "inside a distributed collective (all-reduce, barrier, broadcast ...)",
+    "pool": "waiting for the results of a multiprocessing Pool's workers",
     "queue": "waiting on a queue or pipe",
     "lock": "waiting to acquire a lock",
     "join": "waiting for another thread or process to end",

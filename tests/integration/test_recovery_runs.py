@@ -135,6 +135,21 @@ def test_a_checkpoint_cut_off_by_a_kill_is_flagged_and_the_one_before_named(
     assert f"{partial}: partial (the run ended while writing it)" in done.stderr.decode()
 
 
+def test_the_checkpoints_saved_after_the_loss_went_non_finite_are_not_resumed_from(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    done, report = run_report(tmp_path, str(SCRIPTS / "checkpoint_run.py"), str(out), "nan")
+    assert done.returncode == 0 and report["verdict"]["category"] == "numerical"
+    checkpoints = report["checkpoints"]
+    after = [str(out / "ckpt_step20.pt"), str(out / "ckpt_step30.pt")]
+    assert checkpoints["resume_from"]["path"] == str(out / "ckpt_step10.pt")
+    assert [s["path"] for s in checkpoints["unusable"]] == after
+    assert report["advice"][0].startswith(f"Do not resume from {after[0]}: saved after the loss")
+    assert report["advice"][2].startswith(f"Resume from {out / 'ckpt_step10.pt'} (epoch 1, step")
+
+
 def test_a_run_that_wrote_no_checkpoint_says_so(tmp_path: Path) -> None:
     out = tmp_path / "ckpt"
     out.mkdir()

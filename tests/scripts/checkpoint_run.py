@@ -1,11 +1,12 @@
 """A training loop that saves a checkpoint every 10 steps with torch.save, then is killed.
 
-    python checkpoint_run.py DIR {killed,mid-save,none,hang}
+    python checkpoint_run.py DIR {killed,mid-save,none,hang,nan}
 
 killed:   saves at steps 10, 20 and 30, trains on for at least 0.5 s, then is killed (SIGKILL).
 mid-save: saves at steps 10 and 20; the save at step 30 is killed while it writes its file.
 none:     saves nothing, and is killed after step 30.
 hang:     saves at steps 10, 20 and 30, then waits forever on a lock it holds.
+nan:      saves at steps 10, 20 and 30, its weights gone NaN from step 15 on; exits 0.
 """
 
 import os
@@ -42,14 +43,21 @@ def main() -> None:
     model = torch.nn.Linear(8, 2)
     optimizer = SGD(model.parameters(), lr=0.1)
     for n in range(1, 31):
+        if mode == "nan" and n == 15:
+            with torch.no_grad():
+                model.weight[0, 0] = float("nan")  # as a blown-up update leaves it
         loss = step(model, optimizer)
         print(f"epoch 1/3 step {n}/100 loss {loss:.4f}", flush=True)
+        if mode == "nan" and n == 15:
+            time.sleep(0.5)  # a step's time: the line is read before the next save begins
         if n % 10 == 0 and mode != "none":
             state = {"epoch": 1, "step": n, "model": model.state_dict()}
             state["optimizer"] = optimizer.state_dict()
             if mode == "mid-save" and n == 30:
                 state["cut"] = KilledWhilePickled()
             torch.save(state, os.path.join(out, f"ckpt_step{n}.pt"))
+    if mode == "nan":
+        return
     if mode == "hang":
         lock = threading.Lock()
         lock.acquire()

@@ -365,6 +365,17 @@ def test_classify_wait_prefers_the_dataloader_over_the_queue_it_blocks_in():
             "collective",
         ),
         ([frame("/usr/lib/python3.11/threading.py", "join")], "join"),
+        # pool.map whose task a dead worker took: waits in its result's event, not on a lock
+        (
+            [
+                frame("t.py", "<module>", "out = pool.map(augment, range(16))", True),
+                frame("/usr/lib/python3.11/multiprocessing/pool.py", "map"),
+                frame("/usr/lib/python3.11/multiprocessing/pool.py", "get"),
+                frame("/usr/lib/python3.11/multiprocessing/pool.py", "wait"),
+                frame("/usr/lib/python3.11/threading.py", "wait"),
+            ],
+            "pool",
+        ),
         ([frame("t.py", "f", "x = x + 1", True)], "unknown"),
         # `import torch` interrupted while it loads a module under torch/distributed/
         (

@@ -25,6 +25,7 @@ STATES = {
     "changed": "changed since (its size on disk differs from what was written)",
     "removed": "removed since (checkpoint rotation, or by hand)",
     "overwritten": "overwritten by a later save to the same path",
+    "after-nonfinite": "saved after the loss went non-finite (its weights may hold NaN or Inf)",
 }
 # How each library resumes from its checkpoint, with {path} for the path.
 _RESUME = {
@@ -104,7 +105,7 @@ class CheckpointFacts:
         return tuple(
             s
             for s in self.saves
-            if s.state in ("partial", "failed", "changed")
+            if s.state in ("partial", "failed", "changed", "after-nonfinite")
             and (point is None or s.began > point.began)
         )
 
@@ -118,6 +119,19 @@ class CheckpointFacts:
 
     def with_span(self, started: float, ended: float) -> CheckpointFacts:
         return replace(self, run_started=started, run_ended=ended)
+
+    def with_nonfinite_since(self, since: float) -> CheckpointFacts:
+        """The saves begun after the loss first went non-finite (read live at `since`) marked as
+        such: not a point to resume from."""
+        return replace(
+            self,
+            saves=tuple(
+                replace(s, state="after-nonfinite")
+                if s.state == "complete" and s.began > since
+                else s
+                for s in self.saves
+            ),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report's `checkpoints` section (docs/report.md)."""

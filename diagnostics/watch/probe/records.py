@@ -272,6 +272,10 @@ class ProbeFacts:
             "nonfinite_inputs": [r.to_dict() for r in self.nonfinite_inputs],
         }
 
+    def with_nonfinite_since(self, since: float) -> ProbeFacts:
+        """See CheckpointFacts.with_nonfinite_since."""
+        return replace(self, checkpoints=self.checkpoints.with_nonfinite_since(since))
+
     def with_span(self, started: float, ended: float) -> ProbeFacts:
         """The facts with the run's start and end times, which the lost work is measured by."""
         return replace(self, checkpoints=self.checkpoints.with_span(started, ended))
