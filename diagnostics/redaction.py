@@ -212,6 +212,9 @@ def _mask_value(match: re.Match) -> str:
 
 # a dotted name (`tokenizer.eos_token`, `cfg.model.key`): an expression in code, not a credential
 _DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
+# a class's name made of words (`DataCollatorForLanguageModeling`): code, where a generated key's
+# letters fall in no such pattern
+_CLASS_NAME = re.compile(r"(?:[A-Z][a-z]{2,}){3,}")
 GENERATED_MIN = 20  # a credential without a figure in it is at least this long
 
 
@@ -221,6 +224,8 @@ def _looks_generated(value: str) -> bool:
     nor a number alone, nor a dotted name)."""
     value = value.strip("`")  # Markdown's code marks around an expression
     if len(value) < 8 or value.replace(".", "").isdigit() or _DOTTED_NAME.fullmatch(value):
+        return False
+    if _CLASS_NAME.fullmatch(value):
         return False
     return any(c.isdigit() for c in value) or len(value) >= GENERATED_MIN
 

@@ -284,7 +284,7 @@ class Diagnosis:
         }
         if facts.probe is not None:
             report["probe"] = facts.probe.to_dict()
-            if facts.probe.loaded:
+            if facts.probe.loaded and facts.probe.checkpoints is not None:
                 report["checkpoints"] = facts.probe.checkpoints.to_dict()
         if facts.stall is not None:
             report["stall"] = facts.stall.to_dict()

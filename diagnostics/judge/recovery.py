@@ -13,6 +13,9 @@ from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict
 
 # Verdicts of a run stopped from outside or stuck, which resuming from a checkpoint answers.
 RESUMABLE = ("interrupted", "hang", "oom")
+# A run stopped from outside, stuck, or killed for no known reason resumes as it was: where to
+# resume comes first. Any other failure would recur: its fix comes first.
+RESUME_FIRST = ("interrupted", "hang", "unknown")
 NAN_INPUT_SUBTYPE = "data/nan-input"
 
 
@@ -35,6 +38,14 @@ def with_sample(verdict: Verdict, evidence: Evidence) -> Verdict:
     command = sample.reload_command()
     if command:
         advice = (f"Load that one sample again, to see the error in seconds: {command}",) + advice
+    length = sample.past_the_end
+    if length is not None:
+        advice = (
+            f"It failed on index {length - 1}, the last of the {length} items the Dataset's "
+            "`__len__` says it has: a `__len__` that counts more items than the data holds "
+            "fails exactly there. Make it return the number of items "
+            "`__getitem__` reads (`len(self.items)`).",
+        ) + advice
     return replace(verdict, sample=sample, summary=summary, advice=advice)
 
 
@@ -103,8 +114,8 @@ def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
     """For a run interrupted, preempted, killed or hung: the checkpoint to resume from (the latest
     written completely), the ones not to (partial, changed), or that there is none."""
     probe = evidence.probe
-    if probe is None or not probe.loaded:
-        return verdict
+    if probe is None or not probe.loaded or probe.checkpoints is None:
+        return verdict  # no probe watched the saves: nothing is known of them
     killed = evidence.exit is not None and evidence.exit.signal is not None
     # a run gone non-finite resumes from before it: said where the checkpoints tell which
     numerical = verdict.category == "numerical"
@@ -140,4 +151,8 @@ def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
             "The run wrote no checkpoint, so a restart begins from scratch: save one every "
             "few minutes of training (torch.save, ModelCheckpoint, save_steps)."
         )
-    return replace(verdict, advice=tuple(lines) + verdict.advice)
+    if verdict.category in RESUME_FIRST:
+        return replace(verdict, advice=tuple(lines) + verdict.advice)
+    # a failure the run would meet again on resuming (a leak, an oversized batch, a blow-up):
+    # its fix first, then where to resume once it is fixed
+    return replace(verdict, advice=verdict.advice + tuple(lines))

@@ -99,13 +99,14 @@ _EPOCH_NAME = re.compile(r"(?i)epoch|avg|mean|average")  # a per-epoch summary, 
 # "Average Training loss"
 _AVERAGE_BEFORE = re.compile(r"(?i)\b(?:average|avg|mean)\W+(?:\w+\W+)?$")
 _EVAL_DESC = re.compile(r"valid|\bval\b|eval|test|predict|sanity", re.I)
-# A bar of the work before training: datasets' `Map`/`Filter`, a cache or label scan (YOLO's
-# `train: Scanning ... images and labels`), a download, checkpoint shards loading. Its end is not
-# the end of the training loop.
+# A bar of the work around training: datasets' `Map`/`Filter`, a cache or label scan (YOLO's
+# `train: Scanning ... images and labels`), a download, checkpoint shards loading or writing (a
+# Trainer's save between steps: `Writing model shards 1/1`). Its end is not the end of the
+# training loop.
 _SETUP_DESC = re.compile(
     r"\b(?:Scanning|Caching|Downloading|Extracting|Unpacking|Fetching|Resolving data files|"
     r"Computing checksums|Generating \w+ split|Map|Filter|Tokeniz\w*|Preprocess\w*|"
-    r"Loading checkpoint shards)\b"
+    r"Loading checkpoint shards|(?:Writing|Saving) (?:model|checkpoint) shards)\b"
 )
 # A traceback's frame line: the source line under it is code (`fit(model, steps=5000)`), whose
 # counters are arguments, not where the loop stood.

@@ -168,6 +168,9 @@ def test_dataloader_worker_exception(method: str) -> None:
     assert not chain.final.frames[-1].user  # the innermost frame is PIL's, and marked so
     assert facts.workers[0].carrier.pid == facts.processes[0].pid
     assert facts.torch is not None and facts.torch["version"].startswith("2.")
+    # the sample: index 5 of the 8 the dataset counts (its own `__len__`, asked in the worker)
+    item = facts.sample.item_call()
+    assert (facts.sample.index, item.length) == ("5", 8) and facts.sample.past_the_end is None
 
 
 def test_segfault_leaves_a_python_traceback() -> None:

@@ -1,11 +1,12 @@
 """Checkpoints saved by a framework, then the process is killed (SIGKILL).
 
-    python checkpoint_frameworks.py DIR {lightning,transformers,safetensors}
+    python checkpoint_frameworks.py DIR {lightning,transformers,safetensors,keras-weights}
 
 lightning:    3 epochs of 4 steps, ModelCheckpoint after every epoch (keeps them all).
 transformers: a tiny BERT trained 6 steps with save_steps=2 and save_total_limit=2 (the oldest
               checkpoint is rotated away).
 safetensors:  save_file after every 5 steps, 3 times.
+keras-weights: 3 epochs on the torch backend, ModelCheckpoint writing weights after every epoch.
 """
 
 import os
@@ -83,8 +84,25 @@ def safetensors(out: str) -> None:
             save_file(model.state_dict(), os.path.join(out, f"model-{step}.safetensors"))
 
 
-if __name__ == "__main__":
-    {"lightning": lightning, "transformers": transformers, "safetensors": safetensors}[sys.argv[2]](
-        sys.argv[1]
+def keras(out: str) -> None:
+    os.environ["KERAS_BACKEND"] = "torch"
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    every_epoch = keras.callbacks.ModelCheckpoint(
+        os.path.join(out, "weights-{epoch:02d}.weights.h5"), save_weights_only=True
     )
+    x, y = torch.randn(16, 4).numpy(), torch.randn(16, 2).numpy()
+    model.fit(x, y, epochs=3, batch_size=4, verbose=0, callbacks=[every_epoch])
+
+
+if __name__ == "__main__":
+    frameworks = {
+        "lightning": lightning,
+        "transformers": transformers,
+        "safetensors": safetensors,
+        "keras-weights": keras,
+    }
+    frameworks[sys.argv[2]](sys.argv[1])
     os.kill(os.getpid(), signal.SIGKILL)

@@ -219,6 +219,18 @@ def test_the_sample_joins_only_the_verdict_of_its_own_exception() -> None:
     assert other.sample is None and other.summary == "It stopped."
 
 
+def test_an_index_error_on_the_last_index_the_dataset_counts_points_at_its_len() -> None:
+    def advice(index: str, exception: str = "IndexError") -> tuple[str, ...]:
+        call = SampleCall("__getitem__", "/u/t.py", 10, True, (("i", index),), length=101)
+        sample = FailedSample(7, None, exception, (call,))
+        evidence = Evidence("run", probe=_probe(read_checkpoints([]), sample))
+        return with_sample(_verdict("data", "data/sample-error", exception), evidence).advice
+
+    assert advice("100")[0].startswith("It failed on index 100, the last of the 101 items")
+    assert "__len__" not in " ".join(advice("57"))  # a bad sample in the middle: that sample
+    assert "__len__" not in " ".join(advice("100", "KeyError"))
+
+
 def test_a_loss_gone_nan_on_a_batch_holding_nan_is_the_data(tmp_path: Path) -> None:
     rows = [
         {

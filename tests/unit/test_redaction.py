@@ -32,6 +32,7 @@ def test_shapes_are_masked_and_ordinary_text_is_not():
         "Namespace(api_key='0123456789abcdef', lr=0.1)": "Namespace(api_key='[REDACTED]', lr=0.1)",
         '{"password": "s3cr3t!"}': '{"password": "[REDACTED]"}',
         f"token={HF}": "token=[REDACTED]",
+        "api_key=QwErTyUiOpAsDfGhJkLzXcVbNm": "api_key=[REDACTED]",  # letters only, no words
         "db pw=hunter2 user=bob": "db pw=[REDACTED] user=bob",
         "--db_pwd s3cretvalue": "--db_pwd [REDACTED]",
     }
@@ -47,6 +48,7 @@ def test_shapes_are_masked_and_ordinary_text_is_not():
         # a message's words, and trainwatch's own advice, about tokenizers
         "the tokenizer has no pad token: Decoder-only tokenizers",
         "Set one before tokenising: `tokenizer.pad_token = tokenizer.eos_token`",
+        "has no mask token: `DataCollatorForLanguageModeling` masks tokens by default",
     ):
         assert r.text(harmless) == harmless
 

@@ -34,6 +34,10 @@ _RESUME = {
     "torch.save": "checkpoint = torch.load({path}), then load its state into the model and "
     "optimizer",
     "safetensors": "model.load_state_dict(safetensors.torch.load_file({path}))",
+    "keras": "model = keras.models.load_model({path}), then model.fit(..., initial_epoch=<the "
+    "epochs done>)",
+    "keras-weights": "model.load_weights({path}) on the model built as before, then "
+    "model.fit(..., initial_epoch=<the epochs done>)",
 }
 
 
@@ -42,7 +46,8 @@ class CheckpointSave:
     """One checkpoint save the program made, and what is on disk of it now."""
 
     path: str
-    api: str  # "torch.save", "lightning", "transformers", "safetensors"
+    # "torch.save", "lightning", "transformers", "safetensors", "keras", "keras-weights"
+    api: str
     pid: int
     began: float  # time.time() when the save started
     ended: float | None  # when it returned; None when it never did

@@ -214,7 +214,9 @@ class ProbeFacts:
     stacks: tuple[ProcessStacks, ...] = ()  # the last stack dump requested
     notes: tuple[str, ...] = field(default=())
     sample: FailedSample | None = None  # what the failure that explains the run was loading
-    checkpoints: CheckpointFacts = field(default_factory=CheckpointFacts)
+    # the saves the probe watched; None where nothing watched them (the Python API's diagnosis of
+    # an exception in its own process): then nothing is said of checkpoints
+    checkpoints: CheckpointFacts | None = None
     loaders: LoaderPasses | None = None  # the DataLoader passes that ended (torch programs)
     # input tensors holding NaN/Inf on the stack of the first non-finite loss's `backward`
     nonfinite_inputs: tuple[NonFiniteRows, ...] = ()
@@ -274,10 +276,14 @@ class ProbeFacts:
 
     def with_nonfinite_since(self, since: float) -> ProbeFacts:
         """See CheckpointFacts.with_nonfinite_since."""
+        if self.checkpoints is None:
+            return self
         return replace(self, checkpoints=self.checkpoints.with_nonfinite_since(since))
 
     def with_span(self, started: float, ended: float) -> ProbeFacts:
         """The facts with the run's start and end times, which the lost work is measured by."""
+        if self.checkpoints is None:
+            return self
         return replace(self, checkpoints=self.checkpoints.with_span(started, ended))
 
 

@@ -47,6 +47,7 @@ class SampleCall:
     owner: str | None = None  # the class of its `self`, qualified: "train.ImageFiles"
     owner_file: str | None = None  # where that class's __init__ is defined
     owner_required: int | None = None  # arguments its constructor needs besides self
+    length: int | None = None  # `len()` of its `self` when it is an item lookup (`__getitem__`)
 
     def describe(self) -> str:
         """`ImageFiles.__getitem__(index=517)`."""
@@ -157,6 +158,16 @@ class FailedSample:
         """The index or key the sample was asked for, as the call got it (`517`, `'cat/12'`)."""
         call = self.item_call()
         return call.arguments[0][1] if call is not None else None
+
+    @property
+    def past_the_end(self) -> int | None:
+        """The dataset's length when the failing index is its last one and the error an
+        IndexError: `__len__` counting more items than the data holds fails exactly there."""
+        call = self.item_call()
+        if call is None or call.length is None or self.exception.rsplit(".", 1)[-1] != "IndexError":
+            return None
+        index = _int(self.index)
+        return call.length if index is not None and index == call.length - 1 else None
 
     @property
     def batch(self) -> str | None:
@@ -351,6 +362,7 @@ def _call(item: dict[str, Any]) -> SampleCall:
         owner=f"{module}.{name}" if name and module else (str(name) if name else None),
         owner_file=owner.get("file") if isinstance(owner.get("file"), str) else None,
         owner_required=_int(owner.get("required")),
+        length=_int(item.get("length")),
     )
 
 

@@ -730,6 +730,13 @@ def _call(frame, line, files):
     }
     if "self" in local:
         call["owner"] = _owner(local["self"])
+        if code.co_name in _ITEM_FUNCTIONS:
+            # how many items the dataset says it has: a failing index at its end says `__len__`
+            # counts one more than the data holds
+            try:
+                call["length"] = int(len(local["self"]))
+            except BaseException:
+                pass
     return call
 
 
@@ -1381,6 +1388,18 @@ def _hook_hf_model(module):
     _wrap(model, "save_pretrained", "transformers", _pretrained_target)
 
 
+def _hook_keras(module):
+    """Keras's `Model.save` and `save_weights`, which its ModelCheckpoint calls (Keras 3's
+    `keras.src.models.model`, Keras 2's `engine.training`)."""
+    model = getattr(module, "Model", None)
+    _wrap(model, "save", "keras", _keras_target)
+    _wrap(model, "save_weights", "keras-weights", _keras_target)
+
+
+def _keras_target(args, kwargs):
+    return _path_of(_argument(args, kwargs, 1, "filepath")), {}
+
+
 # Modules hooked when the program imports them (never imported by the probe: importing threading
 # costs ~1 ms, torch seconds).
 _HOOKS = {
@@ -1391,6 +1410,10 @@ _HOOKS = {
     "lightning.pytorch.trainer.trainer": _hook_lightning,
     "transformers.trainer": _hook_hf_trainer,
     "transformers.modeling_utils": _hook_hf_model,
+    "keras.src.models.model": _hook_keras,
+    "keras.src.engine.training": _hook_keras,
+    "keras.engine.training": _hook_keras,
+    "tf_keras.src.engine.training": _hook_keras,
 }
 
 
