@@ -7,15 +7,25 @@ def human_bytes(n: float | None) -> str:
     """`1536` -> `1.5 KiB`; None -> `?`."""
     if n is None:
         return "?"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n:.1f} TiB"
+    return f"{n:.1f} PiB"
 
 
-_UNITS = {"bytes": 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
-SIZE_PATTERN = r"(\d+(?:\.\d+)?) ?(bytes|B|[KMGT]iB)"  # a size as torch prints it: `2.00 GiB`
+_UNITS = {
+    "bytes": 1,
+    "B": 1,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+    "TiB": 2**40,
+    "PiB": 2**50,
+    "EiB": 2**60,
+}
+# a size as torch and NumPy print it: `2.00 GiB`, `4.00 PiB`
+SIZE_PATTERN = r"(\d+(?:\.\d+)?) ?(bytes|B|[KMGTPE]iB)"
 
 
 def parse_bytes(number: str, unit: str) -> int:

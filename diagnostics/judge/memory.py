@@ -41,6 +41,18 @@ LEAK_ADVICE = (
     "outputs appended to a list while still attached to the graph: keep loss.item() or "
     "tensor.detach().cpu(); a cache or queue that is never emptied)."
 )
+# A host allocation that failed while the run held under this share of its memory limit failed
+# by its own size: one request of an impossible size, not a run that grew too big.
+FAR_BELOW_LIMIT = 0.25
+# What a program asked the host for, in torch's and NumPy's words.
+_HOST_REQUEST = re.compile(
+    r"you tried to allocate (\d+) bytes|Unable to allocate " + SIZE_PATTERN + " for an array"
+)
+IMPOSSIBLE_REQUEST_ADVICE = (
+    "Check the size the culprit line allocates: one allocation{asked} failed while the run held "
+    "{peak} of {limit}. Usual causes: a size read from a corrupt sample's header (see the sample "
+    "named), a dimension multiplied in by mistake, a whole dataset taken at once."
+)
 LIMIT_ADVICE = (
     "Raise or lift the address-space limit (`ulimit -v unlimited` in the shell or job script, or "
     "the scheduler's virtual-memory limit): it counts every mapping, and PyTorch, CUDA and "
@@ -93,8 +105,11 @@ def with_memory_facts(verdict: Verdict, evidence: Evidence) -> Verdict:
     verdict = _with_gpu_budget(_cite_gpu_memory(verdict, evidence), evidence)
     if evidence.memory is None:
         return verdict
-    verdict = _with_address_limit(verdict, evidence)
-    return _with_leak(verdict, evidence)
+    limited = _with_address_limit(verdict, evidence)
+    if limited is not verdict:
+        return _with_leak(limited, evidence)
+    one_request = _with_impossible_request(verdict, evidence)
+    return one_request if one_request is not verdict else _with_leak(verdict, evidence)
 
 
 def _cite_gpu_memory(verdict: Verdict, evidence: Evidence) -> Verdict:
@@ -234,6 +249,50 @@ def _groups(found: re.Match[str]) -> tuple[str, str]:
     """The number and unit of whichever alternative of a pattern matched."""
     number, unit = (g for g in found.groups() if g is not None)
     return number, unit
+
+
+def _with_impossible_request(verdict: Verdict, evidence: Evidence) -> Verdict:
+    """A host allocation that failed as an exception while the run held far less than its limit
+    (or that asked for more than the limit by itself): the size of that one request is wrong."""
+    memory, exception = evidence.memory, verdict.exception
+    if verdict.subtype == "oom/gpu" or exception is None or memory is None:
+        return verdict
+    limit, peak = memory.limit_bytes, memory.peak_rss_bytes
+    if not limit or not peak or memory.oom_corroboration():
+        return verdict
+    found = _HOST_REQUEST.search(exception.message)
+    asked = None
+    if found is not None:
+        asked = int(found.group(1)) if found.group(1) else parse_bytes(*found.groups()[1:])
+    impossible = asked is not None and asked > limit
+    if not impossible and peak >= FAR_BELOW_LIMIT * limit:
+        return verdict
+    shown = {
+        "asked": f" of {human_bytes(asked)}" if asked else "",
+        "peak": human_bytes(peak),
+        "limit": f"{human_bytes(limit)} ({memory.limit_source or 'its limit'})",
+    }
+    cited = Cited(
+        "memory",
+        f"peak memory {human_bytes(peak)} of a {human_bytes(limit)} limit when the allocation"
+        f"{shown['asked']} failed",
+        "memory sampler",
+    )
+    said = (
+        f" It asked for {human_bytes(asked)} at once, more than the whole {human_bytes(limit)}: "
+        "a size computed wrong."
+        if impossible
+        else " The run held far less than its limit when it failed: one allocation, far larger "
+        "than anything before it, failed by itself."
+    )
+    # an impossible size is no batch too big; a merely large one may be (keep that advice after)
+    rest = tuple(a for a in verdict.advice if not (impossible and "batch size" in a))
+    return replace(
+        verdict,
+        summary=verdict.summary.rstrip() + said,
+        evidence=verdict.evidence + (cited,),
+        advice=(IMPOSSIBLE_REQUEST_ADVICE.format(**shown),) + rest,
+    )
 
 
 def _with_address_limit(verdict: Verdict, evidence: Evidence) -> Verdict:

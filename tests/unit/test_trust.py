@@ -289,3 +289,35 @@ def test_growth_while_a_program_starts_is_no_leak_and_growth_while_it_trains_is(
     assert leak(90.0, None)
     # torchrun's two ranks importing torch side by side while one printed its first two losses
     assert not leak(3.0, track("step 0 loss 0.7104", "step 5 loss 0.7004"))
+
+
+def test_a_host_allocation_failing_far_below_the_limit_is_one_request_of_a_wrong_size():
+    from trainwatch.diagnostics.evidence import RaisedException
+    from trainwatch.diagnostics.judge.memory import with_memory_facts
+    from trainwatch.diagnostics.watch.monitor import MemoryFacts
+
+    def judged(message: str, peak_gib: float) -> Verdict:
+        memory = MemoryFacts(
+            interval_s=0.5,
+            peak_rss_bytes=int(peak_gib * 2**30),
+            limit_bytes=24 * 2**30,
+            limit_source="physical RAM",
+        )
+        oom = Verdict(
+            "oom",
+            "oom/host",
+            0.9,
+            "Python ran out of memory.",
+            exception=RaisedException("MemoryError", message),
+            advice=("Lower the batch size; check ulimit -v.",),
+        )
+        return with_memory_facts(oom, Evidence(source="run", memory=memory))
+
+    bare = judged("", 0.8)  # `bytearray(size)` with a size read from a corrupt header
+    assert "failed by itself" in bare.summary and bare.advice[0].startswith("Check the size")
+    assert "Lower the batch size; check ulimit -v." in bare.advice  # a large batch may be it
+    numpy = judged("Unable to allocate 4.00 PiB for an array with shape (2, 2**50)", 0.8)
+    assert "It asked for 4.0 PiB at once" in numpy.summary
+    assert not any("batch size" in a for a in numpy.advice)  # no batch is that big
+    grown = judged("", 20.0)  # the run had filled the machine: the usual reading stands
+    assert grown.summary == "Python ran out of memory."
