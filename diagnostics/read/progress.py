@@ -108,6 +108,9 @@ _SETUP_DESC = re.compile(
     r"Computing checksums|Generating \w+ split|Map|Filter|Tokeniz\w*|Preprocess\w*|"
     r"Loading checkpoint shards|(?:Writing|Saving) (?:model|checkpoint) shards)\b"
 )
+# An exception's line (`RuntimeError: loss is nan at step 23`): its counters say where the error
+# was met, in the program's own words, not a progress line's position.
+_EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Interrupt)\b:")
 # A traceback's frame line: the source line under it is code (`fit(model, steps=5000)`), whose
 # counters are arguments, not where the loop stood.
 _FRAME_LINE = re.compile(r'(?:^|\s)File "[^"]*", line \d+')
@@ -384,7 +387,7 @@ class ProgressTracker:
         if text.rstrip().endswith(":"):
             dangling = _DANGLING_NAME.search(text)
             self._dangling = None if dangling is None else dangling.group("name")
-        moved = self._read_position(text, lower)
+        moved = False if _EXCEPTION_LINE.match(text) else self._read_position(text, lower)
         if "loss" in lower:
             self._read_losses(text, line)
         if "norm" in lower:

@@ -4,6 +4,7 @@ logged (W&B offline, read back from its record file; TensorBoard read back from 
 from __future__ import annotations
 
 import os
+import re
 
 from conftest import SCRIPTS, needs, tensorboard_texts, trainwatch, wandb_summary_and_tags
 
@@ -24,7 +25,9 @@ def test_the_verdict_joins_the_same_wandb_run(tmp_path):
     err = done.stderr.decode()
     assert "trainwatch: verdict attached to W&B run" in err, err[-2000:]
     runs = sorted(os.listdir(tmp_path / "wandb"))
-    ids = {name.rsplit("-", 1)[1] for name in runs if name.startswith("offline-run-")}
+    # `offline-run-<date>_<time>-<id>`; a resumption in the same second as the run it resumes
+    # gets a `-1` after the id (the folder's name is taken)
+    ids = {m.group(1) for name in runs if (m := re.match(r"offline-run-\d+_\d+-(\w+)", name))}
     assert len(ids) == 1  # the program's run and its resumption: one run id
     summary, tags = wandb_summary_and_tags(tmp_path)  # the latest: the resumption
     assert summary["trainwatch/category"] in ('"data"', '"code"')

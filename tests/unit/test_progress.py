@@ -746,6 +746,9 @@ def test_a_traceback_s_source_lines_are_code_not_the_loop_s_position():
         "RuntimeError: mat1 and mat2 shapes cannot be multiplied (32x8 and 16x32)\n"
     )
     assert track(text).stopped_at == "step 20"
+    # nor is the exception's own line, whatever counters its message names
+    said = "epoch 3/5 step 3/10 loss nan\nRuntimeError: loss is nan at step 23\n"
+    assert track(said).stopped_at == "epoch 3/5, step 3/10"
     # prefixed as torchrun tees it, the same
     ranked = "".join(f"[rank0]: {line}\n" for line in text.splitlines())
     assert facts_of(ranked).progress.stopped_at == "step 20"
