@@ -236,6 +236,8 @@ def _facts(evidence: Evidence, quiet: bool):
     if status is None and log is not None and not (log.chains or log.fatal_errors):
         facts["resumed-last"] = _resumed_last(evidence, log, values, cited)
         facts["ends-on-save"] = _saved_last(log, values, cited)
+    if facts.get("unfinished") and log is not None and not chains:
+        facts["trainer-returned"] = _trainer_returned(log, cited)
     return facts, values, tuple(cited), culprits
 
 
@@ -247,6 +249,10 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
     facts["diverged"] = progress.diverged
     if progress.stopped_at:
         values["at"] = f" at {progress.stopped_at}"
+    if progress.flat_loss is not None:
+        facts["flat-loss"] = True
+        flat_value, flat_count = progress.flat_loss
+        values.update(flat_value=f"{flat_value:g}", flat_count=str(flat_count))
     if progress.first_nonfinite_loss is not None:
         step, value, line = progress.first_nonfinite_loss
         facts["nonfinite-loss"] = True
@@ -419,6 +425,16 @@ def _resumed_last(evidence: Evidence, log: LogFacts, values, cited) -> bool:
         return False
     values["resumed"] = found.text.strip()[:120]
     _cite_first(cited, found)
+    return True
+
+
+def _trainer_returned(log: LogFacts, cited) -> bool:
+    """Do the log's last lines hold a trainer's own end-of-training summary?"""
+    kind = line_kinds()["returned"]
+    said = next((line for line in reversed(log.ending) if kind.search(line.text)), None)
+    if said is None:
+        return False
+    cited.append(_cite_line(said))
     return True
 
 

@@ -95,10 +95,10 @@ _CAPTURE_WORDS = (
     }
 )
 # A field the training loop prints (`epoch: 0`, `loss=`, a dict's `{'loss': `, `Epoch 0/1 | Batch
-# 100/500 | Loss nan |`): no capture writes one.
+# 100/500 | Loss nan |`, the tutorials' `Epoch [1/8] Loss:`): no capture writes one.
 _PROGRESS_FIELD = re.compile(
     r"(?i)\b(?:loss|epoch|iter|iteration|step|batch|lr|acc|accuracy)"
-    r"(?:['\"]?\s*[:=]|\s+(?:[-+]?\d|nan\b|inf\b))"
+    r"(?:['\"]?\s*[:=]|\s+(?:[-+]?\d|nan\b|inf\b)|\s*[\[(#]\s*\d)"
 )
 _EXCEPTION_LABEL = re.compile(r"(?:Error|Exception|Warning|Interrupt|Exit)\W*$")
 # A traceback's own words: tracebacks folded onto one line each and repeated (every worker's the

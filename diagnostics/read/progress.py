@@ -82,6 +82,9 @@ _GRAD_NORM = re.compile(
 # Non-finite gradient norms in a row, the last ones printed, that say the gradients stayed so: a
 # mixed-precision run's loss scaler skips a step or a few with an overflowing norm and goes on.
 NONFINITE_NORMS_AT_END = 2
+# The same training loss printed at this many steps in a row, to the end: the loss never moved.
+# A loss of 0 counts only where it was 0 from the start (a converged run prints 0.0000 too).
+FLAT_LOSS_PRINTS = 5
 # A row of a step (bare, or after a counter's word) and unnamed values, nothing else: `76970
 # 2.6265104`, `120, nan`, `batch: 387 nan 0.6595617 0.72703314`.
 _BARE_NUMBER = r"[-+]?(?:nan|NaN|NAN|inf|Inf|INF|\d+\.\d*(?:[eE][-+]?\d+)?)"
@@ -195,6 +198,9 @@ class ProgressFacts:
     first_nonfinite_read_at: float | None = None
     # The first other metric printed as NaN/Inf: (name, value, line).
     first_nonfinite_metric: tuple[str, float, LogLine] | None = None
+    # The last training loss printed and how many steps in a row it was printed the same, when
+    # FLAT_LOSS_PRINTS or more: a loss that never moved.
+    flat_loss: tuple[float, int] | None = None
     # The gradient norms printed last were non-finite, NONFINITE_NORMS_AT_END of them or more in a
     # row: (the first of those, its line).
     nonfinite_grad_norm: tuple[float, LogLine] | None = None
@@ -280,6 +286,11 @@ class _Counter:
     gap: int = 0  # how far n moved from the line before
     # the gap, once two lines in a row moved by it: a loop that prints every 8th step
     stride: int = 1
+    moved: bool = False  # a bar drawn past 0 at least once
+    drawn: int = 0  # when it was last drawn or moved (_State.draws then)
+
+    def __post_init__(self) -> None:
+        self.moved = self.moved or self.n > 0
 
     def done(self) -> bool | None:
         if self.total is None:
@@ -305,6 +316,21 @@ class _State:
     # steps were counted before the first epoch was named: a loop that names each epoch as it
     # ends, whose last header closes the loop
     counted_before_epochs: bool = False
+    draws: int = 0  # counters drawn or moved so far: which came last
+
+    def drew(self, counter: _Counter) -> None:
+        self.draws += 1
+        counter.drawn = self.draws
+
+    def unseen(self, counter: _Counter) -> bool:
+        """A bar never drawn past 0 whose epoch moved on after it: tqdm draws at most every
+        0.1 s, and a bar a fast loop ran through is cleared at its end (`leave=False`) unseen."""
+        return (
+            counter.tqdm_like
+            and not counter.moved
+            and self.epoch is not None
+            and self.epoch.drawn > counter.drawn
+        )
 
     def counted(self) -> None:
         """A bar or a step counted: the epoch a header opened is under way."""
@@ -351,6 +377,11 @@ class ProgressTracker:
         self._nonfinite_metric: tuple[str, float, LogLine] | None = None
         # the gradient norms printed non-finite since the last finite one: (count, first, line)
         self._nonfinite_norms: tuple[int, float, LogLine] | None = None
+        # the last loss printed, at how many steps in a row, the last of them (a loss that never
+        # moves: no optimizer step, every batch's error swallowed)
+        self._same_value: float | None = None
+        self._same_count = 0
+        self._same_step: int | None = None
         self._bare_rows = 0  # rows of bare numbers seen so far (`76970 2.6265104`)
         # (step, first non-finite value, row) of the non-finite bare rows since the last finite one
         self._nonfinite_rows: list[tuple[int, float, LogLine]] = []
@@ -450,6 +481,8 @@ class ProgressTracker:
             if counter is None:
                 counter = state.bars[key] = _Counter(n, total, tqdm_like=True)
             counter.n = n
+            counter.moved = counter.moved or n > 0
+            state.drew(counter)
             state.counted()
             if role == "epochs":  # `Epochs: 30%|... | 3/10`: the bar counts epochs itself
                 self._set_epoch(n, str(total), tqdm_like=True)
@@ -472,6 +505,7 @@ class ProgressTracker:
         if keras is not None:
             counter = _Counter(int(keras.group("n")), int(keras.group("total")), tqdm_like=True)
             state.bars[f"keras|{counter.total}"] = counter
+            state.drew(counter)
             state.step, state.unit = counter, "batch"
             state.counted()
             return True
@@ -485,6 +519,7 @@ class ProgressTracker:
                 self._set_epoch(int(epoch.group("n")), epoch.group("total"))
             counter = _Counter(int(rich.group("n")), int(rich.group("total")), tqdm_like=True)
             state.bars[f"rich|{counter.total}"] = counter
+            state.drew(counter)
             state.step, state.unit = counter, "batch"
             state.counted()
             return True
@@ -537,6 +572,7 @@ class ProgressTracker:
         self._state.epoch = _Counter(
             n, int(total) if total else None, zero_based=zero, tqdm_like=tqdm_like
         )
+        self._state.drew(self._state.epoch)
 
     def _key(self) -> tuple:
         s = self._state
@@ -547,11 +583,14 @@ class ProgressTracker:
 
     def _position(self) -> ProgressPosition:
         s = self._state
+        step = s.step
+        if step is not None and s.unseen(step):
+            step = None  # a batch bar the epochs moved past at 0 tells nothing of where it was
         return ProgressPosition(
             epoch=None if s.epoch is None else s.epoch.n,
             epochs=None if s.epoch is None else s.epoch.total,
-            step=None if s.step is None else s.step.n,
-            steps=None if s.step is None else s.step.total,
+            step=None if step is None else step.n,
+            steps=None if step is None else step.total,
             unit=s.unit,
         )
 
@@ -721,6 +760,11 @@ class ProgressTracker:
 
     def _add_loss(self, value: float) -> None:
         self._loss_count += 1
+        step = self._global_step()
+        if step != self._same_step:  # a bar redraws one step's loss many times: once a step
+            self._same_step = step
+            same = value == self._same_value
+            self._same_value, self._same_count = value, self._same_count + 1 if same else 1
         if self._first_loss is None:
             self._first_loss = value
         if value > 0:
@@ -759,6 +803,12 @@ class ProgressTracker:
             first_nonfinite_read_at=self._nonfinite_read_at,
             diverged=self._diverged,
             first_nonfinite_metric=self._nonfinite_metric,
+            flat_loss=(
+                (self._same_value, self._same_count)
+                if self._same_count >= FLAT_LOSS_PRINTS
+                and (self._same_value != 0 or self._first_loss == 0)
+                else None
+            ),
             nonfinite_grad_norm=(
                 self._nonfinite_norms[1:]
                 if self._nonfinite_norms is not None
@@ -777,7 +827,7 @@ class ProgressTracker:
         bars).
         """
         s = self._state
-        verdicts = [counter.done() for counter in s.bars.values()]
+        verdicts = [None if s.unseen(counter) else counter.done() for counter in s.bars.values()]
         if s.epoch is not None and s.epoch.total is not None:
             if not s.epoch.done():
                 return False

@@ -111,6 +111,11 @@ def test_a_training_loop_s_columns_are_never_a_prefix():
     reader.prime(lines)
     assert reader.split(lines[3]) == (lines[3], None)
     assert not looks_like_metadata("Epoch 0/1 | Batch 0/500 | ")
+    # the tutorials' `Epoch [1/8] Loss: 7.70`: the bracket holds the loop's count, not a tag
+    bracketed = [f"Epoch [{n}/8] Loss: 7.7019" for n in range(1, 9)]
+    reader = CaptureReader()
+    reader.prime(bracketed)
+    assert reader.split(bracketed[3]) == (bracketed[3], None)
     # a Trainer's dict of metrics under a timestamp: the time is the prefix, `{'loss': ` is not
     dicts = [f"2024-05-01T10:00:0{n}Z {{'loss': 5.{n}, 'epoch': 0.09}}" for n in range(9)]
     reader = CaptureReader()

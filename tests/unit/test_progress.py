@@ -752,3 +752,59 @@ def test_a_traceback_s_source_lines_are_code_not_the_loop_s_position():
     # prefixed as torchrun tees it, the same
     ranked = "".join(f"[rank0]: {line}\n" for line in text.splitlines())
     assert facts_of(ranked).progress.stopped_at == "step 20"
+
+
+def test_an_inner_bar_a_fast_loop_cleared_at_0_is_no_unfinished_epoch():
+    # tqdm draws at most every 0.1 s: a fast inner loop (`leave=False`) is drawn at 0/20, then
+    # cleared; the outer bar's 4/4 and exit 0 are the run's end (as real tqdm wrote it)
+    epoch = (
+        "\r\nepochs:   0%|          | 0/4 [00:00<?, ?it/s]"
+        "\r\ntrain:   0%|          | 0/20 [00:00<?, ?it/s]\x1b[A"
+        "\r\n                                             \x1b[A"
+        "\r                                             \r\nepoch {n}: loss 0.0001\n"
+    )
+    text = "".join(epoch.format(n=n) for n in range(4))
+    text += "epochs: 100%|██████████| 4/4 [00:00<00:00, 117.65it/s]\nfinal eval mse: 3.5e-06\n"
+    facts = track(text)
+    assert facts.finished is True and facts.stopped_at == "epoch 4/4"
+    # the same inner bar once drawn part-way stays a position that did not reach its end
+    assert track(text.replace("0/20 [", "7/20 [")).finished is False
+
+
+def test_a_trainer_that_returned_before_its_planned_steps_was_stopped_by_a_callback():
+    # Hugging Face's EarlyStoppingCallback prints nothing: the bar stops at 56/240, then the
+    # Trainer's own end-of-training summary (transformers 5 quotes its numbers)
+    bar = " 23%|██▎       | 56/240 [00:00<00:01, 126.73it/s]\n"
+    summary = (
+        "{'train_runtime': '0.4475', 'train_samples_per_second': '4005', "
+        "'train_steps_per_second': '125.1', 'train_loss': '0.8056', 'epoch': '7'}\n"
+    )
+
+    def judged(text):
+        return judge_quiet(
+            Evidence(
+                source="run",
+                exit=ExitStatus.from_returncode(0),
+                progress=track(text),
+                log=parse_text(text),
+            )
+        )
+
+    stopped = judged(bar + summary)
+    assert stopped.subtype == "completed/early-stopping" and stopped.confidence == 0.6
+    assert stopped.alternatives[0].category == "early-exit"
+    assert judged(bar).category == "early-exit"  # no summary: the loop was left
+
+
+def test_a_loss_that_never_moved_makes_a_finished_run_doubtful():
+    def judged(losses):
+        text = "".join(f"Epoch [{e}/8] Loss: {v}\n" for e, v in enumerate(losses, 1))
+        return classify(Evidence(source="log", log=parse_text(text), progress=track(text)))
+
+    never = judged(["7.7019"] * 8)  # no optimizer.step(): the same loss every epoch
+    assert (never.subtype, never.confidence) == ("completed/loss-never-moved", 0.5)
+    assert never.alternatives[0].category == "code"
+    assert judged(["0.0000"] * 8).subtype == "completed/loss-never-moved"  # 0 from the start
+    learnt = judged(["0.9", "0.5", "0.2", "0.0000", "0.0000", "0.0000", "0.0000", "0.0000"])
+    assert learnt.subtype != "completed/loss-never-moved"  # converged to 0: it did learn
+    assert judged(["0.9", "0.8", "0.7", "0.6", "0.5", "0.4", "0.3", "0.2"]).confidence > 0.5
