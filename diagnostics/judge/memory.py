@@ -36,6 +36,9 @@ MIN_GROWTH_BYTES = 64 * 2**20
 # at least this long has grown past its start.
 UNTRAINED_LEAK_SECONDS = 60.0
 LEAK_MIN_LOSSES = 5
+# In a live run, the growth read from the first loss printed on (start-up left behind): samples
+# enough for the stretches to say it rose steadily.
+LEAK_MIN_TRAINING_SAMPLES = 6
 LEAK_ADVICE = (
     "Memory grew steadily through the run: look for what is kept from step to step (losses or "
     "outputs appended to a list while still attached to the graph: keep loss.item() or "
@@ -336,18 +339,31 @@ def _with_leak(verdict: Verdict, evidence: Evidence) -> Verdict:
     seconds = memory.samples[-1].elapsed
     progress = evidence.progress
     trained = progress is not None and progress.loss_count >= LEAK_MIN_LOSSES
+    samples = memory.samples
+    since = progress.first_loss_read_at if progress is not None else None
+    if since is not None and evidence.source == "run":
+        # the memory since training began: a start-up's growth (imports, ranks starting side
+        # by side) left out, a leak of the first epoch's validation kept
+        training = tuple(s for s in samples if s.time >= since)
+        if len(training) >= LEAK_MIN_TRAINING_SAMPLES:
+            samples, trained = training, True
     if not trained and seconds < UNTRAINED_LEAK_SECONDS:
         return verdict
+    from trainwatch.diagnostics.watch.sampling import resample
+
     if (verdict.subtype or "").startswith("oom/gpu"):
-        values = list(memory.gpu_timeline(STRETCHES))
+        if not any(s.gpu_used_bytes is not None for s in samples):
+            return verdict
+        values = list(resample([s.gpu_used_bytes or 0 for s in samples], STRETCHES))
         what = "GPU memory"
     else:
-        values = list(memory.timeline(STRETCHES))
+        values = list(resample([s.tree_rss_bytes for s in samples], STRETCHES))
         what = "memory"
     growth = steady_growth(values)
     if growth is None:
         return verdict
     start, end, rising, stretches = growth
+    seconds = samples[-1].elapsed - (samples[0].elapsed if samples is not memory.samples else 0)
     cited = Cited(
         "memory",
         f"{what} grew steadily from {human_bytes(start)} to {human_bytes(end)} "

@@ -196,6 +196,8 @@ class ProgressFacts:
     # When the output holding that loss came (time.time()): in a live run, as the program printed
     # it (a checkpoint saved after it may hold non-finite weights); in a saved log, when read.
     first_nonfinite_read_at: float | None = None
+    # the same for the first training loss: in a live run, when training was under way
+    first_loss_read_at: float | None = None
     # The first other metric printed as NaN/Inf: (name, value, line).
     first_nonfinite_metric: tuple[str, float, LogLine] | None = None
     # The last training loss printed and how many steps in a row it was printed the same, when
@@ -373,6 +375,7 @@ class ProgressTracker:
         self._nonfinite_at: str | None = None
         # when the output holding it came (`clock`: a live run's feed says when each chunk came)
         self._nonfinite_read_at: float | None = None
+        self._first_loss_read_at: float | None = None  # the same, for the first loss of all
         self._clock = clock
         self._nonfinite_metric: tuple[str, float, LogLine] | None = None
         # the gradient norms printed non-finite since the last finite one: (count, first, line)
@@ -760,6 +763,8 @@ class ProgressTracker:
 
     def _add_loss(self, value: float) -> None:
         self._loss_count += 1
+        if self._first_loss_read_at is None:
+            self._first_loss_read_at = self._clock()
         step = self._global_step()
         if step != self._same_step:  # a bar redraws one step's loss many times: once a step
             self._same_step = step
@@ -801,6 +806,7 @@ class ProgressTracker:
             first_nonfinite_loss=self._nonfinite,
             first_nonfinite_at=self._nonfinite_at,
             first_nonfinite_read_at=self._nonfinite_read_at,
+            first_loss_read_at=self._first_loss_read_at,
             diverged=self._diverged,
             first_nonfinite_metric=self._nonfinite_metric,
             flat_loss=(

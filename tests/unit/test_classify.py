@@ -665,3 +665,24 @@ def test_dynamo_s_user_line_is_the_culprit_of_a_graph_break():
     verdict = judge(text)
     assert verdict.subtype == "code/graph-break"
     assert (verdict.culprit.line, verdict.culprit.function) == (8, "forward")
+
+
+def test_a_lambda_pickling_refusal_is_read_by_where_it_was_raised():
+    # the same words from torch.save (a checkpoint holding a lambda) and from a spawned worker's
+    # start: each keeps its own advice, the more specific place first
+    saved = judge(
+        "Traceback (most recent call last):\n"
+        '  File "/home/user/train.py", line 40, in <module>\n'
+        "    torch.save(state, ckpt_dir)\n"
+        '  File "/opt/env/lib/torch/serialization.py", line 1004, in _save\n'
+        "    pickler.dump(obj)\n"
+        "AttributeError: Can't get local object 'main.<locals>.<lambda>'\n"
+    )
+    assert saved.signature == "torch-save-unpicklable-object"
+    worker = judge(
+        "Traceback (most recent call last):\n"
+        '  File "/home/user/train.py", line 30, in <module>\n'
+        "    for x, y in loader:\n"
+        "AttributeError: Can't pickle local object 'main.<locals>.<lambda>'\n"
+    )
+    assert worker.signature == "spawned-worker-cannot-pickle"

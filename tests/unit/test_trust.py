@@ -289,6 +289,13 @@ def test_growth_while_a_program_starts_is_no_leak_and_growth_while_it_trains_is(
     assert leak(90.0, None)
     # torchrun's two ranks importing torch side by side while one printed its first two losses
     assert not leak(3.0, track("step 0 loss 0.7104", "step 5 loss 0.7004"))
+    # in a live run, the memory from the first loss on: growth while training is a leak however
+    # few losses were printed, growth that had ended by then is start-up
+    from dataclasses import replace
+
+    two = track("step 0 loss 0.7104", "step 5 loss 0.7004")
+    assert leak(30.0, replace(two, first_loss_read_at=3.0))  # 17 of 20 samples after it
+    assert not leak(30.0, replace(two, first_loss_read_at=28.0))  # 2 samples: no telling
 
 
 def test_a_host_allocation_failing_far_below_the_limit_is_one_request_of_a_wrong_size():
