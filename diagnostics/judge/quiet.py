@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "quiet.toml"
 # Waits that make an interrupted traceback a hang: the process was blocked there when stopped.
 BLOCKING = ("dataloader", "collective", "pool", "queue", "lock", "join")
+# Failures that are waits themselves: a rendezvous that never connects (an address that does not
+# resolve, a port no one answers) keeps the run waiting, and a stall seen then is that wait.
+WAITS_EXPLAINED = ("distributed/rendezvous",)
 STARTUP_MAX_LINES = 60
 SILENT_MIN_LINES = 3
 QUIET_END_LINES = 3  # lines a saved log may print after its last progress and still "end" there
@@ -121,6 +124,10 @@ def apply_quiet(
     if evidence.nan_stop is not None:  # trainwatch stopped it: its own interrupt is no cause
         return quiet
     if evidence.stall is not None:
+        if verdict is not None and verdict.subtype in WAITS_EXPLAINED:
+            # what the run waited for is named: the stall is its symptom, cited as such
+            stalled = tuple(c for c in quiet.evidence if c.kind == "stall")
+            return replace(verdict, evidence=verdict.evidence + stalled)
         return _with_previous(quiet, verdict, drop_own_stop=evidence.stall.action == "stopped")
     if quiet.category == "numerical":
         if verdict is not None and verdict.category == "numerical":

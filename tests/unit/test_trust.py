@@ -328,3 +328,26 @@ def test_a_host_allocation_failing_far_below_the_limit_is_one_request_of_a_wrong
     assert not any("batch size" in a for a in numpy.advice)  # no batch is that big
     grown = judged("", 20.0)  # the run had filled the machine: the usual reading stands
     assert grown.summary == "Python ran out of memory."
+
+
+def test_a_stall_while_the_master_address_does_not_resolve_is_that_rendezvous():
+    # torchrun's ranks retry the store while c10d warns that MASTER_ADDR does not resolve: the
+    # stall trainwatch saw is that wait, not a hang in the program
+    frame = Frame("/venv/lib/torch/distributed/elastic/agent/server/api.py", 923, "_invoke_run",
+                  "time.sleep(monitor_interval)", False)  # fmt: skip
+    evidence, _ = _stopped_hang(
+        [(6, "sleep", "api.py:923", frame)], ExitStatus(None, "SIGTERM", 143)
+    )
+    warned = (
+        "[W1206 06:16:35.639402765 socket.cpp:764] [c10d] The IPv6 network addresses of "
+        "(trainnode-07.cluster.invalid, 29621) cannot be retrieved (gai error: -2 - Name or "
+        "service not known).\n"
+    ) * 3
+    from dataclasses import replace as with_log
+
+    from trainwatch.diagnostics.read.logparse import parse_text
+
+    verdict = classify(with_log(evidence, log=parse_text(warned)))
+    assert verdict.subtype == "distributed/rendezvous"
+    assert any(c.kind == "stall" for c in verdict.evidence)  # the wait it caused, cited
+    assert classify(evidence).category == "hang"  # the same stall alone stays a hang
