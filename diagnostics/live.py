@@ -121,12 +121,16 @@ def run_session(
     monitor = Monitor.start(child.pid, request.sample_interval)
     watcher = _start_stall_watcher(request, child, monitor, observers, probe, alerts)
     registered = _Registered(request, child, probe, monitor, observers, watcher, alerts)
+    result = None
     try:
         result = child.wait()
     finally:
         registered.close()
         memory = monitor.stop()
-        stall = watcher.close() if watcher is not None else None
+        from trainwatch.diagnostics.evidence import ended_by_signal
+
+        signalled = result is not None and ended_by_signal(result.exit, result.forwarded_signals)
+        stall = watcher.close(signalled) if watcher is not None else None
         nan_stop = alerts.close() if alerts is not None else None
     if not request.stall_timeout and not _stopped_while_stuck(stall, result):
         stall = None

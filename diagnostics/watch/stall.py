@@ -289,8 +289,12 @@ class StallWatcher:
         self._thread.start()
         return self
 
-    def close(self) -> StallFacts | None:
-        """Stop watching (the child has ended) and return the stall, if one was declared."""
+    def close(self, signalled: bool = False) -> StallFacts | None:
+        """Stop watching (the child has ended; `signalled`: a signal ended it, or trainwatch relayed
+        one to it) and return the stall, if one was declared. Output that came back after a
+        reported silence withdraws it (it was slow, not stuck), unless a signal ended the run:
+        output that comes only as a stop ends the run (a launcher's `Received 15 death signal,
+        shutting down`) is that stop's, and the stall stands."""
         self._done.set()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(self._grace + 2)
@@ -298,9 +302,9 @@ class StallWatcher:
         if (
             facts is not None
             and facts.action == "reported"
+            and not signalled
             and (self._activity() or 0.0) > (self._episode or 0.0)
         ):
-            # output came back after the silence was reported: it was slow, not stuck
             self._facts = None
         return self._facts
 

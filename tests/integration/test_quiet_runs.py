@@ -71,7 +71,7 @@ def run_watched(
             proc.wait()
     elapsed = time.monotonic() - started
     reader.join(5)
-    stall = watcher.close() if watcher is not None else None
+    stall = watcher.close(signalled=returncode < 0) if watcher is not None else None
     evidence = Evidence(
         source="run",
         exit=ExitStatus.from_returncode(returncode),
@@ -190,6 +190,44 @@ def test_busy_loop_is_reported_while_it_lasts_and_killed_when_asked():
     assert evidence.stall is not None and evidence.stall.busy and evidence.stall.action == "stopped"
     assert elapsed < 20
     assert (verdict.category, verdict.subtype) == ("hang", "hang/busy-loop")
+
+
+def test_a_busy_loop_reported_then_stopped_by_a_signal_stays_a_hang(tmp_path):
+    # torchrun's agent prints "Received 15 death signal, shutting down workers" as a SIGTERM ends
+    # the job: that is the stop's output, not the run coming back to life (it had made the report
+    # `interrupted/sigterm`, the busy loop and its stacks lost)
+    from conftest import TRAINWATCH, trainwatch_env
+
+    report = tmp_path / "r.json"
+    wrapper = (
+        f"trap 'echo Received 15 death signal, shutting down workers; kill $p; exit 143' TERM; "
+        f"{sys.executable} {SCRIPTS / 'quiet_busy.py'} 60 & p=$!; wait"
+    )
+    run = subprocess.Popen(
+        [
+            TRAINWATCH,
+            "run",
+            "--stall-timeout",
+            "2",
+            "--json",
+            str(report),
+            "--",
+            "bash",
+            "-c",
+            wrapper,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=trainwatch_env(),
+    )
+    time.sleep(6)  # the busy episode reported (auto: a busy loop is only reported)
+    run.send_signal(15)
+    run.communicate(timeout=60)
+    assert run.returncode == 143
+    saved = read_report(report)
+    assert saved["stall"]["busy"] and saved["verdict"]["subtype"] == "hang/busy-loop", saved[
+        "verdict"
+    ]
 
 
 def test_a_program_that_ends_on_its_own_error_line_is_judged_by_it(tmp_path):
