@@ -82,9 +82,11 @@ _GRAD_NORM = re.compile(
 # Non-finite gradient norms in a row, the last ones printed, that say the gradients stayed so: a
 # mixed-precision run's loss scaler skips a step or a few with an overflowing norm and goes on.
 NONFINITE_NORMS_AT_END = 2
-# The same training loss printed at this many steps in a row, to the end: the loss never moved.
-# A loss of 0 counts only where it was 0 from the start (a converged run prints 0.0000 too).
+# The same training loss printed at this many steps in a row, to the end, and at every step but
+# the first: the loss never moved. A run that came down to a value and stayed there converged; one
+# printed at the floor of its precision (`0.0000`, `0.0001`) converged before its first print.
 FLAT_LOSS_PRINTS = 5
+FLAT_LOSS_FLOOR = 1e-3
 # A row of a step (bare, or after a counter's word) and unnamed values, nothing else: `76970
 # 2.6265104`, `120, nan`, `batch: 387 nan 0.6595617 0.72703314`.
 _BARE_NUMBER = r"[-+]?(?:nan|NaN|NAN|inf|Inf|INF|\d+\.\d*(?:[eE][-+]?\d+)?)"
@@ -812,7 +814,8 @@ class ProgressTracker:
             flat_loss=(
                 (self._same_value, self._same_count)
                 if self._same_count >= FLAT_LOSS_PRINTS
-                and (self._same_value != 0 or self._first_loss == 0)
+                and self._same_count >= self._loss_count - 1
+                and abs(self._same_value or 0.0) >= FLAT_LOSS_FLOOR
                 else None
             ),
             nonfinite_grad_norm=(

@@ -804,7 +804,10 @@ def test_a_loss_that_never_moved_makes_a_finished_run_doubtful():
     never = judged(["7.7019"] * 8)  # no optimizer.step(): the same loss every epoch
     assert (never.subtype, never.confidence) == ("completed/loss-never-moved", 0.5)
     assert never.alternatives[0].category == "code"
-    assert judged(["0.0000"] * 8).subtype == "completed/loss-never-moved"  # 0 from the start
+    # 0 throughout is a run that converged before its first print as well: not a flat loss
+    assert judged(["0.0000"] * 8).subtype != "completed/loss-never-moved"
     learnt = judged(["0.9", "0.5", "0.2", "0.0000", "0.0000", "0.0000", "0.0000", "0.0000"])
     assert learnt.subtype != "completed/loss-never-moved"  # converged to 0: it did learn
     assert judged(["0.9", "0.8", "0.7", "0.6", "0.5", "0.4", "0.3", "0.2"]).confidence > 0.5
+    came_down = judged(["0.9", "0.5"] + ["0.1234"] * 6)  # it fell to a value and stayed: converged
+    assert came_down.subtype != "completed/loss-never-moved"
