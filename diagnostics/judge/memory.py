@@ -339,31 +339,28 @@ def _with_leak(verdict: Verdict, evidence: Evidence) -> Verdict:
     seconds = memory.samples[-1].elapsed
     progress = evidence.progress
     trained = progress is not None and progress.loss_count >= LEAK_MIN_LOSSES
-    samples = memory.samples
-    since = progress.first_loss_read_at if progress is not None else None
-    if since is not None and evidence.source == "run":
-        # the memory since training began: a start-up's growth (imports, ranks starting side
-        # by side) left out, a leak of the first epoch's validation kept
-        training = tuple(s for s in samples if s.time >= since)
+    # in a live run, the memory since training began: a start-up's growth (imports, ranks starting
+    # side by side) left out, a leak of the first epoch's validation kept
+    live = progress is not None and evidence.source == "run"
+    since = progress.first_loss_read_at if live else None
+    if since is not None:
+        training = memory.samples_since(since)
         if len(training) >= LEAK_MIN_TRAINING_SAMPLES:
-            samples, trained = training, True
+            seconds, trained = training[-1].elapsed - training[0].elapsed, True
+        else:
+            since = None
     if not trained and seconds < UNTRAINED_LEAK_SECONDS:
         return verdict
-    from trainwatch.diagnostics.watch.sampling import resample
-
     if (verdict.subtype or "").startswith("oom/gpu"):
-        if not any(s.gpu_used_bytes is not None for s in samples):
-            return verdict
-        values = list(resample([s.gpu_used_bytes or 0 for s in samples], STRETCHES))
+        values = list(memory.gpu_timeline(STRETCHES, since))
         what = "GPU memory"
     else:
-        values = list(resample([s.tree_rss_bytes for s in samples], STRETCHES))
+        values = list(memory.timeline(STRETCHES, since))
         what = "memory"
     growth = steady_growth(values)
     if growth is None:
         return verdict
     start, end, rising, stretches = growth
-    seconds = samples[-1].elapsed - (samples[0].elapsed if samples is not memory.samples else 0)
     cited = Cited(
         "memory",
         f"{what} grew steadily from {human_bytes(start)} to {human_bytes(end)} "

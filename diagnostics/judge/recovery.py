@@ -128,11 +128,11 @@ def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
     )
 
     facts = probe.checkpoints
-    point = facts.resume_point()
-    if numerical and not killed and point is None and not facts.unusable():
+    point, unusable = facts.resume_point(), facts.unusable()
+    if numerical and not killed and point is None and not unusable:
         return verdict  # no checkpoint to name: the category's advice says what to do
     lines = []
-    for save in facts.unusable()[-2:]:
+    for save in unusable[-2:]:
         lines.append(f"Do not resume from {save.path}: {STATES[save.state]}.")
     if point is not None:
         progress = f" ({point.progress})" if point.progress else ""

@@ -37,6 +37,7 @@ from trainwatch.diagnostics.read.prefilter import (
     word_places,
 )
 from trainwatch.diagnostics.read.tracebacks import (
+    PID_NAMED,
     TRACEBACK_HEAD,
     BlockReader,
     ChildFailure,
@@ -64,7 +65,6 @@ NOTABLE_FIRST, NOTABLE_LAST = 200, 800
 HINTS_KEPT = 64
 # torchrun stopping the survivors of a failure: `Sending process 4242 closing signal SIGTERM`
 _LAUNCHER_CLOSES = re.compile(r"Sending process (?P<pid>\d+) closing signal (?P<signal>SIG[A-Z]+)")
-_PID_NAMED = re.compile(r"\(pid: (\d+)\)|received by PID (\d+)")
 CLOSED_KEPT = 1024
 COLLECTIVE_LINES_KEPT = 1024  # watchdog lines of every rank: the last ones say where each stood
 MAX_LINE_CHARS = 8192  # a longer line is cut: nothing a signature needs sits that far in
@@ -483,11 +483,7 @@ class LogParser:
                 end = n
             line = self._normalize(LogLine(number + 1, _decode(buf[start:end]), "log"))
             self._detail(line)
-            if self._in_report:
-                number += 1
-                pos = end + 1
-                continue
-            if self._on_candidate is not None:
+            if self._on_candidate is not None and not self._in_report:
                 self._on_candidate(line)
             number += 1
             pos = end + 1
@@ -547,8 +543,8 @@ class LogParser:
         4242`)?"""
         if signal is None or not self._closed:
             return False
-        pid = _PID_NAMED.search(text)
-        return pid is not None and (int(pid.group(1) or pid.group(2)), signal) in self._closed
+        pid = PID_NAMED.search(text)
+        return pid is not None and (int(pid.group(1)), signal) in self._closed
 
     def _note_if_matches(self, line: LogLine) -> None:
         # A pattern may need what a prefix took off (`[c10d]` after a glog tag): the whole line too.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainwatch.diagnostics.evidence import CITED_CHARS, LogLine
+from trainwatch.diagnostics.read.tracebacks import is_frame_line
 from trainwatch.diagnostics.watch.stall import StallFacts
 
 __all__ = ["ProgressFacts", "ProgressPosition", "ProgressTracker", "StallFacts", "nonfinite_name"]
@@ -116,9 +117,6 @@ _SETUP_DESC = re.compile(
 # An exception's line (`RuntimeError: loss is nan at step 23`): its counters say where the error
 # was met, in the program's own words, not a progress line's position.
 _EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Interrupt)\b:")
-# A traceback's frame line: the source line under it is code (`fit(model, steps=5000)`), whose
-# counters are arguments, not where the loop stood.
-_FRAME_LINE = re.compile(r'(?:^|\s)File "[^"]*", line \d+')
 # A program's options printed at start (argparse's `Namespace(epoch=200, ...)`, a dataclass of
 # arguments or a config): its counters are settings, not where the loop stands.
 _OPTIONS_REPR = re.compile(r"^\s*(?:Namespace|\w*(?:Arguments|Args|Config|Options))\(\w+=")
@@ -410,8 +408,10 @@ class ProgressTracker:
             self._feed_text(text, line)
 
     def _feed_text(self, text: str, line: LogLine) -> None:
+        # a traceback's frame line: the source line under it is code (`fit(model, steps=5000)`),
+        # whose counters are arguments, not where the loop stood
         after_frame, self._after_frame = self._after_frame, False
-        if 'File "' in text and _FRAME_LINE.search(text):
+        if 'File "' in text and is_frame_line(text):
             self._after_frame = True
             return
         if after_frame or _OPTIONS_REPR.match(text):

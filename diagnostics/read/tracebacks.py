@@ -139,6 +139,9 @@ _ORIGINAL = re.compile(r"^\s*Original Traceback \(most recent call last\):")
 _COMPILE_ERRORS = frozenset(("SyntaxError", "IndentationError", "TabError"))
 # (a line wrapped at a fixed width may end after `line N,`: its function on the next line)
 _FRAME = re.compile(r'^\s*File "(.+?)", line (\d+)(?:,(?:\s*in (.+?))?)?\s*$')
+# The pid torchrun's failure table names: `exitcode  : -15 (pid: 4242)`, `Signal 15 (SIGTERM)
+# received by PID 4242`.
+PID_NAMED = re.compile(r"(?:\(pid: |received by PID )(\d+)")
 # A frame line wrapped at a fixed width (a web UI's log view, a terminal's copy): cut anywhere,
 # `  File "/home/user/lib/site-packages/mlagents/trainers/trainer_con` or `...gan.py", li`, the
 # rest on the next line; or after `line 175,`, with `in _create_trainer` on the next line.
@@ -778,7 +781,7 @@ def _child_failure(entry: dict) -> ChildFailure:
     said = read_exit(tb or "")  # `Signal 9 (SIGKILL) received by PID 4242`
     if said is not None and said.signal:
         sig = said.signal
-    pid = re.search(r"\(pid: (\d+)\)", entry.get("exitcode") or "")
+    pid = PID_NAMED.search(entry.get("exitcode") or "")
     return ChildFailure(
         entry["index"],
         rank,

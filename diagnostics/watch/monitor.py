@@ -239,19 +239,25 @@ class MemoryFacts:
             1000 * (self.sampler_cpu_seconds - self.setup_cpu_seconds) / (self.sample_count - 1), 4
         )
 
-    def timeline(self, points: int = 40) -> tuple[int, ...]:
-        """The tree's RSS over the run in at most `points` values (each the maximum of its
-        stretch).
+    def samples_since(self, since: float | None) -> tuple[Sample, ...]:
+        """The samples taken at or after `since` (wall clock; None: all of them)."""
+        if since is None:
+            return self.samples
+        return tuple(s for s in self.samples if s.time >= since)
+
+    def timeline(self, points: int = 40, since: float | None = None) -> tuple[int, ...]:
+        """The tree's RSS over the run (from `since` on) in at most `points` values (each the
+        maximum of its stretch).
         """
         from trainwatch.diagnostics.watch.sampling import resample
 
-        return resample([s.tree_rss_bytes for s in self.samples], points)
+        return resample([s.tree_rss_bytes for s in self.samples_since(since)], points)
 
-    def gpu_timeline(self, points: int = 40) -> tuple[int, ...]:
+    def gpu_timeline(self, points: int = 40, since: float | None = None) -> tuple[int, ...]:
         """GPU memory used over the run, like `timeline()`; empty when no GPU was sampled."""
         from trainwatch.diagnostics.watch.sampling import resample
 
-        values = [s.gpu_used_bytes for s in self.samples]
+        values = [s.gpu_used_bytes for s in self.samples_since(since)]
         if not any(v is not None for v in values):
             return ()
         return resample([v or 0 for v in values], points)

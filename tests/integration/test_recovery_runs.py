@@ -22,6 +22,17 @@ def run_report(tmp_path: Path, *argv: str) -> tuple[subprocess.CompletedProcess,
     return done, read_report(report)
 
 
+def checkpoint_run(
+    tmp_path: Path, script: str, mode: str
+) -> tuple[Path, subprocess.CompletedProcess, dict]:
+    """A checkpointing script run under trainwatch in `mode`, its saves under `tmp_path/ckpt`:
+    (that folder, the run, its report)."""
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    done, report = run_report(tmp_path, str(SCRIPTS / script), str(out), mode)
+    return out, done, report
+
+
 def shell(command: str) -> subprocess.CompletedProcess:
     """A command from the advice, run as a user would paste it (this venv's python first)."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
@@ -96,9 +107,7 @@ def test_nan_inputs_are_named_by_their_rows(tmp_path: Path) -> None:
 
 
 def test_three_checkpoints_then_killed(tmp_path: Path) -> None:
-    out = tmp_path / "ckpt"
-    out.mkdir()
-    done, report = run_report(tmp_path, str(SCRIPTS / "checkpoint_run.py"), str(out), "killed")
+    out, done, report = checkpoint_run(tmp_path, "checkpoint_run.py", "killed")
     assert done.returncode == 137
     checkpoints = report["checkpoints"]
     third = str(out / "ckpt_step30.pt")
@@ -117,9 +126,7 @@ def test_three_checkpoints_then_killed(tmp_path: Path) -> None:
 def test_a_checkpoint_cut_off_by_a_kill_is_flagged_and_the_one_before_named(
     tmp_path: Path,
 ) -> None:
-    out = tmp_path / "ckpt"
-    out.mkdir()
-    done, report = run_report(tmp_path, str(SCRIPTS / "checkpoint_run.py"), str(out), "mid-save")
+    out, done, report = checkpoint_run(tmp_path, "checkpoint_run.py", "mid-save")
     assert done.returncode == 137
     checkpoints = report["checkpoints"]
     partial = str(out / "ckpt_step30.pt")
@@ -138,9 +145,7 @@ def test_a_checkpoint_cut_off_by_a_kill_is_flagged_and_the_one_before_named(
 def test_the_checkpoints_saved_after_the_loss_went_non_finite_are_not_resumed_from(
     tmp_path: Path,
 ) -> None:
-    out = tmp_path / "ckpt"
-    out.mkdir()
-    done, report = run_report(tmp_path, str(SCRIPTS / "checkpoint_run.py"), str(out), "nan")
+    out, done, report = checkpoint_run(tmp_path, "checkpoint_run.py", "nan")
     assert done.returncode == 0 and report["verdict"]["category"] == "numerical"
     checkpoints = report["checkpoints"]
     after = [str(out / "ckpt_step20.pt"), str(out / "ckpt_step30.pt")]
@@ -153,9 +158,7 @@ def test_the_checkpoints_saved_after_the_loss_went_non_finite_are_not_resumed_fr
 
 
 def test_a_run_that_wrote_no_checkpoint_says_so(tmp_path: Path) -> None:
-    out = tmp_path / "ckpt"
-    out.mkdir()
-    done, report = run_report(tmp_path, str(SCRIPTS / "checkpoint_run.py"), str(out), "none")
+    out, done, report = checkpoint_run(tmp_path, "checkpoint_run.py", "none")
     assert done.returncode == 137
     checkpoints = report["checkpoints"]
     assert checkpoints["total"] == 0 and checkpoints["resume_from"] is None
@@ -177,11 +180,7 @@ def test_framework_checkpoints_are_recorded_once_each(
     tmp_path: Path, framework: str, module: str, last: str, resume: str
 ) -> None:
     needs(module)
-    out = tmp_path / "ckpt"
-    out.mkdir()
-    done, report = run_report(
-        tmp_path, str(SCRIPTS / "checkpoint_frameworks.py"), str(out), framework
-    )
+    out, done, report = checkpoint_run(tmp_path, "checkpoint_frameworks.py", framework)
     assert done.returncode == 137, done.stderr.decode()[-2000:]
     checkpoints = report["checkpoints"]
     # a framework's own torch.save and safetensors calls inside its save are part of that save

@@ -751,7 +751,9 @@ def test_a_traceback_s_source_lines_are_code_not_the_loop_s_position():
     assert track(said).stopped_at == "epoch 3/5, step 3/10"
     # prefixed as torchrun tees it, the same
     ranked = "".join(f"[rank0]: {line}\n" for line in text.splitlines())
-    assert facts_of(ranked).progress.stopped_at == "step 20"
+    from trainwatch.diagnostics.postmortem import read_log
+
+    assert read_log(io.BytesIO(ranked.encode()), None)[1].stopped_at == "step 20"
 
 
 def test_an_inner_bar_a_fast_loop_cleared_at_0_is_no_unfinished_epoch():
