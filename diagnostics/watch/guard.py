@@ -70,6 +70,9 @@ def _remove_dirs(paths: tuple[str, ...], pgid: int) -> None:
             time.sleep(0.05)
 
 
+SETTLE_S = 0.2  # how long what the child left may take to end by itself before it is stopped
+
+
 def reap_group(pgid: int, grace_s: float) -> tuple[int, ...]:
     """Stop what is left of the child's process group (SIGTERM, then SIGKILL after `grace_s`):
     trainwatch never leaves a process behind. Returns the pids that were left."""
@@ -78,6 +81,13 @@ def reap_group(pgid: int, grace_s: float) -> tuple[int, ...]:
     except (ProcessLookupError, PermissionError):
         return ()
     survivors = group_members(pgid)
+    # what is ending already is no leftover: a DataLoader worker still leaving after the stop
+    # signal its group got, on a loaded machine (a golden run's report once said one was "left
+    # running")
+    deadline = time.monotonic() + SETTLE_S
+    while survivors and time.monotonic() < deadline:
+        time.sleep(0.02)
+        survivors = group_members(pgid)
     if not survivors:
         return ()
     _signal(pgid, signal.SIGTERM)
