@@ -100,11 +100,30 @@ OCCUPIED_ADVICE = (
 )
 
 
+# TensorFlow's and XLA's out-of-memory errors read the same on every device; the device is in the
+# words: TensorFlow's `.../device:CPU:0 by allocator mklcpu`, XLA's `CpuDevice(id=0)`, torch's
+# `DefaultCPUAllocator`. A device named as an accelerator keeps the failure on it.
+_NAMES_THE_CPU = re.compile(
+    r"device:CPU:\d|\ballocator \(?(?:mkl)?cpu\b|\bCpuDevice\("
+    r"|DefaultCPUAllocator|\bcpu_allocator\b"
+)
+_NAMES_AN_ACCELERATOR = re.compile(
+    r"device:(?:GPU|TPU|XLA_GPU):\d|GPU_\d+_bfc|\bCUDA\b|\bcuda\b|\bhbm\b|\bHBM\b|\bTPU\b|\bGPU\b"
+)
+HOST_ADVICE = (
+    "Lower the batch size (or the model's widest layer) until one step fits in the machine's "
+    "memory, and load the data lazily instead of whole arrays at once.",
+    "Check the limits the run had (`ulimit -v`, the container's or the job's memory limit) "
+    "against what one step needs.",
+)
+
+
 def with_memory_facts(verdict: Verdict, evidence: Evidence) -> Verdict:
     """An out-of-memory verdict with the GPU's budget read, the address-space limit it hit and a
     leak named, when the message and the samples show them; any other verdict as it is."""
     if verdict.category != "oom":
         return verdict
+    verdict = _on_the_host(verdict, evidence)
     verdict = _with_gpu_budget(_cite_gpu_memory(verdict, evidence), evidence)
     if evidence.memory is None:
         return verdict
@@ -113,6 +132,38 @@ def with_memory_facts(verdict: Verdict, evidence: Evidence) -> Verdict:
         return _with_leak(limited, evidence)
     one_request = _with_impossible_request(verdict, evidence)
     return one_request if one_request is not verdict else _with_leak(verdict, evidence)
+
+
+def _on_the_host(verdict: Verdict, evidence: Evidence) -> Verdict:
+    """A device out-of-memory reading (TensorFlow's, XLA's) of a failure that was the host's:
+    its words name the CPU as the device, or, in a live run under an address-space limit on a
+    machine where no GPU was seen, they name no accelerator at all."""
+    if verdict.subtype != "oom/gpu":
+        return verdict
+    exception = verdict.exception
+    words = "\n".join([exception.message if exception else ""] + [c.text for c in verdict.evidence])
+    if _NAMES_AN_ACCELERATOR.search(words):
+        return verdict
+    memory = evidence.memory
+    no_gpu_seen = memory is not None and (memory.gpu is None or not memory.gpu.devices)
+    limited = no_gpu_seen and bool(getattr(memory, "address_limits", ()))
+    if not (_NAMES_THE_CPU.search(words) or limited):
+        return verdict
+    said = (
+        "the device it names is the CPU"
+        if _NAMES_THE_CPU.search(words)
+        else "no GPU was seen on this machine and the run had an address-space limit"
+    )
+    return replace(
+        verdict,
+        subtype="oom/host",
+        summary=(
+            f"The framework ran out of memory allocating a tensor on the host, not on a GPU "
+            f"({said}): one step needs more of the machine's memory than the run may use."
+        ),
+        advice=HOST_ADVICE,
+        doc_url=None,
+    )
 
 
 def _cite_gpu_memory(verdict: Verdict, evidence: Evidence) -> Verdict:
@@ -325,6 +376,7 @@ def _with_address_limit(verdict: Verdict, evidence: Evidence) -> Verdict:
     )
     return replace(
         verdict,
+        subtype="oom/host",
         summary=summary,
         confidence=max(verdict.confidence, 0.95),
         evidence=verdict.evidence[:1] + (cited,) + verdict.evidence[1:],

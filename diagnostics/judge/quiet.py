@@ -28,7 +28,7 @@ from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 from trainwatch.diagnostics.watch.stall import classify_wait
 
 if TYPE_CHECKING:
-    from trainwatch.diagnostics.watch.probe.records import LoaderPasses
+    from trainwatch.diagnostics.watch.probe.records import FitStopped, LoaderPasses
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "quiet.toml"
 # Waits that make an interrupted traceback a hang: the process was blocked there when stopped.
@@ -221,6 +221,8 @@ def _facts(evidence: Evidence, quiet: bool):
         culprits = stall_facts(stall, facts, values, cited, signalled)
     if evidence.probe is not None and evidence.probe.loaders is not None:
         _loader_facts(evidence.probe.loaders, facts, values, cited)
+    if evidence.probe is not None and evidence.probe.stopped_fits:
+        _stopped_fit_facts(evidence.probe.stopped_fits[-1], facts, values, cited)
     if evidence.nan_stop is not None:
         _nan_stop_facts(evidence, facts, values, cited)
     blocked = _blocked_interrupt(chains)
@@ -325,6 +327,22 @@ def _loader_facts(passes: LoaderPasses, facts, values, cited) -> None:
         values.update(passes=counted, read=f" ({shape})" if shape else "")
         said = f"{passes.ended} DataLoader pass{'es' if passes.ended > 1 else ''}, 0 batches"
         cited.insert(0, Cited("probe", said + values["read"], "probe"))
+
+
+def _stopped_fit_facts(stopped: FitStopped, facts, values, cited) -> None:
+    """The probe saw a framework's training loop return with its stop flag set: a callback ended
+    it, and says which one where its `stopped_epoch` does."""
+    name = {"keras": "Keras's `fit`", "lightning": "Lightning's `Trainer.fit`"}.get(
+        stopped.framework, stopped.framework
+    )
+    if stopped.epoch is not None and stopped.epochs is not None:
+        where = f" after epoch {stopped.epoch} of {stopped.epochs}"
+    else:
+        where = f" in epoch {stopped.epoch}" if stopped.epoch is not None else ""
+    facts["callback-stopped"] = True
+    values.update(loop=name, stopper=stopped.by or "a callback", stopped_where=where)
+    said = f"{name} returned{where}, stopped by {stopped.by or 'a callback'}"
+    cited.insert(0, Cited("probe", said, "probe"))
 
 
 def _nan_stop_facts(evidence: Evidence, facts, values, cited) -> None:

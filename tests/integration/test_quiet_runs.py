@@ -106,6 +106,23 @@ def test_a_keras_run_that_leaves_as_its_last_epoch_begins_is_an_early_exit(tmp_p
     assert report["verdict"]["category"] == "early-exit"
 
 
+def test_a_keras_run_its_silent_early_stopping_ended_is_completed_not_an_early_exit(tmp_path):
+    # EarlyStopping says nothing by default; the probe sees `fit` return with stop_training set
+    needs("keras")
+    path = tmp_path / "r.json"
+    ran = trainwatch("run", "--json", str(path), str(SCRIPTS / "quiet_keras_early_stopping.py"))
+    report = read_report(path)
+    assert ran.returncode == report["exit"]["code"] == 0
+    assert b"Epoch 3/50" in ran.stdout and b"Epoch 4/50" not in ran.stdout
+    assert report["progress"]["finished"] is False
+    verdict = report["verdict"]
+    assert (verdict["category"], verdict["subtype"]) == ("completed", "completed/early-stopping")
+    assert "after epoch 3 of 50: EarlyStopping" in verdict["summary"]
+    assert report["probe"]["stopped_fits"] == [
+        {"framework": "keras", "by": "EarlyStopping", "epoch": 3, "epochs": 50}
+    ]
+
+
 def test_nan_in_data_then_break_is_data_with_the_early_exit_as_evidence(tmp_path):
     path = tmp_path / "r.json"
     result = trainwatch("run", "--json", str(path), str(SCRIPTS / "quiet_nan_data.py"))

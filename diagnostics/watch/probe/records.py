@@ -201,6 +201,38 @@ def _count(value: Any) -> int:
 
 
 @dataclass(frozen=True)
+class FitStopped:
+    """A framework's training loop (Keras's `fit`, Lightning's `Trainer.fit`) that returned because
+    its stop flag was set: a callback ended the training."""
+
+    framework: str  # "keras", "lightning"
+    by: str | None  # the callback that stopped it ("EarlyStopping"), where one says so
+    epoch: int | None  # epochs run (Keras) or the epoch it was in (Lightning)
+    epochs: int | None  # the epochs it was asked for
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "framework": self.framework,
+            "by": self.by,
+            "epoch": self.epoch,
+            "epochs": self.epochs,
+        }
+
+
+def _fit_stopped(record: dict[str, Any]) -> FitStopped | None:
+    framework = record.get("framework")
+    if not isinstance(framework, str):
+        return None
+    by = record.get("by")
+    return FitStopped(
+        framework=framework,
+        by=by if isinstance(by, str) else None,
+        epoch=_count(record.get("epoch")) or None,
+        epochs=_count(record.get("epochs")) or None,
+    )
+
+
+@dataclass(frozen=True)
 class ProbeFacts:
     """Everything the probe recorded in a run."""
 
@@ -220,6 +252,8 @@ class ProbeFacts:
     loaders: LoaderPasses | None = None  # the DataLoader passes that ended (torch programs)
     # input tensors holding NaN/Inf on the stack of the first non-finite loss's `backward`
     nonfinite_inputs: tuple[NonFiniteRows, ...] = ()
+    # training loops that a callback stopped (early stopping), oldest first
+    stopped_fits: tuple[FitStopped, ...] = ()
 
     @property
     def loaded(self) -> bool:
@@ -272,6 +306,7 @@ class ProbeFacts:
             "notes": list(self.notes),
             "dataloader_passes": None if self.loaders is None else self.loaders.to_dict(),
             "nonfinite_inputs": [r.to_dict() for r in self.nonfinite_inputs],
+            "stopped_fits": [f.to_dict() for f in self.stopped_fits],
         }
 
     def with_nonfinite_since(self, since: float) -> ProbeFacts:
@@ -305,6 +340,7 @@ def read_records(
     saves: list[dict[str, Any]] = []
     passes: list[dict[str, Any]] = []
     nonfinite: list[tuple[float, tuple[NonFiniteRows, ...]]] = []
+    stopped_fits: list[tuple[float, FitStopped]] = []
     for path in sorted(Path(directory).glob("*.jsonl")):
         records = read_lines(path)
         hello = next((r for r in records if r.get("kind") == "hello"), None)
@@ -332,6 +368,10 @@ def read_records(
                 saves.append(record)
             elif record.get("kind") == "loader":
                 passes.append(record)
+            elif record.get("kind") == "fit-stopped":
+                stopped = _fit_stopped(record)
+                if stopped is not None:
+                    stopped_fits.append((_number(record.get("time")), stopped))
             elif record.get("kind") == "nonfinite":
                 rows = rows_from(record.get("nonfinite"))
                 if rows:
@@ -354,6 +394,7 @@ def read_records(
         checkpoints=read_checkpoints(saves),
         loaders=_loader_passes(passes),
         nonfinite_inputs=min(nonfinite, key=lambda item: item[0])[1] if nonfinite else (),
+        stopped_fits=tuple(f for _, f in sorted(stopped_fits, key=lambda item: item[0])),
     )
     sample = _primary_sample(facts, samples, {id(chain): time for time, chain in timed})
     return facts if sample is None else replace(facts, sample=sample)

@@ -1374,7 +1374,9 @@ def _hook_safetensors(module):
 
 
 def _hook_lightning(module):
-    _wrap(getattr(module, "Trainer", None), "save_checkpoint", "lightning", _lightning_target)
+    trainer = getattr(module, "Trainer", None)
+    _wrap(trainer, "save_checkpoint", "lightning", _lightning_target)
+    _replace_once(trainer, "fit", lambda original: _make_fit(original, _lightning_stop))
 
 
 def _hook_hf_trainer(module):
@@ -1394,10 +1396,68 @@ def _hook_keras(module):
     model = getattr(module, "Model", None)
     _wrap(model, "save", "keras", _keras_target)
     _wrap(model, "save_weights", "keras-weights", _keras_target)
+    _replace_once(model, "fit", lambda original: _make_fit(original, _keras_stop))
 
 
 def _keras_target(args, kwargs):
     return _path_of(_argument(args, kwargs, 1, "filepath")), {}
+
+
+# A framework's training loop that returned because a callback set its stop flag (Keras's
+# `stop_training`, Lightning's `should_stop`) ended short of its epochs on purpose: early stopping
+# that said nothing (Keras's EarlyStopping is silent by default) is no `break`. The callback that
+# stopped it is the one whose `stopped_epoch` is set.
+def _make_fit(original, stop_of):
+    def fit(*args, **kwargs):
+        result = original(*args, **kwargs)
+        try:
+            stopped = stop_of(args, kwargs, result)
+            if stopped is not None:
+                import time
+
+                _write(dict(stopped, kind="fit-stopped", pid=os.getpid(), time=time.time()))
+        except BaseException:
+            pass
+        return result
+
+    return fit
+
+
+def _stopper(callbacks):
+    """The class name of the callback that stopped training (a `stopped_epoch` above 0), or None."""
+    for callback in callbacks or ():
+        epoch = getattr(callback, "stopped_epoch", 0)
+        if isinstance(epoch, int) and epoch > 0:
+            return type(callback).__name__
+    return None
+
+
+def _keras_stop(args, kwargs, history):
+    model = args[0] if args else None
+    if getattr(model, "stop_training", False) is not True:
+        return None
+    done = getattr(history, "epoch", None)
+    epochs = _argument(args, kwargs, 4, "epochs")
+    return {
+        "framework": "keras",
+        "by": _stopper(_argument(args, kwargs, 6, "callbacks")),
+        "epoch": len(done) if isinstance(done, list) else None,
+        "epochs": epochs if isinstance(epochs, int) else None,
+    }
+
+
+def _lightning_stop(args, kwargs, _result):
+    trainer = args[0] if args else None
+    if getattr(trainer, "should_stop", False) is not True or getattr(trainer, "interrupted", False):
+        return None
+    epoch = getattr(trainer, "current_epoch", None)
+    epochs = getattr(trainer, "max_epochs", None)
+    return {
+        "framework": "lightning",
+        "by": _stopper(getattr(trainer, "callbacks", ())),
+        "epoch": epoch if isinstance(epoch, int) else None,
+        "epochs": epochs if isinstance(epochs, int) and epochs > 0 else None,
+    }
 
 
 # Modules hooked when the program imports them (never imported by the probe: importing threading
