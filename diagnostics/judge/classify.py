@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from trainwatch.diagnostics.evidence import (
+    CITED_CHARS,
     REMOTE_TRACEBACK,
     Evidence,
     ExceptionChain,
@@ -127,6 +128,11 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
                 evidence,
                 knowledge,
             )
+    handled = _without_handled_tracebacks(evidence)
+    if handled is not None:
+        ended_well = classify(handled, knowledge)
+        if ended_well.category == "completed":
+            return _with_handled_errors(ended_well, evidence, knowledge)
     log = evidence.log
     chains = chains_of(evidence)
     signals = _signals(evidence)
@@ -588,6 +594,10 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
 # on a full disk, an uploader out of memory): the work that thread did is lost, so the run is less
 # surely well, and that failure is the alternative.
 THREAD_FAILURE_COMPLETED = 0.75
+# A run that printed tracebacks it went on from and finished: completed, a little less sure (the
+# program judged them harmless, trainwatch cannot), their failure the alternative.
+HANDLED_ERROR_COMPLETED = 0.8
+HANDLED_ERROR_ALTERNATIVE = 0.3
 THREAD_FAILURE_ALTERNATIVE = 0.7
 
 
@@ -649,6 +659,94 @@ def _without_thread_deaths(evidence: Evidence) -> Evidence | None:
         )
     probe = replace(probe, chains=tuple(c for c in probe.chains if c.thread is None))
     return replace(evidence, probe=probe, log=log)
+
+
+def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
+    """The evidence of a live run without the tracebacks it printed and went on from: None unless
+    the run exited 0, its loop reached its end, and the probe saw no exception end its main thread
+    (a program that logs an optional import's failure, or catches an out-of-memory and retries
+    with a smaller batch, prints a traceback and finishes). Their error lines go with them."""
+    probe = evidence.probe
+    log = evidence.log
+    if (
+        evidence.source != "run"
+        or probe is None
+        or not probe.loaded
+        or evidence.exit is None
+        or evidence.exit.code != 0
+        or log is None
+        or not log.chains
+        or evidence.progress is None
+        or evidence.progress.finished is not True
+    ):
+        return None
+    if any(c.thread is None and c.final.short_type != "SystemExit" for c in probe.chains):
+        return None
+    said = {
+        f"{e.type}: {_message_start(e.message)}"
+        for c in log.chains
+        for e in c.exceptions
+        if e.message
+    } | {
+        f"{e.short_type}: {_message_start(e.message)}"
+        for c in log.chains
+        for e in c.exceptions
+        if e.message
+    }
+    # and the lines the run printed before its loop's last progress (in the same stream): what it
+    # said of an error it went on from ("out of memory, retrying with batch size 1024")
+    last = evidence.progress.last_progress_line
+    notable = tuple(
+        line
+        for line in log.notable
+        if not any(line.text.strip().startswith(s) for s in said)
+        and not (last is not None and line.stream == last.stream and line.number < last.number)
+    )
+    return replace(evidence, log=replace(log, chains=(), notable=notable))
+
+
+def _with_handled_errors(
+    completed: Verdict, evidence: Evidence, knowledge: Knowledge | None
+) -> Verdict:
+    """The completed verdict of a run that printed tracebacks it went on from: they are cited, and
+    the failure the first one names is the alternative."""
+    chains = evidence.log.chains
+    first = chains[0]
+    count = "a traceback" if len(chains) == 1 else f"{len(chains)} tracebacks"
+    message = first.final.message.splitlines()[0] if first.final.message else ""
+    text = f"{first.final.type}: {message}".strip()[:CITED_CHARS]
+    cited = Cited("exception", f"handled: {text}", first.where)
+    if knowledge is None:
+        from trainwatch.diagnostics.knowledge import default_knowledge
+
+        knowledge = default_knowledge()
+    best = max(
+        (m for m in knowledge.match(chains, None, {}) if m.signature.role == "root"),
+        key=_rank,
+        default=None,
+    )
+    alternatives = completed.alternatives
+    if best is not None and best.signature.category not in GOOD_ENDINGS:
+        sig = best.signature
+        alternatives = (
+            Alternative(
+                sig.category,
+                sig.subtype,
+                HANDLED_ERROR_ALTERNATIVE,
+                f"Handled on the way: {sig.title}.",
+            ),
+        ) + alternatives
+    return replace(
+        completed,
+        summary=(
+            f"{completed.summary} It printed {count} on the way (first: "
+            f"{first.final.short_type} at {first.where}) and went on: the program handled "
+            f"{'it' if len(chains) == 1 else 'them'}."
+        ),
+        confidence=min(completed.confidence, HANDLED_ERROR_COMPLETED),
+        evidence=completed.evidence + (cited,),
+        alternatives=alternatives,
+    )
 
 
 MESSAGE_START = 40  # characters of a message's first line that tell one exception from another

@@ -123,6 +123,23 @@ def test_a_keras_run_its_silent_early_stopping_ended_is_completed_not_an_early_e
     ]
 
 
+def test_a_run_that_handled_a_logged_traceback_and_finished_is_completed(tmp_path):
+    path = tmp_path / "r.json"
+    ran = trainwatch(
+        "run", "--json", str(path), str(SCRIPTS / "handled_traceback_then_finished.py")
+    )
+    report = read_report(path)
+    assert ran.returncode == report["exit"]["code"] == 0
+    assert b"ModuleNotFoundError: No module named 'trainwatch_no_such_fused_kernel'" in (
+        ran.stdout + ran.stderr
+    )
+    verdict = report["verdict"]
+    assert verdict["category"] == "completed"
+    assert "printed a traceback on the way" in verdict["summary"]
+    assert any(c["text"].startswith("handled: ModuleNotFoundError") for c in report["evidence"])
+    assert verdict["alternatives"][0]["category"] == "library"
+
+
 def test_nan_in_data_then_break_is_data_with_the_early_exit_as_evidence(tmp_path):
     path = tmp_path / "r.json"
     result = trainwatch("run", "--json", str(path), str(SCRIPTS / "quiet_nan_data.py"))
