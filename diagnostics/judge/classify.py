@@ -601,6 +601,18 @@ HANDLED_ERROR_ALTERNATIVE = 0.3
 THREAD_FAILURE_ALTERNATIVE = 0.7
 
 
+def _strongest_root(
+    chains: tuple[ExceptionChain, ...], knowledge: Knowledge | None
+) -> Match | None:
+    """The strongest initiating failure the knowledge base reads in these chains alone."""
+    if knowledge is None:
+        from trainwatch.diagnostics.knowledge import default_knowledge
+
+        knowledge = default_knowledge()
+    roots = (m for m in knowledge.match(chains, None, {}) if m.signature.role == "root")
+    return max(roots, key=_rank, default=None)
+
+
 def _with_thread_failure(
     completed: Verdict, evidence: Evidence, knowledge: Knowledge | None
 ) -> Verdict:
@@ -608,15 +620,7 @@ def _with_thread_failure(
     (not the program's own mistake) as its alternative."""
     probe = evidence.probe
     threads = tuple(c for c in probe.chains if c.thread is not None) if probe else ()
-    if knowledge is None:
-        from trainwatch.diagnostics.knowledge import default_knowledge
-
-        knowledge = default_knowledge()
-    best = max(
-        (m for m in knowledge.match(threads, None, {}) if m.signature.role == "root"),
-        key=_rank,
-        default=None,
-    )
+    best = _strongest_root(threads, knowledge)
     if best is None or best.signature.category in ("code", *GOOD_ENDINGS):
         return completed
     sig = best.signature
@@ -716,15 +720,7 @@ def _with_handled_errors(
     message = first.final.message.splitlines()[0] if first.final.message else ""
     text = f"{first.final.type}: {message}".strip()[:CITED_CHARS]
     cited = Cited("exception", f"handled: {text}", first.where)
-    if knowledge is None:
-        from trainwatch.diagnostics.knowledge import default_knowledge
-
-        knowledge = default_knowledge()
-    best = max(
-        (m for m in knowledge.match(chains, None, {}) if m.signature.role == "root"),
-        key=_rank,
-        default=None,
-    )
+    best = _strongest_root(chains, knowledge)
     alternatives = completed.alternatives
     if best is not None and best.signature.category not in GOOD_ENDINGS:
         sig = best.signature
