@@ -6,6 +6,7 @@ watcher, in this process); the rest are read from the shared `trainwatch run`s
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -138,6 +139,23 @@ def test_a_run_that_handled_a_logged_traceback_and_finished_is_completed(tmp_pat
     assert "printed a traceback on the way" in verdict["summary"]
     assert any(c["text"].startswith("handled: ModuleNotFoundError") for c in report["evidence"])
     assert verdict["alternatives"][0]["category"] == "library"
+
+
+def test_a_finished_run_with_an_undefined_metric_is_completed_and_says_so(tmp_path):
+    # every loss finite, the loop at its end, exit 0: the NaN F1 is the metric's own division
+    path = tmp_path / "r.json"
+    ran = trainwatch("run", "--json", str(path), str(SCRIPTS / "finished_with_nan_metric.py"))
+    report = read_report(path)
+    assert ran.returncode == report["exit"]["code"] == 0
+    verdict = report["verdict"]
+    assert (verdict["category"], verdict["subtype"]) == ("completed", "completed/finished")
+    assert "the metric val_f1 was printed as NaN" in verdict["summary"]
+    assert verdict["alternatives"][0]["subtype"] == "numerical/nan-metric"
+    # the same output read back from a file has no exit status: the metric's reading stands
+    saved = tmp_path / "out.log"
+    saved.write_bytes(ran.stdout)
+    explained = trainwatch("explain", "--json", "-", "-q", str(saved))
+    assert json.loads(explained.stdout)["verdict"]["category"] == "numerical"
 
 
 def test_nan_in_data_then_break_is_data_with_the_early_exit_as_evidence(tmp_path):

@@ -697,17 +697,23 @@ def test_keras_early_stopping_in_a_run_that_exited_0_is_completed_not_an_early_e
 
 
 def test_a_metric_gone_nan_beside_finite_losses_is_the_metric_s_own_division():
-    def judge(text):
-        return judge_quiet(
-            Evidence(source="run", exit=ExitStatus.from_returncode(0), progress=track(text))
-        )
+    def judge(text, status=0):
+        exit = None if status is None else ExitStatus.from_returncode(status)
+        source = "log" if status is None else "run"
+        return judge_quiet(Evidence(source=source, exit=exit, progress=track(text)))
 
     healthy = "".join(
         f"Epoch {e}/3 - train_loss: 0.4{e} - val_loss: 0.5{e} - val_f1: nan\n" for e in (1, 2, 3)
     )
-    metric = judge(healthy)
+    # a run that exited 0 at its loop's end completed; the metric is named, not the training
+    finished = judge(healthy)
+    assert finished.subtype == "completed/finished" and "stayed finite" in finished.summary
+    assert finished.alternatives[0].subtype == "numerical/nan-metric"
+    # a saved log has no exit status: the metric's reading stands
+    metric = judge(healthy, status=None)
     assert metric.subtype == "numerical/nan-metric" and "stayed finite" in metric.summary
     assert not any("learning rate" in a for a in metric.advice)
+    assert any("zero_division" in a for a in metric.advice + finished.advice)
     diverging = healthy.replace("train_loss: 0.43", "train_loss: nan")
     assert judge(diverging).subtype == "numerical/nan-loss"
 
