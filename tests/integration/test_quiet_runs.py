@@ -85,6 +85,16 @@ def run_watched(
     return classify(evidence), evidence, elapsed
 
 
+def run_script(tmp_path, name):
+    """Run one of tests/scripts under trainwatch with a JSON report: the result and the report,
+    whose exit status is the command's."""
+    path = tmp_path / "r.json"
+    ran = trainwatch("run", "--json", str(path), str(SCRIPTS / name))
+    report = read_report(path)
+    assert ran.returncode == report["exit"]["code"]
+    return ran, report
+
+
 def test_tqdm_loop_that_breaks_at_37_is_an_early_exit(shared_run):
     report = shared_run("early-exit").report
     progress = report["progress"]
@@ -98,10 +108,8 @@ def test_tqdm_loop_that_breaks_at_37_is_an_early_exit(shared_run):
 def test_a_keras_run_that_leaves_as_its_last_epoch_begins_is_an_early_exit(tmp_path):
     # Keras prints `Epoch 3/3` as the last epoch starts; the process leaves there with status 0
     needs("keras")
-    path = tmp_path / "r.json"
-    left = trainwatch("run", "--json", str(path), str(SCRIPTS / "quiet_keras_last_epoch.py"))
-    report = read_report(path)
-    assert left.returncode == report["exit"]["code"] == 0
+    left, report = run_script(tmp_path, "quiet_keras_last_epoch.py")
+    assert left.returncode == 0
     assert left.stdout.rstrip().endswith(b"Epoch 3/3")
     assert report["progress"]["finished"] is False
     assert report["verdict"]["category"] == "early-exit"
@@ -110,10 +118,8 @@ def test_a_keras_run_that_leaves_as_its_last_epoch_begins_is_an_early_exit(tmp_p
 def test_a_keras_run_its_silent_early_stopping_ended_is_completed_not_an_early_exit(tmp_path):
     # EarlyStopping says nothing by default; the probe sees `fit` return with stop_training set
     needs("keras")
-    path = tmp_path / "r.json"
-    ran = trainwatch("run", "--json", str(path), str(SCRIPTS / "quiet_keras_early_stopping.py"))
-    report = read_report(path)
-    assert ran.returncode == report["exit"]["code"] == 0
+    ran, report = run_script(tmp_path, "quiet_keras_early_stopping.py")
+    assert ran.returncode == 0
     assert b"Epoch 3/50" in ran.stdout and b"Epoch 4/50" not in ran.stdout
     assert report["progress"]["finished"] is False
     verdict = report["verdict"]
@@ -143,10 +149,8 @@ def test_a_run_that_handled_a_logged_traceback_and_finished_is_completed(tmp_pat
 
 def test_a_finished_run_with_an_undefined_metric_is_completed_and_says_so(tmp_path):
     # every loss finite, the loop at its end, exit 0: the NaN F1 is the metric's own division
-    path = tmp_path / "r.json"
-    ran = trainwatch("run", "--json", str(path), str(SCRIPTS / "finished_with_nan_metric.py"))
-    report = read_report(path)
-    assert ran.returncode == report["exit"]["code"] == 0
+    ran, report = run_script(tmp_path, "finished_with_nan_metric.py")
+    assert ran.returncode == 0
     verdict = report["verdict"]
     assert (verdict["category"], verdict["subtype"]) == ("completed", "completed/finished")
     assert "the metric val_f1 was printed as NaN" in verdict["summary"]
@@ -159,10 +163,8 @@ def test_a_finished_run_with_an_undefined_metric_is_completed_and_says_so(tmp_pa
 
 
 def test_nan_in_data_then_break_is_data_with_the_early_exit_as_evidence(tmp_path):
-    path = tmp_path / "r.json"
-    result = trainwatch("run", "--json", str(path), str(SCRIPTS / "quiet_nan_data.py"))
-    report = read_report(path)
-    assert result.returncode == report["exit"]["code"] == 0
+    result, report = run_script(tmp_path, "quiet_nan_data.py")
+    assert result.returncode == 0
     assert report["progress"]["finished"] is False
     verdict = report["verdict"]
     assert (verdict["category"], verdict["subtype"]) == ("data", "data/nan-input")
@@ -171,10 +173,8 @@ def test_nan_in_data_then_break_is_data_with_the_early_exit_as_evidence(tmp_path
 
 
 def test_a_loss_gone_nan_on_nan_inputs_is_data_named_by_the_batch_rows(tmp_path):
-    path = tmp_path / "r.json"
-    result = trainwatch("run", "--json", str(path), str(SCRIPTS / "nan_inputs_loop.py"))
-    report = read_report(path)
-    assert result.returncode == report["exit"]["code"] == 0
+    result, report = run_script(tmp_path, "nan_inputs_loop.py")
+    assert result.returncode == 0
     verdict = report["verdict"]
     assert (verdict["category"], verdict["subtype"]) == ("data", "data/nan-input")
     # the batch of the first NaN loss (the 6th, row 5), found on the stack of its backward()
