@@ -666,25 +666,35 @@ def _without_thread_deaths(evidence: Evidence) -> Evidence | None:
 
 
 def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
-    """The evidence of a live run without the tracebacks it printed and went on from: None unless
-    the run exited 0, its loop reached its end, and the probe saw no exception end its main thread
-    (a program that logs an optional import's failure, or catches an out-of-memory and retries
-    with a smaller batch, prints a traceback and finishes). Their error lines go with them."""
+    """The evidence of a run without the tracebacks it printed and went on from (a program that
+    logs an optional import's failure, or catches an out-of-memory and retries with a smaller
+    batch, prints a traceback and finishes): None unless its loop reached its end, and either the
+    run exited 0 with no exception ending its main thread as the probe saw, or, in a saved log,
+    every traceback stands before the loop's last progress. Their error lines go with them."""
     probe = evidence.probe
     log = evidence.log
-    if (
+    progress = evidence.progress
+    if log is None or not log.chains or progress is None or progress.finished is not True:
+        return None
+    last = progress.last_progress_line
+    if evidence.exit is None:
+        # a saved log: every traceback stands before the loop's last progress, which reached its
+        # last epoch of several (the program went on from each and finished). A bar alone at its
+        # total is no proof: tqdm redraws its bar as a failed loop unwinds.
+        position = progress.position
+        if (
+            last is None
+            or any(c.line is None or c.line > last.number for c in log.chains)
+            or not (position.epochs and position.epochs > 1 and position.epoch == position.epochs)
+        ):
+            return None
+    elif (
         evidence.source != "run"
         or probe is None
         or not probe.loaded
-        or evidence.exit is None
         or evidence.exit.code != 0
-        or log is None
-        or not log.chains
-        or evidence.progress is None
-        or evidence.progress.finished is not True
+        or any(c.thread is None and c.final.short_type != "SystemExit" for c in probe.chains)
     ):
-        return None
-    if any(c.thread is None and c.final.short_type != "SystemExit" for c in probe.chains):
         return None
     said = {
         f"{e.type}: {_message_start(e.message)}"
@@ -699,7 +709,6 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
     }
     # and the lines the run printed before its loop's last progress (in the same stream): what it
     # said of an error it went on from ("out of memory, retrying with batch size 1024")
-    last = evidence.progress.last_progress_line
     notable = tuple(
         line
         for line in log.notable

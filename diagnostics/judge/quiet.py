@@ -144,14 +144,23 @@ def apply_quiet(
         return _with_previous(quiet, verdict)
     if verdict is None or verdict.category == "unknown":
         return _with_previous(quiet, verdict)
-    if not failing and any(c.kind == "probe" for c in quiet.evidence):
+    # an early-stopping rule's own words and the probe's sight of its stop say the same: its words
+    # stay (below), the probe's line beside them
+    same_end = verdict.subtype == quiet.subtype == "completed/early-stopping"
+    if not failing and not same_end and any(c.kind == "probe" for c in quiet.evidence):
         # seen from inside the program (the probe), not read from its words: a closing line
         # saying training finished does not outweigh a loop that got no batch
         return _with_previous(quiet, verdict)
     # an early-stopping rule's words mean to stop short of the total: a loop left unfinished is
     # what they said, not a surer reading against them
     on_purpose = verdict.subtype == "completed/early-stopping" and quiet.category == "early-exit"
-    if generic and not failing and quiet.confidence > verdict.confidence and not on_purpose:
+    if (
+        generic
+        and not failing
+        and quiet.confidence > verdict.confidence
+        and not on_purpose
+        and not same_end
+    ):
         return replace(quiet, evidence=quiet.evidence + verdict.evidence)
     if quiet.category == "completed" == verdict.category and quiet.confidence > verdict.confidence:
         # A closing line ("`max_epochs` reached") and the loop's end seen with exit 0 say the

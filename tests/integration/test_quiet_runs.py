@@ -13,6 +13,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus, LogLine
 from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.read.logparse import LogParser
@@ -115,28 +117,33 @@ def test_a_keras_run_that_leaves_as_its_last_epoch_begins_is_an_early_exit(tmp_p
     assert report["verdict"]["category"] == "early-exit"
 
 
-def test_a_keras_run_its_silent_early_stopping_ended_is_completed_not_an_early_exit(tmp_path):
-    # EarlyStopping says nothing by default; the probe sees `fit` return with stop_training set
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_a_keras_run_its_early_stopping_ended_is_completed_not_an_early_exit(tmp_path, verbose):
+    # EarlyStopping says nothing by default; the probe sees `fit` return with stop_training set.
+    # With verbose=1 its own words are cited and kept, the probe's reading beside them.
     needs("keras")
-    ran, report = run_script(tmp_path, "quiet_keras_early_stopping.py")
-    assert ran.returncode == 0
+    path = tmp_path / "r.json"
+    script = str(SCRIPTS / "quiet_keras_early_stopping.py")
+    ran = trainwatch("run", "--json", str(path), script, str(verbose))
+    report = read_report(path)
+    assert ran.returncode == report["exit"]["code"] == 0
     assert b"Epoch 3/50" in ran.stdout and b"Epoch 4/50" not in ran.stdout
     assert report["progress"]["finished"] is False
     verdict = report["verdict"]
     assert (verdict["category"], verdict["subtype"]) == ("completed", "completed/early-stopping")
-    assert "after epoch 3 of 50: EarlyStopping" in verdict["summary"]
+    probe_said = "Keras's `fit` returned after epoch 3 of 50, stopped by EarlyStopping"
+    assert any(c["text"] == probe_said for c in report["evidence"])
+    said_itself = any("Epoch 3: early stopping" in c["text"] for c in report["evidence"])
+    assert said_itself is bool(verbose)
+    assert any("verbose=1" in a for a in report["advice"]) is not bool(verbose)
     assert report["probe"]["stopped_fits"] == [
         {"framework": "keras", "by": "EarlyStopping", "epoch": 3, "epochs": 50}
     ]
 
 
 def test_a_run_that_handled_a_logged_traceback_and_finished_is_completed(tmp_path):
-    path = tmp_path / "r.json"
-    ran = trainwatch(
-        "run", "--json", str(path), str(SCRIPTS / "handled_traceback_then_finished.py")
-    )
-    report = read_report(path)
-    assert ran.returncode == report["exit"]["code"] == 0
+    ran, report = run_script(tmp_path, "handled_traceback_then_finished.py")
+    assert ran.returncode == 0
     assert b"ModuleNotFoundError: No module named 'trainwatch_no_such_fused_kernel'" in (
         ran.stdout + ran.stderr
     )
@@ -145,6 +152,21 @@ def test_a_run_that_handled_a_logged_traceback_and_finished_is_completed(tmp_pat
     assert "printed a traceback on the way" in verdict["summary"]
     assert any(c["text"].startswith("handled: ModuleNotFoundError") for c in report["evidence"])
     assert verdict["alternatives"][0]["category"] == "library"
+    # its saved output: the traceback stands before the loop's last epoch of three
+    bare = subprocess.run(
+        [sys.executable, str(SCRIPTS / "handled_traceback_then_finished.py")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        check=True,
+    )
+    saved = tmp_path / "out.log"
+    saved.write_bytes(bare.stdout)
+    explained = json.loads(trainwatch("explain", "--json", "-", "-q", str(saved)).stdout)
+    assert explained["verdict"]["category"] == "completed"
+    # cut after the traceback, before the loop's end, the same log is the missing package
+    saved.write_bytes(bare.stdout.split(b"Epoch 2/3")[0])
+    explained = json.loads(trainwatch("explain", "--json", "-", "-q", str(saved)).stdout)
+    assert explained["verdict"]["category"] == "library"
 
 
 def test_a_finished_run_with_an_undefined_metric_is_completed_and_says_so(tmp_path):
