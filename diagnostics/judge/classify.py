@@ -93,6 +93,8 @@ GENERIC_CODE_SUBTYPE = "code/python-error"
 EMPTY_SIZE = re.compile(
     r"\bsize \(?0\)?(?![.\d])|\bsizes?: \[(?:\d+, )*0(?:, \d+)*\]|\bshape[=: ]*\((?:\d+, )*0[,)]"
     r"|\barray of size 0\b|\bwith size 0\b|\bnumel\(\) == 0\b|\bzero-size array\b"
+    # a tensor built from nested lists one of which is empty
+    r"|\binvalid size of dimension \d+: 0\b"
 )
 EMPTY_SAMPLE_MEANS = (
     "most likely an empty sample or an empty selection of one (a clip too short for one frame, "

@@ -179,6 +179,18 @@ def test_an_unexplained_error_about_an_empty_tensor_is_data_at_the_word_layer_s_
     assert (v.category, v.subtype, v.confidence) == ("data", "data/empty-sample", 0.5)
 
 
+def test_a_tensor_built_from_a_nested_list_with_an_empty_one_is_an_empty_sample():
+    def building(size: int):
+        return judge(
+            'Traceback (most recent call last):\n  File "seq2seq.py", line 193, in next\n'
+            "    inputs = Variable(torch.LongTensor(inputs)).transpose(1, 0).contiguous()\n"
+            f"RuntimeError: given sequence has an invalid size of dimension 2: {size}\n"
+        )
+
+    assert building(0).subtype == "data/empty-sample"
+    assert building(7).subtype != "data/empty-sample"
+
+
 def test_a_plain_error_under_the_programs_sample_loading_or_data_folder_is_data_first():
     # `__getitem__` a call above the frame that raised (ssd.pytorch's `pull_item`)
     v = judge(
