@@ -26,6 +26,10 @@ class Guard:
         pid = os.fork()
         if pid == 0:  # the guard: no Python cleanup, no threads, only a blocking read
             try:
+                # its own process group: a kill sent to trainwatch's group (`timeout -k`'s SIGKILL,
+                # a job control's) must not take the guard with it, or the child's group, which is
+                # its own, would outlive them both
+                os.setpgid(0, 0)
                 for signum in ignored:  # signals for the child's group, not for the guard
                     signal.signal(signum, signal.SIG_IGN)
                 os.closerange(3, read_end)

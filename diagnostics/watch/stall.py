@@ -26,6 +26,10 @@ if TYPE_CHECKING:  # the records module is the probe's; a stall watcher without 
 IDLE_CPU_SHARE = 0.10
 # between SIGTERM and SIGKILL: the verdict must come within a few seconds of the timeout
 STOP_GRACE_S = 3.0
+# Output that ended a reported silence this short a time before a signal ended the run is the
+# stop's own (the KeyboardInterrupt traceback of a Ctrl-C, a launcher's "Received SIGTERM"): the
+# silence stands.
+STOP_OUTPUT_S = 5.0
 ON_STALL = ("auto", "report", "kill")  # auto: stop an idle stall, only report a busy one
 
 # Where a waiting thread sits, told from its innermost frames: (kind, file fragment, functions or
@@ -280,6 +284,9 @@ class StallWatcher:
         self._used = 0.0
         self._facts: StallFacts | None = None
         self._episode: float | None = None  # the activity time of the silence already reported
+        # a reported silence that output ended, and when (monotonic): kept for `close`, which
+        # restores it when that output was the stop's own (a traceback printed as Ctrl-C ends it)
+        self._withdrawn: tuple[StallFacts, float] | None = None
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="trainwatch-stall", daemon=True)
         self._started = time.monotonic()
@@ -298,6 +305,14 @@ class StallWatcher:
         self._done.set()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(self._grace + 2)
+        withdrawn = self._withdrawn
+        if (
+            self._facts is None
+            and withdrawn is not None
+            and signalled
+            and time.monotonic() - withdrawn[1] <= STOP_OUTPUT_S
+        ):
+            self._facts = withdrawn[0]  # the output that ended the silence was the stop's
         facts = self._facts
         if (
             facts is not None
@@ -332,7 +347,10 @@ class StallWatcher:
                 and self._facts.action == "reported"
                 and self._episode != last
             ):
-                self._facts = None  # activity came back: the silence reported before was not a hang
+                # activity came back: the silence reported before was not a hang, unless that
+                # activity is the run's answer to the signal that ends it (see `close`)
+                self._withdrawn = (self._facts, now)
+                self._facts = None
             return False
         if self._episode == last:
             return False  # this silence is already reported
@@ -340,6 +358,7 @@ class StallWatcher:
         busy = used > IDLE_CPU_SHARE * self.timeout or bool(self._gpu_busy and self._gpu_busy())
         stop = self.on_stall == "kill" or (self.on_stall == "auto" and not busy)
         self._episode = last
+        self._withdrawn = None
         self._facts = StallFacts(
             timeout_s=self.timeout,
             silent_s=silent,

@@ -233,18 +233,25 @@ def test_a_child_killed_by_sigint_is_reported_as_interrupted(tmp_path):
     assert read_report(report)["verdict"]["category"] == "interrupted"
 
 
-def test_no_orphans_when_trainwatch_is_sigkilled(tmp_path, script):
+@pytest.mark.parametrize("whole_group", [False, True], ids=["trainwatch", "its-group"])
+def test_no_orphans_when_trainwatch_is_sigkilled(tmp_path, script, whole_group):
+    # `timeout -k` and job control kill trainwatch's process group, not only trainwatch: its guard
+    # is not in that group, and kills the child's own group when trainwatch is gone
     pids_file = tmp_path / "pids"
     proc = subprocess.Popen(
         [TRAINWATCH, "run", "--no-probe", script("launch_family.py"), str(pids_file)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=trainwatch_env(),
+        start_new_session=True,
     )
     _wait_for_line(proc.stdout, b"ready")
     child, grandchild = map(int, pids_file.read_text().split())
     assert _alive(child) and _alive(grandchild)
-    proc.kill()
+    if whole_group:
+        os.killpg(proc.pid, signal.SIGKILL)
+    else:
+        proc.kill()
     proc.wait(timeout=10)
     deadline = time.monotonic() + 10
     while (_alive(child) or _alive(grandchild)) and time.monotonic() < deadline:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ from trainwatch.diagnostics.read.progress import ProgressTracker
 from trainwatch.diagnostics.watch.probe.parent import ProbeSession
 from trainwatch.diagnostics.watch.stall import StallWatcher
 
-from conftest import SCRIPTS, needs, read_report, trainwatch
+from conftest import SCRIPTS, TRAINWATCH, needs, read_report, trainwatch, trainwatch_env
 
 
 def run_watched(
@@ -270,7 +271,6 @@ def test_a_busy_loop_reported_then_stopped_by_a_signal_stays_a_hang(tmp_path):
     # torchrun's agent prints "Received 15 death signal, shutting down workers" as a SIGTERM ends
     # the job: that is the stop's output, not the run coming back to life (it had made the report
     # `interrupted/sigterm`, the busy loop and its stacks lost)
-    from conftest import TRAINWATCH, trainwatch_env
 
     report = tmp_path / "r.json"
     wrapper = (
@@ -302,6 +302,39 @@ def test_a_busy_loop_reported_then_stopped_by_a_signal_stays_a_hang(tmp_path):
     assert saved["stall"]["busy"] and saved["verdict"]["subtype"] == "hang/busy-loop", saved[
         "verdict"
     ]
+
+
+def test_a_silence_reported_then_ended_by_ctrl_c_stays_a_hang_despite_the_interrupt_s_output(
+    tmp_path,
+):
+    # the KeyboardInterrupt traceback is output after the silence: it is the stop's, not the run
+    # coming back to life
+    report = tmp_path / "r.json"
+    run = subprocess.Popen(
+        [
+            TRAINWATCH,
+            "run",
+            "--stall-timeout",
+            "2",
+            "--on-stall",
+            "report",
+            "--json",
+            str(report),
+            str(SCRIPTS / "quiet_interrupted_while_waiting.py"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=trainwatch_env(),
+        start_new_session=True,
+    )
+    time.sleep(5)  # the silence reported (report: never stopped by trainwatch)
+    os.killpg(run.pid, signal.SIGINT)
+    run.communicate(timeout=60)
+    assert run.returncode == 130
+    saved = read_report(report)
+    assert saved["verdict"]["category"] == "hang", saved["verdict"]
+    assert saved["stall"] is not None and not saved["stall"]["busy"]
+    assert saved["verdict"]["alternatives"][0]["category"] == "interrupted"
 
 
 def test_a_program_that_ends_on_its_own_error_line_is_judged_by_it(tmp_path):
