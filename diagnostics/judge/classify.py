@@ -130,6 +130,9 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
                 evidence,
                 knowledge,
             )
+    waited = _waited_for_a_dead_thread(evidence, knowledge)
+    if waited is not None:
+        return waited
     handled = _without_handled_tracebacks(evidence)
     if handled is not None:
         ended_well = classify(handled, knowledge)
@@ -633,6 +636,52 @@ def _with_thread_failure(
         completed,
         confidence=min(completed.confidence, THREAD_FAILURE_COMPLETED),
         alternatives=(alt,) + completed.alternatives,
+    )
+
+
+def _waited_for_a_dead_thread(evidence: Evidence, knowledge: Knowledge | None) -> Verdict | None:
+    """A run that hung after one of its threads died of an uncaught exception (a prefetch thread
+    feeding a queue the loop then waits on forever): the thread's exception is the initiating
+    failure, judged as if it had ended the process, and the hang its consequence (the
+    alternative). None where no thread died or the run did not hang."""
+    probe = evidence.probe
+    if evidence.stall is None or probe is None:
+        return None
+    died = tuple(c for c in probe.chains if c.thread is not None)
+    if not died or any(
+        c.thread is None and c.final.short_type != "SystemExit" for c in probe.chains
+    ):
+        return None
+    hung = classify(_without_thread_deaths_in_probe(evidence), knowledge)
+    if hung.category != "hang":
+        return None
+    as_main = tuple(replace(c, thread=None) for c in died)
+    # read as if the exception had ended the process: how the hang was ended is no part of it
+    alone = replace(evidence, stall=None, exit=None, probe=replace(probe, chains=as_main))
+    cause = classify(alone, knowledge)
+    if cause.category in ("hang", "unknown", "interrupted", *GOOD_ENDINGS):
+        return None
+    thread = died[0].thread
+    return replace(
+        cause,
+        summary=(
+            f"A thread of the run ('{thread}') ended on an uncaught {died[0].final.short_type}, "
+            "and the run then hung waiting for what it would have given (the hang is the "
+            f"consequence, below). {cause.summary}"
+        ),
+        evidence=cause.evidence + tuple(c for c in hung.evidence if c.kind == "stall"),
+        alternatives=(
+            Alternative(hung.category, hung.subtype, min(0.5, hung.confidence), hung.summary),
+        )
+        + cause.alternatives,
+    )
+
+
+def _without_thread_deaths_in_probe(evidence: Evidence) -> Evidence:
+    """The evidence without the probe's chains of threads that died (the run's own reading)."""
+    probe = evidence.probe
+    return replace(
+        evidence, probe=replace(probe, chains=tuple(c for c in probe.chains if c.thread is None))
     )
 
 

@@ -337,6 +337,19 @@ def test_a_silence_reported_then_ended_by_ctrl_c_stays_a_hang_despite_the_interr
     assert saved["verdict"]["alternatives"][0]["category"] == "interrupted"
 
 
+def test_a_hang_waiting_for_a_thread_that_died_is_that_thread_s_error(tmp_path):
+    path = tmp_path / "r.json"
+    script = str(SCRIPTS / "hang_after_thread_died.py")
+    ran = trainwatch("run", "--stall-timeout", "2", "--json", str(path), script)
+    report = read_report(path)
+    assert ran.returncode == report["exit"]["status"] == 143  # stopped at the stall
+    verdict = report["verdict"]
+    assert verdict["category"] == "code", verdict
+    assert "thread of the run ('prefetch') ended on an uncaught KeyError" in verdict["summary"]
+    assert any(c["text"] == "KeyError: 'image'" for c in report["evidence"])
+    assert verdict["alternatives"][0]["category"] == "hang"
+
+
 def test_a_program_that_ends_on_its_own_error_line_is_judged_by_it(tmp_path):
     # no Python, no traceback: the last words on stderr are the program's own error line
     script = 'echo "step 1"; echo "step 2"; echo "FATAL: cannot open shard 17 of the dataset" >&2'
