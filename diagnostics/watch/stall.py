@@ -352,10 +352,15 @@ class StallWatcher:
                 self._withdrawn = (self._facts, now)
                 self._facts = None
             return False
-        if self._episode == last:
-            return False  # this silence is already reported
         used = self._used - self._cpu_at(now - self.timeout)
         busy = used > IDLE_CPU_SHARE * self.timeout or bool(self._gpu_busy and self._gpu_busy())
+        if self._episode == last:
+            # this silence is already reported; one reported busy is judged again once its CPU
+            # stops (a start-up's imports counted in its first window, a busy phase that then
+            # deadlocks): it is then a silent wait, which auto stops
+            reported = self._facts
+            if busy or reported is None or not reported.busy or reported.action != "reported":
+                return False
         stop = self.on_stall == "kill" or (self.on_stall == "auto" and not busy)
         self._episode = last
         self._withdrawn = None

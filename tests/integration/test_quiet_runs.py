@@ -267,6 +267,17 @@ def test_busy_loop_is_reported_while_it_lasts_and_killed_when_asked():
     assert (verdict.category, verdict.subtype) == ("hang", "hang/busy-loop")
 
 
+def test_a_busy_silence_that_then_stops_using_cpu_is_judged_again_and_stopped():
+    # reported busy while it computes; once its CPU stops, auto stops the wait it became
+    verdict, evidence, elapsed = run_watched(
+        "quiet_busy_then_stuck.py", "4", stall_timeout=2, limit=40
+    )
+    assert evidence.stall is not None and evidence.stall.action == "stopped"
+    assert not evidence.stall.busy
+    assert elapsed < 30
+    assert verdict.category == "hang" and verdict.subtype != "hang/busy-loop"
+
+
 def test_a_busy_loop_reported_then_stopped_by_a_signal_stays_a_hang(tmp_path):
     # torchrun's agent prints "Received 15 death signal, shutting down workers" as a SIGTERM ends
     # the job: that is the stop's output, not the run coming back to life (it had made the report
