@@ -602,6 +602,12 @@ THREAD_FAILURE_COMPLETED = 0.75
 # A run that printed tracebacks it went on from and finished: completed, a little less sure (the
 # program judged them harmless, trainwatch cannot), their failure the alternative.
 HANDLED_ERROR_COMPLETED = 0.8
+# A tuner's end-of-run report that trials failed (Ray Tune's "Number of errored trials: 1",
+# "Trial status: 2 TERMINATED | 1 ERROR", "Trials did not complete: [...]"): the tracebacks of those
+# trials were the run's failures, whatever the driver did after.
+TRIALS_FAILED = re.compile(
+    r"Number of errored trials: [1-9]|Trials did not complete: \[|\| [1-9]\d* ERROR\b"
+)
 HANDLED_ERROR_ALTERNATIVE = 0.3
 THREAD_FAILURE_ALTERNATIVE = 0.7
 
@@ -747,6 +753,8 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
         or any(c.thread is None and c.final.short_type != "SystemExit" for c in probe.chains)
     ):
         return None
+    if any(TRIALS_FAILED.search(line.text) for line in log.notable + log.tail):
+        return None  # a tuner reported the trial it ran as failed: not handled, only survived
     said = {
         f"{e.type}: {_message_start(e.message)}"
         for c in log.chains

@@ -449,6 +449,23 @@ def test_threads_dying_at_once_are_known_in_the_log_by_type_or_by_message():
     assert classify(run).category == "completed"
 
 
+def test_a_traceback_gone_on_from_is_handled_unless_a_tuner_says_its_trial_failed():
+    trial = (
+        'Traceback (most recent call last):\n  File "/w/tune_run.py", line 14, in trainable\n'
+        "    lr = config['lr'] / config['decay_every']\n"
+        "TypeError: unsupported operand type(s) for /: 'float' and 'str'\n"
+    )
+    epochs = "".join(f"lr=0.1 epoch {e}/5 loss 0.{9 - e}\n" for e in range(1, 6))
+
+    def read(ending: str):
+        text = trial + epochs + ending
+        return judge(text, progress=_progress(text))
+
+    assert read("best lr: 0.1\n").category == "completed"
+    failed = read("Number of errored trials: 1\nbest lr: 0.1\n")
+    assert (failed.category, failed.subtype) == ("code", "code/python-error")
+
+
 def test_a_thread_that_died_of_a_full_disk_leaves_a_completed_run_less_sure():
     from dataclasses import replace
 
