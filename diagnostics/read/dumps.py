@@ -1,5 +1,6 @@
 """Tracebacks the probe receives as text, read by the one traceback parser (read/tracebacks.py):
-faulthandler's dumps, and the traceback torch forwards from a DataLoader worker.
+faulthandler's dumps, and the traceback torch forwards from a DataLoader worker or a spawned
+process.
 
 faulthandler (fatal signals, requested stack dumps) writes from a signal handler without the GIL,
 so it can only write text; torch's DataLoader sends a failed worker's exception to the main process
@@ -87,6 +88,27 @@ def parse_traceback_text(
     reader = _read(text, library_dirs)
     chains = list(reader.chains_first) + list(reader.chains_last)
     return chains[0].exceptions if chains else ()
+
+
+# torch.multiprocessing.spawn's ProcessRaisedException (torch/multiprocessing/spawn.py): "\n\n--
+# Process 1 terminated with the following error:\n" and the spawned process's formatted traceback.
+SPAWN_WRAPPER = re.compile(
+    r"^\s*-- Process (?P<process>\d+) terminated with the following error:\n"
+    r"(?P<tb>Traceback \(most recent call last\):\n.*)",
+    re.S,
+)
+
+
+def parse_spawn_wrapper(
+    message: str, library_dirs: Sequence[str] = ()
+) -> tuple[int, tuple[RaisedException, ...]] | None:
+    """(process index, the spawned process's own chain) from the message of the exception
+    `torch.multiprocessing.spawn` raises in the parent for a process that failed, or None."""
+    found = SPAWN_WRAPPER.match(message)
+    if found is None:
+        return None
+    chain = parse_traceback_text(found["tb"], library_dirs)
+    return (int(found["process"]), chain) if chain else None
 
 
 def parse_worker_wrapper(

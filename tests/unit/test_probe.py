@@ -12,6 +12,7 @@ from pathlib import Path
 
 from trainwatch.diagnostics.read.dumps import (
     parse_dump,
+    parse_spawn_wrapper,
     parse_traceback_text,
     parse_worker_wrapper,
 )
@@ -101,6 +102,12 @@ def test_parse_chained_traceback_text() -> None:
         == 3
     )
     assert parse_worker_wrapper("an ordinary message") is None
+    # torch.multiprocessing.spawn's re-raise of a spawned process's failure in the parent
+    index, spawned = parse_spawn_wrapper(
+        "\n\n-- Process 1 terminated with the following error:\n" + text
+    )
+    assert index == 1 and [e.type for e in spawned] == ["KeyError", "ValueError"]
+    assert parse_spawn_wrapper("-- Process 1 terminated with exit code 1") is None
 
 
 def test_parse_faulthandler_dump() -> None:

@@ -26,6 +26,7 @@ from trainwatch.diagnostics.evidence import (
 from trainwatch.diagnostics.read.dumps import (
     fatal_signal_name,
     parse_dump,
+    parse_spawn_wrapper,
     parse_worker_wrapper,
     split_fatal,
 )
@@ -380,7 +381,7 @@ def read_records(
         if found is not None:
             fatal.append((proc.started, found))
     timed.sort(key=lambda item: item[0])
-    chains = tuple(chain for _, chain in timed)
+    chains = tuple(_unwrapped_spawn(chain, processes) for _, chain in timed)
     workers = tuple(w for w in (worker_failure(c, processes) for c in chains) if w is not None)
     torch_contexts.sort(key=lambda item: item[0])
     processes.sort(key=lambda p: p.started)
@@ -491,6 +492,21 @@ def exit_chain(sys_exit: dict[str, Any], proc: ProbeProcess) -> ExceptionChain:
     return ExceptionChain(
         exceptions=(*during, raised), origin="probe", pid=proc.pid, rank=proc.rank
     )
+
+
+def _unwrapped_spawn(chain: ExceptionChain, processes: list[ProbeProcess]) -> ExceptionChain:
+    """The chain of a spawned process's failure where `torch.multiprocessing.spawn` re-raised it in
+    the parent (ProcessRaisedException): the spawned process's own exception and frames, the
+    re-raise after them; any other chain as it is."""
+    if not chain.final.type.endswith("ProcessRaisedException"):
+        return chain
+    lib = next((p.library_dirs for p in processes if p.pid == chain.pid), ())
+    parsed = parse_spawn_wrapper(chain.final.message, lib)
+    if parsed is None:
+        return chain
+    _, exceptions = parsed
+    carrier = replace(chain.final, message=chain.final.message.strip().splitlines()[0])
+    return replace(chain, exceptions=exceptions + (carrier,))
 
 
 def worker_failure(chain: ExceptionChain, processes: list[ProbeProcess]) -> WorkerFailure | None:
