@@ -33,31 +33,45 @@ STOP_OUTPUT_S = 5.0
 ON_STALL = ("auto", "report", "kill")  # auto: stop an idle stall, only report a busy one
 
 # Where a waiting thread sits, told from its innermost frames: (kind, file fragment, functions or
-# None for any).
-_WAIT_FRAMES = (
-    ("dataloader", "torch/utils/data/dataloader.py", ("_try_get_data", "_get_data", "_next_data")),
-    ("collective", "torch/distributed/", None),
-    ("collective", "deepspeed/comm/", None),
-    ("collective", "horovod/", None),
+# None for any), in tiers: the DataLoader, collectives and Pool name a wait better than the queue
+# or socket they block in, wherever on the stack; under them, what the program waits for (a queue,
+# a future, a thread) better than the lock or condition it blocks in (`queue.get` sits in
+# `threading.Condition.wait`).
+_WAIT_TIERS = (
     (
-        "pool",
-        "multiprocessing/pool.py",
-        ("map", "starmap", "get", "wait", "next", "__next__", "join", "apply"),
+        (
+            "dataloader",
+            "torch/utils/data/dataloader.py",
+            ("_try_get_data", "_get_data", "_next_data"),
+        ),
+        ("collective", "torch/distributed/", None),
+        ("collective", "deepspeed/comm/", None),
+        ("collective", "horovod/", None),
+        (
+            "pool",
+            "multiprocessing/pool.py",
+            ("map", "starmap", "get", "wait", "next", "__next__", "join", "apply"),
+        ),
     ),
-    ("queue", "multiprocessing/queues.py", ("get", "put")),
-    ("queue", "multiprocessing/connection.py", None),
-    ("queue", "/queue.py", ("get", "put", "join")),
-    ("lock", "multiprocessing/synchronize.py", None),
-    ("lock", "/threading.py", ("acquire", "wait", "__enter__", "_wait_for_tstate_lock")),
-    ("join", "/threading.py", ("join",)),
-    ("join", "multiprocessing/process.py", ("join",)),
-    ("join", "multiprocessing/popen_fork.py", ("wait", "poll")),
-    ("join", "/subprocess.py", ("wait", "communicate", "_wait", "_try_wait")),
-    ("io", "/selectors.py", ("select",)),
-    ("io", "/socket.py", None),
-    ("io", "/ssl.py", ("read", "recv", "recv_into")),
+    (
+        ("queue", "multiprocessing/queues.py", ("get", "put")),
+        ("queue", "multiprocessing/connection.py", None),
+        ("queue", "/queue.py", ("get", "put", "join")),
+        ("event", "concurrent/futures/_base.py", ("result", "wait", "as_completed", "exception")),
+        ("join", "/threading.py", ("join", "_wait_for_tstate_lock")),
+        ("join", "multiprocessing/process.py", ("join",)),
+        ("join", "multiprocessing/popen_fork.py", ("wait", "poll")),
+        ("join", "/subprocess.py", ("wait", "communicate", "_wait", "_try_wait")),
+    ),
+    (
+        ("lock", "multiprocessing/synchronize.py", None),
+        ("event", "/threading.py", ("wait",)),
+        ("lock", "/threading.py", ("acquire", "__enter__")),
+        ("io", "/selectors.py", ("select",)),
+        ("io", "/socket.py", None),
+        ("io", "/ssl.py", ("read", "recv", "recv_into")),
+    ),
 )
-_HIGH_LEVEL = ("dataloader", "collective", "pool")
 # torchrun's own code lives under torch/distributed too: its agent watching the ranks is in no
 # collective.
 _LAUNCHER_FRAMES = (
@@ -67,6 +81,8 @@ _LAUNCHER_FRAMES = (
 )
 _WAIT_CODE = (
     ("sleep", re.compile(r"\bsleep\(")),
+    # a prompt no one answers: `input()`, a read of stdin
+    ("stdin", re.compile(r"\binput\(|\bsys\.stdin\b")),
     ("lock", re.compile(r"(?i)\.acquire\(|\bwith\b[^:]*lock|\.wait\(")),
     ("queue", re.compile(r"\.get\(|\.recv\w*\(|\.read\(")),
     ("join", re.compile(r"\.join\(|\.communicate\(")),
@@ -93,6 +109,8 @@ _WAIT_WORDS = {
     "pool": "waiting for the results of a multiprocessing Pool's workers",
     "queue": "waiting on a queue or pipe",
     "lock": "waiting to acquire a lock",
+    "event": "waiting on an event or a future (another thread's or process's work)",
+    "stdin": "waiting for input on stdin (a prompt no one answers)",
     "join": "waiting for another thread or process to end",
     "sleep": "sleeping (time.sleep)",
     "io": "waiting on a socket or file descriptor",
@@ -174,7 +192,7 @@ class StallFacts:
 
 def classify_wait(frames: Sequence[Frame]) -> tuple[str, str]:
     """(kind, where) for one stack, outermost call first: the innermost frame that names a known
-    wait decides.
+    wait of the highest tier decides (_WAIT_TIERS).
     """
     if not frames:
         return "unknown", "no Python frames"
@@ -182,15 +200,12 @@ def classify_wait(frames: Sequence[Frame]) -> tuple[str, str]:
         # a module being imported runs its body: the path of a file under torch/distributed/ that
         # `import torch` loads is no collective it waits in
         return "import", _where(frames[-1], frames)
-    # The DataLoader and collectives name the wait better than the queue or socket they block in,
-    # wherever they are.
-    for high in (True, False):
+    for tier in _WAIT_TIERS:
         for frame in reversed(frames):
             path = forward_slashes(frame.file)
-            for kind, fragment, functions in _WAIT_FRAMES:
+            for kind, fragment, functions in tier:
                 if (
-                    (kind in _HIGH_LEVEL) == high
-                    and fragment in path
+                    fragment in path
                     and (functions is None or frame.function in functions)
                     and not (kind == "collective" and any(f in path for f in _LAUNCHER_FRAMES))
                 ):

@@ -359,7 +359,27 @@ def test_classify_wait_prefers_the_dataloader_over_the_queue_it_blocks_in():
     [
         ([frame("t.py", "f", "time.sleep(30)", True)], "sleep"),
         ([frame("ds.py", "__getitem__", "with lock:", True)], "lock"),
-        ([frame("/usr/lib/python3.11/threading.py", "wait")], "lock"),
+        ([frame("/usr/lib/python3.11/threading.py", "acquire")], "lock"),
+        # an Event or Condition wait is a wait for another's work, not a lock held
+        ([frame("/usr/lib/python3.11/threading.py", "wait")], "event"),
+        (
+            [
+                frame("cb.py", "on_train_start", "token = future.result()", True),
+                frame("/usr/lib/python3.11/concurrent/futures/_base.py", "result"),
+                frame("/usr/lib/python3.11/threading.py", "wait"),
+            ],
+            "event",
+        ),
+        # queue.get blocks in a Condition's wait: the queue names it
+        (
+            [
+                frame("t.py", "<module>", "xs = q.get()", True),
+                frame("/usr/lib/python3.11/queue.py", "get"),
+                frame("/usr/lib/python3.11/threading.py", "wait"),
+            ],
+            "queue",
+        ),
+        ([frame("t.py", "<module>", 'ok = input("Overwrite? [y/N] ")', True)], "stdin"),
         (
             [frame("/x/site-packages/torch/distributed/distributed_c10d.py", "all_reduce")],
             "collective",
