@@ -39,11 +39,9 @@ ON_STALL = ("auto", "report", "kill")  # auto: stop an idle stall, only report a
 # `threading.Condition.wait`).
 _WAIT_TIERS = (
     (
-        (
-            "dataloader",
-            "torch/utils/data/dataloader.py",
-            ("_try_get_data", "_get_data", "_next_data"),
-        ),
+        # the multi-process iterator's waits for its workers; the single-process one's `_next_data`
+        # runs the Dataset in place (num_workers=0): no worker is waited for
+        ("dataloader", "torch/utils/data/dataloader.py", ("_try_get_data", "_get_data")),
         ("collective", "torch/distributed/", None),
         ("collective", "deepspeed/comm/", None),
         ("collective", "horovod/", None),
@@ -83,7 +81,7 @@ _WAIT_CODE = (
     ("sleep", re.compile(r"\bsleep\(")),
     # a prompt no one answers: `input()`, a read of stdin
     ("stdin", re.compile(r"\binput\(|\bsys\.stdin\b")),
-    ("lock", re.compile(r"(?i)\.acquire\(|\bwith\b[^:]*lock|\.wait\(")),
+    ("lock", re.compile(r"(?i)\.acquire\(|\bwith\b[^:]*lock|\.wait\(|\bflock\(|\blockf\(")),
     ("queue", re.compile(r"\.get\(|\.recv\w*\(|\.read\(")),
     ("join", re.compile(r"\.join\(|\.communicate\(")),
 )

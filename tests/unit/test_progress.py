@@ -380,6 +380,18 @@ def test_classify_wait_prefers_the_dataloader_over_the_queue_it_blocks_in():
             "queue",
         ),
         ([frame("t.py", "<module>", 'ok = input("Overwrite? [y/N] ")', True)], "stdin"),
+        ([frame("t.py", "train", "fcntl.flock(handle, fcntl.LOCK_EX)", True)], "lock"),
+        # num_workers=0: the single-process iterator runs the Dataset in place, no worker waited for
+        (
+            [
+                frame("t.py", "<module>", "for batch in loader:", True),
+                frame("/x/site-packages/torch/utils/data/dataloader.py", "__next__"),
+                frame("/x/site-packages/torch/utils/data/dataloader.py", "_next_data"),
+                frame("/x/site-packages/torch/utils/data/_utils/fetch.py", "fetch"),
+                frame("ds.py", "__getitem__", "while not ready(index):", True),
+            ],
+            "unknown",
+        ),
         (
             [frame("/x/site-packages/torch/distributed/distributed_c10d.py", "all_reduce")],
             "collective",
