@@ -83,7 +83,8 @@ def state(status: dict[str, Any]) -> str:
     stall = status.get("stall")
     if status.get("stopping_for_nan"):
         return "stopping: loss NaN"
-    if stall:
+    # without --stall-timeout the watcher only notes a silence, for the verdict: still quiet here
+    if stall and (status.get("stall_timeout_s") or stall.get("action") == "stopped"):
         if stall.get("action") == "stopped":
             return "stalled: stopping"
         return f"stalled {human_duration(stall.get('silent_s'))}" + (

@@ -160,7 +160,15 @@ def test_ps_shows_a_row_a_run_with_its_state(tmp_path):
         ({}, "running"),
         ({"silent_s": 125}, "quiet 2 min 5 s"),
         ({"first_nonfinite_at": "epoch 3/20"}, "loss NaN since epoch 3/20"),
-        ({"stall": {"silent_s": 600, "busy": True, "action": "reported"}}, "stalled 10 min (busy)"),
+        (
+            {"stall_timeout_s": 60, "stall": {"silent_s": 600, "busy": True, "action": "reported"}},
+            "stalled 10 min (busy)",
+        ),
+        # without --stall-timeout the watcher's own note of a silence is no stall yet
+        (
+            {"silent_s": 45, "stall": {"silent_s": 45, "busy": False, "action": "reported"}},
+            "running",
+        ),
         ({"stall": {"silent_s": 600, "busy": False, "action": "stopped"}}, "stalled: stopping"),
         ({"stopping_for_nan": True, "first_nonfinite_at": "x"}, "stopping: loss NaN"),
     ],
