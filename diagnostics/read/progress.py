@@ -116,6 +116,8 @@ _SETUP_DESC = re.compile(
 )
 # An exception's line (`RuntimeError: loss is nan at step 23`): its counters say where the error
 # was met, in the program's own words, not a progress line's position.
+# Ray's log deduplication: the first of lines its workers repeated, then a count of the others
+_RAY_REPEATED = re.compile(r"\[repeated \d+x across cluster\]")
 _EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Interrupt)\b:")
 # A program's options printed at start (argparse's `Namespace(epoch=200, ...)`, a dataclass of
 # arguments or a config): its counters are settings, not where the loop stands.
@@ -368,8 +370,11 @@ class ProgressTracker:
         self._stride = 1  # keep one loss sample in `_stride` after thinning
         self._skipped = 0
         self._loss_count = 0
-        self._first_loss: float | None = None
-        self._min_loss: float | None = None
+        # each writer's first and lowest loss (a rank, a pid its capture prefix names; None for
+        # lines without one): interleaved runs (Ray Tune's trials, ranks) are curves of their own
+        self._deduplicated = False  # a log deduplicator's summary line was seen (Ray's)
+        self._first_loss: dict[int | str | None, float] = {}
+        self._min_loss: dict[int | str | None, float] = {}
         self._diverged = False
         self._nonfinite: tuple[int, float, LogLine] | None = None
         self._nonfinite_at: str | None = None
@@ -423,6 +428,8 @@ class ProgressTracker:
         if text.rstrip().endswith(":"):
             dangling = _DANGLING_NAME.search(text)
             self._dangling = None if dangling is None else dangling.group("name")
+        if "across cluster]" in text and _RAY_REPEATED.search(text) is not None:
+            self._deduplicated = True
         moved = False if _EXCEPTION_LINE.match(text) else self._read_position(text, lower)
         if "loss" in lower:
             self._read_losses(text, line)
@@ -630,7 +637,7 @@ class ProgressTracker:
             if not math.isfinite(value):
                 self._add_nonfinite(value, _segment(line, text))
                 continue
-            self._add_loss(value)
+            self._add_loss(value, line)
 
     def _read_loss_terms(self, terms: str, line: LogLine, text: str) -> None:
         values = {
@@ -642,7 +649,7 @@ class ProgressTracker:
             return
         self._last_loss = total
         if math.isfinite(total):
-            self._add_loss(total)
+            self._add_loss(total, line)
         else:
             self._add_nonfinite(total, _segment(line, text))
 
@@ -763,7 +770,7 @@ class ProgressTracker:
         if self._nonfinite_metric is not metric_before and self._nonfinite_metric is not None:
             self._nonfinite_metric = (*self._nonfinite_metric[:2], row)
 
-    def _add_loss(self, value: float) -> None:
+    def _add_loss(self, value: float, line: LogLine) -> None:
         self._loss_count += 1
         if self._first_loss_read_at is None:
             self._first_loss_read_at = self._clock()
@@ -772,18 +779,19 @@ class ProgressTracker:
             self._same_step = step
             same = value == self._same_value
             self._same_value, self._same_count = value, self._same_count + 1 if same else 1
-        if self._first_loss is None:
-            self._first_loss = value
+        source = line.capture.source if line.capture is not None else None
+        first = self._first_loss.setdefault(source, value)
         if value > 0:
-            if self._min_loss is None or value < self._min_loss:
-                self._min_loss = value
+            lowest = self._min_loss.get(source)
+            if lowest is None or value < lowest:
+                self._min_loss[source] = value
             # Divergence: far above the best seen and well above the start; a loss that is merely
             # high stays put.
             elif (
                 self._nonfinite is None
-                and value >= 100 * self._min_loss
-                and self._first_loss > 0
-                and value >= 10 * self._first_loss
+                and value >= 100 * lowest
+                and first > 0
+                and value >= 10 * first
             ):
                 self._diverged = True
         self._skipped += 1
@@ -835,6 +843,10 @@ class ProgressTracker:
         """Whether the outermost counter reached its end, every training bar included (nested
         bars).
         """
+        if self._deduplicated:
+            # Ray printed only the first of its workers' repeated lines and a count: the counters
+            # seen are samples of several loops, whose ends cannot be read
+            return None
         s = self._state
         verdicts = [None if s.unseen(counter) else counter.done() for counter in s.bars.values()]
         if s.epoch is not None and s.epoch.total is not None:

@@ -437,6 +437,32 @@ def facts_of(text: str) -> Evidence:
     return Evidence(source="log", log=parser.finish(), progress=tracker.finish())
 
 
+def test_interleaved_writers_are_curves_of_their_own_and_a_deduplicated_log_has_no_end():
+    # Ray Tune's trials print side by side, each after its own "(trainable pid=N)" prefix: one
+    # trial's loss at 1.9 after another's reached 4e-05 is no divergence
+    from trainwatch.diagnostics.read.logparse import LogParser
+
+    def tracked(text):
+        tracker = ProgressTracker()
+        parser = LogParser(on_line=tracker.feed)
+        parser.feed_text(text)  # the capture prefix learned from the first lines, as explain does
+        parser.finish()
+        return tracker.finish()
+
+    rows = []
+    for epoch in range(1, 6):
+        rows.append(f"(trainable pid=8502) lr=0.1 epoch {epoch}/5 loss {10.0**-epoch:.6f}")
+        rows.append(f"(trainable pid=8421) lr=0.01 epoch {epoch}/5 loss {2.0 - epoch / 50:.4f}")
+    interleaved = tracked("\n".join(rows) + "\n")
+    assert not interleaved.diverged and interleaved.finished is True
+    # Ray's deduplication shows one of the repeated lines and a count: the loops' ends are unknown
+    deduplicated = tracked(
+        "\n".join(rows[:2])
+        + "\n(trainable pid=8502) lr=0.1 epoch 1/5 loss 0.1000 [repeated 8x across cluster]\n"
+    )
+    assert deduplicated.finished is None
+
+
 # The corpus's development part, chosen by label rather than by id: its validation part is never
 # read by a test that could be tuned to it (corpus/README.md).
 DEV_CASES = [case for case in load_cases(CORPUS) if case["part"] == "dev"]
