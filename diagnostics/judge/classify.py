@@ -33,7 +33,7 @@ from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 
 if TYPE_CHECKING:  # imported where used: a run with nothing to match never loads the knowledge base
     from trainwatch.diagnostics.knowledge import Knowledge, Match
-    from trainwatch.diagnostics.watch.probe.records import ProbeProcess
+    from trainwatch.diagnostics.watch.probe.records import ProbeFacts, ProbeProcess
 
 # Signals a person or a scheduler sends on purpose to stop a run.
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGXCPU")
@@ -654,11 +654,9 @@ def _waited_for_a_dead_thread(evidence: Evidence, knowledge: Knowledge | None) -
     if evidence.stall is None or probe is None:
         return None
     died = tuple(c for c in probe.chains if c.thread is not None)
-    if not died or any(
-        c.thread is None and c.final.short_type != "SystemExit" for c in probe.chains
-    ):
+    if not died or _main_thread_raised(probe):
         return None
-    hung = classify(_without_thread_deaths_in_probe(evidence), knowledge)
+    hung = classify(replace(evidence, probe=_without_thread_chains(probe)), knowledge)
     if hung.category != "hang":
         return None
     as_main = tuple(replace(c, thread=None) for c in died)
@@ -683,12 +681,14 @@ def _waited_for_a_dead_thread(evidence: Evidence, knowledge: Knowledge | None) -
     )
 
 
-def _without_thread_deaths_in_probe(evidence: Evidence) -> Evidence:
-    """The evidence without the probe's chains of threads that died (the run's own reading)."""
-    probe = evidence.probe
-    return replace(
-        evidence, probe=replace(probe, chains=tuple(c for c in probe.chains if c.thread is None))
-    )
+def _without_thread_chains(probe: ProbeFacts) -> ProbeFacts:
+    """The probe's facts without the chains of threads that died (the process's own reading)."""
+    return replace(probe, chains=tuple(c for c in probe.chains if c.thread is None))
+
+
+def _main_thread_raised(probe: ProbeFacts) -> bool:
+    """Did an exception (not a `sys.exit`) end a main thread of the run, as the probe saw?"""
+    return any(c.thread is None and c.final.short_type != "SystemExit" for c in probe.chains)
 
 
 def _without_thread_deaths(evidence: Evidence) -> Evidence | None:
@@ -718,8 +718,7 @@ def _without_thread_deaths(evidence: Evidence) -> Evidence | None:
                 if c.final.short_type not in types and _message_start(c.final.message) not in starts
             ),
         )
-    probe = replace(probe, chains=tuple(c for c in probe.chains if c.thread is None))
-    return replace(evidence, probe=probe, log=log)
+    return replace(evidence, probe=_without_thread_chains(probe), log=log)
 
 
 def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
@@ -750,21 +749,17 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
         or probe is None
         or not probe.loaded
         or evidence.exit.code != 0
-        or any(c.thread is None and c.final.short_type != "SystemExit" for c in probe.chains)
+        or _main_thread_raised(probe)
     ):
         return None
     if any(TRIALS_FAILED.search(line.text) for line in log.notable + log.tail):
         return None  # a tuner reported the trial it ran as failed: not handled, only survived
     said = {
-        f"{e.type}: {_message_start(e.message)}"
+        f"{name}: {_message_start(e.message)}"
         for c in log.chains
         for e in c.exceptions
         if e.message
-    } | {
-        f"{e.short_type}: {_message_start(e.message)}"
-        for c in log.chains
-        for e in c.exceptions
-        if e.message
+        for name in (e.type, e.short_type)
     }
     # and the lines the run printed before its loop's last progress (in the same stream): what it
     # said of an error it went on from ("out of memory, retrying with batch size 1024")

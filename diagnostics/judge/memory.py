@@ -147,11 +147,12 @@ def _on_the_host(verdict: Verdict, evidence: Evidence) -> Verdict:
     memory = evidence.memory
     no_gpu_seen = memory is not None and (memory.gpu is None or not memory.gpu.devices)
     limited = no_gpu_seen and bool(getattr(memory, "address_limits", ()))
-    if not (_NAMES_THE_CPU.search(words) or limited):
+    names_the_cpu = _NAMES_THE_CPU.search(words) is not None
+    if not (names_the_cpu or limited):
         return verdict
     said = (
         "the device it names is the CPU"
-        if _NAMES_THE_CPU.search(words)
+        if names_the_cpu
         else "no GPU was seen on this machine and the run had an address-space limit"
     )
     return replace(

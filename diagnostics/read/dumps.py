@@ -104,11 +104,7 @@ def parse_spawn_wrapper(
 ) -> tuple[int, tuple[RaisedException, ...]] | None:
     """(process index, the spawned process's own chain) from the message of the exception
     `torch.multiprocessing.spawn` raises in the parent for a process that failed, or None."""
-    found = SPAWN_WRAPPER.match(message)
-    if found is None:
-        return None
-    chain = parse_traceback_text(found["tb"], library_dirs)
-    return (int(found["process"]), chain) if chain else None
+    return _wrapped(SPAWN_WRAPPER, "process", message, library_dirs)
 
 
 def parse_worker_wrapper(
@@ -116,10 +112,16 @@ def parse_worker_wrapper(
 ) -> tuple[int, tuple[RaisedException, ...]] | None:
     """(worker number, the worker's original chain) from a DataLoader re-raise message, or None if
     it is not one."""
-    found = WORKER_WRAPPER.match(message)
+    return _wrapped(WORKER_WRAPPER, "worker", message, library_dirs)
+
+
+def _wrapped(
+    pattern: re.Pattern[str], number: str, message: str, library_dirs: Sequence[str]
+) -> tuple[int, tuple[RaisedException, ...]] | None:
+    """(the number `pattern` names in its group `number`, the chain of its `tb` group) from a
+    re-raise's message, or None when it is not one or holds no traceback."""
+    found = pattern.match(message)
     if found is None:
         return None
     chain = parse_traceback_text(found["tb"], library_dirs)
-    if not chain:
-        return None
-    return int(found["worker"]), chain
+    return (int(found[number]), chain) if chain else None

@@ -88,6 +88,14 @@ def run_watched(
     return classify(evidence), evidence, elapsed
 
 
+def explained_category(tmp_path, output: bytes) -> str:
+    """The category `trainwatch explain` gives this output saved to a file (no exit status)."""
+    saved = tmp_path / "out.log"
+    saved.write_bytes(output)
+    explained = trainwatch("explain", "--json", "-", "-q", str(saved))
+    return json.loads(explained.stdout)["verdict"]["category"]
+
+
 def run_script(tmp_path, name):
     """Run one of tests/scripts under trainwatch with a JSON report: the result and the report,
     whose exit status is the command's."""
@@ -160,14 +168,9 @@ def test_a_run_that_handled_a_logged_traceback_and_finished_is_completed(tmp_pat
         stderr=subprocess.STDOUT,
         check=True,
     )
-    saved = tmp_path / "out.log"
-    saved.write_bytes(bare.stdout)
-    explained = json.loads(trainwatch("explain", "--json", "-", "-q", str(saved)).stdout)
-    assert explained["verdict"]["category"] == "completed"
+    assert explained_category(tmp_path, bare.stdout) == "completed"
     # cut after the traceback, before the loop's end, the same log is the missing package
-    saved.write_bytes(bare.stdout.split(b"Epoch 2/3")[0])
-    explained = json.loads(trainwatch("explain", "--json", "-", "-q", str(saved)).stdout)
-    assert explained["verdict"]["category"] == "library"
+    assert explained_category(tmp_path, bare.stdout.split(b"Epoch 2/3")[0]) == "library"
 
 
 def test_a_finished_run_with_an_undefined_metric_is_completed_and_says_so(tmp_path):
@@ -179,10 +182,7 @@ def test_a_finished_run_with_an_undefined_metric_is_completed_and_says_so(tmp_pa
     assert "the metric val_f1 was printed as NaN" in verdict["summary"]
     assert verdict["alternatives"][0]["subtype"] == "numerical/nan-metric"
     # the same output read back from a file has no exit status: the metric's reading stands
-    saved = tmp_path / "out.log"
-    saved.write_bytes(ran.stdout)
-    explained = trainwatch("explain", "--json", "-", "-q", str(saved))
-    assert json.loads(explained.stdout)["verdict"]["category"] == "numerical"
+    assert explained_category(tmp_path, ran.stdout) == "numerical"
 
 
 def test_nan_in_data_then_break_is_data_with_the_early_exit_as_evidence(tmp_path):

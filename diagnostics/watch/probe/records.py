@@ -494,14 +494,18 @@ def exit_chain(sys_exit: dict[str, Any], proc: ProbeProcess) -> ExceptionChain:
     )
 
 
+def _library_dirs(chain: ExceptionChain, processes: list[ProbeProcess]) -> tuple[str, ...]:
+    """The library folders of the process that recorded `chain` (none where the probe saw none)."""
+    return next((p.library_dirs for p in reversed(processes) if p.pid == chain.pid), ())
+
+
 def _unwrapped_spawn(chain: ExceptionChain, processes: list[ProbeProcess]) -> ExceptionChain:
     """The chain of a spawned process's failure where `torch.multiprocessing.spawn` re-raised it in
     the parent (ProcessRaisedException): the spawned process's own exception and frames, the
     re-raise after them; any other chain as it is."""
     if not chain.final.type.endswith("ProcessRaisedException"):
         return chain
-    lib = next((p.library_dirs for p in processes if p.pid == chain.pid), ())
-    parsed = parse_spawn_wrapper(chain.final.message, lib)
+    parsed = parse_spawn_wrapper(chain.final.message, _library_dirs(chain, processes))
     if parsed is None:
         return chain
     _, exceptions = parsed
@@ -513,10 +517,7 @@ def worker_failure(chain: ExceptionChain, processes: list[ProbeProcess]) -> Work
     """The DataLoader worker's own chain when an exception of this chain is torch's re-raise of
     it.
     """
-    lib = ()
-    for proc in processes:
-        if proc.pid == chain.pid:
-            lib = proc.library_dirs
+    lib = _library_dirs(chain, processes)
     for raised in chain.exceptions:
         parsed = parse_worker_wrapper(raised.message, lib)
         if parsed is not None:
