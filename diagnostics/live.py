@@ -111,9 +111,14 @@ def run_session(
 
     def warm_up() -> None:
         child.feed.wait_for_a_pause(time.monotonic() + BACKGROUND_WAITS_S)
-        _import_judges()
-        if on_started is not None:
-            on_started()
+        try:
+            _import_judges()
+            if on_started is not None:
+                on_started()
+        except Exception:
+            # met again on the main thread when it judges, which says it in one line: a thread's
+            # traceback here would be trainwatch's own, printed into the run's output
+            return
 
     threading.Thread(target=warm_up, name="trainwatch-warmup", daemon=True).start()
     from trainwatch.diagnostics.watch.monitor import Monitor

@@ -187,6 +187,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
         verdict = replace(verdict, evidence=verdict.evidence + (exit_cited,))
     from trainwatch.diagnostics.judge.culprits import annotate_culprit
     from trainwatch.diagnostics.judge.recovery import (
+        with_failed_saves,
         with_nonfinite_inputs,
         with_resume_advice,
         with_sample,
@@ -197,7 +198,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
         from trainwatch.diagnostics.judge.culprits import with_named_culprit
 
         verdict = with_named_culprit(verdict, evidence.log.tail)
-    verdict = tidy(with_resume_advice(verdict, evidence))
+    verdict = tidy(with_failed_saves(with_resume_advice(verdict, evidence), evidence))
     return make_consistent(verdict, evidence)  # last: nothing said may contradict the facts
 
 
@@ -316,7 +317,7 @@ def _signals(evidence: Evidence) -> dict[str, Cited]:
     status = evidence.exit
     if status is not None:
         name = status.signal
-        if name is None and status.code not in (None, 0):
+        if name is None and status.code not in (None, 0) and not _chose_status(evidence):
             from trainwatch.diagnostics.knowledge.signals import signal_from_code
 
             name = signal_from_code(status.code)
@@ -334,6 +335,21 @@ def _signals(evidence: Evidence) -> dict[str, Cited]:
                 fatal.signal, Cited("probe", f"{fatal.signal} in pid {fatal.pid}", where)
             )
     return signals
+
+
+def _chose_status(evidence: Evidence) -> bool:
+    """Did the program pick its exit status itself, `sys.exit(138)` as the probe saw it? Then a
+    status above 128 is a number it chose (papermill's for a dead kernel), not a shell's report of
+    a signal."""
+    probe, status = evidence.probe, evidence.exit
+    if probe is None or status is None:
+        return False
+    return any(
+        c.thread is None
+        and c.final.short_type == "SystemExit"
+        and c.final.message.strip() == str(status.code)
+        for c in probe.chains
+    )
 
 
 # ---- building the verdict ------------------------------------------------------------------------

@@ -91,14 +91,19 @@ def rules() -> tuple[tuple[Rule, ...], dict[str, Any]]:
     return tuple(out), data.get("advice", {})
 
 
+# a quiet verdict's signature: the prefix and its rule's id
+QUIET_PREFIX = "quiet:"
+
+
 def judge_quiet(
-    evidence: Evidence, quiet: bool = True, said_finished: bool = False
+    evidence: Evidence, quiet: bool = True, said_finished: bool = False, said_ended: bool = False
 ) -> Verdict | None:
     """The verdict of the first rule whose facts hold, or None. `quiet` says that no signature of a
     failure matched (the facts "quiet" depends on it); `said_finished`, that a phrase of a good
-    ending did."""
+    ending did; `said_ended`, that the knowledge base read the run as completed."""
     facts, values, cited, culprits = _facts(evidence, quiet)
     facts["said-finished"] = said_finished
+    facts["said-ended"] = said_ended
     rule_list, shared = rules()
     for rule in rule_list:
         if all(facts.get(name, False) for name in rule.when):
@@ -116,11 +121,19 @@ def apply_quiet(
     of the loop; otherwise the quiet verdict decides only when nothing, or nothing explained, was
     found, and its reading of the loop joins the evidence."""
     failing = verdict is not None and verdict.category not in ("completed", "early-exit", "unknown")
+    if failing and generic and verdict.category == "numerical" and _trained_on_nothing(evidence):
+        # a NaN read from the output's words (`Mean of empty slice`, `loss=nan`) where no batch was
+        # ever given is a mean over no value: the empty loop is what failed (the no-batches rule)
+        failing = False
     # the plain words of an end (an early-stopping rule's words mean to stop short of the total)
     said_finished = generic and verdict is not None and verdict.subtype == "completed/finished"
-    quiet = judge_quiet(evidence, quiet=not failing, said_finished=said_finished)
+    ended = verdict is not None and verdict.category == "completed"
+    quiet = judge_quiet(evidence, quiet=not failing, said_finished=said_finished, said_ended=ended)
     if quiet is None:
         return verdict
+    if ended and "said-ended" in _rule_of(quiet).when:
+        # a rule that read the run's words of a good end and found them the end of nothing
+        return _with_previous(quiet, verdict)
     if evidence.nan_stop is not None:  # trainwatch stopped it: its own interrupt is no cause
         return quiet
     if evidence.stall is not None:
@@ -251,8 +264,10 @@ def _facts(evidence: Evidence, quiet: bool):
         or (progress is not None and progress.stopped_at is None)
     ):
         _startup_facts(evidence, facts, values, cited)
-    if status is None and log is not None and not (log.chains or log.fatal_errors):
+    ended_0 = status is None or status.code == 0
+    if ended_0 and log is not None and not (log.chains or log.fatal_errors):
         facts["resumed-last"] = _resumed_last(evidence, log, values, cited)
+    if status is None and log is not None and not (log.chains or log.fatal_errors):
         facts["ends-on-save"] = _saved_last(log, values, cited)
     if facts.get("unfinished") and log is not None and not chains:
         facts["trainer-returned"] = _trainer_returned(log, cited)
@@ -321,6 +336,17 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
         )
 
 
+def _rule_of(verdict: Verdict) -> Rule:
+    """The rule that gave a quiet verdict (its signature is `quiet:<rule id>`)."""
+    rule_id = (verdict.signature or "").removeprefix(QUIET_PREFIX)
+    return next(r for r in rules()[0] if r.id == rule_id)
+
+
+def _trained_on_nothing(evidence: Evidence) -> bool:
+    probe = evidence.probe
+    return probe is not None and probe.loaders is not None and probe.loaders.gave_nothing
+
+
 def _loader_facts(passes: LoaderPasses, facts, values, cited) -> None:
     """The probe counted the DataLoader's passes: did any of them give a batch? And was any batch
     taken at all from the DataLoaders the run built?"""
@@ -329,7 +355,7 @@ def _loader_facts(passes: LoaderPasses, facts, values, cited) -> None:
         built = "a DataLoader" if passes.built == 1 else f"{passes.built} DataLoaders"
         values.update(built=built, them="it" if passes.built == 1 else "any of them")
         cited.insert(0, Cited("probe", f"{built} built, 0 batches taken", "probe"))
-    facts["no-batches"] = passes.ended > 0 and passes.batches == 0
+    facts["no-batches"] = passes.gave_nothing
     if facts["no-batches"]:
         shape = passes.describe()
         counted = "its one pass" if passes.ended == 1 else f"any of its {passes.ended} passes"
@@ -457,6 +483,9 @@ def _resumed_last(evidence: Evidence, log: LogFacts, values, cited) -> bool:
     last_step = progress.last_progress_line if progress is not None else None
     if last_step is not None and last_step.number > found.number:
         return False
+    passes = evidence.probe.loaders if evidence.probe is not None else None
+    if passes is not None and (passes.taken or passes.batches):
+        return False  # the probe saw batches taken: it trained, printing no step
     values["resumed"] = found.text.strip()[:120]
     _cite_first(cited, found)
     return True
@@ -529,7 +558,7 @@ def _render(rule: Rule, values, cited, culprits, shared, cascade=()) -> Verdict:
         subtype,
         rule.confidence,
         rule.summary.format_map(fill),
-        signature=f"quiet:{rule.id}",
+        signature=QUIET_PREFIX + rule.id,
         alternatives=tuple(
             Alternative(c, s or None, conf, text) for c, s, conf, text in rule.alternatives
         ),

@@ -110,6 +110,55 @@ def _nan_input(verdict: Verdict, summary: str) -> Verdict:
     )
 
 
+# A run that finished while its last checkpoint save failed (a full disk, a quota, a folder gone)
+# and went on: the training completed, but what it trained is not on disk. Less surely well, and
+# the failed save the alternative.
+FAILED_SAVE_COMPLETED = 0.6
+FAILED_SAVE_ALTERNATIVE = 0.5
+
+
+def with_failed_saves(verdict: Verdict, evidence: Evidence) -> Verdict:
+    """A completed run whose latest checkpoint save failed, as the probe saw (the program caught
+    the error and went on): said in the summary, with where the last complete checkpoint is."""
+    probe = evidence.probe
+    facts = probe.checkpoints if probe is not None else None
+    last = facts.last if facts is not None else None
+    if verdict.category != "completed" or last is None or last.state != "failed":
+        return verdict
+    failed = [s for s in facts.saves if s.state == "failed"]
+    point = facts.resume_point()
+    kept = (
+        f"the last complete one is {point.path}"
+        + (f" ({point.progress})" if point.progress else "")
+        if point is not None
+        else "none was written completely"
+    )
+    error = last.error or "an error"
+    said = (
+        f" But {len(failed)} of its {facts.total} checkpoint saves failed ({error}), the last of "
+        f"them {last.path}: the program went on without them, so the model as trained is not on "
+        f"disk; {kept}."
+    )
+    alt = Alternative(
+        "library",
+        None,
+        FAILED_SAVE_ALTERNATIVE,
+        "Its checkpoint saves failed: most often a full disk or quota, or a folder that is "
+        "read-only or gone.",
+    )
+    return replace(
+        verdict,
+        summary=verdict.summary + said,
+        confidence=min(verdict.confidence, FAILED_SAVE_COMPLETED),
+        alternatives=(alt,) + verdict.alternatives,
+        advice=(
+            "Find why the saves failed (the warnings the program printed; `df -h` and the "
+            "folder's permissions) and save the model again before relying on it.",
+        )
+        + verdict.advice,
+    )
+
+
 def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
     """For a run interrupted, preempted, killed or hung: the checkpoint to resume from (the latest
     written completely), the ones not to (partial, changed), or that there is none."""

@@ -45,6 +45,8 @@ from trainwatch.diagnostics.read.tracebacks import (
     closing_error,
     cut_traceback,
     is_frame_line,
+    is_ipython_frame,
+    is_ipython_source,
     unflattened,
 )
 from trainwatch.diagnostics.verdict import REPORT_BANNER
@@ -610,6 +612,11 @@ class LogParser:
                 break
             line = self.normalize(line)
             if is_frame_line(line.text):
+                break
+            if is_ipython_frame(line.text):
+                # the numbered source IPython prints under its last frame is code, not closing
+                # words (a library's string of another error's message among them)
+                lines = [kept for kept in lines if not is_ipython_source(kept.text)]
                 break
             if line.text.strip():  # blank once its prefix is off: a rank tag alone holds no line
                 lines.append(line)

@@ -307,6 +307,8 @@ class _Block:
     # opened on a frame line with no function: the place a SyntaxError names, which Python prints
     # with no head line above it when the script itself does not compile
     compile_site: bool = False
+    # a blank line under a message whose last line announced more (`WeightsUnpickler error:`)
+    held_blank: bool = False
 
 
 class BlockReader:
@@ -519,6 +521,16 @@ class BlockReader:
                 b.wrapper = self._freeze(b.current, None)
                 b.current, b.frames, b.kind = None, [], "tb"
                 return True
+            if not text.strip() and not b.held_blank and b.current.lines[-1].rstrip().endswith(":"):
+                # a message that ends announcing what follows goes on past one blank line: torch's
+                # weights_only refusal names its cause there (`Unsupported operand 118`)
+                b.held_blank = True
+                return True
+            if b.held_blank and (not text.strip() or _CAUSE in text or _CONTEXT in text):
+                self._end_exception(b)
+                b.kind, b.blanks, b.held_blank = "after", 1, False
+                return self._continue(b, line)
+            b.held_blank = False
             if not text.strip() or _TOOL_AFTER_EXCEPTION.match(text):
                 self._end_exception(b)
                 b.kind, b.blanks = "after", 0
@@ -810,6 +822,16 @@ def is_frame_line(text: str) -> bool:
     paste glued to the rest of its traceback (a function's name has no space)?"""
     m = _FRAME.match(text)
     return m is not None and " " not in (m.group(3) or "")
+
+
+def is_ipython_frame(text: str) -> bool:
+    """Is this IPython's line of a frame (`File /x/y.py:522, in f()`), above its numbered source?"""
+    return _IPY_FILE.match(text) is not None and ", in " in text
+
+
+def is_ipython_source(text: str) -> bool:
+    """Is this a numbered line of the source IPython shows under a frame (`    518  "text"`)?"""
+    return _IPY_SOURCE.match(text) is not None or text.strip().startswith("(...)")
 
 
 def cut_traceback(tail: Sequence[LogLine]) -> tuple[tuple[Frame, ...], LogLine | None]:

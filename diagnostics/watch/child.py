@@ -397,6 +397,10 @@ class Child:
                 self.signal_group(signum)
 
         for signum in FORWARDED_SIGNALS:
+            if signal.getsignal(signum) == signal.SIG_IGN:
+                # ignored by whoever started trainwatch (`nohup`, a script's `cmd &`): the program
+                # inherits that through exec and ignores it as it would alone, and so does this
+                continue
             self._previous_handlers[signum] = signal.signal(signum, forward)
         if any(os.isatty(fd) for fd in (0, 1, 2)):
             self._previous_handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, self._resize)

@@ -168,6 +168,20 @@ def test_death_by_signal_gives_128_plus_n(tmp_path, signum):
     }
 
 
+def test_a_status_above_128_a_python_program_chose_is_no_signal(tmp_path):
+    # papermill exits 138 for a dead kernel: 128 + SIGUSR1 to a shell, a chosen number here
+    report = tmp_path / "r.json"
+    code = "import sys; print('giving up', flush=True); sys.exit(138)"
+    result = trainwatch("run", "--json", str(report), "--", sys.executable, "-c", code)
+    assert result.returncode == 138
+    verdict = read_report(report)["verdict"]
+    assert verdict["category"] != "interrupted" and "SIGUSR1" not in verdict["summary"]
+    assert "sys.exit(138)" in verdict["summary"]
+    # without the probe nothing says who chose it: read as a shell reports a signal
+    bare = trainwatch("run", "--no-probe", "--json", str(report), "--", sys.executable, "-c", code)
+    assert bare.returncode == 138 and read_report(report)["verdict"]["category"] == "interrupted"
+
+
 # ---- signals and lifetime ------------------------------------------------------------------------
 
 

@@ -401,6 +401,11 @@ def test_a_loop_whose_dataloader_gives_no_batch_is_an_early_exit_counted_by_the_
         "built": 1,
         "taken": 0,
     }
+    # the NumPy mean of no loss is NaN, under its warning: an empty loop, not a divergence
+    mean = trainwatch("run", "--json", str(path), str(SCRIPTS / "empty_loader.py"), "mean")
+    assert mean.returncode == 0 and b"train_loss=nan" in mean.stdout
+    assert b"Mean of empty slice" in mean.stderr
+    assert read_report(path)["verdict"]["subtype"] == "early-exit/no-training-batches"
     # averaged over the loader's length, the same loop fails: the note says why it was zero
     failed = trainwatch("run", "--json", str(path), str(SCRIPTS / "empty_loader.py"), "average")
     assert failed.returncode == 1

@@ -157,6 +157,18 @@ def test_the_checkpoints_saved_after_the_loss_went_non_finite_are_not_resumed_fr
     assert resume.startswith(f"Resume from {out / 'ckpt_step10.pt'} (epoch 1, step")
 
 
+def test_a_finished_run_whose_last_saves_failed_says_its_model_is_not_on_disk(
+    tmp_path: Path,
+) -> None:
+    out, done, report = checkpoint_run(tmp_path, "checkpoint_run.py", "missed")
+    assert done.returncode == 0 and b"could not save checkpoint" in done.stdout
+    verdict = report["verdict"]
+    assert verdict["category"] == "completed" and verdict["confidence"] <= 0.6
+    assert "2 of its 3 checkpoint saves failed (RuntimeError)" in verdict["summary"]
+    assert f"the last complete one is {out / 'step10' / 'model.pt'}" in verdict["summary"]
+    assert verdict["alternatives"][0]["category"] == "library"
+
+
 def test_a_run_that_wrote_no_checkpoint_says_so(tmp_path: Path) -> None:
     out, done, report = checkpoint_run(tmp_path, "checkpoint_run.py", "none")
     assert done.returncode == 137

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -155,3 +156,41 @@ def test_a_closed_stdout_reader_is_not_a_dead_peer_rank(tmp_path):
     verdict = read_report(report)["verdict"]
     assert verdict["category"] != "distributed", verdict
     assert verdict["subtype"] == "interrupted/output-closed", verdict
+
+
+def _ignoring_interrupt_and_hangup() -> None:
+    # as a shell's `cmd &` leaves SIGINT, and `nohup` SIGHUP, for what it starts
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def test_signals_ignored_by_whoever_started_trainwatch_stay_ignored_in_the_program():
+    code = (
+        "import signal, sys, time\n"
+        "print([signal.getsignal(s) == signal.SIG_IGN"
+        " for s in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)], flush=True)\n"
+        "sys.stdin.readline()\n"  # until the test has sent its signals
+        "print('went on', flush=True)\n"
+    )
+    argv = [sys.executable, "-c", code]
+    runs = {}
+    for name, prefix in (("bare", []), ("watched", [TRAINWATCH, "run", "--"])):
+        proc = subprocess.Popen(
+            prefix + argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=trainwatch_env(),
+            preexec_fn=_ignoring_interrupt_and_hangup,
+        )
+        first = proc.stdout.readline()
+        # an interrupt and a hangup sent to the command as a user's shell or terminal would
+        for signum in (signal.SIGINT, signal.SIGHUP):
+            os.kill(proc.pid, signum)
+        time.sleep(0.3)
+        out, _ = proc.communicate(b"\n", timeout=60)
+        runs[name] = (first, out, proc.returncode)
+    assert runs["bare"] == (b"[True, True, False]\n", b"went on\n", 0)
+    first, out, status = runs["watched"]
+    assert first == b"[True, True, False]\n"
+    assert out.startswith(b"went on\n") and status == 0

@@ -1,12 +1,14 @@
 """A training loop that saves a checkpoint every 10 steps with torch.save, then is killed.
 
-    python checkpoint_run.py DIR {killed,mid-save,none,hang,nan}
+    python checkpoint_run.py DIR {killed,mid-save,none,hang,nan,missed}
 
 killed:   saves at steps 10, 20 and 30, trains on for at least 0.5 s, then is killed (SIGKILL).
 mid-save: saves at steps 10 and 20; the save at step 30 is killed while it writes its file.
 none:     saves nothing, and is killed after step 30.
 hang:     saves at steps 10, 20 and 30, then waits forever on a lock it holds.
 nan:      saves at steps 10, 20 and 30, its weights gone NaN from step 15 on; exits 0.
+missed:   saves each checkpoint in a folder of its own and makes only the first: the saves at
+          steps 20 and 30 fail, are caught and warned of; it finishes its 30 steps, exits 0.
 """
 
 import os
@@ -47,7 +49,8 @@ def main() -> None:
             with torch.no_grad():
                 model.weight[0, 0] = float("nan")  # as a blown-up update leaves it
         loss = step(model, optimizer)
-        print(f"epoch 1/3 step {n}/100 loss {loss:.4f}", flush=True)
+        where = f"step {n}/30" if mode == "missed" else f"epoch 1/3 step {n}/100"
+        print(f"{where} loss {loss:.4f}", flush=True)
         if mode == "nan" and n == 15:
             time.sleep(0.5)  # a step's time: the line is read before the next save begins
         if n % 10 == 0 and mode != "none":
@@ -55,8 +58,16 @@ def main() -> None:
             state["optimizer"] = optimizer.state_dict()
             if mode == "mid-save" and n == 30:
                 state["cut"] = KilledWhilePickled()
-            torch.save(state, os.path.join(out, f"ckpt_step{n}.pt"))
-    if mode == "nan":
+            if mode != "missed":
+                torch.save(state, os.path.join(out, f"ckpt_step{n}.pt"))
+                continue
+            if n == 10:
+                os.mkdir(os.path.join(out, "step10"))
+            try:
+                torch.save(state, os.path.join(out, f"step{n}", "model.pt"))
+            except RuntimeError as e:  # the folder was never made
+                print(f"WARNING: could not save checkpoint: {e}", flush=True)
+    if mode in ("nan", "missed"):
         return
     if mode == "hang":
         lock = threading.Lock()

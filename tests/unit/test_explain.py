@@ -122,6 +122,38 @@ def test_quiet_endings_are_read_without_colour_codes_or_capture_prefixes():
     assert _verdict(start).category == "hang"
 
 
+def test_words_of_an_end_right_after_a_resume_are_an_early_exit_past_the_end():
+    # a real run's whole output: it resumed at its last epoch and its loop never ran
+    resumed = "Loaded checkpoint ckpt05/last.pt, resuming from epoch 10\n"
+    verdict = _verdict(resumed + "Training finished.\n")
+    assert verdict.subtype == "early-exit/resumed-past-end", verdict
+    assert [a.category for a in verdict.alternatives] == ["completed"]
+    # with an epoch trained between them, the same words end a run that trained
+    trained = resumed + "Epoch 10/10 loss 0.0123\nTraining finished.\n"
+    assert _verdict(trained).category == "completed"
+
+
+def test_the_source_ipython_prints_under_its_last_frame_is_no_closing_line():
+    # a real notebook run's end: torch's source shows another error's message as a string
+    text = """AssertionError                            Traceback (most recent call last)
+Cell In[4], line 1
+----> 1 model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4)).cuda()
+
+File /home/user/venv/lib/python3.11/site-packages/torch/cuda/__init__.py:522, in _lazy_init()
+    517     raise RuntimeError(
+    518         "Cannot re-initialize CUDA in forked subprocess. To use CUDA with "
+    519         "multiprocessing, you must use the 'spawn' start method"
+    520     )
+    521 if not hasattr(torch._C, "_cuda_getDeviceCount"):
+--> 522     raise AssertionError("Torch not compiled with CUDA enabled")
+
+AssertionError: Torch not compiled with CUDA enabled
+"""
+    verdict = _verdict(text)
+    assert verdict.category == "library", verdict
+    assert all(a.subtype != "code/config" for a in verdict.alternatives), verdict.alternatives
+
+
 def test_a_resume_followed_by_steps_or_a_model_load_is_not_a_resume_past_the_end():
     steps = "Resuming from checkpoint /ckpt/epoch=3.ckpt\nepoch 4/10 step 1/50 loss 0.52\n"
     assert _verdict(steps).subtype != "early-exit/resumed-past-end"

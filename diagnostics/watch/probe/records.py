@@ -157,6 +157,11 @@ class LoaderPasses:
     built: int = 0  # DataLoaders built
     taken: int = 0  # batches taken from any of them, in passes that ended or not
 
+    @property
+    def gave_nothing(self) -> bool:
+        """Passes ended and not one of them gave a batch: the run trained on nothing."""
+        return self.ended > 0 and self.batches == 0
+
     def describe(self) -> str:
         """`TensorDataset: 3 samples, batch size 8, drop_last=True`, or '' when not known."""
         shape = self.first_empty or {}
