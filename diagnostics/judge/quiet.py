@@ -23,7 +23,7 @@ from trainwatch.diagnostics.evidence import (
 )
 from trainwatch.diagnostics.judge.stalls import stall_facts
 from trainwatch.diagnostics.read.logparse import LogFacts
-from trainwatch.diagnostics.read.progress import ProgressFacts, nonfinite_name
+from trainwatch.diagnostics.read.progress import ProgressFacts, is_setup_bar, nonfinite_name
 from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 from trainwatch.diagnostics.watch.stall import classify_wait
 
@@ -466,9 +466,11 @@ def _startup_facts(evidence: Evidence, facts, values, cited) -> None:
     kinds = line_kinds()
     # read whole: a prefix learnt from a few alike lines may hold the words that say start-up
     # (DeepSpeed's `[utils.py:13:_initialize_parameter_parallel_groups]`)
+    # a bar of the work before training (a dataset's map, a download) left where it stood is
+    # start-up too
     facts["startup-only"] = (
-        bool(kinds["startup"].search(last.whole)) and log.lines <= STARTUP_MAX_LINES
-    )
+        bool(kinds["startup"].search(last.whole)) or is_setup_bar(last.text)
+    ) and log.lines <= STARTUP_MAX_LINES
 
 
 def _resumed_last(evidence: Evidence, log: LogFacts, values, cited) -> bool:

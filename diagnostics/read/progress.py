@@ -75,9 +75,10 @@ _NONFINITE = re.compile(
     r"(?P<name>[A-Za-z_][\w./\-]*)['\"]?(?:\s*[:=]\s*|\s+(?:is|was|became)\s+)['\"]?"
     r"(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity))(?![\da-z_.])"
 )
-# The gradients' norm as trainers print it (`'grad_norm': 'inf'`, `gnorm=nan`, `total_norm: 3.1`).
+# The gradients' norm as trainers print it (`'grad_norm': 'inf'`, `gnorm=nan`, `total_norm: 3.1`,
+# `grad_norm nan`).
 _GRAD_NORM = re.compile(
-    r"(?i)(?<![\w])(?:grad(?:ient)?[_ /\-]?norm|gnorm|total_norm)['\"]?\s*[:=]\s*['\"]?"
+    r"(?i)(?<![\w])(?:grad(?:ient)?[_ /\-]?norm|gnorm|total_norm)['\"]?(?:\s*[:=]\s*|\s+)['\"]?"
     r"(?P<value>[-+]?(?:nan|inf(?:inity)?|\d+(?:\.\d*)?(?:e[-+]?\d+)?))(?![\w.])"
 )
 # Non-finite gradient norms in a row, the last ones printed, that say the gradients stayed so: a
@@ -114,6 +115,10 @@ _SETUP_DESC = re.compile(
     r"Computing checksums|Generating \w+ split|Map|Filter|Tokeniz\w*|Preprocess\w*|"
     r"Loading checkpoint shards|(?:Writing|Saving) (?:model|checkpoint) shards)\b"
 )
+# ... or a bar whose rate counts what no training loop steps over: notebook cells (papermill's
+# `Executing: 4/5 [..., 1.30cell/s]`), dataset examples (`Casting the dataset: 0/500 [...
+# examples/s]`), files or bytes
+_SETUP_RATE = re.compile(r"[\d.?]\s?(?:cells?|ex|examples?|files?|[kMGT]?i?B)/s\b")
 # An exception's line (`RuntimeError: loss is nan at step 23`): its counters say where the error
 # was met, in the program's own words, not a progress line's position.
 # Ray's log deduplication: the first of lines its workers repeated, then a count of the others
@@ -485,7 +490,7 @@ class ProgressTracker:
         bar = None if cut < 0 else _BAR_TAIL.match(text, cut + 2)
         if bar is not None:
             role, epoch, epochs, key = _read_bar_description(text[:cut])
-            if role in ("eval", "setup"):
+            if role == "eval" or is_setup_bar(text):
                 return True  # a validation or preparation bar: not the training loop's progress
             n, total = _count(bar.group("n")), _count(bar.group("total"))
             key = f"{key}|{total}"
@@ -911,6 +916,18 @@ def _float(text: str) -> float | None:
         return float(text)
     except ValueError:
         return None
+
+
+def is_setup_bar(text: str) -> bool:
+    """Is the line a bar of the work around training (a dataset's map, a download, a notebook's
+    cells), by its description or by what its rate counts?"""
+    cut = text.find("%|")
+    bar = None if cut < 0 else _BAR_TAIL.match(text, cut + 2)
+    if bar is None:
+        return False
+    return _read_bar_description(text[:cut])[0] == "setup" or bool(
+        _SETUP_RATE.search(text, bar.end())
+    )
 
 
 @functools.lru_cache(maxsize=256)

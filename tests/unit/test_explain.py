@@ -11,6 +11,7 @@ import sys
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tqdm import tqdm
 
 from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.knowledge import load_knowledge
@@ -152,6 +153,14 @@ AssertionError: Torch not compiled with CUDA enabled
     verdict = _verdict(text)
     assert verdict.category == "library", verdict
     assert all(a.subtype != "code/config" for a in verdict.alternatives), verdict.alternatives
+
+
+def test_a_log_that_stops_inside_a_bar_of_its_data_preparation_hung_at_start():
+    out = io.StringIO()
+    bar = tqdm(total=77976, desc="Running tokenizer on dataset", unit=" examples", file=out)
+    bar.refresh()  # it never moved: the log was taken while it stood at 0
+    verdict = _verdict("Loading data files\n" + out.getvalue() + "\n")
+    assert verdict.subtype == "hang/at-start", verdict
 
 
 def test_a_resume_followed_by_steps_or_a_model_load_is_not_a_resume_past_the_end():

@@ -111,6 +111,12 @@ def test_bars_of_the_work_before_training_are_not_the_training_loop():
     # ... and the training bar after them is read as ever
     after = track(tqdm_output([("Map", 50, None), ("Epoch 1/2", 16, 9)]))
     assert after.stopped_at == "epoch 1/2, batch 9/16" and after.finished is False
+    # ... nor are bars whose rate counts notebook cells or dataset examples, whatever their name
+    out = io.StringIO()
+    for desc, unit in (("Executing", "cell"), ("Casting the dataset", " examples")):
+        for _ in tqdm(range(5), desc=desc, unit=unit, file=out, mininterval=0):
+            pass
+    assert track(out.getvalue()).stopped_at is None, out.getvalue()
 
 
 def test_real_nested_bars_outer_unfinished_even_though_inner_completed():
@@ -797,6 +803,9 @@ def test_gradient_norms_non_finite_to_the_end_are_a_numerical_failure_whatever_t
     assert hf(["inf", "inf", "3.1", "3.1", "3.1"]).subtype != "numerical/nan-grad"
     assert track("step 9 gnorm=nan\nstep 10 gnorm=nan\n").nonfinite_grad_norm is not None
     assert track("step 9 gnorm=nan\n").nonfinite_grad_norm is None  # one alone: a skipped step
+    # a research loop's own print, the value after a space: the weights went NaN, the loss did not
+    spaced = "step 30 loss 6.2478 grad_norm nan\nstep 35 loss 6.4441 grad_norm nan\n"
+    assert track(spaced).nonfinite_grad_norm is not None
 
 
 def test_a_traceback_s_source_lines_are_code_not_the_loop_s_position():
