@@ -32,14 +32,20 @@ ASYNC_NOTE = (
 # Frames a framework prints to name the user's line that matters, apart from the traceback of the
 # call that raised (by the verdict's subtype): anomaly mode (`set_detect_anomaly(True)`, Lightning's
 # `detect_anomaly`) names the forward call whose backward made the NaN (`UserWarning: Error detected
-# in PowBackward0. Traceback of forward call that caused the error:`), above the traceback that
-# `backward()` raised; Dynamo names the line it could not trace after `from user code:`, under the
-# exception its compiled call raised.
+# in PowBackward0. Traceback of forward call that caused the error:`), or whose saved output an
+# in-place operation changed, above the traceback that `backward()` raised; Dynamo names the line
+# it could not trace after `from user code:`, under the exception its compiled call raised.
 NAMED_FRAMES = (
     (
         "numerical/anomaly",
         "Traceback of forward call that caused the error:",
         "the forward line whose backward made the NaN (anomaly mode's trace)",
+    ),
+    (
+        "code/inplace-autograd",
+        "Traceback of forward call that caused the error:",
+        "the forward operation whose saved result was changed in place before backward (anomaly "
+        "mode's trace)",
     ),
     (
         "code/graph-break",

@@ -16,6 +16,7 @@ CASES = {
     "keyerror": ("data", 'record["pixels"]'),
     "shape": ("code", "model(x)"),
     "inplace": ("code", "loss.backward()"),
+    "inplace-anomaly": ("code", "hidden_out = torch.sigmoid(out)"),  # anomaly mode's line
     "anomaly": (
         "numerical",
         "bad = torch.sqrt(out - 100.0)",

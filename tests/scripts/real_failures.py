@@ -52,7 +52,9 @@ def train():
             with torch.autograd.detect_anomaly():
                 bad = torch.sqrt(out - 100.0).sum()  # sqrt of negatives: NaN in the backward pass
                 bad.backward()
-        if MODE == "inplace":
+        if MODE in ("inplace", "inplace-anomaly"):
+            # with anomaly mode on, torch names the forward call whose saved output was changed
+            torch.autograd.set_detect_anomaly(MODE == "inplace-anomaly")
             hidden_out = torch.sigmoid(out)
             hidden_out += 1  # sigmoid's backward needs its output unchanged
             loss = hidden_out.sum()

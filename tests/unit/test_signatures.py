@@ -175,6 +175,11 @@ def test_exit_statuses_name_their_signal_posix_and_windows():
     said = read_exit("Trainer caught SIGTERM, saving a checkpoint")
     assert said is not None and said.signal == "SIGTERM"
     assert read_exit("TensorBoard caught SIGTERM; exiting...") is None
+    # bash's report of a script's command, `(core dumped)` glued to the signal's words
+    said = read_exit(
+        "./train.sh: line 24: 22795 Floating point exception(core dumped) python3 x.py"
+    )
+    assert said is not None and said.signal == "SIGFPE"
 
 
 def test_user_file_errors_name_file_and_key(tmp_path):
