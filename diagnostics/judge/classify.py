@@ -84,6 +84,7 @@ DATA_READING_DEPTH = 3
 # holds whole projects.
 DATA_PACKAGE = re.compile(r"/(?:datasets?|data|dataloaders?)/(?:[^/]+/)?[^/]+$")
 GENERIC_CODE_SUBTYPE = "code/python-error"
+SHAPE_SUBTYPE = "code/shape-mismatch"
 # A size of 0 in the error of a code verdict, or of an error nothing else explains (`the existing
 # size (0)`, `Tensor sizes: [100, 0]`, `array of size 0`, `axis 0 with size 0`, `input.numel() ==
 # 0`, numpy's `zero-size array to reduction operation`): the tensor or array was empty, which a
@@ -152,12 +153,17 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     # A line saying training ended well (max_epochs reached, early stopping) does not explain a run
     # that then failed: with a known failing exit, such matches step aside.
     failed = evidence.exit is not None and evidence.exit.status != 0
+    cascades = [m for m in ranked if m.signature.role == "cascade"]
+    # a generic phrase's reading of what a signature reads as a consequence (a peer's reset
+    # connection is ECONNRESET's words too) steps aside: the specific knowledge says whose it is
+    echoes = {_read_from(m) for m in cascades if m.signature.layer == "signature"}
     roots = [
         m
         for m in ranked
-        if m.signature.role == "root" and not (failed and m.signature.category in GOOD_ENDINGS)
+        if m.signature.role == "root"
+        and not (failed and m.signature.category in GOOD_ENDINGS)
+        and not (m.signature.layer == "phrase" and _read_from(m) in echoes)
     ]
-    cascades = [m for m in ranked if m.signature.role == "cascade"]
     best = roots[0] if roots else None
 
     verdict = _from_match(best, ranked, cascades, chains, evidence) if best is not None else None
@@ -288,6 +294,11 @@ def tidy(verdict: Verdict) -> Verdict:
 
 
 # ---- ranking -------------------------------------------------------------------------------------
+def _read_from(m: Match) -> tuple[str, str] | None:
+    """The line or exception a match rests on (its first citation)."""
+    return (m.cited[0].source, m.cited[0].text) if m.cited else None
+
+
 def _score(m: Match) -> float:
     score = m.signature.confidence
     if m.via == "line" or (m.chain is not None and m.chain.is_error_line):
@@ -315,7 +326,9 @@ def _signals(evidence: Evidence) -> dict[str, Cited]:
     """Every signal that ended the run or one of its processes, with the line that says so."""
     signals: dict[str, Cited] = {}
     status = evidence.exit
-    if status is not None:
+    stall = evidence.stall
+    # a run trainwatch stopped for its stall ended by trainwatch's own signal: no cause of it
+    if status is not None and not (stall is not None and stall.action == "stopped"):
         name = status.signal
         if name is None and status.code not in (None, 0) and not _chose_status(evidence):
             from trainwatch.diagnostics.knowledge.signals import signal_from_code
@@ -418,9 +431,12 @@ def _recast_code_verdict(
     subtype, summary and highest confidence (the code reading stays as the alternative)."""
     if best.signature.category != "code":
         return None
-    if _generic_code(best) and _in_data_code(best, culprit):
-        # A plain Python error (or shapes that do not fit) while loading a sample: usually the
-        # sample (a missing key, a bad row, an image of another size).
+    if (_generic_code(best) or best.signature.subtype == SHAPE_SUBTYPE) and _in_data_code(
+        best, culprit
+    ):
+        # A plain Python error, or shapes that do not fit (a record reshaped to the size the
+        # others have), while loading a sample: usually the sample (a missing key, a bad row, an
+        # image of another size, a record of another length).
         what = exception.short_type if exception else "An error"
         return (
             "data/sample-error",

@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from trainwatch.diagnostics.evidence import Evidence
 from trainwatch.diagnostics.units import SIZE_PATTERN, human_bytes, parse_bytes
-from trainwatch.diagnostics.verdict import Cited, Verdict
+from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict
 
 # The timeline is read in this many stretches (each the largest sample of its stretch); the first
 # ones are start-up (imports, the model's creation), not training.
@@ -50,6 +50,10 @@ FAR_BELOW_LIMIT = 0.25
 # What a program asked the host for, in torch's and NumPy's words.
 _HOST_REQUEST = re.compile(
     r"you tried to allocate (\d+) bytes|Unable to allocate " + SIZE_PATTERN + " for an array"
+)
+# An exception that is an allocation failing (not a process that died: a notebook's dead kernel)
+_ALLOCATION_FAILED = re.compile(
+    r"MemoryError|OutOfMemory|bad_alloc|[Aa]llocat|ResourceExhausted|out of memory"
 )
 IMPOSSIBLE_REQUEST_ADVICE = (
     "Check the size the culprit line allocates: one allocation{asked} failed while the run held "
@@ -124,6 +128,9 @@ def with_memory_facts(verdict: Verdict, evidence: Evidence) -> Verdict:
     if verdict.category != "oom":
         return verdict
     verdict = _on_the_host(verdict, evidence)
+    not_shm = _shared_memory_never_short(verdict, evidence)
+    if not_shm is not None:
+        return not_shm
     verdict = _with_gpu_budget(_cite_gpu_memory(verdict, evidence), evidence)
     if evidence.memory is None:
         return verdict
@@ -132,6 +139,54 @@ def with_memory_facts(verdict: Verdict, evidence: Evidence) -> Verdict:
         return _with_leak(limited, evidence)
     one_request = _with_impossible_request(verdict, evidence)
     return one_request if one_request is not verdict else _with_leak(verdict, evidence)
+
+
+# A bus error read as shared memory run out, where the run's /dev/shm was watched and never filled
+# past this share of its size, and that size is room for any batch: the bus error came from
+# elsewhere. (A small /dev/shm, Docker's 64 MB, fills between two samples: no such judgement.)
+SHM_FULL_SHARE = 0.25
+SHM_ROOMY_BYTES = 4 << 30
+
+
+def _shared_memory_never_short(verdict: Verdict, evidence: Evidence) -> Verdict | None:
+    """A shared-memory reading of a bus error in a live run whose /dev/shm was watched and stayed
+    mostly free: a memory-mapped file that changed size under its reader (a dataset cache
+    rewritten, a file on a network filesystem) is the likelier cause, a native crash the other.
+    None where the reading stands."""
+    memory = evidence.memory
+    if verdict.subtype != "oom/shm" or memory is None:
+        return None
+    shm, peak = memory.shm, memory.shm_peak_used_bytes
+    if shm is None or peak is None:
+        return None
+    if shm.total_bytes < SHM_ROOMY_BYTES or peak > SHM_FULL_SHARE * shm.total_bytes:
+        return None
+    watched = (
+        f"{shm.path} never ran short: {human_bytes(peak)} of {human_bytes(shm.total_bytes)} at most"
+    )
+    return replace(
+        verdict,
+        category="data",
+        subtype="data/file-changed",
+        confidence=0.5,
+        summary=(
+            "A process died of a bus error (SIGBUS), but shared memory was not the cause "
+            f"({watched}): a file mapped into memory changed size while it was read (a dataset "
+            "or cache file rewritten or truncated by another process, a file on a network "
+            "filesystem that went away) is the likelier cause; a crash in native code the other."
+        ),
+        evidence=verdict.evidence + (Cited("memory", watched, "monitor"),),
+        alternatives=(
+            Alternative("library", "library/native-crash", 0.35, "A crash in native code."),
+        ),
+        advice=(
+            "Check whether a file the data loading maps into memory (a NumPy memmap, an Arrow or "
+            "LMDB file, a cache) is rewritten while the run reads it, and write such files to a "
+            "new name, then rename them.",
+            "If the data files are on a network filesystem, copy them to local disk first.",
+        ),
+        doc_url=None,
+    )
 
 
 def _on_the_host(verdict: Verdict, evidence: Evidence) -> Verdict:
@@ -311,6 +366,8 @@ def _with_impossible_request(verdict: Verdict, evidence: Evidence) -> Verdict:
     (or that asked for more than the limit by itself): the size of that one request is wrong."""
     memory, exception = evidence.memory, verdict.exception
     if verdict.subtype == "oom/gpu" or exception is None or memory is None:
+        return verdict
+    if not _ALLOCATION_FAILED.search(f"{exception.type}: {exception.message}"):
         return verdict
     limit, peak = memory.limit_bytes, memory.peak_rss_bytes
     if not limit or not peak or memory.oom_corroboration():

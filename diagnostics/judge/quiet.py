@@ -33,9 +33,11 @@ if TYPE_CHECKING:
 RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "quiet.toml"
 # Waits that make an interrupted traceback a hang: the process was blocked there when stopped.
 BLOCKING = ("dataloader", "collective", "pool", "queue", "event", "lock", "join", "stdin")
-# Failures that are waits themselves: a rendezvous that never connects (an address that does not
-# resolve, a port no one answers) keeps the run waiting, and a stall seen then is that wait.
-WAITS_EXPLAINED = ("distributed/rendezvous",)
+# Failures that are waits themselves, or leave the run waiting: a rendezvous that never connects
+# (an address that does not resolve, a port no one answers) keeps the run waiting, and a stall
+# seen then is that wait; DataLoader workers out of file descriptors (`Too many open files`) fail
+# to pass their batches, and the main process waits on them for ever.
+WAITS_EXPLAINED = ("distributed/rendezvous", "library/too-many-open-files")
 STARTUP_MAX_LINES = 60
 SILENT_MIN_LINES = 3
 QUIET_END_LINES = 3  # lines a saved log may print after its last progress and still "end" there
@@ -486,8 +488,8 @@ def _resumed_last(evidence: Evidence, log: LogFacts, values, cited) -> bool:
     if last_step is not None and last_step.number > found.number:
         return False
     passes = evidence.probe.loaders if evidence.probe is not None else None
-    if passes is not None and (passes.taken or passes.batches):
-        return False  # the probe saw batches taken: it trained, printing no step
+    if passes is not None and passes.batches:
+        return False  # the probe saw batches given: it trained, printing no step
     values["resumed"] = found.text.strip()[:120]
     _cite_first(cited, found)
     return True

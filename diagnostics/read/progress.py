@@ -116,9 +116,12 @@ _SETUP_DESC = re.compile(
     r"Loading checkpoint shards|(?:Writing|Saving) (?:model|checkpoint) shards)\b"
 )
 # ... or a bar whose rate counts what no training loop steps over: notebook cells (papermill's
-# `Executing: 4/5 [..., 1.30cell/s]`), dataset examples (`Casting the dataset: 0/500 [...
-# examples/s]`), files or bytes
-_SETUP_RATE = re.compile(r"[\d.?]\s?(?:cells?|ex|examples?|files?|[kMGT]?i?B)/s\b")
+# `Executing: 4/5 [..., 1.30cell/s]`, or `12.5s/cell` when slow), dataset examples (`Casting the
+# dataset: 0/500 [... examples/s]`), files or bytes
+_SETUP_RATE = re.compile(
+    r"[\d.?]\s?(?:cells?|ex|examples?|files?|[kMGT]?i?B)/s\b"
+    r"|[\d.?]\s?s/(?:cells?|ex|examples?|files?)\b"
+)
 # An exception's line (`RuntimeError: loss is nan at step 23`): its counters say where the error
 # was met, in the program's own words, not a progress line's position.
 # Ray's log deduplication: the first of lines its workers repeated, then a count of the others

@@ -128,6 +128,7 @@ _NATIVE_FRAME = re.compile(
 CHAINS_FIRST, CHAINS_LAST = 8, 24
 MAX_FRAMES = 150
 MAX_MESSAGE_LINES = 12
+MAX_TABLE_LINES = 8 * 64  # torchrun's table of up to 64 failed ranks
 
 TRACEBACK_HEAD = "Traceback (most recent call last):"  # the line Python opens a traceback with
 _TB_HEAD = re.compile(re.escape(TRACEBACK_HEAD) + r"\s*$")
@@ -540,13 +541,16 @@ class BlockReader:
                 or _NEW_RECORD.search(text)
                 or _IPY_HEAD.match(text)
                 or (b.message_below and _CHILD_START.match(text))
-                or len(b.current.lines) >= MAX_MESSAGE_LINES
+                or len(b.current.lines) >= _most_message_lines(b.current.type)
             ):
                 self._end_exception(b)
                 self._close(b)
                 return False
             b.current.lines.append(text)
             self._note_if_matches(line)
+            if text.startswith("=") and _table_ends(b.current):
+                self._end_exception(b)  # torchrun's table closed: what follows is other output
+                b.kind, b.blanks = "after", 0
             return True
         if kind == "after":
             if not text.strip():
@@ -702,6 +706,10 @@ class BlockReader:
             return
         exc = self._freeze(b.current, b.relation)
         b.current = None
+        if exc.type.endswith("ChildFailedError"):
+            # inside a traceback the table is the message: its entries are the failures too
+            self.children.extend(_child_failure(e) for e in _table_in_message(exc.message, b.start))
+            del self.children[:-64]
         quoted = _quoted_exception(exc.message)
         if quoted is not None:  # the error it quotes came first, and caused it
             b.done.append(quoted)
@@ -780,6 +788,45 @@ def _quoted_exception(message: str) -> RaisedException | None:
 def _unescaped(text: str) -> str:
     """The text an escaped string holds (see _REPR_ESCAPES)."""
     return _REPR_ESCAPES.sub(lambda e: _ESCAPED_CHARACTERS.get(e.group(1), e.group(1)), text)
+
+
+def _table_ends(exc: _Exc) -> bool:
+    """Is the line just added to a ChildFailedError's message the rule under torchrun's table (a
+    rule after the table's sections began)?"""
+    return exc.type.endswith("ChildFailedError") and any(
+        line.startswith(("Failures:", "Root Cause")) for line in exc.lines
+    )
+
+
+def _most_message_lines(exception_type: str) -> int:
+    """How many lines an exception's message may run to: torchrun's table, a ChildFailedError's
+    message, has one entry of 7 lines for every failed rank."""
+    return MAX_TABLE_LINES if exception_type.endswith("ChildFailedError") else MAX_MESSAGE_LINES
+
+
+def _table_in_message(message: str, line: LogLine) -> list[dict]:
+    """torchrun's failure table as a ChildFailedError's message holds it: its entries, the root
+    cause's index 0 and the others' 1, 2 ... (their `[N]:` lines were read as rank tags and taken
+    off the message, so an entry starts at its first field or at a field it already has)."""
+    entries: list[dict] = []
+    section, others = None, 0
+    for text in message.splitlines():
+        if text.startswith("Root Cause"):
+            section = "root"
+            continue
+        if text.startswith("Failures:"):
+            section = "others"
+            continue
+        m = _CHILD_FIELD.match(text)
+        if m is None or section is None:
+            continue
+        field, value = m.group(1), m.group(2).strip()
+        if not entries or entries[-1]["section"] != section or field in entries[-1]:
+            others += section == "others"
+            index = 0 if section == "root" else others
+            entries.append({"index": index, "line": line, "section": section})
+        entries[-1][field] = value
+    return entries
 
 
 def _child_failure(entry: dict) -> ChildFailure:

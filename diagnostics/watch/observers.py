@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 
 TYPE_CHECKING = False  # not typing's: imported before the program starts (diagnostics/startup.py)
@@ -19,6 +20,8 @@ MAX_LINE_CHARS = 8192
 
 LineObserver = Callable[["LogLine"], None]
 _LINE_END = re.compile(rb"[\r\n]")
+# lines whose order of arrival is kept: both streams' tails (read/logparse.py's TAIL_LINES each)
+ARRIVALS_KEPT = 4096
 _NONFINITE = re.compile(rb"(?i)nan|inf")
 
 
@@ -125,6 +128,9 @@ class OutputObservers:
         self._ready = False
         self._failure: BaseException | None = None
         self._knowledge = None
+        # the last lines of both streams in the order they came (each parser keeps its own
+        # stream's): a report's last lines of output read as the terminal showed them
+        self._arrived: deque[tuple[str, int]] = deque(maxlen=ARRIVALS_KEPT)
 
     def __call__(self, line: LogLine) -> None:
         if not self._ready:
@@ -135,6 +141,7 @@ class OutputObservers:
             if not self._ready:
                 return
         with self.lock:
+            self._arrived.append((line.stream, line.number))
             self.parsers[line.stream].feed(line)
 
     def _build(self) -> None:
@@ -215,4 +222,10 @@ class OutputObservers:
                 merged[f.name] = a + b
             else:
                 merged[f.name] = a if a is not None else b
+        # the two streams' last lines interleaved as they came (a line before the ones recorded
+        # first)
+        place = {key: i for i, key in enumerate(self._arrived)}
+        merged["tail"] = tuple(
+            sorted(merged["tail"], key=lambda line: place.get((line.stream, line.number), -1))
+        )
         return dataclasses.replace(err, **merged)

@@ -37,6 +37,9 @@ def test_github_annotation_points_at_the_culprit_and_the_summary_is_appended(tmp
     assert text.startswith("earlier step\n### ❌ trainwatch: `")  # appended, not overwritten
     assert "**Evidence**" in text and "RuntimeError" in text and "memory peak" in text
     assert "<details><summary>Last lines of output</summary>" in text
+    # in the order they were written: the losses (stdout), then the traceback (stderr)
+    tail = text.split("<details><summary>Last lines of output</summary>", 1)[1]
+    assert tail.index("step 6/6 loss=") < tail.index("RuntimeError: could not fetch shard"), tail
 
 
 def test_nothing_for_github_outside_github_actions(tmp_path):

@@ -14,6 +14,7 @@ CASES = {
     "labels": ("data", "cross_entropy"),
     "collate": ("data", None),
     "keyerror": ("data", 'record["pixels"]'),
+    "record-size": ("data", "flat.view(2, 2)"),  # one record of another size, not the model
     "shape": ("code", "model(x)"),
     "inplace": ("code", "loss.backward()"),
     "inplace-anomaly": ("code", "hidden_out = torch.sigmoid(out)"),  # anomaly mode's line

@@ -28,6 +28,10 @@ class Samples(Dataset):
             record = {"image": torch.randn(4)}
             return record["pixels"], 0  # the key the data set was written with is "image"
         size = 4 if (MODE != "collate" or index % 2 == 0) else 5
+        if MODE == "record-size":
+            # records stored flat and reshaped; the sixth was written one value short
+            flat = torch.randn(3 if index == 5 else 4)
+            return flat.view(2, 2).flatten(), index % 3
         label = index % 3
         if MODE == "labels":
             label = 7  # the model has 3 classes

@@ -163,6 +163,22 @@ def test_a_log_that_stops_inside_a_bar_of_its_data_preparation_hung_at_start():
     assert verdict.subtype == "hang/at-start", verdict
 
 
+def test_a_peer_s_reset_connection_is_its_failure_not_this_node_s_network():
+    # a real two-node job's surviving node: its rank lost its peer, then torchrun lost the store
+    text = """[rank1]: Traceback (most recent call last):
+[rank1]:   File "/home/user/ddp_train.py", line 21, in <module>
+[rank1]:     opt.zero_grad(); loss.backward(); opt.step()
+[rank1]: RuntimeError: [/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:537] \
+Read error [127.0.0.1]:4515: Connection reset by peer. This is typically caused by a remote worker \
+hanging or bugs in the application. Check the logs of the remote worker before reporting an error.
+W1206 11:04:03.461000 29833 torch/distributed/elastic/rendezvous/dynamic_rendezvous.py:1298] The \
+node 'localhost_29833_0' has failed to shutdown the rendezvous 'C_kill0' due to an error of type \
+RendezvousConnectionError.
+""".replace("\\\n", "")
+    verdict = _verdict(text)
+    assert verdict.subtype == "distributed/peer-failed", verdict
+
+
 def test_a_resume_followed_by_steps_or_a_model_load_is_not_a_resume_past_the_end():
     steps = "Resuming from checkpoint /ckpt/epoch=3.ckpt\nepoch 4/10 step 1/50 loss 0.52\n"
     assert _verdict(steps).subtype != "early-exit/resumed-past-end"

@@ -396,6 +396,44 @@ Root Cause (first observed failure):
     assert "SIGKILL" in facts.signals
 
 
+def test_the_table_a_child_failed_error_holds_as_its_message_names_the_failed_ranks():
+    # a real torchrun's traceback: the table is the exception's message, its `[N]:` lines in it
+    text = """\
+Traceback (most recent call last):
+  File "/home/user/venv/bin/torchrun", line 8, in <module>
+    sys.exit(main())
+  File "/home/user/venv/lib/python3.11/site-packages/torch/distributed/launcher/api.py", \
+line 383, in launch_agent
+    raise ChildFailedError(
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+======================================================
+ddp_train.py FAILED
+------------------------------------------------------
+Failures:
+[1]:
+  time      : 2026-12-06_11:04:28
+  host      : localhost
+  rank      : 0 (local_rank: 0)
+  exitcode  : -15 (pid: 31007)  (SIGTERM)
+------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  time      : 2026-12-06_11:03:50
+  host      : localhost
+  rank      : 1 (local_rank: 0)
+  exitcode  : -9 (pid: 29449)  (SIGKILL)
+  error_file: <N/A>
+  traceback : Signal 9 (SIGKILL) received by PID 29449
+======================================================
+"""
+    facts = parse_text(text + "srun: error: node01: task 0: Exited with exit code 1\n")
+    failures = {f.rank: f for f in facts.child_failures}
+    assert (failures[1].index, failures[1].signal, failures[1].pid) == (0, "SIGKILL", 29449)
+    assert (failures[0].index, failures[0].signal) == (1, "SIGTERM")
+    # the table's closing rule ends the message: the launcher's line after it is its own
+    assert "srun" not in facts.chains[-1].final.message
+
+
 def test_ansi_colours_are_removed():
     facts = parse_text(
         '\x1b[31mTraceback (most recent call last):\x1b[0m\n  File "a.py", line 1, in <module>\n'

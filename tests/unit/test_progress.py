@@ -117,6 +117,8 @@ def test_bars_of_the_work_before_training_are_not_the_training_loop():
         for _ in tqdm(range(5), desc=desc, unit=unit, file=out, mininterval=0):
             pass
     assert track(out.getvalue()).stopped_at is None, out.getvalue()
+    slow = "Executing:  60%|██████    | 3/5 [00:40<00:26, 13.37s/cell]\n"  # tqdm's slow rate
+    assert track(slow).stopped_at is None
 
 
 def test_real_nested_bars_outer_unfinished_even_though_inner_completed():

@@ -100,6 +100,25 @@ def _stopped_hang(waits, exit: ExitStatus) -> tuple[Evidence, Verdict]:
     return evidence, judge_quiet(evidence)
 
 
+def test_workers_out_of_file_descriptors_are_the_cause_of_the_stall_they_leave():
+    from trainwatch.diagnostics.read.logparse import parse_text
+
+    # a real run's worker feeder thread, as it printed it; then the main process waited for ever
+    log = parse_text(
+        "Traceback (most recent call last):\n"
+        '  File "/usr/lib/python3.11/multiprocessing/queues.py", line 244, in _feed\n'
+        '  File "/usr/lib/python3.11/multiprocessing/resource_sharer.py", line 48, in __init__\n'
+        "OSError: [Errno 24] Too many open files\n"
+    )
+    frame = Frame("/w/train.py", 14, "<module>", "for step, (x, y) in enumerate(dl):", True)
+    wait = ProcessWait(6, None, "main", "dataloader", "dataloader.py:1291", frame)
+    stall = StallFacts(15.0, 16.0, 0.01, False, "stopped", waits=(wait,))
+    evidence = Evidence(source="run", exit=ExitStatus(None, "SIGTERM", 143), stall=stall, log=log)
+    verdict = classify(evidence)
+    assert verdict.subtype == "library/too-many-open-files", verdict
+    assert any(c.kind == "stall" for c in verdict.evidence)  # the stall cited as its symptom
+
+
 def test_a_hang_blames_where_the_workers_block_first_and_keeps_its_own_stop_out():
     main_frame = Frame("/w/train.py", 30, "<module>", "for b in loader:", True)
     worker_frame = Frame("/w/train.py", 18, "__getitem__", "with lock:", True)
