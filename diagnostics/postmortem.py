@@ -199,7 +199,9 @@ def _cut_width(facts: LogFacts, starts_a_record: Callable[[str], bool]) -> tuple
         and not (is_whole_frame(texts[i]) and texts[i + 1][:1].isspace())
         and not _drawn_whole(texts[i])
     ]
-    if not cut:
+    if not cut or (len(cut) > 1 and len({texts[i] for i in cut}) == 1):
+        # one line printed again and again at the log's longest length (an error a loop caught
+        # each epoch) is that line each time, not a page's cut through several
         return None, False
     rests = [i for i in cut if texts[i + 1][:SAME_START] != texts[i][:SAME_START]]
     return width, len(rests) >= 2

@@ -522,6 +522,8 @@ class CaptureReader:
         if width < WRAP_MIN or width != max(len(t) for t in sample) or lengths[width] < 5:
             return
         cut = [i for i, t in enumerate(sample[:-1]) if len(t) == width and own[i]]
+        if len({sample[i] for i in cut}) < 2:
+            return  # one line printed again and again at the longest length: that line, uncut
         # the rest of a wrapped line starts mid-text; a next line that starts as this one does is a
         # line of its own (a timestamped record a character shorter than the last)
         rests = sum(

@@ -179,6 +179,27 @@ RendezvousConnectionError.
     assert verdict.subtype == "distributed/peer-failed", verdict
 
 
+def test_an_error_a_loop_caught_each_epoch_is_no_page_s_fixed_width_wrapping():
+    # a real run's log: the same longest line five times, each time followed by the next record
+    error = (
+        "safetensors._safetensors_rust.SafetensorError: Error while serializing: I/O error: "
+        "No space left on device (os error 28)"
+    )
+    block = (
+        "2026-12-06 11:00:03,863 ERROR train: checkpoint save failed, continuing\n"
+        "Traceback (most recent call last):\n"
+        '  File "/home/user/train.py", line 15, in <module>\n'
+        '    save_file(model.state_dict(), f"full03/model_epoch{epoch}.safetensors")\n'
+        f"{error}\n"
+    )
+    text = "".join(
+        block + f"2026-12-06 11:00:03,9{n}0 INFO train: epoch {n + 3}/8 loss 0.00{n}5\n"
+        for n in range(5)
+    )
+    verdict = _verdict(text)
+    assert verdict.subtype == "library/disk-full" and verdict.evidence[0].text == error
+
+
 def test_a_resume_followed_by_steps_or_a_model_load_is_not_a_resume_past_the_end():
     steps = "Resuming from checkpoint /ckpt/epoch=3.ckpt\nepoch 4/10 step 1/50 loss 0.52\n"
     assert _verdict(steps).subtype != "early-exit/resumed-past-end"
