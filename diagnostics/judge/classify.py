@@ -774,6 +774,7 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
             last is None
             or any(c.line is None or c.line > last.number for c in log.chains)
             or not (position.epochs and position.epochs > 1 and position.epoch == position.epochs)
+            or any(_a_thread_died_of(c, log) for c in log.chains)
         ):
             return None
     elif (
@@ -802,6 +803,17 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
         and not (last is not None and line.stream == last.stream and line.number < last.number)
     )
     return replace(evidence, log=replace(log, chains=(), notable=notable))
+
+
+# Python's word above the traceback of a thread that died of its exception (threading.excepthook)
+THREAD_DIED = re.compile(r"^Exception in thread \S.*:\s*$")
+
+
+def _a_thread_died_of(chain: ExceptionChain, log) -> bool:
+    """Is the traceback one of a thread that died of it (`Exception in thread ckpt-writer:` on the
+    line above): not handled, whatever the rest of the run did."""
+    above = next((line for line in log.tail if line.number == (chain.line or 0) - 1), None)
+    return above is not None and THREAD_DIED.match(above.text) is not None
 
 
 def _with_handled_errors(

@@ -200,6 +200,23 @@ def test_an_error_a_loop_caught_each_epoch_is_no_page_s_fixed_width_wrapping():
     assert verdict.subtype == "library/disk-full" and verdict.evidence[0].text == error
 
 
+def test_a_thread_that_died_of_its_traceback_did_not_handle_it():
+    # a real run's saved log: the checkpoint writer thread died of a full disk, training went on
+    text = (
+        "epoch 1/10 loss 0.6783\nepoch 2/10 loss 0.6591\n"
+        "Exception in thread ckpt-writer:\n"
+        "Traceback (most recent call last):\n"
+        '  File "/home/user/train.py", line 10, in writer\n'
+        '    torch.save(sd, f"small/ckpt_{ep}.pt")\n'
+        "RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos 36032 vs 35984\n"
+        + "".join(f"epoch {n}/10 loss 0.{70 - n}00\n" for n in range(3, 11))
+    )
+    assert _verdict(text).subtype == "library/disk-full"
+    # the same traceback printed by the program that caught it (no thread died): handled
+    handled = text.replace("Exception in thread ckpt-writer:\n", "")
+    assert _verdict(handled).category == "completed"
+
+
 def test_a_resume_followed_by_steps_or_a_model_load_is_not_a_resume_past_the_end():
     steps = "Resuming from checkpoint /ckpt/epoch=3.ckpt\nepoch 4/10 step 1/50 loss 0.52\n"
     assert _verdict(steps).subtype != "early-exit/resumed-past-end"
