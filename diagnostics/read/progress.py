@@ -300,6 +300,9 @@ class _Counter:
     stride: int = 1
     moved: bool = False  # a bar drawn past 0 at least once
     drawn: int = 0  # when it was last drawn or moved (_State.draws then)
+    # drawn at 0 with the values the loop sets after a step (`loss=6.79`): a step ran, and the loop
+    # left before the bar counted it (a `break` after the first batch)
+    stepped_at_zero: bool = False
 
     def __post_init__(self) -> None:
         self.moved = self.moved or self.n > 0
@@ -340,6 +343,7 @@ class _State:
         return (
             counter.tqdm_like
             and not counter.moved
+            and not counter.stepped_at_zero
             and self.epoch is not None
             and self.epoch.drawn > counter.drawn
         )
@@ -502,6 +506,9 @@ class ProgressTracker:
                 counter = state.bars[key] = _Counter(n, total, tqdm_like=True)
             counter.n = n
             counter.moved = counter.moved or n > 0
+            counter.stepped_at_zero = counter.stepped_at_zero or (
+                n == 0 and _BAR_POSTFIX.search(text) is not None
+            )
             state.drew(counter)
             state.counted()
             if role == "epochs":  # `Epochs: 30%|... | 3/10`: the bar counts epochs itself

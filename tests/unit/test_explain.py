@@ -217,6 +217,19 @@ def test_a_thread_that_died_of_its_traceback_did_not_handle_it():
     assert _verdict(handled).category == "completed"
 
 
+def test_bars_closed_at_0_after_their_loop_set_a_loss_are_a_break_after_one_batch():
+    # real tqdm: each epoch's bar drawn at 0 with the loss of the one batch run, then closed
+    out = io.StringIO()
+    for n, loss in enumerate(("11.2127", "4.7171", "7.2122", "6.7942", "3.8294"), 1):
+        bar = tqdm(range(20), desc=f"Epoch {n}/5", file=out, mininterval=0)
+        for _ in bar:
+            bar.set_postfix(loss=loss)  # the real run's losses, which went up and down
+            break
+        bar.close()
+    verdict = _verdict(out.getvalue() + "Training finished.\n")
+    assert verdict.subtype == "early-exit/unfinished", verdict
+
+
 def test_a_resume_followed_by_steps_or_a_model_load_is_not_a_resume_past_the_end():
     steps = "Resuming from checkpoint /ckpt/epoch=3.ckpt\nepoch 4/10 step 1/50 loss 0.52\n"
     assert _verdict(steps).subtype != "early-exit/resumed-past-end"
