@@ -105,6 +105,9 @@ _EVAL_NAME = re.compile(r"(?i)(?:^|[^a-z])(?:val|valid|validation|eval|test|dev)
 _EPOCH_NAME = re.compile(r"(?i)epoch|avg|mean|average")  # a per-epoch summary, not a step's loss
 # "Average Training loss"
 _AVERAGE_BEFORE = re.compile(r"(?i)\b(?:average|avg|mean)\W+(?:\w+\W+)?$")
+# a line that also gives the run's total time is the run's summary: its loss is the whole run's mean
+# (`{'train_runtime': '0.0091', ..., 'train_loss': '6.758'}`, `Total training time: 1:02:03`)
+_RUN_SUMMARY = re.compile(r"(?i)\b(?:train_)?runtime\b|\btotal[ _](?:training[ _])?time\b")
 _EVAL_DESC = re.compile(r"valid|\bval\b|eval|test|predict|sanity", re.I)
 # A bar of the work around training: datasets' `Map`/`Filter`, a cache or label scan (YOLO's
 # `train: Scanning ... images and labels`), a download, checkpoint shards loading or writing (a
@@ -642,7 +645,11 @@ class ProgressTracker:
                 continue  # validation losses do not make the training curve
             if not _names_a_loss(name):
                 continue  # `fastrcnn_losses/num_fg_label`: a count filed under the losses' group
-            if _EPOCH_NAME.search(name) or _AVERAGE_BEFORE.search(text, 0, match.start()):
+            if (
+                _EPOCH_NAME.search(name)
+                or _AVERAGE_BEFORE.search(text, 0, match.start())
+                or _RUN_SUMMARY.search(text)
+            ):
                 if math.isfinite(value):
                     self._epoch_losses.append((self._global_step(), value))
                     del self._epoch_losses[:-LOSS_SAMPLES]

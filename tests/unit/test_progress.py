@@ -848,6 +848,17 @@ def test_an_inner_bar_a_fast_loop_cleared_at_0_is_no_unfinished_epoch():
     assert track(text.replace("0/20 [", "7/20 [")).finished is False
 
 
+def test_the_loss_of_a_run_s_summary_is_its_mean_not_a_step_s():
+    # the Hugging Face Trainer's end-of-training summary of a resumed run that trained nothing
+    summary = (
+        "{'train_runtime': '0.0001', 'train_samples_per_second': '0', "
+        "'train_steps_per_second': '0', 'train_loss': '0', 'epoch': '2'}\n"
+    )
+    facts = track(summary)
+    assert facts.loss_count == 0 and facts.epoch_losses == ((0, 0.0),), facts
+    assert track("step 3 train_loss 0.52\n").loss_count == 1
+
+
 def test_a_trainer_that_returned_before_its_planned_steps_was_stopped_by_a_callback():
     # Hugging Face's EarlyStoppingCallback prints nothing: the bar stops at 56/240, then the
     # Trainer's own end-of-training summary (transformers 5 quotes its numbers)
