@@ -266,11 +266,11 @@ def _facts(evidence: Evidence, quiet: bool):
         or (progress is not None and progress.stopped_at is None)
     ):
         _startup_facts(evidence, facts, values, cited)
-    ended_0 = status is None or status.code == 0
-    if ended_0 and log is not None and not (log.chains or log.fatal_errors):
-        facts["resumed-last"] = _resumed_last(evidence, log, values, cited)
-    if status is None and log is not None and not (log.chains or log.fatal_errors):
-        facts["ends-on-save"] = _saved_last(log, values, cited)
+    if log is not None and not (log.chains or log.fatal_errors):
+        if status is None or status.code == 0:
+            facts["resumed-last"] = _resumed_last(evidence, log, values, cited)
+        if status is None:
+            facts["ends-on-save"] = _saved_last(log, values, cited)
     if facts.get("unfinished") and log is not None and not chains:
         facts["trainer-returned"] = _trainer_returned(log, cited)
     return facts, values, tuple(cited), culprits

@@ -125,10 +125,10 @@ _SETUP_RATE = re.compile(
     r"[\d.?]\s?(?:cells?|ex|examples?|files?|[kMGT]?i?B)/s\b"
     r"|[\d.?]\s?s/(?:cells?|ex|examples?|files?)\b"
 )
-# An exception's line (`RuntimeError: loss is nan at step 23`): its counters say where the error
-# was met, in the program's own words, not a progress line's position.
 # Ray's log deduplication: the first of lines its workers repeated, then a count of the others
 _RAY_REPEATED = re.compile(r"\[repeated \d+x across cluster\]")
+# An exception's line (`RuntimeError: loss is nan at step 23`): its counters say where the error
+# was met, in the program's own words, not a progress line's position.
 _EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Interrupt)\b:")
 # A program's options printed at start (argparse's `Namespace(epoch=200, ...)`, a dataclass of
 # arguments or a config): its counters are settings, not where the loop stands.
@@ -500,7 +500,7 @@ class ProgressTracker:
         bar = None if cut < 0 else _BAR_TAIL.match(text, cut + 2)
         if bar is not None:
             role, epoch, epochs, key = _read_bar_description(text[:cut])
-            if role == "eval" or is_setup_bar(text):
+            if role == "eval" or _prepares(role, text, bar):
                 return True  # a validation or preparation bar: not the training loop's progress
             n, total = _count(bar.group("n")), _count(bar.group("total"))
             key = f"{key}|{total}"
@@ -940,11 +940,12 @@ def is_setup_bar(text: str) -> bool:
     cells), by its description or by what its rate counts?"""
     cut = text.find("%|")
     bar = None if cut < 0 else _BAR_TAIL.match(text, cut + 2)
-    if bar is None:
-        return False
-    return _read_bar_description(text[:cut])[0] == "setup" or bool(
-        _SETUP_RATE.search(text, bar.end())
-    )
+    return bar is not None and _prepares(_read_bar_description(text[:cut])[0], text, bar)
+
+
+def _prepares(role: str, text: str, bar: re.Match[str]) -> bool:
+    """Does a bar (its description's role, its line, its counts' match) count preparation?"""
+    return role == "setup" or _SETUP_RATE.search(text, bar.end()) is not None
 
 
 @functools.lru_cache(maxsize=256)

@@ -706,7 +706,7 @@ class BlockReader:
             return
         exc = self._freeze(b.current, b.relation)
         b.current = None
-        if exc.type.endswith("ChildFailedError"):
+        if _holds_table(exc.type):
             # inside a traceback the table is the message: its entries are the failures too
             self.children.extend(_child_failure(e) for e in _table_in_message(exc.message, b.start))
             del self.children[:-64]
@@ -790,10 +790,15 @@ def _unescaped(text: str) -> str:
     return _REPR_ESCAPES.sub(lambda e: _ESCAPED_CHARACTERS.get(e.group(1), e.group(1)), text)
 
 
+def _holds_table(exception_type: str) -> bool:
+    """Is this the exception whose message is torchrun's failure table (ChildFailedError)?"""
+    return exception_type.endswith("ChildFailedError")
+
+
 def _table_ends(exc: _Exc) -> bool:
     """Is the line just added to a ChildFailedError's message the rule under torchrun's table (a
     rule after the table's sections began)?"""
-    return exc.type.endswith("ChildFailedError") and any(
+    return _holds_table(exc.type) and any(
         line.startswith(("Failures:", "Root Cause")) for line in exc.lines
     )
 
@@ -801,7 +806,7 @@ def _table_ends(exc: _Exc) -> bool:
 def _most_message_lines(exception_type: str) -> int:
     """How many lines an exception's message may run to: torchrun's table, a ChildFailedError's
     message, has one entry of 7 lines for every failed rank."""
-    return MAX_TABLE_LINES if exception_type.endswith("ChildFailedError") else MAX_MESSAGE_LINES
+    return MAX_TABLE_LINES if _holds_table(exception_type) else MAX_MESSAGE_LINES
 
 
 def _table_in_message(message: str, line: LogLine) -> list[dict]:

@@ -20,8 +20,6 @@ MAX_LINE_CHARS = 8192
 
 LineObserver = Callable[["LogLine"], None]
 _LINE_END = re.compile(rb"[\r\n]")
-# lines whose order of arrival is kept: both streams' tails (read/logparse.py's TAIL_LINES each)
-ARRIVALS_KEPT = 4096
 _NONFINITE = re.compile(rb"(?i)nan|inf")
 
 
@@ -129,8 +127,8 @@ class OutputObservers:
         self._failure: BaseException | None = None
         self._knowledge = None
         # the last lines of both streams in the order they came (each parser keeps its own
-        # stream's): a report's last lines of output read as the terminal showed them
-        self._arrived: deque[tuple[str, int]] = deque(maxlen=ARRIVALS_KEPT)
+        # stream's tail): a report's last lines of output read as the terminal showed them
+        self._arrived: deque[tuple[str, int]] = deque()
 
     def __call__(self, line: LogLine) -> None:
         if not self._ready:
@@ -146,7 +144,7 @@ class OutputObservers:
 
     def _build(self) -> None:
         try:
-            from trainwatch.diagnostics.read.logparse import LogParser
+            from trainwatch.diagnostics.read.logparse import TAIL_LINES, LogParser
             from trainwatch.diagnostics.read.progress import ProgressTracker
 
             knowledge = self.knowledge()
@@ -158,6 +156,7 @@ class OutputObservers:
             }
             with self.lock:
                 self.parsers, self.progress = parsers, progress
+                self._arrived = deque(maxlen=2 * TAIL_LINES)  # both streams' tails
                 self._ready = True
         except BaseException as exc:  # reported by finish()
             self._failure = exc
