@@ -83,6 +83,18 @@ DATA_READING_DEPTH = 3
 # Only the file's own folder or the one above it: a mount point named `data` (`/media/user/data/`)
 # holds whole projects.
 DATA_PACKAGE = re.compile(r"/(?:datasets?|data|dataloaders?)/(?:[^/]+/)?[^/]+$")
+# A call that does not fit its function's signature (`object() takes no parameters`, `got an
+# unexpected keyword argument`, `missing 1 required positional argument`): the program's call or
+# the installed release's function, never the sample the data code was reading.
+CALL_SIGNATURE = re.compile(
+    r"takes no (?:parameters|arguments)|unexpected keyword argument|positional arguments? but"
+    r"|required (?:positional|keyword-only) arguments?"
+)
+# Errors about the program's own names and imports (a data package's `__init__.py` naming a class it
+# never imported): raised however good the samples are, so never a sample's.
+NAMES_NOT_SAMPLES = frozenset(
+    ("NameError", "UnboundLocalError", "ImportError", "ModuleNotFoundError", "SyntaxError")
+)
 GENERIC_CODE_SUBTYPE = "code/python-error"
 SHAPE_SUBTYPE = "code/shape-mismatch"
 # A size of 0 in the error of a code verdict, or of an error nothing else explains (`the existing
@@ -431,8 +443,13 @@ def _recast_code_verdict(
     subtype, summary and highest confidence (the code reading stays as the alternative)."""
     if best.signature.category != "code":
         return None
-    if (_generic_code(best) or best.signature.subtype == SHAPE_SUBTYPE) and _in_data_code(
-        best, culprit
+    calls_wrongly = exception is not None and (
+        exception.short_type in NAMES_NOT_SAMPLES or CALL_SIGNATURE.search(exception.message)
+    )
+    if (
+        (_generic_code(best) or best.signature.subtype == SHAPE_SUBTYPE)
+        and not calls_wrongly
+        and _in_data_code(best, culprit)
     ):
         # A plain Python error, or shapes that do not fit (a record reshaped to the size the
         # others have), while loading a sample: usually the sample (a missing key, a bad row, an

@@ -116,8 +116,9 @@ _TF_AFTER_ERROR = re.compile(r"(?:^|\s)(?:\w+ marked as finished|Reraising captu
 _NATIVE_FRAME = re.compile(
     r"^\s*(?:@\s+(?:0x[0-9a-f]+|\(nil\))\s|\[bt\]\s*\(\d+\)|frame #\d+:|#\d+\s+0x[0-9a-f]+\s"
     # Lua's (Torch7's luajit): `stack traceback:`, then `\t[C]: in function 'v'`, `\t[C]: at
-    # 0x7fa5...`, `\ttrain.lua:55: in main chunk`, `\t.../nn/THNN.lua:110: in function 'f'`
-    r"|stack traceback:\s*$|(?:\[C\]|\S*\.lua):(?:\d+:)? (?:in |at 0x)"
+    # 0x7fa5...`, `\ttrain.lua:55: in main chunk`, `\t.../nn/THNN.lua:110: in function 'f'`, and
+    # Torch7's REPL script that ran it, `\t.../trepl/scm-1/bin/th:150: in main chunk`
+    r"|stack traceback:\s*$|(?:\[C\]|\S*\.lua|\S*/bin/th):(?:\d+:)? (?:in |at 0x)"
     r"|at [\w.$`<>\[\],]+\(.*\)(?:\s+in\s+\S.*)?\s*$|\.\.\. \d+ more\s*$"
     r"|\S+\.so[.\d]*\([^)]*\)\s*\[0x[0-9a-f]+\]\s*$"
     r"|\*\*\* Check failure stack trace: \*\*\*|Stack trace(?: returned \d+ entries)?:\s*$)",
@@ -138,8 +139,9 @@ _ORIGINAL = re.compile(r"^\s*Original Traceback \(most recent call last\):")
 # The errors Python raises when it cannot compile a file: their place is printed as a frame with no
 # function, and no head line above it when it is the script itself
 _COMPILE_ERRORS = frozenset(("SyntaxError", "IndentationError", "TabError"))
-# (a line wrapped at a fixed width may end after `line N,`: its function on the next line)
-_FRAME = re.compile(r'^\s*File "(.+?)", line (\d+)(?:,(?:\s*in (.+?))?)?\s*$')
+# (a line wrapped at a fixed width may end after `line N,`: its function on the next line; a
+# paste's markup may have eaten the path's opening quote: `File /app/run.py", line 166, in main`)
+_FRAME = re.compile(r'^\s*File "?(.+?)", line (\d+)(?:,(?:\s*in (.+?))?)?\s*$')
 # The pid torchrun's failure table names: `exitcode  : -15 (pid: 4242)`, `Signal 15 (SIGTERM)
 # received by PID 4242`.
 PID_NAMED = re.compile(r"(?:\(pid: |received by PID )(\d+)")

@@ -103,6 +103,22 @@ def test_a_plain_error_in_a_function_that_reads_the_data_is_data_first():
         "KeyError: 'resnet'\n"
     )
     assert (v.category, v.subtype) == ("code", "code/python-error")
+    v = judge(  # a call that does not fit its function is no sample's, even in the data folder
+        'Traceback (most recent call last):\n  File "/home/u/train.py", line 27, in train\n'
+        "    loaders = make_data_loader(cfg)\n"
+        '  File "/home/u/data/transforms/build.py", line 17, in build_transforms\n'
+        "    T.RandomHorizontalFlip(p=cfg.INPUT.PROB),\n"
+        "TypeError: object() takes no parameters\n"
+    )
+    assert (v.category, v.subtype) == ("code", "code/python-error")
+    v = judge(  # nor is a name the data package's own module never defined, met on import
+        'Traceback (most recent call last):\n  File "train.py", line 14, in <module>\n'
+        "    from util.datasets import get_dataset\n"
+        '  File "/home/u/util/datasets/__init__.py", line 21, in <module>\n'
+        "    'coco': CocoSegmentation,\n"
+        "NameError: name 'CocoSegmentation' is not defined\n"
+    )
+    assert (v.category, v.subtype) == ("code", "code/python-error")
 
 
 def test_an_error_in_the_collate_function_names_the_collation_not_the_script_s_top_level():

@@ -121,6 +121,18 @@ def test_a_traceback_pasted_from_its_first_frame_keeps_its_frames():
     assert [(f.function, f.code) for f in exc.frames] == [("__getitem__", "return self.rows[key]")]
 
 
+def test_a_frame_whose_paste_lost_its_path_s_opening_quote_is_still_a_frame():
+    # markup may eat the quote: `File /app/run.py", line 166, in main`
+    text = (
+        'File /app/run.py", line 166, in main\n'
+        "    else: raise NotImplementedError\n"
+        "NotImplementedError\n"
+    )
+    (exc,) = parse_text(text).chains[0].exceptions
+    assert exc.type == "NotImplementedError"
+    assert [(f.file, f.line, f.function) for f in exc.frames] == [("/app/run.py", 166, "main")]
+
+
 def test_the_place_a_script_s_syntax_error_names_is_its_frame_and_a_lone_frame_line_is_not():
     # Python prints a script's own SyntaxError with no head line: its `File ..., line N` (no
     # function) is where the program is to be mended
@@ -635,6 +647,8 @@ def test_lua_s_interpreter_reports_its_error_above_a_stack_traceback():
         f"\t{lua}/THNN.lua:110: in function 'ClassNLLCriterion_updateOutput'\n"
         "\t...xx/torch/install/share/lua/5.1/nn/ClassNLLCriterion.lua:41: in function 'forward'\n"
         "\ttrain.lua:337: in main chunk\n"
+        "\t[C]: in function 'dofile'\n"
+        "\t...ser/torch/install/lib/luarocks/rocks/trepl/scm-1/bin/th:150: in main chunk\n"
         "\t[C]: at 0x00406670\n"
     )
     error = parse_text(text).closing_error.final
