@@ -47,11 +47,68 @@ def console_settings(
     }
 
 
+# trainwatch's own glyphs, and what each becomes on a stream that cannot encode them (a C locale
+# with PYTHONUTF8=0, a Latin-1 console): Python would write `\u2717` escapes in their place.
+_GLYPHS_IN_ASCII = {
+    "✗": "x",
+    "✓": "+",
+    "·": "-",
+    "•": "*",
+    "–": "-",
+    "—": "-",
+    "…": "...",
+    "→": "->",
+    "─": "-",
+    **dict(zip("▁▂▃▄▅▆▇█", "_.,-=+*#", strict=True)),  # a sparkline's eight heights
+}
+_ASCII_GLYPHS = str.maketrans(_GLYPHS_IN_ASCII)
+
+
+def encodes_glyphs(stream: Any) -> bool:
+    """Can `stream` encode trainwatch's glyphs (a UTF-8 terminal or file)?"""
+    try:
+        "".join(_GLYPHS_IN_ASCII).encode(getattr(stream, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def for_stream(text: str, stream: Any) -> str:
+    """`text` as `stream` can show it: its glyphs in ASCII where the stream cannot encode them."""
+    return text if encodes_glyphs(stream) else text.translate(_ASCII_GLYPHS)
+
+
+class _GlyphsInAscii:
+    """A text stream that writes trainwatch's glyphs in ASCII (for rich, which writes to it)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(text.translate(_ASCII_GLYPHS))
+
+    def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno, flush: the stream's own
+        return getattr(self._stream, name)
+
+
 def stderr_console():
     """A rich console on stderr, drawn as `console_settings()` says."""
     from rich.console import Console
 
-    return Console(stderr=True, **console_settings())
+    if encodes_glyphs(sys.stderr):
+        return Console(stderr=True, **console_settings())
+    return Console(file=_GlyphsInAscii(sys.stderr), **console_settings())
+
+
+def write_out(text: str) -> bool:
+    """Write a command's output to stdout (glyphs as it can show them); False when the reader went
+    away (a closed pipe), which is no error of the command's."""
+    try:
+        sys.stdout.write(for_stream(text, sys.stdout))
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def print_error(message: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from trainwatch.cli.console import write_out
 from trainwatch.cli.options import DOCTOR_OPTIONS, typer_command
 from trainwatch.diagnostics.doctor import Check, DoctorRequest, run_checks, worst
 
@@ -49,9 +50,9 @@ def doctor(**values: Any) -> None:
     )
     checks = run_checks(request)
     if values["json_output"]:
-        _write(json.dumps(to_dict(request, checks), indent=2) + "\n")
+        write_out(json.dumps(to_dict(request, checks), indent=2) + "\n")
     else:
-        _write(render(request, checks))
+        write_out(render(request, checks))
     if worst(checks) == "fail":
         raise typer.Exit(EXIT_FAILED)
 
@@ -106,14 +107,6 @@ def _terminal_width() -> int:
         return max(60, min(os.get_terminal_size(1).columns, 120))
     except OSError:
         return 100
-
-
-def _write(text: str) -> None:
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except (OSError, ValueError):  # a reader that went away: the exit status still stands
-        pass
 
 
 doctor_command = typer_command(doctor, DOCTOR_OPTIONS)

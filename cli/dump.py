@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import inspect
 import json
-import sys
 import time
 from typing import Annotated, Any
 
 import typer
 
+from trainwatch.cli.console import write_out
 from trainwatch.cli.options import DUMP_OPTIONS, typer_command
 from trainwatch.diagnostics.errors import TrainwatchError, UsageError
 from trainwatch.diagnostics.units import human_duration
@@ -74,9 +74,9 @@ def dump(run: str | None = None, **values: Any) -> None:
     dumps = dump_run(entry.child_pid, entry.probe_dir, values["timeout"], find_py_spy())
     if values["json_output"]:
         body = {"run": entry.to_dict(), "processes": [d.to_dict() for d in dumps]}
-        _write(json.dumps(body, indent=2) + "\n")
+        write_out(json.dumps(body, indent=2) + "\n")
     else:
-        _write(render(entry, dumps))
+        write_out(render(entry, dumps))
     if not any(d.threads or d.text for d in dumps):
         raise typer.Exit(EXIT_NOTHING)
 
@@ -137,22 +137,14 @@ def _outside(pid: int, json_output: bool) -> int:
         )
     status, text = py_spy_dump(py_spy, pid)
     if json_output:
-        _write(json.dumps({"run": None, "pid": pid, "py_spy": text, "status": status}) + "\n")
+        write_out(json.dumps({"run": None, "pid": pid, "py_spy": text, "status": status}) + "\n")
     elif status == 0:
-        _write(text)
+        write_out(text)
     else:
         from trainwatch.cli.console import print_error
 
         print_error(f"py-spy could not read pid {pid}: {text.strip()}")
     return 0 if status == 0 else EXIT_NOTHING
-
-
-def _write(text: str) -> None:
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except (OSError, ValueError):
-        pass
 
 
 dump_command = typer_command(dump, DUMP_OPTIONS, (RUN,))

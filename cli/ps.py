@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from trainwatch.cli.console import write_out
 from trainwatch.cli.options import PS_OPTIONS, typer_command
 from trainwatch.diagnostics.units import human_bytes, human_duration
 
@@ -39,12 +40,13 @@ def ps(**values: Any) -> None:
     except RegistryUnavailable:
         entries = []
     if values["json_output"]:
-        _write(json.dumps({"runs": [e.to_dict() for e in entries]}, indent=2) + "\n")
+        write_out(json.dumps({"runs": [e.to_dict() for e in entries]}, indent=2) + "\n")
         return
     if not entries:
-        _write("no run under trainwatch (for this user, on this machine)\n")
+        write_out("no run under trainwatch (for this user, on this machine)\n")
         return
-    _write(render(entries))
+    if not write_out(render(entries)):
+        raise typer.Exit(0)
 
 
 def render(entries, now: float | None = None, width: int | None = None) -> str:
@@ -103,14 +105,6 @@ def _width() -> int:
         return os.get_terminal_size(sys.stdout.fileno()).columns
     except (OSError, ValueError):
         return 160
-
-
-def _write(text: str) -> None:
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except (OSError, ValueError):
-        raise typer.Exit(0) from None
 
 
 ps_command = typer_command(ps, PS_OPTIONS)

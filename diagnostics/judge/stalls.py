@@ -20,6 +20,7 @@ def stall_facts(
     """The stall's facts; its culprits (where each stuck process blocks, the one that holds the
     others up first); its evidence, that wait first. `signalled`: a signal ended the run."""
     facts["stall"] = True
+    facts["stall-cut"] = stall.action == "cut"
     facts["busy"] = stall.busy
     facts["idle"] = not stall.busy
     wait = stall.main_wait()

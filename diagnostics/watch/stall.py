@@ -31,6 +31,12 @@ STOP_GRACE_S = 3.0
 # silence stands.
 STOP_OUTPUT_S = 5.0
 ON_STALL = ("auto", "report", "kill")  # auto: stop an idle stall, only report a busy one
+# A signal that ends a run silent for less than the timeout (`timeout 20 trainwatch run ...`, a
+# scheduler's limit under the watcher's 30 s): the silence still counts where it is at least this
+# share of the timeout and this many times the longest gap between the run's outputs before it,
+# its CPU idle (a run that printed every second, then nothing for 17 s until the stop, was stuck).
+SILENCE_AT_STOP_SHARE = 1 / 3
+SILENCE_AT_STOP_GAPS = 4.0
 
 # Where a waiting thread sits, told from its innermost frames: (kind, file fragment, functions or
 # None for any), in tiers: the DataLoader, collectives and Pool name a wait better than the queue
@@ -160,7 +166,9 @@ class StallFacts:
     silent_s: float  # no output and no progress for this long when the stall was declared
     cpu_seconds: float  # CPU time the whole tree used during that silence
     busy: bool  # it used CPU all along: a possible busy loop, not a blocked wait
-    action: str  # "stopped" (SIGTERM sent), "reported" (left running)
+    # "stopped" (SIGTERM sent), "reported" (left running), "cut" (still silent, under the timeout,
+    # when a signal from elsewhere ended the run: no stacks were taken)
+    action: str
     escalated: bool = False  # SIGTERM was not enough: SIGKILL followed after the grace period
     stopped_at: str | None = None  # the progress position when it went silent
     waits: tuple[ProcessWait, ...] = ()
@@ -300,6 +308,10 @@ class StallWatcher:
         # a reported silence that output ended, and when (monotonic): kept for `close`, which
         # restores it when that output was the stop's own (a traceback printed as Ctrl-C ends it)
         self._withdrawn: tuple[StallFacts, float] | None = None
+        # the run's own rhythm: the last activity seen, the gap that led to it, the longest before
+        self._seen: float | None = None
+        self._last_gap = 0.0
+        self._longest_gap = 0.0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="trainwatch-stall", daemon=True)
         self._started = time.monotonic()
@@ -326,6 +338,8 @@ class StallWatcher:
             and time.monotonic() - withdrawn[1] <= STOP_OUTPUT_S
         ):
             self._facts = withdrawn[0]  # the output that ended the silence was the stop's
+        if self._facts is None and signalled:
+            self._facts = self._silence_at_stop()
         facts = self._facts
         if (
             facts is not None
@@ -348,11 +362,49 @@ class StallWatcher:
             except Exception:
                 return
 
+    def _silence_at_stop(self) -> StallFacts | None:
+        """The silence a signal ended, shorter than the timeout (SILENCE_AT_STOP_SHARE): long for
+        this run and idle, else None. Output within STOP_OUTPUT_S of the end may be the stop's
+        own (a launcher's "Received SIGTERM"): then the silence it ended counts too."""
+        now = time.monotonic()
+        last = self._activity()
+        if last is None:
+            return None  # nothing printed at all: the start-up's silence is another story
+        # (silence, its start, its end, the longest gap of the run's rhythm before it)
+        spans = [(last, now, max(self._longest_gap, self._last_gap))]
+        if now - last <= STOP_OUTPUT_S and self._seen is not None:
+            if last == self._seen:  # the last poll saw that output: the gap it ended is no rhythm
+                spans.append((last - self._last_gap, last, self._longest_gap))
+            else:
+                spans.append((self._seen, last, max(self._longest_gap, self._last_gap)))
+        for began, ended, longest in spans:
+            silent = ended - began
+            if silent < max(SILENCE_AT_STOP_SHARE * self.timeout, SILENCE_AT_STOP_GAPS * longest):
+                continue
+            used = self._cpu_at(ended) - self._cpu_at(began)
+            if used > IDLE_CPU_SHARE * silent or (self._gpu_busy and self._gpu_busy()):
+                continue
+            return StallFacts(
+                timeout_s=self.timeout,
+                silent_s=silent,
+                cpu_seconds=max(used, 0.0),
+                busy=False,
+                action="cut",
+                stopped_at=self._position() if self._position else None,
+            )
+        return None
+
     def _check(self) -> bool:
         """One poll; True when the watcher has nothing more to do (it stopped the run)."""
         now = time.monotonic()
         self._sample_cpu(now)
-        last = max(self._started, self._activity() or 0.0)
+        activity = self._activity()
+        if activity is not None and activity != self._seen:
+            if self._seen is not None:
+                self._longest_gap = max(self._longest_gap, self._last_gap)
+                self._last_gap = activity - self._seen
+            self._seen = activity
+        last = max(self._started, activity or 0.0)
         silent = now - last
         if silent < self.timeout:
             if (

@@ -16,7 +16,7 @@ import pytest
 
 from trainwatch.diagnostics.watch.probe import ProbeFacts, ProbeSession
 
-from conftest import ROOT, SCRIPTS, read_report, trainwatch
+from conftest import ROOT, SCRIPTS, needs, read_report, trainwatch
 
 PROBE_SOURCE = ROOT / "diagnostics" / "watch" / "probe" / "sitecustomize.py"
 
@@ -286,6 +286,7 @@ def test_stack_dump_on_request_from_a_sleeping_child_and_its_fork() -> None:
         ("probe_chained.py", []),
         ("probe_thread.py", []),
         ("probe_exit.py", []),
+        ("probe_exit.py", ["printed"]),  # the wrapper's frame is in no traceback it prints
         ("probe_segfault.py", []),
     ],
 )
@@ -300,6 +301,19 @@ def test_output_and_status_identical_with_and_without_probe(name: str, args: lis
         bare.stdout,
         bare.stderr,
     )
+
+
+def test_keras_filters_the_probe_s_save_wrapper_as_its_own_frame() -> None:
+    # Keras keeps the innermost of its frames when it would keep none; the probe's wrapper of
+    # `Model.save` (a frame between Keras's) must not take that place from the frame that raised
+    needs("keras")
+    args = script("keras_save_fails.py")
+    env = plain_env({"KERAS_BACKEND": "torch"})
+    bare = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    done, facts = run_probed(args, {"KERAS_BACKEND": "torch"})
+    assert facts.loaded and bare.returncode == 1
+    assert "saving_lib.py" in bare.stderr
+    assert (done.returncode, done.stderr) == (bare.returncode, bare.stderr)
 
 
 def test_nested_run_skips_the_outer_probe() -> None:

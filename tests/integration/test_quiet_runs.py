@@ -438,6 +438,14 @@ def test_a_run_terminated_after_a_silence_without_cpu_is_a_hang_and_says_where_i
     # the same run with the silence shorter than the watcher's window: stopped from outside
     short = run_session(RunRequest(argv=(sys.executable, str(script), "1"), env=dict(os.environ)))
     assert short.verdict.category == "interrupted", short.verdict
+    # ... unless the silence, under the window, is long for a run that had printed at once and
+    # idle: stuck when it was stopped (`timeout 20` before the watcher's own 30 s)
+    cut = run_session(
+        RunRequest(argv=(sys.executable, str(script), "3"), env=dict(os.environ), quiet_end_s=6)
+    )
+    assert cut.verdict.category == "hang", cut.verdict
+    assert "before a signal ended it" in cut.verdict.summary
+    assert cut.verdict.alternatives[0].category == "interrupted"
     assert "epoch 2/3" in capfd.readouterr().out
 
 

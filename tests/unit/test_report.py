@@ -86,6 +86,21 @@ def test_terminal_report_shows_verdict_evidence_culprit_advice_and_alternatives(
     assert all(len(line) <= 100 for line in lines)
 
 
+def test_a_stderr_that_cannot_encode_the_glyphs_gets_them_in_ascii(monkeypatch):
+    # LC_ALL=C with PYTHONUTF8=0: stderr is ASCII, and Python would write `\u2717` in their place
+    from trainwatch.cli.reports import print_terminal
+
+    raw = io.BytesIO()
+    ascii_stderr = io.TextIOWrapper(raw, encoding="ascii", errors="backslashreplace")
+    monkeypatch.setattr("sys.stderr", ascii_stderr)
+    print_terminal(outline(_diagnosis(), 1))
+    ascii_stderr.flush()
+    text = raw.getvalue().decode("ascii")
+    assert "x oom/gpu - 93% sure - exit 1" in text
+    assert "\\u" not in text and "\\x" not in text
+    assert "  * " in text  # the evidence's bullets
+
+
 def test_quiet_line_is_one_line():
     text = _render(one_line(outline(_diagnosis(), 1)))
     assert text.count("\n") == 1

@@ -946,6 +946,35 @@ def _without_own_frames(value):
         value = value.__cause__ or value.__context__
 
 
+def _hook_traceback(module):
+    """The program's own printing of an exception (`traceback.print_exc`, `format_exc`, logging's
+    `exception()`, the reports of torch.multiprocessing's spawn and torchrun's `@record`) shows it
+    as it would without the probe: the wrappers' frames taken out first, as the excepthook does."""
+    _replace_once(getattr(module, "TracebackException", None), "__init__", _make_traceback_init)
+
+
+def _make_traceback_init(original):
+    def __init__(self, exc_type, exc_value, exc_traceback, *args, **kwargs):
+        try:
+            if exc_value is not None and exc_traceback is exc_value.__traceback__:
+                _without_own_frames(exc_value)
+                exc_traceback = exc_value.__traceback__
+        except BaseException:
+            pass
+        original(self, exc_type, exc_value, exc_traceback, *args, **kwargs)
+
+    return __init__
+
+
+def _hook_keras_traceback(module):
+    """Keras filters its own frames out of a traceback, and keeps the innermost when it would keep
+    none; a wrapper's frame between its frames (a save called by ModelCheckpoint) is kept instead,
+    and the frame that raised is lost. Its filter takes the probe's file for one of its own."""
+    excluded = getattr(module, "_EXCLUDED_PATHS", None)
+    if isinstance(excluded, tuple) and _OWN_FILE not in excluded:
+        module._EXCLUDED_PATHS = (*excluded, _OWN_FILE)
+
+
 def _make_excepthook(previous):
     def excepthook(exc_type, value, tb):
         """Record an uncaught exception, then let the previous hook print it as usual."""
@@ -1464,6 +1493,10 @@ def _lightning_stop(args, kwargs, _result):
 # costs ~1 ms, torch seconds).
 _HOOKS = {
     "threading": _install_thread_hook,
+    "traceback": _hook_traceback,
+    "keras.src.utils.traceback_utils": _hook_keras_traceback,
+    "keras.utils.traceback_utils": _hook_keras_traceback,
+    "tf_keras.src.utils.traceback_utils": _hook_keras_traceback,
     "torch": _hook_torch,
     "safetensors.torch": _hook_safetensors,
     "pytorch_lightning.trainer.trainer": _hook_lightning,
