@@ -22,7 +22,7 @@ from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.evidence import CITED_CHARS, Evidence
 from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.read import order
-from trainwatch.diagnostics.read.capture import SAME_START, WRAP_MIN, clean
+from trainwatch.diagnostics.read.capture import WRAP_MIN, clean, cut_rests
 from trainwatch.diagnostics.read.encodings import UTF8_BOM, Utf16AsUtf8, utf16_codec
 from trainwatch.diagnostics.read.logparse import LogFacts, LogParser
 from trainwatch.diagnostics.read.notebooks import looks_like_notebook, notebook_output
@@ -178,8 +178,8 @@ def _cut_width(facts: LogFacts, starts_a_record: Callable[[str], bool]) -> tuple
     whether that is sure. (A long log tells its wrapping by the numbers, read/capture.py; a log of a
     few lines cannot, and a message cut in two matches nothing.) The width is the length of its
     longest lines when one of them is followed by more text; it is sure when two or more are, each
-    followed by a line that does not start as it does (lines of one format start alike: a progress
-    bar's redraws, a table's rows, one logger's records); unsure, the joined reading is taken only
+    followed by what reads as the rest of a cut line (`capture.cut_rests`); unsure, the joined
+    reading is taken only
     where nothing in the log was understood as it stands. A line that starts with the prefix the
     log's capture writes on its records is a record of its own, never the rest of a cut one; nor
     was a traceback's frame line that ends in a function's name and has its indented code below."""
@@ -203,8 +203,7 @@ def _cut_width(facts: LogFacts, starts_a_record: Callable[[str], bool]) -> tuple
         # one line printed again and again at the log's longest length (an error a loop caught
         # each epoch) is that line each time, not a page's cut through several
         return None, False
-    rests = [i for i in cut if texts[i + 1][:SAME_START] != texts[i][:SAME_START]]
-    return width, len(rests) >= 2
+    return width, len(cut_rests(texts, cut)) >= 2
 
 
 def _drawn_whole(text: str) -> bool:

@@ -63,9 +63,10 @@ _ENQUEUED = re.compile(
     r"work: (?P<enqueued>-?\d+), last completed NCCL work: (?P<completed>-?\d+)"
 )
 _BARRIER = re.compile(r"Ranks? (?P<ranks>\d+(?:, ?\d+)*) failed to pass monitoredBarrier")
+# (a fingerprint without tensors runs its fields together: `SequenceNumber=20OpType=BARRIER`)
 _FINGERPRINT = re.compile(
     r"Rank (?P<rank>\d+) is running collective: CollectiveFingerPrint\(SequenceNumber="
-    r"(?P<seq>\d+), OpType=(?P<op>\w+)"
+    r"(?P<seq>\d+),? ?OpType=(?P<op>\w+)"
 )
 _DUMP_WRITTEN = re.compile(r"Finished writing Flight Recorder debug info to (?P<path>\S+)")
 
@@ -359,7 +360,8 @@ def judge_collectives(
     mismatched = ()
     if front is not None and not behind:
         at_front = [p for p in positions if p.seq == front.seq and p.op]
-        ops = {_op_key(p.op) for p in at_front}
+        # in rank order: on a tie, the lowest rank's operation is the one the others missed
+        ops = dict.fromkeys(_op_key(p.op) for p in at_front)
         if len(ops) > 1:
             common = max(ops, key=lambda o: sum(_op_key(p.op) == o for p in at_front))
             mismatched = tuple(p for p in at_front if _op_key(p.op) != common)

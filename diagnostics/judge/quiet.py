@@ -32,7 +32,17 @@ if TYPE_CHECKING:
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "quiet.toml"
 # Waits that make an interrupted traceback a hang: the process was blocked there when stopped.
-BLOCKING = ("dataloader", "collective", "pool", "queue", "event", "lock", "join", "stdin")
+BLOCKING = (
+    "dataloader",
+    "rendezvous",
+    "collective",
+    "pool",
+    "queue",
+    "event",
+    "lock",
+    "join",
+    "stdin",
+)
 # Failures that are waits themselves, or leave the run waiting: a rendezvous that never connects
 # (an address that does not resolve, a port no one answers) keeps the run waiting, and a stall
 # seen then is that wait; DataLoader workers out of file descriptors (`Too many open files`) fail

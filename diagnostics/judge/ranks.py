@@ -31,10 +31,11 @@ if TYPE_CHECKING:
     from trainwatch.diagnostics.watch.probe.records import FatalSignal, ProbeProcess
 
 COLLECTIVE_TIMEOUT = "distributed/collective-timeout"
+COLLECTIVE_MISMATCH = "distributed/collective-mismatch"
 # Categories that describe the job's reaction to a failure rather than a failure of its own.
 _ECHO_CATEGORIES = ("distributed", "interrupted", "hang", "completed", "early-exit")
 # distributed failures that are the job's own cause, not what a rank saw of another's failure
-_DISTRIBUTED_CAUSES = ("distributed/collective-mismatch",)
+_DISTRIBUTED_CAUSES = (COLLECTIVE_MISMATCH,)
 _LAUNCHER_SIGNALS = (
     "SIGTERM",
     "SIGINT",
@@ -361,10 +362,13 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
     if told and root.strength < 2 and root.rank in collectives.suspects:
         # Every rank's failure is a timeout or a stop from outside: the one the others waited for
         # in a collective is the cause, and what it was doing is the clue.
-        if chosen.subtype != COLLECTIVE_TIMEOUT:
-            chosen = Verdict("distributed", COLLECTIVE_TIMEOUT, 0.75, "", advice=chosen.advice)
+        # (ranks in different operations at one number called different collectives: c10d's
+        # debug wrapper says so at once, with no timeout)
+        subtype = COLLECTIVE_MISMATCH if collectives.mismatched else COLLECTIVE_TIMEOUT
+        if chosen.subtype != subtype:
+            chosen = Verdict("distributed", subtype, 0.75, "", advice=chosen.advice)
         chosen = dataclasses.replace(chosen, evidence=collectives.cited() + chosen.evidence)
-        summary = f"Collective timeout: {told}"
+        summary = told if collectives.mismatched else f"Collective timeout: {told}"
     elif chosen.category == "hang" and root.verdict.category == "hang":
         # The whole-run stall names the first process's wait (often torchrun's own); the root rank's
         # says why.
@@ -542,13 +546,14 @@ def _choose_root(outcomes: list[RankOutcome], evidence: Evidence) -> int | None:
     stall = evidence.stall
     if stall is None:
         return None
-    # A hang: the rank waiting somewhere other than a collective is the one the others wait for.
+    # A hang: the rank waiting somewhere other than a collective (or the group's rendezvous, where
+    # every rank waits for the missing ones) is the one the others wait for.
     pid_rank = {o.pid: o.rank for o in outcomes if o.pid is not None}
     waits = {}
     for wait in stall.waits:
         if wait.pid in pid_rank and wait.thread in ("main", None):
             waits.setdefault(pid_rank[wait.pid], wait)
-    stragglers = sorted(r for r, w in waits.items() if w.kind != "collective")
+    stragglers = sorted(r for r, w in waits.items() if w.kind not in ("collective", "rendezvous"))
     if stragglers:
         return stragglers[0]
     sites: dict[str, list[int]] = {}

@@ -81,7 +81,7 @@ def _stuck_waits(stall: StallFacts) -> list[ProcessWait]:
 
 # What a process waits on when it waits for another process of the run: a batch from the
 # DataLoader's workers, a queue, a child, its peers in a collective.
-_WAITS_FOR_OTHERS = ("dataloader", "queue", "event", "join", "collective")
+_WAITS_FOR_OTHERS = ("dataloader", "queue", "event", "join", "rendezvous", "collective")
 
 
 def _blocker(wait: ProcessWait | None, stuck: list[ProcessWait]) -> ProcessWait | None:

@@ -140,6 +140,7 @@ SHORT_LOG_MIN = 2  # lines a log needs before a prefix they share is learned fro
 FEW_LINES = 4  # a log of fewer lines learns only a prefix that every one of them starts with
 MAX_CANDIDATES = 24  # leading parts tried per line: a stacked prefix has a dozen boundaries
 WRAP_MIN = 60  # a narrower fixed width is not a web page's wrapping
+_FIGURES = re.compile(r"\d+")
 # A single leading space is too often a program's own alignment; a tab is a whole indentation (a
 # log pasted into a Markdown list, or indented by a tool), and counts as wide enough.
 MIN_INDENT = 2
@@ -423,7 +424,12 @@ class CaptureReader:
         for pattern, bare in self._patterns:
             m = pattern.match(text, start)
             if m is not None:
-                return m.end()
+                end = m.end()
+                # a tag learnt from `[rank0] step 3` lines, on torch's own `[rank1]: Traceback ...`:
+                # the colon is the tag's, not the message's first character
+                if text[end - 1 : end] == "]" and text.startswith(": ", end):
+                    end += 2
+                return end
             # the prefix alone: an empty line, its trailing space trimmed
             if bare.match(text, start):
                 return len(text)
@@ -524,15 +530,29 @@ class CaptureReader:
         cut = [i for i, t in enumerate(sample[:-1]) if len(t) == width and own[i]]
         if len({sample[i] for i in cut}) < 2:
             return  # one line printed again and again at the longest length: that line, uncut
-        # the rest of a wrapped line starts mid-text; a next line that starts as this one does is a
-        # line of its own (a timestamped record a character shorter than the last)
-        rests = sum(
-            1
-            for i in cut
-            if len(sample[i + 1]) < width and sample[i + 1][:SAME_START] != sample[i][:SAME_START]
-        )
-        if rests >= 0.5 * len(cut):
+        rests = [i for i in cut_rests(sample, cut) if len(sample[i + 1]) < width]
+        if len(rests) >= 0.5 * len(cut):
             self.wrap_width = width
+
+
+def cut_rests(texts: Sequence[str], cut: Sequence[int]) -> list[int]:
+    """Of the lines at a page's width (`cut`: indices into `texts`), those followed by what reads
+    as the rest of a cut line. The rest of a wrapped line starts mid-text: a next line that starts
+    as this one does is a line of its own (a timestamped record a character shorter than the last);
+    so is one of a kind the log also shows where no line of that width is above it (Keras's `Epoch
+    2/6` under each epoch's line of metrics, all of one length, when `Epoch 1/6` opens the log)."""
+    after_cut = {i + 1 for i in cut}
+    alone = {_shape(t) for i, t in enumerate(texts) if i not in after_cut}
+    return [
+        i
+        for i in cut
+        if texts[i + 1][:SAME_START] != texts[i][:SAME_START] and _shape(texts[i + 1]) not in alone
+    ]
+
+
+def _shape(text: str) -> str:
+    """A line with its figures masked: the lines of one format (`Epoch 3/6`, `Epoch 4/6`) alike."""
+    return _FIGURES.sub("0", text.strip())
 
 
 # stern (and tailers like it) writes `<pod> <container> ` before each line of a Kubernetes job:

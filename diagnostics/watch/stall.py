@@ -48,6 +48,21 @@ _WAIT_TIERS = (
         # the multi-process iterator's waits for its workers; the single-process one's `_next_data`
         # runs the Dataset in place (num_workers=0): no worker is waited for
         ("dataloader", "torch/utils/data/dataloader.py", ("_try_get_data", "_get_data")),
+        # the process group's start: waiting for the other ranks to join (fewer were started
+        # than WORLD_SIZE says, a wrong MASTER_ADDR), before any collective
+        (
+            "rendezvous",
+            "torch/distributed/",
+            (
+                "init_process_group",
+                "rendezvous",
+                "_create_c10d_store",
+                "_env_rendezvous_handler",
+                "_tcp_rendezvous_handler",
+                "_store_based_barrier",
+                "next_rendezvous",
+            ),
+        ),
         ("collective", "torch/distributed/", None),
         ("collective", "deepspeed/comm/", None),
         ("collective", "horovod/", None),
@@ -109,6 +124,7 @@ _WCHAN = (
 )
 _WAIT_WORDS = {
     "dataloader": "waiting for a batch from the DataLoader's workers",
+    "rendezvous": "waiting for the other ranks to join the process group (rendezvous)",
     "collective": "inside a distributed collective (all-reduce, barrier, broadcast ...)",
     "pool": "waiting for the results of a multiprocessing Pool's workers",
     "queue": "waiting on a queue or pipe",

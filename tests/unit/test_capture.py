@@ -139,6 +139,49 @@ def test_keras_epoch_lines_written_to_a_file_are_neither_a_prefix_nor_wrapped_li
     assert progress.stopped_at == "epoch 10/10, batch 1875/1875" and progress.finished is True
 
 
+def test_keras_verbose_2_lines_of_one_length_under_each_epoch_line_are_not_cut_lines():
+    # `verbose=2` with validation metrics: every epoch's line of metrics is one length, the longest,
+    # and each but the last is followed by the next `Epoch N/M`, a line the log opens with too
+    lines = [
+        line
+        for n in range(1, 7)
+        for line in (
+            f"Epoch {n}/6",
+            f"38/38 - 0s - 3ms/step - accuracy: 0.1{n} - loss: 2.{n} - val_accuracy: 0.1 - "
+            "val_loss: 2.3",
+        )
+    ] + ["test accuracy: 0.15"]
+    reader = CaptureReader()
+    reader.prime(lines)
+    assert reader.wrap_width is None
+    log = io.BytesIO(("\n".join(lines) + "\n").encode())
+    progress = explain_logs(["-"], load_knowledge(include_user=False), stdin=log).evidence.progress
+    assert progress.stopped_at == "epoch 6/6, batch 38/38" and progress.finished is True
+
+
+def test_torch_s_rank_tag_with_its_colon_after_a_program_s_own_rank_tag_is_one_prefix():
+    # the program prints `[rank0] step 3/8` (the tag learnt as the capture's), torch's own lines
+    # say `[rank1]: Traceback ...`: the colon goes with the tag, and the traceback is rank 1's
+    steps = [f"[rank{r}] step {i}/8 loss 0.{i:02d}" for i in range(8) for r in (0, 1)]
+    frames = [
+        f'[rank1]:   File "/env/site-packages/PIL/ImageFile.py", line {n}, in _open\n'
+        "[rank1]:     self._open()"
+        for n in range(100, 112)
+    ]
+    traceback = [
+        "[rank1]: Traceback (most recent call last):",
+        '[rank1]:   File "/srv/train.py", line 27, in <module>',
+        "[rank1]:     x = load(f)",
+        *frames,
+        "[rank1]: OSError: Truncated File Read",
+    ]
+    launcher = [f"launcher line {n}" for n in range(40)]  # torchrun's table and its traceback
+    chains = parse_text("\n".join(steps + traceback + launcher) + "\n").chains
+    assert [(c.rank, c.final.type, c.final.message) for c in chains] == [
+        (1, "OSError", "Truncated File Read")
+    ]
+
+
 def test_a_log_indented_or_quoted_as_a_whole_is_read_as_written():
     # pasted into a Markdown list, a code block or a quote: the indentation or the `> ` every line
     # carries is taken off, a traceback's own indentation is kept

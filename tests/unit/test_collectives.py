@@ -17,6 +17,8 @@ from trainwatch.diagnostics.judge.collectives import judge_collectives, read_dum
 from trainwatch.diagnostics.knowledge import load_knowledge
 from trainwatch.diagnostics.postmortem import explain_logs
 
+from conftest import FIXTURE_LOGS
+
 KNOWLEDGE = load_knowledge(include_user=False)
 
 
@@ -130,6 +132,18 @@ def test_gloo_debug_wrapper_lines_from_a_real_run():
     facts = judge_collectives(_lines(mismatch))
     assert facts.behind == () and [p.rank for p in facts.mismatched] in ([0], [1])
     assert "Ranks called different collectives" in facts.summary()
+
+
+def test_ranks_in_different_collectives_are_a_mismatch_not_a_timeout():
+    # a real torchrun run under TORCH_DISTRIBUTED_DEBUG=DETAIL: each rank's wrapper names both
+    # fingerprints at once, with no timeout; rank 1's runs its fields together
+    # (`SequenceNumber=20OpType=BARRIER`)
+    log = FIXTURE_LOGS / "torchrun_collective_mismatch.log"
+    verdict = explain_logs([str(log)], KNOWLEDGE).verdict
+    assert verdict.subtype == "distributed/collective-mismatch", verdict
+    assert verdict.summary.startswith(
+        "Ranks called different collectives: rank 1 called BARRIER #20"
+    )
 
 
 def _entry(seq: int, name: str = "nccl:all_reduce", state: str = "completed") -> dict:

@@ -80,6 +80,23 @@ def test_child_side_imports_only_the_standard_library_in_python38_syntax() -> No
     assert names and names <= set(sys.stdlib_module_names)
 
 
+def test_the_probe_never_swallows_a_keyboard_interrupt_or_an_exit() -> None:
+    # its code runs in the program's threads: a handler of BaseException that does not raise again
+    # would eat a Ctrl-C (or a signal handler's sys.exit) that lands inside it
+    tree = ast.parse(PROBE_SOURCE.read_text())
+    swallowing = [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ExceptHandler)
+        and (
+            node.type is None
+            or (isinstance(node.type, ast.Name) and node.type.id == "BaseException")
+        )
+        and node.name is None
+    ]
+    assert swallowing == []
+
+
 def test_parse_chained_traceback_text() -> None:
     text = (
         "Traceback (most recent call last):\n"

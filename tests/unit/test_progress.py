@@ -388,6 +388,18 @@ def test_classify_wait_prefers_the_dataloader_over_the_queue_it_blocks_in():
             "queue",
         ),
         ([frame("t.py", "<module>", 'ok = input("Overwrite? [y/N] ")', True)], "stdin"),
+        # the process group's start waits for ranks that never join (a stale WORLD_SIZE), before
+        # any collective (a real run: the HF Trainer's arguments under plain python)
+        (
+            [
+                frame("t.py", "<module>", "args = TrainingArguments(output_dir=out)", True),
+                frame(
+                    "/x/site-packages/torch/distributed/distributed_c10d.py", "init_process_group"
+                ),
+                frame("/x/site-packages/torch/distributed/rendezvous.py", "_create_c10d_store"),
+            ],
+            "rendezvous",
+        ),
         ([frame("t.py", "train", "fcntl.flock(handle, fcntl.LOCK_EX)", True)], "lock"),
         # num_workers=0: the single-process iterator runs the Dataset in place, no worker waited for
         (

@@ -147,7 +147,13 @@ def test_a_worker_s_later_failure_does_not_hide_the_one_the_main_process_raised(
     samples = [(1.0, first), (1.2, later)]
     raised = first.message + "\n"
     assert pick_sample(samples, "RuntimeError", worker=0, message=raised) is first
-    assert pick_sample(samples, "RuntimeError", worker=0) is later  # no message: the latest
+    # no message to tell them apart: the first, as the batches are re-raised in order (a real run:
+    # samples 40 and 104 of one worker, both out of memory with one message)
+    assert pick_sample(samples, "RuntimeError", worker=0) is first
+    assert pick_sample(samples, "RuntimeError", worker=0, message=later.message) is later
+    # the worker's process of an earlier epoch (another pid) failed first, and was passed over
+    restarted = replace(later, pid=10)
+    assert pick_sample([*samples, (5.0, restarted)], "RuntimeError", worker=0) is restarted
 
 
 def test_reload_command_by_dataset_or_by_file(tmp_path: Path) -> None:

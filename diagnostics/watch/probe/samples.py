@@ -293,12 +293,13 @@ def pick_sample(
     message: str | None = None,
 ) -> FailedSample | None:
     """The sample recorded for one failure: a worker's by its number, else the process's own, with
-    the same exception type, the latest one not after `before` (workers restart every epoch). Where
-    the failure's `message` is known, the latest with that message: a worker goes on to the batches
-    it was given after one fails, and may fail on a later one before the main process re-raises
-    the first."""
+    the same exception type, not after `before`; where the failure's `message` is known, one with
+    that message. The process's own: the latest. A worker's: the first its present process
+    recorded (workers restart every epoch, as new processes): a worker goes on to the batches it
+    was given after one fails, and may fail on later ones before the main process re-raises the
+    first, the batches being re-raised in order."""
     short = (exception or "").rsplit(".", 1)[-1]
-    found = said = None
+    found: list[FailedSample] = []
     for time, sample in sorted(samples, key=lambda item: item[0]):
         if before is not None and time > before + 1:
             continue
@@ -308,10 +309,14 @@ def pick_sample(
             continue
         if short and sample.exception.rsplit(".", 1)[-1] != short:
             continue
-        found = sample
-        if message and sample.message and _same_message(sample.message, message):
-            said = sample
-    return said or found
+        found.append(sample)
+    said = [s for s in found if message and s.message and _same_message(s.message, message)]
+    found = said or found
+    if not found:
+        return None
+    if worker is None:
+        return found[-1]
+    return next(s for s in found if s.pid == found[-1].pid)
 
 
 MESSAGE_COMPARED = 200  # characters of a message's first line that tell one failure from another

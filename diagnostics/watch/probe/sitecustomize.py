@@ -22,6 +22,10 @@ import sys
 _RECORDS_DIR = os.environ.get("TRAINWATCH_PROBE_DIR")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _OWN_FILE = __file__  # the code of the probe's wrappers, as a traceback names it
+# The probe's own failures are swallowed with `except Exception`, never `except BaseException`: its
+# wrappers run in the program's threads, where a Ctrl-C (KeyboardInterrupt) or a signal handler's
+# `sys.exit` may land at any line, and must reach the program as without the probe (a SIGINT that
+# came while the probe scanned a NaN loss's inputs was lost, and the run went on).
 # A file by this name marks a directory as a trainwatch probe's, so a nested run's probe skips the
 # outer one's copy.
 _MARKER = "trainwatch-probe"
@@ -201,7 +205,7 @@ def _make_close(original):
         finally:
             try:
                 _after_program_close(fd, fd)
-            except BaseException:
+            except Exception:
                 pass
 
     close.__doc__ = original.__doc__
@@ -215,7 +219,7 @@ def _make_closerange(original):
         finally:
             try:
                 _after_program_close(fd_low, fd_high - 1)
-            except BaseException:
+            except Exception:
                 pass
 
     closerange.__doc__ = original.__doc__
@@ -337,7 +341,7 @@ def _after_fork():
         # the parent's DataLoader passes are the parent's: the child counts its own
         _passes.update(_PASSES_AT_START)
         _open_files(forked=True)
-    except BaseException:
+    except Exception:
         _state["fd"] = -1
 
 
@@ -447,7 +451,7 @@ def _type_name(exc_type):
 def _message(value):
     try:
         text = str(value)
-    except BaseException:
+    except Exception:
         text = "<str() failed>"
     return text[:_MAX_MESSAGE]
 
@@ -735,7 +739,7 @@ def _call(frame, line, files):
             # counts one more than the data holds
             try:
                 call["length"] = int(len(local["self"]))
-            except BaseException:
+            except Exception:
                 pass
     return call
 
@@ -901,7 +905,7 @@ def _record_sample(value, where):
                 "nonfinite": nonfinite,
             }
         )
-    except BaseException:
+    except Exception:
         pass
 
 
@@ -917,7 +921,7 @@ def _make_wrapper_init(original):
             value = (exc_info or sys.exc_info())[1]
             if value is not None:
                 _record_sample(value, None if where is None else str(where))
-        except BaseException:
+        except Exception:
             pass
 
     return __init__
@@ -959,7 +963,7 @@ def _make_traceback_init(original):
             if exc_value is not None and exc_traceback is exc_value.__traceback__:
                 _without_own_frames(exc_value)
                 exc_traceback = exc_value.__traceback__
-        except BaseException:
+        except Exception:
             pass
         original(self, exc_type, exc_value, exc_traceback, *args, **kwargs)
 
@@ -981,11 +985,11 @@ def _make_excepthook(previous):
         try:
             _without_own_frames(value)
             tb = value.__traceback__
-        except BaseException:
+        except Exception:
             pass
         try:
             _record_exception(value, None)
-        except BaseException:
+        except Exception:
             pass
         return previous(exc_type, value, tb)
 
@@ -1003,13 +1007,13 @@ def _make_thread_excepthook(previous):
                 args = type(args)(
                     (args.exc_type, args.exc_value, args.exc_value.__traceback__, args.thread)
                 )
-        except BaseException:
+        except Exception:
             pass
         try:
             if args.exc_type is not SystemExit:
                 name = getattr(args.thread, "name", None) if args.thread is not None else None
                 _record_exception(args.exc_value, name or "<unknown thread>")
-        except BaseException:
+        except Exception:
             pass
         return previous(args)
 
@@ -1019,7 +1023,7 @@ def _make_thread_excepthook(previous):
 def _install_thread_hook(threading):
     try:
         threading.excepthook = _make_thread_excepthook(threading.excepthook)
-    except BaseException:
+    except Exception:
         pass
 
 
@@ -1142,19 +1146,19 @@ def _make_save(original, api, target_of):
         record = None
         try:
             record = _save_begin(api, lambda: target_of(args, kwargs))
-        except BaseException:
+        except Exception:
             pass
         try:
             result = original(*args, **kwargs)
         except BaseException as exc:
             try:
                 _save_end(record, exc)
-            except BaseException:
+            except Exception:
                 pass
             raise
         try:
             _save_end(record, None)
-        except BaseException:
+        except Exception:
             pass
         return result
 
@@ -1313,7 +1317,7 @@ def _check_loss(loss, caller):
                     "nonfinite": found,
                 }
             )
-    except BaseException:
+    except Exception:
         pass
 
 
@@ -1378,7 +1382,7 @@ def _pass_ended(iterator):
             _passes["empty"] += 1
             if _passes["first_empty"] is None:
                 _passes["first_empty"] = _loader_shape(iterator)
-    except BaseException:
+    except Exception:
         pass
 
 
@@ -1387,7 +1391,7 @@ def _loader_shape(iterator):
     dataset = getattr(iterator, "_dataset", None)
     try:
         size = len(dataset)
-    except BaseException:
+    except Exception:
         size = None
     return {
         "dataset": type(dataset).__name__,
@@ -1445,7 +1449,7 @@ def _make_fit(original, stop_of):
                 import time
 
                 _write(dict(stopped, kind="fit-stopped", pid=os.getpid(), time=time.time()))
-        except BaseException:
+        except Exception:
             pass
         return result
 
@@ -1513,7 +1517,7 @@ _HOOKS = {
 def _hook(name, module):
     try:
         _HOOKS[name](module)
-    except BaseException:
+    except Exception:
         pass
 
 
@@ -1566,7 +1570,7 @@ def _make_exit(original):
                     "frames": frames,
                     "during": _chain(handled) if handled is not None else [],
                 }
-        except BaseException:
+        except Exception:
             pass
         return original(*args)
 
@@ -1588,7 +1592,7 @@ def _at_exit():
         _write(
             {"kind": "exit", "pid": os.getpid(), "time": time.time(), "sys_exit": _state["exit"]}
         )
-    except BaseException:
+    except Exception:
         pass
 
 
@@ -1634,7 +1638,7 @@ def _main():
     if _RECORDS_DIR:
         try:
             _install()
-        except BaseException:
+        except Exception:
             pass
     if me is not None:
         sys.modules["_trainwatch_probe"] = me  # tests and debuggers can still find the probe
