@@ -216,7 +216,11 @@ def _checkpoints(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
     """For a run that did not complete: the last checkpoint, when and where it was, the training
     time lost since, and the saves that cannot be resumed from (the report's `checkpoints`)."""
     facts = saved.get("checkpoints")
-    if not isinstance(facts, dict) or diagnosis.verdict.category == "completed":
+    # a run that ended on its own (done, or left its loop early) lost nothing; nor did one that
+    # was never seen training (no progress line, no loss, no batch taken): it had nothing to lose
+    if not isinstance(facts, dict) or diagnosis.verdict.category in ("completed", "early-exit"):
+        return ()
+    if not isinstance(facts.get("resume_from"), dict) and not _trained(saved):
         return ()
     from trainwatch.diagnostics.watch.probe.checkpoints import STATES, describe_duration
 
@@ -247,6 +251,16 @@ def _checkpoints(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
     if (facts.get("total") or 0) > 1:
         items.append(Item(f"{facts['total']} checkpoint saves in all", style="dim"))
     return tuple(items)
+
+
+def _trained(saved: dict) -> bool:
+    """Was the run seen training: a progress line, a loss, or a batch the probe saw taken?"""
+    progress = saved.get("progress") if isinstance(saved.get("progress"), dict) else {}
+    probe = saved.get("probe") if isinstance(saved.get("probe"), dict) else {}
+    passes = (
+        probe.get("dataloader_passes") if isinstance(probe.get("dataloader_passes"), dict) else {}
+    )
+    return bool(progress.get("stopped_at") or progress.get("loss_count") or passes.get("taken"))
 
 
 def _save_progress(save: dict) -> str | None:

@@ -11,12 +11,13 @@ import pytest
 
 from trainwatch.cli.reports.junit import junit_xml
 from trainwatch.cli.reports.outline import outline
-from trainwatch.diagnostics.evidence import Evidence, ExitStatus, RaisedException
+from trainwatch.diagnostics.evidence import Evidence, ExitStatus, LogLine, RaisedException
 from trainwatch.diagnostics.judge.recovery import (
     with_nonfinite_inputs,
     with_resume_advice,
     with_sample,
 )
+from trainwatch.diagnostics.read.progress import ProgressTracker
 from trainwatch.diagnostics.verdict import Diagnosis, Verdict
 from trainwatch.diagnostics.watch.probe.checkpoints import describe_duration, read_checkpoints
 from trainwatch.diagnostics.watch.probe.records import ProbeFacts, ProbeProcess, read_records
@@ -273,6 +274,24 @@ def test_a_loss_gone_nan_on_a_batch_holding_nan_is_the_data(tmp_path: Path) -> N
     # a loss that diverged on finite inputs wrote no record
     plain = Evidence("run", probe=_probe(read_checkpoints([])))
     assert with_nonfinite_inputs(_verdict("numerical", None), plain).category == "numerical"
+
+
+def test_no_training_lost_by_a_run_never_seen_training_or_one_that_left_its_loop() -> None:
+    # no checkpoint, and no progress line, loss or batch taken: waiting at a rendezvous is no
+    # training that a checkpoint could have kept; nor is an early exit's end a loss
+    facts = read_checkpoints([]).with_span(0.0, 13.0)
+    evidence = Evidence("run", exit=ExitStatus.from_returncode(-15), probe=_probe(facts))
+    stuck = Diagnosis(
+        "0.1.0", ("python", "t.py"), None, 13.0, evidence.exit, _verdict("hang", None), evidence
+    )
+    assert "Work lost" not in outline(stuck, 1).text()
+    tracker = ProgressTracker()
+    tracker.feed(LogLine(1, "step 3/10 loss 0.5"))
+    trained = replace(evidence, progress=tracker.finish())
+    stopped = replace(stuck, evidence=trained)
+    assert "no checkpoint written: all 13 s of training lost" in outline(stopped, 1).text()
+    left = replace(stopped, verdict=_verdict("early-exit", None))
+    assert "Work lost" not in outline(left, 1).text()
 
 
 def test_every_format_shows_the_sample_and_the_work_lost(tmp_path: Path) -> None:
