@@ -115,6 +115,8 @@ EMPTY_SAMPLE_MEANS = (
     "code that cut it empty."
 )
 GOOD_ENDINGS = ("completed", "early-exit")
+# torch.multiprocessing.spawn's report that a process it started failed (an exception, or an exit)
+SPAWN_FAILURES = ("ProcessRaisedException", "ProcessExitedException")
 MAX_ALTERNATIVES = 3
 # The word layer's confidence (knowledge/words.py): under every phrase family's, so any of those
 # wins. Measured on the whole corpus at the end of the twelfth session: its answers at 0.5 (90% of
@@ -169,12 +171,22 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     # a generic phrase's reading of what a signature reads as a consequence (a peer's reset
     # connection is ECONNRESET's words too) steps aside: the specific knowledge says whose it is
     echoes = {_read_from(m) for m in cascades if m.signature.layer == "signature"}
+    # A stop read in a line (Lightning's `Received SIGTERM: 15`) where torch.multiprocessing.spawn
+    # reports that one of its processes failed: spawn sent that signal to the others itself.
+    spawn_failed = any(
+        e.type.endswith(SPAWN_FAILURES) for chain in chains for e in chain.exceptions
+    )
     roots = [
         m
         for m in ranked
         if m.signature.role == "root"
         and not (failed and m.signature.category in GOOD_ENDINGS)
         and not (m.signature.layer == "phrase" and _read_from(m) in echoes)
+        and not (
+            spawn_failed
+            and m.signature.category == "interrupted"
+            and all(c.kind == "log" for c in m.cited)
+        )
     ]
     best = roots[0] if roots else None
 
@@ -469,7 +481,9 @@ def _recast_code_verdict(
             f"{exception.short_type} about a tensor or array of size 0: {EMPTY_SAMPLE_MEANS}",
             0.7,
         )
-    if best.signature.subtype == GENERIC_CODE_SUBTYPE and _package_failed_on_its_own(exception):
+    if best.signature.subtype == GENERIC_CODE_SUBTYPE and _package_failed_on_its_own(
+        exception, best.chain
+    ):
         # Raised inside an installed package, the program's own frames (if any) doing no more
         # than importing one or loading a pretrained model with it: the package's (or its
         # command-line tool's) code failed, more often its release or the files it was given
@@ -1046,15 +1060,18 @@ def _in_data_code(best: Match, culprit: Culprit | None) -> bool:
     )
 
 
-def _package_failed_on_its_own(exception: RaisedException) -> bool:
+def _package_failed_on_its_own(exception: RaisedException, chain: ExceptionChain | None) -> bool:
     """Was the exception raised in an installed package, with no frame of the program's own in
-    its traceback, or with the program's deepest frame an `import` statement or a pretrained
-    model's loading (its code had done nothing but import the package, or hand it files to
-    read)?"""
+    its traceback (nor in those of the exceptions chained to it: a KeyError inside a package's
+    `__getattr__` re-raised as the AttributeError whose traceback holds the program's line), or
+    with the program's deepest frame an `import` statement or a pretrained model's loading (its
+    code had done nothing but import the package, or hand it files to read)?"""
     frames = exception.frames
     if not frames or not in_installed_package(frames[-1].file):
         return False
     own = exception.deepest_user_frame()
+    if own is None and chain is not None:
+        own = _deepest_user(chain.exceptions)
     return own is None or bool(own.code and IMPORT_OR_PRETRAINED_LOAD.match(own.code))
 
 

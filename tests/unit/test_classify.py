@@ -121,6 +121,40 @@ def test_a_plain_error_in_a_function_that_reads_the_data_is_data_first():
     assert (v.category, v.subtype) == ("code", "code/python-error")
 
 
+def test_the_sigterm_spawn_sends_the_other_processes_after_one_failed_is_no_stop_from_outside():
+    # a real ddp_spawn run (Lightning, two CPU processes): process 1 raised; spawn terminated
+    # process 0, whose Lightning said it received SIGTERM; the cause is process 1's own error, and
+    # its KeyError inside Lightning's `__getattr__` was the program's own attribute lookup
+    lib = "/env/site-packages"
+    v = judge(
+        f"W1206 13:50:24.564000 16237 {lib}/torch/multiprocessing/spawn.py:165] Terminating process"
+        " 16249 via signal SIGTERM\n"
+        "[rank: 0] Received SIGTERM: 15\n"
+        "Traceback (most recent call last):\n"
+        '  File "/home/u/train.py", line 13, in <module>\n'
+        "    trainer.fit(R(), tr, va)\n"
+        f'  File "{lib}/torch/multiprocessing/spawn.py", line 211, in join\n'
+        "    raise ProcessRaisedException(msg, error_index, failed_process.pid)\n"
+        "torch.multiprocessing.spawn.ProcessRaisedException: \n\n"
+        "-- Process 1 terminated with the following error:\n"
+        "Traceback (most recent call last):\n"
+        f'  File "{lib}/lightning/fabric/utilities/data.py", line 488, in __getattr__\n'
+        "    return self[key]\n"
+        "KeyError: 'warmup'\n\n"
+        "The above exception was the direct cause of the following exception:\n\n"
+        "Traceback (most recent call last):\n"
+        f'  File "{lib}/torch/multiprocessing/spawn.py", line 87, in _wrap\n'
+        "    fn(i, *args)\n"
+        '  File "/home/u/train.py", line 8, in training_step\n'
+        "    scale = min(1.0, self.global_step / self.hparams.warmup)\n"
+        f'  File "{lib}/lightning/fabric/utilities/data.py", line 490, in __getattr__\n'
+        "    raise AttributeError(f\"'{type(self).__name__}' object has no attribute\")\n"
+        "AttributeError: 'AttributeDict' object has no attribute 'warmup'\n"
+    )
+    assert (v.category, v.subtype) == ("code", "code/python-error"), v
+    assert v.culprit is not None and v.culprit.line == 8
+
+
 def test_an_error_in_the_collate_function_names_the_collation_not_the_script_s_top_level():
     # torch's default_collate meeting a sample the dataset returned as None, under the script's
     # own loop: the summary says where the data was being read, never "in <module>"
