@@ -40,8 +40,11 @@ def report(view: Outline) -> RenderableType:
             lead = f"  {number}. " if section.numbered and item.style != "dim" else "  "
             if section.key in ("evidence", "cascade"):
                 lead = "  • "
+            # trainwatch's own advice is shown whole; what the program wrote is clipped
+            said = printable(item.text)
             row = Text(
-                lead + _clip(printable(item.text)), style=ROW_STYLES.get(item.style or "", "")
+                lead + (said if section.key == "advice" else _clip(said)),
+                style=ROW_STYLES.get(item.style or "", ""),
             )
             if item.source:
                 row.append(f"  ({printable(item.source)})", style="dim")

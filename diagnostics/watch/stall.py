@@ -386,7 +386,7 @@ class StallWatcher:
         last = self._activity()
         if last is None:
             return None  # nothing printed at all: the start-up's silence is another story
-        # (silence, its start, its end, the longest gap of the run's rhythm before it)
+        # (the silence's start, its end, the longest gap of the run's rhythm before it)
         spans = [(last, now, max(self._longest_gap, self._last_gap))]
         if now - last <= STOP_OUTPUT_S and self._seen is not None:
             if last == self._seen:  # the last poll saw that output: the gap it ended is no rhythm

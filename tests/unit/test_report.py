@@ -101,6 +101,21 @@ def test_a_stderr_that_cannot_encode_the_glyphs_gets_them_in_ascii(monkeypatch):
     assert "  * " in text  # the evidence's bullets
 
 
+def test_advice_is_shown_whole_and_the_program_s_words_are_clipped():
+    from dataclasses import replace
+
+    base = _diagnosis()
+    advice = "Start every rank " + "and check it " * 30 + "or unset those variables."
+    said = "RuntimeError: " + "x" * 400
+    verdict = replace(
+        base.verdict, advice=(advice,), evidence=(Cited("exception", said, "line 1"),)
+    )
+    text = _render(report(outline(replace(base, verdict=verdict), 1)))
+    flat = " ".join(text.split())
+    assert "or unset those variables." in flat
+    assert "x" * 400 not in flat and "…" in flat
+
+
 def test_quiet_line_is_one_line():
     text = _render(one_line(outline(_diagnosis(), 1)))
     assert text.count("\n") == 1
