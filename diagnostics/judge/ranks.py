@@ -329,10 +329,20 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
     names_cause = (
         verdict.subtype in _DISTRIBUTED_CAUSES and verdict.confidence > root.verdict.confidence
     )
+    # A root rank known only by its signal (torchrun's table: SIGABRT, no traceback of its own)
+    # while the log holds a failure of its own kind, surer, printed without a rank's tag (a logger's
+    # record of the exception, then a teardown abort, `terminate called without an active
+    # exception`): that failure is the rank's cause, the signal its end.
+    untagged_cause = (
+        root.strength == 2
+        and verdict.category not in (*_ECHO_CATEGORIES, "unknown")
+        and verdict.confidence > root.verdict.confidence
+    )
     if (
         root.strength >= 2
         and informative
         and not names_cause
+        and not untagged_cause
         and (verdict.category != root.verdict.category or verdict.subtype != root.verdict.subtype)
     ):
         # The whole-run verdict named an echo (or another rank's failure); the root rank's own

@@ -19,7 +19,7 @@ from trainwatch.diagnostics.postmortem import _cut_width, explain_logs, open_log
 from trainwatch.diagnostics.read.logparse import LogParser
 from trainwatch.diagnostics.verdict import CATEGORIES
 
-from conftest import ROOT
+from conftest import FIXTURE_LOGS, ROOT
 
 KNOWLEDGE = load_knowledge(include_user=False)
 
@@ -562,3 +562,12 @@ def test_a_torchrun_log_dir_is_read_down_to_each_rank_s_files(tmp_path):
     verdict = explain_logs([str(tmp_path / "logs")], load_knowledge(include_user=False)).verdict
     assert verdict.category == "oom", verdict
     assert verdict.summary.startswith("On 0/stderr")
+
+
+def test_a_rank_known_by_its_abort_is_judged_by_the_error_it_logged_without_a_rank_tag():
+    # a real torchrun run: the program logs its exception (no `[rank1]:` tag), then the process
+    # aborts at teardown; torchrun's table names rank 1's SIGABRT as the first failure
+    log = FIXTURE_LOGS / "torchrun_logged_error_then_abort.log"
+    verdict = explain_logs([str(log)], KNOWLEDGE).verdict
+    assert verdict.subtype == "data/label-out-of-range", verdict
+    assert verdict.summary.startswith("Rank 1 failed first: ")
