@@ -455,12 +455,12 @@ def _recast_code_verdict(
     subtype, summary and highest confidence (the code reading stays as the alternative)."""
     if best.signature.category != "code":
         return None
-    calls_wrongly = exception is not None and (
+    never_a_sample = exception is not None and (
         exception.short_type in NAMES_NOT_SAMPLES or CALL_SIGNATURE.search(exception.message)
     )
     if (
         (_generic_code(best) or best.signature.subtype == SHAPE_SUBTYPE)
-        and not calls_wrongly
+        and not never_a_sample
         and _in_data_code(best, culprit)
     ):
         # A plain Python error, or shapes that do not fit (a record reshaped to the size the
