@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Mapping
@@ -47,9 +48,9 @@ def console_settings(
     }
 
 
-# trainwatch's own glyphs, and what each becomes on a stream that cannot encode them (a C locale
+# trainwatch's own marks, and what each becomes on a stream that cannot encode them (a C locale
 # with PYTHONUTF8=0, a Latin-1 console): Python would write `\u2717` escapes in their place.
-_GLYPHS_IN_ASCII = {
+_MARKS_IN_ASCII = {
     "✗": "x",
     "✓": "+",
     "·": "-",
@@ -59,23 +60,30 @@ _GLYPHS_IN_ASCII = {
     "…": "...",
     "→": "->",
     "─": "-",
-    **dict(zip("▁▂▃▄▅▆▇█", "_.,-=+*#", strict=True)),  # a sparkline's eight heights
 }
-_ASCII_GLYPHS = str.maketrans(_GLYPHS_IN_ASCII)
+_SPARKS_IN_ASCII = "_.,-=+*#"  # a sparkline's eight heights (outline.SPARKS), low to high
 
 
 def encodes_glyphs(stream: Any) -> bool:
     """Can `stream` encode trainwatch's glyphs (a UTF-8 terminal or file)?"""
     try:
-        "".join(_GLYPHS_IN_ASCII).encode(getattr(stream, "encoding", None) or "ascii")
+        "".join(_MARKS_IN_ASCII).encode(getattr(stream, "encoding", None) or "ascii")
     except (UnicodeEncodeError, LookupError):
         return False
     return True
 
 
+@functools.cache
+def _in_ascii() -> dict[int, str]:
+    """The translation table of every glyph (built only where a stream needs it)."""
+    from trainwatch.cli.reports.outline import SPARKS
+
+    return str.maketrans({**_MARKS_IN_ASCII, **dict(zip(SPARKS, _SPARKS_IN_ASCII, strict=True))})
+
+
 def for_stream(text: str, stream: Any) -> str:
     """`text` as `stream` can show it: its glyphs in ASCII where the stream cannot encode them."""
-    return text if encodes_glyphs(stream) else text.translate(_ASCII_GLYPHS)
+    return text if encodes_glyphs(stream) else text.translate(_in_ascii())
 
 
 class _GlyphsInAscii:
@@ -85,7 +93,7 @@ class _GlyphsInAscii:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        return self._stream.write(text.translate(_ASCII_GLYPHS))
+        return self._stream.write(text.translate(_in_ascii()))
 
     def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno, flush: the stream's own
         return getattr(self._stream, name)

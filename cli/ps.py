@@ -8,8 +8,6 @@ import sys
 import time
 from typing import Any
 
-import typer
-
 from trainwatch.cli.console import write_out
 from trainwatch.cli.options import PS_OPTIONS, typer_command
 from trainwatch.diagnostics.units import human_bytes, human_duration
@@ -45,8 +43,7 @@ def ps(**values: Any) -> None:
     if not entries:
         write_out("no run under trainwatch (for this user, on this machine)\n")
         return
-    if not write_out(render(entries)):
-        raise typer.Exit(0)
+    write_out(render(entries))
 
 
 def render(entries, now: float | None = None, width: int | None = None) -> str:

@@ -22,7 +22,7 @@ from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.evidence import CITED_CHARS, Evidence
 from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.read import order
-from trainwatch.diagnostics.read.capture import WRAP_MIN, clean, cut_rests
+from trainwatch.diagnostics.read.capture import WRAP_MIN, clean, cut_rests, repeats_one_line
 from trainwatch.diagnostics.read.encodings import UTF8_BOM, Utf16AsUtf8, utf16_codec
 from trainwatch.diagnostics.read.logparse import LogFacts, LogParser
 from trainwatch.diagnostics.read.notebooks import looks_like_notebook, notebook_output
@@ -179,10 +179,10 @@ def _cut_width(facts: LogFacts, starts_a_record: Callable[[str], bool]) -> tuple
     few lines cannot, and a message cut in two matches nothing.) The width is the length of its
     longest lines when one of them is followed by more text; it is sure when two or more are, each
     followed by what reads as the rest of a cut line (`capture.cut_rests`); unsure, the joined
-    reading is taken only
-    where nothing in the log was understood as it stands. A line that starts with the prefix the
-    log's capture writes on its records is a record of its own, never the rest of a cut one; nor
-    was a traceback's frame line that ends in a function's name and has its indented code below."""
+    reading is taken only where nothing in the log was understood as it stands. A line that
+    starts with the prefix the log's capture writes on its records is a record of its own, never
+    the rest of a cut one; nor was a traceback's frame line that ends in a function's name and has
+    its indented code below."""
     if facts.lines > len(facts.tail) or facts.lines < 2:
         return None, False
     texts = [line.text for line in facts.tail]
@@ -199,9 +199,7 @@ def _cut_width(facts: LogFacts, starts_a_record: Callable[[str], bool]) -> tuple
         and not (is_whole_frame(texts[i]) and texts[i + 1][:1].isspace())
         and not _drawn_whole(texts[i])
     ]
-    if not cut or (len(cut) > 1 and len({texts[i] for i in cut}) == 1):
-        # one line printed again and again at the log's longest length (an error a loop caught
-        # each epoch) is that line each time, not a page's cut through several
+    if not cut or repeats_one_line(texts, cut):
         return None, False
     return width, len(cut_rests(texts, cut)) >= 2
 

@@ -528,11 +528,18 @@ class CaptureReader:
         if width < WRAP_MIN or width != max(len(t) for t in sample) or lengths[width] < 5:
             return
         cut = [i for i, t in enumerate(sample[:-1]) if len(t) == width and own[i]]
-        if len({sample[i] for i in cut}) < 2:
-            return  # one line printed again and again at the longest length: that line, uncut
+        if len(cut) < 2 or repeats_one_line(sample, cut):
+            return
         rests = [i for i in cut_rests(sample, cut) if len(sample[i + 1]) < width]
         if len(rests) >= 0.5 * len(cut):
             self.wrap_width = width
+
+
+def repeats_one_line(texts: Sequence[str], cut: Sequence[int]) -> bool:
+    """Are the lines at a page's width (`cut`: indices into `texts`) one line printed again and
+    again at the log's longest length (an error a loop caught each epoch)? That line each time,
+    uncut, not a page's cut through several."""
+    return len(cut) > 1 and len({texts[i] for i in cut}) == 1
 
 
 def cut_rests(texts: Sequence[str], cut: Sequence[int]) -> list[int]:
