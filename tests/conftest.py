@@ -9,6 +9,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -44,6 +45,18 @@ def _builtin_knowledge():
 
 
 TRAINWATCH = str(Path(sys.executable).with_name("trainwatch"))
+
+
+def pytest_configure(config) -> None:
+    """Run the suite's programs as a terminal's foreground job would be: a shell's `cmd &` starts
+    its job with SIGINT and SIGQUIT ignored, every program under it inherits that through exec,
+    and trainwatch (rightly) leaves a signal ignored as the program alone would. A suite started
+    that way would see the Ctrl-C tests wait out their timeouts: the dispositions are reset here,
+    in the controller and in each xdist worker, so that what the tests send arrives."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGQUIT) == signal.SIG_IGN:
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def trainwatch_env(**extra: str) -> dict[str, str]:
