@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from itertools import pairwise
@@ -19,7 +20,7 @@ from typing import Any, BinaryIO
 
 from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.errors import UsageError
-from trainwatch.diagnostics.evidence import CITED_CHARS, Evidence
+from trainwatch.diagnostics.evidence import CITED_CHARS, Evidence, ExitStatus
 from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.read import order
 from trainwatch.diagnostics.read.capture import WRAP_MIN, clean, cut_rests, repeats_one_line
@@ -264,7 +265,9 @@ def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None)
             "the log lists its lines newest first (as a log viewer shows them): it was read in "
             "the order they were written, so the line numbers here count from its last line"
         )
-    evidence = Evidence(source="log", log=facts, progress=progress, notes=tuple(notes))
+    evidence = Evidence(
+        source="log", exit=_said_status(facts), log=facts, progress=progress, notes=tuple(notes)
+    )
     verdict = classify(evidence, knowledge)
     from trainwatch.diagnostics.judge.ranks import job_verdict, judge_ranks
 
@@ -288,6 +291,18 @@ def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None)
         sources=tuple(paths),
         sections={} if section is None else {"distributed": section},
     )
+
+
+def _said_status(facts: LogFacts) -> ExitStatus | None:
+    """How the run ended, where the log's last line is the tool's record of it (an IDE's "Process
+    finished with exit code N", script(1)'s trailer); None where the log does not say."""
+    said = facts.run_status
+    if said is None or said.code is None:
+        return None
+    number = getattr(signal, said.signal, None) if said.signal is not None else None
+    if number is not None:
+        return ExitStatus.from_returncode(-int(number))
+    return ExitStatus.from_returncode(said.code) if said.code >= 0 else None
 
 
 LOG_SUFFIXES = (".log", ".txt", ".out", ".err", ".stdout", ".stderr")

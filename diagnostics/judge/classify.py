@@ -359,7 +359,7 @@ def _signals(evidence: Evidence) -> dict[str, Cited]:
 
             name = signal_from_code(status.code)
         if name:
-            signals[name] = Cited("exit", _describe_exit(status.code, status.signal), "waitpid")
+            signals[name] = _exit_cited(evidence)
     if evidence.log is not None:
         for signal, said, where in evidence.log.signal_lines():
             signals.setdefault(signal, Cited("log", said, where))
@@ -1093,9 +1093,14 @@ def _summary(title: str, explanation: str) -> str:
 
 
 def _exit_cited(evidence: Evidence) -> Cited | None:
+    """The exit status, cited where it was read: waitpid's for a live run, the line a saved log
+    ends on for a log that records it (an IDE's or script(1)'s record)."""
     status = evidence.exit
     if status is None:
         return None
+    said = evidence.log.run_status if evidence.log is not None else None
+    if evidence.source == "log" and said is not None:
+        return Cited("exit", said.line.text.strip()[:CITED_CHARS], said.line.where)
     return Cited("exit", _describe_exit(status.code, status.signal), "waitpid")
 
 

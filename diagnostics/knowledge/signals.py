@@ -20,6 +20,9 @@ class ExitSaid:
 
     signal: str | None  # "SIGKILL"
     code: int | None  # the exit status, when the line gave one
+    # the line is the status of the whole program, as the tool that ran it writes it after its
+    # last line (signals.toml's `whole_run`)
+    whole_run: bool = False
 
 
 def signal_from_code(code: int) -> str | None:
@@ -36,13 +39,19 @@ def signal_from_code(code: int) -> str | None:
 
 
 @functools.lru_cache(maxsize=1)
-def _table() -> tuple[tuple[re.Pattern[str], ...], dict[str, str], dict[int, str]]:
+def _table() -> tuple[
+    tuple[re.Pattern[str], ...], dict[str, str], dict[int, str], frozenset[re.Pattern[str]]
+]:
     with SIGNALS_FILE.open("rb") as fh:
         data = tomllib.load(fh)
     # the words whatever their case: bash writes strsignal's "Killed", zsh its own "killed"
     words = {word.casefold(): name for word, name in data["words"].items()}
     windows = {int(status, 16): name for status, name in data["windows"].items()}
-    return tuple(re.compile(p["regex"]) for p in data["phrase"]), words, windows
+    patterns = tuple(re.compile(p["regex"]) for p in data["phrase"])
+    whole = frozenset(
+        c for c, p in zip(patterns, data["phrase"], strict=True) if p.get("whole_run")
+    )
+    return patterns, words, windows, whole
 
 
 def phrases() -> tuple[re.Pattern[str], ...]:
@@ -58,7 +67,7 @@ def examples() -> tuple[str, ...]:
 
 def read_exit(text: str) -> ExitSaid | None:
     """How a line says a process ended, or None when it says nothing of it."""
-    patterns, words, _ = _table()
+    patterns, words, _, whole = _table()
     for pattern in patterns:
         m = pattern.search(text)
         if m is None:
@@ -75,5 +84,5 @@ def read_exit(text: str) -> ExitSaid | None:
                 return ExitSaid(name, None) if name is not None else None
             if key.startswith("code"):
                 code = int(value)
-                return ExitSaid(signal_from_code(code), code)
+                return ExitSaid(signal_from_code(code), code, pattern in whole)
     return None

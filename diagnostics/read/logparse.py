@@ -155,6 +155,7 @@ class ExitHint:
     signal: str | None
     code: int | None
     line: LogLine
+    whole_run: bool = False  # the whole program's status, as the tool that ran it writes it
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,16 @@ class LogFacts:
     def all_chains(self) -> tuple[ExceptionChain, ...]:
         """The tracebacks, and the closing error line of a log that has none."""
         return self.chains if self.closing_error is None else (*self.chains, self.closing_error)
+
+    @property
+    def run_status(self) -> ExitHint | None:
+        """The whole program's status where the tool that ran it wrote it as the log's last line
+        (an IDE's "Process finished with exit code 1", script(1)'s trailer): a saved log that
+        says how its run ended is judged as that run."""
+        if not self.exit_hints or not self.exit_hints[-1].whole_run:
+            return None
+        last = max((line.number for line in self.tail if line.text.strip()), default=None)
+        return self.exit_hints[-1] if self.exit_hints[-1].line.number == last else None
 
     @property
     def signals(self) -> tuple[str, ...]:
@@ -532,7 +543,7 @@ class LogParser:
         """A line that says how a process ended (knowledge/signals.toml) is an exit hint."""
         said = read_exit(line.text)
         if said is not None and not self._closed_by_launcher(said.signal, line.text):
-            self._hints.append(ExitHint(said.signal, said.code, line))
+            self._hints.append(ExitHint(said.signal, said.code, line, said.whole_run))
             self._note(line)
         if "closing signal" in line.text and len(self._closed) < CLOSED_KEPT:
             closed = _LAUNCHER_CLOSES.search(line.text)

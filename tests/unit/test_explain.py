@@ -255,6 +255,25 @@ def test_a_log_that_ends_on_a_save_is_an_early_exit_not_a_hang():
     )
 
 
+def test_a_log_whose_last_line_records_the_exit_status_is_judged_with_it():
+    # script(1)'s typescript and an IDE's run console end with the program's status: an early
+    # `break` then reads as the early exit it was, not as a log cut mid-loop
+    epochs = "".join(f"Epoch {n}/10 step 75/100 loss 0.{9 - n}\n" for n in range(1, 4))
+    trailer = 'Script done on 2026-12-06 15:48:34+00:00 [COMMAND_EXIT_CODE="0"]\n'
+    verdict = _verdict(epochs + "\n" + trailer)
+    assert verdict.category == "early-exit"
+    assert [(c.text, c.source) for c in verdict.evidence if c.kind == "exit"] == [
+        (trailer.strip(), "line 5")
+    ]
+    assert _verdict(epochs).category == "hang"  # the same log without the record
+    # an IDE's record of a kill: the signal it names is the run's
+    ide = "Process finished with exit code 137 (interrupted by signal 9: SIGKILL)"
+    killed = _verdict(epochs + "\n" + ide + "\n")
+    assert (killed.subtype, killed.evidence[0].text) == ("oom/host", ide)
+    # a record with lines after it is one process's end, not the run's
+    assert _verdict(epochs + trailer + "Epoch 4/10 step 0/100 loss 0.5\n").category != "early-exit"
+
+
 def _big_log(tmp_path):
     """A 2 MB training log ending in a CUDA out-of-memory traceback (bench/explain_speed.py's)."""
     sys.path.insert(0, str(ROOT / "bench"))
