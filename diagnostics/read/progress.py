@@ -90,16 +90,17 @@ NONFINITE_NORMS_AT_END = 2
 FLAT_LOSS_PRINTS = 5
 FLAT_LOSS_FLOOR = 1e-3
 # A row of a step (bare, or after a counter's word) and unnamed values, nothing else: `76970
-# 2.6265104`, `120, nan`, `batch: 387 nan 0.6595617 0.72703314`.
+# 2.6265104`, `120, nan`, `batch: 387 nan 0.6595617 0.72703314`, and lists of them under a table's
+# header (DeepXDE: `20000  [nan, nan, nan]  [nan, nan, nan]  []`).
 _BARE_NUMBER = r"[-+]?(?:nan|NaN|NAN|inf|Inf|INF|\d+\.\d*(?:[eE][-+]?\d+)?)"
 _BARE_ROW = re.compile(
     r"^(?:(?:step|iter|iteration|batch|epoch)\s*[:=#]?\s*)?(?P<step>\d+)"
-    rf"(?P<values>(?:[\s,:|]+{_BARE_NUMBER})+)\s*$",
+    rf"(?P<values>(?:[\s,:|\[\]]+{_BARE_NUMBER})+)[\s\[\]]*$",
     re.IGNORECASE,
 )
 _BARE_VALUE = re.compile(_BARE_NUMBER)
 _BARE_ROW_WORDS = ("step", "iter", "batch", "epoch")  # a row that starts with a word starts so
-BARE_ROW_MAX = 80  # longer lines are not such rows: not worth a regex
+BARE_ROW_MAX = 160  # longer lines are not such rows: not worth a regex
 BARE_ROWS_BEFORE = 3  # finite rows that make a series before a non-finite one counts
 _EVAL_NAME = re.compile(r"(?i)(?:^|[^a-z])(?:val|valid|validation|eval|test|dev)[_ /\-]")
 _EPOCH_NAME = re.compile(r"(?i)epoch|avg|mean|average")  # a per-epoch summary, not a step's loss

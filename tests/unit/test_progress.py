@@ -679,6 +679,14 @@ def test_torchruns_agent_sleeping_between_checks_is_not_in_a_collective():
         ([f"batch: {n} 0.64 0.62 0.72" for n in range(3)] + ["batch: 3 nan 0.65 0.72"], 0, "value"),
         # a finite row after a word that is not a counter is no series
         ([f"lr {n} 0.1 0.2" for n in range(3)] + ["lr 3 nan 0.2"], 0, None),
+        # lists under a padded table's header (DeepXDE's losses by term), an empty list at the end
+        (
+            [f"{n}000     [2.39e-03, 1.75e-05]    [2.39e-03, 1.75e-05]    []" for n in (1, 2, 3)]
+            + ["4000     [nan, nan]                   [nan, nan]                   []"],
+            0,
+            "value",
+        ),
+        (["4000     [nan, 0.5]    [1.0, 2.0]    ['a']"], 0, None),
     ],
 )
 def test_non_finite_losses_and_metrics_in_other_frameworks_words(lines, nonfinite, metric):
