@@ -35,7 +35,13 @@ _ERROR_LINE = re.compile(
     r"(?:\[(?P<tag>ERROR|FATAL|CRITICAL|Error|Fatal|Critical|E|F)\]\s*(?P<tagged>.*[A-Za-z]{2}.*)"
     r"|(?P<kind>(?:[A-Za-z]\w*\s){0,2}(?:Error|ERROR|FATAL ERROR|FATAL|Fatal error|CRITICAL|PANIC)"
     r"|(?:fatal )?error)(?:(?:\s[^:]{0,40})?:|\s+[-|]\s)\s*(?P<message>.*[A-Za-z]{2}.*)"
-    r"|(?P<failed>.{0,100}\b(?:failed|FAILED)[.!]?)\s*)$"
+    r"|(?P<failed>.{0,100}\b(?:failed|FAILED)[.!]?)"
+    # a program's own check of a path it needs, the last thing it says before it stops: `dataset
+    # directory ./data not found, exiting`, `Could not find the config file configs/a.yaml`
+    r"|(?P<missing>(?!.*\b(?:from scratch|default|skipping|ignor|will be|creat|download))"
+    r".{0,100}(?:\b(?:not found|does ?n[o']t exist|cannot be found|could not be found)"
+    r"|\b(?:[Cc]ould not|[Cc]ann?o?t|[Uu]nable to) find\b.{1,100})"
+    r"[.!]?(?:,? (?:exiting|aborting|quitting|abort|stop(?:ping)?)\.*)?)\s*)$"
 )
 _CHECK_FAILED = re.compile(r"\b(Check failed): ")
 # A C++ exception that reached the top: `terminate called after throwing an instance of 'X'` and
@@ -1035,7 +1041,7 @@ def closing_error(ending: Sequence[LogLine]) -> ExceptionChain | None:
         m = _error_line(text)
         if m is None:
             continue
-        if m.group("failed"):
+        if m.group("failed") or m.group("missing"):
             found.append(("failure", text.strip(), line))
             continue
         kind = (m.group("kind") or m.group("tag")).strip()

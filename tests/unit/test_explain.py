@@ -274,6 +274,18 @@ def test_a_log_whose_last_line_records_the_exit_status_is_judged_with_it():
     assert _verdict(epochs + trailer + "Epoch 4/10 step 0/100 loss 0.5\n").category != "early-exit"
 
 
+def test_a_log_that_ends_on_its_program_s_check_of_a_missing_path_ends_on_that_error():
+    # no `Error:` before it: the program's own words that a path it needs is not there
+    ended = _verdict("Loading data...\ndataset directory ./data/images not found, exiting\n")
+    assert (ended.subtype, ended.evidence[0].text) == (
+        "library/missing-path",
+        "dataset directory ./data/images not found, exiting",
+    )
+    # a path it can do without, said before it goes on: no error
+    scratch = "Loading data...\ncheckpoint ./ckpt/last.pt not found, training from scratch\n"
+    assert _verdict(scratch).category != "library"
+
+
 def _big_log(tmp_path):
     """A 2 MB training log ending in a CUDA out-of-memory traceback (bench/explain_speed.py's)."""
     sys.path.insert(0, str(ROOT / "bench"))
