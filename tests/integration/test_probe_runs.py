@@ -287,6 +287,7 @@ def test_stack_dump_on_request_from_a_sleeping_child_and_its_fork() -> None:
         ("probe_thread.py", []),
         ("probe_exit.py", []),
         ("probe_exit.py", ["printed"]),  # the wrapper's frame is in no traceback it prints
+        ("probe_stack.py", []),  # nor in a stack it prints
         ("probe_segfault.py", []),
     ],
 )

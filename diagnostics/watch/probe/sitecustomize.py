@@ -953,8 +953,16 @@ def _without_own_frames(value):
 def _hook_traceback(module):
     """The program's own printing of an exception (`traceback.print_exc`, `format_exc`, logging's
     `exception()`, the reports of torch.multiprocessing's spawn and torchrun's `@record`) shows it
-    as it would without the probe: the wrappers' frames taken out first, as the excepthook does."""
+    as it would without the probe: the wrappers' frames taken out first, as the excepthook does.
+    So does a stack it prints (`print_stack`, `format_stack`: autograd's anomaly mode records the
+    forward call's that way), which passes through a wrapper that calls the program's code (the
+    DataLoader's `__next__` calls a dataset's `__getitem__`, Lightning's `fit` its hooks)."""
     _replace_once(getattr(module, "TracebackException", None), "__init__", _make_traceback_init)
+    summary = getattr(module, "StackSummary", None)
+    extract = getattr(summary, "__dict__", {}).get("extract")
+    if isinstance(extract, classmethod) and not getattr(extract.__func__, "_trainwatch", False):
+        made = _dressed_as(extract.__func__, _make_stack_extract(extract.__func__))
+        summary.extract = classmethod(made)
 
 
 def _make_traceback_init(original):
@@ -968,6 +976,14 @@ def _make_traceback_init(original):
         original(self, exc_type, exc_value, exc_traceback, *args, **kwargs)
 
     return __init__
+
+
+def _make_stack_extract(original):
+    def extract(klass, frame_gen, *args, **kwargs):
+        kept = ((frame, line) for frame, line in frame_gen if frame.f_code.co_filename != _OWN_FILE)
+        return original(klass, kept, *args, **kwargs)
+
+    return extract
 
 
 def _hook_keras_traceback(module):
