@@ -301,6 +301,7 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
     if progress.first_nonfinite_loss is not None:
         step, value, line = progress.first_nonfinite_loss
         facts["nonfinite-loss"] = True
+        facts["nonfinite-from-start"] = not progress.losses  # it holds the finite ones only
         values["value"] = nonfinite_name(value)
         where = progress.first_nonfinite_at or f"step {step}"
         values["first"] = f" (first seen at {where})"

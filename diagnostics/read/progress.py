@@ -94,10 +94,13 @@ FLAT_LOSS_FLOOR = 1e-3
 # header (DeepXDE: `20000  [nan, nan, nan]  [nan, nan, nan]  []`).
 _BARE_NUMBER = r"[-+]?(?:nan|NaN|NAN|inf|Inf|INF|\d+\.\d*(?:[eE][-+]?\d+)?)"
 _BARE_ROW = re.compile(
-    r"^(?:(?:step|iter|iteration|batch|epoch)\s*[:=#]?\s*)?(?P<step>\d+)"
+    r"^(?:(?:step|iter|iteration|batch|epoch)\s*[:=#]?\s*)?\[?(?P<step>\d+)\]?"
     rf"(?P<values>(?:[\s,:|\[\]]+{_BARE_NUMBER})+)[\s\[\]]*$",
     re.IGNORECASE,
 )
+# A scalar tensor printed as it is, not as a number (`print("step", step, loss)`): `tensor(nan,
+# grad_fn=<MulBackward0>)`, `tensor(0.5321, device='cuda:0')`; its value is the number inside.
+_TENSOR_REPR = re.compile(r"\btensor\((?P<value>[^,()]+)(?:,[^()]*)?\)")
 _BARE_VALUE = re.compile(_BARE_NUMBER)
 _BARE_ROW_WORDS = ("step", "iter", "batch", "epoch")  # a row that starts with a word starts so
 BARE_ROW_MAX = 160  # longer lines are not such rows: not worth a regex
@@ -145,7 +148,11 @@ _METRIC_NAME = re.compile(
     r"test|train|dev)[_/\-]|l[12]$|huber|ndcg|^(?:learn|test)$"  # `learn`, `test`: CatBoost's
 )
 # rich progress bars (and Lightning's RichProgressBar): `Epoch 1/9 ━━━━━━━━━━ 32/40 0:00:05 ...`.
-_RICH_BAR = re.compile(r"[━╸╺─]+\s+(?P<n>\d+)/(?P<total>\d+)\b")
+_RICH_BAR = re.compile(
+    r"[━╸╺─]+\s+(?P<n>\d+)/(?P<total>\d+)\b"
+    # ... drawn before its first step, the bar still blank: the count, its clock and rich's `•`
+    r"|\s{2,}(?P<n0>\d+)/(?P<total0>\d+) (?:\d+:)?\d+:\d\d •"
+)
 # A word that holds a path separator or ends in a file extension: `exp-batch16/train.py`,
 # `run-step3.py`. Counters inside it are a file's name, not the loop's position.
 _PATH_WORD = re.compile(
@@ -456,7 +463,11 @@ class ProgressTracker:
             "nan" in lower or (lower.count("inf") > lower.count("info") and _INF_WORD.search(lower))
         ):
             self._read_nonfinite_metric(text, line)
-        if len(text) <= BARE_ROW_MAX and (text[:1].isdigit() or lower.startswith(_BARE_ROW_WORDS)):
+        if len(text) <= BARE_ROW_MAX and (
+            text[:1].isdigit()
+            or (text[:1] == "[" and text[1:2].isdigit())  # `[12] nan`
+            or lower.startswith(_BARE_ROW_WORDS)
+        ):
             self._read_bare_row(text, line)
         if (lead := text.lstrip()[:1]) and lead in _TABLE_RULES:
             self._read_table_row(text, line)
@@ -540,7 +551,7 @@ class ProgressTracker:
             state.step, state.unit = counter, "batch"
             state.counted()
             return True
-        rich = _RICH_BAR.search(text) if "━" in text or "─" in text else None
+        rich = _RICH_BAR.search(text) if "━" in text or "─" in text or "•" in text else None
         if rich is not None:
             desc = text[: rich.start()]
             if _EVAL_DESC.search(desc):
@@ -548,7 +559,11 @@ class ProgressTracker:
             epoch = _EPOCH.search(desc)
             if epoch is not None:
                 self._set_epoch(int(epoch.group("n")), epoch.group("total"))
-            counter = _Counter(int(rich.group("n")), int(rich.group("total")), tqdm_like=True)
+            n, total = (
+                rich.group("n") or rich.group("n0"),
+                rich.group("total") or rich.group("total0"),
+            )
+            counter = _Counter(int(n), int(total), tqdm_like=True)
             state.bars[f"rich|{counter.total}"] = counter
             state.drew(counter)
             state.step, state.unit = counter, "batch"
@@ -740,7 +755,7 @@ class ProgressTracker:
         """A step and unnamed values and nothing else (`76980 nan`, `batch: 387 nan 0.66`), as
         research code prints its losses: after rows of finite values, a non-finite one is a metric
         gone non-finite."""
-        row = _BARE_ROW.match(text)
+        row = _BARE_ROW.match(_TENSOR_REPR.sub(r"\g<value>", text) if "tensor(" in text else text)
         if row is None:
             return
         values = [_float(v) for v in _BARE_VALUE.findall(row.group("values"))]

@@ -326,6 +326,9 @@ def test_rich_progress_bars_are_read():
     assert facts.position.step == 40 and facts.position.steps == 40 and facts.finished is True
     facts = track("Epoch 3/9  ━━━━━━━━━━━━╸━━━━━━━━━━━ 32/40 0:00:04 • 0:00:01 7.31it/s")
     assert facts.stopped_at == "epoch 3/9, batch 32/40" and facts.finished is False
+    # drawn before its first step, the bar still blank: not the last epoch's end
+    facts = track("Epoch 1/1                                   0/8 0:00:00 • -:--:-- 0.00it/s")
+    assert facts.stopped_at == "epoch 1/1, batch 0/8" and facts.finished is False
 
 
 def test_a_path_in_a_traceback_is_not_a_position():
@@ -687,6 +690,10 @@ def test_torchruns_agent_sleeping_between_checks_is_not_in_a_collective():
             "value",
         ),
         (["4000     [nan, 0.5]    [1.0, 2.0]    ['a']"], 0, None),
+        # a scalar tensor printed as it is, and a step in brackets: a series gone NaN
+        ([f"step {n} tensor(nan, grad_fn=<MulBackward0>)" for n in range(4)], 0, "value"),
+        ([f"[{n}] nan" for n in range(4)], 0, "value"),
+        ([f"[{n}] tensor(0.25, device='cuda:0')" for n in range(4)], 0, None),
     ],
 )
 def test_non_finite_losses_and_metrics_in_other_frameworks_words(lines, nonfinite, metric):
@@ -802,6 +809,14 @@ def test_a_metric_gone_nan_beside_finite_losses_is_the_metric_s_own_division():
     assert any("zero_division" in a for a in metric.advice + finished.advice)
     diverging = healthy.replace("train_loss: 0.43", "train_loss: nan")
     assert judge(diverging).subtype == "numerical/nan-loss"
+    # the learning rate is named where the loss went NaN after finite steps, not where it was
+    # never finite: then the loss's own arithmetic (a log of 0) or the inputs made it
+    assert any("learning rate" in a for a in judge(diverging).advice)
+    undefined = judge(
+        "".join(f"Epoch {e}/3 - train_loss: nan - val_loss: nan\n" for e in (1, 2, 3))
+    )
+    assert undefined.subtype == "numerical/nan-loss" and "before any update" in undefined.summary
+    assert not any("learning rate" in a for a in undefined.advice)
 
 
 def test_gradient_norms_non_finite_to_the_end_are_a_numerical_failure_whatever_the_loss_says():
