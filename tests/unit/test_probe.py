@@ -96,6 +96,48 @@ def test_the_probe_never_swallows_a_keyboard_interrupt_or_an_exit() -> None:
     ]
     assert swallowing == []
 
+    # a Ctrl-C is let go only where the process already ends: in the hook of the exception that
+    # ends it and at shutdown (where Python's own C hook and exit would not see it either)
+    def own_nodes(function):  # its body's nodes, not those of the functions defined in it
+        for child in ast.iter_child_nodes(function):
+            if not isinstance(child, ast.FunctionDef):
+                yield child
+                yield from own_nodes(child)
+
+    letting_go = {
+        function.name
+        for function in ast.walk(tree)
+        if isinstance(function, ast.FunctionDef)
+        for node in own_nodes(function)
+        if isinstance(node, ast.ExceptHandler)
+        and isinstance(node.type, ast.Name)
+        and node.type.id == "KeyboardInterrupt"
+    }
+    assert letting_go == {"excepthook", "_at_exit"}
+
+
+def test_a_second_ctrl_c_while_the_program_dies_prints_its_error_not_the_probe_s() -> None:
+    # `timeout -s INT` and a double Ctrl-C send two: the second lands in the probe's hook while the
+    # first's KeyboardInterrupt is recorded, or in its exit record
+    from trainwatch.diagnostics.watch.probe import sitecustomize as probe
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    printed = []
+    saved = probe._record_exception, probe._write
+    probe._record_exception = probe._write = interrupted
+    try:
+        hook = probe._make_excepthook(lambda *args: printed.append(args))
+        error = KeyboardInterrupt()
+        hook(KeyboardInterrupt, error, None)
+        probe._passes["built"] = 1
+        probe._at_exit()  # does not raise
+    finally:
+        probe._record_exception, probe._write = saved
+        probe._passes["built"] = 0
+    assert printed == [(KeyboardInterrupt, error, None)]  # Python's hook still prints it
+
 
 def test_parse_chained_traceback_text() -> None:
     text = (

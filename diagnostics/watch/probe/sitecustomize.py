@@ -999,13 +999,19 @@ def _make_excepthook(previous):
     def excepthook(exc_type, value, tb):
         """Record an uncaught exception, then let the previous hook print it as usual."""
         try:
-            _without_own_frames(value)
-            tb = value.__traceback__
-        except Exception:
-            pass
-        try:
-            _record_exception(value, None)
-        except Exception:
+            try:
+                _without_own_frames(value)
+                tb = value.__traceback__
+            except Exception:
+                pass
+            try:
+                _record_exception(value, None)
+            except Exception:
+                pass
+        except KeyboardInterrupt:
+            # A second Ctrl-C while the program already dies of this exception: Python's own hook
+            # (C code) prints through it, and the program ends the same; ours would print its own
+            # traceback ("Error in sys.excepthook") and lose the program's. It stops nothing more.
             pass
         return previous(exc_type, value, tb)
 
@@ -1609,6 +1615,10 @@ def _at_exit():
             {"kind": "exit", "pid": os.getpid(), "time": time.time(), "sys_exit": _state["exit"]}
         )
     except Exception:
+        pass
+    except KeyboardInterrupt:
+        # a Ctrl-C during shutdown: the interpreter exits the same either way, and its report of
+        # an interrupted callback would print the probe's own frames into the program's output
         pass
 
 
