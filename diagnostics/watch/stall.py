@@ -324,10 +324,13 @@ class StallWatcher:
         # a reported silence that output ended, and when (monotonic): kept for `close`, which
         # restores it when that output was the stop's own (a traceback printed as Ctrl-C ends it)
         self._withdrawn: tuple[StallFacts, float] | None = None
-        # the run's own rhythm: the last activity seen, the gap that led to it, the longest before
+        # the run's own rhythm: the last activity seen, the gap that led to it, the longest before;
+        # once its loop shows progress, the gaps within the loop only (a quiet start-up, a model
+        # built or a library imported for seconds, is no measure of how often the loop prints)
         self._seen: float | None = None
         self._last_gap = 0.0
         self._longest_gap = 0.0
+        self._seen_in_loop = False
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="trainwatch-stall", daemon=True)
         self._started = time.monotonic()
@@ -416,10 +419,14 @@ class StallWatcher:
         self._sample_cpu(now)
         activity = self._activity()
         if activity is not None and activity != self._seen:
-            if self._seen is not None:
+            in_loop = self._position is not None and self._position() is not None
+            if in_loop and not self._seen_in_loop:
+                self._longest_gap = self._last_gap = 0.0  # the rhythm starts again in the loop
+            elif self._seen is not None:
                 self._longest_gap = max(self._longest_gap, self._last_gap)
                 self._last_gap = activity - self._seen
             self._seen = activity
+            self._seen_in_loop = in_loop
         last = max(self._started, activity or 0.0)
         silent = now - last
         if silent < self.timeout:

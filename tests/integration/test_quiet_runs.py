@@ -434,7 +434,7 @@ def test_a_run_terminated_after_a_silence_without_cpu_is_a_hang_and_says_where_i
     assert stuck.exit.signal == "SIGTERM"
     assert stuck.verdict.category == "hang", stuck.verdict
     assert "a signal ended it later" in stuck.verdict.summary
-    assert stuck.verdict.culprit is not None and stuck.verdict.culprit.line == 17
+    assert stuck.verdict.culprit is not None and stuck.verdict.culprit.line == 22
     # the same run with the silence shorter than the watcher's window: stopped from outside
     short = run_session(RunRequest(argv=(sys.executable, str(script), "1"), env=dict(os.environ)))
     assert short.verdict.category == "interrupted", short.verdict
@@ -447,6 +447,13 @@ def test_a_run_terminated_after_a_silence_without_cpu_is_a_hang_and_says_where_i
     assert "before a signal ended it" in cut.verdict.summary
     assert cut.verdict.alternatives[0].category == "interrupted"
     assert "epoch 2/3" in capfd.readouterr().out
+    # a quiet start-up longer than the silence is no measure of the loop's rhythm
+    slow_start = run_session(
+        RunRequest(
+            argv=(sys.executable, str(script), "4.5", "1.5"), env=dict(os.environ), quiet_end_s=6
+        )
+    )
+    assert slow_start.verdict.category == "hang", slow_start.verdict
 
 
 def test_an_exit_0_that_skipped_python_s_shutdown_is_not_called_completed(tmp_path):
