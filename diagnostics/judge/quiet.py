@@ -152,7 +152,7 @@ def apply_quiet(
         if verdict is not None and verdict.subtype in WAITS_EXPLAINED:
             # what the run waited for is named: the stall is its symptom, cited as such
             stalled = tuple(c for c in quiet.evidence if c.kind == "stall")
-            return replace(verdict, evidence=verdict.evidence + stalled)
+            return replace(verdict, evidence=_cited_once(verdict.evidence, stalled))
         return _with_previous(quiet, verdict, drop_own_stop=evidence.stall.action == "stopped")
     if quiet.category == "numerical":
         if verdict is not None and verdict.category == "numerical":
@@ -186,18 +186,27 @@ def apply_quiet(
         and not on_purpose
         and not same_end
     ):
-        return replace(quiet, evidence=quiet.evidence + verdict.evidence)
+        return replace(quiet, evidence=_cited_once(quiet.evidence, verdict.evidence))
     if quiet.category == "completed" == verdict.category and quiet.confidence > verdict.confidence:
         # A closing line ("`max_epochs` reached") and the loop's end seen with exit 0 say the
         # same: as sure as the surer of the two, the closing line's words kept.
         return replace(
             verdict,
             confidence=quiet.confidence,
-            evidence=verdict.evidence
-            + tuple(c for c in quiet.evidence if c not in verdict.evidence),
+            evidence=_cited_once(verdict.evidence, quiet.evidence),
         )
     context = tuple(c for c in quiet.evidence if c.kind in ("progress", "stall"))
-    return replace(verdict, evidence=verdict.evidence + context)
+    return replace(verdict, evidence=_cited_once(verdict.evidence, context))
+
+
+def _cited_once(first: tuple[Cited, ...], then: tuple[Cited, ...]) -> tuple[Cited, ...]:
+    """Both readings' evidence, a line both cite shown once (a trainer's summary line is a closing
+    line to one and the end's proof to the other)."""
+    kept = list(first)
+    for cited in then:
+        if cited not in kept:
+            kept.append(cited)
+    return tuple(kept)
 
 
 def _with_previous(
@@ -577,7 +586,7 @@ def _render(rule: Rule, values, cited, culprits, shared, cascade=()) -> Verdict:
         alternatives=tuple(
             Alternative(c, s or None, conf, text) for c, s, conf, text in rule.alternatives
         ),
-        evidence=tuple(cited),
+        evidence=_cited_once((), tuple(cited)),
         cascade=tuple(cascade),
         culprit=culprits[0] if culprits else None,
         other_culprits=tuple(culprits[1:]),

@@ -86,6 +86,9 @@ def test_every_corpus_report_round_trips():
         again = trainwatch.Diagnosis.from_dict(report)
         assert _json(again.to_dict()) == report, path.name
         assert again.verdict.category == report["verdict"]["category"], path.name
+        # one line a reading cites, and another reading cites too, is shown once
+        cited = [tuple(c.values()) for c in report["evidence"]]
+        assert len(set(cited)) == len(cited), path.name
 
 
 def test_a_report_with_every_section_round_trips(capsys):
