@@ -28,6 +28,8 @@ from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 from trainwatch.diagnostics.watch.stall import classify_wait
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from trainwatch.diagnostics.watch.probe.records import FitStopped, LoaderPasses
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "quiet.toml"
@@ -199,14 +201,10 @@ def apply_quiet(
     return replace(verdict, evidence=_cited_once(verdict.evidence, context))
 
 
-def _cited_once(first: tuple[Cited, ...], then: tuple[Cited, ...]) -> tuple[Cited, ...]:
-    """Both readings' evidence, a line both cite shown once (a trainer's summary line is a closing
-    line to one and the end's proof to the other)."""
-    kept = list(first)
-    for cited in then:
-        if cited not in kept:
-            kept.append(cited)
-    return tuple(kept)
+def _cited_once(*readings: Iterable[Cited]) -> tuple[Cited, ...]:
+    """The readings' evidence in order, a line two of them cite shown once (a trainer's summary
+    line is a closing line to one and the end's proof to the other)."""
+    return tuple(dict.fromkeys(cited for reading in readings for cited in reading))
 
 
 def _with_previous(
@@ -586,7 +584,7 @@ def _render(rule: Rule, values, cited, culprits, shared, cascade=()) -> Verdict:
         alternatives=tuple(
             Alternative(c, s or None, conf, text) for c, s, conf, text in rule.alternatives
         ),
-        evidence=_cited_once((), tuple(cited)),
+        evidence=_cited_once(cited),
         cascade=tuple(cascade),
         culprit=culprits[0] if culprits else None,
         other_culprits=tuple(culprits[1:]),

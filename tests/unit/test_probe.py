@@ -116,7 +116,9 @@ def test_the_probe_never_swallows_a_keyboard_interrupt_or_an_exit() -> None:
     assert letting_go == {"excepthook", "_at_exit"}
 
 
-def test_a_second_ctrl_c_while_the_program_dies_prints_its_error_not_the_probe_s() -> None:
+def test_a_second_ctrl_c_while_the_program_dies_prints_its_error_not_the_probe_s(
+    monkeypatch,
+) -> None:
     # `timeout -s INT` and a double Ctrl-C send two: the second lands in the probe's hook while the
     # first's KeyboardInterrupt is recorded, or in its exit record
     from trainwatch.diagnostics.watch.probe import sitecustomize as probe
@@ -124,18 +126,14 @@ def test_a_second_ctrl_c_while_the_program_dies_prints_its_error_not_the_probe_s
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
 
+    monkeypatch.setattr(probe, "_record_exception", interrupted)
+    monkeypatch.setattr(probe, "_write", interrupted)
+    monkeypatch.setitem(probe._passes, "built", 1)
     printed = []
-    saved = probe._record_exception, probe._write
-    probe._record_exception = probe._write = interrupted
-    try:
-        hook = probe._make_excepthook(lambda *args: printed.append(args))
-        error = KeyboardInterrupt()
-        hook(KeyboardInterrupt, error, None)
-        probe._passes["built"] = 1
-        probe._at_exit()  # does not raise
-    finally:
-        probe._record_exception, probe._write = saved
-        probe._passes["built"] = 0
+    hook = probe._make_excepthook(lambda *args: printed.append(args))
+    error = KeyboardInterrupt()
+    hook(KeyboardInterrupt, error, None)
+    probe._at_exit()  # does not raise
     assert printed == [(KeyboardInterrupt, error, None)]  # Python's hook still prints it
 
 
