@@ -110,12 +110,17 @@ QUIET_PREFIX = "quiet:"
 
 
 def judge_quiet(
-    evidence: Evidence, quiet: bool = True, said_finished: bool = False, said_ended: bool = False
+    evidence: Evidence,
+    quiet: bool = True,
+    said_finished: bool = False,
+    said_ended: bool = False,
+    said_stopped: bool = False,
 ) -> Verdict | None:
     """The verdict of the first rule whose facts hold, or None. `quiet` says that no signature of a
     failure matched (the facts "quiet" depends on it); `said_finished`, that a phrase of a good
-    ending did; `said_ended`, that the knowledge base read the run as completed."""
-    facts, values, cited, culprits = _facts(evidence, quiet)
+    ending did; `said_ended`, that the knowledge base read the run as completed; `said_stopped`,
+    that it read the run as stopped from outside (a `^C`, a stop button)."""
+    facts, values, cited, culprits = _facts(evidence, quiet, said_stopped)
     facts["said-finished"] = said_finished
     facts["said-ended"] = said_ended
     rule_list, shared = rules()
@@ -142,7 +147,14 @@ def apply_quiet(
     # the plain words of an end (an early-stopping rule's words mean to stop short of the total)
     said_finished = generic and verdict is not None and verdict.subtype == "completed/finished"
     ended = verdict is not None and verdict.category == "completed"
-    quiet = judge_quiet(evidence, quiet=not failing, said_finished=said_finished, said_ended=ended)
+    stopped = verdict is not None and verdict.category == "interrupted"
+    quiet = judge_quiet(
+        evidence,
+        quiet=not failing,
+        said_finished=said_finished,
+        said_ended=ended,
+        said_stopped=stopped,
+    )
     if quiet is None:
         return verdict
     if ended and "said-ended" in _rule_of(quiet).when:
@@ -227,7 +239,7 @@ def _with_previous(
 
 
 # ---- facts ---------------------------------------------------------------------------------------
-def _facts(evidence: Evidence, quiet: bool):
+def _facts(evidence: Evidence, quiet: bool, said_stopped: bool = False):
     progress = evidence.progress
     stall = evidence.stall
     status = evidence.exit
@@ -275,6 +287,13 @@ def _facts(evidence: Evidence, quiet: bool):
         facts["blocked-interrupt"] = True
         values.update(wait_kind=kind, where=where)
         cited.insert(0, Cited("exception", f"{chain.final.type} in {where}", chain.where))
+    elif said_stopped and log is not None and log.cut_at is not None and not chains:
+        # a traceback the stop printed, pasted short: its innermost frames say where it waited
+        kind, where = classify_wait(log.cut_frames)
+        if kind in BLOCKING:
+            facts["blocked-interrupt"] = True
+            values.update(wait_kind=kind, where=where)
+            cited.insert(0, _cite_line(log.cut_at))
     if status is None and log is not None and not chains:
         _cut_traceback_facts(log, facts, values, cited)
     if (

@@ -364,7 +364,10 @@ class BlockReader:
     def start(self, line: LogLine, rank: int | str | None) -> bool:
         """Open a block if the line is the head of one; True when it was."""
         text = line.text
-        if _TB_HEAD.search(text) and not _ORIGINAL.match(text):
+        head = _TB_HEAD.search(text)
+        if head and not _ORIGINAL.match(text):
+            if text[: head.start()].strip():  # what the head is glued to (a `^C` echo, a bar)
+                self._note_if_matches(line)
             self.open[rank] = _Block("tb", line, rank)
             return True
         m = _IPY_HEAD.match(text)

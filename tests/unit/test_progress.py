@@ -754,7 +754,12 @@ def test_a_log_cut_inside_a_traceback_says_so_unless_its_frames_wait():
         '  File "/opt/lib/site-packages/torch/multiprocessing/queue.py", line 21, in recv\n'
         "    buf = self.recv_bytes()\n"
     )
-    assert classify(facts_of(waiting)).category == "hang"
+    waited = classify(facts_of(waiting))
+    assert (waited.category, waited.subtype) == ("hang", "hang/queue")
+    # the `^C` echo glued to the head of the traceback it caused names the stop where the frames
+    # do not wait (the run finished its work, then lingered, and was stopped)
+    stopped_at_work = "done training in 162.1 seconds\n^C" + cut.split("\n", 1)[1]
+    assert classify(facts_of(stopped_at_work)).subtype == "interrupted/user"
     # the same stop in a live run whose stall watcher saw no silence: a Ctrl-C at a working run
     # (its main process waits on the DataLoader's workers most of the time), not a hang
     stopped = waiting + "KeyboardInterrupt\n"
