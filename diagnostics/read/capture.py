@@ -106,8 +106,11 @@ _EXCEPTION_LABEL = re.compile(r"(?:Error|Exception|Warning|Interrupt|Exit)\W*$")
 _TRACEBACK_WORDS = re.compile(r'Traceback \(most recent call last\)|\bFile "')
 # A progress bar's body: Keras's `1875/1875 [==============================] - ` (every epoch's last
 # line in a log written to a file, so half of a Keras log's lines start with it), rich's `━━━`,
-# tqdm's blocks. Brackets and figures as a capture's are, but the loop's own output.
-_PROGRESS_BAR = re.compile(r"\[[=>.\- ]{5,}\]|━{3,}|[█▏▎▍▌▋▊▉]{3,}")
+# tqdm's blocks, and tqdm's frame however few blocks it has drawn (` 20%|██        | 16/80 [`).
+# Brackets and figures as a capture's are, but the loop's own output.
+_PROGRESS_BAR = re.compile(
+    r"\[[=>.\- ]{5,}\]|━{3,}|[█▏▎▍▌▋▊▉]{3,}|\d%\|[^|]{0,100}\|\s*\d+/\d+\s*\["
+)
 # An MPI launcher's tag: mpirun's `--tag-output` `[1,0]<stderr>` (the job's number, then the rank)
 # and SageMaker's `[1,mpirank:0,algo-1]<stderr>` (the rank and the host). logparse reads it, with
 # its colon, on lines where no prefix could be learned.

@@ -139,6 +139,26 @@ def test_keras_epoch_lines_written_to_a_file_are_neither_a_prefix_nor_wrapped_li
     assert progress.stopped_at == "epoch 10/10, batch 1875/1875" and progress.finished is True
 
 
+def test_a_tqdm_frame_glued_to_the_traceback_after_it_is_no_prefix_of_the_frames_before_it():
+    # Ctrl-C at a bar whose last frame repeats the position: Python's traceback head follows on the
+    # frame's line; taken for a capture's prefix, every frame of that shape lost its position
+    frame = "\r 20%|██        | 16/80 [00:{:02d}<00:06,  8.00it/s]"
+    text = (
+        "\r 10%|█         | 8/80 [00:01<00:08,  8.00it/s]\n"
+        + frame.format(2)
+        + "\n"
+        + frame.format(19)
+        + "Traceback (most recent call last):\n"
+        '  File "train.py", line 34, in <module>\n'
+        "    trainer.train()\n"
+        "KeyboardInterrupt\n"
+    )
+    assert not looks_like_metadata(frame.format(19).lstrip("\r"))
+    log = io.BytesIO(text.encode())
+    progress = explain_logs(["-"], load_knowledge(include_user=False), stdin=log).evidence.progress
+    assert progress.stopped_at == "batch 16/80"
+
+
 def test_keras_verbose_2_lines_of_one_length_under_each_epoch_line_are_not_cut_lines():
     # `verbose=2` with validation metrics: every epoch's line of metrics is one length, the longest,
     # and each but the last is followed by the next `Epoch N/M`, a line the log opens with too
