@@ -4,6 +4,7 @@ report.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,12 @@ class Cited:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "text": self.text, "source": self.source}
+
+
+def cited_once(*readings: Iterable[Cited]) -> tuple[Cited, ...]:
+    """The readings' evidence in order, a line two of them cite shown once (a trainer's summary
+    line is a closing line to one and the end's proof to the other; a rank's wait is the job's)."""
+    return tuple(dict.fromkeys(cited for reading in readings for cited in reading))
 
 
 @dataclass(frozen=True)

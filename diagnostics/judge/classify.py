@@ -212,7 +212,10 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     from trainwatch.diagnostics.judge.memory import with_memory_facts
 
     verdict = with_memory_facts(verdict, evidence)
-    exit_cited = _exit_cited(evidence)
+    # a saved log's status shows only where a line of it says so (a rank's, inferred from its
+    # uncaught exception or torchrun's table, is no evidence a reader can find)
+    said = evidence.source != "log" or (evidence.log is not None and evidence.log.run_status)
+    exit_cited = _exit_cited(evidence) if said else None
     if exit_cited is not None and all(c.kind != "exit" for c in verdict.evidence + verdict.cascade):
         verdict = replace(verdict, evidence=verdict.evidence + (exit_cited,))
     from trainwatch.diagnostics.judge.culprits import annotate_culprit

@@ -24,12 +24,10 @@ from trainwatch.diagnostics.evidence import (
 from trainwatch.diagnostics.judge.stalls import stall_facts
 from trainwatch.diagnostics.read.logparse import LogFacts
 from trainwatch.diagnostics.read.progress import ProgressFacts, is_setup_bar, nonfinite_name
-from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
+from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict, cited_once
 from trainwatch.diagnostics.watch.stall import classify_wait
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from trainwatch.diagnostics.watch.probe.records import FitStopped, LoaderPasses
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "quiet.toml"
@@ -166,7 +164,7 @@ def apply_quiet(
         if verdict is not None and verdict.subtype in WAITS_EXPLAINED:
             # what the run waited for is named: the stall is its symptom, cited as such
             stalled = tuple(c for c in quiet.evidence if c.kind == "stall")
-            return replace(verdict, evidence=_cited_once(verdict.evidence, stalled))
+            return replace(verdict, evidence=cited_once(verdict.evidence, stalled))
         return _with_previous(quiet, verdict, drop_own_stop=evidence.stall.action == "stopped")
     if quiet.category == "numerical":
         if verdict is not None and verdict.category == "numerical":
@@ -200,23 +198,17 @@ def apply_quiet(
         and not on_purpose
         and not same_end
     ):
-        return replace(quiet, evidence=_cited_once(quiet.evidence, verdict.evidence))
+        return replace(quiet, evidence=cited_once(quiet.evidence, verdict.evidence))
     if quiet.category == "completed" == verdict.category and quiet.confidence > verdict.confidence:
         # A closing line ("`max_epochs` reached") and the loop's end seen with exit 0 say the
         # same: as sure as the surer of the two, the closing line's words kept.
         return replace(
             verdict,
             confidence=quiet.confidence,
-            evidence=_cited_once(verdict.evidence, quiet.evidence),
+            evidence=cited_once(verdict.evidence, quiet.evidence),
         )
     context = tuple(c for c in quiet.evidence if c.kind in ("progress", "stall"))
-    return replace(verdict, evidence=_cited_once(verdict.evidence, context))
-
-
-def _cited_once(*readings: Iterable[Cited]) -> tuple[Cited, ...]:
-    """The readings' evidence in order, a line two of them cite shown once (a trainer's summary
-    line is a closing line to one and the end's proof to the other)."""
-    return tuple(dict.fromkeys(cited for reading in readings for cited in reading))
+    return replace(verdict, evidence=cited_once(verdict.evidence, context))
 
 
 def _with_previous(
@@ -603,7 +595,7 @@ def _render(rule: Rule, values, cited, culprits, shared, cascade=()) -> Verdict:
         alternatives=tuple(
             Alternative(c, s or None, conf, text) for c, s, conf, text in rule.alternatives
         ),
-        evidence=_cited_once(cited),
+        evidence=cited_once(cited),
         cascade=tuple(cascade),
         culprit=culprits[0] if culprits else None,
         other_culprits=tuple(culprits[1:]),

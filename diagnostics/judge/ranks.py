@@ -23,7 +23,7 @@ from trainwatch.diagnostics.judge.collectives import (
     dump_paths,
     judge_collectives,
 )
-from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict
+from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict, cited_once
 from trainwatch.diagnostics.watch.torchrun import ElasticError, launcher_of, slurm_context
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 COLLECTIVE_TIMEOUT = "distributed/collective-timeout"
 COLLECTIVE_MISMATCH = "distributed/collective-mismatch"
+STUCK = "Stuck "  # how a rank's own stall starts its summary: the job's sentence reads on from it
 # Categories that describe the job's reaction to a failure rather than a failure of its own.
 _ECHO_CATEGORIES = ("distributed", "interrupted", "hang", "completed", "early-exit")
 # distributed failures that are the job's own cause, not what a rank saw of another's failure
@@ -292,7 +293,7 @@ def _hang_verdict(wait) -> Verdict:
         "hang",
         f"hang/{wait.kind}" if wait.kind not in ("unknown", "busy") else None,
         0.7,
-        f"Stuck {wait.description} at {wait.where}.",
+        f"{STUCK}{wait.description} at {wait.where}.",
         evidence=(Cited("stack", f"{wait.description} at {wait.where}", wait.source),),
     )
 
@@ -395,11 +396,16 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
                 if len(waiting) == 1
                 else f"; ranks {names} wait for it in a collective"
             )
-        summary = (
-            f"The job hung: rank {root.rank} is "
-            f"{root.verdict.summary[len('Stuck ') :].rstrip('.')}{others}."
+        said = root.verdict.summary.rstrip(".")
+        # the rank's stall ("Stuck waiting ... at ...") reads on after "rank N is"; another
+        # reading's whole sentence ("The run was stopped by hand while it waited ...") stays whole
+        if said.startswith(STUCK):
+            summary = f"The job hung: rank {root.rank} is {said[len(STUCK) :]}{others}."
+        else:
+            summary = f"The job hung at rank {root.rank}. {said}{others}."
+        chosen = dataclasses.replace(
+            chosen, evidence=cited_once(root.verdict.evidence, chosen.evidence)
         )
-        chosen = dataclasses.replace(chosen, evidence=root.verdict.evidence + chosen.evidence)
     elif not summary.startswith("Rank "):
         summary = f"Rank {root.rank} failed first: {summary}"
         if told:

@@ -602,3 +602,15 @@ def test_a_rank_known_by_its_abort_is_judged_by_the_error_it_logged_without_a_ra
     verdict = explain_logs([str(log)], KNOWLEDGE).verdict
     assert verdict.subtype == "data/label-out-of-range", verdict
     assert verdict.summary.startswith("Rank 1 failed first: ")
+
+
+def test_a_job_stopped_by_hand_while_a_rank_waited_in_a_collective_is_a_hang_said_whole():
+    # a real torchrun run: rank 1 polls forever, rank 0 waits in all_reduce for it, and SIGINT
+    # ends the job; the hung rank's reading is a whole sentence, no stall's "Stuck ..."
+    log = FIXTURE_LOGS / "torchrun_collective_hang_ctrl_c.log"
+    verdict = explain_logs([str(log)], KNOWLEDGE).verdict
+    assert verdict.category == "hang", verdict
+    assert verdict.summary.startswith("The job hung at rank 0. The run was stopped by hand while")
+    # the rank's cited wait is the job's too: listed once; no waitpid saw a saved log's status
+    assert len(verdict.evidence) == len(set(verdict.evidence))
+    assert all(c.source != "waitpid" for c in verdict.evidence)
