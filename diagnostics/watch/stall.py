@@ -9,6 +9,7 @@ import re
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -331,6 +332,10 @@ class StallWatcher:
         self._last_gap = 0.0
         self._longest_gap = 0.0
         self._seen_in_loop = False
+        # the latest outputs the polls saw: (when, the gap before it, the longest gap before that);
+        # a stop's output may come in several pieces (a launcher's line, then each worker's
+        # traceback), and the silence it ended is the gap before the first of them
+        self._recent: deque[tuple[float, float, float]] = deque(maxlen=8)
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="trainwatch-stall", daemon=True)
         self._started = time.monotonic()
@@ -392,9 +397,14 @@ class StallWatcher:
         # (the silence's start, its end, the longest gap of the run's rhythm before it)
         spans = [(last, now, max(self._longest_gap, self._last_gap))]
         if now - last <= STOP_OUTPUT_S and self._seen is not None:
-            if last == self._seen:  # the last poll saw that output: the gap it ended is no rhythm
-                spans.append((last - self._last_gap, last, self._longest_gap))
-            else:
+            # outputs the polls saw this close to the end may be the stop's: the gaps they ended
+            # are no rhythm
+            spans.extend(
+                (t - gap, t, longest)
+                for t, gap, longest in self._recent
+                if now - t <= STOP_OUTPUT_S
+            )
+            if last != self._seen:  # an output no poll saw: the silence before it
                 spans.append((self._seen, last, max(self._longest_gap, self._last_gap)))
         for began, ended, longest in spans:
             silent = ended - began
@@ -427,6 +437,7 @@ class StallWatcher:
                 self._last_gap = activity - self._seen
             self._seen = activity
             self._seen_in_loop = in_loop
+            self._recent.append((activity, self._last_gap, self._longest_gap))
         last = max(self._started, activity or 0.0)
         silent = now - last
         if silent < self.timeout:
