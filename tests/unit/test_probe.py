@@ -137,6 +137,33 @@ def test_a_second_ctrl_c_while_the_program_dies_prints_its_error_not_the_probe_s
     assert printed == [(KeyboardInterrupt, error, None)]  # Python's hook still prints it
 
 
+def test_torch_save_of_a_data_sample_is_no_checkpoint() -> None:
+    # a dataset cached with torch.save is no checkpoint to resume from; a model, its state_dict
+    # or a dict holding one (or a trainer's epoch and step) is (torch itself is not imported here:
+    # the test reads what the probe looks at, the objects' keys and attributes)
+    from trainwatch.diagnostics.watch.probe import sitecustomize as probe
+
+    class Module:
+        def state_dict(self):
+            return {}
+
+        def parameters(self):
+            return iter(())
+
+    tensor = object()
+    saved = {
+        "module": Module(),
+        "state_dict": {"fc.weight": tensor, "fc.bias": tensor},
+        "linear's": {"weight": tensor, "bias": tensor},
+        "trainer's": {"epoch": 3, "model": {}, "optimizer": {}},
+        "lightning's": {"state_dict": {}, "global_step": 12},
+    }
+    data = {"sample": {"x": tensor, "y": 1}, "tensor": tensor, "batch": [tensor, tensor]}
+    assert {name for name, obj in saved.items() if probe._holds_training_state(obj)} == set(saved)
+    assert not [name for name, obj in data.items() if probe._holds_training_state(obj)]
+    assert probe._torch_save_target(({"x": tensor}, "/tmp/sample_0.pt"), {}) == (None, {})
+
+
 def test_parse_chained_traceback_text() -> None:
     text = (
         "Traceback (most recent call last):\n"

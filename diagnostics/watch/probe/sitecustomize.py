@@ -1091,6 +1091,40 @@ def _progress_of(obj):
     return progress
 
 
+# The top-level keys of a saved dict that hold a model's (or a trainer's) state, and the key
+# endings of a state_dict's own entries (`fc.weight`, `bn.running_mean`).
+_STATE_KEYS = (
+    "model",
+    "net",
+    "optim",
+    "state",
+    "epoch",
+    "step",
+    "iter",
+    "ema",
+    "weights",
+    "params",
+)
+_STATE_DICT_ENDINGS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+def _holds_training_state(obj):
+    """Is what torch.save writes a checkpoint: a module, a state_dict, or a dict holding one (or a
+    trainer's epoch and step)? A tensor, or a dict of data (`{"x": ..., "y": ...}`, a dataset
+    cache), is not. Looks at the top-level keys only: a save must not be slowed."""
+    if hasattr(obj, "state_dict") and hasattr(obj, "parameters"):
+        return True  # an nn.Module saved whole
+    if not isinstance(obj, dict):
+        return False
+    for key in obj:
+        if not isinstance(key, str):
+            return False
+        lowered = key.lower()
+        if lowered.endswith(_STATE_DICT_ENDINGS) or any(word in lowered for word in _STATE_KEYS):
+            return True
+    return False
+
+
 def _size(path):
     """Bytes at `path` now: a file's size, or the sum of the files in a directory (two levels)."""
     try:
@@ -1213,8 +1247,11 @@ def _argument(args, kwargs, index, name):
 
 
 def _torch_save_target(args, kwargs):
+    obj = _argument(args, kwargs, 0, "obj")
+    if not _holds_training_state(obj):
+        return None, {}  # a tensor or a data sample cached to disk: no checkpoint
     target = _argument(args, kwargs, 1, "f")
-    progress = _progress_of(_argument(args, kwargs, 0, "obj"))
+    progress = _progress_of(obj)
     if not (isinstance(target, (str, bytes)) or hasattr(target, "__fspath__")):
         progress["open_file"] = True  # the program's own file object: flushed when it says so
     return _path_of(target), progress
