@@ -73,17 +73,25 @@ def run_session(
     """
     env = dict(request.env)
     probe = None
+    probe_off = "the probe was off (--no-probe)"
     if request.probe:
         from trainwatch.diagnostics.watch.probe import ProbeSession
 
-        probe = ProbeSession.create(keep_artifacts=request.keep_artifacts, base_env=env)
-        env.update(probe.env)
-        # distributed (issue 7): torchrun leaves its error files in the probe's directory; imported
-        # for torchrun only
-        if any("torchrun" in a or "torch.distributed" in a for a in request.argv[:6]):
-            from trainwatch.diagnostics.watch.torchrun import elastic_env
+        try:
+            probe = ProbeSession.create(keep_artifacts=request.keep_artifacts, base_env=env)
+        except OSError as error:
+            # the temporary directory is full or read-only: the program runs all the same, watched
+            # from outside only (a tool must never be why a training run did not start)
+            reason = error.strerror or error
+            probe_off = f"the probe was off: its files could not be written ({reason})"
+        else:
+            env.update(probe.env)
+            # distributed (issue 7): torchrun leaves its error files in the probe's directory;
+            # imported for torchrun only
+            if any("torchrun" in a or "torch.distributed" in a for a in request.argv[:6]):
+                from trainwatch.diagnostics.watch.torchrun import elastic_env
 
-            env.update(elastic_env(request.argv, env, probe.root))
+                env.update(elastic_env(request.argv, env, probe.root))
     observers = OutputObservers(request.signature_files)
     launch = LaunchRequest(
         argv=request.argv,
@@ -159,7 +167,7 @@ def run_session(
                 "the diagnosis rests on outside evidence"
             )
     else:
-        notes.append("the probe was off (--no-probe)")
+        notes.append(probe_off)
     observers.finish()
     progress = observers.progress_facts()
     if probe_facts is not None and progress is not None and progress.first_nonfinite_read_at:

@@ -12,6 +12,7 @@ or written is only slower: nothing here ever fails a run.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -63,16 +64,18 @@ class _Store:
             return
         self.added = False
         folder = self.path.parent
+        partial = folder / f".{self.path.name}.{os.getpid()}"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             for old in folder.glob("knowledge-*.json"):  # another version's or file set's
                 if old != self.path:
                     old.unlink(missing_ok=True)
-            partial = folder / f".{self.path.name}.{os.getpid()}"
             partial.write_text(json.dumps(self.sections), encoding="utf-8")
             os.replace(partial, self.path)  # whole or not at all, whoever writes at once
         except OSError:
-            pass
+            # a full disk or a file-size limit cut the write short: leave no piece of it behind
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
 
 
 def _folder() -> Path | None:

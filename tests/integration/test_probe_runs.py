@@ -459,3 +459,36 @@ def test_a_librarys_key_lookup_is_no_sample_and_a_cython_frame_is_not_the_progra
         ("get_item", False),
         ("__getitem__", False),
     ]
+
+
+@pytest.mark.parametrize("limit_kib", [16, 64])
+def test_a_file_size_limit_never_stops_the_program_nor_speaks_in_its_output(
+    tmp_path: Path, limit_kib: int
+) -> None:
+    # `ulimit -f`: at 16 KiB the probe's source cannot be written, at 64 KiB its bytecode copy is
+    # cut short; either way the program runs, its stderr holds only its own words, and no piece of
+    # the probe's files or of the knowledge cache is left behind
+    import resource
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_kib * 1024, limit_kib * 1024))
+
+    script = "import sys; print('epoch 1/1'); sys.exit('cannot open shard 3')"
+    temp, cache = tmp_path / "tmp", tmp_path / "cache"
+    temp.mkdir()
+    env = {"TMPDIR": str(temp), "XDG_CACHE_HOME": str(cache)}  # the cache's 1 MB: never whole
+    ran = trainwatch(
+        "run", "--json", str(tmp_path / "r.json"), "--", sys.executable, "-c", script,
+        env=env, preexec_fn=limited,
+    )  # fmt: skip
+    assert ran.returncode == 1 and ran.stdout == b"epoch 1/1\n"
+    assert ran.stderr.startswith(b"cannot open shard 3\n"), ran.stderr[:300]
+    notes = read_report(tmp_path / "r.json")["notes"]
+    off = [n for n in notes if n.startswith("the probe was off")]
+    assert off == (
+        ["the probe was off: its files could not be written (File too large)"]
+        if limit_kib == 16
+        else []
+    )
+    assert list(temp.iterdir()) == []
+    assert not [p.name for p in cache.rglob("*") if p.name.startswith(".knowledge-")]

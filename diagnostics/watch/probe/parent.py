@@ -15,6 +15,7 @@ sent only on request.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -65,14 +66,22 @@ class ProbeSession:
         """
         root = _private_directory()
         site_dir, records_dir = root / "site", root / "records"
-        site_dir.mkdir(mode=0o700)
-        records_dir.mkdir(mode=0o700)
-        child = site_dir / "sitecustomize.py"
-        child.write_bytes(CHILD_SOURCE.read_bytes())
-        # the source's mtime, which the bytecode's header is checked against
-        source = CHILD_SOURCE.stat()
-        os.utime(child, ns=(source.st_atime_ns, source.st_mtime_ns))
-        (site_dir / MARKER).write_text("trainwatch probe directory\n")
+        try:
+            site_dir.mkdir(mode=0o700)
+            records_dir.mkdir(mode=0o700)
+            child = site_dir / "sitecustomize.py"
+            child.write_bytes(CHILD_SOURCE.read_bytes())
+            # the source's mtime, which the bytecode's header is checked against
+            source = CHILD_SOURCE.stat()
+            os.utime(child, ns=(source.st_atime_ns, source.st_mtime_ns))
+            (site_dir / MARKER).write_text("trainwatch probe directory\n")
+        except OSError:
+            # a full or read-only temporary directory, a file-size limit: a probe cut short would
+            # fail in the child, so there is none (the caller runs the program without it)
+            import shutil
+
+            shutil.rmtree(root, ignore_errors=True)
+            raise
         _place_bytecode(child)
         base = os.environ if base_env is None else base_env
         user_path = base.get("PYTHONPATH", "")
@@ -209,11 +218,21 @@ def _place_bytecode(child: Path) -> None:
         return  # this Python writes no bytecode
     compiled = _bytecode_path(child)
     try:
-        compiled.parent.mkdir(mode=0o700, exist_ok=True)
-        compiled.write_bytes(_bytecode_path(CHILD_SOURCE).read_bytes())
-        return
+        installed = _bytecode_path(CHILD_SOURCE).read_bytes()
     except OSError:
-        pass
+        installed = None
+    try:
+        compiled.parent.mkdir(mode=0o700, exist_ok=True)
+        if installed is not None:
+            compiled.write_bytes(installed)
+            return
+    except OSError:
+        # a copy cut short (a full disk, `ulimit -f`) would fail the child's import of the probe,
+        # out loud in its stderr: none at all lets the child compile the source in memory (and
+        # py_compile's one unchecked write would cut its file short the same way)
+        with contextlib.suppress(OSError):
+            compiled.unlink(missing_ok=True)
+        return
     import py_compile
 
     try:
