@@ -16,6 +16,10 @@ from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict
 
 # `DataLoader worker (pid 4242) is killed by signal`, `DataLoader worker (pid(s) 4242) exited ...`.
 WORKER_KILLED = re.compile(r"DataLoader worker \(pid\(?s?\)?:? ?(\d+)\)? (?:is|exited)")
+# torch's words for a worker that ended by itself, with a status (a kill is "killed by signal").
+WORKER_EXIT_STATUS = re.compile(
+    r"DataLoader worker \(pid (\d+)\) exited unexpectedly with exit code (\d+)"
+)
 # Verdicts that describe what a kill did to the rest of the run, not why: a kill explains them.
 ECHOES = ("unknown", "distributed", "interrupted", "hang")
 
@@ -68,9 +72,53 @@ def apply_kill_rules(
             alternatives=(alt,) + verdict.alternatives,
             evidence=verdict.evidence + kill_proof,
         )
+    exited = None if proof else _worker_exit_status(evidence)
+    if exited is not None and (
+        verdict is None or needs_proof or verdict.category in ("oom",) + ECHOES
+    ):
+        return _worker_exited(verdict, exited)
     if verdict is not None and needs_proof:
-        return _unproven(verdict)
+        return _unproven(verdict, killed)
     return verdict
+
+
+def _worker_exit_status(evidence: Evidence) -> Cited | None:
+    """The exception that says a DataLoader worker ended by itself with a status, cited."""
+    chains = (evidence.probe.chains if evidence.probe is not None else ()) + evidence.log_chains
+    for chain in chains:
+        for raised in chain.exceptions:
+            if WORKER_EXIT_STATUS.search(raised.message):
+                return Cited("exception", f"{raised.short_type}: {raised.message}", chain.where)
+    return None
+
+
+def _worker_exited(verdict: Verdict | None, exited: Cited) -> Verdict:
+    """A DataLoader worker exited with a status of its own, no signal, and memory showed no
+    pressure: no out-of-memory kill (the kernel's kill is a SIGKILL, torch's "killed by signal")."""
+    status = WORKER_EXIT_STATUS.search(exited.text)
+    code = status.group(2) if status else "?"
+    alternatives = (
+        ()
+        if verdict is None or verdict.category == "unknown"
+        else (Alternative(verdict.category, verdict.subtype, 0.3, verdict.summary),)
+    )
+    return Verdict(
+        "unknown",
+        None,
+        0.4,
+        f"A DataLoader worker ended by itself with exit status {code}, not by a signal, and memory "
+        "was not at its limit: no out-of-memory kill. Its own error was lost with it (code in the "
+        "Dataset or a native library that called exit, an error while the worker started).",
+        alternatives=alternatives,
+        evidence=(exited,) + tuple(c for c in (verdict.evidence if verdict else ()) if c != exited),
+        culprit=verdict.culprit if verdict is not None else None,
+        advice=(
+            "Rerun with num_workers=0: the worker's code then runs in the main process, and its "
+            "error stops the run with a traceback.",
+            "Look above in the output for the worker's own last words (a native library's message, "
+            "a warning before it left).",
+        ),
+    )
 
 
 def oom_confirmed(verdict: Verdict | None, proof: tuple[Cited, ...]) -> Verdict:
@@ -100,15 +148,25 @@ def oom_confirmed(verdict: Verdict | None, proof: tuple[Cited, ...]) -> Verdict:
     )
 
 
-def _unproven(verdict: Verdict) -> Verdict:
-    """Live evidence was collected and shows no memory pressure: do not claim out-of-memory."""
+def _unproven(verdict: Verdict, killed: bool) -> Verdict:
+    """Live evidence was collected and shows no memory pressure: do not claim out-of-memory.
+    `killed`: the run itself died of SIGKILL; else only a process of it went away (a worker's
+    connection reset, a worker "killed by signal")."""
+    elsewhere = (
+        "a scheduler, a time or resource limit, `kill -9`, an OOM killer outside this cgroup"
+    )
+    summary = (
+        f"Killed by SIGKILL, but memory was not at its limit and no OOM kill was recorded: the "
+        f"kill came from elsewhere ({elsewhere})."
+        if killed
+        else "A process of the run went away, but memory was not at its limit and no OOM kill "
+        f"was recorded: it crashed or exited by itself, or was killed from elsewhere ({elsewhere})."
+    )
     return Verdict(
         "unknown",
         None,
         0.4,
-        "Killed by SIGKILL, but memory was not at its limit and no OOM kill was recorded: the "
-        "kill came from elsewhere (a scheduler, a time or resource limit, `kill -9`, an OOM killer "
-        "outside this cgroup).",
+        summary,
         alternatives=(Alternative(verdict.category, verdict.subtype, 0.35, verdict.summary),),
         evidence=verdict.evidence,
         culprit=verdict.culprit,
