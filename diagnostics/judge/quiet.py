@@ -244,7 +244,9 @@ def _facts(evidence: Evidence, quiet: bool, said_stopped: bool = False):
     )
     facts: dict[str, bool] = {
         "crashed": crashed,
-        "exit-zero": status is not None and status.code == 0,
+        # a status of 0 that a Python process of the run contradicts: it died of an uncaught
+        # exception (a pipeline's status is its last command's: `python train.py | tee log`)
+        "exit-zero": status is not None and status.code == 0 and not _died_uncaught(chains),
         "saved-log": status is None,
         "quiet": quiet and not crashed and not (log is not None and log.exit_hints),
         # trainwatch relayed a stop to the run (a Ctrl-C, a scheduler's SIGTERM to the job)
@@ -553,6 +555,15 @@ def _cite_first(cited: list[Cited], line: LogLine) -> None:
     """Put this line first among the evidence, unless it is cited already."""
     if not any(c.source == line.where for c in cited):
         cited.insert(0, _cite_line(line))
+
+
+def _died_uncaught(chains: tuple[ExceptionChain, ...]) -> bool:
+    """Did a process the probe watched die of an exception its main thread did not catch (not a
+    SystemExit, which is an exit the program chose)?"""
+    return any(
+        c.origin == "probe" and c.thread is None and c.final.short_type != "SystemExit"
+        for c in chains
+    )
 
 
 def _blocked_interrupt(chains: tuple[ExceptionChain, ...]):

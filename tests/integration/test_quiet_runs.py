@@ -477,3 +477,26 @@ def test_a_program_that_exits_itself_with_a_status_names_the_line_and_no_categor
     data = read_report(report)
     assert data["verdict"]["category"] == "unknown" and "sys.exit(3)" in data["verdict"]["summary"]
     assert data["culprit"]["line"] == 4
+
+
+def test_a_pipeline_s_status_0_does_not_hide_the_python_process_that_died_in_it(tmp_path):
+    # `python train.py | tee log` exits with tee's 0; the probe saw Python die of its error (one no
+    # signature knows): the run failed of it, no early exit of a loop that left at epoch 3
+    program = tmp_path / "train.py"
+    program.write_text(
+        "for epoch in range(1, 6):\n"
+        "    print(f'epoch {epoch}/5 loss {1.0 / epoch:.3f}', flush=True)\n"
+        "    if epoch == 3:\n"
+        "        raise LookupError('shard 7 of 12 has no header')\n"
+    )
+    report = tmp_path / "r.json"
+    pipeline = f"{sys.executable} {program} 2>&1 | tee {tmp_path / 'log'}"
+    ran = trainwatch("run", "--json", str(report), "--", "bash", "-c", pipeline)
+    assert ran.returncode == 0 and b"epoch 3/5" in ran.stdout
+    saved = read_report(report)
+    assert saved["verdict"]["category"] != "early-exit", saved["verdict"]
+    assert saved["evidence"][0]["text"] == "LookupError: shard 7 of 12 has no header"
+    # the same loop leaving by itself at epoch 3: an early exit still
+    program.write_text(program.read_text().replace("raise LookupError(", "break  # ("))
+    trainwatch("run", "--json", str(report), "--", "bash", "-c", pipeline)
+    assert read_report(report)["verdict"]["subtype"] == "early-exit/unfinished"
