@@ -48,6 +48,7 @@ from trainwatch.diagnostics.read.tracebacks import (
     is_ipython_frame,
     is_ipython_source,
     unflattened,
+    unflattened_headless,
 )
 from trainwatch.diagnostics.verdict import REPORT_BANNER
 
@@ -521,7 +522,14 @@ class LogParser:
         if REPORT_BANNER in text and (REPORT_RULE in text or text.strip() == REPORT_BANNER):
             self._open_report(line.number)
             return
-        if TRACEBACK_HEAD in text and (folded := unflattened(text)) is not None:
+        folded = (
+            unflattened(text)
+            if TRACEBACK_HEAD in text
+            else unflattened_headless(text)
+            if 'File "' in text and not self._blocks.open
+            else None
+        )
+        if folded is not None:
             for piece in folded:  # a traceback folded into one line: read as Python wrote it
                 self._detail(LogLine(line.number, piece, line.stream, line.capture))
             return

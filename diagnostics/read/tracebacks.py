@@ -1120,6 +1120,8 @@ def _headless_ipython(text: str) -> bool:
 # Its frames still read `File "...", line N, in f` one after another, each followed by its source.
 _FLAT_FRAME_START = re.compile(r'\s*(?=(?<![\w"])File "[^"\n]*", line \d+)')
 _FLAT_FRAME = re.compile(r'(File "[^"\n]*", line \d+(?:, in \S+)?)\s*(.*)$')
+# the same pasted without its head: the line starts with a frame that has words after it
+_FLAT_HEADLESS = re.compile(r'\s*File "[^"\n]*", line \d+(?:, in \S+)?\s*\S')
 _FLAT_CHAIN = re.compile(rf"\s*(?=(?:{re.escape(_CAUSE)}|{re.escape(_CONTEXT)}):)")
 # The exception after the last frame's source: a name Python's exceptions have, then `:` or the
 # end (a `raise ValueError(` in the source is followed by neither)
@@ -1156,23 +1158,44 @@ def unflattened(text: str) -> list[str] | None:
     lines = [text[:head].rstrip()] if text[:head].strip() else []
     for part in text[head:].split(TRACEBACK_HEAD)[1:]:
         lines.append(TRACEBACK_HEAD)
-        for piece in _FLAT_CHAIN.split(part):
-            if piece.startswith((_CAUSE, _CONTEXT)):
-                lines += ["", piece.strip(), ""]  # set apart by empty lines, as Python writes it
+        lines += _unfolded(part)
+    return lines
+
+
+def unflattened_headless(text: str) -> list[str] | None:
+    """The lines of a traceback pasted without its head line and folded into this one: the line
+    starts with a frame and holds another after it, or the exception after the frame's source;
+    None otherwise (a frame line as Python writes it holds only its frame)."""
+    if _FLAT_HEADLESS.match(text) is None:
+        return None
+    lines = _unfolded(text)
+    if sum(line.startswith("  File ") for line in lines) < 2 and not _FLAT_EXCEPTION.match(
+        lines[-1]
+    ):
+        return None
+    return lines
+
+
+def _unfolded(part: str) -> list[str]:
+    """The lines of one folded traceback's body (after its head), as Python wrote them."""
+    lines: list[str] = []
+    for piece in _FLAT_CHAIN.split(part):
+        if piece.startswith((_CAUSE, _CONTEXT)):
+            lines += ["", piece.strip(), ""]  # set apart by empty lines, as Python writes it
+            continue
+        frames = [f for f in _FLAT_FRAME_START.split(piece) if f.strip()]
+        for i, frame in enumerate(frames):
+            m = _FLAT_FRAME.match(frame)
+            if m is None:  # words before the first frame
+                lines.append(frame.strip())
                 continue
-            frames = [f for f in _FLAT_FRAME_START.split(piece) if f.strip()]
-            for i, frame in enumerate(frames):
-                m = _FLAT_FRAME.match(frame)
-                if m is None:  # words before the first frame
-                    lines.append(frame.strip())
-                    continue
-                lines.append("  " + m.group(1))
-                source = m.group(2).strip()
-                error = _FLAT_EXCEPTION.search(source) if i == len(frames) - 1 else None
-                if error is not None:
-                    if source[: error.start()].strip():
-                        lines.append("    " + source[: error.start()].strip())
-                    lines.append(source[error.start() :].strip())
-                elif source:
-                    lines.append("    " + source)
+            lines.append("  " + m.group(1))
+            source = m.group(2).strip()
+            error = _FLAT_EXCEPTION.search(source) if i == len(frames) - 1 else None
+            if error is not None:
+                if source[: error.start()].strip():
+                    lines.append("    " + source[: error.start()].strip())
+                lines.append(source[error.start() :].strip())
+            elif source:
+                lines.append("    " + source)
     return lines

@@ -187,6 +187,25 @@ def test_a_traceback_folded_into_one_line_is_read_as_python_wrote_it():
     assert parse_text("Traceback (most recent call last): see below\n").chains == ()
 
 
+def test_a_traceback_folded_into_one_line_without_its_head_is_read_too():
+    # the paste started at a frame: its frames, the source and the exception on one line
+    folded = (
+        '  File "/w/util.py", line 40, in tensor2img     img = np.concatenate(parts) '
+        ' File "<__array_function__ internals>", line 6, in concatenate ValueError: all the input'
+        " arrays must have same number of dimensions"
+    )
+    (chain,) = parse_text(folded + "\n").chains
+    assert (chain.final.type, chain.final.message) == (
+        "ValueError",
+        "all the input arrays must have same number of dimensions",
+    )
+    assert [f.code for f in chain.final.frames][:1] == ["img = np.concatenate(parts)"]
+    # a frame line as Python writes it, and one whose source merely names an error, are no fold
+    assert parse_text('  File "a.py", line 3, in f\n').chains == ()
+    frame = '  File "a.py", line 3, in f    raise_if(ValueError)\n'
+    assert all(c.final.type != "ValueError" for c in parse_text(frame).chains)
+
+
 def test_a_traceback_kept_as_one_escaped_string_is_read_as_python_wrote_it():
     # a service's error message holding the job's traceback as it stores it: `\n` between lines
     escaped = (
