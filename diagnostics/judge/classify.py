@@ -10,6 +10,7 @@ confidence.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -47,6 +48,8 @@ KILL_NAMES = ("KILL", "SIGKILL", "9")
 # definition.
 LINE_WEIGHT = 0.92
 CASCADE_WEIGHT = 0.5
+# a stop from outside and a failure this close in score: the failure is why the run was stopped
+STOP_TIE = 0.1
 # Functions whose plain Python errors are usually about a sample, not the program
 # (docs/explain.md).
 DATA_FUNCTIONS = (
@@ -188,7 +191,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
             and all(c.kind == "log" for c in m.cited)
         )
     ]
-    best = roots[0] if roots else None
+    best = _failure_before_the_stop(roots)
 
     verdict = _from_match(best, ranked, cascades, chains, evidence) if best is not None else None
     verdict = own_module_off_the_path(verdict, evidence)
@@ -321,6 +324,31 @@ def tidy(verdict: Verdict) -> Verdict:
 
 
 # ---- ranking -------------------------------------------------------------------------------------
+def _failure_before_the_stop(roots: list[Match]) -> Match | None:
+    """The first root, unless it is a stop from outside (a Ctrl-C's KeyboardInterrupt) that a
+    failure as sure of itself shares the top with: the stop ended the run, the failure (a worker's
+    files exhausted, then a wait no batch ended) is why it was stopped."""
+    if not roots or roots[0].signature.category != "interrupted":
+        return roots[0] if roots else None
+    stop = roots[0]
+    for m in roots[1:]:
+        if _score(m) < _score(stop) - STOP_TIE:
+            break
+        # before it (a failure the stop's own shutdown raised comes after it)
+        failure = m.signature.category not in ("interrupted", *GOOD_ENDINGS)
+        if failure and _position(m) < _position(stop):
+            return m
+    return stop
+
+
+def _position(m: Match) -> float:
+    """Where in the log a match's evidence starts; what the probe or an exit status saw, at the
+    end (they tell how the run ended, not where)."""
+    if m.chain is not None:
+        return m.chain.line if m.chain.origin != "probe" and m.chain.line else math.inf
+    return m.order if m.via == "line" else math.inf
+
+
 def _read_from(m: Match) -> tuple[str, str] | None:
     """The line or exception a match rests on (its first citation)."""
     return (m.cited[0].source, m.cited[0].text) if m.cited else None

@@ -765,3 +765,57 @@ def test_a_lambda_pickling_refusal_is_read_by_where_it_was_raised():
         "AttributeError: Can't pickle local object 'main.<locals>.<lambda>'\n"
     )
     assert worker.signature == "spawned-worker-cannot-pickle"
+
+
+def test_a_failure_before_a_stop_from_outside_is_why_the_run_was_stopped():
+    # a real run: DataLoader workers ran out of file descriptors and the loop waited for a batch
+    # until a Ctrl-C; the probe's KeyboardInterrupt is as sure of itself as the workers' errors
+    from dataclasses import replace
+
+    from trainwatch.diagnostics.watch.probe.records import ProbeFacts
+
+    worker = (
+        "Traceback (most recent call last):\n"
+        '  File "/usr/lib/python3.11/multiprocessing/queues.py", line 244, in _feed\n'
+        "OSError: [Errno 24] Too many open files\n"
+    )
+    stop = (
+        "Traceback (most recent call last):\n"
+        '  File "/w/train.py", line 21, in <module>\n'
+        "    for step, batch in enumerate(loader):\n"
+        "KeyboardInterrupt\n"
+    )
+    log = parse_text(worker * 3 + stop)
+    interrupt = replace(log.chains[-1], origin="probe")
+    run = Evidence(
+        source="run",
+        log=log,
+        exit=ExitStatus.from_returncode(-2),
+        probe=ProbeFacts(chains=(interrupt,)),
+    )
+    verdict = classify(run)
+    assert verdict.subtype == "library/too-many-open-files", verdict
+    # a failure the stop's own shutdown raised comes after it: the stop stays the reading
+    assert judge(stop + worker).category == "interrupted"
+    assert judge(worker + stop).subtype == "library/too-many-open-files"
+
+
+def test_a_trainer_that_returned_having_taken_no_batch_ran_no_step_and_stopped_nothing_early():
+    # Hugging Face's Trainer resumed from a checkpoint already at its end (a real run): its bar
+    # never moved, and its end-of-training summary (whose `train_loss` is no step's) printed at
+    # once; the probe saw its DataLoaders built and no batch taken: no early stopping at step 0
+    from trainwatch.diagnostics.watch.probe.records import LoaderPasses
+
+    text = (
+        "  0%|          | 0/48 [00:00<?, ?it/s]\n"
+        "{'train_runtime': '0.0016', 'train_samples_per_second': '0', 'train_steps_per_second':"
+        " '0', 'train_loss': '0', 'epoch': '3'}\n"
+        "train finished: global_step=48 training_loss=0.0\n"
+    )
+    unused = LoaderPasses(ended=0, batches=0, empty=0, built=2, taken=0)
+    v = _exited_0_with_loaders(text, unused)
+    assert v.subtype == "early-exit/no-training-batches", v
+    assert v.summary.startswith("The trainer ended its training")
+    # its batches taken, the same summary is a callback's stop
+    used = LoaderPasses(ended=0, batches=0, empty=0, built=2, taken=20)
+    assert _exited_0_with_loaders(text, used).subtype == "completed/early-stopping"
