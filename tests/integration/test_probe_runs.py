@@ -504,6 +504,9 @@ def test_a_worker_that_exits_by_itself_is_no_out_of_memory_kill(tmp_path: Path) 
     saved = read_report(report)
     verdict = saved["verdict"]
     assert verdict["category"] == "unknown" and "SIGKILL" not in verdict["summary"], verdict
-    assert "exit status 3, not by a signal" in verdict["summary"]
-    assert "exited unexpectedly with exit code 3" in saved["evidence"][0]["text"]
-    assert saved["advice"][0].startswith("Rerun with num_workers=0")
+    if any("exit code 3" in c["text"] for c in saved["evidence"]):  # torch named the status
+        assert "exit status 3, not by a signal" in verdict["summary"]
+        assert "exited unexpectedly with exit code 3" in saved["evidence"][0]["text"]
+        assert saved["advice"][0].startswith("Rerun with num_workers=0")
+    else:  # only the reset connection: a process went away, no kill claimed
+        assert verdict["summary"].startswith("A process of the run went away")
