@@ -20,10 +20,10 @@ from typing import Any, BinaryIO
 
 from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.errors import UsageError
-from trainwatch.diagnostics.evidence import CITED_CHARS, Evidence, ExitStatus
+from trainwatch.diagnostics.evidence import CITED_CHARS, Evidence, ExitStatus, LogLine
 from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.read import order
-from trainwatch.diagnostics.read.capture import WRAP_MIN, clean, cut_rests, repeats_one_line
+from trainwatch.diagnostics.read.capture import ANSI, WRAP_MIN, clean, cut_rests, repeats_one_line
 from trainwatch.diagnostics.read.encodings import UTF8_BOM, Utf16AsUtf8, utf16_codec
 from trainwatch.diagnostics.read.logparse import LogFacts, LogParser
 from trainwatch.diagnostics.read.notebooks import looks_like_notebook, notebook_output
@@ -83,9 +83,24 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
             parser, facts = again, rejoined
     late = ProgressTracker()
     for line in facts.tail:
-        late.feed(parser.normalize(line))
+        late.feed(_with_its_frames(parser, line))
     start = facts.tail[0].number if facts.tail else 1
     return facts, _joined(early.finish(), late.finish(), start)
+
+
+def _with_its_frames(parser: LogParser, line: LogLine) -> LogLine:
+    """A line as the progress tracker reads it: as the parser does (colour and the capture's prefix
+    taken off), but with every `\r` frame of a bar kept, as a live run's tracker sees them. The
+    parser keeps the last frame, what a terminal shows; a bar erased at its end (tqdm's
+    `leave=False`) or followed by a message on its line would leave no frame to count."""
+    text = line.text.rstrip("\r\n")
+    if "\r" not in text:
+        return parser.normalize(line)
+    first, _, frames = text.partition("\r")
+    head = parser.normalize(replace(line, text=first))
+    if "\x1b" in frames:
+        frames = ANSI.sub("", frames)
+    return replace(head, text=f"{head.text}\r{frames}")
 
 
 def _reports_note(reports: tuple[tuple[int, int | None], ...]) -> str:

@@ -296,6 +296,10 @@ def _json_number(value: float) -> float | str:
     return value if math.isfinite(value) else str(value)
 
 
+# the fewest spaces a frame that erases a bar holds (tqdm writes the bar's whole width)
+CLEARED_WIDTH = 20
+
+
 @dataclass
 class _Counter:
     """One progress counter (a bar or a numbered line) and what its history says about where it
@@ -314,6 +318,9 @@ class _Counter:
     # drawn at 0 with the values the loop sets after a step (`loss=6.79`): a step ran, and the loop
     # left before the bar counted it (a `break` after the first batch)
     stepped_at_zero: bool = False
+    # erased after its last frame (tqdm's `leave=False` close writes the bar's width of spaces): its
+    # loop is over, and its last frame, drawn at most every 0.1 s, need not be where it ended
+    cleared: bool = False
 
     def __post_init__(self) -> None:
         self.moved = self.moved or self.n > 0
@@ -347,6 +354,14 @@ class _State:
     def drew(self, counter: _Counter) -> None:
         self.draws += 1
         counter.drawn = self.draws
+        counter.cleared = False
+
+    def cleared(self) -> None:
+        """A frame of spaces as wide as a bar: the bar drawn last was erased (tqdm's close of a
+        `leave=False` bar)."""
+        last = max(self.bars.values(), key=lambda c: c.drawn, default=None)
+        if last is not None and last.tqdm_like and last.drawn == self.draws:
+            last.cleared = True
 
     def unseen(self, counter: _Counter) -> bool:
         """A bar never drawn past 0 whose epoch moved on after it: tqdm draws at most every
@@ -432,8 +447,12 @@ class ProgressTracker:
             for segment in text.split("\r"):
                 if segment and not segment.isspace():
                     self._feed_text(segment, line)
+                elif len(segment) >= CLEARED_WIDTH:
+                    self._state.cleared()
         elif text and not text.isspace():
             self._feed_text(text, line)
+        elif len(text) >= CLEARED_WIDTH:
+            self._state.cleared()
 
     def _feed_text(self, text: str, line: LogLine) -> None:
         # a traceback's frame line: the source line under it is code (`fit(model, steps=5000)`),
@@ -886,7 +905,12 @@ class ProgressTracker:
             # seen are samples of several loops, whose ends cannot be read
             return None
         s = self._state
-        verdicts = [None if s.unseen(counter) else counter.done() for counter in s.bars.values()]
+        verdicts = [
+            None
+            if s.unseen(counter) or (counter.cleared and not counter.done())
+            else counter.done()
+            for counter in s.bars.values()
+        ]
         if s.epoch is not None and s.epoch.total is not None:
             if not s.epoch.done():
                 return False

@@ -884,8 +884,12 @@ def test_an_inner_bar_a_fast_loop_cleared_at_0_is_no_unfinished_epoch():
     text += "epochs: 100%|██████████| 4/4 [00:00<00:00, 117.65it/s]\nfinal eval mse: 3.5e-06\n"
     facts = track(text)
     assert facts.finished is True and facts.stopped_at == "epoch 4/4"
-    # the same inner bar once drawn part-way stays a position that did not reach its end
-    assert track(text.replace("0/20 [", "7/20 [")).finished is False
+    # the same inner bar drawn part-way, then erased: its last frame is no end (tqdm draws at
+    # most every 0.1 s, and erases a `leave=False` bar however its loop ended)
+    part_way = text.replace("0/20 [", "7/20 [")
+    assert track(part_way).finished is True
+    # drawn part-way and left drawn: a loop that did not reach its end
+    assert track(part_way.replace(" " * 45, "")).finished is False
 
 
 def test_the_loss_of_a_run_s_summary_is_its_mean_not_a_step_s():
@@ -939,3 +943,39 @@ def test_a_loss_that_never_moved_makes_a_finished_run_doubtful():
     assert judged(["0.9", "0.8", "0.7", "0.6", "0.5", "0.4", "0.3", "0.2"]).confidence > 0.5
     came_down = judged(["0.9", "0.5"] + ["0.1234"] * 6)  # it fell to a value and stayed: converged
     assert came_down.subtype != "completed/loss-never-moved"
+
+
+def test_a_bar_erased_at_its_end_is_no_loop_left_short():
+    # real tqdm with `leave=False`: it draws every 32nd item and erases the bar at its end (its
+    # width of spaces), so the last frame drawn, 288/300, is not where the loop stopped
+    out = io.StringIO()
+    for epoch in range(1, 4):
+        for _ in tqdm(
+            range(300), desc=f"epoch {epoch}", leave=False, file=out, miniters=32, mininterval=0
+        ):
+            pass
+        tqdm.write(f"epoch {epoch}: loss=0.{9 - epoch}", file=out)
+    out.write("done: saved final.pt\n")
+    text = out.getvalue()
+    assert "288/300" in text and "300/300" not in text
+    assert track(text).finished is None  # a live run's reading: no end seen, none missed
+    run = replace(facts_of(text), source="run", exit=ExitStatus.from_returncode(0))
+    assert classify(run).category == "completed"
+    # the same bar left drawn at 288/300 (no erasing frame): its loop was left short
+    kept = text.replace(" " * 20, "")
+    assert track(kept).finished is False
+    # a saved log: the parser keeps a line's last frame, the tracker counts them all
+    from trainwatch.diagnostics.knowledge import load_knowledge
+    from trainwatch.diagnostics.postmortem import explain_logs
+
+    knowledge = load_knowledge(include_user=False)
+    saved = explain_logs(["-"], knowledge, stdin=io.BytesIO(text.encode()))
+    assert saved.evidence.progress.stopped_at == "epoch 3, batch 288/300"
+    # under an outer bar of the epochs, which tqdm leaves drawn at its end: the loop finished
+    out = io.StringIO()
+    for _ in tqdm(range(3), desc="epochs", file=out, mininterval=0):
+        for _ in tqdm(range(300), leave=False, file=out, miniters=32, mininterval=0):
+            pass
+    nested = explain_logs(["-"], knowledge, stdin=io.BytesIO(out.getvalue().encode()))
+    assert nested.evidence.progress.finished is True
+    assert nested.verdict.category == "completed", nested.verdict
