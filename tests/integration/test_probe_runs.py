@@ -128,20 +128,22 @@ def test_many_threads_failing_at_once_leave_complete_records() -> None:
     assert all(c.final.type == "OSError" and len(c.final.message) > 5000 for c in facts.chains)
 
 
-@pytest.mark.parametrize("how", ["call", "raise", "handled"])
+@pytest.mark.parametrize("how", ["call", "raise", "handled", "builtin"])
 def test_system_exit_with_status_3(how: str, tmp_path) -> None:
     done, facts = run_probed(script("probe_exit.py", *([] if how == "call" else [how])))
     assert done.returncode == 3 and done.stdout == "config invalid\n" and done.stderr == ""
     # Python shut down normally: a SystemExit, not a signal or os._exit
     assert facts.processes[0].exited
-    if how in ("call", "handled"):
+    if how in ("call", "handled", "builtin"):
         chain = facts.primary_chain()
         assert chain is not None and chain.final.type == "SystemExit" and chain.final.message == "3"
-        assert chain.final.deepest_user_frame().code == "sys.exit(3)"
+        called = "exit(3)" if how == "builtin" else "sys.exit(3)"
+        assert chain.final.deepest_user_frame().code == called
         # made while handling an exception: that exception is the exit's context, as Python's
         # own "During handling of the above exception" would show it
         handled = [(e.type, e.relation) for e in chain.exceptions[:-1]]
-        assert handled == ([("MemoryError", "context")] if how == "handled" else [])
+        caught = how in ("handled", "builtin")
+        assert handled == ([("MemoryError", "context")] if caught else [])
     # a bare raise SystemExit is seen only as a normal shutdown; the status comes from waitpid
     else:
         assert facts.chains == ()

@@ -1612,29 +1612,48 @@ class _ImportWatcher:
         return spec
 
 
+def _note_exit(code, caller):
+    """An exit asked for with a status (sys.exit, the builtin `exit`): its code and the caller's
+    stack, written at interpreter exit (it may yet be caught)."""
+    try:
+        if code is not None and code != 0:
+            frames, _ = _frames(frame=caller)
+            # called in an `except` block: the exception it handled is the exit's context,
+            # as Python's own "During handling of the above exception" (an out-of-memory
+            # error caught, printed and turned into `sys.exit(1)`)
+            handled = sys.exc_info()[1]
+            _state["exit"] = {
+                "code": code if isinstance(code, int) else _message(code),
+                "frames": frames,
+                "during": _chain(handled) if handled is not None else [],
+            }
+    except Exception:
+        pass
+
+
 def _make_exit(original):
     def exit(*args):
-        """sys.exit, noting the code and the caller's stack; written at interpreter exit (it may yet
-        be caught)."""
-        try:
-            code = args[0] if args else None
-            if code is not None and code != 0:
-                frames, _ = _frames(frame=sys._getframe(1))
-                # called in an `except` block: the exception it handled is the exit's context,
-                # as Python's own "During handling of the above exception" (an out-of-memory
-                # error caught, printed and turned into `sys.exit(1)`)
-                handled = sys.exc_info()[1]
-                _state["exit"] = {
-                    "code": code if isinstance(code, int) else _message(code),
-                    "frames": frames,
-                    "during": _chain(handled) if handled is not None else [],
-                }
-        except Exception:
-            pass
+        """sys.exit, noting the code and the caller's stack."""
+        _note_exit(args[0] if args else None, sys._getframe(1))
         return original(*args)
 
     exit.__doc__ = original.__doc__
     return exit
+
+
+class _BuiltinExit(object):
+    """The builtin `exit` and `quit` (site's Quitter objects), noting the code as sys.exit's
+    wrapper does; shown and called as the original (`exit` typed at a prompt prints its hint)."""
+
+    def __init__(self, original):
+        self._original = original
+
+    def __repr__(self):
+        return repr(self._original)
+
+    def __call__(self, code=None):
+        _note_exit(code, sys._getframe(1))
+        return self._original(code)
 
 
 def _at_exit():
@@ -1681,6 +1700,11 @@ def _install():
             _hook(name, sys.modules[name])
     sys.meta_path.insert(0, _ImportWatcher())
     sys.exit = _make_exit(sys.exit)
+    import builtins
+
+    for name in ("exit", "quit"):
+        if callable(getattr(builtins, name, None)):
+            setattr(builtins, name, _BuiltinExit(getattr(builtins, name)))
     os.close = _make_close(_os_close)
     os.closerange = _make_closerange(os.closerange)
     import atexit
