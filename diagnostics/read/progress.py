@@ -296,6 +296,8 @@ def _json_number(value: float) -> float | str:
     return value if math.isfinite(value) else str(value)
 
 
+# a line that names where the best result was (an early-stopping summary, a checkpoint's choice)
+_LOOKING_BACK = re.compile(r"(?i)\bbest\b[^;\n]{0,80}?\b(?:at|in|from|of) (?:epoch|step|iter)")
 # the fewest spaces a frame that erases a bar holds (tqdm writes the bar's whole width)
 CLEARED_WIDTH = 20
 
@@ -588,6 +590,8 @@ class ProgressTracker:
             state.step, state.unit = counter, "batch"
             state.counted()
             return True
+        if "best" in lower and _LOOKING_BACK.search(text):
+            return False  # `Best val_loss=0.71 at epoch 1`: where the best was, not where it is
         found = False
         epoch = _outside_paths(_EPOCH, text) if "epoch" in lower else None
         if epoch is not None:

@@ -979,3 +979,12 @@ def test_a_bar_erased_at_its_end_is_no_loop_left_short():
     nested = explain_logs(["-"], knowledge, stdin=io.BytesIO(out.getvalue().encode()))
     assert nested.evidence.progress.finished is True
     assert nested.verdict.category == "completed", nested.verdict
+
+
+def test_a_line_naming_where_the_best_result_was_is_no_position():
+    # a patience loop's summary after it stopped at epoch 4 (a real run)
+    epochs = "".join(f"Epoch {n}/100 train_loss=0.6{9 - n} val_loss=0.7{n}\n" for n in (1, 2, 3, 4))
+    ended = epochs + "Best val_loss=0.7149 at epoch 1; weights in best.pt\n"
+    assert track(ended).stopped_at == "epoch 4/100"
+    # the loop's own line that carries a best so far is one
+    assert track(epochs + "Epoch 5/100 best_acc=0.91\n").stopped_at == "epoch 5/100"
