@@ -328,9 +328,11 @@ def _failure_before_the_stop(roots: list[Match]) -> Match | None:
     """The first root, unless it is a stop from outside (a Ctrl-C's KeyboardInterrupt) that a
     failure as sure of itself shares the top with: the stop ended the run, the failure (a worker's
     files exhausted, then a wait no batch ended) is why it was stopped."""
-    if not roots or roots[0].signature.category != "interrupted":
-        return roots[0] if roots else None
+    if not roots:
+        return None
     stop = roots[0]
+    if stop.signature.category != "interrupted":
+        return stop
     for m in roots[1:]:
         if _score(m) < _score(stop) - STOP_TIE:
             break

@@ -25,7 +25,7 @@ from typing import Any
 
 from trainwatch.diagnostics.evidence import Evidence
 from trainwatch.diagnostics.judge.kills import ECHOES, killed_worker_pids, oom_confirmed
-from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict
+from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict, cited_once
 
 # What a summary says when it denies a kill, or denies that memory ran short.
 DENIES_KILL = re.compile(
@@ -80,7 +80,6 @@ def make_consistent(verdict: Verdict, evidence: Evidence) -> Verdict:
         return replace(confirmed, alternatives=kept + base.alternatives)
     # Another failure was named first-hand: it stands, with the kill cited beside it and offered
     # as the alternative it may be (first: a reader should not miss it).
-    cited = tuple(k for k in kills if k not in verdict.evidence)
     alternatives = tuple(a for a in verdict.alternatives if a.category != "oom")
     oom = Alternative(
         "oom",
@@ -89,7 +88,8 @@ def make_consistent(verdict: Verdict, evidence: Evidence) -> Verdict:
         "The kernel's OOM killer killed a process of the run; the failure above may follow "
         "from it.",
     )
-    return replace(verdict, evidence=verdict.evidence + cited, alternatives=(oom,) + alternatives)
+    evidence = cited_once(verdict.evidence, kills)
+    return replace(verdict, evidence=evidence, alternatives=(oom,) + alternatives)
 
 
 def report_contradictions(report: dict[str, Any]) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ import re
 from dataclasses import replace
 
 from trainwatch.diagnostics.evidence import Evidence
-from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict
+from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict, cited_once
 
 # `DataLoader worker (pid 4242) is killed by signal`, `DataLoader worker (pid(s) 4242) exited ...`.
 WORKER_KILLED = re.compile(r"DataLoader worker \(pid\(?s?\)?:? ?(\d+)\)? (?:is|exited)")
@@ -110,7 +110,7 @@ def _worker_exited(verdict: Verdict | None, exited: Cited) -> Verdict:
         "was not at its limit: no out-of-memory kill. Its own error was lost with it (code in the "
         "Dataset or a native library that called exit, an error while the worker started).",
         alternatives=alternatives,
-        evidence=(exited,) + tuple(c for c in (verdict.evidence if verdict else ()) if c != exited),
+        evidence=cited_once((exited,), verdict.evidence if verdict else ()),
         culprit=verdict.culprit if verdict is not None else None,
         advice=(
             "Rerun with num_workers=0: the worker's code then runs in the main process, and its "
@@ -132,7 +132,7 @@ def oom_confirmed(verdict: Verdict | None, proof: tuple[Cited, ...]) -> Verdict:
         "The run was killed for lack of memory: the memory evidence confirms an out-of-memory "
         "kill.",
         signature=verdict.signature if verdict is not None else None,
-        evidence=proof + tuple(c for c in (verdict.evidence if verdict else ()) if c not in proof),
+        evidence=cited_once(proof, verdict.evidence if verdict else ()),
         cascade=verdict.cascade if verdict is not None else (),
         culprit=verdict.culprit if verdict is not None else None,
         exception=verdict.exception if verdict is not None else None,

@@ -350,9 +350,8 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
         # failure wins.
         chosen = dataclasses.replace(
             root.verdict,
-            evidence=root.verdict.evidence
-            + tuple(
-                c for c in verdict.evidence if c.kind == "exit" and c not in root.verdict.evidence
+            evidence=cited_once(
+                root.verdict.evidence, (c for c in verdict.evidence if c.kind == "exit")
             ),
         )
     cascade = tuple(

@@ -358,7 +358,7 @@ class _State:
         counter.drawn = self.draws
         counter.cleared = False
 
-    def cleared(self) -> None:
+    def bar_erased(self) -> None:
         """A frame of spaces as wide as a bar: the bar drawn last was erased (tqdm's close of a
         `leave=False` bar)."""
         last = max(self.bars.values(), key=lambda c: c.drawn, default=None)
@@ -450,11 +450,11 @@ class ProgressTracker:
                 if segment and not segment.isspace():
                     self._feed_text(segment, line)
                 elif len(segment) >= CLEARED_WIDTH:
-                    self._state.cleared()
+                    self._state.bar_erased()
         elif text and not text.isspace():
             self._feed_text(text, line)
         elif len(text) >= CLEARED_WIDTH:
-            self._state.cleared()
+            self._state.bar_erased()
 
     def _feed_text(self, text: str, line: LogLine) -> None:
         # a traceback's frame line: the source line under it is code (`fit(model, steps=5000)`),
