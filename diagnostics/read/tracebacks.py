@@ -209,6 +209,21 @@ _QUOTED_EXCEPTION = re.compile(
     r"\((?P<q>['\"])(?P<message>.*)(?P=q)\)$",
     re.MULTILINE,
 )
+# A caught exception a program printed as Python's repr() writes it, alone on its line (after a
+# capture's prefix or a progress bar's frame), or as the one item of a printed tuple or list:
+# `ValueError('bad value')`, `(FileNotFoundError(2, 'No such file or directory'),)`. Its
+# arguments as written: one quoted string is the message; an OSError's `(errno, 'text')` reads
+# `[Errno N] text`, as str() writes it.
+_EXC_REPR = re.compile(
+    rf"(?P<wrap>[(\[])?(?P<type>{_EXCEPTION_NAME})"
+    # what repr() writes inside: nothing, or values (a string, a number, a tuple, a nested repr);
+    # not Ray's `RayTaskError(NameError): message`, whose parentheses hold a type's name
+    r"\((?P<args>(?:['\"\d(\[{-]|[A-Za-z_][\w.]*\().*)?\)(?(wrap),?[)\]])\s*$"
+)
+# A line's last word before such a repr when it is source or prose: `raise `, `err = `, `got `
+_SOURCE_WORD_LAST = re.compile(r"\b[a-z_][a-z0-9_]*\s*[=(]?\s*$")
+_REPR_STRING = re.compile(r"^(?P<q>['\"])(?P<text>.*)(?P=q),?$")
+_REPR_ERRNO = re.compile(r"^(?P<errno>\d+), (?P<q>['\"])(?P<text>.*)(?P=q)$")
 # Python's escapes in a string as repr() writes it, or as a field stores it: `\n`, `\\`, `\"`
 _REPR_ESCAPES = re.compile(r"\\([\\'\"nt])")
 _ESCAPED_CHARACTERS = {"n": "\n", "t": "\t"}  # the others stand for themselves
@@ -432,6 +447,10 @@ class BlockReader:
             below = m.group(4) or m.group(5)
             block = _Block("msg", line, rank, message_below=below is not None)
             block.current = _Exc(m.group(1) or m.group(3) or below, [m.group(2) or ""], [])
+            self.open[rank] = block
+        elif (printed := _printed_repr(text)) is not None:
+            block = _Block("msg", line, rank)
+            block.current = _Exc(printed[0], [printed[1]], [])
             self.open[rank] = block
         elif _HEAD_ALONE.match(text):
             self._heads_alone[rank] = line.number
@@ -794,6 +813,30 @@ def _quoted_exception(message: str) -> RaisedException | None:
     if m is None:
         return None
     return RaisedException(m.group("type"), _unescaped(m.group("message")), (), "cause")
+
+
+def _printed_repr(text: str) -> tuple[str, str] | None:
+    """The type and message of an exception printed as its repr (_EXC_REPR), alone on the line but
+    for what a capture or a progress bar wrote before it; None for a repr inside a sentence."""
+    for start in (m.start() for m in re.finditer(r"(?:^|(?<=[\s\]|:]))[(\[]?[A-Za-z_]", text)):
+        before = text[:start]
+        # after a word of source or prose (`raise ValueError(...)`, `got error(...)`): no print
+        if before and (not _prefix_like(before) or _SOURCE_WORD_LAST.search(before)):
+            continue
+        m = _EXC_REPR.match(text, start)
+        if m is None:
+            continue
+        args = (m.group("args") or "").strip()
+        quoted = _REPR_STRING.match(args)
+        errno = _REPR_ERRNO.match(args)
+        if quoted:
+            message = _unescaped(quoted.group("text"))
+        elif errno:
+            message = f"[Errno {errno.group('errno')}] {_unescaped(errno.group('text'))}"
+        else:
+            message = args
+        return m.group("type"), message
+    return None
 
 
 def _unescaped(text: str) -> str:

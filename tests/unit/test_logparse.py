@@ -87,6 +87,28 @@ def test_dataloader_original_traceback_comes_first_in_the_chain():
     )
 
 
+def test_an_exception_printed_as_its_repr_is_read_as_the_error_it_is():
+    """A program that catches an error and prints it (`print(e.args)` in a tqdm loop,
+    `logger.error(repr(e))`) leaves the exception's repr: alone on its line or after a prefix or a
+    bar's frame, it is that error; inside a sentence, or Ray's `RayTaskError(Type)` head, it is
+    not."""
+    (printed,) = parse_text(
+        "0it [00:00, ?it/s](FileNotFoundError(2, 'No such file or directory'),)\n"
+    ).chains
+    assert (printed.final.type, printed.final.message) == (
+        "FileNotFoundError",
+        "[Errno 2] No such file or directory",
+    )
+    (logged,) = parse_text("2024-05-01 10:02:11 ERROR ValueError('bad \\'x\\' column')\n").chains
+    assert (logged.final.type, logged.final.message) == ("ValueError", "bad 'x' column")
+    assert not parse_text("loading failed: KeyError('label')\n").chains
+    ray = "ray.exceptions.RayTaskError(NameError): ray::train() (pid=1, repr=Trainer)\n"
+    assert all(
+        c.final.type != "ray.exceptions.RayTaskError" or c.final.message.startswith("ray")
+        for c in parse_text(ray).chains
+    )
+
+
 def test_an_exception_quoted_in_another_s_message_is_read_as_its_cause():
     """Hydra's InstantiationException quotes the call's error as repr() writes it, escapes and all;
     a repr that is the message's own first line is the message, not a quote."""
