@@ -8,6 +8,7 @@ decides which lines reach it.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -134,6 +135,7 @@ _NATIVE_FRAME = re.compile(
 # Tracebacks kept: the first ones (the initiating failure) and the last ones.
 CHAINS_FIRST, CHAINS_LAST = 8, 24
 MAX_FRAMES = 150
+RICH_FOLDS = 4  # the most lines a rich box folds a frame's line over
 MAX_MESSAGE_LINES = 12
 MAX_TABLE_LINES = 8 * 64  # torchrun's table of up to 64 failed ranks
 
@@ -257,7 +259,12 @@ _IPY_ARROW = re.compile(r"^-*> ?(\d+)\s?(.*)$")
 _IPY_SOURCE = re.compile(r"^\s*(?:-*>\s*)?\d+(?:\s|$)")
 # rich.traceback boxes.
 _RICH_FRAME = re.compile(r"^\s*\u2502\s*(.+?):(\d+) in (\S+?)\s*\u2502\s*$")
-_RICH_CODE = re.compile(r"\u2771\s*(\d+)\s*\u2502\s?(.*?)\s*\u2502\s*$")
+# the line that raised: `❱ 40 │   │   main()`, or without a guide when it is not indented
+# (`❱  9 load(10)`); the guides that draw its indentation are no part of the source
+_RICH_CODE = re.compile(r"\u2771\s*(\d+)\s(?:\s*\u2502)*\s*(.*?)\s*\u2502\s*$")
+# a box line of the traceback: what it holds between its borders
+_RICH_INSIDE = re.compile(r"^\u2502(.*?)\u2502\s*$")
+_RICH_SOURCE = re.compile(r"^\s*(?:\u2771\s*)?\d+(?:\s|$)")
 # faulthandler.
 _FATAL = re.compile(r"^Fatal Python error: (.+)$")
 _THREAD = re.compile(
@@ -333,6 +340,11 @@ class _Block:
     compile_site: bool = False
     # a blank line under a message whose last line announced more (`WeightsUnpickler error:`)
     held_blank: bool = False
+    # a rich box: the column its border starts at (RichHandler draws it in the message column,
+    # after the time and level), and, once closed, its width, at which rich wrapped the message
+    box_indent: int = 0
+    box_width: int = 0
+    rich_pieces: list[str] = field(default_factory=list)  # a frame's line rich folded, so far
 
 
 class BlockReader:
@@ -390,7 +402,8 @@ class BlockReader:
             self.open[rank] = _Block("ipy", line, rank, ipy_type=m.group(1))
             return True
         if _RICH_HEAD.match(text):
-            self.open[rank] = _Block("rich", line, rank)
+            indent = len(text) - len(text.lstrip())
+            self.open[rank] = _Block("rich", line, rank, box_indent=indent, blanks=1)
             return True
         m = _FATAL.match(text)
         if m:
@@ -576,6 +589,13 @@ class BlockReader:
                 self._end_exception(b)
                 self._close(b)
                 return False
+            if b.box_width:
+                if not self._rich_message_goes_on(b, text):
+                    self._end_exception(b)
+                    self._close(b)
+                    return False
+                self._note_if_matches(line)
+                return True
             b.current.lines.append(text)
             self._note_if_matches(line)
             if text.startswith("=") and _table_ends(b.current):
@@ -674,30 +694,74 @@ class BlockReader:
         return True
 
     def _continue_rich(self, b: _Block, line: LogLine) -> bool:
-        text = line.text
+        text = _unindented(line.text, b.box_indent)
         if b.kind == "rich":
             if text.lstrip().startswith("\u2570"):
                 b.kind = "rich-end"
+                b.box_width = len(text.rstrip())
                 return True
-            m = _RICH_FRAME.match(text)
-            if m:
-                b.frames.append(self._frame(m.group(1), m.group(2), m.group(3)))
+            inside = _RICH_INSIDE.match(text.lstrip())
+            content = inside.group(1).strip() if inside else ""
+            if not content:
+                b.blanks, b.rich_pieces = 1, []
+                return True
+            frame = self._rich_frame(b, content)
+            if frame is not None:
+                b.frames.append(frame)
                 return True
             m = _RICH_CODE.search(text)
             if m and b.frames and b.frames[-1].code is None:
                 f = b.frames[-1]
                 b.frames[-1] = replace(f, code=m.group(2).strip()[:CITED_CHARS])
+            b.blanks = 0
             return True
         if not text.strip():
             return True
         m = _EXC_IN_TB.match(text)
         if m:
-            b.current = _Exc(m.group(1), [m.group(2) or ""], b.frames)
+            b.current = _Exc(m.group(1), [(m.group(2) or "").rstrip()], b.frames)
             b.frames, b.kind = [], "msg"
             self._note_if_matches(line)
             return True
         self._close(b)
         return False
+
+    def _rich_frame(self, b: _Block, content: str) -> Frame | None:
+        """The frame a box line names (`path:line in function`), read whole when rich folded a
+        long path over up to RICH_FOLDS lines: a frame's line comes after a blank one, and its
+        pieces are glued where rich cut a word and spaced where it cut at a space
+        (`.../site-packag`, `es/torch/nn/modules/module.py:1778 in`, `_wrapped_call_impl`)."""
+        pieces = [*b.rich_pieces, content]
+        for joined in _rejoined(pieces):
+            m = _RICH_FRAME.match(f"\u2502 {joined} \u2502")
+            if m:
+                b.rich_pieces, b.blanks = [], 0
+                return self._frame(m.group(1), m.group(2), m.group(3))
+        if (
+            (b.blanks or b.rich_pieces)
+            and len(pieces) < RICH_FOLDS
+            and not _RICH_SOURCE.match(content)
+        ):
+            b.rich_pieces = pieces  # a frame's line not yet whole; its rest comes next
+        else:
+            b.rich_pieces = []
+        b.blanks = 0
+        return None
+
+    def _rich_message_goes_on(self, b: _Block, text: str) -> bool:
+        """Add a line under a rich box's exception to its message, rejoining what rich wrapped at
+        the box's width (a line ends short of it only where the message had a line break);
+        False when the line is no part of it (it starts left of the box: the next record)."""
+        if b.box_indent and text[: b.box_indent].strip():
+            return False
+        piece = _unindented(text, b.box_indent).rstrip()
+        last = b.current.lines[-1]
+        shown = len(last) + (len(b.current.type) + 2 if len(b.current.lines) == 1 else 0)
+        if last and shown + 1 + len(piece.split(" ", 1)[0]) > b.box_width:
+            b.current.lines[-1] = f"{last} {piece.lstrip()}"
+        else:
+            b.current.lines.append(piece)
+        return True
 
     def _continue_fault(self, b: _Block, line: LogLine) -> bool:
         text = line.text
@@ -813,6 +877,19 @@ def _quoted_exception(message: str) -> RaisedException | None:
     if m is None:
         return None
     return RaisedException(m.group("type"), _unescaped(m.group("message")), (), "cause")
+
+
+def _rejoined(pieces: list[str]):
+    """The ways a line folded into these pieces may have read: each fold glued or spaced."""
+    for spaces in itertools.product(("", " "), repeat=len(pieces) - 1):
+        yield pieces[0] + "".join(
+            gap + piece for gap, piece in zip(spaces, pieces[1:], strict=True)
+        )
+
+
+def _unindented(text: str, indent: int) -> str:
+    """The line without the first `indent` columns, when they are blank."""
+    return text[indent:] if indent and not text[:indent].strip() else text
 
 
 def _printed_repr(text: str) -> tuple[str, str] | None:

@@ -19,6 +19,8 @@ from trainwatch.diagnostics.read.logparse import TAIL_LINES, LogParser, parse_te
 from trainwatch.diagnostics.read.prefilter import anchor_patterns, word_places
 from trainwatch.diagnostics.verdict import REPORT_BANNER
 
+from conftest import FIXTURE_LOGS
+
 CHAINED = """\
 Traceback (most recent call last):
   File "/home/u/proj/data.py", line 12, in __getitem__
@@ -85,6 +87,30 @@ def test_dataloader_original_traceback_comes_first_in_the_chain():
     assert wrapper.message.startswith(
         "Caught UnidentifiedImageError in DataLoader worker process 2"
     )
+
+
+@pytest.mark.parametrize(
+    ("log", "frames"),
+    [("rich_traceback_folded.log", 5), ("rich_handler_traceback.log", 9)],
+)
+def test_a_rich_traceback_box_is_read_whole_where_rich_folded_it(log, frames):
+    """rich draws its traceback in a box as wide as the terminal (80 columns in a file): long
+    paths fold over lines, the message wraps at the box's width, and RichHandler draws it all in
+    its message column, after the time and level (real runs' output)."""
+    (chain,) = parse_text((FIXTURE_LOGS / log).read_text()).chains
+    error = chain.final
+    assert error.type == "RuntimeError"
+    assert error.message == (
+        "Expected tensor for argument #1 'indices' to have one of the following scalar types: "
+        "Long, Int; but got torch.FloatTensor instead (while checking arguments for embedding)"
+    )
+    assert len(error.frames) == frames
+    assert error.frames[0].code in ("emb(torch.tensor([1.0, 2.0]))", "main()")
+    assert [(f.function, f.line) for f in error.frames[-2:]] == [
+        ("forward", 189),
+        ("embedding", 2615),
+    ]
+    assert all(f.file.endswith(".py") and "\u2502" not in (f.code or "") for f in error.frames)
 
 
 def test_an_exception_printed_as_its_repr_is_read_as_the_error_it_is():
