@@ -128,28 +128,61 @@ def test_many_threads_failing_at_once_leave_complete_records() -> None:
     assert all(c.final.type == "OSError" and len(c.final.message) > 5000 for c in facts.chains)
 
 
-@pytest.mark.parametrize("how", ["call", "raise", "handled", "builtin"])
+def _python_with_monitoring() -> str | None:
+    """A Python 3.12 or later on this machine (sys.monitoring), this one first; None if none."""
+    if sys.version_info >= (3, 12):
+        return sys.executable
+    names = ("python3.14", "python3.13", "python3.12")
+    on_path = [shutil.which(name) for name in names]
+    # pyenv's shims answer only for the versions selected; its installs answer for themselves
+    installed = sorted(Path.home().glob(".pyenv/versions/3.1[2-9]*/bin/python3"), reverse=True)
+    for found in [*filter(None, on_path), *map(str, installed)]:
+        if found:
+            try:
+                done = subprocess.run(
+                    [found, "-c", "import sys; print(sys.version_info >= (3, 12))"],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                )
+            except (OSError, subprocess.SubprocessError):
+                continue
+            if done.stdout.strip() == "True":
+                return found
+    return None
+
+
+MONITORING_PYTHON = _python_with_monitoring()
+
+
+@pytest.mark.parametrize("how", ["call", "raise", "handled", "builtin", "raised"])
 def test_system_exit_with_status_3(how: str, tmp_path) -> None:
-    done, facts = run_probed(script("probe_exit.py", *([] if how == "call" else [how])))
+    python = sys.executable
+    if how == "raised":  # only sys.monitoring (Python 3.12) sees a SystemExit raised as such
+        python = MONITORING_PYTHON or pytest.skip("no Python 3.12 or later on this machine")
+    args = [python, str(SCRIPTS / "probe_exit.py"), *([] if how == "call" else [how])]
+    done, facts = run_probed(args)
     assert done.returncode == 3 and done.stdout == "config invalid\n" and done.stderr == ""
     # Python shut down normally: a SystemExit, not a signal or os._exit
     assert facts.processes[0].exited
-    if how in ("call", "handled", "builtin"):
+    seen = how in ("call", "handled", "builtin", "raised") or sys.version_info >= (3, 12)
+    if seen:
         chain = facts.primary_chain()
         assert chain is not None and chain.final.type == "SystemExit" and chain.final.message == "3"
-        called = "exit(3)" if how == "builtin" else "sys.exit(3)"
-        assert chain.final.deepest_user_frame().code == called
+        called = {"builtin": "exit(3)", "raised": "raise SystemExit(3)"}.get(how, "sys.exit(3)")
+        assert chain.final.deepest_user_frame().code.startswith(called)
         # made while handling an exception: that exception is the exit's context, as Python's
         # own "During handling of the above exception" would show it
         handled = [(e.type, e.relation) for e in chain.exceptions[:-1]]
-        caught = how in ("handled", "builtin")
+        caught = how in ("handled", "builtin", "raised")
         assert handled == ([("MemoryError", "context")] if caught else [])
-    # a bare raise SystemExit is seen only as a normal shutdown; the status comes from waitpid
+    # before Python 3.12 a bare raise SystemExit is seen only as a normal shutdown; the status
+    # comes from waitpid
     else:
         assert facts.chains == ()
-    if how == "handled":  # the verdict rests on it: the program hid an out-of-memory error
+    if how in ("handled", "raised"):  # the verdict rests on it: the program hid an out-of-memory
         report = tmp_path / "r.json"
-        run = trainwatch("run", "-q", "--json", str(report), "--", *script("probe_exit.py", how))
+        run = trainwatch("run", "-q", "--json", str(report), "--", *args)
         assert run.returncode == 3 and read_report(report)["verdict"]["category"] == "oom"
 
 

@@ -46,6 +46,7 @@ _state = {
     "stack_signal": 0,
     "registered": False,
     "exit": None,
+    "raised_exit": None,  # the last SystemExit sys.monitoring reported (Python 3.12+)
     "recorded": None,
     "lib": (),
     "fd_id": None,
@@ -1612,16 +1613,17 @@ class _ImportWatcher:
         return spec
 
 
-def _note_exit(code, caller):
-    """An exit asked for with a status (sys.exit, the builtin `exit`): its code and the caller's
-    stack, written at interpreter exit (it may yet be caught)."""
+def _note_exit(code, caller, handled=None):
+    """An exit asked for with a status (sys.exit, the builtin `exit`, a SystemExit raised): its
+    code and the caller's stack, written at interpreter exit (it may yet be caught)."""
     try:
         if code is not None and code != 0:
             frames, _ = _frames(frame=caller)
             # called in an `except` block: the exception it handled is the exit's context,
             # as Python's own "During handling of the above exception" (an out-of-memory
             # error caught, printed and turned into `sys.exit(1)`)
-            handled = sys.exc_info()[1]
+            if handled is None:
+                handled = sys.exc_info()[1]
             _state["exit"] = {
                 "code": code if isinstance(code, int) else _message(code),
                 "frames": frames,
@@ -1654,6 +1656,40 @@ class _BuiltinExit(object):
     def __call__(self, code=None):
         _note_exit(code, sys._getframe(1))
         return self._original(code)
+
+
+# sys.monitoring's tool id for the probe (Python 3.12+): ids 3 and 4 belong to no tool that Python
+# names (0 debugger, 1 coverage, 2 profiler, 5 optimizer), so the probe stays out of their way
+_MONITOR_TOOL = 4
+
+
+def _watch_raised_exits():
+    """Note a SystemExit the program raises itself (`raise SystemExit(1)` in an `except` block),
+    which passes through no exit wrapper: Python 3.12's sys.monitoring reports each raise (a call
+    per exception, none per line or call); older Pythons give no hook for it."""
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is None:
+        return
+    try:
+        if monitoring.get_tool(_MONITOR_TOOL) is not None:
+            return
+        monitoring.use_tool_id(_MONITOR_TOOL, "trainwatch")
+        monitoring.register_callback(_MONITOR_TOOL, monitoring.events.RAISE, _raised)
+        monitoring.set_events(_MONITOR_TOOL, monitoring.events.RAISE)
+    except Exception:
+        pass
+
+
+def _raised(code, offset, exception):
+    """sys.monitoring's RAISE callback: a SystemExit raised outside the exit wrappers (which noted
+    theirs: sys.exit raises in the probe's wrapper, the builtin `exit` in _sitebuiltins). Python
+    reports the exception again in each frame it leaves: the first, where it was raised, counts;
+    its context is the exception the `except` block handled."""
+    if not isinstance(exception, SystemExit) or exception is _state.get("raised_exit"):
+        return
+    _state["raised_exit"] = exception
+    if not code.co_filename.endswith((_OWN_FILE, "_sitebuiltins.py")):
+        _note_exit(exception.code, sys._getframe(1), exception.__context__)
 
 
 def _at_exit():
@@ -1705,6 +1741,7 @@ def _install():
     for name in ("exit", "quit"):
         if callable(getattr(builtins, name, None)):
             setattr(builtins, name, _BuiltinExit(getattr(builtins, name)))
+    _watch_raised_exits()
     os.close = _make_close(_os_close)
     os.closerange = _make_closerange(os.closerange)
     import atexit
