@@ -302,7 +302,14 @@ def _facts(evidence: Evidence, quiet: bool, said_stopped: bool = False):
         if status is None:
             facts["ends-on-save"] = _saved_last(log, values, cited)
     if facts.get("unfinished") and log is not None and not chains:
-        facts["trainer-returned"] = _trainer_returned(log, cited)
+        summary = _trainer_returned(log, cited)
+        facts["trainer-returned"] = summary is not None
+        passes = evidence.probe.loaders if evidence.probe is not None else None
+        facts["trainer-ran-nothing"] = (
+            summary is not None
+            and bool(line_kinds()["returned-empty"].search(summary.text))
+            and not (passes is not None and passes.taken)  # the probe saw batches: it trained
+        )
     return facts, values, tuple(cited), culprits
 
 
@@ -526,14 +533,13 @@ def _resumed_last(evidence: Evidence, log: LogFacts, values, cited) -> bool:
     return True
 
 
-def _trainer_returned(log: LogFacts, cited) -> bool:
-    """Do the log's last lines hold a trainer's own end-of-training summary?"""
+def _trainer_returned(log: LogFacts, cited) -> LogLine | None:
+    """The trainer's own end-of-training summary among the log's last lines, if there is one."""
     kind = line_kinds()["returned"]
     said = next((line for line in reversed(log.ending) if kind.search(line.text)), None)
-    if said is None:
-        return False
-    cited.append(_cite_line(said))
-    return True
+    if said is not None:
+        cited.append(_cite_line(said))
+    return said
 
 
 def _saved_last(log: LogFacts, values, cited) -> bool:

@@ -819,3 +819,9 @@ def test_a_trainer_that_returned_having_taken_no_batch_ran_no_step_and_stopped_n
     # its batches taken, the same summary is a callback's stop
     used = LoaderPasses(ended=0, batches=0, empty=0, built=2, taken=20)
     assert _exited_0_with_loaders(text, used).subtype == "completed/early-stopping"
+    # its saved log alone: a throughput of 0 samples a second says the same (a real run's summary)
+    saved = judge(text, progress=_progress(text))
+    assert saved.subtype == "early-exit/no-training-batches", saved
+    assert "0 samples a second" in saved.summary
+    moving = text.replace("'train_samples_per_second': '0'", "'train_samples_per_second': '4005'")
+    assert judge(moving, progress=_progress(moving)).subtype == "completed/early-stopping"
