@@ -382,6 +382,21 @@ def test_a_program_that_ends_on_its_own_error_line_is_judged_by_it(tmp_path):
     assert read_report(path)["verdict"]["category"] == "completed"
 
 
+def test_a_lightning_fit_that_trains_nothing_is_an_early_exit_despite_its_sanity_check(tmp_path):
+    # limit_train_batches=0: Lightning prints nothing of it, and its sanity check takes two
+    # validation batches before the fit ends; those are no training batches
+    needs("lightning")
+    path = tmp_path / "r.json"
+    done = trainwatch(
+        "run", "--json", str(path), str(SCRIPTS / "lightning_no_training.py"), str(tmp_path)
+    )
+    assert done.returncode == 0 and b"global_step=0" in done.stdout
+    report = read_report(path)
+    assert report["verdict"]["subtype"] == "early-exit/no-training-batches", report["verdict"]
+    passes = report["probe"]["dataloader_passes"]
+    assert (passes["built"], passes["taken"], passes["ended"]) == (2, 0, 0)
+
+
 def test_a_loop_whose_dataloader_gives_no_batch_is_an_early_exit_counted_by_the_probe(tmp_path):
     # it prints its epochs and "Training finished" and exits 0: only the probe's count of the
     # DataLoader's passes shows that it trained on nothing

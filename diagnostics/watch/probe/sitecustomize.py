@@ -1421,10 +1421,36 @@ def _counting_next(original):
         except StopIteration:
             _pass_ended(self)
             raise
-        _passes["taken"] += 1
+        if getattr(self, "_num_yielded", None) == 1:  # a pass's first batch: whose pass is it?
+            _mark_sanity_check(self)
+        if not getattr(self, "_trainwatch_sanity", False):
+            _passes["taken"] += 1
         return batch
 
     return __next__
+
+
+# Lightning's sanity check: validation batches taken before training starts
+# (`num_sanity_val_steps`), which are no training (a fit with `limit_train_batches=0` takes two of
+# them and trains nothing)
+_SANITY_CHECK = "_run_sanity_check"
+_SANITY_DEPTH = 30  # the frames between the DataLoader's __next__ and the Trainer's method
+
+
+def _mark_sanity_check(iterator):
+    """Mark a pass that Lightning's sanity check takes, from the frames above its first batch."""
+    try:
+        frame = sys._getframe(2)
+        for _ in range(_SANITY_DEPTH):
+            if frame is None:
+                break
+            if frame.f_code.co_name == _SANITY_CHECK:
+                iterator._trainwatch_sanity = True
+                return
+            frame = frame.f_back
+        iterator._trainwatch_sanity = False
+    except Exception:
+        pass
 
 
 def _pass_ended(iterator):
@@ -1432,6 +1458,8 @@ def _pass_ended(iterator):
         pass_ = getattr(iterator, "_sampler_iter", None)
         if getattr(iterator, "_trainwatch_counted", None) is pass_:
             return  # next() again on a pass already ended
+        if getattr(iterator, "_trainwatch_sanity", False):
+            return  # Lightning's sanity check: no training pass
         yielded = getattr(iterator, "_num_yielded", None)
         if not isinstance(yielded, int):
             return  # an iterator that does not count its batches as torch's do
