@@ -100,7 +100,13 @@ _PROGRESS_FIELD = re.compile(
     r"(?i)\b(?:loss|epoch|iter|iteration|step|batch|lr|acc|accuracy)"
     r"(?:['\"]?\s*[:=]|\s+(?:[-+]?\d|nan\b|inf\b)|\s*[\[(#]\s*\d)"
 )
-_EXCEPTION_LABEL = re.compile(r"(?:Error|Exception|Warning|Interrupt|Exit)\W*$")
+# Text that ends with an exception's name (`RuntimeError: `), or starts with one: the same error
+# repeated (each worker's, or a retry's) shares its `TypeError: get() ` line after line, and those
+# are the message's first words, never a capture's.
+_EXCEPTION_LABEL = re.compile(
+    r"(?:Error|Exception|Warning|Interrupt|Exit)\W*$"
+    r"|^\W*(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Warning|Interrupt|Exit):\s"
+)
 # A traceback's own words: tracebacks folded onto one line each and repeated (every worker's the
 # same) start alike line after line, and are no capture's.
 _TRACEBACK_WORDS = re.compile(r'Traceback \(most recent call last\)|\bFile "')

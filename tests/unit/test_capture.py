@@ -101,6 +101,10 @@ def test_ordinary_text_is_never_taken_for_a_prefix():
     assert not looks_like_metadata("{'loss': ")
     assert looks_like_metadata("(pid=4242) ") and looks_like_metadata("0: ")
     assert not looks_like_metadata("Epoch 3/3:  42%|")  # a tqdm bar's description
+    # the same error repeated: its first words are shared, and are still the message's
+    assert not looks_like_metadata("TypeError: get() ")
+    repeated = "TypeError: get() got an unexpected keyword argument 'version'\n" * 3
+    assert parse_text(repeated).chains[-1].final.message.startswith("get() got")
 
 
 def test_a_training_loop_s_columns_are_never_a_prefix():
