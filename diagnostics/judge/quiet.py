@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from trainwatch.diagnostics.watch.probe.records import FitStopped, LoaderPasses
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "quiet.toml"
-# Waits that make an interrupted traceback a hang: the process was blocked there when stopped.
+# Waits that make an interrupted traceback a hang: the process was blocked there when stopped (not
+# autograd's backward: a Ctrl-C lands there in a loop that computes, as often as in one that waits).
 BLOCKING = (
     "dataloader",
     "rendezvous",

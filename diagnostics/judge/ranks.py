@@ -562,13 +562,16 @@ def _choose_root(outcomes: list[RankOutcome], evidence: Evidence) -> int | None:
     if stall is None:
         return None
     # A hang: the rank waiting somewhere other than a collective (or the group's rendezvous, where
-    # every rank waits for the missing ones) is the one the others wait for.
+    # every rank waits for the missing ones, or a backward pass, whose DDP all-reduce waits for the
+    # ranks that do not reach theirs) is the one the others wait for.
     pid_rank = {o.pid: o.rank for o in outcomes if o.pid is not None}
     waits = {}
     for wait in stall.waits:
         if wait.pid in pid_rank and wait.thread in ("main", None):
             waits.setdefault(pid_rank[wait.pid], wait)
-    stragglers = sorted(r for r, w in waits.items() if w.kind not in ("collective", "rendezvous"))
+    stragglers = sorted(
+        r for r, w in waits.items() if w.kind not in ("collective", "rendezvous", "backward")
+    )
     if stragglers:
         return stragglers[0]
     sites: dict[str, list[int]] = {}

@@ -66,6 +66,9 @@ _WAIT_TIERS = (
         ),
         ("collective", "torch/distributed/", None),
         ("collective", "deepspeed/comm/", None),
+        # autograd's engine runs backward in C++: a stack that stops there waits in it, most often
+        # (under DDP) in the gradient all-reduce its hooks start, for ranks that do not join
+        ("backward", "torch/autograd/", ("_engine_run_backward", "backward", "grad")),
         ("collective", "horovod/", None),
         (
             "pool",
@@ -127,6 +130,10 @@ _WAIT_WORDS = {
     "dataloader": "waiting for a batch from the DataLoader's workers",
     "rendezvous": "waiting for the other ranks to join the process group (rendezvous)",
     "collective": "inside a distributed collective (all-reduce, barrier, broadcast ...)",
+    "backward": (
+        "inside the backward pass, in C++ (under DDP: its gradient all-reduce, waiting for the "
+        "other ranks)"
+    ),
     "pool": "waiting for the results of a multiprocessing Pool's workers",
     "queue": "waiting on a queue or pipe",
     "lock": "waiting to acquire a lock",

@@ -420,6 +420,17 @@ def test_classify_wait_prefers_the_dataloader_over_the_queue_it_blocks_in():
             "collective",
         ),
         ([frame("/usr/lib/python3.11/threading.py", "join")], "join"),
+        # DDP's backward waits in C++ for its gradient all-reduce (a real torchrun job whose other
+        # rank polled forever): the backward pass, not a lock
+        (
+            [
+                frame("t.py", "train", "loss.backward()", True),
+                frame("/x/site-packages/torch/_tensor.py", "backward"),
+                frame("/x/site-packages/torch/autograd/__init__.py", "backward"),
+                frame("/x/site-packages/torch/autograd/graph.py", "_engine_run_backward"),
+            ],
+            "backward",
+        ),
         # pool.map whose task a dead worker took: waits in its result's event, not on a lock
         (
             [
