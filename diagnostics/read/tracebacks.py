@@ -1200,6 +1200,10 @@ def _after_prefix(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
     m = pattern.match(text)
     if m is not None:
         return m
+    if text[:1] == " " and text[1:2].strip():  # a paste that set each line one column in
+        m = pattern.match(text[1:])
+        if m is not None:
+            return m
     for found in re.finditer(r"\s+", text[:PREFIX_SKIP]):
         skipped = text[: found.end()]
         if _prefix_like(skipped):

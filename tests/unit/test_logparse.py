@@ -113,6 +113,15 @@ def test_a_rich_traceback_box_is_read_whole_where_rich_folded_it(log, frames):
     assert all(f.file.endswith(".py") and "\u2502" not in (f.code or "") for f in error.frames)
 
 
+def test_an_exception_line_set_one_column_in_is_read():
+    # a paste whose lines each start with a space (a copy of a notebook's output), among lines
+    # that do not (`--> 136` of IPython's listing): no indentation common to all of them
+    text = "--> 136     hidden = hidden[:, validMask, :]\n IndexError: The shape of the mask [98]\n"
+    assert parse_text(text).chains[-1].final.type == "IndexError"
+    # two columns in, it is a message's own line (test_r_reports_a_python_exception_...)
+    assert not parse_text("--> 136     x = y\n  IndexError: a message's line\n").chains
+
+
 def test_an_exception_printed_as_its_repr_is_read_as_the_error_it_is():
     """A program that catches an error and prints it (`print(e.args)` in a tqdm loop,
     `logger.error(repr(e))`) leaves the exception's repr: alone on its line or after a prefix or a
