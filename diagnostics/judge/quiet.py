@@ -302,6 +302,8 @@ def _facts(evidence: Evidence, quiet: bool, said_stopped: bool = False):
             facts["resumed-last"] = _resumed_last(evidence, log, values, cited)
         if status is None:
             facts["ends-on-save"] = _saved_last(log, values, cited)
+        if status is None or status.code != 0:
+            facts["launcher-killed"] = _launcher_killed(log, values, cited)
     if facts.get("unfinished") and log is not None and not chains:
         summary = _trainer_returned(log, cited)
         facts["trainer-returned"] = summary is not None
@@ -531,6 +533,20 @@ def _resumed_last(evidence: Evidence, log: LogFacts, values, cited) -> bool:
         return False  # the probe saw batches given: it trained, printing no step
     values["resumed"] = found.text.strip()[:120]
     _cite_first(cited, found)
+    return True
+
+
+def _launcher_killed(log: LogFacts, values, cited) -> bool:
+    """Do the log's last lines show a launcher killing its ranks (DeepSpeed's `Killing subprocess
+    N`), which it does when one of them ended?"""
+    kind = line_kinds()["launcher-killed"]
+    # with its capture's prefix: the launcher's own `[launch.py:315:sigkill_handler] ` is learnt
+    # as one when it fills the log's last lines
+    said = next((line for line in log.ending if kind.search(line.whole)), None)
+    if said is None:
+        return False
+    values["launcher"] = kind.search(said.whole).group(0)
+    _cite_first(cited, said)
     return True
 
 

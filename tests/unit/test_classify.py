@@ -825,3 +825,20 @@ def test_a_trainer_that_returned_having_taken_no_batch_ran_no_step_and_stopped_n
     assert "0 samples a second" in saved.summary
     moving = text.replace("'train_samples_per_second': '0'", "'train_samples_per_second': '4005'")
     assert judge(moving, progress=_progress(moving)).subtype == "completed/early-stopping"
+
+
+def test_a_launcher_that_killed_its_ranks_after_a_silent_death_is_host_memory_first():
+    # DeepSpeed's launcher kills the other ranks when one ends; no rank printed an error (a real
+    # report's lines): the one that ended was most often killed for memory
+    stamp = "[2023-11-21 20:42:22,682] [INFO] "
+    killed = (
+        f"{stamp}[comm.py:637:init_distributed] cdb=None\n"
+        f"{stamp}[launch.py:315:sigkill_handler] Killing subprocess 156890\n"
+        f"{stamp}[launch.py:315:sigkill_handler] Killing subprocess 156891\n"
+    )
+    verdict = judge(killed)
+    assert verdict.subtype == "oom/host", verdict
+    assert "(Killing subprocess 156890)" in verdict.summary
+    # a rank that raised printed its error first: that error decides
+    raised = "[rank1]: KeyError: 'label'\n" + killed
+    assert judge(raised).category != "oom"
