@@ -100,6 +100,18 @@ NAMES_NOT_SAMPLES = frozenset(
 )
 GENERIC_CODE_SUBTYPE = "code/python-error"
 SHAPE_SUBTYPE = "code/shape-mismatch"
+SYNTAX_SUBTYPE = "code/syntax-error"
+# A line that does not compile although it is valid Python 3.6 or later: an f-string, an annotated
+# assignment, `:=`, two unpackings in one call (3.5), a positional-only marker. Where the parser
+# stopped on one of these, the program was written for a newer interpreter than the one that ran
+# it (NP301: `create_net(*inputs[0].shape, *outputs[0].shape)` under Python 3.4).
+NEWER_SYNTAX = re.compile(
+    r"(?<![\w\"'])(?:[fF][rR]?|[rR][fF])[\"']"
+    r"|:="
+    r"|^\s*(?!lambda\b)[A-Za-z_][\w.]*\s*:\s*[A-Za-z_][\w.\[\], |]*\s=\s"
+    r"|\*\w[\w.\[\]()]*\s*,\s*\*\w"
+    r"|\bdef\s+\w+\([^)]*,\s*/\s*[,)]"
+)
 # A size of 0 in the error of a code verdict, or of an error nothing else explains (`the existing
 # size (0)`, `Tensor sizes: [100, 0]`, `array of size 0`, `axis 0 with size 0`, `input.numel() ==
 # 0`, numpy's `zero-size array to reduction operation`): the tensor or array was empty, which a
@@ -508,6 +520,15 @@ def _recast_code_verdict(
         )
     if exception is None:
         return None
+    if best.signature.subtype == SYNTAX_SUBTYPE and _newer_syntax(exception):
+        return (
+            "library/version-incompat",
+            f"{exception.short_type} on a line that newer Pythons accept ("
+            f"{_newer_syntax(exception)}): the program was written for a newer interpreter than "
+            "the one that ran it (a wrong `python` on the PATH, an old virtual environment), more "
+            "often than it holds a typo there.",
+            0.6,
+        )
     if EMPTY_SIZE.search(exception.message):
         return (
             "data/empty-sample",
@@ -531,6 +552,12 @@ def _recast_code_verdict(
             0.6,
         )
     return None
+
+
+def _newer_syntax(exception: RaisedException) -> str | None:
+    """The line a syntax error stopped on, when it holds syntax of Python 3.5 or later."""
+    line = next((f.code for f in reversed(exception.frames) if f.code), None)
+    return line if line is not None and NEWER_SYNTAX.search(line) else None
 
 
 def chains_of(evidence: Evidence) -> tuple[ExceptionChain, ...]:

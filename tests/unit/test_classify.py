@@ -842,3 +842,17 @@ def test_a_launcher_that_killed_its_ranks_after_a_silent_death_is_host_memory_fi
     # a rank that raised printed its error first: that error decides
     raised = "[rank1]: KeyError: 'label'\n" + killed
     assert judge(raised).category != "oom"
+
+
+def test_a_syntax_error_on_a_newer_python_s_syntax_is_the_interpreter_s_age_first():
+    def compiled(code: str):
+        return judge(f'  File "train.py", line 9\n    {code}\n    ^\nSyntaxError: invalid syntax\n')
+
+    # valid since Python 3.5 and 3.6: the program met an older interpreter (a real report's line)
+    older = compiled("net = kw.create_net(*inputs[0].shape, *outputs[0].shape)")
+    assert older.subtype == "library/version-incompat", older
+    assert compiled('print(f"epoch {epoch}")').subtype == "library/version-incompat"
+    assert compiled("best_acc: float = 0.0").subtype == "library/version-incompat"
+    # a line no Python accepts is the program's own mistake
+    assert compiled("for epoch in range(10)").subtype == "code/syntax-error"
+    assert compiled("print model.summary()").subtype == "code/syntax-error"
