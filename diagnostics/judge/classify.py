@@ -853,9 +853,11 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
     probe = evidence.probe
     log = evidence.log
     progress = evidence.progress
-    if log is None or not log.chains or progress is None or progress.finished is not True:
+    if log is None or progress is None or progress.finished is not True:
         return None
     last = progress.last_progress_line
+    if not log.chains and not _printed_before(log.notable, last):
+        return None  # no traceback, and no line before the loop's last progress to go on from
     if evidence.exit is None:
         # a saved log: every traceback stands before the loop's last progress, which reached its
         # last epoch of several (the program went on from each and finished). A bar alone at its
@@ -891,9 +893,52 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
         line
         for line in log.notable
         if not any(line.text.strip().startswith(s) for s in said)
-        and not (last is not None and line.stream == last.stream and line.number < last.number)
+        and line not in _printed_before(log.notable, last)
     )
     return replace(evidence, log=replace(log, chains=(), notable=notable))
+
+
+def _printed_before(lines, last) -> tuple:
+    """The lines printed before the loop's last progress, in its stream."""
+    if last is None:
+        return ()
+    return tuple(line for line in lines if line.stream == last.stream and line.number < last.number)
+
+
+def _with_handled_lines(
+    completed: Verdict, evidence: Evidence, knowledge: Knowledge | None
+) -> Verdict:
+    """The completed verdict of a run that printed a failure's words and went on to its end (an
+    allocation it caught, printed and did without): the line a signature reads as the cause of a
+    failure is cited, and that failure is the alternative."""
+    if knowledge is None:
+        from trainwatch.diagnostics.knowledge import default_knowledge
+
+        knowledge = default_knowledge()
+    roots = [m for m in knowledge.match((), evidence.log, {}) if m.signature.role == "root"]
+    best = max(roots, key=_rank, default=None)
+    if best is None or best.signature.category in GOOD_ENDINGS or not best.cited:
+        return completed
+    said = best.cited[0]
+    sig = best.signature
+    return replace(
+        completed,
+        summary=(
+            f"{completed.summary} It printed a failure's words on the way ({said.source}: "
+            f"{sig.title.lower()}) and went on: the program handled it."
+        ),
+        confidence=min(completed.confidence, HANDLED_ERROR_COMPLETED),
+        evidence=completed.evidence + (Cited(said.kind, f"handled: {said.text}", said.source),),
+        alternatives=(
+            Alternative(
+                sig.category,
+                sig.subtype,
+                HANDLED_ERROR_ALTERNATIVE,
+                f"Handled on the way: {sig.title}.",
+            ),
+            *completed.alternatives,
+        ),
+    )
 
 
 # Python's word above the traceback of a thread that died of its exception (threading.excepthook)
@@ -910,9 +955,11 @@ def _a_thread_died_of(chain: ExceptionChain, log) -> bool:
 def _with_handled_errors(
     completed: Verdict, evidence: Evidence, knowledge: Knowledge | None
 ) -> Verdict:
-    """The completed verdict of a run that printed tracebacks it went on from: they are cited, and
-    the failure the first one names is the alternative."""
+    """The completed verdict of a run that printed tracebacks (or error lines) it went on from:
+    they are cited, and the failure the first one names is the alternative."""
     chains = evidence.log.chains
+    if not chains:
+        return _with_handled_lines(completed, evidence, knowledge)
     first = chains[0]
     count = "a traceback" if len(chains) == 1 else f"{len(chains)} tracebacks"
     message = first.final.message.splitlines()[0] if first.final.message else ""

@@ -96,11 +96,11 @@ def explained_category(tmp_path, output: bytes) -> str:
     return json.loads(explained.stdout)["verdict"]["category"]
 
 
-def run_script(tmp_path, name):
+def run_script(tmp_path, name, *args):
     """Run one of tests/scripts under trainwatch with a JSON report: the result and the report,
     whose exit status is the command's."""
     path = tmp_path / "r.json"
-    ran = trainwatch("run", "--json", str(path), str(SCRIPTS / name))
+    ran = trainwatch("run", "--json", str(path), str(SCRIPTS / name), *args)
     report = read_report(path)
     assert ran.returncode == report["exit"]["code"]
     return ran, report
@@ -171,6 +171,17 @@ def test_a_run_that_handled_a_logged_traceback_and_finished_is_completed(tmp_pat
     assert explained_category(tmp_path, bare.stdout) == "completed"
     # cut after the traceback, before the loop's end, the same log is the missing package
     assert explained_category(tmp_path, bare.stdout.split(b"Epoch 2/3")[0]) == "library"
+
+
+def test_a_run_that_printed_a_failure_it_went_on_from_and_finished_is_completed(tmp_path):
+    # an allocation refused, its message printed (no traceback), the loop run to its end
+    ran, report = run_script(tmp_path, "handled_traceback_then_finished.py", "line")
+    assert ran.returncode == 0 and b"Unable to allocate" in ran.stdout + ran.stderr
+    verdict = report["verdict"]
+    assert verdict["category"] == "completed", verdict
+    assert "printed a failure's words on the way" in verdict["summary"]
+    assert any(c["text"].startswith("handled: ") for c in report["evidence"])
+    assert verdict["alternatives"][0]["category"] == "oom"
 
 
 def test_a_finished_run_with_an_undefined_metric_is_completed_and_says_so(tmp_path):
