@@ -14,7 +14,7 @@ import os
 from html import escape
 
 from trainwatch.cli.reports.github import output_tail
-from trainwatch.cli.reports.outline import Item, Outline, Section, human_bytes
+from trainwatch.cli.reports.outline import Item, Outline, Section, human_bytes, peak_words
 from trainwatch.cli.reports.svgchart import Series, line_chart
 from trainwatch.diagnostics.redaction import redact_text
 from trainwatch.diagnostics.verdict import Diagnosis
@@ -285,8 +285,7 @@ def _environment(diagnosis, saved: dict, status: int) -> str:
         rows.append(
             (
                 "memory peak",
-                f"{human_bytes(memory.get('peak_rss_bytes'))} of "
-                f"{human_bytes(memory.get('limit_bytes'))}"
+                peak_words(memory)
                 + (f" ({memory['limit_source']})" if memory.get("limit_source") else ""),
             )
         )

@@ -288,6 +288,15 @@ def _alternatives(diagnosis: Diagnosis) -> tuple[Item, ...]:
     )
 
 
+def peak_words(memory: dict) -> str:
+    """`590.2 MiB of 700.0 MiB`: the run's memory at its peak as the report's `memory` holds it
+    (its real use; a summed RSS of several processes says so), and the limit."""
+    peak = memory.get("peak_bytes", memory.get("peak_rss_bytes"))
+    measure = memory.get("peak_measure")
+    named = " (summed RSS: shared pages counted in each process)" if measure == "summed RSS" else ""
+    return f"{human_bytes(peak)} of {human_bytes(memory.get('limit_bytes'))}{named}"
+
+
 def _run(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
     """Where the run was, its losses, its memory, how long it ran: each row only when known (read
     from the report's `progress` and `memory`)."""
@@ -310,8 +319,7 @@ def _run(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
     if samples:
         from trainwatch.diagnostics.watch.sampling import resample
 
-        peak, limit = memory.get("peak_rss_bytes"), memory.get("limit_bytes")
-        line = f"memory peak {human_bytes(peak)} of {human_bytes(limit)}"
+        line = f"memory peak {peak_words(memory)}"
         timeline = resample([int(m.get("rss_bytes") or 0) for m in samples], SPARK_POINTS)
         items.append(Item(f"{line}  {sparkline(timeline)}", chart="memory"))
         gpu = [m.get("gpu_used_bytes") for m in samples]

@@ -219,6 +219,21 @@ class MemoryFacts:
         ]
         return max(found, key=lambda f: f[0], default=None)
 
+    def peak_use(self) -> tuple[int, str]:
+        """(bytes, measure) of the run's memory at its peak, as the report's headline shows it:
+        the peak sample's real use (summed PSS, or a lone process's RSS), else its summed RSS,
+        named so (shared pages counted once per process: a forked worker's copy of its parent's
+        dataset counts again); a process the kernel killed between two samples counts by the
+        kernel's RSS for it when that is more."""
+        measured = None if self.peak is None else self.peak.real_use()
+        if measured is None:
+            summed = 0 if self.peak is None else self.peak.tree_rss_bytes
+            several = self.peak is not None and len(self.peak.processes) > 1
+            measured = (summed, "summed RSS" if several else "RSS")
+        if self.peak_rss_bytes > (0 if self.peak is None else self.peak.tree_rss_bytes):
+            return self.peak_rss_bytes, "RSS"  # the kernel's figure for a process it killed
+        return measured
+
     def limit_check(self) -> dict[str, Any]:
         """How "memory at its limit" was judged, for the JSON report: the measure and its value."""
         top = self.last_use()
@@ -270,8 +285,11 @@ class MemoryFacts:
         if len(samples) > max_samples:  # keep the largest of each stretch, as the timeline does
             keep = set(resample(list(range(len(samples))), max_samples)) | {len(samples) - 1}
             samples = [s for i, s in enumerate(samples) if i in keep]
+        peak_bytes, peak_measure = self.peak_use()
         return {
             "peak_rss_bytes": self.peak_rss_bytes,
+            "peak_bytes": peak_bytes,
+            "peak_measure": peak_measure,
             "limit_bytes": self.limit_bytes,
             "limit_source": self.limit_source,
             "memory_total_bytes": self.memory_total_bytes,

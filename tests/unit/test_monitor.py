@@ -56,3 +56,26 @@ def test_gpu_utilisation_is_the_busiest_device_the_run_uses():
     unmatched = GpuReading(devices, (), matched=False)
     assert unmatched.utilization_pct == 90  # NVML names no process of ours: every device counts
     assert GpuReading((GpuDevice(0, "A", 1, 10, None),), (), matched=False).utilization_pct is None
+
+
+def test_the_headline_peak_is_the_trees_real_use_and_a_summed_rss_says_so():
+    from trainwatch.cli.reports.outline import peak_words
+    from trainwatch.diagnostics.watch.monitor import MemoryFacts
+    from trainwatch.diagnostics.watch.sampling import ProcessMemory
+
+    # a main process and two forked workers sharing its 500 MiB dataset: their RSS sum counts it
+    # three times; their PSS counts it once
+    procs = tuple(ProcessMemory(pid, 1, "python", 550 * MB, 0.0) for pid in (10, 11, 12))
+    summed = Sample(1.0, 1.0, procs, 1650 * MB, 0.0, None)
+    measured = Sample(1.0, 1.0, procs, 1650 * MB, 0.0, None, tree_pss_bytes=590 * MB)
+    with_pss = MemoryFacts(interval_s=0.5, peak=measured, peak_rss_bytes=1650 * MB)
+    assert with_pss.peak_use() == (590 * MB, "PSS")
+    without = MemoryFacts(interval_s=0.5, peak=summed, peak_rss_bytes=1650 * MB)
+    assert without.peak_use() == (1650 * MB, "summed RSS")
+    report = without.to_dict()
+    assert report["peak_bytes"] == 1650 * MB and report["peak_measure"] == "summed RSS"
+    assert "summed RSS: shared pages counted in each process" in peak_words(report)
+    assert "summed" not in peak_words(with_pss.to_dict())
+    # a process the kernel killed between two samples: its own RSS from the kernel's line
+    killed = MemoryFacts(interval_s=0.5, peak=measured, peak_rss_bytes=2000 * MB)
+    assert killed.peak_use() == (2000 * MB, "RSS")
