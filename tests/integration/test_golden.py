@@ -49,7 +49,7 @@ def scrubber(tmp: Path):
         (r"/proc/\d+/", "/proc/<PID>/"),
         (r"\b0x[0-9a-f]{6,}\b", "0x<TID>"),
         (r"\d+(?:\.\d+)? (?:B|KiB|MiB|GiB|TiB)\b", "<SIZE>"),
-        (r"(<SIZE>(?: of <SIZE>)?)  [▁▂▃▄▅▆▇█!]+", r"\1  <CHART>"),
+        (r"(<SIZE>(?: of <SIZE>)?(?: \([^()]*\))?)  [▁▂▃▄▅▆▇█!]+", r"\1  <CHART>"),
         # which of a bar's redraws carry a loss depends on timing: the curve's glyphs, not its end
         (r"(loss   )[▁▂▃▄▅▆▇█]+(!?)  last", r"\1<CHART>\2  last"),
         (r"\b\d+ h \d+ min\b|\b\d+ min \d+ s\b|\b\d+(?:\.\d+)? s\b", "<TIME>"),
