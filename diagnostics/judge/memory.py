@@ -134,6 +134,10 @@ def with_memory_facts(verdict: Verdict, evidence: Evidence) -> Verdict:
     verdict = _with_gpu_budget(_cite_gpu_memory(verdict, evidence), evidence)
     if evidence.memory is None:
         return verdict
+    if verdict.subtype == "oom/shm":
+        # its limit is the shared-memory filesystem's size, not the RAM or the cgroup's: the
+        # run's memory against those says nothing of it
+        return _with_shm_size(verdict, evidence)
     limited = _with_address_limit(verdict, evidence)
     if limited is not verdict:
         return _with_leak(limited, evidence)
@@ -146,6 +150,22 @@ def with_memory_facts(verdict: Verdict, evidence: Evidence) -> Verdict:
 # elsewhere. (A small /dev/shm, Docker's 64 MB, fills between two samples: no such judgement.)
 SHM_FULL_SHARE = 0.25
 SHM_ROOMY_BYTES = 4 << 30
+
+
+def _with_shm_size(verdict: Verdict, evidence: Evidence) -> Verdict:
+    """A shared-memory verdict with the size of the run's /dev/shm and its highest use cited, when
+    the monitor watched it (a container's 64 MB is the usual reason it fills)."""
+    memory = evidence.memory
+    shm = memory.shm if memory is not None else None
+    if shm is None or not shm.total_bytes:
+        return verdict
+    peak = max(memory.shm_peak_used_bytes or 0, shm.used_bytes)
+    # a segment refused at once leaves no use for a sample to see: only the size is said then
+    used = f", {human_bytes(peak)} in use at most in the samples" if peak else ""
+    cited = Cited(
+        "memory", f"{shm.path}: {human_bytes(shm.total_bytes)} in all{used}", "memory sampler"
+    )
+    return replace(verdict, evidence=verdict.evidence + (cited,))
 
 
 def _shared_memory_never_short(verdict: Verdict, evidence: Evidence) -> Verdict | None:

@@ -38,6 +38,10 @@ def test_dataloader_out_of_shared_memory_is_oom_shm(tmp_path):
     assert status != 0
     assert data["verdict"]["subtype"] == "oom/shm", data["verdict"]
     assert data["memory"]["shm"]["total_bytes"] == 20 * 1024 * 1024
+    # its limit is /dev/shm's size, cited; the RAM the run held is no measure of it
+    assert any(c["text"].startswith("/dev/shm: 20.0 MiB in all") for c in data["evidence"])
+    assert "far larger than anything before it" not in data["verdict"]["summary"]
+    assert not any("corrupt sample" in a for a in data["advice"])
 
 
 def test_a_bus_error_while_shared_memory_stayed_free_is_no_shared_memory_failure(tmp_path):
