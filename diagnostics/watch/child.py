@@ -169,7 +169,7 @@ class Child:
         self.pid = self._proc.pid
         adopt_orphans()
         for signum in self._pending_signals:
-            self.signal_group(signum)
+            self.relay(signum)
         self._start_watchdog()
         self._take_terminal()
         self._switch_interval = sys.getswitchinterval()
@@ -187,6 +187,21 @@ class Child:
     def last_output_at(self) -> float:
         """`time.monotonic()` when the child last wrote anything (its start, before that)."""
         return self._last_output
+
+    def relay(self, signum: int) -> None:
+        """Pass on a signal sent to trainwatch as the program would have met it alone: SIGTERM,
+        which `kill PID`, `docker stop` and Kubernetes send to one process, to the program's
+        own process only (its DataLoader workers, killed directly, would fail the save its
+        handler makes); the others, a terminal's to its whole foreground group, to the group."""
+        if signum != signal.SIGTERM:
+            self.signal_group(signum)
+            return
+        if self._proc is None:
+            return
+        try:
+            os.kill(self._proc.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def signal_group(self, signum: int) -> None:
         """Send a signal to the child's whole process group (it may already be gone)."""
@@ -394,7 +409,7 @@ class Child:
             if self._proc is None:  # the child is being started: it gets the signal once it is
                 self._pending_signals.append(signum)
             else:
-                self.signal_group(signum)
+                self.relay(signum)
 
         for signum in FORWARDED_SIGNALS:
             if signal.getsignal(signum) == signal.SIG_IGN:

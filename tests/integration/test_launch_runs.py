@@ -209,6 +209,25 @@ def test_signals_sent_to_trainwatch_reach_the_child_once(tmp_path, script, signa
     assert b"trainwatch report" in err
 
 
+def test_a_sigterm_to_trainwatch_reaches_the_program_alone_as_kill_pid_would(tmp_path, script):
+    # `kill PID`, `docker stop`, Kubernetes: one process gets SIGTERM; the program's helpers (its
+    # DataLoader workers) are not signalled, as they would not be without trainwatch
+    record = tmp_path / "signals.txt"
+    proc = subprocess.Popen(
+        [TRAINWATCH, "run", "-q", script("launch_signal_target.py"), str(record), "with-helper"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=trainwatch_env(),
+    )
+    _wait_for_line(proc.stdout, b"ready")
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    lines = record.read_text().splitlines()
+    assert lines[0].startswith("SIGTERM") and proc.returncode == 100 + signal.SIGTERM
+    # (what is left of the group once the program has ended is stopped: no process left behind)
+    assert "helper signalled while the program ran" not in lines, lines
+
+
 def test_ctrl_c_to_the_whole_group_reaches_the_child_once_and_the_report_follows(tmp_path, script):
     record = tmp_path / "signals.txt"
     report = tmp_path / "r.json"
