@@ -95,6 +95,15 @@ def build_app():
 def main(argv: list[str] | None = None) -> None:
     """Entry point: parse, dispatch, and turn every known failure into one line on stderr and an
     exit code."""
+    try:
+        _dispatch(argv)
+    except KeyboardInterrupt:
+        # a Ctrl-C while trainwatch reads its command line, before any program started: a real
+        # run's first 30-50 ms printed trainwatch's own traceback
+        _fail("interrupted", 130)
+
+
+def _dispatch(argv: list[str] | None) -> None:
     _open_standard_outputs()
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "run":
