@@ -185,14 +185,35 @@ def _leave(code: int) -> NoReturn:
     """
     run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
     if run_exit_functions is None:  # not CPython: the ordinary exit
-        sys.exit(code)
+        sys.exit(128 - code if code < 0 else code)
     run_exit_functions()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):  # a reader that went away, a stream already closed
             pass
+    if code < 0:
+        _die_of(-code)
     os._exit(code)
+
+
+def _die_of(signum: int) -> None:
+    """End trainwatch by the signal that ended the program (`run` returns -N for it): its parent
+    sees the same death (a shell's `$?` is 128+N either way; a shell loop stops at a Ctrl-C only
+    when its command died of SIGINT). Without a core file of trainwatch's own; the fall-back, if
+    the signal does not end it, is 128+N."""
+    import resource
+    import signal
+
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if signum not in (signal.SIGKILL, signal.SIGSTOP):  # their handling is the kernel's alone
+            signal.signal(signum, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+        os.kill(os.getpid(), signum)
+    except (OSError, ValueError):
+        pass
+    os._exit(128 + signum)
 
 
 def _fail(message: str, code: int) -> None:

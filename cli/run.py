@@ -47,7 +47,7 @@ options come first. A first word that is no file but a command on PATH (`trainwa
 train.py`), or an executable file that is no `.py` (`./train.sh`), is run as that command, as
 after `--`. The program's output passes through byte for
 byte; the report goes to stderr when it ends, and trainwatch exits with the program's status
-(128+N when signal N killed it).
+(killed by signal N, it ends by that signal: a shell reads 128+N).
 """
 
 # The parsed command line: one field per option of the table, plus the program and its arguments.
@@ -183,6 +183,12 @@ def execute(options) -> int:
         _tell(notifier, delivered, reports.json_path)
     if options.attach_to:
         _attach(diagnosis, options.attach_to, request.env, started)
+    killed = diagnosis.exit.signal_number if diagnosis.exit is not None else None
+    if killed is not None and delivered.status == 128 + killed:
+        # killed by a signal, and no policy set another status: trainwatch ends the same way
+        # (app._leave), so that a shell sees a signal death, as without trainwatch, and stops a
+        # loop or a script at a Ctrl-C instead of going on to its next command
+        return -killed
     return delivered.status
 
 

@@ -218,7 +218,7 @@ def test_trainwatch_run_reports_memory_in_json(memory_cgroup, tmp_path):
         timeout=120,
         preexec_fn=_enter(directory),
     )
-    assert proc.returncode == 137, proc.stderr.decode()[-2000:]
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
     report = read_report(out)
     memory = report["memory"]
     assert memory["limit_bytes"] == 250 * MB
@@ -285,7 +285,7 @@ def test_children_sharing_an_array_then_kill_9_is_not_out_of_memory(memory_cgrou
     code, report, stderr = _trainwatch_in(
         directory, tmp_path, str(SCRIPTS / "monitor_shared_fork.py"), "100", "7", "1.5"
     )
-    assert code == 137, stderr[-3000:]
+    assert code == -9, stderr[-3000:]
     memory = report["memory"]
     assert memory["oom_kill"]["delta"] == 0
     tops = [s for s in memory["samples"] if s["processes"] == 8]

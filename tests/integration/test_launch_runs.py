@@ -153,13 +153,22 @@ def test_exit_statuses_round_trip_through_a_real_child():
 
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGSEGV, signal.SIGTERM, signal.SIGABRT])
-def test_death_by_signal_gives_128_plus_n(tmp_path, signum):
+def test_death_by_signal_is_trainwatch_s_death_by_that_signal(tmp_path, signum):
+    # as without trainwatch: a shell reads 128 + N, and sees a signal death (a loop stops at a
+    # Ctrl-C only when its command died of SIGINT); no core file of trainwatch's own
     report = tmp_path / "r.json"
     code = f"import os; os.kill(os.getpid(), {int(signum)})"
     result = trainwatch(
-        "run", "--no-probe", "--json", str(report), "--", sys.executable, "-c", code
+        "run", "--no-probe", "--json", str(report), "--", sys.executable, "-c", code, cwd=tmp_path
     )
-    assert result.returncode == 128 + signum
+    assert result.returncode == -signum
+    assert not list(tmp_path.glob("core*"))
+    shell = subprocess.run(
+        ["sh", "-c", '"$0" run -q --no-probe -- "$1" -c "$2" 2>/dev/null; echo $?', TRAINWATCH,
+         sys.executable, code],
+        capture_output=True, text=True, env=trainwatch_env(), timeout=60,
+    )  # fmt: skip
+    assert shell.stdout.strip() == str(128 + signum)
     data = read_report(report)
     assert data["exit"] == {
         "code": None,
@@ -262,7 +271,7 @@ def test_a_child_killed_by_sigint_is_reported_as_interrupted(tmp_path):
     os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=60)
     # Python re-raises an uncaught KeyboardInterrupt as death by SIGINT
-    assert proc.returncode == 130
+    assert proc.returncode == -signal.SIGINT
     assert read_report(report)["verdict"]["category"] == "interrupted"
 
 
