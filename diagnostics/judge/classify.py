@@ -108,7 +108,9 @@ SYNTAX_SUBTYPE = "code/syntax-error"
 NEWER_SYNTAX = re.compile(
     r"(?<![\w\"'])(?:[fF][rR]?|[rR][fF])[\"']"
     r"|:="
-    r"|^\s*(?!lambda\b)[A-Za-z_][\w.]*\s*:\s*[A-Za-z_][\w.\[\], |]*\s=\s"
+    # (an annotated name, not a keyword's one-line body: `else: best = 0` is any Python's)
+    r"|^\s*(?!(?:lambda|else|try|finally|except|elif|if|for|while|with|def|class)\b)"
+    r"[A-Za-z_][\w.]*\s*:\s*[A-Za-z_][\w.\[\], |]*\s=\s"
     r"|\*\w[\w.\[\]()]*\s*,\s*\*\w"
     r"|\bdef\s+\w+\([^)]*,\s*/\s*[,)]"
 )

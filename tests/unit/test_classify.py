@@ -856,3 +856,4 @@ def test_a_syntax_error_on_a_newer_python_s_syntax_is_the_interpreter_s_age_firs
     # a line no Python accepts is the program's own mistake
     assert compiled("for epoch in range(10)").subtype == "code/syntax-error"
     assert compiled("print model.summary()").subtype == "code/syntax-error"
+    assert compiled("else: best_acc = 0.0").subtype == "code/syntax-error"
