@@ -34,6 +34,7 @@ from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 
 if TYPE_CHECKING:  # imported where used: a run with nothing to match never loads the knowledge base
     from trainwatch.diagnostics.knowledge import Knowledge, Match
+    from trainwatch.diagnostics.read.logparse import LogFacts
     from trainwatch.diagnostics.watch.probe.records import ProbeFacts, ProbeProcess
 
 # Signals a person or a scheduler sends on purpose to stop a run.
@@ -522,11 +523,12 @@ def _recast_code_verdict(
         )
     if exception is None:
         return None
-    if best.signature.subtype == SYNTAX_SUBTYPE and _newer_syntax(exception):
+    newer = _newer_syntax(exception) if best.signature.subtype == SYNTAX_SUBTYPE else None
+    if newer is not None:
         return (
             "library/version-incompat",
-            f"{exception.short_type} on a line that newer Pythons accept ("
-            f"{_newer_syntax(exception)}): the program was written for a newer interpreter than "
+            f"{exception.short_type} on a line that newer Pythons accept ({newer}): the program "
+            "was written for a newer interpreter than "
             "the one that ran it (a wrong `python` on the PATH, an old virtual environment), more "
             "often than it holds a typo there.",
             0.6,
@@ -738,15 +740,30 @@ THREAD_FAILURE_ALTERNATIVE = 0.7
 
 
 def _strongest_root(
-    chains: tuple[ExceptionChain, ...], knowledge: Knowledge | None
+    chains: tuple[ExceptionChain, ...], knowledge: Knowledge | None, log: LogFacts | None = None
 ) -> Match | None:
-    """The strongest initiating failure the knowledge base reads in these chains alone."""
+    """The strongest initiating failure the knowledge base reads in these chains alone (and in
+    the log's lines, when given)."""
     if knowledge is None:
         from trainwatch.diagnostics.knowledge import default_knowledge
 
         knowledge = default_knowledge()
-    roots = (m for m in knowledge.match(chains, None, {}) if m.signature.role == "root")
+    roots = (m for m in knowledge.match(chains, log, {}) if m.signature.role == "root")
     return max(roots, key=_rank, default=None)
+
+
+def _handled_alternatives(
+    best: Match | None, alternatives: tuple[Alternative, ...]
+) -> tuple[Alternative, ...]:
+    """A completed verdict's alternatives, led by the failure it handled on the way (by the
+    signature that reads it) unless that is no failure."""
+    if best is None or best.signature.category in GOOD_ENDINGS:
+        return alternatives
+    sig = best.signature
+    handled = Alternative(
+        sig.category, sig.subtype, HANDLED_ERROR_ALTERNATIVE, f"Handled on the way: {sig.title}."
+    )
+    return (handled, *alternatives)
 
 
 def _with_thread_failure(
@@ -858,7 +875,8 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
     if log is None or progress is None or progress.finished is not True:
         return None
     last = progress.last_progress_line
-    if not log.chains and not _printed_before(log.notable, last):
+    before = _printed_before(log.notable, last)
+    if not log.chains and not before:
         return None  # no traceback, and no line before the loop's last progress to go on from
     if evidence.exit is None:
         # a saved log: every traceback stands before the loop's last progress, which reached its
@@ -894,8 +912,7 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
     notable = tuple(
         line
         for line in log.notable
-        if not any(line.text.strip().startswith(s) for s in said)
-        and line not in _printed_before(log.notable, last)
+        if not any(line.text.strip().startswith(s) for s in said) and line not in before
     )
     return replace(evidence, log=replace(log, chains=(), notable=notable))
 
@@ -913,12 +930,7 @@ def _with_handled_lines(
     """The completed verdict of a run that printed a failure's words and went on to its end (an
     allocation it caught, printed and did without): the line a signature reads as the cause of a
     failure is cited, and that failure is the alternative."""
-    if knowledge is None:
-        from trainwatch.diagnostics.knowledge import default_knowledge
-
-        knowledge = default_knowledge()
-    roots = [m for m in knowledge.match((), evidence.log, {}) if m.signature.role == "root"]
-    best = max(roots, key=_rank, default=None)
+    best = _strongest_root((), knowledge, evidence.log)
     if best is None or best.signature.category in GOOD_ENDINGS or not best.cited:
         return completed
     said = best.cited[0]
@@ -931,15 +943,7 @@ def _with_handled_lines(
         ),
         confidence=min(completed.confidence, HANDLED_ERROR_COMPLETED),
         evidence=completed.evidence + (Cited(said.kind, f"handled: {said.text}", said.source),),
-        alternatives=(
-            Alternative(
-                sig.category,
-                sig.subtype,
-                HANDLED_ERROR_ALTERNATIVE,
-                f"Handled on the way: {sig.title}.",
-            ),
-            *completed.alternatives,
-        ),
+        alternatives=_handled_alternatives(best, completed.alternatives),
     )
 
 
@@ -967,18 +971,7 @@ def _with_handled_errors(
     message = first.final.message.splitlines()[0] if first.final.message else ""
     text = f"{first.final.type}: {message}".strip()[:CITED_CHARS]
     cited = Cited("exception", f"handled: {text}", first.where)
-    best = _strongest_root(chains, knowledge)
-    alternatives = completed.alternatives
-    if best is not None and best.signature.category not in GOOD_ENDINGS:
-        sig = best.signature
-        alternatives = (
-            Alternative(
-                sig.category,
-                sig.subtype,
-                HANDLED_ERROR_ALTERNATIVE,
-                f"Handled on the way: {sig.title}.",
-            ),
-        ) + alternatives
+    alternatives = _handled_alternatives(_strongest_root(chains, knowledge), completed.alternatives)
     return replace(
         completed,
         summary=(

@@ -542,11 +542,11 @@ def _launcher_killed(log: LogFacts, values, cited) -> bool:
     kind = line_kinds()["launcher-killed"]
     # with its capture's prefix: the launcher's own `[launch.py:315:sigkill_handler] ` is learnt
     # as one when it fills the log's last lines
-    said = next((line for line in log.ending if kind.search(line.whole)), None)
-    if said is None:
+    found = next(((line, m) for line in log.ending if (m := kind.search(line.whole))), None)
+    if found is None:
         return False
-    values["launcher"] = kind.search(said.whole).group(0)
-    _cite_first(cited, said)
+    values["launcher"] = found[1].group(0)
+    _cite_first(cited, found[0])
     return True
 
 

@@ -895,6 +895,8 @@ def _unindented(text: str, indent: int) -> str:
 def _printed_repr(text: str) -> tuple[str, str] | None:
     """The type and message of an exception printed as its repr (_EXC_REPR), alone on the line but
     for what a capture or a progress bar wrote before it; None for a repr inside a sentence."""
+    if not text.rstrip().endswith((")", "]")):  # a repr ends so: most lines are done here
+        return None
     for start in (m.start() for m in re.finditer(r"(?:^|(?<=[\s\]|:]))[(\[]?[A-Za-z_]", text)):
         before = text[:start]
         # after a word of source or prose (`raise ValueError(...)`, `got error(...)`): no print

@@ -193,22 +193,19 @@ class Child:
         which `kill PID`, `docker stop` and Kubernetes send to one process, to the program's
         own process only (its DataLoader workers, killed directly, would fail the save its
         handler makes); the others, a terminal's to its whole foreground group, to the group."""
-        if signum != signal.SIGTERM:
-            self.signal_group(signum)
-            return
-        if self._proc is None:
-            return
-        try:
-            os.kill(self._proc.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
+        self._send(os.kill if signum == signal.SIGTERM else os.killpg, signum)
 
     def signal_group(self, signum: int) -> None:
         """Send a signal to the child's whole process group (it may already be gone)."""
+        self._send(os.killpg, signum)
+
+    def _send(self, send: Callable[[int, int], None], signum: int) -> None:
+        """`os.kill` or `os.killpg` to the child (its pid leads its group): nothing once it is
+        gone."""
         if self._proc is None:
             return
         try:
-            os.killpg(self._proc.pid, signum)
+            send(self._proc.pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
 
