@@ -137,8 +137,11 @@ SAMPLE_POINTS = (20, 60, 200)  # lines after which the frequent shapes are learn
 MAX_PREFIX = 200
 # A leading part that ends in a name and `:`/`=` (and a space), and the value that follows it (a
 # metric's value is at most two spaces away: `loss: 0.5`; a notebook listing's line numbers under a
-# logger's `Name: ` are further, `Driver:       1 print(x)`).
-_METRIC_NAMED = re.compile(r".*[A-Za-z_]\w*\s*[:=]\s*$", re.DOTALL)
+# logger's `Name: ` are further, `Driver:       1 print(x)`). A name may carry its step as an
+# index: `train_batch_loss[ 6590 ]:  nan` (nor is the part up to its `]` a tag).
+_METRIC_NAMED = re.compile(r".*[A-Za-z_]\w*(?:\[\s*\d+\s*\])?\s*[:=]\s*$", re.DOTALL)
+_METRIC_INDEXED = re.compile(r".*[A-Za-z_]\w*\[\s*\d+\s*\]$", re.DOTALL)
+_MARK_NEXT = re.compile(r"\s*[:=]")
 _VALUE_NEXT = re.compile(r"[ \t]{0,2}[-+]?(?:\d|(?i:nan|inf)(?![a-z]))")
 _METRIC_MARKS = (":", "=")  # what a part that names a metric ends in (_METRIC_NAMED)
 # Where a level padded to its column ends: `%(levelname)-8s` and rich's handler pad it to eight
@@ -712,6 +715,13 @@ def _candidates(text: str) -> list[tuple[str, str]]:
                     # (padding inside a tag goes on: `May  1 `, `INFO     root:`, `x  | `)
                     break
         elif token in _BOUNDARY_TOKENS:
+            if (
+                token == "]"
+                and (mark := _MARK_NEXT.match(text, length))
+                and _VALUE_NEXT.match(text, mark.end())
+                and _METRIC_INDEXED.match(text, 0, length)
+            ):
+                continue
             out.append((text[:length], kinds))
             if len(out) == MAX_CANDIDATES:
                 break

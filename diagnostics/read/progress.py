@@ -61,7 +61,13 @@ _VALUE = (
     r"(?P<value>[-+]?(?:(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity)(?:\.0+)?|"
     r"\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))(?![\da-z_]|\.\d)"
 )
-_LOSS = re.compile(r"(?P<name>[\w./\-]*(?:[Ll]oss|LOSS)[\w./\-]*)['\"]?" + _VALUE)
+# TensorFlow 1 tutorials and the code grown from them call the loss `cost` (`Epoch: 3 cost= nan`);
+# a time's or a reader's cost (`time cost: 46.9`, `reader_cost: 0.0`) is no loss. A loss may carry
+# its step before the value: `Loss at step 300 : nan`, `train_loss[ 30 ]: nan`.
+_LOSS = re.compile(
+    r"(?P<name>[\w./\-]*(?:[Ll]oss|LOSS)[\w./\-]*|(?<![\w.\-])(?<![Tt]ime )(?<!data )[Cc]ost|COST)"
+    r"['\"]?(?:\[\s*\d+\s*\]|\s+(?:at|@)\s+(?:step|iter(?:ation)?|epoch|batch)\s*\d+)?" + _VALUE
+)
 # A group of a loss's terms, each a name and its value: `[Losses: x 0.31, y 0.28, cls nan, total
 # nan]` (older YOLO ports and other hand-written loops). The group's `total` is the loss; a term
 # that is not finite makes the total so too.
@@ -475,7 +481,7 @@ class ProgressTracker:
         if "across cluster]" in text and _RAY_REPEATED.search(text) is not None:
             self._deduplicated = True
         moved = False if _EXCEPTION_LINE.match(text) else self._read_position(text, lower)
-        if "loss" in lower:
+        if "loss" in lower or "cost" in lower:
             self._read_losses(text, line)
         if "norm" in lower:
             self._read_grad_norm(text, line)

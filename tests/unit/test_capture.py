@@ -517,6 +517,11 @@ def test_lines_of_metrics_keep_their_names():
     reader = CaptureReader()
     reader.prime(lightgbm)
     assert all("l1: " in reader.split(line)[0] for line in lightgbm)
+    # a name that carries its step as an index: neither the part up to `]` nor `]: ` is a tag
+    indexed = [f"train_loss[ {n} ]:  {v}" for n, v in ((10, 1.57), (20, 2.03), (30, "nan"))]
+    reader = CaptureReader()
+    reader.prime(indexed)
+    assert [reader.split(line)[0] for line in indexed] == indexed
     paddle = [
         f"2022-12-08 17:57:{32 + i}.672-INFO: Total iter: {n}, epoch: 0, batch: {n}, loss: [nan]"
         for i, n in enumerate((10, 20, 30, 40, 50))

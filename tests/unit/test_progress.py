@@ -226,6 +226,10 @@ def test_hf_trainer_dicts_and_other_loss_formats():
         "loss = tensor(nan, grad_fn=<AddBackward0>)",
         "step 3 | loss NaN",
         "[Epoch 0/30, Batch 3/90] [Losses: x nan, y 0.31, conf 0.75, cls nan, total nan]",
+        "Epoch: 0003 cost= nan",  # TensorFlow 1 tutorials' `cost`
+        "iter: 003, cost: -nan",
+        "Loss at step 300 : nan",  # the step between the name and its value
+        "train_loss[ 30 ]:  nan",
     ],
 )
 def test_non_finite_loss_formats(line):
@@ -233,6 +237,11 @@ def test_non_finite_loss_formats(line):
     assert facts.first_nonfinite_loss is not None and not math.isfinite(
         facts.first_nonfinite_loss[1]
     )
+
+
+def test_a_time_s_or_a_reader_s_cost_is_no_loss():
+    facts = track("time cost: 46.9\nreader_cost: 0.00012\ndata cost 0.3\nbatch 2 time cost: 45.1")
+    assert facts.loss_count == 0
 
 
 def test_words_that_look_like_nan_or_inf_are_not_losses():
