@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test check lint venv bytecode bench clean
+.PHONY: demo test check corpus lint venv bytecode bench clean
 
 venv: $(VENV)/.installed
 
@@ -31,13 +31,19 @@ bytecode: venv
 # worker) is kept between runs only where bytecode may be written, so it is allowed for the tests.
 PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
-# Unit tests (no child process) and integration tests (real programs, real signals, real cgroups).
+# Unit tests (no child process), the corpus sweeps (every corpus log, in-process) and integration
+# tests (real programs, real signals, real cgroups).
 test: bytecode
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(PYTEST) tests/unit tests/integration
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(PYTEST) tests/unit tests/corpus tests/integration
 
 # The unit tests alone: seconds, for the edit-test loop.
 check: bytecode
 	$(PYTEST) tests/unit
+
+# The sweeps over every corpus log alone (accuracy floors, the split's honesty, capture formats, the
+# matcher's shortcuts): what a change of the knowledge or of the reading moves.
+corpus: bytecode
+	$(PYTEST) tests/corpus
 
 # The formatter and the linter, as CI runs them.
 lint: venv

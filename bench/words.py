@@ -2,10 +2,10 @@
 the development part of the corpus (every dev case's final error line, as the verdict cites it,
 with its category) and from the knowledge base's own examples (the error line of every example a
 signature or phrase family must match, with its category). The validation part is never read (its
-lines are in no example: tests/unit/test_corpus.py).
+lines are in no example: tests/corpus/test_corpus.py).
 
 Usage: python bench/words.py [CORPUS_DIR] [--check] (`--check`: exit 1 when the table in the tree
-is not the one the corpus gives; tests/unit/test_corpus.py checks the same).
+is not the one the corpus gives; tests/corpus/test_corpus.py checks the same).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.knowledge import load_knowledge
 from trainwatch.diagnostics.postmortem import explain_logs
 
-from conftest import CORPUS_LOGS, FIXTURE_LOGS, ON_EVERY_CORPUS_LOG, corpus_diagnosis
+from conftest import CORPUS_LOGS, FIXTURE_LOGS, corpus_diagnosis
 
 KNOWLEDGE = load_knowledge(include_user=False)
 ALL_LOGS = sorted(CORPUS_LOGS.glob("*.log"))
@@ -77,20 +77,6 @@ def test_import_of_the_package_is_lazy():
 
 
 # ---- from_dict ----------------------------------------------------------------------------------
-@ON_EVERY_CORPUS_LOG
-def test_every_corpus_report_round_trips():
-    # one test for all the logs: a thousand parametrized ones cost pytest more than the trips do
-    assert len(ALL_LOGS) > 50
-    for path in ALL_LOGS:
-        report = _json(corpus_diagnosis(path).to_dict())
-        again = trainwatch.Diagnosis.from_dict(report)
-        assert _json(again.to_dict()) == report, path.name
-        assert again.verdict.category == report["verdict"]["category"], path.name
-        # one line a reading cites, and another reading cites too, is shown once
-        cited = [tuple(c.values()) for c in report["evidence"]]
-        assert len(set(cited)) == len(cited), path.name
-
-
 def test_a_report_with_every_section_round_trips(capsys):
     with pytest.raises(IndexError), trainwatch.watch(show="never", interval=0.05) as w:
         print("epoch 1/2 step 3/10 loss 0.5")

@@ -21,7 +21,7 @@ from trainwatch.diagnostics.verdict import Culprit, Diagnosis, Verdict
 from trainwatch.diagnostics.watch.limits import AddressLimits, read_address_limit
 from trainwatch.diagnostics.watch.stall import ProcessWait, StallFacts
 
-from conftest import ON_EVERY_CORPUS_LOG, ROOT
+from conftest import ROOT
 
 KNOWLEDGE = ROOT / "diagnostics" / "knowledge"
 SURFACED = """Traceback (most recent call last):
@@ -254,23 +254,6 @@ def test_the_gpu_sampler_says_nothing_on_a_machine_without_a_driver():
 
 
 # ---- words that add up --------------------------------------------------------------------------
-@ON_EVERY_CORPUS_LOG
-def test_no_report_lists_an_alternative_twice_or_at_the_verdicts_own_confidence():
-    from conftest import CORPUS_LOGS, corpus_diagnosis
-
-    logs = sorted(CORPUS_LOGS.glob("*.log"))
-    assert len(logs) > 50
-    with_alternatives = 0
-    for log in logs:
-        v = corpus_diagnosis(log).verdict
-        categories = [a.category for a in v.alternatives]
-        assert len(categories) == len(set(categories)), (log.name, categories)
-        assert v.category not in categories, log.name
-        assert all(a.confidence < v.confidence for a in v.alternatives), log.name
-        with_alternatives += bool(categories)
-    assert with_alternatives > 10  # the check saw alternatives at all
-
-
 def test_memory_peak_is_shown_only_when_memory_was_sampled():
     verdict = Verdict("completed", None, 0.97, "Done.")
     unsampled = {"peak_rss_bytes": 0, "limit_bytes": 2**34, "samples": []}

@@ -2,7 +2,7 @@
 the verdict its original gets (issue 11: at least eight formats a log, 98% of all pairs). The
 formats a log gets turn with its place in the corpus, so each format meets 8/14 of the logs;
 `bench/accuracy.py` re-captures every log in all 14 (and `--more`: 15 more). Each format is held to
-98% on its own, which holds the whole to it too. The originals' verdicts are the unit tests'
+98% on its own, which holds the whole to it too. The originals' verdicts are the corpus tests'
 reading of every corpus log: in their xdist group, on one worker, each log is explained once."""
 
 from __future__ import annotations
