@@ -9,27 +9,20 @@ from __future__ import annotations
 
 import math
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from transformers import TrainerCallback
 
-from trainwatch.integrations.training import TrainingObserver
-
-if TYPE_CHECKING:
-    from trainwatch.diagnostics.verdict import Diagnosis
+from trainwatch.integrations.training import ObservedCallback, TrainingObserver
 
 
-class TrainwatchCallback(TrainerCallback):
+class TrainwatchCallback(ObservedCallback, TrainerCallback):
     """Diagnoses training on a non-finite logged loss, at its end, or when an exception ends the
     program (the Trainer has no exception hook: an exception you catch yourself is judged with
     `callback.observer.fail(exc)`). Options are `TrainingObserver`'s."""
 
     def __init__(self, **options: Any) -> None:
         self.observer = TrainingObserver(**options)
-
-    @property
-    def diagnosis(self) -> Diagnosis | None:
-        return self.observer.diagnosis
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         report_to = (

@@ -7,17 +7,14 @@ nothing else in trainwatch does. The verdict goes to the active W&B run and, wit
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 
-from trainwatch.integrations.training import TrainingObserver
-
-if TYPE_CHECKING:
-    from trainwatch.diagnostics.verdict import Diagnosis
+from trainwatch.integrations.training import ObservedCallback, TrainingObserver
 
 
-class TrainwatchCallback(keras.callbacks.Callback):
+class TrainwatchCallback(ObservedCallback, keras.callbacks.Callback):
     """Diagnoses `fit` on a non-finite batch loss, at its end, or when an exception ends the
     program (an exception you catch yourself: `callback.observer.fail(exc)`). Options are
     `TrainingObserver`'s."""
@@ -26,10 +23,6 @@ class TrainwatchCallback(keras.callbacks.Callback):
         super().__init__()
         self.observer = TrainingObserver(**options)
         self._epoch = 1
-
-    @property
-    def diagnosis(self) -> Diagnosis | None:
-        return self.observer.diagnosis
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         params = self.params or {}

@@ -6,31 +6,23 @@ else in trainwatch does. The verdict goes to the trainer's W&B and TensorBoard l
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 try:
     from lightning.pytorch.callbacks import Callback
 except ImportError:  # Lightning before 2.0 ships as pytorch_lightning
     from pytorch_lightning.callbacks import Callback
 
-from trainwatch.integrations.training import TrainingObserver
-
-if TYPE_CHECKING:
-    from trainwatch.diagnostics.verdict import Diagnosis
+from trainwatch.integrations.training import ObservedCallback, TrainingObserver
 
 
-class TrainwatchCallback(Callback):
+class TrainwatchCallback(ObservedCallback, Callback):
     """Diagnoses the fit on an exception, a non-finite loss, or its end, and hands the verdict to
     the trainer's loggers (W&B: summary fields, a tag, the report file; TensorBoard: a text
     summary). Options are `TrainingObserver`'s: trackers, show, stop_on_nan, tensorboard_dir."""
 
     def __init__(self, **options: Any) -> None:
         self.observer = TrainingObserver(**options)
-
-    @property
-    def diagnosis(self) -> Diagnosis | None:
-        """The last verdict, once the fit failed, met a NaN, or ended."""
-        return self.observer.diagnosis
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         for logger in getattr(trainer, "loggers", None) or ():

@@ -20,6 +20,23 @@ if TYPE_CHECKING:
 TRACKERS = ("wandb", "tensorboard")
 
 
+class ObservedCallback:
+    """What the three framework callbacks share: their observer's verdict, and why it stopped the
+    fit (read by the probe of a run under `trainwatch run`: FitStopped.reason)."""
+
+    observer: TrainingObserver
+
+    @property
+    def diagnosis(self) -> Diagnosis | None:
+        """The last verdict, once the fit failed, met a NaN, or ended."""
+        return self.observer.diagnosis
+
+    @property
+    def stopped_for(self) -> str | None:
+        """NAN_STOP once `stop_on_nan` stopped the fit, else None."""
+        return self.observer.stopped_for
+
+
 class TrainingObserver:
     """One training run, watched from inside the framework."""
 
@@ -47,6 +64,7 @@ class TrainingObserver:
         self.epochs: int | None = None
         self.steps: int | None = None  # the steps of an epoch, when the framework knows them
         self._hook: Any = None  # our sys.excepthook while training runs, when asked for
+        self.stopped_for: str | None = None  # NAN_STOP once it stopped the fit
 
     @property
     def running(self) -> bool:
@@ -88,6 +106,9 @@ class TrainingObserver:
         if loss is not None and not math.isfinite(loss):
             self._finish(None)
             if self.stop_on_nan and stop is not None:
+                from trainwatch.diagnostics.watch.probe.records import NAN_STOP
+
+                self.stopped_for = NAN_STOP
                 stop()
 
     def fail(self, exception: BaseException) -> Diagnosis | None:

@@ -45,13 +45,11 @@ def load_settings(options: Any, env: Mapping[str, str], warn) -> NotifySettings:
         if url:
             _add(urls, url, f"${NOTIFY_ENV}", warn)
     table = _config_table(config_file(env), warn)
-    raw_urls = table.get("url", [])
-    for url in [raw_urls] if isinstance(raw_urls, str) else raw_urls:
-        _add(urls, str(url), "the config file's notify.url", warn)
-    if "on" in table:
-        on = table["on"]
+    for url in _strings(table, "url", warn):
+        _add(urls, url, "the config file's notify.url", warn)
+    if on := _strings(table, "on", warn):
         try:
-            events |= set(parse_events(on if isinstance(on, str) else ",".join(map(str, on)), ""))
+            events |= set(parse_events(",".join(on), ""))
         except UsageError as exc:
             warn(f"config file: notify.on: {exc.message}; left out")
     fmt = options.notify_format
@@ -60,7 +58,12 @@ def load_settings(options: Any, env: Mapping[str, str], warn) -> NotifySettings:
             fmt = table["format"]
         else:
             warn(f"config file: notify.format must be one of {', '.join(NOTIFY_FORMATS)}")
-    on_exit = options.on_exit or (str(table["on_exit"]) if table.get("on_exit") else None)
+    on_exit = options.on_exit
+    if on_exit is None and "on_exit" in table:
+        if isinstance(table["on_exit"], str):
+            on_exit = table["on_exit"] or None
+        else:  # a number or a list run as a shell command would be a command nobody wrote
+            warn("config file: notify.on_exit must be a string (a shell command); left out")
     timeout = table.get("timeout", POST_TIMEOUT_S)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
         timeout = -1
@@ -110,6 +113,17 @@ def _add(urls: list[str], url: str, where: str, warn) -> None:
         return
     if checked not in urls:
         urls.append(checked)
+
+
+def _strings(table: dict[str, Any], key: str, warn) -> list[str]:
+    """The config file's `key`: a string or a list of strings; [] (and a warning) for another
+    type, so one mistyped value never stops the run."""
+    value = table.get(key, [])
+    values = [value] if isinstance(value, str) else value
+    if isinstance(values, list) and all(isinstance(v, str) for v in values):
+        return values
+    warn(f"config file: notify.{key} must be a string or a list of strings; left out")
+    return []
 
 
 def _config_table(path: str, warn) -> dict[str, Any]:

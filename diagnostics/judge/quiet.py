@@ -331,7 +331,10 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
     if progress.first_nonfinite_loss is not None:
         step, value, line = progress.first_nonfinite_loss
         facts["nonfinite-loss"] = True
-        facts["nonfinite-from-start"] = not progress.losses  # it holds the finite ones only
+        # never one finite loss (`losses` holds the finite ones only), over more than one value: a
+        # single value printed, NaN, says nothing of the values before it (a loss printed once,
+        # after the loop, by a run whose learning rate was too high)
+        facts["nonfinite-from-start"] = not progress.losses and progress.nonfinite_count > 1
         values["value"] = nonfinite_name(value)
         where = progress.first_nonfinite_at or f"step {step}"
         values["first"] = f" (first seen at {where})"
@@ -418,6 +421,9 @@ def _stopped_fit_facts(stopped: FitStopped, facts, values, cited) -> None:
     else:
         where = f" in epoch {stopped.epoch}" if stopped.epoch is not None else ""
     facts["callback-stopped"] = True
+    from trainwatch.diagnostics.watch.probe.records import NAN_STOP
+
+    facts["callback-stopped-nan"] = stopped.reason == NAN_STOP
     values.update(loop=name, stopper=stopped.by or "a callback", stopped_where=where)
     said = f"{name} returned{where}, stopped by {stopped.by or 'a callback'}"
     cited.insert(0, Cited("probe", said, "probe"))

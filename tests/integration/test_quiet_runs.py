@@ -146,7 +146,7 @@ def test_a_keras_run_its_early_stopping_ended_is_completed_not_an_early_exit(tmp
     assert said_itself is bool(verbose)
     assert any("verbose=1" in a for a in report["advice"]) is not bool(verbose)
     assert report["probe"]["stopped_fits"] == [
-        {"framework": "keras", "by": "EarlyStopping", "epoch": 3, "epochs": 50}
+        {"framework": "keras", "by": "EarlyStopping", "epoch": 3, "epochs": 50, "reason": None}
     ]
 
 
@@ -406,6 +406,19 @@ def test_a_lightning_fit_that_trains_nothing_is_an_early_exit_despite_its_sanity
     assert report["verdict"]["subtype"] == "early-exit/no-training-batches", report["verdict"]
     passes = report["probe"]["dataloader_passes"]
     assert (passes["built"], passes["taken"], passes["ended"]) == (2, 0, 0)
+
+
+def test_a_fit_trainwatch_s_own_callback_stopped_at_a_nan_is_numerical_not_early_stopping(tmp_path):
+    # TrainwatchCallback(stop_on_nan=True) sets the trainer's stop flag at the first NaN loss, with
+    # no bar to print it: read as EarlyStopping's, the run was once "completed/early-stopping"
+    needs("lightning")
+    done, report = run_script(tmp_path, "lightning_nan_step.py", str(tmp_path), "callback")
+    assert done.returncode == 0 and b"nan" not in done.stdout.lower()
+    verdict = report["verdict"]
+    assert verdict["subtype"] == "numerical/nan-loss", verdict
+    assert verdict["signature"] == "quiet:callback-stopped-nan"
+    (stopped,) = report["probe"]["stopped_fits"]
+    assert (stopped["by"], stopped["reason"]) == ("TrainwatchCallback", "non-finite loss")
 
 
 def test_a_loop_whose_dataloader_gives_no_batch_is_an_early_exit_counted_by_the_probe(tmp_path):

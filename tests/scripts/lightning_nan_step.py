@@ -1,6 +1,7 @@
 """A Lightning run whose learning rate is far too high, logging its loss per step and per epoch on
 the progress bar (`train_loss_step=nan`, `train_loss_epoch`). Argument: the output folder; a second
-argument `rich` draws Lightning's rich bar instead of its tqdm one."""
+argument `rich` draws Lightning's rich bar instead of its tqdm one, `callback` draws no bar (no loss
+is printed) and stops the fit with trainwatch's own callback at the first non-finite loss."""
 
 import sys
 
@@ -29,7 +30,13 @@ class Regression(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.05)
 
 
-bar = RichProgressBar() if sys.argv[2:] == ["rich"] else TQDMProgressBar(refresh_rate=1)
+mode = sys.argv[2] if sys.argv[2:] else "tqdm"
+if mode == "callback":
+    from trainwatch.integrations.lightning import TrainwatchCallback
+
+    callbacks = [TrainwatchCallback(stop_on_nan=True, trackers=(), show="never")]
+else:
+    callbacks = [RichProgressBar() if mode == "rich" else TQDMProgressBar(refresh_rate=1)]
 trainer = L.Trainer(
     max_epochs=6,
     accelerator="cpu",
@@ -37,6 +44,7 @@ trainer = L.Trainer(
     default_root_dir=sys.argv[1],
     enable_checkpointing=False,
     enable_model_summary=False,
-    callbacks=[bar],
+    enable_progress_bar=mode != "callback",
+    callbacks=callbacks,
 )
 trainer.fit(Regression(), DataLoader(TensorDataset(x, y), batch_size=32))

@@ -108,6 +108,19 @@ def test_bad_values_elsewhere_are_warnings_and_the_rest_still_applies(tmp_path):
     assert "notify.timeout" in text and "notify.on" in text
 
 
+@pytest.mark.parametrize(
+    "line, key",
+    [("url = 5", "url"), ("url = ['https://a.example', 3]", "url"), ("on = 3", "on"),
+     ("on_exit = 7", "on_exit"), ("on_exit = ['echo', 'x']", "on_exit")],
+)  # fmt: skip
+def test_a_value_of_the_wrong_type_in_the_config_file_is_one_warning(tmp_path, line, key):
+    # (a number where a string goes once stopped every run with trainwatch's own TypeError, and
+    # `on_exit = 7` ran the command `7`)
+    settings, warnings = _settings(tmp_path, config=f"[notify]\n{line}\n", notify_on="nan")
+    assert settings.urls == () and settings.on_exit is None and settings.events == {"nan"}
+    assert len(warnings) == 1 and f"notify.{key} must be a string" in warnings[0]
+
+
 def test_a_config_file_that_is_not_toml_is_one_warning(tmp_path):
     settings, warnings = _settings(tmp_path, config="[notify\nurl=", notify=("https://a.example",))
     assert settings.urls == ("https://a.example",)

@@ -562,6 +562,18 @@ def test_quiet_judge_stays_out_of_every_crash_of_the_corpus():
     assert {case: c for case, c in said.items() if c != "numerical"} == {}
 
 
+def test_a_loss_never_finite_is_undefined_from_the_start_only_when_printed_more_than_once():
+    def judged(text):
+        return judge_quiet(Evidence(source="log", progress=track(text)))
+
+    steady = judged("step 1 loss: nan\nstep 2 loss: nan\nstep 3 loss: nan")
+    assert steady.signature == "quiet:nonfinite-loss-from-start"
+    # one value, printed after the loop: nothing says the values before it were NaN too
+    once = judged("training done\nfinal loss: nan\nsaving model")
+    assert once.category == "numerical" and once.signature == "quiet:nonfinite-loss"
+    assert "from the first value" not in once.summary
+
+
 def test_exit_zero_unfinished_is_early_exit_and_finished_is_near_certain_completed():
     def judge(text):
         return judge_quiet(

@@ -215,6 +215,8 @@ class FitStopped:
     by: str | None  # the callback that stopped it ("EarlyStopping"), where one says so
     epoch: int | None  # epochs run (Keras) or the epoch it was in (Lightning)
     epochs: int | None  # the epochs it was asked for
+    # why, where the callback said so in its `stopped_for` (trainwatch's own: NAN_STOP)
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -222,19 +224,26 @@ class FitStopped:
             "by": self.by,
             "epoch": self.epoch,
             "epochs": self.epochs,
+            "reason": self.reason,
         }
+
+
+# What trainwatch's framework callbacks put in their `stopped_for` when `stop_on_nan` stopped the
+# fit (api/integrations): the probe copies any callback's reason into FitStopped.reason.
+NAN_STOP = "non-finite loss"
 
 
 def _fit_stopped(record: dict[str, Any]) -> FitStopped | None:
     framework = record.get("framework")
     if not isinstance(framework, str):
         return None
-    by = record.get("by")
+    by, reason = record.get("by"), record.get("reason")
     return FitStopped(
         framework=framework,
         by=by if isinstance(by, str) else None,
         epoch=_count(record.get("epoch")) or None,
         epochs=_count(record.get("epochs")) or None,
+        reason=reason if isinstance(reason, str) else None,
     )
 
 

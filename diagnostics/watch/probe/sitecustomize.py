@@ -1545,12 +1545,19 @@ def _make_fit(original, stop_of):
 
 
 def _stopper(callbacks):
-    """The class name of the callback that stopped training (a `stopped_epoch` above 0), or None."""
-    for callback in callbacks or ():
+    """(class name, reason) of the callback that stopped training: one that says why in
+    `stopped_for` (trainwatch's own, at a non-finite loss), else one with a `stopped_epoch` above 0
+    (EarlyStopping); (None, None) when none says so."""
+    callbacks = list(callbacks or ())
+    for callback in callbacks:
+        reason = getattr(callback, "stopped_for", None)
+        if isinstance(reason, str) and reason:
+            return type(callback).__name__, reason
+    for callback in callbacks:
         epoch = getattr(callback, "stopped_epoch", 0)
         if isinstance(epoch, int) and epoch > 0:
-            return type(callback).__name__
-    return None
+            return type(callback).__name__, None
+    return None, None
 
 
 def _keras_stop(args, kwargs, history):
@@ -1559,9 +1566,11 @@ def _keras_stop(args, kwargs, history):
         return None
     done = getattr(history, "epoch", None)
     epochs = _argument(args, kwargs, 4, "epochs")
+    by, reason = _stopper(_argument(args, kwargs, 6, "callbacks"))
     return {
         "framework": "keras",
-        "by": _stopper(_argument(args, kwargs, 6, "callbacks")),
+        "by": by,
+        "reason": reason,
         "epoch": len(done) if isinstance(done, list) else None,
         "epochs": epochs if isinstance(epochs, int) else None,
     }
@@ -1573,9 +1582,11 @@ def _lightning_stop(args, kwargs, _result):
         return None
     epoch = getattr(trainer, "current_epoch", None)
     epochs = getattr(trainer, "max_epochs", None)
+    by, reason = _stopper(getattr(trainer, "callbacks", ()))
     return {
         "framework": "lightning",
-        "by": _stopper(getattr(trainer, "callbacks", ())),
+        "by": by,
+        "reason": reason,
         "epoch": epoch if isinstance(epoch, int) else None,
         "epochs": epochs if isinstance(epochs, int) and epochs > 0 else None,
     }
