@@ -60,8 +60,10 @@ def final_status(diagnosis: Diagnosis, fail_on: frozenset[str] = frozenset()) ->
 
 
 def stopped_for_nan(diagnosis: Diagnosis) -> bool:
-    """Did trainwatch stop the run for a non-finite loss (`--on-nan stop`)?"""
-    return diagnosis.evidence.nan_stop is not None
+    """Did trainwatch stop the run for a non-finite loss (`--on-nan stop`)? A saved report holds it
+    in its `nan_stop` section (`trainwatch report` must fail the same CI job the run failed)."""
+    saved = diagnosis.sections.get("nan_stop")
+    return diagnosis.evidence.nan_stop is not None or isinstance(saved, dict)
 
 
 def policy_note(diagnosis: Diagnosis, status: int) -> str | None:

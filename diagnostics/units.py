@@ -4,8 +4,8 @@ from __future__ import annotations
 
 
 def human_bytes(n: float | None) -> str:
-    """`1536` -> `1.5 KiB`; None -> `?`."""
-    if n is None:
+    """`1536` -> `1.5 KiB`; None (or what is no number: a hand-edited report's) -> `?`."""
+    if not isinstance(n, int | float) or isinstance(n, bool):
         return "?"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if abs(n) < 1024 or unit == "PiB":

@@ -14,7 +14,7 @@ import os
 from html import escape
 
 from trainwatch.cli.reports.github import output_tail
-from trainwatch.cli.reports.outline import Item, Outline, Section, human_bytes, peak_words
+from trainwatch.cli.reports.outline import Item, Outline, Section, human_bytes, number, peak_words
 from trainwatch.cli.reports.svgchart import Series, line_chart
 from trainwatch.diagnostics.redaction import redact_text
 from trainwatch.diagnostics.verdict import Diagnosis
@@ -108,18 +108,18 @@ def memory_chart(memory: dict | None) -> str:
     samples = [m for m in (memory or {}).get("samples") or () if isinstance(m, dict)]
     if memory is None or len(samples) < 2:
         return ""
-    xs = [float(m.get("t") or 0) for m in samples]
-    rss = [int(m.get("rss_bytes") or 0) for m in samples]
-    gpu = [m.get("gpu_used_bytes") for m in samples]
+    xs = [number(m.get("t")) or 0.0 for m in samples]
+    rss = [number(m.get("rss_bytes")) or 0.0 for m in samples]
+    gpu = [number(m.get("gpu_used_bytes")) for m in samples]
     has_gpu = any(g is not None for g in gpu)
-    gpu = [int(g or 0) for g in gpu]
+    gpu = [g or 0.0 for g in gpu]
     series = [Series("process tree RSS", "#1f6feb", list(zip(xs, rss, strict=False)))]
     if has_gpu:
         series.append(Series("GPU memory used", "#8250df", list(zip(xs, gpu, strict=False))))
     peak = max(max(rss), max(gpu) if has_gpu else 0)
     limits = []
-    if memory.get("limit_bytes"):
-        limits.append(("memory limit", memory["limit_bytes"], "#b3261e"))
+    if limit := number(memory.get("limit_bytes")):
+        limits.append(("memory limit", limit, "#b3261e"))
     gpu_total = _gpu_total(memory)
     if has_gpu and gpu_total:
         limits.append(("GPU size", gpu_total, "#a15c00"))
@@ -152,7 +152,13 @@ def loss_chart(progress: dict | None) -> str:
         return ""
     first = progress.get("first_nonfinite_loss")
     first = first if isinstance(first, dict) else None
-    losses = [(int(s), float(v)) for s, v in progress.get("losses") or ()]
+    losses = [
+        (int(s), v)
+        for pair in progress.get("losses") or ()
+        if isinstance(pair, list | tuple) and len(pair) == 2
+        and (s := number(pair[0])) is not None and math.isfinite(s)
+        and (v := number(pair[1])) is not None
+    ]  # fmt: skip
     if not (losses or first):
         return ""
     if len(losses) > CHART_POINTS:
@@ -187,7 +193,7 @@ def _gpu_total(memory: dict) -> int | None:
     if not isinstance(gpu, dict):
         return None
     devices = gpu.get("peak_devices") or gpu.get("devices") or ()
-    return sum(int(d.get("total_bytes") or 0) for d in devices if isinstance(d, dict)) or None
+    return sum(number(d.get("total_bytes")) or 0 for d in devices if isinstance(d, dict)) or None
 
 
 def _section(title: str, body: str) -> str:

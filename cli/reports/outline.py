@@ -13,7 +13,16 @@ from trainwatch.diagnostics.evidence import UNKNOWN_FUNCTION
 from trainwatch.diagnostics.units import human_bytes
 from trainwatch.diagnostics.verdict import Diagnosis
 
-__all__ = ["Item", "Outline", "Section", "describe_exit", "human_bytes", "outline", "sparkline"]
+__all__ = [
+    "Item",
+    "Outline",
+    "Section",
+    "describe_exit",
+    "human_bytes",
+    "number",
+    "outline",
+    "sparkline",
+]
 
 SPARKS = "▁▂▃▄▅▆▇█"
 ITEM_FUNCTIONS = ("__getitem__", "__getitems__")  # the call that names the sample
@@ -224,7 +233,7 @@ def _checkpoints(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
         return ()
     from trainwatch.diagnostics.watch.probe.checkpoints import STATES, describe_duration
 
-    lost = facts.get("lost_s")
+    lost = number(facts.get("lost_s"))  # (numbers of a hand-edited report may be anything)
     point = facts.get("resume_from")
     if not isinstance(point, dict):
         said = "no checkpoint written" if not facts.get("total") else "no complete checkpoint left"
@@ -234,9 +243,9 @@ def _checkpoints(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
         progress = _save_progress(point)
         progress = f" ({progress})" if progress else ""
         when = ""
-        started = facts.get("run_started")
-        if started is not None and point.get("ended") is not None:
-            when = f", written {describe_duration(point['ended'] - started)} into the run"
+        started, ended = number(facts.get("run_started")), number(point.get("ended"))
+        if started is not None and ended is not None:
+            when = f", written {describe_duration(ended - started)} into the run"
         items = [Item(f"last complete checkpoint: {point.get('path')}{progress}{when}")]
         if lost is not None:
             items.append(Item(f"{describe_duration(lost)} of training lost since", style="strong"))
@@ -248,8 +257,8 @@ def _checkpoints(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
         for save in facts.get("unusable") or ()
         if isinstance(save, dict)
     )
-    if (facts.get("total") or 0) > 1:
-        items.append(Item(f"{facts['total']} checkpoint saves in all", style="dim"))
+    if (total := number(facts.get("total")) or 0) > 1:
+        items.append(Item(f"{total:g} checkpoint saves in all", style="dim"))
     return tuple(items)
 
 
@@ -304,8 +313,12 @@ def _run(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
     progress = saved.get("progress") if isinstance(saved.get("progress"), dict) else {}
     if progress.get("stopped_at"):
         items.append(Item(f"stopped at {progress['stopped_at']}"))
-    values = [float(v) for v in progress.get("sparkline") or ()]
-    last = _number(progress.get("last_loss"))
+    sparkline_values = progress.get("sparkline")
+    values = [
+        v for v in map(number, sparkline_values if isinstance(sparkline_values, list) else ())
+        if v is not None
+    ]  # fmt: skip
+    last = number(progress.get("last_loss"))
     if last is not None and not math.isfinite(last):
         values.append(last)  # the last loss printed was NaN/Inf: the chart ends on its mark
     if values:
@@ -320,11 +333,11 @@ def _run(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
         from trainwatch.diagnostics.watch.sampling import resample
 
         line = f"memory peak {peak_words(memory)}"
-        timeline = resample([int(m.get("rss_bytes") or 0) for m in samples], SPARK_POINTS)
+        timeline = resample([number(m.get("rss_bytes")) or 0 for m in samples], SPARK_POINTS)
         items.append(Item(f"{line}  {sparkline(timeline)}", chart="memory"))
-        gpu = [m.get("gpu_used_bytes") for m in samples]
+        gpu = [number(m.get("gpu_used_bytes")) for m in samples]
         if any(g is not None for g in gpu):
-            gpu_values = resample([int(g or 0) for g in gpu], SPARK_POINTS)
+            gpu_values = resample([g or 0 for g in gpu], SPARK_POINTS)
             facts = memory.get("gpu") if isinstance(memory.get("gpu"), dict) else {}
             # NVML names the run's own processes, or (in a container) only whole devices: the
             # device figure among the evidence includes the driver's share and other users'
@@ -343,8 +356,9 @@ def _run(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
     return tuple(items)
 
 
-def _number(value) -> float | None:
-    """A number of the JSON report: a float, or a non-finite one written as its name ("nan")."""
+def number(value) -> float | None:
+    """A number of the JSON report: a float, or a non-finite one written as its name ("nan");
+    None for anything else (a hand-edited report's `"big"`), which every format reads as absent."""
     if isinstance(value, bool) or value is None:
         return None
     try:

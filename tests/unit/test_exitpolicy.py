@@ -40,6 +40,17 @@ def test_fail_on_turns_only_a_zero_into_3():
     assert final_status(_diagnosis(1), parse_fail_on(category)) == 1
 
 
+def test_a_saved_report_of_a_run_stopped_for_nan_fails_as_the_run_did():
+    # `trainwatch report` of the JSON of an `--on-nan stop` run whose program then exited 0: the
+    # run exited 3, and so must its re-rendered CI reports (they once passed)
+    report = _diagnosis(0).to_dict()
+    assert final_status(Diagnosis.from_dict(report)) == 0
+    report["nan_stop"] = {"after": 1, "first_step": 7, "signals": ["SIGINT"]}
+    again = Diagnosis.from_dict(report)
+    assert final_status(again) == EXIT_FAIL_ON
+    assert "--on-nan stop" in (policy_note(again, EXIT_FAIL_ON) or "")
+
+
 def test_fail_on_rejects_an_unknown_category():
     with pytest.raises(UsageError, match="unknown category 'nope'"):
         parse_fail_on("data,nope")

@@ -167,3 +167,32 @@ def test_verdict_refuses_unknown_categories():
         Verdict("memory", None, 0.5, "x")
     with pytest.raises(ValueError):
         Verdict("oom", "gpu", 0.5, "x")
+
+
+def test_a_hand_edited_report_s_numbers_of_the_wrong_type_are_read_as_absent_in_every_format():
+    # (`"big"` for a byte count or a checkpoint count once ended `trainwatch report` with its own
+    # TypeError, exit 70)
+    from trainwatch.cli.reports.github import step_summary
+    from trainwatch.cli.reports.html import html_report
+    from trainwatch.cli.reports.junit import junit_xml
+
+    edited = {
+        "verdict": {"category": "oom", "subtype": "oom/host", "confidence": 0.9, "summary": "OOM"},
+        "exit": {"code": 137, "signal": "SIGKILL", "status": 137},
+        "duration_s": 12.0,
+        "memory": {"peak_bytes": "big", "limit_bytes": "8G", "memory_total_bytes": [],
+                   "samples": [{"t": "x", "rss_bytes": "y"}, {"t": 1.0, "rss_bytes": 2**20}]},
+        "progress": {"losses": "x", "last_loss": "low", "stopped_at": "epoch 2/9"},
+        "checkpoints": {"total": "many", "lost_s": "long", "resume_from": {"path": "c.pt",
+                        "ended": "late"}, "run_started": 0},
+    }  # fmt: skip
+    diagnosis = Diagnosis.from_dict(edited)
+    view = outline(diagnosis, 137)
+    texts = [
+        _render(report(view)),
+        html_report(diagnosis, view),
+        junit_xml(diagnosis, view),
+        step_summary(diagnosis, view),
+    ]
+    assert all("oom/host" in text for text in texts)
+    assert "? of ?" in texts[0] and "c.pt" in texts[0]  # the peak and limit: absent, not invented
