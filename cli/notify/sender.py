@@ -160,15 +160,14 @@ class Notifier:
         import urllib.error
         import urllib.request
 
-        request = urllib.request.Request(
-            url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "User-Agent": f"trainwatch/{__version__}",
-            },
-        )
+        address, credentials = _without_credentials(url)
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": f"trainwatch/{__version__}",
+        }
+        if credentials is not None:
+            headers["Authorization"] = f"Basic {credentials}"
+        request = urllib.request.Request(address, data=body, method="POST", headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.settings.timeout) as response:
                 response.read(1 << 16)
@@ -184,6 +183,21 @@ class Notifier:
             return f"no answer within {self.settings.timeout:g} s"
         text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         return text.splitlines()[0][:200]
+
+
+def _without_credentials(url: str) -> tuple[str, str | None]:
+    """(the URL without its `user:password@`, their base64 for Basic authentication, or None):
+    urllib resolves `user:password@host` as a host name and never sends them (a self-hosted ntfy
+    or a proxy's webhook guarded so)."""
+    import base64
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, None
+    host = parts.netloc.rpartition("@")[2]
+    pair = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+    return parts._replace(netloc=host).geturl(), base64.b64encode(pair.encode()).decode("ascii")
 
 
 class LiveListener:

@@ -3,11 +3,13 @@ format, from the command line, the environment and the config file; failures tha
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -72,6 +74,19 @@ def _run(*args: str, env: dict | None = None, tmp_path: Path | None = None):
     """trainwatch run with no config file of the user's in the way."""
     base = {"XDG_CONFIG_HOME": str(tmp_path or "/nonexistent"), "NO_PROXY": "127.0.0.1"}
     return trainwatch("run", *args, env={**base, **(env or {})}, timeout=60)
+
+
+def test_a_webhook_with_a_user_and_password_is_posted_with_basic_authentication(webhook, tmp_path):
+    # urllib took `user:pass@host` for a host name: such a webhook was never reached
+    host = webhook.url.removeprefix("http://")
+    result = _run(
+        "--notify", f"http://bot:p%40ss@{host}/guarded", "--", sys.executable, "-c", "pass",
+        tmp_path=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0 and b"failed" not in result.stderr
+    (post,) = [p for p in webhook.posts if p["path"] == "/guarded"]
+    assert post["headers"]["Authorization"] == "Basic " + base64.b64encode(b"bot:p@ss").decode()
+    assert b"p%40ss" not in result.stderr and b"p@ss" not in result.stderr
 
 
 def test_the_end_is_posted_with_the_verdict_and_a_redacted_command(webhook, tmp_path):
