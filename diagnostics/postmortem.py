@@ -355,8 +355,9 @@ def _log_files(folder: str) -> Iterable[str]:
                 yield os.path.join(root, name)
 
 
-# the names launchers give every rank's file alike: the folder above names the rank
-_STREAM_FILES = ("stdout", "stderr", "out", "err", "log")
+# the names launchers give every rank's file alike, and every node's JSON report (`n0/report.json`,
+# `n1/report.json`): the folder above names the rank or the node
+_STREAM_FILES = ("stdout", "stderr", "out", "err", "log", "report")
 
 
 def _node_name(path: str) -> str:

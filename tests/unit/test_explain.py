@@ -614,3 +614,12 @@ def test_a_job_stopped_by_hand_while_a_rank_waited_in_a_collective_is_a_hang_sai
     # the rank's cited wait is the job's too: listed once; no waitpid saw a saved log's status
     assert len(verdict.evidence) == len(set(verdict.evidence))
     assert all(c.source != "waitpid" for c in verdict.evidence)
+
+
+def test_files_every_node_names_alike_are_named_by_their_folder():
+    # `merge n0/report.json n1/report.json` once named both nodes "report"
+    from trainwatch.diagnostics.postmortem import _node_name
+
+    assert _node_name("job/n0/report.json") == "n0/report"
+    assert _node_name("logs/rank3/stderr") == "rank3/stderr"
+    assert _node_name("node-a.json") == "node-a" and _node_name("-") == "stdin"
