@@ -203,6 +203,11 @@ class StallFacts:
         known (the waits are sorted so), else the first known wait anywhere.
         """
         known = [w for w in self.waits if w.kind not in ("unknown", "busy")]
+        # a process the probe cannot see that waits for its children (a shell running the
+        # program, `bash -c "python train.py"`; a launcher) explains nothing its children's own
+        # waits do not: they come first
+        seen = [w for w in known if not (w.source == "wchan" and w.kind == "join")]
+        known = seen or known
         return known[0] if known else (self.waits[0] if self.waits else None)
 
     def to_dict(self) -> dict[str, Any]:

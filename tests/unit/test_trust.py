@@ -119,6 +119,21 @@ def test_workers_out_of_file_descriptors_are_the_cause_of_the_stall_they_leave()
     assert any(c.kind == "stall" for c in verdict.evidence)  # the stall cited as its symptom
 
 
+def test_a_shell_that_runs_the_program_and_waits_for_it_is_not_the_hang_s_headline():
+    # `trainwatch run -- bash -c "python train.py"`: bash (no probe: its kernel wait channel)
+    # waits for its child, whose DataLoader worker blocks in the dataset; the hang was once
+    # hang/join, led by bash's `do_wait`
+    shell = ProcessWait(5, "bash", None, "join", "kernel: do_wait", source="wchan")
+    main_frame = Frame("/w/train.py", 30, "<module>", "for b in loader:", True)
+    worker_frame = Frame("/w/train.py", 18, "__getitem__", "open(self.fifo)", True)
+    main = ProcessWait(6, None, "main", "dataloader", "dataloader.py:1291", main_frame)
+    worker = ProcessWait(7, None, "main", "io", "train.py:18", worker_frame)
+    stall = StallFacts(3.0, 3.2, 0.01, False, "stopped", waits=(shell, main, worker))
+    verdict = classify(Evidence(source="run", exit=ExitStatus(None, "SIGTERM", 143), stall=stall))
+    assert verdict.subtype == "hang/dataloader", verdict
+    assert "do_wait" not in verdict.evidence[0].text
+
+
 def test_a_hang_blames_where_the_workers_block_first_and_keeps_its_own_stop_out():
     main_frame = Frame("/w/train.py", 30, "<module>", "for b in loader:", True)
     worker_frame = Frame("/w/train.py", 18, "__getitem__", "with lock:", True)
