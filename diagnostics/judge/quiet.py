@@ -624,8 +624,8 @@ def _render(rule: Rule, values, cited, culprits, shared, cascade=()) -> Verdict:
         advice = tuple(waits.get(values.get("wait_kind", ""), waits.get("other", ())))
     elif isinstance(rule.advice, str):
         advice = tuple(shared.get(rule.advice, ()))
-    else:
-        advice = rule.advice
+    else:  # a rule's own advice may name the run's figures, as its summary does (`{silent}`)
+        advice = tuple(text.format_map(fill) for text in rule.advice)
     return Verdict(
         rule.category,
         subtype,

@@ -368,3 +368,14 @@ def test_a_stall_while_the_master_address_does_not_resolve_is_that_rendezvous():
     assert verdict.subtype == "distributed/rendezvous"
     assert any(c.kind == "stall" for c in verdict.evidence)  # the wait it caused, cited
     assert classify(evidence).category == "hang"  # the same stall alone stays a hang
+
+
+def test_a_silence_cut_short_by_an_outside_limit_advises_a_stall_timeout_under_that_limit():
+    # `timeout -s INT 30` ended a run silent for 25 s: the advice once said "say 60 s", twice the
+    # limit that stopped it
+    from trainwatch.diagnostics.judge.quiet import judge_quiet
+
+    stall = StallFacts(60.0, 25.0, 0.01, False, "cut")
+    verdict = judge_quiet(Evidence(source="run", exit=ExitStatus(None, "SIGINT", 130), stall=stall))
+    assert verdict.signature == "quiet:stall-cut-short", verdict
+    assert "silent for 25 s" in verdict.advice[0] and "60 s" not in verdict.advice[0]
