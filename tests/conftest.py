@@ -105,6 +105,11 @@ def can_mount_private_shm() -> bool:
     return probe.returncode == 0
 
 
+def through_a_file(report: dict) -> dict:
+    """A JSON report as it is after a trip through a file."""
+    return json.loads(json.dumps(report, default=str))
+
+
 def read_report(path: Path) -> dict:
     """A JSON report trainwatch wrote, held to the consistency rule on the way."""
     return assert_consistent(json.loads(path.read_text()))

@@ -188,7 +188,7 @@ def loss_chart(progress: dict | None) -> str:
     return f"<figure><figcaption>{caption}</figcaption>{svg}</figure>"
 
 
-def _gpu_total(memory: dict) -> int | None:
+def _gpu_total(memory: dict) -> float | None:
     gpu = memory.get("gpu")
     if not isinstance(gpu, dict):
         return None

@@ -233,7 +233,7 @@ def _checkpoints(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
         return ()
     from trainwatch.diagnostics.watch.probe.checkpoints import STATES, describe_duration
 
-    lost = number(facts.get("lost_s"))  # (numbers of a hand-edited report may be anything)
+    lost = _duration(facts.get("lost_s"))  # (numbers of a hand-edited report may be anything)
     point = facts.get("resume_from")
     if not isinstance(point, dict):
         said = "no checkpoint written" if not facts.get("total") else "no complete checkpoint left"
@@ -243,7 +243,7 @@ def _checkpoints(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
         progress = _save_progress(point)
         progress = f" ({progress})" if progress else ""
         when = ""
-        started, ended = number(facts.get("run_started")), number(point.get("ended"))
+        started, ended = _duration(facts.get("run_started")), _duration(point.get("ended"))
         if started is not None and ended is not None:
             when = f", written {describe_duration(ended - started)} into the run"
         items = [Item(f"last complete checkpoint: {point.get('path')}{progress}{when}")]
@@ -365,6 +365,12 @@ def number(value) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _duration(value) -> float | None:
+    """A time of the JSON report (seconds): a finite number, else absent (`"nan"` is no time)."""
+    seconds = number(value)
+    return seconds if seconds is not None and math.isfinite(seconds) else None
 
 
 def describe_exit(diagnosis: Diagnosis) -> str:

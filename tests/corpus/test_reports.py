@@ -3,18 +3,12 @@ lists (each log explained once for the whole corpus group, conftest.corpus_diagn
 
 from __future__ import annotations
 
-import json
-
 import trainwatch
 
-from conftest import CORPUS_LOGS, ON_EVERY_CORPUS_LOG, corpus_diagnosis
+from conftest import CORPUS_LOGS, ON_EVERY_CORPUS_LOG, corpus_diagnosis, through_a_file
 
 ALL_LOGS = sorted(CORPUS_LOGS.glob("*.log"))
 
-
-def _json(report: dict) -> dict:
-    """A report as it is after a trip through a file."""
-    return json.loads(json.dumps(report, default=str))
 
 
 @ON_EVERY_CORPUS_LOG
@@ -22,9 +16,9 @@ def test_every_corpus_report_round_trips():
     # one test for all the logs: a thousand parametrized ones cost pytest more than the trips do
     assert len(ALL_LOGS) > 50
     for path in ALL_LOGS:
-        report = _json(corpus_diagnosis(path).to_dict())
+        report = through_a_file(corpus_diagnosis(path).to_dict())
         again = trainwatch.Diagnosis.from_dict(report)
-        assert _json(again.to_dict()) == report, path.name
+        assert through_a_file(again.to_dict()) == report, path.name
         assert again.verdict.category == report["verdict"]["category"], path.name
         # one line a reading cites, and another reading cites too, is shown once
         cited = [tuple(c.values()) for c in report["evidence"]]

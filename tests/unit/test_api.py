@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 
@@ -13,15 +12,10 @@ from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.knowledge import load_knowledge
 from trainwatch.diagnostics.postmortem import explain_logs
 
-from conftest import CORPUS_LOGS, FIXTURE_LOGS, corpus_diagnosis
+from conftest import CORPUS_LOGS, FIXTURE_LOGS, corpus_diagnosis, through_a_file
 
 KNOWLEDGE = load_knowledge(include_user=False)
 ALL_LOGS = sorted(CORPUS_LOGS.glob("*.log"))
-
-
-def _json(report: dict) -> dict:
-    """A report as it is after a trip through a file."""
-    return json.loads(json.dumps(report, default=str))
 
 
 # ---- explain ------------------------------------------------------------------------------------
@@ -81,10 +75,10 @@ def test_a_report_with_every_section_round_trips(capsys):
     with pytest.raises(IndexError), trainwatch.watch(show="never", interval=0.05) as w:
         print("epoch 1/2 step 3/10 loss 0.5")
         [][1]
-    report = _json(w.diagnosis.to_dict())
+    report = through_a_file(w.diagnosis.to_dict())
     assert report["memory"] is not None and report["progress"] is not None and report["probe"]
     again = trainwatch.Diagnosis.from_dict(report)
-    assert _json(again.to_dict()) == report
+    assert through_a_file(again.to_dict()) == report
     assert again.verdict.exception is not None and again.verdict.exception.type == "IndexError"
 
 

@@ -183,8 +183,8 @@ def test_a_hand_edited_report_s_numbers_of_the_wrong_type_are_read_as_absent_in_
         "memory": {"peak_bytes": "big", "limit_bytes": "8G", "memory_total_bytes": [],
                    "samples": [{"t": "x", "rss_bytes": "y"}, {"t": 1.0, "rss_bytes": 2**20}]},
         "progress": {"losses": "x", "last_loss": "low", "stopped_at": "epoch 2/9"},
-        "checkpoints": {"total": "many", "lost_s": "long", "resume_from": {"path": "c.pt",
-                        "ended": "late"}, "run_started": 0},
+        "checkpoints": {"total": "many", "lost_s": "nan", "resume_from": {"path": "c.pt",
+                        "ended": "late"}, "run_started": "long"},
     }  # fmt: skip
     diagnosis = Diagnosis.from_dict(edited)
     view = outline(diagnosis, 137)
