@@ -52,6 +52,12 @@ FORWARDED_SIGNALS = (
     signal.SIGUSR1,
     signal.SIGUSR2,
 )
+# The same signal again this soon is one sending, relayed once: `timeout -s INT` and some
+# launchers signal trainwatch's pid and then its process group, which it would otherwise relay
+# twice to every process of the program (bare, its workers get one). The kernel merges a signal
+# that is already pending too, so no program can count on two; a person's Ctrl-C goes to the
+# program's group directly (it holds the terminal), not through this relay.
+SAME_SENDING_S = 0.5
 
 # One read takes what the pipe holds, up to this; the pipes are widened to it where the kernel
 # lets us (F_SETPIPE_SZ, at most /proc/sys/fs/pipe-max-size, 1 MiB by default), so a burst of output
@@ -130,6 +136,7 @@ class Child:
         self._last_sink = 0  # the sink written to last
         self._notes: list[str] = []
         self._pending_signals: list[int] = []  # forwarded before the child had started
+        self._last_forwarded = (0, -SAME_SENDING_S)  # (signal, time.monotonic()) of the latest
 
     # ---- start -----------------------------------------------------------------------------------
 
@@ -399,6 +406,11 @@ class Child:
         self._previous_handlers = {}
 
         def forward(signum: int, _frame: object) -> None:
+            now = time.monotonic()
+            previous, at = self._last_forwarded
+            if signum == previous and now - at < SAME_SENDING_S:
+                return  # the same sending, met twice (SAME_SENDING_S)
+            self._last_forwarded = (signum, now)
             # a signal that came after the child had ended (a Ctrl-C while its last output drains)
             # is relayed to what is left of its group, but stopped nothing: it is not recorded
             if self._proc is None or self._proc.returncode is None:
