@@ -98,8 +98,10 @@ def render(entry, dumps, now: float | None = None) -> str:
         who = [f"pid {item.pid}"]
         if item.rank is not None:
             who.append(f"rank {item.rank}")
-        if item.forked:
-            who.append("forked (a DataLoader worker, most likely)")
+        if item.dataloader_worker:
+            who.append("DataLoader worker")
+        elif item.forked:
+            who.append("forked")
         lines.append(" · ".join(who + [item.command or "?"]))
         if item.source == "py-spy":
             lines += ["  " + line for line in (item.text or "").rstrip().splitlines()]

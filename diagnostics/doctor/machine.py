@@ -74,6 +74,15 @@ def judge_shm(usage: ShmUsage | None, workers: int | None, path: str = "/dev/shm
 def check_disk(directory: str) -> Check:
     """Free space (and write permission) where the run writes its checkpoints and logs."""
     place = _existing(directory)
+    if not os.path.isdir(place):
+        # a file where the directory (or one above it) would be: nothing can be written under it
+        return Check(
+            "disk",
+            "fail",
+            f"{place} is a file, not a directory",
+            "Name a directory with --output-dir (or move the file away).",
+            {"path": directory, "checked": place},
+        )
     try:
         usage = shutil.disk_usage(place)
     except OSError as exc:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainwatch.diagnostics.read.frames import ThreadStack
+from trainwatch.diagnostics.read.frames import ThreadStack, forward_slashes
 from trainwatch.diagnostics.watch.sampling import TreeSampler, read_cmdline, read_stat
 from trainwatch.diagnostics.watch.stall import classify_wait, describe_wait, wait_from_wchan
 
@@ -39,6 +39,16 @@ class ProcessDump:
     text: str | None = None  # py-spy's own output
     note: str | None = None  # why there is no Python stack
 
+    @property
+    def dataloader_worker(self) -> bool:
+        """Is it a DataLoader's worker (its stack runs the worker loop)? A forked process may be
+        any `multiprocessing.Process` too."""
+        return any(
+            "torch/utils/data/_utils/worker.py" in forward_slashes(frame.file)
+            for thread in self.threads
+            for frame in thread.frames
+        )
+
     def to_dict(self) -> dict[str, Any]:
         threads = []
         for thread in self.threads:
@@ -55,6 +65,7 @@ class ProcessDump:
             "source": self.source,
             "rank": self.rank,
             "forked": self.forked,
+            "dataloader_worker": self.dataloader_worker,
             "complete": self.complete,
             "threads": threads,
             "kernel_wait": self.kernel_wait,

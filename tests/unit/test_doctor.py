@@ -112,6 +112,15 @@ def test_disk_checks_the_nearest_existing_parent(tmp_path):
     assert "not there yet" in check.summary
 
 
+def test_an_output_directory_that_is_a_file_fails(tmp_path):
+    # `--output-dir model.pt`, or a path under a file: no checkpoint can be written there
+    (tmp_path / "model.pt").write_bytes(b"x")
+    for directory in (tmp_path / "model.pt", tmp_path / "model.pt" / "runs"):
+        check = check_disk(str(directory))
+        assert check.status == "fail", check
+        assert check.summary == f"{tmp_path / 'model.pt'} is a file, not a directory"
+
+
 def _fake_cgroup(tmp_path, limit: str, current: str, available_kib: int = 20 * 1024**2):
     proc, mount = tmp_path / "proc", tmp_path / "cgroup"
     (proc / "self").mkdir(parents=True)

@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -201,6 +202,26 @@ def test_dump_prints_each_thread_with_its_wait_and_frames_outermost_first(tmp_pa
         ),
         ProcessDump(28830, "sh -c x", "kernel", kernel_wait="kernel: do_wait", note="no probe"),
     )
+    worker_loop = Frame(
+        "/x/site-packages/torch/utils/data/_utils/worker.py",
+        309,
+        "_worker_loop",
+        "r = q.get()",
+        False,
+    )
+    # a fork is named a DataLoader worker only where its stack runs the worker loop
+    worker = ProcessDump(
+        28840,
+        "python3 train.py",
+        "probe",
+        forked=True,
+        threads=(ThreadStack(0x7F02, True, True, (worker_loop,)),),
+    )
+    producer = replace(worker, pid=28841, threads=(ThreadStack(0x7F03, True, True, frames),))
+    both = render_dump(_entry(tmp_path, position="step 4"), (worker, producer), now=1012.0)
+    assert "pid 28840 · DataLoader worker · python3 train.py" in both
+    assert "pid 28841 · forked · python3 train.py" in both
+    assert worker.to_dict()["dataloader_worker"] and not producer.to_dict()["dataloader_worker"]
     text = render_dump(_entry(tmp_path, position="step 4"), dumps, now=1012.0)
     lines = text.splitlines()
     assert lines[0] == "run 28817 · python3 train.py --lr 3e-4 · running 12 s · step 4"
