@@ -153,9 +153,12 @@ def run_session(
     elastic_errors = ()
     notes: list[str] = list(result.notes)
     if probe is not None:
-        # the span measures the work lost since the last checkpoint
+        # the span measures the work lost since the last checkpoint; an idle silence that lasted
+        # to the end (a hang after the final save) trained nothing, so the work ends where it began
         ended_at = result.started_at + result.duration_s
-        probe_facts = probe.collect(ended_at).with_span(result.started_at, ended_at)
+        idle_at_end = stall is not None and not stall.busy and stall.silent_since is not None
+        worked_until = min(stall.silent_since, ended_at) if idle_at_end else ended_at
+        probe_facts = probe.collect(ended_at).with_span(result.started_at, worked_until)
         # distributed (issue 7): read before the directory goes
         elastic_errors = _elastic_errors(probe, env)
         probe.cleanup()

@@ -23,6 +23,7 @@ from trainwatch.diagnostics.evidence import (
     Frame,
     RaisedException,
     deepest_user_frame,
+    ended_by_signal,
 )
 from trainwatch.diagnostics.judge.consistency import make_consistent
 from trainwatch.diagnostics.judge.imports import own_module_off_the_path
@@ -209,6 +210,8 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     best = _failure_before_the_stop(roots)
 
     verdict = _from_match(best, ranked, cascades, chains, evidence) if best is not None else None
+    if verdict is not None and best is not None and _crash_of_a_process_it_waited_for(best):
+        verdict = _with_the_process_that_died(verdict, best, evidence)
     verdict = own_module_off_the_path(verdict, evidence)
     verdict = apply_kill_rules(
         verdict,
@@ -217,7 +220,10 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
         evidence=evidence,
     )
     verdict = apply_quiet(
-        verdict, evidence, generic=best is not None and best.signature.layer == "phrase"
+        verdict,
+        evidence,
+        generic=best is not None and best.signature.layer == "phrase",
+        explains_wait=best is not None and _crash_of_a_process_it_waited_for(best),
     )
     if verdict is not None and verdict.category == "unknown":
         # a kill that no memory evidence explains, under a time limiter that kills: its limit
@@ -349,6 +355,8 @@ def _failure_before_the_stop(roots: list[Match]) -> Match | None:
     if stop.signature.category != "interrupted":
         return stop
     for m in roots[1:]:
+        if _crash_of_a_process_it_waited_for(m):
+            return m
         if _score(m) < _score(stop) - STOP_TIE:
             break
         # before it (a failure the stop's own shutdown raised comes after it)
@@ -356,6 +364,36 @@ def _failure_before_the_stop(roots: list[Match]) -> Match | None:
         if failure and _position(m) < _position(stop):
             return m
     return stop
+
+
+def _crash_of_a_process_it_waited_for(m: Match) -> bool:
+    """A fatal signal the probe recorded in a process of the run that was not how the run ended
+    (the exit status names its own end first, `_signals`): a Pool's or a launcher's worker that
+    segfaulted while the rest of the run went on, waiting for what it never sent. A Ctrl-C or a
+    stall that came later is the consequence."""
+    return m.via == "signal" and bool(m.cited) and m.cited[0].kind == "probe"
+
+
+def _with_the_process_that_died(verdict: Verdict, best: Match, evidence: Evidence) -> Verdict:
+    """The summary of a crash the rest of the run outlived says which process died, where, and
+    that the run then waited for it."""
+    for fatal in evidence.probe.fatal if evidence.probe is not None else ():
+        if best.cited[0].source != f"probe pid {fatal.pid}":
+            continue
+        frame = fatal.deepest_user_frame()
+        where = (
+            f" at {frame.file.rsplit('/', 1)[-1]}:{frame.line} in {frame.function}" if frame else ""
+        )
+        stopped = evidence.stall is not None or ended_by_signal(
+            evidence.exit, evidence.forwarded_signals
+        )
+        then = ", waiting for work it never sent back, until it was stopped" if stopped else ""
+        return replace(
+            verdict,
+            summary=f"{verdict.summary} Process {fatal.pid} of the run died with {fatal.signal}"
+            f"{where}; the rest of the run went on without it{then}.",
+        )
+    return verdict
 
 
 def _position(m: Match) -> float:

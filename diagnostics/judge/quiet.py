@@ -130,14 +130,15 @@ def judge_quiet(
 
 
 def apply_quiet(
-    verdict: Verdict | None, evidence: Evidence, generic: bool = False
+    verdict: Verdict | None, evidence: Evidence, generic: bool = False, explains_wait: bool = False
 ) -> Verdict | None:
     """Merge the quiet verdict with the knowledge base's one: a stall trainwatch saw always wins
     (its own stop signal is never an alternative); a non-finite value wins over anything but a
     confident failure of another kind (which then keeps it as an alternative); a hang wins over the
     Ctrl-C that ended it; a generic phrase of a good ending (`generic`) gives way to a surer reading
     of the loop; otherwise the quiet verdict decides only when nothing, or nothing explained, was
-    found, and its reading of the loop joins the evidence."""
+    found, and its reading of the loop joins the evidence. `explains_wait`: the verdict names why
+    the run waited (a process it waited for died), so a stall is its symptom."""
     failing = verdict is not None and verdict.category not in ("completed", "early-exit", "unknown")
     if failing and generic and verdict.category == "numerical" and _trained_on_nothing(evidence):
         # a NaN read from the output's words (`Mean of empty slice`, `loss=nan`) where no batch was
@@ -162,7 +163,7 @@ def apply_quiet(
     if evidence.nan_stop is not None:  # trainwatch stopped it: its own interrupt is no cause
         return quiet
     if evidence.stall is not None:
-        if verdict is not None and verdict.subtype in WAITS_EXPLAINED:
+        if verdict is not None and (verdict.subtype in WAITS_EXPLAINED or explains_wait):
             # what the run waited for is named: the stall is its symptom, cited as such
             stalled = tuple(c for c in quiet.evidence if c.kind == "stall")
             return replace(verdict, evidence=cited_once(verdict.evidence, stalled))
@@ -596,6 +597,8 @@ def _died_uncaught(chains: tuple[ExceptionChain, ...]) -> bool:
 
 
 def _blocked_interrupt(chains: tuple[ExceptionChain, ...]):
+    """(kind, where, chain) of the first interrupted wait of the program's (a launcher's own wait
+    for its ranks, mp.spawn's join or torchrun's agent, is none: it waits whatever they do)."""
     for chain in chains:
         if chain.final.short_type not in ("KeyboardInterrupt", "SystemExit"):
             continue

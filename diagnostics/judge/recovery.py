@@ -171,6 +171,7 @@ def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
     if verdict.category not in RESUMABLE and not killed and not numerical:
         return verdict
     from trainwatch.diagnostics.watch.probe.checkpoints import (
+        NOTHING_LOST_S,
         STATES,
         describe_duration,
         resume_code,
@@ -186,7 +187,13 @@ def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
     if point is not None:
         progress = f" ({point.progress})" if point.progress else ""
         lost = facts.lost_s()
-        since = f", {describe_duration(lost)} before the run ended" if lost is not None else ""
+        since = ""
+        if lost is not None:
+            since = (
+                ", and nothing trained after it"
+                if lost < NOTHING_LOST_S
+                else f", {describe_duration(lost)} of training before the run ended"
+            )
         lines.append(
             f"Resume from {point.path}{progress}, written completely{since}: "
             f"{resume_code(point.api, json.dumps(point.path))}"

@@ -26,6 +26,10 @@ def stall_facts(
     wait = stall.main_wait()
     stuck = _stuck_waits(stall)
     first = _blocker(wait, stuck)
+    if wait is not None and wait.kind == "launcher" and first is not None:
+        # a launcher waits on what its processes wait on: the one that holds the others up
+        # names the stall
+        wait = first
     values["silent"] = f"{stall.silent_s:.0f} s"
     values["cpu"] = f"{stall.cpu_seconds:.2f} s"
     if stall.action == "stopped":
@@ -81,7 +85,15 @@ def _stuck_waits(stall: StallFacts) -> list[ProcessWait]:
 
 # What a process waits on when it waits for another process of the run: a batch from the
 # DataLoader's workers, a queue, a child, its peers in a collective.
-_WAITS_FOR_OTHERS = ("dataloader", "queue", "event", "join", "rendezvous", "collective")
+_WAITS_FOR_OTHERS = (
+    "dataloader",
+    "queue",
+    "event",
+    "join",
+    "rendezvous",
+    "collective",
+    "launcher",
+)
 
 
 def _blocker(wait: ProcessWait | None, stuck: list[ProcessWait]) -> ProcessWait | None:

@@ -88,6 +88,8 @@ _WAIT_TIERS = (
     ),
     (
         ("lock", "multiprocessing/synchronize.py", None),
+        # filelock (Hugging Face's cache locks) polls with time.sleep: a lock another process holds
+        ("lock", "filelock/", ("acquire", "__enter__")),
         ("event", "/threading.py", ("wait",)),
         ("lock", "/threading.py", ("acquire", "__enter__")),
         ("io", "/selectors.py", ("select",)),
@@ -101,6 +103,12 @@ _LAUNCHER_FRAMES = (
     "torch/distributed/elastic/",
     "torch/distributed/launcher/",
     "distributed/run.py",
+)
+# A launcher waiting for the processes it started (mp.spawn's join, torchrun's agent between its
+# looks at the ranks) waits on whatever they wait on: its own wait (a pipe, a sleep) names no cause.
+_LAUNCHER_WAITS = (
+    ("torch/multiprocessing/spawn.py", ("join", "start_processes", "spawn")),
+    *((fragment, None) for fragment in _LAUNCHER_FRAMES),
 )
 _WAIT_CODE = (
     ("sleep", re.compile(r"\bsleep\(")),
@@ -125,6 +133,7 @@ _WCHAN = (
     ("select", "io"),
     ("do_wait", "join"),
     ("wait_woken", "io"),
+    ("wait_for_partner", "io"),  # open() of a FIFO that no process has opened from the other end
 )
 _WAIT_WORDS = {
     "dataloader": "waiting for a batch from the DataLoader's workers",
@@ -140,6 +149,7 @@ _WAIT_WORDS = {
     "event": "waiting on an event or a future (another thread's or process's work)",
     "stdin": "waiting for input on stdin (a prompt no one answers)",
     "join": "waiting for another thread or process to end",
+    "launcher": "a launcher waiting for the processes it started (mp.spawn, torchrun)",
     "sleep": "sleeping (time.sleep)",
     "io": "waiting on a socket or file descriptor",
     "busy": "running (using CPU)",
@@ -195,6 +205,7 @@ class StallFacts:
     action: str
     escalated: bool = False  # SIGTERM was not enough: SIGKILL followed after the grace period
     stopped_at: str | None = None  # the progress position when it went silent
+    silent_since: float | None = None  # epoch seconds: when the silence began
     waits: tuple[ProcessWait, ...] = ()
     notes: tuple[str, ...] = ()
 
@@ -220,9 +231,15 @@ class StallFacts:
             "action": self.action,
             "escalated": self.escalated,
             "stopped_at": self.stopped_at,
+            "silent_since": self.silent_since,
             "waits": [w.to_dict() for w in self.waits],
             "notes": list(self.notes),
         }
+
+
+def _epoch(monotonic: float) -> float:
+    """A `time.monotonic()` reading as epoch seconds (the report's clock)."""
+    return time.time() - (time.monotonic() - monotonic)
 
 
 def classify_wait(frames: Sequence[Frame]) -> tuple[str, str]:
@@ -235,7 +252,17 @@ def classify_wait(frames: Sequence[Frame]) -> tuple[str, str]:
         # a module being imported runs its body: the path of a file under torch/distributed/ that
         # `import torch` loads is no collective it waits in
         return "import", _where(frames[-1], frames)
-    for tier in _WAIT_TIERS:
+    for number, tier in enumerate(_WAIT_TIERS):
+        if (
+            number == 1
+        ):  # a launcher's own wait is no queue or sleep of the user's (_LAUNCHER_WAITS)
+            for frame in reversed(frames):
+                path = forward_slashes(frame.file)
+                if any(
+                    fragment in path and (functions is None or frame.function in functions)
+                    for fragment, functions in _LAUNCHER_WAITS
+                ):
+                    return "launcher", _where(frame, frames)
         for frame in reversed(frames):
             path = forward_slashes(frame.file)
             for kind, fragment, functions in tier:
@@ -335,7 +362,9 @@ class StallWatcher:
         self._facts: StallFacts | None = None
         self._episode: float | None = None  # the activity time of the silence already reported
         # a reported silence that output ended, and when (monotonic): kept for `close`, which
-        # restores it when that output was the stop's own (a traceback printed as Ctrl-C ends it)
+        # restores it when that output was the stop's own (a traceback printed as Ctrl-C ends it,
+        # or the answer to a first Ctrl-C that did not end the run, after which the loop never
+        # moved again)
         self._withdrawn: tuple[StallFacts, float] | None = None
         # the run's own rhythm: the last activity seen, the gap that led to it, the longest before;
         # once its loop shows progress, the gaps within the loop only (a quiet start-up, a model
@@ -344,10 +373,12 @@ class StallWatcher:
         self._last_gap = 0.0
         self._longest_gap = 0.0
         self._seen_in_loop = False
-        # the latest outputs the polls saw: (when, the gap before it, the longest gap before that);
-        # a stop's output may come in several pieces (a launcher's line, then each worker's
-        # traceback), and the silence it ended is the gap before the first of them
-        self._recent: deque[tuple[float, float, float]] = deque(maxlen=8)
+        # the latest outputs the polls saw: (when, the gap before it, the longest gap before that,
+        # the progress position after it, and whether it moved the position); a stop's output may
+        # come in several pieces (a launcher's line, then each worker's traceback), and the silence
+        # it ended is the gap before the first of them
+        self._recent: deque[tuple[float, float, float, str | None, bool]] = deque(maxlen=8)
+        self._seen_position: str | None = None  # the progress position at the latest output
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="trainwatch-stall", daemon=True)
         self._started = time.monotonic()
@@ -371,9 +402,14 @@ class StallWatcher:
             self._facts is None
             and withdrawn is not None
             and signalled
-            and time.monotonic() - withdrawn[1] <= STOP_OUTPUT_S
+            and (
+                time.monotonic() - withdrawn[1] <= STOP_OUTPUT_S
+                or self._still_at(withdrawn[0].stopped_at)
+            )
         ):
-            self._facts = withdrawn[0]  # the output that ended the silence was the stop's
+            # the output that ended the silence was the stop's, or it made no progress and a
+            # signal then ended the run: a first Ctrl-C's answer ("saving...") that hung again
+            self._facts = withdrawn[0]
         if self._facts is None and signalled:
             self._facts = self._silence_at_stop()
         facts = self._facts
@@ -413,11 +449,19 @@ class StallWatcher:
             # are no rhythm
             spans.extend(
                 (t - gap, t, longest)
-                for t, gap, longest in self._recent
+                for t, gap, longest, _, _ in self._recent
                 if now - t <= STOP_OUTPUT_S
             )
             if last != self._seen:  # an output no poll saw: the silence before it
                 spans.append((self._seen, last, max(self._longest_gap, self._last_gap)))
+        # output after which the loop never moved again (the answer to a first Ctrl-C that did
+        # not end the run) ended no wait: the silence before it counts too, where its CPU is known
+        known_since = self._history[0][0] if self._history else now
+        spans.extend(
+            (t - gap, t, longest)
+            for t, gap, longest, position, moved in self._recent
+            if not moved and self._still_at(position) and t - gap >= known_since
+        )
         for began, ended, longest in spans:
             silent = ended - began
             if silent < max(SILENCE_AT_STOP_SHARE * self.timeout, SILENCE_AT_STOP_GAPS * longest):
@@ -432,8 +476,15 @@ class StallWatcher:
                 busy=False,
                 action="cut",
                 stopped_at=self._position() if self._position else None,
+                silent_since=_epoch(began),
             )
         return None
+
+    def _still_at(self, position: str | None) -> bool:
+        """Is the loop where it was at `position` (a progress position seen, not None)?"""
+        return (
+            position is not None and self._position is not None and (self._position() == position)
+        )
 
     def _check(self) -> bool:
         """One poll; True when the watcher has nothing more to do (it stopped the run)."""
@@ -449,7 +500,9 @@ class StallWatcher:
                 self._last_gap = activity - self._seen
             self._seen = activity
             self._seen_in_loop = in_loop
-            self._recent.append((activity, self._last_gap, self._longest_gap))
+            position = self._position() if self._position else None
+            moved, self._seen_position = position != self._seen_position, position
+            self._recent.append((activity, self._last_gap, self._longest_gap, position, moved))
         last = max(self._started, activity or 0.0)
         silent = now - last
         if silent < self.timeout:
@@ -482,6 +535,7 @@ class StallWatcher:
             busy=busy,
             action="stopped" if stop else "reported",
             stopped_at=self._position() if self._position else None,
+            silent_since=_epoch(last),
             waits=self._waits(busy),
             notes=self._notes(busy),
         )

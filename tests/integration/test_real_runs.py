@@ -4,6 +4,8 @@ culprit line.
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from conftest import read_report, trainwatch
@@ -166,6 +168,32 @@ def test_a_forked_worker_s_segfault_is_the_native_crash_its_parent_only_saw_as_a
     assert data["verdict"]["subtype"] == "library/native-crash", data["verdict"]
     assert any(e["text"].startswith("SIGSEGV in pid ") for e in data["evidence"]), data["evidence"]
     assert data["culprit"]["line"] == 4
+
+
+def test_a_pool_worker_s_segfault_is_named_when_the_pool_then_waits_for_ever(tmp_path):
+    # Pool.map waits for ever for the task whose worker died; the stall watcher stops the run. The
+    # worker's crash, recorded by the probe, is why it waited: the verdict, with the hang behind it
+    train, report = tmp_path / "train.py", tmp_path / "r.json"
+    train.write_text(
+        "import ctypes, multiprocessing as mp\n"
+        "def parse(n):\n"
+        "    if n == 5:\n"
+        "        ctypes.string_at(0)\n"
+        "    return n\n"
+        "if __name__ == '__main__':\n"
+        "    print('preprocessing', flush=True)\n"
+        "    with mp.Pool(2) as pool:\n"
+        "        print(sum(pool.map(parse, range(16))))\n"
+    )
+    result = trainwatch("run", "--stall-timeout", "2", "--json", str(report), str(train))
+    assert result.returncode == -signal.SIGTERM  # trainwatch stopped it: its death is the program's
+    data = read_report(report)
+    verdict = data["verdict"]
+    assert verdict["subtype"] == "library/native-crash", verdict
+    assert "died with SIGSEGV at train.py:4 in parse" in verdict["summary"], verdict["summary"]
+    assert "until it was stopped" in verdict["summary"]
+    assert data["culprit"]["line"] == 4
+    assert any(e["kind"] == "stall" for e in data["evidence"]), data["evidence"]
 
 
 def test_a_module_the_project_has_but_the_script_cannot_import_is_the_path_not_a_package(

@@ -4,7 +4,7 @@ fallbacks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from trainwatch.diagnostics.evidence import Evidence, ExitStatus, LogLine
 from trainwatch.diagnostics.judge.classify import classify
@@ -857,3 +857,27 @@ def test_a_syntax_error_on_a_newer_python_s_syntax_is_the_interpreter_s_age_firs
     assert compiled("for epoch in range(10)").subtype == "code/syntax-error"
     assert compiled("print model.summary()").subtype == "code/syntax-error"
     assert compiled("else: best_acc = 0.0").subtype == "code/syntax-error"
+
+
+def test_a_worker_s_segfault_the_probe_recorded_comes_before_the_ctrl_c_that_ended_the_wait():
+    # a Pool worker died of SIGSEGV; Pool.map waited on until a Ctrl-C ended the run (exit 130):
+    # the stop is the consequence, the crash the cause
+    from trainwatch.diagnostics.evidence import Frame
+    from trainwatch.diagnostics.read.frames import ThreadStack
+    from trainwatch.diagnostics.watch.probe.records import FatalSignal, ProbeFacts
+
+    frames = (
+        Frame("/u/prep.py", 8, "parse", "ctypes.string_at(0)", True),
+        Frame("/usr/lib/python3.11/ctypes/__init__.py", 519, "string_at", "", False),
+    )
+    fatal = FatalSignal("SIGSEGV", 4242, None, (ThreadStack(1, True, True, frames),))
+    evidence = Evidence(
+        source="run", exit=ExitStatus.from_returncode(-2), probe=ProbeFacts(fatal=(fatal,))
+    )
+    v = classify(evidence)
+    assert (v.category, v.subtype) == ("library", "library/native-crash"), v
+    assert "Process 4242 of the run died with SIGSEGV at prep.py:8 in parse" in v.summary
+    assert "until it was stopped" in v.summary
+    assert (v.culprit.file, v.culprit.line) == ("/u/prep.py", 8)
+    # the same stop with no crash recorded is the stop
+    assert classify(replace(evidence, probe=ProbeFacts())).category == "interrupted"

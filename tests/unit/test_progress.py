@@ -363,6 +363,18 @@ def frame(file, function, code=None, user=False):
     return Frame(file, 1, function, code, user)
 
 
+def test_a_filelock_that_polls_with_sleep_is_a_lock():
+    # filelock's acquire loops on time.sleep while another process holds the lock file (the
+    # Hugging Face cache): the wait is the lock's, not a sleep of the program's
+    stack = [
+        frame("train.py", "<module>", "with FileLock('cache.lock'):", True),
+        frame("/x/site-packages/filelock/_api.py", "__enter__"),
+        frame("/x/site-packages/filelock/_api.py", "acquire", "time.sleep(poll_interval)"),
+    ]
+    kind, where = classify_wait(stack)
+    assert kind == "lock" and "train.py" in where
+
+
 def test_classify_wait_prefers_the_dataloader_over_the_queue_it_blocks_in():
     stack = [
         frame("train.py", "<module>", "for batch in loader:", True),
@@ -678,9 +690,27 @@ def test_torchruns_agent_sleeping_between_checks_is_not_in_a_collective():
             False,
         ),
     )
-    assert classify_wait(frames)[0] == "sleep"
+    # the agent waits on its ranks: what they wait on is the stall's kind, not its sleep
+    assert classify_wait(frames)[0] == "launcher"
     rank = (Frame(f"{site}/distributed_c10d.py", 4800, "barrier", "work.wait()", False),)
     assert classify_wait(rank)[0] == "collective"
+    # mp.spawn's parent joins its ranks through a pipe; a rank's own stack starts in spawn's
+    # `_wrap`, which is no launcher's wait
+    spawn = "/env/lib/python3.11/site-packages/torch/multiprocessing/spawn.py"
+    parent = (
+        Frame("/u/prog.py", 27, "<module>", "mp.spawn(main, nprocs=2)", True),
+        Frame(spawn, 340, "spawn", "return start_processes(fn, args, nprocs, join, daemon)", False),
+        Frame(spawn, 296, "start_processes", "while not context.join():", False),
+        Frame(spawn, 160, "join", "ready = multiprocessing.connection.wait(", False),
+        Frame("/usr/lib/python3.11/multiprocessing/connection.py", 947, "wait", "", False),
+    )
+    assert classify_wait(parent)[0] == "launcher"
+    child = (
+        Frame(spawn, 90, "_wrap", "fn(i, *args)", False),
+        Frame("/u/prog.py", 16, "main", "with lock:", True),
+        Frame("/usr/lib/python3.11/threading.py", 300, "acquire", "", False),
+    )
+    assert classify_wait(child)[0] == "lock"
 
 
 @pytest.mark.parametrize(

@@ -204,9 +204,9 @@ def test_resume_advice_only_for_stopped_killed_or_hung_runs(tmp_path: Path) -> N
     term = Evidence("run", exit=ExitStatus.from_returncode(-15), probe=probe)
     advised = with_resume_advice(_verdict("interrupted", "interrupted/sigterm"), term)
     assert advised.advice[0] == (
-        f"Resume from {tmp_path / 'a.pt'} (step 10), written completely, 2.5 s before the run "
-        f'ended: checkpoint = torch.load("{tmp_path / "a.pt"}"), then load its state into the '
-        "model and optimizer"
+        f"Resume from {tmp_path / 'a.pt'} (step 10), written completely, 2.5 s of training "
+        f'before the run ended: checkpoint = torch.load("{tmp_path / "a.pt"}"), then load its '
+        "state into the model and optimizer"
     )
     hung = Evidence("run", exit=ExitStatus.from_returncode(0), probe=probe)
     assert with_resume_advice(_verdict("hang", "hang/lock"), hung).advice[0].startswith("Resume")
@@ -292,6 +292,26 @@ def test_no_training_lost_by_a_run_never_seen_training_or_one_that_left_its_loop
     assert "no checkpoint written: all 13 s of training lost" in outline(stopped, 1).text()
     left = replace(stopped, verdict=_verdict("early-exit", None))
     assert "Work lost" not in outline(left, 1).text()
+
+
+def test_a_run_that_sat_idle_after_its_last_save_lost_no_training(tmp_path: Path) -> None:
+    # trained 3 s, saved, then waited 27 s for a flag (a hang after the work): the span the work
+    # is measured by ends where the silence began, not at the signal that ended the wait
+    (tmp_path / "m.pt").write_bytes(b"x")
+    facts = read_checkpoints(save(1, 1, tmp_path / "m.pt", 2.9, 3.0)).with_span(0.0, 3.05)
+    evidence = Evidence("run", exit=ExitStatus.from_returncode(-2), probe=_probe(facts))
+    stuck = Diagnosis(
+        "0.1.0", ("python", "t.py"), None, 30.0, evidence.exit, _verdict("hang", None), evidence
+    )
+    text = outline(stuck, 1).text()
+    assert "no training lost since: the run made no progress after it" in text
+    assert "of training lost" not in text
+    advice = with_resume_advice(_verdict("hang", None), evidence).advice
+    assert any("written completely, and nothing trained after it" in a for a in advice), advice
+    # the same save 27 s before a run that kept training: those 27 s are lost
+    worked = read_checkpoints(save(1, 1, tmp_path / "m.pt", 2.9, 3.0)).with_span(0.0, 30.0)
+    busy = replace(stuck, evidence=replace(evidence, probe=_probe(worked)))
+    assert "27 s of training lost since" in outline(busy, 1).text()
 
 
 def test_every_format_shows_the_sample_and_the_work_lost(tmp_path: Path) -> None:

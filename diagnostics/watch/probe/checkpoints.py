@@ -83,6 +83,11 @@ class CheckpointSave:
         }
 
 
+# Less training than this after the resume point is none (the save and the last output of a loop
+# that then sat idle are milliseconds apart)
+NOTHING_LOST_S = 0.1
+
+
 @dataclass(frozen=True)
 class CheckpointFacts:
     """Every checkpoint save of a run (the probe loaded), and the span of the run."""
@@ -90,7 +95,8 @@ class CheckpointFacts:
     saves: tuple[CheckpointSave, ...] = ()  # oldest first; the first and the latest MAX_SAVES
     total: int = 0  # saves in all
     run_started: float | None = None
-    run_ended: float | None = None
+    # when the run last worked: its end, or where an idle silence that lasted to the end began
+    trained_until: float | None = None
 
     @property
     def last(self) -> CheckpointSave | None:
@@ -116,14 +122,14 @@ class CheckpointFacts:
 
     def lost_s(self) -> float | None:
         """Training time since the resume point (since the start when there is none)."""
-        if self.run_ended is None:
+        if self.trained_until is None:
             return None
         point = self.resume_point()
         since = point.ended if point is not None else self.run_started
-        return None if since is None else max(0.0, self.run_ended - since)
+        return None if since is None else max(0.0, self.trained_until - since)
 
-    def with_span(self, started: float, ended: float) -> CheckpointFacts:
-        return replace(self, run_started=started, run_ended=ended)
+    def with_span(self, started: float, trained_until: float) -> CheckpointFacts:
+        return replace(self, run_started=started, trained_until=trained_until)
 
     def with_nonfinite_since(self, since: float) -> CheckpointFacts:
         """The saves begun after the loss first went non-finite (read live at `since`) marked as

@@ -330,11 +330,12 @@ class ProbeFacts:
             return self
         return replace(self, checkpoints=self.checkpoints.with_nonfinite_since(since))
 
-    def with_span(self, started: float, ended: float) -> ProbeFacts:
-        """The facts with the run's start and end times, which the lost work is measured by."""
+    def with_span(self, started: float, trained_until: float) -> ProbeFacts:
+        """The facts with the run's start and the end of its work, which the lost work is
+        measured by."""
         if self.checkpoints is None:
             return self
-        return replace(self, checkpoints=self.checkpoints.with_span(started, ended))
+        return replace(self, checkpoints=self.checkpoints.with_span(started, trained_until))
 
 
 # Exceptions recorded this long after the program ended still count (a record written as it died)
