@@ -226,6 +226,11 @@ class LiveListener:
                 f"trainwatch: --on-nan stop: {summary} Interrupting the run (SIGINT); it is "
                 f"terminated if it has not ended in {self.grace:g} s."
             )
+        elif event.kind == "nan" and event.spared:
+            self.warn(
+                f"{summary} The training loop had already finished: the run is not interrupted "
+                "(--on-nan stop)."
+            )
         elif event.kind == "nan" and self.on_nan == "warn":
             self.warn(f"{summary} The run goes on (--on-nan warn).")
         notifier = self.notifier

@@ -171,8 +171,9 @@ _WRAPPED_VALUE = re.compile(r"^\s*(?P<value>\S+)\s*$")
 # The last part of a loss group's path that names the loss itself: `losses/total`.
 _LOSS_TOTALS = frozenset(("total", "sum", "all", "overall"))
 _SCALE = {"k": 1e3, "M": 1e6, "G": 1e9}
-# (count so far, global step, value, the line, position text) for each non-finite loss.
-NonFiniteObserver = Callable[[int, int, float, LogLine, str | None], None]
+# (count so far, global step, value, the line, position text, whether the loop had finished) for
+# each non-finite loss.
+NonFiniteObserver = Callable[[int, int, float, LogLine, str | None, bool], None]
 
 
 @dataclass(frozen=True)
@@ -740,7 +741,12 @@ class ProgressTracker:
         if self._on_nonfinite is not None:
             try:
                 self._on_nonfinite(
-                    self._nonfinite_count, step, value, line, self._position().describe()
+                    self._nonfinite_count,
+                    step,
+                    value,
+                    line,
+                    self._position().describe(),
+                    self._ended_by_its_count(),
                 )
             except Exception:  # an observer's bug must not stop the reading of the output
                 pass
@@ -905,6 +911,16 @@ class ProgressTracker:
             loss_count=self._loss_count,
             nonfinite_count=self._nonfinite_count,
         )
+
+    def _ended_by_its_count(self) -> bool:
+        """Has the loop reached the end its own count names (`epoch 15/15`, `step 900/900`)? Not
+        a bar's end alone: a loop that draws one bar per epoch, with no total of epochs printed,
+        is between two epochs there."""
+        s = self._state
+        counted = (s.epoch is not None and s.epoch.total is not None) or (
+            s.step is not None and s.step.total is not None and not s.step.tqdm_like
+        )
+        return counted and self._finished() is True
 
     def _finished(self) -> bool | None:
         """Whether the outermost counter reached its end, every training bar included (nested

@@ -35,6 +35,9 @@ class LiveEvent:
     position: str | None = None  # "epoch 3/20, step 5/8"
     line: str | None = None  # the output line that showed it
     stopping: bool = False  # trainwatch stops the run because of it
+    # the stop was due, but the training loop had already finished (a loss printed once, after
+    # it): interrupting would only cut the program's saving and teardown short
+    spared: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,19 +114,29 @@ class LiveAlerts:
         self._ended = threading.Event()
         self._stopper: threading.Thread | None = None
 
-    def nonfinite(self, count: int, step: int, value: float, line: LogLine, at: str | None) -> None:
-        """The progress tracker's `NonFiniteObserver`: an event for the first, a stop at the Nth."""
+    def nonfinite(
+        self,
+        count: int,
+        step: int,
+        value: float,
+        line: LogLine,
+        at: str | None,
+        finished: bool = False,
+    ) -> None:
+        """The progress tracker's `NonFiniteObserver`: an event for the first, a stop at the Nth
+        (none once the loop has finished)."""
         if self._first is None:
             self._first = (step, at, line)
-        stopping = self.stop_after is not None and count == self.stop_after
+        due = self.stop_after is not None and count == self.stop_after
+        stopping = due and not finished
         if stopping:
             self._begin_stop(count, at)
-        if count == 1 or stopping:
+        if count == 1 or due:
             first_step, first_at, _ = self._first
             summary = (
                 f"The loss became {nonfinite_name(value)} at {first_at or f'step {first_step}'}."
             )
-            if stopping and count > 1:
+            if due and count > 1:
                 summary = (
                     f"The loss was not finite {count} times "
                     f"since {first_at or f'step {first_step}'}"
@@ -137,6 +150,7 @@ class LiveAlerts:
                     at,
                     line.text.strip()[:CITED_CHARS],
                     stopping=stopping,
+                    spared=due and finished,
                 )
             )
 

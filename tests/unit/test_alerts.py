@@ -80,6 +80,29 @@ def test_stop_after_two_interrupts_at_the_second_and_says_where_it_began():
     assert stop.signals == ("SIGINT",) and stop.first_line.text == "step 2/9 loss=inf"
 
 
+def test_a_loss_first_printed_after_the_loop_reached_its_count_is_no_stop():
+    # Lightning's bar off a terminal prints its loss once, after `max_epochs` was reached: an
+    # interrupt then would only cut the program's saving short. One bar per epoch with no total
+    # of epochs is between two epochs at a bar's end: that stop stands.
+    from trainwatch.cli.notify.sender import LiveListener
+
+    events, recorder, said = [], Recorder(), []
+    alerts = LiveAlerts(events.append, 1, recorder)
+    _feed(ProgressTracker(alerts.nonfinite), ["epoch 15/15 step 8/8", "train_loss: nan"])
+    assert recorder.signals == [] and alerts.close() is None
+    assert [(e.stopping, e.spared) for e in events] == [(False, True)]
+    LiveListener(None, "stop", said.append, said.append, 30.0)(events[0])
+    assert said == [
+        "The loss became NaN at epoch 15/15, step 8/8. The training loop had already finished: "
+        "the run is not interrupted (--on-nan stop)."
+    ]
+    bars, recorder = [], Recorder()
+    alerts = LiveAlerts(bars.append, 1, recorder, grace=30)
+    _feed(ProgressTracker(alerts.nonfinite), ["100%|██████████| 8/8 [00:01<00:00]", "loss: nan"])
+    assert recorder.signals == [signal.SIGINT] and bars[0].stopping
+    alerts.close()
+
+
 def test_a_run_that_does_not_end_is_terminated_after_the_grace():
     recorder = Recorder()
     alerts = LiveAlerts(None, 1, recorder, grace=0.05)
