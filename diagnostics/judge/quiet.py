@@ -317,6 +317,23 @@ def _facts(evidence: Evidence, quiet: bool, said_stopped: bool = False):
     return facts, values, tuple(cited), culprits
 
 
+# The counters of a position (`epoch 1/20, step 1/4`): each must be at its first value (0 or 1)
+# for a loss printed there to come before any update.
+_COUNTER = re.compile(r"\b(epoch|batch|step|iter)\w* (\d+)")
+
+
+def _at_the_start(where: str | None) -> bool:
+    """Was a loss printed at this position printed before any update: at the first step of the
+    first epoch, or where no counter says otherwise? A print with an epoch and no step is the
+    epoch's summary (`Epoch [1/20], Loss: inf`): an epoch of updates came before it."""
+    if where is None:
+        return True
+    counters = {name: int(value) for name, value in _COUNTER.findall(where)}
+    if any(value > 1 for value in counters.values()):
+        return False
+    return not ("epoch" in counters and len(counters) == 1)
+
+
 def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, cited) -> None:
     status = evidence.exit
     facts["finished"] = progress.finished is True
@@ -335,7 +352,11 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
         # never one finite loss (`losses` holds the finite ones only), over more than one value: a
         # single value printed, NaN, says nothing of the values before it (a loss printed once,
         # after the loop, by a run whose learning rate was too high)
-        facts["nonfinite-from-start"] = not progress.losses and progress.nonfinite_count > 1
+        facts["nonfinite-from-start"] = (
+            not progress.losses
+            and progress.nonfinite_count > 1
+            and _at_the_start(progress.first_nonfinite_at)
+        )
         values["value"] = nonfinite_name(value)
         where = progress.first_nonfinite_at or f"step {step}"
         values["first"] = f" (first seen at {where})"

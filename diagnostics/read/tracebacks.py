@@ -173,8 +173,9 @@ _LOWER_NAME_FIRST = re.compile(r"^[a-z_][a-z0-9_]*(?::\s|$)")
 # The name of an exception's class, as a traceback's last line starts with it.
 _EXCEPTION_NAME = (
     r"(?:[A-Za-z_]\w*\.)*(?:[A-Za-z_]\w*(?:Error|Exception|Exhausted|Failure|Interrupt|Exit)"
-    # exception classes whose names do not say so: Python's, Paddle's, pyarrow's
-    r"|Stop(?:Async)?Iteration|EnforceNotMet|ArrowInvalid)"
+    # exception classes whose names do not say so: Python's, Paddle's, pyarrow's; and the base
+    # class itself, which a program's own `raise Exception("...")` throws
+    r"|Exception|Stop(?:Async)?Iteration|EnforceNotMet|ArrowInvalid)"
     # any class of a package's errors module (`neptune.exceptions.MissingApiToken`,
     # `gym.error.NameNotFound`, `torch._dynamo.exc.Unsupported`): its name need not end in Error
     r"|(?:[A-Za-z_]\w*\.)+(?:errors?|exceptions?|errors_impl|exc)\.[A-Z]\w*"

@@ -422,14 +422,19 @@ def test_the_closing_lines_start_after_a_headless_traceback_s_last_frame():
     ]
 
 
-def test_a_bare_exception_name_is_read_under_the_raise_that_names_it():
-    # `Exception: ...` alone could be prose; under `raise Exception(f"...")` it is what was raised
+def test_python_s_last_line_for_a_raised_exception_is_read_with_or_without_its_raise():
+    # `raise Exception("...")` ends in `Exception: ...`, the base class's name alone; pasted
+    # under its `raise` or without it, a multi-line message's lines below it belong to it
     pasted = "    raise Exception(f'Sample {i} is empty')\nException: Sample 12 is empty\n"
-    final = parse_text(pasted).closing_error.final
-    assert (final.type, final.message) == ("Exception", "Sample 12 is empty")
-    assert parse_text("Exception: Sample 12 is empty\n").closing_error is None
-    other = parse_text("    raise ValueError(f'bad {x}')\nException: Sample 12 is empty\n")
-    assert other.closing_error is None or other.closing_error.final.type != "Exception"
+    alone = "Exception: Reached maximum number of calls.\nThis means the loop returned nothing.\n"
+    for text, message in (
+        (pasted, "Sample 12 is empty"),
+        (alone, "Reached maximum number of calls.\nThis means the loop returned nothing."),
+    ):
+        (chain,) = parse_text(text).chains
+        assert (chain.final.type, chain.final.message) == ("Exception", message)
+    # a word that merely starts so is no exception's name
+    assert parse_text("Exceptional: results\n").chains == ()
 
 
 @pytest.mark.parametrize(

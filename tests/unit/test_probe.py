@@ -227,3 +227,29 @@ def test_probe_bytecode_is_compiled_when_no_installed_copy_exists(tmp_path, monk
         assert Path(importlib.util.cache_from_source(str(child))).is_file()
     finally:
         session.cleanup()
+
+
+def test_a_recorded_message_written_for_a_terminal_is_read_without_its_colour_codes(
+    tmp_path: Path,
+) -> None:
+    # torch.load's weights-only refusal bolds a phrase: the signatures match the words, and the
+    # report cites them, without the escape codes
+    message = (
+        "Weights only load failed. This file can still be loaded, to do so you have two options, "
+        "\x1b[1mdo those steps only if you trust the source of the checkpoint\x1b[0m."
+    )
+    (tmp_path / "2-aa.jsonl").write_text(
+        '{"kind":"hello","pid":2,"ppid":1,"time":1}\n'
+        + json.dumps(
+            {
+                "kind": "exception",
+                "pid": 2,
+                "time": 2,
+                "chain": [{"type": "_pickle.UnpicklingError", "message": message}],
+            }
+        )
+        + "\n"
+    )
+    (chain,) = read_records(tmp_path).chains
+    assert "\x1b" not in chain.final.message
+    assert "two options, do those steps only if you trust the source" in chain.final.message

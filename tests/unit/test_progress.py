@@ -877,13 +877,17 @@ def test_a_metric_gone_nan_beside_finite_losses_is_the_metric_s_own_division():
     diverging = healthy.replace("train_loss: 0.43", "train_loss: nan")
     assert judge(diverging).subtype == "numerical/nan-loss"
     # the learning rate is named where the loss went NaN after finite steps, not where it was
-    # never finite: then the loss's own arithmetic (a log of 0) or the inputs made it
+    # never finite from the first step on: then the loss's own arithmetic (a log of 0) or the
+    # inputs made it
     assert any("learning rate" in a for a in judge(diverging).advice)
-    undefined = judge(
-        "".join(f"Epoch {e}/3 - train_loss: nan - val_loss: nan\n" for e in (1, 2, 3))
-    )
+    undefined = judge("".join(f"step {s}/3 - train_loss: nan\n" for s in (1, 2, 3)))
     assert undefined.subtype == "numerical/nan-loss" and "before any update" in undefined.summary
     assert not any("learning rate" in a for a in undefined.advice)
+    # an epoch's summary printed NaN from the first epoch on came after that epoch's updates: a
+    # learning rate far too high makes it as well (forty-third session's real runs)
+    epochs = judge("".join(f"Epoch {e}/3 - train_loss: nan - val_loss: nan\n" for e in (1, 2, 3)))
+    assert epochs.subtype == "numerical/nan-loss" and "before any update" not in epochs.summary
+    assert any("learning rate" in a for a in epochs.advice)
 
 
 def test_gradient_norms_non_finite_to_the_end_are_a_numerical_failure_whatever_the_loss_says():

@@ -23,6 +23,7 @@ from trainwatch.diagnostics.evidence import (
     RaisedException,
     deepest_user_frame,
 )
+from trainwatch.diagnostics.read.capture import ANSI
 from trainwatch.diagnostics.read.dumps import (
     fatal_signal_name,
     parse_dump,
@@ -574,6 +575,10 @@ def _raised(item: dict[str, Any]) -> RaisedException:
     frames = tuple(_frame(f) for f in item.get("frames") or () if isinstance(f, dict))
     relation = item.get("relation") if item.get("relation") in ("cause", "context") else None
     kind, message = str(item.get("type") or "<unknown>"), str(item.get("message") or "")
+    if "\x1b" in message:
+        # a message written for a terminal (torch.load's weights-only refusal bolds a phrase):
+        # read as a log's line is, without its colour codes
+        message = ANSI.sub("", message)
     if not frames and kind.endswith(REMOTE_TRACEBACK):
         frames = _remote_frames(message)
     return RaisedException(kind, message, frames, relation)
