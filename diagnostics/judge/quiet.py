@@ -290,6 +290,11 @@ def _facts(evidence: Evidence, quiet: bool, said_stopped: bool = False):
             facts["blocked-interrupt"] = True
             values.update(wait_kind=kind, where=where)
             cited.insert(0, _cite_line(log.cut_at))
+    if facts.get("stall-cut"):
+        # the wait a signal broke, named by its traceback, is where the silent run was stuck
+        broke = facts.get("blocked-interrupt") and values.get("wait_kind")
+        values["cut_wait"] = broke or "no-progress"
+        values["found_waiting"] = f", which found it waiting ({values['where']})" if broke else ""
     if status is None and log is not None and not chains:
         _cut_traceback_facts(log, facts, values, cited)
     if (
@@ -342,6 +347,12 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
     facts["diverged"] = progress.diverged
     if progress.stopped_at:
         values["at"] = f" at {progress.stopped_at}"
+    if progress.loss_rose is not None:
+        facts["loss-rose"] = True
+        lowest, last = progress.loss_rose
+        values.update(
+            rose_lowest=f"{lowest:.4g}", rose_last=f"{last:.4g}", rose_times=f"{last / lowest:.0f}"
+        )
     if progress.flat_loss is not None:
         facts["flat-loss"] = True
         flat_value, flat_count = progress.flat_loss

@@ -95,6 +95,11 @@ NONFINITE_NORMS_AT_END = 2
 # printed at the floor of its precision (`0.0000`, `0.0001`) converged before its first print.
 FLAT_LOSS_PRINTS = 5
 FLAT_LOSS_FLOOR = 1e-3
+# A finite loss that ended this many times above its lowest value, and above its first, over at
+# least LOSS_ROSE_PRINTS values: it learned, then got worse (gradients left to add up without
+# `zero_grad`, a learning rate too high for later epochs), short of divergence's 100 times.
+LOSS_ROSE_FACTOR = 3.0
+LOSS_ROSE_PRINTS = 5
 # A row of a step (bare, or after a counter's word) and unnamed values, nothing else: `76970
 # 2.6265104`, `120, nan`, `batch: 387 nan 0.6595617 0.72703314`, and lists of them under a table's
 # header (DeepXDE: `20000  [nan, nan, nan]  [nan, nan, nan]  []`).
@@ -231,6 +236,9 @@ class ProgressFacts:
     # The last training loss printed and how many steps in a row it was printed the same, when
     # FLAT_LOSS_PRINTS or more: a loss that never moved.
     flat_loss: tuple[float, int] | None = None
+    # (lowest, last) of a finite loss that ended LOSS_ROSE_FACTOR times its lowest or more, and
+    # above its first, without diverging
+    loss_rose: tuple[float, float] | None = None
     # The gradient norms printed last were non-finite, NONFINITE_NORMS_AT_END of them or more in a
     # row: (the first of those, its line).
     nonfinite_grad_norm: tuple[float, LogLine] | None = None
@@ -423,6 +431,7 @@ class ProgressTracker:
         self._first_loss: dict[int | str | None, float] = {}
         self._min_loss: dict[int | str | None, float] = {}
         self._diverged = False
+        self._last_loss_source: str | None = None  # the writer of the last loss read
         self._nonfinite: tuple[int, float, LogLine] | None = None
         self._nonfinite_at: str | None = None
         # when the output holding it came (`clock`: a live run's feed says when each chunk came)
@@ -853,6 +862,7 @@ class ProgressTracker:
             same = value == self._same_value
             self._same_value, self._same_count = value, self._same_count + 1 if same else 1
         source = line.capture.source if line.capture is not None else None
+        self._last_loss_source = source
         first = self._first_loss.setdefault(source, value)
         if value > 0:
             lowest = self._min_loss.get(source)
@@ -891,6 +901,7 @@ class ProgressTracker:
             first_nonfinite_read_at=self._nonfinite_read_at,
             first_loss_read_at=self._first_loss_read_at,
             diverged=self._diverged,
+            loss_rose=self._loss_rose(),
             first_nonfinite_metric=self._nonfinite_metric,
             flat_loss=(
                 (self._same_value, self._same_count)
@@ -911,6 +922,24 @@ class ProgressTracker:
             loss_count=self._loss_count,
             nonfinite_count=self._nonfinite_count,
         )
+
+    def _loss_rose(self) -> tuple[float, float] | None:
+        """(lowest, last) of the last writer's loss when it ended far above its lowest value and
+        above its first (LOSS_ROSE_FACTOR), finite and short of divergence."""
+        last, source = self._last_loss, self._last_loss_source
+        lowest, first = self._min_loss.get(source), self._first_loss.get(source)
+        if (
+            self._diverged
+            or self._loss_count < LOSS_ROSE_PRINTS
+            or last is None
+            or not math.isfinite(last)
+            or not lowest
+            or first is None
+            or last < LOSS_ROSE_FACTOR * lowest
+            or last <= first
+        ):
+            return None
+        return lowest, last
 
     def _ended_by_its_count(self) -> bool:
         """Has the loop reached the end its own count names (`epoch 15/15`, `step 900/900`)? Not

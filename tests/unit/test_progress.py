@@ -1054,3 +1054,23 @@ def test_a_line_naming_where_the_best_result_was_is_no_position():
     assert track(ended).stopped_at == "epoch 4/100"
     # the loop's own line that carries a best so far is one
     assert track(epochs + "Epoch 5/100 best_acc=0.91\n").stopped_at == "epoch 5/100"
+
+
+def test_a_finished_run_whose_loss_ended_far_above_its_lowest_is_finished_less_surely():
+    # no zero_grad: the loss fell from 5.8 to 3.3, then rose to 21, and the run exited 0 (real
+    # run of the forty-third session); a loss that came down and stayed is finished as ever
+    def judged(losses):
+        text = "".join(f"Epoch {e}/{len(losses)} loss {v}\n" for e, v in enumerate(losses, 1))
+        return judge_quiet(
+            Evidence(source="run", exit=ExitStatus.from_returncode(0), progress=track(text))
+        )
+
+    rose = judged([5.8, 4.1, 3.3, 6.0, 11.5, 21.0])
+    assert (rose.category, rose.confidence) == ("completed", 0.7)
+    assert "ended at 21, 6 times its lowest (3.3)" in rose.summary
+    assert rose.alternatives[0].subtype == "numerical/divergence"
+    assert any("zero_grad" in a for a in rose.advice)
+    fell = judged([5.8, 4.1, 3.3, 3.0, 2.9, 2.8])
+    assert (fell.category, fell.confidence) == ("completed", 0.97)
+    # up from a loss that started low and stayed under 3 times its lowest: no such note
+    assert judged([1.0, 0.8, 0.9, 1.2, 1.5, 1.9]).confidence == 0.97

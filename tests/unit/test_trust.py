@@ -285,10 +285,10 @@ def test_growth_while_a_program_starts_is_no_leak_and_growth_while_it_trains_is(
     from trainwatch.diagnostics.watch.monitor import MemoryFacts
     from trainwatch.diagnostics.watch.sampling import ProcessMemory, Sample
 
-    def grown(seconds: float) -> MemoryFacts:
+    def grown(seconds: float, mib_a_sample: int = 20) -> MemoryFacts:
         samples = []
         for i in range(20):
-            rss = (300 + 20 * i) * 2**20
+            rss = (300 + mib_a_sample * i) * 2**20
             process = ProcessMemory(7, 1, "python", rss, 1.0)
             at = seconds * i / 19
             samples.append(Sample(at, at, (process,), rss, 1.0, None))
@@ -313,6 +313,22 @@ def test_growth_while_a_program_starts_is_no_leak_and_growth_while_it_trains_is(
     two = track("step 0 loss 0.7104", "step 5 loss 0.7004")
     assert leak(30.0, replace(two, first_loss_read_at=3.0))  # 17 of 20 samples after it
     assert not leak(30.0, replace(two, first_loss_read_at=28.0))  # 2 samples: no telling
+    # a run that finished with the same growth finished, and is told of the leak (a validation
+    # loop without no_grad that kept its graphs, exit 0; forty-third session's real runs)
+    done = Verdict("completed", "completed/finished", 0.97, "The run finished.")
+    leaking = Evidence(source="run", memory=grown(90.0, mib_a_sample=40), progress=trained)
+    finished = with_memory_facts(done, leaking)
+    assert finished.category == "completed" and finished.confidence == 0.97
+    assert "grew steadily to the end" in finished.summary
+    assert finished.evidence[-1].kind == "memory" and "to the end" in finished.evidence[-1].text
+    assert "loss.item()" in finished.advice[-1]
+    flat = Evidence(source="run", memory=grown(90.0, mib_a_sample=0), progress=trained)
+    assert with_memory_facts(done, flat) == done
+    # a short run's warm-up, or growth too small to run out of anything, is not told
+    short = Evidence(source="run", memory=grown(10.0, mib_a_sample=40), progress=trained)
+    assert with_memory_facts(done, short) == done
+    small = Evidence(source="run", memory=grown(90.0), progress=trained)  # 380 MiB
+    assert with_memory_facts(done, small) == done
 
 
 def test_a_host_allocation_failing_far_below_the_limit_is_one_request_of_a_wrong_size():
@@ -379,3 +395,27 @@ def test_a_silence_cut_short_by_an_outside_limit_advises_a_stall_timeout_under_t
     verdict = judge_quiet(Evidence(source="run", exit=ExitStatus(None, "SIGINT", 130), stall=stall))
     assert verdict.signature == "quiet:stall-cut-short", verdict
     assert "silent for 25 s" in verdict.advice[0] and "60 s" not in verdict.advice[0]
+    assert verdict.subtype == "hang/no-progress"
+    # the interrupt's traceback shows the wait it broke: that wait is the subtype, as `explain` of
+    # the same output says (it gave hang/lock where `run` said hang/no-progress)
+    from trainwatch.diagnostics.evidence import ExceptionChain, RaisedException
+    from trainwatch.diagnostics.watch.probe.records import ProbeFacts
+
+    frames = (
+        Frame("/u/train.py", 42, "<module>", "with cache_lock:", True),
+        Frame("/usr/lib/python3.11/threading.py", 300, "acquire", "", False),
+    )
+    interrupt = ExceptionChain(
+        (RaisedException("KeyboardInterrupt", "", frames),), origin="probe", pid=7
+    )
+    waited = judge_quiet(
+        Evidence(
+            source="run",
+            exit=ExitStatus(None, "SIGINT", 130),
+            stall=stall,
+            probe=ProbeFacts(chains=(interrupt,)),
+        )
+    )
+    assert waited.subtype == "hang/lock", waited
+    assert "which found it waiting (" in waited.summary
+    assert "acquire, called from u/train.py:42 in <module>)" in waited.summary
