@@ -168,7 +168,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     if waited is not None:
         return waited
     handled = _without_handled_tracebacks(evidence)
-    if handled is not None:
+    if handled is not None and not _said_it_ended_short(evidence, knowledge):
         ended_well = classify(handled, knowledge)
         if ended_well.category == "completed":
             return _with_handled_errors(ended_well, evidence, knowledge)
@@ -788,6 +788,15 @@ def _strongest_root(
         knowledge = default_knowledge()
     roots = (m for m in knowledge.match(chains, log, {}) if m.signature.role == "root")
     return max(roots, key=_rank, default=None)
+
+
+def _said_it_ended_short(evidence: Evidence, knowledge: Knowledge | None) -> bool:
+    """Did the framework say, on the way, that the loop ran short of its plan (Keras 3's `Your
+    input ran out of data; interrupting training`, after which it prints each later epoch's bar to
+    its total over the batches left)? That is the run's early end, no failure it went on from
+    (forty-third session's real runs: `explain` said completed where `run` said early-exit)."""
+    said = _strongest_root((), knowledge, evidence.log)
+    return said is not None and said.signature.category == "early-exit"
 
 
 def _handled_alternatives(
