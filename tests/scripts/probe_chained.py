@@ -1,8 +1,17 @@
 """Raises a chained exception: KeyError, then (during handling) ValueError, then RuntimeError from
-it.
+it. An object in its globals writes its last line as the interpreter clears them, as tqdm's bar
+draws its final frame: the probe must not keep it alive past that (it held the traceback once).
 """
 
 import sys
+
+
+class WritesAtShutdown:
+    def __del__(self):
+        sys.stderr.write("finalized at shutdown\n")
+
+
+keeper = WritesAtShutdown()
 
 print("starting")
 sys.stdout.flush()

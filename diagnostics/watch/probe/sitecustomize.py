@@ -46,7 +46,12 @@ _state = {
     "stack_signal": 0,
     "registered": False,
     "exit": None,
-    "raised_exit": None,  # the last SystemExit sys.monitoring reported (Python 3.12+)
+    # The identity (id()) of the last SystemExit sys.monitoring reported (Python 3.12+), and of the
+    # last exception recorded: never the exception itself, whose traceback holds the script's
+    # frames, and so its globals, alive past the interpreter's clearing of __main__: their
+    # __del__ (tqdm's last frame of its bar, a writer's flush) then ran after sys.stderr was gone,
+    # or never (forty-third session's real runs: tqdm's final line lost in 8 of 15 crashed runs)
+    "raised_exit": None,
     "recorded": None,
     "lib": (),
     "fd_id": None,
@@ -561,10 +566,10 @@ def exception_record(value, thread=None):
 def _record_exception(value, thread):
     """Write an `exception` record: the chain, the thread it ended, and torch's state when
     loaded."""
-    if value is None or value is _state["recorded"]:
+    if value is None or id(value) == _state["recorded"]:
         return
     if thread is None:
-        _state["recorded"] = value
+        _state["recorded"] = id(value)
     _write(exception_record(value, thread))
     _record_sample(value, None)
 
@@ -1724,9 +1729,9 @@ def _raised(code, offset, exception):
     theirs: sys.exit raises in the probe's wrapper, the builtin `exit` in _sitebuiltins). Python
     reports the exception again in each frame it leaves: the first, where it was raised, counts;
     its context is the exception the `except` block handled."""
-    if not isinstance(exception, SystemExit) or exception is _state.get("raised_exit"):
+    if not isinstance(exception, SystemExit) or id(exception) == _state.get("raised_exit"):
         return
-    _state["raised_exit"] = exception
+    _state["raised_exit"] = id(exception)
     if not code.co_filename.endswith((_OWN_FILE, "_sitebuiltins.py")):
         _note_exit(exception.code, sys._getframe(1), exception.__context__)
 
