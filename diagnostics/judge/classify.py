@@ -1182,6 +1182,12 @@ def _reading_place(best: Match, culprit: Culprit | None) -> str:
     return "the dataset"
 
 
+# The entry of a pool's worker process: the outermost frames of a traceback it sends back.
+_POOL_WORKER = re.compile(
+    r"multiprocess(?:ing)?[/\\]pool\.py$|concurrent[/\\]futures[/\\]process\.py$"
+)
+
+
 def _in_data_code(best: Match, culprit: Culprit | None) -> bool:
     if culprit is not None and culprit.function in DATA_FUNCTIONS:
         return True
@@ -1196,6 +1202,15 @@ def _in_data_code(best: Match, culprit: Culprit | None) -> bool:
     if any("DataLoader worker" in e.message for e in chain.exceptions):
         return True
     frames = chain.exceptions[-1].frames[-DATA_READING_DEPTH:]
+    # a pool's worker failed (a `Dataset.map(num_proc=2)` function, a `Pool.map` loader): its own
+    # frames are those of the exception the parent re-raised from (the RemoteTraceback's, printed
+    # as the first traceback of the chain), not the parent's wait for the result
+    remote = chain.exceptions[0]
+    if len(chain.exceptions) > 1 and (
+        remote.type.endswith(REMOTE_TRACEBACK)
+        or any(_POOL_WORKER.search(f.file) for f in remote.frames[:2])
+    ):
+        frames += remote.frames[-DATA_READING_DEPTH:]
     return any(
         DATA_READING_NAMES.search(f.function)
         or DATA_READING_NAMES.search(_module_name(f.file))

@@ -540,6 +540,8 @@ class LogParser:
                 source = line.capture.rank
         if any(word in line.text for word in COLLECTIVE_WORDS):
             self._collective.append((line.capture.rank if line.capture else None, line))
+        if line.text.startswith("Exception ignored"):
+            self._blocks.note_ignored(line, source)
         if self._blocks.advance(line, source) or self._blocks.start(line, source):
             return
         self._system(line)
@@ -588,7 +590,7 @@ class LogParser:
         """The facts so far; open tracebacks are closed as they stand."""
         blocks = self._blocks
         blocks.close_all()
-        chains = tuple(blocks.chains_first) + tuple(blocks.chains_last)
+        chains = tuple(blocks.chains_first) + tuple(blocks.chains_last) or tuple(blocks.ignored)
         ending = self._ending(chains)
         for line in ending:  # read whole: a closing `^C` holds no word the pre-filter looks for
             self._note_if_matches(line)

@@ -141,6 +141,10 @@ MAX_TABLE_LINES = 8 * 64  # torchrun's table of up to 64 failed ranks
 
 TRACEBACK_HEAD = "Traceback (most recent call last):"  # the line Python opens a traceback with
 _TB_HEAD = re.compile(re.escape(TRACEBACK_HEAD) + r"\s*$")
+# Python's word above a traceback it printed and went on from: an exception in a `__del__`, a
+# weakref callback or an atexit callback, raised while the interpreter shuts down or collects
+# garbage (`ImportError: sys.meta_path is None, Python is likely shutting down`). It ended nothing.
+_IGNORED = re.compile(r"^Exception ignored (?:in|on|while)\b")
 _IPY_HEAD = re.compile(r"^([A-Za-z_][\w.]*)\s{2,}Traceback \(most recent call last\)")
 _RICH_HEAD = re.compile(r"^\s*\u256d.*Traceback")
 _ORIGINAL = re.compile(r"^\s*Original Traceback \(most recent call last\):")
@@ -346,6 +350,7 @@ class _Block:
     box_indent: int = 0
     box_width: int = 0
     rich_pieces: list[str] = field(default_factory=list)  # a frame's line rich folded, so far
+    ignored: bool = False  # Python ignored it (a `__del__`'s, an atexit callback's): no failure
 
 
 class BlockReader:
@@ -367,15 +372,26 @@ class BlockReader:
         self.open: dict[int | None, _Block] = {}
         self.chains_first: list[ExceptionChain] = []
         self.chains_last: deque[ExceptionChain] = deque(maxlen=CHAINS_LAST)
+        # the tracebacks Python printed and ignored (`Exception ignored in: ...`)
+        self.ignored: list[ExceptionChain] = []
         self.dropped = 0
         self.children: list[ChildFailure] = []
         self.fatals: list[FatalError] = []
         # rank -> the line of a head alone (R's `Error in ... :`)
         self._heads_alone: dict[int | str | None, int] = {}
+        # rank -> the line of Python's `Exception ignored in: ...`, which the ignored traceback
+        # follows
+        self._ignored_at: dict[int | str | None, int] = {}
 
     def _frame(self, file: str, line: str, function: str) -> Frame:
         number = int(line) if line.isdigit() else 0  # faulthandler writes `???` when it cannot tell
         return make_frame(file, number, function, self.library_dirs)
+
+    def note_ignored(self, line: LogLine, rank: int | str | None) -> None:
+        """Python's `Exception ignored in: ...` (_IGNORED): the traceback on the next line ended
+        nothing."""
+        if _IGNORED.match(line.text):
+            self._ignored_at[rank] = line.number
 
     def in_table(self) -> bool:
         """A ChildFailedError table is open: its `[0]:` lines are entries, not rank prefixes."""
@@ -387,6 +403,9 @@ class BlockReader:
         unused.
         """
         block = self.open.get(rank)
+        if block is not None and rank in self._ignored_at and self._ignored_at[rank] == line.number:
+            self._close(block)  # Python's word for another exception: no line of this one's message
+            return False
         return block is not None and self._continue(block, line)
 
     def start(self, line: LogLine, rank: int | str | None) -> bool:
@@ -396,7 +415,8 @@ class BlockReader:
         if head and not _ORIGINAL.match(text):
             if text[: head.start()].strip():  # what the head is glued to (a `^C` echo, a bar)
                 self._note_if_matches(line)
-            self.open[rank] = _Block("tb", line, rank)
+            ignored = self._ignored_at.pop(rank, None) == line.number - 1
+            self.open[rank] = _Block("tb", line, rank, ignored=ignored)
             return True
         m = _IPY_HEAD.match(text)
         if m:
@@ -855,6 +875,11 @@ class BlockReader:
             stream=b.start.stream,
             capture=b.start.capture,
         )
+        if b.ignored:
+            # read only where nothing else failed (its CUDA error may be all a log shows)
+            if len(self.ignored) < CHAINS_FIRST:
+                self.ignored.append(chain)
+            return
         if len(self.chains_first) < CHAINS_FIRST:
             self.chains_first.append(chain)
         else:

@@ -881,3 +881,14 @@ def test_a_worker_s_segfault_the_probe_recorded_comes_before_the_ctrl_c_that_end
     assert (v.culprit.file, v.culprit.line) == ("/u/prep.py", 8)
     # the same stop with no crash recorded is the stop
     assert classify(replace(evidence, probe=ProbeFacts())).category == "interrupted"
+
+
+def test_a_pool_worker_s_error_in_the_data_function_is_read_where_the_worker_raised_it():
+    # `Dataset.map(encode, num_proc=2)`: the KeyError in encode comes back through the pool, and
+    # the parent's own frames show only its wait for the result; without num_proc the same
+    # error is data/sample-error, and so it is with the pool (forty-third session's real runs)
+    from conftest import FIXTURE_LOGS
+
+    v = judge((FIXTURE_LOGS / "datasets_map_num_proc_keyerror.log").read_text())
+    assert v.subtype == "data/sample-error", v
+    assert "(in encode)" in v.summary

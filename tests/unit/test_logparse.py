@@ -1349,3 +1349,18 @@ def test_the_survivors_torchrun_stopped_itself_are_no_signal_the_run_ended_by():
     assert "SIGTERM" not in cleaned.signals
     # a SIGTERM torchrun did not send (another process was closed): how that rank ended
     assert "SIGTERM" in parse_text(table.format(closed=13999)).signals
+
+
+def test_a_traceback_python_ignored_at_shutdown_is_no_failure_unless_it_is_all_there_is():
+    # a `__del__` that fails as the interpreter shuts down prints `Exception ignored in: ...` and
+    # a traceback: it ended nothing, and its ImportError read as a version clash (62%) over the
+    # program's own RuntimeError (forty-third session's real runs)
+    from conftest import FIXTURE_LOGS
+
+    log = parse_text((FIXTURE_LOGS / "shutdown_del_ignored_exception.log").read_text())
+    assert [(c.final.type, c.final.message) for c in log.chains] == [
+        ("RuntimeError", "validation score went down three times in a row")
+    ]
+    # alone, what it says is all the log has (a CUDA error in a cupy module's dealloc)
+    alone = parse_text((FIXTURE_LOGS / "cupy_dealloc_ignored_cuda_error.log").read_text())
+    assert [c.final.short_type for c in alone.chains] == ["CUDADriverError"]
