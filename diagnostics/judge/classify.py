@@ -21,6 +21,7 @@ from trainwatch.diagnostics.evidence import (
     Evidence,
     ExceptionChain,
     Frame,
+    LogLine,
     RaisedException,
     deepest_user_frame,
     ended_by_signal,
@@ -259,32 +260,55 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     return make_consistent(verdict, evidence)  # last: nothing said may contradict the facts
 
 
-def _exited_itself(exc: RaisedException, frame: Frame | None, where: str) -> Verdict:
+def _exited_itself(
+    exc: RaisedException, frame: Frame | None, where: str, last: LogLine | None
+) -> Verdict:
     """The program ended itself with `sys.exit(...)` (the probe saw the call and where it was
     made) and nothing a signature knows explains it: its own check chose to stop, for a reason it
-    said in its own words or not at all. No category is known (the words `SystemExit` lean
-    nowhere); the line that decided is."""
+    said in its own words (the message, or the `last` line it printed) or not at all. No category
+    is known (the words `SystemExit` lean nowhere); the line that decided is."""
     code = exc.message
-    said = code.lstrip("-").isdigit()
-    call = f"sys.exit({code})" if said else f"sys.exit({code!r})"
-    reason = (
-        "and printed no error: a check of its own decided to stop there, for a reason it did "
-        "not say"
-        if said
-        else "with that message: a check of its own decided to stop there"
+    numbered = code.lstrip("-").isdigit()
+    call = f"sys.exit({code})" if numbered else f"sys.exit({code!r})"
+    evidence = (Cited("exception", call, "probe"),)
+    if not numbered:
+        reason = "with that message: a check of its own decided to stop there"
+    elif last is not None:
+        # the program's last words are most often its reason (a check that printed, then exited)
+        words = last.text.strip()[:CITED_CHARS]
+        reason = f'after its last words, "{words}": a check of its own decided to stop there'
+        evidence += (Cited("log", words, last.where),)
+    else:
+        reason = (
+            "and printed no error: a check of its own decided to stop there, for a reason it did "
+            "not say"
+        )
+    advice = (
+        "Read the condition just before that `sys.exit` call (a patience or threshold check, a "
+        "missing input, a flag)"
     )
     return Verdict(
         "unknown",
         None,
         0.35,
         f"The program ended itself with `{call}`{where} {reason}.",
-        evidence=(Cited("exception", call, "probe"),),
+        evidence=evidence,
         culprit=Culprit.from_frame(frame) if frame else None,
-        advice=(
-            "Read the condition just before that `sys.exit` call (a patience or threshold check, a "
-            "missing input, a flag), and print why it exits.",
-        ),
+        advice=(advice + (", and print why it exits." if numbered and last is None else "."),),
     )
+
+
+def _last_words(evidence: Evidence) -> LogLine | None:
+    """The last line the run printed that is not its loop's progress (a bar, a loss line)."""
+    log = evidence.log
+    if log is None:
+        return None
+    progress = evidence.progress
+    shown = progress.last_progress_line if progress is not None else None
+    line = next((line for line in reversed(log.tail) if line.text.strip()), None)
+    if line is None or (shown is not None and line.where == shown.where):
+        return None
+    return line
 
 
 def _left_without_shutdown(evidence: Evidence) -> bool:
@@ -675,7 +699,7 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
 
         text = error_line(chains) or exc.type  # the line cited, and what the word layer reads
         if exc.short_type == "SystemExit" and chain.origin == "probe":
-            return _exited_itself(exc, frame, where)
+            return _exited_itself(exc, frame, where, _last_words(evidence))
         said = (
             f"The log ends on an error in its program's own words ({exc.type}), which no known "
             "signature explains."

@@ -5,7 +5,8 @@ An allocation refused under RLIMIT_AS looks like any out-of-memory error from in
 while the machine and the cgroup still have plenty: only the process's own limit explains it.
 The limit can be inherited (`ulimit -v` in a job script) or set by the program itself
 (`resource.setrlimit`), so the root process is read at every sample and every other process
-when it is first seen (proc(5): `Max address space`, soft limit first, in bytes).
+when it is first seen, and again every few samples while it has none (proc(5): `Max address
+space`, soft limit first, in bytes).
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ def own_address_limit() -> int | None:
     return None if soft == resource.RLIM_INFINITY else soft
 
 
+# A process other than the root may set its own limit after it starts (a torchrun rank calling
+# `resource.setrlimit` first thing, forty-third session's real runs: read only when first seen, it
+# was missed); one seen without a limit is read again every this many samples.
+REREAD_EVERY = 4
+
+
 class AddressLimits:
     """Follows the address-space limits of a process tree, sample by sample.
 
@@ -80,12 +87,20 @@ class AddressLimits:
         self._inherited = inherited
         self._limits: dict[int, int | None] = {}  # pid -> its limit when last read
         self._peaks: dict[int, int] = {}
+        self._updates = 0
 
     def update(self, pids: tuple[int, ...]) -> None:
-        """Read the limits of the root and of pids not seen before, and the virtual size of
-        every process that has a limit."""
+        """Read the limits of the root and of pids not seen before (again, every REREAD_EVERY
+        updates, of those seen without one), and the virtual size of every process that has a
+        limit."""
+        self._updates += 1
+        again = self._updates % REREAD_EVERY == 0
         for pid in pids:
-            if pid == self.root or pid not in self._limits:
+            if (
+                pid == self.root
+                or pid not in self._limits
+                or (again and self._limits[pid] is None)
+            ):
                 limit = read_address_limit(pid, self._proc)
                 if limit is not None or pid not in self._limits:
                     self._limits[pid] = limit

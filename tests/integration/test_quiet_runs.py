@@ -516,6 +516,16 @@ def test_a_program_that_exits_itself_with_a_status_names_the_line_and_no_categor
     data = read_report(report)
     assert data["verdict"]["category"] == "unknown" and "sys.exit(3)" in data["verdict"]["summary"]
     assert data["culprit"]["line"] == 4
+    assert "reason it did not say" in data["verdict"]["summary"]  # the last line was progress
+    # a program that printed its reason before it exited gave one (forty-third session's real
+    # runs: "did not say" contradicted its last stderr line)
+    said = code.replace(
+        "sys.exit(3)", "print('accuracy target unreachable', file=sys.stderr)\nsys.exit(3)"
+    )
+    result = trainwatch("run", "--json", str(report), "--", sys.executable, "-c", said)
+    verdict = read_report(report)["verdict"]
+    assert result.returncode == 3 and "did not say" not in verdict["summary"]
+    assert 'after its last words, "accuracy target unreachable"' in verdict["summary"]
 
 
 def test_a_pipeline_s_status_0_does_not_hide_the_python_process_that_died_in_it(tmp_path):

@@ -18,7 +18,7 @@ from trainwatch.diagnostics.judge.classify import classify
 from trainwatch.diagnostics.judge.memory import steady_growth
 from trainwatch.diagnostics.read.progress import ProgressTracker
 from trainwatch.diagnostics.verdict import Culprit, Diagnosis, Verdict
-from trainwatch.diagnostics.watch.limits import AddressLimits, read_address_limit
+from trainwatch.diagnostics.watch.limits import REREAD_EVERY, AddressLimits, read_address_limit
 from trainwatch.diagnostics.watch.stall import ProcessWait, StallFacts
 
 from conftest import ROOT
@@ -256,6 +256,15 @@ def test_address_limits_are_read_from_proc_limits(tmp_path):
     (found,) = limits.facts()
     assert found.pid == 10 and found.limit_bytes == 2**30 and found.peak_virtual_bytes > 0
     assert found.source == f"{tmp_path}/10/limits"
+    # a rank that sets its own limit after it was first seen (torchrun's ranks are not the root):
+    # read again while it has none
+    (tmp_path / "11" / "limits").write_text(
+        "Limit                     Soft Limit           Hard Limit           Units     \n"
+        "Max address space         3221225472           unlimited            bytes     \n"
+    )
+    for _ in range(REREAD_EVERY):
+        limits.update((10, 11))
+    assert [(a.pid, a.limit_bytes) for a in limits.facts()] == [(10, 2**30), (11, 3 * 2**30)]
 
 
 def test_the_gpu_sampler_says_nothing_on_a_machine_without_a_driver():
@@ -361,6 +370,12 @@ def test_a_host_allocation_failing_far_below_the_limit_is_one_request_of_a_wrong
     assert not any("batch size" in a for a in numpy.advice)  # no batch is that big
     grown = judged("", 20.0)  # the run had filled the machine: the usual reading stands
     assert grown.summary == "Python ran out of memory."
+    # a 4 MiB request refused far below the limit is no request of a wrong size: a limit the
+    # sampler did not see refused it (a rank's own RLIMIT_AS; forty-third session's real runs)
+    small = judged(
+        "DefaultCPUAllocator: can't allocate memory: you tried to allocate 4194304 bytes", 0.8
+    )
+    assert small.summary == "Python ran out of memory."
 
 
 def test_a_stall_while_the_master_address_does_not_resolve_is_that_rendezvous():
