@@ -196,11 +196,23 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     spawn_failed = any(
         e.type.endswith(SPAWN_FAILURES) for chain in chains for e in chain.exceptions
     )
+    # in a saved log, a traceback printed after a good ending's words (Lightning's `fast_dev_run`
+    # line, then a KeyError in the code after fit) ended the run as a failing exit would
+    crashed_after = max(
+        (c.line for c in chains if c.origin == "log" and not c.is_error_line and c.line),
+        default=0,
+    )
     roots = [
         m
         for m in ranked
         if m.signature.role == "root"
         and not (failed and m.signature.category in GOOD_ENDINGS)
+        and not (
+            evidence.exit is None
+            and m.signature.category in GOOD_ENDINGS
+            and m.via == "line"
+            and crashed_after > m.order
+        )
         and not (m.signature.layer == "phrase" and _read_from(m) in echoes)
         and not (
             spawn_failed
@@ -952,10 +964,13 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
     if evidence.exit is None:
         # a saved log: every traceback stands before the loop's last progress, which reached its
         # last epoch of several (the program went on from each and finished). A bar alone at its
-        # total is no proof: tqdm redraws its bar as a failed loop unwinds.
+        # total is no proof: tqdm redraws its bar as a failed loop unwinds; nor is a loop whose
+        # progress was printed once, at its end (rich's bar off a terminal draws only its last
+        # frame): everything stands before it, and nothing shows the run went on from any of it
         position = progress.position
         if (
             last is None
+            or progress.first_progress_line is last
             or any(c.line is None or c.line > last.number for c in log.chains)
             or not (position.epochs and position.epochs > 1 and position.epoch == position.epochs)
             or any(_a_thread_died_of(c, log) for c in log.chains)

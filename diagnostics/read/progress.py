@@ -245,6 +245,7 @@ class ProgressFacts:
     # A finite loss rose by orders of magnitude (>= 100x its minimum, >= 10x its start).
     diverged: bool = False
     last_progress_line: LogLine | None = None
+    first_progress_line: LogLine | None = None  # the first line that moved the loop's position
     lines_after_progress: int = 0  # non-blank lines printed after the last progress change
     # One of those lines spoke of an error, an exception, a traceback, a kill or an abort.
     error_after_progress: bool = False
@@ -450,6 +451,7 @@ class ProgressTracker:
         # (step, first non-finite value, row) of the non-finite bare rows since the last finite one
         self._nonfinite_rows: list[tuple[int, float, LogLine]] = []
         self._last_progress_line: LogLine | None = None
+        self._first_progress_line: LogLine | None = None
         self._after_progress = 0
         self._error_after_progress = False
         self._position_key: tuple | None = None
@@ -525,6 +527,7 @@ class ProgressTracker:
             self._position_key = key
             self.last_progress_at = time.monotonic()
             self._last_progress_line = line
+            self._first_progress_line = self._first_progress_line or line
             self._after_progress = 0
             self._error_after_progress = False
 
@@ -917,6 +920,7 @@ class ProgressTracker:
                 else None
             ),
             last_progress_line=self._last_progress_line,
+            first_progress_line=self._first_progress_line,
             lines_after_progress=self._after_progress,
             error_after_progress=self._error_after_progress,
             loss_count=self._loss_count,

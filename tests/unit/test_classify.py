@@ -892,3 +892,39 @@ def test_a_pool_worker_s_error_in_the_data_function_is_read_where_the_worker_rai
     v = judge((FIXTURE_LOGS / "datasets_map_num_proc_keyerror.log").read_text())
     assert v.subtype == "data/sample-error", v
     assert "(in encode)" in v.summary
+
+
+def test_a_loop_whose_progress_was_printed_once_at_its_end_went_on_from_nothing():
+    # rich's bar off a terminal draws only its last frame, at the end: the warning above it is
+    # no failure the run went on from (forty-third session's real runs: `explain` said completed
+    # where `run` read the missing monitored key)
+    v = judge(
+        "/venv/lib/python3.11/site-packages/lightning/pytorch/callbacks/model_checkpoint.py:588: "
+        "`ModelCheckpoint(monitor='val_acc')` could not find the monitored key in the returned "
+        "metrics: ['train_loss', 'epoch', 'step']. HINT: Did you call `log('val_acc', value)` in "
+        "the `LightningModule`?\n"
+        "`Trainer.fit` stopped: `max_epochs=3` reached.\n"
+        "Epoch 2/2  ━━━━━━━━━━━━━━━━━━━ 8/8 0:00:00 • 0:00:00 44.09it/s train_loss: 0.356\n"
+    )
+    assert v.category == "code", v
+
+
+def test_a_traceback_after_fast_dev_run_s_words_is_the_run_s_end():
+    # Lightning said it would run one batch, then the script failed after fit: the crash, not a
+    # fast_dev_run by design (forty-third session's real runs)
+    v = judge(
+        "Running in `fast_dev_run` mode: will run the requested loop using 1 batch(es). Logging "
+        "and checkpointing is suppressed.\n"
+        "`Trainer.fit` stopped: `max_steps=1` reached.\n"
+        "Traceback (most recent call last):\n"
+        '  File "/work/realrun/BF/min/m02_fastdev_then_crash.py", line 17, in <module>\n'
+        '    print({"lr": 0.05}["batch_size"])\n'
+        "KeyError: 'batch_size'\n"
+    )
+    assert v.subtype == "code/python-error", v
+    # the words alone are the fast_dev_run they say
+    said = (
+        "Running in `fast_dev_run` mode: will run the requested loop using 1 batch(es). "
+        "Logging and checkpointing is suppressed.\n"
+    )
+    assert judge(said).subtype == "early-exit/fast-dev-run"
