@@ -96,11 +96,7 @@ class AddressLimits:
         self._updates += 1
         again = self._updates % REREAD_EVERY == 0
         for pid in pids:
-            if (
-                pid == self.root
-                or pid not in self._limits
-                or (again and self._limits[pid] is None)
-            ):
+            if pid == self.root or pid not in self._limits or (again and self._limits[pid] is None):
                 limit = read_address_limit(pid, self._proc)
                 if limit is not None or pid not in self._limits:
                     self._limits[pid] = limit
