@@ -256,12 +256,32 @@ def _stopped_for(outcome: RankOutcome, failed: RankOutcome | None) -> RankOutcom
     if (
         failed is None
         or outcome.rank == failed.rank
-        or failed.strength < 2
+        or (failed.strength < 2 and failed.verdict.subtype not in _PEER_GONE)
         or outcome.strength > 0
         or outcome.verdict.category not in ("unknown", "interrupted")
         or (outcome.exit is not None and outcome.exit.signal not in _LAUNCHER_SIGNALS)
     ):
         return outcome
+    if failed.strength < 2:
+        # the root only lost this peer (a collective that timed out): this rank, which printed
+        # nothing of its own until the launcher stopped it, is the one it waited for
+        # (forty-third session's real runs: a rank that skipped an all_reduce read as stopped by
+        # "a scheduler or a person")
+        verdict = Verdict(
+            "distributed",
+            "distributed/peer-failed",
+            0.6,
+            f"Stopped by the launcher after rank {failed.rank}'s wait for its peers ended "
+            f"({failed.verdict.subtype}); this rank printed no error of its own: most likely it "
+            "is the one that never reached that collective.",
+            evidence=outcome.verdict.evidence,
+            advice=(
+                f"Look at what this rank did instead of the collective rank {failed.rank} waited "
+                "in: a branch on the rank, a condition only some ranks meet, a step far slower "
+                "here.",
+            ),
+        )
+        return dataclasses.replace(outcome, verdict=verdict, strength=1)
     verdict = Verdict(
         "distributed",
         "distributed/peer-failed",
@@ -409,6 +429,16 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
         summary = f"Rank {root.rank} failed first: {summary}"
         if told:
             chosen = dataclasses.replace(chosen, evidence=chosen.evidence + collectives.cited())
+        absent = _never_reached(root, facts.ranks)
+        if absent and not told:
+            names = ", ".join(map(str, absent))
+            summary += (
+                f" Rank {names}, stopped by the launcher with no error of its own, most likely "
+                "never reached it."
+                if len(absent) == 1
+                else f" Ranks {names}, stopped by the launcher with no error of their own, most "
+                "likely never reached it."
+            )
     return dataclasses.replace(chosen, summary=summary, cascade=(chosen.cascade + cascade)[:8])
 
 
@@ -419,6 +449,18 @@ _PEER_GONE = (
     "distributed/barrier-timeout",
     COLLECTIVE_TIMEOUT,
 )
+
+
+def _never_reached(root: RankOutcome, ranks: tuple[RankOutcome, ...]) -> tuple[int, ...]:
+    """The ranks the launcher stopped, with nothing of their own, after the root rank only lost
+    its peers (`_stopped_for`): the ones it waited for."""
+    if root.strength >= 2 or root.verdict.subtype not in _PEER_GONE:
+        return ()
+    return tuple(
+        r.rank
+        for r in ranks
+        if r.rank != root.rank and r.verdict.subtype == "distributed/peer-failed"
+    )
 
 
 def _left_early(root: RankOutcome, ranks: tuple[RankOutcome, ...]) -> tuple[int, ...]:

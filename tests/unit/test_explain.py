@@ -604,6 +604,21 @@ def test_a_rank_known_by_its_abort_is_judged_by_the_error_it_logged_without_a_ra
     assert verdict.summary.startswith("Rank 1 failed first: ")
 
 
+def test_the_rank_the_launcher_stopped_after_a_collective_timeout_is_the_one_that_never_came():
+    # a real torchrun run: rank 1 skips the all_reduce and sleeps; rank 0 times out, torchrun
+    # stops rank 1 with SIGTERM. Rank 1 was "stopped by a scheduler's time limit or a person".
+    log = FIXTURE_LOGS / "torchrun_rank_skips_collective_timeout.log"
+    diagnosis = explain_logs([str(log)], KNOWLEDGE)
+    verdict = diagnosis.verdict
+    assert verdict.subtype == "distributed/collective-timeout", verdict
+    assert verdict.summary.endswith(
+        "Rank 1, stopped by the launcher with no error of its own, most likely never reached it."
+    )
+    ranks = {r["rank"]: r for r in diagnosis.to_dict()["distributed"]["ranks"]}
+    assert ranks[1]["subtype"] == "distributed/peer-failed"
+    assert "never reached that collective" in ranks[1]["summary"]
+
+
 def test_a_job_stopped_by_hand_while_a_rank_waited_in_a_collective_is_a_hang_said_whole():
     # a real torchrun run: rank 1 polls forever, rank 0 waits in all_reduce for it, and SIGINT
     # ends the job; the hung rank's reading is a whole sentence, no stall's "Stuck ..."
