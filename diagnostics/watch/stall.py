@@ -253,9 +253,9 @@ def classify_wait(frames: Sequence[Frame]) -> tuple[str, str]:
         # `import torch` loads is no collective it waits in
         return "import", _where(frames[-1], frames)
     for number, tier in enumerate(_WAIT_TIERS):
-        if (
-            number == 1
-        ):  # a launcher's own wait is no queue or sleep of the user's (_LAUNCHER_WAITS)
+        # below the first tier, a launcher's own wait is no queue or sleep of the user's
+        # (_LAUNCHER_WAITS); a rendezvous or a collective of the first tier is
+        if number == 1:
             for frame in reversed(frames):
                 path = forward_slashes(frame.file)
                 if any(
