@@ -169,7 +169,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     if waited is not None:
         return waited
     handled = _without_handled_tracebacks(evidence)
-    if handled is not None and not _said_it_ended_short(evidence, knowledge):
+    if handled is not None and not _said_of_the_whole_run(evidence, knowledge):
         ended_well = classify(handled, knowledge)
         if ended_well.category == "completed":
             return _with_handled_errors(ended_well, evidence, knowledge)
@@ -826,13 +826,15 @@ def _strongest_root(
     return max(roots, key=_rank, default=None)
 
 
-def _said_it_ended_short(evidence: Evidence, knowledge: Knowledge | None) -> bool:
-    """Did the framework say, on the way, that the loop ran short of its plan (Keras 3's `Your
-    input ran out of data; interrupting training`, after which it prints each later epoch's bar to
-    its total over the batches left)? That is the run's early end, no failure it went on from
-    (forty-third session's real runs: `explain` said completed where `run` said early-exit)."""
+def _said_of_the_whole_run(evidence: Evidence, knowledge: Knowledge | None) -> bool:
+    """Did a line the run printed on the way speak of the whole run (a signature's `whole_run`):
+    Keras 3's `Your input ran out of data; interrupting training`, after which it draws each later
+    epoch's bar to its total over the batches left; Lightning's `training_step` returning None,
+    after which no step trains? No failure the run went on from, whatever the loop printed after
+    it (forty-third session's real runs: `explain` said completed where `run` said early-exit; a
+    Lightning fit that trained nothing was completed 97%)."""
     said = _strongest_root((), knowledge, evidence.log)
-    return said is not None and said.signature.category == "early-exit"
+    return said is not None and said.signature.whole_run
 
 
 def _handled_alternatives(

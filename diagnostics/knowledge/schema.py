@@ -30,6 +30,7 @@ KNOWN_KEYS = {
     "needs_corroboration",
     "priority",
     "at_end",
+    "whole_run",
     "raised_at",
     "raised_in",
     "module_is_own_file",
@@ -127,6 +128,10 @@ class Signature:
     needs_corroboration: bool = False
     priority: int = 0
     at_end: bool = False
+    # its lines speak of the whole run (the loop ran short of its data, a step that returns no
+    # loss trains nothing), not of an incident the program went on from: a loop that finished
+    # after them does not make them handled
+    whole_run: bool = False
     # patterns one of which the source line of the frame the exception was raised in must match
     # (an unpacking assignment `a, b = f(...)`): what was being done there, where the message is
     # the same for a bug and for a changed API
@@ -212,6 +217,9 @@ def build_signature(
     at_end = table.get("at_end", False)
     if not isinstance(at_end, bool) or (at_end and not table.get("line")):
         raise SignatureError(f"{where}: `at_end` is true or false, and needs `line` patterns")
+    whole_run = table.get("whole_run", False)
+    if not isinstance(whole_run, bool) or (whole_run and not table.get("line")):
+        raise SignatureError(f"{where}: `whole_run` is true or false, and needs `line` patterns")
     raised_at = _patterns(table, "raised_at", where, compile_now)
     raised_in = _patterns(table, "raised_in", where, compile_now)
     for key, given in (("raised_at", raised_at), ("raised_in", raised_in)):
@@ -244,6 +252,7 @@ def build_signature(
         needs_corroboration=bool(table.get("needs_corroboration", False)),
         priority=priority,
         at_end=at_end,
+        whole_run=whole_run,
         raised_at=raised_at,
         raised_in=raised_in,
         module_is_own_file=module_is_own_file,

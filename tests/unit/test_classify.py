@@ -928,3 +928,24 @@ def test_a_traceback_after_fast_dev_run_s_words_is_the_run_s_end():
         "Logging and checkpointing is suppressed.\n"
     )
     assert judge(said).subtype == "early-exit/fast-dev-run"
+
+
+def test_words_of_the_whole_run_are_no_failure_a_finished_loop_went_on_from():
+    # Lightning warns once that `training_step` returned None, then skips every step: the loop
+    # finishes and nothing was trained (forty-third session's real runs: completed, 97%)
+    warned = (
+        "/venv/lib/python3.11/site-packages/lightning/pytorch/loops/optimization/automatic.py:134: "
+        "`training_step` returned `None`. If this was on purpose, ignore this warning...\n"
+    )
+    epochs = "".join(f"epoch {e}/5 loss 0.{9 - e}\n" for e in range(1, 6))
+    text = "epoch 1/5 loss 0.9\n" + warned + epochs
+    v = judge(text, progress=_progress(text))
+    assert v.subtype == "code/no-learning", v
+    # a word of an incident the run went on from stays handled (a traceback the loop outlived)
+    handled = (
+        'Traceback (most recent call last):\n  File "/w/train.py", line 14, in step\n'
+        "    lr = config['lr'] / config['decay_every']\n"
+        "TypeError: unsupported operand type(s) for /: 'float' and 'str'\n"
+    )
+    text = "epoch 1/5 loss 0.9\n" + handled + epochs
+    assert judge(text, progress=_progress(text)).category == "completed"

@@ -161,6 +161,13 @@ def test_user_file_errors_name_file_and_key(tmp_path):
     )
     with pytest.raises(SignatureError, match=r"mine\.toml.*`raised_at` needs"):
         load_file(bad)
+    # whole_run speaks of lines the run printed: it needs them
+    bad.write_text(
+        '[[signature]]\nid = "x"\ncategory = "code"\ntitle = "t"\nexplanation = "e"\n'
+        'exception = ["ValueError"]\nwhole_run = true\n'
+    )
+    with pytest.raises(SignatureError, match=r"mine\.toml.*`whole_run` is true or false"):
+        load_file(bad)
 
 
 def test_user_file_adds_a_signature(tmp_path, monkeypatch):
