@@ -418,7 +418,9 @@ def _with_the_process_that_died(verdict: Verdict, best: Match, evidence: Evidenc
             continue
         frame = fatal.deepest_user_frame()
         where = (
-            f" at {frame.file.rsplit('/', 1)[-1]}:{frame.line} in {frame.function}" if frame else ""
+            f" at {forward_slashes(frame.file).rsplit('/', 1)[-1]}:{frame.line} in {frame.function}"
+            if frame
+            else ""
         )
         stopped = evidence.stall is not None or ended_by_signal(
             evidence.exit, evidence.forwarded_signals
