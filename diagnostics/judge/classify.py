@@ -220,7 +220,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
             and all(c.kind == "log" for c in m.cited)
         )
     ]
-    best = _failure_before_the_stop(roots)
+    best = _sizes_warned_of(_failure_before_the_stop(roots), roots)
 
     verdict = _from_match(best, ranked, cascades, chains, evidence) if best is not None else None
     if verdict is not None and best is not None and _crash_of_a_process_it_waited_for(best):
@@ -400,6 +400,29 @@ def _failure_before_the_stop(roots: list[Match]) -> Match | None:
         if failure and _position(m) < _position(stop):
             return m
     return stop
+
+
+# A warning that compares two sizes (`... for this model (92 > 64)`): the tokenizer's, before the
+# model meets the sequence it warned of.
+SIZES_WARNED = re.compile(r"\((\d+) > (\d+)\)")
+
+
+def _sizes_warned_of(best: Match | None, roots: list[Match]) -> Match | None:
+    """A code error (shapes that do not fit) whose message names both sizes a warning printed
+    before it compared (the tokenizer's `(92 > 64)`, then `The expanded size of the tensor (92)
+    must match the existing size (64)`): the warning's reading is the cause (forty-third
+    session's real runs: a sequence longer than the model got layer advice)."""
+    if best is None or best.exception is None or best.signature.category != "code":
+        return best
+    for m in roots:
+        if m is best or m.via != "line" or not m.cited:
+            continue
+        sizes = SIZES_WARNED.search(m.cited[0].text)
+        if sizes and all(
+            re.search(rf"(?<!\d){size}(?!\d)", best.exception.message) for size in sizes.groups()
+        ):
+            return m
+    return best
 
 
 def _crash_of_a_process_it_waited_for(m: Match) -> bool:

@@ -949,3 +949,19 @@ def test_words_of_the_whole_run_are_no_failure_a_finished_loop_went_on_from():
     )
     text = "epoch 1/5 loss 0.9\n" + handled + epochs
     assert judge(text, progress=_progress(text)).category == "completed"
+
+
+def test_a_shape_error_naming_the_sizes_a_warning_compared_is_that_warning_s_cause():
+    # the tokenizer warned `(92 > 64)`; the model then failed on tensors of 92 and 64: a sequence
+    # longer than the model, not a layer of the wrong size (forty-third session's real runs)
+    from conftest import FIXTURE_LOGS
+
+    v = judge((FIXTURE_LOGS / "hf_sequence_longer_than_model.log").read_text())
+    assert v.subtype == "code/missing-truncation", v
+    assert any("truncation=True" in a for a in v.advice)
+    # the same shape error with no such warning stays a shape error
+    alone = judge(
+        "RuntimeError: The expanded size of the tensor (92) must match the existing size (64) at "
+        "non-singleton dimension 1.  Target sizes: [1, 92].  Tensor sizes: [1, 64]\n"
+    )
+    assert alone.subtype == "code/shape-mismatch", alone
