@@ -965,3 +965,11 @@ def test_a_shape_error_naming_the_sizes_a_warning_compared_is_that_warning_s_cau
         "non-singleton dimension 1.  Target sizes: [1, 92].  Tensor sizes: [1, 64]\n"
     )
     assert alone.subtype == "code/shape-mismatch", alone
+
+
+def test_string_labels_under_the_tokenizer_s_padding_advice_are_the_labels():
+    # a padding collator already pads: the error it wraps (a label still a string) is the cause
+    from conftest import FIXTURE_LOGS
+
+    v = judge((FIXTURE_LOGS / "hf_string_labels_padding_collator.log").read_text())
+    assert v.subtype == "data/bad-value", v
