@@ -223,7 +223,8 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     best = _sizes_warned_of(_failure_before_the_stop(roots), roots)
 
     verdict = _from_match(best, ranked, cascades, chains, evidence) if best is not None else None
-    if verdict is not None and best is not None and _crash_of_a_process_it_waited_for(best):
+    worker_crashed = best is not None and _crash_of_a_process_it_waited_for(best)
+    if verdict is not None and worker_crashed:
         verdict = _with_the_process_that_died(verdict, best, evidence)
     verdict = own_module_off_the_path(verdict, evidence)
     verdict = apply_kill_rules(
@@ -236,7 +237,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
         verdict,
         evidence,
         generic=best is not None and best.signature.layer == "phrase",
-        explains_wait=best is not None and _crash_of_a_process_it_waited_for(best),
+        explains_wait=worker_crashed,
     )
     if verdict is not None and verdict.category == "unknown":
         # a kill that no memory evidence explains, under a time limiter that kills: its limit
@@ -357,10 +358,7 @@ def _backgrounded(evidence: Evidence) -> ProbeProcess | None:
 def _shown_argv(argv: tuple[str, ...]) -> str:
     """A process's command line, short enough for a sentence: its interpreter and scripts by
     their file names (`python train.py --lr 3`)."""
-    words = [
-        forward_slashes(w).rsplit("/", 1)[-1] if i == 0 or w.endswith(".py") else w
-        for i, w in enumerate(argv)
-    ]
+    words = [_file_name(w) if i == 0 or w.endswith(".py") else w for i, w in enumerate(argv)]
     text = " ".join(words)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -440,11 +438,7 @@ def _with_the_process_that_died(verdict: Verdict, best: Match, evidence: Evidenc
         if best.cited[0].source != f"probe pid {fatal.pid}":
             continue
         frame = fatal.deepest_user_frame()
-        where = (
-            f" at {forward_slashes(frame.file).rsplit('/', 1)[-1]}:{frame.line} in {frame.function}"
-            if frame
-            else ""
-        )
+        where = f" at {_file_name(frame.file)}:{frame.line} in {frame.function}" if frame else ""
         stopped = evidence.stall is not None or ended_by_signal(
             evidence.exit, evidence.forwarded_signals
         )
@@ -1128,7 +1122,7 @@ def _time_limiter(evidence: Evidence) -> str | None:
     status, command = evidence.exit, evidence.command
     if status is None or not command:
         return None
-    name = forward_slashes(command[0]).rsplit("/", 1)[-1]
+    name = _file_name(command[0])
     # (a death by a signal has no exit code, nor has a command without a time limit: no match)
     limit = TIME_LIMIT_EXITS.get(name)
     if limit is not None and limit == status.code:
@@ -1312,9 +1306,14 @@ IMPORT_OR_PRETRAINED_LOAD = re.compile(
 )
 
 
+def _file_name(path: str) -> str:
+    """`/srv/proj/training/dataset.py` (or a Windows path) -> `dataset.py`."""
+    return forward_slashes(path).rsplit("/", 1)[-1]
+
+
 def _module_name(path: str) -> str:
     """`/srv/proj/training/dataset.py` -> `dataset`."""
-    return forward_slashes(path).rsplit("/", 1)[-1].removesuffix(".py")
+    return _file_name(path).removesuffix(".py")
 
 
 def _summary(title: str, explanation: str) -> str:

@@ -267,29 +267,28 @@ def _stopped_for(outcome: RankOutcome, failed: RankOutcome | None) -> RankOutcom
         # nothing of its own until the launcher stopped it, is the one it waited for
         # (forty-third session's real runs: a rank that skipped an all_reduce read as stopped by
         # "a scheduler or a person")
-        verdict = Verdict(
-            "distributed",
-            "distributed/peer-failed",
-            0.6,
+        summary = (
             f"Stopped by the launcher after rank {failed.rank}'s wait for its peers ended "
             f"({failed.verdict.subtype}); this rank printed no error of its own: most likely it "
-            "is the one that never reached that collective.",
-            evidence=outcome.verdict.evidence,
-            advice=(
-                f"Look at what this rank did instead of the collective rank {failed.rank} waited "
-                "in: a branch on the rank, a condition only some ranks meet, a step far slower "
-                "here.",
-            ),
+            "is the one that never reached that collective."
         )
-        return dataclasses.replace(outcome, verdict=verdict, strength=1)
+        advice = (
+            f"Look at what this rank did instead of the collective rank {failed.rank} waited in: "
+            "a branch on the rank, a condition only some ranks meet, a step far slower here."
+        )
+    else:
+        summary = (
+            f"Stopped after rank {failed.rank} failed: the launcher ends the other ranks when one "
+            "fails."
+        )
+        advice = f"Look at rank {failed.rank}: its failure is the cause."
     verdict = Verdict(
         "distributed",
         "distributed/peer-failed",
         0.6,
-        f"Stopped after rank {failed.rank} failed: the launcher ends the other ranks when one "
-        "fails.",
+        summary,
         evidence=outcome.verdict.evidence,
-        advice=(f"Look at rank {failed.rank}: its failure is the cause.",),
+        advice=(advice,),
     )
     return dataclasses.replace(outcome, verdict=verdict, strength=1)
 

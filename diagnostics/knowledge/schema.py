@@ -214,12 +214,8 @@ def build_signature(
         raise SignatureError(
             f"{where}: a phrase family's `confidence` is at most {PHRASE_MAX_CONFIDENCE}"
         )
-    at_end = table.get("at_end", False)
-    if not isinstance(at_end, bool) or (at_end and not table.get("line")):
-        raise SignatureError(f"{where}: `at_end` is true or false, and needs `line` patterns")
-    whole_run = table.get("whole_run", False)
-    if not isinstance(whole_run, bool) or (whole_run and not table.get("line")):
-        raise SignatureError(f"{where}: `whole_run` is true or false, and needs `line` patterns")
+    at_end = _line_flag(table, "at_end", where)
+    whole_run = _line_flag(table, "whole_run", where)
     raised_at = _patterns(table, "raised_at", where, compile_now)
     raised_in = _patterns(table, "raised_in", where, compile_now)
     for key, given in (("raised_at", raised_at), ("raised_in", raised_in)):
@@ -259,6 +255,15 @@ def build_signature(
         layer=layer,
         source=source,
     )
+
+
+def _line_flag(table: dict[str, Any], key: str, where: str) -> bool:
+    """A flag about a signature's `line` patterns (`at_end`, `whole_run`): true or false, and
+    true only where there are lines."""
+    flag = table.get(key, False)
+    if not isinstance(flag, bool) or (flag and not table.get("line")):
+        raise SignatureError(f"{where}: `{key}` is true or false, and needs `line` patterns")
+    return flag
 
 
 def _strings(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:

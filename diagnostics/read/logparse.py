@@ -540,8 +540,7 @@ class LogParser:
                 source = line.capture.rank
         if any(word in line.text for word in COLLECTIVE_WORDS):
             self._collective.append((line.capture.rank if line.capture else None, line))
-        if line.text.startswith("Exception ignored"):
-            self._blocks.note_ignored(line, source)
+        self._blocks.note_ignored(line, source)
         if self._blocks.advance(line, source) or self._blocks.start(line, source):
             return
         self._system(line)

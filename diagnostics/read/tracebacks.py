@@ -403,7 +403,7 @@ class BlockReader:
         unused.
         """
         block = self.open.get(rank)
-        if block is not None and rank in self._ignored_at and self._ignored_at[rank] == line.number:
+        if block is not None and self._ignored_at.get(rank) == line.number:
             self._close(block)  # Python's word for another exception: no line of this one's message
             return False
         return block is not None and self._continue(block, line)
