@@ -190,8 +190,9 @@ RUN_OPTIONS = (
         ("--on-nan",),
         "value",
         "When the loss turns NaN/Inf: stop interrupts the run (SIGINT, which frameworks catch to "
-        "save a checkpoint), then terminates it after --nan-grace; stop:N waits for N non-finite "
-        "losses; warn only warns (and notifies).",
+        "save a checkpoint), then terminates it after --nan-grace, unless its loop had already "
+        "reached its last epoch or step (then it warns); stop:N waits for N non-finite losses; "
+        "warn only warns (and notifies).",
         metavar="stop[:N]|warn",
     ),
     Option(
