@@ -232,7 +232,6 @@ def _checkpoints(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
     if not isinstance(facts.get("resume_from"), dict) and not _trained(saved):
         return ()
     from trainwatch.diagnostics.watch.probe.checkpoints import (
-        NOTHING_LOST_S,
         STATES,
         describe_duration,
     )
@@ -251,7 +250,7 @@ def _checkpoints(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
         if started is not None and ended is not None:
             when = f", written {describe_duration(ended - started)} into the run"
         items = [Item(f"last complete checkpoint: {point.get('path')}{progress}{when}")]
-        if lost is not None and lost < NOTHING_LOST_S:
+        if lost == 0:  # (lost_s says none below NOTHING_LOST_S)
             items.append(Item("no training lost since: the run made no progress after it"))
         elif lost is not None:
             items.append(Item(f"{describe_duration(lost)} of training lost since", style="strong"))

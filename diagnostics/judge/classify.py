@@ -35,6 +35,8 @@ from trainwatch.diagnostics.read.frames import forward_slashes, in_installed_pac
 from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 
 if TYPE_CHECKING:  # imported where used: a run with nothing to match never loads the knowledge base
+    from collections.abc import Iterator
+
     from trainwatch.diagnostics.knowledge import Knowledge, Match
     from trainwatch.diagnostics.read.logparse import LogFacts
     from trainwatch.diagnostics.watch.probe.records import ProbeFacts, ProbeProcess
@@ -837,12 +839,18 @@ def _strongest_root(
 ) -> Match | None:
     """The strongest initiating failure the knowledge base reads in these chains alone (and in
     the log's lines, when given)."""
+    return max(_roots(chains, knowledge, log), key=_rank, default=None)
+
+
+def _roots(
+    chains: tuple[ExceptionChain, ...], knowledge: Knowledge | None, log: LogFacts | None
+) -> Iterator[Match]:
+    """Every initiating failure the knowledge base reads in these chains (and the log's lines)."""
     if knowledge is None:
         from trainwatch.diagnostics.knowledge import default_knowledge
 
         knowledge = default_knowledge()
-    roots = (m for m in knowledge.match(chains, log, {}) if m.signature.role == "root")
-    return max(roots, key=_rank, default=None)
+    return (m for m in knowledge.match(chains, log, {}) if m.signature.role == "root")
 
 
 def _said_of_the_whole_run(evidence: Evidence, knowledge: Knowledge | None) -> bool:
@@ -852,8 +860,7 @@ def _said_of_the_whole_run(evidence: Evidence, knowledge: Knowledge | None) -> b
     after which no step trains? No failure the run went on from, whatever the loop printed after
     it (forty-third session's real runs: `explain` said completed where `run` said early-exit; a
     Lightning fit that trained nothing was completed 97%)."""
-    said = _strongest_root((), knowledge, evidence.log)
-    return said is not None and said.signature.whole_run
+    return any(m.signature.whole_run for m in _roots((), knowledge, evidence.log))
 
 
 def _handled_alternatives(

@@ -171,7 +171,6 @@ def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
     if verdict.category not in RESUMABLE and not killed and not numerical:
         return verdict
     from trainwatch.diagnostics.watch.probe.checkpoints import (
-        NOTHING_LOST_S,
         STATES,
         describe_duration,
         resume_code,
@@ -191,7 +190,7 @@ def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
         if lost is not None:
             since = (
                 ", and nothing trained after it"
-                if lost < NOTHING_LOST_S
+                if lost == 0
                 else f", {describe_duration(lost)} of training before the run ended"
             )
         lines.append(

@@ -121,12 +121,16 @@ class CheckpointFacts:
         )
 
     def lost_s(self) -> float | None:
-        """Training time since the resume point (since the start when there is none)."""
+        """Training time since the resume point (since the start when there is none); 0.0 when
+        that is less than NOTHING_LOST_S."""
         if self.trained_until is None:
             return None
         point = self.resume_point()
         since = point.ended if point is not None else self.run_started
-        return None if since is None else max(0.0, self.trained_until - since)
+        if since is None:
+            return None
+        lost = self.trained_until - since
+        return lost if lost >= NOTHING_LOST_S else 0.0
 
     def with_span(self, started: float, trained_until: float) -> CheckpointFacts:
         return replace(self, run_started=started, trained_until=trained_until)
