@@ -268,13 +268,20 @@ def _checkpoints(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
 
 
 def _trained(saved: dict) -> bool:
-    """Was the run seen training: a progress line, a loss, or a batch the probe saw taken?"""
+    """Was the run seen training: a progress line, a loss, a batch the probe saw taken, or a
+    gradient it saw computed?"""
     progress = saved.get("progress") if isinstance(saved.get("progress"), dict) else {}
     probe = saved.get("probe") if isinstance(saved.get("probe"), dict) else {}
     passes = (
         probe.get("dataloader_passes") if isinstance(probe.get("dataloader_passes"), dict) else {}
     )
-    return bool(progress.get("stopped_at") or progress.get("loss_count") or passes.get("taken"))
+    gradients = probe.get("gradients") if isinstance(probe.get("gradients"), dict) else {}
+    return bool(
+        progress.get("stopped_at")
+        or progress.get("loss_count")
+        or passes.get("taken")
+        or gradients.get("backwards")
+    )
 
 
 def _save_progress(save: dict) -> str | None:

@@ -28,7 +28,7 @@ from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict,
 from trainwatch.diagnostics.watch.stall import classify_wait
 
 if TYPE_CHECKING:
-    from trainwatch.diagnostics.watch.probe.records import FitStopped, LoaderPasses
+    from trainwatch.diagnostics.watch.probe.records import FitStopped, LoaderPasses, ProbeFacts
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "quiet.toml"
 # Waits that make an interrupted traceback a hang: the process was blocked there when stopped (not
@@ -268,6 +268,8 @@ def _facts(evidence: Evidence, quiet: bool, said_stopped: bool = False):
     if stall is not None:
         signalled = ended_by_signal(status, evidence.forwarded_signals)
         culprits = stall_facts(stall, facts, values, cited, signalled)
+    if evidence.probe is not None and evidence.probe.gradients is not None:
+        _gradient_facts(evidence.probe, facts, values, cited)
     if evidence.probe is not None and evidence.probe.loaders is not None:
         _loader_facts(evidence.probe.loaders, facts, values, cited)
     if evidence.probe is not None and evidence.probe.stopped_fits:
@@ -443,6 +445,18 @@ def _loader_facts(passes: LoaderPasses, facts, values, cited) -> None:
         cited.insert(0, Cited("probe", said + values["read"], "probe"))
 
 
+def _gradient_facts(probe: ProbeFacts, facts, values, cited) -> None:
+    """The probe saw optimizers built, not one gradient computed and no batch taken from a
+    DataLoader: the training loop never ran (a loop over `range(1, epochs)` with one epoch)."""
+    counts, passes = probe.gradients, probe.loaders
+    if counts is None or not counts.never_stepped or (passes is not None and passes.taken):
+        return
+    facts["never-stepped"] = True
+    built = "an optimizer" if counts.optimizers == 1 else f"{counts.optimizers} optimizers"
+    values["optimizers"] = built
+    cited.insert(0, Cited("probe", f"{built} built, 0 gradients computed", "probe"))
+
+
 def _stopped_fit_facts(stopped: FitStopped, facts, values, cited) -> None:
     """The probe saw a framework's training loop return with its stop flag set: a callback ended
     it, and says which one where its `stopped_epoch` does."""
@@ -603,7 +617,12 @@ def _saved_last(log: LogFacts, values, cited) -> bool:
     last = log.ending[-1] if log.ending else None
     if last is None or not line_kinds()["saved"].search(last.text):
         return False
-    values["saved"] = last.text.strip()[:120]
+    said = last.text.strip()
+    values["saved"] = said[:120]
+    # "Saving checkpoint to ckpt/epoch2.pt ..." announces a save; its end was never printed
+    values["save_said"] = (
+        "began to save its work" if said.endswith(("...", "\u2026")) else "saved its work"
+    )
     _cite_first(cited, last)
     return True
 

@@ -461,6 +461,19 @@ def test_a_loop_whose_dataloader_gives_no_batch_is_an_early_exit_counted_by_the_
     assert report["probe"]["dataloader_passes"]["ended"] == 0
 
 
+def test_a_loop_that_never_computed_a_gradient_is_an_early_exit_counted_by_the_probe(tmp_path):
+    # no DataLoader, no loss printed, "Training finished" and exit 0: only the probe's count of the
+    # optimizers built and the gradients computed shows that nothing trained
+    path = tmp_path / "r.json"
+    done = trainwatch("run", "--json", str(path), str(SCRIPTS / "zero_epochs.py"))
+    assert done.returncode == 0 and b"Training finished" in done.stdout
+    report = read_report(path)
+    verdict = report["verdict"]
+    assert verdict["subtype"] == "early-exit/no-training-steps", verdict
+    assert "having built an optimizer and computed no gradient" in verdict["summary"]
+    assert report["probe"]["gradients"] == {"optimizers": 1, "backwards": 0}
+
+
 def test_a_run_terminated_after_a_silence_without_cpu_is_a_hang_and_says_where_it_waited(capfd):
     # no --stall-timeout: the watcher only looks on, and the silence counts because a signal
     # ended the run while it lasted

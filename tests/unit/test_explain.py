@@ -247,6 +247,11 @@ def test_a_log_that_ends_on_a_save_is_an_early_exit_not_a_hang():
     assert verdict.confidence < 0.5  # a saved log: the exit status is not known
     assert verdict.evidence[0].text == "Epoch 00008: saving model to runs/snapshots/model_08.h5"
     assert [a.category for a in verdict.alternatives] == ["completed", "hang"]
+    assert "after the run saved its work" in verdict.summary
+    # a save announced with an ellipsis was begun; its end was never printed
+    begun = _verdict(epochs + "Saving checkpoint to runs/ckpt_08.pt ...\n")
+    assert begun.subtype == "early-exit/after-save"
+    assert "after the run began to save its work" in begun.summary
     # a save earlier in the log, then more training that stops: not this rule
     assert _verdict(text + "Epoch 9/50\n").subtype != "early-exit/after-save"
     # the last line loads a model, it saves nothing

@@ -68,6 +68,25 @@ def test_dataloader_passes_add_up_across_processes_and_survive_odd_values(tmp_pa
     assert read_records(tmp_path / "none").loaders is None
 
 
+def test_gradient_counts_add_up_across_processes_and_say_when_nothing_was_computed(
+    tmp_path: Path,
+) -> None:
+    for pid, record in ((1, {"optimizers": 1, "backwards": 0}), (2, {"backwards": "odd"})):
+        (tmp_path / f"{pid}-ab.jsonl").write_text(
+            f'{{"kind":"hello","pid":{pid},"ppid":0,"time":{pid}}}\n'
+            + json.dumps({"kind": "gradients", "pid": pid, **record})
+            + "\n"
+        )
+    counts = read_records(tmp_path).gradients
+    assert counts is not None and (counts.optimizers, counts.backwards) == (1, 0)
+    assert counts.never_stepped
+    (tmp_path / "3-ab.jsonl").write_text(
+        '{"kind":"hello","pid":3,"ppid":0,"time":3}\n{"kind":"gradients","pid":3,"backwards":40}\n'
+    )
+    assert not read_records(tmp_path).gradients.never_stepped
+    assert read_records(tmp_path / "none").gradients is None
+
+
 def test_child_side_imports_only_the_standard_library_in_python38_syntax() -> None:
     tree = ast.parse(PROBE_SOURCE.read_text(), feature_version=(3, 8))
     names = set()

@@ -186,6 +186,32 @@ class LoaderPasses:
         }
 
 
+@dataclass(frozen=True)
+class GradientCounts:
+    """The optimizers the run's processes built and the gradients they computed (backward calls)."""
+
+    optimizers: int
+    backwards: int
+
+    @property
+    def never_stepped(self) -> bool:
+        """An optimizer built and not one gradient computed: the training loop never ran."""
+        return self.optimizers > 0 and self.backwards == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"optimizers": self.optimizers, "backwards": self.backwards}
+
+
+def _gradient_counts(records: list[dict[str, Any]]) -> GradientCounts | None:
+    """The `gradients` records of every process, added up."""
+    if not records:
+        return None
+    return GradientCounts(
+        optimizers=sum(_count(r.get("optimizers")) for r in records),
+        backwards=sum(_count(r.get("backwards")) for r in records),
+    )
+
+
 def _loader_passes(records: list[dict[str, Any]]) -> LoaderPasses | None:
     """The `loader` records of every process, added up."""
     if not records:
@@ -266,6 +292,7 @@ class ProbeFacts:
     # an exception in its own process): then nothing is said of checkpoints
     checkpoints: CheckpointFacts | None = None
     loaders: LoaderPasses | None = None  # the DataLoader passes that ended (torch programs)
+    gradients: GradientCounts | None = None  # optimizers built, backward calls (torch programs)
     # input tensors holding NaN/Inf on the stack of the first non-finite loss's `backward`
     nonfinite_inputs: tuple[NonFiniteRows, ...] = ()
     # training loops that a callback stopped (early stopping), oldest first
@@ -321,6 +348,7 @@ class ProbeFacts:
             "stacks": [s.to_dict() for s in self.stacks],
             "notes": list(self.notes),
             "dataloader_passes": None if self.loaders is None else self.loaders.to_dict(),
+            "gradients": None if self.gradients is None else self.gradients.to_dict(),
             "nonfinite_inputs": [r.to_dict() for r in self.nonfinite_inputs],
             "stopped_fits": [f.to_dict() for f in self.stopped_fits],
         }
@@ -356,6 +384,7 @@ def read_records(
     samples: list[tuple[float, FailedSample]] = []
     saves: list[dict[str, Any]] = []
     passes: list[dict[str, Any]] = []
+    gradients: list[dict[str, Any]] = []
     nonfinite: list[tuple[float, tuple[NonFiniteRows, ...]]] = []
     stopped_fits: list[tuple[float, FitStopped]] = []
     for path in sorted(Path(directory).glob("*.jsonl")):
@@ -385,6 +414,8 @@ def read_records(
                 saves.append(record)
             elif record.get("kind") == "loader":
                 passes.append(record)
+            elif record.get("kind") == "gradients":
+                gradients.append(record)
             elif record.get("kind") == "fit-stopped":
                 stopped = _fit_stopped(record)
                 if stopped is not None:
@@ -410,6 +441,7 @@ def read_records(
         stacks=stacks,
         checkpoints=read_checkpoints(saves),
         loaders=_loader_passes(passes),
+        gradients=_gradient_counts(gradients),
         nonfinite_inputs=min(nonfinite, key=lambda item: item[0])[1] if nonfinite else (),
         stopped_fits=tuple(f for _, f in sorted(stopped_fits, key=lambda item: item[0])),
     )

@@ -346,6 +346,7 @@ def _after_fork():
         _state.update(fd=-1, tfd=-1, exit=None, recorded=None, saving={})
         # the parent's DataLoader passes are the parent's: the child counts its own
         _passes.update(_PASSES_AT_START)
+        _gradients.update(_GRADIENTS_AT_START)
         _open_files(forked=True)
     except Exception:
         _state["fd"] = -1
@@ -1329,6 +1330,8 @@ def _hook_torch(torch):
     _replace_once(wrapper, "__init__", _make_wrapper_init)
     _hook_dataloader(torch)
     _replace_once(getattr(torch, "Tensor", None), "backward", _make_backward(torch))
+    optimizer = getattr(getattr(torch, "optim", None), "Optimizer", None)
+    _replace_once(optimizer, "__init__", _counting_optimizer_init)
 
 
 # A loss that turns NaN or Inf: the batch it was computed from may hold NaN already (a data problem,
@@ -1344,8 +1347,10 @@ def _make_backward(torch):
 
     def make(original):
         def backward(self, *args, **kwargs):
-            if _state["loss_scans"] < _MAX_LOSS_SCANS and not compiling():
-                _check_loss(self, sys._getframe(1))
+            if not compiling():
+                _gradients["backwards"] += 1
+                if _state["loss_scans"] < _MAX_LOSS_SCANS:
+                    _check_loss(self, sys._getframe(1))
             return original(self, *args, **kwargs)
 
         return backward
@@ -1384,6 +1389,21 @@ def _check_loss(loss, caller):
             )
     except Exception:
         pass
+
+
+# The optimizers built and the gradients computed (calls of `Tensor.backward`): a run that built
+# an optimizer and never computed a gradient trained nothing, however it fed its model (batches
+# sliced from tensors by hand take nothing from a DataLoader).
+_GRADIENTS_AT_START = {"optimizers": 0, "backwards": 0}
+_gradients = dict(_GRADIENTS_AT_START)
+
+
+def _counting_optimizer_init(init):
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        _gradients["optimizers"] += 1
+
+    return __init__
 
 
 # The DataLoader's passes that ended, the batches they gave, and the first that gave none: a
@@ -1747,6 +1767,8 @@ def _at_exit():
 
         if _passes["ended"] or _passes["built"]:
             _write(dict(_passes, kind="loader", pid=os.getpid()))
+        if _gradients["optimizers"] or _gradients["backwards"]:
+            _write(dict(_gradients, kind="gradients", pid=os.getpid()))
         _write(
             {"kind": "exit", "pid": os.getpid(), "time": time.time(), "sys_exit": _state["exit"]}
         )
