@@ -133,7 +133,8 @@ def execute(options) -> int:
     notifier = listener = None
     if _notify_asked(options, env):
         notifier, listener = _notifier(options, env, target.argv, on_nan)
-    if listener is None and on_nan is not None:
+    # (a stall declared while the run goes on is said at once, whatever else is asked)
+    if listener is None and (on_nan is not None or options.stall_timeout):
         from trainwatch.cli.console import print_line, print_warning
         from trainwatch.cli.notify.sender import LiveListener
 

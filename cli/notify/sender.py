@@ -201,8 +201,10 @@ def _without_credentials(url: str) -> tuple[str, str | None]:
 
 
 class LiveListener:
-    """The run's `on_event`: says on stderr what `--on-nan` does about a loss gone NaN, and hands
-    every event to the notifier, which posts those asked for."""
+    """The run's `on_event`: says on stderr what `--on-nan` does about a loss gone NaN and each
+    stall `--stall-timeout` declares (left running, a user at the terminal would otherwise learn of
+    it only from the final report), and hands every event to the notifier, which posts those asked
+    for."""
 
     def __init__(
         self,
@@ -233,6 +235,8 @@ class LiveListener:
             )
         elif event.kind == "nan" and self.on_nan == "warn":
             self.warn(f"{summary} The run goes on (--on-nan warn).")
+        elif event.kind == "stall":
+            self.say(f"trainwatch: {summary}")
         notifier = self.notifier
         if notifier is None:
             return

@@ -318,8 +318,11 @@ def test_a_busy_loop_reported_then_stopped_by_a_signal_stays_a_hang(tmp_path):
     )
     time.sleep(6)  # the busy episode reported (auto: a busy loop is only reported)
     run.send_signal(15)
-    run.communicate(timeout=60)
+    _, err = run.communicate(timeout=60)
     assert run.returncode == 143
+    # said as it was declared, while the run went on
+    said = err.split(b"trainwatch report")[0]
+    assert b"still using CPU" in said and b"it is left running." in said
     saved = read_report(report)
     assert saved["stall"]["busy"] and saved["verdict"]["subtype"] == "hang/busy-loop", saved[
         "verdict"
@@ -351,8 +354,11 @@ def test_a_silence_reported_then_ended_by_ctrl_c_stays_a_hang_despite_the_interr
     )
     time.sleep(5)  # the silence reported (report: never stopped by trainwatch)
     os.killpg(run.pid, signal.SIGINT)
-    run.communicate(timeout=60)
+    _, err = run.communicate(timeout=60)
     assert run.returncode == -2
+    said = err.split(b"trainwatch report")[0]
+    assert b"trainwatch: No output and no progress for " in said
+    assert b"almost no CPU" in said and b"it is left running." in said
     saved = read_report(report)
     assert saved["verdict"]["category"] == "hang", saved["verdict"]
     assert saved["stall"] is not None and not saved["stall"]["busy"]
