@@ -229,6 +229,16 @@ class OwnModule:
 
 
 @dataclass(frozen=True)
+class OwnFunction:
+    """A function whose call did not fit its signature that the program defines itself (read at
+    the end of a live run: watch/own_functions.py)."""
+
+    name: str  # "train_step"
+    path: str  # the file that defines it
+    line: int  # the line of its `def`
+
+
+@dataclass(frozen=True)
 class Evidence:
     """Everything known about one run, from whichever sources were available."""
 
@@ -248,6 +258,8 @@ class Evidence:
     left_running: tuple[int, ...] = ()
     # modules the run could not import that the program has itself (run only)
     own_modules: tuple[OwnModule, ...] = ()
+    # functions whose call did not fit their signature that the program defines (run only)
+    own_functions: tuple[OwnFunction, ...] = ()
     # things the report should say about what could not be seen
     notes: tuple[str, ...] = field(default=())
 

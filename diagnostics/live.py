@@ -179,6 +179,7 @@ def run_session(
     from pathlib import Path
 
     from trainwatch.diagnostics.evidence import Evidence
+    from trainwatch.diagnostics.watch.own_functions import own_functions
     from trainwatch.diagnostics.watch.own_modules import own_modules
 
     evidence = Evidence(
@@ -194,6 +195,7 @@ def run_session(
         forwarded_signals=result.forwarded_signals,
         left_running=result.reaped,
         own_modules=own_modules(probe_facts.chains, Path.cwd()) if probe_facts else (),
+        own_functions=own_functions(probe_facts.chains) if probe_facts else (),
         notes=tuple(notes) + (memory.notes if memory is not None else ()),
     )
     from trainwatch.diagnostics.judge.classify import classify

@@ -29,6 +29,7 @@ from trainwatch.diagnostics.evidence import (
 from trainwatch.diagnostics.judge.consistency import make_consistent
 from trainwatch.diagnostics.judge.imports import own_module_off_the_path
 from trainwatch.diagnostics.judge.kills import apply_kill_rules
+from trainwatch.diagnostics.judge.own_calls import own_function_called_wrongly
 from trainwatch.diagnostics.judge.quiet import apply_quiet
 from trainwatch.diagnostics.knowledge.words import ADVICE, error_line, model
 from trainwatch.diagnostics.read.frames import forward_slashes, in_installed_package
@@ -228,7 +229,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     worker_crashed = best is not None and _crash_of_a_process_it_waited_for(best)
     if verdict is not None and worker_crashed:
         verdict = _with_the_process_that_died(verdict, best, evidence)
-    verdict = own_module_off_the_path(verdict, evidence)
+    verdict = own_function_called_wrongly(own_module_off_the_path(verdict, evidence), evidence)
     verdict = apply_kill_rules(
         verdict,
         needs_proof=best is not None and best.signature.needs_corroboration,

@@ -201,6 +201,11 @@ def apply_quiet(
         and not same_end
     ):
         return replace(quiet, evidence=cited_once(quiet.evidence, verdict.evidence))
+    if quiet.category == "completed" == verdict.category and _doubts_the_end(quiet):
+        # the loop's own record doubts the good end its words claim (a loss that never moved, one
+        # that rose after it learned): the finding stands, the words beside it (a real run printed
+        # "Training finished" after ten equal losses and was told that nothing failed)
+        return replace(quiet, evidence=cited_once(quiet.evidence, verdict.evidence))
     if quiet.category == "completed" == verdict.category and quiet.confidence > verdict.confidence:
         # A closing line ("`max_epochs` reached") and the loop's end seen with exit 0 say the
         # same: as sure as the surer of the two, the closing line's words kept.
@@ -211,6 +216,13 @@ def apply_quiet(
         )
     context = tuple(c for c in quiet.evidence if c.kind in ("progress", "stall"))
     return replace(verdict, evidence=cited_once(verdict.evidence, context))
+
+
+def _doubts_the_end(quiet: Verdict) -> bool:
+    """Is this a finished loop's verdict that doubts its good end: a rule on the loop's end whose
+    alternatives name a failure?"""
+    rule = _rule_of(quiet)
+    return "finished" in rule.when and any(a[0] != "completed" for a in rule.alternatives)
 
 
 def _with_previous(

@@ -148,6 +148,19 @@ _EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Except
 # A program's options printed at start (argparse's `Namespace(epoch=200, ...)`, a dataclass of
 # arguments or a config): its counters are settings, not where the loop stands.
 _OPTIONS_REPR = re.compile(r"^\s*(?:Namespace|\w*(?:Arguments|Args|Config|Options))\(\w+=")
+# A checkpoint loaded or restored, or a run resumed, from a position (`loading pretrained weights
+# from epoch 20`, `Restored checkpoint at step 3000`): the counters are the checkpoint's, not where
+# this run's loop stands (a real run that failed loading them read "stopped at epoch 20").
+_LOADED_FROM = re.compile(
+    r"(?i)\b(?:load(?:s|ed|ing)?|restor(?:e|es|ed|ing)|resum(?:e|es|ed|ing))\b"
+    r".{0,60}?\b(?:from|at)\b.{0,40}?\b(?:epoch|step|iter)"
+)
+
+
+def _loaded_from(text: str) -> bool:
+    return ("oad" in text or "esto" in text or "esum" in text) and bool(_LOADED_FROM.search(text))
+
+
 # A status table's rows: `| name | value |` (Ray Tune, tabulate, markdown) or rich's box lines.
 _TABLE_RULES = "|\u2502\u2503"
 _TABLE_CELL = re.compile(rf"\s*[{re.escape(_TABLE_RULES)}]\s*")
@@ -492,7 +505,11 @@ class ProgressTracker:
             self._dangling = None if dangling is None else dangling.group("name")
         if "across cluster]" in text and _RAY_REPEATED.search(text) is not None:
             self._deduplicated = True
-        moved = False if _EXCEPTION_LINE.match(text) else self._read_position(text, lower)
+        moved = (
+            False
+            if _EXCEPTION_LINE.match(text) or _loaded_from(text)
+            else self._read_position(text, lower)
+        )
         if "loss" in lower or "cost" in lower:
             self._read_losses(text, line)
         if "norm" in lower:

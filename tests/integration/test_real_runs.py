@@ -215,3 +215,23 @@ def test_a_module_the_project_has_but_the_script_cannot_import_is_the_path_not_a
     (tmp_path / "tools" / "train.py").write_text("import utils_nowhere_xyz\n")
     trainwatch("run", "--json", str(report), "tools/train.py", cwd=tmp_path)
     assert read_report(report)["verdict"]["subtype"] == "library/missing-package"
+
+
+def test_a_call_of_the_program_s_own_function_that_does_not_fit_it_is_the_program_s_mistake(
+    tmp_path,
+):
+    # from its words alone the TypeError reads as code written for another release of a library
+    train = tmp_path / "train.py"
+    train.write_text(
+        "def train_step(model, optimizer, batch):\n    return 0.5\n\n"
+        "for epoch in range(2):\n    loss = train_step('model', 'batch')\n"
+    )
+    report = tmp_path / "r.json"
+    assert trainwatch("run", "--json", str(report), str(train)).returncode == 1
+    verdict = read_report(report)["verdict"]
+    assert verdict["subtype"] == "code/wrong-call-arguments", verdict
+    assert "its own function `train_step()` (defined at train.py:1)" in verdict["summary"]
+    # the same words for a function it does not define stay the library's reading
+    train.write_text("import json\njson.dumps({}, indentation=2)\n")
+    assert trainwatch("run", "--json", str(report), str(train)).returncode == 1
+    assert read_report(report)["verdict"]["subtype"] == "library/version-incompat"

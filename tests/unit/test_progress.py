@@ -1009,6 +1009,11 @@ def test_a_loss_that_never_moved_makes_a_finished_run_doubtful():
     assert judged(["0.9", "0.8", "0.7", "0.6", "0.5", "0.4", "0.3", "0.2"]).confidence > 0.5
     came_down = judged(["0.9", "0.5"] + ["0.1234"] * 6)  # it fell to a value and stayed: converged
     assert came_down.subtype != "completed/loss-never-moved"
+    # the program's own words of a good end do not hide it (a real run: "Training finished")
+    said = "".join(f"Epoch [{e}/8] Loss: 7.7019\n" for e in range(1, 9)) + "Training finished\n"
+    finished = classify(Evidence(source="log", log=parse_text(said), progress=track(said)))
+    assert finished.subtype == "completed/loss-never-moved", finished
+    assert any(c.text == "Training finished" for c in finished.evidence)
 
 
 def test_a_bar_erased_at_its_end_is_no_loop_left_short():
@@ -1074,3 +1079,14 @@ def test_a_finished_run_whose_loss_ended_far_above_its_lowest_is_finished_less_s
     assert (fell.category, fell.confidence) == ("completed", 0.97)
     # up from a loss that started low and stayed under 3 times its lowest: no such note
     assert judged([1.0, 0.8, 0.9, 1.2, 1.5, 1.9]).confidence == 0.97
+
+
+def test_a_checkpoint_loaded_from_a_position_is_not_where_the_loop_stands():
+    # the counters of a load or a resume are the checkpoint's (a real run failed loading its
+    # weights and read "stopped at epoch 20")
+    loaded = track("loading pretrained weights from epoch 20\n")
+    assert loaded is None or loaded.stopped_at is None
+    trained = "Epoch 3/10 loss 0.52\nRestored checkpoint at step 3000 for evaluation\n"
+    assert track(trained).stopped_at == "epoch 3/10"
+    # the loop's own lines after a resume are read as ever
+    assert track("Resuming from epoch 12\nEpoch 13/20 loss 0.4\n").stopped_at == "epoch 13/20"
