@@ -502,6 +502,11 @@ def _signals(evidence: Evidence) -> dict[str, Cited]:
             from trainwatch.diagnostics.knowledge.signals import signal_from_code
 
             name = signal_from_code(status.code)
+            relayed = evidence.forwarded_signals
+            if name is not None and relayed and name not in relayed:
+                # a handler that chose its status (a shell's trap that exits 143 whatever came):
+                # the signal trainwatch relayed to the run is the one that stopped it
+                name = relayed[0]
         if name:
             signals[name] = _exit_cited(evidence)
     if evidence.log is not None:
@@ -1110,17 +1115,42 @@ def _message_start(message: str) -> str:
 def _time_limited(evidence: Evidence) -> Verdict | None:
     """The verdict for a run its time limiter stopped (`_time_limiter`)."""
     limiter = _time_limiter(evidence)
-    if limiter is None:
+    inner = None if limiter is not None else _inner_time_limiter(evidence)
+    if limiter is None and inner is None:
         return None
     status = evidence.exit.status
+    if limiter is not None:
+        said = f"The run was started under `{limiter}`, which stopped it"
+    else:
+        limiter = inner
+        said = (
+            f"A `{limiter}` inside the command (seen among the run's processes) stopped its "
+            "program, and the command passed its status on"
+        )
     return Verdict(
         "interrupted",
         "interrupted/time-limit",
-        0.85,
-        f"The run was started under `{limiter}`, which stopped it when its time limit ran "
-        f"out: `{limiter}` exits with status {status} when it had to stop the command.",
-        evidence=(Cited("exit", f"{limiter} exit status {status}", "waitpid"),),
+        0.85 if inner is None else 0.75,
+        f"{said} when its time limit ran out: `{limiter}` exits with status {status} when it had "
+        "to stop the command.",
+        evidence=(
+            Cited("exit", f"{'' if inner else limiter + ' '}exit status {status}", "waitpid"),
+        ),
         advice=(f"Give `{limiter}` a longer limit, or resume the run from its last checkpoint.",),
+    )
+
+
+def _inner_time_limiter(evidence: Evidence) -> str | None:
+    """A time limiter the run's command started itself (a script's `timeout 600 python
+    train.py`), seen among the run's processes, whose exit status for a stop (TIME_LIMIT_EXITS)
+    the command ended with (forty-fourth session: such a script's 124 was unknown 30%)."""
+    status, memory = evidence.exit, evidence.memory
+    if status is None or status.code is None or memory is None:
+        return None
+    names = {p.name for sample in memory.samples + memory.tail for p in sample.processes[1:]}
+    return next(
+        (name for name, code in TIME_LIMIT_EXITS.items() if name in names and code == status.code),
+        None,
     )
 
 

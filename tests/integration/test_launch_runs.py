@@ -285,6 +285,27 @@ def test_a_child_killed_by_sigint_is_reported_as_interrupted(tmp_path):
     assert read_report(report)["verdict"]["category"] == "interrupted"
 
 
+def test_a_ctrl_c_that_a_shell_s_trap_turns_into_status_143_is_still_the_ctrl_c(tmp_path):
+    # the trap exits 143 whatever came: trainwatch relayed a SIGINT, so no SIGTERM (a scheduler's
+    # time limit) is read from the status
+    report = tmp_path / "r.json"
+    trap = 'trap "echo caught signal, cleaning up; exit 143" INT TERM; echo ready; sleep 60 & wait'
+    proc = subprocess.Popen(
+        [TRAINWATCH, "run", "--json", str(report), "--", "bash", "-c", trap],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=trainwatch_env(),
+        start_new_session=True,
+    )
+    _wait_for_line(proc.stdout, b"ready")
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    verdict = read_report(report)["verdict"]
+    assert verdict["category"] == "interrupted" and verdict["subtype"] != "interrupted/sigterm"
+    assert "SIGINT" in verdict["summary"] and "Ctrl-C" in verdict["summary"], verdict
+
+
 @pytest.mark.parametrize("whole_group", [False, True], ids=["trainwatch", "its-group"])
 def test_no_orphans_when_trainwatch_is_sigkilled(tmp_path, script, whole_group):
     # `timeout -k` and job control kill trainwatch's process group, not only trainwatch: its guard

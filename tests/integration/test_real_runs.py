@@ -4,6 +4,7 @@ culprit line.
 
 from __future__ import annotations
 
+import shlex
 import signal
 
 import pytest
@@ -101,6 +102,22 @@ def test_a_run_stopped_by_timeout_is_interrupted_at_its_time_limit(tmp_path, opt
     assert result.returncode == status and b"epoch 1/5" in result.stdout
     verdict = read_report(report)["verdict"]
     assert (verdict["category"], verdict["subtype"]) == ("interrupted", "interrupted/time-limit")
+
+
+def test_a_timeout_inside_the_command_whose_status_it_passes_on_is_the_time_limit(tmp_path):
+    # a script's own `timeout 600 python train.py`: trainwatch's sampler saw the `timeout` process,
+    # and the command ended with its status for a stop (it was unknown 30%)
+    report = tmp_path / "r.json"
+    program = "import time\nprint('epoch 1/5', flush=True)\ntime.sleep(60)\n"
+    script = f"timeout 1.5 python3 -c {shlex.quote(program)}; exit $?"
+    result = trainwatch("run", "--json", str(report), "--", "bash", "-c", script)
+    assert result.returncode == 124
+    verdict = read_report(report)["verdict"]
+    assert verdict["subtype"] == "interrupted/time-limit", verdict
+    assert verdict["summary"].startswith("A `timeout` inside the command"), verdict["summary"]
+    # the same status from a command that started no `timeout` says nothing of a time limit
+    trainwatch("run", "--json", str(report), "--", "bash", "-c", "exit 124")
+    assert read_report(report)["verdict"]["subtype"] != "interrupted/time-limit"
 
 
 def _run_written(tmp_path, source: str) -> tuple[int, dict]:

@@ -17,7 +17,8 @@ class Records(Dataset):
     def __len__(self):
         return 1
 
-    def __getitem__(self, key, api_token="hf_" + "a1" * 20, weights=torch.ones(3, 2)):
+    # the instance under another name than `self`: it is still the owner, not the sample
+    def __getitem__(records, key, api_token="hf_" + "a1" * 20, weights=torch.ones(3, 2)):
         return {"cat/11": 1}[key]
 
 

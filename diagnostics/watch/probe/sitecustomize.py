@@ -719,7 +719,8 @@ def _call(frame, line, files):
     local = frame.f_locals
     count = code.co_argcount + code.co_kwonlyargcount
     count += bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)  # *args, **kwargs
-    names = [n for n in code.co_varnames[:count] if n not in ("self", "cls")]
+    instance = _instance_name(code, local) or ("self" if "self" in local else None)
+    names = [n for n in code.co_varnames[:count] if n not in ("self", "cls", instance)]
     if code.co_flags & 0x20:  # a generator (an IterableDataset's __iter__): its state is in locals
         names += [n for n in local if n not in names and type(local[n]) in (int, str)]
     args = {}
@@ -739,16 +740,32 @@ def _call(frame, line, files):
         "user": _is_user(code.co_filename),
         "args": args,
     }
-    if "self" in local:
-        call["owner"] = _owner(local["self"])
+    if instance is not None and instance in local:
+        call["owner"] = _owner(local[instance])
         if code.co_name in _ITEM_FUNCTIONS:
             # how many items the dataset says it has: a failing index at its end says `__len__`
             # counts one more than the data holds
             try:
-                call["length"] = int(len(local["self"]))
+                call["length"] = int(len(local[instance]))
             except Exception:
                 pass
     return call
+
+
+def _instance_name(code, local):
+    """The name a method's instance goes by: `self`, or whatever the program called it (`def
+    __getitem__(s, i)`, a real run whose failing sample read as the dataset object); None for a
+    plain function."""
+    try:
+        if not code.co_argcount:
+            return None
+        first = code.co_varnames[0]
+        if first == "self":
+            return first
+        method = getattr(type(local.get(first)), code.co_name, None)
+        return first if getattr(method, "__code__", None) is code else None
+    except Exception:
+        return None
 
 
 def _calls(exceptions):
