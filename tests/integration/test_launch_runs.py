@@ -44,6 +44,18 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _started(report, *command: str, own_session: bool = False) -> subprocess.Popen:
+    """`trainwatch run --json REPORT -- COMMAND`, started in the background with its output piped
+    (in a session of its own when a test signals its whole group)."""
+    return subprocess.Popen(
+        [TRAINWATCH, "run", "--json", str(report), "--", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=trainwatch_env(),
+        start_new_session=own_session,
+    )
+
+
 # ---- output --------------------------------------------------------------------------------------
 
 
@@ -270,13 +282,7 @@ def test_ctrl_c_to_the_whole_group_reaches_the_child_once_and_the_report_follows
 def test_a_child_killed_by_sigint_is_reported_as_interrupted(tmp_path):
     report = tmp_path / "r.json"
     code = "import time; print('ready', flush=True); time.sleep(60)"
-    proc = subprocess.Popen(
-        [TRAINWATCH, "run", "--json", str(report), "--", sys.executable, "-c", code],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=trainwatch_env(),
-        start_new_session=True,
-    )
+    proc = _started(report, sys.executable, "-c", code, own_session=True)
     _wait_for_line(proc.stdout, b"ready")
     os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=60)
@@ -290,13 +296,7 @@ def test_a_ctrl_c_that_a_shell_s_trap_turns_into_status_143_is_still_the_ctrl_c(
     # time limit) is read from the status
     report = tmp_path / "r.json"
     trap = 'trap "echo caught signal, cleaning up; exit 143" INT TERM; echo ready; sleep 60 & wait'
-    proc = subprocess.Popen(
-        [TRAINWATCH, "run", "--json", str(report), "--", "bash", "-c", trap],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=trainwatch_env(),
-        start_new_session=True,
-    )
+    proc = _started(report, "bash", "-c", trap, own_session=True)
     _wait_for_line(proc.stdout, b"ready")
     os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=60)
@@ -641,12 +641,7 @@ def test_a_ctrl_c_after_the_program_ended_does_not_make_it_interrupted(tmp_path)
     # relaying its output when the Ctrl-C comes
     report = tmp_path / "r.json"
     job = "(for i in $(seq 30); do echo tick; sleep 0.1; done) & echo done"
-    proc = subprocess.Popen(
-        [TRAINWATCH, "run", "--json", str(report), "--", "sh", "-c", job],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=trainwatch_env(),
-    )
+    proc = _started(report, "sh", "-c", job)
     time.sleep(1.0)
     assert proc.poll() is None
     proc.send_signal(signal.SIGINT)
