@@ -553,3 +553,20 @@ def test_a_worker_that_exits_by_itself_is_no_out_of_memory_kill(tmp_path: Path) 
         assert saved["advice"][0].startswith("Rerun with num_workers=0")
     else:  # only the reset connection: a process went away, no kill claimed
         assert verdict["summary"].startswith("A process of the run went away")
+
+
+@pytest.mark.parametrize("error", ["AttributeError", "ImportError"])
+def test_a_failed_import_of_a_module_the_probe_hooks_prints_the_same_traceback(tmp_path, error):
+    # a local file shadows what torch imports (a scratch numpy.py): the module's body raises while
+    # the probe's wrapper of its loader runs; Python trims its own import frames either way
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text(
+        f"import math\nraise {error}(\"module 'numpy' has no attribute 'ndarray'\")\n"
+    )
+    (tmp_path / "train.py").write_text("import torch\n")
+    args = [sys.executable, str(tmp_path / "train.py")]
+    bare = subprocess.run(args, env=plain_env(), capture_output=True, text=True, timeout=60)
+    done, facts = run_probed(args)
+    assert "<frozen importlib" not in bare.stderr
+    assert (done.returncode, done.stderr) == (bare.returncode, bare.stderr)
+    assert facts.primary_chain().final.short_type == error

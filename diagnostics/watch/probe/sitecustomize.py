@@ -1662,6 +1662,9 @@ def _hook(name, module):
         pass
 
 
+_IMPORTLIB_EXTERNAL = "<frozen importlib._bootstrap_external>"  # the file CPython trims as its own
+
+
 class _ImportWatcher:
     """Hooks a module of `_HOOKS` right after the program imports it: the finder lends another
     finder's spec, with the loader's `exec_module` wrapped once."""
@@ -1690,6 +1693,14 @@ class _ImportWatcher:
             original(module)
             _hook(name, module)
 
+        try:
+            # Python trims a failed import's traceback of importlib's own frames, in runs that end
+            # at `_call_with_frames_removed`; a wrapper frame from another file would break the run
+            # and leave three `<frozen importlib._bootstrap>` frames in the program's stderr that
+            # it does not print bare (a real run: a local numpy.py that broke `import torch`)
+            exec_module.__code__ = exec_module.__code__.replace(co_filename=_IMPORTLIB_EXTERNAL)
+        except Exception:
+            pass
         loader.exec_module = exec_module
         return spec
 
