@@ -59,8 +59,15 @@ def _nonfinite_inputs(verdict: Verdict, sample) -> Verdict:
     if verdict.subtype == NAN_INPUT_SUBTYPE:  # the log said so already; the probe saw the rows
         return replace(
             verdict,
-            confidence=max(verdict.confidence, 0.8),
+            confidence=max(verdict.confidence, NAN_INPUT_CONFIDENCE),
             summary=f"{verdict.summary.rstrip()} {batch}.",
+        )
+    if verdict.category == "numerical":
+        # the program's own check of its loss (`raise RuntimeError("Loss is nan")`) stopped it
+        # before any backward(): the inputs it was computed from held NaN already (a real run's
+        # missing feature value was read as a divergence, with learning-rate advice)
+        return _nan_input(
+            verdict, f"The loss went non-finite on inputs that already held NaN or Inf: {batch}."
         )
     if verdict.subtype not in (GENERIC_CODE_SUBTYPE, None):
         return verdict
@@ -90,13 +97,23 @@ def _batch(rows) -> str:
     return "; ".join(r.describe() for r in rows if r.shape[0] == size)
 
 
+# The reading the rows of NaN input replace stays an alternative, below the data verdict
+NAN_INPUT_CONFIDENCE = 0.8
+REPLACED_BY_NAN_INPUT = 0.5
+
+
 def _nan_input(verdict: Verdict, summary: str) -> Verdict:
-    other = Alternative(verdict.category, verdict.subtype, verdict.confidence, verdict.summary)
+    other = Alternative(
+        verdict.category,
+        verdict.subtype,
+        min(verdict.confidence, REPLACED_BY_NAN_INPUT),
+        verdict.summary,
+    )
     return replace(
         verdict,
         category="data",
         subtype=NAN_INPUT_SUBTYPE,
-        confidence=0.8,
+        confidence=NAN_INPUT_CONFIDENCE,
         summary=summary,
         alternatives=(other,) + verdict.alternatives,
         signature=None,

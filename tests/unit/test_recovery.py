@@ -21,7 +21,12 @@ from trainwatch.diagnostics.read.progress import ProgressTracker
 from trainwatch.diagnostics.verdict import Diagnosis, Verdict
 from trainwatch.diagnostics.watch.probe.checkpoints import describe_duration, read_checkpoints
 from trainwatch.diagnostics.watch.probe.records import ProbeFacts, ProbeProcess, read_records
-from trainwatch.diagnostics.watch.probe.samples import FailedSample, SampleCall, pick_sample
+from trainwatch.diagnostics.watch.probe.samples import (
+    FailedSample,
+    NonFiniteRows,
+    SampleCall,
+    pick_sample,
+)
 
 
 def save(pid: int, seq: int, path: Path, began: float, ended: float | None, **extra) -> list:
@@ -274,6 +279,20 @@ def test_a_loss_gone_nan_on_a_batch_holding_nan_is_the_data(tmp_path: Path) -> N
     # a loss that diverged on finite inputs wrote no record
     plain = Evidence("run", probe=_probe(read_checkpoints([])))
     assert with_nonfinite_inputs(_verdict("numerical", None), plain).category == "numerical"
+
+
+def test_the_program_s_own_nan_loss_check_on_inputs_holding_nan_is_the_data() -> None:
+    # `raise RuntimeError("Loss is nan")` before any backward(): the probe's sample of the
+    # exception found the rows
+    rows = (NonFiniteRows("X", "<module>", True, (100, 3), (57,), 1),)
+    sample = FailedSample(7, None, "RuntimeError", nonfinite=rows)
+    evidence = Evidence("run", probe=_probe(read_checkpoints([]), sample))
+    judged = with_sample(_verdict("numerical", "numerical/nan-loss", "RuntimeError"), evidence)
+    assert (judged.category, judged.subtype, judged.confidence) == ("data", "data/nan-input", 0.8)
+    assert "row 57" in judged.summary
+    # the reading it replaces stays, below it
+    assert judged.alternatives[0].category == "numerical"
+    assert judged.alternatives[0].confidence < judged.confidence
 
 
 def test_no_training_lost_by_a_run_never_seen_training_or_one_that_left_its_loop() -> None:
