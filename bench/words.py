@@ -50,6 +50,8 @@ def example_lines(knowledge) -> list[tuple[str, str]]:
     lines that are no example right with them, 258 of 384 without)."""
     pairs = []
     for signature in knowledge.signatures:
+        if signature.raised_in or signature.raised_at:
+            continue  # its category is the place's where the words were raised, not the words'
         for example in signature.examples:
             if not example.match:
                 continue

@@ -81,6 +81,14 @@ _NONFINITE = re.compile(
     r"(?P<name>[A-Za-z_][\w./\-]*)['\"]?(?:\s*[:=]\s*|\s+(?:is|was|became)\s+)['\"]?"
     r"(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity))(?![\da-z_.])"
 )
+# ... or with a space alone, under a name written as an identifier (`val_macro_recall nan`,
+# `train/acc nan`): a word of prose before `nan` has no `_` or `/`
+_NONFINITE_SPACED = re.compile(
+    r"(?<![\w./\-])(?P<name>[A-Za-z][\w.\-]*[_/][\w./\-]*)\s+"
+    r"(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity))(?![\da-z_.])"
+)
+NAN_REPEATS = 3  # lines on which a name no metric's words know was printed NaN
+MAX_NAN_NAMES = 64  # such names kept count of
 # The gradients' norm as trainers print it (`'grad_norm': 'inf'`, `gnorm=nan`, `total_norm: 3.1`,
 # `grad_norm nan`).
 _GRAD_NORM = re.compile(
@@ -155,6 +163,17 @@ _LOADED_FROM = re.compile(
     r"(?i)\b(?:load(?:s|ed|ing)?|restor(?:e|es|ed|ing)|resum(?:e|es|ed|ing))\b"
     r".{0,60}?\b(?:from|at)\b.{0,40}?\b(?:epoch|step|iter)"
 )
+
+
+def _nonfinite_values(text: str) -> list[re.Match[str]]:
+    """The `name: nan` and `name nan` pairs of a line, in the order written."""
+    found = list(_NONFINITE.finditer(text))
+    spaced = [m for m in _NONFINITE_SPACED.finditer(text) if not _overlaps(m, found)]
+    return sorted(found + spaced, key=lambda m: m.start()) if spaced else found
+
+
+def _overlaps(match: re.Match[str], others: list[re.Match[str]]) -> bool:
+    return any(o.start() < match.end() and match.start() < o.end() for o in others)
 
 
 def _loaded_from(text: str) -> bool:
@@ -453,6 +472,8 @@ class ProgressTracker:
         self._first_loss_read_at: float | None = None  # the same, for the first loss of all
         self._clock = clock
         self._nonfinite_metric: tuple[str, float, LogLine] | None = None
+        # names no metric's words know, printed NaN: on how many lines, the first of them
+        self._unknown_nan: dict[str, tuple[int, float, LogLine]] = {}
         # the gradient norms printed non-finite since the last finite one: (count, first, line)
         self._nonfinite_norms: tuple[int, float, LogLine] | None = None
         # the last loss printed, at how many steps in a row, the last of them (a loss that never
@@ -781,23 +802,42 @@ class ProgressTracker:
                 pass
 
     def _read_nonfinite_metric(self, text: str, line: LogLine) -> None:
-        """The first metric other than the training loss printed as NaN/Inf (`val/acc: nan`)."""
+        """The first metric other than the training loss printed as NaN/Inf (`val/acc: nan`,
+        `val_macro_recall nan`)."""
         postfix = _BAR_POSTFIX.search(text) if "%|" in text else None
-        for match in _NONFINITE.finditer(text):
+        for match in _nonfinite_values(text):
             name = match.group("name")
             if "loss" in name.lower() and _names_a_loss(name) and not _EVAL_NAME.search(f" {name}"):
                 continue  # the training loss is read above
+            value = _float(match.group("value"))
+            if value is None:
+                continue
             shown = (  # a NaN among the values a tqdm bar shows, whatever their names
                 postfix is not None
                 and match.start() >= postfix.end()
                 and "nan" in match.group("value").lower()
             )
-            if not shown and not _METRIC_NAME.search(name):
-                continue  # `best gain = -inf` (LightGBM) or `max_norm=inf`: a setting, not a metric
-            value = _float(match.group("value"))
-            if value is not None:
-                self._nonfinite_metric = (name, value, _segment(line, text))
+            if shown or _METRIC_NAME.search(name) or self._nan_again(name, value, line, text):
+                if name in self._unknown_nan:  # cited where it was first printed NaN
+                    _, value, cited = self._unknown_nan[name]
+                    self._nonfinite_metric = (name, value, cited)
+                else:
+                    self._nonfinite_metric = (name, value, _segment(line, text))
                 return
+
+    def _nan_again(self, name: str, value: float, line: LogLine, text: str) -> bool:
+        """A name no metric's words know (`rmsle`, `objective`) is a metric gone NaN once it was
+        printed NaN on NAN_REPEATS lines: a setting is printed once, and settings are not NaN
+        (`best gain = -inf`, LightGBM's, repeats: an Inf alone never counts)."""
+        if not math.isnan(value):
+            return False
+        count, first, cited = self._unknown_nan.get(name, (0, value, None))
+        if cited is None:
+            if len(self._unknown_nan) >= MAX_NAN_NAMES:
+                return False
+            cited = _segment(line, text)
+        self._unknown_nan[name] = (count + 1, first, cited)
+        return count + 1 >= NAN_REPEATS
 
     def _read_grad_norm(self, text: str, line: LogLine) -> None:
         """The gradients' norm: where it stays non-finite to the end, the training did, whatever

@@ -1090,3 +1090,20 @@ def test_a_checkpoint_loaded_from_a_position_is_not_where_the_loop_stands():
     assert track(trained).stopped_at == "epoch 3/10"
     # the loop's own lines after a resume are read as ever
     assert track("Resuming from epoch 12\nEpoch 13/20 loss 0.4\n").stopped_at == "epoch 13/20"
+
+
+def test_a_name_no_metric_word_knows_counts_once_printed_nan_on_three_lines():
+    # real runs: a hand-written `rmsle: nan` every epoch, and `val_macro_recall nan` written with
+    # a space alone, were read as a run that finished well
+    lines = "".join(f"epoch {e}/9 rmsle: nan\n" for e in range(1, 4))
+    name, value, cited = track(lines).first_nonfinite_metric
+    assert (name, cited.text) == ("rmsle", "epoch 1/9 rmsle: nan")  # where it was first NaN
+    assert track("epoch 1/9 rmsle: nan\nepoch 2/9 rmsle: nan\n").first_nonfinite_metric is None
+    spaced = "".join(f"epoch {e} train_loss 0.{9 - e} val_macro_recall nan\n" for e in (1, 2))
+    assert track(spaced).first_nonfinite_metric[0] == "val_macro_recall"  # `recall`: known
+    # an Inf alone, however often, is a setting's (LightGBM's `best gain: -inf`), and prose
+    # before `nan` is no name
+    gain = "[LightGBM] [Warning] No further splits with positive gain, best gain: -inf\n" * 5
+    assert track(gain) is None or track(gain).first_nonfinite_metric is None
+    prose = "the check found it is not nan\n" * 4
+    assert track(prose) is None or track(prose).first_nonfinite_metric is None
