@@ -312,7 +312,7 @@ class LogParser:
                 self._close_report(line.number)
             return
         if len(line.text) > MAX_LINE_CHARS:
-            line = LogLine(line.number, line.text[:MAX_LINE_CHARS], line.stream)
+            line = LogLine(line.number, clip_line(line.text), line.stream)
         self._lines += 1
         self._tail.append(line)
         line = self._normalize(line)
@@ -704,5 +704,16 @@ def unwrap(lines: list[str], width: int | None, first_number: int, joiner: str =
 
 def _decode(raw: bytes) -> str:
     if len(raw) > MAX_LINE_CHARS * 4:
-        raw = raw[: MAX_LINE_CHARS * 4]
-    return raw.decode("utf-8", "replace")[:MAX_LINE_CHARS].rstrip("\r")
+        tail = raw.find(b"\r", len(raw) - MAX_LINE_CHARS * 2)
+        raw = raw[: MAX_LINE_CHARS * 2] + (raw[tail:] if tail >= 0 else b"")
+    return clip_line(raw.decode("utf-8", "replace")).rstrip("\r")
+
+
+def clip_line(text: str) -> str:
+    """A line cut to MAX_LINE_CHARS; a line of `\r`-drawn frames (a tqdm bar written to a file,
+    one line for a whole epoch) keeps its last frames too, from a frame's start: they say where
+    the loop ended (a real run's 20 s epochs read "loop left early at 660/1000")."""
+    if len(text) <= MAX_LINE_CHARS:
+        return text
+    tail = text.find("\r", max(MAX_LINE_CHARS, len(text) - MAX_LINE_CHARS))
+    return text[:MAX_LINE_CHARS] + (text[tail:] if tail >= 0 else "")

@@ -643,3 +643,20 @@ def test_files_every_node_names_alike_are_named_by_their_folder():
     assert _node_name("job/n0/report.json") == "n0/report"
     assert _node_name("logs/rank3/stderr") == "rank3/stderr"
     assert _node_name("node-a.json") == "node-a" and _node_name("-") == "stdin"
+
+
+@pytest.mark.parametrize("frames", [300, 3000])  # the line under and over 4 times the cap in bytes
+def test_a_tqdm_bar_written_to_a_file_keeps_its_last_frames_past_the_line_cap(frames):
+    # real tqdm into a file: one line of `\r` frames per epoch, longer than the 8192 characters a
+    # line is cut to; its last frames say where the loop ended (a finished run read "loop left
+    # early at 660/1000")
+    out = io.StringIO()
+    for epoch in (1, 2):
+        for _ in tqdm(range(frames), desc=f"epoch {epoch}/2", file=out, miniters=1, mininterval=0):
+            pass
+    out.write("training complete, saved model.pt\n")
+    text = out.getvalue()
+    assert max(len(line) for line in text.split("\n")) > 8192
+    diagnosis = explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(text.encode()))
+    assert diagnosis.verdict.category == "completed", diagnosis.verdict
+    assert diagnosis.evidence.progress.stopped_at == f"epoch 2/2, batch {frames}/{frames}"
