@@ -946,8 +946,30 @@ def _without_thread_chains(probe: ProbeFacts) -> ProbeFacts:
 
 
 def _main_thread_raised(probe: ProbeFacts) -> bool:
-    """Did an exception (not a `sys.exit`) end a main thread of the run, as the probe saw?"""
-    return any(c.thread is None and c.final.short_type != "SystemExit" for c in probe.chains)
+    """Did an exception (not a `sys.exit`) end a main thread of the run, as the probe saw, with no
+    later attempt that went well? A retry loop around the script (a shell's `for bs in 64 32; do
+    python train.py --bs $bs && break; done`) starts a fresh Python that reaches its normal end:
+    the run went on from the failure (BH's real run, exit 0, was the first attempt's OOM)."""
+    raised = {c.pid for c in probe.chains if c.thread is None and not _is_exit(c)}
+    return any(not _retried(pid, raised, probe.processes) for pid in raised)
+
+
+def _is_exit(chain: ExceptionChain) -> bool:
+    return chain.final.short_type == "SystemExit"
+
+
+def _retried(pid: int | None, raised: set[int | None], processes) -> bool:
+    """Did a fresh Python process (no fork of it, nor its child) start after this one and end
+    normally without raising?"""
+    failed = next((p for p in processes if p.pid == pid), None)
+    return failed is not None and any(
+        p.started > failed.started
+        and p.exited
+        and not p.forked
+        and p.ppid != failed.pid
+        and p.pid not in raised
+        for p in processes
+    )
 
 
 def _without_thread_deaths(evidence: Evidence) -> Evidence | None:
@@ -1034,7 +1056,11 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
         for line in log.notable
         if not any(line.text.strip().startswith(s) for s in said) and line not in before
     )
-    return replace(evidence, log=replace(log, chains=(), notable=notable))
+    if probe is not None and probe.chains:
+        # the failures of attempts a later one retried (`_retried`) go with their tracebacks
+        kept = tuple(c for c in probe.chains if c.thread is not None or _is_exit(c))
+        probe = replace(probe, chains=kept)
+    return replace(evidence, log=replace(log, chains=(), notable=notable), probe=probe)
 
 
 def _printed_before(lines, last) -> tuple:

@@ -120,6 +120,27 @@ def test_a_timeout_inside_the_command_whose_status_it_passes_on_is_the_time_limi
     assert read_report(report)["verdict"]["subtype"] != "interrupted/time-limit"
 
 
+def test_a_failed_attempt_a_retry_loop_ran_again_to_its_end_is_handled(tmp_path):
+    # a shell's retry loop: the first Python fails, a fresh one trains to its end, exit 0 (it was
+    # read as the first attempt's failure)
+    (tmp_path / "fail.py").write_text("print('Epoch 1/3 loading', flush=True)\nfloat('n/a')\n")
+    (tmp_path / "ok.py").write_text(
+        "for e in (1, 2, 3):\n    print(f'Epoch {e}/3 loss={1 / e:.4f}', flush=True)\n"
+        "print('training finished')\n"
+    )
+    report = tmp_path / "r.json"
+    retry = "for p in fail.py ok.py; do python3 $p && exit 0; echo retrying >&2; done; exit 1"
+    result = trainwatch("run", "--json", str(report), "--", "bash", "-c", retry, cwd=tmp_path)
+    assert result.returncode == 0
+    verdict = read_report(report)["verdict"]
+    assert verdict["category"] == "completed", verdict
+    assert "went on: the program handled it" in verdict["summary"]
+    # a failure no later attempt ran again stays the verdict, whatever the wrapper exits with
+    swallowed = "python3 ok.py; python3 fail.py; exit 0"
+    trainwatch("run", "--json", str(report), "--", "bash", "-c", swallowed, cwd=tmp_path)
+    assert read_report(report)["verdict"]["category"] == "data"
+
+
 def _run_written(tmp_path, source: str) -> tuple[int, dict]:
     """`trainwatch run` of a program written for the test (train.py in tmp_path): its exit status
     and its JSON report."""
