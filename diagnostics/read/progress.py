@@ -155,7 +155,12 @@ _RAY_REPEATED = re.compile(r"\[repeated \d+x across cluster\]")
 _EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Interrupt)\b:")
 # A program's options printed at start (argparse's `Namespace(epoch=200, ...)`, a dataclass of
 # arguments or a config): its counters are settings, not where the loop stands.
-_OPTIONS_REPR = re.compile(r"^\s*(?:Namespace|\w*(?:Arguments|Args|Config|Options))\(\w+=")
+# So is a line that says it lists settings (`Config: lr=0.05 epochs=20 batch=32`).
+_OPTIONS_REPR = re.compile(
+    r"^\s*(?:Namespace|\w*(?:Arguments|Args|Config|Options))\(\w+="
+    r"|^\W*(?i:config(?:uration)?|args|arguments|hyper-?parameters|hparams|settings|options|params)"
+    r"\s*[:=]"
+)
 # A checkpoint loaded or restored, or a run resumed, from a position (`loading pretrained weights
 # from epoch 20`, `Restored checkpoint at step 3000`): the counters are the checkpoint's, not where
 # this run's loop stands (a real run that failed loading them read "stopped at epoch 20").

@@ -1107,3 +1107,12 @@ def test_a_name_no_metric_word_knows_counts_once_printed_nan_on_three_lines():
     assert track(gain) is None or track(gain).first_nonfinite_metric is None
     prose = "the check found it is not nan\n" * 4
     assert track(prose) is None or track(prose).first_nonfinite_metric is None
+
+
+def test_a_line_that_lists_settings_is_no_position():
+    # a real run's `Config: lr=0.05 epochs=20 batch=32` read as "stopped at batch 32"
+    settings = track("Config: lr=0.05 epochs=20 batch=32\n")
+    assert settings is None or settings.stopped_at is None
+    assert track("Config: lr=0.05\nEpoch 3/10 batch 32/100 loss 0.5\n").stopped_at == (
+        "epoch 3/10, batch 32/100"
+    )
