@@ -163,6 +163,8 @@ def run_session(
         elastic_errors = _elastic_errors(probe, env)
         probe.cleanup()
         notes.extend(_thread_deaths(probe_facts.chains))
+        if result.exit.code == 0:
+            notes.extend(_status_hidden(probe_facts))
         notes.extend(_empty_passes(probe_facts.loaders, result.exit.code == 0))
         if not probe_facts.loaded:
             notes.append(
@@ -402,6 +404,24 @@ def _empty_passes(passes: LoaderPasses | None, exited_0: bool) -> list[str]:
     return [
         f"a DataLoader gave no batch in {passes.empty} of its {passes.ended} passes that ended"
         + (f" ({shape})" if shape else "")
+    ]
+
+
+def _status_hidden(probe_facts) -> list[str]:
+    """A note for a Python process that failed, no later attempt retrying it, in a run whose
+    command exited 0: a wrapper passed on another status, and a pipeline reading only the status
+    would call the run a success (real runs: `python train.py | tee log` without pipefail, a
+    launcher that swallowed its child's failure, `sys.exit(os.system(...))`)."""
+    failed = probe_facts.failures_not_retried()
+    if not failed:
+        return []
+    chain = failed[-1]
+    process = next((p for p in probe_facts.processes if p.pid == chain.pid), None)
+    command = " ".join(process.argv)[:80] if process is not None and process.argv else "Python"
+    return [
+        f"pid {chain.pid} ({command}) ended on an uncaught {chain.final.short_type}, yet the "
+        "command exited 0: something around it passed on another status (a pipeline without "
+        "`set -o pipefail`, `|| true`, a launcher that did not return its child's status)"
     ]
 
 

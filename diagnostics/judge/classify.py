@@ -947,15 +947,8 @@ def _without_thread_chains(probe: ProbeFacts) -> ProbeFacts:
 
 def _main_thread_raised(probe: ProbeFacts) -> bool:
     """Did an exception (not a `sys.exit`) end a main thread of the run, as the probe saw, with no
-    later attempt that went well? A retry loop around the script (a shell's `for bs in 64 32; do
-    python train.py --bs $bs && break; done`) starts a fresh Python that reaches its normal end:
-    the run went on from the failure (BH's real run, exit 0, was the first attempt's OOM)."""
-    raised = {c.pid for c in probe.chains if c.thread is None and not _is_exit(c)}
-    return any(not _retried(pid, raised, probe.processes) for pid in raised)
-
-
-def _is_exit(chain: ExceptionChain) -> bool:
-    return chain.final.short_type == "SystemExit"
+    later attempt that went well (`ProbeFacts.failures_not_retried`)?"""
+    return bool(probe.failures_not_retried())
 
 
 def _retried(pid: int | None, raised: set[int | None], processes) -> bool:
@@ -1058,7 +1051,9 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
     )
     if probe is not None and probe.chains:
         # the failures of attempts a later one retried (`_retried`) go with their tracebacks
-        kept = tuple(c for c in probe.chains if c.thread is not None or _is_exit(c))
+        kept = tuple(
+            c for c in probe.chains if c.thread is not None or c.final.short_type == "SystemExit"
+        )
         probe = replace(probe, chains=kept)
     return replace(evidence, log=replace(log, chains=(), notable=notable), probe=probe)
 

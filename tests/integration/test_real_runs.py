@@ -135,10 +135,17 @@ def test_a_failed_attempt_a_retry_loop_ran_again_to_its_end_is_handled(tmp_path)
     verdict = read_report(report)["verdict"]
     assert verdict["category"] == "completed", verdict
     assert "went on: the program handled it" in verdict["summary"]
-    # a failure no later attempt ran again stays the verdict, whatever the wrapper exits with
+    assert not any("yet the command exited 0" in n for n in read_report(report)["notes"])
+    # a failure no later attempt ran again stays the verdict, whatever the wrapper exits with,
+    # and a note says the status hid it
     swallowed = "python3 ok.py; python3 fail.py; exit 0"
     trainwatch("run", "--json", str(report), "--", "bash", "-c", swallowed, cwd=tmp_path)
-    assert read_report(report)["verdict"]["category"] == "data"
+    saved = read_report(report)
+    assert saved["verdict"]["category"] == "data"
+    assert any(
+        "fail.py) ended on an uncaught ValueError, yet the command exited 0" in n
+        for n in saved["notes"]
+    )
 
 
 def _run_written(tmp_path, source: str) -> tuple[int, dict]:

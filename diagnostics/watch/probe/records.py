@@ -311,6 +311,27 @@ class ProbeFacts:
                 return proc
         return None
 
+    def failures_not_retried(self) -> tuple[ExceptionChain, ...]:
+        """The exceptions (no `sys.exit`) that ended a main thread, less those of an attempt a
+        later one retried: a retry loop around the script (a shell's `for bs in 64 32; do python
+        train.py --bs $bs && break; done`) starts a fresh Python (no fork of the failed one, nor
+        its child) that reaches its normal end without raising (BH's real run, exit 0, was the
+        first attempt's failure)."""
+        raised = [c for c in self.chains if c.thread is None and c.final.short_type != "SystemExit"]
+        failed_pids = {c.pid for c in raised}
+        return tuple(c for c in raised if not self._retried(c.pid, failed_pids))
+
+    def _retried(self, pid: int | None, failed_pids: set[int | None]) -> bool:
+        failed = next((p for p in self.processes if p.pid == pid), None)
+        return failed is not None and any(
+            p.started > failed.started
+            and p.exited
+            and not p.forked
+            and p.ppid != failed.pid
+            and p.pid not in failed_pids
+            for p in self.processes
+        )
+
     def primary_chain(self) -> ExceptionChain | None:
         """The chain that explains the run: a DataLoader worker's original exception over torch's
         wrapper; an exception ending a main thread (the earliest, across ranks) over one ending
