@@ -951,20 +951,6 @@ def _main_thread_raised(probe: ProbeFacts) -> bool:
     return bool(probe.failures_not_retried())
 
 
-def _retried(pid: int | None, raised: set[int | None], processes) -> bool:
-    """Did a fresh Python process (no fork of it, nor its child) start after this one and end
-    normally without raising?"""
-    failed = next((p for p in processes if p.pid == pid), None)
-    return failed is not None and any(
-        p.started > failed.started
-        and p.exited
-        and not p.forked
-        and p.ppid != failed.pid
-        and p.pid not in raised
-        for p in processes
-    )
-
-
 def _without_thread_deaths(evidence: Evidence) -> Evidence | None:
     """The evidence of a run that exited 0 without the exceptions that ended only a thread (the
     probe saw each, and the log holds Python's copy of it): None where there are none. An uncaught
