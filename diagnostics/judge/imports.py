@@ -1,4 +1,5 @@
-"""A module the program could not import that it has itself: the import path, not the install.
+"""A module the program could not import: one it has itself (the import path, not the install),
+or a package to install, under its name on PyPI.
 
 `No module named 'utils'` reads as a package to install, and from a log alone nothing tells it
 apart. In a live run the reader (watch/own_modules.py) looked for the program's own file of that
@@ -9,7 +10,10 @@ working directory or a folder above the script (`python tools/train.py` importin
 
 from __future__ import annotations
 
+import functools
+import tomllib
 from dataclasses import replace
+from pathlib import Path
 
 from trainwatch.diagnostics.evidence import Evidence
 from trainwatch.diagnostics.verdict import Verdict
@@ -45,3 +49,31 @@ def own_module_off_the_path(verdict: Verdict | None, evidence: Evidence) -> Verd
         ),
         doc_url=None,
     )
+
+
+PACKAGES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "packages.toml"
+
+
+def with_install_command(verdict: Verdict | None) -> Verdict | None:
+    """A missing module's verdict, its advice led by the command that installs it where the
+    package's name on PyPI differs from the module's (knowledge/packages.toml)."""
+    if verdict is None or verdict.subtype != "library/missing-package" or verdict.exception is None:
+        return verdict
+    missing = MISSING_MODULE.match(verdict.exception.message)
+    if missing is None:
+        return verdict
+    module = missing.group(1)
+    package = _distributions().get(module)
+    if package is None:
+        return verdict  # most packages are named as their module: the advice's command fits
+    said = (
+        f"Install it: `python -m pip install {package}` (the package on PyPI that provides "
+        f"`{module}`; `pip install {module}` is not it), in the environment that runs the job."
+    )
+    return replace(verdict, advice=(said, *verdict.advice))
+
+
+@functools.lru_cache(maxsize=1)
+def _distributions() -> dict[str, str]:
+    with PACKAGES_FILE.open("rb") as fh:
+        return dict(tomllib.load(fh)["distributions"])

@@ -660,3 +660,13 @@ def test_a_tqdm_bar_written_to_a_file_keeps_its_last_frames_past_the_line_cap(fr
     diagnosis = explain_logs(["-"], KNOWLEDGE, stdin=io.BytesIO(text.encode()))
     assert diagnosis.verdict.category == "completed", diagnosis.verdict
     assert diagnosis.evidence.progress.stopped_at == f"epoch 2/2, batch {frames}/{frames}"
+
+
+def test_a_missing_module_whose_package_has_another_name_is_told_that_name():
+    # `pip install cv2` finds nothing: the advice names opencv-python
+    trace = 'Traceback (most recent call last):\n  File "train.py", line 3, in <module>\n'
+    cv2 = _verdict(trace + "    import cv2\nModuleNotFoundError: No module named 'cv2'\n")
+    assert cv2.subtype == "library/missing-package"
+    assert cv2.advice[0].startswith("Install it: `python -m pip install opencv-python`")
+    timm = _verdict(trace + "    import timm\nModuleNotFoundError: No module named 'timm'\n")
+    assert not any("Install it:" in a for a in timm.advice)  # named as its module: no extra line
