@@ -226,6 +226,9 @@ class OwnModule:
     name: str  # "utils"
     path: str  # where the program has it: "/proj/utils"
     importer: str  # the folder of the file that imported it: "/proj/tools"
+    # the program's file shadows an installed package of that name (a name asked of it is
+    # missing), rather than being off the import path
+    shadows: bool = False
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,11 @@ from trainwatch.diagnostics.evidence import (
     ended_by_signal,
 )
 from trainwatch.diagnostics.judge.consistency import make_consistent
-from trainwatch.diagnostics.judge.imports import own_module_off_the_path, with_install_command
+from trainwatch.diagnostics.judge.imports import (
+    own_module_off_the_path,
+    own_module_shadowing,
+    with_install_command,
+)
 from trainwatch.diagnostics.judge.kills import apply_kill_rules
 from trainwatch.diagnostics.judge.own_calls import own_function_called_wrongly
 from trainwatch.diagnostics.judge.quiet import apply_quiet
@@ -229,7 +233,8 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     worker_crashed = best is not None and _crash_of_a_process_it_waited_for(best)
     if verdict is not None and worker_crashed:
         verdict = _with_the_process_that_died(verdict, best, evidence)
-    verdict = own_function_called_wrongly(own_module_off_the_path(verdict, evidence), evidence)
+    verdict = own_module_shadowing(own_module_off_the_path(verdict, evidence), evidence)
+    verdict = own_function_called_wrongly(verdict, evidence)
     verdict = with_install_command(verdict)
     verdict = apply_kill_rules(
         verdict,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from trainwatch.diagnostics.evidence import Evidence
 from trainwatch.diagnostics.verdict import Verdict
-from trainwatch.diagnostics.watch.own_modules import MISSING_MODULE
+from trainwatch.diagnostics.watch.own_modules import LACKING_NAME, MISSING_MODULE
 
 
 def own_module_off_the_path(verdict: Verdict | None, evidence: Evidence) -> Verdict | None:
@@ -46,6 +46,39 @@ def own_module_off_the_path(verdict: Verdict | None, evidence: Evidence) -> Verd
             "(`PYTHONPATH=. python tools/train.py`).",
             "Or install the project in the environment (`pip install -e .`); do not install a "
             f"package named `{own.name}` from PyPI: it is another project.",
+        ),
+        doc_url=None,
+    )
+
+
+def own_module_shadowing(verdict: Verdict | None, evidence: Evidence) -> Verdict | None:
+    """The verdict, or, for a module found without a name asked of it where the program has a file
+    of that module's name beside the script (or in the working directory), a code verdict that
+    names the file: it shadows the installed package (a real run's scratch `numpy.py` broke
+    `import torch`, read as versions that do not fit)."""
+    if verdict is None or verdict.exception is None or verdict.category not in ("library", "code"):
+        return verdict
+    lacking = LACKING_NAME.match(verdict.exception.message)
+    name = (lacking.group(1) or lacking.group(2)) if lacking is not None else None
+    own = next((m for m in evidence.own_modules if m.shadows and m.name == name), None)
+    if own is None:
+        return verdict
+    return replace(
+        verdict,
+        category="code",
+        subtype="code/module-shadowed",
+        confidence=0.88,
+        signature=None,
+        summary=(
+            f"`import {own.name}` found the program's own {own.path} (Python looks in "
+            f"{own.importer} first), and the name asked of it is not there "
+            f"({verdict.exception.message}): a file named like an installed package shadows it."
+        ),
+        advice=(
+            f"Rename {own.path} (and delete the `__pycache__` entry beside it), then run again; "
+            f"`python -c 'import {own.name}; print({own.name}.__file__)'` shows which file an "
+            "import finds.",
+            "If the module is meant to be your own, define the name the code asks for in it.",
         ),
         doc_url=None,
     )

@@ -262,6 +262,20 @@ def test_a_module_the_project_has_but_the_script_cannot_import_is_the_path_not_a
     assert read_report(report)["verdict"]["subtype"] == "library/missing-package"
 
 
+def test_a_file_of_the_program_s_named_like_a_package_it_imports_is_named_as_shadowing_it(
+    tmp_path,
+):
+    # a scratch json.py beside the script: the standard library's json is never imported, and
+    # the error's words alone read as versions that do not fit
+    (tmp_path / "json.py").write_text("x = 1\n")
+    (tmp_path / "train.py").write_text("import json\nprint(json.dumps({'epoch': 1}))\n")
+    report = tmp_path / "r.json"
+    assert trainwatch("run", "--json", str(report), "train.py", cwd=tmp_path).returncode == 1
+    verdict = read_report(report)["verdict"]
+    assert verdict["subtype"] == "code/module-shadowed", verdict
+    assert f"found the program's own {tmp_path / 'json.py'}" in verdict["summary"]
+
+
 def test_a_call_of_the_program_s_own_function_that_does_not_fit_it_is_the_program_s_mistake(
     tmp_path,
 ):
