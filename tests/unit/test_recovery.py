@@ -178,6 +178,16 @@ def test_reload_command_by_dataset_or_by_file(tmp_path: Path) -> None:
     assert with_file.reload_command() == (
         "python -c 'from PIL import Image; Image.open(\"/d/it'\"'\"'s.png\").load()'"
     )
+    # a batch of indices shown shortened is no Python to run (a real run's Subset)
+    batch = replace(
+        call, function="__getitems__", arguments=(("indices", "[4, 9, ...] (50 items)"),)
+    )
+    assert FailedSample(1, 0, "IndexError", (batch,)).reload_command() is None
+    whole = replace(batch, arguments=(("indices", "[4, 9]"),))
+    assert (
+        "Images().__getitems__([4, 9])"
+        in FailedSample(1, 0, "IndexError", (whole,)).reload_command()
+    )
     # no guard against import: importing the script would train again
     script.write_text("class Images: ...\ntrain()\n")
     assert sample.reload_command() is None

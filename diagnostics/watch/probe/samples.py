@@ -10,6 +10,7 @@ process's re-raise by the worker's number and the exception's type.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shlex
@@ -232,6 +233,8 @@ class FailedSample:
             if not stem.isidentifier() or not _guards_main(source):
                 return None  # importing the script would start the training again
             module, directory = stem, os.path.dirname(source)
+        if not _literal(index):
+            return None  # a batch of indices shown shortened (`[4, 9, ...] (50 items)`)
         args = "" if call.owner_required == 0 else "..."
         get = f"[{index}]" if call.function == "__getitem__" else f".__getitems__({index})"
         code = f"from {module} import {name}; print({name}({args}){get})"
@@ -325,6 +328,15 @@ MESSAGE_COMPARED = 200  # characters of a message's first line that tell one fai
 def _same_message(recorded: str, raised: str) -> bool:
     first = recorded.strip().splitlines()[0][:MESSAGE_COMPARED] if recorded.strip() else ""
     return bool(first) and first == raised.strip().splitlines()[0][:MESSAGE_COMPARED]
+
+
+def _literal(text: str) -> bool:
+    """Is the text a Python literal as it stands (an index, a key, a list of indices)?"""
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def _file_command(path: str) -> str | None:
