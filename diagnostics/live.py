@@ -177,7 +177,10 @@ def run_session(
     progress = observers.progress_facts()
     if probe_facts is not None and progress is not None and progress.first_nonfinite_read_at:
         # a checkpoint saved after the loss went non-finite is no point to resume from
-        probe_facts = probe_facts.with_nonfinite_since(progress.first_nonfinite_read_at)
+        first = progress.first_nonfinite_loss
+        probe_facts = probe_facts.with_nonfinite_since(
+            progress.first_nonfinite_read_at, first[0] if first is not None else None
+        )
     from pathlib import Path
 
     from trainwatch.diagnostics.evidence import Evidence

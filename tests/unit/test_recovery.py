@@ -67,6 +67,50 @@ def test_each_save_is_checked_against_the_disk(tmp_path: Path) -> None:
     assert summary["resume_from"]["path"] == str(tmp_path / "a.pt") and summary["total"] == 5
 
 
+def test_a_save_to_a_temporary_name_renamed_when_complete_is_found_under_its_new_name(
+    tmp_path: Path,
+) -> None:
+    # `torch.save(state, "model.pt.tmp")` then `os.replace(..., "model.pt")`; the third save was
+    # killed while it wrote its temporary file (a real run read "starts again from scratch")
+    tmp, final = tmp_path / "model.pt.tmp", tmp_path / "model.pt"
+    tmp.write_bytes(b"x" * 10)
+    records = save(1, 1, tmp, 1.0, 1.5, step=8)
+    tmp.write_bytes(b"y" * 12)
+    records += save(1, 2, tmp, 2.0, 2.5, step=16)
+    tmp.replace(final)
+    tmp.write_bytes(b"z" * 5)
+    records += save(1, 3, tmp, 3.0, None, step=24)
+    facts = read_checkpoints(records).with_span(0.0, 4.0)
+    assert [(Path(s.path).name, s.state) for s in facts.saves] == [
+        ("model.pt.tmp", "overwritten"),
+        ("model.pt", "complete"),
+        ("model.pt.tmp", "partial"),
+    ]
+    point = facts.resume_point()
+    assert point is not None and point.path == str(final) and point.step == 16
+    # a file of that name whose size no save left is not the save's
+    final.write_bytes(b"w" * 99)
+    assert read_checkpoints(records).resume_point() is None
+
+
+def test_saves_after_the_first_non_finite_loss_are_no_point_to_resume_from(tmp_path: Path) -> None:
+    # the NaN loss of step 20 was printed at 10.0 and read at 10.5; step 20's save began at 10.1,
+    # before the reading (a real run was told to resume from it); step 15's, 0.5 s earlier, stands
+    for name in ("s15.pt", "s20.pt", "s25.pt"):
+        (tmp_path / name).write_bytes(b"x")
+    records = (
+        save(1, 1, tmp_path / "s15.pt", 9.6, 9.7, step=15)
+        + save(1, 2, tmp_path / "s20.pt", 10.1, 10.2, step=20)
+        + save(1, 3, tmp_path / "s25.pt", 10.6, 10.7, step=25)
+    )
+    facts = read_checkpoints(records).with_nonfinite_since(10.5, step=20)
+    assert [s.state for s in facts.saves] == ["complete", "after-nonfinite", "after-nonfinite"]
+    assert facts.resume_point().step == 15
+    # without the step, only a save within the reading's lag counts as after it
+    timed = read_checkpoints(records).with_nonfinite_since(10.5)
+    assert [s.state for s in timed.saves] == ["complete", "complete", "after-nonfinite"]
+
+
 def test_no_save_loses_the_whole_run() -> None:
     facts = read_checkpoints([]).with_span(100.0, 160.0)
     assert facts.total == 0 and facts.resume_point() is None and facts.lost_s() == 60.0

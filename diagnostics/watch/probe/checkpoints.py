@@ -83,6 +83,10 @@ class CheckpointSave:
         }
 
 
+# How long after the program printed a line trainwatch may read it: at once, and on a loaded
+# machine when the save says its step
+READ_LAG_S = 0.25
+STEP_LAG_S = 1.0
 # Less training than this after the resume point is none (the save and the last output of a loop
 # that then sat idle are milliseconds apart)
 NOTHING_LOST_S = 0.1
@@ -135,14 +139,18 @@ class CheckpointFacts:
     def with_span(self, started: float, trained_until: float) -> CheckpointFacts:
         return replace(self, run_started=started, trained_until=trained_until)
 
-    def with_nonfinite_since(self, since: float) -> CheckpointFacts:
-        """The saves begun after the loss first went non-finite (read live at `since`) marked as
-        such: not a point to resume from."""
+    def with_nonfinite_since(self, since: float, step: int | None = None) -> CheckpointFacts:
+        """The saves begun after the loss first went non-finite (read live at `since`, printed at
+        `step` when known) marked as such: not a point to resume from. The line is read a little
+        after the program printed it, and a save right after the print may begin first (a real
+        run saved step 200 just after printing its NaN loss, and that save was offered to resume
+        from): a save that began up to READ_LAG_S before the reading counts as after it, and one
+        up to STEP_LAG_S before it when its own step is that step or later."""
         return replace(
             self,
             saves=tuple(
                 replace(s, state="after-nonfinite")
-                if s.state == "complete" and s.began > since
+                if s.state == "complete" and _after(s, since, step)
                 else s
                 for s in self.saves
             ),
@@ -197,11 +205,69 @@ def read_checkpoints(records: list[dict[str, Any]]) -> CheckpointFacts:
         (_save(begin, done.get(key)) for key, begin in begun.items()), key=lambda s: s.began
     )
     latest = {s.path: s for s in saves}  # the last save to each path is what the path holds
+    renamed = _renamed(saves)
     checked = [
-        _checked(s) if latest[s.path] is s else replace(s, state="overwritten") for s in saves
+        renamed[id(s)]
+        if id(s) in renamed
+        else _checked(s)
+        if latest[s.path] is s
+        else replace(s, state="overwritten")
+        for s in saves
     ]
     kept = checked if len(checked) <= MAX_SAVES else checked[:5] + checked[-(MAX_SAVES - 5) :]
     return CheckpointFacts(saves=tuple(kept), total=len(checked))
+
+
+# A save to a temporary name renamed when complete (`torch.save(state, "last.pt.tmp")` then
+# `os.replace(..., "last.pt")`, the safe way): the name it was renamed to
+_TEMP_SUFFIXES = (".tmp", ".temp", ".partial", ".part", ".incomplete", "~")
+_TEMP_PREFIXES = ("tmp_", "tmp-", "tmp.", ".tmp_", ".tmp-", ".tmp.")
+
+
+def _renamed(saves: list[CheckpointSave]) -> dict[int, CheckpointSave]:
+    """The saves to a temporary name that are on disk now under the name they were renamed to,
+    keyed by id(): of each temporary path, the last save that ended with the size the renamed
+    file has (a real run's atomic saves read "no complete checkpoint left")."""
+    found: dict[int, CheckpointSave] = {}
+    for path in dict.fromkeys(s.path for s in saves):
+        final = next((f for f in _renamed_names(path) if os.path.isfile(f)), None)
+        if final is None:
+            continue
+        try:
+            stat = os.stat(final)
+        except OSError:
+            continue
+        ended = [
+            s
+            for s in saves
+            if s.path == path
+            and s.state == "end"
+            and s.size == stat.st_size
+            and s.began <= stat.st_mtime + 1
+        ]
+        if ended:
+            last = ended[-1]
+            found[id(last)] = replace(last, path=final, size_now=stat.st_size, state="complete")
+    return found
+
+
+def _renamed_names(path: str) -> list[str]:
+    """The names a temporary file is renamed to when complete: `last.pt` for `last.pt.tmp`,
+    `tmp_last.pt` or `last.tmp.pt`."""
+    folder, name = os.path.split(path)
+    names = [name[: -len(x)] for x in _TEMP_SUFFIXES if name.endswith(x) and len(name) > len(x)]
+    names += [name[len(x) :] for x in _TEMP_PREFIXES if name.startswith(x) and len(name) > len(x)]
+    if ".tmp." in name:
+        names.append(name.replace(".tmp.", ".", 1))
+    return [os.path.join(folder, n) for n in names]
+
+
+def _after(save: CheckpointSave, since: float, step: int | None) -> bool:
+    """Did the save begin after the loss went non-finite (`with_nonfinite_since`)?"""
+    if save.began > since - READ_LAG_S:
+        return True
+    stepped = step is not None and save.step is not None and save.step >= step
+    return stepped and save.began > since - STEP_LAG_S
 
 
 def size_on_disk(path: str) -> int | None:

@@ -374,11 +374,11 @@ class ProbeFacts:
             "stopped_fits": [f.to_dict() for f in self.stopped_fits],
         }
 
-    def with_nonfinite_since(self, since: float) -> ProbeFacts:
+    def with_nonfinite_since(self, since: float, step: int | None = None) -> ProbeFacts:
         """See CheckpointFacts.with_nonfinite_since."""
         if self.checkpoints is None:
             return self
-        return replace(self, checkpoints=self.checkpoints.with_nonfinite_since(since))
+        return replace(self, checkpoints=self.checkpoints.with_nonfinite_since(since, step))
 
     def with_span(self, started: float, trained_until: float) -> ProbeFacts:
         """The facts with the run's start and the end of its work, which the lost work is
