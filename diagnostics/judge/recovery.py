@@ -5,6 +5,7 @@ into the verdict (its `sample`, its summary and its advice).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 from trainwatch.diagnostics.evidence import Evidence
@@ -65,9 +66,16 @@ def _nonfinite_inputs(verdict: Verdict, sample) -> Verdict:
     if verdict.category == "numerical":
         # the program's own check of its loss (`raise RuntimeError("Loss is nan")`) stopped it
         # before any backward(): the inputs it was computed from held NaN already (a real run's
-        # missing feature value was read as a divergence, with learning-rate advice)
+        # missing feature value was read as a divergence, with learning-rate advice). Under
+        # `torch.no_grad()` a model's outputs have no grad_fn either: a tensor named as one, or
+        # NaN in every row (a diverged model's, where bad samples are a few rows), stays numerical
+        # (a real run's NaN logits at sampling were called bad data)
+        inputs = [r for r in rows if not _MODEL_OUTPUT.search(r.name) and r.count < r.shape[0]]
+        if not inputs:
+            return verdict
         return _nan_input(
-            verdict, f"The loss went non-finite on inputs that already held NaN or Inf: {batch}."
+            verdict,
+            f"The loss went non-finite on inputs that already held NaN or Inf: {_batch(inputs)}.",
         )
     if verdict.subtype not in (GENERIC_CODE_SUBTYPE, None):
         return verdict
@@ -97,6 +105,8 @@ def _batch(rows) -> str:
     return "; ".join(r.describe() for r in rows if r.shape[0] == size)
 
 
+# The names of a model's outputs, which under torch.no_grad() look like inputs to the probe's scan
+_MODEL_OUTPUT = re.compile(r"(?i)logit|prob|pred|output|^out\b|^y_?hat|score")
 # The reading the rows of NaN input replace stays an alternative, below the data verdict
 NAN_INPUT_CONFIDENCE = 0.8
 REPLACED_BY_NAN_INPUT = 0.5

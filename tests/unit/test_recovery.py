@@ -347,6 +347,14 @@ def test_the_program_s_own_nan_loss_check_on_inputs_holding_nan_is_the_data() ->
     # the reading it replaces stays, below it
     assert judged.alternatives[0].category == "numerical"
     assert judged.alternatives[0].confidence < judged.confidence
+    # a model's outputs under torch.no_grad() (no grad_fn either): named so, or NaN in every row
+    for name, shape, count in (("logits", (8, 2), 2), ("h", (8, 2), 8)):
+        outputs = (NonFiniteRows(name, "<module>", True, shape, (0, 1), count),)
+        evidence = Evidence(
+            "run", probe=_probe(read_checkpoints([]), replace(sample, nonfinite=outputs))
+        )
+        kept = with_sample(_verdict("numerical", "numerical/nan", "RuntimeError"), evidence)
+        assert kept.category == "numerical", name
 
 
 def test_no_training_lost_by_a_run_never_seen_training_or_one_that_left_its_loop() -> None:
