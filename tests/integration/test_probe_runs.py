@@ -4,6 +4,7 @@ unchanged.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import signal
@@ -570,3 +571,41 @@ def test_a_failed_import_of_a_module_the_probe_hooks_prints_the_same_traceback(t
     assert "<frozen importlib" not in bare.stderr
     assert (done.returncode, done.stderr) == (bare.returncode, bare.stderr)
     assert facts.primary_chain().final.short_type == error
+
+
+def test_the_probe_s_frames_in_a_program_s_tracebacks_are_marked_hidden(tmp_path):
+    # IPython (a notebook's traceback) and pytest leave out frames that set `__tracebackhide__`;
+    # the probe's wrappers of DataLoader.__next__, Tensor.backward and torch.save sit in such
+    # tracebacks (a real notebook run showed the DataLoader wrapper's frame and source)
+    program = tmp_path / "train.py"
+    program.write_text(
+        "import torch\n"
+        "from torch.utils.data import DataLoader, Dataset\n"
+        "class D(Dataset):\n"
+        "    def __len__(self): return 2\n"
+        "    def __getitem__(self, i): raise KeyError(i)\n"
+        "def probe_frames(error):\n"
+        "    tb, found = error.__traceback__, []\n"
+        "    while tb is not None:\n"
+        "        if 'sitecustomize' in tb.tb_frame.f_code.co_filename:\n"
+        "            found.append((tb.tb_frame.f_code.co_name,\n"
+        "                          bool(tb.tb_frame.f_locals.get('__tracebackhide__'))))\n"
+        "        tb = tb.tb_next\n"
+        "    return found\n"
+        "w = torch.ones(2, requires_grad=True)\n"
+        "loss = (w * 2).sum()\n"
+        "loss.backward()\n"
+        "for failing in (lambda: next(iter(DataLoader(D()))), loss.backward,\n"
+        "                lambda: torch.save({}, '/nonexistent/x.pt')):\n"
+        "    try:\n"
+        "        failing()\n"
+        "    except Exception as error:\n"
+        "        print(probe_frames(error))\n"
+    )
+    done, _ = run_probed([sys.executable, str(program)])
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3
+    seen = [ast.literal_eval(line) for line in lines]
+    assert [name for frames in seen for name, _ in frames] == ["__next__", "backward", "save"]
+    assert all(hidden for frames in seen for _, hidden in frames)

@@ -1223,6 +1223,7 @@ def _make_save(original, api, target_of):
     """Wrap a save function; `target_of(args, kwargs)` gives (path or None, progress) of a call."""
 
     def save(*args, **kwargs):
+        __tracebackhide__ = True
         record = None
         try:
             record = _save_begin(api, lambda: target_of(args, kwargs))
@@ -1245,6 +1246,9 @@ def _make_save(original, api, target_of):
     return save
 
 
+# Every wrapper the program's exceptions pass through sets `__tracebackhide__`: IPython (a
+# notebook's traceback) and pytest leave such frames out, as the hooked traceback module does for
+# plain Python (a real notebook run showed the probe's DataLoader wrapper in its traceback).
 def _replace_once(owner, name, make):
     """Replace `owner.name` (a module's function or a class's method) by `make(original)`, dressed
     as the original; once: a name the probe already replaced is left as it is."""
@@ -1364,6 +1368,7 @@ def _make_backward(torch):
 
     def make(original):
         def backward(self, *args, **kwargs):
+            __tracebackhide__ = True
             if not compiling():
                 _gradients["backwards"] += 1
                 if _state["loss_scans"] < _MAX_LOSS_SCANS:
@@ -1417,6 +1422,7 @@ _gradients = dict(_GRADIENTS_AT_START)
 
 def _counting_optimizer_init(init):
     def __init__(self, *args, **kwargs):
+        __tracebackhide__ = True
         init(self, *args, **kwargs)
         _gradients["optimizers"] += 1
 
@@ -1450,6 +1456,7 @@ def _hook_dataloader(torch):
 
 def _counting_init(init):
     def __init__(self, *args, **kwargs):
+        __tracebackhide__ = True
         init(self, *args, **kwargs)
         _passes["built"] += 1
 
@@ -1458,6 +1465,7 @@ def _counting_init(init):
 
 def _counting_next(original):
     def __next__(self):
+        __tracebackhide__ = True
         try:
             batch = original(self)
         except StopIteration:
@@ -1572,6 +1580,7 @@ def _keras_target(args, kwargs):
 # stopped it is the one whose `stopped_epoch` is set.
 def _make_fit(original, stop_of):
     def fit(*args, **kwargs):
+        __tracebackhide__ = True
         result = original(*args, **kwargs)
         try:
             stopped = stop_of(args, kwargs, result)
@@ -1686,6 +1695,7 @@ class _ImportWatcher:
         original = loader.exec_module
 
         def exec_module(module):
+            __tracebackhide__ = True
             try:
                 del loader.exec_module  # the loader goes back to what it was
             except AttributeError:
@@ -1728,6 +1738,7 @@ def _note_exit(code, caller, handled=None):
 def _make_exit(original):
     def exit(*args):
         """sys.exit, noting the code and the caller's stack."""
+        __tracebackhide__ = True
         _note_exit(args[0] if args else None, sys._getframe(1))
         return original(*args)
 
@@ -1746,6 +1757,7 @@ class _BuiltinExit(object):
         return repr(self._original)
 
     def __call__(self, code=None):
+        __tracebackhide__ = True
         _note_exit(code, sys._getframe(1))
         return self._original(code)
 
