@@ -495,6 +495,19 @@ def test_a_librarys_key_lookup_is_no_sample_and_a_cython_frame_is_not_the_progra
         ("get_item", False),
         ("__getitem__", False),
     ]
+    # an array library's `Dataset` (h5py's) is sliced, not asked for a sample (a real run's HDF5
+    # read was named "the sample that failed")
+    h5 = (
+        "source = 'class Dataset:\\n    def __getitem__(self, k):\\n        raise OSError(k)\\n'\n"
+        "space = {'__name__': 'h5py._hl.dataset'}\n"
+        "import sysconfig\n"
+        "where = sysconfig.get_paths()['purelib'] + '/h5py/_hl/dataset.py'\n"
+        "exec(compile(source, where, 'exec'), space)\n"
+        "space['Dataset']()[0:8]\n"
+    )
+    done, facts = run_probed([sys.executable, "-c", h5])
+    assert done.returncode == 1 and "OSError" in done.stderr
+    assert facts.sample is None
 
 
 @pytest.mark.parametrize("cut", ["source", "bytecode"])

@@ -106,7 +106,7 @@ def test_saves_after_the_first_non_finite_loss_are_no_point_to_resume_from(tmp_p
     facts = read_checkpoints(records).with_nonfinite_since(10.5, step=20)
     assert [s.state for s in facts.saves] == ["complete", "after-nonfinite", "after-nonfinite"]
     assert facts.resume_point().step == 15
-    # without the step, only a save within the reading's lag counts as after it
+    # without the step, only a save begun after the reading (a fast loop saves many steps a second)
     timed = read_checkpoints(records).with_nonfinite_since(10.5)
     assert [s.state for s in timed.saves] == ["complete", "complete", "after-nonfinite"]
 

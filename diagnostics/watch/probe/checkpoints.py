@@ -83,9 +83,9 @@ class CheckpointSave:
         }
 
 
-# How long after the program printed a line trainwatch may read it: at once, and on a loaded
-# machine when the save says its step
-READ_LAG_S = 0.25
+# How long after the program printed a line trainwatch may receive it, on a loaded machine: a save
+# that says its step, begun this long before, is after the line when its step is the line's or
+# later (a fast loop saves many steps in this time, so a save without its step is not judged so)
 STEP_LAG_S = 1.0
 # Less training than this after the resume point is none (the save and the last output of a loop
 # that then sat idle are milliseconds apart)
@@ -144,8 +144,8 @@ class CheckpointFacts:
         `step` when known) marked as such: not a point to resume from. The line is read a little
         after the program printed it, and a save right after the print may begin first (a real
         run saved step 200 just after printing its NaN loss, and that save was offered to resume
-        from): a save that began up to READ_LAG_S before the reading counts as after it, and one
-        up to STEP_LAG_S before it when its own step is that step or later."""
+        from): one that began up to STEP_LAG_S before the reading counts as after it when its
+        own step is that step or later."""
         return replace(
             self,
             saves=tuple(
@@ -264,7 +264,7 @@ def _renamed_names(path: str) -> list[str]:
 
 def _after(save: CheckpointSave, since: float, step: int | None) -> bool:
     """Did the save begin after the loss went non-finite (`with_nonfinite_since`)?"""
-    if save.began > since - READ_LAG_S:
+    if save.began > since:
         return True
     stepped = step is not None and save.step is not None and save.step >= step
     return stepped and save.began > since - STEP_LAG_S

@@ -620,17 +620,26 @@ def _is_data_code(code):
     return name in ("__call__", "forward") and "transform" in file.lower()
 
 
+# The packages whose `...Dataset` classes serve samples: torch's (every dataset of torchvision,
+# MONAI and the like derives from it) and Hugging Face's; h5py's, netCDF4's or xarray's `Dataset`
+# is an array's slicing (a real run's HDF5 slice was named the sample that failed)
+_DATASET_ROOTS = ("torch", "datasets")
+
+
 def _loads_samples(frame):
     """An item lookup in a library's code loads a sample only on a dataset (torchvision's
-    ImageFolder, a Hugging Face Dataset: a class named `...Dataset` among its bases); pandas'
-    `DataFrame.__getitem__` takes a column by its name, a dict's subclass a key. The program's own
-    `__getitem__` is its dataset's, whatever it derives from."""
+    ImageFolder, a Hugging Face Dataset: a torch or `datasets` class named `...Dataset` among
+    its bases); pandas' `DataFrame.__getitem__` takes a column by its name, a dict's subclass a
+    key. The program's own `__getitem__` is its dataset's, whatever it derives from."""
     code = frame.f_code
     if code.co_name not in _ITEM_FUNCTIONS or _is_user(code.co_filename):
         return True
     try:
         bases = type(frame.f_locals.get("self")).__mro__
-        return any(base.__name__.endswith("Dataset") for base in bases)
+        return any(
+            base.__name__.endswith("Dataset") and base.__module__.split(".")[0] in _DATASET_ROOTS
+            for base in bases
+        )
     except Exception:
         return True
 
