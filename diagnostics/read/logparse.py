@@ -80,6 +80,7 @@ REPORT_RULE = "\u2500"
 _REPORT_CLOSE = re.compile(REPORT_RULE + r"{10,}[ \t\r]*$")
 _REPORT_CLOSE_BYTES = re.compile(rb"(?:" + REPORT_RULE.encode() + rb"){10,}[ \t\r]*(?:\n|\Z)")
 MAX_LINE_BYTES = 1 << 20  # one gigantic line is read up to here, the rest skipped until its newline
+SKIPPED_KEPT = MAX_LINE_CHARS * 4  # of the skipped rest, the end is kept: a bar's last frames
 CHUNK_BYTES = 1 << 20
 TAIL_BYTES = 4 << 20  # the tail is read from the last chunks, kept up to this size
 PRIME_LINES = 200  # the first lines a log's capture prefixes are learned from
@@ -378,6 +379,7 @@ class LogParser:
         carry = b""
         records: Collected | None = None  # where a collector's records hold the text
         skipping = False  # inside a gigantic line, dropping bytes until its newline
+        skipped = b""  # ... the last of them: a line of `\r` frames keeps its last frames
         # the last chunks (first line, bytes, end) for the tail
         recent: deque[tuple[int, bytes, int]] = deque()
         while True:
@@ -389,13 +391,18 @@ class LogParser:
                 self._stop_ahead()  # the chunks no longer lie where `consumed` says
                 nl = data.find(b"\n")
                 if nl < 0:
+                    skipped = (skipped + data)[-SKIPPED_KEPT:]
                     continue
-                data, skipping = data[nl:], False
+                skipped = (skipped + data[:nl])[-SKIPPED_KEPT:]
+                frame = skipped.find(b"\r")
+                carry += skipped[frame:] if frame >= 0 else b""
+                data, skipping, skipped = data[nl:], False, b""
             buf = carry + data if carry else data
             cut = buf.rfind(b"\n")
             if cut < 0:
                 if len(buf) > MAX_LINE_BYTES:
                     carry, skipping = buf[:MAX_LINE_BYTES], True
+                    skipped = buf[MAX_LINE_BYTES:][-SKIPPED_KEPT:]
                 else:
                     carry = buf
                 continue

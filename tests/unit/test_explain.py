@@ -645,7 +645,8 @@ def test_files_every_node_names_alike_are_named_by_their_folder():
     assert _node_name("node-a.json") == "node-a" and _node_name("-") == "stdin"
 
 
-@pytest.mark.parametrize("frames", [300, 3000])  # the line under and over 4 times the cap in bytes
+# the line under and over 4 times the cap in bytes, and over the 1 MiB a line is read to at most
+@pytest.mark.parametrize("frames", [300, 3000, 40000])
 def test_a_tqdm_bar_written_to_a_file_keeps_its_last_frames_past_the_line_cap(frames):
     # real tqdm into a file: one line of `\r` frames per epoch, longer than the 8192 characters a
     # line is cut to; its last frames say where the loop ended (a finished run read "loop left
