@@ -36,7 +36,7 @@ from trainwatch.diagnostics.judge.kills import apply_kill_rules
 from trainwatch.diagnostics.judge.own_calls import own_function_called_wrongly
 from trainwatch.diagnostics.judge.quiet import apply_quiet
 from trainwatch.diagnostics.knowledge.words import ADVICE, error_line, model
-from trainwatch.diagnostics.read.frames import forward_slashes, in_installed_package
+from trainwatch.diagnostics.read.frames import file_name, forward_slashes, in_installed_package
 from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 
 if TYPE_CHECKING:  # imported where used: a run with nothing to match never loads the knowledge base
@@ -367,7 +367,7 @@ def _backgrounded(evidence: Evidence) -> ProbeProcess | None:
 def _shown_argv(argv: tuple[str, ...]) -> str:
     """A process's command line, short enough for a sentence: its interpreter and scripts by
     their file names (`python train.py --lr 3`)."""
-    words = [_file_name(w) if i == 0 or w.endswith(".py") else w for i, w in enumerate(argv)]
+    words = [file_name(w) if i == 0 or w.endswith(".py") else w for i, w in enumerate(argv)]
     text = " ".join(words)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -447,7 +447,7 @@ def _with_the_process_that_died(verdict: Verdict, best: Match, evidence: Evidenc
         if best.cited[0].source != f"probe pid {fatal.pid}":
             continue
         frame = fatal.deepest_user_frame()
-        where = f" at {_file_name(frame.file)}:{frame.line} in {frame.function}" if frame else ""
+        where = f" at {file_name(frame.file)}:{frame.line} in {frame.function}" if frame else ""
         stopped = evidence.stall is not None or ended_by_signal(
             evidence.exit, evidence.forwarded_signals
         )
@@ -1173,7 +1173,7 @@ def _time_limiter(evidence: Evidence) -> str | None:
     status, command = evidence.exit, evidence.command
     if status is None or not command:
         return None
-    name = _file_name(command[0])
+    name = file_name(command[0])
     # (a death by a signal has no exit code, nor has a command without a time limit: no match)
     limit = TIME_LIMIT_EXITS.get(name)
     if limit is not None and limit == status.code:
@@ -1357,14 +1357,9 @@ IMPORT_OR_PRETRAINED_LOAD = re.compile(
 )
 
 
-def _file_name(path: str) -> str:
-    """`/srv/proj/training/dataset.py` (or a Windows path) -> `dataset.py`."""
-    return forward_slashes(path).rsplit("/", 1)[-1]
-
-
 def _module_name(path: str) -> str:
     """`/srv/proj/training/dataset.py` -> `dataset`."""
-    return _file_name(path).removesuffix(".py")
+    return file_name(path).removesuffix(".py")
 
 
 def _summary(title: str, explanation: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from trainwatch.diagnostics.evidence import Evidence
-from trainwatch.diagnostics.read.frames import forward_slashes
+from trainwatch.diagnostics.read.frames import file_name
 from trainwatch.diagnostics.verdict import Verdict
 from trainwatch.diagnostics.watch.own_functions import CALLED
 
@@ -29,7 +29,7 @@ def own_function_called_wrongly(verdict: Verdict | None, evidence: Evidence) -> 
     own = next((f for f in evidence.own_functions if f.name == called.group("name")), None)
     if own is None:
         return verdict
-    where = f"{forward_slashes(own.path).rsplit('/', 1)[-1]}:{own.line}"
+    where = f"{file_name(own.path)}:{own.line}"
     return replace(
         verdict,
         category="code",

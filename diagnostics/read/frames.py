@@ -44,6 +44,11 @@ def forward_slashes(path: str) -> str:
     return path.replace("\\", "/")
 
 
+def file_name(path: str) -> str:
+    """`/srv/proj/training/dataset.py` (or a Windows path) -> `dataset.py`."""
+    return forward_slashes(path).rsplit("/", 1)[-1]
+
+
 def in_installed_package(path: str) -> bool:
     """Does this file lie in an installed package (site-packages, dist-packages, or a compiled
     extension's Cython source)?"""
