@@ -226,6 +226,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
             and m.signature.category == "interrupted"
             and all(c.kind == "log" for c in m.cited)
         )
+        and not _went_on_from(m, chains, evidence)
     ]
     best = _sizes_warned_of(_failure_before_the_stop(roots), roots)
 
@@ -430,6 +431,23 @@ def _sizes_warned_of(best: Match | None, roots: list[Match]) -> Match | None:
         ):
             return m
     return best
+
+
+def _went_on_from(m: Match, chains: tuple[ExceptionChain, ...], evidence: Evidence) -> bool:
+    """In a saved log, is the match's traceback one the program printed and trained on from: its
+    loop moved after it, and another traceback of the same rank ended the log after that? A
+    caught error printed with `traceback.print_exc()` is no cause of the crash that came later (a
+    real run's skipped PIL image outranked the NameError that ended it)."""
+    chain, progress = m.chain, evidence.progress
+    if evidence.exit is not None or chain is None or chain.origin != "log" or not chain.line:
+        return False
+    moved = progress.last_progress_line if progress is not None else None
+    if moved is None or moved.number <= chain.line:
+        return False
+    return any(
+        c.origin == "log" and c.line and c.line > moved.number and c.rank == chain.rank
+        for c in chains
+    )
 
 
 def _crash_of_a_process_it_waited_for(m: Match) -> bool:

@@ -671,3 +671,27 @@ def test_a_missing_module_whose_package_has_another_name_is_told_that_name():
     assert cv2.advice[0].startswith("Install it: `python -m pip install opencv-python`")
     timm = _verdict(trace + "    import timm\nModuleNotFoundError: No module named 'timm'\n")
     assert not any("Install it:" in a for a in timm.advice)  # named as its module: no extra line
+
+
+def test_a_traceback_the_loop_went_on_from_is_no_cause_of_the_crash_that_ended_the_log():
+    # a caught error printed with traceback.print_exc(), training on, then the real crash (a real
+    # run's skipped PIL image, 0.98, outranked the NameError that ended it)
+    caught = (
+        "could not read sample, skipping\n"
+        "Traceback (most recent call last):\n"
+        '  File "/home/user/train.py", line 7, in <module>\n'
+        "    Image.open(io.BytesIO(data))\n"
+        '  File "/usr/lib/python3/dist-packages/PIL/Image.py", line 3730, in open\n'
+        "    raise UnidentifiedImageError(msg)\n"
+        "PIL.UnidentifiedImageError: cannot identify image file <_io.BytesIO object at 0x7f>\n"
+    )
+    crash = (
+        "Traceback (most recent call last):\n"
+        '  File "/home/user/train.py", line 11, in <module>\n'
+        "    print(undefined_name)\n"
+        "NameError: name 'undefined_name' is not defined\n"
+    )
+    went_on = _verdict(caught + "epoch 1/3 loss 0.5\nepoch 2/3 loss 0.4\n" + crash)
+    assert went_on.category == "code", went_on
+    # with no training between the two, the first may well be the cause
+    assert _verdict(caught + crash).category == "data"
