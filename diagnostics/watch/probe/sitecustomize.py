@@ -1361,7 +1361,7 @@ def _hook_torch(torch):
     _hook_dataloader(torch)
     _replace_once(getattr(torch, "Tensor", None), "backward", _make_backward(torch))
     optimizer = getattr(getattr(torch, "optim", None), "Optimizer", None)
-    _replace_once(optimizer, "__init__", _counting_optimizer_init)
+    _replace_once(optimizer, "__init__", _counting_builds(_gradients, "optimizers"))
 
 
 # A loss that turns NaN or Inf: the batch it was computed from may hold NaN already (a data problem,
@@ -1429,15 +1429,6 @@ _GRADIENTS_AT_START = {"optimizers": 0, "backwards": 0}
 _gradients = dict(_GRADIENTS_AT_START)
 
 
-def _counting_optimizer_init(init):
-    def __init__(self, *args, **kwargs):
-        __tracebackhide__ = True
-        init(self, *args, **kwargs)
-        _gradients["optimizers"] += 1
-
-    return __init__
-
-
 # The DataLoader's passes that ended, the batches they gave, and the first that gave none: a
 # dataset smaller than one batch with drop_last, or an empty one, trains on nothing without a word.
 # And the DataLoaders built, and the batches taken from any of them, ended passes or not: a loop
@@ -1458,18 +1449,24 @@ def _hook_dataloader(torch):
     end (its iterator's StopIteration), with the batches each gave (torch's own count,
     `_num_yielded`, which a new pass resets)."""
     data = getattr(getattr(torch, "utils", None), "data", None)
-    _replace_once(getattr(data, "DataLoader", None), "__init__", _counting_init)
+    _replace_once(getattr(data, "DataLoader", None), "__init__", _counting_builds(_passes, "built"))
     base = getattr(getattr(data, "dataloader", None), "_BaseDataLoaderIter", None)
     _replace_once(base, "__next__", _counting_next)
 
 
-def _counting_init(init):
-    def __init__(self, *args, **kwargs):
-        __tracebackhide__ = True
-        init(self, *args, **kwargs)
-        _passes["built"] += 1
+def _counting_builds(counts, key):
+    """A maker of `__init__` wrappers that count, in `counts[key]`, the objects built (DataLoaders,
+    optimizers)."""
 
-    return __init__
+    def make(init):
+        def __init__(self, *args, **kwargs):
+            __tracebackhide__ = True
+            init(self, *args, **kwargs)
+            counts[key] += 1
+
+        return __init__
+
+    return make
 
 
 def _counting_next(original):
