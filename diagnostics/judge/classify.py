@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # imported where used: a run with nothing to match never load
 
     from trainwatch.diagnostics.knowledge import Knowledge, Match
     from trainwatch.diagnostics.read.logparse import LogFacts
+    from trainwatch.diagnostics.read.progress import ProgressPosition
     from trainwatch.diagnostics.watch.probe.records import ProbeFacts, ProbeProcess
 
 # Signals a person or a scheduler sends on purpose to stop a run.
@@ -1005,6 +1006,23 @@ def _without_thread_deaths(evidence: Evidence) -> Evidence | None:
     return replace(evidence, probe=_without_thread_chains(probe), log=log)
 
 
+def _ended_its_epochs(position: ProgressPosition) -> bool:
+    """Did the loop reach the last of several epochs it counted?"""
+    return bool(position.epochs and position.epochs > 1 and position.epoch == position.epochs)
+
+
+def _ended_its_printed_steps(position: ProgressPosition) -> bool:
+    """Did the loop's own printed lines (`step 2000/2000`, not a bar's frames) count its steps to
+    their total? A real run's caught allocation failure at step 10 of 2000, the loop on to its
+    last step and "training finished", read as the run's out-of-memory (forty-fourth session)."""
+    return bool(
+        position.unit != "batch"
+        and position.steps
+        and position.steps > 1
+        and position.step == position.steps
+    )
+
+
 def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
     """The evidence of a run without the tracebacks it printed and went on from (a program that
     logs an optional import's failure, or catches an out-of-memory and retries with a smaller
@@ -1022,7 +1040,8 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
         return None  # no traceback, and no line before the loop's last progress to go on from
     if evidence.exit is None:
         # a saved log: every traceback stands before the loop's last progress, which reached its
-        # last epoch of several (the program went on from each and finished). A bar alone at its
+        # last epoch of several, or the last of the steps its lines counted (the program went on
+        # from each and finished). A bar alone at its
         # total is no proof: tqdm redraws its bar as a failed loop unwinds; nor is a loop whose
         # progress was printed once, at its end (rich's bar off a terminal draws only its last
         # frame): everything stands before it, and nothing shows the run went on from any of it
@@ -1031,7 +1050,7 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
             last is None
             or progress.first_progress_line is last
             or any(c.line is None or c.line > last.number for c in log.chains)
-            or not (position.epochs and position.epochs > 1 and position.epoch == position.epochs)
+            or not (_ended_its_epochs(position) or _ended_its_printed_steps(position))
             or any(_a_thread_died_of(c, log) for c in log.chains)
         ):
             return None
