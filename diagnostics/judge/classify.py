@@ -435,18 +435,23 @@ def _sizes_warned_of(best: Match | None, roots: list[Match]) -> Match | None:
 
 
 def _went_on_from(m: Match, chains: tuple[ExceptionChain, ...], evidence: Evidence) -> bool:
-    """In a saved log, is the match's traceback one the program printed and trained on from: its
-    loop moved after it, and another traceback of the same rank ended the log after that? A
-    caught error printed with `traceback.print_exc()` is no cause of the crash that came later (a
-    real run's skipped PIL image outranked the NameError that ended it)."""
+    """Is the match's traceback one the program printed and trained on from: its loop moved
+    after it, and another traceback of the same rank ended the output after that? A caught error
+    printed with `traceback.print_exc()` is no cause of the crash that came later (a real run's
+    skipped PIL image outranked the NameError that ended it, in a saved log and in a run). Lines
+    are compared only within one stream: a run's stdout and stderr are numbered apart."""
     chain, progress = m.chain, evidence.progress
-    if evidence.exit is not None or chain is None or chain.origin != "log" or not chain.line:
+    if chain is None or chain.origin != "log" or not chain.line:
         return False
     moved = progress.last_progress_line if progress is not None else None
-    if moved is None or moved.number <= chain.line:
+    if moved is None or moved.stream != chain.stream or moved.number <= chain.line:
         return False
     return any(
-        c.origin == "log" and c.line and c.line > moved.number and c.rank == chain.rank
+        c.origin == "log"
+        and c.stream == chain.stream
+        and c.line
+        and c.line > moved.number
+        and c.rank == chain.rank
         for c in chains
     )
 

@@ -696,3 +696,48 @@ def test_a_traceback_the_loop_went_on_from_is_no_cause_of_the_crash_that_ended_t
     assert went_on.category == "code", went_on
     # with no training between the two, the first may well be the cause
     assert _verdict(caught + crash).category == "data"
+
+
+def test_in_a_run_a_traceback_gone_on_from_counts_only_where_one_stream_orders_it():
+    # the same in a live run: its stdout and stderr are numbered apart, so the order of a
+    # traceback and the loop's progress is known only within one stream
+    from trainwatch.diagnostics.evidence import Evidence, ExitStatus, LogLine
+    from trainwatch.diagnostics.judge.classify import classify
+    from trainwatch.diagnostics.read.logparse import parse_lines
+    from trainwatch.diagnostics.read.progress import ProgressTracker
+
+    caught = [
+        "Traceback (most recent call last):",
+        '  File "/home/user/train.py", line 7, in <module>',
+        "    Image.open(io.BytesIO(data))",
+        "PIL.UnidentifiedImageError: cannot identify image file <_io.BytesIO object at 0x7f>",
+    ]
+    crash = [
+        "Traceback (most recent call last):",
+        '  File "/home/user/train.py", line 11, in <module>',
+        "    print(undefined_name)",
+        "NameError: name 'undefined_name' is not defined",
+    ]
+    epochs = ["epoch 1/3 loss 0.5", "epoch 2/3 loss 0.4"]
+
+    def run(streams: dict[str, list[str]]):
+        lines = [
+            LogLine(i, text, stream)
+            for stream, texts in streams.items()
+            for i, text in enumerate(texts, 1)
+        ]
+        tracker = ProgressTracker()
+        for line in lines:
+            tracker.feed(line)
+        return classify(
+            Evidence(
+                source="run",
+                log=parse_lines(lines),
+                exit=ExitStatus.from_returncode(1),
+                progress=tracker.finish(),
+            )
+        )
+
+    assert run({"stdout": caught + epochs + crash}).category == "code"
+    # the progress on stdout, both tracebacks on stderr: which came first is not known
+    assert run({"stdout": epochs, "stderr": caught + crash}).category == "data"
