@@ -62,6 +62,7 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
     log is read at C speed), which is where a first NaN or the losses of a long run come from.
     """
     stream, reordered = _oldest_first(stream)
+    opening = stream.opening if isinstance(stream, _HeadFirst) else b""
     early = ProgressTracker()
     parser = LogParser(knowledge, on_candidate=early.feed)
     facts = parser.parse_stream(stream)
@@ -85,7 +86,29 @@ def read_log(stream: BinaryIO, knowledge) -> tuple[LogFacts, ProgressFacts]:
     for line in facts.tail:
         late.feed(_with_its_frames(parser, line))
     start = facts.tail[0].number if facts.tail else 1
-    return facts, _joined(early.finish(), late.finish(), start)
+    progress = _joined(early.finish(), late.finish(), start)
+    flat = progress.flat_loss
+    if flat is not None and start > 1 and _moved_before(parser, opening, start, flat[0]):
+        # the tail's loss never moved, but the log's first lines show it did: a loop that
+        # converged long before its end (a real run's 2500 epochs, flat after 400, read as "did
+        # not learn")
+        progress = replace(progress, flat_loss=None)
+    return facts, progress
+
+
+# The log's first bytes read again when its tail's loss never moved: where a long run's loss
+# moved, if it did (the lines before the tail are read only where the pre-filter picks them).
+OPENING_BYTES = 256 << 10
+
+
+def _moved_before(parser: LogParser, opening: bytes, start: int, flat: float) -> bool:
+    """Do the log's first lines, before its tail (line `start` on), print a training loss other
+    than the one the tail printed throughout?"""
+    lines = opening.decode("utf-8", "replace").split("\n")[:-1]  # the last may be cut
+    tracker = ProgressTracker()
+    for number, text in enumerate(lines[: start - 1], 1):
+        tracker.feed(parser.normalize(LogLine(number, text.rstrip("\r"))))
+    return any(value != flat for _, value in tracker.finish().losses)
 
 
 def _with_its_frames(parser: LogParser, line: LogLine) -> LogLine:
@@ -576,6 +599,7 @@ class _HeadFirst:
     def __init__(self, head: bytes, rest: BinaryIO) -> None:
         self._head = head
         self._rest = rest
+        self.opening = head[:OPENING_BYTES]
 
     def read(self, size: int = -1) -> bytes:
         if not self._head:

@@ -741,3 +741,19 @@ def test_in_a_run_a_traceback_gone_on_from_counts_only_where_one_stream_orders_i
     assert run({"stdout": caught + epochs + crash}).category == "code"
     # the progress on stdout, both tracebacks on stderr: which came first is not known
     assert run({"stdout": epochs, "stderr": caught + crash}).category == "data"
+
+
+def test_a_loss_flat_over_the_log_s_tail_but_moving_before_it_is_no_loss_that_never_moved():
+    # a real run's 2500 epochs: the loss fell from 18 to 0.00911 by epoch 400, then stayed; the
+    # tail (the last 2000 lines, read in full) alone read "did not learn" (forty-fourth session)
+    def loss(epoch: int) -> float:
+        return max(18.0 * 0.98**epoch, 0.00911)
+
+    def log(epochs: int) -> str:
+        return "".join(
+            f"epoch {e}/{epochs} train_loss={loss(e):.5f}\n" for e in range(1, epochs + 1)
+        )
+
+    assert _verdict(log(2500)).subtype != "completed/loss-never-moved"
+    never = "".join(f"epoch {e}/2500 train_loss=0.69315\n" for e in range(1, 2501))
+    assert _verdict(never).subtype == "completed/loss-never-moved"
