@@ -354,9 +354,11 @@ def test_an_assert_line_that_raised_a_cuda_error_is_not_read_as_the_assert():
 
 @dataclass(frozen=True)
 class Memory:
-    """The monitor's MemoryFacts as the classifier reads it: only `oom_corroboration()`."""
+    """The monitor's MemoryFacts as the classifier reads it: `oom_corroboration()` and samples."""
 
     corroboration: tuple[Cited, ...] = ()
+    samples: tuple = ()  # what a time limiter among the run's processes is looked for in
+    tail: tuple = ()
 
     def oom_corroboration(self, extra_pids=()):
         return self.corroboration
@@ -381,6 +383,23 @@ def test_kernel_oom_line_is_confident():
 def test_sigkill_with_live_evidence_but_no_corroboration_is_not_oom():
     v = judge("step 10 loss 0.3\n", exit=KILLED, memory=Memory())
     assert v.category == "unknown" and any(a.category == "oom" for a in v.alternatives)
+
+
+def test_a_dead_notebook_kernel_is_oom_only_where_memory_says_so():
+    # papermill's DeadKernelError after the kernel died of RLIMIT_CPU's SIGXCPU: memory watched,
+    # no pressure (BN's real run read oom/host 0.5)
+    died = (
+        '  File "/venv/lib/python3.11/site-packages/nbclient/client.py", line 1009, in '
+        "async_execute_cell\n"
+        '    raise DeadKernelError("Kernel died") from None\n'
+        "nbclient.exceptions.DeadKernelError: Kernel died\n"
+    )
+    failed = ExitStatus.from_returncode(1)
+    assert judge(died).subtype == "oom/host"  # a saved log: the likeliest reading stands
+    watched = judge(died, exit=failed, memory=Memory())
+    assert watched.category == "unknown" and watched.alternatives[0].category == "oom"
+    counter = Cited("cgroup", "oom_kill 0 -> 1", "memory.events")
+    assert judge(died, exit=failed, memory=Memory((counter,))).category == "oom"
 
 
 def test_sigkill_with_corroboration_is_confident_oom():
