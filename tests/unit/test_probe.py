@@ -183,6 +183,50 @@ def test_torch_save_of_a_data_sample_is_no_checkpoint() -> None:
     assert probe._torch_save_target(({"x": tensor}, "/tmp/sample_0.pt"), {}) == (None, {})
 
 
+def test_the_file_a_loader_under_getitem_was_given_inline_is_the_sample_s(tmp_path) -> None:
+    # `np.load(self.files[idx])`: the path is no local of `__getitem__`, but the loader's argument
+    # (BO's real run: a truncated .npy was "sample 37", no file); PIL opens its argument into a
+    # file object, and an image read from a file fails later in its own `load(self)`
+    from trainwatch.diagnostics.watch.probe import sitecustomize as probe
+
+    path = tmp_path / "x_3.npy"
+    path.write_bytes(b"\x93NUMPY cut short")
+
+    def load_array(file, allow_pickle=False):
+        raise ValueError("cannot reshape array of size 0 into shape (32,32)")
+
+    def open_image(fp, mode="r"):
+        fp = open(fp, "rb")  # as PIL does: the argument becomes the open file
+        try:
+            raise OSError("cannot identify image file")
+        finally:
+            fp.close()
+
+    class Image:
+        filename = str(path)
+
+        def load(self):
+            raise OSError("image file is truncated")
+
+    class Files:
+        def __init__(self, load, name):
+            self.files, self.load = [name], load
+
+        def __getitem__(self, idx):
+            return self.load(self.files[idx])
+
+    def failed(load, name=str(path)):
+        try:
+            Files(load, name)[0]
+        except Exception as e:
+            return probe._calls([e])[1]
+
+    assert failed(load_array) == [str(path)]
+    assert failed(open_image) == [str(path)]
+    assert failed(lambda _: Image().load()) == [str(path)]
+    assert failed(load_array, str(tmp_path / "gone.npy")) == []  # no file of that name
+
+
 def test_parse_chained_traceback_text() -> None:
     text = (
         "Traceback (most recent call last):\n"

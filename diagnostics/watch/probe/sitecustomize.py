@@ -598,6 +598,7 @@ _MAX_CALLS = 6  # the innermost data functions of a stack
 _MAX_ARGS = 8  # arguments kept per call
 _MAX_LOCALS = 64  # locals looked at per call for file paths
 _MAX_FILES = 4
+_MAX_BELOW = 4  # frames under the innermost data function looked at for the file it loaded
 _SHORT = 160  # characters of a string argument
 _MAX_TENSOR = 50000000  # elements: a bigger tensor is not scanned at crash time
 _SECRET_NAMES = ("pass", "secret", "token", "credential", "auth", "apikey", "api_key", "private")
@@ -782,17 +783,55 @@ def _calls(exceptions):
     for exc in exceptions:
         calls = []
         files = []
+        below = []  # the frames under the innermost data function: the loader it called
         tb = getattr(exc, "__traceback__", None)
         while tb is not None:
             if _is_data_code(tb.tb_frame.f_code) and _loads_samples(tb.tb_frame):
                 calls.append((tb.tb_frame, tb.tb_lineno))
+                below = []
+            elif calls:
+                below.append(tb.tb_frame)
             tb = tb.tb_next
         if calls:
             calls = calls[-_MAX_CALLS:]
             out = [_call(frame, line, files) for frame, line in reversed(calls)]
             out.reverse()
+            if not files:
+                files.extend(_loaded_file(below[:_MAX_BELOW]))
             return out, files
     return [], []
+
+
+def _opened_name(value):
+    """A path, or the path a file object was opened from: a loader may have opened its argument
+    by the time it failed (PIL's `Image.open(fp)`), an image keeps the file it was read from
+    (`Image.open(path).convert()` failing in `load(self)`)."""
+    if type(value) is str:
+        return value
+    try:
+        for attribute in ("name", "filename"):
+            name = getattr(value, attribute, None)
+            if type(name) is str:
+                return name
+    except Exception:
+        pass
+    return value
+
+
+def _loaded_file(frames):
+    """The existing file a loader under the data function was called with: a path given inline
+    (`np.load(self.files[i])`, `Image.open(self.paths[i])`) is no local of `__getitem__` (a real
+    run's truncated .npy was "sample 37", no file). The first path among the first frames'
+    arguments, as a list of none or one."""
+    for frame in frames:
+        code = frame.f_code
+        local = frame.f_locals
+        for name in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]:
+            if name in local and not _secret_name(name):
+                path = _file_path(_opened_name(local[name]))
+                if path is not None:
+                    return [path]
+    return []
 
 
 def _cpu_tensor(value):
