@@ -227,6 +227,10 @@ def test_reload_command_by_dataset_or_by_file(tmp_path: Path) -> None:
         call, function="__getitems__", arguments=(("indices", "[4, 9, ...] (50 items)"),)
     )
     assert FailedSample(1, 0, "IndexError", (batch,)).reload_command() is None
+    # needs arguments and no file: the Dataset, with a placeholder that cannot run as it stands
+    # (`...` ran, and raised a TypeError of its own: BO's real runs)
+    placeholder = FailedSample(1, 0, "OSError", (needs,)).reload_command()
+    assert "print(Images(<ARGS>)[517])'  # put in <ARGS> the arguments" in placeholder
     whole = replace(batch, arguments=(("indices", "[4, 9]"),))
     assert (
         "Images().__getitems__([4, 9])"

@@ -20,6 +20,9 @@ from typing import Any
 from trainwatch.diagnostics.read.frames import probe_said_user
 
 _ITEM_FUNCTIONS = ("__getitem__", "__getitems__")
+# What a reload command shows where the Dataset's constructor needs the run's arguments: no Python
+# that runs as it stands
+ARGUMENTS_PLACEHOLDER = "<ARGS>"
 _WORKER_WHERE = "in DataLoader worker process "
 # How to load a file of a known kind on its own, for when the Dataset cannot be rebuilt in one line.
 _FILE_LOADERS = {
@@ -211,7 +214,7 @@ class FailedSample:
         Through the Dataset when its class can be imported and built without arguments (and
         its script guards its training behind `if __name__ == "__main__"`); else through the
         file's own loader, for the kinds of file listed above; else through the Dataset, with
-        `...` where the arguments the run gave it go.
+        ARGUMENTS_PLACEHOLDER where the arguments the run gave it go.
         """
         call = self.item_call()
         index = self.index
@@ -235,14 +238,16 @@ class FailedSample:
             module, directory = stem, os.path.dirname(source)
         if not _literal(index):
             return None  # a batch of indices shown shortened (`[4, 9, ...] (50 items)`)
-        args = "" if call.owner_required == 0 else "..."
+        # where the class needs arguments, a placeholder that cannot run: `...` ran, and raised
+        # a TypeError of its own a user could take for the failure again (BO's real runs)
+        args = "" if call.owner_required == 0 else ARGUMENTS_PLACEHOLDER
         get = f"[{index}]" if call.function == "__getitem__" else f".__getitems__({index})"
         code = f"from {module} import {name}; print({name}({args}){get})"
         line = f"python -c {shlex.quote(code)}"
         if directory:
             line = f"cd {shlex.quote(directory)} && {line}"
         if args:
-            line += f"  # {name}(...): the arguments the run built it with"
+            line += f"  # put in {args} the arguments the run built {name} with"
         return line
 
     def to_dict(self) -> dict[str, Any]:
