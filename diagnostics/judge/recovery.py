@@ -222,7 +222,7 @@ def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
             )
         lines.append(
             f"Resume from {point.path}{progress}, written completely{since}: "
-            f"{resume_code(point.api, json.dumps(point.path))}"
+            f"{resume_code(point.api, json.dumps(point.path), point.epoch)}"
         )
     elif facts.total:
         lines.append(

@@ -204,6 +204,9 @@ def test_framework_checkpoints_are_recorded_once_each(
     assert f'{resume}"{out / last}"' in report["advice"][0]
     if framework == "lightning":
         assert (point["epoch"], point["step"]) == (2, 12)
+    if framework == "keras-weights":
+        # ModelCheckpoint's epoch: the fit resumes after the 3 epochs done
+        assert point["epoch"] == 3 and "initial_epoch=3)" in report["advice"][0]
     if framework == "transformers":
         assert point["step"] == 6
         # save_total_limit=2 rotated the first checkpoint away

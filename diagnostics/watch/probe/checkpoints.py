@@ -34,11 +34,11 @@ _RESUME = {
     "torch.save": "checkpoint = torch.load({path}), then load its state into the model and "
     "optimizer",
     "safetensors": "model.load_state_dict(safetensors.torch.load_file({path}))",
-    "keras": "model = keras.models.load_model({path}), then model.fit(..., initial_epoch=<the "
-    "epochs done>)",
+    "keras": "model = keras.models.load_model({path}), then model.fit(..., initial_epoch={epochs})",
     "keras-weights": "model.load_weights({path}) on the model built as before, then "
-    "model.fit(..., initial_epoch=<the epochs done>)",
+    "model.fit(..., initial_epoch={epochs})",
 }
+EPOCHS_UNKNOWN = "<the epochs done>"
 
 
 @dataclass(frozen=True)
@@ -171,9 +171,11 @@ class CheckpointFacts:
         }
 
 
-def resume_code(api: str, path: str) -> str:
-    """The call that resumes from a checkpoint written by `api`; `path` is already quoted."""
-    return _RESUME.get(api, _RESUME["torch.save"]).format(path=path)
+def resume_code(api: str, path: str, epoch: float | None = None) -> str:
+    """The call that resumes from a checkpoint written by `api`; `path` is already quoted, `epoch`
+    the epochs done when it was written, where the probe saw them."""
+    epochs = EPOCHS_UNKNOWN if epoch is None else f"{epoch:g}"
+    return _RESUME.get(api, _RESUME["torch.save"]).format(path=path, epochs=epochs)
 
 
 def describe_duration(seconds: float) -> str:

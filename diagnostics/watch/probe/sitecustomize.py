@@ -1616,7 +1616,27 @@ def _hook_keras(module):
 
 
 def _keras_target(args, kwargs):
-    return _path_of(_argument(args, kwargs, 1, "filepath")), {}
+    return _path_of(_argument(args, kwargs, 1, "filepath")), _keras_epochs_done()
+
+
+# How far up the stack Keras's ModelCheckpoint is looked for from a save (the probe's own frames,
+# then `Model.save`'s caller)
+_KERAS_CALLER_DEPTH = 8
+
+
+def _keras_epochs_done():
+    """The epochs done when Keras's ModelCheckpoint saved: its `_save_model(epoch, batch, logs)`
+    gets the epoch's index, and a batch only for a save within the epoch (a real run's resume line
+    read `initial_epoch=<the epochs done>` for `ep05.keras`). Empty for the program's own save."""
+    frame = sys._getframe(1)
+    for _ in range(_KERAS_CALLER_DEPTH):
+        if frame is None:
+            break
+        local = frame.f_locals
+        if frame.f_code.co_name == "_save_model" and type(local.get("epoch")) is int:
+            return {"epoch": local["epoch"] + (local.get("batch") is None)}
+        frame = frame.f_back
+    return {}
 
 
 # A framework's training loop that returned because a callback set its stop flag (Keras's
