@@ -103,9 +103,18 @@ def stderr_console():
     """A rich console on stderr, drawn as `console_settings()` says."""
     from rich.console import Console
 
+    class _OnStderr(Console):
+        def on_broken_pipe(self) -> None:
+            # rich's own answer to a reader gone away (a CI job's `| tee` killed with the step)
+            # sends stdout to /dev/null and raises SystemExit(1): trainwatch would then end with
+            # 1, not the program's status, and skip the step summary and `--on-exit`. The writer
+            # treats it as the OSError it is.
+            self.quiet = True
+            raise BrokenPipeError("the reader of stderr went away")
+
     if encodes_glyphs(sys.stderr):
-        return Console(stderr=True, **console_settings())
-    return Console(file=_GlyphsInAscii(sys.stderr), **console_settings())
+        return _OnStderr(stderr=True, **console_settings())
+    return _OnStderr(file=_GlyphsInAscii(sys.stderr), **console_settings())
 
 
 def write_out(text: str) -> bool:

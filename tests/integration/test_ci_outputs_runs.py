@@ -4,13 +4,15 @@ and width.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from trainwatch.cli.console import CI_WIDTH
 from trainwatch.cli.exitpolicy import EXIT_FAIL_ON, parse_fail_on
 
-from conftest import FIXTURE_LOGS, ROOT, SCRIPTS, trainwatch
+from conftest import FIXTURE_LOGS, ROOT, SCRIPTS, TRAINWATCH, trainwatch, trainwatch_env
 
 CI_TRAIN = str(SCRIPTS / "ci_train.py")
 GITHUB = {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(ROOT)}
@@ -40,6 +42,26 @@ def test_github_annotation_points_at_the_culprit_and_the_summary_is_appended(tmp
     # in the order they were written: the losses (stdout), then the traceback (stderr)
     tail = text.split("<details><summary>Last lines of output</summary>", 1)[1]
     assert tail.index("step 6/6 loss=") < tail.index("RuntimeError: could not fetch shard"), tail
+
+
+def test_a_reader_of_stderr_gone_away_changes_no_status_and_skips_no_summary(tmp_path):
+    # a CI cancel that signals the whole step kills `| tee` too: rich's answer to the broken pipe
+    # was SystemExit(1), so the job read 1 and lost its step summary (BU's real runs)
+    summary = tmp_path / "summary.md"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the report is written
+    try:
+        done = subprocess.run(
+            [TRAINWATCH, "run", "--", "sh", "-c", "sleep 0.5; echo 'fatal: bad shard'; exit 2"],
+            stdout=subprocess.DEVNULL,
+            stderr=write_end,
+            env=trainwatch_env(**GITHUB, GITHUB_STEP_SUMMARY=str(summary)),
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 2
+    assert "trainwatch" in summary.read_text()
 
 
 def test_nothing_for_github_outside_github_actions(tmp_path):
