@@ -30,6 +30,9 @@ def starts_like_report(head: bytes) -> bool:
 
 # The first line of every terminal report: lets the log parser skip a report saved inside a log.
 REPORT_BANNER = "trainwatch report"
+# How the title of trainwatch's GitHub annotation (`::error ...,title=<this>...::`) starts: the
+# log parser passes over that line too, printed after the report in a CI job's log.
+ANNOTATION_TITLE = "trainwatch: "
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from trainwatch.cli.reports.outline import Outline
-from trainwatch.diagnostics.verdict import Diagnosis
+from trainwatch.diagnostics.verdict import ANNOTATION_TITLE, Diagnosis
 
 SUMMARY_TAIL_LINES = 30  # lines of the program's output in the step summary
 SUMMARY_LIMIT = 900_000  # bytes: GitHub refuses a step summary over 1 MiB
@@ -43,7 +43,7 @@ def annotation(
         place = workspace_path(v.culprit.file, env.get("GITHUB_WORKSPACE"))
     if place is not None and v.culprit is not None:
         props += [f"file={_property(place)}", f"line={v.culprit.line}"]
-    props.append("title=" + _property(f"trainwatch: {view.label} ({view.confidence})"))
+    props.append("title=" + _property(f"{ANNOTATION_TITLE}{view.label} ({view.confidence})"))
     message = v.summary
     if v.evidence:
         message += "\n" + v.evidence[0].text[:500]

@@ -50,7 +50,7 @@ from trainwatch.diagnostics.read.tracebacks import (
     unflattened,
     unflattened_headless,
 )
-from trainwatch.diagnostics.verdict import REPORT_BANNER
+from trainwatch.diagnostics.verdict import ANNOTATION_TITLE, REPORT_BANNER
 
 __all__ = [
     "ChildFailure",
@@ -79,6 +79,12 @@ MAX_LINE_CHARS = 8192  # a longer line is cut: nothing a signature needs sits th
 REPORT_RULE = "\u2500"
 _REPORT_CLOSE = re.compile(REPORT_RULE + r"{10,}[ \t\r]*$")
 _REPORT_CLOSE_BYTES = re.compile(rb"(?:" + REPORT_RULE.encode() + rb"){10,}[ \t\r]*(?:\n|\Z)")
+# trainwatch's GitHub annotation, printed after its report in a CI job's log (cli/reports/github.py;
+# a property value has its `:` escaped): quoted words of the verdict (a SIGTERM's "preemption"
+# advice), no line of the run
+_OWN_ANNOTATION = re.compile(
+    r"::(?:error|warning|notice) [^:]*title=" + re.escape(ANNOTATION_TITLE.replace(":", "%3A"))
+)
 MAX_LINE_BYTES = 1 << 20  # one gigantic line is read up to here, the rest skipped until its newline
 SKIPPED_KEPT = MAX_LINE_CHARS * 4  # of the skipped rest, the end is kept: a bar's last frames
 CHUNK_BYTES = 1 << 20
@@ -301,6 +307,18 @@ class LogParser:
     def _close_report(self, number: int) -> None:
         self._reports[-1] = (self._reports[-1][0], number)
 
+    def _pass_over_annotation(self, number: int) -> None:
+        """Pass over trainwatch's own annotation line: with the report just before it, as part of
+        it; else on its own."""
+        if (
+            self._reports
+            and self._reports[-1][1] is not None
+            and 0 < number - self._reports[-1][1] <= 2
+        ):
+            self._close_report(number)
+        else:
+            self._reports.append((number, number))
+
     def _passed_over(self, number: int) -> bool:
         """Is this line part of a trainwatch report?"""
         return any(a <= number and (b is None or number <= b) for a, b in self._reports)
@@ -315,6 +333,9 @@ class LogParser:
         if len(line.text) > MAX_LINE_CHARS:
             line = LogLine(line.number, clip_line(line.text), line.stream)
         self._lines += 1
+        if "::" in line.text and _OWN_ANNOTATION.search(line.text):
+            self._pass_over_annotation(line.number)
+            return
         self._tail.append(line)
         line = self._normalize(line)
         if self._on_line is not None:
@@ -528,6 +549,9 @@ class LogParser:
         text = line.text
         if REPORT_BANNER in text and (REPORT_RULE in text or text.strip() == REPORT_BANNER):
             self._open_report(line.number)
+            return
+        if "::" in text and _OWN_ANNOTATION.search(text):
+            self._pass_over_annotation(line.number)
             return
         folded = (
             unflattened(text)

@@ -955,6 +955,26 @@ def test_a_report_in_the_middle_of_the_output_is_passed_over_and_reading_goes_on
         assert LogParser().parse_stream(io.BytesIO(text.encode())) == facts, size
 
 
+def test_trainwatch_s_own_github_annotation_after_its_report_is_passed_over(monkeypatch):
+    # a CI job's `| tee job.log` holds the report and, after it, trainwatch's `::error` line,
+    # whose quoted advice spoke of preemption (BU's real runs: `explain` read interrupted)
+    from trainwatch.cli.reports.github import _property
+    from trainwatch.diagnostics.verdict import ANNOTATION_TITLE
+
+    title = _property(f"{ANNOTATION_TITLE}interrupted/sigterm (80% sure)")
+    annotation = f"::error title={title}::Stopped by SIGTERM: a scheduler's preemption%0A"
+    text = "epoch 1/3 step 8/8 loss 1.4712\n" + IN_PROGRAM_REPORT + annotation + "\n"
+    facts = parse_text(text)
+    assert facts.reports == ((2, 9),)
+    assert [line.text for line in facts.tail] == ["epoch 1/3 step 8/8 loss 1.4712"]
+    for size in (1, 64):
+        monkeypatch.setattr(logparse, "CHUNK_BYTES", size)
+        assert LogParser().parse_stream(io.BytesIO(text.encode())) == facts, size
+    # the program's own annotation (a test reporter's) is the program's output
+    theirs = parse_text("::error file=test_x.py,line=3::assert 0.41 > 0.9\n")
+    assert theirs.reports == () and len(theirs.tail) == 1
+
+
 def test_file_path_and_line_path_agree_and_tail_is_bounded():
     lines = [f"epoch 1 step {i} loss 0.{i % 97:02d}" for i in range(5000)]
     text = "\n".join(lines[:2500]) + "\n" + CHAINED + "\n".join(lines[2500:]) + "\nKilled\n"
