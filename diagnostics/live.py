@@ -106,8 +106,16 @@ def run_session(
     if request.on_event is not None or request.nan_stop_after is not None:
         from trainwatch.diagnostics.watch.alerts import LiveAlerts
 
+        def loop_finished() -> bool:
+            progress = observers.live_progress()
+            return progress is not None and progress.finished is True
+
         alerts = LiveAlerts(
-            request.on_event, request.nan_stop_after, child.signal_group, request.nan_grace
+            request.on_event,
+            request.nan_stop_after,
+            child.signal_group,
+            request.nan_grace,
+            loop_finished,
         )
         observers.on_nonfinite = alerts.nonfinite
     try:

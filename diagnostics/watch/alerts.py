@@ -23,6 +23,10 @@ from trainwatch.diagnostics.read.progress import nonfinite_name
 
 NAN_GRACE_S = 30.0  # between the interrupt and the terminate (--nan-grace)
 STOP_GRACE_S = 3.0  # between the terminate and the kill
+# between the Nth non-finite loss read and the interrupt: a fast loop prints all its steps at once,
+# and the lines after that loss may show the loop already at its end (a real JAX run's 40 steps and
+# "Training finished." came in one burst; its SIGINT landed in the interpreter's shutdown, 130)
+STOP_SETTLE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -103,11 +107,15 @@ class LiveAlerts:
         stop_after: int | None = None,
         signal_run: Callable[[int], None] | None = None,
         grace: float = NAN_GRACE_S,
+        loop_finished: Callable[[], bool] = lambda: False,
+        settle: float = STOP_SETTLE_S,
     ) -> None:
         self.listener = listener
         self.stop_after = stop_after
         self._signal_run = signal_run
         self.grace = grace
+        self._loop_finished = loop_finished  # has the output read so far shown the loop's end?
+        self._settle = settle
         self.started = time.monotonic()
         self._first: tuple[int, str | None, LogLine] | None = None
         self._stop: dict[str, Any] | None = None
@@ -196,12 +204,28 @@ class LiveAlerts:
             "elapsed_s": time.monotonic() - self.started,
             "signals": [],
         }
-        self._send(signal.SIGINT)
-        self._stopper = threading.Thread(target=self._escalate, name="trainwatch-nan-stop")
+        self._stopper = threading.Thread(target=self._stop_run, name="trainwatch-nan-stop")
         self._stopper.daemon = True
         self._stopper.start()
 
-    def _escalate(self) -> None:
+    def _stop_run(self) -> None:
+        """Interrupt the run once the output printed with that loss has been read, unless it
+        showed the loop's end; then escalate."""
+        if self._ended.wait(self._settle):
+            return
+        if self._loop_finished():
+            stop, self._stop = self._stop, None
+            self.emit(
+                LiveEvent(
+                    "nan",
+                    "The training loop had already reached its end: the run is left to finish.",
+                    time.monotonic() - self.started,
+                    stop["stopped_at"] if stop else None,
+                    spared=True,
+                )
+            )
+            return
+        self._send(signal.SIGINT)
         for signum, wait in ((signal.SIGTERM, self.grace), (signal.SIGKILL, STOP_GRACE_S)):
             if self._ended.wait(wait):
                 return
@@ -218,8 +242,8 @@ class LiveAlerts:
         self._ended.set()
         if self._stopper is not None:
             self._stopper.join(1.0)
-        if self._stop is None or self._first is None:
-            return None
+        if self._stop is None or self._first is None or not self._stop["signals"]:
+            return None  # no stop, or the run ended before the interrupt went out
         step, at, line = self._first
         return NanStop(
             after=self._stop["after"],

@@ -64,9 +64,10 @@ def test_the_first_non_finite_loss_is_one_event_and_no_stop_without_the_option()
 
 def test_stop_after_two_interrupts_at_the_second_and_says_where_it_began():
     events, recorder = [], Recorder()
-    alerts = LiveAlerts(events.append, 2, recorder, grace=30)
+    alerts = LiveAlerts(events.append, 2, recorder, grace=30, settle=0.01)
     tracker = ProgressTracker(alerts.nonfinite)
     _feed(tracker, ["step 1/9 loss=1.0", "step 2/9 loss=inf", "step 3/9 loss=nan"])
+    recorder.wait_for(1)
     assert recorder.signals == [signal.SIGINT]
     assert [e.stopping for e in events] == [False, True]
     assert events[1].summary == "The loss was not finite 2 times since step 2/9 (now at step 3/9)."
@@ -97,15 +98,45 @@ def test_a_loss_first_printed_after_the_loop_reached_its_count_is_no_stop():
         "the run is not interrupted (--on-nan stop)."
     ]
     bars, recorder = [], Recorder()
-    alerts = LiveAlerts(bars.append, 1, recorder, grace=30)
+    alerts = LiveAlerts(bars.append, 1, recorder, grace=30, settle=0.01)
     _feed(ProgressTracker(alerts.nonfinite), ["100%|██████████| 8/8 [00:01<00:00]", "loss: nan"])
+    recorder.wait_for(1)
     assert recorder.signals == [signal.SIGINT] and bars[0].stopping
     alerts.close()
 
 
+def test_a_stop_waits_for_the_output_printed_with_the_loss_and_spares_a_loop_it_shows_ended():
+    # a fast loop printed its 40 steps and "Training finished." in one burst: the Nth non-finite
+    # loss was read at step 12/40, the lines after it show the loop's end (a real JAX run's
+    # interrupt landed in its shutdown and made a status of 0 one of 130)
+    events, recorder = [], Recorder()
+    tracker: ProgressTracker
+    alerts = LiveAlerts(
+        events.append, 2, recorder, settle=0.05, loop_finished=lambda: tracker.finish().finished
+    )
+    tracker = ProgressTracker(alerts.nonfinite)
+    _feed(tracker, [f"step {s}/40 | loss {'inf' if s >= 10 else 1.0}" for s in range(2, 41, 2)])
+    alerts._stopper.join(5)  # the settle's end: the program goes on to its shutdown meanwhile
+    assert alerts.close() is None and recorder.signals == []
+    assert [(e.stopping, e.spared) for e in events] == [
+        (False, False),
+        (True, False),
+        (False, True),
+    ]
+    # the same loop still short of its end is interrupted
+    events, recorder = [], Recorder()
+    alerts = LiveAlerts(
+        events.append, 2, recorder, settle=0.05, loop_finished=lambda: tracker.finish().finished
+    )
+    tracker = ProgressTracker(alerts.nonfinite)
+    _feed(tracker, [f"step {s}/40 | loss {'inf' if s >= 10 else 1.0}" for s in range(2, 21, 2)])
+    recorder.wait_for(1)
+    assert recorder.signals == [signal.SIGINT] and alerts.close().signals == ("SIGINT",)
+
+
 def test_a_run_that_does_not_end_is_terminated_after_the_grace():
     recorder = Recorder()
-    alerts = LiveAlerts(None, 1, recorder, grace=0.05)
+    alerts = LiveAlerts(None, 1, recorder, grace=0.05, settle=0.01)
     alerts.nonfinite(1, 7, float("nan"), LogLine(3, "loss: nan"), None)
     recorder.wait_for(2)
     stop = alerts.close()
@@ -116,9 +147,10 @@ def test_a_run_that_does_not_end_is_terminated_after_the_grace():
 
 def _stopped_evidence(exit_code: int | None, signal_name: str | None = None) -> Evidence:
     recorder = Recorder()
-    alerts = LiveAlerts(None, 1, recorder)
+    alerts = LiveAlerts(None, 1, recorder, settle=0.01)
     tracker = ProgressTracker(alerts.nonfinite)
     _feed(tracker, ["epoch 1/9 loss=0.5", "epoch 2/9 loss=nan"])
+    recorder.wait_for(1)
     interrupt = ExceptionChain(
         (RaisedException("KeyboardInterrupt", "", ()),), origin="probe", pid=42
     )
