@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from trainwatch.diagnostics.evidence import CITED_CHARS, LogLine, signal_name
@@ -136,31 +136,28 @@ class LiveAlerts:
         if self._first is None:
             self._first = (step, at, line)
         due = self.stop_after is not None and count == self.stop_after
-        stopping = due and not finished
-        if stopping:
-            self._begin_stop(count, at)
-        if count == 1 or due:
-            first_step, first_at, _ = self._first
+        if count != 1 and not due:
+            return
+        first_step, first_at, _ = self._first
+        summary = f"The loss became {nonfinite_name(value)} at {first_at or f'step {first_step}'}."
+        if due and count > 1:
             summary = (
-                f"The loss became {nonfinite_name(value)} at {first_at or f'step {first_step}'}."
+                f"The loss was not finite {count} times "
+                f"since {first_at or f'step {first_step}'}"
+                f" (now at {at or f'step {step}'})."
             )
-            if due and count > 1:
-                summary = (
-                    f"The loss was not finite {count} times "
-                    f"since {first_at or f'step {first_step}'}"
-                    f" (now at {at or f'step {step}'})."
-                )
-            self.emit(
-                LiveEvent(
-                    "nan",
-                    summary,
-                    time.monotonic() - self.started,
-                    at,
-                    line.text.strip()[:CITED_CHARS],
-                    stopping=stopping,
-                    spared=due and finished,
-                )
-            )
+        event = LiveEvent(
+            "nan",
+            summary,
+            time.monotonic() - self.started,
+            at,
+            line.text.strip()[:CITED_CHARS],
+            spared=due and finished,
+        )
+        if due and not finished:
+            self._begin_stop(count, event)  # the event goes out with the interrupt, or spared
+        else:
+            self.emit(event)
 
     def stall(self, facts: Any) -> None:
         """The stall watcher's `on_declared`: the run went still (diagnostics/watch/stall.py)."""
@@ -197,34 +194,29 @@ class LiveAlerts:
         """Has trainwatch begun to stop the run for its loss?"""
         return self._stop is not None
 
-    def _begin_stop(self, count: int, at: str | None) -> None:
+    def _begin_stop(self, count: int, event: LiveEvent) -> None:
         self._stop = {
             "after": count,
-            "stopped_at": at,
+            "stopped_at": event.position,
             "elapsed_s": time.monotonic() - self.started,
             "signals": [],
         }
-        self._stopper = threading.Thread(target=self._stop_run, name="trainwatch-nan-stop")
+        self._stopper = threading.Thread(
+            target=self._stop_run, args=(event,), name="trainwatch-nan-stop"
+        )
         self._stopper.daemon = True
         self._stopper.start()
 
-    def _stop_run(self) -> None:
+    def _stop_run(self, event: LiveEvent) -> None:
         """Interrupt the run once the output printed with that loss has been read, unless it
-        showed the loop's end; then escalate."""
+        showed the loop's end (then the event says the run was spared); then escalate."""
         if self._ended.wait(self._settle):
             return
         if self._loop_finished():
-            stop, self._stop = self._stop, None
-            self.emit(
-                LiveEvent(
-                    "nan",
-                    "The training loop had already reached its end: the run is left to finish.",
-                    time.monotonic() - self.started,
-                    stop["stopped_at"] if stop else None,
-                    spared=True,
-                )
-            )
+            self._stop = None
+            self.emit(replace(event, spared=True))
             return
+        self.emit(replace(event, stopping=True))
         self._send(signal.SIGINT)
         for signum, wait in ((signal.SIGTERM, self.grace), (signal.SIGKILL, STOP_GRACE_S)):
             if self._ended.wait(wait):
