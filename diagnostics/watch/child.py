@@ -174,6 +174,7 @@ class Child:
             for _, child_end in streams.values():
                 os.close(child_end)
         self.pid = self._proc.pid
+        self._pass_on_ignored()  # after the exec: the program inherited them ignored
         adopt_orphans()
         for signum in self._pending_signals:
             self.relay(signum)
@@ -406,11 +407,8 @@ class Child:
         self._previous_handlers = {}
 
         def forward(signum: int, _frame: object) -> None:
-            now = time.monotonic()
-            previous, at = self._last_forwarded
-            if signum == previous and now - at < SAME_SENDING_S:
-                return  # the same sending, met twice (SAME_SENDING_S)
-            self._last_forwarded = (signum, now)
+            if not self._new_sending(signum):
+                return
             # a signal that came after the child had ended (a Ctrl-C while its last output drains)
             # is relayed to what is left of its group, but stopped nothing: it is not recorded
             if self._proc is None or self._proc.returncode is None:
@@ -420,14 +418,41 @@ class Child:
             else:
                 self.relay(signum)
 
+        self._ignored_on_entry = []
         for signum in FORWARDED_SIGNALS:
             if signal.getsignal(signum) == signal.SIG_IGN:
                 # ignored by whoever started trainwatch (`nohup`, a script's `cmd &`): the program
-                # inherits that through exec and ignores it as it would alone, and so does this
+                # inherits that through exec and ignores it as it would alone (`_pass_on_ignored`
+                # relays it once the program runs, to whatever of it set a handler of its own)
+                self._ignored_on_entry.append(signum)
                 continue
             self._previous_handlers[signum] = signal.signal(signum, forward)
         if any(os.isatty(fd) for fd in (0, 1, 2)):
             self._previous_handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, self._resize)
+
+    def _new_sending(self, signum: int) -> bool:
+        """Is this signal a new sending, not the same one met twice (SAME_SENDING_S)?"""
+        now = time.monotonic()
+        previous, at = self._last_forwarded
+        if signum == previous and now - at < SAME_SENDING_S:
+            return False
+        self._last_forwarded = (signum, now)
+        return True
+
+    def _pass_on_ignored(self) -> None:
+        """Relay the signals trainwatch was started ignoring, now that the program has been
+        executed with them ignored: a process of it that set a handler of its own (torchrun, a
+        script's SIGINT handler) meets a signal sent to the job as it would alone, in the job's
+        process group (a background job's Ctrl-C stopped a bare run at 130; under trainwatch the
+        run went on to its end, 0). Not recorded as relayed: a program that goes on ignoring it
+        was not stopped by it."""
+
+        def pass_on(signum: int, _frame: object) -> None:
+            if self._new_sending(signum):
+                self.relay(signum)
+
+        for signum in self._ignored_on_entry:
+            self._previous_handlers[signum] = signal.signal(signum, pass_on)
 
     def _restore_signals(self) -> None:
         for signum, handler in self._previous_handlers.items():

@@ -164,6 +164,18 @@ def _ignoring_interrupt_and_hangup() -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
+def _started_ignoring_interrupt_and_hangup(argv: list[str], **options) -> subprocess.Popen:
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=trainwatch_env(),
+        preexec_fn=_ignoring_interrupt_and_hangup,
+        **options,
+    )
+
+
 def test_signals_ignored_by_whoever_started_trainwatch_stay_ignored_in_the_program():
     code = (
         "import signal, sys, time\n"
@@ -175,14 +187,7 @@ def test_signals_ignored_by_whoever_started_trainwatch_stay_ignored_in_the_progr
     argv = [sys.executable, "-c", code]
     runs = {}
     for name, prefix in (("bare", []), ("watched", [TRAINWATCH, "run", "--"])):
-        proc = subprocess.Popen(
-            prefix + argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=trainwatch_env(),
-            preexec_fn=_ignoring_interrupt_and_hangup,
-        )
+        proc = _started_ignoring_interrupt_and_hangup(prefix + argv)
         first = proc.stdout.readline()
         # an interrupt and a hangup sent to the command as a user's shell or terminal would
         for signum in (signal.SIGINT, signal.SIGHUP):
@@ -194,3 +199,30 @@ def test_signals_ignored_by_whoever_started_trainwatch_stay_ignored_in_the_progr
     first, out, status = runs["watched"]
     assert first == b"[True, True, False]\n"
     assert out.startswith(b"went on\n") and status == 0
+
+
+def test_a_signal_the_job_was_started_ignoring_reaches_a_handler_the_program_set_itself():
+    # a background job's Ctrl-C (SIGINT ignored on entry, sent to the job's process group): a
+    # launcher that sets its own handler (torchrun) stops at it alone, and must under trainwatch
+    # too, where the program runs in a group of its own (a real accelerate run went on to 0)
+    code = (
+        "import signal, sys\n"
+        "signal.signal(signal.SIGINT, lambda *_: sys.exit(130))\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline()\n"  # until the signal ends it
+        "print('went on', flush=True)\n"
+    )
+    argv = [sys.executable, "-c", code]
+    statuses = {}
+    for name, prefix in (("bare", []), ("watched", [TRAINWATCH, "run", "-q", "--"])):
+        proc = _started_ignoring_interrupt_and_hangup(prefix + argv, start_new_session=True)
+        assert proc.stdout.readline() == b"ready\n"
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=10)  # ended by the signal, or the input below lets it go on
+        except subprocess.TimeoutExpired:
+            pass
+        out, _ = proc.communicate(b"\n", timeout=30)
+        statuses[name] = (out, proc.returncode)
+    assert statuses["bare"] == (b"", 130)
+    assert statuses["watched"] == (b"", 130)
