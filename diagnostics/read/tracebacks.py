@@ -243,6 +243,14 @@ _NEW_RECORD = re.compile(
 # What a tool writes under an uncaught exception, which is not the message's: PyCharm's debugger
 # writes `python-BaseException` below every exception it lets through.
 _TOOL_AFTER_EXCEPTION = re.compile(r"^python-BaseException\s*$")
+# Messages in paragraphs, set apart by blank lines, whose first line only announces the rest:
+# Keras 3's call errors (the cause below, then `Arguments received by X.call():` closing it) and
+# TensorFlow's graph errors (the node's stack of `File` lines, then the cause, then `[[{{node
+# ...}}]]`). A blank line ends no such message (a real TF run's dtype error read as its header).
+_PARAGRAPHED = re.compile(r"^(?:Exception encountered when calling |Graph execution error:)")
+_PARAGRAPHS_END = re.compile(r"^Arguments received by ")
+_GRAPH_NODE = re.compile(r"\[\[\{\{node |\[Op:")
+MAX_PARAGRAPHED_LINES = 24  # kept of such a message (its stack's `File` lines are left out)
 _SKIP_IN_TB = re.compile(r"^\s*[\^~\s]+$|^\s*\[Previous line repeated|^\s*\.\.\.|^\s*\+[-=]|^\s*\|")
 # IPython/Jupyter.
 _IPY_CELL = re.compile(r"^Cell In ?\[(\d*)\], line (\d+)")
@@ -345,6 +353,7 @@ class _Block:
     compile_site: bool = False
     # a blank line under a message whose last line announced more (`WeightsUnpickler error:`)
     held_blank: bool = False
+    paragraph_blanks: int = 0  # blank lines in a row inside a paragraphed message (_PARAGRAPHED)
     # a rich box: the column its border starts at (RichHandler draws it in the message column,
     # after the time and level), and, once closed, its width, at which rich wrapped the message
     box_indent: int = 0
@@ -596,6 +605,8 @@ class BlockReader:
                 b.kind, b.blanks, b.held_blank = "after", 1, False
                 return self._continue(b, line)
             b.held_blank = False
+            if _PARAGRAPHED.match(b.current.lines[0]) and not _TB_HEAD.search(text):
+                return self._paragraphed(b, line, text)
             if not text.strip() or _TOOL_AFTER_EXCEPTION.match(text):
                 self._end_exception(b)
                 b.kind, b.blanks = "after", 0
@@ -712,6 +723,30 @@ class BlockReader:
             return True
         if len(b.current.lines) < MAX_MESSAGE_LINES:
             b.current.lines.append(text.removesuffix('",'))
+        return True
+
+    def _paragraphed(self, b: _Block, line: LogLine, text: str) -> bool:
+        """A line of a message in paragraphs (_PARAGRAPHED): one blank line goes on, two end it,
+        as its closing line does; a stack's `File` lines are passed over."""
+        if not text.strip():
+            b.paragraph_blanks += 1
+            if b.paragraph_blanks >= 2:
+                self._end_exception(b)
+                b.kind, b.blanks, b.paragraph_blanks = "after", 2, 0
+            return True
+        b.paragraph_blanks = 0
+        if _PARAGRAPHS_END.match(text):
+            self._end_exception(b)
+            b.kind, b.blanks = "after", 0
+            return True
+        if _FRAME.match(text):
+            return True
+        if len(b.current.lines) < MAX_PARAGRAPHED_LINES:
+            b.current.lines.append(text)
+            self._note_if_matches(line)
+        if _GRAPH_NODE.search(text):
+            self._end_exception(b)
+            b.kind, b.blanks = "after", 0
         return True
 
     def _continue_rich(self, b: _Block, line: LogLine) -> bool:

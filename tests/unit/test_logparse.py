@@ -1384,3 +1384,37 @@ def test_a_traceback_python_ignored_at_shutdown_is_no_failure_unless_it_is_all_t
     # alone, what it says is all the log has (a CUDA error in a cupy module's dealloc)
     alone = parse_text((FIXTURE_LOGS / "cupy_dealloc_ignored_cuda_error.log").read_text())
     assert [c.final.short_type for c in alone.chains] == ["CUDADriverError"]
+
+
+def test_a_keras_or_tensorflow_message_in_paragraphs_is_read_past_its_blank_lines():
+    # Keras 3 and TF set a message's cause apart by blank lines, under a first line that only
+    # announces it (BR's real runs: the dtype error read as "Exception encountered when calling")
+    keras = (
+        'Traceback (most recent call last):\n  File "prog.py", line 9, in call\n'
+        "    return x * self.w * pos\n"
+        "TypeError: Exception encountered when calling PosScale.call().\n\n"
+        "Could not automatically infer the output shape / dtype of 'pos_scale'.\n\n"
+        "Input 'y' of 'Mul' Op has type int32 that does not match type float32 of argument 'x'.\n\n"
+        "Arguments received by PosScale.call():\n  • args=(1,)\nepoch 2\n"
+    )
+    message = parse_text(keras).chains[-1].final.message
+    assert message.startswith("Exception encountered when calling PosScale.call().")
+    assert "Input 'y' of 'Mul' Op has type int32" in message and "Arguments" not in message
+    graph = (
+        'Traceback (most recent call last):\n  File "prog.py", line 18, in <module>\n'
+        "    m.fit(ds, epochs=2, verbose=2)\n"
+        "tensorflow.python.framework.errors_impl.InvalidArgumentError: Graph execution error:\n\n"
+        "Detected at node IteratorGetNext defined at (most recent call last):\n"
+        '  File "prog.py", line 18, in <module>\n\n'
+        '  File "/venv/lib/python3.11/site-packages/keras/src/backend/tensorflow/trainer.py", '
+        "line 399, in fit\n\n"
+        "Field 1 in record is not a valid float: n/a\n"
+        "\t [[{{node IteratorGetNext}}]] [Op:__inference_multi_step_on_iterator_812]\n"
+        "next line of output\n"
+    )
+    message = parse_text(graph).chains[-1].final.message
+    assert "Field 1 in record is not a valid float: n/a" in message
+    assert "trainer.py" not in message and "next line" not in message
+    # any other message still ends at its first blank line
+    plain = parse_text("ValueError: bad value\n\nepoch 3 loss 0.1\n").chains[-1].final.message
+    assert plain == "bad value"
