@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from trainwatch.diagnostics.evidence import Evidence
+from trainwatch.diagnostics.evidence import Evidence, RaisedException
 from trainwatch.diagnostics.units import SIZE_PATTERN, human_bytes, parse_bytes
 from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict
 
@@ -54,7 +54,8 @@ FINISHED_LEAK_BYTES = 512 * 2**20
 FAR_BELOW_LIMIT = 0.25
 # What a program asked the host for, in torch's and NumPy's words.
 _HOST_REQUEST = re.compile(
-    r"you tried to allocate (\d+) bytes|Unable to allocate " + SIZE_PATTERN + " for an array"
+    r"(?:you tried to allocate|Out of memory allocating) (\d+) bytes"
+    r"|Unable to allocate " + SIZE_PATTERN + " for an array"
 )
 # An exception that is an allocation failing (not a process that died: a notebook's dead kernel)
 _ALLOCATION_FAILED = re.compile(
@@ -401,10 +402,7 @@ def _with_impossible_request(verdict: Verdict, evidence: Evidence) -> Verdict:
     limit, peak = memory.limit_bytes, memory.peak_rss_bytes
     if not limit or not peak or memory.oom_corroboration():
         return verdict
-    found = _HOST_REQUEST.search(exception.message)
-    asked = None
-    if found is not None:
-        asked = int(found.group(1)) if found.group(1) else parse_bytes(*found.groups()[1:])
+    asked = _asked_bytes(exception)
     impossible = asked is not None and asked > limit
     if not impossible and peak >= FAR_BELOW_LIMIT * limit:
         return verdict
@@ -440,6 +438,14 @@ def _with_impossible_request(verdict: Verdict, evidence: Evidence) -> Verdict:
     )
 
 
+def _asked_bytes(exception: RaisedException | None) -> int | None:
+    """The bytes one host allocation asked for, where the exception's message says."""
+    found = _HOST_REQUEST.search(exception.message) if exception is not None else None
+    if found is None:
+        return None
+    return int(found.group(1)) if found.group(1) else parse_bytes(*found.groups()[1:])
+
+
 def _with_address_limit(verdict: Verdict, evidence: Evidence) -> Verdict:
     memory = evidence.memory
     limits = getattr(memory, "address_limits", ())  # a stand-in MemoryFacts may not have them
@@ -447,6 +453,11 @@ def _with_address_limit(verdict: Verdict, evidence: Evidence) -> Verdict:
         return verdict
     if memory is None or memory.oom_corroboration():
         return verdict  # the machine or the cgroup did run out: the limit is not the whole story
+    asked = _asked_bytes(verdict.exception)
+    if asked is not None and memory.limit_bytes and asked > memory.limit_bytes:
+        # one request bigger than the whole machine (or cgroup): no limit lifted makes it fit
+        # (a real JAX run asked for 98 GiB under a 4 GB `ulimit -v` on 23.5 GiB, told to lift it)
+        return verdict
     pid = _failing_pid(evidence)
     limit = next((a for a in limits if a.pid == pid), limits[0])
     reached = (

@@ -402,6 +402,36 @@ def test_a_dead_notebook_kernel_is_oom_only_where_memory_says_so():
     assert judge(died, exit=failed, memory=Memory((counter,))).category == "oom"
 
 
+def test_one_request_bigger_than_the_machine_is_no_address_limit_to_lift():
+    # a JAX step asked for 98 GiB under `ulimit -v` 4 GB on a 23.5 GiB machine: lifting the limit
+    # cannot help (BS's real run was told to); under a limit it would fit in, the limit stands
+    from trainwatch.diagnostics.watch.limits import AddressLimit
+    from trainwatch.diagnostics.watch.monitor import MemoryFacts
+
+    def under_a_limit(asked: int):
+        text = (
+            'Traceback (most recent call last):\n  File "/w/train.py", line 30, in <module>\n'
+            "    print(float(loss))\n"
+            f"jax.errors.JaxRuntimeError: RESOURCE_EXHAUSTED: Out of memory allocating {asked} "
+            "bytes.\n"
+        )
+        memory = MemoryFacts(
+            interval_s=0.5,
+            peak_rss_bytes=300 << 20,
+            limit_bytes=int(23.5 * 2**30),
+            limit_source="physical RAM",
+            address_limits=(AddressLimit(4242, 4 * 10**9, 3 * 10**9, "/proc/4242/limits"),),
+        )
+        return judge(text, exit=ExitStatus.from_returncode(1), memory=memory)
+
+    huge = under_a_limit(105_600_000_000)
+    assert huge.subtype == "oom/host" and "own address-space limit" not in huge.summary, huge
+    assert "more than the whole 23.5 GiB" in huge.summary
+    assert not huge.advice[0].startswith("Raise or lift the address-space limit")
+    fits = under_a_limit(6 * 10**9)
+    assert "own address-space limit" in fits.summary, fits
+
+
 def test_sigkill_with_corroboration_is_confident_oom():
     counter = Cited("cgroup", "oom_kill 0 -> 1", "memory.events")
     v = judge("step 10 loss 0.3\n", exit=KILLED, memory=Memory((counter,)))
