@@ -239,7 +239,7 @@ def _checkpoints(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
     lost = _duration(facts.get("lost_s"))  # (numbers of a hand-edited report may be anything)
     point = facts.get("resume_from")
     if not isinstance(point, dict):
-        said = "no checkpoint written" if not facts.get("total") else "no complete checkpoint left"
+        said = "no checkpoint seen" if not facts.get("total") else "no complete checkpoint left"
         tail = f": all {describe_duration(lost)} of training lost" if lost is not None else ""
         items = [Item(said + tail, style="strong")]
     else:

@@ -198,6 +198,7 @@ def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
     if verdict.category not in RESUMABLE and not killed and not numerical:
         return verdict
     from trainwatch.diagnostics.watch.probe.checkpoints import (
+        SEEN_SAVES,
         STATES,
         describe_duration,
         resume_code,
@@ -230,8 +231,9 @@ def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
         )
     else:
         lines.append(
-            "The run wrote no checkpoint, so a restart begins from scratch: save one every "
-            "few minutes of training (torch.save, ModelCheckpoint, save_steps)."
+            f"No checkpoint save was seen (trainwatch sees {SEEN_SAVES} saves): unless the run "
+            "saved another way, a restart begins from scratch. Save one every few minutes of "
+            "training (torch.save, ModelCheckpoint, save_steps)."
         )
     if verdict.category in RESUME_FIRST:
         return replace(verdict, advice=tuple(lines) + verdict.advice)

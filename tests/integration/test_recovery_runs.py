@@ -175,8 +175,8 @@ def test_a_run_that_wrote_no_checkpoint_says_so(tmp_path: Path) -> None:
     checkpoints = report["checkpoints"]
     assert checkpoints["total"] == 0 and checkpoints["resume_from"] is None
     assert checkpoints["lost_s"] == pytest.approx(report["duration_s"], abs=0.01)
-    assert "no checkpoint written: all" in done.stderr.decode()
-    assert report["advice"][0].startswith("The run wrote no checkpoint")
+    assert "no checkpoint seen: all" in done.stderr.decode()
+    assert report["advice"][0].startswith("No checkpoint save was seen (trainwatch sees torch.save")
 
 
 @pytest.mark.parametrize(

@@ -374,7 +374,7 @@ def test_no_training_lost_by_a_run_never_seen_training_or_one_that_left_its_loop
     tracker.feed(LogLine(1, "step 3/10 loss 0.5"))
     trained = replace(evidence, progress=tracker.finish())
     stopped = replace(stuck, evidence=trained)
-    assert "no checkpoint written: all 13 s of training lost" in outline(stopped, 1).text()
+    assert "no checkpoint seen: all 13 s of training lost" in outline(stopped, 1).text()
     left = replace(stopped, verdict=_verdict("early-exit", None))
     assert "Work lost" not in outline(left, 1).text()
 

@@ -27,6 +27,10 @@ STATES = {
     "overwritten": "overwritten by a later save to the same path",
     "after-nonfinite": "saved after the loss went non-finite (its weights may hold NaN or Inf)",
 }
+# The saves the probe sees (sitecustomize's hooks): a run that saved only another way (Orbax, a
+# TensorFlow checkpoint, its own file writes) shows none of them.
+SEEN_SAVES = "torch.save, Lightning, Hugging Face, safetensors and Keras"
+
 # How each library resumes from its checkpoint, with {path} for the path.
 _RESUME = {
     "lightning": "trainer.fit(model, ckpt_path={path})",
