@@ -757,3 +757,11 @@ def test_a_loss_flat_over_the_log_s_tail_but_moving_before_it_is_no_loss_that_ne
     assert _verdict(log(2500)).subtype != "completed/loss-never-moved"
     never = "".join(f"epoch {e}/2500 train_loss=0.69315\n" for e in range(1, 2501))
     assert _verdict(never).subtype == "completed/loss-never-moved"
+
+
+def test_a_log_that_ends_on_its_own_words_of_a_save_is_an_early_exit_after_it():
+    # a LoRA run's `break`, then "adapter saved to adapter_out" (BT's real runs: hang/no-output)
+    steps = "".join(f"epoch 1/5 step {s}/16 loss 2.{s:02d}\n" for s in range(1, 17))
+    assert _verdict(steps + "adapter saved to adapter_out\n").subtype == "early-exit/after-save"
+    assert _verdict(steps + "saved to out/weights.safetensors\n").category == "early-exit"
+    assert _verdict(steps + "saved to results.csv\n").category == "hang"  # no model's file
