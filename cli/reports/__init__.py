@@ -90,7 +90,7 @@ def deliver_reports(diagnosis: Diagnosis, targets: ReportTargets) -> Delivered:
         print_line(f"trainwatch: {why}: the verdict is {view.label}; exiting {status}")
     from trainwatch.cli.reports.github import publish_github
 
-    publish_github(diagnosis, view)
+    publish_github(diagnosis, view, append_summary=not targets.github_summary_path)
     return Delivered(diagnosis, view, status, written)
 
 

@@ -117,10 +117,12 @@ def publish_github(
     view: Outline,
     env: Mapping[str, str] | None = None,
     stream: TextIO | None = None,
+    append_summary: bool = True,
 ) -> None:
     """Under GitHub Actions: print the annotation (on stderr, where the runner reads workflow
     commands as on stdout, leaving stdout to the program and `--json -`) and append the summary to
-    $GITHUB_STEP_SUMMARY."""
+    $GITHUB_STEP_SUMMARY, unless `append_summary` is off (the command was told where to write the
+    summary: `--github-summary - >> "$GITHUB_STEP_SUMMARY"` wrote it twice)."""
     from trainwatch.cli.console import print_error, print_line
 
     env = os.environ if env is None else env
@@ -134,7 +136,7 @@ def publish_github(
             stream.write(line + "\n")
             stream.flush()
     path = env.get("GITHUB_STEP_SUMMARY")
-    if path:
+    if path and append_summary:
         try:
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write(step_summary(diagnosis, view))

@@ -166,6 +166,17 @@ def test_report_re_renders_a_saved_report_as_the_run_printed_it(tmp_path):
     summary = trainwatch("report", str(saved), "--github-summary", "-")
     assert summary.stdout.decode().startswith("### ❌ trainwatch: `oom/host`")
     assert summary.stderr == b""
+    # in a GitHub job, the documented `--github-summary - >> "$GITHUB_STEP_SUMMARY"`: once only
+    # (BU's real runs: the command appended it itself too)
+    step = tmp_path / "step.md"
+    in_a_job = trainwatch(
+        "report",
+        str(saved),
+        "--github-summary",
+        "-",
+        env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(step)},
+    )
+    assert in_a_job.stdout.decode().count("### ❌ trainwatch") == 1 and not step.exists()
     failing = trainwatch("report", "-q", "--fail-on", "oom", str(saved))
     assert failing.returncode == 3
     # explain reads logs: a JSON report is named as one, in one line, exit 2
