@@ -227,6 +227,33 @@ def test_the_file_a_loader_under_getitem_was_given_inline_is_the_sample_s(tmp_pa
     assert failed(load_array, str(tmp_path / "gone.npy")) == []  # no file of that name
 
 
+def test_a_part_of_a_traceback_the_program_prints_leaves_the_probe_s_frames_out() -> None:
+    # Hydra prints its job's part of the traceback (`tb.tb_next...`), not the exception's own: the
+    # probe's wrapper frame stayed in it (BW's real runs: two lines of sitecustomize.py)
+    import traceback
+
+    from trainwatch.diagnostics.watch.probe import sitecustomize as probe
+
+    def save(obj, path):
+        raise ValueError("batch_size should be a positive integer value, but got batch_size=0")
+
+    wrapped = probe._make_save(save, "torch.save", lambda args, kwargs: (None, {}))
+
+    def job():
+        wrapped({}, "x.pt")
+
+    # TracebackException as the probe hooks it in the program (not in this test process)
+    hooked_init = probe._make_traceback_init(traceback.TracebackException.__init__)
+    try:
+        job()
+    except ValueError as e:
+        part = e.__traceback__.tb_next  # from the job's frame on, as Hydra slices it
+        printed = traceback.TracebackException.__new__(traceback.TracebackException)
+        hooked_init(printed, type(e), e, part)
+    files = [frame.filename for frame in printed.stack]
+    assert probe._OWN_FILE not in files and files[0] == __file__ and len(files) == 2
+
+
 def test_parse_chained_traceback_text() -> None:
     text = (
         "Traceback (most recent call last):\n"

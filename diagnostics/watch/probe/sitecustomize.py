@@ -1003,22 +1003,14 @@ def _without_own_frames(value):
     """Take the probe's own wrappers (a save's, the DataLoader's `__next__`) out of the traceback
     of an exception and of those chained to it, so that it prints and records as it would have
     without the probe: an exception passing through a wrapper gains the wrapper's frame."""
-    import types
-
     seen = set()
     while value is not None and id(value) not in seen:
         seen.add(id(value))
-        entries = []
         tb = value.__traceback__
-        while tb is not None:
-            entries.append(tb)
-            tb = tb.tb_next
-        if any(e.tb_frame.f_code.co_filename == _OWN_FILE for e in entries):
-            rebuilt = None
-            for e in reversed(entries):
-                if e.tb_frame.f_code.co_filename != _OWN_FILE:
-                    rebuilt = types.TracebackType(rebuilt, e.tb_frame, e.tb_lasti, e.tb_lineno)
-            value.__traceback__ = rebuilt
+        if tb is not None:
+            kept = _own_frames_left_out(tb)
+            if kept is not tb:
+                value.__traceback__ = kept
         value = value.__cause__ or value.__context__
 
 
@@ -1043,11 +1035,31 @@ def _make_traceback_init(original):
             if exc_value is not None and exc_traceback is exc_value.__traceback__:
                 _without_own_frames(exc_value)
                 exc_traceback = exc_value.__traceback__
+            elif exc_traceback is not None:
+                # a part of the traceback the program chose (Hydra prints its job's frames only)
+                exc_traceback = _own_frames_left_out(exc_traceback)
         except Exception:
             pass
         original(self, exc_type, exc_value, exc_traceback, *args, **kwargs)
 
     return __init__
+
+
+def _own_frames_left_out(tb):
+    """A traceback (or the part of one a program prints) without the probe's wrapper frames."""
+    import types
+
+    entries = []
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    if not any(e.tb_frame.f_code.co_filename == _OWN_FILE for e in entries):
+        return entries[0] if entries else None
+    rebuilt = None
+    for e in reversed(entries):
+        if e.tb_frame.f_code.co_filename != _OWN_FILE:
+            rebuilt = types.TracebackType(rebuilt, e.tb_frame, e.tb_lasti, e.tb_lineno)
+    return rebuilt
 
 
 def _make_stack_extract(original):
