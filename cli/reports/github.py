@@ -105,11 +105,15 @@ def step_summary(diagnosis: Diagnosis, view: Outline) -> str:
 
 
 def output_tail(diagnosis: Diagnosis, lines: int) -> str:
-    """The last lines of the program's output (the redacted copy's), as one string."""
+    """The last lines of the program's output (the redacted copy's), as one string, without the
+    colour codes a terminal would have drawn (a `FORCE_COLOR` job's escapes were left raw in the
+    step summary and as U+FFFD in the JUnit XML)."""
+    from trainwatch.diagnostics.read.capture import ANSI
+
     log = diagnosis.evidence.log
     if log is None or not log.tail:
         return ""
-    return "\n".join(line.text for line in log.tail[-lines:])
+    return "\n".join(ANSI.sub("", line.text) for line in log.tail[-lines:])
 
 
 def publish_github(

@@ -196,3 +196,20 @@ def test_a_hand_edited_report_s_numbers_of_the_wrong_type_are_read_as_absent_in_
     ]
     assert all("oom/host" in text for text in texts)
     assert "? of ?" in texts[0] and "c.pt" in texts[0]  # the peak and limit: absent, not invented
+
+
+def test_the_output_s_colour_codes_stay_out_of_the_junit_and_step_summary_tails():
+    # a FORCE_COLOR job's escapes were raw in the step summary and U+FFFD in the JUnit XML (BU)
+    import io
+
+    from trainwatch.cli.reports.github import step_summary
+    from trainwatch.cli.reports.junit import junit_xml
+    from trainwatch.diagnostics.knowledge import load_knowledge
+    from trainwatch.diagnostics.postmortem import explain_logs
+
+    coloured = b"\x1b[32mepoch 1/3 loss 0.51\x1b[0m\n\x1b[1;31mValueError: bad label -1\x1b[0m\n"
+    diagnosis = explain_logs(["-"], load_knowledge(include_user=False), stdin=io.BytesIO(coloured))
+    view = outline(diagnosis, 1)
+    for text in (junit_xml(diagnosis, view), step_summary(diagnosis, view)):
+        assert "epoch 1/3 loss 0.51" in text
+        assert "\x1b" not in text and "\ufffd" not in text and "[0m" not in text
