@@ -34,7 +34,8 @@ _ERROR_LINE = re.compile(
     # a tag and the program's or logger's names first: `(scheduler +1m) `, `ninja: `, `INFO:tf:`
     r"\s*(?:\([^()]{1,40}\)\s*)?(?:[\w.\-/]+: ?){0,3}"
     r"(?:\[(?P<tag>ERROR|FATAL|CRITICAL|Error|Fatal|Critical|E|F)\]\s*(?P<tagged>.*[A-Za-z]{2}.*)"
-    r"|(?P<kind>(?:[A-Za-z]\w*\s){0,2}(?:Error|ERROR|FATAL ERROR|FATAL|Fatal error|CRITICAL|PANIC)"
+    r"|(?P<kind>(?:[A-Za-z]\w*\s){0,2}"
+    r"(?:Error|ERROR|FATAL ERROR|FATAL|Fatal error|CRITICAL|PANIC|FAIL)"
     r"|(?:fatal )?error)(?:(?:\s[^:]{0,40})?:|\s+[-|]\s)\s*(?P<message>.*[A-Za-z]{2}.*)"
     r"|(?P<failed>.{0,100}\b(?:failed|FAILED)[.!]?)"
     # a program's own check of a path it needs, the last thing it says before it stops: `dataset

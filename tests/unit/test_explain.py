@@ -765,3 +765,14 @@ def test_a_log_that_ends_on_its_own_words_of_a_save_is_an_early_exit_after_it():
     assert _verdict(steps + "adapter saved to adapter_out\n").subtype == "early-exit/after-save"
     assert _verdict(steps + "saved to out/weights.safetensors\n").category == "early-exit"
     assert _verdict(steps + "saved to results.csv\n").category == "hang"  # no model's file
+
+
+def test_a_log_that_ends_on_its_program_s_own_fail_line_is_no_completed_run():
+    # a CI job's accuracy gate: `FAIL: ...`, then sys.exit(2) (BU's real runs: completed 0.75)
+    text = (
+        "".join(f"epoch {e}/3 loss 0.{9 - e} acc 0.2{e}\n" for e in (1, 2, 3))
+        + "FAIL: accuracy 0.246 below threshold 0.900\n"
+    )
+    v = _verdict(text)
+    assert v.category != "completed", v
+    assert any("FAIL: accuracy 0.246" in c.text for c in v.evidence)
