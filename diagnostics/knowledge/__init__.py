@@ -163,13 +163,18 @@ def user_signature_files() -> tuple[Path, ...]:
     found: list[Path] = []
     for entry in filter(None, os.environ.get(ENV_VAR, "").split(os.pathsep)):
         p = Path(entry).expanduser()
-        found.extend(sorted(p.glob("*.toml")) if p.is_dir() else [p])
+        try:
+            found.extend(sorted(p.glob("*.toml")) if p.is_dir() else [p])
+        except OSError:  # named, but not to be listed: its loading says why, in one line
+            found.append(p)
     try:
         user_dir = USER_DIR.expanduser()
-    except RuntimeError:  # no home directory (a bare container user): no folder of one's own
-        return tuple(found)
-    if user_dir.is_dir():
-        found.extend(sorted(user_dir.glob("*.toml")))
+        if user_dir.is_dir():
+            found.extend(sorted(user_dir.glob("*.toml")))
+    except (RuntimeError, OSError):
+        # no home directory (a bare container user), or one this user may not read (`setpriv`
+        # to another user with HOME left as it was, a real run's exit 70): no folder of one's own
+        pass
     return tuple(found)
 
 

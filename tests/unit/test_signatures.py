@@ -208,3 +208,23 @@ def test_sigkill_advice_fits_a_report_from_run_and_from_explain():
     advice = " ".join(sig.advice)
     assert "trainwatch run" in advice and "if it was not" in advice
     assert not advice.lower().startswith("rerun under") and "Rerun under" not in advice
+
+
+def test_a_home_folder_this_user_may_not_read_gives_no_signature_files_of_its_own(
+    monkeypatch, tmp_path
+):
+    # run as another user with HOME left as it was: listing ~/.config/trainwatch raised EACCES
+    # and trainwatch ended with its own internal error, exit 70 (BX's real runs). Root reads
+    # every folder, so the refusal is the one stand-in here.
+    import pathlib
+
+    import trainwatch.diagnostics.knowledge as knowledge
+
+    class Unreadable(type(pathlib.Path())):
+        def is_dir(self):
+            raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(knowledge, "USER_DIR", Unreadable("/root/.config/trainwatch/signatures"))
+    named = tmp_path / "team.toml"
+    monkeypatch.setenv(knowledge.ENV_VAR, str(named))
+    assert knowledge.user_signature_files() == (named,)
