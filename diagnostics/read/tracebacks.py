@@ -245,10 +245,14 @@ _NEW_RECORD = re.compile(
 # writes `python-BaseException` below every exception it lets through.
 _TOOL_AFTER_EXCEPTION = re.compile(r"^python-BaseException\s*$")
 # Messages in paragraphs, set apart by blank lines, whose first line only announces the rest:
-# Keras 3's call errors (the cause below, then `Arguments received by X.call():` closing it) and
+# Keras 3's call errors (the cause below, then `Arguments received by X.call():` closing it),
 # TensorFlow's graph errors (the node's stack of `File` lines, then the cause, then `[[{{node
-# ...}}]]`). A blank line ends no such message (a real TF run's dtype error read as its header).
-_PARAGRAPHED = re.compile(r"^(?:Exception encountered when calling |Graph execution error:)")
+# ...}}]]`) and its tf.function errors (`in user code:`, the user's frames, then the exception
+# raised in them). A blank line ends no such message (a real TF run's dtype error read as its
+# header).
+_PARAGRAPHED = re.compile(
+    r"^(?:Exception encountered when calling |Graph execution error:|in user code:\s*$)"
+)
 _PARAGRAPHS_END = re.compile(r"^Arguments received by ")
 _GRAPH_NODE = re.compile(r"\[\[\{\{node |\[Op:")
 MAX_PARAGRAPHED_LINES = 24  # kept of such a message (its stack's `File` lines are left out)

@@ -1415,6 +1415,16 @@ def test_a_keras_or_tensorflow_message_in_paragraphs_is_read_past_its_blank_line
     message = parse_text(graph).chains[-1].final.message
     assert "Field 1 in record is not a valid float: n/a" in message
     assert "trainer.py" not in message and "next line" not in message
+    # tf.function's `in user code:`: the user's frames, then the exception raised in them
+    traced = (
+        "ValueError: in user code:\n\n"
+        '    File "/w/train.py", line 12, in train_step  *\n'
+        "        state = [tf.Variable(v) for v in weights]\n\n"
+        "    ValueError: tf.function only supports singleton tf.Variables created on the first "
+        "call.\n"
+    )
+    message = parse_text(traced).chains[-1].final.message
+    assert "ValueError: tf.function only supports singleton tf.Variables" in message
     # any other message still ends at its first blank line
     plain = parse_text("ValueError: bad value\n\nepoch 3 loss 0.1\n").chains[-1].final.message
     assert plain == "bad value"
