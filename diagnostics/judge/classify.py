@@ -210,6 +210,8 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
         (c.line for c in chains if c.origin == "log" and not c.is_error_line and c.line),
         default=0,
     )
+    # the tracebacks a root's reading rests on: crashes of their own (`_went_on_from`)
+    crashes = {id(m.chain) for m in ranked if m.signature.role == "root" and m.chain is not None}
     roots = [
         m
         for m in ranked
@@ -227,7 +229,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
             and m.signature.category == "interrupted"
             and all(c.kind == "log" for c in m.cited)
         )
-        and not _went_on_from(m, chains, evidence)
+        and not _went_on_from(m, chains, evidence, crashes)
     ]
     best = _sizes_warned_of(_failure_before_the_stop(roots), roots)
 
@@ -434,12 +436,18 @@ def _sizes_warned_of(best: Match | None, roots: list[Match]) -> Match | None:
     return best
 
 
-def _went_on_from(m: Match, chains: tuple[ExceptionChain, ...], evidence: Evidence) -> bool:
+def _went_on_from(
+    m: Match, chains: tuple[ExceptionChain, ...], evidence: Evidence, crashes: set[int]
+) -> bool:
     """Is the match's traceback one the program printed and trained on from: its loop moved
     after it, and another traceback of the same rank ended the output after that? A caught error
     printed with `traceback.print_exc()` is no cause of the crash that came later (a real run's
     skipped PIL image outranked the NameError that ended it, in a saved log and in a run). Lines
-    are compared only within one stream: a run's stdout and stderr are numbered apart."""
+    are compared only within one stream: a run's stdout and stderr are numbered apart. The later
+    traceback must be a crash some root reading rests on (`crashes`): one read as a consequence,
+    or not read at all, may be another process's echo of this one (two workers' output in one log
+    with no rank tags: one's NameError, the other's progress, then its "Socket closed", BX's real
+    runs)."""
     chain, progress = m.chain, evidence.progress
     if chain is None or chain.origin != "log" or not chain.line:
         return False
@@ -452,6 +460,7 @@ def _went_on_from(m: Match, chains: tuple[ExceptionChain, ...], evidence: Eviden
         and c.line
         and c.line > moved.number
         and c.rank == chain.rank
+        and id(c) in crashes
         for c in chains
     )
 

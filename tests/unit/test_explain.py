@@ -776,3 +776,23 @@ def test_a_log_that_ends_on_its_program_s_own_fail_line_is_no_completed_run():
     v = _verdict(text)
     assert v.category != "completed", v
     assert any("FAIL: accuracy 0.246" in c.text for c in v.evidence)
+
+
+def test_a_traceback_followed_by_another_worker_s_progress_and_unread_crash_stays_the_cause():
+    # two workers in one log with no rank tags: worker 1's NameError, worker 0's next step, then
+    # worker 0's collective aborted (BX's real runs: the NameError passed over as gone on from)
+    text = (
+        "[worker 0] step 10/60 loss 2.9647\n"
+        "Traceback (most recent call last):\n"
+        '  File "/home/user/train.py", line 51, in <module>\n'
+        "    log_metrics(step=s, loss=float(loss))\n"
+        "NameError: name 'log_metrics' is not defined\n"
+        "[worker 0] step 15/60 loss 2.3618\n"
+        "Traceback (most recent call last):\n"
+        '  File "/home/user/train.py", line 47, in <module>\n'
+        "    loss = train_step(dist_it)\n"
+        "tensorflow.python.framework.errors_impl.UnavailableError: Graph execution error:\n\n"
+        "Collective ops is aborted by: Socket closed\n"
+        "\t [[{{node sgd_1/CollectiveReduceV2}}]] [Op:__inference_train_step_328]\n"
+    )
+    assert _verdict(text).category == "code"
