@@ -796,3 +796,10 @@ def test_a_traceback_followed_by_another_worker_s_progress_and_unread_crash_stay
         "\t [[{{node sgd_1/CollectiveReduceV2}}]] [Op:__inference_train_step_328]\n"
     )
     assert _verdict(text).category == "code"
+
+
+def test_an_error_printed_again_after_progress_is_still_the_error():
+    # Ray prints a worker's lines again, deduplicated, later in the log: the same error, a
+    # progress line between (BV's real runs: code/error-words 0.50 for a shape mismatch)
+    error = "RuntimeError: mat1 and mat2 shapes cannot be multiplied (32x10 and 8x16)\n"
+    assert _verdict(error + "epoch 1 loss 0.9294\n" + error).subtype == "code/shape-mismatch"
