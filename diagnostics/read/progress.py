@@ -529,14 +529,20 @@ class ProgressTracker:
         if text.rstrip().endswith(":"):
             dangling = _DANGLING_NAME.search(text)
             self._dangling = None if dangling is None else dangling.group("name")
-        if "across cluster]" in text and _RAY_REPEATED.search(text) is not None:
+        # Ray's summary of a line its workers repeated is a copy of that line, printed late (often
+        # at the very end): no position and no loss of now, only a non-finite value still seen
+        # (a real Tune run read "stopped at epoch 1" after its epoch 7)
+        repeated = "across cluster]" in text and _RAY_REPEATED.search(text) is not None
+        if repeated:
             self._deduplicated = True
         moved = (
             False
-            if _EXCEPTION_LINE.match(text) or _loaded_from(text)
+            if repeated or _EXCEPTION_LINE.match(text) or _loaded_from(text)
             else self._read_position(text, lower)
         )
-        if "loss" in lower or "cost" in lower:
+        if ("loss" in lower or "cost" in lower) and (
+            not repeated or "nan" in lower or "inf" in lower
+        ):
             self._read_losses(text, line)
         if "norm" in lower:
             self._read_grad_norm(text, line)

@@ -516,6 +516,13 @@ def test_interleaved_writers_are_curves_of_their_own_and_a_deduplicated_log_has_
         + "\n(trainable pid=8502) lr=0.1 epoch 1/5 loss 0.1000 [repeated 8x across cluster]\n"
     )
     assert deduplicated.finished is None
+    # ... printed late, often at the end: a copy of an earlier line, no position or loss of now
+    # (BV's real runs: "stopped at epoch 1" after epoch 7)
+    late = tracked(
+        "\n".join(f"(trainable pid=25635) epoch {e}/8 loss {100.0 - e}" for e in range(8))
+        + "\n(trainable pid=25635) epoch 1/8 loss 99.0 [repeated 2x across cluster]\ndone\n"
+    )
+    assert late.stopped_at == "epoch 7/8" and late.last_loss == 93.0
 
 
 # The corpus's development part, chosen by label rather than by id: its validation part is never
