@@ -385,7 +385,7 @@ def test_sigkill_with_live_evidence_but_no_corroboration_is_not_oom():
     assert v.category == "unknown" and any(a.category == "oom" for a in v.alternatives)
 
 
-def test_a_dead_notebook_kernel_is_oom_only_where_memory_says_so():
+def test_a_dead_notebook_kernel_or_ray_worker_is_oom_only_where_memory_says_so():
     # papermill's DeadKernelError after the kernel died of RLIMIT_CPU's SIGXCPU: memory watched,
     # no pressure (BN's real run read oom/host 0.5)
     died = (
@@ -400,6 +400,14 @@ def test_a_dead_notebook_kernel_is_oom_only_where_memory_says_so():
     assert watched.category == "unknown" and watched.alternatives[0].category == "oom"
     counter = Cited("cgroup", "oom_kill 0 -> 1", "memory.events")
     assert judge(died, exit=failed, memory=Memory((counter,))).category == "oom"
+    # so is a Ray worker that vanished (BV's real runs: an actor's own `os._exit(1)`)
+    vanished = (
+        "(raylet) A worker died or was killed while executing a task by an unexpected system "
+        "error. To troubleshoot the problem, check the logs for the dead worker.\n"
+        "ray.exceptions.ActorDiedError: The actor died unexpectedly before finishing this task.\n"
+    )
+    assert judge(vanished).subtype == "oom/host"
+    assert judge(vanished, exit=failed, memory=Memory()).category == "unknown"
 
 
 def test_one_request_bigger_than_the_machine_is_no_address_limit_to_lift():
