@@ -744,11 +744,16 @@ class BlockReader:
             self._end_exception(b)
             b.kind, b.blanks = "after", 0
             return True
-        if _FRAME.match(text):
+        if _FRAME.match(text) and b.junk < MAX_PARAGRAPHED_LINES:
+            b.junk += 1  # (counted: a message's stack, not the rest of the output)
             return True
-        if len(b.current.lines) < MAX_PARAGRAPHED_LINES:
-            b.current.lines.append(text)
-            self._note_if_matches(line)
+        if len(b.current.lines) >= MAX_PARAGRAPHED_LINES:
+            # no closing line came: what follows is the program's output, read as such
+            self._end_exception(b)
+            self._close(b)
+            return False
+        b.current.lines.append(text)
+        self._note_if_matches(line)
         if _GRAPH_NODE.search(text):
             self._end_exception(b)
             b.kind, b.blanks = "after", 0

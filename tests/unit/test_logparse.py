@@ -1425,6 +1425,15 @@ def test_a_keras_or_tensorflow_message_in_paragraphs_is_read_past_its_blank_line
     )
     message = parse_text(traced).chains[-1].final.message
     assert "ValueError: tf.function only supports singleton tf.Variables" in message
+    # with no closing line, the rest of the output is read as output after a bounded message
+    endless = (
+        "tensorflow.python.framework.errors_impl.InvalidArgumentError: Graph execution error:\n\n"
+        + "".join(f"step {i} loss 0.5\n" for i in range(40))
+        + "RuntimeError: DataLoader worker (pid 4242) is killed by signal: Killed.\n"
+    )
+    read = parse_text(endless)
+    assert len(read.chains[0].final.message.splitlines()) <= 24
+    assert read.chains[-1].final.short_type == "RuntimeError", read.chains
     # any other message still ends at its first blank line
     plain = parse_text("ValueError: bad value\n\nepoch 3 loss 0.1\n").chains[-1].final.message
     assert plain == "bad value"
