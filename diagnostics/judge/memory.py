@@ -68,8 +68,9 @@ IMPOSSIBLE_REQUEST_ADVICE = (
 )
 LIMIT_ADVICE = (
     "Raise or lift the address-space limit (`ulimit -v unlimited` in the shell or job script, or "
-    "the scheduler's virtual-memory limit): it counts every mapping, and PyTorch, CUDA and "
-    "thread stacks reserve far more address space than they use."
+    "the scheduler's virtual-memory limit): it counts every mapping, and frameworks' runtimes "
+    "(PyTorch, CUDA, XLA, the boosters' thread pools) and thread stacks reserve far more address "
+    "space than they use."
 )
 
 
