@@ -231,6 +231,8 @@ def _checkpoints(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
         return ()
     if not isinstance(facts.get("resume_from"), dict) and not _trained(saved):
         return ()
+    if not facts.get("total") and facts.get("watched") is False:
+        return ()  # the run used no save the probe sees: what it saved, and so lost, is unknown
     from trainwatch.diagnostics.watch.probe.checkpoints import (
         STATES,
         describe_duration,

@@ -229,6 +229,12 @@ def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
         lines.append(
             "No complete checkpoint is left to resume from: the run starts again from scratch."
         )
+    elif not facts.watched:
+        lines.append(
+            f"trainwatch sees checkpoint saves made with {SEEN_SAVES}, and this run used none of "
+            "them: if it saved its own way (a booster's save_model, a checkpoint callback, "
+            "orbax), resume from the latest save it wrote."
+        )
     else:
         lines.append(
             f"No checkpoint save was seen (trainwatch sees {SEEN_SAVES} saves): unless the run "

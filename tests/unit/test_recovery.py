@@ -379,6 +379,43 @@ def test_no_training_lost_by_a_run_never_seen_training_or_one_that_left_its_loop
     assert "Work lost" not in outline(left, 1).text()
 
 
+def test_a_run_that_loaded_no_save_trainwatch_sees_is_not_told_none_was_made(
+    tmp_path: Path,
+) -> None:
+    # an XGBoost or a PaddlePaddle run saves its own way: that no torch/Keras/... save was seen
+    # says nothing of what it saved, so nothing is said lost and the advice says what is watched
+    _record(tmp_path / "7-aa.jsonl", {"kind": "hello", "pid": 7, "ppid": 1, "time": 1})
+    unwatched = read_records(tmp_path).checkpoints
+    assert unwatched is not None and unwatched.watched is False
+    _record(
+        tmp_path / "8-bb.jsonl",
+        {"kind": "hello", "pid": 8, "ppid": 7, "time": 2},
+        {"kind": "saves-watched", "pid": 8, "api": "torch.save"},
+    )
+    assert read_records(tmp_path).checkpoints.watched is True
+    facts = unwatched.with_span(0.0, 13.0)
+    evidence = Evidence("run", exit=ExitStatus.from_returncode(-2), probe=_probe(facts))
+    advised = with_resume_advice(_verdict("interrupted", "interrupted/user"), evidence)
+    assert advised.advice[0].startswith("trainwatch sees checkpoint saves made with torch.save")
+    assert "this run used none of them" in advised.advice[0]
+    tracker = ProgressTracker()
+    tracker.feed(LogLine(1, "step 3/10 loss 0.5"))
+    stopped = Diagnosis(
+        "0.1.0",
+        ("python", "t.py"),
+        None,
+        13.0,
+        evidence.exit,
+        advised,
+        replace(evidence, progress=tracker.finish()),
+    )
+    assert "Work lost" not in outline(stopped, 1).text()
+    watched = replace(
+        stopped, evidence=replace(stopped.evidence, probe=_probe(replace(facts, watched=True)))
+    )
+    assert "no checkpoint seen: all 13 s of training lost" in outline(watched, 1).text()
+
+
 def test_a_run_that_sat_idle_after_its_last_save_lost_no_training(tmp_path: Path) -> None:
     # trained 3 s, saved, then waited 27 s for a flag (a hang after the work): the span the work
     # is measured by ends where the silence began, not at the signal that ended the wait

@@ -105,6 +105,8 @@ class CheckpointFacts:
     run_started: float | None = None
     # when the run last worked: its end, or where an idle silence that lasted to the end began
     trained_until: float | None = None
+    # did the run load a save trainwatch sees (SEEN_SAVES)? No save seen means none made only then
+    watched: bool = True
 
     @property
     def last(self) -> CheckpointSave | None:
@@ -166,6 +168,7 @@ class CheckpointFacts:
         lost = self.lost_s()
         return {
             "total": self.total,
+            "watched": self.watched,
             "last": None if self.last is None else self.last.to_dict(),
             "resume_from": None if point is None else point.to_dict(),
             "unusable": [s.to_dict() for s in self.unusable()],
@@ -195,8 +198,9 @@ def describe_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def read_checkpoints(records: list[dict[str, Any]]) -> CheckpointFacts:
-    """`CheckpointFacts` from every process's `checkpoint` records, checked against the disk."""
+def read_checkpoints(records: list[dict[str, Any]], watched: bool = True) -> CheckpointFacts:
+    """`CheckpointFacts` from every process's `checkpoint` records, checked against the disk;
+    `watched`: did any process load a save the probe wraps?"""
     begun: dict[tuple[int, int], dict[str, Any]] = {}
     done: dict[tuple[int, int], dict[str, Any]] = {}
     for record in records:
@@ -221,7 +225,7 @@ def read_checkpoints(records: list[dict[str, Any]]) -> CheckpointFacts:
         for s in saves
     ]
     kept = checked if len(checked) <= MAX_SAVES else checked[:5] + checked[-(MAX_SAVES - 5) :]
-    return CheckpointFacts(saves=tuple(kept), total=len(checked))
+    return CheckpointFacts(saves=tuple(kept), total=len(checked), watched=watched or bool(saves))
 
 
 # A save to a temporary name renamed when complete (`torch.save(state, "last.pt.tmp")` then

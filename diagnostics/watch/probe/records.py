@@ -408,6 +408,7 @@ def read_records(
     gradients: list[dict[str, Any]] = []
     nonfinite: list[tuple[float, tuple[NonFiniteRows, ...]]] = []
     stopped_fits: list[tuple[float, FitStopped]] = []
+    saves_watched = False
     for path in sorted(Path(directory).glob("*.jsonl")):
         records = read_lines(path)
         hello = next((r for r in records if r.get("kind") == "hello"), None)
@@ -435,6 +436,8 @@ def read_records(
                 saves.append(record)
             elif record.get("kind") == "loader":
                 passes.append(record)
+            elif record.get("kind") == "saves-watched":
+                saves_watched = True
             elif record.get("kind") == "gradients":
                 gradients.append(record)
             elif record.get("kind") == "fit-stopped":
@@ -460,7 +463,7 @@ def read_records(
         workers=workers,
         torch=torch_contexts[0][1] if torch_contexts else None,
         stacks=stacks,
-        checkpoints=read_checkpoints(saves),
+        checkpoints=read_checkpoints(saves, saves_watched),
         loaders=_loader_passes(passes),
         gradients=_gradient_counts(gradients),
         nonfinite_inputs=min(nonfinite, key=lambda item: item[0])[1] if nonfinite else (),

@@ -45,6 +45,7 @@ _state = {
     "fault": False,
     "stack_signal": 0,
     "registered": False,
+    "saves_watched": False,
     "exit": None,
     # The identity (id()) of the last SystemExit sys.monitoring reported (Python 3.12+), and of the
     # last exception recorded: never the exception itself, whose traceback holds the script's
@@ -1395,8 +1396,13 @@ def _pretrained_target(args, kwargs):
 
 
 def _wrap(owner, name, api, target_of):
-    """Replace `owner.name` (a module's function or a class's method) by a recording save."""
+    """Replace `owner.name` (a module's function or a class's method) by a recording save. The
+    first save a process can be seen making is noted: a run that loaded none (an XGBoost or a JAX
+    run) is not told that no checkpoint was seen as if it had saved none."""
     _replace_once(owner, name, lambda original: _make_save(original, api, target_of))
+    if not _state["saves_watched"] and getattr(owner, name, None) is not None:
+        _state["saves_watched"] = True
+        _write({"kind": "saves-watched", "pid": os.getpid(), "api": api})
 
 
 def _hook_torch(torch):
