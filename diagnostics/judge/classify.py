@@ -35,7 +35,7 @@ from trainwatch.diagnostics.judge.imports import (
 from trainwatch.diagnostics.judge.kills import apply_kill_rules
 from trainwatch.diagnostics.judge.own_calls import own_function_called_wrongly
 from trainwatch.diagnostics.judge.quiet import apply_quiet
-from trainwatch.diagnostics.knowledge.words import ADVICE, error_line, model
+from trainwatch.diagnostics.knowledge.words import ADVICE, ending_chain, error_line, model
 from trainwatch.diagnostics.read.frames import file_name, forward_slashes, in_installed_package
 from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 
@@ -768,8 +768,8 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
     limited = _time_limited(evidence)
     if limited is not None:
         return limited
-    if chains:
-        chain = chains[-1]
+    chain = ending_chain(chains)
+    if chain is not None:
         exc = chain.final
         frame = exc.deepest_user_frame() or _deepest_user(chain.exceptions)
         where = f" at {frame.file}:{frame.line}" if frame else ""

@@ -50,14 +50,26 @@ def tokens(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def ending_chain(chains: tuple[ExceptionChain, ...]) -> ExceptionChain | None:
+    """The chain the run ended on: the last one; but where the probe saw an exception end the
+    run, a line in the program's own words read from the output is not it (read from a stdout
+    apart from stderr, a framework's `[ERROR]` line printed before it raised came last and hid
+    the exception: a real PaddlePaddle run)."""
+    if any(c.origin == "probe" for c in chains):
+        raised = [c for c in chains if not c.is_error_line]
+        if raised:
+            return raised[-1]
+    return chains[-1] if chains else None
+
+
 def error_line(chains: tuple[ExceptionChain, ...]) -> str | None:
-    """The error the run ended on, as the verdict cites it: the last chain's final exception,
+    """The error the run ended on, as the verdict cites it: the ending chain's final exception,
     `Type: message` (or an error line as written), its first line."""
-    if not chains:
+    chain = ending_chain(chains)
+    if chain is None:
         return None
     from trainwatch.diagnostics.knowledge.matcher import exc_text
 
-    chain = chains[-1]
     lines = exc_text(chain.final, chain).splitlines()
     return lines[0][:CITED_CHARS] if lines else None
 

@@ -1051,3 +1051,30 @@ def test_string_labels_under_the_tokenizer_s_padding_advice_are_the_labels():
 
     v = judge((FIXTURE_LOGS / "hf_string_labels_padding_collator.log").read_text())
     assert v.subtype == "data/bad-value", v
+
+
+def test_an_error_line_read_after_the_exception_the_probe_saw_does_not_hide_it():
+    # stdout read apart from stderr: a framework's `[ERROR]` line (PaddlePaddle's NaN check) came
+    # last in the log, and the exception that ended the run went unreported (a real run)
+    from trainwatch.diagnostics.watch.probe.records import ProbeFacts
+
+    raised = parse_text(
+        "Traceback (most recent call last):\n"
+        '  File "/w/train.py", line 3, in <module>\n'
+        "    loss = paddle.log(pred)\n"
+        "RuntimeError: (PreconditionNotMet) the check failed on op=log\n"
+    ).chains[-1]
+    log = parse_text("[PROFILER] [ERROR] in [device=cpu, op=log], numel=64, count=31\n")
+    assert Evidence(source="log", log=log).log_chains[-1].is_error_line
+    run = Evidence(
+        source="run",
+        log=log,
+        exit=ExitStatus.from_returncode(1),
+        probe=ProbeFacts(chains=(replace(raised, origin="probe"),)),
+    )
+    verdict = classify(run)
+    assert verdict.exception is not None and verdict.exception.short_type == "RuntimeError"
+    assert verdict.evidence[0].text.startswith("RuntimeError: (PreconditionNotMet)"), verdict
+    # read from a log alone, the line the log ends on stays what it ends on
+    alone = classify(Evidence(source="log", log=log))
+    assert alone.exception is None and alone.evidence[0].text.startswith("[PROFILER] [ERROR]")
