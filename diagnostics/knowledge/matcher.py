@@ -409,7 +409,19 @@ def exc_text(exc: RaisedException, chain: ExceptionChain) -> str:
     """An exception as a citation quotes it: `Type: message`; an error line as it was written."""
     if chain.is_error_line or not exc.message:
         return exc.message or exc.type
-    return f"{exc.type}: {exc.message}"
+    return f"{exc.type}: {_headline(exc.message)}"
+
+
+# PaddlePaddle's error layout (`FLAGS_call_stack_level=2`, and its native errors in general) puts
+# the error under a C++ traceback: the message opens with blank lines and dashes, and what went
+# wrong follows "Error Message Summary:" and a line of dashes.
+_SUMMARY = re.compile(r"\nError Message Summary:\n(?:-+\n)?")
+
+
+def _headline(message: str) -> str:
+    """The part of a message that says what went wrong: the summary under a C++ traceback."""
+    found = _SUMMARY.search(message) if "Error Message Summary" in message else None
+    return message[found.end() :] if found else message
 
 
 def _match_line(sig: Signature, patterns, lines: tuple[LogLine, ...]) -> Match | None:

@@ -153,6 +153,10 @@ KEYWORDS = (
 _RANK = re.compile(rf"^\[(?:rank|default|trainer)?(\d+)\]:\s?|{MPI_RANK_TAG}:\s?")
 
 
+# How many lines of an exception's message may say which signal ended its process.
+SIGNAL_MESSAGE_LINES = 4
+
+
 # How a run ended, as shells, launchers and schedulers print it.
 @dataclass(frozen=True)
 class ExitHint:
@@ -238,15 +242,18 @@ class LogFacts:
             for _, signal, line in sorted(said, key=lambda item: item[0])
         ]
         # an exception whose message says a process it ran ended by a signal: a launcher's
-        # CalledProcessError (`died with <Signals.SIGKILL: 9>`), torchrun's SignalException
+        # CalledProcessError (`died with <Signals.SIGKILL: 9>`), torchrun's SignalException; or
+        # that its own process got one, a few lines down (PaddlePaddle's `FatalError:
+        # \`Termination signal\` is detected`, then `[SignalInfo: *** SIGTERM ... received by PID`)
         for chain in self.chains:
             for exc in chain.exceptions:
-                first_line = exc.message.partition("\n")[0]
-                ended = read_exit(first_line)
-                if ended is not None and ended.signal:
-                    found.append(
-                        (ended.signal, f"{exc.type}: {first_line}"[:CITED_CHARS], chain.where)
-                    )
+                for said in exc.message.split("\n", SIGNAL_MESSAGE_LINES)[:SIGNAL_MESSAGE_LINES]:
+                    ended = read_exit(said)
+                    if ended is not None and ended.signal:
+                        found.append(
+                            (ended.signal, f"{exc.type}: {said.strip()}"[:CITED_CHARS], chain.where)
+                        )
+                        break
         for failure in self.child_failures:
             if failure.signal and (failure.pid, failure.signal) not in self.closed_by_launcher:
                 text = f"rank {failure.rank} exitcode {failure.exitcode}: {failure.traceback or ''}"

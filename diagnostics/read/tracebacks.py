@@ -250,9 +250,18 @@ _TOOL_AFTER_EXCEPTION = re.compile(r"^python-BaseException\s*$")
 # ...}}]]`) and its tf.function errors (`in user code:`, the user's frames, then the exception
 # raised in them). A blank line ends no such message (a real TF run's dtype error read as its
 # header).
+# PaddlePaddle's native errors are one too: an empty first line, blank lines and dashes, then
+# `C++ Traceback (most recent call last):`, its numbered C++ frames, and `Error Message Summary:`
+# over the error itself.
 _PARAGRAPHED = re.compile(
-    r"^(?:Exception encountered when calling |Graph execution error:|in user code:\s*$)"
+    r"^(?:Exception encountered when calling |Graph execution error:|in user code:\s*$"
+    r"|C\+\+ Traceback \(most recent call last\):)"
 )
+_CPP_TRACEBACK = re.compile(r"^C\+\+ Traceback \(most recent call last\):\s*$")
+_DASHES = re.compile(r"^-{8,}\s*$")
+_CPP_FRAME = re.compile(r"^\s*\d+\s{2,}\S")  # `0   matmul_ad_func(paddle::Tensor const&, ...)`
+# Blank and dashed lines held under an empty message while a C++ traceback may follow.
+MAX_HELD_UNDER_EMPTY = 4
 _PARAGRAPHS_END = re.compile(r"^Arguments received by ")
 _GRAPH_NODE = re.compile(r"\[\[\{\{node |\[Op:")
 MAX_PARAGRAPHED_LINES = 24  # kept of such a message (its stack's `File` lines are left out)
@@ -600,6 +609,10 @@ class BlockReader:
                 b.wrapper = self._freeze(b.current, None)
                 b.current, b.frames, b.kind = None, [], "tb"
                 return True
+            if not "".join(b.current.lines).strip(" -\t"):
+                held = self._under_an_empty_message(b, line, text)
+                if held is not None:
+                    return held
             if not text.strip() and not b.held_blank and b.current.lines[-1].rstrip().endswith(":"):
                 # a message that ends announcing what follows goes on past one blank line: torch's
                 # weights_only refusal names its cause there (`Unsupported operand 118`)
@@ -730,6 +743,26 @@ class BlockReader:
             b.current.lines.append(text.removesuffix('",'))
         return True
 
+    def _under_an_empty_message(self, b: _Block, line: LogLine, text: str) -> bool | None:
+        """A line under an exception whose message is still empty: PaddlePaddle's C++ traceback
+        opens a paragraphed message (after the blank and dashed lines held above it), and
+        another line after held ones is read as a blank line would have left it. None: the usual
+        reading (the first line below an empty message may be its message)."""
+        if _CPP_TRACEBACK.match(text):
+            b.current.lines = [text.strip()]
+            return True
+        if (not text.strip() or _DASHES.match(text)) and len(
+            b.current.lines
+        ) < MAX_HELD_UNDER_EMPTY:
+            b.current.lines.append(text.strip())
+            return True
+        if len(b.current.lines) == 1:
+            return None
+        b.current.lines = [""]
+        self._end_exception(b)
+        b.kind, b.blanks = "after", 0
+        return self._continue(b, line)
+
     def _paragraphed(self, b: _Block, line: LogLine, text: str) -> bool:
         """A line of a message in paragraphs (_PARAGRAPHED): one blank line goes on, two end it,
         as its closing line does; a stack's `File` lines are passed over."""
@@ -744,7 +777,9 @@ class BlockReader:
             self._end_exception(b)
             b.kind, b.blanks = "after", 0
             return True
-        if _FRAME.match(text) and b.junk < MAX_PARAGRAPHED_LINES:
+        if (_FRAME.match(text) or _CPP_FRAME.match(text) or _DASHES.match(text)) and (
+            b.junk < MAX_PARAGRAPHED_LINES * 4
+        ):
             b.junk += 1  # (counted: a message's stack, not the rest of the output)
             return True
         if len(b.current.lines) >= MAX_PARAGRAPHED_LINES:

@@ -1240,6 +1240,16 @@ def test_a_signal_named_by_an_exception_s_message_is_how_a_process_ended():
     assert (
         parse_text(traceback.replace("died with <Signals.SIGKILL: 9>", "returned 1")).signals == ()
     )
+    # PaddlePaddle's own handler names the signal a few lines down its FatalError's message
+    paddle = (
+        "epoch 30/1000 loss 0.9786\n\n\n----------------------\nError Message Summary:\n"
+        "----------------------\n"
+        "FatalError: `Termination signal` is detected by the operating system.\n"
+        '  [TimeInfo: *** Aborted at 1796636782 (unix time) try "date -d @1796636782" ***]\n'
+        "  [SignalInfo: *** SIGTERM (@0x27b1) received by PID 10162 (TID 0x7f67a5bbeb80) from "
+        "PID 10161 ***]\n"
+    )
+    assert parse_text(paddle).signals == ("SIGTERM",)
 
 
 def test_a_traceback_copied_from_inside_its_first_frames_path_keeps_that_frame():
@@ -1437,3 +1447,26 @@ def test_a_keras_or_tensorflow_message_in_paragraphs_is_read_past_its_blank_line
     # any other message still ends at its first blank line
     plain = parse_text("ValueError: bad value\n\nepoch 3 loss 0.1\n").chains[-1].final.message
     assert plain == "bad value"
+    # PaddlePaddle's layout: an empty message, its C++ traceback, then the error's summary
+    cpp = (
+        "matmul_ad_func(paddle::Tensor const&, paddle::Tensor const&, bool, bool)",
+        "paddle::experimental::matmul(paddle::Tensor const&, paddle::Tensor const&, bool, bool)",
+        "common::enforce::EnforceNotMet::EnforceNotMet(common::ErrorSummary const&, char const*)",
+        "common::enforce::GetCurrentTraceBackString[abi:cxx11](bool)",
+    )
+    paddle = (
+        'Traceback (most recent call last):\n  File "/w/train.py", line 16, in forward\n'
+        "    return self.fc(x)\nValueError: \n\n--------------------------------------\n"
+        "C++ Traceback (most recent call last):\n--------------------------------------\n"
+        + "".join(f"{i}   {frame}\n" for i, frame in enumerate(cpp))
+        + "\n----------------------\nError Message Summary:\n----------------------\n"
+        "InvalidArgumentError: In operator matmul, the [1] dimension of Input(X) must be equal "
+        "to the [0] dimension of Input(Y).\n  [operator < linear > error]\n\n\nnext output\n"
+    )
+    message = parse_text(paddle).chains[-1].final.message
+    assert "InvalidArgumentError: In operator matmul" in message and "next output" not in message
+    assert "paddle::experimental" not in message
+    # an empty message and blank lines with no C++ traceback end as a blank line ends one
+    empty = parse_text("ValueError: \n\nepoch 3 loss 0.1\nKeyError: 'x'\n").chains
+    assert [c.final.short_type for c in empty] == ["ValueError", "KeyError"]
+    assert empty[0].final.message == ""
