@@ -325,6 +325,11 @@ def test_stack_dump_on_request_from_a_sleeping_child_and_its_fork() -> None:
         ("probe_exit.py", ["printed"]),  # the wrapper's frame is in no traceback it prints
         ("probe_stack.py", []),  # nor in a stack it prints
         ("probe_segfault.py", []),
+        # a tracker's excepthook that prints the exception itself and chains only to a hook that
+        # is not Python's own (wandb's), or that chains to whatever it found
+        ("probe_own_hook.py", ["polite"]),
+        ("probe_own_hook.py", ["chained"]),
+        ("probe_own_hook.py", ["handled"]),
     ],
 )
 def test_output_and_status_identical_with_and_without_probe(name: str, args: list[str]) -> None:
@@ -338,6 +343,16 @@ def test_output_and_status_identical_with_and_without_probe(name: str, args: lis
         bare.stdout,
         bare.stderr,
     )
+
+
+def test_an_exception_a_tracker_s_hook_printed_is_recorded_once_and_a_handled_one_not() -> None:
+    for style in ("polite", "chained"):
+        done, facts = run_probed(script("probe_own_hook.py", style))
+        assert done.returncode == 1 and done.stderr.count("Traceback (most recent call") == 1
+        assert [c.final.short_type for c in facts.chains] == ["ValueError"], style
+    done, facts = run_probed(script("probe_own_hook.py", "handled"))
+    assert done.returncode == 0 and "KeyError" in done.stderr
+    assert facts.chains == (), facts.chains
 
 
 def test_keras_filters_the_probe_s_save_wrapper_as_its_own_frame() -> None:

@@ -1082,7 +1082,10 @@ def _hook_keras_traceback(module):
 
 def _make_excepthook(previous):
     def excepthook(exc_type, value, tb):
-        """Record an uncaught exception, then let the previous hook print it as usual."""
+        """Record an uncaught exception, then let the previous hook print it as usual. It stands
+        as `sys.__excepthook__` too (see _install), so an exception printed through that, handled,
+        is not one that ended the run: the interpreter names its uncaught one in `sys.last_value`
+        before it calls the hook."""
         try:
             try:
                 _without_own_frames(value)
@@ -1090,7 +1093,10 @@ def _make_excepthook(previous):
             except Exception:
                 pass
             try:
-                _record_exception(value, None)
+                if value is getattr(sys, "last_value", None) or value is getattr(
+                    sys, "last_exc", None
+                ):
+                    _record_exception(value, None)
             except Exception:
                 pass
         except KeyboardInterrupt:
@@ -1920,6 +1926,10 @@ def _install():
     _state["fault"] = None if faulthandler.is_enabled() else False
     _open_files(forked=False)
     sys.excepthook = _make_excepthook(sys.excepthook)
+    # ... and as Python's own: a tracker that prints an uncaught exception itself and chains to the
+    # hook it found only when that is not Python's own (wandb) printed it twice otherwise. Such a
+    # hook never calls ours; _at_exit records the exception from `sys.last_value`.
+    sys.__excepthook__ = sys.excepthook
     for name in _HOOKS:
         if name in sys.modules:
             _hook(name, sys.modules[name])
