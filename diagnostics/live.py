@@ -183,6 +183,10 @@ def run_session(
         notes.append(probe_off)
     observers.finish()
     progress = observers.progress_facts()
+    if probe_facts is not None:
+        from trainwatch.diagnostics.judge.recovery import with_training_seen
+
+        probe_facts = with_training_seen(probe_facts, progress)
     if probe_facts is not None and progress is not None and progress.first_nonfinite_read_at:
         # a checkpoint saved after the loss went non-finite is no point to resume from
         first = progress.first_nonfinite_loss

@@ -229,7 +229,7 @@ def _checkpoints(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
     # was never seen training (no progress line, no loss, no batch taken): it had nothing to lose
     if not isinstance(facts, dict) or diagnosis.verdict.category in ("completed", "early-exit"):
         return ()
-    if not isinstance(facts.get("resume_from"), dict) and not _trained(saved):
+    if not isinstance(facts.get("resume_from"), dict) and facts.get("trained") is False:
         return ()
     if not facts.get("total") and facts.get("watched") is False:
         return ()  # the run used no save the probe sees: what it saved, and so lost, is unknown
@@ -267,23 +267,6 @@ def _checkpoints(diagnosis: Diagnosis, saved: dict) -> tuple[Item, ...]:
     if (total := number(facts.get("total")) or 0) > 1:
         items.append(Item(f"{total:g} checkpoint saves in all", style="dim"))
     return tuple(items)
-
-
-def _trained(saved: dict) -> bool:
-    """Was the run seen training: a progress line, a loss, a batch the probe saw taken, or a
-    gradient it saw computed?"""
-    progress = saved.get("progress") if isinstance(saved.get("progress"), dict) else {}
-    probe = saved.get("probe") if isinstance(saved.get("probe"), dict) else {}
-    passes = (
-        probe.get("dataloader_passes") if isinstance(probe.get("dataloader_passes"), dict) else {}
-    )
-    gradients = probe.get("gradients") if isinstance(probe.get("gradients"), dict) else {}
-    return bool(
-        progress.get("stopped_at")
-        or progress.get("loss_count")
-        or passes.get("taken")
-        or gradients.get("backwards")
-    )
 
 
 def _save_progress(save: dict) -> str | None:

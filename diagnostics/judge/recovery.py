@@ -7,10 +7,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from trainwatch.diagnostics.evidence import Evidence
 from trainwatch.diagnostics.judge.classify import GENERIC_CODE_SUBTYPE
 from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict
+
+if TYPE_CHECKING:
+    from trainwatch.diagnostics.read.progress import ProgressFacts
+    from trainwatch.diagnostics.watch.probe.records import ProbeFacts
 
 # Verdicts of a run stopped from outside or stuck, which resuming from a checkpoint answers.
 RESUMABLE = ("interrupted", "hang", "oom")
@@ -186,6 +191,21 @@ def with_failed_saves(verdict: Verdict, evidence: Evidence) -> Verdict:
     )
 
 
+def with_training_seen(probe: ProbeFacts, progress: ProgressFacts | None) -> ProbeFacts:
+    """The probe's checkpoint facts, told whether the run was seen training: a progress line, a
+    loss, a batch the probe saw taken, or a gradient it saw computed. A run never seen so (waiting
+    at a rendezvous, stuck in a download) had no training to save, and lost none."""
+    if probe.checkpoints is None:
+        return probe
+    loaders, gradients = probe.loaders, probe.gradients
+    trained = (
+        bool(progress is not None and (progress.stopped_at or progress.loss_count))
+        or bool(loaders is not None and loaders.taken)
+        or bool(gradients is not None and gradients.backwards)
+    )
+    return replace(probe, checkpoints=replace(probe.checkpoints, trained=trained))
+
+
 def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
     """For a run interrupted, preempted, killed or hung: the checkpoint to resume from (the latest
     written completely), the ones not to (partial, changed), or that there is none."""
@@ -229,6 +249,8 @@ def with_resume_advice(verdict: Verdict, evidence: Evidence) -> Verdict:
         lines.append(
             "No complete checkpoint is left to resume from: the run starts again from scratch."
         )
+    elif not facts.trained:
+        pass  # never seen training: no training to save, none lost (a rendezvous, a download)
     elif not facts.watched:
         lines.append(
             f"trainwatch sees checkpoint saves made with {SEEN_SAVES}, and this run used none of "

@@ -95,6 +95,11 @@ _WAIT_TIERS = (
         ("io", "/selectors.py", ("select",)),
         ("io", "/socket.py", None),
         ("io", "/ssl.py", ("read", "recv", "recv_into")),
+        # HTTP clients that call the socket's C methods themselves (a Hub download that stalled:
+        # httpcore's `self._sock.recv(...)` read as a queue's `.recv(`, a real run)
+        ("io", "httpcore/", None),
+        ("io", "urllib3/", None),
+        ("io", "/http/client.py", None),
     ),
 )
 # torchrun's own code lives under torch/distributed too: its agent watching the ranks is in no

@@ -464,6 +464,19 @@ def test_classify_wait_prefers_the_dataloader_over_the_queue_it_blocks_in():
             "pool",
         ),
         ([frame("t.py", "f", "x = x + 1", True)], "unknown"),
+        # a download whose server never answers: the HTTP client reads the socket in C
+        (
+            [
+                frame("t.py", "<module>", "cfg = AutoConfig.from_pretrained(name)", True),
+                frame("/x/site-packages/httpcore/_sync/http11.py", "_receive_event"),
+                frame(
+                    "/x/site-packages/httpcore/_backends/sync.py",
+                    "read",
+                    "return self._sock.recv(max_bytes)",
+                ),
+            ],
+            "io",
+        ),
         # `import torch` interrupted while it loads a module under torch/distributed/
         (
             [

@@ -16,6 +16,7 @@ from trainwatch.diagnostics.judge.recovery import (
     with_nonfinite_inputs,
     with_resume_advice,
     with_sample,
+    with_training_seen,
 )
 from trainwatch.diagnostics.read.progress import ProgressTracker
 from trainwatch.diagnostics.verdict import Diagnosis, Verdict
@@ -365,18 +366,29 @@ def test_no_training_lost_by_a_run_never_seen_training_or_one_that_left_its_loop
     # no checkpoint, and no progress line, loss or batch taken: waiting at a rendezvous is no
     # training that a checkpoint could have kept; nor is an early exit's end a loss
     facts = read_checkpoints([]).with_span(0.0, 13.0)
-    evidence = Evidence("run", exit=ExitStatus.from_returncode(-15), probe=_probe(facts))
+    probe = with_training_seen(_probe(facts), None)
+    assert probe.checkpoints.trained is False
+    evidence = Evidence("run", exit=ExitStatus.from_returncode(-15), probe=probe)
     stuck = Diagnosis(
         "0.1.0", ("python", "t.py"), None, 13.0, evidence.exit, _verdict("hang", None), evidence
     )
     assert "Work lost" not in outline(stuck, 1).text()
+    assert with_resume_advice(stuck.verdict, evidence).advice == ("Do the usual.",)
     tracker = ProgressTracker()
     tracker.feed(LogLine(1, "step 3/10 loss 0.5"))
-    trained = replace(evidence, progress=tracker.finish())
+    progress = tracker.finish()
+    trained = replace(evidence, progress=progress, probe=with_training_seen(probe, progress))
     stopped = replace(stuck, evidence=trained)
     assert "no checkpoint seen: all 13 s of training lost" in outline(stopped, 1).text()
+    advice = with_resume_advice(stuck.verdict, trained).advice
+    assert advice[0].startswith("No checkpoint save was seen")
     left = replace(stopped, verdict=_verdict("early-exit", None))
     assert "Work lost" not in outline(left, 1).text()
+    # a batch the probe saw taken, or a gradient computed, is training too
+    from trainwatch.diagnostics.watch.probe.records import GradientCounts
+
+    counted = replace(probe, gradients=GradientCounts(optimizers=1, backwards=4))
+    assert with_training_seen(counted, None).checkpoints.trained is True
 
 
 def test_a_run_that_loaded_no_save_trainwatch_sees_is_not_told_none_was_made(

@@ -107,6 +107,9 @@ class CheckpointFacts:
     trained_until: float | None = None
     # did the run load a save trainwatch sees (SEEN_SAVES)? No save seen means none made only then
     watched: bool = True
+    # was it seen training (a progress line, a loss, a batch taken, a gradient computed)? A run
+    # that never was (waiting at a rendezvous, a download) had no training to lose or to save
+    trained: bool = True
 
     @property
     def last(self) -> CheckpointSave | None:
@@ -169,6 +172,7 @@ class CheckpointFacts:
         return {
             "total": self.total,
             "watched": self.watched,
+            "trained": self.trained,
             "last": None if self.last is None else self.last.to_dict(),
             "resume_from": None if point is None else point.to_dict(),
             "unusable": [s.to_dict() for s in self.unusable()],
