@@ -81,6 +81,8 @@ def deliver_reports(diagnosis: Diagnosis, targets: ReportTargets) -> Delivered:
         written &= write_text(summary, targets.github_summary_path, "the step summary")
     if not written and targets.failed_write_is_usage_error and status == 0:
         status = EXIT_USAGE
+    if any("/" in name for name in targets.fail_on):
+        _warn_of_unknown_subtypes(targets.fail_on)
     if targets.terminal:
         print_terminal(view, quiet=targets.quiet)
     if status == EXIT_FAIL_ON and (diagnosis.exit is None or diagnosis.exit.status == 0):
@@ -92,6 +94,17 @@ def deliver_reports(diagnosis: Diagnosis, targets: ReportTargets) -> Delivered:
 
     publish_github(diagnosis, view, append_summary=not targets.github_summary_path)
     return Delivered(diagnosis, view, status, written)
+
+
+def _warn_of_unknown_subtypes(fail_on: frozenset[str]) -> None:
+    """A `--fail-on` subtype no verdict carries can never fail a run: a typo (`oom/gpuu`) would
+    pass every run silently. Said once the knowledge is loaded, after the run, not before it."""
+    from trainwatch.cli.console import print_warning
+    from trainwatch.diagnostics.judge.subtypes import unknown_subtypes
+    from trainwatch.diagnostics.knowledge import default_knowledge
+
+    for sentence in unknown_subtypes(fail_on, default_knowledge()):
+        print_warning(f"--fail-on: {sentence}")
 
 
 def print_terminal(view, quiet: bool = False) -> None:

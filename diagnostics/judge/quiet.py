@@ -30,6 +30,7 @@ from trainwatch.diagnostics.watch.stall import classify_wait
 if TYPE_CHECKING:
     from trainwatch.diagnostics.watch.probe.records import FitStopped, LoaderPasses, ProbeFacts
 
+NAN_KINDS = ("divergence", "nan-loss")  # `numerical/{nan_kind}` of a run stopped at a NaN
 RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "quiet.toml"
 # Waits that make an interrupted traceback a hang: the process was blocked there when stopped (not
 # autograd's backward: a Ctrl-C lands there in a loop that computes, as often as in one that waits).
@@ -502,7 +503,7 @@ def _nan_stop_facts(evidence: Evidence, facts, values, cited) -> None:
     if "SIGKILL" in stop.signals:
         how += ", and killed it (SIGKILL) when that did not end it"
     values.update(
-        nan_kind="divergence" if diverged else "nan-loss",
+        nan_kind=NAN_KINDS[0] if diverged else NAN_KINDS[1],
         value=nonfinite_name(first[1] if first is not None else float("nan")),
         first=stop.first_at or f"step {stop.first_step}",
         grew=", after growing by orders of magnitude" if diverged else "",

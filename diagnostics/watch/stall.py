@@ -161,6 +161,7 @@ _WAIT_WORDS = {
     "import": "importing a module (running its code)",
     "unknown": "state not known",
 }
+WAIT_KINDS = tuple(_WAIT_WORDS)  # what `hang/<kind>` a stalled wait may be
 
 
 @dataclass(frozen=True)

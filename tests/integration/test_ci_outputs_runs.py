@@ -117,6 +117,13 @@ def test_fail_on_turns_a_quiet_nan_into_exit_3_and_junit_failure(tmp_path):
     assert "Last lines of output:" in failure.text and "Training finished." in failure.text
     other = trainwatch("run", "-q", "--fail-on", "oom", CI_TRAIN, "nan", env=NO_CI)
     assert other.returncode == 0
+    # a subtype no verdict carries never fails a run: a typo is said, with the nearest subtypes
+    typo = trainwatch("run", "-q", "--fail-on", "numerical/nan-losss", CI_TRAIN, "nan", env=NO_CI)
+    assert typo.returncode == 0
+    assert (
+        b"trainwatch: warning: --fail-on: numerical/nan-losss is no subtype trainwatch gives "
+        b"(did you mean numerical/nan-loss" in typo.stderr
+    )
 
 
 def test_fail_on_never_hides_the_programs_own_failure():
