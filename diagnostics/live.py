@@ -161,12 +161,8 @@ def run_session(
     elastic_errors = ()
     notes: list[str] = list(result.notes)
     if probe is not None:
-        # the span measures the work lost since the last checkpoint; an idle silence that lasted
-        # to the end (a hang after the final save) trained nothing, so the work ends where it began
         ended_at = result.started_at + result.duration_s
-        idle_at_end = stall is not None and not stall.busy and stall.silent_since is not None
-        worked_until = min(stall.silent_since, ended_at) if idle_at_end else ended_at
-        probe_facts = probe.collect(ended_at).with_span(result.started_at, worked_until)
+        probe_facts = probe.collect(ended_at)
         # distributed (issue 7): read before the directory goes
         elastic_errors = _elastic_errors(probe, env)
         probe.cleanup()
@@ -186,7 +182,17 @@ def run_session(
     if probe_facts is not None:
         from trainwatch.diagnostics.judge.recovery import with_training_seen
 
-        probe_facts = with_training_seen(probe_facts, progress)
+        # the span measures the work lost since the last checkpoint; an idle silence that lasted
+        # to the end (a hang after the final save) trained nothing, nor did what came after the
+        # loop reached its total (an export, a final evaluation): the work ends where they began
+        ended_at = result.started_at + result.duration_s
+        idle_at_end = stall is not None and not stall.busy and stall.silent_since is not None
+        worked_until = min(stall.silent_since, ended_at) if idle_at_end else ended_at
+        if progress is not None and progress.finished_read_at is not None:
+            worked_until = min(worked_until, progress.finished_read_at)
+        probe_facts = with_training_seen(
+            probe_facts.with_span(result.started_at, worked_until), progress
+        )
     if probe_facts is not None and progress is not None and progress.first_nonfinite_read_at:
         # a checkpoint saved after the loss went non-finite is no point to resume from
         first = progress.first_nonfinite_loss

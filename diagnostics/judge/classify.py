@@ -609,8 +609,15 @@ def _from_match(
             said = {c.text for c in evidence_cited}
             evidence_cited.extend(c for c in m.cited if c.text not in said)
             confidence = min(0.98, confidence + 0.03)
+    # a run that exited failing did not end well, whatever its closing words said (they step aside
+    # from the roots in classify; nor are they offered as another reading)
+    failed = evidence.exit is not None and evidence.exit.status != 0
     for m in ranked:
-        if m.signature.role == "root" and m.signature.category != category:
+        if (
+            m.signature.role == "root"
+            and m.signature.category != category
+            and not (failed and m.signature.category in GOOD_ENDINGS)
+        ):
             alternatives.append(
                 Alternative(
                     m.signature.category,

@@ -268,6 +268,9 @@ class ProgressFacts:
     first_nonfinite_read_at: float | None = None
     # the same for the first training loss: in a live run, when training was under way
     first_loss_read_at: float | None = None
+    # ... and for the line that brought the loop to its total, when it finished: what the run did
+    # after it (an export, a final evaluation) was no training
+    finished_read_at: float | None = None
     # The first other metric printed as NaN/Inf: (name, value, line).
     first_nonfinite_metric: tuple[str, float, LogLine] | None = None
     # The last training loss printed and how many steps in a row it was printed the same, when
@@ -475,6 +478,7 @@ class ProgressTracker:
         # when the output holding it came (`clock`: a live run's feed says when each chunk came)
         self._nonfinite_read_at: float | None = None
         self._first_loss_read_at: float | None = None  # the same, for the first loss of all
+        self._moved_read_at: float | None = None  # the same, for the last move of the position
         self._clock = clock
         self._nonfinite_metric: tuple[str, float, LogLine] | None = None
         # names no metric's words know, printed NaN: on how many lines, the first of them
@@ -575,6 +579,7 @@ class ProgressTracker:
         if key != self._position_key:
             self._position_key = key
             self.last_progress_at = time.monotonic()
+            self._moved_read_at = self._clock()
             self._last_progress_line = line
             self._first_progress_line = self._first_progress_line or line
             self._after_progress = 0
@@ -971,6 +976,7 @@ class ProgressTracker:
             first_nonfinite_at=self._nonfinite_at,
             first_nonfinite_read_at=self._nonfinite_read_at,
             first_loss_read_at=self._first_loss_read_at,
+            finished_read_at=self._moved_read_at if self._finished() else None,
             diverged=self._diverged,
             loss_rose=self._loss_rose(),
             first_nonfinite_metric=self._nonfinite_metric,

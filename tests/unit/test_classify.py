@@ -1078,3 +1078,17 @@ def test_an_error_line_read_after_the_exception_the_probe_saw_does_not_hide_it()
     # read from a log alone, the line the log ends on stays what it ends on
     alone = classify(Evidence(source="log", log=log))
     assert alone.exception is None and alone.evidence[0].text.startswith("[PROFILER] [ERROR]")
+
+
+def test_closing_words_are_no_other_reading_of_a_run_that_exited_failing():
+    # stdout's "Training finished." read after stderr's traceback (two streams): the run failed
+    log = parse_text(
+        "Traceback (most recent call last):\n"
+        '  File "/w/train.py", line 5, in <module>\n'
+        '    json.dump({"acc": acc}, f)\n'
+        "TypeError: Object of type float32 is not JSON serializable\n"
+        "Epoch 3/3 loss=0.3333\nTraining finished.\n"
+    )
+    failed = classify(Evidence(source="run", log=log, exit=ExitStatus.from_returncode(1)))
+    assert failed.category == "code"
+    assert "completed" not in {a.category for a in failed.alternatives}, failed.alternatives

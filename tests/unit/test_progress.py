@@ -1136,3 +1136,18 @@ def test_a_line_that_lists_settings_is_no_position():
     assert track("Config: lr=0.05\nEpoch 3/10 batch 32/100 loss 0.5\n").stopped_at == (
         "epoch 3/10, batch 32/100"
     )
+
+
+def test_when_the_loop_reached_its_total_is_kept_for_the_work_lost_after_it():
+    # a final evaluation or export after the last epoch is no training a checkpoint could keep
+    now = [100.0]
+    tracker = ProgressTracker(clock=lambda: now[0])
+    for epoch, at in ((1, 101.0), (2, 105.0), (3, 109.0)):
+        now[0] = at
+        tracker.feed(LogLine(epoch, f"Epoch {epoch}/3 loss={1 / epoch:.3f}"))
+    now[0] = 140.0
+    tracker.feed(LogLine(4, "evaluating on the test set"))
+    assert tracker.finish().finished_read_at == 109.0
+    unfinished = ProgressTracker(clock=lambda: now[0])
+    unfinished.feed(LogLine(1, "Epoch 1/3 loss=1.0"))
+    assert unfinished.finish().finished_read_at is None
