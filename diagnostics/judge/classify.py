@@ -92,6 +92,10 @@ DATA_READING_NAMES = re.compile(
     r"|^build_targets$"
 )
 DATA_READING_DEPTH = 3
+# Metric libraries check labels and targets with functions of those names (scikit-learn's
+# `_check_set_wise_labels`, `unique_labels`): a metric called wrongly is no data being read (a real
+# run's f1_score given logits).
+_METRIC_CODE = re.compile(r"[/\\](?:sklearn[/\\]metrics|torchmetrics|evaluate)[/\\]")
 # A folder of the program's own that holds its data code (`pcdet/datasets/augmentor/`,
 # `ssd.pytorch/data/voc0712.py`): projects keep their dataset classes and their augmentation there.
 # Only the file's own folder or the one above it: a mount point named `data` (`/media/user/data/`)
@@ -1381,8 +1385,13 @@ def _in_data_code(best: Match, culprit: Culprit | None) -> bool:
     ):
         frames += remote.frames[-DATA_READING_DEPTH:]
     return any(
-        DATA_READING_NAMES.search(f.function)
-        or DATA_READING_NAMES.search(_module_name(f.file))
+        (
+            not _METRIC_CODE.search(f.file)
+            and (
+                DATA_READING_NAMES.search(f.function)
+                or DATA_READING_NAMES.search(_module_name(f.file))
+            )
+        )
         # the program's own sample loading a call or two above (`__getitem__` -> `pull_item`), or a
         # module of its own data folder
         or (

@@ -1092,3 +1092,22 @@ def test_closing_words_are_no_other_reading_of_a_run_that_exited_failing():
     failed = classify(Evidence(source="run", log=log, exit=ExitStatus.from_returncode(1)))
     assert failed.category == "code"
     assert "completed" not in {a.category for a in failed.alternatives}, failed.alternatives
+
+
+def test_a_metric_s_own_label_checks_are_no_data_being_read():
+    # f1_score given logits after training (a real run): scikit-learn's `_check_set_wise_labels`
+    # is a metric checking its arguments, not code that reads samples
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/w/train.py", line 30, in <module>\n'
+        "    f1 = f1_score(y_true, logits)\n"
+        '  File "/v/site-packages/sklearn/metrics/_classification.py", line 1465, in f1_score\n'
+        "    return fbeta_score(\n"
+        '  File "/v/site-packages/sklearn/metrics/_classification.py", line 1790, in '
+        "_check_set_wise_labels\n"
+        "    y_type, y_true, y_pred = _check_targets(y_true, y_pred)\n"
+        "ValueError: Classification metrics can't handle a mix of multiclass and "
+        "continuous-multioutput targets\n"
+    )
+    verdict = classify(Evidence(source="log", log=parse_text(text)))
+    assert verdict.category == "code", verdict
