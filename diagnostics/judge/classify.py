@@ -279,9 +279,11 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
         with_nonfinite_inputs,
         with_resume_advice,
         with_sample,
+        with_training_done,
     )
 
     verdict = with_nonfinite_inputs(with_sample(annotate_culprit(verdict), evidence), evidence)
+    verdict = with_training_done(verdict, evidence)
     if evidence.log is not None:
         from trainwatch.diagnostics.judge.culprits import with_named_culprit
 

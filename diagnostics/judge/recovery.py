@@ -191,6 +191,26 @@ def with_failed_saves(verdict: Verdict, evidence: Evidence) -> Verdict:
     )
 
 
+def with_training_done(verdict: Verdict, evidence: Evidence) -> Verdict:
+    """A failure after the training loop reached its total (an export, the final save, a metric,
+    an upload) says so: the training itself finished, and what failed came after it (real runs:
+    every report of such a failure read as one of training)."""
+    progress = evidence.progress
+    if progress is None or not progress.ran_to_its_end or not progress.stopped_at:
+        return verdict
+    if verdict.category in ("completed", "early-exit"):
+        return verdict
+    status = evidence.exit
+    failed = status.status != 0 if status is not None else verdict.exception is not None
+    if not failed:
+        return verdict
+    return replace(
+        verdict,
+        summary=f"{verdict.summary} Training itself had finished (the output reached "
+        f"{progress.stopped_at}): this failed in what came after the loop.",
+    )
+
+
 def with_training_seen(probe: ProbeFacts, progress: ProgressFacts | None) -> ProbeFacts:
     """The probe's checkpoint facts, told whether the run was seen training: a progress line, a
     loss, a batch the probe saw taken, or a gradient it saw computed. A run never seen so (waiting

@@ -246,6 +246,13 @@ class ProgressPosition:
         }
 
 
+def ran_to_its_end(finished: bool | None, position: ProgressPosition) -> bool:
+    """ProgressFacts.ran_to_its_end, for the tracker that makes them."""
+    if finished is not True:
+        return False
+    return position.steps is None or position.step is None or position.step >= position.steps
+
+
 @dataclass(frozen=True)
 class ProgressFacts:
     """What the output showed of the training loop: where it was, whether it finished, the values
@@ -291,6 +298,12 @@ class ProgressFacts:
     error_after_progress: bool = False
     loss_count: int = 0  # loss values seen in all, before thinning
     nonfinite_count: int = 0  # non-finite losses seen, once per step and line
+
+    @property
+    def ran_to_its_end(self) -> bool:
+        """Did the loop reach its total, the last epoch's steps too where they were counted? (An
+        epoch counter at its total with its steps short of theirs crashed inside that epoch.)"""
+        return ran_to_its_end(self.finished, self.position)
 
     def sparkline_values(self, points: int = 40) -> tuple[float, ...]:
         """The loss series reduced to `points` values (the mean of each bucket), for a small
@@ -976,7 +989,9 @@ class ProgressTracker:
             first_nonfinite_at=self._nonfinite_at,
             first_nonfinite_read_at=self._nonfinite_read_at,
             first_loss_read_at=self._first_loss_read_at,
-            finished_read_at=self._moved_read_at if self._finished() else None,
+            finished_read_at=(
+                self._moved_read_at if ran_to_its_end(self._finished(), position) else None
+            ),
             diverged=self._diverged,
             loss_rose=self._loss_rose(),
             first_nonfinite_metric=self._nonfinite_metric,

@@ -16,6 +16,7 @@ from trainwatch.diagnostics.judge.recovery import (
     with_nonfinite_inputs,
     with_resume_advice,
     with_sample,
+    with_training_done,
     with_training_seen,
 )
 from trainwatch.diagnostics.read.progress import ProgressTracker
@@ -492,3 +493,31 @@ def test_an_exception_raised_well_after_the_program_ended_is_left_out(tmp_path: 
     assert read_records(tmp_path, ended_at=100.0).chains == ()
     assert len(read_records(tmp_path, ended_at=105.5).chains) == 1  # as it died: it counts
     assert len(read_records(tmp_path).chains) == 1
+
+
+def test_a_failure_after_the_loop_reached_its_total_says_training_had_finished() -> None:
+    tracker = ProgressTracker()
+    for epoch in (1, 2, 3):
+        tracker.feed(LogLine(epoch, f"Epoch {epoch}/3 loss={1 / epoch:.3f}"))
+    done = tracker.finish()
+    failed = Evidence("run", exit=ExitStatus.from_returncode(1), progress=done)
+    said = with_training_done(_verdict("code", None, "TypeError"), failed).summary
+    assert said == (
+        "It stopped. Training itself had finished (the output reached epoch 3/3): this failed "
+        "in what came after the loop."
+    )
+    # a loop cut short, or a run that ended well, says nothing of the kind
+    short = ProgressTracker()
+    short.feed(LogLine(1, "Epoch 1/3 loss=1.0"))
+    cut = replace(failed, progress=short.finish())
+    assert with_training_done(_verdict("code", None, "TypeError"), cut).summary == "It stopped."
+    # the last epoch at its total but its steps short of theirs: it failed inside that epoch
+    inside = ProgressTracker()
+    inside.feed(LogLine(1, "Epoch 1/1"))
+    inside.feed(LogLine(2, "step 11/13 loss=0.5"))
+    facts = inside.finish()
+    assert facts.finished is True and not facts.ran_to_its_end and facts.finished_read_at is None
+    cut = replace(failed, progress=facts)
+    assert with_training_done(_verdict("data", None, "OSError"), cut).summary == "It stopped."
+    ended = replace(failed, exit=ExitStatus.from_returncode(0))
+    assert with_training_done(_verdict("code", None, "TypeError"), ended).summary == "It stopped."
