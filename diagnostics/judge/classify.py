@@ -739,6 +739,42 @@ def _by_empty_size(unknown: Verdict, line: str) -> Verdict | None:
     )
 
 
+def _by_reading_place(unknown: Verdict, chain: ExceptionChain, line: str) -> Verdict | None:
+    """An error no signature or phrase knows, raised while a sample was read (a Dataset's
+    `__getitem__`, a collate function, a DataLoader worker), whose words lean to the code or
+    nowhere: the sample first, as a plain Python error there is (the torch call that a short or
+    empty clip broke, a real run), at the word layer's confident level; the words' reading stays
+    as the alternative. Words that lean elsewhere (memory, the environment) keep their reading."""
+    exc = chain.final
+    if chain.is_error_line or exc.short_type in NAMES_NOT_SAMPLES:
+        return None
+    if CALL_SIGNATURE.search(exc.message) or not _raised_reading_data(chain, unknown.culprit):
+        return None
+    words = _by_its_words(unknown, line)
+    if words is not None and words.category not in ("code", "data"):
+        return None
+    place = unknown.culprit.function if unknown.culprit is not None else "the dataset"
+    if place == "<module>":
+        place = "the dataset"
+    return replace(
+        unknown,
+        category="data",
+        subtype="data/sample-error",
+        confidence=WORDS_CONFIDENT,
+        summary=(
+            f"{exc.short_type} raised in the code that reads the data (in {place}), which no "
+            "known signature explains: most likely a bad or unexpected sample, possibly a bug "
+            "in that code."
+        ),
+        advice=ADVICE.get("data", ()),
+        alternatives=(
+            (Alternative(words.category, words.subtype, WORDS_GUESS, words.summary),)
+            if words is not None and words.category != "data"
+            else ()
+        ),
+    )
+
+
 def _by_its_words(unknown: Verdict, line: str | None) -> Verdict | None:
     """The third layer: an error no signature or phrase knows, judged by the category its words
     lean to in the development corpus (knowledge/words.py), at a confidence under the phrases'."""
@@ -807,7 +843,12 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
             exception=None if chain.is_error_line else chain.first,
             exception_chain=() if chain.is_error_line else chain.exceptions,
         )
-        return _by_empty_size(unknown, text) or _by_its_words(unknown, text) or unknown
+        return (
+            _by_empty_size(unknown, text)
+            or _by_reading_place(unknown, chain, text)
+            or _by_its_words(unknown, text)
+            or unknown
+        )
     if status is None:
         if evidence.log is not None and evidence.log.lines == 0:
             # a job's output file that was never written to, or the wrong file: say so, rather
@@ -1364,9 +1405,12 @@ _POOL_WORKER = re.compile(
 
 
 def _in_data_code(best: Match, culprit: Culprit | None) -> bool:
+    return _raised_reading_data(best.chain, culprit)
+
+
+def _raised_reading_data(chain: ExceptionChain | None, culprit: Culprit | None) -> bool:
     if culprit is not None and culprit.function in DATA_FUNCTIONS:
         return True
-    chain = best.chain
     if chain is None:
         return False
     from trainwatch.diagnostics.judge.culprits import collate_frame

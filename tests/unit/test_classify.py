@@ -1111,3 +1111,23 @@ def test_a_metric_s_own_label_checks_are_no_data_being_read():
     )
     verdict = classify(Evidence(source="log", log=parse_text(text)))
     assert verdict.category == "code", verdict
+
+
+def test_an_unknown_error_raised_while_a_sample_was_read_is_the_sample_first():
+    # torch.stft on a clip of 0 frames, in the Dataset's __getitem__ (a real run): no signature
+    # knows the words, the place says where to look; the words' code reading stays beside it
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/w/train.py", line 40, in <module>\n'
+        "    for x, y in loader:\n"
+        '  File "/w/train.py", line 22, in __getitem__\n'
+        "    spec = torch.stft(wave, n_fft=400, return_complex=True)\n"
+        "RuntimeError: Expected 2D or 3D (batch mode) tensor with possibly 0 batch size and other "
+        "non-zero dimensions for input, but got: [1, 1, 0]\n"
+    )
+    verdict = classify(Evidence(source="log", log=parse_text(text)))
+    assert (verdict.category, verdict.subtype) == ("data", "data/sample-error"), verdict
+    assert "in __getitem__" in verdict.summary
+    # the same error raised in the training step is no sample's
+    step = text.replace("__getitem__", "training_step").replace("for x, y in loader:", "step()")
+    assert classify(Evidence(source="log", log=parse_text(step))).category != "data"

@@ -174,6 +174,50 @@ def test_a_workers_sample_is_paired_with_the_main_processs_reraise(tmp_path: Pat
     assert facts.sample.describe() == "sample 517: /data/x_517.png"
 
 
+def test_a_worker_s_exception_torch_could_not_word_takes_the_worker_s_sample_and_words(
+    tmp_path: Path,
+) -> None:
+    # soundfile's LibsndfileError re-raised by torch with no "Caught ... in DataLoader worker"
+    # to pair by: its str() fails in the main process (a real run)
+    site = "/v/site-packages/torch"
+    frames = [
+        {"file": "/u/train.py", "line": 15, "function": "<module>", "user": True},
+        {"file": f"{site}/utils/data/dataloader.py", "line": 1567, "function": "_process_data"},
+        {"file": f"{site}/_utils.py", "line": 794, "function": "reraise"},
+    ]
+    _record(
+        tmp_path / "1-aa.jsonl",
+        {"kind": "hello", "pid": 1, "ppid": 0, "time": 1},
+        {
+            "kind": "exception",
+            "pid": 1,
+            "time": 9,
+            "chain": [
+                {"type": "soundfile.LibsndfileError", "message": "<str() failed>", "frames": frames}
+            ],
+        },
+    )
+    words = "Error opening '/data/c10.wav': Format not recognised."
+    call = {"function": "__getitem__", "file": "/u/train.py", "line": 9, "user": True}
+    _record(
+        tmp_path / "2-bb.jsonl",
+        {"kind": "hello", "pid": 2, "ppid": 1, "time": 2},
+        {
+            "kind": "sample",
+            "pid": 2,
+            "time": 8,
+            "where": "in DataLoader worker process 0",
+            "type": "soundfile.LibsndfileError",
+            "message": words,
+            "calls": [{**call, "args": {"i": "10"}}],
+            "files": ["/data/c10.wav"],
+        },
+    )
+    facts = read_records(tmp_path)
+    assert facts.sample is not None and facts.sample.describe() == "sample 10: /data/c10.wav"
+    assert facts.chains[0].final.message == words
+
+
 def test_pick_sample_wants_the_same_type_and_not_a_later_one() -> None:
     call = SampleCall("__getitem__", "/u/t.py", 3, True, (("i", "4"),))
     early = FailedSample(pid=7, worker=None, exception="KeyError", calls=(call,))

@@ -31,7 +31,7 @@ from trainwatch.diagnostics.read.dumps import (
     parse_worker_wrapper,
     split_fatal,
 )
-from trainwatch.diagnostics.read.frames import ThreadStack, probe_said_user
+from trainwatch.diagnostics.read.frames import ThreadStack, forward_slashes, probe_said_user
 from trainwatch.diagnostics.watch.probe.checkpoints import CheckpointFacts, read_checkpoints
 from trainwatch.diagnostics.watch.probe.samples import (
     FailedSample,
@@ -470,7 +470,7 @@ def read_records(
         stopped_fits=tuple(f for _, f in sorted(stopped_fits, key=lambda item: item[0])),
     )
     sample = _primary_sample(facts, samples, {id(chain): time for time, chain in timed})
-    return facts if sample is None else replace(facts, sample=sample)
+    return facts if sample is None else _in_the_worker_s_words(replace(facts, sample=sample))
 
 
 def _primary_sample(
@@ -492,7 +492,47 @@ def _primary_sample(
     chain = facts.primary_chain()
     if chain is None:
         return None
+    if _reraised_from_a_worker(chain):
+        # torch re-raised a worker's exception it could not word (`<exception str() failed>`:
+        # no "Caught ... in DataLoader worker process N" to pair by): the first worker's record
+        # of that type, before the re-raise
+        before = times.get(id(chain))
+        for time, sample in sorted(samples, key=lambda item: item[0]):
+            same = sample.exception.rsplit(".", 1)[-1] == chain.final.short_type
+            if sample.worker is not None and same and (before is None or time <= before + 1):
+                return sample
     return pick_sample(samples, chain.final.type, pid=chain.pid, before=times.get(id(chain)))
+
+
+# An exception whose str() raised, in Python's words and the probe's (sitecustomize.py): a worker's
+# exception torch re-raised with arguments its class cannot word (soundfile's LibsndfileError wants
+# an error code).
+UNWORDED = ("<exception str() failed>", "<str() failed>")
+
+
+def _reraised_from_a_worker(chain: ExceptionChain) -> bool:
+    """Was the chain's last exception raised by torch's `ExceptionWrapper.reraise`?"""
+    frames = chain.final.frames
+    return (
+        bool(frames)
+        and frames[-1].function == "reraise"
+        and forward_slashes(frames[-1].file).endswith("torch/_utils.py")
+    )
+
+
+def _in_the_worker_s_words(facts: ProbeFacts) -> ProbeFacts:
+    """A re-raised exception Python could not word takes the message its worker recorded."""
+    sample = facts.sample
+    if sample is None or sample.worker is None or not sample.message:
+        return facts
+    chains = []
+    for chain in facts.chains:
+        final = chain.final
+        if final.message in UNWORDED and final.short_type == sample.exception.rsplit(".", 1)[-1]:
+            worded = replace(final, message=sample.message)
+            chain = replace(chain, exceptions=(*chain.exceptions[:-1], worded))
+        chains.append(chain)
+    return replace(facts, chains=tuple(chains))
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
