@@ -138,22 +138,23 @@ def _record(path: Path, *lines: dict) -> None:
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
 
 
+def _main_raised(folder: Path, kind: str, message: str, frames: list | None = None) -> None:
+    """The main process's records (pid 1): its hello, and the exception that ended it."""
+    chain = [{"type": kind, "message": message, "frames": frames or []}]
+    _record(
+        folder / "1-aa.jsonl",
+        {"kind": "hello", "pid": 1, "ppid": 0, "time": 1},
+        {"kind": "exception", "pid": 1, "time": 9, "chain": chain},
+    )
+
+
 def test_a_workers_sample_is_paired_with_the_main_processs_reraise(tmp_path: Path) -> None:
     wrapped = (
         "Caught ValueError in DataLoader worker process 1.\nOriginal Traceback (most recent "
         'call last):\n  File "/u/train.py", line 9, in __getitem__\n    raise ValueError(i)\n'
         "ValueError: 517\n"
     )
-    _record(
-        tmp_path / "1-aa.jsonl",
-        {"kind": "hello", "pid": 1, "ppid": 0, "time": 1},
-        {
-            "kind": "exception",
-            "pid": 1,
-            "time": 9,
-            "chain": [{"type": "ValueError", "message": wrapped, "frames": []}],
-        },
-    )
+    _main_raised(tmp_path, "ValueError", wrapped)
     for pid, worker, index in ((2, 0, "12"), (3, 1, "517")):
         call = {"function": "__getitem__", "file": "/u/train.py", "line": 9, "user": True}
         _record(
@@ -185,18 +186,7 @@ def test_a_worker_s_exception_torch_could_not_word_takes_the_worker_s_sample_and
         {"file": f"{site}/utils/data/dataloader.py", "line": 1567, "function": "_process_data"},
         {"file": f"{site}/_utils.py", "line": 794, "function": "reraise"},
     ]
-    _record(
-        tmp_path / "1-aa.jsonl",
-        {"kind": "hello", "pid": 1, "ppid": 0, "time": 1},
-        {
-            "kind": "exception",
-            "pid": 1,
-            "time": 9,
-            "chain": [
-                {"type": "soundfile.LibsndfileError", "message": "<str() failed>", "frames": frames}
-            ],
-        },
-    )
+    _main_raised(tmp_path, "soundfile.LibsndfileError", "<str() failed>", frames)
     words = "Error opening '/data/c10.wav': Format not recognised."
     call = {"function": "__getitem__", "file": "/u/train.py", "line": 9, "user": True}
     _record(
