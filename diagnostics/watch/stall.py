@@ -120,7 +120,12 @@ _WAIT_CODE = (
     # a prompt no one answers: `input()`, a read of stdin
     ("stdin", re.compile(r"\binput\(|\bsys\.stdin\b")),
     ("lock", re.compile(r"(?i)\.acquire\(|\bwith\b[^:]*lock|\.wait\(|\bflock\(|\blockf\(")),
-    ("queue", re.compile(r"\.get\(|\.recv\w*\(|\.read\(")),
+    # a queue's `get()` takes no key: `q.get()`, `q.get(timeout=5)`, `q.get(True)`; a mapping's
+    # `d.get(key)` is no wait (a busy loop interrupted there read as one, a real run)
+    (
+        "queue",
+        re.compile(r"\.get\(\s*(?:\)|(?:block|timeout)\s*=|True\b)|\.recv\w*\(|\.read\("),
+    ),
     ("join", re.compile(r"\.join\(|\.communicate\(")),
 )
 # The same from the kernel's side, for processes the probe cannot see (`/proc/<pid>/wchan`,

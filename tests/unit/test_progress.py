@@ -464,6 +464,9 @@ def test_classify_wait_prefers_the_dataloader_over_the_queue_it_blocks_in():
             "pool",
         ),
         ([frame("t.py", "f", "x = x + 1", True)], "unknown"),
+        # a mapping's get is no queue's: a busy loop interrupted there
+        ([frame("t.py", "step", "state = self.state.get(p)", True)], "unknown"),
+        ([frame("t.py", "<module>", "item = q.get(timeout=5)", True)], "queue"),
         # a download whose server never answers: the HTTP client reads the socket in C
         (
             [
