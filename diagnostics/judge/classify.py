@@ -828,8 +828,8 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
         if exc.short_type == "SystemExit" and chain.origin == "probe":
             return _exited_itself(exc, frame, where, _last_words(evidence))
         said = (
-            f"The log ends on an error in its program's own words ({exc.type}), which no known "
-            "signature explains."
+            f"The log ends on an error printed as a line, not raised as an exception ({exc.type}), "
+            "which no known signature explains."
             if chain.is_error_line
             else f"The run raised {exc.short_type}{where}, which no known signature explains."
         )
