@@ -88,14 +88,16 @@ DATA_FUNCTIONS = (
 # (docs/explain.md).
 DATA_READING_NAMES = re.compile(
     r"(?i)dataset|data_?loader|data_?gen|data_?module|data_?utils|(?:load|read|prepare|parse)_?data"
-    r"|_labels?$|annotation|(?:load|read|decode)_?(?:image|img|audio|wav)"
+    r"|annotation|(?:load|read|decode)_?(?:image|img|audio|wav)"
     r"|^build_targets$"
 )
+# `load_labels`, `get_label`: the program's own label reading. A library's function of such a name
+# reads labels only when its name says it gets them (flair's `_get_gold_labels`); else it checks or
+# uses labels it was given (optax's `softmax_cross_entropy_with_integer_labels`, scikit-learn's
+# `_check_set_wise_labels`: real runs' argument errors read as data).
+OWN_LABEL_READING = re.compile(r"(?i)_labels?$")
+LABEL_READING = re.compile(r"(?i)(?:^|_)(?:get|load|read|parse|make|build)_\w*labels?$")
 DATA_READING_DEPTH = 3
-# Metric libraries check labels and targets with functions of those names (scikit-learn's
-# `_check_set_wise_labels`, `unique_labels`): a metric called wrongly is no data being read (a real
-# run's f1_score given logits).
-_METRIC_CODE = re.compile(r"[/\\](?:sklearn[/\\]metrics|torchmetrics|evaluate)[/\\]")
 # A folder of the program's own that holds its data code (`pcdet/datasets/augmentor/`,
 # `ssd.pytorch/data/voc0712.py`): projects keep their dataset classes and their augmentation there.
 # Only the file's own folder or the one above it: a mount point named `data` (`/media/user/data/`)
@@ -1431,13 +1433,10 @@ def _raised_reading_data(chain: ExceptionChain | None, culprit: Culprit | None) 
     ):
         frames += remote.frames[-DATA_READING_DEPTH:]
     return any(
-        (
-            not _METRIC_CODE.search(f.file)
-            and (
-                DATA_READING_NAMES.search(f.function)
-                or DATA_READING_NAMES.search(_module_name(f.file))
-            )
-        )
+        DATA_READING_NAMES.search(f.function)
+        or DATA_READING_NAMES.search(_module_name(f.file))
+        or (f.user and OWN_LABEL_READING.search(f.function))
+        or LABEL_READING.search(f.function)
         # the program's own sample loading a call or two above (`__getitem__` -> `pull_item`), or a
         # module of its own data folder
         or (

@@ -136,6 +136,8 @@ def with_memory_facts(verdict: Verdict, evidence: Evidence) -> Verdict:
     verdict as it is."""
     if verdict.category == "completed":
         return _with_leak(verdict, evidence, finished=True)
+    if verdict.category == "hang":
+        return _hung_at_the_limit(verdict, evidence) or verdict
     if verdict.category != "oom":
         return verdict
     verdict = _on_the_host(verdict, evidence)
@@ -445,6 +447,53 @@ def _asked_bytes(exception: RaisedException | None) -> int | None:
     if found is None:
         return None
     return int(found.group(1)) if found.group(1) else parse_bytes(*found.groups()[1:])
+
+
+# A process whose virtual size stood this close to its address-space limit when its run hung had
+# its allocations failing there.
+AT_THE_LIMIT_SHARE = 0.97
+
+
+def _hung_at_the_limit(verdict: Verdict, evidence: Evidence) -> Verdict | None:
+    """A hang with a process at its address-space limit: an allocation that failed inside native
+    code (XLA's allocator, a BLAS library's threads) may leave the process waiting forever rather
+    than raising (a real JAX run under `ulimit -v`: 6 of 10 tries deadlocked at the limit). The
+    memory is the cause, the wait its consequence, kept as the other reading."""
+    memory = evidence.memory
+    limits = getattr(memory, "address_limits", ())
+    at = [
+        a
+        for a in limits
+        if a.peak_virtual_bytes and a.peak_virtual_bytes >= AT_THE_LIMIT_SHARE * a.limit_bytes
+    ]
+    if not at:
+        return None
+    limit = at[0]
+    cited = Cited(
+        "limit",
+        f"pid {limit.pid} ran under an address-space limit (RLIMIT_AS, ulimit -v) of "
+        f"{human_bytes(limit.limit_bytes)}; its virtual size reached "
+        f"{human_bytes(limit.peak_virtual_bytes or 0)} at the last sample",
+        limit.source,
+    )
+    return replace(
+        verdict,
+        category="oom",
+        subtype="oom/host",
+        confidence=0.75,
+        summary=(
+            f"The run stopped making progress with pid {limit.pid} at its address-space limit "
+            f"({human_bytes(limit.limit_bytes)}): an allocation that failed there inside native "
+            "code can leave a process waiting forever instead of raising. "
+            f"Where it waited: {verdict.summary}"
+        ),
+        evidence=(cited,) + verdict.evidence,
+        advice=(LIMIT_ADVICE,) + verdict.advice,
+        alternatives=(
+            Alternative("hang", verdict.subtype, 0.5, verdict.summary),
+            *verdict.alternatives,
+        ),
+    )
 
 
 def _with_address_limit(verdict: Verdict, evidence: Evidence) -> Verdict:

@@ -1111,6 +1111,14 @@ def test_a_metric_s_own_label_checks_are_no_data_being_read():
     )
     verdict = classify(Evidence(source="log", log=parse_text(text)))
     assert verdict.category == "code", verdict
+    # nor is a loss that takes labels (optax's, given one-hot floats: a real JAX run); a library
+    # function that says it gets labels reads them (flair's `_get_gold_labels`)
+    for function, category in (
+        ("softmax_cross_entropy_with_integer_labels", "code"),
+        ("_get_gold_labels", "data"),
+    ):
+        lib = text.replace("_check_set_wise_labels", function)
+        assert classify(Evidence(source="log", log=parse_text(lib))).category == category, function
 
 
 def test_an_unknown_error_raised_while_a_sample_was_read_is_the_sample_first():
@@ -1131,3 +1139,29 @@ def test_an_unknown_error_raised_while_a_sample_was_read_is_the_sample_first():
     # the same error raised in the training step is no sample's
     step = text.replace("__getitem__", "training_step").replace("for x, y in loader:", "step()")
     assert classify(Evidence(source="log", log=parse_text(step))).category != "data"
+
+
+def test_a_hang_at_the_address_space_limit_is_the_memory_first():
+    # XLA deadlocked where an allocation failed at `ulimit -v` (a real JAX run): the limit reached
+    # is the cause, the wait its consequence; a hang far below its limit stays a hang
+    from trainwatch.diagnostics.judge.memory import with_memory_facts
+    from trainwatch.diagnostics.verdict import Verdict
+    from trainwatch.diagnostics.watch.limits import AddressLimit
+    from trainwatch.diagnostics.watch.monitor import MemoryFacts
+
+    def memory(peak: int) -> MemoryFacts:
+        return MemoryFacts(
+            interval_s=0.5,
+            peak_rss_bytes=300 << 20,
+            limit_bytes=int(23.5 * 2**30),
+            limit_source="physical RAM",
+            address_limits=(AddressLimit(4242, 1_500_000_000, peak, "/proc/4242/limits"),),
+        )
+
+    hang = Verdict("hang", "hang/lock", 0.85, "The run hung at step 21/1000.")
+    at = with_memory_facts(hang, Evidence(source="run", memory=memory(1_499_400_000)))
+    assert (at.category, at.subtype) == ("oom", "oom/host"), at
+    assert at.alternatives[0].category == "hang" and "step 21/1000" in at.summary
+    assert at.advice[0].startswith("Raise or lift the address-space limit")
+    below = with_memory_facts(hang, Evidence(source="run", memory=memory(800_000_000)))
+    assert below is hang
