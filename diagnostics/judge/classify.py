@@ -98,6 +98,9 @@ DATA_READING_NAMES = re.compile(
 OWN_LABEL_READING = re.compile(r"(?i)_labels?$")
 LABEL_READING = re.compile(r"(?i)(?:^|_)(?:get|load|read|parse|make|build)_\w*labels?$")
 DATA_READING_DEPTH = 3
+# A data loader's own step to its next batch: what is raised below it was raised making a batch.
+LOADER_STEPS = frozenset(("__next__", "_next_data", "_next_index"))
+DATA_LOADER_MODULE = re.compile(r"(?i)^data_?loader$")
 # A folder of the program's own that holds its data code (`pcdet/datasets/augmentor/`,
 # `ssd.pytorch/data/voc0712.py`): projects keep their dataset classes and their augmentation there.
 # Only the file's own folder or the one above it: a mount point named `data` (`/media/user/data/`)
@@ -1421,6 +1424,13 @@ def _raised_reading_data(chain: ExceptionChain | None, culprit: Culprit | None) 
         return True  # raised inside a collate function: the framework's own, under the user's call
     # The error was raised inside a DataLoader worker (its wrapper says so).
     if any("DataLoader worker" in e.message for e in chain.exceptions):
+        return True
+    # ... or below a data loader's own step to its next batch, however deep (grain's loader runs
+    # a record's transforms in place: a real run's JSONDecodeError three frames inside `json`)
+    if any(
+        f.function in LOADER_STEPS and DATA_LOADER_MODULE.search(_module_name(f.file))
+        for f in chain.exceptions[-1].frames[:-1]
+    ):
         return True
     frames = chain.exceptions[-1].frames[-DATA_READING_DEPTH:]
     # a pool's worker failed (a `Dataset.map(num_proc=2)` function, a `Pool.map` loader): its own

@@ -1165,3 +1165,27 @@ def test_a_hang_at_the_address_space_limit_is_the_memory_first():
     assert at.advice[0].startswith("Raise or lift the address-space limit")
     below = with_memory_facts(hang, Evidence(source="run", memory=memory(800_000_000)))
     assert below is hang
+
+
+def test_an_error_raised_below_a_data_loader_s_next_batch_is_read_as_the_data_s():
+    # grain runs a record's transforms inside its loader's __next__: the JSONDecodeError of a
+    # truncated record surfaced three frames deep in `json` (a real run)
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/w/train.py", line 44, in <module>\n'
+        "    for batch in loader:\n"
+        '  File "/v/site-packages/grain/_src/python/data_loader.py", line 550, in __next__\n'
+        "    result_record = next(self._iterator)\n"
+        '  File "<dynamic-code>", line 24, in map\n'
+        '  File "/usr/lib/python3.11/json/__init__.py", line 346, in loads\n'
+        "    return _default_decoder.decode(s)\n"
+        '  File "/usr/lib/python3.11/json/decoder.py", line 337, in decode\n'
+        "    obj, end = self.raw_decode(s, idx=_w(s, 0).end())\n"
+        '  File "/usr/lib/python3.11/json/decoder.py", line 353, in raw_decode\n'
+        "    obj, end = self.scan_once(s, idx)\n"
+        "json.decoder.JSONDecodeError: Expecting ',' delimiter: line 1 column 38 (char 37)\n"
+    )
+    assert classify(Evidence(source="log", log=parse_text(text))).category == "data"
+    # the same error in the program's own loop, no loader below it, is the code's reading
+    own = text.replace("data_loader.py", "trainer.py").replace("in __next__", "in fit")
+    assert classify(Evidence(source="log", log=parse_text(own))).category != "data"

@@ -343,3 +343,19 @@ def test_a_recorded_message_written_for_a_terminal_is_read_without_its_colour_co
     (chain,) = read_records(tmp_path).chains
     assert "\x1b" not in chain.final.message
     assert "two options, do those steps only if you trust the source" in chain.final.message
+
+
+def test_a_function_transform_of_jax_or_flax_is_no_sample_transform() -> None:
+    # Flax's `nnx.value_and_grad` lives in flax/nnx/transforms/: it transforms functions, and a
+    # real run's model error was told "the sample that failed: GradFn.__call__(pure_args=...)"
+    from types import SimpleNamespace
+
+    from trainwatch.diagnostics.watch.probe import sitecustomize as probe
+
+    def code(name: str, file: str) -> SimpleNamespace:
+        return SimpleNamespace(co_name=name, co_filename=file)
+
+    site = "/v/lib/python3.11/site-packages"
+    assert not probe._is_data_code(code("__call__", f"{site}/flax/nnx/transforms/autodiff.py"))
+    assert probe._is_data_code(code("__call__", f"{site}/torchvision/transforms/transforms.py"))
+    assert probe._is_data_code(code("forward", "/home/u/proj/transforms.py"))

@@ -619,7 +619,15 @@ def _is_data_code(code):
         return file.endswith("fetch.py") and "torch" in file
     if "transform" in name.lower():
         return True
-    return name in ("__call__", "forward") and "transform" in file.lower()
+    # JAX's and Flax's "transforms" are of functions (grad, jit, vmap), not of samples (a real
+    # run's `nnx.value_and_grad` was named the sample that failed)
+    lowered = file.lower().replace("\\", "/")
+    if any(package in lowered for package in _FUNCTION_TRANSFORMS):
+        return False
+    return name in ("__call__", "forward") and "transform" in lowered
+
+
+_FUNCTION_TRANSFORMS = ("/jax/", "/flax/", "/haiku/", "/equinox/")
 
 
 # The packages whose `...Dataset` classes serve samples: torch's (every dataset of torchvision,
