@@ -1215,17 +1215,46 @@ def _with_handled_errors(
     text = f"{first.final.type}: {message}".strip()[:CITED_CHARS]
     cited = Cited("exception", f"handled: {text}", first.where)
     alternatives = _handled_alternatives(_strongest_root(chains, knowledge), completed.alternatives)
+    retried = _retried_starts(evidence)
+    went_on = (
+        f"the program handled {'it' if len(chains) == 1 else 'them'}"
+        if retried is None
+        else f"the process that raised it ended, and the program was started {retried[0]} times "
+        f"({retried[1]} ended on an exception); a later start went on to the end (a retry loop, a "
+        "launcher's restart)"
+    )
     return replace(
         completed,
         summary=(
             f"{completed.summary} It printed {count} on the way (first: "
-            f"{first.final.short_type} at {first.where}) and went on: the program handled "
-            f"{'it' if len(chains) == 1 else 'them'}."
+            f"{first.final.short_type} at {first.where}) and went on: {went_on}."
         ),
         confidence=min(completed.confidence, HANDLED_ERROR_COMPLETED),
         evidence=completed.evidence + (cited,),
         alternatives=alternatives,
     )
+
+
+def _retried_starts(evidence: Evidence) -> tuple[int, int] | None:
+    """(starts, starts that ended on an exception) of the program whose uncaught exception a later
+    start of it went on from (the probe's processes of the same command line, of the same rank):
+    None where no process of the run died of one."""
+    probe = evidence.probe
+    if probe is None:
+        return None
+    died = [c for c in probe.chains if c.thread is None and c.final.short_type != "SystemExit"]
+    failed = next((probe.process(c.pid) for c in died if probe.process(c.pid) is not None), None)
+    if failed is None:
+        return None
+    starts = [
+        p
+        for p in probe.processes
+        if not p.forked and p.argv == failed.argv and p.rank == failed.rank
+    ]
+    if len(starts) < 2:
+        return None
+    pids = {p.pid for p in starts}
+    return len(starts), len({c.pid for c in died if c.pid in pids})
 
 
 MESSAGE_START = 40  # characters of a message's first line that tell one exception from another

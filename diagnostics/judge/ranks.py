@@ -336,6 +336,10 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
     """The job's verdict: the root rank's failure, with the other ranks' failures as its cascade."""
     if facts is None or facts.root is None or len(facts.ranks) < 2:
         return verdict  # one rank is no job of several: its verdict is the run's
+    if verdict.category == "completed":
+        # the run reached its end after a rank's failure: a launcher's restart went on from it
+        # (torchrun --max-restarts, a real run), the failure is among the ranks' outcomes
+        return verdict
     root = facts.root
     chosen = verdict
     # The root rank's own exception says less than the whole log when nothing explains it and the

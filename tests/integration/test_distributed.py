@@ -28,8 +28,10 @@ def torchrun_job(
     *options: str,
     env: dict | None = None,
     script: str = "dist_failures.py",
+    restarts: int = 0,
 ) -> tuple[dict, bytes]:
-    """Run tests/scripts/SCRIPT MODE on 2 gloo ranks under `trainwatch run`; return its report."""
+    """Run tests/scripts/SCRIPT MODE on 2 gloo ranks under `trainwatch run` (in `tmp_path`, with
+    torchrun's `--max-restarts` RESTARTS); return its report."""
     report = tmp_path / "report.json"
     result = trainwatch(
         "run",
@@ -42,10 +44,12 @@ def torchrun_job(
         "2",
         "--master-port",
         str(free_port()),
+        *(("--max-restarts", str(restarts)) if restarts else ()),
         str(SCRIPTS / script),
         *([mode] if mode else []),
         env={"OMP_NUM_THREADS": "1", **(env or {})},
         timeout=90,
+        cwd=tmp_path,
     )
     assert report.exists(), result.stderr.decode(errors="replace")[-3000:]
     return read_report(report), result.stderr
@@ -344,3 +348,14 @@ def test_without_a_flight_recorder_the_timeout_is_reported_as_it_stands(tmp_path
     assert "collectives" not in report["distributed"]
     assert report["verdict"]["subtype"] == "distributed/collective-timeout"
     assert report["distributed"]["root_rank"] == 0  # nothing says more than rank 0's own timeout
+
+
+def test_a_job_torchrun_restarted_after_a_rank_failed_and_that_then_finished_completed(tmp_path):
+    # --max-restarts: rank 1 raised in the first attempt, the restart ran to the end and exited 0
+    # (a real run was reported as the first attempt's failure)
+    report, _ = torchrun_job(tmp_path, "", script="restart_once.py", restarts=1)
+    assert report["exit"]["code"] == 0
+    assert report["verdict"]["category"] == "completed", report["verdict"]
+    assert (
+        "the program was started 2 times (1 ended on an exception)" in report["verdict"]["summary"]
+    )

@@ -1189,3 +1189,34 @@ def test_an_error_raised_below_a_data_loader_s_next_batch_is_read_as_the_data_s(
     # the same error in the program's own loop, no loader below it, is the code's reading
     own = text.replace("data_loader.py", "trainer.py").replace("in __next__", "in fit")
     assert classify(Evidence(source="log", log=parse_text(own))).category != "data"
+
+
+def test_a_failure_a_later_start_went_on_from_is_said_so_not_handled():
+    # a retry loop (or torchrun's restart) started the program again after it died: the first
+    # start's exception ended that process, nothing in it handled it (a real run)
+    from trainwatch.diagnostics.watch.probe.records import ProbeFacts, ProbeProcess
+
+    text = (
+        "epoch 1/3 loss 0.9\n"
+        "Traceback (most recent call last):\n"
+        '  File "/w/train.py", line 9, in <module>\n'
+        "    raise ValueError('bad value in epoch 2')\n"
+        "ValueError: bad value in epoch 2\n"
+        "epoch 1/3 loss 0.9\nepoch 2/3 loss 0.7\nepoch 3/3 loss 0.5\n"
+    )
+    log = parse_text(text)
+    argv = ("python", "/w/train.py")
+    first = ProbeProcess(11, 1, argv, "/usr/bin/python3", "3.11.7", 1.0, exited=True)
+    second = ProbeProcess(12, 1, argv, "/usr/bin/python3", "3.11.7", 5.0, exited=True)
+    died = replace(log.chains[0], origin="probe", pid=11)
+    evidence = Evidence(
+        source="run",
+        log=log,
+        exit=ExitStatus.from_returncode(0),
+        progress=_progress(text),
+        probe=ProbeFacts(processes=(first, second), chains=(died,)),
+    )
+    verdict = classify(evidence)
+    assert verdict.category == "completed", verdict
+    assert "the program was started 2 times (1 ended on an exception)" in verdict.summary
+    assert "the program handled it" not in verdict.summary
