@@ -207,7 +207,7 @@ def with_training_done(verdict: Verdict, evidence: Evidence) -> Verdict:
     return replace(
         verdict,
         summary=f"{verdict.summary} Training itself had finished (the output reached "
-        f"{progress.stopped_at}): this failed in what came after the loop.",
+        f"{progress.stopped_at}): it stopped in what came after the loop.",
     )
 
 

@@ -537,7 +537,7 @@ def test_a_failure_after_the_loop_reached_its_total_says_training_had_finished()
     failed = Evidence("run", exit=ExitStatus.from_returncode(1), progress=done)
     said = with_training_done(_verdict("code", None, "TypeError"), failed).summary
     assert said == (
-        "It stopped. Training itself had finished (the output reached epoch 3/3): this failed "
+        "It stopped. Training itself had finished (the output reached epoch 3/3): it stopped "
         "in what came after the loop."
     )
     # a loop cut short, or a run that ended well, says nothing of the kind
