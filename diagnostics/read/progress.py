@@ -46,8 +46,10 @@ _EPOCH = re.compile(
     r"\s*(?:(?:/|\bof\b)\s*(?P<total>\d+))?",
     re.ASCII,
 )
+# A plural with no total (`scheduler steps 500`, `batches 32`) is a count, not where the loop is (a
+# real run's header was read as step 500).
 _STEP = re.compile(
-    r"(?<![\w./])(?P<kind>[Ss]tep|[Ii]ter(?:ation)?|[Bb]atch)(?:es|s)?"
+    r"(?<![\w./])(?P<kind>[Ss]tep|[Ii]ter(?:ation)?|[Bb]atch)(?P<plural>es|s)?"
     r"['\"]?\s*[:=#]?\s*\[?\s*(?P<n>\d+)"
     r"(?:\s*(?:/|\bof\b)\s*(?P<total>\d+))?",
     re.ASCII,
@@ -692,6 +694,8 @@ class ProgressTracker:
             if ("step" in lower or "iter" in lower or "batch" in lower)
             else None
         )
+        if step is not None and step.group("plural") and not step.group("total"):
+            step = None
         if step is not None:
             state.counted()
             kind = step.group("kind").lower()

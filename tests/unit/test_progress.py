@@ -1154,3 +1154,15 @@ def test_when_the_loop_reached_its_total_is_kept_for_the_work_lost_after_it():
     unfinished = ProgressTracker(clock=lambda: now[0])
     unfinished.feed(LogLine(1, "Epoch 1/3 loss=1.0"))
     assert unfinished.finish().finished_read_at is None
+
+
+def test_a_plural_count_without_a_total_is_no_position():
+    # a header's `scheduler steps 500` (a real run) counts steps, it is no step reached
+    for text, said in (
+        ("scheduler steps 500", None),
+        ("steps 3/10 loss 0.4", "step 3/10"),
+        ("step 5 loss 0.3", "step 5"),
+    ):
+        tracker = ProgressTracker()
+        tracker.feed(LogLine(1, text))
+        assert tracker.finish().stopped_at == said, text
