@@ -160,6 +160,8 @@ def run_session(
     probe_facts = None
     elastic_errors = ()
     notes: list[str] = list(result.notes)
+    if alerts is not None:
+        notes.extend(alerts.stop_not_sent())
     if probe is not None:
         ended_at = result.started_at + result.duration_s
         probe_facts = probe.collect(ended_at)

@@ -121,6 +121,7 @@ class LiveAlerts:
         self._stop: dict[str, Any] | None = None
         self._ended = threading.Event()
         self._stopper: threading.Thread | None = None
+        self._closed_at: float | None = None
 
     def nonfinite(
         self,
@@ -229,8 +230,22 @@ class LiveAlerts:
         if self._signal_run is not None:
             self._signal_run(signum)
 
+    def stop_not_sent(self) -> tuple[str, ...]:
+        """After `close`: a note when a stop was due but the run ended before its interrupt went
+        out (the output's settle time had not passed: a real run saved its NaN weights and exited
+        within it), so that `--on-nan stop` is not thought to have acted."""
+        if self._stop is None or self._stop["signals"] or self._closed_at is None:
+            return ()
+        after = self._closed_at - self.started - self._stop["elapsed_s"]
+        return (
+            f"--on-nan stop: the run ended {after:.1f} s after its loss was non-finite, before "
+            f"trainwatch's interrupt went out (it waits {self._settle:g} s for the output printed "
+            "with that loss); nothing was stopped",
+        )
+
     def close(self) -> NanStop | None:
         """The run has ended: stop escalating, and say whether (and how) it was stopped."""
+        self._closed_at = time.monotonic()
         self._ended.set()
         if self._stopper is not None:
             self._stopper.join(1.0)

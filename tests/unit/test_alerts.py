@@ -130,6 +130,23 @@ def test_a_stop_waits_for_the_output_printed_with_the_loss_and_spares_a_loop_it_
     assert recorder.signals == [signal.SIGINT] and alerts.close().signals == ("SIGINT",)
 
 
+def test_a_run_that_ended_before_its_stop_went_out_is_told_nothing_was_stopped():
+    # the run saved its NaN weights and exited within the settle time (a real run): the report
+    # must not leave `--on-nan stop` thought to have acted
+    recorder = Recorder()
+    alerts = LiveAlerts(None, 1, recorder, settle=5.0)
+    _feed(ProgressTracker(alerts.nonfinite), ["step 3/24 loss nan"])
+    assert alerts.close() is None and recorder.signals == []
+    (note,) = alerts.stop_not_sent()
+    assert note.startswith("--on-nan stop: the run ended ") and "nothing was stopped" in note
+    # a stop that went out says nothing of the kind
+    sent = LiveAlerts(None, 1, recorder, settle=0.01, grace=30)
+    _feed(ProgressTracker(sent.nonfinite), ["step 3/24 loss nan"])
+    recorder.wait_for(1)
+    sent.close()
+    assert sent.stop_not_sent() == ()
+
+
 def test_a_run_that_does_not_end_is_terminated_after_the_grace():
     recorder = Recorder()
     alerts = LiveAlerts(None, 1, recorder, grace=0.05, settle=0.01)
