@@ -1123,6 +1123,7 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
             last is None
             or progress.first_progress_line is last
             or any(c.line is None or c.line > last.number for c in log.chains)
+            or any(line.number > last.number for line in _signal_lines_of(log))
             or not (_ended_its_epochs(position) or _ended_its_printed_steps(position))
             or any(_a_thread_died_of(c, log) for c in log.chains)
         ):
@@ -1157,7 +1158,51 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
             c for c in probe.chains if c.thread is not None or c.final.short_type == "SystemExit"
         )
         probe = replace(probe, chains=kept)
+    # and, in a saved log (one stream, its lines in order), the processes it says a signal ended
+    # (a launcher's `failed (exitcode: -11)`) before the loop went on to its end: a restart went on
+    # from them (a real torchrun job)
+    if last is not None and evidence.exit is None:
+        log = replace(
+            log,
+            exit_hints=tuple(h for h in log.exit_hints if h.line.number > last.number),
+            child_failures=tuple(f for f in log.child_failures if f.line.number > last.number),
+            fatal_errors=tuple(f for f in log.fatal_errors if f.line.number > last.number),
+        )
     return replace(evidence, log=replace(log, chains=(), notable=notable), probe=probe)
+
+
+def _how_it_went_on(evidence: Evidence, what: str) -> str:
+    """How a run went on from a failure it printed: a later start of the program (the probe saw
+    it), a launcher's restart (a saved log says a process of it ended before the loop went on), or
+    the program's own handling."""
+    retried = _retried_starts(evidence)
+    if retried is not None:
+        return (
+            f"the process that raised it ended, and the program was started {retried[0]} times "
+            f"({retried[1]} ended on an exception); a later start went on to the end (a retry "
+            "loop, a launcher's restart)"
+        )
+    if _restarted_in_the_log(evidence):
+        return (
+            "the log says a process of the run ended by a signal or failed before the loop went on "
+            "to its end: a launcher's restart, most likely"
+        )
+    return f"the program handled {what}"
+
+
+def _restarted_in_the_log(evidence: Evidence) -> bool:
+    return (
+        evidence.exit is None and evidence.log is not None and bool(_signal_lines_of(evidence.log))
+    )
+
+
+def _signal_lines_of(log) -> tuple:
+    """The lines of a log that say a process ended by a signal or failed under a launcher."""
+    return (
+        *(h.line for h in log.exit_hints if h.signal),
+        *(f.line for f in log.child_failures),
+        *(f.line for f in log.fatal_errors),
+    )
 
 
 def _printed_before(lines, last) -> tuple:
@@ -1175,6 +1220,10 @@ def _with_handled_lines(
     failure is cited, and that failure is the alternative."""
     best = _strongest_root((), knowledge, evidence.log)
     if best is None or best.signature.category in GOOD_ENDINGS or not best.cited:
+        if _restarted_in_the_log(evidence):
+            return replace(
+                completed, summary=f"{completed.summary} {_how_it_went_on(evidence, 'it')}."
+            )
         return completed
     said = best.cited[0]
     sig = best.signature
@@ -1182,7 +1231,7 @@ def _with_handled_lines(
         completed,
         summary=(
             f"{completed.summary} It printed a failure's words on the way ({said.source}: "
-            f"{sig.title.lower()}) and went on: the program handled it."
+            f"{sig.title.lower()}) and went on: {_how_it_went_on(evidence, 'it')}."
         ),
         confidence=min(completed.confidence, HANDLED_ERROR_COMPLETED),
         evidence=completed.evidence + (Cited(said.kind, f"handled: {said.text}", said.source),),
@@ -1215,14 +1264,7 @@ def _with_handled_errors(
     text = f"{first.final.type}: {message}".strip()[:CITED_CHARS]
     cited = Cited("exception", f"handled: {text}", first.where)
     alternatives = _handled_alternatives(_strongest_root(chains, knowledge), completed.alternatives)
-    retried = _retried_starts(evidence)
-    went_on = (
-        f"the program handled {'it' if len(chains) == 1 else 'them'}"
-        if retried is None
-        else f"the process that raised it ended, and the program was started {retried[0]} times "
-        f"({retried[1]} ended on an exception); a later start went on to the end (a retry loop, a "
-        "launcher's restart)"
-    )
+    went_on = _how_it_went_on(evidence, "it" if len(chains) == 1 else "them")
     return replace(
         completed,
         summary=(

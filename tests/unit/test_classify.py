@@ -1220,3 +1220,26 @@ def test_a_failure_a_later_start_went_on_from_is_said_so_not_handled():
     assert verdict.category == "completed", verdict
     assert "the program was started 2 times (1 ended on an exception)" in verdict.summary
     assert "the program handled it" not in verdict.summary
+
+
+def test_a_saved_log_whose_loop_ran_to_its_end_after_a_rank_s_crash_was_restarted():
+    # torchrun --max-restarts: rank 1 segfaulted, the agent restarted the job, which finished
+    # (a real run's log read "native crash")
+    text = (
+        "[rank 0] epoch 1/3 loss 4.8\n[rank 1] epoch 1/3 loss 4.8\n"
+        "E1207 10:26:09.204000 16112 torch/distributed/elastic/multiprocessing/api.py:1002] "
+        "failed (exitcode: -11) local_rank: 1 (pid: 16118) of binary: /usr/bin/python3\n"
+        "[rank 0] epoch 1/3 loss 4.8\n[rank 1] epoch 1/3 loss 4.8\n"
+        "[rank 0] epoch 2/3 loss 0.19\n[rank 1] epoch 2/3 loss 0.19\n"
+        "[rank 0] epoch 3/3 loss 0.09\n[rank 1] epoch 3/3 loss 0.09\n"
+    )
+    log = parse_text(text)
+    evidence = Evidence(source="log", log=log, progress=_progress(text))
+    verdict = classify(evidence)
+    assert verdict.category == "completed"
+    assert "a launcher's restart, most likely" in verdict.summary
+    # the same crash after the loop's last progress ended the run
+    cut = text.split("[rank 0] epoch 2/3")[0]
+    late = cut + text.split("\n")[2] + "\n"
+    crashed = Evidence(source="log", log=parse_text(late), progress=_progress(late))
+    assert classify(crashed).category != "completed"
