@@ -1191,12 +1191,14 @@ def _how_it_went_on(evidence: Evidence, what: str) -> str:
 
 
 def _restarted_in_the_log(evidence: Evidence) -> bool:
+    """Does a saved log say a process of the run ended before its loop went on (the handled
+    reading keeps only such lines from before the loop's last progress)?"""
     return (
         evidence.exit is None and evidence.log is not None and bool(_signal_lines_of(evidence.log))
     )
 
 
-def _signal_lines_of(log) -> tuple:
+def _signal_lines_of(log: LogFacts) -> tuple[LogLine, ...]:
     """The lines of a log that say a process ended by a signal or failed under a launcher."""
     return (
         *(h.line for h in log.exit_hints if h.signal),
