@@ -237,7 +237,7 @@ def _on_the_host(verdict: Verdict, evidence: Evidence) -> Verdict:
     limited = no_gpu_seen and bool(getattr(memory, "address_limits", ()))
     names_the_cpu = _NAMES_THE_CPU.search(words) is not None
     if not (names_the_cpu or limited):
-        return verdict
+        return _device_unnamed(verdict, evidence)
     said = (
         "the device it names is the CPU"
         if names_the_cpu
@@ -252,6 +252,23 @@ def _on_the_host(verdict: Verdict, evidence: Evidence) -> Verdict:
         ),
         advice=HOST_ADVICE,
         doc_url=None,
+    )
+
+
+def _device_unnamed(verdict: Verdict, evidence: Evidence) -> Verdict:
+    """A saved log whose device out-of-memory words (XLA's `RESOURCE_EXHAUSTED: Out of memory
+    allocating`) name no device, and whose lines name no GPU or TPU anywhere: it may have been the
+    host's (real JAX runs on a CPU), so the reading says so and adds the host's first advice."""
+    log = evidence.log
+    if evidence.source != "log" or log is None:
+        return verdict
+    if _NAMES_AN_ACCELERATOR.search("\n".join(line.text for line in (*log.notable, *log.tail))):
+        return verdict
+    return replace(
+        verdict,
+        summary=f"{verdict.summary} The log names no device: on a machine without a GPU or TPU "
+        "it was the host's memory.",
+        advice=verdict.advice + HOST_ADVICE[:1],
     )
 
 

@@ -1243,3 +1243,21 @@ def test_a_saved_log_whose_loop_ran_to_its_end_after_a_rank_s_crash_was_restarte
     late = cut + text.split("\n")[2] + "\n"
     crashed = Evidence(source="log", log=parse_text(late), progress=_progress(late))
     assert classify(crashed).category != "completed"
+
+
+def test_xla_s_out_of_memory_in_a_log_that_names_no_device_may_be_the_host_s():
+    # a JAX run on the CPU says it in the same words as one on a GPU (real runs): a saved log that
+    # names no GPU or TPU anywhere says the host's memory is as likely
+    text = (
+        "step 30/2000 loss 2.48\n"
+        "Traceback (most recent call last):\n"
+        '  File "/w/train.py", line 32, in <module>\n'
+        "    params, loss = step(params, batch)\n"
+        "jax.errors.JaxRuntimeError: RESOURCE_EXHAUSTED: Out of memory allocating 1024000000 "
+        "bytes.\n"
+    )
+    unnamed = classify(Evidence(source="log", log=parse_text(text)))
+    assert unnamed.category == "oom" and "The log names no device" in unnamed.summary
+    on_a_gpu = "Using GPU 0: NVIDIA A100-SXM4-40GB\n" + text
+    named = classify(Evidence(source="log", log=parse_text(on_a_gpu)))
+    assert named.category == "oom" and "names no device" not in named.summary
