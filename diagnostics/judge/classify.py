@@ -667,15 +667,16 @@ def _recast_code_verdict(
     if (
         (_generic_code(best) or best.signature.subtype == SHAPE_SUBTYPE)
         and not never_a_sample
-        and _in_data_code(best, culprit)
+        and _raised_reading_data(best.chain, culprit)
     ):
         # A plain Python error, or shapes that do not fit (a record reshaped to the size the
         # others have), while loading a sample: usually the sample (a missing key, a bad row, an
         # image of another size, a record of another length).
         what = exception.short_type if exception else "An error"
+        place = _reading_place(best.chain, culprit)
         return (
             "data/sample-error",
-            f"{what} raised in the code that reads the data (in {_reading_place(best, culprit)}): "
+            f"{what} raised in the code that reads the data (in {place}): "
             "most likely a bad or unexpected sample or label, possibly a bug in that code.",
             0.7,
         )
@@ -744,7 +745,9 @@ def _by_empty_size(unknown: Verdict, line: str) -> Verdict | None:
     )
 
 
-def _by_reading_place(unknown: Verdict, chain: ExceptionChain, line: str) -> Verdict | None:
+def _by_reading_place(
+    unknown: Verdict, chain: ExceptionChain, words: Verdict | None
+) -> Verdict | None:
     """An error no signature or phrase knows, raised while a sample was read (a Dataset's
     `__getitem__`, a collate function, a DataLoader worker), whose words lean to the code or
     nowhere: the sample first, as a plain Python error there is (the torch call that a short or
@@ -755,12 +758,9 @@ def _by_reading_place(unknown: Verdict, chain: ExceptionChain, line: str) -> Ver
         return None
     if CALL_SIGNATURE.search(exc.message) or not _raised_reading_data(chain, unknown.culprit):
         return None
-    words = _by_its_words(unknown, line)
     if words is not None and words.category not in ("code", "data"):
         return None
-    place = unknown.culprit.function if unknown.culprit is not None else "the dataset"
-    if place == "<module>":
-        place = "the dataset"
+    place = _reading_place(chain, unknown.culprit)
     return replace(
         unknown,
         category="data",
@@ -848,10 +848,11 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
             exception=None if chain.is_error_line else chain.first,
             exception_chain=() if chain.is_error_line else chain.exceptions,
         )
+        words = _by_its_words(unknown, text)
         return (
             _by_empty_size(unknown, text)
-            or _by_reading_place(unknown, chain, text)
-            or _by_its_words(unknown, text)
+            or _by_reading_place(unknown, chain, words)
+            or words
             or unknown
         )
     if status is None:
@@ -1460,7 +1461,7 @@ def _generic_code(best: Match) -> bool:
     return sig.subtype == GENERIC_CODE_SUBTYPE or (sig.layer == "phrase" and sig.category == "code")
 
 
-def _reading_place(best: Match, culprit: Culprit | None) -> str:
+def _reading_place(chain: ExceptionChain | None, culprit: Culprit | None) -> str:
     """Where in the reading of the data the error was raised, as a summary names it: the collate
     function that puts the samples of a batch together (a sample of another kind than the others,
     `None` among them), else the culprit's function. A script's top level (`<module>`) is the loop
@@ -1468,7 +1469,7 @@ def _reading_place(best: Match, culprit: Culprit | None) -> str:
     from trainwatch.diagnostics.judge.culprits import collate_frame
 
     in_own_reader = culprit is not None and culprit.function in DATA_FUNCTIONS
-    frame = collate_frame(best.chain.exceptions) if best.chain is not None else None
+    frame = collate_frame(chain.exceptions) if chain is not None else None
     if frame is not None and not in_own_reader:
         return f"{frame.function}, which puts a batch's samples together"
     if culprit is not None and culprit.function != "<module>":
@@ -1480,10 +1481,6 @@ def _reading_place(best: Match, culprit: Culprit | None) -> str:
 _POOL_WORKER = re.compile(
     r"multiprocess(?:ing)?[/\\]pool\.py$|concurrent[/\\]futures[/\\]process\.py$"
 )
-
-
-def _in_data_code(best: Match, culprit: Culprit | None) -> bool:
-    return _raised_reading_data(best.chain, culprit)
 
 
 def _raised_reading_data(chain: ExceptionChain | None, culprit: Culprit | None) -> bool:
