@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from trainwatch.diagnostics.evidence import Evidence, RaisedException
 from trainwatch.diagnostics.units import SIZE_PATTERN, human_bytes, parse_bytes
 from trainwatch.diagnostics.verdict import Alternative, Cited, Verdict
+
+if TYPE_CHECKING:
+    from trainwatch.diagnostics.watch.limits import AddressLimit
 
 # The timeline is read in this many stretches (each the largest sample of its stretch); the first
 # ones are start-up (imports, the model's creation), not training.
@@ -486,13 +490,7 @@ def _hung_at_the_limit(verdict: Verdict, evidence: Evidence) -> Verdict | None:
     if not at:
         return None
     limit = at[0]
-    cited = Cited(
-        "limit",
-        f"pid {limit.pid} ran under an address-space limit (RLIMIT_AS, ulimit -v) of "
-        f"{human_bytes(limit.limit_bytes)}; its virtual size reached "
-        f"{human_bytes(limit.peak_virtual_bytes or 0)} at the last sample",
-        limit.source,
-    )
+    cited = _address_limit_cited(limit)
     return replace(
         verdict,
         category="oom",
@@ -513,6 +511,21 @@ def _hung_at_the_limit(verdict: Verdict, evidence: Evidence) -> Verdict | None:
     )
 
 
+def _address_limit_cited(limit: AddressLimit) -> Cited:
+    """The limit a process ran under, and how close its virtual size came, as evidence."""
+    reached = (
+        f"; its virtual size reached {human_bytes(limit.peak_virtual_bytes)} at the last sample"
+        if limit.peak_virtual_bytes
+        else ""
+    )
+    return Cited(
+        "limit",
+        f"pid {limit.pid} ran under an address-space limit (RLIMIT_AS, ulimit -v) of "
+        f"{human_bytes(limit.limit_bytes)}{reached}",
+        limit.source,
+    )
+
+
 def _with_address_limit(verdict: Verdict, evidence: Evidence) -> Verdict:
     memory = evidence.memory
     limits = getattr(memory, "address_limits", ())  # a stand-in MemoryFacts may not have them
@@ -527,17 +540,7 @@ def _with_address_limit(verdict: Verdict, evidence: Evidence) -> Verdict:
         return verdict
     pid = _failing_pid(evidence)
     limit = next((a for a in limits if a.pid == pid), limits[0])
-    reached = (
-        f"; its virtual size reached {human_bytes(limit.peak_virtual_bytes)} at the last sample"
-        if limit.peak_virtual_bytes
-        else ""
-    )
-    cited = Cited(
-        "limit",
-        f"pid {limit.pid} ran under an address-space limit (RLIMIT_AS, ulimit -v) of "
-        f"{human_bytes(limit.limit_bytes)}{reached}",
-        limit.source,
-    )
+    cited = _address_limit_cited(limit)
     summary = (
         f"Host memory allocation failed: pid {limit.pid} hit its own address-space limit "
         f"(RLIMIT_AS, set by `ulimit -v` or setrlimit) of {human_bytes(limit.limit_bytes)}, "
