@@ -1124,7 +1124,7 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
             last is None
             or progress.first_progress_line is last
             or any(c.line is None or c.line > last.number for c in log.chains)
-            or any(line.number > last.number for line in _signal_lines_of(log))
+            or any(line.number > last.number for line in log.process_end_lines())
             or not (_ended_its_epochs(position) or _ended_its_printed_steps(position))
             or any(_a_thread_died_of(c, log) for c in log.chains)
         ):
@@ -1163,12 +1163,7 @@ def _without_handled_tracebacks(evidence: Evidence) -> Evidence | None:
     # (a launcher's `failed (exitcode: -11)`) before the loop went on to its end: a restart went on
     # from them (a real torchrun job)
     if last is not None and evidence.exit is None:
-        log = replace(
-            log,
-            exit_hints=tuple(h for h in log.exit_hints if h.line.number > last.number),
-            child_failures=tuple(f for f in log.child_failures if f.line.number > last.number),
-            fatal_errors=tuple(f for f in log.fatal_errors if f.line.number > last.number),
-        )
+        log = log.without_process_ends_before(last.number)
     return replace(evidence, log=replace(log, chains=(), notable=notable), probe=probe)
 
 
@@ -1195,16 +1190,9 @@ def _restarted_in_the_log(evidence: Evidence) -> bool:
     """Does a saved log say a process of the run ended before its loop went on (the handled
     reading keeps only such lines from before the loop's last progress)?"""
     return (
-        evidence.exit is None and evidence.log is not None and bool(_signal_lines_of(evidence.log))
-    )
-
-
-def _signal_lines_of(log: LogFacts) -> tuple[LogLine, ...]:
-    """The lines of a log that say a process ended by a signal or failed under a launcher."""
-    return (
-        *(h.line for h in log.exit_hints if h.signal),
-        *(f.line for f in log.child_failures),
-        *(f.line for f in log.fatal_errors),
+        evidence.exit is None
+        and evidence.log is not None
+        and bool(evidence.log.process_end_lines())
     )
 
 

@@ -225,6 +225,25 @@ class LogFacts:
         """Every signal a line says ended a process, in log order, without repeats."""
         return tuple(dict.fromkeys(signal for signal, _, _ in self.signal_lines()))
 
+    def process_end_lines(self) -> tuple[LogLine, ...]:
+        """The lines that say a process of the run ended: by a signal (a shell's or a launcher's
+        line), as an entry of torchrun's failure table, or with a fatal error's dump."""
+        return (
+            *(h.line for h in self.exit_hints if h.signal),
+            *(f.line for f in self.child_failures),
+            *(f.line for f in self.fatal_errors),
+        )
+
+    def without_process_ends_before(self, number: int) -> LogFacts:
+        """These facts with only the process ends printed after line `number` (of a saved log,
+        one stream in order): a restart went on from the ones before it."""
+        return replace(
+            self,
+            exit_hints=tuple(h for h in self.exit_hints if h.line.number > number),
+            child_failures=tuple(f for f in self.child_failures if f.line.number > number),
+            fatal_errors=tuple(f for f in self.fatal_errors if f.line.number > number),
+        )
+
     def signal_lines(self) -> tuple[tuple[str, str, str], ...]:
         """(signal, the words that say so, where) for each line that says a signal ended a
         process: the shell's or a launcher's line (`Segmentation fault (core dumped)`, `exit code
