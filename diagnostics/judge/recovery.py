@@ -34,7 +34,7 @@ def with_sample(verdict: Verdict, evidence: Evidence) -> Verdict:
     types = {e.type.rsplit(".", 1)[-1] for e in verdict.exception_chain}
     if verdict.exception is not None:
         types.add(verdict.exception.short_type)
-    if sample.exception.rsplit(".", 1)[-1] not in types:
+    if sample.short_exception not in types:
         return verdict
     verdict = _nonfinite_inputs(verdict, sample)
     summary = verdict.summary

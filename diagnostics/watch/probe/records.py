@@ -498,7 +498,7 @@ def _primary_sample(
         # of that type, before the re-raise
         before = times.get(id(chain))
         for time, sample in sorted(samples, key=lambda item: item[0]):
-            same = sample.exception.rsplit(".", 1)[-1] == chain.final.short_type
+            same = sample.short_exception == chain.final.short_type
             if sample.worker is not None and same and (before is None or time <= before + 1):
                 return sample
     return pick_sample(samples, chain.final.type, pid=chain.pid, before=times.get(id(chain)))
@@ -528,7 +528,7 @@ def _in_the_worker_s_words(facts: ProbeFacts) -> ProbeFacts:
     chains = []
     for chain in facts.chains:
         final = chain.final
-        if final.message in UNWORDED and final.short_type == sample.exception.rsplit(".", 1)[-1]:
+        if final.message in UNWORDED and final.short_type == sample.short_exception:
             worded = replace(final, message=sample.message)
             chain = replace(chain, exceptions=(*chain.exceptions[:-1], worded))
         chains.append(chain)

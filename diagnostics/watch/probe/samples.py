@@ -158,6 +158,11 @@ class FailedSample:
         return (users or items or [None])[-1]
 
     @property
+    def short_exception(self) -> str:
+        """The type it raised, unqualified (`UnidentifiedImageError`), as RaisedException's."""
+        return self.exception.rsplit(".", 1)[-1]
+
+    @property
     def index(self) -> str | None:
         """The index or key the sample was asked for, as the call got it (`517`, `'cat/12'`)."""
         call = self.item_call()
@@ -168,7 +173,7 @@ class FailedSample:
         """The dataset's length when the failing index is its last one and the error an
         IndexError: `__len__` counting more items than the data holds fails exactly there."""
         call = self.item_call()
-        if call is None or call.length is None or self.exception.rsplit(".", 1)[-1] != "IndexError":
+        if call is None or call.length is None or self.short_exception != "IndexError":
             return None
         index = _int(self.index)
         return call.length if index is not None and index == call.length - 1 else None
@@ -315,7 +320,7 @@ def pick_sample(
             continue
         if worker is None and (sample.worker is not None or sample.pid != pid):
             continue
-        if short and sample.exception.rsplit(".", 1)[-1] != short:
+        if short and sample.short_exception != short:
             continue
         found.append(sample)
     said = [s for s in found if message and s.message and _same_message(s.message, message)]
