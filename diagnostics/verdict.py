@@ -4,6 +4,7 @@ report.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,17 @@ class Cited:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "text": self.text, "source": self.source}
+
+    @property
+    def place(self) -> tuple[str, int] | None:
+        """(stream, line number) where a line was cited from: ("log", 812) for "line 812 (rank 0)",
+        ("stderr", 40) for "stderr line 40"; None for what no line holds (a record, a counter).
+        Two places compare only on one stream."""
+        m = _LINE_SOURCE.search(self.source)
+        return None if m is None else (m.group(1) or "log", int(m.group(2)))
+
+
+_LINE_SOURCE = re.compile(r"(?:\b(stdout|stderr) )?\bline (\d+)")
 
 
 def cited_once(*readings: Iterable[Cited]) -> tuple[Cited, ...]:

@@ -26,6 +26,7 @@ from trainwatch.diagnostics.evidence import (
     deepest_user_frame,
     ended_by_signal,
 )
+from trainwatch.diagnostics.judge.collectives import JOB_MISTAKES
 from trainwatch.diagnostics.judge.consistency import make_consistent
 from trainwatch.diagnostics.judge.imports import (
     own_module_off_the_path,
@@ -240,7 +241,9 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
         )
         and not _went_on_from(m, chains, evidence, crashes)
     ]
-    best = _sizes_warned_of(_failure_before_the_stop(roots), roots)
+    best = _mistake_before_its_consequence(
+        _sizes_warned_of(_failure_before_the_stop(roots), roots), roots
+    )
 
     verdict = _from_match(best, ranked, cascades, chains, evidence) if best is not None else None
     worker_crashed = best is not None and _crash_of_a_process_it_waited_for(best)
@@ -447,6 +450,25 @@ def _sizes_warned_of(best: Match | None, roots: list[Match]) -> Match | None:
     return best
 
 
+def _mistake_before_its_consequence(best: Match | None, roots: list[Match]) -> Match | None:
+    """A job's own mistake that a library stated (gloo: `Received data size doesn't match expected
+    size. Is there a distributed collective mismatch in your code?`) printed before the failure
+    read best, on the same stream: what a rank computed from the data of another size it received
+    followed from the mistake (a real run: the all_gather of 51 and 50 predictions, then a 64 GiB
+    allocation for a bincount of what arrived, read as host memory 96%)."""
+    if best is None or best.signature.subtype in JOB_MISTAKES:
+        return best
+    for m in roots:
+        if (
+            m.signature.subtype in JOB_MISTAKES
+            and best.signature.category not in ("interrupted", *GOOD_ENDINGS)
+            and _same_stream(m, best)
+            and _position(m) < _position(best)
+        ):
+            return m
+    return best
+
+
 def _went_on_from(
     m: Match, chains: tuple[ExceptionChain, ...], evidence: Evidence, crashes: set[int]
 ) -> bool:
@@ -510,6 +532,19 @@ def _position(m: Match) -> float:
     if m.chain is not None:
         return m.chain.line if m.chain.origin != "probe" and m.chain.line else math.inf
     return m.order if m.via == "line" else math.inf
+
+
+def _same_stream(a: Match, b: Match) -> bool:
+    """Are both matches read from one stream, so that their lines compare (a run's stdout and
+    stderr are numbered apart; the probe's records have no line)?"""
+    return _stream(a) is not None and _stream(a) == _stream(b)
+
+
+def _stream(m: Match) -> str | None:
+    if m.chain is not None:
+        return m.chain.stream if m.chain.origin != "probe" else None
+    place = m.cited[0].place if m.cited else None
+    return place[0] if place is not None else None
 
 
 def _read_from(m: Match) -> tuple[str, str] | None:

@@ -39,6 +39,11 @@ from trainwatch.diagnostics.evidence import LogLine
 from trainwatch.diagnostics.read.frames import is_user_file
 from trainwatch.diagnostics.verdict import Cited
 
+COLLECTIVE_TIMEOUT = "distributed/collective-timeout"
+COLLECTIVE_MISMATCH = "distributed/collective-mismatch"
+# distributed failures that are the job's own mistake, not what a rank saw of another's failure
+JOB_MISTAKES = (COLLECTIVE_MISMATCH,)
+
 # Literal words the log parser's pre-filter looks for: a line with none of them says nothing here.
 COLLECTIVE_WORDS = (
     "WorkNCCL(",

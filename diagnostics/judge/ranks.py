@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from trainwatch.diagnostics.evidence import CITED_CHARS, Evidence, ExceptionChain, ExitStatus
 from trainwatch.diagnostics.judge.collectives import (
+    COLLECTIVE_MISMATCH,
+    COLLECTIVE_TIMEOUT,
+    JOB_MISTAKES,
     CollectiveFacts,
     dump_paths,
     judge_collectives,
@@ -30,13 +33,9 @@ if TYPE_CHECKING:
     from trainwatch.diagnostics.read.tracebacks import ChildFailure
     from trainwatch.diagnostics.watch.probe.records import FatalSignal, ProbeProcess
 
-COLLECTIVE_TIMEOUT = "distributed/collective-timeout"
-COLLECTIVE_MISMATCH = "distributed/collective-mismatch"
 STUCK = "Stuck "  # how a rank's own stall starts its summary: the job's sentence reads on from it
 # Categories that describe the job's reaction to a failure rather than a failure of its own.
 _ECHO_CATEGORIES = ("distributed", "interrupted", "hang", "completed", "early-exit")
-# distributed failures that are the job's own cause, not what a rank saw of another's failure
-_DISTRIBUTED_CAUSES = (COLLECTIVE_MISMATCH,)
 _LAUNCHER_SIGNALS = (
     "SIGTERM",
     "SIGINT",
@@ -350,8 +349,8 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
     )
     # A mistake of the job's own that a rank's crash only shows (gloo aborts the rank that received
     # a collective of another size): the whole log names it, the rank's signal does not.
-    names_cause = (
-        verdict.subtype in _DISTRIBUTED_CAUSES and verdict.confidence > root.verdict.confidence
+    names_cause = verdict.subtype in JOB_MISTAKES and (
+        verdict.confidence > root.verdict.confidence or _said_before(verdict, root.verdict)
     )
     # A root rank known only by its signal (torchrun's table: SIGABRT, no traceback of its own)
     # while the log holds a failure of its own kind, surer, printed without a rank's tag (a logger's
@@ -428,7 +427,8 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
         chosen = dataclasses.replace(
             chosen, evidence=cited_once(root.verdict.evidence, chosen.evidence)
         )
-    elif not summary.startswith("Rank "):
+    elif not summary.startswith("Rank ") and not names_cause:
+        # (a mistake of the whole job is no rank's failure: which rank met it first says nothing)
         summary = f"Rank {root.rank} failed first: {summary}"
         if told:
             chosen = dataclasses.replace(chosen, evidence=chosen.evidence + collectives.cited())
@@ -443,6 +443,26 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
                 "likely never reached it."
             )
     return dataclasses.replace(chosen, summary=summary, cascade=(chosen.cascade + cascade)[:8])
+
+
+def _said_before(cause: Verdict, failure: Verdict) -> bool:
+    """Was the job's mistake printed before the rank's failure, on the same stream? A rank that
+    received a collective of another size than it sent can fail on what it received before gloo's
+    abort of its peer reaches the launcher (a real run: an all_gather of 51 and 50 predictions, then
+    a 64 GiB allocation for a bincount of the garbage): what followed the mistake is its
+    consequence, however sure its own reading."""
+    said, failed = _first_lines(cause.evidence), _first_lines(failure.evidence)
+    return any(stream in failed and line < failed[stream] for stream, line in said.items())
+
+
+def _first_lines(evidence: tuple[Cited, ...]) -> dict[str, int]:
+    """The first line each stream's evidence cites (an exit status is no line of the log)."""
+    first: dict[str, int] = {}
+    for cited in evidence:
+        if cited.kind != "exit" and (place := cited.place) is not None:
+            stream, line = place
+            first[stream] = min(line, first.get(stream, line))
+    return first
 
 
 # The root rank's failures that say only that a peer stopped answering: lost, closed, timed out.

@@ -466,8 +466,8 @@ def _with_raised(found: Match, chains: tuple[ExceptionChain, ...]) -> Match:
 
 
 def _order(cited: Cited) -> int:
-    m = re.search(r"line (\d+)", cited.source)
-    return int(m.group(1)) if m else 1 << 30
+    place = cited.place
+    return place[1] if place is not None else 1 << 30
 
 
 # A message whose first line announces what follows (`Error(s) in loading state_dict for M:`) or

@@ -609,6 +609,16 @@ def test_a_rank_known_by_its_abort_is_judged_by_the_error_it_logged_without_a_ra
     assert verdict.summary.startswith("Rank 1 failed first: ")
 
 
+def test_a_collective_mismatch_gloo_stated_is_the_cause_of_the_failure_printed_after_it():
+    # a real torchrun run: gloo aborts rank 1 on a message of another size (its line has no rank
+    # tag), then rank 0's bincount of the garbage it received asks for 64 GiB: host memory 96%
+    log = FIXTURE_LOGS / "torchrun_gather_sizes_differ_then_garbage_allocation.log"
+    verdict = explain_logs([str(log)], KNOWLEDGE).verdict
+    assert verdict.subtype == "distributed/collective-mismatch", verdict
+    assert not verdict.summary.startswith("Rank "), verdict.summary
+    assert "oom" in {a.category for a in verdict.alternatives}
+
+
 def test_the_rank_the_launcher_stopped_after_a_collective_timeout_is_the_one_that_never_came():
     # a real torchrun run: rank 1 skips the all_reduce and sleeps; rank 0 times out, torchrun
     # stops rank 1 with SIGTERM. Rank 1 was "stopped by a scheduler's time limit or a person".
