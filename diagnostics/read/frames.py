@@ -1,13 +1,13 @@
 """Frames as tracebacks print them, and the one notion of the user's own code.
 
-A frame is the user's unless its file lies in an installed package (site-packages, dist-packages),
-a package's command-line entry point (`bin/torchrun`), the standard library, frozen bootstrap code,
-torch's internals, native code (C/C++/CUDA sources, shared libraries, Cython sources compiled into
-an extension module (`File "gold.pyx"`), unresolved `??` frames in a flight-recorder or gdb stack),
-trainwatch's own probe, or a directory the process reported as a library one (the probe's handshake
-lists them). Code given on the command line (`python -c`, piped to `python -`) is the user's at its
-top level, and so is a notebook cell (`<ipython-input-3-...>`); `exec`'d strings inside libraries
-(six's `raise_from`) are not.
+A frame is the user's unless its file lies in an installed package (site-packages, dist-packages), a
+package's command-line entry point (`bin/torchrun`), the standard library, frozen bootstrap code,
+torch's internals, code a package generated into a temporary file, native code (C/C++/CUDA sources,
+shared libraries, Cython sources compiled into an extension module (`File "gold.pyx"`), unresolved
+`??` frames in a flight-recorder or gdb stack), trainwatch's own probe, or a directory the process
+reported as a library one (the probe's handshake lists them). Code given on the command line
+(`python -c`, piped to `python -`) is the user's at its top level, and so is a notebook cell
+(`<ipython-input-3-...>`); `exec`'d strings inside libraries (six's `raise_from`) are not.
 """
 
 from __future__ import annotations
@@ -28,11 +28,21 @@ _CYTHON_SOURCE = r"\.(?:pyx|pxd|pxi)$"
 # without a dot; on Windows the `Scripts\torchrun.exe\__main__.py` of its launcher): two lines that
 # import the package's `main` and call it, never the program's own code.
 _CONSOLE_SCRIPT = r"[/\\]bin[/\\][^/\\.]+$|[/\\]Scripts[/\\][^/\\]+\.exe[/\\]__main__\.py$"
+# Code a package wrote out and imported at run time: a module path as a temporary file's name
+# (PyTorch Geometric's `/tmp/torch_geometric.nn.conv.sage_conv_SAGEConv_propagate_x1y2.py`, where
+# every edge_index check raises: a real run named it the culprit), and torch.compile's kernels.
+_GENERATED = (
+    r"[/\\](?:tmp|Temp|T)[/\\](?:[^/\\]+[/\\])?[A-Za-z_]\w*(?:\.[A-Za-z_]\w*){2,}\.py$|"
+    r"[/\\]torchinductor_[^/\\]+[/\\]"
+)
 _NOT_USER = re.compile(
     r"site-packages|dist-packages|[/\\]lib[/\\]python\d(?:\.\d+)?[/\\]|[/\\]Lib[/\\]|^<frozen|"
     r"(?:^|[/\\])torch[/\\](?:csrc|_C|lib)[/\\]|^\$PYTHON|^~?/?\.?local/lib/|^\?\?$|"
     r"\.(?:c|cc|cpp|cxx|cu|cuh|h|hpp)$|\.so(?:\.\d+)*$|" + _CYTHON_SOURCE + "|"
-    r"trainwatch-probe-[^/\\]*[/\\]site[/\\]sitecustomize\.py$|" + _CONSOLE_SCRIPT
+    r"trainwatch-probe-[^/\\]*[/\\]site[/\\]sitecustomize\.py$|"
+    + _CONSOLE_SCRIPT
+    + "|"
+    + _GENERATED
 )
 
 

@@ -1003,6 +1003,7 @@ def test_gigantic_line_and_invalid_utf8_are_bounded():
 def test_user_frames():
     assert is_user_file("/home/u/proj/train.py") and is_user_file("train.py")
     assert is_user_file("/home/u/proj/bin/train.py")  # a script of one's own in a bin folder
+    assert is_user_file("/tmp/train.py") and is_user_file("/tmp/x/my_model.py")  # one's own in /tmp
     for path in (
         "/opt/conda/lib/python3.9/site-packages/torch/nn/modules/module.py",
         "/usr/lib/python3/dist-packages/numpy/core.py",
@@ -1017,6 +1018,9 @@ def test_user_frames():
         # a package's command-line entry point as pip writes it (Linux, Windows)
         "/opt/conda/bin/torchrun",
         "C:\\Users\\u\\venv\\Scripts\\accelerate.exe\\__main__.py",
+        # code a package wrote to a temporary file and imported (PyG's propagate, torch.compile's)
+        "/tmp/torch_geometric.nn.conv.sage_conv_SAGEConv_propagate_icrumdld.py",
+        "/tmp/torchinductor_root/ab/cabcdef0123.py",
     ):
         assert not is_user_file(path), path
 
