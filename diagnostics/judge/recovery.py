@@ -91,9 +91,15 @@ def _nonfinite_inputs(verdict: Verdict, sample) -> Verdict:
 
 def with_nonfinite_inputs(verdict: Verdict, evidence: Evidence) -> Verdict:
     """A loss gone NaN or Inf on a batch that already held NaN or Inf (the probe searched the
-    stack of the first such loss's `backward`): the data is the cause, not the arithmetic."""
+    stack of the first such loss's `backward`): the data is the cause, not the arithmetic, unless
+    the loss had been diverging before."""
     rows = evidence.probe.nonfinite_inputs if evidence.probe is not None else ()
     if not rows or verdict.category != "numerical":
+        return verdict
+    if evidence.progress is not None and evidence.progress.diverged:
+        # the printed loss grew by orders of magnitude first: tensors computed from the model on
+        # the way (a Q-learning target, detached, from a network blowing up) overflowed with it
+        # (a real run's DQN read as bad data, 80%)
         return verdict
     batch = _batch(rows)
     judged = _nan_input(

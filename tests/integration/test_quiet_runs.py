@@ -217,6 +217,15 @@ def test_a_loss_gone_nan_on_nan_inputs_is_data_named_by_the_batch_rows(tmp_path)
     assert verdict["alternatives"][0]["category"] == "numerical"
 
 
+def test_a_target_computed_from_a_diverging_network_is_no_bad_input(tmp_path):
+    # a real run's DQN: the probe finds the detached target non-finite at the first Inf loss, but
+    # the loss had grown by orders of magnitude before: the network blew up, not the data
+    result, report = run_script(tmp_path, "diverged_target_loop.py")
+    assert result.returncode == 0
+    assert report["probe"]["nonfinite_inputs"]  # what the probe saw is still reported
+    assert report["verdict"]["subtype"] == "numerical/divergence", report["verdict"]
+
+
 def test_loss_that_goes_nan_with_exit_0_is_numerical_with_the_first_step(shared_run):
     report = shared_run("nan-loss").report
     progress = report["progress"]

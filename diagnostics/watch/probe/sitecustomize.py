@@ -1475,7 +1475,9 @@ def _check_loss(loss, caller):
         while caller is not None and len(frames) < _MAX_FRAMES:
             frames.append(caller)
             caller = caller.f_back
-        found = _nonfinite_inputs(frames)
+        # weights already NaN or Inf make every tensor computed from them so (a TD target from a
+        # diverged network, detached): the model's blow-up, not the data's (a real run's DQN)
+        found = [] if _weights_nonfinite(frames) else _nonfinite_inputs(frames)
         if found:
             import time
 
@@ -1491,6 +1493,26 @@ def _check_loss(loss, caller):
             )
     except Exception:
         pass
+
+
+def _weights_nonfinite(frames):
+    """Does a model the frames' locals hold (a module, or `self` in its method) have a parameter in
+    host memory holding NaN or Inf? At most four models are read, only at a non-finite loss."""
+    module_type = getattr(getattr(sys.modules.get("torch"), "nn", None), "Module", None)
+    if module_type is None:
+        return False
+    seen = set()
+    for frame in frames:
+        for value in list(frame.f_locals.values())[:_MAX_LOCALS]:
+            if not isinstance(value, module_type) or id(value) in seen:
+                continue
+            seen.add(id(value))
+            for parameter in value.parameters():
+                if _cpu_tensor(parameter) and not bool(parameter.detach().isfinite().all()):
+                    return True
+            if len(seen) == 4:
+                return False
+    return False
 
 
 # The optimizers built and the gradients computed (calls of `Tensor.backward`): a run that built
