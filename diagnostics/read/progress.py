@@ -191,6 +191,13 @@ def _loaded_from(text: str) -> bool:
 _TABLE_RULES = "|\u2502\u2503"
 _TABLE_CELL = re.compile(rf"\s*[{re.escape(_TABLE_RULES)}]\s*")
 _TABLE_NAME = re.compile(r"[A-Za-z_][\w ./()\-]*$")  # a header's cell: a name, not a rule
+# fastprogress's bar under fastai: its comment after the count and the clock is the smoothed loss.
+_FASTPROGRESS_LOSS = re.compile(
+    r"\[\d+/\d+ [\d:]+<[\d:?]*\.\.\. (?P<value>[-+]?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf))\]"
+)
+# A table's header laid out with spaces: names only, two spaces or more apart (fastai's
+# `epoch     train_loss  valid_loss  accuracy  time`); read where one of them names a loss.
+_SPACED_HEADER = re.compile(r"\s*[A-Za-z_][\w./\-]*(?: {2,}[A-Za-z_][\w./\-]*)+\s*$")
 # What a metric's name holds: a quality measure, or the split it was measured on.
 _METRIC_NAME = re.compile(
     r"(?i)acc|auc|rmse|mse|mae|mape|f1|precision|recall|ppl|perplexity|score|metric|error|"
@@ -516,6 +523,9 @@ class ProgressTracker:
         self._dangling: str | None = None  # a metric's name that ended the last line
         self._after_frame = False  # the last line was a traceback's frame: this one is its code
         self._table_header: list[str] | None = None  # the names of a status table's columns
+        # the names of a table's columns laid out with spaces, one of them a loss (fastai's
+        # `epoch  train_loss  valid_loss  time`): its rows start with the epoch's number
+        self._spaced_header: list[str] | None = None
 
     def feed(self, line: LogLine) -> None:
         """Take one line; lines holding `\\r`-updated bars are split into their segments."""
@@ -563,6 +573,8 @@ class ProgressTracker:
             not repeated or "nan" in lower or "inf" in lower
         ):
             self._read_losses(text, line)
+        if "... " in text:
+            self._read_bar_comment(text, line)
         if "norm" in lower:
             self._read_grad_norm(text, line)
         # An `or` of `in` tests costs a fraction of one regex search, and most lines fail both.
@@ -578,6 +590,10 @@ class ProgressTracker:
             self._read_bare_row(text, line)
         if (lead := text.lstrip()[:1]) and lead in _TABLE_RULES:
             self._read_table_row(text, line)
+        elif ("loss" in lower and _SPACED_HEADER.match(text)) or (
+            self._spaced_header is not None and text[:1].isdigit()
+        ):
+            self._read_spaced_row(text, line)
         if not moved:
             self._after_progress += 1
             if (
@@ -784,11 +800,24 @@ class ProgressTracker:
                     del self._epoch_losses[:-LOSS_SAMPLES]
                     continue
                 # an average that is NaN or Inf had one among its steps: the loss went non-finite
-            self._last_loss = value
-            if not math.isfinite(value):
-                self._add_nonfinite(value, _segment(line, text))
-                continue
+            self._take_loss(value, line, text)
+
+    def _take_loss(self, value: float, line: LogLine, text: str) -> None:
+        """One training loss read: the last one, and a step of the curve or its first NaN/Inf."""
+        self._last_loss = value
+        if math.isfinite(value):
             self._add_loss(value, line)
+        else:
+            self._add_nonfinite(value, _segment(line, text))
+
+    def _read_bar_comment(self, text: str, line: LogLine) -> None:
+        """fastprogress's bar as fastai fills it: the smoothed training loss after its count and
+        clock, unnamed (`[3/7 00:00<00:00... 13134684941982363250031046516801536.0000]`); a real
+        run's loss that grew to 1e34 before TerminateOnNaNCallback stopped it read as a `break`."""
+        for match in _FASTPROGRESS_LOSS.finditer(text):
+            value = _float(match.group("value"))
+            if value is not None:
+                self._take_loss(value, line, text)
 
     def _read_loss_terms(self, terms: str, line: LogLine, text: str) -> None:
         values = {
@@ -796,13 +825,8 @@ class ProgressTracker:
         }
         nonfinite = next((v for v in values.values() if not math.isfinite(v)), None)
         total = nonfinite if nonfinite is not None else values.get("total", values.get("loss"))
-        if total is None:
-            return
-        self._last_loss = total
-        if math.isfinite(total):
-            self._add_loss(total, line)
-        else:
-            self._add_nonfinite(total, _segment(line, text))
+        if total is not None:
+            self._take_loss(total, line, text)
 
     @property
     def last_loss(self) -> float | None:
@@ -929,8 +953,31 @@ class ProgressTracker:
             return
         if self._table_header is None or len(self._table_header) != len(cells):
             return
+        self._read_named_cells(self._table_header, cells, values, text, line)
+
+    def _read_spaced_row(self, text: str, line: LogLine) -> None:
+        """A row of a table laid out with spaces under a header that names a loss (fastai's
+        results, printed as each epoch ends): read as the status table's rows are."""
+        cells = text.split()
+        if _SPACED_HEADER.match(text):
+            self._spaced_header = cells
+            return
+        if self._spaced_header is None or len(self._spaced_header) != len(cells):
+            return
+        values = [_float(c) for c in cells]
+        self._read_named_cells(self._spaced_header, cells, values, text, line)
+
+    def _read_named_cells(
+        self,
+        header: list[str],
+        cells: list[str],
+        values: list[float | None],
+        text: str,
+        line: LogLine,
+    ) -> None:
+        """A table row's values read under its header's names, as `name: value`."""
         loss_before, metric_before = self._nonfinite, self._nonfinite_metric
-        for name, cell, value in zip(self._table_header, cells, values, strict=True):
+        for name, cell, value in zip(header, cells, values, strict=True):
             if value is None:
                 continue
             named = f"{name.replace(' ', '_')}: {cell}"

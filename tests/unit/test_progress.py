@@ -330,6 +330,40 @@ def test_a_status_table_s_cells_are_read_under_their_column_names():
     assert track(header + "\n| trial_0001 | nan |").first_nonfinite_metric is None
 
 
+def test_a_table_laid_out_with_spaces_is_read_under_its_header_s_names():
+    # fastai's results as each epoch ends (a real run: NaN from the first epoch, read completed)
+    header = "epoch     train_loss  valid_loss  accuracy  time    "
+    rows = [
+        "0         1.250000    1.100000    0.400000  00:01     ",
+        "1         nan         nan         0.500000  00:01     ",
+    ]
+    facts = track("\n".join([header, *rows]))
+    assert [v for _, v in facts.losses] == [1.25]  # the training loss; valid_loss is an eval's
+    assert math.isnan(facts.first_nonfinite_loss[1])
+    assert facts.first_nonfinite_loss[2].text.strip() == rows[1].strip()  # the row as printed
+    # rows of another width, or with no header naming a loss above them, name nothing
+    assert track(header + "\n1  nan  00:01").first_nonfinite_loss is None
+    assert track("epoch     accuracy  time\n1         nan       00:01").first_nonfinite_loss is None
+
+
+def test_fastprogress_s_comment_is_read_as_the_smoothed_training_loss():
+    # fastai's bar: the loss after the clock, unnamed (a real run grew to 1e34 before its
+    # TerminateOnNaNCallback stopped it, read as a `break`)
+    bars = "\r".join(
+        f"Epoch {e}/10 : |{'#' * 4}{'-' * 12}| 28.57% [2/7 00:00<00:00... {v}]"
+        for e, v in (
+            (1, "2.3000"),
+            (2, "4633104000.0000"),
+            (3, "3457059283792969923225614041.0000"),
+        )
+    )
+    facts = track(bars + "\rEpoch 4/10 : |----| 28.57% [2/7 00:00<00:00... nan]")
+    assert [v for _, v in facts.losses][0] == 2.3 and facts.diverged
+    assert math.isnan(facts.first_nonfinite_loss[1])
+    # a count and a clock with no comment after them hold no loss
+    assert not track("Epoch 1/10 : |####| 14.29% [1/7 00:00<00:00]").losses
+
+
 def test_rich_progress_bars_are_read():
     facts = track("Epoch 9/9  ━━━━━━━━━━━━━━━━━━━━━━━━ 40/40 0:00:05 • 0:00:00 7.12it/s v_num: 0")
     assert facts.position.step == 40 and facts.position.steps == 40 and facts.finished is True
