@@ -417,11 +417,11 @@ def _iso(epoch: float) -> str:
 
 
 def _empty_passes(passes: LoaderPasses | None, exited_0: bool) -> list[str]:
-    """A note on the DataLoader passes that gave no batch, where the verdict does not say it (it
-    does for a run that exited 0 with no batch at all: judge/quiet.py): some of the passes (an
-    empty validation split), or all of them in a run that then failed (an average over zero
-    batches raises ZeroDivisionError)."""
-    if passes is None or not passes.empty or (exited_0 and not passes.batches):
+    """A note on the DataLoader passes that gave no batch, where the verdict does not say it (for a
+    run that exited 0 the quiet rules do: no batch at all, or an empty split beside batches given,
+    judge/quiet.py): in a run that failed (an average over zero batches raises ZeroDivisionError,
+    an empty validation split before it)."""
+    if passes is None or not passes.empty or exited_0:
         return []
     shape = passes.describe()
     return [

@@ -442,16 +442,25 @@ def _trained_on_nothing(evidence: Evidence) -> bool:
 
 
 def _loader_facts(passes: LoaderPasses, facts, values, cited) -> None:
-    """The probe counted the DataLoader's passes: did any of them give a batch? And was any batch
-    taken at all from the DataLoaders the run built?"""
+    """The probe counted the DataLoader's passes: did any of them give a batch, or only some of
+    them? And was any batch taken at all from the DataLoaders the run built?"""
     if passes.built and not passes.taken and not passes.ended:
         facts["loaders-unused"] = True
         built = "a DataLoader" if passes.built == 1 else f"{passes.built} DataLoaders"
         values.update(built=built, them="it" if passes.built == 1 else "any of them")
         cited.insert(0, Cited("probe", f"{built} built, 0 batches taken", "probe"))
     facts["no-batches"] = passes.gave_nothing
+    facts["some-passes-empty"] = passes.empty > 0 and passes.batches > 0
+    shape = passes.describe()
+    if facts["some-passes-empty"]:
+        values.update(
+            empty_passes=str(passes.empty),
+            ended_passes=str(passes.ended),
+            read=f" ({shape})" if shape else "",
+        )
+        said = f"{passes.empty} of {passes.ended} DataLoader passes gave no batch"
+        cited.insert(0, Cited("probe", said + values["read"], "probe"))
     if facts["no-batches"]:
-        shape = passes.describe()
         counted = "its one pass" if passes.ended == 1 else f"any of its {passes.ended} passes"
         values.update(passes=counted, read=f" ({shape})" if shape else "")
         said = f"{passes.ended} DataLoader pass{'es' if passes.ended > 1 else ''}, 0 batches"

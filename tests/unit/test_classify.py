@@ -510,6 +510,23 @@ def test_a_loop_whose_dataloader_gave_no_batch_outweighs_its_closing_words():
     assert v.subtype != "early-exit/no-training-batches"
 
 
+def test_a_split_whose_passes_gave_no_batch_beside_training_batches_is_an_empty_split():
+    from trainwatch.diagnostics.watch.probe.records import LoaderPasses
+
+    # fastai's table as it ends each epoch, its validation split empty (a real run's `None`s)
+    text = (
+        "epoch     train_loss  valid_loss  accuracy  time\n"
+        "0         0.512512    None        None      00:00\n"
+        "1         0.427844    None        None      00:00\n"
+    )
+    v = _exited_0_with_loaders(text, LoaderPasses(ended=4, batches=12, empty=2))
+    assert v.subtype == "data/empty-dataset", v
+    assert "no batch in 2 of its 4 passes" in v.summary
+    assert v.alternatives[0].category == "completed"
+    full = _exited_0_with_loaders(text, LoaderPasses(ended=4, batches=14, empty=0))
+    assert full.category == "completed", full
+
+
 def test_dataloaders_built_and_never_used_are_a_loop_that_never_started_unless_a_loss_was_printed():
     from trainwatch.diagnostics.watch.probe.records import LoaderPasses
 
