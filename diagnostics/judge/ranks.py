@@ -344,9 +344,14 @@ def job_verdict(verdict: Verdict, facts: DistributedFacts | None) -> Verdict:
     # The root rank's own exception says less than the whole log when nothing explains it and the
     # lines around it name a failure of its own (an allocator's out-of-memory line); an echo (a
     # peer's SIGTERM, a timeout) never outweighs the root rank.
-    informative = root.verdict.category != "unknown" or verdict.category in _ECHO_CATEGORIES + (
-        "unknown",
+    # A distributed reading that is no peer's loss (the process group never formed: no rank got
+    # far enough to fail on its own; a port taken) names the job's failure; a root rank known only
+    # by torchrun's table (exit 1, its traceback untagged) says less (a real run's world_size=3 on
+    # two processes read "cause not established").
+    echo = verdict.category in _ECHO_CATEGORIES and (
+        verdict.category != "distributed" or verdict.subtype in _PEER_GONE
     )
+    informative = root.verdict.category != "unknown" or echo or verdict.category == "unknown"
     # A mistake of the job's own that a rank's crash only shows (gloo aborts the rank that received
     # a collective of another size): the whole log names it, the rank's signal does not.
     names_cause = verdict.subtype in JOB_MISTAKES and (

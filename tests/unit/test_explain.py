@@ -619,6 +619,14 @@ def test_a_collective_mismatch_gloo_stated_is_the_cause_of_the_failure_printed_a
     assert "oom" in {a.category for a in verdict.alternatives}
 
 
+def test_a_process_group_that_never_formed_is_the_job_s_failure_not_a_rank_s_unknown_exit():
+    # a real torchrun run: world_size=3 with two processes; the ranks' tracebacks carry no rank tag,
+    # torchrun's table names rank 1's exit 1 (was "cause not established", 30%)
+    log = FIXTURE_LOGS / "torchrun_world_size_larger_than_ranks.log"
+    verdict = explain_logs([str(log)], KNOWLEDGE).verdict
+    assert verdict.subtype == "distributed/rendezvous", verdict
+
+
 def test_the_rank_the_launcher_stopped_after_a_collective_timeout_is_the_one_that_never_came():
     # a real torchrun run: rank 1 skips the all_reduce and sleeps; rank 0 times out, torchrun
     # stops rank 1 with SIGTERM. Rank 1 was "stopped by a scheduler's time limit or a person".
