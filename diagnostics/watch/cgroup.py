@@ -204,6 +204,28 @@ def read_limit(place: CgroupPlace | None) -> MemoryLimit | None:
     return best
 
 
+def child_places(place: CgroupPlace, limit: int = 16) -> list[CgroupPlace]:
+    """The memory cgroups directly below a cgroup v1 one, at most `limit`: v1 counts an OOM kill
+    only where it happened, so a process that moves itself into one of them (a DataLoader worker
+    confined to a smaller limit) is killed there, maybe before a sample sees it move. (v2's
+    memory.events counts the subtree's kills at the parent too.)"""
+    if place.version != 1:
+        return []
+    try:
+        names = sorted(os.listdir(place.directory))
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        directory = os.path.join(place.directory, name)
+        if os.path.isfile(os.path.join(directory, "memory.oom_control")):
+            path = place.path.rstrip("/") + "/" + name
+            found.append(CgroupPlace(1, path, directory, place.mount))
+            if len(found) == limit:
+                break
+    return found
+
+
 def read_oom_kills(place: CgroupPlace | None) -> int | None:
     """The cgroup's count of processes the OOM killer killed in it, or None when unreadable."""
     if place is None:

@@ -472,6 +472,9 @@ class Monitor:
                     if pid == self.pid and place is not None and place != state["root_cgroup"]:
                         state["root_cgroup"] = place
                         state["limit"] = cgroup.read_limit(place)
+                        for child in cgroup.child_places(place):
+                            if child.path not in watched:
+                                watched[child.path] = (child, cgroup.read_oom_kills(child))
             shm = cgroup.read_shm(opts["shm"])
             if shm is not None and (
                 state["shm_peak"] is None or shm.used_bytes > state["shm_peak"]

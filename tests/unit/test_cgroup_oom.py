@@ -61,3 +61,17 @@ def test_parse_oom_kills_takes_the_kernels_wording():
         (77, "pt_data_worker", None),
     ]
     assert kills[0].rss_bytes == (97152 + 6488) * 1024 and kills[1].rss_bytes is None
+
+
+def test_the_v1_memory_cgroups_below_the_run_s_are_found_to_watch_from_the_start(tmp_path):
+    # a worker that moves itself into a smaller cgroup below the run's is killed there, maybe
+    # before a sample sees it move (a flake of the DataLoader-worker test under a loaded machine)
+    from trainwatch.diagnostics.watch.cgroup import CgroupPlace, child_places
+
+    run = tmp_path / "run"
+    for name, file in (("worker", "memory.oom_control"), ("other", "cpu.shares")):
+        (run / name).mkdir(parents=True)
+        (run / name / file).write_text("oom_kill 0\n")
+    place = CgroupPlace(1, "/run", str(run), str(tmp_path))
+    assert [c.path for c in child_places(place)] == ["/run/worker"]
+    assert child_places(CgroupPlace(2, "/run", str(run), str(tmp_path))) == []
