@@ -544,13 +544,21 @@ def test_a_file_size_limit_never_stops_the_program_nor_speaks_in_its_output(
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     script = "import sys; print('epoch 1/1'); sys.exit('cannot open shard 3')"
-    temp, cache = tmp_path / "tmp", tmp_path / "cache"
+    temp, cache, compiled = tmp_path / "tmp", tmp_path / "cache", tmp_path / "pyc"
     temp.mkdir()
-    env = {"TMPDIR": str(temp), "XDG_CACHE_HOME": str(cache)}  # the cache's 1 MB: never whole
+    env = {
+        "TMPDIR": str(temp),
+        "XDG_CACHE_HOME": str(cache),  # the cache's 1 MB: never whole
+        # every module compiled afresh, where bytecode would be written: trainwatch's own are not,
+        # or a large one is written cut short and breaks every later start
+        "PYTHONPYCACHEPREFIX": str(compiled),
+        "PYTHONDONTWRITEBYTECODE": "",
+    }
+    # (the program compiles as it always did: Python's own bytecode under the limit is not ours)
+    program = ["env", "-u", "PYTHONPYCACHEPREFIX", sys.executable, "-c", script]
     ran = trainwatch(
-        "run", "--json", str(tmp_path / "r.json"), "--", sys.executable, "-c", script,
-        env=env, preexec_fn=limited,
-    )  # fmt: skip
+        "run", "--json", str(tmp_path / "r.json"), "--", *program, env=env, preexec_fn=limited
+    )
     assert ran.returncode == 1 and ran.stdout == b"epoch 1/1\n"
     assert ran.stderr.startswith(b"cannot open shard 3\n"), ran.stderr[:300]
     # (once, under a loaded suite, the report was missing: trainwatch's own words say why)
@@ -564,6 +572,20 @@ def test_a_file_size_limit_never_stops_the_program_nor_speaks_in_its_output(
     )
     assert list(temp.iterdir()) == []
     assert not [p.name for p in cache.rglob("*") if p.name.startswith(".knowledge-")]
+    own = [p for p in compiled.rglob("*.pyc") if {"cli", "diagnostics"} & set(p.parts)]
+    assert [p.name for p in own if not _loads(p)] == []
+    assert len(own) <= 3  # the few modules compiled before trainwatch read its limit
+
+
+def _loads(path: Path) -> bool:
+    """Is this bytecode file whole (its code object, after the 16-byte header, unmarshals)?"""
+    import marshal
+
+    try:
+        marshal.loads(path.read_bytes()[16:])
+    except (EOFError, ValueError):
+        return False
+    return True
 
 
 def test_a_worker_that_exits_by_itself_is_no_out_of_memory_kill(tmp_path: Path) -> None:
