@@ -84,9 +84,10 @@ _NONFINITE = re.compile(
     r"(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity))(?![\da-z_.])"
 )
 # ... or with a space alone, under a name written as an identifier (`val_macro_recall nan`,
-# `train/acc nan`): a word of prose before `nan` has no `_` or `/`
+# `train/acc nan`): a word of prose before `nan` has no `_` or `/`; or under a metric's own
+# abbreviation (`train mse inf`, a real run's regression loop)
 _NONFINITE_SPACED = re.compile(
-    r"(?<![\w./\-])(?P<name>[A-Za-z][\w.\-]*[_/][\w./\-]*)\s+"
+    r"(?<![\w./\-])(?P<name>[A-Za-z][\w.\-]*[_/][\w./\-]*|(?:r?mse|mae|nll|ppl|acc|auc|f1))\s+"
     r"(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity))(?![\da-z_.])"
 )
 NAN_REPEATS = 3  # lines on which a name no metric's words know was printed NaN
@@ -196,7 +197,8 @@ _FASTPROGRESS_LOSS = re.compile(
     r"\[\d+/\d+ [\d:]+<[\d:?]*\.\.\. (?P<value>[-+]?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf))\]"
 )
 # A table's header laid out with spaces: names only, two spaces or more apart (fastai's
-# `epoch     train_loss  valid_loss  accuracy  time`); read where one of them names a loss.
+# `epoch     train_loss  valid_loss  accuracy  time`, skorch's right-aligned `  epoch    train_loss
+# valid_acc ...`); read where one of them names a loss.
 _SPACED_HEADER = re.compile(r"\s*[A-Za-z_][\w./\-]*(?: {2,}[A-Za-z_][\w./\-]*)+\s*$")
 # What a metric's name holds: a quality measure, or the split it was measured on.
 _METRIC_NAME = re.compile(
@@ -591,7 +593,7 @@ class ProgressTracker:
         if (lead := text.lstrip()[:1]) and lead in _TABLE_RULES:
             self._read_table_row(text, line)
         elif ("loss" in lower and _SPACED_HEADER.match(text)) or (
-            self._spaced_header is not None and text[:1].isdigit()
+            self._spaced_header is not None and text.lstrip()[:1].isdigit()
         ):
             self._read_spaced_row(text, line)
         if not moved:
@@ -1160,9 +1162,15 @@ def nonfinite_name(value: float) -> str:
 def _names_a_loss(name: str) -> bool:
     """Does a name that holds `loss` name a loss? A summary's path files metrics under a group
     (tensorpack's and TensorBoard's `fastrcnn_losses/label_metrics/accuracy`): its last part says
-    what the value is (`losses/box_loss`, `loss/total` are losses)."""
+    what the value is (`losses/box_loss`, `loss/total` are losses); a source file's name
+    (`loss.py`) does not."""
     group, _, last = name.rpartition("/")
+    if last.endswith(_SOURCE_FILES):
+        return False  # a warning's `torch/nn/modules/loss.py:630:`: a file and its line number
     return not group or "loss" in last.lower() or last.lower() in _LOSS_TOTALS
+
+
+_SOURCE_FILES = (".py", ".pyc", ".pyx", ".cc", ".cpp", ".h")
 
 
 def _float(text: str) -> float | None:

@@ -346,6 +346,19 @@ def test_a_table_laid_out_with_spaces_is_read_under_its_header_s_names():
     assert track("epoch     accuracy  time\n1         nan       00:01").first_nonfinite_loss is None
 
 
+def test_skorch_s_right_aligned_table_and_a_metric_s_abbreviation_are_read():
+    # skorch prints its epochs as a table whose rows start with spaces (a real run's NaN losses
+    # read completed); a hand-written loop's `train mse inf`
+    skorch = (
+        "  epoch    train_loss    valid_acc    valid_loss     dur\n"
+        "-------  ------------  -----------  ------------  ------\n"
+        "      1           nan       0.4750           nan  0.0772\n"
+    )
+    assert math.isnan(track(skorch).first_nonfinite_loss[1])
+    facts = track("epoch 09 | train mse 7.6591e+35\nepoch 10 | train mse inf")
+    assert facts.first_nonfinite_metric[0] == "mse"
+
+
 def test_fastprogress_s_comment_is_read_as_the_smoothed_training_loss():
     # fastai's bar: the loss after the clock, unnamed (a real run grew to 1e34 before its
     # TerminateOnNaNCallback stopped it, read as a `break`)
@@ -362,6 +375,16 @@ def test_fastprogress_s_comment_is_read_as_the_smoothed_training_loss():
     assert math.isnan(facts.first_nonfinite_loss[1])
     # a count and a clock with no comment after them hold no loss
     assert not track("Epoch 1/10 : |####| 14.29% [1/7 00:00<00:00]").losses
+
+
+def test_a_warning_s_source_file_and_line_number_is_no_loss():
+    # torch's warning names loss.py and its line: a real run's curve started at "630"
+    facts = track(
+        "/venv/lib/python3.11/site-packages/torch/nn/modules/loss.py:630: UserWarning: Using a "
+        "target size (torch.Size([64])) that is different to the input size\n"
+        "Epoch 1/4 loss=1.5364\nEpoch 2/4 loss=1.4266"
+    )
+    assert [v for _, v in facts.losses] == [1.5364, 1.4266]
 
 
 def test_rich_progress_bars_are_read():
