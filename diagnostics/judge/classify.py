@@ -241,6 +241,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
         )
         and not _went_on_from(m, chains, evidence, crashes)
     ]
+    roots = _past_the_plain_error_of_a_wrapper(roots, echoes)
     best = _mistake_before_its_consequence(
         _sizes_warned_of(_failure_before_the_stop(roots), roots), roots
     )
@@ -448,6 +449,20 @@ def _sizes_warned_of(best: Match | None, roots: list[Match]) -> Match | None:
         ):
             return m
     return best
+
+
+def _past_the_plain_error_of_a_wrapper(roots: list[Match], echoes: set) -> list[Match]:
+    """The plain Python error's reading of an exception a signature reads as a wrapper's summary
+    steps aside where another reading stands elsewhere (scikit-learn's "All the 4 fits failed"
+    ValueError, the fits' own traceback printed under it: a real run's dtype error read as the
+    program's ValueError). With nothing else read (a DataLoader worker's re-raised error), it
+    stays."""
+    wrapped = [
+        m for m in roots if m.signature.subtype == GENERIC_CODE_SUBTYPE and _read_from(m) in echoes
+    ]
+    if not wrapped or all(_read_from(m) in echoes for m in roots):
+        return roots
+    return [m for m in roots if m not in wrapped]
 
 
 def _mistake_before_its_consequence(best: Match | None, roots: list[Match]) -> Match | None:

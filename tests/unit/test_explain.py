@@ -627,6 +627,16 @@ def test_a_process_group_that_never_formed_is_the_job_s_failure_not_a_rank_s_unk
     assert verdict.subtype == "distributed/rendezvous", verdict
 
 
+def test_a_search_whose_every_fit_failed_is_read_by_the_fits_own_error():
+    # a real run: scikit-learn's summary ValueError (a plain Python error's words) carries the
+    # fits' traceback under it; that error is the cause
+    log = FIXTURE_LOGS / "sklearn_all_fits_failed_dtype.log"
+    diagnosis = explain_logs([str(log)], KNOWLEDGE)
+    assert diagnosis.verdict.category == "code"
+    assert diagnosis.verdict.signature != "python-error", diagnosis.verdict
+    assert any("All the 4 fits failed" in c.text for c in diagnosis.verdict.cascade)
+
+
 def test_the_rank_the_launcher_stopped_after_a_collective_timeout_is_the_one_that_never_came():
     # a real torchrun run: rank 1 skips the all_reduce and sleeps; rank 0 times out, torchrun
     # stops rank 1 with SIGTERM. Rank 1 was "stopped by a scheduler's time limit or a person".
