@@ -35,7 +35,7 @@ from trainwatch.diagnostics.judge.imports import (
 )
 from trainwatch.diagnostics.judge.kills import apply_kill_rules
 from trainwatch.diagnostics.judge.own_calls import own_function_called_wrongly
-from trainwatch.diagnostics.judge.quiet import apply_quiet
+from trainwatch.diagnostics.judge.quiet import QUIET_PREFIX, apply_quiet
 from trainwatch.diagnostics.knowledge.words import ADVICE, ending_chain, error_line, model
 from trainwatch.diagnostics.read.frames import file_name, forward_slashes, in_installed_package
 from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
@@ -120,6 +120,8 @@ NAMES_NOT_SAMPLES = frozenset(
     ("NameError", "UnboundLocalError", "ImportError", "ModuleNotFoundError", "SyntaxError")
 )
 GENERIC_CODE_SUBTYPE = "code/python-error"
+# How sure a run that exited 0 with no error stopping it is to have completed, nothing more known
+EXITED_WELL = 0.8
 SHAPE_SUBTYPE = "code/shape-mismatch"
 SYNTAX_SUBTYPE = "code/syntax-error"
 # A line that does not compile although it is valid Python 3.6 or later: an f-string, an annotated
@@ -275,7 +277,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
         verdict = _fallback(evidence, chains)
     from trainwatch.diagnostics.judge.memory import with_memory_facts
 
-    verdict = with_memory_facts(verdict, evidence)
+    verdict = with_memory_facts(_as_sure_as_its_exit(verdict, evidence), evidence)
     # a saved log's status shows only where a line of it says so (a rank's, inferred from its
     # uncaught exception or torchrun's table, is no evidence a reader can find)
     said = evidence.source != "log" or (evidence.log is not None and evidence.log.run_status)
@@ -299,6 +301,19 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
         verdict = with_named_culprit(verdict, evidence.log.tail)
     verdict = tidy(with_failed_saves(with_resume_advice(verdict, evidence), evidence))
     return make_consistent(verdict, evidence)  # last: nothing said may contradict the facts
+
+
+def _as_sure_as_its_exit(verdict: Verdict, evidence: Evidence) -> Verdict:
+    """A run that exited 0 with no error and said how it ended well (`test R^2: 0.885`, an
+    early-stopping rule's words) is as sure as its exit alone makes it: the words name the kind of
+    end, they do not weaken it (real runs: completed 0.80 without those words, 0.57 with them). A
+    quiet rule's own doubt stands."""
+    status = evidence.exit
+    if verdict.category != "completed" or status is None or status.code != 0:
+        return verdict
+    if (verdict.signature or "").startswith(QUIET_PREFIX):
+        return verdict  # a quiet rule weighed the loop's facts against the end (a NaN metric)
+    return replace(verdict, confidence=max(verdict.confidence, EXITED_WELL))
 
 
 def _exited_itself(
@@ -929,7 +944,7 @@ def _fallback(evidence: Evidence, chains: tuple[ExceptionChain, ...]) -> Verdict
         ended_well = Verdict(
             "completed",
             None,
-            0.8,
+            EXITED_WELL,
             f"The run exited with status 0 and no error stopped it ({seen}).",
         )
         backgrounded = _backgrounded(evidence)

@@ -1278,3 +1278,12 @@ def test_xla_s_out_of_memory_in_a_log_that_names_no_device_may_be_the_host_s():
     on_a_gpu = "Using GPU 0: NVIDIA A100-SXM4-40GB\n" + text
     named = classify(Evidence(source="log", log=parse_text(on_a_gpu)))
     assert named.category == "oom" and "names no device" not in named.summary
+
+
+def test_a_good_end_s_words_in_a_run_that_exited_0_are_as_sure_as_the_exit_alone():
+    # a real run's skorch pipeline: exit 0 alone read completed 0.80, with its closing figure 0.57
+    text = "      5        0.6924        0.3386  0.0027\ntest R^2: 0.885\n"
+    exited = judge(text, exit=ExitStatus.from_returncode(0), progress=_progress(text))
+    assert (exited.subtype, exited.confidence) == ("completed/finished", 0.8), exited
+    saved = judge(text, progress=_progress(text))  # a saved log: the words alone, less sure
+    assert saved.category == "completed" and saved.confidence < 0.8
