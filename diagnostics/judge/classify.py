@@ -486,17 +486,16 @@ def _mistake_before_its_consequence(best: Match | None, roots: list[Match]) -> M
     read best, on the same stream: what a rank computed from the data of another size it received
     followed from the mistake (a real run: the all_gather of 51 and 50 predictions, then a 64 GiB
     allocation for a bincount of what arrived, read as host memory 96%)."""
-    if best is None or best.signature.subtype in JOB_MISTAKES:
+    if (
+        best is None
+        or best.signature.subtype in JOB_MISTAKES
+        or best.signature.category in ("interrupted", *GOOD_ENDINGS)
+    ):
         return best
-    for m in roots:
-        if (
-            m.signature.subtype in JOB_MISTAKES
-            and best.signature.category not in ("interrupted", *GOOD_ENDINGS)
-            and _same_stream(m, best)
-            and _position(m) < _position(best)
-        ):
-            return m
-    return best
+    return next(
+        (m for m in roots if m.signature.subtype in JOB_MISTAKES and _said_earlier(m, best)),
+        best,
+    )
 
 
 def _went_on_from(
@@ -564,17 +563,12 @@ def _position(m: Match) -> float:
     return m.order if m.via == "line" else math.inf
 
 
-def _same_stream(a: Match, b: Match) -> bool:
-    """Are both matches read from one stream, so that their lines compare (a run's stdout and
-    stderr are numbered apart; the probe's records have no line)?"""
-    return _stream(a) is not None and _stream(a) == _stream(b)
-
-
-def _stream(m: Match) -> str | None:
-    if m.chain is not None:
-        return m.chain.stream if m.chain.origin != "probe" else None
-    place = m.cited[0].place if m.cited else None
-    return place[0] if place is not None else None
+def _said_earlier(a: Match, b: Match) -> bool:
+    """Was `a` read from a line before `b`'s, on the same stream (a run's stdout and stderr are
+    numbered apart; the probe's records have no line)?"""
+    first = a.cited[0].place if a.cited else None
+    then = b.cited[0].place if b.cited else None
+    return first is not None and then is not None and first[0] == then[0] and first[1] < then[1]
 
 
 def _read_from(m: Match) -> tuple[str, str] | None:

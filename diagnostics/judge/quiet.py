@@ -451,20 +451,18 @@ def _loader_facts(passes: LoaderPasses, facts, values, cited) -> None:
         cited.insert(0, Cited("probe", f"{built} built, 0 batches taken", "probe"))
     facts["no-batches"] = passes.gave_nothing
     facts["some-passes-empty"] = passes.empty > 0 and passes.batches > 0
+    if not (facts["no-batches"] or facts["some-passes-empty"]):
+        return
     shape = passes.describe()
+    values["read"] = f" ({shape})" if shape else ""
     if facts["some-passes-empty"]:
-        values.update(
-            empty_passes=str(passes.empty),
-            ended_passes=str(passes.ended),
-            read=f" ({shape})" if shape else "",
-        )
+        values.update(empty_passes=str(passes.empty), ended_passes=str(passes.ended))
         said = f"{passes.empty} of {passes.ended} DataLoader passes gave no batch"
-        cited.insert(0, Cited("probe", said + values["read"], "probe"))
-    if facts["no-batches"]:
+    else:
         counted = "its one pass" if passes.ended == 1 else f"any of its {passes.ended} passes"
-        values.update(passes=counted, read=f" ({shape})" if shape else "")
+        values["passes"] = counted
         said = f"{passes.ended} DataLoader pass{'es' if passes.ended > 1 else ''}, 0 batches"
-        cited.insert(0, Cited("probe", said + values["read"], "probe"))
+    cited.insert(0, Cited("probe", said + values["read"], "probe"))
 
 
 def _gradient_facts(probe: ProbeFacts, facts, values, cited) -> None:

@@ -592,9 +592,9 @@ class ProgressTracker:
             self._read_bare_row(text, line)
         if (lead := text.lstrip()[:1]) and lead in _TABLE_RULES:
             self._read_table_row(text, line)
-        elif ("loss" in lower and _SPACED_HEADER.match(text)) or (
-            self._spaced_header is not None and text.lstrip()[:1].isdigit()
-        ):
+        elif "loss" in lower and _SPACED_HEADER.match(text):
+            self._spaced_header = text.split()
+        elif self._spaced_header is not None and lead.isdigit():
             self._read_spaced_row(text, line)
         if not moved:
             self._after_progress += 1
@@ -961,13 +961,9 @@ class ProgressTracker:
         """A row of a table laid out with spaces under a header that names a loss (fastai's
         results, printed as each epoch ends): read as the status table's rows are."""
         cells = text.split()
-        if _SPACED_HEADER.match(text):
-            self._spaced_header = cells
-            return
-        if self._spaced_header is None or len(self._spaced_header) != len(cells):
-            return
-        values = [_float(c) for c in cells]
-        self._read_named_cells(self._spaced_header, cells, values, text, line)
+        header = self._spaced_header
+        if header is not None and len(header) == len(cells):
+            self._read_named_cells(header, cells, [_float(c) for c in cells], text, line)
 
     def _read_named_cells(
         self,
