@@ -303,10 +303,15 @@ def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None)
             "the log lists its lines newest first (as a log viewer shows them): it was read in "
             "the order they were written, so the line numbers here count from its last line"
         )
+    job_logs = [p for p in paths if _is_hydra_job_log(p)]
+    if job_logs:
+        notes.append(HYDRA_JOB_LOG_NOTE)
     evidence = Evidence(
         source="log", exit=_said_status(facts), log=facts, progress=progress, notes=tuple(notes)
     )
     verdict = classify(evidence, knowledge)
+    if job_logs and len(job_logs) == len(paths):
+        verdict = _as_a_job_log_can_tell(verdict)
     from trainwatch.diagnostics.judge.ranks import job_verdict, judge_ranks
 
     # ranks from `[rankN]:` prefixes, torchrun's table, and the collectives' watchdog lines
@@ -328,6 +333,41 @@ def explain_logs(paths: Iterable[str], knowledge, stdin: BinaryIO | None = None)
         evidence=evidence,
         sources=tuple(paths),
         sections={} if section is None else {"distributed": section},
+    )
+
+
+# Hydra's run folder holds the composed configuration in `.hydra/` beside the job's log file
+# (`outputs/<date>/<time>/<job>.log`). Hydra writes a failed job's error to the terminal, never into
+# that file, so the file's end cannot tell a crash from a hang or a finish (a real Hydra run's job
+# logs, forty-eighth session: crashed jobs read as hangs at 45% with rendezvous advice, and one as
+# completed at 75%). A reading from how such a log ends is held to this.
+HYDRA_RUN_MARK = os.path.join(".hydra", "hydra.yaml")
+JOB_LOG_ENDING_MAX = 0.35
+HYDRA_JOB_LOG_NOTE = (
+    "the log is a Hydra job's own log (a `.hydra` folder beside it): Hydra writes a failed job's "
+    "error to the terminal, not into this file"
+)
+READ_THE_TERMINAL = (
+    "This is Hydra's job log, which never holds the job's error: explain what the terminal (or "
+    "the scheduler's stderr file) received, where Hydra printed the failure."
+)
+
+
+def _is_hydra_job_log(path: str) -> bool:
+    return path != "-" and os.path.isfile(
+        os.path.join(os.path.dirname(os.path.abspath(path)), HYDRA_RUN_MARK)
+    )
+
+
+def _as_a_job_log_can_tell(verdict: Verdict) -> Verdict:
+    """A reading of how a Hydra job log ended, no surer than such a log can make it. What the log
+    did say (a NaN loss, an error a handler logged, closing words) keeps its reading."""
+    if not (verdict.signature or "").startswith("quiet:") or verdict.category == "numerical":
+        return verdict
+    return replace(
+        verdict,
+        confidence=min(verdict.confidence, JOB_LOG_ENDING_MAX),
+        advice=(READ_THE_TERMINAL, *verdict.advice),
     )
 
 

@@ -137,6 +137,14 @@ NEWER_SYNTAX = re.compile(
     r"|\*\w[\w.\[\]()]*\s*,\s*\*\w"
     r"|\bdef\s+\w+\([^)]*,\s*/\s*[,)]"
 )
+# Syntax errors as Python 3.10 and later word them (`expected ':'`, `'(' was never closed`,
+# `invalid syntax. Perhaps you forgot a comma?`, `expected an indented block after 'if' statement
+# on line 3`): an interpreter that new parses f-strings, `:=`, annotations and positional-only
+# parameters.
+SAID_BY_A_NEW_PYTHON = re.compile(
+    r"^expected '[^']+'|was never closed|Perhaps you forgot a comma\?|after '\w+' statement on line"
+    r"|^unterminated (?:triple-quoted )?string literal|^closing parenthesis '.' does not match"
+)
 # A size of 0 in the error of a code verdict, or of an error nothing else explains (`the existing
 # size (0)`, `Tensor sizes: [100, 0]`, `array of size 0`, `axis 0 with size 0`, `input.numel() ==
 # 0`, numpy's `zero-size array to reduction operation`): the tensor or array was empty, which a
@@ -777,7 +785,13 @@ def _recast_code_verdict(
 
 
 def _newer_syntax(exception: RaisedException) -> str | None:
-    """The line a syntax error stopped on, when it holds syntax of Python 3.5 or later."""
+    """The line a syntax error stopped on, when it holds syntax of Python 3.5 or later and the
+    error is not one every Python makes alike (indentation) or worded as only Python 3.10 and
+    later word it (such an interpreter knows every syntax NEWER_SYNTAX looks for)."""
+    if exception.short_type in ("IndentationError", "TabError") or SAID_BY_A_NEW_PYTHON.search(
+        exception.message
+    ):
+        return None
     line = next((f.code for f in reversed(exception.frames) if f.code), None)
     return line if line is not None and NEWER_SYNTAX.search(line) else None
 

@@ -78,16 +78,18 @@ _TERM_VALUE = r"[-+]?(?:nan|NaN|inf|Inf|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\b"
 _TERM = rf"{_TERM_NAME}\s+{_TERM_VALUE}"
 _LOSS_TERMS = re.compile(rf"\b(?:[Ll]osses|LOSSES)\s*:\s*\[?(?P<terms>{_TERM}(?:\s*,\s*{_TERM})+)")
 _LOSS_TERM = re.compile(rf"(?P<name>{_TERM_NAME})\s+(?P<value>{_TERM_VALUE})")
-# Any metric's non-finite value: `val/acc: nan`, `eval-rmse:nan`, `grad_norm': nan`.
+# Any metric's non-finite value: `val/acc: nan`, `eval-rmse:nan`, `grad_norm': nan`; a ranking
+# metric at a cut-off as recommenders and retrieval write it: `recall@10=nan`, `ndcg@5: nan`.
 _NONFINITE = re.compile(
-    r"(?P<name>[A-Za-z_][\w./\-]*)['\"]?(?:\s*[:=]\s*|\s+(?:is|was|became)\s+)['\"]?"
+    r"(?P<name>[A-Za-z_][\w./\-]*(?:@\w+)?)['\"]?(?:\s*[:=]\s*|\s+(?:is|was|became)\s+)['\"]?"
     r"(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity))(?![\da-z_.])"
 )
 # ... or with a space alone, under a name written as an identifier (`val_macro_recall nan`,
 # `train/acc nan`): a word of prose before `nan` has no `_` or `/`; or under a metric's own
 # abbreviation (`train mse inf`, a real run's regression loop)
 _NONFINITE_SPACED = re.compile(
-    r"(?<![\w./\-])(?P<name>[A-Za-z][\w.\-]*[_/][\w./\-]*|(?:r?mse|mae|nll|ppl|acc|auc|f1))\s+"
+    r"(?<![\w./\-])(?P<name>[A-Za-z][\w.\-]*[_/][\w./\-]*|(?:r?mse|mae|nll|ppl|acc|auc|f1)"
+    r"|[A-Za-z]\w*@\w+)\s+"
     r"(?P<value>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity))(?![\da-z_.])"
 )
 NAN_REPEATS = 3  # lines on which a name no metric's words know was printed NaN

@@ -475,7 +475,7 @@ def test_exit_zero_before_the_loop_ends_is_early_exit():
 
 
 def test_exit_zero_says_where_the_loop_was_last_seen_when_it_printed_no_total():
-    text = "epoch 0 loss 0.5\nepoch 1 loss 0.4\ndone\n"
+    text = "epoch 0 loss 0.5\nepoch 1 loss 0.4\nbye\n"
     v = judge(text, exit=ExitStatus.from_returncode(0), progress=_progress(text))
     assert v.category == "completed" and "last seen at epoch 1, with no total" in v.summary
     v = judge("hello\n", exit=ExitStatus.from_returncode(0), progress=_progress("hello\n"))

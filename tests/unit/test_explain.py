@@ -831,3 +831,52 @@ def test_an_error_printed_again_after_progress_is_still_the_error():
     # progress line between (BV's real runs: code/error-words 0.50 for a shape mismatch)
     error = "RuntimeError: mat1 and mat2 shapes cannot be multiplied (32x10 and 8x16)\n"
     assert _verdict(error + "epoch 1 loss 0.9294\n" + error).subtype == "code/shape-mismatch"
+
+
+def test_a_hydra_target_that_leads_nowhere_is_the_config_s_and_its_short_form_is_not_sure():
+    # a real Hydra run: `_target_: torch.optim.AdamW_`. Hydra's `_locate` imports the class's path
+    # as a module, so the chain holds `No module named 'torch.optim.AdamW_'`: no package is
+    # missing and no module of torch moved (was library/version-incompat 98%)
+    full = explain_logs([str(FIXTURE_LOGS / "hydra_target_typo_full_error.log")], KNOWLEDGE)
+    assert (full.verdict.subtype, full.verdict.signature) == (
+        "code/config",
+        "hydra-target-not-found",
+    )
+    # Hydra's short output hides why the target did not load (in public reports mostly an import
+    # inside the target's module): named, not sure, and never a hang (was hang/no-output 30%)
+    short = explain_logs([str(FIXTURE_LOGS / "hydra_target_typo_short.log")], KNOWLEDGE).verdict
+    assert short.signature == "hydra-target-not-loaded" and short.confidence < 0.6, short
+    assert any("HYDRA_FULL_ERROR=1" in advice for advice in short.advice)
+
+
+def test_a_hydra_job_log_s_end_is_not_read_surer_than_such_a_log_can_tell(tmp_path):
+    # Hydra writes a failed job's error to the terminal, never into the job's log beside `.hydra/`:
+    # a real crashed job's log ends at its last INFO line (was hang/at-start 45%, with rendezvous
+    # advice; another, completed 75%)
+    text = "[2026-12-07 15:30:46,590][__main__][INFO] - Loading dataset from /data/train.pt\n"
+    alone = tmp_path / "alone" / "train.log"
+    job = tmp_path / "outputs" / "2026-12-07" / "15-30-45" / "train.log"
+    for path in (alone, job):
+        path.parent.mkdir(parents=True)
+        path.write_text(text)
+    (job.parent / ".hydra").mkdir()
+    (job.parent / ".hydra" / "hydra.yaml").write_text("hydra:\n  run:\n    dir: outputs\n")
+    plain = explain_logs([str(alone)], KNOWLEDGE)
+    read = explain_logs([str(job)], KNOWLEDGE)
+    assert plain.verdict.category == read.verdict.category == "hang"
+    assert plain.verdict.confidence > read.verdict.confidence == 0.35
+    assert "terminal" in read.verdict.advice[0]
+    assert any("Hydra job" in note for note in read.evidence.notes)
+    assert not any("Hydra" in note for note in plain.evidence.notes)
+    # what such a log does say keeps its reading: a NaN loss it printed
+    job.write_text(text + "".join(f"[x][__main__][INFO] - step {i} loss nan\n" for i in range(4)))
+    assert explain_logs([str(job)], KNOWLEDGE).verdict.category == "numerical"
+
+
+def test_an_indentation_error_is_no_newer_python_s_syntax_whatever_its_line_holds():
+    # a real run: the line Python stopped at holds an f-string, which older Pythons refuse; but
+    # indentation is read alike by every Python, and this wording is Python 3.10's (was
+    # library/version-incompat 60%)
+    log = FIXTURE_LOGS / "indentation_error_fstring_line.log"
+    verdict = explain_logs([str(log)], KNOWLEDGE).verdict
+    assert verdict.subtype == "code/syntax-error", verdict

@@ -1223,3 +1223,13 @@ def test_a_plural_count_without_a_total_is_no_position():
         tracker = ProgressTracker()
         tracker.feed(LogLine(1, text))
         assert tracker.finish().stopped_at == said, text
+
+
+def test_a_ranking_metric_at_a_cut_off_is_a_metric_whose_nan_is_seen():
+    # recommenders and retrieval write a metric at a cut-off `recall@10`, `ndcg@5`: a real run's
+    # `recall@5=nan` every epoch (users with no positives) was read as a clean finish
+    verdict = classify(facts_of(fixture("recall_at_k_nan.log")))
+    assert verdict.subtype == "numerical/nan-metric", verdict
+    spaced = track("epoch 1 loss 0.52 ndcg@10 nan\nepoch 2 loss 0.50 ndcg@10 nan\n")
+    assert spaced.first_nonfinite_metric is not None
+    assert spaced.first_nonfinite_metric[0] == "ndcg@10"
