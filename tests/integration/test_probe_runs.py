@@ -625,8 +625,9 @@ def test_a_failed_import_of_a_module_the_probe_hooks_prints_the_same_traceback(t
 
 def test_the_probe_s_frames_in_a_program_s_tracebacks_are_marked_hidden(tmp_path):
     # IPython (a notebook's traceback) and pytest leave out frames that set `__tracebackhide__`;
-    # the probe's wrappers of DataLoader.__next__, Tensor.backward and torch.save sit in such
-    # tracebacks (a real notebook run showed the DataLoader wrapper's frame and source)
+    # the probe's wrappers of the DataLoader iterators' `_next_data`, Tensor.backward and
+    # torch.save sit in such tracebacks (a real notebook run showed the DataLoader wrapper's
+    # frame and source)
     program = tmp_path / "train.py"
     program.write_text(
         "import torch\n"
@@ -657,5 +658,5 @@ def test_the_probe_s_frames_in_a_program_s_tracebacks_are_marked_hidden(tmp_path
     lines = done.stdout.splitlines()
     assert len(lines) == 3
     seen = [ast.literal_eval(line) for line in lines]
-    assert [name for frames in seen for name, _ in frames] == ["__next__", "backward", "save"]
+    assert [name for frames in seen for name, _ in frames] == ["_next_data", "backward", "save"]
     assert all(hidden for frames in seen for _, hidden in frames)

@@ -294,3 +294,17 @@ def test_a_call_of_the_program_s_own_function_that_does_not_fit_it_is_the_progra
     train.write_text("import json\njson.dumps({}, indentation=2)\n")
     assert trainwatch("run", "--json", str(report), str(train)).returncode == 1
     assert read_report(report)["verdict"]["subtype"] == "library/version-incompat"
+
+
+def test_a_warning_torch_gives_about_the_program_s_line_still_names_that_line(tmp_path, script):
+    # the probe counts the DataLoader's batches under its iterator's `__next__`: torch's warning
+    # from there (an IterableDataset's length overrun, `stacklevel=2`) names the program's `for`
+    # line, as it does without trainwatch (a real run's 60 warnings named the probe's file)
+    done = trainwatch("run", "-q", script("iterable_length_overrun.py"))
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    warned = [
+        line for line in done.stderr.decode().splitlines() if "UserWarning: Length of" in line
+    ]
+    assert len(warned) == 2, done.stderr.decode()[-2000:]
+    assert all(line.startswith(script("iterable_length_overrun.py") + ":") for line in warned)
+    assert b"sum 10.0" in done.stdout

@@ -1287,3 +1287,30 @@ def test_a_good_end_s_words_in_a_run_that_exited_0_are_as_sure_as_the_exit_alone
     assert (exited.subtype, exited.confidence) == ("completed/finished", 0.8), exited
     saved = judge(text, progress=_progress(text))  # a saved log: the words alone, less sure
     assert saved.category == "completed" and saved.confidence < 0.8
+
+
+def test_a_strict_false_load_that_loaded_nothing_is_the_run_s_cause_though_it_exited_0():
+    # a real resume: `_IncompatibleKeys` lists every model key missing and its `module.` twin
+    # unexpected, then "Resumed from epoch 9", three epochs and exit 0 (was completed 97%)
+    from conftest import FIXTURE_LOGS
+
+    text = (FIXTURE_LOGS / "strict_false_prefix_loaded_nothing.log").read_text()
+    ran = judge(text, exit=ExitStatus.from_returncode(0), progress=_progress(text))
+    saved = judge(text, progress=_progress(text))
+    for v in (ran, saved):
+        assert (v.subtype, v.signature) == (
+            "code/checkpoint-mismatch",
+            "nothing-loaded-by-a-prefix",
+        )
+    # keys a partial load leaves out on purpose (a new head) are no such mismatch
+    head = "_IncompatibleKeys(missing_keys=['fc.weight', 'fc.bias'], unexpected_keys=[])\ndone\n"
+    assert judge(head, exit=ExitStatus.from_returncode(0)).category == "completed"
+
+
+def test_a_length_asked_of_a_stream_is_the_program_s_setup_not_a_sample():
+    # a real run: `len(loader)` of an IterableDataset without `__len__`, raised in torch's
+    # dataloader.py `__len__` (a data module's name, but no sample was read: was data 67%)
+    from conftest import FIXTURE_LOGS
+
+    v = judge((FIXTURE_LOGS / "iterable_dataset_len_asked.log").read_text())
+    assert v.category == "code", v

@@ -1543,8 +1543,13 @@ def _hook_dataloader(torch):
     `_num_yielded`, which a new pass resets)."""
     data = getattr(getattr(torch, "utils", None), "data", None)
     _replace_once(getattr(data, "DataLoader", None), "__init__", _counting_builds(_passes, "built"))
-    base = getattr(getattr(data, "dataloader", None), "_BaseDataLoaderIter", None)
-    _replace_once(base, "__next__", _counting_next)
+    # Each iterator's `_next_data`, under torch's `__next__`, not `__next__` itself: a warning that
+    # `__next__` gives about its caller's line (`stacklevel=2`, an IterableDataset's length
+    # overrun) must still name the program's line, not the probe's (a real run's 60 warnings named
+    # sitecustomize.py).
+    module = getattr(data, "dataloader", None)
+    for name in ("_SingleProcessDataLoaderIter", "_MultiProcessingDataLoaderIter"):
+        _replace_once(getattr(module, name, None), "_next_data", _counting_next)
 
 
 def _counting_builds(counts, key):
@@ -1563,20 +1568,22 @@ def _counting_builds(counts, key):
 
 
 def _counting_next(original):
-    def __next__(self):
+    def _next_data(self):
         __tracebackhide__ = True
+        # torch counts a batch given (`_num_yielded`) after this returns it
+        first = getattr(self, "_num_yielded", None) == 0
         try:
             batch = original(self)
         except StopIteration:
             _pass_ended(self)
             raise
-        if getattr(self, "_num_yielded", None) == 1:  # a pass's first batch: whose pass is it?
+        if first:  # a pass's first batch: whose pass is it?
             _mark_sanity_check(self)
         if not getattr(self, "_trainwatch_sanity", False):
             _passes["taken"] += 1
         return batch
 
-    return __next__
+    return _next_data
 
 
 # Lightning's sanity check: validation batches taken before training starts
