@@ -285,6 +285,9 @@ def _facts(evidence: Evidence, quiet: bool, said_stopped: bool = False):
         _gradient_facts(evidence.probe, facts, values, cited)
     if evidence.probe is not None and evidence.probe.loaders is not None:
         _loader_facts(evidence.probe.loaders, facts, values, cited)
+        facts["nonfinite-after-empty-pass"] = _nonfinite_after_empty_pass(
+            evidence.probe.loaders, progress
+        )
     if evidence.probe is not None and evidence.probe.stopped_fits:
         _stopped_fit_facts(evidence.probe.stopped_fits[-1], facts, values, cited)
     if evidence.nan_stop is not None:
@@ -439,6 +442,31 @@ def _rule_of(verdict: Verdict) -> Rule:
 def _trained_on_nothing(evidence: Evidence) -> bool:
     probe = evidence.probe
     return probe is not None and probe.loaders is not None and probe.loaders.gave_nothing
+
+
+# How long after a DataLoader pass gave no batch the loss printed NaN may be read and still be that
+# pass's mean of no losses: the print comes right after the pass, and a loaded machine reads it up
+# to a second late (checkpoints.STEP_LAG_S).
+EMPTY_PASS_PRINT_LAG_S = 2.0
+
+
+def _nonfinite_after_empty_pass(passes: LoaderPasses, progress: ProgressFacts | None) -> bool:
+    """Was the first non-finite loss printed right after the first DataLoader pass that gave no
+    batch, finite losses before it, and most passes empty: the NaN mean of epochs that had no
+    batch (a generator used up by the first epoch), not a training that diverged (a real run:
+    numerical/nan-loss 90%). An empty validation split beside a training split empties half the
+    passes, and a loss that diverged beside it keeps its reading."""
+    empty_at = passes.first_empty_at
+    if empty_at is None or progress is None or progress.first_nonfinite_loss is None:
+        return False
+    read_at = progress.first_nonfinite_read_at
+    return (
+        bool(progress.losses)
+        and passes.empty * 2 > passes.ended
+        and not progress.diverged
+        and read_at is not None
+        and 0 <= read_at - empty_at <= EMPTY_PASS_PRINT_LAG_S
+    )
 
 
 def _loader_facts(passes: LoaderPasses, facts, values, cited) -> None:

@@ -447,7 +447,10 @@ def test_a_loop_whose_dataloader_gives_no_batch_is_an_early_exit_counted_by_the_
     assert verdict["subtype"] == "early-exit/no-training-batches", verdict
     assert "no batch in any of its 3 passes" in verdict["summary"]
     assert "TensorDataset: 3 samples, batch size 8, drop_last=True" in verdict["summary"]
-    assert report["probe"]["dataloader_passes"] == {
+    passes = report["probe"]["dataloader_passes"]
+    ended_at = passes["first_empty"].pop("at")
+    assert 0 < time.time() - ended_at < 120  # when the first empty pass ended (wall clock)
+    assert passes == {
         "ended": 3,
         "batches": 0,
         "empty": 3,
@@ -577,3 +580,16 @@ def test_a_pipeline_s_status_0_does_not_hide_the_python_process_that_died_in_it(
     program.write_text(program.read_text().replace("raise LookupError(", "break  # ("))
     trainwatch("run", "--json", str(report), "--", "bash", "-c", pipeline)
     assert read_report(report)["verdict"]["subtype"] == "early-exit/unfinished"
+
+
+def test_a_nan_loss_printed_right_after_a_pass_that_gave_no_batch_is_its_empty_mean(tmp_path):
+    # a real run's generator, used up by the first epoch: the next epochs print the mean of no
+    # losses, NaN, right after their empty passes (was numerical/nan-loss 90% with learning-rate
+    # advice); the probe says when the first empty pass ended
+    path = tmp_path / "r.json"
+    done = trainwatch("run", "--json", str(path), str(SCRIPTS / "exhausted_stream.py"))
+    assert done.returncode == 0 and b"train_loss: nan (0 batches)" in done.stdout
+    report = read_report(path)
+    assert report["verdict"]["subtype"] == "data/empty-dataset", report["verdict"]
+    assert "2 of its 3 passes gave none" in report["verdict"]["summary"]
+    assert not any("learning rate" in advice for advice in report["advice"])

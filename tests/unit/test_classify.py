@@ -1314,3 +1314,34 @@ def test_a_length_asked_of_a_stream_is_the_program_s_setup_not_a_sample():
 
     v = judge((FIXTURE_LOGS / "iterable_dataset_len_asked.log").read_text())
     assert v.category == "code", v
+
+
+def test_a_nan_loss_right_after_most_passes_came_out_empty_is_the_data_that_ran_out():
+    # the probe says when the first empty pass ended; the loss line NaN is read just after it
+    from trainwatch.diagnostics.watch.probe.records import LoaderPasses, ProbeFacts
+
+    text = "Epoch 1/3 loss: 0.5\nEpoch 2/3 loss: nan\nEpoch 3/3 loss: nan\n"
+    read_at = iter(float(t) for t in range(100, 200))
+    tracker = ProgressTracker(clock=lambda: next(read_at))
+    for i, line in enumerate(text.splitlines(), 1):
+        tracker.feed(LogLine(i, line))
+    progress = tracker.finish()
+    read = progress.first_nonfinite_read_at
+
+    def verdict(ended, empty, empty_at):
+        passes = LoaderPasses(ended, 4, empty, first_empty={"dataset": "Stream", "at": empty_at})
+        return classify(
+            Evidence(
+                source="run",
+                log=parse_text(text),
+                exit=ExitStatus.from_returncode(0),
+                progress=progress,
+                probe=ProbeFacts(loaders=passes),
+            )
+        )
+
+    assert verdict(3, 2, read - 0.2).subtype == "data/empty-dataset"
+    # an empty validation split beside the training's (half the passes) and a loss that went NaN
+    # on its own: still numerical; so is a NaN read long after the first empty pass
+    assert verdict(6, 3, read - 0.2).category == "numerical"
+    assert verdict(3, 2, read - 30).category == "numerical"

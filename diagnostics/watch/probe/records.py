@@ -153,10 +153,15 @@ class LoaderPasses:
     batches: int
     empty: int  # passes that gave no batch at all
     # the first empty pass's dataset: its class name, length (None when it has none), the batch
-    # size and drop_last
+    # size and drop_last; and when it ended (`at`, the wall clock's seconds)
     first_empty: dict[str, Any] | None = None
     built: int = 0  # DataLoaders built
     taken: int = 0  # batches taken from any of them, in passes that ended or not
+
+    @property
+    def first_empty_at(self) -> float | None:
+        at = (self.first_empty or {}).get("at")
+        return float(at) if isinstance(at, (int, float)) else None
 
     @property
     def gave_nothing(self) -> bool:

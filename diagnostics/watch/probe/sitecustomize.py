@@ -1625,13 +1625,16 @@ def _pass_ended(iterator):
         if yielded == 0:
             _passes["empty"] += 1
             if _passes["first_empty"] is None:
-                _passes["first_empty"] = _loader_shape(iterator)
+                import time
+
+                _passes["first_empty"] = dict(_loader_shape(iterator), at=time.time())
     except Exception:
         pass
 
 
 def _loader_shape(iterator):
-    """What an empty pass read: the dataset's class and length, the batch size, drop_last."""
+    """What an empty pass read: the dataset's class and length, the batch size, drop_last (and,
+    added where it is recorded, when it ended)."""
     dataset = getattr(iterator, "_dataset", None)
     try:
         size = len(dataset)
