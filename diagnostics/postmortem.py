@@ -22,6 +22,7 @@ from trainwatch.diagnostics import __version__
 from trainwatch.diagnostics.errors import UsageError
 from trainwatch.diagnostics.evidence import CITED_CHARS, Evidence, ExitStatus, LogLine
 from trainwatch.diagnostics.judge.classify import classify
+from trainwatch.diagnostics.judge.quiet import QUIET_PREFIX
 from trainwatch.diagnostics.read import order
 from trainwatch.diagnostics.read.capture import ANSI, WRAP_MIN, clean, cut_rests, repeats_one_line
 from trainwatch.diagnostics.read.encodings import UTF8_BOM, Utf16AsUtf8, utf16_codec
@@ -362,7 +363,7 @@ def _is_hydra_job_log(path: str) -> bool:
 def _as_a_job_log_can_tell(verdict: Verdict) -> Verdict:
     """A reading of how a Hydra job log ended, no surer than such a log can make it. What the log
     did say (a NaN loss, an error a handler logged, closing words) keeps its reading."""
-    if not (verdict.signature or "").startswith("quiet:") or verdict.category == "numerical":
+    if not (verdict.signature or "").startswith(QUIET_PREFIX) or verdict.category == "numerical":
         return verdict
     return replace(
         verdict,
