@@ -103,6 +103,9 @@ DATA_READING_DEPTH = 3
 # asked of an IterableDataset, a split's lengths that do not add up (real runs, forty-eighth
 # session: both read as a bad sample, 67%)
 LIBRARY_DATA_SETUP = frozenset(("__len__", "random_split"))
+# torch's DataLoader worker calling the program's `worker_init_fn` before any sample (a real run's
+# `'WorkerInfo' object has no attribute 'base_seed'` there, read as a bad sample)
+WORKER_INIT_CALL = re.compile(r"\s*init_fn\(worker_id\)")
 # A data loader's own step to its next batch: what is raised below it was raised making a batch.
 LOADER_STEPS = frozenset(("__next__", "_next_data", "_next_index"))
 DATA_LOADER_MODULE = re.compile(r"(?i)^data_?loader$")
@@ -127,6 +130,11 @@ GENERIC_CODE_SUBTYPE = "code/python-error"
 # How sure a run that exited 0 with no error stopping it is to have completed, nothing more known
 EXITED_WELL = 0.8
 SHAPE_SUBTYPE = "code/shape-mismatch"
+MISSING_PATH_SUBTYPE = "library/missing-path"
+SAMPLE_FETCHES = frozenset(("__getitem__", "__getitems__"))
+MISSING_SAMPLE_SUBTYPE = "data/missing-file"
+# the signature for a sample's media file missing, whose advice a missing sample of any kind takes
+MISSING_SAMPLE_SIGNATURE = "sample-file-missing"
 SYNTAX_SUBTYPE = "code/syntax-error"
 # A line that does not compile although it is valid Python 3.6 or later: an f-string, an annotated
 # assignment, `:=`, two unpackings in one call (3.5), a positional-only marker. Where the parser
@@ -677,12 +685,17 @@ def _from_match(
     culprit = _culprit(best, chains, evidence)
     alternatives: list[Alternative] = []
     summary = _summary(sig.title, sig.explanation)
-    recast = _recast_code_verdict(best, exception, culprit)
+    advice = sig.advice
+    recast = _recast_code_verdict(best, exception, culprit) or _recast_missing_sample(
+        best, exception, culprit
+    )
     if recast is not None:
         alternatives.append(Alternative(category, subtype, confidence * 0.8, summary))
         subtype, summary, ceiling = recast
         category = subtype.split("/", 1)[0]
         confidence = min(confidence, ceiling)
+        if subtype == MISSING_SAMPLE_SUBTYPE:
+            advice = _advice_of(MISSING_SAMPLE_SIGNATURE) + advice
     evidence_cited = list(best.cited)
     for m in ranked:  # corroborating matches of the same category strengthen and are shown
         if m is not best and m.signature.category == category and m.signature.role == "root":
@@ -720,8 +733,47 @@ def _from_match(
         culprit=culprit,
         exception=exception,
         exception_chain=chain.exceptions if chain else (),
-        advice=sig.advice,
+        advice=advice,
         doc_url=sig.doc,
+    )
+
+
+def _recast_missing_sample(
+    best: Match, exception: RaisedException | None, culprit: Culprit | None
+) -> tuple[str, str, float] | None:
+    """A path that does not exist, met while a sample was read (a Dataset's `__getitem__`, a
+    DataLoader worker): one sample's file missing from a list whose other files load, not a wrong
+    data root or an unmounted file system (a real run, forty-ninth session: its 37th file of a
+    folder whose first 36 had loaded, read as the environment's missing path)."""
+    if best.signature.subtype != MISSING_PATH_SUBTYPE or exception is None:
+        return None
+    if exception.short_type != "FileNotFoundError" or not _raised_for_one_sample(best.chain):
+        return None
+    place = _reading_place(best.chain, culprit)
+    return (
+        MISSING_SAMPLE_SUBTYPE,
+        f"A file the data names does not exist, met while a sample was read (in {place}): most "
+        "likely a sample missing from the files its list or index names, possibly a data root "
+        "that is wrong for every sample.",
+        0.6,
+    )
+
+
+def _advice_of(signature_id: str) -> tuple[str, ...]:
+    """The advice of one built-in signature, where a verdict recast to its cause needs it."""
+    from trainwatch.diagnostics.knowledge import default_knowledge
+
+    return next((s.advice for s in default_knowledge().signatures if s.id == signature_id), ())
+
+
+def _raised_for_one_sample(chain: ExceptionChain | None) -> bool:
+    """Was the error raised while one sample was fetched (below a Dataset's `__getitem__`, or in a
+    DataLoader worker), not while a data pipeline was set up (a dataset's metadata read once in
+    its constructor, where a missing file means a wrong root for all: dev SS102)?"""
+    if chain is None:
+        return False
+    return any("DataLoader worker" in e.message for e in chain.exceptions) or any(
+        f.function in SAMPLE_FETCHES for e in chain.exceptions for f in e.frames
     )
 
 
@@ -733,11 +785,14 @@ def _recast_code_verdict(
     if best.signature.category != "code":
         return None
     never_a_sample = exception is not None and (
-        exception.short_type in NAMES_NOT_SAMPLES or CALL_SIGNATURE.search(exception.message)
+        exception.short_type in NAMES_NOT_SAMPLES
+        or CALL_SIGNATURE.search(exception.message)
+        or _own_attribute_missing(exception)
     )
     if (
         (_generic_code(best) or best.signature.subtype == SHAPE_SUBTYPE)
         and not never_a_sample
+        and not (best.signature.subtype == SHAPE_SUBTYPE and _own_collate(best.chain))
         and _raised_reading_data(best.chain, culprit)
     ):
         # A plain Python error, or shapes that do not fit (a record reshaped to the size the
@@ -1526,6 +1581,32 @@ def _generic_code(best: Match) -> bool:
     return sig.subtype == GENERIC_CODE_SUBTYPE or (sig.layer == "phrase" and sig.category == "code")
 
 
+# `'Toy' object has no attribute 'augument'`: the attribute a message says is missing
+MISSING_ATTRIBUTE = re.compile(r"has no attribute '(?P<name>\w+)'")
+
+
+def _own_attribute_missing(exception: RaisedException) -> bool:
+    """An AttributeError for an attribute the raising line asks of `self` (`self.augument(x)`): a
+    typo or a missing assignment in the program's own class, whichever sample it was reading (a
+    real run's dataset method, read as a bad sample)."""
+    if exception.short_type != "AttributeError":
+        return False
+    missing = MISSING_ATTRIBUTE.search(exception.message)
+    code = exception.frames[-1].code if exception.frames else None
+    return bool(missing and code and f"self.{missing.group('name')}" in code)
+
+
+def _own_collate(chain: ExceptionChain | None) -> bool:
+    """Was the failing collate function the program's own? Its shapes that do not fit are its
+    own padding or stacking (a real run's `out[k, :len(s)] = s` sized by the first sample, another's
+    `pad_sequence` over the wrong axis), not a sample: the default collate's words for unequal
+    samples are their own signature."""
+    from trainwatch.diagnostics.judge.culprits import collate_frame
+
+    frame = collate_frame(chain.exceptions) if chain is not None else None
+    return frame is not None and frame.user
+
+
 def _reading_place(chain: ExceptionChain | None, culprit: Culprit | None) -> str:
     """Where in the reading of the data the error was raised, as a summary names it: the collate
     function that puts the samples of a batch together (a sample of another kind than the others,
@@ -1553,6 +1634,8 @@ def _raised_reading_data(chain: ExceptionChain | None, culprit: Culprit | None) 
         return True
     if chain is None:
         return False
+    if any(f.code and WORKER_INIT_CALL.match(f.code) for e in chain.exceptions for f in e.frames):
+        return False  # a worker's `worker_init_fn`: it sets the worker up, reads no sample
     from trainwatch.diagnostics.judge.culprits import collate_frame
 
     if collate_frame(chain.exceptions) is not None:

@@ -50,6 +50,7 @@ BLOCKING = (
 # seen then is that wait; DataLoader workers out of file descriptors (`Too many open files`) fail
 # to pass their batches, and the main process waits on them for ever.
 WAITS_EXPLAINED = ("distributed/rendezvous", "library/too-many-open-files")
+EMPTY_DATA = "data/empty-dataset"  # a reading the probe's count of empty passes makes exact
 STARTUP_MAX_LINES = 60
 SILENT_MIN_LINES = 3
 QUIET_END_LINES = 3  # lines a saved log may print after its last progress and still "end" there
@@ -141,9 +142,14 @@ def apply_quiet(
     found, and its reading of the loop joins the evidence. `explains_wait`: the verdict names why
     the run waited (a process it waited for died), so a stall is its symptom."""
     failing = verdict is not None and verdict.category not in ("completed", "early-exit", "unknown")
-    if failing and generic and verdict.category == "numerical" and _trained_on_nothing(evidence):
-        # a NaN read from the output's words (`Mean of empty slice`, `loss=nan`) where no batch was
-        # ever given is a mean over no value: the empty loop is what failed (the no-batches rule)
+    if (
+        failing
+        and ((generic and verdict.category == "numerical") or verdict.subtype == EMPTY_DATA)
+        and _trained_on_nothing(evidence)
+    ):
+        # a NaN read from the output's words (`loss=nan`, NumPy's `Mean of empty slice`) where no
+        # batch was ever given is a mean over no value: the empty loop is what failed, which the
+        # probe's count of passes tells exactly (the no-batches rule)
         failing = False
     # the plain words of an end (an early-stopping rule's words mean to stop short of the total)
     said_finished = generic and verdict is not None and verdict.subtype == "completed/finished"
@@ -362,6 +368,7 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
     facts["finished"] = progress.finished is True
     facts["unfinished"] = progress.finished is False
     facts["no-progress"] = progress.stopped_at is None
+    facts["loop-printed"] = progress.stopped_at is not None
     facts["diverged"] = progress.diverged
     if progress.stopped_at:
         values["at"] = f" at {progress.stopped_at}"
@@ -629,6 +636,11 @@ def _resumed_last(evidence: Evidence, log: LogFacts, values, cited) -> bool:
     last_step = progress.last_progress_line if progress is not None else None
     if last_step is not None and last_step.number > found.number:
         return False
+    if progress is not None and progress.finished:
+        # the loop had reached its end before: a checkpoint restored to evaluate or test the
+        # trained model (Lightning's `trainer.validate(ckpt_path="best")` after fit, a real run
+        # read as a resumed run with nothing left to do)
+        return False
     passes = evidence.probe.loaders if evidence.probe is not None else None
     if passes is not None and passes.batches:
         return False  # the probe saw batches given: it trained, printing no step
@@ -695,12 +707,21 @@ def _died_uncaught(chains: tuple[ExceptionChain, ...]) -> bool:
     )
 
 
+# multiprocessing's exit-time finalizers in a child process: a Ctrl-C reaches the DataLoader's
+# workers too, and one that was leaving joins its queue's feeder thread there (a real run's
+# `Process Process-1:` traceback read as the program stuck in a join, while its main process was in
+# `loss.backward()`).
+EXIT_FINALIZERS = frozenset(("_exit_function", "_run_finalizers"))
+
+
 def _blocked_interrupt(chains: tuple[ExceptionChain, ...]):
     """(kind, where, chain) of the first interrupted wait of the program's (a launcher's own wait
     for its ranks, mp.spawn's join or torchrun's agent, is none: it waits whatever they do)."""
     for chain in chains:
         if chain.final.short_type not in ("KeyboardInterrupt", "SystemExit"):
             continue
+        if any(f.function in EXIT_FINALIZERS for f in chain.final.frames):
+            continue  # a child process's exit (a DataLoader worker's queue join), not the stop
         kind, where = classify_wait(chain.final.frames)
         if kind in BLOCKING:
             return kind, where, chain

@@ -175,6 +175,25 @@ _LOADED_FROM = re.compile(
 )
 
 
+# A running best's starting value: `best = float("inf")` (or `-inf` for a score) is the idiom of a
+# hand-written early stop or checkpoint choice, printed as it is when no epoch ever improved on it
+# (`Early stopping: no improvement for 3 epochs (best val_loss=inf)`, a real run whose comparison
+# was written backwards). An infinity under such a name is no value the run computed; a NaN is.
+_RUNNING_BEST = re.compile(r"(?i)(?:\b(?:best|lowest|highest|min|max)\W{1,3}|^best_?)$")
+
+
+def _running_best_start(text: str, match: re.Match[str]) -> bool:
+    """Whether the match is an infinity printed as a running best not yet set."""
+    value = match.group("value").lower()
+    if "inf" not in value:
+        return False
+    name = match.group("name")
+    return bool(
+        _RUNNING_BEST.search(text, max(0, match.start() - 12), match.start())
+        or _RUNNING_BEST.search(name.lower()[:5])
+    )
+
+
 def _nonfinite_values(text: str) -> list[re.Match[str]]:
     """The `name: nan` and `name nan` pairs of a line, in the order written."""
     found = list(_NONFINITE.finditer(text))
@@ -792,6 +811,8 @@ class ProgressTracker:
             value = _float(match.group("value"))
             if value is None or _EVAL_NAME.search(f" {name}"):
                 continue  # validation losses do not make the training curve
+            if _running_best_start(text, match):
+                continue
             if not _names_a_loss(name):
                 continue  # `fastrcnn_losses/num_fg_label`: a count filed under the losses' group
             if (
@@ -870,6 +891,8 @@ class ProgressTracker:
             name = match.group("name")
             if "loss" in name.lower() and _names_a_loss(name) and not _EVAL_NAME.search(f" {name}"):
                 continue  # the training loss is read above
+            if _running_best_start(text, match):
+                continue
             value = _float(match.group("value"))
             if value is None:
                 continue

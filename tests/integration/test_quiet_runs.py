@@ -217,6 +217,23 @@ def test_a_loss_gone_nan_on_nan_inputs_is_data_named_by_the_batch_rows(tmp_path)
     assert verdict["alternatives"][0]["category"] == "numerical"
 
 
+def test_nan_class_weights_held_by_the_loss_are_no_bad_input(tmp_path):
+    # the NaN tensor is a local of the loop, but the loss module holds it as its `weight` buffer
+    result, report = run_script(tmp_path, "class_weight_nan_loop.py")
+    assert result.returncode == 0
+    assert not report["probe"].get("nonfinite_inputs")
+    assert report["verdict"]["subtype"] == "numerical/nan-loss", report["verdict"]
+
+
+def test_a_loop_that_never_computed_a_gradient_trained_nothing(tmp_path):
+    # the loop ran four epochs, printing a loss that nothing was trained from
+    result, report = run_script(tmp_path, "detached_loss_loop.py")
+    assert result.returncode == 0
+    verdict = report["verdict"]
+    assert verdict["subtype"] == "code/no-learning", verdict
+    assert "at epoch 4/50" in verdict["summary"]
+
+
 def test_a_target_computed_from_a_diverging_network_is_no_bad_input(tmp_path):
     # a real run's DQN: the probe finds the detached target non-finite at the first Inf loss, but
     # the loss had grown by orders of magnitude before: the network blew up, not the data

@@ -880,3 +880,52 @@ def test_an_indentation_error_is_no_newer_python_s_syntax_whatever_its_line_hold
     log = FIXTURE_LOGS / "indentation_error_fstring_line.log"
     verdict = explain_logs([str(log)], KNOWLEDGE).verdict
     assert verdict.subtype == "code/syntax-error", verdict
+
+
+def _fixture_verdict(name: str):
+    return explain_logs([str(FIXTURE_LOGS / name)], KNOWLEDGE).verdict
+
+
+def test_a_sample_file_missing_below_getitem_is_the_data_s_whatever_its_extension():
+    # a real run: the 37th `.pt` sample of a folder whose first 36 had loaded (was the setup's
+    # missing path, "check the mount"); torch's NumPy warning above it is no cause
+    verdict = _fixture_verdict("missing_sample_in_getitem.log")
+    assert verdict.subtype == "data/missing-file", verdict
+    assert verdict.alternatives[0].subtype == "library/missing-path"
+    assert "list's entries" in verdict.advice[0]
+
+
+def test_an_own_code_error_in_a_loader_worker_is_code_not_a_bad_sample():
+    # `self.augument(x)` in the dataset's own method, a `worker_init_fn`'s error, and shapes that
+    # the program's own collate got wrong: none says anything of a sample (real runs, all read
+    # data/sample-error)
+    for name, subtype in (
+        ("getitem_self_typo_in_worker.log", "code/python-error"),
+        ("worker_init_fn_error.log", "code/python-error"),
+        ("own_collate_shape_error.log", "code/shape-mismatch"),
+    ):
+        verdict = _fixture_verdict(name)
+        assert verdict.subtype == subtype, (name, verdict)
+
+
+def test_ctrl_c_with_loader_workers_is_an_interruption_not_a_worker_s_join():
+    # a worker's exit-time queue join, interrupted by the same Ctrl-C, is no stuck program
+    verdict = _fixture_verdict("ctrl_c_with_loader_workers.log")
+    assert verdict.subtype == "interrupted/user", verdict
+
+
+def test_a_running_best_printed_as_inf_is_no_infinite_metric():
+    verdict = _fixture_verdict("early_stop_best_never_set.log")
+    assert verdict.subtype == "completed/early-stopping", verdict
+    assert any("never counted an improvement" in advice for advice in verdict.advice)
+    # an infinity the run computed still counts
+    assert _verdict("epoch 1 loss 0.5 val_loss=inf\nepoch 2 loss 0.4 val_loss=inf\n").category == (
+        "numerical"
+    )
+
+
+def test_a_checkpoint_restored_after_the_loop_reached_its_end_is_no_resumed_run():
+    # Lightning's validate(ckpt_path="best") after fit restores the best checkpoint (was
+    # early-exit/resumed-past-end 60%)
+    verdict = _fixture_verdict("lightning_validate_after_fit.log")
+    assert verdict.category == "completed", verdict

@@ -906,13 +906,14 @@ def _innermost_first(exc):
     return reversed(frames)
 
 
-def _nonfinite_inputs(frames):
+def _nonfinite_inputs(frames, held=frozenset()):
     """The floating-point tensors in host memory that the frames' locals hold (directly, or in a
     list, tuple or dict of a batch) with NaN or Inf in them, at most four, and at which positions of
     their first (batch) dimension. Only inputs: a tensor an autograd operation made (`grad_fn`) or
-    a parameter (`requires_grad`) is the model's, whose NaN says nothing of the data."""
+    a parameter (`requires_grad`) is the model's, whose NaN says nothing of the data; so is one a
+    module holds (`held`, the ids of its buffers)."""
     found = []
-    seen = set()
+    seen = set(held)
     for frame in frames:
         for name, value in list(frame.f_locals.items())[:_MAX_LOCALS]:
             for label, tensor in _tensors_in(name, value):
@@ -1477,7 +1478,8 @@ def _check_loss(loss, caller):
             caller = caller.f_back
         # weights already NaN or Inf make every tensor computed from them so (a TD target from a
         # diverged network, detached): the model's blow-up, not the data's (a real run's DQN)
-        found = [] if _weights_nonfinite(frames) else _nonfinite_inputs(frames)
+        weights_nonfinite, held = _models_in(frames)
+        found = [] if weights_nonfinite else _nonfinite_inputs(frames, held)
         if found:
             import time
 
@@ -1495,12 +1497,17 @@ def _check_loss(loss, caller):
         pass
 
 
-def _weights_nonfinite(frames):
+def _models_in(frames):
     """Does a model the frames' locals hold (a module, or `self` in its method) have a parameter in
-    host memory holding NaN or Inf? At most four models are read, only at a non-finite loss."""
+    host memory holding NaN or Inf? And the ids of the tensors those modules hold (parameters and
+    buffers: a loss's class `weight`, a normaliser's statistics), which are no batch of data even
+    where a local names them (a real run's `CrossEntropyLoss(weight=w)` with `w = 1 / counts` and
+    a class of count 0, read as NaN inputs). At most four models are read, only at a non-finite
+    loss."""
     module_type = getattr(getattr(sys.modules.get("torch"), "nn", None), "Module", None)
+    held = set()
     if module_type is None:
-        return False
+        return False, held
     seen = set()
     for frame in frames:
         for value in list(frame.f_locals.values())[:_MAX_LOCALS]:
@@ -1509,10 +1516,11 @@ def _weights_nonfinite(frames):
             seen.add(id(value))
             for parameter in value.parameters():
                 if _cpu_tensor(parameter) and not bool(parameter.detach().isfinite().all()):
-                    return True
+                    return True, held
+            held.update(id(buffer) for buffer in value.buffers())
             if len(seen) == 4:
-                return False
-    return False
+                return False, held
+    return False, held
 
 
 # The optimizers built and the gradients computed (calls of `Tensor.backward`): a run that built
