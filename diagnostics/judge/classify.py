@@ -268,7 +268,11 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
         _sizes_warned_of(_failure_before_the_stop(roots), roots), roots
     )
 
-    verdict = _from_match(best, ranked, cascades, chains, evidence) if best is not None else None
+    verdict = (
+        _from_match(best, ranked, cascades, chains, evidence, knowledge)
+        if best is not None
+        else None
+    )
     worker_crashed = best is not None and _crash_of_a_process_it_waited_for(best)
     if verdict is not None and worker_crashed:
         verdict = _with_the_process_that_died(verdict, best, evidence)
@@ -292,7 +296,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
         verdict = _time_limited(evidence) or verdict
     # only consequences seen: name them, say the cause is elsewhere
     if verdict is None and cascades:
-        verdict = _from_match(cascades[0], ranked, cascades[1:], chains, evidence)
+        verdict = _from_match(cascades[0], ranked, cascades[1:], chains, evidence, knowledge)
     if verdict is None:
         verdict = _fallback(evidence, chains)
     from trainwatch.diagnostics.judge.memory import with_memory_facts
@@ -674,6 +678,7 @@ def _from_match(
     cascades: list[Match],
     chains: tuple[ExceptionChain, ...],
     evidence: Evidence,
+    knowledge: Knowledge | None,
 ) -> Verdict:
     sig = best.signature
     category, subtype = sig.category, sig.subtype
@@ -695,7 +700,7 @@ def _from_match(
         category = subtype.split("/", 1)[0]
         confidence = min(confidence, ceiling)
         if subtype == MISSING_SAMPLE_SUBTYPE:
-            advice = _advice_of(MISSING_SAMPLE_SIGNATURE) + advice
+            advice = _advice_of(knowledge, MISSING_SAMPLE_SIGNATURE) + advice
     evidence_cited = list(best.cited)
     for m in ranked:  # corroborating matches of the same category strengthen and are shown
         if m is not best and m.signature.category == category and m.signature.role == "root":
@@ -759,11 +764,12 @@ def _recast_missing_sample(
     )
 
 
-def _advice_of(signature_id: str) -> tuple[str, ...]:
-    """The advice of one built-in signature, where a verdict recast to its cause needs it."""
-    from trainwatch.diagnostics.knowledge import default_knowledge
-
-    return next((s.advice for s in default_knowledge().signatures if s.id == signature_id), ())
+def _advice_of(knowledge: Knowledge | None, signature_id: str) -> tuple[str, ...]:
+    """The advice of one signature of the knowledge the match came from, where a verdict recast
+    to its cause needs it (none where that knowledge lacks it)."""
+    if knowledge is None:
+        return ()
+    return next((s.advice for s in knowledge.signatures if s.id == signature_id), ())
 
 
 def _raised_for_one_sample(chain: ExceptionChain | None) -> bool:
@@ -772,9 +778,14 @@ def _raised_for_one_sample(chain: ExceptionChain | None) -> bool:
     its constructor, where a missing file means a wrong root for all: dev SS102)?"""
     if chain is None:
         return False
-    return any("DataLoader worker" in e.message for e in chain.exceptions) or any(
+    return _in_a_loader_worker(chain) or any(
         f.function in SAMPLE_FETCHES for e in chain.exceptions for f in e.frames
     )
+
+
+def _in_a_loader_worker(chain: ExceptionChain) -> bool:
+    """Was it raised inside a DataLoader worker (torch's wrapper of the worker's error says so)?"""
+    return any("DataLoader worker" in e.message for e in chain.exceptions)
 
 
 def _recast_code_verdict(
@@ -1640,8 +1651,7 @@ def _raised_reading_data(chain: ExceptionChain | None, culprit: Culprit | None) 
 
     if collate_frame(chain.exceptions) is not None:
         return True  # raised inside a collate function: the framework's own, under the user's call
-    # The error was raised inside a DataLoader worker (its wrapper says so).
-    if any("DataLoader worker" in e.message for e in chain.exceptions):
+    if _in_a_loader_worker(chain):
         return True
     # ... or below a data loader's own step to its next batch, however deep (grain's loader runs
     # a record's transforms in place: a real run's JSONDecodeError three frames inside `json`)

@@ -179,18 +179,19 @@ _LOADED_FROM = re.compile(
 # hand-written early stop or checkpoint choice, printed as it is when no epoch ever improved on it
 # (`Early stopping: no improvement for 3 epochs (best val_loss=inf)`, a real run whose comparison
 # was written backwards). An infinity under such a name is no value the run computed; a NaN is.
-_RUNNING_BEST = re.compile(r"(?i)(?:\b(?:best|lowest|highest|min|max)\W{1,3}|^best_?)$")
+# The word before the name (`best val_loss=inf`), or the name's own (`best_loss: inf`).
+_RUNNING_BEST_BEFORE = re.compile(r"(?i)\b(?:best|lowest|highest|min|max)\W{1,3}$")
 
 
 def _running_best_start(text: str, match: re.Match[str]) -> bool:
     """Whether the match is an infinity printed as a running best not yet set."""
-    value = match.group("value").lower()
-    if "inf" not in value:
+    if "inf" not in match.group("value").lower():
         return False
-    name = match.group("name")
+    name = match.group("name").lower()
     return bool(
-        _RUNNING_BEST.search(text, max(0, match.start() - 12), match.start())
-        or _RUNNING_BEST.search(name.lower()[:5])
+        name == "best"
+        or name.startswith("best_")
+        or _RUNNING_BEST_BEFORE.search(text, max(0, match.start() - 12), match.start())
     )
 
 

@@ -1499,11 +1499,11 @@ def _check_loss(loss, caller):
 
 def _models_in(frames):
     """Does a model the frames' locals hold (a module, or `self` in its method) have a parameter in
-    host memory holding NaN or Inf? And the ids of the tensors those modules hold (parameters and
-    buffers: a loss's class `weight`, a normaliser's statistics), which are no batch of data even
-    where a local names them (a real run's `CrossEntropyLoss(weight=w)` with `w = 1 / counts` and
-    a class of count 0, read as NaN inputs). At most four models are read, only at a non-finite
-    loss."""
+    host memory holding NaN or Inf? And the ids of the buffers those modules hold (a loss's class
+    `weight`, a normaliser's statistics; their parameters are read here already), no batch of
+    data even where a local names them (a real run's `CrossEntropyLoss(weight=w)` with
+    `w = 1 / counts` and a class of count 0, read as NaN inputs). At most four models are read,
+    only at a non-finite loss."""
     module_type = getattr(getattr(sys.modules.get("torch"), "nn", None), "Module", None)
     held = set()
     if module_type is None:
