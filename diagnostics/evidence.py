@@ -59,6 +59,19 @@ def ended_by_signal(exit: ExitStatus | None, forwarded: Sequence[str]) -> bool:
     return (exit is not None and exit.signal is not None) or bool(forwarded)
 
 
+# The statuses a parent passes on for a program stopped from outside: coreutils' timeout(1) exits
+# 124 when its limit stopped the program, and a shell exits 128+N for a child that signal N ended
+# (SIGHUP, SIGINT, SIGKILL, SIGTERM). A script's `timeout 20 python train.py` that stopped a
+# stuck trainer ends with 124, no signal of its own (a real run read as a time limit, not a hang).
+REPORTED_STOPS = frozenset({124} | {128 + n for n in (1, 2, 9, 15)})
+
+
+def stopped_from_outside(exit: ExitStatus | None, forwarded: Sequence[str]) -> bool:
+    """Was the run stopped from outside: ended by a signal, or ending with the status a time limiter
+    or a shell passes on for a stopped program (REPORTED_STOPS)?"""
+    return ended_by_signal(exit, forwarded) or (exit is not None and exit.code in REPORTED_STOPS)
+
+
 def signal_name(number: int) -> str:
     """`9` -> `"SIGKILL"`; a number with no name on this platform keeps its number (`"SIG64"`)."""
     try:

@@ -148,9 +148,11 @@ def run_session(
     finally:
         registered.close()
         memory = monitor.stop()
-        from trainwatch.diagnostics.evidence import ended_by_signal
+        from trainwatch.diagnostics.evidence import stopped_from_outside
 
-        signalled = result is not None and ended_by_signal(result.exit, result.forwarded_signals)
+        signalled = result is not None and stopped_from_outside(
+            result.exit, result.forwarded_signals
+        )
         stall = watcher.close(signalled) if watcher is not None else None
         nan_stop = alerts.close() if alerts is not None else None
     if not request.stall_timeout and not _stopped_while_stuck(stall, result):
@@ -336,14 +338,15 @@ def _start_stall_watcher(
 
 
 def _stopped_while_stuck(stall, result: LaunchResult) -> bool:
-    """Was a silence the watcher saw on its own (no --stall-timeout) still going when a signal
-    ended the run: the run was killed by one, or trainwatch relayed one to it? A busy silence is
-    work without output, no hang."""
+    """Was a silence the watcher saw on its own (no --stall-timeout) still going when the run was
+    stopped from outside: killed by a signal, sent one by trainwatch, or ended with the status a
+    time limiter or shell gives a stopped program? A busy silence is work without output, no
+    hang."""
     if stall is None or stall.busy:
         return False
-    from trainwatch.diagnostics.evidence import ended_by_signal
+    from trainwatch.diagnostics.evidence import stopped_from_outside
 
-    return ended_by_signal(result.exit, result.forwarded_signals)
+    return stopped_from_outside(result.exit, result.forwarded_signals)
 
 
 class _Registered:

@@ -35,7 +35,7 @@ from trainwatch.diagnostics.judge.imports import (
 )
 from trainwatch.diagnostics.judge.kills import apply_kill_rules
 from trainwatch.diagnostics.judge.own_calls import own_function_called_wrongly
-from trainwatch.diagnostics.judge.quiet import QUIET_PREFIX, apply_quiet
+from trainwatch.diagnostics.judge.quiet import QUIET_PREFIX, apply_quiet, with_first_step_advice
 from trainwatch.diagnostics.knowledge.words import ADVICE, ending_chain, error_line, model
 from trainwatch.diagnostics.read.frames import file_name, forward_slashes, in_installed_package
 from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
@@ -318,6 +318,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
     )
 
     verdict = with_nonfinite_inputs(with_sample(annotate_culprit(verdict), evidence), evidence)
+    verdict = with_first_step_advice(verdict)
     verdict = with_training_done(verdict, evidence)
     if evidence.log is not None:
         from trainwatch.diagnostics.judge.culprits import with_named_culprit

@@ -1,10 +1,12 @@
 """What a reader must know about a verdict's culprit frame: that a CUDA error only surfaced there,
-or that the error was raised inside the data collator the culprit line ran.
+that the error was raised inside the data collator the culprit line ran, or that a signal handler
+raised it where the program happened to be.
 
-The culprit is the user's deepest frame on the failing stack (judge/classify.py). Two failures
+The culprit is the user's deepest frame on the failing stack (judge/classify.py). Three failures
 make that line mislead without a word beside it: CUDA reports a kernel's error at a later call
-(`loss.item()`), not at the kernel; and a collator raises inside the framework, far below the
-user's `trainer.train()`.
+(`loss.item()`), not at the kernel; a collator raises inside the framework, far below the
+user's `trainer.train()`; and torch's signal handler raises a worker's death wherever the main
+process stood.
 """
 
 from __future__ import annotations
@@ -75,6 +77,17 @@ COLLATE_FUNCTION = re.compile(r"(?i)collat")
 COLLATE_FILE = re.compile(r"(?i)collat")
 
 
+# torch's SIGCHLD handler (torch/utils/data/_utils/signal_handling.py) raises `DataLoader worker
+# (pid N) is killed by signal` wherever the main process was when a worker died: that line is a
+# moment, not the cause (real runs of the forty-ninth session named `loss.backward()`, a loss call
+# and the loop's `for`, run to run).
+SIGNAL_HANDLER_FILE = re.compile(r"signal_handling\.py$")
+SIGNAL_NOTE = (
+    "where the main process happened to be when a DataLoader worker died (torch's signal handler "
+    "raised here): the worker, not this line, is where to look"
+)
+
+
 def annotate_culprit(verdict: Verdict) -> Verdict:
     """The verdict with a note on its culprit where the culprit line alone would mislead."""
     culprit = verdict.culprit
@@ -84,6 +97,8 @@ def annotate_culprit(verdict: Verdict) -> Verdict:
     note = None
     if any(ASYNC_CUDA.search(e.message) for e in chain):
         note = ASYNC_NOTE
+    elif any(SIGNAL_HANDLER_FILE.search(f.file) for e in chain for f in e.frames[-3:]):
+        note = SIGNAL_NOTE
     else:
         frame = collate_frame(chain)
         if frame is not None and not frame.user and frame.function != culprit.function:

@@ -19,7 +19,7 @@ from trainwatch.diagnostics.evidence import (
     Evidence,
     ExceptionChain,
     LogLine,
-    ended_by_signal,
+    stopped_from_outside,
 )
 from trainwatch.diagnostics.judge.stalls import stall_facts
 from trainwatch.diagnostics.read.logparse import LogFacts
@@ -285,7 +285,7 @@ def _facts(evidence: Evidence, quiet: bool, said_stopped: bool = False):
         facts["no-progress"] = True
     facts["no-loss"] = progress is None or progress.loss_count == 0
     if stall is not None:
-        signalled = ended_by_signal(status, evidence.forwarded_signals)
+        signalled = stopped_from_outside(status, evidence.forwarded_signals)
         culprits = stall_facts(stall, facts, values, cited, signalled)
     if evidence.probe is not None and evidence.probe.gradients is not None:
         _gradient_facts(evidence.probe, facts, values, cited)
@@ -332,6 +332,7 @@ def _facts(evidence: Evidence, quiet: bool, said_stopped: bool = False):
             facts["resumed-last"] = _resumed_last(evidence, log, values, cited)
         if status is None:
             facts["ends-on-save"] = _saved_last(log, values, cited)
+            facts["closed-after-loop"] = _closed_after_loop(log, progress, values, cited)
         if status is None or status.code != 0:
             facts["launcher-killed"] = _launcher_killed(log, values, cited)
     if facts.get("unfinished") and log is not None and not chains:
@@ -361,6 +362,30 @@ def _at_the_start(where: str | None) -> bool:
     if any(value > 1 for value in counters.values()):
         return False
     return not ("epoch" in counters and len(counters) == 1)
+
+
+def with_first_step_advice(verdict: Verdict) -> Verdict:
+    """A non-finite loss the program's own check raised at the first step of the first epoch
+    (`NaN loss detected at epoch 0 batch 0`): no update came before it, so the learning rate is no
+    cause and the first batch's arithmetic and data lead the advice (real runs of the forty-ninth
+    session were told to lower the learning rate first)."""
+    raised = verdict.exception
+    if verdict.subtype != "numerical/nan-loss" or raised is None:
+        return verdict
+    where = " ".join(f"{name} {n}" for name, n in _COUNTER.findall(raised.message.lower()))
+    if not where or not _at_the_start(where):
+        return verdict
+    first = tuple(rules()[1].get("nonfinite-from-start", ()))
+    rest = tuple(a for a in verdict.advice if not _LEARNING_RATE.search(a) and a not in first)
+    summary = (
+        f"The program's own check found the loss non-finite at the first step ({where}), before "
+        "any update: the loss's own arithmetic (a log of 0, a division by zero) or the first "
+        "batch's inputs or labels made it, not the learning rate."
+    )
+    return replace(verdict, summary=summary, advice=first + rest)
+
+
+_LEARNING_RATE = re.compile(r"(?i)learning rate")
 
 
 def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, cited) -> None:
@@ -502,8 +527,18 @@ def _loader_facts(passes: LoaderPasses, facts, values, cited) -> None:
 
 def _gradient_facts(probe: ProbeFacts, facts, values, cited) -> None:
     """The probe saw optimizers built, not one gradient computed and no batch taken from a
-    DataLoader: the training loop never ran (a loop over `range(1, epochs)` with one epoch)."""
+    DataLoader: the training loop never ran (a loop over `range(1, epochs)` with one epoch). Or
+    it read the losses `backward` was called on non-finite, the last of them too: the run ended
+    diverged (one non-finite loss, or a few a mixed-precision scaler skipped, is no such end)."""
     counts, passes = probe.gradients, probe.loaders
+    if counts is not None and counts.ended_nonfinite and counts.nonfinite_losses > 1:
+        facts["nonfinite-at-backward"] = True
+        values["nonfinite_steps"] = str(counts.nonfinite_losses)
+        values["printed"] = ", though the output printed no loss value" if facts["no-loss"] else ""
+        said = f"backward() called on a NaN or Inf loss {counts.nonfinite_losses} times, the last"
+        seen = Cited("probe", f"{said} one included", "Tensor.backward")
+        # first where the output printed no loss: then it is what the verdict rests on
+        cited.insert(0 if facts["no-loss"] else len(cited), seen)
     if counts is None or not counts.never_stepped or (passes is not None and passes.taken):
         return
     facts["never-stepped"] = True
@@ -683,6 +718,26 @@ def _saved_last(log: LogFacts, values, cited) -> bool:
     values["save_said"] = (
         "began to save its work" if said.endswith(("...", "\u2026")) else "saved its work"
     )
+    _cite_first(cited, last)
+    return True
+
+
+def _closed_after_loop(
+    log: LogFacts, progress: ProgressFacts | None, values, cited: list[Cited]
+) -> bool:
+    """A saved log whose last line is the program's own bare closing word (`done`, `Finished.`),
+    printed after its loop's last step. Alone such a word says little (a download's `Done!` before
+    training, dev S006, was a hang); after the loop's steps, the code after the loop ran."""
+    last = log.ending[-1] if log.ending else None
+    if last is None or progress is None or progress.last_progress_line is None:
+        return False
+    if progress.last_progress_line.number >= last.number:
+        return False
+    if progress.lines_after_progress > QUIET_END_LINES or progress.error_after_progress:
+        return False
+    if not line_kinds()["closed"].search(last.text):
+        return False
+    values["closed"] = last.text.strip()[:60]
     _cite_first(cited, last)
     return True
 

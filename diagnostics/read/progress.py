@@ -41,8 +41,11 @@ _KERAS_STEP = re.compile(r"^\s*(?P<n>\d+)/(?P<total>\d+) (?:\[[=>.]*\]|[━─]+
 # word or a number before it (Keras sometimes glues `- loss: 0.24Epoch 1/1000` onto a line: that is
 # not an epoch).
 # (`the best epoch: 1`, Keras' EarlyStopping restoring its weights, is a summary: no epoch begun)
+# A printed dict's key (`{'epoch': 0, 'loss': nan}`) is one too, but not the Hugging Face Trainer's
+# fractional `'epoch': 0.25`, which counts epochs done, not the epoch the loop is in.
 _EPOCH = re.compile(
-    r"(?<![\w.-])(?<!per )(?<![Bb]est )[Ee]poch\s*[:=]?\s*\[?\s*(?P<n>\d+)"
+    r"(?<![\w.-])(?<!per )(?<![Bb]est )[Ee]poch(?P<quoted>['\"])?\s*[:=]?\s*\[?\s*(?P<n>\d+)"
+    r"(?(quoted)(?![.\d]))"
     r"\s*(?:(?:/|\bof\b)\s*(?P<total>\d+))?",
     re.ASCII,
 )

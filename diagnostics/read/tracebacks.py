@@ -237,9 +237,13 @@ _REPR_ESCAPES = re.compile(r"\\([\\'\"nt])")
 _ESCAPED_CHARACTERS = {"n": "\n", "t": "\t"}  # the others stand for themselves
 # not CUDA's `device-side assert triggered` seen past a prefix: words, not a Python expression
 _ASSERT = re.compile(r"^\s*assert\s+(?!triggered\b|failed\b)\S")
+# A log level in capitals opens a record too (`ERROR: job failed`, logging's `WARNING:root:`,
+# `[ERROR]`): a real run's shell trap printed `ERROR: ... common causes: CUDA out of memory` under
+# an IndexError, read as the exception's message and so as an out-of-memory error.
 _NEW_RECORD = re.compile(
     r"^\[?\d{4}[-/]\d\d[-/]\d\d|^\d\d/\d\d/\d{4}|^[IWEF]\d{4} |\d+%\||^\s*\d+/\d+ \[|"
-    r"^\s*(?:[Ee]poch|EPOCH|[Ss]tep|[Ii]ter)\b|\b[Ll]oss\b\W{0,3}[:=]?\s*[-\d.na]"
+    r"^\s*(?:[Ee]poch|EPOCH|[Ss]tep|[Ii]ter)\b|\b[Ll]oss\b\W{0,3}[:=]?\s*[-\d.na]|"
+    r"^\[?(?:ERROR|WARNING|WARN|INFO|DEBUG|CRITICAL|FATAL)(?:\]|:)"
 )
 # What a tool writes under an uncaught exception, which is not the message's: PyCharm's debugger
 # writes `python-BaseException` below every exception it lets through.

@@ -225,6 +225,23 @@ def test_nan_class_weights_held_by_the_loss_are_no_bad_input(tmp_path):
     assert report["verdict"]["subtype"] == "numerical/nan-loss", report["verdict"]
 
 
+def test_a_nan_loss_only_a_tracker_took_is_read_at_backward(tmp_path):
+    # the output prints no loss at all and says it finished: the probe read the NaN loss at each
+    # backward(), the last one included
+    result, report = run_script(tmp_path, "class_weight_nan_loop.py", "--tracked")
+    assert result.returncode == 0
+    gradients = report["probe"]["gradients"]
+    assert gradients["nonfinite_losses"] == 5 and gradients["ended_nonfinite"], gradients
+    verdict = report["verdict"]
+    assert verdict["subtype"] == "numerical/nan-loss", verdict
+    assert "printed no loss value" in verdict["summary"]
+    # a process that never reaches its exit handlers told the probe on the way
+    result, report = run_script(tmp_path, "class_weight_nan_loop.py", "--tracked", "--os-exit")
+    assert result.returncode == 0
+    assert report["probe"]["gradients"]["ended_nonfinite"], report["probe"]["gradients"]
+    assert report["verdict"]["subtype"] == "numerical/nan-loss", report["verdict"]
+
+
 def test_a_loop_that_never_computed_a_gradient_trained_nothing(tmp_path):
     # the loop ran four epochs, printing a loss that nothing was trained from
     result, report = run_script(tmp_path, "detached_loss_loop.py")
@@ -506,7 +523,12 @@ def test_a_loop_that_never_computed_a_gradient_is_an_early_exit_counted_by_the_p
     verdict = report["verdict"]
     assert verdict["subtype"] == "early-exit/no-training-steps", verdict
     assert "having built an optimizer and computed no gradient" in verdict["summary"]
-    assert report["probe"]["gradients"] == {"optimizers": 1, "backwards": 0}
+    assert report["probe"]["gradients"] == {
+        "optimizers": 1,
+        "backwards": 0,
+        "nonfinite_losses": 0,
+        "ended_nonfinite": False,
+    }
 
 
 def test_a_run_terminated_after_a_silence_without_cpu_is_a_hang_and_says_where_it_waited(capfd):
@@ -541,6 +563,22 @@ def test_a_run_terminated_after_a_silence_without_cpu_is_a_hang_and_says_where_i
         )
     )
     assert slow_start.verdict.category == "hang", slow_start.verdict
+
+
+def test_a_stuck_run_that_timeout_stopped_is_a_hang_though_no_signal_ended_trainwatch_s_child():
+    # `timeout 4 python ...`: the child trainwatch started exits 124, killed by no signal; the
+    # silence before it still counts (a real shell-wrapped run read as a time limit to lengthen)
+    from trainwatch.diagnostics.live import RunRequest, run_session
+
+    code = "print('epoch 1/3 loss 0.5', flush=True); import time; time.sleep(60)"
+    stuck = run_session(
+        RunRequest(
+            argv=("timeout", "4", sys.executable, "-c", code), env=dict(os.environ), quiet_end_s=6
+        )
+    )
+    assert stuck.exit.code == 124 and stuck.exit.signal is None
+    assert stuck.verdict.category == "hang", stuck.verdict
+    assert stuck.verdict.alternatives[0].category == "interrupted", stuck.verdict
 
 
 def test_an_exit_0_that_skipped_python_s_shutdown_is_not_called_completed(tmp_path):

@@ -929,3 +929,49 @@ def test_a_checkpoint_restored_after_the_loop_reached_its_end_is_no_resumed_run(
     # early-exit/resumed-past-end 60%)
     verdict = _fixture_verdict("lightning_validate_after_fit.log")
     assert verdict.category == "completed", verdict
+
+
+def test_a_closing_word_after_the_loop_s_steps_is_the_program_s_end():
+    # a real run's `done` after five epochs with no total printed (was hang/no-output 35%)
+    verdict = _fixture_verdict("done_after_loop.log")
+    assert verdict.subtype == "completed/finished", verdict
+    # short of its total, the loop was left early (a debugging `break`)
+    early = _verdict("Epoch 1/10 loss=1.0000\nEpoch 2/10 loss=0.5000\ndone\n")
+    assert early.subtype == "early-exit/unfinished", early
+    # a closing word with no loop step before it says nothing of training (dev S006: a download's
+    # `Done!`, then a hang)
+    assert _verdict("Downloading data.gz\nProcessing...\nDone!\n").category != "completed"
+    # nor does one followed by more of the loop
+    assert _verdict("epoch 0 loss 1.0\ndone\nepoch 1 loss 0.9\n").category != "completed"
+
+
+def test_a_worker_s_death_raised_by_the_signal_handler_says_its_line_is_only_where_it_stood():
+    verdict = _fixture_verdict("worker_killed_by_signal.log")
+    assert verdict.culprit is not None and verdict.culprit.line == 17, verdict.culprit
+    assert "DataLoader worker died" in (verdict.culprit.note or ""), verdict.culprit
+
+
+def test_an_epoch_printed_as_a_dict_key_is_no_first_step():
+    # `{'epoch': 0, 'loss': nan}` prints an epoch's last loss, after its updates: no claim that
+    # the loss was undefined before any update (was "from the first value on")
+    verdict = _verdict("{'epoch': 0, 'loss': nan}\n{'epoch': 1, 'loss': nan}\n")
+    assert verdict.category == "numerical", verdict
+    assert "before any update" not in verdict.summary, verdict.summary
+
+
+def test_a_nan_loss_the_program_caught_at_its_first_step_leads_with_the_first_batch():
+    # a real run's own check raised before any optimizer step: the learning rate is no cause (was
+    # advice 1, "Lower the learning rate")
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/home/user/project/train.py", line 9, in <module>\n'
+        '    raise RuntimeError(f"NaN loss detected at epoch 0 batch {i // 10}; aborting")\n'
+        "RuntimeError: NaN loss detected at epoch 0 batch 0; aborting\n"
+    )
+    verdict = _verdict(text)
+    assert verdict.subtype == "numerical/nan-loss", verdict
+    assert "first batch" in verdict.advice[0], verdict.advice
+    assert not any("learning rate" in a.lower() for a in verdict.advice), verdict.advice
+    # later in the run, the learning rate stays a suspect
+    later = _verdict(text.replace("epoch 0 batch 0", "epoch 3 batch 40"))
+    assert "learning rate" in later.advice[0].lower(), later.advice

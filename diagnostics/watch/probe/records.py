@@ -197,6 +197,10 @@ class GradientCounts:
 
     optimizers: int
     backwards: int
+    # of the one-element losses in host memory that `backward` was called on: how many were NaN
+    # or Inf, and whether the latest of them in some process was
+    nonfinite_losses: int = 0
+    ended_nonfinite: bool = False
 
     @property
     def never_stepped(self) -> bool:
@@ -204,7 +208,12 @@ class GradientCounts:
         return self.optimizers > 0 and self.backwards == 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"optimizers": self.optimizers, "backwards": self.backwards}
+        return {
+            "optimizers": self.optimizers,
+            "backwards": self.backwards,
+            "nonfinite_losses": self.nonfinite_losses,
+            "ended_nonfinite": self.ended_nonfinite,
+        }
 
 
 def _gradient_counts(records: list[dict[str, Any]]) -> GradientCounts | None:
@@ -214,6 +223,8 @@ def _gradient_counts(records: list[dict[str, Any]]) -> GradientCounts | None:
     return GradientCounts(
         optimizers=sum(_count(r.get("optimizers")) for r in records),
         backwards=sum(_count(r.get("backwards")) for r in records),
+        nonfinite_losses=sum(_count(r.get("nonfinite_losses")) for r in records),
+        ended_nonfinite=any(r.get("last_nonfinite") == 1 for r in records),
     )
 
 
@@ -421,6 +432,12 @@ def read_records(
             continue
         proc = process_from(hello, exited=any(r.get("kind") == "exit" for r in records))
         processes.append(proc)
+        # the counts at exit, else the last written on the way (a process that never reached
+        # its exit handlers: a notebook kernel its runner shut down, os._exit)
+        counted = [r for r in records if r.get("kind") == "gradients"] or [
+            r for r in records if r.get("kind") == "gradients-so-far"
+        ][-1:]
+        gradients.extend(counted)
         for record in records:
             if record.get("kind") == "exception":
                 chain = chain_from(record, proc)
@@ -443,8 +460,6 @@ def read_records(
                 passes.append(record)
             elif record.get("kind") == "saves-watched":
                 saves_watched = True
-            elif record.get("kind") == "gradients":
-                gradients.append(record)
             elif record.get("kind") == "fit-stopped":
                 stopped = _fit_stopped(record)
                 if stopped is not None:

@@ -62,6 +62,7 @@ _state = {
     "saving": {},  # thread id -> saves in progress on it (a save inside a save is part of it)
     "seq": 0,  # checkpoint saves recorded by this process
     "loss_scans": 0,  # non-finite losses whose stack was searched for NaN inputs
+    "loss_notes": 0,  # records of the losses' state written before exit (_note_losses)
 }
 
 
@@ -344,7 +345,7 @@ def _after_fork():
         for key in ("fd", "tfd"):
             if _state[key] >= 0:
                 _close(_state[key])
-        _state.update(fd=-1, tfd=-1, exit=None, recorded=None, saving={})
+        _state.update(fd=-1, tfd=-1, exit=None, recorded=None, saving={}, loss_notes=0)
         # the parent's DataLoader passes are the parent's: the child counts its own
         _passes.update(_PASSES_AT_START)
         _gradients.update(_GRADIENTS_AT_START)
@@ -1452,8 +1453,7 @@ def _make_backward(torch):
             __tracebackhide__ = True
             if not compiling():
                 _gradients["backwards"] += 1
-                if _state["loss_scans"] < _MAX_LOSS_SCANS:
-                    _check_loss(self, sys._getframe(1))
+                _check_loss(self, sys._getframe(1))
             return original(self, *args, **kwargs)
 
         return backward
@@ -1470,6 +1470,18 @@ def _check_loss(loss, caller):
             return
         value = loss.item()
         if value - value == 0:  # finite (Inf - Inf and NaN - NaN are NaN): ~0.6 µs a step
+            if _gradients["last_nonfinite"]:
+                _gradients["last_nonfinite"] = 0
+                _note_losses()
+            return
+        # counted at every step: a run whose loss stayed NaN to its end, though it printed none
+        # (a tracker took the values) differs from a mixed-precision run that skipped a few
+        _gradients["nonfinite_losses"] += 1
+        turned = not _gradients["last_nonfinite"]
+        _gradients["last_nonfinite"] = 1
+        if turned or _gradients["nonfinite_losses"] == 2:
+            _note_losses()
+        if _state["loss_scans"] >= _MAX_LOSS_SCANS:
             return
         _state["loss_scans"] += 1
         frames = []
@@ -1495,6 +1507,20 @@ def _check_loss(loss, caller):
             )
     except Exception:
         pass
+
+
+# The counts so far are written where the losses turn non-finite or back (and at the second
+# non-finite one), at most this many times a process: a process that never reaches its exit
+# handlers (a notebook kernel shut down by its runner, os._exit, SIGKILL) still tells how its
+# losses ended. The record at exit, when there is one, has the last word.
+_MAX_LOSS_NOTES = 16
+
+
+def _note_losses():
+    if _state["loss_notes"] >= _MAX_LOSS_NOTES:
+        return
+    _state["loss_notes"] += 1
+    _write(dict(_gradients, kind="gradients-so-far", pid=os.getpid()))
 
 
 def _models_in(frames):
@@ -1526,7 +1552,9 @@ def _models_in(frames):
 # The optimizers built and the gradients computed (calls of `Tensor.backward`): a run that built
 # an optimizer and never computed a gradient trained nothing, however it fed its model (batches
 # sliced from tensors by hand take nothing from a DataLoader).
-_GRADIENTS_AT_START = {"optimizers": 0, "backwards": 0}
+# Of the losses `backward` was called on (one-element, in host memory), how many were NaN or Inf,
+# and whether the latest was.
+_GRADIENTS_AT_START = {"optimizers": 0, "backwards": 0, "nonfinite_losses": 0, "last_nonfinite": 0}
 _gradients = dict(_GRADIENTS_AT_START)
 
 
