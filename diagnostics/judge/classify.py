@@ -264,8 +264,11 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
         and not _went_on_from(m, chains, evidence, crashes)
     ]
     roots = _past_the_plain_error_of_a_wrapper(roots, echoes)
-    best = _mistake_before_its_consequence(
-        _sizes_warned_of(_failure_before_the_stop(roots), roots), roots
+    best = _failed_write_before_its_short_file(
+        _mistake_before_its_consequence(
+            _sizes_warned_of(_failure_before_the_stop(roots), roots), roots
+        ),
+        roots,
     )
 
     verdict = (
@@ -519,6 +522,24 @@ def _mistake_before_its_consequence(best: Match | None, roots: list[Match]) -> M
         return best
     return next(
         (m for m in roots if m.signature.subtype in JOB_MISTAKES and _said_earlier(m, best)),
+        best,
+    )
+
+
+# A write that failed for want of room (or past the file-size limit) leaves a file cut short; the
+# same log reading a corrupt file later read that short file (a real run of the fiftieth session
+# caught its checkpoint's failed save, then loaded it: read as a corrupt download, 88%).
+FAILED_WRITES = ("library/disk-full", "library/file-size-limit")
+CORRUPT_READS = ("data/corrupt-file",)
+
+
+def _failed_write_before_its_short_file(best: Match | None, roots: list[Match]) -> Match | None:
+    """A file read as corrupt after the same stream said a write failed for want of room: the
+    failed write is the initiating failure (LABELS: a cascade is labelled by what began it)."""
+    if best is None or best.signature.subtype not in CORRUPT_READS:
+        return best
+    return next(
+        (m for m in roots if m.signature.subtype in FAILED_WRITES and _said_earlier(m, best)),
         best,
     )
 

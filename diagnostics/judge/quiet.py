@@ -8,6 +8,7 @@ first rule that holds, and merges it with what the signatures found (`apply_quie
 from __future__ import annotations
 
 import functools
+import math
 import re
 import tomllib
 from dataclasses import dataclass, replace
@@ -54,6 +55,10 @@ EMPTY_DATA = "data/empty-dataset"  # a reading the probe's count of empty passes
 STARTUP_MAX_LINES = 60
 SILENT_MIN_LINES = 3
 QUIET_END_LINES = 3  # lines a saved log may print after its last progress and still "end" there
+# A finite loss this large is no loss a training computes (float32 overflows at 3.4e38): its
+# arithmetic blew up (a real run's stiff ODE printed 5.1e+297 in float64 at every step, then
+# "finished fitting", read as completed 80%).
+LOSS_OVERFLOWING = 1e30
 
 
 @dataclass(frozen=True)
@@ -403,6 +408,10 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
         values.update(
             rose_lowest=f"{lowest:.4g}", rose_last=f"{last:.4g}", rose_times=f"{last / lowest:.0f}"
         )
+    last = progress.last_loss
+    if last is not None and math.isfinite(last) and abs(last) >= LOSS_OVERFLOWING:
+        facts["loss-overflowing"] = True
+        values["huge"] = f"{last:.3g}"
     if progress.flat_loss is not None:
         facts["flat-loss"] = True
         flat_value, flat_count = progress.flat_loss

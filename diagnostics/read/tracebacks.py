@@ -145,7 +145,11 @@ _TB_HEAD = re.compile(re.escape(TRACEBACK_HEAD) + r"\s*$")
 # Python's word above a traceback it printed and went on from: an exception in a `__del__`, a
 # weakref callback or an atexit callback, raised while the interpreter shuts down or collects
 # garbage (`ImportError: sys.meta_path is None, Python is likely shutting down`). It ended nothing.
-_IGNORED = re.compile(r"^Exception ignored (?:in|on|while)\b")
+# Python's words for a traceback it printed and went on from: `Exception ignored in: ...`, and the
+# logging module's `--- Logging error ---` above a message it could not format or write (a real run
+# of the fiftieth session printed one every epoch and finished; in a crash log such a block is no
+# cause of the crash)
+_IGNORED = re.compile(r"^(?:Exception ignored (?:in|on|while)\b|--- Logging error ---\s*$)")
 _IPY_HEAD = re.compile(r"^([A-Za-z_][\w.]*)\s{2,}Traceback \(most recent call last\)")
 _RICH_HEAD = re.compile(r"^\s*\u256d.*Traceback")
 _ORIGINAL = re.compile(r"^\s*Original Traceback \(most recent call last\):")
@@ -415,8 +419,8 @@ class BlockReader:
         return make_frame(file, number, function, self.library_dirs)
 
     def note_ignored(self, line: LogLine, rank: int | str | None) -> None:
-        """Python's `Exception ignored in: ...` (_IGNORED): the traceback on the next line ended
-        nothing."""
+        """Python's `Exception ignored in: ...` or logging's `--- Logging error ---` (_IGNORED): the
+        traceback on the next line ended nothing."""
         if _IGNORED.match(line.text):
             self._ignored_at[rank] = line.number
 

@@ -975,3 +975,56 @@ def test_a_nan_loss_the_program_caught_at_its_first_step_leads_with_the_first_ba
     # later in the run, the learning rate stays a suspect
     later = _verdict(text.replace("epoch 0 batch 0", "epoch 3 batch 40"))
     assert "learning rate" in later.advice[0].lower(), later.advice
+
+
+def test_a_checkpoint_read_as_corrupt_after_its_save_failed_for_room_is_the_disk_s():
+    # the program caught each failed save and went on, then loaded the short file (was
+    # data/corrupt-file 88%, "download it again")
+    verdict = _fixture_verdict("failed_save_then_short_checkpoint.log")
+    assert verdict.subtype == "library/disk-full", verdict
+    assert verdict.alternatives and verdict.alternatives[0].subtype == "data/corrupt-file"
+    # a corrupt file with no failed write before it stays the file's
+    lines = FIXTURE_LOGS.joinpath("failed_save_then_short_checkpoint.log").read_text().splitlines()
+    alone = "\n".join(line for line in lines if "saving best.pt failed" not in line) + "\n"
+    assert _verdict(alone).subtype == "data/corrupt-file"
+
+
+def test_a_log_level_in_capitals_under_an_exception_is_a_new_record_not_its_message():
+    # a real run's shell trap printed its own checklist under the program's IndexError (was
+    # oom/gpu 98%: the trap's words were read as the exception's message)
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/home/user/project/train.py", line 30, in <module>\n'
+        "    out = model(tokens)\n"
+        "IndexError: index out of range in self\n"
+        "ERROR: job failed (1). Common causes: CUDA out of memory, NCCL timeout, disk full.\n"
+    )
+    verdict = _verdict(text)
+    assert verdict.category == "code", verdict
+    assert verdict.exception is not None and "CUDA" not in verdict.exception.message
+
+
+def test_a_logging_error_block_is_a_traceback_the_program_went_on_from():
+    # logging prints `--- Logging error ---` over a message it could not format, and goes on: in a
+    # log that crashed later, it is no cause (the crash's own reading stands)
+    went_on = FIXTURE_LOGS.joinpath("logging_error_every_epoch.log").read_text()
+    crash = (
+        "Traceback (most recent call last):\n"
+        '  File "/home/user/project/train.py", line 40, in <module>\n'
+        "    trainer.fit()\n"
+        "RuntimeError: the engine's queue was closed unexpectedly\n"
+    )
+    verdict = _verdict(went_on + crash)
+    assert verdict.category != "code", verdict
+    assert verdict.exception is not None and "queue was closed" in verdict.exception.message
+
+
+def test_a_finite_loss_past_any_real_loss_is_a_blow_up():
+    # a real run's stiff ODE in float64: 5.1e+297 at every step, then its closing words (was a
+    # hang 35% from the log, completed 80% from the run)
+    steps = "".join(f"iter {i:3d} loss 5.102063e+297\n" for i in range(0, 40, 4))
+    verdict = _verdict(steps + "finished fitting\n")
+    assert verdict.subtype == "numerical/divergence", verdict
+    assert "5.1e+297" in verdict.summary
+    # a large loss a training does compute stays what it was
+    assert _verdict(steps.replace("e+297", "e+04") + "finished fitting\n").category != "numerical"
