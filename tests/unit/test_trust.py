@@ -321,6 +321,20 @@ def test_growth_while_a_program_starts_is_no_leak_and_growth_while_it_trains_is(
 
     two = track("step 0 loss 0.7104", "step 5 loss 0.7004")
     assert leak(30.0, replace(two, first_loss_read_at=3.0))  # 17 of 20 samples after it
+    # before an out-of-memory, a steady rise from the first loss on counts from 1.2x: a real run
+    # printed its first loss late and grew 390 -> 499 MiB after it (1.28x)
+    late = Evidence(
+        source="run",
+        memory=grown(21.0, mib_a_sample=20),
+        progress=replace(two, first_loss_read_at=9.0),
+    )
+    assert "leak" in with_memory_facts(oom, late).summary
+    level = Evidence(
+        source="run",
+        memory=grown(21.0, mib_a_sample=0),
+        progress=replace(two, first_loss_read_at=9.0),
+    )
+    assert "leak" not in with_memory_facts(oom, level).summary
     assert not leak(30.0, replace(two, first_loss_read_at=28.0))  # 2 samples: no telling
     # a run that finished with the same growth finished, and is told of the leak (a validation
     # loop without no_grad that kept its graphs, exit 0; forty-third session's real runs)
