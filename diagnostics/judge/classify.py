@@ -520,10 +520,7 @@ def _mistake_before_its_consequence(best: Match | None, roots: list[Match]) -> M
         or best.signature.category in ("interrupted", *GOOD_ENDINGS)
     ):
         return best
-    return next(
-        (m for m in roots if m.signature.subtype in JOB_MISTAKES and _said_earlier(m, best)),
-        best,
-    )
+    return _cause_said_earlier(best, roots, JOB_MISTAKES)
 
 
 # A write that failed for want of room (or past the file-size limit) leaves a file cut short; the
@@ -538,9 +535,14 @@ def _failed_write_before_its_short_file(best: Match | None, roots: list[Match]) 
     failed write is the initiating failure (LABELS: a cascade is labelled by what began it)."""
     if best is None or best.signature.subtype not in CORRUPT_READS:
         return best
+    return _cause_said_earlier(best, roots, FAILED_WRITES)
+
+
+def _cause_said_earlier(best: Match, roots: list[Match], causes) -> Match:
+    """The first root read as one of the `causes` subtypes from a line before `best`'s, on the
+    same stream; else `best`."""
     return next(
-        (m for m in roots if m.signature.subtype in FAILED_WRITES and _said_earlier(m, best)),
-        best,
+        (m for m in roots if m.signature.subtype in causes and _said_earlier(m, best)), best
     )
 
 

@@ -337,7 +337,6 @@ def _facts(evidence: Evidence, quiet: bool, said_stopped: bool = False):
             facts["resumed-last"] = _resumed_last(evidence, log, values, cited)
         if status is None:
             facts["ends-on-save"] = _saved_last(log, values, cited)
-            facts["closed-after-loop"] = _closed_after_loop(log, progress, values, cited)
         if status is None or status.code != 0:
             facts["launcher-killed"] = _launcher_killed(log, values, cited)
     if facts.get("unfinished") and log is not None and not chains:
@@ -369,6 +368,9 @@ def _at_the_start(where: str | None) -> bool:
     return not ("epoch" in counters and len(counters) == 1)
 
 
+_LEARNING_RATE = re.compile(r"(?i)learning rate")
+
+
 def with_first_step_advice(verdict: Verdict) -> Verdict:
     """A non-finite loss the program's own check raised at the first step of the first epoch
     (`NaN loss detected at epoch 0 batch 0`): no update came before it, so the learning rate is no
@@ -388,9 +390,6 @@ def with_first_step_advice(verdict: Verdict) -> Verdict:
         "batch's inputs or labels made it, not the learning rate."
     )
     return replace(verdict, summary=summary, advice=first + rest)
-
-
-_LEARNING_RATE = re.compile(r"(?i)learning rate")
 
 
 def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, cited) -> None:
@@ -471,6 +470,13 @@ def _progress_facts(progress: ProgressFacts, evidence: Evidence, facts, values, 
             and position.step == position.steps
             and last is not None
             and bool(line_kinds()["evaluated"].search(last.text))
+        )
+        facts["closed-after-loop"] = (
+            ended
+            and clean
+            and last is not None
+            and not (log.chains or log.fatal_errors)
+            and _closed_after_loop(last, progress, values, cited)
         )
 
 
@@ -731,18 +737,13 @@ def _saved_last(log: LogFacts, values, cited) -> bool:
     return True
 
 
-def _closed_after_loop(
-    log: LogFacts, progress: ProgressFacts | None, values, cited: list[Cited]
-) -> bool:
-    """A saved log whose last line is the program's own bare closing word (`done`, `Finished.`),
-    printed after its loop's last step. Alone such a word says little (a download's `Done!` before
-    training, dev S006, was a hang); after the loop's steps, the code after the loop ran."""
-    last = log.ending[-1] if log.ending else None
-    if last is None or progress is None or progress.last_progress_line is None:
-        return False
-    if progress.last_progress_line.number >= last.number:
-        return False
-    if progress.lines_after_progress > QUIET_END_LINES or progress.error_after_progress:
+def _closed_after_loop(last: LogLine, progress: ProgressFacts, values, cited: list[Cited]) -> bool:
+    """Is a saved log's last line, which its loop's last step came shortly before, the program's
+    own bare closing word (`done`, `Finished.`)? Alone such a word says little (a download's
+    `Done!` before training, dev S006, was a hang); after the loop's steps, the code after the
+    loop ran."""
+    stepped = progress.last_progress_line
+    if stepped is None or stepped.number >= last.number:
         return False
     if not line_kinds()["closed"].search(last.text):
         return False

@@ -142,13 +142,12 @@ MAX_TABLE_LINES = 8 * 64  # torchrun's table of up to 64 failed ranks
 
 TRACEBACK_HEAD = "Traceback (most recent call last):"  # the line Python opens a traceback with
 _TB_HEAD = re.compile(re.escape(TRACEBACK_HEAD) + r"\s*$")
-# Python's word above a traceback it printed and went on from: an exception in a `__del__`, a
-# weakref callback or an atexit callback, raised while the interpreter shuts down or collects
-# garbage (`ImportError: sys.meta_path is None, Python is likely shutting down`). It ended nothing.
-# Python's words for a traceback it printed and went on from: `Exception ignored in: ...`, and the
-# logging module's `--- Logging error ---` above a message it could not format or write (a real run
-# of the fiftieth session printed one every epoch and finished; in a crash log such a block is no
-# cause of the crash)
+# Python's words above a traceback it printed and went on from: `Exception ignored in: ...` for an
+# exception in a `__del__`, a weakref callback or an atexit callback, raised while the interpreter
+# shuts down or collects garbage (`ImportError: sys.meta_path is None, Python is likely shutting
+# down`), and the logging module's `--- Logging error ---` above a message it could not format or
+# write (a real run of the fiftieth session printed one every epoch and finished; in a crash log
+# such a block is no cause of the crash). It ended nothing.
 _IGNORED = re.compile(r"^(?:Exception ignored (?:in|on|while)\b|--- Logging error ---\s*$)")
 _IPY_HEAD = re.compile(r"^([A-Za-z_][\w.]*)\s{2,}Traceback \(most recent call last\)")
 _RICH_HEAD = re.compile(r"^\s*\u256d.*Traceback")
