@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
 
+# Both walks read the same sources: on one worker, each file is parsed once (`_imports`).
+pytestmark = pytest.mark.xdist_group("layering")
 
+
+@functools.cache
 def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     names = set()
