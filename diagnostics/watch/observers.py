@@ -38,6 +38,7 @@ class LineSplitter:
         self.observers = observers
         self.number = 0
         self._pending = bytearray()
+        self._redrawn = False  # the line so far ended in a `\r`: a bar's redraws
 
     def feed(self, data: bytes, skipped_lines: int | None = None, behind: bool = False) -> None:
         """Take the next bytes of the stream. `skipped_lines` (watch/feed.py): bytes holding that
@@ -92,7 +93,12 @@ class LineSplitter:
             self._pending.clear()
 
     def _emit(self, raw: bytes, newline: bool) -> None:
-        if not raw.strip():
+        # A blank line is a line the parser reads, as explain reads it in a saved log: it ends an
+        # exception's message (a real run's sklearn warning, printed below the traceback it
+        # quotes, was read into the message without it). A blank `\r` redraw is no line, nor is
+        # the nothing between a bar's last `\r` and its newline.
+        redrawn, self._redrawn = self._redrawn, not newline
+        if not raw.strip() and (not newline or redrawn):
             if newline:
                 self.number += 1
             return

@@ -180,3 +180,32 @@ def test_behind_a_bar_is_read_as_the_terminal_shows_it_and_every_non_finite_redr
         (1, "epoch 1 loss 0.5"),
         (2, "epoch 2 loss 0.4"),
     ]
+
+
+def test_a_blank_line_reaches_the_parser_as_it_does_in_a_saved_log():
+    # a real run: scikit-learn's warning quoted the fits' traceback, then a blank line and the next
+    # warning; without the blank line, a run read that warning into the ValueError's message (and
+    # its "non-finite" into a NaN verdict), which explain of the same output did not
+    from trainwatch.diagnostics.read.logparse import LogParser
+
+    from conftest import FIXTURE_LOGS
+
+    data = FIXTURE_LOGS.joinpath("gridsearch_fit_failed_then_warning.log").read_bytes()
+    parser = LogParser()
+    splitter = LineSplitter("stderr", [parser.feed])
+    splitter.feed(data)
+    splitter.close()
+    messages = [e.message for c in parser.finish().chains for e in c.exceptions]
+    assert messages == ["dropout probability has to be between 0 and 1, but got 1.5"], messages
+    # a bar's redraws and its newline after the last `\r` are no blank line
+    seen = Recorder()
+    splitter = LineSplitter("stdout", [seen])
+    splitter.feed(b"a\n\nb\r\nc\r 50%\r\n")
+    splitter.close()
+    assert [(line.number, line.text) for line in seen.lines] == [
+        (1, "a"),
+        (2, ""),
+        (3, "b"),
+        (4, "c"),
+        (4, " 50%"),
+    ]
