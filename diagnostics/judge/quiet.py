@@ -52,6 +52,12 @@ BLOCKING = (
 # to pass their batches, and the main process waits on them for ever.
 WAITS_EXPLAINED = ("distributed/rendezvous", "library/too-many-open-files")
 EMPTY_DATA = "data/empty-dataset"  # a reading the probe's count of empty passes makes exact
+# A check that met NaN in what it was given, read as the data's: after the loop's loss grew by
+# orders of magnitude and then turned non-finite, what it was given was the diverged model's output
+# (a real run of the fifty-first session gave its predictions to `roc_auc_score`: `Input contains
+# NaN.`, read as missing values in the data, 85%). A loss non-finite from its first value, or
+# without that growth, leaves the reading to the data (dev HE002: NaN targets).
+NAN_INPUT = "data/nan-input"
 STARTUP_MAX_LINES = 60
 SILENT_MIN_LINES = 3
 QUIET_END_LINES = 3  # lines a saved log may print after its last progress and still "end" there
@@ -183,7 +189,12 @@ def apply_quiet(
     if quiet.category == "numerical":
         if verdict is not None and verdict.category == "numerical":
             return verdict
-        if verdict is not None and failing and verdict.confidence >= 0.75:
+        diverged_into_it = (
+            verdict is not None
+            and verdict.subtype == NAN_INPUT
+            and (evidence.progress is not None and evidence.progress.diverged)
+        )
+        if verdict is not None and failing and verdict.confidence >= 0.75 and not diverged_into_it:
             alt = Alternative(
                 "numerical", quiet.subtype, min(0.5, verdict.confidence - 0.05), quiet.summary
             )
@@ -544,7 +555,8 @@ def _gradient_facts(probe: ProbeFacts, facts, values, cited) -> None:
     """The probe saw optimizers built, not one gradient computed and no batch taken from a
     DataLoader: the training loop never ran (a loop over `range(1, epochs)` with one epoch). Or
     it read the losses `backward` was called on non-finite, the last of them too: the run ended
-    diverged (one non-finite loss, or a few a mixed-precision scaler skipped, is no such end)."""
+    diverged (one non-finite loss, or a few a mixed-precision scaler skipped, is no such end). Or
+    every loss was a leaf, computed from no tensor of the model: nothing was trained."""
     counts, passes = probe.gradients, probe.loaders
     if counts is not None and counts.ended_nonfinite and counts.nonfinite_losses > 1:
         facts["nonfinite-at-backward"] = True
@@ -554,6 +566,13 @@ def _gradient_facts(probe: ProbeFacts, facts, values, cited) -> None:
         seen = Cited("probe", f"{said} one included", "Tensor.backward")
         # first where the output printed no loss: then it is what the verdict rests on
         cited.insert(0 if facts["no-loss"] else len(cited), seen)
+    if counts is not None and counts.losses_detached:
+        facts["losses-detached"] = True
+        values["backwards"] = str(counts.backwards)
+        said = (
+            f"backward() called {counts.backwards} times, each on a leaf (a loss with no history)"
+        )
+        cited.insert(0, Cited("probe", said, "Tensor.backward"))
     if counts is None or not counts.never_stepped or (passes is not None and passes.taken):
         return
     facts["never-stepped"] = True

@@ -242,6 +242,23 @@ def test_a_nan_loss_only_a_tracker_took_is_read_at_backward(tmp_path):
     assert report["verdict"]["subtype"] == "numerical/nan-loss", report["verdict"]
 
 
+def test_a_loss_wrapped_back_from_its_value_trains_nothing(tmp_path):
+    # every backward() ran on a leaf made from `loss.item()`: no weight got a gradient (real runs
+    # read completed or early stopping, 50-80%)
+    result, report = run_script(tmp_path, "rewrapped_loss_loop.py")
+    assert result.returncode == 0
+    gradients = report["probe"]["gradients"]
+    assert gradients["backwards"] == 5 and gradients["leaf_losses"] == 5, gradients
+    verdict = report["verdict"]
+    assert verdict["subtype"] == "code/no-learning", verdict
+    assert "leaf" in verdict["summary"], verdict["summary"]
+    # the model's own loss: the same loop trained, and no leaf was counted
+    result, report = run_script(tmp_path, "rewrapped_loss_loop.py", "--attached")
+    assert result.returncode == 0
+    assert report["probe"]["gradients"]["leaf_losses"] == 0, report["probe"]["gradients"]
+    assert report["verdict"]["category"] == "completed", report["verdict"]
+
+
 def test_a_loop_that_never_computed_a_gradient_trained_nothing(tmp_path):
     # the loop ran four epochs, printing a loss that nothing was trained from
     result, report = run_script(tmp_path, "detached_loss_loop.py")
@@ -528,6 +545,7 @@ def test_a_loop_that_never_computed_a_gradient_is_an_early_exit_counted_by_the_p
         "backwards": 0,
         "nonfinite_losses": 0,
         "ended_nonfinite": False,
+        "leaf_losses": 0,
     }
 
 

@@ -201,11 +201,19 @@ class GradientCounts:
     # or Inf, and whether the latest of them in some process was
     nonfinite_losses: int = 0
     ended_nonfinite: bool = False
+    # of the losses `backward` was called on, the leaves: computed from no tensor of the model
+    leaf_losses: int = 0
 
     @property
     def never_stepped(self) -> bool:
         """An optimizer built and not one gradient computed: the training loop never ran."""
         return self.optimizers > 0 and self.backwards == 0
+
+    @property
+    def losses_detached(self) -> bool:
+        """An optimizer built and every loss `backward` was called on (more than one) a leaf: no
+        gradient reached the model's weights."""
+        return self.optimizers > 0 and self.backwards > 1 and self.leaf_losses == self.backwards
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -213,6 +221,7 @@ class GradientCounts:
             "backwards": self.backwards,
             "nonfinite_losses": self.nonfinite_losses,
             "ended_nonfinite": self.ended_nonfinite,
+            "leaf_losses": self.leaf_losses,
         }
 
 
@@ -225,6 +234,7 @@ def _gradient_counts(records: list[dict[str, Any]]) -> GradientCounts | None:
         backwards=sum(_count(r.get("backwards")) for r in records),
         nonfinite_losses=sum(_count(r.get("nonfinite_losses")) for r in records),
         ended_nonfinite=any(r.get("last_nonfinite") == 1 for r in records),
+        leaf_losses=sum(_count(r.get("leaf_losses")) for r in records),
     )
 
 

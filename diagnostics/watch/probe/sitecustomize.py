@@ -1453,6 +1453,8 @@ def _make_backward(torch):
             __tracebackhide__ = True
             if not compiling():
                 _gradients["backwards"] += 1
+                if self.grad_fn is None and self.requires_grad:
+                    _gradients["leaf_losses"] += 1
                 _check_loss(self, sys._getframe(1))
             return original(self, *args, **kwargs)
 
@@ -1553,8 +1555,16 @@ def _models_in(frames):
 # an optimizer and never computed a gradient trained nothing, however it fed its model (batches
 # sliced from tensors by hand take nothing from a DataLoader).
 # Of the losses `backward` was called on (one-element, in host memory), how many were NaN or Inf,
-# and whether the latest was.
-_GRADIENTS_AT_START = {"optimizers": 0, "backwards": 0, "nonfinite_losses": 0, "last_nonfinite": 0}
+# and whether the latest was. And how many were leaves (a tensor that requires a gradient but was
+# computed from nothing: `torch.tensor(loss.item(), requires_grad=True)`): backward through one
+# reaches no weight of the model.
+_GRADIENTS_AT_START = {
+    "optimizers": 0,
+    "backwards": 0,
+    "nonfinite_losses": 0,
+    "last_nonfinite": 0,
+    "leaf_losses": 0,
+}
 _gradients = dict(_GRADIENTS_AT_START)
 
 
