@@ -264,9 +264,12 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
         and not _went_on_from(m, chains, evidence, crashes)
     ]
     roots = _past_the_plain_error_of_a_wrapper(roots, echoes)
-    best = _failed_write_before_its_short_file(
-        _mistake_before_its_consequence(
-            _sizes_warned_of(_failure_before_the_stop(roots), roots), roots
+    best = _data_fix_never_made(
+        _failed_write_before_its_short_file(
+            _mistake_before_its_consequence(
+                _sizes_warned_of(_failure_before_the_stop(roots), roots), roots
+            ),
+            roots,
         ),
         roots,
     )
@@ -536,6 +539,20 @@ def _failed_write_before_its_short_file(best: Match | None, roots: list[Match]) 
     if best is None or best.signature.subtype not in CORRUPT_READS:
         return best
     return _cause_said_earlier(best, roots, FAILED_WRITES)
+
+
+# A fix of the data that pandas' copy-on-write made into no change: the values the program meant to
+# fix reached the model as they were (a real run of the fifty-first session warned of its
+# `df["label"][mask] = 0`, then met `Target -1 is out of bounds`: read as labels never remapped).
+FIXES_NEVER_MADE = ("library/pandas-copy-on-write",)
+
+
+def _data_fix_never_made(best: Match | None, roots: list[Match]) -> Match | None:
+    """A data error after the same stream said a fix of the data changed only a copy: the lost
+    fix began it."""
+    if best is None or best.signature.category != "data":
+        return best
+    return _cause_said_earlier(best, roots, FIXES_NEVER_MADE)
 
 
 def _cause_said_earlier(best: Match, roots: list[Match], causes) -> Match:

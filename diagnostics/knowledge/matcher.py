@@ -418,10 +418,19 @@ def exc_text(exc: RaisedException, chain: ExceptionChain) -> str:
 _SUMMARY = re.compile(r"\nError Message Summary:\n(?:-+\n)?")
 
 
+# Lines with neither a letter nor a digit that a message opens with: a banner over its text (nltk's
+# `LookupError` opens with an empty line and a row of asterisks, which a citation quoted alone).
+_BANNER = re.compile(r"(?:[^\w\n]*\n)+")
+
+
 def _headline(message: str) -> str:
-    """The part of a message that says what went wrong: the summary under a C++ traceback."""
+    """The part of a message that says what went wrong: the summary under a C++ traceback, the
+    text under a banner."""
     found = _SUMMARY.search(message) if "Error Message Summary" in message else None
-    return message[found.end() :] if found else message
+    if found:
+        return message[found.end() :]
+    banner = _BANNER.match(message)
+    return message[banner.end() :].lstrip() if banner and banner.end() < len(message) else message
 
 
 def _match_line(sig: Signature, patterns, lines: tuple[LogLine, ...]) -> Match | None:

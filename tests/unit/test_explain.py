@@ -1028,3 +1028,24 @@ def test_a_finite_loss_past_any_real_loss_is_a_blow_up():
     assert "5.1e+297" in verdict.summary
     # a large loss a training does compute stays what it was
     assert _verdict(steps.replace("e+297", "e+04") + "finished fitting\n").category != "numerical"
+
+
+def test_a_data_error_after_a_fix_that_changed_only_a_copy_is_the_lost_fix():
+    # a real run: pandas 3 warned that `df["label"][mask] = 0` set a copy, then the labels the fix
+    # was for reached the loss (was data/label-out-of-range 93%, "remap the labels")
+    verdict = _fixture_verdict("pandas_chained_assignment_labels.log")
+    assert verdict.subtype == "library/pandas-copy-on-write", verdict
+    assert any(a.category == "data" for a in verdict.alternatives), verdict.alternatives
+    # the warning alone, in a run that then finished, is no failure
+    text = FIXTURE_LOGS.joinpath("pandas_chained_assignment_labels.log").read_text()
+    warned = text.split("labels after fix-up")[0]
+    finished = _verdict(warned + "epoch 1/2 loss 0.9\nepoch 2/2 loss 0.5\ntraining finished\n")
+    assert finished.category == "completed", finished
+
+
+def test_a_message_under_a_banner_is_cited_by_its_text():
+    # nltk's LookupError opens with an empty line and a row of asterisks (was cited alone, unknown)
+    verdict = _fixture_verdict("nltk_resource_missing.log")
+    assert verdict.subtype == "library/missing-resource", verdict
+    cited = next(c.text for c in verdict.evidence if c.kind == "exception")
+    assert "Resource 'punkt_tab' not found" in cited and "****" not in cited, cited
