@@ -41,9 +41,10 @@ from trainwatch.diagnostics.read.frames import file_name, forward_slashes, in_in
 from trainwatch.diagnostics.verdict import Alternative, Cited, Culprit, Verdict
 
 if TYPE_CHECKING:  # imported where used: a run with nothing to match never loads the knowledge base
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from trainwatch.diagnostics.knowledge import Knowledge, Match
+    from trainwatch.diagnostics.knowledge.schema import Signature
     from trainwatch.diagnostics.read.logparse import LogFacts
     from trainwatch.diagnostics.read.progress import ProgressPosition
     from trainwatch.diagnostics.watch.probe.records import ProbeFacts, ProbeProcess
@@ -264,15 +265,7 @@ def classify(evidence: Evidence, knowledge: Knowledge | None = None) -> Verdict:
         and not _went_on_from(m, chains, evidence, crashes)
     ]
     roots = _past_the_plain_error_of_a_wrapper(roots, echoes)
-    best = _data_fix_never_made(
-        _failed_write_before_its_short_file(
-            _mistake_before_its_consequence(
-                _sizes_warned_of(_failure_before_the_stop(roots), roots), roots
-            ),
-            roots,
-        ),
-        roots,
-    )
+    best = _cause_said_earlier(_sizes_warned_of(_failure_before_the_stop(roots), roots), roots)
 
     verdict = (
         _from_match(best, ranked, cascades, chains, evidence, knowledge)
@@ -511,56 +504,46 @@ def _past_the_plain_error_of_a_wrapper(roots: list[Match], echoes: set) -> list[
     return [m for m in roots if m not in wrapped]
 
 
-def _mistake_before_its_consequence(best: Match | None, roots: list[Match]) -> Match | None:
-    """A job's own mistake that a library stated (gloo: `Received data size doesn't match expected
-    size. Is there a distributed collective mismatch in your code?`) printed before the failure
-    read best, on the same stream: what a rank computed from the data of another size it received
-    followed from the mistake (a real run: the all_gather of 51 and 50 predictions, then a 64 GiB
-    allocation for a bincount of what arrived, read as host memory 96%)."""
-    if (
-        best is None
-        or best.signature.subtype in JOB_MISTAKES
-        or best.signature.category in ("interrupted", *GOOD_ENDINGS)
-    ):
-        return best
-    return _cause_said_earlier(best, roots, JOB_MISTAKES)
+# Failures a log states before the one read best, on the same stream, that began it (LABELS: a
+# cascade is labelled by what began it): the subtypes of the earlier reading, and which best
+# readings can follow from one. Tried in turn, each on what the one before left.
+CAUSES_SAID_EARLIER: tuple[tuple[tuple[str, ...], Callable[[Signature], bool]], ...] = (
+    # A job's own mistake that a library stated (gloo: `Received data size doesn't match expected
+    # size. Is there a distributed collective mismatch in your code?`): what a rank computed from
+    # the data of another size it received followed from it (a real run: the all_gather of 51 and
+    # 50 predictions, then a 64 GiB allocation for a bincount of what arrived, read as host memory
+    # 96%).
+    (
+        JOB_MISTAKES,
+        lambda sig: (
+            sig.subtype not in JOB_MISTAKES and sig.category not in ("interrupted", *GOOD_ENDINGS)
+        ),
+    ),
+    # A write that failed for want of room (or past the file-size limit) leaves a file cut short; a
+    # corrupt file read later is that short file (a real run of the fiftieth session caught its
+    # checkpoint's failed save, then loaded it: read as a corrupt download, 88%).
+    (
+        ("library/disk-full", "library/file-size-limit"),
+        lambda sig: sig.subtype == "data/corrupt-file",
+    ),
+    # A fix of the data that pandas' copy-on-write made into no change: the values the program
+    # meant to fix reached the model as they were (a real run of the fifty-first session warned of
+    # its `df["label"][mask] = 0`, then met `Target -1 is out of bounds`: read as labels never
+    # remapped).
+    (("library/pandas-copy-on-write",), lambda sig: sig.category == "data"),
+)
 
 
-# A write that failed for want of room (or past the file-size limit) leaves a file cut short; the
-# same log reading a corrupt file later read that short file (a real run of the fiftieth session
-# caught its checkpoint's failed save, then loaded it: read as a corrupt download, 88%).
-FAILED_WRITES = ("library/disk-full", "library/file-size-limit")
-CORRUPT_READS = ("data/corrupt-file",)
-
-
-def _failed_write_before_its_short_file(best: Match | None, roots: list[Match]) -> Match | None:
-    """A file read as corrupt after the same stream said a write failed for want of room: the
-    failed write is the initiating failure (LABELS: a cascade is labelled by what began it)."""
-    if best is None or best.signature.subtype not in CORRUPT_READS:
-        return best
-    return _cause_said_earlier(best, roots, FAILED_WRITES)
-
-
-# A fix of the data that pandas' copy-on-write made into no change: the values the program meant to
-# fix reached the model as they were (a real run of the fifty-first session warned of its
-# `df["label"][mask] = 0`, then met `Target -1 is out of bounds`: read as labels never remapped).
-FIXES_NEVER_MADE = ("library/pandas-copy-on-write",)
-
-
-def _data_fix_never_made(best: Match | None, roots: list[Match]) -> Match | None:
-    """A data error after the same stream said a fix of the data changed only a copy: the lost
-    fix began it."""
-    if best is None or best.signature.category != "data":
-        return best
-    return _cause_said_earlier(best, roots, FIXES_NEVER_MADE)
-
-
-def _cause_said_earlier(best: Match, roots: list[Match], causes) -> Match:
-    """The first root read as one of the `causes` subtypes from a line before `best`'s, on the
-    same stream; else `best`."""
-    return next(
-        (m for m in roots if m.signature.subtype in causes and _said_earlier(m, best)), best
-    )
+def _cause_said_earlier(best: Match | None, roots: list[Match]) -> Match | None:
+    """`best`, or the first root that began it (CAUSES_SAID_EARLIER): read as one of a cause's
+    subtypes from a line before `best`'s, on the same stream."""
+    for causes, follows in CAUSES_SAID_EARLIER:
+        if best is not None and follows(best.signature):
+            best = next(
+                (m for m in roots if m.signature.subtype in causes and _said_earlier(m, best)),
+                best,
+            )
+    return best
 
 
 def _went_on_from(

@@ -192,7 +192,8 @@ def apply_quiet(
         diverged_into_it = (
             verdict is not None
             and verdict.subtype == NAN_INPUT
-            and (evidence.progress is not None and evidence.progress.diverged)
+            and evidence.progress is not None
+            and evidence.progress.diverged
         )
         if verdict is not None and failing and verdict.confidence >= 0.75 and not diverged_into_it:
             alt = Alternative(
